@@ -1,0 +1,116 @@
+//! AWS-shaped errors: a code from ECS's model (or the protocol's), a message, an HTTP status.
+
+use std::fmt;
+
+/// Error codes a client can see. The names are the `__type` values on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // Protocol and authentication (shared by every AWS JSON service).
+    SerializationException,
+    UnknownOperationException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+    InvalidSignatureException,
+    IncompleteSignatureException,
+    AccessDeniedException,
+    RequestEntityTooLargeException,
+    ThrottlingException,
+    // ECS's modeled errors.
+    ClientException,
+    ServerException,
+    InvalidParameterException,
+    ClusterNotFoundException,
+    ClusterContainsContainerInstancesException,
+    ClusterContainsServicesException,
+    ClusterContainsTasksException,
+    ResourceNotFoundException,
+    LimitExceededException,
+    ResourceInUseException,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            SerializationException => "SerializationException",
+            UnknownOperationException => "UnknownOperationException",
+            MissingAuthenticationTokenException => "MissingAuthenticationTokenException",
+            UnrecognizedClientException => "UnrecognizedClientException",
+            InvalidSignatureException => "InvalidSignatureException",
+            IncompleteSignatureException => "IncompleteSignatureException",
+            AccessDeniedException => "AccessDeniedException",
+            RequestEntityTooLargeException => "RequestEntityTooLargeException",
+            ThrottlingException => "ThrottlingException",
+            ClientException => "ClientException",
+            ServerException => "ServerException",
+            InvalidParameterException => "InvalidParameterException",
+            ClusterNotFoundException => "ClusterNotFoundException",
+            ClusterContainsContainerInstancesException => {
+                "ClusterContainsContainerInstancesException"
+            }
+            ClusterContainsServicesException => "ClusterContainsServicesException",
+            ClusterContainsTasksException => "ClusterContainsTasksException",
+            ResourceNotFoundException => "ResourceNotFoundException",
+            LimitExceededException => "LimitExceededException",
+            ResourceInUseException => "ResourceInUseException",
+        }
+    }
+
+    /// The HTTP status AWS answers with for this code.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            ServerException => 500,
+            MissingAuthenticationTokenException
+            | InvalidSignatureException
+            | AccessDeniedException
+            | IncompleteSignatureException => 403,
+            RequestEntityTooLargeException => 413,
+            _ => 400,
+        }
+    }
+}
+
+/// An error as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameterException, message)
+    }
+
+    pub fn client(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ClientException, message)
+    }
+
+    pub fn cluster_not_found() -> Self {
+        Self::new(ErrorCode::ClusterNotFoundException, "Cluster not found.")
+    }
+
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServerException, message)
+    }
+
+    /// The JSON body: `{"__type": "<Code>", "message": "..."}`.
+    pub fn to_body(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "__type": self.code.as_str(),
+            "message": self.message,
+        }))
+        .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}

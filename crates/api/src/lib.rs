@@ -1,0 +1,14 @@
+//! ECS wire types, AWS-shaped errors, ARNs and request validation. No IO, no clock.
+//!
+//! This is the only crate that derives serde for ECS shapes: names and casing follow botocore's
+//! `ecs/2014-11-13/service-2.json` member for member.
+
+pub mod account;
+pub mod arn;
+pub mod cluster;
+pub mod common;
+pub mod error;
+pub mod taskdef;
+
+pub use common::{Failure, KeyValuePair, Tag};
+pub use error::{ApiError, ErrorCode};

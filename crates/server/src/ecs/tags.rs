@@ -1,0 +1,164 @@
+//! TagResource, UntagResource, ListTagsForResource for clusters and task definitions.
+
+use flotilla_api::common::{decode, validate_tags, MAX_TAGS};
+use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
+use flotilla_api::{ApiError, ErrorCode, Tag};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{respond, Ctx};
+use crate::state::{cluster_key, task_definition_key, Record, Staged, State};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TagResourceRequest {
+    resource_arn: String,
+    tags: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UntagResourceRequest {
+    resource_arn: String,
+    tag_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListTagsForResourceRequest {
+    resource_arn: String,
+}
+
+/// A taggable resource, named by its store key.
+enum Resource {
+    Cluster(String),
+    TaskDefinition(String, u32),
+}
+
+impl Resource {
+    fn key(&self) -> String {
+        match self {
+            Resource::Cluster(name) => cluster_key(name),
+            Resource::TaskDefinition(family, revision) => task_definition_key(family, *revision),
+        }
+    }
+
+    fn not_found(&self) -> ApiError {
+        match self {
+            Resource::Cluster(_) => ApiError::cluster_not_found(),
+            Resource::TaskDefinition(..) => ApiError::new(
+                ErrorCode::ResourceNotFoundException,
+                "The specified task definition does not exist.",
+            ),
+        }
+    }
+}
+
+fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
+    let invalid = || {
+        ApiError::invalid(format!(
+            "'{arn}' is not the ARN of a taggable resource of this account and region"
+        ))
+    };
+    let resource = ctx.app.scope.resource(arn).ok_or_else(invalid)?;
+    if let Some(name) = resource.strip_prefix("cluster/") {
+        return Ok(Resource::Cluster(name.to_string()));
+    }
+    if resource.starts_with("task-definition/") {
+        if let TaskDefinitionRef::Revision { family, revision } = parse_task_definition_ref(arn)? {
+            return Ok(Resource::TaskDefinition(family, revision));
+        }
+    }
+    Err(invalid())
+}
+
+fn tags_of(record: &Record) -> Option<Vec<Tag>> {
+    match record {
+        Record::Cluster(c) if c.status == "ACTIVE" => Some(c.tags.clone().unwrap_or_default()),
+        Record::TaskDefinition(td) => Some(td.tags.clone()),
+        _ => None,
+    }
+}
+
+fn with_tags(record: Record, tags: Vec<Tag>) -> Record {
+    match record {
+        Record::Cluster(mut c) => {
+            c.tags = Some(tags);
+            Record::Cluster(c)
+        }
+        Record::TaskDefinition(mut td) => {
+            td.tags = tags;
+            Record::TaskDefinition(td)
+        }
+        other => other,
+    }
+}
+
+fn change_tags(
+    staged: &mut Staged<'_>,
+    resource: &Resource,
+    change: impl FnOnce(&mut Vec<Tag>),
+) -> Result<(), ApiError> {
+    let record = staged.get(&resource.key()).ok_or_else(|| resource.not_found())?;
+    let mut tags = tags_of(&record).ok_or_else(|| resource.not_found())?;
+    change(&mut tags);
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid(format!(
+            "a resource can have at most {MAX_TAGS} tags; this change would leave {}",
+            tags.len()
+        )));
+    }
+    staged.put(with_tags(record, tags));
+    Ok(())
+}
+
+pub async fn tag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: TagResourceRequest = decode(body)?;
+    validate_tags(&req.tags)?;
+    let resource = parse_arn(ctx, &req.resource_arn)?;
+    ctx.app
+        .state
+        .write(move |staged| {
+            change_tags(staged, &resource, |tags| {
+                for new in req.tags {
+                    match tags.iter_mut().find(|t| t.key == new.key) {
+                        Some(existing) => existing.value = new.value,
+                        None => tags.push(new),
+                    }
+                }
+            })
+        })
+        .await?;
+    respond(&json!({}))
+}
+
+pub async fn untag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: UntagResourceRequest = decode(body)?;
+    let resource = parse_arn(ctx, &req.resource_arn)?;
+    ctx.app
+        .state
+        .write(move |staged| {
+            change_tags(staged, &resource, |tags| {
+                tags.retain(|t| !req.tag_keys.iter().any(|k| t.key.as_deref() == Some(k)));
+            })
+        })
+        .await?;
+    respond(&json!({}))
+}
+
+fn read_tags(state: &State, resource: &Resource) -> Option<Vec<Tag>> {
+    let record = match resource {
+        Resource::Cluster(name) => Record::Cluster(state.clusters.get(name)?.clone()),
+        Resource::TaskDefinition(family, revision) => Record::TaskDefinition(Box::new(
+            state.task_definitions.get(family)?.get(revision)?.clone(),
+        )),
+    };
+    tags_of(&record)
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListTagsForResourceRequest = decode(body)?;
+    let resource = parse_arn(ctx, &req.resource_arn)?;
+    let tags = read_tags(&ctx.app.state.read(), &resource).ok_or_else(|| resource.not_found())?;
+    respond(&json!({ "tags": tags }))
+}

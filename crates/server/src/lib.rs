@@ -1,0 +1,142 @@
+//! The Flotilla control plane: the HTTP front (AWS JSON 1.1 + SigV4), the ECS handlers, and the
+//! state they read and write.
+
+pub mod credentials;
+mod ecs;
+mod http;
+mod pagination;
+pub mod sigv4;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use flotilla_api::arn::ArnScope;
+use flotilla_store::{EmbeddedStore, Store, StoreError};
+use tokio::net::TcpListener;
+
+pub use credentials::AccessKey;
+
+/// The default API port (documented in README.md).
+pub const DEFAULT_PORT: u16 = 8720;
+/// The default account id: a fixed, obviously local 12-digit id.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Request bodies larger than this are refused (413) before they are read whole.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    /// Replaces the stored root key (from FLOTILLA_ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).
+    pub preset_root_key: Option<AccessKey>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot prepare data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialsError),
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+}
+
+/// What every request handler can reach.
+pub struct App {
+    pub scope: ArnScope,
+    pub state: state::StateHandle,
+    pub credentials: credentials::Credentials,
+}
+
+impl App {
+    /// The principal the root key stands for (used as `registeredBy`, settings' principal).
+    pub fn root_principal(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.scope.account_id)
+    }
+}
+
+/// Seconds since the epoch, as ECS timestamps are on the wire.
+pub fn epoch_seconds(at: SystemTime) -> f64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| {
+        // Millisecond precision, as ECS returns.
+        (d.as_millis() as f64) / 1000.0
+    })
+}
+
+/// Opens the data directory and store, prepares credentials and state: everything before serving.
+pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
+    if config.account_id.len() != 12 || !config.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ServerError::Config(format!(
+            "--account-id must be 12 digits, not '{}'",
+            config.account_id
+        )));
+    }
+    if config.region.is_empty()
+        || !config.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ServerError::Config(format!(
+            "--region must look like an AWS region (us-east-1), not '{}'",
+            config.region
+        )));
+    }
+    let dir_err =
+        |source| ServerError::DataDir { path: config.data_dir.display().to_string(), source };
+    std::fs::create_dir_all(&config.data_dir).map_err(dir_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(dir_err)?;
+    }
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&config.data_dir.join("flotilla.redb"))?);
+    let credentials = credentials::init(
+        store.as_ref(),
+        &config.data_dir,
+        &config.region,
+        config.preset_root_key.clone(),
+    )
+    .await?;
+    let state = state::StateHandle::load(Arc::clone(&store)).await?;
+    let app = Arc::new(App {
+        scope: ArnScope::new(config.region.clone(), config.account_id.clone()),
+        state,
+        credentials,
+    });
+    ecs::ensure_default_cluster(&app).await.map_err(|e| {
+        ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
+    })?;
+    Ok(app)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let router = http::router(app);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Http)
+}
+
+/// `prepare` then `serve`: the whole server.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = prepare(&config).await?;
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, data_dir = %config.data_dir.display(), region = %config.region, "flotilla server ready");
+    serve(app, listener, shutdown).await
+}

@@ -1,0 +1,143 @@
+//! The in-memory state: every record of the store, decoded and indexed, updated only by applying
+//! committed writes (so readers never see a write that is not durable yet).
+
+mod records;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use flotilla_api::account::Setting;
+use flotilla_api::cluster::Cluster;
+use flotilla_api::ApiError;
+use flotilla_store::{Revision, Store, StoreError};
+
+pub use records::{
+    account_setting_key, cluster_key, family_key, task_definition_key, Family, Record,
+    StoredTaskDefinition,
+};
+pub use writer::Staged;
+
+/// Everything the ECS API serves, as of one store revision.
+#[derive(Debug, Default)]
+pub struct State {
+    pub clusters: BTreeMap<String, Cluster>,
+    /// family -> revision -> definition.
+    pub task_definitions: BTreeMap<String, BTreeMap<u32, StoredTaskDefinition>>,
+    pub families: BTreeMap<String, Family>,
+    /// (principal, setting name) -> setting; principal `default` holds account defaults.
+    pub account_settings: BTreeMap<(String, String), Setting>,
+    pub revision: Revision,
+}
+
+impl State {
+    /// Applies one committed record (or its deletion) by key.
+    fn apply(&mut self, key: &str, record: Option<Record>) {
+        match record {
+            Some(record) => self.insert(record),
+            None => self.remove(key),
+        }
+    }
+
+    fn insert(&mut self, record: Record) {
+        match record {
+            Record::Cluster(c) => {
+                self.clusters.insert(c.cluster_name.clone(), c);
+            }
+            Record::TaskDefinition(td) => {
+                let family = td.definition.family.clone();
+                self.task_definitions
+                    .entry(family)
+                    .or_default()
+                    .insert(td.definition.revision as u32, *td);
+            }
+            Record::Family(f) => {
+                self.families.insert(f.name.clone(), f);
+            }
+            Record::AccountSetting { principal, setting } => {
+                self.account_settings.insert((principal, setting.name.clone()), setting);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        match records::parse_key(key) {
+            Some(records::Key::Cluster(name)) => {
+                self.clusters.remove(name);
+            }
+            Some(records::Key::TaskDefinition(family, revision)) => {
+                if let Some(revisions) = self.task_definitions.get_mut(family) {
+                    revisions.remove(&revision);
+                    if revisions.is_empty() {
+                        self.task_definitions.remove(family);
+                    }
+                }
+            }
+            Some(records::Key::Family(name)) => {
+                self.families.remove(name);
+            }
+            Some(records::Key::AccountSetting(principal, name)) => {
+                self.account_settings.remove(&(principal.to_string(), name.to_string()));
+            }
+            None => tracing::warn!(key, "ignoring deletion of an unknown key"),
+        }
+    }
+
+    /// Looks a record up by its store key (the writer's view of committed state).
+    fn get(&self, key: &str) -> Option<Record> {
+        match records::parse_key(key)? {
+            records::Key::Cluster(name) => self.clusters.get(name).cloned().map(Record::Cluster),
+            records::Key::TaskDefinition(family, revision) => self
+                .task_definitions
+                .get(family)?
+                .get(&revision)
+                .map(|td| Record::TaskDefinition(Box::new(td.clone()))),
+            records::Key::Family(name) => self.families.get(name).cloned().map(Record::Family),
+            records::Key::AccountSetting(principal, name) => {
+                self.account_settings.get(&(principal.to_string(), name.to_string())).map(|s| {
+                    Record::AccountSetting { principal: principal.to_string(), setting: s.clone() }
+                })
+            }
+        }
+    }
+}
+
+/// The state plus the single writer that changes it.
+#[derive(Clone)]
+pub struct StateHandle {
+    state: Arc<RwLock<State>>,
+    writer: writer::WriterHandle,
+}
+
+impl StateHandle {
+    /// Loads every record from the store and starts the writer.
+    pub async fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let mut state = State::default();
+        let (kvs, revision) = store.range(records::ECS_PREFIX).await?;
+        for kv in kvs {
+            let record = Record::decode(&kv.key, &kv.value)?;
+            state.insert(record);
+        }
+        state.revision = revision;
+        let state = Arc::new(RwLock::new(state));
+        let writer = writer::WriterHandle::start(Arc::clone(&state), store);
+        Ok(StateHandle { state, writer })
+    }
+
+    /// A consistent read view. Hold it briefly: the writer waits for readers to apply commits.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A poisoned lock means a panic while applying a commit; the data is still the last
+        // consistent state, so reading it is safe.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `change` against the committed state plus writes queued before it, commits what it
+    /// stages durably, and only then returns its result. `change` must be deterministic: ids and
+    /// timestamps are decided before it runs.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.writer.write(change).await
+    }
+}

@@ -1,0 +1,126 @@
+//! What the store holds: one JSON record per key, and the key layout.
+
+use flotilla_api::account::Setting;
+use flotilla_api::cluster::Cluster;
+use flotilla_api::taskdef::TaskDefinition;
+use flotilla_api::Tag;
+use flotilla_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// Every ECS record lives under this prefix; other subsystems (auth) have their own.
+pub const ECS_PREFIX: &str = "ecs/";
+
+/// A task definition revision and the tags attached to it (ECS returns tags beside it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTaskDefinition {
+    pub definition: TaskDefinition,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// Per-family bookkeeping: revisions keep counting up even after old ones are deleted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Family {
+    pub name: String,
+    pub last_revision: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "record")]
+pub enum Record {
+    Cluster(Cluster),
+    TaskDefinition(Box<StoredTaskDefinition>),
+    Family(Family),
+    AccountSetting { principal: String, setting: Setting },
+}
+
+/// A parsed store key.
+pub enum Key<'a> {
+    Cluster(&'a str),
+    TaskDefinition(&'a str, u32),
+    Family(&'a str),
+    AccountSetting(&'a str, &'a str),
+}
+
+pub fn cluster_key(name: &str) -> String {
+    format!("{ECS_PREFIX}clusters/{name}")
+}
+
+pub fn task_definition_key(family: &str, revision: u32) -> String {
+    // Zero-padded so the store's key order is revision order.
+    format!("{ECS_PREFIX}taskdefs/{family}/{revision:010}")
+}
+
+pub fn family_key(name: &str) -> String {
+    format!("{ECS_PREFIX}families/{name}")
+}
+
+pub fn account_setting_key(principal: &str, name: &str) -> String {
+    // Setting names never contain '/', principals (ARNs) may: put the name first.
+    format!("{ECS_PREFIX}settings/{name}/{principal}")
+}
+
+pub fn parse_key(key: &str) -> Option<Key<'_>> {
+    let rest = key.strip_prefix(ECS_PREFIX)?;
+    let (kind, rest) = rest.split_once('/')?;
+    match kind {
+        "clusters" => Some(Key::Cluster(rest)),
+        "taskdefs" => {
+            let (family, revision) = rest.rsplit_once('/')?;
+            Some(Key::TaskDefinition(family, revision.parse().ok()?))
+        }
+        "families" => Some(Key::Family(rest)),
+        "settings" => {
+            let (name, principal) = rest.split_once('/')?;
+            Some(Key::AccountSetting(principal, name))
+        }
+        _ => None,
+    }
+}
+
+impl Record {
+    pub fn key(&self) -> String {
+        match self {
+            Record::Cluster(c) => cluster_key(&c.cluster_name),
+            Record::TaskDefinition(td) => {
+                task_definition_key(&td.definition.family, td.definition.revision as u32)
+            }
+            Record::Family(f) => family_key(&f.name),
+            Record::AccountSetting { principal, setting } => {
+                account_setting_key(principal, &setting.name)
+            }
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing these plain data types cannot fail (no maps with non-string keys).
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Record, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            tracing::error!(key, error = %e, "cannot decode stored record");
+            StoreError::Corrupt(key.to_string())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        assert!(matches!(parse_key(&cluster_key("web")), Some(Key::Cluster("web"))));
+        assert!(matches!(
+            parse_key(&task_definition_key("fam-1", 12)),
+            Some(Key::TaskDefinition("fam-1", 12))
+        ));
+        let key = account_setting_key("arn:aws:iam::123456789012:user/x", "taskLongArnFormat");
+        assert!(matches!(
+            parse_key(&key),
+            Some(Key::AccountSetting("arn:aws:iam::123456789012:user/x", "taskLongArnFormat"))
+        ));
+        assert!(parse_key("ecs/unknown/x").is_none());
+    }
+}

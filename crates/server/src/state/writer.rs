@@ -1,0 +1,158 @@
+//! The single writer: runs queued changes against committed state, commits their writes as one
+//! store transaction (group commit), applies them to the in-memory state, then answers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use flotilla_api::ApiError;
+use flotilla_store::{Op, Store, Txn, TxnOutcome};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Record, State};
+
+/// Changes gathered into one commit at most; more wait for the next one.
+const MAX_BATCH: usize = 512;
+
+/// What a change staged: key -> new record, or `None` for a deletion.
+type Writes = BTreeMap<String, Option<Record>>;
+
+/// A change's view while it runs: committed state, overlaid by writes earlier in the same batch,
+/// overlaid by its own writes.
+pub struct Staged<'a> {
+    state: &'a State,
+    batch: &'a Writes,
+    mine: Writes,
+}
+
+impl<'a> Staged<'a> {
+    pub fn state(&self) -> &State {
+        self.state
+    }
+
+    /// The record under `key` as this change sees it.
+    pub fn get(&self, key: &str) -> Option<Record> {
+        match self.mine.get(key).or_else(|| self.batch.get(key)) {
+            Some(staged) => staged.clone(),
+            None => self.state.get(key),
+        }
+    }
+
+    pub fn put(&mut self, record: Record) {
+        self.mine.insert(record.key(), Some(record));
+    }
+
+    pub fn delete(&mut self, key: String) {
+        self.mine.insert(key, None);
+    }
+}
+
+/// What a change leaves for after the commit.
+struct Completion {
+    /// Whether its writes go into the commit (a failed change writes nothing).
+    keep: bool,
+    finish: Box<dyn FnOnce(Result<(), ApiError>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&mut Staged<'_>) -> Completion + Send>;
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl WriterHandle {
+    pub fn start(state: Arc<RwLock<State>>, store: Arc<dyn Store>) -> Self {
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(state, store, receiver));
+        WriterHandle { jobs }
+    }
+
+    pub async fn write<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |staged| match change(staged) {
+            Ok(value) => Completion {
+                keep: true,
+                finish: Box::new(move |committed| {
+                    let _ = reply.send(committed.map(|()| value));
+                }),
+            },
+            Err(error) => Completion {
+                keep: false,
+                finish: Box::new(move |_| {
+                    let _ = reply.send(Err(error));
+                }),
+            },
+        });
+        self.jobs.send(job).map_err(|_| ApiError::server("the server is shutting down"))?;
+        answer.await.map_err(|_| ApiError::server("the write was interrupted"))?
+    }
+}
+
+async fn run(
+    state: Arc<RwLock<State>>,
+    store: Arc<dyn Store>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch_jobs = vec![first];
+        while batch_jobs.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch_jobs.push(job),
+                Err(_) => break,
+            }
+        }
+
+        let mut batch = Writes::new();
+        let mut finishes = Vec::with_capacity(batch_jobs.len());
+        {
+            let committed = state.read().unwrap_or_else(|e| e.into_inner());
+            for job in batch_jobs {
+                let mut staged = Staged { state: &committed, batch: &batch, mine: Writes::new() };
+                let completion = job(&mut staged);
+                let mine = staged.mine;
+                if completion.keep {
+                    batch.extend(mine);
+                }
+                finishes.push(completion.finish);
+            }
+        }
+
+        let outcome =
+            if batch.is_empty() { Ok(()) } else { commit(&state, store.as_ref(), batch).await };
+        for finish in finishes {
+            finish(outcome.clone());
+        }
+    }
+}
+
+async fn commit(state: &RwLock<State>, store: &dyn Store, batch: Writes) -> Result<(), ApiError> {
+    let ops = batch
+        .iter()
+        .map(|(key, record)| match record {
+            Some(record) => Op::Put { key: key.clone(), value: record.encode() },
+            None => Op::Delete { key: key.clone() },
+        })
+        .collect();
+    match store.commit(Txn { compares: Vec::new(), ops }).await {
+        Ok(TxnOutcome::Committed(revision)) => {
+            let mut state = state.write().unwrap_or_else(|e| e.into_inner());
+            for (key, record) in batch {
+                state.apply(&key, record);
+            }
+            state.revision = revision;
+            Ok(())
+        }
+        Ok(TxnOutcome::Conflict) => {
+            // Only a second writer on the same store could cause this (HA without leadership).
+            tracing::error!("store reported a conflict on an unguarded write");
+            Err(ApiError::server("conflicting write; nothing was stored, please retry"))
+        }
+        Err(error) => {
+            tracing::error!(%error, "store commit failed");
+            Err(ApiError::server("the store could not commit the change; nothing was stored"))
+        }
+    }
+}

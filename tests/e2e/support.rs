@@ -1,0 +1,259 @@
+//! Test harness: starts the real `flotilla` binary on a free port with its own data directory,
+//! and gives tests an `aws-sdk-ecs` client and a raw signed-HTTP client.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+
+pub const REGION: &str = "us-east-1";
+
+pub struct Flotilla {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Keeps the temporary directory alive for the test's duration.
+    _dir: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Flotilla {
+    /// A server on a fresh data directory.
+    pub fn start() -> Flotilla {
+        Self::start_with_env(Vec::new())
+    }
+
+    pub fn start_with_env(env: Vec<(String, String)>) -> Flotilla {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let mut f = Flotilla { child: None, port: free_port(), data_dir, _dir: Some(dir), env };
+        f.spawn();
+        f
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        command
+            .arg("server")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("FLOTILLA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        self.child = Some(command.spawn().expect("spawn flotilla"));
+        self.wait_healthy();
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("flotilla exited before becoming healthy: {status}");
+            }
+            if let Ok((200, _)) = raw_http(
+                self.port,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".as_bytes(),
+            ) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "flotilla did not become healthy in 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9` the server, then start it again on the same port and data directory.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The root key from `<data-dir>/credentials`.
+    pub fn root_key(&self) -> (String, String) {
+        read_credentials(&self.data_dir.join("credentials"))
+    }
+
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        let (id, secret) = self.root_key();
+        client(&self.endpoint(), &id, &secret, REGION)
+    }
+
+    /// Signs `body` as ECS operation `operation` with the root key and sends it raw.
+    pub fn signed_call(&self, operation: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let (id, secret) = self.root_key();
+        let request = SignedRaw::new(operation, body).sign(&id, &secret, REGION, SystemTime::now());
+        let (status, body) = raw_http(self.port, &request.to_bytes()).expect("http");
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for Flotilla {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn read_credentials(path: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).expect("credentials file");
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(key).map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("{key} missing in credentials file"))
+    };
+    (value("aws_access_key_id"), value("aws_secret_access_key"))
+}
+
+pub fn client(endpoint: &str, id: &str, secret: &str, region: &str) -> aws_sdk_ecs::Client {
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(id, secret, None, None, "flotilla-test"))
+        .retry_config(aws_sdk_ecs::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+/// Sends raw bytes, returns the status and body (the request must say `Connection: close`).
+pub fn raw_http(port: u16, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request)?;
+    let mut response = Vec::new();
+    // The server may answer and close before reading all of an oversize body.
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
+    let body_start =
+        response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    let head = text[..body_start.min(text.len())].to_ascii_lowercase();
+    let mut body = response[body_start..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap_or("0").trim(), 16)
+                .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
+        data = &data[(start + size + 2).min(data.len())..];
+    }
+    out
+}
+
+/// An ECS request built by hand, to send what the SDK never would.
+pub struct SignedRaw {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl SignedRaw {
+    pub fn new(operation: &str, body: &[u8]) -> SignedRaw {
+        SignedRaw {
+            body: body.to_vec(),
+            headers: vec![
+                ("host".into(), "127.0.0.1".into()),
+                ("content-type".into(), "application/x-amz-json-1.1".into()),
+                ("x-amz-target".into(), format!("AmazonEC2ContainerServiceV20141113.{operation}")),
+            ],
+        }
+    }
+
+    /// Signs with `aws-sigv4` (the SDK's own signer) and adds the resulting headers.
+    pub fn sign(mut self, id: &str, secret: &str, region: &str, at: SystemTime) -> SignedRaw {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        let identity = Credentials::new(id, secret, None, None, "raw").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("ecs")
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1/",
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(&self.body),
+        )
+        .expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        for (name, value) in instructions.headers() {
+            self.headers.push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"POST / HTTP/1.1\r\n".to_vec();
+        for (k, v) in &self.headers {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!("content-length: {}\r\nconnection: close\r\n\r\n", self.body.len()).as_bytes(),
+        );
+        out.extend_from_slice(&self.body);
+        out
+    }
+}

@@ -1,0 +1,137 @@
+//! TagResource / UntagResource / ListTagsForResource and the account settings operations.
+
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{ContainerDefinition, SettingName, Tag};
+
+use crate::support::Flotilla;
+
+#[tokio::test]
+async fn tags_on_clusters_and_task_definitions() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let cluster = ecs.create_cluster().cluster_name("t").send().await.expect("create");
+    let cluster_arn = cluster.cluster().and_then(|c| c.cluster_arn()).expect("arn").to_string();
+    ecs.tag_resource()
+        .resource_arn(&cluster_arn)
+        .tags(Tag::builder().key("a").value("1").build())
+        .tags(Tag::builder().key("b").value("2").build())
+        .send()
+        .await
+        .expect("tag");
+    ecs.tag_resource()
+        .resource_arn(&cluster_arn)
+        .tags(Tag::builder().key("a").value("3").build())
+        .send()
+        .await
+        .expect("retag");
+    ecs.untag_resource().resource_arn(&cluster_arn).tag_keys("b").send().await.expect("untag");
+    let tags = ecs.list_tags_for_resource().resource_arn(&cluster_arn).send().await.expect("list");
+    let pairs: Vec<(&str, &str)> =
+        tags.tags().iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))).collect();
+    assert_eq!(pairs, [("a", "3")]);
+
+    let td = ecs
+        .register_task_definition()
+        .family("tagged")
+        .container_definitions(
+            ContainerDefinition::builder().name("c").image("x").memory(16).build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let td_arn =
+        td.task_definition().and_then(|t| t.task_definition_arn()).expect("arn").to_string();
+    ecs.tag_resource()
+        .resource_arn(&td_arn)
+        .tags(Tag::builder().key("k").value("v").build())
+        .send()
+        .await
+        .expect("tag td");
+    let tags = ecs.list_tags_for_resource().resource_arn(&td_arn).send().await.expect("list td");
+    assert_eq!(tags.tags().len(), 1);
+
+    let err = ecs
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:ecs:us-east-1:000000000000:cluster/none")
+        .send()
+        .await
+        .expect_err("missing");
+    assert_eq!(err.code(), Some("ClusterNotFoundException"));
+    let err =
+        ecs.list_tags_for_resource().resource_arn("not-an-arn").send().await.expect_err("bad arn");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let err = ecs
+        .tag_resource()
+        .resource_arn(&cluster_arn)
+        .tags(Tag::builder().key("aws:reserved").value("x").build())
+        .send()
+        .await
+        .expect_err("reserved prefix");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    let fifty_one: Vec<Tag> =
+        (0..51).map(|i| Tag::builder().key(format!("k{i}")).value("v").build()).collect();
+    let err = ecs
+        .tag_resource()
+        .resource_arn(&cluster_arn)
+        .set_tags(Some(fifty_one))
+        .send()
+        .await
+        .expect_err("too many");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+}
+
+#[tokio::test]
+async fn account_settings_put_list_delete() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let effective = ecs
+        .list_account_settings()
+        .effective_settings(true)
+        .max_results(10)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(effective.settings().len(), 10, "first page of the effective settings");
+    assert!(effective.next_token().is_some());
+
+    let put = ecs
+        .put_account_setting_default()
+        .name(SettingName::ContainerInsights)
+        .value("enabled")
+        .send()
+        .await
+        .expect("put default");
+    assert_eq!(put.setting().and_then(|s| s.value()), Some("enabled"));
+    // New clusters inherit the account default.
+    let cluster = ecs.create_cluster().cluster_name("insights").send().await.expect("create");
+    assert_eq!(cluster.cluster().map(|c| c.settings()[0].value()), Some(Some("enabled")));
+
+    ecs.put_account_setting()
+        .name(SettingName::TaskLongArnFormat)
+        .value("enabled")
+        .send()
+        .await
+        .expect("put");
+    let mine = ecs
+        .list_account_settings()
+        .name(SettingName::TaskLongArnFormat)
+        .send()
+        .await
+        .expect("list one");
+    assert_eq!(mine.settings().len(), 1);
+    let deleted = ecs
+        .delete_account_setting()
+        .name(SettingName::TaskLongArnFormat)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.setting().and_then(|s| s.value()), Some("enabled"));
+    let err = ecs
+        .put_account_setting()
+        .name(SettingName::TaskLongArnFormat)
+        .value("sideways")
+        .send()
+        .await
+        .expect_err("bad value");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+}
