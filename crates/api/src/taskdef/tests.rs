@@ -18,13 +18,7 @@ fn web() -> Value {
 
 /// A one-container EC2 definition with `extra` merged into the task level.
 fn task(extra: Value) -> Value {
-    let mut base = json!({"family": "app", "containerDefinitions": [web()]});
-    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            base.insert(k.clone(), v.clone());
-        }
-    }
-    base
+    merged(json!({"family": "app", "containerDefinitions": [web()]}), extra)
 }
 
 /// A definition with these containers and `extra` at the task level.
@@ -643,7 +637,7 @@ fn cpu_strings() {
     for text in ["", "vcpu", "one vCPU", "0.1 vCPU", "1.5", "-1", "1 cpu", "1e3", "99999999999"] {
         assert!(parse_task_cpu(text).is_err(), "{text} should not parse");
     }
-    assert!(parse_task_cpu("0.1 vCPU").unwrap_err().contains("whole number"));
+    assert!(parse_task_cpu("0.1 vCPU").expect_err("a fraction of a unit").contains("whole number"));
 }
 
 #[test]
@@ -695,9 +689,94 @@ fn fargate_sizes() {
     }
 }
 
-/// A definition using most container members; what is registered comes back unchanged.
+/// `a` with the members of `b` added (json! nests too deeply for one literal of this size).
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
+        for (k, v) in b {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    a
+}
+
+/// A container using most members of the model.
+fn rich_container() -> Value {
+    let first = json!({
+        "name": "web",
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1",
+        "repositoryCredentials": {
+            "credentialsParameter": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"
+        },
+        "cpu": 512,
+        "memory": 1024,
+        "memoryReservation": 512,
+        "links": ["sidecar:side"],
+        "portMappings": [
+            {"containerPort": 80, "hostPort": 8080, "protocol": "tcp", "name": "http",
+             "appProtocol": "http"},
+            {"containerPortRange": "9000-9010", "protocol": "udp"}
+        ],
+        "essential": true,
+        "restartPolicy": {"enabled": true, "ignoredExitCodes": [0, 143],
+                          "restartAttemptPeriod": 300},
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": ["exec nginx -g 'daemon off;'"],
+        "environment": [{"name": "MODE", "value": "prod"}, {"name": "EMPTY", "value": ""}],
+        "environmentFiles": [{"value": "arn:aws:s3:::bucket/web.env", "type": "s3"}],
+        "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}],
+        "volumesFrom": [{"sourceContainer": "sidecar", "readOnly": false}]
+    });
+    let linux = json!({"linuxParameters": {
+        "capabilities": {"add": ["NET_ADMIN", "SYS_PTRACE"], "drop": ["MKNOD"]},
+        "devices": [{"hostPath": "/dev/fuse", "containerPath": "/dev/fuse",
+                     "permissions": ["read", "write"]}],
+        "initProcessEnabled": true,
+        "sharedMemorySize": 64,
+        "tmpfs": [{"containerPath": "/run", "size": 32, "mountOptions": ["noexec"]}],
+        "maxSwap": 512,
+        "swappiness": 10
+    }});
+    let second = json!({
+        "secrets": [{"name": "DB_PASSWORD",
+                     "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/db"}],
+        "dependsOn": [{"containerName": "sidecar", "condition": "HEALTHY"}],
+        "startTimeout": 60,
+        "stopTimeout": 30,
+        "versionConsistency": "disabled",
+        "hostname": "web",
+        "user": "1000:1000",
+        "workingDirectory": "/app",
+        "disableNetworking": false,
+        "privileged": false,
+        "readonlyRootFilesystem": true,
+        "dnsServers": ["10.0.0.2"],
+        "dnsSearchDomains": ["example.internal"],
+        "extraHosts": [{"hostname": "db.local", "ipAddress": "10.0.0.5"}],
+        "dockerSecurityOptions": ["no-new-privileges"],
+        "interactive": false,
+        "pseudoTerminal": false,
+        "dockerLabels": {"z.last": "1", "a.first": "2"},
+        "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}]
+    });
+    let third = json!({
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1"},
+            "secretOptions": [{"name": "token",
+                "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t"}]
+        },
+        "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                        "interval": 10, "timeout": 3, "retries": 2, "startPeriod": 15},
+        "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
+        "resourceRequirements": [{"type": "GPU", "value": "1"}],
+        "credentialSpecs": ["credentialspecdomainless:arn:aws:s3:::bucket/spec.json"]
+    });
+    merged(merged(merged(first, linux), second), third)
+}
+
+/// A definition using most members; what is registered comes back unchanged.
 fn rich_definition() -> Value {
-    json!({
+    let task = json!({
         "family": "rich",
         "taskRoleArn": "arn:aws:iam::123456789012:role/task",
         "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
@@ -710,83 +789,29 @@ fn rich_definition() -> Value {
         "enableFaultInjection": false,
         "ephemeralStorage": {"sizeInGiB": 30},
         "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
-        "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ t3.*"}],
-        "volumes": [
-            {"name": "data", "host": {"sourcePath": "/srv/data"}},
-            {"name": "cache", "dockerVolumeConfiguration": {"scope": "task", "driver": "local",
-              "driverOpts": {"type": "tmpfs"}, "labels": {"a": "b"}}},
-            {"name": "efs", "efsVolumeConfiguration": {"fileSystemId": "fs-1", "rootDirectory": "/",
-              "transitEncryption": "ENABLED", "transitEncryptionPort": 2049,
-              "authorizationConfig": {"accessPointId": "fsap-1", "iam": "ENABLED"}}}
-        ],
-        "tags": [{"key": "team", "value": "core"}],
-        "containerDefinitions": [
-            {
-                "name": "web",
-                "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1",
-                "repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"},
-                "cpu": 512,
-                "memory": 1024,
-                "memoryReservation": 512,
-                "links": ["sidecar:side"],
-                "portMappings": [
-                    {"containerPort": 80, "hostPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"},
-                    {"containerPortRange": "9000-9010", "protocol": "udp"}
-                ],
-                "essential": true,
-                "restartPolicy": {"enabled": true, "ignoredExitCodes": [0, 143], "restartAttemptPeriod": 300},
-                "entryPoint": ["/bin/sh", "-c"],
-                "command": ["exec nginx -g 'daemon off;'"],
-                "environment": [{"name": "MODE", "value": "prod"}, {"name": "EMPTY", "value": ""}],
-                "environmentFiles": [{"value": "arn:aws:s3:::bucket/web.env", "type": "s3"}],
-                "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}],
-                "volumesFrom": [{"sourceContainer": "sidecar", "readOnly": false}],
-                "linuxParameters": {
-                    "capabilities": {"add": ["NET_ADMIN", "SYS_PTRACE"], "drop": ["MKNOD"]},
-                    "devices": [{"hostPath": "/dev/fuse", "containerPath": "/dev/fuse", "permissions": ["read", "write"]}],
-                    "initProcessEnabled": true,
-                    "sharedMemorySize": 64,
-                    "tmpfs": [{"containerPath": "/run", "size": 32, "mountOptions": ["noexec"]}],
-                    "maxSwap": 512,
-                    "swappiness": 10
-                },
-                "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/db"}],
-                "dependsOn": [{"containerName": "sidecar", "condition": "HEALTHY"}],
-                "startTimeout": 60,
-                "stopTimeout": 30,
-                "versionConsistency": "disabled",
-                "hostname": "web",
-                "user": "1000:1000",
-                "workingDirectory": "/app",
-                "disableNetworking": false,
-                "privileged": false,
-                "readonlyRootFilesystem": true,
-                "dnsServers": ["10.0.0.2"],
-                "dnsSearchDomains": ["example.internal"],
-                "extraHosts": [{"hostname": "db.local", "ipAddress": "10.0.0.5"}],
-                "dockerSecurityOptions": ["no-new-privileges"],
-                "interactive": false,
-                "pseudoTerminal": false,
-                "dockerLabels": {"z.last": "1", "a.first": "2"},
-                "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
-                "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1"},
-                                     "secretOptions": [{"name": "token", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t"}]},
-                "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
-                                "interval": 10, "timeout": 3, "retries": 2, "startPeriod": 15},
-                "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
-                "resourceRequirements": [{"type": "GPU", "value": "1"}],
-                "credentialSpecs": ["credentialspecdomainless:arn:aws:s3:::bucket/spec.json"]
-            },
-            {
-                "name": "sidecar",
-                "image": "fluent/fluent-bit",
-                "memoryReservation": 128,
-                "essential": false,
-                "firelensConfiguration": {"type": "fluentbit", "options": {"enable-ecs-log-metadata": "true"}},
-                "healthCheck": {"command": ["CMD", "true"]}
-            }
-        ]
-    })
+        "placementConstraints": [{"type": "memberOf",
+                                  "expression": "attribute:ecs.instance-type =~ t3.*"}],
+        "tags": [{"key": "team", "value": "core"}]
+    });
+    let volumes = json!({"volumes": [
+        {"name": "data", "host": {"sourcePath": "/srv/data"}},
+        {"name": "cache", "dockerVolumeConfiguration": {"scope": "task", "driver": "local",
+          "driverOpts": {"type": "tmpfs"}, "labels": {"a": "b"}}},
+        {"name": "efs", "efsVolumeConfiguration": {"fileSystemId": "fs-1", "rootDirectory": "/",
+          "transitEncryption": "ENABLED", "transitEncryptionPort": 2049,
+          "authorizationConfig": {"accessPointId": "fsap-1", "iam": "ENABLED"}}}
+    ]});
+    let sidecar = json!({
+        "name": "sidecar",
+        "image": "fluent/fluent-bit",
+        "memoryReservation": 128,
+        "essential": false,
+        "firelensConfiguration": {"type": "fluentbit",
+                                  "options": {"enable-ecs-log-metadata": "true"}},
+        "healthCheck": {"command": ["CMD", "true"]}
+    });
+    let containers = json!({"containerDefinitions": [rich_container(), sidecar]});
+    merged(merged(task, volumes), containers)
 }
 
 #[test]

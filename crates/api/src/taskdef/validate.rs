@@ -655,10 +655,9 @@ fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDef
 fn check_health_check(p: &mut Problems, who: &str, hc: &super::container::HealthCheck) {
     match hc.command.first().map(String::as_str) {
         None => p.client(format!("{who}: healthCheck.command must not be empty")),
-        Some("CMD" | "CMD-SHELL") if hc.command.len() < 2 => p.client(format!(
-            "{who}: healthCheck.command needs the command to run after '{}'",
-            hc.command[0]
-        )),
+        Some(kind @ ("CMD" | "CMD-SHELL")) if hc.command.len() < 2 => {
+            p.client(format!("{who}: healthCheck.command needs the command to run after '{kind}'"))
+        }
         // NONE is Docker's way to turn off a health check the image defines.
         Some("CMD" | "CMD-SHELL" | "NONE") => {}
         Some(other) => p.client(format!(
@@ -921,8 +920,11 @@ fn check_totals(
         }
     }
     if let Some(task_memory) = memory {
-        let total: i64 = containers.iter().filter_map(|c| c.reserved_memory()).map(i64::from).sum();
-        if total > i64::from(task_memory) {
+        let reserved = || containers.iter().filter_map(|c| c.reserved_memory()).map(i64::from);
+        let total: i64 = reserved().sum();
+        // A container that alone exceeds the task was reported by itself; the sum adds nothing.
+        let alone = reserved().any(|m| m > i64::from(task_memory));
+        if total > i64::from(task_memory) && !alone {
             p.client(format!(
                 "the containers' memory reservations add up to {total} MiB, more than the task \
                  memory ({task_memory} MiB)"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, property, end-to-end (real binary + aws-sdk-ecs) and the
+# botocore model conformance check. Installs the one Python package the suite needs if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import botocore' 2>/dev/null; then
+  echo "installing botocore (needed by the ECS model conformance test)" >&2
+  python3 -m pip install --quiet botocore
+fi
+
+cargo test --workspace "$@"
