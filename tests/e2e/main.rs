@@ -4,6 +4,7 @@
 mod support;
 
 mod clusters;
+mod conformance;
 mod durability;
 mod protocol;
 mod tags_and_settings;

@@ -8,7 +8,7 @@ use flotilla_api::common::decode;
 use flotilla_api::ApiError;
 use serde_json::json;
 
-use super::{respond, Ctx};
+use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{account_setting_key, Record};
 
@@ -120,5 +120,5 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     drop(state);
     let items = settings.into_iter().map(|s| (s.name.clone(), s));
     let (page, next) = paginate(items, req.next_token.as_deref(), req.max_results, 10)?;
-    respond(&json!({ "settings": page, "nextToken": next }))
+    respond_page("settings", page, next)
 }

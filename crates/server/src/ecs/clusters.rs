@@ -11,7 +11,7 @@ use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use serde_json::json;
 
-use super::{respond, Ctx};
+use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{Record, Staged, State};
 use crate::App;
@@ -197,7 +197,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|c| c.status == STATUS_ACTIVE)
         .map(|c| (c.cluster_name.clone(), c.cluster_arn.clone()));
     let (arns, next) = paginate(active, req.next_token.as_deref(), req.max_results, 100)?;
-    respond(&json!({ "clusterArns": arns, "nextToken": next }))
+    respond_page("clusterArns", arns, next)
 }
 
 /// Applies `change` to the named ACTIVE cluster and returns it as Describe with all fields would.

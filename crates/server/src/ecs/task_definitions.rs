@@ -1,7 +1,7 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::common::decode;
 use flotilla_api::taskdef::{
     build_task_definition, parse_task_definition_ref, validate_delete_task_definitions,
     validate_describe_task_definition, validate_list_task_definition_families,
@@ -13,15 +13,15 @@ use flotilla_api::taskdef::{
 use flotilla_api::{ApiError, Failure};
 use serde_json::json;
 
-use super::{respond, Ctx};
+use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{family_key, task_definition_key, Family, Record, State, StoredTaskDefinition};
 
 pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     validate_size(body.len())?;
     let req: RegisterTaskDefinitionRequest = decode(body)?;
+    // Also checks the tags.
     validate_register(&req)?;
-    validate_tags(req.tags.as_deref().unwrap_or_default())?;
     let scope = ctx.app.scope.clone();
     let registered_by = ctx.app.root_principal();
     let now = ctx.now;
@@ -103,7 +103,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     let items = matching.into_iter().map(|td| (key(td), td.definition.task_definition_arn.clone()));
     let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
-    respond(&json!({ "taskDefinitionArns": arns, "nextToken": next }))
+    respond_page("taskDefinitionArns", arns, next)
 }
 
 /// Maps a key to one that sorts in the opposite order (for descending pages).
@@ -131,7 +131,7 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .map(|(name, _)| (name.clone(), name.clone()));
     let (names, next) = paginate(families, req.next_token.as_deref(), req.max_results, 100)?;
-    respond(&json!({ "families": names, "nextToken": next }))
+    respond_page("families", names, next)
 }
 
 /// `family:revision` or an ARN: deregistration and deletion always name a revision.
