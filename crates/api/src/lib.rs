@@ -4,10 +4,13 @@
 //! `ecs/2014-11-13/service-2.json` member for member.
 
 pub mod account;
+pub mod agent;
 pub mod arn;
 pub mod cluster;
 pub mod common;
 pub mod error;
+pub mod instance;
+pub mod task;
 pub mod taskdef;
 
 pub use common::{Failure, KeyValuePair, Tag};

@@ -1,6 +1,7 @@
 //! The `flotilla` binary: argument parsing and glue; the work happens in the library crates.
 
 mod commands;
+mod demo;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ enum Command {
     Server(ServerArgs),
     /// Run everything for one machine: server and embedded store, ready for `aws ecs ...`.
     Dev(ServerArgs),
+    /// The demo workload (`serve`, `exit`, `sleep`, `check`) and `build-image` for it.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Args, Clone)]
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Server(args) => commands::server(args, "server", false),
         Command::Dev(args) => commands::server(args, "dev", true),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,143 @@
+//! A SigV4-signing ECS client over one keep-alive HTTP/1.1 connection (hyper's low-level API).
+
+use std::time::SystemTime;
+
+use anyhow::{anyhow, Context, Result};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{handshake, SendRequest};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Who signs, for where: an access key pair and the server's region.
+#[derive(Clone)]
+pub struct Signer {
+    credentials: Credentials,
+    region: String,
+}
+
+impl Signer {
+    pub fn new(access_key_id: &str, secret_access_key: &str, region: &str) -> Signer {
+        Signer {
+            credentials: Credentials::new(access_key_id, secret_access_key, None, None, "bench"),
+            region: region.to_string(),
+        }
+    }
+
+    /// A signed `POST /` for ECS operation `operation`, signed now, as an SDK would send it.
+    pub fn request(
+        &self,
+        port: u16,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<Request<Full<Bytes>>> {
+        let host = format!("127.0.0.1:{port}");
+        let target = format!("{TARGET_PREFIX}{operation}");
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", target.as_str()),
+        ];
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("ecs")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let url = format!("http://{host}/");
+        let signable =
+            SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(&body))?;
+        let (instructions, _signature) = sign(signable, &params)?.into_parts();
+        let mut builder = Request::post("/");
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        for (name, value) in instructions.headers() {
+            builder = builder.header(name, value);
+        }
+        Ok(builder.body(Full::new(Bytes::from(body)))?)
+    }
+}
+
+/// A keep-alive connection to a server on 127.0.0.1, opened again whenever the server closes
+/// it (moto answers every request with `Connection: close`).
+pub struct Connection {
+    port: u16,
+    sender: SendRequest<Full<Bytes>>,
+    /// Connections opened after the first one.
+    pub reconnects: u64,
+}
+
+async fn connect(port: u16) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("connect to 127.0.0.1:{port}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // Ends when the server closes the connection or the sender is dropped.
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+impl Connection {
+    pub async fn open(port: u16) -> Result<Connection> {
+        Ok(Connection { port, sender: connect(port).await?, reconnects: 0 })
+    }
+
+    /// Waits until the connection can take a request, reconnecting if the server closed it
+    /// (nothing was sent on it yet, so this is safe).
+    async fn ready(&mut self) -> Result<()> {
+        if self.sender.ready().await.is_err() {
+            self.sender = connect(self.port).await?;
+            self.reconnects += 1;
+            self.sender.ready().await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the connection after a failed request.
+    pub async fn reset(&mut self) -> Result<()> {
+        self.sender = connect(self.port).await?;
+        self.reconnects += 1;
+        Ok(())
+    }
+
+    /// Sends ECS operation `operation` with JSON `body`, signed by `signer`.
+    pub async fn call(
+        &mut self,
+        signer: &Signer,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes)> {
+        let request = signer.request(self.port, operation, body)?;
+        self.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    /// `GET path`, for health checks.
+    pub async fn get(&mut self, path: &str) -> Result<StatusCode> {
+        let request = Request::get(path)
+            .header("host", format!("127.0.0.1:{}", self.port))
+            .body(Full::new(Bytes::new()))?;
+        self.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        response.into_body().collect().await.map_err(|e| anyhow!(e))?;
+        Ok(status)
+    }
+}

@@ -1,0 +1,129 @@
+//! `api-bench`: ECS API throughput and latency of Flotilla and moto, measured side by side on
+//! loopback with the same seed data, workloads and client, printed as a markdown table.
+
+mod client;
+mod load;
+mod servers;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use load::{Outcome, Workload};
+use servers::Server;
+
+#[derive(Parser, Debug)]
+#[command(name = "api-bench", about = "ECS API throughput: Flotilla vs moto, side by side")]
+struct Args {
+    /// The `flotilla` binary to benchmark (use a release build).
+    #[arg(long)]
+    flotilla_bin: PathBuf,
+    /// Concurrent closed-loop clients, one keep-alive connection each.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds each workload runs against each server.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// At most this many requests per workload and server.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_requests: u64,
+    /// The Python that runs moto's server (`pip install 'moto[server]'`).
+    #[arg(long, default_value = "python3")]
+    moto_python: String,
+    /// Benchmark Flotilla alone.
+    #[arg(long)]
+    skip_moto: bool,
+    /// Worker threads of the load generator (it shares the machine with the servers).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.clients >= 1, "--clients must be at least 1");
+    anyhow::ensure!(args.duration >= 1, "--duration must be at least 1 second");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: Args) -> Result<()> {
+    eprintln!("starting flotilla ({})", args.flotilla_bin.display());
+    let mut targets: Vec<Server> = vec![servers::start_flotilla(&args.flotilla_bin).await?];
+    if !args.skip_moto {
+        eprintln!("starting moto ({} -m moto.server)", args.moto_python);
+        targets.push(servers::start_moto(&args.moto_python).await?);
+    }
+    for server in &targets {
+        eprintln!("seeding {}: {} families x 2 revisions", server.name, load::SEED_FAMILIES);
+        load::seed(server).await?;
+    }
+
+    let duration = Duration::from_secs(args.duration);
+    let mut rows: Vec<(Workload, &'static str, Outcome)> = Vec::new();
+    for workload in Workload::ALL {
+        for server in &targets {
+            eprintln!(
+                "{} on {}: {} clients for {} s",
+                workload.operation(),
+                server.name,
+                args.clients,
+                args.duration
+            );
+            let outcome =
+                load::run(server, workload, args.clients, duration, args.max_requests).await?;
+            if outcome.reconnects > 0 {
+                eprintln!("  the server closed connections: {} reconnects", outcome.reconnects);
+            }
+            if let Some(error) = &outcome.first_error {
+                eprintln!("  {} errors; the first: {error}", outcome.errors);
+            }
+            rows.push((workload, server.name, outcome));
+        }
+    }
+    drop(targets);
+
+    println!(
+        "{} clients, {} s per workload and target, {} client thread(s)\n",
+        args.clients, args.duration, args.client_threads
+    );
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+fn millis(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_string(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
+}
+
+/// The markdown table: one row per workload and target, with Flotilla's throughput over moto's.
+fn table(rows: &[(Workload, &'static str, Outcome)]) -> String {
+    let mut out = String::from(
+        "| workload | target | requests/s | p50 (ms) | p99 (ms) | errors | Flotilla/moto |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (workload, target, outcome) in rows {
+        let moto = rows.iter().find(|(w, t, _)| w == workload && *t == "moto");
+        let ratio = match (*target, moto) {
+            ("flotilla", Some((_, _, m))) if m.throughput() > 0.0 => {
+                format!("{:.1}x", outcome.throughput() / m.throughput())
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} |\n",
+            workload.operation(),
+            target,
+            outcome.throughput(),
+            millis(outcome.percentile(50.0)),
+            millis(outcome.percentile(99.0)),
+            outcome.errors,
+            ratio
+        ));
+    }
+    out
+}

@@ -1,0 +1,1 @@
+//! Builds `flotilla/demo:latest` locally from the running flotilla binary (being written).

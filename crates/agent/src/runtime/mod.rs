@@ -1,0 +1,130 @@
+//! The container runtime behind a trait the agent owns: Docker in production and in tests
+//! (`docker.rs`); a simulated runtime only for scale benchmarks (later).
+
+mod docker;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use flotilla_api::task::NetworkBinding;
+use flotilla_api::taskdef::{ContainerDefinition, Volume};
+
+pub use docker::DockerRuntime;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Labels ECS's agent puts on every container; Flotilla finds its containers by the first.
+pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
+pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
+pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
+pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
+pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
+
+/// Everything needed to create one container of a task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerPlan {
+    /// Docker container name, `ecs-<family>-<rev>-<name>-<id>` as ECS's agent names them.
+    pub docker_name: String,
+    /// The container definition with the task's overrides applied.
+    pub definition: ContainerDefinition,
+    /// ECS's labels (above) merged over the definition's `dockerLabels`.
+    pub labels: BTreeMap<String, String>,
+    /// `bridge` (default), `host` or `none`.
+    pub network_mode: String,
+    /// The task's volumes, to resolve `mountPoints.sourceVolume`.
+    pub task_volumes: Vec<Volume>,
+    /// Task-level limits, enforced when the container has none of its own.
+    pub task_memory_mib: Option<u32>,
+    pub task_cpu_units: Option<u32>,
+    /// Docker names of the task's other containers, to resolve `links` and `volumesFrom`.
+    pub sibling_names: BTreeMap<String, String>,
+    /// Extra environment set by the agent (metadata endpoint and the like).
+    pub extra_env: Vec<(String, String)>,
+    /// Whether `privileged: true` may be honoured on this agent.
+    pub allow_privileged: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// What Docker says about one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: RunState,
+    pub exit_code: Option<i32>,
+    /// Docker's error text when the container failed to start, or "OOMKilled".
+    pub error: Option<String>,
+    pub health: Option<Health>,
+    /// Epoch seconds.
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    pub network_bindings: Vec<NetworkBinding>,
+}
+
+/// The machine as Docker sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInfo {
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    pub docker_version: String,
+    pub api_version: String,
+    pub os_type: String,
+    pub architecture: String,
+    pub hostname: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no such container: {0}")]
+    NotFound(String),
+    /// The image is not present and could not be pulled (the text follows ECS's
+    /// `CannotPullContainerError: ...`).
+    #[error("CannotPullContainerError: {0}")]
+    ImagePull(String),
+    /// The definition asks for something this runtime cannot do.
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error("docker: {0}")]
+    Docker(String),
+}
+
+/// The operations the task engine needs from a container runtime. Every operation is
+/// idempotent where Docker allows it: stopping a stopped container or removing a removed one
+/// succeeds.
+pub trait Runtime: Send + Sync + 'static {
+    fn info(&self) -> BoxFuture<'_, Result<HostInfo, RuntimeError>>;
+    fn image_present<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>>;
+    /// Pulls `image`; fails with `ImagePull` when it cannot be had (no registry, no network).
+    fn pull_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Creates the container (not started) and returns its id. If a container with the plan's
+    /// name already exists, returns that one's id: a retried create never duplicates.
+    fn create<'a>(&'a self, plan: &'a ContainerPlan) -> BoxFuture<'a, Result<String, RuntimeError>>;
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
+    fn stop<'a>(&'a self, id: &'a str, timeout: Duration) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// `None` when the container does not exist (any more).
+    fn inspect<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ContainerStatus>, RuntimeError>>;
+    /// Every container carrying `LABEL_TASK_ARN`, running or not.
+    fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerStatus>, RuntimeError>>;
+    /// Ids of managed containers whose state changed (started, died, health changed), as they
+    /// happen. The stream reconnects on its own; the engine also resyncs periodically, so a
+    /// missed event only delays an update.
+    fn events(&self) -> tokio::sync::mpsc::Receiver<String>;
+}

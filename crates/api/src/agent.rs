@@ -1,0 +1,122 @@
+//! The agent protocol: JSON messages over one WebSocket that the agent opens to the server
+//! (`GET /v1/agent/connect`, `Authorization: Bearer <agent token>`).
+//!
+//! Level-triggered: the server always sends the whole desired state of the instance (with a
+//! version), the agent always reports the whole actual state of its tasks. Either side may
+//! restart or lose a message; the next full message converges both.
+
+use serde::{Deserialize, Serialize};
+
+use crate::instance::{Resource, VersionInfo};
+use crate::task::NetworkBinding;
+use crate::taskdef::{Attribute, ContainerDefinition, Volume};
+
+pub const CONNECT_PATH: &str = "/v1/agent/connect";
+
+/// Agent → server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum AgentMessage {
+    /// First message on every connection.
+    Register(Register),
+    /// The actual state of every task the agent knows.
+    Report(Report),
+    Heartbeat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Register {
+    pub cluster: String,
+    /// The container instance id the server gave this agent before (kept in its state file):
+    /// a restarted agent is the same instance.
+    pub container_instance_id: Option<String>,
+    /// A stable id of the machine (like an EC2 instance id).
+    pub host_id: String,
+    pub registered_resources: Vec<Resource>,
+    pub attributes: Vec<Attribute>,
+    pub version_info: VersionInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub tasks: Vec<TaskReport>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    pub task_arn: String,
+    pub last_status: String,
+    pub containers: Vec<ContainerReport>,
+    pub health_status: Option<String>,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub stopping_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    /// Set when the agent itself decided to stop the task (an essential container exited, it
+    /// failed to start).
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerReport {
+    pub name: String,
+    pub runtime_id: Option<String>,
+    pub last_status: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub network_bindings: Vec<NetworkBinding>,
+    pub health_status: Option<String>,
+}
+
+/// Server → agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerMessage {
+    Registered { container_instance_arn: String, container_instance_id: String },
+    /// Registration refused (unknown cluster, instance deregistered, ...); the agent should not
+    /// retry without a change.
+    Refused { message: String },
+    Desired(DesiredState),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredState {
+    /// Grows with every change; an agent ignores a state older than one it has applied.
+    pub version: u64,
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// A task as the agent must run it: the task definition with overrides already applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSpec {
+    pub task_arn: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: i32,
+    /// RUNNING or STOPPED.
+    pub desired_status: String,
+    pub network_mode: String,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub containers: Vec<ContainerDefinition>,
+    pub volumes: Vec<Volume>,
+    /// Why the task is to stop, when the server decided it (StopTask's reason).
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+impl TaskSpec {
+    /// The task id: the last segment of its ARN.
+    pub fn task_id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+}

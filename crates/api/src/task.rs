@@ -1,0 +1,214 @@
+//! Tasks and containers as DescribeTasks returns them, and the task-running requests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::{KeyValuePair, Tag};
+use crate::taskdef::EnvironmentFile;
+
+/// Task and container statuses, in lifecycle order.
+pub const LIFECYCLE: &[&str] = &[
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
+
+/// Position of a status in the lifecycle; unknown statuses sort first.
+pub fn lifecycle_rank(status: &str) -> usize {
+    LIFECYCLE.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkBinding {
+    #[serde(rename = "bindIP", skip_serializing_if = "Option::is_none")]
+    pub bind_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub container_arn: String,
+    pub task_arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    pub last_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<NetworkBinding>,
+    #[serde(default)]
+    pub network_interfaces: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskOverride {
+    #[serde(default)]
+    pub container_overrides: Vec<ContainerOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    pub overrides: TaskOverride,
+    pub last_status: String,
+    pub desired_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    pub containers: Vec<Container>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    pub created_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub launch_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default)]
+    pub enable_execute_command: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    pub task_definition: String,
+    pub cluster: Option<String>,
+    pub count: Option<i32>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub launch_type: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    pub tags: Option<Vec<Tag>>,
+    pub placement_constraints: Option<Vec<serde_json::Value>>,
+    pub placement_strategy: Option<Vec<serde_json::Value>>,
+    pub enable_execute_command: Option<bool>,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskRequest {
+    pub task_definition: String,
+    pub container_instances: Vec<String>,
+    pub cluster: Option<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    pub tags: Option<Vec<Tag>>,
+    pub enable_execute_command: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    pub task: String,
+    pub cluster: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    pub tasks: Vec<String>,
+    pub cluster: Option<String>,
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    pub cluster: Option<String>,
+    pub container_instance: Option<String>,
+    pub family: Option<String>,
+    pub started_by: Option<String>,
+    pub service_name: Option<String>,
+    pub desired_status: Option<String>,
+    pub launch_type: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}

@@ -1,0 +1,1 @@
+//! Pure placement and reconciliation logic (being written).
