@@ -24,6 +24,18 @@ impl ArnScope {
         format!("{}task-definition/{family}:{revision}", self.prefix())
     }
 
+    pub fn task(&self, cluster: &str, id: &str) -> String {
+        format!("{}task/{cluster}/{id}", self.prefix())
+    }
+
+    pub fn container(&self, cluster: &str, task_id: &str, id: &str) -> String {
+        format!("{}container/{cluster}/{task_id}/{id}", self.prefix())
+    }
+
+    pub fn container_instance(&self, cluster: &str, id: &str) -> String {
+        format!("{}container-instance/{cluster}/{id}", self.prefix())
+    }
+
     /// The resource part (`cluster/x`, `task-definition/f:1`) of an ARN of this scope, if it is one.
     pub fn resource<'a>(&self, arn: &'a str) -> Option<&'a str> {
         arn.strip_prefix(self.prefix().as_str())
@@ -35,6 +47,16 @@ pub fn cluster_name_from(reference: &str) -> &str {
     match reference.strip_prefix("arn:") {
         Some(_) => reference.rsplit_once(":cluster/").map_or(reference, |(_, name)| name),
         None => reference,
+    }
+}
+
+/// The id in a task or container-instance reference: the last path segment of an ARN
+/// (`.../task/<cluster>/<id>`), or the reference itself when it is a bare id.
+pub fn id_from(reference: &str) -> &str {
+    if reference.starts_with("arn:") {
+        reference.rsplit('/').next().unwrap_or(reference)
+    } else {
+        reference
     }
 }
 

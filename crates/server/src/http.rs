@@ -39,7 +39,11 @@ const SERVICES: &[JsonService] = &[JsonService {
 }];
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/healthz", get(|| async { "ok\n" })).fallback(handle).with_state(app)
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(flotilla_api::agent::CONNECT_PATH, get(crate::gateway::connect))
+        .fallback(handle)
+        .with_state(app)
 }
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {

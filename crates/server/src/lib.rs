@@ -1,8 +1,11 @@
 //! The Flotilla control plane: the HTTP front (AWS JSON 1.1 + SigV4), the ECS handlers, and the
 //! state they read and write.
 
+mod agents;
 pub mod credentials;
 mod ecs;
+mod gateway;
+mod housekeeping;
 mod http;
 mod pagination;
 pub mod sigv4;
@@ -56,6 +59,8 @@ pub struct App {
     pub scope: ArnScope,
     pub state: state::StateHandle,
     pub credentials: credentials::Credentials,
+    /// Agents connected right now.
+    pub agents: agents::AgentRegistry,
 }
 
 impl App {
@@ -112,6 +117,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         scope: ArnScope::new(config.region.clone(), config.account_id.clone()),
         state,
         credentials,
+        agents: agents::AgentRegistry::default(),
     });
     ecs::ensure_default_cluster(&app).await.map_err(|e| {
         ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
@@ -125,8 +131,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let upkeep = housekeeping::spawn(Arc::clone(&app));
     let router = http::router(app);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Http)
+    let served =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Http);
+    upkeep.abort();
+    served
 }
 
 /// `prepare` then `serve`: the whole server.

@@ -115,14 +115,33 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     respond(&json!({ "cluster": cluster }))
 }
 
-/// Fills the live counts (tasks, instances, services) into a stored cluster.
-fn with_counts(cluster: &Cluster, include: &[String]) -> Cluster {
+/// Live counts of a cluster: (instances, running tasks, pending tasks).
+fn counts(state: &State, name: &str) -> (i32, i32, i32) {
+    let instances = state
+        .instances
+        .range((name.to_string(), String::new())..)
+        .take_while(|((c, _), _)| c == name)
+        .filter(|(_, i)| i.instance.status != "INACTIVE")
+        .count() as i32;
+    let (mut running, mut pending) = (0, 0);
+    for (_, task) in state.tasks.range((name.to_string(), String::new())..).take_while(|((c, _), _)| c == name) {
+        match task.task.last_status.as_str() {
+            "RUNNING" => running += 1,
+            "STOPPED" => {}
+            _ => pending += 1,
+        }
+    }
+    (instances, running, pending)
+}
+
+/// Fills the live counts (instances, tasks) into a stored cluster.
+fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster {
     let mut out = cluster.clone();
-    // Container instances, tasks and services arrive with the agent and service issues; until
-    // then every count is zero by construction.
-    out.registered_container_instances_count = 0;
-    out.running_tasks_count = 0;
-    out.pending_tasks_count = 0;
+    let (instances, running, pending) = counts(state, &cluster.cluster_name);
+    out.registered_container_instances_count = instances;
+    out.running_tasks_count = running;
+    out.pending_tasks_count = pending;
+    // Services arrive with the services issue; until then there are none.
     out.active_services_count = 0;
     let has = |field: &str| include.iter().any(|f| f == field);
     if !has("TAGS") {
@@ -135,22 +154,17 @@ fn with_counts(cluster: &Cluster, include: &[String]) -> Cluster {
         out.configuration = None;
     }
     if has("STATISTICS") {
-        let zero = |name: &str| KeyValuePair { name: Some(name.into()), value: Some("0".into()) };
-        out.statistics = Some(
-            [
-                "runningEC2TasksCount",
-                "runningFargateTasksCount",
-                "pendingEC2TasksCount",
-                "pendingFargateTasksCount",
-                "activeEC2ServiceCount",
-                "activeFargateServiceCount",
-                "drainingEC2ServiceCount",
-                "drainingFargateServiceCount",
-            ]
-            .iter()
-            .map(|n| zero(n))
-            .collect(),
-        );
+        let stat = |name: &str, value: i32| KeyValuePair { name: Some(name.into()), value: Some(value.to_string()) };
+        out.statistics = Some(vec![
+            stat("runningEC2TasksCount", running),
+            stat("runningFargateTasksCount", 0),
+            stat("pendingEC2TasksCount", pending),
+            stat("pendingFargateTasksCount", 0),
+            stat("activeEC2ServiceCount", 0),
+            stat("activeFargateServiceCount", 0),
+            stat("drainingEC2ServiceCount", 0),
+            stat("drainingFargateServiceCount", 0),
+        ]);
     }
     out
 }
@@ -177,7 +191,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     for reference in &references {
         let name = cluster_name_from(reference);
         match state.clusters.get(name) {
-            Some(cluster) => clusters.push(with_counts(cluster, &include)),
+            Some(cluster) => clusters.push(with_counts(&state, cluster, &include)),
             None => failures.push(Failure {
                 arn: Some(ctx.app.scope.cluster(name)),
                 reason: Some("MISSING".into()),
@@ -217,9 +231,8 @@ async fn change_cluster(
             Ok(cluster)
         })
         .await?;
-    respond(
-        &json!({ "cluster": with_counts(&cluster, &["SETTINGS".into(), "CONFIGURATIONS".into(), "TAGS".into()]) }),
-    )
+    let all = ["SETTINGS".to_string(), "CONFIGURATIONS".to_string(), "TAGS".to_string()];
+    respond(&json!({ "cluster": with_counts(&ctx.app.state.read(), &cluster, &all) }))
 }
 
 pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -257,13 +270,13 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .state
         .write(move |staged| {
             let mut cluster = active_cluster(staged, Some(&reference))?;
-            refuse_if_in_use(&with_counts(&cluster, &[]))?;
+            refuse_if_in_use(&with_counts(staged.state(), &cluster, &[]))?;
             cluster.status = STATUS_INACTIVE.into();
             staged.put(Record::Cluster(cluster.clone()));
             Ok(cluster)
         })
         .await?;
-    respond(&json!({ "cluster": with_counts(&cluster, &[]) }))
+    respond(&json!({ "cluster": with_counts(&ctx.app.state.read(), &cluster, &[]) }))
 }
 
 /// ECS refuses to delete a cluster that still has instances, services or tasks.

@@ -6,8 +6,11 @@
 
 mod account_settings;
 mod clusters;
+pub mod instances;
+pub mod launch;
 mod tags;
 mod task_definitions;
+mod tasks;
 
 use std::time::SystemTime;
 
@@ -49,6 +52,15 @@ pub async fn dispatch(
         "TagResource" => tags::tag(&ctx, body).await,
         "UntagResource" => tags::untag(&ctx, body).await,
         "ListTagsForResource" => tags::list(&ctx, body),
+        "RunTask" => tasks::run(&ctx, body).await,
+        "StartTask" => tasks::start(&ctx, body).await,
+        "StopTask" => tasks::stop(&ctx, body).await,
+        "DescribeTasks" => tasks::describe(&ctx, body),
+        "ListTasks" => tasks::list(&ctx, body),
+        "DescribeContainerInstances" => instances::describe(&ctx, body),
+        "ListContainerInstances" => instances::list(&ctx, body),
+        "DeregisterContainerInstance" => instances::deregister(&ctx, body).await,
+        "UpdateContainerInstancesState" => instances::update_state(&ctx, body).await,
         "PutAccountSetting" => account_settings::put(&ctx, body).await,
         "PutAccountSettingDefault" => account_settings::put_default(&ctx, body).await,
         "ListAccountSettings" => account_settings::list(&ctx, body),

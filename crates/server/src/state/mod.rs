@@ -4,7 +4,7 @@
 mod records;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use flotilla_api::account::Setting;
@@ -13,8 +13,8 @@ use flotilla_api::ApiError;
 use flotilla_store::{Revision, Store, StoreError};
 
 pub use records::{
-    account_setting_key, cluster_key, family_key, task_definition_key, Family, Record,
-    StoredTaskDefinition,
+    account_setting_key, cluster_key, family_key, instance_key, task_definition_key, task_key,
+    task_prefix, Family, InstanceRecord, Record, Reservation, StoredTaskDefinition, TaskRecord,
 };
 pub use writer::Staged;
 
@@ -27,6 +27,12 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// (principal, setting name) -> setting; principal `default` holds account defaults.
     pub account_settings: BTreeMap<(String, String), Setting>,
+    /// (cluster, instance id) -> container instance.
+    pub instances: BTreeMap<(String, String), InstanceRecord>,
+    /// (cluster, task id) -> task.
+    pub tasks: BTreeMap<(String, String), TaskRecord>,
+    /// instance id -> ids of the tasks placed on it (any status).
+    pub tasks_by_instance: BTreeMap<String, BTreeSet<(String, String)>>,
     pub revision: Revision,
 }
 
@@ -57,6 +63,16 @@ impl State {
             Record::AccountSetting { principal, setting } => {
                 self.account_settings.insert((principal, setting.name.clone()), setting);
             }
+            Record::Instance(i) => {
+                self.instances.insert((i.cluster.clone(), i.id.clone()), *i);
+            }
+            Record::Task(t) => {
+                let key = (t.cluster.clone(), t.id.clone());
+                if let Some(instance) = &t.instance_id {
+                    self.tasks_by_instance.entry(instance.clone()).or_default().insert(key.clone());
+                }
+                self.tasks.insert(key, *t);
+            }
         }
     }
 
@@ -79,6 +95,22 @@ impl State {
             Some(records::Key::AccountSetting(principal, name)) => {
                 self.account_settings.remove(&(principal.to_string(), name.to_string()));
             }
+            Some(records::Key::Instance(cluster, id)) => {
+                self.instances.remove(&(cluster.to_string(), id.to_string()));
+            }
+            Some(records::Key::Task(cluster, id)) => {
+                let key = (cluster.to_string(), id.to_string());
+                if let Some(task) = self.tasks.remove(&key) {
+                    if let Some(instance) = task.instance_id {
+                        if let Some(set) = self.tasks_by_instance.get_mut(&instance) {
+                            set.remove(&key);
+                            if set.is_empty() {
+                                self.tasks_by_instance.remove(&instance);
+                            }
+                        }
+                    }
+                }
+            }
             None => tracing::warn!(key, "ignoring deletion of an unknown key"),
         }
     }
@@ -98,7 +130,24 @@ impl State {
                     Record::AccountSetting { principal: principal.to_string(), setting: s.clone() }
                 })
             }
+            records::Key::Instance(cluster, id) => self
+                .instances
+                .get(&(cluster.to_string(), id.to_string()))
+                .map(|i| Record::Instance(Box::new(i.clone()))),
+            records::Key::Task(cluster, id) => self
+                .tasks
+                .get(&(cluster.to_string(), id.to_string()))
+                .map(|t| Record::Task(Box::new(t.clone()))),
         }
+    }
+
+    /// The tasks placed on an instance, committed state only.
+    pub fn tasks_on(&self, instance_id: &str) -> impl Iterator<Item = &TaskRecord> {
+        self.tasks_by_instance
+            .get(instance_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.tasks.get(key))
     }
 }
 
@@ -107,6 +156,8 @@ impl State {
 pub struct StateHandle {
     state: Arc<RwLock<State>>,
     writer: writer::WriterHandle,
+    /// The revision of the last applied commit; watchers (agent connections) wake on changes.
+    changes: tokio::sync::watch::Receiver<Revision>,
 }
 
 impl StateHandle {
@@ -119,9 +170,10 @@ impl StateHandle {
             state.insert(record);
         }
         state.revision = revision;
+        let (notify, changes) = tokio::sync::watch::channel(revision);
         let state = Arc::new(RwLock::new(state));
-        let writer = writer::WriterHandle::start(Arc::clone(&state), store);
-        Ok(StateHandle { state, writer })
+        let writer = writer::WriterHandle::start(Arc::clone(&state), store, notify);
+        Ok(StateHandle { state, writer, changes })
     }
 
     /// A consistent read view. Hold it briefly: the writer waits for readers to apply commits.
@@ -129,6 +181,11 @@ impl StateHandle {
         // A poisoned lock means a panic while applying a commit; the data is still the last
         // consistent state, so reading it is safe.
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes whenever a commit has been applied.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Revision> {
+        self.changes.clone()
     }
 
     /// Runs `change` against the committed state plus writes queued before it, commits what it

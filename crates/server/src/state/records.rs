@@ -2,6 +2,8 @@
 
 use flotilla_api::account::Setting;
 use flotilla_api::cluster::Cluster;
+use flotilla_api::instance::ContainerInstance;
+use flotilla_api::task::Task;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::Tag;
 use flotilla_store::StoreError;
@@ -25,6 +27,49 @@ pub struct Family {
     pub last_revision: u32,
 }
 
+/// A registered container instance. Live fields (remaining resources, task counts,
+/// `agentConnected`) are computed when it is described, not stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub cluster: String,
+    pub id: String,
+    pub instance: ContainerInstance,
+}
+
+/// A task: the ECS shape plus where it runs and what it holds there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub cluster: String,
+    pub id: String,
+    /// The container instance id it was placed on.
+    pub instance_id: Option<String>,
+    #[serde(default)]
+    pub reservation: Reservation,
+    pub task: Task,
+}
+
+/// What a task holds on its instance while it is not stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub cpu: i64,
+    pub memory: i64,
+    pub tcp_ports: Vec<u16>,
+    pub udp_ports: Vec<u16>,
+}
+
+impl Reservation {
+    pub fn demand(&self) -> flotilla_scheduler::Demand {
+        flotilla_scheduler::Demand {
+            cpu: self.cpu,
+            memory: self.memory,
+            tcp_ports: self.tcp_ports.clone(),
+            udp_ports: self.udp_ports.clone(),
+        }
+    }
+}
+
+
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record")]
 pub enum Record {
@@ -32,6 +77,8 @@ pub enum Record {
     TaskDefinition(Box<StoredTaskDefinition>),
     Family(Family),
     AccountSetting { principal: String, setting: Setting },
+    Instance(Box<InstanceRecord>),
+    Task(Box<TaskRecord>),
 }
 
 /// A parsed store key.
@@ -40,6 +87,8 @@ pub enum Key<'a> {
     TaskDefinition(&'a str, u32),
     Family(&'a str),
     AccountSetting(&'a str, &'a str),
+    Instance(&'a str, &'a str),
+    Task(&'a str, &'a str),
 }
 
 pub fn cluster_key(name: &str) -> String {
@@ -60,6 +109,19 @@ pub fn account_setting_key(principal: &str, name: &str) -> String {
     format!("{ECS_PREFIX}settings/{name}/{principal}")
 }
 
+pub fn instance_key(cluster: &str, id: &str) -> String {
+    format!("{ECS_PREFIX}instances/{cluster}/{id}")
+}
+
+pub fn task_key(cluster: &str, id: &str) -> String {
+    format!("{ECS_PREFIX}tasks/{cluster}/{id}")
+}
+
+/// The common prefix of every task key of `cluster`.
+pub fn task_prefix(cluster: &str) -> String {
+    format!("{ECS_PREFIX}tasks/{cluster}/")
+}
+
 pub fn parse_key(key: &str) -> Option<Key<'_>> {
     let rest = key.strip_prefix(ECS_PREFIX)?;
     let (kind, rest) = rest.split_once('/')?;
@@ -73,6 +135,14 @@ pub fn parse_key(key: &str) -> Option<Key<'_>> {
         "settings" => {
             let (name, principal) = rest.split_once('/')?;
             Some(Key::AccountSetting(principal, name))
+        }
+        "instances" => {
+            let (cluster, id) = rest.split_once('/')?;
+            Some(Key::Instance(cluster, id))
+        }
+        "tasks" => {
+            let (cluster, id) = rest.split_once('/')?;
+            Some(Key::Task(cluster, id))
         }
         _ => None,
     }
@@ -89,6 +159,8 @@ impl Record {
             Record::AccountSetting { principal, setting } => {
                 account_setting_key(principal, &setting.name)
             }
+            Record::Instance(i) => instance_key(&i.cluster, &i.id),
+            Record::Task(t) => task_key(&t.cluster, &t.id),
         }
     }
 

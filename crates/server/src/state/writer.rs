@@ -24,7 +24,15 @@ pub struct Staged<'a> {
     mine: Writes,
 }
 
+/// An empty overlay, for read-only uses of `Staged` (describing with placement's accounting).
+static NO_WRITES: Writes = Writes::new();
+
 impl<'a> Staged<'a> {
+    /// A view of committed state only.
+    pub fn read_only(state: &'a State) -> Self {
+        Staged { state, batch: &NO_WRITES, mine: Writes::new() }
+    }
+
     pub fn state(&self) -> &State {
         self.state
     }
@@ -44,6 +52,36 @@ impl<'a> Staged<'a> {
     pub fn delete(&mut self, key: String) {
         self.mine.insert(key, None);
     }
+
+    /// The tasks placed on `instance_id` of `cluster` as this change sees them (committed ones
+    /// overlaid by staged writes), so placements earlier in the same batch are counted.
+    pub fn tasks_on(&self, cluster: &str, instance_id: &str) -> Vec<super::TaskRecord> {
+        let staged_value = |key: &str| self.mine.get(key).or_else(|| self.batch.get(key));
+        let mut out: Vec<super::TaskRecord> = self
+            .state
+            .tasks_on(instance_id)
+            .filter(|t| staged_value(&super::task_key(&t.cluster, &t.id)).is_none())
+            .cloned()
+            .collect();
+        let prefix = super::task_prefix(cluster);
+        let mut seen = std::collections::BTreeSet::new();
+        for writes in [&self.mine, self.batch] {
+            for (key, record) in writes.range(prefix.clone()..) {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                if !seen.insert(key.clone()) {
+                    continue; // the change's own write wins over the batch's
+                }
+                if let Some(Record::Task(task)) = record {
+                    if task.instance_id.as_deref() == Some(instance_id) {
+                        out.push((**task).clone());
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What a change leaves for after the commit.
@@ -61,9 +99,13 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub fn start(state: Arc<RwLock<State>>, store: Arc<dyn Store>) -> Self {
+    pub fn start(
+        state: Arc<RwLock<State>>,
+        store: Arc<dyn Store>,
+        notify: tokio::sync::watch::Sender<flotilla_store::Revision>,
+    ) -> Self {
         let (jobs, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(state, store, receiver));
+        tokio::spawn(run(state, store, receiver, notify));
         WriterHandle { jobs }
     }
 
@@ -95,6 +137,7 @@ async fn run(
     state: Arc<RwLock<State>>,
     store: Arc<dyn Store>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
+    notify: tokio::sync::watch::Sender<flotilla_store::Revision>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch_jobs = vec![first];
@@ -120,8 +163,13 @@ async fn run(
             }
         }
 
+        let batch_was_empty = batch.is_empty();
         let outcome =
-            if batch.is_empty() { Ok(()) } else { commit(&state, store.as_ref(), batch).await };
+            if batch_was_empty { Ok(()) } else { commit(&state, store.as_ref(), batch).await };
+        if !batch_was_empty && outcome.is_ok() {
+            let revision = state.read().unwrap_or_else(|e| e.into_inner()).revision;
+            notify.send_replace(revision);
+        }
         for finish in finishes {
             finish(outcome.clone());
         }

@@ -1,0 +1,316 @@
+//! Container instances: registration and reports from agents (called by the gateway), and
+//! DescribeContainerInstances, ListContainerInstances, DeregisterContainerInstance,
+//! UpdateContainerInstancesState.
+
+use std::collections::HashSet;
+
+use flotilla_api::agent::{Register, Report};
+use flotilla_api::arn::id_from;
+use flotilla_api::common::decode;
+use flotilla_api::instance::{
+    ContainerInstance, DeregisterContainerInstanceRequest, DescribeContainerInstancesRequest,
+    ListContainerInstancesRequest, Resource, UpdateContainerInstancesStateRequest,
+};
+use flotilla_api::task::lifecycle_rank;
+use flotilla_api::{ApiError, Failure};
+use serde_json::json;
+
+use super::clusters::active_cluster;
+use super::tasks::{instance_view, mark_stopped};
+use super::{respond, respond_page, Ctx};
+use crate::pagination::paginate;
+use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
+use crate::App;
+
+/// Registers (or re-registers) the agent's instance; returns (instance id, instance ARN).
+/// `new_id` is used when the agent has no id yet or its old instance is gone.
+pub async fn register(app: &App, register: Register, new_id: String, now: f64) -> Result<(String, String), ApiError> {
+    let scope = app.scope.clone();
+    app.state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, Some(&register.cluster)).map_err(|_| {
+                ApiError::client(format!("cluster '{}' does not exist or is not ACTIVE", register.cluster))
+            })?;
+            let name = cluster.cluster_name;
+            let existing = register.container_instance_id.as_deref().and_then(|id| match staged.get(&instance_key(&name, id)) {
+                Some(Record::Instance(i)) => Some(*i),
+                _ => None,
+            });
+            let mut record = match existing {
+                Some(i) if i.instance.status == "INACTIVE" => {
+                    return Err(ApiError::client(format!(
+                        "container instance {} was deregistered; remove the agent's state file to register it again",
+                        i.instance.container_instance_arn
+                    )))
+                }
+                Some(i) => i,
+                None => InstanceRecord {
+                    cluster: name.clone(),
+                    id: new_id.clone(),
+                    instance: ContainerInstance {
+                        container_instance_arn: scope.container_instance(&name, &new_id),
+                        status: "ACTIVE".into(),
+                        registered_at: now,
+                        ..ContainerInstance::default()
+                    },
+                },
+            };
+            let instance = &mut record.instance;
+            instance.ec2_instance_id = register.host_id;
+            instance.registered_resources = register.registered_resources;
+            instance.attributes = register.attributes;
+            instance.version_info = register.version_info;
+            instance.version += 1;
+            let out = (record.id.clone(), instance.container_instance_arn.clone());
+            staged.put(Record::Instance(Box::new(record)));
+            Ok(out)
+        })
+        .await
+}
+
+/// Applies an agent's report of its tasks: statuses only move forward in the lifecycle.
+pub async fn apply_report(app: &App, cluster: String, instance_id: String, report: Report) -> Result<(), ApiError> {
+    app.state
+        .write(move |staged| {
+            for task_report in report.tasks {
+                let id = id_from(&task_report.task_arn).to_string();
+                let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else { continue };
+                if record.instance_id.as_deref() != Some(instance_id.as_str()) {
+                    continue; // not this agent's task (stale report)
+                }
+                let before = serde_json::to_value(&record.task).ok();
+                let task = &mut record.task;
+                if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
+                    task.last_status = task_report.last_status.clone();
+                }
+                for c in task_report.containers {
+                    if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
+                        if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status) {
+                            container.last_status = c.last_status;
+                        }
+                        container.runtime_id = c.runtime_id.or(container.runtime_id.take());
+                        container.exit_code = c.exit_code.or(container.exit_code);
+                        container.reason = c.reason.or(container.reason.take());
+                        if !c.network_bindings.is_empty() {
+                            container.network_bindings = c.network_bindings;
+                        }
+                        container.health_status = c.health_status.or(container.health_status.take());
+                    }
+                }
+                task.health_status = task_report.health_status.or(task.health_status.take());
+                task.pull_started_at = task.pull_started_at.or(task_report.pull_started_at);
+                task.pull_stopped_at = task.pull_stopped_at.or(task_report.pull_stopped_at);
+                task.started_at = task.started_at.or(task_report.started_at);
+                task.stopping_at = task.stopping_at.or(task_report.stopping_at);
+                task.execution_stopped_at = task.execution_stopped_at.or(task_report.execution_stopped_at);
+                task.stopped_at = task.stopped_at.or(task_report.stopped_at);
+                if task.stop_code.is_none() {
+                    task.stop_code = task_report.stop_code;
+                }
+                if task.stopped_reason.is_none() {
+                    task.stopped_reason = task_report.stopped_reason;
+                }
+                if task.last_status == "STOPPED" {
+                    // A stopped task is done: ECS shows it desired STOPPED too.
+                    task.desired_status = "STOPPED".into();
+                }
+                if serde_json::to_value(&*task).ok() != before {
+                    task.version += 1;
+                    staged.put(Record::Task(record));
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// The instance as DescribeContainerInstances shows it, with live counts and resources.
+fn describe_one(state: &State, record: &InstanceRecord, connected: &HashSet<String>) -> ContainerInstance {
+    let mut out = record.instance.clone();
+    out.agent_connected = connected.contains(&record.id);
+    let (mut running, mut pending) = (0, 0);
+    for task in state.tasks_on(&record.id) {
+        match task.task.last_status.as_str() {
+            "RUNNING" => running += 1,
+            "STOPPED" => {}
+            _ => pending += 1,
+        }
+    }
+    out.running_tasks_count = running;
+    out.pending_tasks_count = pending;
+    out.remaining_resources = remaining(state, record, connected);
+    out
+}
+
+fn remaining(state: &State, record: &InstanceRecord, connected: &HashSet<String>) -> Vec<Resource> {
+    // Reuse placement's accounting so what is shown is what placement uses.
+    let staged = crate::state::Staged::read_only(state);
+    let view = instance_view(&staged, record, connected);
+    record
+        .instance
+        .registered_resources
+        .iter()
+        .map(|r| match r.name.as_str() {
+            "CPU" => Resource::integer("CPU", view.remaining_cpu as i32),
+            "MEMORY" => Resource::integer("MEMORY", view.remaining_memory as i32),
+            "PORTS" => Resource::string_set("PORTS", view.used_tcp_ports.iter().map(u16::to_string).collect()),
+            "PORTS_UDP" => Resource::string_set("PORTS_UDP", view.used_udp_ports.iter().map(u16::to_string).collect()),
+            _ => r.clone(),
+        })
+        .collect()
+}
+
+fn cluster_name(reference: Option<&str>) -> String {
+    flotilla_api::arn::cluster_name_from(reference.unwrap_or("default")).to_string()
+}
+
+pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DescribeContainerInstancesRequest = decode(body)?;
+    if req.container_instances.is_empty() || req.container_instances.len() > 100 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 100 container instances"));
+    }
+    let cluster = cluster_name(req.cluster.as_deref());
+    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let connected = ctx.app.agents.connected_ids();
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let mut instances = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &req.container_instances {
+        match state.instances.get(&(cluster.clone(), id_from(reference).to_string())) {
+            Some(record) => {
+                let mut instance = describe_one(&state, record, &connected);
+                if with_tags {
+                    instance.tags.get_or_insert_with(Vec::new);
+                } else {
+                    instance.tags = None;
+                }
+                instances.push(instance);
+            }
+            None => failures.push(Failure {
+                arn: Some(ctx.app.scope.container_instance(&cluster, id_from(reference))),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    respond(&json!({ "containerInstances": instances, "failures": failures }))
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListContainerInstancesRequest = decode(body)?;
+    if req.filter.is_some() {
+        return Err(ApiError::invalid(
+            "filter expressions (the cluster query language) are not supported by this server yet",
+        ));
+    }
+    let status = req.status.clone();
+    if let Some(s) = &status {
+        if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"].contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("invalid status {s}")));
+        }
+    }
+    let cluster = cluster_name(req.cluster.as_deref());
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let items = state
+        .instances
+        .range((cluster.clone(), String::new())..)
+        .take_while(|((c, _), _)| *c == cluster)
+        .map(|(_, i)| i)
+        .filter(|i| match &status {
+            Some(s) => &i.instance.status == s,
+            None => i.instance.status != "INACTIVE",
+        })
+        .map(|i| (i.id.clone(), i.instance.container_instance_arn.clone()));
+    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("containerInstanceArns", arns, next)
+}
+
+fn instance_in(staged: &Staged<'_>, cluster: &str, reference: &str) -> Option<InstanceRecord> {
+    match staged.get(&instance_key(cluster, id_from(reference))) {
+        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => Some(*i),
+        _ => None,
+    }
+}
+
+pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DeregisterContainerInstanceRequest = decode(body)?;
+    let force = req.force.unwrap_or(false);
+    let now = ctx.now;
+    let connected = ctx.app.agents.connected_ids();
+    let instance = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
+            let mut record = instance_in(staged, &cluster, &req.container_instance)
+                .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
+            let live: Vec<_> = staged.tasks_on(&cluster, &record.id).into_iter().filter(|t| t.task.last_status != "STOPPED").collect();
+            if !live.is_empty() && !force {
+                return Err(ApiError::invalid(
+                    "Found running tasks on the instance. Stop them first, or deregister with force.",
+                ));
+            }
+            // Orphaned tasks are marked stopped: no agent of this cluster will report them.
+            for mut task in live {
+                mark_stopped(&mut task.task, now);
+                task.task.stopped_reason.get_or_insert_with(|| "Container instance deregistration forced by user".into());
+                task.task.version += 1;
+                staged.put(Record::Task(Box::new(task)));
+            }
+            record.instance.status = "INACTIVE".into();
+            record.instance.version += 1;
+            staged.put(Record::Instance(Box::new(record.clone())));
+            Ok(record)
+        })
+        .await?;
+    let state = ctx.app.state.read();
+    respond(&json!({ "containerInstance": describe_one(&state, &instance, &connected) }))
+}
+
+pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: UpdateContainerInstancesStateRequest = decode(body)?;
+    if !["ACTIVE", "DRAINING"].contains(&req.status.as_str()) {
+        return Err(ApiError::invalid(format!("status must be ACTIVE or DRAINING, not {}", req.status)));
+    }
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
+    }
+    let scope = ctx.app.scope.clone();
+    let connected = ctx.app.agents.connected_ids();
+    let (updated, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
+            let mut updated = Vec::new();
+            let mut failures = Vec::new();
+            for reference in &req.container_instances {
+                match instance_in(staged, &cluster, reference) {
+                    Some(mut record) => {
+                        if record.instance.status != req.status {
+                            record.instance.status = req.status.clone();
+                            record.instance.version += 1;
+                            staged.put(Record::Instance(Box::new(record.clone())));
+                        }
+                        updated.push(record);
+                    }
+                    None => failures.push(Failure {
+                        arn: Some(scope.container_instance(&cluster, id_from(reference))),
+                        reason: Some("MISSING".into()),
+                        detail: None,
+                    }),
+                }
+            }
+            Ok((updated, failures))
+        })
+        .await?;
+    let state = ctx.app.state.read();
+    let instances: Vec<_> = updated.iter().map(|r| describe_one(&state, r, &connected)).collect();
+    respond(&json!({ "containerInstances": instances, "failures": failures }))
+}

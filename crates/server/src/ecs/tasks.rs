@@ -1,0 +1,436 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+use std::collections::HashSet;
+
+use flotilla_api::arn::id_from;
+use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::task::{
+    Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
+    StopTaskRequest, Task, TaskOverride,
+};
+use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE};
+use flotilla_api::{ApiError, Failure};
+use flotilla_scheduler::{place, InstanceView};
+use serde_json::json;
+
+use super::clusters::active_cluster;
+use super::launch::{reservation, validate_overrides};
+use super::{respond, respond_page, Ctx};
+use crate::pagination::paginate;
+use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
+
+/// RunTask starts at most this many tasks per call, as ECS.
+const MAX_RUN_COUNT: i32 = 10;
+/// DescribeTasks takes at most this many tasks per call.
+const MAX_DESCRIBE: usize = 100;
+
+/// Resolves the task definition a RunTask/StartTask names; it must be ACTIVE.
+fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, ApiError> {
+    let parsed = parse_task_definition_ref(reference)?;
+    let revisions = state.task_definitions.get(parsed.family());
+    let found = match parsed {
+        TaskDefinitionRef::Family(_) => {
+            revisions.and_then(|r| r.values().rev().find(|td| td.definition.status == STATUS_ACTIVE))
+        }
+        TaskDefinitionRef::Revision { revision, .. } => revisions.and_then(|r| r.get(&revision)),
+    };
+    match found {
+        Some(td) if td.definition.status == STATUS_ACTIVE => Ok(td.definition.clone()),
+        Some(_) => Err(ApiError::client(format!("TaskDefinition is inactive: {reference}"))),
+        None => Err(ApiError::client("Unable to describe task definition.")),
+    }
+}
+
+/// The view placement needs of one instance, counting every not-stopped task on it.
+pub fn instance_view(staged: &Staged<'_>, instance: &InstanceRecord, connected: &HashSet<String>) -> InstanceView {
+    let registered = |name: &str| {
+        instance.instance.registered_resources.iter().find(|r| r.name == name).map_or(0, |r| i64::from(r.integer_value))
+    };
+    let reserved_ports = |name: &str| -> std::collections::BTreeSet<u16> {
+        instance
+            .instance
+            .registered_resources
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.string_set_value.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let mut view = InstanceView {
+        id: instance.id.clone(),
+        active: instance.instance.status == "ACTIVE",
+        agent_connected: connected.contains(&instance.id),
+        remaining_cpu: registered("CPU"),
+        remaining_memory: registered("MEMORY"),
+        used_tcp_ports: reserved_ports("PORTS"),
+        used_udp_ports: reserved_ports("PORTS_UDP"),
+        task_count: 0,
+    };
+    for task in staged.tasks_on(&instance.cluster, &instance.id) {
+        if task.task.last_status != "STOPPED" {
+            flotilla_scheduler::reserve(&mut view, &task.reservation.demand());
+        }
+    }
+    view
+}
+
+/// Everything RunTask and StartTask decided before the write: ids and times are stamped here.
+struct Launch {
+    cluster_ref: Option<String>,
+    definition_ref: String,
+    overrides: TaskOverride,
+    group: Option<String>,
+    started_by: Option<String>,
+    tags: Vec<flotilla_api::Tag>,
+    enable_execute_command: bool,
+    /// One id per task to start.
+    ids: Vec<(String, Vec<String>)>,
+    now: f64,
+}
+
+fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
+    (0..count)
+        .map(|_| {
+            let task = uuid::Uuid::new_v4().simple().to_string();
+            let containers = (0..containers).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            (task, containers)
+        })
+        .collect()
+}
+
+fn new_task(ctx_scope: &flotilla_api::arn::ArnScope, launch: &Launch, cluster: &str, definition: &TaskDefinition, instance: &InstanceRecord, ids: &(String, Vec<String>), reservation: &Reservation) -> TaskRecord {
+    let (task_id, container_ids) = ids;
+    let task_arn = ctx_scope.task(cluster, task_id);
+    let containers = definition
+        .container_definitions
+        .iter()
+        .zip(container_ids)
+        .map(|(c, id)| Container {
+            container_arn: ctx_scope.container(cluster, task_id, id),
+            task_arn: task_arn.clone(),
+            name: c.name.clone().unwrap_or_default(),
+            image: c.image.clone(),
+            last_status: "PENDING".into(),
+            cpu: c.cpu.map(|v| v.to_string()),
+            memory: c.memory.map(|v| v.to_string()),
+            memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+            ..Container::default()
+        })
+        .collect();
+    let az = instance
+        .instance
+        .attributes
+        .iter()
+        .find(|a| a.name == "ecs.availability-zone")
+        .and_then(|a| a.value.clone());
+    TaskRecord {
+        cluster: cluster.to_string(),
+        id: task_id.clone(),
+        instance_id: Some(instance.id.clone()),
+        reservation: reservation.clone(),
+        task: Task {
+            task_arn,
+            cluster_arn: ctx_scope.cluster(cluster),
+            task_definition_arn: definition.task_definition_arn.clone(),
+            container_instance_arn: Some(instance.instance.container_instance_arn.clone()),
+            overrides: launch.overrides.clone(),
+            last_status: "PROVISIONING".into(),
+            desired_status: "RUNNING".into(),
+            cpu: launch.overrides.cpu.clone().or_else(|| definition.cpu.clone()),
+            memory: launch.overrides.memory.clone().or_else(|| definition.memory.clone()),
+            containers,
+            started_by: launch.started_by.clone(),
+            version: 1,
+            created_at: launch.now,
+            group: Some(launch.group.clone().unwrap_or_else(|| format!("family:{}", definition.family))),
+            launch_type: "EC2".into(),
+            availability_zone: az,
+            connectivity: Some("CONNECTED".into()),
+            connectivity_at: Some(launch.now),
+            health_status: Some("UNKNOWN".into()),
+            tags: Some(launch.tags.clone()),
+            enable_execute_command: launch.enable_execute_command,
+            ..Task::default()
+        },
+    }
+}
+
+fn validate_launch_common(tags: &[flotilla_api::Tag], group: Option<&str>, started_by: Option<&str>) -> Result<(), ApiError> {
+    validate_tags(tags)?;
+    if group.is_some_and(|g| g.is_empty() || g.len() > 255) {
+        return Err(ApiError::invalid("group must be 1 to 255 characters"));
+    }
+    if started_by.is_some_and(|s| s.len() > 128) {
+        return Err(ApiError::invalid("startedBy must be at most 128 characters"));
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: RunTaskRequest = decode(body)?;
+    let count = req.count.unwrap_or(1);
+    if !(1..=MAX_RUN_COUNT).contains(&count) {
+        return Err(ApiError::invalid(format!("count must be between 1 and {MAX_RUN_COUNT}, not {count}")));
+    }
+    match req.launch_type.as_deref() {
+        None | Some("EC2") | Some("EXTERNAL") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(format!("launch type {other} is not supported by this cluster yet; use EC2")))
+        }
+    }
+    let tags = req.tags.clone().unwrap_or_default();
+    validate_launch_common(&tags, req.group.as_deref(), req.started_by.as_deref())?;
+    let overrides = req.overrides.clone().unwrap_or_default();
+    let containers = {
+        let state = ctx.app.state.read();
+        let definition = resolve_definition(&state, &req.task_definition)?;
+        validate_overrides(&definition, &overrides)?;
+        definition.container_definitions.len()
+    };
+    let launch = Launch {
+        cluster_ref: req.cluster.clone(),
+        definition_ref: req.task_definition.clone(),
+        overrides,
+        group: req.group.clone(),
+        started_by: req.started_by.clone(),
+        tags,
+        enable_execute_command: req.enable_execute_command.unwrap_or(false),
+        ids: new_ids(count as usize, containers),
+        now: ctx.now,
+    };
+    let connected = ctx.app.agents.connected_ids();
+    let scope = ctx.app.scope.clone();
+    let (tasks, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
+            let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            let reservation = reservation(&definition, &launch.overrides);
+            let instances: Vec<InstanceRecord> = staged
+                .state()
+                .instances
+                .range((cluster.cluster_name.clone(), String::new())..)
+                .take_while(|((c, _), _)| *c == cluster.cluster_name)
+                .filter_map(|(_, i)| match staged.get(&crate::state::instance_key(&i.cluster, &i.id)) {
+                    Some(Record::Instance(i)) => Some(*i),
+                    _ => None,
+                })
+                .filter(|i| i.instance.status != "INACTIVE")
+                .collect();
+            if instances.is_empty() {
+                return Err(ApiError::invalid("No Container Instances were found in your cluster."));
+            }
+            let mut views: Vec<InstanceView> = instances.iter().map(|i| instance_view(staged, i, &connected)).collect();
+            let placements = place(&mut views, &reservation.demand(), launch.ids.len());
+            let mut tasks = Vec::new();
+            let mut failures = Vec::new();
+            for (placement, ids) in placements.into_iter().zip(&launch.ids) {
+                match placement {
+                    Ok(i) => {
+                        let record = new_task(&scope, &launch, &cluster.cluster_name, &definition, &instances[i], ids, &reservation);
+                        tasks.push(record.task.clone());
+                        staged.put(Record::Task(Box::new(record)));
+                    }
+                    Err(reason) => failures.push(Failure { arn: None, reason: Some(reason.as_str().into()), detail: None }),
+                }
+            }
+            Ok((tasks, failures))
+        })
+        .await?;
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: StartTaskRequest = decode(body)?;
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
+    }
+    let tags = req.tags.clone().unwrap_or_default();
+    validate_launch_common(&tags, req.group.as_deref(), req.started_by.as_deref())?;
+    let overrides = req.overrides.clone().unwrap_or_default();
+    let containers = {
+        let state = ctx.app.state.read();
+        let definition = resolve_definition(&state, &req.task_definition)?;
+        validate_overrides(&definition, &overrides)?;
+        definition.container_definitions.len()
+    };
+    let targets: Vec<String> = req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
+    let launch = Launch {
+        cluster_ref: req.cluster.clone(),
+        definition_ref: req.task_definition.clone(),
+        overrides,
+        group: req.group.clone(),
+        started_by: req.started_by.clone(),
+        tags,
+        enable_execute_command: req.enable_execute_command.unwrap_or(false),
+        ids: new_ids(targets.len(), containers),
+        now: ctx.now,
+    };
+    let connected = ctx.app.agents.connected_ids();
+    let scope = ctx.app.scope.clone();
+    let (tasks, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
+            let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            let reservation = reservation(&definition, &launch.overrides);
+            let mut tasks = Vec::new();
+            let mut failures = Vec::new();
+            for (target, ids) in targets.iter().zip(&launch.ids) {
+                let arn = scope.container_instance(&cluster.cluster_name, target);
+                let instance = match staged.get(&crate::state::instance_key(&cluster.cluster_name, target)) {
+                    Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => *i,
+                    _ => {
+                        failures.push(Failure { arn: Some(arn), reason: Some("MISSING".into()), detail: None });
+                        continue;
+                    }
+                };
+                let mut view = instance_view(staged, &instance, &connected);
+                let fit = if view.active { flotilla_scheduler::fits(&view, &reservation.demand()) } else { Err(flotilla_scheduler::Reason::Agent) };
+                match fit {
+                    Ok(()) => {
+                        flotilla_scheduler::reserve(&mut view, &reservation.demand());
+                        let record = new_task(&scope, &launch, &cluster.cluster_name, &definition, &instance, ids, &reservation);
+                        tasks.push(record.task.clone());
+                        staged.put(Record::Task(Box::new(record)));
+                    }
+                    Err(reason) => failures.push(Failure { arn: Some(arn), reason: Some(reason.as_str().into()), detail: None }),
+                }
+            }
+            Ok((tasks, failures))
+        })
+        .await?;
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+/// Finds a task by ARN or id in the named cluster.
+fn task_in<'s>(staged: &Staged<'s>, cluster: &str, reference: &str) -> Option<TaskRecord> {
+    match staged.get(&task_key(cluster, id_from(reference))) {
+        Some(Record::Task(t)) => Some(*t),
+        _ => None,
+    }
+}
+
+pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: StopTaskRequest = decode(body)?;
+    if req.reason.as_deref().is_some_and(|r| r.len() > 255) {
+        return Err(ApiError::invalid("reason must be at most 255 characters"));
+    }
+    let now = ctx.now;
+    let task = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?;
+            let mut record = task_in(staged, &cluster.cluster_name, &req.task)
+                .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+            let task = &mut record.task;
+            if task.desired_status != "STOPPED" {
+                task.desired_status = "STOPPED".into();
+                task.stop_code.get_or_insert_with(|| "UserInitiated".into());
+                task.stopped_reason.get_or_insert_with(|| req.reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
+                task.stopping_at.get_or_insert(now);
+                task.version += 1;
+                // A task whose instance is gone has nobody to stop it: it is stopped now.
+                let instance_gone = match &record.instance_id {
+                    Some(id) => !matches!(staged.get(&crate::state::instance_key(&record.cluster, id)), Some(Record::Instance(i)) if i.instance.status != "INACTIVE"),
+                    None => true,
+                };
+                if instance_gone {
+                    mark_stopped(&mut record.task, now);
+                }
+                staged.put(Record::Task(Box::new(record.clone())));
+            }
+            Ok(record.task)
+        })
+        .await?;
+    respond(&json!({ "task": task }))
+}
+
+/// Marks a task and its containers STOPPED (used when no agent will report it).
+pub fn mark_stopped(task: &mut Task, now: f64) {
+    task.last_status = "STOPPED".into();
+    task.desired_status = "STOPPED".into();
+    task.stopped_at.get_or_insert(now);
+    task.execution_stopped_at.get_or_insert(now);
+    for container in &mut task.containers {
+        if container.last_status != "STOPPED" {
+            container.last_status = "STOPPED".into();
+        }
+    }
+}
+
+pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DescribeTasksRequest = decode(body)?;
+    if req.tasks.is_empty() || req.tasks.len() > MAX_DESCRIBE {
+        return Err(ApiError::invalid(format!("tasks must name 1 to {MAX_DESCRIBE} tasks")));
+    }
+    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let cluster_name = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default")).to_string();
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster_name) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &req.tasks {
+        match state.tasks.get(&(cluster_name.clone(), id_from(reference).to_string())) {
+            Some(record) => {
+                let mut task = record.task.clone();
+                if !with_tags {
+                    task.tags = None;
+                }
+                tasks.push(task);
+            }
+            None => failures.push(Failure {
+                arn: Some(if reference.starts_with("arn:") { reference.clone() } else { ctx.app.scope.task(&cluster_name, reference) }),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListTasksRequest = decode(body)?;
+    let cluster_name = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default")).to_string();
+    let desired = req.desired_status.clone().unwrap_or_else(|| "RUNNING".into());
+    if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
+        return Err(ApiError::invalid(format!("desiredStatus must be RUNNING, PENDING or STOPPED, not {desired}")));
+    }
+    if req.family.is_some() && req.service_name.is_some() {
+        return Err(ApiError::invalid("family and serviceName cannot both be given"));
+    }
+    let instance_filter = req.container_instance.as_deref().map(|r| id_from(r).to_string());
+    let service_group = req.service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster_name) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let items = state
+        .tasks
+        .range((cluster_name.clone(), String::new())..)
+        .take_while(|((c, _), _)| *c == cluster_name)
+        .map(|(_, t)| t)
+        .filter(|t| match desired.as_str() {
+            // PENDING: desired RUNNING but not running yet.
+            "PENDING" => t.task.desired_status == "RUNNING" && t.task.last_status != "RUNNING",
+            other => t.task.desired_status == other,
+        })
+        .filter(|t| instance_filter.as_ref().is_none_or(|i| t.instance_id.as_ref() == Some(i)))
+        .filter(|t| req.started_by.as_ref().is_none_or(|s| t.task.started_by.as_ref() == Some(s)))
+        .filter(|t| service_group.as_ref().is_none_or(|g| t.task.group.as_ref() == Some(g)))
+        .filter(|t| {
+            req.family.as_ref().is_none_or(|f| {
+                t.task.task_definition_arn.rsplit_once(":task-definition/").and_then(|(_, r)| r.rsplit_once(':')).is_some_and(|(fam, _)| fam == f)
+            })
+        })
+        .map(|t| (t.id.clone(), t.task.task_arn.clone()));
+    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("taskArns", arns, next)
+}

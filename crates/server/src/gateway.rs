@@ -1,0 +1,134 @@
+//! The agent gateway: one WebSocket per agent (`GET /v1/agent/connect`), authenticated with the
+//! agent token. The server pushes the instance's whole desired state whenever it changes; the
+//! agent pushes its whole actual state. Both are idempotent, so reconnects simply converge.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage, TaskSpec};
+use subtle::ConstantTimeEq;
+
+use crate::ecs::{instances, launch};
+use crate::App;
+
+/// An agent must say who it is this soon after connecting.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn connect(State(app): State<Arc<App>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = app.credentials.agent_token.as_bytes();
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+        tracing::warn!("agent connection refused: wrong or missing agent token");
+        return (StatusCode::UNAUTHORIZED, "invalid agent token: use the server's <data-dir>/agent-token\n").into_response();
+    }
+    upgrade.on_upgrade(move |socket| async move {
+        if let Err(error) = serve_agent(app, socket).await {
+            tracing::info!(%error, "agent connection ended");
+        }
+    })
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), String> {
+    let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+}
+
+async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String> {
+    let first = tokio::time::timeout(REGISTER_TIMEOUT, socket.recv())
+        .await
+        .map_err(|_| "agent did not register in time".to_string())?
+        .ok_or("agent closed before registering")?
+        .map_err(|e| e.to_string())?;
+    let register = match parse(&first) {
+        Some(AgentMessage::Register(register)) => register,
+        _ => {
+            send(&mut socket, &ServerMessage::Refused { message: "the first message must be Register".into() }).await?;
+            return Err("agent did not start with Register".into());
+        }
+    };
+    let cluster = flotilla_api::arn::cluster_name_from(&register.cluster).to_string();
+    let new_id = uuid::Uuid::new_v4().simple().to_string();
+    let now = crate::epoch_seconds(SystemTime::now());
+    let (instance_id, arn) = match instances::register(&app, register, new_id, now).await {
+        Ok(ids) => ids,
+        Err(error) => {
+            send(&mut socket, &ServerMessage::Refused { message: error.message.clone() }).await?;
+            return Err(format!("registration refused: {}", error.message));
+        }
+    };
+    let connection = app.agents.connect(&instance_id);
+    tracing::info!(%arn, "agent connected");
+    send(&mut socket, &ServerMessage::Registered { container_instance_arn: arn.clone(), container_instance_id: instance_id.clone() }).await?;
+    let result = converse(&app, &mut socket, &cluster, &instance_id, connection).await;
+    app.agents.disconnect(&instance_id, connection);
+    tracing::info!(%arn, "agent disconnected");
+    result
+}
+
+async fn converse(app: &App, socket: &mut WebSocket, cluster: &str, instance_id: &str, connection: u64) -> Result<(), String> {
+    let mut changes = app.state.subscribe();
+    let mut last_sent: Option<Vec<TaskSpec>> = None;
+    loop {
+        // Send the desired state when it differs from what the agent last got.
+        let desired = desired_state(app, instance_id);
+        if last_sent.as_ref() != Some(&desired.tasks) {
+            last_sent = Some(desired.tasks.clone());
+            send(socket, &ServerMessage::Desired(desired)).await?;
+        }
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok(()); // server shutting down
+                }
+            }
+            message = socket.recv() => {
+                let Some(message) = message else { return Ok(()) };
+                let message = message.map_err(|e| e.to_string())?;
+                if let Message::Close(_) = message {
+                    return Ok(());
+                }
+                app.agents.seen(instance_id, connection);
+                match parse(&message) {
+                    Some(AgentMessage::Report(report)) => {
+                        if let Err(error) = instances::apply_report(app, cluster.to_string(), instance_id.to_string(), report).await {
+                            tracing::warn!(%error, "could not apply an agent report");
+                        }
+                    }
+                    Some(AgentMessage::Heartbeat) | None => {}
+                    Some(AgentMessage::Register(_)) => tracing::warn!("agent registered twice on one connection"),
+                }
+            }
+        }
+    }
+}
+
+fn parse(message: &Message) -> Option<AgentMessage> {
+    match message {
+        Message::Text(text) => serde_json::from_str(text.as_str()).ok(),
+        Message::Binary(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Every task placed on the instance that its agent still has to run or finish stopping.
+pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
+    let state = app.state.read();
+    let tasks = state
+        .tasks_on(instance_id)
+        .filter(|t| t.task.last_status != "STOPPED")
+        .filter_map(|t| {
+            let (family, revision) = t.task.task_definition_arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
+            let definition = &state.task_definitions.get(family)?.get(&revision.parse().ok()?)?.definition;
+            Some(launch::task_spec(t, definition))
+        })
+        .collect();
+    DesiredState { version: state.revision, tasks }
+}
