@@ -1,5 +1,136 @@
 //! The Flotilla node agent: joins a cluster over one outbound connection, runs the tasks the
 //! server assigns as Docker containers, and reports what actually runs.
 
+pub mod connection;
 pub mod demo_image;
+pub mod engine;
+pub mod local_state;
+pub mod registration;
 pub mod runtime;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Engine, EngineConfig};
+use local_state::LocalStateFile;
+use registration::Announce;
+use runtime::Runtime;
+
+/// Everything `flotilla agent` is told.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub server_url: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub announce: Announce,
+    pub cleanup_wait: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error(transparent)]
+    LocalState(#[from] local_state::LocalStateError),
+    #[error(transparent)]
+    Connection(#[from] connection::ConnectionError),
+}
+
+/// Runs the agent until `shutdown` resolves or the server refuses it for good. Running tasks
+/// are left running on shutdown: a restarted agent adopts them.
+pub async fn run(
+    config: AgentConfig,
+    runtime: Arc<dyn Runtime>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), AgentError> {
+    let file = LocalStateFile::new(&config.data_dir);
+    let mut local = file.load()?;
+    let host = runtime.info().await?;
+    let engine = Engine::start(
+        Arc::clone(&runtime),
+        EngineConfig {
+            allow_privileged: config.announce.allow_privileged,
+            cleanup_wait: config.cleanup_wait,
+        },
+        std::mem::take(&mut local.tasks),
+    );
+    local.tasks = engine.runs();
+    file.save(&local)?;
+    let local = Arc::new(std::sync::Mutex::new(local));
+
+    // Persist the task runs whenever they change, so a kill -9 loses nothing that matters.
+    let mut saver_reports = engine.report_channel();
+    let saver_engine = engine.clone();
+    let saver_local = Arc::clone(&local);
+    let saver_file = LocalStateFile::new(&config.data_dir);
+    tokio::spawn(async move {
+        while saver_reports.changed().await.is_ok() {
+            let snapshot = {
+                let mut local = saver_local.lock().unwrap_or_else(|e| e.into_inner());
+                local.tasks = saver_engine.runs();
+                local.clone()
+            };
+            if let Err(error) = saver_file.save(&snapshot) {
+                tracing::error!(%error, "cannot save the agent state file");
+            }
+        }
+    });
+
+    let connect = async {
+        let mut reports = engine.report_channel();
+        let mut attempt = 0;
+        loop {
+            let register = {
+                let local = local.lock().unwrap_or_else(|e| e.into_inner());
+                registration::register_message(
+                    &config.announce,
+                    &host,
+                    &local.host_id,
+                    local.container_instance_id.clone(),
+                )
+            };
+            let mut on_registered = |r: &connection::Registered| {
+                let snapshot = {
+                    let mut local = local.lock().unwrap_or_else(|e| e.into_inner());
+                    local.container_instance_id = Some(r.container_instance_id.clone());
+                    local.container_instance_arn = Some(r.container_instance_arn.clone());
+                    local.clone()
+                };
+                if let Err(error) = file.save(&snapshot) {
+                    tracing::error!(%error, "cannot save the agent state file");
+                }
+            };
+            match connection::serve_once(
+                &config.server_url,
+                &config.token,
+                register,
+                &engine,
+                &mut reports,
+                &mut on_registered,
+            )
+            .await
+            {
+                Ok(()) => return Ok(()),
+                Err(connection::ConnectionError::Fatal(message)) => {
+                    return Err(AgentError::Connection(connection::ConnectionError::Fatal(message)))
+                }
+                Err(connection::ConnectionError::Transient(message)) => {
+                    tracing::warn!(%message, "connection to the server lost; reconnecting");
+                    tokio::time::sleep(connection::backoff(attempt)).await;
+                    attempt = attempt.saturating_add(1);
+                    if attempt > 4 {
+                        attempt = 4;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        result = connect => result,
+        _ = shutdown => {
+            tracing::info!("agent shutting down; tasks keep running");
+            Ok(())
+        }
+    }
+}

@@ -79,10 +79,15 @@ pub struct ContainerReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
-    Registered { container_instance_arn: String, container_instance_id: String },
+    Registered {
+        container_instance_arn: String,
+        container_instance_id: String,
+    },
     /// Registration refused (unknown cluster, instance deregistered, ...); the agent should not
     /// retry without a change.
-    Refused { message: String },
+    Refused {
+        message: String,
+    },
     Desired(DesiredState),
 }
 

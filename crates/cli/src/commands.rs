@@ -6,7 +6,14 @@ use anyhow::Context;
 use flotilla_server::{AccessKey, Config};
 use tokio::net::TcpListener;
 
-use crate::ServerArgs;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_agent::registration::Announce;
+use flotilla_agent::runtime::{DockerRuntime, Runtime};
+use flotilla_agent::AgentConfig;
+
+use crate::{AgentArgs, DevArgs, ServerArgs};
 
 fn default_data_dir(kind: &str) -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -50,43 +57,165 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// `flotilla server` and `flotilla dev`.
-pub fn server(args: ServerArgs, kind: &str, print_guide: bool) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir(kind));
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn parse_attributes(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => anyhow::bail!("--attribute takes NAME=VALUE, not '{a}'"),
+        })
+        .collect()
+}
+
+/// `flotilla agent`.
+pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let token = std::fs::read_to_string(&args.token_file)
+        .with_context(|| format!("cannot read the agent token from {}", args.token_file.display()))?
+        .trim()
+        .to_string();
+    anyhow::ensure!(!token.is_empty(), "the token file {} is empty", args.token_file.display());
+    let config = AgentConfig {
+        server_url: args.server,
+        token,
+        data_dir: args.data_dir.unwrap_or_else(|| default_data_dir("agent")),
+        announce: Announce {
+            cluster: args.cluster,
+            cpu_units: args.cpu,
+            memory_mib: args.memory,
+            reserved_memory_mib: args.reserved_memory,
+            attributes: parse_attributes(&args.attributes)?,
+            allow_privileged: args.allow_privileged,
+        },
+        cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
+    };
+    runtime()?.block_on(async move {
+        let docker: Arc<dyn Runtime> =
+            Arc::new(DockerRuntime::connect(args.docker_host.as_deref())?);
+        flotilla_agent::run(config, docker, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// `flotilla dev`: server, embedded store, the demo image and one local agent in `default`.
+pub fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let attributes = parse_attributes(&args.attributes)?;
+    let data_dir = args.server.data_dir.clone().unwrap_or_else(|| default_data_dir("dev"));
+    let config = Config {
+        data_dir: data_dir.clone(),
+        region: args.server.region.clone(),
+        account_id: args.server.account_id.clone(),
+        preset_root_key: preset_root_key()?,
+    };
+    runtime()?.block_on(async move {
+        let listener = TcpListener::bind(args.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.server.listen))?;
+        let app = flotilla_server::prepare(&config).await?;
+        let addr = listener.local_addr().context("listener address")?;
+        let token = app.credentials.agent_token.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(flotilla_server::serve(app, listener, async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+
+        let docker = DockerRuntime::connect(args.docker_host.as_deref())?;
+        let agent_ready = match docker.client().await {
+            Ok(client) => {
+                let binary = std::env::current_exe().context("cannot find the flotilla binary")?;
+                match flotilla_agent::demo_image::ensure_demo_image(
+                    client,
+                    &binary,
+                    flotilla_agent::demo_image::DEMO_IMAGE,
+                )
+                .await
+                {
+                    Ok(true) => tracing::info!("built {}", flotilla_agent::demo_image::DEMO_IMAGE),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "cannot build the demo image"),
+                }
+                true
+            }
+            Err(error) => {
+                eprintln!(
+                    "flotilla dev: Docker is not reachable ({error}); running without an agent"
+                );
+                false
+            }
+        };
+        print_dev_guide(addr, &data_dir, agent_ready);
+        let agent_config = AgentConfig {
+            server_url: format!("http://{addr}"),
+            token,
+            data_dir: data_dir.join("agent"),
+            announce: Announce {
+                cluster: "default".into(),
+                reserved_memory_mib: flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB,
+                attributes,
+                ..Announce::default()
+            },
+            cleanup_wait: Duration::from_secs(600),
+        };
+        let docker: Arc<dyn Runtime> = Arc::new(docker);
+        let agent = async {
+            if agent_ready {
+                if let Err(error) =
+                    flotilla_agent::run(agent_config, docker, std::future::pending()).await
+                {
+                    eprintln!("flotilla dev: the local agent stopped: {error}");
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = agent => {}
+        }
+        let _ = stop.send(true);
+        server.await.context("server task")??;
+        Ok(())
+    })
+}
+
+/// `flotilla server`.
+pub fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("server"));
     let config = Config {
         data_dir: data_dir.clone(),
         region: args.region.clone(),
         account_id: args.account_id,
         preset_root_key: preset_root_key()?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let app = flotilla_server::prepare(&config).await?;
         let addr = listener.local_addr().context("listener address")?;
-        tracing::info!(%addr, data_dir = %data_dir.display(), "flotilla {kind} ready");
-        if print_guide {
-            print_dev_guide(addr, &data_dir);
-        }
+        tracing::info!(%addr, data_dir = %data_dir.display(), "flotilla server ready");
         flotilla_server::serve(app, listener, shutdown_signal()).await?;
         Ok(())
     })
 }
 
-fn print_dev_guide(addr: std::net::SocketAddr, data_dir: &std::path::Path) {
+fn print_dev_guide(addr: std::net::SocketAddr, data_dir: &std::path::Path, with_agent: bool) {
     let dir = data_dir.display();
+    let agent = if with_agent { "one local agent in cluster default, " } else { "" };
     println!(
-        "\nFlotilla is ready: ECS API at http://{addr}\n\n\
+        "\nFlotilla is ready: ECS API at http://{addr} ({agent}credentials in {dir}/credentials)\n\n\
          Point the AWS CLI at it:\n\n  \
          export AWS_SHARED_CREDENTIALS_FILE={dir}/credentials AWS_CONFIG_FILE={dir}/config\n  \
          aws --endpoint-url http://{addr} ecs create-cluster --cluster-name demo\n  \
          aws --endpoint-url http://{addr} ecs register-task-definition --family web \\\n      \
          --container-definitions '[{{\"name\":\"web\",\"image\":\"flotilla/demo:latest\",\"memory\":64}}]'\n  \
-         aws --endpoint-url http://{addr} ecs list-task-definitions\n"
+         aws --endpoint-url http://{addr} ecs list-task-definitions\n  \
+         aws --endpoint-url http://{addr} ecs run-task --task-definition web\n  \
+         aws --endpoint-url http://{addr} ecs list-tasks\n"
     );
 }

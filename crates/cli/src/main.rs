@@ -23,8 +23,11 @@ struct Cli {
 enum Command {
     /// Run the control plane (ECS API on --listen, state in --data-dir).
     Server(ServerArgs),
-    /// Run everything for one machine: server and embedded store, ready for `aws ecs ...`.
-    Dev(ServerArgs),
+    /// Run everything for one machine: server, embedded store and a local agent, ready for
+    /// `aws ecs ...`.
+    Dev(DevArgs),
+    /// Run a node agent: join a cluster and run its tasks as Docker containers.
+    Agent(AgentArgs),
     /// The demo workload (`serve`, `exit`, `sleep`, `check`) and `build-image` for it.
     Demo(demo::DemoArgs),
 }
@@ -46,6 +49,55 @@ pub struct ServerArgs {
     account_id: String,
 }
 
+#[derive(Args, Clone)]
+pub struct DevArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Attributes of the local agent (NAME=VALUE, repeatable).
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    attributes: Vec<String>,
+    /// Docker Engine address for the local agent (default: the local socket).
+    #[arg(long)]
+    docker_host: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub struct AgentArgs {
+    /// The server's URL, e.g. http://127.0.0.1:8720.
+    #[arg(long)]
+    server: String,
+    /// The cluster to join.
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// File holding the agent token (the server's <data-dir>/agent-token).
+    #[arg(long)]
+    token_file: std::path::PathBuf,
+    /// Directory for the agent's state file [default: ~/.flotilla/agent].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// An attribute to announce (NAME=VALUE, repeatable), e.g. ecs.availability-zone=zone-b.
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    attributes: Vec<String>,
+    /// CPU units to announce instead of cores x 1024.
+    #[arg(long)]
+    cpu: Option<u32>,
+    /// Memory (MiB) to announce instead of the machine's memory less --reserved-memory.
+    #[arg(long)]
+    memory: Option<u64>,
+    /// Memory (MiB) kept back for the OS, Docker and the agent.
+    #[arg(long, default_value_t = flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB)]
+    reserved_memory: u64,
+    /// Docker Engine address (unix:///path or tcp://host:port); default: the local socket.
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// Honour `privileged: true` in container definitions.
+    #[arg(long)]
+    allow_privileged: bool,
+    /// Seconds a stopped task's containers are kept after the server forgot the task.
+    #[arg(long, default_value_t = 600)]
+    task_cleanup_wait: u64,
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -56,8 +108,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Server(args) => commands::server(args, "server", false),
-        Command::Dev(args) => commands::server(args, "dev", true),
+        Command::Server(args) => commands::server(args),
+        Command::Dev(args) => commands::dev(args),
+        Command::Agent(args) => commands::agent(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

@@ -85,7 +85,11 @@ pub fn reserve(instance: &mut InstanceView, demand: &Demand) {
 /// Places `count` copies of `demand` on the ACTIVE instances, each on the instance with the
 /// fewest tasks that fits (ties by id), updating `instances` as it books. Each entry is the
 /// index of the chosen instance, or the reason no instance fit.
-pub fn place(instances: &mut [InstanceView], demand: &Demand, count: usize) -> Vec<Result<usize, Reason>> {
+pub fn place(
+    instances: &mut [InstanceView],
+    demand: &Demand,
+    count: usize,
+) -> Vec<Result<usize, Reason>> {
     (0..count)
         .map(|_| {
             let mut best: Option<usize> = None;

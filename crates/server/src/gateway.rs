@@ -18,7 +18,11 @@ use crate::App;
 /// An agent must say who it is this soon after connecting.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn connect(State(app): State<Arc<App>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub async fn connect(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -27,7 +31,11 @@ pub async fn connect(State(app): State<Arc<App>>, headers: HeaderMap, upgrade: W
     let expected = app.credentials.agent_token.as_bytes();
     if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
         tracing::warn!("agent connection refused: wrong or missing agent token");
-        return (StatusCode::UNAUTHORIZED, "invalid agent token: use the server's <data-dir>/agent-token\n").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "invalid agent token: use the server's <data-dir>/agent-token\n",
+        )
+            .into_response();
     }
     upgrade.on_upgrade(move |socket| async move {
         if let Err(error) = serve_agent(app, socket).await {
@@ -50,7 +58,11 @@ async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String>
     let register = match parse(&first) {
         Some(AgentMessage::Register(register)) => register,
         _ => {
-            send(&mut socket, &ServerMessage::Refused { message: "the first message must be Register".into() }).await?;
+            send(
+                &mut socket,
+                &ServerMessage::Refused { message: "the first message must be Register".into() },
+            )
+            .await?;
             return Err("agent did not start with Register".into());
         }
     };
@@ -66,14 +78,27 @@ async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String>
     };
     let connection = app.agents.connect(&instance_id);
     tracing::info!(%arn, "agent connected");
-    send(&mut socket, &ServerMessage::Registered { container_instance_arn: arn.clone(), container_instance_id: instance_id.clone() }).await?;
+    send(
+        &mut socket,
+        &ServerMessage::Registered {
+            container_instance_arn: arn.clone(),
+            container_instance_id: instance_id.clone(),
+        },
+    )
+    .await?;
     let result = converse(&app, &mut socket, &cluster, &instance_id, connection).await;
     app.agents.disconnect(&instance_id, connection);
     tracing::info!(%arn, "agent disconnected");
     result
 }
 
-async fn converse(app: &App, socket: &mut WebSocket, cluster: &str, instance_id: &str, connection: u64) -> Result<(), String> {
+async fn converse(
+    app: &App,
+    socket: &mut WebSocket,
+    cluster: &str,
+    instance_id: &str,
+    connection: u64,
+) -> Result<(), String> {
     let mut changes = app.state.subscribe();
     let mut last_sent: Option<Vec<TaskSpec>> = None;
     loop {
@@ -125,8 +150,10 @@ pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
         .tasks_on(instance_id)
         .filter(|t| t.task.last_status != "STOPPED")
         .filter_map(|t| {
-            let (family, revision) = t.task.task_definition_arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
-            let definition = &state.task_definitions.get(family)?.get(&revision.parse().ok()?)?.definition;
+            let (family, revision) =
+                t.task.task_definition_arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
+            let definition =
+                &state.task_definitions.get(family)?.get(&revision.parse().ok()?)?.definition;
             Some(launch::task_spec(t, definition))
         })
         .collect();

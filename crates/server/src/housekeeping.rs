@@ -15,13 +15,17 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
-            let cutoff = crate::epoch_seconds(SystemTime::now()) - STOPPED_TASK_RETENTION.as_secs_f64();
+            let cutoff =
+                crate::epoch_seconds(SystemTime::now()) - STOPPED_TASK_RETENTION.as_secs_f64();
             let expired: Vec<String> = app
                 .state
                 .read()
                 .tasks
                 .values()
-                .filter(|t| t.task.last_status == "STOPPED" && t.task.stopped_at.is_some_and(|at| at < cutoff))
+                .filter(|t| {
+                    t.task.last_status == "STOPPED"
+                        && t.task.stopped_at.is_some_and(|at| at < cutoff)
+                })
                 .map(|t| task_key(&t.cluster, &t.id))
                 .collect();
             if expired.is_empty() {

@@ -133,8 +133,10 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let upkeep = housekeeping::spawn(Arc::clone(&app));
     let router = http::router(app);
-    let served =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.map_err(ServerError::Http);
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Http);
     upkeep.abort();
     served
 }

@@ -114,13 +114,21 @@ pub trait Runtime: Send + Sync + 'static {
     fn pull_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// Creates the container (not started) and returns its id. If a container with the plan's
     /// name already exists, returns that one's id: a retried create never duplicates.
-    fn create<'a>(&'a self, plan: &'a ContainerPlan) -> BoxFuture<'a, Result<String, RuntimeError>>;
+    fn create<'a>(&'a self, plan: &'a ContainerPlan)
+        -> BoxFuture<'a, Result<String, RuntimeError>>;
     fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
-    fn stop<'a>(&'a self, id: &'a str, timeout: Duration) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    fn stop<'a>(
+        &'a self,
+        id: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// `None` when the container does not exist (any more).
-    fn inspect<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ContainerStatus>, RuntimeError>>;
+    fn inspect<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerStatus>, RuntimeError>>;
     /// Every container carrying `LABEL_TASK_ARN`, running or not.
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerStatus>, RuntimeError>>;
     /// Ids of managed containers whose state changed (started, died, health changed), as they

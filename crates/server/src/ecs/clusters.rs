@@ -124,7 +124,9 @@ fn counts(state: &State, name: &str) -> (i32, i32, i32) {
         .filter(|(_, i)| i.instance.status != "INACTIVE")
         .count() as i32;
     let (mut running, mut pending) = (0, 0);
-    for (_, task) in state.tasks.range((name.to_string(), String::new())..).take_while(|((c, _), _)| c == name) {
+    for (_, task) in
+        state.tasks.range((name.to_string(), String::new())..).take_while(|((c, _), _)| c == name)
+    {
         match task.task.last_status.as_str() {
             "RUNNING" => running += 1,
             "STOPPED" => {}
@@ -154,7 +156,10 @@ fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster 
         out.configuration = None;
     }
     if has("STATISTICS") {
-        let stat = |name: &str, value: i32| KeyValuePair { name: Some(name.into()), value: Some(value.to_string()) };
+        let stat = |name: &str, value: i32| KeyValuePair {
+            name: Some(name.into()),
+            value: Some(value.to_string()),
+        };
         out.statistics = Some(vec![
             stat("runningEC2TasksCount", running),
             stat("runningFargateTasksCount", 0),

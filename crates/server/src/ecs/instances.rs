@@ -24,7 +24,12 @@ use crate::App;
 
 /// Registers (or re-registers) the agent's instance; returns (instance id, instance ARN).
 /// `new_id` is used when the agent has no id yet or its old instance is gone.
-pub async fn register(app: &App, register: Register, new_id: String, now: f64) -> Result<(String, String), ApiError> {
+pub async fn register(
+    app: &App,
+    register: Register,
+    new_id: String,
+    now: f64,
+) -> Result<(String, String), ApiError> {
     let scope = app.scope.clone();
     app.state
         .write(move |staged| {
@@ -69,12 +74,19 @@ pub async fn register(app: &App, register: Register, new_id: String, now: f64) -
 }
 
 /// Applies an agent's report of its tasks: statuses only move forward in the lifecycle.
-pub async fn apply_report(app: &App, cluster: String, instance_id: String, report: Report) -> Result<(), ApiError> {
+pub async fn apply_report(
+    app: &App,
+    cluster: String,
+    instance_id: String,
+    report: Report,
+) -> Result<(), ApiError> {
     app.state
         .write(move |staged| {
             for task_report in report.tasks {
                 let id = id_from(&task_report.task_arn).to_string();
-                let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else { continue };
+                let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else {
+                    continue;
+                };
                 if record.instance_id.as_deref() != Some(instance_id.as_str()) {
                     continue; // not this agent's task (stale report)
                 }
@@ -85,7 +97,8 @@ pub async fn apply_report(app: &App, cluster: String, instance_id: String, repor
                 }
                 for c in task_report.containers {
                     if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
-                        if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status) {
+                        if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status)
+                        {
                             container.last_status = c.last_status;
                         }
                         container.runtime_id = c.runtime_id.or(container.runtime_id.take());
@@ -94,7 +107,8 @@ pub async fn apply_report(app: &App, cluster: String, instance_id: String, repor
                         if !c.network_bindings.is_empty() {
                             container.network_bindings = c.network_bindings;
                         }
-                        container.health_status = c.health_status.or(container.health_status.take());
+                        container.health_status =
+                            c.health_status.or(container.health_status.take());
                     }
                 }
                 task.health_status = task_report.health_status.or(task.health_status.take());
@@ -102,7 +116,8 @@ pub async fn apply_report(app: &App, cluster: String, instance_id: String, repor
                 task.pull_stopped_at = task.pull_stopped_at.or(task_report.pull_stopped_at);
                 task.started_at = task.started_at.or(task_report.started_at);
                 task.stopping_at = task.stopping_at.or(task_report.stopping_at);
-                task.execution_stopped_at = task.execution_stopped_at.or(task_report.execution_stopped_at);
+                task.execution_stopped_at =
+                    task.execution_stopped_at.or(task_report.execution_stopped_at);
                 task.stopped_at = task.stopped_at.or(task_report.stopped_at);
                 if task.stop_code.is_none() {
                     task.stop_code = task_report.stop_code;
@@ -125,7 +140,11 @@ pub async fn apply_report(app: &App, cluster: String, instance_id: String, repor
 }
 
 /// The instance as DescribeContainerInstances shows it, with live counts and resources.
-fn describe_one(state: &State, record: &InstanceRecord, connected: &HashSet<String>) -> ContainerInstance {
+fn describe_one(
+    state: &State,
+    record: &InstanceRecord,
+    connected: &HashSet<String>,
+) -> ContainerInstance {
     let mut out = record.instance.clone();
     out.agent_connected = connected.contains(&record.id);
     let (mut running, mut pending) = (0, 0);
@@ -153,8 +172,14 @@ fn remaining(state: &State, record: &InstanceRecord, connected: &HashSet<String>
         .map(|r| match r.name.as_str() {
             "CPU" => Resource::integer("CPU", view.remaining_cpu as i32),
             "MEMORY" => Resource::integer("MEMORY", view.remaining_memory as i32),
-            "PORTS" => Resource::string_set("PORTS", view.used_tcp_ports.iter().map(u16::to_string).collect()),
-            "PORTS_UDP" => Resource::string_set("PORTS_UDP", view.used_udp_ports.iter().map(u16::to_string).collect()),
+            "PORTS" => Resource::string_set(
+                "PORTS",
+                view.used_tcp_ports.iter().map(u16::to_string).collect(),
+            ),
+            "PORTS_UDP" => Resource::string_set(
+                "PORTS_UDP",
+                view.used_udp_ports.iter().map(u16::to_string).collect(),
+            ),
             _ => r.clone(),
         })
         .collect()
@@ -208,7 +233,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     let status = req.status.clone();
     if let Some(s) = &status {
-        if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"].contains(&s.as_str()) {
+        if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"]
+            .contains(&s.as_str())
+        {
             return Err(ApiError::invalid(format!("invalid status {s}")));
         }
     }
@@ -276,7 +303,10 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
 pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: UpdateContainerInstancesStateRequest = decode(body)?;
     if !["ACTIVE", "DRAINING"].contains(&req.status.as_str()) {
-        return Err(ApiError::invalid(format!("status must be ACTIVE or DRAINING, not {}", req.status)));
+        return Err(ApiError::invalid(format!(
+            "status must be ACTIVE or DRAINING, not {}",
+            req.status
+        )));
     }
     if req.container_instances.is_empty() || req.container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));

@@ -4,13 +4,18 @@ use std::collections::BTreeSet;
 
 use flotilla_api::agent::TaskSpec;
 use flotilla_api::task::TaskOverride;
-use flotilla_api::taskdef::{parse_task_cpu, parse_task_memory, ContainerDefinition, TaskDefinition};
+use flotilla_api::taskdef::{
+    parse_task_cpu, parse_task_memory, ContainerDefinition, TaskDefinition,
+};
 use flotilla_api::{ApiError, KeyValuePair};
 
 use crate::state::{Reservation, TaskRecord};
 
 /// Checks overrides against the definition (container names exist, values sane).
-pub fn validate_overrides(definition: &TaskDefinition, overrides: &TaskOverride) -> Result<(), ApiError> {
+pub fn validate_overrides(
+    definition: &TaskDefinition,
+    overrides: &TaskOverride,
+) -> Result<(), ApiError> {
     let mut problems = Vec::new();
     for o in &overrides.container_overrides {
         match o.name.as_deref() {
@@ -18,7 +23,10 @@ pub fn validate_overrides(definition: &TaskDefinition, overrides: &TaskOverride)
             Some(name) => problems.push(format!("container override names '{name}', which is not a container of the task definition")),
             None => problems.push("container overrides must name a container".to_string()),
         }
-        if o.cpu.is_some_and(|c| c < 0) || o.memory.is_some_and(|m| m < 6) || o.memory_reservation.is_some_and(|m| m < 6) {
+        if o.cpu.is_some_and(|c| c < 0)
+            || o.memory.is_some_and(|m| m < 6)
+            || o.memory_reservation.is_some_and(|m| m < 6)
+        {
             problems.push("container override cpu must be >= 0 and memory >= 6 MiB".to_string());
         }
     }
@@ -40,7 +48,10 @@ pub fn validate_overrides(definition: &TaskDefinition, overrides: &TaskOverride)
 }
 
 /// The container definitions with the overrides applied, as the agent will run them.
-pub fn effective_containers(definition: &TaskDefinition, overrides: &TaskOverride) -> Vec<ContainerDefinition> {
+pub fn effective_containers(
+    definition: &TaskDefinition,
+    overrides: &TaskOverride,
+) -> Vec<ContainerDefinition> {
     definition
         .container_definitions
         .iter()
@@ -79,27 +90,50 @@ pub fn effective_containers(definition: &TaskDefinition, overrides: &TaskOverrid
 /// the reservation when set, else the hard limit), and its static host ports.
 pub fn reservation(definition: &TaskDefinition, overrides: &TaskOverride) -> Reservation {
     let containers = effective_containers(definition, overrides);
-    let task_cpu = overrides.cpu.as_deref().or(definition.cpu.as_deref()).and_then(|c| parse_task_cpu(c).ok());
-    let task_memory =
-        overrides.memory.as_deref().or(definition.memory.as_deref()).and_then(|m| parse_task_memory(m).ok());
-    let cpu = task_cpu.map_or_else(|| containers.iter().map(|c| i64::from(c.cpu.unwrap_or(0).max(0))).sum(), i64::from);
+    let task_cpu =
+        overrides.cpu.as_deref().or(definition.cpu.as_deref()).and_then(|c| parse_task_cpu(c).ok());
+    let task_memory = overrides
+        .memory
+        .as_deref()
+        .or(definition.memory.as_deref())
+        .and_then(|m| parse_task_memory(m).ok());
+    let cpu = task_cpu.map_or_else(
+        || containers.iter().map(|c| i64::from(c.cpu.unwrap_or(0).max(0))).sum(),
+        i64::from,
+    );
     let memory = task_memory.map_or_else(
-        || containers.iter().map(|c| i64::from(c.memory_reservation.or(c.memory).unwrap_or(0).max(0))).sum(),
+        || {
+            containers
+                .iter()
+                .map(|c| i64::from(c.memory_reservation.or(c.memory).unwrap_or(0).max(0)))
+                .sum()
+        },
         i64::from,
     );
     let host_mode = matches!(definition.network_mode.as_deref(), Some("host"));
     let mut tcp = BTreeSet::new();
     let mut udp = BTreeSet::new();
     for mapping in containers.iter().flat_map(|c| c.port_mappings.iter().flatten()) {
-        let port = if host_mode { mapping.host_port.or(mapping.container_port) } else { mapping.host_port };
-        let Some(port) = port.filter(|p| *p > 0).and_then(|p| u16::try_from(p).ok()) else { continue };
+        let port = if host_mode {
+            mapping.host_port.or(mapping.container_port)
+        } else {
+            mapping.host_port
+        };
+        let Some(port) = port.filter(|p| *p > 0).and_then(|p| u16::try_from(p).ok()) else {
+            continue;
+        };
         if mapping.protocol.as_deref() == Some("udp") {
             udp.insert(port);
         } else {
             tcp.insert(port);
         }
     }
-    Reservation { cpu, memory, tcp_ports: tcp.into_iter().collect(), udp_ports: udp.into_iter().collect() }
+    Reservation {
+        cpu,
+        memory,
+        tcp_ports: tcp.into_iter().collect(),
+        udp_ports: udp.into_iter().collect(),
+    }
 }
 
 /// The task as its agent must run it.

@@ -8,7 +8,9 @@ use flotilla_api::task::{
     Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
     StopTaskRequest, Task, TaskOverride,
 };
-use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE};
+use flotilla_api::taskdef::{
+    parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
+};
 use flotilla_api::{ApiError, Failure};
 use flotilla_scheduler::{place, InstanceView};
 use serde_json::json;
@@ -29,9 +31,8 @@ fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, 
     let parsed = parse_task_definition_ref(reference)?;
     let revisions = state.task_definitions.get(parsed.family());
     let found = match parsed {
-        TaskDefinitionRef::Family(_) => {
-            revisions.and_then(|r| r.values().rev().find(|td| td.definition.status == STATUS_ACTIVE))
-        }
+        TaskDefinitionRef::Family(_) => revisions
+            .and_then(|r| r.values().rev().find(|td| td.definition.status == STATUS_ACTIVE)),
         TaskDefinitionRef::Revision { revision, .. } => revisions.and_then(|r| r.get(&revision)),
     };
     match found {
@@ -42,9 +43,18 @@ fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, 
 }
 
 /// The view placement needs of one instance, counting every not-stopped task on it.
-pub fn instance_view(staged: &Staged<'_>, instance: &InstanceRecord, connected: &HashSet<String>) -> InstanceView {
+pub fn instance_view(
+    staged: &Staged<'_>,
+    instance: &InstanceRecord,
+    connected: &HashSet<String>,
+) -> InstanceView {
     let registered = |name: &str| {
-        instance.instance.registered_resources.iter().find(|r| r.name == name).map_or(0, |r| i64::from(r.integer_value))
+        instance
+            .instance
+            .registered_resources
+            .iter()
+            .find(|r| r.name == name)
+            .map_or(0, |r| i64::from(r.integer_value))
     };
     let reserved_ports = |name: &str| -> std::collections::BTreeSet<u16> {
         instance
@@ -100,7 +110,15 @@ fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn new_task(ctx_scope: &flotilla_api::arn::ArnScope, launch: &Launch, cluster: &str, definition: &TaskDefinition, instance: &InstanceRecord, ids: &(String, Vec<String>), reservation: &Reservation) -> TaskRecord {
+fn new_task(
+    ctx_scope: &flotilla_api::arn::ArnScope,
+    launch: &Launch,
+    cluster: &str,
+    definition: &TaskDefinition,
+    instance: &InstanceRecord,
+    ids: &(String, Vec<String>),
+    reservation: &Reservation,
+) -> TaskRecord {
     let (task_id, container_ids) = ids;
     let task_arn = ctx_scope.task(cluster, task_id);
     let containers = definition
@@ -144,7 +162,9 @@ fn new_task(ctx_scope: &flotilla_api::arn::ArnScope, launch: &Launch, cluster: &
             started_by: launch.started_by.clone(),
             version: 1,
             created_at: launch.now,
-            group: Some(launch.group.clone().unwrap_or_else(|| format!("family:{}", definition.family))),
+            group: Some(
+                launch.group.clone().unwrap_or_else(|| format!("family:{}", definition.family)),
+            ),
             launch_type: "EC2".into(),
             availability_zone: az,
             connectivity: Some("CONNECTED".into()),
@@ -157,7 +177,11 @@ fn new_task(ctx_scope: &flotilla_api::arn::ArnScope, launch: &Launch, cluster: &
     }
 }
 
-fn validate_launch_common(tags: &[flotilla_api::Tag], group: Option<&str>, started_by: Option<&str>) -> Result<(), ApiError> {
+fn validate_launch_common(
+    tags: &[flotilla_api::Tag],
+    group: Option<&str>,
+    started_by: Option<&str>,
+) -> Result<(), ApiError> {
     validate_tags(tags)?;
     if group.is_some_and(|g| g.is_empty() || g.len() > 255) {
         return Err(ApiError::invalid("group must be 1 to 255 characters"));
@@ -172,12 +196,16 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: RunTaskRequest = decode(body)?;
     let count = req.count.unwrap_or(1);
     if !(1..=MAX_RUN_COUNT).contains(&count) {
-        return Err(ApiError::invalid(format!("count must be between 1 and {MAX_RUN_COUNT}, not {count}")));
+        return Err(ApiError::invalid(format!(
+            "count must be between 1 and {MAX_RUN_COUNT}, not {count}"
+        )));
     }
     match req.launch_type.as_deref() {
         None | Some("EC2") | Some("EXTERNAL") => {}
         Some(other) => {
-            return Err(ApiError::invalid(format!("launch type {other} is not supported by this cluster yet; use EC2")))
+            return Err(ApiError::invalid(format!(
+                "launch type {other} is not supported by this cluster yet; use EC2"
+            )))
         }
     }
     let tags = req.tags.clone().unwrap_or_default();
@@ -214,27 +242,44 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 .instances
                 .range((cluster.cluster_name.clone(), String::new())..)
                 .take_while(|((c, _), _)| *c == cluster.cluster_name)
-                .filter_map(|(_, i)| match staged.get(&crate::state::instance_key(&i.cluster, &i.id)) {
-                    Some(Record::Instance(i)) => Some(*i),
-                    _ => None,
+                .filter_map(|(_, i)| {
+                    match staged.get(&crate::state::instance_key(&i.cluster, &i.id)) {
+                        Some(Record::Instance(i)) => Some(*i),
+                        _ => None,
+                    }
                 })
                 .filter(|i| i.instance.status != "INACTIVE")
                 .collect();
             if instances.is_empty() {
-                return Err(ApiError::invalid("No Container Instances were found in your cluster."));
+                return Err(ApiError::invalid(
+                    "No Container Instances were found in your cluster.",
+                ));
             }
-            let mut views: Vec<InstanceView> = instances.iter().map(|i| instance_view(staged, i, &connected)).collect();
+            let mut views: Vec<InstanceView> =
+                instances.iter().map(|i| instance_view(staged, i, &connected)).collect();
             let placements = place(&mut views, &reservation.demand(), launch.ids.len());
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
             for (placement, ids) in placements.into_iter().zip(&launch.ids) {
                 match placement {
                     Ok(i) => {
-                        let record = new_task(&scope, &launch, &cluster.cluster_name, &definition, &instances[i], ids, &reservation);
+                        let record = new_task(
+                            &scope,
+                            &launch,
+                            &cluster.cluster_name,
+                            &definition,
+                            &instances[i],
+                            ids,
+                            &reservation,
+                        );
                         tasks.push(record.task.clone());
                         staged.put(Record::Task(Box::new(record)));
                     }
-                    Err(reason) => failures.push(Failure { arn: None, reason: Some(reason.as_str().into()), detail: None }),
+                    Err(reason) => failures.push(Failure {
+                        arn: None,
+                        reason: Some(reason.as_str().into()),
+                        detail: None,
+                    }),
                 }
             }
             Ok((tasks, failures))
@@ -257,7 +302,8 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         validate_overrides(&definition, &overrides)?;
         definition.container_definitions.len()
     };
-    let targets: Vec<String> = req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
+    let targets: Vec<String> =
+        req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
     let launch = Launch {
         cluster_ref: req.cluster.clone(),
         definition_ref: req.task_definition.clone(),
@@ -282,23 +328,44 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let mut failures = Vec::new();
             for (target, ids) in targets.iter().zip(&launch.ids) {
                 let arn = scope.container_instance(&cluster.cluster_name, target);
-                let instance = match staged.get(&crate::state::instance_key(&cluster.cluster_name, target)) {
-                    Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => *i,
-                    _ => {
-                        failures.push(Failure { arn: Some(arn), reason: Some("MISSING".into()), detail: None });
-                        continue;
-                    }
-                };
+                let instance =
+                    match staged.get(&crate::state::instance_key(&cluster.cluster_name, target)) {
+                        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => *i,
+                        _ => {
+                            failures.push(Failure {
+                                arn: Some(arn),
+                                reason: Some("MISSING".into()),
+                                detail: None,
+                            });
+                            continue;
+                        }
+                    };
                 let mut view = instance_view(staged, &instance, &connected);
-                let fit = if view.active { flotilla_scheduler::fits(&view, &reservation.demand()) } else { Err(flotilla_scheduler::Reason::Agent) };
+                let fit = if view.active {
+                    flotilla_scheduler::fits(&view, &reservation.demand())
+                } else {
+                    Err(flotilla_scheduler::Reason::Agent)
+                };
                 match fit {
                     Ok(()) => {
                         flotilla_scheduler::reserve(&mut view, &reservation.demand());
-                        let record = new_task(&scope, &launch, &cluster.cluster_name, &definition, &instance, ids, &reservation);
+                        let record = new_task(
+                            &scope,
+                            &launch,
+                            &cluster.cluster_name,
+                            &definition,
+                            &instance,
+                            ids,
+                            &reservation,
+                        );
                         tasks.push(record.task.clone());
                         staged.put(Record::Task(Box::new(record)));
                     }
-                    Err(reason) => failures.push(Failure { arn: Some(arn), reason: Some(reason.as_str().into()), detail: None }),
+                    Err(reason) => failures.push(Failure {
+                        arn: Some(arn),
+                        reason: Some(reason.as_str().into()),
+                        detail: None,
+                    }),
                 }
             }
             Ok((tasks, failures))
@@ -370,7 +437,9 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         return Err(ApiError::invalid(format!("tasks must name 1 to {MAX_DESCRIBE} tasks")));
     }
     let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
-    let cluster_name = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default")).to_string();
+    let cluster_name =
+        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
+            .to_string();
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster_name) {
         return Err(ApiError::cluster_not_found());
@@ -387,7 +456,11 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 tasks.push(task);
             }
             None => failures.push(Failure {
-                arn: Some(if reference.starts_with("arn:") { reference.clone() } else { ctx.app.scope.task(&cluster_name, reference) }),
+                arn: Some(if reference.starts_with("arn:") {
+                    reference.clone()
+                } else {
+                    ctx.app.scope.task(&cluster_name, reference)
+                }),
                 reason: Some("MISSING".into()),
                 detail: None,
             }),
@@ -398,16 +471,21 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: ListTasksRequest = decode(body)?;
-    let cluster_name = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default")).to_string();
+    let cluster_name =
+        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
+            .to_string();
     let desired = req.desired_status.clone().unwrap_or_else(|| "RUNNING".into());
     if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-        return Err(ApiError::invalid(format!("desiredStatus must be RUNNING, PENDING or STOPPED, not {desired}")));
+        return Err(ApiError::invalid(format!(
+            "desiredStatus must be RUNNING, PENDING or STOPPED, not {desired}"
+        )));
     }
     if req.family.is_some() && req.service_name.is_some() {
         return Err(ApiError::invalid("family and serviceName cannot both be given"));
     }
     let instance_filter = req.container_instance.as_deref().map(|r| id_from(r).to_string());
-    let service_group = req.service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
+    let service_group =
+        req.service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster_name) {
         return Err(ApiError::cluster_not_found());
@@ -427,7 +505,11 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|t| service_group.as_ref().is_none_or(|g| t.task.group.as_ref() == Some(g)))
         .filter(|t| {
             req.family.as_ref().is_none_or(|f| {
-                t.task.task_definition_arn.rsplit_once(":task-definition/").and_then(|(_, r)| r.rsplit_once(':')).is_some_and(|(fam, _)| fam == f)
+                t.task
+                    .task_definition_arn
+                    .rsplit_once(":task-definition/")
+                    .and_then(|(_, r)| r.rsplit_once(':'))
+                    .is_some_and(|(fam, _)| fam == f)
             })
         })
         .map(|t| (t.id.clone(), t.task.task_arn.clone()));

@@ -68,8 +68,6 @@ impl Reservation {
     }
 }
 
-
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record")]
 pub enum Record {

@@ -1,0 +1,165 @@
+//! The agent's one outbound connection: register, then apply desired states and send reports
+//! and heartbeats; reconnect with backoff when the connection drops.
+
+use std::time::Duration;
+
+use flotilla_api::agent::{AgentMessage, Register, Report, ServerMessage, CONNECT_PATH};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::engine::Engine;
+
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The server refused the token or the registration: retrying cannot help.
+    #[error("{0}")]
+    Fatal(String),
+    /// Anything else: the connection is retried.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// What a successful registration told the agent.
+pub struct Registered {
+    pub container_instance_id: String,
+    pub container_instance_arn: String,
+}
+
+/// Connects, registers and serves one connection until it drops. `on_registered` is called
+/// once the server accepted the registration (to persist the instance id).
+pub async fn serve_once(
+    server_url: &str,
+    token: &str,
+    register: Register,
+    engine: &Engine,
+    reports: &mut watch::Receiver<Report>,
+    on_registered: &mut (dyn FnMut(&Registered) + Send),
+) -> Result<(), ConnectionError> {
+    let url = websocket_url(server_url)?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectionError::Fatal(format!("invalid server URL {server_url}: {e}")))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        ConnectionError::Fatal("the agent token contains characters a header cannot carry".into())
+    })?;
+    request.headers_mut().insert("authorization", bearer);
+    let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
+        Ok(ok) => ok,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401 => {
+            return Err(ConnectionError::Fatal(
+                "the server refused the agent token (401): pass the server's <data-dir>/agent-token with --token-file".into(),
+            ))
+        }
+        Err(e) => return Err(ConnectionError::Transient(format!("cannot connect to {url}: {e}"))),
+    };
+
+    let send =
+        |message: &AgentMessage| serde_json::to_string(message).map(|t| Message::Text(t.into()));
+    let text = send(&AgentMessage::Register(register))
+        .map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+    socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+
+    let registered = loop {
+        let Some(message) = socket.next().await else {
+            return Err(ConnectionError::Transient(
+                "server closed the connection during registration".into(),
+            ));
+        };
+        let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+        match parse(&message) {
+            Some(ServerMessage::Registered { container_instance_arn, container_instance_id }) => {
+                break Registered { container_instance_id, container_instance_arn };
+            }
+            Some(ServerMessage::Refused { message }) => {
+                return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
+            }
+            Some(ServerMessage::Desired(_)) | None => {}
+        }
+    };
+    on_registered(&registered);
+    tracing::info!(arn = %registered.container_instance_arn, "registered with the server");
+
+    // The server gets the full actual state right away, then on every change.
+    let report = reports.borrow_and_update().clone();
+    let text =
+        send(&AgentMessage::Report(report)).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+    socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            message = socket.next() => {
+                let Some(message) = message else { return Err(ConnectionError::Transient("server closed the connection".into())) };
+                let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+                match parse(&message) {
+                    Some(ServerMessage::Desired(desired)) => engine.apply(desired).await,
+                    Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
+                    Some(ServerMessage::Registered { .. }) | None => {}
+                }
+            }
+            changed = reports.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let report = reports.borrow_and_update().clone();
+                let text = send(&AgentMessage::Report(report)).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+                socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+            }
+            _ = heartbeat.tick() => {
+                let text = send(&AgentMessage::Heartbeat).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+                socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+            }
+        }
+    }
+}
+
+fn parse(message: &Message) -> Option<ServerMessage> {
+    match message {
+        Message::Text(text) => serde_json::from_str(text.as_str()).ok(),
+        Message::Binary(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+}
+
+fn websocket_url(server_url: &str) -> Result<String, ConnectionError> {
+    let trimmed = server_url.trim_end_matches('/');
+    let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = trimmed.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if trimmed.starts_with("ws://") || trimmed.starts_with("wss://") {
+        trimmed.to_string()
+    } else {
+        return Err(ConnectionError::Fatal(format!(
+            "--server must be an http:// URL, not '{server_url}'"
+        )));
+    };
+    Ok(format!("{rest}{CONNECT_PATH}"))
+}
+
+/// Backoff between reconnection attempts: 0.5 s doubling up to `MAX_BACKOFF`.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(4))).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_backoff() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8720/").expect("url"),
+            "ws://127.0.0.1:8720/v1/agent/connect"
+        );
+        assert!(websocket_url("127.0.0.1:8720").is_err());
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,498 @@
+//! One task's worker: PROVISIONING → PENDING (images, containers) → ACTIVATING → RUNNING, then
+//! watching its containers until an essential one exits or the task is to stop, then
+//! DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_api::agent::TaskSpec;
+use flotilla_api::taskdef::ContainerDefinition;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::{lock, now, ContainerRun, EngineConfig, SharedRuns, TaskRun};
+use crate::runtime::{
+    ContainerPlan, ContainerStatus, Health, RunState, Runtime, RuntimeError, LABEL_CLUSTER,
+    LABEL_CONTAINER_NAME, LABEL_FAMILY, LABEL_REVISION, LABEL_TASK_ARN,
+};
+
+/// How often a worker looks at its containers even without an event.
+const RESYNC: Duration = Duration::from_secs(2);
+/// ECS's default time between SIGTERM and SIGKILL.
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct WorkerHandle {
+    desired: watch::Sender<TaskSpec>,
+    poke: super::Poke,
+}
+
+impl WorkerHandle {
+    pub fn update(&self, spec: TaskSpec) {
+        self.desired.send_if_modified(|current| {
+            if *current == spec {
+                false
+            } else {
+                *current = spec;
+                true
+            }
+        });
+    }
+
+    pub fn poke(&self) {
+        let _ = self.poke.try_send(());
+    }
+}
+
+pub fn spawn(
+    runtime: Arc<dyn Runtime>,
+    config: EngineConfig,
+    run: TaskRun,
+    runs: SharedRuns,
+    changed: Arc<Notify>,
+) -> WorkerHandle {
+    let (desired, desired_rx) = watch::channel(run.spec.clone());
+    let (poke, pokes) = mpsc::channel(16);
+    let worker = Worker { runtime, config, run, runs, changed, desired: desired_rx, pokes };
+    tokio::spawn(worker.run());
+    WorkerHandle { desired, poke }
+}
+
+struct Worker {
+    runtime: Arc<dyn Runtime>,
+    config: EngineConfig,
+    run: TaskRun,
+    runs: SharedRuns,
+    changed: Arc<Notify>,
+    desired: watch::Receiver<TaskSpec>,
+    pokes: mpsc::Receiver<()>,
+}
+
+/// Why a task ends.
+struct StopCause {
+    code: Option<String>,
+    reason: String,
+}
+
+impl Worker {
+    /// Publishes the run to the engine (reports, state file).
+    fn publish(&self) {
+        lock(&self.runs).insert(self.run.spec.task_arn.clone(), self.run.clone());
+        self.changed.notify_one();
+    }
+
+    fn set_status(&mut self, status: &str) {
+        if self.run.last_status != status {
+            tracing::debug!(task = %self.run.spec.task_arn, status, "task status");
+            self.run.last_status = status.to_string();
+            self.publish();
+        }
+    }
+
+    fn stop_wanted(&self) -> Option<StopCause> {
+        let spec = self.desired.borrow();
+        (spec.desired_status == "STOPPED").then(|| StopCause {
+            code: spec.stop_code.clone().or_else(|| Some("UserInitiated".into())),
+            reason: spec.stopped_reason.clone().unwrap_or_else(|| "Task stopped by user".into()),
+        })
+    }
+
+    /// Waits for an event, a desired-state change or the resync tick.
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.pokes.recv() => {}
+            _ = self.desired.changed() => {}
+            _ = tokio::time::sleep(RESYNC) => {}
+        }
+    }
+
+    async fn run(mut self) {
+        let cause = match self.run.last_status.as_str() {
+            "PROVISIONING" | "PENDING" => self.start().await,
+            // Adopted after an agent restart: the containers are already there.
+            _ => None,
+        };
+        let cause = match cause {
+            Some(cause) => cause,
+            None => self.watch_running().await,
+        };
+        self.stop(cause).await;
+    }
+
+    fn definition(&self, name: &str) -> Option<ContainerDefinition> {
+        self.run.spec.containers.iter().find(|c| c.name.as_deref() == Some(name)).cloned()
+    }
+
+    fn plan(&self, name: &str, definition: ContainerDefinition) -> ContainerPlan {
+        let spec = &self.run.spec;
+        let mut labels: BTreeMap<String, String> =
+            definition.docker_labels.clone().unwrap_or_default();
+        labels.insert(LABEL_TASK_ARN.into(), spec.task_arn.clone());
+        labels.insert(LABEL_CONTAINER_NAME.into(), name.to_string());
+        labels.insert(LABEL_CLUSTER.into(), spec.cluster.clone());
+        labels.insert(LABEL_FAMILY.into(), spec.family.clone());
+        labels.insert(LABEL_REVISION.into(), spec.revision.to_string());
+        ContainerPlan {
+            docker_name: self
+                .run
+                .containers
+                .get(name)
+                .map(|c| c.docker_name.clone())
+                .unwrap_or_default(),
+            definition,
+            labels,
+            network_mode: spec.network_mode.clone(),
+            task_volumes: spec.volumes.clone(),
+            task_memory_mib: spec
+                .memory
+                .as_deref()
+                .and_then(|m| flotilla_api::taskdef::parse_task_memory(m).ok()),
+            task_cpu_units: spec
+                .cpu
+                .as_deref()
+                .and_then(|c| flotilla_api::taskdef::parse_task_cpu(c).ok()),
+            sibling_names: self
+                .run
+                .containers
+                .iter()
+                .map(|(n, c)| (n.clone(), c.docker_name.clone()))
+                .collect(),
+            extra_env: Vec::new(),
+            allow_privileged: self.config.allow_privileged,
+        }
+    }
+
+    /// PENDING: images, containers, then starts in dependency order. Returns a stop cause if
+    /// the task cannot (or should no longer) run.
+    async fn start(&mut self) -> Option<StopCause> {
+        if let Some(cause) = self.stop_wanted() {
+            return Some(cause);
+        }
+        self.set_status("PENDING");
+
+        // Images: use what is present, pull what is not.
+        let images: Vec<String> =
+            self.run.spec.containers.iter().filter_map(|c| c.image.clone()).collect();
+        for image in images {
+            match self.runtime.image_present(&image).await {
+                Ok(true) => continue,
+                Ok(false) | Err(_) => {}
+            }
+            self.run.pull_started_at.get_or_insert_with(now);
+            self.publish();
+            if let Err(error) = self.runtime.pull_image(&image).await {
+                let reason = match error {
+                    RuntimeError::ImagePull(_) => error.to_string(),
+                    other => format!("CannotPullContainerError: {other}"),
+                };
+                return Some(self.fail_to_start(&image, reason));
+            }
+        }
+        if self.run.pull_started_at.is_some() {
+            self.run.pull_stopped_at = Some(now());
+        }
+
+        // Create every container (idempotent by name) and remember its id at once.
+        let names: Vec<String> = self.run.containers.keys().cloned().collect();
+        for name in &names {
+            if self.run.containers[name].docker_id.is_some() {
+                continue;
+            }
+            let Some(definition) = self.definition(name) else { continue };
+            let plan = self.plan(name, definition);
+            match self.runtime.create(&plan).await {
+                Ok(id) => {
+                    if let Some(c) = self.run.containers.get_mut(name) {
+                        c.docker_id = Some(id);
+                    }
+                    self.publish();
+                }
+                Err(error) => {
+                    let reason = format!("CannotCreateContainerError: {error}");
+                    self.mark_container_failed(name, &reason);
+                    return Some(StopCause { code: Some("TaskFailedToStart".into()), reason });
+                }
+            }
+        }
+
+        // Start containers as their dependencies allow.
+        loop {
+            if let Some(cause) = self.stop_wanted() {
+                return Some(cause);
+            }
+            self.refresh().await;
+            if let Some(cause) = self.essential_exit() {
+                return Some(cause);
+            }
+            let mut waiting = false;
+            for name in &names {
+                if self.run.containers[name].started {
+                    continue;
+                }
+                match self.dependencies_met(name) {
+                    Dependency::Met => {
+                        let id = self.run.containers[name].docker_id.clone().unwrap_or_default();
+                        if let Err(error) = self.runtime.start(&id).await {
+                            let reason = format!("CannotStartContainerError: {error}");
+                            self.mark_container_failed(name, &reason);
+                            return Some(StopCause {
+                                code: Some("TaskFailedToStart".into()),
+                                reason,
+                            });
+                        }
+                        if let Some(c) = self.run.containers.get_mut(name) {
+                            c.started = true;
+                        }
+                        self.publish();
+                    }
+                    Dependency::Waiting => waiting = true,
+                    Dependency::Never(why) => {
+                        let reason =
+                            format!("dependency of container '{name}' can never be met: {why}");
+                        return Some(StopCause { code: Some("TaskFailedToStart".into()), reason });
+                    }
+                }
+            }
+            if !waiting {
+                break;
+            }
+            self.wait().await;
+        }
+        self.refresh().await;
+        self.set_status("ACTIVATING");
+        self.run.started_at = Some(now());
+        self.set_status("RUNNING");
+        None
+    }
+
+    fn fail_to_start(&mut self, image: &str, reason: String) -> StopCause {
+        let names: Vec<String> = self
+            .run
+            .spec
+            .containers
+            .iter()
+            .filter(|c| c.image.as_deref() == Some(image))
+            .filter_map(|c| c.name.clone())
+            .collect();
+        for name in names {
+            self.mark_container_failed(&name, &reason);
+        }
+        StopCause { code: Some("TaskFailedToStart".into()), reason }
+    }
+
+    fn mark_container_failed(&mut self, name: &str, reason: &str) {
+        if let Some(c) = self.run.containers.get_mut(name) {
+            c.last_status = "STOPPED".into();
+            c.reason = Some(reason.to_string());
+        }
+        self.publish();
+    }
+
+    fn dependencies_met(&self, name: &str) -> Dependency {
+        let Some(definition) = self.definition(name) else { return Dependency::Met };
+        for dependency in definition.depends_on.iter().flatten() {
+            let target = &dependency.container_name;
+            let Some(other) = self.run.containers.get(target) else { continue };
+            let exited = other.started && other.last_status == "STOPPED";
+            match dependency.condition.as_str() {
+                "START" => {
+                    if !other.started {
+                        return Dependency::Waiting;
+                    }
+                }
+                "COMPLETE" => {
+                    if !exited {
+                        return Dependency::Waiting;
+                    }
+                }
+                "SUCCESS" => {
+                    if !exited {
+                        return Dependency::Waiting;
+                    }
+                    if other.exit_code != Some(0) {
+                        return Dependency::Never(format!(
+                            "'{target}' exited with code {:?}, SUCCESS needs 0",
+                            other.exit_code
+                        ));
+                    }
+                }
+                "HEALTHY" => match other.health_status.as_deref() {
+                    Some("HEALTHY") => {}
+                    Some("UNHEALTHY") => {
+                        return Dependency::Never(format!("'{target}' is UNHEALTHY"))
+                    }
+                    _ if exited => {
+                        return Dependency::Never(format!(
+                            "'{target}' exited before it was HEALTHY"
+                        ))
+                    }
+                    _ => return Dependency::Waiting,
+                },
+                _ => {}
+            }
+        }
+        Dependency::Met
+    }
+
+    /// Inspects every container and updates statuses, exit codes, bindings and health.
+    async fn refresh(&mut self) {
+        let names: Vec<String> = self.run.containers.keys().cloned().collect();
+        let mut changed = false;
+        for name in names {
+            let Some(id) = self.run.containers[&name].docker_id.clone() else { continue };
+            let status = self.runtime.inspect(&id).await;
+            let Some(container) = self.run.containers.get_mut(&name) else { continue };
+            let before = container.clone();
+            match status {
+                Ok(Some(status)) => apply_status(container, &status),
+                Ok(None) => {
+                    // Gone (removed from outside while we were not looking): it is stopped.
+                    if container.last_status != "STOPPED" {
+                        container.last_status = "STOPPED".into();
+                        container.reason.get_or_insert_with(|| "container no longer exists".into());
+                    }
+                    container.started = true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, container = %container.docker_name, "cannot inspect")
+                }
+            }
+            changed |= *container != before;
+        }
+        let health = self.task_health();
+        if health != self.run.health_status {
+            self.run.health_status = health;
+            changed = true;
+        }
+        if changed {
+            self.publish();
+        }
+    }
+
+    /// ECS's task health: UNHEALTHY if an essential container with a health check is
+    /// unhealthy, HEALTHY if all of them are healthy, else UNKNOWN.
+    fn task_health(&self) -> Option<String> {
+        let checked: Vec<&ContainerRun> = self
+            .run
+            .spec
+            .containers
+            .iter()
+            .filter(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+            .filter_map(|c| self.run.containers.get(c.name.as_deref().unwrap_or("")))
+            .collect();
+        if checked.iter().any(|c| c.health_status.as_deref() == Some("UNHEALTHY")) {
+            Some("UNHEALTHY".into())
+        } else if !checked.is_empty()
+            && checked.iter().all(|c| c.health_status.as_deref() == Some("HEALTHY"))
+        {
+            Some("HEALTHY".into())
+        } else {
+            Some("UNKNOWN".into())
+        }
+    }
+
+    fn essential_exit(&self) -> Option<StopCause> {
+        for definition in &self.run.spec.containers {
+            let name = definition.name.as_deref().unwrap_or("");
+            let Some(c) = self.run.containers.get(name) else { continue };
+            if definition.essential.unwrap_or(true) && c.started && c.last_status == "STOPPED" {
+                return Some(StopCause {
+                    code: Some("EssentialContainerExited".into()),
+                    reason: "Essential container in task exited".into(),
+                });
+            }
+        }
+        None
+    }
+
+    /// RUNNING: watch until an essential container exits or the task is to stop.
+    async fn watch_running(&mut self) -> StopCause {
+        loop {
+            self.refresh().await;
+            if let Some(cause) = self.essential_exit() {
+                return cause;
+            }
+            if let Some(cause) = self.stop_wanted() {
+                return cause;
+            }
+            self.wait().await;
+        }
+    }
+
+    /// DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED.
+    async fn stop(&mut self, cause: StopCause) {
+        if self.run.stop_code.is_none() {
+            self.run.stop_code = cause.code;
+        }
+        if self.run.stopped_reason.is_none() {
+            self.run.stopped_reason = Some(cause.reason);
+        }
+        self.set_status("DEACTIVATING");
+        self.run.stopping_at.get_or_insert_with(now);
+        self.set_status("STOPPING");
+        let mut stops = Vec::new();
+        for (name, container) in &self.run.containers {
+            let Some(id) = container.docker_id.clone() else { continue };
+            if container.last_status == "STOPPED" && container.started {
+                continue;
+            }
+            let timeout = self
+                .definition(name)
+                .and_then(|d| d.stop_timeout)
+                .map_or(DEFAULT_STOP_TIMEOUT, |s| Duration::from_secs(s.max(0) as u64));
+            let runtime = Arc::clone(&self.runtime);
+            stops.push(tokio::spawn(async move {
+                if let Err(error) = runtime.stop(&id, timeout).await {
+                    tracing::warn!(%error, "cannot stop container");
+                }
+            }));
+        }
+        for stop in stops {
+            let _ = stop.await;
+        }
+        self.refresh().await;
+        for container in self.run.containers.values_mut() {
+            if container.last_status != "STOPPED" {
+                container.last_status = "STOPPED".into();
+            }
+        }
+        self.set_status("DEPROVISIONING");
+        self.run.stopped_at = Some(now());
+        self.set_status("STOPPED");
+    }
+}
+
+enum Dependency {
+    Met,
+    Waiting,
+    Never(String),
+}
+
+fn apply_status(container: &mut ContainerRun, status: &ContainerStatus) {
+    container.docker_id = Some(status.id.clone());
+    match status.state {
+        RunState::Created => {}
+        RunState::Running => {
+            container.started = true;
+            container.last_status = "RUNNING".into();
+        }
+        RunState::Exited => {
+            container.started = true;
+            container.last_status = "STOPPED".into();
+            container.exit_code = status.exit_code.or(container.exit_code);
+            if let Some(error) = &status.error {
+                container.reason.get_or_insert_with(|| error.clone());
+            }
+        }
+    }
+    if !status.network_bindings.is_empty() {
+        container.network_bindings = status.network_bindings.clone();
+    }
+    container.health_status = status.health.map(|h| {
+        match h {
+            Health::Starting => "UNKNOWN",
+            Health::Healthy => "HEALTHY",
+            Health::Unhealthy => "UNHEALTHY",
+        }
+        .to_string()
+    });
+}
