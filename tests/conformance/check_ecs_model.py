@@ -58,6 +58,15 @@ IMPLEMENTED = {
     "PutAccountSettingDefault",
     "ListAccountSettings",
     "DeleteAccountSetting",
+    "RunTask",
+    "StartTask",
+    "StopTask",
+    "DescribeTasks",
+    "ListTasks",
+    "DescribeContainerInstances",
+    "ListContainerInstances",
+    "UpdateContainerInstancesState",
+    "DeregisterContainerInstance",
 }
 
 # Error codes any AWS JSON 1.1 operation may answer, modeled or not.
@@ -175,7 +184,7 @@ class Conformance:
         """Checks `value` (parsed JSON) against botocore shape `shape`; `path` names it."""
         kind = shape.type_name
         if value is None:
-            self.violation(path, f"null where the model wants {kind} {shape.name} (omit it instead)")
+            self.violation(path, f"null where the model wants {kind} {shape.name} (omit it)")
             return
         if kind == "structure":
             self._validate_structure(shape, value, path)
@@ -321,7 +330,8 @@ class Scenario:
         except ClientError as error:
             err = error.response.get("Error", {})
             self.check.violation(
-                op, f"expected success, got {err.get('Code')}: {err.get('Message')} (input {params})"
+                op,
+                f"expected success, got {err.get('Code')}: {err.get('Message')} (input {params})",
             )
         except (BotoCoreError, OSError) as error:
             self.check.violation(op, f"no HTTP answer: {error!r}")
@@ -360,6 +370,54 @@ class Scenario:
         except (BotoCoreError, OSError) as error:
             self.check.violation(op, f"paginating: no HTTP answer: {error!r}")
         return pages
+
+    # -- tasks and container instances (needs a connected agent in `cluster`) ---------------
+
+    def tasks(self, cluster: str) -> None:
+        import time
+
+        listed = self.call("ListContainerInstances", cluster=cluster)
+        arns = (listed or {}).get("containerInstanceArns", [])
+        self.expect("ListContainerInstances", len(arns) == 1, f"one instance expected in {cluster}: {arns}")
+        if not arns:
+            return
+        instance = arns[0]
+        self.call("DescribeContainerInstances", cluster=cluster, containerInstances=[instance, "nope"],
+                  include=["TAGS"])
+        family = f"conf-tasks-{self.suffix}"
+        self.call("RegisterTaskDefinition", family=family, containerDefinitions=[{
+            "name": "web", "image": "flotilla/demo:latest", "memory": 32, "essential": True,
+            "portMappings": [{"containerPort": 8080}],
+            "command": ["serve"],
+        }])
+        run = self.call("RunTask", cluster=cluster, taskDefinition=family, count=2, startedBy="conformance",
+                        overrides={"containerOverrides": [{"name": "web", "environment": [{"name": "A", "value": "1"}]}]})
+        tasks = [t["taskArn"] for t in (run or {}).get("tasks", [])]
+        deadline = time.time() + 30
+        while tasks and time.time() < deadline:
+            described = self.call("DescribeTasks", cluster=cluster, tasks=tasks, include=["TAGS"]) or {}
+            if all(t.get("lastStatus") == "RUNNING" for t in described.get("tasks", [])):
+                break
+            time.sleep(0.2)
+        self.call("DescribeTasks", cluster=cluster, tasks=tasks + ["0" * 32])
+        self.call("ListTasks", cluster=cluster, startedBy="conformance")
+        self.call("ListTasks", cluster=cluster, family=family, containerInstance=instance, maxResults=1)
+        self.call("ListTasks", cluster=cluster, desiredStatus="STOPPED")
+        self.fail("ListTasks", {"InvalidParameterException"}, cluster=cluster, desiredStatus="SIDEWAYS")
+        self.fail("RunTask", {"InvalidParameterException"}, cluster=cluster, taskDefinition=family, count=11)
+        self.fail("RunTask", {"ClientException"}, cluster=cluster, taskDefinition="conf-no-such-family")
+        started = self.call("StartTask", cluster=cluster, taskDefinition=family, containerInstances=[instance])
+        tasks += [t["taskArn"] for t in (started or {}).get("tasks", [])]
+        self.call("UpdateContainerInstancesState", cluster=cluster, containerInstances=[instance],
+                  status="DRAINING")
+        self.call("UpdateContainerInstancesState", cluster=cluster, containerInstances=[instance, "nope"],
+                  status="ACTIVE")
+        for task in tasks:
+            self.call("StopTask", cluster=cluster, task=task, reason="conformance done")
+        self.fail("StopTask", {"InvalidParameterException"}, cluster=cluster, task="0" * 32)
+        self.fail("DeregisterContainerInstance", {"InvalidParameterException"}, cluster=cluster,
+                  containerInstance="0" * 32)
+        self.call("DeregisterContainerInstance", cluster=cluster, containerInstance=instance, force=True)
 
     # -- account settings --------------------------------------------------------------------
 
@@ -594,7 +652,9 @@ class Scenario:
                         {"name": "MODE", "value": "production"},
                         {"name": "WORKERS", "value": "4"},
                     ],
-                    "environmentFiles": [{"value": "arn:aws:s3:::app-config/web.env", "type": "s3"}],
+                    "environmentFiles": [
+                        {"value": "arn:aws:s3:::app-config/web.env", "type": "s3"}
+                    ],
                     "mountPoints": [
                         {"sourceVolume": "data", "containerPath": "/data", "readOnly": False},
                         {"sourceVolume": "shared-fs", "containerPath": "/shared", "readOnly": True},
@@ -691,7 +751,8 @@ class Scenario:
             "networkMode": "bridge",
             "volumes": [
                 {"name": "logs", "host": {"sourcePath": "/var/log/app"}},
-                {"name": "cache", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}},
+                {"name": "cache",
+                 "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}},
             ],
             "containerDefinitions": [
                 {
@@ -771,7 +832,8 @@ class Scenario:
         self.call("ListTaskDefinitions", familyPrefix=web, status="ACTIVE", sort="DESC")
         self.call("ListTaskDefinitions", maxResults=100)
         pages = self.paginate("ListTaskDefinitions", PaginationConfig={"PageSize": 2})
-        self.expect("ListTaskDefinitions", len(pages) >= 3, "PageSize 2 over 6 revisions: < 3 pages")
+        self.expect("ListTaskDefinitions", len(pages) >= 3,
+                    "PageSize 2 over 6 revisions gave < 3 pages")
         self.paginate("ListTaskDefinitions", sort="DESC", PaginationConfig={"PageSize": 4})
         self.call("ListTaskDefinitionFamilies")
         self.call("ListTaskDefinitionFamilies", familyPrefix=f"web-{s}", status="ALL")
@@ -892,7 +954,7 @@ class Scenario:
                 self.check.violation(op, f"no HTTP answer (dropped connection?): {error!r}")
                 continue
             self.check.violation(
-                op, f"not in IMPLEMENTED but answered with success: add it and exercise it"
+                op, "not in IMPLEMENTED but answered with success: add it and exercise it"
             )
         return missing
 
@@ -943,7 +1005,8 @@ def read_credentials(path: str) -> tuple[str, str]:
     return section["aws_access_key_id"], section["aws_secret_access_key"]
 
 
-def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], None]) -> int:
+def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], None],
+        agent_cluster: str | None = None) -> int:
     session = botocore.session.get_session()
     model = session.get_service_model("ecs")
     broken = self_test(model)
@@ -961,6 +1024,8 @@ def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], N
     for step in (scenario.account_settings, scenario.clusters, scenario.task_definitions,
                  scenario.authentication, scenario.malformed_json):
         step()
+    if agent_cluster:
+        scenario.tasks(agent_cluster)
     not_implemented = scenario.unimplemented()
 
     for op in sorted(IMPLEMENTED & set(model.operation_names)):
@@ -992,8 +1057,10 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:8080")
     parser.add_argument("--credentials", required=True, help="the server's credentials file")
     parser.add_argument("--region", default="us-east-1", help="the server's region")
+    parser.add_argument("--agent-cluster", help="a cluster with one connected agent, to run tasks in")
     args = parser.parse_args()
-    return run(args.endpoint, read_credentials(args.credentials), args.region, print)
+    return run(args.endpoint, read_credentials(args.credentials), args.region, print,
+               args.agent_cluster)
 
 
 if __name__ == "__main__":

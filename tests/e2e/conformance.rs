@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{Flotilla, REGION};
+use crate::fleet::Fleet;
+use crate::support::REGION;
 
 /// Fails (never skips) when Python or botocore is missing: the check is part of the suite.
 fn require_botocore() {
@@ -23,10 +24,12 @@ fn require_botocore() {
     }
 }
 
-#[test]
-fn responses_conform_to_the_botocore_ecs_model() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_conform_to_the_botocore_ecs_model() {
     require_botocore();
-    let f = Flotilla::start();
+    // A cluster with one real agent, so task and container instance operations can succeed.
+    let fleet = Fleet::start().await;
+    let f = &fleet.server;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/conformance/check_ecs_model.py");
     let output = Command::new("python3")
@@ -37,6 +40,8 @@ fn responses_conform_to_the_botocore_ecs_model() {
         .arg(f.data_dir.join("credentials"))
         .arg("--region")
         .arg(REGION)
+        .arg("--agent-cluster")
+        .arg(&fleet.cluster)
         .output()
         .expect("run python3 check_ecs_model.py");
     let stdout = String::from_utf8_lossy(&output.stdout);

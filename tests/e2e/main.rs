@@ -1,11 +1,15 @@
 //! End-to-end tests: the real `flotilla` binary, driven with the official AWS SDK for Rust and
 //! with hand-made requests for what the SDK never sends.
 
+mod fleet;
 mod support;
 
 mod clusters;
 mod conformance;
+mod demo;
 mod durability;
 mod protocol;
+mod runtime;
 mod tags_and_settings;
 mod task_definitions;
+mod tasks;

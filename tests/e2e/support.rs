@@ -257,3 +257,48 @@ impl SignedRaw {
         out
     }
 }
+
+/// The demo workload image (design decision 8), built from the binary under test.
+pub const DEMO_IMAGE: &str = "flotilla/demo:latest";
+
+/// Builds [`DEMO_IMAGE`] with `flotilla demo build-image`, once per test process (a no-op when
+/// the image already holds this very binary). Panics with Docker's error, so a test that needs
+/// Docker fails rather than skips when Docker is missing.
+pub fn ensure_demo_image() {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let output = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .args(["demo", "build-image", "--tag", DEMO_IMAGE])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run flotilla demo build-image: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "flotilla demo build-image failed ({}): {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+/// GETs `path` on a loopback port, retrying until something answers (or `limit` passes).
+pub fn http_get_retry(port: u16, path: &str, limit: Duration) -> (u16, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let deadline = Instant::now() + limit;
+    loop {
+        match raw_http(port, request.as_bytes()) {
+            Ok(answer) => return answer,
+            Err(error) if Instant::now() > deadline => {
+                panic!("nothing answered on port {port}: {error}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}

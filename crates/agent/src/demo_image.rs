@@ -104,7 +104,7 @@ pub async fn build_demo_image(
 
 async fn build(docker: &Docker, binary: &Path, tag: &str) -> Result<(), DemoImageError> {
     let path = binary.to_path_buf();
-    let context = tokio::task::spawn_blocking(move || build_context(&path)).await??;
+    let (context, digest) = tokio::task::spawn_blocking(move || build_context(&path)).await??;
     let options = BuildImageOptionsBuilder::new()
         .dockerfile("Dockerfile")
         .t(tag)
@@ -129,9 +129,10 @@ async fn build(docker: &Docker, binary: &Path, tag: &str) -> Result<(), DemoImag
             last_lines.push(line);
         }
     }
-    // The classic builder reports some failures only as text in the stream; a tag that did not
-    // appear is the reliable sign.
-    if !demo_image_present(docker, tag).await? {
+    // The classic builder reports some failures only as text in the stream; the tag naming an
+    // image of this very binary is the reliable sign of success.
+    let labels = image_labels(docker, tag).await?.unwrap_or_default();
+    if labels.get(LABEL_BINARY_SHA256) != Some(&digest) {
         return Err(DemoImageError::Build {
             tag: tag.to_string(),
             message: format!("no image was tagged; build output: {}", last_lines.concat().trim()),
@@ -175,9 +176,9 @@ fn sha256_file(path: &Path) -> Result<String, DemoImageError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The build context: `Dockerfile` at the top and the image's file system under `rootfs/`
-/// (kept apart so the Dockerfile itself never lands in the image).
-fn build_context(binary: &Path) -> Result<Vec<u8>, DemoImageError> {
+/// The build context, `Dockerfile` at the top and the image's file system under `rootfs/` (kept
+/// apart so the Dockerfile itself never lands in the image), and the binary's SHA-256.
+fn build_context(binary: &Path) -> Result<(Vec<u8>, String), DemoImageError> {
     let read = |path: &Path| {
         std::fs::read(path)
             .map_err(|error| DemoImageError::Read { path: path.to_path_buf(), error })
@@ -198,7 +199,7 @@ fn build_context(binary: &Path) -> Result<Vec<u8>, DemoImageError> {
     context.file("etc/group", 0o644, GROUP.as_bytes())?;
     context.dir("tmp", 0o1777)?;
     context.dockerfile(&dockerfile(&digest))?;
-    context.finish()
+    Ok((context.finish()?, digest))
 }
 
 fn dockerfile(binary_sha256: &str) -> String {
@@ -372,7 +373,8 @@ mod tests {
     fn context_holds_binary_libraries_etc_and_tmp() {
         // The test binary itself is a dynamic executable with the same kind of libraries.
         let binary = std::env::current_exe().expect("current exe");
-        let context = build_context(&binary).expect("context");
+        let (context, digest) = build_context(&binary).expect("context");
+        assert_eq!(digest, sha256_file(&binary).expect("sha256"));
         let mut archive = tar::Archive::new(Cursor::new(context));
         let mut entries = BTreeMap::new();
         for entry in archive.entries().expect("entries") {

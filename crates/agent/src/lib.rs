@@ -50,6 +50,7 @@ pub async fn run(
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
+            agent_id: local.host_id.clone(),
             allow_privileged: config.announce.allow_privileged,
             cleanup_wait: config.cleanup_wait,
         },

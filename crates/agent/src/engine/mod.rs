@@ -13,7 +13,7 @@ use flotilla_api::task::NetworkBinding;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::runtime::{Runtime, LABEL_TASK_ARN};
+use crate::runtime::{Runtime, LABEL_AGENT, LABEL_TASK_ARN};
 
 /// What the agent knows of one container of a task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -121,6 +121,8 @@ pub fn now() -> f64 {
 /// Agent settings the engine needs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// This agent's host id, put on every container it creates (`LABEL_AGENT`).
+    pub agent_id: String,
     pub allow_privileged: bool,
     /// How long a stopped task's containers are kept after the server forgot the task.
     pub cleanup_wait: Duration,
@@ -311,6 +313,9 @@ impl Engine {
     async fn remove_orphans(&self, wanted: &HashMap<String, TaskSpec>) {
         let Ok(containers) = self.inner.runtime.list_managed().await else { return };
         for container in containers {
+            if container.labels.get(LABEL_AGENT) != Some(&self.inner.config.agent_id) {
+                continue; // another agent's container
+            }
             let Some(arn) = container.labels.get(LABEL_TASK_ARN) else { continue };
             let known = wanted.contains_key(arn) || lock(&self.inner.runs).contains_key(arn);
             if !known {

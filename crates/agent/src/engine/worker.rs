@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::{lock, now, ContainerRun, EngineConfig, SharedRuns, TaskRun};
 use crate::runtime::{
-    ContainerPlan, ContainerStatus, Health, RunState, Runtime, RuntimeError, LABEL_CLUSTER,
-    LABEL_CONTAINER_NAME, LABEL_FAMILY, LABEL_REVISION, LABEL_TASK_ARN,
+    ContainerPlan, ContainerStatus, Health, RunState, Runtime, RuntimeError, LABEL_AGENT,
+    LABEL_CLUSTER, LABEL_CONTAINER_NAME, LABEL_FAMILY, LABEL_REVISION, LABEL_TASK_ARN,
 };
 
 /// How often a worker looks at its containers even without an event.
@@ -131,6 +131,7 @@ impl Worker {
         labels.insert(LABEL_CLUSTER.into(), spec.cluster.clone());
         labels.insert(LABEL_FAMILY.into(), spec.family.clone());
         labels.insert(LABEL_REVISION.into(), spec.revision.to_string());
+        labels.insert(LABEL_AGENT.into(), self.config.agent_id.clone());
         ContainerPlan {
             docker_name: self
                 .run
@@ -173,9 +174,8 @@ impl Worker {
         let images: Vec<String> =
             self.run.spec.containers.iter().filter_map(|c| c.image.clone()).collect();
         for image in images {
-            match self.runtime.image_present(&image).await {
-                Ok(true) => continue,
-                Ok(false) | Err(_) => {}
+            if let Ok(true) = self.runtime.image_present(&image).await {
+                continue;
             }
             self.run.pull_started_at.get_or_insert_with(now);
             self.publish();
@@ -294,16 +294,8 @@ impl Worker {
             let Some(other) = self.run.containers.get(target) else { continue };
             let exited = other.started && other.last_status == "STOPPED";
             match dependency.condition.as_str() {
-                "START" => {
-                    if !other.started {
-                        return Dependency::Waiting;
-                    }
-                }
-                "COMPLETE" => {
-                    if !exited {
-                        return Dependency::Waiting;
-                    }
-                }
+                "START" if !other.started => return Dependency::Waiting,
+                "COMPLETE" if !exited => return Dependency::Waiting,
                 "SUCCESS" => {
                     if !exited {
                         return Dependency::Waiting;

@@ -67,7 +67,10 @@ impl DockerRuntime {
     /// with `None` to the local engine (`DOCKER_HOST`, else `/var/run/docker.sock`). Nothing is
     /// sent until the first operation.
     pub fn connect(docker_host: Option<&str>) -> Result<Self, RuntimeError> {
-        let docker = match docker_host {
+        // Bollard's local defaults read DOCKER_HOST only when it is a unix:// address; a tcp://
+        // one is honoured here, as the docker CLI does.
+        let from_env = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let docker = match docker_host.or(from_env.as_deref()) {
             None => Docker::connect_with_local_defaults(),
             Some(host) if host.starts_with("unix://") || host.starts_with('/') => {
                 Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)

@@ -21,6 +21,9 @@ pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
 pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
 pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
+/// Which agent created the container (its host id): an agent only ever cleans up its own
+/// containers, so several agents can share one Docker Engine.
+pub const LABEL_AGENT: &str = "io.flotilla.agent";
 
 /// Everything needed to create one container of a task.
 #[derive(Debug, Clone, Default, PartialEq)]
