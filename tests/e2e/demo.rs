@@ -232,6 +232,12 @@ fn demo_exit_and_crash_codes() {
     assert!(crash.logs().contains("crashing with exit code 7"));
 
     let sleeper = Container::start(&[], &["sleep"]);
+    // A SIGTERM before the handlers exist would be dropped (PID 1): wait until it says so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sleeper.logs().contains("sleeping") {
+        assert!(Instant::now() < deadline, "sleep never started: {}", sleeper.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let took = sleeper.stop(10);
     assert!(took < Duration::from_secs(5), "sleep ignored SIGTERM ({took:?})");
     assert_eq!(sleeper.exit_code(), 0);

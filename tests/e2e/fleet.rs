@@ -300,3 +300,25 @@ pub fn containers_of(task_arn: &str) -> Vec<String> {
         .expect("docker ps");
     String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
 }
+
+/// Waits until the container's output contains `needle` (e.g. the demo's "listening on").
+pub fn wait_logs(container_id: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let output =
+            Command::new("docker").args(["logs", container_id]).output().expect("docker logs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "'{needle}' never appeared in the logs of {container_id}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{
     DesiredStatus, HealthCheck, KeyValuePair, PortMapping, TaskOverride, TaskStopCode,
 };
 
-use crate::fleet::{containers_of, demo, docker_inspect, Fleet};
+use crate::fleet::{containers_of, demo, docker_inspect, wait_logs, Fleet};
 
 fn env(name: &str, value: &str) -> KeyValuePair {
     KeyValuePair::builder().name(name).value(value).build()
@@ -274,7 +274,9 @@ async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
 
     let td = fleet.register("polite", vec![demo("web", &["serve"]).build()]).await;
     let task = fleet.run(&td).await;
-    fleet.wait_status(&task, "RUNNING").await;
+    let running = fleet.wait_status(&task, "RUNNING").await;
+    // PID 1 drops a SIGTERM that comes before its handler exists: wait for the server to be up.
+    wait_logs(running.containers()[0].runtime_id().expect("id"), "listening on");
     fleet.ecs.stop_task().cluster(&fleet.cluster).task(&task).send().await.expect("stop");
     let done = fleet.wait_status(&task, "STOPPED").await;
     assert_eq!(done.containers()[0].exit_code(), Some(0), "SIGTERM was honoured");

@@ -125,6 +125,9 @@ fn with_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -> 
 
 async fn sleep(secs: Option<Duration>) -> anyhow::Result<()> {
     let mut signals = serve::Signals::new()?;
+    // Said only once the handlers are in place: as PID 1 in a container, a SIGTERM that comes
+    // earlier is dropped by the kernel.
+    println!("sleeping");
     let nap = async {
         match secs {
             Some(secs) => tokio::time::sleep(secs).await,
