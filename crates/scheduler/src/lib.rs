@@ -4,6 +4,8 @@
 //! This is the first cut (resource fit, then least-loaded); strategies, constraints and the
 //! cluster query language arrive with the placement-engine issue.
 
+pub mod service;
+
 use std::collections::BTreeSet;
 
 /// One instance as placement sees it.
