@@ -32,6 +32,10 @@ impl ArnScope {
         format!("{}container/{cluster}/{task_id}/{id}", self.prefix())
     }
 
+    pub fn service(&self, cluster: &str, name: &str) -> String {
+        format!("{}service/{cluster}/{name}", self.prefix())
+    }
+
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())
     }

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     ResourceNotFoundException,
     LimitExceededException,
     ResourceInUseException,
+    ServiceNotFoundException,
+    ServiceNotActiveException,
 }
 
 impl ErrorCode {
@@ -53,6 +55,8 @@ impl ErrorCode {
             ResourceNotFoundException => "ResourceNotFoundException",
             LimitExceededException => "LimitExceededException",
             ResourceInUseException => "ResourceInUseException",
+            ServiceNotFoundException => "ServiceNotFoundException",
+            ServiceNotActiveException => "ServiceNotActiveException",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod common;
 pub mod error;
 pub mod instance;
+pub mod service;
 pub mod task;
 pub mod taskdef;
 

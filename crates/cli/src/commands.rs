@@ -104,6 +104,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
 
 /// `flotilla dev`: server, embedded store, the demo image and one local agent in `default`.
 pub fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let args_agent_timeout = args.server.agent_timeout;
     let attributes = parse_attributes(&args.attributes)?;
     let data_dir = args.server.data_dir.clone().unwrap_or_else(|| default_data_dir("dev"));
     let config = Config {
@@ -111,6 +112,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         region: args.server.region.clone(),
         account_id: args.server.account_id.clone(),
         preset_root_key: preset_root_key()?,
+        agent_timeout: Duration::from_secs_f64(args_agent_timeout),
     };
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.server.listen)
@@ -185,12 +187,14 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
 
 /// `flotilla server`.
 pub fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let args_agent_timeout = args.agent_timeout;
     let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("server"));
     let config = Config {
         data_dir: data_dir.clone(),
         region: args.region.clone(),
         account_id: args.account_id,
         preset_root_key: preset_root_key()?,
+        agent_timeout: Duration::from_secs_f64(args_agent_timeout),
     };
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.listen)

@@ -47,6 +47,10 @@ pub struct ServerArgs {
     /// 12-digit account id used in ARNs.
     #[arg(long, default_value = flotilla_server::DEFAULT_ACCOUNT_ID)]
     account_id: String,
+    /// Seconds an agent may be silent before its instance is lost and its service tasks are
+    /// replaced elsewhere.
+    #[arg(long, default_value_t = flotilla_server::DEFAULT_AGENT_TIMEOUT.as_secs_f64())]
+    agent_timeout: f64,
 }
 
 #[derive(Args, Clone)]

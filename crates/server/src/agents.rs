@@ -6,17 +6,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-#[derive(Default)]
 pub struct AgentRegistry {
     next_connection: AtomicU64,
     /// container instance id -> (connection id, last message time).
     connected: Mutex<HashMap<String, (u64, Instant)>>,
+    /// container instance id -> when its agent disconnected.
+    disconnected: Mutex<HashMap<String, Instant>>,
+    /// Agents that never connected since this server started count as disconnected from then.
+    started: Instant,
+}
+
+impl Default for AgentRegistry {
+    fn default() -> Self {
+        AgentRegistry {
+            next_connection: AtomicU64::new(0),
+            connected: Mutex::new(HashMap::new()),
+            disconnected: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+        }
+    }
 }
 
 impl AgentRegistry {
     /// Records a new connection for `instance_id` (replacing an older one) and returns its id.
     pub fn connect(&self, instance_id: &str) -> u64 {
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.disconnected.lock().unwrap_or_else(|e| e.into_inner()).remove(instance_id);
         self.lock().insert(instance_id.to_string(), (connection, Instant::now()));
         connection
     }
@@ -34,7 +49,34 @@ impl AgentRegistry {
         let mut connected = self.lock();
         if connected.get(instance_id).is_some_and(|(c, _)| *c == connection) {
             connected.remove(instance_id);
+            self.disconnected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(instance_id.to_string(), Instant::now());
         }
+    }
+
+    /// Registered, not deregistered instances whose agent has been silent for longer than
+    /// `timeout`: disconnected that long, or connected but quiet (a half-open connection).
+    pub fn lost(
+        &self,
+        state: &crate::state::State,
+        timeout: std::time::Duration,
+    ) -> HashSet<String> {
+        let connected = self.lock();
+        let disconnected = self.disconnected.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .instances
+            .values()
+            .filter(|i| i.instance.status != "INACTIVE")
+            .filter(|i| match connected.get(&i.id) {
+                Some((_, seen)) => seen.elapsed() > timeout,
+                None => {
+                    disconnected.get(&i.id).copied().unwrap_or(self.started).elapsed() > timeout
+                }
+            })
+            .map(|i| i.id.clone())
+            .collect()
     }
 
     pub fn is_connected(&self, instance_id: &str) -> bool {

@@ -2,6 +2,7 @@
 //! state they read and write.
 
 mod agents;
+mod controller;
 pub mod credentials;
 mod ecs;
 mod gateway;
@@ -30,6 +31,8 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Request bodies larger than this are refused (413) before they are read whole.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// An agent silent for longer than this is lost: its service tasks are replaced elsewhere.
+pub const DEFAULT_AGENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +41,8 @@ pub struct Config {
     pub account_id: String,
     /// Replaces the stored root key (from FLOTILLA_ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).
     pub preset_root_key: Option<AccessKey>,
+    /// How long an agent may be silent before its instance counts as lost.
+    pub agent_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,7 @@ pub struct App {
     pub credentials: credentials::Credentials,
     /// Agents connected right now.
     pub agents: agents::AgentRegistry,
+    pub agent_timeout: std::time::Duration,
 }
 
 impl App {
@@ -118,6 +124,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         state,
         credentials,
         agents: agents::AgentRegistry::default(),
+        agent_timeout: config.agent_timeout,
     });
     ecs::ensure_default_cluster(&app).await.map_err(|e| {
         ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
@@ -132,12 +139,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let upkeep = housekeeping::spawn(Arc::clone(&app));
+    let services = controller::spawn(Arc::clone(&app), app.agent_timeout);
     let router = http::router(app);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Http);
     upkeep.abort();
+    services.abort();
     served
 }
 

@@ -143,8 +143,12 @@ fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster 
     out.registered_container_instances_count = instances;
     out.running_tasks_count = running;
     out.pending_tasks_count = pending;
-    // Services arrive with the services issue; until then there are none.
-    out.active_services_count = 0;
+    out.active_services_count = state
+        .services
+        .range((cluster.cluster_name.clone(), String::new())..)
+        .take_while(|((c, _), _)| *c == cluster.cluster_name)
+        .filter(|(_, s)| s.service.status == "ACTIVE")
+        .count() as i32;
     let has = |field: &str| include.iter().any(|f| f == field);
     if !has("TAGS") {
         out.tags = None;
@@ -165,7 +169,7 @@ fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster 
             stat("runningFargateTasksCount", 0),
             stat("pendingEC2TasksCount", pending),
             stat("pendingFargateTasksCount", 0),
-            stat("activeEC2ServiceCount", 0),
+            stat("activeEC2ServiceCount", out.active_services_count),
             stat("activeFargateServiceCount", 0),
             stat("drainingEC2ServiceCount", 0),
             stat("drainingFargateServiceCount", 0),

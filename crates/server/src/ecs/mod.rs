@@ -8,9 +8,10 @@ mod account_settings;
 mod clusters;
 pub mod instances;
 pub mod launch;
+pub mod services;
 mod tags;
 mod task_definitions;
-mod tasks;
+pub mod tasks;
 
 use std::time::SystemTime;
 
@@ -52,6 +53,11 @@ pub async fn dispatch(
         "TagResource" => tags::tag(&ctx, body).await,
         "UntagResource" => tags::untag(&ctx, body).await,
         "ListTagsForResource" => tags::list(&ctx, body),
+        "CreateService" => services::create(&ctx, body).await,
+        "UpdateService" => services::update(&ctx, body).await,
+        "DeleteService" => services::delete(&ctx, body).await,
+        "DescribeServices" => services::describe(&ctx, body),
+        "ListServices" => services::list(&ctx, body),
         "RunTask" => tasks::run(&ctx, body).await,
         "StartTask" => tasks::start(&ctx, body).await,
         "StopTask" => tasks::stop(&ctx, body).await,

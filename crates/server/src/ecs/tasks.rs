@@ -27,7 +27,7 @@ const MAX_RUN_COUNT: i32 = 10;
 const MAX_DESCRIBE: usize = 100;
 
 /// Resolves the task definition a RunTask/StartTask names; it must be ACTIVE.
-fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, ApiError> {
+pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, ApiError> {
     let parsed = parse_task_definition_ref(reference)?;
     let revisions = state.task_definitions.get(parsed.family());
     let found = match parsed {
@@ -86,21 +86,21 @@ pub fn instance_view(
     view
 }
 
-/// Everything RunTask and StartTask decided before the write: ids and times are stamped here.
-struct Launch {
-    cluster_ref: Option<String>,
-    definition_ref: String,
-    overrides: TaskOverride,
-    group: Option<String>,
-    started_by: Option<String>,
-    tags: Vec<flotilla_api::Tag>,
-    enable_execute_command: bool,
-    /// One id per task to start.
-    ids: Vec<(String, Vec<String>)>,
-    now: f64,
+/// Everything a launch decided before the write: ids and times are stamped here.
+pub struct Launch {
+    pub cluster_ref: Option<String>,
+    pub definition_ref: String,
+    pub overrides: TaskOverride,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub tags: Vec<flotilla_api::Tag>,
+    pub enable_execute_command: bool,
+    /// One id per task to start (with ids for up to as many containers).
+    pub ids: Vec<(String, Vec<String>)>,
+    pub now: f64,
 }
 
-fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
+pub fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
     (0..count)
         .map(|_| {
             let task = uuid::Uuid::new_v4().simple().to_string();
@@ -110,7 +110,7 @@ fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn new_task(
+pub fn new_task(
     ctx_scope: &flotilla_api::arn::ArnScope,
     launch: &Launch,
     cluster: &str,

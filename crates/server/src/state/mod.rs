@@ -13,8 +13,9 @@ use flotilla_api::ApiError;
 use flotilla_store::{Revision, Store, StoreError};
 
 pub use records::{
-    account_setting_key, cluster_key, family_key, instance_key, task_definition_key, task_key,
-    task_prefix, Family, InstanceRecord, Record, Reservation, StoredTaskDefinition, TaskRecord,
+    account_setting_key, cluster_key, family_key, instance_key, service_key, task_definition_key,
+    task_key, task_prefix, Family, InstanceRecord, Record, Reservation, ServiceRecord,
+    StoredTaskDefinition, TaskRecord,
 };
 pub use writer::Staged;
 
@@ -33,6 +34,8 @@ pub struct State {
     pub tasks: BTreeMap<(String, String), TaskRecord>,
     /// instance id -> ids of the tasks placed on it (any status).
     pub tasks_by_instance: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// (cluster, service name) -> service.
+    pub services: BTreeMap<(String, String), ServiceRecord>,
     pub revision: Revision,
 }
 
@@ -73,6 +76,9 @@ impl State {
                 }
                 self.tasks.insert(key, *t);
             }
+            Record::Service(svc) => {
+                self.services.insert((svc.cluster.clone(), svc.name.clone()), *svc);
+            }
         }
     }
 
@@ -97,6 +103,9 @@ impl State {
             }
             Some(records::Key::Instance(cluster, id)) => {
                 self.instances.remove(&(cluster.to_string(), id.to_string()));
+            }
+            Some(records::Key::Service(cluster, name)) => {
+                self.services.remove(&(cluster.to_string(), name.to_string()));
             }
             Some(records::Key::Task(cluster, id)) => {
                 let key = (cluster.to_string(), id.to_string());
@@ -134,6 +143,10 @@ impl State {
                 .instances
                 .get(&(cluster.to_string(), id.to_string()))
                 .map(|i| Record::Instance(Box::new(i.clone()))),
+            records::Key::Service(cluster, name) => self
+                .services
+                .get(&(cluster.to_string(), name.to_string()))
+                .map(|svc| Record::Service(Box::new(svc.clone()))),
             records::Key::Task(cluster, id) => self
                 .tasks
                 .get(&(cluster.to_string(), id.to_string()))

@@ -3,6 +3,7 @@
 use flotilla_api::account::Setting;
 use flotilla_api::cluster::Cluster;
 use flotilla_api::instance::ContainerInstance;
+use flotilla_api::service::Service;
 use flotilla_api::task::Task;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::Tag;
@@ -68,6 +69,23 @@ impl Reservation {
     }
 }
 
+/// A service, with the scheduler's bookkeeping beside the ECS shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub cluster: String,
+    pub name: String,
+    pub service: Service,
+    /// The task definition of the last deployment that completed: the rollback target.
+    #[serde(default)]
+    pub last_completed_task_definition: Option<String>,
+    /// No task starts before this time (the service throttle after repeated failures).
+    #[serde(default)]
+    pub throttled_until: Option<f64>,
+    /// When the last "steady state" event was written.
+    #[serde(default)]
+    pub steady_since: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record")]
 pub enum Record {
@@ -77,6 +95,7 @@ pub enum Record {
     AccountSetting { principal: String, setting: Setting },
     Instance(Box<InstanceRecord>),
     Task(Box<TaskRecord>),
+    Service(Box<ServiceRecord>),
 }
 
 /// A parsed store key.
@@ -87,6 +106,7 @@ pub enum Key<'a> {
     AccountSetting(&'a str, &'a str),
     Instance(&'a str, &'a str),
     Task(&'a str, &'a str),
+    Service(&'a str, &'a str),
 }
 
 pub fn cluster_key(name: &str) -> String {
@@ -113,6 +133,10 @@ pub fn instance_key(cluster: &str, id: &str) -> String {
 
 pub fn task_key(cluster: &str, id: &str) -> String {
     format!("{ECS_PREFIX}tasks/{cluster}/{id}")
+}
+
+pub fn service_key(cluster: &str, name: &str) -> String {
+    format!("{ECS_PREFIX}services/{cluster}/{name}")
 }
 
 /// The common prefix of every task key of `cluster`.
@@ -142,6 +166,10 @@ pub fn parse_key(key: &str) -> Option<Key<'_>> {
             let (cluster, id) = rest.split_once('/')?;
             Some(Key::Task(cluster, id))
         }
+        "services" => {
+            let (cluster, name) = rest.split_once('/')?;
+            Some(Key::Service(cluster, name))
+        }
         _ => None,
     }
 }
@@ -159,6 +187,7 @@ impl Record {
             }
             Record::Instance(i) => instance_key(&i.cluster, &i.id),
             Record::Task(t) => task_key(&t.cluster, &t.id),
+            Record::Service(s) => service_key(&s.cluster, &s.name),
         }
     }
 

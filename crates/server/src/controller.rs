@@ -1,0 +1,623 @@
+//! The service controller: keeps every service's tasks what its deployments want. Each pass
+//! reads the state inside one write (so its placements and stops are consistent with everything
+//! committed before), asks the pure scheduler what to start and stop, and records deployments'
+//! progress and ECS's service events.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use flotilla_api::service::{Deployment, ServiceEvent};
+use flotilla_api::task::TaskOverride;
+use flotilla_scheduler::service::{
+    failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
+};
+use flotilla_scheduler::{fits, place, reserve, InstanceView};
+
+use crate::ecs::launch::reservation;
+use crate::ecs::services::new_deployment;
+use crate::ecs::tasks::{instance_view, new_ids, new_task, resolve_definition, Launch};
+use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
+use crate::App;
+
+/// How often the controller looks at every service even when nothing changed.
+const PASS_EVERY: Duration = Duration::from_millis(1000);
+/// Events kept per service, as the console shows them.
+const MAX_EVENTS: usize = 100;
+/// "has reached a steady state" is repeated at most this often while it stays steady.
+const STEADY_EVENT_EVERY: f64 = 6.0 * 3600.0;
+/// Task ids prepared per pass (a pass starts at most this many tasks).
+const IDS_PER_PASS: usize = 64;
+
+pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut changes = app.state.subscribe();
+        loop {
+            let now = crate::epoch_seconds(SystemTime::now());
+            let lost = app.agents.lost(&app.state.read(), agent_timeout);
+            let connected = app.agents.connected_ids();
+            let ids = new_ids(IDS_PER_PASS, 10);
+            let event_ids: Vec<String> =
+                (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            let scope = app.scope.clone();
+            let result = app
+                .state
+                .write(move |staged| {
+                    let mut pass = Pass { staged, now, lost, connected, ids, event_ids, scope };
+                    pass.run();
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "service controller pass failed");
+            }
+            // Wake on the next change (debounced) or the next tick.
+            tokio::select! {
+                _ = changes.changed() => tokio::time::sleep(Duration::from_millis(100)).await,
+                _ = tokio::time::sleep(PASS_EVERY) => {}
+            }
+        }
+    })
+}
+
+struct Pass<'a, 'b> {
+    staged: &'a mut Staged<'b>,
+    now: f64,
+    lost: HashSet<String>,
+    connected: HashSet<String>,
+    ids: Vec<(String, Vec<String>)>,
+    event_ids: Vec<String>,
+    scope: flotilla_api::arn::ArnScope,
+}
+
+impl Pass<'_, '_> {
+    fn run(&mut self) {
+        self.stop_tasks_on_lost_instances();
+        let services: Vec<ServiceRecord> = self
+            .staged
+            .state()
+            .services
+            .values()
+            .filter(|s| s.service.status != "INACTIVE")
+            .cloned()
+            .collect();
+        for service in services {
+            let before = serde_json::to_value(&service.service).ok();
+            let mut service = service;
+            self.reconcile(&mut service);
+            let mut shown = service.service.clone();
+            // Counts are not stored; compare without them so a pass writes only real changes.
+            shown.running_count = 0;
+            shown.pending_count = 0;
+            if serde_json::to_value(&shown).ok() != before {
+                self.staged
+                    .put(Record::Service(Box::new(ServiceRecord { service: shown, ..service })));
+            }
+        }
+    }
+
+    /// Service tasks on instances whose agent has been silent too long are replaced: they are
+    /// marked to stop (their agent stops them if it ever comes back) and stop counting.
+    fn stop_tasks_on_lost_instances(&mut self) {
+        if self.lost.is_empty() {
+            return;
+        }
+        let doomed: Vec<TaskRecord> = self
+            .staged
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.task.desired_status == "RUNNING" && t.task.last_status != "STOPPED")
+            .filter(|t| t.task.group.as_deref().is_some_and(|g| g.starts_with("service:")))
+            .filter(|t| t.instance_id.as_ref().is_some_and(|i| self.lost.contains(i)))
+            .cloned()
+            .collect();
+        for mut task in doomed {
+            task.task.desired_status = "STOPPED".into();
+            task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+            task.task.stopped_reason =
+                Some("Task stopped because its container instance stopped responding".into());
+            task.task.stopping_at.get_or_insert(self.now);
+            task.task.connectivity = Some("DISCONNECTED".into());
+            task.task.version += 1;
+            self.staged.put(Record::Task(Box::new(task)));
+        }
+    }
+
+    fn event(&mut self, service: &mut ServiceRecord, message: String) {
+        let id = self.event_ids.pop().unwrap_or_else(|| format!("{}", self.now));
+        let events = &mut service.service.events;
+        events.insert(0, ServiceEvent { id, created_at: self.now, message });
+        events.truncate(MAX_EVENTS);
+    }
+
+    /// The service's tasks that are not STOPPED (and, separately, all of them).
+    fn tasks_of(&self, service: &ServiceRecord) -> Vec<TaskRecord> {
+        let group = format!("service:{}", service.name);
+        self.staged
+            .state()
+            .tasks
+            .range((service.cluster.clone(), String::new())..)
+            .take_while(|((c, _), _)| *c == service.cluster)
+            .map(|(_, t)| t)
+            .filter(|t| t.task.group.as_deref() == Some(group.as_str()))
+            .filter_map(|t| match self.staged.get(&crate::state::task_key(&t.cluster, &t.id)) {
+                Some(Record::Task(t)) => Some(*t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn instances(&self, cluster: &str) -> Vec<InstanceRecord> {
+        self.staged
+            .state()
+            .instances
+            .range((cluster.to_string(), String::new())..)
+            .take_while(|((c, _), _)| c == cluster)
+            .map(|(_, i)| i.clone())
+            .filter(|i| i.instance.status != "INACTIVE")
+            .collect()
+    }
+
+    fn healthy(&self, service: &ServiceRecord, task: &TaskRecord) -> (bool, bool) {
+        if task.task.last_status != "RUNNING" {
+            return (false, false);
+        }
+        let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
+        let in_grace = task.task.started_at.is_some_and(|s| self.now - s < grace);
+        match task.task.health_status.as_deref() {
+            Some("UNHEALTHY") if in_grace => (true, false),
+            Some("UNHEALTHY") => (false, true),
+            Some("HEALTHY") => (true, false),
+            // UNKNOWN: healthy when the task has no health checks (its containers report none).
+            _ => {
+                let checked = task
+                    .task
+                    .containers
+                    .iter()
+                    .any(|c| c.health_status.as_deref().is_some_and(|h| h != "UNKNOWN"))
+                    || self.has_health_checks(task);
+                (!checked || in_grace, false)
+            }
+        }
+    }
+
+    fn has_health_checks(&self, task: &TaskRecord) -> bool {
+        let Some((family, revision)) = task
+            .task
+            .task_definition_arn
+            .rsplit_once(":task-definition/")
+            .and_then(|(_, r)| r.rsplit_once(':'))
+        else {
+            return false;
+        };
+        let Ok(revision) = revision.parse::<u32>() else { return false };
+        self.staged.state().task_definitions.get(family).and_then(|r| r.get(&revision)).is_some_and(
+            |td| {
+                td.definition
+                    .container_definitions
+                    .iter()
+                    .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+            },
+        )
+    }
+
+    fn reconcile(&mut self, service: &mut ServiceRecord) {
+        let tasks = self.tasks_of(service);
+        let Some(primary_id) = service.service.deployments.first().map(|d| d.id.clone()) else {
+            return;
+        };
+        self.count_failures(service, &tasks);
+        self.circuit_breaker(service);
+        let primary_id = service.service.deployments.first().map_or(primary_id, |d| d.id.clone());
+
+        if service.service.status == "DRAINING" {
+            service.service.desired_count = 0;
+        }
+        let daemon = service.service.scheduling_strategy == "DAEMON";
+        let live: Vec<&TaskRecord> =
+            tasks.iter().filter(|t| t.task.last_status != "STOPPED").collect();
+        let primary_failed =
+            service.service.deployments.first().is_some_and(|d| d.rollout_state == "FAILED");
+        let throttled = service.throttled_until.is_some_and(|t| self.now < t);
+        let may_start = service.service.status == "ACTIVE" && !primary_failed && !throttled;
+
+        let (mut to_start, to_stop, steady): (Vec<Option<String>>, Vec<(String, StopWhy)>, bool) =
+            if daemon {
+                self.plan_daemon(service, &live, &primary_id, may_start)
+            } else {
+                let input = ReplicaInput {
+                    desired: service.service.desired_count.max(0) as u32,
+                    minimum_healthy_percent: service
+                        .service
+                        .deployment_configuration
+                        .minimum_healthy_percent
+                        .unwrap_or(100)
+                        .max(0) as u32,
+                    maximum_percent: service
+                        .service
+                        .deployment_configuration
+                        .maximum_percent
+                        .unwrap_or(200)
+                        .max(0) as u32,
+                    primary: primary_id.clone(),
+                    may_start,
+                    tasks: live
+                        .iter()
+                        .map(|t| {
+                            let (healthy, unhealthy) = self.healthy(service, t);
+                            ServiceTask {
+                                id: t.id.clone(),
+                                deployment: t.task.started_by.clone().unwrap_or_default(),
+                                stopping: t.task.desired_status == "STOPPED",
+                                healthy,
+                                unhealthy,
+                            }
+                        })
+                        .collect(),
+                };
+                let plan = reconcile_replica(&input);
+                (vec![None; plan.start as usize], plan.stop, plan.steady)
+            };
+
+        // Stops.
+        if !to_stop.is_empty() {
+            let mut stopped_ids = Vec::new();
+            for (id, why) in &to_stop {
+                let Some(mut task) = tasks.iter().find(|t| &t.id == id).cloned() else { continue };
+                task.task.desired_status = "STOPPED".into();
+                task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+                task.task.stopped_reason = Some(match why {
+                    StopWhy::Unhealthy => "Task failed container health checks".to_string(),
+                    StopWhy::Scheduler => {
+                        format!("Scaling activity initiated by (deployment {primary_id})")
+                    }
+                });
+                task.task.stopping_at.get_or_insert(self.now);
+                task.task.version += 1;
+                stopped_ids.push(task.id.clone());
+                self.staged.put(Record::Task(Box::new(task)));
+            }
+            let list: Vec<String> = stopped_ids.iter().map(|id| format!("(task {id})")).collect();
+            let message = format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                service.name,
+                list.len(),
+                list.join(" ")
+            );
+            self.event(service, message);
+        }
+
+        // Starts, for the primary deployment.
+        if !to_start.is_empty() {
+            to_start.truncate(self.ids.len());
+            self.start_tasks(service, &primary_id, to_start);
+        }
+
+        // Deployments' progress.
+        let now = self.now;
+        let remaining: HashSet<String> = tasks
+            .iter()
+            .filter(|t| t.task.last_status != "STOPPED")
+            .filter_map(|t| t.task.started_by.clone())
+            .collect();
+        let deployments = &mut service.service.deployments;
+        if let Some(primary) = deployments.first_mut() {
+            primary.desired_count = service.service.desired_count;
+            if steady && primary.rollout_state == "IN_PROGRESS" {
+                primary.rollout_state = "COMPLETED".into();
+                primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
+                primary.updated_at = now;
+                service.last_completed_task_definition = Some(primary.task_definition.clone());
+            }
+        }
+        // Older deployments disappear once their tasks are gone.
+        let mut first = true;
+        deployments.retain(|d| std::mem::replace(&mut first, false) || remaining.contains(&d.id));
+        let completed_now = steady && service.steady_since.is_none();
+        if steady {
+            let repeat = service.steady_since.is_some_and(|s| now - s >= STEADY_EVENT_EVERY);
+            if completed_now || repeat {
+                service.steady_since = Some(now);
+                let message = format!("(service {}) has reached a steady state.", service.name);
+                self.event(service, message);
+            }
+        } else {
+            service.steady_since = None;
+        }
+        if service.service.status == "DRAINING"
+            && tasks.iter().all(|t| t.task.last_status == "STOPPED")
+        {
+            service.service.status = "INACTIVE".into();
+        }
+        if daemon {
+            service.service.desired_count = self
+                .instances(&service.cluster)
+                .iter()
+                .filter(|i| i.instance.status == "ACTIVE" && !self.lost.contains(&i.id))
+                .count() as i32;
+            if let Some(primary) = service.service.deployments.first_mut() {
+                primary.desired_count = service.service.desired_count;
+            }
+        }
+    }
+
+    /// DAEMON: one task of the primary deployment on every ACTIVE, reachable instance.
+    /// Returns one start entry per instance that needs a task (with its id).
+    #[allow(clippy::type_complexity)]
+    fn plan_daemon(
+        &self,
+        service: &ServiceRecord,
+        live: &[&TaskRecord],
+        primary: &str,
+        may_start: bool,
+    ) -> (Vec<Option<String>>, Vec<(String, StopWhy)>, bool) {
+        let mut starts = Vec::new();
+        let mut stops = Vec::new();
+        let instances = self.instances(&service.cluster);
+        for task in live.iter().filter(|t| t.task.desired_status == "RUNNING") {
+            let on = task.instance_id.as_deref().unwrap_or("");
+            let wanted_here = instances.iter().any(|i| i.id == on && i.instance.status == "ACTIVE");
+            if !wanted_here {
+                stops.push((task.id.clone(), StopWhy::Scheduler));
+            }
+        }
+        for instance in
+            instances.iter().filter(|i| i.instance.status == "ACTIVE" && !self.lost.contains(&i.id))
+        {
+            let here: Vec<&&TaskRecord> = live
+                .iter()
+                .filter(|t| t.instance_id.as_deref() == Some(instance.id.as_str()))
+                .collect();
+            let running_primary: Vec<&&&TaskRecord> = here
+                .iter()
+                .filter(|t| {
+                    t.task.desired_status == "RUNNING"
+                        && t.task.started_by.as_deref() == Some(primary)
+                })
+                .collect();
+            let others: Vec<&&&TaskRecord> = here
+                .iter()
+                .filter(|t| {
+                    t.task.desired_status == "RUNNING"
+                        && t.task.started_by.as_deref() != Some(primary)
+                })
+                .collect();
+            // Old deployments' tasks go (minimum healthy 0% by default), extra copies too.
+            for old in &others {
+                stops.push((old.id.clone(), StopWhy::Scheduler));
+            }
+            for extra in running_primary.iter().skip(1) {
+                stops.push((extra.id.clone(), StopWhy::Scheduler));
+            }
+            // Start once the instance holds nothing of this service any more (maximum 100%).
+            if running_primary.is_empty() && here.is_empty() && may_start {
+                starts.push(Some(instance.id.clone()));
+            }
+        }
+        let steady = starts.is_empty()
+            && stops.is_empty()
+            && live.iter().all(|t| {
+                t.task.desired_status == "RUNNING"
+                    && t.task.last_status == "RUNNING"
+                    && t.task.started_by.as_deref() == Some(primary)
+            });
+        (starts, stops, steady)
+    }
+
+    fn start_tasks(
+        &mut self,
+        service: &mut ServiceRecord,
+        deployment: &str,
+        targets: Vec<Option<String>>,
+    ) {
+        let Some(task_definition) =
+            service.service.deployments.first().map(|d| d.task_definition.clone())
+        else {
+            return;
+        };
+        let definition = match resolve_definition_any(self.staged, &task_definition) {
+            Some(d) => d,
+            None => return,
+        };
+        let overrides = TaskOverride::default();
+        let reservation = reservation(&definition, &overrides);
+        let instances = self.instances(&service.cluster);
+        let mut views: Vec<InstanceView> = instances
+            .iter()
+            .map(|i| {
+                let mut view = instance_view(self.staged, i, &self.connected);
+                if self.lost.contains(&i.id) {
+                    view.agent_connected = false;
+                }
+                view
+            })
+            .collect();
+        let launch_ids: Vec<(String, Vec<String>)> =
+            self.ids.drain(..targets.len().min(self.ids.len())).collect();
+        let launch = Launch {
+            cluster_ref: Some(service.cluster.clone()),
+            definition_ref: task_definition.clone(),
+            overrides,
+            group: Some(format!("service:{}", service.name)),
+            started_by: Some(deployment.to_string()),
+            tags: Vec::new(),
+            enable_execute_command: service.service.enable_execute_command,
+            ids: launch_ids.clone(),
+            now: self.now,
+        };
+        let mut started = Vec::new();
+        let mut failure: Option<&'static str> = None;
+        for (target, ids) in targets.iter().zip(&launch_ids) {
+            let chosen = match target {
+                // DAEMON: that very instance.
+                Some(instance_id) => {
+                    let Some(i) = instances.iter().position(|x| &x.id == instance_id) else {
+                        continue;
+                    };
+                    match fits(&views[i], &reservation.demand()) {
+                        Ok(()) => {
+                            reserve(&mut views[i], &reservation.demand());
+                            Ok(i)
+                        }
+                        Err(reason) => Err(reason),
+                    }
+                }
+                None => {
+                    if instances.is_empty() {
+                        failure = Some("No Container Instances were found in your cluster.");
+                        break;
+                    }
+                    place(&mut views, &reservation.demand(), 1).remove(0)
+                }
+            };
+            match chosen {
+                Ok(i) => {
+                    let record = new_task(
+                        &self.scope,
+                        &launch,
+                        &service.cluster,
+                        &definition,
+                        &instances[i],
+                        ids,
+                        &reservation,
+                    );
+                    started.push(record.id.clone());
+                    self.staged.put(Record::Task(Box::new(record)));
+                }
+                Err(reason) => {
+                    failure = Some(match reason {
+                        flotilla_scheduler::Reason::Agent => "AGENT",
+                        flotilla_scheduler::Reason::Cpu => "RESOURCE:CPU",
+                        flotilla_scheduler::Reason::Memory => "RESOURCE:MEMORY",
+                        flotilla_scheduler::Reason::Ports => "RESOURCE:PORTS",
+                        flotilla_scheduler::Reason::PortsUdp => "RESOURCE:PORTS_UDP",
+                    });
+                    break;
+                }
+            }
+        }
+        if !started.is_empty() {
+            let list: Vec<String> = started.iter().map(|id| format!("(task {id})")).collect();
+            let message = format!(
+                "(service {}) has started {} tasks: {}.",
+                service.name,
+                list.len(),
+                list.join(" ")
+            );
+            self.event(service, message);
+        }
+        if let Some(reason) = failure {
+            let message = format!(
+                "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}",
+                service.name
+            );
+            // Said once per change of situation, not every pass.
+            if service.service.events.first().map(|e| &e.message) != Some(&message) {
+                self.event(service, message);
+            }
+        }
+    }
+
+    /// Failed tasks of the primary deployment: stopped before running, or by essential exits
+    /// and failed health checks while the deployment is in progress.
+    fn count_failures(&mut self, service: &mut ServiceRecord, tasks: &[TaskRecord]) {
+        let Some(primary) = service.service.deployments.first() else { return };
+        if primary.rollout_state != "IN_PROGRESS" {
+            return;
+        }
+        let failed = tasks
+            .iter()
+            .filter(|t| {
+                t.task.started_by.as_deref() == Some(primary.id.as_str())
+                    && t.task.last_status == "STOPPED"
+            })
+            .filter(|t| {
+                matches!(
+                    t.task.stop_code.as_deref(),
+                    Some("TaskFailedToStart") | Some("EssentialContainerExited")
+                ) || t.task.stopped_reason.as_deref() == Some("Task failed container health checks")
+            })
+            .count() as i32;
+        let previous = primary.failed_tasks;
+        if failed > previous {
+            // Back off after repeated failures (ECS's service throttle), up to 15 minutes.
+            let backoff = 2f64.powi(failed.min(10)).min(900.0);
+            if failed >= 3 {
+                service.throttled_until = Some(self.now + backoff.min(30.0 * f64::from(failed)));
+                let message = format!(
+                    "(service {}) is unable to consistently start tasks successfully.",
+                    service.name
+                );
+                if service.service.events.first().map(|e| &e.message) != Some(&message) {
+                    self.event(service, message);
+                }
+            }
+            if let Some(primary) = service.service.deployments.first_mut() {
+                primary.failed_tasks = failed;
+                primary.updated_at = self.now;
+            }
+        }
+    }
+
+    fn circuit_breaker(&mut self, service: &mut ServiceRecord) {
+        let breaker = service
+            .service
+            .deployment_configuration
+            .deployment_circuit_breaker
+            .clone()
+            .unwrap_or_default();
+        if !breaker.enable {
+            return;
+        }
+        let desired = service.service.desired_count.max(0) as u32;
+        let Some(primary) = service.service.deployments.first_mut() else { return };
+        if primary.rollout_state != "IN_PROGRESS"
+            || (primary.failed_tasks.max(0) as u32) < failure_threshold(desired)
+        {
+            return;
+        }
+        primary.rollout_state = "FAILED".into();
+        primary.rollout_state_reason =
+            "ECS deployment circuit breaker: tasks failed to start.".into();
+        primary.updated_at = self.now;
+        let failed_id = primary.id.clone();
+        let message = format!(
+            "(service {}) (deployment {failed_id}) deployment failed: tasks failed to start.",
+            service.name
+        );
+        self.event(service, message);
+        if !breaker.rollback {
+            return;
+        }
+        let Some(target) = service.last_completed_task_definition.clone() else { return };
+        let id = crate::ecs::services::new_deployment_id();
+        for d in &mut service.service.deployments {
+            d.status = "ACTIVE".into();
+        }
+        let mut rollback: Deployment =
+            new_deployment(id.clone(), &target, service.service.desired_count, self.now);
+        rollback.rollout_state_reason =
+            format!("ECS deployment circuit breaker: rolling back to deploymentId {failed_id}.");
+        service.service.deployments.insert(0, rollback);
+        service.service.task_definition = target;
+        service.throttled_until = None;
+        let message = format!(
+            "(service {}) rolling back to the last completed deployment ({id}).",
+            service.name
+        );
+        self.event(service, message);
+    }
+}
+
+/// A task definition by ARN whatever its status (a service keeps running a deregistered one).
+fn resolve_definition_any(
+    staged: &Staged<'_>,
+    arn: &str,
+) -> Option<flotilla_api::taskdef::TaskDefinition> {
+    resolve_definition(staged.state(), arn).ok().or_else(|| {
+        let (family, revision) = arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
+        let revision: u32 = revision.parse().ok()?;
+        Some(staged.state().task_definitions.get(family)?.get(&revision)?.definition.clone())
+    })
+}
