@@ -67,6 +67,11 @@ IMPLEMENTED = {
     "ListContainerInstances",
     "UpdateContainerInstancesState",
     "DeregisterContainerInstance",
+    "CreateService",
+    "UpdateService",
+    "DeleteService",
+    "DescribeServices",
+    "ListServices",
 }
 
 # Error codes any AWS JSON 1.1 operation may answer, modeled or not.
@@ -417,7 +422,32 @@ class Scenario:
         self.fail("StopTask", {"InvalidParameterException"}, cluster=cluster, task="0" * 32)
         self.fail("DeregisterContainerInstance", {"InvalidParameterException"}, cluster=cluster,
                   containerInstance="0" * 32)
+        self.services(cluster, family)
         self.call("DeregisterContainerInstance", cluster=cluster, containerInstance=instance, force=True)
+
+    def services(self, cluster: str, family: str) -> None:
+        import time
+
+        name = f"conf-svc-{self.suffix}"
+        self.call("CreateService", cluster=cluster, serviceName=name, taskDefinition=family, desiredCount=1,
+                  deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                           "maximumPercent": 200, "minimumHealthyPercent": 50},
+                  healthCheckGracePeriodSeconds=5, tags=[{"key": "k", "value": "v"}])
+        self.fail("CreateService", {"InvalidParameterException"}, cluster=cluster, serviceName=name,
+                  taskDefinition=family, desiredCount=1)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            described = self.call("DescribeServices", cluster=cluster, services=[name], include=["TAGS"]) or {}
+            services = described.get("services", [])
+            if services and services[0].get("runningCount") == 1:
+                break
+            time.sleep(0.3)
+        self.call("DescribeServices", cluster=cluster, services=[name, "conf-missing"])
+        self.call("ListServices", cluster=cluster, schedulingStrategy="REPLICA", maxResults=5)
+        self.call("UpdateService", cluster=cluster, service=name, desiredCount=2, forceNewDeployment=True)
+        self.fail("UpdateService", {"ServiceNotFoundException"}, cluster=cluster, service="conf-missing")
+        self.fail("DeleteService", {"InvalidParameterException"}, cluster=cluster, service=name)
+        self.call("DeleteService", cluster=cluster, service=name, force=True)
 
     # -- account settings --------------------------------------------------------------------
 

@@ -70,8 +70,14 @@ impl Fleet {
 
     /// A server, a fresh cluster and one agent per entry, each with these extra flags.
     pub async fn with_agents(agent_flags: &[&[&str]]) -> Fleet {
+        Self::with_server_flags(&[], agent_flags).await
+    }
+
+    /// Like `with_agents`, with extra `flotilla server` flags.
+    pub async fn with_server_flags(server_flags: &[&str], agent_flags: &[&[&str]]) -> Fleet {
         ensure_demo_image();
-        let server = Flotilla::start();
+        let server =
+            Flotilla::start_with(Vec::new(), server_flags.iter().map(|s| s.to_string()).collect());
         let ecs = server.ecs();
         let cluster = format!("t{}", &uuid_like()[..12]);
         ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");

@@ -10,6 +10,7 @@ mod demo;
 mod durability;
 mod protocol;
 mod runtime;
+mod services;
 mod tags_and_settings;
 mod task_definitions;
 mod tasks;

@@ -18,6 +18,7 @@ pub struct Flotilla {
     /// Keeps the temporary directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -32,9 +33,15 @@ impl Flotilla {
     }
 
     pub fn start_with_env(env: Vec<(String, String)>) -> Flotilla {
+        Self::start_with(env, Vec::new())
+    }
+
+    /// A server with extra environment and extra `flotilla server` flags.
+    pub fn start_with(env: Vec<(String, String)>, args: Vec<String>) -> Flotilla {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
-        let mut f = Flotilla { child: None, port: free_port(), data_dir, _dir: Some(dir), env };
+        let mut f =
+            Flotilla { child: None, port: free_port(), data_dir, _dir: Some(dir), env, args };
         f.spawn();
         f
     }
@@ -47,6 +54,7 @@ impl Flotilla {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.args)
             .env("FLOTILLA_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null());

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use flotilla_api::agent::{AgentMessage, Register, Report, ServerMessage, CONNECT_PATH};
+use flotilla_api::agent::{
+    AgentMessage, Register, Report, ServerMessage, CONNECT_PATH, HEARTBEAT_INTERVAL,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -12,7 +14,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::Engine;
 
-const HEARTBEAT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +92,7 @@ pub async fn serve_once(
     let text =
         send(&AgentMessage::Report(report)).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
     socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     loop {
         tokio::select! {
             message = socket.next() => {

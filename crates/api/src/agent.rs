@@ -13,6 +13,11 @@ use crate::taskdef::{Attribute, ContainerDefinition, Volume};
 
 pub const CONNECT_PATH: &str = "/v1/agent/connect";
 
+/// How often an agent says it is alive when it has nothing else to say.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// A connected agent is silent (half-open connection) only after missing this many heartbeats.
+pub const MISSED_HEARTBEATS: u32 = 3;
+
 /// Agent → server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]

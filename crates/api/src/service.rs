@@ -104,6 +104,7 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     pub created_by: String,
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<String>,

@@ -13,7 +13,9 @@ pub struct ServiceTask {
     pub deployment: String,
     /// Desired STOPPED already: counts toward the maximum until it is gone, nothing else.
     pub stopping: bool,
-    /// RUNNING, and HEALTHY when the task has health checks (or within the grace period).
+    /// RUNNING (perhaps not proven healthy yet): never stopped to make room for others.
+    pub running: bool,
+    /// RUNNING and proven: HEALTHY when the task has health checks, else running a while.
     pub healthy: bool,
     /// Health checks failed after the grace period: to be replaced.
     pub unhealthy: bool,
@@ -71,8 +73,8 @@ pub fn reconcile_replica(input: &ReplicaInput) -> ReplicaPlan {
     }
     let stopped = |stop: &Vec<(String, StopWhy)>, id: &str| stop.iter().any(|(s, _)| s == id);
 
-    // Old deployments' tasks that are not healthy go first: they hold nothing up.
-    for task in live.iter().filter(|t| t.deployment != input.primary && !t.healthy) {
+    // Old deployments' tasks that are not running yet go first: they hold nothing up.
+    for task in live.iter().filter(|t| t.deployment != input.primary && !t.running) {
         if !stopped(&stop, &task.id) {
             stop.push((task.id.clone(), StopWhy::Scheduler));
         }
@@ -146,6 +148,7 @@ mod tests {
             id: id.into(),
             deployment: deployment.into(),
             stopping: false,
+            running: healthy,
             healthy,
             unhealthy: false,
         }
@@ -202,24 +205,26 @@ mod tests {
     }
 
     fn arb_tasks() -> impl Strategy<Value = Vec<ServiceTask>> {
-        proptest::collection::vec((0u8..3, any::<bool>(), any::<bool>(), any::<bool>()), 0..12)
-            .prop_map(|v| {
-                v.into_iter()
-                    .enumerate()
-                    .map(|(i, (dep, stopping, healthy, unhealthy))| ServiceTask {
-                        id: format!("t{i}"),
-                        deployment: ["new", "old", "older"][dep as usize].into(),
-                        stopping,
-                        healthy: healthy && !stopping,
-                        unhealthy: unhealthy && !healthy,
-                    })
-                    .collect()
-            })
+        let flags = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
+        proptest::collection::vec((0u8..3, flags), 0..12).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (dep, (stopping, running, healthy, unhealthy)))| ServiceTask {
+                    id: format!("t{i}"),
+                    deployment: ["new", "old", "older"][dep as usize].into(),
+                    stopping,
+                    running: (running || healthy) && !stopping,
+                    healthy: healthy && !stopping,
+                    unhealthy: unhealthy && !healthy,
+                })
+                .collect()
+        })
     }
 
     proptest! {
-        /// Safety: no stop takes healthy tasks below the minimum (unless they already were),
-        /// no start takes present tasks above the maximum (unless they already were).
+        /// Safety: no stop takes healthy tasks below the minimum (unless they already were), no
+        /// running task is stopped to make room unless it is proven healthy or failed, and no
+        /// start takes present tasks above the maximum (unless they already were).
         #[test]
         fn bounds_hold(desired in 0u32..8, min in 0u32..=100, extra in 0u32..=100, may_start: bool, tasks in arb_tasks()) {
             let max = (100 + extra).max(min);
@@ -233,6 +238,12 @@ mod tests {
             let ceiling = maximum_total(desired, max).max(desired.min(1));
             if plan.start > 0 {
                 prop_assert!(present + plan.start <= ceiling);
+            }
+            for (id, why) in &plan.stop {
+                let t = input.tasks.iter().find(|t| &t.id == id).expect("stopped task exists");
+                if t.running && !t.healthy && *why == StopWhy::Scheduler {
+                    prop_assert!(t.deployment == "new", "a young old-deployment task was stopped");
+                }
             }
             // Never stops a task twice or one already stopping.
             let mut ids: Vec<_> = plan.stop.iter().map(|(id, _)| id.clone()).collect();
@@ -273,8 +284,13 @@ mod tests {
                     tasks.push(task(&format!("t{next}"), "new", true));
                 }
                 for t in tasks.iter_mut().filter(|t| !t.stopping && t.deployment == "new") {
+                    t.running = true;
                     t.healthy = true;
                     t.unhealthy = false;
+                }
+                // Young old-deployment tasks get proven too, or they would wait forever.
+                for t in tasks.iter_mut().filter(|t| !t.stopping && t.running) {
+                    t.healthy = !t.unhealthy;
                 }
             }
             prop_assert!(false, "did not converge");

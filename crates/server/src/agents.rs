@@ -57,12 +57,15 @@ impl AgentRegistry {
     }
 
     /// Registered, not deregistered instances whose agent has been silent for longer than
-    /// `timeout`: disconnected that long, or connected but quiet (a half-open connection).
+    /// `timeout`: disconnected that long, or connected but quiet (a half-open connection) for
+    /// `timeout` and at least a few missed heartbeats.
     pub fn lost(
         &self,
         state: &crate::state::State,
         timeout: std::time::Duration,
     ) -> HashSet<String> {
+        use flotilla_api::agent::{HEARTBEAT_INTERVAL, MISSED_HEARTBEATS};
+        let quiet_limit = timeout.max(HEARTBEAT_INTERVAL * MISSED_HEARTBEATS);
         let connected = self.lock();
         let disconnected = self.disconnected.lock().unwrap_or_else(|e| e.into_inner());
         state
@@ -70,7 +73,7 @@ impl AgentRegistry {
             .values()
             .filter(|i| i.instance.status != "INACTIVE")
             .filter(|i| match connected.get(&i.id) {
-                Some((_, seen)) => seen.elapsed() > timeout,
+                Some((_, seen)) => seen.elapsed() > quiet_limit,
                 None => {
                     disconnected.get(&i.id).copied().unwrap_or(self.started).elapsed() > timeout
                 }

@@ -26,6 +26,9 @@ const PASS_EVERY: Duration = Duration::from_millis(1000);
 const MAX_EVENTS: usize = 100;
 /// "has reached a steady state" is repeated at most this often while it stays steady.
 const STEADY_EVENT_EVERY: f64 = 6.0 * 3600.0;
+/// A task without health checks counts as healthy once it has been RUNNING this long (ECS
+/// waits 40 s; a short wait is enough to tell a crash loop from a running task).
+const STABLE_AFTER_SECONDS: f64 = 3.0;
 /// Task ids prepared per pass (a pass starts at most this many tasks).
 const IDS_PER_PASS: usize = 64;
 
@@ -159,26 +162,22 @@ impl Pass<'_, '_> {
             .collect()
     }
 
+    /// (healthy, unhealthy) as the deployment logic counts them: with health checks, HEALTHY
+    /// (UNHEALTHY past the grace period means replace it); without, RUNNING for a few seconds.
     fn healthy(&self, service: &ServiceRecord, task: &TaskRecord) -> (bool, bool) {
         if task.task.last_status != "RUNNING" {
             return (false, false);
         }
+        let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
         let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
-        let in_grace = task.task.started_at.is_some_and(|s| self.now - s < grace);
-        match task.task.health_status.as_deref() {
-            Some("UNHEALTHY") if in_grace => (true, false),
-            Some("UNHEALTHY") => (false, true),
-            Some("HEALTHY") => (true, false),
-            // UNKNOWN: healthy when the task has no health checks (its containers report none).
-            _ => {
-                let checked = task
-                    .task
-                    .containers
-                    .iter()
-                    .any(|c| c.health_status.as_deref().is_some_and(|h| h != "UNKNOWN"))
-                    || self.has_health_checks(task);
-                (!checked || in_grace, false)
+        if self.has_health_checks(task) {
+            match task.task.health_status.as_deref() {
+                Some("HEALTHY") => (true, false),
+                Some("UNHEALTHY") => (false, running_for >= grace),
+                _ => (false, false),
             }
+        } else {
+            (running_for >= STABLE_AFTER_SECONDS, false)
         }
     }
 
@@ -250,6 +249,7 @@ impl Pass<'_, '_> {
                                 id: t.id.clone(),
                                 deployment: t.task.started_by.clone().unwrap_or_default(),
                                 stopping: t.task.desired_status == "STOPPED",
+                                running: t.task.last_status == "RUNNING",
                                 healthy,
                                 unhealthy,
                             }
