@@ -445,3 +445,57 @@ async fn a_lost_agents_tasks_are_replaced_and_stopped_when_it_returns() {
     let s = wait_service(&fleet, "l", "stable again", Duration::from_secs(30), stable).await;
     assert_eq!(s.running_count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_an_instance_moves_its_service_tasks_within_the_bounds() {
+    let fleet = Fleet::with_agents(&[&[], &[]]).await;
+    let td = fleet.register("drain", vec![demo("web", &["serve"]).build()]).await;
+    fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("dr")
+        .task_definition(&td)
+        .desired_count(2)
+        .send()
+        .await
+        .expect("create");
+    wait_service(&fleet, "dr", "stable", Duration::from_secs(40), stable).await;
+    let instances = fleet.wait_for_instances(2).await;
+    fleet
+        .ecs
+        .update_container_instances_state()
+        .cluster(&fleet.cluster)
+        .container_instances(&instances[0])
+        .status(ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .expect("drain");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = live_tasks(&fleet, "dr").await;
+        let healthy = live.iter().filter(|t| t.1 == "RUNNING" && t.2 == "RUNNING").count();
+        assert!(healthy >= 2, "below minimum healthy while draining: {live:?}");
+        assert!(live.len() <= 4, "above maximum percent while draining: {live:?}");
+        let mut on_drained = 0;
+        for t in &live {
+            if fleet.describe(&t.0).await.container_instance_arn() == Some(instances[0].as_str()) {
+                on_drained += 1;
+            }
+        }
+        if on_drained == 0 && healthy == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks never left the draining instance: {live:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let instance = fleet
+        .ecs
+        .describe_container_instances()
+        .cluster(&fleet.cluster)
+        .container_instances(&instances[0])
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(instance.container_instances()[0].running_tasks_count(), 0);
+}

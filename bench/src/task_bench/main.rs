@@ -26,7 +26,7 @@ use clap::Parser;
 use futures_util::future::join_all;
 
 use ecs::Ecs;
-use report::{BurstSample, DockerSample, FlotillaSample, Memory, Results};
+use report::{BurstSample, CpuUse, DockerSample, FlotillaSample, Memory, Results};
 use stack::{AgentOptions, Stack};
 
 /// At most this many tasks per RunTask (ECS's limit).
@@ -150,11 +150,18 @@ async fn measure(args: &Args, binary: &std::path::Path, stack: &mut Stack) -> Re
     results.memory.agent_idle = stack::memory_mib(agent_pid)?.0;
     results.memory.server_idle = stack::memory_mib(server_pid)?.0;
     eprintln!("agent registered; idle VmRSS {:.1} MiB", results.memory.agent_idle);
+    let ticks = clock_ticks().await;
+    let cpu = |pid| stack::cpu_seconds(pid, ticks);
 
     // (1) Single-task start, alternating; the warm-up rounds are not recorded.
     let poll = Duration::from_millis(args.poll_ms);
     let settle = Duration::from_millis(args.settle_ms);
+    let mut single_cpu = CpuUse { tasks: args.rounds, ..CpuUse::default() };
     for round in 0..args.warmup + args.rounds {
+        if round == args.warmup {
+            single_cpu.agent -= cpu(agent_pid)?;
+            single_cpu.server -= cpu(server_pid)?;
+        }
         wait_for_other_bench(args).await?;
         stack.check_alive()?;
         let warmup = round < args.warmup;
@@ -183,6 +190,10 @@ async fn measure(args: &Args, binary: &std::path::Path, stack: &mut Stack) -> Re
         }
     }
 
+    single_cpu.agent += cpu(agent_pid)?;
+    single_cpu.server += cpu(server_pid)?;
+    results.single_cpu = single_cpu;
+
     // (2) Bursts, alternating; (3) the agent's memory while a burst runs.
     for round in 0..args.burst_rounds {
         let flotilla_first = round % 2 == 0;
@@ -190,8 +201,12 @@ async fn measure(args: &Args, binary: &std::path::Path, stack: &mut Stack) -> Re
             wait_for_other_bench(args).await?;
             stack.check_alive()?;
             if (side == 0) == flotilla_first {
+                let (agent_before, server_before) = (cpu(agent_pid)?, cpu(server_pid)?);
                 let (sample, memory) =
                     burst_flotilla(args, stack, agent_pid, &mut results.memory).await?;
+                results.burst_cpu.tasks += args.burst;
+                results.burst_cpu.agent += cpu(agent_pid)? - agent_before;
+                results.burst_cpu.server += cpu(server_pid)? - server_before;
                 eprintln!(
                     "burst {}: flotilla all {} RUNNING after {:.0} ms (agent VmRSS {:.1} MiB)",
                     round + 1,
@@ -399,6 +414,15 @@ async fn wait_for_other_bench(args: &Args) -> Result<()> {
         eprintln!("api-bench is running; waiting 30 s before measuring");
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
+}
+
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
+async fn clock_ticks() -> f64 {
+    docker::run_timed("getconf", &["CLK_TCK"], Duration::from_secs(10))
+        .await
+        .ok()
+        .and_then(|(text, _)| text.parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// What the machine is: cores, load, Docker's version.

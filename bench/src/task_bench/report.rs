@@ -60,6 +60,15 @@ pub struct Memory {
     pub server_after: f64,
 }
 
+/// CPU time the agent and the server used for `tasks` task starts and stops (including
+/// answering the benchmark's DescribeTasks polls), seconds.
+#[derive(Default)]
+pub struct CpuUse {
+    pub tasks: usize,
+    pub agent: f64,
+    pub server: f64,
+}
+
 pub struct Environment {
     pub cores: usize,
     pub docker: String,
@@ -82,6 +91,8 @@ pub struct Results {
     pub flotilla_bursts: Vec<BurstSample>,
     pub docker_bursts: Vec<BurstSample>,
     pub memory: Memory,
+    pub single_cpu: CpuUse,
+    pub burst_cpu: CpuUse,
     pub load_after: String,
 }
 
@@ -94,6 +105,8 @@ impl Results {
             flotilla_bursts: Vec::new(),
             docker_bursts: Vec::new(),
             memory: Memory::default(),
+            single_cpu: CpuUse::default(),
+            burst_cpu: CpuUse::default(),
             load_after: String::new(),
         }
     }
@@ -182,6 +195,21 @@ pub fn markdown(settings: &Settings, results: &Results) -> String {
         let _ = writeln!(out, "| {name} | {} | {} | {} |", fmt(f), fmt(d), ratio(f, d));
     }
 
+    let paired: Vec<f64> = results
+        .flotilla
+        .iter()
+        .zip(&results.docker)
+        .map(|(f, d)| ms(f.total) - ms(d.total))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nPer round (the two run back to back), Flotilla − docker: median {} ms, p10 {} ms, \
+         p90 {} ms.",
+        fmt(median(&paired)),
+        fmt(percentile(&paired, 10.0)),
+        fmt(percentile(&paired, 90.0))
+    );
+
     // Where the time goes: medians of each phase.
     let phase = |values: Vec<f64>| fmt(median(&values));
     let f = &results.flotilla;
@@ -241,6 +269,21 @@ pub fn markdown(settings: &Settings, results: &Results) -> String {
         phase(
             d.iter()
                 .map(|s| (s.sent + s.total.as_secs_f64() - s.docker_started) * 1000.0)
+                .collect()
+        )
+    );
+
+    let _ = writeln!(
+        out,
+        "| total outside Docker's create → start (total − (`StartedAt` − `Created`)) | {} | {} |",
+        phase(
+            f.iter()
+                .map(|s| ms(s.total) - (s.docker_started - s.docker_created) * 1000.0)
+                .collect()
+        ),
+        phase(
+            d.iter()
+                .map(|s| ms(s.total) - (s.docker_started - s.docker_created) * 1000.0)
                 .collect()
         )
     );
@@ -316,6 +359,23 @@ pub fn markdown(settings: &Settings, results: &Results) -> String {
         fmt(m.server_after)
     );
     let _ = writeln!(out, "| peak (VmHWM) over the run | {} | - |", fmt(m.agent_peak));
+
+    let _ = writeln!(
+        out,
+        "\n**CPU time per Flotilla task** (start + stop, utime + stime from /proc/<pid>/stat, \
+         ms per task; the server's includes answering the benchmark's DescribeTasks polls).\n"
+    );
+    out.push_str("| phase | tasks | agent | server |\n|---|---:|---:|---:|\n");
+    for (name, cpu) in [("single tasks", &results.single_cpu), ("bursts", &results.burst_cpu)] {
+        let per_task = |seconds: f64| fmt(seconds * 1000.0 / cpu.tasks.max(1) as f64);
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            cpu.tasks,
+            per_task(cpu.agent),
+            per_task(cpu.server)
+        );
+    }
 
     // Goals.
     let start_ratio = median(&flotilla) / median(&raw);

@@ -269,3 +269,17 @@ pub fn memory_mib(pid: u32) -> Result<(f64, f64)> {
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// CPU time (user + system) a process has used so far, in seconds, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces; the fields after it are plain.
+    let after_name = text.rsplit_once(')').map(|(_, rest)| rest).context("unexpected stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<f64> {
+        fields.get(i).and_then(|v| v.parse::<f64>().ok()).context("unexpected stat fields")
+    };
+    Ok((ticks(11)? + ticks(12)?) / ticks_per_second)
+}

@@ -225,6 +225,14 @@ impl Pass<'_, '_> {
             if daemon {
                 self.plan_daemon(service, &live, &primary_id, may_start)
             } else {
+                // Tasks on DRAINING instances are replaced within the bounds like those of an
+                // old deployment: planned under a deployment id of their own.
+                let draining: HashSet<String> = self
+                    .instances(&service.cluster)
+                    .into_iter()
+                    .filter(|i| i.instance.status == "DRAINING")
+                    .map(|i| i.id)
+                    .collect();
                 let input = ReplicaInput {
                     desired: service.service.desired_count.max(0) as u32,
                     minimum_healthy_percent: service
@@ -247,7 +255,10 @@ impl Pass<'_, '_> {
                             let (healthy, unhealthy) = self.healthy(service, t);
                             ServiceTask {
                                 id: t.id.clone(),
-                                deployment: t.task.started_by.clone().unwrap_or_default(),
+                                deployment: match &t.instance_id {
+                                    Some(i) if draining.contains(i) => format!("draining:{i}"),
+                                    _ => t.task.started_by.clone().unwrap_or_default(),
+                                },
                                 stopping: t.task.desired_status == "STOPPED",
                                 running: t.task.last_status == "RUNNING",
                                 healthy,
