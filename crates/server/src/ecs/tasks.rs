@@ -192,6 +192,41 @@ fn validate_launch_common(
     Ok(())
 }
 
+/// The launch parameters RunTask and StartTask share.
+struct LaunchRequest<'r> {
+    task_definition: &'r str,
+    cluster: Option<&'r str>,
+    overrides: Option<&'r TaskOverride>,
+    group: Option<&'r str>,
+    started_by: Option<&'r str>,
+    tags: Option<&'r [flotilla_api::Tag]>,
+    enable_execute_command: Option<bool>,
+}
+
+/// Validates a launch against the current task definition and stamps ids for `count` tasks.
+fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest<'_>, count: usize) -> Result<Launch, ApiError> {
+    let tags = r.tags.unwrap_or_default().to_vec();
+    validate_launch_common(&tags, r.group, r.started_by)?;
+    let overrides = r.overrides.cloned().unwrap_or_default();
+    let containers = {
+        let state = ctx.app.state.read();
+        let definition = resolve_definition(&state, r.task_definition)?;
+        validate_overrides(&definition, &overrides)?;
+        definition.container_definitions.len()
+    };
+    Ok(Launch {
+        cluster_ref: r.cluster.map(str::to_string),
+        definition_ref: r.task_definition.to_string(),
+        overrides,
+        group: r.group.map(str::to_string),
+        started_by: r.started_by.map(str::to_string),
+        tags,
+        enable_execute_command: r.enable_execute_command.unwrap_or(false),
+        ids: new_ids(count, containers),
+        now: ctx.now,
+    })
+}
+
 pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: RunTaskRequest = decode(body)?;
     let count = req.count.unwrap_or(1);
@@ -208,26 +243,19 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             )))
         }
     }
-    let tags = req.tags.clone().unwrap_or_default();
-    validate_launch_common(&tags, req.group.as_deref(), req.started_by.as_deref())?;
-    let overrides = req.overrides.clone().unwrap_or_default();
-    let containers = {
-        let state = ctx.app.state.read();
-        let definition = resolve_definition(&state, &req.task_definition)?;
-        validate_overrides(&definition, &overrides)?;
-        definition.container_definitions.len()
-    };
-    let launch = Launch {
-        cluster_ref: req.cluster.clone(),
-        definition_ref: req.task_definition.clone(),
-        overrides,
-        group: req.group.clone(),
-        started_by: req.started_by.clone(),
-        tags,
-        enable_execute_command: req.enable_execute_command.unwrap_or(false),
-        ids: new_ids(count as usize, containers),
-        now: ctx.now,
-    };
+    let launch = prepare_launch(
+        ctx,
+        LaunchRequest {
+            task_definition: &req.task_definition,
+            cluster: req.cluster.as_deref(),
+            overrides: req.overrides.as_ref(),
+            group: req.group.as_deref(),
+            started_by: req.started_by.as_deref(),
+            tags: req.tags.as_deref(),
+            enable_execute_command: req.enable_execute_command,
+        },
+        count as usize,
+    )?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx
@@ -293,28 +321,21 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if req.container_instances.is_empty() || req.container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
     }
-    let tags = req.tags.clone().unwrap_or_default();
-    validate_launch_common(&tags, req.group.as_deref(), req.started_by.as_deref())?;
-    let overrides = req.overrides.clone().unwrap_or_default();
-    let containers = {
-        let state = ctx.app.state.read();
-        let definition = resolve_definition(&state, &req.task_definition)?;
-        validate_overrides(&definition, &overrides)?;
-        definition.container_definitions.len()
-    };
     let targets: Vec<String> =
         req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
-    let launch = Launch {
-        cluster_ref: req.cluster.clone(),
-        definition_ref: req.task_definition.clone(),
-        overrides,
-        group: req.group.clone(),
-        started_by: req.started_by.clone(),
-        tags,
-        enable_execute_command: req.enable_execute_command.unwrap_or(false),
-        ids: new_ids(targets.len(), containers),
-        now: ctx.now,
-    };
+    let launch = prepare_launch(
+        ctx,
+        LaunchRequest {
+            task_definition: &req.task_definition,
+            cluster: req.cluster.as_deref(),
+            overrides: req.overrides.as_ref(),
+            group: req.group.as_deref(),
+            started_by: req.started_by.as_deref(),
+            tags: req.tags.as_deref(),
+            enable_execute_command: req.enable_execute_command,
+        },
+        targets.len(),
+    )?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx
