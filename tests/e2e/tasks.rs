@@ -571,3 +571,54 @@ async fn a_wrong_agent_token_is_refused_and_nothing_is_registered() {
         fleet.ecs.list_container_instances().cluster(&fleet.cluster).send().await.expect("list");
     assert!(listed.container_instance_arns().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_level_limits_hold_all_containers_together() {
+    let fleet = Fleet::start().await;
+    let td = fleet
+        .register_with(
+            "tasklimits",
+            vec![
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("a")
+                    .image(crate::support::DEMO_IMAGE)
+                    .command("sleep")
+                    .build(),
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("b")
+                    .image(crate::support::DEMO_IMAGE)
+                    .command("sleep")
+                    .build(),
+            ],
+            |b| b.cpu("256").memory("128"),
+        )
+        .await;
+    let task = fleet.run(&td).await;
+    let running = fleet.wait_status(&task, "RUNNING").await;
+    let task_id = task.rsplit('/').next().expect("id");
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        // No cgroup v1 here: each container is held to the task's limits instead.
+        for container in running.containers() {
+            let inspected = docker_inspect(container.runtime_id().expect("id"));
+            assert_eq!(inspected["HostConfig"]["Memory"], 128 * 1024 * 1024);
+        }
+        return;
+    }
+    for container in running.containers() {
+        let inspected = docker_inspect(container.runtime_id().expect("id"));
+        assert_eq!(inspected["HostConfig"]["CgroupParent"], format!("/ecs/{task_id}"));
+    }
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/ecs/{task_id}/memory.limit_in_bytes"
+    ))
+    .expect("task cgroup");
+    assert_eq!(
+        limit.trim(),
+        (128 * 1024 * 1024).to_string(),
+        "the two containers share the task's 128 MiB"
+    );
+    let quota =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/ecs/{task_id}/cpu.cfs_quota_us"))
+            .expect("cpu cgroup");
+    assert_eq!(quota.trim(), "25000", "256 units = a quarter of a cpu");
+}

@@ -1,6 +1,7 @@
 //! The Flotilla node agent: joins a cluster over one outbound connection, runs the tasks the
 //! server assigns as Docker containers, and reports what actually runs.
 
+pub mod cgroup;
 pub mod connection;
 pub mod demo_image;
 pub mod engine;

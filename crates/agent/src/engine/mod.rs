@@ -303,6 +303,7 @@ impl Engine {
                     }
                 }
             }
+            crate::cgroup::remove(run.spec.task_id());
             lock(&inner.runs).remove(&arn);
             inner.changed.notify_one();
         });

@@ -52,7 +52,16 @@ pub fn spawn(
 ) -> WorkerHandle {
     let (desired, desired_rx) = watch::channel(run.spec.clone());
     let (poke, pokes) = mpsc::channel(16);
-    let worker = Worker { runtime, config, run, runs, changed, desired: desired_rx, pokes };
+    let worker = Worker {
+        runtime,
+        config,
+        run,
+        runs,
+        changed,
+        desired: desired_rx,
+        pokes,
+        cgroup_parent: None,
+    };
     tokio::spawn(worker.run());
     WorkerHandle { desired, poke }
 }
@@ -65,6 +74,8 @@ struct Worker {
     changed: Arc<Notify>,
     desired: watch::Receiver<TaskSpec>,
     pokes: mpsc::Receiver<()>,
+    /// The task's cgroup, when it has task-level limits and the machine allows one.
+    cgroup_parent: Option<String>,
 }
 
 /// Why a task ends.
@@ -159,6 +170,7 @@ impl Worker {
                 .collect(),
             extra_env: Vec::new(),
             allow_privileged: self.config.allow_privileged,
+            cgroup_parent: self.cgroup_parent.clone(),
         }
     }
 
@@ -190,6 +202,7 @@ impl Worker {
         if self.run.pull_started_at.is_some() {
             self.run.pull_stopped_at = Some(now());
         }
+        self.make_task_cgroup();
 
         // Create every container (idempotent by name) and remember its id at once.
         let names: Vec<String> = self.run.containers.keys().cloned().collect();
@@ -262,6 +275,23 @@ impl Worker {
         self.run.started_at = Some(now());
         self.set_status("RUNNING");
         None
+    }
+
+    /// The task's cgroup for task-level cpu/memory (see `crate::cgroup`).
+    fn make_task_cgroup(&mut self) {
+        let spec = &self.run.spec;
+        let cpu = spec.cpu.as_deref().and_then(|c| flotilla_api::taskdef::parse_task_cpu(c).ok());
+        let memory =
+            spec.memory.as_deref().and_then(|m| flotilla_api::taskdef::parse_task_memory(m).ok());
+        if (cpu.is_none() && memory.is_none()) || !crate::cgroup::available() {
+            return;
+        }
+        match crate::cgroup::create(spec.task_id(), cpu, memory) {
+            Ok(parent) => self.cgroup_parent = Some(parent),
+            Err(error) => {
+                tracing::warn!(%error, "cannot make the task cgroup; task limits apply per container")
+            }
+        }
     }
 
     fn fail_to_start(&mut self, image: &str, reason: String) -> StopCause {
@@ -448,6 +478,7 @@ impl Worker {
             }
         }
         self.set_status("DEPROVISIONING");
+        crate::cgroup::remove(self.run.spec.task_id());
         self.run.stopped_at = Some(now());
         self.set_status("STOPPED");
     }

@@ -47,6 +47,8 @@ pub struct ContainerPlan {
     pub extra_env: Vec<(String, String)>,
     /// Whether `privileged: true` may be honoured on this agent.
     pub allow_privileged: bool,
+    /// The task's cgroup (task-level limits), when the agent made one.
+    pub cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -131,6 +131,7 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
     }
 
     let mut host = HostConfig {
+        cgroup_parent: plan.cgroup_parent.clone(),
         network_mode: Some(
             match mode {
                 NetworkMode::Bridge => "bridge",
@@ -273,16 +274,16 @@ fn resources(plan: &ContainerPlan, host: &mut HostConfig, problems: &mut Problem
     let def = &plan.definition;
     host.cpu_shares = Some(i64::from(def.cpu.unwrap_or(0)).max(MIN_CPU_SHARES));
     if let Some(units) = plan.task_cpu_units.filter(|u| *u > 0) {
-        // Task-level cpu is a hard cap (CFS quota), as ECS's agent sets on the task's cgroup.
-        // It is enforced per container for now: each container may use the whole task's cpu.
+        // Task-level cpu is a hard cap (CFS quota). The task's cgroup (`cgroup_parent`) caps
+        // the containers together; each container is capped too, which also covers machines
+        // where the agent cannot make that cgroup.
         host.cpu_period = Some(CPU_PERIOD_US);
         host.cpu_quota = Some((i64::from(units) * CPU_PERIOD_US / 1024).max(MIN_CPU_QUOTA_US));
     }
 
-    // Task-level memory is enforced per container for now: a container without a hard limit of
-    // its own gets the task's as its hard limit (ECS puts the task's limit on a cgroup that
-    // holds all the task's containers; until the agent manages that cgroup, no container can
-    // exceed the task's memory, though together they can).
+    // Task-level memory: the task's cgroup (`cgroup_parent`) holds the containers together to
+    // it; a container without a hard limit of its own also gets the task's, which is all there
+    // is where the agent cannot make that cgroup.
     let hard = def
         .memory
         .filter(|m| *m > 0)
