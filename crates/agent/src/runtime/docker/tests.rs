@@ -183,6 +183,7 @@ fn rich_plan() -> ContainerPlan {
             ("AWS_EXECUTION_ENV".to_string(), "AWS_ECS_EC2".to_string()),
         ],
         allow_privileged: false,
+        cgroup_parent: Some("/ecs/a1b2c3".to_string()),
     }
 }
 
@@ -224,6 +225,7 @@ fn translates_command_environment_and_labels() {
 fn translates_limits() {
     let host = container_config(&rich_plan()).expect("valid plan").host_config.expect("host");
     assert_eq!(host.cpu_shares, Some(256));
+    assert_eq!(host.cgroup_parent.as_deref(), Some("/ecs/a1b2c3"), "the task cgroup");
     assert_eq!(host.memory, Some(512 * MIB));
     assert_eq!(host.memory_reservation, Some(128 * MIB));
     // Task cpu 512 units = half a vCPU.
