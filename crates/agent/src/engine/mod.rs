@@ -130,6 +130,9 @@ pub struct EngineConfig {
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
 
+/// How often the agent looks for containers no task owns (always on the first desired state).
+const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// The engine's handle: feed it desired states, read actual state from `reports()`.
 #[derive(Clone)]
 pub struct Engine {
@@ -145,6 +148,9 @@ struct Inner {
     changed: Arc<Notify>,
     workers: Mutex<HashMap<String, worker::WorkerHandle>>,
     last_version: Mutex<Option<u64>>,
+    /// When orphaned containers were last looked for (listing every container is not cheap,
+    /// and desired states can arrive many times a second).
+    orphans_checked: Mutex<Option<std::time::Instant>>,
     /// Always holds the latest report; one publisher task feeds it.
     reports: watch::Receiver<Report>,
 }
@@ -166,6 +172,7 @@ impl Engine {
                 changed: Arc::new(Notify::new()),
                 workers: Mutex::new(HashMap::new()),
                 last_version: Mutex::new(None),
+                orphans_checked: Mutex::new(None),
                 reports,
             }),
         };
@@ -280,7 +287,17 @@ impl Engine {
                 worker.update(spec);
             }
         }
-        self.remove_orphans(&wanted).await;
+        let due = {
+            let mut checked = lock(&self.inner.orphans_checked);
+            let due = checked.is_none_or(|at| at.elapsed() >= ORPHAN_CHECK_EVERY);
+            if due {
+                *checked = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            self.remove_orphans(&wanted).await;
+        }
         self.inner.changed.notify_one();
     }
 
