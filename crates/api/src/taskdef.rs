@@ -509,3 +509,13 @@ pub fn parse_task_definition_ref(reference: &str) -> Result<TaskDefinitionRef, A
         },
     }
 }
+
+/// The answer of RegisterTaskDefinition, DescribeTaskDefinition and DeregisterTaskDefinition,
+/// borrowed: serializing it writes the stored definition without copying it first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinitionOutput<'a> {
+    pub task_definition: &'a TaskDefinition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<&'a [Tag]>,
+}

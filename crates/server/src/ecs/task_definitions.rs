@@ -8,7 +8,7 @@ use flotilla_api::taskdef::{
     validate_list_task_definitions, validate_register, validate_size, DeleteTaskDefinitionsRequest,
     DeregisterTaskDefinitionRequest, DescribeTaskDefinitionRequest,
     ListTaskDefinitionFamiliesRequest, ListTaskDefinitionsRequest, RegisterTaskDefinitionRequest,
-    TaskDefinitionRef, STATUS_ACTIVE,
+    TaskDefinitionOutput, TaskDefinitionRef, STATUS_ACTIVE,
 };
 use flotilla_api::{ApiError, Failure};
 use serde_json::json;
@@ -44,7 +44,7 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(stored)
         })
         .await?;
-    respond(&json!({ "taskDefinition": stored.definition, "tags": stored.tags }))
+    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: Some(&stored.tags) })
 }
 
 /// Finds a stored definition: a bare family means its latest ACTIVE revision.
@@ -68,9 +68,12 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let stored = lookup(&state, &reference).ok_or_else(not_found)?;
     let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
     if with_tags {
-        respond(&json!({ "taskDefinition": stored.definition, "tags": stored.tags }))
+        respond(&TaskDefinitionOutput {
+            task_definition: &stored.definition,
+            tags: Some(&stored.tags),
+        })
     } else {
-        respond(&json!({ "taskDefinition": stored.definition }))
+        respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
     }
 }
 
@@ -170,7 +173,7 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
             Ok(stored)
         })
         .await?;
-    respond(&json!({ "taskDefinition": stored.definition }))
+    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
