@@ -149,8 +149,11 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met {
+/// "met" / "**missed**" for `value <= goal`; "-" when there is no measurement.
+fn verdict(value: f64, goal: f64) -> &'static str {
+    if !value.is_finite() {
+        "-"
+    } else if value <= goal {
         "met"
     } else {
         "**missed**"
@@ -388,14 +391,14 @@ pub fn markdown(settings: &Settings, results: &Results) -> String {
         out,
         "| single-task start: median Flotilla / docker ≤ {START_RATIO_GOAL:.2} | {:.2} | {} |",
         start_ratio,
-        verdict(start_ratio <= START_RATIO_GOAL)
+        verdict(start_ratio, START_RATIO_GOAL)
     );
     let _ = writeln!(
         out,
         "| burst of {}: median Flotilla / docker (same bar, ≤ {START_RATIO_GOAL:.2}) | {:.2} | {} |",
         settings.burst,
         burst_ratio,
-        verdict(burst_ratio <= START_RATIO_GOAL)
+        verdict(burst_ratio, START_RATIO_GOAL)
     );
     let _ = writeln!(
         out,
@@ -403,7 +406,7 @@ pub fn markdown(settings: &Settings, results: &Results) -> String {
         settings.burst,
         fmt(m.agent_idle),
         fmt(rss),
-        verdict(m.agent_idle.max(rss) <= AGENT_RSS_GOAL_MIB)
+        verdict(m.agent_idle.max(rss), AGENT_RSS_GOAL_MIB)
     );
     out
 }
