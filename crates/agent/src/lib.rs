@@ -65,7 +65,7 @@ pub async fn run(
     let mut saver_reports = engine.report_channel();
     let saver_engine = engine.clone();
     let saver_local = Arc::clone(&local);
-    let saver_file = LocalStateFile::new(&config.data_dir);
+    let saver_dir = config.data_dir.clone();
     tokio::spawn(async move {
         while saver_reports.changed().await.is_ok() {
             let snapshot = {
@@ -73,8 +73,12 @@ pub async fn run(
                 local.tasks = saver_engine.runs();
                 local.clone()
             };
-            if let Err(error) = saver_file.save(&snapshot) {
-                tracing::error!(%error, "cannot save the agent state file");
+            // fsync off the async threads: it can take milliseconds.
+            let file = LocalStateFile::new(&saver_dir);
+            match tokio::task::spawn_blocking(move || file.save(&snapshot)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "cannot save the agent state file"),
+                Err(error) => tracing::error!(%error, "the state file writer failed"),
             }
         }
     });

@@ -68,8 +68,9 @@ impl LocalStateFile {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(state).map_err(|source| {
-            LocalStateError::Corrupt { path: self.path.display().to_string(), source }
+        let bytes = serde_json::to_vec(state).map_err(|source| LocalStateError::Corrupt {
+            path: self.path.display().to_string(),
+            source,
         })?;
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
         file.write_all(&bytes).map_err(io)?;

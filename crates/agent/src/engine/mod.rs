@@ -188,7 +188,8 @@ impl Engine {
         engine
     }
 
-    /// The one consumer of `changed`: turns bursts of changes into one report each.
+    /// The one consumer of `changed`: publishes a change at once, then at most one report per
+    /// 20 ms (changes during the pause leave a permit, so the latest state always goes out).
     fn spawn_report_publisher(&self, sender: watch::Sender<Report>) {
         sender.send_replace(self.report());
         let inner = Arc::downgrade(&self.inner);
@@ -196,10 +197,10 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 changed.notified().await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let Some(inner) = inner.upgrade() else { return };
-                let report = Engine { inner }.report();
+                let Some(strong) = inner.upgrade() else { return };
+                let report = Engine { inner: strong }.report();
                 sender.send_replace(report);
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
     }
