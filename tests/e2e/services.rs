@@ -499,3 +499,62 @@ async fn draining_an_instance_moves_its_service_tasks_within_the_bounds() {
         .expect("describe");
     assert_eq!(instance.container_instances()[0].running_tasks_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_quotas_are_configurable() {
+    let fleet = Fleet::with_server_flags(
+        &["--max-services-per-cluster", "1", "--max-tasks-per-service", "3"],
+        &[],
+    )
+    .await;
+    let td = fleet.register("quota", vec![demo("web", &["serve"]).build()]).await;
+    let err = fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("big")
+        .task_definition(&td)
+        .desired_count(4)
+        .send()
+        .await
+        .expect_err("too many tasks");
+    assert_eq!(err.code(), Some("InvalidParameterException"));
+    fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("one")
+        .task_definition(&td)
+        .desired_count(0)
+        .send()
+        .await
+        .expect("first service");
+    let err = fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("two")
+        .task_definition(&td)
+        .desired_count(0)
+        .send()
+        .await
+        .expect_err("second service");
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    // Without an instance, the service says why it cannot place tasks.
+    fleet
+        .ecs
+        .update_service()
+        .cluster(&fleet.cluster)
+        .service("one")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("scale");
+    let s = wait_service(&fleet, "one", "explaining", Duration::from_secs(10), |s| {
+        s.events()
+            .iter()
+            .any(|e| e.message().is_some_and(|m| m.contains("was unable to place a task")))
+    })
+    .await;
+    assert_eq!(s.running_count(), 0);
+}

@@ -105,6 +105,10 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
 /// `flotilla dev`: server, embedded store, the demo image and one local agent in `default`.
 pub fn dev(args: DevArgs) -> anyhow::Result<()> {
     let args_agent_timeout = args.server.agent_timeout;
+    let quotas = flotilla_server::Quotas {
+        services_per_cluster: args.server.max_services_per_cluster,
+        tasks_per_service: args.server.max_tasks_per_service,
+    };
     let attributes = parse_attributes(&args.attributes)?;
     let data_dir = args.server.data_dir.clone().unwrap_or_else(|| default_data_dir("dev"));
     let config = Config {
@@ -113,6 +117,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         account_id: args.server.account_id.clone(),
         preset_root_key: preset_root_key()?,
         agent_timeout: Duration::from_secs_f64(args_agent_timeout),
+        quotas,
     };
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.server.listen)
@@ -188,6 +193,10 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// `flotilla server`.
 pub fn server(args: ServerArgs) -> anyhow::Result<()> {
     let args_agent_timeout = args.agent_timeout;
+    let quotas = flotilla_server::Quotas {
+        services_per_cluster: args.max_services_per_cluster,
+        tasks_per_service: args.max_tasks_per_service,
+    };
     let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("server"));
     let config = Config {
         data_dir: data_dir.clone(),
@@ -195,6 +204,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
         account_id: args.account_id,
         preset_root_key: preset_root_key()?,
         agent_timeout: Duration::from_secs_f64(args_agent_timeout),
+        quotas,
     };
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.listen)

@@ -51,6 +51,12 @@ pub struct ServerArgs {
     /// replaced elsewhere.
     #[arg(long, default_value_t = flotilla_server::DEFAULT_AGENT_TIMEOUT.as_secs_f64())]
     agent_timeout: f64,
+    /// Services per cluster (ECS's default quota).
+    #[arg(long, default_value_t = flotilla_server::Quotas::default().services_per_cluster)]
+    max_services_per_cluster: usize,
+    /// Tasks per service (ECS's default quota).
+    #[arg(long, default_value_t = flotilla_server::Quotas::default().tasks_per_service)]
+    max_tasks_per_service: i32,
 }
 
 #[derive(Args, Clone)]

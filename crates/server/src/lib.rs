@@ -34,6 +34,19 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// An agent silent for longer than this is lost: its service tasks are replaced elsewhere.
 pub const DEFAULT_AGENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Limits ECS applies per account; ECS's defaults unless configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Quotas {
+    pub services_per_cluster: usize,
+    pub tasks_per_service: i32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas { services_per_cluster: 5000, tasks_per_service: 5000 }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -43,6 +56,7 @@ pub struct Config {
     pub preset_root_key: Option<AccessKey>,
     /// How long an agent may be silent before its instance counts as lost.
     pub agent_timeout: std::time::Duration,
+    pub quotas: Quotas,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +81,7 @@ pub struct App {
     /// Agents connected right now.
     pub agents: agents::AgentRegistry,
     pub agent_timeout: std::time::Duration,
+    pub quotas: Quotas,
 }
 
 impl App {
@@ -125,6 +140,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         credentials,
         agents: agents::AgentRegistry::default(),
         agent_timeout: config.agent_timeout,
+        quotas: config.quotas,
     });
     ecs::ensure_default_cluster(&app).await.map_err(|e| {
         ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))

@@ -17,10 +17,8 @@ use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{service_key, Record, ServiceRecord, Staged, State};
 
-/// Services per cluster, as ECS's default quota.
-pub const MAX_SERVICES_PER_CLUSTER: usize = 5000;
-/// Tasks per service, as ECS's default quota.
-pub const MAX_TASKS_PER_SERVICE: i32 = 5000;
+// The quotas (ECS's defaults: 5,000 services per cluster, 5,000 tasks per service) are in
+// `crate::Quotas`, set by `--max-services-per-cluster` and `--max-tasks-per-service`.
 
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
@@ -104,10 +102,10 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if daemon && req.desired_count.is_some_and(|d| d != 0) {
         return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
     }
-    if !(0..=MAX_TASKS_PER_SERVICE).contains(&desired) {
-        return Err(ApiError::invalid(format!(
-            "desiredCount must be between 0 and {MAX_TASKS_PER_SERVICE}"
-        )));
+    let max_tasks = ctx.app.quotas.tasks_per_service;
+    let max_services = ctx.app.quotas.services_per_cluster;
+    if !(0..=max_tasks).contains(&desired) {
+        return Err(ApiError::invalid(format!("desiredCount must be between 0 and {max_tasks}")));
     }
     let mut config = req.deployment_configuration.clone().unwrap_or_default();
     config.minimum_healthy_percent.get_or_insert(if daemon { 0 } else { 100 });
@@ -148,7 +146,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 .take_while(|((c, _), _)| *c == cluster.cluster_name)
                 .filter(|(_, s)| s.service.status != "INACTIVE")
                 .count();
-            if count >= MAX_SERVICES_PER_CLUSTER {
+            if count >= max_services {
                 return Err(ApiError::new(
                     ErrorCode::LimitExceededException,
                     "the cluster has reached its service quota",
@@ -212,10 +210,9 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if let Some(config) = &req.deployment_configuration {
         validate_deployment_configuration(config)?;
     }
-    if req.desired_count.is_some_and(|d| !(0..=MAX_TASKS_PER_SERVICE).contains(&d)) {
-        return Err(ApiError::invalid(format!(
-            "desiredCount must be between 0 and {MAX_TASKS_PER_SERVICE}"
-        )));
+    let max_tasks = ctx.app.quotas.tasks_per_service;
+    if req.desired_count.is_some_and(|d| !(0..=max_tasks).contains(&d)) {
+        return Err(ApiError::invalid(format!("desiredCount must be between 0 and {max_tasks}")));
     }
     let deployment_id = new_deployment_id();
     let now = ctx.now;
