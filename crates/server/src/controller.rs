@@ -21,7 +21,9 @@ use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
 use crate::App;
 
 /// How often the controller looks at every service even when nothing changed.
-const PASS_EVERY: Duration = Duration::from_millis(1000);
+const PASS_EVERY: Duration = Duration::from_millis(500);
+/// Passes follow changes at most this often (a burst of commits makes one pass, not many).
+const MIN_PASS_GAP: Duration = Duration::from_millis(100);
 /// Events kept per service, as the console shows them.
 const MAX_EVENTS: usize = 100;
 /// "has reached a steady state" is repeated at most this often while it stays steady.
@@ -36,6 +38,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
     tokio::spawn(async move {
         let mut changes = app.state.subscribe();
         loop {
+            let started = std::time::Instant::now();
             let now = crate::epoch_seconds(SystemTime::now());
             let lost = app.agents.lost(&app.state.read(), agent_timeout);
             let connected = app.agents.connected_ids();
@@ -54,9 +57,11 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             if let Err(error) = result {
                 tracing::warn!(%error, "service controller pass failed");
             }
-            // Wake on the next change (debounced) or the next tick.
+            // Wake on the next change or the next tick. A change right after a quiet spell is
+            // acted on at once; one soon after the last pass waits out the gap (leading-edge
+            // debounce), so bursts of commits make one pass.
             tokio::select! {
-                _ = changes.changed() => tokio::time::sleep(Duration::from_millis(100)).await,
+                _ = changes.changed() => tokio::time::sleep(MIN_PASS_GAP.saturating_sub(started.elapsed())).await,
                 _ = tokio::time::sleep(PASS_EVERY) => {}
             }
         }
