@@ -241,6 +241,9 @@ impl Drop for Fleet {
             agent.kill9();
         }
         remove_cluster_containers(&self.cluster);
+        // A create a killed agent had in flight still completes in Docker: sweep once more.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        remove_cluster_containers(&self.cluster);
     }
 }
 
