@@ -16,7 +16,7 @@ use flotilla_scheduler::{fits, place, reserve, InstanceView};
 
 use crate::ecs::launch::reservation;
 use crate::ecs::services::new_deployment;
-use crate::ecs::tasks::{instance_view, new_ids, new_task, resolve_definition, Launch};
+use crate::ecs::tasks::{instance_view, new_ids, new_task, Launch};
 use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
 use crate::App;
 
@@ -31,6 +31,8 @@ const STEADY_EVENT_EVERY: f64 = 6.0 * 3600.0;
 /// A task without health checks counts as healthy once it has been RUNNING this long (ECS
 /// waits 40 s; a short wait is enough to tell a crash loop from a running task).
 const STABLE_AFTER_SECONDS: f64 = 3.0;
+/// The longest the service throttle holds starts back, as ECS's.
+const MAX_THROTTLE_SECONDS: f64 = 900.0;
 /// Task ids prepared per pass (a pass starts at most this many tasks).
 const IDS_PER_PASS: usize = 64;
 
@@ -89,17 +91,14 @@ impl Pass<'_, '_> {
             .filter(|s| s.service.status != "INACTIVE")
             .cloned()
             .collect();
-        for service in services {
-            let before = serde_json::to_value(&service.service).ok();
-            let mut service = service;
+        for before in services {
+            let mut service = before.clone();
             self.reconcile(&mut service);
-            let mut shown = service.service.clone();
-            // Counts are not stored; compare without them so a pass writes only real changes.
-            shown.running_count = 0;
-            shown.pending_count = 0;
-            if serde_json::to_value(&shown).ok() != before {
-                self.staged
-                    .put(Record::Service(Box::new(ServiceRecord { service: shown, ..service })));
+            // Counts are not stored: zero them so a pass writes only real changes.
+            service.service.running_count = 0;
+            service.service.pending_count = 0;
+            if service != before {
+                self.staged.put(Record::Service(Box::new(service)));
             }
         }
     }
@@ -187,16 +186,7 @@ impl Pass<'_, '_> {
     }
 
     fn has_health_checks(&self, task: &TaskRecord) -> bool {
-        let Some((family, revision)) = task
-            .task
-            .task_definition_arn
-            .rsplit_once(":task-definition/")
-            .and_then(|(_, r)| r.rsplit_once(':'))
-        else {
-            return false;
-        };
-        let Ok(revision) = revision.parse::<u32>() else { return false };
-        self.staged.state().task_definitions.get(family).and_then(|r| r.get(&revision)).is_some_and(
+        self.staged.state().task_definition_by_arn(&task.task.task_definition_arn).is_some_and(
             |td| {
                 td.definition
                     .container_definitions
@@ -502,13 +492,7 @@ impl Pass<'_, '_> {
                     self.staged.put(Record::Task(Box::new(record)));
                 }
                 Err(reason) => {
-                    failure = Some(match reason {
-                        flotilla_scheduler::Reason::Agent => "AGENT",
-                        flotilla_scheduler::Reason::Cpu => "RESOURCE:CPU",
-                        flotilla_scheduler::Reason::Memory => "RESOURCE:MEMORY",
-                        flotilla_scheduler::Reason::Ports => "RESOURCE:PORTS",
-                        flotilla_scheduler::Reason::PortsUdp => "RESOURCE:PORTS_UDP",
-                    });
+                    failure = Some(reason.as_str());
                     break;
                 }
             }
@@ -558,9 +542,10 @@ impl Pass<'_, '_> {
         let previous = primary.failed_tasks;
         if failed > previous {
             // Back off after repeated failures (ECS's service throttle), up to 15 minutes.
-            let backoff = 2f64.powi(failed.min(10)).min(900.0);
             if failed >= 3 {
-                service.throttled_until = Some(self.now + backoff.min(30.0 * f64::from(failed)));
+                // 2^failures seconds (8 s after three), at most ECS's 15 minutes.
+                let backoff = 2f64.powi(failed.min(10)).min(MAX_THROTTLE_SECONDS);
+                service.throttled_until = Some(self.now + backoff);
                 let message = format!(
                     "(service {}) is unable to consistently start tasks successfully.",
                     service.name
@@ -631,9 +616,5 @@ fn resolve_definition_any(
     staged: &Staged<'_>,
     arn: &str,
 ) -> Option<flotilla_api::taskdef::TaskDefinition> {
-    resolve_definition(staged.state(), arn).ok().or_else(|| {
-        let (family, revision) = arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
-        let revision: u32 = revision.parse().ok()?;
-        Some(staged.state().task_definitions.get(family)?.get(&revision)?.definition.clone())
-    })
+    staged.state().task_definition_by_arn(arn).map(|td| td.definition.clone())
 }

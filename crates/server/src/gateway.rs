@@ -150,11 +150,8 @@ pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
         .tasks_on(instance_id)
         .filter(|t| t.task.last_status != "STOPPED")
         .filter_map(|t| {
-            let (family, revision) =
-                t.task.task_definition_arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
-            let definition =
-                &state.task_definitions.get(family)?.get(&revision.parse().ok()?)?.definition;
-            Some(launch::task_spec(t, definition))
+            let stored = state.task_definition_by_arn(&t.task.task_definition_arn)?;
+            Some(launch::task_spec(t, &stored.definition))
         })
         .collect();
     DesiredState { version: state.revision, tasks }

@@ -90,7 +90,7 @@ pub async fn apply_report(
                 if record.instance_id.as_deref() != Some(instance_id.as_str()) {
                     continue; // not this agent's task (stale report)
                 }
-                let before = serde_json::to_value(&record.task).ok();
+                let before = record.task.clone();
                 let task = &mut record.task;
                 if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
                     task.last_status = task_report.last_status.clone();
@@ -129,7 +129,7 @@ pub async fn apply_report(
                     // A stopped task is done: ECS shows it desired STOPPED too.
                     task.desired_status = "STOPPED".into();
                 }
-                if serde_json::to_value(&*task).ok() != before {
+                if *task != before {
                     task.version += 1;
                     staged.put(Record::Task(record));
                 }

@@ -526,11 +526,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|t| service_group.as_ref().is_none_or(|g| t.task.group.as_ref() == Some(g)))
         .filter(|t| {
             req.family.as_ref().is_none_or(|f| {
-                t.task
-                    .task_definition_arn
-                    .rsplit_once(":task-definition/")
-                    .and_then(|(_, r)| r.rsplit_once(':'))
-                    .is_some_and(|(fam, _)| fam == f)
+                state
+                    .task_definition_by_arn(&t.task.task_definition_arn)
+                    .is_some_and(|td| td.definition.family == *f)
             })
         })
         .map(|t| (t.id.clone(), t.task.task_arn.clone()));

@@ -154,6 +154,12 @@ impl State {
         }
     }
 
+    /// A task definition by its ARN (`...:task-definition/<family>:<revision>`), any status.
+    pub fn task_definition_by_arn(&self, arn: &str) -> Option<&StoredTaskDefinition> {
+        let (family, revision) = arn.rsplit_once(":task-definition/")?.1.rsplit_once(':')?;
+        self.task_definitions.get(family)?.get(&revision.parse().ok()?)
+    }
+
     /// The tasks placed on an instance, committed state only.
     pub fn tasks_on(&self, instance_id: &str) -> impl Iterator<Item = &TaskRecord> {
         self.tasks_by_instance

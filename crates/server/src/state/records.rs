@@ -70,7 +70,7 @@ impl Reservation {
 }
 
 /// A service, with the scheduler's bookkeeping beside the ECS shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRecord {
     pub cluster: String,
     pub name: String,
