@@ -14,6 +14,27 @@ use aws_sdk_ecs::types::{
 
 use crate::fleet::{demo, docker_inspect, Fleet};
 
+/// CreateService with the defaults: a REPLICA service of `desired` tasks.
+async fn create_service(
+    fleet: &Fleet,
+    name: &str,
+    task_definition: &str,
+    desired: i32,
+) -> Result<
+    aws_sdk_ecs::operation::create_service::CreateServiceOutput,
+    aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::create_service::CreateServiceError>,
+> {
+    fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .send()
+        .await
+}
+
 async fn service(fleet: &Fleet, name: &str) -> Service {
     let out = fleet
         .ecs
@@ -102,16 +123,7 @@ async fn live_tasks(fleet: &Fleet, name: &str) -> Vec<(String, String, String, S
 async fn replica_service_is_stable_and_replaces_a_killed_container() {
     let fleet = Fleet::start().await;
     let td = fleet.register("svc", vec![demo("web", &["serve"]).build()]).await;
-    let created = fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("web")
-        .task_definition(&td)
-        .desired_count(2)
-        .send()
-        .await
-        .expect("create");
+    let created = create_service(&fleet, "web", &td, 2).await.expect("create");
     let s = created.service().expect("service");
     assert_eq!(s.status(), Some("ACTIVE"));
     assert!(s.deployments()[0].id().unwrap_or_default().starts_with("ecs-svc/"));
@@ -376,16 +388,7 @@ async fn daemon_service_runs_one_task_per_active_instance() {
 async fn a_lost_agents_tasks_are_replaced_and_stopped_when_it_returns() {
     let mut fleet = Fleet::with_server_flags(&["--agent-timeout", "2"], &[&[], &[]]).await;
     let td = fleet.register("lost", vec![demo("web", &["serve"]).build()]).await;
-    fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("l")
-        .task_definition(&td)
-        .desired_count(2)
-        .send()
-        .await
-        .expect("create");
+    create_service(&fleet, "l", &td, 2).await.expect("create");
     wait_service(&fleet, "l", "stable", Duration::from_secs(40), stable).await;
     let before = live_tasks(&fleet, "l").await;
     // Which tasks run on agent 0's instance?
@@ -450,16 +453,7 @@ async fn a_lost_agents_tasks_are_replaced_and_stopped_when_it_returns() {
 async fn draining_an_instance_moves_its_service_tasks_within_the_bounds() {
     let fleet = Fleet::with_agents(&[&[], &[]]).await;
     let td = fleet.register("drain", vec![demo("web", &["serve"]).build()]).await;
-    fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("dr")
-        .task_definition(&td)
-        .desired_count(2)
-        .send()
-        .await
-        .expect("create");
+    create_service(&fleet, "dr", &td, 2).await.expect("create");
     wait_service(&fleet, "dr", "stable", Duration::from_secs(40), stable).await;
     let instances = fleet.wait_for_instances(2).await;
     fleet
@@ -508,37 +502,10 @@ async fn service_quotas_are_configurable() {
     )
     .await;
     let td = fleet.register("quota", vec![demo("web", &["serve"]).build()]).await;
-    let err = fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("big")
-        .task_definition(&td)
-        .desired_count(4)
-        .send()
-        .await
-        .expect_err("too many tasks");
+    let err = create_service(&fleet, "big", &td, 4).await.expect_err("too many tasks");
     assert_eq!(err.code(), Some("InvalidParameterException"));
-    fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("one")
-        .task_definition(&td)
-        .desired_count(0)
-        .send()
-        .await
-        .expect("first service");
-    let err = fleet
-        .ecs
-        .create_service()
-        .cluster(&fleet.cluster)
-        .service_name("two")
-        .task_definition(&td)
-        .desired_count(0)
-        .send()
-        .await
-        .expect_err("second service");
+    create_service(&fleet, "one", &td, 0).await.expect("first service");
+    let err = create_service(&fleet, "two", &td, 0).await.expect_err("second service");
     assert_eq!(err.code(), Some("LimitExceededException"));
     // Without an instance, the service says why it cannot place tasks.
     fleet

@@ -11,6 +11,22 @@ use aws_sdk_ecs::types::{
 
 use crate::fleet::{containers_of, demo, docker_inspect, wait_logs, Fleet};
 
+/// The demo's own probe of its `/healthz`, every 5 s, as a container health check.
+fn demo_health_check(retries: i32) -> HealthCheck {
+    HealthCheck::builder()
+        .command("CMD")
+        .command("/flotilla")
+        .command("demo")
+        .command("check")
+        .command("http://127.0.0.1:8080/healthz")
+        .interval(5)
+        .timeout(2)
+        .retries(retries)
+        .start_period(0)
+        .build()
+        .expect("health check")
+}
+
 fn env(name: &str, value: &str) -> KeyValuePair {
     KeyValuePair::builder().name(name).value(value).build()
 }
@@ -153,18 +169,7 @@ async fn essential_exit_stops_the_task_non_essential_exit_does_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depends_on_orders_container_starts() {
     let fleet = Fleet::start().await;
-    let health = HealthCheck::builder()
-        .command("CMD")
-        .command("/flotilla")
-        .command("demo")
-        .command("check")
-        .command("http://127.0.0.1:8080/healthz")
-        .interval(5)
-        .timeout(2)
-        .retries(3)
-        .start_period(0)
-        .build()
-        .expect("health check");
+    let health = demo_health_check(3);
     let dep = |name: &str, condition: ContainerCondition| {
         ContainerDependency::builder()
             .container_name(name)
@@ -217,17 +222,7 @@ async fn depends_on_orders_container_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_health_checks_make_the_task_unhealthy() {
     let fleet = Fleet::start().await;
-    let health = HealthCheck::builder()
-        .command("CMD")
-        .command("/flotilla")
-        .command("demo")
-        .command("check")
-        .command("http://127.0.0.1:8080/healthz")
-        .interval(5)
-        .timeout(2)
-        .retries(1)
-        .build()
-        .expect("health check");
+    let health = demo_health_check(1);
     let td = fleet
         .register(
             "sick",
