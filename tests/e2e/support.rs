@@ -170,10 +170,24 @@ pub fn client(endpoint: &str, id: &str, secret: &str, region: &str) -> aws_sdk_e
 /// Sends raw bytes, returns the status and body (the request must say `Connection: close`).
 pub fn raw_http(port: u16, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(request)?;
+    // Headers first: a server that refuses the request from its headers alone (an oversize
+    // Content-Length) answers and closes at once, and sending the body into the closed socket
+    // would reset the connection and lose that answer.
+    let split = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(request.len(), |p| p + 4);
+    stream.write_all(&request[..split])?;
     let mut response = Vec::new();
-    // The server may answer and close before reading all of an oversize body.
+    if split < request.len() && request.len() - split > 64 * 1024 {
+        stream.set_read_timeout(Some(Duration::from_millis(300)))?;
+        let mut early = [0u8; 4096];
+        if let Ok(n @ 1..) = stream.read(&mut early) {
+            response.extend_from_slice(&early[..n]);
+        }
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    if response.is_empty() {
+        // The server may still refuse and close before reading all of a large body.
+        let _ = stream.write_all(&request[split..]);
+    }
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
     let status = text
