@@ -28,6 +28,8 @@ pub enum ErrorCode {
     ResourceInUseException,
     ServiceNotFoundException,
     ServiceNotActiveException,
+    TargetNotFoundException,
+    AttributeLimitExceededException,
 }
 
 impl ErrorCode {
@@ -57,6 +59,8 @@ impl ErrorCode {
             ResourceInUseException => "ResourceInUseException",
             ServiceNotFoundException => "ServiceNotFoundException",
             ServiceNotActiveException => "ServiceNotActiveException",
+            TargetNotFoundException => "TargetNotFoundException",
+            AttributeLimitExceededException => "AttributeLimitExceededException",
         }
     }
 

@@ -164,8 +164,8 @@ pub struct RunTaskRequest {
     pub launch_type: Option<String>,
     pub overrides: Option<TaskOverride>,
     pub tags: Option<Vec<Tag>>,
-    pub placement_constraints: Option<Vec<serde_json::Value>>,
-    pub placement_strategy: Option<Vec<serde_json::Value>>,
+    pub placement_constraints: Option<Vec<crate::service::PlacementConstraint>>,
+    pub placement_strategy: Option<Vec<crate::service::PlacementStrategy>>,
     pub enable_execute_command: Option<bool>,
     pub client_token: Option<String>,
 }

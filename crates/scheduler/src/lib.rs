@@ -1,15 +1,21 @@
-//! Pure placement logic: a snapshot of a cluster's instances and a task's demand go in, a
-//! placement (or ECS's failure reason) comes out. No IO, no clock, no async.
+//! Pure placement logic: a snapshot of a cluster's instances and a request go in, placements
+//! (or ECS's failure reasons) come out. No IO, no clock, no async; randomness comes from a seed.
 //!
-//! This is the first cut (resource fit, then least-loaded); strategies, constraints and the
-//! cluster query language arrive with the placement-engine issue.
+//! - [`fits`]/[`reserve`]: resource accounting (CPU, memory, TCP and UDP host ports);
+//! - [`query`]: the cluster query language of `memberOf` constraints and filters;
+//! - [`placement`]: constraints and strategies (binpack, spread, random) over many instances;
+//! - [`service`]: what a service's reconciliation starts and stops.
 
+pub mod placement;
+pub mod query;
 pub mod service;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use placement::{place, Constraint, Request, Strategy};
 
 /// One instance as placement sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceView {
     pub id: String,
     /// ACTIVE (not DRAINING, not deregistered).
@@ -21,6 +27,36 @@ pub struct InstanceView {
     pub used_udp_ports: BTreeSet<u16>,
     /// Tasks on the instance that are not stopped.
     pub task_count: usize,
+    /// How many of those tasks each group has (`service:web`, `family:batch`, ...).
+    pub groups: BTreeMap<String, usize>,
+    pub attributes: BTreeMap<String, String>,
+    pub agent_version: Option<String>,
+    /// Seconds since the epoch.
+    pub registered_at: f64,
+}
+
+impl query::Facts for InstanceView {
+    fn agent_connected(&self) -> bool {
+        self.agent_connected
+    }
+    fn agent_version(&self) -> Option<&str> {
+        self.agent_version.as_deref()
+    }
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
+    fn instance_id(&self) -> &str {
+        &self.id
+    }
+    fn registered_at(&self) -> f64 {
+        self.registered_at
+    }
+    fn running_tasks_count(&self) -> usize {
+        self.task_count
+    }
+    fn task_groups(&self) -> &BTreeMap<String, usize> {
+        &self.groups
+    }
 }
 
 /// What one task needs from an instance.
@@ -33,7 +69,8 @@ pub struct Demand {
     pub udp_ports: Vec<u16>,
 }
 
-/// Why a task could not be placed, as ECS words it in `failures[].reason`.
+/// Why a task could not be placed, as ECS words it in `failures[].reason`; in ECS's check
+/// order (agent, resources, constraints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reason {
     Agent,
@@ -41,9 +78,21 @@ pub enum Reason {
     Memory,
     Ports,
     PortsUdp,
+    MemberOf,
+    DistinctInstance,
 }
 
 impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::Agent,
+        Reason::Cpu,
+        Reason::Memory,
+        Reason::Ports,
+        Reason::PortsUdp,
+        Reason::MemberOf,
+        Reason::DistinctInstance,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Agent => "AGENT",
@@ -51,11 +100,13 @@ impl Reason {
             Reason::Memory => "RESOURCE:MEMORY",
             Reason::Ports => "RESOURCE:PORTS",
             Reason::PortsUdp => "RESOURCE:PORTS_UDP",
+            Reason::MemberOf => "MemberOf placement constraint unsatisfied.",
+            Reason::DistinctInstance => "DistinctInstance placement constraint unsatisfied.",
         }
     }
 }
 
-/// Whether `demand` fits on `instance`, and if not, the first reason it does not.
+/// Whether `demand` fits on `instance`'s resources, and if not, the first reason it does not.
 pub fn fits(instance: &InstanceView, demand: &Demand) -> Result<(), Reason> {
     if !instance.agent_connected {
         return Err(Reason::Agent);
@@ -75,131 +126,17 @@ pub fn fits(instance: &InstanceView, demand: &Demand) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Books `demand` on `instance` (after `fits` said yes).
-pub fn reserve(instance: &mut InstanceView, demand: &Demand) {
+/// Books a task of `group` with `demand` on `instance` (after `fits` said yes).
+pub fn reserve(instance: &mut InstanceView, demand: &Demand, group: &str) {
     instance.remaining_cpu -= demand.cpu;
     instance.remaining_memory -= demand.memory;
     instance.used_tcp_ports.extend(demand.tcp_ports.iter().copied());
     instance.used_udp_ports.extend(demand.udp_ports.iter().copied());
     instance.task_count += 1;
-}
-
-/// Places `count` copies of `demand` on the ACTIVE instances, each on the instance with the
-/// fewest tasks that fits (ties by id), updating `instances` as it books. Each entry is the
-/// index of the chosen instance, or the reason no instance fit.
-pub fn place(
-    instances: &mut [InstanceView],
-    demand: &Demand,
-    count: usize,
-) -> Vec<Result<usize, Reason>> {
-    (0..count)
-        .map(|_| {
-            let mut best: Option<usize> = None;
-            let mut reasons = Vec::new();
-            for (i, instance) in instances.iter().enumerate() {
-                if !instance.active {
-                    continue;
-                }
-                match fits(instance, demand) {
-                    Ok(()) => {
-                        let better = best.is_none_or(|b| {
-                            let current = &instances[b];
-                            (instance.task_count, &instance.id) < (current.task_count, &current.id)
-                        });
-                        if better {
-                            best = Some(i);
-                        }
-                    }
-                    Err(reason) => reasons.push(reason),
-                }
-            }
-            match best {
-                Some(i) => {
-                    reserve(&mut instances[i], demand);
-                    Ok(i)
-                }
-                None => Err(most_common(&reasons).unwrap_or(Reason::Agent)),
-            }
-        })
-        .collect()
-}
-
-/// The reason most instances gave (ties: the earliest in ECS's check order).
-fn most_common(reasons: &[Reason]) -> Option<Reason> {
-    let mut best: Option<(usize, Reason)> = None;
-    for reason in reasons.iter().copied().collect::<BTreeSet<_>>() {
-        let n = reasons.iter().filter(|r| **r == reason).count();
-        if best.is_none_or(|(m, _)| n > m) {
-            best = Some((n, reason));
-        }
-    }
-    best.map(|(_, r)| r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn instance(id: &str, cpu: i64, memory: i64) -> InstanceView {
-        InstanceView {
-            id: id.into(),
-            active: true,
-            agent_connected: true,
-            remaining_cpu: cpu,
-            remaining_memory: memory,
-            used_tcp_ports: BTreeSet::new(),
-            used_udp_ports: BTreeSet::new(),
-            task_count: 0,
-        }
-    }
-
-    #[test]
-    fn spreads_over_least_loaded_and_reports_ecs_reasons() {
-        let mut instances = vec![instance("a", 1024, 512), instance("b", 1024, 512)];
-        let demand = Demand { cpu: 0, memory: 200, tcp_ports: vec![80], udp_ports: vec![] };
-        let placed = place(&mut instances, &demand, 3);
-        assert_eq!(placed[0], Ok(0));
-        assert_eq!(placed[1], Ok(1));
-        // Both now hold port 80.
-        assert_eq!(placed[2], Err(Reason::Ports));
-        let big = Demand { memory: 4096, ..Demand::default() };
-        assert_eq!(place(&mut instances, &big, 1), vec![Err(Reason::Memory)]);
-        instances[0].agent_connected = false;
-        instances[1].active = false;
-        assert_eq!(place(&mut instances, &Demand::default(), 1), vec![Err(Reason::Agent)]);
-    }
-
-    proptest! {
-        /// Safety: placement never books more CPU, memory or ports than an instance has.
-        #[test]
-        fn never_over_commits(
-            sizes in proptest::collection::vec((0i64..4096, 0i64..4096), 1..6),
-            demands in proptest::collection::vec((0i64..1024, 0i64..1024, proptest::option::of(1u16..20)), 1..30),
-        ) {
-            let mut instances: Vec<InstanceView> = sizes
-                .iter()
-                .enumerate()
-                .map(|(i, (cpu, mem))| instance(&format!("i{i}"), *cpu, *mem))
-                .collect();
-            let original = instances.clone();
-            let mut booked: Vec<Vec<Demand>> = vec![Vec::new(); instances.len()];
-            for (cpu, memory, port) in demands {
-                let demand = Demand { cpu, memory, tcp_ports: port.into_iter().collect(), udp_ports: vec![] };
-                if let Ok(i) = place(&mut instances, &demand, 1)[0] {
-                    booked[i].push(demand);
-                }
-            }
-            for (i, tasks) in booked.iter().enumerate() {
-                let cpu: i64 = tasks.iter().map(|d| d.cpu).sum();
-                let mem: i64 = tasks.iter().map(|d| d.memory).sum();
-                prop_assert!(cpu <= original[i].remaining_cpu);
-                prop_assert!(mem <= original[i].remaining_memory);
-                let mut ports = BTreeSet::new();
-                for port in tasks.iter().flat_map(|d| d.tcp_ports.iter()) {
-                    prop_assert!(ports.insert(*port), "port {} booked twice", port);
-                }
-            }
+    match instance.groups.get_mut(group) {
+        Some(n) => *n += 1,
+        None => {
+            instance.groups.insert(group.to_string(), 1);
         }
     }
 }

@@ -12,11 +12,13 @@ use flotilla_api::task::TaskOverride;
 use flotilla_scheduler::service::{
     failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
 };
-use flotilla_scheduler::{fits, place, reserve, InstanceView};
+use flotilla_scheduler::placement::check;
+use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
 use crate::ecs::launch::reservation;
 use crate::ecs::services::new_deployment;
-use crate::ecs::tasks::{instance_view, new_ids, new_task, Launch};
+use crate::ecs::placement::{self, Snapshot};
+use crate::ecs::tasks::{new_ids, new_task, Launch};
 use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
 use crate::App;
 
@@ -33,8 +35,11 @@ const STEADY_EVENT_EVERY: f64 = 6.0 * 3600.0;
 const STABLE_AFTER_SECONDS: f64 = 3.0;
 /// The longest the service throttle holds starts back, as ECS's.
 const MAX_THROTTLE_SECONDS: f64 = 900.0;
-/// Task ids prepared per pass (a pass starts at most this many tasks).
+/// Event ids prepared per pass (outside the writer).
 const IDS_PER_PASS: usize = 64;
+/// A pass starts at most this many tasks per service, so one big service does not hold the
+/// writer long; the next pass (at most 100 ms later) goes on.
+const MAX_STARTS_PER_PASS: usize = 1000;
 
 pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -44,14 +49,13 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             let now = crate::epoch_seconds(SystemTime::now());
             let lost = app.agents.lost(&app.state.read(), agent_timeout);
             let connected = app.agents.connected_ids();
-            let ids = new_ids(IDS_PER_PASS, 10);
             let event_ids: Vec<String> =
                 (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
             let scope = app.scope.clone();
             let result = app
                 .state
                 .write(move |staged| {
-                    let mut pass = Pass { staged, now, lost, connected, ids, event_ids, scope };
+                    let mut pass = Pass { staged, now, lost, connected, event_ids, scope };
                     pass.run();
                     Ok(())
                 })
@@ -75,7 +79,6 @@ struct Pass<'a, 'b> {
     now: f64,
     lost: HashSet<String>,
     connected: HashSet<String>,
-    ids: Vec<(String, Vec<String>)>,
     event_ids: Vec<String>,
     scope: flotilla_api::arn::ArnScope,
 }
@@ -136,6 +139,14 @@ impl Pass<'_, '_> {
         let events = &mut service.service.events;
         events.insert(0, ServiceEvent { id, created_at: self.now, message });
         events.truncate(MAX_EVENTS);
+    }
+
+    /// Adds an event unless it is the latest one already: said once per change of situation,
+    /// not every pass.
+    fn event_once(&mut self, service: &mut ServiceRecord, message: String) {
+        if service.service.events.first().map(|e| &e.message) != Some(&message) {
+            self.event(service, message);
+        }
     }
 
     /// The service's tasks that are not STOPPED (and, separately, all of them).
@@ -284,19 +295,18 @@ impl Pass<'_, '_> {
                 stopped_ids.push(task.id.clone());
                 self.staged.put(Record::Task(Box::new(task)));
             }
-            let list: Vec<String> = stopped_ids.iter().map(|id| format!("(task {id})")).collect();
             let message = format!(
                 "(service {}) has stopped {} running tasks: {}.",
                 service.name,
-                list.len(),
-                list.join(" ")
+                stopped_ids.len(),
+                task_list(&stopped_ids)
             );
             self.event(service, message);
         }
 
         // Starts, for the primary deployment.
         if !to_start.is_empty() {
-            to_start.truncate(self.ids.len());
+            to_start.truncate(MAX_STARTS_PER_PASS);
             self.start_tasks(service, &primary_id, to_start);
         }
 
@@ -360,16 +370,41 @@ impl Pass<'_, '_> {
     ) -> (Vec<Option<String>>, Vec<(String, StopWhy)>, bool) {
         let mut starts = Vec::new();
         let mut stops = Vec::new();
-        let instances = self.instances(&service.cluster);
+        let snapshot =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &HashSet::new());
+        // One task on every ACTIVE instance that meets the memberOf constraints.
+        let definition = service
+            .service
+            .deployments
+            .first()
+            .and_then(|d| self.staged.state().task_definition_by_arn(&d.task_definition));
+        let member_of: Vec<Constraint> =
+            placement::constraints(&service.service.placement_constraints, definition.map(|d| &d.definition))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| matches!(c, Constraint::MemberOf(_)))
+                .collect();
+        let wanted: HashSet<&str> = snapshot
+            .views
+            .iter()
+            .filter(|v| {
+                v.active
+                    && member_of.iter().all(|c| match c {
+                        Constraint::MemberOf(e) => flotilla_scheduler::query::eval(e, *v),
+                        Constraint::DistinctInstance => true,
+                    })
+            })
+            .map(|v| v.id.as_str())
+            .collect();
+        let instances = &snapshot.records;
         for task in live.iter().filter(|t| t.task.desired_status == "RUNNING") {
             let on = task.instance_id.as_deref().unwrap_or("");
-            let wanted_here = instances.iter().any(|i| i.id == on && i.instance.status == "ACTIVE");
-            if !wanted_here {
+            if !wanted.contains(on) {
                 stops.push((task.id.clone(), StopWhy::Scheduler));
             }
         }
         for instance in
-            instances.iter().filter(|i| i.instance.status == "ACTIVE" && !self.lost.contains(&i.id))
+            instances.iter().filter(|i| wanted.contains(i.id.as_str()) && !self.lost.contains(&i.id))
         {
             let here: Vec<&&TaskRecord> = live
                 .iter()
@@ -428,19 +463,27 @@ impl Pass<'_, '_> {
         };
         let overrides = TaskOverride::default();
         let reservation = reservation(&definition, &overrides);
-        let instances = self.instances(&service.cluster);
-        let mut views: Vec<InstanceView> = instances
-            .iter()
-            .map(|i| {
-                let mut view = instance_view(self.staged, i, &self.connected);
-                if self.lost.contains(&i.id) {
-                    view.agent_connected = false;
+        let demand = reservation.demand();
+        let group = format!("service:{}", service.name);
+        // Stored constraints and strategies were checked when the service was created or
+        // updated; one that no longer parses (a newer rule) places nothing rather than anywhere.
+        let constraints =
+            match placement::constraints(&service.service.placement_constraints, Some(&definition)) {
+                Ok(c) => c,
+                Err(error) => {
+                    let message = format!("(service {}) {}", service.name, error.message);
+                    self.event_once(service, message);
+                    return;
                 }
-                view
-            })
-            .collect();
-        let launch_ids: Vec<(String, Vec<String>)> =
-            self.ids.drain(..targets.len().min(self.ids.len())).collect();
+            };
+        let strategies = placement::strategies(
+            &service.service.placement_strategy,
+            Strategy::service_default,
+        )
+        .unwrap_or_else(|_| Strategy::service_default());
+        let Snapshot { records: instances, mut views } =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+        let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
         let launch = Launch {
             cluster_ref: Some(service.cluster.clone()),
             definition_ref: task_definition.clone(),
@@ -451,33 +494,44 @@ impl Pass<'_, '_> {
             enable_execute_command: service.service.enable_execute_command,
             ids: launch_ids.clone(),
             now: self.now,
+            constraints: Vec::new(),
+            strategies: Vec::new(),
         };
+        let request = Request {
+            demand: &demand,
+            group: &group,
+            constraints: &constraints,
+            strategies: &strategies,
+            count: 0,
+            seed: placement::seed(),
+        };
+        // DAEMON names its instances; REPLICA lets the engine choose for all at once.
+        let (targeted, free): (Vec<_>, Vec<_>) =
+            targets.iter().zip(&launch_ids).partition(|(target, _)| target.is_some());
+        let mut chosen: Vec<(Result<usize, Reason>, &(String, Vec<String>))> = Vec::new();
+        for (target, ids) in targeted {
+            let Some(i) = instances.iter().position(|x| Some(&x.id) == target.as_ref()) else {
+                continue;
+            };
+            let outcome = check(&views[i], &request).map(|()| {
+                reserve(&mut views[i], &demand, &group);
+                i
+            });
+            chosen.push((outcome, ids));
+        }
+        if !free.is_empty() && instances.is_empty() {
+            self.event_once(
+                service,
+                format!("(service {}) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.", service.name),
+            );
+            return;
+        }
+        let placed = place(&mut views, &Request { count: free.len(), ..request });
+        chosen.extend(placed.into_iter().zip(free.into_iter().map(|(_, ids)| ids)));
         let mut started = Vec::new();
         let mut failure: Option<&'static str> = None;
-        for (target, ids) in targets.iter().zip(&launch_ids) {
-            let chosen = match target {
-                // DAEMON: that very instance.
-                Some(instance_id) => {
-                    let Some(i) = instances.iter().position(|x| &x.id == instance_id) else {
-                        continue;
-                    };
-                    match fits(&views[i], &reservation.demand()) {
-                        Ok(()) => {
-                            reserve(&mut views[i], &reservation.demand());
-                            Ok(i)
-                        }
-                        Err(reason) => Err(reason),
-                    }
-                }
-                None => {
-                    if instances.is_empty() {
-                        failure = Some("No Container Instances were found in your cluster.");
-                        break;
-                    }
-                    place(&mut views, &reservation.demand(), 1).remove(0)
-                }
-            };
-            match chosen {
+        for (outcome, ids) in chosen {
+            match outcome {
                 Ok(i) => {
                     let record = new_task(
                         &self.scope,
@@ -491,19 +545,15 @@ impl Pass<'_, '_> {
                     started.push(record.id.clone());
                     self.staged.put(Record::Task(Box::new(record)));
                 }
-                Err(reason) => {
-                    failure = Some(reason.as_str());
-                    break;
-                }
+                Err(reason) => failure = failure.or(Some(reason.as_str())),
             }
         }
         if !started.is_empty() {
-            let list: Vec<String> = started.iter().map(|id| format!("(task {id})")).collect();
             let message = format!(
                 "(service {}) has started {} tasks: {}.",
                 service.name,
-                list.len(),
-                list.join(" ")
+                started.len(),
+                task_list(&started)
             );
             self.event(service, message);
         }
@@ -512,10 +562,7 @@ impl Pass<'_, '_> {
                 "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}",
                 service.name
             );
-            // Said once per change of situation, not every pass.
-            if service.service.events.first().map(|e| &e.message) != Some(&message) {
-                self.event(service, message);
-            }
+            self.event_once(service, message);
         }
     }
 
@@ -617,4 +664,15 @@ fn resolve_definition_any(
     arn: &str,
 ) -> Option<flotilla_api::taskdef::TaskDefinition> {
     staged.state().task_definition_by_arn(arn).map(|td| td.definition.clone())
+}
+
+/// `(task a) (task b) ...` for an event, naming at most ten tasks so big batches keep events
+/// readable (and the service record small).
+fn task_list(ids: &[String]) -> String {
+    const NAMED: usize = 10;
+    let mut list: Vec<String> = ids.iter().take(NAMED).map(|id| format!("(task {id})")).collect();
+    if ids.len() > NAMED {
+        list.push(format!("and {} more", ids.len() - NAMED));
+    }
+    list.join(" ")
 }

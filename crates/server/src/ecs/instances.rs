@@ -16,7 +16,8 @@ use flotilla_api::{ApiError, Failure};
 use serde_json::json;
 
 use super::clusters::active_cluster;
-use super::tasks::{instance_view, mark_stopped};
+use super::placement::instance_view;
+use super::tasks::mark_stopped;
 use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
@@ -58,12 +59,13 @@ pub async fn register(
                         registered_at: now,
                         ..ContainerInstance::default()
                     },
+                    custom_attributes: Vec::new(),
                 },
             };
+            record.merge_attributes(register.attributes);
             let instance = &mut record.instance;
             instance.ec2_instance_id = register.host_id;
             instance.registered_resources = register.registered_resources;
-            instance.attributes = register.attributes;
             instance.version_info = register.version_info;
             instance.version += 1;
             let out = (record.id.clone(), instance.container_instance_arn.clone());
@@ -163,8 +165,7 @@ fn describe_one(
 
 fn remaining(state: &State, record: &InstanceRecord, connected: &HashSet<String>) -> Vec<Resource> {
     // Reuse placement's accounting so what is shown is what placement uses.
-    let staged = crate::state::Staged::read_only(state);
-    let view = instance_view(&staged, record, connected);
+    let view = instance_view(record, connected, state.tasks_on(&record.id));
     record
         .instance
         .registered_resources
@@ -226,11 +227,14 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: ListContainerInstancesRequest = decode(body)?;
-    if req.filter.is_some() {
-        return Err(ApiError::invalid(
-            "filter expressions (the cluster query language) are not supported by this server yet",
-        ));
-    }
+    let filter = match req.filter.as_deref() {
+        Some(text) => Some(
+            flotilla_scheduler::query::parse(text)
+                .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?,
+        ),
+        None => None,
+    };
+    let connected = ctx.app.agents.connected_ids();
     let status = req.status.clone();
     if let Some(s) = &status {
         if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"]
@@ -252,6 +256,12 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|i| match &status {
             Some(s) => &i.instance.status == s,
             None => i.instance.status != "INACTIVE",
+        })
+        .filter(|i| {
+            filter.as_ref().is_none_or(|f| {
+                let view = instance_view(i, &connected, state.tasks_on(&i.id));
+                flotilla_scheduler::query::eval(f, &view)
+            })
         })
         .map(|i| (i.id.clone(), i.instance.container_instance_arn.clone()));
     let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;

@@ -5,9 +5,11 @@
 //! (authorization is a layer in front of them).
 
 mod account_settings;
+mod attributes;
 mod clusters;
 pub mod instances;
 pub mod launch;
+pub mod placement;
 pub mod services;
 mod tags;
 mod task_definitions;
@@ -67,6 +69,9 @@ pub async fn dispatch(
         "ListContainerInstances" => instances::list(&ctx, body),
         "DeregisterContainerInstance" => instances::deregister(&ctx, body).await,
         "UpdateContainerInstancesState" => instances::update_state(&ctx, body).await,
+        "PutAttributes" => attributes::put(&ctx, body).await,
+        "DeleteAttributes" => attributes::delete(&ctx, body).await,
+        "ListAttributes" => attributes::list(&ctx, body),
         "PutAccountSetting" => account_settings::put(&ctx, body).await,
         "PutAccountSettingDefault" => account_settings::put_default(&ctx, body).await,
         "ListAccountSettings" => account_settings::list(&ctx, body),

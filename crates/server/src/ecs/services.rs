@@ -9,9 +9,13 @@ use flotilla_api::service::{
     Service, UpdateServiceRequest,
 };
 use flotilla_api::{ApiError, ErrorCode, Failure};
+use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
+use flotilla_api::taskdef::TaskDefinition;
+use flotilla_scheduler::Strategy;
 use serde_json::json;
 
 use super::clusters::active_cluster;
+use super::placement;
 use super::tasks::resolve_definition;
 use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
@@ -131,6 +135,12 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, req.cluster.as_deref())?;
             let definition = resolve_definition(staged.state(), &definition_ref)?;
+            validate_placement(
+                req.placement_constraints.as_deref().unwrap_or_default(),
+                req.placement_strategy.as_deref().unwrap_or_default(),
+                &definition,
+                daemon,
+            )?;
             let name = req.service_name.clone();
             if let Some(Record::Service(existing)) =
                 staged.get(&service_key(&cluster.cluster_name, &name))
@@ -261,6 +271,17 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 }
                 None => None,
             };
+            if req.placement_constraints.is_some() || req.placement_strategy.is_some() || new_definition.is_some() {
+                let arn = new_definition.as_deref().unwrap_or(&service.task_definition);
+                if let Some(definition) = staged.state().task_definition_by_arn(arn) {
+                    validate_placement(
+                        &service.placement_constraints,
+                        &service.placement_strategy,
+                        &definition.definition,
+                        service.scheduling_strategy == "DAEMON",
+                    )?;
+                }
+            }
             if new_definition.is_some() || req.force_new_deployment {
                 let arn = new_definition.unwrap_or_else(|| service.task_definition.clone());
                 // The new deployment supersedes the current primary, as on ECS.
@@ -283,6 +304,23 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .await?;
     let service = with_counts(&ctx.app.state.read(), service, false);
     respond(&json!({ "service": service }))
+}
+
+/// Constraints and strategies parse, within ECS's limits; DAEMON services take no strategy.
+fn validate_placement(
+    constraints: &[PlacementConstraint],
+    strategies: &[PlacementStrategy],
+    definition: &TaskDefinition,
+    daemon: bool,
+) -> Result<(), ApiError> {
+    if daemon && !strategies.is_empty() {
+        return Err(ApiError::invalid(
+            "Placement strategies are not supported with the DAEMON scheduling strategy.",
+        ));
+    }
+    placement::constraints(constraints, Some(definition))?;
+    placement::strategies(strategies, Strategy::service_default)?;
+    Ok(())
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {

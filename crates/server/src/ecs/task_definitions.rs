@@ -22,6 +22,13 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: RegisterTaskDefinitionRequest = decode(body)?;
     // Also checks the tags.
     validate_register(&req)?;
+    for (n, constraint) in req.placement_constraints.iter().flatten().enumerate() {
+        if let Some(expression) = &constraint.expression {
+            flotilla_scheduler::query::parse(expression).map_err(|e| {
+                ApiError::client(format!("placementConstraints[{n}]: invalid expression: {e}"))
+            })?;
+        }
+    }
     let scope = ctx.app.scope.clone();
     let registered_by = ctx.app.root_principal();
     let now = ctx.now;

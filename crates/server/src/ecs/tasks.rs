@@ -11,12 +11,14 @@ use flotilla_api::task::{
 use flotilla_api::taskdef::{
     parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
 };
+use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::{ApiError, Failure};
-use flotilla_scheduler::{place, InstanceView};
+use flotilla_scheduler::{place, Request, Strategy};
 use serde_json::json;
 
 use super::clusters::active_cluster;
 use super::launch::{reservation, validate_overrides};
+use super::placement::{self, Snapshot};
 use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
@@ -42,50 +44,6 @@ pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefiniti
     }
 }
 
-/// The view placement needs of one instance, counting every not-stopped task on it.
-pub fn instance_view(
-    staged: &Staged<'_>,
-    instance: &InstanceRecord,
-    connected: &HashSet<String>,
-) -> InstanceView {
-    let registered = |name: &str| {
-        instance
-            .instance
-            .registered_resources
-            .iter()
-            .find(|r| r.name == name)
-            .map_or(0, |r| i64::from(r.integer_value))
-    };
-    let reserved_ports = |name: &str| -> std::collections::BTreeSet<u16> {
-        instance
-            .instance
-            .registered_resources
-            .iter()
-            .find(|r| r.name == name)
-            .and_then(|r| r.string_set_value.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    };
-    let mut view = InstanceView {
-        id: instance.id.clone(),
-        active: instance.instance.status == "ACTIVE",
-        agent_connected: connected.contains(&instance.id),
-        remaining_cpu: registered("CPU"),
-        remaining_memory: registered("MEMORY"),
-        used_tcp_ports: reserved_ports("PORTS"),
-        used_udp_ports: reserved_ports("PORTS_UDP"),
-        task_count: 0,
-    };
-    for task in staged.tasks_on(&instance.cluster, &instance.id) {
-        if task.task.last_status != "STOPPED" {
-            flotilla_scheduler::reserve(&mut view, &task.reservation.demand());
-        }
-    }
-    view
-}
-
 /// Everything a launch decided before the write: ids and times are stamped here.
 pub struct Launch {
     pub cluster_ref: Option<String>,
@@ -98,6 +56,16 @@ pub struct Launch {
     /// One id per task to start (with ids for up to as many containers).
     pub ids: Vec<(String, Vec<String>)>,
     pub now: f64,
+    /// The request's own constraints (the task definition's are added when placing).
+    pub constraints: Vec<PlacementConstraint>,
+    pub strategies: Vec<Strategy>,
+}
+
+impl Launch {
+    /// The task group: as given, else `family:<family>`.
+    pub fn group_of(&self, definition: &TaskDefinition) -> String {
+        self.group.clone().unwrap_or_else(|| format!("family:{}", definition.family))
+    }
 }
 
 pub fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
@@ -162,9 +130,7 @@ pub fn new_task(
             started_by: launch.started_by.clone(),
             version: 1,
             created_at: launch.now,
-            group: Some(
-                launch.group.clone().unwrap_or_else(|| format!("family:{}", definition.family)),
-            ),
+            group: Some(launch.group_of(definition)),
             launch_type: "EC2".into(),
             availability_zone: az,
             connectivity: Some("CONNECTED".into()),
@@ -201,6 +167,8 @@ struct LaunchRequest<'r> {
     started_by: Option<&'r str>,
     tags: Option<&'r [flotilla_api::Tag]>,
     enable_execute_command: Option<bool>,
+    constraints: &'r [PlacementConstraint],
+    strategies: &'r [PlacementStrategy],
 }
 
 /// Validates a launch against the current task definition and stamps ids for `count` tasks.
@@ -208,10 +176,13 @@ fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest<'_>, count: usize) -> Result<L
     let tags = r.tags.unwrap_or_default().to_vec();
     validate_launch_common(&tags, r.group, r.started_by)?;
     let overrides = r.overrides.cloned().unwrap_or_default();
+    let strategies = placement::strategies(r.strategies, Strategy::task_default)?;
     let containers = {
         let state = ctx.app.state.read();
         let definition = resolve_definition(&state, r.task_definition)?;
         validate_overrides(&definition, &overrides)?;
+        // Checked now for a clear error; parsed again with the definition when placing.
+        placement::constraints(r.constraints, Some(&definition))?;
         definition.container_definitions.len()
     };
     Ok(Launch {
@@ -224,6 +195,8 @@ fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest<'_>, count: usize) -> Result<L
         enable_execute_command: r.enable_execute_command.unwrap_or(false),
         ids: new_ids(count, containers),
         now: ctx.now,
+        constraints: r.constraints.to_vec(),
+        strategies,
     })
 }
 
@@ -253,6 +226,8 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             started_by: req.started_by.as_deref(),
             tags: req.tags.as_deref(),
             enable_execute_command: req.enable_execute_command,
+            constraints: req.placement_constraints.as_deref().unwrap_or_default(),
+            strategies: req.placement_strategy.as_deref().unwrap_or_default(),
         },
         count as usize,
     )?;
@@ -265,27 +240,27 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
             let reservation = reservation(&definition, &launch.overrides);
-            let instances: Vec<InstanceRecord> = staged
-                .state()
-                .instances
-                .range((cluster.cluster_name.clone(), String::new())..)
-                .take_while(|((c, _), _)| *c == cluster.cluster_name)
-                .filter_map(|(_, i)| {
-                    match staged.get(&crate::state::instance_key(&i.cluster, &i.id)) {
-                        Some(Record::Instance(i)) => Some(*i),
-                        _ => None,
-                    }
-                })
-                .filter(|i| i.instance.status != "INACTIVE")
-                .collect();
-            if instances.is_empty() {
+            let group = launch.group_of(&definition);
+            let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
+            let Snapshot { records, mut views } =
+                placement::snapshot(staged, &cluster.cluster_name, &connected, &HashSet::new());
+            if records.is_empty() {
                 return Err(ApiError::invalid(
                     "No Container Instances were found in your cluster.",
                 ));
             }
-            let mut views: Vec<InstanceView> =
-                instances.iter().map(|i| instance_view(staged, i, &connected)).collect();
-            let placements = place(&mut views, &reservation.demand(), launch.ids.len());
+            let demand = reservation.demand();
+            let placements = place(
+                &mut views,
+                &Request {
+                    demand: &demand,
+                    group: &group,
+                    constraints: &constraints,
+                    strategies: &launch.strategies,
+                    count: launch.ids.len(),
+                    seed: placement::seed(),
+                },
+            );
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
             for (placement, ids) in placements.into_iter().zip(&launch.ids) {
@@ -296,7 +271,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             &launch,
                             &cluster.cluster_name,
                             &definition,
-                            &instances[i],
+                            &records[i],
                             ids,
                             &reservation,
                         );
@@ -333,6 +308,8 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             started_by: req.started_by.as_deref(),
             tags: req.tags.as_deref(),
             enable_execute_command: req.enable_execute_command,
+            constraints: &[],
+            strategies: &[],
         },
         targets.len(),
     )?;
@@ -361,7 +338,10 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             continue;
                         }
                     };
-                let mut view = instance_view(staged, &instance, &connected);
+                let placed = staged.tasks_on(&cluster.cluster_name, target);
+                let view = placement::instance_view(&instance, &connected, placed.iter());
+                // StartTask names its instances: resources must fit, strategies and
+                // constraints do not apply (as in ECS).
                 let fit = if view.active {
                     flotilla_scheduler::fits(&view, &reservation.demand())
                 } else {
@@ -369,7 +349,6 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 };
                 match fit {
                     Ok(()) => {
-                        flotilla_scheduler::reserve(&mut view, &reservation.demand());
                         let record = new_task(
                             &scope,
                             &launch,

@@ -5,7 +5,7 @@ use flotilla_api::cluster::Cluster;
 use flotilla_api::instance::ContainerInstance;
 use flotilla_api::service::Service;
 use flotilla_api::task::Task;
-use flotilla_api::taskdef::TaskDefinition;
+use flotilla_api::taskdef::{Attribute, TaskDefinition};
 use flotilla_api::Tag;
 use flotilla_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,27 @@ pub struct Family {
 pub struct InstanceRecord {
     pub cluster: String,
     pub id: String,
+    /// As described; `attributes` holds the agent's attributes merged with `custom_attributes`.
     pub instance: ContainerInstance,
+    /// Attributes set with PutAttributes: kept when the agent registers again.
+    #[serde(default)]
+    pub custom_attributes: Vec<Attribute>,
+}
+
+impl InstanceRecord {
+    /// Sets `instance.attributes` to the agent's, overlaid by the custom ones.
+    pub fn merge_attributes(&mut self, announced: Vec<Attribute>) {
+        let mut merged = announced;
+        for custom in &self.custom_attributes {
+            merged.retain(|a| a.name != custom.name);
+            merged.push(Attribute {
+                name: custom.name.clone(),
+                value: custom.value.clone(),
+                ..Default::default()
+            });
+        }
+        self.instance.attributes = merged;
+    }
 }
 
 /// A task: the ECS shape plus where it runs and what it holds there.

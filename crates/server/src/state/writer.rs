@@ -84,6 +84,40 @@ impl<'a> Staged<'a> {
     }
 }
 
+impl<'a> Staged<'a> {
+    /// Every task of `cluster` as this change sees it, in one sweep: committed tasks overlaid
+    /// by staged writes (placement reads whole clusters; per-instance lookups would rescan the
+    /// staged writes once per instance).
+    pub fn tasks_in(&self, cluster: &str) -> Vec<&super::TaskRecord> {
+        let prefix = super::task_prefix(cluster);
+        let mut overlaid: BTreeMap<&str, Option<&super::TaskRecord>> = BTreeMap::new();
+        for writes in [&self.mine, self.batch] {
+            for (key, record) in writes.range(prefix.clone()..) {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                // The change's own write wins over the batch's.
+                overlaid.entry(key.as_str()).or_insert(match record {
+                    Some(Record::Task(task)) => Some(&**task),
+                    _ => None,
+                });
+            }
+        }
+        let mut out: Vec<&super::TaskRecord> = self
+            .state
+            .tasks
+            .range((cluster.to_string(), String::new())..)
+            .take_while(|((c, _), _)| c == cluster)
+            .filter(|((c, id), _)| {
+                overlaid.is_empty() || !overlaid.contains_key(super::task_key(c, id).as_str())
+            })
+            .map(|(_, task)| task)
+            .collect();
+        out.extend(overlaid.into_values().flatten());
+        out
+    }
+}
+
 /// What a change leaves for after the commit.
 struct Completion {
     /// Whether its writes go into the commit (a failed change writes nothing).
