@@ -67,6 +67,9 @@ IMPLEMENTED = {
     "ListContainerInstances",
     "UpdateContainerInstancesState",
     "DeregisterContainerInstance",
+    "PutAttributes",
+    "DeleteAttributes",
+    "ListAttributes",
     "CreateService",
     "UpdateService",
     "DeleteService",
@@ -389,6 +392,12 @@ class Scenario:
         instance = arns[0]
         self.call("DescribeContainerInstances", cluster=cluster, containerInstances=[instance, "nope"],
                   include=["TAGS"])
+        self.call("PutAttributes", cluster=cluster,
+                  attributes=[{"name": "conformance", "value": "yes", "targetId": instance}])
+        self.call("ListAttributes", cluster=cluster, targetType="container-instance", attributeName="conformance")
+        self.call("ListAttributes", cluster=cluster, targetType="container-instance", maxResults=2)
+        self.call("DeleteAttributes", cluster=cluster, attributes=[{"name": "conformance", "targetId": instance}])
+        self.call("ListContainerInstances", cluster=cluster, filter="attribute:ecs.os-type == linux")
         family = f"conf-tasks-{self.suffix}"
         self.call("RegisterTaskDefinition", family=family, containerDefinitions=[{
             "name": "web", "image": "flotilla/demo:latest", "memory": 32, "essential": True,

@@ -42,49 +42,11 @@ pub async fn serve_once(
     reports: &mut watch::Receiver<Report>,
     on_registered: &mut (dyn FnMut(&Registered) + Send),
 ) -> Result<(), ConnectionError> {
-    let url = websocket_url(server_url)?;
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectionError::Fatal(format!("invalid server URL {server_url}: {e}")))?;
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        ConnectionError::Fatal("the agent token contains characters a header cannot carry".into())
-    })?;
-    request.headers_mut().insert("authorization", bearer);
-    let (mut socket, _) = match tokio_tungstenite::connect_async(request).await {
-        Ok(ok) => ok,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401 => {
-            return Err(ConnectionError::Fatal(
-                "the server refused the agent token (401): pass the server's <data-dir>/agent-token with --token-file".into(),
-            ))
-        }
-        Err(e) => return Err(ConnectionError::Transient(format!("cannot connect to {url}: {e}"))),
-    };
+    let mut socket = connect(server_url, token).await?;
 
-    let send =
-        |message: &AgentMessage| serde_json::to_string(message).map(|t| Message::Text(t.into()));
-    let text = send(&AgentMessage::Register(register))
-        .map_err(|e| ConnectionError::Fatal(e.to_string()))?;
-    socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
-
-    let registered = loop {
-        let Some(message) = socket.next().await else {
-            return Err(ConnectionError::Transient(
-                "server closed the connection during registration".into(),
-            ));
-        };
-        let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
-        match parse(&message) {
-            Some(ServerMessage::Registered { container_instance_arn, container_instance_id }) => {
-                break Registered { container_instance_id, container_instance_arn };
-            }
-            Some(ServerMessage::Refused { message }) => {
-                return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
-            }
-            Some(ServerMessage::Desired(_)) | None => {}
-        }
-    };
+    let registered = register_on(&mut socket, register).await?;
     on_registered(&registered);
+    let send = encode;
     tracing::info!(arn = %registered.container_instance_arn, "registered with the server");
 
     // The server gets the full actual state right away, then on every change.
@@ -120,7 +82,69 @@ pub async fn serve_once(
     }
 }
 
-fn parse(message: &Message) -> Option<ServerMessage> {
+/// An agent message as a WebSocket text frame.
+pub fn encode(message: &AgentMessage) -> Result<Message, serde_json::Error> {
+    serde_json::to_string(message).map(|t| Message::Text(t.into()))
+}
+
+/// Sends Register and waits for the server's answer.
+pub async fn register_on(
+    socket: &mut Socket,
+    register: Register,
+) -> Result<Registered, ConnectionError> {
+    let text = encode(&AgentMessage::Register(register))
+        .map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+    socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+
+    let registered = loop {
+        let Some(message) = socket.next().await else {
+            return Err(ConnectionError::Transient(
+                "server closed the connection during registration".into(),
+            ));
+        };
+        let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+        match parse(&message) {
+            Some(ServerMessage::Registered { container_instance_arn, container_instance_id }) => {
+                break Registered { container_instance_id, container_instance_arn };
+            }
+            Some(ServerMessage::Refused { message }) => {
+                return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
+            }
+            Some(ServerMessage::Desired(_)) | None => {}
+        }
+    };
+    Ok(registered)
+}
+
+/// The agent's WebSocket, open and authenticated (not registered yet).
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the connection with the agent token; a refused token is fatal.
+pub async fn connect(server_url: &str, token: &str) -> Result<Socket, ConnectionError> {
+    let url = websocket_url(server_url)?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectionError::Fatal(format!("invalid server URL {server_url}: {e}")))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        ConnectionError::Fatal("the agent token contains characters a header cannot carry".into())
+    })?;
+    request.headers_mut().insert("authorization", bearer);
+    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+        Ok(ok) => ok,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401 => {
+            return Err(ConnectionError::Fatal(
+                "the server refused the agent token (401): pass the server's <data-dir>/agent-token with --token-file".into(),
+            ))
+        }
+        Err(e) => return Err(ConnectionError::Transient(format!("cannot connect to {url}: {e}"))),
+    };
+
+    Ok(socket)
+}
+
+pub fn parse(message: &Message) -> Option<ServerMessage> {
     match message {
         Message::Text(text) => serde_json::from_str(text.as_str()).ok(),
         Message::Binary(bytes) => serde_json::from_slice(bytes).ok(),

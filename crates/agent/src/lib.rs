@@ -8,6 +8,7 @@ pub mod engine;
 pub mod local_state;
 pub mod registration;
 pub mod runtime;
+pub mod sim;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use flotilla_agent::registration::Announce;
 use flotilla_agent::runtime::{DockerRuntime, Runtime};
+use flotilla_agent::sim::SimConfig;
 use flotilla_agent::AgentConfig;
 
-use crate::{AgentArgs, DevArgs, ServerArgs};
+use crate::{AgentArgs, DevArgs, ServerArgs, SimAgentsArgs};
 
 fn default_data_dir(kind: &str) -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -75,11 +76,7 @@ fn parse_attributes(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 /// `flotilla agent`.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
-    let token = std::fs::read_to_string(&args.token_file)
-        .with_context(|| format!("cannot read the agent token from {}", args.token_file.display()))?
-        .trim()
-        .to_string();
-    anyhow::ensure!(!token.is_empty(), "the token file {} is empty", args.token_file.display());
+    let token = read_token(&args.token_file)?;
     let config = AgentConfig {
         server_url: args.server,
         token,
@@ -100,6 +97,45 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         flotilla_agent::run(config, docker, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// `flotilla sim agents`: hollow agents for scale rehearsals.
+pub fn sim_agents(args: SimAgentsArgs) -> anyhow::Result<()> {
+    let token = read_token(&args.token_file)?;
+    let zones = match args.zones.parse::<usize>() {
+        Ok(n) => (0..n.min(26)).map(|i| format!("zone-{}", (b'a' + i as u8) as char)).collect(),
+        Err(_) => {
+            args.zones.split(',').map(|z| z.trim().to_string()).filter(|z| !z.is_empty()).collect()
+        }
+    };
+    let config = SimConfig {
+        name_prefix: args.name_prefix.unwrap_or_else(|| format!("sim-{}", args.cluster)),
+        server_url: args.server,
+        cluster: args.cluster,
+        token,
+        count: args.count,
+        cpu: args.cpu,
+        memory: args.memory,
+        zones,
+        attributes: parse_attributes(&args.attributes)?,
+        start_delay: Duration::from_millis(args.start_delay_ms),
+    };
+    runtime()?.block_on(async move {
+        tokio::select! {
+            result = flotilla_agent::sim::run(config) => result?,
+            () = shutdown_signal() => {}
+        }
+        Ok(())
+    })
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the agent token from {}", path.display()))?
+        .trim()
+        .to_string();
+    anyhow::ensure!(!token.is_empty(), "the token file {} is empty", path.display());
+    Ok(token)
 }
 
 /// `flotilla dev`: server, embedded store, the demo image and one local agent in `default`.

@@ -30,6 +30,51 @@ enum Command {
     Agent(AgentArgs),
     /// The demo workload (`serve`, `exit`, `sleep`, `check`) and `build-image` for it.
     Demo(demo::DemoArgs),
+    /// Simulations for rehearsing scale (no containers run).
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Run --count hollow agents in this process: each registers a container instance and
+    /// speaks the real agent protocol; tasks "run" without containers (like kubemark).
+    Agents(SimAgentsArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct SimAgentsArgs {
+    /// The server's URL, e.g. http://127.0.0.1:8720.
+    #[arg(long)]
+    server: String,
+    /// The cluster to join.
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// File holding the agent token (the server's <data-dir>/agent-token).
+    #[arg(long)]
+    token_file: PathBuf,
+    /// How many hollow agents (container instances).
+    #[arg(long)]
+    count: usize,
+    /// CPU units each instance announces.
+    #[arg(long, default_value_t = 4096)]
+    cpu: i32,
+    /// Memory (MiB) each instance announces.
+    #[arg(long, default_value_t = 16384)]
+    memory: i32,
+    /// Availability zones, dealt round-robin: a number (zone-a, zone-b, ...) or a
+    /// comma-separated list of names.
+    #[arg(long, default_value = "3")]
+    zones: String,
+    /// An attribute every instance announces (NAME=VALUE, repeatable).
+    #[arg(long = "attribute", value_name = "NAME=VALUE")]
+    attributes: Vec<String>,
+    /// Milliseconds a task stays PENDING before it "runs".
+    #[arg(long, default_value_t = 0)]
+    start_delay_ms: u64,
+    /// Host ids are <PREFIX>-<n> [default: sim-<cluster>].
+    #[arg(long)]
+    name_prefix: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -122,6 +167,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => commands::dev(args),
         Command::Agent(args) => commands::agent(args),
         Command::Demo(args) => demo::run(args),
+        Command::Sim(SimCommand::Agents(args)) => commands::sim_agents(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

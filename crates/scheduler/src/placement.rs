@@ -151,7 +151,10 @@ enum Scorer {
     /// Tasks of the group on the instance itself.
     SpreadInstance,
     /// Tasks of the group per attribute value; `value_of[i]` indexes `counts`.
-    SpreadValue { value_of: Vec<usize>, counts: Vec<i64> },
+    SpreadValue {
+        value_of: Vec<usize>,
+        counts: Vec<i64>,
+    },
     Random,
 }
 

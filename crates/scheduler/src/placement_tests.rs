@@ -88,7 +88,8 @@ fn distinct_instance_and_member_of() {
     assert_eq!(placed[3], Err(Reason::DistinctInstance));
     // Tasks count: runningTasksCount is re-read as tasks land.
     let mut fresh = vec![instance("a", "z1", 4096, 4096), instance("b", "z2", 4096, 4096)];
-    let at_most_two = [member_of("runningTasksCount < 2 and attribute:ecs.availability-zone in [z1, z2]")];
+    let at_most_two =
+        [member_of("runningTasksCount < 2 and attribute:ecs.availability-zone in [z1, z2]")];
     let placed = place(&mut fresh, &request(&demand, &at_most_two, &[], 5));
     assert_eq!(placed.iter().filter(|p| p.is_ok()).count(), 4);
     assert_eq!(placed[4], Err(Reason::MemberOf));
@@ -146,7 +147,10 @@ fn spread_counts_the_groups_tasks_already_there() {
 #[test]
 fn parses_api_shapes_with_clear_errors() {
     assert_eq!(Strategy::parse("binpack", Some("MEMORY")), Ok(Strategy::Binpack(Resource::Memory)));
-    assert_eq!(Strategy::parse("spread", Some("host")), Ok(Strategy::Spread(SpreadField::Instance)));
+    assert_eq!(
+        Strategy::parse("spread", Some("host")),
+        Ok(Strategy::Spread(SpreadField::Instance))
+    );
     assert_eq!(Strategy::parse("random", None), Ok(Strategy::Random));
     assert!(Strategy::parse("binpack", Some("disk")).is_err_and(|e| e.contains("cpu or memory")));
     assert!(Strategy::parse("spread", Some("zone")).is_err_and(|e| e.contains("attribute:")));
@@ -160,7 +164,14 @@ fn parses_api_shapes_with_clear_errors() {
 /// A random cluster: instances with sizes, zones, some load and flags; plus a demand.
 fn cluster() -> impl proptest::strategy::Strategy<Value = Vec<InstanceView>> {
     proptest::collection::vec(
-        (0i64..4096, 0i64..4096, 0usize..3, 0usize..3, any::<bool>(), proptest::option::of(1u16..6)),
+        (
+            0i64..4096,
+            0i64..4096,
+            0usize..3,
+            0usize..3,
+            any::<bool>(),
+            proptest::option::of(1u16..6),
+        ),
         1..12,
     )
     .prop_map(|specs| {

@@ -121,9 +121,11 @@ pub fn eval(expr: &Expr, facts: &dyn Facts) -> bool {
         Expr::Or(a, b) => eval(a, facts) || eval(b, facts),
         Expr::Clause(subject, op) => match subject {
             Subject::TaskGroup => eval_groups(op, facts.task_groups()),
-            Subject::AgentConnected => {
-                compare(op, Some(if facts.agent_connected() { "true" } else { "false" }), Kind::Text)
-            }
+            Subject::AgentConnected => compare(
+                op,
+                Some(if facts.agent_connected() { "true" } else { "false" }),
+                Kind::Text,
+            ),
             Subject::AgentVersion => compare(op, facts.agent_version(), Kind::Text),
             Subject::Attribute(name) => compare(op, facts.attribute(name), Kind::Text),
             Subject::Ec2InstanceId => compare(op, Some(facts.instance_id()), Kind::Text),
@@ -163,7 +165,10 @@ fn compare(op: &Operator, value: Option<&str>, kind: Kind) -> bool {
         // A missing value satisfies only the negative operators.
         return matches!(
             op,
-            Operator::NotExists | Operator::NotEquals(_) | Operator::NotIn(_) | Operator::NotMatches(_)
+            Operator::NotExists
+                | Operator::NotEquals(_)
+                | Operator::NotIn(_)
+                | Operator::NotMatches(_)
         );
     };
     let order = |arg: &str| ordering(value, arg, kind);
@@ -431,9 +436,14 @@ impl Parser {
             Some(TokenKind::Word) => self.clause(),
             Some(_) => {
                 let token = self.tokens[self.next].clone();
-                Err(self.error_at(token.position, format!("expected a subject, found '{}'", token.text)))
+                Err(self.error_at(
+                    token.position,
+                    format!("expected a subject, found '{}'", token.text),
+                ))
             }
-            None => Err(self.error_at(self.end, "expression ends where a subject was expected".into())),
+            None => {
+                Err(self.error_at(self.end, "expression ends where a subject was expected".into()))
+            }
         }
     }
 
@@ -450,7 +460,9 @@ impl Parser {
             )
         })?;
         let Some(op) = self.peek().cloned() else {
-            return Err(self.error_at(self.end, format!("expected an operator after '{}'", token.text)));
+            return Err(
+                self.error_at(self.end, format!("expected an operator after '{}'", token.text))
+            );
         };
         self.next += 1;
         // `!exists` and `!in` arrive as `!` then a word.
@@ -474,9 +486,7 @@ impl Parser {
             "<=" | "less_than_equal" => Operator::LessEqual(self.comparable(&subject)?),
             "=~" | "matches" => Operator::Matches(self.regex()?),
             "!~" | "not_matches" => Operator::NotMatches(self.regex()?),
-            _ => {
-                return Err(self.error_at(op.position, format!("unknown operator '{}'", op.text)))
-            }
+            _ => return Err(self.error_at(op.position, format!("unknown operator '{}'", op.text))),
         };
         Ok(Expr::Clause(subject, operator))
     }
@@ -488,8 +498,12 @@ impl Parser {
                 self.next += 1;
                 Ok(text)
             }
-            Some(t) => Err(self.error_at(t.position, format!("expected a value, found '{}'", t.text))),
-            None => Err(self.error_at(self.end, "expression ends where a value was expected".into())),
+            Some(t) => {
+                Err(self.error_at(t.position, format!("expected a value, found '{}'", t.text)))
+            }
+            None => {
+                Err(self.error_at(self.end, "expression ends where a value was expected".into()))
+            }
         }
     }
 

@@ -9,16 +9,16 @@ use std::time::{Duration, SystemTime};
 
 use flotilla_api::service::{Deployment, ServiceEvent};
 use flotilla_api::task::TaskOverride;
+use flotilla_scheduler::placement::check;
 use flotilla_scheduler::service::{
     failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
 };
-use flotilla_scheduler::placement::check;
 use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
 use crate::ecs::launch::reservation;
-use crate::ecs::services::new_deployment;
 use crate::ecs::placement::{self, Snapshot};
-use crate::ecs::tasks::{new_ids, new_task, Launch};
+use crate::ecs::services::new_deployment;
+use crate::ecs::tasks::{new_ids, new_task, Launch, TaskIds};
 use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
 use crate::App;
 
@@ -378,12 +378,14 @@ impl Pass<'_, '_> {
             .deployments
             .first()
             .and_then(|d| self.staged.state().task_definition_by_arn(&d.task_definition));
-        let member_of: Vec<Constraint> =
-            placement::constraints(&service.service.placement_constraints, definition.map(|d| &d.definition))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|c| matches!(c, Constraint::MemberOf(_)))
-                .collect();
+        let member_of: Vec<Constraint> = placement::constraints(
+            &service.service.placement_constraints,
+            definition.map(|d| &d.definition),
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| matches!(c, Constraint::MemberOf(_)))
+        .collect();
         let wanted: HashSet<&str> = snapshot
             .views
             .iter()
@@ -403,8 +405,9 @@ impl Pass<'_, '_> {
                 stops.push((task.id.clone(), StopWhy::Scheduler));
             }
         }
-        for instance in
-            instances.iter().filter(|i| wanted.contains(i.id.as_str()) && !self.lost.contains(&i.id))
+        for instance in instances
+            .iter()
+            .filter(|i| wanted.contains(i.id.as_str()) && !self.lost.contains(&i.id))
         {
             let here: Vec<&&TaskRecord> = live
                 .iter()
@@ -468,7 +471,8 @@ impl Pass<'_, '_> {
         // Stored constraints and strategies were checked when the service was created or
         // updated; one that no longer parses (a newer rule) places nothing rather than anywhere.
         let constraints =
-            match placement::constraints(&service.service.placement_constraints, Some(&definition)) {
+            match placement::constraints(&service.service.placement_constraints, Some(&definition))
+            {
                 Ok(c) => c,
                 Err(error) => {
                     let message = format!("(service {}) {}", service.name, error.message);
@@ -476,11 +480,9 @@ impl Pass<'_, '_> {
                     return;
                 }
             };
-        let strategies = placement::strategies(
-            &service.service.placement_strategy,
-            Strategy::service_default,
-        )
-        .unwrap_or_else(|_| Strategy::service_default());
+        let strategies =
+            placement::strategies(&service.service.placement_strategy, Strategy::service_default)
+                .unwrap_or_else(|_| Strategy::service_default());
         let Snapshot { records: instances, mut views } =
             placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
@@ -508,7 +510,7 @@ impl Pass<'_, '_> {
         // DAEMON names its instances; REPLICA lets the engine choose for all at once.
         let (targeted, free): (Vec<_>, Vec<_>) =
             targets.iter().zip(&launch_ids).partition(|(target, _)| target.is_some());
-        let mut chosen: Vec<(Result<usize, Reason>, &(String, Vec<String>))> = Vec::new();
+        let mut chosen: Vec<(Result<usize, Reason>, &TaskIds)> = Vec::new();
         for (target, ids) in targeted {
             let Some(i) = instances.iter().position(|x| Some(&x.id) == target.as_ref()) else {
                 continue;

@@ -101,12 +101,18 @@ async fn converse(
 ) -> Result<(), String> {
     let mut changes = app.state.subscribe();
     let mut last_sent: Option<Vec<TaskSpec>> = None;
+    let mut last_change: Option<u64> = None;
     loop {
-        // Send the desired state when it differs from what the agent last got.
-        let desired = desired_state(app, instance_id);
-        if last_sent.as_ref() != Some(&desired.tasks) {
-            last_sent = Some(desired.tasks.clone());
-            send(socket, &ServerMessage::Desired(desired)).await?;
+        // Send the desired state when it differs from what the agent last got; most commits
+        // touch no task of this instance, and those cost one lookup.
+        let change = app.state.read().task_change_of(instance_id);
+        if last_change != Some(change) {
+            last_change = Some(change);
+            let desired = desired_state(app, instance_id);
+            if last_sent.as_ref() != Some(&desired.tasks) {
+                last_sent = Some(desired.tasks.clone());
+                send(socket, &ServerMessage::Desired(desired)).await?;
+            }
         }
         tokio::select! {
             changed = changes.changed() => {

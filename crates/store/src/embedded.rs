@@ -137,12 +137,14 @@ fn writer_loop(
             group.into_iter().map(|r| (r.txn, r.reply)).unzip();
         match commit_group(db, &txns) {
             Ok((outcomes, batches)) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
+                // Watchers hear of a commit before its caller does, so a watch opened after a
+                // commit returned never receives that commit.
                 for batch in batches {
                     // Nobody watching is fine: the send only fails when there are no receivers.
                     let _ = watchers.send(batch);
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(error) => {

@@ -3,7 +3,9 @@
 
 use flotilla_api::arn::id_from;
 use flotilla_api::common::decode;
-use flotilla_api::instance::{DeleteAttributesRequest, ListAttributesRequest, PutAttributesRequest};
+use flotilla_api::instance::{
+    DeleteAttributesRequest, ListAttributesRequest, PutAttributesRequest,
+};
 use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
 use serde_json::json;
@@ -123,9 +125,10 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map(|(_, i)| i)
         .filter(|i| i.instance.status != "INACTIVE")
         .flat_map(|i| {
-            i.instance.attributes.iter().map(move |a| {
-                (format!("{}/{}", i.id, a.name), shown(i, &a.name, a.value.clone()))
-            })
+            i.instance
+                .attributes
+                .iter()
+                .map(move |a| (format!("{}/{}", i.id, a.name), shown(i, &a.name, a.value.clone())))
         })
         .filter(|(_, a)| req.attribute_name.as_ref().is_none_or(|n| *n == a.name))
         .filter(|(_, a)| req.attribute_value.as_ref().is_none_or(|v| Some(v) == a.value.as_ref()));

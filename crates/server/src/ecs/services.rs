@@ -8,9 +8,9 @@ use flotilla_api::service::{
     DeploymentConfiguration, DeploymentController, DescribeServicesRequest, ListServicesRequest,
     Service, UpdateServiceRequest,
 };
-use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::taskdef::TaskDefinition;
+use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 use serde_json::json;
 
@@ -271,7 +271,10 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 }
                 None => None,
             };
-            if req.placement_constraints.is_some() || req.placement_strategy.is_some() || new_definition.is_some() {
+            if req.placement_constraints.is_some()
+                || req.placement_strategy.is_some()
+                || new_definition.is_some()
+            {
                 let arn = new_definition.as_deref().unwrap_or(&service.task_definition);
                 if let Some(definition) = staged.state().task_definition_by_arn(arn) {
                     validate_placement(

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use flotilla_api::arn::id_from;
 use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::task::{
     Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
     StopTaskRequest, Task, TaskOverride,
@@ -11,7 +12,6 @@ use flotilla_api::task::{
 use flotilla_api::taskdef::{
     parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
 };
-use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::{ApiError, Failure};
 use flotilla_scheduler::{place, Request, Strategy};
 use serde_json::json;
@@ -68,7 +68,10 @@ impl Launch {
     }
 }
 
-pub fn new_ids(count: usize, containers: usize) -> Vec<(String, Vec<String>)> {
+/// A task id with ids for its containers.
+pub type TaskIds = (String, Vec<String>);
+
+pub fn new_ids(count: usize, containers: usize) -> Vec<TaskIds> {
     (0..count)
         .map(|_| {
             let task = uuid::Uuid::new_v4().simple().to_string();

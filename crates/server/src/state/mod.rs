@@ -37,6 +37,10 @@ pub struct State {
     /// (cluster, service name) -> service.
     pub services: BTreeMap<(String, String), ServiceRecord>,
     pub revision: Revision,
+    /// instance id -> a number that changes whenever a task placed on it changes, so agent
+    /// connections rebuild desired states only for the instances a commit touched.
+    task_changes: std::collections::HashMap<String, u64>,
+    change_seq: u64,
 }
 
 impl State {
@@ -73,6 +77,7 @@ impl State {
                 let key = (t.cluster.clone(), t.id.clone());
                 if let Some(instance) = &t.instance_id {
                     self.tasks_by_instance.entry(instance.clone()).or_default().insert(key.clone());
+                    self.touch(instance);
                 }
                 self.tasks.insert(key, *t);
             }
@@ -111,6 +116,7 @@ impl State {
                 let key = (cluster.to_string(), id.to_string());
                 if let Some(task) = self.tasks.remove(&key) {
                     if let Some(instance) = task.instance_id {
+                        self.touch(&instance);
                         if let Some(set) = self.tasks_by_instance.get_mut(&instance) {
                             set.remove(&key);
                             if set.is_empty() {
@@ -122,6 +128,21 @@ impl State {
             }
             None => tracing::warn!(key, "ignoring deletion of an unknown key"),
         }
+    }
+
+    fn touch(&mut self, instance_id: &str) {
+        self.change_seq += 1;
+        match self.task_changes.get_mut(instance_id) {
+            Some(seq) => *seq = self.change_seq,
+            None => {
+                self.task_changes.insert(instance_id.to_string(), self.change_seq);
+            }
+        }
+    }
+
+    /// Changes whenever a task placed on the instance changes (0: none ever did).
+    pub fn task_change_of(&self, instance_id: &str) -> u64 {
+        self.task_changes.get(instance_id).copied().unwrap_or(0)
     }
 
     /// Looks a record up by its store key (the writer's view of committed state).
