@@ -7,8 +7,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use flotilla_scheduler::placement::{Resource, SpreadField, ZONE_ATTRIBUTE};
 use flotilla_scheduler::{place, Constraint, Demand, InstanceView, Request, Strategy};
 
-/// Tasks placed per measured batch.
-const BATCH: usize = 100;
+/// Tasks placed per measured batch: RunTask places at most 10, a service pass up to 1,000.
+const BATCHES: [usize; 2] = [10, 1000];
 
 /// `n` instances over three zones, 8 GiB each, a quarter of them already holding some tasks.
 fn cluster(n: usize) -> Vec<InstanceView> {
@@ -49,32 +49,34 @@ fn bench(c: &mut Criterion) {
         ("random", &[], &[Strategy::Random]),
     ];
     for (name, constraints, strategies) in cases {
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Elements(BATCH as u64));
-        group.sample_size(10);
-        for n in [1_000, 10_000, 100_000] {
-            let snapshot = cluster(n);
-            group.bench_with_input(BenchmarkId::from_parameter(n), &snapshot, |b, snapshot| {
-                b.iter_batched_ref(
-                    || snapshot.clone(),
-                    |instances| {
-                        let request = Request {
-                            demand: &demand,
-                            group: "service:web",
-                            constraints,
-                            strategies,
-                            count: BATCH,
-                            seed: 42,
-                        };
-                        let placed = place(instances, &request);
-                        assert!(placed.iter().all(|p| p.is_ok()));
-                        placed
-                    },
-                    BatchSize::LargeInput,
-                );
-            });
+        for batch in BATCHES {
+            let mut group = c.benchmark_group(format!("{name}, {batch} tasks"));
+            group.throughput(Throughput::Elements(batch as u64));
+            group.sample_size(10);
+            for n in [1_000, 10_000, 100_000] {
+                let snapshot = cluster(n);
+                group.bench_with_input(BenchmarkId::from_parameter(n), &snapshot, |b, snapshot| {
+                    b.iter_batched_ref(
+                        || snapshot.clone(),
+                        |instances| {
+                            let request = Request {
+                                demand: &demand,
+                                group: "service:web",
+                                constraints,
+                                strategies,
+                                count: batch,
+                                seed: 42,
+                            };
+                            let placed = place(instances, &request);
+                            assert!(placed.iter().all(|p| p.is_ok()));
+                            placed
+                        },
+                        BatchSize::LargeInput,
+                    );
+                });
+            }
+            group.finish();
         }
-        group.finish();
     }
 }
 

@@ -3,12 +3,11 @@
 //!
 //! Each task picks, among the instances that fit and satisfy the constraints, the one with the
 //! smallest key: one score per strategy in order (spread: tasks of the group already on the
-//! instance's value; binpack: what the instance would have left; random: a seeded draw), then
-//! the instance's task count, then its position. One pass per task over the live candidates;
-//! instances that stop fitting leave the candidate list for the rest of the batch (within a
-//! batch resources only shrink), so full clusters get cheaper, not dearer.
+//! instance's value; binpack: what the instance has left; random: a seeded draw), then the
+//! instance's task count, then its position. A placement changes only the instance it lands
+//! on, so candidates are kept ordered and only that one is re-scored (see `Candidates`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::query::{self, Expr};
 use crate::{fits, reserve, Demand, InstanceView, Reason};
@@ -122,7 +121,17 @@ pub struct Request<'a> {
 /// Places the request's tasks, booking each on `instances` as it goes. One entry per task: the
 /// index of its instance, or why no instance would take it (the reason most instances gave).
 pub fn place(instances: &mut [InstanceView], request: &Request<'_>) -> Vec<Result<usize, Reason>> {
-    let mut batch = Batch::new(instances, request);
+    let mut batch = Batch::new(instances, request, false);
+    (0..request.count).map(|_| batch.place_one(instances)).collect()
+}
+
+/// `place` always scoring every candidate: what the ordered candidates must agree with.
+#[cfg(test)]
+fn place_scanning(
+    instances: &mut [InstanceView],
+    request: &Request<'_>,
+) -> Vec<Result<usize, Reason>> {
+    let mut batch = Batch::new(instances, request, true);
     (0..request.count).map(|_| batch.place_one(instances)).collect()
 }
 
@@ -159,21 +168,39 @@ enum Scorer {
 }
 
 const KEY_LEN: usize = MAX_STRATEGIES + 2;
+/// One score per strategy, then the task count, then the position (so keys are unique).
 type Key = [i64; KEY_LEN];
+
+/// The candidates of a batch: instances that fit and meet the constraints right now. Only the
+/// instance a task lands on changes, so only it is checked again after each placement.
+enum Candidates {
+    /// Scored afresh for every task: needed for `random` (a new draw each time) and for a
+    /// spread over an attribute after the first strategy.
+    Scan(Vec<usize>),
+    /// Kept in order: one set per value of the first strategy's attribute (a single set when
+    /// it spreads over no attribute), each ordered by the rest of the key. A task takes the
+    /// best head among the values holding the fewest tasks: O(values + log n), not O(n).
+    Ordered {
+        /// Which set an instance belongs to.
+        set_of: Vec<usize>,
+        sets: Vec<BTreeSet<(Key, usize)>>,
+        /// The key each member was inserted with.
+        key_of: Vec<Key>,
+    },
+}
 
 struct Batch<'r> {
     request: Request<'r>,
-    /// Memberships that change as tasks land (runningTasksCount, task:group), checked per task.
+    /// Memberships that change as tasks land (runningTasksCount, task:group).
     dynamic: Vec<&'r Expr>,
     distinct: bool,
-    /// Instances still worth looking at.
-    live: Vec<usize>,
-    /// Reasons of instances dropped for the whole batch, by `Reason::ALL` position.
+    /// Reasons of instances that cannot take a task of this batch, by `Reason::ALL` position.
     dropped: [u32; Reason::ALL.len()],
     scorers: Vec<Scorer>,
     /// Tasks of the group on each instance.
     group_on: Vec<i64>,
     rng: fastrand::Rng,
+    candidates: Candidates,
 }
 
 fn slot(reason: Reason) -> usize {
@@ -181,7 +208,7 @@ fn slot(reason: Reason) -> usize {
 }
 
 impl<'r> Batch<'r> {
-    fn new(instances: &[InstanceView], request: &Request<'r>) -> Batch<'r> {
+    fn new(instances: &[InstanceView], request: &Request<'r>, scan: bool) -> Batch<'r> {
         let mut dynamic = Vec::new();
         let mut fixed = Vec::new();
         let mut distinct = false;
@@ -192,25 +219,11 @@ impl<'r> Batch<'r> {
                 Constraint::MemberOf(e) => fixed.push(e),
             }
         }
-        let mut dropped = [0; Reason::ALL.len()];
-        let mut live = Vec::with_capacity(instances.len());
-        for (i, instance) in instances.iter().enumerate() {
-            if !instance.active {
-                continue; // draining or leaving: not a candidate, not a reason either
-            }
-            if !instance.agent_connected {
-                dropped[slot(Reason::Agent)] += 1;
-            } else if !fixed.iter().all(|e| query::eval(e, instance)) {
-                dropped[slot(Reason::MemberOf)] += 1;
-            } else {
-                live.push(i);
-            }
-        }
         let group_on: Vec<i64> = instances
             .iter()
             .map(|i| i.groups.get(request.group).map_or(0, |n| *n as i64))
             .collect();
-        let scorers = request
+        let scorers: Vec<Scorer> = request
             .strategies
             .iter()
             .take(MAX_STRATEGIES)
@@ -236,26 +249,88 @@ impl<'r> Batch<'r> {
                 }
             })
             .collect();
-        Batch {
+        let ordered = !scan
+            && scorers.iter().enumerate().all(|(n, s)| match s {
+                Scorer::Random => false,
+                Scorer::SpreadValue { .. } => n == 0,
+                _ => true,
+            });
+        let candidates = if ordered {
+            let set_of = match scorers.first() {
+                Some(Scorer::SpreadValue { value_of, .. }) => value_of.clone(),
+                _ => vec![0; instances.len()],
+            };
+            let sets = vec![BTreeSet::new(); set_of.iter().max().map_or(1, |m| m + 1)];
+            Candidates::Ordered { set_of, sets, key_of: vec![[0; KEY_LEN]; instances.len()] }
+        } else {
+            Candidates::Scan(Vec::with_capacity(instances.len()))
+        };
+        let mut batch = Batch {
             request: *request,
             dynamic,
             distinct,
-            live,
-            dropped,
+            dropped: [0; Reason::ALL.len()],
             scorers,
             group_on,
             rng: fastrand::Rng::with_seed(request.seed),
+            candidates,
+        };
+        for (i, instance) in instances.iter().enumerate() {
+            if !instance.active {
+                continue; // draining or leaving: not a candidate, not a reason either
+            }
+            let check = if !instance.agent_connected {
+                Err(Reason::Agent)
+            } else if !fixed.iter().all(|e| query::eval(e, instance)) {
+                Err(Reason::MemberOf)
+            } else {
+                batch.takes_another(instance, i)
+            };
+            match check {
+                Ok(()) => batch.admit(instances, i),
+                Err(reason) => batch.dropped[slot(reason)] += 1,
+            }
+        }
+        batch
+    }
+
+    /// Whether instance `i` can take one more task of the batch. Once it cannot, it never
+    /// can again within the batch: it changes only when a task lands on it.
+    fn takes_another(&self, instance: &InstanceView, i: usize) -> Result<(), Reason> {
+        fits(instance, self.request.demand)?;
+        if self.distinct && self.group_on[i] > 0 {
+            return Err(Reason::DistinctInstance);
+        }
+        if !self.dynamic.iter().all(|e| query::eval(e, instance)) {
+            return Err(Reason::MemberOf);
+        }
+        Ok(())
+    }
+
+    /// Makes instance `i` a candidate.
+    fn admit(&mut self, instances: &[InstanceView], i: usize) {
+        let key = self.key(instances, i);
+        match &mut self.candidates {
+            Candidates::Scan(list) => list.push(i),
+            Candidates::Ordered { set_of, sets, key_of } => {
+                key_of[i] = key;
+                sets[set_of[i]].insert((key, i));
+            }
         }
     }
 
+    /// The key of instance `i`. In ordered mode the first strategy's attribute spread is left
+    /// out (it is the same for the whole set, compared across sets instead).
     fn key(&mut self, instances: &[InstanceView], i: usize) -> Key {
         let mut key = [0; KEY_LEN];
         let instance = &instances[i];
-        for (slot, scorer) in key.iter_mut().zip(&self.scorers) {
+        let ordered = matches!(self.candidates, Candidates::Ordered { .. });
+        for (n, (slot, scorer)) in key.iter_mut().zip(&self.scorers).enumerate() {
             *slot = match scorer {
                 Scorer::Binpack(Resource::Cpu) => instance.remaining_cpu,
                 Scorer::Binpack(Resource::Memory) => instance.remaining_memory,
                 Scorer::SpreadInstance => self.group_on[i],
+                Scorer::SpreadValue { .. } if ordered && n == 0 => 0,
                 Scorer::SpreadValue { value_of, counts } => counts[value_of[i]],
                 Scorer::Random => (self.rng.u64(..) >> 1) as i64,
             };
@@ -265,44 +340,55 @@ impl<'r> Batch<'r> {
         key
     }
 
-    fn place_one(&mut self, instances: &mut [InstanceView]) -> Result<usize, Reason> {
-        let mut tally = self.dropped;
-        let mut best: Option<(Key, usize)> = None;
-        let mut k = 0;
-        while k < self.live.len() {
-            let i = self.live[k];
-            let instance = &instances[i];
-            // Within a batch resources only shrink and the group only grows on an instance,
-            // so these rejections hold for the rest of the batch.
-            let lasting = match fits(instance, self.request.demand) {
-                Err(reason) => Some(reason),
-                Ok(()) if self.distinct && self.group_on[i] > 0 => Some(Reason::DistinctInstance),
-                Ok(()) => None,
-            };
-            if let Some(reason) = lasting {
-                self.dropped[slot(reason)] += 1;
-                tally[slot(reason)] += 1;
-                self.live.swap_remove(k);
-                continue;
-            }
-            k += 1;
-            if !self.dynamic.iter().all(|e| query::eval(e, instance)) {
-                tally[slot(Reason::MemberOf)] += 1;
-                continue;
-            }
-            let key = self.key(instances, i);
-            if best.as_ref().is_none_or(|(b, _)| key < *b) {
-                best = Some((key, i));
-            }
+    /// The best candidate for the next task.
+    fn best(&mut self, instances: &[InstanceView]) -> Option<usize> {
+        if let Candidates::Scan(list) = &mut self.candidates {
+            // Scoring needs `&mut self` (the random draws): lend the list out meanwhile.
+            let list = std::mem::take(list);
+            let best = list.iter().map(|i| (self.key(instances, *i), *i)).min();
+            self.candidates = Candidates::Scan(list);
+            return best.map(|(_, i)| i);
         }
-        let Some((_, chosen)) = best else {
-            return Err(most_common(&tally));
+        let Candidates::Ordered { sets, .. } = &self.candidates else { return None };
+        let spread_counts = match self.scorers.first() {
+            Some(Scorer::SpreadValue { counts, .. }) => Some(counts),
+            _ => None,
         };
+        sets.iter()
+            .enumerate()
+            .filter_map(|(v, set)| {
+                let head = set.first()?;
+                Some((spread_counts.map_or(0, |c| c[v]), head.0, head.1))
+            })
+            .min()
+            .map(|(_, _, i)| i)
+    }
+
+    fn place_one(&mut self, instances: &mut [InstanceView]) -> Result<usize, Reason> {
+        let Some(chosen) = self.best(instances) else {
+            return Err(most_common(&self.dropped));
+        };
+        if let Candidates::Ordered { set_of, sets, key_of } = &mut self.candidates {
+            sets[set_of[chosen]].remove(&(key_of[chosen], chosen));
+        }
         reserve(&mut instances[chosen], self.request.demand, self.request.group);
         self.group_on[chosen] += 1;
         for scorer in &mut self.scorers {
             if let Scorer::SpreadValue { value_of, counts } = scorer {
                 counts[value_of[chosen]] += 1;
+            }
+        }
+        match self.takes_another(&instances[chosen], chosen) {
+            Ok(()) => {
+                if matches!(self.candidates, Candidates::Ordered { .. }) {
+                    self.admit(instances, chosen);
+                }
+            }
+            Err(reason) => {
+                self.dropped[slot(reason)] += 1;
+                if let Candidates::Scan(list) = &mut self.candidates {
+                    list.retain(|i| *i != chosen);
+                }
             }
         }
         Ok(chosen)

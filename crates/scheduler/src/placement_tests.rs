@@ -260,6 +260,29 @@ proptest! {
         }
     }
 
+    /// Keeping candidates ordered is an optimisation only: it places exactly as scoring every
+    /// candidate for every task does.
+    #[test]
+    fn ordered_candidates_place_as_a_full_scan(
+        mut instances in cluster(),
+        (cpu, memory, port) in (0i64..512, 0i64..512, proptest::option::of(1u16..6)),
+        constraints in constraints(),
+        strategies in strategies(),
+        count in 1usize..25,
+    ) {
+        let strategies: Vec<Strategy> =
+            strategies.into_iter().filter(|s| *s != Strategy::Random).collect();
+        for (n, i) in instances.iter_mut().enumerate() {
+            i.task_count += n % 3; // other groups' tasks, for the tie-break
+        }
+        let demand = Demand { cpu, memory, tcp_ports: port.into_iter().collect(), udp_ports: vec![] };
+        let req = Request { demand: &demand, group: "service:web", constraints: &constraints, strategies: &strategies, count, seed: 3 };
+        let mut ordered = instances.clone();
+        let mut scanned = instances;
+        prop_assert_eq!(place(&mut ordered, &req), place_scanning(&mut scanned, &req));
+        prop_assert_eq!(ordered, scanned);
+    }
+
     /// Determinism: the same snapshot, request and seed place the same way.
     #[test]
     fn deterministic_for_a_seed(
