@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::Engine;
@@ -131,7 +132,10 @@ pub async fn connect(server_url: &str, token: &str) -> Result<Socket, Connection
         ConnectionError::Fatal("the agent token contains characters a header cannot carry".into())
     })?;
     request.headers_mut().insert("authorization", bearer);
-    let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+    // Small buffers (tungstenite's defaults are 128 KiB each): thousands of hollow agents
+    // share one process; bigger messages grow the buffer as needed.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(0);
+    let (socket, _) = match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
         Ok(ok) => ok,
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401 => {
             return Err(ConnectionError::Fatal(

@@ -12,7 +12,7 @@ pub mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use placement::{place, Constraint, Request, Strategy};
+pub use placement::{place, Cluster, Constraint, Request, Strategy};
 
 /// One instance as placement sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -106,11 +106,17 @@ impl Reason {
     }
 }
 
-/// Whether `demand` fits on `instance`'s resources, and if not, the first reason it does not.
+/// Whether `demand` fits on `instance` (its agent connected, its resources free), and if not,
+/// the first reason it does not.
 pub fn fits(instance: &InstanceView, demand: &Demand) -> Result<(), Reason> {
     if !instance.agent_connected {
         return Err(Reason::Agent);
     }
+    fits_resources(instance, demand)
+}
+
+/// Whether `demand` fits on `instance`'s free resources.
+pub fn fits_resources(instance: &InstanceView, demand: &Demand) -> Result<(), Reason> {
     if demand.cpu > instance.remaining_cpu {
         return Err(Reason::Cpu);
     }
@@ -124,6 +130,25 @@ pub fn fits(instance: &InstanceView, demand: &Demand) -> Result<(), Reason> {
         return Err(Reason::PortsUdp);
     }
     Ok(())
+}
+
+/// Gives back what `reserve` booked (a task stopped or moved).
+pub fn unreserve(instance: &mut InstanceView, demand: &Demand, group: &str) {
+    instance.remaining_cpu += demand.cpu;
+    instance.remaining_memory += demand.memory;
+    for port in &demand.tcp_ports {
+        instance.used_tcp_ports.remove(port);
+    }
+    for port in &demand.udp_ports {
+        instance.used_udp_ports.remove(port);
+    }
+    instance.task_count = instance.task_count.saturating_sub(1);
+    if let Some(n) = instance.groups.get_mut(group) {
+        *n -= 1;
+        if *n == 0 {
+            instance.groups.remove(group);
+        }
+    }
 }
 
 /// Books a task of `group` with `demand` on `instance` (after `fits` said yes).

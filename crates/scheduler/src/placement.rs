@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::query::{self, Expr};
-use crate::{fits, reserve, Demand, InstanceView, Reason};
+use crate::{fits_resources, reserve, Demand, InstanceView, Reason};
 
 /// ECS's limits.
 pub const MAX_STRATEGIES: usize = 5;
@@ -118,29 +118,124 @@ pub struct Request<'a> {
     pub seed: u64,
 }
 
-/// Places the request's tasks, booking each on `instances` as it goes. One entry per task: the
+/// A cluster as placement sees it: instance views shared with the caller (not copied), plus
+/// copies of the ones changed since (bookings made here, writes not committed yet), plus
+/// whether each agent is reachable now (not part of the shared views).
+pub struct Cluster<'a> {
+    base: &'a [InstanceView],
+    changed: HashMap<usize, InstanceView>,
+    connected: Option<Vec<bool>>,
+}
+
+impl<'a> Cluster<'a> {
+    /// Reachability as the views' own `agent_connected` says.
+    pub fn new(base: &'a [InstanceView]) -> Self {
+        Cluster { base, changed: HashMap::new(), connected: None }
+    }
+
+    /// Reachability given per instance, index for index.
+    pub fn with_connected(base: &'a [InstanceView], connected: Vec<bool>) -> Self {
+        Cluster { base, changed: HashMap::new(), connected: Some(connected) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.base.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.base.is_empty()
+    }
+
+    pub fn view(&self, i: usize) -> &InstanceView {
+        self.changed.get(&i).unwrap_or(&self.base[i])
+    }
+
+    /// The instance's view for changing: copied on the first change.
+    pub fn view_mut(&mut self, i: usize) -> &mut InstanceView {
+        let base = self.base;
+        self.changed.entry(i).or_insert_with(|| base[i].clone())
+    }
+
+    pub fn connected(&self, i: usize) -> bool {
+        match &self.connected {
+            Some(c) => c.get(i).copied().unwrap_or(false),
+            None => self.view(i).agent_connected,
+        }
+    }
+
+    /// The instance's view with its current reachability, as expressions read it.
+    pub fn probe(&self, i: usize) -> Probe<'_> {
+        Probe { view: self.view(i), connected: self.connected(i) }
+    }
+}
+
+/// One instance's facts for the query language, with reachability from the `Cluster`.
+pub struct Probe<'v> {
+    pub view: &'v InstanceView,
+    pub connected: bool,
+}
+
+impl query::Facts for Probe<'_> {
+    fn agent_connected(&self) -> bool {
+        self.connected
+    }
+    fn agent_version(&self) -> Option<&str> {
+        self.view.agent_version.as_deref()
+    }
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.view.attributes.get(name).map(String::as_str)
+    }
+    fn instance_id(&self) -> &str {
+        &self.view.id
+    }
+    fn registered_at(&self) -> f64 {
+        self.view.registered_at
+    }
+    fn running_tasks_count(&self) -> usize {
+        self.view.task_count
+    }
+    fn task_groups(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.view.groups
+    }
+}
+
+/// Small batches (RunTask places at most 10) are cheaper to score in full than to sort.
+const SCAN_UP_TO: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Auto,
+    #[cfg(test)]
+    Scan,
+    #[cfg(test)]
+    Ordered,
+}
+
+/// Places the request's tasks, booking each on `cluster` as it goes. One entry per task: the
 /// index of its instance, or why no instance would take it (the reason most instances gave).
-pub fn place(instances: &mut [InstanceView], request: &Request<'_>) -> Vec<Result<usize, Reason>> {
-    let mut batch = Batch::new(instances, request, false);
-    (0..request.count).map(|_| batch.place_one(instances)).collect()
+pub fn place(cluster: &mut Cluster<'_>, request: &Request<'_>) -> Vec<Result<usize, Reason>> {
+    place_in(cluster, request, Mode::Auto)
 }
 
-/// `place` always scoring every candidate: what the ordered candidates must agree with.
-#[cfg(test)]
-fn place_scanning(
-    instances: &mut [InstanceView],
+fn place_in(
+    cluster: &mut Cluster<'_>,
     request: &Request<'_>,
+    mode: Mode,
 ) -> Vec<Result<usize, Reason>> {
-    let mut batch = Batch::new(instances, request, true);
-    (0..request.count).map(|_| batch.place_one(instances)).collect()
+    let mut batch = Batch::new(cluster, request, mode);
+    (0..request.count).map(|_| batch.place_one(cluster)).collect()
 }
 
-/// Whether one given instance would take one task of the request (DAEMON services, StartTask).
-pub fn check(instance: &InstanceView, request: &Request<'_>) -> Result<(), Reason> {
-    fits(instance, request.demand)?;
+/// Whether instance `i` would take one task of the request (DAEMON services).
+pub fn check(cluster: &Cluster<'_>, i: usize, request: &Request<'_>) -> Result<(), Reason> {
+    if !cluster.connected(i) {
+        return Err(Reason::Agent);
+    }
+    let instance = cluster.view(i);
+    fits_resources(instance, request.demand)?;
     for constraint in request.constraints {
         match constraint {
-            Constraint::MemberOf(expr) if !query::eval(expr, instance) => {
+            Constraint::MemberOf(expr) if !query::eval(expr, &cluster.probe(i)) => {
                 return Err(Reason::MemberOf)
             }
             Constraint::DistinctInstance
@@ -208,7 +303,8 @@ fn slot(reason: Reason) -> usize {
 }
 
 impl<'r> Batch<'r> {
-    fn new(instances: &[InstanceView], request: &Request<'r>, scan: bool) -> Batch<'r> {
+    fn new(cluster: &Cluster<'_>, request: &Request<'r>, mode: Mode) -> Batch<'r> {
+        let n = cluster.len();
         let mut dynamic = Vec::new();
         let mut fixed = Vec::new();
         let mut distinct = false;
@@ -219,9 +315,8 @@ impl<'r> Batch<'r> {
                 Constraint::MemberOf(e) => fixed.push(e),
             }
         }
-        let group_on: Vec<i64> = instances
-            .iter()
-            .map(|i| i.groups.get(request.group).map_or(0, |n| *n as i64))
+        let group_on: Vec<i64> = (0..n)
+            .map(|i| cluster.view(i).groups.get(request.group).map_or(0, |n| *n as i64))
             .collect();
         let scorers: Vec<Scorer> = request
             .strategies
@@ -234,11 +329,11 @@ impl<'r> Batch<'r> {
                 Strategy::Spread(SpreadField::Attribute(name)) => {
                     // Instances without the attribute share one value of their own.
                     let mut ids: HashMap<Option<&str>, usize> = HashMap::new();
-                    let value_of: Vec<usize> = instances
-                        .iter()
+                    let value_of: Vec<usize> = (0..n)
                         .map(|i| {
                             let next = ids.len();
-                            *ids.entry(i.attributes.get(name).map(String::as_str)).or_insert(next)
+                            let value = cluster.view(i).attributes.get(name).map(String::as_str);
+                            *ids.entry(value).or_insert(next)
                         })
                         .collect();
                     let mut counts = vec![0; ids.len()];
@@ -249,21 +344,27 @@ impl<'r> Batch<'r> {
                 }
             })
             .collect();
-        let ordered = !scan
-            && scorers.iter().enumerate().all(|(n, s)| match s {
-                Scorer::Random => false,
-                Scorer::SpreadValue { .. } => n == 0,
-                _ => true,
-            });
+        let orderable = scorers.iter().enumerate().all(|(n, s)| match s {
+            Scorer::Random => false,
+            Scorer::SpreadValue { .. } => n == 0,
+            _ => true,
+        });
+        let ordered = match mode {
+            Mode::Auto => orderable && request.count > SCAN_UP_TO,
+            #[cfg(test)]
+            Mode::Scan => false,
+            #[cfg(test)]
+            Mode::Ordered => orderable,
+        };
         let candidates = if ordered {
             let set_of = match scorers.first() {
                 Some(Scorer::SpreadValue { value_of, .. }) => value_of.clone(),
-                _ => vec![0; instances.len()],
+                _ => vec![0; n],
             };
             let sets = vec![BTreeSet::new(); set_of.iter().max().map_or(1, |m| m + 1)];
-            Candidates::Ordered { set_of, sets, key_of: vec![[0; KEY_LEN]; instances.len()] }
+            Candidates::Ordered { set_of, sets, key_of: vec![[0; KEY_LEN]; n] }
         } else {
-            Candidates::Scan(Vec::with_capacity(instances.len()))
+            Candidates::Scan(Vec::with_capacity(n))
         };
         let mut batch = Batch {
             request: *request,
@@ -275,19 +376,19 @@ impl<'r> Batch<'r> {
             rng: fastrand::Rng::with_seed(request.seed),
             candidates,
         };
-        for (i, instance) in instances.iter().enumerate() {
-            if !instance.active {
+        for i in 0..n {
+            if !cluster.view(i).active {
                 continue; // draining or leaving: not a candidate, not a reason either
             }
-            let check = if !instance.agent_connected {
+            let check = if !cluster.connected(i) {
                 Err(Reason::Agent)
-            } else if !fixed.iter().all(|e| query::eval(e, instance)) {
+            } else if !fixed.iter().all(|e| query::eval(e, &cluster.probe(i))) {
                 Err(Reason::MemberOf)
             } else {
-                batch.takes_another(instance, i)
+                batch.takes_another(cluster, i)
             };
             match check {
-                Ok(()) => batch.admit(instances, i),
+                Ok(()) => batch.admit(cluster, i),
                 Err(reason) => batch.dropped[slot(reason)] += 1,
             }
         }
@@ -296,20 +397,20 @@ impl<'r> Batch<'r> {
 
     /// Whether instance `i` can take one more task of the batch. Once it cannot, it never
     /// can again within the batch: it changes only when a task lands on it.
-    fn takes_another(&self, instance: &InstanceView, i: usize) -> Result<(), Reason> {
-        fits(instance, self.request.demand)?;
+    fn takes_another(&self, cluster: &Cluster<'_>, i: usize) -> Result<(), Reason> {
+        fits_resources(cluster.view(i), self.request.demand)?;
         if self.distinct && self.group_on[i] > 0 {
             return Err(Reason::DistinctInstance);
         }
-        if !self.dynamic.iter().all(|e| query::eval(e, instance)) {
+        if !self.dynamic.iter().all(|e| query::eval(e, &cluster.probe(i))) {
             return Err(Reason::MemberOf);
         }
         Ok(())
     }
 
     /// Makes instance `i` a candidate.
-    fn admit(&mut self, instances: &[InstanceView], i: usize) {
-        let key = self.key(instances, i);
+    fn admit(&mut self, cluster: &Cluster<'_>, i: usize) {
+        let key = self.key(cluster, i);
         match &mut self.candidates {
             Candidates::Scan(list) => list.push(i),
             Candidates::Ordered { set_of, sets, key_of } => {
@@ -321,9 +422,9 @@ impl<'r> Batch<'r> {
 
     /// The key of instance `i`. In ordered mode the first strategy's attribute spread is left
     /// out (it is the same for the whole set, compared across sets instead).
-    fn key(&mut self, instances: &[InstanceView], i: usize) -> Key {
+    fn key(&mut self, cluster: &Cluster<'_>, i: usize) -> Key {
         let mut key = [0; KEY_LEN];
-        let instance = &instances[i];
+        let instance = cluster.view(i);
         let ordered = matches!(self.candidates, Candidates::Ordered { .. });
         for (n, (slot, scorer)) in key.iter_mut().zip(&self.scorers).enumerate() {
             *slot = match scorer {
@@ -341,11 +442,11 @@ impl<'r> Batch<'r> {
     }
 
     /// The best candidate for the next task.
-    fn best(&mut self, instances: &[InstanceView]) -> Option<usize> {
+    fn best(&mut self, cluster: &Cluster<'_>) -> Option<usize> {
         if let Candidates::Scan(list) = &mut self.candidates {
             // Scoring needs `&mut self` (the random draws): lend the list out meanwhile.
             let list = std::mem::take(list);
-            let best = list.iter().map(|i| (self.key(instances, *i), *i)).min();
+            let best = list.iter().map(|i| (self.key(cluster, *i), *i)).min();
             self.candidates = Candidates::Scan(list);
             return best.map(|(_, i)| i);
         }
@@ -364,24 +465,24 @@ impl<'r> Batch<'r> {
             .map(|(_, _, i)| i)
     }
 
-    fn place_one(&mut self, instances: &mut [InstanceView]) -> Result<usize, Reason> {
-        let Some(chosen) = self.best(instances) else {
+    fn place_one(&mut self, cluster: &mut Cluster<'_>) -> Result<usize, Reason> {
+        let Some(chosen) = self.best(cluster) else {
             return Err(most_common(&self.dropped));
         };
         if let Candidates::Ordered { set_of, sets, key_of } = &mut self.candidates {
             sets[set_of[chosen]].remove(&(key_of[chosen], chosen));
         }
-        reserve(&mut instances[chosen], self.request.demand, self.request.group);
+        reserve(cluster.view_mut(chosen), self.request.demand, self.request.group);
         self.group_on[chosen] += 1;
         for scorer in &mut self.scorers {
             if let Scorer::SpreadValue { value_of, counts } = scorer {
                 counts[value_of[chosen]] += 1;
             }
         }
-        match self.takes_another(&instances[chosen], chosen) {
+        match self.takes_another(cluster, chosen) {
             Ok(()) => {
                 if matches!(self.candidates, Candidates::Ordered { .. }) {
-                    self.admit(instances, chosen);
+                    self.admit(cluster, chosen);
                 }
             }
             Err(reason) => {

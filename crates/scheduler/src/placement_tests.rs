@@ -8,6 +8,29 @@ use proptest::strategy::Strategy as _;
 use super::*;
 use super::{Constraint, Strategy};
 
+/// Places on a copy of `instances` as a `Cluster`, then writes the booked views back.
+fn place_mode(
+    instances: &mut [InstanceView],
+    request: &Request<'_>,
+    mode: Mode,
+) -> Vec<Result<usize, Reason>> {
+    let base = instances.to_vec();
+    let mut cluster = Cluster::new(&base);
+    let placed = place_in(&mut cluster, request, mode);
+    for (i, slot) in instances.iter_mut().enumerate() {
+        *slot = cluster.view(i).clone();
+    }
+    placed
+}
+
+fn place(instances: &mut [InstanceView], request: &Request<'_>) -> Vec<Result<usize, Reason>> {
+    place_mode(instances, request, Mode::Auto)
+}
+
+fn check_one(instance: &InstanceView, request: &Request<'_>) -> Result<(), Reason> {
+    check(&Cluster::new(std::slice::from_ref(instance)), 0, request)
+}
+
 fn instance(id: &str, zone: &str, cpu: i64, memory: i64) -> InstanceView {
     InstanceView {
         id: id.into(),
@@ -243,7 +266,7 @@ proptest! {
         for p in placed.iter().flatten() {
             let chosen = &replay[*p];
             prop_assert!(chosen.active && chosen.agent_connected);
-            prop_assert_eq!(check(chosen, &req), Ok(()));
+            prop_assert_eq!(check_one(chosen, &req), Ok(()));
             reserve(&mut replay[*p], &demand, "service:web");
         }
         prop_assert_eq!(&replay, &instances);
@@ -279,7 +302,10 @@ proptest! {
         let req = Request { demand: &demand, group: "service:web", constraints: &constraints, strategies: &strategies, count, seed: 3 };
         let mut ordered = instances.clone();
         let mut scanned = instances;
-        prop_assert_eq!(place(&mut ordered, &req), place_scanning(&mut scanned, &req));
+        prop_assert_eq!(
+            place_mode(&mut ordered, &req, Mode::Ordered),
+            place_mode(&mut scanned, &req, Mode::Scan)
+        );
         prop_assert_eq!(ordered, scanned);
     }
 

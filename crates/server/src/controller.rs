@@ -16,7 +16,7 @@ use flotilla_scheduler::service::{
 use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
 use crate::ecs::launch::reservation;
-use crate::ecs::placement::{self, Snapshot};
+use crate::ecs::placement;
 use crate::ecs::services::new_deployment;
 use crate::ecs::tasks::{new_ids, new_task, Launch, TaskIds};
 use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
@@ -386,33 +386,31 @@ impl Pass<'_, '_> {
         .into_iter()
         .filter(|c| matches!(c, Constraint::MemberOf(_)))
         .collect();
-        let wanted: HashSet<&str> = snapshot
-            .views
-            .iter()
-            .filter(|v| {
-                v.active
+        let cluster = &snapshot.cluster;
+        let wanted: HashSet<&str> = (0..cluster.len())
+            .filter(|i| {
+                cluster.view(*i).active
                     && member_of.iter().all(|c| match c {
-                        Constraint::MemberOf(e) => flotilla_scheduler::query::eval(e, *v),
+                        Constraint::MemberOf(e) => {
+                            flotilla_scheduler::query::eval(e, &cluster.probe(*i))
+                        }
                         Constraint::DistinctInstance => true,
                     })
             })
-            .map(|v| v.id.as_str())
+            .map(|i| snapshot.id(i))
             .collect();
-        let instances = &snapshot.records;
         for task in live.iter().filter(|t| t.task.desired_status == "RUNNING") {
             let on = task.instance_id.as_deref().unwrap_or("");
             if !wanted.contains(on) {
                 stops.push((task.id.clone(), StopWhy::Scheduler));
             }
         }
-        for instance in instances
-            .iter()
-            .filter(|i| wanted.contains(i.id.as_str()) && !self.lost.contains(&i.id))
-        {
-            let here: Vec<&&TaskRecord> = live
-                .iter()
-                .filter(|t| t.instance_id.as_deref() == Some(instance.id.as_str()))
-                .collect();
+        let mut targets: Vec<&str> =
+            wanted.iter().copied().filter(|id| !self.lost.contains(*id)).collect();
+        targets.sort_unstable();
+        for instance_id in targets {
+            let here: Vec<&&TaskRecord> =
+                live.iter().filter(|t| t.instance_id.as_deref() == Some(instance_id)).collect();
             let running_primary: Vec<&&&TaskRecord> = here
                 .iter()
                 .filter(|t| {
@@ -436,7 +434,7 @@ impl Pass<'_, '_> {
             }
             // Start once the instance holds nothing of this service any more (maximum 100%).
             if running_primary.is_empty() && here.is_empty() && may_start {
-                starts.push(Some(instance.id.clone()));
+                starts.push(Some(instance_id.to_string()));
             }
         }
         let steady = starts.is_empty()
@@ -483,7 +481,7 @@ impl Pass<'_, '_> {
         let strategies =
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
-        let Snapshot { records: instances, mut views } =
+        let mut snapshot =
             placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
         let launch = Launch {
@@ -512,35 +510,40 @@ impl Pass<'_, '_> {
             targets.iter().zip(&launch_ids).partition(|(target, _)| target.is_some());
         let mut chosen: Vec<(Result<usize, Reason>, &TaskIds)> = Vec::new();
         for (target, ids) in targeted {
-            let Some(i) = instances.iter().position(|x| Some(&x.id) == target.as_ref()) else {
+            let Some(i) = target.as_deref().and_then(|id| snapshot.position(id)) else {
                 continue;
             };
-            let outcome = check(&views[i], &request).map(|()| {
-                reserve(&mut views[i], &demand, &group);
+            let outcome = check(&snapshot.cluster, i, &request).map(|()| {
+                reserve(snapshot.cluster.view_mut(i), &demand, &group);
                 i
             });
             chosen.push((outcome, ids));
         }
-        if !free.is_empty() && instances.is_empty() {
+        if !free.is_empty() && snapshot.cluster.is_empty() {
             self.event_once(
                 service,
                 format!("(service {}) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.", service.name),
             );
             return;
         }
-        let placed = place(&mut views, &Request { count: free.len(), ..request });
+        let placed = place(&mut snapshot.cluster, &Request { count: free.len(), ..request });
         chosen.extend(placed.into_iter().zip(free.into_iter().map(|(_, ids)| ids)));
         let mut started = Vec::new();
         let mut failure: Option<&'static str> = None;
         for (outcome, ids) in chosen {
             match outcome {
                 Ok(i) => {
+                    let Some(instance) =
+                        placement::record_of(self.staged, &service.cluster, snapshot.id(i))
+                    else {
+                        continue; // cannot happen: views follow the records
+                    };
                     let record = new_task(
                         &self.scope,
                         &launch,
                         &service.cluster,
                         &definition,
-                        &instances[i],
+                        &instance,
                         ids,
                         &reservation,
                     );

@@ -15,6 +15,9 @@ use subtle::ConstantTimeEq;
 use crate::ecs::{instances, launch};
 use crate::App;
 
+/// Read buffer of an agent's WebSocket.
+pub const WS_BUFFER_BYTES: usize = 8 * 1024;
+
 /// An agent must say who it is this soon after connecting.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,11 +40,15 @@ pub async fn connect(
         )
             .into_response();
     }
-    upgrade.on_upgrade(move |socket| async move {
-        if let Err(error) = serve_agent(app, socket).await {
-            tracing::info!(%error, "agent connection ended");
-        }
-    })
+    // Small buffers: tungstenite's 128 KiB defaults cost 256 KiB per idle agent; messages
+    // larger than a buffer still pass, the buffer just grows for them.
+    upgrade.read_buffer_size(WS_BUFFER_BYTES).write_buffer_size(0).on_upgrade(
+        move |socket| async move {
+            if let Err(error) = serve_agent(app, socket).await {
+                tracing::info!(%error, "agent connection ended");
+            }
+        },
+    )
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), String> {

@@ -19,6 +19,8 @@ use crate::{
 };
 
 /// key -> create_revision (8 bytes LE) ++ mod_revision (8 bytes LE) ++ value.
+/// redb page cache.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// "revision" -> the last committed revision.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -54,7 +56,11 @@ impl Drop for EmbeddedStore {
 impl EmbeddedStore {
     /// Opens (or creates) the store file at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Arc::new(Database::create(path).map_err(db_err)?);
+        // The server keeps its own decoded copy of everything; redb's page cache only speeds
+        // up commits, so it need not be redb's 1 GiB default.
+        let db = Arc::new(
+            redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(db_err)?,
+        );
         // Make sure both tables exist so readers never see "table does not exist".
         let tx = db.begin_write().map_err(db_err)?;
         {

@@ -16,10 +16,10 @@ use flotilla_api::{ApiError, Failure};
 use serde_json::json;
 
 use super::clusters::active_cluster;
-use super::placement::instance_view;
 use super::tasks::mark_stopped;
 use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
+use crate::state::views::instance_view;
 use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
 use crate::App;
 

@@ -2,114 +2,97 @@
 //! (read through a change's staged view, so placements earlier in the same commit count), and
 //! the API's placement constraints and strategies checked and parsed.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::ApiError;
 use flotilla_scheduler::placement::{MAX_CONSTRAINTS, MAX_STRATEGIES};
-use flotilla_scheduler::{Constraint, InstanceView, Strategy};
+use flotilla_scheduler::{Cluster, Constraint, Strategy};
 
-use crate::state::{instance_key, InstanceRecord, Record, Staged, TaskRecord};
+use crate::state::views::{self, instance_view, ClusterViews};
+use crate::state::{instance_key, task_prefix, InstanceRecord, Record, Staged};
 
-/// The instances of a cluster (not deregistered) and their views, index for index.
-pub struct Snapshot {
-    pub records: Vec<InstanceRecord>,
-    pub views: Vec<InstanceView>,
+/// A cluster ready for the engine: the state's shared views (never copied whole), overlaid
+/// by what this commit has staged so far.
+pub struct Snapshot<'s> {
+    pub cluster: Cluster<'s>,
+    views: &'s ClusterViews,
 }
 
-/// Reads a cluster for placement in one sweep over its instances and tasks. Instances in
-/// `unreachable` count as disconnected even if a connection is still open (lost agents).
-pub fn snapshot(
-    staged: &Staged<'_>,
+impl Snapshot<'_> {
+    /// The instance id at position `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.cluster.view(i).id
+    }
+
+    pub fn position(&self, instance_id: &str) -> Option<usize> {
+        self.views.position(instance_id)
+    }
+}
+
+static NO_INSTANCES: std::sync::LazyLock<ClusterViews> =
+    std::sync::LazyLock::new(ClusterViews::default);
+
+/// Reads a cluster for placement. Instances in `unreachable` count as disconnected even if a
+/// connection is still open (lost agents). Instances registered in this very commit are not
+/// candidates yet (they are from the next one).
+pub fn snapshot<'s>(
+    staged: &Staged<'s>,
     cluster: &str,
     connected: &HashSet<String>,
     unreachable: &HashSet<String>,
-) -> Snapshot {
-    let records: Vec<InstanceRecord> = staged
-        .state()
-        .instances
-        .range((cluster.to_string(), String::new())..)
-        .take_while(|((c, _), _)| c == cluster)
-        .filter_map(|((c, id), _)| match staged.get(&instance_key(c, id)) {
-            Some(Record::Instance(i)) => Some(*i),
-            _ => None,
-        })
-        .filter(|i| i.instance.status != "INACTIVE")
-        .collect();
-    let mut views: Vec<InstanceView> = records
+) -> Snapshot<'s> {
+    let state = staged.state();
+    let views = state.placement.get(cluster).unwrap_or(&NO_INSTANCES);
+    let reachable = views
+        .views
         .iter()
-        .map(|r| {
-            let mut view = empty_view(r, connected);
-            view.agent_connected &= !unreachable.contains(&r.id);
-            view
-        })
+        .map(|v| connected.contains(&v.id) && !unreachable.contains(&v.id))
         .collect();
-    let position: BTreeMap<&str, usize> =
-        records.iter().enumerate().map(|(n, r)| (r.id.as_str(), n)).collect();
-    for task in staged.tasks_in(cluster) {
-        let Some(n) = task.instance_id.as_deref().and_then(|id| position.get(id)) else {
-            continue;
+    let mut snapshot =
+        Snapshot { cluster: Cluster::with_connected(&views.views, reachable), views };
+    // Instances changed in this commit: their views afresh, with the staged tasks.
+    let mut rebuilt = HashSet::new();
+    for (key, record) in staged.pending(&instance_key(cluster, "")) {
+        let id = key.rsplit('/').next().unwrap_or_default();
+        let Some(n) = snapshot.position(id) else { continue };
+        let view = snapshot.cluster.view_mut(n);
+        match record {
+            Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => {
+                let tasks = staged.tasks_on(cluster, id);
+                *view = instance_view(i, connected, tasks.iter());
+            }
+            _ => view.active = false,
+        }
+        rebuilt.insert(n);
+    }
+    // Tasks changed in this commit: give back what the committed version held, book the new.
+    for (key, record) in staged.pending(&task_prefix(cluster)) {
+        let id = key.rsplit('/').next().unwrap_or_default();
+        let committed = state.tasks.get(&(cluster.to_string(), id.to_string()));
+        let staged_task = match record {
+            Some(Record::Task(t)) => Some(&**t),
+            _ => None,
         };
-        book(&mut views[*n], task);
+        for (task, book) in [(committed, false), (staged_task, true)] {
+            let Some(task) = task else { continue };
+            let Some(n) = task.instance_id.as_deref().and_then(|i| snapshot.position(i)) else {
+                continue;
+            };
+            if !rebuilt.contains(&n) {
+                views::account(snapshot.cluster.view_mut(n), task, book);
+            }
+        }
     }
-    Snapshot { records, views }
+    snapshot
 }
 
-/// One instance's view given the tasks placed on it (any status; stopped ones hold nothing).
-pub fn instance_view<'t>(
-    instance: &InstanceRecord,
-    connected: &HashSet<String>,
-    tasks: impl Iterator<Item = &'t TaskRecord>,
-) -> InstanceView {
-    let mut view = empty_view(instance, connected);
-    for task in tasks {
-        book(&mut view, task);
-    }
-    view
-}
-
-fn book(view: &mut InstanceView, task: &TaskRecord) {
-    if task.task.last_status != "STOPPED" {
-        let group = task.task.group.as_deref().unwrap_or_default();
-        flotilla_scheduler::reserve(view, &task.reservation.demand(), group);
-    }
-}
-
-/// An instance's view with nothing placed on it.
-fn empty_view(instance: &InstanceRecord, connected: &HashSet<String>) -> InstanceView {
-    let resources = &instance.instance.registered_resources;
-    let registered = |name: &str| {
-        resources.iter().find(|r| r.name == name).map_or(0, |r| i64::from(r.integer_value))
-    };
-    let reserved_ports = |name: &str| -> BTreeSet<u16> {
-        resources
-            .iter()
-            .find(|r| r.name == name)
-            .and_then(|r| r.string_set_value.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    };
-    InstanceView {
-        id: instance.id.clone(),
-        active: instance.instance.status == "ACTIVE",
-        agent_connected: connected.contains(&instance.id),
-        remaining_cpu: registered("CPU"),
-        remaining_memory: registered("MEMORY"),
-        used_tcp_ports: reserved_ports("PORTS"),
-        used_udp_ports: reserved_ports("PORTS_UDP"),
-        task_count: 0,
-        groups: BTreeMap::new(),
-        attributes: instance
-            .instance
-            .attributes
-            .iter()
-            .map(|a| (a.name.clone(), a.value.clone().unwrap_or_default()))
-            .collect(),
-        agent_version: instance.instance.version_info.agent_version.clone(),
-        registered_at: instance.instance.registered_at,
+/// An instance record as this commit sees it.
+pub fn record_of(staged: &Staged<'_>, cluster: &str, instance_id: &str) -> Option<InstanceRecord> {
+    match staged.get(&instance_key(cluster, instance_id)) {
+        Some(Record::Instance(i)) => Some(*i),
+        _ => None,
     }
 }
 

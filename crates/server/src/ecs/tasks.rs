@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::clusters::active_cluster;
 use super::launch::{reservation, validate_overrides};
-use super::placement::{self, Snapshot};
+use super::placement;
 use super::{respond, respond_page, Ctx};
 use crate::pagination::paginate;
 use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
@@ -245,16 +245,16 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let reservation = reservation(&definition, &launch.overrides);
             let group = launch.group_of(&definition);
             let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
-            let Snapshot { records, mut views } =
+            let mut snapshot =
                 placement::snapshot(staged, &cluster.cluster_name, &connected, &HashSet::new());
-            if records.is_empty() {
+            if snapshot.cluster.is_empty() {
                 return Err(ApiError::invalid(
                     "No Container Instances were found in your cluster.",
                 ));
             }
             let demand = reservation.demand();
             let placements = place(
-                &mut views,
+                &mut snapshot.cluster,
                 &Request {
                     demand: &demand,
                     group: &group,
@@ -269,12 +269,17 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             for (placement, ids) in placements.into_iter().zip(&launch.ids) {
                 match placement {
                     Ok(i) => {
+                        let Some(instance) =
+                            placement::record_of(staged, &cluster.cluster_name, snapshot.id(i))
+                        else {
+                            continue; // cannot happen: views follow the records
+                        };
                         let record = new_task(
                             &scope,
                             &launch,
                             &cluster.cluster_name,
                             &definition,
-                            &records[i],
+                            &instance,
                             ids,
                             &reservation,
                         );
@@ -342,7 +347,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                         }
                     };
                 let placed = staged.tasks_on(&cluster.cluster_name, target);
-                let view = placement::instance_view(&instance, &connected, placed.iter());
+                let view = crate::state::views::instance_view(&instance, &connected, placed.iter());
                 // StartTask names its instances: resources must fit, strategies and
                 // constraints do not apply (as in ECS).
                 let fit = if view.active {

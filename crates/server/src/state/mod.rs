@@ -2,6 +2,7 @@
 //! committed writes (so readers never see a write that is not durable yet).
 
 mod records;
+pub mod views;
 mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +42,8 @@ pub struct State {
     /// connections rebuild desired states only for the instances a commit touched.
     task_changes: std::collections::HashMap<String, u64>,
     change_seq: u64,
+    /// cluster -> placement's views of its instances, updated as records apply.
+    pub placement: BTreeMap<String, views::ClusterViews>,
 }
 
 impl State {
@@ -71,10 +74,42 @@ impl State {
                 self.account_settings.insert((principal, setting.name.clone()), setting);
             }
             Record::Instance(i) => {
+                let cluster = self.placement.entry(i.cluster.clone()).or_default();
+                if i.instance.status == "INACTIVE" {
+                    cluster.remove(&i.id);
+                } else {
+                    let tasks = self
+                        .tasks_by_instance
+                        .get(&i.id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|key| self.tasks.get(key));
+                    cluster.upsert(views::instance_view(&i, &Default::default(), tasks));
+                }
                 self.instances.insert((i.cluster.clone(), i.id.clone()), *i);
             }
             Record::Task(t) => {
                 let key = (t.cluster.clone(), t.id.clone());
+                if let Some(cluster) = self.placement.get_mut(&t.cluster) {
+                    if let Some(old) = self.tasks.get(&key) {
+                        cluster.account(old, false);
+                    }
+                    cluster.account(&t, true);
+                }
+                // A task that names another instance than before leaves the old one's index.
+                let moved_from = self
+                    .tasks
+                    .get(&key)
+                    .and_then(|old| old.instance_id.clone())
+                    .filter(|old| t.instance_id.as_ref() != Some(old));
+                if let Some(old) = moved_from {
+                    if let Some(set) = self.tasks_by_instance.get_mut(&old) {
+                        set.remove(&key);
+                        if set.is_empty() {
+                            self.tasks_by_instance.remove(&old);
+                        }
+                    }
+                }
                 if let Some(instance) = &t.instance_id {
                     self.tasks_by_instance.entry(instance.clone()).or_default().insert(key.clone());
                     self.touch(instance);
@@ -91,6 +126,7 @@ impl State {
         match records::parse_key(key) {
             Some(records::Key::Cluster(name)) => {
                 self.clusters.remove(name);
+                self.placement.remove(name);
             }
             Some(records::Key::TaskDefinition(family, revision)) => {
                 if let Some(revisions) = self.task_definitions.get_mut(family) {
@@ -108,6 +144,9 @@ impl State {
             }
             Some(records::Key::Instance(cluster, id)) => {
                 self.instances.remove(&(cluster.to_string(), id.to_string()));
+                if let Some(views) = self.placement.get_mut(cluster) {
+                    views.remove(id);
+                }
             }
             Some(records::Key::Service(cluster, name)) => {
                 self.services.remove(&(cluster.to_string(), name.to_string()));
@@ -115,6 +154,9 @@ impl State {
             Some(records::Key::Task(cluster, id)) => {
                 let key = (cluster.to_string(), id.to_string());
                 if let Some(task) = self.tasks.remove(&key) {
+                    if let Some(views) = self.placement.get_mut(cluster) {
+                        views.account(&task, false);
+                    }
                     if let Some(instance) = task.instance_id {
                         self.touch(&instance);
                         if let Some(set) = self.tasks_by_instance.get_mut(&instance) {

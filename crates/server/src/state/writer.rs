@@ -33,7 +33,9 @@ impl<'a> Staged<'a> {
         Staged { state, batch: &NO_WRITES, mine: Writes::new() }
     }
 
-    pub fn state(&self) -> &State {
+    /// Committed state: borrowed for the whole change, not from this view, so what is read
+    /// from it can be held while the change stages writes.
+    pub fn state(&self) -> &'a State {
         self.state
     }
 
@@ -84,36 +86,19 @@ impl<'a> Staged<'a> {
     }
 }
 
-impl<'a> Staged<'a> {
-    /// Every task of `cluster` as this change sees it, in one sweep: committed tasks overlaid
-    /// by staged writes (placement reads whole clusters; per-instance lookups would rescan the
-    /// staged writes once per instance).
-    pub fn tasks_in(&self, cluster: &str) -> Vec<&super::TaskRecord> {
-        let prefix = super::task_prefix(cluster);
-        let mut overlaid: BTreeMap<&str, Option<&super::TaskRecord>> = BTreeMap::new();
+impl Staged<'_> {
+    /// The writes staged under `prefix` (earlier changes of the batch, then this one's, which
+    /// win): key and new record, `None` for a deletion.
+    pub fn pending(&self, prefix: &str) -> BTreeMap<&str, Option<&Record>> {
+        let mut out: BTreeMap<&str, Option<&Record>> = BTreeMap::new();
         for writes in [&self.mine, self.batch] {
-            for (key, record) in writes.range(prefix.clone()..) {
-                if !key.starts_with(&prefix) {
+            for (key, record) in writes.range(prefix.to_string()..) {
+                if !key.starts_with(prefix) {
                     break;
                 }
-                // The change's own write wins over the batch's.
-                overlaid.entry(key.as_str()).or_insert(match record {
-                    Some(Record::Task(task)) => Some(&**task),
-                    _ => None,
-                });
+                out.entry(key.as_str()).or_insert(record.as_ref());
             }
         }
-        let mut out: Vec<&super::TaskRecord> = self
-            .state
-            .tasks
-            .range((cluster.to_string(), String::new())..)
-            .take_while(|((c, _), _)| c == cluster)
-            .filter(|((c, id), _)| {
-                overlaid.is_empty() || !overlaid.contains_key(super::task_key(c, id).as_str())
-            })
-            .map(|(_, task)| task)
-            .collect();
-        out.extend(overlaid.into_values().flatten());
         out
     }
 }
