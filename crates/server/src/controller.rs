@@ -3,6 +3,7 @@
 //! committed before), asks the pure scheduler what to start and stop, and records deployments'
 //! progress and ECS's service events.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,7 +20,7 @@ use crate::ecs::launch::reservation;
 use crate::ecs::placement;
 use crate::ecs::services::new_deployment;
 use crate::ecs::tasks::{new_ids, new_task, Launch, TaskIds};
-use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, TaskRecord};
+use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, State, TaskRecord};
 use crate::App;
 
 /// How often the controller looks at every service even when nothing changed.
@@ -83,7 +84,7 @@ struct Pass<'a, 'b> {
     scope: flotilla_api::arn::ArnScope,
 }
 
-impl Pass<'_, '_> {
+impl<'b> Pass<'_, 'b> {
     fn run(&mut self) {
         self.stop_tasks_on_lost_instances();
         let services: Vec<ServiceRecord> = self
@@ -150,18 +151,18 @@ impl Pass<'_, '_> {
     }
 
     /// The service's tasks that are not STOPPED (and, separately, all of them).
-    fn tasks_of(&self, service: &ServiceRecord) -> Vec<TaskRecord> {
-        let group = format!("service:{}", service.name);
-        self.staged
-            .state()
-            .tasks
-            .range((service.cluster.clone(), String::new())..)
-            .take_while(|((c, _), _)| *c == service.cluster)
-            .map(|(_, t)| t)
-            .filter(|t| t.task.group.as_deref() == Some(group.as_str()))
-            .filter_map(|t| match self.staged.get(&crate::state::task_key(&t.cluster, &t.id)) {
-                Some(Record::Task(t)) => Some(*t),
-                _ => None,
+    fn tasks_of(&self, service: &ServiceRecord) -> Vec<Cow<'b, TaskRecord>> {
+        let state: &'b State = self.staged.state();
+        let group = (service.cluster.clone(), format!("service:{}", service.name));
+        let Some(ids) = state.tasks_by_group.get(&group) else { return Vec::new() };
+        ids.iter()
+            .filter_map(|id| {
+                // Committed tasks are borrowed; only ones this commit already rewrote are copied.
+                match self.staged.staged_write(&crate::state::task_key(&service.cluster, id)) {
+                    None => state.tasks.get(&(service.cluster.clone(), id.clone())).map(Cow::Borrowed),
+                    Some(Some(Record::Task(t))) => Some(Cow::Owned((**t).clone())),
+                    Some(_) => None,
+                }
             })
             .collect()
     }
@@ -208,7 +209,8 @@ impl Pass<'_, '_> {
     }
 
     fn reconcile(&mut self, service: &mut ServiceRecord) {
-        let tasks = self.tasks_of(service);
+        let owned = self.tasks_of(service);
+        let tasks: Vec<&TaskRecord> = owned.iter().map(AsRef::as_ref).collect();
         let Some(primary_id) = service.service.deployments.first().map(|d| d.id.clone()) else {
             return;
         };
@@ -221,7 +223,7 @@ impl Pass<'_, '_> {
         }
         let daemon = service.service.scheduling_strategy == "DAEMON";
         let live: Vec<&TaskRecord> =
-            tasks.iter().filter(|t| t.task.last_status != "STOPPED").collect();
+            tasks.iter().copied().filter(|t| t.task.last_status != "STOPPED").collect();
         let primary_failed =
             service.service.deployments.first().is_some_and(|d| d.rollout_state == "FAILED");
         let throttled = service.throttled_until.is_some_and(|t| self.now < t);
@@ -233,11 +235,14 @@ impl Pass<'_, '_> {
             } else {
                 // Tasks on DRAINING instances are replaced within the bounds like those of an
                 // old deployment: planned under a deployment id of their own.
-                let draining: HashSet<String> = self
-                    .instances(&service.cluster)
-                    .into_iter()
-                    .filter(|i| i.instance.status == "DRAINING")
-                    .map(|i| i.id)
+                let draining: HashSet<&str> = self
+                    .staged
+                    .state()
+                    .instances
+                    .range((service.cluster.clone(), String::new())..)
+                    .take_while(|((c, _), _)| *c == service.cluster)
+                    .filter(|(_, i)| i.instance.status == "DRAINING")
+                    .map(|((_, id), _)| id.as_str())
                     .collect();
                 let input = ReplicaInput {
                     desired: service.service.desired_count.max(0) as u32,
@@ -262,7 +267,9 @@ impl Pass<'_, '_> {
                             ServiceTask {
                                 id: t.id.clone(),
                                 deployment: match &t.instance_id {
-                                    Some(i) if draining.contains(i) => format!("draining:{i}"),
+                                    Some(i) if draining.contains(i.as_str()) => {
+                                        format!("draining:{i}")
+                                    }
                                     _ => t.task.started_by.clone().unwrap_or_default(),
                                 },
                                 stopping: t.task.desired_status == "STOPPED",
@@ -281,7 +288,10 @@ impl Pass<'_, '_> {
         if !to_stop.is_empty() {
             let mut stopped_ids = Vec::new();
             for (id, why) in &to_stop {
-                let Some(mut task) = tasks.iter().find(|t| &t.id == id).cloned() else { continue };
+                let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone())
+                else {
+                    continue;
+                };
                 task.task.desired_status = "STOPPED".into();
                 task.task.stop_code = Some("ServiceSchedulerInitiated".into());
                 task.task.stopped_reason = Some(match why {
@@ -573,7 +583,7 @@ impl Pass<'_, '_> {
 
     /// Failed tasks of the primary deployment: stopped before running, or by essential exits
     /// and failed health checks while the deployment is in progress.
-    fn count_failures(&mut self, service: &mut ServiceRecord, tasks: &[TaskRecord]) {
+    fn count_failures(&mut self, service: &mut ServiceRecord, tasks: &[&TaskRecord]) {
         let Some(primary) = service.service.deployments.first() else { return };
         if primary.rollout_state != "IN_PROGRESS" {
             return;

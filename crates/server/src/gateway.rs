@@ -9,7 +9,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage, TaskSpec};
+use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage};
 use subtle::ConstantTimeEq;
 
 use crate::ecs::{instances, launch};
@@ -107,18 +107,19 @@ async fn converse(
     connection: u64,
 ) -> Result<(), String> {
     let mut changes = app.state.subscribe();
-    let mut last_sent: Option<Vec<TaskSpec>> = None;
+    let mut last_sent: Option<Vec<(String, String)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
-        // Send the desired state when it differs from what the agent last got; most commits
-        // touch no task of this instance, and those cost one lookup.
+        // Send the desired state when it differs from what the agent last got. Most commits
+        // touch no task of this instance (one lookup); most that do only record what the
+        // agent reported, which leaves the desired state as it was (one cheap fingerprint).
         let change = app.state.read().task_change_of(instance_id);
         if last_change != Some(change) {
             last_change = Some(change);
-            let desired = desired_state(app, instance_id);
-            if last_sent.as_ref() != Some(&desired.tasks) {
-                last_sent = Some(desired.tasks.clone());
-                send(socket, &ServerMessage::Desired(desired)).await?;
+            let wanted = desired_fingerprint(app, instance_id);
+            if last_sent.as_ref() != Some(&wanted) {
+                last_sent = Some(wanted);
+                send(socket, &ServerMessage::Desired(desired_state(app, instance_id))).await?;
             }
         }
         tokio::select! {
@@ -154,6 +155,18 @@ fn parse(message: &Message) -> Option<AgentMessage> {
         Message::Binary(bytes) => serde_json::from_slice(bytes).ok(),
         _ => None,
     }
+}
+
+/// What decides the instance's desired state: its tasks and what each should be (a task's
+/// spec never changes otherwise: the definition is immutable, the stop reason comes with
+/// desired STOPPED).
+fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, String)> {
+    app.state
+        .read()
+        .tasks_on(instance_id)
+        .filter(|t| t.task.last_status != "STOPPED")
+        .map(|t| (t.task.task_arn.clone(), t.task.desired_status.clone()))
+        .collect()
 }
 
 /// Every task placed on the instance that its agent still has to run or finish stopping.

@@ -42,6 +42,9 @@ pub struct State {
     /// connections rebuild desired states only for the instances a commit touched.
     task_changes: std::collections::HashMap<String, u64>,
     change_seq: u64,
+    /// (cluster, task group) -> ids of the group's tasks (any status): a service's tasks
+    /// without walking the cluster.
+    pub tasks_by_group: std::collections::HashMap<(String, String), BTreeSet<String>>,
     /// cluster -> placement's views of its instances, updated as records apply.
     pub placement: BTreeMap<String, views::ClusterViews>,
 }
@@ -95,6 +98,12 @@ impl State {
                         cluster.account(old, false);
                     }
                     cluster.account(&t, true);
+                }
+                if let Some(group) = &t.task.group {
+                    self.tasks_by_group
+                        .entry((t.cluster.clone(), group.clone()))
+                        .or_default()
+                        .insert(t.id.clone());
                 }
                 // A task that names another instance than before leaves the old one's index.
                 let moved_from = self
@@ -156,6 +165,15 @@ impl State {
                 if let Some(task) = self.tasks.remove(&key) {
                     if let Some(views) = self.placement.get_mut(cluster) {
                         views.account(&task, false);
+                    }
+                    if let Some(group) = &task.task.group {
+                        let group_key = (task.cluster.clone(), group.clone());
+                        if let Some(ids) = self.tasks_by_group.get_mut(&group_key) {
+                            ids.remove(&task.id);
+                            if ids.is_empty() {
+                                self.tasks_by_group.remove(&group_key);
+                            }
+                        }
                     }
                     if let Some(instance) = task.instance_id {
                         self.touch(&instance);

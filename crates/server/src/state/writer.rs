@@ -86,7 +86,12 @@ impl<'a> Staged<'a> {
     }
 }
 
-impl Staged<'_> {
+impl<'a> Staged<'a> {
+    /// The write staged for `key`, if any: `Some(None)` for a staged deletion.
+    pub fn staged_write(&self, key: &str) -> Option<Option<&Record>> {
+        self.mine.get(key).or_else(|| self.batch.get(key)).map(Option::as_ref)
+    }
+
     /// The writes staged under `prefix` (earlier changes of the batch, then this one's, which
     /// win): key and new record, `None` for a deletion.
     pub fn pending(&self, prefix: &str) -> BTreeMap<&str, Option<&Record>> {
