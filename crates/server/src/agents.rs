@@ -2,8 +2,8 @@
 //! agents' reconnections tell it again).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub struct AgentRegistry {
@@ -14,6 +14,10 @@ pub struct AgentRegistry {
     disconnected: Mutex<HashMap<String, Instant>>,
     /// Agents that never connected since this server started count as disconnected from then.
     started: Instant,
+    /// The connected ids as a set, shared by readers (every placement reads it), rebuilt only
+    /// after a connection came or went.
+    ids: Mutex<Arc<HashSet<String>>>,
+    ids_stale: AtomicBool,
 }
 
 impl Default for AgentRegistry {
@@ -23,6 +27,8 @@ impl Default for AgentRegistry {
             connected: Mutex::new(HashMap::new()),
             disconnected: Mutex::new(HashMap::new()),
             started: Instant::now(),
+            ids: Mutex::new(Arc::new(HashSet::new())),
+            ids_stale: AtomicBool::new(false),
         }
     }
 }
@@ -33,6 +39,7 @@ impl AgentRegistry {
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         self.disconnected.lock().unwrap_or_else(|e| e.into_inner()).remove(instance_id);
         self.lock().insert(instance_id.to_string(), (connection, Instant::now()));
+        self.ids_stale.store(true, Ordering::Release);
         connection
     }
 
@@ -49,6 +56,7 @@ impl AgentRegistry {
         let mut connected = self.lock();
         if connected.get(instance_id).is_some_and(|(c, _)| *c == connection) {
             connected.remove(instance_id);
+            self.ids_stale.store(true, Ordering::Release);
             self.disconnected
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -86,8 +94,12 @@ impl AgentRegistry {
         self.lock().contains_key(instance_id)
     }
 
-    pub fn connected_ids(&self) -> HashSet<String> {
-        self.lock().keys().cloned().collect()
+    pub fn connected_ids(&self) -> Arc<HashSet<String>> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if self.ids_stale.swap(false, Ordering::AcqRel) {
+            *ids = Arc::new(self.lock().keys().cloned().collect());
+        }
+        Arc::clone(&ids)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {

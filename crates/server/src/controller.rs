@@ -42,13 +42,35 @@ const IDS_PER_PASS: usize = 64;
 /// writer long; the next pass (at most 100 ms later) goes on.
 const MAX_STARTS_PER_PASS: usize = 1000;
 
+/// A steady service nothing happened to is still reconciled this often (periodic events).
+const RECHECK_STEADY_EVERY: f64 = 5.0;
+
+/// What a service looked like after its last reconcile, to skip it while nothing changes.
+struct Seen {
+    record: ServiceRecord,
+    /// `State::group_change_of` for its tasks and its cluster's instances.
+    changes: (u64, u64),
+    lost_generation: u64,
+    at: f64,
+}
+
+type SeenServices = Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Seen>>>;
+
 pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut changes = app.state.subscribe();
+        let seen: SeenServices = Arc::default();
+        let mut last_lost = HashSet::new();
+        let mut lost_generation = 0u64;
         loop {
             let started = std::time::Instant::now();
             let now = crate::epoch_seconds(SystemTime::now());
             let lost = app.agents.lost(&app.state.read(), agent_timeout);
+            if lost != last_lost {
+                lost_generation += 1;
+                last_lost.clone_from(&lost);
+            }
+            let seen = Arc::clone(&seen);
             let connected = app.agents.connected_ids();
             let event_ids: Vec<String> =
                 (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -56,7 +78,17 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             let result = app
                 .state
                 .write(move |staged| {
-                    let mut pass = Pass { staged, now, lost, connected, event_ids, scope };
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut pass = Pass {
+                        staged,
+                        now,
+                        lost,
+                        lost_generation,
+                        connected,
+                        event_ids,
+                        scope,
+                        seen: &mut seen,
+                    };
                     pass.run();
                     Ok(())
                 })
@@ -79,7 +111,9 @@ struct Pass<'a, 'b> {
     staged: &'a mut Staged<'b>,
     now: f64,
     lost: HashSet<String>,
-    connected: HashSet<String>,
+    lost_generation: u64,
+    seen: &'a mut std::collections::HashMap<(String, String), Seen>,
+    connected: Arc<HashSet<String>>,
     event_ids: Vec<String>,
     scope: flotilla_api::arn::ArnScope,
 }
@@ -96,11 +130,37 @@ impl<'b> Pass<'_, 'b> {
             .cloned()
             .collect();
         for before in services {
+            let key = (before.cluster.clone(), before.name.clone());
+            let changes = self
+                .staged
+                .state()
+                .group_change_of(&before.cluster, &format!("service:{}", before.name));
+            // A steady service whose record, tasks, instances and lost agents are as they were
+            // after its last reconcile has nothing to do (checked again every few seconds).
+            let unchanged = self.seen.get(&key).is_some_and(|s| {
+                s.record == before
+                    && s.changes == changes
+                    && s.lost_generation == self.lost_generation
+                    && before.steady_since.is_some()
+                    && self.now - s.at < RECHECK_STEADY_EVERY
+            });
+            if unchanged {
+                continue;
+            }
             let mut service = before.clone();
             self.reconcile(&mut service);
             // Counts are not stored: zero them so a pass writes only real changes.
             service.service.running_count = 0;
             service.service.pending_count = 0;
+            // Tasks this pass writes change the group's number when they commit, so the next
+            // pass looks again.
+            let seen = Seen {
+                record: service.clone(),
+                changes,
+                lost_generation: self.lost_generation,
+                at: self.now,
+            };
+            self.seen.insert(key, seen);
             if service != before {
                 self.staged.put(Record::Service(Box::new(service)));
             }
@@ -159,7 +219,9 @@ impl<'b> Pass<'_, 'b> {
             .filter_map(|id| {
                 // Committed tasks are borrowed; only ones this commit already rewrote are copied.
                 match self.staged.staged_write(&crate::state::task_key(&service.cluster, id)) {
-                    None => state.tasks.get(&(service.cluster.clone(), id.clone())).map(Cow::Borrowed),
+                    None => {
+                        state.tasks.get(&(service.cluster.clone(), id.clone())).map(Cow::Borrowed)
+                    }
                     Some(Some(Record::Task(t))) => Some(Cow::Owned((**t).clone())),
                     Some(_) => None,
                 }

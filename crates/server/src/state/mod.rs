@@ -41,6 +41,10 @@ pub struct State {
     /// instance id -> a number that changes whenever a task placed on it changes, so agent
     /// connections rebuild desired states only for the instances a commit touched.
     task_changes: std::collections::HashMap<String, u64>,
+    /// The same per (cluster, task group), and per cluster for its instances: the service
+    /// controller skips services nothing happened to.
+    group_changes: std::collections::HashMap<(String, String), u64>,
+    instance_changes: std::collections::HashMap<String, u64>,
     change_seq: u64,
     /// (cluster, task group) -> ids of the group's tasks (any status): a service's tasks
     /// without walking the cluster.
@@ -89,6 +93,8 @@ impl State {
                         .filter_map(|key| self.tasks.get(key));
                     cluster.upsert(views::instance_view(&i, &Default::default(), tasks));
                 }
+                self.change_seq += 1;
+                self.instance_changes.insert(i.cluster.clone(), self.change_seq);
                 self.instances.insert((i.cluster.clone(), i.id.clone()), *i);
             }
             Record::Task(t) => {
@@ -100,6 +106,8 @@ impl State {
                     cluster.account(&t, true);
                 }
                 if let Some(group) = &t.task.group {
+                    self.change_seq += 1;
+                    self.group_changes.insert((t.cluster.clone(), group.clone()), self.change_seq);
                     self.tasks_by_group
                         .entry((t.cluster.clone(), group.clone()))
                         .or_default()
@@ -153,6 +161,8 @@ impl State {
             }
             Some(records::Key::Instance(cluster, id)) => {
                 self.instances.remove(&(cluster.to_string(), id.to_string()));
+                self.change_seq += 1;
+                self.instance_changes.insert(cluster.to_string(), self.change_seq);
                 if let Some(views) = self.placement.get_mut(cluster) {
                     views.remove(id);
                 }
@@ -168,6 +178,8 @@ impl State {
                     }
                     if let Some(group) = &task.task.group {
                         let group_key = (task.cluster.clone(), group.clone());
+                        self.change_seq += 1;
+                        self.group_changes.insert(group_key.clone(), self.change_seq);
                         if let Some(ids) = self.tasks_by_group.get_mut(&group_key) {
                             ids.remove(&task.id);
                             if ids.is_empty() {
@@ -198,6 +210,13 @@ impl State {
                 self.task_changes.insert(instance_id.to_string(), self.change_seq);
             }
         }
+    }
+
+    /// Changes whenever a task of the group, or an instance of the cluster, changes.
+    pub fn group_change_of(&self, cluster: &str, group: &str) -> (u64, u64) {
+        let group =
+            self.group_changes.get(&(cluster.to_string(), group.to_string())).copied().unwrap_or(0);
+        (group, self.instance_changes.get(cluster).copied().unwrap_or(0))
     }
 
     /// Changes whenever a task placed on the instance changes (0: none ever did).
