@@ -123,19 +123,28 @@ pub struct Request<'a> {
 /// whether each agent is reachable now (not part of the shared views).
 pub struct Cluster<'a> {
     base: &'a [InstanceView],
-    changed: HashMap<usize, InstanceView>,
-    connected: Option<Vec<bool>>,
+    /// Per instance: where its copy is in `copies` (`NONE`: unchanged, read `base`).
+    copy_of: Vec<u32>,
+    copies: Vec<InstanceView>,
+    connected: Option<std::sync::Arc<Vec<bool>>>,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl<'a> Cluster<'a> {
     /// Reachability as the views' own `agent_connected` says.
     pub fn new(base: &'a [InstanceView]) -> Self {
-        Cluster { base, changed: HashMap::new(), connected: None }
+        Cluster { base, copy_of: vec![NONE; base.len()], copies: Vec::new(), connected: None }
     }
 
     /// Reachability given per instance, index for index.
-    pub fn with_connected(base: &'a [InstanceView], connected: Vec<bool>) -> Self {
-        Cluster { base, changed: HashMap::new(), connected: Some(connected) }
+    pub fn with_connected(base: &'a [InstanceView], connected: std::sync::Arc<Vec<bool>>) -> Self {
+        Cluster {
+            base,
+            copy_of: vec![NONE; base.len()],
+            copies: Vec::new(),
+            connected: Some(connected),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,13 +156,19 @@ impl<'a> Cluster<'a> {
     }
 
     pub fn view(&self, i: usize) -> &InstanceView {
-        self.changed.get(&i).unwrap_or(&self.base[i])
+        match self.copy_of[i] {
+            NONE => &self.base[i],
+            n => &self.copies[n as usize],
+        }
     }
 
     /// The instance's view for changing: copied on the first change.
     pub fn view_mut(&mut self, i: usize) -> &mut InstanceView {
-        let base = self.base;
-        self.changed.entry(i).or_insert_with(|| base[i].clone())
+        if self.copy_of[i] == NONE {
+            self.copy_of[i] = self.copies.len() as u32;
+            self.copies.push(self.base[i].clone());
+        }
+        &mut self.copies[self.copy_of[i] as usize]
     }
 
     pub fn connected(&self, i: usize) -> bool {

@@ -3,6 +3,7 @@
 //! the API's placement constraints and strategies checked and parsed.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::taskdef::TaskDefinition;
@@ -40,16 +41,17 @@ static NO_INSTANCES: std::sync::LazyLock<ClusterViews> =
 pub fn snapshot<'s>(
     staged: &Staged<'s>,
     cluster: &str,
-    connected: &HashSet<String>,
+    connected: &Arc<HashSet<String>>,
     unreachable: &HashSet<String>,
 ) -> Snapshot<'s> {
     let state = staged.state();
     let views = state.placement.get(cluster).unwrap_or(&NO_INSTANCES);
-    let reachable = views
-        .views
-        .iter()
-        .map(|v| connected.contains(&v.id) && !unreachable.contains(&v.id))
-        .collect();
+    let generation = state.group_change_of(cluster, "").1;
+    let reachable = if unreachable.is_empty() {
+        reachable_cached(cluster, generation, views, connected)
+    } else {
+        Arc::new(reachability(views, connected, unreachable))
+    };
     let mut snapshot =
         Snapshot { cluster: Cluster::with_connected(&views.views, reachable), views };
     // Instances changed in this commit: their views afresh, with the staged tasks.
@@ -86,6 +88,52 @@ pub fn snapshot<'s>(
         }
     }
     snapshot
+}
+
+fn reachability(
+    views: &ClusterViews,
+    connected: &HashSet<String>,
+    unreachable: &HashSet<String>,
+) -> Vec<bool> {
+    views.views.iter().map(|v| connected.contains(&v.id) && !unreachable.contains(&v.id)).collect()
+}
+
+/// Which of a cluster's instances are reachable, for one set of connected agents and one
+/// arrangement of the cluster's views.
+struct Reachable {
+    cluster: String,
+    generation: u64,
+    connected: Arc<HashSet<String>>,
+    reachable: Arc<Vec<bool>>,
+}
+
+/// The last answer: the same while no agent comes or goes and no instance changes, so RunTask
+/// storms do not hash every instance id on every call.
+static LAST_REACHABLE: Mutex<Option<Reachable>> = Mutex::new(None);
+
+fn reachable_cached(
+    cluster: &str,
+    generation: u64,
+    views: &ClusterViews,
+    connected: &Arc<HashSet<String>>,
+) -> Arc<Vec<bool>> {
+    let mut last = LAST_REACHABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = last.as_ref() {
+        if r.cluster == cluster
+            && r.generation == generation
+            && Arc::ptr_eq(&r.connected, connected)
+        {
+            return Arc::clone(&r.reachable);
+        }
+    }
+    let reachable = Arc::new(reachability(views, connected, &HashSet::new()));
+    *last = Some(Reachable {
+        cluster: cluster.to_string(),
+        generation,
+        connected: Arc::clone(connected),
+        reachable: Arc::clone(&reachable),
+    });
+    reachable
 }
 
 /// An instance record as this commit sees it.
