@@ -7,7 +7,8 @@
 //! instance's task count, then its position. A placement changes only the instance it lands
 //! on, so candidates are kept ordered and only that one is re-scored (see `Candidates`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::query::{self, Expr};
 use crate::{fits_resources, reserve, Demand, InstanceView, Reason};
@@ -214,9 +215,6 @@ impl query::Facts for Probe<'_> {
     }
 }
 
-/// Small batches (RunTask places at most 10) are cheaper to score in full than to sort.
-const SCAN_UP_TO: usize = 16;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Auto,
@@ -287,15 +285,14 @@ enum Candidates {
     /// Scored afresh for every task: needed for `random` (a new draw each time) and for a
     /// spread over an attribute after the first strategy.
     Scan(Vec<usize>),
-    /// Kept in order: one set per value of the first strategy's attribute (a single set when
-    /// it spreads over no attribute), each ordered by the rest of the key. A task takes the
-    /// best head among the values holding the fewest tasks: O(values + log n), not O(n).
+    /// Kept in order: one heap per value of the first strategy's attribute (a single heap
+    /// when it spreads over no attribute), each ordered by the rest of the key. A task takes
+    /// the best head among the values holding the fewest tasks: O(values + log n), not O(n);
+    /// building the heaps is O(n), so even a batch of one costs no more than a scan.
     Ordered {
-        /// Which set an instance belongs to.
+        /// Which heap an instance belongs to.
         set_of: Vec<usize>,
-        sets: Vec<BTreeSet<(Key, usize)>>,
-        /// The key each member was inserted with.
-        key_of: Vec<Key>,
+        sets: Vec<BinaryHeap<Reverse<(Key, usize)>>>,
     },
 }
 
@@ -365,7 +362,7 @@ impl<'r> Batch<'r> {
             _ => true,
         });
         let ordered = match mode {
-            Mode::Auto => orderable && request.count > SCAN_UP_TO,
+            Mode::Auto => orderable,
             #[cfg(test)]
             Mode::Scan => false,
             #[cfg(test)]
@@ -376,8 +373,8 @@ impl<'r> Batch<'r> {
                 Some(Scorer::SpreadValue { value_of, .. }) => value_of.clone(),
                 _ => vec![0; n],
             };
-            let sets = vec![BTreeSet::new(); set_of.iter().max().map_or(1, |m| m + 1)];
-            Candidates::Ordered { set_of, sets, key_of: vec![[0; KEY_LEN]; n] }
+            let sets = vec![BinaryHeap::new(); set_of.iter().max().map_or(1, |m| m + 1)];
+            Candidates::Ordered { set_of, sets }
         } else {
             Candidates::Scan(Vec::with_capacity(n))
         };
@@ -428,9 +425,8 @@ impl<'r> Batch<'r> {
         let key = self.key(cluster, i);
         match &mut self.candidates {
             Candidates::Scan(list) => list.push(i),
-            Candidates::Ordered { set_of, sets, key_of } => {
-                key_of[i] = key;
-                sets[set_of[i]].insert((key, i));
+            Candidates::Ordered { set_of, sets } => {
+                sets[set_of[i]].push(Reverse((key, i)));
             }
         }
     }
@@ -473,8 +469,8 @@ impl<'r> Batch<'r> {
         sets.iter()
             .enumerate()
             .filter_map(|(v, set)| {
-                let head = set.first()?;
-                Some((spread_counts.map_or(0, |c| c[v]), head.0, head.1))
+                let Reverse((key, i)) = set.peek()?;
+                Some((spread_counts.map_or(0, |c| c[v]), *key, *i))
             })
             .min()
             .map(|(_, _, i)| i)
@@ -484,8 +480,9 @@ impl<'r> Batch<'r> {
         let Some(chosen) = self.best(cluster) else {
             return Err(most_common(&self.dropped));
         };
-        if let Candidates::Ordered { set_of, sets, key_of } = &mut self.candidates {
-            sets[set_of[chosen]].remove(&(key_of[chosen], chosen));
+        if let Candidates::Ordered { set_of, sets } = &mut self.candidates {
+            // The chosen instance is its heap's head.
+            sets[set_of[chosen]].pop();
         }
         reserve(cluster.view_mut(chosen), self.request.demand, self.request.group);
         self.group_on[chosen] += 1;

@@ -106,7 +106,10 @@ async fn converse(
     instance_id: &str,
     connection: u64,
 ) -> Result<(), String> {
-    let mut changes = app.state.subscribe();
+    // Woken only by commits that touch this instance's tasks (registered before the first
+    // look, so nothing committed in between is missed).
+    let waker = app.state.wakers.register(instance_id);
+    let changes = app.state.subscribe();
     let mut last_sent: Option<Vec<(String, String)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
@@ -123,12 +126,11 @@ async fn converse(
             }
         }
         tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return Ok(()); // server shutting down
-                }
-            }
+            () = waker.notified() => {}
             message = socket.recv() => {
+                if changes.has_changed().is_err() {
+                    return Ok(()); // the writer is gone: the server is shutting down
+                }
                 let Some(message) = message else { return Ok(()) };
                 let message = message.map_err(|e| e.to_string())?;
                 if let Message::Close(_) = message {

@@ -46,6 +46,8 @@ pub struct State {
     group_changes: std::collections::HashMap<(String, String), u64>,
     instance_changes: std::collections::HashMap<String, u64>,
     change_seq: u64,
+    /// Instances touched by the records applied since the writer last looked.
+    touched: Vec<String>,
     /// (cluster, task group) -> ids of the group's tasks (any status): a service's tasks
     /// without walking the cluster.
     pub tasks_by_group: std::collections::HashMap<(String, String), BTreeSet<String>>,
@@ -203,6 +205,7 @@ impl State {
     }
 
     fn touch(&mut self, instance_id: &str) {
+        self.touched.push(instance_id.to_string());
         self.change_seq += 1;
         match self.task_changes.get_mut(instance_id) {
             Some(seq) => *seq = self.change_seq,
@@ -270,13 +273,55 @@ impl State {
     }
 }
 
+/// Per-instance wake-ups: an agent connection waits on its instance's `Notify`, woken only by
+/// commits that touched a task placed on it, so thousands of idle connections cost nothing per
+/// commit.
+#[derive(Default)]
+pub struct InstanceWakers {
+    wakers:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Notify>>>,
+}
+
+impl InstanceWakers {
+    /// The instance's waker (one per live connection; dropped with it).
+    pub fn register(&self, instance_id: &str) -> Arc<tokio::sync::Notify> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        self.lock().insert(instance_id.to_string(), Arc::downgrade(&notify));
+        notify
+    }
+
+    fn wake<'i>(&self, instance_ids: impl Iterator<Item = &'i String>) {
+        let mut wakers = self.lock();
+        for id in instance_ids {
+            match wakers.get(id).map(std::sync::Weak::upgrade) {
+                // A permit is kept if the connection is busy, so no wake-up is lost.
+                Some(Some(notify)) => notify.notify_one(),
+                Some(None) => {
+                    wakers.remove(id);
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Notify>>,
+    > {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The state plus the single writer that changes it.
 #[derive(Clone)]
 pub struct StateHandle {
     state: Arc<RwLock<State>>,
     writer: writer::WriterHandle,
-    /// The revision of the last applied commit; watchers (agent connections) wake on changes.
+    /// The revision of the last applied commit; watchers (the controller) wake on changes.
     changes: tokio::sync::watch::Receiver<Revision>,
+    pub wakers: Arc<InstanceWakers>,
 }
 
 impl StateHandle {
@@ -289,10 +334,13 @@ impl StateHandle {
             state.insert(record);
         }
         state.revision = revision;
+        state.touched.clear();
         let (notify, changes) = tokio::sync::watch::channel(revision);
         let state = Arc::new(RwLock::new(state));
-        let writer = writer::WriterHandle::start(Arc::clone(&state), store, notify);
-        Ok(StateHandle { state, writer, changes })
+        let wakers = Arc::new(InstanceWakers::default());
+        let writer =
+            writer::WriterHandle::start(Arc::clone(&state), store, notify, Arc::clone(&wakers));
+        Ok(StateHandle { state, writer, changes, wakers })
     }
 
     /// A consistent read view. Hold it briefly: the writer waits for readers to apply commits.

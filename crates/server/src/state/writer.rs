@@ -127,9 +127,10 @@ impl WriterHandle {
         state: Arc<RwLock<State>>,
         store: Arc<dyn Store>,
         notify: tokio::sync::watch::Sender<flotilla_store::Revision>,
+        wakers: Arc<super::InstanceWakers>,
     ) -> Self {
         let (jobs, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(state, store, receiver, notify));
+        tokio::spawn(run(state, store, receiver, notify, wakers));
         WriterHandle { jobs }
     }
 
@@ -162,6 +163,7 @@ async fn run(
     store: Arc<dyn Store>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     notify: tokio::sync::watch::Sender<flotilla_store::Revision>,
+    wakers: Arc<super::InstanceWakers>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch_jobs = vec![first];
@@ -191,8 +193,12 @@ async fn run(
         let outcome =
             if batch_was_empty { Ok(()) } else { commit(&state, store.as_ref(), batch).await };
         if !batch_was_empty && outcome.is_ok() {
-            let revision = state.read().unwrap_or_else(|e| e.into_inner()).revision;
+            let (revision, touched) = {
+                let mut state = state.write().unwrap_or_else(|e| e.into_inner());
+                (state.revision, std::mem::take(&mut state.touched))
+            };
             notify.send_replace(revision);
+            wakers.wake(touched.iter());
         }
         for finish in finishes {
             finish(outcome.clone());
