@@ -42,8 +42,10 @@ const IDS_PER_PASS: usize = 64;
 /// writer long; the next pass (at most 100 ms later) goes on.
 const MAX_STARTS_PER_PASS: usize = 1000;
 
-/// A steady service nothing happened to is still reconciled this often (periodic events).
-const RECHECK_STEADY_EVERY: f64 = 5.0;
+/// A steady service nothing happened to is still reconciled this often, as a safety net (its
+/// plan depends only on what the skip compares, and the periodic steady event); at most one
+/// such recheck per pass, so big services do not all stall the writer at once.
+const RECHECK_STEADY_EVERY: f64 = 30.0;
 
 /// What a service looked like after its last reconcile, to skip it while nothing changes.
 struct Seen {
@@ -129,6 +131,7 @@ impl<'b> Pass<'_, 'b> {
             .filter(|s| s.service.status != "INACTIVE")
             .cloned()
             .collect();
+        let mut rechecked = false;
         for before in services {
             let key = (before.cluster.clone(), before.name.clone());
             let changes = self
@@ -136,16 +139,20 @@ impl<'b> Pass<'_, 'b> {
                 .state()
                 .group_change_of(&before.cluster, &format!("service:{}", before.name));
             // A steady service whose record, tasks, instances and lost agents are as they were
-            // after its last reconcile has nothing to do (checked again every few seconds).
-            let unchanged = self.seen.get(&key).is_some_and(|s| {
+            // after its last reconcile has nothing to do.
+            let unchanged = self.seen.get(&key).filter(|s| {
                 s.record == before
                     && s.changes == changes
                     && s.lost_generation == self.lost_generation
                     && before.steady_since.is_some()
-                    && self.now - s.at < RECHECK_STEADY_EVERY
             });
-            if unchanged {
-                continue;
+            if let Some(seen) = unchanged {
+                let due = self.now - seen.at >= RECHECK_STEADY_EVERY
+                    || before.steady_since.is_some_and(|t| self.now - t >= STEADY_EVENT_EVERY);
+                if !due || rechecked {
+                    continue;
+                }
+                rechecked = true;
             }
             let mut service = before.clone();
             self.reconcile(&mut service);
