@@ -220,18 +220,20 @@ impl<'b> Pass<'_, 'b> {
     /// The service's tasks that are not STOPPED (and, separately, all of them).
     fn tasks_of(&self, service: &ServiceRecord) -> Vec<Cow<'b, TaskRecord>> {
         let state: &'b State = self.staged.state();
-        let group = (service.cluster.clone(), format!("service:{}", service.name));
-        let Some(ids) = state.tasks_by_group.get(&group) else { return Vec::new() };
-        ids.iter()
-            .filter_map(|id| {
-                // Committed tasks are borrowed; only ones this commit already rewrote are copied.
-                match self.staged.staged_write(&crate::state::task_key(&service.cluster, id)) {
-                    None => {
-                        state.tasks.get(&(service.cluster.clone(), id.clone())).map(Cow::Borrowed)
-                    }
-                    Some(Some(Record::Task(t))) => Some(Cow::Owned((**t).clone())),
-                    Some(_) => None,
-                }
+        let group = format!("service:{}", service.name);
+        // Committed tasks are borrowed; only ones this commit already rewrote are copied.
+        let rewritten: std::collections::HashMap<&str, Option<&Record>> = self
+            .staged
+            .pending(&crate::state::task_prefix(&service.cluster))
+            .into_iter()
+            .map(|(key, record)| (key.rsplit('/').next().unwrap_or_default(), record))
+            .collect();
+        state
+            .tasks_of_group(&service.cluster, &group)
+            .filter_map(|task| match rewritten.get(task.id.as_str()) {
+                None => Some(Cow::Borrowed(task)),
+                Some(Some(Record::Task(t))) => Some(Cow::Owned((**t).clone())),
+                Some(_) => None,
             })
             .collect()
     }
@@ -249,13 +251,18 @@ impl<'b> Pass<'_, 'b> {
 
     /// (healthy, unhealthy) as the deployment logic counts them: with health checks, HEALTHY
     /// (UNHEALTHY past the grace period means replace it); without, RUNNING for a few seconds.
-    fn healthy(&self, service: &ServiceRecord, task: &TaskRecord) -> (bool, bool) {
+    fn healthy(
+        &self,
+        service: &ServiceRecord,
+        task: &TaskRecord,
+        has_checks: bool,
+    ) -> (bool, bool) {
         if task.task.last_status != "RUNNING" {
             return (false, false);
         }
         let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
         let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
-        if self.has_health_checks(task) {
+        if has_checks {
             match task.task.health_status.as_deref() {
                 Some("HEALTHY") => (true, false),
                 Some("UNHEALTHY") => (false, running_for >= grace),
@@ -313,6 +320,14 @@ impl<'b> Pass<'_, 'b> {
                     .filter(|(_, i)| i.instance.status == "DRAINING")
                     .map(|((_, id), _)| id.as_str())
                     .collect();
+                // Per task definition, not per task: a service has one or two at a time.
+                let mut checks: std::collections::HashMap<&str, bool> = Default::default();
+                for t in &live {
+                    let arn = t.task.task_definition_arn.as_str();
+                    if !checks.contains_key(arn) {
+                        checks.insert(arn, self.has_health_checks(t));
+                    }
+                }
                 let input = ReplicaInput {
                     desired: service.service.desired_count.max(0) as u32,
                     minimum_healthy_percent: service
@@ -332,7 +347,9 @@ impl<'b> Pass<'_, 'b> {
                     tasks: live
                         .iter()
                         .map(|t| {
-                            let (healthy, unhealthy) = self.healthy(service, t);
+                            let has_checks =
+                                checks.get(t.task.task_definition_arn.as_str()) == Some(&true);
+                            let (healthy, unhealthy) = self.healthy(service, t, has_checks);
                             ServiceTask {
                                 id: t.id.clone(),
                                 deployment: match &t.instance_id {

@@ -366,14 +366,7 @@ pub fn with_counts(state: &State, mut service: Service, with_tags: bool) -> Serv
         d.running_count = 0;
         d.pending_count = 0;
     }
-    for task in state
-        .tasks
-        .range((cluster.to_string(), String::new())..)
-        .take_while(|((c, _), _)| c == cluster)
-        .map(|(_, t)| t)
-        .filter(|t| {
-            t.task.group.as_deref() == Some(group.as_str()) && t.task.desired_status == "RUNNING"
-        })
+    for task in state.tasks_of_group(cluster, &group).filter(|t| t.task.desired_status == "RUNNING")
     {
         let is_running = task.task.last_status == "RUNNING";
         if is_running {

@@ -50,7 +50,7 @@ pub struct State {
     touched: Vec<String>,
     /// (cluster, task group) -> ids of the group's tasks (any status): a service's tasks
     /// without walking the cluster.
-    pub tasks_by_group: std::collections::HashMap<(String, String), BTreeSet<String>>,
+    tasks_by_group: std::collections::HashMap<(String, String), BTreeSet<(String, String)>>,
     /// cluster -> placement's views of its instances, updated as records apply.
     pub placement: BTreeMap<String, views::ClusterViews>,
 }
@@ -113,7 +113,7 @@ impl State {
                     self.tasks_by_group
                         .entry((t.cluster.clone(), group.clone()))
                         .or_default()
-                        .insert(t.id.clone());
+                        .insert(key.clone());
                 }
                 // A task that names another instance than before leaves the old one's index.
                 let moved_from = self
@@ -183,7 +183,7 @@ impl State {
                         self.change_seq += 1;
                         self.group_changes.insert(group_key.clone(), self.change_seq);
                         if let Some(ids) = self.tasks_by_group.get_mut(&group_key) {
-                            ids.remove(&task.id);
+                            ids.remove(&key);
                             if ids.is_empty() {
                                 self.tasks_by_group.remove(&group_key);
                             }
@@ -213,6 +213,15 @@ impl State {
                 self.task_changes.insert(instance_id.to_string(), self.change_seq);
             }
         }
+    }
+
+    /// The tasks of a group (`service:web`, `family:batch`, ...) in a cluster, any status.
+    pub fn tasks_of_group(&self, cluster: &str, group: &str) -> impl Iterator<Item = &TaskRecord> {
+        self.tasks_by_group
+            .get(&(cluster.to_string(), group.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.tasks.get(key))
     }
 
     /// Changes whenever a task of the group, or an instance of the cluster, changes.
