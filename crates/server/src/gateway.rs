@@ -2,6 +2,7 @@
 //! agent token. The server pushes the instance's whole desired state whenever it changes; the
 //! agent pushes its whole actual state. Both are idempotent, so reconnects simply converge.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -111,6 +112,7 @@ async fn converse(
     let waker = app.state.wakers.register(instance_id);
     let changes = app.state.subscribe();
     let mut last_sent: Option<Vec<(String, String)>> = None;
+    let mut specs = SpecCache::default();
     let mut last_change: Option<u64> = None;
     loop {
         // Send the desired state when it differs from what the agent last got. Most commits
@@ -122,7 +124,8 @@ async fn converse(
             let wanted = desired_fingerprint(app, instance_id);
             if last_sent.as_ref() != Some(&wanted) {
                 last_sent = Some(wanted);
-                send(socket, &ServerMessage::Desired(desired_state(app, instance_id))).await?;
+                let text = specs.message(app, instance_id);
+                socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())?;
             }
         }
         tokio::select! {
@@ -138,6 +141,7 @@ async fn converse(
                 }
                 app.agents.seen(instance_id, connection);
                 match parse(&message) {
+                    Some(AgentMessage::Report(report)) if !reports_news(app, cluster, &report) => {}
                     Some(AgentMessage::Report(report)) => {
                         if let Err(error) = instances::apply_report(app, cluster.to_string(), instance_id.to_string(), report).await {
                             tracing::warn!(%error, "could not apply an agent report");
@@ -149,6 +153,18 @@ async fn converse(
             }
         }
     }
+}
+
+/// Whether a report tells anything new (most repeat what is known: no write for those).
+fn reports_news(app: &App, cluster: &str, report: &flotilla_api::agent::Report) -> bool {
+    let state = app.state.read();
+    report.tasks.iter().any(|r| {
+        let id = flotilla_api::arn::id_from(&r.task_arn);
+        state
+            .tasks
+            .get(&(cluster.to_string(), id.to_string()))
+            .is_some_and(|t| !instances::report_changes_nothing(&t.task, r))
+    })
 }
 
 fn parse(message: &Message) -> Option<AgentMessage> {
@@ -171,16 +187,77 @@ fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every task placed on the instance that its agent still has to run or finish stopping.
-pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
-    let state = app.state.read();
-    let tasks = state
-        .tasks_on(instance_id)
-        .filter(|t| t.task.last_status != "STOPPED")
-        .filter_map(|t| {
-            let stored = state.task_definition_by_arn(&t.task.task_definition_arn)?;
-            Some(launch::task_spec(t, &stored.definition))
-        })
-        .collect();
-    DesiredState { version: state.revision, tasks }
+/// The JSON of each task's spec as last sent on this connection: a desired state repeats every
+/// task of the instance, but a spec changes only with its desired status, so each is built and
+/// serialized once.
+#[derive(Default)]
+struct SpecCache {
+    /// task ARN -> (desired status, spec JSON).
+    json: HashMap<String, (String, String)>,
+}
+
+impl SpecCache {
+    /// The whole `Desired` message for the instance, as `desired_state` would serialize.
+    fn message(&mut self, app: &App, instance_id: &str) -> String {
+        let state = app.state.read();
+        let mut order = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for task in state.tasks_on(instance_id).filter(|t| t.task.last_status != "STOPPED") {
+            let arn = &task.task.task_arn;
+            live.insert(arn.clone());
+            let fresh = self.json.get(arn).is_some_and(|(d, _)| *d == task.task.desired_status);
+            if !fresh {
+                let Some(stored) = state.task_definition_by_arn(&task.task.task_definition_arn)
+                else {
+                    continue;
+                };
+                let spec = launch::task_spec(task, &stored.definition);
+                let json = serde_json::to_string(&spec).unwrap_or_default();
+                self.json.insert(arn.clone(), (task.task.desired_status.clone(), json));
+            }
+            order.push(arn);
+        }
+        let parts: Vec<&str> =
+            order.iter().filter_map(|arn| self.json.get(*arn).map(|(_, j)| j.as_str())).collect();
+        let message = desired_json(state.revision, &parts);
+        drop(parts);
+        self.json.retain(|arn, _| live.contains(arn));
+        message
+    }
+}
+
+/// A `Desired` message around task specs already serialized, exactly as serde would write it.
+fn desired_json(version: u64, specs: &[&str]) -> String {
+    let envelope = ServerMessage::Desired(DesiredState { version, tasks: vec![] });
+    let empty = serde_json::to_string(&envelope).unwrap_or_default();
+    match empty.strip_suffix("[]}") {
+        Some(head) => format!("{head}[{}]}}", specs.join(",")),
+        None => empty, // cannot happen: `tasks` is the last field (tested below)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flotilla_api::agent::TaskSpec;
+
+    use super::*;
+
+    #[test]
+    fn spliced_desired_messages_are_what_serde_writes() {
+        let specs: Vec<TaskSpec> = ["a", "b"]
+            .iter()
+            .map(|arn| TaskSpec { task_arn: arn.to_string(), ..TaskSpec::default() })
+            .collect();
+        let json: Vec<String> =
+            specs.iter().map(|s| serde_json::to_string(s).unwrap_or_default()).collect();
+        let parts: Vec<&str> = json.iter().map(String::as_str).collect();
+        for n in [0, 1, 2] {
+            let whole =
+                ServerMessage::Desired(DesiredState { version: 7, tasks: specs[..n].to_vec() });
+            assert_eq!(
+                desired_json(7, &parts[..n]),
+                serde_json::to_string(&whole).unwrap_or_default()
+            );
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use flotilla_api::agent::{Register, Report};
+use flotilla_api::agent::{Register, Report, TaskReport};
 use flotilla_api::arn::id_from;
 use flotilla_api::common::decode;
 use flotilla_api::instance::{
@@ -75,6 +75,78 @@ pub async fn register(
         .await
 }
 
+/// Whether applying `report` to `task` would leave it as it is (conservative: `false` when in
+/// doubt). Mirrors `apply_report`: statuses move forward, facts are filled in once.
+pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskReport) -> bool {
+    let moves = |to: &str, from: &str| to != from && lifecycle_rank(to) >= lifecycle_rank(from);
+    let fills = |known: Option<f64>, reported: Option<f64>| known.is_none() && reported.is_some();
+    let news =
+        |known: &Option<String>, reported: &Option<String>| reported.is_some() && reported != known;
+    if moves(&report.last_status, &task.last_status)
+        || (task.last_status == "STOPPED" && task.desired_status != "STOPPED")
+        || news(&task.health_status, &report.health_status)
+        || fills(task.pull_started_at, report.pull_started_at)
+        || fills(task.pull_stopped_at, report.pull_stopped_at)
+        || fills(task.started_at, report.started_at)
+        || fills(task.stopping_at, report.stopping_at)
+        || fills(task.execution_stopped_at, report.execution_stopped_at)
+        || fills(task.stopped_at, report.stopped_at)
+        || (task.stop_code.is_none() && report.stop_code.is_some())
+        || (task.stopped_reason.is_none() && report.stopped_reason.is_some())
+    {
+        return false;
+    }
+    report.containers.iter().all(|c| {
+        let Some(known) = task.containers.iter().find(|x| x.name == c.name) else {
+            return true; // ignored by apply_report too
+        };
+        !(moves(&c.last_status, &known.last_status)
+            || news(&known.runtime_id, &c.runtime_id)
+            || (c.exit_code.is_some() && c.exit_code != known.exit_code)
+            || news(&known.reason, &c.reason)
+            || (!c.network_bindings.is_empty() && c.network_bindings != known.network_bindings)
+            || news(&known.health_status, &c.health_status))
+    })
+}
+
+/// Applies one task's report: statuses only move forward, facts are filled in once.
+fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
+    if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
+        task.last_status = task_report.last_status.clone();
+    }
+    for c in task_report.containers {
+        if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
+            if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status) {
+                container.last_status = c.last_status;
+            }
+            container.runtime_id = c.runtime_id.or(container.runtime_id.take());
+            container.exit_code = c.exit_code.or(container.exit_code);
+            container.reason = c.reason.or(container.reason.take());
+            if !c.network_bindings.is_empty() {
+                container.network_bindings = c.network_bindings;
+            }
+            container.health_status = c.health_status.or(container.health_status.take());
+        }
+    }
+    task.health_status = task_report.health_status.or(task.health_status.take());
+    task.pull_started_at = task.pull_started_at.or(task_report.pull_started_at);
+    task.pull_stopped_at = task.pull_stopped_at.or(task_report.pull_stopped_at);
+    task.started_at = task.started_at.or(task_report.started_at);
+    task.stopping_at = task.stopping_at.or(task_report.stopping_at);
+    task.execution_stopped_at = task.execution_stopped_at.or(task_report.execution_stopped_at);
+    task.stopped_at = task.stopped_at.or(task_report.stopped_at);
+    if task.stop_code.is_none() {
+        task.stop_code = task_report.stop_code;
+    }
+    if task.stopped_reason.is_none() {
+        task.stopped_reason = task_report.stopped_reason;
+    }
+    if task.last_status == "STOPPED" {
+        // A stopped task is done: ECS shows it desired STOPPED too.
+        task.desired_status = "STOPPED".into();
+    }
+}
+
 /// Applies an agent's report of its tasks: statuses only move forward in the lifecycle.
 pub async fn apply_report(
     app: &App,
@@ -86,6 +158,13 @@ pub async fn apply_report(
         .write(move |staged| {
             for task_report in report.tasks {
                 let id = id_from(&task_report.task_arn).to_string();
+                // Most of a report repeats what is known: those tasks are not even copied.
+                if staged
+                    .task(&cluster, &id)
+                    .is_none_or(|t| report_changes_nothing(&t.task, &task_report))
+                {
+                    continue;
+                }
                 let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else {
                     continue;
                 };
@@ -93,44 +172,8 @@ pub async fn apply_report(
                     continue; // not this agent's task (stale report)
                 }
                 let before = record.task.clone();
+                merge_report(&mut record.task, task_report);
                 let task = &mut record.task;
-                if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
-                    task.last_status = task_report.last_status.clone();
-                }
-                for c in task_report.containers {
-                    if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
-                        if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status)
-                        {
-                            container.last_status = c.last_status;
-                        }
-                        container.runtime_id = c.runtime_id.or(container.runtime_id.take());
-                        container.exit_code = c.exit_code.or(container.exit_code);
-                        container.reason = c.reason.or(container.reason.take());
-                        if !c.network_bindings.is_empty() {
-                            container.network_bindings = c.network_bindings;
-                        }
-                        container.health_status =
-                            c.health_status.or(container.health_status.take());
-                    }
-                }
-                task.health_status = task_report.health_status.or(task.health_status.take());
-                task.pull_started_at = task.pull_started_at.or(task_report.pull_started_at);
-                task.pull_stopped_at = task.pull_stopped_at.or(task_report.pull_stopped_at);
-                task.started_at = task.started_at.or(task_report.started_at);
-                task.stopping_at = task.stopping_at.or(task_report.stopping_at);
-                task.execution_stopped_at =
-                    task.execution_stopped_at.or(task_report.execution_stopped_at);
-                task.stopped_at = task.stopped_at.or(task_report.stopped_at);
-                if task.stop_code.is_none() {
-                    task.stop_code = task_report.stop_code;
-                }
-                if task.stopped_reason.is_none() {
-                    task.stopped_reason = task_report.stopped_reason;
-                }
-                if task.last_status == "STOPPED" {
-                    // A stopped task is done: ECS shows it desired STOPPED too.
-                    task.desired_status = "STOPPED".into();
-                }
                 if *task != before {
                     task.version += 1;
                     staged.put(Record::Task(record));
@@ -354,3 +397,7 @@ pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErro
     let instances: Vec<_> = updated.iter().map(|r| describe_one(&state, r, &connected)).collect();
     respond(&json!({ "containerInstances": instances, "failures": failures }))
 }
+
+#[cfg(test)]
+#[path = "instances_tests.rs"]
+mod tests;

@@ -92,6 +92,15 @@ impl<'a> Staged<'a> {
         self.mine.get(key).or_else(|| self.batch.get(key)).map(Option::as_ref)
     }
 
+    /// A task as this change sees it, borrowed (no copy).
+    pub fn task(&self, cluster: &str, id: &str) -> Option<&super::TaskRecord> {
+        match self.staged_write(&super::task_key(cluster, id)) {
+            Some(Some(Record::Task(t))) => Some(t),
+            Some(_) => None,
+            None => self.state.tasks.get(&(cluster.to_string(), id.to_string())),
+        }
+    }
+
     /// The writes staged under `prefix` (earlier changes of the batch, then this one's, which
     /// win): key and new record, `None` for a deletion.
     pub fn pending(&self, prefix: &str) -> BTreeMap<&str, Option<&Record>> {
