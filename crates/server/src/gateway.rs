@@ -2,7 +2,6 @@
 //! agent token. The server pushes the instance's whole desired state whenever it changes; the
 //! agent pushes its whole actual state. Both are idempotent, so reconnects simply converge.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -112,7 +111,6 @@ async fn converse(
     let waker = app.state.wakers.register(instance_id);
     let changes = app.state.subscribe();
     let mut last_sent: Option<Vec<(String, String)>> = None;
-    let mut specs = SpecCache::default();
     let mut last_change: Option<u64> = None;
     loop {
         // Send the desired state when it differs from what the agent last got. Most commits
@@ -124,8 +122,7 @@ async fn converse(
             let wanted = desired_fingerprint(app, instance_id);
             if last_sent.as_ref() != Some(&wanted) {
                 last_sent = Some(wanted);
-                let text = specs.message(app, instance_id);
-                socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())?;
+                send(socket, &ServerMessage::Desired(desired_state(app, instance_id))).await?;
             }
         }
         tokio::select! {
@@ -187,77 +184,16 @@ fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The JSON of each task's spec as last sent on this connection: a desired state repeats every
-/// task of the instance, but a spec changes only with its desired status, so each is built and
-/// serialized once.
-#[derive(Default)]
-struct SpecCache {
-    /// task ARN -> (desired status, spec JSON).
-    json: HashMap<String, (String, String)>,
-}
-
-impl SpecCache {
-    /// The whole `Desired` message for the instance, as `desired_state` would serialize.
-    fn message(&mut self, app: &App, instance_id: &str) -> String {
-        let state = app.state.read();
-        let mut order = Vec::new();
-        let mut live = std::collections::HashSet::new();
-        for task in state.tasks_on(instance_id).filter(|t| t.task.last_status != "STOPPED") {
-            let arn = &task.task.task_arn;
-            live.insert(arn.clone());
-            let fresh = self.json.get(arn).is_some_and(|(d, _)| *d == task.task.desired_status);
-            if !fresh {
-                let Some(stored) = state.task_definition_by_arn(&task.task.task_definition_arn)
-                else {
-                    continue;
-                };
-                let spec = launch::task_spec(task, &stored.definition);
-                let json = serde_json::to_string(&spec).unwrap_or_default();
-                self.json.insert(arn.clone(), (task.task.desired_status.clone(), json));
-            }
-            order.push(arn);
-        }
-        let parts: Vec<&str> =
-            order.iter().filter_map(|arn| self.json.get(*arn).map(|(_, j)| j.as_str())).collect();
-        let message = desired_json(state.revision, &parts);
-        drop(parts);
-        self.json.retain(|arn, _| live.contains(arn));
-        message
-    }
-}
-
-/// A `Desired` message around task specs already serialized, exactly as serde would write it.
-fn desired_json(version: u64, specs: &[&str]) -> String {
-    let envelope = ServerMessage::Desired(DesiredState { version, tasks: vec![] });
-    let empty = serde_json::to_string(&envelope).unwrap_or_default();
-    match empty.strip_suffix("[]}") {
-        Some(head) => format!("{head}[{}]}}", specs.join(",")),
-        None => empty, // cannot happen: `tasks` is the last field (tested below)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use flotilla_api::agent::TaskSpec;
-
-    use super::*;
-
-    #[test]
-    fn spliced_desired_messages_are_what_serde_writes() {
-        let specs: Vec<TaskSpec> = ["a", "b"]
-            .iter()
-            .map(|arn| TaskSpec { task_arn: arn.to_string(), ..TaskSpec::default() })
-            .collect();
-        let json: Vec<String> =
-            specs.iter().map(|s| serde_json::to_string(s).unwrap_or_default()).collect();
-        let parts: Vec<&str> = json.iter().map(String::as_str).collect();
-        for n in [0, 1, 2] {
-            let whole =
-                ServerMessage::Desired(DesiredState { version: 7, tasks: specs[..n].to_vec() });
-            assert_eq!(
-                desired_json(7, &parts[..n]),
-                serde_json::to_string(&whole).unwrap_or_default()
-            );
-        }
-    }
+/// Every task placed on the instance that its agent still has to run or finish stopping.
+pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
+    let state = app.state.read();
+    let tasks = state
+        .tasks_on(instance_id)
+        .filter(|t| t.task.last_status != "STOPPED")
+        .filter_map(|t| {
+            let stored = state.task_definition_by_arn(&t.task.task_definition_arn)?;
+            Some(launch::task_spec(t, &stored.definition))
+        })
+        .collect();
+    DesiredState { version: state.revision, tasks }
 }
