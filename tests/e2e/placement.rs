@@ -397,6 +397,26 @@ async fn services_spread_over_zones_by_default_and_keep_constraints() {
         assert!(std::time::Instant::now() < deadline, "spread {spread:?}, not-a {constrained:?}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Scale-in keeps the spread: 6 → 3 leaves one task per zone.
+    fleet
+        .ecs
+        .update_service()
+        .cluster(&fleet.cluster)
+        .service("spread")
+        .desired_count(3)
+        .send()
+        .await
+        .expect("scale in");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let zones = per_zone("spread").await;
+        if zones.len() == 3 {
+            assert_eq!(zones, ZONES, "scale-in kept the zones balanced");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {zones:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let err = fleet
         .ecs
         .create_service()

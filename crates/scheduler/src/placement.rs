@@ -262,6 +262,83 @@ pub fn check(cluster: &Cluster<'_>, i: usize, request: &Request<'_>) -> Result<(
     Ok(())
 }
 
+/// The order in which a service's tasks should stop when it scales in, as ECS does it: a
+/// `binpack` service stops tasks on the instance that has the most of the resource left, a
+/// `spread` one where the group has the most tasks (keeping values balanced), `random` at
+/// random; strategies apply in order, ties go to the earlier task. `tasks` are (instance
+/// position, what the task holds); the answer ranks them, 0 first to stop. Only the first
+/// `needed` are ranked (each pick is one pass over the tasks); the rest rank `u32::MAX`.
+pub fn scale_in_order(
+    cluster: &Cluster<'_>,
+    tasks: &[(usize, &Demand)],
+    group: &str,
+    strategies: &[Strategy],
+    needed: usize,
+    seed: u64,
+) -> Vec<u32> {
+    let n = cluster.len();
+    let mut remaining_cpu: Vec<i64> = (0..n).map(|i| cluster.view(i).remaining_cpu).collect();
+    let mut remaining_memory: Vec<i64> = (0..n).map(|i| cluster.view(i).remaining_memory).collect();
+    let mut group_on: Vec<i64> =
+        (0..n).map(|i| cluster.view(i).groups.get(group).map_or(0, |c| *c as i64)).collect();
+    // Per attribute spread: each instance's value and the group's tasks per value.
+    let mut values: Vec<Option<(Vec<usize>, Vec<i64>)>> = strategies
+        .iter()
+        .map(|s| match s {
+            Strategy::Spread(SpreadField::Attribute(name)) => {
+                let mut ids: HashMap<Option<&str>, usize> = HashMap::new();
+                let value_of: Vec<usize> = (0..n)
+                    .map(|i| {
+                        let next = ids.len();
+                        *ids.entry(cluster.view(i).attributes.get(name).map(String::as_str))
+                            .or_insert(next)
+                    })
+                    .collect();
+                let mut counts = vec![0; ids.len()];
+                for (i, v) in value_of.iter().enumerate() {
+                    counts[*v] += group_on[i];
+                }
+                Some((value_of, counts))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rank = vec![u32::MAX; tasks.len()];
+    for pick in 0..needed.min(tasks.len()) {
+        let mut best: Option<(Key, usize)> = None;
+        for (t, (i, _)) in tasks.iter().enumerate() {
+            if rank[t] != u32::MAX {
+                continue;
+            }
+            let mut key = [0; KEY_LEN];
+            for (slot, (strategy, value)) in key.iter_mut().zip(strategies.iter().zip(&values)) {
+                *slot = match (strategy, value) {
+                    (Strategy::Binpack(Resource::Cpu), _) => -remaining_cpu[*i],
+                    (Strategy::Binpack(Resource::Memory), _) => -remaining_memory[*i],
+                    (Strategy::Spread(_), Some((value_of, counts))) => -counts[value_of[*i]],
+                    (Strategy::Spread(_), None) => -group_on[*i],
+                    (Strategy::Random, _) => (rng.u64(..) >> 1) as i64,
+                };
+            }
+            key[KEY_LEN - 1] = t as i64;
+            if best.as_ref().is_none_or(|(b, _)| key < *b) {
+                best = Some((key, t));
+            }
+        }
+        let Some((_, t)) = best else { break };
+        rank[t] = pick as u32;
+        let (i, demand) = tasks[t];
+        remaining_cpu[i] += demand.cpu;
+        remaining_memory[i] += demand.memory;
+        group_on[i] -= 1;
+        for (value_of, counts) in values.iter_mut().flatten() {
+            counts[value_of[i]] -= 1;
+        }
+    }
+    rank
+}
+
 /// How one strategy scores an instance (lower is better).
 enum Scorer {
     Binpack(Resource),

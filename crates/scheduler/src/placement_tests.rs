@@ -384,3 +384,31 @@ proptest! {
         prop_assert_eq!(binpack_used, binpack_placed.div_ceil(per_instance));
     }
 }
+
+#[test]
+fn scale_in_follows_the_strategies() {
+    let mut instances = vec![
+        instance("a", "z1", 4096, 100),
+        instance("b", "z1", 4096, 500),
+        instance("c", "z2", 4096, 300),
+    ];
+    instances[0].groups.insert("service:web".into(), 2);
+    instances[1].groups.insert("service:web".into(), 1);
+    instances[2].groups.insert("service:web".into(), 1);
+    let cluster = Cluster::new(&instances);
+    let d = Demand { memory: 50, ..Demand::default() };
+    // Tasks: 0 on a, 1 on b, 2 on a, 3 on c.
+    let tasks = [(0, &d), (1, &d), (0, &d), (2, &d)];
+    let binpack = [Strategy::Binpack(Resource::Memory)];
+    // b has the most memory left (its only task goes first), then c.
+    let ranks = scale_in_order(&cluster, &tasks, "service:web", &binpack, 4, 1);
+    assert_eq!(ranks[1], 0, "{ranks:?}");
+    assert_eq!(ranks[3], 1, "{ranks:?}");
+    // Spread over zones: z1 holds 3 tasks, z2 one: the first two stops come from z1.
+    let spread = [zone_spread()];
+    let ranks = scale_in_order(&cluster, &tasks, "service:web", &spread, 2, 1);
+    let first_two: Vec<usize> = (0..4).filter(|t| ranks[*t] < 2).collect();
+    assert!(first_two.iter().all(|t| tasks[*t].0 != 2), "{ranks:?}");
+    // Only `needed` are ranked.
+    assert_eq!(ranks.iter().filter(|r| **r == u32::MAX).count(), 2);
+}

@@ -19,6 +19,9 @@ pub struct ServiceTask {
     pub healthy: bool,
     /// Health checks failed after the grace period: to be replaced.
     pub unhealthy: bool,
+    /// Order of stopping on scale-in among equally healthy tasks, lowest first (from the
+    /// service's placement strategies, `placement::scale_in_order`).
+    pub scale_in_rank: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +86,7 @@ pub fn reconcile_replica(input: &ReplicaInput) -> ReplicaPlan {
     // The primary above the desired count (scale in): not-healthy ones first.
     let mut primary: Vec<&&ServiceTask> =
         live.iter().filter(|t| t.deployment == input.primary && !stopped(&stop, &t.id)).collect();
-    primary.sort_by_key(|t| (t.healthy, t.id.clone()));
+    primary.sort_by_key(|t| (t.healthy, t.scale_in_rank, t.id.clone()));
     let mut primary_count = primary.len() as u32;
     for task in &primary {
         if primary_count <= input.desired {
@@ -148,6 +151,7 @@ mod tests {
             id: id.into(),
             deployment: deployment.into(),
             stopping: false,
+            scale_in_rank: 0,
             running: healthy,
             healthy,
             unhealthy: false,
@@ -216,6 +220,7 @@ mod tests {
                     running: (running || healthy) && !stopping,
                     healthy: healthy && !stopping,
                     unhealthy: unhealthy && !healthy,
+                    scale_in_rank: (i * 7 % 5) as u32,
                 })
                 .collect()
         })

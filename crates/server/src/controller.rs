@@ -273,6 +273,54 @@ impl<'b> Pass<'_, 'b> {
         }
     }
 
+    /// When the primary deployment holds more tasks than desired, which of them to stop first
+    /// (ECS: by the service's strategies, e.g. binpack stops where most is left).
+    fn scale_in_ranks<'t>(
+        &self,
+        service: &ServiceRecord,
+        live: &[&'t TaskRecord],
+        primary: &str,
+    ) -> std::collections::HashMap<&'t str, u32> {
+        let primary_tasks: Vec<&TaskRecord> = live
+            .iter()
+            .copied()
+            .filter(|t| {
+                t.task.started_by.as_deref() == Some(primary) && t.task.desired_status == "RUNNING"
+            })
+            .collect();
+        let excess =
+            primary_tasks.len().saturating_sub(service.service.desired_count.max(0) as usize);
+        if excess == 0 {
+            return Default::default();
+        }
+        let strategies =
+            placement::strategies(&service.service.placement_strategy, Strategy::service_default)
+                .unwrap_or_else(|_| Strategy::service_default());
+        let snapshot =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+        let demands: Vec<_> = primary_tasks.iter().map(|t| t.reservation.demand()).collect();
+        let placed: Vec<(&TaskRecord, usize, usize)> = primary_tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(n, t)| {
+                let at = t.instance_id.as_deref().and_then(|i| snapshot.position(i))?;
+                Some((*t, at, n))
+            })
+            .collect();
+        let tasks: Vec<(usize, &flotilla_scheduler::Demand)> =
+            placed.iter().map(|(_, at, n)| (*at, &demands[*n])).collect();
+        let group = format!("service:{}", service.name);
+        let ranks = flotilla_scheduler::placement::scale_in_order(
+            &snapshot.cluster,
+            &tasks,
+            &group,
+            &strategies,
+            excess,
+            placement::seed(),
+        );
+        placed.iter().zip(ranks).map(|((t, _, _), rank)| (t.id.as_str(), rank)).collect()
+    }
+
     fn has_health_checks(&self, task: &TaskRecord) -> bool {
         self.staged.state().task_definition_by_arn(&task.task.task_definition_arn).is_some_and(
             |td| {
@@ -328,6 +376,7 @@ impl<'b> Pass<'_, 'b> {
                         checks.insert(arn, self.has_health_checks(t));
                     }
                 }
+                let ranks = self.scale_in_ranks(service, &live, &primary_id);
                 let input = ReplicaInput {
                     desired: service.service.desired_count.max(0) as u32,
                     minimum_healthy_percent: service
@@ -362,6 +411,10 @@ impl<'b> Pass<'_, 'b> {
                                 running: t.task.last_status == "RUNNING",
                                 healthy,
                                 unhealthy,
+                                scale_in_rank: ranks
+                                    .get(t.id.as_str())
+                                    .copied()
+                                    .unwrap_or(u32::MAX),
                             }
                         })
                         .collect(),
