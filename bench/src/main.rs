@@ -2,6 +2,8 @@
 //! loopback with the same seed data, workloads and client, printed as a markdown table.
 
 mod client;
+#[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
+mod harness;
 mod load;
 mod servers;
 

@@ -1,6 +1,5 @@
 //! Starting the servers under test on free loopback ports: `flotilla server` and moto's server.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::client::{Connection, Signer};
+use crate::harness::{free_port, read_credentials};
 
 /// A server process, killed when dropped.
 pub struct Server {
@@ -24,11 +24,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("bind a free loopback port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// `flotilla server` on a fresh data directory; requests are signed with its root key.
@@ -113,19 +108,6 @@ async fn wait_until(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The default profile's key from an AWS shared-credentials file.
-fn read_credentials(path: &PathBuf) -> Result<(String, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let value = |key: &str| -> Result<String> {
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_string())
-            .with_context(|| format!("{key} missing in {}", path.display()))
-    };
-    Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
 }
 
 fn read_region(path: &PathBuf) -> Option<String> {

@@ -27,6 +27,9 @@ mod client;
 #[allow(dead_code)]
 #[path = "../task_bench/ecs.rs"]
 mod ecs;
+#[path = "../harness.rs"]
+#[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
+mod harness;
 mod quality;
 mod report;
 mod services;

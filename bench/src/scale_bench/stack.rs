@@ -4,14 +4,14 @@
 //! half-way. Also: the processes' memory and CPU time from `/proc`.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::client::{Connection, Signer};
+use crate::client::Signer;
+use crate::harness::{free_port, read_credentials, spawn_server, wait_healthy};
 
 /// How long the server gets to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,11 +34,6 @@ pub struct SimOptions<'a> {
     pub start_delay_ms: u64,
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("bind a free loopback port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 impl Stack {
     /// Starts the server and waits until `/healthz` answers 200 and its key is readable.
     pub async fn start_server(binary: &Path, max_tasks_per_service: u32) -> Result<Stack> {
@@ -52,39 +47,9 @@ impl Stack {
             dir,
         };
         let log = File::create(stack.log_path("server"))?;
-        stack.server = Some(
-            Command::new(binary)
-                .arg("server")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--data-dir")
-                .arg(stack.server_dir())
-                .arg("--max-tasks-per-service")
-                .arg(max_tasks_per_service.to_string())
-                .env("FLOTILLA_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("start {} server", binary.display()))?,
-        );
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            stack.check_alive()?;
-            if let Ok(mut connection) = Connection::open(port).await {
-                if let Ok(Ok(status)) =
-                    tokio::time::timeout(Duration::from_secs(5), connection.get("/healthz")).await
-                {
-                    if status.is_success() {
-                        break;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("the server was not healthy within {} s", START_TIMEOUT.as_secs());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let extra = ["--max-tasks-per-service".to_string(), max_tasks_per_service.to_string()];
+        stack.server = Some(spawn_server(binary, port, &stack.server_dir(), log, &extra)?);
+        wait_healthy(port, START_TIMEOUT, || stack.check_alive()).await?;
         let (id, secret) = read_credentials(&stack.server_dir().join("credentials"))?;
         stack.signer = Signer::new(&id, &secret, "us-east-1");
         Ok(stack)
@@ -222,17 +187,4 @@ pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
-}
-
-/// The default profile's key from an AWS shared-credentials file.
-fn read_credentials(path: &Path) -> Result<(String, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let value = |key: &str| -> Result<String> {
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_string())
-            .with_context(|| format!("{key} missing in {}", path.display()))
-    };
-    Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
 }

@@ -6,16 +6,16 @@
 //! the benchmark fails half-way.
 
 use std::fs::{File, OpenOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::client::{Connection, Signer};
+use crate::client::Signer;
 use crate::docker;
 use crate::ecs::{Ecs, CLUSTER};
+use crate::harness::{free_port, read_credentials, spawn_server, wait_healthy};
 
 /// Docker label put on the raw `docker run` containers (value: this run's id).
 pub const RAW_LABEL: &str = "io.flotilla.service-bench";
@@ -54,11 +54,6 @@ pub struct Fleet {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("bind a free loopback port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 impl Fleet {
     /// Starts the server, waits until `/healthz` answers 200 and its key is readable, then
     /// starts `agents` agents and waits until each is registered and connected.
@@ -81,39 +76,9 @@ impl Fleet {
             dir,
         };
         let log = File::create(fleet.dir.path().join("server.log"))?;
-        fleet.server = Some(
-            Command::new(binary)
-                .arg("server")
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--data-dir")
-                .arg(fleet.server_dir())
-                .arg("--agent-timeout")
-                .arg(fleet.options.agent_timeout_secs.to_string())
-                .env("FLOTILLA_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("start {} server", binary.display()))?,
-        );
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            fleet.check_alive()?;
-            if let Ok(mut connection) = Connection::open(port).await {
-                if let Ok(Ok(status)) =
-                    tokio::time::timeout(Duration::from_secs(5), connection.get("/healthz")).await
-                {
-                    if status.is_success() {
-                        break;
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("the server was not healthy within {} s", START_TIMEOUT.as_secs());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let extra = ["--agent-timeout".to_string(), fleet.options.agent_timeout_secs.to_string()];
+        fleet.server = Some(spawn_server(binary, port, &fleet.server_dir(), log, &extra)?);
+        wait_healthy(port, START_TIMEOUT, || fleet.check_alive()).await?;
         let (id, secret) = read_credentials(&fleet.server_dir().join("credentials"))?;
         fleet.signer = Signer::new(&id, &secret, "us-east-1");
         for index in 0..agents {
@@ -317,17 +282,4 @@ fn read_agent_state(path: &Path) -> Option<(String, Option<String>)> {
     let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let host_id = state["host_id"].as_str()?.to_string();
     Some((host_id, state["container_instance_arn"].as_str().map(str::to_string)))
-}
-
-/// The default profile's key from an AWS shared-credentials file.
-fn read_credentials(path: &Path) -> Result<(String, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let value = |key: &str| -> Result<String> {
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_string())
-            .with_context(|| format!("{key} missing in {}", path.display()))
-    };
-    Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
 }

@@ -28,6 +28,9 @@ mod docker;
 #[path = "../task_bench/ecs.rs"]
 mod ecs;
 mod fleet;
+#[path = "../harness.rs"]
+#[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
+mod harness;
 mod loss;
 mod raw;
 mod replacement;

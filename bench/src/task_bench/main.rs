@@ -15,6 +15,9 @@
 mod client;
 mod docker;
 mod ecs;
+#[path = "../harness.rs"]
+#[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
+mod harness;
 mod report;
 mod stack;
 
