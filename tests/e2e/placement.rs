@@ -210,6 +210,38 @@ async fn strategies_constraints_and_attributes_over_three_zones() {
         .expect("gpu after delete");
     assert!(out.tasks().is_empty());
     assert_eq!(reasons(&out), ["MemberOf placement constraint unsatisfied."]);
+    // A custom value overrides an agent's attribute; deleting it brings the agent's back.
+    let zone_a_is = |value: &'static str| {
+        let fleet = &fleet;
+        let target = by_zone["zone-a"].clone();
+        async move {
+            let listed = fleet
+                .ecs
+                .list_attributes()
+                .cluster(&fleet.cluster)
+                .target_type(TargetType::ContainerInstance)
+                .attribute_name("ecs.availability-zone")
+                .attribute_value(value)
+                .send()
+                .await
+                .expect("list zone");
+            listed.attributes().iter().any(|a| a.target_id() == Some(target.as_str()))
+        }
+    };
+    let zone = |value: Option<&str>| {
+        Attribute::builder()
+            .name("ecs.availability-zone")
+            .set_value(value.map(str::to_string))
+            .target_id(&by_zone["zone-a"])
+            .build()
+            .expect("attr")
+    };
+    let put = fleet.ecs.put_attributes().cluster(&fleet.cluster).attributes(zone(Some("zone-x")));
+    put.send().await.expect("override");
+    assert!(zone_a_is("zone-x").await && !zone_a_is("zone-a").await);
+    let delete = fleet.ecs.delete_attributes().cluster(&fleet.cluster).attributes(zone(None));
+    delete.send().await.expect("unset");
+    assert!(zone_a_is("zone-a").await && !zone_a_is("zone-x").await);
     let err = fleet
         .ecs
         .put_attributes()

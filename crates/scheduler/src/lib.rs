@@ -17,7 +17,10 @@ pub use placement::{place, Cluster, Constraint, Request, Strategy};
 /// One instance as placement sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceView {
+    /// The container instance id.
     pub id: String,
+    /// The machine's id (the agent's host id), for `ec2InstanceId` in expressions.
+    pub ec2_instance_id: String,
     /// ACTIVE (not DRAINING, not deregistered).
     pub active: bool,
     pub agent_connected: bool,
@@ -45,8 +48,8 @@ impl query::Facts for InstanceView {
     fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
-    fn instance_id(&self) -> &str {
-        &self.id
+    fn ec2_instance_id(&self) -> &str {
+        &self.ec2_instance_id
     }
     fn registered_at(&self) -> f64 {
         self.registered_at

@@ -201,8 +201,8 @@ impl query::Facts for Probe<'_> {
     fn attribute(&self, name: &str) -> Option<&str> {
         self.view.attributes.get(name).map(String::as_str)
     }
-    fn instance_id(&self) -> &str {
-        &self.view.id
+    fn ec2_instance_id(&self) -> &str {
+        &self.view.ec2_instance_id
     }
     fn registered_at(&self) -> f64 {
         self.view.registered_at

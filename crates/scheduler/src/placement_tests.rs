@@ -34,6 +34,7 @@ fn check_one(instance: &InstanceView, request: &Request<'_>) -> Result<(), Reaso
 fn instance(id: &str, zone: &str, cpu: i64, memory: i64) -> InstanceView {
     InstanceView {
         id: id.into(),
+        ec2_instance_id: id.into(),
         active: true,
         agent_connected: true,
         remaining_cpu: cpu,

@@ -85,7 +85,8 @@ pub trait Facts {
     fn agent_connected(&self) -> bool;
     fn agent_version(&self) -> Option<&str>;
     fn attribute(&self, name: &str) -> Option<&str>;
-    fn instance_id(&self) -> &str;
+    /// The machine's id (`ec2InstanceId`: the agent's host id).
+    fn ec2_instance_id(&self) -> &str;
     /// Registration time, seconds since the epoch.
     fn registered_at(&self) -> f64;
     fn running_tasks_count(&self) -> usize;
@@ -105,7 +106,7 @@ pub fn parse(text: &str) -> Result<Expr, QueryError> {
     if tokens.is_empty() {
         return Err(QueryError { position: 0, message: "empty expression".into() });
     }
-    let mut parser = Parser { tokens, next: 0, end: text.chars().count() };
+    let mut parser = Parser { tokens, next: 0, end: text.chars().count(), depth: 0 };
     let expr = parser.or()?;
     if let Some(token) = parser.peek() {
         return Err(parser.error_at(token.position, format!("unexpected '{}'", token.text)));
@@ -128,7 +129,7 @@ pub fn eval(expr: &Expr, facts: &dyn Facts) -> bool {
             ),
             Subject::AgentVersion => compare(op, facts.agent_version(), Kind::Text),
             Subject::Attribute(name) => compare(op, facts.attribute(name), Kind::Text),
-            Subject::Ec2InstanceId => compare(op, Some(facts.instance_id()), Kind::Text),
+            Subject::Ec2InstanceId => compare(op, Some(facts.ec2_instance_id()), Kind::Text),
             Subject::RegisteredAt => {
                 compare(op, Some(&facts.registered_at().to_string()), Kind::Time)
             }
@@ -213,7 +214,11 @@ pub fn parse_time(text: &str) -> Option<f64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let month: i64 = parts.next()?.parse().ok()?;
     let day: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if parts.next().is_some()
+        || !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+    {
         return None;
     }
     let mut seconds = days_from_civil(year, month, day) as f64 * 86_400.0;
@@ -374,7 +379,13 @@ struct Parser {
     next: usize,
     /// Length of the text, for errors at the end.
     end: usize,
+    /// Nesting of parentheses and `not`s so far.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses and `not`s accepted: the parser recurses per level, and a
+/// 2,000-character `((((...` must be an error, not a stack overflow.
+const MAX_DEPTH: usize = 32;
 
 impl Parser {
     fn peek(&self) -> Option<&Token> {
@@ -417,6 +428,19 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, QueryError> {
+        self.depth += 1;
+        let result = self.unary_nested();
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_nested(&mut self) -> Result<Expr, QueryError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_at(
+                self.here(),
+                format!("expression nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
         if self.is(&["!", "not"]) {
             self.next += 1;
             return Ok(Expr::Not(Box::new(self.unary()?)));

@@ -22,7 +22,7 @@ impl Facts for Instance {
     fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
-    fn instance_id(&self) -> &str {
+    fn ec2_instance_id(&self) -> &str {
         self.id
     }
     fn registered_at(&self) -> f64 {
@@ -182,6 +182,11 @@ fn errors_name_the_position() {
             }
         }
     }
+    let deep = format!("{}ec2InstanceId == a{}", "(".repeat(900), ")".repeat(900));
+    assert!(parse(&deep).is_err_and(|e| e.message.contains("nested deeper")));
+    let nots = format!("{}ec2InstanceId == a", "!".repeat(1900));
+    assert!(parse(&nots).is_err_and(|e| e.message.contains("nested deeper")));
+    assert!(parse("registeredAt > 9000000000000000000-01-01").is_err());
     let long = format!("ec2InstanceId in [{}]", vec!["x"; 1200].join(","));
     assert!(parse(&long).is_err_and(|e| e.message.contains("2000")));
 }

@@ -138,10 +138,12 @@ impl<'b> Pass<'_, 'b> {
                 .staged
                 .state()
                 .group_change_of(&before.cluster, &format!("service:{}", before.name));
-            // A steady service whose record, tasks, instances and lost agents are as they were
-            // after its last reconcile has nothing to do.
+            // A steady REPLICA service whose record, tasks, instances and lost agents are as
+            // they were after its last reconcile has nothing to do. (DAEMON membership can
+            // hang on other groups' tasks and on connectivity: those are always reconciled.)
             let unchanged = self.seen.get(&key).filter(|s| {
-                s.record == before
+                before.service.scheduling_strategy != "DAEMON"
+                    && s.record == before
                     && s.changes == changes
                     && s.lost_generation == self.lost_generation
                     && before.steady_since.is_some()

@@ -59,8 +59,7 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 out.push(shown(record, &attribute.name, attribute.value.clone()));
             }
             for mut record in touched {
-                let announced = agent_attributes(&record);
-                record.merge_attributes(announced);
+                record.merge_attributes();
                 record.instance.version += 1;
                 staged.put(Record::Instance(Box::new(record)));
             }
@@ -91,11 +90,13 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     .iter()
                     .find(|a| a.name == attribute.name)
                     .and_then(|a| a.value.clone());
+                // Only custom attributes go; an agent's own value (if it announced the name)
+                // shows again.
                 record.custom_attributes.retain(|a| a.name != attribute.name);
-                record.instance.attributes.retain(|a| a.name != attribute.name);
                 out.push(shown(record, &attribute.name, value));
             }
             for mut record in touched {
+                record.merge_attributes();
                 record.instance.version += 1;
                 staged.put(Record::Instance(Box::new(record)));
             }
@@ -144,17 +145,6 @@ fn shown(record: &InstanceRecord, name: &str, value: Option<String>) -> Attribut
         target_type: Some(TARGET_TYPE.into()),
         target_id: Some(record.instance.container_instance_arn.clone()),
     }
-}
-
-/// The attributes the agent announced: everything that is not custom.
-fn agent_attributes(record: &InstanceRecord) -> Vec<Attribute> {
-    record
-        .instance
-        .attributes
-        .iter()
-        .filter(|a| !record.custom_attributes.iter().any(|c| c.name == a.name))
-        .cloned()
-        .collect()
 }
 
 /// The instance a target names, loaded once per change into `touched`.

@@ -60,9 +60,10 @@ pub async fn register(
                         ..ContainerInstance::default()
                     },
                     custom_attributes: Vec::new(),
+                    announced_attributes: Vec::new(),
                 },
             };
-            record.merge_attributes(register.attributes);
+            record.set_announced(register.attributes);
             let instance = &mut record.instance;
             instance.ec2_instance_id = register.host_id;
             instance.registered_resources = register.registered_resources;

@@ -39,12 +39,21 @@ pub struct InstanceRecord {
     /// Attributes set with PutAttributes: kept when the agent registers again.
     #[serde(default)]
     pub custom_attributes: Vec<Attribute>,
+    /// The attributes the agent announced when it last registered.
+    #[serde(default)]
+    pub announced_attributes: Vec<Attribute>,
 }
 
 impl InstanceRecord {
-    /// Sets `instance.attributes` to the agent's, overlaid by the custom ones.
-    pub fn merge_attributes(&mut self, announced: Vec<Attribute>) {
-        let mut merged = announced;
+    /// Records what the agent announced and shows it merged with the custom attributes.
+    pub fn set_announced(&mut self, announced: Vec<Attribute>) {
+        self.announced_attributes = announced;
+        self.merge_attributes();
+    }
+
+    /// `instance.attributes`: the agent's, overlaid by the custom ones (which win).
+    pub fn merge_attributes(&mut self) {
+        let mut merged = self.announced_attributes.clone();
         for custom in &self.custom_attributes {
             merged.retain(|a| a.name != custom.name);
             merged.push(Attribute {

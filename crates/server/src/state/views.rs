@@ -92,6 +92,7 @@ fn empty_view(instance: &InstanceRecord, connected: bool) -> InstanceView {
     };
     InstanceView {
         id: instance.id.clone(),
+        ec2_instance_id: instance.instance.ec2_instance_id.clone(),
         active: instance.instance.status == "ACTIVE",
         agent_connected: connected,
         remaining_cpu: registered("CPU"),

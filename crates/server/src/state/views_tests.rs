@@ -62,6 +62,7 @@ fn apply(state: &mut State, step: &Step) {
                     ..ContainerInstance::default()
                 },
                 custom_attributes: Vec::new(),
+                announced_attributes: Vec::new(),
             }))),
         ),
         Step::Task { n, on, status, group, memory, port } => state.apply(
