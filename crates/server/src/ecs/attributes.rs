@@ -33,14 +33,7 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
-            let mut touched: Vec<InstanceRecord> = Vec::new();
-            let mut out = Vec::new();
-            for attribute in req.attributes {
-                let target = attribute.target_id.as_deref().ok_or_else(|| {
-                    ApiError::invalid(format!("attribute {}: targetId is required", attribute.name))
-                })?;
-                let record = target_in(staged, &mut touched, &cluster, target)?;
+            change_targets(staged, req.cluster.as_deref(), req.attributes, |record, attribute| {
                 record.custom_attributes.retain(|a| a.name != attribute.name);
                 record.custom_attributes.push(Attribute {
                     name: attribute.name.clone(),
@@ -56,14 +49,8 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                         ),
                     ));
                 }
-                out.push(shown(record, &attribute.name, attribute.value.clone()));
-            }
-            for mut record in touched {
-                record.merge_attributes();
-                record.instance.version += 1;
-                staged.put(Record::Instance(Box::new(record)));
-            }
-            Ok(out)
+                Ok(attribute.value.clone())
+            })
         })
         .await?;
     respond(&json!({ "attributes": written }))
@@ -76,14 +63,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
-            let mut touched: Vec<InstanceRecord> = Vec::new();
-            let mut out = Vec::new();
-            for attribute in req.attributes {
-                let target = attribute.target_id.as_deref().ok_or_else(|| {
-                    ApiError::invalid(format!("attribute {}: targetId is required", attribute.name))
-                })?;
-                let record = target_in(staged, &mut touched, &cluster, target)?;
+            change_targets(staged, req.cluster.as_deref(), req.attributes, |record, attribute| {
                 let value = record
                     .instance
                     .attributes
@@ -93,14 +73,8 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 // Only custom attributes go; an agent's own value (if it announced the name)
                 // shows again.
                 record.custom_attributes.retain(|a| a.name != attribute.name);
-                out.push(shown(record, &attribute.name, value));
-            }
-            for mut record in touched {
-                record.merge_attributes();
-                record.instance.version += 1;
-                staged.put(Record::Instance(Box::new(record)));
-            }
-            Ok(out)
+                Ok(value)
+            })
         })
         .await?;
     respond(&json!({ "attributes": deleted }))
@@ -135,6 +109,34 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|(_, a)| req.attribute_value.as_ref().is_none_or(|v| Some(v) == a.value.as_ref()));
     let (attributes, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
     respond_page("attributes", attributes, next)
+}
+
+/// Applies `change` to each attribute's target instance (each instance loaded once), then
+/// stores the changed instances with their attributes merged again. Answers the attributes as
+/// the API shows them, with the value `change` returns.
+fn change_targets(
+    staged: &mut Staged<'_>,
+    cluster: Option<&str>,
+    attributes: Vec<Attribute>,
+    mut change: impl FnMut(&mut InstanceRecord, &Attribute) -> Result<Option<String>, ApiError>,
+) -> Result<Vec<Attribute>, ApiError> {
+    let cluster = active_cluster(staged, cluster)?.cluster_name;
+    let mut touched: Vec<InstanceRecord> = Vec::new();
+    let mut out = Vec::new();
+    for attribute in attributes {
+        let target = attribute.target_id.as_deref().ok_or_else(|| {
+            ApiError::invalid(format!("attribute {}: targetId is required", attribute.name))
+        })?;
+        let record = target_in(staged, &mut touched, &cluster, target)?;
+        let value = change(record, &attribute)?;
+        out.push(shown(record, &attribute.name, value));
+    }
+    for mut record in touched {
+        record.merge_attributes();
+        record.instance.version += 1;
+        staged.put(Record::Instance(Box::new(record)));
+    }
+    Ok(out)
 }
 
 /// An attribute as the API returns it: with its target.
