@@ -472,3 +472,46 @@ async fn services_spread_over_zones_by_default_and_keep_constraints() {
         .expect_err("six strategies");
     assert!(err.message().unwrap_or_default().contains("at most 5"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_membership_ignores_its_own_task() {
+    let fleet = three_zones().await;
+    instances_by_zone(&fleet).await;
+    let td = fleet.register("daemon", vec![demo("main", &["sleep"]).memory(32).build()]).await;
+    // Only instances without other tasks; the daemon's own task must not make it leave.
+    fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("d")
+        .task_definition(&td)
+        .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
+        .placement_constraints(member_of("runningTasksCount == 0"))
+        .send()
+        .await
+        .expect("create daemon");
+    let count = |status: aws_sdk_ecs::types::DesiredStatus| {
+        let fleet = &fleet;
+        async move {
+            let listed = fleet
+                .ecs
+                .list_tasks()
+                .cluster(&fleet.cluster)
+                .service_name("d")
+                .desired_status(status)
+                .send()
+                .await
+                .expect("list");
+            listed.task_arns().len()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(aws_sdk_ecs::types::DesiredStatus::Running).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "no task per instance");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Several controller passes later nothing was stopped and nothing more started.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(count(aws_sdk_ecs::types::DesiredStatus::Running).await, 3);
+    assert_eq!(count(aws_sdk_ecs::types::DesiredStatus::Stopped).await, 0);
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use flotilla_api::service::{Deployment, ServiceEvent};
 use flotilla_api::task::TaskOverride;
-use flotilla_scheduler::placement::check;
+use flotilla_scheduler::placement::{check, Probe};
 use flotilla_scheduler::service::{
     failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
 };
@@ -538,13 +538,26 @@ impl<'b> Pass<'_, 'b> {
         .filter(|c| matches!(c, Constraint::MemberOf(_)))
         .collect();
         let cluster = &snapshot.cluster;
+        let own_group = format!("service:{}", service.name);
         let wanted: HashSet<&str> = (0..cluster.len())
             .filter(|i| {
-                cluster.view(*i).active
+                let probe = cluster.probe(*i);
+                // Membership is judged without the daemon's own task, or a constraint such as
+                // `runningTasksCount == 0` would stop the task it just started.
+                let without_own;
+                let probe = match probe.view.groups.get(&own_group) {
+                    Some(own) if member_of.iter().any(depends_on_tasks) => {
+                        let mut view = probe.view.clone();
+                        view.task_count = view.task_count.saturating_sub(*own);
+                        view.groups.remove(&own_group);
+                        without_own = view;
+                        Probe { view: &without_own, connected: probe.connected }
+                    }
+                    _ => probe,
+                };
+                probe.view.active
                     && member_of.iter().all(|c| match c {
-                        Constraint::MemberOf(e) => {
-                            flotilla_scheduler::query::eval(e, &cluster.probe(*i))
-                        }
+                        Constraint::MemberOf(e) => flotilla_scheduler::query::eval(e, &probe),
                         Constraint::DistinctInstance => true,
                     })
             })
@@ -831,4 +844,8 @@ fn task_list(ids: &[String]) -> String {
         list.push(format!("and {} more", ids.len() - NAMED));
     }
     list.join(" ")
+}
+
+fn depends_on_tasks(constraint: &Constraint) -> bool {
+    matches!(constraint, Constraint::MemberOf(e) if e.depends_on_tasks())
 }
