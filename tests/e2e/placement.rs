@@ -514,4 +514,13 @@ async fn daemon_membership_ignores_its_own_task() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(count(aws_sdk_ecs::types::DesiredStatus::Running).await, 3);
     assert_eq!(count(aws_sdk_ecs::types::DesiredStatus::Stopped).await, 0);
+    let described = fleet
+        .ecs
+        .describe_services()
+        .cluster(&fleet.cluster)
+        .services("d")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(described.services()[0].desired_count(), 3);
 }

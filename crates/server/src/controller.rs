@@ -20,7 +20,7 @@ use crate::ecs::launch::reservation;
 use crate::ecs::placement;
 use crate::ecs::services::new_deployment;
 use crate::ecs::tasks::{new_ids, new_task, Launch, TaskIds};
-use crate::state::{InstanceRecord, Record, ServiceRecord, Staged, State, TaskRecord};
+use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
 use crate::App;
 
 /// How often the controller looks at every service even when nothing changed.
@@ -108,6 +108,10 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
         }
     })
 }
+
+/// What a pass does for one service: tasks to start (DAEMON: on which instance), tasks to stop
+/// and why, whether it is steady, and (DAEMON) how many instances it should cover.
+type PassPlan = (Vec<Option<String>>, Vec<(String, StopWhy)>, bool, usize);
 
 struct Pass<'a, 'b> {
     staged: &'a mut Staged<'b>,
@@ -240,17 +244,6 @@ impl<'b> Pass<'_, 'b> {
             .collect()
     }
 
-    fn instances(&self, cluster: &str) -> Vec<InstanceRecord> {
-        self.staged
-            .state()
-            .instances
-            .range((cluster.to_string(), String::new())..)
-            .take_while(|((c, _), _)| c == cluster)
-            .map(|(_, i)| i.clone())
-            .filter(|i| i.instance.status != "INACTIVE")
-            .collect()
-    }
-
     /// (healthy, unhealthy) as the deployment logic counts them: with health checks, HEALTHY
     /// (UNHEALTHY past the grace period means replace it); without, RUNNING for a few seconds.
     fn healthy(
@@ -355,75 +348,71 @@ impl<'b> Pass<'_, 'b> {
         let throttled = service.throttled_until.is_some_and(|t| self.now < t);
         let may_start = service.service.status == "ACTIVE" && !primary_failed && !throttled;
 
-        let (mut to_start, to_stop, steady): (Vec<Option<String>>, Vec<(String, StopWhy)>, bool) =
-            if daemon {
-                self.plan_daemon(service, &live, &primary_id, may_start)
-            } else {
-                // Tasks on DRAINING instances are replaced within the bounds like those of an
-                // old deployment: planned under a deployment id of their own.
-                let draining: HashSet<&str> = self
-                    .staged
-                    .state()
-                    .instances
-                    .range((service.cluster.clone(), String::new())..)
-                    .take_while(|((c, _), _)| *c == service.cluster)
-                    .filter(|(_, i)| i.instance.status == "DRAINING")
-                    .map(|((_, id), _)| id.as_str())
-                    .collect();
-                // Per task definition, not per task: a service has one or two at a time.
-                let mut checks: std::collections::HashMap<&str, bool> = Default::default();
-                for t in &live {
-                    let arn = t.task.task_definition_arn.as_str();
-                    if !checks.contains_key(arn) {
-                        checks.insert(arn, self.has_health_checks(t));
-                    }
+        let (mut to_start, to_stop, steady, daemon_size): PassPlan = if daemon {
+            self.plan_daemon(service, &live, &primary_id, may_start)
+        } else {
+            // Tasks on DRAINING instances are replaced within the bounds like those of an
+            // old deployment: planned under a deployment id of their own.
+            let draining: HashSet<&str> = self
+                .staged
+                .state()
+                .instances
+                .range((service.cluster.clone(), String::new())..)
+                .take_while(|((c, _), _)| *c == service.cluster)
+                .filter(|(_, i)| i.instance.status == "DRAINING")
+                .map(|((_, id), _)| id.as_str())
+                .collect();
+            // Per task definition, not per task: a service has one or two at a time.
+            let mut checks: std::collections::HashMap<&str, bool> = Default::default();
+            for t in &live {
+                let arn = t.task.task_definition_arn.as_str();
+                if !checks.contains_key(arn) {
+                    checks.insert(arn, self.has_health_checks(t));
                 }
-                let ranks = self.scale_in_ranks(service, &live, &primary_id);
-                let input = ReplicaInput {
-                    desired: service.service.desired_count.max(0) as u32,
-                    minimum_healthy_percent: service
-                        .service
-                        .deployment_configuration
-                        .minimum_healthy_percent
-                        .unwrap_or(100)
-                        .max(0) as u32,
-                    maximum_percent: service
-                        .service
-                        .deployment_configuration
-                        .maximum_percent
-                        .unwrap_or(200)
-                        .max(0) as u32,
-                    primary: primary_id.clone(),
-                    may_start,
-                    tasks: live
-                        .iter()
-                        .map(|t| {
-                            let has_checks =
-                                checks.get(t.task.task_definition_arn.as_str()) == Some(&true);
-                            let (healthy, unhealthy) = self.healthy(service, t, has_checks);
-                            ServiceTask {
-                                id: t.id.clone(),
-                                deployment: match &t.instance_id {
-                                    Some(i) if draining.contains(i.as_str()) => {
-                                        format!("draining:{i}")
-                                    }
-                                    _ => t.task.started_by.clone().unwrap_or_default(),
-                                },
-                                stopping: t.task.desired_status == "STOPPED",
-                                running: t.task.last_status == "RUNNING",
-                                healthy,
-                                unhealthy,
-                                scale_in_rank: ranks
-                                    .get(t.id.as_str())
-                                    .copied()
-                                    .unwrap_or(u32::MAX),
-                            }
-                        })
-                        .collect(),
-                };
-                let plan = reconcile_replica(&input);
-                (vec![None; plan.start as usize], plan.stop, plan.steady)
+            }
+            let ranks = self.scale_in_ranks(service, &live, &primary_id);
+            let input = ReplicaInput {
+                desired: service.service.desired_count.max(0) as u32,
+                minimum_healthy_percent: service
+                    .service
+                    .deployment_configuration
+                    .minimum_healthy_percent
+                    .unwrap_or(100)
+                    .max(0) as u32,
+                maximum_percent: service
+                    .service
+                    .deployment_configuration
+                    .maximum_percent
+                    .unwrap_or(200)
+                    .max(0) as u32,
+                primary: primary_id.clone(),
+                may_start,
+                tasks: live
+                    .iter()
+                    .map(|t| {
+                        let has_checks =
+                            checks.get(t.task.task_definition_arn.as_str()) == Some(&true);
+                        let (healthy, unhealthy) = self.healthy(service, t, has_checks);
+                        ServiceTask {
+                            id: t.id.clone(),
+                            deployment: match &t.instance_id {
+                                Some(i) if draining.contains(i.as_str()) => {
+                                    format!("draining:{i}")
+                                }
+                                _ => t.task.started_by.clone().unwrap_or_default(),
+                            },
+                            stopping: t.task.desired_status == "STOPPED",
+                            running: t.task.last_status == "RUNNING",
+                            healthy,
+                            unhealthy,
+                            scale_in_rank: ranks.get(t.id.as_str()).copied().unwrap_or(u32::MAX),
+                        }
+                    })
+                    .collect(),
             };
+            let plan = reconcile_replica(&input);
+            (vec![None; plan.start as usize], plan.stop, plan.steady, 0)
+        };
 
         // Stops.
         if !to_stop.is_empty() {
@@ -498,11 +487,8 @@ impl<'b> Pass<'_, 'b> {
             service.service.status = "INACTIVE".into();
         }
         if daemon {
-            service.service.desired_count = self
-                .instances(&service.cluster)
-                .iter()
-                .filter(|i| i.instance.status == "ACTIVE" && !self.lost.contains(&i.id))
-                .count() as i32;
+            // One per reachable instance that meets the constraints.
+            service.service.desired_count = daemon_size as i32;
             if let Some(primary) = service.service.deployments.first_mut() {
                 primary.desired_count = service.service.desired_count;
             }
@@ -511,14 +497,13 @@ impl<'b> Pass<'_, 'b> {
 
     /// DAEMON: one task of the primary deployment on every ACTIVE, reachable instance.
     /// Returns one start entry per instance that needs a task (with its id).
-    #[allow(clippy::type_complexity)]
     fn plan_daemon(
         &self,
         service: &ServiceRecord,
         live: &[&TaskRecord],
         primary: &str,
         may_start: bool,
-    ) -> (Vec<Option<String>>, Vec<(String, StopWhy)>, bool) {
+    ) -> PassPlan {
         let mut starts = Vec::new();
         let mut stops = Vec::new();
         let snapshot =
@@ -572,6 +557,7 @@ impl<'b> Pass<'_, 'b> {
         let mut targets: Vec<&str> =
             wanted.iter().copied().filter(|id| !self.lost.contains(*id)).collect();
         targets.sort_unstable();
+        let size = targets.len();
         for instance_id in targets {
             let here: Vec<&&TaskRecord> =
                 live.iter().filter(|t| t.instance_id.as_deref() == Some(instance_id)).collect();
@@ -608,7 +594,7 @@ impl<'b> Pass<'_, 'b> {
                     && t.task.last_status == "RUNNING"
                     && t.task.started_by.as_deref() == Some(primary)
             });
-        (starts, stops, steady)
+        (starts, stops, steady, size)
     }
 
     fn start_tasks(
