@@ -2,8 +2,9 @@
 //! started on a data directory, waiting for `/healthz`, and its root key.
 
 use std::fs::File;
+use std::future::Future;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,4 +77,42 @@ pub fn read_credentials(path: &Path) -> Result<(String, String)> {
             .with_context(|| format!("{key} missing in {}", path.display()))
     };
     Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
+}
+
+/// Runs a benchmark on a one-thread runtime (it shares the machine with what it measures and
+/// mostly waits on sockets and processes); Ctrl-C and SIGTERM (e.g. from `timeout`) end it
+/// through its cleanup (the benchmark's drops).
+pub fn run_until_signal(bench: impl Future<Output = Result<()>>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = bench => result,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted; cleaned up"),
+            _ = terminate.recv() => bail!("terminated; cleaned up"),
+        }
+    })
+}
+
+/// The `flotilla` binary to benchmark, as an absolute path.
+pub fn flotilla_binary(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).with_context(|| format!("no flotilla binary at {}", path.display()))
+}
+
+/// The last 20 lines of a process's log, headed with its name, for a failure report.
+pub fn log_tail(name: &str, path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    let mut out = format!("--- flotilla {name} log (last {} lines)\n", tail.len());
+    for line in tail {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }

@@ -133,28 +133,11 @@ fn main() -> Result<()> {
             args.instances as u64 + SPARE_FDS
         );
     }
-    // One worker thread: the benchmark shares the 2 cores with the server and the hollow
-    // agents, and waits on sockets most of the time.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(async {
-        // Ctrl-C and SIGTERM (e.g. from `timeout`) end the benchmark through its cleanup.
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = bench(args) => result,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted; cleaned up"),
-            _ = terminate.recv() => bail!("terminated; cleaned up"),
-        }
-    })
+    harness::run_until_signal(bench(args))
 }
 
 async fn bench(args: Args) -> Result<()> {
-    let binary = std::fs::canonicalize(&args.flotilla_bin)
-        .with_context(|| format!("no flotilla binary at {}", args.flotilla_bin.display()))?;
+    let binary = harness::flotilla_binary(&args.flotilla_bin)?;
     let machine = format!("Machine: {}; load before {}", machine(), loadavg());
     let max_tasks = args.tasks_per_service.max(5000);
     let mut stack = Stack::start_server(&binary, max_tasks).await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::client::Signer;
-use crate::harness::{free_port, read_credentials, spawn_server, wait_healthy};
+use crate::harness::{free_port, log_tail, read_credentials, spawn_server, wait_healthy};
 
 /// How long the server gets to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -119,14 +119,7 @@ impl Stack {
     pub fn log_tails(&self) -> String {
         let mut out = String::new();
         for name in ["server", "sim"] {
-            let text = std::fs::read_to_string(self.log_path(name)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(20)..];
-            out.push_str(&format!("--- flotilla {name} log (last {} lines)\n", tail.len()));
-            for line in tail {
-                out.push_str(line);
-                out.push('\n');
-            }
+            out.push_str(&log_tail(name, &self.log_path(name)));
         }
         out
     }

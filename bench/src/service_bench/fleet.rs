@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::client::Signer;
 use crate::docker;
 use crate::ecs::{Ecs, CLUSTER};
-use crate::harness::{free_port, read_credentials, spawn_server, wait_healthy};
+use crate::harness::{free_port, log_tail, read_credentials, spawn_server, wait_healthy};
 
 /// Docker label put on the raw `docker run` containers (value: this run's id).
 pub const RAW_LABEL: &str = "io.flotilla.service-bench";
@@ -219,14 +219,7 @@ impl Fleet {
             logs.push((format!("agent {index}"), agent.log.clone()));
         }
         for (name, path) in logs {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(20)..];
-            out.push_str(&format!("--- flotilla {name} log (last {} lines)\n", tail.len()));
-            for line in tail {
-                out.push_str(line);
-                out.push('\n');
-            }
+            out.push_str(&log_tail(&name, &path));
         }
         out
     }

@@ -128,28 +128,11 @@ fn main() -> Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.rounds >= 1, "--rounds must be at least 1");
     anyhow::ensure!(args.rolling_tasks >= 1 && args.loss_tasks >= 2, "too few tasks");
-    // One worker thread: the benchmark shares the machine with the server, the agents and
-    // Docker, and waits on sockets and processes most of the time.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    runtime.block_on(async {
-        // Ctrl-C and SIGTERM (e.g. from `timeout`) end the benchmark through its cleanup.
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = bench(args) => result,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted; cleaned up"),
-            _ = terminate.recv() => bail!("terminated; cleaned up"),
-        }
-    })
+    harness::run_until_signal(bench(args))
 }
 
 async fn bench(args: Args) -> Result<()> {
-    let binary = std::fs::canonicalize(&args.flotilla_bin)
-        .with_context(|| format!("no flotilla binary at {}", args.flotilla_bin.display()))?;
+    let binary = harness::flotilla_binary(&args.flotilla_bin)?;
     eprintln!("demo image: {binary:?} demo build-image");
     let binary_text = binary.to_string_lossy();
     let (built, _) =
