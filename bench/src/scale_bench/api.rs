@@ -53,30 +53,11 @@ pub async fn list_instances(
     cluster: &str,
     filter: Option<&str>,
 ) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut body = json!({ "cluster": cluster, "maxResults": PAGE });
-        if let Some(filter) = filter {
-            body["filter"] = json!(filter);
-        }
-        if let Some(token) = &token {
-            body["nextToken"] = json!(token);
-        }
-        let answer = ecs.call("ListContainerInstances", &body).await?;
-        arns.extend(
-            answer["containerInstanceArns"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_string)),
-        );
-        token = answer["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            return Ok(arns);
-        }
+    let mut body = json!({ "cluster": cluster, "maxResults": PAGE });
+    if let Some(filter) = filter {
+        body["filter"] = json!(filter);
     }
-    bail!("ListContainerInstances kept paginating past {MAX_PAGES} pages")
+    ecs.list_all("ListContainerInstances", body, "containerInstanceArns", MAX_PAGES).await
 }
 
 /// What the placement-quality check reads of a described instance.

@@ -204,28 +204,9 @@ pub async fn wait_stable(ecs: &mut Ecs, name: &str, timeout: Duration) -> Result
 
 /// The service's tasks whose desired status is RUNNING (ListTasks --service-name).
 pub async fn list_service_tasks(ecs: &mut Ecs, name: &str) -> Result<Vec<String>> {
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
     // Bounded: a service here has at most a few dozen tasks.
-    for _ in 0..100 {
-        let mut body = json!({ "cluster": CLUSTER, "serviceName": name, "maxResults": 100 });
-        if let Some(token) = &token {
-            body["nextToken"] = json!(token);
-        }
-        let answer = ecs.call("ListTasks", &body).await?;
-        arns.extend(
-            answer["taskArns"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_string)),
-        );
-        token = answer["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            return Ok(arns);
-        }
-    }
-    bail!("ListTasks kept paginating for service {name}")
+    let body = json!({ "cluster": CLUSTER, "serviceName": name, "maxResults": 100 });
+    ecs.list_all("ListTasks", body, "taskArns", 100).await
 }
 
 /// DescribeTasks of `arns` (100 a call); tasks the server does not know are left out.

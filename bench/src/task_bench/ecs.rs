@@ -56,6 +56,34 @@ impl Ecs {
         Ok(Ecs { connection: Connection::open(port).await?, signer: signer.clone() })
     }
 
+    /// Every string of `key` over all pages of a list `operation` (`body` plus `nextToken`),
+    /// at most `max_pages` pages.
+    #[allow(dead_code)] // task-bench lists nothing; service-bench and scale-bench do
+    pub async fn list_all(
+        &mut self,
+        operation: &str,
+        mut body: Value,
+        key: &str,
+        max_pages: usize,
+    ) -> Result<Vec<String>> {
+        let mut items = Vec::new();
+        for _ in 0..max_pages {
+            let answer = self.call(operation, &body).await?;
+            items.extend(
+                answer[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string)),
+            );
+            match answer["nextToken"].as_str() {
+                Some(token) => body["nextToken"] = json!(token),
+                None => return Ok(items),
+            }
+        }
+        bail!("{operation} kept paginating past {max_pages} pages")
+    }
+
     /// Sends `operation` and returns the JSON answer; any non-2xx answer is an error.
     pub async fn call(&mut self, operation: &str, body: &Value) -> Result<Value> {
         let bytes = serde_json::to_vec(body)?;
