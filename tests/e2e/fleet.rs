@@ -175,6 +175,39 @@ impl Fleet {
             .to_string()
     }
 
+    /// The tasks of a service listed with any of these desired statuses, described.
+    pub async fn service_tasks(
+        &self,
+        service: &str,
+        desired: &[aws_sdk_ecs::types::DesiredStatus],
+    ) -> Vec<Task> {
+        let mut arns = Vec::new();
+        for status in desired {
+            let listed = self
+                .ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .service_name(service)
+                .desired_status(status.clone())
+                .send()
+                .await
+                .expect("list tasks");
+            arns.extend(listed.task_arns().iter().cloned());
+        }
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        let described = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .expect("describe tasks");
+        described.tasks().to_vec()
+    }
+
     /// Runs one task and returns its ARN (panics on failures).
     pub async fn run(&self, task_definition: &str) -> String {
         let out = self

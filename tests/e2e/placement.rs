@@ -384,32 +384,10 @@ async fn services_spread_over_zones_by_default_and_keep_constraints() {
     let per_zone = |service: &'static str| {
         let fleet = &fleet;
         async move {
-            let arns = fleet
-                .ecs
-                .list_tasks()
-                .cluster(&fleet.cluster)
-                .service_name(service)
-                .send()
-                .await
-                .expect("list")
-                .task_arns()
-                .to_vec();
-            if arns.is_empty() {
-                return Vec::new();
-            }
-            let tasks = fleet
-                .ecs
-                .describe_tasks()
-                .cluster(&fleet.cluster)
-                .set_tasks(Some(arns))
-                .send()
-                .await
-                .expect("describe");
-            let mut zones: Vec<String> = tasks
-                .tasks()
-                .iter()
-                .map(|t| t.availability_zone().unwrap_or("?").to_string())
-                .collect();
+            let tasks =
+                fleet.service_tasks(service, &[aws_sdk_ecs::types::DesiredStatus::Running]).await;
+            let mut zones: Vec<String> =
+                tasks.iter().map(|t| t.availability_zone().unwrap_or("?").to_string()).collect();
             zones.sort();
             zones
         }

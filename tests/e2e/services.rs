@@ -80,32 +80,9 @@ fn stable(s: &Service) -> bool {
 
 /// Every task of the service that is not STOPPED: (id, lastStatus, desiredStatus, started by).
 async fn live_tasks(fleet: &Fleet, name: &str) -> Vec<(String, String, String, String)> {
-    let mut arns = Vec::new();
-    for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let listed = fleet
-            .ecs
-            .list_tasks()
-            .cluster(&fleet.cluster)
-            .service_name(name)
-            .desired_status(desired)
-            .send()
-            .await
-            .expect("list");
-        arns.extend(listed.task_arns().iter().cloned());
-    }
-    if arns.is_empty() {
-        return Vec::new();
-    }
-    let described = fleet
-        .ecs
-        .describe_tasks()
-        .cluster(&fleet.cluster)
-        .set_tasks(Some(arns))
-        .send()
+    fleet
+        .service_tasks(name, &[DesiredStatus::Running, DesiredStatus::Stopped])
         .await
-        .expect("describe");
-    described
-        .tasks()
         .iter()
         .filter(|t| t.last_status() != Some("STOPPED"))
         .map(|t| {

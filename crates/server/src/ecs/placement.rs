@@ -46,7 +46,7 @@ pub fn snapshot<'s>(
 ) -> Snapshot<'s> {
     let state = staged.state();
     let views = state.placement.get(cluster).unwrap_or(&NO_INSTANCES);
-    let generation = state.group_change_of(cluster, "").1;
+    let generation = state.instance_change_of(cluster);
     let reachable = if unreachable.is_empty() {
         reachable_cached(cluster, generation, views, connected)
     } else {

@@ -228,7 +228,13 @@ impl State {
     pub fn group_change_of(&self, cluster: &str, group: &str) -> (u64, u64) {
         let group =
             self.group_changes.get(&(cluster.to_string(), group.to_string())).copied().unwrap_or(0);
-        (group, self.instance_changes.get(cluster).copied().unwrap_or(0))
+        (group, self.instance_change_of(cluster))
+    }
+
+    /// Changes whenever an instance of the cluster is registered, changed or removed (so the
+    /// positions of its placement views may have moved).
+    pub fn instance_change_of(&self, cluster: &str) -> u64 {
+        self.instance_changes.get(cluster).copied().unwrap_or(0)
     }
 
     /// Changes whenever a task placed on the instance changes (0: none ever did).
