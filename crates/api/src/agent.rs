@@ -130,3 +130,56 @@ impl TaskSpec {
         self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
     }
 }
+
+/// Where agents ship container logs: `POST` a JSON [`LogBatch`] with the agent token as bearer.
+/// The server answers 200 with a [`LogBatchReply`] only once the events are durable; the agent
+/// keeps a batch in its on-disk buffer until then.
+pub const LOGS_PATH: &str = "/v1/agent/logs";
+
+/// Container output captured by an agent (the `awslogs` driver), grouped by log stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogBatch {
+    pub streams: Vec<LogStreamBatch>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogStreamBatch {
+    /// `awslogs-group`.
+    pub group: String,
+    /// `<awslogs-stream-prefix>/<container name>/<task id>` (or the task id alone without a
+    /// prefix), as ECS names them. Created on first use, as the awslogs driver does.
+    pub stream: String,
+    /// `awslogs-create-group: "true"`: create the group if it does not exist.
+    pub create_group: bool,
+    /// In the order the container wrote them.
+    pub events: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// Milliseconds since the epoch: when the container wrote the line (Docker's timestamp).
+    pub timestamp: i64,
+    /// The line without its trailing newline.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogBatchReply {
+    /// Events stored.
+    pub accepted: u64,
+    /// Streams refused for good (their group does not exist and `create_group` was false, the
+    /// name is invalid): the agent drops them instead of retrying forever.
+    pub rejected: Vec<RejectedLogStream>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedLogStream {
+    pub group: String,
+    pub stream: String,
+    pub reason: String,
+}
