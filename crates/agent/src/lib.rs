@@ -6,6 +6,7 @@ pub mod connection;
 pub mod demo_image;
 pub mod engine;
 pub mod local_state;
+pub mod logs;
 pub mod registration;
 pub mod runtime;
 pub mod sim;
@@ -19,6 +20,9 @@ use local_state::LocalStateFile;
 use registration::Announce;
 use runtime::Runtime;
 
+/// ECS's agent serves task metadata on this port (behind 169.254.170.2).
+pub const DEFAULT_METADATA_PORT: u16 = 51679;
+
 /// Everything `flotilla agent` is told.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -27,6 +31,10 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     pub announce: Announce,
     pub cleanup_wait: Duration,
+    /// Bound of the on-disk buffer of container logs waiting to be shipped.
+    pub log_buffer_bytes: u64,
+    /// Port of the task metadata endpoint on the Docker bridge's gateway (0: any free port).
+    pub metadata_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,8 @@ pub enum AgentError {
     LocalState(#[from] local_state::LocalStateError),
     #[error(transparent)]
     Connection(#[from] connection::ConnectionError),
+    #[error(transparent)]
+    Logs(#[from] logs::LogsError),
 }
 
 /// Runs the agent until `shutdown` resolves or the server refuses it for good. Running tasks
@@ -60,6 +70,16 @@ pub async fn run(
     );
     local.tasks = engine.runs();
     file.save(&local)?;
+    logs::spawn(
+        Arc::clone(&runtime),
+        engine.clone(),
+        logs::LogsConfig {
+            dir: config.data_dir.join("log-buffer"),
+            server_url: config.server_url.clone(),
+            token: config.token.clone(),
+            buffer_bytes: config.log_buffer_bytes,
+        },
+    )?;
     let local = Arc::new(std::sync::Mutex::new(local));
 
     // Persist the task runs whenever they change, so a kill -9 loses nothing that matters.

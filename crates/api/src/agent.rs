@@ -148,7 +148,7 @@ pub struct LogBatch {
 pub struct LogStreamBatch {
     /// `awslogs-group`.
     pub group: String,
-    /// `<awslogs-stream-prefix>/<container name>/<task id>` (or the task id alone without a
+    /// `<awslogs-stream-prefix>/<container name>/<task id>` (the Docker container id without a
     /// prefix), as ECS names them. Created on first use, as the awslogs driver does.
     pub stream: String,
     /// `awslogs-create-group: "true"`: create the group if it does not exist.

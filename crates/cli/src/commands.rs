@@ -90,6 +90,8 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
             allow_privileged: args.allow_privileged,
         },
         cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
+        log_buffer_bytes: args.log_buffer_mib.saturating_mul(1024 * 1024),
+        metadata_port: args.metadata_port,
     };
     runtime()?.block_on(async move {
         let docker: Arc<dyn Runtime> =
@@ -204,6 +206,8 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                 ..Announce::default()
             },
             cleanup_wait: Duration::from_secs(600),
+            log_buffer_bytes: flotilla_agent::logs::DEFAULT_BUFFER_BYTES,
+            metadata_port: flotilla_agent::DEFAULT_METADATA_PORT,
         };
         let docker: Arc<dyn Runtime> = Arc::new(docker);
         let agent = async {

@@ -151,6 +151,12 @@ pub struct AgentArgs {
     /// Seconds a stopped task's containers are kept after the server forgot the task.
     #[arg(long, default_value_t = 600)]
     task_cleanup_wait: u64,
+    /// MiB of container logs (awslogs driver) kept on disk while the server cannot take them.
+    #[arg(long, default_value_t = flotilla_agent::logs::DEFAULT_BUFFER_BYTES / (1024 * 1024))]
+    log_buffer_mib: u64,
+    /// Port of the task metadata endpoint on the Docker bridge gateway (0: any free port).
+    #[arg(long, default_value_t = flotilla_agent::DEFAULT_METADATA_PORT)]
+    metadata_port: u16,
 }
 
 fn main() -> std::process::ExitCode {

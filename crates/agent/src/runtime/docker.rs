@@ -15,19 +15,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::models::{MountPointTypeEnum, VolumeCreateOptions};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions,
-    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
-    StopContainerOptions,
+    InspectNetworkOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StartContainerOptions, StatsOptions, StopContainerOptions,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OnceCell};
 
 use super::{
-    BoxFuture, ContainerPlan, ContainerStatus, HostInfo, Runtime, RuntimeError, LABEL_TASK_ARN,
+    BoxFuture, ContainerDetails, ContainerPlan, ContainerStatus, HostInfo, LogRecord, LogStream,
+    Runtime, RuntimeError, LABEL_TASK_ARN,
 };
 use translate::NamedVolume;
 
@@ -264,6 +266,87 @@ impl DockerRuntime {
         Ok(out)
     }
 
+    fn logs_from(&self, id: &str, since_ns: i64) -> LogStream {
+        let runtime = self.clone();
+        let id = id.to_string();
+        let since = i32::try_from(since_ns.div_euclid(1_000_000_000)).unwrap_or(0);
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            since,
+            ..Default::default()
+        };
+        let frames = futures_util::stream::once(async move {
+            let docker = runtime.docker().await?.clone();
+            Ok::<_, RuntimeError>(docker.logs(&id, Some(options)).map(move |frame| match frame {
+                Ok(output) => Ok(output),
+                Err(e) => Err(container_error(&id, e)),
+            }))
+        });
+        let frames = frames
+            .map(|opened| match opened {
+                Ok(stream) => stream.left_stream(),
+                Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten();
+        // Docker sends one frame per line, each starting with its timestamp; a TTY container's
+        // frames can hold several lines, so frames are split on newlines either way.
+        frames
+            .flat_map(|frame| {
+                let records: Vec<Result<LogRecord, RuntimeError>> = match frame {
+                    Ok(
+                        LogOutput::StdOut { message }
+                        | LogOutput::StdErr { message }
+                        | LogOutput::Console { message },
+                    ) => status::log_records(&message).into_iter().map(Ok).collect(),
+                    Ok(LogOutput::StdIn { .. }) => Vec::new(),
+                    Err(e) => vec![Err(e)],
+                };
+                futures_util::stream::iter(records)
+            })
+            .boxed()
+    }
+
+    async fn one_stats(&self, id: &str) -> Result<Option<serde_json::Value>, RuntimeError> {
+        let options = StatsOptions { stream: false, one_shot: false };
+        let docker = self.docker().await?;
+        let mut stream = docker.stats(id, Some(options));
+        match stream.next().await {
+            None => Ok(None),
+            Some(Ok(stats)) => serde_json::to_value(stats)
+                .map(Some)
+                .map_err(|e| RuntimeError::Docker(format!("stats of {id}: {e}"))),
+            Some(Err(e)) if status_code(&e) == Some(404) => Ok(None),
+            Some(Err(e)) => Err(container_error(id, e)),
+        }
+    }
+
+    async fn container_details(&self, id: &str) -> Result<Option<ContainerDetails>, RuntimeError> {
+        match self.docker().await?.inspect_container(id, None::<InspectContainerOptions>).await {
+            Ok(inspected) => Ok(Some(status::container_details(inspected))),
+            Err(e) if status_code(&e) == Some(404) => Ok(None),
+            Err(e) => Err(container_error(id, e)),
+        }
+    }
+
+    async fn gateway(&self) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+        let docker = self.docker().await?;
+        let network = match docker.inspect_network("bridge", None::<InspectNetworkOptions>).await {
+            Ok(network) => network,
+            Err(e) if status_code(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(docker_error(e)),
+        };
+        Ok(network
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .into_iter()
+            .flatten()
+            .filter_map(|config| config.gateway)
+            .find_map(|gateway| gateway.parse::<std::net::IpAddr>().ok()))
+    }
+
     fn follow_events(&self) -> mpsc::Receiver<String> {
         let (tx, rx) = mpsc::channel(EVENTS_CAPACITY);
         match tokio::runtime::Handle::try_current() {
@@ -327,6 +410,28 @@ impl Runtime for DockerRuntime {
     /// Spawns the follower on the current tokio runtime; it ends when the receiver is dropped.
     fn events(&self) -> mpsc::Receiver<String> {
         self.follow_events()
+    }
+
+    fn follow_logs(&self, id: &str, since_ns: i64) -> LogStream {
+        self.logs_from(id, since_ns)
+    }
+
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>> {
+        Box::pin(self.one_stats(id))
+    }
+
+    fn details<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerDetails>, RuntimeError>> {
+        Box::pin(self.container_details(id))
+    }
+
+    fn bridge_gateway(&self) -> BoxFuture<'_, Result<Option<std::net::IpAddr>, RuntimeError>> {
+        Box::pin(self.gateway())
     }
 }
 

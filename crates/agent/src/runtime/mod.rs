@@ -82,6 +82,36 @@ pub struct ContainerStatus {
     pub network_bindings: Vec<NetworkBinding>,
 }
 
+/// A network a container is attached to, and its address there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerNetwork {
+    /// Docker's network name (`bridge`, `host`, a user network).
+    pub name: String,
+    /// Empty on `host` and `none`.
+    pub ipv4_address: String,
+}
+
+/// What Docker says about one container beyond its state: for the task metadata endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerDetails {
+    pub image_id: Option<String>,
+    /// Epoch seconds.
+    pub created_at: Option<f64>,
+    pub networks: Vec<ContainerNetwork>,
+}
+
+/// One line a container wrote to stdout or stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// When Docker received the line, nanoseconds since the epoch.
+    pub timestamp_ns: i64,
+    /// The line without its newline (invalid UTF-8 replaced).
+    pub line: String,
+}
+
+/// A container's output, line by line, until the container stops (or the runtime fails).
+pub type LogStream = futures_util::stream::BoxStream<'static, Result<LogRecord, RuntimeError>>;
+
 /// The machine as Docker sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostInfo {
@@ -140,4 +170,21 @@ pub trait Runtime: Send + Sync + 'static {
     /// happen. The stream reconnects on its own; the engine also resyncs periodically, so a
     /// missed event only delays an update.
     fn events(&self) -> tokio::sync::mpsc::Receiver<String>;
+    /// The container's output from `since_ns` (nanoseconds since the epoch; Docker filters by
+    /// whole seconds, so lines up to a second older come too), following until it stops.
+    fn follow_logs(&self, id: &str, since_ns: i64) -> LogStream;
+    /// One sample of the container's resource usage, in the Docker stats API's JSON shape
+    /// (with `precpu_stats`, so CPU percentages can be computed); `None` if it is gone.
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>>;
+    /// Image, creation time and addresses; `None` if the container is gone.
+    fn details<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerDetails>, RuntimeError>>;
+    /// The address of the host on Docker's default bridge network (its gateway), where
+    /// containers in bridge and host mode alike can reach a server of the agent's.
+    fn bridge_gateway(&self) -> BoxFuture<'_, Result<Option<std::net::IpAddr>, RuntimeError>>;
 }

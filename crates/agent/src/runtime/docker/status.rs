@@ -8,7 +8,9 @@ use bollard::models::{
 };
 use flotilla_api::task::NetworkBinding;
 
-use crate::runtime::{ContainerStatus, Health, RunState};
+use crate::runtime::{
+    ContainerDetails, ContainerNetwork, ContainerStatus, Health, LogRecord, RunState,
+};
 
 /// `docker inspect` of one container as a `ContainerStatus`.
 pub(super) fn container_status(inspect: ContainerInspectResponse) -> ContainerStatus {
@@ -73,6 +75,51 @@ pub(super) fn container_status(inspect: ContainerInspectResponse) -> ContainerSt
     }
 }
 
+/// The parts of `docker inspect` the task metadata endpoint shows.
+pub(super) fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails {
+    let mut networks: Vec<ContainerNetwork> = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .into_iter()
+        .flatten()
+        .map(|(name, endpoint)| ContainerNetwork {
+            name,
+            ipv4_address: endpoint.ip_address.unwrap_or_default(),
+        })
+        .collect();
+    networks.sort_by(|a, b| a.name.cmp(&b.name));
+    ContainerDetails {
+        image_id: inspect.image.filter(|i| !i.is_empty()),
+        created_at: parse_docker_time(inspect.created.as_deref()),
+        networks,
+    }
+}
+
+/// One frame of `docker logs --timestamps` (one line, or several from a TTY) as records. A
+/// line whose timestamp cannot be read keeps the previous line's (or 0).
+pub(crate) fn log_records(frame: &[u8]) -> Vec<LogRecord> {
+    let text = String::from_utf8_lossy(frame);
+    let mut out = Vec::new();
+    let mut last_ns = 0;
+    for line in text.split_terminator('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (timestamp_ns, message) = match line.split_once(' ') {
+            Some((stamp, rest)) => match parse_docker_time_ns(stamp) {
+                Some(ns) => (ns, rest),
+                None => (last_ns, line),
+            },
+            None => match parse_docker_time_ns(line) {
+                // A timestamp alone: an empty line.
+                Some(ns) => (ns, ""),
+                None => (last_ns, line),
+            },
+        };
+        last_ns = timestamp_ns;
+        out.push(LogRecord { timestamp_ns, line: message.to_string() });
+    }
+    out
+}
+
 /// `NetworkSettings.Ports` as ECS's network bindings, sorted by container port, protocol and
 /// address. Exposed but unpublished ports (no bindings) are left out.
 pub(super) fn network_bindings(ports: &PortMap) -> Vec<NetworkBinding> {
@@ -114,7 +161,17 @@ pub(super) fn normalize_architecture(arch: &str) -> String {
 /// writes Go's zero time (`0001-01-01T00:00:00Z`) for "never", which becomes `None`, as does
 /// anything that does not parse.
 pub(super) fn parse_docker_time(text: Option<&str>) -> Option<f64> {
-    let text = text?.trim();
+    // Whole seconds and the fraction apart: each is exact in an f64, so a time written with
+    // milliseconds comes out as the nearest f64 to it.
+    #[allow(clippy::cast_precision_loss)]
+    parse_docker_time_ns(text?)
+        .map(|ns| ns.div_euclid(1_000_000_000) as f64 + ns.rem_euclid(1_000_000_000) as f64 / 1e9)
+}
+
+/// Docker's RFC 3339 times (`2026-11-24T11:00:00.123456789Z`) as exact nanoseconds since the
+/// epoch; `None` for the zero time or anything unparseable.
+pub(crate) fn parse_docker_time_ns(text: &str) -> Option<i64> {
+    let text = text.trim();
     if text.is_empty() || text.starts_with("0001-01-01") {
         return None;
     }
@@ -147,21 +204,19 @@ pub(super) fn parse_docker_time(text: Option<&str>) -> Option<f64> {
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let fraction: f64 = if fraction.is_empty() {
-        0.0
-    } else {
-        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        format!("0.{fraction}").parse().ok()?
-    };
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Nine digits at most count (Docker writes nanoseconds); shorter fractions are padded.
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
 
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    // Epoch seconds of any date Docker writes fit an f64's integer range exactly.
-    #[allow(clippy::cast_precision_loss)]
-    let secs = secs as f64;
-    Some(secs + fraction)
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -471,7 +471,7 @@ fn translates_host_options() {
 }
 
 #[test]
-fn awslogs_falls_back_to_json_file() {
+fn awslogs_logs_to_a_capped_json_file_the_agent_follows() {
     let mut plan = rich_plan();
     plan.definition.log_configuration = Some(LogConfiguration {
         log_driver: "awslogs".to_string(),
@@ -481,7 +481,9 @@ fn awslogs_falls_back_to_json_file() {
     let log = container_config(&plan).expect("valid plan").host_config.and_then(|h| h.log_config);
     let log = log.expect("log config");
     assert_eq!(log.typ.as_deref(), Some("json-file"));
-    assert_eq!(log.config, None);
+    let config = log.config.expect("caps");
+    assert_eq!(config.get("max-size").map(String::as_str), Some("20m"));
+    assert_eq!(config.get("max-file").map(String::as_str), Some("5"));
 }
 
 #[test]

@@ -33,9 +33,13 @@ const HEALTH_START_PERIOD: i32 = 0;
 /// ECS's default swappiness when `maxSwap` is set without one.
 const DEFAULT_SWAPPINESS: i32 = 60;
 
-/// Log drivers that need the agent's help; until the agent ships logs itself, their
-/// containers log through Docker's default `json-file` driver.
+/// Log drivers the agent stands in for: their containers log to Docker's `json-file` driver,
+/// which the agent follows (`awslogs` is shipped to the server, see `crate::logs`; `awsfirelens`
+/// stays local until a FireLens issue). The local file is capped: it is only a staging area.
 const AGENT_LOG_DRIVERS: [&str; 2] = ["awslogs", "awsfirelens"];
+/// `json-file` caps for those containers: 5 files of 20 MB. Lines the agent could not read
+/// before they rotate out (its own buffer full for that long) are lost.
+const STAGING_LOG_OPTIONS: [(&str, &str); 2] = [("max-size", "20m"), ("max-file", "5")];
 
 /// A named Docker volume a container of the plan mounts, which `create` makes sure exists
 /// before creating the container.
@@ -195,9 +199,15 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
     host.sysctls = sysctls(def, &mut problems);
     host.log_config = def.log_configuration.as_ref().map(|log| {
         if AGENT_LOG_DRIVERS.contains(&log.log_driver.as_str()) {
-            // TODO(logs): the agent will ship these to the server's CloudWatch Logs API; until
-            // then the container logs to the local json-file driver, readable with `docker logs`.
-            HostConfigLogConfig { typ: Some("json-file".to_string()), config: None }
+            HostConfigLogConfig {
+                typ: Some("json-file".to_string()),
+                config: Some(
+                    STAGING_LOG_OPTIONS
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            }
         } else {
             HostConfigLogConfig {
                 typ: Some(log.log_driver.clone()),

@@ -1,0 +1,378 @@
+//! Container logs, the `awslogs` driver: every container whose `logConfiguration.logDriver` is
+//! `awslogs` logs to Docker's json-file driver; the agent follows that output (`follow.rs`),
+//! batches it per log stream into a bounded on-disk buffer (`buffer.rs`), and ships the buffer
+//! to the server's CloudWatch Logs store (`ship.rs`). Where each container got to is kept in
+//! `cursors.json`, so a restarted agent resumes without losing or repeating lines.
+
+pub mod buffer;
+mod follow;
+mod ship;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flotilla_api::agent::{LogBatch, LogStreamBatch, TaskSpec};
+use flotilla_api::taskdef::ContainerDefinition;
+use tokio::sync::mpsc;
+
+use crate::engine::Engine;
+use crate::runtime::{RunState, Runtime};
+use buffer::Buffer;
+use follow::Chunk;
+
+/// Default bound of the on-disk buffer (`--log-buffer-mib`).
+pub const DEFAULT_BUFFER_BYTES: u64 = 256 * 1024 * 1024;
+/// A batch closes at this many lines, bytes of messages, or this long after its first line.
+const BATCH_LINES: usize = 5000;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
+const BATCH_LINGER: Duration = Duration::from_millis(200);
+/// Chunks in flight between the followers and the batcher.
+const CHUNKS_QUEUED: usize = 16;
+/// How often containers are looked for besides on every engine change.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error(transparent)]
+    Buffer(#[from] buffer::BufferError),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogsConfig {
+    /// `<agent data dir>/log-buffer`.
+    pub dir: PathBuf,
+    pub server_url: String,
+    pub token: String,
+    pub buffer_bytes: u64,
+}
+
+/// Where a container's lines go: its `awslogs` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub group: String,
+    pub stream: String,
+    pub create_group: bool,
+}
+
+/// The destination of a container's lines, when it uses the `awslogs` driver with a group.
+/// Streams are named as ECS names them: `<prefix>/<container name>/<task id>`, or the Docker
+/// container id without a prefix.
+pub fn destination(
+    spec: &TaskSpec,
+    container: &ContainerDefinition,
+    docker_id: &str,
+) -> Option<Destination> {
+    let log = container.log_configuration.as_ref()?;
+    if log.log_driver != "awslogs" {
+        return None;
+    }
+    let options = log.options.as_ref()?;
+    let group = options.get("awslogs-group").filter(|g| !g.is_empty())?.clone();
+    let name = container.name.as_deref().unwrap_or_default();
+    let stream = match options.get("awslogs-stream-prefix").filter(|p| !p.is_empty()) {
+        Some(prefix) => format!("{prefix}/{name}/{}", spec.task_id()),
+        None => docker_id.to_string(),
+    };
+    let create_group = options.get("awslogs-create-group").is_some_and(|v| v == "true");
+    Some(Destination { group, stream, create_group })
+}
+
+/// Where each container's capture got to (Docker timestamps, nanoseconds), persisted.
+#[derive(Clone)]
+struct Cursors {
+    path: PathBuf,
+    map: Arc<Mutex<BTreeMap<String, i64>>>,
+}
+
+impl Cursors {
+    fn load(dir: &Path) -> Cursors {
+        let path = dir.join("cursors.json");
+        let map = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::warn!(%error, "unreadable log cursors; containers' logs are read again from their start");
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        };
+        Cursors { path, map: Arc::new(Mutex::new(map)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, docker_id: &str) -> i64 {
+        self.lock().get(docker_id).copied().unwrap_or(0)
+    }
+
+    /// Written after the batch holding the lines is durable: a crash in between repeats lines
+    /// rather than losing them.
+    fn advance(&self, reached: &HashMap<String, i64>) {
+        let snapshot = {
+            let mut map = self.lock();
+            for (id, ns) in reached {
+                let entry = map.entry(id.clone()).or_insert(0);
+                *entry = (*entry).max(*ns);
+            }
+            map.clone()
+        };
+        self.save(&snapshot);
+    }
+
+    fn retain(&self, live: &HashSet<String>) {
+        let snapshot = {
+            let mut map = self.lock();
+            let before = map.len();
+            map.retain(|id, _| live.contains(id));
+            if map.len() == before {
+                return;
+            }
+            map.clone()
+        };
+        self.save(&snapshot);
+    }
+
+    fn save(&self, map: &BTreeMap<String, i64>) {
+        let temporary = self.path.with_extension("tmp");
+        let written = serde_json::to_vec(map)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&temporary, bytes))
+            .and_then(|()| std::fs::rename(&temporary, &self.path));
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot save the log cursors");
+        }
+    }
+}
+
+/// Starts capture, batching and shipping; they run until the runtime shuts down.
+pub fn spawn(
+    runtime: Arc<dyn Runtime>,
+    engine: Engine,
+    config: LogsConfig,
+) -> Result<Arc<Buffer>, LogsError> {
+    let buffer = Arc::new(Buffer::open(&config.dir.join("batches"), config.buffer_bytes)?);
+    let cursors = Cursors::load(&config.dir);
+    let (chunks, chunk_rx) = mpsc::channel(CHUNKS_QUEUED);
+    tokio::spawn(batch(chunk_rx, Arc::clone(&buffer), cursors.clone()));
+    tokio::spawn(ship::run(Arc::clone(&buffer), config.server_url, config.token));
+    tokio::spawn(collect(runtime, engine, cursors, chunks));
+    Ok(buffer)
+}
+
+/// Starts a follower for every `awslogs` container that has none, and restarts a follower
+/// whose container still runs after it ended (Docker restarted, a read failed).
+async fn collect(
+    runtime: Arc<dyn Runtime>,
+    engine: Engine,
+    cursors: Cursors,
+    chunks: mpsc::Sender<Chunk>,
+) {
+    let mut reports = engine.report_channel();
+    let (done, mut done_rx) = mpsc::channel::<(String, Result<i64, String>)>(64);
+    let mut following: HashMap<String, i64> = HashMap::new();
+    let mut finished: HashSet<String> = HashSet::new();
+    loop {
+        let runs = engine.runs();
+        let mut live = HashSet::new();
+        for run in runs.values() {
+            for (name, container) in &run.containers {
+                let Some(id) = container.docker_id.as_deref() else { continue };
+                live.insert(id.to_string());
+                if following.contains_key(id) || finished.contains(id) {
+                    continue;
+                }
+                let Some(definition) =
+                    run.spec.containers.iter().find(|c| c.name.as_deref() == Some(name.as_str()))
+                else {
+                    continue;
+                };
+                let Some(destination) = destination(&run.spec, definition, id) else { continue };
+                let cursor = cursors.get(id);
+                following.insert(id.to_string(), cursor);
+                let (runtime, id, chunks, done) =
+                    (Arc::clone(&runtime), id.to_string(), chunks.clone(), done.clone());
+                tokio::spawn(async move {
+                    let result =
+                        follow::follow(runtime, id.clone(), destination, cursor, chunks).await;
+                    let _ = done.send((id, result)).await;
+                });
+            }
+        }
+        finished.retain(|id| live.contains(id));
+        cursors.retain(&live);
+
+        tokio::select! {
+            changed = reports.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(SCAN_EVERY) => {}
+            Some((id, result)) = done_rx.recv() => {
+                following.remove(&id);
+                if let Err(error) = &result {
+                    tracing::warn!(container = %id, %error, "following a container's logs failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                let running = matches!(
+                    runtime.inspect(&id).await,
+                    Ok(Some(status)) if status.state == RunState::Running
+                );
+                if !running {
+                    finished.insert(id);
+                }
+            }
+        }
+    }
+}
+
+/// Gathers chunks into batches and writes them to the buffer, waiting while it is full.
+async fn batch(mut chunks: mpsc::Receiver<Chunk>, buffer: Arc<Buffer>, cursors: Cursors) {
+    while let Some(first) = chunks.recv().await {
+        let deadline = tokio::time::Instant::now() + BATCH_LINGER;
+        let mut pending = Pending::default();
+        pending.add(first);
+        while pending.lines < BATCH_LINES && pending.bytes < BATCH_BYTES {
+            tokio::select! {
+                chunk = chunks.recv() => match chunk {
+                    Some(chunk) => pending.add(chunk),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        buffer.room().await;
+        let Pending { batch, reached, .. } = pending;
+        let body = match serde_json::to_vec(&batch) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode a log batch");
+                continue;
+            }
+        };
+        let writer = Arc::clone(&buffer);
+        match tokio::task::spawn_blocking(move || writer.push(&body)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                // A full or broken disk: the lines are lost; say so loudly.
+                tracing::error!(%error, lines = batch.streams.iter().map(|s| s.events.len()).sum::<usize>(),
+                    "cannot buffer log lines; they are dropped");
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the log buffer writer failed");
+                continue;
+            }
+        }
+        let saver = cursors.clone();
+        let _ = tokio::task::spawn_blocking(move || saver.advance(&reached)).await;
+    }
+}
+
+/// A batch being gathered.
+#[derive(Default)]
+struct Pending {
+    batch: LogBatch,
+    /// Index of each destination's stream in `batch.streams`.
+    index: HashMap<(String, String), usize>,
+    reached: HashMap<String, i64>,
+    lines: usize,
+    bytes: usize,
+}
+
+impl Pending {
+    fn add(&mut self, chunk: Chunk) {
+        let Chunk { docker_id, destination, lines, cursor_ns } = chunk;
+        self.lines += lines.len();
+        self.bytes += lines.iter().map(|l| l.message.len() + 26).sum::<usize>();
+        let key = (destination.group.clone(), destination.stream.clone());
+        let at = *self.index.entry(key).or_insert_with(|| {
+            self.batch.streams.push(LogStreamBatch {
+                group: destination.group,
+                stream: destination.stream,
+                create_group: destination.create_group,
+                events: Vec::new(),
+            });
+            self.batch.streams.len() - 1
+        });
+        self.batch.streams[at].events.extend(lines);
+        self.reached.insert(docker_id, cursor_ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_api::agent::LogLine;
+    use flotilla_api::taskdef::LogConfiguration;
+
+    fn container(options: &[(&str, &str)]) -> ContainerDefinition {
+        ContainerDefinition {
+            name: Some("web".into()),
+            log_configuration: Some(LogConfiguration {
+                log_driver: "awslogs".into(),
+                options: Some(
+                    options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ),
+                ..LogConfiguration::default()
+            }),
+            ..ContainerDefinition::default()
+        }
+    }
+
+    #[test]
+    fn streams_are_named_as_ecs_names_them() {
+        let spec = TaskSpec {
+            task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/abc123".into(),
+            ..TaskSpec::default()
+        };
+        let with_prefix =
+            container(&[("awslogs-group", "/ecs/web"), ("awslogs-stream-prefix", "app")]);
+        assert_eq!(
+            destination(&spec, &with_prefix, "d0cker"),
+            Some(Destination {
+                group: "/ecs/web".into(),
+                stream: "app/web/abc123".into(),
+                create_group: false
+            })
+        );
+        let bare = container(&[("awslogs-group", "g"), ("awslogs-create-group", "true")]);
+        assert_eq!(
+            destination(&spec, &bare, "d0cker"),
+            Some(Destination { group: "g".into(), stream: "d0cker".into(), create_group: true })
+        );
+        assert_eq!(destination(&spec, &container(&[]), "d0cker"), None);
+        let mut json_file = container(&[("awslogs-group", "g")]);
+        if let Some(log) = json_file.log_configuration.as_mut() {
+            log.log_driver = "json-file".into();
+        }
+        assert_eq!(destination(&spec, &json_file, "d0cker"), None);
+    }
+
+    #[test]
+    fn a_batch_keeps_each_stream_in_order() {
+        let destination = |stream: &str| Destination {
+            group: "g".into(),
+            stream: stream.into(),
+            create_group: false,
+        };
+        let line = |n: i64| LogLine { timestamp: n, message: format!("line {n}") };
+        let mut pending = Pending::default();
+        for (id, stream, lines, cursor) in [
+            ("a", "s1", vec![line(1), line(2)], 20),
+            ("b", "s2", vec![line(3)], 30),
+            ("a", "s1", vec![line(4)], 40),
+        ] {
+            pending.add(Chunk {
+                docker_id: id.into(),
+                destination: destination(stream),
+                lines,
+                cursor_ns: cursor,
+            });
+        }
+        assert_eq!(pending.lines, 4);
+        assert_eq!(pending.batch.streams.len(), 2);
+        assert_eq!(pending.batch.streams[0].events, vec![line(1), line(2), line(4)]);
+        assert_eq!(pending.batch.streams[1].events, vec![line(3)]);
+        assert_eq!(pending.reached.get("a"), Some(&40));
+    }
+}
