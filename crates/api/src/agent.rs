@@ -27,6 +27,45 @@ pub enum AgentMessage {
     /// The actual state of every task the agent knows.
     Report(Report),
     Heartbeat,
+    /// Resource usage of the running containers, every `STATS_INTERVAL`.
+    Stats(StatsReport),
+}
+
+/// How often an agent samples Docker's stats of every running container and sends them.
+pub const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One sample of every running task's containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsReport {
+    pub tasks: Vec<TaskStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStats {
+    pub task_arn: String,
+    pub containers: Vec<ContainerStats>,
+}
+
+/// A container's usage, from Docker's stats API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStats {
+    pub name: String,
+    /// Epoch seconds of the sample.
+    pub sampled_at: f64,
+    /// CPU used over the sample, in ECS CPU units (1024 = one core busy).
+    pub cpu_units: f64,
+    /// Memory in use, page cache excluded (as `docker stats` shows it).
+    pub memory_bytes: u64,
+    /// The container's memory limit, 0 if none.
+    pub memory_limit_bytes: u64,
+    /// Totals since the container started.
+    pub network_rx_bytes: u64,
+    pub network_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

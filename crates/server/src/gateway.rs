@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage};
-use subtle::ConstantTimeEq;
 
 use crate::ecs::{instances, launch};
 use crate::App;
@@ -26,19 +25,9 @@ pub async fn connect(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = app.credentials.agent_token.as_bytes();
-    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+    if !app.credentials.authorizes_agent(&headers) {
         tracing::warn!("agent connection refused: wrong or missing agent token");
-        return (
-            StatusCode::UNAUTHORIZED,
-            "invalid agent token: use the server's <data-dir>/agent-token\n",
-        )
-            .into_response();
+        return unauthorized();
     }
     // Small buffers: tungstenite's 128 KiB defaults cost 256 KiB per idle agent; messages
     // larger than a buffer still pass, the buffer just grows for them.
@@ -49,6 +38,12 @@ pub async fn connect(
             }
         },
     )
+}
+
+/// The answer to a request without the right agent token.
+pub fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, "invalid agent token: use the server's <data-dir>/agent-token\n")
+        .into_response()
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), String> {
@@ -145,6 +140,8 @@ async fn converse(
                         }
                     }
                     Some(AgentMessage::Heartbeat) | None => {}
+                    // TODO(metrics): recorded by the metrics module.
+                    Some(AgentMessage::Stats(_)) => {}
                     Some(AgentMessage::Register(_)) => tracing::warn!("agent registered twice on one connection"),
                 }
             }
