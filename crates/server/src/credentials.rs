@@ -59,6 +59,18 @@ impl Credentials {
     pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
         (access_key_id == self.root.access_key_id).then(|| self.root.secret_access_key.clone())
     }
+
+    /// Whether a request carries `Authorization: Bearer <agent token>`: every agent route
+    /// (the WebSocket, log shipping) asks this one question. Compared in constant time.
+    pub fn authorizes_agent(&self, headers: &axum::http::HeaderMap) -> bool {
+        use subtle::ConstantTimeEq;
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(self.agent_token.as_bytes()))
+    }
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> Result<String, CredentialsError> {
