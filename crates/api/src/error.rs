@@ -30,6 +30,9 @@ pub enum ErrorCode {
     ServiceNotActiveException,
     TargetNotFoundException,
     AttributeLimitExceededException,
+    // CloudWatch Logs' modeled errors (the rest are shared with ECS).
+    ResourceAlreadyExistsException,
+    ServiceUnavailableException,
 }
 
 impl ErrorCode {
@@ -61,6 +64,8 @@ impl ErrorCode {
             ServiceNotActiveException => "ServiceNotActiveException",
             TargetNotFoundException => "TargetNotFoundException",
             AttributeLimitExceededException => "AttributeLimitExceededException",
+            ResourceAlreadyExistsException => "ResourceAlreadyExistsException",
+            ServiceUnavailableException => "ServiceUnavailableException",
         }
     }
 
@@ -69,6 +74,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             ServerException => 500,
+            ServiceUnavailableException => 503,
             MissingAuthenticationTokenException
             | InvalidSignatureException
             | AccessDeniedException

@@ -1,7 +1,9 @@
-//! ECS wire types, AWS-shaped errors, ARNs and request validation. No IO, no clock.
+//! ECS and CloudWatch Logs wire types, AWS-shaped errors, ARNs and request validation. No IO, no
+//! clock.
 //!
 //! This is the only crate that derives serde for ECS shapes: names and casing follow botocore's
-//! `ecs/2014-11-13/service-2.json` member for member.
+//! `ecs/2014-11-13/service-2.json` (and `logs/2014-03-28/service-2.json` for `logs`) member for
+//! member.
 
 pub mod account;
 pub mod agent;
@@ -10,6 +12,7 @@ pub mod cluster;
 pub mod common;
 pub mod error;
 pub mod instance;
+pub mod logs;
 pub mod service;
 pub mod task;
 pub mod taskdef;

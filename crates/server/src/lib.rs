@@ -1,5 +1,5 @@
-//! The Flotilla control plane: the HTTP front (AWS JSON 1.1 + SigV4), the ECS handlers, and the
-//! state they read and write.
+//! The Flotilla control plane: the HTTP front (AWS JSON 1.1 + SigV4), the ECS and CloudWatch
+//! Logs handlers, and the state and log database they read and write.
 
 mod agents;
 mod controller;
@@ -8,6 +8,7 @@ mod ecs;
 mod gateway;
 mod housekeeping;
 mod http;
+pub mod logs;
 mod pagination;
 pub mod sigv4;
 pub mod state;
@@ -71,6 +72,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialsError),
+    #[error("cannot open the log database: {0}")]
+    Logs(#[from] logs::LogsError),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
@@ -84,6 +87,8 @@ pub struct App {
     pub agents: agents::AgentRegistry,
     pub agent_timeout: std::time::Duration,
     pub quotas: Quotas,
+    /// CloudWatch Logs' groups, streams and events (`<data-dir>/logs.redb`).
+    pub logs: logs::LogStore,
 }
 
 impl App {
@@ -136,6 +141,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
     )
     .await?;
     let state = state::StateHandle::load(Arc::clone(&store)).await?;
+    let logs = logs::LogStore::open(&config.data_dir.join("logs.redb"))?;
     let app = Arc::new(App {
         scope: ArnScope::new(config.region.clone(), config.account_id.clone()),
         state,
@@ -143,6 +149,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         agents: agents::AgentRegistry::default(),
         agent_timeout: config.agent_timeout,
         quotas: config.quotas,
+        logs,
     });
     ecs::ensure_default_cluster(&app).await.map_err(|e| {
         ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
@@ -158,6 +165,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let upkeep = housekeeping::spawn(Arc::clone(&app));
     let services = controller::spawn(Arc::clone(&app), app.agent_timeout);
+    let retention = logs::retention::spawn(Arc::clone(&app));
     let router = http::router(app);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -165,6 +173,7 @@ pub async fn serve(
         .map_err(ServerError::Http);
     upkeep.abort();
     services.abort();
+    retention.abort();
     served
 }
 

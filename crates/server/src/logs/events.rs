@@ -1,0 +1,199 @@
+//! PutLogEvents, GetLogEvents, FilterLogEvents.
+
+use std::collections::HashMap;
+
+use flotilla_api::common::decode;
+use flotilla_api::logs::{
+    group_from, judge_batch, page_limit, validate_group_name, validate_stream_name,
+    FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent, GetLogEventsRequest,
+    GetLogEventsResponse, OutputLogEvent, PutLogEventsRequest, PutLogEventsResponse,
+    EVENT_OVERHEAD_BYTES, MAX_EVENTS_LIMIT, MAX_PAGE_BYTES,
+};
+use flotilla_api::ApiError;
+
+use super::filter::FilterPattern;
+use super::position::{EventsToken, MergePosition, Position};
+use super::store::{Flow, LogsError};
+use super::writer::{Append, Creation};
+use super::{respond, Ctx};
+
+/// FilterLogEvents looks at no more events than this per call; past it, the page ends (maybe
+/// empty) with a token to go on, as CloudWatch's pages do, so one call never runs unbounded.
+const FILTER_SCAN_BUDGET: usize = 1_000_000;
+/// Streams one FilterLogEvents call may name.
+const MAX_FILTER_STREAM_NAMES: usize = 100;
+
+pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: PutLogEventsRequest = decode(body)?;
+    validate_group_name(&req.log_group_name, "logGroupName")?;
+    validate_stream_name(&req.log_stream_name, "logStreamName")?;
+    let group = req.log_group_name.clone();
+    let meta = ctx.app.logs.read(move |reader| reader.group(&group)).await?;
+    let meta = meta.ok_or(LogsError::GroupNotFound)?;
+    let verdict = judge_batch(&req.log_events, ctx.now_ms, meta.retention_in_days)?;
+    let append = Append {
+        group: req.log_group_name,
+        stream: req.log_stream_name,
+        events: req.log_events,
+        accepted: verdict.accepted,
+        ingestion_time: ctx.now_ms,
+        create: Creation::Nothing,
+    };
+    let appended = ctx
+        .app
+        .logs
+        .append(vec![append])
+        .await?
+        .pop()
+        .ok_or_else(|| LogsError::Storage("the writer answered no append".into()))??;
+    respond(&PutLogEventsResponse {
+        next_sequence_token: Some(appended.sequence_token),
+        rejected_log_events_info: verdict.rejected,
+    })
+}
+
+pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: GetLogEventsRequest = decode(body)?;
+    let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
+    validate_stream_name(&req.log_stream_name, "logStreamName")?;
+    let limit = page_limit(req.limit, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
+    let token = req.next_token.as_deref().map(EventsToken::decode).transpose()?;
+    // startTime is inclusive, endTime exclusive.
+    let after = Position::before(req.start_time.unwrap_or(i64::MIN));
+    let before = req.end_time.map_or(Position::END, Position::before);
+    let from_end = match token {
+        Some(EventsToken::Forward(_)) => false,
+        Some(EventsToken::Backward(_)) => true,
+        None => !req.start_from_head.unwrap_or(false),
+    };
+    let stream = req.log_stream_name;
+    let events = ctx
+        .app
+        .logs
+        .read(move |reader| -> Result<_, ApiError> {
+            reader.group(&group)?.ok_or(LogsError::GroupNotFound)?;
+            let meta = reader.stream(&group, &stream)?.ok_or(LogsError::StreamNotFound)?;
+            let (after, before) = match token {
+                Some(EventsToken::Forward(p)) => (after.max(p), before),
+                Some(EventsToken::Backward(p)) => (after, before.min(p)),
+                None => (after, before),
+            };
+            Ok(reader.events(meta.id, after, before, from_end, limit, MAX_PAGE_BYTES)?)
+        })
+        .await?;
+    // At the end of the stream the token passed in comes back unchanged: that is how SDK and
+    // CLI loops know to stop.
+    let (next_forward_token, next_backward_token) = match (events.first(), events.last()) {
+        (Some(first), Some(last)) => (
+            EventsToken::Forward(last.position).encode(),
+            EventsToken::Backward(first.position).encode(),
+        ),
+        _ => match (token, req.next_token) {
+            (Some(EventsToken::Forward(p)), Some(passed)) => {
+                (passed, EventsToken::Backward(p).encode())
+            }
+            (Some(EventsToken::Backward(p)), Some(passed)) => {
+                (EventsToken::Forward(p).encode(), passed)
+            }
+            _ => (EventsToken::Forward(after).encode(), EventsToken::Backward(after).encode()),
+        },
+    };
+    let events = events
+        .into_iter()
+        .map(|e| OutputLogEvent {
+            timestamp: e.position.timestamp,
+            message: e.message,
+            ingestion_time: e.ingestion_time,
+        })
+        .collect();
+    respond(&GetLogEventsResponse { events, next_forward_token, next_backward_token })
+}
+
+pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: FilterLogEventsRequest = decode(body)?;
+    let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
+    if req.log_stream_names.is_some() && req.log_stream_name_prefix.is_some() {
+        return Err(ApiError::invalid(
+            "logStreamNames and logStreamNamePrefix are mutually exclusive: give one of them",
+        ));
+    }
+    if let Some(names) = &req.log_stream_names {
+        if names.is_empty() || names.len() > MAX_FILTER_STREAM_NAMES {
+            return Err(ApiError::invalid(format!(
+                "logStreamNames must name between 1 and {MAX_FILTER_STREAM_NAMES} streams"
+            )));
+        }
+        for name in names {
+            validate_stream_name(name, "logStreamNames")?;
+        }
+    }
+    if let Some(prefix) = &req.log_stream_name_prefix {
+        validate_stream_name(prefix, "logStreamNamePrefix")?;
+    }
+    let limit = page_limit(req.limit, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
+    let pattern = FilterPattern::parse(req.filter_pattern.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let resume = req.next_token.as_deref().map(MergePosition::decode).transpose()?;
+    let start = req.start_time.unwrap_or(i64::MIN);
+    let end = req.end_time.unwrap_or(i64::MAX);
+    let (events, next_token) = ctx
+        .app
+        .logs
+        .read(move |reader| -> Result<_, ApiError> {
+            reader.group(&group)?.ok_or(LogsError::GroupNotFound)?;
+            let streams = match &req.log_stream_names {
+                Some(names) => {
+                    let mut found = Vec::with_capacity(names.len());
+                    for name in names {
+                        if let Some(meta) = reader.stream(&group, name)? {
+                            found.push((name.clone(), meta));
+                        }
+                    }
+                    found
+                }
+                None => {
+                    reader.streams(&group, req.log_stream_name_prefix.as_deref().unwrap_or(""))?
+                }
+            };
+            let names: HashMap<u64, String> =
+                streams.into_iter().map(|(name, meta)| (meta.id, name)).collect();
+            let mut ids: Vec<u64> = names.keys().copied().collect();
+            ids.sort_unstable();
+            let mut events = Vec::new();
+            let mut bytes = 0usize;
+            let mut scanned = 0usize;
+            let mut last = None;
+            let complete =
+                reader.merged_events(&ids, start, end, resume, |position, ingestion, raw| {
+                    if scanned == FILTER_SCAN_BUDGET || events.len() == limit {
+                        return Flow::Stop;
+                    }
+                    let message = String::from_utf8_lossy(raw);
+                    if pattern.matches(&message) {
+                        let size = message.len() + EVENT_OVERHEAD_BYTES;
+                        if bytes + size > MAX_PAGE_BYTES && !events.is_empty() {
+                            return Flow::Stop;
+                        }
+                        bytes += size;
+                        events.push(FilteredLogEvent {
+                            log_stream_name: names
+                                .get(&position.stream)
+                                .cloned()
+                                .unwrap_or_default(),
+                            timestamp: position.timestamp,
+                            message: message.into_owned(),
+                            ingestion_time: ingestion,
+                            event_id: position.event_id(),
+                        });
+                    }
+                    scanned += 1;
+                    last = Some(position);
+                    Flow::Continue
+                })?;
+            let next_token =
+                if complete { None } else { last.or(resume).map(MergePosition::encode) };
+            Ok((events, next_token))
+        })
+        .await?;
+    respond(&FilterLogEventsResponse { events, searched_log_streams: Vec::new(), next_token })
+}

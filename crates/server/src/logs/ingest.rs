@@ -1,0 +1,121 @@
+//! `POST /v1/agent/logs`: container output shipped by agents (the awslogs driver), authenticated
+//! with the agent token. Each stream batch creates its stream if missing, and its group too when
+//! the task asked for `awslogs-create-group`; a batch for a missing group is rejected for good.
+//! The answer comes once every stored event is durable (one commit for the whole request).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flotilla_api::agent::{LogBatch, LogBatchReply, RejectedLogStream};
+use flotilla_api::logs::{
+    truncate_message, validate_group_name, validate_stream_name, InputLogEvent,
+    MAX_AGENT_MESSAGE_BYTES,
+};
+
+use super::store::{LogStore, LogsError};
+use super::writer::{Append, Creation};
+use crate::App;
+
+/// Request bodies larger than this are refused: agents send up to ~10,000 lines per request.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if !app.credentials.authorizes_agent(&parts.headers) {
+        tracing::warn!("agent log batch refused: wrong or missing agent token");
+        return crate::gateway::unauthorized();
+    }
+    let body = match crate::http::read_body(&parts.headers, body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            let status =
+                StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, format!("{}\n", error.message)).into_response();
+        }
+    };
+    let batch: LogBatch = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, format!("malformed log batch: {error}\n"))
+                .into_response()
+        }
+    };
+    let now_ms = super::epoch_millis(SystemTime::now());
+    match store(&app.logs, batch, now_ms).await {
+        Ok(reply) => match serde_json::to_vec(&reply) {
+            Ok(json) => {
+                let mut response = Response::new(Body::from(json));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+        },
+        // The agent keeps the batch and retries.
+        Err(error) => {
+            tracing::error!(%error, "could not store an agent log batch");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
+    }
+}
+
+/// Stores an agent's batch at `now_ms` (the ingestion time). Streams refused for good are in
+/// the reply; a storage failure fails the whole batch.
+pub async fn store(
+    logs: &LogStore,
+    batch: LogBatch,
+    now_ms: i64,
+) -> Result<LogBatchReply, LogsError> {
+    let mut reply = LogBatchReply::default();
+    let mut appends = Vec::with_capacity(batch.streams.len());
+    for stream in batch.streams {
+        let valid = validate_group_name(&stream.group, "group")
+            .and_then(|()| validate_stream_name(&stream.stream, "stream"));
+        if let Err(error) = valid {
+            reply.rejected.push(RejectedLogStream {
+                group: stream.group,
+                stream: stream.stream,
+                reason: error.message,
+            });
+            continue;
+        }
+        let events: Vec<InputLogEvent> = stream
+            .events
+            .into_iter()
+            // CloudWatch has no empty events (messages are at least one character).
+            .filter(|line| !line.message.is_empty())
+            .map(|mut line| {
+                // Splitting long lines is the agent's job; this only keeps the limit.
+                truncate_message(&mut line.message, MAX_AGENT_MESSAGE_BYTES);
+                InputLogEvent { timestamp: line.timestamp.max(0), message: line.message }
+            })
+            .collect();
+        appends.push(Append {
+            group: stream.group,
+            stream: stream.stream,
+            accepted: 0..events.len(),
+            events,
+            ingestion_time: now_ms,
+            create: if stream.create_group { Creation::StreamAndGroup } else { Creation::Stream },
+        });
+    }
+    if appends.is_empty() {
+        return Ok(reply);
+    }
+    let names: Vec<(String, String)> =
+        appends.iter().map(|a| (a.group.clone(), a.stream.clone())).collect();
+    for ((group, stream), result) in names.into_iter().zip(logs.append(appends).await?) {
+        match result {
+            Ok(appended) => reply.accepted += appended.stored as u64,
+            Err(error) => {
+                reply.rejected.push(RejectedLogStream { group, stream, reason: error.to_string() })
+            }
+        }
+    }
+    Ok(reply)
+}

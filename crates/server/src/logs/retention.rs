@@ -1,0 +1,71 @@
+//! Retention: every minute, events older than their group's `retentionInDays` (by event
+//! timestamp) are deleted, one key range per stream, in bounded chunks so ingestion never waits
+//! long behind a sweep.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::store::{Flow, LogStore, LogsError};
+use crate::App;
+
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Events deleted per write transaction.
+const EXPIRE_CHUNK: usize = 50_000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            match sweep(&app.logs, super::epoch_millis(SystemTime::now())).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "expired log events"),
+                Err(error) => tracing::warn!(%error, "could not expire log events"),
+            }
+        }
+    })
+}
+
+/// Deletes every event older than its group's retention at `now_ms`; returns how many.
+pub async fn sweep(logs: &LogStore, now_ms: i64) -> Result<u64, LogsError> {
+    let due = logs
+        .read(move |reader| -> Result<_, LogsError> {
+            let mut groups = Vec::new();
+            reader.groups_from(
+                std::ops::Bound::Unbounded,
+                |_| true,
+                |name, meta| {
+                    if let Some(days) = meta.retention_in_days {
+                        groups.push((
+                            name.to_string(),
+                            now_ms.saturating_sub(i64::from(days) * DAY_MS),
+                        ));
+                    }
+                    Flow::Continue
+                },
+            )?;
+            let mut due = Vec::new();
+            for (group, cutoff) in groups {
+                for (stream, meta) in reader.streams(&group, "")? {
+                    if meta.first_event_timestamp.is_some_and(|first| first < cutoff) {
+                        due.push((group.clone(), stream, cutoff));
+                    }
+                }
+            }
+            Ok(due)
+        })
+        .await?;
+    let mut deleted = 0;
+    for (group, stream, cutoff) in due {
+        loop {
+            let (count, more) =
+                logs.expire(group.clone(), stream.clone(), cutoff, EXPIRE_CHUNK).await?;
+            deleted += count;
+            if !more || count == 0 {
+                break;
+            }
+        }
+    }
+    Ok(deleted)
+}

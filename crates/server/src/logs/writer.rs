@@ -1,0 +1,378 @@
+//! The log writer: one thread that drains every queued write into one redb write transaction
+//! and commits it with `Durability::Immediate` (fsync) — group commit, as the ECS store does, so
+//! many small batches from many agents cost one fsync, not one each. Callers hear back only
+//! after the commit.
+//!
+//! Each write checks what it needs (the group exists, the stream does not, ...) before it
+//! writes anything, so a refused write leaves nothing behind in the shared transaction. A
+//! storage failure fails every write of the group: nothing of it was committed.
+
+use std::ops::Range;
+
+use flotilla_api::logs::InputLogEvent;
+use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::position::Position;
+use super::store::{
+    decode_meta, encode_meta, split_value, storage_error, GroupMeta, LogsError, StreamMeta,
+    COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, STREAMS,
+};
+
+/// How many queued writes one commit may cover at most.
+const MAX_GROUP_JOBS: usize = 512;
+/// How many events one commit may cover at most (more wait for the next commit), which bounds
+/// the transaction's memory and every caller's wait.
+const MAX_GROUP_EVENTS: usize = 100_000;
+
+pub(super) struct Job {
+    pub write: Write,
+    pub reply: oneshot::Sender<Result<Done, LogsError>>,
+}
+
+pub(super) enum Write {
+    CreateGroup {
+        name: String,
+        meta: GroupMeta,
+    },
+    DeleteGroup {
+        name: String,
+    },
+    SetRetention {
+        name: String,
+        days: Option<i32>,
+    },
+    CreateStream {
+        group: String,
+        stream: String,
+        creation_time: i64,
+    },
+    DeleteStream {
+        group: String,
+        stream: String,
+    },
+    /// Each append succeeds or fails on its own (an agent batch names many streams).
+    Append(Vec<Append>),
+    /// Deletes up to `max_events` of the stream's events older than `before`.
+    Expire {
+        group: String,
+        stream: String,
+        before: i64,
+        max_events: usize,
+    },
+}
+
+impl Write {
+    fn events(&self) -> usize {
+        match self {
+            Write::Append(appends) => appends.iter().map(|a| a.accepted.len()).sum(),
+            Write::Expire { max_events, .. } => *max_events,
+            _ => 1,
+        }
+    }
+}
+
+/// What an append may create when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// PutLogEvents: the group and the stream must exist.
+    Nothing,
+    /// The awslogs driver creates its streams.
+    Stream,
+    /// ... and its group with `awslogs-create-group`.
+    StreamAndGroup,
+}
+
+pub struct Append {
+    pub group: String,
+    pub stream: String,
+    pub events: Vec<InputLogEvent>,
+    /// Which of `events` to store (PutLogEvents refuses some and reports them).
+    pub accepted: Range<usize>,
+    pub ingestion_time: i64,
+    pub create: Creation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub stored: usize,
+    pub sequence_token: String,
+}
+
+pub(super) enum Done {
+    Nothing,
+    Appended(Vec<Result<Appended, LogsError>>),
+    Expired { deleted: u64, more: bool },
+}
+
+pub(super) fn run(db: &Database, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut events = first.write.events();
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_JOBS && events < MAX_GROUP_EVENTS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    events += job.write.events();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (writes, replies): (Vec<Write>, Vec<_>) =
+            group.into_iter().map(|j| (j.write, j.reply)).unzip();
+        match commit_group(db, writes) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "log commit failed");
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(LogsError::Storage(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies every write in order in one transaction, then commits (fsync).
+fn commit_group(
+    db: &Database,
+    writes: Vec<Write>,
+) -> Result<Vec<Result<Done, LogsError>>, LogsError> {
+    let mut tx = db.begin_write().map_err(storage_error)?;
+    tx.set_durability(Durability::Immediate);
+    let mut outcomes = Vec::with_capacity(writes.len());
+    {
+        let mut tables = Tables::open(&tx)?;
+        for write in writes {
+            match tables.apply(write) {
+                Err(LogsError::Storage(message)) => return Err(LogsError::Storage(message)),
+                outcome => outcomes.push(outcome),
+            }
+        }
+    }
+    tx.commit().map_err(storage_error)?;
+    Ok(outcomes)
+}
+
+struct Tables<'t> {
+    groups: Table<'t, &'static str, &'static [u8]>,
+    streams: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    events: Table<'t, (u64, i64, u64), &'static [u8]>,
+    counters: Table<'t, &'static str, u64>,
+    /// Reused for every event value: no allocation per event.
+    value: Vec<u8>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(tx: &'t WriteTransaction) -> Result<Self, LogsError> {
+        Ok(Tables {
+            groups: tx.open_table(GROUPS).map_err(storage_error)?,
+            streams: tx.open_table(STREAMS).map_err(storage_error)?,
+            events: tx.open_table(EVENTS).map_err(storage_error)?,
+            counters: tx.open_table(COUNTERS).map_err(storage_error)?,
+            value: Vec::with_capacity(4096),
+        })
+    }
+
+    fn apply(&mut self, write: Write) -> Result<Done, LogsError> {
+        match write {
+            Write::CreateGroup { name, meta } => {
+                if self.group(&name)?.is_some() {
+                    return Err(LogsError::GroupExists);
+                }
+                self.put_group(&name, &meta)?;
+                Ok(Done::Nothing)
+            }
+            Write::DeleteGroup { name } => {
+                self.group(&name)?.ok_or(LogsError::GroupNotFound)?;
+                for (stream, meta) in self.streams_of(&name)? {
+                    self.delete_events(meta.id)?;
+                    self.streams.remove((name.as_str(), stream.as_str())).map_err(storage_error)?;
+                }
+                self.groups.remove(name.as_str()).map_err(storage_error)?;
+                Ok(Done::Nothing)
+            }
+            Write::SetRetention { name, days } => {
+                let mut meta = self.group(&name)?.ok_or(LogsError::GroupNotFound)?;
+                meta.retention_in_days = days;
+                self.put_group(&name, &meta)?;
+                Ok(Done::Nothing)
+            }
+            Write::CreateStream { group, stream, creation_time } => {
+                self.group(&group)?.ok_or(LogsError::GroupNotFound)?;
+                if self.stream(&group, &stream)?.is_some() {
+                    return Err(LogsError::StreamExists);
+                }
+                let meta = self.new_stream(creation_time)?;
+                self.put_stream(&group, &stream, &meta)?;
+                Ok(Done::Nothing)
+            }
+            Write::DeleteStream { group, stream } => {
+                let mut group_meta = self.group(&group)?.ok_or(LogsError::GroupNotFound)?;
+                let meta = self.stream(&group, &stream)?.ok_or(LogsError::StreamNotFound)?;
+                self.delete_events(meta.id)?;
+                self.streams.remove((group.as_str(), stream.as_str())).map_err(storage_error)?;
+                group_meta.stored_bytes = (group_meta.stored_bytes - meta.stored_bytes).max(0);
+                self.put_group(&group, &group_meta)?;
+                Ok(Done::Nothing)
+            }
+            Write::Append(appends) => {
+                let mut results = Vec::with_capacity(appends.len());
+                for append in appends {
+                    match self.append(append) {
+                        Err(LogsError::Storage(message)) => {
+                            return Err(LogsError::Storage(message))
+                        }
+                        result => results.push(result),
+                    }
+                }
+                Ok(Done::Appended(results))
+            }
+            Write::Expire { group, stream, before, max_events } => {
+                self.expire(&group, &stream, before, max_events)
+            }
+        }
+    }
+
+    fn group(&self, name: &str) -> Result<Option<GroupMeta>, LogsError> {
+        let found = self.groups.get(name).map_err(storage_error)?;
+        found.map(|v| decode_meta(v.value())).transpose()
+    }
+
+    fn put_group(&mut self, name: &str, meta: &GroupMeta) -> Result<(), LogsError> {
+        self.groups.insert(name, encode_meta(meta)?.as_slice()).map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn stream(&self, group: &str, stream: &str) -> Result<Option<StreamMeta>, LogsError> {
+        let found = self.streams.get((group, stream)).map_err(storage_error)?;
+        found.map(|v| decode_meta(v.value())).transpose()
+    }
+
+    fn put_stream(
+        &mut self,
+        group: &str,
+        stream: &str,
+        meta: &StreamMeta,
+    ) -> Result<(), LogsError> {
+        self.streams
+            .insert((group, stream), encode_meta(meta)?.as_slice())
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn streams_of(&self, group: &str) -> Result<Vec<(String, StreamMeta)>, LogsError> {
+        let mut out = Vec::new();
+        for entry in self.streams.range((group, "")..).map_err(storage_error)? {
+            let (key, value) = entry.map_err(storage_error)?;
+            let (g, name) = key.value();
+            if g != group {
+                break;
+            }
+            out.push((name.to_string(), decode_meta(value.value())?));
+        }
+        Ok(out)
+    }
+
+    fn new_stream(&mut self, creation_time: i64) -> Result<StreamMeta, LogsError> {
+        let id = self.counters.get(NEXT_STREAM_ID).map_err(storage_error)?.map_or(1, |v| v.value());
+        self.counters.insert(NEXT_STREAM_ID, id + 1).map_err(storage_error)?;
+        Ok(StreamMeta { id, creation_time, next_sequence: 1, ..StreamMeta::default() })
+    }
+
+    fn delete_events(&mut self, stream: u64) -> Result<(), LogsError> {
+        self.events
+            .retain_in(Position::START.key(stream)..=Position::END.key(stream), |_, _| false)
+            .map_err(storage_error)
+    }
+
+    fn append(&mut self, append: Append) -> Result<Appended, LogsError> {
+        let Append { group, stream, events, accepted, ingestion_time, create } = append;
+        let mut group_meta = match self.group(&group)? {
+            Some(meta) => meta,
+            None if create == Creation::StreamAndGroup => {
+                GroupMeta { creation_time: ingestion_time, ..GroupMeta::default() }
+            }
+            None => return Err(LogsError::GroupNotFound),
+        };
+        let mut meta = match self.stream(&group, &stream)? {
+            Some(meta) => meta,
+            None if create != Creation::Nothing => self.new_stream(ingestion_time)?,
+            None => return Err(LogsError::StreamNotFound),
+        };
+        let batch = events.get(accepted).unwrap_or_default();
+        let mut bytes = 0i64;
+        for event in batch {
+            let key = (meta.id, event.timestamp, meta.next_sequence);
+            self.value.clear();
+            self.value.extend_from_slice(&ingestion_time.to_le_bytes());
+            self.value.extend_from_slice(event.message.as_bytes());
+            self.events.insert(key, self.value.as_slice()).map_err(storage_error)?;
+            meta.next_sequence += 1;
+            bytes += event.message.len() as i64;
+            meta.first_event_timestamp = Some(
+                meta.first_event_timestamp.map_or(event.timestamp, |t| t.min(event.timestamp)),
+            );
+            meta.last_event_timestamp =
+                Some(meta.last_event_timestamp.map_or(event.timestamp, |t| t.max(event.timestamp)));
+        }
+        if !batch.is_empty() {
+            meta.last_ingestion_time = Some(ingestion_time);
+            meta.stored_bytes += bytes;
+            group_meta.stored_bytes += bytes;
+        }
+        self.put_stream(&group, &stream, &meta)?;
+        self.put_group(&group, &group_meta)?;
+        Ok(Appended { stored: batch.len(), sequence_token: meta.sequence_token() })
+    }
+
+    fn expire(
+        &mut self,
+        group: &str,
+        stream: &str,
+        before: i64,
+        max_events: usize,
+    ) -> Result<Done, LogsError> {
+        let Some(mut group_meta) = self.group(group)? else {
+            return Ok(Done::Expired { deleted: 0, more: false });
+        };
+        let Some(mut meta) = self.stream(group, stream)? else {
+            return Ok(Done::Expired { deleted: 0, more: false });
+        };
+        let mut deleted = 0u64;
+        let mut bytes = 0i64;
+        {
+            let range = Position::START.key(meta.id)..Position::before(before).key(meta.id);
+            let extracted =
+                self.events.extract_from_if(range, |_, _| true).map_err(storage_error)?;
+            for entry in extracted.take(max_events) {
+                let (_, value) = entry.map_err(storage_error)?;
+                bytes += split_value(value.value()).1.len() as i64;
+                deleted += 1;
+            }
+        }
+        let first = {
+            let mut rest = self
+                .events
+                .range(Position::START.key(meta.id)..=Position::END.key(meta.id))
+                .map_err(storage_error)?;
+            match rest.next() {
+                Some(entry) => Some(entry.map_err(storage_error)?.0.value().1),
+                None => None,
+            }
+        };
+        let more = first.is_some_and(|t| t < before);
+        if deleted > 0 {
+            meta.first_event_timestamp = first;
+            meta.stored_bytes = (meta.stored_bytes - bytes).max(0);
+            group_meta.stored_bytes = (group_meta.stored_bytes - bytes).max(0);
+            self.put_stream(group, stream, &meta)?;
+            self.put_group(group, &group_meta)?;
+        }
+        Ok(Done::Expired { deleted, more })
+    }
+}
