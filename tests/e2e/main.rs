@@ -8,6 +8,7 @@ mod clusters;
 mod conformance;
 mod demo;
 mod durability;
+mod logs_api;
 mod placement;
 mod protocol;
 mod runtime;

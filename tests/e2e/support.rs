@@ -1,5 +1,6 @@
 //! Test harness: starts the real `flotilla` binary on a free port with its own data directory,
-//! and gives tests an `aws-sdk-ecs` client and a raw signed-HTTP client.
+//! and gives tests `aws-sdk-ecs` and `aws-sdk-cloudwatchlogs` clients and a raw signed-HTTP
+//! client.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -126,6 +127,28 @@ impl Flotilla {
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         let (id, secret) = self.root_key();
         client(&self.endpoint(), &id, &secret, REGION)
+    }
+
+    /// A CloudWatch Logs client on the same endpoint, with the root key.
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        let (id, secret) = self.root_key();
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(id, secret, None, None, "flotilla-test"))
+            .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
+
+    /// The token agents authenticate with, from `<data-dir>/agent-token`.
+    pub fn agent_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("agent-token"))
+            .expect("agent-token file")
+            .trim()
+            .to_string()
     }
 
     /// Signs `body` as ECS operation `operation` with the root key and sends it raw.
