@@ -102,6 +102,9 @@ impl Fleet {
             dir.path().display().to_string(),
             "--task-cleanup-wait".into(),
             "600".into(),
+            // Tests run many agents on one machine: each takes any free metadata port.
+            "--metadata-port".into(),
+            "0".into(),
         ];
         args.extend(flags.iter().map(|f| f.to_string()));
         let mut agent = Agent { child: None, data_dir: dir.path().to_path_buf(), args, _dir: dir };

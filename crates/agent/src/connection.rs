@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use flotilla_api::agent::{
-    AgentMessage, Register, Report, ServerMessage, CONNECT_PATH, HEARTBEAT_INTERVAL,
+    AgentMessage, Register, Report, ServerMessage, StatsReport, CONNECT_PATH, HEARTBEAT_INTERVAL,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
@@ -41,6 +41,7 @@ pub async fn serve_once(
     register: Register,
     engine: &Engine,
     reports: &mut watch::Receiver<Report>,
+    samples: &mut watch::Receiver<StatsReport>,
     on_registered: &mut (dyn FnMut(&Registered) + Send),
 ) -> Result<(), ConnectionError> {
     let mut socket = connect(server_url, token).await?;
@@ -73,6 +74,14 @@ pub async fn serve_once(
                 }
                 let report = reports.borrow_and_update().clone();
                 let text = send(&AgentMessage::Report(report)).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
+                socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
+            }
+            changed = samples.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let sample = samples.borrow_and_update().clone();
+                let text = send(&AgentMessage::Stats(sample)).map_err(|e| ConnectionError::Fatal(e.to_string()))?;
                 socket.send(text).await.map_err(|e| ConnectionError::Transient(e.to_string()))?;
             }
             _ = heartbeat.tick() => {

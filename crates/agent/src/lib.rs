@@ -7,9 +7,11 @@ pub mod demo_image;
 pub mod engine;
 pub mod local_state;
 pub mod logs;
+pub mod metadata;
 pub mod registration;
 pub mod runtime;
 pub mod sim;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +49,8 @@ pub enum AgentError {
     Connection(#[from] connection::ConnectionError),
     #[error(transparent)]
     Logs(#[from] logs::LogsError),
+    #[error(transparent)]
+    Metadata(#[from] metadata::MetadataError),
 }
 
 /// Runs the agent until `shutdown` resolves or the server refuses it for good. Running tasks
@@ -59,17 +63,26 @@ pub async fn run(
     let file = LocalStateFile::new(&config.data_dir);
     let mut local = file.load()?;
     let host = runtime.info().await?;
+    let metadata_endpoint = metadata::bind(runtime.as_ref(), config.metadata_port).await?;
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
             agent_id: local.host_id.clone(),
             allow_privileged: config.announce.allow_privileged,
             cleanup_wait: config.cleanup_wait,
+            metadata_url: Some(metadata_endpoint.base_url.clone()),
         },
         std::mem::take(&mut local.tasks),
     );
     local.tasks = engine.runs();
     file.save(&local)?;
+    let availability_zone = config
+        .announce
+        .attributes
+        .iter()
+        .find(|(name, _)| name == "ecs.availability-zone")
+        .map(|(_, zone)| zone.clone());
+    metadata::serve(metadata_endpoint, Arc::clone(&runtime), engine.clone(), availability_zone);
     logs::spawn(
         Arc::clone(&runtime),
         engine.clone(),
@@ -104,6 +117,7 @@ pub async fn run(
         }
     });
 
+    let mut samples = stats::spawn(Arc::clone(&runtime), engine.clone());
     let connect = async {
         let mut reports = engine.report_channel();
         let mut attempt = 0;
@@ -134,6 +148,7 @@ pub async fn run(
                 register,
                 &engine,
                 &mut reports,
+                &mut samples,
                 &mut on_registered,
             )
             .await

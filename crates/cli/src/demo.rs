@@ -3,6 +3,7 @@
 //! probe, since the image has no curl), and `build-image`, which builds that image offline.
 
 mod http_get;
+mod lines;
 mod serve;
 
 use std::time::Duration;
@@ -27,8 +28,25 @@ enum DemoCommand {
     Sleep(SleepArgs),
     /// HTTP GET URL (plain http); exit 0 on a 2xx status, else 1. The image's health probe.
     Check(CheckArgs),
+    /// Write COUNT numbered lines (`line 1`, ...) to stdout, fast or at --rate.
+    Lines(lines::LinesArgs),
+    /// GET the task metadata endpoint ($ECS_CONTAINER_METADATA_URI_V4 + PATH) and print it.
+    Metadata(MetadataArgs),
     /// Build the demo image from this binary, offline (`FROM scratch`).
     BuildImage(BuildImageArgs),
+}
+
+#[derive(Args, Debug, PartialEq)]
+struct MetadataArgs {
+    /// `""` (the container), `/task`, `/stats`, `/task/stats`.
+    #[arg(default_value = "")]
+    path: String,
+    /// Another base URI than $ECS_CONTAINER_METADATA_URI_V4.
+    #[arg(long)]
+    uri: Option<String>,
+    /// Keep running after printing (until SIGTERM).
+    #[arg(long)]
+    then_sleep: bool,
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
@@ -107,6 +125,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         DemoCommand::Sleep(args) => with_runtime(sleep(args.secs)),
         DemoCommand::Check(args) => check(&args),
+        DemoCommand::Lines(args) => {
+            lines::write(&args)?;
+            if args.then_sleep {
+                with_runtime(sleep(None))?;
+            }
+            Ok(())
+        }
+        DemoCommand::Metadata(args) => {
+            let printed = metadata(&args);
+            if args.then_sleep {
+                with_runtime(sleep(None))?;
+            }
+            printed
+        }
         DemoCommand::BuildImage(args) => with_runtime(build_image(args)),
     }
 }
@@ -149,6 +181,26 @@ fn check(args: &CheckArgs) -> anyhow::Result<()> {
         Ok(())
     } else {
         anyhow::bail!("GET {}: status {}", args.url, response.status)
+    }
+}
+
+/// Prints the answer of the metadata endpoint: the body on 2xx, else the status (and fails).
+fn metadata(args: &MetadataArgs) -> anyhow::Result<()> {
+    let base = match &args.uri {
+        Some(uri) => uri.clone(),
+        None => std::env::var("ECS_CONTAINER_METADATA_URI_V4")
+            .context("ECS_CONTAINER_METADATA_URI_V4 is not set")?,
+    };
+    let url = format!("{base}{}", args.path);
+    let response =
+        http_get::get(&url, Duration::from_secs(5)).with_context(|| format!("GET {url}"))?;
+    let body = String::from_utf8_lossy(&response.body);
+    if (200..300).contains(&response.status) {
+        println!("{body}");
+        Ok(())
+    } else {
+        println!("metadata status {}: {body}", response.status);
+        anyhow::bail!("GET {url}: status {}", response.status)
     }
 }
 

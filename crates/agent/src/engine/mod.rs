@@ -28,6 +28,9 @@ pub struct ContainerRun {
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
     pub health_status: Option<String>,
+    /// The secret part of the container's metadata endpoint URI (`/v4/<token>`): only the
+    /// container itself is told it.
+    pub metadata_token: Option<String>,
 }
 
 /// What the agent knows of one task: the spec it runs and where it is in the lifecycle.
@@ -59,6 +62,7 @@ impl TaskRun {
                 let run = ContainerRun {
                     docker_name: docker_name(&spec, &name),
                     last_status: "PENDING".into(),
+                    metadata_token: Some(crate::metadata::new_token()),
                     ..ContainerRun::default()
                 };
                 (name, run)
@@ -126,6 +130,8 @@ pub struct EngineConfig {
     pub allow_privileged: bool,
     /// How long a stopped task's containers are kept after the server forgot the task.
     pub cleanup_wait: Duration,
+    /// The task metadata endpoint's base URL (`http://<bridge gateway>:<port>`), when serving.
+    pub metadata_url: Option<String>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;

@@ -168,9 +168,24 @@ impl Worker {
                 .iter()
                 .map(|(n, c)| (n.clone(), c.docker_name.clone()))
                 .collect(),
-            extra_env: Vec::new(),
+            extra_env: self.metadata_env(name),
             allow_privileged: self.config.allow_privileged,
             cgroup_parent: self.cgroup_parent.clone(),
+        }
+    }
+
+    /// `ECS_CONTAINER_METADATA_URI_V4` (and the v3 name, which ECS also sets) for a container.
+    fn metadata_env(&self, name: &str) -> Vec<(String, String)> {
+        let token = self.run.containers.get(name).and_then(|c| c.metadata_token.as_deref());
+        match (&self.config.metadata_url, token) {
+            (Some(base), Some(token)) => {
+                let uri = format!("{base}/v4/{token}");
+                vec![
+                    ("ECS_CONTAINER_METADATA_URI_V4".to_string(), uri.clone()),
+                    ("ECS_CONTAINER_METADATA_URI".to_string(), uri),
+                ]
+            }
+            _ => Vec::new(),
         }
     }
 

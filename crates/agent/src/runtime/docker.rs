@@ -338,13 +338,13 @@ impl DockerRuntime {
             Err(e) if status_code(&e) == Some(404) => return Ok(None),
             Err(e) => return Err(docker_error(e)),
         };
-        Ok(network
-            .ipam
-            .and_then(|ipam| ipam.config)
-            .into_iter()
-            .flatten()
-            .filter_map(|config| config.gateway)
-            .find_map(|gateway| gateway.parse::<std::net::IpAddr>().ok()))
+        // Docker leaves `Gateway` out when it is the default: the subnet's first address.
+        Ok(network.ipam.and_then(|ipam| ipam.config).into_iter().flatten().find_map(|config| {
+            match config.gateway.filter(|g| !g.is_empty()) {
+                Some(gateway) => gateway.parse::<std::net::IpAddr>().ok(),
+                None => status::first_address(config.subnet.as_deref()?),
+            }
+        }))
     }
 
     fn follow_events(&self) -> mpsc::Receiver<String> {

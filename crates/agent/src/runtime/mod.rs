@@ -95,8 +95,10 @@ pub struct ContainerNetwork {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerDetails {
     pub image_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
     /// Epoch seconds.
     pub created_at: Option<f64>,
+    pub started_at: Option<f64>,
     pub networks: Vec<ContainerNetwork>,
 }
 

@@ -90,9 +90,28 @@ pub(super) fn container_details(inspect: ContainerInspectResponse) -> ContainerD
     networks.sort_by(|a, b| a.name.cmp(&b.name));
     ContainerDetails {
         image_id: inspect.image.filter(|i| !i.is_empty()),
+        labels: inspect
+            .config
+            .and_then(|c| c.labels)
+            .map(|l| l.into_iter().collect())
+            .unwrap_or_default(),
         created_at: parse_docker_time(inspect.created.as_deref()),
+        started_at: parse_docker_time(inspect.state.and_then(|s| s.started_at).as_deref()),
         networks,
     }
+}
+
+/// The first host address of an IPv4 subnet (`172.17.0.0/16` → `172.17.0.1`): where Docker
+/// puts a bridge's gateway unless told otherwise.
+pub(super) fn first_address(subnet: &str) -> Option<std::net::IpAddr> {
+    let (network, bits) = subnet.split_once('/')?;
+    let network: std::net::Ipv4Addr = network.parse().ok()?;
+    let bits: u32 = bits.parse().ok()?;
+    if bits >= 31 {
+        return None;
+    }
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    Some(std::net::IpAddr::V4((u32::from(network) & mask).wrapping_add(1).into()))
 }
 
 /// One frame of `docker logs --timestamps` (one line, or several from a TTY) as records. A

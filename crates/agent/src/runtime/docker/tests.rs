@@ -14,7 +14,9 @@ use flotilla_api::taskdef::{
     MountPoint, PortMapping, SystemControl, Tmpfs, Ulimit, Volume, VolumeFrom,
 };
 
-use super::status::{container_status, normalize_architecture, parse_docker_time};
+use super::status::{
+    container_status, first_address, log_records, normalize_architecture, parse_docker_time,
+};
 use super::translate::{container_config, image_reference, named_volumes, NamedVolume};
 use crate::runtime::{
     ContainerPlan, Health, RunState, RuntimeError, LABEL_CONTAINER_NAME, LABEL_FAMILY,
@@ -731,4 +733,27 @@ fn normalizes_architectures_to_ecs_names() {
     assert_eq!(normalize_architecture("aarch64"), "arm64");
     assert_eq!(normalize_architecture("arm64"), "arm64");
     assert_eq!(normalize_architecture("s390x"), "s390x");
+}
+
+#[test]
+fn a_bridge_gateway_defaults_to_the_subnets_first_address() {
+    assert_eq!(first_address("172.17.0.0/16"), Some([172, 17, 0, 1].into()));
+    assert_eq!(first_address("10.1.2.128/25"), Some([10, 1, 2, 129].into()));
+    assert_eq!(first_address("fd00::/64"), None);
+    assert_eq!(first_address("nonsense"), None);
+}
+
+#[test]
+fn docker_log_frames_become_timestamped_lines() {
+    let records = log_records(b"2026-11-24T11:00:00.000000001Z hello world\n");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].line, "hello world");
+    assert_eq!(records[0].timestamp_ns, 1_795_518_000_000_000_001);
+    // A TTY frame can carry several lines; an empty line is a timestamp alone.
+    let records = log_records(
+        b"2026-11-24T11:00:01Z one\r\n2026-11-24T11:00:02Z\n2026-11-24T11:00:03Z three\n",
+    );
+    let lines: Vec<&str> = records.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(lines, ["one", "", "three"]);
+    assert_eq!(records[2].timestamp_ns, 1_795_518_003_000_000_000);
 }
