@@ -6,9 +6,11 @@ mod support;
 
 mod clusters;
 mod conformance;
+mod container_logs;
 mod demo;
 mod durability;
 mod logs_api;
+mod metadata;
 mod placement;
 mod protocol;
 mod runtime;

@@ -93,6 +93,11 @@ impl Flotilla {
         self.spawn();
     }
 
+    /// Starts a killed server again on the same port and data directory.
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
