@@ -150,3 +150,102 @@ async fn lines_written_while_the_server_is_down_arrive_after_it_returns() {
     assert_eq!(messages.len(), 3001, "lines lost or repeated across the outage");
     assert!(messages == numbered("steady", 3000), "lines out of order across the outage");
 }
+
+/// `flotilla logs` against the test's server (credentials from its data directory).
+fn flotilla_logs(fleet: &Fleet, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    command
+        .arg("logs")
+        .args(["--cluster", &fleet.cluster, "--endpoint", &fleet.server.endpoint()])
+        .arg("--data-dir")
+        .arg(&fleet.server.data_dir)
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flotilla_logs_prints_a_task_and_follows_a_service() {
+    use std::io::BufRead;
+
+    let fleet = Fleet::start().await;
+    let group = format!("/ecs/{}-cli", fleet.cluster);
+    let options = [
+        ("awslogs-group", group.as_str()),
+        ("awslogs-stream-prefix", "cli"),
+        ("awslogs-create-group", "true"),
+    ];
+    // A task that writes three lines and stays up.
+    let definition = fleet
+        .register(
+            "once",
+            vec![demo("app", &["lines", "3", "--prefix", "hello", "--then-sleep"])
+                .log_configuration(awslogs(&options))
+                .build()],
+        )
+        .await;
+    let task = fleet.run(&definition).await;
+    fleet.wait_status(&task, "RUNNING").await;
+    read_stream(&fleet.server.logs(), &group, &format!("cli/app/{}", task_id(&task)), 4).await;
+    let output =
+        flotilla_logs(&fleet, &["--task", task_id(&task)]).output().expect("flotilla logs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello 1\nhello 2\nhello 3\nsleeping\n");
+
+    // A service of two tasks writing slowly: -f shows new lines from both, prefixed by task and
+    // container (no colour: stdout is a pipe).
+    let slow = fleet
+        .register(
+            "slow",
+            vec![demo(
+                "ticker",
+                &["lines", "40", "--rate", "4", "--prefix", "tick", "--then-sleep"],
+            )
+            .log_configuration(awslogs(&options))
+            .build()],
+        )
+        .await;
+    fleet
+        .ecs
+        .create_service()
+        .cluster(&fleet.cluster)
+        .service_name("ticker")
+        .task_definition(&slow)
+        .desired_count(2)
+        .send()
+        .await
+        .expect("create service");
+    let mut follower = flotilla_logs(&fleet, &["--service", "ticker", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("flotilla logs -f");
+    let stdout = follower.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Some((label, message)) = line.split_once(" | ") else { continue };
+            seen.entry(label.to_string()).or_default().push(message.to_string());
+            let done = seen.len() == 2 && seen.values().all(|m| m.iter().any(|l| l == "tick 40"));
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reader.is_finished() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let seen = reader.join().expect("reader");
+    assert_eq!(seen.len(), 2, "two tasks' streams: {seen:?}");
+    for (label, messages) in &seen {
+        assert!(label.ends_with("/ticker"), "{label}");
+        let ticks: Vec<String> = (1..=40).map(|n| format!("tick {n}")).collect();
+        assert_eq!(&messages[..40], &ticks[..], "{label}: lines in order, none lost");
+    }
+}

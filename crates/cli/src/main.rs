@@ -1,7 +1,9 @@
 //! The `flotilla` binary: argument parsing and glue; the work happens in the library crates.
 
+mod client;
 mod commands;
 mod demo;
+mod logs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +30,10 @@ enum Command {
     Dev(DevArgs),
     /// Run a node agent: join a cluster and run its tasks as Docker containers.
     Agent(AgentArgs),
-    /// The demo workload (`serve`, `exit`, `sleep`, `check`) and `build-image` for it.
+    /// Show a task's or a service's container logs (awslogs driver); -f follows.
+    Logs(logs::LogsArgs),
+    /// The demo workload (`serve`, `exit`, `sleep`, `check`, `lines`, `metadata`) and
+    /// `build-image` for it.
     Demo(demo::DemoArgs),
     /// Simulations for rehearsing scale (no containers run).
     #[command(subcommand)]
@@ -172,6 +177,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => commands::server(args),
         Command::Dev(args) => commands::dev(args),
         Command::Agent(args) => commands::agent(args),
+        Command::Logs(args) => logs::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(SimCommand::Agents(args)) => commands::sim_agents(args),
     };
