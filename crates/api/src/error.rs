@@ -33,6 +33,12 @@ pub enum ErrorCode {
     // CloudWatch Logs' modeled errors (the rest are shared with ECS).
     ResourceAlreadyExistsException,
     ServiceUnavailableException,
+    // CloudWatch metrics' modeled errors (query-compatible: see `query_code`).
+    InvalidParameterValueException,
+    MissingRequiredParameterException,
+    InvalidParameterCombinationException,
+    InvalidNextToken,
+    InternalServiceFault,
 }
 
 impl ErrorCode {
@@ -66,6 +72,11 @@ impl ErrorCode {
             AttributeLimitExceededException => "AttributeLimitExceededException",
             ResourceAlreadyExistsException => "ResourceAlreadyExistsException",
             ServiceUnavailableException => "ServiceUnavailableException",
+            InvalidParameterValueException => "InvalidParameterValueException",
+            MissingRequiredParameterException => "MissingRequiredParameterException",
+            InvalidParameterCombinationException => "InvalidParameterCombinationException",
+            InvalidNextToken => "InvalidNextToken",
+            InternalServiceFault => "InternalServiceFault",
         }
     }
 
@@ -73,7 +84,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            ServerException => 500,
+            ServerException | InternalServiceFault => 500,
             ServiceUnavailableException => 503,
             MissingAuthenticationTokenException
             | InvalidSignatureException

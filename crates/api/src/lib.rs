@@ -2,12 +2,13 @@
 //! clock.
 //!
 //! This is the only crate that derives serde for ECS shapes: names and casing follow botocore's
-//! `ecs/2014-11-13/service-2.json` (and `logs/2014-03-28/service-2.json` for `logs`) member for
-//! member.
+//! `ecs/2014-11-13/service-2.json` (and `logs/2014-03-28/service-2.json` for `logs`,
+//! `cloudwatch/2010-08-01/service-2.json` for `cloudwatch`) member for member.
 
 pub mod account;
 pub mod agent;
 pub mod arn;
+pub mod cloudwatch;
 pub mod cluster;
 pub mod common;
 pub mod error;

@@ -140,8 +140,10 @@ async fn converse(
                         }
                     }
                     Some(AgentMessage::Heartbeat) | None => {}
-                    // TODO(metrics): recorded by the metrics module.
-                    Some(AgentMessage::Stats(_)) => {}
+                    Some(AgentMessage::Stats(report)) => {
+                        let now = crate::epoch_seconds(SystemTime::now());
+                        app.metrics.record(&app.state, cluster, instance_id, &report, now);
+                    }
                     Some(AgentMessage::Register(_)) => tracing::warn!("agent registered twice on one connection"),
                 }
             }

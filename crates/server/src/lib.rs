@@ -1,5 +1,5 @@
-//! The Flotilla control plane: the HTTP front (AWS JSON 1.1 + SigV4), the ECS and CloudWatch
-//! Logs handlers, and the state and log database they read and write.
+//! The Flotilla control plane: the HTTP front (AWS JSON + SigV4), the ECS, CloudWatch Logs and
+//! CloudWatch metrics handlers, and the state, log database and metrics they read and write.
 
 mod agents;
 mod controller;
@@ -9,6 +9,7 @@ mod gateway;
 mod housekeeping;
 mod http;
 pub mod logs;
+pub mod metrics;
 mod pagination;
 pub mod sigv4;
 pub mod state;
@@ -89,6 +90,8 @@ pub struct App {
     pub quotas: Quotas,
     /// CloudWatch Logs' groups, streams and events (`<data-dir>/logs.redb`).
     pub logs: logs::LogStore,
+    /// Task usage, the `AWS/ECS` series and API traffic (memory only).
+    pub metrics: metrics::Metrics,
 }
 
 impl App {
@@ -150,6 +153,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         agent_timeout: config.agent_timeout,
         quotas: config.quotas,
         logs,
+        metrics: metrics::Metrics::default(),
     });
     ecs::ensure_default_cluster(&app).await.map_err(|e| {
         ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
@@ -166,6 +170,7 @@ pub async fn serve(
     let upkeep = housekeeping::spawn(Arc::clone(&app));
     let services = controller::spawn(Arc::clone(&app), app.agent_timeout);
     let retention = logs::retention::spawn(Arc::clone(&app));
+    let measuring = metrics::spawn(Arc::clone(&app));
     let router = http::router(app);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -174,6 +179,7 @@ pub async fn serve(
     upkeep.abort();
     services.abort();
     retention.abort();
+    measuring.abort();
     served
 }
 

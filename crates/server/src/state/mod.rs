@@ -204,6 +204,12 @@ impl State {
         }
     }
 
+    /// Applies a record as a committed write would (tests elsewhere build states with it).
+    #[cfg(test)]
+    pub(crate) fn insert_for_test(&mut self, record: Record) {
+        self.insert(record);
+    }
+
     fn touch(&mut self, instance_id: &str) {
         self.touched.push(instance_id.to_string());
         self.change_seq += 1;

@@ -1,0 +1,437 @@
+//! CloudWatch metrics requests (botocore's `cloudwatch/2010-08-01/service-2.json`, member for
+//! member, PascalCase as on the wire) for the subset Flotilla serves — GetMetricStatistics,
+//! GetMetricData, ListMetrics — and the checks CloudWatch makes before it reads anything. Pure:
+//! timestamps arrive as epoch seconds (the protocol layer converts ISO 8601 ones).
+
+use serde::Deserialize;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The one namespace Flotilla publishes.
+pub const ECS_NAMESPACE: &str = "AWS/ECS";
+/// Statistics without percentiles, as GetMetricStatistics names them.
+pub const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+/// Datapoints one GetMetricStatistics may ask for.
+pub const MAX_STATISTICS_DATAPOINTS: i64 = 1440;
+/// Queries one GetMetricData may carry.
+pub const MAX_DATA_QUERIES: usize = 500;
+/// GetMetricData's default (and largest) page, in datapoints.
+pub const DEFAULT_MAX_DATAPOINTS: i64 = 100_800;
+/// Dimensions a metric may have.
+pub const MAX_DIMENSIONS: usize = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dimension {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DimensionFilter {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMetricStatisticsRequest {
+    pub namespace: String,
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+    /// Epoch seconds.
+    pub start_time: f64,
+    pub end_time: f64,
+    pub period: i64,
+    #[serde(default)]
+    pub statistics: Vec<String>,
+    #[serde(default)]
+    pub extended_statistics: Vec<String>,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Metric {
+    pub namespace: Option<String>,
+    pub metric_name: Option<String>,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricStat {
+    pub metric: Metric,
+    pub period: i64,
+    pub stat: String,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDataQuery {
+    pub id: String,
+    pub metric_stat: Option<MetricStat>,
+    pub expression: Option<String>,
+    pub label: Option<String>,
+    pub return_data: Option<bool>,
+    pub period: Option<i64>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMetricDataRequest {
+    pub metric_data_queries: Vec<MetricDataQuery>,
+    pub start_time: f64,
+    pub end_time: f64,
+    pub next_token: Option<String>,
+    pub scan_by: Option<String>,
+    pub max_datapoints: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMetricsRequest {
+    pub namespace: Option<String>,
+    pub metric_name: Option<String>,
+    #[serde(default)]
+    pub dimensions: Vec<DimensionFilter>,
+    pub next_token: Option<String>,
+    pub recently_active: Option<String>,
+}
+
+/// A statistic CloudWatch computes from a statistic set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    SampleCount,
+    Average,
+    Sum,
+    Minimum,
+    Maximum,
+}
+
+impl Statistic {
+    pub fn parse(name: &str) -> Result<Statistic, ApiError> {
+        match name {
+            "SampleCount" => Ok(Statistic::SampleCount),
+            "Average" => Ok(Statistic::Average),
+            "Sum" => Ok(Statistic::Sum),
+            "Minimum" => Ok(Statistic::Minimum),
+            "Maximum" => Ok(Statistic::Maximum),
+            other if other.starts_with('p') || other.contains('(') => Err(invalid_value(format!(
+                "The statistic '{other}' (a percentile or extended statistic) is not supported by this server; use one of {}.",
+                STATISTICS.join(", ")
+            ))),
+            other => Err(invalid_value(format!(
+                "The parameter Statistics must be one of {}, not '{other}'.",
+                STATISTICS.join(", ")
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statistic::SampleCount => "SampleCount",
+            Statistic::Average => "Average",
+            Statistic::Sum => "Sum",
+            Statistic::Minimum => "Minimum",
+            Statistic::Maximum => "Maximum",
+        }
+    }
+}
+
+/// `InvalidParameterValue`.
+pub fn invalid_value(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameterValueException, message)
+}
+
+/// `InvalidParameterCombination`.
+pub fn invalid_combination(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidParameterCombinationException, message)
+}
+
+/// `MissingParameter`.
+pub fn missing(member: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingRequiredParameterException,
+        format!("The parameter {member} is required."),
+    )
+}
+
+/// A period of regular resolution: a positive multiple of 60 seconds.
+pub fn check_period(period: i64) -> Result<(), ApiError> {
+    if period <= 0 || period % 60 != 0 {
+        return Err(invalid_value(format!(
+            "The parameter Period must be a multiple of 60 (metrics here have one-minute resolution), not {period}."
+        )));
+    }
+    Ok(())
+}
+
+/// StartTime before EndTime, both finite.
+pub fn check_range(start: f64, end: f64) -> Result<(), ApiError> {
+    if !start.is_finite() || !end.is_finite() {
+        return Err(invalid_value("StartTime and EndTime must be valid timestamps."));
+    }
+    if start >= end {
+        return Err(invalid_value(
+            "The parameter StartTime must be less than the parameter EndTime.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_dimensions<'a>(
+    dimensions: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<(), ApiError> {
+    if dimensions.len() > MAX_DIMENSIONS {
+        return Err(invalid_value(format!(
+            "The collection Dimensions must not have more than {MAX_DIMENSIONS} members."
+        )));
+    }
+    for (name, value) in dimensions {
+        if name.trim().is_empty() || name.len() > 255 {
+            return Err(invalid_value("A dimension name must have 1 to 255 characters."));
+        }
+        if value.is_some_and(|v| v.trim().is_empty() || v.len() > 1024) {
+            return Err(invalid_value("A dimension value must have 1 to 1024 characters."));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a GetMetricStatistics request and returns its statistics.
+pub fn check_statistics_request(
+    request: &GetMetricStatisticsRequest,
+) -> Result<Vec<Statistic>, ApiError> {
+    if request.namespace.is_empty() {
+        return Err(missing("Namespace"));
+    }
+    if request.metric_name.is_empty() {
+        return Err(missing("MetricName"));
+    }
+    check_dimensions(request.dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))))?;
+    check_period(request.period)?;
+    check_range(request.start_time, request.end_time)?;
+    match (request.statistics.is_empty(), request.extended_statistics.is_empty()) {
+        (true, true) => {
+            return Err(missing("Statistics or ExtendedStatistics"));
+        }
+        (false, false) => {
+            return Err(invalid_combination(
+                "The parameters Statistics and ExtendedStatistics are mutually exclusive.",
+            ));
+        }
+        (true, false) => {
+            return Err(invalid_value(
+                "ExtendedStatistics (percentiles) are not supported by this server: metrics are kept as statistic sets.",
+            ));
+        }
+        (false, true) => {}
+    }
+    let start = (request.start_time / 60.0).floor() * 60.0;
+    let datapoints = ((request.end_time - start) / request.period as f64).ceil() as i64;
+    if datapoints > MAX_STATISTICS_DATAPOINTS {
+        return Err(invalid_combination(format!(
+            "You have requested up to {datapoints} datapoints, which exceeds the limit of {MAX_STATISTICS_DATAPOINTS}. You may reduce the datapoints requested by increasing Period, or decreasing the time range."
+        )));
+    }
+    let mut statistics = Vec::new();
+    for name in &request.statistics {
+        let statistic = Statistic::parse(name)?;
+        if !statistics.contains(&statistic) {
+            statistics.push(statistic);
+        }
+    }
+    Ok(statistics)
+}
+
+/// A metric query's id: a lowercase letter, then letters, digits and underscores.
+pub fn check_query_id(id: &str) -> Result<(), ApiError> {
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    if !first_ok || id.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid_value(format!(
+            "The value '{id}' for parameter MetricDataQueries.member.Id is invalid: it must start with a lowercase letter and contain only letters, numbers and underscores."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a GetMetricData request (not its token) and returns each query's statistic.
+pub fn check_data_request(request: &GetMetricDataRequest) -> Result<Vec<Statistic>, ApiError> {
+    if request.metric_data_queries.is_empty() {
+        return Err(missing("MetricDataQueries"));
+    }
+    if request.metric_data_queries.len() > MAX_DATA_QUERIES {
+        return Err(invalid_value(format!(
+            "The collection MetricDataQueries must not have more than {MAX_DATA_QUERIES} members."
+        )));
+    }
+    check_range(request.start_time, request.end_time)?;
+    if let Some(scan_by) = request.scan_by.as_deref() {
+        if scan_by != "TimestampDescending" && scan_by != "TimestampAscending" {
+            return Err(invalid_value(format!(
+                "The parameter ScanBy must be TimestampDescending or TimestampAscending, not '{scan_by}'."
+            )));
+        }
+    }
+    if request.max_datapoints.is_some_and(|n| n <= 0) {
+        return Err(invalid_value("The parameter MaxDatapoints must be positive."));
+    }
+    let mut statistics = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for query in &request.metric_data_queries {
+        check_query_id(&query.id)?;
+        if !ids.insert(query.id.as_str()) {
+            return Err(invalid_value(format!(
+                "The value '{}' for parameter MetricDataQueries.member.Id is used more than once.",
+                query.id
+            )));
+        }
+        let stat = match (&query.metric_stat, &query.expression) {
+            (Some(_), Some(_)) => {
+                return Err(invalid_combination(format!(
+                    "Query '{}' has both MetricStat and Expression; give exactly one.",
+                    query.id
+                )))
+            }
+            (None, None) => {
+                return Err(missing(&format!(
+                    "MetricStat or Expression (query '{}')",
+                    query.id
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(invalid_value(format!(
+                    "Query '{}': metric math expressions and Metrics Insights queries are not supported by this server; use MetricStat.",
+                    query.id
+                )))
+            }
+            (Some(stat), None) => stat,
+        };
+        check_period(stat.period)?;
+        check_dimensions(
+            stat.metric.dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))),
+        )?;
+        if stat.metric.metric_name.as_deref().is_none_or(str::is_empty) {
+            return Err(missing("MetricStat.Metric.MetricName"));
+        }
+        if stat.metric.namespace.as_deref().is_none_or(str::is_empty) {
+            return Err(missing("MetricStat.Metric.Namespace"));
+        }
+        statistics.push(Statistic::parse(&stat.stat)?);
+    }
+    Ok(statistics)
+}
+
+/// Checks a ListMetrics request.
+pub fn check_list_request(request: &ListMetricsRequest) -> Result<(), ApiError> {
+    check_dimensions(request.dimensions.iter().map(|d| (d.name.as_str(), d.value.as_deref())))?;
+    if let Some(recent) = request.recently_active.as_deref() {
+        if recent != "PT3H" {
+            return Err(invalid_value(format!(
+                "The parameter RecentlyActive must be PT3H, not '{recent}'."
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statistics_request(period: i64, start: f64, end: f64) -> GetMetricStatisticsRequest {
+        GetMetricStatisticsRequest {
+            namespace: ECS_NAMESPACE.into(),
+            metric_name: "CPUUtilization".into(),
+            dimensions: vec![Dimension { name: "ClusterName".into(), value: "default".into() }],
+            start_time: start,
+            end_time: end,
+            period,
+            statistics: vec!["Average".into(), "Maximum".into(), "Average".into()],
+            extended_statistics: vec![],
+            unit: None,
+        }
+    }
+
+    #[test]
+    fn periods_are_multiples_of_a_minute() {
+        assert!(check_period(60).is_ok());
+        assert!(check_period(300).is_ok());
+        for bad in [0, -60, 1, 30, 90] {
+            let error = check_period(bad).expect_err("an error");
+            assert_eq!(error.code, ErrorCode::InvalidParameterValueException);
+        }
+    }
+
+    #[test]
+    fn statistics_are_deduplicated_and_checked() {
+        let stats = check_statistics_request(&statistics_request(60, 0.0, 3600.0)).expect("ok");
+        assert_eq!(stats, vec![Statistic::Average, Statistic::Maximum]);
+        let mut bad = statistics_request(60, 0.0, 3600.0);
+        bad.statistics = vec!["Median".into()];
+        assert_eq!(
+            check_statistics_request(&bad).expect_err("an error").code,
+            ErrorCode::InvalidParameterValueException
+        );
+        bad.statistics = vec![];
+        assert_eq!(
+            check_statistics_request(&bad).expect_err("an error").code,
+            ErrorCode::MissingRequiredParameterException
+        );
+        bad.extended_statistics = vec!["p99".into()];
+        bad.statistics = vec!["Average".into()];
+        assert_eq!(
+            check_statistics_request(&bad).expect_err("an error").code,
+            ErrorCode::InvalidParameterCombinationException
+        );
+    }
+
+    #[test]
+    fn too_many_datapoints_and_reversed_ranges_are_refused() {
+        let error = check_statistics_request(&statistics_request(60, 0.0, 1441.0 * 60.0));
+        assert_eq!(
+            error.expect_err("an error").code,
+            ErrorCode::InvalidParameterCombinationException
+        );
+        assert!(check_statistics_request(&statistics_request(60, 0.0, 1440.0 * 60.0)).is_ok());
+        let error = check_statistics_request(&statistics_request(60, 100.0, 100.0));
+        assert_eq!(error.expect_err("an error").code, ErrorCode::InvalidParameterValueException);
+    }
+
+    #[test]
+    fn query_ids_follow_cloudwatch_rules() {
+        assert!(check_query_id("cpu_1").is_ok());
+        for bad in ["", "Cpu", "1cpu", "cpu-1", "cpu 1"] {
+            assert!(check_query_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expressions_are_refused_with_a_reason() {
+        let request = GetMetricDataRequest {
+            metric_data_queries: vec![MetricDataQuery {
+                id: "e1".into(),
+                metric_stat: None,
+                expression: Some("SUM(METRICS())".into()),
+                label: None,
+                return_data: None,
+                period: None,
+                account_id: None,
+            }],
+            start_time: 0.0,
+            end_time: 60.0,
+            next_token: None,
+            scan_by: None,
+            max_datapoints: None,
+        };
+        let error = check_data_request(&request).expect_err("an error");
+        assert!(error.message.contains("not supported"), "{}", error.message);
+    }
+}
