@@ -11,6 +11,7 @@ mod demo;
 mod durability;
 mod logs_api;
 mod metadata;
+mod metrics;
 mod placement;
 mod protocol;
 mod runtime;

@@ -197,6 +197,11 @@ pub fn client(endpoint: &str, id: &str, secret: &str, region: &str) -> aws_sdk_e
 
 /// Sends raw bytes, returns the status and body (the request must say `Connection: close`).
 pub fn raw_http(port: u16, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    raw_http_with_head(port, request).map(|(status, _, body)| (status, body))
+}
+
+/// Like `raw_http`, with the response head (status line and headers, lowercased) too.
+pub fn raw_http_with_head(port: u16, request: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     // Headers first: a server that refuses the request from its headers alone (an oversize
     // Content-Length) answers and closes at once, and sending the body into the closed socket
@@ -230,7 +235,7 @@ pub fn raw_http(port: u16, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     if head.contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
-    Ok((status, body))
+    Ok((status, head, body))
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -253,18 +258,31 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 pub struct SignedRaw {
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// The SigV4 service name (`ecs` unless built with `for_service`).
+    pub signing_name: &'static str,
 }
 
 impl SignedRaw {
     pub fn new(operation: &str, body: &[u8]) -> SignedRaw {
-        SignedRaw {
-            body: body.to_vec(),
-            headers: vec![
-                ("host".into(), "127.0.0.1".into()),
-                ("content-type".into(), "application/x-amz-json-1.1".into()),
-                ("x-amz-target".into(), format!("AmazonEC2ContainerServiceV20141113.{operation}")),
+        SignedRaw::for_service(
+            "ecs",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", &format!("AmazonEC2ContainerServiceV20141113.{operation}")),
             ],
-        }
+            body,
+        )
+    }
+
+    /// A `POST /` to another service of the endpoint, with its own headers.
+    pub fn for_service(
+        signing_name: &'static str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> SignedRaw {
+        let mut all = vec![("host".to_string(), "127.0.0.1".to_string())];
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        SignedRaw { body: body.to_vec(), headers: all, signing_name }
     }
 
     /// Signs with `aws-sigv4` (the SDK's own signer) and adds the resulting headers.
@@ -275,7 +293,7 @@ impl SignedRaw {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
-            .name("ecs")
+            .name(self.signing_name)
             .time(at)
             .settings(SigningSettings::default())
             .build()

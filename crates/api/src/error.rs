@@ -39,6 +39,8 @@ pub enum ErrorCode {
     InvalidParameterCombinationException,
     InvalidNextToken,
     InternalServiceFault,
+    /// Invalid input to an operation that models no validation error (GetMetricData).
+    ValidationException,
 }
 
 impl ErrorCode {
@@ -77,6 +79,7 @@ impl ErrorCode {
             InvalidParameterCombinationException => "InvalidParameterCombinationException",
             InvalidNextToken => "InvalidNextToken",
             InternalServiceFault => "InternalServiceFault",
+            ValidationException => "ValidationException",
         }
     }
 

@@ -4,7 +4,7 @@
 use flotilla_api::cloudwatch::{
     check_data_request, GetMetricDataRequest, Statistic, DEFAULT_MAX_DATAPOINTS, ECS_NAMESPACE,
 };
-use flotilla_api::ApiError;
+use flotilla_api::{ApiError, ErrorCode};
 
 use super::reply::Reply;
 use super::{parse_token, Ctx, UNIT};
@@ -61,6 +61,19 @@ pub fn get(ctx: &Ctx<'_>, request: &GetMetricDataRequest) -> Result<Reply, ApiEr
     }
     members.push(("Messages", Reply::List(Vec::new())));
     Ok(Reply::Struct(members))
+}
+
+/// GetMetricData models no validation errors (only InvalidNextToken): CloudWatch answers its
+/// bad inputs with the generic `ValidationError`.
+pub fn as_validation(error: ApiError) -> ApiError {
+    match error.code {
+        ErrorCode::InvalidParameterValueException
+        | ErrorCode::MissingRequiredParameterException
+        | ErrorCode::InvalidParameterCombinationException => {
+            ApiError::new(ErrorCode::ValidationException, error.message)
+        }
+        _ => error,
+    }
 }
 
 /// Which of a query's `len` datapoints (starting at global `offset`) fall on the page that

@@ -55,7 +55,9 @@ pub fn dispatch(
     let ctx = Ctx { app, now: crate::epoch_seconds(now) };
     match operation {
         "GetMetricStatistics" => statistics::get(&ctx, &input::decode(input)?),
-        "GetMetricData" => data::get(&ctx, &input::decode(input)?),
+        "GetMetricData" => input::decode(input)
+            .and_then(|request| data::get(&ctx, &request))
+            .map_err(data::as_validation),
         _ => list::list(&ctx, &input::decode(input)?),
     }
 }

@@ -100,6 +100,7 @@ pub fn query_error(code: ErrorCode) -> (&'static str, &'static str) {
         MissingRequiredParameterException => ("MissingParameter", "Sender"),
         InvalidParameterCombinationException => ("InvalidParameterCombination", "Sender"),
         InvalidNextToken => ("InvalidNextToken", "Sender"),
+        ValidationException => ("ValidationError", "Sender"),
         UnknownOperationException => ("InvalidAction", "Sender"),
         SerializationException => ("MalformedInput", "Sender"),
         MissingAuthenticationTokenException => ("MissingAuthenticationToken", "Sender"),
