@@ -1,8 +1,9 @@
 """Conformance check for CloudWatch metrics: drives a Flotilla server with real botocore
 `cloudwatch` clients — the protocol botocore (and so the AWS CLI) picks from the model (AWS JSON
 1.0) with every raw JSON answer validated against botocore's model by check_ecs_model.py's
-validator, and the query protocol (the same model forced to `query`, so botocore's XML parser reads
-the answers) — on a cluster that has running tasks, so the `AWS/ECS` reservation series have data.
+validator, then the same model forced to `query` (botocore's XML parser reads the answers) and to
+`smithy-rpc-v2-cbor` (its CBOR parser does, as current Go, JS and Ruby SDKs speak it) — on a
+cluster that has running tasks, so the `AWS/ECS` reservation series have data.
 Every operation of the model the server does not implement must answer HTTP 400
 UnknownOperationException (botocore reports its query-compatible code, InvalidAction).
 
@@ -43,13 +44,13 @@ IMPLEMENTED = {"GetMetricStatistics", "GetMetricData", "ListMetrics"}
 check_ecs_model.JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
-def query_model_dir() -> str:
-    """A botocore data directory whose cloudwatch model speaks only the query protocol."""
+def model_dir(protocol: str) -> str:
+    """A botocore data directory whose cloudwatch model speaks only `protocol`."""
     loader = botocore.session.get_session().get_component("data_loader")
     model = loader.load_service_model("cloudwatch", "service-2")
-    model["metadata"]["protocol"] = "query"
-    model["metadata"]["protocols"] = ["query"]
-    root = tempfile.mkdtemp(prefix="cloudwatch-query-model-")
+    model["metadata"]["protocol"] = protocol
+    model["metadata"]["protocols"] = [protocol]
+    root = tempfile.mkdtemp(prefix=f"cloudwatch-{protocol}-model-")
     folder = os.path.join(root, "cloudwatch", model["metadata"]["apiVersion"])
     os.makedirs(folder)
     with gzip.open(os.path.join(folder, "service-2.json.gz"), "wt") as out:
@@ -215,6 +216,7 @@ def run(endpoint: str, key: tuple[str, str], region: str, cluster: str,
     json_scenario = Scenario(session, check, endpoint, key, region, "json")
     json_scenario.run(cluster, model)
     violations = list(json_scenario.violations) + check.violations
+    sent = {"json": json_scenario.seen_content_types}
     if json_scenario.seen_content_types != {check_ecs_model.JSON_CONTENT_TYPE}:
         violations.append(f"[json] botocore sent {json_scenario.seen_content_types}, expected "
                           f"{check_ecs_model.JSON_CONTENT_TYPE} (did botocore change protocols?)")
@@ -222,19 +224,21 @@ def run(endpoint: str, key: tuple[str, str], region: str, cluster: str,
         if not check.successes.get(op):
             violations.append(f"[json] {op}: never answered with success, so never validated")
 
-    query_session = botocore.session.get_session()
-    query_session.get_component("data_loader").search_paths.insert(0, query_model_dir())
-    query_scenario = Scenario(query_session, None, endpoint, key, region, "query")
-    query_scenario.run(cluster, model)
-    violations += query_scenario.violations
-    if not all(t.startswith("application/x-www-form-urlencoded")
-               for t in query_scenario.seen_content_types):
-        violations.append(f"[query] botocore sent {query_scenario.seen_content_types}")
+    for protocol, content_type in (("query", "application/x-www-form-urlencoded"),
+                                   ("smithy-rpc-v2-cbor", "application/cbor")):
+        forced = botocore.session.get_session()
+        forced.get_component("data_loader").search_paths.insert(0, model_dir(protocol))
+        scenario = Scenario(forced, None, endpoint, key, region, protocol)
+        scenario.run(cluster, model)
+        violations += scenario.violations
+        sent[protocol] = scenario.seen_content_types
+        if not all(t.startswith(content_type) for t in scenario.seen_content_types):
+            violations.append(f"[{protocol}] botocore sent {scenario.seen_content_types}")
 
     out(f"botocore {botocore.__version__}, CloudWatch model {model.api_version}: "
         f"{len(model.operation_names)} operations; JSON responses validated: "
         f"{sum(check.responses.values())} ({sum(check.successes.values())} successes); "
-        f"query protocol exercised too")
+        f"query and smithy-rpc-v2-cbor exercised too; botocore sent {sent}")
     if violations:
         out(f"\n{len(violations)} violation(s):")
         for v in violations:

@@ -502,6 +502,7 @@ async fn cloudwatch_serves_cluster_reservation_over_json_query_and_botocore() {
         .expect("run python3 check_cloudwatch_model.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
     assert!(
         output.status.success(),
         "the CloudWatch model conformance check failed ({}):\n{stdout}\n{stderr}",

@@ -1,7 +1,8 @@
 //! The HTTP front. Routes: `GET /healthz`; `GET /metrics` (Prometheus text, no auth); `POST /`
 //! for AWS JSON requests (ECS and CloudWatch Logs in JSON 1.1, CloudWatch metrics in JSON 1.0),
 //! told apart by the `X-Amz-Target` prefix, authenticated with SigV4, then handed to the
-//! service's dispatcher — or, with a form body and no target, CloudWatch's query protocol
+//! service's dispatcher — or, with a form body and no target, CloudWatch's query protocol, and
+//! at `POST /service/GraniteServiceVersion20100801/operation/<Op>` its Smithy RPC v2 CBOR
 //! (`metrics/cloudwatch/protocol.rs`). Every answer is counted in the API request metrics. The
 //! agent routes, authenticated with the agent token:
 //! `GET /v1/agent/connect` (the agent's WebSocket, `gateway.rs`) and `POST /v1/agent/logs`
@@ -90,6 +91,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut call = Call::default();
     let mut response = if cloudwatch::protocol::is_query(&request) {
         cloudwatch::protocol::serve_query(&app, request, &request_id, &mut call).await
+    } else if cloudwatch::protocol::is_cbor(&request) {
+        cloudwatch::protocol::serve_cbor(&app, request, &mut call).await
     } else {
         let result = handle_api(&app, request, &mut call).await;
         let service = SERVICES.iter().find(|s| s.signing_name == call.service);

@@ -1,8 +1,10 @@
 //! The CloudWatch metrics API (SigV4 service `monitoring`) for the `AWS/ECS` series this server
 //! keeps: GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics, served over
 //! AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`, through `http.rs`'s
-//! service table) and the query protocol (form bodies, XML answers: `protocol.rs`).
+//! service table), the query protocol (form bodies, XML answers) and Smithy RPC v2 CBOR
+//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`): `protocol.rs`.
 
+pub mod cbor;
 mod data;
 pub mod input;
 mod list;

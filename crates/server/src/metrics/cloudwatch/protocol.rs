@@ -1,7 +1,9 @@
 //! CloudWatch's other framings on the same endpoint: the query protocol (`POST /` with an
 //! `application/x-www-form-urlencoded` body naming `Action` and `Version=2010-08-01`, answered
-//! in XML), and the error codes CloudWatch's JSON clients read from `x-amzn-query-error` (the
-//! model is `awsQueryCompatible`: botocore maps errors by these query codes).
+//! in XML), Smithy RPC v2 CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Op>`,
+//! CBOR both ways, `smithy-protocol: rpc-v2-cbor`), and the error codes CloudWatch's JSON and
+//! CBOR clients read from `x-amzn-query-error` (the model is `awsQueryCompatible`: SDKs map
+//! errors by these query codes).
 
 use std::time::SystemTime;
 
@@ -11,13 +13,16 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use flotilla_api::{ApiError, ErrorCode};
 
-use super::{input, reply};
+use super::{cbor, input, reply};
 use crate::metrics::Call;
 use crate::{App, MAX_BODY_BYTES};
 
 pub const SIGNING_NAME: &str = "monitoring";
 pub const API_VERSION: &str = "2010-08-01";
 const XML_CONTENT_TYPE: &str = "text/xml";
+/// Where Smithy RPC v2 requests to CloudWatch go; the operation name follows.
+const CBOR_PREFIX: &str = "/service/GraniteServiceVersion20100801/operation/";
+const CBOR_CONTENT_TYPE: &str = "application/cbor";
 
 /// Whether a request is framed in CloudWatch's query protocol (rather than AWS JSON).
 pub fn is_query(request: &Request) -> bool {
@@ -29,6 +34,46 @@ pub fn is_query(request: &Request) -> bool {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Whether a request is Smithy RPC v2 CBOR to CloudWatch.
+pub fn is_cbor(request: &Request) -> bool {
+    request.method() == Method::POST && request.uri().path().starts_with(CBOR_PREFIX)
+}
+
+/// Serves a Smithy RPC v2 CBOR request: read, authenticate, dispatch, answer in CBOR.
+pub async fn serve_cbor(app: &App, request: Request, call: &mut Call) -> Response {
+    let (status, body, error) = match rpc_v2(app, request, call).await {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(error) => {
+            let status = StatusCode::from_u16(error.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, cbor::error_bytes(error.code, &error.message), Some(error.code))
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR_CONTENT_TYPE));
+    if let Some(code) = error {
+        headers.insert("x-amzn-query-error", query_error_header(code));
+    }
+    response
+}
+
+async fn rpc_v2(app: &App, request: Request, call: &mut Call) -> Result<Vec<u8>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let operation = parts.uri.path().strip_prefix(CBOR_PREFIX).unwrap_or_default().to_string();
+    call.service = SIGNING_NAME;
+    call.operation.clone_from(&operation);
+    let body = crate::http::read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
+    let now = SystemTime::now();
+    crate::http::authenticate(app, &parts, &body, SIGNING_NAME, now)?;
+    super::check_operation(&operation)?;
+    call.recognized = true;
+    let reply = super::dispatch(app, &operation, cbor::from_cbor(&body)?, now)?;
+    cbor::to_bytes(&reply)
 }
 
 /// Serves a query-protocol request: read, authenticate, dispatch, answer in XML.
