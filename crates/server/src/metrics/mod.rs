@@ -75,11 +75,6 @@ impl Metrics {
         }
     }
 
-    /// Records one datapoint directly (tests and benchmarks).
-    pub fn record_datapoint(&self, key: SeriesKey, at: f64, set: StatSet) {
-        lock(&self.series).record(key, at, set);
-    }
-
     /// A series' statistic sets over `[start, end)` in periods of `period` seconds.
     pub fn query(&self, key: &SeriesKey, start: f64, end: f64, period: i64) -> Vec<(i64, StatSet)> {
         lock(&self.series).query(key, start, end, period)

@@ -17,6 +17,10 @@ const TIMESTAMP_MEMBERS: &[&str] = &["StartTime", "EndTime"];
 const MAX_FORM_PARAMETERS: usize = 20_000;
 /// The largest list index a form may use (`member.N`).
 const MAX_LIST_INDEX: usize = 10_000;
+/// Segments of one parameter name: the deepest of these operations has 9
+/// (`MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name`); the bound keeps
+/// the tree (and the recursion that types it) shallow whatever a client sends.
+const MAX_NAME_SEGMENTS: usize = 16;
 
 /// An AWS JSON body (empty means `{}`).
 pub fn from_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -107,6 +111,12 @@ impl Node {
     fn insert(&mut self, key: &str, value: String) -> Result<(), ApiError> {
         let conflict = || invalid_value(format!("The parameter {key} conflicts with another one."));
         let segments: Vec<&str> = key.split('.').collect();
+        if segments.len() > MAX_NAME_SEGMENTS {
+            return Err(invalid_value(format!(
+                "The parameter name '{}…' is nested too deeply.",
+                key.chars().take(64).collect::<String>()
+            )));
+        }
         let mut node = self;
         let mut n = 0;
         while n < segments.len() {
@@ -305,6 +315,7 @@ mod tests {
             "Action=X&a=%zz",
             "Action=X&a=%e2%28",
             "Action=X&a..b=1",
+            &format!("Action=X&{}=1", vec!["a"; 100_000].join(".")),
         ] {
             let error = from_form(body.as_bytes()).expect_err("an error");
             assert_eq!(error.code, ErrorCode::InvalidParameterValueException, "{body}");
