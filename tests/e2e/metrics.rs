@@ -510,11 +510,14 @@ async fn cloudwatch_serves_cluster_reservation_over_json_query_and_botocore() {
     );
 }
 
-/// A real agent runs a service's task: its samples become the service's utilization.
+/// A real agent runs a service's task: its samples become the service's utilization, and CPU
+/// burnt in the container shows in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_agents_samples_become_service_utilization() {
     let fleet = Fleet::start().await;
-    let td = fleet.register("metered", vec![demo("web", &["serve"]).cpu(256).build()]).await;
+    let port = aws_sdk_ecs::types::PortMapping::builder().container_port(8080).host_port(0).build();
+    let web = demo("web", &["serve"]).cpu(256).port_mappings(port).build();
+    let td = fleet.register("metered", vec![web]).await;
     fleet
         .ecs
         .create_service()
@@ -535,7 +538,7 @@ async fn a_real_agents_samples_become_service_utilization() {
     let average = point["Average"].as_f64().expect("average");
     // The demo server holds a few MiB of its 64 MiB reservation.
     assert!(average > 0.0 && average < 100.0, "{memory}");
-    let cpu = wait_for_datapoints(f, "CPUUtilization", dims, Duration::from_secs(20));
+    let cpu = wait_for_datapoints(f, "CPUUtilization", dims.clone(), Duration::from_secs(20));
     let average = cpu["Datapoints"][0]["Average"].as_f64().expect("average");
     assert!((0.0..=400.0).contains(&average), "{cpu}");
     println!("service utilization: memory {memory}, cpu {cpu}");
@@ -552,4 +555,45 @@ async fn a_real_agents_samples_become_service_utilization() {
     let service = [("cluster", fleet.cluster.as_str()), ("service", "metered")];
     let percent = value_of(&samples, "flotilla_service_memory_utilization_percent", &service);
     assert!(percent.is_some_and(|p| p > 0.0), "{percent:?}");
+
+    // Burn one core for ~24 s: a sample covering it is far above the idle server's few percent
+    // (one busy core is 1024 units, 400 % of the 256 reserved; 50 % leaves room for a loaded
+    // test machine).
+    let tasks = fleet.service_tasks("metered", &[aws_sdk_ecs::types::DesiredStatus::Running]).await;
+    let host_port = tasks
+        .first()
+        .and_then(|t| t.containers().first())
+        .and_then(|c| c.network_bindings().first())
+        .and_then(|b| b.host_port())
+        .expect("the task's host port") as u16;
+    let burner = std::thread::spawn(move || {
+        for _ in 0..3 {
+            crate::support::http_get_retry(host_port, "/burn?ms=8000", Duration::from_secs(5));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let peak = loop {
+        let t = now();
+        let (status, _, body) = cloudwatch_json(
+            f,
+            "GetMetricStatistics",
+            &json!({"Namespace": "AWS/ECS", "MetricName": "CPUUtilization", "Dimensions": dims,
+                    "StartTime": t - 120.0, "EndTime": t + 60.0, "Period": 60,
+                    "Statistics": ["Maximum"]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let peak = body["Datapoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Maximum"].as_f64())
+            .fold(0.0, f64::max);
+        if peak >= 50.0 {
+            break peak;
+        }
+        assert!(Instant::now() < deadline, "no CPU burn seen in CPUUtilization: {body}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    println!("CPUUtilization peak while burning: {peak:.1} %");
+    let _ = burner.join();
 }
