@@ -1,4 +1,5 @@
-//! A SigV4-signing ECS client over one keep-alive HTTP/1.1 connection (hyper's low-level API).
+//! A SigV4-signing client for AWS JSON services on Flotilla (ECS; CloudWatch Logs for
+//! log-bench) over one keep-alive HTTP/1.1 connection (hyper's low-level API).
 
 use std::time::SystemTime;
 
@@ -13,8 +14,19 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// An AWS JSON 1.1 service on the endpoint: its `X-Amz-Target` prefix and SigV4 signing name.
+#[derive(Clone, Copy)]
+pub struct Service {
+    target_prefix: &'static str,
+    signing_name: &'static str,
+}
+
+pub const ECS: Service =
+    Service { target_prefix: "AmazonEC2ContainerServiceV20141113.", signing_name: "ecs" };
+#[allow(dead_code)] // only log-bench reads logs
+pub const LOGS: Service = Service { target_prefix: "Logs_20140328.", signing_name: "logs" };
 
 /// Who signs, for where: an access key pair and the server's region.
 #[derive(Clone)]
@@ -31,15 +43,17 @@ impl Signer {
         }
     }
 
-    /// A signed `POST /` for ECS operation `operation`, signed now, as an SDK would send it.
+    /// A signed `POST /` for `service`'s operation `operation`, signed now, as an SDK would
+    /// send it.
     pub fn request(
         &self,
+        service: Service,
         port: u16,
         operation: &str,
         body: Vec<u8>,
     ) -> Result<Request<Full<Bytes>>> {
         let host = format!("127.0.0.1:{port}");
-        let target = format!("{TARGET_PREFIX}{operation}");
+        let target = format!("{}{operation}", service.target_prefix);
         let headers = [
             ("host", host.as_str()),
             ("content-type", CONTENT_TYPE),
@@ -49,7 +63,7 @@ impl Signer {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name("ecs")
+            .name(service.signing_name)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()?
@@ -121,7 +135,18 @@ impl Connection {
         operation: &str,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes)> {
-        let request = signer.request(self.port, operation, body)?;
+        self.call_service(signer, ECS, operation, body).await
+    }
+
+    /// Sends `service`'s operation `operation` with JSON `body`, signed by `signer`.
+    pub async fn call_service(
+        &mut self,
+        signer: &Signer,
+        service: Service,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes)> {
+        let request = signer.request(service, self.port, operation, body)?;
         self.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();

@@ -116,3 +116,21 @@ pub fn log_tail(name: &str, path: &Path) -> String {
     }
     out
 }
+
+/// The 1-, 5- and 15-minute load averages, for the report.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// `getconf CLK_TCK` (the unit of /proc/<pid>/stat's CPU times), 100 if unknown.
+pub fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}

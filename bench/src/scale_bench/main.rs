@@ -138,7 +138,7 @@ fn main() -> Result<()> {
 
 async fn bench(args: Args) -> Result<()> {
     let binary = harness::flotilla_binary(&args.flotilla_bin)?;
-    let machine = format!("Machine: {}; load before {}", machine(), loadavg());
+    let machine = format!("Machine: {}; load before {}", machine(), harness::loadavg());
     let max_tasks = args.tasks_per_service.max(5000);
     let mut stack = Stack::start_server(&binary, max_tasks).await?;
     eprintln!("flotilla server on 127.0.0.1:{}", stack.port);
@@ -148,7 +148,7 @@ async fn bench(args: Args) -> Result<()> {
     }
     drop(stack);
     let mut results = result?;
-    results.machine = format!("{machine}; load after {}", loadavg());
+    results.machine = format!("{machine}; load after {}", harness::loadavg());
     print!("{}", report::markdown(&results));
     Ok(())
 }
@@ -210,7 +210,7 @@ async fn measure(args: &Args, binary: &Path, stack: &mut Stack) -> Result<Result
     let mut sampler = Sampler {
         server: server_pid,
         sim: sim_pid,
-        ticks_per_second: clock_ticks(),
+        ticks_per_second: harness::clock_ticks(),
         phase_start: start,
         // The sim agents' CPU time counts from their start.
         cpu_at_start: (server_cpu, 0.0),
@@ -380,21 +380,4 @@ fn machine() -> String {
         .map_or("?".into(), |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0));
     let fds = stack::open_files_limit().map_or("?".into(), |n| n.to_string());
     format!("{cores} cores (nproc), {memory} memory, ulimit -n {fds}")
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-/// `getconf CLK_TCK` (the unit of /proc/<pid>/stat's CPU times), 100 if unknown.
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0)
 }

@@ -228,7 +228,7 @@ async fn measure(args: &Args, fleet: &mut Fleet, health_image: &str) -> Result<R
         results.loss = loss::run(args, fleet, &mut ecs, &plain).await?;
     }
     fleet.check_alive()?;
-    results.environment.push_str(&format!("; load after {}", loadavg()));
+    results.environment.push_str(&format!("; load after {}", harness::loadavg()));
     Ok(results)
 }
 
@@ -262,11 +262,5 @@ async fn environment() -> String {
     let docker = docker::docker(&["version", "--format", "{{.Server.Version}}"])
         .await
         .unwrap_or_else(|_| "?".into());
-    format!("Machine: {cores} cores, Docker {docker}, load before {}", loadavg())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    format!("Machine: {cores} cores, Docker {docker}, load before {}", harness::loadavg())
 }

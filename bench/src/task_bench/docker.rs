@@ -171,7 +171,8 @@ pub async fn created_and_started(ids: &[String]) -> Result<Vec<(f64, f64)>> {
         .collect()
 }
 
-fn epoch(rfc3339: &str) -> Result<f64> {
+/// An RFC 3339 time (Docker's, nanosecond precision) as epoch seconds.
+pub fn epoch(rfc3339: &str) -> Result<f64> {
     let time = OffsetDateTime::parse(rfc3339, &Rfc3339)
         .with_context(|| format!("not an RFC 3339 time: {rfc3339}"))?;
     Ok(time.unix_timestamp_nanos() as f64 / 1e9)

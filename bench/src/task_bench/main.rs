@@ -136,7 +136,7 @@ async fn measure(args: &Args, binary: &std::path::Path, stack: &mut Stack) -> Re
     results.memory.agent_idle = stack::memory_mib(agent_pid)?.0;
     results.memory.server_idle = stack::memory_mib(server_pid)?.0;
     eprintln!("agent registered; idle VmRSS {:.1} MiB", results.memory.agent_idle);
-    let ticks = clock_ticks().await;
+    let ticks = harness::clock_ticks();
     let cpu = |pid| stack::cpu_seconds(pid, ticks);
 
     // (1) Single-task start, alternating; the warm-up rounds are not recorded.
@@ -218,7 +218,7 @@ async fn measure(args: &Args, binary: &std::path::Path, stack: &mut Stack) -> Re
     results.memory.agent_after = rss;
     results.memory.agent_peak = peak;
     results.memory.server_after = stack::memory_mib(server_pid)?.0;
-    results.load_after = loadavg();
+    results.load_after = harness::loadavg();
     Ok(results)
 }
 
@@ -402,26 +402,11 @@ async fn wait_for_other_bench(args: &Args) -> Result<()> {
     }
 }
 
-/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
-async fn clock_ticks() -> f64 {
-    docker::run_timed("getconf", &["CLK_TCK"], Duration::from_secs(10))
-        .await
-        .ok()
-        .and_then(|(text, _)| text.parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// What the machine is: cores, load, Docker's version.
 async fn environment() -> report::Environment {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let docker = docker::docker(&["version", "--format", "{{.Server.Version}}"])
         .await
         .unwrap_or_else(|_| "?".into());
-    report::Environment { cores, docker, load_before: loadavg() }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    report::Environment { cores, docker, load_before: harness::loadavg() }
 }
