@@ -165,16 +165,22 @@ fn opt(value: Option<f64>, digits: usize) -> String {
 /// The whole report as markdown.
 pub fn markdown(settings: &Settings, results: &Results) -> String {
     let mut out = String::new();
+    let _ = write!(
+        out,
+        "{} cores, Docker {}, load average before {} / after {}; ",
+        results.cores, results.docker_version, results.load_before, results.load_after
+    );
+    if !results.flotilla.is_empty() {
+        let _ = write!(
+            out,
+            "{} rounds of writers of {} lines each side; ",
+            settings.rounds,
+            count(settings.lines as f64)
+        );
+    }
     let _ = writeln!(
         out,
-        "{} cores, Docker {}, load average before {} / after {}; {} rounds of writers of {} \
-         lines of ~{} bytes each side; GetLogEvents polled every {} ms while caught up.\n",
-        results.cores,
-        results.docker_version,
-        results.load_before,
-        results.load_after,
-        settings.rounds,
-        count(settings.lines as f64),
+        "lines of ~{} bytes; GetLogEvents polled every {} ms while caught up.\n",
         settings.pad + 12,
         settings.poll_ms
     );
@@ -230,6 +236,12 @@ fn throughput(out: &mut String, results: &Results) {
         count(dl),
         count(dh)
     );
+    if results.flotilla.iter().chain(&results.docker).any(|s| s.tally.lost > 0) {
+        out.push_str(
+            "Lines were lost: the rates above count every line written, so they overstate what \
+             arrived.\n\n",
+        );
+    }
 
     let _ = writeln!(out, "Where the time goes (medians of the rounds):\n");
     out.push_str("| measure | Flotilla | docker logs |\n|---|---:|---:|\n");
