@@ -290,3 +290,56 @@ async fn an_agent_killed_mid_stream_resumes_where_it_left_off() {
     assert!(distinct.iter().zip(&expected).all(|(a, b)| *a == b), "lines out of order");
     assert!(messages.len() - distinct.len() <= 5000, "more than one batch repeated");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_lines_stay_whole_and_a_waiting_container_is_followed_once_started() {
+    use aws_sdk_ecs::types::{ContainerCondition, ContainerDependency};
+
+    let fleet = Fleet::start().await;
+    let group = format!("/ecs/{}-shapes", fleet.cluster);
+    let options = [
+        ("awslogs-group", group.as_str()),
+        ("awslogs-stream-prefix", "s"),
+        ("awslogs-create-group", "true"),
+    ];
+    let after_init = ContainerDependency::builder()
+        .container_name("init")
+        .condition(ContainerCondition::Success)
+        .build()
+        .expect("dependency");
+    let definition = fleet
+        .register(
+            "shapes",
+            vec![
+                // 40,000-byte lines: Docker splits them into 16 KiB pieces; CloudWatch takes
+                // up to 256 KiB, so each must arrive as one event.
+                demo("wide", &["lines", "3", "--prefix", "wide", "--pad", "40000", "--then-sleep"])
+                    .log_configuration(awslogs(&options))
+                    .build(),
+                demo("init", &["exit", "0", "--after", "2"]).essential(false).build(),
+                // Created at once, started only after `init` exits: followed from then on.
+                demo("late", &["lines", "5", "--prefix", "late", "--then-sleep"])
+                    .depends_on(after_init)
+                    .log_configuration(awslogs(&options))
+                    .build(),
+            ],
+        )
+        .await;
+    let task = fleet.run(&definition).await;
+    let logs = fleet.server.logs();
+
+    let wide = read_stream(&logs, &group, &format!("s/wide/{}", task_id(&task)), 4).await;
+    let padding = ".".repeat(40_000);
+    let expected: Vec<String> =
+        (1..=3).map(|n| format!("wide {n}{padding}")).chain(["sleeping".to_string()]).collect();
+    assert_eq!(
+        wide.len(),
+        expected.len(),
+        "{:?}",
+        wide.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(wide == expected, "long lines changed");
+
+    let late = read_stream(&logs, &group, &format!("s/late/{}", task_id(&task)), 6).await;
+    assert_eq!(late, numbered("late", 5));
+}

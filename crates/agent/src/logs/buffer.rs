@@ -44,6 +44,11 @@ impl Buffer {
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let entry = entry.map_err(io)?;
             let name = entry.file_name();
+            // A batch whose write a crash interrupted: never acknowledged to anyone.
+            if name.to_str().is_some_and(|n| n.ends_with(".tmp")) {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             let Some(seq) = name.to_str().and_then(|n| n.strip_suffix(SUFFIX)?.parse::<u64>().ok())
             else {
                 continue;
@@ -113,6 +118,8 @@ impl Buffer {
         file.write_all(body).map_err(io)?;
         file.sync_data().map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(io)?;
+        // The rename itself must survive a power loss before cursors move past these lines.
+        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
         {
             let mut files = self.lock();
             files.sizes.insert(seq, body.len() as u64);
@@ -122,14 +129,29 @@ impl Buffer {
         Ok(())
     }
 
-    /// The oldest batch: its sequence and contents.
+    /// The oldest batch: its sequence and contents. A batch that cannot be read is set aside
+    /// (renamed `<n>.unreadable`, for a human to look at) so that it cannot stop the rest.
     pub fn oldest(&self) -> Result<Option<(u64, Vec<u8>)>, BufferError> {
         let Some(seq) = self.lock().sizes.keys().next().copied() else { return Ok(None) };
         let path = self.path(seq);
         match std::fs::read(&path) {
             Ok(body) => Ok(Some((seq, body))),
-            Err(source) => Err(BufferError::Io { path: path.display().to_string(), source }),
+            Err(source) => {
+                let _ = std::fs::rename(&path, path.with_extension("unreadable"));
+                self.forget(seq);
+                Err(BufferError::Io { path: path.display().to_string(), source })
+            }
         }
+    }
+
+    fn forget(&self, seq: u64) {
+        {
+            let mut files = self.lock();
+            if let Some(size) = files.sizes.remove(&seq) {
+                files.bytes -= size;
+            }
+        }
+        self.removed.notify_waiters();
     }
 
     /// Forgets a shipped batch.
@@ -142,13 +164,7 @@ impl Buffer {
                 return Err(BufferError::Io { path: path.display().to_string(), source })
             }
         }
-        {
-            let mut files = self.lock();
-            if let Some(size) = files.sizes.remove(&seq) {
-                files.bytes -= size;
-            }
-        }
-        self.removed.notify_waiters();
+        self.forget(seq);
         Ok(())
     }
 }
@@ -176,6 +192,21 @@ mod tests {
         reopened.push(b"three").expect("push");
         reopened.remove(second).expect("remove");
         assert_eq!(reopened.oldest().expect("read").expect("a batch").1, b"three");
+    }
+
+    #[test]
+    fn an_unreadable_batch_is_set_aside_and_an_interrupted_write_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("00000000000000000007.tmp"), b"half").expect("tmp");
+        let buffer = Buffer::open(dir.path(), 1000).expect("open");
+        assert_eq!(buffer.bytes(), 0);
+        assert!(!dir.path().join("00000000000000000007.tmp").exists());
+        buffer.push(b"one").expect("push");
+        buffer.push(b"two").expect("push");
+        let (first, _) = buffer.oldest().expect("read").expect("a batch");
+        std::fs::remove_file(buffer.path(first)).expect("lose the file");
+        assert!(buffer.oldest().is_err());
+        assert_eq!(buffer.oldest().expect("read").expect("the next").1, b"two");
     }
 
     #[test]

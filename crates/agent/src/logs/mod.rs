@@ -9,6 +9,7 @@ mod follow;
 mod ship;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::engine::Engine;
 use crate::runtime::{RunState, Runtime};
 use buffer::Buffer;
-use follow::Chunk;
+use follow::{Chunk, Cursor};
 
 /// Default bound of the on-disk buffer (`--log-buffer-mib`).
 pub const DEFAULT_BUFFER_BYTES: u64 = 256 * 1024 * 1024;
@@ -32,6 +33,8 @@ const BATCH_LINGER: Duration = Duration::from_millis(200);
 const CHUNKS_QUEUED: usize = 16;
 /// How often containers are looked for besides on every engine change.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// A follower whose container still exists is started again after this pause.
+const FOLLOW_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogsError {
@@ -79,11 +82,11 @@ pub fn destination(
     Some(Destination { group, stream, create_group })
 }
 
-/// Where each container's capture got to (Docker timestamps, nanoseconds), persisted.
+/// Where each container's capture got to, persisted.
 #[derive(Clone)]
 struct Cursors {
     path: PathBuf,
-    map: Arc<Mutex<BTreeMap<String, i64>>>,
+    map: Arc<Mutex<BTreeMap<String, Cursor>>>,
 }
 
 impl Cursors {
@@ -99,22 +102,21 @@ impl Cursors {
         Cursors { path, map: Arc::new(Mutex::new(map)) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Cursor>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, docker_id: &str) -> i64 {
-        self.lock().get(docker_id).copied().unwrap_or(0)
+    fn get(&self, docker_id: &str) -> Cursor {
+        self.lock().get(docker_id).copied().unwrap_or_default()
     }
 
     /// Written after the batch holding the lines is durable: a crash in between repeats lines
     /// rather than losing them.
-    fn advance(&self, reached: &HashMap<String, i64>) {
+    fn advance(&self, reached: &HashMap<String, Cursor>) {
         let snapshot = {
             let mut map = self.lock();
-            for (id, ns) in reached {
-                let entry = map.entry(id.clone()).or_insert(0);
-                *entry = (*entry).max(*ns);
+            for (id, cursor) in reached {
+                map.insert(id.clone(), *cursor);
             }
             map.clone()
         };
@@ -134,11 +136,15 @@ impl Cursors {
         self.save(&snapshot);
     }
 
-    fn save(&self, map: &BTreeMap<String, i64>) {
+    fn save(&self, map: &BTreeMap<String, Cursor>) {
         let temporary = self.path.with_extension("tmp");
         let written = serde_json::to_vec(map)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&temporary, bytes))
+            .and_then(|bytes| {
+                let mut file = std::fs::File::create(&temporary)?;
+                file.write_all(&bytes)?;
+                file.sync_data()
+            })
             .and_then(|()| std::fs::rename(&temporary, &self.path));
         if let Err(error) = written {
             tracing::warn!(%error, "cannot save the log cursors");
@@ -161,8 +167,9 @@ pub fn spawn(
     Ok(buffer)
 }
 
-/// Starts a follower for every `awslogs` container that has none, and restarts a follower
-/// whose container still runs after it ended (Docker restarted, a read failed).
+/// Starts a follower for every started `awslogs` container that has none, and follows a
+/// container again when its follower ended while the container was not done (Docker does not
+/// follow a created-but-not-started container; a read failed; Docker restarted).
 async fn collect(
     runtime: Arc<dyn Runtime>,
     engine: Engine,
@@ -170,17 +177,25 @@ async fn collect(
     chunks: mpsc::Sender<Chunk>,
 ) {
     let mut reports = engine.report_channel();
-    let (done, mut done_rx) = mpsc::channel::<(String, Result<i64, String>)>(64);
-    let mut following: HashMap<String, i64> = HashMap::new();
+    let (done, mut done_rx) = mpsc::channel::<(String, follow::Ended)>(64);
+    let mut following: HashSet<String> = HashSet::new();
     let mut finished: HashSet<String> = HashSet::new();
+    // Where ended followers got to: ahead of the persisted cursor by what is still in flight.
+    let mut handed: HashMap<String, Cursor> = HashMap::new();
+    let mut not_before: HashMap<String, tokio::time::Instant> = HashMap::new();
     loop {
+        let now = tokio::time::Instant::now();
         let runs = engine.runs();
         let mut live = HashSet::new();
         for run in runs.values() {
             for (name, container) in &run.containers {
                 let Some(id) = container.docker_id.as_deref() else { continue };
                 live.insert(id.to_string());
-                if following.contains_key(id) || finished.contains(id) {
+                if !container.started
+                    || following.contains(id)
+                    || finished.contains(id)
+                    || not_before.get(id).is_some_and(|at| *at > now)
+                {
                     continue;
                 }
                 let Some(definition) =
@@ -189,51 +204,71 @@ async fn collect(
                     continue;
                 };
                 let Some(destination) = destination(&run.spec, definition, id) else { continue };
-                let cursor = cursors.get(id);
-                following.insert(id.to_string(), cursor);
+                let resume = cursors.get(id).max(handed.get(id).copied().unwrap_or_default());
+                following.insert(id.to_string());
                 let (runtime, id, chunks, done) =
                     (Arc::clone(&runtime), id.to_string(), chunks.clone(), done.clone());
                 tokio::spawn(async move {
-                    let result =
-                        follow::follow(runtime, id.clone(), destination, cursor, chunks).await;
-                    let _ = done.send((id, result)).await;
+                    let ended =
+                        follow::follow(runtime, id.clone(), destination, resume, chunks).await;
+                    let _ = done.send((id, ended)).await;
                 });
             }
         }
         finished.retain(|id| live.contains(id));
-        cursors.retain(&live);
+        handed.retain(|id, _| live.contains(id));
+        not_before.retain(|id, _| live.contains(id));
+        let pruner = cursors.clone();
+        let _ = tokio::task::spawn_blocking(move || pruner.retain(&live)).await;
 
         tokio::select! {
             changed = reports.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(SCAN_EVERY) => {}
-            Some((id, result)) = done_rx.recv() => {
+            Some((id, (cursor, result))) = done_rx.recv() => {
                 following.remove(&id);
+                handed.insert(id.clone(), cursor);
                 if let Err(error) = &result {
                     tracing::warn!(container = %id, %error, "following a container's logs failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
                 }
-                let running = matches!(
-                    runtime.inspect(&id).await,
-                    Ok(Some(status)) if status.state == RunState::Running
-                );
-                if !running {
-                    finished.insert(id);
+                match runtime.inspect(&id).await {
+                    // Its output is complete: the container exited (or is gone).
+                    Ok(Some(status)) if status.state == RunState::Exited && result.is_ok() => {
+                        finished.insert(id);
+                    }
+                    Ok(None) => {
+                        finished.insert(id);
+                    }
+                    _ => {
+                        not_before.insert(id, tokio::time::Instant::now() + FOLLOW_AGAIN_AFTER);
+                    }
                 }
             }
         }
     }
 }
 
-/// Gathers chunks into batches and writes them to the buffer, waiting while it is full.
+/// Gathers chunks into batches and writes them to the buffer, waiting while it is full. A
+/// chunk that would take a batch over `BATCH_BYTES` starts the next batch.
 async fn batch(mut chunks: mpsc::Receiver<Chunk>, buffer: Arc<Buffer>, cursors: Cursors) {
-    while let Some(first) = chunks.recv().await {
+    let mut carried: Option<Chunk> = None;
+    loop {
+        let first = match carried.take() {
+            Some(chunk) => chunk,
+            None => match chunks.recv().await {
+                Some(chunk) => chunk,
+                None => return,
+            },
+        };
         let deadline = tokio::time::Instant::now() + BATCH_LINGER;
         let mut pending = Pending::default();
         pending.add(first);
         while pending.lines < BATCH_LINES && pending.bytes < BATCH_BYTES {
             tokio::select! {
                 chunk = chunks.recv() => match chunk {
+                    Some(chunk) if pending.bytes + chunk.bytes() > BATCH_BYTES => {
+                        carried = Some(chunk);
+                        break;
+                    }
                     Some(chunk) => pending.add(chunk),
                     None => break,
                 },
@@ -241,31 +276,36 @@ async fn batch(mut chunks: mpsc::Receiver<Chunk>, buffer: Arc<Buffer>, cursors: 
             }
         }
         buffer.room().await;
-        let Pending { batch, reached, .. } = pending;
-        let body = match serde_json::to_vec(&batch) {
-            Ok(body) => body,
-            Err(error) => {
-                tracing::error!(%error, "cannot encode a log batch");
-                continue;
-            }
-        };
-        let writer = Arc::clone(&buffer);
-        match tokio::task::spawn_blocking(move || writer.push(&body)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                // A full or broken disk: the lines are lost; say so loudly.
-                tracing::error!(%error, lines = batch.streams.iter().map(|s| s.events.len()).sum::<usize>(),
-                    "cannot buffer log lines; they are dropped");
-                continue;
-            }
-            Err(error) => {
-                tracing::error!(%error, "the log buffer writer failed");
-                continue;
-            }
-        }
-        let saver = cursors.clone();
-        let _ = tokio::task::spawn_blocking(move || saver.advance(&reached)).await;
+        write(pending, &buffer, &cursors).await;
     }
+}
+
+/// Buffers one batch, then records how far its containers got.
+async fn write(pending: Pending, buffer: &Arc<Buffer>, cursors: &Cursors) {
+    let Pending { batch, reached, .. } = pending;
+    let body = match serde_json::to_vec(&batch) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "cannot encode a log batch");
+            return;
+        }
+    };
+    let writer = Arc::clone(buffer);
+    match tokio::task::spawn_blocking(move || writer.push(&body)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            // A full or broken disk: the lines are lost; say so loudly.
+            tracing::error!(%error, lines = batch.streams.iter().map(|s| s.events.len()).sum::<usize>(),
+                "cannot buffer log lines; they are dropped");
+            return;
+        }
+        Err(error) => {
+            tracing::error!(%error, "the log buffer writer failed");
+            return;
+        }
+    }
+    let saver = cursors.clone();
+    let _ = tokio::task::spawn_blocking(move || saver.advance(&reached)).await;
 }
 
 /// A batch being gathered.
@@ -274,16 +314,16 @@ struct Pending {
     batch: LogBatch,
     /// Index of each destination's stream in `batch.streams`.
     index: HashMap<(String, String), usize>,
-    reached: HashMap<String, i64>,
+    reached: HashMap<String, Cursor>,
     lines: usize,
     bytes: usize,
 }
 
 impl Pending {
     fn add(&mut self, chunk: Chunk) {
-        let Chunk { docker_id, destination, lines, cursor_ns } = chunk;
-        self.lines += lines.len();
-        self.bytes += lines.iter().map(|l| l.message.len() + 26).sum::<usize>();
+        self.lines += chunk.lines.len();
+        self.bytes += chunk.bytes();
+        let Chunk { docker_id, destination, lines, cursor } = chunk;
         let key = (destination.group.clone(), destination.stream.clone());
         let at = *self.index.entry(key).or_insert_with(|| {
             self.batch.streams.push(LogStreamBatch {
@@ -295,7 +335,7 @@ impl Pending {
             self.batch.streams.len() - 1
         });
         self.batch.streams[at].events.extend(lines);
-        self.reached.insert(docker_id, cursor_ns);
+        self.reached.insert(docker_id, cursor);
     }
 }
 
@@ -366,13 +406,13 @@ mod tests {
                 docker_id: id.into(),
                 destination: destination(stream),
                 lines,
-                cursor_ns: cursor,
+                cursor: Cursor { ns: cursor, same: 1 },
             });
         }
         assert_eq!(pending.lines, 4);
         assert_eq!(pending.batch.streams.len(), 2);
         assert_eq!(pending.batch.streams[0].events, vec![line(1), line(2), line(4)]);
         assert_eq!(pending.batch.streams[1].events, vec![line(3)]);
-        assert_eq!(pending.reached.get("a"), Some(&40));
+        assert_eq!(pending.reached.get("a"), Some(&Cursor { ns: 40, same: 1 }));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flotilla_api::agent::{LogBatchReply, LOGS_PATH};
+use flotilla_api::agent::{LogBatch, LogBatchReply, LOGS_PATH};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -29,6 +29,9 @@ enum ShipError {
     /// The server will never take this batch (it is malformed): retrying would block the rest.
     #[error("{0}")]
     Refused(String),
+    /// Over the server's size limit (413): sent again in halves.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Ships until the task is dropped.
@@ -49,8 +52,8 @@ pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
                 continue;
             }
             Ok(Err(error)) => {
-                tracing::error!(%error, "cannot read the log buffer");
-                tokio::time::sleep(MAX_BACKOFF).await;
+                // The batch was set aside; go on with the next.
+                tracing::error!(%error, "cannot read a log batch; it is skipped");
                 continue;
             }
             Err(error) => {
@@ -58,7 +61,11 @@ pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
                 continue;
             }
         };
-        match post(&client, &url, &token, body).await {
+        let shipped = match post(&client, &url, &token, body.clone()).await {
+            Err(ShipError::TooLarge(_)) => post_in_parts(&client, &url, &token, &body).await,
+            other => other,
+        };
+        match shipped {
             Ok(reply) => {
                 failures = 0;
                 for rejected in reply.rejected {
@@ -66,7 +73,7 @@ pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
                         reason = %rejected.reason, "the server refused a log stream; its lines are dropped");
                 }
             }
-            Err(ShipError::Refused(message)) => {
+            Err(ShipError::Refused(message) | ShipError::TooLarge(message)) => {
                 tracing::error!(%message, "the server refused a log batch; it is dropped");
             }
             Err(ShipError::Transient(message)) => {
@@ -78,10 +85,76 @@ pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
                 continue;
             }
         }
-        if let Err(error) = buffer.remove(seq) {
-            tracing::error!(%error, "cannot remove a shipped log batch");
+        let remover = Arc::clone(&buffer);
+        match tokio::task::spawn_blocking(move || remover.remove(seq)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "cannot remove a shipped log batch"),
+            Err(error) => tracing::error!(%error, "the log buffer remover failed"),
         }
     }
+}
+
+/// Sends a batch the server found too large as smaller ones, in order: halves, halved again
+/// while still too large. A single event too large for the server is dropped.
+async fn post_in_parts(
+    client: &HttpClient,
+    url: &str,
+    token: &str,
+    body: &[u8],
+) -> Result<LogBatchReply, ShipError> {
+    let batch: LogBatch = serde_json::from_slice(body)
+        .map_err(|e| ShipError::Refused(format!("unreadable log batch: {e}")))?;
+    let mut total = LogBatchReply::default();
+    // A stack with the next part on top.
+    let mut parts = vec![batch];
+    while let Some(part) = parts.pop() {
+        let encoded = serde_json::to_vec(&part)
+            .map_err(|e| ShipError::Refused(format!("cannot encode a log batch: {e}")))?;
+        match post(client, url, token, encoded).await {
+            Ok(reply) => {
+                total.accepted += reply.accepted;
+                total.rejected.extend(reply.rejected);
+            }
+            Err(ShipError::TooLarge(message)) => match halves(part) {
+                Some((first, second)) => {
+                    parts.push(second);
+                    parts.push(first);
+                }
+                None => {
+                    tracing::error!(%message, "a log event too large for the server is dropped")
+                }
+            },
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(total)
+}
+
+/// A batch split into two with about half the events each (streams kept in order); `None` for
+/// a single event.
+fn halves(batch: LogBatch) -> Option<(LogBatch, LogBatch)> {
+    let total: usize = batch.streams.iter().map(|s| s.events.len()).sum();
+    if total < 2 {
+        return None;
+    }
+    let mut left = total / 2;
+    let (mut first, mut second) = (LogBatch::default(), LogBatch::default());
+    for mut stream in batch.streams {
+        if left == 0 {
+            second.streams.push(stream);
+        } else if stream.events.len() <= left {
+            left -= stream.events.len();
+            first.streams.push(stream);
+        } else {
+            let rest = stream.events.split_off(left);
+            left = 0;
+            let mut tail = stream.clone();
+            tail.events = rest;
+            first.streams.push(stream);
+            second.streams.push(tail);
+        }
+    }
+    Some((first, second))
 }
 
 /// 0.1 s doubling up to 5 s: a restarted server gets its backlog quickly.
@@ -125,7 +198,8 @@ async fn post(
         400 if text().contains("UnknownOperationException") => {
             Err(ShipError::Transient(format!("{status}: {}", text())))
         }
-        400 | 413 => Err(ShipError::Refused(format!("{status}: {}", text()))),
+        413 => Err(ShipError::TooLarge(format!("{status}: {}", text()))),
+        400 => Err(ShipError::Refused(format!("{status}: {}", text()))),
         // 401 (a token replaced), 5xx, a proxy's 502: wait and retry.
         _ => Err(ShipError::Transient(format!("{status}: {}", text()))),
     }
@@ -134,6 +208,32 @@ async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn halves_split_events_evenly_and_keep_their_order() {
+        use flotilla_api::agent::{LogLine, LogStreamBatch};
+        let stream = |name: &str, range: std::ops::Range<i64>| LogStreamBatch {
+            group: "g".into(),
+            stream: name.into(),
+            create_group: false,
+            events: range.map(|t| LogLine { timestamp: t, message: t.to_string() }).collect(),
+        };
+        let batch = LogBatch { streams: vec![stream("a", 0..3), stream("b", 3..8)] };
+        let (first, second) = halves(batch).expect("two halves");
+        let events = |b: &LogBatch| -> Vec<(String, i64)> {
+            b.streams
+                .iter()
+                .flat_map(|s| s.events.iter().map(|e| (s.stream.clone(), e.timestamp)))
+                .collect()
+        };
+        assert_eq!(
+            events(&first),
+            [("a".into(), 0), ("a".into(), 1), ("a".into(), 2), ("b".into(), 3)]
+        );
+        assert_eq!(events(&second).len(), 4);
+        assert_eq!(events(&second)[0], ("b".into(), 4));
+        assert!(halves(LogBatch { streams: vec![stream("a", 0..1)] }).is_none());
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

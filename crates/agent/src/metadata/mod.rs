@@ -126,12 +126,16 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": message }))
 }
 
+/// What a request is about: the token's task and container, and what Docker says of the
+/// task's containers.
+struct Resolved {
+    run: TaskRun,
+    name: String,
+    details: BTreeMap<String, ContainerDetails>,
+}
+
 /// The task and container a token belongs to, if the caller may see them.
-async fn resolve(
-    meta: &Metadata,
-    token: &str,
-    peer: SocketAddr,
-) -> Result<(TaskRun, String), Response> {
+async fn resolve(meta: &Metadata, token: &str, peer: SocketAddr) -> Result<Resolved, Response> {
     let found = meta.engine.runs().into_values().find_map(|run| {
         let name = run
             .containers
@@ -143,15 +147,18 @@ async fn resolve(
     let Some((run, name)) = found else {
         return Err(refuse(StatusCode::NOT_FOUND, "no container has this metadata URI"));
     };
+    let details = details_of(meta, &run).await;
     let from_host = peer.ip() == meta.host || peer.ip().is_loopback();
-    if !from_host && !task_addresses(meta, &run).await.contains(&peer.ip().to_string()) {
+    let peer_ip = peer.ip().to_string();
+    let from_task = details.values().flat_map(|d| &d.networks).any(|n| n.ipv4_address == peer_ip);
+    if !from_host && !from_task {
         tracing::warn!(peer = %peer.ip(), task = %run.spec.task_arn, "metadata request from another task refused");
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "a container may read only its own task's metadata",
         ));
     }
-    Ok((run, name))
+    Ok(Resolved { run, name, details })
 }
 
 async fn details_of(meta: &Metadata, run: &TaskRun) -> BTreeMap<String, ContainerDetails> {
@@ -166,25 +173,15 @@ async fn details_of(meta: &Metadata, run: &TaskRun) -> BTreeMap<String, Containe
     out
 }
 
-async fn task_addresses(meta: &Metadata, run: &TaskRun) -> Vec<String> {
-    details_of(meta, run)
-        .await
-        .into_values()
-        .flat_map(|d| d.networks.into_iter().map(|n| n.ipv4_address))
-        .filter(|ip| !ip.is_empty())
-        .collect()
-}
-
 async fn container(
     State(meta): State<Arc<Metadata>>,
     Path(token): Path<String>,
     ConnectInfo(peer): Peer,
 ) -> Response {
-    let (run, name) = match resolve(&meta, &token, peer).await {
+    let Resolved { run, name, details } = match resolve(&meta, &token, peer).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    let details = details_of(&meta, &run).await;
     match container_metadata(&run, &name, details.get(&name)) {
         Some(body) => json(StatusCode::OK, &body),
         None => refuse(StatusCode::NOT_FOUND, "the container is gone"),
@@ -196,11 +193,10 @@ async fn task(
     Path(token): Path<String>,
     ConnectInfo(peer): Peer,
 ) -> Response {
-    let (run, _) = match resolve(&meta, &token, peer).await {
+    let Resolved { run, details, .. } = match resolve(&meta, &token, peer).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    let details = details_of(&meta, &run).await;
     json(StatusCode::OK, &task_metadata(&run, &details, meta.availability_zone.clone()))
 }
 
@@ -209,7 +205,7 @@ async fn container_stats(
     Path(token): Path<String>,
     ConnectInfo(peer): Peer,
 ) -> Response {
-    let (run, name) = match resolve(&meta, &token, peer).await {
+    let Resolved { run, name, .. } = match resolve(&meta, &token, peer).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
@@ -228,7 +224,7 @@ async fn task_stats(
     Path(token): Path<String>,
     ConnectInfo(peer): Peer,
 ) -> Response {
-    let (run, _) = match resolve(&meta, &token, peer).await {
+    let Resolved { run, .. } = match resolve(&meta, &token, peer).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };

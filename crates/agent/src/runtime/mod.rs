@@ -109,6 +109,9 @@ pub struct LogRecord {
     pub timestamp_ns: i64,
     /// The line without its newline (invalid UTF-8 replaced).
     pub line: String,
+    /// A piece of a longer line that goes on in the next record: Docker splits lines over
+    /// 16 KiB, stamping every piece with the first piece's time.
+    pub partial: bool,
 }
 
 /// A container's output, line by line, until the container stops (or the runtime fails).

@@ -114,10 +114,12 @@ pub(super) fn first_address(subnet: &str) -> Option<std::net::IpAddr> {
     Some(std::net::IpAddr::V4((u32::from(network) & mask).wrapping_add(1).into()))
 }
 
-/// One frame of `docker logs --timestamps` (one line, or several from a TTY) as records. A
-/// line whose timestamp cannot be read keeps the previous line's (or 0).
+/// One frame of `docker logs --timestamps` (one line, a piece of a long line, or several lines
+/// from a TTY) as records; the last is `partial` when the frame does not end its line. A line
+/// whose timestamp cannot be read keeps the previous line's (or 0).
 pub(crate) fn log_records(frame: &[u8]) -> Vec<LogRecord> {
     let text = String::from_utf8_lossy(frame);
+    let ends_line = text.ends_with('\n');
     let mut out = Vec::new();
     let mut last_ns = 0;
     for line in text.split_terminator('\n') {
@@ -134,7 +136,10 @@ pub(crate) fn log_records(frame: &[u8]) -> Vec<LogRecord> {
             },
         };
         last_ns = timestamp_ns;
-        out.push(LogRecord { timestamp_ns, line: message.to_string() });
+        out.push(LogRecord { timestamp_ns, line: message.to_string(), partial: false });
+    }
+    if let Some(last) = out.last_mut() {
+        last.partial = !ends_line;
     }
     out
 }

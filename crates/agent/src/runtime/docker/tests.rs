@@ -484,8 +484,8 @@ fn awslogs_logs_to_a_capped_json_file_the_agent_follows() {
     let log = log.expect("log config");
     assert_eq!(log.typ.as_deref(), Some("json-file"));
     let config = log.config.expect("caps");
-    assert_eq!(config.get("max-size").map(String::as_str), Some("20m"));
-    assert_eq!(config.get("max-file").map(String::as_str), Some("5"));
+    assert_eq!(config.get("max-size").map(String::as_str), Some("100m"));
+    assert_eq!(config.get("max-file").map(String::as_str), Some("3"));
 }
 
 #[test]
@@ -756,4 +756,10 @@ fn docker_log_frames_become_timestamped_lines() {
     let lines: Vec<&str> = records.iter().map(|r| r.line.as_str()).collect();
     assert_eq!(lines, ["one", "", "three"]);
     assert_eq!(records[2].timestamp_ns, 1_795_518_003_000_000_000);
+    assert!(records.iter().all(|r| !r.partial));
+    // A piece of a line over 16 KiB: no newline at the end of the frame.
+    let piece = log_records(b"2026-11-24T11:00:04Z aaaa");
+    assert_eq!(piece.len(), 1);
+    assert!(piece[0].partial);
+    assert_eq!(piece[0].line, "aaaa");
 }
