@@ -19,6 +19,11 @@ pub const MAX_DATA_QUERIES: usize = 500;
 pub const DEFAULT_MAX_DATAPOINTS: i64 = 100_800;
 /// Dimensions a metric may have.
 pub const MAX_DIMENSIONS: usize = 30;
+/// The timestamps a request may name, epoch seconds: 1970-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59Z (what ISO 8601 can write). The bound keeps every later computation on
+/// them (minutes, periods, datapoint counts) far from overflowing.
+pub const MIN_TIMESTAMP_SECS: f64 = 0.0;
+pub const MAX_TIMESTAMP_SECS: f64 = 253_402_300_799.0;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -172,10 +177,16 @@ pub fn check_period(period: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// StartTime before EndTime, both finite.
+/// StartTime before EndTime, both between [`MIN_TIMESTAMP_SECS`] and [`MAX_TIMESTAMP_SECS`].
 pub fn check_range(start: f64, end: f64) -> Result<(), ApiError> {
-    if !start.is_finite() || !end.is_finite() {
-        return Err(invalid_value("StartTime and EndTime must be valid timestamps."));
+    for (member, at) in [("StartTime", start), ("EndTime", end)] {
+        // Written so that NaN fails too.
+        if !(MIN_TIMESTAMP_SECS..=MAX_TIMESTAMP_SECS).contains(&at) {
+            return Err(invalid_value(format!(
+                "The parameter {member} must be a timestamp between 1970-01-01T00:00:00Z and \
+                 9999-12-31T23:59:59Z."
+            )));
+        }
     }
     if start >= end {
         return Err(invalid_value(
@@ -403,6 +414,25 @@ mod tests {
         assert!(check_statistics_request(&statistics_request(60, 0.0, 1440.0 * 60.0)).is_ok());
         let error = check_statistics_request(&statistics_request(60, 100.0, 100.0));
         assert_eq!(error.expect_err("an error").code, ErrorCode::InvalidParameterValueException);
+    }
+
+    #[test]
+    fn timestamps_outside_what_iso_8601_writes_are_refused() {
+        for (start, end) in [
+            (1e19, 2e19),
+            (-1e19, 60.0),
+            (-1.0, 60.0),
+            (0.0, MAX_TIMESTAMP_SECS + 1.0),
+            (f64::NAN, 60.0),
+            (0.0, f64::INFINITY),
+        ] {
+            let error = check_range(start, end).expect_err("an error");
+            assert_eq!(error.code, ErrorCode::InvalidParameterValueException, "{start} {end}");
+        }
+        assert!(check_range(MIN_TIMESTAMP_SECS, MAX_TIMESTAMP_SECS).is_ok());
+        // A huge period over the widest range still counts its datapoints without overflow.
+        let wide = statistics_request(i64::MAX - i64::MAX % 60, 0.0, MAX_TIMESTAMP_SECS);
+        assert!(check_statistics_request(&wide).is_ok());
     }
 
     #[test]

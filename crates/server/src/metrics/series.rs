@@ -72,9 +72,11 @@ pub struct SeriesStore {
     series: BTreeMap<SeriesKey, VecDeque<(i64, StatSet)>>,
 }
 
-/// The start of the minute `at` (epoch seconds) falls in.
+/// The start of the minute `at` (epoch seconds) falls in. Requests' times are checked to be
+/// sane first (`check_range`); this still saturates rather than overflow on any `at` (the
+/// float-to-integer `as` saturates too, NaN gives 0).
 pub fn minute_of(at: f64) -> i64 {
-    ((at / MINUTE_SECS as f64).floor() as i64) * MINUTE_SECS
+    ((at / MINUTE_SECS as f64).floor() as i64).saturating_mul(MINUTE_SECS)
 }
 
 impl SeriesStore {
@@ -97,7 +99,7 @@ impl SeriesStore {
 
     /// Forgets minutes older than the retention, and series left without any.
     pub fn prune(&mut self, now: f64) {
-        let oldest = minute_of(now) - RETENTION_SECS;
+        let oldest = minute_of(now).saturating_sub(RETENTION_SECS);
         self.series.retain(|_, minutes| {
             while minutes.front().is_some_and(|(m, _)| *m < oldest) {
                 minutes.pop_front();
@@ -119,7 +121,9 @@ impl SeriesStore {
             if (*minute as f64) >= end {
                 break;
             }
-            let bucket = start + (minute - start) / period * period;
+            // minute >= start; saturating keeps a far-off start from overflowing (the period
+            // multiple is at most the offset, so it cannot overflow itself).
+            let bucket = start.saturating_add(minute.saturating_sub(start) / period * period);
             match out.last_mut() {
                 Some((last, rolled)) if *last == bucket => rolled.merge(set),
                 _ => out.push((bucket, *set)),
@@ -209,6 +213,26 @@ mod tests {
             .map(|(m, s)| (m, s.value(Statistic::Sum)))
             .collect();
         assert_eq!(minutes, vec![(120, 6.0), (180, 2.0), (240, 3.0)]);
+    }
+
+    #[test]
+    fn far_off_times_and_huge_periods_do_not_overflow() {
+        let mut store = SeriesStore::default();
+        store.record(key(), 600.0, StatSet::one(1.0));
+        for at in [1e19, -1e19, f64::MAX, f64::MIN, f64::NAN, f64::INFINITY] {
+            minute_of(at);
+            store.record(key(), at, StatSet::one(2.0));
+        }
+        for (start, end) in [(-1e19, 1e19), (f64::MIN, f64::MAX), (1e19, 2e19)] {
+            for period in [60, i64::MAX - i64::MAX % 60] {
+                store.query(&key(), start, end, period);
+            }
+        }
+        let all = store.query(&key(), -1e19, 1e19, i64::MAX - i64::MAX % 60);
+        let count: f64 = all.iter().map(|(_, set)| set.count).sum();
+        assert_eq!(count, 7.0, "every value lands in some period: {all:?}");
+        store.prune(f64::MAX);
+        store.prune(f64::MIN);
     }
 
     #[test]

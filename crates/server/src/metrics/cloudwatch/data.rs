@@ -7,7 +7,7 @@ use flotilla_api::cloudwatch::{
 use flotilla_api::{ApiError, ErrorCode};
 
 use super::reply::Reply;
-use super::{parse_token, Ctx, UNIT};
+use super::{check_offset, parse_token, Ctx, UNIT};
 use crate::metrics::series::SeriesKey;
 
 const TOKEN_PREFIX: &str = "flotilla-datapoints-";
@@ -55,9 +55,11 @@ pub fn get(ctx: &Ctx<'_>, request: &GetMetricDataRequest) -> Result<Reply, ApiEr
             ("Messages", Reply::List(Vec::new())),
         ]));
     }
+    check_offset(skip, offset)?;
     let mut members = vec![("MetricDataResults", Reply::List(results))];
-    if offset > skip + taken {
-        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{}", skip + taken))));
+    let next = skip.saturating_add(taken);
+    if offset > next {
+        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{next}"))));
     }
     members.push(("Messages", Reply::List(Vec::new())));
     Ok(Reply::Struct(members))
@@ -80,7 +82,7 @@ pub fn as_validation(error: ApiError) -> ApiError {
 /// starts at global `skip` and has `room` places left: a range of the query's own indexes.
 fn window(offset: usize, len: usize, skip: usize, room: usize) -> (usize, usize) {
     let from = skip.saturating_sub(offset).min(len);
-    let to = (from + room).min(len);
+    let to = from.saturating_add(room).min(len);
     (from, to)
 }
 
@@ -125,5 +127,8 @@ mod tests {
         assert_eq!(window(3, 4, 0, 2), (0, 2));
         assert_eq!(window(0, 3, 5, 5), (3, 3));
         assert_eq!(window(3, 4, 5, 5), (2, 4));
+        // A client's offset and page size, however large, stay within the query.
+        assert_eq!(window(0, 3, usize::MAX, usize::MAX), (3, 3));
+        assert_eq!(window(0, 3, 1, usize::MAX), (1, 3));
     }
 }

@@ -4,7 +4,7 @@ use flotilla_api::cloudwatch::{check_list_request, ListMetricsRequest, ECS_NAMES
 use flotilla_api::ApiError;
 
 use super::reply::Reply;
-use super::{parse_token, Ctx};
+use super::{check_offset, parse_token, Ctx};
 use crate::metrics::series::SeriesKey;
 
 const PAGE: usize = 500;
@@ -30,10 +30,12 @@ pub fn list(ctx: &Ctx<'_>, request: &ListMetricsRequest) -> Result<Reply, ApiErr
     } else {
         Vec::new()
     };
+    check_offset(skip, keys.len())?;
     let page: Vec<Reply> = keys.iter().skip(skip).take(PAGE).map(metric).collect();
     let mut members = vec![("Metrics", Reply::List(page))];
-    if keys.len() > skip + PAGE {
-        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{}", skip + PAGE))));
+    let next = skip.saturating_add(PAGE);
+    if keys.len() > next {
+        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{next}"))));
     }
     Ok(Reply::Struct(members))
 }

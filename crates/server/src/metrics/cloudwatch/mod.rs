@@ -77,10 +77,25 @@ pub fn dispatch_json(
         .map_err(|e| ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode: {e}")))
 }
 
-/// A pagination token of this server: `<prefix><offset>`.
+/// A pagination token of this server: `<prefix><offset>`. The offset is the client's number:
+/// check it with [`check_offset`] before adding to it.
 fn parse_token(token: Option<&str>, prefix: &str) -> Result<usize, ApiError> {
     let Some(token) = token else { return Ok(0) };
-    token.strip_prefix(prefix).and_then(|n| n.parse().ok()).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidNextToken, "The NextToken is not one this server gave.")
-    })
+    token.strip_prefix(prefix).and_then(|n| n.parse().ok()).ok_or_else(invalid_token)
 }
+
+/// A token's offset must lie within the `total` items it pages over: one past the end was
+/// never handed out (and, added to, could overflow or page forever).
+fn check_offset(offset: usize, total: usize) -> Result<(), ApiError> {
+    if offset > total {
+        return Err(invalid_token());
+    }
+    Ok(())
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(ErrorCode::InvalidNextToken, "The NextToken is not one this server gave.")
+}
+
+#[cfg(test)]
+mod tests;
