@@ -270,6 +270,8 @@ fn print_dev_guide(addr: std::net::SocketAddr, data_dir: &std::path::Path, with_
          --container-definitions '[{{\"name\":\"web\",\"image\":\"flotilla/demo:latest\",\"memory\":64}}]'\n  \
          aws --endpoint-url http://{addr} ecs list-task-definitions\n  \
          aws --endpoint-url http://{addr} ecs run-task --task-definition web\n  \
-         aws --endpoint-url http://{addr} ecs list-tasks\n"
+         aws --endpoint-url http://{addr} ecs list-tasks\n\n\
+         Logs of awslogs containers: aws --endpoint-url http://{addr} logs ... or flotilla logs --task ID -f\n\
+         Metrics: http://{addr}/metrics (Prometheus), aws cloudwatch get-metric-statistics --namespace AWS/ECS\n"
     );
 }
