@@ -35,6 +35,8 @@ pub const MAX_DESCRIBE_LIMIT: i32 = 50;
 pub const MAX_EVENTS_LIMIT: i32 = 10_000;
 /// GetLogEvents and FilterLogEvents pages, in bytes (sized as batches are).
 pub const MAX_PAGE_BYTES: usize = 1_048_576;
+/// The longest FilterLogEvents `filterPattern`, in characters (the model's `FilterPattern`).
+pub const MAX_FILTER_PATTERN_CHARS: usize = 1024;
 
 pub const ORDER_BY_NAME: &str = "LogStreamName";
 pub const ORDER_BY_LAST_EVENT_TIME: &str = "LastEventTime";
@@ -361,6 +363,32 @@ pub fn validate_retention(days: i32) -> Result<(), ApiError> {
     ))
 }
 
+/// A request's `startTime` or `endTime`: the model's `Timestamp`, epoch milliseconds from 0.
+pub fn validate_time(time: Option<i64>, member: &str) -> Result<(), ApiError> {
+    match time {
+        Some(t) if t < 0 => Err(violation(
+            &t.to_string(),
+            member,
+            "Member must have value greater than or equal to 0",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// FilterLogEvents' `filterPattern`: at most [`MAX_FILTER_PATTERN_CHARS`] characters, which
+/// also bounds the work of matching it against every event looked at.
+pub fn validate_filter_pattern(pattern: &str) -> Result<(), ApiError> {
+    if pattern.chars().count() > MAX_FILTER_PATTERN_CHARS {
+        let shown: String = pattern.chars().take(64).collect();
+        return Err(violation(
+            &format!("{shown}…"),
+            "filterPattern",
+            &format!("Member must have length less than or equal to {MAX_FILTER_PATTERN_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `limit` within 1..=`max`, or `default` when absent.
 pub fn page_limit(limit: Option<i32>, max: i32, default: i32) -> Result<usize, ApiError> {
     match limit {
@@ -606,6 +634,21 @@ mod tests {
         assert!(judge_batch(&span, NOW, None).is_err());
         let empty = vec![InputLogEvent { timestamp: NOW, message: String::new() }];
         assert!(judge_batch(&empty, NOW, None).is_err());
+    }
+
+    #[test]
+    fn times_and_filter_patterns() {
+        assert!(validate_time(None, "startTime").is_ok());
+        assert!(validate_time(Some(0), "startTime").is_ok());
+        assert!(validate_time(Some(i64::MAX), "endTime").is_ok());
+        let error = validate_time(Some(-1), "startTime").expect_err("negative");
+        assert_eq!(error.code, ErrorCode::InvalidParameterException);
+        assert!(error.message.contains("'startTime'"), "{}", error.message);
+        assert!(validate_filter_pattern(&"é".repeat(MAX_FILTER_PATTERN_CHARS)).is_ok());
+        let error = validate_filter_pattern(&"a".repeat(MAX_FILTER_PATTERN_CHARS + 1))
+            .expect_err("too long");
+        assert_eq!(error.code, ErrorCode::InvalidParameterException);
+        assert!(error.message.contains("less than or equal to 1024"), "{}", error.message);
     }
 
     #[test]

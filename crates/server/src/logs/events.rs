@@ -4,15 +4,16 @@ use std::collections::HashMap;
 
 use flotilla_api::common::decode;
 use flotilla_api::logs::{
-    group_from, judge_batch, page_limit, validate_group_name, validate_stream_name,
-    FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent, GetLogEventsRequest,
-    GetLogEventsResponse, OutputLogEvent, PutLogEventsRequest, PutLogEventsResponse,
-    EVENT_OVERHEAD_BYTES, MAX_EVENTS_LIMIT, MAX_PAGE_BYTES,
+    group_from, judge_batch, page_limit, validate_filter_pattern, validate_group_name,
+    validate_stream_name, validate_time, FilterLogEventsRequest, FilterLogEventsResponse,
+    FilteredLogEvent, GetLogEventsRequest, GetLogEventsResponse, OutputLogEvent,
+    PutLogEventsRequest, PutLogEventsResponse, EVENT_OVERHEAD_BYTES, MAX_EVENTS_LIMIT,
+    MAX_PAGE_BYTES,
 };
 use flotilla_api::ApiError;
 
 use super::filter::FilterPattern;
-use super::position::{EventsToken, MergePosition, Position};
+use super::position::{Direction, EventsToken, MergePosition, Position};
 use super::store::{Flow, LogsError};
 use super::writer::{Append, Creation};
 use super::{respond, Ctx};
@@ -56,46 +57,49 @@ pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: GetLogEventsRequest = decode(body)?;
     let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
+    validate_time(req.start_time, "startTime")?;
+    validate_time(req.end_time, "endTime")?;
     let limit = page_limit(req.limit, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
     let token = req.next_token.as_deref().map(EventsToken::decode).transpose()?;
     // startTime is inclusive, endTime exclusive.
     let after = Position::before(req.start_time.unwrap_or(i64::MIN));
     let before = req.end_time.map_or(Position::END, Position::before);
     let from_end = match token {
-        Some(EventsToken::Forward(_)) => false,
-        Some(EventsToken::Backward(_)) => true,
+        Some(t) => t.direction == Direction::Backward,
         None => !req.start_from_head.unwrap_or(false),
     };
     let stream = req.log_stream_name;
-    let events = ctx
+    let (id, events) = ctx
         .app
         .logs
         .read(move |reader| -> Result<_, ApiError> {
             reader.group(&group)?.ok_or(LogsError::GroupNotFound)?;
             let meta = reader.stream(&group, &stream)?.ok_or(LogsError::StreamNotFound)?;
+            let token = token.map(|t| t.of_stream(meta.id)).transpose()?;
             let (after, before) = match token {
-                Some(EventsToken::Forward(p)) => (after.max(p), before),
-                Some(EventsToken::Backward(p)) => (after, before.min(p)),
+                Some(t) if t.direction == Direction::Forward => (after.max(t.position), before),
+                Some(t) => (after, before.min(t.position)),
                 None => (after, before),
             };
-            Ok(reader.events(meta.id, after, before, from_end, limit, MAX_PAGE_BYTES)?)
+            Ok((meta.id, reader.events(meta.id, after, before, from_end, limit, MAX_PAGE_BYTES)?))
         })
         .await?;
     // At the end of the stream the token passed in comes back unchanged: that is how SDK and
     // CLI loops know to stop.
     let (next_forward_token, next_backward_token) = match (events.first(), events.last()) {
         (Some(first), Some(last)) => (
-            EventsToken::Forward(last.position).encode(),
-            EventsToken::Backward(first.position).encode(),
+            EventsToken::forward(id, last.position).encode(),
+            EventsToken::backward(id, first.position).encode(),
         ),
         _ => match (token, req.next_token) {
-            (Some(EventsToken::Forward(p)), Some(passed)) => {
-                (passed, EventsToken::Backward(p).encode())
+            (Some(t), Some(passed)) if t.direction == Direction::Forward => {
+                (passed, EventsToken::backward(id, t.position).encode())
             }
-            (Some(EventsToken::Backward(p)), Some(passed)) => {
-                (EventsToken::Forward(p).encode(), passed)
-            }
-            _ => (EventsToken::Forward(after).encode(), EventsToken::Backward(after).encode()),
+            (Some(t), Some(passed)) => (EventsToken::forward(id, t.position).encode(), passed),
+            _ => (
+                EventsToken::forward(id, after).encode(),
+                EventsToken::backward(id, after).encode(),
+            ),
         },
     };
     let events = events
@@ -130,10 +134,16 @@ pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if let Some(prefix) = &req.log_stream_name_prefix {
         validate_stream_name(prefix, "logStreamNamePrefix")?;
     }
+    validate_time(req.start_time, "startTime")?;
+    validate_time(req.end_time, "endTime")?;
     let limit = page_limit(req.limit, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
-    let pattern = FilterPattern::parse(req.filter_pattern.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let pattern = req.filter_pattern.as_deref().unwrap_or("");
+    validate_filter_pattern(pattern)?;
+    let pattern = FilterPattern::parse(pattern).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let match_all = pattern.matches_everything();
     let resume = req.next_token.as_deref().map(MergePosition::decode).transpose()?;
+    // Both inclusive: FilterLogEvents returns events at endTime (only GetLogEvents' endTime is
+    // exclusive).
     let start = req.start_time.unwrap_or(i64::MIN);
     let end = req.end_time.unwrap_or(i64::MAX);
     let (events, next_token) = ctx
@@ -155,21 +165,26 @@ pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     reader.streams(&group, req.log_stream_name_prefix.as_deref().unwrap_or(""))?
                 }
             };
-            let names: HashMap<u64, String> =
-                streams.into_iter().map(|(name, meta)| (meta.id, name)).collect();
-            let mut ids: Vec<u64> = names.keys().copied().collect();
-            ids.sort_unstable();
+            let mut names = HashMap::with_capacity(streams.len());
+            let mut metas = Vec::with_capacity(streams.len());
+            for (name, meta) in streams {
+                // A stream named twice is searched once.
+                let id = meta.id;
+                if names.insert(id, name).is_none() {
+                    metas.push(meta);
+                }
+            }
             let mut events = Vec::new();
             let mut bytes = 0usize;
             let mut scanned = 0usize;
             let mut last = None;
             let complete =
-                reader.merged_events(&ids, start, end, resume, |position, ingestion, raw| {
+                reader.merged_events(&metas, start, end, resume, |position, ingestion, raw| {
                     if scanned == FILTER_SCAN_BUDGET || events.len() == limit {
                         return Flow::Stop;
                     }
                     let message = String::from_utf8_lossy(raw);
-                    if pattern.matches(&message) {
+                    if match_all || pattern.matches(&message) {
                         let size = message.len() + EVENT_OVERHEAD_BYTES;
                         if bytes + size > MAX_PAGE_BYTES && !events.is_empty() {
                             return Flow::Stop;

@@ -20,7 +20,8 @@ use super::store::{LogStore, LogsError};
 use super::writer::{Append, Creation};
 use crate::App;
 
-/// Request bodies larger than this are refused: agents send up to ~10,000 lines per request.
+/// Request bodies larger than this are refused: agents send batches of at most ~5,000 lines or
+/// 2 MiB of messages, which JSON escaping can make several times larger.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response {

@@ -17,6 +17,10 @@ mod streams;
 pub mod writer;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+mod read_tests;
+#[cfg(test)]
 mod store_tests;
 
 use std::time::SystemTime;

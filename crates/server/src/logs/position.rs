@@ -3,7 +3,8 @@
 //! An event's key is (stream id, timestamp, sequence): a stream's events read in timestamp order
 //! (ties in arrival order) and a time range is one key range. Sequences start at 1, so
 //! (t, 0) sits just before every event at time t. Tokens are the hex of a position with the sign
-//! bit of the timestamp flipped, so they also sort as the positions do.
+//! bit of the timestamp flipped, so they also sort as the positions do; GetLogEvents tokens
+//! name their stream's id first.
 
 use flotilla_api::ApiError;
 
@@ -50,35 +51,77 @@ fn unsortable(value: u64) -> i64 {
     (value ^ (1 << 63)) as i64
 }
 
-/// A GetLogEvents token: the direction and the position it continues from (exclusive).
+/// Which way a GetLogEvents token reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventsToken {
-    Forward(Position),
-    Backward(Position),
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// A GetLogEvents token: the direction, the stream it belongs to and the position it continues
+/// from (exclusive). The stream id makes a token of another stream — or of a stream since
+/// deleted and created again under the same name (ids are never reused) — invalid rather than
+/// a silent skip to some position of this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsToken {
+    pub direction: Direction,
+    pub stream: u64,
+    pub position: Position,
 }
 
 impl EventsToken {
+    pub fn forward(stream: u64, position: Position) -> EventsToken {
+        EventsToken { direction: Direction::Forward, stream, position }
+    }
+
+    pub fn backward(stream: u64, position: Position) -> EventsToken {
+        EventsToken { direction: Direction::Backward, stream, position }
+    }
+
+    /// `f/<hex>` or `b/<hex>` of (stream id, position).
     pub fn encode(self) -> String {
-        match self {
-            EventsToken::Forward(p) => format!("f/{}", hex::encode(p.bytes())),
-            EventsToken::Backward(p) => format!("b/{}", hex::encode(p.bytes())),
-        }
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&self.stream.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.position.bytes());
+        let direction = match self.direction {
+            Direction::Forward => "f",
+            Direction::Backward => "b",
+        };
+        format!("{direction}/{}", hex::encode(bytes))
     }
 
     pub fn decode(token: &str) -> Result<EventsToken, ApiError> {
-        let invalid = || ApiError::invalid("The specified nextToken is invalid.");
-        let (direction, rest) = token.split_once('/').ok_or_else(invalid)?;
-        let bytes = hex::decode(rest).map_err(|_| invalid())?;
-        if bytes.len() != 16 {
-            return Err(invalid());
+        let (direction, rest) = token.split_once('/').ok_or_else(invalid_token)?;
+        let direction = match direction {
+            "f" => Direction::Forward,
+            "b" => Direction::Backward,
+            _ => return Err(invalid_token()),
+        };
+        let bytes = hex::decode(rest).map_err(|_| invalid_token())?;
+        if bytes.len() != 24 {
+            return Err(invalid_token());
         }
-        let position = Position::from_bytes(&bytes).ok_or_else(invalid)?;
-        match direction {
-            "f" => Ok(EventsToken::Forward(position)),
-            "b" => Ok(EventsToken::Backward(position)),
-            _ => Err(invalid()),
-        }
+        let stream = bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(invalid_token)?;
+        let position = bytes.get(8..).and_then(Position::from_bytes).ok_or_else(invalid_token)?;
+        Ok(EventsToken { direction, stream, position })
     }
+
+    /// The token, if it belongs to stream `stream`.
+    pub fn of_stream(self, stream: u64) -> Result<EventsToken, ApiError> {
+        if self.stream != stream {
+            return Err(invalid_token());
+        }
+        Ok(self)
+    }
+}
+
+/// CloudWatch's answer to a token it did not give (or gave for another stream).
+pub fn invalid_token() -> ApiError {
+    ApiError::invalid("The specified nextToken is invalid.")
 }
 
 /// A FilterLogEvents token: the last event looked at, in the merge order
@@ -100,7 +143,7 @@ impl MergePosition {
     }
 
     pub fn decode(token: &str) -> Result<MergePosition, ApiError> {
-        let invalid = || ApiError::invalid("The specified nextToken is invalid.");
+        let invalid = invalid_token;
         let bytes = hex::decode(token).map_err(|_| invalid())?;
         let word = |range: std::ops::Range<usize>| -> Result<u64, ApiError> {
             let slice = bytes.get(range).ok_or_else(invalid)?;
@@ -147,7 +190,9 @@ mod tests {
             Position { timestamp: 1_700_000_000_000, sequence: 42 },
             Position { timestamp: -5, sequence: 0 },
         ] {
-            for token in [EventsToken::Forward(position), EventsToken::Backward(position)] {
+            for token in
+                [EventsToken::forward(7, position), EventsToken::backward(u64::MAX, position)]
+            {
                 assert_eq!(EventsToken::decode(&token.encode()).expect("decodes"), token);
             }
         }
@@ -165,9 +210,19 @@ mod tests {
 
     #[test]
     fn foreign_tokens_are_invalid_parameters() {
-        for token in ["", "f/", "x/00", "f/zz", "f/0011", "b/00000000000000000000000000000000ff"] {
+        let ours = EventsToken::forward(3, Position { timestamp: 5, sequence: 1 }).encode();
+        let x = ours.replacen("f/", "x/", 1);
+        let short = &ours[..ours.len() - 2];
+        // The 16-byte tokens of before, without a stream id, are no longer taken.
+        let old = "f/80000000000000050000000000000001";
+        for token in ["", "f/", "x/00", "f/zz", "f/0011", &x, short, old] {
             assert!(EventsToken::decode(token).is_err(), "{token}");
         }
+        let token = EventsToken::decode(&ours).expect("decodes");
+        assert!(token.of_stream(3).is_ok());
+        let error = token.of_stream(4).expect_err("another stream's token");
+        assert_eq!(error.code, flotilla_api::ErrorCode::InvalidParameterException);
+        assert_eq!(error.message, "The specified nextToken is invalid.");
         assert!(MergePosition::decode("f/00").is_err());
         assert!(MergePosition::decode("00").is_err());
     }

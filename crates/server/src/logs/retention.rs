@@ -1,6 +1,6 @@
 //! Retention: every minute, events older than their group's `retentionInDays` (by event
 //! timestamp) are deleted, one key range per stream, in bounded chunks so ingestion never waits
-//! long behind a sweep.
+//! long behind a sweep. The same sweep first purges the events of deleted groups and streams.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -9,7 +9,7 @@ use super::store::{Flow, LogStore, LogsError};
 use crate::App;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Events deleted per write transaction.
+/// Events deleted per write transaction (expired or purged).
 const EXPIRE_CHUNK: usize = 50_000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -27,8 +27,12 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Deletes every event older than its group's retention at `now_ms`; returns how many.
+/// Deletes the events of deleted streams, then every event older than its group's retention
+/// at `now_ms`; returns how many.
 pub async fn sweep(logs: &LogStore, now_ms: i64) -> Result<u64, LogsError> {
+    let mut deleted = purge(logs).await?;
+    // Which streams may hold expired events, from one snapshot; the writer decides again, from
+    // the retention and stream it finds, for each chunk it deletes.
     let due = logs
         .read(move |reader| -> Result<_, LogsError> {
             let mut groups = Vec::new();
@@ -37,10 +41,7 @@ pub async fn sweep(logs: &LogStore, now_ms: i64) -> Result<u64, LogsError> {
                 |_| true,
                 |name, meta| {
                     if let Some(days) = meta.retention_in_days {
-                        groups.push((
-                            name.to_string(),
-                            now_ms.saturating_sub(i64::from(days) * DAY_MS),
-                        ));
+                        groups.push((name.to_string(), cutoff(now_ms, days)));
                     }
                     Flow::Continue
                 },
@@ -49,18 +50,17 @@ pub async fn sweep(logs: &LogStore, now_ms: i64) -> Result<u64, LogsError> {
             for (group, cutoff) in groups {
                 for (stream, meta) in reader.streams(&group, "")? {
                     if meta.first_event_timestamp.is_some_and(|first| first < cutoff) {
-                        due.push((group.clone(), stream, cutoff));
+                        due.push((group.clone(), stream, meta.id));
                     }
                 }
             }
             Ok(due)
         })
         .await?;
-    let mut deleted = 0;
-    for (group, stream, cutoff) in due {
+    for (group, stream, id) in due {
         loop {
             let (count, more) =
-                logs.expire(group.clone(), stream.clone(), cutoff, EXPIRE_CHUNK).await?;
+                logs.expire(group.clone(), stream.clone(), id, now_ms, EXPIRE_CHUNK).await?;
             deleted += count;
             if !more || count == 0 {
                 break;
@@ -68,4 +68,21 @@ pub async fn sweep(logs: &LogStore, now_ms: i64) -> Result<u64, LogsError> {
         }
     }
     Ok(deleted)
+}
+
+/// Deletes every event of deleted streams, a chunk per write transaction; returns how many.
+pub async fn purge(logs: &LogStore) -> Result<u64, LogsError> {
+    let mut deleted = 0;
+    loop {
+        let (count, more) = logs.purge(EXPIRE_CHUNK).await?;
+        deleted += count;
+        if !more {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// The oldest event timestamp a group keeping `days` days keeps at `now_ms`.
+pub fn cutoff(now_ms: i64, days: i32) -> i64 {
+    now_ms.saturating_sub(i64::from(days).saturating_mul(DAY_MS))
 }

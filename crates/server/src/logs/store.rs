@@ -7,6 +7,10 @@
 //! - `events`: (stream id, timestamp, sequence) → ingestion time (8 bytes LE) ++ message bytes,
 //!   so a stream's events read in time order and a time range is one key range.
 //! - `counters`: the next stream id.
+//! - `purge`: ids of deleted streams whose events are still to be deleted. Deleting a group or
+//!   stream removes only its records; the events, invisible from then on (every read goes
+//!   through a stream record to its id, and ids are never reused), are deleted in bounded
+//!   chunks by the retention task, so one deletion never holds the writer for long.
 //!
 //! Writes go through one writer thread that group-commits (`writer.rs`); reads open a redb read
 //! transaction (a consistent snapshot that never waits for the writer) on a blocking thread.
@@ -28,6 +32,7 @@ pub(super) const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("gr
 pub(super) const STREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("streams");
 pub(super) const EVENTS: TableDefinition<(u64, i64, u64), &[u8]> = TableDefinition::new("events");
 pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+pub(super) const PURGE: TableDefinition<u64, ()> = TableDefinition::new("purge");
 pub(super) const NEXT_STREAM_ID: &str = "next-stream-id";
 
 /// redb's page cache for the log database (its default is 1 GiB).
@@ -159,6 +164,7 @@ impl LogStore {
             tx.open_table(GROUPS).map_err(storage_error)?;
             tx.open_table(STREAMS).map_err(storage_error)?;
             tx.open_table(EVENTS).map_err(storage_error)?;
+            tx.open_table(PURGE).map_err(storage_error)?;
             let mut counters = tx.open_table(COUNTERS).map_err(storage_error)?;
             if counters.get(NEXT_STREAM_ID).map_err(storage_error)?.is_none() {
                 counters.insert(NEXT_STREAM_ID, 1).map_err(storage_error)?;
@@ -346,33 +352,22 @@ impl Reader {
         Ok(out)
     }
 
-    /// The first event at or after `from` in stream `stream`, if any.
-    pub fn first_event_at_or_after(
-        &self,
-        stream: u64,
-        from: i64,
-    ) -> Result<Option<Position>, LogsError> {
-        let table = self.tx.open_table(EVENTS).map_err(storage_error)?;
-        let mut range = table
-            .range(Position::before(from).key(stream)..=Position::END.key(stream))
-            .map_err(storage_error)?;
-        match range.next() {
-            Some(entry) => {
-                let (key, _) = entry.map_err(storage_error)?;
-                let (_, timestamp, sequence) = key.value();
-                Ok(Some(Position { timestamp, sequence }))
-            }
-            None => Ok(None),
-        }
+    /// How many deleted streams still have events to purge.
+    #[cfg(test)]
+    pub fn purges_pending(&self) -> Result<u64, LogsError> {
+        let table = self.tx.open_table(PURGE).map_err(storage_error)?;
+        redb::ReadableTableMetadata::len(&table).map_err(storage_error)
     }
 
-    /// Walks the events of `streams` (ids) with timestamps in `start..end` in merge order
-    /// (timestamp, stream id, sequence), strictly after `resume` if given. `visit` gets each
-    /// event's merge position, ingestion time and message bytes, and may stop the walk before
-    /// it. Returns whether every event was visited (false: `visit` stopped it).
+    /// Walks the events of `streams` with timestamps in `start..=end` in merge order
+    /// (timestamp, stream id, sequence), strictly after `resume` if given. Streams whose stored
+    /// events all lie outside the range (by their first and last event timestamps) are not
+    /// opened. `visit` gets each event's merge position, ingestion time and message bytes, and
+    /// may stop the walk before it. Returns whether every event was visited (false: `visit`
+    /// stopped it).
     pub fn merged_events(
         &self,
-        streams: &[u64],
+        streams: &[StreamMeta],
         start: i64,
         end: i64,
         resume: Option<MergePosition>,
@@ -382,17 +377,27 @@ impl Reader {
         let table = self.tx.open_table(EVENTS).map_err(storage_error)?;
         let mut cursors = Vec::with_capacity(streams.len());
         let mut heap = BinaryHeap::with_capacity(streams.len());
-        let before = Position::before(end);
-        for &stream in streams {
+        // Inclusive: on every event at `end`.
+        let last = Position { timestamp: end, sequence: u64::MAX };
+        for meta in streams {
+            let overlaps = match (meta.first_event_timestamp, meta.last_event_timestamp) {
+                (Some(first), Some(last)) => first <= end && last >= start,
+                // No events (or all expired).
+                _ => false,
+            };
+            if !overlaps {
+                continue;
+            }
+            let stream = meta.id;
             let mut after = Position::before(start);
             if let Some(resume) = resume {
                 after = after.max(resume.resume_in(stream));
             }
-            if after >= before {
+            if after >= last {
                 continue;
             }
             let mut range = table
-                .range((Bound::Excluded(after.key(stream)), Bound::Excluded(before.key(stream))))
+                .range((Bound::Excluded(after.key(stream)), Bound::Included(last.key(stream))))
                 .map_err(storage_error)?;
             if let Some(entry) = range.next() {
                 let (key, value) = entry.map_err(storage_error)?;
@@ -425,7 +430,7 @@ impl LogStore {
         self.write(Write::CreateGroup { name, meta }).await.map(drop)
     }
 
-    /// Deletes the group, its streams and their events.
+    /// Deletes the group and its streams; their events are left to [`LogStore::purge`].
     pub async fn delete_group(&self, name: String) -> Result<(), LogsError> {
         self.write(Write::DeleteGroup { name }).await.map(drop)
     }
@@ -443,7 +448,7 @@ impl LogStore {
         self.write(Write::CreateStream { group, stream, creation_time }).await.map(drop)
     }
 
-    /// Deletes the stream and its events.
+    /// Deletes the stream; its events are left to [`LogStore::purge`].
     pub async fn delete_stream(&self, group: String, stream: String) -> Result<(), LogsError> {
         self.write(Write::DeleteStream { group, stream }).await.map(drop)
     }
@@ -461,20 +466,33 @@ impl LogStore {
         }
     }
 
-    /// Deletes up to `max_events` events of the stream older than `before` (ms); returns how
-    /// many, and whether older ones remain.
+    /// Deletes up to `max_events` events of stream `stream` (whose id was `id` when the caller
+    /// looked) older than its group's retention at `now_ms`; returns how many, and whether older
+    /// ones remain. The writer reads the retention and the stream's id itself, in its
+    /// transaction: a group that keeps events longer (or forever) since, or a stream deleted
+    /// and created again under the name, loses nothing to a sweep planned before.
     pub async fn expire(
         &self,
         group: String,
         stream: String,
-        before: i64,
+        id: u64,
+        now_ms: i64,
         max_events: usize,
     ) -> Result<(u64, bool), LogsError> {
-        match self.write(Write::Expire { group, stream, before, max_events }).await? {
-            Done::Expired { deleted, more } => Ok((deleted, more)),
+        match self.write(Write::Expire { group, stream, id, now_ms, max_events }).await? {
+            Done::Deleted { deleted, more } => Ok((deleted, more)),
             _ => {
                 Err(LogsError::Storage("the writer answered an expiry with something else".into()))
             }
+        }
+    }
+
+    /// Deletes up to `max_events` events of deleted streams; returns how many, and whether
+    /// some remain.
+    pub async fn purge(&self, max_events: usize) -> Result<(u64, bool), LogsError> {
+        match self.write(Write::Purge { max_events }).await? {
+            Done::Deleted { deleted, more } => Ok((deleted, more)),
+            _ => Err(LogsError::Storage("the writer answered a purge with something else".into())),
         }
     }
 }

@@ -13,10 +13,10 @@ use super::store::{GroupMeta, LogStore, LogsError};
 use super::writer::{Append, Creation};
 use crate::{App, Config, Quotas};
 
-const NOW: i64 = 1_700_000_000_000;
-const DAY: i64 = 24 * 3600 * 1000;
+pub(super) const NOW: i64 = 1_700_000_000_000;
+pub(super) const DAY: i64 = 24 * 3600 * 1000;
 
-fn events(timestamps: impl IntoIterator<Item = i64>, tag: &str) -> Vec<InputLogEvent> {
+pub(super) fn events(timestamps: impl IntoIterator<Item = i64>, tag: &str) -> Vec<InputLogEvent> {
     timestamps
         .into_iter()
         .enumerate()
@@ -24,7 +24,12 @@ fn events(timestamps: impl IntoIterator<Item = i64>, tag: &str) -> Vec<InputLogE
         .collect()
 }
 
-fn append(group: &str, stream: &str, events: Vec<InputLogEvent>, create: Creation) -> Append {
+pub(super) fn append(
+    group: &str,
+    stream: &str,
+    events: Vec<InputLogEvent>,
+    create: Creation,
+) -> Append {
     Append {
         group: group.into(),
         stream: stream.into(),
@@ -35,7 +40,7 @@ fn append(group: &str, stream: &str, events: Vec<InputLogEvent>, create: Creatio
     }
 }
 
-async fn store_with_stream(dir: &tempfile::TempDir) -> LogStore {
+pub(super) async fn store_with_stream(dir: &tempfile::TempDir) -> LogStore {
     let store = LogStore::open(&dir.path().join("logs.redb")).expect("open");
     store
         .create_group("g".into(), GroupMeta { creation_time: NOW, ..GroupMeta::default() })
@@ -107,7 +112,7 @@ async fn refusals_write_nothing() {
 }
 
 #[tokio::test]
-async fn deleting_a_group_deletes_its_streams_and_events() {
+async fn deleting_a_group_hides_its_events_at_once_and_the_purge_deletes_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store_with_stream(&dir).await;
     store
@@ -116,21 +121,31 @@ async fn deleting_a_group_deletes_its_streams_and_events() {
         .expect("append");
     let id = store.reader().expect("reader").stream("g", "s").expect("read").expect("stream").id;
     store.delete_group("g".into()).await.expect("delete");
+    let left = |store: &LogStore| {
+        let reader = store.reader().expect("reader");
+        let all = reader
+            .events(
+                id,
+                super::position::Position::START,
+                super::position::Position::END,
+                false,
+                100,
+                usize::MAX,
+            )
+            .expect("events");
+        (all.len(), reader.purges_pending().expect("purges"))
+    };
     let reader = store.reader().expect("reader");
     assert!(reader.group("g").expect("read").is_none());
     assert!(reader.stream("g", "s").expect("read").is_none());
-    let left = reader
-        .events(
-            id,
-            super::position::Position::START,
-            super::position::Position::END,
-            false,
-            100,
-            usize::MAX,
-        )
-        .expect("events");
-    assert!(left.is_empty());
+    assert_eq!(left(&store), (10, 1), "the events wait for the purge, out of every stream's reach");
     assert!(matches!(store.delete_group("g".into()).await, Err(LogsError::GroupNotFound)));
+    // Bounded chunks: 4 + 4 + 2, then the stream leaves the purge list.
+    assert_eq!(store.purge(4).await.expect("purge"), (4, true));
+    assert_eq!(left(&store), (6, 1));
+    assert_eq!(super::retention::purge(&store).await.expect("purge"), 6);
+    assert_eq!(left(&store), (0, 0));
+    assert_eq!(store.purge(4).await.expect("purge"), (0, false));
 }
 
 #[tokio::test]
@@ -258,7 +273,7 @@ async fn agent_batches_create_streams_and_groups_only_when_asked() {
 
 // -- the operations, through the dispatcher ---------------------------------------------------
 
-async fn app(dir: &tempfile::TempDir) -> Arc<App> {
+pub(super) async fn app(dir: &tempfile::TempDir) -> Arc<App> {
     let config = Config {
         data_dir: dir.path().join("data"),
         region: "us-east-1".into(),
@@ -270,17 +285,21 @@ async fn app(dir: &tempfile::TempDir) -> Arc<App> {
     crate::prepare(&config).await.expect("prepare")
 }
 
-fn at(ms: i64) -> SystemTime {
+pub(super) fn at(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64)
 }
 
-async fn call(app: &App, operation: &str, body: Value) -> Result<Value, flotilla_api::ApiError> {
+pub(super) async fn call(
+    app: &App,
+    operation: &str,
+    body: Value,
+) -> Result<Value, flotilla_api::ApiError> {
     let body = serde_json::to_vec(&body).expect("json");
     let out = super::dispatch(app, operation, &body, at(NOW)).await?;
     Ok(serde_json::from_slice(&out).expect("response json"))
 }
 
-async fn ok(app: &App, operation: &str, body: Value) -> Value {
+pub(super) async fn ok(app: &App, operation: &str, body: Value) -> Value {
     call(app, operation, body).await.unwrap_or_else(|e| panic!("{operation}: {e}"))
 }
 
@@ -301,7 +320,7 @@ async fn app_with_events(dir: &tempfile::TempDir, n: i64) -> Arc<App> {
     app
 }
 
-fn messages(page: &Value) -> Vec<String> {
+pub(super) fn messages(page: &Value) -> Vec<String> {
     page["events"]
         .as_array()
         .expect("events")

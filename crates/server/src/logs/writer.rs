@@ -7,7 +7,7 @@
 //! writes anything, so a refused write leaves nothing behind in the shared transaction. A
 //! storage failure fails every write of the group: nothing of it was committed.
 
-use std::ops::Range;
+use std::ops::{Range, RangeBounds};
 
 use flotilla_api::logs::InputLogEvent;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::position::Position;
 use super::store::{
     decode_meta, encode_meta, split_value, storage_error, GroupMeta, LogsError, StreamMeta,
-    COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, STREAMS,
+    COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, PURGE, STREAMS,
 };
 
 /// How many queued writes one commit may cover at most.
@@ -53,11 +53,17 @@ pub(super) enum Write {
     },
     /// Each append succeeds or fails on its own (an agent batch names many streams).
     Append(Vec<Append>),
-    /// Deletes up to `max_events` of the stream's events older than `before`.
+    /// Deletes up to `max_events` of the stream's events older than its group's retention at
+    /// `now_ms`, if the stream still has id `id`.
     Expire {
         group: String,
         stream: String,
-        before: i64,
+        id: u64,
+        now_ms: i64,
+        max_events: usize,
+    },
+    /// Deletes up to `max_events` events of deleted streams (the `purge` table).
+    Purge {
         max_events: usize,
     },
 }
@@ -66,7 +72,7 @@ impl Write {
     fn events(&self) -> usize {
         match self {
             Write::Append(appends) => appends.iter().map(|a| a.accepted.len()).sum(),
-            Write::Expire { max_events, .. } => *max_events,
+            Write::Expire { max_events, .. } | Write::Purge { max_events } => *max_events,
             _ => 1,
         }
     }
@@ -102,7 +108,11 @@ pub struct Appended {
 pub(super) enum Done {
     Nothing,
     Appended(Vec<Result<Appended, LogsError>>),
-    Expired { deleted: u64, more: bool },
+    /// Events deleted by an expiry or a purge, and whether more are due.
+    Deleted {
+        deleted: u64,
+        more: bool,
+    },
 }
 
 pub(super) fn run(db: &Database, mut jobs: mpsc::UnboundedReceiver<Job>) {
@@ -163,6 +173,7 @@ struct Tables<'t> {
     streams: Table<'t, (&'static str, &'static str), &'static [u8]>,
     events: Table<'t, (u64, i64, u64), &'static [u8]>,
     counters: Table<'t, &'static str, u64>,
+    purge: Table<'t, u64, ()>,
     /// Reused for every event value: no allocation per event.
     value: Vec<u8>,
 }
@@ -174,6 +185,7 @@ impl<'t> Tables<'t> {
             streams: tx.open_table(STREAMS).map_err(storage_error)?,
             events: tx.open_table(EVENTS).map_err(storage_error)?,
             counters: tx.open_table(COUNTERS).map_err(storage_error)?,
+            purge: tx.open_table(PURGE).map_err(storage_error)?,
             value: Vec::with_capacity(4096),
         })
     }
@@ -187,11 +199,12 @@ impl<'t> Tables<'t> {
                 self.put_group(&name, &meta)?;
                 Ok(Done::Nothing)
             }
+            // Deletions remove records only: the events (maybe tens of millions) go to the purge,
+            // in bounded chunks, so this commit stays small.
             Write::DeleteGroup { name } => {
                 self.group(&name)?.ok_or(LogsError::GroupNotFound)?;
                 for (stream, meta) in self.streams_of(&name)? {
-                    self.delete_events(meta.id)?;
-                    self.streams.remove((name.as_str(), stream.as_str())).map_err(storage_error)?;
+                    self.forget_stream(&name, &stream, meta.id)?;
                 }
                 self.groups.remove(name.as_str()).map_err(storage_error)?;
                 Ok(Done::Nothing)
@@ -214,8 +227,7 @@ impl<'t> Tables<'t> {
             Write::DeleteStream { group, stream } => {
                 let mut group_meta = self.group(&group)?.ok_or(LogsError::GroupNotFound)?;
                 let meta = self.stream(&group, &stream)?.ok_or(LogsError::StreamNotFound)?;
-                self.delete_events(meta.id)?;
-                self.streams.remove((group.as_str(), stream.as_str())).map_err(storage_error)?;
+                self.forget_stream(&group, &stream, meta.id)?;
                 group_meta.stored_bytes = (group_meta.stored_bytes - meta.stored_bytes).max(0);
                 self.put_group(&group, &group_meta)?;
                 Ok(Done::Nothing)
@@ -232,9 +244,10 @@ impl<'t> Tables<'t> {
                 }
                 Ok(Done::Appended(results))
             }
-            Write::Expire { group, stream, before, max_events } => {
-                self.expire(&group, &stream, before, max_events)
+            Write::Expire { group, stream, id, now_ms, max_events } => {
+                self.expire(&group, &stream, id, now_ms, max_events)
             }
+            Write::Purge { max_events } => self.purge(max_events),
         }
     }
 
@@ -284,10 +297,29 @@ impl<'t> Tables<'t> {
         Ok(StreamMeta { id, creation_time, next_sequence: 1, ..StreamMeta::default() })
     }
 
-    fn delete_events(&mut self, stream: u64) -> Result<(), LogsError> {
-        self.events
-            .retain_in(Position::START.key(stream)..=Position::END.key(stream), |_, _| false)
-            .map_err(storage_error)
+    /// Removes the stream's record and queues its events for the purge.
+    fn forget_stream(&mut self, group: &str, stream: &str, id: u64) -> Result<(), LogsError> {
+        self.streams.remove((group, stream)).map_err(storage_error)?;
+        self.purge.insert(id, ()).map_err(storage_error)?;
+        Ok(())
+    }
+
+    /// Deletes up to `max_events` events of key range `range` (in key order); returns how many
+    /// and their message bytes.
+    fn delete_range(
+        &mut self,
+        range: impl RangeBounds<(u64, i64, u64)>,
+        max_events: usize,
+    ) -> Result<(u64, i64), LogsError> {
+        let mut deleted = 0u64;
+        let mut bytes = 0i64;
+        let extracted = self.events.extract_from_if(range, |_, _| true).map_err(storage_error)?;
+        for entry in extracted.take(max_events) {
+            let (_, value) = entry.map_err(storage_error)?;
+            bytes += split_value(value.value()).1.len() as i64;
+            deleted += 1;
+        }
+        Ok((deleted, bytes))
     }
 
     fn append(&mut self, append: Append) -> Result<Appended, LogsError> {
@@ -334,31 +366,26 @@ impl<'t> Tables<'t> {
         &mut self,
         group: &str,
         stream: &str,
-        before: i64,
+        id: u64,
+        now_ms: i64,
         max_events: usize,
     ) -> Result<Done, LogsError> {
-        let Some(mut group_meta) = self.group(group)? else {
-            return Ok(Done::Expired { deleted: 0, more: false });
-        };
-        let Some(mut meta) = self.stream(group, stream)? else {
-            return Ok(Done::Expired { deleted: 0, more: false });
-        };
-        let mut deleted = 0u64;
-        let mut bytes = 0i64;
-        {
-            let range = Position::START.key(meta.id)..Position::before(before).key(meta.id);
-            let extracted =
-                self.events.extract_from_if(range, |_, _| true).map_err(storage_error)?;
-            for entry in extracted.take(max_events) {
-                let (_, value) = entry.map_err(storage_error)?;
-                bytes += split_value(value.value()).1.len() as i64;
-                deleted += 1;
-            }
+        let nothing = Done::Deleted { deleted: 0, more: false };
+        let Some(mut group_meta) = self.group(group)? else { return Ok(nothing) };
+        // The retention now, not when the sweep was planned: it may be longer, or gone.
+        let Some(days) = group_meta.retention_in_days else { return Ok(nothing) };
+        let Some(mut meta) = self.stream(group, stream)? else { return Ok(nothing) };
+        if meta.id != id {
+            // Deleted and created again since: the new stream is the next sweep's.
+            return Ok(nothing);
         }
+        let before = super::retention::cutoff(now_ms, days);
+        let range = Position::START.key(id)..Position::before(before).key(id);
+        let (deleted, bytes) = self.delete_range(range, max_events)?;
         let first = {
             let mut rest = self
                 .events
-                .range(Position::START.key(meta.id)..=Position::END.key(meta.id))
+                .range(Position::START.key(id)..=Position::END.key(id))
                 .map_err(storage_error)?;
             match rest.next() {
                 Some(entry) => Some(entry.map_err(storage_error)?.0.value().1),
@@ -373,6 +400,29 @@ impl<'t> Tables<'t> {
             self.put_stream(group, stream, &meta)?;
             self.put_group(group, &group_meta)?;
         }
-        Ok(Done::Expired { deleted, more })
+        Ok(Done::Deleted { deleted, more })
+    }
+
+    /// Deletes up to `max_events` events of the streams queued in `purge`, oldest id first,
+    /// dropping each id once its events are gone.
+    fn purge(&mut self, max_events: usize) -> Result<Done, LogsError> {
+        let mut deleted = 0u64;
+        loop {
+            let next = match self.purge.first().map_err(storage_error)? {
+                Some((key, _)) => key.value(),
+                None => return Ok(Done::Deleted { deleted, more: false }),
+            };
+            let room = max_events.saturating_sub(usize::try_from(deleted).unwrap_or(usize::MAX));
+            if room == 0 {
+                return Ok(Done::Deleted { deleted, more: true });
+            }
+            let range = Position::START.key(next)..=Position::END.key(next);
+            let (count, _) = self.delete_range(range, room)?;
+            deleted += count;
+            if usize::try_from(count).unwrap_or(usize::MAX) < room {
+                // Fewer than asked for: the stream's range is empty now.
+                self.purge.remove(next).map_err(storage_error)?;
+            }
+        }
     }
 }
