@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::support::{raw_http, Flotilla};
+use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
@@ -333,6 +333,19 @@ async fn filter_log_events_finds_terms_phrases_and_exclusions_across_streams() {
     assert!(one_stream.next_token().is_none());
     assert!(one_stream.events().iter().all(|e| e.log_stream_name() == Some("web/2")));
 
+    // FilterLogEvents' endTime is inclusive (GetLogEvents' is not): web/1 #50 sits on it.
+    let on_the_end = logs
+        .filter_log_events()
+        .log_group_name("/e2e/filter")
+        .filter_pattern("WARN")
+        .start_time(t0 + 100)
+        .end_time(t0 + 100)
+        .send()
+        .await
+        .expect("on the end");
+    let on_the_end: Vec<&str> = on_the_end.events().iter().filter_map(|e| e.message()).collect();
+    assert_eq!(on_the_end, ["WARN disk almost full (web/1 #50)"]);
+
     let json = logs
         .filter_log_events()
         .log_group_name("/e2e/filter")
@@ -465,4 +478,114 @@ async fn agents_ship_log_batches_with_the_agent_token_only() {
     );
     let (status, _) = post_agent_logs(&f, Some(&bearer), "{\"streams\": [");
     assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreated_names_start_empty_and_tokens_name_their_stream() {
+    let f = Flotilla::start();
+    let logs = f.logs();
+    let t0 = now_ms() - 1000;
+    group_and_stream(&logs, "/e2e/again", "s").await;
+    put(&logs, "/e2e/again", "s", (0..3).map(|i| event(t0 + i, format!("old {i}"))).collect())
+        .await;
+    let page = logs
+        .get_log_events()
+        .log_group_name("/e2e/again")
+        .log_stream_name("s")
+        .start_from_head(true)
+        .send()
+        .await
+        .expect("read");
+    let held = page.next_forward_token().expect("token").to_string();
+
+    logs.delete_log_group().log_group_name("/e2e/again").send().await.expect("delete");
+    group_and_stream(&logs, "/e2e/again", "s").await;
+    put(&logs, "/e2e/again", "s", vec![event(t0 + 10, "new")]).await;
+    let (events, _) = read_forward(&logs, "/e2e/again", "s").await;
+    assert_eq!(events, [(t0 + 10, "new".to_string())], "none of the old group's events");
+    let filtered = logs.filter_log_events().log_group_name("/e2e/again").send().await;
+    assert_eq!(filtered.expect("filter").events().len(), 1);
+
+    // A token of the deleted stream is not one of this stream's.
+    let stale = logs
+        .get_log_events()
+        .log_group_name("/e2e/again")
+        .log_stream_name("s")
+        .next_token(held)
+        .send()
+        .await;
+    let error = stale.expect_err("a token of another stream").into_service_error();
+    assert!(error.is_invalid_parameter_exception(), "{error:?}");
+}
+
+/// A PutLogEvents request for `/e2e/big`/`s` whose JSON body is over 1 MiB (control
+/// characters escape to six bytes each) while its batch stays under CloudWatch's 1 MiB.
+fn escaped_batch(t0: i64) -> Vec<u8> {
+    let message = format!("start {}", "\\u0001".repeat(4000));
+    let events: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"timestamp": {}, "message": "{message}"}}"#, t0 + i))
+        .collect();
+    let body = format!(
+        r#"{{"logGroupName": "/e2e/big", "logStreamName": "s", "logEvents": [{}]}}"#,
+        events.join(",")
+    );
+    assert!(body.len() > 4 * 1024 * 1024, "{}", body.len());
+    body.into_bytes()
+}
+
+fn logs_request(body: &[u8]) -> SignedRaw {
+    SignedRaw::for_service(
+        "logs",
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "Logs_20140328.PutLogEvents"),
+        ],
+        body,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_a_mebibyte_are_read_only_for_a_signer_the_server_knows() {
+    let f = Flotilla::start();
+    let logs = f.logs();
+    group_and_stream(&logs, "/e2e/big", "s").await;
+    let body = escaped_batch(now_ms() - 1000);
+    let answer = |raw: SignedRaw| {
+        let (status, body) = raw_http(f.port, &raw.to_bytes()).expect("http");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        (status, json["__type"].as_str().unwrap_or("<none>").to_string())
+    };
+
+    // No Authorization: refused from the headers, before the body is read — so the answer
+    // comes even when the body never does.
+    let (status, kind) = answer(logs_request(&body));
+    assert_eq!((status, kind.as_str()), (403, "MissingAuthenticationTokenException"));
+    let head_only = {
+        use std::io::{Read, Write};
+        let mut request = logs_request(&body).to_bytes();
+        let end = request.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+        request.truncate(end);
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", f.port)).expect("connect");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+        stream.write_all(&request).expect("head");
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).expect("an answer without the body");
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    };
+    assert!(head_only.starts_with("HTTP/1.1 403"), "{head_only}");
+    // A key the server does not know gets the common 1 MiB, not Logs' 8 MiB.
+    let (status, kind) =
+        answer(logs_request(&body).sign("AKIANOTAKEY000000000", "x", REGION, SystemTime::now()));
+    assert_eq!((status, kind.as_str()), (413, "RequestEntityTooLargeException"));
+    // ... while with a small body it hears about its key, as before.
+    let (status, kind) =
+        answer(logs_request(b"{}").sign("AKIANOTAKEY000000000", "x", REGION, SystemTime::now()));
+    assert_eq!((status, kind.as_str()), (400, "UnrecognizedClientException"));
+
+    let (id, secret) = f.root_key();
+    let (status, kind) = answer(logs_request(&body).sign(&id, &secret, REGION, SystemTime::now()));
+    assert_eq!((status, kind.as_str()), (200, "<none>"));
+    let (events, _) = read_forward(&logs, "/e2e/big", "s").await;
+    assert_eq!(events.len(), 200);
+    assert!(events.iter().all(|(_, m)| m.len() == 4006), "{}", events[0].1.len());
 }

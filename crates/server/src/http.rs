@@ -153,7 +153,8 @@ async fn handle_api(app: &App, request: Request, call: &mut Call) -> Result<Vec<
     let operation = &target[service.target_prefix.len()..];
     call.service = service.signing_name;
     call.operation = operation.to_string();
-    let body = read_body(&parts.headers, body, service.max_body_bytes).await?;
+    let limit = body_allowance(app, &parts.headers, service)?;
+    let body = read_body(&parts.headers, body, limit).await?;
     let now = SystemTime::now();
     authenticate(app, &parts, &body, service.signing_name, now)?;
     tracing::debug!(operation, "request");
@@ -165,6 +166,34 @@ async fn handle_api(app: &App, request: Request, call: &mut Call) -> Result<Vec<
     };
     call.recognized = !matches!(&result, Err(e) if e.code == ErrorCode::UnknownOperationException);
     result
+}
+
+/// How much body to read before the signature can be checked. A service's allowance past the
+/// common 1 MiB (CloudWatch Logs' 8 MiB) is only for requests whose SigV4 `Authorization` names
+/// this server's access key; others are read up to 1 MiB (then refused by the signature
+/// check), and one without any `Authorization` is refused unread, as the check would.
+fn body_allowance(
+    app: &App,
+    headers: &HeaderMap,
+    service: &JsonService,
+) -> Result<usize, ApiError> {
+    if service.max_body_bytes <= MAX_BODY_BYTES {
+        return Ok(service.max_body_bytes);
+    }
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            ErrorCode::MissingAuthenticationTokenException,
+            "Missing Authentication Token",
+        ));
+    };
+    let known_key = authorization
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("AWS4-HMAC-SHA256"))
+        .and_then(|v| v.split(',').find_map(|part| part.trim().strip_prefix("Credential=")))
+        .and_then(|credential| credential.split('/').next())
+        .is_some_and(|key| app.credentials.secret_for(key).is_some());
+    Ok(if known_key { service.max_body_bytes } else { MAX_BODY_BYTES })
 }
 
 /// Verifies the request's SigV4 signature for service `signing_name`.
