@@ -430,6 +430,21 @@ async fn cloudwatch_serves_cluster_reservation_over_json_query_and_botocore() {
     assert_eq!(status, 400);
     assert_eq!(error["__type"], "ValidationException", "GetMetricData models no other: {error}");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("not supported")), "{error}");
+    // Clients' numbers far out of range are errors, not overflows: a StartTime of 1e19 s, a
+    // NextToken offset of u64::MAX.
+    let (status, _, error) = cloudwatch_json(
+        &f,
+        "GetMetricStatistics",
+        &json!({"Namespace": "AWS/ECS", "MetricName": "CPUReservation", "StartTime": 1e19,
+                "EndTime": 2e19, "Period": 60, "Statistics": ["Average"]}),
+    );
+    assert_eq!((status, error["__type"].as_str()), (400, Some("InvalidParameterValueException")));
+    let (status, _, error) = cloudwatch_json(
+        &f,
+        "ListMetrics",
+        &json!({"NextToken": "flotilla-metrics-18446744073709551615"}),
+    );
+    assert_eq!((status, error["__type"].as_str()), (400, Some("InvalidNextToken")), "{error}");
     let (status, _, error) = cloudwatch_json(&f, "PutMetricData", &json!({}));
     assert_eq!((status, error["__type"].as_str()), (400, Some("UnknownOperationException")));
     let (status, _, xml) = cloudwatch_query(
