@@ -1071,16 +1071,23 @@ def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], N
         scenario.tasks(agent_cluster)
     not_implemented = scenario.unimplemented()
 
-    for op in sorted(IMPLEMENTED & set(model.operation_names)):
+    return report(check, model, "ECS", IMPLEMENTED, not_implemented, out)
+
+
+def report(check: Conformance, model, service: str, implemented: set[str],
+           not_implemented: list, out: Callable[[str], None]) -> int:
+    """Prints the summary of a conformance run (shared by the ECS and Logs checks); 1 when any
+    violation was found (every implemented operation must have succeeded at least once)."""
+    for op in sorted(implemented & set(model.operation_names)):
         if not check.successes.get(op):
             check.violation(op, "never answered with success, so its output was never validated")
 
-    out(f"botocore {botocore.__version__}, ECS model {model.api_version}: "
+    out(f"botocore {botocore.__version__}, {service} model {model.api_version}: "
         f"{len(model.operation_names)} operations")
-    out(f"implemented operations checked: {len(IMPLEMENTED)}; "
+    out(f"implemented operations checked: {len(implemented)}; "
         f"responses validated: {sum(check.responses.values())} "
         f"({sum(check.successes.values())} successes)")
-    for op in sorted(IMPLEMENTED):
+    for op in sorted(implemented):
         out(f"  {op}: {check.responses.get(op, 0)} responses, {check.successes.get(op, 0)} ok")
     out(f"unimplemented operations probed for UnknownOperationException: {len(not_implemented)}")
     if check.violations:

@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - the Rust test checks this first, with 
     print("botocore is not installed: run `pip install botocore`", file=sys.stderr)
     sys.exit(2)
 
+import check_ecs_model
 from check_ecs_model import JSON_CONTENT_TYPE, Conformance, read_credentials, self_test
 
 # The operations the server implements. Every other operation of the model must answer
@@ -335,28 +336,7 @@ def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], N
     scenario.malformed_json()
     not_implemented = scenario.unimplemented()
 
-    for op in sorted(IMPLEMENTED & set(model.operation_names)):
-        if not check.successes.get(op):
-            check.violation(op, "never answered with success, so its output was never validated")
-
-    out(f"botocore {botocore.__version__}, Logs model {model.api_version}: "
-        f"{len(model.operation_names)} operations")
-    out(f"implemented operations checked: {len(IMPLEMENTED)}; "
-        f"responses validated: {sum(check.responses.values())} "
-        f"({sum(check.successes.values())} successes)")
-    for op in sorted(IMPLEMENTED):
-        out(f"  {op}: {check.responses.get(op, 0)} responses, {check.successes.get(op, 0)} ok")
-    out(f"unimplemented operations probed for UnknownOperationException: {len(not_implemented)}")
-    if check.violations:
-        counts: dict[str, int] = {}
-        for v in check.violations:
-            counts[v] = counts.get(v, 0) + 1
-        out(f"\n{len(check.violations)} violation(s), {len(counts)} distinct:")
-        for v, n in counts.items():
-            out(f"  - {v}" + (f"  (x{n})" if n > 1 else ""))
-        return 1
-    out("no violations")
-    return 0
+    return check_ecs_model.report(check, model, "Logs", IMPLEMENTED, not_implemented, out)
 
 
 def main() -> int:

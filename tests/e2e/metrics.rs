@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -501,28 +500,7 @@ async fn cloudwatch_serves_cluster_reservation_over_json_query_and_botocore() {
     );
 
     // botocore (what the AWS CLI runs) against the model: every answer validated.
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/conformance/check_cloudwatch_model.py");
-    let output = Command::new("python3")
-        .arg(&script)
-        .arg("--endpoint")
-        .arg(f.endpoint())
-        .arg("--credentials")
-        .arg(f.data_dir.join("credentials"))
-        .arg("--region")
-        .arg(REGION)
-        .arg("--cluster")
-        .arg(cluster)
-        .output()
-        .expect("run python3 check_cloudwatch_model.py");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the CloudWatch model conformance check failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    crate::conformance::run_model_check("check_cloudwatch_model.py", &f, &["--cluster", cluster]);
 }
 
 /// A real agent runs a service's task: its samples become the service's utilization, and CPU
