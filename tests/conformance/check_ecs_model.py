@@ -301,8 +301,14 @@ class Conformance:
             self.violation(path, f"{value} is above {shape.name}'s max {high}")
 
 
-class Scenario:
-    """Calls the operations with realistic inputs and checks what each call should do."""
+class ModelScenario:
+    """What each check's scenario starts from: a botocore client of `SERVICE` that validates its
+    parameters and one that does not (for inputs botocore would refuse to send), every answer
+    handed to `check` before botocore parses it."""
+
+    SERVICE = "ecs"
+    # More botocore Config options of the service's clients.
+    EXTRA_CONFIG: dict = {}
 
     def __init__(self, session, check: Conformance, endpoint: str, key: tuple[str, str],
                  region: str):
@@ -312,13 +318,12 @@ class Scenario:
         self.key = key
         self.session = session
         self.client = self._client(key, validate=True)
-        # For inputs botocore's own parameter validation would refuse to send.
         self.raw = self._client(key, validate=False)
         self.suffix = uuid.uuid4().hex[:8]
 
     def _client(self, key: tuple[str, str], validate: bool):
         client = self.session.create_client(
-            "ecs",
+            self.SERVICE,
             endpoint_url=self.endpoint,
             region_name=self.region,
             aws_access_key_id=key[0],
@@ -328,10 +333,15 @@ class Scenario:
                 retries={"total_max_attempts": 1},
                 connect_timeout=5,
                 read_timeout=30,
+                **self.EXTRA_CONFIG,
             ),
         )
-        client.meta.events.register("before-parse.ecs.*", self.check.before_parse)
+        client.meta.events.register(f"before-parse.{self.SERVICE}.*", self.check.before_parse)
         return client
+
+
+class Scenario(ModelScenario):
+    """Calls the operations with realistic inputs and checks what each call should do."""
 
     def call(self, op: str, client=None, **params) -> dict | None:
         """Calls `op`, which must succeed; returns the parsed response (None on failure)."""

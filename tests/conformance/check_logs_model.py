@@ -53,40 +53,13 @@ IMPLEMENTED = {
 }
 
 
-class Scenario:
+class Scenario(check_ecs_model.ModelScenario):
     """Calls the operations with realistic inputs and checks what each call should do."""
 
-    def __init__(self, session, check: Conformance, endpoint: str, key: tuple[str, str],
-                 region: str):
-        self.check = check
-        self.endpoint = endpoint
-        self.key = key
-        self.region = region
-        self.session = session
-        self.client = self._client(key, validate=True)
-        # For inputs botocore's own parameter validation would refuse to send.
-        self.raw = self._client(key, validate=False)
-        self.suffix = uuid.uuid4().hex[:8]
-
-    def _client(self, key: tuple[str, str], validate: bool):
-        client = self.session.create_client(
-            "logs",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
-            config=Config(
-                parameter_validation=validate,
-                retries={"total_max_attempts": 1},
-                connect_timeout=5,
-                read_timeout=30,
-                # Streaming operations (StartLiveTail, GetLogObject) prefix the host with
-                # "stream-"; this endpoint serves them all on one host.
-                inject_host_prefix=False,
-            ),
-        )
-        client.meta.events.register("before-parse.logs.*", self.check.before_parse)
-        return client
+    SERVICE = "logs"
+    # Streaming operations (StartLiveTail, GetLogObject) prefix the host with "stream-"; this
+    # endpoint serves them all on one host.
+    EXTRA_CONFIG = {"inject_host_prefix": False}
 
     def call(self, op: str, **params) -> dict | None:
         """Calls `op`, which must succeed; returns the parsed response (None on failure)."""

@@ -69,16 +69,7 @@ async fn events_roundtrip_in_time_order_and_metadata_follows() {
     assert_eq!(meta.first_event_timestamp, Some(NOW - 5));
     assert_eq!(meta.last_event_timestamp, Some(NOW + 5));
     assert_eq!(meta.last_ingestion_time, Some(NOW));
-    let read = reader
-        .events(
-            meta.id,
-            super::position::Position::START,
-            super::position::Position::END,
-            false,
-            100,
-            usize::MAX,
-        )
-        .expect("events");
+    let read = all_events(&reader, meta.id);
     let messages: Vec<&str> = read.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["early 0", "late 0", "late 1", "late 2"]);
     let group = reader.group("g").expect("read").expect("group");
@@ -123,16 +114,7 @@ async fn deleting_a_group_hides_its_events_at_once_and_the_purge_deletes_them() 
     store.delete_group("g".into()).await.expect("delete");
     let left = |store: &LogStore| {
         let reader = store.reader().expect("reader");
-        let all = reader
-            .events(
-                id,
-                super::position::Position::START,
-                super::position::Position::END,
-                false,
-                100,
-                usize::MAX,
-            )
-            .expect("events");
+        let all = all_events(&reader, id);
         (all.len(), reader.purges_pending().expect("purges"))
     };
     let reader = store.reader().expect("reader");
@@ -172,16 +154,7 @@ async fn retention_deletes_only_events_older_than_the_group_keeps() {
     let meta = reader.stream("g", "s").expect("read").expect("stream");
     assert_eq!(meta.first_event_timestamp, Some(NOW - 2 * DAY));
     assert_eq!(meta.last_event_timestamp, Some(NOW));
-    let kept = reader
-        .events(
-            meta.id,
-            super::position::Position::START,
-            super::position::Position::END,
-            false,
-            100,
-            usize::MAX,
-        )
-        .expect("events");
+    let kept = all_events(&reader, meta.id);
     assert_eq!(kept.iter().map(|e| e.position.timestamp).collect::<Vec<_>>(), [NOW - 2 * DAY, NOW]);
     assert_eq!(reader.group("g").expect("read").expect("group").stored_bytes, 6);
     let other = reader.stream("forever", "s").expect("read").expect("stream");
@@ -204,16 +177,7 @@ async fn reopening_the_database_keeps_everything() {
     let reader = store.reader().expect("reader");
     assert_eq!(reader.group("g").expect("read").expect("group").retention_in_days, Some(30));
     let meta = reader.stream("g", "s").expect("read").expect("stream");
-    let read = reader
-        .events(
-            meta.id,
-            super::position::Position::START,
-            super::position::Position::END,
-            false,
-            100,
-            usize::MAX,
-        )
-        .expect("events");
+    let read = all_events(&reader, meta.id);
     assert_eq!(read.len(), 2);
     // Stream ids keep counting after a reopen: a new stream never shares an old one's events.
     store.create_stream("g".into(), "t".into(), NOW).await.expect("stream");
@@ -257,16 +221,7 @@ async fn agent_batches_create_streams_and_groups_only_when_asked() {
     assert!(reasons.iter().any(|(g, _)| *g == "bad:name"));
     let reader = store.reader().expect("reader");
     let meta = reader.stream("/ecs/web", "ecs/web/1").expect("read").expect("created");
-    let read = reader
-        .events(
-            meta.id,
-            super::position::Position::START,
-            super::position::Position::END,
-            false,
-            100,
-            usize::MAX,
-        )
-        .expect("events");
+    let read = all_events(&reader, meta.id);
     assert_eq!(read[1].message.len(), flotilla_api::logs::MAX_AGENT_MESSAGE_BYTES, "truncated");
     assert!(reader.group("/ecs/missing").expect("read").is_none());
 }
@@ -283,6 +238,20 @@ pub(super) async fn app(dir: &tempfile::TempDir) -> Arc<App> {
         quotas: Quotas::default(),
     };
     crate::prepare(&config).await.expect("prepare")
+}
+
+/// Every event of stream `id`, oldest first.
+fn all_events(reader: &super::store::Reader, id: u64) -> Vec<super::store::StoredEvent> {
+    reader
+        .events(
+            id,
+            super::position::Position::START,
+            super::position::Position::END,
+            false,
+            100,
+            usize::MAX,
+        )
+        .expect("events")
 }
 
 pub(super) fn at(ms: i64) -> SystemTime {
