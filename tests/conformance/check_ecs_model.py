@@ -339,10 +339,6 @@ class ModelScenario:
         client.meta.events.register(f"before-parse.{self.SERVICE}.*", self.check.before_parse)
         return client
 
-
-class Scenario(ModelScenario):
-    """Calls the operations with realistic inputs and checks what each call should do."""
-
     def call(self, op: str, client=None, **params) -> dict | None:
         """Calls `op`, which must succeed; returns the parsed response (None on failure)."""
         client = client or self.client
@@ -392,6 +388,10 @@ class Scenario(ModelScenario):
         except (BotoCoreError, OSError) as error:
             self.check.violation(op, f"paginating: no HTTP answer: {error!r}")
         return pages
+
+
+class Scenario(ModelScenario):
+    """Calls the operations with realistic inputs and checks what each call should do."""
 
     # -- tasks and container instances (needs a connected agent in `cluster`) ---------------
 

@@ -61,52 +61,6 @@ class Scenario(check_ecs_model.ModelScenario):
     # endpoint serves them all on one host.
     EXTRA_CONFIG = {"inject_host_prefix": False}
 
-    def call(self, op: str, **params) -> dict | None:
-        """Calls `op`, which must succeed; returns the parsed response (None on failure)."""
-        try:
-            return getattr(self.client, xform_name(op))(**params)
-        except ClientError as error:
-            err = error.response.get("Error", {})
-            self.check.violation(
-                op,
-                f"expected success, got {err.get('Code')}: {err.get('Message')} (input {params})",
-            )
-        except (BotoCoreError, OSError) as error:
-            self.check.violation(op, f"no HTTP answer: {error!r}")
-        return None
-
-    def fail(self, op: str, codes: set[str], **params) -> None:
-        """Calls `op` (without botocore's validation), which must fail with one of `codes`."""
-        try:
-            getattr(self.raw, xform_name(op))(**params)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code not in codes:
-                self.check.violation(
-                    op, f"expected {' or '.join(sorted(codes))}, got {code} (input {params})"
-                )
-            return
-        except (BotoCoreError, OSError) as error:
-            self.check.violation(op, f"no HTTP answer: {error!r}")
-            return
-        self.check.violation(op, f"expected {' or '.join(sorted(codes))}, got success ({params})")
-
-    def expect(self, op: str, condition: bool, message: str) -> None:
-        if not condition:
-            self.check.violation(op, message)
-
-    def paginate(self, op: str, **params) -> list[dict]:
-        pages: list[dict] = []
-        try:
-            for page in self.client.get_paginator(xform_name(op)).paginate(**params):
-                pages.append(page)
-        except ClientError as error:
-            err = error.response.get("Error", {})
-            self.check.violation(op, f"paginating: {err.get('Code')}: {err.get('Message')}")
-        except (BotoCoreError, OSError) as error:
-            self.check.violation(op, f"paginating: no HTTP answer: {error!r}")
-        return pages
-
     # -- groups ------------------------------------------------------------------------------
 
     def groups(self) -> str:
