@@ -343,3 +343,33 @@ async fn long_lines_stay_whole_and_a_waiting_container_is_followed_once_started(
     let late = read_stream(&logs, &group, &format!("s/late/{}", task_id(&task)), 6).await;
     assert_eq!(late, numbered("late", 5));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multiline_pattern_gathers_stack_traces_into_one_event() {
+    let fleet = Fleet::start().await;
+    let group = format!("/ecs/{}-multiline", fleet.cluster);
+    let definition = fleet
+        .register(
+            "traces",
+            vec![demo(
+                "app",
+                &["lines", "50", "--prefix", "ERROR", "--stack", "3", "--then-sleep"],
+            )
+            .log_configuration(awslogs(&[
+                ("awslogs-group", &group),
+                ("awslogs-stream-prefix", "m"),
+                ("awslogs-create-group", "true"),
+                ("awslogs-multiline-pattern", "^(ERROR|sleeping)"),
+            ]))
+            .build()],
+        )
+        .await;
+    let task = fleet.run(&definition).await;
+    let logs = fleet.server.logs();
+    let events = read_stream(&logs, &group, &format!("m/app/{}", task_id(&task)), 51).await;
+    let trace = "\n    at frame 1\n    at frame 2\n    at frame 3";
+    let mut expected: Vec<String> = (1..=50).map(|n| format!("ERROR {n}{trace}")).collect();
+    expected.push("sleeping".to_string());
+    assert_eq!(events.len(), expected.len(), "{events:?}");
+    assert!(events == expected, "events not gathered as expected: {:?}", &events[..2]);
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use flotilla_api::agent::LogLine;
 use futures_util::{FutureExt, StreamExt};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -20,6 +21,8 @@ const CHUNK_BYTES: usize = 512 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 - 26;
 /// What a line costs in a batch besides its message (CloudWatch's own accounting).
 pub const EVENT_OVERHEAD: usize = 26;
+/// A multiline event with no line after it for this long is complete.
+const MULTILINE_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where capture of a container got to: Docker's timestamp of the last line handed on, and how
 /// many lines handed on carry exactly that timestamp (lines can share one).
@@ -59,18 +62,34 @@ impl Chunk {
 /// the container's output ended).
 pub type Ended = (Cursor, Result<(), String>);
 
-/// Follows from `resume` until the container's output ends or the runtime fails.
+/// Follows from `resume` until the container's output ends or the runtime fails. With a
+/// `start` pattern (multiline), lines are gathered into events that begin with a matching line.
 pub async fn follow(
     runtime: Arc<dyn Runtime>,
     docker_id: String,
     destination: Destination,
     resume: Cursor,
+    start: Option<Regex>,
     chunks: mpsc::Sender<Chunk>,
 ) -> Ended {
     let mut records = runtime.follow_logs(&docker_id, resume.ns);
-    let mut reader = Reader::new(resume);
+    let mut reader = Reader::new(resume, start);
     loop {
-        let Some(first) = records.next().await else {
+        let next = if reader.event.is_some() {
+            match tokio::time::timeout(MULTILINE_FLUSH, records.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // Quiet for a while: the event being gathered is complete.
+                    reader.flush_event();
+                    let lines = std::mem::take(&mut reader.lines);
+                    send(&chunks, &docker_id, &destination, lines, &mut reader).await;
+                    continue;
+                }
+            }
+        } else {
+            records.next().await
+        };
+        let Some(first) = next else {
             let lines = reader.finish();
             return (send(&chunks, &docker_id, &destination, lines, &mut reader).await, Ok(()));
         };
@@ -113,14 +132,15 @@ async fn send(
     if lines.is_empty() {
         return reader.handed;
     }
+    let settled = reader.settled();
     let chunk = Chunk {
         docker_id: docker_id.to_string(),
         destination: destination.clone(),
         lines,
-        cursor: reader.cursor,
+        cursor: settled,
     };
     if chunks.send(chunk).await.is_ok() {
-        reader.handed = reader.cursor;
+        reader.handed = settled;
     }
     reader.handed
 }
@@ -137,10 +157,16 @@ struct Reader {
     cursor: Cursor,
     /// After the last line handed on.
     handed: Cursor,
+    /// The multiline start pattern, if any.
+    start: Option<Regex>,
+    /// The multiline event being gathered: its first line's timestamp and its text.
+    event: Option<(i64, String)>,
+    /// The cursor before the event's first line: where to resume while it is incomplete.
+    event_cursor: Cursor,
 }
 
 impl Reader {
-    fn new(resume: Cursor) -> Reader {
+    fn new(resume: Cursor, start: Option<Regex>) -> Reader {
         Reader {
             skipping: (resume != Cursor::default()).then_some((resume.ns, resume.same)),
             partial: None,
@@ -148,6 +174,56 @@ impl Reader {
             bytes: 0,
             cursor: resume,
             handed: resume,
+            start,
+            event: None,
+            event_cursor: resume,
+        }
+    }
+
+    /// Where a follower may resume once the lines taken so far are handed on: before a
+    /// multiline event still being gathered.
+    fn settled(&self) -> Cursor {
+        if self.event.is_some() {
+            self.event_cursor
+        } else {
+            self.cursor
+        }
+    }
+
+    /// A complete line: an event of its own, or part of the multiline event.
+    fn settle(&mut self, before: Cursor, stamp: i64, text: String) {
+        let Some(start) = &self.start else {
+            self.emit(stamp, text);
+            return;
+        };
+        let begins = start.is_match(&text);
+        match self.event.take() {
+            Some((first, mut joined))
+                if !begins && joined.len() + 1 + text.len() <= MAX_MESSAGE_BYTES =>
+            {
+                joined.push('\n');
+                joined.push_str(&text);
+                self.event = Some((first, joined));
+            }
+            previous => {
+                if let Some((first, joined)) = previous {
+                    self.emit(first, joined);
+                }
+                self.event_cursor = before;
+                self.event = Some((stamp, text));
+            }
+        }
+    }
+
+    fn emit(&mut self, stamp: i64, text: String) {
+        self.bytes += text.len() + EVENT_OVERHEAD;
+        push_split(&mut self.lines, stamp.div_euclid(1_000_000), text);
+    }
+
+    /// The multiline event being gathered is complete.
+    fn flush_event(&mut self) {
+        if let Some((first, joined)) = self.event.take() {
+            self.emit(first, joined);
         }
     }
 
@@ -177,17 +253,20 @@ impl Reader {
             self.partial = Some((stamp, text));
             return;
         }
+        let before = self.cursor;
         self.cursor.advance(stamp);
-        self.bytes += text.len() + EVENT_OVERHEAD;
-        push_split(&mut self.lines, stamp.div_euclid(1_000_000), text);
+        self.settle(before, stamp, text);
     }
 
-    /// The output ended: a last unfinished line counts as a line.
+    /// The output ended: a last unfinished line counts as a line, the event being gathered is
+    /// complete.
     fn finish(&mut self) -> Vec<LogLine> {
         if let Some((stamp, text)) = self.partial.take() {
+            let before = self.cursor;
             self.cursor.advance(stamp);
-            push_split(&mut self.lines, stamp.div_euclid(1_000_000), text);
+            self.settle(before, stamp, text);
         }
+        self.flush_event();
         std::mem::take(&mut self.lines)
     }
 }
@@ -237,7 +316,7 @@ mod tests {
 
     #[test]
     fn pieces_of_a_long_line_are_joined_with_the_first_pieces_time() {
-        let mut reader = Reader::new(Cursor::default());
+        let mut reader = Reader::new(Cursor::default(), None);
         reader.take(record(5_000_000, "aaa", true));
         reader.take(record(5_000_000, "bbb", true));
         reader.take(record(5_000_000, "c", false));
@@ -250,7 +329,7 @@ mod tests {
 
     #[test]
     fn lines_sharing_a_timestamp_or_out_of_order_all_count() {
-        let mut reader = Reader::new(Cursor::default());
+        let mut reader = Reader::new(Cursor::default(), None);
         for (ns, line) in [(10, "a"), (10, "b"), (9, "c"), (10, "d")] {
             reader.take(record(ns, line, false));
         }
@@ -261,7 +340,7 @@ mod tests {
     fn a_resumed_follower_skips_exactly_what_it_handed_on() {
         // Handed on before: up to the second line stamped 20.
         let resume = Cursor { ns: 20, same: 2 };
-        let mut reader = Reader::new(resume);
+        let mut reader = Reader::new(resume, None);
         for (ns, line) in [(10, "old"), (20, "x1"), (20, "x2"), (20, "x3"), (30, "new")] {
             reader.take(record(ns, line, false));
         }
@@ -270,8 +349,28 @@ mod tests {
     }
 
     #[test]
+    fn multiline_events_begin_at_a_matching_line_and_resume_before_an_open_one() {
+        let start = Regex::new("^INFO").expect("regex");
+        let mut reader = Reader::new(Cursor::default(), Some(start));
+        for (ns, line) in [(1, "INFO one"), (2, "INFO two"), (3, "   at x"), (4, "   at y")] {
+            reader.take(record(ns, line, false));
+        }
+        // "INFO two" is still gathering: only "INFO one" may be handed on, and a restart must
+        // come back to just before "INFO two".
+        assert_eq!(
+            reader.lines.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+            ["INFO one"]
+        );
+        assert_eq!(reader.settled(), Cursor { ns: 1, same: 1 });
+        reader.take(record(5, "INFO three", false));
+        assert_eq!(reader.settled(), Cursor { ns: 4, same: 1 });
+        assert_eq!(messages(&mut reader), ["INFO one", "INFO two\n   at x\n   at y", "INFO three"]);
+        assert_eq!(reader.settled(), Cursor { ns: 5, same: 1 });
+    }
+
+    #[test]
     fn an_unfinished_last_line_counts_when_the_output_ends() {
-        let mut reader = Reader::new(Cursor::default());
+        let mut reader = Reader::new(Cursor::default(), None);
         reader.take(record(1_000_000, "no newline", true));
         assert_eq!(messages(&mut reader), ["no newline"]);
     }

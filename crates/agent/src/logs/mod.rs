@@ -6,6 +6,7 @@
 
 pub mod buffer;
 mod follow;
+mod multiline;
 mod ship;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -204,13 +205,22 @@ async fn collect(
                     continue;
                 };
                 let Some(destination) = destination(&run.spec, definition, id) else { continue };
+                let options = definition.log_configuration.as_ref().and_then(|l| l.options.clone());
+                let start = match multiline::start_pattern(&options.unwrap_or_default()) {
+                    Ok(start) => start,
+                    Err(error) => {
+                        tracing::warn!(container = %id, %error, "invalid multiline option; logging line by line");
+                        None
+                    }
+                };
                 let resume = cursors.get(id).max(handed.get(id).copied().unwrap_or_default());
                 following.insert(id.to_string());
                 let (runtime, id, chunks, done) =
                     (Arc::clone(&runtime), id.to_string(), chunks.clone(), done.clone());
                 tokio::spawn(async move {
                     let ended =
-                        follow::follow(runtime, id.clone(), destination, resume, chunks).await;
+                        follow::follow(runtime, id.clone(), destination, resume, start, chunks)
+                            .await;
                     let _ = done.send((id, ended)).await;
                 });
             }

@@ -19,6 +19,10 @@ pub(crate) struct LinesArgs {
     /// Pad each line with this many extra bytes (`.`), to test sizes.
     #[arg(long, default_value_t = 0)]
     pub pad: usize,
+    /// Follow each line with this many indented `    at frame K` lines, like a stack trace
+    /// (for multiline log patterns).
+    #[arg(long, default_value_t = 0)]
+    pub stack: u32,
     /// Write to stderr instead of stdout.
     #[arg(long)]
     pub stderr: bool,
@@ -37,6 +41,9 @@ pub(crate) fn write(args: &LinesArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     for n in 1..=args.count {
         writeln!(out, "{} {n}{padding}", args.prefix)?;
+        for frame in 1..=args.stack {
+            writeln!(out, "    at frame {frame}")?;
+        }
         if let Some(rate) = args.rate.filter(|r| *r > 0) {
             // Paced in steps of a hundredth of the rate: steady without a syscall per line.
             let step = (rate / 100).max(1);
