@@ -373,3 +373,32 @@ async fn a_multiline_pattern_gathers_stack_traces_into_one_event() {
     assert_eq!(events.len(), expected.len(), "{events:?}");
     assert!(events == expected, "events not gathered as expected: {:?}", &events[..2]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_log_group_fails_the_start_as_on_ecs() {
+    let fleet = Fleet::start().await;
+    let group = format!("/ecs/{}-absent", fleet.cluster);
+    let definition = fleet
+        .register(
+            "absent",
+            vec![demo("app", &["sleep"])
+                .log_configuration(awslogs(&[
+                    ("awslogs-group", &group),
+                    ("awslogs-stream-prefix", "a"),
+                ]))
+                .build()],
+        )
+        .await;
+    let task = fleet.run(&definition).await;
+    let stopped = fleet.wait_status(&task, "STOPPED").await;
+    assert_eq!(stopped.stop_code().map(|c| c.as_str()), Some("TaskFailedToStart"));
+    let reason = stopped.stopped_reason().unwrap_or_default();
+    assert!(reason.contains("The specified log group does not exist."), "{reason}");
+    let container = &stopped.containers()[0];
+    assert!(container.reason().unwrap_or_default().contains("ResourceNotFoundException"));
+
+    // Once the group exists, the same task definition runs.
+    fleet.server.logs().create_log_group().log_group_name(&group).send().await.expect("create");
+    let again = fleet.run(&definition).await;
+    fleet.wait_status(&again, "RUNNING").await;
+}

@@ -71,6 +71,10 @@ pub async fn run(
             allow_privileged: config.announce.allow_privileged,
             cleanup_wait: config.cleanup_wait,
             metadata_url: Some(metadata_endpoint.base_url.clone()),
+            log_groups: Some(Arc::new(logs::groups::GroupCheck::new(
+                &config.server_url,
+                &config.token,
+            ))),
         },
         std::mem::take(&mut local.tasks),
     );

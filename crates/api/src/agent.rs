@@ -175,6 +175,23 @@ impl TaskSpec {
 /// keeps a batch in its on-disk buffer until then.
 pub const LOGS_PATH: &str = "/v1/agent/logs";
 
+/// Which of these log groups do not exist: `POST` a JSON [`LogGroupsQuery`] with the agent
+/// token, answered with a [`LogGroupsReply`]. Asked before starting a container whose `awslogs`
+/// group the agent may not create, which then fails as on ECS.
+pub const LOG_GROUPS_PATH: &str = "/v1/agent/logs/groups";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroupsQuery {
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroupsReply {
+    pub missing: Vec<String>,
+}
+
 /// Container output captured by an agent (the `awslogs` driver), grouped by log stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -81,6 +81,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(crate::metrics::scrape))
         .route(flotilla_api::agent::CONNECT_PATH, get(crate::gateway::connect))
         .route(flotilla_api::agent::LOGS_PATH, post(logs::ingest::receive))
+        .route(flotilla_api::agent::LOG_GROUPS_PATH, post(logs::ingest::missing_groups))
         .fallback(handle)
         .with_state(app)
 }

@@ -132,6 +132,8 @@ pub struct EngineConfig {
     pub cleanup_wait: Duration,
     /// The task metadata endpoint's base URL (`http://<bridge gateway>:<port>`), when serving.
     pub metadata_url: Option<String>,
+    /// Asks the server whether `awslogs` groups exist before their containers start.
+    pub log_groups: Option<Arc<crate::logs::groups::GroupCheck>>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;

@@ -217,6 +217,9 @@ impl Worker {
         if self.run.pull_started_at.is_some() {
             self.run.pull_stopped_at = Some(now());
         }
+        if let Some(cause) = self.check_log_groups().await {
+            return Some(cause);
+        }
         self.make_task_cgroup();
 
         // Create every container (idempotent by name) and remember its id at once.
@@ -290,6 +293,45 @@ impl Worker {
         self.run.started_at = Some(now());
         self.set_status("RUNNING");
         None
+    }
+
+    /// As on ECS, a container whose `awslogs` group does not exist (and may not be created with
+    /// `awslogs-create-group`) cannot start: the task fails with Docker's logging-driver error.
+    async fn check_log_groups(&mut self) -> Option<StopCause> {
+        let check = self.config.log_groups.clone()?;
+        let wanted: Vec<(String, String)> = self
+            .run
+            .spec
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let log = c.log_configuration.as_ref().filter(|l| l.log_driver == "awslogs")?;
+                let options = log.options.as_ref()?;
+                if options.get("awslogs-create-group").is_some_and(|v| v == "true") {
+                    return None;
+                }
+                Some((c.name.clone()?, options.get("awslogs-group")?.clone()))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return None;
+        }
+        let mut groups: Vec<String> = wanted.iter().map(|(_, g)| g.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        let missing = check.missing(groups).await?;
+        let reason = "CannotStartContainerError: Error response from daemon: failed to initialize \
+                      logging driver: failed to create Cloudwatch log stream: \
+                      ResourceNotFoundException: The specified log group does not exist.";
+        let failed: Vec<&String> =
+            wanted.iter().filter(|(_, g)| missing.contains(g)).map(|(name, _)| name).collect();
+        if failed.is_empty() {
+            return None;
+        }
+        for name in failed {
+            self.mark_container_failed(name, reason);
+        }
+        Some(StopCause { code: Some("TaskFailedToStart".into()), reason: reason.to_string() })
     }
 
     /// The task's cgroup for task-level cpu/memory (see `crate::cgroup`).

@@ -6,6 +6,7 @@
 
 pub mod buffer;
 mod follow;
+pub mod groups;
 mod multiline;
 mod ship;
 

@@ -19,7 +19,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// stuck request would stall every container's logs).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(super) type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
 enum ShipError {
@@ -37,7 +37,7 @@ enum ShipError {
 /// Ships until the task is dropped.
 pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
     let url = format!("{}{LOGS_PATH}", server_url.trim_end_matches('/'));
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let mut failures = 0u32;
     loop {
         let added = buffer.added.notified();
@@ -168,30 +168,11 @@ async fn post(
     token: &str,
     body: Vec<u8>,
 ) -> Result<LogBatchReply, ShipError> {
-    let request = hyper::Request::post(url)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ShipError::Refused(format!("cannot build the request to {url}: {e}")))?;
-    let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| ShipError::Transient(format!("cannot reach {url}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ShipError::Transient(format!("reading the answer of {url}: {e}")))?
-            .to_bytes();
-        Ok::<_, ShipError>((status, body))
-    };
-    let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+    let (status, body) = exchange(client, url, token, body, REQUEST_TIMEOUT)
         .await
-        .map_err(|_| ShipError::Transient(format!("{url} did not answer in time")))??;
+        .map_err(ShipError::Transient)?;
     let text = || String::from_utf8_lossy(&body).trim().to_string();
-    match status.as_u16() {
+    match status {
         200 => serde_json::from_slice(&body)
             .map_err(|e| ShipError::Transient(format!("unreadable answer from {url}: {e}"))),
         // A server that does not know the route (older than its agents) may learn it later.
@@ -203,6 +184,40 @@ async fn post(
         // 401 (a token replaced), 5xx, a proxy's 502: wait and retry.
         _ => Err(ShipError::Transient(format!("{status}: {}", text()))),
     }
+}
+
+/// One `POST` of JSON `body` to the server with the agent token: the status and the body of the
+/// answer, or why there was none.
+pub(super) async fn exchange(
+    client: &HttpClient,
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::post(url)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
+    let answer = async {
+        let response =
+            client.request(request).await.map_err(|e| format!("cannot reach {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    tokio::time::timeout(timeout, answer).await.map_err(|_| format!("{url} did not answer in time"))?
+}
+
+/// A client for the agent's requests to its server (plain HTTP, kept-alive connections).
+pub(super) fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flotilla_api::agent::{LogBatch, LogBatchReply, RejectedLogStream};
+use flotilla_api::agent::{
+    LogBatch, LogBatchReply, LogGroupsQuery, LogGroupsReply, RejectedLogStream,
+};
 use flotilla_api::logs::{
     truncate_message, validate_group_name, validate_stream_name, InputLogEvent,
     MAX_AGENT_MESSAGE_BYTES,
@@ -62,6 +64,57 @@ pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response 
             tracing::error!(%error, "could not store an agent log batch");
             (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
         }
+    }
+}
+
+/// Asked by agents before starting a container whose awslogs group they may not create.
+const MAX_GROUPS_QUERY_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/agent/logs/groups`: which of the named log groups do not exist.
+pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if !app.credentials.authorizes_agent(&parts.headers) {
+        return crate::gateway::unauthorized();
+    }
+    let body = match crate::http::read_body(&parts.headers, body, MAX_GROUPS_QUERY_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            let status =
+                StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, format!("{}\n", error.message)).into_response();
+        }
+    };
+    let query: LogGroupsQuery = match serde_json::from_slice(&body) {
+        Ok(query) => query,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, format!("malformed query: {error}\n")).into_response()
+        }
+    };
+    let logs = app.logs.clone();
+    let looked_up = tokio::task::spawn_blocking(move || {
+        let reader = logs.reader()?;
+        let mut missing = Vec::new();
+        for group in query.groups {
+            if reader.group(&group)?.is_none() {
+                missing.push(group);
+            }
+        }
+        Ok::<_, LogsError>(LogGroupsReply { missing })
+    })
+    .await;
+    match looked_up {
+        Ok(Ok(reply)) => match serde_json::to_vec(&reply) {
+            Ok(json) => {
+                let mut response = Response::new(Body::from(json));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response
+            }
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+        },
+        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
     }
 }
 
