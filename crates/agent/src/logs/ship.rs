@@ -19,7 +19,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// stuck request would stall every container's logs).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(super) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
 enum ShipError {
@@ -168,9 +169,8 @@ async fn post(
     token: &str,
     body: Vec<u8>,
 ) -> Result<LogBatchReply, ShipError> {
-    let (status, body) = exchange(client, url, token, body, REQUEST_TIMEOUT)
-        .await
-        .map_err(ShipError::Transient)?;
+    let (status, body) =
+        exchange(client, url, token, body, REQUEST_TIMEOUT).await.map_err(ShipError::Transient)?;
     let text = || String::from_utf8_lossy(&body).trim().to_string();
     match status {
         200 => serde_json::from_slice(&body)
@@ -212,7 +212,9 @@ pub(super) async fn exchange(
             .to_bytes();
         Ok::<_, String>((status, body))
     };
-    tokio::time::timeout(timeout, answer).await.map_err(|_| format!("{url} did not answer in time"))?
+    tokio::time::timeout(timeout, answer)
+        .await
+        .map_err(|_| format!("{url} did not answer in time"))?
 }
 
 /// A client for the agent's requests to its server (plain HTTP, kept-alive connections).
