@@ -197,6 +197,9 @@ impl Fleet {
                 .expect("list tasks");
             arns.extend(listed.task_arns().iter().cloned());
         }
+        // A task whose desired status changed between two listings is in both.
+        arns.sort();
+        arns.dedup();
         if arns.is_empty() {
             return Vec::new();
         }
