@@ -161,6 +161,21 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
     Ok(app)
 }
 
+/// A prepared server (store, credentials, state) in `dir`, with the default settings: for the
+/// handlers' unit tests.
+#[cfg(test)]
+pub(crate) async fn test_app(dir: &tempfile::TempDir) -> Arc<App> {
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        region: DEFAULT_REGION.into(),
+        account_id: DEFAULT_ACCOUNT_ID.into(),
+        preset_root_key: None,
+        agent_timeout: DEFAULT_AGENT_TIMEOUT,
+        quotas: Quotas::default(),
+    };
+    prepare(&config).await.expect("prepare")
+}
+
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     app: Arc<App>,

@@ -27,38 +27,13 @@ use crate::App;
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    if !app.credentials.authorizes_agent(&parts.headers) {
-        tracing::warn!("agent log batch refused: wrong or missing agent token");
-        return crate::gateway::unauthorized();
-    }
-    let body = match crate::http::read_body(&parts.headers, body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(error) => {
-            let status =
-                StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, format!("{}\n", error.message)).into_response();
-        }
-    };
-    let batch: LogBatch = match serde_json::from_slice(&body) {
+    let batch: LogBatch = match agent_request(&app, request, MAX_BODY_BYTES, "log batch").await {
         Ok(batch) => batch,
-        Err(error) => {
-            return (StatusCode::BAD_REQUEST, format!("malformed log batch: {error}\n"))
-                .into_response()
-        }
+        Err(refused) => return refused,
     };
     let now_ms = super::epoch_millis(SystemTime::now());
     match store(&app.logs, batch, now_ms).await {
-        Ok(reply) => match serde_json::to_vec(&reply) {
-            Ok(json) => {
-                let mut response = Response::new(Body::from(json));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                response
-            }
-            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
-        },
+        Ok(reply) => json_reply(&reply),
         // The agent keeps the batch and retries.
         Err(error) => {
             tracing::error!(%error, "could not store an agent log batch");
@@ -72,24 +47,11 @@ const MAX_GROUPS_QUERY_BYTES: usize = 64 * 1024;
 
 /// `POST /v1/agent/logs/groups`: which of the named log groups do not exist.
 pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    if !app.credentials.authorizes_agent(&parts.headers) {
-        return crate::gateway::unauthorized();
-    }
-    let body = match crate::http::read_body(&parts.headers, body, MAX_GROUPS_QUERY_BYTES).await {
-        Ok(body) => body,
-        Err(error) => {
-            let status =
-                StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, format!("{}\n", error.message)).into_response();
-        }
-    };
-    let query: LogGroupsQuery = match serde_json::from_slice(&body) {
-        Ok(query) => query,
-        Err(error) => {
-            return (StatusCode::BAD_REQUEST, format!("malformed query: {error}\n")).into_response()
-        }
-    };
+    let query: LogGroupsQuery =
+        match agent_request(&app, request, MAX_GROUPS_QUERY_BYTES, "log groups query").await {
+            Ok(query) => query,
+            Err(refused) => return refused,
+        };
     let logs = app.logs.clone();
     let looked_up = tokio::task::spawn_blocking(move || {
         let reader = logs.reader()?;
@@ -103,17 +65,44 @@ pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Re
     })
     .await;
     match looked_up {
-        Ok(Ok(reply)) => match serde_json::to_vec(&reply) {
-            Ok(json) => {
-                let mut response = Response::new(Body::from(json));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                response
-            }
-            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
-        },
+        Ok(Ok(reply)) => json_reply(&reply),
         Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+    }
+}
+
+/// An agent's JSON request: the agent token checked first, then at most `limit` bytes read and
+/// decoded. Refusals are plain-text answers (401, 413, 400) the agent logs.
+async fn agent_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    request: Request,
+    limit: usize,
+    what: &str,
+) -> Result<T, Response> {
+    let (parts, body) = request.into_parts();
+    if !app.credentials.authorizes_agent(&parts.headers) {
+        tracing::warn!("agent {what} refused: wrong or missing agent token");
+        return Err(crate::gateway::unauthorized());
+    }
+    let body = crate::http::read_body(&parts.headers, body, limit).await.map_err(|error| {
+        let status =
+            StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, format!("{}\n", error.message)).into_response()
+    })?;
+    serde_json::from_slice(&body).map_err(|error| {
+        (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
+    })
+}
+
+fn json_reply(reply: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(reply) {
+        Ok(json) => {
+            let mut response = Response::new(Body::from(json));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::store::{GroupMeta, LogStore, LogsError};
 use super::writer::{Append, Creation};
-use crate::{App, Config, Quotas};
+use crate::App;
 
 pub(super) const NOW: i64 = 1_700_000_000_000;
 pub(super) const DAY: i64 = 24 * 3600 * 1000;
@@ -229,15 +229,7 @@ async fn agent_batches_create_streams_and_groups_only_when_asked() {
 // -- the operations, through the dispatcher ---------------------------------------------------
 
 pub(super) async fn app(dir: &tempfile::TempDir) -> Arc<App> {
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        region: "us-east-1".into(),
-        account_id: "000000000000".into(),
-        preset_root_key: None,
-        agent_timeout: Duration::from_secs(8),
-        quotas: Quotas::default(),
-    };
-    crate::prepare(&config).await.expect("prepare")
+    crate::test_app(dir).await
 }
 
 /// Every event of stream `id`, oldest first.

@@ -8,20 +8,12 @@ use flotilla_api::ErrorCode;
 use serde_json::{json, Value};
 
 use crate::metrics::series::{SeriesKey, StatSet};
-use crate::{App, Config, Quotas};
+use crate::App;
 
 const NOW: f64 = 1_700_000_000.0;
 
 async fn app(dir: &tempfile::TempDir) -> Arc<App> {
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        region: "us-east-1".into(),
-        account_id: "000000000000".into(),
-        preset_root_key: None,
-        agent_timeout: Duration::from_secs(8),
-        quotas: Quotas::default(),
-    };
-    crate::prepare(&config).await.expect("prepare")
+    crate::test_app(dir).await
 }
 
 fn call(app: &App, operation: &str, body: Value) -> Result<Value, flotilla_api::ApiError> {
