@@ -83,6 +83,31 @@ impl ErrorCode {
         }
     }
 
+    /// The code query-protocol clients read for this error (and `x-amzn-query-error` carries
+    /// for `awsQueryCompatible` models), as CloudWatch names them.
+    pub fn query_code(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidParameterValueException => "InvalidParameterValue",
+            MissingRequiredParameterException => "MissingParameter",
+            InvalidParameterCombinationException => "InvalidParameterCombination",
+            ValidationException => "ValidationError",
+            UnknownOperationException => "InvalidAction",
+            SerializationException => "MalformedInput",
+            MissingAuthenticationTokenException => "MissingAuthenticationToken",
+            InvalidSignatureException => "SignatureDoesNotMatch",
+            IncompleteSignatureException => "IncompleteSignature",
+            UnrecognizedClientException => "InvalidClientTokenId",
+            AccessDeniedException => "AccessDenied",
+            RequestEntityTooLargeException => "RequestEntityTooLarge",
+            ThrottlingException => "Throttling",
+            InternalServiceFault => "InternalServiceError",
+            ServiceUnavailableException => "ServiceUnavailable",
+            ServerException => "InternalFailure",
+            other => other.as_str(),
+        }
+    }
+
     /// The HTTP status AWS answers with for this code.
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;

@@ -142,21 +142,9 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
 
 /// `flotilla dev`: server, embedded store, the demo image and one local agent in `default`.
 pub fn dev(args: DevArgs) -> anyhow::Result<()> {
-    let args_agent_timeout = args.server.agent_timeout;
-    let quotas = flotilla_server::Quotas {
-        services_per_cluster: args.server.max_services_per_cluster,
-        tasks_per_service: args.server.max_tasks_per_service,
-    };
     let attributes = parse_attributes(&args.attributes)?;
     let data_dir = args.server.data_dir.clone().unwrap_or_else(|| default_data_dir("dev"));
-    let config = Config {
-        data_dir: data_dir.clone(),
-        region: args.server.region.clone(),
-        account_id: args.server.account_id.clone(),
-        preset_root_key: preset_root_key()?,
-        agent_timeout: Duration::from_secs_f64(args_agent_timeout),
-        quotas,
-    };
+    let config = server_config(&args.server, &data_dir)?;
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.server.listen)
             .await
@@ -230,22 +218,36 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The server's configuration from its flags.
+fn server_config(args: &ServerArgs, data_dir: &std::path::Path) -> anyhow::Result<Config> {
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("--{flag} must be a positive number of seconds, not {value}"))
+    };
+    Ok(Config {
+        data_dir: data_dir.to_path_buf(),
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+        preset_root_key: preset_root_key()?,
+        agent_timeout: seconds("agent-timeout", args.agent_timeout)?,
+        quotas: flotilla_server::Quotas {
+            services_per_cluster: args.max_services_per_cluster,
+            tasks_per_service: args.max_tasks_per_service,
+        },
+        listener: flotilla_front::ListenerConfig {
+            max_connections: args.max_connections,
+            header_timeout: seconds("header-timeout", args.header_timeout)?,
+            idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+        },
+    })
+}
+
 /// `flotilla server`.
 pub fn server(args: ServerArgs) -> anyhow::Result<()> {
-    let args_agent_timeout = args.agent_timeout;
-    let quotas = flotilla_server::Quotas {
-        services_per_cluster: args.max_services_per_cluster,
-        tasks_per_service: args.max_tasks_per_service,
-    };
-    let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("server"));
-    let config = Config {
-        data_dir: data_dir.clone(),
-        region: args.region.clone(),
-        account_id: args.account_id,
-        preset_root_key: preset_root_key()?,
-        agent_timeout: Duration::from_secs_f64(args_agent_timeout),
-        quotas,
-    };
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir("server"));
+    let config = server_config(&args, &data_dir)?;
     runtime()?.block_on(async move {
         let listener = TcpListener::bind(args.listen)
             .await

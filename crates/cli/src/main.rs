@@ -107,6 +107,16 @@ pub struct ServerArgs {
     /// Tasks per service (ECS's default quota).
     #[arg(long, default_value_t = flotilla_server::Quotas::default().tasks_per_service)]
     max_tasks_per_service: i32,
+    /// HTTP connections served at once; past it new connections get a 503 (agents' WebSockets
+    /// do not count once connected). Lowered to fit the open-file limit.
+    #[arg(long, default_value_t = flotilla_front::listener::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a request's head may take to arrive, from its first byte.
+    #[arg(long, default_value_t = flotilla_front::listener::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
+    header_timeout: f64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = flotilla_front::listener::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    idle_timeout: f64,
 }
 
 #[derive(Args, Clone)]

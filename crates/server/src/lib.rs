@@ -1,17 +1,17 @@
-//! The Flotilla control plane: the HTTP front (AWS JSON + SigV4), the ECS, CloudWatch Logs and
-//! CloudWatch metrics handlers, and the state, log database and metrics they read and write.
+//! The Flotilla control plane: the routes and the front door's wiring (`flotilla-front`), the
+//! ECS, CloudWatch Logs and CloudWatch metrics handlers, and the state, log database and metrics they read and write.
 
 mod agents;
 mod controller;
 pub mod credentials;
 mod ecs;
+mod front;
 mod gateway;
 mod housekeeping;
 mod http;
 pub mod logs;
 pub mod metrics;
 mod pagination;
-pub mod sigv4;
 pub mod state;
 
 use std::future::Future;
@@ -61,6 +61,8 @@ pub struct Config {
     /// How long an agent may be silent before its instance counts as lost.
     pub agent_timeout: std::time::Duration,
     pub quotas: Quotas,
+    /// Connection cap and timeouts of the HTTP listener.
+    pub listener: flotilla_front::ListenerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ pub struct App {
     pub agents: agents::AgentRegistry,
     pub agent_timeout: std::time::Duration,
     pub quotas: Quotas,
+    pub listener: flotilla_front::ListenerConfig,
     /// CloudWatch Logs' groups, streams and events (`<data-dir>/logs.redb`).
     pub logs: logs::LogStore,
     /// Task usage, the `AWS/ECS` series and API traffic (memory only).
@@ -152,6 +155,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         agents: agents::AgentRegistry::default(),
         agent_timeout: config.agent_timeout,
         quotas: config.quotas,
+        listener: config.listener,
         logs,
         metrics: metrics::Metrics::default(),
     });
@@ -172,6 +176,7 @@ pub(crate) async fn test_app(dir: &tempfile::TempDir) -> Arc<App> {
         preset_root_key: None,
         agent_timeout: DEFAULT_AGENT_TIMEOUT,
         quotas: Quotas::default(),
+        listener: flotilla_front::ListenerConfig::default(),
     };
     prepare(&config).await.expect("prepare")
 }
@@ -186,11 +191,10 @@ pub async fn serve(
     let services = controller::spawn(Arc::clone(&app), app.agent_timeout);
     let retention = logs::retention::spawn(Arc::clone(&app));
     let measuring = metrics::spawn(Arc::clone(&app));
+    let config = app.listener;
     let router = http::router(app);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Http);
+    let served =
+        flotilla_front::serve(listener, router, config, shutdown).await.map_err(ServerError::Http);
     upkeep.abort();
     services.abort();
     retention.abort();

@@ -84,11 +84,11 @@ async fn agent_request<T: serde::de::DeserializeOwned>(
         tracing::warn!("agent {what} refused: wrong or missing agent token");
         return Err(crate::gateway::unauthorized());
     }
-    let body = crate::http::read_body(&parts.headers, body, limit).await.map_err(|error| {
-        let status =
-            StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, format!("{}\n", error.message)).into_response()
-    })?;
+    let body =
+        flotilla_front::body::read_limited(&parts.headers, body, limit).await.map_err(|error| {
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, format!("{}\n", error.message)).into_response()
+        })?;
     serde_json::from_slice(&body).map_err(|error| {
         (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
     })

@@ -15,16 +15,7 @@ pub const LATENCY_BUCKETS: [f64; 13] =
 
 pub const UNKNOWN: &str = "unknown";
 
-/// What the HTTP front learned about a request while serving it.
-#[derive(Debug, Default)]
-pub struct Call {
-    /// The service's signing name (`ecs`, `logs`, `monitoring`); empty when none was found.
-    pub service: &'static str,
-    /// The operation the client asked for, as sent.
-    pub operation: String,
-    /// The dispatcher knew the operation.
-    pub recognized: bool,
-}
+pub use flotilla_front::Call;
 
 /// Counts and latency of one (service, operation).
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@ use flotilla_api::cloudwatch::{
 };
 use flotilla_api::{ApiError, ErrorCode};
 
-use super::reply::Reply;
+use super::Reply;
 use super::{check_offset, parse_token, Ctx, UNIT};
 use crate::metrics::series::SeriesKey;
 

@@ -3,7 +3,7 @@
 use flotilla_api::cloudwatch::{check_list_request, ListMetricsRequest, ECS_NAMESPACE};
 use flotilla_api::ApiError;
 
-use super::reply::Reply;
+use super::Reply;
 use super::{check_offset, parse_token, Ctx};
 use crate::metrics::series::SeriesKey;
 

@@ -1,15 +1,13 @@
 //! The CloudWatch metrics API (SigV4 service `monitoring`) for the `AWS/ECS` series this server
-//! keeps: GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics, served over
-//! AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`, through `http.rs`'s
-//! service table), the query protocol (form bodies, XML answers) and Smithy RPC v2 CBOR
-//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`): `protocol.rs`.
+//! keeps: GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics. The front
+//! door serves it over AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), the
+//! query protocol (form bodies or query strings, XML answers) and Smithy RPC v2 CBOR
+//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`); answers are protocol-neutral
+//! documents the door writes out.
 
-pub mod cbor;
 mod data;
 pub mod input;
 mod list;
-pub mod protocol;
-pub mod reply;
 mod statistics;
 
 use std::time::SystemTime;
@@ -17,7 +15,14 @@ use std::time::SystemTime;
 use flotilla_api::{ApiError, ErrorCode};
 
 use crate::App;
-use reply::Reply;
+pub use flotilla_front::Document as Reply;
+
+/// SigV4 service name of CloudWatch.
+pub const SIGNING_NAME: &str = "monitoring";
+/// The query protocol's `Version`.
+pub const API_VERSION: &str = "2010-08-01";
+/// The XML namespace of CloudWatch's query answers.
+pub const XML_NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
 
 /// What a handler gets besides its request.
 pub struct Ctx<'a> {
@@ -64,17 +69,21 @@ pub fn dispatch(
     }
 }
 
-/// The AWS JSON 1.0 path: JSON in, JSON out.
-pub fn dispatch_json(
+/// Runs `operation` on a request in any of CloudWatch's protocols: the operation is checked
+/// first (before the body is judged, as AWS does), then the input typed to the model's shape.
+pub fn serve(
     app: &App,
     operation: &str,
-    body: &[u8],
+    input: flotilla_front::Input,
     now: SystemTime,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Reply, ApiError> {
     check_operation(operation)?;
-    let reply = dispatch(app, operation, input::from_json(body)?, now)?;
-    serde_json::to_vec(&reply.to_json())
-        .map_err(|e| ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode: {e}")))
+    let input = match input {
+        flotilla_front::Input::Json(body) => input::from_json(&body)?,
+        flotilla_front::Input::Params(params) => input::typed_params(params)?,
+        flotilla_front::Input::Cbor(value) => value,
+    };
+    dispatch(app, operation, input, now)
 }
 
 /// A pagination token of this server: `<prefix><offset>`. The offset is the client's number:

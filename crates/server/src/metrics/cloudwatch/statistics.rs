@@ -5,7 +5,7 @@ use flotilla_api::cloudwatch::{
 };
 use flotilla_api::ApiError;
 
-use super::reply::Reply;
+use super::Reply;
 use super::{Ctx, UNIT};
 use crate::metrics::series::{SeriesKey, StatSet};
 

@@ -19,8 +19,8 @@ async fn app(dir: &tempfile::TempDir) -> Arc<App> {
 fn call(app: &App, operation: &str, body: Value) -> Result<Value, flotilla_api::ApiError> {
     let body = serde_json::to_vec(&body).expect("json");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(NOW);
-    let out = super::dispatch_json(app, operation, &body, now)?;
-    Ok(serde_json::from_slice(&out).expect("response json"))
+    let input = flotilla_front::Input::Json(body.into());
+    Ok(super::serve(app, operation, input, now)?.to_json())
 }
 
 /// `n` series of one datapoint each, at NOW.

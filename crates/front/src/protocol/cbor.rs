@@ -1,18 +1,23 @@
-//! Smithy RPC v2 CBOR bodies: a request's CBOR map turned into the JSON value the typed request
-//! is decoded from (epoch-seconds timestamps, tag 1, become numbers), and an answer written as
-//! CBOR (timestamps as tag 1, doubles as floats, structures as maps with text keys).
+//! Smithy RPC v2 CBOR bodies: a request's CBOR map turned into a JSON value (epoch-seconds
+//! timestamps, tag 1, become numbers), and answers written as CBOR (timestamps as tag 1,
+//! doubles as floats, structures as maps with text keys). Every answer says
+//! `smithy-protocol: rpc-v2-cbor`.
 
+use axum::http::HeaderValue;
+use axum::response::Response;
 use ciborium::value::{Integer, Value as Cbor};
-use flotilla_api::{ApiError, ErrorCode};
 use serde_json::{Map, Number, Value};
 
-use super::reply::Reply;
+use super::response;
+use crate::document::Document;
+use crate::error::WireError;
 
 /// CBOR's tag of a timestamp in epoch seconds.
 const EPOCH_TAG: u64 = 1;
+const CONTENT_TYPE: &str = "application/cbor";
 
 /// A request body (empty means no members).
-pub fn from_cbor(body: &[u8]) -> Result<Value, ApiError> {
+pub fn decode(body: &[u8]) -> Result<Value, WireError> {
     if body.is_empty() {
         return Ok(Value::Object(Map::new()));
     }
@@ -24,11 +29,11 @@ pub fn from_cbor(body: &[u8]) -> Result<Value, ApiError> {
     Ok(json)
 }
 
-fn malformed(detail: &str) -> ApiError {
-    ApiError::new(ErrorCode::SerializationException, format!("malformed CBOR body: {detail}"))
+fn malformed(detail: &str) -> WireError {
+    WireError::serialization(format!("malformed CBOR body: {detail}"))
 }
 
-fn to_json(value: Cbor) -> Result<Value, ApiError> {
+fn to_json(value: Cbor) -> Result<Value, WireError> {
     Ok(match value {
         Cbor::Null => Value::Null,
         Cbor::Bool(b) => Value::Bool(b),
@@ -45,7 +50,7 @@ fn to_json(value: Cbor) -> Result<Value, ApiError> {
             _ => return Err(malformed("a timestamp (tag 1) must hold a number")),
         },
         Cbor::Tag(tag, _) => return Err(malformed(&format!("unexpected tag {tag}"))),
-        Cbor::Bytes(_) => return Err(malformed("no member of these operations is a blob")),
+        Cbor::Bytes(_) => return Err(malformed("no member of the operations served is a blob")),
         Cbor::Array(items) => {
             Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
         }
@@ -63,7 +68,7 @@ fn to_json(value: Cbor) -> Result<Value, ApiError> {
     })
 }
 
-fn integer(n: Integer) -> Result<Value, ApiError> {
+fn integer(n: Integer) -> Result<Value, WireError> {
     let wide = i128::from(n);
     i64::try_from(wide)
         .map(Value::from)
@@ -71,50 +76,58 @@ fn integer(n: Integer) -> Result<Value, ApiError> {
         .map_err(|_| malformed("an integer does not fit 64 bits"))
 }
 
-/// The answer as a CBOR document.
-pub fn to_bytes(reply: &Reply) -> Result<Vec<u8>, ApiError> {
-    encode(&to_cbor(reply))
-}
-
-/// An error answer's body: `__type` (shape id) and `message`.
-pub fn error_bytes(code: ErrorCode, message: &str) -> Vec<u8> {
-    let body = Cbor::Map(vec![
-        (
-            Cbor::Text("__type".into()),
-            Cbor::Text(format!("com.amazonaws.cloudwatch#{}", code.as_str())),
-        ),
-        (Cbor::Text("message".into()), Cbor::Text(message.into())),
-    ]);
-    encode(&body).unwrap_or_default()
-}
-
-fn encode(value: &Cbor) -> Result<Vec<u8>, ApiError> {
+fn encode(value: &Cbor) -> Vec<u8> {
     let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(|e| {
-        ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode CBOR: {e}"))
-    })?;
-    Ok(out)
+    // Writing into a Vec cannot fail for lack of room; a value ciborium cannot write would be
+    // a bug of `to_cbor`, answered as an empty body.
+    if ciborium::ser::into_writer(value, &mut out).is_err() {
+        out.clear();
+    }
+    out
 }
 
-fn to_cbor(reply: &Reply) -> Cbor {
-    match reply {
-        Reply::Str(s) => Cbor::Text(s.clone()),
-        Reply::Num(n) => Cbor::Float(*n),
-        Reply::Time(t) => Cbor::Tag(EPOCH_TAG, Box::new(Cbor::Integer((*t).into()))),
-        Reply::List(items) => Cbor::Array(items.iter().map(to_cbor).collect()),
-        Reply::Struct(members) => Cbor::Map(
+pub fn to_cbor(document: &Document) -> Cbor {
+    match document {
+        Document::Str(s) => Cbor::Text(s.clone()),
+        Document::Num(n) => Cbor::Float(*n),
+        Document::Int(n) => Cbor::Integer((*n).into()),
+        Document::Bool(b) => Cbor::Bool(*b),
+        Document::Time(t) => Cbor::Tag(EPOCH_TAG, Box::new(Cbor::Integer((*t).into()))),
+        Document::List(items) => Cbor::Array(items.iter().map(to_cbor).collect()),
+        Document::Struct(members) => Cbor::Map(
             members.iter().map(|(k, v)| (Cbor::Text((*k).to_string()), to_cbor(v))).collect(),
         ),
     }
 }
 
+fn with_protocol_header(mut r: Response) -> Response {
+    r.headers_mut().insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    r
+}
+
+pub fn success(document: &Document) -> Response {
+    with_protocol_header(response(200, CONTENT_TYPE, encode(&to_cbor(document))))
+}
+
+/// An error: `__type` is the shape id (`<namespace>#<Code>`), plus `message`.
+pub fn failure(error: &WireError, shape_namespace: &str, query_compatible: bool) -> Response {
+    let body = Cbor::Map(vec![
+        (Cbor::Text("__type".into()), Cbor::Text(format!("{shape_namespace}#{}", error.code))),
+        (Cbor::Text("message".into()), Cbor::Text(error.message.clone())),
+    ]);
+    let mut r = with_protocol_header(response(error.status, CONTENT_TYPE, encode(&body)));
+    if query_compatible {
+        r.headers_mut().insert("x-amzn-query-error", super::json::query_error_header(error));
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flotilla_api::cloudwatch::GetMetricStatisticsRequest;
 
     fn cbor(value: &Cbor) -> Vec<u8> {
-        encode(value).expect("encode")
+        encode(value)
     }
 
     fn text(s: &str) -> Cbor {
@@ -125,25 +138,19 @@ mod tests {
     fn a_cbor_request_decodes_with_tagged_timestamps() {
         let body = cbor(&Cbor::Map(vec![
             (text("Namespace"), text("AWS/ECS")),
-            (text("MetricName"), text("CPUUtilization")),
             (
                 text("Dimensions"),
-                Cbor::Array(vec![Cbor::Map(vec![
-                    (text("Name"), text("ClusterName")),
-                    (text("Value"), text("default")),
-                ])]),
+                Cbor::Array(vec![Cbor::Map(vec![(text("Name"), text("ClusterName"))])]),
             ),
             (text("StartTime"), Cbor::Tag(1, Box::new(Cbor::Integer(1_704_067_200.into())))),
             (text("EndTime"), Cbor::Tag(1, Box::new(Cbor::Float(1_704_070_800.5)))),
             (text("Period"), Cbor::Integer(60.into())),
-            (text("Statistics"), Cbor::Array(vec![text("Average")])),
         ]));
-        let request: GetMetricStatisticsRequest =
-            super::super::input::decode(from_cbor(&body).expect("cbor")).expect("request");
-        assert_eq!(request.start_time, 1_704_067_200.0);
-        assert_eq!(request.end_time, 1_704_070_800.5);
-        assert_eq!(request.period, 60);
-        assert_eq!(request.dimensions[0].value, "default");
+        assert_eq!(
+            decode(&body).expect("cbor"),
+            serde_json::json!({"Namespace": "AWS/ECS", "Dimensions": [{"Name": "ClusterName"}],
+                "StartTime": 1_704_067_200, "EndTime": 1_704_070_800.5, "Period": 60})
+        );
     }
 
     #[test]
@@ -156,22 +163,22 @@ mod tests {
             cbor(&Cbor::Map(vec![(text("a"), Cbor::Tag(2, Box::new(Cbor::Null)))])),
             cbor(&Cbor::Map(vec![(text("a"), Cbor::Float(f64::NAN))])),
         ] {
-            let error = from_cbor(&body).expect_err("refused");
-            assert_eq!(error.code, ErrorCode::SerializationException, "{body:?}");
+            let error = decode(&body).expect_err("refused");
+            assert_eq!(error.code, "SerializationException", "{body:?}");
         }
-        assert_eq!(from_cbor(b"").expect("empty"), serde_json::json!({}));
+        assert_eq!(decode(b"").expect("empty"), serde_json::json!({}));
     }
 
     #[test]
     fn answers_round_trip_with_timestamps_tagged() {
-        let reply = Reply::Struct(vec![(
+        let document = Document::Struct(vec![(
             "Datapoints",
-            Reply::List(vec![Reply::Struct(vec![
-                ("Timestamp", Reply::Time(1_704_067_200)),
-                ("Average", Reply::Num(12.5)),
+            Document::List(vec![Document::Struct(vec![
+                ("Timestamp", Document::Time(1_704_067_200)),
+                ("Average", Document::Num(12.5)),
             ])]),
         )]);
-        let bytes = to_bytes(&reply).expect("bytes");
+        let bytes = encode(&to_cbor(&document));
         let back: Cbor = ciborium::de::from_reader(bytes.as_slice()).expect("decode");
         let expected = Cbor::Map(vec![(
             text("Datapoints"),

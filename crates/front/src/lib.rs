@@ -1,0 +1,26 @@
+//! The AWS front door: every AWS API on the endpoint comes in here. It speaks the protocols
+//! (AWS JSON 1.0/1.1, query, EC2, Smithy RPC v2 CBOR), verifies SigV4 (header and presigned,
+//! session tokens), builds the typed [`Caller`], runs the one authorization hook, and hands the
+//! decoded request to the service registered for it. It knows no service: services register a
+//! [`ServiceSpec`] and a [`Service`]; adding one changes no code here.
+
+pub mod body;
+pub mod caller;
+pub mod document;
+pub mod door;
+pub mod error;
+pub mod listener;
+pub mod protocol;
+pub mod service;
+pub mod sigv4;
+
+pub use caller::{Action, AllowAll, Authorizer, Caller, KeyInfo, KeyStore};
+pub use document::Document;
+pub use door::{Call, FrontDoor, Observer};
+pub use error::{Fault, WireError};
+pub use listener::{serve, ListenerConfig};
+pub use protocol::{JsonVersion, Protocol};
+pub use service::{
+    CborSpec, Input, QuerySpec, Registry, Reply, Service, ServiceFuture, ServiceRequest,
+    ServiceSpec,
+};
