@@ -9,6 +9,7 @@ mod conformance;
 mod container_logs;
 mod demo;
 mod durability;
+mod front_door;
 mod logs_api;
 mod metadata;
 mod metrics;

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use crate::fleet::{demo, Fleet};
-use crate::support::{raw_http_with_head, Flotilla, SignedRaw, REGION};
+use crate::support::{raw_http_with_head, Flotilla, HollowAgents, SignedRaw, REGION};
 
 const JSON_1_0: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "GraniteServiceVersion20100801.";
@@ -150,32 +150,6 @@ async fn prometheus_text_parses_and_counts_api_requests() {
         .expect("histogram");
     assert_eq!(histogram.family_type, "histogram");
     assert_eq!(value_of(&samples, "flotilla_agents_connected", &[]), Some(0.0));
-}
-
-/// `flotilla sim agents`, stopped on drop.
-struct HollowAgents(Child);
-
-impl HollowAgents {
-    fn start(f: &Flotilla, cluster: &str, count: usize) -> HollowAgents {
-        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-            .args(["sim", "agents", "--server", &f.endpoint(), "--cluster", cluster])
-            .arg("--token-file")
-            .arg(f.data_dir.join("agent-token"))
-            .args(["--count", &count.to_string(), "--cpu", "4096", "--memory", "16384"])
-            .env("FLOTILLA_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn flotilla sim agents");
-        HollowAgents(child)
-    }
-}
-
-impl Drop for HollowAgents {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn now() -> f64 {

@@ -260,6 +260,10 @@ pub struct SignedRaw {
     pub headers: Vec<(String, String)>,
     /// The SigV4 service name (`ecs` unless built with `for_service`).
     pub signing_name: &'static str,
+    /// Signed with this session token (`X-Amz-Security-Token`).
+    pub session_token: Option<String>,
+    /// Signed as `x-amz-content-sha256: UNSIGNED-PAYLOAD`.
+    pub unsigned_payload: bool,
 }
 
 impl SignedRaw {
@@ -282,20 +286,32 @@ impl SignedRaw {
     ) -> SignedRaw {
         let mut all = vec![("host".to_string(), "127.0.0.1".to_string())];
         all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        SignedRaw { body: body.to_vec(), headers: all, signing_name }
+        SignedRaw {
+            body: body.to_vec(),
+            headers: all,
+            signing_name,
+            session_token: None,
+            unsigned_payload: false,
+        }
     }
 
     /// Signs with `aws-sigv4` (the SDK's own signer) and adds the resulting headers.
     pub fn sign(mut self, id: &str, secret: &str, region: &str, at: SystemTime) -> SignedRaw {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::http_request::{
+            sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+        };
         use aws_sigv4::sign::v4;
-        let identity = Credentials::new(id, secret, None, None, "raw").into();
+        let identity = Credentials::new(id, secret, self.session_token.clone(), None, "raw").into();
+        let mut settings = SigningSettings::default();
+        if self.unsigned_payload {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
             .name(self.signing_name)
             .time(at)
-            .settings(SigningSettings::default())
+            .settings(settings)
             .build()
             .expect("signing params")
             .into();
@@ -303,7 +319,11 @@ impl SignedRaw {
             "POST",
             "http://127.0.0.1/",
             self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&self.body),
+            if self.unsigned_payload {
+                SignableBody::UnsignedPayload
+            } else {
+                SignableBody::Bytes(&self.body)
+            },
         )
         .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
@@ -323,6 +343,32 @@ impl SignedRaw {
         );
         out.extend_from_slice(&self.body);
         out
+    }
+}
+
+/// `flotilla sim agents`, stopped on drop.
+pub struct HollowAgents(Child);
+
+impl HollowAgents {
+    pub fn start(f: &Flotilla, cluster: &str, count: usize) -> HollowAgents {
+        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .args(["sim", "agents", "--server", &f.endpoint(), "--cluster", cluster])
+            .arg("--token-file")
+            .arg(f.data_dir.join("agent-token"))
+            .args(["--count", &count.to_string(), "--cpu", "4096", "--memory", "16384"])
+            .env("FLOTILLA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn flotilla sim agents");
+        HollowAgents(child)
+    }
+}
+
+impl Drop for HollowAgents {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
