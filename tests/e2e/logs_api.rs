@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
+use crate::support::{join, raw_http, Flotilla, SignedRaw, REGION};
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
@@ -441,16 +441,36 @@ fn post_agent_logs(f: &Flotilla, authorization: Option<&str>, body: &str) -> (u1
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Agents ship logs with their instance credential, and only for their own tasks' streams
+/// (issue 11: the join token, or another instance's credential, wrote into any group).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_ship_log_batches_with_the_agent_token_only() {
+async fn agents_ship_log_batches_with_their_instance_credential_only() {
     let f = Flotilla::start();
+    let (_socket, joined) = join(&f, &f.agent_token(), None).await.expect("an agent joins");
+    let credential = joined.instance_credential.expect("a credential");
+    let awslogs = |name: &str, group: &str, create: bool| {
+        serde_json::json!({"name": name, "image": "flotilla/demo:latest", "memory": 64,
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": group,
+                "awslogs-stream-prefix": "ecs", "awslogs-create-group": create.to_string()}}})
+    };
+    let definition = serde_json::json!({"family": "shipper",
+        "containerDefinitions": [awslogs("web", "/ecs/web", true), awslogs("side", "/ecs/absent", false)]});
+    let (status, registered) =
+        f.signed_call("RegisterTaskDefinition", definition.to_string().as_bytes());
+    assert_eq!(status, 200, "{registered}");
+    let (status, ran) = f.signed_call("RunTask", br#"{"taskDefinition":"shipper"}"#);
+    assert_eq!(status, 200, "{ran}");
+    let task_arn = ran["tasks"][0]["taskArn"].as_str().expect("placed on the joined instance");
+    let task_id = task_arn.rsplit('/').next().expect("id");
     let t0 = now_ms();
     let batch = serde_json::json!({
         "streams": [
-            {"group": "/ecs/web", "stream": "ecs/web/0123", "createGroup": true,
+            {"group": "/ecs/web", "stream": format!("ecs/web/{task_id}"), "createGroup": true,
              "events": [{"timestamp": t0, "message": "started"}, {"timestamp": t0 + 1, "message": "listening on :8080"}]},
-            {"group": "/ecs/absent", "stream": "ecs/web/0123", "createGroup": false,
-             "events": [{"timestamp": t0, "message": "lost"}]}
+            {"group": "/ecs/absent", "stream": format!("ecs/side/{task_id}"), "createGroup": false,
+             "events": [{"timestamp": t0, "message": "lost"}]},
+            {"group": "/ecs/elsewhere", "stream": format!("ecs/web/{task_id}"), "createGroup": true,
+             "events": [{"timestamp": t0, "message": "not this task's group"}]}
         ]
     })
     .to_string();
@@ -459,23 +479,32 @@ async fn agents_ship_log_batches_with_the_agent_token_only() {
     assert_eq!(status, 401);
     let (status, _) = post_agent_logs(&f, None, &batch);
     assert_eq!(status, 401);
+    let (status, _) = post_agent_logs(&f, Some(&format!("Bearer {}", f.agent_token())), &batch);
+    assert_eq!(status, 403, "the join token ships nothing");
     let logs = f.logs();
     let groups = logs.describe_log_groups().send().await.expect("describe");
-    assert!(groups.log_groups().is_empty(), "nothing stored without the token");
+    assert!(groups.log_groups().is_empty(), "nothing stored without the credential");
 
-    let bearer = format!("Bearer {}", f.agent_token());
+    let bearer = format!("Bearer {credential}");
     let (status, body) = post_agent_logs(&f, Some(&bearer), &batch);
     assert_eq!(status, 200, "{body}");
     let reply: serde_json::Value = serde_json::from_str(&body).expect("reply json");
     assert_eq!(reply["accepted"], 2);
     assert_eq!(reply["rejected"][0]["group"], "/ecs/absent");
     assert_eq!(reply["rejected"][0]["reason"], "The specified log group does not exist.");
+    assert_eq!(reply["rejected"][1]["group"], "/ecs/elsewhere");
+    assert_eq!(
+        reply["rejected"][1]["reason"],
+        "The log stream does not belong to a task of this container instance."
+    );
 
-    let (events, _) = read_forward(&logs, "/ecs/web", "ecs/web/0123").await;
+    let (events, _) = read_forward(&logs, "/ecs/web", &format!("ecs/web/{task_id}")).await;
     assert_eq!(
         events.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
         ["started", "listening on :8080"]
     );
+    let groups = logs.describe_log_groups().send().await.expect("describe");
+    assert_eq!(groups.log_groups().len(), 1, "no /ecs/elsewhere");
     let (status, _) = post_agent_logs(&f, Some(&bearer), "{\"streams\": [");
     assert_eq!(status, 400);
 }

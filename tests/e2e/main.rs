@@ -4,6 +4,7 @@
 mod fleet;
 mod support;
 
+mod agent_door;
 mod clusters;
 mod conformance;
 mod container_logs;

@@ -9,6 +9,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use flotilla_agent::connection::{connect, register_on, Registered, Socket};
+use flotilla_api::agent::Register;
+use flotilla_api::instance::{Resource, VersionInfo};
 
 pub const REGION: &str = "us-east-1";
 
@@ -90,6 +93,16 @@ impl Flotilla {
     /// `kill -9` the server, then start it again on the same port and data directory.
     pub fn kill9_and_restart(&mut self) {
         self.kill9();
+        self.spawn();
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same port and data directory with
+    /// `args` in place of its extra flags.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.args = args.iter().map(|a| a.to_string()).collect();
         self.spawn();
     }
 
@@ -344,6 +357,35 @@ impl SignedRaw {
         out.extend_from_slice(&self.body);
         out
     }
+}
+
+fn register_message(id: Option<&str>) -> Register {
+    Register {
+        cluster: "default".into(),
+        container_instance_id: id.map(str::to_string),
+        host_id: "i-agentdoor".into(),
+        registered_resources: vec![
+            Resource::integer("CPU", 1024),
+            Resource::integer("MEMORY", 1024),
+            Resource::string_set("PORTS", Vec::new()),
+            Resource::string_set("PORTS_UDP", Vec::new()),
+        ],
+        attributes: Vec::new(),
+        version_info: VersionInfo::default(),
+    }
+}
+
+/// An agent connection: connects with `bearer` and registers (as instance `id`, if given), with the agent's own
+/// client code; the error is the refusal's text.
+pub async fn join(
+    f: &Flotilla,
+    bearer: &str,
+    id: Option<&str>,
+) -> Result<(Socket, Registered), String> {
+    let mut socket = connect(&f.endpoint(), bearer).await.map_err(|e| e.to_string())?;
+    let registered =
+        register_on(&mut socket, register_message(id)).await.map_err(|e| e.to_string())?;
+    Ok((socket, registered))
 }
 
 /// `flotilla sim agents`, stopped on drop.

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::credential::AgentCredential;
 use crate::engine::Engine;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -31,22 +32,32 @@ pub enum ConnectionError {
 pub struct Registered {
     pub container_instance_id: String,
     pub container_instance_arn: String,
+    /// Issued to a new instance: presented on every later connection.
+    pub instance_credential: Option<String>,
 }
 
 /// Connects, registers and serves one connection until it drops. `on_registered` is called
 /// once the server accepted the registration (to persist the instance id).
 pub async fn serve_once(
     server_url: &str,
-    token: &str,
+    credential: &AgentCredential,
     register: Register,
     engine: &Engine,
     reports: &mut watch::Receiver<Report>,
     samples: &mut watch::Receiver<StatsReport>,
     on_registered: &mut (dyn FnMut(&Registered) + Send),
 ) -> Result<(), ConnectionError> {
-    let mut socket = connect(server_url, token).await?;
+    let bearer = credential.bearer().ok_or_else(|| {
+        ConnectionError::Fatal(
+            "no join token and no instance credential: pass the server's <data-dir>/agent-token with --token-file".into(),
+        )
+    })?;
+    let mut socket = connect(server_url, &bearer).await?;
 
     let registered = register_on(&mut socket, register).await?;
+    if let Some(issued) = &registered.instance_credential {
+        credential.set_instance(issued.clone());
+    }
     on_registered(&registered);
     let send = encode;
     tracing::info!(arn = %registered.container_instance_arn, "registered with the server");
@@ -114,8 +125,16 @@ pub async fn register_on(
         };
         let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
         match parse(&message) {
-            Some(ServerMessage::Registered { container_instance_arn, container_instance_id }) => {
-                break Registered { container_instance_id, container_instance_arn };
+            Some(ServerMessage::Registered {
+                container_instance_arn,
+                container_instance_id,
+                instance_credential,
+            }) => {
+                break Registered {
+                    container_instance_id,
+                    container_instance_arn,
+                    instance_credential,
+                };
             }
             Some(ServerMessage::Refused { message }) => {
                 return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
@@ -130,7 +149,8 @@ pub async fn register_on(
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens the connection with the agent token; a refused token is fatal.
+/// Opens the connection with `token` (the join token or an instance credential); a refused
+/// token is fatal.
 pub async fn connect(server_url: &str, token: &str) -> Result<Socket, ConnectionError> {
     let url = websocket_url(server_url)?;
     let mut request = url
@@ -148,7 +168,7 @@ pub async fn connect(server_url: &str, token: &str) -> Result<Socket, Connection
         Ok(ok) => ok,
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 401 => {
             return Err(ConnectionError::Fatal(
-                "the server refused the agent token (401): pass the server's <data-dir>/agent-token with --token-file".into(),
+                "the server refused the agent token (401): a new agent joins with the server's <data-dir>/agent-token (--token-file); a joined one presents the credential in its state file".into(),
             ))
         }
         Err(e) => return Err(ConnectionError::Transient(format!("cannot connect to {url}: {e}"))),

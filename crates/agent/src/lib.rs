@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod connection;
+pub mod credential;
 pub mod demo_image;
 pub mod engine;
 pub mod local_state;
@@ -29,7 +30,8 @@ pub const DEFAULT_METADATA_PORT: u16 = 51679;
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub server_url: String,
-    pub token: String,
+    /// Admits a new instance; not needed once the state file holds the instance credential.
+    pub join_token: Option<String>,
     pub data_dir: PathBuf,
     pub announce: Announce,
     pub cleanup_wait: Duration,
@@ -62,6 +64,10 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     let file = LocalStateFile::new(&config.data_dir);
     let mut local = file.load()?;
+    let credential = Arc::new(credential::AgentCredential::new(
+        config.join_token.clone(),
+        local.instance_credential.clone(),
+    ));
     let host = runtime.info().await?;
     let metadata_endpoint = metadata::bind(runtime.as_ref(), config.metadata_port).await?;
     let engine = Engine::start(
@@ -73,7 +79,7 @@ pub async fn run(
             metadata_url: Some(metadata_endpoint.base_url.clone()),
             log_groups: Some(Arc::new(logs::groups::GroupCheck::new(
                 &config.server_url,
-                &config.token,
+                Arc::clone(&credential),
             ))),
         },
         std::mem::take(&mut local.tasks),
@@ -93,7 +99,7 @@ pub async fn run(
         logs::LogsConfig {
             dir: config.data_dir.join("log-buffer"),
             server_url: config.server_url.clone(),
-            token: config.token.clone(),
+            credential: Arc::clone(&credential),
             buffer_bytes: config.log_buffer_bytes,
         },
     )?;
@@ -140,6 +146,9 @@ pub async fn run(
                     let mut local = local.lock().unwrap_or_else(|e| e.into_inner());
                     local.container_instance_id = Some(r.container_instance_id.clone());
                     local.container_instance_arn = Some(r.container_instance_arn.clone());
+                    if let Some(issued) = &r.instance_credential {
+                        local.instance_credential = Some(issued.clone());
+                    }
                     local.clone()
                 };
                 if let Err(error) = file.save(&snapshot) {
@@ -148,7 +157,7 @@ pub async fn run(
             };
             match connection::serve_once(
                 &config.server_url,
-                &config.token,
+                &credential,
                 register,
                 &engine,
                 &mut reports,

@@ -1,5 +1,6 @@
-//! The agent's small local state file (`<data-dir>/agent-state.json`): who it is and every
-//! task it runs with its containers' ids, so a restarted agent adopts instead of duplicating.
+//! The agent's small local state file (`<data-dir>/agent-state.json`, mode 0600): who it is
+//! (with its instance credential) and every task it runs with its containers' ids, so a
+//! restarted agent adopts instead of duplicating.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,6 +16,9 @@ pub struct LocalState {
     pub host_id: String,
     pub container_instance_id: Option<String>,
     pub container_instance_arn: Option<String>,
+    /// The credential the server issued this instance: presented instead of the join token.
+    #[serde(default)]
+    pub instance_credential: Option<String>,
     /// Task ARN -> what the agent knows of it.
     #[serde(default)]
     pub tasks: BTreeMap<String, TaskRun>,
@@ -65,14 +69,14 @@ impl LocalStateFile {
     pub fn save(&self, state: &LocalState) -> Result<(), LocalStateError> {
         let io = |source| LocalStateError::Io { path: self.path.display().to_string(), source };
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::credential::create_private_dir(dir).map_err(io)?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec(state).map_err(|source| LocalStateError::Corrupt {
             path: self.path.display().to_string(),
             source,
         })?;
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut file = crate::credential::create_private(&tmp).map_err(io)?;
         file.write_all(&bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)

@@ -78,10 +78,13 @@ async fn hollow_agent(
     registered: &AtomicUsize,
 ) -> Result<(), SimError> {
     let mut instance_id: Option<String> = None;
+    // Kept in memory only: a restarted simulation registers new instances.
+    let mut credential: Option<String> = None;
     let mut tasks = SimTasks::default();
     let mut attempt = 0;
     loop {
-        match serve(n, config, registering, registered, &mut instance_id, &mut tasks).await {
+        let identity = (&mut instance_id, &mut credential);
+        match serve(n, config, registering, registered, identity, &mut tasks).await {
             Err(ConnectionError::Fatal(message)) => return Err(SimError::Fatal(n, message)),
             Err(ConnectionError::Transient(message)) => {
                 tracing::debug!(n, %message, "hollow agent reconnecting");
@@ -98,14 +101,18 @@ async fn serve(
     config: &SimConfig,
     registering: &tokio::sync::Semaphore,
     registered: &AtomicUsize,
-    instance_id: &mut Option<String>,
+    (instance_id, credential): (&mut Option<String>, &mut Option<String>),
     tasks: &mut SimTasks,
 ) -> Result<(), ConnectionError> {
     let mut socket = {
         let _permit =
             registering.acquire().await.map_err(|e| ConnectionError::Fatal(e.to_string()))?;
-        let mut socket = connect(&config.server_url, &config.token).await?;
+        let bearer = credential.as_deref().unwrap_or(&config.token);
+        let mut socket = connect(&config.server_url, bearer).await?;
         let answer = register_on(&mut socket, registration(n, config, instance_id.clone())).await?;
+        if answer.instance_credential.is_some() {
+            *credential = answer.instance_credential;
+        }
         if instance_id.replace(answer.container_instance_id).is_none() {
             let total = registered.fetch_add(1, Ordering::Relaxed) + 1;
             if total == config.count || total.is_multiple_of(1000) {

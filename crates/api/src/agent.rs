@@ -13,6 +13,24 @@ use crate::taskdef::{Attribute, ContainerDefinition, Volume};
 
 pub const CONNECT_PATH: &str = "/v1/agent/connect";
 
+/// How an instance credential starts: `instance.<cluster>.<instance id>.<secret>`, presented as
+/// `Authorization: Bearer <credential>` (a join token never contains a dot).
+const INSTANCE_CREDENTIAL_PREFIX: &str = "instance.";
+
+/// An instance's credential: it names its instance, so the server finds what to check it
+/// against without a search.
+pub fn instance_credential(cluster: &str, instance_id: &str, secret: &str) -> String {
+    format!("{INSTANCE_CREDENTIAL_PREFIX}{cluster}.{instance_id}.{secret}")
+}
+
+/// The cluster, instance id and secret of an instance credential; `None` for anything else
+/// (a join token).
+pub fn parse_instance_credential(bearer: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = bearer.strip_prefix(INSTANCE_CREDENTIAL_PREFIX)?.splitn(3, '.');
+    let (cluster, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    (!cluster.is_empty() && !id.is_empty() && !secret.is_empty()).then_some((cluster, id, secret))
+}
+
 /// How often an agent says it is alive when it has nothing else to say.
 pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// A connected agent is silent (half-open connection) only after missing this many heartbeats.
@@ -126,6 +144,11 @@ pub enum ServerMessage {
     Registered {
         container_instance_arn: String,
         container_instance_id: String,
+        /// Issued when the instance is new (admitted by the join token): the credential every
+        /// later connection of this agent presents instead of the join token. The agent keeps
+        /// it in its state file (mode 0600); the server keeps only its hash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance_credential: Option<String>,
     },
     /// Registration refused (unknown cluster, instance deregistered, ...); the agent should not
     /// retry without a change.

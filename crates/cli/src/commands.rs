@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use flotilla_server::credentials::JoinTokenChange;
 use flotilla_server::{AccessKey, Config};
 use tokio::net::TcpListener;
 
@@ -76,10 +77,10 @@ fn parse_attributes(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 /// `flotilla agent`.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
-    let token = read_token(&args.token_file)?;
+    let join_token = args.token_file.as_deref().map(read_token).transpose()?;
     let config = AgentConfig {
         server_url: args.server,
-        token,
+        join_token,
         data_dir: args.data_dir.unwrap_or_else(|| default_data_dir("agent")),
         announce: Announce {
             cluster: args.cluster,
@@ -151,7 +152,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.server.listen))?;
         let app = flotilla_server::prepare(&config).await?;
         let addr = listener.local_addr().context("listener address")?;
-        let token = app.credentials.agent_token.clone();
+        let join_token = app.credentials.join_token.clone();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(flotilla_server::serve(app, listener, async move {
             let mut stopped = stopped;
@@ -185,7 +186,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         print_dev_guide(addr, &data_dir, agent_ready);
         let agent_config = AgentConfig {
             server_url: format!("http://{addr}"),
-            token,
+            join_token,
             data_dir: data_dir.join("agent"),
             announce: Announce {
                 cluster: "default".into(),
@@ -240,6 +241,11 @@ fn server_config(args: &ServerArgs, data_dir: &std::path::Path) -> anyhow::Resul
             max_connections: args.max_connections,
             header_timeout: seconds("header-timeout", args.header_timeout)?,
             idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+        },
+        join_token: match (args.rotate_agent_token, args.revoke_agent_token) {
+            (true, _) => JoinTokenChange::Rotate,
+            (_, true) => JoinTokenChange::Revoke,
+            _ => JoinTokenChange::Keep,
         },
     })
 }

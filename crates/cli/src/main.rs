@@ -117,6 +117,14 @@ pub struct ServerArgs {
     /// Seconds an idle keep-alive connection stays open.
     #[arg(long, default_value_t = flotilla_front::listener::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
     idle_timeout: f64,
+    /// Replace the agents' join token (<data-dir>/agent-token) at start: the old one no longer
+    /// admits new agents; joined agents keep working with their own credentials.
+    #[arg(long, conflicts_with = "revoke_agent_token")]
+    rotate_agent_token: bool,
+    /// Revoke the join token at start: no new agent can join until a start with
+    /// --rotate-agent-token; joined agents keep working.
+    #[arg(long)]
+    revoke_agent_token: bool,
 }
 
 #[derive(Args, Clone)]
@@ -139,9 +147,10 @@ pub struct AgentArgs {
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,
-    /// File holding the agent token (the server's <data-dir>/agent-token).
+    /// File holding the join token (the server's <data-dir>/agent-token); not needed once the
+    /// agent's state file holds the credential its registration was issued.
     #[arg(long)]
-    token_file: std::path::PathBuf,
+    token_file: Option<std::path::PathBuf>,
     /// Directory for the agent's state file [default: ~/.flotilla/agent].
     #[arg(long)]
     data_dir: Option<PathBuf>,

@@ -1,5 +1,7 @@
-//! The root access key (for users and SDKs) and the agent token (for node agents): created on
-//! first start, kept in the store, written to `<data-dir>/credentials` and `<data-dir>/agent-token`.
+//! The root access key (for users and SDKs) and the agents' join token: created on first start,
+//! kept in the store, written to `<data-dir>/credentials` and `<data-dir>/agent-token`. The join
+//! token only admits new container instances (each then gets a credential of its own, see
+//! `agent_auth.rs`); it can be rotated or revoked at start without disturbing joined agents.
 
 use std::fmt;
 use std::io::Write;
@@ -45,7 +47,20 @@ impl fmt::Debug for AccessKey {
 #[derive(Clone)]
 pub struct Credentials {
     pub root: AccessKey,
-    pub agent_token: String,
+    /// Admits new agents; `None` once revoked (no agent can join until one is issued again).
+    pub join_token: Option<String>,
+}
+
+/// What a start does to the join token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum JoinTokenChange {
+    /// Keep the stored token (create one on the first start).
+    #[default]
+    Keep,
+    /// Replace it with a new one: the old one no longer admits agents.
+    Rotate,
+    /// Remove it: no new agent can join until a start rotates one in.
+    Revoke,
 }
 
 impl fmt::Debug for Credentials {
@@ -60,20 +75,17 @@ impl Credentials {
         (access_key_id == self.root.access_key_id).then(|| self.root.secret_access_key.clone())
     }
 
-    /// Whether a request carries `Authorization: Bearer <agent token>`: every agent route
-    /// (the WebSocket, log shipping) asks this one question. Compared in constant time.
-    pub fn authorizes_agent(&self, headers: &axum::http::HeaderMap) -> bool {
+    /// Whether `presented` is the join token (compared in constant time).
+    pub fn admits_join(&self, presented: &str) -> bool {
         use subtle::ConstantTimeEq;
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(self.agent_token.as_bytes()))
+        self.join_token.as_deref().is_some_and(|token| {
+            !presented.is_empty() && bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+        })
     }
 }
 
-fn random_string(alphabet: &[u8], len: usize) -> Result<String, CredentialsError> {
+/// `len` random symbols of `alphabet`.
+pub fn random_string(alphabet: &[u8], len: usize) -> Result<String, CredentialsError> {
     let mut bytes = vec![0u8; len];
     getrandom::getrandom(&mut bytes).map_err(|e| CredentialsError::Random(e.to_string()))?;
     // 256 is a multiple of neither alphabet size; the slight bias is irrelevant for 32+ symbols
@@ -98,6 +110,7 @@ pub async fn init(
     data_dir: &Path,
     region: &str,
     preset_root: Option<AccessKey>,
+    join: JoinTokenChange,
 ) -> Result<Credentials, CredentialsError> {
     if let Some(key) = &preset_root {
         if key.access_key_id.is_empty() || key.secret_access_key.is_empty() {
@@ -124,9 +137,15 @@ pub async fn init(
         (None, Some(stored)) => stored,
         (None, None) => new_root_key()?,
     };
-    let agent_token = match stored_token.clone() {
-        Some(token) => token,
-        None => random_string(b"0123456789abcdef", 64)?,
+    // A revoked token is stored as an empty value, so the revocation outlives restarts; only a
+    // first start (nothing stored) or a rotation issues a token.
+    let stored_join = stored_token.clone().map(|t| Some(t).filter(|t| !t.is_empty()));
+    let join_token = match (join, stored_join.clone()) {
+        (JoinTokenChange::Revoke, _) => None,
+        (JoinTokenChange::Keep, Some(token)) => token,
+        (JoinTokenChange::Keep, None) | (JoinTokenChange::Rotate, _) => {
+            Some(random_string(b"0123456789abcdef", 64)?)
+        }
     };
 
     let mut txn = Txn::default();
@@ -134,10 +153,13 @@ pub async fn init(
         let value = serde_json::to_vec(&root).map_err(|_| CredentialsError::Corrupt)?;
         txn.ops.push(Op::Put { key: ROOT_KEY.into(), value });
     }
-    if stored_token.is_none() {
+    if stored_join.as_ref() != Some(&join_token) {
         // Guarded so two servers starting at once on one store agree on a single token.
-        txn.compares.push(Compare::ModRevision { key: AGENT_TOKEN.into(), revision: 0 });
-        txn.ops.push(Op::Put { key: AGENT_TOKEN.into(), value: agent_token.clone().into_bytes() });
+        let revision =
+            stored.iter().find(|kv| kv.key == AGENT_TOKEN).map_or(0, |kv| kv.mod_revision);
+        txn.compares.push(Compare::ModRevision { key: AGENT_TOKEN.into(), revision });
+        let value = join_token.clone().unwrap_or_default().into_bytes();
+        txn.ops.push(Op::Put { key: AGENT_TOKEN.into(), value });
     }
     if !txn.ops.is_empty() {
         if let TxnOutcome::Conflict = store.commit(txn).await? {
@@ -158,8 +180,20 @@ pub async fn init(
         &data_dir.join("config"),
         &format!("# AWS CLI config for Flotilla. Use it with AWS_CONFIG_FILE=<this file>.\n[default]\nregion = {region}\n"),
     )?;
-    write_private_file(&data_dir.join("agent-token"), &format!("{agent_token}\n"))?;
-    Ok(Credentials { root, agent_token })
+    let token_file = data_dir.join("agent-token");
+    match &join_token {
+        Some(token) => write_private_file(&token_file, &format!("{token}\n"))?,
+        None => match std::fs::remove_file(&token_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CredentialsError::File {
+                    path: token_file.display().to_string(),
+                    source: e,
+                })
+            }
+            _ => {}
+        },
+    }
+    Ok(Credentials { root, join_token })
 }
 
 /// Writes a file readable only by its owner, atomically (temporary file, fsync, rename).
@@ -184,7 +218,7 @@ mod tests {
     #[test]
     fn debug_never_shows_the_secret() {
         let key = AccessKey { access_key_id: "AKIAX".into(), secret_access_key: "s3cr3t".into() };
-        let creds = Credentials { root: key.clone(), agent_token: "t0k3n".into() };
+        let creds = Credentials { root: key.clone(), join_token: Some("t0k3n".into()) };
         let shown = format!("{key:?} {creds:?}");
         assert!(!shown.contains("s3cr3t") && !shown.contains("t0k3n"), "{shown}");
     }
@@ -193,14 +227,17 @@ mod tests {
     async fn first_start_creates_then_keeps_credentials() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = flotilla_store::EmbeddedStore::open(&dir.path().join("db")).expect("store");
-        let first = init(&store, dir.path(), "us-east-1", None).await.expect("init");
+        let first =
+            init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Keep).await.expect("init");
         assert!(
             first.root.access_key_id.starts_with("AKIA") && first.root.access_key_id.len() == 20
         );
         assert_eq!(first.root.secret_access_key.len(), 40);
-        let again = init(&store, dir.path(), "us-east-1", None).await.expect("init again");
+        let again = init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Keep)
+            .await
+            .expect("init again");
         assert_eq!(again.root, first.root);
-        assert_eq!(again.agent_token, first.agent_token);
+        assert_eq!(again.join_token, first.join_token);
         let file = std::fs::read_to_string(dir.path().join("credentials")).expect("file");
         assert!(file.contains(&first.root.secret_access_key));
         #[cfg(unix)]
@@ -212,5 +249,37 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[tokio::test]
+    async fn join_tokens_rotate_and_revoke() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = flotilla_store::EmbeddedStore::open(&dir.path().join("db")).expect("store");
+        let token_file = dir.path().join("agent-token");
+        let first =
+            init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Keep).await.expect("init");
+        let old = first.join_token.clone().expect("a token");
+        let rotated = init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Rotate)
+            .await
+            .expect("rotate");
+        let new = rotated.join_token.clone().expect("a token");
+        assert_ne!(old, new);
+        assert!(
+            rotated.admits_join(&new) && !rotated.admits_join(&old) && !rotated.admits_join("")
+        );
+        assert_eq!(std::fs::read_to_string(&token_file).expect("file").trim(), new);
+        let revoked = init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Revoke)
+            .await
+            .expect("revoke");
+        assert!(revoked.join_token.is_none() && !revoked.admits_join(&new));
+        assert!(!token_file.exists());
+        let kept =
+            init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Keep).await.expect("keep");
+        assert!(kept.join_token.is_none(), "a revocation outlives restarts");
+        let again = init(&store, dir.path(), "us-east-1", None, JoinTokenChange::Rotate)
+            .await
+            .expect("rotate");
+        assert!(again.join_token.is_some_and(|t| t != new && t != old));
+        assert_eq!(again.root, first.root, "the root key never changes with the join token");
     }
 }

@@ -1,5 +1,6 @@
 //! The agent gateway: one WebSocket per agent (`GET /v1/agent/connect`), authenticated with the
-//! agent token. The server pushes the instance's whole desired state whenever it changes; the
+//! join token (a new instance) or the instance's own credential (`agent_auth.rs`). The server
+//! pushes the instance's whole desired state whenever it changes; the
 //! agent pushes its whole actual state. Both are idempotent, so reconnects simply converge.
 
 use std::sync::Arc;
@@ -7,10 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage};
 
+use crate::agent_auth::{self, AgentIdentity};
 use crate::ecs::{instances, launch};
 use crate::App;
 
@@ -25,25 +27,19 @@ pub async fn connect(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !app.credentials.authorizes_agent(&headers) {
-        tracing::warn!("agent connection refused: wrong or missing agent token");
-        return unauthorized();
-    }
+    let Some(identity) = agent_auth::identify(&app, &headers) else {
+        tracing::warn!("agent connection refused: wrong or missing agent credential");
+        return agent_auth::unauthorized();
+    };
     // Small buffers: tungstenite's 128 KiB defaults cost 256 KiB per idle agent; messages
     // larger than a buffer still pass, the buffer just grows for them.
     upgrade.read_buffer_size(WS_BUFFER_BYTES).write_buffer_size(0).on_upgrade(
         move |socket| async move {
-            if let Err(error) = serve_agent(app, socket).await {
+            if let Err(error) = serve_agent(app, socket, identity).await {
                 tracing::info!(%error, "agent connection ended");
             }
         },
     )
-}
-
-/// The answer to a request without the right agent token.
-pub fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, "invalid agent token: use the server's <data-dir>/agent-token\n")
-        .into_response()
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), String> {
@@ -51,7 +47,11 @@ async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), Str
     socket.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
 }
 
-async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String> {
+async fn serve_agent(
+    app: Arc<App>,
+    mut socket: WebSocket,
+    identity: AgentIdentity,
+) -> Result<(), String> {
     let first = tokio::time::timeout(REGISTER_TIMEOUT, socket.recv())
         .await
         .map_err(|_| "agent did not register in time".to_string())?
@@ -71,13 +71,26 @@ async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String>
     let cluster = flotilla_api::arn::cluster_name_from(&register.cluster).to_string();
     let new_id = uuid::Uuid::new_v4().simple().to_string();
     let now = crate::epoch_seconds(SystemTime::now());
-    let (instance_id, arn) = match instances::register(&app, register, new_id, now).await {
-        Ok(ids) => ids,
+    // The secret is drawn here, outside the deterministic write; only its hash is stored, and
+    // only if the registration issues a credential.
+    let secret = agent_auth::new_secret().map_err(|e| e.to_string())?;
+    let admission = match identity {
+        AgentIdentity::Joining => {
+            instances::Admission::Join { credential_hash: agent_auth::credential_hash(&secret) }
+        }
+        AgentIdentity::Instance { cluster, id } => instances::Admission::Instance { cluster, id },
+    };
+    let registered = match instances::register(&app, register, new_id, now, admission).await {
+        Ok(registered) => registered,
         Err(error) => {
             send(&mut socket, &ServerMessage::Refused { message: error.message.clone() }).await?;
             return Err(format!("registration refused: {}", error.message));
         }
     };
+    let (instance_id, arn) = (registered.id, registered.arn);
+    let instance_credential = registered
+        .issued_credential
+        .then(|| flotilla_api::agent::instance_credential(&cluster, &instance_id, &secret));
     let connection = app.agents.connect(&instance_id);
     tracing::info!(%arn, "agent connected");
     send(
@@ -85,6 +98,7 @@ async fn serve_agent(app: Arc<App>, mut socket: WebSocket) -> Result<(), String>
         &ServerMessage::Registered {
             container_instance_arn: arn.clone(),
             container_instance_id: instance_id.clone(),
+            instance_credential,
         },
     )
     .await?;

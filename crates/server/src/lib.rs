@@ -1,6 +1,7 @@
 //! The Flotilla control plane: the routes and the front door's wiring (`flotilla-front`), the
 //! ECS, CloudWatch Logs and CloudWatch metrics handlers, and the state, log database and metrics they read and write.
 
+mod agent_auth;
 mod agents;
 mod controller;
 pub mod credentials;
@@ -63,6 +64,8 @@ pub struct Config {
     pub quotas: Quotas,
     /// Connection cap and timeouts of the HTTP listener.
     pub listener: flotilla_front::ListenerConfig,
+    /// Whether this start keeps, rotates or revokes the agents' join token.
+    pub join_token: credentials::JoinTokenChange,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +147,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         &config.data_dir,
         &config.region,
         config.preset_root_key.clone(),
+        config.join_token,
     )
     .await?;
     let state = state::StateHandle::load(Arc::clone(&store)).await?;
@@ -177,6 +181,7 @@ pub(crate) async fn test_app(dir: &tempfile::TempDir) -> Arc<App> {
         agent_timeout: DEFAULT_AGENT_TIMEOUT,
         quotas: Quotas::default(),
         listener: flotilla_front::ListenerConfig::default(),
+        join_token: credentials::JoinTokenChange::Keep,
     };
     prepare(&config).await.expect("prepare")
 }

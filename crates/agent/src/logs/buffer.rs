@@ -39,7 +39,7 @@ impl Buffer {
     /// Opens `dir`, keeping what a previous run left unshipped.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Buffer, BufferError> {
         let io = |source| BufferError::Io { path: dir.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::credential::create_private_dir(dir).map_err(io)?;
         let mut files = Files::default();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let entry = entry.map_err(io)?;
@@ -114,7 +114,7 @@ impl Buffer {
         let path = self.path(seq);
         let temporary = path.with_extension("tmp");
         let io = |source| BufferError::Io { path: path.display().to_string(), source };
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        let mut file = crate::credential::create_private(&temporary).map_err(io)?;
         file.write_all(body).map_err(io)?;
         file.sync_data().map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(io)?;

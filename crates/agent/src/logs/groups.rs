@@ -2,11 +2,13 @@
 //! server whether the group exists: on ECS such a container fails to start ("The specified log
 //! group does not exist."), and so it does here, instead of running with its output dropped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::{LogGroupsQuery, LogGroupsReply, LOG_GROUPS_PATH};
 
 use super::ship::{exchange, http_client, HttpClient};
+use crate::credential::AgentCredential;
 
 /// A start does not wait longer than this for the answer; without one, the container starts.
 const ASK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -14,7 +16,7 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Asks the server which log groups are missing.
 pub struct GroupCheck {
     url: String,
-    token: String,
+    credential: Arc<AgentCredential>,
     client: HttpClient,
 }
 
@@ -25,10 +27,10 @@ impl std::fmt::Debug for GroupCheck {
 }
 
 impl GroupCheck {
-    pub fn new(server_url: &str, token: &str) -> GroupCheck {
+    pub fn new(server_url: &str, credential: Arc<AgentCredential>) -> GroupCheck {
         GroupCheck {
             url: format!("{}{LOG_GROUPS_PATH}", server_url.trim_end_matches('/')),
-            token: token.to_string(),
+            credential,
             client: http_client(),
         }
     }
@@ -37,7 +39,9 @@ impl GroupCheck {
     /// too old): the container then starts, and its lines wait in the buffer.
     pub async fn missing(&self, groups: Vec<String>) -> Option<Vec<String>> {
         let body = serde_json::to_vec(&LogGroupsQuery { groups }).ok()?;
-        match exchange(&self.client, &self.url, &self.token, body, ASK_TIMEOUT).await {
+        // Tasks come only after registration, which issued the credential.
+        let credential = self.credential.instance()?;
+        match exchange(&self.client, &self.url, &credential, body, ASK_TIMEOUT).await {
             Ok((200, answer)) => {
                 serde_json::from_slice::<LogGroupsReply>(&answer).ok().map(|r| r.missing)
             }

@@ -20,6 +20,7 @@ use flotilla_api::agent::{LogBatch, LogStreamBatch, TaskSpec};
 use flotilla_api::taskdef::ContainerDefinition;
 use tokio::sync::mpsc;
 
+use crate::credential::AgentCredential;
 use crate::engine::Engine;
 use crate::runtime::{RunState, Runtime};
 use buffer::Buffer;
@@ -49,7 +50,7 @@ pub struct LogsConfig {
     /// `<agent data dir>/log-buffer`.
     pub dir: PathBuf,
     pub server_url: String,
-    pub token: String,
+    pub credential: Arc<AgentCredential>,
     pub buffer_bytes: u64,
 }
 
@@ -143,7 +144,7 @@ impl Cursors {
         let written = serde_json::to_vec(map)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
-                let mut file = std::fs::File::create(&temporary)?;
+                let mut file = crate::credential::create_private(&temporary)?;
                 file.write_all(&bytes)?;
                 file.sync_data()
             })
@@ -164,7 +165,7 @@ pub fn spawn(
     let cursors = Cursors::load(&config.dir);
     let (chunks, chunk_rx) = mpsc::channel(CHUNKS_QUEUED);
     tokio::spawn(batch(chunk_rx, Arc::clone(&buffer), cursors.clone()));
-    tokio::spawn(ship::run(Arc::clone(&buffer), config.server_url, config.token));
+    tokio::spawn(ship::run(Arc::clone(&buffer), config.server_url, config.credential));
     tokio::spawn(collect(runtime, engine, cursors, chunks));
     Ok(buffer)
 }

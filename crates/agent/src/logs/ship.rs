@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::buffer::Buffer;
+use crate::credential::AgentCredential;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A request that has not been answered by then is retried (the server dedupes nothing, but a
@@ -36,7 +37,7 @@ enum ShipError {
 }
 
 /// Ships until the task is dropped.
-pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
+pub async fn run(buffer: Arc<Buffer>, server_url: String, credential: Arc<AgentCredential>) {
     let url = format!("{}{LOGS_PATH}", server_url.trim_end_matches('/'));
     let client = http_client();
     let mut failures = 0u32;
@@ -61,6 +62,13 @@ pub async fn run(buffer: Arc<Buffer>, server_url: String, token: String) {
                 tracing::error!(%error, "the log buffer reader failed");
                 continue;
             }
+        };
+        // Batches exist only for tasks, which come after registration; until the credential is
+        // known (a restart's first connection), wait.
+        let Some(token) = credential.instance() else {
+            tokio::time::sleep(backoff(failures)).await;
+            failures = failures.saturating_add(1);
+            continue;
         };
         let shipped = match post(&client, &url, &token, body.clone()).await {
             Err(ShipError::TooLarge(_)) => post_in_parts(&client, &url, &token, &body).await,
@@ -186,7 +194,7 @@ async fn post(
     }
 }
 
-/// One `POST` of JSON `body` to the server with the agent token: the status and the body of the
+/// One `POST` of JSON `body` to the server with the instance credential: the status and the body of the
 /// answer, or why there was none.
 pub(super) async fn exchange(
     client: &HttpClient,

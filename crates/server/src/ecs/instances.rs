@@ -25,12 +25,36 @@ use crate::App;
 
 /// Registers (or re-registers) the agent's instance; returns (instance id, instance ARN).
 /// `new_id` is used when the agent has no id yet or its old instance is gone.
+/// What admits a registration: the join token (a new instance, or claiming one registered
+/// before credentials existed) or an instance's own credential (only that instance).
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// The hash of the credential to issue.
+    Join {
+        credential_hash: String,
+    },
+    Instance {
+        cluster: String,
+        id: String,
+    },
+}
+
+/// A registration's outcome.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: String,
+    pub arn: String,
+    /// The admission's credential was stored for the instance: the agent must be told it.
+    pub issued_credential: bool,
+}
+
 pub async fn register(
     app: &App,
     register: Register,
     new_id: String,
     now: f64,
-) -> Result<(String, String), ApiError> {
+    admission: Admission,
+) -> Result<Registration, ApiError> {
     let scope = app.scope.clone();
     app.state
         .write(move |staged| {
@@ -42,6 +66,29 @@ pub async fn register(
                 Some(Record::Instance(i)) => Some(*i),
                 _ => None,
             });
+            let mut issued_credential = false;
+            match (&admission, &existing) {
+                (Admission::Instance { cluster, id }, _)
+                    if *cluster != name || register.container_instance_id.as_deref() != Some(id.as_str()) =>
+                {
+                    return Err(ApiError::client(format!(
+                        "this agent's credential is for container instance {id} of cluster {cluster}; it cannot register as another instance"
+                    )))
+                }
+                (Admission::Instance { id, .. }, None) => {
+                    return Err(ApiError::client(format!(
+                        "container instance {id} no longer exists; remove the agent's state file to register anew"
+                    )))
+                }
+                (Admission::Join { .. }, Some(i)) if i.credential_hash.is_some() => {
+                    return Err(ApiError::client(format!(
+                        "container instance {} is registered: only its own agent, with the credential it was issued, can connect as it",
+                        i.instance.container_instance_arn
+                    )))
+                }
+                (Admission::Join { .. }, _) => issued_credential = true,
+                (Admission::Instance { .. }, Some(_)) => {}
+            }
             let mut record = match existing {
                 Some(i) if i.instance.status == "INACTIVE" => {
                     return Err(ApiError::client(format!(
@@ -61,15 +108,23 @@ pub async fn register(
                     },
                     custom_attributes: Vec::new(),
                     announced_attributes: Vec::new(),
+                    credential_hash: None,
                 },
             };
+            if let Admission::Join { credential_hash } = admission {
+                record.credential_hash = Some(credential_hash);
+            }
             record.set_announced(register.attributes);
             let instance = &mut record.instance;
             instance.ec2_instance_id = register.host_id;
             instance.registered_resources = register.registered_resources;
             instance.version_info = register.version_info;
             instance.version += 1;
-            let out = (record.id.clone(), instance.container_instance_arn.clone());
+            let out = Registration {
+                id: record.id.clone(),
+                arn: instance.container_instance_arn.clone(),
+                issued_credential,
+            };
             staged.put(Record::Instance(Box::new(record)));
             Ok(out)
         })

@@ -1,8 +1,10 @@
 //! `POST /v1/agent/logs`: container output shipped by agents (the awslogs driver), authenticated
-//! with the agent token. Each stream batch creates its stream if missing, and its group too when
+//! with the instance's credential and accepted only for the log streams of the tasks placed on
+//! that instance (`OwnStreams`). Each stream batch creates its stream if missing, and its group too when
 //! the task asked for `awslogs-create-group`; a batch for a missing group is rejected for good.
 //! The answer comes once every stored event is durable (one commit for the whole request).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,6 +22,7 @@ use flotilla_api::logs::{
 
 use super::store::{LogStore, LogsError};
 use super::writer::{Append, Creation};
+use crate::agent_auth::{self, AgentIdentity};
 use crate::App;
 
 /// Request bodies larger than this are refused: agents send batches of at most ~5,000 lines or
@@ -27,13 +30,24 @@ use crate::App;
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response {
-    let batch: LogBatch = match agent_request(&app, request, MAX_BODY_BYTES, "log batch").await {
-        Ok(batch) => batch,
-        Err(refused) => return refused,
-    };
+    let (own, mut batch): (OwnStreams, LogBatch) =
+        match agent_request(&app, request, MAX_BODY_BYTES, "log batch").await {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused,
+        };
+    let (allowed, foreign): (Vec<_>, Vec<_>) =
+        batch.streams.into_iter().partition(|s| own.allows(&s.group, &s.stream));
+    batch.streams = allowed;
     let now_ms = super::epoch_millis(SystemTime::now());
     match store(&app.logs, batch, now_ms).await {
-        Ok(reply) => json_reply(&reply),
+        Ok(mut reply) => {
+            reply.rejected.extend(foreign.into_iter().map(|s| RejectedLogStream {
+                group: s.group,
+                stream: s.stream,
+                reason: NOT_OWN.into(),
+            }));
+            json_reply(&reply)
+        }
         // The agent keeps the batch and retries.
         Err(error) => {
             tracing::error!(%error, "could not store an agent log batch");
@@ -47,11 +61,18 @@ const MAX_GROUPS_QUERY_BYTES: usize = 64 * 1024;
 
 /// `POST /v1/agent/logs/groups`: which of the named log groups do not exist.
 pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Response {
-    let query: LogGroupsQuery =
+    let (own, query): (OwnStreams, LogGroupsQuery) =
         match agent_request(&app, request, MAX_GROUPS_QUERY_BYTES, "log groups query").await {
-            Ok(query) => query,
+            Ok(accepted) => accepted,
             Err(refused) => return refused,
         };
+    if let Some(group) = query.groups.iter().find(|g| !own.allows_group(g)) {
+        return (
+            StatusCode::FORBIDDEN,
+            format!("log group {group} is not used by a task of this container instance\n"),
+        )
+            .into_response();
+    }
     let logs = app.logs.clone();
     let looked_up = tokio::task::spawn_blocking(move || {
         let reader = logs.reader()?;
@@ -71,27 +92,90 @@ pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Re
     }
 }
 
-/// An agent's JSON request: the agent token checked first, then at most `limit` bytes read and
-/// decoded. Refusals are plain-text answers (401, 413, 400) the agent logs.
+/// Why a stream batch of another instance's tasks is refused.
+const NOT_OWN: &str = "The log stream does not belong to a task of this container instance.";
+
+/// What an instance may write: the log streams of the `awslogs` containers of the tasks placed
+/// on it (any status: a stopped task's last lines still arrive).
+#[derive(Debug, Default)]
+pub struct OwnStreams {
+    /// (group, stream) of containers with a stream prefix: `<prefix>/<container>/<task id>`.
+    named: HashSet<(String, String)>,
+    /// Groups of containers without a prefix, whose streams are their Docker container ids
+    /// (64 hex digits), which the server may not have heard of yet when the first lines come.
+    by_container_id: HashSet<String>,
+}
+
+impl OwnStreams {
+    pub fn of(app: &App, cluster: &str, instance_id: &str) -> OwnStreams {
+        let state = app.state.read();
+        let mut own = OwnStreams::default();
+        for record in state.tasks_on(instance_id).filter(|t| t.cluster == cluster) {
+            let Some(stored) = state.task_definition_by_arn(&record.task.task_definition_arn)
+            else {
+                continue;
+            };
+            for container in &stored.definition.container_definitions {
+                let Some(log) =
+                    container.log_configuration.as_ref().filter(|l| l.log_driver == "awslogs")
+                else {
+                    continue;
+                };
+                let options = log.options.clone().unwrap_or_default();
+                let Some(group) = options.get("awslogs-group").filter(|g| !g.is_empty()) else {
+                    continue;
+                };
+                match options.get("awslogs-stream-prefix").filter(|p| !p.is_empty()) {
+                    Some(prefix) => {
+                        let name = container.name.as_deref().unwrap_or_default();
+                        own.named.insert((group.clone(), format!("{prefix}/{name}/{}", record.id)));
+                    }
+                    None => {
+                        own.by_container_id.insert(group.clone());
+                    }
+                }
+            }
+        }
+        own
+    }
+
+    pub fn allows(&self, group: &str, stream: &str) -> bool {
+        let docker_id = stream.len() == 64 && stream.bytes().all(|b| b.is_ascii_hexdigit());
+        self.named.contains(&(group.to_string(), stream.to_string()))
+            || (docker_id && self.by_container_id.contains(group))
+    }
+
+    pub fn allows_group(&self, group: &str) -> bool {
+        self.by_container_id.contains(group) || self.named.iter().any(|(g, _)| g == group)
+    }
+}
+
+/// An agent's JSON request: its instance credential checked first, then at most `limit` bytes
+/// read and decoded. Refusals are plain-text answers (401, 403, 413, 400) the agent logs.
 async fn agent_request<T: serde::de::DeserializeOwned>(
     app: &App,
     request: Request,
     limit: usize,
     what: &str,
-) -> Result<T, Response> {
+) -> Result<(OwnStreams, T), Response> {
     let (parts, body) = request.into_parts();
-    if !app.credentials.authorizes_agent(&parts.headers) {
-        tracing::warn!("agent {what} refused: wrong or missing agent token");
-        return Err(crate::gateway::unauthorized());
-    }
+    let own = match agent_auth::identify(app, &parts.headers) {
+        Some(AgentIdentity::Instance { cluster, id }) => OwnStreams::of(app, &cluster, &id),
+        Some(AgentIdentity::Joining) => return Err(agent_auth::instance_credential_required()),
+        None => {
+            tracing::warn!("agent {what} refused: wrong or missing agent credential");
+            return Err(agent_auth::unauthorized());
+        }
+    };
     let body =
         flotilla_front::body::read_limited(&parts.headers, body, limit).await.map_err(|error| {
             let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, format!("{}\n", error.message)).into_response()
         })?;
-    serde_json::from_slice(&body).map_err(|error| {
+    let decoded = serde_json::from_slice(&body).map_err(|error| {
         (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
-    })
+    })?;
+    Ok((own, decoded))
 }
 
 fn json_reply(reply: &impl serde::Serialize) -> Response {

@@ -31,6 +31,7 @@ fn instance(state: &mut State, cluster: &str, id: &str, status: &str, cpu: i32, 
         },
         custom_attributes: Vec::new(),
         announced_attributes: Vec::new(),
+        credential_hash: None,
     })));
 }
 

@@ -284,6 +284,11 @@ impl State {
         self.task_definitions.get(family)?.get(&revision.parse().ok()?)
     }
 
+    /// A container instance by cluster name and id, any status.
+    pub fn instance(&self, cluster: &str, id: &str) -> Option<&InstanceRecord> {
+        self.instances.get(&(cluster.to_string(), id.to_string()))
+    }
+
     /// The tasks placed on an instance, committed state only.
     pub fn tasks_on(&self, instance_id: &str) -> impl Iterator<Item = &TaskRecord> {
         self.tasks_by_instance

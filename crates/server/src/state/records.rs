@@ -42,6 +42,10 @@ pub struct InstanceRecord {
     /// The attributes the agent announced when it last registered.
     #[serde(default)]
     pub announced_attributes: Vec<Attribute>,
+    /// SHA-256 (hex) of the credential issued to the instance's agent; `None` only for
+    /// instances registered before credentials existed (their agent claims one once).
+    #[serde(default)]
+    pub credential_hash: Option<String>,
 }
 
 impl InstanceRecord {

@@ -63,6 +63,7 @@ fn apply(state: &mut State, step: &Step) {
                 },
                 custom_attributes: Vec::new(),
                 announced_attributes: Vec::new(),
+                credential_hash: None,
             }))),
         ),
         Step::Task { n, on, status, group, memory, port } => state.apply(
