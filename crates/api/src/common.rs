@@ -82,3 +82,10 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         }
     })
 }
+
+/// Seconds since the epoch, as ECS timestamps are on the wire (millisecond precision, as ECS
+/// returns them).
+pub fn epoch_seconds(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| (d.as_millis() as f64) / 1000.0)
+}

@@ -11,12 +11,14 @@ pub mod arn;
 pub mod cloudwatch;
 pub mod cluster;
 pub mod common;
+pub mod datapoint;
 pub mod error;
 pub mod instance;
 pub mod logs;
+pub mod pagination;
 pub mod service;
 pub mod task;
 pub mod taskdef;
 
-pub use common::{Failure, KeyValuePair, Tag};
+pub use common::{epoch_seconds, Failure, KeyValuePair, Tag};
 pub use error::{ApiError, ErrorCode};

@@ -9,7 +9,9 @@ pub mod caller;
 pub mod document;
 pub mod door;
 pub mod error;
+pub mod exposition;
 pub mod listener;
+pub mod metrics;
 pub mod protocol;
 pub mod service;
 pub mod sigv4;
@@ -19,6 +21,7 @@ pub use document::Document;
 pub use door::{Call, FrontDoor, Observer};
 pub use error::{Fault, WireError};
 pub use listener::{serve, ListenerConfig};
+pub use metrics::RequestMetrics;
 pub use protocol::{JsonVersion, Protocol};
 pub use service::{
     CborSpec, Input, QuerySpec, Registry, Reply, Service, ServiceFuture, ServiceRequest,

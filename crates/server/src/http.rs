@@ -1,25 +1,33 @@
-//! The server's routes: `GET /healthz`; `GET /metrics` (Prometheus text, no auth); the agent
-//! routes, authenticated with the agent token — `GET /v1/agent/connect` (the agent's
-//! WebSocket, `gateway.rs`), `POST /v1/agent/logs` and `POST /v1/agent/logs/groups` (container
-//! output, `logs/ingest.rs`); everything else is an AWS API request for the front door
-//! (`front.rs`, `flotilla-front`).
+//! The server's routes: `GET /healthz`; `GET /metrics` (Prometheus text, no auth: ECS's figures
+//! and counts, then the door's request metrics); the agents' routes (`flotilla-ecs`); everything
+//! else is an AWS API request for the front door (`front.rs`).
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::routing::{get, post};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Router;
+use flotilla_front::exposition::{Exposition, CONTENT_TYPE};
 
-use crate::{logs, App};
+use crate::App;
 
 pub fn router(app: Arc<App>) -> Router {
     let door = Arc::new(crate::front::door(&app));
+    let agents = flotilla_ecs::agent_routes(Arc::clone(&app.ecs));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(crate::metrics::scrape))
-        .route(flotilla_api::agent::CONNECT_PATH, get(crate::gateway::connect))
-        .route(flotilla_api::agent::LOGS_PATH, post(logs::ingest::receive))
-        .route(flotilla_api::agent::LOG_GROUPS_PATH, post(logs::ingest::missing_groups))
+        .route(
+            "/metrics",
+            get(move || async move {
+                let app = Arc::clone(&app);
+                let mut text = Exposition::default();
+                flotilla_ecs::metrics::write_prometheus(&app.ecs, &mut text);
+                app.requests.write_prometheus(&mut text);
+                ([(header::CONTENT_TYPE, CONTENT_TYPE)], text.into_string()).into_response()
+            }),
+        )
+        .merge(agents)
         .fallback(move |request: Request| async move { door.handle(request).await })
-        .with_state(app)
 }

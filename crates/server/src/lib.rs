@@ -1,57 +1,30 @@
-//! The Flotilla control plane: the routes and the front door's wiring (`flotilla-front`), the
-//! ECS, CloudWatch Logs and CloudWatch metrics handlers, and the state, log database and metrics they read and write.
+//! The composition root: configuration, the data directory, the credentials, each service
+//! (ECS, CloudWatch Logs, CloudWatch metrics) opened and wired to the others through the traits
+//! their consumers own (`wiring.rs`), the front door's service table (`front.rs`), the routes
+//! (`http.rs`), and `run(listener, shutdown)`.
 
-mod agent_auth;
-mod agents;
-mod controller;
 pub mod credentials;
-mod ecs;
 mod front;
-mod gateway;
-mod housekeeping;
 mod http;
-pub mod logs;
-pub mod metrics;
-mod pagination;
-pub mod state;
+mod wiring;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use flotilla_api::arn::ArnScope;
 use flotilla_store::{EmbeddedStore, Store, StoreError};
 use tokio::net::TcpListener;
 
 pub use credentials::AccessKey;
+pub use flotilla_ecs::{Quotas, DEFAULT_AGENT_TIMEOUT};
 
 /// The default API port (documented in README.md).
 pub const DEFAULT_PORT: u16 = 8720;
 /// The default account id: a fixed, obviously local 12-digit id.
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
-/// Request bodies larger than this are refused (413) before they are read whole.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// An agent silent for longer than this is lost: its service tasks are replaced elsewhere. With
-/// the controller's reaction (a pass within 0.5 s, a container start), a service is whole again
-/// within 10 s of losing an agent.
-pub const DEFAULT_AGENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
-
-/// Limits ECS applies per account; ECS's defaults unless configured.
-#[derive(Debug, Clone, Copy)]
-pub struct Quotas {
-    pub services_per_cluster: usize,
-    pub tasks_per_service: i32,
-}
-
-impl Default for Quotas {
-    fn default() -> Self {
-        Quotas { services_per_cluster: 5000, tasks_per_service: 5000 }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -79,40 +52,22 @@ pub enum ServerError {
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialsError),
     #[error("cannot open the log database: {0}")]
-    Logs(#[from] logs::LogsError),
+    Logs(#[from] flotilla_logs::LogsError),
+    #[error(transparent)]
+    Ecs(#[from] flotilla_ecs::EcsError),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
 
-/// What every request handler can reach.
+/// The server's services and what the door and the routes need of it.
 pub struct App {
-    pub scope: ArnScope,
-    pub state: state::StateHandle,
+    pub ecs: Arc<flotilla_ecs::App>,
+    pub logs: Arc<flotilla_logs::App>,
+    pub cloudwatch: Arc<flotilla_cloudwatch::App>,
     pub credentials: credentials::Credentials,
-    /// Agents connected right now.
-    pub agents: agents::AgentRegistry,
-    pub agent_timeout: std::time::Duration,
-    pub quotas: Quotas,
+    /// API requests answered, for `GET /metrics`.
+    pub requests: Arc<flotilla_front::RequestMetrics>,
     pub listener: flotilla_front::ListenerConfig,
-    /// CloudWatch Logs' groups, streams and events (`<data-dir>/logs.redb`).
-    pub logs: logs::LogStore,
-    /// Task usage, the `AWS/ECS` series and API traffic (memory only).
-    pub metrics: metrics::Metrics,
-}
-
-impl App {
-    /// The principal the root key stands for (used as `registeredBy`, settings' principal).
-    pub fn root_principal(&self) -> String {
-        format!("arn:aws:iam::{}:root", self.scope.account_id)
-    }
-}
-
-/// Seconds since the epoch, as ECS timestamps are on the wire.
-pub fn epoch_seconds(at: SystemTime) -> f64 {
-    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| {
-        // Millisecond precision, as ECS returns.
-        (d.as_millis() as f64) / 1000.0
-    })
 }
 
 /// Opens the data directory and store, prepares credentials and state: everything before serving.
@@ -150,40 +105,30 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         config.join_token,
     )
     .await?;
-    let state = state::StateHandle::load(Arc::clone(&store)).await?;
-    let logs = logs::LogStore::open(&config.data_dir.join("logs.redb"))?;
-    let app = Arc::new(App {
-        scope: ArnScope::new(config.region.clone(), config.account_id.clone()),
-        state,
-        credentials,
-        agents: agents::AgentRegistry::default(),
-        agent_timeout: config.agent_timeout,
-        quotas: config.quotas,
-        listener: config.listener,
+    let scope = ArnScope::new(config.region.clone(), config.account_id.clone());
+    let logs =
+        Arc::new(flotilla_logs::App::open(&config.data_dir.join("logs.redb"), scope.clone())?);
+    let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
+    let ecs = flotilla_ecs::open(
+        flotilla_ecs::EcsConfig {
+            scope,
+            agent_timeout: config.agent_timeout,
+            quotas: config.quotas,
+            join_token: credentials.join_token.clone(),
+        },
+        store,
+        Arc::new(wiring::LogsSink(Arc::clone(&logs))),
+        Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
+    )
+    .await?;
+    Ok(Arc::new(App {
+        ecs,
         logs,
-        metrics: metrics::Metrics::default(),
-    });
-    ecs::ensure_default_cluster(&app).await.map_err(|e| {
-        ServerError::Store(StoreError::Database(format!("cannot create the default cluster: {e}")))
-    })?;
-    Ok(app)
-}
-
-/// A prepared server (store, credentials, state) in `dir`, with the default settings: for the
-/// handlers' unit tests.
-#[cfg(test)]
-pub(crate) async fn test_app(dir: &tempfile::TempDir) -> Arc<App> {
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        region: DEFAULT_REGION.into(),
-        account_id: DEFAULT_ACCOUNT_ID.into(),
-        preset_root_key: None,
-        agent_timeout: DEFAULT_AGENT_TIMEOUT,
-        quotas: Quotas::default(),
-        listener: flotilla_front::ListenerConfig::default(),
-        join_token: credentials::JoinTokenChange::Keep,
-    };
-    prepare(&config).await.expect("prepare")
+        cloudwatch,
+        credentials,
+        requests: Arc::default(),
+        listener: config.listener,
+    }))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -192,18 +137,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let upkeep = housekeeping::spawn(Arc::clone(&app));
-    let services = controller::spawn(Arc::clone(&app), app.agent_timeout);
-    let retention = logs::retention::spawn(Arc::clone(&app));
-    let measuring = metrics::spawn(Arc::clone(&app));
+    let mut background = flotilla_ecs::spawn(&app.ecs);
+    background.push(flotilla_logs::retention::spawn(Arc::clone(&app.logs)));
     let config = app.listener;
     let router = http::router(app);
     let served =
         flotilla_front::serve(listener, router, config, shutdown).await.map_err(ServerError::Http);
-    upkeep.abort();
-    services.abort();
-    retention.abort();
-    measuring.abort();
+    for task in background {
+        task.abort();
+    }
     served
 }
 

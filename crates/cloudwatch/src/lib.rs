@@ -1,0 +1,152 @@
+//! CloudWatch metrics (SigV4 service `monitoring`): the series this server keeps (`series.rs`,
+//! fed by the ECS figures through the server's wiring) and the API over them: GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics. The front
+//! door serves it over AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), the
+//! query protocol (form bodies or query strings, XML answers) and Smithy RPC v2 CBOR
+//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`); answers are protocol-neutral
+//! documents the door writes out.
+
+mod data;
+pub mod input;
+mod list;
+pub mod series;
+pub mod service;
+mod statistics;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use flotilla_api::{ApiError, ErrorCode};
+
+pub use flotilla_front::Document as Reply;
+use series::{SeriesKey, SeriesStore, StatSet};
+
+/// SigV4 service name of CloudWatch.
+pub const SIGNING_NAME: &str = "monitoring";
+/// The query protocol's `Version`.
+pub const API_VERSION: &str = "2010-08-01";
+/// The XML namespace of CloudWatch's query answers.
+pub const XML_NAMESPACE: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
+
+/// The series this service serves: what other parts of the server record (the `AWS/ECS`
+/// figures) and the API reads. Memory only: a restarted server starts without history.
+#[derive(Debug, Default)]
+pub struct App {
+    pub metrics: Metrics,
+}
+
+/// Per-minute statistic sets per (metric, dimensions), kept 24 hours.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Mutex<SeriesStore>,
+}
+
+impl Metrics {
+    /// Records one datapoint of a series at `at` (epoch seconds), forgetting minutes older
+    /// than the series keep.
+    pub fn record(&self, key: SeriesKey, at: f64, set: StatSet) {
+        let mut series = lock(&self.series);
+        series.prune(at);
+        series.record(key, at, set);
+    }
+
+    /// A series' statistic sets over `[start, end)` in periods of `period` seconds.
+    pub fn query(&self, key: &SeriesKey, start: f64, end: f64, period: i64) -> Vec<(i64, StatSet)> {
+        lock(&self.series).query(key, start, end, period)
+    }
+
+    /// Every series kept, with the minute of its newest datapoint.
+    pub fn keys(&self) -> Vec<(SeriesKey, i64)> {
+        let series = lock(&self.series);
+        series.keys().map(|k| (k.clone(), series.newest(k).unwrap_or(0))).collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves series that are at worst one datapoint stale.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a handler gets besides its request.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    /// The request's arrival time, epoch seconds.
+    pub now: f64,
+}
+
+/// The unit of every `AWS/ECS` metric kept here.
+pub const UNIT: &str = "Percent";
+
+/// The operations served.
+pub const OPERATIONS: &[&str] = &["GetMetricStatistics", "GetMetricData", "ListMetrics"];
+
+/// Checks that `operation` is served (before its body is judged, as AWS does).
+pub fn check_operation(operation: &str) -> Result<(), ApiError> {
+    if OPERATIONS.contains(&operation) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnknownOperationException,
+        format!(
+            "operation {operation} is not supported by this server (CloudWatch here serves {})",
+            OPERATIONS.join(", ")
+        ),
+    ))
+}
+
+/// Runs `operation` on a request already turned into the model's JSON shape.
+pub fn dispatch(
+    app: &App,
+    operation: &str,
+    input: serde_json::Value,
+    now: SystemTime,
+) -> Result<Reply, ApiError> {
+    check_operation(operation)?;
+    let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now) };
+    match operation {
+        "GetMetricStatistics" => statistics::get(&ctx, &input::decode(input)?),
+        "GetMetricData" => input::decode(input)
+            .and_then(|request| data::get(&ctx, &request))
+            .map_err(data::as_validation),
+        _ => list::list(&ctx, &input::decode(input)?),
+    }
+}
+
+/// Runs `operation` on a request in any of CloudWatch's protocols: the operation is checked
+/// first (before the body is judged, as AWS does), then the input typed to the model's shape.
+pub fn serve(
+    app: &App,
+    operation: &str,
+    input: flotilla_front::Input,
+    now: SystemTime,
+) -> Result<Reply, ApiError> {
+    check_operation(operation)?;
+    let input = match input {
+        flotilla_front::Input::Json(body) => input::from_json(&body)?,
+        flotilla_front::Input::Params(params) => input::typed_params(params)?,
+        flotilla_front::Input::Cbor(value) => value,
+    };
+    dispatch(app, operation, input, now)
+}
+
+/// A pagination token of this server: `<prefix><offset>`. The offset is the client's number:
+/// check it with [`check_offset`] before adding to it.
+fn parse_token(token: Option<&str>, prefix: &str) -> Result<usize, ApiError> {
+    let Some(token) = token else { return Ok(0) };
+    token.strip_prefix(prefix).and_then(|n| n.parse().ok()).ok_or_else(invalid_token)
+}
+
+/// A token's offset must lie within the `total` items it pages over: one past the end was
+/// never handed out (and, added to, could overflow or page forever).
+fn check_offset(offset: usize, total: usize) -> Result<(), ApiError> {
+    if offset > total {
+        return Err(invalid_token());
+    }
+    Ok(())
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(ErrorCode::InvalidNextToken, "The NextToken is not one this server gave.")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! `POST /v1/agent/logs` and `POST /v1/agent/logs/groups`: container output shipped by agents
+//! (the awslogs driver) and their log-group queries, authenticated with the instance's
+//! credential and accepted only for the log streams of the tasks placed on that instance
+//! (`OwnStreams`), then handed to the [`LogSink`](crate::LogSink). The answer to a batch comes
+//! once its events are durable.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flotilla_api::agent::{LogBatch, LogGroupsQuery, LogGroupsReply, RejectedLogStream};
+
+use crate::agent_auth::{self, AgentIdentity};
+use crate::App;
+
+/// Request bodies larger than this are refused: agents send batches of at most ~5,000 lines or
+/// 2 MiB of messages, which JSON escaping can make several times larger.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (own, mut batch): (OwnStreams, LogBatch) =
+        match agent_request(&app, request, MAX_BODY_BYTES, "log batch").await {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused,
+        };
+    let (allowed, foreign): (Vec<_>, Vec<_>) =
+        batch.streams.into_iter().partition(|s| own.allows(&s.group, &s.stream));
+    batch.streams = allowed;
+    let now_ms = epoch_millis(SystemTime::now());
+    match app.logs.store(batch, now_ms).await {
+        Ok(mut reply) => {
+            reply.rejected.extend(foreign.into_iter().map(|s| RejectedLogStream {
+                group: s.group,
+                stream: s.stream,
+                reason: NOT_OWN.into(),
+            }));
+            json_reply(&reply)
+        }
+        // The agent keeps the batch and retries.
+        Err(error) => {
+            tracing::error!(%error, "could not store an agent log batch");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
+    }
+}
+
+/// Asked by agents before starting a container whose awslogs group they may not create.
+const MAX_GROUPS_QUERY_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/agent/logs/groups`: which of the named log groups do not exist.
+pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (own, query): (OwnStreams, LogGroupsQuery) =
+        match agent_request(&app, request, MAX_GROUPS_QUERY_BYTES, "log groups query").await {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused,
+        };
+    if let Some(group) = query.groups.iter().find(|g| !own.allows_group(g)) {
+        return (
+            StatusCode::FORBIDDEN,
+            format!("log group {group} is not used by a task of this container instance\n"),
+        )
+            .into_response();
+    }
+    match app.logs.missing_groups(query.groups).await {
+        Ok(missing) => json_reply(&LogGroupsReply { missing }),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
+    }
+}
+
+/// Epoch milliseconds: the ingestion time CloudWatch Logs stamps events with.
+fn epoch_millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Why a stream batch of another instance's tasks is refused.
+const NOT_OWN: &str = "The log stream does not belong to a task of this container instance.";
+
+/// What an instance may write: the log streams of the `awslogs` containers of the tasks placed
+/// on it (any status: a stopped task's last lines still arrive).
+#[derive(Debug, Default)]
+pub struct OwnStreams {
+    /// (group, stream) of containers with a stream prefix: `<prefix>/<container>/<task id>`.
+    named: HashSet<(String, String)>,
+    /// Groups of containers without a prefix, whose streams are their Docker container ids
+    /// (64 hex digits), which the server may not have heard of yet when the first lines come.
+    by_container_id: HashSet<String>,
+}
+
+impl OwnStreams {
+    pub fn of(app: &App, cluster: &str, instance_id: &str) -> OwnStreams {
+        let state = app.state.read();
+        let mut own = OwnStreams::default();
+        for record in state.tasks_on(instance_id).filter(|t| t.cluster == cluster) {
+            let Some(stored) = state.task_definition_by_arn(&record.task.task_definition_arn)
+            else {
+                continue;
+            };
+            for container in &stored.definition.container_definitions {
+                let Some(log) =
+                    container.log_configuration.as_ref().filter(|l| l.log_driver == "awslogs")
+                else {
+                    continue;
+                };
+                let options = log.options.clone().unwrap_or_default();
+                let Some(group) = options.get("awslogs-group").filter(|g| !g.is_empty()) else {
+                    continue;
+                };
+                match options.get("awslogs-stream-prefix").filter(|p| !p.is_empty()) {
+                    Some(prefix) => {
+                        let name = container.name.as_deref().unwrap_or_default();
+                        own.named.insert((group.clone(), format!("{prefix}/{name}/{}", record.id)));
+                    }
+                    None => {
+                        own.by_container_id.insert(group.clone());
+                    }
+                }
+            }
+        }
+        own
+    }
+
+    pub fn allows(&self, group: &str, stream: &str) -> bool {
+        let docker_id = stream.len() == 64 && stream.bytes().all(|b| b.is_ascii_hexdigit());
+        self.named.contains(&(group.to_string(), stream.to_string()))
+            || (docker_id && self.by_container_id.contains(group))
+    }
+
+    pub fn allows_group(&self, group: &str) -> bool {
+        self.by_container_id.contains(group) || self.named.iter().any(|(g, _)| g == group)
+    }
+}
+
+/// An agent's JSON request: its instance credential checked first, then at most `limit` bytes
+/// read and decoded. Refusals are plain-text answers (401, 403, 413, 400) the agent logs.
+async fn agent_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    request: Request,
+    limit: usize,
+    what: &str,
+) -> Result<(OwnStreams, T), Response> {
+    let (parts, body) = request.into_parts();
+    let own = match agent_auth::identify(app, &parts.headers) {
+        Some(AgentIdentity::Instance { cluster, id }) => OwnStreams::of(app, &cluster, &id),
+        Some(AgentIdentity::Joining) => return Err(agent_auth::instance_credential_required()),
+        None => {
+            tracing::warn!("agent {what} refused: wrong or missing agent credential");
+            return Err(agent_auth::unauthorized());
+        }
+    };
+    let body =
+        flotilla_front::body::read_limited(&parts.headers, body, limit).await.map_err(|error| {
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, format!("{}\n", error.message)).into_response()
+        })?;
+    let decoded = serde_json::from_slice(&body).map_err(|error| {
+        (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
+    })?;
+    Ok((own, decoded))
+}
+
+fn json_reply(reply: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(reply) {
+        Ok(json) => {
+            let mut response = Response::new(Body::from(json));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+    }
+}

@@ -1,0 +1,837 @@
+//! The service controller: keeps every service's tasks what its deployments want. Each pass
+//! reads the state inside one write (so its placements and stops are consistent with everything
+//! committed before), asks the pure scheduler what to start and stop, and records deployments'
+//! progress and ECS's service events.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use flotilla_api::service::{Deployment, ServiceEvent};
+use flotilla_api::task::TaskOverride;
+use flotilla_scheduler::placement::{check, Probe};
+use flotilla_scheduler::service::{
+    failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
+};
+use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
+
+use crate::handlers::launch::reservation;
+use crate::handlers::placement;
+use crate::handlers::services::new_deployment;
+use crate::handlers::tasks::{new_ids, new_task, Launch, TaskIds};
+use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
+use crate::App;
+
+/// How often the controller looks at every service even when nothing changed.
+const PASS_EVERY: Duration = Duration::from_millis(500);
+/// Passes follow changes at most this often (a burst of commits makes one pass, not many).
+const MIN_PASS_GAP: Duration = Duration::from_millis(100);
+/// Events kept per service, as the console shows them.
+const MAX_EVENTS: usize = 100;
+/// "has reached a steady state" is repeated at most this often while it stays steady.
+const STEADY_EVENT_EVERY: f64 = 6.0 * 3600.0;
+/// A task without health checks counts as healthy once it has been RUNNING this long (ECS
+/// waits 40 s; a short wait is enough to tell a crash loop from a running task).
+const STABLE_AFTER_SECONDS: f64 = 3.0;
+/// The longest the service throttle holds starts back, as ECS's.
+const MAX_THROTTLE_SECONDS: f64 = 900.0;
+/// Event ids prepared per pass (outside the writer).
+const IDS_PER_PASS: usize = 64;
+/// A pass starts at most this many tasks per service, so one big service does not hold the
+/// writer long; the next pass (at most 100 ms later) goes on.
+const MAX_STARTS_PER_PASS: usize = 1000;
+
+/// A steady service nothing happened to is still reconciled this often, as a safety net (its
+/// plan depends only on what the skip compares, and the periodic steady event); at most one
+/// such recheck per pass, so big services do not all stall the writer at once.
+const RECHECK_STEADY_EVERY: f64 = 30.0;
+
+/// What a service looked like after its last reconcile, to skip it while nothing changes.
+struct Seen {
+    record: ServiceRecord,
+    /// `State::group_change_of` for its tasks and its cluster's instances.
+    changes: (u64, u64),
+    lost_generation: u64,
+    at: f64,
+}
+
+type SeenServices = Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Seen>>>;
+
+pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut changes = app.state.subscribe();
+        let seen: SeenServices = Arc::default();
+        let mut last_lost = HashSet::new();
+        let mut lost_generation = 0u64;
+        loop {
+            let started = std::time::Instant::now();
+            let now = flotilla_api::epoch_seconds(SystemTime::now());
+            let lost = app.agents.lost(&app.state.read(), agent_timeout);
+            if lost != last_lost {
+                lost_generation += 1;
+                last_lost.clone_from(&lost);
+            }
+            let seen = Arc::clone(&seen);
+            let connected = app.agents.connected_ids();
+            let event_ids: Vec<String> =
+                (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            let scope = app.scope.clone();
+            let result = app
+                .state
+                .write(move |staged| {
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut pass = Pass {
+                        staged,
+                        now,
+                        lost,
+                        lost_generation,
+                        connected,
+                        event_ids,
+                        scope,
+                        seen: &mut seen,
+                    };
+                    pass.run();
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "service controller pass failed");
+            }
+            // Wake on the next change or the next tick. A change right after a quiet spell is
+            // acted on at once; one soon after the last pass waits out the gap (leading-edge
+            // debounce), so bursts of commits make one pass.
+            tokio::select! {
+                _ = changes.changed() => tokio::time::sleep(MIN_PASS_GAP.saturating_sub(started.elapsed())).await,
+                _ = tokio::time::sleep(PASS_EVERY) => {}
+            }
+        }
+    })
+}
+
+/// What a pass does for one service: tasks to start (DAEMON: on which instance), tasks to stop
+/// and why, whether it is steady, and (DAEMON) how many instances it should cover.
+type PassPlan = (Vec<Option<String>>, Vec<(String, StopWhy)>, bool, usize);
+
+struct Pass<'a, 'b> {
+    staged: &'a mut Staged<'b>,
+    now: f64,
+    lost: HashSet<String>,
+    lost_generation: u64,
+    seen: &'a mut std::collections::HashMap<(String, String), Seen>,
+    connected: Arc<HashSet<String>>,
+    event_ids: Vec<String>,
+    scope: flotilla_api::arn::ArnScope,
+}
+
+impl<'b> Pass<'_, 'b> {
+    fn run(&mut self) {
+        self.stop_tasks_on_lost_instances();
+        let services: Vec<ServiceRecord> = self
+            .staged
+            .state()
+            .services
+            .values()
+            .filter(|s| s.service.status != "INACTIVE")
+            .cloned()
+            .collect();
+        let mut rechecked = false;
+        for before in services {
+            let key = (before.cluster.clone(), before.name.clone());
+            let changes = self
+                .staged
+                .state()
+                .group_change_of(&before.cluster, &format!("service:{}", before.name));
+            // A steady REPLICA service whose record, tasks, instances and lost agents are as
+            // they were after its last reconcile has nothing to do. (DAEMON membership can
+            // hang on other groups' tasks and on connectivity: those are always reconciled.)
+            let unchanged = self.seen.get(&key).filter(|s| {
+                before.service.scheduling_strategy != "DAEMON"
+                    && s.record == before
+                    && s.changes == changes
+                    && s.lost_generation == self.lost_generation
+                    && before.steady_since.is_some()
+            });
+            if let Some(seen) = unchanged {
+                let due = self.now - seen.at >= RECHECK_STEADY_EVERY
+                    || before.steady_since.is_some_and(|t| self.now - t >= STEADY_EVENT_EVERY);
+                if !due || rechecked {
+                    continue;
+                }
+                rechecked = true;
+            }
+            let mut service = before.clone();
+            self.reconcile(&mut service);
+            // Counts are not stored: zero them so a pass writes only real changes.
+            service.service.running_count = 0;
+            service.service.pending_count = 0;
+            // Tasks this pass writes change the group's number when they commit, so the next
+            // pass looks again.
+            let seen = Seen {
+                record: service.clone(),
+                changes,
+                lost_generation: self.lost_generation,
+                at: self.now,
+            };
+            self.seen.insert(key, seen);
+            if service != before {
+                self.staged.put(Record::Service(Box::new(service)));
+            }
+        }
+    }
+
+    /// Service tasks on instances whose agent has been silent too long are replaced: they are
+    /// marked to stop (their agent stops them if it ever comes back) and stop counting.
+    fn stop_tasks_on_lost_instances(&mut self) {
+        if self.lost.is_empty() {
+            return;
+        }
+        let doomed: Vec<TaskRecord> = self
+            .staged
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.task.desired_status == "RUNNING" && t.task.last_status != "STOPPED")
+            .filter(|t| t.task.group.as_deref().is_some_and(|g| g.starts_with("service:")))
+            .filter(|t| t.instance_id.as_ref().is_some_and(|i| self.lost.contains(i)))
+            .cloned()
+            .collect();
+        for mut task in doomed {
+            task.task.desired_status = "STOPPED".into();
+            task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+            task.task.stopped_reason =
+                Some("Task stopped because its container instance stopped responding".into());
+            task.task.stopping_at.get_or_insert(self.now);
+            task.task.connectivity = Some("DISCONNECTED".into());
+            task.task.version += 1;
+            self.staged.put(Record::Task(Box::new(task)));
+        }
+    }
+
+    fn event(&mut self, service: &mut ServiceRecord, message: String) {
+        let id = self.event_ids.pop().unwrap_or_else(|| format!("{}", self.now));
+        let events = &mut service.service.events;
+        events.insert(0, ServiceEvent { id, created_at: self.now, message });
+        events.truncate(MAX_EVENTS);
+    }
+
+    /// Adds an event unless it is the latest one already: said once per change of situation,
+    /// not every pass.
+    fn event_once(&mut self, service: &mut ServiceRecord, message: String) {
+        if service.service.events.first().map(|e| &e.message) != Some(&message) {
+            self.event(service, message);
+        }
+    }
+
+    /// The service's tasks that are not STOPPED (and, separately, all of them).
+    fn tasks_of(&self, service: &ServiceRecord) -> Vec<Cow<'b, TaskRecord>> {
+        let state: &'b State = self.staged.state();
+        let group = format!("service:{}", service.name);
+        // Committed tasks are borrowed; only ones this commit already rewrote are copied.
+        let rewritten: std::collections::HashMap<&str, Option<&Record>> = self
+            .staged
+            .pending(&crate::state::task_prefix(&service.cluster))
+            .into_iter()
+            .map(|(key, record)| (key.rsplit('/').next().unwrap_or_default(), record))
+            .collect();
+        state
+            .tasks_of_group(&service.cluster, &group)
+            .filter_map(|task| match rewritten.get(task.id.as_str()) {
+                None => Some(Cow::Borrowed(task)),
+                Some(Some(Record::Task(t))) => Some(Cow::Owned((**t).clone())),
+                Some(_) => None,
+            })
+            .collect()
+    }
+
+    /// (healthy, unhealthy) as the deployment logic counts them: with health checks, HEALTHY
+    /// (UNHEALTHY past the grace period means replace it); without, RUNNING for a few seconds.
+    fn healthy(
+        &self,
+        service: &ServiceRecord,
+        task: &TaskRecord,
+        has_checks: bool,
+    ) -> (bool, bool) {
+        if task.task.last_status != "RUNNING" {
+            return (false, false);
+        }
+        let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
+        let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
+        if has_checks {
+            match task.task.health_status.as_deref() {
+                Some("HEALTHY") => (true, false),
+                Some("UNHEALTHY") => (false, running_for >= grace),
+                _ => (false, false),
+            }
+        } else {
+            (running_for >= STABLE_AFTER_SECONDS, false)
+        }
+    }
+
+    /// When the primary deployment holds more tasks than desired, which of them to stop first
+    /// (ECS: by the service's strategies, e.g. binpack stops where most is left).
+    fn scale_in_ranks<'t>(
+        &self,
+        service: &ServiceRecord,
+        live: &[&'t TaskRecord],
+        primary: &str,
+    ) -> std::collections::HashMap<&'t str, u32> {
+        let primary_tasks: Vec<&TaskRecord> = live
+            .iter()
+            .copied()
+            .filter(|t| {
+                t.task.started_by.as_deref() == Some(primary) && t.task.desired_status == "RUNNING"
+            })
+            .collect();
+        let excess =
+            primary_tasks.len().saturating_sub(service.service.desired_count.max(0) as usize);
+        if excess == 0 {
+            return Default::default();
+        }
+        let strategies =
+            placement::strategies(&service.service.placement_strategy, Strategy::service_default)
+                .unwrap_or_else(|_| Strategy::service_default());
+        let snapshot =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+        let demands: Vec<_> = primary_tasks.iter().map(|t| t.reservation.demand()).collect();
+        let placed: Vec<(&TaskRecord, usize, usize)> = primary_tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(n, t)| {
+                let at = t.instance_id.as_deref().and_then(|i| snapshot.position(i))?;
+                Some((*t, at, n))
+            })
+            .collect();
+        let tasks: Vec<(usize, &flotilla_scheduler::Demand)> =
+            placed.iter().map(|(_, at, n)| (*at, &demands[*n])).collect();
+        let group = format!("service:{}", service.name);
+        let ranks = flotilla_scheduler::placement::scale_in_order(
+            &snapshot.cluster,
+            &tasks,
+            &group,
+            &strategies,
+            excess,
+            placement::seed(),
+        );
+        placed.iter().zip(ranks).map(|((t, _, _), rank)| (t.id.as_str(), rank)).collect()
+    }
+
+    fn has_health_checks(&self, task: &TaskRecord) -> bool {
+        self.staged.state().task_definition_by_arn(&task.task.task_definition_arn).is_some_and(
+            |td| {
+                td.definition
+                    .container_definitions
+                    .iter()
+                    .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+            },
+        )
+    }
+
+    fn reconcile(&mut self, service: &mut ServiceRecord) {
+        let owned = self.tasks_of(service);
+        let tasks: Vec<&TaskRecord> = owned.iter().map(AsRef::as_ref).collect();
+        let Some(primary_id) = service.service.deployments.first().map(|d| d.id.clone()) else {
+            return;
+        };
+        self.count_failures(service, &tasks);
+        self.circuit_breaker(service);
+        let primary_id = service.service.deployments.first().map_or(primary_id, |d| d.id.clone());
+
+        if service.service.status == "DRAINING" {
+            service.service.desired_count = 0;
+        }
+        let daemon = service.service.scheduling_strategy == "DAEMON";
+        let live: Vec<&TaskRecord> =
+            tasks.iter().copied().filter(|t| t.task.last_status != "STOPPED").collect();
+        let primary_failed =
+            service.service.deployments.first().is_some_and(|d| d.rollout_state == "FAILED");
+        let throttled = service.throttled_until.is_some_and(|t| self.now < t);
+        let may_start = service.service.status == "ACTIVE" && !primary_failed && !throttled;
+
+        let (mut to_start, to_stop, steady, daemon_size): PassPlan = if daemon {
+            self.plan_daemon(service, &live, &primary_id, may_start)
+        } else {
+            // Tasks on DRAINING instances are replaced within the bounds like those of an
+            // old deployment: planned under a deployment id of their own.
+            let draining: HashSet<&str> = self
+                .staged
+                .state()
+                .instances
+                .range((service.cluster.clone(), String::new())..)
+                .take_while(|((c, _), _)| *c == service.cluster)
+                .filter(|(_, i)| i.instance.status == "DRAINING")
+                .map(|((_, id), _)| id.as_str())
+                .collect();
+            // Per task definition, not per task: a service has one or two at a time.
+            let mut checks: std::collections::HashMap<&str, bool> = Default::default();
+            for t in &live {
+                let arn = t.task.task_definition_arn.as_str();
+                if !checks.contains_key(arn) {
+                    checks.insert(arn, self.has_health_checks(t));
+                }
+            }
+            let ranks = self.scale_in_ranks(service, &live, &primary_id);
+            let input = ReplicaInput {
+                desired: service.service.desired_count.max(0) as u32,
+                minimum_healthy_percent: service
+                    .service
+                    .deployment_configuration
+                    .minimum_healthy_percent
+                    .unwrap_or(100)
+                    .max(0) as u32,
+                maximum_percent: service
+                    .service
+                    .deployment_configuration
+                    .maximum_percent
+                    .unwrap_or(200)
+                    .max(0) as u32,
+                primary: primary_id.clone(),
+                may_start,
+                tasks: live
+                    .iter()
+                    .map(|t| {
+                        let has_checks =
+                            checks.get(t.task.task_definition_arn.as_str()) == Some(&true);
+                        let (healthy, unhealthy) = self.healthy(service, t, has_checks);
+                        ServiceTask {
+                            id: t.id.clone(),
+                            deployment: match &t.instance_id {
+                                Some(i) if draining.contains(i.as_str()) => {
+                                    format!("draining:{i}")
+                                }
+                                _ => t.task.started_by.clone().unwrap_or_default(),
+                            },
+                            stopping: t.task.desired_status == "STOPPED",
+                            running: t.task.last_status == "RUNNING",
+                            healthy,
+                            unhealthy,
+                            scale_in_rank: ranks.get(t.id.as_str()).copied().unwrap_or(u32::MAX),
+                        }
+                    })
+                    .collect(),
+            };
+            let plan = reconcile_replica(&input);
+            (vec![None; plan.start as usize], plan.stop, plan.steady, 0)
+        };
+
+        // Stops.
+        if !to_stop.is_empty() {
+            let mut stopped_ids = Vec::new();
+            for (id, why) in &to_stop {
+                let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone())
+                else {
+                    continue;
+                };
+                task.task.desired_status = "STOPPED".into();
+                task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+                task.task.stopped_reason = Some(match why {
+                    StopWhy::Unhealthy => "Task failed container health checks".to_string(),
+                    StopWhy::Scheduler => {
+                        format!("Scaling activity initiated by (deployment {primary_id})")
+                    }
+                });
+                task.task.stopping_at.get_or_insert(self.now);
+                task.task.version += 1;
+                stopped_ids.push(task.id.clone());
+                self.staged.put(Record::Task(Box::new(task)));
+            }
+            let message = format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                service.name,
+                stopped_ids.len(),
+                task_list(&stopped_ids)
+            );
+            self.event(service, message);
+        }
+
+        // Starts, for the primary deployment.
+        if !to_start.is_empty() {
+            to_start.truncate(MAX_STARTS_PER_PASS);
+            self.start_tasks(service, &primary_id, to_start);
+        }
+
+        // Deployments' progress.
+        let now = self.now;
+        let remaining: HashSet<String> = tasks
+            .iter()
+            .filter(|t| t.task.last_status != "STOPPED")
+            .filter_map(|t| t.task.started_by.clone())
+            .collect();
+        let deployments = &mut service.service.deployments;
+        if let Some(primary) = deployments.first_mut() {
+            primary.desired_count = service.service.desired_count;
+            if steady && primary.rollout_state == "IN_PROGRESS" {
+                primary.rollout_state = "COMPLETED".into();
+                primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
+                primary.updated_at = now;
+                service.last_completed_task_definition = Some(primary.task_definition.clone());
+            }
+        }
+        // Older deployments disappear once their tasks are gone.
+        let mut first = true;
+        deployments.retain(|d| std::mem::replace(&mut first, false) || remaining.contains(&d.id));
+        let completed_now = steady && service.steady_since.is_none();
+        if steady {
+            let repeat = service.steady_since.is_some_and(|s| now - s >= STEADY_EVENT_EVERY);
+            if completed_now || repeat {
+                service.steady_since = Some(now);
+                let message = format!("(service {}) has reached a steady state.", service.name);
+                self.event(service, message);
+            }
+        } else {
+            service.steady_since = None;
+        }
+        if service.service.status == "DRAINING"
+            && tasks.iter().all(|t| t.task.last_status == "STOPPED")
+        {
+            service.service.status = "INACTIVE".into();
+        }
+        if daemon {
+            // One per reachable instance that meets the constraints.
+            service.service.desired_count = daemon_size as i32;
+            if let Some(primary) = service.service.deployments.first_mut() {
+                primary.desired_count = service.service.desired_count;
+            }
+        }
+    }
+
+    /// DAEMON: one task of the primary deployment on every ACTIVE, reachable instance.
+    /// Returns one start entry per instance that needs a task (with its id).
+    fn plan_daemon(
+        &self,
+        service: &ServiceRecord,
+        live: &[&TaskRecord],
+        primary: &str,
+        may_start: bool,
+    ) -> PassPlan {
+        let mut starts = Vec::new();
+        let mut stops = Vec::new();
+        let snapshot =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &HashSet::new());
+        // One task on every ACTIVE instance that meets the memberOf constraints.
+        let definition = service
+            .service
+            .deployments
+            .first()
+            .and_then(|d| self.staged.state().task_definition_by_arn(&d.task_definition));
+        let member_of: Vec<Constraint> = placement::constraints(
+            &service.service.placement_constraints,
+            definition.map(|d| &d.definition),
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| matches!(c, Constraint::MemberOf(_)))
+        .collect();
+        let cluster = &snapshot.cluster;
+        let own_group = format!("service:{}", service.name);
+        let wanted: HashSet<&str> = (0..cluster.len())
+            .filter(|i| {
+                let probe = cluster.probe(*i);
+                // Membership is judged without the daemon's own task, or a constraint such as
+                // `runningTasksCount == 0` would stop the task it just started.
+                let without_own;
+                let probe = match probe.view.groups.get(&own_group) {
+                    Some(own) if member_of.iter().any(depends_on_tasks) => {
+                        let mut view = probe.view.clone();
+                        view.task_count = view.task_count.saturating_sub(*own);
+                        view.groups.remove(&own_group);
+                        without_own = view;
+                        Probe { view: &without_own, connected: probe.connected }
+                    }
+                    _ => probe,
+                };
+                probe.view.active
+                    && member_of.iter().all(|c| match c {
+                        Constraint::MemberOf(e) => flotilla_scheduler::query::eval(e, &probe),
+                        Constraint::DistinctInstance => true,
+                    })
+            })
+            .map(|i| snapshot.id(i))
+            .collect();
+        for task in live.iter().filter(|t| t.task.desired_status == "RUNNING") {
+            let on = task.instance_id.as_deref().unwrap_or("");
+            if !wanted.contains(on) {
+                stops.push((task.id.clone(), StopWhy::Scheduler));
+            }
+        }
+        let mut targets: Vec<&str> =
+            wanted.iter().copied().filter(|id| !self.lost.contains(*id)).collect();
+        targets.sort_unstable();
+        let size = targets.len();
+        for instance_id in targets {
+            let here: Vec<&&TaskRecord> =
+                live.iter().filter(|t| t.instance_id.as_deref() == Some(instance_id)).collect();
+            let running_primary: Vec<&&&TaskRecord> = here
+                .iter()
+                .filter(|t| {
+                    t.task.desired_status == "RUNNING"
+                        && t.task.started_by.as_deref() == Some(primary)
+                })
+                .collect();
+            let others: Vec<&&&TaskRecord> = here
+                .iter()
+                .filter(|t| {
+                    t.task.desired_status == "RUNNING"
+                        && t.task.started_by.as_deref() != Some(primary)
+                })
+                .collect();
+            // Old deployments' tasks go (minimum healthy 0% by default), extra copies too.
+            for old in &others {
+                stops.push((old.id.clone(), StopWhy::Scheduler));
+            }
+            for extra in running_primary.iter().skip(1) {
+                stops.push((extra.id.clone(), StopWhy::Scheduler));
+            }
+            // Start once the instance holds nothing of this service any more (maximum 100%).
+            if running_primary.is_empty() && here.is_empty() && may_start {
+                starts.push(Some(instance_id.to_string()));
+            }
+        }
+        let steady = starts.is_empty()
+            && stops.is_empty()
+            && live.iter().all(|t| {
+                t.task.desired_status == "RUNNING"
+                    && t.task.last_status == "RUNNING"
+                    && t.task.started_by.as_deref() == Some(primary)
+            });
+        (starts, stops, steady, size)
+    }
+
+    fn start_tasks(
+        &mut self,
+        service: &mut ServiceRecord,
+        deployment: &str,
+        targets: Vec<Option<String>>,
+    ) {
+        let Some(task_definition) =
+            service.service.deployments.first().map(|d| d.task_definition.clone())
+        else {
+            return;
+        };
+        let definition = match resolve_definition_any(self.staged, &task_definition) {
+            Some(d) => d,
+            None => return,
+        };
+        let overrides = TaskOverride::default();
+        let reservation = reservation(&definition, &overrides);
+        let demand = reservation.demand();
+        let group = format!("service:{}", service.name);
+        // Stored constraints and strategies were checked when the service was created or
+        // updated; one that no longer parses (a newer rule) places nothing rather than anywhere.
+        let constraints =
+            match placement::constraints(&service.service.placement_constraints, Some(&definition))
+            {
+                Ok(c) => c,
+                Err(error) => {
+                    let message = format!("(service {}) {}", service.name, error.message);
+                    self.event_once(service, message);
+                    return;
+                }
+            };
+        let strategies =
+            placement::strategies(&service.service.placement_strategy, Strategy::service_default)
+                .unwrap_or_else(|_| Strategy::service_default());
+        let mut snapshot =
+            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+        let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
+        let launch = Launch {
+            cluster_ref: Some(service.cluster.clone()),
+            definition_ref: task_definition.clone(),
+            overrides,
+            group: Some(format!("service:{}", service.name)),
+            started_by: Some(deployment.to_string()),
+            tags: Vec::new(),
+            enable_execute_command: service.service.enable_execute_command,
+            ids: launch_ids.clone(),
+            now: self.now,
+            constraints: Vec::new(),
+            strategies: Vec::new(),
+        };
+        let request = Request {
+            demand: &demand,
+            group: &group,
+            constraints: &constraints,
+            strategies: &strategies,
+            count: 0,
+            seed: placement::seed(),
+        };
+        // DAEMON names its instances; REPLICA lets the engine choose for all at once.
+        let (targeted, free): (Vec<_>, Vec<_>) =
+            targets.iter().zip(&launch_ids).partition(|(target, _)| target.is_some());
+        let mut chosen: Vec<(Result<usize, Reason>, &TaskIds)> = Vec::new();
+        for (target, ids) in targeted {
+            let Some(i) = target.as_deref().and_then(|id| snapshot.position(id)) else {
+                continue;
+            };
+            let outcome = check(&snapshot.cluster, i, &request).map(|()| {
+                reserve(snapshot.cluster.view_mut(i), &demand, &group);
+                i
+            });
+            chosen.push((outcome, ids));
+        }
+        if !free.is_empty() && snapshot.cluster.is_empty() {
+            self.event_once(
+                service,
+                format!("(service {}) was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.", service.name),
+            );
+            return;
+        }
+        let placed = place(&mut snapshot.cluster, &Request { count: free.len(), ..request });
+        chosen.extend(placed.into_iter().zip(free.into_iter().map(|(_, ids)| ids)));
+        let mut started = Vec::new();
+        let mut failure: Option<&'static str> = None;
+        for (outcome, ids) in chosen {
+            match outcome {
+                Ok(i) => {
+                    let Some(instance) =
+                        placement::record_of(self.staged, &service.cluster, snapshot.id(i))
+                    else {
+                        continue; // cannot happen: views follow the records
+                    };
+                    let record = new_task(
+                        &self.scope,
+                        &launch,
+                        &service.cluster,
+                        &definition,
+                        &instance,
+                        ids,
+                        &reservation,
+                    );
+                    started.push(record.id.clone());
+                    self.staged.put(Record::Task(Box::new(record)));
+                }
+                Err(reason) => failure = failure.or(Some(reason.as_str())),
+            }
+        }
+        if !started.is_empty() {
+            let message = format!(
+                "(service {}) has started {} tasks: {}.",
+                service.name,
+                started.len(),
+                task_list(&started)
+            );
+            self.event(service, message);
+        }
+        if let Some(reason) = failure {
+            let message = format!(
+                "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {reason}",
+                service.name
+            );
+            self.event_once(service, message);
+        }
+    }
+
+    /// Failed tasks of the primary deployment: stopped before running, or by essential exits
+    /// and failed health checks while the deployment is in progress.
+    fn count_failures(&mut self, service: &mut ServiceRecord, tasks: &[&TaskRecord]) {
+        let Some(primary) = service.service.deployments.first() else { return };
+        if primary.rollout_state != "IN_PROGRESS" {
+            return;
+        }
+        let failed = tasks
+            .iter()
+            .filter(|t| {
+                t.task.started_by.as_deref() == Some(primary.id.as_str())
+                    && t.task.last_status == "STOPPED"
+            })
+            .filter(|t| {
+                matches!(
+                    t.task.stop_code.as_deref(),
+                    Some("TaskFailedToStart") | Some("EssentialContainerExited")
+                ) || t.task.stopped_reason.as_deref() == Some("Task failed container health checks")
+            })
+            .count() as i32;
+        let previous = primary.failed_tasks;
+        if failed > previous {
+            // Back off after repeated failures (ECS's service throttle), up to 15 minutes.
+            if failed >= 3 {
+                // 2^failures seconds (8 s after three), at most ECS's 15 minutes.
+                let backoff = 2f64.powi(failed.min(10)).min(MAX_THROTTLE_SECONDS);
+                service.throttled_until = Some(self.now + backoff);
+                let message = format!(
+                    "(service {}) is unable to consistently start tasks successfully.",
+                    service.name
+                );
+                if service.service.events.first().map(|e| &e.message) != Some(&message) {
+                    self.event(service, message);
+                }
+            }
+            if let Some(primary) = service.service.deployments.first_mut() {
+                primary.failed_tasks = failed;
+                primary.updated_at = self.now;
+            }
+        }
+    }
+
+    fn circuit_breaker(&mut self, service: &mut ServiceRecord) {
+        let breaker = service
+            .service
+            .deployment_configuration
+            .deployment_circuit_breaker
+            .clone()
+            .unwrap_or_default();
+        if !breaker.enable {
+            return;
+        }
+        let desired = service.service.desired_count.max(0) as u32;
+        let Some(primary) = service.service.deployments.first_mut() else { return };
+        if primary.rollout_state != "IN_PROGRESS"
+            || (primary.failed_tasks.max(0) as u32) < failure_threshold(desired)
+        {
+            return;
+        }
+        primary.rollout_state = "FAILED".into();
+        primary.rollout_state_reason =
+            "ECS deployment circuit breaker: tasks failed to start.".into();
+        primary.updated_at = self.now;
+        let failed_id = primary.id.clone();
+        let message = format!(
+            "(service {}) (deployment {failed_id}) deployment failed: tasks failed to start.",
+            service.name
+        );
+        self.event(service, message);
+        if !breaker.rollback {
+            return;
+        }
+        let Some(target) = service.last_completed_task_definition.clone() else { return };
+        let id = crate::handlers::services::new_deployment_id();
+        for d in &mut service.service.deployments {
+            d.status = "ACTIVE".into();
+        }
+        let mut rollback: Deployment =
+            new_deployment(id.clone(), &target, service.service.desired_count, self.now);
+        rollback.rollout_state_reason =
+            format!("ECS deployment circuit breaker: rolling back to deploymentId {failed_id}.");
+        service.service.deployments.insert(0, rollback);
+        service.service.task_definition = target;
+        service.throttled_until = None;
+        let message = format!(
+            "(service {}) rolling back to the last completed deployment ({id}).",
+            service.name
+        );
+        self.event(service, message);
+    }
+}
+
+/// A task definition by ARN whatever its status (a service keeps running a deregistered one).
+fn resolve_definition_any(
+    staged: &Staged<'_>,
+    arn: &str,
+) -> Option<flotilla_api::taskdef::TaskDefinition> {
+    staged.state().task_definition_by_arn(arn).map(|td| td.definition.clone())
+}
+
+/// `(task a) (task b) ...` for an event, naming at most ten tasks so big batches keep events
+/// readable (and the service record small).
+fn task_list(ids: &[String]) -> String {
+    const NAMED: usize = 10;
+    let mut list: Vec<String> = ids.iter().take(NAMED).map(|id| format!("(task {id})")).collect();
+    if ids.len() > NAMED {
+        list.push(format!("and {} more", ids.len() - NAMED));
+    }
+    list.join(" ")
+}
+
+fn depends_on_tasks(constraint: &Constraint) -> bool {
+    matches!(constraint, Constraint::MemberOf(e) if e.depends_on_tasks())
+}

@@ -1,0 +1,124 @@
+//! PutAccountSetting, PutAccountSettingDefault, ListAccountSettings, DeleteAccountSetting.
+
+use flotilla_api::account::{
+    default_value, validate_setting, DeleteAccountSettingRequest, ListAccountSettingsRequest,
+    PutAccountSettingDefaultRequest, PutAccountSettingRequest, Setting, SETTING_NAMES,
+};
+use flotilla_api::common::decode;
+use flotilla_api::ApiError;
+use serde_json::json;
+
+use super::{respond, respond_page, Ctx};
+use crate::state::{account_setting_key, Record};
+use flotilla_api::pagination::paginate;
+
+/// The principal under which account-wide defaults are stored.
+const ACCOUNT_DEFAULT: &str = "default";
+
+async fn put_for(
+    ctx: &Ctx<'_>,
+    principal: String,
+    name: String,
+    value: String,
+) -> Result<Vec<u8>, ApiError> {
+    validate_setting(&name, &value)?;
+    let shown_principal =
+        if principal == ACCOUNT_DEFAULT { ctx.app.root_principal() } else { principal.clone() };
+    let setting =
+        Setting { name, value, principal_arn: shown_principal, setting_type: "user".into() };
+    let stored = setting.clone();
+    ctx.app
+        .state
+        .write(move |staged| {
+            staged.put(Record::AccountSetting { principal, setting: stored });
+            Ok(())
+        })
+        .await?;
+    respond(&json!({ "setting": setting }))
+}
+
+pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: PutAccountSettingRequest = decode(body)?;
+    let principal = req.principal_arn.unwrap_or_else(|| ctx.app.root_principal());
+    put_for(ctx, principal, req.name, req.value).await
+}
+
+pub async fn put_default(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: PutAccountSettingDefaultRequest = decode(body)?;
+    put_for(ctx, ACCOUNT_DEFAULT.into(), req.name, req.value).await
+}
+
+pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DeleteAccountSettingRequest = decode(body)?;
+    if !SETTING_NAMES.contains(&req.name.as_str()) {
+        return Err(ApiError::invalid(format!("unknown account setting name '{}'", req.name)));
+    }
+    let principal = req.principal_arn.unwrap_or_else(|| ctx.app.root_principal());
+    let name = req.name;
+    let setting = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let key = account_setting_key(&principal, &name);
+            match staged.get(&key) {
+                Some(Record::AccountSetting { setting, .. }) => {
+                    staged.delete(key);
+                    Ok(setting)
+                }
+                _ => Err(ApiError::client(format!(
+                    "the setting {name} is not set for principal {principal}"
+                ))),
+            }
+        })
+        .await?;
+    respond(&json!({ "setting": setting }))
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListAccountSettingsRequest = decode(body)?;
+    if let Some(name) = &req.name {
+        if !SETTING_NAMES.contains(&name.as_str()) {
+            return Err(ApiError::invalid(format!("unknown account setting name '{name}'")));
+        }
+    }
+    let principal = req.principal_arn.clone().unwrap_or_else(|| ctx.app.root_principal());
+    let root = ctx.app.root_principal();
+    let state = ctx.app.state.read();
+    let explicit = |who: &str, name: &str| {
+        state.account_settings.get(&(who.to_string(), name.to_string())).cloned()
+    };
+    let mut settings: Vec<Setting> = Vec::new();
+    for name in SETTING_NAMES {
+        if req.name.as_deref().is_some_and(|n| n != *name) {
+            continue;
+        }
+        let found = explicit(&principal, name).or_else(|| {
+            // The account default counts as the root principal's own setting, and as the
+            // effective setting of everyone else.
+            if req.effective_settings || principal == root {
+                explicit(ACCOUNT_DEFAULT, name)
+            } else {
+                None
+            }
+        });
+        let setting = match found {
+            Some(s) => Some(s),
+            None if req.effective_settings => Some(Setting {
+                name: name.to_string(),
+                value: default_value(name).to_string(),
+                principal_arn: principal.clone(),
+                setting_type: "aws_managed".into(),
+            }),
+            None => None,
+        };
+        if let Some(s) = setting {
+            if req.value.as_deref().is_none_or(|v| v == s.value) {
+                settings.push(s);
+            }
+        }
+    }
+    drop(state);
+    let items = settings.into_iter().map(|s| (s.name.clone(), s));
+    let (page, next) = paginate(items, req.next_token.as_deref(), req.max_results, 10)?;
+    respond_page("settings", page, next)
+}

@@ -1,0 +1,459 @@
+//! Container instances: registration and reports from agents (called by the gateway), and
+//! DescribeContainerInstances, ListContainerInstances, DeregisterContainerInstance,
+//! UpdateContainerInstancesState.
+
+use std::collections::HashSet;
+
+use flotilla_api::agent::{Register, Report, TaskReport};
+use flotilla_api::arn::id_from;
+use flotilla_api::common::decode;
+use flotilla_api::instance::{
+    ContainerInstance, DeregisterContainerInstanceRequest, DescribeContainerInstancesRequest,
+    ListContainerInstancesRequest, Resource, UpdateContainerInstancesStateRequest,
+};
+use flotilla_api::task::lifecycle_rank;
+use flotilla_api::{ApiError, Failure};
+use serde_json::json;
+
+use super::clusters::active_cluster;
+use super::tasks::mark_stopped;
+use super::{respond, respond_page, Ctx};
+use crate::state::views::instance_view;
+use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
+use crate::App;
+use flotilla_api::pagination::paginate;
+
+/// Registers (or re-registers) the agent's instance; returns (instance id, instance ARN).
+/// `new_id` is used when the agent has no id yet or its old instance is gone.
+/// What admits a registration: the join token (a new instance, or claiming one registered
+/// before credentials existed) or an instance's own credential (only that instance).
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// The hash of the credential to issue.
+    Join {
+        credential_hash: String,
+    },
+    Instance {
+        cluster: String,
+        id: String,
+    },
+}
+
+/// A registration's outcome.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: String,
+    pub arn: String,
+    /// The admission's credential was stored for the instance: the agent must be told it.
+    pub issued_credential: bool,
+}
+
+pub async fn register(
+    app: &App,
+    register: Register,
+    new_id: String,
+    now: f64,
+    admission: Admission,
+) -> Result<Registration, ApiError> {
+    let scope = app.scope.clone();
+    app.state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, Some(&register.cluster)).map_err(|_| {
+                ApiError::client(format!("cluster '{}' does not exist or is not ACTIVE", register.cluster))
+            })?;
+            let name = cluster.cluster_name;
+            let existing = register.container_instance_id.as_deref().and_then(|id| match staged.get(&instance_key(&name, id)) {
+                Some(Record::Instance(i)) => Some(*i),
+                _ => None,
+            });
+            let mut issued_credential = false;
+            match (&admission, &existing) {
+                (Admission::Instance { cluster, id }, _)
+                    if *cluster != name || register.container_instance_id.as_deref() != Some(id.as_str()) =>
+                {
+                    return Err(ApiError::client(format!(
+                        "this agent's credential is for container instance {id} of cluster {cluster}; it cannot register as another instance"
+                    )))
+                }
+                (Admission::Instance { id, .. }, None) => {
+                    return Err(ApiError::client(format!(
+                        "container instance {id} no longer exists; remove the agent's state file to register anew"
+                    )))
+                }
+                (Admission::Join { .. }, Some(i)) if i.credential_hash.is_some() => {
+                    return Err(ApiError::client(format!(
+                        "container instance {} is registered: only its own agent, with the credential it was issued, can connect as it",
+                        i.instance.container_instance_arn
+                    )))
+                }
+                (Admission::Join { .. }, _) => issued_credential = true,
+                (Admission::Instance { .. }, Some(_)) => {}
+            }
+            let mut record = match existing {
+                Some(i) if i.instance.status == "INACTIVE" => {
+                    return Err(ApiError::client(format!(
+                        "container instance {} was deregistered; remove the agent's state file to register it again",
+                        i.instance.container_instance_arn
+                    )))
+                }
+                Some(i) => i,
+                None => InstanceRecord {
+                    cluster: name.clone(),
+                    id: new_id.clone(),
+                    instance: ContainerInstance {
+                        container_instance_arn: scope.container_instance(&name, &new_id),
+                        status: "ACTIVE".into(),
+                        registered_at: now,
+                        ..ContainerInstance::default()
+                    },
+                    custom_attributes: Vec::new(),
+                    announced_attributes: Vec::new(),
+                    credential_hash: None,
+                },
+            };
+            if let Admission::Join { credential_hash } = admission {
+                record.credential_hash = Some(credential_hash);
+            }
+            record.set_announced(register.attributes);
+            let instance = &mut record.instance;
+            instance.ec2_instance_id = register.host_id;
+            instance.registered_resources = register.registered_resources;
+            instance.version_info = register.version_info;
+            instance.version += 1;
+            let out = Registration {
+                id: record.id.clone(),
+                arn: instance.container_instance_arn.clone(),
+                issued_credential,
+            };
+            staged.put(Record::Instance(Box::new(record)));
+            Ok(out)
+        })
+        .await
+}
+
+/// Whether applying `report` to `task` would leave it as it is (conservative: `false` when in
+/// doubt). Mirrors `apply_report`: statuses move forward, facts are filled in once.
+pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskReport) -> bool {
+    let moves = |to: &str, from: &str| to != from && lifecycle_rank(to) >= lifecycle_rank(from);
+    let fills = |known: Option<f64>, reported: Option<f64>| known.is_none() && reported.is_some();
+    let news =
+        |known: &Option<String>, reported: &Option<String>| reported.is_some() && reported != known;
+    if moves(&report.last_status, &task.last_status)
+        || (task.last_status == "STOPPED" && task.desired_status != "STOPPED")
+        || news(&task.health_status, &report.health_status)
+        || fills(task.pull_started_at, report.pull_started_at)
+        || fills(task.pull_stopped_at, report.pull_stopped_at)
+        || fills(task.started_at, report.started_at)
+        || fills(task.stopping_at, report.stopping_at)
+        || fills(task.execution_stopped_at, report.execution_stopped_at)
+        || fills(task.stopped_at, report.stopped_at)
+        || (task.stop_code.is_none() && report.stop_code.is_some())
+        || (task.stopped_reason.is_none() && report.stopped_reason.is_some())
+    {
+        return false;
+    }
+    report.containers.iter().all(|c| {
+        let Some(known) = task.containers.iter().find(|x| x.name == c.name) else {
+            return true; // ignored by apply_report too
+        };
+        !(moves(&c.last_status, &known.last_status)
+            || news(&known.runtime_id, &c.runtime_id)
+            || (c.exit_code.is_some() && c.exit_code != known.exit_code)
+            || news(&known.reason, &c.reason)
+            || (!c.network_bindings.is_empty() && c.network_bindings != known.network_bindings)
+            || news(&known.health_status, &c.health_status))
+    })
+}
+
+/// Applies one task's report: statuses only move forward, facts are filled in once.
+fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
+    if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
+        task.last_status = task_report.last_status.clone();
+    }
+    for c in task_report.containers {
+        if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
+            if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status) {
+                container.last_status = c.last_status;
+            }
+            container.runtime_id = c.runtime_id.or(container.runtime_id.take());
+            container.exit_code = c.exit_code.or(container.exit_code);
+            container.reason = c.reason.or(container.reason.take());
+            if !c.network_bindings.is_empty() {
+                container.network_bindings = c.network_bindings;
+            }
+            container.health_status = c.health_status.or(container.health_status.take());
+        }
+    }
+    task.health_status = task_report.health_status.or(task.health_status.take());
+    task.pull_started_at = task.pull_started_at.or(task_report.pull_started_at);
+    task.pull_stopped_at = task.pull_stopped_at.or(task_report.pull_stopped_at);
+    task.started_at = task.started_at.or(task_report.started_at);
+    task.stopping_at = task.stopping_at.or(task_report.stopping_at);
+    task.execution_stopped_at = task.execution_stopped_at.or(task_report.execution_stopped_at);
+    task.stopped_at = task.stopped_at.or(task_report.stopped_at);
+    if task.stop_code.is_none() {
+        task.stop_code = task_report.stop_code;
+    }
+    if task.stopped_reason.is_none() {
+        task.stopped_reason = task_report.stopped_reason;
+    }
+    if task.last_status == "STOPPED" {
+        // A stopped task is done: ECS shows it desired STOPPED too.
+        task.desired_status = "STOPPED".into();
+    }
+}
+
+/// Applies an agent's report of its tasks: statuses only move forward in the lifecycle.
+pub async fn apply_report(
+    app: &App,
+    cluster: String,
+    instance_id: String,
+    report: Report,
+) -> Result<(), ApiError> {
+    app.state
+        .write(move |staged| {
+            for task_report in report.tasks {
+                let id = id_from(&task_report.task_arn).to_string();
+                // Most of a report repeats what is known: those tasks are not even copied.
+                if staged
+                    .task(&cluster, &id)
+                    .is_none_or(|t| report_changes_nothing(&t.task, &task_report))
+                {
+                    continue;
+                }
+                let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else {
+                    continue;
+                };
+                if record.instance_id.as_deref() != Some(instance_id.as_str()) {
+                    continue; // not this agent's task (stale report)
+                }
+                let before = record.task.clone();
+                merge_report(&mut record.task, task_report);
+                let task = &mut record.task;
+                if *task != before {
+                    task.version += 1;
+                    staged.put(Record::Task(record));
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// The instance as DescribeContainerInstances shows it, with live counts and resources.
+fn describe_one(
+    state: &State,
+    record: &InstanceRecord,
+    connected: &HashSet<String>,
+) -> ContainerInstance {
+    let mut out = record.instance.clone();
+    out.agent_connected = connected.contains(&record.id);
+    let (mut running, mut pending) = (0, 0);
+    for task in state.tasks_on(&record.id) {
+        match task.task.last_status.as_str() {
+            "RUNNING" => running += 1,
+            "STOPPED" => {}
+            _ => pending += 1,
+        }
+    }
+    out.running_tasks_count = running;
+    out.pending_tasks_count = pending;
+    out.remaining_resources = remaining(state, record, connected);
+    out
+}
+
+fn remaining(state: &State, record: &InstanceRecord, connected: &HashSet<String>) -> Vec<Resource> {
+    // Reuse placement's accounting so what is shown is what placement uses.
+    let view = instance_view(record, connected, state.tasks_on(&record.id));
+    record
+        .instance
+        .registered_resources
+        .iter()
+        .map(|r| match r.name.as_str() {
+            "CPU" => Resource::integer("CPU", view.remaining_cpu as i32),
+            "MEMORY" => Resource::integer("MEMORY", view.remaining_memory as i32),
+            "PORTS" => Resource::string_set(
+                "PORTS",
+                view.used_tcp_ports.iter().map(u16::to_string).collect(),
+            ),
+            "PORTS_UDP" => Resource::string_set(
+                "PORTS_UDP",
+                view.used_udp_ports.iter().map(u16::to_string).collect(),
+            ),
+            _ => r.clone(),
+        })
+        .collect()
+}
+
+fn cluster_name(reference: Option<&str>) -> String {
+    flotilla_api::arn::cluster_name_from(reference.unwrap_or("default")).to_string()
+}
+
+pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DescribeContainerInstancesRequest = decode(body)?;
+    if req.container_instances.is_empty() || req.container_instances.len() > 100 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 100 container instances"));
+    }
+    let cluster = cluster_name(req.cluster.as_deref());
+    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let connected = ctx.app.agents.connected_ids();
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let mut instances = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &req.container_instances {
+        match state.instances.get(&(cluster.clone(), id_from(reference).to_string())) {
+            Some(record) => {
+                let mut instance = describe_one(&state, record, &connected);
+                if with_tags {
+                    instance.tags.get_or_insert_with(Vec::new);
+                } else {
+                    instance.tags = None;
+                }
+                instances.push(instance);
+            }
+            None => failures.push(Failure {
+                arn: Some(ctx.app.scope.container_instance(&cluster, id_from(reference))),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    respond(&json!({ "containerInstances": instances, "failures": failures }))
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListContainerInstancesRequest = decode(body)?;
+    let filter = match req.filter.as_deref() {
+        Some(text) => Some(
+            flotilla_scheduler::query::parse(text)
+                .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?,
+        ),
+        None => None,
+    };
+    let connected = ctx.app.agents.connected_ids();
+    let status = req.status.clone();
+    if let Some(s) = &status {
+        if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"]
+            .contains(&s.as_str())
+        {
+            return Err(ApiError::invalid(format!("invalid status {s}")));
+        }
+    }
+    let cluster = cluster_name(req.cluster.as_deref());
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let items = state
+        .instances
+        .range((cluster.clone(), String::new())..)
+        .take_while(|((c, _), _)| *c == cluster)
+        .map(|(_, i)| i)
+        .filter(|i| match &status {
+            Some(s) => &i.instance.status == s,
+            None => i.instance.status != "INACTIVE",
+        })
+        .filter(|i| {
+            filter.as_ref().is_none_or(|f| {
+                let view = instance_view(i, &connected, state.tasks_on(&i.id));
+                flotilla_scheduler::query::eval(f, &view)
+            })
+        })
+        .map(|i| (i.id.clone(), i.instance.container_instance_arn.clone()));
+    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("containerInstanceArns", arns, next)
+}
+
+fn instance_in(staged: &Staged<'_>, cluster: &str, reference: &str) -> Option<InstanceRecord> {
+    match staged.get(&instance_key(cluster, id_from(reference))) {
+        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => Some(*i),
+        _ => None,
+    }
+}
+
+pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DeregisterContainerInstanceRequest = decode(body)?;
+    let force = req.force.unwrap_or(false);
+    let now = ctx.now;
+    let connected = ctx.app.agents.connected_ids();
+    let instance = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
+            let mut record = instance_in(staged, &cluster, &req.container_instance)
+                .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
+            let live: Vec<_> = staged.tasks_on(&cluster, &record.id).into_iter().filter(|t| t.task.last_status != "STOPPED").collect();
+            if !live.is_empty() && !force {
+                return Err(ApiError::invalid(
+                    "Found running tasks on the instance. Stop them first, or deregister with force.",
+                ));
+            }
+            // Orphaned tasks are marked stopped: no agent of this cluster will report them.
+            for mut task in live {
+                mark_stopped(&mut task.task, now);
+                task.task.stopped_reason.get_or_insert_with(|| "Container instance deregistration forced by user".into());
+                task.task.version += 1;
+                staged.put(Record::Task(Box::new(task)));
+            }
+            record.instance.status = "INACTIVE".into();
+            record.instance.version += 1;
+            staged.put(Record::Instance(Box::new(record.clone())));
+            Ok(record)
+        })
+        .await?;
+    let state = ctx.app.state.read();
+    respond(&json!({ "containerInstance": describe_one(&state, &instance, &connected) }))
+}
+
+pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: UpdateContainerInstancesStateRequest = decode(body)?;
+    if !["ACTIVE", "DRAINING"].contains(&req.status.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "status must be ACTIVE or DRAINING, not {}",
+            req.status
+        )));
+    }
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
+    }
+    let scope = ctx.app.scope.clone();
+    let connected = ctx.app.agents.connected_ids();
+    let (updated, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
+            let mut updated = Vec::new();
+            let mut failures = Vec::new();
+            for reference in &req.container_instances {
+                match instance_in(staged, &cluster, reference) {
+                    Some(mut record) => {
+                        if record.instance.status != req.status {
+                            record.instance.status = req.status.clone();
+                            record.instance.version += 1;
+                            staged.put(Record::Instance(Box::new(record.clone())));
+                        }
+                        updated.push(record);
+                    }
+                    None => failures.push(Failure {
+                        arn: Some(scope.container_instance(&cluster, id_from(reference))),
+                        reason: Some("MISSING".into()),
+                        detail: None,
+                    }),
+                }
+            }
+            Ok((updated, failures))
+        })
+        .await?;
+    let state = ctx.app.state.read();
+    let instances: Vec<_> = updated.iter().map(|r| describe_one(&state, r, &connected)).collect();
+    respond(&json!({ "containerInstances": instances, "failures": failures }))
+}
+
+#[cfg(test)]
+#[path = "instances_tests.rs"]
+mod tests;

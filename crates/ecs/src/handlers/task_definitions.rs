@@ -1,0 +1,227 @@
+//! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
+//! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
+
+use flotilla_api::common::decode;
+use flotilla_api::taskdef::{
+    build_task_definition, parse_task_definition_ref, validate_delete_task_definitions,
+    validate_describe_task_definition, validate_list_task_definition_families,
+    validate_list_task_definitions, validate_register, validate_size, DeleteTaskDefinitionsRequest,
+    DeregisterTaskDefinitionRequest, DescribeTaskDefinitionRequest,
+    ListTaskDefinitionFamiliesRequest, ListTaskDefinitionsRequest, RegisterTaskDefinitionRequest,
+    TaskDefinitionOutput, TaskDefinitionRef, STATUS_ACTIVE,
+};
+use flotilla_api::{ApiError, Failure};
+use serde_json::json;
+
+use super::{respond, respond_page, Ctx};
+use crate::state::{family_key, task_definition_key, Family, Record, State, StoredTaskDefinition};
+use flotilla_api::pagination::paginate;
+
+pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    validate_size(body.len())?;
+    let req: RegisterTaskDefinitionRequest = decode(body)?;
+    // Also checks the tags.
+    validate_register(&req)?;
+    for (n, constraint) in req.placement_constraints.iter().flatten().enumerate() {
+        if let Some(expression) = &constraint.expression {
+            flotilla_scheduler::query::parse(expression).map_err(|e| {
+                ApiError::client(format!("placementConstraints[{n}]: invalid expression: {e}"))
+            })?;
+        }
+    }
+    let scope = ctx.app.scope.clone();
+    let registered_by = ctx.app.root_principal();
+    let now = ctx.now;
+    let stored = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let last = match staged.get(&family_key(&req.family)) {
+                Some(Record::Family(f)) => f.last_revision,
+                _ => 0,
+            };
+            let revision = last + 1;
+            let family = req.family.clone();
+            let tags = req.tags.clone().unwrap_or_default();
+            let arn = scope.task_definition(&family, revision);
+            let definition = build_task_definition(req, arn, revision, now, Some(registered_by));
+            let stored = StoredTaskDefinition { definition, tags };
+            staged.put(Record::Family(Family { name: family, last_revision: revision }));
+            staged.put(Record::TaskDefinition(Box::new(stored.clone())));
+            Ok(stored)
+        })
+        .await?;
+    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: Some(&stored.tags) })
+}
+
+/// Finds a stored definition: a bare family means its latest ACTIVE revision.
+fn lookup<'s>(state: &'s State, reference: &TaskDefinitionRef) -> Option<&'s StoredTaskDefinition> {
+    let revisions = state.task_definitions.get(reference.family())?;
+    match reference.revision() {
+        Some(revision) => revisions.get(&revision),
+        None => revisions.values().rev().find(|td| td.definition.status == STATUS_ACTIVE),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::client("Unable to describe task definition.")
+}
+
+pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DescribeTaskDefinitionRequest = decode(body)?;
+    validate_describe_task_definition(&req)?;
+    let reference = parse_task_definition_ref(&req.task_definition)?;
+    let state = ctx.app.state.read();
+    let stored = lookup(&state, &reference).ok_or_else(not_found)?;
+    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    if with_tags {
+        respond(&TaskDefinitionOutput {
+            task_definition: &stored.definition,
+            tags: Some(&stored.tags),
+        })
+    } else {
+        respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
+    }
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListTaskDefinitionsRequest = decode(body)?;
+    validate_list_task_definitions(&req)?;
+    let status = req.status.as_deref().unwrap_or(STATUS_ACTIVE);
+    let descending = req.sort.as_deref() == Some("DESC");
+    let state = ctx.app.state.read();
+    // `familyPrefix` is, despite its name, a whole family name in ECS.
+    let mut matching: Vec<&StoredTaskDefinition> = match req.family_prefix.as_deref() {
+        Some(family) => {
+            state.task_definitions.get(family).into_iter().flat_map(|r| r.values()).collect()
+        }
+        None => state.task_definitions.values().flat_map(|r| r.values()).collect(),
+    };
+    matching.retain(|td| td.definition.status == status);
+    // The page key sorts like (family, revision), so tokens work in both directions: NUL sorts
+    // before every character a family name may hold.
+    let key = |td: &StoredTaskDefinition| {
+        let key = format!("{}\0{:010}", td.definition.family, td.definition.revision);
+        if descending {
+            invert(&key)
+        } else {
+            key
+        }
+    };
+    if descending {
+        matching.reverse();
+    }
+    let items = matching.into_iter().map(|td| (key(td), td.definition.task_definition_arn.clone()));
+    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("taskDefinitionArns", arns, next)
+}
+
+/// Maps a key to one that sorts in the opposite order (for descending pages).
+fn invert(key: &str) -> String {
+    key.bytes().map(|b| format!("{:02x}", 255 - b)).collect()
+}
+
+pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListTaskDefinitionFamiliesRequest = decode(body)?;
+    validate_list_task_definition_families(&req)?;
+    let status = req.status.clone().unwrap_or_else(|| STATUS_ACTIVE.to_string());
+    let prefix = req.family_prefix.clone().unwrap_or_default();
+    let state = ctx.app.state.read();
+    let families = state
+        .task_definitions
+        .range(prefix.clone()..)
+        .take_while(|(name, _)| name.starts_with(&prefix))
+        .filter(|(_, revisions)| {
+            let any_active = revisions.values().any(|td| td.definition.status == STATUS_ACTIVE);
+            match status.as_str() {
+                "ACTIVE" => any_active,
+                "INACTIVE" => !any_active,
+                _ => true,
+            }
+        })
+        .map(|(name, _)| (name.clone(), name.clone()));
+    let (names, next) = paginate(families, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("families", names, next)
+}
+
+/// `family:revision` or an ARN: deregistration and deletion always name a revision.
+fn exact_revision(reference: &str) -> Result<(String, u32), ApiError> {
+    match parse_task_definition_ref(reference)? {
+        TaskDefinitionRef::Revision { family, revision } => Ok((family, revision)),
+        TaskDefinitionRef::Family(_) => Err(ApiError::client(format!(
+            "a revision is required: use family:revision or an ARN, not '{reference}'"
+        ))),
+    }
+}
+
+fn stored_at(
+    staged: &crate::state::Staged<'_>,
+    family: &str,
+    revision: u32,
+) -> Option<StoredTaskDefinition> {
+    match staged.get(&task_definition_key(family, revision)) {
+        Some(Record::TaskDefinition(td)) => Some(*td),
+        _ => None,
+    }
+}
+
+pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DeregisterTaskDefinitionRequest = decode(body)?;
+    let (family, revision) = exact_revision(&req.task_definition)?;
+    let now = ctx.now;
+    let stored = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let mut stored = stored_at(staged, &family, revision)
+                .ok_or_else(|| ApiError::client("The specified task definition does not exist."))?;
+            stored.definition.deregister(now);
+            staged.put(Record::TaskDefinition(Box::new(stored.clone())));
+            Ok(stored)
+        })
+        .await?;
+    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
+}
+
+pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DeleteTaskDefinitionsRequest = decode(body)?;
+    validate_delete_task_definitions(&req)?;
+    let mut targets = Vec::new();
+    for reference in &req.task_definitions {
+        targets.push((reference.clone(), exact_revision(reference)?));
+    }
+    let now = ctx.now;
+    let scope = ctx.app.scope.clone();
+    let (deleted, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let mut deleted = Vec::new();
+            let mut failures = Vec::new();
+            for (reference, (family, revision)) in targets {
+                let arn = scope.task_definition(&family, revision);
+                let Some(mut stored) = stored_at(staged, &family, revision) else {
+                    failures.push(Failure {
+                        arn: Some(arn),
+                        reason: Some("The specified task definition does not exist.".into()),
+                        detail: Some(reference),
+                    });
+                    continue;
+                };
+                match stored.definition.request_delete(now) {
+                    Ok(()) => {
+                        staged.put(Record::TaskDefinition(Box::new(stored.clone())));
+                        deleted.push(stored.definition);
+                    }
+                    Err(e) => failures.push(Failure {
+                        arn: Some(arn),
+                        reason: Some(e.message),
+                        detail: None,
+                    }),
+                }
+            }
+            Ok((deleted, failures))
+        })
+        .await?;
+    respond(&json!({ "taskDefinitions": deleted, "failures": failures }))
+}

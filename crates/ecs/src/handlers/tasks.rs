@@ -1,0 +1,524 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+use std::collections::HashSet;
+
+use flotilla_api::arn::id_from;
+use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
+use flotilla_api::task::{
+    Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
+    StopTaskRequest, Task, TaskOverride,
+};
+use flotilla_api::taskdef::{
+    parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
+};
+use flotilla_api::{ApiError, Failure};
+use flotilla_scheduler::{place, Request, Strategy};
+use serde_json::json;
+
+use super::clusters::active_cluster;
+use super::launch::{reservation, validate_overrides};
+use super::placement;
+use super::{respond, respond_page, Ctx};
+use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
+use flotilla_api::pagination::paginate;
+
+/// RunTask starts at most this many tasks per call, as ECS.
+const MAX_RUN_COUNT: i32 = 10;
+/// DescribeTasks takes at most this many tasks per call.
+const MAX_DESCRIBE: usize = 100;
+
+/// Resolves the task definition a RunTask/StartTask names; it must be ACTIVE.
+pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, ApiError> {
+    let parsed = parse_task_definition_ref(reference)?;
+    let revisions = state.task_definitions.get(parsed.family());
+    let found = match parsed {
+        TaskDefinitionRef::Family(_) => revisions
+            .and_then(|r| r.values().rev().find(|td| td.definition.status == STATUS_ACTIVE)),
+        TaskDefinitionRef::Revision { revision, .. } => revisions.and_then(|r| r.get(&revision)),
+    };
+    match found {
+        Some(td) if td.definition.status == STATUS_ACTIVE => Ok(td.definition.clone()),
+        Some(_) => Err(ApiError::client(format!("TaskDefinition is inactive: {reference}"))),
+        None => Err(ApiError::client("Unable to describe task definition.")),
+    }
+}
+
+/// Everything a launch decided before the write: ids and times are stamped here.
+pub struct Launch {
+    pub cluster_ref: Option<String>,
+    pub definition_ref: String,
+    pub overrides: TaskOverride,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub tags: Vec<flotilla_api::Tag>,
+    pub enable_execute_command: bool,
+    /// One id per task to start (with ids for up to as many containers).
+    pub ids: Vec<(String, Vec<String>)>,
+    pub now: f64,
+    /// The request's own constraints (the task definition's are added when placing).
+    pub constraints: Vec<PlacementConstraint>,
+    pub strategies: Vec<Strategy>,
+}
+
+impl Launch {
+    /// The task group: as given, else `family:<family>`.
+    pub fn group_of(&self, definition: &TaskDefinition) -> String {
+        self.group.clone().unwrap_or_else(|| format!("family:{}", definition.family))
+    }
+}
+
+/// A task id with ids for its containers.
+pub type TaskIds = (String, Vec<String>);
+
+pub fn new_ids(count: usize, containers: usize) -> Vec<TaskIds> {
+    (0..count)
+        .map(|_| {
+            let task = uuid::Uuid::new_v4().simple().to_string();
+            let containers = (0..containers).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+            (task, containers)
+        })
+        .collect()
+}
+
+pub fn new_task(
+    ctx_scope: &flotilla_api::arn::ArnScope,
+    launch: &Launch,
+    cluster: &str,
+    definition: &TaskDefinition,
+    instance: &InstanceRecord,
+    ids: &(String, Vec<String>),
+    reservation: &Reservation,
+) -> TaskRecord {
+    let (task_id, container_ids) = ids;
+    let task_arn = ctx_scope.task(cluster, task_id);
+    let containers = definition
+        .container_definitions
+        .iter()
+        .zip(container_ids)
+        .map(|(c, id)| Container {
+            container_arn: ctx_scope.container(cluster, task_id, id),
+            task_arn: task_arn.clone(),
+            name: c.name.clone().unwrap_or_default(),
+            image: c.image.clone(),
+            last_status: "PENDING".into(),
+            cpu: c.cpu.map(|v| v.to_string()),
+            memory: c.memory.map(|v| v.to_string()),
+            memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+            ..Container::default()
+        })
+        .collect();
+    let az = instance
+        .instance
+        .attributes
+        .iter()
+        .find(|a| a.name == "ecs.availability-zone")
+        .and_then(|a| a.value.clone());
+    TaskRecord {
+        cluster: cluster.to_string(),
+        id: task_id.clone(),
+        instance_id: Some(instance.id.clone()),
+        reservation: reservation.clone(),
+        task: Task {
+            task_arn,
+            cluster_arn: ctx_scope.cluster(cluster),
+            task_definition_arn: definition.task_definition_arn.clone(),
+            container_instance_arn: Some(instance.instance.container_instance_arn.clone()),
+            overrides: launch.overrides.clone(),
+            last_status: "PROVISIONING".into(),
+            desired_status: "RUNNING".into(),
+            cpu: launch.overrides.cpu.clone().or_else(|| definition.cpu.clone()),
+            memory: launch.overrides.memory.clone().or_else(|| definition.memory.clone()),
+            containers,
+            started_by: launch.started_by.clone(),
+            version: 1,
+            created_at: launch.now,
+            group: Some(launch.group_of(definition)),
+            launch_type: "EC2".into(),
+            availability_zone: az,
+            connectivity: Some("CONNECTED".into()),
+            connectivity_at: Some(launch.now),
+            health_status: Some("UNKNOWN".into()),
+            tags: Some(launch.tags.clone()),
+            enable_execute_command: launch.enable_execute_command,
+            ..Task::default()
+        },
+    }
+}
+
+fn validate_launch_common(
+    tags: &[flotilla_api::Tag],
+    group: Option<&str>,
+    started_by: Option<&str>,
+) -> Result<(), ApiError> {
+    validate_tags(tags)?;
+    if group.is_some_and(|g| g.is_empty() || g.len() > 255) {
+        return Err(ApiError::invalid("group must be 1 to 255 characters"));
+    }
+    if started_by.is_some_and(|s| s.len() > 128) {
+        return Err(ApiError::invalid("startedBy must be at most 128 characters"));
+    }
+    Ok(())
+}
+
+/// The launch parameters RunTask and StartTask share.
+struct LaunchRequest<'r> {
+    task_definition: &'r str,
+    cluster: Option<&'r str>,
+    overrides: Option<&'r TaskOverride>,
+    group: Option<&'r str>,
+    started_by: Option<&'r str>,
+    tags: Option<&'r [flotilla_api::Tag]>,
+    enable_execute_command: Option<bool>,
+    constraints: &'r [PlacementConstraint],
+    strategies: &'r [PlacementStrategy],
+}
+
+/// Validates a launch against the current task definition and stamps ids for `count` tasks.
+fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest<'_>, count: usize) -> Result<Launch, ApiError> {
+    let tags = r.tags.unwrap_or_default().to_vec();
+    validate_launch_common(&tags, r.group, r.started_by)?;
+    let overrides = r.overrides.cloned().unwrap_or_default();
+    let strategies = placement::strategies(r.strategies, Strategy::task_default)?;
+    let containers = {
+        let state = ctx.app.state.read();
+        let definition = resolve_definition(&state, r.task_definition)?;
+        validate_overrides(&definition, &overrides)?;
+        // Checked now for a clear error; parsed again with the definition when placing.
+        placement::constraints(r.constraints, Some(&definition))?;
+        definition.container_definitions.len()
+    };
+    Ok(Launch {
+        cluster_ref: r.cluster.map(str::to_string),
+        definition_ref: r.task_definition.to_string(),
+        overrides,
+        group: r.group.map(str::to_string),
+        started_by: r.started_by.map(str::to_string),
+        tags,
+        enable_execute_command: r.enable_execute_command.unwrap_or(false),
+        ids: new_ids(count, containers),
+        now: ctx.now,
+        constraints: r.constraints.to_vec(),
+        strategies,
+    })
+}
+
+pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: RunTaskRequest = decode(body)?;
+    let count = req.count.unwrap_or(1);
+    if !(1..=MAX_RUN_COUNT).contains(&count) {
+        return Err(ApiError::invalid(format!(
+            "count must be between 1 and {MAX_RUN_COUNT}, not {count}"
+        )));
+    }
+    match req.launch_type.as_deref() {
+        None | Some("EC2") | Some("EXTERNAL") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "launch type {other} is not supported by this cluster yet; use EC2"
+            )))
+        }
+    }
+    let launch = prepare_launch(
+        ctx,
+        LaunchRequest {
+            task_definition: &req.task_definition,
+            cluster: req.cluster.as_deref(),
+            overrides: req.overrides.as_ref(),
+            group: req.group.as_deref(),
+            started_by: req.started_by.as_deref(),
+            tags: req.tags.as_deref(),
+            enable_execute_command: req.enable_execute_command,
+            constraints: req.placement_constraints.as_deref().unwrap_or_default(),
+            strategies: req.placement_strategy.as_deref().unwrap_or_default(),
+        },
+        count as usize,
+    )?;
+    let connected = ctx.app.agents.connected_ids();
+    let scope = ctx.app.scope.clone();
+    let (tasks, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
+            let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            let reservation = reservation(&definition, &launch.overrides);
+            let group = launch.group_of(&definition);
+            let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
+            let mut snapshot =
+                placement::snapshot(staged, &cluster.cluster_name, &connected, &HashSet::new());
+            if snapshot.cluster.is_empty() {
+                return Err(ApiError::invalid(
+                    "No Container Instances were found in your cluster.",
+                ));
+            }
+            let demand = reservation.demand();
+            let placements = place(
+                &mut snapshot.cluster,
+                &Request {
+                    demand: &demand,
+                    group: &group,
+                    constraints: &constraints,
+                    strategies: &launch.strategies,
+                    count: launch.ids.len(),
+                    seed: placement::seed(),
+                },
+            );
+            let mut tasks = Vec::new();
+            let mut failures = Vec::new();
+            for (placement, ids) in placements.into_iter().zip(&launch.ids) {
+                match placement {
+                    Ok(i) => {
+                        let Some(instance) =
+                            placement::record_of(staged, &cluster.cluster_name, snapshot.id(i))
+                        else {
+                            continue; // cannot happen: views follow the records
+                        };
+                        let record = new_task(
+                            &scope,
+                            &launch,
+                            &cluster.cluster_name,
+                            &definition,
+                            &instance,
+                            ids,
+                            &reservation,
+                        );
+                        tasks.push(record.task.clone());
+                        staged.put(Record::Task(Box::new(record)));
+                    }
+                    Err(reason) => failures.push(Failure {
+                        arn: None,
+                        reason: Some(reason.as_str().into()),
+                        detail: None,
+                    }),
+                }
+            }
+            Ok((tasks, failures))
+        })
+        .await?;
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: StartTaskRequest = decode(body)?;
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
+    }
+    let targets: Vec<String> =
+        req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
+    let launch = prepare_launch(
+        ctx,
+        LaunchRequest {
+            task_definition: &req.task_definition,
+            cluster: req.cluster.as_deref(),
+            overrides: req.overrides.as_ref(),
+            group: req.group.as_deref(),
+            started_by: req.started_by.as_deref(),
+            tags: req.tags.as_deref(),
+            enable_execute_command: req.enable_execute_command,
+            constraints: &[],
+            strategies: &[],
+        },
+        targets.len(),
+    )?;
+    let connected = ctx.app.agents.connected_ids();
+    let scope = ctx.app.scope.clone();
+    let (tasks, failures) = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
+            let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            let reservation = reservation(&definition, &launch.overrides);
+            let mut tasks = Vec::new();
+            let mut failures = Vec::new();
+            for (target, ids) in targets.iter().zip(&launch.ids) {
+                let arn = scope.container_instance(&cluster.cluster_name, target);
+                let instance =
+                    match staged.get(&crate::state::instance_key(&cluster.cluster_name, target)) {
+                        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => *i,
+                        _ => {
+                            failures.push(Failure {
+                                arn: Some(arn),
+                                reason: Some("MISSING".into()),
+                                detail: None,
+                            });
+                            continue;
+                        }
+                    };
+                let placed = staged.tasks_on(&cluster.cluster_name, target);
+                let view = crate::state::views::instance_view(&instance, &connected, placed.iter());
+                // StartTask names its instances: resources must fit, strategies and
+                // constraints do not apply (as in ECS).
+                let fit = if view.active {
+                    flotilla_scheduler::fits(&view, &reservation.demand())
+                } else {
+                    Err(flotilla_scheduler::Reason::Agent)
+                };
+                match fit {
+                    Ok(()) => {
+                        let record = new_task(
+                            &scope,
+                            &launch,
+                            &cluster.cluster_name,
+                            &definition,
+                            &instance,
+                            ids,
+                            &reservation,
+                        );
+                        tasks.push(record.task.clone());
+                        staged.put(Record::Task(Box::new(record)));
+                    }
+                    Err(reason) => failures.push(Failure {
+                        arn: Some(arn),
+                        reason: Some(reason.as_str().into()),
+                        detail: None,
+                    }),
+                }
+            }
+            Ok((tasks, failures))
+        })
+        .await?;
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+/// Finds a task by ARN or id in the named cluster.
+fn task_in<'s>(staged: &Staged<'s>, cluster: &str, reference: &str) -> Option<TaskRecord> {
+    match staged.get(&task_key(cluster, id_from(reference))) {
+        Some(Record::Task(t)) => Some(*t),
+        _ => None,
+    }
+}
+
+pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: StopTaskRequest = decode(body)?;
+    if req.reason.as_deref().is_some_and(|r| r.len() > 255) {
+        return Err(ApiError::invalid("reason must be at most 255 characters"));
+    }
+    let now = ctx.now;
+    let task = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, req.cluster.as_deref())?;
+            let mut record = task_in(staged, &cluster.cluster_name, &req.task)
+                .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+            let task = &mut record.task;
+            if task.desired_status != "STOPPED" {
+                task.desired_status = "STOPPED".into();
+                task.stop_code.get_or_insert_with(|| "UserInitiated".into());
+                task.stopped_reason.get_or_insert_with(|| req.reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
+                task.stopping_at.get_or_insert(now);
+                task.version += 1;
+                // A task whose instance is gone has nobody to stop it: it is stopped now.
+                let instance_gone = match &record.instance_id {
+                    Some(id) => !matches!(staged.get(&crate::state::instance_key(&record.cluster, id)), Some(Record::Instance(i)) if i.instance.status != "INACTIVE"),
+                    None => true,
+                };
+                if instance_gone {
+                    mark_stopped(&mut record.task, now);
+                }
+                staged.put(Record::Task(Box::new(record.clone())));
+            }
+            Ok(record.task)
+        })
+        .await?;
+    respond(&json!({ "task": task }))
+}
+
+/// Marks a task and its containers STOPPED (used when no agent will report it).
+pub fn mark_stopped(task: &mut Task, now: f64) {
+    task.last_status = "STOPPED".into();
+    task.desired_status = "STOPPED".into();
+    task.stopped_at.get_or_insert(now);
+    task.execution_stopped_at.get_or_insert(now);
+    for container in &mut task.containers {
+        if container.last_status != "STOPPED" {
+            container.last_status = "STOPPED".into();
+        }
+    }
+}
+
+pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: DescribeTasksRequest = decode(body)?;
+    if req.tasks.is_empty() || req.tasks.len() > MAX_DESCRIBE {
+        return Err(ApiError::invalid(format!("tasks must name 1 to {MAX_DESCRIBE} tasks")));
+    }
+    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let cluster_name =
+        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
+            .to_string();
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster_name) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &req.tasks {
+        match state.tasks.get(&(cluster_name.clone(), id_from(reference).to_string())) {
+            Some(record) => {
+                let mut task = record.task.clone();
+                if !with_tags {
+                    task.tags = None;
+                }
+                tasks.push(task);
+            }
+            None => failures.push(Failure {
+                arn: Some(if reference.starts_with("arn:") {
+                    reference.clone()
+                } else {
+                    ctx.app.scope.task(&cluster_name, reference)
+                }),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    respond(&json!({ "tasks": tasks, "failures": failures }))
+}
+
+pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let req: ListTasksRequest = decode(body)?;
+    let cluster_name =
+        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
+            .to_string();
+    let desired = req.desired_status.clone().unwrap_or_else(|| "RUNNING".into());
+    if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "desiredStatus must be RUNNING, PENDING or STOPPED, not {desired}"
+        )));
+    }
+    if req.family.is_some() && req.service_name.is_some() {
+        return Err(ApiError::invalid("family and serviceName cannot both be given"));
+    }
+    let instance_filter = req.container_instance.as_deref().map(|r| id_from(r).to_string());
+    let service_group =
+        req.service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
+    let state = ctx.app.state.read();
+    if !state.clusters.contains_key(&cluster_name) {
+        return Err(ApiError::cluster_not_found());
+    }
+    let items = state
+        .tasks
+        .range((cluster_name.clone(), String::new())..)
+        .take_while(|((c, _), _)| *c == cluster_name)
+        .map(|(_, t)| t)
+        .filter(|t| match desired.as_str() {
+            // PENDING: desired RUNNING but not running yet.
+            "PENDING" => t.task.desired_status == "RUNNING" && t.task.last_status != "RUNNING",
+            other => t.task.desired_status == other,
+        })
+        .filter(|t| instance_filter.as_ref().is_none_or(|i| t.instance_id.as_ref() == Some(i)))
+        .filter(|t| req.started_by.as_ref().is_none_or(|s| t.task.started_by.as_ref() == Some(s)))
+        .filter(|t| service_group.as_ref().is_none_or(|g| t.task.group.as_ref() == Some(g)))
+        .filter(|t| {
+            req.family.as_ref().is_none_or(|f| {
+                state
+                    .task_definition_by_arn(&t.task.task_definition_arn)
+                    .is_some_and(|td| td.definition.family == *f)
+            })
+        })
+        .map(|t| (t.id.clone(), t.task.task_arn.clone()));
+    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond_page("taskArns", arns, next)
+}

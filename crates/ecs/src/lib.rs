@@ -1,0 +1,150 @@
+//! The ECS control plane: the ECS API's handlers (`handlers/`, registered at the front door by
+//! `service.rs`), the state they read and write (`state/`), the service controller, the agent
+//! gateway (agents' WebSockets, `agent_auth.rs`, their log batches) and the `AWS/ECS` figures
+//! (`metrics/`). What ECS hands other services goes through traits it owns: [`LogSink`] for
+//! agents' container output, [`FigureSink`] for the figures; the server wires them.
+
+pub mod agent_auth;
+mod agent_logs;
+pub mod agents;
+mod controller;
+mod gateway;
+pub mod handlers;
+mod housekeeping;
+pub mod metrics;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use flotilla_api::agent::{LogBatch, LogBatchReply};
+use flotilla_api::arn::ArnScope;
+use flotilla_api::datapoint::{SeriesKey, StatSet};
+use flotilla_store::{Store, StoreError};
+
+/// Request bodies of the ECS API larger than this are refused (413) before they are read whole.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// An agent silent for longer than this is lost: its service tasks are replaced elsewhere. With
+/// the controller's reaction (a pass within 0.5 s, a container start), a service is whole again
+/// within 10 s of losing an agent.
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Limits ECS applies per account; ECS's defaults unless configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Quotas {
+    pub services_per_cluster: usize,
+    pub tasks_per_service: i32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas { services_per_cluster: 5000, tasks_per_service: 5000 }
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where agents' container output goes (CloudWatch Logs): batches already checked to be the
+/// sending instance's own tasks' streams.
+pub trait LogSink: Send + Sync {
+    /// Stores a batch received at `now_ms`; an error fails the whole batch (the agent retries).
+    fn store(&self, batch: LogBatch, now_ms: i64) -> BoxFuture<'_, Result<LogBatchReply, String>>;
+    /// Which of `groups` do not exist.
+    fn missing_groups(&self, groups: Vec<String>) -> BoxFuture<'_, Result<Vec<String>, String>>;
+}
+
+/// Where the `AWS/ECS` figures go every tick (CloudWatch metrics).
+pub trait FigureSink: Send + Sync {
+    fn record(&self, key: SeriesKey, at: f64, set: StatSet);
+}
+
+/// How ECS is set up.
+#[derive(Debug, Clone)]
+pub struct EcsConfig {
+    pub scope: ArnScope,
+    /// How long an agent may be silent before its instance counts as lost.
+    pub agent_timeout: Duration,
+    pub quotas: Quotas,
+    /// The agents' join token (`None`: revoked, no agent can join).
+    pub join_token: Option<String>,
+}
+
+/// What every ECS handler, controller and agent connection can reach.
+pub struct App {
+    pub scope: ArnScope,
+    pub state: state::StateHandle,
+    pub join_token: Option<String>,
+    /// Agents connected right now.
+    pub agents: agents::AgentRegistry,
+    pub agent_timeout: Duration,
+    pub quotas: Quotas,
+    /// Task usage samples from agents (memory only).
+    pub metrics: metrics::Metrics,
+    pub logs: Arc<dyn LogSink>,
+    pub figures: Arc<dyn FigureSink>,
+}
+
+impl App {
+    /// The principal the root key stands for (used as `registeredBy`, settings' principal).
+    pub fn root_principal(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.scope.account_id)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EcsError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create the default cluster: {0}")]
+    DefaultCluster(String),
+}
+
+/// Loads the ECS state from `store` and makes sure the `default` cluster exists.
+pub async fn open(
+    config: EcsConfig,
+    store: Arc<dyn Store>,
+    logs: Arc<dyn LogSink>,
+    figures: Arc<dyn FigureSink>,
+) -> Result<Arc<App>, EcsError> {
+    let state = state::StateHandle::load(store).await?;
+    let app = Arc::new(App {
+        scope: config.scope,
+        state,
+        join_token: config.join_token,
+        agents: agents::AgentRegistry::default(),
+        agent_timeout: config.agent_timeout,
+        quotas: config.quotas,
+        metrics: metrics::Metrics::default(),
+        logs,
+        figures,
+    });
+    handlers::ensure_default_cluster(&app)
+        .await
+        .map_err(|e| EcsError::DefaultCluster(e.to_string()))?;
+    Ok(app)
+}
+
+/// Starts the background work (service controller, stopped-task upkeep, the figures' tick);
+/// abort the handles to stop it.
+pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        housekeeping::spawn(Arc::clone(app)),
+        controller::spawn(Arc::clone(app), app.agent_timeout),
+        metrics::spawn(Arc::clone(app)),
+    ]
+}
+
+/// The agents' routes: the WebSocket (`GET /v1/agent/connect`), container output
+/// (`POST /v1/agent/logs`) and log-group queries (`POST /v1/agent/logs/groups`).
+pub fn agent_routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route(flotilla_api::agent::CONNECT_PATH, get(gateway::connect))
+        .route(flotilla_api::agent::LOGS_PATH, post(agent_logs::receive))
+        .route(flotilla_api::agent::LOG_GROUPS_PATH, post(agent_logs::missing_groups))
+        .with_state(app)
+}

@@ -1,0 +1,196 @@
+//! ECS's part of `GET /metrics`: the Prometheus text of the figures as of now (computed at
+//! scrape time from the state and the fresh samples), each task's latest sample, and task,
+//! instance and agent counts.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use flotilla_front::exposition::{Exposition, Kind};
+
+use super::ecs::{self, Figures};
+use super::samples::TaskSample;
+use crate::App;
+
+/// Counts read from the state in the same pass as the figures.
+struct Counts {
+    tasks: BTreeMap<(String, String), u64>,
+    instances: BTreeMap<(String, String), u64>,
+}
+
+/// Writes ECS's metrics into `text`.
+pub fn write_prometheus(app: &App, text: &mut Exposition) {
+    let now = flotilla_api::epoch_seconds(SystemTime::now());
+    let fresh = app.metrics.fresh_samples(now);
+    let (figures, counts, live) = {
+        let state = app.state.read();
+        let figures = ecs::compute(&state, &fresh);
+        let mut counts = Counts { tasks: BTreeMap::new(), instances: BTreeMap::new() };
+        for task in state.tasks.values() {
+            *counts
+                .tasks
+                .entry((task.cluster.clone(), task.task.last_status.clone()))
+                .or_default() += 1;
+        }
+        for instance in state.instances.values() {
+            *counts
+                .instances
+                .entry((instance.cluster.clone(), instance.instance.status.clone()))
+                .or_default() += 1;
+        }
+        // Samples of tasks that are gone or stopped are not shown.
+        let live: Vec<&TaskSample> = fresh
+            .iter()
+            .filter(|s| {
+                state
+                    .tasks
+                    .get(&(s.cluster.clone(), s.task_id.clone()))
+                    .is_some_and(|t| t.task.last_status != "STOPPED")
+            })
+            .collect();
+        (figures, counts, live)
+    };
+    write_figures(text, &figures);
+    write_tasks(text, &live);
+    write_counts(text, &counts, app.agents.connected_ids().len());
+}
+
+fn write_figures(text: &mut Exposition, figures: &Figures) {
+    type ServiceValue = fn(&ecs::ServiceFigures) -> Option<f64>;
+    let services: [(&str, &str, ServiceValue); 2] = [
+        (
+            "flotilla_service_cpu_utilization_percent",
+            "CPU units used by the service's running tasks x 100 / CPU units they reserve (ECS CPUUtilization).",
+            |s| s.cpu.percent(),
+        ),
+        (
+            "flotilla_service_memory_utilization_percent",
+            "Memory used by the service's running tasks x 100 / memory they reserve (ECS MemoryUtilization).",
+            |s| s.memory.percent(),
+        ),
+    ];
+    for (name, help, value) in services {
+        text.header(name, Kind::Gauge, help);
+        for svc in &figures.services {
+            if let Some(v) = value(svc) {
+                text.sample(name, &[("cluster", &svc.cluster), ("service", &svc.service)], v);
+            }
+        }
+    }
+    text.header(
+        "flotilla_service_running_tasks",
+        Kind::Gauge,
+        "The service's tasks in RUNNING state.",
+    );
+    for svc in &figures.services {
+        text.sample(
+            "flotilla_service_running_tasks",
+            &[("cluster", &svc.cluster), ("service", &svc.service)],
+            svc.running_tasks as f64,
+        );
+    }
+    type ClusterValue = fn(&ecs::ClusterFigures) -> Option<f64>;
+    let clusters: [(&str, &str, ClusterValue); 4] = [
+        (
+            "flotilla_cluster_cpu_utilization_percent",
+            "CPU units used by the cluster's running tasks x 100 / CPU units registered by its ACTIVE and DRAINING instances (ECS CPUUtilization).",
+            ecs::ClusterFigures::cpu_utilization,
+        ),
+        (
+            "flotilla_cluster_memory_utilization_percent",
+            "Memory used by the cluster's running tasks x 100 / memory registered by its ACTIVE and DRAINING instances (ECS MemoryUtilization).",
+            ecs::ClusterFigures::memory_utilization,
+        ),
+        (
+            "flotilla_cluster_cpu_reservation_percent",
+            "CPU units reserved by tasks x 100 / CPU units registered by the cluster's ACTIVE and DRAINING instances (ECS CPUReservation).",
+            ecs::ClusterFigures::cpu_reservation,
+        ),
+        (
+            "flotilla_cluster_memory_reservation_percent",
+            "Memory reserved by tasks x 100 / memory registered by the cluster's ACTIVE and DRAINING instances (ECS MemoryReservation).",
+            ecs::ClusterFigures::memory_reservation,
+        ),
+    ];
+    for (name, help, value) in clusters {
+        text.header(name, Kind::Gauge, help);
+        for cluster in &figures.clusters {
+            if let Some(v) = value(cluster) {
+                text.sample(name, &[("cluster", &cluster.cluster)], v);
+            }
+        }
+    }
+}
+
+fn write_tasks(text: &mut Exposition, samples: &[&TaskSample]) {
+    type TaskValue = fn(&TaskSample) -> f64;
+    let families: [(&str, Kind, &str, TaskValue); 6] = [
+        (
+            "flotilla_task_cpu_units",
+            Kind::Gauge,
+            "CPU used by the task over the agent's last sample, in CPU units (1024 = one core).",
+            |s| s.cpu_units,
+        ),
+        (
+            "flotilla_task_memory_bytes",
+            Kind::Gauge,
+            "Memory in use by the task's containers, page cache excluded.",
+            |s| s.memory_bytes as f64,
+        ),
+        (
+            "flotilla_task_network_receive_bytes_total",
+            Kind::Counter,
+            "Bytes received by the task's containers since they started.",
+            |s| s.network_rx_bytes as f64,
+        ),
+        (
+            "flotilla_task_network_transmit_bytes_total",
+            Kind::Counter,
+            "Bytes sent by the task's containers since they started.",
+            |s| s.network_tx_bytes as f64,
+        ),
+        (
+            "flotilla_task_block_read_bytes_total",
+            Kind::Counter,
+            "Bytes read from block devices by the task's containers since they started.",
+            |s| s.block_read_bytes as f64,
+        ),
+        (
+            "flotilla_task_block_write_bytes_total",
+            Kind::Counter,
+            "Bytes written to block devices by the task's containers since they started.",
+            |s| s.block_write_bytes as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        text.header(name, kind, help);
+        for sample in samples {
+            let labels = [
+                ("cluster", sample.cluster.as_str()),
+                ("task", sample.task_id.as_str()),
+                ("group", sample.group.as_str()),
+            ];
+            text.sample(name, &labels, value(sample));
+        }
+    }
+}
+
+fn write_counts(text: &mut Exposition, counts: &Counts, agents: usize) {
+    text.header("flotilla_tasks", Kind::Gauge, "Tasks known to the server, by last status.");
+    for ((cluster, status), n) in &counts.tasks {
+        text.sample("flotilla_tasks", &[("cluster", cluster), ("last_status", status)], *n as f64);
+    }
+    text.header(
+        "flotilla_container_instances",
+        Kind::Gauge,
+        "Registered container instances, by status.",
+    );
+    for ((cluster, status), n) in &counts.instances {
+        text.sample(
+            "flotilla_container_instances",
+            &[("cluster", cluster), ("status", status)],
+            *n as f64,
+        );
+    }
+    text.header("flotilla_agents_connected", Kind::Gauge, "Agents connected to this server now.");
+    text.sample("flotilla_agents_connected", &[], agents as f64);
+}

@@ -1,0 +1,45 @@
+//! ECS at the front door: its row of the service table (AWS JSON 1.1,
+//! `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Operation>`, SigV4 `ecs`) and the
+//! `Service` that runs an operation.
+
+use std::sync::Arc;
+
+use flotilla_api::ApiError;
+use flotilla_front::{
+    Input, JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec, WireError,
+};
+
+use crate::{App, MAX_BODY_BYTES};
+
+pub fn spec() -> ServiceSpec {
+    ServiceSpec {
+        signing_name: "ecs",
+        json: Some(("AmazonEC2ContainerServiceV20141113.", JsonVersion::V1_1)),
+        query: None,
+        cbor: None,
+        max_body_bytes: MAX_BODY_BYTES,
+        query_compatible: false,
+    }
+}
+
+/// The ECS service over its [`App`].
+pub struct EcsService(pub Arc<App>);
+
+impl Service for EcsService {
+    fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
+        Box::pin(async move {
+            let Input::Json(body) = request.input else {
+                return Err(WireError::internal("ECS speaks only AWS JSON"));
+            };
+            crate::handlers::dispatch(&self.0, request.operation, &body, request.now)
+                .await
+                .map(Reply::Json)
+                .map_err(wire)
+        })
+    }
+}
+
+fn wire(error: ApiError) -> WireError {
+    WireError::new(error.code.as_str(), error.code.http_status(), error.message)
+        .with_query_code(error.code.query_code())
+}

@@ -1,0 +1,47 @@
+//! CloudWatch Logs at the front door: its row of the service table and the `Service` that runs
+//! an operation.
+
+use std::sync::Arc;
+
+use flotilla_api::ApiError;
+use flotilla_front::{
+    Input, JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec, WireError,
+};
+
+use crate::App;
+
+/// How Logs is reached: AWS JSON 1.1, `X-Amz-Target: Logs_20140328.<Operation>`, SigV4 `logs`.
+pub fn spec() -> ServiceSpec {
+    ServiceSpec {
+        signing_name: "logs",
+        json: Some(("Logs_20140328.", JsonVersion::V1_1)),
+        query: None,
+        cbor: None,
+        // A full PutLogEvents batch is 1 MiB of messages; JSON escaping can make its body
+        // several times larger.
+        max_body_bytes: 8 * 1024 * 1024,
+        query_compatible: false,
+    }
+}
+
+/// The Logs service over its [`App`].
+pub struct LogsService(pub Arc<App>);
+
+impl Service for LogsService {
+    fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
+        Box::pin(async move {
+            let Input::Json(body) = request.input else {
+                return Err(WireError::internal("Logs speaks only AWS JSON"));
+            };
+            crate::dispatch(&self.0, request.operation, &body, request.now)
+                .await
+                .map(Reply::Json)
+                .map_err(wire)
+        })
+    }
+}
+
+fn wire(error: ApiError) -> WireError {
+    WireError::new(error.code.as_str(), error.code.http_status(), error.message)
+        .with_query_code(error.code.query_code())
+}
