@@ -13,6 +13,7 @@ pub mod filter;
 mod groups;
 pub mod position;
 pub mod retention;
+mod schema;
 pub mod service;
 pub mod store;
 mod streams;

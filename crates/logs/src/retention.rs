@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::schema::cutoff;
 use super::store::{Flow, LogStore, LogsError};
 use crate::App;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Events deleted per write transaction (expired or purged).
 const EXPIRE_CHUNK: usize = 50_000;
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -80,9 +80,4 @@ pub async fn purge(logs: &LogStore) -> Result<u64, LogsError> {
             return Ok(deleted);
         }
     }
-}
-
-/// The oldest event timestamp a group keeping `days` days keeps at `now_ms`.
-pub fn cutoff(now_ms: i64, days: i32) -> i64 {
-    now_ms.saturating_sub(i64::from(days).saturating_mul(DAY_MS))
 }

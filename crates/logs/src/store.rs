@@ -15,113 +15,25 @@
 //! Writes go through one writer thread that group-commits (`writer.rs`); reads open a redb read
 //! transaction (a consistent snapshot that never waits for the writer) on a blocking thread.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 
-use redb::{Database, ReadTransaction, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
+use redb::{Database, ReadTransaction, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use super::position::{MergePosition, Position};
+use super::schema::{
+    decode_meta, split_value, storage_error, COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, PURGE,
+    STREAMS,
+};
+pub use super::schema::{GroupMeta, LogsError, StoredEvent, StreamMeta};
 use super::writer::{self, Append, Appended, Done, Job, Write};
-
-pub(super) const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-pub(super) const STREAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("streams");
-pub(super) const EVENTS: TableDefinition<(u64, i64, u64), &[u8]> = TableDefinition::new("events");
-pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-pub(super) const PURGE: TableDefinition<u64, ()> = TableDefinition::new("purge");
-pub(super) const NEXT_STREAM_ID: &str = "next-stream-id";
 
 /// redb's page cache for the log database (its default is 1 GiB).
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LogsError {
-    #[error("The specified log group does not exist.")]
-    GroupNotFound,
-    #[error("The specified log stream does not exist.")]
-    StreamNotFound,
-    #[error("The specified log group already exists")]
-    GroupExists,
-    #[error("The specified log stream already exists")]
-    StreamExists,
-    #[error("log storage failed: {0}")]
-    Storage(String),
-    #[error("log storage is closed")]
-    Closed,
-}
-
-pub(super) fn storage_error(error: impl Into<redb::Error>) -> LogsError {
-    LogsError::Storage(error.into().to_string())
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupMeta {
-    pub creation_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention_in_days: Option<i32>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_group_class: Option<String>,
-    /// Message bytes of every stored event of the group.
-    #[serde(default)]
-    pub stored_bytes: i64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamMeta {
-    /// The first part of its events' keys.
-    pub id: u64,
-    pub creation_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_event_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_event_timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_ingestion_time: Option<i64>,
-    #[serde(default)]
-    pub stored_bytes: i64,
-    /// The sequence the next event gets (sequences start at 1).
-    pub next_sequence: u64,
-}
-
-impl StreamMeta {
-    /// The sequence token CloudWatch would hand out: opaque, numeric, one per upload.
-    pub fn sequence_token(&self) -> String {
-        format!("{:056}", self.next_sequence)
-    }
-}
-
-pub(super) fn decode_meta<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> Result<T, LogsError> {
-    serde_json::from_slice(raw)
-        .map_err(|e| LogsError::Storage(format!("corrupt log metadata: {e}")))
-}
-
-pub(super) fn encode_meta<T: Serialize>(meta: &T) -> Result<Vec<u8>, LogsError> {
-    serde_json::to_vec(meta).map_err(|e| LogsError::Storage(format!("cannot encode metadata: {e}")))
-}
-
-/// One stored event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    pub position: Position,
-    pub ingestion_time: i64,
-    pub message: String,
-}
-
-/// The value of an events entry: ingestion time, then the message.
-pub(super) fn split_value(raw: &[u8]) -> (i64, &[u8]) {
-    let ingestion = raw.get(..8).and_then(|b| b.try_into().ok()).map_or(0, i64::from_le_bytes);
-    (ingestion, raw.get(8..).unwrap_or_default())
-}
 
 /// The log database. Cheap to clone; the last clone closes it (after the queued writes).
 #[derive(Clone)]

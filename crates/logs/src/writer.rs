@@ -14,8 +14,8 @@ use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::position::Position;
-use super::store::{
-    decode_meta, encode_meta, split_value, storage_error, GroupMeta, LogsError, StreamMeta,
+use super::schema::{
+    cutoff, decode_meta, encode_meta, split_value, storage_error, GroupMeta, LogsError, StreamMeta,
     COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, PURGE, STREAMS,
 };
 
@@ -379,7 +379,7 @@ impl<'t> Tables<'t> {
             // Deleted and created again since: the new stream is the next sweep's.
             return Ok(nothing);
         }
-        let before = super::retention::cutoff(now_ms, days);
+        let before = cutoff(now_ms, days);
         let range = Position::START.key(id)..Position::before(before).key(id);
         let (deleted, bytes) = self.delete_range(range, max_events)?;
         let first = {

@@ -62,7 +62,7 @@ impl TaskRun {
                 let run = ContainerRun {
                     docker_name: docker_name(&spec, &name),
                     last_status: "PENDING".into(),
-                    metadata_token: Some(crate::metadata::new_token()),
+                    metadata_token: Some(new_metadata_token()),
                     ..ContainerRun::default()
                 };
                 (name, run)
@@ -376,3 +376,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Used by workers: a sender for pokes.
 pub(crate) type Poke = mpsc::Sender<()>;
+
+/// A new secret for a task's metadata URI (the metadata endpoint checks it): 128 random bits.
+pub fn new_metadata_token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No OS randomness: fall back to a weaker but still unpredictable-enough source.
+        for byte in &mut bytes {
+            *byte = fastrand::u8(..);
+        }
+    }
+    hex::encode(bytes)
+}

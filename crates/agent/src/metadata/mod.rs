@@ -33,18 +33,6 @@ pub enum MetadataError {
     Bind { addr: String, source: std::io::Error },
 }
 
-/// A new secret for a container's URI: 128 random bits.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        // No OS randomness: fall back to a weaker but still unpredictable-enough source.
-        for byte in &mut bytes {
-            *byte = fastrand::u8(..);
-        }
-    }
-    hex::encode(bytes)
-}
-
 /// The listening endpoint, not serving yet.
 pub struct Endpoint {
     listener: TcpListener,
