@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit, property, end-to-end (real binary + aws-sdk-ecs) and the
-# botocore model conformance check. Installs the Python packages the suite needs if missing.
+# Runs the whole test suite: the generated wire types' freshness, unit, property, end-to-end
+# (real binary + aws-sdk-ecs) and the botocore model conformance check. Installs the Python
+# packages the suite needs if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! python3 -c 'import botocore' 2>/dev/null; then
   echo "installing botocore (needed by the ECS model conformance test)" >&2
-  python3 -m pip install --quiet botocore
+  python3 -m pip install --quiet botocore==1.43.11
 fi
 if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   echo "installing prometheus_client (its parser reads GET /metrics in the metrics e2e test)" >&2
   python3 -m pip install --quiet prometheus_client
 fi
+
+# The wire types are generated from botocore's models: they must be what the generator writes.
+python3 scripts/wire-gen.py --check
 
 cargo test --workspace "$@"

@@ -1,7 +1,7 @@
 //! A CloudWatch datapoint as the parts of the server exchange it: which series (metric name and
 //! dimensions) and the statistic set of the values. ECS produces them, CloudWatch keeps them.
 
-use crate::cloudwatch::Statistic;
+use crate::error::{ApiError, ErrorCode};
 
 /// Sum, minimum, maximum and count of the values recorded in one minute (or, rolled up, in one
 /// period): everything the five statistics need.
@@ -55,5 +55,48 @@ impl SeriesKey {
             dimensions.into_iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         dimensions.sort();
         SeriesKey { metric_name: metric_name.to_string(), dimensions }
+    }
+}
+
+/// Statistics without percentiles, as GetMetricStatistics names them.
+pub const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+
+/// A statistic CloudWatch computes from a statistic set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    SampleCount,
+    Average,
+    Sum,
+    Minimum,
+    Maximum,
+}
+
+impl Statistic {
+    pub fn parse(name: &str) -> Result<Statistic, ApiError> {
+        match name {
+            "SampleCount" => Ok(Statistic::SampleCount),
+            "Average" => Ok(Statistic::Average),
+            "Sum" => Ok(Statistic::Sum),
+            "Minimum" => Ok(Statistic::Minimum),
+            "Maximum" => Ok(Statistic::Maximum),
+            other if other.starts_with('p') || other.contains('(') => Err(ApiError::new(ErrorCode::InvalidParameterValueException, format!(
+                "The statistic '{other}' (a percentile or extended statistic) is not supported by this server; use one of {}.",
+                STATISTICS.join(", ")
+            ))),
+            other => Err(ApiError::new(ErrorCode::InvalidParameterValueException, format!(
+                "The parameter Statistics must be one of {}, not '{other}'.",
+                STATISTICS.join(", ")
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statistic::SampleCount => "SampleCount",
+            Statistic::Average => "Average",
+            Statistic::Sum => "Sum",
+            Statistic::Minimum => "Minimum",
+            Statistic::Maximum => "Maximum",
+        }
     }
 }

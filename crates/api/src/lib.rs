@@ -8,7 +8,6 @@
 pub mod account;
 pub mod agent;
 pub mod arn;
-pub mod cloudwatch;
 pub mod cluster;
 pub mod common;
 pub mod datapoint;

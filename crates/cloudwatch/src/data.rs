@@ -1,21 +1,19 @@
 //! GetMetricData for MetricStat queries: each returned query's values, newest first unless
 //! `ScanBy` says otherwise, paginated by `MaxDatapoints` across queries.
 
-use flotilla_api::cloudwatch::{
-    check_data_request, GetMetricDataRequest, Statistic, DEFAULT_MAX_DATAPOINTS, ECS_NAMESPACE,
-};
+use flotilla_api::datapoint::{SeriesKey, Statistic};
 use flotilla_api::{ApiError, ErrorCode};
 
-use super::Reply;
 use super::{check_offset, parse_token, Ctx, UNIT};
-use crate::series::SeriesKey;
+use crate::checks::{check_data_request, DEFAULT_MAX_DATAPOINTS, ECS_NAMESPACE};
+use crate::wire::{GetMetricDataInput, GetMetricDataOutput, MetricDataResult, MetricStat};
 
 const TOKEN_PREFIX: &str = "flotilla-datapoints-";
 
-pub fn get(ctx: &Ctx<'_>, request: &GetMetricDataRequest) -> Result<Reply, ApiError> {
+pub fn get(ctx: &Ctx<'_>, request: &GetMetricDataInput) -> Result<GetMetricDataOutput, ApiError> {
     let statistics = check_data_request(request)?;
     let skip = parse_token(request.next_token.as_deref(), TOKEN_PREFIX)?;
-    let page = usize::try_from(request.max_datapoints.unwrap_or(DEFAULT_MAX_DATAPOINTS))
+    let page = usize::try_from(request.max_datapoints.map_or(DEFAULT_MAX_DATAPOINTS, i64::from))
         .unwrap_or(usize::MAX)
         .max(1);
     let ascending = request.scan_by.as_deref() == Some("TimestampAscending");
@@ -43,26 +41,22 @@ pub fn get(ctx: &Ctx<'_>, request: &GetMetricDataRequest) -> Result<Reply, ApiEr
             .or_else(|| stat.metric.metric_name.clone())
             .unwrap_or_else(|| query.id.clone());
         let slice = &points[from..to];
-        results.push(Reply::Struct(vec![
-            ("Id", Reply::Str(query.id.clone())),
-            ("Label", Reply::Str(label)),
-            ("Timestamps", Reply::List(slice.iter().map(|(t, _)| Reply::Time(*t)).collect())),
-            ("Values", Reply::List(slice.iter().map(|(_, v)| Reply::Num(*v)).collect())),
-            (
-                "StatusCode",
-                Reply::Str(if to < points.len() { "PartialData" } else { "Complete" }.into()),
-            ),
-            ("Messages", Reply::List(Vec::new())),
-        ]));
+        results.push(MetricDataResult {
+            id: Some(query.id.clone()),
+            label: Some(label),
+            timestamps: Some(slice.iter().map(|(t, _)| *t as f64).collect()),
+            values: Some(slice.iter().map(|(_, v)| *v).collect()),
+            status_code: Some(if to < points.len() { "PartialData" } else { "Complete" }.into()),
+            messages: Some(Vec::new()),
+        });
     }
     check_offset(skip, offset)?;
-    let mut members = vec![("MetricDataResults", Reply::List(results))];
     let next = skip.saturating_add(taken);
-    if offset > next {
-        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{next}"))));
-    }
-    members.push(("Messages", Reply::List(Vec::new())));
-    Ok(Reply::Struct(members))
+    Ok(GetMetricDataOutput {
+        metric_data_results: Some(results),
+        next_token: (offset > next).then(|| format!("{TOKEN_PREFIX}{next}")),
+        messages: Some(Vec::new()),
+    })
 }
 
 /// GetMetricData models no validation errors (only InvalidNextToken): CloudWatch answers its
@@ -88,8 +82,8 @@ fn window(offset: usize, len: usize, skip: usize, room: usize) -> (usize, usize)
 
 fn values(
     ctx: &Ctx<'_>,
-    request: &GetMetricDataRequest,
-    stat: &flotilla_api::cloudwatch::MetricStat,
+    request: &GetMetricDataInput,
+    stat: &MetricStat,
     statistic: Statistic,
     ascending: bool,
 ) -> Vec<(i64, f64)> {
@@ -99,14 +93,15 @@ fn values(
     {
         return Vec::new();
     }
+    let dimensions = metric.dimensions.as_deref().unwrap_or_default();
     let key = SeriesKey::new(
         metric.metric_name.as_deref().unwrap_or_default(),
-        metric.dimensions.iter().map(|d| (d.name.as_str(), d.value.as_str())),
+        dimensions.iter().map(|d| (d.name.as_str(), d.value.as_str())),
     );
     let mut points: Vec<(i64, f64)> = ctx
         .app
         .metrics
-        .query(&key, request.start_time, request.end_time, stat.period)
+        .query(&key, request.start_time, request.end_time, stat.period.into())
         .into_iter()
         .map(|(at, set)| (at, set.value(statistic)))
         .collect();

@@ -1,15 +1,13 @@
-//! Request bodies of every protocol turned into one JSON value of the model's shape, then into
-//! the typed request: AWS JSON as is; the query protocol's form (`Dimensions.member.1.Name=…`)
-//! rebuilt into nested structures and lists, its strings typed by member name. Timestamps end up
-//! as epoch seconds whatever the protocol sent (ISO 8601 strings are converted).
+//! AWS JSON bodies turned into the JSON value the typed request is decoded from (query
+//! parameters are typed by the door's schema, CBOR by its decoder): timestamps end up as epoch
+//! seconds whatever the client sent (some send ISO 8601 strings in JSON too).
 
-use flotilla_api::cloudwatch::{invalid_value, missing};
 use flotilla_api::{ApiError, ErrorCode};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// Members the model types as integers, booleans and timestamps (strings in a query form).
-const INTEGER_MEMBERS: &[&str] = &["Period", "MaxDatapoints"];
-const BOOLEAN_MEMBERS: &[&str] = &["ReturnData", "IncludeLinkedAccounts"];
+use crate::checks::{invalid_value, missing};
+
+/// Members the model types as timestamps, which some clients send as ISO 8601 in JSON too.
 const TIMESTAMP_MEMBERS: &[&str] = &["StartTime", "EndTime"];
 
 /// An AWS JSON body (empty means `{}`).
@@ -55,48 +53,6 @@ pub fn parse_timestamp(member: &str, text: &str) -> Result<f64, ApiError> {
     Ok(parsed.unix_timestamp_nanos() as f64 / 1e9)
 }
 
-/// Query parameters (the door's tree of strings) typed by member name: integers, booleans and
-/// timestamps become numbers and booleans, everything else stays a string.
-pub fn typed_params(params: Value) -> Result<Value, ApiError> {
-    typed(params, "")
-}
-
-fn typed(value: Value, member: &str) -> Result<Value, ApiError> {
-    Ok(match value {
-        Value::String(text) if INTEGER_MEMBERS.contains(&member) => {
-            let n: i64 = text.trim().parse().map_err(|_| {
-                invalid_value(format!("The parameter {member} must be an integer, not '{text}'."))
-            })?;
-            n.into()
-        }
-        Value::String(text) if BOOLEAN_MEMBERS.contains(&member) => match text.as_str() {
-            "true" => true.into(),
-            "false" => false.into(),
-            _ => {
-                return Err(invalid_value(format!(
-                    "The parameter {member} must be true or false, not '{text}'."
-                )))
-            }
-        },
-        Value::String(text) if TIMESTAMP_MEMBERS.contains(&member) => {
-            parse_timestamp(member, &text)?.into()
-        }
-        Value::Object(members) => Value::Object(
-            members
-                .into_iter()
-                .map(|(name, value)| {
-                    let value = typed(value, &name)?;
-                    Ok((name, value))
-                })
-                .collect::<Result<Map<_, _>, ApiError>>()?,
-        ),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|item| typed(item, "")).collect::<Result<_, _>>()?)
-        }
-        other => other,
-    })
-}
-
 /// The typed request: a missing required member is `MissingParameter`, anything else that does
 /// not fit the model a `SerializationException`.
 pub fn decode<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, ApiError> {
@@ -112,10 +68,12 @@ pub fn decode<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flotilla_api::cloudwatch::{GetMetricDataRequest, GetMetricStatisticsRequest};
+    use crate::wire::{self, GetMetricDataInput, GetMetricStatisticsInput};
+    use flotilla_front::schema::{typed_params, Kind};
 
-    fn form(text: &str) -> Value {
-        flotilla_front::protocol::query::parse(&[text.as_bytes()]).expect("parses").input
+    fn form(text: &str, kind: &Kind) -> Value {
+        let params = flotilla_front::protocol::query::parse(&[text.as_bytes()]).expect("parses");
+        typed_params(params.input, kind).expect("typed")
     }
 
     #[test]
@@ -126,15 +84,16 @@ mod tests {
             &Dimensions.member.2.Value=web&StartTime=2024-01-01T00%3A00%3A00Z\
             &EndTime=2024-01-01T01%3A00%3A00.500Z&Period=300\
             &Statistics.member.2=Maximum&Statistics.member.1=Average";
-        let request: GetMetricStatisticsRequest =
-            decode(typed_params(form(body)).expect("typed")).expect("ok");
+        let request: GetMetricStatisticsInput =
+            decode(form(body, &wire::GET_METRIC_STATISTICS_INPUT_SCHEMA)).expect("ok");
+        let dimensions = request.dimensions.expect("dimensions");
         assert_eq!(request.namespace, "AWS/ECS");
-        assert_eq!(request.dimensions[0].value, "my cluster");
-        assert_eq!(request.dimensions[1].name, "ServiceName");
+        assert_eq!(dimensions[0].value, "my cluster");
+        assert_eq!(dimensions[1].name, "ServiceName");
         assert_eq!(request.start_time, 1_704_067_200.0);
         assert_eq!(request.end_time, 1_704_070_800.5);
         assert_eq!(request.period, 300);
-        assert_eq!(request.statistics, vec!["Average", "Maximum"]);
+        assert_eq!(request.statistics.expect("statistics"), vec!["Average", "Maximum"]);
     }
 
     #[test]
@@ -147,30 +106,22 @@ mod tests {
             &MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name=ClusterName\
             &MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Value=default\
             &MaxDatapoints=10";
-        let request: GetMetricDataRequest =
-            decode(typed_params(form(body)).expect("typed")).expect("ok");
+        let request: GetMetricDataInput =
+            decode(form(body, &wire::GET_METRIC_DATA_INPUT_SCHEMA)).expect("ok");
         let query = &request.metric_data_queries[0];
         assert_eq!(query.return_data, Some(false));
         let stat = query.metric_stat.as_ref().expect("ok");
         assert_eq!(stat.period, 60);
-        assert_eq!(stat.metric.dimensions[0].value, "default");
+        assert_eq!(stat.metric.dimensions.as_ref().expect("dimensions")[0].value, "default");
         assert_eq!(request.max_datapoints, Some(10));
-    }
-
-    #[test]
-    fn untypable_parameters_are_invalid_values() {
-        for body in ["Period=abc", "StartTime=yesterday", "ReturnData=maybe"] {
-            let error = typed_params(form(body)).expect_err("an error");
-            assert_eq!(error.code, ErrorCode::InvalidParameterValueException, "{body}");
-        }
     }
 
     #[test]
     fn json_missing_members_and_iso_times() {
         let input = from_json(br#"{"Namespace":"AWS/ECS","MetricName":"x","StartTime":"2024-01-01T00:00:00Z","EndTime":1704070800,"Period":60}"#).expect("ok");
-        let request: GetMetricStatisticsRequest = decode(input).expect("ok");
+        let request: GetMetricStatisticsInput = decode(input).expect("ok");
         assert_eq!(request.start_time, 1_704_067_200.0);
-        let error = decode::<GetMetricStatisticsRequest>(from_json(b"{}").expect("ok"))
+        let error = decode::<GetMetricStatisticsInput>(from_json(b"{}").expect("ok"))
             .expect_err("an error");
         assert_eq!(error.code, ErrorCode::MissingRequiredParameterException);
         assert!(from_json(b"[1]").is_err());

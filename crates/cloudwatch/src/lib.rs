@@ -1,23 +1,29 @@
 //! CloudWatch metrics (SigV4 service `monitoring`): the series this server keeps (`series.rs`,
-//! fed by the ECS figures through the server's wiring) and the API over them: GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics. The front
-//! door serves it over AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), the
-//! query protocol (form bodies or query strings, XML answers) and Smithy RPC v2 CBOR
-//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`); answers are protocol-neutral
-//! documents the door writes out.
+//! fed by the ECS figures through the server's wiring) and the API over them:
+//! GetMetricStatistics, GetMetricData (MetricStat queries) and ListMetrics. The front door
+//! serves it over AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), the query
+//! protocol (form bodies or query strings, XML answers) and Smithy RPC v2 CBOR
+//! (`POST /service/GraniteServiceVersion20100801/operation/<Op>`). Requests and answers are the
+//! wire types generated from botocore's model (`wire.rs`); the door writes answers in the
+//! request's protocol from the model's schema.
 
+pub mod checks;
 mod data;
 pub mod input;
 mod list;
 pub mod series;
 pub mod service;
 mod statistics;
+pub mod wire;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use flotilla_api::{ApiError, ErrorCode};
+use flotilla_front::schema::{self, Kind};
+use flotilla_front::Document;
+use serde::Serialize;
 
-pub use flotilla_front::Document as Reply;
 use series::{SeriesKey, SeriesStore, StatSet};
 
 /// SigV4 service name of CloudWatch.
@@ -76,39 +82,51 @@ pub struct Ctx<'a> {
 /// The unit of every `AWS/ECS` metric kept here.
 pub const UNIT: &str = "Percent";
 
-/// The operations served.
-pub const OPERATIONS: &[&str] = &["GetMetricStatistics", "GetMetricData", "ListMetrics"];
-
-/// Checks that `operation` is served (before its body is judged, as AWS does).
+/// Checks that `operation` is served (before its body is judged, as AWS does): the operations
+/// of `wire.toml`, which the wire types are generated for.
 pub fn check_operation(operation: &str) -> Result<(), ApiError> {
-    if OPERATIONS.contains(&operation) {
+    if wire::operation_schema(operation).is_some() {
         return Ok(());
     }
+    let served: Vec<&str> = wire::OPERATIONS.iter().map(|(name, _, _)| *name).collect();
     Err(ApiError::new(
         ErrorCode::UnknownOperationException,
         format!(
             "operation {operation} is not supported by this server (CloudWatch here serves {})",
-            OPERATIONS.join(", ")
+            served.join(", ")
         ),
     ))
 }
 
-/// Runs `operation` on a request already turned into the model's JSON shape.
+/// Runs `operation` on a request already turned into the model's JSON shape; the answer is a
+/// document of the operation's output schema.
 pub fn dispatch(
     app: &App,
     operation: &str,
     input: serde_json::Value,
     now: SystemTime,
-) -> Result<Reply, ApiError> {
+) -> Result<Document, ApiError> {
     check_operation(operation)?;
     let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now) };
     match operation {
-        "GetMetricStatistics" => statistics::get(&ctx, &input::decode(input)?),
+        "GetMetricStatistics" => answer(
+            statistics::get(&ctx, &input::decode(input)?)?,
+            &wire::GET_METRIC_STATISTICS_OUTPUT_SCHEMA,
+        ),
         "GetMetricData" => input::decode(input)
             .and_then(|request| data::get(&ctx, &request))
-            .map_err(data::as_validation),
-        _ => list::list(&ctx, &input::decode(input)?),
+            .map_err(data::as_validation)
+            .and_then(|output| answer(output, &wire::GET_METRIC_DATA_OUTPUT_SCHEMA)),
+        _ => answer(list::list(&ctx, &input::decode(input)?)?, &wire::LIST_METRICS_OUTPUT_SCHEMA),
     }
+}
+
+/// An output as the protocol-neutral document the door writes.
+fn answer(output: impl Serialize, kind: &Kind) -> Result<Document, ApiError> {
+    let value = serde_json::to_value(output).map_err(|e| {
+        ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode the answer: {e}"))
+    })?;
+    Ok(schema::document(&value, kind))
 }
 
 /// Runs `operation` on a request in any of CloudWatch's protocols: the operation is checked
@@ -118,11 +136,17 @@ pub fn serve(
     operation: &str,
     input: flotilla_front::Input,
     now: SystemTime,
-) -> Result<Reply, ApiError> {
+) -> Result<Document, ApiError> {
     check_operation(operation)?;
     let input = match input {
         flotilla_front::Input::Json(body) => input::from_json(&body)?,
-        flotilla_front::Input::Params(params) => input::typed_params(params)?,
+        flotilla_front::Input::Params(params) => {
+            let (kind, _) = wire::operation_schema(operation).ok_or_else(|| {
+                ApiError::new(ErrorCode::UnknownOperationException, operation.to_string())
+            })?;
+            schema::typed_params(params, kind)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.message))?
+        }
         flotilla_front::Input::Cbor(value) => value,
     };
     dispatch(app, operation, input, now)

@@ -1,18 +1,18 @@
 //! ListMetrics: the series kept, filtered by namespace, name and dimensions, 500 a page.
 
-use flotilla_api::cloudwatch::{check_list_request, ListMetricsRequest, ECS_NAMESPACE};
+use flotilla_api::datapoint::SeriesKey;
 use flotilla_api::ApiError;
 
-use super::Reply;
 use super::{check_offset, parse_token, Ctx};
-use crate::series::SeriesKey;
+use crate::checks::{check_list_request, ECS_NAMESPACE};
+use crate::wire::{Dimension, ListMetricsInput, ListMetricsOutput, Metric};
 
 const PAGE: usize = 500;
 const TOKEN_PREFIX: &str = "flotilla-metrics-";
 /// `RecentlyActive: PT3H`.
 const RECENT_SECS: f64 = 3.0 * 3600.0;
 
-pub fn list(ctx: &Ctx<'_>, request: &ListMetricsRequest) -> Result<Reply, ApiError> {
+pub fn list(ctx: &Ctx<'_>, request: &ListMetricsInput) -> Result<ListMetricsOutput, ApiError> {
     check_list_request(request)?;
     let skip = parse_token(request.next_token.as_deref(), TOKEN_PREFIX)?;
     let namespace_ok = request.namespace.as_deref().is_none_or(|n| n == ECS_NAMESPACE);
@@ -31,41 +31,33 @@ pub fn list(ctx: &Ctx<'_>, request: &ListMetricsRequest) -> Result<Reply, ApiErr
         Vec::new()
     };
     check_offset(skip, keys.len())?;
-    let page: Vec<Reply> = keys.iter().skip(skip).take(PAGE).map(metric).collect();
-    let mut members = vec![("Metrics", Reply::List(page))];
     let next = skip.saturating_add(PAGE);
-    if keys.len() > next {
-        members.push(("NextToken", Reply::Str(format!("{TOKEN_PREFIX}{next}"))));
-    }
-    Ok(Reply::Struct(members))
+    Ok(ListMetricsOutput {
+        metrics: Some(keys.iter().skip(skip).take(PAGE).map(metric).collect()),
+        next_token: (keys.len() > next).then(|| format!("{TOKEN_PREFIX}{next}")),
+        owning_accounts: None,
+    })
 }
 
-fn matches(request: &ListMetricsRequest, key: &SeriesKey) -> bool {
+fn matches(request: &ListMetricsInput, key: &SeriesKey) -> bool {
+    let filters = request.dimensions.as_deref().unwrap_or_default();
     request.metric_name.as_deref().is_none_or(|name| name == key.metric_name)
-        && request.dimensions.iter().all(|filter| {
+        && filters.iter().all(|filter| {
             key.dimensions.iter().any(|(name, value)| {
                 *name == filter.name && filter.value.as_deref().is_none_or(|v| v == value)
             })
         })
 }
 
-fn metric(key: &SeriesKey) -> Reply {
-    Reply::Struct(vec![
-        ("Namespace", Reply::Str(ECS_NAMESPACE.into())),
-        ("MetricName", Reply::Str(key.metric_name.clone())),
-        (
-            "Dimensions",
-            Reply::List(
-                key.dimensions
-                    .iter()
-                    .map(|(name, value)| {
-                        Reply::Struct(vec![
-                            ("Name", Reply::Str(name.clone())),
-                            ("Value", Reply::Str(value.clone())),
-                        ])
-                    })
-                    .collect(),
-            ),
+fn metric(key: &SeriesKey) -> Metric {
+    Metric {
+        namespace: Some(ECS_NAMESPACE.into()),
+        metric_name: Some(key.metric_name.clone()),
+        dimensions: Some(
+            key.dimensions
+                .iter()
+                .map(|(name, value)| Dimension { name: name.clone(), value: value.clone() })
+                .collect(),
         ),
-    ])
+    }
 }

@@ -91,7 +91,7 @@ impl SeriesStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flotilla_api::cloudwatch::Statistic;
+    use flotilla_api::datapoint::Statistic;
 
     fn key() -> SeriesKey {
         SeriesKey::new("CPUUtilization", [("ServiceName", "web"), ("ClusterName", "default")])

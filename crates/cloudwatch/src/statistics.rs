@@ -1,52 +1,45 @@
 //! GetMetricStatistics: one metric's statistics per period.
 
-use flotilla_api::cloudwatch::{
-    check_statistics_request, GetMetricStatisticsRequest, Statistic, ECS_NAMESPACE,
-};
+use flotilla_api::datapoint::{SeriesKey, StatSet, Statistic};
 use flotilla_api::ApiError;
 
-use super::Reply;
 use super::{Ctx, UNIT};
-use crate::series::{SeriesKey, StatSet};
+use crate::checks::{check_statistics_request, ECS_NAMESPACE};
+use crate::wire::{Datapoint, GetMetricStatisticsInput, GetMetricStatisticsOutput};
 
-/// The order of a datapoint's members in the model.
-const DATAPOINT_ORDER: [Statistic; 5] = [
-    Statistic::SampleCount,
-    Statistic::Average,
-    Statistic::Sum,
-    Statistic::Minimum,
-    Statistic::Maximum,
-];
-
-pub fn get(ctx: &Ctx<'_>, request: &GetMetricStatisticsRequest) -> Result<Reply, ApiError> {
+pub fn get(
+    ctx: &Ctx<'_>,
+    request: &GetMetricStatisticsInput,
+) -> Result<GetMetricStatisticsOutput, ApiError> {
     let statistics = check_statistics_request(request)?;
+    let dimensions = request.dimensions.as_deref().unwrap_or_default();
     let key = SeriesKey::new(
         &request.metric_name,
-        request.dimensions.iter().map(|d| (d.name.as_str(), d.value.as_str())),
+        dimensions.iter().map(|d| (d.name.as_str(), d.value.as_str())),
     );
     let kept =
         request.namespace == ECS_NAMESPACE && request.unit.as_deref().is_none_or(|u| u == UNIT);
     let points = if kept {
-        ctx.app.metrics.query(&key, request.start_time, request.end_time, request.period)
+        ctx.app.metrics.query(&key, request.start_time, request.end_time, request.period.into())
     } else {
         Vec::new()
     };
-    Ok(Reply::Struct(vec![
-        ("Label", Reply::Str(request.metric_name.clone())),
-        (
-            "Datapoints",
-            Reply::List(points.iter().map(|(at, set)| datapoint(*at, set, &statistics)).collect()),
-        ),
-    ]))
+    Ok(GetMetricStatisticsOutput {
+        label: Some(request.metric_name.clone()),
+        datapoints: Some(points.iter().map(|(at, set)| datapoint(*at, set, &statistics)).collect()),
+    })
 }
 
-fn datapoint(at: i64, set: &StatSet, statistics: &[Statistic]) -> Reply {
-    let mut members = vec![("Timestamp", Reply::Time(at))];
-    for statistic in DATAPOINT_ORDER {
-        if statistics.contains(&statistic) {
-            members.push((statistic.as_str(), Reply::Num(set.value(statistic))));
-        }
+fn datapoint(at: i64, set: &StatSet, statistics: &[Statistic]) -> Datapoint {
+    let value = |statistic| statistics.contains(&statistic).then(|| set.value(statistic));
+    Datapoint {
+        timestamp: Some(at as f64),
+        sample_count: value(Statistic::SampleCount),
+        average: value(Statistic::Average),
+        sum: value(Statistic::Sum),
+        minimum: value(Statistic::Minimum),
+        maximum: value(Statistic::Maximum),
+        unit: Some(UNIT.into()),
+        extended_statistics: None,
     }
-    members.push(("Unit", Reply::Str(UNIT.into())));
-    Reply::Struct(members)
 }

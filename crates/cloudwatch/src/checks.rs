@@ -1,16 +1,14 @@
-//! CloudWatch metrics requests (botocore's `cloudwatch/2010-08-01/service-2.json`, member for
-//! member, PascalCase as on the wire) for the subset Flotilla serves — GetMetricStatistics,
-//! GetMetricData, ListMetrics — and the checks CloudWatch makes before it reads anything. Pure:
-//! timestamps arrive as epoch seconds (the protocol layer converts ISO 8601 ones).
+//! The checks CloudWatch makes before it reads anything, on the generated wire types: periods,
+//! time ranges, dimensions, statistics, query ids, the 1,440-datapoint limit. Pure: timestamps
+//! arrive as epoch seconds (the door and `input.rs` convert ISO 8601 ones).
 
-use serde::Deserialize;
+use flotilla_api::datapoint::Statistic;
+use flotilla_api::{ApiError, ErrorCode};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::wire::{GetMetricDataInput, GetMetricStatisticsInput, ListMetricsInput};
 
 /// The one namespace Flotilla publishes.
 pub const ECS_NAMESPACE: &str = "AWS/ECS";
-/// Statistics without percentiles, as GetMetricStatistics names them.
-pub const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 /// Datapoints one GetMetricStatistics may ask for.
 pub const MAX_STATISTICS_DATAPOINTS: i64 = 1440;
 /// Queries one GetMetricData may carry.
@@ -24,130 +22,6 @@ pub const MAX_DIMENSIONS: usize = 30;
 /// them (minutes, periods, datapoint counts) far from overflowing.
 pub const MIN_TIMESTAMP_SECS: f64 = 0.0;
 pub const MAX_TIMESTAMP_SECS: f64 = 253_402_300_799.0;
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Dimension {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DimensionFilter {
-    pub name: String,
-    pub value: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetMetricStatisticsRequest {
-    pub namespace: String,
-    pub metric_name: String,
-    #[serde(default)]
-    pub dimensions: Vec<Dimension>,
-    /// Epoch seconds.
-    pub start_time: f64,
-    pub end_time: f64,
-    pub period: i64,
-    #[serde(default)]
-    pub statistics: Vec<String>,
-    #[serde(default)]
-    pub extended_statistics: Vec<String>,
-    pub unit: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Metric {
-    pub namespace: Option<String>,
-    pub metric_name: Option<String>,
-    #[serde(default)]
-    pub dimensions: Vec<Dimension>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MetricStat {
-    pub metric: Metric,
-    pub period: i64,
-    pub stat: String,
-    pub unit: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MetricDataQuery {
-    pub id: String,
-    pub metric_stat: Option<MetricStat>,
-    pub expression: Option<String>,
-    pub label: Option<String>,
-    pub return_data: Option<bool>,
-    pub period: Option<i64>,
-    pub account_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetMetricDataRequest {
-    pub metric_data_queries: Vec<MetricDataQuery>,
-    pub start_time: f64,
-    pub end_time: f64,
-    pub next_token: Option<String>,
-    pub scan_by: Option<String>,
-    pub max_datapoints: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListMetricsRequest {
-    pub namespace: Option<String>,
-    pub metric_name: Option<String>,
-    #[serde(default)]
-    pub dimensions: Vec<DimensionFilter>,
-    pub next_token: Option<String>,
-    pub recently_active: Option<String>,
-}
-
-/// A statistic CloudWatch computes from a statistic set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Statistic {
-    SampleCount,
-    Average,
-    Sum,
-    Minimum,
-    Maximum,
-}
-
-impl Statistic {
-    pub fn parse(name: &str) -> Result<Statistic, ApiError> {
-        match name {
-            "SampleCount" => Ok(Statistic::SampleCount),
-            "Average" => Ok(Statistic::Average),
-            "Sum" => Ok(Statistic::Sum),
-            "Minimum" => Ok(Statistic::Minimum),
-            "Maximum" => Ok(Statistic::Maximum),
-            other if other.starts_with('p') || other.contains('(') => Err(invalid_value(format!(
-                "The statistic '{other}' (a percentile or extended statistic) is not supported by this server; use one of {}.",
-                STATISTICS.join(", ")
-            ))),
-            other => Err(invalid_value(format!(
-                "The parameter Statistics must be one of {}, not '{other}'.",
-                STATISTICS.join(", ")
-            ))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Statistic::SampleCount => "SampleCount",
-            Statistic::Average => "Average",
-            Statistic::Sum => "Sum",
-            Statistic::Minimum => "Minimum",
-            Statistic::Maximum => "Maximum",
-        }
-    }
-}
 
 /// `InvalidParameterValue`.
 pub fn invalid_value(message: impl Into<String>) -> ApiError {
@@ -217,7 +91,7 @@ pub fn check_dimensions<'a>(
 
 /// Checks a GetMetricStatistics request and returns its statistics.
 pub fn check_statistics_request(
-    request: &GetMetricStatisticsRequest,
+    request: &GetMetricStatisticsInput,
 ) -> Result<Vec<Statistic>, ApiError> {
     if request.namespace.is_empty() {
         return Err(missing("Namespace"));
@@ -225,10 +99,13 @@ pub fn check_statistics_request(
     if request.metric_name.is_empty() {
         return Err(missing("MetricName"));
     }
-    check_dimensions(request.dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))))?;
-    check_period(request.period)?;
+    let dimensions = request.dimensions.as_deref().unwrap_or_default();
+    check_dimensions(dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))))?;
+    check_period(request.period.into())?;
     check_range(request.start_time, request.end_time)?;
-    match (request.statistics.is_empty(), request.extended_statistics.is_empty()) {
+    let named = request.statistics.as_deref().unwrap_or_default();
+    let extended = request.extended_statistics.as_deref().unwrap_or_default();
+    match (named.is_empty(), extended.is_empty()) {
         (true, true) => {
             return Err(missing("Statistics or ExtendedStatistics"));
         }
@@ -245,14 +122,14 @@ pub fn check_statistics_request(
         (false, true) => {}
     }
     let start = (request.start_time / 60.0).floor() * 60.0;
-    let datapoints = ((request.end_time - start) / request.period as f64).ceil() as i64;
+    let datapoints = ((request.end_time - start) / f64::from(request.period)).ceil() as i64;
     if datapoints > MAX_STATISTICS_DATAPOINTS {
         return Err(invalid_combination(format!(
             "You have requested up to {datapoints} datapoints, which exceeds the limit of {MAX_STATISTICS_DATAPOINTS}. You may reduce the datapoints requested by increasing Period, or decreasing the time range."
         )));
     }
     let mut statistics = Vec::new();
-    for name in &request.statistics {
+    for name in named {
         let statistic = Statistic::parse(name)?;
         if !statistics.contains(&statistic) {
             statistics.push(statistic);
@@ -274,7 +151,7 @@ pub fn check_query_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Checks a GetMetricData request (not its token) and returns each query's statistic.
-pub fn check_data_request(request: &GetMetricDataRequest) -> Result<Vec<Statistic>, ApiError> {
+pub fn check_data_request(request: &GetMetricDataInput) -> Result<Vec<Statistic>, ApiError> {
     if request.metric_data_queries.is_empty() {
         return Err(missing("MetricDataQueries"));
     }
@@ -325,10 +202,9 @@ pub fn check_data_request(request: &GetMetricDataRequest) -> Result<Vec<Statisti
             }
             (Some(stat), None) => stat,
         };
-        check_period(stat.period)?;
-        check_dimensions(
-            stat.metric.dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))),
-        )?;
+        check_period(stat.period.into())?;
+        let dimensions = stat.metric.dimensions.as_deref().unwrap_or_default();
+        check_dimensions(dimensions.iter().map(|d| (d.name.as_str(), Some(d.value.as_str()))))?;
         if stat.metric.metric_name.as_deref().is_none_or(str::is_empty) {
             return Err(missing("MetricStat.Metric.MetricName"));
         }
@@ -341,8 +217,9 @@ pub fn check_data_request(request: &GetMetricDataRequest) -> Result<Vec<Statisti
 }
 
 /// Checks a ListMetrics request.
-pub fn check_list_request(request: &ListMetricsRequest) -> Result<(), ApiError> {
-    check_dimensions(request.dimensions.iter().map(|d| (d.name.as_str(), d.value.as_deref())))?;
+pub fn check_list_request(request: &ListMetricsInput) -> Result<(), ApiError> {
+    let dimensions = request.dimensions.as_deref().unwrap_or_default();
+    check_dimensions(dimensions.iter().map(|d| (d.name.as_str(), d.value.as_deref())))?;
     if let Some(recent) = request.recently_active.as_deref() {
         if recent != "PT3H" {
             return Err(invalid_value(format!(
@@ -356,18 +233,21 @@ pub fn check_list_request(request: &ListMetricsRequest) -> Result<(), ApiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Dimension, MetricDataQuery};
 
-    fn statistics_request(period: i64, start: f64, end: f64) -> GetMetricStatisticsRequest {
-        GetMetricStatisticsRequest {
+    fn statistics_request(period: i32, start: f64, end: f64) -> GetMetricStatisticsInput {
+        GetMetricStatisticsInput {
             namespace: ECS_NAMESPACE.into(),
             metric_name: "CPUUtilization".into(),
-            dimensions: vec![Dimension { name: "ClusterName".into(), value: "default".into() }],
+            dimensions: Some(vec![Dimension {
+                name: "ClusterName".into(),
+                value: "default".into(),
+            }]),
             start_time: start,
             end_time: end,
             period,
-            statistics: vec!["Average".into(), "Maximum".into(), "Average".into()],
-            extended_statistics: vec![],
-            unit: None,
+            statistics: Some(vec!["Average".into(), "Maximum".into(), "Average".into()]),
+            ..GetMetricStatisticsInput::default()
         }
     }
 
@@ -386,18 +266,18 @@ mod tests {
         let stats = check_statistics_request(&statistics_request(60, 0.0, 3600.0)).expect("ok");
         assert_eq!(stats, vec![Statistic::Average, Statistic::Maximum]);
         let mut bad = statistics_request(60, 0.0, 3600.0);
-        bad.statistics = vec!["Median".into()];
+        bad.statistics = Some(vec!["Median".into()]);
         assert_eq!(
             check_statistics_request(&bad).expect_err("an error").code,
             ErrorCode::InvalidParameterValueException
         );
-        bad.statistics = vec![];
+        bad.statistics = Some(vec![]);
         assert_eq!(
             check_statistics_request(&bad).expect_err("an error").code,
             ErrorCode::MissingRequiredParameterException
         );
-        bad.extended_statistics = vec!["p99".into()];
-        bad.statistics = vec!["Average".into()];
+        bad.extended_statistics = Some(vec!["p99".into()]);
+        bad.statistics = Some(vec!["Average".into()]);
         assert_eq!(
             check_statistics_request(&bad).expect_err("an error").code,
             ErrorCode::InvalidParameterCombinationException
@@ -431,7 +311,7 @@ mod tests {
         }
         assert!(check_range(MIN_TIMESTAMP_SECS, MAX_TIMESTAMP_SECS).is_ok());
         // A huge period over the widest range still counts its datapoints without overflow.
-        let wide = statistics_request(i64::MAX - i64::MAX % 60, 0.0, MAX_TIMESTAMP_SECS);
+        let wide = statistics_request(i32::MAX - i32::MAX % 60, 0.0, MAX_TIMESTAMP_SECS);
         assert!(check_statistics_request(&wide).is_ok());
     }
 
@@ -445,21 +325,15 @@ mod tests {
 
     #[test]
     fn expressions_are_refused_with_a_reason() {
-        let request = GetMetricDataRequest {
+        let request = GetMetricDataInput {
             metric_data_queries: vec![MetricDataQuery {
                 id: "e1".into(),
-                metric_stat: None,
                 expression: Some("SUM(METRICS())".into()),
-                label: None,
-                return_data: None,
-                period: None,
-                account_id: None,
+                ..MetricDataQuery::default()
             }],
             start_time: 0.0,
             end_time: 60.0,
-            next_token: None,
-            scan_by: None,
-            max_datapoints: None,
+            ..GetMetricDataInput::default()
         };
         let error = check_data_request(&request).expect_err("an error");
         assert!(error.message.contains("not supported"), "{}", error.message);
