@@ -1,5 +1,5 @@
-//! CloudWatch Logs shapes (botocore's `logs/2014-03-28/service-2.json`, member for member) and
-//! the rules CloudWatch checks before it stores anything: names, retention values, limits, and
+//! CloudWatch Logs rules (its wire types are generated into `flotilla-logs`): the event to store
+//! and what CloudWatch checks before it stores anything — names, retention values, limits, and
 //! which events of a PutLogEvents batch are accepted. Pure: the caller passes the clock.
 
 use std::collections::BTreeMap;
@@ -41,116 +41,7 @@ pub const MAX_FILTER_PATTERN_CHARS: usize = 1024;
 pub const ORDER_BY_NAME: &str = "LogStreamName";
 pub const ORDER_BY_LAST_EVENT_TIME: &str = "LastEventTime";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateLogGroupRequest {
-    pub log_group_name: String,
-    pub kms_key_id: Option<String>,
-    pub tags: Option<BTreeMap<String, String>>,
-    pub log_group_class: Option<String>,
-}
-
-/// Requests that name one log group and nothing else (DeleteLogGroup, DeleteRetentionPolicy).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogGroupNameRequest {
-    pub log_group_name: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogGroupsRequest {
-    pub log_group_name_prefix: Option<String>,
-    pub log_group_name_pattern: Option<String>,
-    pub log_group_identifiers: Option<Vec<String>>,
-    pub log_group_class: Option<String>,
-    pub next_token: Option<String>,
-    pub limit: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogGroup {
-    pub log_group_name: String,
-    pub creation_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retention_in_days: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metric_filter_count: Option<i32>,
-    /// With a trailing `:*`.
-    pub arn: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stored_bytes: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_group_class: Option<String>,
-    /// Without the trailing `:*`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_group_arn: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogGroupsResponse {
-    pub log_groups: Vec<LogGroup>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutRetentionPolicyRequest {
-    pub log_group_name: String,
-    pub retention_in_days: i32,
-}
-
-/// CreateLogStream, DeleteLogStream.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogStreamRequest {
-    pub log_group_name: String,
-    pub log_stream_name: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogStreamsRequest {
-    pub log_group_name: Option<String>,
-    pub log_group_identifier: Option<String>,
-    pub log_stream_name_prefix: Option<String>,
-    pub order_by: Option<String>,
-    pub descending: Option<bool>,
-    pub next_token: Option<String>,
-    pub limit: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogStream {
-    pub log_stream_name: String,
-    pub creation_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_event_timestamp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_event_timestamp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_ingestion_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upload_sequence_token: Option<String>,
-    pub arn: String,
-    /// Always 0, as CloudWatch reports for streams since 2019 (groups keep a real count).
-    pub stored_bytes: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeLogStreamsResponse {
-    pub log_streams: Vec<LogStream>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
+/// An event to store: what PutLogEvents and agents' batches carry, judged by [`judge_batch`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputLogEvent {
@@ -158,16 +49,7 @@ pub struct InputLogEvent {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsRequest {
-    pub log_group_name: String,
-    pub log_stream_name: String,
-    pub log_events: Vec<InputLogEvent>,
-    /// Accepted and ignored, as CloudWatch does since 2023.
-    pub sequence_token: Option<String>,
-}
-
+/// Which events of a batch [`judge_batch`] refused, as PutLogEvents reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedLogEventsInfo {
@@ -182,85 +64,6 @@ pub struct RejectedLogEventsInfo {
     pub expired_log_event_end_index: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_sequence_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetLogEventsRequest {
-    pub log_group_name: Option<String>,
-    pub log_group_identifier: Option<String>,
-    pub log_stream_name: String,
-    pub start_time: Option<i64>,
-    pub end_time: Option<i64>,
-    pub next_token: Option<String>,
-    pub limit: Option<i32>,
-    pub start_from_head: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputLogEvent {
-    pub timestamp: i64,
-    pub message: String,
-    pub ingestion_time: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GetLogEventsResponse {
-    pub events: Vec<OutputLogEvent>,
-    pub next_forward_token: String,
-    pub next_backward_token: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsRequest {
-    pub log_group_name: Option<String>,
-    pub log_group_identifier: Option<String>,
-    pub log_stream_names: Option<Vec<String>>,
-    pub log_stream_name_prefix: Option<String>,
-    pub start_time: Option<i64>,
-    pub end_time: Option<i64>,
-    pub filter_pattern: Option<String>,
-    pub next_token: Option<String>,
-    pub limit: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilteredLogEvent {
-    pub log_stream_name: String,
-    pub timestamp: i64,
-    pub message: String,
-    pub ingestion_time: i64,
-    pub event_id: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SearchedLogStream {
-    pub log_stream_name: String,
-    pub searched_completely: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterLogEventsResponse {
-    pub events: Vec<FilteredLogEvent>,
-    pub searched_log_streams: Vec<SearchedLogStream>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// `arn:aws:logs:{region}:{account}:log-group:{name}` (the `logGroupArn` form, without `:*`).
 pub fn group_arn(scope: &ArnScope, group: &str) -> String {
     format!("arn:aws:logs:{}:{}:log-group:{group}", scope.region, scope.account_id)
 }

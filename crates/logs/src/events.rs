@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use flotilla_api::common::decode;
 use flotilla_api::logs::{
     group_from, judge_batch, page_limit, validate_filter_pattern, validate_group_name,
-    validate_stream_name, validate_time, FilterLogEventsRequest, FilterLogEventsResponse,
-    FilteredLogEvent, GetLogEventsRequest, GetLogEventsResponse, OutputLogEvent,
-    PutLogEventsRequest, PutLogEventsResponse, EVENT_OVERHEAD_BYTES, MAX_EVENTS_LIMIT,
+    validate_stream_name, validate_time, InputLogEvent, EVENT_OVERHEAD_BYTES, MAX_EVENTS_LIMIT,
     MAX_PAGE_BYTES,
 };
 use flotilla_api::ApiError;
@@ -16,7 +14,12 @@ use super::filter::FilterPattern;
 use super::position::{Direction, EventsToken, MergePosition, Position};
 use super::store::{Flow, LogsError};
 use super::writer::{Append, Creation};
-use super::{respond, Ctx};
+use super::{not_supported, respond, Ctx};
+use crate::wire::{
+    FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent, GetLogEventsRequest,
+    GetLogEventsResponse, OutputLogEvent, PutLogEventsRequest, PutLogEventsResponse,
+    RejectedLogEventsInfo,
+};
 
 /// FilterLogEvents looks at no more events than this per call; past it, the page ends (maybe
 /// empty) with a token to go on, as CloudWatch's pages do, so one call never runs unbounded.
@@ -26,16 +29,24 @@ const MAX_FILTER_STREAM_NAMES: usize = 100;
 
 pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: PutLogEventsRequest = decode(body)?;
+    if req.entity.is_some() {
+        return Err(not_supported("entity"));
+    }
     validate_group_name(&req.log_group_name, "logGroupName")?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     let group = req.log_group_name.clone();
     let meta = ctx.app.logs.read(move |reader| reader.group(&group)).await?;
     let meta = meta.ok_or(LogsError::GroupNotFound)?;
-    let verdict = judge_batch(&req.log_events, ctx.now_ms, meta.retention_in_days)?;
+    let events: Vec<InputLogEvent> = req
+        .log_events
+        .into_iter()
+        .map(|e| InputLogEvent { timestamp: e.timestamp, message: e.message })
+        .collect();
+    let verdict = judge_batch(&events, ctx.now_ms, meta.retention_in_days)?;
     let append = Append {
         group: req.log_group_name,
         stream: req.log_stream_name,
-        events: req.log_events,
+        events,
         accepted: verdict.accepted,
         ingestion_time: ctx.now_ms,
         create: Creation::Nothing,
@@ -49,12 +60,20 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| LogsError::Storage("the writer answered no append".into()))??;
     respond(&PutLogEventsResponse {
         next_sequence_token: Some(appended.sequence_token),
-        rejected_log_events_info: verdict.rejected,
+        rejected_log_events_info: verdict.rejected.map(|r| RejectedLogEventsInfo {
+            too_new_log_event_start_index: r.too_new_log_event_start_index,
+            too_old_log_event_end_index: r.too_old_log_event_end_index,
+            expired_log_event_end_index: r.expired_log_event_end_index,
+        }),
+        rejected_entity_info: None,
     })
 }
 
 pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: GetLogEventsRequest = decode(body)?;
+    if req.unmask == Some(true) {
+        return Err(not_supported("unmask"));
+    }
     let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     validate_time(req.start_time, "startTime")?;
@@ -105,16 +124,24 @@ pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let events = events
         .into_iter()
         .map(|e| OutputLogEvent {
-            timestamp: e.position.timestamp,
-            message: e.message,
-            ingestion_time: e.ingestion_time,
+            timestamp: Some(e.position.timestamp),
+            message: Some(e.message),
+            ingestion_time: Some(e.ingestion_time),
         })
         .collect();
-    respond(&GetLogEventsResponse { events, next_forward_token, next_backward_token })
+    respond(&GetLogEventsResponse {
+        events: Some(events),
+        next_forward_token: Some(next_forward_token),
+        next_backward_token: Some(next_backward_token),
+    })
 }
 
 pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: FilterLogEventsRequest = decode(body)?;
+    if req.unmask == Some(true) {
+        return Err(not_supported("unmask"));
+    }
+    // `interleaved` is ignored by CloudWatch itself since 2019 (results are always interleaved).
     let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
     if req.log_stream_names.is_some() && req.log_stream_name_prefix.is_some() {
         return Err(ApiError::invalid(
@@ -191,14 +218,13 @@ pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                         }
                         bytes += size;
                         events.push(FilteredLogEvent {
-                            log_stream_name: names
-                                .get(&position.stream)
-                                .cloned()
-                                .unwrap_or_default(),
-                            timestamp: position.timestamp,
-                            message: message.into_owned(),
-                            ingestion_time: ingestion,
-                            event_id: position.event_id(),
+                            log_stream_name: Some(
+                                names.get(&position.stream).cloned().unwrap_or_default(),
+                            ),
+                            timestamp: Some(position.timestamp),
+                            message: Some(message.into_owned()),
+                            ingestion_time: Some(ingestion),
+                            event_id: Some(position.event_id()),
                         });
                     }
                     scanned += 1;
@@ -210,5 +236,9 @@ pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok((events, next_token))
         })
         .await?;
-    respond(&FilterLogEventsResponse { events, searched_log_streams: Vec::new(), next_token })
+    respond(&FilterLogEventsResponse {
+        events: Some(events),
+        searched_log_streams: Some(Vec::new()),
+        next_token,
+    })
 }

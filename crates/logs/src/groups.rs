@@ -6,19 +6,25 @@ use std::ops::Bound;
 use flotilla_api::common::decode;
 use flotilla_api::logs::{
     group_arn, group_name_of, page_limit, validate_group_name, validate_group_tags,
-    validate_retention, CreateLogGroupRequest, DescribeLogGroupsRequest, DescribeLogGroupsResponse,
-    LogGroup, LogGroupNameRequest, PutRetentionPolicyRequest, MAX_DESCRIBE_LIMIT,
+    validate_retention, MAX_DESCRIBE_LIMIT,
 };
+use flotilla_api::pagination::{decode_token, encode_token};
 use flotilla_api::ApiError;
 
 use super::store::{Flow, GroupMeta};
-use super::{respond, respond_empty, Ctx};
-use flotilla_api::pagination::{decode_token, encode_token};
+use super::{not_supported, respond, respond_empty, Ctx};
+use crate::wire::{
+    CreateLogGroupRequest, DeleteLogGroupRequest, DeleteRetentionPolicyRequest,
+    DescribeLogGroupsRequest, DescribeLogGroupsResponse, LogGroup, PutRetentionPolicyRequest,
+};
 
 const GROUP_CLASSES: &[&str] = &["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"];
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: CreateLogGroupRequest = decode(body)?;
+    if req.deletion_protection_enabled == Some(true) {
+        return Err(not_supported("deletionProtectionEnabled"));
+    }
     validate_group_name(&req.log_group_name, "logGroupName")?;
     if let Some(tags) = &req.tags {
         validate_group_tags(tags)?;
@@ -44,7 +50,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: LogGroupNameRequest = decode(body)?;
+    let req: DeleteLogGroupRequest = decode(body)?;
     validate_group_name(&req.log_group_name, "logGroupName")?;
     ctx.app.logs.delete_group(req.log_group_name).await?;
     respond_empty()
@@ -59,7 +65,7 @@ pub async fn put_retention(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErr
 }
 
 pub async fn delete_retention(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: LogGroupNameRequest = decode(body)?;
+    let req: DeleteRetentionPolicyRequest = decode(body)?;
     validate_group_name(&req.log_group_name, "logGroupName")?;
     ctx.app.logs.set_retention(req.log_group_name, None).await?;
     respond_empty()
@@ -86,6 +92,12 @@ impl Wanted {
 
 pub async fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: DescribeLogGroupsRequest = decode(body)?;
+    if req.include_linked_accounts == Some(true) {
+        return Err(not_supported("includeLinkedAccounts"));
+    }
+    if req.account_identifiers.as_ref().is_some_and(|ids| !ids.is_empty()) {
+        return Err(not_supported("accountIdentifiers"));
+    }
     let limit = page_limit(req.limit, MAX_DESCRIBE_LIMIT, MAX_DESCRIBE_LIMIT)?;
     if req.log_group_name_prefix.is_some() && req.log_group_name_pattern.is_some() {
         return Err(ApiError::invalid(
@@ -137,7 +149,7 @@ pub async fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let next_token = if more { page.last().map(|(name, _)| encode_token(name)) } else { None };
     let log_groups =
         page.into_iter().map(|(name, meta)| log_group(ctx, name, meta, short)).collect();
-    respond(&DescribeLogGroupsResponse { log_groups, next_token })
+    respond(&DescribeLogGroupsResponse { log_groups: Some(log_groups), next_token })
 }
 
 /// A group as DescribeLogGroups shows it; `short` (a name pattern was given) shows only its
@@ -146,21 +158,22 @@ fn log_group(ctx: &Ctx<'_>, name: String, meta: GroupMeta, short: bool) -> LogGr
     let arn = group_arn(&ctx.app.scope, &name);
     if short {
         return LogGroup {
-            arn: format!("{arn}:*"),
-            creation_time: meta.creation_time,
-            log_group_name: name,
+            arn: Some(format!("{arn}:*")),
+            creation_time: Some(meta.creation_time),
+            log_group_name: Some(name),
             ..LogGroup::default()
         };
     }
     LogGroup {
-        arn: format!("{arn}:*"),
+        arn: Some(format!("{arn}:*")),
         log_group_arn: Some(arn),
-        creation_time: meta.creation_time,
+        creation_time: Some(meta.creation_time),
         retention_in_days: meta.retention_in_days,
         metric_filter_count: Some(0),
         stored_bytes: Some(meta.stored_bytes),
         kms_key_id: meta.kms_key_id,
         log_group_class: Some(meta.log_group_class.unwrap_or_else(|| "STANDARD".into())),
-        log_group_name: name,
+        log_group_name: Some(name),
+        ..LogGroup::default()
     }
 }

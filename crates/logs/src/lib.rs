@@ -5,7 +5,8 @@
 //! Logs live apart from every other service's state: `<data-dir>/logs.redb`, written by one
 //! group-committing writer thread (`writer.rs`) and read from snapshots on blocking threads.
 //! Container output that agents ship arrives already checked by the agent gateway
-//! (`agent_batches.rs`); `retention.rs` deletes what groups no longer keep.
+//! (`agent_batches.rs`); `retention.rs` deletes what groups no longer keep. Requests and answers
+//! are the wire types generated from botocore's model (`wire.rs`).
 
 pub mod agent_batches;
 mod events;
@@ -17,6 +18,7 @@ mod schema;
 pub mod service;
 pub mod store;
 mod streams;
+pub mod wire;
 pub mod writer;
 
 #[cfg(test)]
@@ -114,6 +116,11 @@ fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
             format!("cannot encode response: {e}"),
         )
     })
+}
+
+/// A request member this server does not honour yet: refused rather than ignored.
+fn not_supported(member: &str) -> ApiError {
+    ApiError::invalid(format!("The parameter {member} is not supported yet by this server."))
 }
 
 /// The body of an operation without output.

@@ -3,17 +3,20 @@
 use flotilla_api::common::decode;
 use flotilla_api::logs::{
     group_from, page_limit, stream_arn, validate_group_name, validate_stream_name,
-    DescribeLogStreamsRequest, DescribeLogStreamsResponse, LogStream, LogStreamRequest,
     MAX_DESCRIBE_LIMIT, ORDER_BY_LAST_EVENT_TIME, ORDER_BY_NAME,
 };
+use flotilla_api::pagination::{decode_token, encode_token};
 use flotilla_api::ApiError;
 
 use super::store::{Flow, LogsError, StreamMeta};
 use super::{respond, respond_empty, Ctx};
-use flotilla_api::pagination::{decode_token, encode_token};
+use crate::wire::{
+    CreateLogStreamRequest, DeleteLogStreamRequest, DescribeLogStreamsRequest,
+    DescribeLogStreamsResponse, LogStream,
+};
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: LogStreamRequest = decode(body)?;
+    let req: CreateLogStreamRequest = decode(body)?;
     validate_group_name(&req.log_group_name, "logGroupName")?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     ctx.app.logs.create_stream(req.log_group_name, req.log_stream_name, ctx.now_ms).await?;
@@ -21,7 +24,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: LogStreamRequest = decode(body)?;
+    let req: DeleteLogStreamRequest = decode(body)?;
     validate_group_name(&req.log_group_name, "logGroupName")?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     ctx.app.logs.delete_stream(req.log_group_name, req.log_stream_name).await?;
@@ -89,17 +92,18 @@ pub async fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let log_streams = page
         .into_iter()
         .map(|(name, meta)| LogStream {
-            arn: stream_arn(&ctx.app.scope, &group, &name),
-            creation_time: meta.creation_time,
+            arn: Some(stream_arn(&ctx.app.scope, &group, &name)),
+            creation_time: Some(meta.creation_time),
             first_event_timestamp: meta.first_event_timestamp,
             last_event_timestamp: meta.last_event_timestamp,
             last_ingestion_time: meta.last_ingestion_time,
             upload_sequence_token: Some(meta.sequence_token()),
-            stored_bytes: 0,
-            log_stream_name: name,
+            // Always 0, as CloudWatch reports for streams since 2019 (groups keep a real count).
+            stored_bytes: Some(0),
+            log_stream_name: Some(name),
         })
         .collect();
-    respond(&DescribeLogStreamsResponse { log_streams, next_token: next })
+    respond(&DescribeLogStreamsResponse { log_streams: Some(log_streams), next_token: next })
 }
 
 /// Where a stream sorts by last event time: streams without events first (last descending).
