@@ -509,6 +509,56 @@ async fn agents_ship_log_batches_with_their_instance_credential_only() {
     assert_eq!(status, 400);
 }
 
+/// Streams named after Docker container ids (no `awslogs-stream-prefix`) count only for the
+/// instance's own tasks, and an agent cannot create a group its task definition does not let it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_id_streams_and_group_creation_follow_the_task_definition() {
+    let f = Flotilla::start();
+    let (_a_socket, a) = join(&f, &f.agent_token(), None).await.expect("agent a joins");
+    let a_credential = a.instance_credential.expect("a's credential");
+    let bare = |name: &str, group: &str, create: bool| {
+        serde_json::json!({"name": name, "image": "flotilla/demo:latest", "memory": 64,
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": group,
+                "awslogs-create-group": create.to_string()}}})
+    };
+    let definition = serde_json::json!({"family": "bare",
+        "containerDefinitions": [bare("app", "/ecs/bare", true), bare("side", "/ecs/nocreate", false)]});
+    let (status, body) = f.signed_call("RegisterTaskDefinition", definition.to_string().as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let (status, ran) = f.signed_call("RunTask", br#"{"taskDefinition":"bare"}"#);
+    assert_eq!(status, 200, "{ran}");
+    let task_arn = ran["tasks"][0]["taskArn"].as_str().expect("placed on a").to_string();
+    let (_b_socket, b) = join(&f, &f.agent_token(), None).await.expect("agent b joins");
+    let b_credential = b.instance_credential.expect("b's credential");
+
+    let docker_id = "ab".repeat(32);
+    let batch = |group: &str, create: bool| {
+        serde_json::json!({"streams": [{"group": group, "stream": docker_id, "createGroup": create,
+            "taskArn": task_arn, "events": [{"timestamp": now_ms(), "message": "hello"}]}]})
+        .to_string()
+    };
+    let reply = |credential: &str, body: &str| {
+        let (status, text) = post_agent_logs(&f, Some(&format!("Bearer {credential}")), body);
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("reply json")
+    };
+    let from_b = reply(&b_credential, &batch("/ecs/bare", true));
+    assert_eq!(from_b["accepted"], 0, "b writes into a's task's stream: {from_b}");
+    assert_eq!(
+        from_b["rejected"][0]["reason"],
+        "The log stream does not belong to a task of this container instance."
+    );
+    let from_a = reply(&a_credential, &batch("/ecs/bare", true));
+    assert_eq!(from_a["accepted"], 1, "{from_a}");
+    // The task definition does not let the agent create /ecs/nocreate, whatever it asks.
+    let creating = reply(&a_credential, &batch("/ecs/nocreate", true));
+    assert_eq!(creating["accepted"], 0, "{creating}");
+    assert_eq!(creating["rejected"][0]["reason"], "The specified log group does not exist.");
+    let groups = f.logs().describe_log_groups().send().await.expect("describe");
+    let names: Vec<&str> = groups.log_groups().iter().filter_map(|g| g.log_group_name()).collect();
+    assert_eq!(names, ["/ecs/bare"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreated_names_start_empty_and_tokens_name_their_stream() {
     let f = Flotilla::start();

@@ -47,7 +47,11 @@ pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> 
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    let file = options.open(path)?;
+    // The mode above applies only to a new file: one left by an older version keeps its own.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(file)
 }
 
 /// Creates a directory (and its parents) only its owner can enter.
@@ -56,5 +60,41 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
+    builder.create(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn files_and_directories_are_private_even_when_they_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json.tmp");
+        std::fs::write(&path, "old").expect("an older file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(create_private(&path).expect("create"));
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let sub = dir.path().join("buffer");
+        std::fs::create_dir(&sub).expect("dir");
+        create_private_dir(&sub).expect("private dir");
+        let mode = std::fs::metadata(&sub).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn the_instance_credential_replaces_the_join_token() {
+        let credential = AgentCredential::new(Some("join".into()), None);
+        assert_eq!(credential.bearer().as_deref(), Some("join"));
+        assert!(credential.instance().is_none());
+        credential.set_instance("instance.default.abc.s3cr3t".into());
+        assert_eq!(credential.bearer().as_deref(), Some("instance.default.abc.s3cr3t"));
+        assert!(!format!("{credential:?}").contains("s3cr3t"));
+    }
 }

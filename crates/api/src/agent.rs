@@ -232,6 +232,10 @@ pub struct LogStreamBatch {
     pub stream: String,
     /// `awslogs-create-group: "true"`: create the group if it does not exist.
     pub create_group: bool,
+    /// The task whose container wrote the lines: the server checks a stream named after a
+    /// Docker container id against the task's containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
     /// In the order the container wrote them.
     pub events: Vec<LogLine>,
 }

@@ -47,12 +47,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one datapoint of a series at `at` (epoch seconds), forgetting minutes older
-    /// than the series keep.
-    pub fn record(&self, key: SeriesKey, at: f64, set: StatSet) {
+    /// Records datapoints at `at` (epoch seconds), first forgetting minutes older than the
+    /// series keep (once per call: a tick's points come together).
+    pub fn record(&self, at: f64, points: Vec<(SeriesKey, StatSet)>) {
         let mut series = lock(&self.series);
         series.prune(at);
-        series.record(key, at, set);
+        for (key, set) in points {
+            series.record(key, at, set);
+        }
     }
 
     /// A series' statistic sets over `[start, end)` in periods of `period` seconds.
@@ -147,7 +149,8 @@ pub fn serve(
             schema::typed_params(params, kind)
                 .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.message))?
         }
-        flotilla_front::Input::Cbor(value) => value,
+        flotilla_front::Input::Cbor(body) => flotilla_front::protocol::cbor::decode(&body)
+            .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.message))?,
     };
     dispatch(app, operation, input, now)
 }

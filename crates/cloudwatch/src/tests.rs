@@ -32,7 +32,7 @@ fn record_series(app: &App, n: usize) {
             "CPUUtilization",
             [("ClusterName", "default"), ("ServiceName", service.as_str())],
         );
-        app.metrics.record(key, NOW, StatSet::one(i as f64));
+        app.metrics.record(NOW, vec![(key, StatSet::one(i as f64))]);
     }
 }
 

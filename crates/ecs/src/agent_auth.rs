@@ -28,7 +28,12 @@ pub fn identify(app: &App, headers: &HeaderMap) -> Option<AgentIdentity> {
         .and_then(|v| v.strip_prefix("Bearer "))?;
     if let Some((cluster, id, secret)) = parse_instance_credential(bearer) {
         let state = app.state.read();
-        let stored = state.instance(cluster, id)?.credential_hash.as_deref()?;
+        let record = state.instance(cluster, id)?;
+        // A deregistered instance's agent is done: its credential opens nothing any more.
+        if record.instance.status == "INACTIVE" {
+            return None;
+        }
+        let stored = record.credential_hash.as_deref()?;
         let presented = credential_hash(secret);
         return bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
             .then(|| AgentIdentity::Instance { cluster: cluster.to_string(), id: id.to_string() });

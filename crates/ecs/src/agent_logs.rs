@@ -4,7 +4,7 @@
 //! (`OwnStreams`), then handed to the [`LogSink`](crate::LogSink). The answer to a batch comes
 //! once its events are durable.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -12,7 +12,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flotilla_api::agent::{LogBatch, LogGroupsQuery, LogGroupsReply, RejectedLogStream};
+use flotilla_api::agent::{
+    LogBatch, LogGroupsQuery, LogGroupsReply, LogStreamBatch, RejectedLogStream,
+};
 
 use crate::agent_auth::{self, AgentIdentity};
 use crate::App;
@@ -27,9 +29,16 @@ pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response 
             Ok(accepted) => accepted,
             Err(refused) => return refused,
         };
-    let (allowed, foreign): (Vec<_>, Vec<_>) =
-        batch.streams.into_iter().partition(|s| own.allows(&s.group, &s.stream));
-    batch.streams = allowed;
+    let mut foreign = Vec::new();
+    for mut stream in std::mem::take(&mut batch.streams) {
+        match own.admits(&stream) {
+            Some(may_create) => {
+                stream.create_group &= may_create;
+                batch.streams.push(stream);
+            }
+            None => foreign.push(stream),
+        }
+    }
     let now_ms = epoch_millis(SystemTime::now());
     match app.logs.store(batch, now_ms).await {
         Ok(mut reply) => {
@@ -81,14 +90,23 @@ fn epoch_millis(at: SystemTime) -> i64 {
 const NOT_OWN: &str = "The log stream does not belong to a task of this container instance.";
 
 /// What an instance may write: the log streams of the `awslogs` containers of the tasks placed
-/// on it (any status: a stopped task's last lines still arrive).
+/// on it (any status: a stopped task's last lines still arrive), and whether each may create
+/// its group (the task definition's `awslogs-create-group`, never the agent's say).
 #[derive(Debug, Default)]
 pub struct OwnStreams {
-    /// (group, stream) of containers with a stream prefix: `<prefix>/<container>/<task id>`.
-    named: HashSet<(String, String)>,
-    /// Groups of containers without a prefix, whose streams are their Docker container ids
-    /// (64 hex digits), which the server may not have heard of yet when the first lines come.
-    by_container_id: HashSet<String>,
+    /// (group, stream) of containers with a stream prefix (`<prefix>/<container>/<task id>`)
+    /// -> may create the group.
+    named: HashMap<(String, String), bool>,
+    /// Task id -> its containers without a prefix, whose streams are their Docker ids.
+    unnamed: HashMap<String, Vec<Unnamed>>,
+}
+
+#[derive(Debug)]
+struct Unnamed {
+    group: String,
+    create: bool,
+    /// The container's Docker id once its agent reported it; lines may come before that.
+    runtime_id: Option<String>,
 }
 
 impl OwnStreams {
@@ -110,13 +128,25 @@ impl OwnStreams {
                 let Some(group) = options.get("awslogs-group").filter(|g| !g.is_empty()) else {
                     continue;
                 };
+                let create = options.get("awslogs-create-group").is_some_and(|v| v == "true");
+                let name = container.name.as_deref().unwrap_or_default();
                 match options.get("awslogs-stream-prefix").filter(|p| !p.is_empty()) {
                     Some(prefix) => {
-                        let name = container.name.as_deref().unwrap_or_default();
-                        own.named.insert((group.clone(), format!("{prefix}/{name}/{}", record.id)));
+                        let stream = format!("{prefix}/{name}/{}", record.id);
+                        own.named.insert((group.clone(), stream), create);
                     }
                     None => {
-                        own.by_container_id.insert(group.clone());
+                        let runtime_id = record
+                            .task
+                            .containers
+                            .iter()
+                            .find(|c| c.name == name)
+                            .and_then(|c| c.runtime_id.clone());
+                        own.unnamed.entry(record.id.clone()).or_default().push(Unnamed {
+                            group: group.clone(),
+                            create,
+                            runtime_id,
+                        });
                     }
                 }
             }
@@ -124,14 +154,28 @@ impl OwnStreams {
         own
     }
 
-    pub fn allows(&self, group: &str, stream: &str) -> bool {
-        let docker_id = stream.len() == 64 && stream.bytes().all(|b| b.is_ascii_hexdigit());
-        self.named.contains(&(group.to_string(), stream.to_string()))
-            || (docker_id && self.by_container_id.contains(group))
+    /// Whether the instance may write `batch`'s stream, and then whether it may create the
+    /// group. A stream named after a Docker id must name the batch's task (one of this
+    /// instance's) and one of its containers in that group: the container's reported id, or
+    /// a container whose id is not reported yet.
+    pub fn admits(&self, batch: &LogStreamBatch) -> Option<bool> {
+        if let Some(create) = self.named.get(&(batch.group.clone(), batch.stream.clone())) {
+            return Some(*create);
+        }
+        let docker_id =
+            batch.stream.len() == 64 && batch.stream.bytes().all(|b| b.is_ascii_hexdigit());
+        let task_id = batch.task_arn.as_deref()?.rsplit('/').next()?;
+        let containers = self.unnamed.get(task_id).filter(|_| docker_id)?;
+        containers
+            .iter()
+            .filter(|c| c.group == batch.group)
+            .find(|c| c.runtime_id.as_deref().is_none_or(|id| id == batch.stream))
+            .map(|c| c.create)
     }
 
     pub fn allows_group(&self, group: &str) -> bool {
-        self.by_container_id.contains(group) || self.named.iter().any(|(g, _)| g == group)
+        self.named.keys().any(|(g, _)| g == group)
+            || self.unnamed.values().flatten().any(|c| c.group == group)
     }
 }
 

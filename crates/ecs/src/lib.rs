@@ -58,9 +58,10 @@ pub trait LogSink: Send + Sync {
     fn missing_groups(&self, groups: Vec<String>) -> BoxFuture<'_, Result<Vec<String>, String>>;
 }
 
-/// Where the `AWS/ECS` figures go every tick (CloudWatch metrics).
+/// Where the `AWS/ECS` figures go every tick (CloudWatch metrics): all of a tick's datapoints
+/// at once (possibly none: the tick is also when old minutes are forgotten).
 pub trait FigureSink: Send + Sync {
-    fn record(&self, key: SeriesKey, at: f64, set: StatSet);
+    fn record(&self, at: f64, points: Vec<(SeriesKey, StatSet)>);
 }
 
 /// How ECS is set up.

@@ -28,6 +28,11 @@ pub const COMMON_BODY_LIMIT: usize = 1024 * 1024;
 /// more than this in unverified bodies.
 pub const LARGE_BODY_BUDGET: usize = 64 * 1024 * 1024;
 const BUDGET_UNIT: usize = 1024;
+/// A request's body must arrive whole within this long of its head (a trickled body cannot hold
+/// a connection, nor a share of the large-body budget).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request past [`COMMON_BODY_LIMIT`] waits for room in the large-body budget.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
 /// Where Smithy RPC v2 requests go: `/service/<Service>/operation/<Operation>`.
 const CBOR_PREFIX: &str = "/service/";
 
@@ -118,7 +123,8 @@ impl FrontDoor {
         let headers = &parts.headers;
         let path = parts.uri.path();
         let query = parts.uri.query().unwrap_or("");
-        if let Some(target) = headers.get("x-amz-target") {
+        let post_root = parts.method == Method::POST && path == "/";
+        if let (true, Some(target)) = (post_root, headers.get("x-amz-target")) {
             let target = target.to_str().unwrap_or("");
             return match self.registry.by_target(target) {
                 Some((service, operation)) => Route {
@@ -199,7 +205,7 @@ impl FrontDoor {
         let (caller, body, _budget) = match pending.declared_payload_hash().map(str::to_string) {
             Some(hash) => {
                 let caller = pending.finish(&hash)?;
-                let body = read_limited(&parts.headers, body, spec.max_body_bytes).await?;
+                let body = read_in_time(&parts, body, spec.max_body_bytes).await?;
                 sigv4::body_matches(&hash, &body)?;
                 (caller, body, None)
             }
@@ -213,9 +219,9 @@ impl FrontDoor {
 
         let (operation, input) = match route.protocol {
             Protocol::Json(_) => (route.operation.clone().unwrap_or_default(), Input::Json(body)),
-            Protocol::RpcV2Cbor => {
-                (route.operation.clone().unwrap_or_default(), Input::Cbor(cbor::decode(&body)?))
-            }
+            // Decoded by the service once it knows the operation (an unknown operation is
+            // answered as such whatever its body).
+            Protocol::RpcV2Cbor => (route.operation.clone().unwrap_or_default(), Input::Cbor(body)),
             Protocol::Query | Protocol::Ec2 => {
                 let params = query::parse(&[&body, head.query.as_bytes()])?;
                 let action = params.action.ok_or_else(|| WireError::missing_parameter("Action"))?;
@@ -261,16 +267,22 @@ impl FrontDoor {
         let size = declared_length(&parts.headers).map_or(limit, |n| n.min(limit as u64) as usize);
         let budget = if size > COMMON_BODY_LIMIT {
             let units = u32::try_from(size.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX);
-            Some(
-                self.large_bodies
-                    .acquire_many(units)
-                    .await
-                    .map_err(|_| WireError::internal("the large-body budget is closed"))?,
-            )
+            let permit = tokio::time::timeout(BUDGET_WAIT, self.large_bodies.acquire_many(units))
+                .await
+                .map_err(|_| {
+                    WireError::new(
+                        "ThrottlingException",
+                        400,
+                        "Too many large requests are being received at once; retry shortly.",
+                    )
+                    .with_query_code("Throttling")
+                })?
+                .map_err(|_| WireError::internal("the large-body budget is closed"))?;
+            Some(permit)
         } else {
             None
         };
-        let body = read_limited(&parts.headers, body, limit).await?;
+        let body = read_in_time(parts, body, limit).await?;
         Ok((body, budget))
     }
 
@@ -299,6 +311,23 @@ impl FrontDoor {
             )),
         }
     }
+}
+
+/// The body within `limit` bytes and [`BODY_TIMEOUT`].
+async fn read_in_time(parts: &Parts, body: Body, limit: usize) -> Result<Bytes, WireError> {
+    tokio::time::timeout(BODY_TIMEOUT, read_limited(&parts.headers, body, limit)).await.map_err(
+        |_| {
+            WireError::new(
+                "RequestTimeoutException",
+                408,
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_query_code("RequestTimeout")
+        },
+    )?
 }
 
 /// The service named by the request's credential scope (`Authorization` or

@@ -27,6 +27,8 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections served at once (upgraded WebSockets not counted).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// How long shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors kept for everything but client connections (stores, logs, Docker, agents).
 const RESERVED_FILES: u64 = 512;
 /// The largest request head (and read buffer) a connection holds.
@@ -108,8 +110,12 @@ pub async fn serve(
             drop(guard);
         });
     }
+    // No new connections while the open ones finish: the kernel refuses them from here on.
+    drop(listener);
     let _ = stop.send(true);
-    live.wait_empty().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, live.wait_empty()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown drain; closing them");
+    }
     Ok(())
 }
 
@@ -176,6 +182,10 @@ async fn serve_connection(
                 Verdict::Keep => {}
                 Verdict::HeadTooSlow => {
                     tracing::debug!("closing a connection whose request head did not arrive in time");
+                    return;
+                }
+                Verdict::Stalled => {
+                    tracing::debug!("closing a connection whose request or answer stopped moving");
                     return;
                 }
                 Verdict::Idle if !closing => {
@@ -249,7 +259,7 @@ const NONE: u64 = u64::MAX;
 /// What a connection is doing, for its timers: milliseconds since it opened.
 struct Activity {
     opened: Instant,
-    /// Last byte read or response finished.
+    /// Last byte read or written, or response finished.
     last_io: AtomicU64,
     /// When the current request's head started arriving; `NONE` between requests.
     head_started: AtomicU64,
@@ -262,6 +272,9 @@ enum Verdict {
     Keep,
     HeadTooSlow,
     Idle,
+    /// A request in progress whose connection moved no byte either way for the idle timeout
+    /// (a trickled body, a client that stopped reading).
+    Stalled,
 }
 
 impl Activity {
@@ -293,17 +306,25 @@ impl Activity {
         self.head_started.store(NONE, Ordering::Release);
     }
 
+    fn wrote(&self) {
+        self.last_io.store(self.now(), Ordering::Release);
+    }
+
     fn response_finished(&self) {
         self.last_io.store(self.now(), Ordering::Release);
         self.busy.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn verdict(&self, config: &ListenerConfig) -> Verdict {
-        if self.busy.load(Ordering::Acquire) > 0 {
-            return Verdict::Keep;
-        }
         let now = self.now();
         let since = |at: u64| Duration::from_millis(now.saturating_sub(at));
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return if since(self.last_io.load(Ordering::Acquire)) > config.idle_timeout {
+                Verdict::Stalled
+            } else {
+                Verdict::Keep
+            };
+        }
         match self.head_started.load(Ordering::Acquire) {
             NONE if since(self.last_io.load(Ordering::Acquire)) > config.idle_timeout => {
                 Verdict::Idle
@@ -359,7 +380,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.wrote();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -420,11 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn a_request_that_stops_moving_is_stalled() {
+        let activity = Activity::new();
+        activity.request_started();
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(activity.verdict(&config()), Verdict::Keep, "within the idle timeout");
+        activity.wrote();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(activity.verdict(&config()), Verdict::Keep, "bytes moved 200 ms ago");
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(activity.verdict(&config()), Verdict::Stalled);
+    }
+
+    #[test]
     fn between_requests_only_the_idle_timeout_applies_until_bytes_arrive() {
         let activity = Activity::new();
         activity.request_started();
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(activity.verdict(&config()), Verdict::Keep, "busy requests have no deadline");
+        assert_eq!(activity.verdict(&config()), Verdict::Keep, "a busy request is not a slow head");
         activity.response_finished();
         std::thread::sleep(Duration::from_millis(150));
         assert_eq!(activity.verdict(&config()), Verdict::Keep, "idle, within the idle timeout");

@@ -49,7 +49,10 @@ fn typed(value: Value, kind: &Kind, path: &str) -> Result<Value, WireError> {
         ))
     };
     Ok(match (kind, value) {
-        (Kind::Integer | Kind::Long, Value::String(text)) => {
+        (Kind::Integer, Value::String(text)) => Value::from(
+            text.trim().parse::<i32>().map_err(|_| bad("an integer of 32 bits", &text))?,
+        ),
+        (Kind::Long, Value::String(text)) => {
             Value::from(text.trim().parse::<i64>().map_err(|_| bad("an integer", &text))?)
         }
         (Kind::Double, Value::String(text)) => {
@@ -70,7 +73,9 @@ fn typed(value: Value, kind: &Kind, path: &str) -> Result<Value, WireError> {
         (Kind::Map(item), Value::Array(entries)) => {
             let mut map = Map::new();
             for entry in entries {
-                let Value::Object(mut fields) = entry else { continue };
+                let Value::Object(mut fields) = entry else {
+                    return Err(bad("a list of key and value entries", "?"));
+                };
                 let key = fields.remove("key").and_then(|k| k.as_str().map(str::to_string));
                 let (Some(key), Some(value)) = (key, fields.remove("value")) else {
                     return Err(bad("a list of key and value entries", "?"));

@@ -32,8 +32,9 @@ pub enum Input {
     /// Query or EC2 parameters: objects and arrays whose leaves are strings, for the service
     /// to type from its model.
     Params(Value),
-    /// A Smithy RPC v2 CBOR body as JSON (timestamps as epoch-seconds numbers).
-    Cbor(Value),
+    /// A Smithy RPC v2 CBOR body, for the service to decode (`protocol::cbor::decode`) once
+    /// it has checked the operation.
+    Cbor(Bytes),
 }
 
 /// A service's answer.

@@ -193,18 +193,21 @@ async fn agent_batches_create_streams_and_groups_only_when_asked() {
     let batch = LogBatch {
         streams: vec![
             LogStreamBatch {
+                task_arn: None,
                 group: "/ecs/web".into(),
                 stream: "ecs/web/1".into(),
                 create_group: true,
                 events: vec![line("a"), line(""), line(&"x".repeat(300_000))],
             },
             LogStreamBatch {
+                task_arn: None,
                 group: "/ecs/missing".into(),
                 stream: "ecs/web/1".into(),
                 create_group: false,
                 events: vec![line("b")],
             },
             LogStreamBatch {
+                task_arn: None,
                 group: "bad:name".into(),
                 stream: "s".into(),
                 create_group: true,
@@ -564,6 +567,7 @@ async fn ingest_throughput() {
                     .collect();
                 let batch = LogBatch {
                     streams: vec![LogStreamBatch {
+                        task_arn: None,
                         group: "/bench".into(),
                         stream: format!("writer-{w}"),
                         create_group: true,

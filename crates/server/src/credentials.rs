@@ -205,6 +205,12 @@ fn write_private_file(path: &Path, contents: &str) -> Result<(), CredentialsErro
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp).map_err(file_err)?;
+    // The mode above applies only to a new file: one left by a crash keeps its own.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(file_err)?;
+    }
     file.write_all(contents.as_bytes()).map_err(file_err)?;
     file.sync_all().map_err(file_err)?;
     std::fs::rename(&tmp, path).map_err(file_err)?;

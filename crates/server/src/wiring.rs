@@ -31,7 +31,7 @@ impl LogSink for LogsSink {
 pub struct CloudWatchSink(pub Arc<flotilla_cloudwatch::App>);
 
 impl FigureSink for CloudWatchSink {
-    fn record(&self, key: SeriesKey, at: f64, set: StatSet) {
-        self.0.metrics.record(key, at, set);
+    fn record(&self, at: f64, points: Vec<(SeriesKey, StatSet)>) {
+        self.0.metrics.record(at, points);
     }
 }

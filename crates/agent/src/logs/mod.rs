@@ -60,6 +60,8 @@ pub struct Destination {
     pub group: String,
     pub stream: String,
     pub create_group: bool,
+    /// The task of the container (the server checks streams against its tasks).
+    pub task_arn: String,
 }
 
 /// The destination of a container's lines, when it uses the `awslogs` driver with a group.
@@ -82,7 +84,7 @@ pub fn destination(
         None => docker_id.to_string(),
     };
     let create_group = options.get("awslogs-create-group").is_some_and(|v| v == "true");
-    Some(Destination { group, stream, create_group })
+    Some(Destination { group, stream, create_group, task_arn: spec.task_arn.clone() })
 }
 
 /// Where each container's capture got to, persisted.
@@ -342,6 +344,7 @@ impl Pending {
                 group: destination.group,
                 stream: destination.stream,
                 create_group: destination.create_group,
+                task_arn: Some(destination.task_arn),
                 events: Vec::new(),
             });
             self.batch.streams.len() - 1
@@ -384,13 +387,19 @@ mod tests {
             Some(Destination {
                 group: "/ecs/web".into(),
                 stream: "app/web/abc123".into(),
-                create_group: false
+                create_group: false,
+                task_arn: spec.task_arn.clone(),
             })
         );
         let bare = container(&[("awslogs-group", "g"), ("awslogs-create-group", "true")]);
         assert_eq!(
             destination(&spec, &bare, "d0cker"),
-            Some(Destination { group: "g".into(), stream: "d0cker".into(), create_group: true })
+            Some(Destination {
+                group: "g".into(),
+                stream: "d0cker".into(),
+                create_group: true,
+                task_arn: spec.task_arn.clone(),
+            })
         );
         assert_eq!(destination(&spec, &container(&[]), "d0cker"), None);
         let mut json_file = container(&[("awslogs-group", "g")]);
@@ -406,6 +415,7 @@ mod tests {
             group: "g".into(),
             stream: stream.into(),
             create_group: false,
+            task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/abc".into(),
         };
         let line = |n: i64| LogLine { timestamp: n, message: format!("line {n}") };
         let mut pending = Pending::default();

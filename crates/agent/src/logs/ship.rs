@@ -241,6 +241,7 @@ mod tests {
             group: "g".into(),
             stream: name.into(),
             create_group: false,
+            task_arn: None,
             events: range.map(|t| LogLine { timestamp: t, message: t.to_string() }).collect(),
         };
         let batch = LogBatch { streams: vec![stream("a", 0..3), stream("b", 3..8)] };

@@ -56,9 +56,7 @@ impl Metrics {
             samples.prune(now);
             samples.fresh(now)
         };
-        for (key, set) in ecs::datapoints(&ecs::compute(&state.read(), &fresh)) {
-            figures.record(key, now, set);
-        }
+        figures.record(now, ecs::datapoints(&ecs::compute(&state.read(), &fresh)));
     }
 }
 
