@@ -13,6 +13,7 @@ use flotilla_api::agent::{
     HEARTBEAT_INTERVAL,
 };
 use flotilla_api::instance::{Resource, VersionInfo};
+use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::Attribute;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
@@ -214,7 +215,7 @@ struct SimTasks {
 
 struct SimTask {
     containers: Vec<String>,
-    status: &'static str,
+    status: TaskStatus,
     running_at: Option<Instant>,
     started_at: Option<f64>,
     stopped_at: Option<f64>,
@@ -234,14 +235,14 @@ impl SimTasks {
                 changed = true;
                 SimTask {
                     containers: spec.containers.iter().filter_map(|c| c.name.clone()).collect(),
-                    status: "PENDING",
+                    status: TaskStatus::Pending,
                     running_at: Some(Instant::now() + delay),
                     started_at: None,
                     stopped_at: None,
                 }
             });
-            if spec.desired_status == "STOPPED" && task.status != "STOPPED" {
-                task.status = "STOPPED";
+            if spec.desired_status == TaskStatus::Stopped && task.status != TaskStatus::Stopped {
+                task.status = TaskStatus::Stopped;
                 task.running_at = None;
                 task.stopped_at = Some(now());
                 changed = true;
@@ -256,7 +257,7 @@ impl SimTasks {
         for task in self.tasks.values_mut() {
             if task.running_at.is_some_and(|t| t <= at) {
                 task.running_at = None;
-                task.status = "RUNNING";
+                task.status = TaskStatus::Running;
                 task.started_at = Some(now());
                 changed = true;
             }
@@ -274,14 +275,14 @@ impl SimTasks {
             .iter()
             .map(|(arn, task)| TaskReport {
                 task_arn: arn.clone(),
-                last_status: task.status.into(),
+                last_status: task.status,
                 containers: task
                     .containers
                     .iter()
                     .map(|name| ContainerReport {
                         name: name.clone(),
-                        last_status: task.status.into(),
-                        exit_code: (task.status == "STOPPED").then_some(0),
+                        last_status: task.status,
+                        exit_code: (task.status == TaskStatus::Stopped).then_some(0),
                         ..ContainerReport::default()
                     })
                     .collect(),
@@ -299,27 +300,27 @@ impl SimTasks {
 mod tests {
     use super::*;
 
-    fn spec(arn: &str, desired: &str) -> TaskSpec {
-        TaskSpec { task_arn: arn.into(), desired_status: desired.into(), ..TaskSpec::default() }
+    fn spec(arn: &str, desired: TaskStatus) -> TaskSpec {
+        TaskSpec { task_arn: arn.into(), desired_status: desired, ..TaskSpec::default() }
     }
 
     #[test]
     fn tasks_run_after_the_delay_and_stop_when_told() {
         let mut sim = SimTasks::default();
-        assert!(sim.apply(vec![spec("t1", "RUNNING")], Duration::from_secs(60)));
-        assert_eq!(sim.report().tasks[0].last_status, "PENDING");
+        assert!(sim.apply(vec![spec("t1", TaskStatus::Running)], Duration::from_secs(60)));
+        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Pending);
         assert!(!sim.promote(Instant::now()));
         assert!(sim.promote(Instant::now() + Duration::from_secs(61)));
-        assert_eq!(sim.report().tasks[0].last_status, "RUNNING");
+        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Running);
         // The same desired state again changes nothing.
-        assert!(!sim.apply(vec![spec("t1", "RUNNING")], Duration::ZERO));
-        assert!(sim.apply(vec![spec("t1", "STOPPED")], Duration::ZERO));
-        assert_eq!(sim.report().tasks[0].last_status, "STOPPED");
+        assert!(!sim.apply(vec![spec("t1", TaskStatus::Running)], Duration::ZERO));
+        assert!(sim.apply(vec![spec("t1", TaskStatus::Stopped)], Duration::ZERO));
+        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Stopped);
         // Forgotten by the server: forgotten here.
         assert!(sim.apply(vec![], Duration::ZERO));
         assert!(sim.report().tasks.is_empty());
         // No delay: RUNNING at once.
-        assert!(sim.apply(vec![spec("t2", "RUNNING")], Duration::ZERO));
-        assert_eq!(sim.report().tasks[0].last_status, "RUNNING");
+        assert!(sim.apply(vec![spec("t2", TaskStatus::Running)], Duration::ZERO));
+        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Running);
     }
 }

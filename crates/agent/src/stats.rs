@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use flotilla_api::agent::{ContainerStats, StatsReport, TaskStats, STATS_INTERVAL};
+use flotilla_api::task::TaskStatus;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -38,11 +39,11 @@ pub fn spawn(runtime: Arc<dyn Runtime>, engine: Engine) -> watch::Receiver<Stats
 async fn sample(runtime: &dyn Runtime, engine: &Engine) -> StatsReport {
     let mut wanted = Vec::new();
     for (arn, run) in engine.runs() {
-        if run.last_status != "RUNNING" {
+        if run.last_status != TaskStatus::Running {
             continue;
         }
         for (name, container) in &run.containers {
-            if let (Some(id), "RUNNING") = (&container.docker_id, container.last_status.as_str()) {
+            if let (Some(id), TaskStatus::Running) = (&container.docker_id, container.last_status) {
                 wanted.push((arn.clone(), name.clone(), id.clone()));
             }
         }

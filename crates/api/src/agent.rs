@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::instance::{Resource, VersionInfo};
-use crate::task::NetworkBinding;
+use crate::task::{NetworkBinding, TaskStatus};
 use crate::taskdef::{Attribute, ContainerDefinition, Volume};
 
 pub const CONNECT_PATH: &str = "/v1/agent/connect";
@@ -110,9 +110,9 @@ pub struct Report {
 #[serde(rename_all = "camelCase")]
 pub struct TaskReport {
     pub task_arn: String,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     pub containers: Vec<ContainerReport>,
-    pub health_status: Option<String>,
+    pub health_status: Option<crate::status::HealthStatus>,
     pub pull_started_at: Option<f64>,
     pub pull_stopped_at: Option<f64>,
     pub started_at: Option<f64>,
@@ -130,11 +130,11 @@ pub struct TaskReport {
 pub struct ContainerReport {
     pub name: String,
     pub runtime_id: Option<String>,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
-    pub health_status: Option<String>,
+    pub health_status: Option<crate::status::HealthStatus>,
 }
 
 /// Server → agent.
@@ -175,7 +175,7 @@ pub struct TaskSpec {
     pub family: String,
     pub revision: i32,
     /// RUNNING or STOPPED.
-    pub desired_status: String,
+    pub desired_status: TaskStatus,
     pub network_mode: String,
     pub cpu: Option<String>,
     pub memory: Option<String>,

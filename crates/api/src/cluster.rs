@@ -35,7 +35,7 @@ pub struct Cluster {
     /// that Flotilla stores and returns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub configuration: Option<Value>,
-    pub status: String,
+    pub status: crate::status::ClusterStatus,
     pub registered_container_instances_count: i32,
     pub running_tasks_count: i32,
     pub pending_tasks_count: i32,

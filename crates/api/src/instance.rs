@@ -59,7 +59,7 @@ pub struct ContainerInstance {
     pub version_info: VersionInfo,
     pub remaining_resources: Vec<Resource>,
     pub registered_resources: Vec<Resource>,
-    pub status: String,
+    pub status: crate::status::InstanceStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub agent_connected: bool,

@@ -16,6 +16,7 @@ pub mod instance;
 pub mod logs;
 pub mod pagination;
 pub mod service;
+pub mod status;
 pub mod task;
 pub mod taskdef;
 

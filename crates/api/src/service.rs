@@ -27,8 +27,7 @@ pub struct DeploymentConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub id: String,
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
+    pub status: crate::status::DeploymentStatus,
     pub task_definition: String,
     pub desired_count: i32,
     pub pending_count: i32,
@@ -37,8 +36,7 @@ pub struct Deployment {
     pub created_at: f64,
     pub updated_at: f64,
     pub launch_type: String,
-    /// IN_PROGRESS, COMPLETED or FAILED.
-    pub rollout_state: String,
+    pub rollout_state: crate::status::RolloutState,
     pub rollout_state_reason: String,
 }
 
@@ -83,8 +81,7 @@ pub struct Service {
     pub cluster_arn: String,
     pub load_balancers: Vec<Value>,
     pub service_registries: Vec<Value>,
-    /// ACTIVE, DRAINING or INACTIVE.
-    pub status: String,
+    pub status: crate::status::ServiceStatus,
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,

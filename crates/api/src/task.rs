@@ -5,22 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{KeyValuePair, Tag};
 use crate::taskdef::EnvironmentFile;
 
-/// Task and container statuses, in lifecycle order.
-pub const LIFECYCLE: &[&str] = &[
-    "PROVISIONING",
-    "PENDING",
-    "ACTIVATING",
-    "RUNNING",
-    "DEACTIVATING",
-    "STOPPING",
-    "DEPROVISIONING",
-    "STOPPED",
-];
-
-/// Position of a status in the lifecycle; unknown statuses sort first.
-pub fn lifecycle_rank(status: &str) -> usize {
-    LIFECYCLE.iter().position(|s| *s == status).unwrap_or(0)
-}
+pub use crate::status::TaskStatus;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +30,7 @@ pub struct Container {
     pub image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,7 +40,7 @@ pub struct Container {
     #[serde(default)]
     pub network_interfaces: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<crate::status::HealthStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,8 +92,8 @@ pub struct Task {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance_arn: Option<String>,
     pub overrides: TaskOverride,
-    pub last_status: String,
-    pub desired_status: String,
+    pub last_status: TaskStatus,
+    pub desired_status: TaskStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +131,7 @@ pub struct Task {
     #[serde(default)]
     pub attachments: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<crate::status::HealthStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(default)]

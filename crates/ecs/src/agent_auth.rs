@@ -6,6 +6,7 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flotilla_api::agent::parse_instance_credential;
+use flotilla_api::status::InstanceStatus;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -30,7 +31,7 @@ pub fn identify(app: &App, headers: &HeaderMap) -> Option<AgentIdentity> {
         let state = app.state.read();
         let record = state.instance(cluster, id)?;
         // A deregistered instance's agent is done: its credential opens nothing any more.
-        if record.instance.status == "INACTIVE" {
+        if record.instance.status == InstanceStatus::Inactive {
             return None;
         }
         let stored = record.credential_hash.as_deref()?;

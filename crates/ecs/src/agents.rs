@@ -1,6 +1,7 @@
 //! Which agents are connected right now (in memory: a restart of the server forgets, and the
 //! agents' reconnections tell it again).
 
+use flotilla_api::status::InstanceStatus;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,7 +80,7 @@ impl AgentRegistry {
         state
             .instances
             .values()
-            .filter(|i| i.instance.status != "INACTIVE")
+            .filter(|i| i.instance.status != InstanceStatus::Inactive)
             .filter(|i| match connected.get(&i.id) {
                 Some((_, seen)) => seen.elapsed() > quiet_limit,
                 None => {

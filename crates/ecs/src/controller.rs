@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use flotilla_api::service::{Deployment, ServiceEvent};
+use flotilla_api::status::{
+    DeploymentStatus, HealthStatus, InstanceStatus, RolloutState, ServiceStatus,
+};
 use flotilla_api::task::TaskOverride;
+use flotilla_api::task::TaskStatus;
 use flotilla_scheduler::placement::{check, Probe};
 use flotilla_scheduler::service::{
     failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
@@ -132,7 +136,7 @@ impl<'b> Pass<'_, 'b> {
             .state()
             .services
             .values()
-            .filter(|s| s.service.status != "INACTIVE")
+            .filter(|s| s.service.status != ServiceStatus::Inactive)
             .cloned()
             .collect();
         let mut rechecked = false;
@@ -191,13 +195,16 @@ impl<'b> Pass<'_, 'b> {
             .state()
             .tasks
             .values()
-            .filter(|t| t.task.desired_status == "RUNNING" && t.task.last_status != "STOPPED")
+            .filter(|t| {
+                t.task.desired_status == TaskStatus::Running
+                    && t.task.last_status != TaskStatus::Stopped
+            })
             .filter(|t| t.task.group.as_deref().is_some_and(|g| g.starts_with("service:")))
             .filter(|t| t.instance_id.as_ref().is_some_and(|i| self.lost.contains(i)))
             .cloned()
             .collect();
         for mut task in doomed {
-            task.task.desired_status = "STOPPED".into();
+            task.task.desired_status = TaskStatus::Stopped;
             task.task.stop_code = Some("ServiceSchedulerInitiated".into());
             task.task.stopped_reason =
                 Some("Task stopped because its container instance stopped responding".into());
@@ -252,15 +259,15 @@ impl<'b> Pass<'_, 'b> {
         task: &TaskRecord,
         has_checks: bool,
     ) -> (bool, bool) {
-        if task.task.last_status != "RUNNING" {
+        if task.task.last_status != TaskStatus::Running {
             return (false, false);
         }
         let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
         let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
         if has_checks {
-            match task.task.health_status.as_deref() {
-                Some("HEALTHY") => (true, false),
-                Some("UNHEALTHY") => (false, running_for >= grace),
+            match task.task.health_status {
+                Some(HealthStatus::Healthy) => (true, false),
+                Some(HealthStatus::Unhealthy) => (false, running_for >= grace),
                 _ => (false, false),
             }
         } else {
@@ -280,7 +287,8 @@ impl<'b> Pass<'_, 'b> {
             .iter()
             .copied()
             .filter(|t| {
-                t.task.started_by.as_deref() == Some(primary) && t.task.desired_status == "RUNNING"
+                t.task.started_by.as_deref() == Some(primary)
+                    && t.task.desired_status == TaskStatus::Running
             })
             .collect();
         let excess =
@@ -337,16 +345,20 @@ impl<'b> Pass<'_, 'b> {
         self.circuit_breaker(service);
         let primary_id = service.service.deployments.first().map_or(primary_id, |d| d.id.clone());
 
-        if service.service.status == "DRAINING" {
+        if service.service.status == ServiceStatus::Draining {
             service.service.desired_count = 0;
         }
         let daemon = service.service.scheduling_strategy == "DAEMON";
         let live: Vec<&TaskRecord> =
-            tasks.iter().copied().filter(|t| t.task.last_status != "STOPPED").collect();
-        let primary_failed =
-            service.service.deployments.first().is_some_and(|d| d.rollout_state == "FAILED");
+            tasks.iter().copied().filter(|t| t.task.last_status != TaskStatus::Stopped).collect();
+        let primary_failed = service
+            .service
+            .deployments
+            .first()
+            .is_some_and(|d| d.rollout_state == RolloutState::Failed);
         let throttled = service.throttled_until.is_some_and(|t| self.now < t);
-        let may_start = service.service.status == "ACTIVE" && !primary_failed && !throttled;
+        let may_start =
+            service.service.status == ServiceStatus::Active && !primary_failed && !throttled;
 
         let (mut to_start, to_stop, steady, daemon_size): PassPlan = if daemon {
             self.plan_daemon(service, &live, &primary_id, may_start)
@@ -359,7 +371,7 @@ impl<'b> Pass<'_, 'b> {
                 .instances
                 .range((service.cluster.clone(), String::new())..)
                 .take_while(|((c, _), _)| *c == service.cluster)
-                .filter(|(_, i)| i.instance.status == "DRAINING")
+                .filter(|(_, i)| i.instance.status == InstanceStatus::Draining)
                 .map(|((_, id), _)| id.as_str())
                 .collect();
             // Per task definition, not per task: a service has one or two at a time.
@@ -401,8 +413,8 @@ impl<'b> Pass<'_, 'b> {
                                 }
                                 _ => t.task.started_by.clone().unwrap_or_default(),
                             },
-                            stopping: t.task.desired_status == "STOPPED",
-                            running: t.task.last_status == "RUNNING",
+                            stopping: t.task.desired_status == TaskStatus::Stopped,
+                            running: t.task.last_status == TaskStatus::Running,
                             healthy,
                             unhealthy,
                             scale_in_rank: ranks.get(t.id.as_str()).copied().unwrap_or(u32::MAX),
@@ -422,7 +434,7 @@ impl<'b> Pass<'_, 'b> {
                 else {
                     continue;
                 };
-                task.task.desired_status = "STOPPED".into();
+                task.task.desired_status = TaskStatus::Stopped;
                 task.task.stop_code = Some("ServiceSchedulerInitiated".into());
                 task.task.stopped_reason = Some(match why {
                     StopWhy::Unhealthy => "Task failed container health checks".to_string(),
@@ -454,14 +466,14 @@ impl<'b> Pass<'_, 'b> {
         let now = self.now;
         let remaining: HashSet<String> = tasks
             .iter()
-            .filter(|t| t.task.last_status != "STOPPED")
+            .filter(|t| t.task.last_status != TaskStatus::Stopped)
             .filter_map(|t| t.task.started_by.clone())
             .collect();
         let deployments = &mut service.service.deployments;
         if let Some(primary) = deployments.first_mut() {
             primary.desired_count = service.service.desired_count;
-            if steady && primary.rollout_state == "IN_PROGRESS" {
-                primary.rollout_state = "COMPLETED".into();
+            if steady && primary.rollout_state == RolloutState::InProgress {
+                primary.rollout_state = RolloutState::Completed;
                 primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
                 primary.updated_at = now;
                 service.last_completed_task_definition = Some(primary.task_definition.clone());
@@ -481,10 +493,10 @@ impl<'b> Pass<'_, 'b> {
         } else {
             service.steady_since = None;
         }
-        if service.service.status == "DRAINING"
-            && tasks.iter().all(|t| t.task.last_status == "STOPPED")
+        if service.service.status == ServiceStatus::Draining
+            && tasks.iter().all(|t| t.task.last_status == TaskStatus::Stopped)
         {
-            service.service.status = "INACTIVE".into();
+            service.service.status = ServiceStatus::Inactive;
         }
         if daemon {
             // One per reachable instance that meets the constraints.
@@ -548,7 +560,7 @@ impl<'b> Pass<'_, 'b> {
             })
             .map(|i| snapshot.id(i))
             .collect();
-        for task in live.iter().filter(|t| t.task.desired_status == "RUNNING") {
+        for task in live.iter().filter(|t| t.task.desired_status == TaskStatus::Running) {
             let on = task.instance_id.as_deref().unwrap_or("");
             if !wanted.contains(on) {
                 stops.push((task.id.clone(), StopWhy::Scheduler));
@@ -564,14 +576,14 @@ impl<'b> Pass<'_, 'b> {
             let running_primary: Vec<&&&TaskRecord> = here
                 .iter()
                 .filter(|t| {
-                    t.task.desired_status == "RUNNING"
+                    t.task.desired_status == TaskStatus::Running
                         && t.task.started_by.as_deref() == Some(primary)
                 })
                 .collect();
             let others: Vec<&&&TaskRecord> = here
                 .iter()
                 .filter(|t| {
-                    t.task.desired_status == "RUNNING"
+                    t.task.desired_status == TaskStatus::Running
                         && t.task.started_by.as_deref() != Some(primary)
                 })
                 .collect();
@@ -590,8 +602,8 @@ impl<'b> Pass<'_, 'b> {
         let steady = starts.is_empty()
             && stops.is_empty()
             && live.iter().all(|t| {
-                t.task.desired_status == "RUNNING"
-                    && t.task.last_status == "RUNNING"
+                t.task.desired_status == TaskStatus::Running
+                    && t.task.last_status == TaskStatus::Running
                     && t.task.started_by.as_deref() == Some(primary)
             });
         (starts, stops, steady, size)
@@ -725,14 +737,14 @@ impl<'b> Pass<'_, 'b> {
     /// and failed health checks while the deployment is in progress.
     fn count_failures(&mut self, service: &mut ServiceRecord, tasks: &[&TaskRecord]) {
         let Some(primary) = service.service.deployments.first() else { return };
-        if primary.rollout_state != "IN_PROGRESS" {
+        if primary.rollout_state != RolloutState::InProgress {
             return;
         }
         let failed = tasks
             .iter()
             .filter(|t| {
                 t.task.started_by.as_deref() == Some(primary.id.as_str())
-                    && t.task.last_status == "STOPPED"
+                    && t.task.last_status == TaskStatus::Stopped
             })
             .filter(|t| {
                 matches!(
@@ -775,12 +787,12 @@ impl<'b> Pass<'_, 'b> {
         }
         let desired = service.service.desired_count.max(0) as u32;
         let Some(primary) = service.service.deployments.first_mut() else { return };
-        if primary.rollout_state != "IN_PROGRESS"
+        if primary.rollout_state != RolloutState::InProgress
             || (primary.failed_tasks.max(0) as u32) < failure_threshold(desired)
         {
             return;
         }
-        primary.rollout_state = "FAILED".into();
+        primary.rollout_state = RolloutState::Failed;
         primary.rollout_state_reason =
             "ECS deployment circuit breaker: tasks failed to start.".into();
         primary.updated_at = self.now;
@@ -796,7 +808,7 @@ impl<'b> Pass<'_, 'b> {
         let Some(target) = service.last_completed_task_definition.clone() else { return };
         let id = crate::handlers::services::new_deployment_id();
         for d in &mut service.service.deployments {
-            d.status = "ACTIVE".into();
+            d.status = DeploymentStatus::Active;
         }
         let mut rollback: Deployment =
             new_deployment(id.clone(), &target, service.service.desired_count, self.now);

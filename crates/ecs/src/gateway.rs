@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage};
+use flotilla_api::task::TaskStatus;
 
 use crate::agent_auth::{self, AgentIdentity};
 use crate::handlers::{instances, launch};
@@ -119,7 +120,7 @@ async fn converse(
     // look, so nothing committed in between is missed).
     let waker = app.state.wakers.register(instance_id);
     let changes = app.state.subscribe();
-    let mut last_sent: Option<Vec<(String, String)>> = None;
+    let mut last_sent: Option<Vec<(String, TaskStatus)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
         // Send the desired state when it differs from what the agent last got. Most commits
@@ -188,12 +189,12 @@ fn parse(message: &Message) -> Option<AgentMessage> {
 /// What decides the instance's desired state: its tasks and what each should be (a task's
 /// spec never changes otherwise: the definition is immutable, the stop reason comes with
 /// desired STOPPED).
-fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, String)> {
+fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, TaskStatus)> {
     app.state
         .read()
         .tasks_on(instance_id)
-        .filter(|t| t.task.last_status != "STOPPED")
-        .map(|t| (t.task.task_arn.clone(), t.task.desired_status.clone()))
+        .filter(|t| t.task.last_status != TaskStatus::Stopped)
+        .map(|t| (t.task.task_arn.clone(), t.task.desired_status))
         .collect()
 }
 
@@ -202,7 +203,7 @@ pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
     let state = app.state.read();
     let tasks = state
         .tasks_on(instance_id)
-        .filter(|t| t.task.last_status != "STOPPED")
+        .filter(|t| t.task.last_status != TaskStatus::Stopped)
         .filter_map(|t| {
             let stored = state.task_definition_by_arn(&t.task.task_definition_arn)?;
             Some(launch::task_spec(t, &stored.definition))

@@ -1,5 +1,6 @@
 //! Background upkeep: forgets stopped tasks once ECS would (they stay describable for an hour).
 
+use flotilla_api::task::TaskStatus;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +24,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 .tasks
                 .values()
                 .filter(|t| {
-                    t.task.last_status == "STOPPED"
+                    t.task.last_status == TaskStatus::Stopped
                         && t.task.stopped_at.is_some_and(|at| at < cutoff)
                 })
                 .map(|t| task_key(&t.cluster, &t.id))

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use flotilla_api::agent::{ContainerReport, DesiredState, Report, TaskReport, TaskSpec};
+use flotilla_api::status::HealthStatus;
 use flotilla_api::task::NetworkBinding;
+use flotilla_api::task::TaskStatus;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -21,13 +23,13 @@ pub struct ContainerRun {
     pub docker_name: String,
     pub docker_id: Option<String>,
     /// PENDING, RUNNING or STOPPED.
-    pub last_status: String,
+    pub last_status: TaskStatus,
     /// Whether `start` was issued (dependency conditions look at this).
     pub started: bool,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// The secret part of the container's metadata endpoint URI (`/v4/<token>`): only the
     /// container itself is told it.
     pub metadata_token: Option<String>,
@@ -37,9 +39,9 @@ pub struct ContainerRun {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskRun {
     pub spec: TaskSpec,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     pub containers: BTreeMap<String, ContainerRun>,
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     pub pull_started_at: Option<f64>,
     pub pull_stopped_at: Option<f64>,
     pub started_at: Option<f64>,
@@ -61,38 +63,38 @@ impl TaskRun {
                 let name = c.name.clone().unwrap_or_default();
                 let run = ContainerRun {
                     docker_name: docker_name(&spec, &name),
-                    last_status: "PENDING".into(),
+                    last_status: TaskStatus::Pending,
                     metadata_token: Some(new_metadata_token()),
                     ..ContainerRun::default()
                 };
                 (name, run)
             })
             .collect();
-        TaskRun { spec, last_status: "PROVISIONING".into(), containers, ..TaskRun::default() }
+        TaskRun { spec, last_status: TaskStatus::Provisioning, containers, ..TaskRun::default() }
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.last_status == "STOPPED"
+        self.last_status == TaskStatus::Stopped
     }
 
     fn report(&self) -> TaskReport {
         TaskReport {
             task_arn: self.spec.task_arn.clone(),
-            last_status: self.last_status.clone(),
+            last_status: self.last_status,
             containers: self
                 .containers
                 .iter()
                 .map(|(name, c)| ContainerReport {
                     name: name.clone(),
                     runtime_id: c.docker_id.clone(),
-                    last_status: c.last_status.clone(),
+                    last_status: c.last_status,
                     exit_code: c.exit_code,
                     reason: c.reason.clone(),
                     network_bindings: c.network_bindings.clone(),
-                    health_status: c.health_status.clone(),
+                    health_status: c.health_status,
                 })
                 .collect(),
-            health_status: self.health_status.clone(),
+            health_status: self.health_status,
             pull_started_at: self.pull_started_at,
             pull_stopped_at: self.pull_stopped_at,
             started_at: self.started_at,
@@ -290,7 +292,7 @@ impl Engine {
                 self.forget(arn, run);
             } else if let Some(worker) = lock(&self.inner.workers).get(&arn) {
                 let mut spec = run.spec.clone();
-                spec.desired_status = "STOPPED".into();
+                spec.desired_status = TaskStatus::Stopped;
                 spec.stopped_reason
                     .get_or_insert_with(|| "Task is no longer known to the control plane".into());
                 worker.update(spec);

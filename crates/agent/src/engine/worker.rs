@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::TaskSpec;
+use flotilla_api::status::HealthStatus;
+use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::ContainerDefinition;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -91,17 +93,17 @@ impl Worker {
         self.changed.notify_one();
     }
 
-    fn set_status(&mut self, status: &str) {
+    fn set_status(&mut self, status: TaskStatus) {
         if self.run.last_status != status {
-            tracing::debug!(task = %self.run.spec.task_arn, status, "task status");
-            self.run.last_status = status.to_string();
+            tracing::debug!(task = %self.run.spec.task_arn, %status, "task status");
+            self.run.last_status = status;
             self.publish();
         }
     }
 
     fn stop_wanted(&self) -> Option<StopCause> {
         let spec = self.desired.borrow();
-        (spec.desired_status == "STOPPED").then(|| StopCause {
+        (spec.desired_status == TaskStatus::Stopped).then(|| StopCause {
             code: spec.stop_code.clone().or_else(|| Some("UserInitiated".into())),
             reason: spec.stopped_reason.clone().unwrap_or_else(|| "Task stopped by user".into()),
         })
@@ -117,8 +119,8 @@ impl Worker {
     }
 
     async fn run(mut self) {
-        let cause = match self.run.last_status.as_str() {
-            "PROVISIONING" | "PENDING" => self.start().await,
+        let cause = match self.run.last_status {
+            TaskStatus::Provisioning | TaskStatus::Pending => self.start().await,
             // Adopted after an agent restart: the containers are already there.
             _ => None,
         };
@@ -195,7 +197,7 @@ impl Worker {
         if let Some(cause) = self.stop_wanted() {
             return Some(cause);
         }
-        self.set_status("PENDING");
+        self.set_status(TaskStatus::Pending);
 
         // Images: use what is present, pull what is not.
         let images: Vec<String> =
@@ -289,9 +291,9 @@ impl Worker {
             self.wait().await;
         }
         self.refresh().await;
-        self.set_status("ACTIVATING");
+        self.set_status(TaskStatus::Activating);
         self.run.started_at = Some(now());
-        self.set_status("RUNNING");
+        self.set_status(TaskStatus::Running);
         None
     }
 
@@ -368,7 +370,7 @@ impl Worker {
 
     fn mark_container_failed(&mut self, name: &str, reason: &str) {
         if let Some(c) = self.run.containers.get_mut(name) {
-            c.last_status = "STOPPED".into();
+            c.last_status = TaskStatus::Stopped;
             c.reason = Some(reason.to_string());
         }
         self.publish();
@@ -379,7 +381,7 @@ impl Worker {
         for dependency in definition.depends_on.iter().flatten() {
             let target = &dependency.container_name;
             let Some(other) = self.run.containers.get(target) else { continue };
-            let exited = other.started && other.last_status == "STOPPED";
+            let exited = other.started && other.last_status == TaskStatus::Stopped;
             match dependency.condition.as_str() {
                 "START" if !other.started => return Dependency::Waiting,
                 "COMPLETE" if !exited => return Dependency::Waiting,
@@ -394,9 +396,9 @@ impl Worker {
                         ));
                     }
                 }
-                "HEALTHY" => match other.health_status.as_deref() {
-                    Some("HEALTHY") => {}
-                    Some("UNHEALTHY") => {
+                "HEALTHY" => match other.health_status {
+                    Some(HealthStatus::Healthy) => {}
+                    Some(HealthStatus::Unhealthy) => {
                         return Dependency::Never(format!("'{target}' is UNHEALTHY"))
                     }
                     _ if exited => {
@@ -425,8 +427,8 @@ impl Worker {
                 Ok(Some(status)) => apply_status(container, &status),
                 Ok(None) => {
                     // Gone (removed from outside while we were not looking): it is stopped.
-                    if container.last_status != "STOPPED" {
-                        container.last_status = "STOPPED".into();
+                    if container.last_status != TaskStatus::Stopped {
+                        container.last_status = TaskStatus::Stopped;
                         container.reason.get_or_insert_with(|| "container no longer exists".into());
                     }
                     container.started = true;
@@ -449,7 +451,7 @@ impl Worker {
 
     /// ECS's task health: UNHEALTHY if an essential container with a health check is
     /// unhealthy, HEALTHY if all of them are healthy, else UNKNOWN.
-    fn task_health(&self) -> Option<String> {
+    fn task_health(&self) -> Option<HealthStatus> {
         let checked: Vec<&ContainerRun> = self
             .run
             .spec
@@ -458,14 +460,14 @@ impl Worker {
             .filter(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
             .filter_map(|c| self.run.containers.get(c.name.as_deref().unwrap_or("")))
             .collect();
-        if checked.iter().any(|c| c.health_status.as_deref() == Some("UNHEALTHY")) {
-            Some("UNHEALTHY".into())
+        if checked.iter().any(|c| c.health_status == Some(HealthStatus::Unhealthy)) {
+            Some(HealthStatus::Unhealthy)
         } else if !checked.is_empty()
-            && checked.iter().all(|c| c.health_status.as_deref() == Some("HEALTHY"))
+            && checked.iter().all(|c| c.health_status == Some(HealthStatus::Healthy))
         {
-            Some("HEALTHY".into())
+            Some(HealthStatus::Healthy)
         } else {
-            Some("UNKNOWN".into())
+            Some(HealthStatus::Unknown)
         }
     }
 
@@ -473,7 +475,10 @@ impl Worker {
         for definition in &self.run.spec.containers {
             let name = definition.name.as_deref().unwrap_or("");
             let Some(c) = self.run.containers.get(name) else { continue };
-            if definition.essential.unwrap_or(true) && c.started && c.last_status == "STOPPED" {
+            if definition.essential.unwrap_or(true)
+                && c.started
+                && c.last_status == TaskStatus::Stopped
+            {
                 return Some(StopCause {
                     code: Some("EssentialContainerExited".into()),
                     reason: "Essential container in task exited".into(),
@@ -505,13 +510,13 @@ impl Worker {
         if self.run.stopped_reason.is_none() {
             self.run.stopped_reason = Some(cause.reason);
         }
-        self.set_status("DEACTIVATING");
+        self.set_status(TaskStatus::Deactivating);
         self.run.stopping_at.get_or_insert_with(now);
-        self.set_status("STOPPING");
+        self.set_status(TaskStatus::Stopping);
         let mut stops = Vec::new();
         for (name, container) in &self.run.containers {
             let Some(id) = container.docker_id.clone() else { continue };
-            if container.last_status == "STOPPED" && container.started {
+            if container.last_status == TaskStatus::Stopped && container.started {
                 continue;
             }
             let timeout = self
@@ -530,14 +535,14 @@ impl Worker {
         }
         self.refresh().await;
         for container in self.run.containers.values_mut() {
-            if container.last_status != "STOPPED" {
-                container.last_status = "STOPPED".into();
+            if container.last_status != TaskStatus::Stopped {
+                container.last_status = TaskStatus::Stopped;
             }
         }
-        self.set_status("DEPROVISIONING");
+        self.set_status(TaskStatus::Deprovisioning);
         crate::cgroup::remove(self.run.spec.task_id());
         self.run.stopped_at = Some(now());
-        self.set_status("STOPPED");
+        self.set_status(TaskStatus::Stopped);
     }
 }
 
@@ -553,11 +558,11 @@ fn apply_status(container: &mut ContainerRun, status: &ContainerStatus) {
         RunState::Created => {}
         RunState::Running => {
             container.started = true;
-            container.last_status = "RUNNING".into();
+            container.last_status = TaskStatus::Running;
         }
         RunState::Exited => {
             container.started = true;
-            container.last_status = "STOPPED".into();
+            container.last_status = TaskStatus::Stopped;
             container.exit_code = status.exit_code.or(container.exit_code);
             if let Some(error) = &status.error {
                 container.reason.get_or_insert_with(|| error.clone());
@@ -567,12 +572,9 @@ fn apply_status(container: &mut ContainerRun, status: &ContainerStatus) {
     if !status.network_bindings.is_empty() {
         container.network_bindings = status.network_bindings.clone();
     }
-    container.health_status = status.health.map(|h| {
-        match h {
-            Health::Starting => "UNKNOWN",
-            Health::Healthy => "HEALTHY",
-            Health::Unhealthy => "UNHEALTHY",
-        }
-        .to_string()
+    container.health_status = status.health.map(|h| match h {
+        Health::Starting => HealthStatus::Unknown,
+        Health::Healthy => HealthStatus::Healthy,
+        Health::Unhealthy => HealthStatus::Unhealthy,
     });
 }

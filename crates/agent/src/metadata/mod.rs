@@ -9,6 +9,7 @@
 
 pub mod shapes;
 
+use flotilla_api::task::TaskStatus;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -266,14 +267,14 @@ pub fn container_metadata(
         image: definition.and_then(|d| d.image.clone()).unwrap_or_default(),
         image_id: details.and_then(|d| d.image_id.clone()),
         labels: details.map(|d| d.labels.clone()).unwrap_or_default(),
-        desired_status: run.spec.desired_status.clone(),
+        desired_status: run.spec.desired_status.to_string(),
         // The container asking is running even if the worker has not seen it start yet.
-        known_status: if container.last_status == "PENDING"
+        known_status: if container.last_status == TaskStatus::Pending
             && details.is_some_and(|d| d.started_at.is_some())
         {
-            "RUNNING".to_string()
+            TaskStatus::Running.to_string()
         } else {
-            container.last_status.clone()
+            container.last_status.to_string()
         },
         exit_code: container.exit_code,
         limits: ContainerLimits {
@@ -283,7 +284,7 @@ pub fn container_metadata(
         created_at: details.and_then(|d| d.created_at).and_then(shapes::rfc3339),
         started_at: details.and_then(|d| d.started_at).and_then(shapes::rfc3339),
         kind: "NORMAL".to_string(),
-        health: container.health_status.clone().map(|status| HealthMetadata { status }),
+        health: container.health_status.map(|status| HealthMetadata { status: status.to_string() }),
         log_driver: definition
             .and_then(|d| d.log_configuration.as_ref())
             .map(|l| l.log_driver.clone()),
@@ -321,8 +322,8 @@ pub fn task_metadata(
         task_arn: spec.task_arn.clone(),
         family: spec.family.clone(),
         revision: spec.revision.to_string(),
-        desired_status: spec.desired_status.clone(),
-        known_status: run.last_status.clone(),
+        desired_status: spec.desired_status.to_string(),
+        known_status: run.last_status.to_string(),
         containers: run
             .containers
             .keys()

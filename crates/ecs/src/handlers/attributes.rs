@@ -6,6 +6,7 @@ use flotilla_api::common::decode;
 use flotilla_api::instance::{
     DeleteAttributesRequest, ListAttributesRequest, PutAttributesRequest,
 };
+use flotilla_api::status::InstanceStatus;
 use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
 use serde_json::json;
@@ -98,7 +99,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range((cluster.clone(), String::new())..)
         .take_while(|((c, _), _)| *c == cluster)
         .map(|(_, i)| i)
-        .filter(|i| i.instance.status != "INACTIVE")
+        .filter(|i| i.instance.status != InstanceStatus::Inactive)
         .flat_map(|i| {
             i.instance
                 .attributes
@@ -161,7 +162,7 @@ fn target_in<'t>(
         return Ok(&mut touched[n]);
     }
     match staged.get(&instance_key(cluster, id)) {
-        Some(Record::Instance(record)) if record.instance.status != "INACTIVE" => {
+        Some(Record::Instance(record)) if record.instance.status != InstanceStatus::Inactive => {
             touched.push(*record);
             let last = touched.len() - 1;
             Ok(&mut touched[last])

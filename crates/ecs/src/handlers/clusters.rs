@@ -8,6 +8,8 @@ use flotilla_api::cluster::{
     UpdateClusterSettingsRequest, CLUSTER_FIELDS,
 };
 use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::status::{ClusterStatus, InstanceStatus, ServiceStatus};
+use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use serde_json::json;
 
@@ -16,8 +18,6 @@ use crate::state::{Record, Staged, State};
 use crate::App;
 use flotilla_api::pagination::paginate;
 
-pub const STATUS_ACTIVE: &str = "ACTIVE";
-pub const STATUS_INACTIVE: &str = "INACTIVE";
 const DEFAULT_CLUSTER: &str = "default";
 /// DescribeClusters takes at most this many clusters per call.
 const MAX_DESCRIBE: usize = 100;
@@ -50,7 +50,7 @@ fn new_cluster(app: &App, name: &str, req: CreateClusterRequest) -> Cluster {
         cluster_arn: app.scope.cluster(name),
         cluster_name: name.to_string(),
         configuration: req.configuration,
-        status: STATUS_ACTIVE.into(),
+        status: ClusterStatus::Active,
         tags: Some(req.tags.unwrap_or_default()),
         settings: Some(settings),
         capacity_providers: Some(req.capacity_providers.unwrap_or_default()),
@@ -74,7 +74,7 @@ fn default_container_insights(state: &State) -> String {
 pub fn active_cluster(staged: &Staged<'_>, reference: Option<&str>) -> Result<Cluster, ApiError> {
     let name = cluster_name_from(reference.unwrap_or(DEFAULT_CLUSTER));
     match staged.get(&crate::state::cluster_key(name)) {
-        Some(Record::Cluster(c)) if c.status == STATUS_ACTIVE => Ok(c),
+        Some(Record::Cluster(c)) if c.status == ClusterStatus::Active => Ok(c),
         _ => Err(ApiError::cluster_not_found()),
     }
 }
@@ -104,7 +104,9 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             // Idempotent by name: an ACTIVE cluster is returned as it is.
             match staged.get(&crate::state::cluster_key(&fresh.cluster_name)) {
-                Some(Record::Cluster(existing)) if existing.status == STATUS_ACTIVE => Ok(existing),
+                Some(Record::Cluster(existing)) if existing.status == ClusterStatus::Active => {
+                    Ok(existing)
+                }
                 _ => {
                     staged.put(Record::Cluster(fresh.clone()));
                     Ok(fresh)
@@ -121,15 +123,15 @@ fn counts(state: &State, name: &str) -> (i32, i32, i32) {
         .instances
         .range((name.to_string(), String::new())..)
         .take_while(|((c, _), _)| c == name)
-        .filter(|(_, i)| i.instance.status != "INACTIVE")
+        .filter(|(_, i)| i.instance.status != InstanceStatus::Inactive)
         .count() as i32;
     let (mut running, mut pending) = (0, 0);
     for (_, task) in
         state.tasks.range((name.to_string(), String::new())..).take_while(|((c, _), _)| c == name)
     {
-        match task.task.last_status.as_str() {
-            "RUNNING" => running += 1,
-            "STOPPED" => {}
+        match task.task.last_status {
+            TaskStatus::Running => running += 1,
+            TaskStatus::Stopped => {}
             _ => pending += 1,
         }
     }
@@ -147,7 +149,7 @@ fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster 
         .services
         .range((cluster.cluster_name.clone(), String::new())..)
         .take_while(|((c, _), _)| *c == cluster.cluster_name)
-        .filter(|(_, s)| s.service.status == "ACTIVE")
+        .filter(|(_, s)| s.service.status == ServiceStatus::Active)
         .count() as i32;
     let has = |field: &str| include.iter().any(|f| f == field);
     if !has("TAGS") {
@@ -217,7 +219,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let active = state
         .clusters
         .values()
-        .filter(|c| c.status == STATUS_ACTIVE)
+        .filter(|c| c.status == ClusterStatus::Active)
         .map(|c| (c.cluster_name.clone(), c.cluster_arn.clone()));
     let (arns, next) = paginate(active, req.next_token.as_deref(), req.max_results, 100)?;
     respond_page("clusterArns", arns, next)
@@ -280,7 +282,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let mut cluster = active_cluster(staged, Some(&reference))?;
             refuse_if_in_use(&with_counts(staged.state(), &cluster, &[]))?;
-            cluster.status = STATUS_INACTIVE.into();
+            cluster.status = ClusterStatus::Inactive;
             staged.put(Record::Cluster(cluster.clone()));
             Ok(cluster)
         })

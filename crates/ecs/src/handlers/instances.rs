@@ -11,7 +11,8 @@ use flotilla_api::instance::{
     ContainerInstance, DeregisterContainerInstanceRequest, DescribeContainerInstancesRequest,
     ListContainerInstancesRequest, Resource, UpdateContainerInstancesStateRequest,
 };
-use flotilla_api::task::lifecycle_rank;
+use flotilla_api::status::InstanceStatus;
+use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, Failure};
 use serde_json::json;
 
@@ -90,7 +91,7 @@ pub async fn register(
                 (Admission::Instance { .. }, Some(_)) => {}
             }
             let mut record = match existing {
-                Some(i) if i.instance.status == "INACTIVE" => {
+                Some(i) if i.instance.status == InstanceStatus::Inactive => {
                     return Err(ApiError::client(format!(
                         "container instance {} was deregistered; remove the agent's state file to register it again",
                         i.instance.container_instance_arn
@@ -102,7 +103,7 @@ pub async fn register(
                     id: new_id.clone(),
                     instance: ContainerInstance {
                         container_instance_arn: scope.container_instance(&name, &new_id),
-                        status: "ACTIVE".into(),
+                        status: InstanceStatus::Active,
                         registered_at: now,
                         ..ContainerInstance::default()
                     },
@@ -134,12 +135,13 @@ pub async fn register(
 /// Whether applying `report` to `task` would leave it as it is (conservative: `false` when in
 /// doubt). Mirrors `apply_report`: statuses move forward, facts are filled in once.
 pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskReport) -> bool {
-    let moves = |to: &str, from: &str| to != from && lifecycle_rank(to) >= lifecycle_rank(from);
+    let moves = |to: &TaskStatus, from: &TaskStatus| to > from;
     let fills = |known: Option<f64>, reported: Option<f64>| known.is_none() && reported.is_some();
-    let news =
-        |known: &Option<String>, reported: &Option<String>| reported.is_some() && reported != known;
+    fn news<T: PartialEq>(known: &Option<T>, reported: &Option<T>) -> bool {
+        reported.is_some() && reported != known
+    }
     if moves(&report.last_status, &task.last_status)
-        || (task.last_status == "STOPPED" && task.desired_status != "STOPPED")
+        || (task.last_status == TaskStatus::Stopped && task.desired_status != TaskStatus::Stopped)
         || news(&task.health_status, &report.health_status)
         || fills(task.pull_started_at, report.pull_started_at)
         || fills(task.pull_stopped_at, report.pull_stopped_at)
@@ -167,12 +169,12 @@ pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskRepo
 
 /// Applies one task's report: statuses only move forward, facts are filled in once.
 fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
-    if lifecycle_rank(&task_report.last_status) >= lifecycle_rank(&task.last_status) {
-        task.last_status = task_report.last_status.clone();
+    if task_report.last_status >= task.last_status {
+        task.last_status = task_report.last_status;
     }
     for c in task_report.containers {
         if let Some(container) = task.containers.iter_mut().find(|x| x.name == c.name) {
-            if lifecycle_rank(&c.last_status) >= lifecycle_rank(&container.last_status) {
+            if c.last_status >= container.last_status {
                 container.last_status = c.last_status;
             }
             container.runtime_id = c.runtime_id.or(container.runtime_id.take());
@@ -197,9 +199,9 @@ fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
     if task.stopped_reason.is_none() {
         task.stopped_reason = task_report.stopped_reason;
     }
-    if task.last_status == "STOPPED" {
+    if task.last_status == TaskStatus::Stopped {
         // A stopped task is done: ECS shows it desired STOPPED too.
-        task.desired_status = "STOPPED".into();
+        task.desired_status = TaskStatus::Stopped;
     }
 }
 
@@ -250,9 +252,9 @@ fn describe_one(
     out.agent_connected = connected.contains(&record.id);
     let (mut running, mut pending) = (0, 0);
     for task in state.tasks_on(&record.id) {
-        match task.task.last_status.as_str() {
-            "RUNNING" => running += 1,
-            "STOPPED" => {}
+        match task.task.last_status {
+            TaskStatus::Running => running += 1,
+            TaskStatus::Stopped => {}
             _ => pending += 1,
         }
     }
@@ -334,14 +336,15 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         None => None,
     };
     let connected = ctx.app.agents.connected_ids();
-    let status = req.status.clone();
-    if let Some(s) = &status {
-        if !["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"]
-            .contains(&s.as_str())
-        {
-            return Err(ApiError::invalid(format!("invalid status {s}")));
-        }
-    }
+    let status = match req.status.as_deref() {
+        None => None,
+        Some(text) => match InstanceStatus::parse(text) {
+            Some(InstanceStatus::Inactive) | None => {
+                return Err(ApiError::invalid(format!("invalid status {text}")))
+            }
+            status => status,
+        },
+    };
     let cluster = cluster_name(req.cluster.as_deref());
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster) {
@@ -352,9 +355,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range((cluster.clone(), String::new())..)
         .take_while(|((c, _), _)| *c == cluster)
         .map(|(_, i)| i)
-        .filter(|i| match &status {
-            Some(s) => &i.instance.status == s,
-            None => i.instance.status != "INACTIVE",
+        .filter(|i| match status {
+            Some(s) => i.instance.status == s,
+            None => i.instance.status != InstanceStatus::Inactive,
         })
         .filter(|i| {
             filter.as_ref().is_none_or(|f| {
@@ -369,7 +372,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 fn instance_in(staged: &Staged<'_>, cluster: &str, reference: &str) -> Option<InstanceRecord> {
     match staged.get(&instance_key(cluster, id_from(reference))) {
-        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => Some(*i),
+        Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive => Some(*i),
         _ => None,
     }
 }
@@ -386,7 +389,7 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
             let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
             let mut record = instance_in(staged, &cluster, &req.container_instance)
                 .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
-            let live: Vec<_> = staged.tasks_on(&cluster, &record.id).into_iter().filter(|t| t.task.last_status != "STOPPED").collect();
+            let live: Vec<_> = staged.tasks_on(&cluster, &record.id).into_iter().filter(|t| t.task.last_status != TaskStatus::Stopped).collect();
             if !live.is_empty() && !force {
                 return Err(ApiError::invalid(
                     "Found running tasks on the instance. Stop them first, or deregister with force.",
@@ -399,7 +402,7 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
                 task.task.version += 1;
                 staged.put(Record::Task(Box::new(task)));
             }
-            record.instance.status = "INACTIVE".into();
+            record.instance.status = InstanceStatus::Inactive;
             record.instance.version += 1;
             staged.put(Record::Instance(Box::new(record.clone())));
             Ok(record)
@@ -411,12 +414,15 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
 
 pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: UpdateContainerInstancesStateRequest = decode(body)?;
-    if !["ACTIVE", "DRAINING"].contains(&req.status.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "status must be ACTIVE or DRAINING, not {}",
-            req.status
-        )));
-    }
+    let wanted = match InstanceStatus::parse(&req.status) {
+        Some(status @ (InstanceStatus::Active | InstanceStatus::Draining)) => status,
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "status must be ACTIVE or DRAINING, not {}",
+                req.status
+            )))
+        }
+    };
     if req.container_instances.is_empty() || req.container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
     }
@@ -432,8 +438,8 @@ pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErro
             for reference in &req.container_instances {
                 match instance_in(staged, &cluster, reference) {
                     Some(mut record) => {
-                        if record.instance.status != req.status {
-                            record.instance.status = req.status.clone();
+                        if record.instance.status != wanted {
+                            record.instance.status = wanted;
                             record.instance.version += 1;
                             staged.put(Record::Instance(Box::new(record.clone())));
                         }

@@ -1,13 +1,15 @@
 //! The shortcut that skips unchanged tasks in agent reports agrees with the merge itself.
 
 use flotilla_api::agent::{ContainerReport, TaskReport};
+use flotilla_api::status::HealthStatus;
+use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{Container, NetworkBinding, Task};
 use proptest::prelude::*;
 
 use super::{merge_report, report_changes_nothing};
 
-fn status() -> impl Strategy<Value = String> {
-    prop_oneof![Just("PENDING"), Just("RUNNING"), Just("STOPPED")].prop_map(String::from)
+fn status() -> impl Strategy<Value = TaskStatus> {
+    prop_oneof![Just(TaskStatus::Pending), Just(TaskStatus::Running), Just(TaskStatus::Stopped)]
 }
 
 fn word() -> impl Strategy<Value = Option<String>> {
@@ -25,10 +27,18 @@ fn bindings() -> impl Strategy<Value = Vec<NetworkBinding>> {
     )
 }
 
+fn health() -> impl Strategy<Value = Option<HealthStatus>> {
+    proptest::option::of(prop_oneof![
+        Just(HealthStatus::Unknown),
+        Just(HealthStatus::Healthy),
+        Just(HealthStatus::Unhealthy)
+    ])
+}
+
 fn task() -> impl Strategy<Value = Task> {
     (
         status(),
-        word(),
+        health(),
         (time(), time(), time()),
         word(),
         proptest::collection::vec((status(), word(), proptest::option::of(0..2), bindings()), 1..3),
@@ -36,7 +46,7 @@ fn task() -> impl Strategy<Value = Task> {
         .prop_map(
             |(last_status, health, (started, stopping, stopped), stop_code, containers)| Task {
                 last_status,
-                desired_status: "RUNNING".into(),
+                desired_status: TaskStatus::Running,
                 health_status: health,
                 started_at: started,
                 stopping_at: stopping,
@@ -62,11 +72,11 @@ fn task() -> impl Strategy<Value = Task> {
 fn report() -> impl Strategy<Value = TaskReport> {
     (
         status(),
-        word(),
+        health(),
         (time(), time(), time()),
         word(),
         proptest::collection::vec(
-            (status(), word(), proptest::option::of(0..2), bindings(), word()),
+            (status(), word(), proptest::option::of(0..2), bindings(), health()),
             0..3,
         ),
     )

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
+use flotilla_api::status::InstanceStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::ApiError;
 use flotilla_scheduler::placement::{MAX_CONSTRAINTS, MAX_STRATEGIES};
@@ -61,7 +62,7 @@ pub fn snapshot<'s>(
         let Some(n) = snapshot.position(id) else { continue };
         let view = snapshot.cluster.view_mut(n);
         match record {
-            Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => {
+            Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive => {
                 let tasks = staged.tasks_on(cluster, id);
                 *view = instance_view(i, connected, tasks.iter());
             }

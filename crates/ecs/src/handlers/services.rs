@@ -9,6 +9,8 @@ use flotilla_api::service::{
     Service, UpdateServiceRequest,
 };
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
+use flotilla_api::status::{DeploymentStatus, RolloutState, ServiceStatus};
+use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
@@ -42,13 +44,13 @@ pub fn new_deployment(id: String, task_definition: &str, desired: i32, now: f64)
     Deployment {
         rollout_state_reason: format!("ECS deployment {id} in progress."),
         id,
-        status: "PRIMARY".into(),
+        status: DeploymentStatus::Primary,
         task_definition: task_definition.to_string(),
         desired_count: desired,
         created_at: now,
         updated_at: now,
         launch_type: "EC2".into(),
-        rollout_state: "IN_PROGRESS".into(),
+        rollout_state: RolloutState::InProgress,
         ..Deployment::default()
     }
 }
@@ -145,7 +147,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             if let Some(Record::Service(existing)) =
                 staged.get(&service_key(&cluster.cluster_name, &name))
             {
-                if existing.service.status != "INACTIVE" {
+                if existing.service.status != ServiceStatus::Inactive {
                     return Err(ApiError::invalid("Creation of service was not idempotent."));
                 }
             }
@@ -154,7 +156,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 .services
                 .range((cluster.cluster_name.clone(), String::new())..)
                 .take_while(|((c, _), _)| *c == cluster.cluster_name)
-                .filter(|(_, s)| s.service.status != "INACTIVE")
+                .filter(|(_, s)| s.service.status != ServiceStatus::Inactive)
                 .count();
             if count >= max_services {
                 return Err(ApiError::new(
@@ -166,7 +168,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 service_arn: scope.service(&cluster.cluster_name, &name),
                 service_name: name.clone(),
                 cluster_arn: cluster.cluster_arn.clone(),
-                status: "ACTIVE".into(),
+                status: ServiceStatus::Active,
                 desired_count: desired,
                 launch_type: "EC2".into(),
                 task_definition: definition.task_definition_arn.clone(),
@@ -232,7 +234,7 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, req.cluster.as_deref())?;
             let mut record = service_in(staged, &cluster.cluster_name, &req.service)?;
-            if record.service.status != "ACTIVE" {
+            if record.service.status != ServiceStatus::Active {
                 return Err(not_active());
             }
             let service = &mut record.service;
@@ -289,7 +291,7 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 let arn = new_definition.unwrap_or_else(|| service.task_definition.clone());
                 // The new deployment supersedes the current primary, as on ECS.
                 for d in &mut service.deployments {
-                    d.status = "ACTIVE".into();
+                    d.status = DeploymentStatus::Active;
                 }
                 service.task_definition.clone_from(&arn);
                 service
@@ -335,7 +337,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, req.cluster.as_deref())?;
             let mut record = service_in(staged, &cluster.cluster_name, &req.service)?;
-            if record.service.status != "ACTIVE" {
+            if record.service.status != ServiceStatus::Active {
                 return Err(not_active());
             }
             if record.service.desired_count > 0
@@ -347,7 +349,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 ));
             }
             // DRAINING: the controller stops its tasks, then marks it INACTIVE.
-            record.service.status = "DRAINING".into();
+            record.service.status = ServiceStatus::Draining;
             record.service.desired_count = 0;
             staged.put(Record::Service(Box::new(record.clone())));
             Ok(record.service)
@@ -366,12 +368,14 @@ pub fn with_counts(state: &State, mut service: Service, with_tags: bool) -> Serv
         d.running_count = 0;
         d.pending_count = 0;
     }
-    for task in state.tasks_of_group(cluster, &group).filter(|t| t.task.desired_status == "RUNNING")
+    for task in state
+        .tasks_of_group(cluster, &group)
+        .filter(|t| t.task.desired_status == TaskStatus::Running)
     {
-        let is_running = task.task.last_status == "RUNNING";
+        let is_running = task.task.last_status == TaskStatus::Running;
         if is_running {
             running += 1;
-        } else if task.task.last_status != "STOPPED" {
+        } else if task.task.last_status != TaskStatus::Stopped {
             pending += 1;
         }
         if let Some(d) =
@@ -379,7 +383,7 @@ pub fn with_counts(state: &State, mut service: Service, with_tags: bool) -> Serv
         {
             if is_running {
                 d.running_count += 1;
-            } else if task.task.last_status != "STOPPED" {
+            } else if task.task.last_status != TaskStatus::Stopped {
                 d.pending_count += 1;
             }
         }
@@ -438,7 +442,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range((cluster.clone(), String::new())..)
         .take_while(|((c, _), _)| *c == cluster)
         .map(|(_, s)| s)
-        .filter(|s| s.service.status == "ACTIVE" || s.service.status == "DRAINING")
+        .filter(|s| {
+            s.service.status == ServiceStatus::Active || s.service.status == ServiceStatus::Draining
+        })
         .filter(|s| req.launch_type.as_ref().is_none_or(|l| *l == s.service.launch_type))
         .filter(|s| {
             req.scheduling_strategy.as_ref().is_none_or(|l| *l == s.service.scheduling_strategy)

@@ -74,7 +74,9 @@ fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
 
 fn tags_of(record: &Record) -> Option<Vec<Tag>> {
     match record {
-        Record::Cluster(c) if c.status == "ACTIVE" => Some(c.tags.clone().unwrap_or_default()),
+        Record::Cluster(c) if c.status == flotilla_api::status::ClusterStatus::Active => {
+            Some(c.tags.clone().unwrap_or_default())
+        }
         Record::TaskDefinition(td) => Some(td.tags.clone()),
         _ => None,
     }

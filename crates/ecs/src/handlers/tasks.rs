@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use flotilla_api::arn::id_from;
 use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
+use flotilla_api::status::InstanceStatus;
+use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{
     Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
     StopTaskRequest, Task, TaskOverride,
@@ -101,7 +103,7 @@ pub fn new_task(
             task_arn: task_arn.clone(),
             name: c.name.clone().unwrap_or_default(),
             image: c.image.clone(),
-            last_status: "PENDING".into(),
+            last_status: TaskStatus::Pending,
             cpu: c.cpu.map(|v| v.to_string()),
             memory: c.memory.map(|v| v.to_string()),
             memory_reservation: c.memory_reservation.map(|v| v.to_string()),
@@ -125,8 +127,8 @@ pub fn new_task(
             task_definition_arn: definition.task_definition_arn.clone(),
             container_instance_arn: Some(instance.instance.container_instance_arn.clone()),
             overrides: launch.overrides.clone(),
-            last_status: "PROVISIONING".into(),
-            desired_status: "RUNNING".into(),
+            last_status: TaskStatus::Provisioning,
+            desired_status: TaskStatus::Running,
             cpu: launch.overrides.cpu.clone().or_else(|| definition.cpu.clone()),
             memory: launch.overrides.memory.clone().or_else(|| definition.memory.clone()),
             containers,
@@ -138,7 +140,7 @@ pub fn new_task(
             availability_zone: az,
             connectivity: Some("CONNECTED".into()),
             connectivity_at: Some(launch.now),
-            health_status: Some("UNKNOWN".into()),
+            health_status: Some(flotilla_api::status::HealthStatus::Unknown),
             tags: Some(launch.tags.clone()),
             enable_execute_command: launch.enable_execute_command,
             ..Task::default()
@@ -334,18 +336,21 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let mut failures = Vec::new();
             for (target, ids) in targets.iter().zip(&launch.ids) {
                 let arn = scope.container_instance(&cluster.cluster_name, target);
-                let instance =
-                    match staged.get(&crate::state::instance_key(&cluster.cluster_name, target)) {
-                        Some(Record::Instance(i)) if i.instance.status != "INACTIVE" => *i,
-                        _ => {
-                            failures.push(Failure {
-                                arn: Some(arn),
-                                reason: Some("MISSING".into()),
-                                detail: None,
-                            });
-                            continue;
-                        }
-                    };
+                let instance = match staged
+                    .get(&crate::state::instance_key(&cluster.cluster_name, target))
+                {
+                    Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive => {
+                        *i
+                    }
+                    _ => {
+                        failures.push(Failure {
+                            arn: Some(arn),
+                            reason: Some("MISSING".into()),
+                            detail: None,
+                        });
+                        continue;
+                    }
+                };
                 let placed = staged.tasks_on(&cluster.cluster_name, target);
                 let view = crate::state::views::instance_view(&instance, &connected, placed.iter());
                 // StartTask names its instances: resources must fit, strategies and
@@ -404,15 +409,15 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let mut record = task_in(staged, &cluster.cluster_name, &req.task)
                 .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
             let task = &mut record.task;
-            if task.desired_status != "STOPPED" {
-                task.desired_status = "STOPPED".into();
+            if task.desired_status != TaskStatus::Stopped {
+                task.desired_status = TaskStatus::Stopped;
                 task.stop_code.get_or_insert_with(|| "UserInitiated".into());
                 task.stopped_reason.get_or_insert_with(|| req.reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
                 task.stopping_at.get_or_insert(now);
                 task.version += 1;
                 // A task whose instance is gone has nobody to stop it: it is stopped now.
                 let instance_gone = match &record.instance_id {
-                    Some(id) => !matches!(staged.get(&crate::state::instance_key(&record.cluster, id)), Some(Record::Instance(i)) if i.instance.status != "INACTIVE"),
+                    Some(id) => !matches!(staged.get(&crate::state::instance_key(&record.cluster, id)), Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive),
                     None => true,
                 };
                 if instance_gone {
@@ -428,13 +433,13 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 /// Marks a task and its containers STOPPED (used when no agent will report it).
 pub fn mark_stopped(task: &mut Task, now: f64) {
-    task.last_status = "STOPPED".into();
-    task.desired_status = "STOPPED".into();
+    task.last_status = TaskStatus::Stopped;
+    task.desired_status = TaskStatus::Stopped;
     task.stopped_at.get_or_insert(now);
     task.execution_stopped_at.get_or_insert(now);
     for container in &mut task.containers {
-        if container.last_status != "STOPPED" {
-            container.last_status = "STOPPED".into();
+        if container.last_status != TaskStatus::Stopped {
+            container.last_status = TaskStatus::Stopped;
         }
     }
 }
@@ -482,12 +487,18 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let cluster_name =
         flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
             .to_string();
-    let desired = req.desired_status.clone().unwrap_or_else(|| "RUNNING".into());
-    if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "desiredStatus must be RUNNING, PENDING or STOPPED, not {desired}"
-        )));
-    }
+    let desired = match req.desired_status.as_deref().map(TaskStatus::parse) {
+        None => TaskStatus::Running,
+        Some(Some(status @ (TaskStatus::Running | TaskStatus::Pending | TaskStatus::Stopped))) => {
+            status
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "desiredStatus must be RUNNING, PENDING or STOPPED, not {}",
+                req.desired_status.as_deref().unwrap_or_default()
+            )))
+        }
+    };
     if req.family.is_some() && req.service_name.is_some() {
         return Err(ApiError::invalid("family and serviceName cannot both be given"));
     }
@@ -503,9 +514,12 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range((cluster_name.clone(), String::new())..)
         .take_while(|((c, _), _)| *c == cluster_name)
         .map(|(_, t)| t)
-        .filter(|t| match desired.as_str() {
+        .filter(|t| match desired {
             // PENDING: desired RUNNING but not running yet.
-            "PENDING" => t.task.desired_status == "RUNNING" && t.task.last_status != "RUNNING",
+            TaskStatus::Pending => {
+                t.task.desired_status == TaskStatus::Running
+                    && t.task.last_status != TaskStatus::Running
+            }
             other => t.task.desired_status == other,
         })
         .filter(|t| instance_filter.as_ref().is_none_or(|i| t.instance_id.as_ref() == Some(i)))

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use super::samples::TaskSample;
 use crate::state::{State, TaskRecord};
 use flotilla_api::datapoint::{SeriesKey, StatSet};
+use flotilla_api::status::InstanceStatus;
+use flotilla_api::task::TaskStatus;
 
 pub const CPU_UTILIZATION: &str = "CPUUtilization";
 pub const MEMORY_UTILIZATION: &str = "MemoryUtilization";
@@ -130,7 +132,7 @@ pub fn compute(state: &State, fresh: &[TaskSample]) -> Figures {
             };
             let group = format!("service:{}", svc.name);
             for task in state.tasks_of_group(&svc.cluster, &group) {
-                if task.task.last_status != "RUNNING" {
+                if task.task.last_status != TaskStatus::Running {
                     continue;
                 }
                 figures.running_tasks += 1;
@@ -156,7 +158,7 @@ pub fn compute(state: &State, fresh: &[TaskSample]) -> Figures {
         })
         .collect();
     for task in state.tasks.values() {
-        if task.task.last_status != "RUNNING" {
+        if task.task.last_status != TaskStatus::Running {
             continue;
         }
         let Some(figures) = clusters.get_mut(task.cluster.as_str()) else { continue };
@@ -173,7 +175,10 @@ pub fn compute(state: &State, fresh: &[TaskSample]) -> Figures {
             let Some(instance) = state.instances.get(&(name.clone(), view.id.clone())) else {
                 continue;
             };
-            if !matches!(instance.instance.status.as_str(), "ACTIVE" | "DRAINING") {
+            if !matches!(
+                instance.instance.status,
+                InstanceStatus::Active | InstanceStatus::Draining
+            ) {
                 continue;
             }
             let registered = |resource: &str| {

@@ -7,6 +7,7 @@ use flotilla_api::task::Task;
 
 use super::*;
 use crate::state::{InstanceRecord, Record, Reservation, ServiceRecord};
+use flotilla_api::task::TaskStatus;
 
 const MIB_U64: u64 = 1024 * 1024;
 
@@ -22,7 +23,7 @@ fn instance(state: &mut State, cluster: &str, id: &str, status: &str, cpu: i32, 
         cluster: cluster.into(),
         id: id.into(),
         instance: ContainerInstance {
-            status: status.into(),
+            status: flotilla_api::status::InstanceStatus::parse(status).expect("a status"),
             registered_resources: vec![
                 Resource::integer("CPU", cpu),
                 Resource::integer("MEMORY", memory),
@@ -62,7 +63,11 @@ fn task(
         id: id.into(),
         instance_id: Some(on.into()),
         reservation: Reservation { cpu, memory, tcp_ports: Vec::new(), udp_ports: Vec::new() },
-        task: Task { last_status: status.into(), group: Some(group.into()), ..Task::default() },
+        task: Task {
+            last_status: TaskStatus::parse(status).expect("a task status"),
+            group: Some(group.into()),
+            ..Task::default()
+        },
     })));
 }
 

@@ -106,7 +106,7 @@ fn add_up(stats: &TaskStats, cluster: &str, task_id: &str, group: String, now: f
 #[cfg(test)]
 mod tests {
     use flotilla_api::agent::ContainerStats;
-    use flotilla_api::task::Task;
+    use flotilla_api::task::{Task, TaskStatus};
 
     use super::*;
     use crate::state::{Record, Reservation, TaskRecord};
@@ -120,7 +120,7 @@ mod tests {
                 instance_id: Some(on.into()),
                 reservation: Reservation::default(),
                 task: Task {
-                    last_status: "RUNNING".into(),
+                    last_status: TaskStatus::Running,
                     group: Some("service:web".into()),
                     ..Task::default()
                 },

@@ -2,6 +2,7 @@
 //! scrape time from the state and the fresh samples), each task's latest sample, and task,
 //! instance and agent counts.
 
+use flotilla_api::task::TaskStatus;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -28,13 +29,13 @@ pub fn write_prometheus(app: &App, text: &mut Exposition) {
         for task in state.tasks.values() {
             *counts
                 .tasks
-                .entry((task.cluster.clone(), task.task.last_status.clone()))
+                .entry((task.cluster.clone(), task.task.last_status.to_string()))
                 .or_default() += 1;
         }
         for instance in state.instances.values() {
             *counts
                 .instances
-                .entry((instance.cluster.clone(), instance.instance.status.clone()))
+                .entry((instance.cluster.clone(), instance.instance.status.to_string()))
                 .or_default() += 1;
         }
         // Samples of tasks that are gone or stopped are not shown.
@@ -44,7 +45,7 @@ pub fn write_prometheus(app: &App, text: &mut Exposition) {
                 state
                     .tasks
                     .get(&(s.cluster.clone(), s.task_id.clone()))
-                    .is_some_and(|t| t.task.last_status != "STOPPED")
+                    .is_some_and(|t| t.task.last_status != TaskStatus::Stopped)
             })
             .collect();
         (figures, counts, live)

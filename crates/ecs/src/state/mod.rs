@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use flotilla_api::account::Setting;
 use flotilla_api::cluster::Cluster;
+use flotilla_api::status::InstanceStatus;
 use flotilla_api::ApiError;
 use flotilla_store::{Revision, Store, StoreError};
 
@@ -84,7 +85,7 @@ impl State {
             }
             Record::Instance(i) => {
                 let cluster = self.placement.entry(i.cluster.clone()).or_default();
-                if i.instance.status == "INACTIVE" {
+                if i.instance.status == InstanceStatus::Inactive {
                     cluster.remove(&i.id);
                 } else {
                     let tasks = self

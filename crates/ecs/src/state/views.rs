@@ -1,6 +1,8 @@
 //! Placement's view of every instance, kept up to date as commits apply (so placing a task
 //! reads a cluster without copying it or walking its tasks).
 
+use flotilla_api::status::InstanceStatus;
+use flotilla_api::task::TaskStatus;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use flotilla_scheduler::InstanceView;
@@ -49,7 +51,7 @@ impl ClusterViews {
 
 /// Books or gives back `task`'s reservation on `view` when the task holds one.
 pub fn account(view: &mut InstanceView, task: &TaskRecord, book: bool) {
-    if task.task.last_status == "STOPPED" {
+    if task.task.last_status == TaskStatus::Stopped {
         return;
     }
     let group = task.task.group.as_deref().unwrap_or_default();
@@ -93,7 +95,7 @@ fn empty_view(instance: &InstanceRecord, connected: bool) -> InstanceView {
     InstanceView {
         id: instance.id.clone(),
         ec2_instance_id: instance.instance.ec2_instance_id.clone(),
-        active: instance.instance.status == "ACTIVE",
+        active: instance.instance.status == InstanceStatus::Active,
         agent_connected: connected,
         remaining_cpu: registered("CPU"),
         remaining_memory: registered("MEMORY"),

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use flotilla_api::instance::{ContainerInstance, Resource};
+use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::Task;
 use proptest::prelude::*;
 
@@ -53,7 +54,7 @@ fn apply(state: &mut State, step: &Step) {
                 cluster: "c".into(),
                 id: format!("i{n}"),
                 instance: ContainerInstance {
-                    status: status.to_string(),
+                    status: flotilla_api::status::InstanceStatus::parse(status).expect("a status"),
                     registered_resources: vec![
                         Resource::integer("CPU", 1024),
                         Resource::integer("MEMORY", 2048),
@@ -79,7 +80,7 @@ fn apply(state: &mut State, step: &Step) {
                     udp_ports: Vec::new(),
                 },
                 task: Task {
-                    last_status: status.to_string(),
+                    last_status: flotilla_api::task::TaskStatus::parse(status).expect("a status"),
                     group: Some(format!("g{group}")),
                     ..Task::default()
                 },
@@ -105,7 +106,7 @@ proptest! {
         let rebuilt: BTreeMap<String, InstanceView> = state
             .instances
             .values()
-            .filter(|i| i.instance.status != "INACTIVE")
+            .filter(|i| i.instance.status != InstanceStatus::Inactive)
             .map(|i| (i.id.clone(), instance_view(i, &HashSet::new(), state.tasks_on(&i.id))))
             .collect();
         prop_assert_eq!(kept, rebuilt);
