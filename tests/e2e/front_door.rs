@@ -262,3 +262,15 @@ fn connections_past_the_cap_are_refused_clearly_while_agents_do_not_count() {
     let (status, _) = f.signed_call("ListClusters", b"{}");
     assert_eq!(status, 200, "room again once connections close");
 }
+
+/// The server raises its open-file limit to the hard maximum at start (under a low soft limit,
+/// a few hundred idle sockets used to starve it): started with a soft limit of 256.
+#[test]
+fn the_open_file_limit_is_raised_to_its_hard_maximum() {
+    let f = Flotilla::start_under(&["prlimit", "--nofile=256:"]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", f.pid())).expect("limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {line}");
+}

@@ -23,6 +23,8 @@ pub struct Flotilla {
     _dir: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    /// A program the server is started through (`prlimit ...`), if any.
+    launcher: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -44,14 +46,46 @@ impl Flotilla {
     pub fn start_with(env: Vec<(String, String)>, args: Vec<String>) -> Flotilla {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
-        let mut f =
-            Flotilla { child: None, port: free_port(), data_dir, _dir: Some(dir), env, args };
+        let mut f = Flotilla {
+            child: None,
+            port: free_port(),
+            data_dir,
+            _dir: Some(dir),
+            env,
+            args,
+            launcher: Vec::new(),
+        };
+        f.spawn();
+        f
+    }
+
+    /// A server started through `launcher` (a program that runs the rest of its command line,
+    /// such as `prlimit --nofile=256:`).
+    pub fn start_under(launcher: &[&str]) -> Flotilla {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let mut f = Flotilla {
+            child: None,
+            port: free_port(),
+            data_dir,
+            _dir: Some(dir),
+            env: Vec::new(),
+            args: Vec::new(),
+            launcher: launcher.iter().map(|a| a.to_string()).collect(),
+        };
         f.spawn();
         f
     }
 
     fn spawn(&mut self) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_flotilla"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_flotilla")),
+        };
         command
             .arg("server")
             .arg("--listen")
@@ -88,6 +122,11 @@ impl Flotilla {
             assert!(Instant::now() < deadline, "flotilla did not become healthy in 20 s");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// `kill -9` the server, then start it again on the same port and data directory.
