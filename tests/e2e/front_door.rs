@@ -274,3 +274,64 @@ fn the_open_file_limit_is_raised_to_its_hard_maximum() {
     assert_eq!(numbers.len(), 2, "{line}");
     assert_eq!(numbers[0], numbers[1], "soft limit raised to the hard one: {line}");
 }
+
+/// botocore's parsers read the door's EC2 and query framings (no EC2 service is served yet: the
+/// framing is rendered by the door's own functions and parsed with DescribeAvailabilityZones'
+/// output shape, as a future EC2 service's answers will be).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_and_query_framings_parse_with_botocore() {
+    use flotilla_front::protocol::query;
+    use flotilla_front::{Document, WireError};
+    use http_body_util::BodyExt;
+
+    async fn body(response: axum::response::Response) -> String {
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+    let zones = Document::Struct(vec![(
+        "availabilityZoneInfo",
+        Document::List(vec![Document::Struct(vec![
+            ("zoneName", Document::Str("local-a".into())),
+            ("zoneState", Document::Str("available".into())),
+        ])]),
+    )]);
+    let namespace = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    let success =
+        body(query::ec2_success("DescribeAvailabilityZones", namespace, &zones, "r-1")).await;
+    let error = WireError::invalid_parameter_value("bad <zone>");
+    let ec2_error = body(query::ec2_failure(&error, "r-2")).await;
+    let query_error = body(query::failure(&WireError::invalid_signature("no"), "", "r-3")).await;
+    let script = r#"
+import json, sys
+import botocore.session
+from botocore import parsers
+docs = json.load(sys.stdin)
+ec2 = botocore.session.get_session().get_service_model("ec2")
+shape = ec2.operation_model("DescribeAvailabilityZones").output_shape
+ok = parsers.create_parser("ec2").parse({"body": docs["success"].encode(), "headers": {}, "status_code": 200}, shape)
+err = parsers.create_parser("ec2").parse({"body": docs["ec2_error"].encode(), "headers": {}, "status_code": 400}, None)
+qerr = parsers.create_parser("query").parse({"body": docs["query_error"].encode(), "headers": {}, "status_code": 403}, None)
+print(json.dumps({"zones": ok.get("AvailabilityZones"), "request": ok["ResponseMetadata"].get("RequestId"),
+                  "ec2_error": err.get("Error"), "query_error": qerr.get("Error")}))
+"#;
+    let input =
+        serde_json::json!({"success": success, "ec2_error": ec2_error, "query_error": query_error});
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with botocore");
+    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("output");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(parsed["zones"][0]["ZoneName"], "local-a", "{parsed}");
+    assert_eq!(parsed["zones"][0]["State"], "available", "{parsed}");
+    assert_eq!(parsed["request"], "r-1");
+    assert_eq!(parsed["ec2_error"]["Code"], "InvalidParameterValue");
+    assert_eq!(parsed["ec2_error"]["Message"], "bad <zone>");
+    assert_eq!(parsed["query_error"]["Code"], "SignatureDoesNotMatch");
+    assert_eq!(parsed["query_error"]["Type"], "Sender");
+}
