@@ -44,6 +44,16 @@ impl Flotilla {
 
     /// A server with extra environment and extra `flotilla server` flags.
     pub fn start_with(env: Vec<(String, String)>, args: Vec<String>) -> Flotilla {
+        Self::launch(env, args, Vec::new())
+    }
+
+    /// A server started through `launcher` (a program that runs the rest of its command line,
+    /// such as `prlimit --nofile=256:`).
+    pub fn start_under(launcher: &[&str]) -> Flotilla {
+        Self::launch(Vec::new(), Vec::new(), launcher.iter().map(|a| a.to_string()).collect())
+    }
+
+    fn launch(env: Vec<(String, String)>, args: Vec<String>, launcher: Vec<String>) -> Flotilla {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
         let mut f = Flotilla {
@@ -53,25 +63,7 @@ impl Flotilla {
             _dir: Some(dir),
             env,
             args,
-            launcher: Vec::new(),
-        };
-        f.spawn();
-        f
-    }
-
-    /// A server started through `launcher` (a program that runs the rest of its command line,
-    /// such as `prlimit --nofile=256:`).
-    pub fn start_under(launcher: &[&str]) -> Flotilla {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data_dir = dir.path().join("data");
-        let mut f = Flotilla {
-            child: None,
-            port: free_port(),
-            data_dir,
-            _dir: Some(dir),
-            env: Vec::new(),
-            args: Vec::new(),
-            launcher: launcher.iter().map(|a| a.to_string()).collect(),
+            launcher,
         };
         f.spawn();
         f
