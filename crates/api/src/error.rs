@@ -152,6 +152,11 @@ impl ApiError {
         Self::new(ErrorCode::ServerException, message)
     }
 
+    /// The error as the front door takes it: code, HTTP status, query-protocol code, message.
+    pub fn into_parts(self) -> (&'static str, u16, &'static str, String) {
+        (self.code.as_str(), self.code.http_status(), self.code.query_code(), self.message)
+    }
+
     /// The JSON body: `{"__type": "<Code>", "message": "..."}`.
     pub fn to_body(&self) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use flotilla_api::ApiError;
 use flotilla_front::{
     CborSpec, JsonVersion, QuerySpec, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec,
-    WireError,
 };
 
 use crate::{App, API_VERSION, SIGNING_NAME, XML_NAMESPACE};
@@ -35,12 +33,7 @@ impl Service for CloudWatchService {
         Box::pin(async move {
             crate::serve(&self.0, request.operation, request.input, request.now)
                 .map(Reply::Document)
-                .map_err(wire)
+                .map_err(|e| e.into_parts().into())
         })
     }
-}
-
-fn wire(error: ApiError) -> WireError {
-    WireError::new(error.code.as_str(), error.code.http_status(), error.message)
-        .with_query_code(error.code.query_code())
 }

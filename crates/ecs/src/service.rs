@@ -4,10 +4,7 @@
 
 use std::sync::Arc;
 
-use flotilla_api::ApiError;
-use flotilla_front::{
-    Input, JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec, WireError,
-};
+use flotilla_front::{JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
 
 use crate::{App, MAX_BODY_BYTES};
 
@@ -28,18 +25,11 @@ pub struct EcsService(pub Arc<App>);
 impl Service for EcsService {
     fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
         Box::pin(async move {
-            let Input::Json(body) = request.input else {
-                return Err(WireError::internal("ECS speaks only AWS JSON"));
-            };
+            let body = request.input.into_json()?;
             crate::handlers::dispatch(&self.0, request.operation, &body, request.now)
                 .await
                 .map(Reply::Json)
-                .map_err(wire)
+                .map_err(|e| e.into_parts().into())
         })
     }
-}
-
-fn wire(error: ApiError) -> WireError {
-    WireError::new(error.code.as_str(), error.code.http_status(), error.message)
-        .with_query_code(error.code.query_code())
 }

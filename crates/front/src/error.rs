@@ -33,6 +33,15 @@ pub struct WireError {
     pub message: String,
 }
 
+/// A service's error given as its code, HTTP status, query-protocol code and message.
+impl From<(&'static str, u16, &'static str, String)> for WireError {
+    fn from(
+        (code, status, query_code, message): (&'static str, u16, &'static str, String),
+    ) -> Self {
+        WireError::new(code, status, message).with_query_code(query_code)
+    }
+}
+
 impl WireError {
     /// An error with `code` and `status`; 5xx statuses are the receiver's fault.
     pub fn new(

@@ -37,6 +37,18 @@ pub enum Input {
     Cbor(Bytes),
 }
 
+impl Input {
+    /// The body of an AWS JSON request: what the door hands a JSON-only service.
+    pub fn into_json(self) -> Result<Bytes, WireError> {
+        match self {
+            Input::Json(body) => Ok(body),
+            _ => {
+                Err(WireError::internal("a JSON-only service was handed another protocol's input"))
+            }
+        }
+    }
+}
+
 /// A service's answer.
 #[derive(Debug, Clone)]
 pub enum Reply {
