@@ -1,4 +1,5 @@
-//! Account settings (PutAccountSetting and friends).
+//! Account settings: the stored setting and ECS's rules for names and values (the requests and
+//! answers are generated wire types of `flotilla-ecs`).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,40 +28,6 @@ pub struct Setting {
     pub principal_arn: String,
     #[serde(rename = "type")]
     pub setting_type: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutAccountSettingRequest {
-    pub name: String,
-    pub value: String,
-    pub principal_arn: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutAccountSettingDefaultRequest {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteAccountSettingRequest {
-    pub name: String,
-    pub principal_arn: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListAccountSettingsRequest {
-    pub name: Option<String>,
-    pub value: Option<String>,
-    pub principal_arn: Option<String>,
-    #[serde(default)]
-    pub effective_settings: bool,
-    pub next_token: Option<String>,
-    pub max_results: Option<i32>,
 }
 
 /// The value ECS uses for a setting nobody has set.

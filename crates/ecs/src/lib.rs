@@ -1,7 +1,9 @@
 //! The ECS control plane: the ECS API's handlers (`handlers/`, registered at the front door by
 //! `service.rs`), the state they read and write (`state/`), the service controller, the agent
 //! gateway (agents' WebSockets, `agent_auth.rs`, their log batches) and the `AWS/ECS` figures
-//! (`metrics/`). What ECS hands other services goes through traits it owns: [`LogSink`] for
+//! (`metrics/`). `wire.rs` holds the wire types generated from botocore's model for the
+//! operations of `wire.toml` (the others still use `flotilla-api`'s hand-written shapes). What
+//! ECS hands other services goes through traits it owns: [`LogSink`] for
 //! agents' container output, [`FigureSink`] for the figures; the server wires them.
 
 pub mod agent_auth;
@@ -14,6 +16,7 @@ mod housekeeping;
 pub mod metrics;
 pub mod service;
 pub mod state;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,16 +1,27 @@
 //! PutAccountSetting, PutAccountSettingDefault, ListAccountSettings, DeleteAccountSetting.
 
-use flotilla_api::account::{
-    default_value, validate_setting, DeleteAccountSettingRequest, ListAccountSettingsRequest,
-    PutAccountSettingDefaultRequest, PutAccountSettingRequest, Setting, SETTING_NAMES,
-};
+use flotilla_api::account::{default_value, validate_setting, Setting, SETTING_NAMES};
 use flotilla_api::common::decode;
-use flotilla_api::ApiError;
-use serde_json::json;
-
-use super::{respond, respond_page, Ctx};
-use crate::state::{account_setting_key, Record};
 use flotilla_api::pagination::paginate;
+use flotilla_api::ApiError;
+
+use super::{respond, Ctx};
+use crate::state::{account_setting_key, Record};
+use crate::wire::{
+    self, DeleteAccountSettingRequest, DeleteAccountSettingResponse, ListAccountSettingsRequest,
+    ListAccountSettingsResponse, PutAccountSettingDefaultRequest, PutAccountSettingRequest,
+    PutAccountSettingResponse,
+};
+
+/// A stored setting as the API shows it.
+fn shown(setting: Setting) -> wire::Setting {
+    wire::Setting {
+        name: Some(setting.name),
+        value: Some(setting.value),
+        principal_arn: Some(setting.principal_arn),
+        r#type: Some(setting.setting_type),
+    }
+}
 
 /// The principal under which account-wide defaults are stored.
 const ACCOUNT_DEFAULT: &str = "default";
@@ -34,7 +45,8 @@ async fn put_for(
             Ok(())
         })
         .await?;
-    respond(&json!({ "setting": setting }))
+    // PutAccountSettingDefault's answer has the same shape.
+    respond(&PutAccountSettingResponse { setting: Some(shown(setting)) })
 }
 
 pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -71,7 +83,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
         })
         .await?;
-    respond(&json!({ "setting": setting }))
+    respond(&DeleteAccountSettingResponse { setting: Some(shown(setting)) })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -95,7 +107,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let found = explicit(&principal, name).or_else(|| {
             // The account default counts as the root principal's own setting, and as the
             // effective setting of everyone else.
-            if req.effective_settings || principal == root {
+            if req.effective_settings.unwrap_or(false) || principal == root {
                 explicit(ACCOUNT_DEFAULT, name)
             } else {
                 None
@@ -103,7 +115,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         });
         let setting = match found {
             Some(s) => Some(s),
-            None if req.effective_settings => Some(Setting {
+            None if req.effective_settings.unwrap_or(false) => Some(Setting {
                 name: name.to_string(),
                 value: default_value(name).to_string(),
                 principal_arn: principal.clone(),
@@ -119,6 +131,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     drop(state);
     let items = settings.into_iter().map(|s| (s.name.clone(), s));
-    let (page, next) = paginate(items, req.next_token.as_deref(), req.max_results, 10)?;
-    respond_page("settings", page, next)
+    let (page, next_token) = paginate(items, req.next_token.as_deref(), req.max_results, 10)?;
+    respond(&ListAccountSettingsResponse {
+        settings: Some(page.into_iter().map(shown).collect()),
+        next_token,
+    })
 }
