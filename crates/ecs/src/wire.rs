@@ -58,6 +58,20 @@ pub struct ListAccountSettingsResponse {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTagsForResourceRequest {
+    /// The Amazon Resource Name (ARN) that identifies the resource to list the tags for.
+    #[serde(rename = "resourceArn")]
+    pub resource_arn: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTagsForResourceResponse {
+    /// The tags for the resource.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PutAccountSettingDefaultRequest {
     /// The resource name for which to modify the account setting.
     #[serde(rename = "name")]
@@ -111,6 +125,43 @@ pub struct Setting {
     pub r#type: Option<String>,
 }
 
+/// The metadata that you apply to a resource to help you categorize and organize them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    /// One part of a key-value pair that make up a tag.
+    #[serde(rename = "key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The optional part of a key-value pair that make up a tag.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagResourceRequest {
+    /// The Amazon Resource Name (ARN) of the resource to add tags to.
+    #[serde(rename = "resourceArn")]
+    pub resource_arn: String,
+    /// The tags to add to the resource.
+    #[serde(rename = "tags")]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagResourceResponse {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UntagResourceRequest {
+    /// The Amazon Resource Name (ARN) of the resource to delete tags from.
+    #[serde(rename = "resourceArn")]
+    pub resource_arn: String,
+    /// The keys of the tags to be removed.
+    #[serde(rename = "tagKeys")]
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UntagResourceResponse {}
+
 /// The values of `SettingName`.
 pub const SETTING_NAME_VALUES: &[&str] = &[
     "serviceLongArnFormat",
@@ -158,6 +209,14 @@ static LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static LIST_ACCOUNT_SETTINGS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS);
+static LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS: [Member; 1] =
+    [Member { name: "resourceArn", kind: &STRING_SCHEMA }];
+pub static LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS);
+static LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "tags", kind: &TAGS_SCHEMA }];
+pub static LIST_TAGS_FOR_RESOURCE_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS);
 static PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -190,6 +249,29 @@ pub static SETTING_NAME_SCHEMA: Kind = Kind::String;
 pub static SETTING_TYPE_SCHEMA: Kind = Kind::String;
 pub static SETTINGS_SCHEMA: Kind = Kind::List(&SETTING_SCHEMA);
 pub static STRING_SCHEMA: Kind = Kind::String;
+static TAG_MEMBERS: [Member; 2] = [
+    Member { name: "key", kind: &TAG_KEY_SCHEMA },
+    Member { name: "value", kind: &TAG_VALUE_SCHEMA },
+];
+pub static TAG_SCHEMA: Kind = Kind::Struct(&TAG_MEMBERS);
+pub static TAG_KEY_SCHEMA: Kind = Kind::String;
+pub static TAG_KEYS_SCHEMA: Kind = Kind::List(&TAG_KEY_SCHEMA);
+static TAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "resourceArn", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+];
+pub static TAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_REQUEST_MEMBERS);
+static TAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
+pub static TAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_RESPONSE_MEMBERS);
+pub static TAG_VALUE_SCHEMA: Kind = Kind::String;
+pub static TAGS_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
+static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "resourceArn", kind: &STRING_SCHEMA },
+    Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA },
+];
+pub static UNTAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_REQUEST_MEMBERS);
+static UNTAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
+pub static UNTAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_RESPONSE_MEMBERS);
 
 /// The input and output schema of each operation served.
 pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
@@ -212,6 +294,13 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         "DeleteAccountSetting",
         &DELETE_ACCOUNT_SETTING_REQUEST_SCHEMA,
         Some(&DELETE_ACCOUNT_SETTING_RESPONSE_SCHEMA),
+    ),
+    ("TagResource", &TAG_RESOURCE_REQUEST_SCHEMA, Some(&TAG_RESOURCE_RESPONSE_SCHEMA)),
+    ("UntagResource", &UNTAG_RESOURCE_REQUEST_SCHEMA, Some(&UNTAG_RESOURCE_RESPONSE_SCHEMA)),
+    (
+        "ListTagsForResource",
+        &LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA,
+        Some(&LIST_TAGS_FOR_RESOURCE_RESPONSE_SCHEMA),
     ),
 ];
 

@@ -3,31 +3,13 @@
 use flotilla_api::common::{decode, validate_tags, MAX_TAGS};
 use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
 use flotilla_api::{ApiError, ErrorCode, Tag};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::{respond, Ctx};
 use crate::state::{cluster_key, task_definition_key, Record, Staged, State};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TagResourceRequest {
-    resource_arn: String,
-    tags: Vec<Tag>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UntagResourceRequest {
-    resource_arn: String,
-    tag_keys: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListTagsForResourceRequest {
-    resource_arn: String,
-}
+use crate::wire::{
+    self, ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
+    TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
+};
 
 /// A taggable resource, named by its store key.
 enum Resource {
@@ -116,13 +98,15 @@ fn change_tags(
 
 pub async fn tag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: TagResourceRequest = decode(body)?;
-    validate_tags(&req.tags)?;
+    let new_tags: Vec<Tag> =
+        req.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect();
+    validate_tags(&new_tags)?;
     let resource = parse_arn(ctx, &req.resource_arn)?;
     ctx.app
         .state
         .write(move |staged| {
             change_tags(staged, &resource, |tags| {
-                for new in req.tags {
+                for new in new_tags {
                     match tags.iter_mut().find(|t| t.key == new.key) {
                         Some(existing) => existing.value = new.value,
                         None => tags.push(new),
@@ -131,7 +115,7 @@ pub async fn tag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })
         })
         .await?;
-    respond(&json!({}))
+    respond(&TagResourceResponse {})
 }
 
 pub async fn untag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -145,7 +129,7 @@ pub async fn untag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })
         })
         .await?;
-    respond(&json!({}))
+    respond(&UntagResourceResponse {})
 }
 
 fn read_tags(state: &State, resource: &Resource) -> Option<Vec<Tag>> {
@@ -162,5 +146,6 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: ListTagsForResourceRequest = decode(body)?;
     let resource = parse_arn(ctx, &req.resource_arn)?;
     let tags = read_tags(&ctx.app.state.read(), &resource).ok_or_else(|| resource.not_found())?;
-    respond(&json!({ "tags": tags }))
+    let tags = tags.into_iter().map(|t| wire::Tag { key: t.key, value: t.value }).collect();
+    respond(&ListTagsForResourceResponse { tags: Some(tags) })
 }
