@@ -106,28 +106,3 @@ pub struct UpdateContainerInstancesStateRequest {
     pub status: String,
     pub cluster: Option<String>,
 }
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutAttributesRequest {
-    pub cluster: Option<String>,
-    pub attributes: Vec<Attribute>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteAttributesRequest {
-    pub cluster: Option<String>,
-    pub attributes: Vec<Attribute>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListAttributesRequest {
-    pub cluster: Option<String>,
-    pub target_type: String,
-    pub attribute_name: Option<String>,
-    pub attribute_value: Option<String>,
-    pub next_token: Option<String>,
-    pub max_results: Option<i32>,
-}

@@ -8,6 +8,23 @@
 use flotilla_front::schema::{Kind, Member};
 use serde::{Deserialize, Serialize};
 
+/// An attribute is a name-value pair that's associated with an Amazon ECS object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    /// The name of the attribute.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The value of the attribute.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The type of the target to attach the attribute with.
+    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The ID of the target.
+    #[serde(rename = "targetId", default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteAccountSettingRequest {
     /// The resource name to disable the account setting for.
@@ -23,6 +40,23 @@ pub struct DeleteAccountSettingResponse {
     /// The account setting for the specified principal ARN.
     #[serde(rename = "setting", default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<Setting>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteAttributesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that contains the resource to delete attributes.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The attributes to delete from your resource.
+    #[serde(rename = "attributes")]
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteAttributesResponse {
+    /// A list of attribute objects that were successfully deleted from your resource.
+    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +87,38 @@ pub struct ListAccountSettingsResponse {
     #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<Setting>>,
     /// The nextToken value to include in a future ListAccountSettings request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListAttributesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to list attributes.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The type of the target to list attributes with.
+    #[serde(rename = "targetType")]
+    pub target_type: String,
+    /// The name of the attribute to filter the results with.
+    #[serde(rename = "attributeName", default, skip_serializing_if = "Option::is_none")]
+    pub attribute_name: Option<String>,
+    /// The value of the attribute to filter results with.
+    #[serde(rename = "attributeValue", default, skip_serializing_if = "Option::is_none")]
+    pub attribute_value: Option<String>,
+    /// The nextToken value returned from a ListAttributes request indicating that more results are available to fulfill the request and further calls are needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of cluster results that ListAttributes returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListAttributesResponse {
+    /// A list of attribute objects that meet the criteria of the request.
+    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
+    /// The nextToken value to include in a future ListAttributes request.
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
@@ -106,6 +172,23 @@ pub struct PutAccountSettingResponse {
     /// The current account setting for a resource.
     #[serde(rename = "setting", default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<Setting>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutAttributesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that contains the resource to apply attributes.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The attributes to apply to your resource.
+    #[serde(rename = "attributes")]
+    pub attributes: Vec<Attribute>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutAttributesResponse {
+    /// The attributes applied to your resource.
+    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
 }
 
 /// The current account setting for a resource.
@@ -180,8 +263,20 @@ pub const SETTING_NAME_VALUES: &[&str] = &[
 /// The values of `SettingType`.
 pub const SETTING_TYPE_VALUES: &[&str] = &["user", "aws_managed"];
 
+/// The values of `TargetType`.
+pub const TARGET_TYPE_VALUES: &[&str] = &["container-instance"];
+
 // The schema of every shape above, for the front door's protocols.
+static ATTRIBUTE_MEMBERS: [Member; 4] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA },
+    Member { name: "targetId", kind: &STRING_SCHEMA },
+];
+pub static ATTRIBUTE_SCHEMA: Kind = Kind::Struct(&ATTRIBUTE_MEMBERS);
+pub static ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
+pub static BOXED_INTEGER_SCHEMA: Kind = Kind::Integer;
 static DELETE_ACCOUNT_SETTING_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "principalArn", kind: &STRING_SCHEMA },
@@ -192,6 +287,16 @@ static DELETE_ACCOUNT_SETTING_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "setting", kind: &SETTING_SCHEMA }];
 pub static DELETE_ACCOUNT_SETTING_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_ACCOUNT_SETTING_RESPONSE_MEMBERS);
+static DELETE_ATTRIBUTES_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+];
+pub static DELETE_ATTRIBUTES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DELETE_ATTRIBUTES_REQUEST_MEMBERS);
+static DELETE_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
+pub static DELETE_ATTRIBUTES_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DELETE_ATTRIBUTES_RESPONSE_MEMBERS);
 pub static INTEGER_SCHEMA: Kind = Kind::Integer;
 static LIST_ACCOUNT_SETTINGS_REQUEST_MEMBERS: [Member; 6] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
@@ -209,6 +314,20 @@ static LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static LIST_ACCOUNT_SETTINGS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS);
+static LIST_ATTRIBUTES_REQUEST_MEMBERS: [Member; 6] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA },
+    Member { name: "attributeName", kind: &STRING_SCHEMA },
+    Member { name: "attributeValue", kind: &STRING_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LIST_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_ATTRIBUTES_REQUEST_MEMBERS);
+static LIST_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_ATTRIBUTES_RESPONSE_MEMBERS);
 static LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS: [Member; 1] =
     [Member { name: "resourceArn", kind: &STRING_SCHEMA }];
 pub static LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA: Kind =
@@ -238,6 +357,14 @@ static PUT_ACCOUNT_SETTING_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "setting", kind: &SETTING_SCHEMA }];
 pub static PUT_ACCOUNT_SETTING_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&PUT_ACCOUNT_SETTING_RESPONSE_MEMBERS);
+static PUT_ATTRIBUTES_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+];
+pub static PUT_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_REQUEST_MEMBERS);
+static PUT_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
+pub static PUT_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RESPONSE_MEMBERS);
 static SETTING_MEMBERS: [Member; 4] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -265,6 +392,7 @@ static TAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
 pub static TAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_RESPONSE_MEMBERS);
 pub static TAG_VALUE_SCHEMA: Kind = Kind::String;
 pub static TAGS_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
+pub static TARGET_TYPE_SCHEMA: Kind = Kind::String;
 static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "resourceArn", kind: &STRING_SCHEMA },
     Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA },
@@ -302,6 +430,13 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         &LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA,
         Some(&LIST_TAGS_FOR_RESOURCE_RESPONSE_SCHEMA),
     ),
+    ("PutAttributes", &PUT_ATTRIBUTES_REQUEST_SCHEMA, Some(&PUT_ATTRIBUTES_RESPONSE_SCHEMA)),
+    (
+        "DeleteAttributes",
+        &DELETE_ATTRIBUTES_REQUEST_SCHEMA,
+        Some(&DELETE_ATTRIBUTES_RESPONSE_SCHEMA),
+    ),
+    ("ListAttributes", &LIST_ATTRIBUTES_REQUEST_SCHEMA, Some(&LIST_ATTRIBUTES_RESPONSE_SCHEMA)),
 ];
 
 /// The input and output schema of `operation`, if it is served.

@@ -3,18 +3,38 @@
 
 use flotilla_api::arn::id_from;
 use flotilla_api::common::decode;
-use flotilla_api::instance::{
-    DeleteAttributesRequest, ListAttributesRequest, PutAttributesRequest,
-};
+use flotilla_api::pagination::paginate;
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
-use serde_json::json;
 
 use super::clusters::active_cluster;
-use super::{respond, respond_page, Ctx};
+use super::{respond, Ctx};
 use crate::state::{instance_key, InstanceRecord, Record, Staged};
-use flotilla_api::pagination::paginate;
+use crate::wire::{
+    self, DeleteAttributesRequest, DeleteAttributesResponse, ListAttributesRequest,
+    ListAttributesResponse, PutAttributesRequest, PutAttributesResponse,
+};
+
+/// A requested attribute as the domain keeps it.
+fn domain(attribute: wire::Attribute) -> Attribute {
+    Attribute {
+        name: attribute.name,
+        value: attribute.value,
+        target_type: attribute.target_type,
+        target_id: attribute.target_id,
+    }
+}
+
+/// An attribute as the API answers it.
+fn answered(attribute: Attribute) -> wire::Attribute {
+    wire::Attribute {
+        name: attribute.name,
+        value: attribute.value,
+        target_type: attribute.target_type,
+        target_id: attribute.target_id,
+    }
+}
 
 pub const TARGET_TYPE: &str = "container-instance";
 /// ECS: at most 10 custom attributes per resource, and per call.
@@ -23,8 +43,9 @@ const MAX_LEN: usize = 128;
 
 pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: PutAttributesRequest = decode(body)?;
-    check_batch(&req.attributes)?;
-    for attribute in &req.attributes {
+    let attributes: Vec<Attribute> = req.attributes.into_iter().map(domain).collect();
+    check_batch(&attributes)?;
+    for attribute in &attributes {
         check_name(&attribute.name)?;
         if let Some(value) = &attribute.value {
             check_value(value)?;
@@ -34,7 +55,7 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            change_targets(staged, req.cluster.as_deref(), req.attributes, |record, attribute| {
+            change_targets(staged, req.cluster.as_deref(), attributes, |record, attribute| {
                 record.custom_attributes.retain(|a| a.name != attribute.name);
                 record.custom_attributes.push(Attribute {
                     name: attribute.name.clone(),
@@ -54,17 +75,20 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })
         })
         .await?;
-    respond(&json!({ "attributes": written }))
+    respond(&PutAttributesResponse {
+        attributes: Some(written.into_iter().map(answered).collect()),
+    })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: DeleteAttributesRequest = decode(body)?;
-    check_batch(&req.attributes)?;
+    let attributes: Vec<Attribute> = req.attributes.into_iter().map(domain).collect();
+    check_batch(&attributes)?;
     let deleted = ctx
         .app
         .state
         .write(move |staged| {
-            change_targets(staged, req.cluster.as_deref(), req.attributes, |record, attribute| {
+            change_targets(staged, req.cluster.as_deref(), attributes, |record, attribute| {
                 let value = record
                     .instance
                     .attributes
@@ -78,7 +102,9 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })
         })
         .await?;
-    respond(&json!({ "attributes": deleted }))
+    respond(&DeleteAttributesResponse {
+        attributes: Some(deleted.into_iter().map(answered).collect()),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -108,8 +134,12 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .filter(|(_, a)| req.attribute_name.as_ref().is_none_or(|n| *n == a.name))
         .filter(|(_, a)| req.attribute_value.as_ref().is_none_or(|v| Some(v) == a.value.as_ref()));
-    let (attributes, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
-    respond_page("attributes", attributes, next)
+    let (attributes, next_token) =
+        paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    respond(&ListAttributesResponse {
+        attributes: Some(attributes.into_iter().map(answered).collect()),
+        next_token,
+    })
 }
 
 /// Applies `change` to each attribute's target instance (each instance loaded once), then
