@@ -1,6 +1,6 @@
 //! PutAccountSetting, PutAccountSettingDefault, ListAccountSettings, DeleteAccountSetting.
 
-use flotilla_api::account::{default_value, validate_setting, Setting, SETTING_NAMES};
+use flotilla_api::account::Setting;
 use flotilla_api::common::decode;
 use flotilla_api::pagination::paginate;
 use flotilla_api::ApiError;
@@ -10,7 +10,7 @@ use crate::state::{account_setting_key, Record};
 use crate::wire::{
     self, DeleteAccountSettingRequest, DeleteAccountSettingResponse, ListAccountSettingsRequest,
     ListAccountSettingsResponse, PutAccountSettingDefaultRequest, PutAccountSettingRequest,
-    PutAccountSettingResponse,
+    PutAccountSettingResponse, SETTING_NAME_VALUES as SETTING_NAMES,
 };
 
 /// A stored setting as the API shows it.
@@ -136,4 +136,44 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         settings: Some(page.into_iter().map(shown).collect()),
         next_token,
     })
+}
+
+/// The value ECS uses for a setting nobody has set.
+fn default_value(name: &str) -> &'static str {
+    match name {
+        "serviceLongArnFormat" | "taskLongArnFormat" | "containerInstanceLongArnFormat" => {
+            "enabled"
+        }
+        "tagResourceAuthorization" => "on",
+        "fargateTaskRetirementWaitPeriod" => "7",
+        "defaultLogDriverMode" => "blocking",
+        _ => "disabled",
+    }
+}
+
+/// Checks a setting name and value against ECS's rules.
+fn validate_setting(name: &str, value: &str) -> Result<(), ApiError> {
+    if !SETTING_NAMES.contains(&name) {
+        return Err(ApiError::invalid(format!(
+            "unknown account setting name '{name}'; valid names: {}",
+            SETTING_NAMES.join(", ")
+        )));
+    }
+    let allowed: &[&str] = match name {
+        "fargateTaskRetirementWaitPeriod" => &["0", "7", "14"],
+        "tagResourceAuthorization" | "guardDutyActivate" | "fargateFIPSMode" => {
+            &["on", "off", "enabled", "disabled"]
+        }
+        "defaultLogDriverMode" => &["blocking", "non-blocking"],
+        "containerInsights" => &["enabled", "disabled", "enhanced"],
+        _ => &["enabled", "disabled"],
+    };
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "invalid value '{value}' for setting {name}; valid values: {}",
+            allowed.join(", ")
+        )))
+    }
 }
