@@ -28,6 +28,12 @@ pub fn invalid_value(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameterValueException, message)
 }
 
+/// A request member this server does not honour (cross-account observability, label time
+/// zones): refused rather than ignored.
+pub fn not_supported(member: &str) -> ApiError {
+    invalid_value(format!("The parameter {member} is not supported yet by this server."))
+}
+
 /// `InvalidParameterCombination`.
 pub fn invalid_combination(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameterCombinationException, message)
@@ -152,6 +158,12 @@ pub fn check_query_id(id: &str) -> Result<(), ApiError> {
 
 /// Checks a GetMetricData request (not its token) and returns each query's statistic.
 pub fn check_data_request(request: &GetMetricDataInput) -> Result<Vec<Statistic>, ApiError> {
+    if request.label_options.is_some() {
+        return Err(not_supported("LabelOptions"));
+    }
+    if request.metric_data_queries.iter().any(|q| q.account_id.is_some()) {
+        return Err(not_supported("MetricDataQueries.member.AccountId"));
+    }
     if request.metric_data_queries.is_empty() {
         return Err(missing("MetricDataQueries"));
     }
@@ -218,6 +230,12 @@ pub fn check_data_request(request: &GetMetricDataInput) -> Result<Vec<Statistic>
 
 /// Checks a ListMetrics request.
 pub fn check_list_request(request: &ListMetricsInput) -> Result<(), ApiError> {
+    if request.include_linked_accounts == Some(true) {
+        return Err(not_supported("IncludeLinkedAccounts"));
+    }
+    if request.owning_account.is_some() {
+        return Err(not_supported("OwningAccount"));
+    }
     let dimensions = request.dimensions.as_deref().unwrap_or_default();
     check_dimensions(dimensions.iter().map(|d| (d.name.as_str(), d.value.as_deref())))?;
     if let Some(recent) = request.recently_active.as_deref() {
@@ -321,6 +339,30 @@ mod tests {
         for bad in ["", "Cpu", "1cpu", "cpu-1", "cpu 1"] {
             assert!(check_query_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn members_not_honoured_are_refused() {
+        let query = MetricDataQuery {
+            id: "m1".into(),
+            account_id: Some("111122223333".into()),
+            ..MetricDataQuery::default()
+        };
+        let request = GetMetricDataInput {
+            metric_data_queries: vec![query],
+            start_time: 0.0,
+            end_time: 60.0,
+            ..GetMetricDataInput::default()
+        };
+        let error = check_data_request(&request).expect_err("refused");
+        assert!(error.message.contains("AccountId"), "{}", error.message);
+        let list = ListMetricsInput { owning_account: Some("1".into()), ..Default::default() };
+        assert!(check_list_request(&list).expect_err("refused").message.contains("OwningAccount"));
+        let list = ListMetricsInput { include_linked_accounts: Some(true), ..Default::default() };
+        assert_eq!(
+            check_list_request(&list).expect_err("refused").code,
+            ErrorCode::InvalidParameterValueException
+        );
     }
 
     #[test]
