@@ -1,4 +1,4 @@
-//! Cluster shapes and their request validation.
+//! The stored cluster and the rules for its settings.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,54 +52,6 @@ pub struct Cluster {
     pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_connect_defaults: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateClusterRequest {
-    pub cluster_name: Option<String>,
-    pub tags: Option<Vec<Tag>>,
-    pub settings: Option<Vec<ClusterSetting>>,
-    pub configuration: Option<Value>,
-    pub capacity_providers: Option<Vec<String>>,
-    pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    pub service_connect_defaults: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeClustersRequest {
-    pub clusters: Option<Vec<String>>,
-    pub include: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListRequest {
-    pub next_token: Option<String>,
-    pub max_results: Option<i32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateClusterRequest {
-    pub cluster: String,
-    pub settings: Option<Vec<ClusterSetting>>,
-    pub configuration: Option<Value>,
-    pub service_connect_defaults: Option<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateClusterSettingsRequest {
-    pub cluster: String,
-    pub settings: Vec<ClusterSetting>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteClusterRequest {
-    pub cluster: String,
 }
 
 /// The `include` values DescribeClusters accepts.

@@ -1,4 +1,4 @@
-//! Container instances (the machines agents run on) as ECS returns them, and their requests.
+//! Container instances (the machines agents run on) as the store keeps them.
 
 use serde::{Deserialize, Serialize};
 
@@ -67,42 +67,6 @@ pub struct ContainerInstance {
     pub pending_tasks_count: i32,
     pub attributes: Vec<Attribute>,
     pub registered_at: f64,
-    #[serde(default)]
-    pub attachments: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeContainerInstancesRequest {
-    pub container_instances: Vec<String>,
-    pub cluster: Option<String>,
-    pub include: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListContainerInstancesRequest {
-    pub cluster: Option<String>,
-    pub filter: Option<String>,
-    pub status: Option<String>,
-    pub next_token: Option<String>,
-    pub max_results: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeregisterContainerInstanceRequest {
-    pub container_instance: String,
-    pub cluster: Option<String>,
-    pub force: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateContainerInstancesStateRequest {
-    pub container_instances: Vec<String>,
-    pub status: String,
-    pub cluster: Option<String>,
 }

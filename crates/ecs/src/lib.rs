@@ -10,6 +10,7 @@ pub mod agent_auth;
 mod agent_logs;
 pub mod agents;
 mod controller;
+pub mod convert;
 mod gateway;
 pub mod handlers;
 mod housekeeping;

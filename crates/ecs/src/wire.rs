@@ -5,8 +5,44 @@
 
 #![allow(clippy::all)]
 
+use std::collections::BTreeMap;
+
 use flotilla_front::schema::{Kind, Member};
 use serde::{Deserialize, Serialize};
+
+/// The advanced settings for a load balancer used in blue/green deployments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdvancedConfiguration {
+    /// The Amazon Resource Name (ARN) of the alternate target group for Amazon ECS blue/green deployments.
+    #[serde(rename = "alternateTargetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) that that identifies the production listener rule (in the case of an Application Load Balancer) or listener (in the case for an Network Load Balancer) for routing pro...
+    #[serde(rename = "productionListenerRule", default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule: Option<String>,
+    /// The Amazon Resource Name (ARN) that identifies ) that identifies the test listener rule (in the case of an Application Load Balancer) or listener (in the case for an Network Load Balancer) for rout...
+    #[serde(rename = "testListenerRule", default, skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule: Option<String>,
+    /// The Amazon Resource Name (ARN) of the IAM role that grants Amazon ECS permission to call the Elastic Load Balancing APIs for you.
+    #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// An object representing a container instance or task attachment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The unique identifier for the attachment.
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The type of the attachment, such as ElasticNetworkInterface, Service Connect, and AmazonElasticBlockStorage.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// The status of the attachment.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Details of the attachment.
+    #[serde(rename = "details", default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<KeyValuePair>>,
+}
 
 /// An attribute is a name-value pair that's associated with an Amazon ECS object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +59,600 @@ pub struct Attribute {
     /// The ID of the target.
     #[serde(rename = "targetId", default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
+}
+
+/// An object representing the networking details for a task or service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AwsVpcConfiguration {
+    /// The IDs of the subnets associated with the task or service.
+    #[serde(rename = "subnets")]
+    pub subnets: Vec<String>,
+    /// The IDs of the security groups associated with the task or service.
+    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    /// Whether the task's elastic network interface receives a public IP address.
+    #[serde(rename = "assignPublicIp", default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<String>,
+}
+
+/// Configuration for a canary deployment strategy that shifts a fixed percentage of traffic to the new service revision, waits for a specified bake time, then shifts the remaining traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CanaryConfiguration {
+    /// The percentage of production traffic to shift to the new service revision during the canary phase.
+    #[serde(rename = "canaryPercent", default, skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<f64>,
+    /// The amount of time in minutes to wait during the canary phase before shifting the remaining production traffic to the new service revision.
+    #[serde(rename = "canaryBakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    pub canary_bake_time_in_minutes: Option<i32>,
+}
+
+/// The details of a capacity provider strategy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProviderStrategyItem {
+    /// The short name of the capacity provider.
+    #[serde(rename = "capacityProvider")]
+    pub capacity_provider: String,
+    /// The weight value designates the relative percentage of the total number of tasks launched that should use the specified capacity provider.
+    #[serde(rename = "weight", default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    /// The base value designates how many tasks, at a minimum, to run on the specified capacity provider for each service.
+    #[serde(rename = "base", default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<i32>,
+}
+
+/// A regional grouping of one or more container instances where you can run task requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// The Amazon Resource Name (ARN) that identifies the cluster.
+    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// A user-generated string that you use to identify your cluster.
+    #[serde(rename = "clusterName", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The execute command and managed storage configuration for the cluster.
+    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<ClusterConfiguration>,
+    /// The status of the cluster.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The number of container instances registered into the cluster.
+    #[serde(
+        rename = "registeredContainerInstancesCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub registered_container_instances_count: Option<i32>,
+    /// The number of tasks in the cluster that are in the RUNNING state.
+    #[serde(rename = "runningTasksCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_tasks_count: Option<i32>,
+    /// The number of tasks in the cluster that are in the PENDING state.
+    #[serde(rename = "pendingTasksCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_tasks_count: Option<i32>,
+    /// The number of services that are running on the cluster in an ACTIVE state.
+    #[serde(rename = "activeServicesCount", default, skip_serializing_if = "Option::is_none")]
+    pub active_services_count: Option<i32>,
+    /// Additional information about your clusters that are separated by launch type.
+    #[serde(rename = "statistics", default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Vec<KeyValuePair>>,
+    /// The metadata that you apply to the cluster to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The settings for the cluster.
+    #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// The capacity providers associated with the cluster.
+    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<String>>,
+    /// The default capacity provider strategy for the cluster.
+    #[serde(
+        rename = "defaultCapacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The resources attached to a cluster.
+    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The status of the capacity providers associated with the cluster.
+    #[serde(rename = "attachmentsStatus", default, skip_serializing_if = "Option::is_none")]
+    pub attachments_status: Option<String>,
+    /// Use this parameter to set a default Service Connect namespace.
+    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<ClusterServiceConnectDefaults>,
+}
+
+/// The execute command and managed storage configuration for the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterConfiguration {
+    /// The details of the execute command configuration.
+    #[serde(
+        rename = "executeCommandConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub execute_command_configuration: Option<ExecuteCommandConfiguration>,
+    /// The details of the managed storage configuration.
+    #[serde(
+        rename = "managedStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub managed_storage_configuration: Option<ManagedStorageConfiguration>,
+}
+
+/// Use this parameter to set a default Service Connect namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterServiceConnectDefaults {
+    /// The namespace name or full Amazon Resource Name (ARN) of the Cloud Map namespace.
+    #[serde(rename = "namespace", default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Use this parameter to set a default Service Connect namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterServiceConnectDefaultsRequest {
+    /// The namespace name or full Amazon Resource Name (ARN) of the Cloud Map namespace that's used when you create a service and don't specify a Service Connect configuration.
+    #[serde(rename = "namespace")]
+    pub namespace: String,
+}
+
+/// The settings to use when creating a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSetting {
+    /// The name of the cluster setting.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The value to set for the cluster setting.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A Docker container that's part of a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    /// The Amazon Resource Name (ARN) of the container.
+    #[serde(rename = "containerArn", default, skip_serializing_if = "Option::is_none")]
+    pub container_arn: Option<String>,
+    /// The ARN of the task.
+    #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// The name of the container.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The image used for the container.
+    #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The container image manifest digest.
+    #[serde(rename = "imageDigest", default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// The ID of the Docker container.
+    #[serde(rename = "runtimeId", default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    /// The last known status of the container.
+    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// The exit code returned from the container.
+    #[serde(rename = "exitCode", default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A short (1024 max characters) human-readable string to provide additional details about a running or stopped container.
+    #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The network bindings associated with the container.
+    #[serde(rename = "networkBindings", default, skip_serializing_if = "Option::is_none")]
+    pub network_bindings: Option<Vec<NetworkBinding>>,
+    /// The network interfaces associated with the container.
+    #[serde(rename = "networkInterfaces", default, skip_serializing_if = "Option::is_none")]
+    pub network_interfaces: Option<Vec<NetworkInterface>>,
+    /// The health status of the container.
+    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    /// The details of any Amazon ECS managed agents associated with the container.
+    #[serde(rename = "managedAgents", default, skip_serializing_if = "Option::is_none")]
+    pub managed_agents: Option<Vec<ManagedAgent>>,
+    /// The number of CPU units set for the container.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The hard limit (in MiB) of memory set for the container.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The soft limit (in MiB) of memory set for the container.
+    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+    /// The IDs of each GPU assigned to the container.
+    #[serde(rename = "gpuIds", default, skip_serializing_if = "Option::is_none")]
+    pub gpu_ids: Option<Vec<String>>,
+}
+
+/// Container definitions are used in task definitions to describe the different containers that are launched as part of a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDefinition {
+    /// The name of a container.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The image used to start a container.
+    #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The private repository authentication credentials to use.
+    #[serde(rename = "repositoryCredentials", default, skip_serializing_if = "Option::is_none")]
+    pub repository_credentials: Option<RepositoryCredentials>,
+    /// The number of cpu units reserved for the container.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    /// The amount (in MiB) of memory to present to the container.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    /// The soft limit (in MiB) of memory to reserve for the container.
+    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+    /// The links parameter allows containers to communicate with each other without the need for port mappings.
+    #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+    /// The list of port mappings for the container.
+    #[serde(rename = "portMappings", default, skip_serializing_if = "Option::is_none")]
+    pub port_mappings: Option<Vec<PortMapping>>,
+    /// If the essential parameter of a container is marked as true, and that container fails or stops for any reason, all other containers that are part of the task are stopped.
+    #[serde(rename = "essential", default, skip_serializing_if = "Option::is_none")]
+    pub essential: Option<bool>,
+    /// The restart policy for a container.
+    #[serde(rename = "restartPolicy", default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
+    /// Early versions of the Amazon ECS container agent don't properly handle entryPoint parameters.
+    #[serde(rename = "entryPoint", default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<Vec<String>>,
+    /// The command that's passed to the container.
+    #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The environment variables to pass to a container.
+    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    /// A list of files containing the environment variables to pass to a container.
+    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    /// The mount points for data volumes in your container.
+    #[serde(rename = "mountPoints", default, skip_serializing_if = "Option::is_none")]
+    pub mount_points: Option<Vec<MountPoint>>,
+    /// Data volumes to mount from another container.
+    #[serde(rename = "volumesFrom", default, skip_serializing_if = "Option::is_none")]
+    pub volumes_from: Option<Vec<VolumeFrom>>,
+    /// Linux-specific modifications that are applied to the default Docker container configuration, such as Linux kernel capabilities.
+    #[serde(rename = "linuxParameters", default, skip_serializing_if = "Option::is_none")]
+    pub linux_parameters: Option<LinuxParameters>,
+    /// The secrets to pass to the container.
+    #[serde(rename = "secrets", default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<Secret>>,
+    /// The dependencies defined for container startup and shutdown.
+    #[serde(rename = "dependsOn", default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<ContainerDependency>>,
+    /// Time duration (in seconds) to wait before giving up on resolving dependencies for a container.
+    #[serde(rename = "startTimeout", default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout: Option<i32>,
+    /// Time duration (in seconds) to wait before the container is forcefully killed if it doesn't exit normally on its own.
+    #[serde(rename = "stopTimeout", default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i32>,
+    /// Specifies whether Amazon ECS will resolve the container image tag provided in the container definition to an image digest.
+    #[serde(rename = "versionConsistency", default, skip_serializing_if = "Option::is_none")]
+    pub version_consistency: Option<String>,
+    /// The hostname to use for your container.
+    #[serde(rename = "hostname", default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The user to use inside the container.
+    #[serde(rename = "user", default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The working directory to run commands inside the container in.
+    #[serde(rename = "workingDirectory", default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// When this parameter is true, networking is off within the container.
+    #[serde(rename = "disableNetworking", default, skip_serializing_if = "Option::is_none")]
+    pub disable_networking: Option<bool>,
+    /// When this parameter is true, the container is given elevated privileges on the host container instance (similar to the root user).
+    #[serde(rename = "privileged", default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// When this parameter is true, the container is given read-only access to its root file system.
+    #[serde(rename = "readonlyRootFilesystem", default, skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
+    /// A list of DNS servers that are presented to the container.
+    #[serde(rename = "dnsServers", default, skip_serializing_if = "Option::is_none")]
+    pub dns_servers: Option<Vec<String>>,
+    /// A list of DNS search domains that are presented to the container.
+    #[serde(rename = "dnsSearchDomains", default, skip_serializing_if = "Option::is_none")]
+    pub dns_search_domains: Option<Vec<String>>,
+    /// A list of hostnames and IP address mappings to append to the /etc/hosts file on the container.
+    #[serde(rename = "extraHosts", default, skip_serializing_if = "Option::is_none")]
+    pub extra_hosts: Option<Vec<HostEntry>>,
+    /// A list of strings to provide custom configuration for multiple security systems.
+    #[serde(rename = "dockerSecurityOptions", default, skip_serializing_if = "Option::is_none")]
+    pub docker_security_options: Option<Vec<String>>,
+    /// When this parameter is true, you can deploy containerized applications that require stdin or a tty to be allocated.
+    #[serde(rename = "interactive", default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    /// When this parameter is true, a TTY is allocated.
+    #[serde(rename = "pseudoTerminal", default, skip_serializing_if = "Option::is_none")]
+    pub pseudo_terminal: Option<bool>,
+    /// A key/value map of labels to add to the container.
+    #[serde(rename = "dockerLabels", default, skip_serializing_if = "Option::is_none")]
+    pub docker_labels: Option<BTreeMap<String, String>>,
+    /// A list of ulimits to set in the container.
+    #[serde(rename = "ulimits", default, skip_serializing_if = "Option::is_none")]
+    pub ulimits: Option<Vec<Ulimit>>,
+    /// The log configuration specification for the container.
+    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+    /// The container health check command and associated configuration parameters for the container.
+    #[serde(rename = "healthCheck", default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// A list of namespaced kernel parameters to set in the container.
+    #[serde(rename = "systemControls", default, skip_serializing_if = "Option::is_none")]
+    pub system_controls: Option<Vec<SystemControl>>,
+    /// The type and amount of a resource to assign to a container.
+    #[serde(rename = "resourceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+    /// The FireLens configuration for the container.
+    #[serde(rename = "firelensConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub firelens_configuration: Option<FirelensConfiguration>,
+    /// A list of ARNs in SSM or Amazon S3 to a credential spec (CredSpec) file that configures the container for Active Directory authentication.
+    #[serde(rename = "credentialSpecs", default, skip_serializing_if = "Option::is_none")]
+    pub credential_specs: Option<Vec<String>>,
+}
+
+/// The dependencies defined for container startup and shutdown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDependency {
+    /// The name of a container.
+    #[serde(rename = "containerName")]
+    pub container_name: String,
+    /// The dependency condition of the container.
+    #[serde(rename = "condition")]
+    pub condition: String,
+}
+
+/// An Amazon EC2 or External instance that's running the Amazon ECS agent and has been registered with a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInstance {
+    /// The Amazon Resource Name (ARN) of the container instance.
+    #[serde(rename = "containerInstanceArn", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// The ID of the container instance.
+    #[serde(rename = "ec2InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub ec2_instance_id: Option<String>,
+    /// The capacity provider that's associated with the container instance.
+    #[serde(rename = "capacityProviderName", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// The version counter for the container instance.
+    #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The version information for the Amazon ECS container agent and Docker daemon running on the container instance.
+    #[serde(rename = "versionInfo", default, skip_serializing_if = "Option::is_none")]
+    pub version_info: Option<VersionInfo>,
+    /// For CPU and memory resource types, this parameter describes the remaining CPU and memory that wasn't already allocated to tasks and is therefore available for new tasks.
+    #[serde(rename = "remainingResources", default, skip_serializing_if = "Option::is_none")]
+    pub remaining_resources: Option<Vec<Resource>>,
+    /// For CPU and memory resource types, this parameter describes the amount of each resource that was available on the container instance when the container agent registered it with Amazon ECS.
+    #[serde(rename = "registeredResources", default, skip_serializing_if = "Option::is_none")]
+    pub registered_resources: Option<Vec<Resource>>,
+    /// The status of the container instance.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The reason that the container instance reached its current status.
+    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// This parameter returns true if the agent is connected to Amazon ECS.
+    #[serde(rename = "agentConnected", default, skip_serializing_if = "Option::is_none")]
+    pub agent_connected: Option<bool>,
+    /// The number of tasks on the container instance that have a desired status (desiredStatus) of RUNNING.
+    #[serde(rename = "runningTasksCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_tasks_count: Option<i32>,
+    /// The number of tasks on the container instance that are in the PENDING status.
+    #[serde(rename = "pendingTasksCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_tasks_count: Option<i32>,
+    /// The status of the most recent agent update.
+    #[serde(rename = "agentUpdateStatus", default, skip_serializing_if = "Option::is_none")]
+    pub agent_update_status: Option<String>,
+    /// The attributes set for the container instance, either by the Amazon ECS container agent at instance registration or manually with the PutAttributes operation.
+    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
+    /// The Unix timestamp for the time when the container instance was registered.
+    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<f64>,
+    /// The resources attached to a container instance, such as an elastic network interface.
+    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The metadata that you apply to the container instance to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// An object representing the health status of the container instance.
+    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<ContainerInstanceHealthStatus>,
+}
+
+/// An object representing the health status of the container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInstanceHealthStatus {
+    /// The overall health status of the container instance.
+    #[serde(rename = "overallStatus", default, skip_serializing_if = "Option::is_none")]
+    pub overall_status: Option<String>,
+    /// An array of objects representing the details of the container instance health status.
+    #[serde(rename = "details", default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<InstanceHealthCheckResult>>,
+}
+
+/// The overrides that are sent to a container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerOverride {
+    /// The name of the container that receives the override.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The command to send to the container that overrides the default command from the Docker image or the task definition.
+    #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The environment variables to send to the container.
+    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Vec<KeyValuePair>>,
+    /// A list of files containing the environment variables to pass to a container, instead of the value from the container definition.
+    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    /// The number of cpu units reserved for the container, instead of the default value from the task definition.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i32>,
+    /// The hard limit (in MiB) of memory to present to the container, instead of the default value from the task definition.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i32>,
+    /// The soft limit (in MiB) of memory to reserve for the container, instead of the default value from the task definition.
+    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i32>,
+    /// The type and amount of a resource to assign to a container, instead of the default value from the task definition.
+    #[serde(rename = "resourceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub resource_requirements: Option<Vec<ResourceRequirement>>,
+}
+
+/// You can enable a restart policy for each container defined in your task definition, to overcome transient failures faster and maintain task availability.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRestartPolicy {
+    /// Specifies whether a restart policy is enabled for the container.
+    #[serde(rename = "enabled")]
+    pub enabled: bool,
+    /// A list of exit codes that Amazon ECS will ignore and not attempt a restart on.
+    #[serde(rename = "ignoredExitCodes", default, skip_serializing_if = "Option::is_none")]
+    pub ignored_exit_codes: Option<Vec<i32>>,
+    /// A period of time (in seconds) that the container must run for before a restart can be attempted.
+    #[serde(rename = "restartAttemptPeriod", default, skip_serializing_if = "Option::is_none")]
+    pub restart_attempt_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateClusterRequest {
+    /// The name of your cluster.
+    #[serde(rename = "clusterName", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The metadata that you apply to the cluster to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The setting to use when creating a cluster.
+    #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// The execute command configuration for the cluster.
+    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<ClusterConfiguration>,
+    /// The short name of one or more capacity providers to associate with the cluster.
+    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<String>>,
+    /// The capacity provider strategy to set as the default for the cluster.
+    #[serde(
+        rename = "defaultCapacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// Use this parameter to set a default Service Connect namespace.
+    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<ClusterServiceConnectDefaultsRequest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateClusterResponse {
+    /// The full description of your new cluster.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateServiceRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that you run your service on.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The name of your service.
+    #[serde(rename = "serviceName")]
+    pub service_name: String,
+    /// The family and revision (family:revision) or full ARN of the task definition to run in your service.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Indicates whether to use Availability Zone rebalancing for the service.
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub availability_zone_rebalancing: Option<String>,
+    /// A load balancer object representing the load balancers to use with your service.
+    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// The details of the service discovery registry to associate with this service.
+    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// The number of instantiations of the specified task definition to place and keep running in your service.
+    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// An identifier that you provide to ensure the idempotency of the request.
+    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    /// The infrastructure that you run your service on.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The capacity provider strategy to use for the service.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The platform version that your tasks in the service are running on.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The name or full Amazon Resource Name (ARN) of the IAM role that allows Amazon ECS to make calls to your load balancer on your behalf.
+    #[serde(rename = "role", default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Optional deployment parameters that control how many tasks run during the deployment and the ordering of stopping and starting tasks.
+    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// An array of placement constraint objects to use for tasks in your service.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// The placement strategy objects to use for tasks in your service.
+    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// The network configuration for the service.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// The period of time, in seconds, that the Amazon ECS service scheduler ignores unhealthy Elastic Load Balancing, VPC Lattice, and container health checks after a task has first started.
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// The scheduling strategy to use for the service.
+    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_strategy: Option<String>,
+    /// The deployment controller to use for the service.
+    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentController>,
+    /// The metadata that you apply to the service to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Specifies whether to turn on Amazon ECS managed tags for the tasks within the service.
+    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Specifies whether to propagate the tags from the task definition to the task.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// Determines whether the execute command functionality is turned on for the service.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The configuration for this service to discover and connect to services, and be discovered by, and connected from, other services within a namespace.
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
+    /// The configuration for a volume specified in the task definition as a volume that is configured at launch time.
+    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
+    /// The VPC Lattice configuration for the service being created.
+    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateServiceResponse {
+    /// The full description of your service following the create call.
+    #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +687,708 @@ pub struct DeleteAttributesResponse {
     /// A list of attribute objects that were successfully deleted from your resource.
     #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<Vec<Attribute>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteClusterRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to delete.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteClusterResponse {
+    /// The full description of the deleted cluster.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteServiceRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service to delete.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The name of the service to delete.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// If true, allows you to delete a service even if it wasn't scaled down to zero tasks.
+    #[serde(rename = "force", default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteServiceResponse {
+    /// The full description of the deleted service.
+    #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTaskDefinitionsRequest {
+    /// The family and revision (family:revision) or full Amazon Resource Name (ARN) of the task definition to delete.
+    #[serde(rename = "taskDefinitions")]
+    pub task_definitions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTaskDefinitionsResponse {
+    /// The list of deleted task definitions.
+    #[serde(rename = "taskDefinitions", default, skip_serializing_if = "Option::is_none")]
+    pub task_definitions: Option<Vec<TaskDefinition>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// The details of an Amazon ECS service deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The ID of the deployment.
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The status of the deployment.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The most recent task definition that was specified for the tasks in the service to use.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The most recent desired count of tasks that was specified for the service to deploy or maintain.
+    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// The number of tasks in the deployment that are in the PENDING status.
+    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// The number of tasks in the deployment that are in the RUNNING status.
+    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    /// The number of consecutively failed tasks in the deployment.
+    #[serde(rename = "failedTasks", default, skip_serializing_if = "Option::is_none")]
+    pub failed_tasks: Option<i32>,
+    /// The Unix timestamp for the time when the service deployment was created.
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// The Unix timestamp for the time when the service deployment was last updated.
+    #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<f64>,
+    /// The capacity provider strategy that the deployment is using.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The launch type the tasks in the service are using.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The platform version that your tasks in the service run on.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The operating system that your tasks in the service, or tasks are running on.
+    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    /// The VPC subnet and security group configuration for tasks that receive their own elastic network interface by using the awsvpc networking mode.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// The rolloutState of a service is only returned for services that use the rolling update (ECS) deployment type that aren't behind a Classic Load Balancer.
+    #[serde(rename = "rolloutState", default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<String>,
+    /// A description of the rollout state of a deployment.
+    #[serde(rename = "rolloutStateReason", default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state_reason: Option<String>,
+    /// The details of the Service Connect configuration that's used by this deployment.
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
+    /// The list of Service Connect resources that are associated with this deployment.
+    #[serde(rename = "serviceConnectResources", default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_resources: Option<Vec<ServiceConnectServiceResource>>,
+    /// The details of the volume that was configuredAtLaunch.
+    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
+    /// The Fargate ephemeral storage settings for the deployment.
+    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
+    /// The VPC Lattice configuration for the service deployment.
+    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
+}
+
+/// One of the methods which provide a way for you to quickly identify when a deployment has failed, and then to optionally roll back the failure to the last working deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentAlarms {
+    /// One or more CloudWatch alarm names.
+    #[serde(rename = "alarmNames")]
+    pub alarm_names: Vec<String>,
+    /// Determines whether to configure Amazon ECS to roll back the service if a service deployment fails.
+    #[serde(rename = "rollback")]
+    pub rollback: bool,
+    /// Determines whether to use the CloudWatch alarm option in the service deployment process.
+    #[serde(rename = "enable")]
+    pub enable: bool,
+}
+
+/// The deployment circuit breaker can only be used for services using the rolling update (ECS) deployment type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentCircuitBreaker {
+    /// Determines whether to use the deployment circuit breaker logic for the service.
+    #[serde(rename = "enable")]
+    pub enable: bool,
+    /// Determines whether to configure Amazon ECS to roll back the service if a service deployment fails.
+    #[serde(rename = "rollback")]
+    pub rollback: bool,
+}
+
+/// Optional deployment parameters that control how many tasks run during a deployment and the ordering of stopping and starting tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentConfiguration {
+    /// The deployment circuit breaker can only be used for services using the rolling update (ECS) deployment type.
+    #[serde(rename = "deploymentCircuitBreaker", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+    /// If a service is using the rolling update (ECS) deployment type, the maximumPercent parameter represents an upper limit on the number of your service's tasks that are allowed in the RUNNING or PENDI...
+    #[serde(rename = "maximumPercent", default, skip_serializing_if = "Option::is_none")]
+    pub maximum_percent: Option<i32>,
+    /// If a service is using the rolling update (ECS) deployment type, the minimumHealthyPercent represents a lower limit on the number of your service's tasks that must remain in the RUNNING state during...
+    #[serde(rename = "minimumHealthyPercent", default, skip_serializing_if = "Option::is_none")]
+    pub minimum_healthy_percent: Option<i32>,
+    /// Information about the CloudWatch alarms.
+    #[serde(rename = "alarms", default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+    /// The deployment strategy for the service.
+    #[serde(rename = "strategy", default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The time period when both blue and green service revisions are running simultaneously after the production traffic has shifted.
+    #[serde(rename = "bakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    pub bake_time_in_minutes: Option<i32>,
+    /// An array of deployment lifecycle hook objects to run custom logic at specific stages of the deployment lifecycle.
+    #[serde(rename = "lifecycleHooks", default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_hooks: Option<Vec<DeploymentLifecycleHook>>,
+    /// Configuration for linear deployment strategy.
+    #[serde(rename = "linearConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub linear_configuration: Option<LinearConfiguration>,
+    /// Configuration for canary deployment strategy.
+    #[serde(rename = "canaryConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub canary_configuration: Option<CanaryConfiguration>,
+}
+
+/// The deployment controller to use for the service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentController {
+    /// The deployment controller type to use.
+    #[serde(rename = "type")]
+    pub r#type: String,
+}
+
+/// The amount of ephemeral storage to allocate for the deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentEphemeralStorage {
+    /// Specify an Key Management Service key ID to encrypt the ephemeral storage for deployment.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// A deployment lifecycle hook runs custom logic at specific stages of the deployment process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentLifecycleHook {
+    /// The type of action the lifecycle hook performs.
+    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The Amazon Resource Name (ARN) of the hook target.
+    #[serde(rename = "hookTargetArn", default, skip_serializing_if = "Option::is_none")]
+    pub hook_target_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the IAM role that grants Amazon ECS permission to call Lambda functions on your behalf.
+    #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The lifecycle stages at which to run the hook.
+    #[serde(rename = "lifecycleStages", default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stages: Option<Vec<String>>,
+    /// Use this field to specify custom parameters that Amazon ECS will pass to your hook target invocations (such as a Lambda function).
+    #[serde(rename = "hookDetails", default, skip_serializing_if = "Option::is_none")]
+    pub hook_details: Option<HookDetails>,
+    /// The timeout configuration for the lifecycle hook.
+    #[serde(rename = "timeoutConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_configuration: Option<DeploymentLifecycleHookTimeoutConfiguration>,
+}
+
+/// The timeout configuration for a deployment lifecycle hook.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentLifecycleHookTimeoutConfiguration {
+    /// The number of minutes Amazon ECS waits for the lifecycle hook to complete before taking the timeout action.
+    #[serde(rename = "timeoutInMinutes", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_minutes: Option<i32>,
+    /// The action Amazon ECS takes when the lifecycle hook times out.
+    #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeregisterContainerInstanceRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the container instance to deregister.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The container instance ID or full ARN of the container instance to deregister.
+    #[serde(rename = "containerInstance")]
+    pub container_instance: String,
+    /// Forces the container instance to be deregistered.
+    #[serde(rename = "force", default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeregisterContainerInstanceResponse {
+    /// The container instance that was deregistered.
+    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<ContainerInstance>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeregisterTaskDefinitionRequest {
+    /// The family and revision (family:revision) or full Amazon Resource Name (ARN) of the task definition to deregister.
+    #[serde(rename = "taskDefinition")]
+    pub task_definition: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeregisterTaskDefinitionResponse {
+    /// The full description of the deregistered task.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<TaskDefinition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeClustersRequest {
+    /// A list of up to 100 cluster names or full cluster Amazon Resource Name (ARN) entries.
+    #[serde(rename = "clusters", default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Vec<String>>,
+    /// Determines whether to include additional information about the clusters in the response.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeClustersResponse {
+    /// The list of clusters.
+    #[serde(rename = "clusters", default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<Vec<Cluster>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeContainerInstancesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the container instances to describe.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A list of up to 100 container instance IDs or full Amazon Resource Name (ARN) entries.
+    #[serde(rename = "containerInstances")]
+    pub container_instances: Vec<String>,
+    /// Specifies whether you want to see the resource tags for the container instance.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeContainerInstancesResponse {
+    /// The list of container instances.
+    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    pub container_instances: Option<Vec<ContainerInstance>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeServicesRequest {
+    /// The short name or full Amazon Resource Name (ARN)the cluster that hosts the service to describe.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A list of services to describe.
+    #[serde(rename = "services")]
+    pub services: Vec<String>,
+    /// Determines whether you want to see the resource tags for the service.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeServicesResponse {
+    /// The list of services described.
+    #[serde(rename = "services", default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<Service>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTaskDefinitionRequest {
+    /// The family for the latest ACTIVE revision, family and revision (family:revision) for a specific revision in the family, or full Amazon Resource Name (ARN) of the task definition to describe.
+    #[serde(rename = "taskDefinition")]
+    pub task_definition: String,
+    /// Determines whether to see the resource tags for the task definition.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTaskDefinitionResponse {
+    /// The full task definition description.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<TaskDefinition>,
+    /// The metadata that's applied to the task definition to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTasksRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the task or tasks to describe.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A list of up to 100 task IDs or full ARN entries.
+    #[serde(rename = "tasks")]
+    pub tasks: Vec<String>,
+    /// Specifies whether you want to see the resource tags for the task.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTasksResponse {
+    /// The list of tasks.
+    #[serde(rename = "tasks", default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// An object representing a container instance host device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    /// The path for the device on the host container instance.
+    #[serde(rename = "hostPath")]
+    pub host_path: String,
+    /// The path inside the container at which to expose the host device.
+    #[serde(rename = "containerPath", default, skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
+    /// The explicit permissions to provide to the container for the device.
+    #[serde(rename = "permissions", default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+/// This parameter is specified when you're using Docker volumes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerVolumeConfiguration {
+    /// The scope for the Docker volume that determines its lifecycle.
+    #[serde(rename = "scope", default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// If this value is true, the Docker volume is created if it doesn't already exist.
+    #[serde(rename = "autoprovision", default, skip_serializing_if = "Option::is_none")]
+    pub autoprovision: Option<bool>,
+    /// The Docker volume driver to use.
+    #[serde(rename = "driver", default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// A map of Docker driver-specific options passed through.
+    #[serde(rename = "driverOpts", default, skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Custom metadata to add to your Docker volume.
+    #[serde(rename = "labels", default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The tag specifications of an Amazon EBS volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EBSTagSpecification {
+    /// The type of volume resource.
+    #[serde(rename = "resourceType")]
+    pub resource_type: String,
+    /// The tags applied to this Amazon EBS volume.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Determines whether to propagate the tags from the task definition to the Amazon EBS volume.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+}
+
+/// The authorization configuration details for the Amazon EFS file system.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EFSAuthorizationConfig {
+    /// The Amazon EFS access point ID to use.
+    #[serde(rename = "accessPointId", default, skip_serializing_if = "Option::is_none")]
+    pub access_point_id: Option<String>,
+    /// Determines whether to use the Amazon ECS task role defined in a task definition when mounting the Amazon EFS file system.
+    #[serde(rename = "iam", default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
+}
+
+/// This parameter is specified when you're using an Amazon Elastic File System file system for task storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EFSVolumeConfiguration {
+    /// The Amazon EFS file system ID to use.
+    #[serde(rename = "fileSystemId")]
+    pub file_system_id: String,
+    /// The directory within the Amazon EFS file system to mount as the root directory inside the host.
+    #[serde(rename = "rootDirectory", default, skip_serializing_if = "Option::is_none")]
+    pub root_directory: Option<String>,
+    /// Determines whether to use encryption for Amazon EFS data in transit between the Amazon ECS host and the Amazon EFS server.
+    #[serde(rename = "transitEncryption", default, skip_serializing_if = "Option::is_none")]
+    pub transit_encryption: Option<String>,
+    /// The port to use when sending encrypted data between the Amazon ECS host and the Amazon EFS server.
+    #[serde(rename = "transitEncryptionPort", default, skip_serializing_if = "Option::is_none")]
+    pub transit_encryption_port: Option<i32>,
+    /// The authorization configuration details for the Amazon EFS file system.
+    #[serde(rename = "authorizationConfig", default, skip_serializing_if = "Option::is_none")]
+    pub authorization_config: Option<EFSAuthorizationConfig>,
+}
+
+/// A list of files containing the environment variables to pass to a container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentFile {
+    /// The Amazon Resource Name (ARN) of the Amazon S3 object containing the environment variable file.
+    #[serde(rename = "value")]
+    pub value: String,
+    /// The file type to use.
+    #[serde(rename = "type")]
+    pub r#type: String,
+}
+
+/// The amount of ephemeral storage to allocate for the task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EphemeralStorage {
+    /// The total amount, in GiB, of ephemeral storage to set for the task.
+    #[serde(rename = "sizeInGiB")]
+    pub size_in_gi_b: i32,
+}
+
+/// The details of the execute command configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteCommandConfiguration {
+    /// Specify an Key Management Service key ID to encrypt the data between the local client and the container.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The log setting to use for redirecting logs for your execute command results.
+    #[serde(rename = "logging", default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<String>,
+    /// The log configuration for the results of the execute command actions.
+    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<ExecuteCommandLogConfiguration>,
+}
+
+/// The log configuration for the results of the execute command actions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteCommandLogConfiguration {
+    /// The name of the CloudWatch log group to send logs to.
+    #[serde(rename = "cloudWatchLogGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_log_group_name: Option<String>,
+    /// Determines whether to use encryption on the CloudWatch logs.
+    #[serde(
+        rename = "cloudWatchEncryptionEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cloud_watch_encryption_enabled: Option<bool>,
+    /// The name of the S3 bucket to send logs to.
+    #[serde(rename = "s3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket_name: Option<String>,
+    /// Determines whether to use encryption on the S3 logs.
+    #[serde(rename = "s3EncryptionEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub s3_encryption_enabled: Option<bool>,
+    /// An optional folder in the S3 bucket to place logs in.
+    #[serde(rename = "s3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub s3_key_prefix: Option<String>,
+}
+
+/// The authorization configuration details for Amazon FSx for Windows File Server file system.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FSxWindowsFileServerAuthorizationConfig {
+    /// The authorization credential option to use.
+    #[serde(rename = "credentialsParameter")]
+    pub credentials_parameter: String,
+    /// A fully qualified domain name hosted by an Directory Service Managed Microsoft AD (Active Directory) or self-hosted AD on Amazon EC2.
+    #[serde(rename = "domain")]
+    pub domain: String,
+}
+
+/// This parameter is specified when you're using Amazon FSx for Windows File Server file system for task storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FSxWindowsFileServerVolumeConfiguration {
+    /// The Amazon FSx for Windows File Server file system ID to use.
+    #[serde(rename = "fileSystemId")]
+    pub file_system_id: String,
+    /// The directory within the Amazon FSx for Windows File Server file system to mount as the root directory inside the host.
+    #[serde(rename = "rootDirectory")]
+    pub root_directory: String,
+    /// The authorization configuration details for the Amazon FSx for Windows File Server file system.
+    #[serde(rename = "authorizationConfig")]
+    pub authorization_config: FSxWindowsFileServerAuthorizationConfig,
+}
+
+/// A failed resource.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The Amazon Resource Name (ARN) of the failed resource.
+    #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The reason for the failure.
+    #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The details of the failure.
+    #[serde(rename = "detail", default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The FireLens configuration for the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirelensConfiguration {
+    /// The log router to use.
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// The options to use when configuring the log router.
+    #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+/// An object representing a container health check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// A string array representing the command that the container runs to determine if it is healthy.
+    #[serde(rename = "command")]
+    pub command: Vec<String>,
+    /// The time period in seconds between each health check execution.
+    #[serde(rename = "interval", default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<i32>,
+    /// The time period in seconds to wait for a health check to succeed before it is considered a failure.
+    #[serde(rename = "timeout", default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i32>,
+    /// The number of times to retry a failed health check before the container is considered unhealthy.
+    #[serde(rename = "retries", default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i32>,
+    /// The optional grace period to provide containers time to bootstrap before failed health checks count towards the maximum number of retries.
+    #[serde(rename = "startPeriod", default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HookDetails {}
+
+/// Hostnames and IP address entries that are added to the /etc/hosts file of a container via the extraHosts parameter of its ContainerDefinition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostEntry {
+    /// The hostname to use in the /etc/hosts entry.
+    #[serde(rename = "hostname")]
+    pub hostname: String,
+    /// The IP address to use in the /etc/hosts entry.
+    #[serde(rename = "ipAddress")]
+    pub ip_address: String,
+}
+
+/// Details on a container instance bind mount host volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostVolumeProperties {
+    /// When the host parameter is used, specify a sourcePath to declare the path on the host container instance that's presented to the container.
+    #[serde(rename = "sourcePath", default, skip_serializing_if = "Option::is_none")]
+    pub source_path: Option<String>,
+}
+
+/// Details on an Elastic Inference accelerator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InferenceAccelerator {
+    /// The Elastic Inference accelerator device name.
+    #[serde(rename = "deviceName")]
+    pub device_name: String,
+    /// The Elastic Inference accelerator type to use.
+    #[serde(rename = "deviceType")]
+    pub device_type: String,
+}
+
+/// Details on an Elastic Inference accelerator task override.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InferenceAcceleratorOverride {
+    /// The Elastic Inference accelerator device name to override for the task.
+    #[serde(rename = "deviceName", default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// The Elastic Inference accelerator type to use.
+    #[serde(rename = "deviceType", default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+}
+
+/// An object representing the result of a container instance health status check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceHealthCheckResult {
+    /// The type of container instance health status that was verified.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// The container instance health status.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The reason for the container instance health status.
+    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The Unix timestamp for when the container instance health status was last updated.
+    #[serde(rename = "lastUpdated", default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<f64>,
+    /// The Unix timestamp for when the container instance health status last changed.
+    #[serde(rename = "lastStatusChange", default, skip_serializing_if = "Option::is_none")]
+    pub last_status_change: Option<f64>,
+}
+
+/// The Linux capabilities to add or remove from the default Docker configuration for a container defined in the task definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KernelCapabilities {
+    /// The Linux capabilities for the container that have been added to the default configuration provided by Docker.
+    #[serde(rename = "add", default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<Vec<String>>,
+    /// The Linux capabilities for the container that have been removed from the default configuration provided by Docker.
+    #[serde(rename = "drop", default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Vec<String>>,
+}
+
+/// A key-value pair object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyValuePair {
+    /// The name of the key-value pair.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The value of the key-value pair.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Configuration for linear deployment strategy that shifts production traffic in equal percentage increments with configurable wait times between each step until 100% of traffic is shifted to the new...
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinearConfiguration {
+    /// The percentage of production traffic to shift in each step during a linear deployment.
+    #[serde(rename = "stepPercent", default, skip_serializing_if = "Option::is_none")]
+    pub step_percent: Option<f64>,
+    /// The amount of time in minutes to wait between each traffic shifting step during a linear deployment.
+    #[serde(rename = "stepBakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    pub step_bake_time_in_minutes: Option<i32>,
+}
+
+/// The Linux-specific options that are applied to the container, such as Linux KernelCapabilities.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinuxParameters {
+    /// The Linux capabilities for the container that are added to or dropped from the default configuration provided by Docker.
+    #[serde(rename = "capabilities", default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<KernelCapabilities>,
+    /// Any host devices to expose to the container.
+    #[serde(rename = "devices", default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<Device>>,
+    /// Run an init process inside the container that forwards signals and reaps processes.
+    #[serde(rename = "initProcessEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub init_process_enabled: Option<bool>,
+    /// The value for the size (in MiB) of the /dev/shm volume.
+    #[serde(rename = "sharedMemorySize", default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory_size: Option<i32>,
+    /// The container path, mount options, and size (in MiB) of the tmpfs mount.
+    #[serde(rename = "tmpfs", default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<Vec<Tmpfs>>,
+    /// The total amount of swap memory (in MiB) a container can use.
+    #[serde(rename = "maxSwap", default, skip_serializing_if = "Option::is_none")]
+    pub max_swap: Option<i32>,
+    /// This allows you to tune a container's memory swappiness behavior.
+    #[serde(rename = "swappiness", default, skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -124,6 +1456,87 @@ pub struct ListAttributesResponse {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListClustersRequest {
+    /// The nextToken value returned from a ListClusters request indicating that more results are available to fulfill the request and further calls are needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of cluster results that ListClusters returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListClustersResponse {
+    /// The list of full Amazon Resource Name (ARN) entries for each cluster that's associated with your account.
+    #[serde(rename = "clusterArns", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListClusters request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListContainerInstancesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the container instances to list.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// You can filter the results of a ListContainerInstances operation with cluster query language statements.
+    #[serde(rename = "filter", default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The nextToken value returned from a ListContainerInstances request indicating that more results are available to fulfill the request and further calls are needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of container instance results that ListContainerInstances returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Filters the container instances by status.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListContainerInstancesResponse {
+    /// The list of container instances with full ARN entries for each container instance associated with the specified cluster.
+    #[serde(rename = "containerInstanceArns", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListContainerInstances request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListServicesRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to use when filtering the ListServices results.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The nextToken value returned from a ListServices request indicating that more results are available to fulfill the request and further calls will be needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of service results that ListServices returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The launch type to use when filtering the ListServices results.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The scheduling strategy to use when filtering the ListServices results.
+    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_strategy: Option<String>,
+    /// The resourceManagementType type to use when filtering the ListServices results.
+    #[serde(rename = "resourceManagementType", default, skip_serializing_if = "Option::is_none")]
+    pub resource_management_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListServicesResponse {
+    /// The list of full ARN entries for each service that's associated with the specified cluster.
+    #[serde(rename = "serviceArns", default, skip_serializing_if = "Option::is_none")]
+    pub service_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListServices request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTagsForResourceRequest {
     /// The Amazon Resource Name (ARN) that identifies the resource to list the tags for.
     #[serde(rename = "resourceArn")]
@@ -135,6 +1548,289 @@ pub struct ListTagsForResourceResponse {
     /// The tags for the resource.
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTaskDefinitionFamiliesRequest {
+    /// The familyPrefix is a string that's used to filter the results of ListTaskDefinitionFamilies.
+    #[serde(rename = "familyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub family_prefix: Option<String>,
+    /// The task definition family status to filter the ListTaskDefinitionFamilies results with.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The nextToken value returned from a ListTaskDefinitionFamilies request indicating that more results are available to fulfill the request and further calls will be needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of task definition family results that ListTaskDefinitionFamilies returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTaskDefinitionFamiliesResponse {
+    /// The list of task definition family names that match the ListTaskDefinitionFamilies request.
+    #[serde(rename = "families", default, skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListTaskDefinitionFamilies request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTaskDefinitionsRequest {
+    /// The full family name to filter the ListTaskDefinitions results with.
+    #[serde(rename = "familyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub family_prefix: Option<String>,
+    /// The task definition status to filter the ListTaskDefinitions results with.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The order to sort the results in.
+    #[serde(rename = "sort", default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// The nextToken value returned from a ListTaskDefinitions request indicating that more results are available to fulfill the request and further calls will be needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of task definition results that ListTaskDefinitions returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTaskDefinitionsResponse {
+    /// The list of task definition Amazon Resource Name (ARN) entries for the ListTaskDefinitions request.
+    #[serde(rename = "taskDefinitionArns", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListTaskDefinitions request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTasksRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to use when filtering the ListTasks results.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The container instance ID or full ARN of the container instance to use when filtering the ListTasks results.
+    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<String>,
+    /// The name of the task definition family to use when filtering the ListTasks results.
+    #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The nextToken value returned from a ListTasks request indicating that more results are available to fulfill the request and further calls will be needed.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of task results that ListTasks returned in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The startedBy value to filter the task results with.
+    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The name of the service to use when filtering the ListTasks results.
+    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The task desired status to use when filtering the ListTasks results.
+    #[serde(rename = "desiredStatus", default, skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<String>,
+    /// The launch type to use when filtering the ListTasks results.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The name of the daemon to use when filtering the ListTasks results.
+    #[serde(rename = "daemonName", default, skip_serializing_if = "Option::is_none")]
+    pub daemon_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListTasksResponse {
+    /// The list of task ARN entries for the ListTasks request.
+    #[serde(rename = "taskArns", default, skip_serializing_if = "Option::is_none")]
+    pub task_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListTasks request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The load balancer configuration to use with a service or task set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    /// The full Amazon Resource Name (ARN) of the Elastic Load Balancing target group or groups associated with a service or task set.
+    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// The name of the load balancer to associate with the Amazon ECS service or task set.
+    #[serde(rename = "loadBalancerName", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_name: Option<String>,
+    /// The name of the container (as it appears in a container definition) to associate with the load balancer.
+    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// The port on the container to associate with the load balancer.
+    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    /// The advanced settings for the load balancer used in blue/green deployments.
+    #[serde(rename = "advancedConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<AdvancedConfiguration>,
+}
+
+/// The log configuration for the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogConfiguration {
+    /// The log driver to use for the container.
+    #[serde(rename = "logDriver")]
+    pub log_driver: String,
+    /// The configuration options to send to the log driver.
+    #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BTreeMap<String, String>>,
+    /// The secrets to pass to the log configuration.
+    #[serde(rename = "secretOptions", default, skip_serializing_if = "Option::is_none")]
+    pub secret_options: Option<Vec<Secret>>,
+}
+
+/// Details about the managed agent status for the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedAgent {
+    /// The Unix timestamp for the time when the managed agent was last started.
+    #[serde(rename = "lastStartedAt", default, skip_serializing_if = "Option::is_none")]
+    pub last_started_at: Option<f64>,
+    /// The name of the managed agent.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The reason for why the managed agent is in the state it is in.
+    #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last known status of the managed agent.
+    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+}
+
+/// The managed storage configuration for the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedStorageConfiguration {
+    /// Specify a Key Management Service key ID to encrypt Amazon ECS managed storage.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Specify the Key Management Service key ID for Fargate ephemeral storage.
+    #[serde(
+        rename = "fargateEphemeralStorageKmsKeyId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fargate_ephemeral_storage_kms_key_id: Option<String>,
+}
+
+/// The details for a volume mount point that's used in a container definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MountPoint {
+    /// The name of the volume to mount.
+    #[serde(rename = "sourceVolume", default, skip_serializing_if = "Option::is_none")]
+    pub source_volume: Option<String>,
+    /// The path on the container to mount the host volume at.
+    #[serde(rename = "containerPath", default, skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
+    /// If this value is true, the container has read-only access to the volume.
+    #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+}
+
+/// Details on the network bindings between a container and its host container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkBinding {
+    /// The IP address that the container is bound to on the container instance.
+    #[serde(rename = "bindIP", default, skip_serializing_if = "Option::is_none")]
+    pub bind_ip: Option<String>,
+    /// The port number on the container that's used with the network binding.
+    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    /// The port number on the host that's used with the network binding.
+    #[serde(rename = "hostPort", default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+    /// The protocol used for the network binding.
+    #[serde(rename = "protocol", default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The port number range on the container that's bound to the dynamically mapped host port range.
+    #[serde(rename = "containerPortRange", default, skip_serializing_if = "Option::is_none")]
+    pub container_port_range: Option<String>,
+    /// The port number range on the host that's used with the network binding.
+    #[serde(rename = "hostPortRange", default, skip_serializing_if = "Option::is_none")]
+    pub host_port_range: Option<String>,
+}
+
+/// The network configuration for a task or service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConfiguration {
+    /// The VPC subnets and security groups that are associated with a task.
+    #[serde(rename = "awsvpcConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub awsvpc_configuration: Option<AwsVpcConfiguration>,
+}
+
+/// An object representing the elastic network interface for tasks that use the awsvpc network mode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    /// The attachment ID for the network interface.
+    #[serde(rename = "attachmentId", default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    /// The private IPv4 address for the network interface.
+    #[serde(rename = "privateIpv4Address", default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv4_address: Option<String>,
+    /// The private IPv6 address for the network interface.
+    #[serde(rename = "ipv6Address", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+}
+
+/// An object representing a constraint on task placement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlacementConstraint {
+    /// The type of constraint.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// A cluster query language expression to apply to the constraint.
+    #[serde(rename = "expression", default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+/// The task placement strategy for a task or service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlacementStrategy {
+    /// The type of placement strategy.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// The field to apply the placement strategy against.
+    #[serde(rename = "field", default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Port mappings allow containers to access ports on the host container instance to send or receive traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The port number on the container that's bound to the user-specified or automatically assigned host port.
+    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    /// The port number on the container instance to reserve for your container.
+    #[serde(rename = "hostPort", default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+    /// The protocol used for the port mapping.
+    #[serde(rename = "protocol", default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The name that's used for the port mapping.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The application protocol that's used for the port mapping.
+    #[serde(rename = "appProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+    /// The port number range on the container that's bound to the dynamically mapped host port range.
+    #[serde(rename = "containerPortRange", default, skip_serializing_if = "Option::is_none")]
+    pub container_port_range: Option<String>,
+}
+
+/// The configuration details for the App Mesh proxy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProxyConfiguration {
+    /// The proxy type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// The name of the container that will serve as the App Mesh proxy.
+    #[serde(rename = "containerName")]
+    pub container_name: String,
+    /// The set of network configuration parameters to provide the Container Network Interface (CNI) plugin, specified as key-value pairs.
+    #[serde(rename = "properties", default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Vec<KeyValuePair>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -191,6 +1887,579 @@ pub struct PutAttributesResponse {
     pub attributes: Option<Vec<Attribute>>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegisterTaskDefinitionRequest {
+    /// You must specify a family for a task definition.
+    #[serde(rename = "family")]
+    pub family: String,
+    /// The short name or full Amazon Resource Name (ARN) of the IAM role that containers in this task can assume.
+    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the task execution role that grants the Amazon ECS container agent permission to make Amazon Web Services API calls on your behalf.
+    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// The Docker networking mode to use for the containers in the task.
+    #[serde(rename = "networkMode", default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// A list of container definitions in JSON format that describe the different containers that make up your task.
+    #[serde(rename = "containerDefinitions")]
+    pub container_definitions: Vec<ContainerDefinition>,
+    /// A list of volume definitions in JSON format that containers in your task might use.
+    #[serde(rename = "volumes", default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
+    /// An array of placement constraint objects to use for the task.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<TaskDefinitionPlacementConstraint>>,
+    /// The task launch type that Amazon ECS validates the task definition against.
+    #[serde(rename = "requiresCompatibilities", default, skip_serializing_if = "Option::is_none")]
+    pub requires_compatibilities: Option<Vec<String>>,
+    /// The number of CPU units used by the task.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The amount of memory (in MiB) used by the task.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The metadata that you apply to the task definition to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The process namespace to use for the containers in the task.
+    #[serde(rename = "pidMode", default, skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<String>,
+    /// The IPC resource namespace to use for the containers in the task.
+    #[serde(rename = "ipcMode", default, skip_serializing_if = "Option::is_none")]
+    pub ipc_mode: Option<String>,
+    /// The configuration details for the App Mesh proxy.
+    #[serde(rename = "proxyConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub proxy_configuration: Option<ProxyConfiguration>,
+    /// The Elastic Inference accelerators to use for the containers in the task.
+    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
+    /// The amount of ephemeral storage to allocate for the task.
+    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    /// The operating system that your tasks definitions run on.
+    #[serde(rename = "runtimePlatform", default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
+    /// Enables fault injection when you register your task definition and allows for fault injection requests to be accepted from the task's containers.
+    #[serde(rename = "enableFaultInjection", default, skip_serializing_if = "Option::is_none")]
+    pub enable_fault_injection: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegisterTaskDefinitionResponse {
+    /// The full description of the registered task definition.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<TaskDefinition>,
+    /// The list of tags associated with the task definition.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// The repository credentials for private registry authentication.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryCredentials {
+    /// The Amazon Resource Name (ARN) of the secret containing the private repository credentials.
+    #[serde(rename = "credentialsParameter")]
+    pub credentials_parameter: String,
+}
+
+/// Describes the resources available for a container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// The name of the resource, such as CPU, MEMORY, PORTS, PORTS_UDP, or a user-defined resource.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The type of the resource.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// When the doubleValue type is set, the value of the resource must be a double precision floating-point type.
+    #[serde(rename = "doubleValue", default, skip_serializing_if = "Option::is_none")]
+    pub double_value: Option<f64>,
+    /// When the longValue type is set, the value of the resource must be an extended precision floating-point type.
+    #[serde(rename = "longValue", default, skip_serializing_if = "Option::is_none")]
+    pub long_value: Option<i64>,
+    /// When the integerValue type is set, the value of the resource must be an integer.
+    #[serde(rename = "integerValue", default, skip_serializing_if = "Option::is_none")]
+    pub integer_value: Option<i32>,
+    /// When the stringSetValue type is set, the value of the resource must be a string type.
+    #[serde(rename = "stringSetValue", default, skip_serializing_if = "Option::is_none")]
+    pub string_set_value: Option<Vec<String>>,
+}
+
+/// The type and amount of a resource to assign to a container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRequirement {
+    /// The value for the specified resource type.
+    #[serde(rename = "value")]
+    pub value: String,
+    /// The type of resource to assign to a container.
+    #[serde(rename = "type")]
+    pub r#type: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTaskRequest {
+    /// The capacity provider strategy to use for the task.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to run your task on.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The number of instantiations of the specified task to place on your cluster.
+    #[serde(rename = "count", default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    /// Specifies whether to use Amazon ECS managed tags for the task.
+    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Determines whether to use the execute command functionality for the containers in this task.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The name of the task group to associate with the task.
+    #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The infrastructure to run your standalone task on.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The network configuration for the task.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// A list of container overrides in JSON format that specify the name of a container in the specified task definition and the overrides it should receive.
+    #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// An array of placement constraint objects to use for the task.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// The placement strategy objects to use for the task.
+    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// The platform version the task uses.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Specifies whether to propagate the tags from the task definition to the task.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// This parameter is only used by Amazon ECS.
+    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// An optional tag specified when a task is started.
+    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The metadata that you apply to the task to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The family and revision (family:revision) or full ARN of the task definition to run.
+    #[serde(rename = "taskDefinition")]
+    pub task_definition: String,
+    /// An identifier that you provide to ensure the idempotency of the request.
+    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    /// The details of the volume that was configuredAtLaunch.
+    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<TaskVolumeConfiguration>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTaskResponse {
+    /// A full description of the tasks that were run.
+    #[serde(rename = "tasks", default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// Information about the platform for the Amazon ECS service or task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuntimePlatform {
+    /// The CPU architecture.
+    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+    /// The operating system.
+    #[serde(rename = "operatingSystemFamily", default, skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<String>,
+}
+
+/// This parameter is specified when you're using an Amazon S3 Files file system for task storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct S3FilesVolumeConfiguration {
+    /// The full ARN of the S3 Files file system to mount.
+    #[serde(rename = "fileSystemArn")]
+    pub file_system_arn: String,
+    /// The directory within the Amazon S3 Files file system to mount as the root directory.
+    #[serde(rename = "rootDirectory", default, skip_serializing_if = "Option::is_none")]
+    pub root_directory: Option<String>,
+    /// The port to use for sending encrypted data between the ECS host and the S3 Files file system.
+    #[serde(rename = "transitEncryptionPort", default, skip_serializing_if = "Option::is_none")]
+    pub transit_encryption_port: Option<i32>,
+    /// The full ARN of the S3 Files access point to use.
+    #[serde(rename = "accessPointArn", default, skip_serializing_if = "Option::is_none")]
+    pub access_point_arn: Option<String>,
+}
+
+/// A floating-point percentage of the desired number of tasks to place and keep running in the task set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scale {
+    /// The value, specified as a percent total of a service's desiredCount, to scale the task set.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The unit of measure for the scale value.
+    #[serde(rename = "unit", default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// An object representing the secret to expose to your container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Secret {
+    /// The name of the secret.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The secret to expose to the container.
+    #[serde(rename = "valueFrom")]
+    pub value_from: String,
+}
+
+/// Details on a service within a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// The ARN that identifies the service.
+    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    /// The name of your service.
+    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The Amazon Resource Name (ARN) of the cluster that hosts the service.
+    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// A list of Elastic Load Balancing load balancer objects.
+    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// The details for the service discovery registries to assign to this service.
+    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// The status of the service.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The desired number of instantiations of the task definition to keep running on the service.
+    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// The number of tasks in the cluster that are in the RUNNING state.
+    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    /// The number of tasks in the cluster that are in the PENDING state.
+    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// The launch type the service is using.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The capacity provider strategy the service uses.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The platform version to run your service on.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The operating system that your tasks in the service run on.
+    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    /// The task definition to use for tasks in the service.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Optional deployment parameters that control how many tasks run during the deployment and the ordering of stopping and starting tasks.
+    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Information about a set of Amazon ECS tasks in either an CodeDeploy or an EXTERNAL deployment.
+    #[serde(rename = "taskSets", default, skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<TaskSet>>,
+    /// The current state of deployments for the service.
+    #[serde(rename = "deployments", default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<Deployment>>,
+    /// The ARN of the IAM role that's associated with the service.
+    #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The event stream for your service.
+    #[serde(rename = "events", default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<ServiceEvent>>,
+    /// The Unix timestamp for the time when the service was created.
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// The ARN of the current service deployment.
+    #[serde(rename = "currentServiceDeployment", default, skip_serializing_if = "Option::is_none")]
+    pub current_service_deployment: Option<String>,
+    /// The list of the service revisions.
+    #[serde(rename = "currentServiceRevisions", default, skip_serializing_if = "Option::is_none")]
+    pub current_service_revisions: Option<Vec<ServiceCurrentRevisionSummary>>,
+    /// The placement constraints for the tasks in the service.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// The placement strategy that determines how tasks for the service are placed.
+    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// The VPC subnet and security group configuration for tasks that receive their own elastic network interface by using the awsvpc networking mode.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// The period of time, in seconds, that the Amazon ECS service scheduler ignores unhealthy Elastic Load Balancing, VPC Lattice, and container health checks after a task has first started.
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// The scheduling strategy to use for the service.
+    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_strategy: Option<String>,
+    /// The deployment controller type the service is using.
+    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentController>,
+    /// The metadata that you apply to the service to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The principal that created the service.
+    #[serde(rename = "createdBy", default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Determines whether to use Amazon ECS managed tags for the tasks in the service.
+    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Determines whether to propagate the tags from the task definition or the service to the task.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// Determines whether the execute command functionality is turned on for the service.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// Indicates whether to use Availability Zone rebalancing for the service.
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub availability_zone_rebalancing: Option<String>,
+    /// Identifies whether an ECS Service is an Express Service managed by ECS, or managed by the customer.
+    #[serde(rename = "resourceManagementType", default, skip_serializing_if = "Option::is_none")]
+    pub resource_management_type: Option<String>,
+}
+
+/// Configuration for Service Connect access logging.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectAccessLogConfiguration {
+    /// The format for Service Connect access log output.
+    #[serde(rename = "format")]
+    pub format: String,
+    /// Specifies whether to include query parameters in Service Connect access logs.
+    #[serde(rename = "includeQueryParameters", default, skip_serializing_if = "Option::is_none")]
+    pub include_query_parameters: Option<String>,
+}
+
+/// Each alias ("endpoint") is a fully-qualified name and port number that other tasks ("clients") can use to connect to this service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectClientAlias {
+    /// The listening port number for the Service Connect proxy.
+    #[serde(rename = "port")]
+    pub port: i32,
+    /// The dnsName is the name that you use in the applications of client tasks to connect to this service.
+    #[serde(rename = "dnsName", default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    /// The configuration for test traffic routing rules used during blue/green deployments with Amazon ECS Service Connect.
+    #[serde(rename = "testTrafficRules", default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic_rules: Option<ServiceConnectTestTrafficRules>,
+}
+
+/// The Service Connect configuration of your Amazon ECS service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectConfiguration {
+    /// Specifies whether to use Service Connect with this service.
+    #[serde(rename = "enabled")]
+    pub enabled: bool,
+    /// The namespace name or full Amazon Resource Name (ARN) of the Cloud Map namespace for use with Service Connect.
+    #[serde(rename = "namespace", default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The list of Service Connect service objects.
+    #[serde(rename = "services", default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceConnectService>>,
+    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+    /// The configuration for Service Connect access logging.
+    #[serde(rename = "accessLogConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub access_log_configuration: Option<ServiceConnectAccessLogConfiguration>,
+}
+
+/// The Service Connect service object configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectService {
+    /// The portName must match the name of one of the portMappings from all the containers in the task definition of this Amazon ECS service.
+    #[serde(rename = "portName")]
+    pub port_name: String,
+    /// The discoveryName is the name of the new Cloud Map service that Amazon ECS creates for this Amazon ECS service.
+    #[serde(rename = "discoveryName", default, skip_serializing_if = "Option::is_none")]
+    pub discovery_name: Option<String>,
+    /// The list of client aliases for this Service Connect service.
+    #[serde(rename = "clientAliases", default, skip_serializing_if = "Option::is_none")]
+    pub client_aliases: Option<Vec<ServiceConnectClientAlias>>,
+    /// The port number for the Service Connect proxy to listen on.
+    #[serde(rename = "ingressPortOverride", default, skip_serializing_if = "Option::is_none")]
+    pub ingress_port_override: Option<i32>,
+    /// A reference to an object that represents the configured timeouts for Service Connect.
+    #[serde(rename = "timeout", default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<TimeoutConfiguration>,
+    /// A reference to an object that represents a Transport Layer Security (TLS) configuration.
+    #[serde(rename = "tls", default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServiceConnectTlsConfiguration>,
+}
+
+/// The Service Connect resource.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectServiceResource {
+    /// The discovery name of this Service Connect resource.
+    #[serde(rename = "discoveryName", default, skip_serializing_if = "Option::is_none")]
+    pub discovery_name: Option<String>,
+    /// The Amazon Resource Name (ARN) for the service in Cloud Map that matches the discovery name for this Service Connect resource.
+    #[serde(rename = "discoveryArn", default, skip_serializing_if = "Option::is_none")]
+    pub discovery_arn: Option<String>,
+}
+
+/// The header matching rules for test traffic routing in Amazon ECS blue/green deployments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectTestTrafficHeaderMatchRules {
+    /// The exact value that the HTTP header must match for the test traffic routing rule to apply.
+    #[serde(rename = "exact")]
+    pub exact: String,
+}
+
+/// The HTTP header rules used to identify and route test traffic during Amazon ECS blue/green deployments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectTestTrafficHeaderRules {
+    /// The name of the HTTP header to examine for test traffic routing.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The header value matching configuration that determines how the HTTP header value is evaluated for test traffic routing decisions.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<ServiceConnectTestTrafficHeaderMatchRules>,
+}
+
+/// The test traffic routing configuration for Amazon ECS blue/green deployments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectTestTrafficRules {
+    /// The HTTP header-based routing rules that determine which requests should be routed to the new service version during blue/green deployment testing.
+    #[serde(rename = "header")]
+    pub header: ServiceConnectTestTrafficHeaderRules,
+}
+
+/// The certificate root authority that secures your service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectTlsCertificateAuthority {
+    /// The ARN of the Amazon Web Services Private Certificate Authority certificate.
+    #[serde(rename = "awsPcaAuthorityArn", default, skip_serializing_if = "Option::is_none")]
+    pub aws_pca_authority_arn: Option<String>,
+}
+
+/// The key that encrypts and decrypts your resources for Service Connect TLS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectTlsConfiguration {
+    /// The signer certificate authority.
+    #[serde(rename = "issuerCertificateAuthority")]
+    pub issuer_certificate_authority: ServiceConnectTlsCertificateAuthority,
+    /// The Amazon Web Services Key Management Service key.
+    #[serde(rename = "kmsKey", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    /// The Amazon Resource Name (ARN) of the IAM role that's associated with the Service Connect TLS.
+    #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// The summary of the current service revision configuration
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceCurrentRevisionSummary {
+    /// The ARN of the current service revision.
+    #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The number of requested tasks in the current service revision
+    #[serde(rename = "requestedTaskCount", default, skip_serializing_if = "Option::is_none")]
+    pub requested_task_count: Option<i32>,
+    /// The number of running tasks of the current service revision
+    #[serde(rename = "runningTaskCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_task_count: Option<i32>,
+    /// The number of pending tasks in the current service revision
+    #[serde(rename = "pendingTaskCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_task_count: Option<i32>,
+}
+
+/// The details for an event that's associated with a service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    /// The ID string for the event.
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The Unix timestamp for the time when the event was triggered.
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// The event message.
+    #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceManagedEBSVolumeConfiguration {
+    /// Indicates whether the volume should be encrypted.
+    #[serde(rename = "encrypted", default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// The Amazon Resource Name (ARN) identifier of the Amazon Web Services Key Management Service key to use for Amazon EBS encryption.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The volume type.
+    #[serde(rename = "volumeType", default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// The size of the volume in GiB.
+    #[serde(rename = "sizeInGiB", default, skip_serializing_if = "Option::is_none")]
+    pub size_in_gi_b: Option<i32>,
+    /// The snapshot that Amazon ECS uses to create volumes for attachment to tasks maintained by the service.
+    #[serde(rename = "snapshotId", default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The rate, in MiB/s, at which data is fetched from a snapshot of an existing EBS volume to create new volumes for attachment to the tasks maintained by the service.
+    #[serde(rename = "volumeInitializationRate", default, skip_serializing_if = "Option::is_none")]
+    pub volume_initialization_rate: Option<i32>,
+    /// The number of I/O operations per second (IOPS).
+    #[serde(rename = "iops", default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// The throughput to provision for a volume, in MiB/s, with a maximum of 1,000 MiB/s.
+    #[serde(rename = "throughput", default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    /// The tags to apply to the volume.
+    #[serde(rename = "tagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<EBSTagSpecification>>,
+    /// The ARN of the IAM role to associate with this volume.
+    #[serde(rename = "roleArn")]
+    pub role_arn: String,
+    /// The filesystem type for the volume.
+    #[serde(rename = "filesystemType", default, skip_serializing_if = "Option::is_none")]
+    pub filesystem_type: Option<String>,
+}
+
+/// The details for the service registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRegistry {
+    /// The Amazon Resource Name (ARN) of the service registry.
+    #[serde(rename = "registryArn", default, skip_serializing_if = "Option::is_none")]
+    pub registry_arn: Option<String>,
+    /// The port value used if your service discovery service specified an SRV record.
+    #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// The container name value to be used for your service discovery service.
+    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// The port value to be used for your service discovery service.
+    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+}
+
+/// The configuration for a volume specified in the task definition as a volume that is configured at launch time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceVolumeConfiguration {
+    /// The name of the volume.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+    #[serde(rename = "managedEBSVolume", default, skip_serializing_if = "Option::is_none")]
+    pub managed_ebs_volume: Option<ServiceManagedEBSVolumeConfiguration>,
+}
+
 /// The current account setting for a resource.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Setting {
@@ -206,6 +2475,90 @@ pub struct Setting {
     /// Indicates whether Amazon Web Services manages the account setting, or if the user manages it.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartTaskRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster where to start your task.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The container instance IDs or full ARN entries for the container instances where you would like to place your task.
+    #[serde(rename = "containerInstances")]
+    pub container_instances: Vec<String>,
+    /// Specifies whether to use Amazon ECS managed tags for the task.
+    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Whether or not the execute command functionality is turned on for the task.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The name of the task group to associate with the task.
+    #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The VPC subnet and security group configuration for tasks that receive their own elastic network interface by using the awsvpc networking mode.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// A list of container overrides in JSON format that specify the name of a container in the specified task definition and the overrides it receives.
+    #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// Specifies whether to propagate the tags from the task definition or the service to the task.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// This parameter is only used by Amazon ECS.
+    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// An optional tag specified when a task is started.
+    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The metadata that you apply to the task to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The family and revision (family:revision) or full ARN of the task definition to start.
+    #[serde(rename = "taskDefinition")]
+    pub task_definition: String,
+    /// The details of the volume that was configuredAtLaunch.
+    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<TaskVolumeConfiguration>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartTaskResponse {
+    /// A full description of the tasks that were started.
+    #[serde(rename = "tasks", default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopTaskRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the task to stop.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Thefull Amazon Resource Name (ARN) of the task.
+    #[serde(rename = "task")]
+    pub task: String,
+    /// An optional message specified when a task is stopped.
+    #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopTaskResponse {
+    /// The task that was stopped.
+    #[serde(rename = "task", default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+}
+
+/// A list of namespaced kernel parameters to set in the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemControl {
+    /// The namespaced kernel parameter to set a value for.
+    #[serde(rename = "namespace", default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The namespaced kernel parameter to set a value for.
+    #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// The metadata that you apply to a resource to help you categorize and organize them.
@@ -232,6 +2585,436 @@ pub struct TagResourceRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TagResourceResponse {}
 
+/// Details on a task in a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// The Elastic Network Adapter that's associated with the task if the task uses the awsvpc network mode.
+    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// The attributes of the task
+    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Vec<Attribute>>,
+    /// The Availability Zone for the task.
+    #[serde(rename = "availabilityZone", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// The capacity provider that's associated with the task.
+    #[serde(rename = "capacityProviderName", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// The ARN of the cluster that hosts the task.
+    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// The connectivity status of a task.
+    #[serde(rename = "connectivity", default, skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<String>,
+    /// The Unix timestamp for the time when the task last went into CONNECTED status.
+    #[serde(rename = "connectivityAt", default, skip_serializing_if = "Option::is_none")]
+    pub connectivity_at: Option<f64>,
+    /// The ARN of the container instances that host the task.
+    #[serde(rename = "containerInstanceArn", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// The containers that's associated with the task.
+    #[serde(rename = "containers", default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<Container>>,
+    /// The number of CPU units used by the task as expressed in a task definition.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The Unix timestamp for the time when the task was created.
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// The desired status of the task.
+    #[serde(rename = "desiredStatus", default, skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<String>,
+    /// Determines whether execute command functionality is turned on for this task.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// The Unix timestamp for the time when the task execution stopped.
+    #[serde(rename = "executionStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    /// The name of the task group that's associated with the task.
+    #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The health status for the task.
+    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    /// The Elastic Inference accelerator that's associated with the task.
+    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
+    /// The last known status for the task.
+    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    /// The infrastructure where your task runs on.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The amount of memory (in MiB) that the task uses as expressed in a task definition.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// One or more container overrides.
+    #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<TaskOverride>,
+    /// The platform version where your task runs on.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The operating system that your tasks are running on.
+    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    /// The Unix timestamp for the time when the container image pull began.
+    #[serde(rename = "pullStartedAt", default, skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    /// The Unix timestamp for the time when the container image pull completed.
+    #[serde(rename = "pullStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    /// The Unix timestamp for the time when the task started.
+    #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    /// The tag specified when a task is started.
+    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The stop code indicating why a task was stopped.
+    #[serde(rename = "stopCode", default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    /// The Unix timestamp for the time when the task was stopped.
+    #[serde(rename = "stoppedAt", default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    /// The reason that the task was stopped.
+    #[serde(rename = "stoppedReason", default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// The Unix timestamp for the time when the task stops.
+    #[serde(rename = "stoppingAt", default, skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    /// The metadata that you apply to the task to help you categorize and organize the task.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The Amazon Resource Name (ARN) of the task.
+    #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// The ARN of the task definition that creates the task.
+    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// The version counter for the task.
+    #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The ephemeral storage settings for the task.
+    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    /// The Fargate ephemeral storage settings for the task.
+    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<TaskEphemeralStorage>,
+}
+
+/// The details of a task definition which describes the container and volume definitions of an Amazon Elastic Container Service task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    /// The full Amazon Resource Name (ARN) of the task definition.
+    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// A list of container definitions in JSON format that describe the different containers that make up your task.
+    #[serde(rename = "containerDefinitions", default, skip_serializing_if = "Option::is_none")]
+    pub container_definitions: Option<Vec<ContainerDefinition>>,
+    /// The name of a family that this task definition is registered to.
+    #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The short name or full Amazon Resource Name (ARN) of the Identity and Access Management role that grants containers in the task permission to call Amazon Web Services APIs on your behalf.
+    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the task execution role that grants the Amazon ECS container agent permission to make Amazon Web Services API calls on your behalf.
+    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// The Docker networking mode to use for the containers in the task.
+    #[serde(rename = "networkMode", default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// The revision of the task in a particular family.
+    #[serde(rename = "revision", default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i32>,
+    /// The list of data volume definitions for the task.
+    #[serde(rename = "volumes", default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
+    /// The status of the task definition.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The container instance attributes required by your task.
+    #[serde(rename = "requiresAttributes", default, skip_serializing_if = "Option::is_none")]
+    pub requires_attributes: Option<Vec<Attribute>>,
+    /// An array of placement constraint objects to use for tasks.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<TaskDefinitionPlacementConstraint>>,
+    /// Amazon ECS validates the task definition parameters with those supported by the launch type.
+    #[serde(rename = "compatibilities", default, skip_serializing_if = "Option::is_none")]
+    pub compatibilities: Option<Vec<String>>,
+    /// The operating system that your task definitions are running on.
+    #[serde(rename = "runtimePlatform", default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
+    /// The task launch types the task definition was validated against.
+    #[serde(rename = "requiresCompatibilities", default, skip_serializing_if = "Option::is_none")]
+    pub requires_compatibilities: Option<Vec<String>>,
+    /// The number of cpu units used by the task.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The amount (in MiB) of memory used by the task.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The Elastic Inference accelerator that's associated with the task.
+    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
+    /// The process namespace to use for the containers in the task.
+    #[serde(rename = "pidMode", default, skip_serializing_if = "Option::is_none")]
+    pub pid_mode: Option<String>,
+    /// The IPC resource namespace to use for the containers in the task.
+    #[serde(rename = "ipcMode", default, skip_serializing_if = "Option::is_none")]
+    pub ipc_mode: Option<String>,
+    /// The configuration details for the App Mesh proxy.
+    #[serde(rename = "proxyConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub proxy_configuration: Option<ProxyConfiguration>,
+    /// The Unix timestamp for the time when the task definition was registered.
+    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<f64>,
+    /// The Unix timestamp for the time when the task definition was deregistered.
+    #[serde(rename = "deregisteredAt", default, skip_serializing_if = "Option::is_none")]
+    pub deregistered_at: Option<f64>,
+    /// The Unix timestamp for the time when the task definition delete was requested.
+    #[serde(rename = "deleteRequestedAt", default, skip_serializing_if = "Option::is_none")]
+    pub delete_requested_at: Option<f64>,
+    /// The principal that registered the task definition.
+    #[serde(rename = "registeredBy", default, skip_serializing_if = "Option::is_none")]
+    pub registered_by: Option<String>,
+    /// The ephemeral storage settings to use for tasks run with the task definition.
+    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    /// Enables fault injection and allows for fault injection requests to be accepted from the task's containers.
+    #[serde(rename = "enableFaultInjection", default, skip_serializing_if = "Option::is_none")]
+    pub enable_fault_injection: Option<bool>,
+}
+
+/// The constraint on task placement in the task definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinitionPlacementConstraint {
+    /// The type of constraint.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// A cluster query language expression to apply to the constraint.
+    #[serde(rename = "expression", default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+/// The amount of ephemeral storage to allocate for the task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskEphemeralStorage {
+    /// The total amount, in GiB, of the ephemeral storage to set for the task.
+    #[serde(rename = "sizeInGiB", default, skip_serializing_if = "Option::is_none")]
+    pub size_in_gi_b: Option<i32>,
+    /// Specify an Key Management Service key ID to encrypt the ephemeral storage for the task.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskManagedEBSVolumeConfiguration {
+    /// Indicates whether the volume should be encrypted.
+    #[serde(rename = "encrypted", default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// The Amazon Resource Name (ARN) identifier of the Amazon Web Services Key Management Service key to use for Amazon EBS encryption.
+    #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The volume type.
+    #[serde(rename = "volumeType", default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// The size of the volume in GiB.
+    #[serde(rename = "sizeInGiB", default, skip_serializing_if = "Option::is_none")]
+    pub size_in_gi_b: Option<i32>,
+    /// The snapshot that Amazon ECS uses to create the volume.
+    #[serde(rename = "snapshotId", default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The rate, in MiB/s, at which data is fetched from a snapshot of an existing Amazon EBS volume to create a new volume for attachment to the task.
+    #[serde(rename = "volumeInitializationRate", default, skip_serializing_if = "Option::is_none")]
+    pub volume_initialization_rate: Option<i32>,
+    /// The number of I/O operations per second (IOPS).
+    #[serde(rename = "iops", default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// The throughput to provision for a volume, in MiB/s, with a maximum of 1,000 MiB/s.
+    #[serde(rename = "throughput", default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    /// The tags to apply to the volume.
+    #[serde(rename = "tagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<EBSTagSpecification>>,
+    /// The ARN of the IAM role to associate with this volume.
+    #[serde(rename = "roleArn")]
+    pub role_arn: String,
+    /// The termination policy for the volume when the task exits.
+    #[serde(rename = "terminationPolicy", default, skip_serializing_if = "Option::is_none")]
+    pub termination_policy: Option<TaskManagedEBSVolumeTerminationPolicy>,
+    /// The Linux filesystem type for the volume.
+    #[serde(rename = "filesystemType", default, skip_serializing_if = "Option::is_none")]
+    pub filesystem_type: Option<String>,
+}
+
+/// The termination policy for the Amazon EBS volume when the task exits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskManagedEBSVolumeTerminationPolicy {
+    /// Indicates whether the volume should be deleted on when the task stops.
+    #[serde(rename = "deleteOnTermination")]
+    pub delete_on_termination: bool,
+}
+
+/// The overrides that are associated with a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskOverride {
+    /// One or more container overrides that are sent to a task.
+    #[serde(rename = "containerOverrides", default, skip_serializing_if = "Option::is_none")]
+    pub container_overrides: Option<Vec<ContainerOverride>>,
+    /// The CPU override for the task.
+    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// The Elastic Inference accelerator override for the task.
+    #[serde(
+        rename = "inferenceAcceleratorOverrides",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inference_accelerator_overrides: Option<Vec<InferenceAcceleratorOverride>>,
+    /// The Amazon Resource Name (ARN) of the task execution role override for the task.
+    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// The memory override for the task.
+    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// The Amazon Resource Name (ARN) of the role that containers in this task can assume.
+    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The ephemeral storage setting override for the task.
+    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+}
+
+/// Information about a set of Amazon ECS tasks in either an CodeDeploy or an EXTERNAL deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskSet {
+    /// The ID of the task set.
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The Amazon Resource Name (ARN) of the task set.
+    #[serde(rename = "taskSetArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_set_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the service the task set exists in.
+    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the cluster that the service that hosts the task set exists in.
+    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    /// The tag specified when a task set is started.
+    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The external ID associated with the task set.
+    #[serde(rename = "externalId", default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The status of the task set.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The task definition that the task set is using.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The computed desired count for the task set.
+    #[serde(rename = "computedDesiredCount", default, skip_serializing_if = "Option::is_none")]
+    pub computed_desired_count: Option<i32>,
+    /// The number of tasks in the task set that are in the PENDING status during a deployment.
+    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// The number of tasks in the task set that are in the RUNNING status during a deployment.
+    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    /// The Unix timestamp for the time when the task set was created.
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    /// The Unix timestamp for the time when the task set was last updated.
+    #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<f64>,
+    /// The launch type the tasks in the task set are using.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The capacity provider strategy that are associated with the task set.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The Fargate platform version where the tasks in the task set are running.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The operating system that your tasks in the set are running on.
+    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    /// The network configuration for the task set.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Details on a load balancer that are used with a task set.
+    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// The details for the service discovery registries to assign to this task set.
+    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// A floating-point percentage of your desired number of tasks to place and keep running in the task set.
+    #[serde(rename = "scale", default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+    /// The stability status.
+    #[serde(rename = "stabilityStatus", default, skip_serializing_if = "Option::is_none")]
+    pub stability_status: Option<String>,
+    /// The Unix timestamp for the time when the task set stability status was retrieved.
+    #[serde(rename = "stabilityStatusAt", default, skip_serializing_if = "Option::is_none")]
+    pub stability_status_at: Option<f64>,
+    /// The metadata that you apply to the task set to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The Fargate ephemeral storage settings for the task set.
+    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
+}
+
+/// Configuration settings for the task volume that was configuredAtLaunch that weren't set during RegisterTaskDef.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskVolumeConfiguration {
+    /// The name of the volume.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The configuration for the Amazon EBS volume that Amazon ECS creates and manages on your behalf.
+    #[serde(rename = "managedEBSVolume", default, skip_serializing_if = "Option::is_none")]
+    pub managed_ebs_volume: Option<TaskManagedEBSVolumeConfiguration>,
+}
+
+/// An object that represents the timeout configurations for Service Connect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeoutConfiguration {
+    /// The amount of time in seconds a connection will stay active while idle.
+    #[serde(rename = "idleTimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<i32>,
+    /// The amount of time waiting for the upstream to respond with a complete response per request.
+    #[serde(rename = "perRequestTimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    pub per_request_timeout_seconds: Option<i32>,
+}
+
+/// The container path, mount options, and size of the tmpfs mount.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    /// The absolute file path where the tmpfs volume is to be mounted.
+    #[serde(rename = "containerPath")]
+    pub container_path: String,
+    /// The maximum size (in MiB) of the tmpfs volume.
+    #[serde(rename = "size")]
+    pub size: i32,
+    /// The list of tmpfs volume mount options.
+    #[serde(rename = "mountOptions", default, skip_serializing_if = "Option::is_none")]
+    pub mount_options: Option<Vec<String>>,
+}
+
+/// The ulimit settings to pass to the container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// The type of the ulimit.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The soft limit for the ulimit type.
+    #[serde(rename = "softLimit")]
+    pub soft_limit: i32,
+    /// The hard limit for the ulimit type.
+    #[serde(rename = "hardLimit")]
+    pub hard_limit: i32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntagResourceRequest {
     /// The Amazon Resource Name (ARN) of the resource to delete tags from.
@@ -244,6 +3027,405 @@ pub struct UntagResourceRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntagResourceResponse {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateClusterRequest {
+    /// The name of the cluster to modify the settings for.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The cluster settings for your cluster.
+    #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<ClusterSetting>>,
+    /// The execute command configuration for the cluster.
+    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<ClusterConfiguration>,
+    /// Use this parameter to set a default Service Connect namespace.
+    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<ClusterServiceConnectDefaultsRequest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateClusterResponse {
+    /// Details about the cluster.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateClusterSettingsRequest {
+    /// The name of the cluster to modify the settings for.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The setting to use by default for a cluster.
+    #[serde(rename = "settings")]
+    pub settings: Vec<ClusterSetting>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateClusterSettingsResponse {
+    /// Details about the cluster
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateContainerInstancesStateRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the container instance to update.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A list of up to 10 container instance IDs or full ARN entries.
+    #[serde(rename = "containerInstances")]
+    pub container_instances: Vec<String>,
+    /// The container instance state to update the container instance with.
+    #[serde(rename = "status")]
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateContainerInstancesStateResponse {
+    /// The list of container instances.
+    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    pub container_instances: Option<Vec<ContainerInstance>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateServiceRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that your service runs on.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The name of the service to update.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The number of instantiations of the task to place and keep running in your service.
+    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// The family and revision (family:revision) or full ARN of the task definition to run in your service.
+    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// The details of a capacity provider strategy.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// Optional deployment parameters that control how many tasks run during the deployment and the ordering of stopping and starting tasks.
+    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Indicates whether to use Availability Zone rebalancing for the service.
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub availability_zone_rebalancing: Option<String>,
+    /// An object representing the network configuration for the service.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// An array of task placement constraint objects to update the service to use.
+    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// The task placement strategy objects to update the service to use.
+    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// The platform version that your tasks in the service run on.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Determines whether to force a new deployment of the service.
+    #[serde(rename = "forceNewDeployment", default, skip_serializing_if = "Option::is_none")]
+    pub force_new_deployment: Option<bool>,
+    /// The period of time, in seconds, that the Amazon ECS service scheduler ignores unhealthy Elastic Load Balancing, VPC Lattice, and container health checks after a task has first started.
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health_check_grace_period_seconds: Option<i32>,
+    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentController>,
+    /// If true, this enables execute command functionality on all task containers.
+    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// Determines whether to turn on Amazon ECS managed tags for the tasks in the service.
+    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// You must have a service-linked role when you update this property A list of Elastic Load Balancing load balancer objects.
+    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// Determines whether to propagate the tags from the task definition or the service to the task.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// You must have a service-linked role when you update this property.
+    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// The configuration for this service to discover and connect to services, and be discovered by, and connected from, other services within a namespace.
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
+    /// The details of the volume that was configuredAtLaunch.
+    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
+    /// An object representing the VPC Lattice configuration for the service being updated.
+    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateServiceResponse {
+    /// The full description of your service following the update call.
+    #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+}
+
+/// The Docker and Amazon ECS container agent version information about a container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The version number of the Amazon ECS container agent.
+    #[serde(rename = "agentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// The Git commit hash for the Amazon ECS container agent build on the amazon-ecs-agent GitHub repository.
+    #[serde(rename = "agentHash", default, skip_serializing_if = "Option::is_none")]
+    pub agent_hash: Option<String>,
+    /// The Docker version that's running on the container instance.
+    #[serde(rename = "dockerVersion", default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
+}
+
+/// The data volume configuration for tasks launched using this task definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    /// The name of the volume.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// This parameter is specified when you use bind mount host volumes.
+    #[serde(rename = "host", default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostVolumeProperties>,
+    /// This parameter is specified when you use Docker volumes.
+    #[serde(
+        rename = "dockerVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub docker_volume_configuration: Option<DockerVolumeConfiguration>,
+    /// This parameter is specified when you use an Amazon Elastic File System file system for task storage.
+    #[serde(rename = "efsVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub efs_volume_configuration: Option<EFSVolumeConfiguration>,
+    /// This parameter is specified when you use an Amazon S3 Files file system for task storage.
+    #[serde(
+        rename = "s3filesVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub s3files_volume_configuration: Option<S3FilesVolumeConfiguration>,
+    /// This parameter is specified when you use Amazon FSx for Windows File Server file system for task storage.
+    #[serde(
+        rename = "fsxWindowsFileServerVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fsx_windows_file_server_volume_configuration:
+        Option<FSxWindowsFileServerVolumeConfiguration>,
+    /// Indicates whether the volume should be configured at launch time.
+    #[serde(rename = "configuredAtLaunch", default, skip_serializing_if = "Option::is_none")]
+    pub configured_at_launch: Option<bool>,
+}
+
+/// Details on a data volume from another container in the same task definition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeFrom {
+    /// The name of another container within the same task definition to mount volumes from.
+    #[serde(rename = "sourceContainer", default, skip_serializing_if = "Option::is_none")]
+    pub source_container: Option<String>,
+    /// If this value is true, the container has read-only access to the volume.
+    #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+}
+
+/// The VPC Lattice configuration for your service that holds the information for the target group(s) Amazon ECS tasks will be registered to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcLatticeConfiguration {
+    /// The ARN of the IAM role to associate with this VPC Lattice configuration.
+    #[serde(rename = "roleArn")]
+    pub role_arn: String,
+    /// The full Amazon Resource Name (ARN) of the target group or groups associated with the VPC Lattice configuration that the Amazon ECS tasks will be registered to.
+    #[serde(rename = "targetGroupArn")]
+    pub target_group_arn: String,
+    /// The name of the port mapping to register in the VPC Lattice target group.
+    #[serde(rename = "portName")]
+    pub port_name: String,
+}
+
+/// The values of `AgentUpdateStatus`.
+pub const AGENT_UPDATE_STATUS_VALUES: &[&str] =
+    &["PENDING", "STAGING", "STAGED", "UPDATING", "UPDATED", "FAILED"];
+
+/// The values of `ApplicationProtocol`.
+pub const APPLICATION_PROTOCOL_VALUES: &[&str] = &["http", "http2", "grpc"];
+
+/// The values of `AssignPublicIp`.
+pub const ASSIGN_PUBLIC_IP_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `AvailabilityZoneRebalancing`.
+pub const AVAILABILITY_ZONE_REBALANCING_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `CPUArchitecture`.
+pub const CPU_ARCHITECTURE_VALUES: &[&str] = &["X86_64", "ARM64"];
+
+/// The values of `ClusterField`.
+pub const CLUSTER_FIELD_VALUES: &[&str] =
+    &["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"];
+
+/// The values of `ClusterSettingName`.
+pub const CLUSTER_SETTING_NAME_VALUES: &[&str] = &["containerInsights"];
+
+/// The values of `Compatibility`.
+pub const COMPATIBILITY_VALUES: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+
+/// The values of `Connectivity`.
+pub const CONNECTIVITY_VALUES: &[&str] = &["CONNECTED", "DISCONNECTED"];
+
+/// The values of `ContainerCondition`.
+pub const CONTAINER_CONDITION_VALUES: &[&str] = &["START", "COMPLETE", "SUCCESS", "HEALTHY"];
+
+/// The values of `ContainerInstanceField`.
+pub const CONTAINER_INSTANCE_FIELD_VALUES: &[&str] = &["TAGS", "CONTAINER_INSTANCE_HEALTH"];
+
+/// The values of `ContainerInstanceStatus`.
+pub const CONTAINER_INSTANCE_STATUS_VALUES: &[&str] =
+    &["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"];
+
+/// The values of `DeploymentControllerType`.
+pub const DEPLOYMENT_CONTROLLER_TYPE_VALUES: &[&str] = &["ECS", "CODE_DEPLOY", "EXTERNAL"];
+
+/// The values of `DeploymentLifecycleHookAction`.
+pub const DEPLOYMENT_LIFECYCLE_HOOK_ACTION_VALUES: &[&str] = &["ROLLBACK", "CONTINUE"];
+
+/// The values of `DeploymentLifecycleHookStage`.
+pub const DEPLOYMENT_LIFECYCLE_HOOK_STAGE_VALUES: &[&str] = &[
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
+
+/// The values of `DeploymentLifecycleHookTargetType`.
+pub const DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_VALUES: &[&str] = &["AWS_LAMBDA", "PAUSE"];
+
+/// The values of `DeploymentRolloutState`.
+pub const DEPLOYMENT_ROLLOUT_STATE_VALUES: &[&str] = &["COMPLETED", "FAILED", "IN_PROGRESS"];
+
+/// The values of `DeploymentStrategy`.
+pub const DEPLOYMENT_STRATEGY_VALUES: &[&str] = &["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"];
+
+/// The values of `DesiredStatus`.
+pub const DESIRED_STATUS_VALUES: &[&str] = &["RUNNING", "PENDING", "STOPPED"];
+
+/// The values of `DeviceCgroupPermission`.
+pub const DEVICE_CGROUP_PERMISSION_VALUES: &[&str] = &["read", "write", "mknod"];
+
+/// The values of `EBSResourceType`.
+pub const EBS_RESOURCE_TYPE_VALUES: &[&str] = &["volume"];
+
+/// The values of `EFSAuthorizationConfigIAM`.
+pub const EFS_AUTHORIZATION_CONFIG_IAM_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `EFSTransitEncryption`.
+pub const EFS_TRANSIT_ENCRYPTION_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `EnvironmentFileType`.
+pub const ENVIRONMENT_FILE_TYPE_VALUES: &[&str] = &["s3"];
+
+/// The values of `ExecuteCommandLogging`.
+pub const EXECUTE_COMMAND_LOGGING_VALUES: &[&str] = &["NONE", "DEFAULT", "OVERRIDE"];
+
+/// The values of `FirelensConfigurationType`.
+pub const FIRELENS_CONFIGURATION_TYPE_VALUES: &[&str] = &["fluentd", "fluentbit"];
+
+/// The values of `HealthStatus`.
+pub const HEALTH_STATUS_VALUES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
+
+/// The values of `InstanceHealthCheckState`.
+pub const INSTANCE_HEALTH_CHECK_STATE_VALUES: &[&str] =
+    &["OK", "IMPAIRED", "INSUFFICIENT_DATA", "INITIALIZING"];
+
+/// The values of `InstanceHealthCheckType`.
+pub const INSTANCE_HEALTH_CHECK_TYPE_VALUES: &[&str] =
+    &["CONTAINER_RUNTIME", "ACCELERATED_COMPUTE", "DAEMON"];
+
+/// The values of `IpcMode`.
+pub const IPC_MODE_VALUES: &[&str] = &["host", "task", "none"];
+
+/// The values of `LaunchType`.
+pub const LAUNCH_TYPE_VALUES: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
+
+/// The values of `LogDriver`.
+pub const LOG_DRIVER_VALUES: &[&str] =
+    &["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens"];
+
+/// The values of `ManagedAgentName`.
+pub const MANAGED_AGENT_NAME_VALUES: &[&str] = &["ExecuteCommandAgent"];
+
+/// The values of `NetworkMode`.
+pub const NETWORK_MODE_VALUES: &[&str] = &["bridge", "host", "awsvpc", "none"];
+
+/// The values of `OSFamily`.
+pub const OS_FAMILY_VALUES: &[&str] = &[
+    "WINDOWS_SERVER_2019_FULL",
+    "WINDOWS_SERVER_2019_CORE",
+    "WINDOWS_SERVER_2016_FULL",
+    "WINDOWS_SERVER_2004_CORE",
+    "WINDOWS_SERVER_2022_CORE",
+    "WINDOWS_SERVER_2022_FULL",
+    "WINDOWS_SERVER_2025_CORE",
+    "WINDOWS_SERVER_2025_FULL",
+    "WINDOWS_SERVER_20H2_CORE",
+    "LINUX",
+];
+
+/// The values of `PidMode`.
+pub const PID_MODE_VALUES: &[&str] = &["host", "task"];
+
+/// The values of `PlacementConstraintType`.
+pub const PLACEMENT_CONSTRAINT_TYPE_VALUES: &[&str] = &["distinctInstance", "memberOf"];
+
+/// The values of `PlacementStrategyType`.
+pub const PLACEMENT_STRATEGY_TYPE_VALUES: &[&str] = &["random", "spread", "binpack"];
+
+/// The values of `PropagateTags`.
+pub const PROPAGATE_TAGS_VALUES: &[&str] = &["TASK_DEFINITION", "SERVICE", "NONE"];
+
+/// The values of `ProxyConfigurationType`.
+pub const PROXY_CONFIGURATION_TYPE_VALUES: &[&str] = &["APPMESH"];
+
+/// The values of `ResourceManagementType`.
+pub const RESOURCE_MANAGEMENT_TYPE_VALUES: &[&str] = &["CUSTOMER", "ECS"];
+
+/// The values of `ResourceType`.
+pub const RESOURCE_TYPE_VALUES: &[&str] = &["GPU", "InferenceAccelerator"];
+
+/// The values of `ScaleUnit`.
+pub const SCALE_UNIT_VALUES: &[&str] = &["PERCENT"];
+
+/// The values of `SchedulingStrategy`.
+pub const SCHEDULING_STRATEGY_VALUES: &[&str] = &["REPLICA", "DAEMON"];
+
+/// The values of `Scope`.
+pub const SCOPE_VALUES: &[&str] = &["task", "shared"];
+
+/// The values of `ServiceConnectAccessLoggingFormat`.
+pub const SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_VALUES: &[&str] = &["TEXT", "JSON"];
+
+/// The values of `ServiceConnectIncludeQueryParameters`.
+pub const SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_VALUES: &[&str] = &["DISABLED", "ENABLED"];
+
+/// The values of `ServiceField`.
+pub const SERVICE_FIELD_VALUES: &[&str] = &["TAGS"];
 
 /// The values of `SettingName`.
 pub const SETTING_NAME_VALUES: &[&str] = &[
@@ -263,10 +3445,88 @@ pub const SETTING_NAME_VALUES: &[&str] = &[
 /// The values of `SettingType`.
 pub const SETTING_TYPE_VALUES: &[&str] = &["user", "aws_managed"];
 
+/// The values of `SortOrder`.
+pub const SORT_ORDER_VALUES: &[&str] = &["ASC", "DESC"];
+
+/// The values of `StabilityStatus`.
+pub const STABILITY_STATUS_VALUES: &[&str] = &["STEADY_STATE", "STABILIZING"];
+
 /// The values of `TargetType`.
 pub const TARGET_TYPE_VALUES: &[&str] = &["container-instance"];
 
+/// The values of `TaskDefinitionFamilyStatus`.
+pub const TASK_DEFINITION_FAMILY_STATUS_VALUES: &[&str] = &["ACTIVE", "INACTIVE", "ALL"];
+
+/// The values of `TaskDefinitionField`.
+pub const TASK_DEFINITION_FIELD_VALUES: &[&str] = &["TAGS"];
+
+/// The values of `TaskDefinitionPlacementConstraintType`.
+pub const TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_VALUES: &[&str] = &["memberOf"];
+
+/// The values of `TaskDefinitionStatus`.
+pub const TASK_DEFINITION_STATUS_VALUES: &[&str] = &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"];
+
+/// The values of `TaskField`.
+pub const TASK_FIELD_VALUES: &[&str] = &["TAGS"];
+
+/// The values of `TaskFilesystemType`.
+pub const TASK_FILESYSTEM_TYPE_VALUES: &[&str] = &["ext3", "ext4", "xfs", "ntfs"];
+
+/// The values of `TaskStopCode`.
+pub const TASK_STOP_CODE_VALUES: &[&str] = &[
+    "TaskFailedToStart",
+    "EssentialContainerExited",
+    "UserInitiated",
+    "ServiceSchedulerInitiated",
+    "SpotInterruption",
+    "TerminationNotice",
+];
+
+/// The values of `TransportProtocol`.
+pub const TRANSPORT_PROTOCOL_VALUES: &[&str] = &["tcp", "udp"];
+
+/// The values of `UlimitName`.
+pub const ULIMIT_NAME_VALUES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// The values of `VersionConsistency`.
+pub const VERSION_CONSISTENCY_VALUES: &[&str] = &["enabled", "disabled"];
+
 // The schema of every shape above, for the front door's protocols.
+static ADVANCED_CONFIGURATION_MEMBERS: [Member; 4] = [
+    Member { name: "alternateTargetGroupArn", kind: &STRING_SCHEMA },
+    Member { name: "productionListenerRule", kind: &STRING_SCHEMA },
+    Member { name: "testListenerRule", kind: &STRING_SCHEMA },
+    Member { name: "roleArn", kind: &STRING_SCHEMA },
+];
+pub static ADVANCED_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&ADVANCED_CONFIGURATION_MEMBERS);
+pub static AGENT_UPDATE_STATUS_SCHEMA: Kind = Kind::String;
+pub static APPLICATION_PROTOCOL_SCHEMA: Kind = Kind::String;
+pub static ASSIGN_PUBLIC_IP_SCHEMA: Kind = Kind::String;
+static ATTACHMENT_MEMBERS: [Member; 4] = [
+    Member { name: "id", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "details", kind: &ATTACHMENT_DETAILS_SCHEMA },
+];
+pub static ATTACHMENT_SCHEMA: Kind = Kind::Struct(&ATTACHMENT_MEMBERS);
+pub static ATTACHMENT_DETAILS_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
+pub static ATTACHMENTS_SCHEMA: Kind = Kind::List(&ATTACHMENT_SCHEMA);
 static ATTRIBUTE_MEMBERS: [Member; 4] = [
     Member { name: "name", kind: &STRING_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -275,8 +3535,250 @@ static ATTRIBUTE_MEMBERS: [Member; 4] = [
 ];
 pub static ATTRIBUTE_SCHEMA: Kind = Kind::Struct(&ATTRIBUTE_MEMBERS);
 pub static ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
+pub static AVAILABILITY_ZONE_REBALANCING_SCHEMA: Kind = Kind::String;
+static AWS_VPC_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "subnets", kind: &STRING_LIST_SCHEMA },
+    Member { name: "securityGroups", kind: &STRING_LIST_SCHEMA },
+    Member { name: "assignPublicIp", kind: &ASSIGN_PUBLIC_IP_SCHEMA },
+];
+pub static AWS_VPC_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&AWS_VPC_CONFIGURATION_MEMBERS);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
+pub static BOXED_BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static BOXED_INTEGER_SCHEMA: Kind = Kind::Integer;
+pub static CPU_ARCHITECTURE_SCHEMA: Kind = Kind::String;
+static CANARY_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "canaryPercent", kind: &DOUBLE_SCHEMA },
+    Member { name: "canaryBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
+];
+pub static CANARY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CANARY_CONFIGURATION_MEMBERS);
+pub static CAPACITY_PROVIDER_STRATEGY_SCHEMA: Kind =
+    Kind::List(&CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA);
+static CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS: [Member; 3] = [
+    Member { name: "capacityProvider", kind: &STRING_SCHEMA },
+    Member { name: "weight", kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_WEIGHT_SCHEMA },
+    Member { name: "base", kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_BASE_SCHEMA },
+];
+pub static CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA: Kind =
+    Kind::Struct(&CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS);
+pub static CAPACITY_PROVIDER_STRATEGY_ITEM_BASE_SCHEMA: Kind = Kind::Integer;
+pub static CAPACITY_PROVIDER_STRATEGY_ITEM_WEIGHT_SCHEMA: Kind = Kind::Integer;
+static CLUSTER_MEMBERS: [Member; 16] = [
+    Member { name: "clusterArn", kind: &STRING_SCHEMA },
+    Member { name: "clusterName", kind: &STRING_SCHEMA },
+    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "registeredContainerInstancesCount", kind: &INTEGER_SCHEMA },
+    Member { name: "runningTasksCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingTasksCount", kind: &INTEGER_SCHEMA },
+    Member { name: "activeServicesCount", kind: &INTEGER_SCHEMA },
+    Member { name: "statistics", kind: &STATISTICS_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
+    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
+    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
+    Member { name: "attachmentsStatus", kind: &STRING_SCHEMA },
+    Member { name: "serviceConnectDefaults", kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA },
+];
+pub static CLUSTER_SCHEMA: Kind = Kind::Struct(&CLUSTER_MEMBERS);
+static CLUSTER_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "executeCommandConfiguration", kind: &EXECUTE_COMMAND_CONFIGURATION_SCHEMA },
+    Member { name: "managedStorageConfiguration", kind: &MANAGED_STORAGE_CONFIGURATION_SCHEMA },
+];
+pub static CLUSTER_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CLUSTER_CONFIGURATION_MEMBERS);
+pub static CLUSTER_FIELD_SCHEMA: Kind = Kind::String;
+pub static CLUSTER_FIELD_LIST_SCHEMA: Kind = Kind::List(&CLUSTER_FIELD_SCHEMA);
+static CLUSTER_SERVICE_CONNECT_DEFAULTS_MEMBERS: [Member; 1] =
+    [Member { name: "namespace", kind: &STRING_SCHEMA }];
+pub static CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA: Kind =
+    Kind::Struct(&CLUSTER_SERVICE_CONNECT_DEFAULTS_MEMBERS);
+static CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_MEMBERS: [Member; 1] =
+    [Member { name: "namespace", kind: &STRING_SCHEMA }];
+pub static CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_MEMBERS);
+static CLUSTER_SETTING_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &CLUSTER_SETTING_NAME_SCHEMA },
+    Member { name: "value", kind: &STRING_SCHEMA },
+];
+pub static CLUSTER_SETTING_SCHEMA: Kind = Kind::Struct(&CLUSTER_SETTING_MEMBERS);
+pub static CLUSTER_SETTING_NAME_SCHEMA: Kind = Kind::String;
+pub static CLUSTER_SETTINGS_SCHEMA: Kind = Kind::List(&CLUSTER_SETTING_SCHEMA);
+pub static CLUSTERS_SCHEMA: Kind = Kind::List(&CLUSTER_SCHEMA);
+pub static COMPATIBILITY_SCHEMA: Kind = Kind::String;
+pub static COMPATIBILITY_LIST_SCHEMA: Kind = Kind::List(&COMPATIBILITY_SCHEMA);
+pub static CONNECTIVITY_SCHEMA: Kind = Kind::String;
+static CONTAINER_MEMBERS: [Member; 17] = [
+    Member { name: "containerArn", kind: &STRING_SCHEMA },
+    Member { name: "taskArn", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "image", kind: &STRING_SCHEMA },
+    Member { name: "imageDigest", kind: &STRING_SCHEMA },
+    Member { name: "runtimeId", kind: &STRING_SCHEMA },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA },
+    Member { name: "exitCode", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "reason", kind: &STRING_SCHEMA },
+    Member { name: "networkBindings", kind: &NETWORK_BINDINGS_SCHEMA },
+    Member { name: "networkInterfaces", kind: &NETWORK_INTERFACES_SCHEMA },
+    Member { name: "healthStatus", kind: &HEALTH_STATUS_SCHEMA },
+    Member { name: "managedAgents", kind: &MANAGED_AGENTS_SCHEMA },
+    Member { name: "cpu", kind: &STRING_SCHEMA },
+    Member { name: "memory", kind: &STRING_SCHEMA },
+    Member { name: "memoryReservation", kind: &STRING_SCHEMA },
+    Member { name: "gpuIds", kind: &GPU_IDS_SCHEMA },
+];
+pub static CONTAINER_SCHEMA: Kind = Kind::Struct(&CONTAINER_MEMBERS);
+pub static CONTAINER_CONDITION_SCHEMA: Kind = Kind::String;
+static CONTAINER_DEFINITION_MEMBERS: [Member; 42] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "image", kind: &STRING_SCHEMA },
+    Member { name: "repositoryCredentials", kind: &REPOSITORY_CREDENTIALS_SCHEMA },
+    Member { name: "cpu", kind: &INTEGER_SCHEMA },
+    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "memoryReservation", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "links", kind: &STRING_LIST_SCHEMA },
+    Member { name: "portMappings", kind: &PORT_MAPPING_LIST_SCHEMA },
+    Member { name: "essential", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "restartPolicy", kind: &CONTAINER_RESTART_POLICY_SCHEMA },
+    Member { name: "entryPoint", kind: &STRING_LIST_SCHEMA },
+    Member { name: "command", kind: &STRING_LIST_SCHEMA },
+    Member { name: "environment", kind: &ENVIRONMENT_VARIABLES_SCHEMA },
+    Member { name: "environmentFiles", kind: &ENVIRONMENT_FILES_SCHEMA },
+    Member { name: "mountPoints", kind: &MOUNT_POINT_LIST_SCHEMA },
+    Member { name: "volumesFrom", kind: &VOLUME_FROM_LIST_SCHEMA },
+    Member { name: "linuxParameters", kind: &LINUX_PARAMETERS_SCHEMA },
+    Member { name: "secrets", kind: &SECRET_LIST_SCHEMA },
+    Member { name: "dependsOn", kind: &CONTAINER_DEPENDENCIES_SCHEMA },
+    Member { name: "startTimeout", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "stopTimeout", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "versionConsistency", kind: &VERSION_CONSISTENCY_SCHEMA },
+    Member { name: "hostname", kind: &STRING_SCHEMA },
+    Member { name: "user", kind: &STRING_SCHEMA },
+    Member { name: "workingDirectory", kind: &STRING_SCHEMA },
+    Member { name: "disableNetworking", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "privileged", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "readonlyRootFilesystem", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "dnsServers", kind: &STRING_LIST_SCHEMA },
+    Member { name: "dnsSearchDomains", kind: &STRING_LIST_SCHEMA },
+    Member { name: "extraHosts", kind: &HOST_ENTRY_LIST_SCHEMA },
+    Member { name: "dockerSecurityOptions", kind: &STRING_LIST_SCHEMA },
+    Member { name: "interactive", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "pseudoTerminal", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "dockerLabels", kind: &DOCKER_LABELS_MAP_SCHEMA },
+    Member { name: "ulimits", kind: &ULIMIT_LIST_SCHEMA },
+    Member { name: "logConfiguration", kind: &LOG_CONFIGURATION_SCHEMA },
+    Member { name: "healthCheck", kind: &HEALTH_CHECK_SCHEMA },
+    Member { name: "systemControls", kind: &SYSTEM_CONTROLS_SCHEMA },
+    Member { name: "resourceRequirements", kind: &RESOURCE_REQUIREMENTS_SCHEMA },
+    Member { name: "firelensConfiguration", kind: &FIRELENS_CONFIGURATION_SCHEMA },
+    Member { name: "credentialSpecs", kind: &STRING_LIST_SCHEMA },
+];
+pub static CONTAINER_DEFINITION_SCHEMA: Kind = Kind::Struct(&CONTAINER_DEFINITION_MEMBERS);
+pub static CONTAINER_DEFINITIONS_SCHEMA: Kind = Kind::List(&CONTAINER_DEFINITION_SCHEMA);
+pub static CONTAINER_DEPENDENCIES_SCHEMA: Kind = Kind::List(&CONTAINER_DEPENDENCY_SCHEMA);
+static CONTAINER_DEPENDENCY_MEMBERS: [Member; 2] = [
+    Member { name: "containerName", kind: &STRING_SCHEMA },
+    Member { name: "condition", kind: &CONTAINER_CONDITION_SCHEMA },
+];
+pub static CONTAINER_DEPENDENCY_SCHEMA: Kind = Kind::Struct(&CONTAINER_DEPENDENCY_MEMBERS);
+static CONTAINER_INSTANCE_MEMBERS: [Member; 18] = [
+    Member { name: "containerInstanceArn", kind: &STRING_SCHEMA },
+    Member { name: "ec2InstanceId", kind: &STRING_SCHEMA },
+    Member { name: "capacityProviderName", kind: &STRING_SCHEMA },
+    Member { name: "version", kind: &LONG_SCHEMA },
+    Member { name: "versionInfo", kind: &VERSION_INFO_SCHEMA },
+    Member { name: "remainingResources", kind: &RESOURCES_SCHEMA },
+    Member { name: "registeredResources", kind: &RESOURCES_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "statusReason", kind: &STRING_SCHEMA },
+    Member { name: "agentConnected", kind: &BOOLEAN_SCHEMA },
+    Member { name: "runningTasksCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingTasksCount", kind: &INTEGER_SCHEMA },
+    Member { name: "agentUpdateStatus", kind: &AGENT_UPDATE_STATUS_SCHEMA },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+    Member { name: "registeredAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "healthStatus", kind: &CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA },
+];
+pub static CONTAINER_INSTANCE_SCHEMA: Kind = Kind::Struct(&CONTAINER_INSTANCE_MEMBERS);
+pub static CONTAINER_INSTANCE_FIELD_SCHEMA: Kind = Kind::String;
+pub static CONTAINER_INSTANCE_FIELD_LIST_SCHEMA: Kind =
+    Kind::List(&CONTAINER_INSTANCE_FIELD_SCHEMA);
+static CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS: [Member; 2] = [
+    Member { name: "overallStatus", kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA },
+    Member { name: "details", kind: &INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA },
+];
+pub static CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA: Kind =
+    Kind::Struct(&CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS);
+pub static CONTAINER_INSTANCE_STATUS_SCHEMA: Kind = Kind::String;
+pub static CONTAINER_INSTANCES_SCHEMA: Kind = Kind::List(&CONTAINER_INSTANCE_SCHEMA);
+static CONTAINER_OVERRIDE_MEMBERS: [Member; 8] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "command", kind: &STRING_LIST_SCHEMA },
+    Member { name: "environment", kind: &ENVIRONMENT_VARIABLES_SCHEMA },
+    Member { name: "environmentFiles", kind: &ENVIRONMENT_FILES_SCHEMA },
+    Member { name: "cpu", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "memoryReservation", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "resourceRequirements", kind: &RESOURCE_REQUIREMENTS_SCHEMA },
+];
+pub static CONTAINER_OVERRIDE_SCHEMA: Kind = Kind::Struct(&CONTAINER_OVERRIDE_MEMBERS);
+pub static CONTAINER_OVERRIDES_SCHEMA: Kind = Kind::List(&CONTAINER_OVERRIDE_SCHEMA);
+static CONTAINER_RESTART_POLICY_MEMBERS: [Member; 3] = [
+    Member { name: "enabled", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "ignoredExitCodes", kind: &INTEGER_LIST_SCHEMA },
+    Member { name: "restartAttemptPeriod", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static CONTAINER_RESTART_POLICY_SCHEMA: Kind = Kind::Struct(&CONTAINER_RESTART_POLICY_MEMBERS);
+pub static CONTAINERS_SCHEMA: Kind = Kind::List(&CONTAINER_SCHEMA);
+static CREATE_CLUSTER_REQUEST_MEMBERS: [Member; 7] = [
+    Member { name: "clusterName", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
+    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
+    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
+    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member {
+        name: "serviceConnectDefaults",
+        kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA,
+    },
+];
+pub static CREATE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_REQUEST_MEMBERS);
+static CREATE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+pub static CREATE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_RESPONSE_MEMBERS);
+static CREATE_SERVICE_REQUEST_MEMBERS: [Member; 26] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "serviceName", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
+    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
+    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
+    Member { name: "desiredCount", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "clientToken", kind: &STRING_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "role", kind: &STRING_SCHEMA },
+    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
+    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
+    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
+    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
+    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
+    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+];
+pub static CREATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_REQUEST_MEMBERS);
+static CREATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+pub static CREATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_RESPONSE_MEMBERS);
 static DELETE_ACCOUNT_SETTING_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "principalArn", kind: &STRING_SCHEMA },
@@ -297,7 +3799,380 @@ static DELETE_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
 pub static DELETE_ATTRIBUTES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_ATTRIBUTES_RESPONSE_MEMBERS);
+static DELETE_CLUSTER_REQUEST_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &STRING_SCHEMA }];
+pub static DELETE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_CLUSTER_REQUEST_MEMBERS);
+static DELETE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+pub static DELETE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_CLUSTER_RESPONSE_MEMBERS);
+static DELETE_SERVICE_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static DELETE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_SERVICE_REQUEST_MEMBERS);
+static DELETE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+pub static DELETE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_SERVICE_RESPONSE_MEMBERS);
+static DELETE_TASK_DEFINITIONS_REQUEST_MEMBERS: [Member; 1] =
+    [Member { name: "taskDefinitions", kind: &STRING_LIST_SCHEMA }];
+pub static DELETE_TASK_DEFINITIONS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DELETE_TASK_DEFINITIONS_REQUEST_MEMBERS);
+static DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskDefinitions", kind: &TASK_DEFINITION_LIST_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DELETE_TASK_DEFINITIONS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS);
+static DEPLOYMENT_MEMBERS: [Member; 21] = [
+    Member { name: "id", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "desiredCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
+    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
+    Member { name: "failedTasks", kind: &INTEGER_SCHEMA },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "platformFamily", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "rolloutState", kind: &DEPLOYMENT_ROLLOUT_STATE_SCHEMA },
+    Member { name: "rolloutStateReason", kind: &STRING_SCHEMA },
+    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
+    Member { name: "serviceConnectResources", kind: &SERVICE_CONNECT_SERVICE_RESOURCE_LIST_SCHEMA },
+    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
+    Member { name: "fargateEphemeralStorage", kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA },
+    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+];
+pub static DEPLOYMENT_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_MEMBERS);
+static DEPLOYMENT_ALARMS_MEMBERS: [Member; 3] = [
+    Member { name: "alarmNames", kind: &STRING_LIST_SCHEMA },
+    Member { name: "rollback", kind: &BOOLEAN_SCHEMA },
+    Member { name: "enable", kind: &BOOLEAN_SCHEMA },
+];
+pub static DEPLOYMENT_ALARMS_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_ALARMS_MEMBERS);
+static DEPLOYMENT_CIRCUIT_BREAKER_MEMBERS: [Member; 2] = [
+    Member { name: "enable", kind: &BOOLEAN_SCHEMA },
+    Member { name: "rollback", kind: &BOOLEAN_SCHEMA },
+];
+pub static DEPLOYMENT_CIRCUIT_BREAKER_SCHEMA: Kind =
+    Kind::Struct(&DEPLOYMENT_CIRCUIT_BREAKER_MEMBERS);
+static DEPLOYMENT_CONFIGURATION_MEMBERS: [Member; 9] = [
+    Member { name: "deploymentCircuitBreaker", kind: &DEPLOYMENT_CIRCUIT_BREAKER_SCHEMA },
+    Member { name: "maximumPercent", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "minimumHealthyPercent", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "alarms", kind: &DEPLOYMENT_ALARMS_SCHEMA },
+    Member { name: "strategy", kind: &DEPLOYMENT_STRATEGY_SCHEMA },
+    Member { name: "bakeTimeInMinutes", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "lifecycleHooks", kind: &DEPLOYMENT_LIFECYCLE_HOOK_LIST_SCHEMA },
+    Member { name: "linearConfiguration", kind: &LINEAR_CONFIGURATION_SCHEMA },
+    Member { name: "canaryConfiguration", kind: &CANARY_CONFIGURATION_SCHEMA },
+];
+pub static DEPLOYMENT_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONFIGURATION_MEMBERS);
+static DEPLOYMENT_CONTROLLER_MEMBERS: [Member; 1] =
+    [Member { name: "type", kind: &DEPLOYMENT_CONTROLLER_TYPE_SCHEMA }];
+pub static DEPLOYMENT_CONTROLLER_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONTROLLER_MEMBERS);
+pub static DEPLOYMENT_CONTROLLER_TYPE_SCHEMA: Kind = Kind::String;
+static DEPLOYMENT_EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
+    [Member { name: "kmsKeyId", kind: &STRING_SCHEMA }];
+pub static DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA: Kind =
+    Kind::Struct(&DEPLOYMENT_EPHEMERAL_STORAGE_MEMBERS);
+static DEPLOYMENT_LIFECYCLE_HOOK_MEMBERS: [Member; 6] = [
+    Member { name: "targetType", kind: &DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA },
+    Member { name: "hookTargetArn", kind: &STRING_SCHEMA },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
+    Member { name: "lifecycleStages", kind: &DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA },
+    Member { name: "hookDetails", kind: &HOOK_DETAILS_SCHEMA },
+    Member {
+        name: "timeoutConfiguration",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_SCHEMA,
+    },
+];
+pub static DEPLOYMENT_LIFECYCLE_HOOK_SCHEMA: Kind =
+    Kind::Struct(&DEPLOYMENT_LIFECYCLE_HOOK_MEMBERS);
+pub static DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA: Kind = Kind::Integer;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_LIST_SCHEMA: Kind =
+    Kind::List(&DEPLOYMENT_LIFECYCLE_HOOK_SCHEMA);
+pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA: Kind =
+    Kind::List(&DEPLOYMENT_LIFECYCLE_HOOK_STAGE_SCHEMA);
+pub static DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA: Kind = Kind::String;
+static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "timeoutInMinutes", kind: &DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA },
+    Member { name: "action", kind: &DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA },
+];
+pub static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS);
+pub static DEPLOYMENT_ROLLOUT_STATE_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_STRATEGY_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENTS_SCHEMA: Kind = Kind::List(&DEPLOYMENT_SCHEMA);
+static DEREGISTER_CONTAINER_INSTANCE_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "containerInstance", kind: &STRING_SCHEMA },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static DEREGISTER_CONTAINER_INSTANCE_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DEREGISTER_CONTAINER_INSTANCE_REQUEST_MEMBERS);
+static DEREGISTER_CONTAINER_INSTANCE_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "containerInstance", kind: &CONTAINER_INSTANCE_SCHEMA }];
+pub static DEREGISTER_CONTAINER_INSTANCE_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DEREGISTER_CONTAINER_INSTANCE_RESPONSE_MEMBERS);
+static DEREGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 1] =
+    [Member { name: "taskDefinition", kind: &STRING_SCHEMA }];
+pub static DEREGISTER_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DEREGISTER_TASK_DEFINITION_REQUEST_MEMBERS);
+static DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA }];
+pub static DEREGISTER_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS);
+static DESCRIBE_CLUSTERS_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "clusters", kind: &STRING_LIST_SCHEMA },
+    Member { name: "include", kind: &CLUSTER_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_CLUSTERS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CLUSTERS_REQUEST_MEMBERS);
+static DESCRIBE_CLUSTERS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "clusters", kind: &CLUSTERS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DESCRIBE_CLUSTERS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CLUSTERS_RESPONSE_MEMBERS);
+static DESCRIBE_CONTAINER_INSTANCES_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
+    Member { name: "include", kind: &CONTAINER_INSTANCE_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_CONTAINER_INSTANCES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CONTAINER_INSTANCES_REQUEST_MEMBERS);
+static DESCRIBE_CONTAINER_INSTANCES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "containerInstances", kind: &CONTAINER_INSTANCES_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DESCRIBE_CONTAINER_INSTANCES_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CONTAINER_INSTANCES_RESPONSE_MEMBERS);
+static DESCRIBE_SERVICES_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "services", kind: &STRING_LIST_SCHEMA },
+    Member { name: "include", kind: &SERVICE_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_SERVICES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_SERVICES_REQUEST_MEMBERS);
+static DESCRIBE_SERVICES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "services", kind: &SERVICES_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DESCRIBE_SERVICES_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_SERVICES_RESPONSE_MEMBERS);
+static DESCRIBE_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "include", kind: &TASK_DEFINITION_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_TASK_DEFINITION_REQUEST_MEMBERS);
+static DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+];
+pub static DESCRIBE_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS);
+static DESCRIBE_TASKS_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
+    Member { name: "include", kind: &TASK_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_TASKS_REQUEST_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TASKS_REQUEST_MEMBERS);
+static DESCRIBE_TASKS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "tasks", kind: &TASKS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DESCRIBE_TASKS_RESPONSE_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TASKS_RESPONSE_MEMBERS);
+pub static DESIRED_STATUS_SCHEMA: Kind = Kind::String;
+static DEVICE_MEMBERS: [Member; 3] = [
+    Member { name: "hostPath", kind: &STRING_SCHEMA },
+    Member { name: "containerPath", kind: &STRING_SCHEMA },
+    Member { name: "permissions", kind: &DEVICE_CGROUP_PERMISSIONS_SCHEMA },
+];
+pub static DEVICE_SCHEMA: Kind = Kind::Struct(&DEVICE_MEMBERS);
+pub static DEVICE_CGROUP_PERMISSION_SCHEMA: Kind = Kind::String;
+pub static DEVICE_CGROUP_PERMISSIONS_SCHEMA: Kind = Kind::List(&DEVICE_CGROUP_PERMISSION_SCHEMA);
+pub static DEVICES_LIST_SCHEMA: Kind = Kind::List(&DEVICE_SCHEMA);
+pub static DOCKER_LABELS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
+static DOCKER_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "scope", kind: &SCOPE_SCHEMA },
+    Member { name: "autoprovision", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "driver", kind: &STRING_SCHEMA },
+    Member { name: "driverOpts", kind: &STRING_MAP_SCHEMA },
+    Member { name: "labels", kind: &STRING_MAP_SCHEMA },
+];
+pub static DOCKER_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&DOCKER_VOLUME_CONFIGURATION_MEMBERS);
+pub static DOUBLE_SCHEMA: Kind = Kind::Double;
+pub static DURATION_SCHEMA: Kind = Kind::Integer;
+pub static EBSKMS_KEY_ID_SCHEMA: Kind = Kind::String;
+pub static EBS_RESOURCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static EBS_SNAPSHOT_ID_SCHEMA: Kind = Kind::String;
+static EBS_TAG_SPECIFICATION_MEMBERS: [Member; 3] = [
+    Member { name: "resourceType", kind: &EBS_RESOURCE_TYPE_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+];
+pub static EBS_TAG_SPECIFICATION_SCHEMA: Kind = Kind::Struct(&EBS_TAG_SPECIFICATION_MEMBERS);
+pub static EBS_TAG_SPECIFICATIONS_SCHEMA: Kind = Kind::List(&EBS_TAG_SPECIFICATION_SCHEMA);
+pub static EBS_VOLUME_TYPE_SCHEMA: Kind = Kind::String;
+pub static ECS_VOLUME_NAME_SCHEMA: Kind = Kind::String;
+static EFS_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
+    Member { name: "accessPointId", kind: &STRING_SCHEMA },
+    Member { name: "iam", kind: &EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA },
+];
+pub static EFS_AUTHORIZATION_CONFIG_SCHEMA: Kind = Kind::Struct(&EFS_AUTHORIZATION_CONFIG_MEMBERS);
+pub static EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA: Kind = Kind::String;
+pub static EFS_TRANSIT_ENCRYPTION_SCHEMA: Kind = Kind::String;
+static EFS_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "fileSystemId", kind: &STRING_SCHEMA },
+    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
+    Member { name: "transitEncryption", kind: &EFS_TRANSIT_ENCRYPTION_SCHEMA },
+    Member { name: "transitEncryptionPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "authorizationConfig", kind: &EFS_AUTHORIZATION_CONFIG_SCHEMA },
+];
+pub static EFS_VOLUME_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&EFS_VOLUME_CONFIGURATION_MEMBERS);
+static ENVIRONMENT_FILE_MEMBERS: [Member; 2] = [
+    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &ENVIRONMENT_FILE_TYPE_SCHEMA },
+];
+pub static ENVIRONMENT_FILE_SCHEMA: Kind = Kind::Struct(&ENVIRONMENT_FILE_MEMBERS);
+pub static ENVIRONMENT_FILE_TYPE_SCHEMA: Kind = Kind::String;
+pub static ENVIRONMENT_FILES_SCHEMA: Kind = Kind::List(&ENVIRONMENT_FILE_SCHEMA);
+pub static ENVIRONMENT_VARIABLES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
+static EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
+    [Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA }];
+pub static EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&EPHEMERAL_STORAGE_MEMBERS);
+static EXECUTE_COMMAND_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
+    Member { name: "logging", kind: &EXECUTE_COMMAND_LOGGING_SCHEMA },
+    Member { name: "logConfiguration", kind: &EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA },
+];
+pub static EXECUTE_COMMAND_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&EXECUTE_COMMAND_CONFIGURATION_MEMBERS);
+static EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "cloudWatchLogGroupName", kind: &STRING_SCHEMA },
+    Member { name: "cloudWatchEncryptionEnabled", kind: &BOOLEAN_SCHEMA },
+    Member { name: "s3BucketName", kind: &STRING_SCHEMA },
+    Member { name: "s3EncryptionEnabled", kind: &BOOLEAN_SCHEMA },
+    Member { name: "s3KeyPrefix", kind: &STRING_SCHEMA },
+];
+pub static EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS);
+pub static EXECUTE_COMMAND_LOGGING_SCHEMA: Kind = Kind::String;
+static F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
+    Member { name: "credentialsParameter", kind: &STRING_SCHEMA },
+    Member { name: "domain", kind: &STRING_SCHEMA },
+];
+pub static F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_SCHEMA: Kind =
+    Kind::Struct(&F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_MEMBERS);
+static F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "fileSystemId", kind: &STRING_SCHEMA },
+    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
+    Member {
+        name: "authorizationConfig",
+        kind: &F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_SCHEMA,
+    },
+];
+pub static F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_MEMBERS);
+static FAILURE_MEMBERS: [Member; 3] = [
+    Member { name: "arn", kind: &STRING_SCHEMA },
+    Member { name: "reason", kind: &STRING_SCHEMA },
+    Member { name: "detail", kind: &STRING_SCHEMA },
+];
+pub static FAILURE_SCHEMA: Kind = Kind::Struct(&FAILURE_MEMBERS);
+pub static FAILURES_SCHEMA: Kind = Kind::List(&FAILURE_SCHEMA);
+static FIRELENS_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "type", kind: &FIRELENS_CONFIGURATION_TYPE_SCHEMA },
+    Member { name: "options", kind: &FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA },
+];
+pub static FIRELENS_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&FIRELENS_CONFIGURATION_MEMBERS);
+pub static FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
+pub static FIRELENS_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::String;
+pub static GPU_IDS_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
+static HEALTH_CHECK_MEMBERS: [Member; 5] = [
+    Member { name: "command", kind: &STRING_LIST_SCHEMA },
+    Member { name: "interval", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "timeout", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "retries", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "startPeriod", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static HEALTH_CHECK_SCHEMA: Kind = Kind::Struct(&HEALTH_CHECK_MEMBERS);
+pub static HEALTH_STATUS_SCHEMA: Kind = Kind::String;
+static HOOK_DETAILS_MEMBERS: [Member; 0] = [];
+pub static HOOK_DETAILS_SCHEMA: Kind = Kind::Struct(&HOOK_DETAILS_MEMBERS);
+static HOST_ENTRY_MEMBERS: [Member; 2] = [
+    Member { name: "hostname", kind: &STRING_SCHEMA },
+    Member { name: "ipAddress", kind: &STRING_SCHEMA },
+];
+pub static HOST_ENTRY_SCHEMA: Kind = Kind::Struct(&HOST_ENTRY_MEMBERS);
+pub static HOST_ENTRY_LIST_SCHEMA: Kind = Kind::List(&HOST_ENTRY_SCHEMA);
+static HOST_VOLUME_PROPERTIES_MEMBERS: [Member; 1] =
+    [Member { name: "sourcePath", kind: &STRING_SCHEMA }];
+pub static HOST_VOLUME_PROPERTIES_SCHEMA: Kind = Kind::Struct(&HOST_VOLUME_PROPERTIES_MEMBERS);
+pub static IAM_ROLE_ARN_SCHEMA: Kind = Kind::String;
+static INFERENCE_ACCELERATOR_MEMBERS: [Member; 2] = [
+    Member { name: "deviceName", kind: &STRING_SCHEMA },
+    Member { name: "deviceType", kind: &STRING_SCHEMA },
+];
+pub static INFERENCE_ACCELERATOR_SCHEMA: Kind = Kind::Struct(&INFERENCE_ACCELERATOR_MEMBERS);
+static INFERENCE_ACCELERATOR_OVERRIDE_MEMBERS: [Member; 2] = [
+    Member { name: "deviceName", kind: &STRING_SCHEMA },
+    Member { name: "deviceType", kind: &STRING_SCHEMA },
+];
+pub static INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA: Kind =
+    Kind::Struct(&INFERENCE_ACCELERATOR_OVERRIDE_MEMBERS);
+pub static INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA: Kind =
+    Kind::List(&INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA);
+pub static INFERENCE_ACCELERATORS_SCHEMA: Kind = Kind::List(&INFERENCE_ACCELERATOR_SCHEMA);
+static INSTANCE_HEALTH_CHECK_RESULT_MEMBERS: [Member; 5] = [
+    Member { name: "type", kind: &INSTANCE_HEALTH_CHECK_TYPE_SCHEMA },
+    Member { name: "status", kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA },
+    Member { name: "statusReason", kind: &STRING_SCHEMA },
+    Member { name: "lastUpdated", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "lastStatusChange", kind: &TIMESTAMP_SCHEMA },
+];
+pub static INSTANCE_HEALTH_CHECK_RESULT_SCHEMA: Kind =
+    Kind::Struct(&INSTANCE_HEALTH_CHECK_RESULT_MEMBERS);
+pub static INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA: Kind =
+    Kind::List(&INSTANCE_HEALTH_CHECK_RESULT_SCHEMA);
+pub static INSTANCE_HEALTH_CHECK_STATE_SCHEMA: Kind = Kind::String;
+pub static INSTANCE_HEALTH_CHECK_TYPE_SCHEMA: Kind = Kind::String;
 pub static INTEGER_SCHEMA: Kind = Kind::Integer;
+pub static INTEGER_LIST_SCHEMA: Kind = Kind::List(&BOXED_INTEGER_SCHEMA);
+pub static IPC_MODE_SCHEMA: Kind = Kind::String;
+static KERNEL_CAPABILITIES_MEMBERS: [Member; 2] = [
+    Member { name: "add", kind: &STRING_LIST_SCHEMA },
+    Member { name: "drop", kind: &STRING_LIST_SCHEMA },
+];
+pub static KERNEL_CAPABILITIES_SCHEMA: Kind = Kind::Struct(&KERNEL_CAPABILITIES_MEMBERS);
+static KEY_VALUE_PAIR_MEMBERS: [Member; 2] =
+    [Member { name: "name", kind: &STRING_SCHEMA }, Member { name: "value", kind: &STRING_SCHEMA }];
+pub static KEY_VALUE_PAIR_SCHEMA: Kind = Kind::Struct(&KEY_VALUE_PAIR_MEMBERS);
+pub static LAUNCH_TYPE_SCHEMA: Kind = Kind::String;
+static LINEAR_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "stepPercent", kind: &DOUBLE_SCHEMA },
+    Member { name: "stepBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
+];
+pub static LINEAR_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&LINEAR_CONFIGURATION_MEMBERS);
+static LINUX_PARAMETERS_MEMBERS: [Member; 7] = [
+    Member { name: "capabilities", kind: &KERNEL_CAPABILITIES_SCHEMA },
+    Member { name: "devices", kind: &DEVICES_LIST_SCHEMA },
+    Member { name: "initProcessEnabled", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "sharedMemorySize", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "tmpfs", kind: &TMPFS_LIST_SCHEMA },
+    Member { name: "maxSwap", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "swappiness", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LINUX_PARAMETERS_SCHEMA: Kind = Kind::Struct(&LINUX_PARAMETERS_MEMBERS);
 static LIST_ACCOUNT_SETTINGS_REQUEST_MEMBERS: [Member; 6] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -328,6 +4203,45 @@ static LIST_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 2] = [
     Member { name: "nextToken", kind: &STRING_SCHEMA },
 ];
 pub static LIST_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_ATTRIBUTES_RESPONSE_MEMBERS);
+static LIST_CLUSTERS_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LIST_CLUSTERS_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_CLUSTERS_REQUEST_MEMBERS);
+static LIST_CLUSTERS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "clusterArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_CLUSTERS_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_CLUSTERS_RESPONSE_MEMBERS);
+static LIST_CONTAINER_INSTANCES_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "filter", kind: &STRING_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "status", kind: &CONTAINER_INSTANCE_STATUS_SCHEMA },
+];
+pub static LIST_CONTAINER_INSTANCES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&LIST_CONTAINER_INSTANCES_REQUEST_MEMBERS);
+static LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "containerInstanceArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_CONTAINER_INSTANCES_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS);
+static LIST_SERVICES_REQUEST_MEMBERS: [Member; 6] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
+    Member { name: "resourceManagementType", kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA },
+];
+pub static LIST_SERVICES_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_SERVICES_REQUEST_MEMBERS);
+static LIST_SERVICES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "serviceArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_SERVICES_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_SERVICES_RESPONSE_MEMBERS);
 static LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS: [Member; 1] =
     [Member { name: "resourceArn", kind: &STRING_SCHEMA }];
 pub static LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA: Kind =
@@ -336,6 +4250,150 @@ static LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "tags", kind: &TAGS_SCHEMA }];
 pub static LIST_TAGS_FOR_RESOURCE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS);
+static LIST_TASK_DEFINITION_FAMILIES_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "familyPrefix", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &TASK_DEFINITION_FAMILY_STATUS_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LIST_TASK_DEFINITION_FAMILIES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&LIST_TASK_DEFINITION_FAMILIES_REQUEST_MEMBERS);
+static LIST_TASK_DEFINITION_FAMILIES_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "families", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_TASK_DEFINITION_FAMILIES_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&LIST_TASK_DEFINITION_FAMILIES_RESPONSE_MEMBERS);
+static LIST_TASK_DEFINITIONS_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "familyPrefix", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA },
+    Member { name: "sort", kind: &SORT_ORDER_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LIST_TASK_DEFINITIONS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&LIST_TASK_DEFINITIONS_REQUEST_MEMBERS);
+static LIST_TASK_DEFINITIONS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskDefinitionArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_TASK_DEFINITIONS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&LIST_TASK_DEFINITIONS_RESPONSE_MEMBERS);
+static LIST_TASKS_REQUEST_MEMBERS: [Member; 10] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "containerInstance", kind: &STRING_SCHEMA },
+    Member { name: "family", kind: &STRING_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "startedBy", kind: &STRING_SCHEMA },
+    Member { name: "serviceName", kind: &STRING_SCHEMA },
+    Member { name: "desiredStatus", kind: &DESIRED_STATUS_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "daemonName", kind: &STRING_SCHEMA },
+];
+pub static LIST_TASKS_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_TASKS_REQUEST_MEMBERS);
+static LIST_TASKS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_TASKS_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_TASKS_RESPONSE_MEMBERS);
+static LOAD_BALANCER_MEMBERS: [Member; 5] = [
+    Member { name: "targetGroupArn", kind: &STRING_SCHEMA },
+    Member { name: "loadBalancerName", kind: &STRING_SCHEMA },
+    Member { name: "containerName", kind: &STRING_SCHEMA },
+    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "advancedConfiguration", kind: &ADVANCED_CONFIGURATION_SCHEMA },
+];
+pub static LOAD_BALANCER_SCHEMA: Kind = Kind::Struct(&LOAD_BALANCER_MEMBERS);
+pub static LOAD_BALANCERS_SCHEMA: Kind = Kind::List(&LOAD_BALANCER_SCHEMA);
+static LOG_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "logDriver", kind: &LOG_DRIVER_SCHEMA },
+    Member { name: "options", kind: &LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA },
+    Member { name: "secretOptions", kind: &SECRET_LIST_SCHEMA },
+];
+pub static LOG_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&LOG_CONFIGURATION_MEMBERS);
+pub static LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
+pub static LOG_DRIVER_SCHEMA: Kind = Kind::String;
+pub static LONG_SCHEMA: Kind = Kind::Long;
+static MANAGED_AGENT_MEMBERS: [Member; 4] = [
+    Member { name: "lastStartedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "name", kind: &MANAGED_AGENT_NAME_SCHEMA },
+    Member { name: "reason", kind: &STRING_SCHEMA },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA },
+];
+pub static MANAGED_AGENT_SCHEMA: Kind = Kind::Struct(&MANAGED_AGENT_MEMBERS);
+pub static MANAGED_AGENT_NAME_SCHEMA: Kind = Kind::String;
+pub static MANAGED_AGENTS_SCHEMA: Kind = Kind::List(&MANAGED_AGENT_SCHEMA);
+static MANAGED_STORAGE_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
+    Member { name: "fargateEphemeralStorageKmsKeyId", kind: &STRING_SCHEMA },
+];
+pub static MANAGED_STORAGE_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&MANAGED_STORAGE_CONFIGURATION_MEMBERS);
+static MOUNT_POINT_MEMBERS: [Member; 3] = [
+    Member { name: "sourceVolume", kind: &STRING_SCHEMA },
+    Member { name: "containerPath", kind: &STRING_SCHEMA },
+    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static MOUNT_POINT_SCHEMA: Kind = Kind::Struct(&MOUNT_POINT_MEMBERS);
+pub static MOUNT_POINT_LIST_SCHEMA: Kind = Kind::List(&MOUNT_POINT_SCHEMA);
+static NETWORK_BINDING_MEMBERS: [Member; 6] = [
+    Member { name: "bindIP", kind: &STRING_SCHEMA },
+    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA },
+    Member { name: "containerPortRange", kind: &STRING_SCHEMA },
+    Member { name: "hostPortRange", kind: &STRING_SCHEMA },
+];
+pub static NETWORK_BINDING_SCHEMA: Kind = Kind::Struct(&NETWORK_BINDING_MEMBERS);
+pub static NETWORK_BINDINGS_SCHEMA: Kind = Kind::List(&NETWORK_BINDING_SCHEMA);
+static NETWORK_CONFIGURATION_MEMBERS: [Member; 1] =
+    [Member { name: "awsvpcConfiguration", kind: &AWS_VPC_CONFIGURATION_SCHEMA }];
+pub static NETWORK_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&NETWORK_CONFIGURATION_MEMBERS);
+static NETWORK_INTERFACE_MEMBERS: [Member; 3] = [
+    Member { name: "attachmentId", kind: &STRING_SCHEMA },
+    Member { name: "privateIpv4Address", kind: &STRING_SCHEMA },
+    Member { name: "ipv6Address", kind: &STRING_SCHEMA },
+];
+pub static NETWORK_INTERFACE_SCHEMA: Kind = Kind::Struct(&NETWORK_INTERFACE_MEMBERS);
+pub static NETWORK_INTERFACES_SCHEMA: Kind = Kind::List(&NETWORK_INTERFACE_SCHEMA);
+pub static NETWORK_MODE_SCHEMA: Kind = Kind::String;
+pub static OS_FAMILY_SCHEMA: Kind = Kind::String;
+pub static PID_MODE_SCHEMA: Kind = Kind::String;
+static PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
+    Member { name: "type", kind: &PLACEMENT_CONSTRAINT_TYPE_SCHEMA },
+    Member { name: "expression", kind: &STRING_SCHEMA },
+];
+pub static PLACEMENT_CONSTRAINT_SCHEMA: Kind = Kind::Struct(&PLACEMENT_CONSTRAINT_MEMBERS);
+pub static PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::String;
+pub static PLACEMENT_CONSTRAINTS_SCHEMA: Kind = Kind::List(&PLACEMENT_CONSTRAINT_SCHEMA);
+pub static PLACEMENT_STRATEGIES_SCHEMA: Kind = Kind::List(&PLACEMENT_STRATEGY_SCHEMA);
+static PLACEMENT_STRATEGY_MEMBERS: [Member; 2] = [
+    Member { name: "type", kind: &PLACEMENT_STRATEGY_TYPE_SCHEMA },
+    Member { name: "field", kind: &STRING_SCHEMA },
+];
+pub static PLACEMENT_STRATEGY_SCHEMA: Kind = Kind::Struct(&PLACEMENT_STRATEGY_MEMBERS);
+pub static PLACEMENT_STRATEGY_TYPE_SCHEMA: Kind = Kind::String;
+static PORT_MAPPING_MEMBERS: [Member; 6] = [
+    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "appProtocol", kind: &APPLICATION_PROTOCOL_SCHEMA },
+    Member { name: "containerPortRange", kind: &STRING_SCHEMA },
+];
+pub static PORT_MAPPING_SCHEMA: Kind = Kind::Struct(&PORT_MAPPING_MEMBERS);
+pub static PORT_MAPPING_LIST_SCHEMA: Kind = Kind::List(&PORT_MAPPING_SCHEMA);
+pub static PORT_NUMBER_SCHEMA: Kind = Kind::Integer;
+pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::String;
+static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA },
+    Member { name: "containerName", kind: &STRING_SCHEMA },
+    Member { name: "properties", kind: &PROXY_CONFIGURATION_PROPERTIES_SCHEMA },
+];
+pub static PROXY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&PROXY_CONFIGURATION_MEMBERS);
+pub static PROXY_CONFIGURATION_PROPERTIES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
+pub static PROXY_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::String;
 static PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -365,6 +4423,277 @@ pub static PUT_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RE
 static PUT_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
 pub static PUT_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RESPONSE_MEMBERS);
+static REGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 18] = [
+    Member { name: "family", kind: &STRING_SCHEMA },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "networkMode", kind: &NETWORK_MODE_SCHEMA },
+    Member { name: "containerDefinitions", kind: &CONTAINER_DEFINITIONS_SCHEMA },
+    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA },
+    Member { name: "placementConstraints", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "requiresCompatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
+    Member { name: "cpu", kind: &STRING_SCHEMA },
+    Member { name: "memory", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "pidMode", kind: &PID_MODE_SCHEMA },
+    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA },
+    Member { name: "proxyConfiguration", kind: &PROXY_CONFIGURATION_SCHEMA },
+    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
+    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
+    Member { name: "runtimePlatform", kind: &RUNTIME_PLATFORM_SCHEMA },
+    Member { name: "enableFaultInjection", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static REGISTER_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&REGISTER_TASK_DEFINITION_REQUEST_MEMBERS);
+static REGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+];
+pub static REGISTER_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&REGISTER_TASK_DEFINITION_RESPONSE_MEMBERS);
+static REPOSITORY_CREDENTIALS_MEMBERS: [Member; 1] =
+    [Member { name: "credentialsParameter", kind: &STRING_SCHEMA }];
+pub static REPOSITORY_CREDENTIALS_SCHEMA: Kind = Kind::Struct(&REPOSITORY_CREDENTIALS_MEMBERS);
+pub static REQUIRES_ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
+static RESOURCE_MEMBERS: [Member; 6] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &STRING_SCHEMA },
+    Member { name: "doubleValue", kind: &DOUBLE_SCHEMA },
+    Member { name: "longValue", kind: &LONG_SCHEMA },
+    Member { name: "integerValue", kind: &INTEGER_SCHEMA },
+    Member { name: "stringSetValue", kind: &STRING_LIST_SCHEMA },
+];
+pub static RESOURCE_SCHEMA: Kind = Kind::Struct(&RESOURCE_MEMBERS);
+pub static RESOURCE_MANAGEMENT_TYPE_SCHEMA: Kind = Kind::String;
+static RESOURCE_REQUIREMENT_MEMBERS: [Member; 2] = [
+    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &RESOURCE_TYPE_SCHEMA },
+];
+pub static RESOURCE_REQUIREMENT_SCHEMA: Kind = Kind::Struct(&RESOURCE_REQUIREMENT_MEMBERS);
+pub static RESOURCE_REQUIREMENTS_SCHEMA: Kind = Kind::List(&RESOURCE_REQUIREMENT_SCHEMA);
+pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static RESOURCES_SCHEMA: Kind = Kind::List(&RESOURCE_SCHEMA);
+static RUN_TASK_REQUEST_MEMBERS: [Member; 19] = [
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "count", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
+    Member { name: "group", kind: &STRING_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
+    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member { name: "referenceId", kind: &STRING_SCHEMA },
+    Member { name: "startedBy", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "clientToken", kind: &STRING_SCHEMA },
+    Member { name: "volumeConfigurations", kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA },
+];
+pub static RUN_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&RUN_TASK_REQUEST_MEMBERS);
+static RUN_TASK_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "tasks", kind: &TASKS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static RUN_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&RUN_TASK_RESPONSE_MEMBERS);
+static RUNTIME_PLATFORM_MEMBERS: [Member; 2] = [
+    Member { name: "cpuArchitecture", kind: &CPU_ARCHITECTURE_SCHEMA },
+    Member { name: "operatingSystemFamily", kind: &OS_FAMILY_SCHEMA },
+];
+pub static RUNTIME_PLATFORM_SCHEMA: Kind = Kind::Struct(&RUNTIME_PLATFORM_MEMBERS);
+static S3_FILES_VOLUME_CONFIGURATION_MEMBERS: [Member; 4] = [
+    Member { name: "fileSystemArn", kind: &STRING_SCHEMA },
+    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
+    Member { name: "transitEncryptionPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "accessPointArn", kind: &STRING_SCHEMA },
+];
+pub static S3_FILES_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&S3_FILES_VOLUME_CONFIGURATION_MEMBERS);
+static SCALE_MEMBERS: [Member; 2] = [
+    Member { name: "value", kind: &DOUBLE_SCHEMA },
+    Member { name: "unit", kind: &SCALE_UNIT_SCHEMA },
+];
+pub static SCALE_SCHEMA: Kind = Kind::Struct(&SCALE_MEMBERS);
+pub static SCALE_UNIT_SCHEMA: Kind = Kind::String;
+pub static SCHEDULING_STRATEGY_SCHEMA: Kind = Kind::String;
+pub static SCOPE_SCHEMA: Kind = Kind::String;
+static SECRET_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "valueFrom", kind: &STRING_SCHEMA },
+];
+pub static SECRET_SCHEMA: Kind = Kind::Struct(&SECRET_MEMBERS);
+pub static SECRET_LIST_SCHEMA: Kind = Kind::List(&SECRET_SCHEMA);
+static SERVICE_MEMBERS: [Member; 35] = [
+    Member { name: "serviceArn", kind: &STRING_SCHEMA },
+    Member { name: "serviceName", kind: &STRING_SCHEMA },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA },
+    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
+    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "desiredCount", kind: &INTEGER_SCHEMA },
+    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "platformFamily", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
+    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA },
+    Member { name: "deployments", kind: &DEPLOYMENTS_SCHEMA },
+    Member { name: "roleArn", kind: &STRING_SCHEMA },
+    Member { name: "events", kind: &SERVICE_EVENTS_SCHEMA },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "currentServiceDeployment", kind: &STRING_SCHEMA },
+    Member { name: "currentServiceRevisions", kind: &SERVICE_CURRENT_REVISION_SUMMARY_LIST_SCHEMA },
+    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
+    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "createdBy", kind: &STRING_SCHEMA },
+    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
+    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
+    Member { name: "resourceManagementType", kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA },
+];
+pub static SERVICE_SCHEMA: Kind = Kind::Struct(&SERVICE_MEMBERS);
+static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "format", kind: &SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA },
+    Member {
+        name: "includeQueryParameters",
+        kind: &SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA,
+    },
+];
+pub static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_MEMBERS);
+pub static SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA: Kind = Kind::String;
+static SERVICE_CONNECT_CLIENT_ALIAS_MEMBERS: [Member; 3] = [
+    Member { name: "port", kind: &PORT_NUMBER_SCHEMA },
+    Member { name: "dnsName", kind: &STRING_SCHEMA },
+    Member { name: "testTrafficRules", kind: &SERVICE_CONNECT_TEST_TRAFFIC_RULES_SCHEMA },
+];
+pub static SERVICE_CONNECT_CLIENT_ALIAS_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_CLIENT_ALIAS_MEMBERS);
+pub static SERVICE_CONNECT_CLIENT_ALIAS_LIST_SCHEMA: Kind =
+    Kind::List(&SERVICE_CONNECT_CLIENT_ALIAS_SCHEMA);
+static SERVICE_CONNECT_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "enabled", kind: &BOOLEAN_SCHEMA },
+    Member { name: "namespace", kind: &STRING_SCHEMA },
+    Member { name: "services", kind: &SERVICE_CONNECT_SERVICE_LIST_SCHEMA },
+    Member { name: "logConfiguration", kind: &LOG_CONFIGURATION_SCHEMA },
+    Member {
+        name: "accessLogConfiguration",
+        kind: &SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA,
+    },
+];
+pub static SERVICE_CONNECT_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_CONFIGURATION_MEMBERS);
+pub static SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA: Kind = Kind::String;
+static SERVICE_CONNECT_SERVICE_MEMBERS: [Member; 6] = [
+    Member { name: "portName", kind: &STRING_SCHEMA },
+    Member { name: "discoveryName", kind: &STRING_SCHEMA },
+    Member { name: "clientAliases", kind: &SERVICE_CONNECT_CLIENT_ALIAS_LIST_SCHEMA },
+    Member { name: "ingressPortOverride", kind: &PORT_NUMBER_SCHEMA },
+    Member { name: "timeout", kind: &TIMEOUT_CONFIGURATION_SCHEMA },
+    Member { name: "tls", kind: &SERVICE_CONNECT_TLS_CONFIGURATION_SCHEMA },
+];
+pub static SERVICE_CONNECT_SERVICE_SCHEMA: Kind = Kind::Struct(&SERVICE_CONNECT_SERVICE_MEMBERS);
+pub static SERVICE_CONNECT_SERVICE_LIST_SCHEMA: Kind = Kind::List(&SERVICE_CONNECT_SERVICE_SCHEMA);
+static SERVICE_CONNECT_SERVICE_RESOURCE_MEMBERS: [Member; 2] = [
+    Member { name: "discoveryName", kind: &STRING_SCHEMA },
+    Member { name: "discoveryArn", kind: &STRING_SCHEMA },
+];
+pub static SERVICE_CONNECT_SERVICE_RESOURCE_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_SERVICE_RESOURCE_MEMBERS);
+pub static SERVICE_CONNECT_SERVICE_RESOURCE_LIST_SCHEMA: Kind =
+    Kind::List(&SERVICE_CONNECT_SERVICE_RESOURCE_SCHEMA);
+static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_MEMBERS: [Member; 1] =
+    [Member { name: "exact", kind: &STRING_SCHEMA }];
+pub static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_MEMBERS);
+static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "value", kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_SCHEMA },
+];
+pub static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_MEMBERS);
+static SERVICE_CONNECT_TEST_TRAFFIC_RULES_MEMBERS: [Member; 1] =
+    [Member { name: "header", kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_SCHEMA }];
+pub static SERVICE_CONNECT_TEST_TRAFFIC_RULES_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_RULES_MEMBERS);
+static SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_MEMBERS: [Member; 1] =
+    [Member { name: "awsPcaAuthorityArn", kind: &STRING_SCHEMA }];
+pub static SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_MEMBERS);
+static SERVICE_CONNECT_TLS_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member {
+        name: "issuerCertificateAuthority",
+        kind: &SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_SCHEMA,
+    },
+    Member { name: "kmsKey", kind: &STRING_SCHEMA },
+    Member { name: "roleArn", kind: &STRING_SCHEMA },
+];
+pub static SERVICE_CONNECT_TLS_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CONNECT_TLS_CONFIGURATION_MEMBERS);
+static SERVICE_CURRENT_REVISION_SUMMARY_MEMBERS: [Member; 4] = [
+    Member { name: "arn", kind: &STRING_SCHEMA },
+    Member { name: "requestedTaskCount", kind: &INTEGER_SCHEMA },
+    Member { name: "runningTaskCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingTaskCount", kind: &INTEGER_SCHEMA },
+];
+pub static SERVICE_CURRENT_REVISION_SUMMARY_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_CURRENT_REVISION_SUMMARY_MEMBERS);
+pub static SERVICE_CURRENT_REVISION_SUMMARY_LIST_SCHEMA: Kind =
+    Kind::List(&SERVICE_CURRENT_REVISION_SUMMARY_SCHEMA);
+static SERVICE_EVENT_MEMBERS: [Member; 3] = [
+    Member { name: "id", kind: &STRING_SCHEMA },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "message", kind: &STRING_SCHEMA },
+];
+pub static SERVICE_EVENT_SCHEMA: Kind = Kind::Struct(&SERVICE_EVENT_MEMBERS);
+pub static SERVICE_EVENTS_SCHEMA: Kind = Kind::List(&SERVICE_EVENT_SCHEMA);
+pub static SERVICE_FIELD_SCHEMA: Kind = Kind::String;
+pub static SERVICE_FIELD_LIST_SCHEMA: Kind = Kind::List(&SERVICE_FIELD_SCHEMA);
+static SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 11] = [
+    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA },
+    Member { name: "volumeType", kind: &EBS_VOLUME_TYPE_SCHEMA },
+    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "snapshotId", kind: &EBS_SNAPSHOT_ID_SCHEMA },
+    Member { name: "volumeInitializationRate", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "throughput", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "tagSpecifications", kind: &EBS_TAG_SPECIFICATIONS_SCHEMA },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
+    Member { name: "filesystemType", kind: &TASK_FILESYSTEM_TYPE_SCHEMA },
+];
+pub static SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS);
+pub static SERVICE_REGISTRIES_SCHEMA: Kind = Kind::List(&SERVICE_REGISTRY_SCHEMA);
+static SERVICE_REGISTRY_MEMBERS: [Member; 4] = [
+    Member { name: "registryArn", kind: &STRING_SCHEMA },
+    Member { name: "port", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "containerName", kind: &STRING_SCHEMA },
+    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static SERVICE_REGISTRY_SCHEMA: Kind = Kind::Struct(&SERVICE_REGISTRY_MEMBERS);
+static SERVICE_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA },
+    Member { name: "managedEBSVolume", kind: &SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA },
+];
+pub static SERVICE_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&SERVICE_VOLUME_CONFIGURATION_MEMBERS);
+pub static SERVICE_VOLUME_CONFIGURATIONS_SCHEMA: Kind =
+    Kind::List(&SERVICE_VOLUME_CONFIGURATION_SCHEMA);
+pub static SERVICES_SCHEMA: Kind = Kind::List(&SERVICE_SCHEMA);
 static SETTING_MEMBERS: [Member; 4] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -375,7 +4704,47 @@ pub static SETTING_SCHEMA: Kind = Kind::Struct(&SETTING_MEMBERS);
 pub static SETTING_NAME_SCHEMA: Kind = Kind::String;
 pub static SETTING_TYPE_SCHEMA: Kind = Kind::String;
 pub static SETTINGS_SCHEMA: Kind = Kind::List(&SETTING_SCHEMA);
+pub static SORT_ORDER_SCHEMA: Kind = Kind::String;
+pub static STABILITY_STATUS_SCHEMA: Kind = Kind::String;
+static START_TASK_REQUEST_MEMBERS: [Member; 13] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
+    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
+    Member { name: "group", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member { name: "referenceId", kind: &STRING_SCHEMA },
+    Member { name: "startedBy", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "volumeConfigurations", kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA },
+];
+pub static START_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&START_TASK_REQUEST_MEMBERS);
+static START_TASK_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "tasks", kind: &TASKS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static START_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&START_TASK_RESPONSE_MEMBERS);
+pub static STATISTICS_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
+static STOP_TASK_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "task", kind: &STRING_SCHEMA },
+    Member { name: "reason", kind: &STRING_SCHEMA },
+];
+pub static STOP_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&STOP_TASK_REQUEST_MEMBERS);
+static STOP_TASK_RESPONSE_MEMBERS: [Member; 1] = [Member { name: "task", kind: &TASK_SCHEMA }];
+pub static STOP_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&STOP_TASK_RESPONSE_MEMBERS);
 pub static STRING_SCHEMA: Kind = Kind::String;
+pub static STRING_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
+pub static STRING_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
+static SYSTEM_CONTROL_MEMBERS: [Member; 2] = [
+    Member { name: "namespace", kind: &STRING_SCHEMA },
+    Member { name: "value", kind: &STRING_SCHEMA },
+];
+pub static SYSTEM_CONTROL_SCHEMA: Kind = Kind::Struct(&SYSTEM_CONTROL_MEMBERS);
+pub static SYSTEM_CONTROLS_SCHEMA: Kind = Kind::List(&SYSTEM_CONTROL_SCHEMA);
 static TAG_MEMBERS: [Member; 2] = [
     Member { name: "key", kind: &TAG_KEY_SCHEMA },
     Member { name: "value", kind: &TAG_VALUE_SCHEMA },
@@ -393,6 +4762,187 @@ pub static TAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_RESPO
 pub static TAG_VALUE_SCHEMA: Kind = Kind::String;
 pub static TAGS_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
 pub static TARGET_TYPE_SCHEMA: Kind = Kind::String;
+static TASK_MEMBERS: [Member; 37] = [
+    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+    Member { name: "availabilityZone", kind: &STRING_SCHEMA },
+    Member { name: "capacityProviderName", kind: &STRING_SCHEMA },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA },
+    Member { name: "connectivity", kind: &CONNECTIVITY_SCHEMA },
+    Member { name: "connectivityAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "containerInstanceArn", kind: &STRING_SCHEMA },
+    Member { name: "containers", kind: &CONTAINERS_SCHEMA },
+    Member { name: "cpu", kind: &STRING_SCHEMA },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "desiredStatus", kind: &STRING_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
+    Member { name: "executionStoppedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "group", kind: &STRING_SCHEMA },
+    Member { name: "healthStatus", kind: &HEALTH_STATUS_SCHEMA },
+    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "memory", kind: &STRING_SCHEMA },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "platformFamily", kind: &STRING_SCHEMA },
+    Member { name: "pullStartedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "pullStoppedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "startedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "startedBy", kind: &STRING_SCHEMA },
+    Member { name: "stopCode", kind: &TASK_STOP_CODE_SCHEMA },
+    Member { name: "stoppedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "stoppedReason", kind: &STRING_SCHEMA },
+    Member { name: "stoppingAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "taskArn", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinitionArn", kind: &STRING_SCHEMA },
+    Member { name: "version", kind: &LONG_SCHEMA },
+    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
+    Member { name: "fargateEphemeralStorage", kind: &TASK_EPHEMERAL_STORAGE_SCHEMA },
+];
+pub static TASK_SCHEMA: Kind = Kind::Struct(&TASK_MEMBERS);
+static TASK_DEFINITION_MEMBERS: [Member; 26] = [
+    Member { name: "taskDefinitionArn", kind: &STRING_SCHEMA },
+    Member { name: "containerDefinitions", kind: &CONTAINER_DEFINITIONS_SCHEMA },
+    Member { name: "family", kind: &STRING_SCHEMA },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "networkMode", kind: &NETWORK_MODE_SCHEMA },
+    Member { name: "revision", kind: &INTEGER_SCHEMA },
+    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA },
+    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA },
+    Member { name: "requiresAttributes", kind: &REQUIRES_ATTRIBUTES_SCHEMA },
+    Member { name: "placementConstraints", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "compatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
+    Member { name: "runtimePlatform", kind: &RUNTIME_PLATFORM_SCHEMA },
+    Member { name: "requiresCompatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
+    Member { name: "cpu", kind: &STRING_SCHEMA },
+    Member { name: "memory", kind: &STRING_SCHEMA },
+    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
+    Member { name: "pidMode", kind: &PID_MODE_SCHEMA },
+    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA },
+    Member { name: "proxyConfiguration", kind: &PROXY_CONFIGURATION_SCHEMA },
+    Member { name: "registeredAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "deregisteredAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "deleteRequestedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "registeredBy", kind: &STRING_SCHEMA },
+    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
+    Member { name: "enableFaultInjection", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static TASK_DEFINITION_SCHEMA: Kind = Kind::Struct(&TASK_DEFINITION_MEMBERS);
+pub static TASK_DEFINITION_FAMILY_STATUS_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_FIELD_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_FIELD_SCHEMA);
+pub static TASK_DEFINITION_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_SCHEMA);
+static TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
+    Member { name: "type", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA },
+    Member { name: "expression", kind: &STRING_SCHEMA },
+];
+pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA: Kind =
+    Kind::Struct(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS);
+pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA: Kind =
+    Kind::List(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA);
+pub static TASK_DEFINITION_STATUS_SCHEMA: Kind = Kind::String;
+static TASK_EPHEMERAL_STORAGE_MEMBERS: [Member; 2] = [
+    Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA },
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
+];
+pub static TASK_EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&TASK_EPHEMERAL_STORAGE_MEMBERS);
+pub static TASK_FIELD_SCHEMA: Kind = Kind::String;
+pub static TASK_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_FIELD_SCHEMA);
+pub static TASK_FILESYSTEM_TYPE_SCHEMA: Kind = Kind::String;
+static TASK_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 12] = [
+    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA },
+    Member { name: "volumeType", kind: &EBS_VOLUME_TYPE_SCHEMA },
+    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "snapshotId", kind: &EBS_SNAPSHOT_ID_SCHEMA },
+    Member { name: "volumeInitializationRate", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "throughput", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "tagSpecifications", kind: &EBS_TAG_SPECIFICATIONS_SCHEMA },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
+    Member { name: "terminationPolicy", kind: &TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_SCHEMA },
+    Member { name: "filesystemType", kind: &TASK_FILESYSTEM_TYPE_SCHEMA },
+];
+pub static TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&TASK_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS);
+static TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_MEMBERS: [Member; 1] =
+    [Member { name: "deleteOnTermination", kind: &BOXED_BOOLEAN_SCHEMA }];
+pub static TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_SCHEMA: Kind =
+    Kind::Struct(&TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_MEMBERS);
+static TASK_OVERRIDE_MEMBERS: [Member; 7] = [
+    Member { name: "containerOverrides", kind: &CONTAINER_OVERRIDES_SCHEMA },
+    Member { name: "cpu", kind: &STRING_SCHEMA },
+    Member { name: "inferenceAcceleratorOverrides", kind: &INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA },
+    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "memory", kind: &STRING_SCHEMA },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
+];
+pub static TASK_OVERRIDE_SCHEMA: Kind = Kind::Struct(&TASK_OVERRIDE_MEMBERS);
+static TASK_SET_MEMBERS: [Member; 25] = [
+    Member { name: "id", kind: &STRING_SCHEMA },
+    Member { name: "taskSetArn", kind: &STRING_SCHEMA },
+    Member { name: "serviceArn", kind: &STRING_SCHEMA },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA },
+    Member { name: "startedBy", kind: &STRING_SCHEMA },
+    Member { name: "externalId", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "computedDesiredCount", kind: &INTEGER_SCHEMA },
+    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
+    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "platformFamily", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
+    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
+    Member { name: "scale", kind: &SCALE_SCHEMA },
+    Member { name: "stabilityStatus", kind: &STABILITY_STATUS_SCHEMA },
+    Member { name: "stabilityStatusAt", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "fargateEphemeralStorage", kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA },
+];
+pub static TASK_SET_SCHEMA: Kind = Kind::Struct(&TASK_SET_MEMBERS);
+pub static TASK_SETS_SCHEMA: Kind = Kind::List(&TASK_SET_SCHEMA);
+pub static TASK_STOP_CODE_SCHEMA: Kind = Kind::String;
+static TASK_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA },
+    Member { name: "managedEBSVolume", kind: &TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA },
+];
+pub static TASK_VOLUME_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&TASK_VOLUME_CONFIGURATION_MEMBERS);
+pub static TASK_VOLUME_CONFIGURATIONS_SCHEMA: Kind = Kind::List(&TASK_VOLUME_CONFIGURATION_SCHEMA);
+pub static TASKS_SCHEMA: Kind = Kind::List(&TASK_SCHEMA);
+static TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "idleTimeoutSeconds", kind: &DURATION_SCHEMA },
+    Member { name: "perRequestTimeoutSeconds", kind: &DURATION_SCHEMA },
+];
+pub static TIMEOUT_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&TIMEOUT_CONFIGURATION_MEMBERS);
+pub static TIMESTAMP_SCHEMA: Kind = Kind::Timestamp;
+static TMPFS_MEMBERS: [Member; 3] = [
+    Member { name: "containerPath", kind: &STRING_SCHEMA },
+    Member { name: "size", kind: &INTEGER_SCHEMA },
+    Member { name: "mountOptions", kind: &STRING_LIST_SCHEMA },
+];
+pub static TMPFS_SCHEMA: Kind = Kind::Struct(&TMPFS_MEMBERS);
+pub static TMPFS_LIST_SCHEMA: Kind = Kind::List(&TMPFS_SCHEMA);
+pub static TRANSPORT_PROTOCOL_SCHEMA: Kind = Kind::String;
+static ULIMIT_MEMBERS: [Member; 3] = [
+    Member { name: "name", kind: &ULIMIT_NAME_SCHEMA },
+    Member { name: "softLimit", kind: &INTEGER_SCHEMA },
+    Member { name: "hardLimit", kind: &INTEGER_SCHEMA },
+];
+pub static ULIMIT_SCHEMA: Kind = Kind::Struct(&ULIMIT_MEMBERS);
+pub static ULIMIT_LIST_SCHEMA: Kind = Kind::List(&ULIMIT_SCHEMA);
+pub static ULIMIT_NAME_SCHEMA: Kind = Kind::String;
 static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "resourceArn", kind: &STRING_SCHEMA },
     Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA },
@@ -400,6 +4950,105 @@ static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
 pub static UNTAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_REQUEST_MEMBERS);
 static UNTAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
 pub static UNTAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_RESPONSE_MEMBERS);
+static UPDATE_CLUSTER_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
+    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
+    Member {
+        name: "serviceConnectDefaults",
+        kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA,
+    },
+];
+pub static UPDATE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_CLUSTER_REQUEST_MEMBERS);
+static UPDATE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+pub static UPDATE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_CLUSTER_RESPONSE_MEMBERS);
+static UPDATE_CLUSTER_SETTINGS_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
+];
+pub static UPDATE_CLUSTER_SETTINGS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CLUSTER_SETTINGS_REQUEST_MEMBERS);
+static UPDATE_CLUSTER_SETTINGS_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+pub static UPDATE_CLUSTER_SETTINGS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CLUSTER_SETTINGS_RESPONSE_MEMBERS);
+static UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
+    Member { name: "status", kind: &CONTAINER_INSTANCE_STATUS_SCHEMA },
+];
+pub static UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_MEMBERS);
+static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "containerInstances", kind: &CONTAINER_INSTANCES_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS);
+static UPDATE_SERVICE_REQUEST_MEMBERS: [Member; 22] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "desiredCount", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
+    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
+    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "forceNewDeployment", kind: &BOOLEAN_SCHEMA },
+    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
+    Member { name: "enableExecuteCommand", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "enableECSManagedTags", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
+    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
+    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
+    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+];
+pub static UPDATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_REQUEST_MEMBERS);
+static UPDATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+pub static UPDATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RESPONSE_MEMBERS);
+pub static VERSION_CONSISTENCY_SCHEMA: Kind = Kind::String;
+static VERSION_INFO_MEMBERS: [Member; 3] = [
+    Member { name: "agentVersion", kind: &STRING_SCHEMA },
+    Member { name: "agentHash", kind: &STRING_SCHEMA },
+    Member { name: "dockerVersion", kind: &STRING_SCHEMA },
+];
+pub static VERSION_INFO_SCHEMA: Kind = Kind::Struct(&VERSION_INFO_MEMBERS);
+static VOLUME_MEMBERS: [Member; 7] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "host", kind: &HOST_VOLUME_PROPERTIES_SCHEMA },
+    Member { name: "dockerVolumeConfiguration", kind: &DOCKER_VOLUME_CONFIGURATION_SCHEMA },
+    Member { name: "efsVolumeConfiguration", kind: &EFS_VOLUME_CONFIGURATION_SCHEMA },
+    Member { name: "s3filesVolumeConfiguration", kind: &S3_FILES_VOLUME_CONFIGURATION_SCHEMA },
+    Member {
+        name: "fsxWindowsFileServerVolumeConfiguration",
+        kind: &F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_SCHEMA,
+    },
+    Member { name: "configuredAtLaunch", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static VOLUME_SCHEMA: Kind = Kind::Struct(&VOLUME_MEMBERS);
+static VOLUME_FROM_MEMBERS: [Member; 2] = [
+    Member { name: "sourceContainer", kind: &STRING_SCHEMA },
+    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static VOLUME_FROM_SCHEMA: Kind = Kind::Struct(&VOLUME_FROM_MEMBERS);
+pub static VOLUME_FROM_LIST_SCHEMA: Kind = Kind::List(&VOLUME_FROM_SCHEMA);
+pub static VOLUME_LIST_SCHEMA: Kind = Kind::List(&VOLUME_SCHEMA);
+static VPC_LATTICE_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
+    Member { name: "targetGroupArn", kind: &STRING_SCHEMA },
+    Member { name: "portName", kind: &STRING_SCHEMA },
+];
+pub static VPC_LATTICE_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&VPC_LATTICE_CONFIGURATION_MEMBERS);
+pub static VPC_LATTICE_CONFIGURATIONS_SCHEMA: Kind = Kind::List(&VPC_LATTICE_CONFIGURATION_SCHEMA);
 
 /// The input and output schema of each operation served.
 pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
@@ -437,6 +5086,84 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         Some(&DELETE_ATTRIBUTES_RESPONSE_SCHEMA),
     ),
     ("ListAttributes", &LIST_ATTRIBUTES_REQUEST_SCHEMA, Some(&LIST_ATTRIBUTES_RESPONSE_SCHEMA)),
+    ("CreateCluster", &CREATE_CLUSTER_REQUEST_SCHEMA, Some(&CREATE_CLUSTER_RESPONSE_SCHEMA)),
+    (
+        "DescribeClusters",
+        &DESCRIBE_CLUSTERS_REQUEST_SCHEMA,
+        Some(&DESCRIBE_CLUSTERS_RESPONSE_SCHEMA),
+    ),
+    ("ListClusters", &LIST_CLUSTERS_REQUEST_SCHEMA, Some(&LIST_CLUSTERS_RESPONSE_SCHEMA)),
+    ("UpdateCluster", &UPDATE_CLUSTER_REQUEST_SCHEMA, Some(&UPDATE_CLUSTER_RESPONSE_SCHEMA)),
+    (
+        "UpdateClusterSettings",
+        &UPDATE_CLUSTER_SETTINGS_REQUEST_SCHEMA,
+        Some(&UPDATE_CLUSTER_SETTINGS_RESPONSE_SCHEMA),
+    ),
+    ("DeleteCluster", &DELETE_CLUSTER_REQUEST_SCHEMA, Some(&DELETE_CLUSTER_RESPONSE_SCHEMA)),
+    (
+        "RegisterTaskDefinition",
+        &REGISTER_TASK_DEFINITION_REQUEST_SCHEMA,
+        Some(&REGISTER_TASK_DEFINITION_RESPONSE_SCHEMA),
+    ),
+    (
+        "DescribeTaskDefinition",
+        &DESCRIBE_TASK_DEFINITION_REQUEST_SCHEMA,
+        Some(&DESCRIBE_TASK_DEFINITION_RESPONSE_SCHEMA),
+    ),
+    (
+        "ListTaskDefinitions",
+        &LIST_TASK_DEFINITIONS_REQUEST_SCHEMA,
+        Some(&LIST_TASK_DEFINITIONS_RESPONSE_SCHEMA),
+    ),
+    (
+        "ListTaskDefinitionFamilies",
+        &LIST_TASK_DEFINITION_FAMILIES_REQUEST_SCHEMA,
+        Some(&LIST_TASK_DEFINITION_FAMILIES_RESPONSE_SCHEMA),
+    ),
+    (
+        "DeregisterTaskDefinition",
+        &DEREGISTER_TASK_DEFINITION_REQUEST_SCHEMA,
+        Some(&DEREGISTER_TASK_DEFINITION_RESPONSE_SCHEMA),
+    ),
+    (
+        "DeleteTaskDefinitions",
+        &DELETE_TASK_DEFINITIONS_REQUEST_SCHEMA,
+        Some(&DELETE_TASK_DEFINITIONS_RESPONSE_SCHEMA),
+    ),
+    ("CreateService", &CREATE_SERVICE_REQUEST_SCHEMA, Some(&CREATE_SERVICE_RESPONSE_SCHEMA)),
+    ("UpdateService", &UPDATE_SERVICE_REQUEST_SCHEMA, Some(&UPDATE_SERVICE_RESPONSE_SCHEMA)),
+    ("DeleteService", &DELETE_SERVICE_REQUEST_SCHEMA, Some(&DELETE_SERVICE_RESPONSE_SCHEMA)),
+    (
+        "DescribeServices",
+        &DESCRIBE_SERVICES_REQUEST_SCHEMA,
+        Some(&DESCRIBE_SERVICES_RESPONSE_SCHEMA),
+    ),
+    ("ListServices", &LIST_SERVICES_REQUEST_SCHEMA, Some(&LIST_SERVICES_RESPONSE_SCHEMA)),
+    ("RunTask", &RUN_TASK_REQUEST_SCHEMA, Some(&RUN_TASK_RESPONSE_SCHEMA)),
+    ("StartTask", &START_TASK_REQUEST_SCHEMA, Some(&START_TASK_RESPONSE_SCHEMA)),
+    ("StopTask", &STOP_TASK_REQUEST_SCHEMA, Some(&STOP_TASK_RESPONSE_SCHEMA)),
+    ("DescribeTasks", &DESCRIBE_TASKS_REQUEST_SCHEMA, Some(&DESCRIBE_TASKS_RESPONSE_SCHEMA)),
+    ("ListTasks", &LIST_TASKS_REQUEST_SCHEMA, Some(&LIST_TASKS_RESPONSE_SCHEMA)),
+    (
+        "DescribeContainerInstances",
+        &DESCRIBE_CONTAINER_INSTANCES_REQUEST_SCHEMA,
+        Some(&DESCRIBE_CONTAINER_INSTANCES_RESPONSE_SCHEMA),
+    ),
+    (
+        "ListContainerInstances",
+        &LIST_CONTAINER_INSTANCES_REQUEST_SCHEMA,
+        Some(&LIST_CONTAINER_INSTANCES_RESPONSE_SCHEMA),
+    ),
+    (
+        "DeregisterContainerInstance",
+        &DEREGISTER_CONTAINER_INSTANCE_REQUEST_SCHEMA,
+        Some(&DEREGISTER_CONTAINER_INSTANCE_RESPONSE_SCHEMA),
+    ),
+    (
+        "UpdateContainerInstancesState",
+        &UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_SCHEMA,
+        Some(&UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_SCHEMA),
+    ),
 ];
 
 /// The input and output schema of `operation`, if it is served.

@@ -3,20 +3,21 @@
 
 use flotilla_api::arn::{cluster_name_from, valid_cluster_name};
 use flotilla_api::cluster::{
-    merge_settings, validate_cluster_settings, Cluster, ClusterSetting, CreateClusterRequest,
-    DeleteClusterRequest, DescribeClustersRequest, ListRequest, UpdateClusterRequest,
-    UpdateClusterSettingsRequest, CLUSTER_FIELDS,
+    merge_settings, validate_cluster_settings, CapacityProviderStrategyItem, Cluster,
+    ClusterSetting, CLUSTER_FIELDS,
 };
-use flotilla_api::common::{decode, validate_tags};
+use flotilla_api::common::{decode, validate_tags, Tag};
+use flotilla_api::pagination::paginate;
 use flotilla_api::status::{ClusterStatus, InstanceStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
-use serde_json::json;
+use serde_json::Value;
 
 use super::{respond, respond_page, Ctx};
+use crate::convert::{failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire};
 use crate::state::{Record, Staged, State};
+use crate::wire;
 use crate::App;
-use flotilla_api::pagination::paginate;
 
 const DEFAULT_CLUSTER: &str = "default";
 /// DescribeClusters takes at most this many clusters per call.
@@ -27,7 +28,7 @@ pub async fn ensure_default_cluster(app: &App) -> Result<(), ApiError> {
     if app.state.read().clusters.contains_key(DEFAULT_CLUSTER) {
         return Ok(());
     }
-    let cluster = new_cluster(app, DEFAULT_CLUSTER, CreateClusterRequest::default());
+    let cluster = new_cluster(app, NewCluster::named(DEFAULT_CLUSTER));
     app.state
         .write(move |staged| {
             // Another creation may have been queued first; keep whichever came first.
@@ -39,27 +40,137 @@ pub async fn ensure_default_cluster(app: &App) -> Result<(), ApiError> {
         .await
 }
 
-fn new_cluster(app: &App, name: &str, req: CreateClusterRequest) -> Cluster {
-    let settings = req.settings.unwrap_or_else(|| {
+/// What CreateCluster asks for, checked.
+struct NewCluster {
+    name: String,
+    tags: Vec<Tag>,
+    /// None: the account's default containerInsights.
+    settings: Option<Vec<ClusterSetting>>,
+    configuration: Option<Value>,
+    capacity_providers: Vec<String>,
+    default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    service_connect_defaults: Option<Value>,
+}
+
+impl NewCluster {
+    fn named(name: &str) -> Self {
+        NewCluster {
+            name: name.to_string(),
+            tags: Vec::new(),
+            settings: None,
+            configuration: None,
+            capacity_providers: Vec::new(),
+            default_capacity_provider_strategy: Vec::new(),
+            service_connect_defaults: None,
+        }
+    }
+
+    /// Every member of the request, each either kept or refused; every problem at once.
+    fn parse(req: wire::CreateClusterRequest) -> Result<Self, ApiError> {
+        let wire::CreateClusterRequest {
+            cluster_name,
+            tags,
+            settings,
+            configuration,
+            capacity_providers,
+            default_capacity_provider_strategy,
+            service_connect_defaults,
+        } = req;
+        let name = cluster_name.unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+        let tags = tags_from_wire(tags);
+        let settings = settings.map(settings_from_wire);
+        let mut problems = Vec::new();
+        if !valid_cluster_name(&name) {
+            problems.push(format!(
+                "Cluster name '{name}' is invalid: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed"
+            ));
+        }
+        if let Err(e) = validate_tags(&tags) {
+            problems.push(e.message);
+        }
+        if let Err(e) = validate_cluster_settings(settings.as_deref().unwrap_or_default()) {
+            problems.push(e.message);
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems.join("; ")));
+        }
+        Ok(NewCluster {
+            name,
+            tags,
+            settings,
+            configuration: configuration
+                .map(|c| into_domain("configuration", &c))
+                .transpose()?,
+            capacity_providers: capacity_providers.unwrap_or_default(),
+            default_capacity_provider_strategy: default_capacity_provider_strategy
+                .map(|s| into_domain("defaultCapacityProviderStrategy", &s))
+                .transpose()?
+                .unwrap_or_default(),
+            service_connect_defaults: service_connect_defaults
+                .map(|d| into_domain("serviceConnectDefaults", &d))
+                .transpose()?,
+        })
+    }
+}
+
+fn new_cluster(app: &App, new: NewCluster) -> Cluster {
+    let settings = new.settings.unwrap_or_else(|| {
         vec![ClusterSetting {
             name: Some("containerInsights".into()),
             value: Some(default_container_insights(&app.state.read())),
         }]
     });
     Cluster {
-        cluster_arn: app.scope.cluster(name),
-        cluster_name: name.to_string(),
-        configuration: req.configuration,
+        cluster_arn: app.scope.cluster(&new.name),
+        cluster_name: new.name,
+        configuration: new.configuration,
         status: ClusterStatus::Active,
-        tags: Some(req.tags.unwrap_or_default()),
+        tags: Some(new.tags),
         settings: Some(settings),
-        capacity_providers: Some(req.capacity_providers.unwrap_or_default()),
-        default_capacity_provider_strategy: Some(
-            req.default_capacity_provider_strategy.unwrap_or_default(),
-        ),
-        service_connect_defaults: req.service_connect_defaults,
+        capacity_providers: Some(new.capacity_providers),
+        default_capacity_provider_strategy: Some(new.default_capacity_provider_strategy),
+        service_connect_defaults: new.service_connect_defaults,
         ..Cluster::default()
     }
+}
+
+fn settings_from_wire(settings: Vec<wire::ClusterSetting>) -> Vec<ClusterSetting> {
+    settings.into_iter().map(|s| ClusterSetting { name: s.name, value: s.value }).collect()
+}
+
+/// A cluster (counts filled in) as the API answers it.
+fn answered(cluster: &Cluster) -> Result<wire::Cluster, ApiError> {
+    Ok(wire::Cluster {
+        cluster_arn: Some(cluster.cluster_arn.clone()),
+        cluster_name: Some(cluster.cluster_name.clone()),
+        configuration: cluster.configuration.as_ref().map(into_wire).transpose()?,
+        status: Some(cluster.status.to_string()),
+        registered_container_instances_count: Some(cluster.registered_container_instances_count),
+        running_tasks_count: Some(cluster.running_tasks_count),
+        pending_tasks_count: Some(cluster.pending_tasks_count),
+        active_services_count: Some(cluster.active_services_count),
+        statistics: cluster.statistics.as_deref().map(pairs_to_wire),
+        tags: cluster.tags.as_deref().map(tags_to_wire),
+        settings: cluster.settings.as_ref().map(|settings| {
+            settings
+                .iter()
+                .map(|s| wire::ClusterSetting { name: s.name.clone(), value: s.value.clone() })
+                .collect()
+        }),
+        capacity_providers: cluster.capacity_providers.clone(),
+        default_capacity_provider_strategy: cluster
+            .default_capacity_provider_strategy
+            .as_ref()
+            .map(into_wire)
+            .transpose()?,
+        attachments: None,
+        attachments_status: None,
+        service_connect_defaults: cluster
+            .service_connect_defaults
+            .as_ref()
+            .map(into_wire)
+            .transpose()?,
+    })
 }
 
 /// The account default for containerInsights, which new clusters inherit.
@@ -80,24 +191,8 @@ pub fn active_cluster(staged: &Staged<'_>, reference: Option<&str>) -> Result<Cl
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: CreateClusterRequest = decode(body)?;
-    let name = req.cluster_name.clone().unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
-    let mut problems = Vec::new();
-    if !valid_cluster_name(&name) {
-        problems.push(format!(
-            "Cluster name '{name}' is invalid: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed"
-        ));
-    }
-    if let Err(e) = validate_tags(req.tags.as_deref().unwrap_or_default()) {
-        problems.push(e.message);
-    }
-    if let Err(e) = validate_cluster_settings(req.settings.as_deref().unwrap_or_default()) {
-        problems.push(e.message);
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(problems.join("; ")));
-    }
-    let fresh = new_cluster(ctx.app, &name, req);
+    let new = NewCluster::parse(decode(body)?)?;
+    let fresh = new_cluster(ctx.app, new);
     let cluster = ctx
         .app
         .state
@@ -114,7 +209,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
         })
         .await?;
-    respond(&json!({ "cluster": cluster }))
+    respond(&wire::CreateClusterResponse { cluster: Some(answered(&cluster)?) })
 }
 
 /// Live counts of a cluster: (instances, running tasks, pending tasks).
@@ -181,15 +276,15 @@ fn with_counts(state: &State, cluster: &Cluster, include: &[String]) -> Cluster 
 }
 
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DescribeClustersRequest = decode(body)?;
-    let include = req.include.unwrap_or_default();
+    let wire::DescribeClustersRequest { clusters: references, include } = decode(body)?;
+    let include = include.unwrap_or_default();
     if let Some(bad) = include.iter().find(|f| !CLUSTER_FIELDS.contains(&f.as_str())) {
         return Err(ApiError::invalid(format!(
             "invalid include value '{bad}'; valid values: {}",
             CLUSTER_FIELDS.join(", ")
         )));
     }
-    let references = req.clusters.unwrap_or_else(|| vec![DEFAULT_CLUSTER.to_string()]);
+    let references = references.unwrap_or_else(|| vec![DEFAULT_CLUSTER.to_string()]);
     if references.len() > MAX_DESCRIBE {
         return Err(ApiError::invalid(format!(
             "at most {MAX_DESCRIBE} clusters can be described at once, {} given",
@@ -202,7 +297,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     for reference in &references {
         let name = cluster_name_from(reference);
         match state.clusters.get(name) {
-            Some(cluster) => clusters.push(with_counts(&state, cluster, &include)),
+            Some(cluster) => clusters.push(answered(&with_counts(&state, cluster, &include))?),
             None => failures.push(Failure {
                 arn: Some(ctx.app.scope.cluster(name)),
                 reason: Some("MISSING".into()),
@@ -210,72 +305,100 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }),
         }
     }
-    respond(&json!({ "clusters": clusters, "failures": failures }))
+    respond(&wire::DescribeClustersResponse {
+        clusters: Some(clusters),
+        failures: Some(failures_to_wire(failures)),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListRequest = decode(body)?;
+    let wire::ListClustersRequest { next_token, max_results } = decode(body)?;
     let state = ctx.app.state.read();
     let active = state
         .clusters
         .values()
         .filter(|c| c.status == ClusterStatus::Active)
         .map(|c| (c.cluster_name.clone(), c.cluster_arn.clone()));
-    let (arns, next) = paginate(active, req.next_token.as_deref(), req.max_results, 100)?;
+    let (arns, next) = paginate(active, next_token.as_deref(), max_results, 100)?;
     respond_page("clusterArns", arns, next)
 }
 
-/// Applies `change` to the named ACTIVE cluster and returns it as Describe with all fields would.
+/// One change UpdateCluster or UpdateClusterSettings makes to a cluster: the closed set.
+enum ClusterChange {
+    /// Merged by name into the current settings.
+    Settings(Vec<ClusterSetting>),
+    Configuration(Value),
+    ServiceConnectDefaults(Value),
+}
+
+impl ClusterChange {
+    fn apply(self, cluster: &mut Cluster) {
+        match self {
+            ClusterChange::Settings(settings) => {
+                merge_settings(cluster.settings.get_or_insert_with(Vec::new), &settings)
+            }
+            ClusterChange::Configuration(c) => cluster.configuration = Some(c),
+            ClusterChange::ServiceConnectDefaults(d) => cluster.service_connect_defaults = Some(d),
+        }
+    }
+}
+
+/// Applies `changes` to the named ACTIVE cluster and answers it as Describe with all fields.
 async fn change_cluster(
     ctx: &Ctx<'_>,
-    reference: &str,
-    change: impl FnOnce(&mut Cluster) + Send + 'static,
-) -> Result<Vec<u8>, ApiError> {
-    let reference = reference.to_string();
+    reference: String,
+    changes: Vec<ClusterChange>,
+) -> Result<wire::Cluster, ApiError> {
     let cluster = ctx
         .app
         .state
         .write(move |staged| {
             let mut cluster = active_cluster(staged, Some(&reference))?;
-            change(&mut cluster);
+            for change in changes {
+                change.apply(&mut cluster);
+            }
             staged.put(Record::Cluster(cluster.clone()));
             Ok(cluster)
         })
         .await?;
     let all = ["SETTINGS".to_string(), "CONFIGURATIONS".to_string(), "TAGS".to_string()];
-    respond(&json!({ "cluster": with_counts(&ctx.app.state.read(), &cluster, &all) }))
+    answered(&with_counts(&ctx.app.state.read(), &cluster, &all))
+}
+
+fn settings_change(settings: Vec<wire::ClusterSetting>) -> Result<ClusterChange, ApiError> {
+    let settings = settings_from_wire(settings);
+    validate_cluster_settings(&settings)?;
+    Ok(ClusterChange::Settings(settings))
 }
 
 pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: UpdateClusterRequest = decode(body)?;
-    validate_cluster_settings(req.settings.as_deref().unwrap_or_default())?;
-    let cluster = req.cluster.clone();
-    change_cluster(ctx, &cluster, move |c| {
-        if let Some(settings) = &req.settings {
-            merge_settings(c.settings.get_or_insert_with(Vec::new), settings);
-        }
-        if req.configuration.is_some() {
-            c.configuration = req.configuration;
-        }
-        if req.service_connect_defaults.is_some() {
-            c.service_connect_defaults = req.service_connect_defaults;
-        }
-    })
-    .await
+    let wire::UpdateClusterRequest { cluster, settings, configuration, service_connect_defaults } =
+        decode(body)?;
+    let mut changes = Vec::new();
+    if let Some(settings) = settings {
+        changes.push(settings_change(settings)?);
+    }
+    if let Some(configuration) = configuration {
+        changes.push(ClusterChange::Configuration(into_domain("configuration", &configuration)?));
+    }
+    if let Some(defaults) = service_connect_defaults {
+        changes.push(ClusterChange::ServiceConnectDefaults(into_domain(
+            "serviceConnectDefaults",
+            &defaults,
+        )?));
+    }
+    let cluster = change_cluster(ctx, cluster, changes).await?;
+    respond(&wire::UpdateClusterResponse { cluster: Some(cluster) })
 }
 
 pub async fn update_settings(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: UpdateClusterSettingsRequest = decode(body)?;
-    validate_cluster_settings(&req.settings)?;
-    change_cluster(ctx, &req.cluster, move |c| {
-        merge_settings(c.settings.get_or_insert_with(Vec::new), &req.settings);
-    })
-    .await
+    let wire::UpdateClusterSettingsRequest { cluster, settings } = decode(body)?;
+    let cluster = change_cluster(ctx, cluster, vec![settings_change(settings)?]).await?;
+    respond(&wire::UpdateClusterSettingsResponse { cluster: Some(cluster) })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DeleteClusterRequest = decode(body)?;
-    let reference = req.cluster;
+    let wire::DeleteClusterRequest { cluster: reference } = decode(body)?;
     let cluster = ctx
         .app
         .state
@@ -287,7 +410,8 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(cluster)
         })
         .await?;
-    respond(&json!({ "cluster": with_counts(&ctx.app.state.read(), &cluster, &[]) }))
+    let cluster = answered(&with_counts(&ctx.app.state.read(), &cluster, &[]))?;
+    respond(&wire::DeleteClusterResponse { cluster: Some(cluster) })
 }
 
 /// ECS refuses to delete a cluster that still has instances, services or tasks.

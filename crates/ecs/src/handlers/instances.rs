@@ -7,19 +7,17 @@ use std::collections::HashSet;
 use flotilla_api::agent::{Register, Report, TaskReport};
 use flotilla_api::arn::id_from;
 use flotilla_api::common::decode;
-use flotilla_api::instance::{
-    ContainerInstance, DeregisterContainerInstanceRequest, DescribeContainerInstancesRequest,
-    ListContainerInstancesRequest, Resource, UpdateContainerInstancesStateRequest,
-};
+use flotilla_api::instance::{ContainerInstance, Resource};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, Failure};
-use serde_json::json;
 
 use super::clusters::active_cluster;
 use super::tasks::mark_stopped;
 use super::{respond, respond_page, Ctx};
+use crate::convert::{failures_to_wire, tags_to_wire};
 use crate::state::views::instance_view;
+use crate::wire;
 use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
 use crate::App;
 use flotilla_api::pagination::paginate;
@@ -291,13 +289,84 @@ fn cluster_name(reference: Option<&str>) -> String {
     flotilla_api::arn::cluster_name_from(reference.unwrap_or("default")).to_string()
 }
 
+/// An instance as the API answers it.
+fn answered(instance: &ContainerInstance) -> wire::ContainerInstance {
+    let resources = |list: &[Resource]| {
+        list.iter()
+            .map(|r| wire::Resource {
+                name: Some(r.name.clone()),
+                r#type: Some(r.resource_type.clone()),
+                double_value: Some(r.double_value),
+                long_value: Some(r.long_value),
+                integer_value: Some(r.integer_value),
+                string_set_value: r.string_set_value.clone(),
+            })
+            .collect()
+    };
+    wire::ContainerInstance {
+        container_instance_arn: Some(instance.container_instance_arn.clone()),
+        ec2_instance_id: Some(instance.ec2_instance_id.clone()),
+        // Capacity providers do not exist yet.
+        capacity_provider_name: None,
+        version: Some(instance.version),
+        version_info: Some(wire::VersionInfo {
+            agent_version: instance.version_info.agent_version.clone(),
+            agent_hash: instance.version_info.agent_hash.clone(),
+            docker_version: instance.version_info.docker_version.clone(),
+        }),
+        remaining_resources: Some(resources(&instance.remaining_resources)),
+        registered_resources: Some(resources(&instance.registered_resources)),
+        status: Some(instance.status.to_string()),
+        status_reason: instance.status_reason.clone(),
+        agent_connected: Some(instance.agent_connected),
+        running_tasks_count: Some(instance.running_tasks_count),
+        pending_tasks_count: Some(instance.pending_tasks_count),
+        // Agents are updated by their operator, not through the API.
+        agent_update_status: None,
+        attributes: Some(
+            instance
+                .attributes
+                .iter()
+                .map(|a| wire::Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    target_type: a.target_type.clone(),
+                    target_id: a.target_id.clone(),
+                })
+                .collect(),
+        ),
+        registered_at: Some(instance.registered_at),
+        // Instances have no elastic network interfaces: awsvpc trunking does not exist.
+        attachments: Some(Vec::new()),
+        tags: instance.tags.as_deref().map(tags_to_wire),
+        // Instance health checks (CONTAINER_INSTANCE_HEALTH) are not reported yet.
+        health_status: None,
+    }
+}
+
+/// The `include` values DescribeContainerInstances accepts.
+const INSTANCE_FIELDS: &[&str] = &["TAGS", "CONTAINER_INSTANCE_HEALTH"];
+
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DescribeContainerInstancesRequest = decode(body)?;
-    if req.container_instances.is_empty() || req.container_instances.len() > 100 {
+    let wire::DescribeContainerInstancesRequest { cluster, container_instances, include } =
+        decode(body)?;
+    if container_instances.is_empty() || container_instances.len() > 100 {
         return Err(ApiError::invalid("containerInstances must name 1 to 100 container instances"));
     }
-    let cluster = cluster_name(req.cluster.as_deref());
-    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let include = include.unwrap_or_default();
+    if let Some(bad) = include.iter().find(|f| !INSTANCE_FIELDS.contains(&f.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "invalid include value '{bad}'; valid values: {}",
+            INSTANCE_FIELDS.join(", ")
+        )));
+    }
+    if include.iter().any(|f| f == "CONTAINER_INSTANCE_HEALTH") {
+        return Err(ApiError::invalid(
+            "include CONTAINER_INSTANCE_HEALTH is not supported yet: instance health is not reported",
+        ));
+    }
+    let cluster = cluster_name(cluster.as_deref());
+    let with_tags = include.iter().any(|i| i == "TAGS");
     let connected = ctx.app.agents.connected_ids();
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster) {
@@ -305,7 +374,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     let mut instances = Vec::new();
     let mut failures = Vec::new();
-    for reference in &req.container_instances {
+    for reference in &container_instances {
         match state.instances.get(&(cluster.clone(), id_from(reference).to_string())) {
             Some(record) => {
                 let mut instance = describe_one(&state, record, &connected);
@@ -314,7 +383,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 } else {
                     instance.tags = None;
                 }
-                instances.push(instance);
+                instances.push(answered(&instance));
             }
             None => failures.push(Failure {
                 arn: Some(ctx.app.scope.container_instance(&cluster, id_from(reference))),
@@ -323,12 +392,16 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }),
         }
     }
-    respond(&json!({ "containerInstances": instances, "failures": failures }))
+    respond(&wire::DescribeContainerInstancesResponse {
+        container_instances: Some(instances),
+        failures: Some(failures_to_wire(failures)),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListContainerInstancesRequest = decode(body)?;
-    let filter = match req.filter.as_deref() {
+    let wire::ListContainerInstancesRequest { cluster, filter, next_token, max_results, status } =
+        decode(body)?;
+    let filter = match filter.as_deref() {
         Some(text) => Some(
             flotilla_scheduler::query::parse(text)
                 .map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?,
@@ -336,7 +409,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         None => None,
     };
     let connected = ctx.app.agents.connected_ids();
-    let status = match req.status.as_deref() {
+    let status = match status.as_deref() {
         None => None,
         Some(text) => match InstanceStatus::parse(text) {
             Some(InstanceStatus::Inactive) | None => {
@@ -345,7 +418,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             status => status,
         },
     };
-    let cluster = cluster_name(req.cluster.as_deref());
+    let cluster = cluster_name(cluster.as_deref());
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster) {
         return Err(ApiError::cluster_not_found());
@@ -366,7 +439,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })
         })
         .map(|i| (i.id.clone(), i.instance.container_instance_arn.clone()));
-    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    let (arns, next) = paginate(items, next_token.as_deref(), max_results, 100)?;
     respond_page("containerInstanceArns", arns, next)
 }
 
@@ -378,16 +451,17 @@ fn instance_in(staged: &Staged<'_>, cluster: &str, reference: &str) -> Option<In
 }
 
 pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DeregisterContainerInstanceRequest = decode(body)?;
-    let force = req.force.unwrap_or(false);
+    let wire::DeregisterContainerInstanceRequest { cluster, container_instance, force } =
+        decode(body)?;
+    let force = force.unwrap_or(false);
     let now = ctx.now;
     let connected = ctx.app.agents.connected_ids();
     let instance = ctx
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
-            let mut record = instance_in(staged, &cluster, &req.container_instance)
+            let cluster = active_cluster(staged, cluster.as_deref())?.cluster_name;
+            let mut record = instance_in(staged, &cluster, &container_instance)
                 .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
             let live: Vec<_> = staged.tasks_on(&cluster, &record.id).into_iter().filter(|t| t.task.last_status != TaskStatus::Stopped).collect();
             if !live.is_empty() && !force {
@@ -409,21 +483,23 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
         })
         .await?;
     let state = ctx.app.state.read();
-    respond(&json!({ "containerInstance": describe_one(&state, &instance, &connected) }))
+    respond(&wire::DeregisterContainerInstanceResponse {
+        container_instance: Some(answered(&describe_one(&state, &instance, &connected))),
+    })
 }
 
 pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: UpdateContainerInstancesStateRequest = decode(body)?;
-    let wanted = match InstanceStatus::parse(&req.status) {
+    let wire::UpdateContainerInstancesStateRequest { cluster, container_instances, status } =
+        decode(body)?;
+    let wanted = match InstanceStatus::parse(&status) {
         Some(status @ (InstanceStatus::Active | InstanceStatus::Draining)) => status,
         _ => {
             return Err(ApiError::invalid(format!(
-                "status must be ACTIVE or DRAINING, not {}",
-                req.status
+                "status must be ACTIVE or DRAINING, not {status}"
             )))
         }
     };
-    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+    if container_instances.is_empty() || container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
     }
     let scope = ctx.app.scope.clone();
@@ -432,10 +508,10 @@ pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErro
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?.cluster_name;
+            let cluster = active_cluster(staged, cluster.as_deref())?.cluster_name;
             let mut updated = Vec::new();
             let mut failures = Vec::new();
-            for reference in &req.container_instances {
+            for reference in &container_instances {
                 match instance_in(staged, &cluster, reference) {
                     Some(mut record) => {
                         if record.instance.status != wanted {
@@ -456,8 +532,12 @@ pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErro
         })
         .await?;
     let state = ctx.app.state.read();
-    let instances: Vec<_> = updated.iter().map(|r| describe_one(&state, r, &connected)).collect();
-    respond(&json!({ "containerInstances": instances, "failures": failures }))
+    let instances =
+        updated.iter().map(|r| answered(&describe_one(&state, r, &connected))).collect();
+    respond(&wire::UpdateContainerInstancesStateResponse {
+        container_instances: Some(instances),
+        failures: Some(failures_to_wire(failures)),
+    })
 }
 
 #[cfg(test)]
