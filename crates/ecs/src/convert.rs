@@ -16,7 +16,10 @@ use crate::wire;
 
 /// A request's member (generated type) as the domain type that mirrors it. A value the domain
 /// type cannot hold (a negative number where it keeps an unsigned one) is the client's error.
-pub fn into_domain<W: Serialize, D: DeserializeOwned>(member: &str, wire: &W) -> Result<D, ApiError> {
+pub fn into_domain<W: Serialize, D: DeserializeOwned>(
+    member: &str,
+    wire: &W,
+) -> Result<D, ApiError> {
     let value = serde_json::to_value(wire)
         .map_err(|e| ApiError::server(format!("cannot read member {member}: {e}")))?;
     serde_json::from_value(value).map_err(|e| {

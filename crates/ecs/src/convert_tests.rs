@@ -25,7 +25,7 @@ where
     let domain: D = into_domain("exemplar", &generated).expect("the domain type takes it");
     let back: W = into_wire(&domain).expect("and gives it back");
     assert_eq!(
-        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(&back).expect("serializes"),
         full,
         "{} lost or changed members on the way through {}",
         std::any::type_name::<W>(),
@@ -39,7 +39,8 @@ fn cluster_members_cross_whole() {
     crosses::<wire::ClusterServiceConnectDefaults, Value>(
         &wire::CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA,
     );
-    crosses::<wire::CapacityProviderStrategyItem, flotilla_api::cluster::CapacityProviderStrategyItem>(
-        &wire::CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA,
-    );
+    crosses::<
+        wire::CapacityProviderStrategyItem,
+        flotilla_api::cluster::CapacityProviderStrategyItem,
+    >(&wire::CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA);
 }

@@ -14,7 +14,9 @@ use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use serde_json::Value;
 
 use super::{respond, respond_page, Ctx};
-use crate::convert::{failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire};
+use crate::convert::{
+    failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire,
+};
 use crate::state::{Record, Staged, State};
 use crate::wire;
 use crate::App;
@@ -98,9 +100,7 @@ impl NewCluster {
             name,
             tags,
             settings,
-            configuration: configuration
-                .map(|c| into_domain("configuration", &c))
-                .transpose()?,
+            configuration: configuration.map(|c| into_domain("configuration", &c)).transpose()?,
             capacity_providers: capacity_providers.unwrap_or_default(),
             default_capacity_provider_strategy: default_capacity_provider_strategy
                 .map(|s| into_domain("defaultCapacityProviderStrategy", &s))

@@ -17,8 +17,8 @@ use super::tasks::mark_stopped;
 use super::{respond, respond_page, Ctx};
 use crate::convert::{failures_to_wire, tags_to_wire};
 use crate::state::views::instance_view;
-use crate::wire;
 use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
+use crate::wire;
 use crate::App;
 use flotilla_api::pagination::paginate;
 

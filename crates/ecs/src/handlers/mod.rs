@@ -103,3 +103,9 @@ fn respond_page(
     }
     respond(&body)
 }
+
+/// The refusal of a request member this server does not honour yet: accepting it would store
+/// a setting that does nothing.
+fn not_supported(member: &str) -> ApiError {
+    ApiError::invalid(format!("The parameter {member} is not supported yet by this server."))
+}

@@ -3,25 +3,26 @@
 
 use flotilla_api::arn::id_from;
 use flotilla_api::common::{decode, validate_tags};
+
+use flotilla_api::common::Tag;
+use flotilla_api::pagination::paginate;
 use flotilla_api::service::{
-    CreateServiceRequest, DeleteServiceRequest, Deployment, DeploymentCircuitBreaker,
-    DeploymentConfiguration, DeploymentController, DescribeServicesRequest, ListServicesRequest,
-    Service, UpdateServiceRequest,
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
+    PlacementStrategy, Service,
 };
-use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::{DeploymentStatus, RolloutState, ServiceStatus};
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
-use serde_json::json;
 
 use super::clusters::active_cluster;
 use super::placement;
 use super::tasks::resolve_definition;
-use super::{respond, respond_page, Ctx};
+use super::{not_supported, respond, respond_page, Ctx};
+use crate::convert::{failures_to_wire, tags_from_wire, tags_to_wire};
 use crate::state::{service_key, Record, ServiceRecord, Staged, State};
-use flotilla_api::pagination::paginate;
+use crate::wire;
 
 // The quotas (ECS's defaults: 5,000 services per cluster, 5,000 tasks per service) are in
 // `crate::Quotas`, set by `--max-services-per-cluster` and `--max-tasks-per-service`.
@@ -77,56 +78,351 @@ fn service_name_valid(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: CreateServiceRequest = decode(body)?;
-    if !service_name_valid(&req.service_name) {
-        return Err(ApiError::invalid(
-            "serviceName must be 1 to 255 letters, digits, hyphens and underscores",
-        ));
-    }
-    let strategy = req.scheduling_strategy.clone().unwrap_or_else(|| "REPLICA".into());
-    if strategy != "REPLICA" && strategy != "DAEMON" {
-        return Err(ApiError::invalid(format!(
-            "schedulingStrategy must be REPLICA or DAEMON, not {strategy}"
-        )));
-    }
-    if let Some(controller) = &req.deployment_controller {
-        if controller.controller_type != "ECS" {
-            return Err(ApiError::invalid("only the ECS deployment controller is supported"));
+/// What CreateService asks for, checked before the store is read.
+struct NewService {
+    name: String,
+    cluster: Option<String>,
+    definition_ref: String,
+    desired: i32,
+    daemon: bool,
+    config: DeploymentConfiguration,
+    constraints: Vec<PlacementConstraint>,
+    strategies: Vec<PlacementStrategy>,
+    grace_period: Option<i32>,
+    tags: Vec<Tag>,
+}
+
+impl NewService {
+    /// Every member of the request, each either honoured or refused.
+    fn parse(req: wire::CreateServiceRequest, max_tasks: i32) -> Result<Self, ApiError> {
+        let wire::CreateServiceRequest {
+            cluster,
+            service_name,
+            task_definition,
+            availability_zone_rebalancing,
+            load_balancers,
+            service_registries,
+            desired_count,
+            // Creation is idempotent by name; a retry of a creation that succeeded finds the
+            // service ACTIVE and is refused as ECS refuses one with another token.
+            client_token: _,
+            launch_type,
+            capacity_provider_strategy,
+            platform_version,
+            role,
+            deployment_configuration,
+            placement_constraints,
+            placement_strategy,
+            network_configuration,
+            health_check_grace_period_seconds,
+            scheduling_strategy,
+            deployment_controller,
+            tags,
+            enable_ecs_managed_tags,
+            propagate_tags,
+            enable_execute_command,
+            service_connect_configuration,
+            volume_configurations,
+            vpc_lattice_configurations,
+        } = req;
+        refuse_unsupported(&Unsupported {
+            availability_zone_rebalancing: availability_zone_rebalancing.as_deref(),
+            load_balancers: load_balancers.as_deref().is_some_and(|l| !l.is_empty()),
+            service_registries: service_registries.as_deref().is_some_and(|l| !l.is_empty()),
+            capacity_provider_strategy: capacity_provider_strategy
+                .as_deref()
+                .is_some_and(|l| !l.is_empty()),
+            platform_version: platform_version.is_some(),
+            network_configuration: network_configuration.is_some(),
+            enable_ecs_managed_tags: enable_ecs_managed_tags == Some(true),
+            propagate_tags: propagate_tags.as_deref(),
+            enable_execute_command: enable_execute_command == Some(true),
+            service_connect_configuration: service_connect_configuration
+                .as_ref()
+                .is_some_and(|c| c.enabled),
+            volume_configurations: volume_configurations.as_deref().is_some_and(|l| !l.is_empty()),
+            vpc_lattice_configurations: vpc_lattice_configurations
+                .as_deref()
+                .is_some_and(|l| !l.is_empty()),
+        })?;
+        if role.is_some() {
+            return Err(not_supported("role"));
         }
-    }
-    match req.launch_type.as_deref() {
-        None | Some("EC2") | Some("EXTERNAL") => {}
-        Some(other) => {
+        if !service_name_valid(&service_name) {
+            return Err(ApiError::invalid(
+                "serviceName must be 1 to 255 letters, digits, hyphens and underscores",
+            ));
+        }
+        let strategy = scheduling_strategy.unwrap_or_else(|| "REPLICA".into());
+        if strategy != "REPLICA" && strategy != "DAEMON" {
             return Err(ApiError::invalid(format!(
-                "launch type {other} is not supported yet; use EC2"
-            )))
+                "schedulingStrategy must be REPLICA or DAEMON, not {strategy}"
+            )));
         }
+        check_controller(deployment_controller)?;
+        match launch_type.as_deref() {
+            None | Some("EC2") | Some("EXTERNAL") => {}
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "launch type {other} is not supported yet; use EC2"
+                )))
+            }
+        }
+        let daemon = strategy == "DAEMON";
+        let desired = if daemon { 0 } else { desired_count.unwrap_or(0) };
+        if daemon && desired_count.is_some_and(|d| d != 0) {
+            return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
+        }
+        if !(0..=max_tasks).contains(&desired) {
+            return Err(ApiError::invalid(format!(
+                "desiredCount must be between 0 and {max_tasks}"
+            )));
+        }
+        let mut config = deployment_configuration
+            .map(deployment_configuration_from_wire)
+            .transpose()?
+            .unwrap_or_default();
+        config.minimum_healthy_percent.get_or_insert(if daemon { 0 } else { 100 });
+        config.maximum_percent.get_or_insert(if daemon { 100 } else { 200 });
+        config.deployment_circuit_breaker.get_or_insert(DeploymentCircuitBreaker::default());
+        validate_deployment_configuration(&config)?;
+        let tags = tags_from_wire(tags);
+        validate_tags(&tags)?;
+        if health_check_grace_period_seconds.is_some_and(|g| g < 0) {
+            return Err(ApiError::invalid("healthCheckGracePeriodSeconds must not be negative"));
+        }
+        Ok(NewService {
+            name: service_name,
+            cluster,
+            definition_ref: task_definition
+                .ok_or_else(|| ApiError::invalid("taskDefinition is required"))?,
+            desired,
+            daemon,
+            config,
+            constraints: placement_constraints.map(constraints_from_wire).unwrap_or_default(),
+            strategies: placement_strategy.map(strategies_from_wire).unwrap_or_default(),
+            grace_period: health_check_grace_period_seconds,
+            tags,
+        })
     }
-    let daemon = strategy == "DAEMON";
-    let desired = if daemon { 0 } else { req.desired_count.unwrap_or(0) };
-    if daemon && req.desired_count.is_some_and(|d| d != 0) {
-        return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
+}
+
+/// The members CreateService and UpdateService share that this server does not honour yet,
+/// as the request sets them.
+struct Unsupported<'a> {
+    availability_zone_rebalancing: Option<&'a str>,
+    load_balancers: bool,
+    service_registries: bool,
+    capacity_provider_strategy: bool,
+    platform_version: bool,
+    network_configuration: bool,
+    enable_ecs_managed_tags: bool,
+    propagate_tags: Option<&'a str>,
+    enable_execute_command: bool,
+    service_connect_configuration: bool,
+    volume_configurations: bool,
+    vpc_lattice_configurations: bool,
+}
+
+fn refuse_unsupported(u: &Unsupported<'_>) -> Result<(), ApiError> {
+    let set = [
+        // Tasks are never moved between zones once placed: DISABLED is what happens.
+        (
+            u.availability_zone_rebalancing.is_some_and(|v| v != "DISABLED"),
+            "availabilityZoneRebalancing",
+        ),
+        (u.load_balancers, "loadBalancers"),
+        (u.service_registries, "serviceRegistries"),
+        (u.capacity_provider_strategy, "capacityProviderStrategy"),
+        (u.platform_version, "platformVersion"),
+        (u.network_configuration, "networkConfiguration"),
+        (u.enable_ecs_managed_tags, "enableECSManagedTags"),
+        (u.propagate_tags.is_some_and(|v| v != "NONE"), "propagateTags"),
+        (u.enable_execute_command, "enableExecuteCommand"),
+        (u.service_connect_configuration, "serviceConnectConfiguration"),
+        (u.volume_configurations, "volumeConfigurations"),
+        (u.vpc_lattice_configurations, "vpcLatticeConfigurations"),
+    ];
+    match set.iter().find(|(is_set, _)| *is_set) {
+        Some((_, member)) => Err(not_supported(member)),
+        None => Ok(()),
     }
-    let max_tasks = ctx.app.quotas.tasks_per_service;
+}
+
+/// Only ECS's own rolling deployments exist.
+fn check_controller(controller: Option<wire::DeploymentController>) -> Result<(), ApiError> {
+    match controller {
+        Some(c) if c.r#type != "ECS" => {
+            Err(ApiError::invalid("only the ECS deployment controller is supported"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn deployment_configuration_from_wire(
+    config: wire::DeploymentConfiguration,
+) -> Result<DeploymentConfiguration, ApiError> {
+    let wire::DeploymentConfiguration {
+        deployment_circuit_breaker,
+        maximum_percent,
+        minimum_healthy_percent,
+        alarms,
+        strategy,
+        bake_time_in_minutes,
+        lifecycle_hooks,
+        linear_configuration,
+        canary_configuration,
+    } = config;
+    if alarms.as_ref().is_some_and(|a| a.enable) {
+        return Err(not_supported("deploymentConfiguration.alarms"));
+    }
+    if strategy.as_deref().is_some_and(|s| s != "ROLLING") {
+        return Err(not_supported("deploymentConfiguration.strategy (only ROLLING)"));
+    }
+    if bake_time_in_minutes.is_some() {
+        return Err(not_supported("deploymentConfiguration.bakeTimeInMinutes"));
+    }
+    if lifecycle_hooks.is_some_and(|h| !h.is_empty()) {
+        return Err(not_supported("deploymentConfiguration.lifecycleHooks"));
+    }
+    if linear_configuration.is_some() {
+        return Err(not_supported("deploymentConfiguration.linearConfiguration"));
+    }
+    if canary_configuration.is_some() {
+        return Err(not_supported("deploymentConfiguration.canaryConfiguration"));
+    }
+    Ok(DeploymentConfiguration {
+        deployment_circuit_breaker: deployment_circuit_breaker
+            .map(|b| DeploymentCircuitBreaker { enable: b.enable, rollback: b.rollback }),
+        maximum_percent,
+        minimum_healthy_percent,
+    })
+}
+
+fn constraints_from_wire(list: Vec<wire::PlacementConstraint>) -> Vec<PlacementConstraint> {
+    list.into_iter()
+        .map(|c| PlacementConstraint { constraint_type: c.r#type, expression: c.expression })
+        .collect()
+}
+
+fn strategies_from_wire(list: Vec<wire::PlacementStrategy>) -> Vec<PlacementStrategy> {
+    list.into_iter()
+        .map(|s| PlacementStrategy { strategy_type: s.r#type, field: s.field })
+        .collect()
+}
+
+/// A service (counts filled in) as the API answers it.
+pub fn answered(service: &Service) -> wire::Service {
+    let config = &service.deployment_configuration;
+    wire::Service {
+        service_arn: Some(service.service_arn.clone()),
+        service_name: Some(service.service_name.clone()),
+        cluster_arn: Some(service.cluster_arn.clone()),
+        load_balancers: Some(Vec::new()),
+        service_registries: Some(Vec::new()),
+        status: Some(service.status.to_string()),
+        desired_count: Some(service.desired_count),
+        running_count: Some(service.running_count),
+        pending_count: Some(service.pending_count),
+        launch_type: Some(service.launch_type.clone()),
+        capacity_provider_strategy: None,
+        platform_version: None,
+        platform_family: None,
+        task_definition: Some(service.task_definition.clone()),
+        deployment_configuration: Some(wire::DeploymentConfiguration {
+            deployment_circuit_breaker: config
+                .deployment_circuit_breaker
+                .as_ref()
+                .map(|b| wire::DeploymentCircuitBreaker { enable: b.enable, rollback: b.rollback }),
+            maximum_percent: config.maximum_percent,
+            minimum_healthy_percent: config.minimum_healthy_percent,
+            alarms: None,
+            strategy: Some("ROLLING".into()),
+            bake_time_in_minutes: None,
+            lifecycle_hooks: None,
+            linear_configuration: None,
+            canary_configuration: None,
+        }),
+        task_sets: None,
+        deployments: Some(service.deployments.iter().map(deployment_answered).collect()),
+        role_arn: None,
+        events: Some(
+            service
+                .events
+                .iter()
+                .map(|e| wire::ServiceEvent {
+                    id: Some(e.id.clone()),
+                    created_at: Some(e.created_at),
+                    message: Some(e.message.clone()),
+                })
+                .collect(),
+        ),
+        created_at: Some(service.created_at),
+        current_service_deployment: None,
+        current_service_revisions: None,
+        placement_constraints: Some(
+            service
+                .placement_constraints
+                .iter()
+                .map(|c| wire::PlacementConstraint {
+                    r#type: c.constraint_type.clone(),
+                    expression: c.expression.clone(),
+                })
+                .collect(),
+        ),
+        placement_strategy: Some(
+            service
+                .placement_strategy
+                .iter()
+                .map(|s| wire::PlacementStrategy {
+                    r#type: s.strategy_type.clone(),
+                    field: s.field.clone(),
+                })
+                .collect(),
+        ),
+        network_configuration: None,
+        health_check_grace_period_seconds: service.health_check_grace_period_seconds,
+        scheduling_strategy: Some(service.scheduling_strategy.clone()),
+        deployment_controller: Some(wire::DeploymentController { r#type: "ECS".into() }),
+        tags: service.tags.as_deref().map(tags_to_wire),
+        created_by: Some(service.created_by.clone()),
+        enable_ecs_managed_tags: Some(false),
+        propagate_tags: Some("NONE".into()),
+        enable_execute_command: Some(false),
+        availability_zone_rebalancing: Some("DISABLED".into()),
+        resource_management_type: Some("CUSTOMER".into()),
+    }
+}
+
+fn deployment_answered(d: &Deployment) -> wire::Deployment {
+    wire::Deployment {
+        id: Some(d.id.clone()),
+        status: Some(d.status.to_string()),
+        task_definition: Some(d.task_definition.clone()),
+        desired_count: Some(d.desired_count),
+        pending_count: Some(d.pending_count),
+        running_count: Some(d.running_count),
+        failed_tasks: Some(d.failed_tasks),
+        created_at: Some(d.created_at),
+        updated_at: Some(d.updated_at),
+        capacity_provider_strategy: None,
+        launch_type: Some(d.launch_type.clone()),
+        platform_version: None,
+        platform_family: None,
+        network_configuration: None,
+        rollout_state: Some(d.rollout_state.to_string()),
+        rollout_state_reason: Some(d.rollout_state_reason.clone()),
+        service_connect_configuration: None,
+        service_connect_resources: None,
+        volume_configurations: None,
+        fargate_ephemeral_storage: None,
+        vpc_lattice_configurations: None,
+    }
+}
+
+pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let new = NewService::parse(decode(body)?, ctx.app.quotas.tasks_per_service)?;
     let max_services = ctx.app.quotas.services_per_cluster;
-    if !(0..=max_tasks).contains(&desired) {
-        return Err(ApiError::invalid(format!("desiredCount must be between 0 and {max_tasks}")));
-    }
-    let mut config = req.deployment_configuration.clone().unwrap_or_default();
-    config.minimum_healthy_percent.get_or_insert(if daemon { 0 } else { 100 });
-    config.maximum_percent.get_or_insert(if daemon { 100 } else { 200 });
-    config.deployment_circuit_breaker.get_or_insert(DeploymentCircuitBreaker::default());
-    validate_deployment_configuration(&config)?;
-    let tags = req.tags.clone().unwrap_or_default();
-    validate_tags(&tags)?;
-    if req.health_check_grace_period_seconds.is_some_and(|g| !(0..=2_147_483_647).contains(&g)) {
-        return Err(ApiError::invalid("healthCheckGracePeriodSeconds must not be negative"));
-    }
-    let definition_ref = req
-        .task_definition
-        .clone()
-        .ok_or_else(|| ApiError::invalid("taskDefinition is required"))?;
     let deployment_id = new_deployment_id();
     let now = ctx.now;
     let scope = ctx.app.scope.clone();
@@ -135,15 +431,10 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?;
-            let definition = resolve_definition(staged.state(), &definition_ref)?;
-            validate_placement(
-                req.placement_constraints.as_deref().unwrap_or_default(),
-                req.placement_strategy.as_deref().unwrap_or_default(),
-                &definition,
-                daemon,
-            )?;
-            let name = req.service_name.clone();
+            let cluster = active_cluster(staged, new.cluster.as_deref())?;
+            let definition = resolve_definition(staged.state(), &new.definition_ref)?;
+            validate_placement(&new.constraints, &new.strategies, &definition, new.daemon)?;
+            let name = new.name.clone();
             if let Some(Record::Service(existing)) =
                 staged.get(&service_key(&cluster.cluster_name, &name))
             {
@@ -169,27 +460,23 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 service_name: name.clone(),
                 cluster_arn: cluster.cluster_arn.clone(),
                 status: ServiceStatus::Active,
-                desired_count: desired,
+                desired_count: new.desired,
                 launch_type: "EC2".into(),
                 task_definition: definition.task_definition_arn.clone(),
-                deployment_configuration: config,
+                deployment_configuration: new.config,
                 deployments: vec![new_deployment(
                     deployment_id,
                     &definition.task_definition_arn,
-                    desired,
+                    new.desired,
                     now,
                 )],
                 created_at: now,
-                placement_constraints: req.placement_constraints.clone().unwrap_or_default(),
-                placement_strategy: req.placement_strategy.clone().unwrap_or_default(),
-                health_check_grace_period_seconds: req.health_check_grace_period_seconds,
-                scheduling_strategy: strategy,
-                deployment_controller: DeploymentController { controller_type: "ECS".into() },
-                tags: Some(tags),
+                placement_constraints: new.constraints,
+                placement_strategy: new.strategies,
+                health_check_grace_period_seconds: new.grace_period,
+                scheduling_strategy: if new.daemon { "DAEMON" } else { "REPLICA" }.into(),
+                tags: Some(new.tags),
                 created_by,
-                enable_ecs_managed_tags: req.enable_ecs_managed_tags.unwrap_or(false),
-                propagate_tags: req.propagate_tags.clone(),
-                enable_execute_command: req.enable_execute_command.unwrap_or(false),
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {
@@ -203,7 +490,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(service)
         })
         .await?;
-    respond(&json!({ "service": service }))
+    respond(&wire::CreateServiceResponse { service: Some(answered(&service)) })
 }
 
 fn service_in(
@@ -217,34 +504,124 @@ fn service_in(
     }
 }
 
-pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: UpdateServiceRequest = decode(body)?;
-    if let Some(config) = &req.deployment_configuration {
-        validate_deployment_configuration(config)?;
+/// One change UpdateService makes: the closed set of what it can do.
+enum ServiceChange {
+    DesiredCount(i32),
+    /// Members given replace the current ones; absent ones stay.
+    DeploymentConfiguration(DeploymentConfiguration),
+    PlacementConstraints(Vec<PlacementConstraint>),
+    PlacementStrategy(Vec<PlacementStrategy>),
+    HealthCheckGracePeriod(i32),
+    /// A new deployment of this task definition (family, family:revision or ARN).
+    TaskDefinition(String),
+    /// A new deployment of the current task definition.
+    ForceNewDeployment,
+}
+
+/// UpdateService's request: the service it names and its changes, every member honoured or
+/// refused.
+fn parse_update(
+    req: wire::UpdateServiceRequest,
+    max_tasks: i32,
+) -> Result<(Option<String>, String, Vec<ServiceChange>), ApiError> {
+    let wire::UpdateServiceRequest {
+        cluster,
+        service,
+        desired_count,
+        task_definition,
+        capacity_provider_strategy,
+        deployment_configuration,
+        availability_zone_rebalancing,
+        network_configuration,
+        placement_constraints,
+        placement_strategy,
+        platform_version,
+        force_new_deployment,
+        health_check_grace_period_seconds,
+        deployment_controller,
+        enable_execute_command,
+        enable_ecs_managed_tags,
+        load_balancers,
+        propagate_tags,
+        service_registries,
+        service_connect_configuration,
+        volume_configurations,
+        vpc_lattice_configurations,
+    } = req;
+    refuse_unsupported(&Unsupported {
+        availability_zone_rebalancing: availability_zone_rebalancing.as_deref(),
+        load_balancers: load_balancers.as_deref().is_some_and(|l| !l.is_empty()),
+        service_registries: service_registries.as_deref().is_some_and(|l| !l.is_empty()),
+        capacity_provider_strategy: capacity_provider_strategy
+            .as_deref()
+            .is_some_and(|l| !l.is_empty()),
+        platform_version: platform_version.is_some(),
+        network_configuration: network_configuration.is_some(),
+        enable_ecs_managed_tags: enable_ecs_managed_tags == Some(true),
+        propagate_tags: propagate_tags.as_deref(),
+        enable_execute_command: enable_execute_command == Some(true),
+        service_connect_configuration: service_connect_configuration
+            .as_ref()
+            .is_some_and(|c| c.enabled),
+        volume_configurations: volume_configurations.as_deref().is_some_and(|l| !l.is_empty()),
+        vpc_lattice_configurations: vpc_lattice_configurations
+            .as_deref()
+            .is_some_and(|l| !l.is_empty()),
+    })?;
+    check_controller(deployment_controller)?;
+    let mut changes = Vec::new();
+    if let Some(desired) = desired_count {
+        if !(0..=max_tasks).contains(&desired) {
+            return Err(ApiError::invalid(format!(
+                "desiredCount must be between 0 and {max_tasks}"
+            )));
+        }
+        changes.push(ServiceChange::DesiredCount(desired));
     }
-    let max_tasks = ctx.app.quotas.tasks_per_service;
-    if req.desired_count.is_some_and(|d| !(0..=max_tasks).contains(&d)) {
-        return Err(ApiError::invalid(format!("desiredCount must be between 0 and {max_tasks}")));
+    if let Some(config) = deployment_configuration {
+        let config = deployment_configuration_from_wire(config)?;
+        validate_deployment_configuration(&config)?;
+        changes.push(ServiceChange::DeploymentConfiguration(config));
     }
-    let deployment_id = new_deployment_id();
-    let now = ctx.now;
-    let service = ctx
-        .app
-        .state
-        .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?;
-            let mut record = service_in(staged, &cluster.cluster_name, &req.service)?;
-            if record.service.status != ServiceStatus::Active {
-                return Err(not_active());
+    if let Some(list) = placement_constraints {
+        changes.push(ServiceChange::PlacementConstraints(constraints_from_wire(list)));
+    }
+    if let Some(list) = placement_strategy {
+        changes.push(ServiceChange::PlacementStrategy(strategies_from_wire(list)));
+    }
+    if let Some(grace) = health_check_grace_period_seconds {
+        if grace < 0 {
+            return Err(ApiError::invalid("healthCheckGracePeriodSeconds must not be negative"));
+        }
+        changes.push(ServiceChange::HealthCheckGracePeriod(grace));
+    }
+    match (task_definition, force_new_deployment.unwrap_or(false)) {
+        (Some(reference), _) => changes.push(ServiceChange::TaskDefinition(reference)),
+        (None, true) => changes.push(ServiceChange::ForceNewDeployment),
+        (None, false) => {}
+    }
+    Ok((cluster, service, changes))
+}
+
+/// Applies `changes` to a service: settings first, then at most one new deployment.
+fn apply_changes(
+    staged: &Staged<'_>,
+    record: &mut ServiceRecord,
+    changes: Vec<ServiceChange>,
+    deployment_id: String,
+    now: f64,
+) -> Result<(), ApiError> {
+    let service = &mut record.service;
+    let daemon = service.scheduling_strategy == "DAEMON";
+    let mut placement_changed = false;
+    let mut deploy: Option<String> = None;
+    for change in changes {
+        match change {
+            ServiceChange::DesiredCount(_) if daemon => {
+                return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
             }
-            let service = &mut record.service;
-            if let Some(desired) = req.desired_count {
-                if service.scheduling_strategy == "DAEMON" {
-                    return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
-                }
-                service.desired_count = desired;
-            }
-            if let Some(config) = &req.deployment_configuration {
+            ServiceChange::DesiredCount(desired) => service.desired_count = desired,
+            ServiceChange::DeploymentConfiguration(config) => {
                 let current = &mut service.deployment_configuration;
                 if config.minimum_healthy_percent.is_some() {
                     current.minimum_healthy_percent = config.minimum_healthy_percent;
@@ -253,62 +630,79 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     current.maximum_percent = config.maximum_percent;
                 }
                 if config.deployment_circuit_breaker.is_some() {
-                    current
-                        .deployment_circuit_breaker
-                        .clone_from(&config.deployment_circuit_breaker);
+                    current.deployment_circuit_breaker = config.deployment_circuit_breaker;
                 }
             }
-            if let Some(c) = &req.placement_constraints {
-                service.placement_constraints.clone_from(c);
+            ServiceChange::PlacementConstraints(list) => {
+                service.placement_constraints = list;
+                placement_changed = true;
             }
-            if let Some(s) = &req.placement_strategy {
-                service.placement_strategy.clone_from(s);
+            ServiceChange::PlacementStrategy(list) => {
+                service.placement_strategy = list;
+                placement_changed = true;
             }
-            if req.health_check_grace_period_seconds.is_some() {
-                service.health_check_grace_period_seconds = req.health_check_grace_period_seconds;
+            ServiceChange::HealthCheckGracePeriod(grace) => {
+                service.health_check_grace_period_seconds = Some(grace)
             }
-            let new_definition = match &req.task_definition {
-                Some(reference) => {
-                    Some(resolve_definition(staged.state(), reference)?.task_definition_arn)
-                }
-                None => None,
-            };
-            if req.placement_constraints.is_some()
-                || req.placement_strategy.is_some()
-                || new_definition.is_some()
-            {
-                let arn = new_definition.as_deref().unwrap_or(&service.task_definition);
-                if let Some(definition) = staged.state().task_definition_by_arn(arn) {
-                    validate_placement(
-                        &service.placement_constraints,
-                        &service.placement_strategy,
-                        &definition.definition,
-                        service.scheduling_strategy == "DAEMON",
-                    )?;
-                }
+            ServiceChange::TaskDefinition(reference) => {
+                deploy = Some(resolve_definition(staged.state(), &reference)?.task_definition_arn);
+                placement_changed = true;
             }
-            if new_definition.is_some() || req.force_new_deployment {
-                let arn = new_definition.unwrap_or_else(|| service.task_definition.clone());
-                // The new deployment supersedes the current primary, as on ECS.
-                for d in &mut service.deployments {
-                    d.status = DeploymentStatus::Active;
-                }
-                service.task_definition.clone_from(&arn);
-                service
-                    .deployments
-                    .insert(0, new_deployment(deployment_id, &arn, service.desired_count, now));
-                record.throttled_until = None;
+            ServiceChange::ForceNewDeployment => {
+                deploy = Some(service.task_definition.clone());
             }
-            if let Some(primary) = record.service.deployments.first_mut() {
-                primary.desired_count = record.service.desired_count;
-                primary.updated_at = now;
+        }
+    }
+    if placement_changed {
+        let arn = deploy.as_deref().unwrap_or(&service.task_definition);
+        if let Some(definition) = staged.state().task_definition_by_arn(arn) {
+            validate_placement(
+                &service.placement_constraints,
+                &service.placement_strategy,
+                &definition.definition,
+                daemon,
+            )?;
+        }
+    }
+    if let Some(arn) = deploy {
+        // The new deployment supersedes the current primary, as on ECS.
+        for d in &mut service.deployments {
+            d.status = DeploymentStatus::Active;
+        }
+        service.task_definition.clone_from(&arn);
+        service
+            .deployments
+            .insert(0, new_deployment(deployment_id, &arn, service.desired_count, now));
+        record.throttled_until = None;
+    }
+    if let Some(primary) = record.service.deployments.first_mut() {
+        primary.desired_count = record.service.desired_count;
+        primary.updated_at = now;
+    }
+    Ok(())
+}
+
+pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let (cluster, reference, changes) =
+        parse_update(decode(body)?, ctx.app.quotas.tasks_per_service)?;
+    let deployment_id = new_deployment_id();
+    let now = ctx.now;
+    let service = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let cluster = active_cluster(staged, cluster.as_deref())?;
+            let mut record = service_in(staged, &cluster.cluster_name, &reference)?;
+            if record.service.status != ServiceStatus::Active {
+                return Err(not_active());
             }
+            apply_changes(staged, &mut record, changes, deployment_id, now)?;
             staged.put(Record::Service(Box::new(record.clone())));
             Ok(record.service)
         })
         .await?;
     let service = with_counts(&ctx.app.state.read(), service, false);
-    respond(&json!({ "service": service }))
+    respond(&wire::UpdateServiceResponse { service: Some(answered(&service)) })
 }
 
 /// Constraints and strategies parse, within ECS's limits; DAEMON services take no strategy.
@@ -329,14 +723,14 @@ fn validate_placement(
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DeleteServiceRequest = decode(body)?;
-    let force = req.force.unwrap_or(false);
+    let wire::DeleteServiceRequest { cluster, service, force } = decode(body)?;
+    let force = force.unwrap_or(false);
     let service = ctx
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?;
-            let mut record = service_in(staged, &cluster.cluster_name, &req.service)?;
+            let cluster = active_cluster(staged, cluster.as_deref())?;
+            let mut record = service_in(staged, &cluster.cluster_name, &service)?;
             if record.service.status != ServiceStatus::Active {
                 return Err(not_active());
             }
@@ -356,7 +750,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .await?;
     let service = with_counts(&ctx.app.state.read(), service, false);
-    respond(&json!({ "service": service }))
+    respond(&wire::DeleteServiceResponse { service: Some(answered(&service)) })
 }
 
 /// Fills the live counts of a service and its deployments from its tasks.
@@ -403,22 +797,30 @@ fn split_arn(arn: &str) -> (&str, &str) {
 }
 
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DescribeServicesRequest = decode(body)?;
-    if req.services.is_empty() || req.services.len() > 10 {
+    let wire::DescribeServicesRequest { cluster, services: references, include } = decode(body)?;
+    if references.is_empty() || references.len() > 10 {
         return Err(ApiError::invalid("services must name 1 to 10 services"));
     }
-    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
-    let cluster = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
-        .to_string();
+    let include = include.unwrap_or_default();
+    if let Some(bad) = include.iter().find(|i| *i != "TAGS") {
+        return Err(ApiError::invalid(format!(
+            "invalid include value '{bad}'; valid values: TAGS"
+        )));
+    }
+    let with_tags = !include.is_empty();
+    let cluster =
+        flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster) {
         return Err(ApiError::cluster_not_found());
     }
     let mut services = Vec::new();
     let mut failures = Vec::new();
-    for reference in &req.services {
+    for reference in &references {
         match state.services.get(&(cluster.clone(), id_from(reference).to_string())) {
-            Some(record) => services.push(with_counts(&state, record.service.clone(), with_tags)),
+            Some(record) => {
+                services.push(answered(&with_counts(&state, record.service.clone(), with_tags)))
+            }
             None => failures.push(Failure {
                 arn: Some(ctx.app.scope.service(&cluster, id_from(reference))),
                 reason: Some("MISSING".into()),
@@ -426,13 +828,33 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }),
         }
     }
-    respond(&json!({ "services": services, "failures": failures }))
+    respond(&wire::DescribeServicesResponse {
+        services: Some(services),
+        failures: Some(failures_to_wire(failures)),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListServicesRequest = decode(body)?;
-    let cluster = flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
-        .to_string();
+    let wire::ListServicesRequest {
+        cluster,
+        next_token,
+        max_results,
+        launch_type,
+        scheduling_strategy,
+        resource_management_type,
+    } = decode(body)?;
+    // Every service is the customer's: none is managed by ECS on its behalf.
+    let ecs_managed = match resource_management_type.as_deref() {
+        None | Some("CUSTOMER") => false,
+        Some("ECS") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "resourceManagementType must be CUSTOMER or ECS, not {other}"
+            )))
+        }
+    };
+    let cluster =
+        flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster) {
         return Err(ApiError::cluster_not_found());
@@ -445,12 +867,12 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|s| {
             s.service.status == ServiceStatus::Active || s.service.status == ServiceStatus::Draining
         })
-        .filter(|s| req.launch_type.as_ref().is_none_or(|l| *l == s.service.launch_type))
+        .filter(|_| !ecs_managed)
+        .filter(|s| launch_type.as_ref().is_none_or(|l| *l == s.service.launch_type))
         .filter(|s| {
-            req.scheduling_strategy.as_ref().is_none_or(|l| *l == s.service.scheduling_strategy)
+            scheduling_strategy.as_ref().is_none_or(|l| *l == s.service.scheduling_strategy)
         })
         .map(|s| (s.name.clone(), s.service.service_arn.clone()));
-    let (arns, next) =
-        paginate(items, req.next_token.as_deref(), req.max_results.or(Some(10)), 100)?;
+    let (arns, next) = paginate(items, next_token.as_deref(), max_results.or(Some(10)), 100)?;
     respond_page("serviceArns", arns, next)
 }
