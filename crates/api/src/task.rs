@@ -1,4 +1,4 @@
-//! Tasks and containers as DescribeTasks returns them, and the task-running requests.
+//! Tasks, their containers and the overrides they run with, as the store keeps them.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,6 @@ pub struct Container {
     pub reason: Option<String>,
     #[serde(default)]
     pub network_bindings: Vec<NetworkBinding>,
-    #[serde(default)]
-    pub network_interfaces: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<crate::status::HealthStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,72 +126,8 @@ pub struct Task {
     pub launch_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
-    #[serde(default)]
-    pub attachments: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<crate::status::HealthStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(default)]
-    pub enable_execute_command: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunTaskRequest {
-    pub task_definition: String,
-    pub cluster: Option<String>,
-    pub count: Option<i32>,
-    pub group: Option<String>,
-    pub started_by: Option<String>,
-    pub launch_type: Option<String>,
-    pub overrides: Option<TaskOverride>,
-    pub tags: Option<Vec<Tag>>,
-    pub placement_constraints: Option<Vec<crate::service::PlacementConstraint>>,
-    pub placement_strategy: Option<Vec<crate::service::PlacementStrategy>>,
-    pub enable_execute_command: Option<bool>,
-    pub client_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartTaskRequest {
-    pub task_definition: String,
-    pub container_instances: Vec<String>,
-    pub cluster: Option<String>,
-    pub group: Option<String>,
-    pub started_by: Option<String>,
-    pub overrides: Option<TaskOverride>,
-    pub tags: Option<Vec<Tag>>,
-    pub enable_execute_command: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StopTaskRequest {
-    pub task: String,
-    pub cluster: Option<String>,
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeTasksRequest {
-    pub tasks: Vec<String>,
-    pub cluster: Option<String>,
-    pub include: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTasksRequest {
-    pub cluster: Option<String>,
-    pub container_instance: Option<String>,
-    pub family: Option<String>,
-    pub started_by: Option<String>,
-    pub service_name: Option<String>,
-    pub desired_status: Option<String>,
-    pub launch_type: Option<String>,
-    pub next_token: Option<String>,
-    pub max_results: Option<i32>,
 }

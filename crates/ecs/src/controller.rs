@@ -653,7 +653,6 @@ impl<'b> Pass<'_, 'b> {
             group: Some(format!("service:{}", service.name)),
             started_by: Some(deployment.to_string()),
             tags: Vec::new(),
-            enable_execute_command: false,
             ids: launch_ids.clone(),
             now: self.now,
             constraints: Vec::new(),

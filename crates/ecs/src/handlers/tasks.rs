@@ -7,22 +7,21 @@ use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
-use flotilla_api::task::{
-    Container, DescribeTasksRequest, ListTasksRequest, RunTaskRequest, StartTaskRequest,
-    StopTaskRequest, Task, TaskOverride,
-};
+use flotilla_api::task::{Container, ContainerOverride, Task, TaskOverride};
+use flotilla_api::taskdef::EnvironmentFile;
 use flotilla_api::taskdef::{
     parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
 };
-use flotilla_api::{ApiError, Failure};
+use flotilla_api::{ApiError, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
-use serde_json::json;
 
 use super::clusters::active_cluster;
 use super::launch::{reservation, validate_overrides};
 use super::placement;
-use super::{respond, respond_page, Ctx};
+use super::{not_supported, respond, respond_page, Ctx};
+use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_to_wire};
 use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
+use crate::wire;
 use flotilla_api::pagination::paginate;
 
 /// RunTask starts at most this many tasks per call, as ECS.
@@ -54,7 +53,6 @@ pub struct Launch {
     pub group: Option<String>,
     pub started_by: Option<String>,
     pub tags: Vec<flotilla_api::Tag>,
-    pub enable_execute_command: bool,
     /// One id per task to start (with ids for up to as many containers).
     pub ids: Vec<(String, Vec<String>)>,
     pub now: f64,
@@ -142,7 +140,6 @@ pub fn new_task(
             connectivity_at: Some(launch.now),
             health_status: Some(flotilla_api::status::HealthStatus::Unknown),
             tags: Some(launch.tags.clone()),
-            enable_execute_command: launch.enable_execute_command,
             ..Task::default()
         },
     }
@@ -163,57 +160,284 @@ fn validate_launch_common(
     Ok(())
 }
 
-/// The launch parameters RunTask and StartTask share.
-struct LaunchRequest<'r> {
-    task_definition: &'r str,
-    cluster: Option<&'r str>,
-    overrides: Option<&'r TaskOverride>,
-    group: Option<&'r str>,
-    started_by: Option<&'r str>,
-    tags: Option<&'r [flotilla_api::Tag]>,
+/// The launch parameters RunTask and StartTask share, read from their requests.
+struct LaunchRequest {
+    task_definition: String,
+    cluster: Option<String>,
+    overrides: TaskOverride,
+    group: Option<String>,
+    started_by: Option<String>,
+    tags: Vec<flotilla_api::Tag>,
+    constraints: Vec<PlacementConstraint>,
+    strategies: Vec<PlacementStrategy>,
+}
+
+/// The members RunTask and StartTask share that this server does not honour yet, refused when
+/// the request sets them.
+fn refuse_unsupported(
+    enable_ecs_managed_tags: Option<bool>,
     enable_execute_command: Option<bool>,
-    constraints: &'r [PlacementConstraint],
-    strategies: &'r [PlacementStrategy],
+    network_configuration: Option<&wire::NetworkConfiguration>,
+    propagate_tags: Option<&str>,
+    reference_id: Option<&str>,
+    volume_configurations: Option<&[wire::TaskVolumeConfiguration]>,
+) -> Result<(), ApiError> {
+    let set = [
+        (enable_ecs_managed_tags == Some(true), "enableECSManagedTags"),
+        (enable_execute_command == Some(true), "enableExecuteCommand"),
+        (network_configuration.is_some(), "networkConfiguration"),
+        (propagate_tags.is_some_and(|p| p != "NONE"), "propagateTags"),
+        (reference_id.is_some(), "referenceId"),
+        (volume_configurations.is_some_and(|v| !v.is_empty()), "volumeConfigurations"),
+    ];
+    match set.iter().find(|(is_set, _)| *is_set) {
+        Some((_, member)) => Err(not_supported(member)),
+        None => Ok(()),
+    }
+}
+
+/// A request's overrides as the task keeps them; what no container could honour is refused.
+fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> Result<TaskOverride, ApiError> {
+    let Some(wire::TaskOverride {
+        container_overrides,
+        cpu,
+        inference_accelerator_overrides,
+        execution_role_arn,
+        memory,
+        task_role_arn,
+        ephemeral_storage,
+    }) = overrides
+    else {
+        return Ok(TaskOverride::default());
+    };
+    if inference_accelerator_overrides.is_some_and(|o| !o.is_empty()) {
+        return Err(not_supported("overrides.inferenceAcceleratorOverrides"));
+    }
+    if ephemeral_storage.is_some() {
+        return Err(not_supported("overrides.ephemeralStorage"));
+    }
+    let container_overrides = container_overrides
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| {
+            let wire::ContainerOverride {
+                name,
+                command,
+                environment,
+                environment_files,
+                cpu,
+                memory,
+                memory_reservation,
+                resource_requirements,
+            } = o;
+            if resource_requirements.is_some_and(|r| !r.is_empty()) {
+                return Err(not_supported("overrides.containerOverrides.resourceRequirements"));
+            }
+            Ok(ContainerOverride {
+                name,
+                command,
+                environment: environment.map(|list| {
+                    list.into_iter()
+                        .map(|p| KeyValuePair { name: p.name, value: p.value })
+                        .collect()
+                }),
+                environment_files: environment_files.map(|list| {
+                    list.into_iter()
+                        .map(|f| EnvironmentFile { value: f.value, file_type: f.r#type })
+                        .collect()
+                }),
+                cpu,
+                memory,
+                memory_reservation,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(TaskOverride { container_overrides, cpu, memory, task_role_arn, execution_role_arn })
 }
 
 /// Validates a launch against the current task definition and stamps ids for `count` tasks.
-fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest<'_>, count: usize) -> Result<Launch, ApiError> {
-    let tags = r.tags.unwrap_or_default().to_vec();
-    validate_launch_common(&tags, r.group, r.started_by)?;
-    let overrides = r.overrides.cloned().unwrap_or_default();
-    let strategies = placement::strategies(r.strategies, Strategy::task_default)?;
+fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest, count: usize) -> Result<Launch, ApiError> {
+    validate_launch_common(&r.tags, r.group.as_deref(), r.started_by.as_deref())?;
+    let strategies = placement::strategies(&r.strategies, Strategy::task_default)?;
     let containers = {
         let state = ctx.app.state.read();
-        let definition = resolve_definition(&state, r.task_definition)?;
-        validate_overrides(&definition, &overrides)?;
+        let definition = resolve_definition(&state, &r.task_definition)?;
+        validate_overrides(&definition, &r.overrides)?;
         // Checked now for a clear error; parsed again with the definition when placing.
-        placement::constraints(r.constraints, Some(&definition))?;
+        placement::constraints(&r.constraints, Some(&definition))?;
         definition.container_definitions.len()
     };
     Ok(Launch {
-        cluster_ref: r.cluster.map(str::to_string),
-        definition_ref: r.task_definition.to_string(),
-        overrides,
-        group: r.group.map(str::to_string),
-        started_by: r.started_by.map(str::to_string),
-        tags,
-        enable_execute_command: r.enable_execute_command.unwrap_or(false),
+        cluster_ref: r.cluster,
+        definition_ref: r.task_definition,
+        overrides: r.overrides,
+        group: r.group,
+        started_by: r.started_by,
+        tags: r.tags,
         ids: new_ids(count, containers),
         now: ctx.now,
-        constraints: r.constraints.to_vec(),
+        constraints: r.constraints,
         strategies,
     })
 }
 
+/// A task as the API answers it.
+pub fn answered(task: &Task) -> wire::Task {
+    let o = &task.overrides;
+    wire::Task {
+        // No elastic network interfaces: awsvpc does not exist yet.
+        attachments: Some(Vec::new()),
+        attributes: None,
+        availability_zone: task.availability_zone.clone(),
+        capacity_provider_name: None,
+        cluster_arn: Some(task.cluster_arn.clone()),
+        connectivity: task.connectivity.clone(),
+        connectivity_at: task.connectivity_at,
+        container_instance_arn: task.container_instance_arn.clone(),
+        containers: Some(task.containers.iter().map(container_answered).collect()),
+        cpu: task.cpu.clone(),
+        created_at: Some(task.created_at),
+        desired_status: Some(task.desired_status.to_string()),
+        enable_execute_command: Some(false),
+        execution_stopped_at: task.execution_stopped_at,
+        group: task.group.clone(),
+        health_status: task.health_status.map(|h| h.to_string()),
+        inference_accelerators: None,
+        last_status: Some(task.last_status.to_string()),
+        launch_type: Some(task.launch_type.clone()),
+        memory: task.memory.clone(),
+        overrides: Some(wire::TaskOverride {
+            container_overrides: Some(
+                o.container_overrides
+                    .iter()
+                    .map(|c| wire::ContainerOverride {
+                        name: c.name.clone(),
+                        command: c.command.clone(),
+                        environment: c.environment.as_deref().map(pairs_to_wire),
+                        environment_files: c.environment_files.as_ref().map(|list| {
+                            list.iter()
+                                .map(|f| wire::EnvironmentFile {
+                                    value: f.value.clone(),
+                                    r#type: f.file_type.clone(),
+                                })
+                                .collect()
+                        }),
+                        cpu: c.cpu,
+                        memory: c.memory,
+                        memory_reservation: c.memory_reservation,
+                        resource_requirements: None,
+                    })
+                    .collect(),
+            ),
+            cpu: o.cpu.clone(),
+            inference_accelerator_overrides: None,
+            execution_role_arn: o.execution_role_arn.clone(),
+            memory: o.memory.clone(),
+            task_role_arn: o.task_role_arn.clone(),
+            ephemeral_storage: None,
+        }),
+        platform_version: None,
+        platform_family: None,
+        pull_started_at: task.pull_started_at,
+        pull_stopped_at: task.pull_stopped_at,
+        started_at: task.started_at,
+        started_by: task.started_by.clone(),
+        stop_code: task.stop_code.clone(),
+        stopped_at: task.stopped_at,
+        stopped_reason: task.stopped_reason.clone(),
+        stopping_at: task.stopping_at,
+        tags: task.tags.as_deref().map(tags_to_wire),
+        task_arn: Some(task.task_arn.clone()),
+        task_definition_arn: Some(task.task_definition_arn.clone()),
+        version: Some(task.version),
+        ephemeral_storage: None,
+        fargate_ephemeral_storage: None,
+    }
+}
+
+fn container_answered(c: &Container) -> wire::Container {
+    wire::Container {
+        container_arn: Some(c.container_arn.clone()),
+        task_arn: Some(c.task_arn.clone()),
+        name: Some(c.name.clone()),
+        image: c.image.clone(),
+        image_digest: None,
+        runtime_id: c.runtime_id.clone(),
+        last_status: Some(c.last_status.to_string()),
+        exit_code: c.exit_code,
+        reason: c.reason.clone(),
+        network_bindings: Some(
+            c.network_bindings
+                .iter()
+                .map(|b| wire::NetworkBinding {
+                    bind_ip: b.bind_ip.clone(),
+                    container_port: b.container_port,
+                    host_port: b.host_port,
+                    protocol: b.protocol.clone(),
+                    container_port_range: None,
+                    host_port_range: None,
+                })
+                .collect(),
+        ),
+        network_interfaces: Some(Vec::new()),
+        health_status: c.health_status.map(|h| h.to_string()),
+        managed_agents: None,
+        cpu: c.cpu.clone(),
+        memory: c.memory.clone(),
+        memory_reservation: c.memory_reservation.clone(),
+        gpu_ids: None,
+    }
+}
+
+/// Tasks started and the ones that could not be, as RunTask and StartTask answer.
+fn launched(tasks: &[Task], failures: Vec<Failure>) -> (Vec<wire::Task>, Vec<wire::Failure>) {
+    (tasks.iter().map(answered).collect(), failures_to_wire(failures))
+}
+
 pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: RunTaskRequest = decode(body)?;
-    let count = req.count.unwrap_or(1);
+    let wire::RunTaskRequest {
+        capacity_provider_strategy,
+        cluster,
+        count,
+        enable_ecs_managed_tags,
+        enable_execute_command,
+        group,
+        launch_type,
+        network_configuration,
+        overrides,
+        placement_constraints,
+        placement_strategy,
+        platform_version,
+        propagate_tags,
+        reference_id,
+        started_by,
+        tags,
+        task_definition,
+        // Each call starts new tasks; a retried call starts more, as it would without a token.
+        client_token: _,
+        volume_configurations,
+    } = decode(body)?;
+    refuse_unsupported(
+        enable_ecs_managed_tags,
+        enable_execute_command,
+        network_configuration.as_ref(),
+        propagate_tags.as_deref(),
+        reference_id.as_deref(),
+        volume_configurations.as_deref(),
+    )?;
+    if capacity_provider_strategy.is_some_and(|s| !s.is_empty()) {
+        return Err(not_supported("capacityProviderStrategy"));
+    }
+    if platform_version.is_some() {
+        return Err(not_supported("platformVersion"));
+    }
+    let count = count.unwrap_or(1);
     if !(1..=MAX_RUN_COUNT).contains(&count) {
         return Err(ApiError::invalid(format!(
             "count must be between 1 and {MAX_RUN_COUNT}, not {count}"
         )));
     }
-    match req.launch_type.as_deref() {
+    match launch_type.as_deref() {
         None | Some("EC2") | Some("EXTERNAL") => {}
         Some(other) => {
             return Err(ApiError::invalid(format!(
@@ -224,15 +448,25 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let launch = prepare_launch(
         ctx,
         LaunchRequest {
-            task_definition: &req.task_definition,
-            cluster: req.cluster.as_deref(),
-            overrides: req.overrides.as_ref(),
-            group: req.group.as_deref(),
-            started_by: req.started_by.as_deref(),
-            tags: req.tags.as_deref(),
-            enable_execute_command: req.enable_execute_command,
-            constraints: req.placement_constraints.as_deref().unwrap_or_default(),
-            strategies: req.placement_strategy.as_deref().unwrap_or_default(),
+            task_definition,
+            cluster,
+            overrides: overrides_from_wire(overrides)?,
+            group,
+            started_by,
+            tags: tags_from_wire(tags),
+            constraints: placement_constraints
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| PlacementConstraint {
+                    constraint_type: c.r#type,
+                    expression: c.expression,
+                })
+                .collect(),
+            strategies: placement_strategy
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| PlacementStrategy { strategy_type: s.r#type, field: s.field })
+                .collect(),
         },
         count as usize,
     )?;
@@ -298,28 +532,49 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok((tasks, failures))
         })
         .await?;
-    respond(&json!({ "tasks": tasks, "failures": failures }))
+    let (tasks, failures) = launched(&tasks, failures);
+    respond(&wire::RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
 }
 
 pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: StartTaskRequest = decode(body)?;
-    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+    let wire::StartTaskRequest {
+        cluster,
+        container_instances,
+        enable_ecs_managed_tags,
+        enable_execute_command,
+        group,
+        network_configuration,
+        overrides,
+        propagate_tags,
+        reference_id,
+        started_by,
+        tags,
+        task_definition,
+        volume_configurations,
+    } = decode(body)?;
+    refuse_unsupported(
+        enable_ecs_managed_tags,
+        enable_execute_command,
+        network_configuration.as_ref(),
+        propagate_tags.as_deref(),
+        reference_id.as_deref(),
+        volume_configurations.as_deref(),
+    )?;
+    if container_instances.is_empty() || container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
     }
-    let targets: Vec<String> =
-        req.container_instances.iter().map(|r| id_from(r).to_string()).collect();
+    let targets: Vec<String> = container_instances.iter().map(|r| id_from(r).to_string()).collect();
     let launch = prepare_launch(
         ctx,
         LaunchRequest {
-            task_definition: &req.task_definition,
-            cluster: req.cluster.as_deref(),
-            overrides: req.overrides.as_ref(),
-            group: req.group.as_deref(),
-            started_by: req.started_by.as_deref(),
-            tags: req.tags.as_deref(),
-            enable_execute_command: req.enable_execute_command,
-            constraints: &[],
-            strategies: &[],
+            task_definition,
+            cluster,
+            overrides: overrides_from_wire(overrides)?,
+            group,
+            started_by,
+            tags: tags_from_wire(tags),
+            constraints: Vec::new(),
+            strategies: Vec::new(),
         },
         targets.len(),
     )?;
@@ -384,7 +639,8 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok((tasks, failures))
         })
         .await?;
-    respond(&json!({ "tasks": tasks, "failures": failures }))
+    let (tasks, failures) = launched(&tasks, failures);
+    respond(&wire::StartTaskResponse { tasks: Some(tasks), failures: Some(failures) })
 }
 
 /// Finds a task by ARN or id in the named cluster.
@@ -396,8 +652,8 @@ fn task_in<'s>(staged: &Staged<'s>, cluster: &str, reference: &str) -> Option<Ta
 }
 
 pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: StopTaskRequest = decode(body)?;
-    if req.reason.as_deref().is_some_and(|r| r.len() > 255) {
+    let wire::StopTaskRequest { cluster, task, reason } = decode(body)?;
+    if reason.as_deref().is_some_and(|r| r.len() > 255) {
         return Err(ApiError::invalid("reason must be at most 255 characters"));
     }
     let now = ctx.now;
@@ -405,14 +661,14 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let cluster = active_cluster(staged, req.cluster.as_deref())?;
-            let mut record = task_in(staged, &cluster.cluster_name, &req.task)
+            let cluster = active_cluster(staged, cluster.as_deref())?;
+            let mut record = task_in(staged, &cluster.cluster_name, &task)
                 .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
             let task = &mut record.task;
             if task.desired_status != TaskStatus::Stopped {
                 task.desired_status = TaskStatus::Stopped;
                 task.stop_code.get_or_insert_with(|| "UserInitiated".into());
-                task.stopped_reason.get_or_insert_with(|| req.reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
+                task.stopped_reason.get_or_insert_with(|| reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
                 task.stopping_at.get_or_insert(now);
                 task.version += 1;
                 // A task whose instance is gone has nobody to stop it: it is stopped now.
@@ -428,7 +684,7 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(record.task)
         })
         .await?;
-    respond(&json!({ "task": task }))
+    respond(&wire::StopTaskResponse { task: Some(answered(&task)) })
 }
 
 /// Marks a task and its containers STOPPED (used when no agent will report it).
@@ -445,24 +701,29 @@ pub fn mark_stopped(task: &mut Task, now: f64) {
 }
 
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DescribeTasksRequest = decode(body)?;
-    if req.tasks.is_empty() || req.tasks.len() > MAX_DESCRIBE {
+    let wire::DescribeTasksRequest { cluster, tasks: references, include } = decode(body)?;
+    if references.is_empty() || references.len() > MAX_DESCRIBE {
         return Err(ApiError::invalid(format!("tasks must name 1 to {MAX_DESCRIBE} tasks")));
     }
-    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
+    let include = include.unwrap_or_default();
+    if let Some(bad) = include.iter().find(|i| *i != "TAGS") {
+        return Err(ApiError::invalid(format!(
+            "invalid include value '{bad}'; valid values: TAGS"
+        )));
+    }
+    let with_tags = !include.is_empty();
     let cluster_name =
-        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
-            .to_string();
+        flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster_name) {
         return Err(ApiError::cluster_not_found());
     }
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
-    for reference in &req.tasks {
+    for reference in &references {
         match state.tasks.get(&(cluster_name.clone(), id_from(reference).to_string())) {
             Some(record) => {
-                let mut task = record.task.clone();
+                let mut task = answered(&record.task);
                 if !with_tags {
                     task.tags = None;
                 }
@@ -479,15 +740,31 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }),
         }
     }
-    respond(&json!({ "tasks": tasks, "failures": failures }))
+    respond(&wire::DescribeTasksResponse {
+        tasks: Some(tasks),
+        failures: Some(failures_to_wire(failures)),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListTasksRequest = decode(body)?;
+    let wire::ListTasksRequest {
+        cluster,
+        container_instance,
+        family,
+        next_token,
+        max_results,
+        started_by,
+        service_name,
+        desired_status,
+        launch_type,
+        daemon_name,
+    } = decode(body)?;
+    if daemon_name.is_some() {
+        return Err(not_supported("daemonName"));
+    }
     let cluster_name =
-        flotilla_api::arn::cluster_name_from(req.cluster.as_deref().unwrap_or("default"))
-            .to_string();
-    let desired = match req.desired_status.as_deref().map(TaskStatus::parse) {
+        flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
+    let desired = match desired_status.as_deref().map(TaskStatus::parse) {
         None => TaskStatus::Running,
         Some(Some(status @ (TaskStatus::Running | TaskStatus::Pending | TaskStatus::Stopped))) => {
             status
@@ -495,16 +772,16 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         Some(_) => {
             return Err(ApiError::invalid(format!(
                 "desiredStatus must be RUNNING, PENDING or STOPPED, not {}",
-                req.desired_status.as_deref().unwrap_or_default()
+                desired_status.as_deref().unwrap_or_default()
             )))
         }
     };
-    if req.family.is_some() && req.service_name.is_some() {
+    if family.is_some() && service_name.is_some() {
         return Err(ApiError::invalid("family and serviceName cannot both be given"));
     }
-    let instance_filter = req.container_instance.as_deref().map(|r| id_from(r).to_string());
+    let instance_filter = container_instance.as_deref().map(|r| id_from(r).to_string());
     let service_group =
-        req.service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
+        service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
     let state = ctx.app.state.read();
     if !state.clusters.contains_key(&cluster_name) {
         return Err(ApiError::cluster_not_found());
@@ -523,16 +800,17 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             other => t.task.desired_status == other,
         })
         .filter(|t| instance_filter.as_ref().is_none_or(|i| t.instance_id.as_ref() == Some(i)))
-        .filter(|t| req.started_by.as_ref().is_none_or(|s| t.task.started_by.as_ref() == Some(s)))
+        .filter(|t| started_by.as_ref().is_none_or(|s| t.task.started_by.as_ref() == Some(s)))
+        .filter(|t| launch_type.as_ref().is_none_or(|l| *l == t.task.launch_type))
         .filter(|t| service_group.as_ref().is_none_or(|g| t.task.group.as_ref() == Some(g)))
         .filter(|t| {
-            req.family.as_ref().is_none_or(|f| {
+            family.as_ref().is_none_or(|f| {
                 state
                     .task_definition_by_arn(&t.task.task_definition_arn)
                     .is_some_and(|td| td.definition.family == *f)
             })
         })
         .map(|t| (t.id.clone(), t.task.task_arn.clone()));
-    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
+    let (arns, next) = paginate(items, next_token.as_deref(), max_results, 100)?;
     respond_page("taskArns", arns, next)
 }
