@@ -21,3 +21,4 @@ mod services;
 mod tags_and_settings;
 mod task_definitions;
 mod tasks;
+mod unsupported;
