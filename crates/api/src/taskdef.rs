@@ -1,7 +1,8 @@
-//! Task definitions: wire types for the task-definition operations, validation and the stored form.
+//! Task definitions: what a registration asks for, its validation and the stored form.
 //!
 //! Code map:
-//! - this file: the request/response shapes and the task-level shapes (volumes, constraints, ...);
+//! - this file: the registration, the stored definition and the task-level shapes (volumes,
+//!   constraints, ...);
 //! - `container`: `ContainerDefinition` and everything nested in it;
 //! - `enums`: the model's enum values that `String` members are checked against;
 //! - `units`: task-level cpu/memory strings ("1 vCPU", "2 GB") and Fargate's size pairs;
@@ -21,7 +22,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Failure, KeyValuePair, Tag};
+use crate::common::{KeyValuePair, Tag};
 use crate::error::ApiError;
 
 pub use build::{build_task_definition, derive_compatibilities, derive_requires_attributes};
@@ -36,9 +37,11 @@ pub use validate::{
 // ---------------------------------------------------------------------------------------------
 // RegisterTaskDefinition
 
+/// What a RegisterTaskDefinition asks for: the domain form the handler converts the generated
+/// request into (`flotilla-ecs`'s `convert_tests` prove it keeps every member of the model).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegisterTaskDefinitionRequest {
+pub struct TaskDefinitionRegistration {
     pub family: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_role_arn: Option<String>,
@@ -75,16 +78,6 @@ pub struct RegisterTaskDefinitionRequest {
     pub runtime_platform: Option<RuntimePlatform>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_fault_injection: Option<bool>,
-}
-
-/// Register and Describe answer with the same shape.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterTaskDefinitionResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definition: Option<TaskDefinition>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<Tag>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,98 +351,6 @@ impl Attribute {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The other task-definition operations
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeTaskDefinitionRequest {
-    /// `family`, `family:revision` or a task definition ARN.
-    pub task_definition: String,
-    /// Only `TAGS`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub include: Option<Vec<String>>,
-}
-
-pub type DescribeTaskDefinitionResponse = RegisterTaskDefinitionResponse;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTaskDefinitionsRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_prefix: Option<String>,
-    /// ACTIVE (the default), INACTIVE or DELETE_IN_PROGRESS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// ASC (the default) or DESC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sort: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTaskDefinitionsResponse {
-    pub task_definition_arns: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTaskDefinitionFamiliesRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_prefix: Option<String>,
-    /// ACTIVE, INACTIVE or ALL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListTaskDefinitionFamiliesResponse {
-    pub families: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeregisterTaskDefinitionRequest {
-    /// `family:revision` or a task definition ARN.
-    pub task_definition: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeregisterTaskDefinitionResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definition: Option<TaskDefinition>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteTaskDefinitionsRequest {
-    /// `family:revision` or task definition ARNs, up to 10.
-    pub task_definitions: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteTaskDefinitionsResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task_definitions: Option<Vec<TaskDefinition>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failures: Option<Vec<Failure>>,
-}
-
-// ---------------------------------------------------------------------------------------------
 // Naming a task definition
 
 /// What a `taskDefinition` parameter names.
@@ -508,14 +409,4 @@ pub fn parse_task_definition_ref(reference: &str) -> Result<TaskDefinitionRef, A
             _ => Err(ApiError::client(format!("Invalid revision number. Number: {r}"))),
         },
     }
-}
-
-/// The answer of RegisterTaskDefinition, DescribeTaskDefinition and DeregisterTaskDefinition,
-/// borrowed: serializing it writes the stored definition without copying it first.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskDefinitionOutput<'a> {
-    pub task_definition: &'a TaskDefinition,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<&'a [Tag]>,
 }

@@ -44,3 +44,13 @@ fn cluster_members_cross_whole() {
         flotilla_api::cluster::CapacityProviderStrategyItem,
     >(&wire::CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA);
 }
+
+#[test]
+fn task_definitions_cross_whole() {
+    crosses::<wire::RegisterTaskDefinitionRequest, flotilla_api::taskdef::TaskDefinitionRegistration>(
+        &wire::REGISTER_TASK_DEFINITION_REQUEST_SCHEMA,
+    );
+    crosses::<wire::TaskDefinition, flotilla_api::taskdef::TaskDefinition>(
+        &wire::TASK_DEFINITION_SCHEMA,
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::container::{ContainerDefinition, HealthCheck};
 use super::units::{fargate_pair_is_valid, parse_task_cpu, parse_task_memory};
-use super::{Attribute, RegisterTaskDefinitionRequest, TaskDefinition, STATUS_ACTIVE};
+use super::{Attribute, TaskDefinition, TaskDefinitionRegistration, STATUS_ACTIVE};
 
 /// Health check defaults ECS fills in (seconds, seconds, count).
 const HEALTH_CHECK_INTERVAL: i32 = 30;
@@ -25,7 +25,7 @@ const HEALTH_CHECK_RETRIES: i32 = 3;
 /// `networkMode` stays absent when none was given: ECS does not echo its `bridge` default.
 /// Tags are not part of a task definition: take `req.tags` before calling this.
 pub fn build_task_definition(
-    req: RegisterTaskDefinitionRequest,
+    req: TaskDefinitionRegistration,
     arn: String,
     revision: u32,
     registered_at: f64,
@@ -92,7 +92,7 @@ fn with_container_defaults(mut c: ContainerDefinition, mode: &str) -> ContainerD
 /// The launch types the definition can run on: always EC2; FARGATE when it meets Fargate's
 /// requirements (awsvpc, a task size Fargate offers, nothing Fargate lacks); EXTERNAL and
 /// MANAGED_INSTANCES when required.
-pub fn derive_compatibilities(req: &RegisterTaskDefinitionRequest) -> Vec<String> {
+pub fn derive_compatibilities(req: &TaskDefinitionRegistration) -> Vec<String> {
     let required = |c: &str| req.requires_compatibilities.iter().flatten().any(|r| r == c);
     let mut out = vec!["EC2".to_string()];
     if required("EXTERNAL") {
@@ -107,7 +107,7 @@ pub fn derive_compatibilities(req: &RegisterTaskDefinitionRequest) -> Vec<String
     out
 }
 
-fn fargate_compatible(req: &RegisterTaskDefinitionRequest) -> bool {
+fn fargate_compatible(req: &TaskDefinitionRegistration) -> bool {
     let size = req
         .cpu
         .as_deref()
@@ -154,7 +154,7 @@ const ECS: &str = "ecs.capability.";
 /// | EFS volumes | `efs`, and `efsAuth` with an authorization config |
 ///
 /// A scheduler that matches these against instance attributes needs agents that advertise them.
-pub fn derive_requires_attributes(req: &RegisterTaskDefinitionRequest) -> Vec<Attribute> {
+pub fn derive_requires_attributes(req: &TaskDefinitionRegistration) -> Vec<Attribute> {
     let mut names: Vec<String> = Vec::new();
     let mut add = |prefix: &str, name: &str| {
         let full = format!("{prefix}{name}");

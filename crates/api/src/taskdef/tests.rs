@@ -8,7 +8,7 @@ use super::units::{fargate_pair_is_valid, parse_task_cpu, parse_task_memory};
 use super::*;
 use crate::error::ErrorCode;
 
-fn request(value: Value) -> RegisterTaskDefinitionRequest {
+fn request(value: Value) -> TaskDefinitionRegistration {
     serde_json::from_value(value).expect("test definitions are well-formed JSON shapes")
 }
 
@@ -837,7 +837,7 @@ fn missing_required_nested_member_is_a_decode_error() {
         json!({}),
     );
     let body = serde_json::to_vec(&def).expect("serializes");
-    let err = crate::common::decode::<RegisterTaskDefinitionRequest>(&body).expect_err("missing");
+    let err = crate::common::decode::<TaskDefinitionRegistration>(&body).expect_err("missing");
     assert_eq!(err.code, ErrorCode::InvalidParameterException);
     assert!(err.message.contains("hardLimit"), "{}", err.message);
 }
@@ -1003,29 +1003,18 @@ fn task_definition_references() {
 
 #[test]
 fn other_operations() {
-    let list = ListTaskDefinitionsRequest {
-        status: Some("DELETED".to_string()),
-        sort: Some("UP".to_string()),
-        max_results: Some(0),
-        ..Default::default()
-    };
-    let err = validate_list_task_definitions(&list).expect_err("three problems");
+    let err = validate_list_task_definitions(Some("DELETED"), Some("UP"), Some(0))
+        .expect_err("three problems");
     assert_eq!(err.code, ErrorCode::InvalidParameterException);
     assert_eq!(err.message.split("; ").count(), 3, "{}", err.message);
-    assert!(validate_list_task_definitions(&ListTaskDefinitionsRequest::default()).is_ok());
-    let families =
-        ListTaskDefinitionFamiliesRequest { status: Some("ALL".to_string()), ..Default::default() };
-    assert!(validate_list_task_definition_families(&families).is_ok());
-    let describe = DescribeTaskDefinitionRequest {
-        task_definition: "web".to_string(),
-        include: Some(vec!["TAGS".to_string(), "SECRETS".to_string()]),
-    };
-    assert!(validate_describe_task_definition(&describe)
+    assert!(validate_list_task_definitions(None, None, None).is_ok());
+    assert!(validate_list_task_definition_families(Some("ALL"), None).is_ok());
+    let include = ["TAGS".to_string(), "SECRETS".to_string()];
+    assert!(validate_describe_task_definition(&include)
         .expect_err("SECRETS")
         .message
         .contains("'SECRETS'"));
-    let delete = DeleteTaskDefinitionsRequest { task_definitions: vec![] };
-    assert!(validate_delete_task_definitions(&delete).is_err());
+    assert!(validate_delete_task_definitions(0).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1133,7 +1122,7 @@ fn arb_container() -> impl Strategy<Value = ContainerDefinition> {
         )
 }
 
-fn arb_request() -> impl Strategy<Value = RegisterTaskDefinitionRequest> {
+fn arb_request() -> impl Strategy<Value = TaskDefinitionRegistration> {
     let text = |options: Vec<&'static str>| {
         prop::option::of(prop::sample::select(options).prop_map(String::from))
     };
@@ -1150,7 +1139,7 @@ fn arb_request() -> impl Strategy<Value = RegisterTaskDefinitionRequest> {
         prop::option::of(prop::collection::vec(text(vec!["v", "w", "v", "bad name"]), 0..3)),
     )
         .prop_map(|(family, containers, network_mode, requires, cpu, memory, volumes)| {
-            RegisterTaskDefinitionRequest {
+            TaskDefinitionRegistration {
                 family,
                 container_definitions: containers,
                 network_mode,
@@ -1174,7 +1163,7 @@ fn assemble_valid(
     mode: Option<&str>,
     fargate: bool,
     parts: Vec<ValidParts>,
-) -> RegisterTaskDefinitionRequest {
+) -> TaskDefinitionRegistration {
     let effective = mode.unwrap_or("bridge");
     let names: Vec<String> = (0..parts.len()).map(|i| format!("c{i}")).collect();
     let health: Vec<bool> = parts.iter().map(|p| p.3).collect();
@@ -1229,7 +1218,7 @@ fn assemble_valid(
             }
         })
         .collect();
-    RegisterTaskDefinitionRequest {
+    TaskDefinitionRegistration {
         family,
         network_mode: mode.map(String::from),
         container_definitions: containers,
@@ -1240,7 +1229,7 @@ fn assemble_valid(
     }
 }
 
-fn arb_valid_request() -> impl Strategy<Value = RegisterTaskDefinitionRequest> {
+fn arb_valid_request() -> impl Strategy<Value = TaskDefinitionRegistration> {
     (
         "[a-zA-Z0-9_-]{1,40}",
         prop::sample::select(vec![None, Some("bridge"), Some("host"), Some("awsvpc")]),
@@ -1284,7 +1273,7 @@ proptest! {
         prop_assert_eq!(validate_register(&req), Ok(()));
         // And survive the wire both as a request and as the built definition.
         let wire = serde_json::to_value(&req).expect("serializes");
-        let back: RegisterTaskDefinitionRequest = serde_json::from_value(wire).expect("decodes");
+        let back: TaskDefinitionRegistration = serde_json::from_value(wire).expect("decodes");
         prop_assert_eq!(&back, &req);
         let td = build_task_definition(req, "arn".to_string(), 1, 0.0, None);
         prop_assert_eq!(td.container_definitions.len(), back.container_definitions.len());

@@ -16,10 +16,7 @@ use super::units::{
     fargate_pair_is_valid, fargate_sizes_for, parse_task_cpu, parse_task_memory, EC2_TASK_CPU_MAX,
     EC2_TASK_CPU_MIN,
 };
-use super::{
-    DeleteTaskDefinitionsRequest, DescribeTaskDefinitionRequest, ListTaskDefinitionFamiliesRequest,
-    ListTaskDefinitionsRequest, RegisterTaskDefinitionRequest, Volume,
-};
+use super::{TaskDefinitionRegistration, Volume};
 use crate::common::validate_tags;
 use crate::error::{ApiError, ErrorCode};
 
@@ -115,7 +112,7 @@ struct Task<'a> {
 
 /// Checks a RegisterTaskDefinition request the way ECS does, reporting every problem found.
 /// The body size is checked separately by [`validate_size`].
-pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), ApiError> {
+pub fn validate_register(req: &TaskDefinitionRegistration) -> Result<(), ApiError> {
     let mut p = Problems::default();
 
     if req.family.is_empty() {
@@ -273,7 +270,7 @@ fn label(i: usize, c: &ContainerDefinition) -> String {
 
 fn check_fargate_task(
     p: &mut Problems,
-    req: &RegisterTaskDefinitionRequest,
+    req: &TaskDefinitionRegistration,
     cpu: Option<u32>,
     memory: Option<u32>,
     windows: bool,
@@ -377,7 +374,7 @@ fn check_volumes<'a>(p: &mut Problems, volumes: &'a [Volume]) -> HashSet<&'a str
     names
 }
 
-fn check_placement_constraints(p: &mut Problems, req: &RegisterTaskDefinitionRequest) {
+fn check_placement_constraints(p: &mut Problems, req: &TaskDefinitionRegistration) {
     let constraints = req.placement_constraints.as_deref().unwrap_or_default();
     if constraints.len() > MAX_PLACEMENT_CONSTRAINTS {
         p.client(format!(
@@ -416,7 +413,7 @@ fn check_placement_constraints(p: &mut Problems, req: &RegisterTaskDefinitionReq
 
 fn check_accelerators<'a>(
     p: &mut Problems,
-    req: &'a RegisterTaskDefinitionRequest,
+    req: &'a TaskDefinitionRegistration,
 ) -> HashSet<&'a str> {
     let mut names = HashSet::new();
     for a in req.inference_accelerators.iter().flatten() {
@@ -942,47 +939,47 @@ fn check_max_results(p: &mut Problems, max_results: Option<i32>) {
     }
 }
 
-pub fn validate_describe_task_definition(
-    req: &DescribeTaskDefinitionRequest,
-) -> Result<(), ApiError> {
+pub fn validate_describe_task_definition(include: &[String]) -> Result<(), ApiError> {
     let mut p = Problems::default();
-    for field in req.include.iter().flatten() {
+    for field in include {
         p.one_of(|| "include value".to_string(), field, TASK_DEFINITION_FIELDS);
     }
     p.finish()
 }
 
-pub fn validate_list_task_definitions(req: &ListTaskDefinitionsRequest) -> Result<(), ApiError> {
+pub fn validate_list_task_definitions(
+    status: Option<&str>,
+    sort: Option<&str>,
+    max_results: Option<i32>,
+) -> Result<(), ApiError> {
     let mut p = Problems::default();
-    if let Some(status) = &req.status {
+    if let Some(status) = status {
         p.one_of(|| "status".to_string(), status, TASK_DEFINITION_STATUSES);
     }
-    if let Some(sort) = &req.sort {
+    if let Some(sort) = sort {
         p.one_of(|| "sort".to_string(), sort, SORT_ORDERS);
     }
-    check_max_results(&mut p, req.max_results);
+    check_max_results(&mut p, max_results);
     p.finish()
 }
 
 pub fn validate_list_task_definition_families(
-    req: &ListTaskDefinitionFamiliesRequest,
+    status: Option<&str>,
+    max_results: Option<i32>,
 ) -> Result<(), ApiError> {
     let mut p = Problems::default();
-    if let Some(status) = &req.status {
+    if let Some(status) = status {
         p.one_of(|| "status".to_string(), status, TASK_DEFINITION_FAMILY_STATUSES);
     }
-    check_max_results(&mut p, req.max_results);
+    check_max_results(&mut p, max_results);
     p.finish()
 }
 
 /// DeleteTaskDefinitions takes 1 to 10 task definitions.
-pub fn validate_delete_task_definitions(
-    req: &DeleteTaskDefinitionsRequest,
-) -> Result<(), ApiError> {
+pub fn validate_delete_task_definitions(count: usize) -> Result<(), ApiError> {
     let mut p = Problems::default();
-    let n = req.task_definitions.len();
-    if !(1..=10).contains(&n) {
-        p.invalid(format!("taskDefinitions has {n} entries; 1 to 10 are allowed"));
+    if !(1..=10).contains(&count) {
+        p.invalid(format!("taskDefinitions has {count} entries; 1 to 10 are allowed"));
     }
     p.finish()
 }

@@ -13,7 +13,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use serde_json::Value;
 
-use super::{respond, respond_page, Ctx};
+use super::{respond, Ctx};
 use crate::convert::{
     failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire,
 };
@@ -320,7 +320,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .filter(|c| c.status == ClusterStatus::Active)
         .map(|c| (c.cluster_name.clone(), c.cluster_arn.clone()));
     let (arns, next) = paginate(active, next_token.as_deref(), max_results, 100)?;
-    respond_page("clusterArns", arns, next)
+    respond(&wire::ListClustersResponse { cluster_arns: Some(arns), next_token: next })
 }
 
 /// One change UpdateCluster or UpdateClusterSettings makes to a cluster: the closed set.

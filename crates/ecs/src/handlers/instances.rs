@@ -14,7 +14,7 @@ use flotilla_api::{ApiError, Failure};
 
 use super::clusters::active_cluster;
 use super::tasks::mark_stopped;
-use super::{respond, respond_page, Ctx};
+use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, tags_to_wire};
 use crate::state::views::instance_view;
 use crate::state::{instance_key, task_key, InstanceRecord, Record, Staged, State};
@@ -440,7 +440,10 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .map(|i| (i.id.clone(), i.instance.container_instance_arn.clone()));
     let (arns, next) = paginate(items, next_token.as_deref(), max_results, 100)?;
-    respond_page("containerInstanceArns", arns, next)
+    respond(&wire::ListContainerInstancesResponse {
+        container_instance_arns: Some(arns),
+        next_token: next,
+    })
 }
 
 fn instance_in(staged: &Staged<'_>, cluster: &str, reference: &str) -> Option<InstanceRecord> {

@@ -88,22 +88,6 @@ fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::server(format!("cannot encode response: {e}")))
 }
 
-/// Serializes one page of a List* operation: `nextToken` only when there is a next page.
-fn respond_page(
-    field: &str,
-    items: impl Serialize,
-    next_token: Option<String>,
-) -> Result<Vec<u8>, ApiError> {
-    let mut body = serde_json::Map::new();
-    let items = serde_json::to_value(items)
-        .map_err(|e| ApiError::server(format!("cannot encode response: {e}")))?;
-    body.insert(field.to_string(), items);
-    if let Some(token) = next_token {
-        body.insert("nextToken".to_string(), token.into());
-    }
-    respond(&body)
-}
-
 /// The refusal of a request member this server does not honour yet: accepting it would store
 /// a setting that does nothing.
 fn not_supported(member: &str) -> ApiError {

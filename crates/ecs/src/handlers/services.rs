@@ -19,7 +19,7 @@ use flotilla_scheduler::Strategy;
 use super::clusters::active_cluster;
 use super::placement;
 use super::tasks::resolve_definition;
-use super::{not_supported, respond, respond_page, Ctx};
+use super::{not_supported, respond, Ctx};
 use crate::convert::{failures_to_wire, tags_from_wire, tags_to_wire};
 use crate::state::{service_key, Record, ServiceRecord, Staged, State};
 use crate::wire;
@@ -874,5 +874,5 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .map(|s| (s.name.clone(), s.service.service_arn.clone()));
     let (arns, next) = paginate(items, next_token.as_deref(), max_results.or(Some(10)), 100)?;
-    respond_page("serviceArns", arns, next)
+    respond(&wire::ListServicesResponse { service_arns: Some(arns), next_token: next })
 }

@@ -1,25 +1,41 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use flotilla_api::common::decode;
+use flotilla_api::common::{decode, Tag};
+use flotilla_api::pagination::paginate;
 use flotilla_api::taskdef::{
     build_task_definition, parse_task_definition_ref, validate_delete_task_definitions,
     validate_describe_task_definition, validate_list_task_definition_families,
-    validate_list_task_definitions, validate_register, validate_size, DeleteTaskDefinitionsRequest,
-    DeregisterTaskDefinitionRequest, DescribeTaskDefinitionRequest,
-    ListTaskDefinitionFamiliesRequest, ListTaskDefinitionsRequest, RegisterTaskDefinitionRequest,
-    TaskDefinitionOutput, TaskDefinitionRef, STATUS_ACTIVE,
+    validate_list_task_definitions, validate_register, validate_size, TaskDefinition,
+    TaskDefinitionRef, TaskDefinitionRegistration, STATUS_ACTIVE,
 };
 use flotilla_api::{ApiError, Failure};
-use serde_json::json;
+use serde::Serialize;
 
-use super::{respond, respond_page, Ctx};
+use super::{respond, Ctx};
+use crate::convert::{failures_to_wire, into_domain, into_wire};
 use crate::state::{family_key, task_definition_key, Family, Record, State, StoredTaskDefinition};
-use flotilla_api::pagination::paginate;
+use crate::wire;
+
+/// The answer of RegisterTaskDefinition, DescribeTaskDefinition and DeregisterTaskDefinition
+/// (`wire::DescribeTaskDefinitionResponse`'s shape), written straight from the stored record:
+/// DescribeTaskDefinition is the hottest read, and a copy into the generated types would cost
+/// it a tenth of its throughput. `convert_tests` prove the stored record serializes as the
+/// model's `TaskDefinition`, member for member.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer<'a> {
+    task_definition: &'a TaskDefinition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<&'a [Tag]>,
+}
 
 pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     validate_size(body.len())?;
-    let req: RegisterTaskDefinitionRequest = decode(body)?;
+    let req: wire::RegisterTaskDefinitionRequest = decode(body)?;
+    // Every member of the model has its place in the registration (proven by `convert_tests`);
+    // `validate_register` refuses the values that cannot be honoured.
+    let req: TaskDefinitionRegistration = into_domain("request", &req)?;
     // Also checks the tags.
     validate_register(&req)?;
     for (n, constraint) in req.placement_constraints.iter().flatten().enumerate() {
@@ -51,7 +67,7 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(stored)
         })
         .await?;
-    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: Some(&stored.tags) })
+    respond(&Answer { task_definition: &stored.definition, tags: Some(&stored.tags) })
 }
 
 /// Finds a stored definition: a bare family means its latest ACTIVE revision.
@@ -68,30 +84,28 @@ fn not_found() -> ApiError {
 }
 
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DescribeTaskDefinitionRequest = decode(body)?;
-    validate_describe_task_definition(&req)?;
-    let reference = parse_task_definition_ref(&req.task_definition)?;
+    let wire::DescribeTaskDefinitionRequest { task_definition, include } = decode(body)?;
+    let include = include.unwrap_or_default();
+    validate_describe_task_definition(&include)?;
+    let reference = parse_task_definition_ref(&task_definition)?;
     let state = ctx.app.state.read();
     let stored = lookup(&state, &reference).ok_or_else(not_found)?;
-    let with_tags = req.include.as_deref().unwrap_or_default().iter().any(|i| i == "TAGS");
-    if with_tags {
-        respond(&TaskDefinitionOutput {
-            task_definition: &stored.definition,
-            tags: Some(&stored.tags),
-        })
-    } else {
-        respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
-    }
+    let with_tags = include.iter().any(|i| i == "TAGS");
+    respond(&Answer {
+        task_definition: &stored.definition,
+        tags: with_tags.then_some(stored.tags.as_slice()),
+    })
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListTaskDefinitionsRequest = decode(body)?;
-    validate_list_task_definitions(&req)?;
-    let status = req.status.as_deref().unwrap_or(STATUS_ACTIVE);
-    let descending = req.sort.as_deref() == Some("DESC");
+    let wire::ListTaskDefinitionsRequest { family_prefix, status, sort, next_token, max_results } =
+        decode(body)?;
+    validate_list_task_definitions(status.as_deref(), sort.as_deref(), max_results)?;
+    let status = status.as_deref().unwrap_or(STATUS_ACTIVE);
+    let descending = sort.as_deref() == Some("DESC");
     let state = ctx.app.state.read();
     // `familyPrefix` is, despite its name, a whole family name in ECS.
-    let mut matching: Vec<&StoredTaskDefinition> = match req.family_prefix.as_deref() {
+    let mut matching: Vec<&StoredTaskDefinition> = match family_prefix.as_deref() {
         Some(family) => {
             state.task_definitions.get(family).into_iter().flat_map(|r| r.values()).collect()
         }
@@ -112,8 +126,11 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         matching.reverse();
     }
     let items = matching.into_iter().map(|td| (key(td), td.definition.task_definition_arn.clone()));
-    let (arns, next) = paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
-    respond_page("taskDefinitionArns", arns, next)
+    let (arns, next) = paginate(items, next_token.as_deref(), max_results, 100)?;
+    respond(&wire::ListTaskDefinitionsResponse {
+        task_definition_arns: Some(arns),
+        next_token: next,
+    })
 }
 
 /// Maps a key to one that sorts in the opposite order (for descending pages).
@@ -122,10 +139,11 @@ fn invert(key: &str) -> String {
 }
 
 pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: ListTaskDefinitionFamiliesRequest = decode(body)?;
-    validate_list_task_definition_families(&req)?;
-    let status = req.status.clone().unwrap_or_else(|| STATUS_ACTIVE.to_string());
-    let prefix = req.family_prefix.clone().unwrap_or_default();
+    let wire::ListTaskDefinitionFamiliesRequest { family_prefix, status, next_token, max_results } =
+        decode(body)?;
+    validate_list_task_definition_families(status.as_deref(), max_results)?;
+    let status = status.unwrap_or_else(|| STATUS_ACTIVE.to_string());
+    let prefix = family_prefix.unwrap_or_default();
     let state = ctx.app.state.read();
     let families = state
         .task_definitions
@@ -140,8 +158,8 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
         })
         .map(|(name, _)| (name.clone(), name.clone()));
-    let (names, next) = paginate(families, req.next_token.as_deref(), req.max_results, 100)?;
-    respond_page("families", names, next)
+    let (names, next) = paginate(families, next_token.as_deref(), max_results, 100)?;
+    respond(&wire::ListTaskDefinitionFamiliesResponse { families: Some(names), next_token: next })
 }
 
 /// `family:revision` or an ARN: deregistration and deletion always name a revision.
@@ -166,8 +184,8 @@ fn stored_at(
 }
 
 pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DeregisterTaskDefinitionRequest = decode(body)?;
-    let (family, revision) = exact_revision(&req.task_definition)?;
+    let wire::DeregisterTaskDefinitionRequest { task_definition } = decode(body)?;
+    let (family, revision) = exact_revision(&task_definition)?;
     let now = ctx.now;
     let stored = ctx
         .app
@@ -180,14 +198,14 @@ pub async fn deregister(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError>
             Ok(stored)
         })
         .await?;
-    respond(&TaskDefinitionOutput { task_definition: &stored.definition, tags: None })
+    respond(&Answer { task_definition: &stored.definition, tags: None })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let req: DeleteTaskDefinitionsRequest = decode(body)?;
-    validate_delete_task_definitions(&req)?;
+    let wire::DeleteTaskDefinitionsRequest { task_definitions } = decode(body)?;
+    validate_delete_task_definitions(task_definitions.len())?;
     let mut targets = Vec::new();
-    for reference in &req.task_definitions {
+    for reference in &task_definitions {
         targets.push((reference.clone(), exact_revision(reference)?));
     }
     let now = ctx.now;
@@ -223,5 +241,8 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok((deleted, failures))
         })
         .await?;
-    respond(&json!({ "taskDefinitions": deleted, "failures": failures }))
+    respond(&wire::DeleteTaskDefinitionsResponse {
+        task_definitions: Some(deleted.iter().map(into_wire).collect::<Result<_, _>>()?),
+        failures: Some(failures_to_wire(failures)),
+    })
 }

@@ -18,7 +18,7 @@ use flotilla_scheduler::{place, Request, Strategy};
 use super::clusters::active_cluster;
 use super::launch::{reservation, validate_overrides};
 use super::placement;
-use super::{not_supported, respond, respond_page, Ctx};
+use super::{not_supported, respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_to_wire};
 use crate::state::{task_key, InstanceRecord, Record, Reservation, Staged, State, TaskRecord};
 use crate::wire;
@@ -812,5 +812,5 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .map(|t| (t.id.clone(), t.task.task_arn.clone()));
     let (arns, next) = paginate(items, next_token.as_deref(), max_results, 100)?;
-    respond_page("taskArns", arns, next)
+    respond(&wire::ListTasksResponse { task_arns: Some(arns), next_token: next })
 }
