@@ -2,7 +2,7 @@
 //! `service.rs`), the state they read and write (`state/`), the service controller, the agent
 //! gateway (agents' WebSockets, `agent_auth.rs`, their log batches) and the `AWS/ECS` figures
 //! (`metrics/`). `wire.rs` holds the wire types generated from botocore's model for the
-//! operations of `wire.toml` (the others still use `flotilla-api`'s hand-written shapes). What
+//! operations of `wire.toml`, `convert.rs` the edge between them and the domain records. What
 //! ECS hands other services goes through traits it owns: [`LogSink`] for
 //! agents' container output, [`FigureSink`] for the figures; the server wires them.
 
