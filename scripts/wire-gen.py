@@ -109,6 +109,8 @@ class Generator:
             return f"Kind::List(&{self.schema_static(shape['member']['shape'])})"
         if kind == "map":
             return f"Kind::Map(&{self.schema_static(shape['value']['shape'])})"
+        if "enum" in shape:
+            return f"Kind::Enum({screaming(name)}_VALUES)"
         return {
             "string": "Kind::String",
             "integer": "Kind::Integer",

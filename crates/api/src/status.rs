@@ -140,3 +140,12 @@ mod tests {
         assert_eq!(ClusterStatus::default(), ClusterStatus::Active);
     }
 }
+
+statuses! {
+    /// A task definition revision's status: registered, deregistered, or on its way out.
+    TaskDefinitionStatus {
+        Active => "ACTIVE",
+        Inactive => "INACTIVE",
+        DeleteInProgress => "DELETE_IN_PROGRESS",
+    }
+}

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{KeyValuePair, Tag};
 use crate::error::ApiError;
+pub use crate::status::TaskDefinitionStatus;
 
 pub use build::{build_task_definition, derive_compatibilities, derive_requires_attributes};
 pub use container::*;
@@ -101,8 +102,7 @@ pub struct TaskDefinition {
     pub revision: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
-    /// ACTIVE, INACTIVE or DELETE_IN_PROGRESS.
-    pub status: String,
+    pub status: TaskDefinitionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requires_attributes: Option<Vec<Attribute>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,14 +144,9 @@ pub struct TaskDefinition {
     pub enable_fault_injection: Option<bool>,
 }
 
-/// The values of `TaskDefinition::status`.
-pub const STATUS_ACTIVE: &str = "ACTIVE";
-pub const STATUS_INACTIVE: &str = "INACTIVE";
-pub const STATUS_DELETE_IN_PROGRESS: &str = "DELETE_IN_PROGRESS";
-
 impl TaskDefinition {
     pub fn is_active(&self) -> bool {
-        self.status == STATUS_ACTIVE
+        self.status == TaskDefinitionStatus::Active
     }
 
     pub fn container(&self, name: &str) -> Option<&ContainerDefinition> {
@@ -171,7 +166,7 @@ impl TaskDefinition {
     /// DeregisterTaskDefinition: INACTIVE from `now` on; a second call changes nothing.
     pub fn deregister(&mut self, now: f64) {
         if self.is_active() {
-            self.status = STATUS_INACTIVE.to_string();
+            self.status = TaskDefinitionStatus::Inactive;
             self.deregistered_at = Some(now);
         }
     }
@@ -184,8 +179,8 @@ impl TaskDefinition {
                  target and try again.",
             ));
         }
-        if self.status != STATUS_DELETE_IN_PROGRESS {
-            self.status = STATUS_DELETE_IN_PROGRESS.to_string();
+        if self.status != TaskDefinitionStatus::DeleteInProgress {
+            self.status = TaskDefinitionStatus::DeleteInProgress;
             self.delete_requested_at = Some(now);
         }
         Ok(())

@@ -3515,9 +3515,9 @@ static ADVANCED_CONFIGURATION_MEMBERS: [Member; 4] = [
     Member { name: "roleArn", kind: &STRING_SCHEMA },
 ];
 pub static ADVANCED_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&ADVANCED_CONFIGURATION_MEMBERS);
-pub static AGENT_UPDATE_STATUS_SCHEMA: Kind = Kind::String;
-pub static APPLICATION_PROTOCOL_SCHEMA: Kind = Kind::String;
-pub static ASSIGN_PUBLIC_IP_SCHEMA: Kind = Kind::String;
+pub static AGENT_UPDATE_STATUS_SCHEMA: Kind = Kind::Enum(AGENT_UPDATE_STATUS_VALUES);
+pub static APPLICATION_PROTOCOL_SCHEMA: Kind = Kind::Enum(APPLICATION_PROTOCOL_VALUES);
+pub static ASSIGN_PUBLIC_IP_SCHEMA: Kind = Kind::Enum(ASSIGN_PUBLIC_IP_VALUES);
 static ATTACHMENT_MEMBERS: [Member; 4] = [
     Member { name: "id", kind: &STRING_SCHEMA },
     Member { name: "type", kind: &STRING_SCHEMA },
@@ -3535,7 +3535,8 @@ static ATTRIBUTE_MEMBERS: [Member; 4] = [
 ];
 pub static ATTRIBUTE_SCHEMA: Kind = Kind::Struct(&ATTRIBUTE_MEMBERS);
 pub static ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
-pub static AVAILABILITY_ZONE_REBALANCING_SCHEMA: Kind = Kind::String;
+pub static AVAILABILITY_ZONE_REBALANCING_SCHEMA: Kind =
+    Kind::Enum(AVAILABILITY_ZONE_REBALANCING_VALUES);
 static AWS_VPC_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "subnets", kind: &STRING_LIST_SCHEMA },
     Member { name: "securityGroups", kind: &STRING_LIST_SCHEMA },
@@ -3545,7 +3546,7 @@ pub static AWS_VPC_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&AWS_VPC_CONFIGURAT
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static BOXED_BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static BOXED_INTEGER_SCHEMA: Kind = Kind::Integer;
-pub static CPU_ARCHITECTURE_SCHEMA: Kind = Kind::String;
+pub static CPU_ARCHITECTURE_SCHEMA: Kind = Kind::Enum(CPU_ARCHITECTURE_VALUES);
 static CANARY_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "canaryPercent", kind: &DOUBLE_SCHEMA },
     Member { name: "canaryBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
@@ -3586,7 +3587,7 @@ static CLUSTER_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "managedStorageConfiguration", kind: &MANAGED_STORAGE_CONFIGURATION_SCHEMA },
 ];
 pub static CLUSTER_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CLUSTER_CONFIGURATION_MEMBERS);
-pub static CLUSTER_FIELD_SCHEMA: Kind = Kind::String;
+pub static CLUSTER_FIELD_SCHEMA: Kind = Kind::Enum(CLUSTER_FIELD_VALUES);
 pub static CLUSTER_FIELD_LIST_SCHEMA: Kind = Kind::List(&CLUSTER_FIELD_SCHEMA);
 static CLUSTER_SERVICE_CONNECT_DEFAULTS_MEMBERS: [Member; 1] =
     [Member { name: "namespace", kind: &STRING_SCHEMA }];
@@ -3601,12 +3602,12 @@ static CLUSTER_SETTING_MEMBERS: [Member; 2] = [
     Member { name: "value", kind: &STRING_SCHEMA },
 ];
 pub static CLUSTER_SETTING_SCHEMA: Kind = Kind::Struct(&CLUSTER_SETTING_MEMBERS);
-pub static CLUSTER_SETTING_NAME_SCHEMA: Kind = Kind::String;
+pub static CLUSTER_SETTING_NAME_SCHEMA: Kind = Kind::Enum(CLUSTER_SETTING_NAME_VALUES);
 pub static CLUSTER_SETTINGS_SCHEMA: Kind = Kind::List(&CLUSTER_SETTING_SCHEMA);
 pub static CLUSTERS_SCHEMA: Kind = Kind::List(&CLUSTER_SCHEMA);
-pub static COMPATIBILITY_SCHEMA: Kind = Kind::String;
+pub static COMPATIBILITY_SCHEMA: Kind = Kind::Enum(COMPATIBILITY_VALUES);
 pub static COMPATIBILITY_LIST_SCHEMA: Kind = Kind::List(&COMPATIBILITY_SCHEMA);
-pub static CONNECTIVITY_SCHEMA: Kind = Kind::String;
+pub static CONNECTIVITY_SCHEMA: Kind = Kind::Enum(CONNECTIVITY_VALUES);
 static CONTAINER_MEMBERS: [Member; 17] = [
     Member { name: "containerArn", kind: &STRING_SCHEMA },
     Member { name: "taskArn", kind: &STRING_SCHEMA },
@@ -3627,7 +3628,7 @@ static CONTAINER_MEMBERS: [Member; 17] = [
     Member { name: "gpuIds", kind: &GPU_IDS_SCHEMA },
 ];
 pub static CONTAINER_SCHEMA: Kind = Kind::Struct(&CONTAINER_MEMBERS);
-pub static CONTAINER_CONDITION_SCHEMA: Kind = Kind::String;
+pub static CONTAINER_CONDITION_SCHEMA: Kind = Kind::Enum(CONTAINER_CONDITION_VALUES);
 static CONTAINER_DEFINITION_MEMBERS: [Member; 42] = [
     Member { name: "name", kind: &STRING_SCHEMA },
     Member { name: "image", kind: &STRING_SCHEMA },
@@ -3701,7 +3702,7 @@ static CONTAINER_INSTANCE_MEMBERS: [Member; 18] = [
     Member { name: "healthStatus", kind: &CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA },
 ];
 pub static CONTAINER_INSTANCE_SCHEMA: Kind = Kind::Struct(&CONTAINER_INSTANCE_MEMBERS);
-pub static CONTAINER_INSTANCE_FIELD_SCHEMA: Kind = Kind::String;
+pub static CONTAINER_INSTANCE_FIELD_SCHEMA: Kind = Kind::Enum(CONTAINER_INSTANCE_FIELD_VALUES);
 pub static CONTAINER_INSTANCE_FIELD_LIST_SCHEMA: Kind =
     Kind::List(&CONTAINER_INSTANCE_FIELD_SCHEMA);
 static CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS: [Member; 2] = [
@@ -3710,7 +3711,7 @@ static CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS: [Member; 2] = [
 ];
 pub static CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA: Kind =
     Kind::Struct(&CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS);
-pub static CONTAINER_INSTANCE_STATUS_SCHEMA: Kind = Kind::String;
+pub static CONTAINER_INSTANCE_STATUS_SCHEMA: Kind = Kind::Enum(CONTAINER_INSTANCE_STATUS_VALUES);
 pub static CONTAINER_INSTANCES_SCHEMA: Kind = Kind::List(&CONTAINER_INSTANCE_SCHEMA);
 static CONTAINER_OVERRIDE_MEMBERS: [Member; 8] = [
     Member { name: "name", kind: &STRING_SCHEMA },
@@ -3875,7 +3876,7 @@ pub static DEPLOYMENT_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONF
 static DEPLOYMENT_CONTROLLER_MEMBERS: [Member; 1] =
     [Member { name: "type", kind: &DEPLOYMENT_CONTROLLER_TYPE_SCHEMA }];
 pub static DEPLOYMENT_CONTROLLER_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONTROLLER_MEMBERS);
-pub static DEPLOYMENT_CONTROLLER_TYPE_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_CONTROLLER_TYPE_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_CONTROLLER_TYPE_VALUES);
 static DEPLOYMENT_EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
     [Member { name: "kmsKeyId", kind: &STRING_SCHEMA }];
 pub static DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA: Kind =
@@ -3893,22 +3894,25 @@ static DEPLOYMENT_LIFECYCLE_HOOK_MEMBERS: [Member; 6] = [
 ];
 pub static DEPLOYMENT_LIFECYCLE_HOOK_SCHEMA: Kind =
     Kind::Struct(&DEPLOYMENT_LIFECYCLE_HOOK_MEMBERS);
-pub static DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA: Kind =
+    Kind::Enum(DEPLOYMENT_LIFECYCLE_HOOK_ACTION_VALUES);
 pub static DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA: Kind = Kind::Integer;
 pub static DEPLOYMENT_LIFECYCLE_HOOK_LIST_SCHEMA: Kind =
     Kind::List(&DEPLOYMENT_LIFECYCLE_HOOK_SCHEMA);
-pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_SCHEMA: Kind =
+    Kind::Enum(DEPLOYMENT_LIFECYCLE_HOOK_STAGE_VALUES);
 pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA: Kind =
     Kind::List(&DEPLOYMENT_LIFECYCLE_HOOK_STAGE_SCHEMA);
-pub static DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA: Kind =
+    Kind::Enum(DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_VALUES);
 static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "timeoutInMinutes", kind: &DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA },
     Member { name: "action", kind: &DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA },
 ];
 pub static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS);
-pub static DEPLOYMENT_ROLLOUT_STATE_SCHEMA: Kind = Kind::String;
-pub static DEPLOYMENT_STRATEGY_SCHEMA: Kind = Kind::String;
+pub static DEPLOYMENT_ROLLOUT_STATE_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_ROLLOUT_STATE_VALUES);
+pub static DEPLOYMENT_STRATEGY_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_STRATEGY_VALUES);
 pub static DEPLOYMENTS_SCHEMA: Kind = Kind::List(&DEPLOYMENT_SCHEMA);
 static DEREGISTER_CONTAINER_INSTANCE_REQUEST_MEMBERS: [Member; 3] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
@@ -3990,14 +3994,14 @@ static DESCRIBE_TASKS_RESPONSE_MEMBERS: [Member; 2] = [
     Member { name: "failures", kind: &FAILURES_SCHEMA },
 ];
 pub static DESCRIBE_TASKS_RESPONSE_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TASKS_RESPONSE_MEMBERS);
-pub static DESIRED_STATUS_SCHEMA: Kind = Kind::String;
+pub static DESIRED_STATUS_SCHEMA: Kind = Kind::Enum(DESIRED_STATUS_VALUES);
 static DEVICE_MEMBERS: [Member; 3] = [
     Member { name: "hostPath", kind: &STRING_SCHEMA },
     Member { name: "containerPath", kind: &STRING_SCHEMA },
     Member { name: "permissions", kind: &DEVICE_CGROUP_PERMISSIONS_SCHEMA },
 ];
 pub static DEVICE_SCHEMA: Kind = Kind::Struct(&DEVICE_MEMBERS);
-pub static DEVICE_CGROUP_PERMISSION_SCHEMA: Kind = Kind::String;
+pub static DEVICE_CGROUP_PERMISSION_SCHEMA: Kind = Kind::Enum(DEVICE_CGROUP_PERMISSION_VALUES);
 pub static DEVICE_CGROUP_PERMISSIONS_SCHEMA: Kind = Kind::List(&DEVICE_CGROUP_PERMISSION_SCHEMA);
 pub static DEVICES_LIST_SCHEMA: Kind = Kind::List(&DEVICE_SCHEMA);
 pub static DOCKER_LABELS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
@@ -4013,7 +4017,7 @@ pub static DOCKER_VOLUME_CONFIGURATION_SCHEMA: Kind =
 pub static DOUBLE_SCHEMA: Kind = Kind::Double;
 pub static DURATION_SCHEMA: Kind = Kind::Integer;
 pub static EBSKMS_KEY_ID_SCHEMA: Kind = Kind::String;
-pub static EBS_RESOURCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static EBS_RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(EBS_RESOURCE_TYPE_VALUES);
 pub static EBS_SNAPSHOT_ID_SCHEMA: Kind = Kind::String;
 static EBS_TAG_SPECIFICATION_MEMBERS: [Member; 3] = [
     Member { name: "resourceType", kind: &EBS_RESOURCE_TYPE_SCHEMA },
@@ -4029,8 +4033,9 @@ static EFS_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
     Member { name: "iam", kind: &EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA },
 ];
 pub static EFS_AUTHORIZATION_CONFIG_SCHEMA: Kind = Kind::Struct(&EFS_AUTHORIZATION_CONFIG_MEMBERS);
-pub static EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA: Kind = Kind::String;
-pub static EFS_TRANSIT_ENCRYPTION_SCHEMA: Kind = Kind::String;
+pub static EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA: Kind =
+    Kind::Enum(EFS_AUTHORIZATION_CONFIG_IAM_VALUES);
+pub static EFS_TRANSIT_ENCRYPTION_SCHEMA: Kind = Kind::Enum(EFS_TRANSIT_ENCRYPTION_VALUES);
 static EFS_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
     Member { name: "fileSystemId", kind: &STRING_SCHEMA },
     Member { name: "rootDirectory", kind: &STRING_SCHEMA },
@@ -4044,7 +4049,7 @@ static ENVIRONMENT_FILE_MEMBERS: [Member; 2] = [
     Member { name: "type", kind: &ENVIRONMENT_FILE_TYPE_SCHEMA },
 ];
 pub static ENVIRONMENT_FILE_SCHEMA: Kind = Kind::Struct(&ENVIRONMENT_FILE_MEMBERS);
-pub static ENVIRONMENT_FILE_TYPE_SCHEMA: Kind = Kind::String;
+pub static ENVIRONMENT_FILE_TYPE_SCHEMA: Kind = Kind::Enum(ENVIRONMENT_FILE_TYPE_VALUES);
 pub static ENVIRONMENT_FILES_SCHEMA: Kind = Kind::List(&ENVIRONMENT_FILE_SCHEMA);
 pub static ENVIRONMENT_VARIABLES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
 static EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
@@ -4066,7 +4071,7 @@ static EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS: [Member; 5] = [
 ];
 pub static EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS);
-pub static EXECUTE_COMMAND_LOGGING_SCHEMA: Kind = Kind::String;
+pub static EXECUTE_COMMAND_LOGGING_SCHEMA: Kind = Kind::Enum(EXECUTE_COMMAND_LOGGING_VALUES);
 static F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
     Member { name: "credentialsParameter", kind: &STRING_SCHEMA },
     Member { name: "domain", kind: &STRING_SCHEMA },
@@ -4096,7 +4101,8 @@ static FIRELENS_CONFIGURATION_MEMBERS: [Member; 2] = [
 ];
 pub static FIRELENS_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&FIRELENS_CONFIGURATION_MEMBERS);
 pub static FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
-pub static FIRELENS_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::String;
+pub static FIRELENS_CONFIGURATION_TYPE_SCHEMA: Kind =
+    Kind::Enum(FIRELENS_CONFIGURATION_TYPE_VALUES);
 pub static GPU_IDS_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 static HEALTH_CHECK_MEMBERS: [Member; 5] = [
     Member { name: "command", kind: &STRING_LIST_SCHEMA },
@@ -4106,7 +4112,7 @@ static HEALTH_CHECK_MEMBERS: [Member; 5] = [
     Member { name: "startPeriod", kind: &BOXED_INTEGER_SCHEMA },
 ];
 pub static HEALTH_CHECK_SCHEMA: Kind = Kind::Struct(&HEALTH_CHECK_MEMBERS);
-pub static HEALTH_STATUS_SCHEMA: Kind = Kind::String;
+pub static HEALTH_STATUS_SCHEMA: Kind = Kind::Enum(HEALTH_STATUS_VALUES);
 static HOOK_DETAILS_MEMBERS: [Member; 0] = [];
 pub static HOOK_DETAILS_SCHEMA: Kind = Kind::Struct(&HOOK_DETAILS_MEMBERS);
 static HOST_ENTRY_MEMBERS: [Member; 2] = [
@@ -4144,11 +4150,12 @@ pub static INSTANCE_HEALTH_CHECK_RESULT_SCHEMA: Kind =
     Kind::Struct(&INSTANCE_HEALTH_CHECK_RESULT_MEMBERS);
 pub static INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA: Kind =
     Kind::List(&INSTANCE_HEALTH_CHECK_RESULT_SCHEMA);
-pub static INSTANCE_HEALTH_CHECK_STATE_SCHEMA: Kind = Kind::String;
-pub static INSTANCE_HEALTH_CHECK_TYPE_SCHEMA: Kind = Kind::String;
+pub static INSTANCE_HEALTH_CHECK_STATE_SCHEMA: Kind =
+    Kind::Enum(INSTANCE_HEALTH_CHECK_STATE_VALUES);
+pub static INSTANCE_HEALTH_CHECK_TYPE_SCHEMA: Kind = Kind::Enum(INSTANCE_HEALTH_CHECK_TYPE_VALUES);
 pub static INTEGER_SCHEMA: Kind = Kind::Integer;
 pub static INTEGER_LIST_SCHEMA: Kind = Kind::List(&BOXED_INTEGER_SCHEMA);
-pub static IPC_MODE_SCHEMA: Kind = Kind::String;
+pub static IPC_MODE_SCHEMA: Kind = Kind::Enum(IPC_MODE_VALUES);
 static KERNEL_CAPABILITIES_MEMBERS: [Member; 2] = [
     Member { name: "add", kind: &STRING_LIST_SCHEMA },
     Member { name: "drop", kind: &STRING_LIST_SCHEMA },
@@ -4157,7 +4164,7 @@ pub static KERNEL_CAPABILITIES_SCHEMA: Kind = Kind::Struct(&KERNEL_CAPABILITIES_
 static KEY_VALUE_PAIR_MEMBERS: [Member; 2] =
     [Member { name: "name", kind: &STRING_SCHEMA }, Member { name: "value", kind: &STRING_SCHEMA }];
 pub static KEY_VALUE_PAIR_SCHEMA: Kind = Kind::Struct(&KEY_VALUE_PAIR_MEMBERS);
-pub static LAUNCH_TYPE_SCHEMA: Kind = Kind::String;
+pub static LAUNCH_TYPE_SCHEMA: Kind = Kind::Enum(LAUNCH_TYPE_VALUES);
 static LINEAR_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "stepPercent", kind: &DOUBLE_SCHEMA },
     Member { name: "stepBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
@@ -4313,7 +4320,7 @@ static LOG_CONFIGURATION_MEMBERS: [Member; 3] = [
 ];
 pub static LOG_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&LOG_CONFIGURATION_MEMBERS);
 pub static LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
-pub static LOG_DRIVER_SCHEMA: Kind = Kind::String;
+pub static LOG_DRIVER_SCHEMA: Kind = Kind::Enum(LOG_DRIVER_VALUES);
 pub static LONG_SCHEMA: Kind = Kind::Long;
 static MANAGED_AGENT_MEMBERS: [Member; 4] = [
     Member { name: "lastStartedAt", kind: &TIMESTAMP_SCHEMA },
@@ -4322,7 +4329,7 @@ static MANAGED_AGENT_MEMBERS: [Member; 4] = [
     Member { name: "lastStatus", kind: &STRING_SCHEMA },
 ];
 pub static MANAGED_AGENT_SCHEMA: Kind = Kind::Struct(&MANAGED_AGENT_MEMBERS);
-pub static MANAGED_AGENT_NAME_SCHEMA: Kind = Kind::String;
+pub static MANAGED_AGENT_NAME_SCHEMA: Kind = Kind::Enum(MANAGED_AGENT_NAME_VALUES);
 pub static MANAGED_AGENTS_SCHEMA: Kind = Kind::List(&MANAGED_AGENT_SCHEMA);
 static MANAGED_STORAGE_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
@@ -4357,15 +4364,15 @@ static NETWORK_INTERFACE_MEMBERS: [Member; 3] = [
 ];
 pub static NETWORK_INTERFACE_SCHEMA: Kind = Kind::Struct(&NETWORK_INTERFACE_MEMBERS);
 pub static NETWORK_INTERFACES_SCHEMA: Kind = Kind::List(&NETWORK_INTERFACE_SCHEMA);
-pub static NETWORK_MODE_SCHEMA: Kind = Kind::String;
-pub static OS_FAMILY_SCHEMA: Kind = Kind::String;
-pub static PID_MODE_SCHEMA: Kind = Kind::String;
+pub static NETWORK_MODE_SCHEMA: Kind = Kind::Enum(NETWORK_MODE_VALUES);
+pub static OS_FAMILY_SCHEMA: Kind = Kind::Enum(OS_FAMILY_VALUES);
+pub static PID_MODE_SCHEMA: Kind = Kind::Enum(PID_MODE_VALUES);
 static PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
     Member { name: "type", kind: &PLACEMENT_CONSTRAINT_TYPE_SCHEMA },
     Member { name: "expression", kind: &STRING_SCHEMA },
 ];
 pub static PLACEMENT_CONSTRAINT_SCHEMA: Kind = Kind::Struct(&PLACEMENT_CONSTRAINT_MEMBERS);
-pub static PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::String;
+pub static PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::Enum(PLACEMENT_CONSTRAINT_TYPE_VALUES);
 pub static PLACEMENT_CONSTRAINTS_SCHEMA: Kind = Kind::List(&PLACEMENT_CONSTRAINT_SCHEMA);
 pub static PLACEMENT_STRATEGIES_SCHEMA: Kind = Kind::List(&PLACEMENT_STRATEGY_SCHEMA);
 static PLACEMENT_STRATEGY_MEMBERS: [Member; 2] = [
@@ -4373,7 +4380,7 @@ static PLACEMENT_STRATEGY_MEMBERS: [Member; 2] = [
     Member { name: "field", kind: &STRING_SCHEMA },
 ];
 pub static PLACEMENT_STRATEGY_SCHEMA: Kind = Kind::Struct(&PLACEMENT_STRATEGY_MEMBERS);
-pub static PLACEMENT_STRATEGY_TYPE_SCHEMA: Kind = Kind::String;
+pub static PLACEMENT_STRATEGY_TYPE_SCHEMA: Kind = Kind::Enum(PLACEMENT_STRATEGY_TYPE_VALUES);
 static PORT_MAPPING_MEMBERS: [Member; 6] = [
     Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
     Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA },
@@ -4385,7 +4392,7 @@ static PORT_MAPPING_MEMBERS: [Member; 6] = [
 pub static PORT_MAPPING_SCHEMA: Kind = Kind::Struct(&PORT_MAPPING_MEMBERS);
 pub static PORT_MAPPING_LIST_SCHEMA: Kind = Kind::List(&PORT_MAPPING_SCHEMA);
 pub static PORT_NUMBER_SCHEMA: Kind = Kind::Integer;
-pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::String;
+pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_TAGS_VALUES);
 static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA },
     Member { name: "containerName", kind: &STRING_SCHEMA },
@@ -4393,7 +4400,7 @@ static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
 ];
 pub static PROXY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&PROXY_CONFIGURATION_MEMBERS);
 pub static PROXY_CONFIGURATION_PROPERTIES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
-pub static PROXY_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::String;
+pub static PROXY_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::Enum(PROXY_CONFIGURATION_TYPE_VALUES);
 static PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "value", kind: &STRING_SCHEMA },
@@ -4464,14 +4471,14 @@ static RESOURCE_MEMBERS: [Member; 6] = [
     Member { name: "stringSetValue", kind: &STRING_LIST_SCHEMA },
 ];
 pub static RESOURCE_SCHEMA: Kind = Kind::Struct(&RESOURCE_MEMBERS);
-pub static RESOURCE_MANAGEMENT_TYPE_SCHEMA: Kind = Kind::String;
+pub static RESOURCE_MANAGEMENT_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_MANAGEMENT_TYPE_VALUES);
 static RESOURCE_REQUIREMENT_MEMBERS: [Member; 2] = [
     Member { name: "value", kind: &STRING_SCHEMA },
     Member { name: "type", kind: &RESOURCE_TYPE_SCHEMA },
 ];
 pub static RESOURCE_REQUIREMENT_SCHEMA: Kind = Kind::Struct(&RESOURCE_REQUIREMENT_MEMBERS);
 pub static RESOURCE_REQUIREMENTS_SCHEMA: Kind = Kind::List(&RESOURCE_REQUIREMENT_SCHEMA);
-pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_TYPE_VALUES);
 pub static RESOURCES_SCHEMA: Kind = Kind::List(&RESOURCE_SCHEMA);
 static RUN_TASK_REQUEST_MEMBERS: [Member; 19] = [
     Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
@@ -4518,9 +4525,9 @@ static SCALE_MEMBERS: [Member; 2] = [
     Member { name: "unit", kind: &SCALE_UNIT_SCHEMA },
 ];
 pub static SCALE_SCHEMA: Kind = Kind::Struct(&SCALE_MEMBERS);
-pub static SCALE_UNIT_SCHEMA: Kind = Kind::String;
-pub static SCHEDULING_STRATEGY_SCHEMA: Kind = Kind::String;
-pub static SCOPE_SCHEMA: Kind = Kind::String;
+pub static SCALE_UNIT_SCHEMA: Kind = Kind::Enum(SCALE_UNIT_VALUES);
+pub static SCHEDULING_STRATEGY_SCHEMA: Kind = Kind::Enum(SCHEDULING_STRATEGY_VALUES);
+pub static SCOPE_SCHEMA: Kind = Kind::Enum(SCOPE_VALUES);
 static SECRET_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &STRING_SCHEMA },
     Member { name: "valueFrom", kind: &STRING_SCHEMA },
@@ -4574,7 +4581,8 @@ static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_MEMBERS: [Member; 2] = [
 ];
 pub static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_MEMBERS);
-pub static SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA: Kind = Kind::String;
+pub static SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA: Kind =
+    Kind::Enum(SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_VALUES);
 static SERVICE_CONNECT_CLIENT_ALIAS_MEMBERS: [Member; 3] = [
     Member { name: "port", kind: &PORT_NUMBER_SCHEMA },
     Member { name: "dnsName", kind: &STRING_SCHEMA },
@@ -4596,7 +4604,8 @@ static SERVICE_CONNECT_CONFIGURATION_MEMBERS: [Member; 5] = [
 ];
 pub static SERVICE_CONNECT_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_CONFIGURATION_MEMBERS);
-pub static SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA: Kind = Kind::String;
+pub static SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA: Kind =
+    Kind::Enum(SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_VALUES);
 static SERVICE_CONNECT_SERVICE_MEMBERS: [Member; 6] = [
     Member { name: "portName", kind: &STRING_SCHEMA },
     Member { name: "discoveryName", kind: &STRING_SCHEMA },
@@ -4660,7 +4669,7 @@ static SERVICE_EVENT_MEMBERS: [Member; 3] = [
 ];
 pub static SERVICE_EVENT_SCHEMA: Kind = Kind::Struct(&SERVICE_EVENT_MEMBERS);
 pub static SERVICE_EVENTS_SCHEMA: Kind = Kind::List(&SERVICE_EVENT_SCHEMA);
-pub static SERVICE_FIELD_SCHEMA: Kind = Kind::String;
+pub static SERVICE_FIELD_SCHEMA: Kind = Kind::Enum(SERVICE_FIELD_VALUES);
 pub static SERVICE_FIELD_LIST_SCHEMA: Kind = Kind::List(&SERVICE_FIELD_SCHEMA);
 static SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 11] = [
     Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
@@ -4701,11 +4710,11 @@ static SETTING_MEMBERS: [Member; 4] = [
     Member { name: "type", kind: &SETTING_TYPE_SCHEMA },
 ];
 pub static SETTING_SCHEMA: Kind = Kind::Struct(&SETTING_MEMBERS);
-pub static SETTING_NAME_SCHEMA: Kind = Kind::String;
-pub static SETTING_TYPE_SCHEMA: Kind = Kind::String;
+pub static SETTING_NAME_SCHEMA: Kind = Kind::Enum(SETTING_NAME_VALUES);
+pub static SETTING_TYPE_SCHEMA: Kind = Kind::Enum(SETTING_TYPE_VALUES);
 pub static SETTINGS_SCHEMA: Kind = Kind::List(&SETTING_SCHEMA);
-pub static SORT_ORDER_SCHEMA: Kind = Kind::String;
-pub static STABILITY_STATUS_SCHEMA: Kind = Kind::String;
+pub static SORT_ORDER_SCHEMA: Kind = Kind::Enum(SORT_ORDER_VALUES);
+pub static STABILITY_STATUS_SCHEMA: Kind = Kind::Enum(STABILITY_STATUS_VALUES);
 static START_TASK_REQUEST_MEMBERS: [Member; 13] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
@@ -4761,7 +4770,7 @@ static TAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
 pub static TAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_RESPONSE_MEMBERS);
 pub static TAG_VALUE_SCHEMA: Kind = Kind::String;
 pub static TAGS_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
-pub static TARGET_TYPE_SCHEMA: Kind = Kind::String;
+pub static TARGET_TYPE_SCHEMA: Kind = Kind::Enum(TARGET_TYPE_VALUES);
 static TASK_MEMBERS: [Member; 37] = [
     Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
     Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
@@ -4831,8 +4840,9 @@ static TASK_DEFINITION_MEMBERS: [Member; 26] = [
     Member { name: "enableFaultInjection", kind: &BOXED_BOOLEAN_SCHEMA },
 ];
 pub static TASK_DEFINITION_SCHEMA: Kind = Kind::Struct(&TASK_DEFINITION_MEMBERS);
-pub static TASK_DEFINITION_FAMILY_STATUS_SCHEMA: Kind = Kind::String;
-pub static TASK_DEFINITION_FIELD_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_FAMILY_STATUS_SCHEMA: Kind =
+    Kind::Enum(TASK_DEFINITION_FAMILY_STATUS_VALUES);
+pub static TASK_DEFINITION_FIELD_SCHEMA: Kind = Kind::Enum(TASK_DEFINITION_FIELD_VALUES);
 pub static TASK_DEFINITION_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_FIELD_SCHEMA);
 pub static TASK_DEFINITION_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_SCHEMA);
 static TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
@@ -4841,18 +4851,19 @@ static TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
 ];
 pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA: Kind =
     Kind::Struct(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS);
-pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind =
+    Kind::Enum(TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_VALUES);
 pub static TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA: Kind =
     Kind::List(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA);
-pub static TASK_DEFINITION_STATUS_SCHEMA: Kind = Kind::String;
+pub static TASK_DEFINITION_STATUS_SCHEMA: Kind = Kind::Enum(TASK_DEFINITION_STATUS_VALUES);
 static TASK_EPHEMERAL_STORAGE_MEMBERS: [Member; 2] = [
     Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA },
     Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
 ];
 pub static TASK_EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&TASK_EPHEMERAL_STORAGE_MEMBERS);
-pub static TASK_FIELD_SCHEMA: Kind = Kind::String;
+pub static TASK_FIELD_SCHEMA: Kind = Kind::Enum(TASK_FIELD_VALUES);
 pub static TASK_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_FIELD_SCHEMA);
-pub static TASK_FILESYSTEM_TYPE_SCHEMA: Kind = Kind::String;
+pub static TASK_FILESYSTEM_TYPE_SCHEMA: Kind = Kind::Enum(TASK_FILESYSTEM_TYPE_VALUES);
 static TASK_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 12] = [
     Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
     Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA },
@@ -4912,7 +4923,7 @@ static TASK_SET_MEMBERS: [Member; 25] = [
 ];
 pub static TASK_SET_SCHEMA: Kind = Kind::Struct(&TASK_SET_MEMBERS);
 pub static TASK_SETS_SCHEMA: Kind = Kind::List(&TASK_SET_SCHEMA);
-pub static TASK_STOP_CODE_SCHEMA: Kind = Kind::String;
+pub static TASK_STOP_CODE_SCHEMA: Kind = Kind::Enum(TASK_STOP_CODE_VALUES);
 static TASK_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA },
     Member { name: "managedEBSVolume", kind: &TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA },
@@ -4934,7 +4945,7 @@ static TMPFS_MEMBERS: [Member; 3] = [
 ];
 pub static TMPFS_SCHEMA: Kind = Kind::Struct(&TMPFS_MEMBERS);
 pub static TMPFS_LIST_SCHEMA: Kind = Kind::List(&TMPFS_SCHEMA);
-pub static TRANSPORT_PROTOCOL_SCHEMA: Kind = Kind::String;
+pub static TRANSPORT_PROTOCOL_SCHEMA: Kind = Kind::Enum(TRANSPORT_PROTOCOL_VALUES);
 static ULIMIT_MEMBERS: [Member; 3] = [
     Member { name: "name", kind: &ULIMIT_NAME_SCHEMA },
     Member { name: "softLimit", kind: &INTEGER_SCHEMA },
@@ -4942,7 +4953,7 @@ static ULIMIT_MEMBERS: [Member; 3] = [
 ];
 pub static ULIMIT_SCHEMA: Kind = Kind::Struct(&ULIMIT_MEMBERS);
 pub static ULIMIT_LIST_SCHEMA: Kind = Kind::List(&ULIMIT_SCHEMA);
-pub static ULIMIT_NAME_SCHEMA: Kind = Kind::String;
+pub static ULIMIT_NAME_SCHEMA: Kind = Kind::Enum(ULIMIT_NAME_VALUES);
 static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "resourceArn", kind: &STRING_SCHEMA },
     Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA },
@@ -5014,7 +5025,7 @@ pub static UPDATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RE
 static UPDATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "service", kind: &SERVICE_SCHEMA }];
 pub static UPDATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RESPONSE_MEMBERS);
-pub static VERSION_CONSISTENCY_SCHEMA: Kind = Kind::String;
+pub static VERSION_CONSISTENCY_SCHEMA: Kind = Kind::Enum(VERSION_CONSISTENCY_VALUES);
 static VERSION_INFO_MEMBERS: [Member; 3] = [
     Member { name: "agentVersion", kind: &STRING_SCHEMA },
     Member { name: "agentHash", kind: &STRING_SCHEMA },

@@ -12,6 +12,8 @@ use crate::error::WireError;
 #[derive(Debug)]
 pub enum Kind {
     String,
+    /// A string with the model's list of values (the generated `*_VALUES`).
+    Enum(&'static [&'static str]),
     Integer,
     Long,
     Boolean,
@@ -146,6 +148,7 @@ pub fn document(value: &Value, kind: &Kind) -> Document {
 pub fn exemplar(kind: &Kind, depth: usize) -> Value {
     match kind {
         Kind::String => Value::from("text"),
+        Kind::Enum(values) => Value::from(values.first().copied().unwrap_or("text")),
         Kind::Integer => Value::from(7),
         Kind::Long => Value::from(70_000_000_000i64),
         Kind::Boolean => Value::Bool(true),

@@ -485,7 +485,7 @@ static CREATE_LOG_STREAM_REQUEST_MEMBERS: [Member; 2] = [
 ];
 pub static CREATE_LOG_STREAM_REQUEST_SCHEMA: Kind =
     Kind::Struct(&CREATE_LOG_STREAM_REQUEST_MEMBERS);
-pub static DATA_PROTECTION_STATUS_SCHEMA: Kind = Kind::String;
+pub static DATA_PROTECTION_STATUS_SCHEMA: Kind = Kind::Enum(DATA_PROTECTION_STATUS_VALUES);
 pub static DAYS_SCHEMA: Kind = Kind::Integer;
 static DELETE_LOG_GROUP_REQUEST_MEMBERS: [Member; 1] =
     [Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA }];
@@ -551,7 +551,8 @@ pub static ENTITY_ATTRIBUTES_VALUE_SCHEMA: Kind = Kind::String;
 pub static ENTITY_KEY_ATTRIBUTES_SCHEMA: Kind = Kind::Map(&ENTITY_KEY_ATTRIBUTES_VALUE_SCHEMA);
 pub static ENTITY_KEY_ATTRIBUTES_KEY_SCHEMA: Kind = Kind::String;
 pub static ENTITY_KEY_ATTRIBUTES_VALUE_SCHEMA: Kind = Kind::String;
-pub static ENTITY_REJECTION_ERROR_TYPE_SCHEMA: Kind = Kind::String;
+pub static ENTITY_REJECTION_ERROR_TYPE_SCHEMA: Kind =
+    Kind::Enum(ENTITY_REJECTION_ERROR_TYPE_VALUES);
 pub static EVENT_ID_SCHEMA: Kind = Kind::String;
 pub static EVENT_MESSAGE_SCHEMA: Kind = Kind::String;
 pub static EVENTS_LIMIT_SCHEMA: Kind = Kind::Integer;
@@ -608,7 +609,7 @@ static GET_LOG_EVENTS_RESPONSE_MEMBERS: [Member; 3] = [
 pub static GET_LOG_EVENTS_RESPONSE_SCHEMA: Kind = Kind::Struct(&GET_LOG_EVENTS_RESPONSE_MEMBERS);
 pub static INCLUDE_LINKED_ACCOUNTS_SCHEMA: Kind = Kind::Boolean;
 pub static INHERITED_PROPERTIES_SCHEMA: Kind = Kind::List(&INHERITED_PROPERTY_SCHEMA);
-pub static INHERITED_PROPERTY_SCHEMA: Kind = Kind::String;
+pub static INHERITED_PROPERTY_SCHEMA: Kind = Kind::Enum(INHERITED_PROPERTY_VALUES);
 static INPUT_LOG_EVENT_MEMBERS: [Member; 2] = [
     Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA },
     Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA },
@@ -638,7 +639,7 @@ static LOG_GROUP_MEMBERS: [Member; 13] = [
     },
 ];
 pub static LOG_GROUP_SCHEMA: Kind = Kind::Struct(&LOG_GROUP_MEMBERS);
-pub static LOG_GROUP_CLASS_SCHEMA: Kind = Kind::String;
+pub static LOG_GROUP_CLASS_SCHEMA: Kind = Kind::Enum(LOG_GROUP_CLASS_VALUES);
 pub static LOG_GROUP_IDENTIFIER_SCHEMA: Kind = Kind::String;
 pub static LOG_GROUP_NAME_SCHEMA: Kind = Kind::String;
 pub static LOG_GROUP_NAME_PATTERN_SCHEMA: Kind = Kind::String;
@@ -658,7 +659,7 @@ pub static LOG_STREAM_NAME_SCHEMA: Kind = Kind::String;
 pub static LOG_STREAM_SEARCHED_COMPLETELY_SCHEMA: Kind = Kind::Boolean;
 pub static LOG_STREAMS_SCHEMA: Kind = Kind::List(&LOG_STREAM_SCHEMA);
 pub static NEXT_TOKEN_SCHEMA: Kind = Kind::String;
-pub static ORDER_BY_SCHEMA: Kind = Kind::String;
+pub static ORDER_BY_SCHEMA: Kind = Kind::Enum(ORDER_BY_VALUES);
 static OUTPUT_LOG_EVENT_MEMBERS: [Member; 3] = [
     Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA },
     Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA },

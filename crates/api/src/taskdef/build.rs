@@ -3,7 +3,7 @@
 
 use super::container::{ContainerDefinition, HealthCheck};
 use super::units::{fargate_pair_is_valid, parse_task_cpu, parse_task_memory};
-use super::{Attribute, TaskDefinition, TaskDefinitionRegistration, STATUS_ACTIVE};
+use super::{Attribute, TaskDefinition, TaskDefinitionRegistration, TaskDefinitionStatus};
 
 /// Health check defaults ECS fills in (seconds, seconds, count).
 const HEALTH_CHECK_INTERVAL: i32 = 30;
@@ -48,7 +48,7 @@ pub fn build_task_definition(
         network_mode: req.network_mode,
         revision: i32::try_from(revision).unwrap_or(i32::MAX),
         volumes: Some(req.volumes.unwrap_or_default()),
-        status: STATUS_ACTIVE.to_string(),
+        status: TaskDefinitionStatus::Active,
         requires_attributes: Some(requires_attributes),
         placement_constraints: Some(req.placement_constraints.unwrap_or_default()),
         compatibilities: Some(compatibilities),

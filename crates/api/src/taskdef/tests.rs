@@ -969,10 +969,10 @@ fn deregister_and_delete() {
     assert!(td.request_delete(5.0).is_err(), "ACTIVE revisions cannot be deleted");
     td.deregister(10.0);
     td.deregister(20.0);
-    assert_eq!(td.status, STATUS_INACTIVE);
+    assert_eq!(td.status, TaskDefinitionStatus::Inactive);
     assert_eq!(td.deregistered_at, Some(10.0));
     assert_eq!(td.request_delete(30.0), Ok(()));
-    assert_eq!(td.status, STATUS_DELETE_IN_PROGRESS);
+    assert_eq!(td.status, TaskDefinitionStatus::DeleteInProgress);
     assert_eq!(td.delete_requested_at, Some(30.0));
 }
 

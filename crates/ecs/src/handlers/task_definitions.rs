@@ -7,7 +7,7 @@ use flotilla_api::taskdef::{
     build_task_definition, parse_task_definition_ref, validate_delete_task_definitions,
     validate_describe_task_definition, validate_list_task_definition_families,
     validate_list_task_definitions, validate_register, validate_size, TaskDefinition,
-    TaskDefinitionRef, TaskDefinitionRegistration, STATUS_ACTIVE,
+    TaskDefinitionRef, TaskDefinitionRegistration, TaskDefinitionStatus,
 };
 use flotilla_api::{ApiError, Failure};
 use serde::Serialize;
@@ -75,7 +75,7 @@ fn lookup<'s>(state: &'s State, reference: &TaskDefinitionRef) -> Option<&'s Sto
     let revisions = state.task_definitions.get(reference.family())?;
     match reference.revision() {
         Some(revision) => revisions.get(&revision),
-        None => revisions.values().rev().find(|td| td.definition.status == STATUS_ACTIVE),
+        None => revisions.values().rev().find(|td| td.definition.is_active()),
     }
 }
 
@@ -101,7 +101,11 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let wire::ListTaskDefinitionsRequest { family_prefix, status, sort, next_token, max_results } =
         decode(body)?;
     validate_list_task_definitions(status.as_deref(), sort.as_deref(), max_results)?;
-    let status = status.as_deref().unwrap_or(STATUS_ACTIVE);
+    // Checked by validate_list_task_definitions.
+    let status = status
+        .as_deref()
+        .and_then(TaskDefinitionStatus::parse)
+        .unwrap_or(TaskDefinitionStatus::Active);
     let descending = sort.as_deref() == Some("DESC");
     let state = ctx.app.state.read();
     // `familyPrefix` is, despite its name, a whole family name in ECS.
@@ -142,7 +146,7 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let wire::ListTaskDefinitionFamiliesRequest { family_prefix, status, next_token, max_results } =
         decode(body)?;
     validate_list_task_definition_families(status.as_deref(), max_results)?;
-    let status = status.unwrap_or_else(|| STATUS_ACTIVE.to_string());
+    let status = status.unwrap_or_else(|| "ACTIVE".to_string());
     let prefix = family_prefix.unwrap_or_default();
     let state = ctx.app.state.read();
     let families = state
@@ -150,7 +154,7 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range(prefix.clone()..)
         .take_while(|(name, _)| name.starts_with(&prefix))
         .filter(|(_, revisions)| {
-            let any_active = revisions.values().any(|td| td.definition.status == STATUS_ACTIVE);
+            let any_active = revisions.values().any(|td| td.definition.is_active());
             match status.as_str() {
                 "ACTIVE" => any_active,
                 "INACTIVE" => !any_active,

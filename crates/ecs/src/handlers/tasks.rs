@@ -10,7 +10,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{Container, ContainerOverride, Task, TaskOverride};
 use flotilla_api::taskdef::EnvironmentFile;
 use flotilla_api::taskdef::{
-    parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, STATUS_ACTIVE,
+    parse_task_definition_ref, TaskDefinition, TaskDefinitionRef, TaskDefinitionStatus,
 };
 use flotilla_api::{ApiError, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
@@ -34,12 +34,15 @@ pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefiniti
     let parsed = parse_task_definition_ref(reference)?;
     let revisions = state.task_definitions.get(parsed.family());
     let found = match parsed {
-        TaskDefinitionRef::Family(_) => revisions
-            .and_then(|r| r.values().rev().find(|td| td.definition.status == STATUS_ACTIVE)),
+        TaskDefinitionRef::Family(_) => {
+            revisions.and_then(|r| r.values().rev().find(|td| td.definition.is_active()))
+        }
         TaskDefinitionRef::Revision { revision, .. } => revisions.and_then(|r| r.get(&revision)),
     };
     match found {
-        Some(td) if td.definition.status == STATUS_ACTIVE => Ok(td.definition.clone()),
+        Some(td) if td.definition.status == TaskDefinitionStatus::Active => {
+            Ok(td.definition.clone())
+        }
         Some(_) => Err(ApiError::client(format!("TaskDefinition is inactive: {reference}"))),
         None => Err(ApiError::client("Unable to describe task definition.")),
     }
