@@ -20,10 +20,10 @@ use flotilla_scheduler::service::{
 };
 use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
-use crate::handlers::launch::reservation;
-use crate::handlers::placement;
-use crate::handlers::services::new_deployment;
-use crate::handlers::tasks::{new_ids, new_task, Launch, TaskIds};
+use crate::domain::deployments::new_deployment;
+use crate::domain::launch::reservation;
+use crate::domain::placement;
+use crate::domain::tasks::{new_ids, new_task, Launch, TaskIds};
 use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
 use crate::App;
 
@@ -805,7 +805,7 @@ impl<'b> Pass<'_, 'b> {
             return;
         }
         let Some(target) = service.last_completed_task_definition.clone() else { return };
-        let id = crate::handlers::services::new_deployment_id();
+        let id = crate::domain::deployments::new_deployment_id();
         for d in &mut service.service.deployments {
             d.status = DeploymentStatus::Active;
         }

@@ -14,7 +14,7 @@ use flotilla_api::agent::{AgentMessage, DesiredState, ServerMessage};
 use flotilla_api::task::TaskStatus;
 
 use crate::agent_auth::{self, AgentIdentity};
-use crate::handlers::{instances, launch};
+use crate::domain::{launch, registration};
 use crate::App;
 
 /// Read buffer of an agent's WebSocket.
@@ -77,11 +77,13 @@ async fn serve_agent(
     let secret = agent_auth::new_secret().map_err(|e| e.to_string())?;
     let admission = match identity {
         AgentIdentity::Joining => {
-            instances::Admission::Join { credential_hash: agent_auth::credential_hash(&secret) }
+            registration::Admission::Join { credential_hash: agent_auth::credential_hash(&secret) }
         }
-        AgentIdentity::Instance { cluster, id } => instances::Admission::Instance { cluster, id },
+        AgentIdentity::Instance { cluster, id } => {
+            registration::Admission::Instance { cluster, id }
+        }
     };
-    let registered = match instances::register(&app, register, new_id, now, admission).await {
+    let registered = match registration::register(&app, register, new_id, now, admission).await {
         Ok(registered) => registered,
         Err(error) => {
             send(&mut socket, &ServerMessage::Refused { message: error.message.clone() }).await?;
@@ -150,7 +152,7 @@ async fn converse(
                 match parse(&message) {
                     Some(AgentMessage::Report(report)) if !reports_news(app, cluster, &report) => {}
                     Some(AgentMessage::Report(report)) => {
-                        if let Err(error) = instances::apply_report(app, cluster.to_string(), instance_id.to_string(), report).await {
+                        if let Err(error) = registration::apply_report(app, cluster.to_string(), instance_id.to_string(), report).await {
                             tracing::warn!(%error, "could not apply an agent report");
                         }
                     }
@@ -174,7 +176,7 @@ fn reports_news(app: &App, cluster: &str, report: &flotilla_api::agent::Report) 
         state
             .tasks
             .get(&(cluster.to_string(), id.to_string()))
-            .is_some_and(|t| !instances::report_changes_nothing(&t.task, r))
+            .is_some_and(|t| !registration::report_changes_nothing(&t.task, r))
     })
 }
 

@@ -11,6 +11,7 @@ mod agent_logs;
 pub mod agents;
 mod controller;
 pub mod convert;
+mod domain;
 mod gateway;
 pub mod handlers;
 mod housekeeping;

@@ -8,8 +8,8 @@ use flotilla_api::status::InstanceStatus;
 use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
 
-use super::clusters::active_cluster;
 use super::{respond, Ctx};
+use crate::domain::active_cluster;
 use crate::state::{instance_key, InstanceRecord, Record, Staged};
 use crate::wire::{
     self, DeleteAttributesRequest, DeleteAttributesResponse, ListAttributesRequest,

@@ -17,11 +17,12 @@ use super::{respond, Ctx};
 use crate::convert::{
     failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire,
 };
-use crate::state::{Record, Staged, State};
+pub use crate::domain::active_cluster;
+use crate::domain::DEFAULT_CLUSTER;
+use crate::state::{Record, State};
 use crate::wire;
 use crate::App;
 
-const DEFAULT_CLUSTER: &str = "default";
 /// DescribeClusters takes at most this many clusters per call.
 const MAX_DESCRIBE: usize = 100;
 
@@ -179,15 +180,6 @@ fn default_container_insights(state: &State) -> String {
         .account_settings
         .get(&("default".to_string(), "containerInsights".to_string()))
         .map_or_else(|| "disabled".to_string(), |s| s.value.clone())
-}
-
-/// The cluster a request names (short name or ARN; absent means `default`), if it is ACTIVE.
-pub fn active_cluster(staged: &Staged<'_>, reference: Option<&str>) -> Result<Cluster, ApiError> {
-    let name = cluster_name_from(reference.unwrap_or(DEFAULT_CLUSTER));
-    match staged.get(&crate::state::cluster_key(name)) {
-        Some(Record::Cluster(c)) if c.status == ClusterStatus::Active => Ok(c),
-        _ => Err(ApiError::cluster_not_found()),
-    }
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {

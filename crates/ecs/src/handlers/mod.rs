@@ -7,13 +7,11 @@
 mod account_settings;
 mod attributes;
 mod clusters;
-pub mod instances;
-pub mod launch;
-pub mod placement;
-pub mod services;
+mod instances;
+mod services;
 mod tags;
 mod task_definitions;
-pub mod tasks;
+mod tasks;
 
 use std::time::SystemTime;
 

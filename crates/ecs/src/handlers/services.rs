@@ -10,17 +10,18 @@ use flotilla_api::service::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
     PlacementStrategy, Service,
 };
-use flotilla_api::status::{DeploymentStatus, RolloutState, ServiceStatus};
+use flotilla_api::status::{DeploymentStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 
-use super::clusters::active_cluster;
-use super::placement;
-use super::tasks::resolve_definition;
 use super::{not_supported, respond, Ctx};
 use crate::convert::{failures_to_wire, tags_from_wire, tags_to_wire};
+use crate::domain::active_cluster;
+use crate::domain::deployments::{new_deployment, new_deployment_id};
+use crate::domain::placement;
+use crate::domain::tasks::resolve_definition;
 use crate::state::{service_key, Record, ServiceRecord, Staged, State};
 use crate::wire;
 
@@ -33,27 +34,6 @@ fn not_found() -> ApiError {
 
 fn not_active() -> ApiError {
     ApiError::new(ErrorCode::ServiceNotActiveException, "Service was not ACTIVE.")
-}
-
-/// A new deployment id like ECS's `ecs-svc/1234567890123456789`.
-pub fn new_deployment_id() -> String {
-    let n = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or([7; 8]));
-    format!("ecs-svc/{:019}", n % 10_000_000_000_000_000_000)
-}
-
-pub fn new_deployment(id: String, task_definition: &str, desired: i32, now: f64) -> Deployment {
-    Deployment {
-        rollout_state_reason: format!("ECS deployment {id} in progress."),
-        id,
-        status: DeploymentStatus::Primary,
-        task_definition: task_definition.to_string(),
-        desired_count: desired,
-        created_at: now,
-        updated_at: now,
-        launch_type: "EC2".into(),
-        rollout_state: RolloutState::InProgress,
-        ..Deployment::default()
-    }
 }
 
 fn validate_deployment_configuration(config: &DeploymentConfiguration) -> Result<(), ApiError> {
