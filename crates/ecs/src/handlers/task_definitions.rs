@@ -146,7 +146,12 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let wire::ListTaskDefinitionFamiliesRequest { family_prefix, status, next_token, max_results } =
         decode(body)?;
     validate_list_task_definition_families(status.as_deref(), max_results)?;
-    let status = status.unwrap_or_else(|| "ACTIVE".to_string());
+    // Checked above: ACTIVE (the default), INACTIVE or ALL.
+    let wanted = match status.as_deref() {
+        Some("ALL") => None,
+        Some("INACTIVE") => Some(false),
+        _ => Some(true),
+    };
     let prefix = family_prefix.unwrap_or_default();
     let state = ctx.app.state.read();
     let families = state
@@ -154,12 +159,9 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .range(prefix.clone()..)
         .take_while(|(name, _)| name.starts_with(&prefix))
         .filter(|(_, revisions)| {
+            // A family is ACTIVE while any of its revisions is.
             let any_active = revisions.values().any(|td| td.definition.is_active());
-            match status.as_str() {
-                "ACTIVE" => any_active,
-                "INACTIVE" => !any_active,
-                _ => true,
-            }
+            wanted.is_none_or(|active| active == any_active)
         })
         .map(|(name, _)| (name.clone(), name.clone()));
     let (names, next) = paginate(families, next_token.as_deref(), max_results, 100)?;
