@@ -763,3 +763,83 @@ fn docker_log_frames_become_timestamped_lines() {
     assert!(piece[0].partial);
     assert_eq!(piece[0].line, "aaaa");
 }
+
+#[test]
+fn every_ulimit_name_reaches_docker() {
+    let names = [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    for (n, name) in names.into_iter().enumerate() {
+        let mut plan = rich_plan();
+        let limit = 100 + n as i32;
+        plan.definition.ulimits =
+            Some(vec![Ulimit { name: name.to_string(), soft_limit: limit, hard_limit: limit * 2 }]);
+        let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+        let ulimit = &host.ulimits.expect("ulimits")[0];
+        assert_eq!(
+            (ulimit.name.as_deref(), ulimit.soft, ulimit.hard),
+            (Some(name), Some(i64::from(limit)), Some(i64::from(limit * 2))),
+            "ulimit {name}"
+        );
+    }
+}
+
+#[test]
+fn docker_log_drivers_reach_docker_with_their_options() {
+    for driver in ["json-file", "syslog", "journald", "gelf", "fluentd", "splunk"] {
+        let mut plan = rich_plan();
+        plan.definition.log_configuration = Some(LogConfiguration {
+            log_driver: driver.to_string(),
+            options: Some(BTreeMap::from([("tag".to_string(), format!("{driver}-tag"))])),
+            secret_options: None,
+        });
+        let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+        let log = host.log_config.expect("log config");
+        assert_eq!(log.typ.as_deref(), Some(driver));
+        let tag = log.config.and_then(|c| c.get("tag").cloned());
+        assert_eq!(tag, Some(format!("{driver}-tag")), "{driver} keeps its options");
+    }
+}
+
+#[test]
+fn devices_swappiness_networking_and_health_timing_reach_docker() {
+    let mut plan = rich_plan();
+    plan.definition.disable_networking = Some(true);
+    plan.definition.health_check = Some(HealthCheck {
+        command: strings(&["CMD", "/bin/true"]),
+        interval: Some(12),
+        timeout: Some(7),
+        retries: Some(9),
+        start_period: None,
+    });
+    let linux = plan.definition.linux_parameters.as_mut().expect("linux parameters");
+    linux.devices = Some(vec![Device {
+        host_path: "/dev/fuse".to_string(),
+        container_path: Some("/dev/inside".to_string()),
+        permissions: Some(strings(&["mknod"])),
+    }]);
+    linux.swappiness = Some(17);
+    let config = container_config(&plan).expect("valid plan");
+    assert_eq!(config.network_disabled, Some(true));
+    let check = config.healthcheck.expect("check");
+    assert_eq!((check.timeout, check.retries), (Some(7_000_000_000), Some(9)));
+    let host = config.host_config.expect("host");
+    let device = &host.devices.expect("devices")[0];
+    assert_eq!(device.path_in_container.as_deref(), Some("/dev/inside"));
+    assert_eq!(device.cgroup_permissions.as_deref(), Some("m"));
+    assert_eq!(host.memory_swappiness, Some(17));
+}
