@@ -11,6 +11,9 @@ protocol. Never a whole model: only what the listed operations reach.
 The botocore version is pinned (`BOTOCORE` below, the same as `.ci/run` installs) and named in
 each generated file's header; re-running on a clean tree changes nothing.
 
+Where a crate also has a field ledger (`ledger.toml`, scripts/ledger.py), the members it refuses
+are written as `REFUSED`, which the crate checks every request against.
+
 Usage: scripts/wire-gen.py            write the files
        scripts/wire-gen.py --check    exit 1 if a file is not what the generator writes
 """
@@ -253,10 +256,38 @@ def render(config_path: str) -> tuple[str, str]:
         "use flotilla_front::schema::{Kind, Member};\n"
         "use serde::{Deserialize, Serialize};\n\n"
     )
-    body = Generator(model, operations).generate(rel_config)
+    body = Generator(model, operations).generate(rel_config) + refused_table(crate_dir)
     if "BTreeMap<" not in body:
         header = header.replace("use std::collections::BTreeMap;\n\n", "")
     return os.path.join(crate_dir, "src", "wire.rs"), rustfmt(header + body)
+
+
+def refused_table(crate_dir: str) -> str:
+    """`REFUSED`: per operation, the members the crate's field ledger refuses (scripts/ledger.py)."""
+    if not os.path.exists(os.path.join(crate_dir, "ledger.toml")):
+        return ""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ledger
+
+    book = ledger.Ledger(crate_dir)
+    out = [
+        "",
+        "/// The members the field ledger (`ledger.toml`) refuses, per operation, as",
+        "/// `flotilla_front::refusal::refused_member` reads them.",
+        "pub static REFUSED: &[(&str, &[&str])] = &[",
+    ]
+    for op in book.operations:
+        roots = book.refused_roots(op)
+        if roots:
+            paths = ", ".join(f'"{p}"' for p in roots)
+            out.append(f'    ("{op}", &[{paths}]),')
+    out.append("];")
+    out.append("")
+    out.append("/// The members the field ledger refuses in `operation`'s requests.")
+    out.append("pub fn refused_paths(operation: &str) -> &'static [&'static str] {")
+    out.append("    REFUSED.iter().find(|(name, _)| *name == operation).map_or(&[], |(_, paths)| *paths)")
+    out.append("}")
+    return "\n".join(out) + "\n"
 
 
 def rustfmt(text: str) -> str:

@@ -18,7 +18,11 @@ from __future__ import annotations
 import argparse
 import base64
 import configparser
+import copy
 import json
+import os
+import re
+import subprocess
 import sys
 import uuid
 from typing import Any, Callable
@@ -100,6 +104,43 @@ JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
+
+
+def refused_paths() -> dict[str, list[str]]:
+    """The members ECS's field ledger refuses, per operation (scripts/ledger.py)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, os.path.join(root, "scripts", "ledger.py"), "--refused"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["ecs"]
+
+
+def without(params: dict, paths: list[str]) -> dict:
+    """`params` without the members (and enum values) of `paths`, in the ledger's path syntax."""
+    out = copy.deepcopy(params)
+    for path in paths:
+        _remove(out, path)
+    return out
+
+
+def _remove(obj: Any, path: str) -> None:
+    name, rest = re.match(r"([^.\[{=]+)(.*)", path).groups()
+    if not isinstance(obj, dict) or name not in obj:
+        return
+    if rest == "":
+        del obj[name]
+    elif rest.startswith("[]="):
+        obj[name] = [item for item in obj[name] if item != rest[3:]]
+    elif rest.startswith("="):
+        if obj[name] == rest[1:]:
+            del obj[name]
+    elif rest.startswith("[]."):
+        for item in obj[name]:
+            _remove(item, rest[3:])
+    elif rest.startswith("{}."):
+        for item in obj[name].values():
+            _remove(item, rest[3:])
+    elif rest.startswith("."):
+        _remove(obj[name], rest[1:])
 
 class Conformance:
     """Collects violations; validates each raw response as botocore receives it."""
@@ -312,6 +353,7 @@ class ModelScenario:
 
     def __init__(self, session, check: Conformance, endpoint: str, key: tuple[str, str],
                  region: str):
+        self.refused = refused_paths()
         self.check = check
         self.region = region
         self.endpoint = endpoint
@@ -477,13 +519,18 @@ class Scenario(ModelScenario):
     def account_settings(self) -> None:
         r = self.call("PutAccountSettingDefault", name="containerInsights", value="enabled")
         principal = (r or {}).get("setting", {}).get("principalArn")
-        self.call("PutAccountSettingDefault", name="fargateTaskRetirementWaitPeriod", value="14")
-        self.call("PutAccountSettingDefault", name="defaultLogDriverMode", value="non-blocking")
+        # Settings that govern what this server does not have are refused (the field ledger).
+        self.fail("PutAccountSettingDefault", {"InvalidParameterException"},
+                  name="fargateTaskRetirementWaitPeriod", value="14")
+        self.fail("PutAccountSettingDefault", {"InvalidParameterException"},
+                  name="defaultLogDriverMode", value="non-blocking")
         self.call("PutAccountSetting", name="serviceLongArnFormat", value="enabled")
-        self.call("PutAccountSetting", name="awsvpcTrunking", value="enabled")
+        self.call("PutAccountSettingDefault", name="taskLongArnFormat", value="enabled")
+        self.fail("PutAccountSetting", {"InvalidParameterException"},
+                  name="awsvpcTrunking", value="enabled")
         if principal:
             self.call(
-                "PutAccountSetting", name="tagResourceAuthorization", value="on",
+                "PutAccountSetting", name="containerInstanceLongArnFormat", value="enabled",
                 principalArn=principal,
             )
             self.call("ListAccountSettings", principalArn=principal)
@@ -500,9 +547,9 @@ class Scenario(ModelScenario):
             "ListAccountSettings", effectiveSettings=True, PaginationConfig={"PageSize": 3}
         )
         self.expect("ListAccountSettings", len(pages) >= 2, "PageSize 3 gave a single page")
-        self.call("DeleteAccountSetting", name="awsvpcTrunking")
+        self.call("DeleteAccountSetting", name="serviceLongArnFormat")
         self.fail("DeleteAccountSetting", {"ClientException", "InvalidParameterException"},
-                  name="awsvpcTrunking")
+                  name="serviceLongArnFormat")
         self.fail("PutAccountSetting", {"InvalidParameterException", "ClientException"},
                   name="noSuchSetting", value="enabled")
         self.fail("PutAccountSettingDefault", {"InvalidParameterException", "ClientException"},
@@ -516,8 +563,7 @@ class Scenario(ModelScenario):
         s = self.suffix
         name = f"conformance-{s}"
         tags = [{"key": "team", "value": "platform"}, {"key": "env", "value": "test"}]
-        r = self.call(
-            "CreateCluster",
+        rich = dict(
             clusterName=name,
             tags=tags,
             settings=[{"name": "containerInsights", "value": "enhanced"}],
@@ -544,6 +590,9 @@ class Scenario(ModelScenario):
                 {"capacityProvider": "FARGATE_SPOT", "weight": 4},
             ],
         )
+        # What the field ledger refuses is refused by name; the rest is honoured.
+        self.fail("CreateCluster", {"InvalidParameterException"}, **rich)
+        r = self.call("CreateCluster", **without(rich, self.refused["CreateCluster"]))
         arn = (r or {}).get("cluster", {}).get("clusterArn", name)
         self.call("CreateCluster", clusterName=name)  # idempotent
         self.call("CreateCluster")  # the default cluster
@@ -567,8 +616,7 @@ class Scenario(ModelScenario):
         pages = self.paginate("ListClusters", PaginationConfig={"PageSize": 2})
         self.expect("ListClusters", len(pages) >= 3, "PageSize 2 over 6+ clusters gave < 3 pages")
 
-        self.call(
-            "UpdateCluster",
+        rich = dict(
             cluster=name,
             settings=[{"name": "containerInsights", "value": "enabled"}],
             configuration={
@@ -578,6 +626,8 @@ class Scenario(ModelScenario):
                 "namespace": "arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-1"
             },
         )
+        self.fail("UpdateCluster", {"InvalidParameterException"}, **rich)
+        self.call("UpdateCluster", **without(rich, self.refused["UpdateCluster"]))
         self.call(
             "UpdateClusterSettings",
             cluster=arn,
@@ -869,8 +919,17 @@ class Scenario(ModelScenario):
         arns: dict[str, str] = {}
         for family, build in ((web, self.rich_awsvpc), (bridge, self.bridge),
                               (worker, self.fargate)):
+            full = build(family)
+            honoured = without(full, self.refused["RegisterTaskDefinition"])
+            for container in honoured["containerDefinitions"]:
+                # A refused log driver leaves a configuration without its required driver.
+                if "logDriver" not in container.get("logConfiguration", {"logDriver": ""}):
+                    del container["logConfiguration"]
+            if honoured != full:
+                self.fail("RegisterTaskDefinition", {"InvalidParameterException", "ClientException"},
+                          **full)
             for revision in (1, 2):
-                r = self.call("RegisterTaskDefinition", **build(family))
+                r = self.call("RegisterTaskDefinition", **honoured)
                 arn = (r or {}).get("taskDefinition", {}).get("taskDefinitionArn")
                 if arn:
                     arns[f"{family}:{revision}"] = arn

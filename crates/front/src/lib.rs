@@ -13,6 +13,7 @@ pub mod exposition;
 pub mod listener;
 pub mod metrics;
 pub mod protocol;
+pub mod refusal;
 pub mod schema;
 pub mod service;
 pub mod sigv4;

@@ -748,3 +748,18 @@ pub fn operation_schema(operation: &str) -> Option<(&'static Kind, Option<&'stat
 
 /// The schema of an operation without input.
 pub static EMPTY: Kind = Kind::Struct(&[]);
+
+/// The members the field ledger (`ledger.toml`) refuses, per operation, as
+/// `flotilla_front::refusal::refused_member` reads them.
+pub static REFUSED: &[(&str, &[&str])] = &[
+    ("CreateLogGroup", &["deletionProtectionEnabled"]),
+    ("DescribeLogGroups", &["accountIdentifiers", "includeLinkedAccounts"]),
+    ("PutLogEvents", &["entity"]),
+    ("GetLogEvents", &["unmask"]),
+    ("FilterLogEvents", &["unmask"]),
+];
+
+/// The members the field ledger refuses in `operation`'s requests.
+pub fn refused_paths(operation: &str) -> &'static [&'static str] {
+    REFUSED.iter().find(|(name, _)| *name == operation).map_or(&[], |(_, paths)| *paths)
+}

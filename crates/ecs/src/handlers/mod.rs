@@ -37,6 +37,7 @@ pub async fn dispatch(
     now: SystemTime,
 ) -> Result<Vec<u8>, ApiError> {
     let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now) };
+    refuse_by_ledger(operation, body)?;
     match operation {
         "CreateCluster" => clusters::create(&ctx, body).await,
         "DescribeClusters" => clusters::describe(&ctx, body),
@@ -84,6 +85,21 @@ pub async fn dispatch(
 /// Serializes a response body.
 fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::server(format!("cannot encode response: {e}")))
+}
+
+/// Refuses a request that sets a member the field ledger (`crates/ecs/ledger.toml`) refuses,
+/// naming it, before any handler reads the request: nothing is accepted and ignored.
+fn refuse_by_ledger(operation: &str, body: &[u8]) -> Result<(), ApiError> {
+    let refused = crate::wire::refused_paths(operation);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    // A body that is not JSON is left to the handler's decoding, which names the problem.
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
+    match flotilla_front::refusal::refused_member(&request, refused) {
+        Some(path) => Err(ApiError::invalid(flotilla_front::refusal::not_supported_message(path))),
+        None => Ok(()),
+    }
 }
 
 /// The refusal of a request member this server does not honour yet: accepting it would store
