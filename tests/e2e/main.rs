@@ -11,6 +11,7 @@ mod container_logs;
 mod demo;
 mod durability;
 mod front_door;
+mod ledger;
 mod logs_api;
 mod metadata;
 mod metrics;
