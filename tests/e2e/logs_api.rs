@@ -670,3 +670,84 @@ async fn bodies_over_a_mebibyte_are_read_only_for_a_signer_the_server_knows() {
     assert_eq!(events.len(), 200);
     assert!(events.iter().all(|(_, m)| m.len() == 4006), "{}", events[0].1.len());
 }
+
+/// The selectors of DescribeLogGroups, DescribeLogStreams and FilterLogEvents each narrow what
+/// comes back: a group's class, a name pattern, groups named by ARN, stream name prefixes, the
+/// order by stream name, and a group named by its ARN in FilterLogEvents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_narrow_groups_streams_and_filtered_events() {
+    use aws_sdk_cloudwatchlogs::types::LogGroupClass;
+
+    let f = Flotilla::start();
+    let logs = f.logs();
+    logs.create_log_group().log_group_name("/sel/standard").send().await.expect("create");
+    logs.create_log_group()
+        .log_group_name("/sel/infrequent")
+        .log_group_class(LogGroupClass::InfrequentAccess)
+        .send()
+        .await
+        .expect("create infrequent");
+    logs.create_log_group().log_group_name("/other/thing").send().await.expect("create");
+    let names =
+        |out: &aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput| {
+            let mut names: Vec<String> = out
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name().map(str::to_string))
+                .collect();
+            names.sort();
+            names
+        };
+    let infrequent = logs
+        .describe_log_groups()
+        .log_group_class(LogGroupClass::InfrequentAccess)
+        .send()
+        .await
+        .expect("by class");
+    assert_eq!(names(&infrequent), ["/sel/infrequent"]);
+    assert_eq!(
+        infrequent.log_groups()[0].log_group_class(),
+        Some(&LogGroupClass::InfrequentAccess)
+    );
+    let standard = logs.describe_log_groups().log_group_class(LogGroupClass::Standard).send().await;
+    assert_eq!(names(&standard.expect("by class")), ["/other/thing", "/sel/standard"]);
+    let pattern = logs.describe_log_groups().log_group_name_pattern("sel/").send().await;
+    assert_eq!(names(&pattern.expect("by pattern")), ["/sel/infrequent", "/sel/standard"]);
+    let arn = format!("arn:aws:logs:{REGION}:000000000000:log-group:/other/thing");
+    let by_arn = logs.describe_log_groups().log_group_identifiers(&arn).send().await;
+    assert_eq!(names(&by_arn.expect("by identifier")), ["/other/thing"]);
+
+    for stream in ["web-1", "web-2", "worker-1"] {
+        logs.create_log_stream()
+            .log_group_name("/sel/standard")
+            .log_stream_name(stream)
+            .send()
+            .await
+            .expect("create stream");
+        put(&logs, "/sel/standard", stream, vec![event(now_ms(), format!("hello from {stream}"))])
+            .await;
+    }
+    let streams = logs
+        .describe_log_streams()
+        .log_group_name("/sel/standard")
+        .log_stream_name_prefix("web-")
+        .order_by(OrderBy::LogStreamName)
+        .descending(true)
+        .send()
+        .await
+        .expect("streams by prefix");
+    let streams: Vec<&str> =
+        streams.log_streams().iter().filter_map(|s| s.log_stream_name()).collect();
+    assert_eq!(streams, ["web-2", "web-1"]);
+
+    let group_arn = format!("arn:aws:logs:{REGION}:000000000000:log-group:/sel/standard");
+    let filtered = logs
+        .filter_log_events()
+        .log_group_identifier(&group_arn)
+        .log_stream_name_prefix("worker")
+        .send()
+        .await
+        .expect("filter by identifier and prefix");
+    let messages: Vec<&str> = filtered.events().iter().filter_map(|e| e.message()).collect();
+    assert_eq!(messages, ["hello from worker-1"]);
+}

@@ -152,6 +152,14 @@ pub fn serve(
         flotilla_front::Input::Cbor(body) => flotilla_front::protocol::cbor::decode(&body)
             .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.message))?,
     };
+    // What the field ledger (`crates/cloudwatch/ledger.toml`) refuses is refused by name.
+    let refused = wire::refused_paths(operation);
+    if let Some(path) = flotilla_front::refusal::refused_member(&input, refused) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterValueException,
+            flotilla_front::refusal::not_supported_message(path),
+        ));
+    }
     dispatch(app, operation, input, now)
 }
 

@@ -73,6 +73,7 @@ pub async fn dispatch(
     now: SystemTime,
 ) -> Result<Vec<u8>, ApiError> {
     let ctx = Ctx { app, now_ms: epoch_millis(now) };
+    refuse_by_ledger(operation, body)?;
     match operation {
         "CreateLogGroup" => groups::create(&ctx, body).await,
         "DeleteLogGroup" => groups::delete(&ctx, body).await,
@@ -116,6 +117,21 @@ fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
             format!("cannot encode response: {e}"),
         )
     })
+}
+
+/// Refuses a request that sets a member the field ledger (`crates/logs/ledger.toml`) refuses,
+/// naming it, before any handler reads the request.
+fn refuse_by_ledger(operation: &str, body: &[u8]) -> Result<(), ApiError> {
+    let refused = wire::refused_paths(operation);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    // A body that is not JSON is left to the handler's decoding, which names the problem.
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
+    match flotilla_front::refusal::refused_member(&request, refused) {
+        Some(path) => Err(ApiError::invalid(flotilla_front::refusal::not_supported_message(path))),
+        None => Ok(()),
+    }
 }
 
 /// A request member this server does not honour yet: refused rather than ignored.
