@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the generated wire types' freshness, unit, property, end-to-end
+# Runs the whole test suite: the generated wire types' freshness, the field ledgers, unit, property, end-to-end
 # (real binary + aws-sdk-ecs) and the botocore model conformance check. Installs the Python
 # packages the suite needs if missing.
 set -euo pipefail
@@ -16,5 +16,7 @@ fi
 
 # The wire types are generated from botocore's models: they must be what the generator writes.
 python3 scripts/wire-gen.py --check
+# Every input member of every served operation has a verdict in its crate's field ledger.
+python3 scripts/ledger.py --check
 
 cargo test --workspace "$@"

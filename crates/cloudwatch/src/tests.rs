@@ -114,3 +114,81 @@ async fn timestamps_far_out_of_range_are_refused() {
         assert_eq!(error.code, ErrorCode::ValidationException);
     }
 }
+
+/// ListMetrics' namespace, dimension and recency filters narrow what is listed; a unit other
+/// than the series' (Percent) selects no data in GetMetricStatistics and GetMetricData; ScanBy
+/// orders GetMetricData's values.
+#[tokio::test]
+async fn selectors_narrow_metrics_and_units_and_order_select_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = app(&dir).await;
+    let key = |metric: &str, service: &str| {
+        SeriesKey::new(metric, [("ClusterName", "default"), ("ServiceName", service)])
+    };
+    for at in [NOW - 120.0, NOW - 60.0] {
+        app.metrics.record(at, vec![(key("CPUUtilization", "a"), StatSet::one(at - NOW))]);
+        app.metrics.record(at, vec![(key("CPUUtilization", "b"), StatSet::one(1.0))]);
+    }
+    // Older than RecentlyActive's three hours.
+    app.metrics
+        .record(NOW - 5.0 * 3600.0, vec![(key("MemoryUtilization", "old"), StatSet::one(1.0))]);
+    let listed = |body: Value| {
+        let page = call(&app, "ListMetrics", body).expect("list");
+        let mut names: Vec<String> = page["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .map(|m| {
+                let service = m["Dimensions"]
+                    .as_array()
+                    .and_then(|d| d.iter().find(|d| d["Name"] == "ServiceName"))
+                    .map_or(String::new(), |d| d["Value"].as_str().unwrap_or_default().into());
+                format!("{}/{service}", m["MetricName"].as_str().unwrap_or_default())
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listed(json!({"Namespace": "AWS/ECS"})).len(), 3);
+    assert!(listed(json!({"Namespace": "Custom/App"})).is_empty());
+    assert_eq!(
+        listed(json!({"Dimensions": [{"Name": "ServiceName", "Value": "a"}]})),
+        ["CPUUtilization/a"]
+    );
+    assert_eq!(listed(json!({"Dimensions": [{"Name": "ServiceName"}]})).len(), 3);
+    assert_eq!(listed(json!({"RecentlyActive": "PT3H"})), ["CPUUtilization/a", "CPUUtilization/b"]);
+
+    let statistics = |unit: &str| {
+        let out = call(
+            &app,
+            "GetMetricStatistics",
+            json!({"Namespace": "AWS/ECS", "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "ClusterName", "Value": "default"},
+                               {"Name": "ServiceName", "Value": "a"}],
+                "StartTime": NOW - 600.0, "EndTime": NOW, "Period": 60,
+                "Statistics": ["Average"], "Unit": unit}),
+        )
+        .expect("statistics");
+        out["Datapoints"].as_array().map_or(0, Vec::len)
+    };
+    let data = |unit: &str, scan: &str| {
+        let out = call(
+            &app,
+            "GetMetricData",
+            json!({"StartTime": NOW - 600.0, "EndTime": NOW, "ScanBy": scan,
+                "MetricDataQueries": [{"Id": "m", "MetricStat": {"Period": 60, "Stat": "Average",
+                    "Unit": unit, "Metric": {"Namespace": "AWS/ECS", "MetricName": "CPUUtilization",
+                        "Dimensions": [{"Name": "ClusterName", "Value": "default"},
+                                       {"Name": "ServiceName", "Value": "a"}]}}}]}),
+        )
+        .expect("data");
+        out["MetricDataResults"][0]["Values"].clone()
+    };
+    assert_eq!(statistics("Percent"), 2);
+    assert_eq!(data("Percent", "TimestampAscending"), json!([-120.0, -60.0]));
+    assert_eq!(data("Percent", "TimestampDescending"), json!([-60.0, -120.0]));
+    for unit in crate::wire::STANDARD_UNIT_VALUES.iter().filter(|u| **u != "Percent") {
+        assert_eq!(statistics(unit), 0, "GetMetricStatistics with unit {unit}");
+        assert_eq!(data(unit, "TimestampAscending"), json!([]), "GetMetricData with unit {unit}");
+    }
+}

@@ -752,7 +752,10 @@ pub static EMPTY: Kind = Kind::Struct(&[]);
 /// The members the field ledger (`ledger.toml`) refuses, per operation, as
 /// `flotilla_front::refusal::refused_member` reads them.
 pub static REFUSED: &[(&str, &[&str])] = &[
-    ("CreateLogGroup", &["deletionProtectionEnabled"]),
+    (
+        "CreateLogGroup",
+        &["kmsKeyId", "tags", "logGroupClass=DELIVERY", "deletionProtectionEnabled"],
+    ),
     ("DescribeLogGroups", &["accountIdentifiers", "includeLinkedAccounts"]),
     ("PutLogEvents", &["entity"]),
     ("GetLogEvents", &["unmask"]),
