@@ -155,10 +155,14 @@ pub fn serve(
     // What the field ledger (`crates/cloudwatch/ledger.toml`) refuses is refused by name.
     let refused = wire::refused_paths(operation);
     if let Some(path) = flotilla_front::refusal::refused_member(&input, refused) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameterValueException,
-            flotilla_front::refusal::not_supported_message(path),
-        ));
+        // Each in an error type its operation models: GetMetricData models no other than
+        // ValidationException (and InvalidNextToken).
+        let code = if operation == "GetMetricData" {
+            ErrorCode::ValidationException
+        } else {
+            ErrorCode::InvalidParameterValueException
+        };
+        return Err(ApiError::new(code, flotilla_front::refusal::not_supported_message(path)));
     }
     dispatch(app, operation, input, now)
 }
