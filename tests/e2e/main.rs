@@ -10,6 +10,7 @@ mod conformance;
 mod container_logs;
 mod demo;
 mod durability;
+mod ecs_errors;
 mod front_door;
 mod ledger;
 mod logs_api;

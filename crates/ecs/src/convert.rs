@@ -40,6 +40,12 @@ pub fn tags_from_wire(tags: Option<Vec<wire::Tag>>) -> Vec<Tag> {
     tags.unwrap_or_default().into_iter().map(|t| Tag { key: t.key, value: t.value }).collect()
 }
 
+/// A resource's tags as ECS answers them in a description: no member at all when there are
+/// none (ListTagsForResource alone answers an empty list).
+pub fn tags_if_any(tags: Option<&[Tag]>) -> Option<Vec<wire::Tag>> {
+    tags.filter(|t| !t.is_empty()).map(tags_to_wire)
+}
+
 pub fn tags_to_wire(tags: &[Tag]) -> Vec<wire::Tag> {
     tags.iter().map(|t| wire::Tag { key: t.key.clone(), value: t.value.clone() }).collect()
 }

@@ -134,7 +134,7 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         (
             "unnamed container",
             containers(json!([{"image": "nginx", "memory": 64}]), json!({})),
-            Invalid(CLIENT, "container #1: name is required"),
+            Invalid(CLIENT, "container #1: Container.name should not be null or empty."),
         ),
         (
             "bad container name",

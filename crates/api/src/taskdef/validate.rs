@@ -427,7 +427,8 @@ fn check_accelerators<'a>(
 fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDefinition) {
     let who = label(i, c);
     match c.name.as_deref() {
-        None | Some("") => p.client(format!("{who}: name is required")),
+        // ECS's own words.
+        None | Some("") => p.client(format!("{who}: Container.name should not be null or empty.")),
         Some(name) if !valid_name(name) => p.client(format!(
             "{who}: name must be 1 to 255 letters, digits, hyphens and underscores"
         )),

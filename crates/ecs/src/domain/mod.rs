@@ -13,10 +13,16 @@ use flotilla_api::cluster::Cluster;
 use flotilla_api::status::ClusterStatus;
 use flotilla_api::ApiError;
 
-use crate::state::{Record, Staged};
+use crate::state::{Record, Staged, State};
 
 /// The cluster a request names when it names none.
 pub const DEFAULT_CLUSTER: &str = "default";
+
+/// Whether `name` is an ACTIVE cluster: reads of a missing or deleted cluster answer
+/// ClusterNotFoundException before anything else, as ECS's do.
+pub fn is_active_cluster(state: &State, name: &str) -> bool {
+    state.clusters.get(name).is_some_and(|c| c.status == ClusterStatus::Active)
+}
 
 /// The cluster a request names (short name or ARN; absent means `default`), if it is ACTIVE.
 pub fn active_cluster(staged: &Staged<'_>, reference: Option<&str>) -> Result<Cluster, ApiError> {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{respond, Ctx};
 use crate::convert::{
-    failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_to_wire,
+    failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_if_any,
 };
 pub use crate::domain::active_cluster;
 use crate::domain::DEFAULT_CLUSTER;
@@ -151,7 +151,7 @@ fn answered(cluster: &Cluster) -> Result<wire::Cluster, ApiError> {
         pending_tasks_count: Some(cluster.pending_tasks_count),
         active_services_count: Some(cluster.active_services_count),
         statistics: cluster.statistics.as_deref().map(pairs_to_wire),
-        tags: cluster.tags.as_deref().map(tags_to_wire),
+        tags: tags_if_any(cluster.tags.as_deref()),
         settings: cluster.settings.as_ref().map(|settings| {
             settings
                 .iter()

@@ -12,7 +12,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, Failure};
 
 use super::{respond, Ctx};
-use crate::convert::{failures_to_wire, tags_to_wire};
+use crate::convert::{failures_to_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::tasks::mark_stopped;
 use crate::state::views::instance_view;
@@ -118,7 +118,7 @@ fn answered(instance: &ContainerInstance) -> wire::ContainerInstance {
         registered_at: Some(instance.registered_at),
         // Instances have no elastic network interfaces: awsvpc trunking does not exist.
         attachments: Some(Vec::new()),
-        tags: instance.tags.as_deref().map(tags_to_wire),
+        tags: tags_if_any(instance.tags.as_deref()),
         // Instance health checks (CONTAINER_INSTANCE_HEALTH) are not reported yet.
         health_status: None,
     }
@@ -130,9 +130,6 @@ const INSTANCE_FIELDS: &[&str] = &["TAGS", "CONTAINER_INSTANCE_HEALTH"];
 pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let wire::DescribeContainerInstancesRequest { cluster, container_instances, include } =
         decode(body)?;
-    if container_instances.is_empty() || container_instances.len() > 100 {
-        return Err(ApiError::invalid("containerInstances must name 1 to 100 container instances"));
-    }
     let include = include.unwrap_or_default();
     if let Some(bad) = include.iter().find(|f| !INSTANCE_FIELDS.contains(&f.as_str())) {
         return Err(ApiError::invalid(format!(
@@ -149,8 +146,17 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let with_tags = include.iter().any(|i| i == "TAGS");
     let connected = ctx.app.agents.connected_ids();
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster) {
+    // The cluster first, as ECS checks it.
+    if !crate::domain::is_active_cluster(&state, &cluster) {
         return Err(ApiError::cluster_not_found());
+    }
+    if container_instances.is_empty() {
+        return Err(ApiError::invalid("Container Instances cannot be empty."));
+    }
+    if container_instances.len() > 100 {
+        return Err(ApiError::invalid(
+            "containerInstances must name at most 100 container instances",
+        ));
     }
     let mut instances = Vec::new();
     let mut failures = Vec::new();
@@ -200,7 +206,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     };
     let cluster = cluster_name(cluster.as_deref());
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster) {
+    if !crate::domain::is_active_cluster(&state, &cluster) {
         return Err(ApiError::cluster_not_found());
     }
     let items = state

@@ -17,7 +17,7 @@ use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 
 use super::{not_supported, respond, Ctx};
-use crate::convert::{failures_to_wire, tags_from_wire, tags_to_wire};
+use crate::convert::{failures_to_wire, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::deployments::{new_deployment, new_deployment_id};
 use crate::domain::placement;
@@ -364,7 +364,7 @@ pub fn answered(service: &Service) -> wire::Service {
         health_check_grace_period_seconds: service.health_check_grace_period_seconds,
         scheduling_strategy: Some(service.scheduling_strategy.clone()),
         deployment_controller: Some(wire::DeploymentController { r#type: "ECS".into() }),
-        tags: service.tags.as_deref().map(tags_to_wire),
+        tags: tags_if_any(service.tags.as_deref()),
         created_by: Some(service.created_by.clone()),
         enable_ecs_managed_tags: Some(false),
         propagate_tags: Some("NONE".into()),
@@ -791,7 +791,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let cluster =
         flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster) {
+    if !crate::domain::is_active_cluster(&state, &cluster) {
         return Err(ApiError::cluster_not_found());
     }
     let mut services = Vec::new();
@@ -836,7 +836,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let cluster =
         flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster) {
+    if !crate::domain::is_active_cluster(&state, &cluster) {
         return Err(ApiError::cluster_not_found());
     }
     let items = state

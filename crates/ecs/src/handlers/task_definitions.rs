@@ -30,6 +30,11 @@ struct Answer<'a> {
     tags: Option<&'a [Tag]>,
 }
 
+/// Tags as ECS answers them: no member when there are none.
+fn non_empty(tags: &[Tag]) -> Option<&[Tag]> {
+    (!tags.is_empty()).then_some(tags)
+}
+
 pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     validate_size(body.len())?;
     let req: wire::RegisterTaskDefinitionRequest = decode(body)?;
@@ -67,7 +72,7 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(stored)
         })
         .await?;
-    respond(&Answer { task_definition: &stored.definition, tags: Some(&stored.tags) })
+    respond(&Answer { task_definition: &stored.definition, tags: non_empty(&stored.tags) })
 }
 
 /// Finds a stored definition: a bare family means its latest ACTIVE revision.
@@ -93,7 +98,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let with_tags = include.iter().any(|i| i == "TAGS");
     respond(&Answer {
         task_definition: &stored.definition,
-        tags: with_tags.then_some(stored.tags.as_slice()),
+        tags: if with_tags { non_empty(&stored.tags) } else { None },
     })
 }
 
@@ -172,9 +177,8 @@ pub fn list_families(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 fn exact_revision(reference: &str) -> Result<(String, u32), ApiError> {
     match parse_task_definition_ref(reference)? {
         TaskDefinitionRef::Revision { family, revision } => Ok((family, revision)),
-        TaskDefinitionRef::Family(_) => Err(ApiError::client(format!(
-            "a revision is required: use family:revision or an ARN, not '{reference}'"
-        ))),
+        // ECS's own words.
+        TaskDefinitionRef::Family(_) => Err(ApiError::client("Revision is missing.")),
     }
 }
 

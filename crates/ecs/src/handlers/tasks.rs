@@ -13,7 +13,7 @@ use flotilla_api::{ApiError, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
 use super::{not_supported, respond, Ctx};
-use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_to_wire};
+use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
@@ -228,7 +228,7 @@ pub fn answered(task: &Task) -> wire::Task {
         stopped_at: task.stopped_at,
         stopped_reason: task.stopped_reason.clone(),
         stopping_at: task.stopping_at,
-        tags: task.tags.as_deref().map(tags_to_wire),
+        tags: tags_if_any(task.tags.as_deref()),
         task_arn: Some(task.task_arn.clone()),
         task_definition_arn: Some(task.task_definition_arn.clone()),
         version: Some(task.version),
@@ -584,7 +584,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let cluster_name =
         flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster_name) {
+    if !crate::domain::is_active_cluster(&state, &cluster_name) {
         return Err(ApiError::cluster_not_found());
     }
     let mut tasks = Vec::new();
@@ -652,7 +652,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let service_group =
         service_name.as_deref().map(|s| format!("service:{}", flotilla_api::arn::id_from(s)));
     let state = ctx.app.state.read();
-    if !state.clusters.contains_key(&cluster_name) {
+    if !crate::domain::is_active_cluster(&state, &cluster_name) {
         return Err(ApiError::cluster_not_found());
     }
     let items = state
