@@ -135,3 +135,82 @@ async fn account_settings_put_list_delete() {
         .expect_err("bad value");
     assert_eq!(err.code(), Some("InvalidParameterException"));
 }
+
+/// Services, tasks and container instances are taggable by ARN, as on ECS, and `include=TAGS`
+/// shows their tags (an untagged one has no `tags` member).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_on_services_tasks_and_container_instances() {
+    use aws_sdk_ecs::types::{ContainerInstanceField, ServiceField, TaskField};
+    use std::time::{Duration, Instant};
+
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let _agents = crate::support::HollowAgents::start(&f, "default", 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let instance = loop {
+        let listed = ecs.list_container_instances().send().await.expect("list instances");
+        if let Some(arn) = listed.container_instance_arns().first() {
+            break arn.clone();
+        }
+        assert!(Instant::now() < deadline, "the hollow agent did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ecs.register_task_definition()
+        .family("tagged")
+        .container_definitions(
+            ContainerDefinition::builder().name("c").image("x").memory(16).build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let service = ecs
+        .create_service()
+        .service_name("svc")
+        .task_definition("tagged")
+        .desired_count(0)
+        .send()
+        .await
+        .expect("create service");
+    let service = service.service().and_then(|s| s.service_arn()).expect("service arn").to_string();
+    let run = ecs.run_task().task_definition("tagged").send().await.expect("run task");
+    let task = run.tasks().first().and_then(|t| t.task_arn()).expect("task arn").to_string();
+
+    for arn in [&service, &task, &instance] {
+        let listed = ecs.list_tags_for_resource().resource_arn(arn).send().await.expect("list");
+        assert!(listed.tags().is_empty(), "{arn} starts untagged");
+        ecs.tag_resource()
+            .resource_arn(arn)
+            .tags(tag("team", "web"))
+            .tags(tag("env", "test"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tag {arn}: {e:?}"));
+        ecs.untag_resource().resource_arn(arn).tag_keys("env").send().await.expect("untag");
+        let listed = ecs.list_tags_for_resource().resource_arn(arn).send().await.expect("list");
+        let tags: Vec<(&str, &str)> = listed
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+            .collect();
+        assert_eq!(tags, [("team", "web")], "{arn}");
+    }
+    let services = ecs.describe_services().services("svc").include(ServiceField::Tags).send().await;
+    assert_eq!(services.expect("describe").services()[0].tags().len(), 1);
+    let tasks = ecs.describe_tasks().tasks(&task).include(TaskField::Tags).send().await;
+    assert_eq!(tasks.expect("describe").tasks()[0].tags().len(), 1);
+    let instances = ecs
+        .describe_container_instances()
+        .container_instances(&instance)
+        .include(ContainerInstanceField::Tags)
+        .send()
+        .await;
+    assert_eq!(instances.expect("describe").container_instances()[0].tags().len(), 1);
+
+    let missing = service.replace("/svc", "/nothing");
+    let error = ecs.tag_resource().resource_arn(&missing).tags(tag("a", "b")).send().await;
+    assert_eq!(error.expect_err("no such service").code(), Some("ServiceNotFoundException"));
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}

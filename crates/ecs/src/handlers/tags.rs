@@ -1,11 +1,14 @@
-//! TagResource, UntagResource, ListTagsForResource for clusters and task definitions.
+//! TagResource, UntagResource, ListTagsForResource for clusters, task definitions, services,
+//! tasks and container instances.
 
 use flotilla_api::common::{decode, validate_tags, MAX_TAGS};
 use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
 use flotilla_api::{ApiError, ErrorCode, Tag};
 
 use super::{respond, Ctx};
-use crate::state::{cluster_key, task_definition_key, Record, Staged, State};
+use crate::state::{
+    cluster_key, instance_key, service_key, task_definition_key, task_key, Record, Staged, State,
+};
 use crate::wire::{
     self, ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
     TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
@@ -15,6 +18,12 @@ use crate::wire::{
 enum Resource {
     Cluster(String),
     TaskDefinition(String, u32),
+    /// (cluster, service name)
+    Service(String, String),
+    /// (cluster, task id)
+    Task(String, String),
+    /// (cluster, container instance id)
+    ContainerInstance(String, String),
 }
 
 impl Resource {
@@ -22,6 +31,9 @@ impl Resource {
         match self {
             Resource::Cluster(name) => cluster_key(name),
             Resource::TaskDefinition(family, revision) => task_definition_key(family, *revision),
+            Resource::Service(cluster, name) => service_key(cluster, name),
+            Resource::Task(cluster, id) => task_key(cluster, id),
+            Resource::ContainerInstance(cluster, id) => instance_key(cluster, id),
         }
     }
 
@@ -31,6 +43,13 @@ impl Resource {
             Resource::TaskDefinition(..) => ApiError::new(
                 ErrorCode::ResourceNotFoundException,
                 "The specified task definition does not exist.",
+            ),
+            Resource::Service(..) => {
+                ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
+            }
+            Resource::Task(..) | Resource::ContainerInstance(..) => ApiError::new(
+                ErrorCode::InvalidParameterException,
+                "The specified resource was not found.",
             ),
         }
     }
@@ -46,6 +65,18 @@ fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
     if let Some(name) = resource.strip_prefix("cluster/") {
         return Ok(Resource::Cluster(name.to_string()));
     }
+    // `service/<cluster>/<name>`, `task/<cluster>/<id>`, `container-instance/<cluster>/<id>`.
+    for (kind, make) in [
+        ("service/", Resource::Service as fn(String, String) -> Resource),
+        ("task/", Resource::Task),
+        ("container-instance/", Resource::ContainerInstance),
+    ] {
+        if let Some((cluster, id)) = resource.strip_prefix(kind).and_then(|r| r.split_once('/')) {
+            if !cluster.is_empty() && !id.is_empty() && !id.contains('/') {
+                return Ok(make(cluster.to_string(), id.to_string()));
+            }
+        }
+    }
     if resource.starts_with("task-definition/") {
         if let TaskDefinitionRef::Revision { family, revision } = parse_task_definition_ref(arn)? {
             return Ok(Resource::TaskDefinition(family, revision));
@@ -60,6 +91,15 @@ fn tags_of(record: &Record) -> Option<Vec<Tag>> {
             Some(c.tags.clone().unwrap_or_default())
         }
         Record::TaskDefinition(td) => Some(td.tags.clone()),
+        Record::Service(s) if s.service.status != flotilla_api::status::ServiceStatus::Inactive => {
+            Some(s.service.tags.clone().unwrap_or_default())
+        }
+        Record::Task(t) => Some(t.task.tags.clone().unwrap_or_default()),
+        Record::Instance(i)
+            if i.instance.status != flotilla_api::status::InstanceStatus::Inactive =>
+        {
+            Some(i.instance.tags.clone().unwrap_or_default())
+        }
         _ => None,
     }
 }
@@ -73,6 +113,18 @@ fn with_tags(record: Record, tags: Vec<Tag>) -> Record {
         Record::TaskDefinition(mut td) => {
             td.tags = tags;
             Record::TaskDefinition(td)
+        }
+        Record::Service(mut s) => {
+            s.service.tags = Some(tags);
+            Record::Service(s)
+        }
+        Record::Task(mut t) => {
+            t.task.tags = Some(tags);
+            Record::Task(t)
+        }
+        Record::Instance(mut i) => {
+            i.instance.tags = Some(tags);
+            Record::Instance(i)
         }
         other => other,
     }
@@ -138,6 +190,15 @@ fn read_tags(state: &State, resource: &Resource) -> Option<Vec<Tag>> {
         Resource::TaskDefinition(family, revision) => Record::TaskDefinition(Box::new(
             state.task_definitions.get(family)?.get(revision)?.clone(),
         )),
+        Resource::Service(cluster, name) => {
+            Record::Service(Box::new(state.services.get(&(cluster.clone(), name.clone()))?.clone()))
+        }
+        Resource::Task(cluster, id) => {
+            Record::Task(Box::new(state.tasks.get(&(cluster.clone(), id.clone()))?.clone()))
+        }
+        Resource::ContainerInstance(cluster, id) => {
+            Record::Instance(Box::new(state.instances.get(&(cluster.clone(), id.clone()))?.clone()))
+        }
     };
     tags_of(&record)
 }
