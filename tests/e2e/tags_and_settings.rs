@@ -214,3 +214,140 @@ async fn tags_on_services_tasks_and_container_instances() {
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
 }
+
+/// `propagateTags` and `enableECSManagedTags` reach the tasks of services and of RunTask and
+/// StartTask, as on ECS: a service's or task definition's tags, then `aws:ecs:clusterName` and
+/// `aws:ecs:serviceName`; UpdateService changes them for the tasks it starts next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagated_and_managed_tags_reach_tasks() {
+    use aws_sdk_ecs::types::{PropagateTags, TaskField};
+    use std::time::{Duration, Instant};
+
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let _agents = crate::support::HollowAgents::start(&f, "default", 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let instance = loop {
+        let listed = ecs.list_container_instances().send().await.expect("list instances");
+        if let Some(arn) = listed.container_instance_arns().first() {
+            break arn.clone();
+        }
+        assert!(Instant::now() < deadline, "the hollow agent did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    ecs.register_task_definition()
+        .family("tagged")
+        .container_definitions(
+            ContainerDefinition::builder().name("c").image("x").memory(16).build(),
+        )
+        .tags(tag("team", "definition"))
+        .send()
+        .await
+        .expect("register");
+    let tags_of = |task: aws_sdk_ecs::types::Task| {
+        let mut tags: Vec<(String, String)> = task
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or("").to_string(), t.value().unwrap_or("").to_string()))
+            .collect();
+        tags.sort();
+        tags
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> =
+            list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        v.sort();
+        v
+    };
+    let described = |arns: Vec<String>| {
+        let ecs = ecs.clone();
+        async move {
+            let out = ecs
+                .describe_tasks()
+                .set_tasks(Some(arns))
+                .include(TaskField::Tags)
+                .send()
+                .await
+                .expect("describe tasks");
+            out.tasks().to_vec()
+        }
+    };
+
+    // RunTask and StartTask.
+    let run = ecs
+        .run_task()
+        .task_definition("tagged")
+        .tags(tag("own", "yes"))
+        .propagate_tags(PropagateTags::TaskDefinition)
+        .enable_ecs_managed_tags(true)
+        .send()
+        .await
+        .expect("run");
+    let task = run.tasks()[0].clone();
+    assert_eq!(
+        tags_of(task),
+        pairs(&[("own", "yes"), ("team", "definition"), ("aws:ecs:clusterName", "default")])
+    );
+    let started = ecs
+        .start_task()
+        .task_definition("tagged")
+        .container_instances(&instance)
+        .enable_ecs_managed_tags(true)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(tags_of(started.tasks()[0].clone()), pairs(&[("aws:ecs:clusterName", "default")]));
+
+    // A service's tasks.
+    ecs.create_service()
+        .service_name("prop")
+        .task_definition("tagged")
+        .desired_count(1)
+        .tags(tag("owner", "service"))
+        .propagate_tags(PropagateTags::Service)
+        .enable_ecs_managed_tags(true)
+        .send()
+        .await
+        .expect("create service");
+    let service_tasks = |count: usize| {
+        let ecs = ecs.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let listed =
+                    ecs.list_tasks().service_name("prop").send().await.expect("list tasks");
+                if listed.task_arns().len() >= count {
+                    return listed.task_arns().to_vec();
+                }
+                assert!(Instant::now() < deadline, "the service did not start {count} tasks");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let first = service_tasks(1).await;
+    let tasks = described(first.clone()).await;
+    assert_eq!(
+        tags_of(tasks[0].clone()),
+        pairs(&[
+            ("owner", "service"),
+            ("aws:ecs:clusterName", "default"),
+            ("aws:ecs:serviceName", "prop")
+        ])
+    );
+    let updated = ecs
+        .update_service()
+        .service("prop")
+        .desired_count(2)
+        .propagate_tags(PropagateTags::TaskDefinition)
+        .enable_ecs_managed_tags(false)
+        .send()
+        .await
+        .expect("update service");
+    let service = updated.service().expect("service");
+    assert_eq!(service.propagate_tags(), Some(&PropagateTags::TaskDefinition));
+    assert!(!service.enable_ecs_managed_tags());
+    let both = service_tasks(2).await;
+    let newer: Vec<String> = both.into_iter().filter(|arn| !first.contains(arn)).collect();
+    let tasks = described(newer).await;
+    assert_eq!(tags_of(tasks[0].clone()), pairs(&[("team", "definition")]));
+}

@@ -90,4 +90,57 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     pub created_by: String,
+    /// Whose tags the service's tasks get.
+    #[serde(default)]
+    pub propagate_tags: PropagateTags,
+    /// Tasks get `aws:ecs:clusterName` and `aws:ecs:serviceName`.
+    #[serde(default, rename = "enableECSManagedTags")]
+    pub enable_ecs_managed_tags: bool,
+}
+
+/// Whose tags a task gets besides its own: `propagateTags`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PropagateTags {
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "TASK_DEFINITION")]
+    TaskDefinition,
+    #[serde(rename = "SERVICE")]
+    Service,
+}
+
+impl PropagateTags {
+    pub fn parse(text: &str) -> Option<PropagateTags> {
+        match text {
+            "NONE" => Some(PropagateTags::None),
+            "TASK_DEFINITION" => Some(PropagateTags::TaskDefinition),
+            "SERVICE" => Some(PropagateTags::Service),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropagateTags::None => "NONE",
+            PropagateTags::TaskDefinition => "TASK_DEFINITION",
+            PropagateTags::Service => "SERVICE",
+        }
+    }
+}
+
+/// The tags a new task carries: its own, then (where they do not name the same key) those
+/// propagated from its task definition or service, then ECS's managed tags.
+pub fn task_tags(own: &[Tag], propagated: &[Tag], managed: &[(&str, &str)]) -> Vec<Tag> {
+    let mut tags = own.to_vec();
+    for tag in propagated {
+        if !tags.iter().any(|t| t.key == tag.key) {
+            tags.push(tag.clone());
+        }
+    }
+    for (key, value) in managed {
+        tags.retain(|t| t.key.as_deref() != Some(key));
+        tags.push(Tag { key: Some(key.to_string()), value: Some(value.to_string()) });
+    }
+    tags
 }

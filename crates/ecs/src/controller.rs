@@ -646,13 +646,14 @@ impl<'b> Pass<'_, 'b> {
         let mut snapshot =
             placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
+        let tags = service_task_tags(self.staged, service, &definition.task_definition_arn);
         let launch = Launch {
             cluster_ref: Some(service.cluster.clone()),
             definition_ref: task_definition.clone(),
             overrides,
             group: Some(format!("service:{}", service.name)),
             started_by: Some(deployment.to_string()),
-            tags: Vec::new(),
+            tags,
             ids: launch_ids.clone(),
             now: self.now,
             constraints: Vec::new(),
@@ -845,4 +846,30 @@ fn task_list(ids: &[String]) -> String {
 
 fn depends_on_tasks(constraint: &Constraint) -> bool {
     matches!(constraint, Constraint::MemberOf(e) if e.depends_on_tasks())
+}
+
+/// The tags a service's new task gets: propagated from the service or its task definition, and
+/// ECS's managed tags when the service asks for them.
+fn service_task_tags(
+    staged: &Staged<'_>,
+    service: &ServiceRecord,
+    definition_arn: &str,
+) -> Vec<flotilla_api::Tag> {
+    use flotilla_api::service::{task_tags, PropagateTags};
+    let propagated = match service.service.propagate_tags {
+        PropagateTags::None => Vec::new(),
+        PropagateTags::Service => service.service.tags.clone().unwrap_or_default(),
+        PropagateTags::TaskDefinition => staged
+            .state()
+            .task_definition_by_arn(definition_arn)
+            .map(|d| d.tags.clone())
+            .unwrap_or_default(),
+    };
+    let managed = [
+        ("aws:ecs:clusterName", service.cluster.as_str()),
+        ("aws:ecs:serviceName", service.name.as_str()),
+    ];
+    let managed: &[(&str, &str)] =
+        if service.service.enable_ecs_managed_tags { &managed } else { &[] };
+    task_tags(&[], &propagated, managed)
 }

@@ -8,7 +8,7 @@ use flotilla_api::common::Tag;
 use flotilla_api::pagination::paginate;
 use flotilla_api::service::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
-    PlacementStrategy, Service,
+    PlacementStrategy, PropagateTags, Service,
 };
 use flotilla_api::status::{DeploymentStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
@@ -70,6 +70,8 @@ struct NewService {
     strategies: Vec<PlacementStrategy>,
     grace_period: Option<i32>,
     tags: Vec<Tag>,
+    propagate_tags: PropagateTags,
+    managed_tags: bool,
 }
 
 impl NewService {
@@ -114,8 +116,6 @@ impl NewService {
                 .is_some_and(|l| !l.is_empty()),
             platform_version: platform_version.is_some(),
             network_configuration: network_configuration.is_some(),
-            enable_ecs_managed_tags: enable_ecs_managed_tags == Some(true),
-            propagate_tags: propagate_tags.as_deref(),
             enable_execute_command: enable_execute_command == Some(true),
             service_connect_configuration: service_connect_configuration
                 .as_ref()
@@ -183,6 +183,9 @@ impl NewService {
             strategies: placement_strategy.map(strategies_from_wire).unwrap_or_default(),
             grace_period: health_check_grace_period_seconds,
             tags,
+            propagate_tags: parse_propagate(propagate_tags.as_deref())?
+                .unwrap_or(PropagateTags::None),
+            managed_tags: enable_ecs_managed_tags.unwrap_or(false),
         })
     }
 }
@@ -196,8 +199,6 @@ struct Unsupported<'a> {
     capacity_provider_strategy: bool,
     platform_version: bool,
     network_configuration: bool,
-    enable_ecs_managed_tags: bool,
-    propagate_tags: Option<&'a str>,
     enable_execute_command: bool,
     service_connect_configuration: bool,
     volume_configurations: bool,
@@ -216,8 +217,6 @@ fn refuse_unsupported(u: &Unsupported<'_>) -> Result<(), ApiError> {
         (u.capacity_provider_strategy, "capacityProviderStrategy"),
         (u.platform_version, "platformVersion"),
         (u.network_configuration, "networkConfiguration"),
-        (u.enable_ecs_managed_tags, "enableECSManagedTags"),
-        (u.propagate_tags.is_some_and(|v| v != "NONE"), "propagateTags"),
         (u.enable_execute_command, "enableExecuteCommand"),
         (u.service_connect_configuration, "serviceConnectConfiguration"),
         (u.volume_configurations, "volumeConfigurations"),
@@ -227,6 +226,19 @@ fn refuse_unsupported(u: &Unsupported<'_>) -> Result<(), ApiError> {
         Some((_, member)) => Err(not_supported(member)),
         None => Ok(()),
     }
+}
+
+/// `propagateTags`, when given.
+fn parse_propagate(value: Option<&str>) -> Result<Option<PropagateTags>, ApiError> {
+    value
+        .map(|v| {
+            PropagateTags::parse(v).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "propagateTags must be NONE, TASK_DEFINITION or SERVICE, not {v}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Only ECS's own rolling deployments exist.
@@ -366,8 +378,8 @@ pub fn answered(service: &Service) -> wire::Service {
         deployment_controller: Some(wire::DeploymentController { r#type: "ECS".into() }),
         tags: tags_if_any(service.tags.as_deref()),
         created_by: Some(service.created_by.clone()),
-        enable_ecs_managed_tags: Some(false),
-        propagate_tags: Some("NONE".into()),
+        enable_ecs_managed_tags: Some(service.enable_ecs_managed_tags),
+        propagate_tags: Some(service.propagate_tags.as_str().into()),
         enable_execute_command: Some(false),
         availability_zone_rebalancing: Some("DISABLED".into()),
         resource_management_type: Some("CUSTOMER".into()),
@@ -457,6 +469,8 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 scheduling_strategy: if new.daemon { "DAEMON" } else { "REPLICA" }.into(),
                 tags: Some(new.tags),
                 created_by,
+                propagate_tags: new.propagate_tags,
+                enable_ecs_managed_tags: new.managed_tags,
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {
@@ -496,6 +510,10 @@ enum ServiceChange {
     TaskDefinition(String),
     /// A new deployment of the current task definition.
     ForceNewDeployment,
+    /// For the tasks started from now on.
+    PropagateTags(PropagateTags),
+    /// For the tasks started from now on.
+    ManagedTags(bool),
 }
 
 /// UpdateService's request: the service it names and its changes, every member honoured or
@@ -537,8 +555,6 @@ fn parse_update(
             .is_some_and(|l| !l.is_empty()),
         platform_version: platform_version.is_some(),
         network_configuration: network_configuration.is_some(),
-        enable_ecs_managed_tags: enable_ecs_managed_tags == Some(true),
-        propagate_tags: propagate_tags.as_deref(),
         enable_execute_command: enable_execute_command == Some(true),
         service_connect_configuration: service_connect_configuration
             .as_ref()
@@ -550,6 +566,12 @@ fn parse_update(
     })?;
     check_controller(deployment_controller)?;
     let mut changes = Vec::new();
+    if let Some(propagate) = parse_propagate(propagate_tags.as_deref())? {
+        changes.push(ServiceChange::PropagateTags(propagate));
+    }
+    if let Some(managed) = enable_ecs_managed_tags {
+        changes.push(ServiceChange::ManagedTags(managed));
+    }
     if let Some(desired) = desired_count {
         if !(0..=max_tasks).contains(&desired) {
             return Err(ApiError::invalid(format!(
@@ -631,6 +653,8 @@ fn apply_changes(
             ServiceChange::ForceNewDeployment => {
                 deploy = Some(service.task_definition.clone());
             }
+            ServiceChange::PropagateTags(propagate) => service.propagate_tags = propagate,
+            ServiceChange::ManagedTags(managed) => service.enable_ecs_managed_tags = managed,
         }
     }
     if placement_changed {

@@ -52,23 +52,23 @@ struct LaunchRequest {
     tags: Vec<flotilla_api::Tag>,
     constraints: Vec<PlacementConstraint>,
     strategies: Vec<PlacementStrategy>,
+    /// The task definition's tags join the task's (`propagateTags` TASK_DEFINITION).
+    propagate_definition_tags: bool,
+    /// `aws:ecs:clusterName` joins them (`enableECSManagedTags`).
+    managed_tags: bool,
 }
 
 /// The members RunTask and StartTask share that this server does not honour yet, refused when
 /// the request sets them.
 fn refuse_unsupported(
-    enable_ecs_managed_tags: Option<bool>,
     enable_execute_command: Option<bool>,
     network_configuration: Option<&wire::NetworkConfiguration>,
-    propagate_tags: Option<&str>,
     reference_id: Option<&str>,
     volume_configurations: Option<&[wire::TaskVolumeConfiguration]>,
 ) -> Result<(), ApiError> {
     let set = [
-        (enable_ecs_managed_tags == Some(true), "enableECSManagedTags"),
         (enable_execute_command == Some(true), "enableExecuteCommand"),
         (network_configuration.is_some(), "networkConfiguration"),
-        (propagate_tags.is_some_and(|p| p != "NONE"), "propagateTags"),
         (reference_id.is_some(), "referenceId"),
         (volume_configurations.is_some_and(|v| !v.is_empty()), "volumeConfigurations"),
     ];
@@ -149,13 +149,28 @@ fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest, count: usize) -> Result<Launc
         placement::constraints(&r.constraints, Some(&definition))?;
         definition.container_definitions.len()
     };
+    let tags = {
+        let state = ctx.app.state.read();
+        let propagated = match resolve_definition(&state, &r.task_definition) {
+            Ok(definition) if r.propagate_definition_tags => state
+                .task_definition_by_arn(&definition.task_definition_arn)
+                .map(|d| d.tags.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let cluster =
+            flotilla_api::arn::cluster_name_from(r.cluster.as_deref().unwrap_or("default"));
+        let managed = [("aws:ecs:clusterName", cluster)];
+        let managed: &[(&str, &str)] = if r.managed_tags { &managed } else { &[] };
+        flotilla_api::service::task_tags(&r.tags, &propagated, managed)
+    };
     Ok(Launch {
         cluster_ref: r.cluster,
         definition_ref: r.task_definition,
         overrides: r.overrides,
         group: r.group,
         started_by: r.started_by,
-        tags: r.tags,
+        tags,
         ids: new_ids(count, containers),
         now: ctx.now,
         constraints: r.constraints,
@@ -300,10 +315,8 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         volume_configurations,
     } = decode(body)?;
     refuse_unsupported(
-        enable_ecs_managed_tags,
         enable_execute_command,
         network_configuration.as_ref(),
-        propagate_tags.as_deref(),
         reference_id.as_deref(),
         volume_configurations.as_deref(),
     )?;
@@ -349,6 +362,8 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 .into_iter()
                 .map(|s| PlacementStrategy { strategy_type: s.r#type, field: s.field })
                 .collect(),
+            propagate_definition_tags: propagate_tags.as_deref() == Some("TASK_DEFINITION"),
+            managed_tags: enable_ecs_managed_tags.unwrap_or(false),
         },
         count as usize,
     )?;
@@ -435,10 +450,8 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         volume_configurations,
     } = decode(body)?;
     refuse_unsupported(
-        enable_ecs_managed_tags,
         enable_execute_command,
         network_configuration.as_ref(),
-        propagate_tags.as_deref(),
         reference_id.as_deref(),
         volume_configurations.as_deref(),
     )?;
@@ -457,6 +470,8 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             tags: tags_from_wire(tags),
             constraints: Vec::new(),
             strategies: Vec::new(),
+            propagate_definition_tags: propagate_tags.as_deref() == Some("TASK_DEFINITION"),
+            managed_tags: enable_ecs_managed_tags.unwrap_or(false),
         },
         targets.len(),
     )?;
