@@ -2,7 +2,6 @@
 //! `aws-sigv4` crate, HTTP/1 with hyper. The AWS SDKs stay test-only (they would double the
 //! binary's build time).
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -44,21 +43,16 @@ pub const ECS: Service =
 pub const LOGS: Service = Service { target_prefix: "Logs_20140328", signing_name: "logs" };
 
 impl AwsClient {
-    /// Credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the server's
-    /// `<data-dir>/credentials` file.
-    pub fn new(endpoint: &str, region: &str, data_dir: &Path) -> anyhow::Result<AwsClient> {
-        let (access_key_id, secret_access_key) =
-            match (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
-                (Ok(id), Ok(secret)) if !id.is_empty() => (id, secret),
-                _ => read_credentials(&data_dir.join("credentials"))?,
-            };
-        Ok(AwsClient {
+    /// A client of `endpoint` signing for `region` with `keys` (access key id, secret).
+    pub fn new(endpoint: &str, region: &str, keys: (String, String)) -> AwsClient {
+        let (access_key_id, secret_access_key) = keys;
+        AwsClient {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             region: region.to_string(),
             access_key_id,
             secret_access_key,
             http: Client::builder(TokioExecutor::new()).build_http(),
-        })
+        }
     }
 
     /// Calls `service`'s `operation` with a JSON body; AWS errors come back as `AwsError`.
@@ -126,25 +120,5 @@ impl AwsClient {
         let code = code.rsplit('#').next().unwrap_or(code).to_string();
         let message = value["message"].as_str().unwrap_or_default().to_string();
         Err(AwsError { code, message }.into())
-    }
-}
-
-/// The first profile's keys of an AWS shared credentials file.
-fn read_credentials(path: &Path) -> anyhow::Result<(String, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and cannot read {} (pass the server's --data-dir)",
-            path.display()
-        )
-    })?;
-    let value = |key: &str| {
-        text.lines().find_map(|line| {
-            let (name, value) = line.split_once('=')?;
-            (name.trim() == key).then(|| value.trim().to_string())
-        })
-    };
-    match (value("aws_access_key_id"), value("aws_secret_access_key")) {
-        (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => anyhow::bail!("{} holds no access key", path.display()),
     }
 }

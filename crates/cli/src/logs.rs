@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
 
+use crate::aws_env::AwsEnv;
 use crate::client::{AwsClient, AwsError, ECS, LOGS};
 
 #[derive(Args, Debug)]
@@ -34,13 +35,16 @@ pub struct LogsArgs {
     /// Only lines from this long ago on: 30s, 10m, 2h, 1d.
     #[arg(long, value_parser = parse_since)]
     since: Option<Duration>,
-    /// The server's URL.
-    #[arg(long, env = "FLOTILLA_ENDPOINT", default_value = "http://127.0.0.1:8720")]
-    endpoint: String,
-    #[arg(long, env = "AWS_REGION", default_value = flotilla_server::DEFAULT_REGION)]
-    region: String,
-    /// The server's data directory, for its credentials file when AWS_ACCESS_KEY_ID is not set
-    /// [default: ~/.flotilla/dev, else ~/.flotilla/server].
+    /// The server's URL [default: AWS_ENDPOINT_URL_ECS, AWS_ENDPOINT_URL, the AWS profile's
+    /// endpoint_url, else http://127.0.0.1:8720].
+    #[arg(long, env = "FLOTILLA_ENDPOINT")]
+    endpoint: Option<String>,
+    /// [default: AWS_REGION, AWS_DEFAULT_REGION, the AWS profile's region, else the server's].
+    #[arg(long)]
+    region: Option<String>,
+    /// The server's data directory, for its credentials file when neither AWS_ACCESS_KEY_ID nor
+    /// AWS_SHARED_CREDENTIALS_FILE gives keys [default: ~/.flotilla/dev, else
+    /// ~/.flotilla/server].
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -86,7 +90,11 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
             home.join(".flotilla").join("server")
         }
     });
-    let client = AwsClient::new(&args.endpoint, &args.region, &data_dir)?;
+    let env = AwsEnv::from_process();
+    let endpoint = env.endpoint(args.endpoint.as_deref(), "ECS", "http://127.0.0.1:8720");
+    let region = env.region(args.region.as_deref(), flotilla_server::DEFAULT_REGION);
+    let keys = env.credentials(&data_dir).map_err(anyhow::Error::msg)?;
+    let client = AwsClient::new(&endpoint, &region, keys);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

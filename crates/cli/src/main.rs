@@ -1,5 +1,6 @@
 //! The `flotilla` binary: argument parsing and glue; the work happens in the library crates.
 
+mod aws_env;
 mod client;
 mod commands;
 mod demo;
