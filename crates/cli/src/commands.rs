@@ -279,6 +279,9 @@ fn print_dev_guide(addr: std::net::SocketAddr, data_dir: &std::path::Path, with_
          aws --endpoint-url http://{addr} ecs list-task-definitions\n  \
          aws --endpoint-url http://{addr} ecs run-task --task-definition web\n  \
          aws --endpoint-url http://{addr} ecs list-tasks\n\n\
+         A new cluster starts without capacity; give it an agent (a share of this machine):\n  \
+         flotilla agent --server http://{addr} --cluster demo --token-file {dir}/agent-token \\\n      \
+         --data-dir {dir}/agent-demo --metadata-port 0 --memory 2048 --cpu 1024\n\n\
          Logs of awslogs containers: aws --endpoint-url http://{addr} logs ... or flotilla logs --task ID -f\n\
          Metrics: http://{addr}/metrics (Prometheus), aws cloudwatch get-metric-statistics --namespace AWS/ECS\n"
     );
