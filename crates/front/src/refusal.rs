@@ -13,6 +13,16 @@ pub fn refused_member(request: &Value, paths: &[&'static str]) -> Option<&'stati
     paths.iter().copied().find(|path| sets(request, path))
 }
 
+/// The refusal message for a JSON request `body` that sets one of `paths`. A body that is not
+/// JSON is not judged here: the service's decoding names that problem.
+pub fn refusal_in_json(body: &[u8], paths: &[&'static str]) -> Option<String> {
+    if paths.is_empty() {
+        return None;
+    }
+    let request = serde_json::from_slice::<Value>(body).ok()?;
+    refused_member(&request, paths).map(not_supported_message)
+}
+
 /// The refusal's message, naming the member (and the value, for an enum value).
 pub fn not_supported_message(path: &str) -> String {
     match path.split_once('=') {

@@ -122,14 +122,8 @@ fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
 /// Refuses a request that sets a member the field ledger (`crates/logs/ledger.toml`) refuses,
 /// naming it, before any handler reads the request.
 fn refuse_by_ledger(operation: &str, body: &[u8]) -> Result<(), ApiError> {
-    let refused = wire::refused_paths(operation);
-    if refused.is_empty() {
-        return Ok(());
-    }
-    // A body that is not JSON is left to the handler's decoding, which names the problem.
-    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
-    match flotilla_front::refusal::refused_member(&request, refused) {
-        Some(path) => Err(ApiError::invalid(flotilla_front::refusal::not_supported_message(path))),
+    match flotilla_front::refusal::refusal_in_json(body, wire::refused_paths(operation)) {
+        Some(message) => Err(ApiError::invalid(message)),
         None => Ok(()),
     }
 }

@@ -137,11 +137,7 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             INSTANCE_FIELDS.join(", ")
         )));
     }
-    if include.iter().any(|f| f == "CONTAINER_INSTANCE_HEALTH") {
-        return Err(ApiError::invalid(
-            "include CONTAINER_INSTANCE_HEALTH is not supported yet: instance health is not reported",
-        ));
-    }
+    // include CONTAINER_INSTANCE_HEALTH is refused by the field ledger: health is not reported.
     let cluster = cluster_name(cluster.as_deref());
     let with_tags = include.iter().any(|i| i == "TAGS");
     let connected = ctx.app.agents.connected_ids();

@@ -16,7 +16,7 @@ use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 
-use super::{not_supported, respond, Ctx};
+use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::deployments::{new_deployment, new_deployment_id};
@@ -77,57 +77,39 @@ struct NewService {
 impl NewService {
     /// Every member of the request, each either honoured or refused.
     fn parse(req: wire::CreateServiceRequest, max_tasks: i32) -> Result<Self, ApiError> {
+        // The members the field ledger refuses (crates/ecs/ledger.toml: load balancers, service
+        // registries, capacity providers, networking, ECS Exec, Service Connect, ...) were
+        // refused before this handler ran, by name; what they held is bound to `_`.
         let wire::CreateServiceRequest {
             cluster,
             service_name,
             task_definition,
-            availability_zone_rebalancing,
-            load_balancers,
-            service_registries,
+            availability_zone_rebalancing: _,
+            load_balancers: _,
+            service_registries: _,
             desired_count,
             // Creation is idempotent by name; a retry of a creation that succeeded finds the
             // service ACTIVE and is refused as ECS refuses one with another token.
             client_token: _,
             launch_type,
-            capacity_provider_strategy,
-            platform_version,
-            role,
+            capacity_provider_strategy: _,
+            platform_version: _,
+            role: _,
             deployment_configuration,
             placement_constraints,
             placement_strategy,
-            network_configuration,
+            network_configuration: _,
             health_check_grace_period_seconds,
             scheduling_strategy,
             deployment_controller,
             tags,
             enable_ecs_managed_tags,
             propagate_tags,
-            enable_execute_command,
-            service_connect_configuration,
-            volume_configurations,
-            vpc_lattice_configurations,
+            enable_execute_command: _,
+            service_connect_configuration: _,
+            volume_configurations: _,
+            vpc_lattice_configurations: _,
         } = req;
-        refuse_unsupported(&Unsupported {
-            availability_zone_rebalancing: availability_zone_rebalancing.as_deref(),
-            load_balancers: load_balancers.as_deref().is_some_and(|l| !l.is_empty()),
-            service_registries: service_registries.as_deref().is_some_and(|l| !l.is_empty()),
-            capacity_provider_strategy: capacity_provider_strategy
-                .as_deref()
-                .is_some_and(|l| !l.is_empty()),
-            platform_version: platform_version.is_some(),
-            network_configuration: network_configuration.is_some(),
-            enable_execute_command: enable_execute_command == Some(true),
-            service_connect_configuration: service_connect_configuration
-                .as_ref()
-                .is_some_and(|c| c.enabled),
-            volume_configurations: volume_configurations.as_deref().is_some_and(|l| !l.is_empty()),
-            vpc_lattice_configurations: vpc_lattice_configurations
-                .as_deref()
-                .is_some_and(|l| !l.is_empty()),
-        })?;
-        if role.is_some() {
-            return Err(not_supported("role"));
-        }
         if !service_name_valid(&service_name) {
             return Err(ApiError::invalid(
                 "serviceName must be 1 to 255 letters, digits, hyphens and underscores",
@@ -190,44 +172,6 @@ impl NewService {
     }
 }
 
-/// The members CreateService and UpdateService share that this server does not honour yet,
-/// as the request sets them.
-struct Unsupported<'a> {
-    availability_zone_rebalancing: Option<&'a str>,
-    load_balancers: bool,
-    service_registries: bool,
-    capacity_provider_strategy: bool,
-    platform_version: bool,
-    network_configuration: bool,
-    enable_execute_command: bool,
-    service_connect_configuration: bool,
-    volume_configurations: bool,
-    vpc_lattice_configurations: bool,
-}
-
-fn refuse_unsupported(u: &Unsupported<'_>) -> Result<(), ApiError> {
-    let set = [
-        // Tasks are never moved between zones once placed: DISABLED is what happens.
-        (
-            u.availability_zone_rebalancing.is_some_and(|v| v != "DISABLED"),
-            "availabilityZoneRebalancing",
-        ),
-        (u.load_balancers, "loadBalancers"),
-        (u.service_registries, "serviceRegistries"),
-        (u.capacity_provider_strategy, "capacityProviderStrategy"),
-        (u.platform_version, "platformVersion"),
-        (u.network_configuration, "networkConfiguration"),
-        (u.enable_execute_command, "enableExecuteCommand"),
-        (u.service_connect_configuration, "serviceConnectConfiguration"),
-        (u.volume_configurations, "volumeConfigurations"),
-        (u.vpc_lattice_configurations, "vpcLatticeConfigurations"),
-    ];
-    match set.iter().find(|(is_set, _)| *is_set) {
-        Some((_, member)) => Err(not_supported(member)),
-        None => Ok(()),
-    }
-}
-
 /// `propagateTags`, when given.
 fn parse_propagate(value: Option<&str>) -> Result<Option<PropagateTags>, ApiError> {
     value
@@ -254,35 +198,19 @@ fn check_controller(controller: Option<wire::DeploymentController>) -> Result<()
 fn deployment_configuration_from_wire(
     config: wire::DeploymentConfiguration,
 ) -> Result<DeploymentConfiguration, ApiError> {
+    // Alarms, strategies other than ROLLING, bake time, lifecycle hooks, linear and canary
+    // configurations are refused by the field ledger before a handler runs.
     let wire::DeploymentConfiguration {
         deployment_circuit_breaker,
         maximum_percent,
         minimum_healthy_percent,
-        alarms,
-        strategy,
-        bake_time_in_minutes,
-        lifecycle_hooks,
-        linear_configuration,
-        canary_configuration,
+        alarms: _,
+        strategy: _,
+        bake_time_in_minutes: _,
+        lifecycle_hooks: _,
+        linear_configuration: _,
+        canary_configuration: _,
     } = config;
-    if alarms.as_ref().is_some_and(|a| a.enable) {
-        return Err(not_supported("deploymentConfiguration.alarms"));
-    }
-    if strategy.as_deref().is_some_and(|s| s != "ROLLING") {
-        return Err(not_supported("deploymentConfiguration.strategy (only ROLLING)"));
-    }
-    if bake_time_in_minutes.is_some() {
-        return Err(not_supported("deploymentConfiguration.bakeTimeInMinutes"));
-    }
-    if lifecycle_hooks.is_some_and(|h| !h.is_empty()) {
-        return Err(not_supported("deploymentConfiguration.lifecycleHooks"));
-    }
-    if linear_configuration.is_some() {
-        return Err(not_supported("deploymentConfiguration.linearConfiguration"));
-    }
-    if canary_configuration.is_some() {
-        return Err(not_supported("deploymentConfiguration.canaryConfiguration"));
-    }
     Ok(DeploymentConfiguration {
         deployment_circuit_breaker: deployment_circuit_breaker
             .map(|b| DeploymentCircuitBreaker { enable: b.enable, rollback: b.rollback }),
@@ -522,48 +450,31 @@ fn parse_update(
     req: wire::UpdateServiceRequest,
     max_tasks: i32,
 ) -> Result<(Option<String>, String, Vec<ServiceChange>), ApiError> {
+    // The members the field ledger refuses were refused before this handler ran, by name.
     let wire::UpdateServiceRequest {
         cluster,
         service,
         desired_count,
         task_definition,
-        capacity_provider_strategy,
+        capacity_provider_strategy: _,
         deployment_configuration,
-        availability_zone_rebalancing,
-        network_configuration,
+        availability_zone_rebalancing: _,
+        network_configuration: _,
         placement_constraints,
         placement_strategy,
-        platform_version,
+        platform_version: _,
         force_new_deployment,
         health_check_grace_period_seconds,
         deployment_controller,
-        enable_execute_command,
+        enable_execute_command: _,
         enable_ecs_managed_tags,
-        load_balancers,
+        load_balancers: _,
         propagate_tags,
-        service_registries,
-        service_connect_configuration,
-        volume_configurations,
-        vpc_lattice_configurations,
+        service_registries: _,
+        service_connect_configuration: _,
+        volume_configurations: _,
+        vpc_lattice_configurations: _,
     } = req;
-    refuse_unsupported(&Unsupported {
-        availability_zone_rebalancing: availability_zone_rebalancing.as_deref(),
-        load_balancers: load_balancers.as_deref().is_some_and(|l| !l.is_empty()),
-        service_registries: service_registries.as_deref().is_some_and(|l| !l.is_empty()),
-        capacity_provider_strategy: capacity_provider_strategy
-            .as_deref()
-            .is_some_and(|l| !l.is_empty()),
-        platform_version: platform_version.is_some(),
-        network_configuration: network_configuration.is_some(),
-        enable_execute_command: enable_execute_command == Some(true),
-        service_connect_configuration: service_connect_configuration
-            .as_ref()
-            .is_some_and(|c| c.enabled),
-        volume_configurations: volume_configurations.as_deref().is_some_and(|l| !l.is_empty()),
-        vpc_lattice_configurations: vpc_lattice_configurations
-            .as_deref()
-            .is_some_and(|l| !l.is_empty()),
-    })?;
     check_controller(deployment_controller)?;
     let mut changes = Vec::new();
     if let Some(propagate) = parse_propagate(propagate_tags.as_deref())? {

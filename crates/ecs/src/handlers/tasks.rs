@@ -12,7 +12,7 @@ use flotilla_api::taskdef::EnvironmentFile;
 use flotilla_api::{ApiError, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
-use super::{not_supported, respond, Ctx};
+use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::launch::{reservation, validate_overrides};
@@ -58,46 +58,22 @@ struct LaunchRequest {
     managed_tags: bool,
 }
 
-/// The members RunTask and StartTask share that this server does not honour yet, refused when
-/// the request sets them.
-fn refuse_unsupported(
-    enable_execute_command: Option<bool>,
-    network_configuration: Option<&wire::NetworkConfiguration>,
-    reference_id: Option<&str>,
-    volume_configurations: Option<&[wire::TaskVolumeConfiguration]>,
-) -> Result<(), ApiError> {
-    let set = [
-        (enable_execute_command == Some(true), "enableExecuteCommand"),
-        (network_configuration.is_some(), "networkConfiguration"),
-        (reference_id.is_some(), "referenceId"),
-        (volume_configurations.is_some_and(|v| !v.is_empty()), "volumeConfigurations"),
-    ];
-    match set.iter().find(|(is_set, _)| *is_set) {
-        Some((_, member)) => Err(not_supported(member)),
-        None => Ok(()),
-    }
-}
-
 /// A request's overrides as the task keeps them; what no container could honour is refused.
-fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> Result<TaskOverride, ApiError> {
+/// (Accelerator, ephemeral-storage and GPU overrides and environment files are refused by the
+/// field ledger before a handler runs.)
+fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> TaskOverride {
     let Some(wire::TaskOverride {
         container_overrides,
         cpu,
-        inference_accelerator_overrides,
+        inference_accelerator_overrides: _,
         execution_role_arn,
         memory,
         task_role_arn,
-        ephemeral_storage,
+        ephemeral_storage: _,
     }) = overrides
     else {
-        return Ok(TaskOverride::default());
+        return TaskOverride::default();
     };
-    if inference_accelerator_overrides.is_some_and(|o| !o.is_empty()) {
-        return Err(not_supported("overrides.inferenceAcceleratorOverrides"));
-    }
-    if ephemeral_storage.is_some() {
-        return Err(not_supported("overrides.ephemeralStorage"));
-    }
     let container_overrides = container_overrides
         .unwrap_or_default()
         .into_iter()
@@ -110,12 +86,9 @@ fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> Result<TaskOver
                 cpu,
                 memory,
                 memory_reservation,
-                resource_requirements,
+                resource_requirements: _,
             } = o;
-            if resource_requirements.is_some_and(|r| !r.is_empty()) {
-                return Err(not_supported("overrides.containerOverrides.resourceRequirements"));
-            }
-            Ok(ContainerOverride {
+            ContainerOverride {
                 name,
                 command,
                 environment: environment.map(|list| {
@@ -131,10 +104,10 @@ fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> Result<TaskOver
                 cpu,
                 memory,
                 memory_reservation,
-            })
+            }
         })
-        .collect::<Result<_, ApiError>>()?;
-    Ok(TaskOverride { container_overrides, cpu, memory, task_role_arn, execution_role_arn })
+        .collect();
+    TaskOverride { container_overrides, cpu, memory, task_role_arn, execution_role_arn }
 }
 
 /// Validates a launch against the current task definition and stamps ids for `count` tasks.
@@ -292,40 +265,30 @@ fn launched(tasks: &[Task], failures: Vec<Failure>) -> (Vec<wire::Task>, Vec<wir
 }
 
 pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    // The members the field ledger refuses (ECS Exec, networking, capacity providers, ...) were
+    // refused before this handler ran, by name.
     let wire::RunTaskRequest {
-        capacity_provider_strategy,
+        capacity_provider_strategy: _,
         cluster,
         count,
         enable_ecs_managed_tags,
-        enable_execute_command,
+        enable_execute_command: _,
         group,
         launch_type,
-        network_configuration,
+        network_configuration: _,
         overrides,
         placement_constraints,
         placement_strategy,
-        platform_version,
+        platform_version: _,
         propagate_tags,
-        reference_id,
+        reference_id: _,
         started_by,
         tags,
         task_definition,
         // Each call starts new tasks; a retried call starts more, as it would without a token.
         client_token: _,
-        volume_configurations,
+        volume_configurations: _,
     } = decode(body)?;
-    refuse_unsupported(
-        enable_execute_command,
-        network_configuration.as_ref(),
-        reference_id.as_deref(),
-        volume_configurations.as_deref(),
-    )?;
-    if capacity_provider_strategy.is_some_and(|s| !s.is_empty()) {
-        return Err(not_supported("capacityProviderStrategy"));
-    }
-    if platform_version.is_some() {
-        return Err(not_supported("platformVersion"));
-    }
     let count = count.unwrap_or(1);
     if !(1..=MAX_RUN_COUNT).contains(&count) {
         return Err(ApiError::invalid(format!(
@@ -345,7 +308,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         LaunchRequest {
             task_definition,
             cluster,
-            overrides: overrides_from_wire(overrides)?,
+            overrides: overrides_from_wire(overrides),
             group,
             started_by,
             tags: tags_from_wire(tags),
@@ -434,27 +397,22 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    // The members the field ledger refuses were refused before this handler ran, by name.
     let wire::StartTaskRequest {
         cluster,
         container_instances,
         enable_ecs_managed_tags,
-        enable_execute_command,
+        enable_execute_command: _,
         group,
-        network_configuration,
+        network_configuration: _,
         overrides,
         propagate_tags,
-        reference_id,
+        reference_id: _,
         started_by,
         tags,
         task_definition,
-        volume_configurations,
+        volume_configurations: _,
     } = decode(body)?;
-    refuse_unsupported(
-        enable_execute_command,
-        network_configuration.as_ref(),
-        reference_id.as_deref(),
-        volume_configurations.as_deref(),
-    )?;
     if container_instances.is_empty() || container_instances.len() > 10 {
         return Err(ApiError::invalid("containerInstances must name 1 to 10 container instances"));
     }
@@ -464,7 +422,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         LaunchRequest {
             task_definition,
             cluster,
-            overrides: overrides_from_wire(overrides)?,
+            overrides: overrides_from_wire(overrides),
             group,
             started_by,
             tags: tags_from_wire(tags),
@@ -641,11 +599,9 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         service_name,
         desired_status,
         launch_type,
-        daemon_name,
+        // Refused by the field ledger before a handler runs: there are no managed daemons.
+        daemon_name: _,
     } = decode(body)?;
-    if daemon_name.is_some() {
-        return Err(not_supported("daemonName"));
-    }
     let cluster_name =
         flotilla_api::arn::cluster_name_from(cluster.as_deref().unwrap_or("default")).to_string();
     let desired = match desired_status.as_deref().map(TaskStatus::parse) {
