@@ -13,6 +13,7 @@ mod durability;
 mod ecs_errors;
 mod front_door;
 mod ledger;
+mod list_filters;
 mod logs_api;
 mod metadata;
 mod metrics;
