@@ -9,6 +9,7 @@ mod clusters;
 mod conformance;
 mod container_logs;
 mod demo;
+mod dev;
 mod durability;
 mod ecs_errors;
 mod front_door;

@@ -27,7 +27,7 @@ pub struct Flotilla {
     launcher: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("addr").port()
 }

@@ -98,6 +98,15 @@ impl AwsEnv {
     }
 }
 
+/// The root key in a Flotilla server's `<data_dir>/credentials`.
+pub fn server_keys(data_dir: &Path) -> Option<(String, String)> {
+    let path = data_dir.join("credentials");
+    Some((
+        ini_value(&path, "default", "aws_access_key_id")?,
+        ini_value(&path, "default", "aws_secret_access_key")?,
+    ))
+}
+
 /// `key` in `[section]` of an INI file as AWS writes them (`key = value`, `#`/`;` comments).
 fn ini_value(path: &Path, section: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -183,35 +183,67 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                 false
             }
         };
-        print_dev_guide(addr, &data_dir, agent_ready);
-        let agent_config = AgentConfig {
-            server_url: format!("http://{addr}"),
-            join_token,
-            data_dir: data_dir.join("agent"),
-            announce: Announce {
-                cluster: "default".into(),
-                reserved_memory_mib: flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB,
-                attributes,
-                ..Announce::default()
-            },
-            cleanup_wait: Duration::from_secs(600),
-            log_buffer_bytes: flotilla_agent::logs::DEFAULT_BUFFER_BYTES,
-            metadata_port: flotilla_agent::DEFAULT_METADATA_PORT,
+        let clusters = if args.clusters.is_empty() {
+            vec!["default".to_string()]
+        } else {
+            args.clusters.clone()
         };
+        if agent_ready {
+            create_clusters(addr, &config.region, &data_dir, &clusters).await?;
+        }
+        print_dev_guide(addr, &data_dir, agent_ready.then_some(clusters.as_slice()));
+        let shares = if agent_ready { split_host(&docker, clusters.len()).await? } else { None };
         let docker: Arc<dyn Runtime> = Arc::new(docker);
-        let agent = async {
-            if agent_ready {
+        let mut agents = Vec::new();
+        for (i, cluster) in clusters.iter().enumerate().filter(|_| agent_ready) {
+            let agent_config = AgentConfig {
+                server_url: format!("http://{addr}"),
+                join_token: join_token.clone(),
+                // The first keeps the directory one agent always had; the others get their own.
+                data_dir: if i == 0 {
+                    data_dir.join("agent")
+                } else {
+                    data_dir.join(format!("agent-{cluster}"))
+                },
+                announce: Announce {
+                    cluster: cluster.clone(),
+                    cpu_units: shares.map(|(cpu, _)| cpu),
+                    memory_mib: shares.map(|(_, memory)| memory),
+                    reserved_memory_mib: flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB,
+                    attributes: attributes.clone(),
+                    ..Announce::default()
+                },
+                cleanup_wait: Duration::from_secs(600),
+                log_buffer_bytes: flotilla_agent::logs::DEFAULT_BUFFER_BYTES,
+                // One metadata endpoint per agent: the first on the usual port, the others on
+                // any free one.
+                metadata_port: if i == 0 { flotilla_agent::DEFAULT_METADATA_PORT } else { 0 },
+            };
+            let docker = Arc::clone(&docker);
+            let cluster = cluster.clone();
+            agents.push(tokio::spawn(async move {
                 if let Err(error) =
                     flotilla_agent::run(agent_config, docker, std::future::pending()).await
                 {
-                    eprintln!("flotilla dev: the local agent stopped: {error}");
+                    eprintln!(
+                        "flotilla dev: the local agent of cluster {cluster} stopped: {error}"
+                    );
                 }
+            }));
+        }
+        let stoppers: Vec<_> = agents.iter().map(|a| a.abort_handle()).collect();
+        let agent = async {
+            for agent in agents {
+                let _ = agent.await;
             }
             std::future::pending::<()>().await
         };
         tokio::select! {
             _ = shutdown_signal() => {}
             _ = agent => {}
+        }
+        for agent in stoppers {
+            agent.abort();
         }
         let _ = stop.send(true);
         server.await.context("server task")??;
@@ -266,9 +298,56 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-fn print_dev_guide(addr: std::net::SocketAddr, data_dir: &std::path::Path, with_agent: bool) {
+/// Creates `clusters` (but `default`, which exists from the start) through the API, signed
+/// with the server's root key, as a user would.
+async fn create_clusters(
+    addr: std::net::SocketAddr,
+    region: &str,
+    data_dir: &std::path::Path,
+    clusters: &[String],
+) -> anyhow::Result<()> {
+    let keys = crate::aws_env::server_keys(data_dir)
+        .with_context(|| format!("no root key in {}/credentials", data_dir.display()))?;
+    let client = crate::client::AwsClient::new(&format!("http://{addr}"), region, keys);
+    for cluster in clusters.iter().filter(|c| *c != "default") {
+        client
+            .call(
+                crate::client::ECS,
+                "CreateCluster",
+                &serde_json::json!({ "clusterName": cluster }),
+            )
+            .await
+            .with_context(|| format!("cannot create cluster {cluster}"))?;
+    }
+    Ok(())
+}
+
+/// Each of `agents`' share of this machine: (CPU units, MiB), or None for one agent (it
+/// announces the whole machine itself).
+async fn split_host(docker: &DockerRuntime, agents: usize) -> anyhow::Result<Option<(u32, u64)>> {
+    if agents <= 1 {
+        return Ok(None);
+    }
+    let host =
+        docker.info().await.context("cannot read the machine's CPUs and memory from Docker")?;
+    let n = agents as u64;
+    let memory = (host.memory_bytes / (1024 * 1024))
+        .saturating_sub(flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB);
+    let cpu = u64::from(host.cpus) * 1024 / n;
+    Ok(Some((u32::try_from(cpu).unwrap_or(u32::MAX), memory / n)))
+}
+
+fn print_dev_guide(
+    addr: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+    clusters: Option<&[String]>,
+) {
     let dir = data_dir.display();
-    let agent = if with_agent { "one local agent in cluster default, " } else { "" };
+    let agent = match clusters {
+        Some([one]) => format!("one local agent in cluster {one}, "),
+        Some(many) => format!("one local agent in each of the clusters {}, ", many.join(", ")),
+        None => String::new(),
+    };
     println!(
         "\nFlotilla is ready: ECS API at http://{addr} ({agent}credentials in {dir}/credentials)\n\n\
          Point the AWS CLI at it:\n\n  \

@@ -132,6 +132,11 @@ pub struct ServerArgs {
 pub struct DevArgs {
     #[command(flatten)]
     server: ServerArgs,
+    /// A cluster to create and serve with a local agent (repeatable) [default: default]. With
+    /// several, the machine's CPU and memory are split evenly between their agents, so nothing
+    /// is promised twice.
+    #[arg(long = "cluster", value_name = "NAME")]
+    clusters: Vec<String>,
     /// Attributes of the local agent (NAME=VALUE, repeatable).
     #[arg(long = "attribute", value_name = "NAME=VALUE")]
     attributes: Vec<String>,
