@@ -502,3 +502,51 @@ async fn service_quotas_are_configurable() {
     .await;
     assert_eq!(s.running_count(), 0);
 }
+
+/// CreateService's clientToken makes a retry safe, as on ECS: the same token gets the service
+/// back, another token (or none) is refused as not idempotent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_creation_with_its_client_token_gets_the_service_back() {
+    let f = crate::support::Flotilla::start();
+    let ecs = f.ecs();
+    ecs.register_task_definition()
+        .family("retry")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("c")
+                .image("x")
+                .memory(16)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let create = |token: Option<&'static str>| {
+        ecs.create_service()
+            .service_name("retry")
+            .task_definition("retry")
+            .desired_count(0)
+            .set_client_token(token.map(str::to_string))
+            .send()
+    };
+    let first = create(Some("token-1")).await.expect("create");
+    let again = create(Some("token-1")).await.expect("the same creation, retried");
+    let arn = |out: &aws_sdk_ecs::operation::create_service::CreateServiceOutput| {
+        out.service().and_then(|s| s.service_arn()).map(str::to_string)
+    };
+    assert_eq!(arn(&first), arn(&again));
+    for other in [Some("token-2"), None] {
+        let error = create(other).await.expect_err("another creation of the same name");
+        assert_eq!(error.code(), Some("InvalidParameterException"), "{other:?}");
+    }
+    let long = "x".repeat(37);
+    let error = ecs
+        .create_service()
+        .service_name("other")
+        .task_definition("retry")
+        .client_token(long)
+        .send()
+        .await
+        .expect_err("a token over 36 characters");
+    assert_eq!(error.code(), Some("InvalidParameterException"));
+}

@@ -72,6 +72,8 @@ struct NewService {
     tags: Vec<Tag>,
     propagate_tags: PropagateTags,
     managed_tags: bool,
+    /// A retry with the same token gets the service back.
+    client_token: Option<String>,
 }
 
 impl NewService {
@@ -88,9 +90,7 @@ impl NewService {
             load_balancers: _,
             service_registries: _,
             desired_count,
-            // Creation is idempotent by name; a retry of a creation that succeeded finds the
-            // service ACTIVE and is refused as ECS refuses one with another token.
-            client_token: _,
+            client_token,
             launch_type,
             capacity_provider_strategy: _,
             platform_version: _,
@@ -110,6 +110,9 @@ impl NewService {
             volume_configurations: _,
             vpc_lattice_configurations: _,
         } = req;
+        if client_token.as_ref().is_some_and(|t| t.is_empty() || t.len() > 36 || !t.is_ascii()) {
+            return Err(ApiError::invalid("clientToken must be 1 to 36 ASCII characters"));
+        }
         if !service_name_valid(&service_name) {
             return Err(ApiError::invalid(
                 "serviceName must be 1 to 255 letters, digits, hyphens and underscores",
@@ -168,6 +171,7 @@ impl NewService {
             propagate_tags: parse_propagate(propagate_tags.as_deref())?
                 .unwrap_or(PropagateTags::None),
             managed_tags: enable_ecs_managed_tags.unwrap_or(false),
+            client_token,
         })
     }
 }
@@ -359,6 +363,10 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 staged.get(&service_key(&cluster.cluster_name, &name))
             {
                 if existing.service.status != ServiceStatus::Inactive {
+                    // A retry of the same creation (same clientToken) gets the service back.
+                    if new.client_token.is_some() && existing.client_token == new.client_token {
+                        return Ok(existing.service);
+                    }
                     return Err(ApiError::invalid("Creation of service was not idempotent."));
                 }
             }
@@ -408,6 +416,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 last_completed_task_definition: None,
                 throttled_until: None,
                 steady_since: None,
+                client_token: new.client_token.clone(),
             })));
             Ok(service)
         })

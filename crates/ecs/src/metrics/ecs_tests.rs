@@ -44,6 +44,7 @@ fn service(state: &mut State, cluster: &str, name: &str) {
         last_completed_task_definition: None,
         throttled_until: None,
         steady_since: None,
+        client_token: None,
     })));
 }
 

@@ -117,6 +117,10 @@ pub struct ServiceRecord {
     /// When the last "steady state" event was written.
     #[serde(default)]
     pub steady_since: Option<f64>,
+    /// The `clientToken` of the CreateService that made it: a retry with the same token gets
+    /// the service back instead of an error.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
