@@ -8,6 +8,7 @@
 //! there, not in front of a user.
 
 use flotilla_api::common::{Failure, KeyValuePair, Tag};
+use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,6 +49,26 @@ pub fn tags_if_any(tags: Option<&[Tag]>) -> Option<Vec<wire::Tag>> {
 
 pub fn tags_to_wire(tags: &[Tag]) -> Vec<wire::Tag> {
     tags.iter().map(|t| wire::Tag { key: t.key.clone(), value: t.value.clone() }).collect()
+}
+
+/// A requested attribute as the domain keeps it.
+pub fn attribute_from_wire(attribute: wire::Attribute) -> Attribute {
+    Attribute {
+        name: attribute.name,
+        value: attribute.value,
+        target_type: attribute.target_type,
+        target_id: attribute.target_id,
+    }
+}
+
+/// An attribute as the API answers it.
+pub fn attribute_to_wire(attribute: Attribute) -> wire::Attribute {
+    wire::Attribute {
+        name: attribute.name,
+        value: attribute.value,
+        target_type: attribute.target_type,
+        target_id: attribute.target_id,
+    }
 }
 
 pub fn failures_to_wire(failures: Vec<Failure>) -> Vec<wire::Failure> {

@@ -9,32 +9,13 @@ use flotilla_api::taskdef::Attribute;
 use flotilla_api::{ApiError, ErrorCode};
 
 use super::{respond, Ctx};
+use crate::convert::{attribute_from_wire, attribute_to_wire};
 use crate::domain::active_cluster;
 use crate::state::{instance_key, InstanceRecord, Record, Staged};
 use crate::wire::{
-    self, DeleteAttributesRequest, DeleteAttributesResponse, ListAttributesRequest,
+    DeleteAttributesRequest, DeleteAttributesResponse, ListAttributesRequest,
     ListAttributesResponse, PutAttributesRequest, PutAttributesResponse,
 };
-
-/// A requested attribute as the domain keeps it.
-fn domain(attribute: wire::Attribute) -> Attribute {
-    Attribute {
-        name: attribute.name,
-        value: attribute.value,
-        target_type: attribute.target_type,
-        target_id: attribute.target_id,
-    }
-}
-
-/// An attribute as the API answers it.
-fn answered(attribute: Attribute) -> wire::Attribute {
-    wire::Attribute {
-        name: attribute.name,
-        value: attribute.value,
-        target_type: attribute.target_type,
-        target_id: attribute.target_id,
-    }
-}
 
 pub const TARGET_TYPE: &str = "container-instance";
 /// ECS: at most 10 custom attributes per resource, and per call.
@@ -43,7 +24,7 @@ const MAX_LEN: usize = 128;
 
 pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: PutAttributesRequest = decode(body)?;
-    let attributes: Vec<Attribute> = req.attributes.into_iter().map(domain).collect();
+    let attributes: Vec<Attribute> = req.attributes.into_iter().map(attribute_from_wire).collect();
     check_batch(&attributes)?;
     for attribute in &attributes {
         check_name(&attribute.name)?;
@@ -76,13 +57,13 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .await?;
     respond(&PutAttributesResponse {
-        attributes: Some(written.into_iter().map(answered).collect()),
+        attributes: Some(written.into_iter().map(attribute_to_wire).collect()),
     })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: DeleteAttributesRequest = decode(body)?;
-    let attributes: Vec<Attribute> = req.attributes.into_iter().map(domain).collect();
+    let attributes: Vec<Attribute> = req.attributes.into_iter().map(attribute_from_wire).collect();
     check_batch(&attributes)?;
     let deleted = ctx
         .app
@@ -103,7 +84,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         })
         .await?;
     respond(&DeleteAttributesResponse {
-        attributes: Some(deleted.into_iter().map(answered).collect()),
+        attributes: Some(deleted.into_iter().map(attribute_to_wire).collect()),
     })
 }
 
@@ -137,7 +118,7 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let (attributes, next_token) =
         paginate(items, req.next_token.as_deref(), req.max_results, 100)?;
     respond(&ListAttributesResponse {
-        attributes: Some(attributes.into_iter().map(answered).collect()),
+        attributes: Some(attributes.into_iter().map(attribute_to_wire).collect()),
         next_token,
     })
 }

@@ -12,7 +12,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::{ApiError, Failure};
 
 use super::{respond, Ctx};
-use crate::convert::{failures_to_wire, tags_if_any};
+use crate::convert::{attribute_to_wire, failures_to_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::tasks::mark_stopped;
 use crate::state::views::instance_view;
@@ -103,18 +103,7 @@ fn answered(instance: &ContainerInstance) -> wire::ContainerInstance {
         pending_tasks_count: Some(instance.pending_tasks_count),
         // Agents are updated by their operator, not through the API.
         agent_update_status: None,
-        attributes: Some(
-            instance
-                .attributes
-                .iter()
-                .map(|a| wire::Attribute {
-                    name: a.name.clone(),
-                    value: a.value.clone(),
-                    target_type: a.target_type.clone(),
-                    target_id: a.target_id.clone(),
-                })
-                .collect(),
-        ),
+        attributes: Some(instance.attributes.iter().cloned().map(attribute_to_wire).collect()),
         registered_at: Some(instance.registered_at),
         // Instances have no elastic network interfaces: awsvpc trunking does not exist.
         attachments: Some(Vec::new()),

@@ -6,11 +6,12 @@ use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
 use flotilla_api::{ApiError, ErrorCode, Tag};
 
 use super::{respond, Ctx};
+use crate::convert::{tags_from_wire, tags_to_wire};
 use crate::state::{
     cluster_key, instance_key, service_key, task_definition_key, task_key, Record, Staged, State,
 };
 use crate::wire::{
-    self, ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
+    ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
     TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
 };
 
@@ -150,8 +151,7 @@ fn change_tags(
 
 pub async fn tag(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: TagResourceRequest = decode(body)?;
-    let new_tags: Vec<Tag> =
-        req.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect();
+    let new_tags = tags_from_wire(Some(req.tags));
     validate_tags(&new_tags)?;
     let resource = parse_arn(ctx, &req.resource_arn)?;
     ctx.app
@@ -207,6 +207,5 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: ListTagsForResourceRequest = decode(body)?;
     let resource = parse_arn(ctx, &req.resource_arn)?;
     let tags = read_tags(&ctx.app.state.read(), &resource).ok_or_else(|| resource.not_found())?;
-    let tags = tags.into_iter().map(|t| wire::Tag { key: t.key, value: t.value }).collect();
-    respond(&ListTagsForResourceResponse { tags: Some(tags) })
+    respond(&ListTagsForResourceResponse { tags: Some(tags_to_wire(&tags)) })
 }
