@@ -14,7 +14,7 @@ use super::filter::FilterPattern;
 use super::position::{Direction, EventsToken, MergePosition, Position};
 use super::store::{Flow, LogsError};
 use super::writer::{Append, Creation};
-use super::{not_supported, respond, Ctx};
+use super::{respond, Ctx};
 use crate::wire::{
     FilterLogEventsRequest, FilterLogEventsResponse, FilteredLogEvent, GetLogEventsRequest,
     GetLogEventsResponse, OutputLogEvent, PutLogEventsRequest, PutLogEventsResponse,
@@ -29,9 +29,6 @@ const MAX_FILTER_STREAM_NAMES: usize = 100;
 
 pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: PutLogEventsRequest = decode(body)?;
-    if req.entity.is_some() {
-        return Err(not_supported("entity"));
-    }
     validate_group_name(&req.log_group_name, "logGroupName")?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     let group = req.log_group_name.clone();
@@ -71,9 +68,6 @@ pub async fn put(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: GetLogEventsRequest = decode(body)?;
-    if req.unmask == Some(true) {
-        return Err(not_supported("unmask"));
-    }
     let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
     validate_stream_name(&req.log_stream_name, "logStreamName")?;
     validate_time(req.start_time, "startTime")?;
@@ -138,9 +132,6 @@ pub async fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 
 pub async fn filter(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: FilterLogEventsRequest = decode(body)?;
-    if req.unmask == Some(true) {
-        return Err(not_supported("unmask"));
-    }
     // `interleaved` is ignored by CloudWatch itself since 2019 (results are always interleaved).
     let group = group_from(req.log_group_name.as_deref(), req.log_group_identifier.as_deref())?;
     if req.log_stream_names.is_some() && req.log_stream_name_prefix.is_some() {

@@ -12,7 +12,7 @@ use flotilla_api::pagination::{decode_token, encode_token};
 use flotilla_api::ApiError;
 
 use super::store::{Flow, GroupMeta};
-use super::{not_supported, respond, respond_empty, Ctx};
+use super::{respond, respond_empty, Ctx};
 use crate::wire::{
     CreateLogGroupRequest, DeleteLogGroupRequest, DeleteRetentionPolicyRequest,
     DescribeLogGroupsRequest, DescribeLogGroupsResponse, LogGroup, PutRetentionPolicyRequest,
@@ -22,9 +22,6 @@ const GROUP_CLASSES: &[&str] = &["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"];
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: CreateLogGroupRequest = decode(body)?;
-    if req.deletion_protection_enabled == Some(true) {
-        return Err(not_supported("deletionProtectionEnabled"));
-    }
     validate_group_name(&req.log_group_name, "logGroupName")?;
     if let Some(tags) = &req.tags {
         validate_group_tags(tags)?;
@@ -92,12 +89,6 @@ impl Wanted {
 
 pub async fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: DescribeLogGroupsRequest = decode(body)?;
-    if req.include_linked_accounts == Some(true) {
-        return Err(not_supported("includeLinkedAccounts"));
-    }
-    if req.account_identifiers.as_ref().is_some_and(|ids| !ids.is_empty()) {
-        return Err(not_supported("accountIdentifiers"));
-    }
     let limit = page_limit(req.limit, MAX_DESCRIBE_LIMIT, MAX_DESCRIBE_LIMIT)?;
     if req.log_group_name_prefix.is_some() && req.log_group_name_pattern.is_some() {
         return Err(ApiError::invalid(

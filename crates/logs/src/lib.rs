@@ -120,17 +120,12 @@ fn respond(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Refuses a request that sets a member the field ledger (`crates/logs/ledger.toml`) refuses,
-/// naming it, before any handler reads the request.
+/// naming it, before any handler reads the request (the handlers never see such a member set).
 fn refuse_by_ledger(operation: &str, body: &[u8]) -> Result<(), ApiError> {
     match flotilla_front::refusal::refusal_in_json(body, wire::refused_paths(operation)) {
         Some(message) => Err(ApiError::invalid(message)),
         None => Ok(()),
     }
-}
-
-/// A request member this server does not honour yet: refused rather than ignored.
-fn not_supported(member: &str) -> ApiError {
-    ApiError::invalid(format!("The parameter {member} is not supported yet by this server."))
 }
 
 /// The body of an operation without output.
