@@ -11,22 +11,14 @@ use aws_sdk_ecs::types::{
     ResourceManagementType, SchedulingStrategy,
 };
 
-use crate::support::{Flotilla, HollowAgents};
+use crate::support::{registered_instances, Flotilla, HollowAgents};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_selectors_narrow_and_pages_add_up() {
     let f = Flotilla::start();
     let ecs = f.ecs();
     let _agents = HollowAgents::start(&f, "default", 3);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let instances = loop {
-        let listed = ecs.list_container_instances().send().await.expect("list instances");
-        if listed.container_instance_arns().len() == 3 {
-            break listed.container_instance_arns().to_vec();
-        }
-        assert!(Instant::now() < deadline, "the hollow agents did not register");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let instances = registered_instances(&ecs, "default", 3).await;
     ecs.register_task_definition()
         .family("lists")
         .container_definitions(

@@ -422,6 +422,25 @@ pub async fn join(
 /// `flotilla sim agents`, stopped on drop.
 pub struct HollowAgents(Child);
 
+/// The ARNs of `count` container instances of `cluster`, once that many have registered
+/// (within 20 s).
+pub async fn registered_instances(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    count: usize,
+) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed =
+            ecs.list_container_instances().cluster(cluster).send().await.expect("list instances");
+        if listed.container_instance_arns().len() >= count {
+            return listed.container_instance_arns().to_vec();
+        }
+        assert!(Instant::now() < deadline, "{count} instances did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl HollowAgents {
     pub fn start(f: &Flotilla, cluster: &str, count: usize) -> HollowAgents {
         let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))

@@ -141,20 +141,11 @@ async fn account_settings_put_list_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_on_services_tasks_and_container_instances() {
     use aws_sdk_ecs::types::{ContainerInstanceField, ServiceField, TaskField};
-    use std::time::{Duration, Instant};
 
     let f = Flotilla::start();
     let ecs = f.ecs();
     let _agents = crate::support::HollowAgents::start(&f, "default", 1);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let instance = loop {
-        let listed = ecs.list_container_instances().send().await.expect("list instances");
-        if let Some(arn) = listed.container_instance_arns().first() {
-            break arn.clone();
-        }
-        assert!(Instant::now() < deadline, "the hollow agent did not register");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let instance = crate::support::registered_instances(&ecs, "default", 1).await.remove(0);
     ecs.register_task_definition()
         .family("tagged")
         .container_definitions(
@@ -226,15 +217,7 @@ async fn propagated_and_managed_tags_reach_tasks() {
     let f = Flotilla::start();
     let ecs = f.ecs();
     let _agents = crate::support::HollowAgents::start(&f, "default", 1);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let instance = loop {
-        let listed = ecs.list_container_instances().send().await.expect("list instances");
-        if let Some(arn) = listed.container_instance_arns().first() {
-            break arn.clone();
-        }
-        assert!(Instant::now() < deadline, "the hollow agent did not register");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let instance = crate::support::registered_instances(&ecs, "default", 1).await.remove(0);
     ecs.register_task_definition()
         .family("tagged")
         .container_definitions(
