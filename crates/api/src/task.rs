@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::{KeyValuePair, Tag};
-use crate::taskdef::EnvironmentFile;
 
 pub use crate::status::TaskStatus;
 
@@ -56,8 +55,6 @@ pub struct ContainerOverride {
     pub command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<Vec<KeyValuePair>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment_files: Option<Vec<EnvironmentFile>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]

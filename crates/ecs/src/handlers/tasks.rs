@@ -8,7 +8,6 @@ use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{Container, ContainerOverride, Task, TaskOverride};
-use flotilla_api::taskdef::EnvironmentFile;
 use flotilla_api::{ApiError, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
@@ -82,7 +81,8 @@ fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> TaskOverride {
                 name,
                 command,
                 environment,
-                environment_files,
+                // Refused by the field ledger until access control (#15) reads S3 files.
+                environment_files: _,
                 cpu,
                 memory,
                 memory_reservation,
@@ -94,11 +94,6 @@ fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> TaskOverride {
                 environment: environment.map(|list| {
                     list.into_iter()
                         .map(|p| KeyValuePair { name: p.name, value: p.value })
-                        .collect()
-                }),
-                environment_files: environment_files.map(|list| {
-                    list.into_iter()
-                        .map(|f| EnvironmentFile { value: f.value, file_type: f.r#type })
                         .collect()
                 }),
                 cpu,
@@ -184,14 +179,7 @@ pub fn answered(task: &Task) -> wire::Task {
                         name: c.name.clone(),
                         command: c.command.clone(),
                         environment: c.environment.as_deref().map(pairs_to_wire),
-                        environment_files: c.environment_files.as_ref().map(|list| {
-                            list.iter()
-                                .map(|f| wire::EnvironmentFile {
-                                    value: f.value.clone(),
-                                    r#type: f.file_type.clone(),
-                                })
-                                .collect()
-                        }),
+                        environment_files: None,
                         cpu: c.cpu,
                         memory: c.memory,
                         memory_reservation: c.memory_reservation,
