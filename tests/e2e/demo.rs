@@ -159,6 +159,30 @@ fn demo_image_is_built_offline_from_scratch() {
 }
 
 #[test]
+fn demo_image_has_a_shell_and_runs_other_programs() {
+    ensure_demo_image();
+    // `sh` through the `/flotilla demo` entrypoint, and the shell Docker's CMD-SHELL uses.
+    let output = docker_output(&["run", "--rm", DEMO_IMAGE, "sh", "-c", "echo $((6 * 7))"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "42\n");
+    let output = docker_output(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        DEMO_IMAGE,
+        "-c",
+        "type wget >/dev/null && flotilla demo exit 7",
+    ]);
+    assert_eq!(output.status.code(), Some(7), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "exiting with code 7\n");
+    let output = docker_output(&["run", "--rm", DEMO_IMAGE, "no-such-program"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot run no-such-program"), "{stderr}");
+}
+
+#[test]
 fn demo_server_answers_and_exits_0_on_sigterm() {
     let demo = Container::serve(&[]);
     let (status, body) = demo.get("/");

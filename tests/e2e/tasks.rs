@@ -238,6 +238,36 @@ async fn failing_health_checks_make_the_task_unhealthy() {
     assert_eq!(sick.containers()[0].health_status().map(|h| h.as_str()), Some("UNHEALTHY"));
 }
 
+/// The form most real task definitions use: a `CMD-SHELL` health check and an `sh -c` command,
+/// both run by the demo image's shell (busybox), its `wget` as the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cmd_shell_health_checks_and_sh_commands_run_in_the_demo_image() {
+    let fleet = Fleet::start().await;
+    let health = HealthCheck::builder()
+        .command("CMD-SHELL")
+        .command("wget -q -O /dev/null http://127.0.0.1:8080/healthz || exit 1")
+        .interval(5)
+        .timeout(2)
+        .retries(2)
+        .build()
+        .expect("health check");
+    let script = "echo \"sh says $((6 * 7))\" && exec flotilla demo serve";
+    let td = fleet
+        .register("shell", vec![demo("web", &["sh", "-c", script]).health_check(health).build()])
+        .await;
+    let task = fleet.run(&td).await;
+    let healthy = fleet
+        .wait_task_for(&task, "HEALTHY", Duration::from_secs(40), |t| {
+            t.health_status().map(|h| h.as_str()) == Some("HEALTHY")
+        })
+        .await;
+    let id = healthy.containers()[0].runtime_id().expect("runtime id");
+    wait_logs(id, "sh says 42");
+    let inspected = docker_inspect(id);
+    assert_eq!(inspected["State"]["Health"]["Status"], "healthy");
+    assert_eq!(inspected["Config"]["Healthcheck"]["Test"][0], "CMD-SHELL");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
     let fleet = Fleet::start().await;

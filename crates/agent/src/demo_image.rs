@@ -1,6 +1,8 @@
 //! Builds the demo image (`flotilla/demo:latest`) locally from a flotilla binary, with no
 //! network: a `FROM scratch` image holding the binary, the shared libraries it links (as `ldd`
-//! reports them) and a minimal `/etc` and `/tmp`. Design decision 8: nothing is ever pulled.
+//! reports them), a minimal `/etc` and `/tmp`, and a shell — the host's static busybox (Debian's
+//! `busybox-static`) with its applets in `/bin` — so `CMD-SHELL` health checks and `sh -c`
+//! commands work. Design decision 8: nothing is ever pulled.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Cursor, Read};
@@ -19,8 +21,18 @@ pub const DEMO_IMAGE: &str = "flotilla/demo:latest";
 /// flotilla binary) is rebuilt by [`ensure_demo_image`] rather than silently reused.
 pub const LABEL_BINARY_SHA256: &str = "io.flotilla.demo.binary-sha256";
 
+/// Image label holding the SHA-256 of the busybox inside, or `none` when the host had no static
+/// busybox; a shell installed later makes [`ensure_demo_image`] rebuild.
+pub const LABEL_SHELL_SHA256: &str = "io.flotilla.demo.shell-sha256";
+
 /// Where the binary sits in the image; the Dockerfile's `ENTRYPOINT` names it.
 const BINARY_PATH: &str = "flotilla";
+
+/// Where busybox sits in the image; each applet is a symlink to it in the same directory.
+const BUSYBOX_PATH: &str = "bin/busybox";
+
+/// Docker's default search path, written into the image so `sh`, `wget` and `flotilla` are found.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
                       nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
@@ -45,6 +57,8 @@ pub enum DemoImageError {
     Build { tag: String, message: String },
     #[error("the build context task failed: {0}")]
     Join(tokio::task::JoinError),
+    #[error("cannot list the applets of {path}: {message}")]
+    Applets { path: PathBuf, message: String },
 }
 
 impl From<bollard::errors::Error> for DemoImageError {
@@ -73,8 +87,17 @@ pub async fn ensure_demo_image(
 ) -> Result<bool, DemoImageError> {
     if let Some(labels) = image_labels(docker, tag).await? {
         let path = binary.to_path_buf();
-        let digest = tokio::task::spawn_blocking(move || sha256_file(&path)).await??;
-        if labels.get(LABEL_BINARY_SHA256) == Some(&digest) {
+        let (digest, shell) = tokio::task::spawn_blocking(move || {
+            let shell = match static_busybox() {
+                Some(busybox) => sha256_file(&busybox)?,
+                None => NO_SHELL.to_string(),
+            };
+            Ok::<_, DemoImageError>((sha256_file(&path)?, shell))
+        })
+        .await??;
+        if labels.get(LABEL_BINARY_SHA256) == Some(&digest)
+            && labels.get(LABEL_SHELL_SHA256) == Some(&shell)
+        {
             return Ok(false);
         }
     }
@@ -161,6 +184,56 @@ async fn image_id(docker: &Docker, tag: &str) -> Result<Option<String>, DemoImag
     Ok(inspect(docker, tag).await?.and_then(|image| image.id))
 }
 
+/// The [`LABEL_SHELL_SHA256`] of an image built without a shell.
+const NO_SHELL: &str = "none";
+
+/// The host's busybox when it is statically linked (Debian's `busybox-static`), the only kind
+/// that runs alone in a `FROM scratch` image: the first `busybox` on `PATH`, else `/bin/busybox`.
+pub fn static_busybox() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).map(|dir| dir.join("busybox")).collect())
+        .unwrap_or_else(Vec::new);
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/bin/busybox")])
+        .find(|candidate| candidate.is_file() && links_nothing(candidate))
+}
+
+fn links_nothing(binary: &Path) -> bool {
+    matches!(shared_libraries(binary), Ok(libraries) if libraries.is_empty())
+}
+
+/// The applets `busybox --list` names (`sh`, `wget`, `ls`, ...).
+fn busybox_applets(busybox: &Path) -> Result<Vec<String>, DemoImageError> {
+    let failed = |message: String| DemoImageError::Applets { path: busybox.to_path_buf(), message };
+    let output = std::process::Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|error| failed(error.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+    }
+    let applets: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|name| is_applet_name(name))
+        .map(str::to_string)
+        .collect();
+    if !applets.iter().any(|name| name == "sh") {
+        return Err(failed("it has no sh applet".to_string()));
+    }
+    Ok(applets)
+}
+
+/// A plain file name: an applet's link must stay inside `/bin`.
+fn is_applet_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "busybox"
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '['))
+        && name != "."
+        && name != ".."
+}
+
 fn sha256_file(path: &Path) -> Result<String, DemoImageError> {
     let read_error = |error| DemoImageError::Read { path: path.to_path_buf(), error };
     let mut file = std::fs::File::open(path).map_err(read_error)?;
@@ -179,6 +252,13 @@ fn sha256_file(path: &Path) -> Result<String, DemoImageError> {
 /// The build context, `Dockerfile` at the top and the image's file system under `rootfs/` (kept
 /// apart so the Dockerfile itself never lands in the image), and the binary's SHA-256.
 fn build_context(binary: &Path) -> Result<(Vec<u8>, String), DemoImageError> {
+    build_context_with(binary, static_busybox().as_deref())
+}
+
+fn build_context_with(
+    binary: &Path,
+    busybox: Option<&Path>,
+) -> Result<(Vec<u8>, String), DemoImageError> {
     let read = |path: &Path| {
         std::fs::read(path)
             .map_err(|error| DemoImageError::Read { path: path.to_path_buf(), error })
@@ -198,15 +278,29 @@ fn build_context(binary: &Path) -> Result<(Vec<u8>, String), DemoImageError> {
     context.file("etc/passwd", 0o644, PASSWD.as_bytes())?;
     context.file("etc/group", 0o644, GROUP.as_bytes())?;
     context.dir("tmp", 0o1777)?;
-    context.dockerfile(&dockerfile(&digest))?;
+    // `flotilla demo check ...` reads well in a CMD-SHELL health check.
+    context.symlink("bin/flotilla", &format!("/{BINARY_PATH}"))?;
+    let shell = match busybox {
+        Some(busybox) => {
+            let bytes = read(busybox)?;
+            context.file(BUSYBOX_PATH, 0o755, &bytes)?;
+            for applet in busybox_applets(busybox)? {
+                context.symlink(&format!("bin/{applet}"), "busybox")?;
+            }
+            hex::encode(Sha256::digest(&bytes))
+        }
+        None => NO_SHELL.to_string(),
+    };
+    context.dockerfile(&dockerfile(&digest, &shell))?;
     Ok((context.finish()?, digest))
 }
 
-fn dockerfile(binary_sha256: &str) -> String {
+fn dockerfile(binary_sha256: &str, shell_sha256: &str) -> String {
     format!(
         "FROM scratch\n\
          COPY rootfs/ /\n\
-         LABEL {LABEL_BINARY_SHA256}=\"{binary_sha256}\"\n\
+         ENV PATH={PATH}\n\
+         LABEL {LABEL_BINARY_SHA256}=\"{binary_sha256}\" {LABEL_SHELL_SHA256}=\"{shell_sha256}\"\n\
          EXPOSE 8080\n\
          ENTRYPOINT [\"/{BINARY_PATH}\", \"demo\"]\n\
          CMD [\"serve\"]\n"
@@ -271,6 +365,15 @@ impl Context {
         let mut header = Self::header(tar::EntryType::Directory, 0, mode);
         self.tar
             .append_data(&mut header, format!("rootfs/{path}/"), std::io::empty())
+            .map_err(DemoImageError::Context)
+    }
+
+    /// A symbolic link at `path` pointing to `target`.
+    fn symlink(&mut self, path: &str, target: &str) -> Result<(), DemoImageError> {
+        self.parents(path)?;
+        let mut header = Self::header(tar::EntryType::Symlink, 0, 0o777);
+        self.tar
+            .append_link(&mut header, format!("rootfs/{path}"), target)
             .map_err(DemoImageError::Context)
     }
 
@@ -373,18 +476,14 @@ mod tests {
     fn context_holds_binary_libraries_etc_and_tmp() {
         // The test binary itself is a dynamic executable with the same kind of libraries.
         let binary = std::env::current_exe().expect("current exe");
-        let (context, digest) = build_context(&binary).expect("context");
+        let (context, digest) = build_context_with(&binary, None).expect("context");
         assert_eq!(digest, sha256_file(&binary).expect("sha256"));
-        let mut archive = tar::Archive::new(Cursor::new(context));
-        let mut entries = BTreeMap::new();
-        for entry in archive.entries().expect("entries") {
-            let entry = entry.expect("entry");
-            let header = entry.header();
-            let path = entry.path().expect("path").to_string_lossy().into_owned();
-            entries.insert(path, (header.entry_type(), header.mode().expect("mode")));
-        }
-        assert_eq!(entries["rootfs/flotilla"], (tar::EntryType::Regular, 0o755));
-        assert_eq!(entries["rootfs/tmp/"], (tar::EntryType::Directory, 0o1777));
+        let entries = entries(context);
+        assert!(!entries.contains_key("rootfs/bin/sh"), "no busybox, no shell");
+        assert!(dockerfile_of(&entries).contains(&format!("{LABEL_SHELL_SHA256}=\"none\"")));
+        let kind_and_mode = |path: &str| (entries[path].0, entries[path].1);
+        assert_eq!(kind_and_mode("rootfs/flotilla"), (tar::EntryType::Regular, 0o755));
+        assert_eq!(kind_and_mode("rootfs/tmp/"), (tar::EntryType::Directory, 0o1777));
         assert!(entries.contains_key("rootfs/etc/passwd"));
         assert!(entries.contains_key("rootfs/etc/group"));
         assert!(entries.contains_key("Dockerfile"));
@@ -395,13 +494,66 @@ mod tests {
         assert!(entries.keys().all(|k| k == "Dockerfile" || k.starts_with("rootfs/")));
     }
 
+    type Entries = BTreeMap<String, (tar::EntryType, u32, Option<String>, Vec<u8>)>;
+
+    /// Each entry of a context: kind, mode, link target and contents.
+    fn entries(context: Vec<u8>) -> Entries {
+        let mut archive = tar::Archive::new(Cursor::new(context));
+        let mut entries = BTreeMap::new();
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let header = entry.header().clone();
+            let path = entry.path().expect("path").to_string_lossy().into_owned();
+            let link = entry.link_name().expect("link").map(|l| l.to_string_lossy().into_owned());
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("read");
+            entries.insert(path, (header.entry_type(), header.mode().expect("mode"), link, bytes));
+        }
+        entries
+    }
+
+    fn dockerfile_of(entries: &Entries) -> String {
+        String::from_utf8(entries["Dockerfile"].3.clone()).expect("utf-8")
+    }
+
+    #[test]
+    fn context_with_busybox_gives_a_shell_and_its_applets() {
+        let Some(busybox) = static_busybox() else {
+            // CI installs busybox-static; a developer machine without it builds a shell-less image.
+            assert!(std::env::var_os("CI").is_none(), "CI must have busybox-static installed");
+            return;
+        };
+        let binary = std::env::current_exe().expect("current exe");
+        let entries = entries(build_context_with(&binary, Some(&busybox)).expect("context").0);
+        assert_eq!(entries["rootfs/bin/busybox"].0, tar::EntryType::Regular);
+        assert_eq!(entries["rootfs/bin/busybox"].3, std::fs::read(&busybox).expect("read"));
+        for applet in ["sh", "wget", "cat"] {
+            let (kind, _, link, _) = &entries[&format!("rootfs/bin/{applet}")];
+            assert_eq!((kind, link.as_deref()), (&tar::EntryType::Symlink, Some("busybox")));
+        }
+        assert_eq!(entries["rootfs/bin/flotilla"].2.as_deref(), Some("/flotilla"));
+        let shell = sha256_file(&busybox).expect("sha256");
+        assert!(dockerfile_of(&entries).contains(&format!("{LABEL_SHELL_SHA256}=\"{shell}\"")));
+    }
+
+    #[test]
+    fn applet_names_stay_in_bin() {
+        assert!(is_applet_name("sh") && is_applet_name("[[") && is_applet_name("run-parts"));
+        for name in ["", ".", "..", "../sh", "a/b", "busybox"] {
+            assert!(!is_applet_name(name), "{name:?}");
+        }
+    }
+
     #[test]
     fn dockerfile_runs_the_demo_server() {
-        let text = dockerfile("abc");
+        let text = dockerfile("abc", "def");
         assert!(text.starts_with("FROM scratch\n"));
         assert!(text.contains("ENTRYPOINT [\"/flotilla\", \"demo\"]\n"));
         assert!(text.contains("CMD [\"serve\"]\n"));
         assert!(text.contains("EXPOSE 8080\n"));
-        assert!(text.contains(&format!("LABEL {LABEL_BINARY_SHA256}=\"abc\"")));
+        assert!(text.contains(&format!(
+            "LABEL {LABEL_BINARY_SHA256}=\"abc\" {LABEL_SHELL_SHA256}=\"def\""
+        )));
+        assert!(text.contains("ENV PATH=/usr/local/sbin:"));
     }
 }

@@ -163,6 +163,13 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         let agent_ready = match docker.client().await {
             Ok(client) => {
                 let binary = std::env::current_exe().context("cannot find the flotilla binary")?;
+                if flotilla_agent::demo_image::static_busybox().is_none() {
+                    eprintln!(
+                        "flotilla dev: no static busybox on this machine, so the demo image has no \
+                         shell and CMD-SHELL health checks fail in it; \
+                         `apt-get install busybox-static` adds one"
+                    );
+                }
                 match flotilla_agent::demo_image::ensure_demo_image(
                     client,
                     &binary,

@@ -1,11 +1,13 @@
 //! `flotilla demo ...`: the demo workload that runs inside `flotilla/demo:latest` (an HTTP server
 //! with knobs to crash, fail health checks or burn CPU; `exit`, `sleep`, and `check`, the health
-//! probe, since the image has no curl), and `build-image`, which builds that image offline.
+//! probe, since the image has no curl), `build-image`, which builds that image offline, and any
+//! other program run in place of `flotilla demo` (the image's `sh`, `wget`, ...).
 
 mod http_get;
 mod lines;
 mod serve;
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -34,6 +36,10 @@ enum DemoCommand {
     Metadata(MetadataArgs),
     /// Build the demo image from this binary, offline (`FROM scratch`).
     BuildImage(BuildImageArgs),
+    /// Any other PROGRAM [ARGS...] is executed in place of this process, so a task's
+    /// `command: ["sh", "-c", "..."]` runs the image's shell behind the `/flotilla demo` entrypoint.
+    #[command(external_subcommand)]
+    Program(Vec<OsString>),
 }
 
 #[derive(Args, Debug, PartialEq)]
@@ -108,6 +114,15 @@ struct BuildImageArgs {
     force: bool,
 }
 
+/// Replaces this process with `words[0]` (looked up on `PATH`) run with the rest as arguments;
+/// returns only when that fails.
+fn exec(words: &[OsString]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let (program, args) = words.split_first().context("no program to run")?;
+    let error = std::process::Command::new(program).args(args).exec();
+    anyhow::bail!("cannot run {}: {error}", program.to_string_lossy())
+}
+
 /// Seconds as a non-negative decimal number (`1`, `0.5`).
 fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 =
@@ -124,6 +139,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             std::process::exit(args.code)
         }
         DemoCommand::Sleep(args) => with_runtime(sleep(args.secs)),
+        DemoCommand::Program(words) => exec(&words),
         DemoCommand::Check(args) => check(&args),
         DemoCommand::Lines(args) => {
             lines::write(&args)?;
@@ -303,10 +319,19 @@ mod tests {
             &["exit", "300"],
             &["check"],
             &["sleep", "x"],
-            &["nonsense"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was accepted");
         }
+    }
+
+    #[test]
+    fn any_other_word_is_a_program_to_run() {
+        let Ok(DemoCommand::Program(words)) = parse(&["sh", "-c", "echo hi && exit 3"]) else {
+            panic!("program")
+        };
+        assert_eq!(words, ["sh", "-c", "echo hi && exit 3"]);
+        let error = exec(&["/no/such/program".into()]).expect_err("nothing to run");
+        assert!(error.to_string().starts_with("cannot run /no/such/program: "), "{error}");
     }
 
     #[test]
