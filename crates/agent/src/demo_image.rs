@@ -190,9 +190,9 @@ const NO_SHELL: &str = "none";
 /// The host's busybox when it is statically linked (Debian's `busybox-static`), the only kind
 /// that runs alone in a `FROM scratch` image: the first `busybox` on `PATH`, else `/bin/busybox`.
 pub fn static_busybox() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).map(|dir| dir.join("busybox")).collect())
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     on_path
         .into_iter()
         .chain([PathBuf::from("/bin/busybox")])
