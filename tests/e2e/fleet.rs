@@ -75,10 +75,23 @@ impl Fleet {
 
     /// Like `with_agents`, with extra `flotilla server` flags.
     pub async fn with_server_flags(server_flags: &[&str], agent_flags: &[&[&str]]) -> Fleet {
+        Self::build(server_flags, None, agent_flags).await
+    }
+
+    /// A server, a fresh cluster in `region` (not the server's) and one agent joining it there
+    /// (`--region`); `ecs` is a client of that region.
+    pub async fn in_region(region: &str) -> Fleet {
+        Self::build(&[], Some(region), &[&["--region", region]]).await
+    }
+
+    async fn build(server_flags: &[&str], region: Option<&str>, agent_flags: &[&[&str]]) -> Fleet {
         ensure_demo_image();
         let server =
             Flotilla::start_with(Vec::new(), server_flags.iter().map(|s| s.to_string()).collect());
-        let ecs = server.ecs();
+        let ecs = match region {
+            Some(region) => server.ecs_in(region),
+            None => server.ecs(),
+        };
         let cluster = format!("t{}", &uuid_like()[..12]);
         ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
         let mut fleet = Fleet { server, cluster, ecs, agents: Vec::new() };

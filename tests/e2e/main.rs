@@ -20,6 +20,7 @@ mod metadata;
 mod metrics;
 mod placement;
 mod protocol;
+mod regions;
 mod runtime;
 mod services;
 mod tags_and_settings;

@@ -180,10 +180,21 @@ impl Flotilla {
 
     /// A CloudWatch Logs client on the same endpoint, with the root key.
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        self.logs_in(REGION)
+    }
+
+    /// An ECS client of `region`, with the root key.
+    pub fn ecs_in(&self, region: &str) -> aws_sdk_ecs::Client {
+        let (id, secret) = self.root_key();
+        client(&self.endpoint(), &id, &secret, region)
+    }
+
+    /// A CloudWatch Logs client of `region`, with the root key.
+    pub fn logs_in(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
         let (id, secret) = self.root_key();
         let config = aws_sdk_cloudwatchlogs::Config::builder()
             .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
+            .region(aws_sdk_cloudwatchlogs::config::Region::new(region.to_string()))
             .endpoint_url(self.endpoint())
             .credentials_provider(Credentials::new(id, secret, None, None, "flotilla-test"))
             .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
@@ -413,7 +424,9 @@ pub async fn join(
     bearer: &str,
     id: Option<&str>,
 ) -> Result<(Socket, Registered), String> {
-    let mut socket = connect(&f.endpoint(), bearer).await.map_err(|e| e.to_string())?;
+    let mut socket = connect(&flotilla_agent::ServerAddress::new(f.endpoint(), None), bearer)
+        .await
+        .map_err(|e| e.to_string())?;
     let registered =
         register_on(&mut socket, register_message(id)).await.map_err(|e| e.to_string())?;
     Ok((socket, registered))

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use flotilla_api::agent::{
-    AgentMessage, Register, Report, ServerMessage, StatsReport, CONNECT_PATH, HEARTBEAT_INTERVAL,
+    AgentMessage, Register, Report, ServerAddress, ServerMessage, StatsReport, CONNECT_PATH,
+    HEARTBEAT_INTERVAL,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
@@ -39,7 +40,7 @@ pub struct Registered {
 /// Connects, registers and serves one connection until it drops. `on_registered` is called
 /// once the server accepted the registration (to persist the instance id).
 pub async fn serve_once(
-    server_url: &str,
+    server: &ServerAddress,
     credential: &AgentCredential,
     register: Register,
     engine: &Engine,
@@ -52,7 +53,7 @@ pub async fn serve_once(
             "no join token and no instance credential: pass the server's <data-dir>/agent-token with --token-file".into(),
         )
     })?;
-    let mut socket = connect(server_url, &bearer).await?;
+    let mut socket = connect(server, &bearer).await?;
 
     let registered = register_on(&mut socket, register).await?;
     if let Some(issued) = &registered.instance_credential {
@@ -151,12 +152,12 @@ pub type Socket =
 
 /// Opens the connection with `token` (the join token or an instance credential); a refused
 /// token is fatal.
-pub async fn connect(server_url: &str, token: &str) -> Result<Socket, ConnectionError> {
-    let url = websocket_url(server_url)?;
+pub async fn connect(server: &ServerAddress, token: &str) -> Result<Socket, ConnectionError> {
+    let url = websocket_url(server)?;
     let mut request = url
         .as_str()
         .into_client_request()
-        .map_err(|e| ConnectionError::Fatal(format!("invalid server URL {server_url}: {e}")))?;
+        .map_err(|e| ConnectionError::Fatal(format!("invalid server URL {}: {e}", server.url)))?;
     let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
         ConnectionError::Fatal("the agent token contains characters a header cannot carry".into())
     })?;
@@ -170,6 +171,11 @@ pub async fn connect(server_url: &str, token: &str) -> Result<Socket, Connection
             return Err(ConnectionError::Fatal(
                 "the server refused the agent token (401): a new agent joins with the server's <data-dir>/agent-token (--token-file); a joined one presents the credential in its state file".into(),
             ))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 400 => {
+            // A request the server will never take (a region it does not serve): retrying is futile.
+            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            return Err(ConnectionError::Fatal(format!("the server refused the agent: {}", body.trim())));
         }
         Err(e) => return Err(ConnectionError::Transient(format!("cannot connect to {url}: {e}"))),
     };
@@ -185,20 +191,20 @@ pub fn parse(message: &Message) -> Option<ServerMessage> {
     }
 }
 
-fn websocket_url(server_url: &str) -> Result<String, ConnectionError> {
-    let trimmed = server_url.trim_end_matches('/');
-    let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if let Some(rest) = trimmed.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if trimmed.starts_with("ws://") || trimmed.starts_with("wss://") {
-        trimmed.to_string()
+fn websocket_url(server: &ServerAddress) -> Result<String, ConnectionError> {
+    let route = server.route(CONNECT_PATH);
+    if let Some(rest) = route.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else if let Some(rest) = route.strip_prefix("https://") {
+        Ok(format!("wss://{rest}"))
+    } else if route.starts_with("ws://") || route.starts_with("wss://") {
+        Ok(route)
     } else {
-        return Err(ConnectionError::Fatal(format!(
-            "--server must be an http:// URL, not '{server_url}'"
-        )));
-    };
-    Ok(format!("{rest}{CONNECT_PATH}"))
+        Err(ConnectionError::Fatal(format!(
+            "--server must be an http:// URL, not '{}'",
+            server.url
+        )))
+    }
 }
 
 /// Backoff between reconnection attempts: 0.5 s doubling up to `MAX_BACKOFF`.
@@ -212,11 +218,17 @@ mod tests {
 
     #[test]
     fn urls_and_backoff() {
+        let server =
+            |url: &str, region: Option<&str>| ServerAddress::new(url, region.map(str::to_string));
         assert_eq!(
-            websocket_url("http://127.0.0.1:8720/").expect("url"),
+            websocket_url(&server("http://127.0.0.1:8720/", None)).expect("url"),
             "ws://127.0.0.1:8720/v1/agent/connect"
         );
-        assert!(websocket_url("127.0.0.1:8720").is_err());
+        assert_eq!(
+            websocket_url(&server("https://h:1", Some("eu-west-1"))).expect("url"),
+            "wss://h:1/v1/agent/connect?region=eu-west-1"
+        );
+        assert!(websocket_url(&server("127.0.0.1:8720", None)).is_err());
         assert_eq!(backoff(0), Duration::from_millis(500));
         assert_eq!(backoff(10), MAX_BACKOFF);
     }

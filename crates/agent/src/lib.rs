@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{Engine, EngineConfig};
+pub use flotilla_api::agent::ServerAddress;
 use local_state::LocalStateFile;
 use registration::Announce;
 use runtime::Runtime;
@@ -29,7 +30,8 @@ pub const DEFAULT_METADATA_PORT: u16 = 51679;
 /// Everything `flotilla agent` is told.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    pub server_url: String,
+    /// The server and the region the agent joins.
+    pub server: ServerAddress,
     /// Admits a new instance; not needed once the state file holds the instance credential.
     pub join_token: Option<String>,
     pub data_dir: PathBuf,
@@ -78,7 +80,7 @@ pub async fn run(
             cleanup_wait: config.cleanup_wait,
             metadata_url: Some(metadata_endpoint.base_url.clone()),
             log_groups: Some(Arc::new(logs::groups::GroupCheck::new(
-                &config.server_url,
+                &config.server,
                 Arc::clone(&credential),
             ))),
         },
@@ -98,7 +100,7 @@ pub async fn run(
         engine.clone(),
         logs::LogsConfig {
             dir: config.data_dir.join("log-buffer"),
-            server_url: config.server_url.clone(),
+            server: config.server.clone(),
             credential: Arc::clone(&credential),
             buffer_bytes: config.log_buffer_bytes,
         },
@@ -156,7 +158,7 @@ pub async fn run(
                 }
             };
             match connection::serve_once(
-                &config.server_url,
+                &config.server,
                 &credential,
                 register,
                 &engine,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::{
-    AgentMessage, ContainerReport, Register, Report, ServerMessage, TaskReport, TaskSpec,
-    HEARTBEAT_INTERVAL,
+    AgentMessage, ContainerReport, Register, Report, ServerAddress, ServerMessage, TaskReport,
+    TaskSpec, HEARTBEAT_INTERVAL,
 };
 use flotilla_api::instance::{Resource, VersionInfo};
 use flotilla_api::task::TaskStatus;
@@ -27,7 +27,7 @@ const REGISTERING_AT_ONCE: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    pub server_url: String,
+    pub server: ServerAddress,
     pub cluster: String,
     pub token: String,
     pub count: usize,
@@ -109,7 +109,7 @@ async fn serve(
         let _permit =
             registering.acquire().await.map_err(|e| ConnectionError::Fatal(e.to_string()))?;
         let bearer = credential.as_deref().unwrap_or(&config.token);
-        let mut socket = connect(&config.server_url, bearer).await?;
+        let mut socket = connect(&config.server, bearer).await?;
         let answer = register_on(&mut socket, registration(n, config, instance_id.clone())).await?;
         if answer.instance_credential.is_some() {
             *credential = answer.instance_credential;

@@ -13,6 +13,30 @@ use crate::taskdef::{Attribute, ContainerDefinition, Volume};
 
 pub const CONNECT_PATH: &str = "/v1/agent/connect";
 
+/// Where an agent's server is: its URL (`http://127.0.0.1:8720`) and the region whose clusters
+/// the agent joins (`None`: the server's own `--region`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddress {
+    pub url: String,
+    pub region: Option<String>,
+}
+
+impl ServerAddress {
+    pub fn new(url: impl Into<String>, region: Option<String>) -> ServerAddress {
+        ServerAddress { url: url.into(), region }
+    }
+
+    /// The URL of one of the agents' routes ([`CONNECT_PATH`], [`LOGS_PATH`],
+    /// [`LOG_GROUPS_PATH`]), naming the region as the server reads it (`?region=`).
+    pub fn route(&self, path: &str) -> String {
+        let base = self.url.trim_end_matches('/');
+        match &self.region {
+            Some(region) => format!("{base}{path}?region={region}"),
+            None => format!("{base}{path}"),
+        }
+    }
+}
+
 /// How an instance credential starts: `instance.<cluster>.<instance id>.<secret>`, presented as
 /// `Authorization: Bearer <credential>` (a join token never contains a dot).
 const INSTANCE_CREDENTIAL_PREFIX: &str = "instance.";

@@ -13,7 +13,7 @@ use std::time::Duration;
 use flotilla_agent::registration::Announce;
 use flotilla_agent::runtime::{DockerRuntime, Runtime};
 use flotilla_agent::sim::SimConfig;
-use flotilla_agent::AgentConfig;
+use flotilla_agent::{AgentConfig, ServerAddress};
 
 use crate::{AgentArgs, DevArgs, ServerArgs, SimAgentsArgs};
 
@@ -79,7 +79,7 @@ fn parse_attributes(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let join_token = args.token_file.as_deref().map(read_token).transpose()?;
     let config = AgentConfig {
-        server_url: args.server,
+        server: ServerAddress::new(args.server, args.region),
         join_token,
         data_dir: args.data_dir.unwrap_or_else(|| default_data_dir("agent")),
         announce: Announce {
@@ -113,7 +113,7 @@ pub fn sim_agents(args: SimAgentsArgs) -> anyhow::Result<()> {
     };
     let config = SimConfig {
         name_prefix: args.name_prefix.unwrap_or_else(|| format!("sim-{}", args.cluster)),
-        server_url: args.server,
+        server: ServerAddress::new(args.server, args.region),
         cluster: args.cluster,
         token,
         count: args.count,
@@ -204,7 +204,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         let mut agents = Vec::new();
         for (i, cluster) in clusters.iter().enumerate().filter(|_| agent_ready) {
             let agent_config = AgentConfig {
-                server_url: format!("http://{addr}"),
+                server: ServerAddress::new(format!("http://{addr}"), None),
                 join_token: join_token.clone(),
                 // The first keeps the directory one agent always had; the others get their own.
                 data_dir: if i == 0 {

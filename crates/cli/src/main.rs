@@ -53,6 +53,9 @@ pub struct SimAgentsArgs {
     /// The server's URL, e.g. http://127.0.0.1:8720.
     #[arg(long)]
     server: String,
+    /// The region whose cluster to join [default: the server's --region].
+    #[arg(long)]
+    region: Option<String>,
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,
@@ -150,6 +153,9 @@ pub struct AgentArgs {
     /// The server's URL, e.g. http://127.0.0.1:8720.
     #[arg(long)]
     server: String,
+    /// The region whose cluster to join [default: the server's --region].
+    #[arg(long)]
+    region: Option<String>,
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,

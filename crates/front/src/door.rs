@@ -18,6 +18,7 @@ use crate::body::{declared_length, read_limited};
 use crate::caller::{Action, Authorizer, Caller, KeyStore};
 use crate::error::WireError;
 use crate::protocol::{cbor, json, query, JsonVersion, Protocol};
+use crate::regions::ServedRegions;
 use crate::service::{Input, Registered, Registry, Reply, ServiceRequest};
 use crate::sigv4::{self, Expected, Presented, RequestHead};
 
@@ -54,7 +55,7 @@ pub trait Observer: Send + Sync {
 
 /// The door: the registry of services, the key store, the authorizer and the observer.
 pub struct FrontDoor {
-    region: String,
+    regions: ServedRegions,
     registry: Registry,
     keys: Arc<dyn KeyStore>,
     authorizer: Arc<dyn Authorizer>,
@@ -73,7 +74,7 @@ struct Route<'r> {
 
 impl FrontDoor {
     pub fn new(
-        region: String,
+        regions: ServedRegions,
         registry: Registry,
         keys: Arc<dyn KeyStore>,
         authorizer: Arc<dyn Authorizer>,
@@ -81,7 +82,7 @@ impl FrontDoor {
     ) -> FrontDoor {
         let permits = u32::try_from(LARGE_BODY_BUDGET / BUDGET_UNIT).unwrap_or(u32::MAX);
         FrontDoor {
-            region,
+            regions,
             registry,
             keys,
             authorizer,
@@ -200,7 +201,7 @@ impl FrontDoor {
             headers: &headers,
         };
         let presented = Presented::parse(&head)?.ok_or_else(WireError::missing_token)?;
-        let expected = Expected { region: &self.region, service: spec.signing_name };
+        let expected = Expected { regions: &self.regions, service: spec.signing_name };
         let pending = sigv4::check(presented, &head, expected, now, self.keys.as_ref())?;
         let (caller, body, _budget) = match pending.declared_payload_hash().map(str::to_string) {
             Some(hash) => {

@@ -12,8 +12,10 @@ pub mod error;
 pub mod exposition;
 pub mod listener;
 pub mod metrics;
+pub mod partition;
 pub mod protocol;
 pub mod refusal;
+pub mod regions;
 pub mod schema;
 pub mod service;
 pub mod sigv4;
@@ -25,6 +27,7 @@ pub use error::{Fault, WireError};
 pub use listener::{serve, ListenerConfig};
 pub use metrics::RequestMetrics;
 pub use protocol::{JsonVersion, Protocol};
+pub use regions::ServedRegions;
 pub use service::{
     CborSpec, Input, QuerySpec, Registry, Reply, Service, ServiceFuture, ServiceRequest,
     ServiceSpec,

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::caller::{Caller, KeyStore};
 use crate::error::WireError;
+use crate::regions::ServedRegions;
 use canonical::{canonical_path, canonical_query, canonical_value};
 
 /// How far a request's `X-Amz-Date` may be from the server's clock, as AWS allows.
@@ -223,10 +224,10 @@ impl Presented {
     }
 }
 
-/// What the server expects of a signature: its region and the service's signing name.
+/// What the server expects of a signature: a region it serves and the service's signing name.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    pub region: &'a str,
+    pub regions: &'a ServedRegions,
     pub service: &'a str,
 }
 
@@ -268,11 +269,11 @@ pub fn check(
         )));
     }
     check_time(&p, now)?;
-    if p.region != expected.region {
-        return Err(WireError::invalid_signature(format!(
-            "Credential should be scoped to a valid region, not '{}'; this server's region is '{}'",
-            p.region, expected.region
-        )));
+    if !expected.regions.serves(&p.region) {
+        // AWS's words for a region its endpoint does not serve.
+        return Err(WireError::invalid_signature(
+            "Credential should be scoped to a valid region.".to_string(),
+        ));
     }
     if p.service != expected.service {
         return Err(WireError::invalid_signature(format!(

@@ -1,46 +1,61 @@
-//! The front door's table: every service of this server registered with its spec, the root key
-//! as the key store, the request metrics as the observer, and the authorization hook (allow-all
+//! The front door's table: every service of this server registered with its spec, each sending
+//! a request to its region's instance (the credential scope names the region), the root key as
+//! the key store, the request metrics as the observer, and the authorization hook (allow-all
 //! until IAM policies are evaluated there).
 
 use std::sync::Arc;
 
-use flotilla_front::{AllowAll, FrontDoor, KeyInfo, KeyStore, Registry, Service, ServiceSpec};
+use flotilla_front::{
+    AllowAll, FrontDoor, KeyInfo, KeyStore, Registry, Service, ServiceFuture, ServiceRequest,
+    WireError,
+};
 
+use crate::regions::{Regions, ServiceKind};
 use crate::App;
 
 /// The door with every service of this server registered.
 pub fn door(app: &App) -> FrontDoor {
-    let services: [(ServiceSpec, Arc<dyn Service>); 3] = [
-        (
-            flotilla_ecs::service::spec(),
-            Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&app.ecs))),
-        ),
-        (
-            flotilla_logs::service::spec(),
-            Arc::new(flotilla_logs::service::LogsService(Arc::clone(&app.logs))),
-        ),
-        (
-            flotilla_cloudwatch::service::spec(),
-            Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&app.cloudwatch))),
-        ),
+    let services = [
+        (flotilla_ecs::service::spec(), ServiceKind::Ecs),
+        (flotilla_logs::service::spec(), ServiceKind::Logs),
+        (flotilla_cloudwatch::service::spec(), ServiceKind::CloudWatch),
     ];
     let mut registry = Registry::default();
-    for (spec, service) in services {
+    for (spec, kind) in services {
+        let service: Arc<dyn Service> =
+            Arc::new(Regional { regions: Arc::clone(&app.regions), kind });
         if let Err(error) = registry.register(spec, service) {
             // The table above is static: a clash is a programming error every test catches.
             unreachable!("{error}");
         }
     }
     FrontDoor::new(
-        app.ecs.scope.region.clone(),
+        app.regions.served().clone(),
         registry,
-        Arc::new(RootKey {
-            key: app.credentials.root.clone(),
-            account_id: app.ecs.scope.account_id.clone(),
-        }),
+        Arc::new(RootKey { key: app.credentials.root.clone(), account_id: app.account_id.clone() }),
         Arc::new(AllowAll),
         Arc::clone(&app.requests) as Arc<dyn flotilla_front::Observer>,
     )
+}
+
+/// One service of every region: a request goes to the instance of the region it was signed for
+/// (the door has checked that the region is served), opening that region on first use.
+struct Regional {
+    regions: Arc<Regions>,
+    kind: ServiceKind,
+}
+
+impl Service for Regional {
+    fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
+        Box::pin(async move {
+            let region = self.regions.get(&request.caller.region).await.map_err(|error| {
+                tracing::error!(%error, region = %request.caller.region, "cannot open region");
+                WireError::internal(format!("cannot open region {}", request.caller.region))
+            })?;
+            let service = Arc::clone(region.service(self.kind));
+            service.call(request).await
+        })
+    }
 }
 
 /// The root key: the only key until IAM users and STS sessions come.

@@ -1,21 +1,23 @@
-//! The server's routes: `GET /healthz`; `GET /metrics` (Prometheus text, no auth: ECS's figures
-//! and counts, then the door's request metrics); the agents' routes (`flotilla-ecs`); everything
+//! The server's routes: `GET /healthz`; `GET /metrics` (Prometheus text, no auth: every
+//! region's ECS figures and counts, then the door's request metrics); the agents' routes
+//! (`flotilla-ecs`) of the region an agent names (`?region=`, else the server's); everything
 //! else is an AWS API request for the front door (`front.rs`).
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
 use axum::Router;
 use flotilla_front::exposition::{Exposition, CONTENT_TYPE};
+use tower_service::Service;
 
 use crate::App;
 
 pub fn router(app: Arc<App>) -> Router {
     let door = Arc::new(crate::front::door(&app));
-    let agents = flotilla_ecs::agent_routes(Arc::clone(&app.ecs));
+    let agents = Router::new().route("/v1/agent/{*rest}", any(agents)).with_state(Arc::clone(&app));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -23,11 +25,52 @@ pub fn router(app: Arc<App>) -> Router {
             get(move || async move {
                 let app = Arc::clone(&app);
                 let mut text = Exposition::default();
-                flotilla_ecs::metrics::write_prometheus(&app.ecs, &mut text);
+                let regions = app.regions.all();
+                let ecs: Vec<&flotilla_ecs::App> = regions.iter().map(|r| r.ecs.as_ref()).collect();
+                flotilla_ecs::metrics::write_prometheus(&ecs, &mut text);
                 app.requests.write_prometheus(&mut text);
                 ([(header::CONTENT_TYPE, CONTENT_TYPE)], text.into_string()).into_response()
             }),
         )
         .merge(agents)
         .fallback(move |request: Request| async move { door.handle(request).await })
+}
+
+/// An agent's request, handed to the agents' routes of its region.
+async fn agents(State(app): State<Arc<App>>, request: Request) -> Response {
+    let named = region_parameter(request.uri().query());
+    let name = named.unwrap_or(app.regions.default_region()).to_string();
+    if !app.regions.served().serves(&name) {
+        let message = format!("region '{name}' is not served by this server\n");
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
+    match app.regions.get(&name).await {
+        Ok(region) => match region.agent_routes.clone().call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(error) => {
+            tracing::error!(%error, region = %name, "cannot open region for an agent");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot open region {name}\n"))
+                .into_response()
+        }
+    }
+}
+
+/// The `region` query parameter (region names need no percent-decoding).
+fn region_parameter(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("region="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_parameter;
+
+    #[test]
+    fn the_region_parameter_is_found_among_others() {
+        assert_eq!(region_parameter(Some("region=eu-west-1")), Some("eu-west-1"));
+        assert_eq!(region_parameter(Some("a=1&region=us-east-2&b=2")), Some("us-east-2"));
+        assert_eq!(region_parameter(Some("regions=x")), None);
+        assert_eq!(region_parameter(None), None);
+    }
 }

@@ -1,11 +1,12 @@
-//! The composition root: configuration, the data directory, the credentials, each service
-//! (ECS, CloudWatch Logs, CloudWatch metrics) opened and wired to the others through the traits
-//! their consumers own (`wiring.rs`), the front door's service table (`front.rs`), the routes
-//! (`http.rs`), and `run(listener, shutdown)`.
+//! The composition root: configuration, the data directory, the credentials, each region's
+//! services (ECS, CloudWatch Logs, CloudWatch metrics: `regions.rs`) opened and wired to each
+//! other through the traits their consumers own (`wiring.rs`), the front door's service table
+//! (`front.rs`), the routes (`http.rs`), and `run(listener, shutdown)`.
 
 pub mod credentials;
 mod front;
 mod http;
+pub mod regions;
 mod wiring;
 
 use std::future::Future;
@@ -13,7 +14,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use flotilla_api::arn::ArnScope;
 use flotilla_store::{EmbeddedStore, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -55,15 +55,17 @@ pub enum ServerError {
     Logs(#[from] flotilla_logs::LogsError),
     #[error(transparent)]
     Ecs(#[from] flotilla_ecs::EcsError),
+    #[error("region '{0}' is not served")]
+    RegionNotServed(String),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
 
 /// The server's services and what the door and the routes need of it.
 pub struct App {
-    pub ecs: Arc<flotilla_ecs::App>,
-    pub logs: Arc<flotilla_logs::App>,
-    pub cloudwatch: Arc<flotilla_cloudwatch::App>,
+    /// Each region's ECS, Logs and metrics.
+    pub regions: Arc<regions::Regions>,
+    pub account_id: String,
     pub credentials: credentials::Credentials,
     /// API requests answered, for `GET /metrics`.
     pub requests: Arc<flotilla_front::RequestMetrics>,
@@ -105,26 +107,17 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         config.join_token,
     )
     .await?;
-    let scope = ArnScope::new(config.region.clone(), config.account_id.clone());
-    let logs =
-        Arc::new(flotilla_logs::App::open(&config.data_dir.join("logs.redb"), scope.clone())?);
-    let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
-    let ecs = flotilla_ecs::open(
-        flotilla_ecs::EcsConfig {
-            scope,
-            agent_timeout: config.agent_timeout,
-            quotas: config.quotas,
-            join_token: credentials.join_token.clone(),
-        },
-        store,
-        Arc::new(wiring::LogsSink(Arc::clone(&logs))),
-        Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
-    )
-    .await?;
+    let settings = regions::RegionSettings {
+        data_dir: config.data_dir.clone(),
+        account_id: config.account_id.clone(),
+        agent_timeout: config.agent_timeout,
+        quotas: config.quotas,
+        join_token: credentials.join_token.clone(),
+    };
+    let regions = Arc::new(regions::Regions::open(settings, store, &config.region).await?);
     Ok(Arc::new(App {
-        ecs,
-        logs,
-        cloudwatch,
+        regions,
+        account_id: config.account_id.clone(),
         credentials,
         requests: Arc::default(),
         listener: config.listener,
@@ -137,15 +130,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let mut background = flotilla_ecs::spawn(&app.ecs);
-    background.push(flotilla_logs::retention::spawn(Arc::clone(&app.logs)));
+    app.regions.start_background();
     let config = app.listener;
+    let regions = Arc::clone(&app.regions);
     let router = http::router(app);
     let served =
         flotilla_front::serve(listener, router, config, shutdown).await.map_err(ServerError::Http);
-    for task in background {
-        task.abort();
-    }
+    regions.stop_background();
     served
 }
 

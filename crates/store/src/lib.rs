@@ -2,11 +2,13 @@
 //! shaped after etcd's so an etcd backend slots in) and its embedded, durable redb backend.
 
 mod embedded;
+mod prefixed;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use embedded::EmbeddedStore;
+pub use prefixed::Prefixed;
 
 /// A store-wide, strictly increasing version: every committed transaction gets the next one.
 pub type Revision = u64;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_api::agent::{LogGroupsQuery, LogGroupsReply, LOG_GROUPS_PATH};
+use flotilla_api::agent::{LogGroupsQuery, LogGroupsReply, ServerAddress, LOG_GROUPS_PATH};
 
 use super::ship::{exchange, http_client, HttpClient};
 use crate::credential::AgentCredential;
@@ -27,12 +27,8 @@ impl std::fmt::Debug for GroupCheck {
 }
 
 impl GroupCheck {
-    pub fn new(server_url: &str, credential: Arc<AgentCredential>) -> GroupCheck {
-        GroupCheck {
-            url: format!("{}{LOG_GROUPS_PATH}", server_url.trim_end_matches('/')),
-            credential,
-            client: http_client(),
-        }
+    pub fn new(server: &ServerAddress, credential: Arc<AgentCredential>) -> GroupCheck {
+        GroupCheck { url: server.route(LOG_GROUPS_PATH), credential, client: http_client() }
     }
 
     /// The groups of `groups` that do not exist; `None` when the server could not say (down,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flotilla_api::agent::{LogBatch, LogStreamBatch, TaskSpec};
+use flotilla_api::agent::{LogBatch, LogStreamBatch, ServerAddress, TaskSpec};
 use flotilla_api::taskdef::ContainerDefinition;
 use tokio::sync::mpsc;
 
@@ -49,7 +49,7 @@ pub enum LogsError {
 pub struct LogsConfig {
     /// `<agent data dir>/log-buffer`.
     pub dir: PathBuf,
-    pub server_url: String,
+    pub server: ServerAddress,
     pub credential: Arc<AgentCredential>,
     pub buffer_bytes: u64,
 }
@@ -167,7 +167,7 @@ pub fn spawn(
     let cursors = Cursors::load(&config.dir);
     let (chunks, chunk_rx) = mpsc::channel(CHUNKS_QUEUED);
     tokio::spawn(batch(chunk_rx, Arc::clone(&buffer), cursors.clone()));
-    tokio::spawn(ship::run(Arc::clone(&buffer), config.server_url, config.credential));
+    tokio::spawn(ship::run(Arc::clone(&buffer), config.server, config.credential));
     tokio::spawn(collect(runtime, engine, cursors, chunks));
     Ok(buffer)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flotilla_api::agent::{LogBatch, LogBatchReply, LOGS_PATH};
+use flotilla_api::agent::{LogBatch, LogBatchReply, ServerAddress, LOGS_PATH};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -37,8 +37,8 @@ enum ShipError {
 }
 
 /// Ships until the task is dropped.
-pub async fn run(buffer: Arc<Buffer>, server_url: String, credential: Arc<AgentCredential>) {
-    let url = format!("{}{LOGS_PATH}", server_url.trim_end_matches('/'));
+pub async fn run(buffer: Arc<Buffer>, server: ServerAddress, credential: Arc<AgentCredential>) {
+    let url = server.route(LOGS_PATH);
     let client = http_client();
     let mut failures = 0u32;
     loop {

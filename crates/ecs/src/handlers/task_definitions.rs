@@ -35,6 +35,33 @@ fn non_empty(tags: &[Tag]) -> Option<&[Tag]> {
     (!tags.is_empty()).then_some(tags)
 }
 
+/// `awslogs-region` is honoured when it names the region the definition is registered in: a
+/// task's lines go to its own region's CloudWatch Logs. Another region and `awslogs-endpoint`
+/// are refused, not ignored.
+fn check_log_destinations(req: &TaskDefinitionRegistration, region: &str) -> Result<(), ApiError> {
+    for container in &req.container_definitions {
+        let Some(log) = container.log_configuration.as_ref().filter(|l| l.log_driver == "awslogs")
+        else {
+            continue;
+        };
+        let options = log.options.iter().flatten();
+        for (name, value) in options {
+            let refused = match name.as_str() {
+                "awslogs-region" => value != region,
+                "awslogs-endpoint" => true,
+                _ => false,
+            };
+            if refused {
+                return Err(ApiError::invalid(format!(
+                    "The value {value} of log option {name} is not supported yet by this server: \
+                     a task's lines go to the CloudWatch Logs of its own region, {region}."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     validate_size(body.len())?;
     let req: wire::RegisterTaskDefinitionRequest = decode(body)?;
@@ -50,6 +77,7 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             })?;
         }
     }
+    check_log_destinations(&req, &ctx.app.scope.region)?;
     let scope = ctx.app.scope.clone();
     let registered_by = ctx.app.root_principal();
     let now = ctx.now;

@@ -1,6 +1,6 @@
-//! ECS's part of `GET /metrics`: the Prometheus text of the figures as of now (computed at
-//! scrape time from the state and the fresh samples), each task's latest sample, and task,
-//! instance and agent counts.
+//! ECS's part of `GET /metrics`, each sample labelled with its region: the figures as of now
+//! (computed at scrape time from the state and the fresh samples), each task's latest sample,
+//! and task, instance and agent counts.
 
 use flotilla_api::task::TaskStatus;
 use std::collections::BTreeMap;
@@ -18,44 +18,63 @@ struct Counts {
     instances: BTreeMap<(String, String), u64>,
 }
 
-/// Writes ECS's metrics into `text`.
-pub fn write_prometheus(app: &App, text: &mut Exposition) {
-    let now = flotilla_api::epoch_seconds(SystemTime::now());
-    let fresh = app.metrics.fresh_samples(now);
-    let (figures, counts, live) = {
-        let state = app.state.read();
-        let figures = ecs::compute(&state, &fresh);
-        let mut counts = Counts { tasks: BTreeMap::new(), instances: BTreeMap::new() };
-        for task in state.tasks.values() {
-            *counts
-                .tasks
-                .entry((task.cluster.clone(), task.task.last_status.to_string()))
-                .or_default() += 1;
-        }
-        for instance in state.instances.values() {
-            *counts
-                .instances
-                .entry((instance.cluster.clone(), instance.instance.status.to_string()))
-                .or_default() += 1;
-        }
-        // Samples of tasks that are gone or stopped are not shown.
-        let live: Vec<&TaskSample> = fresh
-            .iter()
-            .filter(|s| {
-                state
-                    .tasks
-                    .get(&(s.cluster.clone(), s.task_id.clone()))
-                    .is_some_and(|t| t.task.last_status != TaskStatus::Stopped)
-            })
-            .collect();
-        (figures, counts, live)
-    };
-    write_figures(text, &figures);
-    write_tasks(text, &live);
-    write_counts(text, &counts, app.agents.connected_ids().len());
+/// One region's figures, counts and live samples, read in one pass.
+struct Snapshot<'a> {
+    region: &'a str,
+    figures: Figures,
+    counts: Counts,
+    live: Vec<TaskSample>,
+    agents: usize,
 }
 
-fn write_figures(text: &mut Exposition, figures: &Figures) {
+/// Writes ECS's metrics of every region in `apps` into `text`: each family once, its samples
+/// labelled with their `region`.
+pub fn write_prometheus(apps: &[&App], text: &mut Exposition) {
+    let now = flotilla_api::epoch_seconds(SystemTime::now());
+    let snapshots: Vec<Snapshot<'_>> = apps.iter().map(|app| snapshot(app, now)).collect();
+    write_figures(text, &snapshots);
+    write_tasks(text, &snapshots);
+    write_counts(text, &snapshots);
+}
+
+fn snapshot(app: &App, now: f64) -> Snapshot<'_> {
+    let fresh = app.metrics.fresh_samples(now);
+    let state = app.state.read();
+    let figures = ecs::compute(&state, &fresh);
+    let mut counts = Counts { tasks: BTreeMap::new(), instances: BTreeMap::new() };
+    for task in state.tasks.values() {
+        *counts
+            .tasks
+            .entry((task.cluster.clone(), task.task.last_status.to_string()))
+            .or_default() += 1;
+    }
+    for instance in state.instances.values() {
+        *counts
+            .instances
+            .entry((instance.cluster.clone(), instance.instance.status.to_string()))
+            .or_default() += 1;
+    }
+    // Samples of tasks that are gone or stopped are not shown.
+    let live: Vec<TaskSample> = fresh
+        .into_iter()
+        .filter(|s| {
+            state
+                .tasks
+                .get(&(s.cluster.clone(), s.task_id.clone()))
+                .is_some_and(|t| t.task.last_status != TaskStatus::Stopped)
+        })
+        .collect();
+    drop(state);
+    Snapshot {
+        region: &app.scope.region,
+        figures,
+        counts,
+        live,
+        agents: app.agents.connected_ids().len(),
+    }
+}
+
+fn write_figures(text: &mut Exposition, snapshots: &[Snapshot<'_>]) {
     type ServiceValue = fn(&ecs::ServiceFigures) -> Option<f64>;
     let services: [(&str, &str, ServiceValue); 2] = [
         (
@@ -71,9 +90,16 @@ fn write_figures(text: &mut Exposition, figures: &Figures) {
     ];
     for (name, help, value) in services {
         text.header(name, Kind::Gauge, help);
-        for svc in &figures.services {
-            if let Some(v) = value(svc) {
-                text.sample(name, &[("cluster", &svc.cluster), ("service", &svc.service)], v);
+        for snapshot in snapshots {
+            for svc in &snapshot.figures.services {
+                if let Some(v) = value(svc) {
+                    let labels = [
+                        ("region", snapshot.region),
+                        ("cluster", &svc.cluster),
+                        ("service", &svc.service),
+                    ];
+                    text.sample(name, &labels, v);
+                }
             }
         }
     }
@@ -82,12 +108,12 @@ fn write_figures(text: &mut Exposition, figures: &Figures) {
         Kind::Gauge,
         "The service's tasks in RUNNING state.",
     );
-    for svc in &figures.services {
-        text.sample(
-            "flotilla_service_running_tasks",
-            &[("cluster", &svc.cluster), ("service", &svc.service)],
-            svc.running_tasks as f64,
-        );
+    for snapshot in snapshots {
+        for svc in &snapshot.figures.services {
+            let labels =
+                [("region", snapshot.region), ("cluster", &svc.cluster), ("service", &svc.service)];
+            text.sample("flotilla_service_running_tasks", &labels, svc.running_tasks as f64);
+        }
     }
     type ClusterValue = fn(&ecs::ClusterFigures) -> Option<f64>;
     let clusters: [(&str, &str, ClusterValue); 4] = [
@@ -114,15 +140,21 @@ fn write_figures(text: &mut Exposition, figures: &Figures) {
     ];
     for (name, help, value) in clusters {
         text.header(name, Kind::Gauge, help);
-        for cluster in &figures.clusters {
-            if let Some(v) = value(cluster) {
-                text.sample(name, &[("cluster", &cluster.cluster)], v);
+        for snapshot in snapshots {
+            for cluster in &snapshot.figures.clusters {
+                if let Some(v) = value(cluster) {
+                    text.sample(
+                        name,
+                        &[("region", snapshot.region), ("cluster", &cluster.cluster)],
+                        v,
+                    );
+                }
             }
         }
     }
 }
 
-fn write_tasks(text: &mut Exposition, samples: &[&TaskSample]) {
+fn write_tasks(text: &mut Exposition, snapshots: &[Snapshot<'_>]) {
     type TaskValue = fn(&TaskSample) -> f64;
     let families: [(&str, Kind, &str, TaskValue); 6] = [
         (
@@ -164,34 +196,46 @@ fn write_tasks(text: &mut Exposition, samples: &[&TaskSample]) {
     ];
     for (name, kind, help, value) in families {
         text.header(name, kind, help);
-        for sample in samples {
-            let labels = [
-                ("cluster", sample.cluster.as_str()),
-                ("task", sample.task_id.as_str()),
-                ("group", sample.group.as_str()),
-            ];
-            text.sample(name, &labels, value(sample));
+        for snapshot in snapshots {
+            for sample in &snapshot.live {
+                let labels = [
+                    ("region", snapshot.region),
+                    ("cluster", sample.cluster.as_str()),
+                    ("task", sample.task_id.as_str()),
+                    ("group", sample.group.as_str()),
+                ];
+                text.sample(name, &labels, value(sample));
+            }
         }
     }
 }
 
-fn write_counts(text: &mut Exposition, counts: &Counts, agents: usize) {
+fn write_counts(text: &mut Exposition, snapshots: &[Snapshot<'_>]) {
     text.header("flotilla_tasks", Kind::Gauge, "Tasks known to the server, by last status.");
-    for ((cluster, status), n) in &counts.tasks {
-        text.sample("flotilla_tasks", &[("cluster", cluster), ("last_status", status)], *n as f64);
+    for snapshot in snapshots {
+        for ((cluster, status), n) in &snapshot.counts.tasks {
+            let labels =
+                [("region", snapshot.region), ("cluster", cluster), ("last_status", status)];
+            text.sample("flotilla_tasks", &labels, *n as f64);
+        }
     }
     text.header(
         "flotilla_container_instances",
         Kind::Gauge,
         "Registered container instances, by status.",
     );
-    for ((cluster, status), n) in &counts.instances {
-        text.sample(
-            "flotilla_container_instances",
-            &[("cluster", cluster), ("status", status)],
-            *n as f64,
-        );
+    for snapshot in snapshots {
+        for ((cluster, status), n) in &snapshot.counts.instances {
+            let labels = [("region", snapshot.region), ("cluster", cluster), ("status", status)];
+            text.sample("flotilla_container_instances", &labels, *n as f64);
+        }
     }
     text.header("flotilla_agents_connected", Kind::Gauge, "Agents connected to this server now.");
-    text.sample("flotilla_agents_connected", &[], agents as f64);
+    for snapshot in snapshots {
+        text.sample(
+            "flotilla_agents_connected",
+            &[("region", snapshot.region)],
+            snapshot.agents as f64,
+        );
+    }
 }

@@ -10,6 +10,7 @@ use aws_sigv4::sign::v4;
 
 use super::*;
 use crate::caller::KeyInfo;
+use crate::regions::ServedRegions;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
@@ -53,7 +54,12 @@ fn verify(
     }
 }
 
-const SERVICE: Expected<'static> = Expected { region: "us-east-1", service: "service" };
+/// The regions of a server whose own region is us-east-1: the `aws` partition.
+static SERVED: std::sync::LazyLock<ServedRegions> =
+    std::sync::LazyLock::new(|| ServedRegions::new("us-east-1"));
+fn service() -> Expected<'static> {
+    Expected { regions: &SERVED, service: "service" }
+}
 
 /// The "get-vanilla" case of AWS's published SigV4 test suite.
 #[test]
@@ -67,7 +73,7 @@ fn aws_test_suite_get_vanilla() {
         ),
     ];
     let now = at("20150830T123600Z");
-    let caller = verify("GET", "/", &headers, b"", SERVICE, now, &Keys(None)).expect("valid");
+    let caller = verify("GET", "/", &headers, b"", service(), now, &Keys(None)).expect("valid");
     assert_eq!(caller.access_key_id, "AKIDEXAMPLE");
     assert_eq!(caller.region, "us-east-1");
     assert_eq!(caller.principal_arn, "arn:aws:iam::000000000000:root");
@@ -78,7 +84,7 @@ fn aws_test_suite_get_vanilla() {
             Keys(None).key("AKIDEXAMPLE").map(|k| KeyInfo { secret_access_key: "nope".into(), ..k })
         }
     }
-    let error = verify("GET", "/", &headers, b"", SERVICE, now, &Wrong).expect_err("bad secret");
+    let error = verify("GET", "/", &headers, b"", service(), now, &Wrong).expect_err("bad secret");
     assert_eq!(error.code, "InvalidSignatureException");
 
     struct Nobody;
@@ -87,16 +93,20 @@ fn aws_test_suite_get_vanilla() {
             None
         }
     }
-    let error = verify("GET", "/", &headers, b"", SERVICE, now, &Nobody).expect_err("unknown");
+    let error = verify("GET", "/", &headers, b"", service(), now, &Nobody).expect_err("unknown");
     assert_eq!(error.code, "UnrecognizedClientException");
 
     let later = now + Duration::from_secs(16 * 60);
-    let error = verify("GET", "/", &headers, b"", SERVICE, later, &Keys(None)).expect_err("skew");
+    let error = verify("GET", "/", &headers, b"", service(), later, &Keys(None)).expect_err("skew");
     assert!(error.message.contains("Signature expired"), "{error}");
 
-    let elsewhere = Expected { region: "eu-west-1", service: "service" };
-    let error = verify("GET", "/", &headers, b"", elsewhere, now, &Keys(None)).expect_err("region");
+    // A region outside the partition is refused, in AWS's words, before the signature is checked.
+    let mut elsewhere = headers.clone();
+    elsewhere[2].1 = elsewhere[2].1.replace("/us-east-1/", "/xx-fake-1/");
+    let error =
+        verify("GET", "/", &elsewhere, b"", service(), now, &Keys(None)).expect_err("region");
     assert_eq!(error.code, "InvalidSignatureException");
+    assert_eq!(error.message, "Credential should be scoped to a valid region.");
 }
 
 #[test]
@@ -155,7 +165,9 @@ fn signed(
     (query, all)
 }
 
-const MONITORING: Expected<'static> = Expected { region: "us-east-1", service: "monitoring" };
+fn monitoring() -> Expected<'static> {
+    Expected { regions: &SERVED, service: "monitoring" }
+}
 
 fn presign_settings(expires: u64) -> SigningSettings {
     let mut settings = SigningSettings::default();
@@ -170,21 +182,21 @@ fn presigned_requests_verify_until_they_expire() {
     let (url, headers) = signed(&[("host", "127.0.0.1")], b"", None, presign_settings(300), time);
     assert!(url.contains("X-Amz-Signature="), "{url}");
     let now = SystemTime::now();
-    verify("GET", &url, &headers, b"", MONITORING, now, &Keys(None)).expect("valid presigned");
+    verify("GET", &url, &headers, b"", monitoring(), now, &Keys(None)).expect("valid presigned");
 
     let tampered = url.replace("ListMetrics", "ListMetricz");
-    let error = verify("GET", &tampered, &headers, b"", MONITORING, now, &Keys(None))
+    let error = verify("GET", &tampered, &headers, b"", monitoring(), now, &Keys(None))
         .expect_err("tampered");
     assert_eq!(error.code, "InvalidSignatureException");
 
     let expired = now + Duration::from_secs(300);
-    let error =
-        verify("GET", &url, &headers, b"", MONITORING, expired, &Keys(None)).expect_err("expired");
+    let error = verify("GET", &url, &headers, b"", monitoring(), expired, &Keys(None))
+        .expect_err("expired");
     assert!(error.message.contains("expired"), "{error}");
 
     let mut both = headers.clone();
     both.push(("authorization".into(), "AWS4-HMAC-SHA256 Credential=x".into()));
-    let error = verify("GET", &url, &both, b"", MONITORING, now, &Keys(None)).expect_err("both");
+    let error = verify("GET", &url, &both, b"", monitoring(), now, &Keys(None)).expect_err("both");
     assert_eq!(error.code, "IncompleteSignatureException");
 }
 
@@ -194,13 +206,14 @@ fn session_tokens_must_match_the_key() {
     let target = ("x-amz-target", "GraniteServiceVersion20100801.ListMetrics");
     let (url, headers) =
         signed(&[("host", "h"), target], b"{}", Some("tok"), SigningSettings::default(), now);
-    verify("GET", &url, &headers, b"{}", MONITORING, now, &Keys(Some("tok"))).expect("session");
+    verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(Some("tok"))).expect("session");
     for keys in [Keys(None), Keys(Some("other"))] {
-        let error = verify("GET", &url, &headers, b"{}", MONITORING, now, &keys).expect_err("tok");
+        let error =
+            verify("GET", &url, &headers, b"{}", monitoring(), now, &keys).expect_err("tok");
         assert_eq!(error.code, "UnrecognizedClientException");
     }
     let (url, headers) = signed(&[("host", "h")], b"{}", None, SigningSettings::default(), now);
-    let error = verify("GET", &url, &headers, b"{}", MONITORING, now, &Keys(Some("tok")))
+    let error = verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(Some("tok")))
         .expect_err("none");
     assert_eq!(error.code, "UnrecognizedClientException");
 }
@@ -210,7 +223,7 @@ fn headers_that_name_the_operation_must_be_signed() {
     let now = SystemTime::now();
     let (url, mut headers) = signed(&[("host", "h")], b"{}", None, SigningSettings::default(), now);
     headers.push(("x-amz-target".into(), "GraniteServiceVersion20100801.ListMetrics".into()));
-    let error = verify("GET", &url, &headers, b"{}", MONITORING, now, &Keys(None))
+    let error = verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(None))
         .expect_err("unsigned target");
     assert_eq!(error.code, "IncompleteSignatureException");
     assert!(error.message.contains("x-amz-target"), "{error}");
@@ -222,8 +235,8 @@ fn unsigned_payloads_are_refused_and_declared_hashes_checked() {
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
     let (url, headers) = signed(&[("host", "h")], b"{}", None, settings, now);
-    verify("GET", &url, &headers, b"{}", MONITORING, now, &Keys(None)).expect("declared hash");
-    let error = verify("GET", &url, &headers, b"{ }", MONITORING, now, &Keys(None))
+    verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(None)).expect("declared hash");
+    let error = verify("GET", &url, &headers, b"{ }", monitoring(), now, &Keys(None))
         .expect_err("other body");
     assert_eq!(error.code, "InvalidSignatureException");
 
@@ -252,7 +265,7 @@ fn unsigned_payloads_are_refused_and_declared_hashes_checked() {
     for (name, value) in instructions.headers() {
         headers.push((name.to_string(), value.to_string()));
     }
-    let error = verify("POST", "/", &headers, b"{}", MONITORING, now, &Keys(None))
+    let error = verify("POST", "/", &headers, b"{}", monitoring(), now, &Keys(None))
         .expect_err("unsigned payload");
     assert_eq!(error.code, "InvalidSignatureException");
     assert!(error.message.contains("UNSIGNED-PAYLOAD"), "{error}");

@@ -1,0 +1,298 @@
+//! Every region is served with its own state: a region is ECS (its records in the one store,
+//! under `regions/<region>/` — the home region's at the top, where they always were), CloudWatch
+//! Logs (its own `logs.redb`) and CloudWatch metrics (its own series), wired to each other and
+//! opened on the first request or agent that names it, then on every start.
+//!
+//! The home region is the `--region` of the server's first start, recorded in the store: data
+//! written before regions existed is its data, and a later `--region` changes only the default.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use flotilla_api::arn::ArnScope;
+use flotilla_front::{ServedRegions, Service};
+use flotilla_store::{Op, Prefixed, Store, Txn};
+use tokio::task::JoinHandle;
+
+use crate::{wiring, ServerError};
+
+/// The key naming the home region.
+const HOME_KEY: &str = "server/home-region";
+/// Each region other than the home one that has been opened has a key under this prefix.
+const KNOWN_PREFIX: &str = "server/regions/";
+
+/// What every region's ECS shares.
+#[derive(Debug, Clone)]
+pub struct RegionSettings {
+    pub data_dir: PathBuf,
+    pub account_id: String,
+    pub agent_timeout: Duration,
+    pub quotas: flotilla_ecs::Quotas,
+    pub join_token: Option<String>,
+}
+
+/// One region's services.
+pub struct Region {
+    pub name: String,
+    pub ecs: Arc<flotilla_ecs::App>,
+    pub logs: Arc<flotilla_logs::App>,
+    pub cloudwatch: Arc<flotilla_cloudwatch::App>,
+    /// Each service at the front door, in the order of [`ServiceKind`].
+    services: [Arc<dyn Service>; 3],
+    /// The agents' routes of this region's ECS.
+    pub agent_routes: Router,
+    /// The controller, upkeep, figures and retention, once the server serves.
+    background: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Which of a region's services a request is for.
+#[derive(Debug, Clone, Copy)]
+pub enum ServiceKind {
+    Ecs = 0,
+    Logs = 1,
+    CloudWatch = 2,
+}
+
+impl Region {
+    pub fn service(&self, kind: ServiceKind) -> &Arc<dyn Service> {
+        &self.services[kind as usize]
+    }
+
+    fn start_background(&self) {
+        let mut background = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        if background.is_empty() {
+            *background = flotilla_ecs::spawn(&self.ecs);
+            background.push(flotilla_logs::retention::spawn(Arc::clone(&self.logs)));
+        }
+    }
+
+    fn stop_background(&self) {
+        for task in self.background.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// The regions open in this server.
+pub struct Regions {
+    settings: RegionSettings,
+    store: Arc<dyn Store>,
+    served: ServedRegions,
+    home: String,
+    open: RwLock<HashMap<String, Arc<Region>>>,
+    /// Held while a region opens, so two first requests open it once.
+    opening: tokio::sync::Mutex<()>,
+    /// Whether opened regions start their background work (set by `serve`).
+    running: Mutex<bool>,
+}
+
+impl Regions {
+    /// Records the home region on a first start, then opens the home region, the server's
+    /// region and every region opened before.
+    pub async fn open(
+        settings: RegionSettings,
+        store: Arc<dyn Store>,
+        server_region: &str,
+    ) -> Result<Regions, ServerError> {
+        let home = home_region(store.as_ref(), server_region).await?;
+        let (known, _) = store.range(KNOWN_PREFIX).await?;
+        let known: Vec<String> = known
+            .iter()
+            .filter_map(|kv| kv.key.strip_prefix(KNOWN_PREFIX).map(str::to_string))
+            .collect();
+        // A region served once stays served, even a private name no longer the server's.
+        let served = known
+            .iter()
+            .fold(ServedRegions::new(server_region).and(home.clone()), |served, name| {
+                served.and(name.clone())
+            });
+        let regions = Regions {
+            settings,
+            store,
+            served,
+            home,
+            open: RwLock::default(),
+            opening: tokio::sync::Mutex::new(()),
+            running: Mutex::new(false),
+        };
+        let mut names = vec![regions.home.clone(), server_region.to_string()];
+        names.extend(known);
+        for name in names {
+            regions.get(&name).await?;
+        }
+        Ok(regions)
+    }
+
+    /// The server's `--region`: where agents and human commands go unless they name another.
+    pub fn default_region(&self) -> &str {
+        self.served.server_region()
+    }
+
+    pub fn served(&self) -> &ServedRegions {
+        &self.served
+    }
+
+    /// The region `name`, opened if this is its first use. `name` must be a served region.
+    pub async fn get(&self, name: &str) -> Result<Arc<Region>, ServerError> {
+        if let Some(region) = self.read().get(name) {
+            return Ok(Arc::clone(region));
+        }
+        if !self.served.serves(name) {
+            return Err(ServerError::RegionNotServed(name.to_string()));
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(region) = self.read().get(name) {
+            return Ok(Arc::clone(region));
+        }
+        let region = Arc::new(self.open_region(name).await?);
+        if *self.running.lock().unwrap_or_else(|e| e.into_inner()) {
+            region.start_background();
+        }
+        self.open
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), Arc::clone(&region));
+        tracing::info!(region = name, "region open");
+        Ok(region)
+    }
+
+    /// Every open region, the default one first.
+    pub fn all(&self) -> Vec<Arc<Region>> {
+        let mut all: Vec<Arc<Region>> = self.read().values().cloned().collect();
+        all.sort_by_key(|r| (r.name != self.default_region(), r.name.clone()));
+        all
+    }
+
+    /// Starts every open region's background work, and that of regions opened from now on.
+    pub fn start_background(&self) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        for region in self.all() {
+            region.start_background();
+        }
+    }
+
+    pub fn stop_background(&self) {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        for region in self.all() {
+            region.stop_background();
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Region>>> {
+        self.open.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn open_region(&self, name: &str) -> Result<Region, ServerError> {
+        let settings = &self.settings;
+        let (store, logs_dir): (Arc<dyn Store>, PathBuf) = if name == self.home {
+            (Arc::clone(&self.store), settings.data_dir.clone())
+        } else {
+            // Known before anything of it is written, so a start after a crash opens it again.
+            let known = Op::Put { key: format!("{KNOWN_PREFIX}{name}"), value: Vec::new() };
+            self.store.commit(Txn { compares: Vec::new(), ops: vec![known] }).await?;
+            let prefixed = Prefixed::new(Arc::clone(&self.store), format!("regions/{name}/"));
+            (Arc::new(prefixed), settings.data_dir.join("regions").join(name))
+        };
+        std::fs::create_dir_all(&logs_dir).map_err(|source| ServerError::DataDir {
+            path: logs_dir.display().to_string(),
+            source,
+        })?;
+        let scope = ArnScope::new(name.to_string(), settings.account_id.clone());
+        let logs = Arc::new(flotilla_logs::App::open(&logs_dir.join("logs.redb"), scope.clone())?);
+        let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
+        let ecs = flotilla_ecs::open(
+            flotilla_ecs::EcsConfig {
+                scope,
+                agent_timeout: settings.agent_timeout,
+                quotas: settings.quotas,
+                join_token: settings.join_token.clone(),
+            },
+            store,
+            Arc::new(wiring::LogsSink(Arc::clone(&logs))),
+            Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
+        )
+        .await?;
+        let services: [Arc<dyn Service>; 3] = [
+            Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
+            Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
+            Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
+        ];
+        Ok(Region {
+            name: name.to_string(),
+            agent_routes: flotilla_ecs::agent_routes(Arc::clone(&ecs)),
+            ecs,
+            logs,
+            cloudwatch,
+            services,
+            background: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// The home region: the one recorded, else `server_region`, recorded now.
+async fn home_region(store: &dyn Store, server_region: &str) -> Result<String, ServerError> {
+    let (stored, _) = store.range(HOME_KEY).await?;
+    if let Some(kv) = stored.into_iter().find(|kv| kv.key == HOME_KEY) {
+        return String::from_utf8(kv.value)
+            .map_err(|_| ServerError::Store(flotilla_store::StoreError::Corrupt(HOME_KEY.into())));
+    }
+    let record = Op::Put { key: HOME_KEY.to_string(), value: server_region.as_bytes().to_vec() };
+    store.commit(Txn { compares: Vec::new(), ops: vec![record] }).await?;
+    Ok(server_region.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use flotilla_store::EmbeddedStore;
+
+    use super::*;
+
+    fn settings(dir: &std::path::Path) -> RegionSettings {
+        RegionSettings {
+            data_dir: dir.to_path_buf(),
+            account_id: "123456789012".into(),
+            agent_timeout: Duration::from_secs(8),
+            quotas: flotilla_ecs::Quotas::default(),
+            join_token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_home_region_keeps_its_data_when_the_server_region_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open(&dir.path().join("flotilla.redb")).expect("open"));
+        let first = dir.path().join("first");
+        let regions = Regions::open(settings(&first), Arc::clone(&store), "us-east-1")
+            .await
+            .expect("open regions");
+        assert_eq!(regions.get("eu-west-2").await.expect("open").name, "eu-west-2");
+        assert!(matches!(regions.get("xx-no-1").await, Err(ServerError::RegionNotServed(_))));
+        assert!(first.join("regions/eu-west-2/logs.redb").exists());
+        assert!(first.join("logs.redb").exists(), "the home region's logs stay where they were");
+        let (keys, _) = store.range("").await.expect("range");
+        let keys: Vec<&str> = keys.iter().map(|kv| kv.key.as_str()).collect();
+        assert!(keys.contains(&"ecs/clusters/default"), "{keys:?}");
+        assert!(keys.contains(&"regions/eu-west-2/ecs/clusters/default"), "{keys:?}");
+        assert!(keys.contains(&"server/home-region"), "{keys:?}");
+        drop(regions);
+
+        // A restart with another --region: the home region is still us-east-1, with its data
+        // and ARNs; the new region is the default; every region opened before is open again.
+        let second = dir.path().join("second");
+        let regions =
+            Regions::open(settings(&second), store, "local-1").await.expect("open regions");
+        assert_eq!(regions.default_region(), "local-1");
+        let names: Vec<String> = regions.all().iter().map(|r| r.name.clone()).collect();
+        assert_eq!(names, ["local-1", "eu-west-2", "us-east-1"]);
+        let home = regions.get("us-east-1").await.expect("home");
+        assert_eq!(home.ecs.scope.region, "us-east-1");
+        let state = home.ecs.state.read();
+        let default = state.clusters.get("default").expect("the home region's default cluster");
+        assert_eq!(default.cluster_arn, "arn:aws:ecs:us-east-1:123456789012:cluster/default");
+        assert!(regions.served().serves("local-1") && regions.served().serves("us-east-1"));
+    }
+}
