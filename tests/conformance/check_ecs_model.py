@@ -840,7 +840,7 @@ class Scenario(ModelScenario):
                         "logDriver": "awslogs",
                         "options": {
                             "awslogs-group": "/ecs/firelens",
-                            "awslogs-region": "us-east-1",
+                            "awslogs-region": self.region,
                             "awslogs-stream-prefix": "firelens",
                         },
                     },
@@ -904,7 +904,7 @@ class Scenario(ModelScenario):
                     "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
                     "logConfiguration": {
                         "logDriver": "awslogs",
-                        "options": {"awslogs-group": "/ecs/worker", "awslogs-region": "us-east-1",
+                        "options": {"awslogs-group": "/ecs/worker", "awslogs-region": self.region,
                                     "awslogs-stream-prefix": "worker"},
                     },
                     "startTimeout": 60,

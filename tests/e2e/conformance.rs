@@ -1,7 +1,7 @@
-//! Runs the botocore model conformance checks against a live server: every response body must
-//! match botocore's ECS model (`tests/conformance/check_ecs_model.py`) and CloudWatch Logs model
-//! (`check_logs_model.py`), and every operation the server does not implement must answer
-//! UnknownOperationException.
+//! Runs the botocore model conformance checks against a live server, in its region and in
+//! others: every response body must match botocore's ECS model
+//! (`tests/conformance/check_ecs_model.py`) and CloudWatch Logs model (`check_logs_model.py`),
+//! and every operation the server does not implement must answer UnknownOperationException.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,10 +9,15 @@ use std::process::Command;
 use crate::fleet::Fleet;
 use crate::support::{Flotilla, REGION};
 
-/// Runs `tests/conformance/<script>` against server `f` (endpoint, credentials and region,
+/// Runs `tests/conformance/<script>` against server `f` in the server's region.
+pub fn run_model_check(script: &str, f: &Flotilla, extra: &[&str]) {
+    run_model_check_in(script, f, REGION, extra)
+}
+
+/// Runs `tests/conformance/<script>` against server `f` (endpoint, credentials and `region`,
 /// then `extra` arguments) and fails the test with its report unless it exits 0. Fails (never
 /// skips) when Python or botocore is missing: the checks are part of the suite.
-pub fn run_model_check(script: &str, f: &Flotilla, extra: &[&str]) {
+pub fn run_model_check_in(script: &str, f: &Flotilla, region: &str, extra: &[&str]) {
     require_botocore();
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance").join(script);
@@ -23,7 +28,7 @@ pub fn run_model_check(script: &str, f: &Flotilla, extra: &[&str]) {
         .arg("--credentials")
         .arg(f.data_dir.join("credentials"))
         .arg("--region")
-        .arg(REGION)
+        .arg(region)
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("run python3 {script}: {e}"));
@@ -62,8 +67,19 @@ async fn responses_conform_to_the_botocore_ecs_model() {
     run_model_check("check_ecs_model.py", &fleet.server, &["--agent-cluster", &fleet.cluster]);
 }
 
+/// The same answers in a region other than the server's, with an agent joined there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_conform_to_the_botocore_ecs_model_in_another_region() {
+    let fleet = Fleet::in_region("eu-west-1").await;
+    let extra = ["--agent-cluster", fleet.cluster.as_str()];
+    run_model_check_in("check_ecs_model.py", &fleet.server, "eu-west-1", &extra);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_conform_to_the_botocore_logs_model() {
-    // CloudWatch Logs needs no agent.
-    run_model_check("check_logs_model.py", &Flotilla::start(), &[]);
+    // CloudWatch Logs needs no agent; each region starts empty.
+    let f = Flotilla::start();
+    for region in [REGION, "ap-southeast-2"] {
+        run_model_check_in("check_logs_model.py", &f, region, &[]);
+    }
 }
