@@ -214,3 +214,36 @@ async fn an_agent_joins_a_cluster_of_another_region_and_its_logs_stay_there() {
     fleet.ecs.stop_task().cluster(&fleet.cluster).task(&task).send().await.expect("stop");
     fleet.wait_status(&task, "STOPPED").await;
 }
+
+#[test]
+fn an_agent_naming_a_region_not_served_exits_saying_so() {
+    let f = Flotilla::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["agent", "--server", &f.endpoint(), "--region", "xx-fake-1", "--metadata-port", "0"])
+        .arg("--token-file")
+        .arg(f.data_dir.join("agent-token"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn flotilla agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = agent.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("the agent kept retrying a region the server does not serve");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success());
+    assert!(stderr.contains("region 'xx-fake-1' is not served"), "{stderr}");
+}
