@@ -35,6 +35,16 @@ REFUSAL_CODES = {
 }
 
 
+# Refusals the server makes only after ECS's own validation passed (a Fargate definition is
+# checked as ECS checks it first): the rest of a valid request, laid over the refused path's.
+VALID_REST = {
+    ("RegisterTaskDefinition", "requiresCompatibilities[]=FARGATE"): {
+        "family": "ledger", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "x"}],
+    },
+}
+
+
 def value_of(shape, depth: int = 0) -> Any:
     """A value of `shape` that sets it: required members filled, lists and maps not empty."""
     kind = shape.type_name
@@ -125,7 +135,8 @@ def main() -> int:
             operation = model.operation_model(op)
             method = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower())
             for path in paths:
-                request = request_with(operation.input_shape, path)
+                request = {**request_with(operation.input_shape, path),
+                           **VALID_REST.get((op, path), {})}
                 sent += 1
                 try:
                     method(**request)

@@ -5,6 +5,8 @@
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::ContainerDefinition;
 
+use serde_json::json;
+
 use crate::support::Flotilla;
 
 /// With the cluster omitted and no `default` cluster, ECS answers ClusterNotFoundException
@@ -79,4 +81,114 @@ async fn empty_tags_are_omitted() {
     assert_eq!(cluster["clusterName"], "bare");
     assert!(cluster.get("tags").is_none(), "an empty tags member: {cluster}");
     assert!(created.cluster().is_some_and(|c| c.tags().is_empty()));
+}
+
+/// A Fargate definition is checked as ECS checks it, with ECS's messages, before FARGATE is
+/// refused (running Fargate tasks comes with task networking).
+#[tokio::test]
+async fn fargate_definitions_get_ecs_validation_then_a_clear_refusal() {
+    use aws_sdk_ecs::types::{Compatibility, NetworkMode};
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let register = |mode: Option<NetworkMode>, cpu: &str, memory: &str| {
+        ecs.register_task_definition()
+            .family("fargate")
+            .requires_compatibilities(Compatibility::Fargate)
+            .set_network_mode(mode)
+            .cpu(cpu)
+            .memory(memory)
+            .container_definitions(ContainerDefinition::builder().name("app").image("x").build())
+            .send()
+    };
+    let bridge = register(None, "256", "512").await.expect_err("bridge mode");
+    assert_eq!(bridge.code(), Some("ClientException"), "{bridge:?}");
+    assert_eq!(
+        bridge.message(),
+        Some("Fargate only supports network mode \u{2018}awsvpc\u{2019}.")
+    );
+
+    let size = register(Some(NetworkMode::Awsvpc), "256", "4096").await.expect_err("no such size");
+    assert_eq!(size.code(), Some("ClientException"), "{size:?}");
+    assert_eq!(
+        size.message(),
+        Some(
+            "No Fargate configuration exists for given values: 256 CPU, 4096 memory. See the \
+             Amazon ECS documentation for the valid values."
+        )
+    );
+
+    let valid = register(Some(NetworkMode::Awsvpc), "1024", "2GB").await.expect_err("refused");
+    assert_eq!(valid.code(), Some("InvalidParameterException"), "{valid:?}");
+    assert_eq!(
+        valid.message(),
+        Some(
+            "The value FARGATE of parameter requiresCompatibilities[] is not supported yet by \
+             this server."
+        )
+    );
+    let families = ecs.list_task_definition_families().send().await.expect("families");
+    assert!(families.families().is_empty(), "nothing was stored: {families:?}");
+}
+
+/// The error table's first row: every operation that names a cluster answers
+/// ClusterNotFoundException ("Cluster not found.") for one that does not exist or was deleted,
+/// before judging the rest of the request (DescribeClusters lists it as a MISSING failure).
+#[tokio::test]
+async fn every_operation_naming_a_missing_or_deleted_cluster_answers_cluster_not_found() {
+    let f = Flotilla::start();
+    f.ecs().create_cluster().cluster_name("gone").send().await.expect("create");
+    f.ecs().delete_cluster().cluster("gone").send().await.expect("delete");
+    let arn = "arn:aws:ecs:us-east-1:000000000000";
+    let requests: [(&str, serde_json::Value); 20] = [
+        ("CreateService", json!({"serviceName": "s", "taskDefinition": "td", "desiredCount": 1})),
+        ("UpdateService", json!({"service": "s"})),
+        ("DeleteService", json!({"service": "s"})),
+        ("DescribeServices", json!({"services": ["s"]})),
+        ("ListServices", json!({})),
+        ("RunTask", json!({"taskDefinition": "td"})),
+        ("StartTask", json!({"taskDefinition": "td", "containerInstances": ["i"]})),
+        ("StopTask", json!({"task": "t"})),
+        ("DescribeTasks", json!({"tasks": ["t"]})),
+        ("ListTasks", json!({})),
+        ("DescribeContainerInstances", json!({"containerInstances": ["i"]})),
+        ("ListContainerInstances", json!({})),
+        ("DeregisterContainerInstance", json!({"containerInstance": "i"})),
+        (
+            "UpdateContainerInstancesState",
+            json!({"containerInstances": ["i"], "status": "DRAINING"}),
+        ),
+        (
+            "PutAttributes",
+            json!({"attributes": [{"name": "a", "targetId": format!("{arn}:container-instance/x/i")}]}),
+        ),
+        (
+            "DeleteAttributes",
+            json!({"attributes": [{"name": "a", "targetId": format!("{arn}:container-instance/x/i")}]}),
+        ),
+        ("ListAttributes", json!({"targetType": "container-instance"})),
+        ("UpdateCluster", json!({"settings": [{"name": "containerInsights", "value": "enabled"}]})),
+        (
+            "UpdateClusterSettings",
+            json!({"settings": [{"name": "containerInsights", "value": "enabled"}]}),
+        ),
+        ("DeleteCluster", json!({})),
+    ];
+    for cluster in ["nope", "gone", &format!("{arn}:cluster/nope")] {
+        for (operation, request) in &requests {
+            let mut request = request.clone();
+            request["cluster"] = json!(cluster);
+            let (status, body) = f.signed_call(operation, request.to_string().as_bytes());
+            assert_eq!(
+                (status, body["__type"].as_str(), body["message"].as_str()),
+                (400, Some("ClusterNotFoundException"), Some("Cluster not found.")),
+                "{operation} on cluster {cluster}: {body}"
+            );
+        }
+        let body = json!({"clusters": [cluster]}).to_string();
+        let (status, described) = f.signed_call("DescribeClusters", body.as_bytes());
+        assert_eq!(status, 200);
+        let inactive = described["clusters"][0]["status"] == "INACTIVE";
+        let missing = described["failures"][0]["reason"] == "MISSING";
+        assert!(inactive || missing, "{described}");
+    }
 }

@@ -230,18 +230,36 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         (
             "fargate in bridge mode",
             task(json!({"requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512"})),
-            Invalid(CLIENT, "FARGATE requires networkMode awsvpc, not the default (bridge)"),
+            Invalid(CLIENT, "Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
         ),
         (
             "fargate without size",
             task(json!({"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc"})),
-            Invalid(CLIENT, "FARGATE requires a task-level cpu"),
+            Invalid(CLIENT, "Fargate requires that 'cpu' be defined at the task level.; Fargate requires that 'memory' be defined at the task level."),
         ),
         (
             "fargate with a size it lacks",
             task(json!({"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
                         "cpu": "256", "memory": "4096"})),
-            Invalid(CLIENT, "no Fargate configuration exists for cpu 256 and memory 4096"),
+            Invalid(CLIENT, "No Fargate configuration exists for given values: 256 CPU, 4096 memory. See the Amazon ECS documentation for the valid values."),
+        ),
+        (
+            "fargate with what it does not support",
+            containers(
+                json!([{"name": "web", "image": "x", "privileged": true,
+                        "linuxParameters": {"devices": [{"hostPath": "/dev/fuse"}], "sharedMemorySize": 64}}]),
+                json!({"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256",
+                       "memory": "512", "ipcMode": "host", "pidMode": "host",
+                       "placementConstraints": [{"type": "memberOf", "expression": "attribute:a == b"}],
+                       "volumes": [{"name": "v", "host": {"sourcePath": "/data"}}]}),
+            ),
+            Invalid(CLIENT, "Tasks using the Fargate launch type do not support ipcMode.; \
+                Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.; \
+                Fargate compatible task definitions do not support constraints; \
+                Fargate compatible task definitions do not support sourcePath; \
+                Fargate compatible task definitions do not support privileged; \
+                Fargate compatible task definitions do not support devices; \
+                Fargate compatible task definitions do not support sharedMemorySize"),
         ),
         (
             "fargate windows below one vCPU",
@@ -344,7 +362,13 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
                 json!([web(), {"name": "side", "image": "x", "memory": 64, "links": ["web"]}]),
                 json!({"networkMode": "awsvpc"}),
             ),
-            Invalid(CLIENT, "container 'side': links are only supported in bridge network mode"),
+            Invalid(CLIENT, "Links are not supported when networkMode=awsvpc."),
+        ),
+        (
+            "hostname in awsvpc mode",
+            containers(json!([{"name": "web", "image": "x", "memory": 64, "hostname": "h"}]),
+                       json!({"networkMode": "awsvpc"})),
+            Invalid(CLIENT, "hostname is not supported on container when networkMode=awsvpc."),
         ),
         (
             "link to an unknown container",
@@ -372,7 +396,7 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
             containers(json!([{"name": "web", "image": "x", "memory": 64,
                                "portMappings": [{"containerPort": 80, "hostPort": 8080}]}]),
                        json!({"networkMode": "awsvpc"})),
-            Invalid(CLIENT, "portMappings[0].hostPort (8080) must be left out or equal containerPort (80) in awsvpc network mode"),
+            Invalid(CLIENT, "When networkMode=awsvpc, the host ports and container ports in port mappings must match."),
         ),
         (
             "host mode host port differs",
@@ -579,13 +603,13 @@ fn every_problem_is_reported() {
         "container name 'web' is used more than once",
         "container 'web': image is required",
         "container 'web': memory (4) must be at least 6 MiB",
-        "container 'web': links are only supported in bridge network mode",
+        "Links are not supported when networkMode=awsvpc.",
         "container 'web': link 'db' names no container of the task",
         "dependsOn[0].containerName 'ghost' is not a container of the task",
         "healthCheck.retries (11) must be between 1 and 10",
         "mountPoints[0].sourceVolume 'nope' is not a volume of the task",
         "portMappings[0].protocol 'sctp' is not one of tcp, udp",
-        "portMappings[0].hostPort (81) must be left out or equal containerPort (80)",
+        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
     ];
     for text in expected {
         assert!(err.message.contains(text), "{:?} does not contain {text:?}", err.message);

@@ -112,14 +112,3 @@ pub fn fargate_pair_is_valid(cpu: u32, memory: u32) -> bool {
         (first..=last).step_by(step as usize).any(|offered| offered == memory)
     })
 }
-
-/// What Fargate offers for `cpu`, in words, for error messages.
-pub fn fargate_sizes_for(cpu: u32) -> String {
-    match fargate_memory_range(cpu) {
-        None => "Fargate cpu is one of 256, 512, 1024, 2048, 4096, 8192, 16384".to_string(),
-        Some(_) if cpu == 256 => "Fargate memory for cpu 256 is 512, 1024 or 2048".to_string(),
-        Some((first, last, step)) => {
-            format!("Fargate memory for cpu {cpu} is {first} to {last} in steps of {step}")
-        }
-    }
-}

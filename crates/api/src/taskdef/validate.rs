@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use super::container::{ContainerDefinition, PortMapping};
 use super::enums::*;
 use super::units::{
-    fargate_pair_is_valid, fargate_sizes_for, parse_task_cpu, parse_task_memory, EC2_TASK_CPU_MAX,
-    EC2_TASK_CPU_MIN,
+    fargate_pair_is_valid, parse_task_cpu, parse_task_memory, EC2_TASK_CPU_MAX, EC2_TASK_CPU_MIN,
 };
 use super::{TaskDefinitionRegistration, Volume};
 use crate::common::validate_tags;
@@ -184,6 +183,7 @@ pub fn validate_register(req: &TaskDefinitionRegistration) -> Result<(), ApiErro
     });
     if fargate {
         check_fargate_task(&mut p, req, cpu, memory, windows);
+        check_fargate_parameters(&mut p, req);
     } else if let Some(units) = cpu {
         if !(EC2_TASK_CPU_MIN..=EC2_TASK_CPU_MAX).contains(&units) {
             p.client(format!(
@@ -275,29 +275,74 @@ fn check_fargate_task(
     memory: Option<u32>,
     windows: bool,
 ) {
+    // ECS's own words, as it answers them.
     if req.network_mode.as_deref() != Some("awsvpc") {
-        p.client(format!(
-            "FARGATE requires networkMode awsvpc, not {}",
-            req.network_mode.as_deref().unwrap_or("the default (bridge)")
-        ));
+        p.client("Fargate only supports network mode \u{2018}awsvpc\u{2019}.".to_string());
     }
     if req.cpu.is_none() {
-        p.client("FARGATE requires a task-level cpu".to_string());
+        p.client("Fargate requires that 'cpu' be defined at the task level.".to_string());
     }
     if req.memory.is_none() {
-        p.client("FARGATE requires a task-level memory".to_string());
+        p.client("Fargate requires that 'memory' be defined at the task level.".to_string());
     }
     if let (Some(cpu), Some(memory)) = (cpu, memory) {
         if !fargate_pair_is_valid(cpu, memory) {
             p.client(format!(
-                "no Fargate configuration exists for cpu {cpu} and memory {memory}: {}",
-                fargate_sizes_for(cpu)
+                "No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. \
+                 See the Amazon ECS documentation for the valid values."
             ));
         }
         if windows && cpu < 1024 {
             p.client(format!(
                 "Windows containers on FARGATE need a task cpu of at least 1024, not {cpu}"
             ));
+        }
+    }
+}
+
+/// What a Fargate-compatible definition may not use, in ECS's words ("Fargate compatible task
+/// definitions do not support X").
+fn check_fargate_parameters(p: &mut Problems, req: &TaskDefinitionRegistration) {
+    let unsupported = |p: &mut Problems, what: &str| {
+        p.client(format!("Fargate compatible task definitions do not support {what}"));
+    };
+    if req.ipc_mode.is_some() {
+        p.client("Tasks using the Fargate launch type do not support ipcMode.".to_string());
+    }
+    if let Some(pid) = req.pid_mode.as_deref().filter(|pid| *pid != "task") {
+        p.client(format!(
+            "Tasks using the Fargate launch type do not support pidMode '{pid}'. The supported \
+             value for pidMode is 'task'."
+        ));
+    }
+    if req.placement_constraints.as_deref().is_some_and(|c| !c.is_empty()) {
+        unsupported(p, "constraints");
+    }
+    for volume in req.volumes.iter().flatten() {
+        if volume.host.as_ref().is_some_and(|h| h.source_path.is_some()) {
+            unsupported(p, "sourcePath");
+        }
+        if volume.docker_volume_configuration.is_some() {
+            unsupported(p, "dockerVolumeConfiguration");
+        }
+    }
+    for c in &req.container_definitions {
+        if c.privileged == Some(true) {
+            unsupported(p, "privileged");
+        }
+        if c.docker_security_options.as_deref().is_some_and(|o| !o.is_empty()) {
+            unsupported(p, "dockerSecurityOptions");
+        }
+        if let Some(linux) = &c.linux_parameters {
+            if linux.devices.as_deref().is_some_and(|d| !d.is_empty()) {
+                unsupported(p, "devices");
+            }
+            if linux.shared_memory_size.is_some() {
+                unsupported(p, "sharedMemorySize");
+            }
+            if linux.max_swap.is_some() {
+                unsupported(p, "maxSwap");
+            }
         }
     }
 }
@@ -470,8 +515,13 @@ fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDef
     }
 
     let links = c.links.as_deref().unwrap_or_default();
-    if !links.is_empty() && task.mode != "bridge" {
+    if !links.is_empty() && task.mode == "awsvpc" {
+        p.client("Links are not supported when networkMode=awsvpc.".to_string());
+    } else if !links.is_empty() && task.mode != "bridge" {
         p.client(format!("{who}: links are only supported in bridge network mode"));
+    }
+    if c.hostname.is_some() && task.mode == "awsvpc" {
+        p.client("hostname is not supported on container when networkMode=awsvpc.".to_string());
     }
     for link in links {
         let target = link.split_once(':').map_or(link.as_str(), |(target, _)| target);
@@ -793,6 +843,14 @@ fn check_port_mapping<'m>(
                 return None;
             }
             match host_port {
+                Some(h) if task.mode == "awsvpc" && h != 0 && h != port => {
+                    p.client(
+                        "When networkMode=awsvpc, the host ports and container ports in port \
+                         mappings must match."
+                            .to_string(),
+                    );
+                    None
+                }
                 Some(h) if static_mode && h != 0 && h != port => {
                     p.client(format!(
                         "{at}.hostPort ({h}) must be left out or equal containerPort ({port}) in \

@@ -37,7 +37,10 @@ pub async fn dispatch(
     now: SystemTime,
 ) -> Result<Vec<u8>, ApiError> {
     let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now) };
-    refuse_by_ledger(operation, body)?;
+    // A Fargate definition gets ECS's validation before FARGATE's refusal (the handler's).
+    if !(operation == "RegisterTaskDefinition" && task_definitions::requires_fargate(body)) {
+        refuse_by_ledger(operation, body)?;
+    }
     match operation {
         "CreateCluster" => clusters::create(&ctx, body).await,
         "DescribeClusters" => clusters::describe(&ctx, body),

@@ -13,10 +13,10 @@ use flotilla_scheduler::{place, Request, Strategy};
 
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
-use crate::domain::active_cluster;
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
 use crate::domain::tasks::{mark_stopped, new_ids, new_task, resolve_definition, Launch};
+use crate::domain::{active_cluster, is_active_cluster, DEFAULT_CLUSTER};
 use crate::state::{task_key, Record, Staged, TaskRecord};
 use crate::wire;
 use flotilla_api::pagination::paginate;
@@ -107,6 +107,12 @@ fn overrides_from_wire(overrides: Option<wire::TaskOverride>) -> TaskOverride {
 
 /// Validates a launch against the current task definition and stamps ids for `count` tasks.
 fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest, count: usize) -> Result<Launch, ApiError> {
+    // ECS reports a missing cluster before anything else about the request.
+    let cluster =
+        flotilla_api::arn::cluster_name_from(r.cluster.as_deref().unwrap_or(DEFAULT_CLUSTER));
+    if !is_active_cluster(&ctx.app.state.read(), cluster) {
+        return Err(ApiError::cluster_not_found());
+    }
     validate_launch_common(&r.tags, r.group.as_deref(), r.started_by.as_deref())?;
     let strategies = placement::strategies(&r.strategies, Strategy::task_default)?;
     let containers = {
