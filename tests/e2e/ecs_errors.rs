@@ -192,3 +192,95 @@ async fn every_operation_naming_a_missing_or_deleted_cluster_answers_cluster_not
         assert!(inactive || missing, "{described}");
     }
 }
+
+/// The error table's other rows: a missing or deleted service, a missing task definition, a
+/// missing container instance, each answered with ECS's type and words.
+#[tokio::test]
+async fn missing_services_definitions_and_instances_get_ecs_errors() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    ecs.register_task_definition()
+        .family("td")
+        .container_definitions(
+            ContainerDefinition::builder().name("app").image("flotilla/demo").memory(32).build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    ecs.create_service()
+        .service_name("old")
+        .task_definition("td")
+        .desired_count(0)
+        .send()
+        .await
+        .expect("create");
+    ecs.delete_service().service("old").send().await.expect("delete");
+    let cases: [(&str, serde_json::Value, &str, &str); 9] = [
+        (
+            "UpdateService",
+            json!({"service": "nope"}),
+            "ServiceNotFoundException",
+            "Service not found.",
+        ),
+        (
+            "DeleteService",
+            json!({"service": "nope"}),
+            "ServiceNotFoundException",
+            "Service not found.",
+        ),
+        (
+            "UpdateService",
+            json!({"service": "old"}),
+            "ServiceNotActiveException",
+            "Service was not ACTIVE.",
+        ),
+        (
+            "ListTasks",
+            json!({"serviceName": "nope"}),
+            "ServiceNotFoundException",
+            "Service not found.",
+        ),
+        (
+            "CreateService",
+            json!({"serviceName": "s", "taskDefinition": "nope", "desiredCount": 1}),
+            "ClientException",
+            "TaskDefinition not found.",
+        ),
+        (
+            "UpdateService",
+            json!({"service": "missing-def", "taskDefinition": "nope"}),
+            "ServiceNotFoundException",
+            "Service not found.",
+        ),
+        (
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "nope"}),
+            "ClientException",
+            "Unable to describe task definition.",
+        ),
+        (
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "td:9"}),
+            "ClientException",
+            "Unable to describe task definition.",
+        ),
+        (
+            "RunTask",
+            json!({"taskDefinition": "nope"}),
+            "ClientException",
+            "Unable to describe task definition.",
+        ),
+    ];
+    for (operation, request, code, message) in cases {
+        let (status, body) = f.signed_call(operation, request.to_string().as_bytes());
+        assert_eq!(
+            (status, body["__type"].as_str(), body["message"].as_str()),
+            (400, Some(code), Some(message)),
+            "{operation} {request}: {body}"
+        );
+    }
+    // StartTask reports an instance that is not there as a failure, as ECS does.
+    let request = json!({"taskDefinition": "td", "containerInstances": ["0123456789abcdef"]});
+    let (status, body) = f.signed_call("StartTask", request.to_string().as_bytes());
+    assert_eq!((status, &body["failures"][0]["reason"]), (200, &json!("MISSING")), "{body}");
+}

@@ -12,8 +12,23 @@ use flotilla_scheduler::Strategy;
 
 use crate::state::{InstanceRecord, Reservation, State, TaskRecord};
 
+/// ECS's words when RunTask/StartTask name a task definition that does not exist.
+const UNABLE_TO_DESCRIBE: &str = "Unable to describe task definition.";
+/// ECS's words when CreateService/UpdateService do.
+pub const TASK_DEFINITION_NOT_FOUND: &str = "TaskDefinition not found.";
+
 /// Resolves the task definition a RunTask/StartTask names; it must be ACTIVE.
 pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefinition, ApiError> {
+    resolve_definition_as(state, reference, UNABLE_TO_DESCRIBE)
+}
+
+/// Resolves a task definition reference, answering `missing` (a ClientException) when nothing
+/// matches; it must be ACTIVE.
+pub fn resolve_definition_as(
+    state: &State,
+    reference: &str,
+    missing: &'static str,
+) -> Result<TaskDefinition, ApiError> {
     let parsed = parse_task_definition_ref(reference)?;
     let revisions = state.task_definitions.get(parsed.family());
     let found = match parsed {
@@ -27,7 +42,7 @@ pub fn resolve_definition(state: &State, reference: &str) -> Result<TaskDefiniti
             Ok(td.definition.clone())
         }
         Some(_) => Err(ApiError::client(format!("TaskDefinition is inactive: {reference}"))),
-        None => Err(ApiError::client("Unable to describe task definition.")),
+        None => Err(ApiError::client(missing)),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::convert::{failures_to_wire, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
 use crate::domain::deployments::{new_deployment, new_deployment_id};
 use crate::domain::placement;
-use crate::domain::tasks::resolve_definition;
+use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
 use crate::state::{service_key, Record, ServiceRecord, Staged, State};
 use crate::wire;
 
@@ -356,7 +356,11 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .state
         .write(move |staged| {
             let cluster = active_cluster(staged, new.cluster.as_deref())?;
-            let definition = resolve_definition(staged.state(), &new.definition_ref)?;
+            let definition = resolve_definition_as(
+                staged.state(),
+                &new.definition_ref,
+                TASK_DEFINITION_NOT_FOUND,
+            )?;
             validate_placement(&new.constraints, &new.strategies, &definition, new.daemon)?;
             let name = new.name.clone();
             if let Some(Record::Service(existing)) =
@@ -567,7 +571,10 @@ fn apply_changes(
                 service.health_check_grace_period_seconds = Some(grace)
             }
             ServiceChange::TaskDefinition(reference) => {
-                deploy = Some(resolve_definition(staged.state(), &reference)?.task_definition_arn);
+                deploy = Some(
+                    resolve_definition_as(staged.state(), &reference, TASK_DEFINITION_NOT_FOUND)?
+                        .task_definition_arn,
+                );
                 placement_changed = true;
             }
             ServiceChange::ForceNewDeployment => {

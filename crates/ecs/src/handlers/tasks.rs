@@ -8,7 +8,7 @@ use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{Container, ContainerOverride, Task, TaskOverride};
-use flotilla_api::{ApiError, Failure, KeyValuePair};
+use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
 use super::{respond, Ctx};
@@ -619,6 +619,11 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let state = ctx.app.state.read();
     if !crate::domain::is_active_cluster(&state, &cluster_name) {
         return Err(ApiError::cluster_not_found());
+    }
+    if let Some(service) = service_name.as_deref().map(flotilla_api::arn::id_from) {
+        if !state.services.contains_key(&(cluster_name.clone(), service.to_string())) {
+            return Err(ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found."));
+        }
     }
     let items = state
         .tasks
