@@ -43,6 +43,11 @@ except ImportError:  # pragma: no cover - the Rust test checks this first, with 
 # The operations the server implements. Every other operation of the model must answer
 # UnknownOperationException; when the server grows an operation, add it here and exercise it below.
 IMPLEMENTED = {
+    "CreateCapacityProvider",
+    "DescribeCapacityProviders",
+    "UpdateCapacityProvider",
+    "DeleteCapacityProvider",
+    "PutClusterCapacityProviders",
     "CreateCluster",
     "DescribeClusters",
     "ListClusters",
@@ -558,6 +563,41 @@ class Scenario(ModelScenario):
                   nextToken="not-a-token")
 
     # -- clusters ----------------------------------------------------------------------------
+
+    def capacity_providers(self) -> None:
+        s = self.suffix
+        name = f"conf-cp-{s}"
+        group = f"arn:aws:autoscaling:{self.region}:123456789012:autoScalingGroup:0a1b:autoScalingGroupName/{name}"
+        rich = dict(
+            name=name,
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": group,
+                "managedScaling": {"status": "DISABLED", "targetCapacity": 90,
+                                   "minimumScalingStepSize": 1, "maximumScalingStepSize": 10,
+                                   "instanceWarmupPeriod": 60},
+                "managedTerminationProtection": "DISABLED",
+                "managedDraining": "DISABLED",
+            },
+            tags=[{"key": "team", "value": "platform"}],
+        )
+        self.call("CreateCapacityProvider", **rich)
+        self.fail("CreateCapacityProvider", {"ClientException"}, **rich)  # exists
+        self.call("DescribeCapacityProviders")
+        self.call("DescribeCapacityProviders", capacityProviders=[name, "FARGATE", "nope"],
+                  include=["TAGS"])
+        self.call("DescribeCapacityProviders", maxResults=1)
+        self.call("UpdateCapacityProvider", name=name, autoScalingGroupProvider={
+            "managedScaling": {"status": "DISABLED", "targetCapacity": 80}})
+        cluster = f"conf-cp-cluster-{s}"
+        self.call("CreateCluster", clusterName=cluster)
+        self.call("PutClusterCapacityProviders", cluster=cluster, capacityProviders=[name, "FARGATE"],
+                  defaultCapacityProviderStrategy=[{"capacityProvider": name, "base": 1, "weight": 1}])
+        self.call("DescribeClusters", clusters=[cluster])
+        self.fail("DeleteCapacityProvider", {"ClientException"}, capacityProvider=name)  # in use
+        self.call("PutClusterCapacityProviders", cluster=cluster, capacityProviders=[],
+                  defaultCapacityProviderStrategy=[])
+        self.call("DeleteCapacityProvider", capacityProvider=name)
+        self.call("DeleteCluster", cluster=cluster)
 
     def clusters(self) -> None:
         s = self.suffix
@@ -1133,7 +1173,8 @@ def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], N
         check.violation(op, "listed as implemented but not an operation of botocore's ECS model")
 
     scenario = Scenario(session, check, endpoint, key, region)
-    for step in (scenario.account_settings, scenario.clusters, scenario.task_definitions,
+    for step in (scenario.account_settings, scenario.clusters, scenario.capacity_providers,
+                 scenario.task_definitions,
                  scenario.authentication, scenario.malformed_json):
         step()
     if agent_cluster:

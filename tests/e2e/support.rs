@@ -456,8 +456,14 @@ pub async fn registered_instances(
 
 impl HollowAgents {
     pub fn start(f: &Flotilla, cluster: &str, count: usize) -> HollowAgents {
+        Self::start_with(f, cluster, count, &[])
+    }
+
+    /// Like `start`, with more `flotilla sim agents` flags.
+    pub fn start_with(f: &Flotilla, cluster: &str, count: usize, flags: &[&str]) -> HollowAgents {
         let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
             .args(["sim", "agents", "--server", &f.endpoint(), "--cluster", cluster])
+            .args(flags)
             .arg("--token-file")
             .arg(f.data_dir.join("agent-token"))
             .args(["--count", &count.to_string(), "--cpu", "4096", "--memory", "16384"])

@@ -1,6 +1,8 @@
 //! What the agent tells the server about its machine when it registers, as ECS's agent does.
 
 use flotilla_api::agent::Register;
+/// The attribute `--capacity-provider GROUP` announces: the capacity provider group joined.
+pub use flotilla_api::capacity::GROUP_ATTRIBUTE;
 use flotilla_api::instance::{Resource, VersionInfo};
 use flotilla_api::taskdef::Attribute;
 

@@ -20,6 +20,10 @@ impl ArnScope {
         format!("{}cluster/{name}", self.prefix())
     }
 
+    pub fn capacity_provider(&self, name: &str) -> String {
+        format!("{}capacity-provider/{name}", self.prefix())
+    }
+
     pub fn task_definition(&self, family: &str, revision: u32) -> String {
         format!("{}task-definition/{family}:{revision}", self.prefix())
     }

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod agent;
 pub mod arn;
+pub mod capacity;
 pub mod cluster;
 pub mod common;
 pub mod datapoint;

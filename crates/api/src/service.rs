@@ -96,6 +96,9 @@ pub struct Service {
     /// Tasks get `aws:ecs:clusterName` and `aws:ecs:serviceName`.
     #[serde(default, rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
+    /// How its tasks are shared by capacity providers (empty: the EC2 launch type).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<crate::cluster::CapacityProviderStrategyItem>,
 }
 
 /// Whose tags a task gets besides its own: `propagateTags`.

@@ -108,6 +108,17 @@ statuses! {
 }
 
 statuses! {
+    /// A capacity provider's status: ACTIVE until deleted (those of Managed Instances, which
+    /// provision and deprovision, are refused).
+    CapacityProviderStatus {
+        Active => "ACTIVE",
+        Provisioning => "PROVISIONING",
+        Deprovisioning => "DEPROVISIONING",
+        Inactive => "INACTIVE",
+    }
+}
+
+statuses! {
     /// A task's or a container's health (`healthStatus`).
     HealthStatus {
         Unknown => "UNKNOWN",

@@ -121,6 +121,9 @@ pub struct Task {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub launch_type: String,
+    /// The capacity provider whose agents run it, when a strategy placed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -75,6 +75,20 @@ fn parse_attributes(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `--attribute`s, with `--capacity-provider GROUP` as the group attribute.
+fn announced_attributes(
+    raw: &[String],
+    capacity_provider: Option<&str>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut attributes = parse_attributes(raw)?;
+    if let Some(group) = capacity_provider {
+        let name = flotilla_agent::registration::GROUP_ATTRIBUTE;
+        attributes.retain(|(k, _)| k != name);
+        attributes.push((name.to_string(), group.to_string()));
+    }
+    Ok(attributes)
+}
+
 /// `flotilla agent`.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let join_token = args.token_file.as_deref().map(read_token).transpose()?;
@@ -87,7 +101,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
             cpu_units: args.cpu,
             memory_mib: args.memory,
             reserved_memory_mib: args.reserved_memory,
-            attributes: parse_attributes(&args.attributes)?,
+            attributes: announced_attributes(&args.attributes, args.capacity_provider.as_deref())?,
             allow_privileged: args.allow_privileged,
         },
         cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
@@ -120,7 +134,7 @@ pub fn sim_agents(args: SimAgentsArgs) -> anyhow::Result<()> {
         cpu: args.cpu,
         memory: args.memory,
         zones,
-        attributes: parse_attributes(&args.attributes)?,
+        attributes: announced_attributes(&args.attributes, args.capacity_provider.as_deref())?,
         start_delay: Duration::from_millis(args.start_delay_ms),
     };
     runtime()?.block_on(async move {

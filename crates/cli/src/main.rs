@@ -78,6 +78,10 @@ pub struct SimAgentsArgs {
     /// An attribute every instance announces (NAME=VALUE, repeatable).
     #[arg(long = "attribute", value_name = "NAME=VALUE")]
     attributes: Vec<String>,
+    /// The capacity provider group the instances join: the name part of the provider's
+    /// autoScalingGroupArn (or the provider's name).
+    #[arg(long, value_name = "GROUP")]
+    capacity_provider: Option<String>,
     /// Milliseconds a task stays PENDING before it "runs".
     #[arg(long, default_value_t = 0)]
     start_delay_ms: u64,
@@ -169,6 +173,11 @@ pub struct AgentArgs {
     /// An attribute to announce (NAME=VALUE, repeatable), e.g. ecs.availability-zone=zone-b.
     #[arg(long = "attribute", value_name = "NAME=VALUE")]
     attributes: Vec<String>,
+    /// The capacity provider group to join: the name part of the provider's
+    /// autoScalingGroupArn (or the provider's name); announced as the attribute
+    /// flotilla.auto-scaling-group.
+    #[arg(long, value_name = "GROUP")]
+    capacity_provider: Option<String>,
     /// CPU units to announce instead of cores x 1024.
     #[arg(long)]
     cpu: Option<u32>,

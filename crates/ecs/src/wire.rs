@@ -10,6 +10,28 @@ use std::collections::BTreeMap;
 use flotilla_front::schema::{Kind, Member};
 use serde::{Deserialize, Serialize};
 
+/// The minimum and maximum number of accelerators (such as GPUs) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AcceleratorCountRequest {
+    /// The minimum number of accelerators.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    /// The maximum number of accelerators.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
+/// The minimum and maximum total accelerator memory in mebibytes (MiB) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AcceleratorTotalMemoryMiBRequest {
+    /// The minimum total accelerator memory in MiB.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    /// The maximum total accelerator memory in MiB.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
 /// The advanced settings for a load balancer used in blue/green deployments.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdvancedConfiguration {
@@ -61,6 +83,53 @@ pub struct Attribute {
     pub target_id: Option<String>,
 }
 
+/// The auto repair configuration for an Amazon ECS Managed Instances capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoRepairConfiguration {
+    /// The status of auto repair actions for the capacity provider.
+    #[serde(rename = "actionsStatus", default, skip_serializing_if = "Option::is_none")]
+    pub actions_status: Option<String>,
+}
+
+/// The details of the Auto Scaling group for the capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoScalingGroupProvider {
+    /// The Amazon Resource Name (ARN) that identifies the Auto Scaling group, or the Auto Scaling group name.
+    #[serde(rename = "autoScalingGroupArn")]
+    pub auto_scaling_group_arn: String,
+    /// The managed scaling settings for the Auto Scaling group capacity provider.
+    #[serde(rename = "managedScaling", default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    /// The managed termination protection setting to use for the Auto Scaling group capacity provider.
+    #[serde(
+        rename = "managedTerminationProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub managed_termination_protection: Option<String>,
+    /// The managed draining option for the Auto Scaling group capacity provider.
+    #[serde(rename = "managedDraining", default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<String>,
+}
+
+/// The details of the Auto Scaling group capacity provider to update.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoScalingGroupProviderUpdate {
+    /// The managed scaling settings for the Auto Scaling group capacity provider.
+    #[serde(rename = "managedScaling", default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    /// The managed termination protection setting to use for the Auto Scaling group capacity provider.
+    #[serde(
+        rename = "managedTerminationProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub managed_termination_protection: Option<String>,
+    /// The managed draining option for the Auto Scaling group capacity provider.
+    #[serde(rename = "managedDraining", default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<String>,
+}
+
 /// An object representing the networking details for a task or service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AwsVpcConfiguration {
@@ -75,6 +144,17 @@ pub struct AwsVpcConfiguration {
     pub assign_public_ip: Option<String>,
 }
 
+/// The minimum and maximum baseline Amazon EBS bandwidth in megabits per second (Mbps) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineEbsBandwidthMbpsRequest {
+    /// The minimum baseline Amazon EBS bandwidth in Mbps.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    /// The maximum baseline Amazon EBS bandwidth in Mbps.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
 /// Configuration for a canary deployment strategy that shifts a fixed percentage of traffic to the new service revision, waits for a specified bake time, then shifts the remaining traffic.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CanaryConfiguration {
@@ -84,6 +164,41 @@ pub struct CanaryConfiguration {
     /// The amount of time in minutes to wait during the canary phase before shifting the remaining production traffic to the new service revision.
     #[serde(rename = "canaryBakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
     pub canary_bake_time_in_minutes: Option<i32>,
+}
+
+/// The details for a capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProvider {
+    /// The Amazon Resource Name (ARN) that identifies the capacity provider.
+    #[serde(rename = "capacityProviderArn", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_arn: Option<String>,
+    /// The name of the capacity provider.
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The cluster that this capacity provider is associated with.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The current status of the capacity provider.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The Auto Scaling group settings for the capacity provider.
+    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    /// The configuration for the Amazon ECS Managed Instances provider.
+    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<ManagedInstancesProvider>,
+    /// The update status of the capacity provider.
+    #[serde(rename = "updateStatus", default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<String>,
+    /// The update status reason.
+    #[serde(rename = "updateStatusReason", default, skip_serializing_if = "Option::is_none")]
+    pub update_status_reason: Option<String>,
+    /// The metadata that you apply to the capacity provider to help you categorize and organize it.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The type of capacity provider.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
 }
 
 /// The details of a capacity provider strategy.
@@ -98,6 +213,17 @@ pub struct CapacityProviderStrategyItem {
     /// The base value designates how many tasks, at a minimum, to run on the specified capacity provider for each service.
     #[serde(rename = "base", default, skip_serializing_if = "Option::is_none")]
     pub base: Option<i32>,
+}
+
+/// The Capacity Reservation configurations to be used when using the RESERVED capacity option type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReservationRequest {
+    /// The ARN of the Capacity Reservation resource group in which to run the instance.
+    #[serde(rename = "reservationGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub reservation_group_arn: Option<String>,
+    /// The preference on when capacity reservations should be used.
+    #[serde(rename = "reservationPreference", default, skip_serializing_if = "Option::is_none")]
+    pub reservation_preference: Option<String>,
 }
 
 /// A regional grouping of one or more container instances where you can run task requests.
@@ -519,6 +645,32 @@ pub struct ContainerRestartPolicy {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateCapacityProviderRequest {
+    /// The name of the capacity provider.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The name of the cluster to associate with the capacity provider.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The details of the Auto Scaling group for the capacity provider.
+    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    /// The configuration for the Amazon ECS Managed Instances provider.
+    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<CreateManagedInstancesProviderConfiguration>,
+    /// The metadata that you apply to the capacity provider to categorize and organize them more conveniently.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateCapacityProviderResponse {
+    /// The full description of the new capacity provider.
+    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateClusterRequest {
     /// The name of your cluster.
     #[serde(rename = "clusterName", default, skip_serializing_if = "Option::is_none")]
@@ -552,6 +704,30 @@ pub struct CreateClusterResponse {
     /// The full description of your new cluster.
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<Cluster>,
+}
+
+/// The configuration for creating a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateManagedInstancesProviderConfiguration {
+    /// The Amazon Resource Name (ARN) of the infrastructure role that Amazon ECS uses to manage instances on your behalf.
+    #[serde(rename = "infrastructureRoleArn")]
+    pub infrastructure_role_arn: String,
+    /// The launch template configuration that specifies how Amazon ECS should launch Amazon EC2 instances.
+    #[serde(rename = "instanceLaunchTemplate")]
+    pub instance_launch_template: InstanceLaunchTemplate,
+    /// Specifies whether to propagate tags from the capacity provider to the Amazon ECS Managed Instances.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// Defines how Amazon ECS Managed Instances optimizes the infrastastructure in your capacity provider.
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    /// The auto repair configuration for the Amazon ECS Managed Instances capacity provider.
+    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -687,6 +863,23 @@ pub struct DeleteAttributesResponse {
     /// A list of attribute objects that were successfully deleted from your resource.
     #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<Vec<Attribute>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteCapacityProviderRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the capacity provider to delete.
+    #[serde(rename = "capacityProvider")]
+    pub capacity_provider: String,
+    /// The name of the cluster that contains the capacity provider to delete.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteCapacityProviderResponse {
+    /// The details of the capacity provider.
+    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -951,6 +1144,38 @@ pub struct DeregisterTaskDefinitionResponse {
     /// The full description of the deregistered task.
     #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
     pub task_definition: Option<TaskDefinition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeCapacityProvidersRequest {
+    /// The short name or full Amazon Resource Name (ARN) of one or more capacity providers.
+    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<String>>,
+    /// The name of the cluster to describe capacity providers for.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Specifies whether or not you want to see the resource tags for the capacity provider.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// The maximum number of account setting results returned by DescribeCapacityProviders in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The nextToken value returned from a previous paginated DescribeCapacityProviders request where maxResults was used and the results exceeded the value of that parameter.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeCapacityProvidersResponse {
+    /// The list of capacity providers.
+    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<CapacityProvider>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+    /// The nextToken value to include in a future DescribeCapacityProviders request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1312,6 +1537,14 @@ pub struct InferenceAcceleratorOverride {
     pub device_type: Option<String>,
 }
 
+/// The configuration that controls how Amazon ECS optimizes your infrastructure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InfrastructureOptimization {
+    /// This parameter defines the number of seconds Amazon ECS Managed Instances waits before optimizing EC2 instances that have become idle or underutilized.
+    #[serde(rename = "scaleInAfter", default, skip_serializing_if = "Option::is_none")]
+    pub scale_in_after: Option<i32>,
+}
+
 /// An object representing the result of a container instance health status check.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceHealthCheckResult {
@@ -1330,6 +1563,179 @@ pub struct InstanceHealthCheckResult {
     /// The Unix timestamp for when the container instance health status last changed.
     #[serde(rename = "lastStatusChange", default, skip_serializing_if = "Option::is_none")]
     pub last_status_change: Option<f64>,
+}
+
+/// The launch template configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceLaunchTemplate {
+    /// The Amazon Resource Name (ARN) of the instance profile that Amazon ECS applies to Amazon ECS Managed Instances.
+    #[serde(rename = "ec2InstanceProfileArn")]
+    pub ec2_instance_profile_arn: String,
+    /// The network configuration for Amazon ECS Managed Instances.
+    #[serde(rename = "networkConfiguration")]
+    pub network_configuration: ManagedInstancesNetworkConfiguration,
+    /// The storage configuration for Amazon ECS Managed Instances.
+    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+    /// The local storage configuration for Amazon ECS Managed Instances.
+    #[serde(
+        rename = "localStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    /// CloudWatch provides two categories of monitoring: basic monitoring and detailed monitoring.
+    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<String>,
+    /// The capacity option type.
+    #[serde(rename = "capacityOptionType", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_option_type: Option<String>,
+    /// Determines whether tags are propagated to the instance metadata service (IMDS) for Amazon EC2 instances launched by the Managed Instances capacity provider.
+    #[serde(
+        rename = "instanceMetadataTagsPropagation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    /// The instance requirements.
+    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    /// Determines whether to enable FIPS 140-2 validated cryptographic modules on EC2 instances launched by the capacity provider.
+    #[serde(rename = "fipsEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub fips_enabled: Option<bool>,
+    /// Capacity reservation specifications.
+    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+}
+
+/// The updated launch template configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceLaunchTemplateUpdate {
+    /// The updated Amazon Resource Name (ARN) of the instance profile.
+    #[serde(rename = "ec2InstanceProfileArn", default, skip_serializing_if = "Option::is_none")]
+    pub ec2_instance_profile_arn: Option<String>,
+    /// The updated network configuration for Amazon ECS Managed Instances.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<ManagedInstancesNetworkConfiguration>,
+    /// The updated storage configuration for Amazon ECS Managed Instances.
+    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+    /// Determines whether tags are propagated to the instance metadata service (IMDS) for Amazon EC2 instances launched by the Managed Instances capacity provider.
+    #[serde(
+        rename = "instanceMetadataTagsPropagation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    /// The updated local storage configuration for Amazon ECS Managed Instances.
+    #[serde(
+        rename = "localStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    /// CloudWatch provides two categories of monitoring: basic monitoring and detailed monitoring.
+    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<String>,
+    /// The updated instance requirements for attribute-based instance type selection.
+    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    /// The updated capacity reservations specifications for Amazon ECS Managed Instances.
+    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+}
+
+/// The instance requirements for attribute-based instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRequirementsRequest {
+    /// The minimum and maximum number of vCPUs for the instance types.
+    #[serde(rename = "vCpuCount")]
+    pub v_cpu_count: VCpuCountRangeRequest,
+    /// The minimum and maximum amount of memory in mebibytes (MiB) for the instance types.
+    #[serde(rename = "memoryMiB")]
+    pub memory_mi_b: MemoryMiBRequest,
+    /// The CPU manufacturers to include or exclude.
+    #[serde(rename = "cpuManufacturers", default, skip_serializing_if = "Option::is_none")]
+    pub cpu_manufacturers: Option<Vec<String>>,
+    /// The minimum and maximum amount of memory per vCPU in gibibytes (GiB).
+    #[serde(rename = "memoryGiBPerVCpu", default, skip_serializing_if = "Option::is_none")]
+    pub memory_gi_b_per_v_cpu: Option<MemoryGiBPerVCpuRequest>,
+    /// The instance types to exclude from selection.
+    #[serde(rename = "excludedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    pub excluded_instance_types: Option<Vec<String>>,
+    /// The instance generations to include.
+    #[serde(rename = "instanceGenerations", default, skip_serializing_if = "Option::is_none")]
+    pub instance_generations: Option<Vec<String>>,
+    /// The maximum price for Spot instances as a percentage over the lowest priced On-Demand instance.
+    #[serde(
+        rename = "spotMaxPricePercentageOverLowestPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spot_max_price_percentage_over_lowest_price: Option<i32>,
+    /// The price protection threshold for On-Demand Instances, as a percentage higher than an identified On-Demand price.
+    #[serde(
+        rename = "onDemandMaxPricePercentageOverLowestPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
+    /// Indicates whether to include bare metal instance types.
+    #[serde(rename = "bareMetal", default, skip_serializing_if = "Option::is_none")]
+    pub bare_metal: Option<String>,
+    /// Indicates whether to include burstable performance instance types (T2, T3, T3a, T4g).
+    #[serde(rename = "burstablePerformance", default, skip_serializing_if = "Option::is_none")]
+    pub burstable_performance: Option<String>,
+    /// Indicates whether the instance types must support hibernation.
+    #[serde(rename = "requireHibernateSupport", default, skip_serializing_if = "Option::is_none")]
+    pub require_hibernate_support: Option<bool>,
+    /// The minimum and maximum number of network interfaces for the instance types.
+    #[serde(rename = "networkInterfaceCount", default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_count: Option<NetworkInterfaceCountRequest>,
+    /// Indicates whether to include instance types with local storage.
+    #[serde(rename = "localStorage", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage: Option<String>,
+    /// The local storage types to include.
+    #[serde(rename = "localStorageTypes", default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_types: Option<Vec<String>>,
+    /// The minimum and maximum total local storage in gigabytes (GB) for instance types with local storage.
+    #[serde(rename = "totalLocalStorageGB", default, skip_serializing_if = "Option::is_none")]
+    pub total_local_storage_gb: Option<TotalLocalStorageGBRequest>,
+    /// The minimum and maximum baseline Amazon EBS bandwidth in megabits per second (Mbps).
+    #[serde(rename = "baselineEbsBandwidthMbps", default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ebs_bandwidth_mbps: Option<BaselineEbsBandwidthMbpsRequest>,
+    /// The accelerator types to include.
+    #[serde(rename = "acceleratorTypes", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_types: Option<Vec<String>>,
+    /// The minimum and maximum number of accelerators for the instance types.
+    #[serde(rename = "acceleratorCount", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_count: Option<AcceleratorCountRequest>,
+    /// The accelerator manufacturers to include.
+    #[serde(rename = "acceleratorManufacturers", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_manufacturers: Option<Vec<String>>,
+    /// The specific accelerator names to include.
+    #[serde(rename = "acceleratorNames", default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_names: Option<Vec<String>>,
+    /// The minimum and maximum total accelerator memory in mebibytes (MiB).
+    #[serde(
+        rename = "acceleratorTotalMemoryMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accelerator_total_memory_mi_b: Option<AcceleratorTotalMemoryMiBRequest>,
+    /// The minimum and maximum network bandwidth in gigabits per second (Gbps).
+    #[serde(rename = "networkBandwidthGbps", default, skip_serializing_if = "Option::is_none")]
+    pub network_bandwidth_gbps: Option<NetworkBandwidthGbpsRequest>,
+    /// The instance types to include in the selection.
+    #[serde(rename = "allowedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_instance_types: Option<Vec<String>>,
+    /// The maximum price for Spot instances as a percentage of the optimal On-Demand price.
+    #[serde(
+        rename = "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
 }
 
 /// The Linux capabilities to add or remove from the default Docker configuration for a container defined in the task definition.
@@ -1700,6 +2106,77 @@ pub struct ManagedAgent {
     pub last_status: Option<String>,
 }
 
+/// The local storage configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedInstancesLocalStorageConfiguration {
+    /// Use instance store volumes for data storage when available.
+    #[serde(rename = "useLocalStorage", default, skip_serializing_if = "Option::is_none")]
+    pub use_local_storage: Option<bool>,
+}
+
+/// The network configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedInstancesNetworkConfiguration {
+    /// The list of subnet IDs where Amazon ECS can launch Amazon ECS Managed Instances.
+    #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+    /// The list of security group IDs to apply to Amazon ECS Managed Instances.
+    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+}
+
+/// The configuration for a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedInstancesProvider {
+    /// The Amazon Resource Name (ARN) of the infrastructure role that Amazon ECS assumes to manage instances.
+    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_role_arn: Option<String>,
+    /// The launch template that defines how Amazon ECS launches Amazon ECS Managed Instances.
+    #[serde(rename = "instanceLaunchTemplate", default, skip_serializing_if = "Option::is_none")]
+    pub instance_launch_template: Option<InstanceLaunchTemplate>,
+    /// Determines whether tags from the capacity provider are automatically applied to Amazon ECS Managed Instances.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// Defines how Amazon ECS Managed Instances optimizes the infrastastructure in your capacity provider.
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    /// The auto repair configuration for the Amazon ECS Managed Instances capacity provider.
+    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
+}
+
+/// The storage configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedInstancesStorageConfiguration {
+    /// The size of the data volume.
+    #[serde(rename = "storageSizeGiB", default, skip_serializing_if = "Option::is_none")]
+    pub storage_size_gi_b: Option<i32>,
+}
+
+/// The managed scaling settings for the Auto Scaling group capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedScaling {
+    /// Determines whether to use managed scaling for the capacity provider.
+    #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The target capacity utilization as a percentage for the capacity provider.
+    #[serde(rename = "targetCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub target_capacity: Option<i32>,
+    /// The minimum number of Amazon EC2 instances that Amazon ECS will scale out at one time.
+    #[serde(rename = "minimumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    pub minimum_scaling_step_size: Option<i32>,
+    /// The maximum number of Amazon EC2 instances that Amazon ECS will scale out at one time.
+    #[serde(rename = "maximumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    pub maximum_scaling_step_size: Option<i32>,
+    /// The period of time, in seconds, after a newly launched Amazon EC2 instance can contribute to CloudWatch metrics for Auto Scaling group.
+    #[serde(rename = "instanceWarmupPeriod", default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup_period: Option<i32>,
+}
+
 /// The managed storage configuration for the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedStorageConfiguration {
@@ -1715,6 +2192,28 @@ pub struct ManagedStorageConfiguration {
     pub fargate_ephemeral_storage_kms_key_id: Option<String>,
 }
 
+/// The minimum and maximum amount of memory per vCPU in gibibytes (GiB).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryGiBPerVCpuRequest {
+    /// The minimum amount of memory per vCPU in GiB.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The maximum amount of memory per vCPU in GiB.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// The minimum and maximum amount of memory in mebibytes (MiB) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryMiBRequest {
+    /// The minimum amount of memory in MiB.
+    #[serde(rename = "min")]
+    pub min: i32,
+    /// The maximum amount of memory in MiB.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
 /// The details for a volume mount point that's used in a container definition.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MountPoint {
@@ -1727,6 +2226,17 @@ pub struct MountPoint {
     /// If this value is true, the container has read-only access to the volume.
     #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+}
+
+/// The minimum and maximum network bandwidth in gigabits per second (Gbps) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkBandwidthGbpsRequest {
+    /// The minimum network bandwidth in Gbps.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The maximum network bandwidth in Gbps.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }
 
 /// Details on the network bindings between a container and its host container instance.
@@ -1772,6 +2282,17 @@ pub struct NetworkInterface {
     /// The private IPv6 address for the network interface.
     #[serde(rename = "ipv6Address", default, skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
+}
+
+/// The minimum and maximum number of network interfaces for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterfaceCountRequest {
+    /// The minimum number of network interfaces.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    /// The maximum number of network interfaces.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
 }
 
 /// An object representing a constraint on task placement.
@@ -1885,6 +2406,26 @@ pub struct PutAttributesResponse {
     /// The attributes applied to your resource.
     #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<Vec<Attribute>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutClusterCapacityProvidersRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster to modify the capacity provider settings for.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The name of one or more capacity providers to associate with the cluster.
+    #[serde(rename = "capacityProviders")]
+    pub capacity_providers: Vec<String>,
+    /// The capacity provider strategy to use by default for the cluster.
+    #[serde(rename = "defaultCapacityProviderStrategy")]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutClusterCapacityProvidersResponse {
+    /// Details about the cluster.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3001,6 +3542,17 @@ pub struct Tmpfs {
     pub mount_options: Option<Vec<String>>,
 }
 
+/// The minimum and maximum total local storage in gigabytes (GB) for instance types with local storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TotalLocalStorageGBRequest {
+    /// The minimum total local storage in GB.
+    #[serde(rename = "min", default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The maximum total local storage in GB.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
 /// The ulimit settings to pass to the container.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ulimit {
@@ -3027,6 +3579,29 @@ pub struct UntagResourceRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntagResourceResponse {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateCapacityProviderRequest {
+    /// The name of the capacity provider to update.
+    #[serde(rename = "name")]
+    pub name: String,
+    /// The name of the cluster that contains the capacity provider to update.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// An object that represent the parameters to update for the Auto Scaling group capacity provider.
+    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProviderUpdate>,
+    /// The updated configuration for the Amazon ECS Managed Instances provider.
+    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<UpdateManagedInstancesProviderConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateCapacityProviderResponse {
+    /// Details about the capacity provider.
+    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateClusterRequest {
@@ -3089,6 +3664,30 @@ pub struct UpdateContainerInstancesStateResponse {
     /// Any failures associated with the call.
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
+}
+
+/// The updated configuration for a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateManagedInstancesProviderConfiguration {
+    /// The updated Amazon Resource Name (ARN) of the infrastructure role.
+    #[serde(rename = "infrastructureRoleArn")]
+    pub infrastructure_role_arn: String,
+    /// The updated launch template configuration.
+    #[serde(rename = "instanceLaunchTemplate")]
+    pub instance_launch_template: InstanceLaunchTemplateUpdate,
+    /// The updated tag propagation setting.
+    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<String>,
+    /// The updated infrastructure optimization configuration.
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    /// The updated auto repair configuration for the Amazon ECS Managed Instances capacity provider.
+    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3179,6 +3778,17 @@ pub struct UpdateServiceResponse {
     pub service: Option<Service>,
 }
 
+/// The minimum and maximum number of vCPUs for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VCpuCountRangeRequest {
+    /// The minimum number of vCPUs.
+    #[serde(rename = "min")]
+    pub min: i32,
+    /// The maximum number of vCPUs.
+    #[serde(rename = "max", default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
 /// The Docker and Amazon ECS container agent version information about a container instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
@@ -3257,6 +3867,29 @@ pub struct VpcLatticeConfiguration {
     pub port_name: String,
 }
 
+/// The values of `AcceleratorManufacturer`.
+pub const ACCELERATOR_MANUFACTURER_VALUES: &[&str] =
+    &["amazon-web-services", "amd", "nvidia", "xilinx", "habana"];
+
+/// The values of `AcceleratorName`.
+pub const ACCELERATOR_NAME_VALUES: &[&str] = &[
+    "a100",
+    "inferentia",
+    "k520",
+    "k80",
+    "m60",
+    "radeon-pro-v520",
+    "t4",
+    "vu9p",
+    "v100",
+    "a10g",
+    "h100",
+    "t4g",
+];
+
+/// The values of `AcceleratorType`.
+pub const ACCELERATOR_TYPE_VALUES: &[&str] = &["gpu", "fpga", "inference"];
+
 /// The values of `AgentUpdateStatus`.
 pub const AGENT_UPDATE_STATUS_VALUES: &[&str] =
     &["PENDING", "STAGING", "STAGED", "UPDATING", "UPDATED", "FAILED"];
@@ -3267,11 +3900,51 @@ pub const APPLICATION_PROTOCOL_VALUES: &[&str] = &["http", "http2", "grpc"];
 /// The values of `AssignPublicIp`.
 pub const ASSIGN_PUBLIC_IP_VALUES: &[&str] = &["ENABLED", "DISABLED"];
 
+/// The values of `AutoRepairActionsStatus`.
+pub const AUTO_REPAIR_ACTIONS_STATUS_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
 /// The values of `AvailabilityZoneRebalancing`.
 pub const AVAILABILITY_ZONE_REBALANCING_VALUES: &[&str] = &["ENABLED", "DISABLED"];
 
+/// The values of `BareMetal`.
+pub const BARE_METAL_VALUES: &[&str] = &["included", "required", "excluded"];
+
+/// The values of `BurstablePerformance`.
+pub const BURSTABLE_PERFORMANCE_VALUES: &[&str] = &["included", "required", "excluded"];
+
 /// The values of `CPUArchitecture`.
 pub const CPU_ARCHITECTURE_VALUES: &[&str] = &["X86_64", "ARM64"];
+
+/// The values of `CapacityOptionType`.
+pub const CAPACITY_OPTION_TYPE_VALUES: &[&str] = &["ON_DEMAND", "SPOT", "RESERVED"];
+
+/// The values of `CapacityProviderField`.
+pub const CAPACITY_PROVIDER_FIELD_VALUES: &[&str] = &["TAGS"];
+
+/// The values of `CapacityProviderStatus`.
+pub const CAPACITY_PROVIDER_STATUS_VALUES: &[&str] =
+    &["PROVISIONING", "ACTIVE", "DEPROVISIONING", "INACTIVE"];
+
+/// The values of `CapacityProviderType`.
+pub const CAPACITY_PROVIDER_TYPE_VALUES: &[&str] =
+    &["EC2_AUTOSCALING", "MANAGED_INSTANCES", "FARGATE", "FARGATE_SPOT"];
+
+/// The values of `CapacityProviderUpdateStatus`.
+pub const CAPACITY_PROVIDER_UPDATE_STATUS_VALUES: &[&str] = &[
+    "CREATE_IN_PROGRESS",
+    "CREATE_COMPLETE",
+    "CREATE_FAILED",
+    "DELETE_IN_PROGRESS",
+    "DELETE_COMPLETE",
+    "DELETE_FAILED",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE",
+    "UPDATE_FAILED",
+];
+
+/// The values of `CapacityReservationPreference`.
+pub const CAPACITY_RESERVATION_PREFERENCE_VALUES: &[&str] =
+    &["RESERVATIONS_ONLY", "RESERVATIONS_FIRST", "RESERVATIONS_EXCLUDED"];
 
 /// The values of `ClusterField`.
 pub const CLUSTER_FIELD_VALUES: &[&str] =
@@ -3295,6 +3968,9 @@ pub const CONTAINER_INSTANCE_FIELD_VALUES: &[&str] = &["TAGS", "CONTAINER_INSTAN
 /// The values of `ContainerInstanceStatus`.
 pub const CONTAINER_INSTANCE_STATUS_VALUES: &[&str] =
     &["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"];
+
+/// The values of `CpuManufacturer`.
+pub const CPU_MANUFACTURER_VALUES: &[&str] = &["intel", "amd", "amazon-web-services"];
 
 /// The values of `DeploymentControllerType`.
 pub const DEPLOYMENT_CONTROLLER_TYPE_VALUES: &[&str] = &["ECS", "CODE_DEPLOY", "EXTERNAL"];
@@ -3350,6 +4026,9 @@ pub const FIRELENS_CONFIGURATION_TYPE_VALUES: &[&str] = &["fluentd", "fluentbit"
 /// The values of `HealthStatus`.
 pub const HEALTH_STATUS_VALUES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
 
+/// The values of `InstanceGeneration`.
+pub const INSTANCE_GENERATION_VALUES: &[&str] = &["current", "previous"];
+
 /// The values of `InstanceHealthCheckState`.
 pub const INSTANCE_HEALTH_CHECK_STATE_VALUES: &[&str] =
     &["OK", "IMPAIRED", "INSUFFICIENT_DATA", "INITIALIZING"];
@@ -3364,12 +4043,30 @@ pub const IPC_MODE_VALUES: &[&str] = &["host", "task", "none"];
 /// The values of `LaunchType`.
 pub const LAUNCH_TYPE_VALUES: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
 
+/// The values of `LocalStorage`.
+pub const LOCAL_STORAGE_VALUES: &[&str] = &["included", "required", "excluded"];
+
+/// The values of `LocalStorageType`.
+pub const LOCAL_STORAGE_TYPE_VALUES: &[&str] = &["hdd", "ssd"];
+
 /// The values of `LogDriver`.
 pub const LOG_DRIVER_VALUES: &[&str] =
     &["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens"];
 
 /// The values of `ManagedAgentName`.
 pub const MANAGED_AGENT_NAME_VALUES: &[&str] = &["ExecuteCommandAgent"];
+
+/// The values of `ManagedDraining`.
+pub const MANAGED_DRAINING_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `ManagedInstancesMonitoringOptions`.
+pub const MANAGED_INSTANCES_MONITORING_OPTIONS_VALUES: &[&str] = &["BASIC", "DETAILED"];
+
+/// The values of `ManagedScalingStatus`.
+pub const MANAGED_SCALING_STATUS_VALUES: &[&str] = &["ENABLED", "DISABLED"];
+
+/// The values of `ManagedTerminationProtection`.
+pub const MANAGED_TERMINATION_PROTECTION_VALUES: &[&str] = &["ENABLED", "DISABLED"];
 
 /// The values of `NetworkMode`.
 pub const NETWORK_MODE_VALUES: &[&str] = &["bridge", "host", "awsvpc", "none"];
@@ -3396,6 +4093,9 @@ pub const PLACEMENT_CONSTRAINT_TYPE_VALUES: &[&str] = &["distinctInstance", "mem
 
 /// The values of `PlacementStrategyType`.
 pub const PLACEMENT_STRATEGY_TYPE_VALUES: &[&str] = &["random", "spread", "binpack"];
+
+/// The values of `PropagateMITags`.
+pub const PROPAGATE_MI_TAGS_VALUES: &[&str] = &["CAPACITY_PROVIDER", "NONE"];
 
 /// The values of `PropagateTags`.
 pub const PROPAGATE_TAGS_VALUES: &[&str] = &["TASK_DEFINITION", "SERVICE", "NONE"];
@@ -3508,6 +4208,24 @@ pub const ULIMIT_NAME_VALUES: &[&str] = &[
 pub const VERSION_CONSISTENCY_VALUES: &[&str] = &["enabled", "disabled"];
 
 // The schema of every shape above, for the front door's protocols.
+static ACCELERATOR_COUNT_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static ACCELERATOR_COUNT_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&ACCELERATOR_COUNT_REQUEST_MEMBERS);
+pub static ACCELERATOR_MANUFACTURER_SCHEMA: Kind = Kind::Enum(ACCELERATOR_MANUFACTURER_VALUES);
+pub static ACCELERATOR_MANUFACTURER_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_MANUFACTURER_SCHEMA);
+pub static ACCELERATOR_NAME_SCHEMA: Kind = Kind::Enum(ACCELERATOR_NAME_VALUES);
+pub static ACCELERATOR_NAME_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_NAME_SCHEMA);
+static ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_MEMBERS);
+pub static ACCELERATOR_TYPE_SCHEMA: Kind = Kind::Enum(ACCELERATOR_TYPE_VALUES);
+pub static ACCELERATOR_TYPE_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_TYPE_SCHEMA);
 static ADVANCED_CONFIGURATION_MEMBERS: [Member; 4] = [
     Member { name: "alternateTargetGroupArn", kind: &STRING_SCHEMA },
     Member { name: "productionListenerRule", kind: &STRING_SCHEMA },
@@ -3516,6 +4234,8 @@ static ADVANCED_CONFIGURATION_MEMBERS: [Member; 4] = [
 ];
 pub static ADVANCED_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&ADVANCED_CONFIGURATION_MEMBERS);
 pub static AGENT_UPDATE_STATUS_SCHEMA: Kind = Kind::Enum(AGENT_UPDATE_STATUS_VALUES);
+pub static ALLOWED_INSTANCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static ALLOWED_INSTANCE_TYPE_SET_SCHEMA: Kind = Kind::List(&ALLOWED_INSTANCE_TYPE_SCHEMA);
 pub static APPLICATION_PROTOCOL_SCHEMA: Kind = Kind::Enum(APPLICATION_PROTOCOL_VALUES);
 pub static ASSIGN_PUBLIC_IP_SCHEMA: Kind = Kind::Enum(ASSIGN_PUBLIC_IP_VALUES);
 static ATTACHMENT_MEMBERS: [Member; 4] = [
@@ -3535,6 +4255,26 @@ static ATTRIBUTE_MEMBERS: [Member; 4] = [
 ];
 pub static ATTRIBUTE_SCHEMA: Kind = Kind::Struct(&ATTRIBUTE_MEMBERS);
 pub static ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
+pub static AUTO_REPAIR_ACTIONS_STATUS_SCHEMA: Kind = Kind::Enum(AUTO_REPAIR_ACTIONS_STATUS_VALUES);
+static AUTO_REPAIR_CONFIGURATION_MEMBERS: [Member; 1] =
+    [Member { name: "actionsStatus", kind: &AUTO_REPAIR_ACTIONS_STATUS_SCHEMA }];
+pub static AUTO_REPAIR_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&AUTO_REPAIR_CONFIGURATION_MEMBERS);
+static AUTO_SCALING_GROUP_PROVIDER_MEMBERS: [Member; 4] = [
+    Member { name: "autoScalingGroupArn", kind: &STRING_SCHEMA },
+    Member { name: "managedScaling", kind: &MANAGED_SCALING_SCHEMA },
+    Member { name: "managedTerminationProtection", kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA },
+    Member { name: "managedDraining", kind: &MANAGED_DRAINING_SCHEMA },
+];
+pub static AUTO_SCALING_GROUP_PROVIDER_SCHEMA: Kind =
+    Kind::Struct(&AUTO_SCALING_GROUP_PROVIDER_MEMBERS);
+static AUTO_SCALING_GROUP_PROVIDER_UPDATE_MEMBERS: [Member; 3] = [
+    Member { name: "managedScaling", kind: &MANAGED_SCALING_SCHEMA },
+    Member { name: "managedTerminationProtection", kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA },
+    Member { name: "managedDraining", kind: &MANAGED_DRAINING_SCHEMA },
+];
+pub static AUTO_SCALING_GROUP_PROVIDER_UPDATE_SCHEMA: Kind =
+    Kind::Struct(&AUTO_SCALING_GROUP_PROVIDER_UPDATE_MEMBERS);
 pub static AVAILABILITY_ZONE_REBALANCING_SCHEMA: Kind =
     Kind::Enum(AVAILABILITY_ZONE_REBALANCING_VALUES);
 static AWS_VPC_CONFIGURATION_MEMBERS: [Member; 3] = [
@@ -3543,15 +4283,41 @@ static AWS_VPC_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "assignPublicIp", kind: &ASSIGN_PUBLIC_IP_SCHEMA },
 ];
 pub static AWS_VPC_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&AWS_VPC_CONFIGURATION_MEMBERS);
+pub static BARE_METAL_SCHEMA: Kind = Kind::Enum(BARE_METAL_VALUES);
+static BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_MEMBERS);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static BOXED_BOOLEAN_SCHEMA: Kind = Kind::Boolean;
+pub static BOXED_DOUBLE_SCHEMA: Kind = Kind::Double;
 pub static BOXED_INTEGER_SCHEMA: Kind = Kind::Integer;
+pub static BURSTABLE_PERFORMANCE_SCHEMA: Kind = Kind::Enum(BURSTABLE_PERFORMANCE_VALUES);
 pub static CPU_ARCHITECTURE_SCHEMA: Kind = Kind::Enum(CPU_ARCHITECTURE_VALUES);
 static CANARY_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "canaryPercent", kind: &DOUBLE_SCHEMA },
     Member { name: "canaryBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
 ];
 pub static CANARY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CANARY_CONFIGURATION_MEMBERS);
+pub static CAPACITY_OPTION_TYPE_SCHEMA: Kind = Kind::Enum(CAPACITY_OPTION_TYPE_VALUES);
+static CAPACITY_PROVIDER_MEMBERS: [Member; 10] = [
+    Member { name: "capacityProviderArn", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "status", kind: &CAPACITY_PROVIDER_STATUS_SCHEMA },
+    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA },
+    Member { name: "managedInstancesProvider", kind: &MANAGED_INSTANCES_PROVIDER_SCHEMA },
+    Member { name: "updateStatus", kind: &CAPACITY_PROVIDER_UPDATE_STATUS_SCHEMA },
+    Member { name: "updateStatusReason", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "type", kind: &CAPACITY_PROVIDER_TYPE_SCHEMA },
+];
+pub static CAPACITY_PROVIDER_SCHEMA: Kind = Kind::Struct(&CAPACITY_PROVIDER_MEMBERS);
+pub static CAPACITY_PROVIDER_FIELD_SCHEMA: Kind = Kind::Enum(CAPACITY_PROVIDER_FIELD_VALUES);
+pub static CAPACITY_PROVIDER_FIELD_LIST_SCHEMA: Kind = Kind::List(&CAPACITY_PROVIDER_FIELD_SCHEMA);
+pub static CAPACITY_PROVIDER_STATUS_SCHEMA: Kind = Kind::Enum(CAPACITY_PROVIDER_STATUS_VALUES);
 pub static CAPACITY_PROVIDER_STRATEGY_SCHEMA: Kind =
     Kind::List(&CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA);
 static CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS: [Member; 3] = [
@@ -3563,6 +4329,18 @@ pub static CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA: Kind =
     Kind::Struct(&CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS);
 pub static CAPACITY_PROVIDER_STRATEGY_ITEM_BASE_SCHEMA: Kind = Kind::Integer;
 pub static CAPACITY_PROVIDER_STRATEGY_ITEM_WEIGHT_SCHEMA: Kind = Kind::Integer;
+pub static CAPACITY_PROVIDER_TYPE_SCHEMA: Kind = Kind::Enum(CAPACITY_PROVIDER_TYPE_VALUES);
+pub static CAPACITY_PROVIDER_UPDATE_STATUS_SCHEMA: Kind =
+    Kind::Enum(CAPACITY_PROVIDER_UPDATE_STATUS_VALUES);
+pub static CAPACITY_PROVIDERS_SCHEMA: Kind = Kind::List(&CAPACITY_PROVIDER_SCHEMA);
+pub static CAPACITY_RESERVATION_PREFERENCE_SCHEMA: Kind =
+    Kind::Enum(CAPACITY_RESERVATION_PREFERENCE_VALUES);
+static CAPACITY_RESERVATION_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "reservationGroupArn", kind: &STRING_SCHEMA },
+    Member { name: "reservationPreference", kind: &CAPACITY_RESERVATION_PREFERENCE_SCHEMA },
+];
+pub static CAPACITY_RESERVATION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&CAPACITY_RESERVATION_REQUEST_MEMBERS);
 static CLUSTER_MEMBERS: [Member; 16] = [
     Member { name: "clusterArn", kind: &STRING_SCHEMA },
     Member { name: "clusterName", kind: &STRING_SCHEMA },
@@ -3732,6 +4510,24 @@ static CONTAINER_RESTART_POLICY_MEMBERS: [Member; 3] = [
 ];
 pub static CONTAINER_RESTART_POLICY_SCHEMA: Kind = Kind::Struct(&CONTAINER_RESTART_POLICY_MEMBERS);
 pub static CONTAINERS_SCHEMA: Kind = Kind::List(&CONTAINER_SCHEMA);
+pub static CPU_MANUFACTURER_SCHEMA: Kind = Kind::Enum(CPU_MANUFACTURER_VALUES);
+pub static CPU_MANUFACTURER_SET_SCHEMA: Kind = Kind::List(&CPU_MANUFACTURER_SCHEMA);
+static CREATE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA },
+    Member {
+        name: "managedInstancesProvider",
+        kind: &CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA,
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+];
+pub static CREATE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&CREATE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
+static CREATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+pub static CREATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&CREATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static CREATE_CLUSTER_REQUEST_MEMBERS: [Member; 7] = [
     Member { name: "clusterName", kind: &STRING_SCHEMA },
     Member { name: "tags", kind: &TAGS_SCHEMA },
@@ -3748,6 +4544,15 @@ pub static CREATE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_RE
 static CREATE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
 pub static CREATE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_RESPONSE_MEMBERS);
+static CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
+    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
+    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+];
+pub static CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS);
 static CREATE_SERVICE_REQUEST_MEMBERS: [Member; 26] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "serviceName", kind: &STRING_SCHEMA },
@@ -3800,6 +4605,16 @@ static DELETE_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
 pub static DELETE_ATTRIBUTES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_ATTRIBUTES_RESPONSE_MEMBERS);
+static DELETE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "capacityProvider", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+];
+pub static DELETE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DELETE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
+static DELETE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+pub static DELETE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DELETE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static DELETE_CLUSTER_REQUEST_MEMBERS: [Member; 1] =
     [Member { name: "cluster", kind: &STRING_SCHEMA }];
 pub static DELETE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_CLUSTER_REQUEST_MEMBERS);
@@ -3933,6 +4748,22 @@ static DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA }];
 pub static DEREGISTER_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS);
+static DESCRIBE_CAPACITY_PROVIDERS_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "include", kind: &CAPACITY_PROVIDER_FIELD_LIST_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static DESCRIBE_CAPACITY_PROVIDERS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CAPACITY_PROVIDERS_REQUEST_MEMBERS);
+static DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_MEMBERS: [Member; 3] = [
+    Member { name: "capacityProviders", kind: &CAPACITY_PROVIDERS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_MEMBERS);
 static DESCRIBE_CLUSTERS_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "clusters", kind: &STRING_LIST_SCHEMA },
     Member { name: "include", kind: &CLUSTER_FIELD_LIST_SCHEMA },
@@ -4055,6 +4886,8 @@ pub static ENVIRONMENT_VARIABLES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEM
 static EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
     [Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA }];
 pub static EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&EPHEMERAL_STORAGE_MEMBERS);
+pub static EXCLUDED_INSTANCE_TYPE_SCHEMA: Kind = Kind::String;
+pub static EXCLUDED_INSTANCE_TYPE_SET_SCHEMA: Kind = Kind::List(&EXCLUDED_INSTANCE_TYPE_SCHEMA);
 static EXECUTE_COMMAND_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
     Member { name: "logging", kind: &EXECUTE_COMMAND_LOGGING_SCHEMA },
@@ -4139,6 +4972,12 @@ pub static INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA: Kind =
 pub static INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA: Kind =
     Kind::List(&INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA);
 pub static INFERENCE_ACCELERATORS_SCHEMA: Kind = Kind::List(&INFERENCE_ACCELERATOR_SCHEMA);
+static INFRASTRUCTURE_OPTIMIZATION_MEMBERS: [Member; 1] =
+    [Member { name: "scaleInAfter", kind: &BOXED_INTEGER_SCHEMA }];
+pub static INFRASTRUCTURE_OPTIMIZATION_SCHEMA: Kind =
+    Kind::Struct(&INFRASTRUCTURE_OPTIMIZATION_MEMBERS);
+pub static INSTANCE_GENERATION_SCHEMA: Kind = Kind::Enum(INSTANCE_GENERATION_VALUES);
+pub static INSTANCE_GENERATION_SET_SCHEMA: Kind = Kind::List(&INSTANCE_GENERATION_SCHEMA);
 static INSTANCE_HEALTH_CHECK_RESULT_MEMBERS: [Member; 5] = [
     Member { name: "type", kind: &INSTANCE_HEALTH_CHECK_TYPE_SCHEMA },
     Member { name: "status", kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA },
@@ -4153,6 +4992,68 @@ pub static INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA: Kind =
 pub static INSTANCE_HEALTH_CHECK_STATE_SCHEMA: Kind =
     Kind::Enum(INSTANCE_HEALTH_CHECK_STATE_VALUES);
 pub static INSTANCE_HEALTH_CHECK_TYPE_SCHEMA: Kind = Kind::Enum(INSTANCE_HEALTH_CHECK_TYPE_VALUES);
+static INSTANCE_LAUNCH_TEMPLATE_MEMBERS: [Member; 10] = [
+    Member { name: "ec2InstanceProfileArn", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "storageConfiguration", kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA },
+    Member {
+        name: "localStorageConfiguration",
+        kind: &MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA,
+    },
+    Member { name: "monitoring", kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA },
+    Member { name: "capacityOptionType", kind: &CAPACITY_OPTION_TYPE_SCHEMA },
+    Member { name: "instanceMetadataTagsPropagation", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "instanceRequirements", kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA },
+    Member { name: "fipsEnabled", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "capacityReservations", kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA },
+];
+pub static INSTANCE_LAUNCH_TEMPLATE_SCHEMA: Kind = Kind::Struct(&INSTANCE_LAUNCH_TEMPLATE_MEMBERS);
+static INSTANCE_LAUNCH_TEMPLATE_UPDATE_MEMBERS: [Member; 8] = [
+    Member { name: "ec2InstanceProfileArn", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "storageConfiguration", kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA },
+    Member { name: "instanceMetadataTagsPropagation", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member {
+        name: "localStorageConfiguration",
+        kind: &MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA,
+    },
+    Member { name: "monitoring", kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA },
+    Member { name: "instanceRequirements", kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA },
+    Member { name: "capacityReservations", kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA },
+];
+pub static INSTANCE_LAUNCH_TEMPLATE_UPDATE_SCHEMA: Kind =
+    Kind::Struct(&INSTANCE_LAUNCH_TEMPLATE_UPDATE_MEMBERS);
+static INSTANCE_REQUIREMENTS_REQUEST_MEMBERS: [Member; 24] = [
+    Member { name: "vCpuCount", kind: &V_CPU_COUNT_RANGE_REQUEST_SCHEMA },
+    Member { name: "memoryMiB", kind: &MEMORY_MI_B_REQUEST_SCHEMA },
+    Member { name: "cpuManufacturers", kind: &CPU_MANUFACTURER_SET_SCHEMA },
+    Member { name: "memoryGiBPerVCpu", kind: &MEMORY_GI_B_PER_V_CPU_REQUEST_SCHEMA },
+    Member { name: "excludedInstanceTypes", kind: &EXCLUDED_INSTANCE_TYPE_SET_SCHEMA },
+    Member { name: "instanceGenerations", kind: &INSTANCE_GENERATION_SET_SCHEMA },
+    Member { name: "spotMaxPricePercentageOverLowestPrice", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "onDemandMaxPricePercentageOverLowestPrice", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "bareMetal", kind: &BARE_METAL_SCHEMA },
+    Member { name: "burstablePerformance", kind: &BURSTABLE_PERFORMANCE_SCHEMA },
+    Member { name: "requireHibernateSupport", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "networkInterfaceCount", kind: &NETWORK_INTERFACE_COUNT_REQUEST_SCHEMA },
+    Member { name: "localStorage", kind: &LOCAL_STORAGE_SCHEMA },
+    Member { name: "localStorageTypes", kind: &LOCAL_STORAGE_TYPE_SET_SCHEMA },
+    Member { name: "totalLocalStorageGB", kind: &TOTAL_LOCAL_STORAGE_GB_REQUEST_SCHEMA },
+    Member { name: "baselineEbsBandwidthMbps", kind: &BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_SCHEMA },
+    Member { name: "acceleratorTypes", kind: &ACCELERATOR_TYPE_SET_SCHEMA },
+    Member { name: "acceleratorCount", kind: &ACCELERATOR_COUNT_REQUEST_SCHEMA },
+    Member { name: "acceleratorManufacturers", kind: &ACCELERATOR_MANUFACTURER_SET_SCHEMA },
+    Member { name: "acceleratorNames", kind: &ACCELERATOR_NAME_SET_SCHEMA },
+    Member {
+        name: "acceleratorTotalMemoryMiB",
+        kind: &ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_SCHEMA,
+    },
+    Member { name: "networkBandwidthGbps", kind: &NETWORK_BANDWIDTH_GBPS_REQUEST_SCHEMA },
+    Member { name: "allowedInstanceTypes", kind: &ALLOWED_INSTANCE_TYPE_SET_SCHEMA },
+    Member { name: "maxSpotPriceAsPercentageOfOptimalOnDemandPrice", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static INSTANCE_REQUIREMENTS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&INSTANCE_REQUIREMENTS_REQUEST_MEMBERS);
 pub static INTEGER_SCHEMA: Kind = Kind::Integer;
 pub static INTEGER_LIST_SCHEMA: Kind = Kind::List(&BOXED_INTEGER_SCHEMA);
 pub static IPC_MODE_SCHEMA: Kind = Kind::Enum(IPC_MODE_VALUES);
@@ -4313,6 +5214,9 @@ static LOAD_BALANCER_MEMBERS: [Member; 5] = [
 ];
 pub static LOAD_BALANCER_SCHEMA: Kind = Kind::Struct(&LOAD_BALANCER_MEMBERS);
 pub static LOAD_BALANCERS_SCHEMA: Kind = Kind::List(&LOAD_BALANCER_SCHEMA);
+pub static LOCAL_STORAGE_SCHEMA: Kind = Kind::Enum(LOCAL_STORAGE_VALUES);
+pub static LOCAL_STORAGE_TYPE_SCHEMA: Kind = Kind::Enum(LOCAL_STORAGE_TYPE_VALUES);
+pub static LOCAL_STORAGE_TYPE_SET_SCHEMA: Kind = Kind::List(&LOCAL_STORAGE_TYPE_SCHEMA);
 static LOG_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "logDriver", kind: &LOG_DRIVER_SCHEMA },
     Member { name: "options", kind: &LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA },
@@ -4331,12 +5235,63 @@ static MANAGED_AGENT_MEMBERS: [Member; 4] = [
 pub static MANAGED_AGENT_SCHEMA: Kind = Kind::Struct(&MANAGED_AGENT_MEMBERS);
 pub static MANAGED_AGENT_NAME_SCHEMA: Kind = Kind::Enum(MANAGED_AGENT_NAME_VALUES);
 pub static MANAGED_AGENTS_SCHEMA: Kind = Kind::List(&MANAGED_AGENT_SCHEMA);
+pub static MANAGED_DRAINING_SCHEMA: Kind = Kind::Enum(MANAGED_DRAINING_VALUES);
+static MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] =
+    [Member { name: "useLocalStorage", kind: &BOOLEAN_SCHEMA }];
+pub static MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_MEMBERS);
+pub static MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA: Kind =
+    Kind::Enum(MANAGED_INSTANCES_MONITORING_OPTIONS_VALUES);
+static MANAGED_INSTANCES_NETWORK_CONFIGURATION_MEMBERS: [Member; 2] = [
+    Member { name: "subnets", kind: &STRING_LIST_SCHEMA },
+    Member { name: "securityGroups", kind: &STRING_LIST_SCHEMA },
+];
+pub static MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&MANAGED_INSTANCES_NETWORK_CONFIGURATION_MEMBERS);
+static MANAGED_INSTANCES_PROVIDER_MEMBERS: [Member; 5] = [
+    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
+    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
+    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+];
+pub static MANAGED_INSTANCES_PROVIDER_SCHEMA: Kind =
+    Kind::Struct(&MANAGED_INSTANCES_PROVIDER_MEMBERS);
+static MANAGED_INSTANCES_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] =
+    [Member { name: "storageSizeGiB", kind: &TASK_VOLUME_STORAGE_GI_B_SCHEMA }];
+pub static MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&MANAGED_INSTANCES_STORAGE_CONFIGURATION_MEMBERS);
+static MANAGED_SCALING_MEMBERS: [Member; 5] = [
+    Member { name: "status", kind: &MANAGED_SCALING_STATUS_SCHEMA },
+    Member { name: "targetCapacity", kind: &MANAGED_SCALING_TARGET_CAPACITY_SCHEMA },
+    Member { name: "minimumScalingStepSize", kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA },
+    Member { name: "maximumScalingStepSize", kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA },
+    Member { name: "instanceWarmupPeriod", kind: &MANAGED_SCALING_INSTANCE_WARMUP_PERIOD_SCHEMA },
+];
+pub static MANAGED_SCALING_SCHEMA: Kind = Kind::Struct(&MANAGED_SCALING_MEMBERS);
+pub static MANAGED_SCALING_INSTANCE_WARMUP_PERIOD_SCHEMA: Kind = Kind::Integer;
+pub static MANAGED_SCALING_STATUS_SCHEMA: Kind = Kind::Enum(MANAGED_SCALING_STATUS_VALUES);
+pub static MANAGED_SCALING_STEP_SIZE_SCHEMA: Kind = Kind::Integer;
+pub static MANAGED_SCALING_TARGET_CAPACITY_SCHEMA: Kind = Kind::Integer;
 static MANAGED_STORAGE_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
     Member { name: "fargateEphemeralStorageKmsKeyId", kind: &STRING_SCHEMA },
 ];
 pub static MANAGED_STORAGE_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&MANAGED_STORAGE_CONFIGURATION_MEMBERS);
+pub static MANAGED_TERMINATION_PROTECTION_SCHEMA: Kind =
+    Kind::Enum(MANAGED_TERMINATION_PROTECTION_VALUES);
+static MEMORY_GI_B_PER_V_CPU_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+];
+pub static MEMORY_GI_B_PER_V_CPU_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&MEMORY_GI_B_PER_V_CPU_REQUEST_MEMBERS);
+static MEMORY_MI_B_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static MEMORY_MI_B_REQUEST_SCHEMA: Kind = Kind::Struct(&MEMORY_MI_B_REQUEST_MEMBERS);
 static MOUNT_POINT_MEMBERS: [Member; 3] = [
     Member { name: "sourceVolume", kind: &STRING_SCHEMA },
     Member { name: "containerPath", kind: &STRING_SCHEMA },
@@ -4344,6 +5299,12 @@ static MOUNT_POINT_MEMBERS: [Member; 3] = [
 ];
 pub static MOUNT_POINT_SCHEMA: Kind = Kind::Struct(&MOUNT_POINT_MEMBERS);
 pub static MOUNT_POINT_LIST_SCHEMA: Kind = Kind::List(&MOUNT_POINT_SCHEMA);
+static NETWORK_BANDWIDTH_GBPS_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+];
+pub static NETWORK_BANDWIDTH_GBPS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_BANDWIDTH_GBPS_REQUEST_MEMBERS);
 static NETWORK_BINDING_MEMBERS: [Member; 6] = [
     Member { name: "bindIP", kind: &STRING_SCHEMA },
     Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
@@ -4363,6 +5324,12 @@ static NETWORK_INTERFACE_MEMBERS: [Member; 3] = [
     Member { name: "ipv6Address", kind: &STRING_SCHEMA },
 ];
 pub static NETWORK_INTERFACE_SCHEMA: Kind = Kind::Struct(&NETWORK_INTERFACE_MEMBERS);
+static NETWORK_INTERFACE_COUNT_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static NETWORK_INTERFACE_COUNT_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_INTERFACE_COUNT_REQUEST_MEMBERS);
 pub static NETWORK_INTERFACES_SCHEMA: Kind = Kind::List(&NETWORK_INTERFACE_SCHEMA);
 pub static NETWORK_MODE_SCHEMA: Kind = Kind::Enum(NETWORK_MODE_VALUES);
 pub static OS_FAMILY_SCHEMA: Kind = Kind::Enum(OS_FAMILY_VALUES);
@@ -4392,6 +5359,7 @@ static PORT_MAPPING_MEMBERS: [Member; 6] = [
 pub static PORT_MAPPING_SCHEMA: Kind = Kind::Struct(&PORT_MAPPING_MEMBERS);
 pub static PORT_MAPPING_LIST_SCHEMA: Kind = Kind::List(&PORT_MAPPING_SCHEMA);
 pub static PORT_NUMBER_SCHEMA: Kind = Kind::Integer;
+pub static PROPAGATE_MI_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_MI_TAGS_VALUES);
 pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_TAGS_VALUES);
 static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA },
@@ -4430,6 +5398,17 @@ pub static PUT_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RE
 static PUT_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
 pub static PUT_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RESPONSE_MEMBERS);
+static PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
+    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+];
+pub static PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_MEMBERS);
+static PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+pub static PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_MEMBERS);
 static REGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 18] = [
     Member { name: "family", kind: &STRING_SCHEMA },
     Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
@@ -4931,6 +5910,7 @@ static TASK_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
 pub static TASK_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&TASK_VOLUME_CONFIGURATION_MEMBERS);
 pub static TASK_VOLUME_CONFIGURATIONS_SCHEMA: Kind = Kind::List(&TASK_VOLUME_CONFIGURATION_SCHEMA);
+pub static TASK_VOLUME_STORAGE_GI_B_SCHEMA: Kind = Kind::Integer;
 pub static TASKS_SCHEMA: Kind = Kind::List(&TASK_SCHEMA);
 static TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
     Member { name: "idleTimeoutSeconds", kind: &DURATION_SCHEMA },
@@ -4945,6 +5925,12 @@ static TMPFS_MEMBERS: [Member; 3] = [
 ];
 pub static TMPFS_SCHEMA: Kind = Kind::Struct(&TMPFS_MEMBERS);
 pub static TMPFS_LIST_SCHEMA: Kind = Kind::List(&TMPFS_SCHEMA);
+static TOTAL_LOCAL_STORAGE_GB_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+];
+pub static TOTAL_LOCAL_STORAGE_GB_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&TOTAL_LOCAL_STORAGE_GB_REQUEST_MEMBERS);
 pub static TRANSPORT_PROTOCOL_SCHEMA: Kind = Kind::Enum(TRANSPORT_PROTOCOL_VALUES);
 static ULIMIT_MEMBERS: [Member; 3] = [
     Member { name: "name", kind: &ULIMIT_NAME_SCHEMA },
@@ -4961,6 +5947,21 @@ static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
 pub static UNTAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_REQUEST_MEMBERS);
 static UNTAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
 pub static UNTAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_RESPONSE_MEMBERS);
+static UPDATE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "name", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_UPDATE_SCHEMA },
+    Member {
+        name: "managedInstancesProvider",
+        kind: &UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA,
+    },
+];
+pub static UPDATE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
+static UPDATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+pub static UPDATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static UPDATE_CLUSTER_REQUEST_MEMBERS: [Member; 4] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
@@ -4997,6 +5998,15 @@ static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS);
+static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS: [Member; 5] = [
+    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
+    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_UPDATE_SCHEMA },
+    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
+    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
+    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+];
+pub static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS);
 static UPDATE_SERVICE_REQUEST_MEMBERS: [Member; 22] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "service", kind: &STRING_SCHEMA },
@@ -5025,6 +6035,12 @@ pub static UPDATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RE
 static UPDATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "service", kind: &SERVICE_SCHEMA }];
 pub static UPDATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RESPONSE_MEMBERS);
+static V_CPU_COUNT_RANGE_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static V_CPU_COUNT_RANGE_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&V_CPU_COUNT_RANGE_REQUEST_MEMBERS);
 pub static VERSION_CONSISTENCY_SCHEMA: Kind = Kind::Enum(VERSION_CONSISTENCY_VALUES);
 static VERSION_INFO_MEMBERS: [Member; 3] = [
     Member { name: "agentVersion", kind: &STRING_SCHEMA },
@@ -5175,6 +6191,31 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         &UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_SCHEMA,
         Some(&UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_SCHEMA),
     ),
+    (
+        "CreateCapacityProvider",
+        &CREATE_CAPACITY_PROVIDER_REQUEST_SCHEMA,
+        Some(&CREATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA),
+    ),
+    (
+        "DescribeCapacityProviders",
+        &DESCRIBE_CAPACITY_PROVIDERS_REQUEST_SCHEMA,
+        Some(&DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_SCHEMA),
+    ),
+    (
+        "UpdateCapacityProvider",
+        &UPDATE_CAPACITY_PROVIDER_REQUEST_SCHEMA,
+        Some(&UPDATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA),
+    ),
+    (
+        "DeleteCapacityProvider",
+        &DELETE_CAPACITY_PROVIDER_REQUEST_SCHEMA,
+        Some(&DELETE_CAPACITY_PROVIDER_RESPONSE_SCHEMA),
+    ),
+    (
+        "PutClusterCapacityProviders",
+        &PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_SCHEMA,
+        Some(&PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_SCHEMA),
+    ),
 ];
 
 /// The input and output schema of `operation`, if it is served.
@@ -5215,15 +6256,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "name=fargateEventWindows",
         ],
     ),
-    (
-        "CreateCluster",
-        &[
-            "configuration",
-            "capacityProviders",
-            "defaultCapacityProviderStrategy",
-            "serviceConnectDefaults",
-        ],
-    ),
+    ("CreateCluster", &["configuration", "serviceConnectDefaults"]),
     ("UpdateCluster", &["configuration", "serviceConnectDefaults"]),
     (
         "RegisterTaskDefinition",
@@ -5311,7 +6344,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "RunTask",
         &[
-            "capacityProviderStrategy",
             "enableExecuteCommand",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
@@ -5342,6 +6374,28 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     ),
     ("ListTasks", &["daemonName"]),
     ("DescribeContainerInstances", &["include[]=CONTAINER_INSTANCE_HEALTH"]),
+    (
+        "CreateCapacityProvider",
+        &[
+            "cluster",
+            "autoScalingGroupProvider.managedScaling.status=ENABLED",
+            "autoScalingGroupProvider.managedTerminationProtection=ENABLED",
+            "autoScalingGroupProvider.managedDraining=ENABLED",
+            "managedInstancesProvider",
+        ],
+    ),
+    ("DescribeCapacityProviders", &["cluster"]),
+    (
+        "UpdateCapacityProvider",
+        &[
+            "cluster",
+            "autoScalingGroupProvider.managedScaling.status=ENABLED",
+            "autoScalingGroupProvider.managedTerminationProtection=ENABLED",
+            "autoScalingGroupProvider.managedDraining=ENABLED",
+            "managedInstancesProvider",
+        ],
+    ),
+    ("DeleteCapacityProvider", &["cluster"]),
 ];
 
 /// The members the field ledger refuses in `operation`'s requests.

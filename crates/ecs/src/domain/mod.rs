@@ -2,6 +2,7 @@
 //! gateway call these, never the handlers. Handlers parse requests and answer them; what they
 //! share with the controller and the gateway lives here.
 
+pub mod capacity;
 pub mod deployments;
 pub mod launch;
 pub mod placement;

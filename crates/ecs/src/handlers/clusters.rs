@@ -1,5 +1,5 @@
 //! CreateCluster, DescribeClusters, ListClusters, UpdateCluster, UpdateClusterSettings,
-//! DeleteCluster.
+//! PutClusterCapacityProviders, DeleteCluster.
 
 use flotilla_api::arn::{cluster_name_from, valid_cluster_name};
 use flotilla_api::cluster::{
@@ -18,6 +18,7 @@ use crate::convert::{
     failures_to_wire, into_domain, into_wire, pairs_to_wire, tags_from_wire, tags_if_any,
 };
 pub use crate::domain::active_cluster;
+use crate::domain::capacity::check_cluster_providers;
 use crate::domain::DEFAULT_CLUSTER;
 use crate::state::{Record, State};
 use crate::wire;
@@ -195,6 +196,12 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     Ok(existing)
                 }
                 _ => {
+                    check_cluster_providers(
+                        staged.state(),
+                        &fresh.cluster_name,
+                        fresh.capacity_providers.as_deref().unwrap_or_default(),
+                        fresh.default_capacity_provider_strategy.as_deref().unwrap_or_default(),
+                    )?;
                     staged.put(Record::Cluster(fresh.clone()));
                     Ok(fresh)
                 }
@@ -381,6 +388,33 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     let cluster = change_cluster(ctx, cluster, changes).await?;
     respond(&wire::UpdateClusterResponse { cluster: Some(cluster) })
+}
+
+pub async fn put_capacity_providers(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let wire::PutClusterCapacityProvidersRequest {
+        cluster,
+        capacity_providers,
+        default_capacity_provider_strategy,
+    } = decode(body)?;
+    let providers: Vec<String> =
+        capacity_providers.iter().map(|p| flotilla_api::arn::id_from(p).to_string()).collect();
+    let strategy: Vec<CapacityProviderStrategyItem> =
+        into_domain("defaultCapacityProviderStrategy", &default_capacity_provider_strategy)?;
+    let cluster = ctx
+        .app
+        .state
+        .write(move |staged| {
+            let mut cluster = active_cluster(staged, Some(&cluster))?;
+            check_cluster_providers(staged.state(), &cluster.cluster_name, &providers, &strategy)?;
+            cluster.capacity_providers = Some(providers);
+            cluster.default_capacity_provider_strategy = Some(strategy);
+            staged.put(Record::Cluster(cluster.clone()));
+            Ok(cluster)
+        })
+        .await?;
+    let all = ["SETTINGS".to_string(), "CONFIGURATIONS".to_string(), "TAGS".to_string()];
+    let cluster = answered(&with_counts(&ctx.app.state.read(), &cluster, &all))?;
+    respond(&wire::PutClusterCapacityProvidersResponse { cluster: Some(cluster) })
 }
 
 pub async fn update_settings(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {

@@ -14,10 +14,12 @@ use flotilla_api::{ApiError, Failure};
 use super::{respond, Ctx};
 use crate::convert::{attribute_to_wire, failures_to_wire, tags_if_any};
 use crate::domain::active_cluster;
+use crate::domain::capacity::provider_of_group;
 use crate::domain::tasks::mark_stopped;
 use crate::state::views::instance_view;
 use crate::state::{instance_key, InstanceRecord, Record, Staged, State};
 use crate::wire;
+use flotilla_api::capacity::GROUP_ATTRIBUTE;
 use flotilla_api::pagination::paginate;
 
 /// The instance as DescribeContainerInstances shows it, with live counts and resources.
@@ -39,6 +41,9 @@ fn describe_one(
     out.running_tasks_count = running;
     out.pending_tasks_count = pending;
     out.remaining_resources = remaining(state, record, connected);
+    let group = out.attributes.iter().find(|a| a.name == GROUP_ATTRIBUTE);
+    out.capacity_provider_name =
+        provider_of_group(state, group.and_then(|a| a.value.as_deref())).map(|p| p.name.clone());
     out
 }
 
@@ -86,8 +91,7 @@ fn answered(instance: &ContainerInstance) -> wire::ContainerInstance {
     wire::ContainerInstance {
         container_instance_arn: Some(instance.container_instance_arn.clone()),
         ec2_instance_id: Some(instance.ec2_instance_id.clone()),
-        // Capacity providers do not exist yet.
-        capacity_provider_name: None,
+        capacity_provider_name: instance.capacity_provider_name.clone(),
         version: Some(instance.version),
         version_info: Some(wire::VersionInfo {
             agent_version: instance.version_info.agent_version.clone(),

@@ -6,6 +6,7 @@
 
 mod account_settings;
 mod attributes;
+mod capacity_providers;
 mod clusters;
 mod instances;
 mod services;
@@ -48,6 +49,11 @@ pub async fn dispatch(
         "UpdateCluster" => clusters::update(&ctx, body).await,
         "UpdateClusterSettings" => clusters::update_settings(&ctx, body).await,
         "DeleteCluster" => clusters::delete(&ctx, body).await,
+        "PutClusterCapacityProviders" => clusters::put_capacity_providers(&ctx, body).await,
+        "CreateCapacityProvider" => capacity_providers::create(&ctx, body).await,
+        "DescribeCapacityProviders" => capacity_providers::describe(&ctx, body),
+        "UpdateCapacityProvider" => capacity_providers::update(&ctx, body).await,
+        "DeleteCapacityProvider" => capacity_providers::delete(&ctx, body).await,
         "RegisterTaskDefinition" => task_definitions::register(&ctx, body).await,
         "DescribeTaskDefinition" => task_definitions::describe(&ctx, body),
         "ListTaskDefinitions" => task_definitions::list(&ctx, body),

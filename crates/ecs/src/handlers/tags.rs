@@ -1,5 +1,5 @@
 //! TagResource, UntagResource, ListTagsForResource for clusters, task definitions, services,
-//! tasks and container instances.
+//! tasks, container instances and capacity providers.
 
 use flotilla_api::common::{decode, validate_tags, MAX_TAGS};
 use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
@@ -8,7 +8,8 @@ use flotilla_api::{ApiError, ErrorCode, Tag};
 use super::{respond, Ctx};
 use crate::convert::{tags_from_wire, tags_to_wire};
 use crate::state::{
-    cluster_key, instance_key, service_key, task_definition_key, task_key, Record, Staged, State,
+    capacity_provider_key, cluster_key, instance_key, service_key, task_definition_key, task_key,
+    Record, Staged, State,
 };
 use crate::wire::{
     ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
@@ -25,6 +26,7 @@ enum Resource {
     Task(String, String),
     /// (cluster, container instance id)
     ContainerInstance(String, String),
+    CapacityProvider(String),
 }
 
 impl Resource {
@@ -35,6 +37,7 @@ impl Resource {
             Resource::Service(cluster, name) => service_key(cluster, name),
             Resource::Task(cluster, id) => task_key(cluster, id),
             Resource::ContainerInstance(cluster, id) => instance_key(cluster, id),
+            Resource::CapacityProvider(name) => capacity_provider_key(name),
         }
     }
 
@@ -48,7 +51,9 @@ impl Resource {
             Resource::Service(..) => {
                 ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
             }
-            Resource::Task(..) | Resource::ContainerInstance(..) => ApiError::new(
+            Resource::Task(..)
+            | Resource::ContainerInstance(..)
+            | Resource::CapacityProvider(_) => ApiError::new(
                 ErrorCode::InvalidParameterException,
                 "The specified resource was not found.",
             ),
@@ -65,6 +70,9 @@ fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
     let resource = ctx.app.scope.resource(arn).ok_or_else(invalid)?;
     if let Some(name) = resource.strip_prefix("cluster/") {
         return Ok(Resource::Cluster(name.to_string()));
+    }
+    if let Some(name) = resource.strip_prefix("capacity-provider/") {
+        return Ok(Resource::CapacityProvider(name.to_string()));
     }
     // `service/<cluster>/<name>`, `task/<cluster>/<id>`, `container-instance/<cluster>/<id>`.
     for (kind, make) in [
@@ -101,6 +109,11 @@ fn tags_of(record: &Record) -> Option<Vec<Tag>> {
         {
             Some(i.instance.tags.clone().unwrap_or_default())
         }
+        Record::CapacityProvider(p)
+            if p.status == flotilla_api::status::CapacityProviderStatus::Active =>
+        {
+            Some(p.tags.clone().unwrap_or_default())
+        }
         _ => None,
     }
 }
@@ -126,6 +139,10 @@ fn with_tags(record: Record, tags: Vec<Tag>) -> Record {
         Record::Instance(mut i) => {
             i.instance.tags = Some(tags);
             Record::Instance(i)
+        }
+        Record::CapacityProvider(mut p) => {
+            p.tags = Some(tags);
+            Record::CapacityProvider(p)
         }
         other => other,
     }
@@ -198,6 +215,9 @@ fn read_tags(state: &State, resource: &Resource) -> Option<Vec<Tag>> {
         }
         Resource::ContainerInstance(cluster, id) => {
             Record::Instance(Box::new(state.instances.get(&(cluster.clone(), id.clone()))?.clone()))
+        }
+        Resource::CapacityProvider(name) => {
+            Record::CapacityProvider(Box::new(state.capacity_providers.get(name)?.clone()))
         }
     };
     tags_of(&record)

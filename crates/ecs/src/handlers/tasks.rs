@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 
 use flotilla_api::arn::id_from;
+use flotilla_api::capacity::{share, CapacityProvider};
+use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
@@ -13,9 +15,10 @@ use flotilla_scheduler::{place, Request, Strategy};
 
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
+use crate::domain::capacity::{launch_strategy, provider_constraint};
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
-use crate::domain::tasks::{mark_stopped, new_ids, new_task, resolve_definition, Launch};
+use crate::domain::tasks::{mark_stopped, new_ids, new_task, resolve_definition, Launch, TaskIds};
 use crate::domain::{active_cluster, is_active_cluster, DEFAULT_CLUSTER};
 use crate::state::{task_key, Record, Staged, TaskRecord};
 use crate::wire;
@@ -160,7 +163,7 @@ pub fn answered(task: &Task) -> wire::Task {
         attachments: Some(Vec::new()),
         attributes: None,
         availability_zone: task.availability_zone.clone(),
-        capacity_provider_name: None,
+        capacity_provider_name: task.capacity_provider_name.clone(),
         cluster_arn: Some(task.cluster_arn.clone()),
         connectivity: task.connectivity.clone(),
         connectivity_at: task.connectivity_at,
@@ -253,6 +256,38 @@ fn container_answered(c: &Container) -> wire::Container {
     }
 }
 
+/// Some of a launch's tasks and the capacity provider whose agents they go to (none: any).
+type Lane<'i> = (Option<CapacityProvider>, Vec<&'i TaskIds>);
+
+/// The tasks each provider of `strategy` gets (base, then weight), with the provider; without a
+/// strategy, every task in one lane with no provider.
+fn provider_lanes<'i>(
+    state: &crate::state::State,
+    strategy: &[CapacityProviderStrategyItem],
+    ids: &'i [TaskIds],
+) -> Result<Vec<Lane<'i>>, ApiError> {
+    if strategy.is_empty() {
+        return Ok(vec![(None, ids.iter().collect())]);
+    }
+    let picks = share(strategy, &[], ids.len());
+    let mut lanes = Vec::new();
+    for (n, item) in strategy.iter().enumerate() {
+        let provider =
+            state.capacity_providers.get(&item.capacity_provider).cloned().ok_or_else(|| {
+                ApiError::client(format!(
+                    "The capacity provider {} does not exist.",
+                    item.capacity_provider
+                ))
+            })?;
+        let mine: Vec<&TaskIds> =
+            picks.iter().zip(ids).filter(|(p, _)| **p == n).map(|(_, ids)| ids).collect();
+        if !mine.is_empty() {
+            lanes.push((Some(provider), mine));
+        }
+    }
+    Ok(lanes)
+}
+
 /// Tasks started and the ones that could not be, as RunTask and StartTask answer.
 fn launched(tasks: &[Task], failures: Vec<Failure>) -> (Vec<wire::Task>, Vec<wire::Failure>) {
     (tasks.iter().map(answered).collect(), failures_to_wire(failures))
@@ -262,7 +297,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     // The members the field ledger refuses (ECS Exec, networking, capacity providers, ...) were
     // refused before this handler ran, by name.
     let wire::RunTaskRequest {
-        capacity_provider_strategy: _,
+        capacity_provider_strategy,
         cluster,
         count,
         enable_ecs_managed_tags,
@@ -297,6 +332,11 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             )))
         }
     }
+    let requested: Vec<CapacityProviderStrategyItem> = capacity_provider_strategy
+        .map(|s| crate::convert::into_domain("capacityProviderStrategy", &s))
+        .transpose()?
+        .unwrap_or_default();
+    let launch_type_given = launch_type.is_some();
     let launch = prepare_launch(
         ctx,
         LaunchRequest {
@@ -343,44 +383,53 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 ));
             }
             let demand = reservation.demand();
-            let placements = place(
-                &mut snapshot.cluster,
-                &Request {
-                    demand: &demand,
-                    group: &group,
-                    constraints: &constraints,
-                    strategies: &launch.strategies,
-                    count: launch.ids.len(),
-                    seed: placement::seed(),
-                },
-            );
+            let strategy = launch_strategy(&cluster, &requested, launch_type_given)?;
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
-            for (placement, ids) in placements.into_iter().zip(&launch.ids) {
-                match placement {
-                    Ok(i) => {
-                        let Some(instance) =
-                            placement::record_of(staged, &cluster.cluster_name, snapshot.id(i))
-                        else {
-                            continue; // cannot happen: views follow the records
-                        };
-                        let record = new_task(
-                            &scope,
-                            &launch,
-                            &cluster.cluster_name,
-                            &definition,
-                            &instance,
-                            ids,
-                            &reservation,
-                        );
-                        tasks.push(record.task.clone());
-                        staged.put(Record::Task(Box::new(record)));
+            // One lane per capacity provider (its share of the tasks, on its agents only), or
+            // one lane of every task when no strategy applies.
+            for (provider, ids) in provider_lanes(staged.state(), &strategy, &launch.ids)? {
+                let mut lane_constraints = constraints.clone();
+                lane_constraints.extend(provider.as_ref().map(provider_constraint));
+                let placements = place(
+                    &mut snapshot.cluster,
+                    &Request {
+                        demand: &demand,
+                        group: &group,
+                        constraints: &lane_constraints,
+                        strategies: &launch.strategies,
+                        count: ids.len(),
+                        seed: placement::seed(),
+                    },
+                );
+                for (placement, ids) in placements.into_iter().zip(ids) {
+                    match placement {
+                        Ok(i) => {
+                            let Some(instance) =
+                                placement::record_of(staged, &cluster.cluster_name, snapshot.id(i))
+                            else {
+                                continue; // cannot happen: views follow the records
+                            };
+                            let mut record = new_task(
+                                &scope,
+                                &launch,
+                                &cluster.cluster_name,
+                                &definition,
+                                &instance,
+                                ids,
+                                &reservation,
+                            );
+                            record.task.capacity_provider_name =
+                                provider.as_ref().map(|p| p.name.clone());
+                            tasks.push(record.task.clone());
+                            staged.put(Record::Task(Box::new(record)));
+                        }
+                        Err(reason) => failures.push(Failure {
+                            arn: None,
+                            reason: Some(reason.as_str().into()),
+                            detail: None,
+                        }),
                     }
-                    Err(reason) => failures.push(Failure {
-                        arn: None,
-                        reason: Some(reason.as_str().into()),
-                        detail: None,
-                    }),
                 }
             }
             Ok((tasks, failures))

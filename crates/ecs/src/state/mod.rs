@@ -9,15 +9,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use flotilla_api::account::Setting;
+use flotilla_api::capacity::CapacityProvider;
 use flotilla_api::cluster::Cluster;
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::ApiError;
 use flotilla_store::{Revision, Store, StoreError};
 
 pub use records::{
-    account_setting_key, cluster_key, family_key, instance_key, service_key, task_definition_key,
-    task_key, task_prefix, Family, InstanceRecord, Record, Reservation, ServiceRecord,
-    StoredTaskDefinition, TaskRecord,
+    account_setting_key, capacity_provider_key, cluster_key, family_key, instance_key, service_key,
+    task_definition_key, task_key, task_prefix, Family, InstanceRecord, Record, Reservation,
+    ServiceRecord, StoredTaskDefinition, TaskRecord,
 };
 pub use writer::Staged;
 
@@ -38,6 +39,8 @@ pub struct State {
     pub tasks_by_instance: BTreeMap<String, BTreeSet<(String, String)>>,
     /// (cluster, service name) -> service.
     pub services: BTreeMap<(String, String), ServiceRecord>,
+    /// name -> capacity provider (FARGATE and FARGATE_SPOT are not stored: they always exist).
+    pub capacity_providers: BTreeMap<String, CapacityProvider>,
     pub revision: Revision,
     /// instance id -> a number that changes whenever a task placed on it changes, so agent
     /// connections rebuild desired states only for the instances a commit touched.
@@ -139,6 +142,9 @@ impl State {
             Record::Service(svc) => {
                 self.services.insert((svc.cluster.clone(), svc.name.clone()), *svc);
             }
+            Record::CapacityProvider(provider) => {
+                self.capacity_providers.insert(provider.name.clone(), *provider);
+            }
         }
     }
 
@@ -155,6 +161,9 @@ impl State {
                         self.task_definitions.remove(family);
                     }
                 }
+            }
+            Some(records::Key::CapacityProvider(name)) => {
+                self.capacity_providers.remove(name);
             }
             Some(records::Key::Family(name)) => {
                 self.families.remove(name);
@@ -259,6 +268,10 @@ impl State {
                 .get(&revision)
                 .map(|td| Record::TaskDefinition(Box::new(td.clone()))),
             records::Key::Family(name) => self.families.get(name).cloned().map(Record::Family),
+            records::Key::CapacityProvider(name) => self
+                .capacity_providers
+                .get(name)
+                .map(|p| Record::CapacityProvider(Box::new(p.clone()))),
             records::Key::AccountSetting(principal, name) => {
                 self.account_settings.get(&(principal.to_string(), name.to_string())).map(|s| {
                     Record::AccountSetting { principal: principal.to_string(), setting: s.clone() }

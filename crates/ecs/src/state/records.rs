@@ -1,6 +1,7 @@
 //! What the store holds: one JSON record per key, and the key layout.
 
 use flotilla_api::account::Setting;
+use flotilla_api::capacity::CapacityProvider;
 use flotilla_api::cluster::Cluster;
 use flotilla_api::instance::ContainerInstance;
 use flotilla_api::service::Service;
@@ -133,6 +134,7 @@ pub enum Record {
     Instance(Box<InstanceRecord>),
     Task(Box<TaskRecord>),
     Service(Box<ServiceRecord>),
+    CapacityProvider(Box<CapacityProvider>),
 }
 
 /// A parsed store key.
@@ -144,6 +146,7 @@ pub enum Key<'a> {
     Instance(&'a str, &'a str),
     Task(&'a str, &'a str),
     Service(&'a str, &'a str),
+    CapacityProvider(&'a str),
 }
 
 pub fn cluster_key(name: &str) -> String {
@@ -153,6 +156,10 @@ pub fn cluster_key(name: &str) -> String {
 pub fn task_definition_key(family: &str, revision: u32) -> String {
     // Zero-padded so the store's key order is revision order.
     format!("{ECS_PREFIX}taskdefs/{family}/{revision:010}")
+}
+
+pub fn capacity_provider_key(name: &str) -> String {
+    format!("{ECS_PREFIX}capacity-providers/{name}")
 }
 
 pub fn family_key(name: &str) -> String {
@@ -191,6 +198,7 @@ pub fn parse_key(key: &str) -> Option<Key<'_>> {
             Some(Key::TaskDefinition(family, revision.parse().ok()?))
         }
         "families" => Some(Key::Family(rest)),
+        "capacity-providers" => Some(Key::CapacityProvider(rest)),
         "settings" => {
             let (name, principal) = rest.split_once('/')?;
             Some(Key::AccountSetting(principal, name))
@@ -225,6 +233,7 @@ impl Record {
             Record::Instance(i) => instance_key(&i.cluster, &i.id),
             Record::Task(t) => task_key(&t.cluster, &t.id),
             Record::Service(s) => service_key(&s.cluster, &s.name),
+            Record::CapacityProvider(p) => capacity_provider_key(&p.name),
         }
     }
 
@@ -258,5 +267,9 @@ mod tests {
             Some(Key::AccountSetting("arn:aws:iam::123456789012:user/x", "taskLongArnFormat"))
         ));
         assert!(parse_key("ecs/unknown/x").is_none());
+        assert!(matches!(
+            parse_key(&capacity_provider_key("spot")),
+            Some(Key::CapacityProvider("spot"))
+        ));
     }
 }

@@ -1,0 +1,168 @@
+//! Capacity providers as launches and clusters use them: which providers a cluster may name,
+//! which strategy a launch follows, and the placement constraint that keeps a task on its
+//! provider's agents.
+
+use flotilla_api::capacity::{
+    validate_strategy, CapacityProvider, FARGATE_PROVIDERS, GROUP_ATTRIBUTE,
+};
+use flotilla_api::cluster::{CapacityProviderStrategyItem, Cluster};
+use flotilla_api::status::{CapacityProviderStatus, ClusterStatus, ServiceStatus};
+use flotilla_api::task::TaskStatus;
+use flotilla_api::{ApiError, ErrorCode};
+use flotilla_scheduler::query::{Expr, Operator, Subject};
+use flotilla_scheduler::Constraint;
+
+use crate::state::State;
+
+/// Checks what PutClusterCapacityProviders (or CreateCluster) asks of cluster `cluster`:
+/// every provider exists and is ACTIVE and no other cluster has it (FARGATE's are everyone's),
+/// the default strategy is well formed and names only those providers, and no provider in use
+/// by the cluster's services or tasks is taken away.
+pub fn check_cluster_providers(
+    state: &State,
+    cluster: &str,
+    providers: &[String],
+    strategy: &[CapacityProviderStrategyItem],
+) -> Result<(), ApiError> {
+    for name in providers {
+        if FARGATE_PROVIDERS.contains(&name.as_str()) {
+            continue;
+        }
+        let active = state
+            .capacity_providers
+            .get(name)
+            .is_some_and(|p| p.status == CapacityProviderStatus::Active);
+        if !active {
+            return Err(ApiError::invalid(format!(
+                "The specified capacity provider '{name}' does not exist."
+            )));
+        }
+        let elsewhere = state.clusters.values().find(|c| {
+            c.cluster_name != cluster
+                && c.status == ClusterStatus::Active
+                && c.capacity_providers.iter().flatten().any(|p| p == name)
+        });
+        if let Some(other) = elsewhere {
+            return Err(ApiError::invalid(format!(
+                "The capacity provider '{name}' is already associated with cluster {}: an Auto \
+                 Scaling group capacity provider belongs to one cluster.",
+                other.cluster_name
+            )));
+        }
+    }
+    validate_strategy(strategy)?;
+    if strategy.iter().any(|item| !providers.contains(&item.capacity_provider)) {
+        return Err(ApiError::invalid(
+            "The specified capacity provider strategy cannot contain a capacity provider that is \
+             not associated with the cluster. Associate the capacity provider with the cluster \
+             or specify a valid capacity provider and try again.",
+        ));
+    }
+    let in_use = |name: &str| {
+        let services = state
+            .services
+            .range((cluster.to_string(), String::new())..)
+            .take_while(|((c, _), _)| c == cluster)
+            .any(|(_, s)| {
+                s.service.status == ServiceStatus::Active
+                    && s.service
+                        .capacity_provider_strategy
+                        .iter()
+                        .any(|i| i.capacity_provider == name)
+            });
+        let tasks = state
+            .tasks
+            .range((cluster.to_string(), String::new())..)
+            .take_while(|((c, _), _)| c == cluster)
+            .any(|(_, t)| {
+                t.task.last_status != TaskStatus::Stopped
+                    && t.task.capacity_provider_name.as_deref() == Some(name)
+            });
+        services || tasks
+    };
+    let current = state.clusters.get(cluster).and_then(|c| c.capacity_providers.clone());
+    for removed in current.iter().flatten().filter(|p| !providers.contains(p)) {
+        if in_use(removed) {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUseException,
+                format!(
+                    "The specified capacity provider {removed} is in use and cannot be removed."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The strategy a launch follows: its own (checked against the cluster's providers), else the
+/// cluster's default when the launch names no launch type, else none (the EC2 launch type).
+pub fn launch_strategy(
+    cluster: &Cluster,
+    requested: &[CapacityProviderStrategyItem],
+    launch_type_given: bool,
+) -> Result<Vec<CapacityProviderStrategyItem>, ApiError> {
+    if !requested.is_empty() {
+        if launch_type_given {
+            return Err(ApiError::invalid(
+                "Specifying both a launch type and capacity provider strategy is not supported. \
+                 Remove one and try again.",
+            ));
+        }
+        validate_strategy(requested)?;
+        let associated = cluster.capacity_providers.as_deref().unwrap_or_default();
+        if let Some(item) = requested.iter().find(|i| !associated.contains(&i.capacity_provider)) {
+            return Err(ApiError::invalid(format!(
+                "The specified capacity provider strategy cannot contain a capacity provider \
+                 that is not associated with the cluster. Associate the capacity provider with \
+                 the cluster or specify a valid capacity provider and try again. ({} is not.)",
+                item.capacity_provider
+            )));
+        }
+        refuse_fargate(requested)?;
+        return Ok(requested.to_vec());
+    }
+    if launch_type_given {
+        return Ok(Vec::new());
+    }
+    let default = cluster.default_capacity_provider_strategy.clone().unwrap_or_default();
+    refuse_fargate(&default)?;
+    Ok(default)
+}
+
+/// FARGATE and FARGATE_SPOT exist by name; running tasks on them comes with task networking.
+fn refuse_fargate(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
+    match strategy.iter().find(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str())) {
+        Some(item) => Err(ApiError::invalid(format!(
+            "The capacity provider {} is not supported yet by this server: Fargate tasks need \
+             task networking (awsvpc), which comes in a later version.",
+            item.capacity_provider
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The placement constraint that keeps a task on `provider`'s agents: those announcing its
+/// group (or its name) as their `flotilla.auto-scaling-group` attribute.
+pub fn provider_constraint(provider: &CapacityProvider) -> Constraint {
+    let mut names = vec![provider.name.clone()];
+    if let Some(group) = provider.group().filter(|g| *g != provider.name) {
+        names.push(group.to_string());
+    }
+    Constraint::MemberOf(Expr::Clause(
+        Subject::Attribute(GROUP_ATTRIBUTE.to_string()),
+        Operator::In(names),
+    ))
+}
+
+/// The provider an instance belongs to: the ACTIVE one whose group (or name) its agent
+/// announced.
+pub fn provider_of_group<'s>(
+    state: &'s State,
+    group: Option<&str>,
+) -> Option<&'s CapacityProvider> {
+    let group = group?;
+    state
+        .capacity_providers
+        .values()
+        .find(|p| p.status == CapacityProviderStatus::Active && p.has_member(group))
+}
