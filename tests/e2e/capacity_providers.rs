@@ -393,3 +393,133 @@ async fn tasks_go_to_providers_by_base_and_weight() {
         .expect_err("spot is in use");
     assert_eq!(busy.code(), Some("ResourceInUseException"), "{busy:?}");
 }
+
+/// The provider of each of a service's live tasks, counted.
+async fn service_shares(ecs: &aws_sdk_ecs::Client, service: &str) -> (usize, usize, usize) {
+    let listed = ecs
+        .list_tasks()
+        .cluster("mix")
+        .service_name(service)
+        .max_results(100)
+        .send()
+        .await
+        .expect("list tasks");
+    if listed.task_arns().is_empty() {
+        return (0, 0, 0);
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster("mix")
+        .set_tasks(Some(listed.task_arns().to_vec()))
+        .send()
+        .await
+        .expect("describe tasks");
+    let live: Vec<_> =
+        described.tasks().iter().filter(|t| t.last_status() != Some("STOPPED")).collect();
+    let of = |name: &str| live.iter().filter(|t| t.capacity_provider_name() == Some(name)).count();
+    (of("steady"), of("spot"), live.len())
+}
+
+/// Waits until the service's live tasks are shared as `expected` (steady, spot, all).
+async fn wait_shares(ecs: &aws_sdk_ecs::Client, service: &str, expected: (usize, usize, usize)) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let shares = service_shares(ecs, service).await;
+        if shares == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "shares {shares:?}, wanted {expected:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_keep_their_tasks_shared_by_their_strategy() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    create(&ecs, "steady", "steady-asg").await;
+    create(&ecs, "spot", "spot-asg").await;
+    ecs.create_cluster()
+        .cluster_name("mix")
+        .capacity_providers("steady")
+        .capacity_providers("spot")
+        .default_capacity_provider_strategy(item("spot", 0, 1))
+        .send()
+        .await
+        .expect("create cluster");
+    let _steady = HollowAgents::start_with(&f, "mix", 2, &["--capacity-provider", "steady-asg"]);
+    let _spot = HollowAgents::start_with(&f, "mix", 2, &["--capacity-provider", "spot-asg"]);
+    registered_instances(&ecs, "mix", 4).await;
+    ecs.register_task_definition()
+        .family("web")
+        .container_definitions(
+            ContainerDefinition::builder().name("web").image("flotilla/demo").memory(32).build(),
+        )
+        .send()
+        .await
+        .expect("register");
+
+    // Base 2 on steady, the rest 1:1: 8 tasks → 5 steady, 3 spot.
+    let created = ecs
+        .create_service()
+        .cluster("mix")
+        .service_name("web")
+        .task_definition("web")
+        .desired_count(8)
+        .capacity_provider_strategy(item("steady", 2, 1))
+        .capacity_provider_strategy(item("spot", 0, 1))
+        .send()
+        .await
+        .expect("create service");
+    let service = created.service().expect("service");
+    assert_eq!(service.launch_type(), None, "a strategy, not a launch type");
+    assert_eq!(service.capacity_provider_strategy().len(), 2);
+    wait_shares(&ecs, "web", (5, 3, 8)).await;
+
+    // Growing keeps the shares: 12 → 2 + 5 + 5.
+    ecs.update_service()
+        .cluster("mix")
+        .service("web")
+        .desired_count(12)
+        .send()
+        .await
+        .expect("scale");
+    wait_shares(&ecs, "web", (7, 5, 12)).await;
+
+    // An empty strategy is the cluster's default (all on spot): a deployment moves the tasks.
+    let updated = ecs
+        .update_service()
+        .cluster("mix")
+        .service("web")
+        .set_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await
+        .expect("use the cluster's default");
+    let strategy = updated.service().expect("service").capacity_provider_strategy();
+    assert_eq!(strategy[0].capacity_provider(), "spot");
+    wait_shares(&ecs, "web", (0, 12, 12)).await;
+
+    // A service on the cluster's default strategy, and DAEMON refusing one.
+    let default = ecs
+        .create_service()
+        .cluster("mix")
+        .service_name("api")
+        .task_definition("web")
+        .desired_count(1)
+        .send()
+        .await
+        .expect("create on the default strategy");
+    let strategy = default.service().expect("service").capacity_provider_strategy();
+    assert_eq!(strategy[0].capacity_provider(), "spot");
+    let daemon = ecs
+        .create_service()
+        .cluster("mix")
+        .service_name("agentd")
+        .task_definition("web")
+        .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
+        .capacity_provider_strategy(item("spot", 0, 1))
+        .send()
+        .await
+        .expect_err("daemon with a strategy");
+    assert_eq!(daemon.code(), Some("InvalidParameterException"), "{daemon:?}");
+}

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use flotilla_api::capacity::share;
 use flotilla_api::service::{Deployment, ServiceEvent};
 use flotilla_api::status::{
     DeploymentStatus, HealthStatus, InstanceStatus, RolloutState, ServiceStatus,
@@ -20,6 +21,7 @@ use flotilla_scheduler::service::{
 };
 use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
+use crate::domain::capacity::provider_constraint;
 use crate::domain::deployments::new_deployment;
 use crate::domain::launch::reservation;
 use crate::domain::placement;
@@ -643,6 +645,22 @@ impl<'b> Pass<'_, 'b> {
         let strategies =
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
+        // With capacity providers, what each already runs, so new tasks keep the shares.
+        let providers = &service.service.capacity_provider_strategy;
+        let live = self.tasks_of(service);
+        let already: Vec<usize> = providers
+            .iter()
+            .map(|item| {
+                live.iter()
+                    .filter(|t| {
+                        t.task.desired_status != TaskStatus::Stopped
+                            && t.task.capacity_provider_name.as_deref()
+                                == Some(item.capacity_provider.as_str())
+                    })
+                    .count()
+            })
+            .collect();
+        drop(live);
         let mut snapshot =
             placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
@@ -670,7 +688,7 @@ impl<'b> Pass<'_, 'b> {
         // DAEMON names its instances; REPLICA lets the engine choose for all at once.
         let (targeted, free): (Vec<_>, Vec<_>) =
             targets.iter().zip(&launch_ids).partition(|(target, _)| target.is_some());
-        let mut chosen: Vec<(Result<usize, Reason>, &TaskIds)> = Vec::new();
+        let mut chosen: Vec<(Result<usize, Reason>, &TaskIds, Option<String>)> = Vec::new();
         for (target, ids) in targeted {
             let Some(i) = target.as_deref().and_then(|id| snapshot.position(id)) else {
                 continue;
@@ -679,7 +697,7 @@ impl<'b> Pass<'_, 'b> {
                 reserve(snapshot.cluster.view_mut(i), &demand, &group);
                 i
             });
-            chosen.push((outcome, ids));
+            chosen.push((outcome, ids, None));
         }
         if !free.is_empty() && snapshot.cluster.is_empty() {
             self.event_once(
@@ -688,11 +706,39 @@ impl<'b> Pass<'_, 'b> {
             );
             return;
         }
-        let placed = place(&mut snapshot.cluster, &Request { count: free.len(), ..request });
-        chosen.extend(placed.into_iter().zip(free.into_iter().map(|(_, ids)| ids)));
+        let free: Vec<&TaskIds> = free.into_iter().map(|(_, ids)| ids).collect();
+        if providers.is_empty() {
+            let placed = place(&mut snapshot.cluster, &Request { count: free.len(), ..request });
+            chosen.extend(placed.into_iter().zip(free).map(|(outcome, ids)| (outcome, ids, None)));
+        } else {
+            // Each provider's share (base, then weight), placed on its own agents.
+            let picks = share(providers, &already, free.len());
+            for (n, item) in providers.iter().enumerate() {
+                let ids: Vec<&TaskIds> = picks
+                    .iter()
+                    .zip(&free)
+                    .filter(|(p, _)| **p == n)
+                    .map(|(_, ids)| *ids)
+                    .collect();
+                let Some(provider) =
+                    self.staged.state().capacity_providers.get(&item.capacity_provider)
+                else {
+                    continue; // a provider in use cannot be deleted
+                };
+                if ids.is_empty() {
+                    continue;
+                }
+                let mut lane = constraints.clone();
+                lane.push(provider_constraint(provider));
+                let request = Request { count: ids.len(), constraints: &lane, ..request };
+                let placed = place(&mut snapshot.cluster, &request);
+                let name = Some(provider.name.clone());
+                chosen.extend(placed.into_iter().zip(ids).map(|(o, ids)| (o, ids, name.clone())));
+            }
+        }
         let mut started = Vec::new();
         let mut failure: Option<&'static str> = None;
-        for (outcome, ids) in chosen {
+        for (outcome, ids, provider) in chosen {
             match outcome {
                 Ok(i) => {
                     let Some(instance) =
@@ -700,7 +746,7 @@ impl<'b> Pass<'_, 'b> {
                     else {
                         continue; // cannot happen: views follow the records
                     };
-                    let record = new_task(
+                    let mut record = new_task(
                         &self.scope,
                         &launch,
                         &service.cluster,
@@ -709,6 +755,7 @@ impl<'b> Pass<'_, 'b> {
                         ids,
                         &reservation,
                     );
+                    record.task.capacity_provider_name = provider;
                     started.push(record.id.clone());
                     self.staged.put(Record::Task(Box::new(record)));
                 }

@@ -6296,7 +6296,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "serviceRegistries",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
-            "capacityProviderStrategy",
             "platformVersion",
             "role",
             "deploymentConfiguration.alarms",
@@ -6319,7 +6318,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "UpdateService",
         &[
-            "capacityProviderStrategy",
             "deploymentConfiguration.alarms",
             "deploymentConfiguration.strategy=BLUE_GREEN",
             "deploymentConfiguration.strategy=LINEAR",

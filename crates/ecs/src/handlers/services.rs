@@ -2,6 +2,7 @@
 //! keeping services whole is the controller's (`crate::controller`).
 
 use flotilla_api::arn::id_from;
+use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::common::{decode, validate_tags};
 
 use flotilla_api::common::Tag;
@@ -17,8 +18,9 @@ use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 
 use super::{respond, Ctx};
-use crate::convert::{failures_to_wire, tags_from_wire, tags_if_any};
+use crate::convert::{failures_to_wire, into_domain, tags_from_wire, tags_if_any};
 use crate::domain::active_cluster;
+use crate::domain::capacity::launch_strategy;
 use crate::domain::deployments::{new_deployment, new_deployment_id};
 use crate::domain::placement;
 use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
@@ -74,6 +76,10 @@ struct NewService {
     managed_tags: bool,
     /// A retry with the same token gets the service back.
     client_token: Option<String>,
+    launch_type_given: bool,
+    /// The request's capacity provider strategy (the cluster's default applies when neither
+    /// this nor a launch type is given).
+    capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
 impl NewService {
@@ -92,7 +98,7 @@ impl NewService {
             desired_count,
             client_token,
             launch_type,
-            capacity_provider_strategy: _,
+            capacity_provider_strategy,
             platform_version: _,
             role: _,
             deployment_configuration,
@@ -138,6 +144,17 @@ impl NewService {
         if daemon && desired_count.is_some_and(|d| d != 0) {
             return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
         }
+        let capacity_provider_strategy: Vec<CapacityProviderStrategyItem> =
+            capacity_provider_strategy
+                .map(|s| into_domain("capacityProviderStrategy", &s))
+                .transpose()?
+                .unwrap_or_default();
+        if daemon && !capacity_provider_strategy.is_empty() {
+            return Err(ApiError::invalid(
+                "A capacity provider strategy is not supported for services using the DAEMON \
+                 scheduling strategy.",
+            ));
+        }
         if !(0..=max_tasks).contains(&desired) {
             return Err(ApiError::invalid(format!(
                 "desiredCount must be between 0 and {max_tasks}"
@@ -172,6 +189,8 @@ impl NewService {
                 .unwrap_or(PropagateTags::None),
             managed_tags: enable_ecs_managed_tags.unwrap_or(false),
             client_token,
+            launch_type_given: launch_type.is_some(),
+            capacity_provider_strategy,
         })
     }
 }
@@ -248,8 +267,22 @@ pub fn answered(service: &Service) -> wire::Service {
         desired_count: Some(service.desired_count),
         running_count: Some(service.running_count),
         pending_count: Some(service.pending_count),
-        launch_type: Some(service.launch_type.clone()),
-        capacity_provider_strategy: None,
+        // A service placed by capacity providers has a strategy and no launch type.
+        launch_type: service
+            .capacity_provider_strategy
+            .is_empty()
+            .then(|| service.launch_type.clone()),
+        capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty()).then(|| {
+            service
+                .capacity_provider_strategy
+                .iter()
+                .map(|i| wire::CapacityProviderStrategyItem {
+                    capacity_provider: i.capacity_provider.clone(),
+                    weight: i.weight,
+                    base: i.base,
+                })
+                .collect()
+        }),
         platform_version: None,
         platform_family: None,
         task_definition: Some(service.task_definition.clone()),
@@ -362,6 +395,12 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 TASK_DEFINITION_NOT_FOUND,
             )?;
             validate_placement(&new.constraints, &new.strategies, &definition, new.daemon)?;
+            // The DAEMON check above keeps a daemon on the EC2 launch type.
+            let capacity_provider_strategy = if new.daemon {
+                Vec::new()
+            } else {
+                launch_strategy(&cluster, &new.capacity_provider_strategy, new.launch_type_given)?
+            };
             let name = new.name.clone();
             if let Some(Record::Service(existing)) =
                 staged.get(&service_key(&cluster.cluster_name, &name))
@@ -411,6 +450,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 created_by,
                 propagate_tags: new.propagate_tags,
                 enable_ecs_managed_tags: new.managed_tags,
+                capacity_provider_strategy,
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {
@@ -455,6 +495,8 @@ enum ServiceChange {
     PropagateTags(PropagateTags),
     /// For the tasks started from now on.
     ManagedTags(bool),
+    /// A new deployment placed by this strategy (empty: the cluster's default).
+    CapacityProviderStrategy(Vec<CapacityProviderStrategyItem>),
 }
 
 /// UpdateService's request: the service it names and its changes, every member honoured or
@@ -469,7 +511,7 @@ fn parse_update(
         service,
         desired_count,
         task_definition,
-        capacity_provider_strategy: _,
+        capacity_provider_strategy,
         deployment_configuration,
         availability_zone_rebalancing: _,
         network_configuration: _,
@@ -495,6 +537,12 @@ fn parse_update(
     }
     if let Some(managed) = enable_ecs_managed_tags {
         changes.push(ServiceChange::ManagedTags(managed));
+    }
+    if let Some(strategy) = capacity_provider_strategy {
+        changes.push(ServiceChange::CapacityProviderStrategy(into_domain(
+            "capacityProviderStrategy",
+            &strategy,
+        )?));
     }
     if let Some(desired) = desired_count {
         if !(0..=max_tasks).contains(&desired) {
@@ -582,6 +630,25 @@ fn apply_changes(
             }
             ServiceChange::PropagateTags(propagate) => service.propagate_tags = propagate,
             ServiceChange::ManagedTags(managed) => service.enable_ecs_managed_tags = managed,
+            ServiceChange::CapacityProviderStrategy(_) if daemon => {
+                return Err(ApiError::invalid(
+                    "A capacity provider strategy is not supported for services using the \
+                     DAEMON scheduling strategy.",
+                ));
+            }
+            ServiceChange::CapacityProviderStrategy(list) => {
+                let cluster = staged
+                    .state()
+                    .clusters
+                    .get(&record.cluster)
+                    .ok_or_else(ApiError::cluster_not_found)?;
+                let strategy = launch_strategy(cluster, &list, false)?;
+                if strategy != service.capacity_provider_strategy {
+                    service.capacity_provider_strategy = strategy;
+                    // Tasks move to the new shares through a deployment, as on ECS.
+                    deploy.get_or_insert_with(|| service.task_definition.clone());
+                }
+            }
         }
     }
     if placement_changed {
