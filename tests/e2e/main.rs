@@ -26,5 +26,6 @@ mod runtime;
 mod services;
 mod tags_and_settings;
 mod task_definitions;
+mod task_protection;
 mod tasks;
 mod unsupported;

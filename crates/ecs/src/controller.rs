@@ -420,6 +420,7 @@ impl<'b> Pass<'_, 'b> {
                             healthy,
                             unhealthy,
                             scale_in_rank: ranks.get(t.id.as_str()).copied().unwrap_or(u32::MAX),
+                            protected: t.protected_until.is_some_and(|until| until > self.now),
                         }
                     })
                     .collect(),

@@ -26,7 +26,7 @@ impl Service for EcsService {
     fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
         Box::pin(async move {
             let body = request.input.into_json()?;
-            crate::handlers::dispatch(&self.0, request.operation, &body, request.now)
+            crate::handlers::dispatch(&self.0, request.operation, &body, request.now, request.host)
                 .await
                 .map(Reply::Json)
                 .map_err(|e| e.into_parts().into())

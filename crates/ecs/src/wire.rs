@@ -1301,6 +1301,29 @@ pub struct Device {
     pub permissions: Option<Vec<String>>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoverPollEndpointRequest {
+    /// The container instance ID or full ARN of the container instance.
+    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<String>,
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that the container instance belongs to.
+    #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoverPollEndpointResponse {
+    /// The endpoint for the Amazon ECS agent to poll.
+    #[serde(rename = "endpoint", default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The telemetry endpoint for the Amazon ECS agent.
+    #[serde(rename = "telemetryEndpoint", default, skip_serializing_if = "Option::is_none")]
+    pub telemetry_endpoint: Option<String>,
+    /// The endpoint for the Amazon ECS agent to poll for Service Connect configuration.
+    #[serde(rename = "serviceConnectEndpoint", default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_endpoint: Option<String>,
+}
+
 /// This parameter is specified when you're using Docker volumes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DockerVolumeConfiguration {
@@ -1471,6 +1494,26 @@ pub struct FirelensConfiguration {
     /// The options to use when configuring the log router.
     #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetTaskProtectionRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task sets exist in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// A list of up to 100 task IDs or full ARN entries.
+    #[serde(rename = "tasks", default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetTaskProtectionResponse {
+    /// A list of tasks with the following information.
+    #[serde(rename = "protectedTasks", default, skip_serializing_if = "Option::is_none")]
+    pub protected_tasks: Option<Vec<ProtectedTask>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
 }
 
 /// An object representing a container health check.
@@ -1911,6 +1954,29 @@ pub struct ListContainerInstancesResponse {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListServicesByNamespaceRequest {
+    /// The namespace name or full Amazon Resource Name (ARN) of the Cloud Map namespace to list the services in.
+    #[serde(rename = "namespace")]
+    pub namespace: String,
+    /// The nextToken value that's returned from a ListServicesByNamespace request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of service results that ListServicesByNamespace returns in paginated output.
+    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListServicesByNamespaceResponse {
+    /// The list of full ARN entries for each service that's associated with the specified namespace.
+    #[serde(rename = "serviceArns", default, skip_serializing_if = "Option::is_none")]
+    pub service_arns: Option<Vec<String>>,
+    /// The nextToken value to include in a future ListServicesByNamespace request.
+    #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListServicesRequest {
     /// The short name or full Amazon Resource Name (ARN) of the cluster to use when filtering the ListServices results.
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
@@ -2338,6 +2404,20 @@ pub struct PortMapping {
     /// The port number range on the container that's bound to the dynamically mapped host port range.
     #[serde(rename = "containerPortRange", default, skip_serializing_if = "Option::is_none")]
     pub container_port_range: Option<String>,
+}
+
+/// An object representing the protection status details for a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProtectedTask {
+    /// The task ARN.
+    #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// The protection status of the task.
+    #[serde(rename = "protectionEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub protection_enabled: Option<bool>,
+    /// The epoch time when protection for the task will expire.
+    #[serde(rename = "expirationDate", default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<f64>,
 }
 
 /// The configuration details for the App Mesh proxy.
@@ -3778,6 +3858,32 @@ pub struct UpdateServiceResponse {
     pub service: Option<Service>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTaskProtectionRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task sets exist in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// A list of up to 10 task IDs or full ARN entries.
+    #[serde(rename = "tasks")]
+    pub tasks: Vec<String>,
+    /// Specify true to mark a task for protection and false to unset protection, making it eligible for termination.
+    #[serde(rename = "protectionEnabled")]
+    pub protection_enabled: bool,
+    /// If you set protectionEnabled to true, you can specify the duration for task protection in minutes.
+    #[serde(rename = "expiresInMinutes", default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_minutes: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTaskProtectionResponse {
+    /// A list of tasks with the following information.
+    #[serde(rename = "protectedTasks", default, skip_serializing_if = "Option::is_none")]
+    pub protected_tasks: Option<Vec<ProtectedTask>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
 /// The minimum and maximum number of vCPUs for instance type selection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VCpuCountRangeRequest {
@@ -4835,6 +4941,19 @@ pub static DEVICE_SCHEMA: Kind = Kind::Struct(&DEVICE_MEMBERS);
 pub static DEVICE_CGROUP_PERMISSION_SCHEMA: Kind = Kind::Enum(DEVICE_CGROUP_PERMISSION_VALUES);
 pub static DEVICE_CGROUP_PERMISSIONS_SCHEMA: Kind = Kind::List(&DEVICE_CGROUP_PERMISSION_SCHEMA);
 pub static DEVICES_LIST_SCHEMA: Kind = Kind::List(&DEVICE_SCHEMA);
+static DISCOVER_POLL_ENDPOINT_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "containerInstance", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+];
+pub static DISCOVER_POLL_ENDPOINT_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DISCOVER_POLL_ENDPOINT_REQUEST_MEMBERS);
+static DISCOVER_POLL_ENDPOINT_RESPONSE_MEMBERS: [Member; 3] = [
+    Member { name: "endpoint", kind: &STRING_SCHEMA },
+    Member { name: "telemetryEndpoint", kind: &STRING_SCHEMA },
+    Member { name: "serviceConnectEndpoint", kind: &STRING_SCHEMA },
+];
+pub static DISCOVER_POLL_ENDPOINT_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DISCOVER_POLL_ENDPOINT_RESPONSE_MEMBERS);
 pub static DOCKER_LABELS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 static DOCKER_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
     Member { name: "scope", kind: &SCOPE_SCHEMA },
@@ -4936,6 +5055,18 @@ pub static FIRELENS_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&FIRELENS_CONFIGUR
 pub static FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 pub static FIRELENS_CONFIGURATION_TYPE_SCHEMA: Kind =
     Kind::Enum(FIRELENS_CONFIGURATION_TYPE_VALUES);
+static GET_TASK_PROTECTION_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
+];
+pub static GET_TASK_PROTECTION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&GET_TASK_PROTECTION_REQUEST_MEMBERS);
+static GET_TASK_PROTECTION_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "protectedTasks", kind: &PROTECTED_TASKS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static GET_TASK_PROTECTION_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&GET_TASK_PROTECTION_RESPONSE_MEMBERS);
 pub static GPU_IDS_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 static HEALTH_CHECK_MEMBERS: [Member; 5] = [
     Member { name: "command", kind: &STRING_LIST_SCHEMA },
@@ -5136,6 +5267,19 @@ static LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static LIST_CONTAINER_INSTANCES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS);
+static LIST_SERVICES_BY_NAMESPACE_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "namespace", kind: &STRING_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static LIST_SERVICES_BY_NAMESPACE_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&LIST_SERVICES_BY_NAMESPACE_REQUEST_MEMBERS);
+static LIST_SERVICES_BY_NAMESPACE_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "serviceArns", kind: &STRING_LIST_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA },
+];
+pub static LIST_SERVICES_BY_NAMESPACE_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&LIST_SERVICES_BY_NAMESPACE_RESPONSE_MEMBERS);
 static LIST_SERVICES_REQUEST_MEMBERS: [Member; 6] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "nextToken", kind: &STRING_SCHEMA },
@@ -5361,6 +5505,13 @@ pub static PORT_MAPPING_LIST_SCHEMA: Kind = Kind::List(&PORT_MAPPING_SCHEMA);
 pub static PORT_NUMBER_SCHEMA: Kind = Kind::Integer;
 pub static PROPAGATE_MI_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_MI_TAGS_VALUES);
 pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_TAGS_VALUES);
+static PROTECTED_TASK_MEMBERS: [Member; 3] = [
+    Member { name: "taskArn", kind: &STRING_SCHEMA },
+    Member { name: "protectionEnabled", kind: &BOOLEAN_SCHEMA },
+    Member { name: "expirationDate", kind: &TIMESTAMP_SCHEMA },
+];
+pub static PROTECTED_TASK_SCHEMA: Kind = Kind::Struct(&PROTECTED_TASK_MEMBERS);
+pub static PROTECTED_TASKS_SCHEMA: Kind = Kind::List(&PROTECTED_TASK_SCHEMA);
 static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA },
     Member { name: "containerName", kind: &STRING_SCHEMA },
@@ -6035,6 +6186,20 @@ pub static UPDATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RE
 static UPDATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "service", kind: &SERVICE_SCHEMA }];
 pub static UPDATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RESPONSE_MEMBERS);
+static UPDATE_TASK_PROTECTION_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
+    Member { name: "protectionEnabled", kind: &BOOLEAN_SCHEMA },
+    Member { name: "expiresInMinutes", kind: &BOXED_INTEGER_SCHEMA },
+];
+pub static UPDATE_TASK_PROTECTION_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_TASK_PROTECTION_REQUEST_MEMBERS);
+static UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "protectedTasks", kind: &PROTECTED_TASKS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static UPDATE_TASK_PROTECTION_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS);
 static V_CPU_COUNT_RANGE_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
     Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
@@ -6215,6 +6380,26 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         "PutClusterCapacityProviders",
         &PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_SCHEMA,
         Some(&PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_SCHEMA),
+    ),
+    (
+        "GetTaskProtection",
+        &GET_TASK_PROTECTION_REQUEST_SCHEMA,
+        Some(&GET_TASK_PROTECTION_RESPONSE_SCHEMA),
+    ),
+    (
+        "UpdateTaskProtection",
+        &UPDATE_TASK_PROTECTION_REQUEST_SCHEMA,
+        Some(&UPDATE_TASK_PROTECTION_RESPONSE_SCHEMA),
+    ),
+    (
+        "DiscoverPollEndpoint",
+        &DISCOVER_POLL_ENDPOINT_REQUEST_SCHEMA,
+        Some(&DISCOVER_POLL_ENDPOINT_RESPONSE_SCHEMA),
+    ),
+    (
+        "ListServicesByNamespace",
+        &LIST_SERVICES_BY_NAMESPACE_REQUEST_SCHEMA,
+        Some(&LIST_SERVICES_BY_NAMESPACE_RESPONSE_SCHEMA),
     ),
 ];
 

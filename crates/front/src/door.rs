@@ -240,10 +240,10 @@ impl FrontDoor {
             }
         };
         self.authorize(&caller, spec.signing_name, &operation)?;
-        let result = registered
-            .service
-            .call(ServiceRequest { caller: &caller, operation: &operation, input, now, request_id })
-            .await;
+        let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+        let request =
+            ServiceRequest { caller: &caller, operation: &operation, input, now, request_id, host };
+        let result = registered.service.call(request).await;
         call.recognized = !matches!(&result, Err(e) if e.is_unknown_operation());
         result
     }

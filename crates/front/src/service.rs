@@ -22,6 +22,8 @@ pub struct ServiceRequest<'a> {
     /// The request's arrival: the only clock a handler reads.
     pub now: SystemTime,
     pub request_id: &'a str,
+    /// Where the client sent it (its `Host` header): the endpoint it knows this server by.
+    pub host: Option<&'a str>,
 }
 
 /// A request's input as its protocol carried it.

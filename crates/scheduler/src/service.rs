@@ -22,6 +22,9 @@ pub struct ServiceTask {
     /// Order of stopping on scale-in among equally healthy tasks, lowest first (from the
     /// service's placement strategies, `placement::scale_in_order`).
     pub scale_in_rank: u32,
+    /// Scale-in protected (UpdateTaskProtection): the scheduler never stops it to scale in or
+    /// for a deployment; only failed health checks replace it.
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub fn reconcile_replica(input: &ReplicaInput) -> ReplicaPlan {
 
     // Old deployments' tasks that are not running yet go first: they hold nothing up.
     for task in live.iter().filter(|t| t.deployment != input.primary && !t.running) {
-        if !stopped(&stop, &task.id) {
+        if !stopped(&stop, &task.id) && !task.protected {
             stop.push((task.id.clone(), StopWhy::Scheduler));
         }
     }
@@ -91,6 +94,9 @@ pub fn reconcile_replica(input: &ReplicaInput) -> ReplicaPlan {
     for task in &primary {
         if primary_count <= input.desired {
             break;
+        }
+        if task.protected {
+            continue;
         }
         if task.healthy {
             if healthy <= min_healthy {
@@ -105,7 +111,9 @@ pub fn reconcile_replica(input: &ReplicaInput) -> ReplicaPlan {
     // Old healthy tasks, as far as the minimum allows.
     let mut old_healthy: Vec<&&ServiceTask> = live
         .iter()
-        .filter(|t| t.deployment != input.primary && t.healthy && !stopped(&stop, &t.id))
+        .filter(|t| {
+            t.deployment != input.primary && t.healthy && !t.protected && !stopped(&stop, &t.id)
+        })
         .collect();
     old_healthy.sort_by_key(|t| t.id.clone());
     for task in old_healthy {
@@ -155,7 +163,23 @@ mod tests {
             running: healthy,
             healthy,
             unhealthy: false,
+            protected: false,
         }
+    }
+
+    #[test]
+    fn protected_tasks_are_kept_through_scale_in_and_deployments() {
+        let mut kept = task("a", "new", true);
+        kept.protected = true;
+        let tasks = vec![kept.clone(), task("b", "new", true), task("c", "new", true)];
+        let plan = reconcile_replica(&input(1, 0, 200, tasks));
+        let stopped: Vec<&str> = plan.stop.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(stopped, ["b", "c"], "scale-in passes over the protected task");
+        let mut old = kept;
+        old.deployment = "old".into();
+        let tasks = vec![old, task("n", "new", true)];
+        let plan = reconcile_replica(&input(1, 0, 200, tasks));
+        assert!(plan.stop.is_empty() && !plan.steady, "the deployment waits for the protection");
     }
 
     fn input(desired: u32, min: u32, max: u32, tasks: Vec<ServiceTask>) -> ReplicaInput {
@@ -210,10 +234,10 @@ mod tests {
 
     fn arb_tasks() -> impl Strategy<Value = Vec<ServiceTask>> {
         let flags = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
-        proptest::collection::vec((0u8..3, flags), 0..12).prop_map(|v| {
+        proptest::collection::vec((0u8..3, flags, 0u8..4), 0..12).prop_map(|v| {
             v.into_iter()
                 .enumerate()
-                .map(|(i, (dep, (stopping, running, healthy, unhealthy)))| ServiceTask {
+                .map(|(i, (dep, (stopping, running, healthy, unhealthy), protect))| ServiceTask {
                     id: format!("t{i}"),
                     deployment: ["new", "old", "older"][dep as usize].into(),
                     stopping,
@@ -221,6 +245,7 @@ mod tests {
                     healthy: healthy && !stopping,
                     unhealthy: unhealthy && !healthy,
                     scale_in_rank: (i * 7 % 5) as u32,
+                    protected: protect == 0,
                 })
                 .collect()
         })
@@ -250,6 +275,11 @@ mod tests {
                     prop_assert!(t.deployment == "new", "a young old-deployment task was stopped");
                 }
             }
+            // A protected task is stopped only for failed health checks.
+            for (id, why) in &plan.stop {
+                let t = input.tasks.iter().find(|t| &t.id == id).expect("stopped task exists");
+                prop_assert!(!t.protected || *why == StopWhy::Unhealthy, "{} was protected", id);
+            }
             // Never stops a task twice or one already stopping.
             let mut ids: Vec<_> = plan.stop.iter().map(|(id, _)| id.clone()).collect();
             ids.sort();
@@ -267,7 +297,9 @@ mod tests {
         fn converges(desired in 0u32..8, min in 0u32..=100, extra in 0u32..=100, tasks in arb_tasks()) {
             let max = 100 + extra;
             prop_assume!(desired == 0 || maximum_total(desired, max) > minimum_healthy(desired, min));
-            let mut tasks: Vec<ServiceTask> = tasks;
+            // Protection holds tasks back on purpose; once it expires, the service converges.
+            let mut tasks: Vec<ServiceTask> =
+                tasks.into_iter().map(|t| ServiceTask { protected: false, ..t }).collect();
             let mut next = 100;
             for _ in 0..50 {
                 let input = ReplicaInput { desired, minimum_healthy_percent: min, maximum_percent: max, primary: "new".into(), may_start: true, tasks: tasks.clone() };

@@ -119,6 +119,7 @@ pub fn new_task(
         cluster: cluster.to_string(),
         id: task_id.clone(),
         instance_id: Some(instance.id.clone()),
+        protected_until: None,
         reservation: reservation.clone(),
         task: Task {
             task_arn,

@@ -317,3 +317,20 @@ pub async fn update_state(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiErro
         failures: Some(failures_to_wire(failures)),
     })
 }
+
+/// DiscoverPollEndpoint: where an agent connects. Every cluster and container instance of this
+/// server polls the same endpoint, the one the request was sent to (its `Host`), whose
+/// `/v1/agent/connect` is the agents' door.
+pub fn discover_poll_endpoint(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let wire::DiscoverPollEndpointRequest { container_instance: _, cluster: _ } = decode(body)?;
+    let host = ctx.host.filter(|h| !h.is_empty()).ok_or_else(|| {
+        ApiError::client("The request has no Host header, so this server cannot name its endpoint.")
+    })?;
+    let endpoint = format!("http://{host}/");
+    respond(&wire::DiscoverPollEndpointResponse {
+        endpoint: Some(endpoint.clone()),
+        telemetry_endpoint: Some(endpoint),
+        // Service Connect is refused, so it has no endpoint.
+        service_connect_endpoint: None,
+    })
+}

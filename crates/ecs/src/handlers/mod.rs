@@ -12,6 +12,7 @@ mod instances;
 mod services;
 mod tags;
 mod task_definitions;
+mod task_protection;
 mod tasks;
 
 use std::time::SystemTime;
@@ -28,6 +29,8 @@ pub struct Ctx<'a> {
     pub app: &'a App,
     /// The request's arrival time, epoch seconds: the only clock a handler reads.
     pub now: f64,
+    /// The `Host` the client sent the request to.
+    pub host: Option<&'a str>,
 }
 
 /// Runs ECS operation `operation` with JSON `body`.
@@ -36,8 +39,9 @@ pub async fn dispatch(
     operation: &str,
     body: &[u8],
     now: SystemTime,
+    host: Option<&str>,
 ) -> Result<Vec<u8>, ApiError> {
-    let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now) };
+    let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now), host };
     // A Fargate definition gets ECS's validation before FARGATE's refusal (the handler's).
     if !(operation == "RegisterTaskDefinition" && task_definitions::requires_fargate(body)) {
         refuse_by_ledger(operation, body)?;
@@ -72,6 +76,10 @@ pub async fn dispatch(
         "StartTask" => tasks::start(&ctx, body).await,
         "StopTask" => tasks::stop(&ctx, body).await,
         "DescribeTasks" => tasks::describe(&ctx, body),
+        "GetTaskProtection" => task_protection::get(&ctx, body),
+        "DiscoverPollEndpoint" => instances::discover_poll_endpoint(&ctx, body),
+        "ListServicesByNamespace" => services::list_by_namespace(&ctx, body),
+        "UpdateTaskProtection" => task_protection::update(&ctx, body).await,
         "ListTasks" => tasks::list(&ctx, body),
         "DescribeContainerInstances" => instances::describe(&ctx, body),
         "ListContainerInstances" => instances::list(&ctx, body),

@@ -874,3 +874,18 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let (arns, next) = paginate(items, next_token.as_deref(), max_results.or(Some(10)), 100)?;
     respond(&wire::ListServicesResponse { service_arns: Some(arns), next_token: next })
 }
+
+/// ListServicesByNamespace: services by their Service Connect namespace. Cloud Map namespaces do
+/// not exist yet (they come with service discovery), so every namespace is unknown, as ECS
+/// answers for one that does not exist.
+pub fn list_by_namespace(_ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let wire::ListServicesByNamespaceRequest { namespace, next_token: _, max_results } =
+        decode(body)?;
+    if let Some(n) = max_results.filter(|n| !(1..=100).contains(n)) {
+        return Err(ApiError::invalid(format!("maxResults ({n}) must be between 1 and 100")));
+    }
+    Err(ApiError::new(
+        ErrorCode::NamespaceNotFoundException,
+        format!("Namespace not found: {namespace}. Cloud Map namespaces are not supported yet by this server."),
+    ))
+}

@@ -119,6 +119,7 @@ mod tests {
                 id: id.into(),
                 instance_id: Some(on.into()),
                 reservation: Reservation::default(),
+                protected_until: None,
                 task: Task {
                     last_status: TaskStatus::Running,
                     group: Some("service:web".into()),

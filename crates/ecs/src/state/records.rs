@@ -81,6 +81,9 @@ pub struct TaskRecord {
     #[serde(default)]
     pub reservation: Reservation,
     pub task: Task,
+    /// Scale-in protected until this time (epoch seconds): UpdateTaskProtection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected_until: Option<f64>,
 }
 
 /// What a task holds on its instance while it is not stopped.

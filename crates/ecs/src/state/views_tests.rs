@@ -73,6 +73,7 @@ fn apply(state: &mut State, step: &Step) {
                 cluster: "c".into(),
                 id: format!("t{n}"),
                 instance_id: Some(format!("i{on}")),
+                protected_until: None,
                 reservation: Reservation {
                     cpu: 10,
                     memory: *memory,
