@@ -47,6 +47,11 @@ except ImportError:  # pragma: no cover - the Rust test checks this first, with 
 ANSWERED_WITH_ERRORS = {"ListServicesByNamespace"}
 
 IMPLEMENTED = {
+    "CreateTaskSet",
+    "UpdateTaskSet",
+    "DeleteTaskSet",
+    "DescribeTaskSets",
+    "UpdateServicePrimaryTaskSet",
     "GetTaskProtection",
     "UpdateTaskProtection",
     "DiscoverPollEndpoint",
@@ -577,6 +582,33 @@ class Scenario(ModelScenario):
                   nextToken="not-a-token")
 
     # -- clusters ----------------------------------------------------------------------------
+
+    def task_sets(self) -> None:
+        """The EXTERNAL deployment controller's task sets (no agent needed: nothing places)."""
+        s = self.suffix
+        cluster = f"conf-ts-{s}"
+        family = f"conf-ts-{s}"
+        self.call("CreateCluster", clusterName=cluster)
+        self.call("RegisterTaskDefinition", family=family,
+                  containerDefinitions=[{"name": "app", "image": "busybox", "memory": 32}])
+        self.call("CreateService", cluster=cluster, serviceName="ext", desiredCount=2,
+                  deploymentController={"type": "EXTERNAL"})
+        created = self.call("CreateTaskSet", cluster=cluster, service="ext", taskDefinition=family,
+                            externalId="conf", launchType="EC2",
+                            scale={"value": 50.0, "unit": "PERCENT"}, clientToken=f"tok-{s}",
+                            tags=[{"key": "k", "value": "v"}]) or {}
+        set_id = created.get("taskSet", {}).get("id", "missing")
+        self.call("DescribeTaskSets", cluster=cluster, service="ext")
+        self.call("DescribeTaskSets", cluster=cluster, service="ext", taskSets=[set_id, "ecs-svc/0"],
+                  include=["TAGS"])
+        self.call("UpdateTaskSet", cluster=cluster, service="ext", taskSet=set_id,
+                  scale={"value": 0.0, "unit": "PERCENT"})
+        self.call("UpdateServicePrimaryTaskSet", cluster=cluster, service="ext", primaryTaskSet=set_id)
+        self.call("DescribeServices", cluster=cluster, services=["ext"])
+        self.fail("UpdateTaskSet", {"TaskSetNotFoundException"}, cluster=cluster, service="ext",
+                  taskSet="ecs-svc/0", scale={"value": 1.0, "unit": "PERCENT"})
+        self.call("DeleteTaskSet", cluster=cluster, service="ext", taskSet=set_id, force=True)
+        self.call("DeleteService", cluster=cluster, service="ext", force=True)
 
     def everyday(self) -> None:
         """DiscoverPollEndpoint and ListServicesByNamespace (task protection: in `tasks`)."""
@@ -1194,7 +1226,7 @@ def run(endpoint: str, key: tuple[str, str], region: str, out: Callable[[str], N
 
     scenario = Scenario(session, check, endpoint, key, region)
     for step in (scenario.account_settings, scenario.clusters, scenario.capacity_providers,
-                 scenario.everyday,
+                 scenario.everyday, scenario.task_sets,
                  scenario.task_definitions,
                  scenario.authentication, scenario.malformed_json):
         step()

@@ -27,5 +27,6 @@ mod services;
 mod tags_and_settings;
 mod task_definitions;
 mod task_protection;
+mod task_sets;
 mod tasks;
 mod unsupported;

@@ -40,6 +40,10 @@ impl ArnScope {
         format!("{}service/{cluster}/{name}", self.prefix())
     }
 
+    pub fn task_set(&self, cluster: &str, service: &str, id: &str) -> String {
+        format!("{}task-set/{cluster}/{service}/{id}", self.prefix())
+    }
+
     pub fn container_instance(&self, cluster: &str, id: &str) -> String {
         format!("{}container-instance/{cluster}/{id}", self.prefix())
     }

@@ -39,6 +39,56 @@ pub struct Deployment {
     pub rollout_state_reason: String,
 }
 
+/// How much of the service's desired count a task set runs: a percentage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    pub value: f64,
+    pub unit: String,
+}
+
+/// A set of a service's tasks run from one task definition, created and scaled by an outside
+/// deployment tool (the EXTERNAL deployment controller), as DescribeTaskSets answers it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSet {
+    pub id: String,
+    pub task_set_arn: String,
+    pub service_arn: String,
+    pub cluster_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub status: crate::status::TaskSetStatus,
+    pub task_definition: String,
+    pub computed_desired_count: i32,
+    pub pending_count: i32,
+    pub running_count: i32,
+    pub created_at: f64,
+    pub updated_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<crate::cluster::CapacityProviderStrategyItem>>,
+    pub scale: Scale,
+    pub stability_status: crate::status::StabilityStatus,
+    pub stability_status_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+impl TaskSet {
+    /// Its share of a service's desired count: `scale` percent, rounded up (as ECS rounds).
+    pub fn computed_desired(&self, service_desired: i32, draining: bool) -> i32 {
+        if draining {
+            return 0;
+        }
+        let wanted = (f64::from(service_desired.max(0)) * self.scale.value / 100.0).ceil();
+        wanted.clamp(0.0, f64::from(i32::MAX)) as i32
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementConstraint {
@@ -99,6 +149,12 @@ pub struct Service {
     /// How its tasks are shared by capacity providers (empty: the EC2 launch type).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capacity_provider_strategy: Vec<crate::cluster::CapacityProviderStrategyItem>,
+    /// ECS deploys it, or an outside tool through task sets (EXTERNAL).
+    #[serde(default)]
+    pub deployment_controller: crate::status::DeploymentControllerType,
+    /// EXTERNAL only: its task sets (DRAINING ones until their tasks are gone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_sets: Vec<TaskSet>,
 }
 
 /// Whose tags a task gets besides its own: `propagateTags`.

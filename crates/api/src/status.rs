@@ -88,6 +88,31 @@ statuses! {
 }
 
 statuses! {
+    /// A task set's status (services of the EXTERNAL deployment controller).
+    TaskSetStatus {
+        Active => "ACTIVE",
+        Primary => "PRIMARY",
+        Draining => "DRAINING",
+    }
+}
+
+statuses! {
+    /// Whether a task set runs what it should (`stabilityStatus`).
+    StabilityStatus {
+        Stabilizing => "STABILIZING",
+        SteadyState => "STEADY_STATE",
+    }
+}
+
+statuses! {
+    /// Who deploys a service: ECS itself, or an outside tool through task sets.
+    DeploymentControllerType {
+        Ecs => "ECS",
+        External => "EXTERNAL",
+    }
+}
+
+statuses! {
     /// A deployment's rollout state.
     RolloutState {
         InProgress => "IN_PROGRESS",

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use flotilla_api::capacity::share;
+use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::service::{Deployment, ServiceEvent};
 use flotilla_api::status::{
-    DeploymentStatus, HealthStatus, InstanceStatus, RolloutState, ServiceStatus,
+    DeploymentControllerType, DeploymentStatus, HealthStatus, InstanceStatus, RolloutState,
+    ServiceStatus, StabilityStatus, TaskSetStatus,
 };
 use flotilla_api::task::TaskOverride;
 use flotilla_api::task::TaskStatus;
@@ -338,6 +340,9 @@ impl<'b> Pass<'_, 'b> {
     }
 
     fn reconcile(&mut self, service: &mut ServiceRecord) {
+        if service.service.deployment_controller == DeploymentControllerType::External {
+            return self.reconcile_external(service);
+        }
         let owned = self.tasks_of(service);
         let tasks: Vec<&TaskRecord> = owned.iter().map(AsRef::as_ref).collect();
         let Some(primary_id) = service.service.deployments.first().map(|d| d.id.clone()) else {
@@ -429,40 +434,16 @@ impl<'b> Pass<'_, 'b> {
             (vec![None; plan.start as usize], plan.stop, plan.steady, 0)
         };
 
-        // Stops.
-        if !to_stop.is_empty() {
-            let mut stopped_ids = Vec::new();
-            for (id, why) in &to_stop {
-                let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone())
-                else {
-                    continue;
-                };
-                task.task.desired_status = TaskStatus::Stopped;
-                task.task.stop_code = Some("ServiceSchedulerInitiated".into());
-                task.task.stopped_reason = Some(match why {
-                    StopWhy::Unhealthy => "Task failed container health checks".to_string(),
-                    StopWhy::Scheduler => {
-                        format!("Scaling activity initiated by (deployment {primary_id})")
-                    }
-                });
-                task.task.stopping_at.get_or_insert(self.now);
-                task.task.version += 1;
-                stopped_ids.push(task.id.clone());
-                self.staged.put(Record::Task(Box::new(task)));
-            }
-            let message = format!(
-                "(service {}) has stopped {} running tasks: {}.",
-                service.name,
-                stopped_ids.len(),
-                task_list(&stopped_ids)
-            );
-            self.event(service, message);
-        }
+        self.stop_tasks(service, &tasks, &to_stop, &primary_id);
 
         // Starts, for the primary deployment.
         if !to_start.is_empty() {
             to_start.truncate(MAX_STARTS_PER_PASS);
-            self.start_tasks(service, &primary_id, to_start);
+            let definition = service.service.deployments.first().map(|d| d.task_definition.clone());
+            let providers = service.service.capacity_provider_strategy.clone();
+            if let Some(definition) = definition {
+                self.start_tasks(service, &primary_id, to_start, &definition, &providers);
+            }
         }
 
         // Deployments' progress.
@@ -507,6 +488,133 @@ impl<'b> Pass<'_, 'b> {
             if let Some(primary) = service.service.deployments.first_mut() {
                 primary.desired_count = service.service.desired_count;
             }
+        }
+    }
+
+    /// Marks `to_stop` (of `tasks`) to stop, saying why, and writes the service's event.
+    fn stop_tasks(
+        &mut self,
+        service: &mut ServiceRecord,
+        tasks: &[&TaskRecord],
+        to_stop: &[(String, StopWhy)],
+        deployment: &str,
+    ) {
+        if to_stop.is_empty() {
+            return;
+        }
+        let mut stopped_ids = Vec::new();
+        for (id, why) in to_stop {
+            let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone()) else {
+                continue;
+            };
+            task.task.desired_status = TaskStatus::Stopped;
+            task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+            task.task.stopped_reason = Some(match why {
+                StopWhy::Unhealthy => "Task failed container health checks".to_string(),
+                StopWhy::Scheduler => {
+                    format!("Scaling activity initiated by (deployment {deployment})")
+                }
+            });
+            task.task.stopping_at.get_or_insert(self.now);
+            task.task.version += 1;
+            stopped_ids.push(task.id.clone());
+            self.staged.put(Record::Task(Box::new(task)));
+        }
+        let message = format!(
+            "(service {}) has stopped {} running tasks: {}.",
+            service.name,
+            stopped_ids.len(),
+            task_list(&stopped_ids)
+        );
+        self.event(service, message);
+    }
+
+    /// A service of the EXTERNAL deployment controller: each task set runs its share of the
+    /// desired count (`scale` percent, rounded up) from its own task definition, started and
+    /// stopped at once (the outside tool paces the rollout by scaling task sets); a DRAINING
+    /// set runs none and goes once its tasks are gone.
+    fn reconcile_external(&mut self, service: &mut ServiceRecord) {
+        if service.service.status == ServiceStatus::Draining {
+            service.service.desired_count = 0;
+        }
+        let owned = self.tasks_of(service);
+        let tasks: Vec<&TaskRecord> = owned.iter().map(AsRef::as_ref).collect();
+        let live: Vec<&TaskRecord> =
+            tasks.iter().copied().filter(|t| t.task.last_status != TaskStatus::Stopped).collect();
+        let may_start = service.service.status == ServiceStatus::Active;
+        let mut sets = std::mem::take(&mut service.service.task_sets);
+        let mut stops = Vec::new();
+        let mut starts = Vec::new();
+        for set in &mut sets {
+            let draining = set.status == TaskSetStatus::Draining;
+            let desired = set.computed_desired(service.service.desired_count, draining);
+            set.computed_desired_count = desired;
+            let mine: Vec<&TaskRecord> = live
+                .iter()
+                .copied()
+                .filter(|t| t.task.started_by.as_deref() == Some(set.id.as_str()))
+                .collect();
+            let has_checks = mine.first().is_some_and(|t| self.has_health_checks(t));
+            let input = ReplicaInput {
+                desired: desired.max(0) as u32,
+                minimum_healthy_percent: 0,
+                maximum_percent: 100,
+                primary: set.id.clone(),
+                may_start: may_start && !draining,
+                tasks: mine
+                    .iter()
+                    .map(|t| {
+                        let (healthy, unhealthy) = self.healthy(service, t, has_checks);
+                        ServiceTask {
+                            id: t.id.clone(),
+                            deployment: set.id.clone(),
+                            stopping: t.task.desired_status == TaskStatus::Stopped,
+                            running: t.task.last_status == TaskStatus::Running,
+                            healthy,
+                            unhealthy,
+                            scale_in_rank: 0,
+                            protected: t.protected_until.is_some_and(|until| until > self.now),
+                        }
+                    })
+                    .collect(),
+            };
+            let plan = reconcile_replica(&input);
+            set.running_count =
+                mine.iter().filter(|t| t.task.last_status == TaskStatus::Running).count() as i32;
+            set.pending_count = mine.len() as i32 - set.running_count;
+            let stability = if plan.steady {
+                StabilityStatus::SteadyState
+            } else {
+                StabilityStatus::Stabilizing
+            };
+            if stability != set.stability_status {
+                set.stability_status = stability;
+                set.stability_status_at = self.now;
+            }
+            stops.push((plan.stop, set.id.clone()));
+            if plan.start > 0 {
+                let providers = set.capacity_provider_strategy.clone().unwrap_or_default();
+                starts.push((set.id.clone(), set.task_definition.clone(), providers, plan.start));
+            }
+        }
+        // A DRAINING set goes once it runs nothing.
+        sets.retain(|set| {
+            set.status != TaskSetStatus::Draining
+                || live.iter().any(|t| t.task.started_by.as_deref() == Some(set.id.as_str()))
+        });
+        service.service.task_sets = sets;
+        for (to_stop, set) in stops {
+            self.stop_tasks(service, &tasks, &to_stop, &set);
+        }
+        for (set, definition, providers, count) in starts {
+            let count = (count as usize).min(MAX_STARTS_PER_PASS);
+            self.start_tasks(service, &set, vec![None; count], &definition, &providers);
+        }
+        if service.service.status == ServiceStatus::Draining
+            && tasks.iter().all(|t| t.task.last_status == TaskStatus::Stopped)
+        {
+            service.service.status = ServiceStatus::Inactive;
+            service.service.task_sets.clear();
         }
     }
 
@@ -612,17 +720,17 @@ impl<'b> Pass<'_, 'b> {
         (starts, stops, steady, size)
     }
 
+    /// Starts tasks of `deployment` (a deployment or a task set) from `task_definition`, shared
+    /// by `providers` when there is a capacity provider strategy.
     fn start_tasks(
         &mut self,
         service: &mut ServiceRecord,
         deployment: &str,
         targets: Vec<Option<String>>,
+        task_definition: &str,
+        providers: &[CapacityProviderStrategyItem],
     ) {
-        let Some(task_definition) =
-            service.service.deployments.first().map(|d| d.task_definition.clone())
-        else {
-            return;
-        };
+        let task_definition = task_definition.to_string();
         let definition = match resolve_definition_any(self.staged, &task_definition) {
             Some(d) => d,
             None => return,
@@ -646,8 +754,8 @@ impl<'b> Pass<'_, 'b> {
         let strategies =
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
-        // With capacity providers, what each already runs, so new tasks keep the shares.
-        let providers = &service.service.capacity_provider_strategy;
+        // With capacity providers, what each already runs (of this deployment or task set), so
+        // new tasks keep the shares.
         let live = self.tasks_of(service);
         let already: Vec<usize> = providers
             .iter()
@@ -655,6 +763,7 @@ impl<'b> Pass<'_, 'b> {
                 live.iter()
                     .filter(|t| {
                         t.task.desired_status != TaskStatus::Stopped
+                            && t.task.started_by.as_deref() == Some(deployment)
                             && t.task.capacity_provider_name.as_deref()
                                 == Some(item.capacity_provider.as_str())
                     })

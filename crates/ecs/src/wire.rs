@@ -832,6 +832,56 @@ pub struct CreateServiceResponse {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateTaskSetRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the service to create the task set in.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service to create the task set in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// An optional non-unique tag that identifies this task set in external systems.
+    #[serde(rename = "externalId", default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The task definition for the tasks in the task set to use.
+    #[serde(rename = "taskDefinition")]
+    pub task_definition: String,
+    /// An object representing the network configuration for a task set.
+    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// A load balancer object representing the load balancer to use with the task set.
+    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// The details of the service discovery registries to assign to this task set.
+    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// The launch type that new tasks in the task set uses.
+    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The capacity provider strategy to use for the task set.
+    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    /// The platform version that the tasks in the task set uses.
+    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// A floating-point percentage of the desired number of tasks to place and keep running in the task set.
+    #[serde(rename = "scale", default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+    /// An identifier that you provide to ensure the idempotency of the request.
+    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    /// The metadata that you apply to the task set to help you categorize and organize them.
+    #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateTaskSetResponse {
+    /// Information about a set of Amazon ECS tasks in either an CodeDeploy or an EXTERNAL deployment.
+    #[serde(rename = "taskSet", default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteAccountSettingRequest {
     /// The resource name to disable the account setting for.
     #[serde(rename = "name")]
@@ -931,6 +981,29 @@ pub struct DeleteTaskDefinitionsResponse {
     /// Any failures associated with the call.
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTaskSetRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task set found in to delete.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The short name or full Amazon Resource Name (ARN) of the service that hosts the task set to delete.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The task set ID or full Amazon Resource Name (ARN) of the task set to delete.
+    #[serde(rename = "taskSet")]
+    pub task_set: String,
+    /// If true, you can delete a task set even if it hasn't been scaled down to zero.
+    #[serde(rename = "force", default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTaskSetResponse {
+    /// Details about the task set.
+    #[serde(rename = "taskSet", default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
 }
 
 /// The details of an Amazon ECS service deployment.
@@ -1262,6 +1335,32 @@ pub struct DescribeTaskDefinitionResponse {
     /// The metadata that's applied to the task definition to help you categorize and organize them.
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTaskSetsRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task sets exist in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The short name or full Amazon Resource Name (ARN) of the service that the task sets exist in.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The ID or full Amazon Resource Name (ARN) of task sets to describe.
+    #[serde(rename = "taskSets", default, skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<String>>,
+    /// Specifies whether to see the resource tags for the task set.
+    #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTaskSetsResponse {
+    /// The list of task sets described.
+    #[serde(rename = "taskSets", default, skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<TaskSet>>,
+    /// Any failures associated with the call.
+    #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3771,6 +3870,26 @@ pub struct UpdateManagedInstancesProviderConfiguration {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateServicePrimaryTaskSetRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task set exists in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The short name or full Amazon Resource Name (ARN) of the service that the task set exists in.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The short name or full Amazon Resource Name (ARN) of the task set to set as the primary task set in the deployment.
+    #[serde(rename = "primaryTaskSet")]
+    pub primary_task_set: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateServicePrimaryTaskSetResponse {
+    /// The details about the task set.
+    #[serde(rename = "taskSet", default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateServiceRequest {
     /// The short name or full Amazon Resource Name (ARN) of the cluster that your service runs on.
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
@@ -3882,6 +4001,29 @@ pub struct UpdateTaskProtectionResponse {
     /// Any failures associated with the call.
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTaskSetRequest {
+    /// The short name or full Amazon Resource Name (ARN) of the cluster that hosts the service that the task set is found in.
+    #[serde(rename = "cluster")]
+    pub cluster: String,
+    /// The short name or full Amazon Resource Name (ARN) of the service that the task set is found in.
+    #[serde(rename = "service")]
+    pub service: String,
+    /// The short name or full Amazon Resource Name (ARN) of the task set to update.
+    #[serde(rename = "taskSet")]
+    pub task_set: String,
+    /// A floating-point percentage of the desired number of tasks to place and keep running in the task set.
+    #[serde(rename = "scale")]
+    pub scale: Scale,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTaskSetResponse {
+    /// Details about the task set.
+    #[serde(rename = "taskSet", default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
 }
 
 /// The minimum and maximum number of vCPUs for instance type selection.
@@ -4277,6 +4419,9 @@ pub const TASK_FIELD_VALUES: &[&str] = &["TAGS"];
 
 /// The values of `TaskFilesystemType`.
 pub const TASK_FILESYSTEM_TYPE_VALUES: &[&str] = &["ext3", "ext4", "xfs", "ntfs"];
+
+/// The values of `TaskSetField`.
+pub const TASK_SET_FIELD_VALUES: &[&str] = &["TAGS"];
 
 /// The values of `TaskStopCode`.
 pub const TASK_STOP_CODE_VALUES: &[&str] = &[
@@ -4691,6 +4836,25 @@ pub static CREATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_RE
 static CREATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
     [Member { name: "service", kind: &SERVICE_SCHEMA }];
 pub static CREATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_RESPONSE_MEMBERS);
+static CREATE_TASK_SET_REQUEST_MEMBERS: [Member; 13] = [
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "externalId", kind: &STRING_SCHEMA },
+    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
+    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
+    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
+    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
+    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "platformVersion", kind: &STRING_SCHEMA },
+    Member { name: "scale", kind: &SCALE_SCHEMA },
+    Member { name: "clientToken", kind: &STRING_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA },
+];
+pub static CREATE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_TASK_SET_REQUEST_MEMBERS);
+static CREATE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+pub static CREATE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_TASK_SET_RESPONSE_MEMBERS);
 static DELETE_ACCOUNT_SETTING_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "name", kind: &SETTING_NAME_SCHEMA },
     Member { name: "principalArn", kind: &STRING_SCHEMA },
@@ -4746,6 +4910,16 @@ static DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static DELETE_TASK_DEFINITIONS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS);
+static DELETE_TASK_SET_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "taskSet", kind: &STRING_SCHEMA },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+];
+pub static DELETE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_TASK_SET_REQUEST_MEMBERS);
+static DELETE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+pub static DELETE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_TASK_SET_RESPONSE_MEMBERS);
 static DEPLOYMENT_MEMBERS: [Member; 21] = [
     Member { name: "id", kind: &STRING_SCHEMA },
     Member { name: "status", kind: &STRING_SCHEMA },
@@ -4920,6 +5094,20 @@ static DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static DESCRIBE_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS);
+static DESCRIBE_TASK_SETS_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "taskSets", kind: &STRING_LIST_SCHEMA },
+    Member { name: "include", kind: &TASK_SET_FIELD_LIST_SCHEMA },
+];
+pub static DESCRIBE_TASK_SETS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_TASK_SETS_REQUEST_MEMBERS);
+static DESCRIBE_TASK_SETS_RESPONSE_MEMBERS: [Member; 2] = [
+    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA },
+    Member { name: "failures", kind: &FAILURES_SCHEMA },
+];
+pub static DESCRIBE_TASK_SETS_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_TASK_SETS_RESPONSE_MEMBERS);
 static DESCRIBE_TASKS_REQUEST_MEMBERS: [Member; 3] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
@@ -6052,6 +6240,8 @@ static TASK_SET_MEMBERS: [Member; 25] = [
     Member { name: "fargateEphemeralStorage", kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA },
 ];
 pub static TASK_SET_SCHEMA: Kind = Kind::Struct(&TASK_SET_MEMBERS);
+pub static TASK_SET_FIELD_SCHEMA: Kind = Kind::Enum(TASK_SET_FIELD_VALUES);
+pub static TASK_SET_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_SET_FIELD_SCHEMA);
 pub static TASK_SETS_SCHEMA: Kind = Kind::List(&TASK_SET_SCHEMA);
 pub static TASK_STOP_CODE_SCHEMA: Kind = Kind::Enum(TASK_STOP_CODE_VALUES);
 static TASK_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
@@ -6158,6 +6348,17 @@ static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS: [Member; 5] = [
 ];
 pub static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS);
+static UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "primaryTaskSet", kind: &STRING_SCHEMA },
+];
+pub static UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_MEMBERS);
+static UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+pub static UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_SCHEMA: Kind =
+    Kind::Struct(&UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_MEMBERS);
 static UPDATE_SERVICE_REQUEST_MEMBERS: [Member; 22] = [
     Member { name: "cluster", kind: &STRING_SCHEMA },
     Member { name: "service", kind: &STRING_SCHEMA },
@@ -6200,6 +6401,16 @@ static UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS: [Member; 2] = [
 ];
 pub static UPDATE_TASK_PROTECTION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS);
+static UPDATE_TASK_SET_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA },
+    Member { name: "taskSet", kind: &STRING_SCHEMA },
+    Member { name: "scale", kind: &SCALE_SCHEMA },
+];
+pub static UPDATE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_TASK_SET_REQUEST_MEMBERS);
+static UPDATE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+pub static UPDATE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_TASK_SET_RESPONSE_MEMBERS);
 static V_CPU_COUNT_RANGE_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
     Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
@@ -6401,6 +6612,19 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         &LIST_SERVICES_BY_NAMESPACE_REQUEST_SCHEMA,
         Some(&LIST_SERVICES_BY_NAMESPACE_RESPONSE_SCHEMA),
     ),
+    ("CreateTaskSet", &CREATE_TASK_SET_REQUEST_SCHEMA, Some(&CREATE_TASK_SET_RESPONSE_SCHEMA)),
+    ("UpdateTaskSet", &UPDATE_TASK_SET_REQUEST_SCHEMA, Some(&UPDATE_TASK_SET_RESPONSE_SCHEMA)),
+    ("DeleteTaskSet", &DELETE_TASK_SET_REQUEST_SCHEMA, Some(&DELETE_TASK_SET_RESPONSE_SCHEMA)),
+    (
+        "DescribeTaskSets",
+        &DESCRIBE_TASK_SETS_REQUEST_SCHEMA,
+        Some(&DESCRIBE_TASK_SETS_RESPONSE_SCHEMA),
+    ),
+    (
+        "UpdateServicePrimaryTaskSet",
+        &UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_SCHEMA,
+        Some(&UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_SCHEMA),
+    ),
 ];
 
 /// The input and output schema of `operation`, if it is served.
@@ -6493,7 +6717,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "deploymentConfiguration.canaryConfiguration",
             "networkConfiguration",
             "deploymentController.type=CODE_DEPLOY",
-            "deploymentController.type=EXTERNAL",
             "enableExecuteCommand",
             "serviceConnectConfiguration",
             "volumeConfigurations",
@@ -6579,6 +6802,17 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         ],
     ),
     ("DeleteCapacityProvider", &["cluster"]),
+    (
+        "CreateTaskSet",
+        &[
+            "networkConfiguration",
+            "loadBalancers",
+            "serviceRegistries",
+            "launchType=FARGATE",
+            "launchType=MANAGED_INSTANCES",
+            "platformVersion",
+        ],
+    ),
 ];
 
 /// The members the field ledger refuses in `operation`'s requests.

@@ -13,6 +13,7 @@ mod services;
 mod tags;
 mod task_definitions;
 mod task_protection;
+mod task_sets;
 mod tasks;
 
 use std::time::SystemTime;
@@ -71,6 +72,11 @@ pub async fn dispatch(
         "UpdateService" => services::update(&ctx, body).await,
         "DeleteService" => services::delete(&ctx, body).await,
         "DescribeServices" => services::describe(&ctx, body),
+        "CreateTaskSet" => task_sets::create(&ctx, body).await,
+        "UpdateTaskSet" => task_sets::update(&ctx, body).await,
+        "DeleteTaskSet" => task_sets::delete(&ctx, body).await,
+        "DescribeTaskSets" => task_sets::describe(&ctx, body),
+        "UpdateServicePrimaryTaskSet" => task_sets::update_primary(&ctx, body).await,
         "ListServices" => services::list(&ctx, body),
         "RunTask" => tasks::run(&ctx, body).await,
         "StartTask" => tasks::start(&ctx, body).await,

@@ -11,7 +11,7 @@ use flotilla_api::service::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
     PlacementStrategy, PropagateTags, Service,
 };
-use flotilla_api::status::{DeploymentStatus, ServiceStatus};
+use flotilla_api::status::{DeploymentControllerType, DeploymentStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure};
@@ -77,6 +77,8 @@ struct NewService {
     /// A retry with the same token gets the service back.
     client_token: Option<String>,
     launch_type_given: bool,
+    /// EXTERNAL: task sets, created by an outside tool, run the tasks.
+    external: bool,
     /// The request's capacity provider strategy (the cluster's default applies when neither
     /// this nor a launch type is given).
     capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
@@ -130,7 +132,20 @@ impl NewService {
                 "schedulingStrategy must be REPLICA or DAEMON, not {strategy}"
             )));
         }
-        check_controller(deployment_controller)?;
+        // CODE_DEPLOY is refused by the field ledger before this handler runs.
+        let external = deployment_controller.is_some_and(|c| c.r#type == "EXTERNAL");
+        if external && strategy == "DAEMON" {
+            return Err(ApiError::invalid(
+                "The DAEMON scheduling strategy is not supported with the EXTERNAL deployment \
+                 controller.",
+            ));
+        }
+        if external && task_definition.is_some() {
+            return Err(ApiError::invalid(
+                "With the EXTERNAL deployment controller, task definitions come from task sets \
+                 (CreateTaskSet): taskDefinition is not taken.",
+            ));
+        }
         match launch_type.as_deref() {
             None | Some("EC2") | Some("EXTERNAL") => {}
             Some(other) => {
@@ -176,8 +191,11 @@ impl NewService {
         Ok(NewService {
             name: service_name,
             cluster,
-            definition_ref: task_definition
-                .ok_or_else(|| ApiError::invalid("taskDefinition is required"))?,
+            definition_ref: match task_definition {
+                Some(reference) => reference,
+                None if external => String::new(),
+                None => return Err(ApiError::invalid("taskDefinition is required")),
+            },
             desired,
             daemon,
             config,
@@ -190,6 +208,7 @@ impl NewService {
             managed_tags: enable_ecs_managed_tags.unwrap_or(false),
             client_token,
             launch_type_given: launch_type.is_some(),
+            external,
             capacity_provider_strategy,
         })
     }
@@ -206,16 +225,6 @@ fn parse_propagate(value: Option<&str>) -> Result<Option<PropagateTags>, ApiErro
             })
         })
         .transpose()
-}
-
-/// Only ECS's own rolling deployments exist.
-fn check_controller(controller: Option<wire::DeploymentController>) -> Result<(), ApiError> {
-    match controller {
-        Some(c) if c.r#type != "ECS" => {
-            Err(ApiError::invalid("only the ECS deployment controller is supported"))
-        }
-        _ => Ok(()),
-    }
 }
 
 fn deployment_configuration_from_wire(
@@ -285,7 +294,9 @@ pub fn answered(service: &Service) -> wire::Service {
         }),
         platform_version: None,
         platform_family: None,
-        task_definition: Some(service.task_definition.clone()),
+        // An EXTERNAL service has one only once a task set is its primary.
+        task_definition: (!service.task_definition.is_empty())
+            .then(|| service.task_definition.clone()),
         deployment_configuration: Some(wire::DeploymentConfiguration {
             deployment_circuit_breaker: config
                 .deployment_circuit_breaker
@@ -300,7 +311,9 @@ pub fn answered(service: &Service) -> wire::Service {
             linear_configuration: None,
             canary_configuration: None,
         }),
-        task_sets: None,
+        task_sets: (service.deployment_controller == DeploymentControllerType::External).then(
+            || service.task_sets.iter().map(|s| super::task_sets::answered(s, false)).collect(),
+        ),
         deployments: Some(service.deployments.iter().map(deployment_answered).collect()),
         role_arn: None,
         events: Some(
@@ -340,7 +353,9 @@ pub fn answered(service: &Service) -> wire::Service {
         network_configuration: None,
         health_check_grace_period_seconds: service.health_check_grace_period_seconds,
         scheduling_strategy: Some(service.scheduling_strategy.clone()),
-        deployment_controller: Some(wire::DeploymentController { r#type: "ECS".into() }),
+        deployment_controller: Some(wire::DeploymentController {
+            r#type: service.deployment_controller.to_string(),
+        }),
         tags: tags_if_any(service.tags.as_deref()),
         created_by: Some(service.created_by.clone()),
         enable_ecs_managed_tags: Some(service.enable_ecs_managed_tags),
@@ -389,14 +404,20 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .state
         .write(move |staged| {
             let cluster = active_cluster(staged, new.cluster.as_deref())?;
-            let definition = resolve_definition_as(
-                staged.state(),
-                &new.definition_ref,
-                TASK_DEFINITION_NOT_FOUND,
-            )?;
-            validate_placement(&new.constraints, &new.strategies, &definition, new.daemon)?;
-            // The DAEMON check above keeps a daemon on the EC2 launch type.
-            let capacity_provider_strategy = if new.daemon {
+            // EXTERNAL services take their task definitions from their task sets.
+            let definition = if new.external {
+                None
+            } else {
+                Some(resolve_definition_as(
+                    staged.state(),
+                    &new.definition_ref,
+                    TASK_DEFINITION_NOT_FOUND,
+                )?)
+            };
+            validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
+            // The DAEMON check above keeps a daemon on the EC2 launch type; task sets choose
+            // their own.
+            let capacity_provider_strategy = if new.daemon || new.external {
                 Vec::new()
             } else {
                 launch_strategy(&cluster, &new.capacity_provider_strategy, new.launch_type_given)?
@@ -433,14 +454,28 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 status: ServiceStatus::Active,
                 desired_count: new.desired,
                 launch_type: "EC2".into(),
-                task_definition: definition.task_definition_arn.clone(),
+                task_definition: definition
+                    .as_ref()
+                    .map(|d| d.task_definition_arn.clone())
+                    .unwrap_or_default(),
                 deployment_configuration: new.config,
-                deployments: vec![new_deployment(
-                    deployment_id,
-                    &definition.task_definition_arn,
-                    new.desired,
-                    now,
-                )],
+                // EXTERNAL services have task sets instead of deployments.
+                deployments: definition
+                    .iter()
+                    .map(|d| {
+                        new_deployment(
+                            deployment_id.clone(),
+                            &d.task_definition_arn,
+                            new.desired,
+                            now,
+                        )
+                    })
+                    .collect(),
+                deployment_controller: if new.external {
+                    DeploymentControllerType::External
+                } else {
+                    DeploymentControllerType::Ecs
+                },
                 created_at: now,
                 placement_constraints: new.constraints,
                 placement_strategy: new.strategies,
@@ -461,6 +496,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 throttled_until: None,
                 steady_since: None,
                 client_token: new.client_token.clone(),
+                task_set_tokens: Default::default(),
             })));
             Ok(service)
         })
@@ -497,6 +533,8 @@ enum ServiceChange {
     ManagedTags(bool),
     /// A new deployment placed by this strategy (empty: the cluster's default).
     CapacityProviderStrategy(Vec<CapacityProviderStrategyItem>),
+    /// The controller it has already (a change of controller is refused).
+    DeploymentController(DeploymentControllerType),
 }
 
 /// UpdateService's request: the service it names and its changes, every member honoured or
@@ -530,8 +568,14 @@ fn parse_update(
         volume_configurations: _,
         vpc_lattice_configurations: _,
     } = req;
-    check_controller(deployment_controller)?;
     let mut changes = Vec::new();
+    if let Some(controller) = deployment_controller {
+        // CODE_DEPLOY and EXTERNAL are refused by the field ledger before this handler runs.
+        let controller = DeploymentControllerType::parse(&controller.r#type).ok_or_else(|| {
+            ApiError::invalid("deploymentController.type is not one of ECS, EXTERNAL")
+        })?;
+        changes.push(ServiceChange::DeploymentController(controller));
+    }
     if let Some(propagate) = parse_propagate(propagate_tags.as_deref())? {
         changes.push(ServiceChange::PropagateTags(propagate));
     }
@@ -587,10 +631,22 @@ fn apply_changes(
 ) -> Result<(), ApiError> {
     let service = &mut record.service;
     let daemon = service.scheduling_strategy == "DAEMON";
+    let external = service.deployment_controller == DeploymentControllerType::External;
     let mut placement_changed = false;
     let mut deploy: Option<String> = None;
     for change in changes {
         match change {
+            ServiceChange::TaskDefinition(_)
+            | ServiceChange::ForceNewDeployment
+            | ServiceChange::CapacityProviderStrategy(_)
+                if external =>
+            {
+                return Err(ApiError::invalid(
+                    "A service using the EXTERNAL deployment controller is deployed through task \
+                     sets: create a task set (CreateTaskSet) instead of updating the task \
+                     definition, deployment or capacity provider strategy.",
+                ));
+            }
             ServiceChange::DesiredCount(_) if daemon => {
                 return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
             }
@@ -630,6 +686,14 @@ fn apply_changes(
             }
             ServiceChange::PropagateTags(propagate) => service.propagate_tags = propagate,
             ServiceChange::ManagedTags(managed) => service.enable_ecs_managed_tags = managed,
+            ServiceChange::DeploymentController(controller) => {
+                if controller != service.deployment_controller {
+                    return Err(ApiError::invalid(
+                        "Changing the deployment controller of a service is not supported yet by \
+                         this server.",
+                    ));
+                }
+            }
             ServiceChange::CapacityProviderStrategy(_) if daemon => {
                 return Err(ApiError::invalid(
                     "A capacity provider strategy is not supported for services using the \
@@ -653,11 +717,13 @@ fn apply_changes(
     }
     if placement_changed {
         let arn = deploy.as_deref().unwrap_or(&service.task_definition);
-        if let Some(definition) = staged.state().task_definition_by_arn(arn) {
+        // An EXTERNAL service has no definition of its own: its constraints are checked alone.
+        let definition = staged.state().task_definition_by_arn(arn).map(|d| &d.definition);
+        if definition.is_some() || external {
             validate_placement(
                 &service.placement_constraints,
                 &service.placement_strategy,
-                &definition.definition,
+                definition,
                 daemon,
             )?;
         }
@@ -707,7 +773,7 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
 fn validate_placement(
     constraints: &[PlacementConstraint],
     strategies: &[PlacementStrategy],
-    definition: &TaskDefinition,
+    definition: Option<&TaskDefinition>,
     daemon: bool,
 ) -> Result<(), ApiError> {
     if daemon && !strategies.is_empty() {
@@ -715,7 +781,7 @@ fn validate_placement(
             "Placement strategies are not supported with the DAEMON scheduling strategy.",
         ));
     }
-    placement::constraints(constraints, Some(definition))?;
+    placement::constraints(constraints, definition)?;
     placement::strategies(strategies, Strategy::service_default)?;
     Ok(())
 }

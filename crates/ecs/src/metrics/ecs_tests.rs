@@ -45,6 +45,7 @@ fn service(state: &mut State, cluster: &str, name: &str) {
         throttled_until: None,
         steady_since: None,
         client_token: None,
+        task_set_tokens: Default::default(),
     })));
 }
 

@@ -125,6 +125,9 @@ pub struct ServiceRecord {
     /// the service back instead of an error.
     #[serde(default)]
     pub client_token: Option<String>,
+    /// CreateTaskSet's client tokens and the task set each made.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub task_set_tokens: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
