@@ -14,6 +14,7 @@ mod dev;
 mod durability;
 mod ecs_errors;
 mod front_door;
+mod idempotency;
 mod ledger;
 mod list_filters;
 mod logs_api;

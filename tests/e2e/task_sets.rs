@@ -149,6 +149,18 @@ async fn an_external_service_runs_its_task_sets() {
         .unwrap_or("")
         .ends_with(&format!("task-set/default/web/{blue_id}")));
     assert_eq!((blue.status(), blue.computed_desired_count()), (Some("ACTIVE"), 4));
+    // A task set is taggable by its ARN, like every ECS resource.
+    let arn = blue.task_set_arn().expect("arn").to_string();
+    ecs.tag_resource()
+        .resource_arn(&arn)
+        .tags(Tag::builder().key("stage").value("live").build())
+        .send()
+        .await
+        .expect("tag the task set");
+    let listed = ecs.list_tags_for_resource().resource_arn(&arn).send().await.expect("tags");
+    let mut keys: Vec<&str> = listed.tags().iter().filter_map(|t| t.key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["color", "stage"]);
     let again = ecs
         .create_task_set()
         .cluster("default")

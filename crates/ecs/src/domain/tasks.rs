@@ -120,6 +120,7 @@ pub fn new_task(
         id: task_id.clone(),
         instance_id: Some(instance.id.clone()),
         protected_until: None,
+        client_token: None,
         reservation: reservation.clone(),
         task: Task {
             task_arn,

@@ -1,5 +1,5 @@
 //! TagResource, UntagResource, ListTagsForResource for clusters, task definitions, services,
-//! tasks, container instances and capacity providers.
+//! tasks, container instances, capacity providers and task sets.
 
 use flotilla_api::common::{decode, validate_tags, MAX_TAGS};
 use flotilla_api::taskdef::{parse_task_definition_ref, TaskDefinitionRef};
@@ -27,6 +27,8 @@ enum Resource {
     /// (cluster, container instance id)
     ContainerInstance(String, String),
     CapacityProvider(String),
+    /// (cluster, service name, task set id): kept in its service's record.
+    TaskSet(String, String, String),
 }
 
 impl Resource {
@@ -38,6 +40,7 @@ impl Resource {
             Resource::Task(cluster, id) => task_key(cluster, id),
             Resource::ContainerInstance(cluster, id) => instance_key(cluster, id),
             Resource::CapacityProvider(name) => capacity_provider_key(name),
+            Resource::TaskSet(cluster, service, _) => service_key(cluster, service),
         }
     }
 
@@ -51,6 +54,10 @@ impl Resource {
             Resource::Service(..) => {
                 ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
             }
+            Resource::TaskSet(..) => ApiError::new(
+                ErrorCode::TaskSetNotFoundException,
+                "The specified task set does not exist.",
+            ),
             Resource::Task(..)
             | Resource::ContainerInstance(..)
             | Resource::CapacityProvider(_) => ApiError::new(
@@ -74,6 +81,16 @@ fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
     if let Some(name) = resource.strip_prefix("capacity-provider/") {
         return Ok(Resource::CapacityProvider(name.to_string()));
     }
+    // `task-set/<cluster>/<service>/<id>`, where the id itself has a `/` (`ecs-svc/...`).
+    if let Some(rest) = resource.strip_prefix("task-set/") {
+        let mut parts = rest.splitn(3, '/');
+        if let (Some(cluster), Some(service), Some(id)) = (parts.next(), parts.next(), parts.next())
+        {
+            if !cluster.is_empty() && !service.is_empty() && !id.is_empty() {
+                return Ok(Resource::TaskSet(cluster.into(), service.into(), id.into()));
+            }
+        }
+    }
     // `service/<cluster>/<name>`, `task/<cluster>/<id>`, `container-instance/<cluster>/<id>`.
     for (kind, make) in [
         ("service/", Resource::Service as fn(String, String) -> Resource),
@@ -94,7 +111,11 @@ fn parse_arn(ctx: &Ctx<'_>, arn: &str) -> Result<Resource, ApiError> {
     Err(invalid())
 }
 
-fn tags_of(record: &Record) -> Option<Vec<Tag>> {
+fn tags_of(resource: &Resource, record: &Record) -> Option<Vec<Tag>> {
+    if let (Resource::TaskSet(_, _, id), Record::Service(s)) = (resource, record) {
+        let set = s.service.task_sets.iter().find(|set| set.id == *id)?;
+        return Some(set.tags.clone().unwrap_or_default());
+    }
     match record {
         Record::Cluster(c) if c.status == flotilla_api::status::ClusterStatus::Active => {
             Some(c.tags.clone().unwrap_or_default())
@@ -118,7 +139,13 @@ fn tags_of(record: &Record) -> Option<Vec<Tag>> {
     }
 }
 
-fn with_tags(record: Record, tags: Vec<Tag>) -> Record {
+fn with_tags(resource: &Resource, record: Record, tags: Vec<Tag>) -> Record {
+    if let (Resource::TaskSet(_, _, id), Record::Service(mut s)) = (resource, record.clone()) {
+        if let Some(set) = s.service.task_sets.iter_mut().find(|set| set.id == *id) {
+            set.tags = Some(tags);
+        }
+        return Record::Service(s);
+    }
     match record {
         Record::Cluster(mut c) => {
             c.tags = Some(tags);
@@ -154,7 +181,7 @@ fn change_tags(
     change: impl FnOnce(&mut Vec<Tag>),
 ) -> Result<(), ApiError> {
     let record = staged.get(&resource.key()).ok_or_else(|| resource.not_found())?;
-    let mut tags = tags_of(&record).ok_or_else(|| resource.not_found())?;
+    let mut tags = tags_of(resource, &record).ok_or_else(|| resource.not_found())?;
     change(&mut tags);
     if tags.len() > MAX_TAGS {
         return Err(ApiError::invalid(format!(
@@ -162,7 +189,7 @@ fn change_tags(
             tags.len()
         )));
     }
-    staged.put(with_tags(record, tags));
+    staged.put(with_tags(resource, record, tags));
     Ok(())
 }
 
@@ -219,8 +246,11 @@ fn read_tags(state: &State, resource: &Resource) -> Option<Vec<Tag>> {
         Resource::CapacityProvider(name) => {
             Record::CapacityProvider(Box::new(state.capacity_providers.get(name)?.clone()))
         }
+        Resource::TaskSet(cluster, service, _) => Record::Service(Box::new(
+            state.services.get(&(cluster.clone(), service.clone()))?.clone(),
+        )),
     };
-    tags_of(&record)
+    tags_of(resource, &record)
 }
 
 pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {

@@ -314,10 +314,17 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         started_by,
         tags,
         task_definition,
-        // Each call starts new tasks; a retried call starts more, as it would without a token.
-        client_token: _,
+        client_token,
         volume_configurations: _,
     } = decode(body)?;
+    // Up to 64 characters from ! to ~, as ECS takes them (botocore fills one on every call).
+    if client_token.as_ref().is_some_and(|t| {
+        t.is_empty() || t.len() > 64 || !t.bytes().all(|b| (33..=126).contains(&b))
+    }) {
+        return Err(ApiError::invalid(
+            "clientToken must be 1 to 64 characters in the range 33-126 (! to ~)",
+        ));
+    }
     let count = count.unwrap_or(1);
     if !(1..=MAX_RUN_COUNT).contains(&count) {
         return Err(ApiError::invalid(format!(
@@ -382,6 +389,23 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     "No Container Instances were found in your cluster.",
                 ));
             }
+            // A retry of a call that started tasks gets those tasks back, not more.
+            if let Some(token) = &client_token {
+                let started = staged
+                    .state()
+                    .tasks_by_token
+                    .get(&(cluster.cluster_name.clone(), token.clone()));
+                if let Some(ids) = started {
+                    let tasks = ids
+                        .iter()
+                        .filter_map(|id| {
+                            staged.state().tasks.get(&(cluster.cluster_name.clone(), id.clone()))
+                        })
+                        .map(|t| t.task.clone())
+                        .collect();
+                    return Ok((tasks, Vec::new()));
+                }
+            }
             let demand = reservation.demand();
             let strategy = launch_strategy(&cluster, &requested, launch_type_given)?;
             let mut tasks = Vec::new();
@@ -421,6 +445,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             );
                             record.task.capacity_provider_name =
                                 provider.as_ref().map(|p| p.name.clone());
+                            record.client_token.clone_from(&client_token);
                             tasks.push(record.task.clone());
                             staged.put(Record::Task(Box::new(record)));
                         }

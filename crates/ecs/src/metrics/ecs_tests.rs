@@ -66,6 +66,7 @@ fn task(
         instance_id: Some(on.into()),
         reservation: Reservation { cpu, memory, tcp_ports: Vec::new(), udp_ports: Vec::new() },
         protected_until: None,
+        client_token: None,
         task: Task {
             last_status: TaskStatus::parse(status).expect("a task status"),
             group: Some(group.into()),

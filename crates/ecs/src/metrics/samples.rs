@@ -120,6 +120,7 @@ mod tests {
                 instance_id: Some(on.into()),
                 reservation: Reservation::default(),
                 protected_until: None,
+                client_token: None,
                 task: Task {
                     last_status: TaskStatus::Running,
                     group: Some("service:web".into()),

@@ -39,6 +39,8 @@ pub struct State {
     pub tasks_by_instance: BTreeMap<String, BTreeSet<(String, String)>>,
     /// (cluster, service name) -> service.
     pub services: BTreeMap<(String, String), ServiceRecord>,
+    /// (cluster, RunTask clientToken) -> the ids of the tasks that call started.
+    pub tasks_by_token: std::collections::HashMap<(String, String), BTreeSet<String>>,
     /// name -> capacity provider (FARGATE and FARGATE_SPOT are not stored: they always exist).
     pub capacity_providers: BTreeMap<String, CapacityProvider>,
     pub revision: Revision,
@@ -137,6 +139,10 @@ impl State {
                     self.tasks_by_instance.entry(instance.clone()).or_default().insert(key.clone());
                     self.touch(instance);
                 }
+                if let Some(token) = &t.client_token {
+                    let token_key = (t.cluster.clone(), token.clone());
+                    self.tasks_by_token.entry(token_key).or_default().insert(t.id.clone());
+                }
                 self.tasks.insert(key, *t);
             }
             Record::Service(svc) => {
@@ -187,6 +193,15 @@ impl State {
                 if let Some(task) = self.tasks.remove(&key) {
                     if let Some(views) = self.placement.get_mut(cluster) {
                         views.account(&task, false);
+                    }
+                    if let Some(token) = &task.client_token {
+                        let token_key = (task.cluster.clone(), token.clone());
+                        if let Some(ids) = self.tasks_by_token.get_mut(&token_key) {
+                            ids.remove(&task.id);
+                            if ids.is_empty() {
+                                self.tasks_by_token.remove(&token_key);
+                            }
+                        }
                     }
                     if let Some(group) = &task.task.group {
                         let group_key = (task.cluster.clone(), group.clone());

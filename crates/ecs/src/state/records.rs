@@ -84,6 +84,9 @@ pub struct TaskRecord {
     /// Scale-in protected until this time (epoch seconds): UpdateTaskProtection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected_until: Option<f64>,
+    /// The `clientToken` of the RunTask that started it: a retry gets the same tasks back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// What a task holds on its instance while it is not stopped.

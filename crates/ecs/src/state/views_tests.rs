@@ -74,6 +74,7 @@ fn apply(state: &mut State, step: &Step) {
                 id: format!("t{n}"),
                 instance_id: Some(format!("i{on}")),
                 protected_until: None,
+                client_token: None,
                 reservation: Reservation {
                     cpu: 10,
                     memory: *memory,

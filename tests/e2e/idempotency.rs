@@ -1,0 +1,45 @@
+//! Retries: RunTask's `clientToken` (which botocore and the SDKs fill on every call) makes a
+//! retried call answer the tasks the first one started instead of starting more.
+
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::ContainerDefinition;
+
+use crate::support::{registered_instances, Flotilla, HollowAgents};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_run_task_gets_the_tasks_its_token_started() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let _agents = HollowAgents::start(&f, "default", 2);
+    registered_instances(&ecs, "default", 2).await;
+    ecs.register_task_definition()
+        .family("job")
+        .container_definitions(
+            ContainerDefinition::builder().name("job").image("flotilla/demo").memory(32).build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let run =
+        |token: &str| ecs.run_task().task_definition("job").count(3).client_token(token).send();
+    let first = run("retry-me").await.expect("run");
+    let again = run("retry-me").await.expect("run again");
+    let arns = |out: &aws_sdk_ecs::operation::run_task::RunTaskOutput| {
+        let mut arns: Vec<String> =
+            out.tasks().iter().filter_map(|t| t.task_arn()).map(str::to_string).collect();
+        arns.sort();
+        arns
+    };
+    assert_eq!(arns(&first).len(), 3);
+    assert_eq!(arns(&first), arns(&again), "the retry answers the same tasks");
+    let other = run("another").await.expect("run with another token");
+    assert!(arns(&other).iter().all(|a| !arns(&first).contains(a)));
+    let listed = ecs.list_tasks().family("job").send().await.expect("list");
+    assert_eq!(listed.task_arns().len(), 6, "two calls started tasks, the retry none");
+    // Without a token (a raw call), each call starts its own.
+    let body = br#"{"taskDefinition":"job"}"#;
+    let (status, _) = f.signed_call("RunTask", body);
+    assert_eq!(status, 200);
+    let bad = run(&"x".repeat(65)).await.expect_err("too long");
+    assert_eq!(bad.code(), Some("InvalidParameterException"));
+}
