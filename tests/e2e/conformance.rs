@@ -2,6 +2,7 @@
 //! others: every response body must match botocore's ECS model
 //! (`tests/conformance/check_ecs_model.py`) and CloudWatch Logs model (`check_logs_model.py`),
 //! and every operation the server does not implement must answer UnknownOperationException.
+//! `deploy_like_a_tool.py` runs a deployment tool's calls and botocore's waiters unchanged.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -82,4 +83,14 @@ async fn responses_conform_to_the_botocore_logs_model() {
     for region in [REGION, "ap-southeast-2"] {
         run_model_check_in("check_logs_model.py", &f, region, &[]);
     }
+}
+
+/// A deployment tool's calls (register, create, services-stable, deploy, scale, a one-off task
+/// and tasks-stopped, a crashing revision rolled back, services-inactive) with botocore and its
+/// waiters, unchanged, in a region other than the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_tool_runs_unchanged_in_any_region() {
+    let fleet = Fleet::in_region("us-east-2").await;
+    let extra = ["--cluster", fleet.cluster.as_str()];
+    run_model_check_in("deploy_like_a_tool.py", &fleet.server, "us-east-2", &extra);
 }
