@@ -5,12 +5,11 @@
 
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::{
-    AutoScalingGroupProvider, CapacityProviderField, CapacityProviderStrategyItem,
-    ContainerDefinition, LaunchType, ManagedDraining, ManagedScaling, ManagedScalingStatus,
-    ManagedTerminationProtection, Tag,
+    AutoScalingGroupProvider, CapacityProviderField, CapacityProviderStrategyItem, LaunchType,
+    ManagedDraining, ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection, Tag,
 };
 
-use crate::support::{registered_instances, Flotilla, HollowAgents};
+use crate::support::{register_hollow, registered_instances, Flotilla, HollowAgents};
 
 fn group_arn(group: &str) -> String {
     format!(
@@ -316,14 +315,7 @@ async fn tasks_go_to_providers_by_base_and_weight() {
         .send()
         .await
         .expect("put providers");
-    ecs.register_task_definition()
-        .family("job")
-        .container_definitions(
-            ContainerDefinition::builder().name("job").image("flotilla/demo").memory(32).build(),
-        )
-        .send()
-        .await
-        .expect("register");
+    register_hollow(&ecs, "job").await;
 
     // The cluster's default strategy: base 2 on steady, then 1:3 → 10 tasks = 4 steady, 6 spot.
     let run =
@@ -450,14 +442,7 @@ async fn services_keep_their_tasks_shared_by_their_strategy() {
     let _steady = HollowAgents::start_with(&f, "mix", 2, &["--capacity-provider", "steady-asg"]);
     let _spot = HollowAgents::start_with(&f, "mix", 2, &["--capacity-provider", "spot-asg"]);
     registered_instances(&ecs, "mix", 4).await;
-    ecs.register_task_definition()
-        .family("web")
-        .container_definitions(
-            ContainerDefinition::builder().name("web").image("flotilla/demo").memory(32).build(),
-        )
-        .send()
-        .await
-        .expect("register");
+    register_hollow(&ecs, "web").await;
 
     // Base 2 on steady, the rest 1:1: 8 tasks → 5 steady, 3 spot.
     let created = ecs

@@ -2,9 +2,8 @@
 //! retried call answer the tasks the first one started instead of starting more.
 
 use aws_sdk_ecs::error::ProvideErrorMetadata;
-use aws_sdk_ecs::types::ContainerDefinition;
 
-use crate::support::{registered_instances, Flotilla, HollowAgents};
+use crate::support::{register_hollow, registered_instances, Flotilla, HollowAgents};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_run_task_gets_the_tasks_its_token_started() {
@@ -12,14 +11,7 @@ async fn a_retried_run_task_gets_the_tasks_its_token_started() {
     let ecs = f.ecs();
     let _agents = HollowAgents::start(&f, "default", 2);
     registered_instances(&ecs, "default", 2).await;
-    ecs.register_task_definition()
-        .family("job")
-        .container_definitions(
-            ContainerDefinition::builder().name("job").image("flotilla/demo").memory(32).build(),
-        )
-        .send()
-        .await
-        .expect("register");
+    register_hollow(&ecs, "job").await;
     let run =
         |token: &str| ecs.run_task().task_definition("job").count(3).client_token(token).send();
     let first = run("retry-me").await.expect("run");

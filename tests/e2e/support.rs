@@ -432,6 +432,24 @@ pub async fn join(
     Ok((socket, registered))
 }
 
+/// Registers `family`: one container of the same name, `flotilla/demo`, 32 MiB — enough for
+/// hollow agents, which run nothing. Returns the revision's ARN.
+pub async fn register_hollow(ecs: &aws_sdk_ecs::Client, family: &str) -> String {
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name(family)
+        .image("flotilla/demo")
+        .memory(32)
+        .build();
+    let out = ecs
+        .register_task_definition()
+        .family(family)
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("register");
+    out.task_definition().and_then(|t| t.task_definition_arn()).expect("arn").to_string()
+}
+
 /// `flotilla sim agents`, stopped on drop.
 pub struct HollowAgents(Child);
 

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::error::ProvideErrorMetadata;
-use aws_sdk_ecs::types::{ContainerDefinition, DesiredStatus};
+use aws_sdk_ecs::types::DesiredStatus;
 
-use crate::support::{registered_instances, Flotilla, HollowAgents};
+use crate::support::{register_hollow, registered_instances, Flotilla, HollowAgents};
 
 /// The service's tasks that are not stopping: (task ARN, started by).
 async fn live(ecs: &aws_sdk_ecs::Client, service: &str) -> Vec<(String, String)> {
@@ -62,14 +62,7 @@ async fn protected_tasks_survive_scale_in_and_deployments() {
     let ecs = f.ecs();
     let _agents = HollowAgents::start(&f, "default", 3);
     registered_instances(&ecs, "default", 3).await;
-    ecs.register_task_definition()
-        .family("web")
-        .container_definitions(
-            ContainerDefinition::builder().name("web").image("flotilla/demo").memory(32).build(),
-        )
-        .send()
-        .await
-        .expect("register");
+    register_hollow(&ecs, "web").await;
     ecs.create_service()
         .service_name("web")
         .task_definition("web")
@@ -177,14 +170,7 @@ async fn the_services_inactive_waiter_sees_a_deleted_service_go() {
     use aws_sdk_ecs::client::Waiters;
     let f = Flotilla::start();
     let ecs = f.ecs();
-    ecs.register_task_definition()
-        .family("web")
-        .container_definitions(
-            ContainerDefinition::builder().name("web").image("flotilla/demo").memory(32).build(),
-        )
-        .send()
-        .await
-        .expect("register");
+    register_hollow(&ecs, "web").await;
     ecs.create_service()
         .service_name("gone")
         .task_definition("web")

@@ -13,7 +13,7 @@ use flotilla_api::{ApiError, Failure};
 
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, into_domain, into_wire, tags_from_wire};
-use crate::state::{capacity_provider_key, Record, State};
+use crate::state::{capacity_provider_key, Record, Staged, State};
 use crate::wire;
 use crate::App;
 
@@ -108,6 +108,18 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     })
 }
 
+/// The account's own ACTIVE provider `name`, to be `done` (updated, deleted): FARGATE's are
+/// AWS's, and a missing one is refused in ECS's words.
+fn own_provider(staged: &Staged<'_>, name: &str, done: &str) -> Result<CapacityProvider, ApiError> {
+    match staged.get(&capacity_provider_key(name)) {
+        Some(Record::CapacityProvider(p)) if is_active(&p) => Ok(*p),
+        _ if FARGATE_PROVIDERS.contains(&name) => Err(ApiError::client(format!(
+            "The capacity provider {name} is managed by AWS and cannot be {done}."
+        ))),
+        _ => Err(ApiError::client("The specified capacity provider does not exist.")),
+    }
+}
+
 fn is_active(provider: &CapacityProvider) -> bool {
     provider.status == CapacityProviderStatus::Active
 }
@@ -187,17 +199,7 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let mut provider = match staged.get(&capacity_provider_key(&name)) {
-                Some(Record::CapacityProvider(p)) if is_active(&p) => *p,
-                _ if FARGATE_PROVIDERS.contains(&name.as_str()) => {
-                    return Err(ApiError::client(format!(
-                        "The capacity provider {name} is managed by AWS and cannot be updated."
-                    )))
-                }
-                _ => {
-                    return Err(ApiError::client("The specified capacity provider does not exist."))
-                }
-            };
+            let mut provider = own_provider(staged, &name, "updated")?;
             if let Some(group) = provider.auto_scaling_group_provider.as_mut() {
                 if managed_scaling.is_some() {
                     group.managed_scaling = managed_scaling;
@@ -226,17 +228,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let mut provider = match staged.get(&capacity_provider_key(&name)) {
-                Some(Record::CapacityProvider(p)) if is_active(&p) => *p,
-                _ if FARGATE_PROVIDERS.contains(&name.as_str()) => {
-                    return Err(ApiError::client(format!(
-                        "The capacity provider {name} is managed by AWS and cannot be deleted."
-                    )))
-                }
-                _ => {
-                    return Err(ApiError::client("The specified capacity provider does not exist."))
-                }
-            };
+            let mut provider = own_provider(staged, &name, "deleted")?;
             let user = staged.state().clusters.values().find(|c| {
                 c.status == ClusterStatus::Active
                     && c.capacity_providers.iter().flatten().any(|p| *p == name)
