@@ -275,11 +275,15 @@ async fn propagated_and_managed_tags_reach_tasks() {
         .start_task()
         .task_definition("tagged")
         .container_instances(&instance)
+        .propagate_tags(PropagateTags::TaskDefinition)
         .enable_ecs_managed_tags(true)
         .send()
         .await
         .expect("start");
-    assert_eq!(tags_of(started.tasks()[0].clone()), pairs(&[("aws:ecs:clusterName", "default")]));
+    assert_eq!(
+        tags_of(started.tasks()[0].clone()),
+        pairs(&[("team", "definition"), ("aws:ecs:clusterName", "default")])
+    );
 
     // A service's tasks.
     ecs.create_service()

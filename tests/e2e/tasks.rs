@@ -510,6 +510,61 @@ async fn placement_reports_resource_failures_and_respects_draining() {
     assert_eq!(out.container_instance().and_then(|i| i.status()), Some("INACTIVE"));
 }
 
+/// StartTask with every member it honours: on the named instance, with its group, startedBy,
+/// tags and overrides reaching the real container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_task_runs_on_the_named_instance_with_its_settings() {
+    let fleet = Fleet::start().await;
+    let instance = fleet.wait_for_instances(1).await.remove(0);
+    let td = fleet
+        .register("starter", vec![demo("main", &["sleep"]).environment(env("A", "1")).build()])
+        .await;
+    let started = fleet
+        .ecs
+        .start_task()
+        .cluster(&fleet.cluster)
+        .task_definition(&td)
+        .container_instances(&instance)
+        .group("batch")
+        .started_by("starter")
+        .tags(aws_sdk_ecs::types::Tag::builder().key("job").value("nightly").build())
+        .overrides(
+            TaskOverride::builder()
+                .cpu("256")
+                .memory("192")
+                .container_overrides(
+                    ContainerOverride::builder()
+                        .name("main")
+                        .command("exit")
+                        .command("5")
+                        .environment(env("B", "2"))
+                        .cpu(128)
+                        .memory(96)
+                        .memory_reservation(64)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("start");
+    let task = &started.tasks()[0];
+    assert_eq!(task.container_instance_arn(), Some(instance.as_str()));
+    assert_eq!((task.group(), task.started_by()), (Some("batch"), Some("starter")));
+    assert_eq!(task.tags()[0].key(), Some("job"));
+    let arn = task.task_arn().expect("arn").to_string();
+    let stopped = fleet.wait_status(&arn, "STOPPED").await;
+    assert_eq!(stopped.containers()[0].exit_code(), Some(5), "the command override ran");
+    let inspected = docker_inspect(stopped.containers()[0].runtime_id().expect("id"));
+    let env_vars = inspected["Config"]["Env"].to_string();
+    assert!(env_vars.contains("A=1") && env_vars.contains("B=2"), "{env_vars}");
+    assert_eq!(inspected["HostConfig"]["Memory"], 96 * 1024 * 1024);
+    assert_eq!(inspected["HostConfig"]["MemoryReservation"], 64 * 1024 * 1024);
+    assert_eq!(inspected["HostConfig"]["CpuShares"], 128);
+    assert_eq!(stopped.cpu(), Some("256"));
+    assert_eq!(stopped.memory(), Some("192"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_kill_9_adopts_running_containers_and_reports_the_dead() {
     let mut fleet = Fleet::start().await;
