@@ -502,3 +502,86 @@ async fn daemon_membership_ignores_its_own_task() {
         .expect("describe");
     assert_eq!(described.services()[0].desired_count(), 3);
 }
+
+/// UpdateService's settings (placement, grace period, tags, deployment configuration) take
+/// effect: the new deployment places by the new constraint and strategy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_service_changes_placement_and_settings() {
+    use aws_sdk_ecs::types::{
+        AvailabilityZoneRebalancing, DeploymentCircuitBreaker, DeploymentConfiguration,
+        DeploymentController, DeploymentControllerType, PropagateTags,
+    };
+    let f = crate::support::Flotilla::start();
+    let ecs = f.ecs();
+    let _agents = crate::support::HollowAgents::start_with(&f, "default", 6, &["--zones", "3"]);
+    crate::support::registered_instances(&ecs, "default", 6).await;
+    crate::support::register_hollow(&ecs, "web").await;
+    ecs.create_service()
+        .service_name("web")
+        .task_definition("web")
+        .desired_count(4)
+        .send()
+        .await
+        .expect("create");
+    let updated = ecs
+        .update_service()
+        .service("web")
+        .placement_constraints(member_of("attribute:ecs.availability-zone == zone-b"))
+        .placement_strategy(binpack("memory"))
+        .health_check_grace_period_seconds(30)
+        .enable_ecs_managed_tags(true)
+        .propagate_tags(PropagateTags::None)
+        .availability_zone_rebalancing(AvailabilityZoneRebalancing::Disabled)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::Ecs)
+                .build()
+                .expect("controller"),
+        )
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(50)
+                .maximum_percent(150)
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder().enable(true).rollback(false).build(),
+                )
+                .build(),
+        )
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("update");
+    let service = updated.service().expect("service");
+    assert_eq!(service.health_check_grace_period_seconds(), Some(30));
+    assert_eq!(service.placement_strategy()[0].field(), Some("memory"));
+    let config = service.deployment_configuration().expect("configuration");
+    assert_eq!((config.minimum_healthy_percent(), config.maximum_percent()), (Some(50), Some(150)));
+    // The new deployment's tasks all land in zone-b, as the new constraint says, and carry
+    // the managed tags.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let listed = ecs.list_tasks().service_name("web").send().await.expect("list");
+        if listed.task_arns().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        let described = ecs
+            .describe_tasks()
+            .set_tasks(Some(listed.task_arns().to_vec()))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .expect("describe");
+        let live: Vec<_> =
+            described.tasks().iter().filter(|t| t.desired_status() == Some("RUNNING")).collect();
+        let in_b = live.iter().filter(|t| t.availability_zone() == Some("zone-b")).count();
+        if live.len() == 4 && in_b == 4 {
+            assert!(live
+                .iter()
+                .all(|t| t.tags().iter().any(|g| g.key() == Some("aws:ecs:serviceName"))));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "tasks never all in zone-b: {live:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
