@@ -205,6 +205,14 @@ async fn an_agent_joins_a_cluster_of_another_region_and_its_logs_stay_there() {
     }
     let (_, body) = cloudwatch(&fleet.server, REGION, "ListMetrics", &query);
     assert_eq!(body["Metrics"], json!([]), "{body}");
+    // And they answer as botocore's CloudWatch model says, in that region.
+    let extra = ["--cluster", fleet.cluster.as_str()];
+    crate::conformance::run_model_check_in(
+        "check_cloudwatch_model.py",
+        &fleet.server,
+        WEST,
+        &extra,
+    );
 
     // The home region knows nothing of the cluster, its instance or its task.
     let home = fleet.server.ecs();
