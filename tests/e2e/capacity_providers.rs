@@ -89,6 +89,15 @@ async fn capacity_providers_are_created_described_updated_and_deleted() {
         .await
         .expect_err("group taken");
     assert!(same_group.message().unwrap_or("").contains("already being used"), "{same_group:?}");
+    // A provider named after another's group would share its agents: refused.
+    let shadow = ecs
+        .create_capacity_provider()
+        .name("spot-asg")
+        .auto_scaling_group_provider(asg("elsewhere"))
+        .send()
+        .await
+        .expect_err("named after another provider's group");
+    assert!(shadow.message().unwrap_or("").contains("would belong to both"), "{shadow:?}");
     let reserved = ecs
         .create_capacity_provider()
         .name("fargate-x")

@@ -99,6 +99,20 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                      capacity provider.",
                 ));
             }
+            // Agents join by group or by provider name: each must name one provider only.
+            let group = provider.group().unwrap_or_default();
+            let clash = state.capacity_providers.values().find(|other| {
+                is_active(other)
+                    && other.name != provider.name
+                    && (other.has_member(&provider.name) || other.has_member(group))
+            });
+            if let Some(other) = clash {
+                return Err(ApiError::client(format!(
+                    "The group {group} or the name {} is already the group or the name of the \
+                     capacity provider {}: agents joining it would belong to both.",
+                    provider.name, other.name
+                )));
+            }
             staged.put(Record::CapacityProvider(Box::new(provider.clone())));
             Ok(provider)
         })
