@@ -62,6 +62,21 @@ def first_sentence(doc: str) -> str:
     return sentence if len(sentence) <= 200 else sentence[:197].rstrip() + "..."
 
 
+def xml_name(member: str, ref: dict) -> str:
+    """The member's name in XML answers and query-protocol parameters: its `locationName`."""
+    return ref.get("locationName", member)
+
+
+def ec2_name(member: str, ref: dict) -> str:
+    """The member's name in EC2 parameters, as botocore's EC2 serializer writes it: its
+    `queryName`, else its `locationName` with a capital first letter, else its name."""
+    if "queryName" in ref:
+        return ref["queryName"]
+    if "locationName" in ref:
+        return ref["locationName"][:1].upper() + ref["locationName"][1:]
+    return member
+
+
 class Generator:
     def __init__(self, model: dict, operations: list[str]):
         self.model = model
@@ -206,7 +221,8 @@ class Generator:
             shape = self.shapes[name]
             if shape["type"] == "structure":
                 members = ", ".join(
-                    f'Member {{ name: "{m}", kind: &{self.schema_static(s["shape"])} }}'
+                    f'Member {{ name: "{m}", kind: &{self.schema_static(s["shape"])}, '
+                    f'xml: "{xml_name(m, s)}", ec2: "{ec2_name(m, s)}" }}'
                     for m, s in shape.get("members", {}).items()
                 )
                 out.append(f"static {screaming(name)}_MEMBERS: [Member; {len(shape.get('members', {}))}] = [{members}];")

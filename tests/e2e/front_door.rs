@@ -289,10 +289,10 @@ async fn ec2_and_query_framings_parse_with_botocore() {
         String::from_utf8(bytes.to_vec()).expect("utf-8")
     }
     let zones = Document::Struct(vec![(
-        "availabilityZoneInfo",
+        "availabilityZoneInfo".into(),
         Document::List(vec![Document::Struct(vec![
-            ("zoneName", Document::Str("local-a".into())),
-            ("zoneState", Document::Str("available".into())),
+            ("zoneName".into(), Document::Str("local-a".into())),
+            ("zoneState".into(), Document::Str("available".into())),
         ])]),
     )]);
     let namespace = "http://ec2.amazonaws.com/doc/2016-11-15/";

@@ -69,11 +69,11 @@ pub fn decode<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, ApiErro
 mod tests {
     use super::*;
     use crate::wire::{self, GetMetricDataInput, GetMetricStatisticsInput};
-    use flotilla_front::schema::{typed_params, Kind};
+    use flotilla_front::schema::{typed_params, Kind, ParamNames};
 
     fn form(text: &str, kind: &Kind) -> Value {
         let params = flotilla_front::protocol::query::parse(&[text.as_bytes()]).expect("parses");
-        typed_params(params.input, kind).expect("typed")
+        typed_params(params.input, kind, ParamNames::Query).expect("typed")
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn serve(
             let (kind, _) = wire::operation_schema(operation).ok_or_else(|| {
                 ApiError::new(ErrorCode::UnknownOperationException, operation.to_string())
             })?;
-            schema::typed_params(params, kind)
+            schema::typed_params(params, kind, schema::ParamNames::Query)
                 .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.message))?
         }
         flotilla_front::Input::Cbor(body) => flotilla_front::protocol::cbor::decode(&body)

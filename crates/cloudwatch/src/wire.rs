@@ -323,14 +323,24 @@ pub const STATUS_CODE_VALUES: &[&str] = &["Complete", "InternalError", "PartialD
 // The schema of every shape above, for the front door's protocols.
 pub static ACCOUNT_ID_SCHEMA: Kind = Kind::String;
 static DATAPOINT_MEMBERS: [Member; 8] = [
-    Member { name: "Timestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "SampleCount", kind: &DATAPOINT_VALUE_SCHEMA },
-    Member { name: "Average", kind: &DATAPOINT_VALUE_SCHEMA },
-    Member { name: "Sum", kind: &DATAPOINT_VALUE_SCHEMA },
-    Member { name: "Minimum", kind: &DATAPOINT_VALUE_SCHEMA },
-    Member { name: "Maximum", kind: &DATAPOINT_VALUE_SCHEMA },
-    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA },
-    Member { name: "ExtendedStatistics", kind: &DATAPOINT_VALUE_MAP_SCHEMA },
+    Member { name: "Timestamp", kind: &TIMESTAMP_SCHEMA, xml: "Timestamp", ec2: "Timestamp" },
+    Member {
+        name: "SampleCount",
+        kind: &DATAPOINT_VALUE_SCHEMA,
+        xml: "SampleCount",
+        ec2: "SampleCount",
+    },
+    Member { name: "Average", kind: &DATAPOINT_VALUE_SCHEMA, xml: "Average", ec2: "Average" },
+    Member { name: "Sum", kind: &DATAPOINT_VALUE_SCHEMA, xml: "Sum", ec2: "Sum" },
+    Member { name: "Minimum", kind: &DATAPOINT_VALUE_SCHEMA, xml: "Minimum", ec2: "Minimum" },
+    Member { name: "Maximum", kind: &DATAPOINT_VALUE_SCHEMA, xml: "Maximum", ec2: "Maximum" },
+    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA, xml: "Unit", ec2: "Unit" },
+    Member {
+        name: "ExtendedStatistics",
+        kind: &DATAPOINT_VALUE_MAP_SCHEMA,
+        xml: "ExtendedStatistics",
+        ec2: "ExtendedStatistics",
+    },
 ];
 pub static DATAPOINT_SCHEMA: Kind = Kind::Struct(&DATAPOINT_MEMBERS);
 pub static DATAPOINT_VALUE_SCHEMA: Kind = Kind::Double;
@@ -338,13 +348,13 @@ pub static DATAPOINT_VALUE_MAP_SCHEMA: Kind = Kind::Map(&DATAPOINT_VALUE_SCHEMA)
 pub static DATAPOINT_VALUES_SCHEMA: Kind = Kind::List(&DATAPOINT_VALUE_SCHEMA);
 pub static DATAPOINTS_SCHEMA: Kind = Kind::List(&DATAPOINT_SCHEMA);
 static DIMENSION_MEMBERS: [Member; 2] = [
-    Member { name: "Name", kind: &DIMENSION_NAME_SCHEMA },
-    Member { name: "Value", kind: &DIMENSION_VALUE_SCHEMA },
+    Member { name: "Name", kind: &DIMENSION_NAME_SCHEMA, xml: "Name", ec2: "Name" },
+    Member { name: "Value", kind: &DIMENSION_VALUE_SCHEMA, xml: "Value", ec2: "Value" },
 ];
 pub static DIMENSION_SCHEMA: Kind = Kind::Struct(&DIMENSION_MEMBERS);
 static DIMENSION_FILTER_MEMBERS: [Member; 2] = [
-    Member { name: "Name", kind: &DIMENSION_NAME_SCHEMA },
-    Member { name: "Value", kind: &DIMENSION_VALUE_SCHEMA },
+    Member { name: "Name", kind: &DIMENSION_NAME_SCHEMA, xml: "Name", ec2: "Name" },
+    Member { name: "Value", kind: &DIMENSION_VALUE_SCHEMA, xml: "Value", ec2: "Value" },
 ];
 pub static DIMENSION_FILTER_SCHEMA: Kind = Kind::Struct(&DIMENSION_FILTER_MEMBERS);
 pub static DIMENSION_FILTERS_SCHEMA: Kind = Kind::List(&DIMENSION_FILTER_SCHEMA);
@@ -354,93 +364,162 @@ pub static DIMENSIONS_SCHEMA: Kind = Kind::List(&DIMENSION_SCHEMA);
 pub static EXTENDED_STATISTIC_SCHEMA: Kind = Kind::String;
 pub static EXTENDED_STATISTICS_SCHEMA: Kind = Kind::List(&EXTENDED_STATISTIC_SCHEMA);
 static GET_METRIC_DATA_INPUT_MEMBERS: [Member; 7] = [
-    Member { name: "MetricDataQueries", kind: &METRIC_DATA_QUERIES_SCHEMA },
-    Member { name: "StartTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "EndTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "ScanBy", kind: &SCAN_BY_SCHEMA },
-    Member { name: "MaxDatapoints", kind: &GET_METRIC_DATA_MAX_DATAPOINTS_SCHEMA },
-    Member { name: "LabelOptions", kind: &LABEL_OPTIONS_SCHEMA },
+    Member {
+        name: "MetricDataQueries",
+        kind: &METRIC_DATA_QUERIES_SCHEMA,
+        xml: "MetricDataQueries",
+        ec2: "MetricDataQueries",
+    },
+    Member { name: "StartTime", kind: &TIMESTAMP_SCHEMA, xml: "StartTime", ec2: "StartTime" },
+    Member { name: "EndTime", kind: &TIMESTAMP_SCHEMA, xml: "EndTime", ec2: "EndTime" },
+    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member { name: "ScanBy", kind: &SCAN_BY_SCHEMA, xml: "ScanBy", ec2: "ScanBy" },
+    Member {
+        name: "MaxDatapoints",
+        kind: &GET_METRIC_DATA_MAX_DATAPOINTS_SCHEMA,
+        xml: "MaxDatapoints",
+        ec2: "MaxDatapoints",
+    },
+    Member {
+        name: "LabelOptions",
+        kind: &LABEL_OPTIONS_SCHEMA,
+        xml: "LabelOptions",
+        ec2: "LabelOptions",
+    },
 ];
 pub static GET_METRIC_DATA_INPUT_SCHEMA: Kind = Kind::Struct(&GET_METRIC_DATA_INPUT_MEMBERS);
 pub static GET_METRIC_DATA_LABEL_TIMEZONE_SCHEMA: Kind = Kind::String;
 pub static GET_METRIC_DATA_MAX_DATAPOINTS_SCHEMA: Kind = Kind::Integer;
 static GET_METRIC_DATA_OUTPUT_MEMBERS: [Member; 3] = [
-    Member { name: "MetricDataResults", kind: &METRIC_DATA_RESULTS_SCHEMA },
-    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "Messages", kind: &METRIC_DATA_RESULT_MESSAGES_SCHEMA },
+    Member {
+        name: "MetricDataResults",
+        kind: &METRIC_DATA_RESULTS_SCHEMA,
+        xml: "MetricDataResults",
+        ec2: "MetricDataResults",
+    },
+    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "Messages",
+        kind: &METRIC_DATA_RESULT_MESSAGES_SCHEMA,
+        xml: "Messages",
+        ec2: "Messages",
+    },
 ];
 pub static GET_METRIC_DATA_OUTPUT_SCHEMA: Kind = Kind::Struct(&GET_METRIC_DATA_OUTPUT_MEMBERS);
 static GET_METRIC_STATISTICS_INPUT_MEMBERS: [Member; 9] = [
-    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA },
-    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA },
-    Member { name: "Dimensions", kind: &DIMENSIONS_SCHEMA },
-    Member { name: "StartTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "EndTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "Period", kind: &PERIOD_SCHEMA },
-    Member { name: "Statistics", kind: &STATISTICS_SCHEMA },
-    Member { name: "ExtendedStatistics", kind: &EXTENDED_STATISTICS_SCHEMA },
-    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA },
+    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA, xml: "Namespace", ec2: "Namespace" },
+    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA, xml: "MetricName", ec2: "MetricName" },
+    Member { name: "Dimensions", kind: &DIMENSIONS_SCHEMA, xml: "Dimensions", ec2: "Dimensions" },
+    Member { name: "StartTime", kind: &TIMESTAMP_SCHEMA, xml: "StartTime", ec2: "StartTime" },
+    Member { name: "EndTime", kind: &TIMESTAMP_SCHEMA, xml: "EndTime", ec2: "EndTime" },
+    Member { name: "Period", kind: &PERIOD_SCHEMA, xml: "Period", ec2: "Period" },
+    Member { name: "Statistics", kind: &STATISTICS_SCHEMA, xml: "Statistics", ec2: "Statistics" },
+    Member {
+        name: "ExtendedStatistics",
+        kind: &EXTENDED_STATISTICS_SCHEMA,
+        xml: "ExtendedStatistics",
+        ec2: "ExtendedStatistics",
+    },
+    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA, xml: "Unit", ec2: "Unit" },
 ];
 pub static GET_METRIC_STATISTICS_INPUT_SCHEMA: Kind =
     Kind::Struct(&GET_METRIC_STATISTICS_INPUT_MEMBERS);
 static GET_METRIC_STATISTICS_OUTPUT_MEMBERS: [Member; 2] = [
-    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA },
-    Member { name: "Datapoints", kind: &DATAPOINTS_SCHEMA },
+    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA, xml: "Label", ec2: "Label" },
+    Member { name: "Datapoints", kind: &DATAPOINTS_SCHEMA, xml: "Datapoints", ec2: "Datapoints" },
 ];
 pub static GET_METRIC_STATISTICS_OUTPUT_SCHEMA: Kind =
     Kind::Struct(&GET_METRIC_STATISTICS_OUTPUT_MEMBERS);
 pub static INCLUDE_LINKED_ACCOUNTS_SCHEMA: Kind = Kind::Boolean;
-static LABEL_OPTIONS_MEMBERS: [Member; 1] =
-    [Member { name: "Timezone", kind: &GET_METRIC_DATA_LABEL_TIMEZONE_SCHEMA }];
+static LABEL_OPTIONS_MEMBERS: [Member; 1] = [Member {
+    name: "Timezone",
+    kind: &GET_METRIC_DATA_LABEL_TIMEZONE_SCHEMA,
+    xml: "Timezone",
+    ec2: "Timezone",
+}];
 pub static LABEL_OPTIONS_SCHEMA: Kind = Kind::Struct(&LABEL_OPTIONS_MEMBERS);
 static LIST_METRICS_INPUT_MEMBERS: [Member; 7] = [
-    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA },
-    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA },
-    Member { name: "Dimensions", kind: &DIMENSION_FILTERS_SCHEMA },
-    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "RecentlyActive", kind: &RECENTLY_ACTIVE_SCHEMA },
-    Member { name: "IncludeLinkedAccounts", kind: &INCLUDE_LINKED_ACCOUNTS_SCHEMA },
-    Member { name: "OwningAccount", kind: &ACCOUNT_ID_SCHEMA },
+    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA, xml: "Namespace", ec2: "Namespace" },
+    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA, xml: "MetricName", ec2: "MetricName" },
+    Member {
+        name: "Dimensions",
+        kind: &DIMENSION_FILTERS_SCHEMA,
+        xml: "Dimensions",
+        ec2: "Dimensions",
+    },
+    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "RecentlyActive",
+        kind: &RECENTLY_ACTIVE_SCHEMA,
+        xml: "RecentlyActive",
+        ec2: "RecentlyActive",
+    },
+    Member {
+        name: "IncludeLinkedAccounts",
+        kind: &INCLUDE_LINKED_ACCOUNTS_SCHEMA,
+        xml: "IncludeLinkedAccounts",
+        ec2: "IncludeLinkedAccounts",
+    },
+    Member {
+        name: "OwningAccount",
+        kind: &ACCOUNT_ID_SCHEMA,
+        xml: "OwningAccount",
+        ec2: "OwningAccount",
+    },
 ];
 pub static LIST_METRICS_INPUT_SCHEMA: Kind = Kind::Struct(&LIST_METRICS_INPUT_MEMBERS);
 static LIST_METRICS_OUTPUT_MEMBERS: [Member; 3] = [
-    Member { name: "Metrics", kind: &METRICS_SCHEMA },
-    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "OwningAccounts", kind: &OWNING_ACCOUNTS_SCHEMA },
+    Member { name: "Metrics", kind: &METRICS_SCHEMA, xml: "Metrics", ec2: "Metrics" },
+    Member { name: "NextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "OwningAccounts",
+        kind: &OWNING_ACCOUNTS_SCHEMA,
+        xml: "OwningAccounts",
+        ec2: "OwningAccounts",
+    },
 ];
 pub static LIST_METRICS_OUTPUT_SCHEMA: Kind = Kind::Struct(&LIST_METRICS_OUTPUT_MEMBERS);
 static MESSAGE_DATA_MEMBERS: [Member; 2] = [
-    Member { name: "Code", kind: &MESSAGE_DATA_CODE_SCHEMA },
-    Member { name: "Value", kind: &MESSAGE_DATA_VALUE_SCHEMA },
+    Member { name: "Code", kind: &MESSAGE_DATA_CODE_SCHEMA, xml: "Code", ec2: "Code" },
+    Member { name: "Value", kind: &MESSAGE_DATA_VALUE_SCHEMA, xml: "Value", ec2: "Value" },
 ];
 pub static MESSAGE_DATA_SCHEMA: Kind = Kind::Struct(&MESSAGE_DATA_MEMBERS);
 pub static MESSAGE_DATA_CODE_SCHEMA: Kind = Kind::String;
 pub static MESSAGE_DATA_VALUE_SCHEMA: Kind = Kind::String;
 static METRIC_MEMBERS: [Member; 3] = [
-    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA },
-    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA },
-    Member { name: "Dimensions", kind: &DIMENSIONS_SCHEMA },
+    Member { name: "Namespace", kind: &NAMESPACE_SCHEMA, xml: "Namespace", ec2: "Namespace" },
+    Member { name: "MetricName", kind: &METRIC_NAME_SCHEMA, xml: "MetricName", ec2: "MetricName" },
+    Member { name: "Dimensions", kind: &DIMENSIONS_SCHEMA, xml: "Dimensions", ec2: "Dimensions" },
 ];
 pub static METRIC_SCHEMA: Kind = Kind::Struct(&METRIC_MEMBERS);
 pub static METRIC_DATA_QUERIES_SCHEMA: Kind = Kind::List(&METRIC_DATA_QUERY_SCHEMA);
 static METRIC_DATA_QUERY_MEMBERS: [Member; 7] = [
-    Member { name: "Id", kind: &METRIC_ID_SCHEMA },
-    Member { name: "MetricStat", kind: &METRIC_STAT_SCHEMA },
-    Member { name: "Expression", kind: &METRIC_EXPRESSION_SCHEMA },
-    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA },
-    Member { name: "ReturnData", kind: &RETURN_DATA_SCHEMA },
-    Member { name: "Period", kind: &PERIOD_SCHEMA },
-    Member { name: "AccountId", kind: &ACCOUNT_ID_SCHEMA },
+    Member { name: "Id", kind: &METRIC_ID_SCHEMA, xml: "Id", ec2: "Id" },
+    Member { name: "MetricStat", kind: &METRIC_STAT_SCHEMA, xml: "MetricStat", ec2: "MetricStat" },
+    Member {
+        name: "Expression",
+        kind: &METRIC_EXPRESSION_SCHEMA,
+        xml: "Expression",
+        ec2: "Expression",
+    },
+    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA, xml: "Label", ec2: "Label" },
+    Member { name: "ReturnData", kind: &RETURN_DATA_SCHEMA, xml: "ReturnData", ec2: "ReturnData" },
+    Member { name: "Period", kind: &PERIOD_SCHEMA, xml: "Period", ec2: "Period" },
+    Member { name: "AccountId", kind: &ACCOUNT_ID_SCHEMA, xml: "AccountId", ec2: "AccountId" },
 ];
 pub static METRIC_DATA_QUERY_SCHEMA: Kind = Kind::Struct(&METRIC_DATA_QUERY_MEMBERS);
 static METRIC_DATA_RESULT_MEMBERS: [Member; 6] = [
-    Member { name: "Id", kind: &METRIC_ID_SCHEMA },
-    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA },
-    Member { name: "Timestamps", kind: &TIMESTAMPS_SCHEMA },
-    Member { name: "Values", kind: &DATAPOINT_VALUES_SCHEMA },
-    Member { name: "StatusCode", kind: &STATUS_CODE_SCHEMA },
-    Member { name: "Messages", kind: &METRIC_DATA_RESULT_MESSAGES_SCHEMA },
+    Member { name: "Id", kind: &METRIC_ID_SCHEMA, xml: "Id", ec2: "Id" },
+    Member { name: "Label", kind: &METRIC_LABEL_SCHEMA, xml: "Label", ec2: "Label" },
+    Member { name: "Timestamps", kind: &TIMESTAMPS_SCHEMA, xml: "Timestamps", ec2: "Timestamps" },
+    Member { name: "Values", kind: &DATAPOINT_VALUES_SCHEMA, xml: "Values", ec2: "Values" },
+    Member { name: "StatusCode", kind: &STATUS_CODE_SCHEMA, xml: "StatusCode", ec2: "StatusCode" },
+    Member {
+        name: "Messages",
+        kind: &METRIC_DATA_RESULT_MESSAGES_SCHEMA,
+        xml: "Messages",
+        ec2: "Messages",
+    },
 ];
 pub static METRIC_DATA_RESULT_SCHEMA: Kind = Kind::Struct(&METRIC_DATA_RESULT_MEMBERS);
 pub static METRIC_DATA_RESULT_MESSAGES_SCHEMA: Kind = Kind::List(&MESSAGE_DATA_SCHEMA);
@@ -450,10 +529,10 @@ pub static METRIC_ID_SCHEMA: Kind = Kind::String;
 pub static METRIC_LABEL_SCHEMA: Kind = Kind::String;
 pub static METRIC_NAME_SCHEMA: Kind = Kind::String;
 static METRIC_STAT_MEMBERS: [Member; 4] = [
-    Member { name: "Metric", kind: &METRIC_SCHEMA },
-    Member { name: "Period", kind: &PERIOD_SCHEMA },
-    Member { name: "Stat", kind: &STAT_SCHEMA },
-    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA },
+    Member { name: "Metric", kind: &METRIC_SCHEMA, xml: "Metric", ec2: "Metric" },
+    Member { name: "Period", kind: &PERIOD_SCHEMA, xml: "Period", ec2: "Period" },
+    Member { name: "Stat", kind: &STAT_SCHEMA, xml: "Stat", ec2: "Stat" },
+    Member { name: "Unit", kind: &STANDARD_UNIT_SCHEMA, xml: "Unit", ec2: "Unit" },
 ];
 pub static METRIC_STAT_SCHEMA: Kind = Kind::Struct(&METRIC_STAT_MEMBERS);
 pub static METRICS_SCHEMA: Kind = Kind::List(&METRIC_SCHEMA);

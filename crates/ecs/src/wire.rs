@@ -4460,8 +4460,8 @@ pub const VERSION_CONSISTENCY_VALUES: &[&str] = &["enabled", "disabled"];
 
 // The schema of every shape above, for the front door's protocols.
 static ACCELERATOR_COUNT_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static ACCELERATOR_COUNT_REQUEST_SCHEMA: Kind =
     Kind::Struct(&ACCELERATOR_COUNT_REQUEST_MEMBERS);
@@ -4470,18 +4470,33 @@ pub static ACCELERATOR_MANUFACTURER_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_M
 pub static ACCELERATOR_NAME_SCHEMA: Kind = Kind::Enum(ACCELERATOR_NAME_VALUES);
 pub static ACCELERATOR_NAME_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_NAME_SCHEMA);
 static ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_SCHEMA: Kind =
     Kind::Struct(&ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_MEMBERS);
 pub static ACCELERATOR_TYPE_SCHEMA: Kind = Kind::Enum(ACCELERATOR_TYPE_VALUES);
 pub static ACCELERATOR_TYPE_SET_SCHEMA: Kind = Kind::List(&ACCELERATOR_TYPE_SCHEMA);
 static ADVANCED_CONFIGURATION_MEMBERS: [Member; 4] = [
-    Member { name: "alternateTargetGroupArn", kind: &STRING_SCHEMA },
-    Member { name: "productionListenerRule", kind: &STRING_SCHEMA },
-    Member { name: "testListenerRule", kind: &STRING_SCHEMA },
-    Member { name: "roleArn", kind: &STRING_SCHEMA },
+    Member {
+        name: "alternateTargetGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "alternateTargetGroupArn",
+        ec2: "alternateTargetGroupArn",
+    },
+    Member {
+        name: "productionListenerRule",
+        kind: &STRING_SCHEMA,
+        xml: "productionListenerRule",
+        ec2: "productionListenerRule",
+    },
+    Member {
+        name: "testListenerRule",
+        kind: &STRING_SCHEMA,
+        xml: "testListenerRule",
+        ec2: "testListenerRule",
+    },
+    Member { name: "roleArn", kind: &STRING_SCHEMA, xml: "roleArn", ec2: "roleArn" },
 ];
 pub static ADVANCED_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&ADVANCED_CONFIGURATION_MEMBERS);
 pub static AGENT_UPDATE_STATUS_SCHEMA: Kind = Kind::Enum(AGENT_UPDATE_STATUS_VALUES);
@@ -4490,54 +4505,103 @@ pub static ALLOWED_INSTANCE_TYPE_SET_SCHEMA: Kind = Kind::List(&ALLOWED_INSTANCE
 pub static APPLICATION_PROTOCOL_SCHEMA: Kind = Kind::Enum(APPLICATION_PROTOCOL_VALUES);
 pub static ASSIGN_PUBLIC_IP_SCHEMA: Kind = Kind::Enum(ASSIGN_PUBLIC_IP_VALUES);
 static ATTACHMENT_MEMBERS: [Member; 4] = [
-    Member { name: "id", kind: &STRING_SCHEMA },
-    Member { name: "type", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "details", kind: &ATTACHMENT_DETAILS_SCHEMA },
+    Member { name: "id", kind: &STRING_SCHEMA, xml: "id", ec2: "id" },
+    Member { name: "type", kind: &STRING_SCHEMA, xml: "type", ec2: "type" },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member { name: "details", kind: &ATTACHMENT_DETAILS_SCHEMA, xml: "details", ec2: "details" },
 ];
 pub static ATTACHMENT_SCHEMA: Kind = Kind::Struct(&ATTACHMENT_MEMBERS);
 pub static ATTACHMENT_DETAILS_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
 pub static ATTACHMENTS_SCHEMA: Kind = Kind::List(&ATTACHMENT_SCHEMA);
 static ATTRIBUTE_MEMBERS: [Member; 4] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA },
-    Member { name: "targetId", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA, xml: "targetType", ec2: "targetType" },
+    Member { name: "targetId", kind: &STRING_SCHEMA, xml: "targetId", ec2: "targetId" },
 ];
 pub static ATTRIBUTE_SCHEMA: Kind = Kind::Struct(&ATTRIBUTE_MEMBERS);
 pub static ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
 pub static AUTO_REPAIR_ACTIONS_STATUS_SCHEMA: Kind = Kind::Enum(AUTO_REPAIR_ACTIONS_STATUS_VALUES);
-static AUTO_REPAIR_CONFIGURATION_MEMBERS: [Member; 1] =
-    [Member { name: "actionsStatus", kind: &AUTO_REPAIR_ACTIONS_STATUS_SCHEMA }];
+static AUTO_REPAIR_CONFIGURATION_MEMBERS: [Member; 1] = [Member {
+    name: "actionsStatus",
+    kind: &AUTO_REPAIR_ACTIONS_STATUS_SCHEMA,
+    xml: "actionsStatus",
+    ec2: "actionsStatus",
+}];
 pub static AUTO_REPAIR_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&AUTO_REPAIR_CONFIGURATION_MEMBERS);
 static AUTO_SCALING_GROUP_PROVIDER_MEMBERS: [Member; 4] = [
-    Member { name: "autoScalingGroupArn", kind: &STRING_SCHEMA },
-    Member { name: "managedScaling", kind: &MANAGED_SCALING_SCHEMA },
-    Member { name: "managedTerminationProtection", kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA },
-    Member { name: "managedDraining", kind: &MANAGED_DRAINING_SCHEMA },
+    Member {
+        name: "autoScalingGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "autoScalingGroupArn",
+        ec2: "autoScalingGroupArn",
+    },
+    Member {
+        name: "managedScaling",
+        kind: &MANAGED_SCALING_SCHEMA,
+        xml: "managedScaling",
+        ec2: "managedScaling",
+    },
+    Member {
+        name: "managedTerminationProtection",
+        kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA,
+        xml: "managedTerminationProtection",
+        ec2: "managedTerminationProtection",
+    },
+    Member {
+        name: "managedDraining",
+        kind: &MANAGED_DRAINING_SCHEMA,
+        xml: "managedDraining",
+        ec2: "managedDraining",
+    },
 ];
 pub static AUTO_SCALING_GROUP_PROVIDER_SCHEMA: Kind =
     Kind::Struct(&AUTO_SCALING_GROUP_PROVIDER_MEMBERS);
 static AUTO_SCALING_GROUP_PROVIDER_UPDATE_MEMBERS: [Member; 3] = [
-    Member { name: "managedScaling", kind: &MANAGED_SCALING_SCHEMA },
-    Member { name: "managedTerminationProtection", kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA },
-    Member { name: "managedDraining", kind: &MANAGED_DRAINING_SCHEMA },
+    Member {
+        name: "managedScaling",
+        kind: &MANAGED_SCALING_SCHEMA,
+        xml: "managedScaling",
+        ec2: "managedScaling",
+    },
+    Member {
+        name: "managedTerminationProtection",
+        kind: &MANAGED_TERMINATION_PROTECTION_SCHEMA,
+        xml: "managedTerminationProtection",
+        ec2: "managedTerminationProtection",
+    },
+    Member {
+        name: "managedDraining",
+        kind: &MANAGED_DRAINING_SCHEMA,
+        xml: "managedDraining",
+        ec2: "managedDraining",
+    },
 ];
 pub static AUTO_SCALING_GROUP_PROVIDER_UPDATE_SCHEMA: Kind =
     Kind::Struct(&AUTO_SCALING_GROUP_PROVIDER_UPDATE_MEMBERS);
 pub static AVAILABILITY_ZONE_REBALANCING_SCHEMA: Kind =
     Kind::Enum(AVAILABILITY_ZONE_REBALANCING_VALUES);
 static AWS_VPC_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "subnets", kind: &STRING_LIST_SCHEMA },
-    Member { name: "securityGroups", kind: &STRING_LIST_SCHEMA },
-    Member { name: "assignPublicIp", kind: &ASSIGN_PUBLIC_IP_SCHEMA },
+    Member { name: "subnets", kind: &STRING_LIST_SCHEMA, xml: "subnets", ec2: "subnets" },
+    Member {
+        name: "securityGroups",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "securityGroups",
+        ec2: "securityGroups",
+    },
+    Member {
+        name: "assignPublicIp",
+        kind: &ASSIGN_PUBLIC_IP_SCHEMA,
+        xml: "assignPublicIp",
+        ec2: "assignPublicIp",
+    },
 ];
 pub static AWS_VPC_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&AWS_VPC_CONFIGURATION_MEMBERS);
 pub static BARE_METAL_SCHEMA: Kind = Kind::Enum(BARE_METAL_VALUES);
 static BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_MEMBERS);
@@ -4548,22 +4612,57 @@ pub static BOXED_INTEGER_SCHEMA: Kind = Kind::Integer;
 pub static BURSTABLE_PERFORMANCE_SCHEMA: Kind = Kind::Enum(BURSTABLE_PERFORMANCE_VALUES);
 pub static CPU_ARCHITECTURE_SCHEMA: Kind = Kind::Enum(CPU_ARCHITECTURE_VALUES);
 static CANARY_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "canaryPercent", kind: &DOUBLE_SCHEMA },
-    Member { name: "canaryBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
+    Member {
+        name: "canaryPercent",
+        kind: &DOUBLE_SCHEMA,
+        xml: "canaryPercent",
+        ec2: "canaryPercent",
+    },
+    Member {
+        name: "canaryBakeTimeInMinutes",
+        kind: &INTEGER_SCHEMA,
+        xml: "canaryBakeTimeInMinutes",
+        ec2: "canaryBakeTimeInMinutes",
+    },
 ];
 pub static CANARY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CANARY_CONFIGURATION_MEMBERS);
 pub static CAPACITY_OPTION_TYPE_SCHEMA: Kind = Kind::Enum(CAPACITY_OPTION_TYPE_VALUES);
 static CAPACITY_PROVIDER_MEMBERS: [Member; 10] = [
-    Member { name: "capacityProviderArn", kind: &STRING_SCHEMA },
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &CAPACITY_PROVIDER_STATUS_SCHEMA },
-    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA },
-    Member { name: "managedInstancesProvider", kind: &MANAGED_INSTANCES_PROVIDER_SCHEMA },
-    Member { name: "updateStatus", kind: &CAPACITY_PROVIDER_UPDATE_STATUS_SCHEMA },
-    Member { name: "updateStatusReason", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "type", kind: &CAPACITY_PROVIDER_TYPE_SCHEMA },
+    Member {
+        name: "capacityProviderArn",
+        kind: &STRING_SCHEMA,
+        xml: "capacityProviderArn",
+        ec2: "capacityProviderArn",
+    },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "status", kind: &CAPACITY_PROVIDER_STATUS_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "autoScalingGroupProvider",
+        kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA,
+        xml: "autoScalingGroupProvider",
+        ec2: "autoScalingGroupProvider",
+    },
+    Member {
+        name: "managedInstancesProvider",
+        kind: &MANAGED_INSTANCES_PROVIDER_SCHEMA,
+        xml: "managedInstancesProvider",
+        ec2: "managedInstancesProvider",
+    },
+    Member {
+        name: "updateStatus",
+        kind: &CAPACITY_PROVIDER_UPDATE_STATUS_SCHEMA,
+        xml: "updateStatus",
+        ec2: "updateStatus",
+    },
+    Member {
+        name: "updateStatusReason",
+        kind: &STRING_SCHEMA,
+        xml: "updateStatusReason",
+        ec2: "updateStatusReason",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "type", kind: &CAPACITY_PROVIDER_TYPE_SCHEMA, xml: "type", ec2: "type" },
 ];
 pub static CAPACITY_PROVIDER_SCHEMA: Kind = Kind::Struct(&CAPACITY_PROVIDER_MEMBERS);
 pub static CAPACITY_PROVIDER_FIELD_SCHEMA: Kind = Kind::Enum(CAPACITY_PROVIDER_FIELD_VALUES);
@@ -4572,9 +4671,24 @@ pub static CAPACITY_PROVIDER_STATUS_SCHEMA: Kind = Kind::Enum(CAPACITY_PROVIDER_
 pub static CAPACITY_PROVIDER_STRATEGY_SCHEMA: Kind =
     Kind::List(&CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA);
 static CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS: [Member; 3] = [
-    Member { name: "capacityProvider", kind: &STRING_SCHEMA },
-    Member { name: "weight", kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_WEIGHT_SCHEMA },
-    Member { name: "base", kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_BASE_SCHEMA },
+    Member {
+        name: "capacityProvider",
+        kind: &STRING_SCHEMA,
+        xml: "capacityProvider",
+        ec2: "capacityProvider",
+    },
+    Member {
+        name: "weight",
+        kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_WEIGHT_SCHEMA,
+        xml: "weight",
+        ec2: "weight",
+    },
+    Member {
+        name: "base",
+        kind: &CAPACITY_PROVIDER_STRATEGY_ITEM_BASE_SCHEMA,
+        xml: "base",
+        ec2: "base",
+    },
 ];
 pub static CAPACITY_PROVIDER_STRATEGY_ITEM_SCHEMA: Kind =
     Kind::Struct(&CAPACITY_PROVIDER_STRATEGY_ITEM_MEMBERS);
@@ -4587,48 +4701,118 @@ pub static CAPACITY_PROVIDERS_SCHEMA: Kind = Kind::List(&CAPACITY_PROVIDER_SCHEM
 pub static CAPACITY_RESERVATION_PREFERENCE_SCHEMA: Kind =
     Kind::Enum(CAPACITY_RESERVATION_PREFERENCE_VALUES);
 static CAPACITY_RESERVATION_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "reservationGroupArn", kind: &STRING_SCHEMA },
-    Member { name: "reservationPreference", kind: &CAPACITY_RESERVATION_PREFERENCE_SCHEMA },
+    Member {
+        name: "reservationGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "reservationGroupArn",
+        ec2: "reservationGroupArn",
+    },
+    Member {
+        name: "reservationPreference",
+        kind: &CAPACITY_RESERVATION_PREFERENCE_SCHEMA,
+        xml: "reservationPreference",
+        ec2: "reservationPreference",
+    },
 ];
 pub static CAPACITY_RESERVATION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&CAPACITY_RESERVATION_REQUEST_MEMBERS);
 static CLUSTER_MEMBERS: [Member; 16] = [
-    Member { name: "clusterArn", kind: &STRING_SCHEMA },
-    Member { name: "clusterName", kind: &STRING_SCHEMA },
-    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "registeredContainerInstancesCount", kind: &INTEGER_SCHEMA },
-    Member { name: "runningTasksCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingTasksCount", kind: &INTEGER_SCHEMA },
-    Member { name: "activeServicesCount", kind: &INTEGER_SCHEMA },
-    Member { name: "statistics", kind: &STATISTICS_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
-    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
-    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
-    Member { name: "attachmentsStatus", kind: &STRING_SCHEMA },
-    Member { name: "serviceConnectDefaults", kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA, xml: "clusterArn", ec2: "clusterArn" },
+    Member { name: "clusterName", kind: &STRING_SCHEMA, xml: "clusterName", ec2: "clusterName" },
+    Member {
+        name: "configuration",
+        kind: &CLUSTER_CONFIGURATION_SCHEMA,
+        xml: "configuration",
+        ec2: "configuration",
+    },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "registeredContainerInstancesCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "registeredContainerInstancesCount",
+        ec2: "registeredContainerInstancesCount",
+    },
+    Member {
+        name: "runningTasksCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningTasksCount",
+        ec2: "runningTasksCount",
+    },
+    Member {
+        name: "pendingTasksCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingTasksCount",
+        ec2: "pendingTasksCount",
+    },
+    Member {
+        name: "activeServicesCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "activeServicesCount",
+        ec2: "activeServicesCount",
+    },
+    Member { name: "statistics", kind: &STATISTICS_SCHEMA, xml: "statistics", ec2: "statistics" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA, xml: "settings", ec2: "settings" },
+    Member {
+        name: "capacityProviders",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "capacityProviders",
+        ec2: "capacityProviders",
+    },
+    Member {
+        name: "defaultCapacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "defaultCapacityProviderStrategy",
+        ec2: "defaultCapacityProviderStrategy",
+    },
+    Member {
+        name: "attachments",
+        kind: &ATTACHMENTS_SCHEMA,
+        xml: "attachments",
+        ec2: "attachments",
+    },
+    Member {
+        name: "attachmentsStatus",
+        kind: &STRING_SCHEMA,
+        xml: "attachmentsStatus",
+        ec2: "attachmentsStatus",
+    },
+    Member {
+        name: "serviceConnectDefaults",
+        kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA,
+        xml: "serviceConnectDefaults",
+        ec2: "serviceConnectDefaults",
+    },
 ];
 pub static CLUSTER_SCHEMA: Kind = Kind::Struct(&CLUSTER_MEMBERS);
 static CLUSTER_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "executeCommandConfiguration", kind: &EXECUTE_COMMAND_CONFIGURATION_SCHEMA },
-    Member { name: "managedStorageConfiguration", kind: &MANAGED_STORAGE_CONFIGURATION_SCHEMA },
+    Member {
+        name: "executeCommandConfiguration",
+        kind: &EXECUTE_COMMAND_CONFIGURATION_SCHEMA,
+        xml: "executeCommandConfiguration",
+        ec2: "executeCommandConfiguration",
+    },
+    Member {
+        name: "managedStorageConfiguration",
+        kind: &MANAGED_STORAGE_CONFIGURATION_SCHEMA,
+        xml: "managedStorageConfiguration",
+        ec2: "managedStorageConfiguration",
+    },
 ];
 pub static CLUSTER_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&CLUSTER_CONFIGURATION_MEMBERS);
 pub static CLUSTER_FIELD_SCHEMA: Kind = Kind::Enum(CLUSTER_FIELD_VALUES);
 pub static CLUSTER_FIELD_LIST_SCHEMA: Kind = Kind::List(&CLUSTER_FIELD_SCHEMA);
 static CLUSTER_SERVICE_CONNECT_DEFAULTS_MEMBERS: [Member; 1] =
-    [Member { name: "namespace", kind: &STRING_SCHEMA }];
+    [Member { name: "namespace", kind: &STRING_SCHEMA, xml: "namespace", ec2: "namespace" }];
 pub static CLUSTER_SERVICE_CONNECT_DEFAULTS_SCHEMA: Kind =
     Kind::Struct(&CLUSTER_SERVICE_CONNECT_DEFAULTS_MEMBERS);
 static CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "namespace", kind: &STRING_SCHEMA }];
+    [Member { name: "namespace", kind: &STRING_SCHEMA, xml: "namespace", ec2: "namespace" }];
 pub static CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_MEMBERS);
 static CLUSTER_SETTING_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &CLUSTER_SETTING_NAME_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &CLUSTER_SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
 ];
 pub static CLUSTER_SETTING_SCHEMA: Kind = Kind::Struct(&CLUSTER_SETTING_MEMBERS);
 pub static CLUSTER_SETTING_NAME_SCHEMA: Kind = Kind::Enum(CLUSTER_SETTING_NAME_VALUES);
@@ -4638,353 +4822,976 @@ pub static COMPATIBILITY_SCHEMA: Kind = Kind::Enum(COMPATIBILITY_VALUES);
 pub static COMPATIBILITY_LIST_SCHEMA: Kind = Kind::List(&COMPATIBILITY_SCHEMA);
 pub static CONNECTIVITY_SCHEMA: Kind = Kind::Enum(CONNECTIVITY_VALUES);
 static CONTAINER_MEMBERS: [Member; 17] = [
-    Member { name: "containerArn", kind: &STRING_SCHEMA },
-    Member { name: "taskArn", kind: &STRING_SCHEMA },
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "image", kind: &STRING_SCHEMA },
-    Member { name: "imageDigest", kind: &STRING_SCHEMA },
-    Member { name: "runtimeId", kind: &STRING_SCHEMA },
-    Member { name: "lastStatus", kind: &STRING_SCHEMA },
-    Member { name: "exitCode", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "reason", kind: &STRING_SCHEMA },
-    Member { name: "networkBindings", kind: &NETWORK_BINDINGS_SCHEMA },
-    Member { name: "networkInterfaces", kind: &NETWORK_INTERFACES_SCHEMA },
-    Member { name: "healthStatus", kind: &HEALTH_STATUS_SCHEMA },
-    Member { name: "managedAgents", kind: &MANAGED_AGENTS_SCHEMA },
-    Member { name: "cpu", kind: &STRING_SCHEMA },
-    Member { name: "memory", kind: &STRING_SCHEMA },
-    Member { name: "memoryReservation", kind: &STRING_SCHEMA },
-    Member { name: "gpuIds", kind: &GPU_IDS_SCHEMA },
+    Member { name: "containerArn", kind: &STRING_SCHEMA, xml: "containerArn", ec2: "containerArn" },
+    Member { name: "taskArn", kind: &STRING_SCHEMA, xml: "taskArn", ec2: "taskArn" },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "image", kind: &STRING_SCHEMA, xml: "image", ec2: "image" },
+    Member { name: "imageDigest", kind: &STRING_SCHEMA, xml: "imageDigest", ec2: "imageDigest" },
+    Member { name: "runtimeId", kind: &STRING_SCHEMA, xml: "runtimeId", ec2: "runtimeId" },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA, xml: "lastStatus", ec2: "lastStatus" },
+    Member { name: "exitCode", kind: &BOXED_INTEGER_SCHEMA, xml: "exitCode", ec2: "exitCode" },
+    Member { name: "reason", kind: &STRING_SCHEMA, xml: "reason", ec2: "reason" },
+    Member {
+        name: "networkBindings",
+        kind: &NETWORK_BINDINGS_SCHEMA,
+        xml: "networkBindings",
+        ec2: "networkBindings",
+    },
+    Member {
+        name: "networkInterfaces",
+        kind: &NETWORK_INTERFACES_SCHEMA,
+        xml: "networkInterfaces",
+        ec2: "networkInterfaces",
+    },
+    Member {
+        name: "healthStatus",
+        kind: &HEALTH_STATUS_SCHEMA,
+        xml: "healthStatus",
+        ec2: "healthStatus",
+    },
+    Member {
+        name: "managedAgents",
+        kind: &MANAGED_AGENTS_SCHEMA,
+        xml: "managedAgents",
+        ec2: "managedAgents",
+    },
+    Member { name: "cpu", kind: &STRING_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "memory", kind: &STRING_SCHEMA, xml: "memory", ec2: "memory" },
+    Member {
+        name: "memoryReservation",
+        kind: &STRING_SCHEMA,
+        xml: "memoryReservation",
+        ec2: "memoryReservation",
+    },
+    Member { name: "gpuIds", kind: &GPU_IDS_SCHEMA, xml: "gpuIds", ec2: "gpuIds" },
 ];
 pub static CONTAINER_SCHEMA: Kind = Kind::Struct(&CONTAINER_MEMBERS);
 pub static CONTAINER_CONDITION_SCHEMA: Kind = Kind::Enum(CONTAINER_CONDITION_VALUES);
 static CONTAINER_DEFINITION_MEMBERS: [Member; 42] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "image", kind: &STRING_SCHEMA },
-    Member { name: "repositoryCredentials", kind: &REPOSITORY_CREDENTIALS_SCHEMA },
-    Member { name: "cpu", kind: &INTEGER_SCHEMA },
-    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "memoryReservation", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "links", kind: &STRING_LIST_SCHEMA },
-    Member { name: "portMappings", kind: &PORT_MAPPING_LIST_SCHEMA },
-    Member { name: "essential", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "restartPolicy", kind: &CONTAINER_RESTART_POLICY_SCHEMA },
-    Member { name: "entryPoint", kind: &STRING_LIST_SCHEMA },
-    Member { name: "command", kind: &STRING_LIST_SCHEMA },
-    Member { name: "environment", kind: &ENVIRONMENT_VARIABLES_SCHEMA },
-    Member { name: "environmentFiles", kind: &ENVIRONMENT_FILES_SCHEMA },
-    Member { name: "mountPoints", kind: &MOUNT_POINT_LIST_SCHEMA },
-    Member { name: "volumesFrom", kind: &VOLUME_FROM_LIST_SCHEMA },
-    Member { name: "linuxParameters", kind: &LINUX_PARAMETERS_SCHEMA },
-    Member { name: "secrets", kind: &SECRET_LIST_SCHEMA },
-    Member { name: "dependsOn", kind: &CONTAINER_DEPENDENCIES_SCHEMA },
-    Member { name: "startTimeout", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "stopTimeout", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "versionConsistency", kind: &VERSION_CONSISTENCY_SCHEMA },
-    Member { name: "hostname", kind: &STRING_SCHEMA },
-    Member { name: "user", kind: &STRING_SCHEMA },
-    Member { name: "workingDirectory", kind: &STRING_SCHEMA },
-    Member { name: "disableNetworking", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "privileged", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "readonlyRootFilesystem", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "dnsServers", kind: &STRING_LIST_SCHEMA },
-    Member { name: "dnsSearchDomains", kind: &STRING_LIST_SCHEMA },
-    Member { name: "extraHosts", kind: &HOST_ENTRY_LIST_SCHEMA },
-    Member { name: "dockerSecurityOptions", kind: &STRING_LIST_SCHEMA },
-    Member { name: "interactive", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "pseudoTerminal", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "dockerLabels", kind: &DOCKER_LABELS_MAP_SCHEMA },
-    Member { name: "ulimits", kind: &ULIMIT_LIST_SCHEMA },
-    Member { name: "logConfiguration", kind: &LOG_CONFIGURATION_SCHEMA },
-    Member { name: "healthCheck", kind: &HEALTH_CHECK_SCHEMA },
-    Member { name: "systemControls", kind: &SYSTEM_CONTROLS_SCHEMA },
-    Member { name: "resourceRequirements", kind: &RESOURCE_REQUIREMENTS_SCHEMA },
-    Member { name: "firelensConfiguration", kind: &FIRELENS_CONFIGURATION_SCHEMA },
-    Member { name: "credentialSpecs", kind: &STRING_LIST_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "image", kind: &STRING_SCHEMA, xml: "image", ec2: "image" },
+    Member {
+        name: "repositoryCredentials",
+        kind: &REPOSITORY_CREDENTIALS_SCHEMA,
+        xml: "repositoryCredentials",
+        ec2: "repositoryCredentials",
+    },
+    Member { name: "cpu", kind: &INTEGER_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA, xml: "memory", ec2: "memory" },
+    Member {
+        name: "memoryReservation",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "memoryReservation",
+        ec2: "memoryReservation",
+    },
+    Member { name: "links", kind: &STRING_LIST_SCHEMA, xml: "links", ec2: "links" },
+    Member {
+        name: "portMappings",
+        kind: &PORT_MAPPING_LIST_SCHEMA,
+        xml: "portMappings",
+        ec2: "portMappings",
+    },
+    Member { name: "essential", kind: &BOXED_BOOLEAN_SCHEMA, xml: "essential", ec2: "essential" },
+    Member {
+        name: "restartPolicy",
+        kind: &CONTAINER_RESTART_POLICY_SCHEMA,
+        xml: "restartPolicy",
+        ec2: "restartPolicy",
+    },
+    Member { name: "entryPoint", kind: &STRING_LIST_SCHEMA, xml: "entryPoint", ec2: "entryPoint" },
+    Member { name: "command", kind: &STRING_LIST_SCHEMA, xml: "command", ec2: "command" },
+    Member {
+        name: "environment",
+        kind: &ENVIRONMENT_VARIABLES_SCHEMA,
+        xml: "environment",
+        ec2: "environment",
+    },
+    Member {
+        name: "environmentFiles",
+        kind: &ENVIRONMENT_FILES_SCHEMA,
+        xml: "environmentFiles",
+        ec2: "environmentFiles",
+    },
+    Member {
+        name: "mountPoints",
+        kind: &MOUNT_POINT_LIST_SCHEMA,
+        xml: "mountPoints",
+        ec2: "mountPoints",
+    },
+    Member {
+        name: "volumesFrom",
+        kind: &VOLUME_FROM_LIST_SCHEMA,
+        xml: "volumesFrom",
+        ec2: "volumesFrom",
+    },
+    Member {
+        name: "linuxParameters",
+        kind: &LINUX_PARAMETERS_SCHEMA,
+        xml: "linuxParameters",
+        ec2: "linuxParameters",
+    },
+    Member { name: "secrets", kind: &SECRET_LIST_SCHEMA, xml: "secrets", ec2: "secrets" },
+    Member {
+        name: "dependsOn",
+        kind: &CONTAINER_DEPENDENCIES_SCHEMA,
+        xml: "dependsOn",
+        ec2: "dependsOn",
+    },
+    Member {
+        name: "startTimeout",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "startTimeout",
+        ec2: "startTimeout",
+    },
+    Member {
+        name: "stopTimeout",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "stopTimeout",
+        ec2: "stopTimeout",
+    },
+    Member {
+        name: "versionConsistency",
+        kind: &VERSION_CONSISTENCY_SCHEMA,
+        xml: "versionConsistency",
+        ec2: "versionConsistency",
+    },
+    Member { name: "hostname", kind: &STRING_SCHEMA, xml: "hostname", ec2: "hostname" },
+    Member { name: "user", kind: &STRING_SCHEMA, xml: "user", ec2: "user" },
+    Member {
+        name: "workingDirectory",
+        kind: &STRING_SCHEMA,
+        xml: "workingDirectory",
+        ec2: "workingDirectory",
+    },
+    Member {
+        name: "disableNetworking",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "disableNetworking",
+        ec2: "disableNetworking",
+    },
+    Member {
+        name: "privileged",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "privileged",
+        ec2: "privileged",
+    },
+    Member {
+        name: "readonlyRootFilesystem",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "readonlyRootFilesystem",
+        ec2: "readonlyRootFilesystem",
+    },
+    Member { name: "dnsServers", kind: &STRING_LIST_SCHEMA, xml: "dnsServers", ec2: "dnsServers" },
+    Member {
+        name: "dnsSearchDomains",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "dnsSearchDomains",
+        ec2: "dnsSearchDomains",
+    },
+    Member {
+        name: "extraHosts",
+        kind: &HOST_ENTRY_LIST_SCHEMA,
+        xml: "extraHosts",
+        ec2: "extraHosts",
+    },
+    Member {
+        name: "dockerSecurityOptions",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "dockerSecurityOptions",
+        ec2: "dockerSecurityOptions",
+    },
+    Member {
+        name: "interactive",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "interactive",
+        ec2: "interactive",
+    },
+    Member {
+        name: "pseudoTerminal",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "pseudoTerminal",
+        ec2: "pseudoTerminal",
+    },
+    Member {
+        name: "dockerLabels",
+        kind: &DOCKER_LABELS_MAP_SCHEMA,
+        xml: "dockerLabels",
+        ec2: "dockerLabels",
+    },
+    Member { name: "ulimits", kind: &ULIMIT_LIST_SCHEMA, xml: "ulimits", ec2: "ulimits" },
+    Member {
+        name: "logConfiguration",
+        kind: &LOG_CONFIGURATION_SCHEMA,
+        xml: "logConfiguration",
+        ec2: "logConfiguration",
+    },
+    Member {
+        name: "healthCheck",
+        kind: &HEALTH_CHECK_SCHEMA,
+        xml: "healthCheck",
+        ec2: "healthCheck",
+    },
+    Member {
+        name: "systemControls",
+        kind: &SYSTEM_CONTROLS_SCHEMA,
+        xml: "systemControls",
+        ec2: "systemControls",
+    },
+    Member {
+        name: "resourceRequirements",
+        kind: &RESOURCE_REQUIREMENTS_SCHEMA,
+        xml: "resourceRequirements",
+        ec2: "resourceRequirements",
+    },
+    Member {
+        name: "firelensConfiguration",
+        kind: &FIRELENS_CONFIGURATION_SCHEMA,
+        xml: "firelensConfiguration",
+        ec2: "firelensConfiguration",
+    },
+    Member {
+        name: "credentialSpecs",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "credentialSpecs",
+        ec2: "credentialSpecs",
+    },
 ];
 pub static CONTAINER_DEFINITION_SCHEMA: Kind = Kind::Struct(&CONTAINER_DEFINITION_MEMBERS);
 pub static CONTAINER_DEFINITIONS_SCHEMA: Kind = Kind::List(&CONTAINER_DEFINITION_SCHEMA);
 pub static CONTAINER_DEPENDENCIES_SCHEMA: Kind = Kind::List(&CONTAINER_DEPENDENCY_SCHEMA);
 static CONTAINER_DEPENDENCY_MEMBERS: [Member; 2] = [
-    Member { name: "containerName", kind: &STRING_SCHEMA },
-    Member { name: "condition", kind: &CONTAINER_CONDITION_SCHEMA },
+    Member {
+        name: "containerName",
+        kind: &STRING_SCHEMA,
+        xml: "containerName",
+        ec2: "containerName",
+    },
+    Member {
+        name: "condition",
+        kind: &CONTAINER_CONDITION_SCHEMA,
+        xml: "condition",
+        ec2: "condition",
+    },
 ];
 pub static CONTAINER_DEPENDENCY_SCHEMA: Kind = Kind::Struct(&CONTAINER_DEPENDENCY_MEMBERS);
 static CONTAINER_INSTANCE_MEMBERS: [Member; 18] = [
-    Member { name: "containerInstanceArn", kind: &STRING_SCHEMA },
-    Member { name: "ec2InstanceId", kind: &STRING_SCHEMA },
-    Member { name: "capacityProviderName", kind: &STRING_SCHEMA },
-    Member { name: "version", kind: &LONG_SCHEMA },
-    Member { name: "versionInfo", kind: &VERSION_INFO_SCHEMA },
-    Member { name: "remainingResources", kind: &RESOURCES_SCHEMA },
-    Member { name: "registeredResources", kind: &RESOURCES_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "statusReason", kind: &STRING_SCHEMA },
-    Member { name: "agentConnected", kind: &BOOLEAN_SCHEMA },
-    Member { name: "runningTasksCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingTasksCount", kind: &INTEGER_SCHEMA },
-    Member { name: "agentUpdateStatus", kind: &AGENT_UPDATE_STATUS_SCHEMA },
-    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
-    Member { name: "registeredAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "healthStatus", kind: &CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA },
+    Member {
+        name: "containerInstanceArn",
+        kind: &STRING_SCHEMA,
+        xml: "containerInstanceArn",
+        ec2: "containerInstanceArn",
+    },
+    Member {
+        name: "ec2InstanceId",
+        kind: &STRING_SCHEMA,
+        xml: "ec2InstanceId",
+        ec2: "ec2InstanceId",
+    },
+    Member {
+        name: "capacityProviderName",
+        kind: &STRING_SCHEMA,
+        xml: "capacityProviderName",
+        ec2: "capacityProviderName",
+    },
+    Member { name: "version", kind: &LONG_SCHEMA, xml: "version", ec2: "version" },
+    Member {
+        name: "versionInfo",
+        kind: &VERSION_INFO_SCHEMA,
+        xml: "versionInfo",
+        ec2: "versionInfo",
+    },
+    Member {
+        name: "remainingResources",
+        kind: &RESOURCES_SCHEMA,
+        xml: "remainingResources",
+        ec2: "remainingResources",
+    },
+    Member {
+        name: "registeredResources",
+        kind: &RESOURCES_SCHEMA,
+        xml: "registeredResources",
+        ec2: "registeredResources",
+    },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member { name: "statusReason", kind: &STRING_SCHEMA, xml: "statusReason", ec2: "statusReason" },
+    Member {
+        name: "agentConnected",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "agentConnected",
+        ec2: "agentConnected",
+    },
+    Member {
+        name: "runningTasksCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningTasksCount",
+        ec2: "runningTasksCount",
+    },
+    Member {
+        name: "pendingTasksCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingTasksCount",
+        ec2: "pendingTasksCount",
+    },
+    Member {
+        name: "agentUpdateStatus",
+        kind: &AGENT_UPDATE_STATUS_SCHEMA,
+        xml: "agentUpdateStatus",
+        ec2: "agentUpdateStatus",
+    },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" },
+    Member {
+        name: "registeredAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "registeredAt",
+        ec2: "registeredAt",
+    },
+    Member {
+        name: "attachments",
+        kind: &ATTACHMENTS_SCHEMA,
+        xml: "attachments",
+        ec2: "attachments",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "healthStatus",
+        kind: &CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA,
+        xml: "healthStatus",
+        ec2: "healthStatus",
+    },
 ];
 pub static CONTAINER_INSTANCE_SCHEMA: Kind = Kind::Struct(&CONTAINER_INSTANCE_MEMBERS);
 pub static CONTAINER_INSTANCE_FIELD_SCHEMA: Kind = Kind::Enum(CONTAINER_INSTANCE_FIELD_VALUES);
 pub static CONTAINER_INSTANCE_FIELD_LIST_SCHEMA: Kind =
     Kind::List(&CONTAINER_INSTANCE_FIELD_SCHEMA);
 static CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS: [Member; 2] = [
-    Member { name: "overallStatus", kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA },
-    Member { name: "details", kind: &INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA },
+    Member {
+        name: "overallStatus",
+        kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA,
+        xml: "overallStatus",
+        ec2: "overallStatus",
+    },
+    Member {
+        name: "details",
+        kind: &INSTANCE_HEALTH_CHECK_RESULT_LIST_SCHEMA,
+        xml: "details",
+        ec2: "details",
+    },
 ];
 pub static CONTAINER_INSTANCE_HEALTH_STATUS_SCHEMA: Kind =
     Kind::Struct(&CONTAINER_INSTANCE_HEALTH_STATUS_MEMBERS);
 pub static CONTAINER_INSTANCE_STATUS_SCHEMA: Kind = Kind::Enum(CONTAINER_INSTANCE_STATUS_VALUES);
 pub static CONTAINER_INSTANCES_SCHEMA: Kind = Kind::List(&CONTAINER_INSTANCE_SCHEMA);
 static CONTAINER_OVERRIDE_MEMBERS: [Member; 8] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "command", kind: &STRING_LIST_SCHEMA },
-    Member { name: "environment", kind: &ENVIRONMENT_VARIABLES_SCHEMA },
-    Member { name: "environmentFiles", kind: &ENVIRONMENT_FILES_SCHEMA },
-    Member { name: "cpu", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "memoryReservation", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "resourceRequirements", kind: &RESOURCE_REQUIREMENTS_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "command", kind: &STRING_LIST_SCHEMA, xml: "command", ec2: "command" },
+    Member {
+        name: "environment",
+        kind: &ENVIRONMENT_VARIABLES_SCHEMA,
+        xml: "environment",
+        ec2: "environment",
+    },
+    Member {
+        name: "environmentFiles",
+        kind: &ENVIRONMENT_FILES_SCHEMA,
+        xml: "environmentFiles",
+        ec2: "environmentFiles",
+    },
+    Member { name: "cpu", kind: &BOXED_INTEGER_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "memory", kind: &BOXED_INTEGER_SCHEMA, xml: "memory", ec2: "memory" },
+    Member {
+        name: "memoryReservation",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "memoryReservation",
+        ec2: "memoryReservation",
+    },
+    Member {
+        name: "resourceRequirements",
+        kind: &RESOURCE_REQUIREMENTS_SCHEMA,
+        xml: "resourceRequirements",
+        ec2: "resourceRequirements",
+    },
 ];
 pub static CONTAINER_OVERRIDE_SCHEMA: Kind = Kind::Struct(&CONTAINER_OVERRIDE_MEMBERS);
 pub static CONTAINER_OVERRIDES_SCHEMA: Kind = Kind::List(&CONTAINER_OVERRIDE_SCHEMA);
 static CONTAINER_RESTART_POLICY_MEMBERS: [Member; 3] = [
-    Member { name: "enabled", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "ignoredExitCodes", kind: &INTEGER_LIST_SCHEMA },
-    Member { name: "restartAttemptPeriod", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "enabled", kind: &BOXED_BOOLEAN_SCHEMA, xml: "enabled", ec2: "enabled" },
+    Member {
+        name: "ignoredExitCodes",
+        kind: &INTEGER_LIST_SCHEMA,
+        xml: "ignoredExitCodes",
+        ec2: "ignoredExitCodes",
+    },
+    Member {
+        name: "restartAttemptPeriod",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "restartAttemptPeriod",
+        ec2: "restartAttemptPeriod",
+    },
 ];
 pub static CONTAINER_RESTART_POLICY_SCHEMA: Kind = Kind::Struct(&CONTAINER_RESTART_POLICY_MEMBERS);
 pub static CONTAINERS_SCHEMA: Kind = Kind::List(&CONTAINER_SCHEMA);
 pub static CPU_MANUFACTURER_SCHEMA: Kind = Kind::Enum(CPU_MANUFACTURER_VALUES);
 pub static CPU_MANUFACTURER_SET_SCHEMA: Kind = Kind::List(&CPU_MANUFACTURER_SCHEMA);
 static CREATE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "autoScalingGroupProvider",
+        kind: &AUTO_SCALING_GROUP_PROVIDER_SCHEMA,
+        xml: "autoScalingGroupProvider",
+        ec2: "autoScalingGroupProvider",
+    },
     Member {
         name: "managedInstancesProvider",
         kind: &CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA,
+        xml: "managedInstancesProvider",
+        ec2: "managedInstancesProvider",
     },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
 ];
 pub static CREATE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
     Kind::Struct(&CREATE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
-static CREATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+static CREATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] = [Member {
+    name: "capacityProvider",
+    kind: &CAPACITY_PROVIDER_SCHEMA,
+    xml: "capacityProvider",
+    ec2: "capacityProvider",
+}];
 pub static CREATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&CREATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static CREATE_CLUSTER_REQUEST_MEMBERS: [Member; 7] = [
-    Member { name: "clusterName", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
-    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
-    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
-    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "clusterName", kind: &STRING_SCHEMA, xml: "clusterName", ec2: "clusterName" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA, xml: "settings", ec2: "settings" },
+    Member {
+        name: "configuration",
+        kind: &CLUSTER_CONFIGURATION_SCHEMA,
+        xml: "configuration",
+        ec2: "configuration",
+    },
+    Member {
+        name: "capacityProviders",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "capacityProviders",
+        ec2: "capacityProviders",
+    },
+    Member {
+        name: "defaultCapacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "defaultCapacityProviderStrategy",
+        ec2: "defaultCapacityProviderStrategy",
+    },
     Member {
         name: "serviceConnectDefaults",
         kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA,
+        xml: "serviceConnectDefaults",
+        ec2: "serviceConnectDefaults",
     },
 ];
 pub static CREATE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_REQUEST_MEMBERS);
 static CREATE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static CREATE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_CLUSTER_RESPONSE_MEMBERS);
 static CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
-    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
-    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+    Member {
+        name: "infrastructureRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "infrastructureRoleArn",
+        ec2: "infrastructureRoleArn",
+    },
+    Member {
+        name: "instanceLaunchTemplate",
+        kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA,
+        xml: "instanceLaunchTemplate",
+        ec2: "instanceLaunchTemplate",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_MI_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "infrastructureOptimization",
+        kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA,
+        xml: "infrastructureOptimization",
+        ec2: "infrastructureOptimization",
+    },
+    Member {
+        name: "autoRepairConfiguration",
+        kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA,
+        xml: "autoRepairConfiguration",
+        ec2: "autoRepairConfiguration",
+    },
 ];
 pub static CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&CREATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS);
 static CREATE_SERVICE_REQUEST_MEMBERS: [Member; 26] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "serviceName", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
-    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
-    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
-    Member { name: "desiredCount", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "clientToken", kind: &STRING_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "role", kind: &STRING_SCHEMA },
-    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
-    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
-    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
-    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
-    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
-    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "serviceName", kind: &STRING_SCHEMA, xml: "serviceName", ec2: "serviceName" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "availabilityZoneRebalancing",
+        kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA,
+        xml: "availabilityZoneRebalancing",
+        ec2: "availabilityZoneRebalancing",
+    },
+    Member {
+        name: "loadBalancers",
+        kind: &LOAD_BALANCERS_SCHEMA,
+        xml: "loadBalancers",
+        ec2: "loadBalancers",
+    },
+    Member {
+        name: "serviceRegistries",
+        kind: &SERVICE_REGISTRIES_SCHEMA,
+        xml: "serviceRegistries",
+        ec2: "serviceRegistries",
+    },
+    Member {
+        name: "desiredCount",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "desiredCount",
+        ec2: "desiredCount",
+    },
+    Member { name: "clientToken", kind: &STRING_SCHEMA, xml: "clientToken", ec2: "clientToken" },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member { name: "role", kind: &STRING_SCHEMA, xml: "role", ec2: "role" },
+    Member {
+        name: "deploymentConfiguration",
+        kind: &DEPLOYMENT_CONFIGURATION_SCHEMA,
+        xml: "deploymentConfiguration",
+        ec2: "deploymentConfiguration",
+    },
+    Member {
+        name: "placementConstraints",
+        kind: &PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "placementStrategy",
+        kind: &PLACEMENT_STRATEGIES_SCHEMA,
+        xml: "placementStrategy",
+        ec2: "placementStrategy",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "healthCheckGracePeriodSeconds",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "healthCheckGracePeriodSeconds",
+        ec2: "healthCheckGracePeriodSeconds",
+    },
+    Member {
+        name: "schedulingStrategy",
+        kind: &SCHEDULING_STRATEGY_SCHEMA,
+        xml: "schedulingStrategy",
+        ec2: "schedulingStrategy",
+    },
+    Member {
+        name: "deploymentController",
+        kind: &DEPLOYMENT_CONTROLLER_SCHEMA,
+        xml: "deploymentController",
+        ec2: "deploymentController",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "enableECSManagedTags",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableECSManagedTags",
+        ec2: "enableECSManagedTags",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member {
+        name: "serviceConnectConfiguration",
+        kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA,
+        xml: "serviceConnectConfiguration",
+        ec2: "serviceConnectConfiguration",
+    },
+    Member {
+        name: "volumeConfigurations",
+        kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA,
+        xml: "volumeConfigurations",
+        ec2: "volumeConfigurations",
+    },
+    Member {
+        name: "vpcLatticeConfigurations",
+        kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA,
+        xml: "vpcLatticeConfigurations",
+        ec2: "vpcLatticeConfigurations",
+    },
 ];
 pub static CREATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_REQUEST_MEMBERS);
 static CREATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+    [Member { name: "service", kind: &SERVICE_SCHEMA, xml: "service", ec2: "service" }];
 pub static CREATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_SERVICE_RESPONSE_MEMBERS);
 static CREATE_TASK_SET_REQUEST_MEMBERS: [Member; 13] = [
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "externalId", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
-    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "scale", kind: &SCALE_SCHEMA },
-    Member { name: "clientToken", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "externalId", kind: &STRING_SCHEMA, xml: "externalId", ec2: "externalId" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "loadBalancers",
+        kind: &LOAD_BALANCERS_SCHEMA,
+        xml: "loadBalancers",
+        ec2: "loadBalancers",
+    },
+    Member {
+        name: "serviceRegistries",
+        kind: &SERVICE_REGISTRIES_SCHEMA,
+        xml: "serviceRegistries",
+        ec2: "serviceRegistries",
+    },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member { name: "scale", kind: &SCALE_SCHEMA, xml: "scale", ec2: "scale" },
+    Member { name: "clientToken", kind: &STRING_SCHEMA, xml: "clientToken", ec2: "clientToken" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
 ];
 pub static CREATE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_TASK_SET_REQUEST_MEMBERS);
 static CREATE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA, xml: "taskSet", ec2: "taskSet" }];
 pub static CREATE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&CREATE_TASK_SET_RESPONSE_MEMBERS);
 static DELETE_ACCOUNT_SETTING_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &SETTING_NAME_SCHEMA },
-    Member { name: "principalArn", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "principalArn", kind: &STRING_SCHEMA, xml: "principalArn", ec2: "principalArn" },
 ];
 pub static DELETE_ACCOUNT_SETTING_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_ACCOUNT_SETTING_REQUEST_MEMBERS);
 static DELETE_ACCOUNT_SETTING_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "setting", kind: &SETTING_SCHEMA }];
+    [Member { name: "setting", kind: &SETTING_SCHEMA, xml: "setting", ec2: "setting" }];
 pub static DELETE_ACCOUNT_SETTING_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_ACCOUNT_SETTING_RESPONSE_MEMBERS);
 static DELETE_ATTRIBUTES_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" },
 ];
 pub static DELETE_ATTRIBUTES_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_ATTRIBUTES_REQUEST_MEMBERS);
 static DELETE_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
+    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" }];
 pub static DELETE_ATTRIBUTES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_ATTRIBUTES_RESPONSE_MEMBERS);
 static DELETE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "capacityProvider", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member {
+        name: "capacityProvider",
+        kind: &STRING_SCHEMA,
+        xml: "capacityProvider",
+        ec2: "capacityProvider",
+    },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
 ];
 pub static DELETE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
-static DELETE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+static DELETE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] = [Member {
+    name: "capacityProvider",
+    kind: &CAPACITY_PROVIDER_SCHEMA,
+    xml: "capacityProvider",
+    ec2: "capacityProvider",
+}];
 pub static DELETE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static DELETE_CLUSTER_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &STRING_SCHEMA }];
+    [Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static DELETE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_CLUSTER_REQUEST_MEMBERS);
 static DELETE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static DELETE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_CLUSTER_RESPONSE_MEMBERS);
 static DELETE_SERVICE_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA, xml: "force", ec2: "force" },
 ];
 pub static DELETE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_SERVICE_REQUEST_MEMBERS);
 static DELETE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+    [Member { name: "service", kind: &SERVICE_SCHEMA, xml: "service", ec2: "service" }];
 pub static DELETE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_SERVICE_RESPONSE_MEMBERS);
-static DELETE_TASK_DEFINITIONS_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "taskDefinitions", kind: &STRING_LIST_SCHEMA }];
+static DELETE_TASK_DEFINITIONS_REQUEST_MEMBERS: [Member; 1] = [Member {
+    name: "taskDefinitions",
+    kind: &STRING_LIST_SCHEMA,
+    xml: "taskDefinitions",
+    ec2: "taskDefinitions",
+}];
 pub static DELETE_TASK_DEFINITIONS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_TASK_DEFINITIONS_REQUEST_MEMBERS);
 static DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskDefinitions", kind: &TASK_DEFINITION_LIST_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member {
+        name: "taskDefinitions",
+        kind: &TASK_DEFINITION_LIST_SCHEMA,
+        xml: "taskDefinitions",
+        ec2: "taskDefinitions",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DELETE_TASK_DEFINITIONS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DELETE_TASK_DEFINITIONS_RESPONSE_MEMBERS);
 static DELETE_TASK_SET_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "taskSet", kind: &STRING_SCHEMA },
-    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member { name: "taskSet", kind: &STRING_SCHEMA, xml: "taskSet", ec2: "taskSet" },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA, xml: "force", ec2: "force" },
 ];
 pub static DELETE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_TASK_SET_REQUEST_MEMBERS);
 static DELETE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA, xml: "taskSet", ec2: "taskSet" }];
 pub static DELETE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&DELETE_TASK_SET_RESPONSE_MEMBERS);
 static DEPLOYMENT_MEMBERS: [Member; 21] = [
-    Member { name: "id", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "desiredCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
-    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
-    Member { name: "failedTasks", kind: &INTEGER_SCHEMA },
-    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "platformFamily", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "rolloutState", kind: &DEPLOYMENT_ROLLOUT_STATE_SCHEMA },
-    Member { name: "rolloutStateReason", kind: &STRING_SCHEMA },
-    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
-    Member { name: "serviceConnectResources", kind: &SERVICE_CONNECT_SERVICE_RESOURCE_LIST_SCHEMA },
-    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
-    Member { name: "fargateEphemeralStorage", kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA },
-    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+    Member { name: "id", kind: &STRING_SCHEMA, xml: "id", ec2: "id" },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "desiredCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "desiredCount",
+        ec2: "desiredCount",
+    },
+    Member {
+        name: "pendingCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingCount",
+        ec2: "pendingCount",
+    },
+    Member {
+        name: "runningCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningCount",
+        ec2: "runningCount",
+    },
+    Member { name: "failedTasks", kind: &INTEGER_SCHEMA, xml: "failedTasks", ec2: "failedTasks" },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA, xml: "createdAt", ec2: "createdAt" },
+    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA, xml: "updatedAt", ec2: "updatedAt" },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "platformFamily",
+        kind: &STRING_SCHEMA,
+        xml: "platformFamily",
+        ec2: "platformFamily",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "rolloutState",
+        kind: &DEPLOYMENT_ROLLOUT_STATE_SCHEMA,
+        xml: "rolloutState",
+        ec2: "rolloutState",
+    },
+    Member {
+        name: "rolloutStateReason",
+        kind: &STRING_SCHEMA,
+        xml: "rolloutStateReason",
+        ec2: "rolloutStateReason",
+    },
+    Member {
+        name: "serviceConnectConfiguration",
+        kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA,
+        xml: "serviceConnectConfiguration",
+        ec2: "serviceConnectConfiguration",
+    },
+    Member {
+        name: "serviceConnectResources",
+        kind: &SERVICE_CONNECT_SERVICE_RESOURCE_LIST_SCHEMA,
+        xml: "serviceConnectResources",
+        ec2: "serviceConnectResources",
+    },
+    Member {
+        name: "volumeConfigurations",
+        kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA,
+        xml: "volumeConfigurations",
+        ec2: "volumeConfigurations",
+    },
+    Member {
+        name: "fargateEphemeralStorage",
+        kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA,
+        xml: "fargateEphemeralStorage",
+        ec2: "fargateEphemeralStorage",
+    },
+    Member {
+        name: "vpcLatticeConfigurations",
+        kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA,
+        xml: "vpcLatticeConfigurations",
+        ec2: "vpcLatticeConfigurations",
+    },
 ];
 pub static DEPLOYMENT_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_MEMBERS);
 static DEPLOYMENT_ALARMS_MEMBERS: [Member; 3] = [
-    Member { name: "alarmNames", kind: &STRING_LIST_SCHEMA },
-    Member { name: "rollback", kind: &BOOLEAN_SCHEMA },
-    Member { name: "enable", kind: &BOOLEAN_SCHEMA },
+    Member { name: "alarmNames", kind: &STRING_LIST_SCHEMA, xml: "alarmNames", ec2: "alarmNames" },
+    Member { name: "rollback", kind: &BOOLEAN_SCHEMA, xml: "rollback", ec2: "rollback" },
+    Member { name: "enable", kind: &BOOLEAN_SCHEMA, xml: "enable", ec2: "enable" },
 ];
 pub static DEPLOYMENT_ALARMS_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_ALARMS_MEMBERS);
 static DEPLOYMENT_CIRCUIT_BREAKER_MEMBERS: [Member; 2] = [
-    Member { name: "enable", kind: &BOOLEAN_SCHEMA },
-    Member { name: "rollback", kind: &BOOLEAN_SCHEMA },
+    Member { name: "enable", kind: &BOOLEAN_SCHEMA, xml: "enable", ec2: "enable" },
+    Member { name: "rollback", kind: &BOOLEAN_SCHEMA, xml: "rollback", ec2: "rollback" },
 ];
 pub static DEPLOYMENT_CIRCUIT_BREAKER_SCHEMA: Kind =
     Kind::Struct(&DEPLOYMENT_CIRCUIT_BREAKER_MEMBERS);
 static DEPLOYMENT_CONFIGURATION_MEMBERS: [Member; 9] = [
-    Member { name: "deploymentCircuitBreaker", kind: &DEPLOYMENT_CIRCUIT_BREAKER_SCHEMA },
-    Member { name: "maximumPercent", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "minimumHealthyPercent", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "alarms", kind: &DEPLOYMENT_ALARMS_SCHEMA },
-    Member { name: "strategy", kind: &DEPLOYMENT_STRATEGY_SCHEMA },
-    Member { name: "bakeTimeInMinutes", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "lifecycleHooks", kind: &DEPLOYMENT_LIFECYCLE_HOOK_LIST_SCHEMA },
-    Member { name: "linearConfiguration", kind: &LINEAR_CONFIGURATION_SCHEMA },
-    Member { name: "canaryConfiguration", kind: &CANARY_CONFIGURATION_SCHEMA },
+    Member {
+        name: "deploymentCircuitBreaker",
+        kind: &DEPLOYMENT_CIRCUIT_BREAKER_SCHEMA,
+        xml: "deploymentCircuitBreaker",
+        ec2: "deploymentCircuitBreaker",
+    },
+    Member {
+        name: "maximumPercent",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maximumPercent",
+        ec2: "maximumPercent",
+    },
+    Member {
+        name: "minimumHealthyPercent",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "minimumHealthyPercent",
+        ec2: "minimumHealthyPercent",
+    },
+    Member { name: "alarms", kind: &DEPLOYMENT_ALARMS_SCHEMA, xml: "alarms", ec2: "alarms" },
+    Member {
+        name: "strategy",
+        kind: &DEPLOYMENT_STRATEGY_SCHEMA,
+        xml: "strategy",
+        ec2: "strategy",
+    },
+    Member {
+        name: "bakeTimeInMinutes",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "bakeTimeInMinutes",
+        ec2: "bakeTimeInMinutes",
+    },
+    Member {
+        name: "lifecycleHooks",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_LIST_SCHEMA,
+        xml: "lifecycleHooks",
+        ec2: "lifecycleHooks",
+    },
+    Member {
+        name: "linearConfiguration",
+        kind: &LINEAR_CONFIGURATION_SCHEMA,
+        xml: "linearConfiguration",
+        ec2: "linearConfiguration",
+    },
+    Member {
+        name: "canaryConfiguration",
+        kind: &CANARY_CONFIGURATION_SCHEMA,
+        xml: "canaryConfiguration",
+        ec2: "canaryConfiguration",
+    },
 ];
 pub static DEPLOYMENT_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONFIGURATION_MEMBERS);
 static DEPLOYMENT_CONTROLLER_MEMBERS: [Member; 1] =
-    [Member { name: "type", kind: &DEPLOYMENT_CONTROLLER_TYPE_SCHEMA }];
+    [Member { name: "type", kind: &DEPLOYMENT_CONTROLLER_TYPE_SCHEMA, xml: "type", ec2: "type" }];
 pub static DEPLOYMENT_CONTROLLER_SCHEMA: Kind = Kind::Struct(&DEPLOYMENT_CONTROLLER_MEMBERS);
 pub static DEPLOYMENT_CONTROLLER_TYPE_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_CONTROLLER_TYPE_VALUES);
 static DEPLOYMENT_EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
-    [Member { name: "kmsKeyId", kind: &STRING_SCHEMA }];
+    [Member { name: "kmsKeyId", kind: &STRING_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" }];
 pub static DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA: Kind =
     Kind::Struct(&DEPLOYMENT_EPHEMERAL_STORAGE_MEMBERS);
 static DEPLOYMENT_LIFECYCLE_HOOK_MEMBERS: [Member; 6] = [
-    Member { name: "targetType", kind: &DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA },
-    Member { name: "hookTargetArn", kind: &STRING_SCHEMA },
-    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
-    Member { name: "lifecycleStages", kind: &DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA },
-    Member { name: "hookDetails", kind: &HOOK_DETAILS_SCHEMA },
+    Member {
+        name: "targetType",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA,
+        xml: "targetType",
+        ec2: "targetType",
+    },
+    Member {
+        name: "hookTargetArn",
+        kind: &STRING_SCHEMA,
+        xml: "hookTargetArn",
+        ec2: "hookTargetArn",
+    },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA, xml: "roleArn", ec2: "roleArn" },
+    Member {
+        name: "lifecycleStages",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA,
+        xml: "lifecycleStages",
+        ec2: "lifecycleStages",
+    },
+    Member {
+        name: "hookDetails",
+        kind: &HOOK_DETAILS_SCHEMA,
+        xml: "hookDetails",
+        ec2: "hookDetails",
+    },
     Member {
         name: "timeoutConfiguration",
         kind: &DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_SCHEMA,
+        xml: "timeoutConfiguration",
+        ec2: "timeoutConfiguration",
     },
 ];
 pub static DEPLOYMENT_LIFECYCLE_HOOK_SCHEMA: Kind =
@@ -5001,8 +5808,18 @@ pub static DEPLOYMENT_LIFECYCLE_HOOK_STAGE_LIST_SCHEMA: Kind =
 pub static DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_SCHEMA: Kind =
     Kind::Enum(DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE_VALUES);
 static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "timeoutInMinutes", kind: &DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA },
-    Member { name: "action", kind: &DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA },
+    Member {
+        name: "timeoutInMinutes",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_DURATION_SCHEMA,
+        xml: "timeoutInMinutes",
+        ec2: "timeoutInMinutes",
+    },
+    Member {
+        name: "action",
+        kind: &DEPLOYMENT_LIFECYCLE_HOOK_ACTION_SCHEMA,
+        xml: "action",
+        ec2: "action",
+    },
 ];
 pub static DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&DEPLOYMENT_LIFECYCLE_HOOK_TIMEOUT_CONFIGURATION_MEMBERS);
@@ -5010,145 +5827,242 @@ pub static DEPLOYMENT_ROLLOUT_STATE_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_ROLLOUT
 pub static DEPLOYMENT_STRATEGY_SCHEMA: Kind = Kind::Enum(DEPLOYMENT_STRATEGY_VALUES);
 pub static DEPLOYMENTS_SCHEMA: Kind = Kind::List(&DEPLOYMENT_SCHEMA);
 static DEREGISTER_CONTAINER_INSTANCE_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "containerInstance", kind: &STRING_SCHEMA },
-    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "containerInstance",
+        kind: &STRING_SCHEMA,
+        xml: "containerInstance",
+        ec2: "containerInstance",
+    },
+    Member { name: "force", kind: &BOXED_BOOLEAN_SCHEMA, xml: "force", ec2: "force" },
 ];
 pub static DEREGISTER_CONTAINER_INSTANCE_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DEREGISTER_CONTAINER_INSTANCE_REQUEST_MEMBERS);
-static DEREGISTER_CONTAINER_INSTANCE_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "containerInstance", kind: &CONTAINER_INSTANCE_SCHEMA }];
+static DEREGISTER_CONTAINER_INSTANCE_RESPONSE_MEMBERS: [Member; 1] = [Member {
+    name: "containerInstance",
+    kind: &CONTAINER_INSTANCE_SCHEMA,
+    xml: "containerInstance",
+    ec2: "containerInstance",
+}];
 pub static DEREGISTER_CONTAINER_INSTANCE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DEREGISTER_CONTAINER_INSTANCE_RESPONSE_MEMBERS);
-static DEREGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "taskDefinition", kind: &STRING_SCHEMA }];
+static DEREGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 1] = [Member {
+    name: "taskDefinition",
+    kind: &STRING_SCHEMA,
+    xml: "taskDefinition",
+    ec2: "taskDefinition",
+}];
 pub static DEREGISTER_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DEREGISTER_TASK_DEFINITION_REQUEST_MEMBERS);
-static DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA }];
+static DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 1] = [Member {
+    name: "taskDefinition",
+    kind: &TASK_DEFINITION_SCHEMA,
+    xml: "taskDefinition",
+    ec2: "taskDefinition",
+}];
 pub static DEREGISTER_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DEREGISTER_TASK_DEFINITION_RESPONSE_MEMBERS);
 static DESCRIBE_CAPACITY_PROVIDERS_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "include", kind: &CAPACITY_PROVIDER_FIELD_LIST_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "capacityProviders",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "capacityProviders",
+        ec2: "capacityProviders",
+    },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "include",
+        kind: &CAPACITY_PROVIDER_FIELD_LIST_SCHEMA,
+        xml: "include",
+        ec2: "include",
+    },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static DESCRIBE_CAPACITY_PROVIDERS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CAPACITY_PROVIDERS_REQUEST_MEMBERS);
 static DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_MEMBERS: [Member; 3] = [
-    Member { name: "capacityProviders", kind: &CAPACITY_PROVIDERS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "capacityProviders",
+        kind: &CAPACITY_PROVIDERS_SCHEMA,
+        xml: "capacityProviders",
+        ec2: "capacityProviders",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CAPACITY_PROVIDERS_RESPONSE_MEMBERS);
 static DESCRIBE_CLUSTERS_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "clusters", kind: &STRING_LIST_SCHEMA },
-    Member { name: "include", kind: &CLUSTER_FIELD_LIST_SCHEMA },
+    Member { name: "clusters", kind: &STRING_LIST_SCHEMA, xml: "clusters", ec2: "clusters" },
+    Member { name: "include", kind: &CLUSTER_FIELD_LIST_SCHEMA, xml: "include", ec2: "include" },
 ];
 pub static DESCRIBE_CLUSTERS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CLUSTERS_REQUEST_MEMBERS);
 static DESCRIBE_CLUSTERS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "clusters", kind: &CLUSTERS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "clusters", kind: &CLUSTERS_SCHEMA, xml: "clusters", ec2: "clusters" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DESCRIBE_CLUSTERS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CLUSTERS_RESPONSE_MEMBERS);
 static DESCRIBE_CONTAINER_INSTANCES_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
-    Member { name: "include", kind: &CONTAINER_INSTANCE_FIELD_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "containerInstances",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "containerInstances",
+        ec2: "containerInstances",
+    },
+    Member {
+        name: "include",
+        kind: &CONTAINER_INSTANCE_FIELD_LIST_SCHEMA,
+        xml: "include",
+        ec2: "include",
+    },
 ];
 pub static DESCRIBE_CONTAINER_INSTANCES_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CONTAINER_INSTANCES_REQUEST_MEMBERS);
 static DESCRIBE_CONTAINER_INSTANCES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "containerInstances", kind: &CONTAINER_INSTANCES_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member {
+        name: "containerInstances",
+        kind: &CONTAINER_INSTANCES_SCHEMA,
+        xml: "containerInstances",
+        ec2: "containerInstances",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DESCRIBE_CONTAINER_INSTANCES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_CONTAINER_INSTANCES_RESPONSE_MEMBERS);
 static DESCRIBE_SERVICES_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "services", kind: &STRING_LIST_SCHEMA },
-    Member { name: "include", kind: &SERVICE_FIELD_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "services", kind: &STRING_LIST_SCHEMA, xml: "services", ec2: "services" },
+    Member { name: "include", kind: &SERVICE_FIELD_LIST_SCHEMA, xml: "include", ec2: "include" },
 ];
 pub static DESCRIBE_SERVICES_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_SERVICES_REQUEST_MEMBERS);
 static DESCRIBE_SERVICES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "services", kind: &SERVICES_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "services", kind: &SERVICES_SCHEMA, xml: "services", ec2: "services" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DESCRIBE_SERVICES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_SERVICES_RESPONSE_MEMBERS);
 static DESCRIBE_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "include", kind: &TASK_DEFINITION_FIELD_LIST_SCHEMA },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "include",
+        kind: &TASK_DEFINITION_FIELD_LIST_SCHEMA,
+        xml: "include",
+        ec2: "include",
+    },
 ];
 pub static DESCRIBE_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_TASK_DEFINITION_REQUEST_MEMBERS);
 static DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member {
+        name: "taskDefinition",
+        kind: &TASK_DEFINITION_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
 ];
 pub static DESCRIBE_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_TASK_DEFINITION_RESPONSE_MEMBERS);
 static DESCRIBE_TASK_SETS_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "taskSets", kind: &STRING_LIST_SCHEMA },
-    Member { name: "include", kind: &TASK_SET_FIELD_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member { name: "taskSets", kind: &STRING_LIST_SCHEMA, xml: "taskSets", ec2: "taskSets" },
+    Member { name: "include", kind: &TASK_SET_FIELD_LIST_SCHEMA, xml: "include", ec2: "include" },
 ];
 pub static DESCRIBE_TASK_SETS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_TASK_SETS_REQUEST_MEMBERS);
 static DESCRIBE_TASK_SETS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA, xml: "taskSets", ec2: "taskSets" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DESCRIBE_TASK_SETS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_TASK_SETS_RESPONSE_MEMBERS);
 static DESCRIBE_TASKS_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
-    Member { name: "include", kind: &TASK_FIELD_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA, xml: "tasks", ec2: "tasks" },
+    Member { name: "include", kind: &TASK_FIELD_LIST_SCHEMA, xml: "include", ec2: "include" },
 ];
 pub static DESCRIBE_TASKS_REQUEST_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TASKS_REQUEST_MEMBERS);
 static DESCRIBE_TASKS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "tasks", kind: &TASKS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "tasks", kind: &TASKS_SCHEMA, xml: "tasks", ec2: "tasks" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static DESCRIBE_TASKS_RESPONSE_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TASKS_RESPONSE_MEMBERS);
 pub static DESIRED_STATUS_SCHEMA: Kind = Kind::Enum(DESIRED_STATUS_VALUES);
 static DEVICE_MEMBERS: [Member; 3] = [
-    Member { name: "hostPath", kind: &STRING_SCHEMA },
-    Member { name: "containerPath", kind: &STRING_SCHEMA },
-    Member { name: "permissions", kind: &DEVICE_CGROUP_PERMISSIONS_SCHEMA },
+    Member { name: "hostPath", kind: &STRING_SCHEMA, xml: "hostPath", ec2: "hostPath" },
+    Member {
+        name: "containerPath",
+        kind: &STRING_SCHEMA,
+        xml: "containerPath",
+        ec2: "containerPath",
+    },
+    Member {
+        name: "permissions",
+        kind: &DEVICE_CGROUP_PERMISSIONS_SCHEMA,
+        xml: "permissions",
+        ec2: "permissions",
+    },
 ];
 pub static DEVICE_SCHEMA: Kind = Kind::Struct(&DEVICE_MEMBERS);
 pub static DEVICE_CGROUP_PERMISSION_SCHEMA: Kind = Kind::Enum(DEVICE_CGROUP_PERMISSION_VALUES);
 pub static DEVICE_CGROUP_PERMISSIONS_SCHEMA: Kind = Kind::List(&DEVICE_CGROUP_PERMISSION_SCHEMA);
 pub static DEVICES_LIST_SCHEMA: Kind = Kind::List(&DEVICE_SCHEMA);
 static DISCOVER_POLL_ENDPOINT_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "containerInstance", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
+    Member {
+        name: "containerInstance",
+        kind: &STRING_SCHEMA,
+        xml: "containerInstance",
+        ec2: "containerInstance",
+    },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
 ];
 pub static DISCOVER_POLL_ENDPOINT_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DISCOVER_POLL_ENDPOINT_REQUEST_MEMBERS);
 static DISCOVER_POLL_ENDPOINT_RESPONSE_MEMBERS: [Member; 3] = [
-    Member { name: "endpoint", kind: &STRING_SCHEMA },
-    Member { name: "telemetryEndpoint", kind: &STRING_SCHEMA },
-    Member { name: "serviceConnectEndpoint", kind: &STRING_SCHEMA },
+    Member { name: "endpoint", kind: &STRING_SCHEMA, xml: "endpoint", ec2: "endpoint" },
+    Member {
+        name: "telemetryEndpoint",
+        kind: &STRING_SCHEMA,
+        xml: "telemetryEndpoint",
+        ec2: "telemetryEndpoint",
+    },
+    Member {
+        name: "serviceConnectEndpoint",
+        kind: &STRING_SCHEMA,
+        xml: "serviceConnectEndpoint",
+        ec2: "serviceConnectEndpoint",
+    },
 ];
 pub static DISCOVER_POLL_ENDPOINT_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DISCOVER_POLL_ENDPOINT_RESPONSE_MEMBERS);
 pub static DOCKER_LABELS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 static DOCKER_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "scope", kind: &SCOPE_SCHEMA },
-    Member { name: "autoprovision", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "driver", kind: &STRING_SCHEMA },
-    Member { name: "driverOpts", kind: &STRING_MAP_SCHEMA },
-    Member { name: "labels", kind: &STRING_MAP_SCHEMA },
+    Member { name: "scope", kind: &SCOPE_SCHEMA, xml: "scope", ec2: "scope" },
+    Member {
+        name: "autoprovision",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "autoprovision",
+        ec2: "autoprovision",
+    },
+    Member { name: "driver", kind: &STRING_SCHEMA, xml: "driver", ec2: "driver" },
+    Member { name: "driverOpts", kind: &STRING_MAP_SCHEMA, xml: "driverOpts", ec2: "driverOpts" },
+    Member { name: "labels", kind: &STRING_MAP_SCHEMA, xml: "labels", ec2: "labels" },
 ];
 pub static DOCKER_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&DOCKER_VOLUME_CONFIGURATION_MEMBERS);
@@ -5158,151 +6072,252 @@ pub static EBSKMS_KEY_ID_SCHEMA: Kind = Kind::String;
 pub static EBS_RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(EBS_RESOURCE_TYPE_VALUES);
 pub static EBS_SNAPSHOT_ID_SCHEMA: Kind = Kind::String;
 static EBS_TAG_SPECIFICATION_MEMBERS: [Member; 3] = [
-    Member { name: "resourceType", kind: &EBS_RESOURCE_TYPE_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
+    Member {
+        name: "resourceType",
+        kind: &EBS_RESOURCE_TYPE_SCHEMA,
+        xml: "resourceType",
+        ec2: "resourceType",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
 ];
 pub static EBS_TAG_SPECIFICATION_SCHEMA: Kind = Kind::Struct(&EBS_TAG_SPECIFICATION_MEMBERS);
 pub static EBS_TAG_SPECIFICATIONS_SCHEMA: Kind = Kind::List(&EBS_TAG_SPECIFICATION_SCHEMA);
 pub static EBS_VOLUME_TYPE_SCHEMA: Kind = Kind::String;
 pub static ECS_VOLUME_NAME_SCHEMA: Kind = Kind::String;
 static EFS_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
-    Member { name: "accessPointId", kind: &STRING_SCHEMA },
-    Member { name: "iam", kind: &EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA },
+    Member {
+        name: "accessPointId",
+        kind: &STRING_SCHEMA,
+        xml: "accessPointId",
+        ec2: "accessPointId",
+    },
+    Member { name: "iam", kind: &EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA, xml: "iam", ec2: "iam" },
 ];
 pub static EFS_AUTHORIZATION_CONFIG_SCHEMA: Kind = Kind::Struct(&EFS_AUTHORIZATION_CONFIG_MEMBERS);
 pub static EFS_AUTHORIZATION_CONFIG_IAM_SCHEMA: Kind =
     Kind::Enum(EFS_AUTHORIZATION_CONFIG_IAM_VALUES);
 pub static EFS_TRANSIT_ENCRYPTION_SCHEMA: Kind = Kind::Enum(EFS_TRANSIT_ENCRYPTION_VALUES);
 static EFS_VOLUME_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "fileSystemId", kind: &STRING_SCHEMA },
-    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
-    Member { name: "transitEncryption", kind: &EFS_TRANSIT_ENCRYPTION_SCHEMA },
-    Member { name: "transitEncryptionPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "authorizationConfig", kind: &EFS_AUTHORIZATION_CONFIG_SCHEMA },
+    Member { name: "fileSystemId", kind: &STRING_SCHEMA, xml: "fileSystemId", ec2: "fileSystemId" },
+    Member {
+        name: "rootDirectory",
+        kind: &STRING_SCHEMA,
+        xml: "rootDirectory",
+        ec2: "rootDirectory",
+    },
+    Member {
+        name: "transitEncryption",
+        kind: &EFS_TRANSIT_ENCRYPTION_SCHEMA,
+        xml: "transitEncryption",
+        ec2: "transitEncryption",
+    },
+    Member {
+        name: "transitEncryptionPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "transitEncryptionPort",
+        ec2: "transitEncryptionPort",
+    },
+    Member {
+        name: "authorizationConfig",
+        kind: &EFS_AUTHORIZATION_CONFIG_SCHEMA,
+        xml: "authorizationConfig",
+        ec2: "authorizationConfig",
+    },
 ];
 pub static EFS_VOLUME_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&EFS_VOLUME_CONFIGURATION_MEMBERS);
 static ENVIRONMENT_FILE_MEMBERS: [Member; 2] = [
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "type", kind: &ENVIRONMENT_FILE_TYPE_SCHEMA },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "type", kind: &ENVIRONMENT_FILE_TYPE_SCHEMA, xml: "type", ec2: "type" },
 ];
 pub static ENVIRONMENT_FILE_SCHEMA: Kind = Kind::Struct(&ENVIRONMENT_FILE_MEMBERS);
 pub static ENVIRONMENT_FILE_TYPE_SCHEMA: Kind = Kind::Enum(ENVIRONMENT_FILE_TYPE_VALUES);
 pub static ENVIRONMENT_FILES_SCHEMA: Kind = Kind::List(&ENVIRONMENT_FILE_SCHEMA);
 pub static ENVIRONMENT_VARIABLES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
 static EPHEMERAL_STORAGE_MEMBERS: [Member; 1] =
-    [Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA }];
+    [Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA, xml: "sizeInGiB", ec2: "sizeInGiB" }];
 pub static EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&EPHEMERAL_STORAGE_MEMBERS);
 pub static EXCLUDED_INSTANCE_TYPE_SCHEMA: Kind = Kind::String;
 pub static EXCLUDED_INSTANCE_TYPE_SET_SCHEMA: Kind = Kind::List(&EXCLUDED_INSTANCE_TYPE_SCHEMA);
 static EXECUTE_COMMAND_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
-    Member { name: "logging", kind: &EXECUTE_COMMAND_LOGGING_SCHEMA },
-    Member { name: "logConfiguration", kind: &EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA },
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member {
+        name: "logging",
+        kind: &EXECUTE_COMMAND_LOGGING_SCHEMA,
+        xml: "logging",
+        ec2: "logging",
+    },
+    Member {
+        name: "logConfiguration",
+        kind: &EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA,
+        xml: "logConfiguration",
+        ec2: "logConfiguration",
+    },
 ];
 pub static EXECUTE_COMMAND_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&EXECUTE_COMMAND_CONFIGURATION_MEMBERS);
 static EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "cloudWatchLogGroupName", kind: &STRING_SCHEMA },
-    Member { name: "cloudWatchEncryptionEnabled", kind: &BOOLEAN_SCHEMA },
-    Member { name: "s3BucketName", kind: &STRING_SCHEMA },
-    Member { name: "s3EncryptionEnabled", kind: &BOOLEAN_SCHEMA },
-    Member { name: "s3KeyPrefix", kind: &STRING_SCHEMA },
+    Member {
+        name: "cloudWatchLogGroupName",
+        kind: &STRING_SCHEMA,
+        xml: "cloudWatchLogGroupName",
+        ec2: "cloudWatchLogGroupName",
+    },
+    Member {
+        name: "cloudWatchEncryptionEnabled",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "cloudWatchEncryptionEnabled",
+        ec2: "cloudWatchEncryptionEnabled",
+    },
+    Member { name: "s3BucketName", kind: &STRING_SCHEMA, xml: "s3BucketName", ec2: "s3BucketName" },
+    Member {
+        name: "s3EncryptionEnabled",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "s3EncryptionEnabled",
+        ec2: "s3EncryptionEnabled",
+    },
+    Member { name: "s3KeyPrefix", kind: &STRING_SCHEMA, xml: "s3KeyPrefix", ec2: "s3KeyPrefix" },
 ];
 pub static EXECUTE_COMMAND_LOG_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&EXECUTE_COMMAND_LOG_CONFIGURATION_MEMBERS);
 pub static EXECUTE_COMMAND_LOGGING_SCHEMA: Kind = Kind::Enum(EXECUTE_COMMAND_LOGGING_VALUES);
 static F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_MEMBERS: [Member; 2] = [
-    Member { name: "credentialsParameter", kind: &STRING_SCHEMA },
-    Member { name: "domain", kind: &STRING_SCHEMA },
+    Member {
+        name: "credentialsParameter",
+        kind: &STRING_SCHEMA,
+        xml: "credentialsParameter",
+        ec2: "credentialsParameter",
+    },
+    Member { name: "domain", kind: &STRING_SCHEMA, xml: "domain", ec2: "domain" },
 ];
 pub static F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_SCHEMA: Kind =
     Kind::Struct(&F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_MEMBERS);
 static F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "fileSystemId", kind: &STRING_SCHEMA },
-    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
+    Member { name: "fileSystemId", kind: &STRING_SCHEMA, xml: "fileSystemId", ec2: "fileSystemId" },
+    Member {
+        name: "rootDirectory",
+        kind: &STRING_SCHEMA,
+        xml: "rootDirectory",
+        ec2: "rootDirectory",
+    },
     Member {
         name: "authorizationConfig",
         kind: &F_SX_WINDOWS_FILE_SERVER_AUTHORIZATION_CONFIG_SCHEMA,
+        xml: "authorizationConfig",
+        ec2: "authorizationConfig",
     },
 ];
 pub static F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_MEMBERS);
 static FAILURE_MEMBERS: [Member; 3] = [
-    Member { name: "arn", kind: &STRING_SCHEMA },
-    Member { name: "reason", kind: &STRING_SCHEMA },
-    Member { name: "detail", kind: &STRING_SCHEMA },
+    Member { name: "arn", kind: &STRING_SCHEMA, xml: "arn", ec2: "arn" },
+    Member { name: "reason", kind: &STRING_SCHEMA, xml: "reason", ec2: "reason" },
+    Member { name: "detail", kind: &STRING_SCHEMA, xml: "detail", ec2: "detail" },
 ];
 pub static FAILURE_SCHEMA: Kind = Kind::Struct(&FAILURE_MEMBERS);
 pub static FAILURES_SCHEMA: Kind = Kind::List(&FAILURE_SCHEMA);
 static FIRELENS_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "type", kind: &FIRELENS_CONFIGURATION_TYPE_SCHEMA },
-    Member { name: "options", kind: &FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA },
+    Member { name: "type", kind: &FIRELENS_CONFIGURATION_TYPE_SCHEMA, xml: "type", ec2: "type" },
+    Member {
+        name: "options",
+        kind: &FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA,
+        xml: "options",
+        ec2: "options",
+    },
 ];
 pub static FIRELENS_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&FIRELENS_CONFIGURATION_MEMBERS);
 pub static FIRELENS_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 pub static FIRELENS_CONFIGURATION_TYPE_SCHEMA: Kind =
     Kind::Enum(FIRELENS_CONFIGURATION_TYPE_VALUES);
 static GET_TASK_PROTECTION_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA, xml: "tasks", ec2: "tasks" },
 ];
 pub static GET_TASK_PROTECTION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&GET_TASK_PROTECTION_REQUEST_MEMBERS);
 static GET_TASK_PROTECTION_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "protectedTasks", kind: &PROTECTED_TASKS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member {
+        name: "protectedTasks",
+        kind: &PROTECTED_TASKS_SCHEMA,
+        xml: "protectedTasks",
+        ec2: "protectedTasks",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static GET_TASK_PROTECTION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&GET_TASK_PROTECTION_RESPONSE_MEMBERS);
 pub static GPU_IDS_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 static HEALTH_CHECK_MEMBERS: [Member; 5] = [
-    Member { name: "command", kind: &STRING_LIST_SCHEMA },
-    Member { name: "interval", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "timeout", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "retries", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "startPeriod", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "command", kind: &STRING_LIST_SCHEMA, xml: "command", ec2: "command" },
+    Member { name: "interval", kind: &BOXED_INTEGER_SCHEMA, xml: "interval", ec2: "interval" },
+    Member { name: "timeout", kind: &BOXED_INTEGER_SCHEMA, xml: "timeout", ec2: "timeout" },
+    Member { name: "retries", kind: &BOXED_INTEGER_SCHEMA, xml: "retries", ec2: "retries" },
+    Member {
+        name: "startPeriod",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "startPeriod",
+        ec2: "startPeriod",
+    },
 ];
 pub static HEALTH_CHECK_SCHEMA: Kind = Kind::Struct(&HEALTH_CHECK_MEMBERS);
 pub static HEALTH_STATUS_SCHEMA: Kind = Kind::Enum(HEALTH_STATUS_VALUES);
 static HOOK_DETAILS_MEMBERS: [Member; 0] = [];
 pub static HOOK_DETAILS_SCHEMA: Kind = Kind::Struct(&HOOK_DETAILS_MEMBERS);
 static HOST_ENTRY_MEMBERS: [Member; 2] = [
-    Member { name: "hostname", kind: &STRING_SCHEMA },
-    Member { name: "ipAddress", kind: &STRING_SCHEMA },
+    Member { name: "hostname", kind: &STRING_SCHEMA, xml: "hostname", ec2: "hostname" },
+    Member { name: "ipAddress", kind: &STRING_SCHEMA, xml: "ipAddress", ec2: "ipAddress" },
 ];
 pub static HOST_ENTRY_SCHEMA: Kind = Kind::Struct(&HOST_ENTRY_MEMBERS);
 pub static HOST_ENTRY_LIST_SCHEMA: Kind = Kind::List(&HOST_ENTRY_SCHEMA);
 static HOST_VOLUME_PROPERTIES_MEMBERS: [Member; 1] =
-    [Member { name: "sourcePath", kind: &STRING_SCHEMA }];
+    [Member { name: "sourcePath", kind: &STRING_SCHEMA, xml: "sourcePath", ec2: "sourcePath" }];
 pub static HOST_VOLUME_PROPERTIES_SCHEMA: Kind = Kind::Struct(&HOST_VOLUME_PROPERTIES_MEMBERS);
 pub static IAM_ROLE_ARN_SCHEMA: Kind = Kind::String;
 static INFERENCE_ACCELERATOR_MEMBERS: [Member; 2] = [
-    Member { name: "deviceName", kind: &STRING_SCHEMA },
-    Member { name: "deviceType", kind: &STRING_SCHEMA },
+    Member { name: "deviceName", kind: &STRING_SCHEMA, xml: "deviceName", ec2: "deviceName" },
+    Member { name: "deviceType", kind: &STRING_SCHEMA, xml: "deviceType", ec2: "deviceType" },
 ];
 pub static INFERENCE_ACCELERATOR_SCHEMA: Kind = Kind::Struct(&INFERENCE_ACCELERATOR_MEMBERS);
 static INFERENCE_ACCELERATOR_OVERRIDE_MEMBERS: [Member; 2] = [
-    Member { name: "deviceName", kind: &STRING_SCHEMA },
-    Member { name: "deviceType", kind: &STRING_SCHEMA },
+    Member { name: "deviceName", kind: &STRING_SCHEMA, xml: "deviceName", ec2: "deviceName" },
+    Member { name: "deviceType", kind: &STRING_SCHEMA, xml: "deviceType", ec2: "deviceType" },
 ];
 pub static INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA: Kind =
     Kind::Struct(&INFERENCE_ACCELERATOR_OVERRIDE_MEMBERS);
 pub static INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA: Kind =
     Kind::List(&INFERENCE_ACCELERATOR_OVERRIDE_SCHEMA);
 pub static INFERENCE_ACCELERATORS_SCHEMA: Kind = Kind::List(&INFERENCE_ACCELERATOR_SCHEMA);
-static INFRASTRUCTURE_OPTIMIZATION_MEMBERS: [Member; 1] =
-    [Member { name: "scaleInAfter", kind: &BOXED_INTEGER_SCHEMA }];
+static INFRASTRUCTURE_OPTIMIZATION_MEMBERS: [Member; 1] = [Member {
+    name: "scaleInAfter",
+    kind: &BOXED_INTEGER_SCHEMA,
+    xml: "scaleInAfter",
+    ec2: "scaleInAfter",
+}];
 pub static INFRASTRUCTURE_OPTIMIZATION_SCHEMA: Kind =
     Kind::Struct(&INFRASTRUCTURE_OPTIMIZATION_MEMBERS);
 pub static INSTANCE_GENERATION_SCHEMA: Kind = Kind::Enum(INSTANCE_GENERATION_VALUES);
 pub static INSTANCE_GENERATION_SET_SCHEMA: Kind = Kind::List(&INSTANCE_GENERATION_SCHEMA);
 static INSTANCE_HEALTH_CHECK_RESULT_MEMBERS: [Member; 5] = [
-    Member { name: "type", kind: &INSTANCE_HEALTH_CHECK_TYPE_SCHEMA },
-    Member { name: "status", kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA },
-    Member { name: "statusReason", kind: &STRING_SCHEMA },
-    Member { name: "lastUpdated", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "lastStatusChange", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "type", kind: &INSTANCE_HEALTH_CHECK_TYPE_SCHEMA, xml: "type", ec2: "type" },
+    Member {
+        name: "status",
+        kind: &INSTANCE_HEALTH_CHECK_STATE_SCHEMA,
+        xml: "status",
+        ec2: "status",
+    },
+    Member { name: "statusReason", kind: &STRING_SCHEMA, xml: "statusReason", ec2: "statusReason" },
+    Member { name: "lastUpdated", kind: &TIMESTAMP_SCHEMA, xml: "lastUpdated", ec2: "lastUpdated" },
+    Member {
+        name: "lastStatusChange",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "lastStatusChange",
+        ec2: "lastStatusChange",
+    },
 ];
 pub static INSTANCE_HEALTH_CHECK_RESULT_SCHEMA: Kind =
     Kind::Struct(&INSTANCE_HEALTH_CHECK_RESULT_MEMBERS);
@@ -5312,64 +6327,260 @@ pub static INSTANCE_HEALTH_CHECK_STATE_SCHEMA: Kind =
     Kind::Enum(INSTANCE_HEALTH_CHECK_STATE_VALUES);
 pub static INSTANCE_HEALTH_CHECK_TYPE_SCHEMA: Kind = Kind::Enum(INSTANCE_HEALTH_CHECK_TYPE_VALUES);
 static INSTANCE_LAUNCH_TEMPLATE_MEMBERS: [Member; 10] = [
-    Member { name: "ec2InstanceProfileArn", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "storageConfiguration", kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA },
+    Member {
+        name: "ec2InstanceProfileArn",
+        kind: &STRING_SCHEMA,
+        xml: "ec2InstanceProfileArn",
+        ec2: "ec2InstanceProfileArn",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "storageConfiguration",
+        kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA,
+        xml: "storageConfiguration",
+        ec2: "storageConfiguration",
+    },
     Member {
         name: "localStorageConfiguration",
         kind: &MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA,
+        xml: "localStorageConfiguration",
+        ec2: "localStorageConfiguration",
     },
-    Member { name: "monitoring", kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA },
-    Member { name: "capacityOptionType", kind: &CAPACITY_OPTION_TYPE_SCHEMA },
-    Member { name: "instanceMetadataTagsPropagation", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "instanceRequirements", kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA },
-    Member { name: "fipsEnabled", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "capacityReservations", kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA },
+    Member {
+        name: "monitoring",
+        kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA,
+        xml: "monitoring",
+        ec2: "monitoring",
+    },
+    Member {
+        name: "capacityOptionType",
+        kind: &CAPACITY_OPTION_TYPE_SCHEMA,
+        xml: "capacityOptionType",
+        ec2: "capacityOptionType",
+    },
+    Member {
+        name: "instanceMetadataTagsPropagation",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "instanceMetadataTagsPropagation",
+        ec2: "instanceMetadataTagsPropagation",
+    },
+    Member {
+        name: "instanceRequirements",
+        kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA,
+        xml: "instanceRequirements",
+        ec2: "instanceRequirements",
+    },
+    Member {
+        name: "fipsEnabled",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "fipsEnabled",
+        ec2: "fipsEnabled",
+    },
+    Member {
+        name: "capacityReservations",
+        kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA,
+        xml: "capacityReservations",
+        ec2: "capacityReservations",
+    },
 ];
 pub static INSTANCE_LAUNCH_TEMPLATE_SCHEMA: Kind = Kind::Struct(&INSTANCE_LAUNCH_TEMPLATE_MEMBERS);
 static INSTANCE_LAUNCH_TEMPLATE_UPDATE_MEMBERS: [Member; 8] = [
-    Member { name: "ec2InstanceProfileArn", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "storageConfiguration", kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA },
-    Member { name: "instanceMetadataTagsPropagation", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member {
+        name: "ec2InstanceProfileArn",
+        kind: &STRING_SCHEMA,
+        xml: "ec2InstanceProfileArn",
+        ec2: "ec2InstanceProfileArn",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "storageConfiguration",
+        kind: &MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA,
+        xml: "storageConfiguration",
+        ec2: "storageConfiguration",
+    },
+    Member {
+        name: "instanceMetadataTagsPropagation",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "instanceMetadataTagsPropagation",
+        ec2: "instanceMetadataTagsPropagation",
+    },
     Member {
         name: "localStorageConfiguration",
         kind: &MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA,
+        xml: "localStorageConfiguration",
+        ec2: "localStorageConfiguration",
     },
-    Member { name: "monitoring", kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA },
-    Member { name: "instanceRequirements", kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA },
-    Member { name: "capacityReservations", kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA },
+    Member {
+        name: "monitoring",
+        kind: &MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA,
+        xml: "monitoring",
+        ec2: "monitoring",
+    },
+    Member {
+        name: "instanceRequirements",
+        kind: &INSTANCE_REQUIREMENTS_REQUEST_SCHEMA,
+        xml: "instanceRequirements",
+        ec2: "instanceRequirements",
+    },
+    Member {
+        name: "capacityReservations",
+        kind: &CAPACITY_RESERVATION_REQUEST_SCHEMA,
+        xml: "capacityReservations",
+        ec2: "capacityReservations",
+    },
 ];
 pub static INSTANCE_LAUNCH_TEMPLATE_UPDATE_SCHEMA: Kind =
     Kind::Struct(&INSTANCE_LAUNCH_TEMPLATE_UPDATE_MEMBERS);
 static INSTANCE_REQUIREMENTS_REQUEST_MEMBERS: [Member; 24] = [
-    Member { name: "vCpuCount", kind: &V_CPU_COUNT_RANGE_REQUEST_SCHEMA },
-    Member { name: "memoryMiB", kind: &MEMORY_MI_B_REQUEST_SCHEMA },
-    Member { name: "cpuManufacturers", kind: &CPU_MANUFACTURER_SET_SCHEMA },
-    Member { name: "memoryGiBPerVCpu", kind: &MEMORY_GI_B_PER_V_CPU_REQUEST_SCHEMA },
-    Member { name: "excludedInstanceTypes", kind: &EXCLUDED_INSTANCE_TYPE_SET_SCHEMA },
-    Member { name: "instanceGenerations", kind: &INSTANCE_GENERATION_SET_SCHEMA },
-    Member { name: "spotMaxPricePercentageOverLowestPrice", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "onDemandMaxPricePercentageOverLowestPrice", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "bareMetal", kind: &BARE_METAL_SCHEMA },
-    Member { name: "burstablePerformance", kind: &BURSTABLE_PERFORMANCE_SCHEMA },
-    Member { name: "requireHibernateSupport", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "networkInterfaceCount", kind: &NETWORK_INTERFACE_COUNT_REQUEST_SCHEMA },
-    Member { name: "localStorage", kind: &LOCAL_STORAGE_SCHEMA },
-    Member { name: "localStorageTypes", kind: &LOCAL_STORAGE_TYPE_SET_SCHEMA },
-    Member { name: "totalLocalStorageGB", kind: &TOTAL_LOCAL_STORAGE_GB_REQUEST_SCHEMA },
-    Member { name: "baselineEbsBandwidthMbps", kind: &BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_SCHEMA },
-    Member { name: "acceleratorTypes", kind: &ACCELERATOR_TYPE_SET_SCHEMA },
-    Member { name: "acceleratorCount", kind: &ACCELERATOR_COUNT_REQUEST_SCHEMA },
-    Member { name: "acceleratorManufacturers", kind: &ACCELERATOR_MANUFACTURER_SET_SCHEMA },
-    Member { name: "acceleratorNames", kind: &ACCELERATOR_NAME_SET_SCHEMA },
+    Member {
+        name: "vCpuCount",
+        kind: &V_CPU_COUNT_RANGE_REQUEST_SCHEMA,
+        xml: "vCpuCount",
+        ec2: "vCpuCount",
+    },
+    Member {
+        name: "memoryMiB",
+        kind: &MEMORY_MI_B_REQUEST_SCHEMA,
+        xml: "memoryMiB",
+        ec2: "memoryMiB",
+    },
+    Member {
+        name: "cpuManufacturers",
+        kind: &CPU_MANUFACTURER_SET_SCHEMA,
+        xml: "cpuManufacturers",
+        ec2: "cpuManufacturers",
+    },
+    Member {
+        name: "memoryGiBPerVCpu",
+        kind: &MEMORY_GI_B_PER_V_CPU_REQUEST_SCHEMA,
+        xml: "memoryGiBPerVCpu",
+        ec2: "memoryGiBPerVCpu",
+    },
+    Member {
+        name: "excludedInstanceTypes",
+        kind: &EXCLUDED_INSTANCE_TYPE_SET_SCHEMA,
+        xml: "excludedInstanceTypes",
+        ec2: "excludedInstanceTypes",
+    },
+    Member {
+        name: "instanceGenerations",
+        kind: &INSTANCE_GENERATION_SET_SCHEMA,
+        xml: "instanceGenerations",
+        ec2: "instanceGenerations",
+    },
+    Member {
+        name: "spotMaxPricePercentageOverLowestPrice",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "spotMaxPricePercentageOverLowestPrice",
+        ec2: "spotMaxPricePercentageOverLowestPrice",
+    },
+    Member {
+        name: "onDemandMaxPricePercentageOverLowestPrice",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "onDemandMaxPricePercentageOverLowestPrice",
+        ec2: "onDemandMaxPricePercentageOverLowestPrice",
+    },
+    Member { name: "bareMetal", kind: &BARE_METAL_SCHEMA, xml: "bareMetal", ec2: "bareMetal" },
+    Member {
+        name: "burstablePerformance",
+        kind: &BURSTABLE_PERFORMANCE_SCHEMA,
+        xml: "burstablePerformance",
+        ec2: "burstablePerformance",
+    },
+    Member {
+        name: "requireHibernateSupport",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "requireHibernateSupport",
+        ec2: "requireHibernateSupport",
+    },
+    Member {
+        name: "networkInterfaceCount",
+        kind: &NETWORK_INTERFACE_COUNT_REQUEST_SCHEMA,
+        xml: "networkInterfaceCount",
+        ec2: "networkInterfaceCount",
+    },
+    Member {
+        name: "localStorage",
+        kind: &LOCAL_STORAGE_SCHEMA,
+        xml: "localStorage",
+        ec2: "localStorage",
+    },
+    Member {
+        name: "localStorageTypes",
+        kind: &LOCAL_STORAGE_TYPE_SET_SCHEMA,
+        xml: "localStorageTypes",
+        ec2: "localStorageTypes",
+    },
+    Member {
+        name: "totalLocalStorageGB",
+        kind: &TOTAL_LOCAL_STORAGE_GB_REQUEST_SCHEMA,
+        xml: "totalLocalStorageGB",
+        ec2: "totalLocalStorageGB",
+    },
+    Member {
+        name: "baselineEbsBandwidthMbps",
+        kind: &BASELINE_EBS_BANDWIDTH_MBPS_REQUEST_SCHEMA,
+        xml: "baselineEbsBandwidthMbps",
+        ec2: "baselineEbsBandwidthMbps",
+    },
+    Member {
+        name: "acceleratorTypes",
+        kind: &ACCELERATOR_TYPE_SET_SCHEMA,
+        xml: "acceleratorTypes",
+        ec2: "acceleratorTypes",
+    },
+    Member {
+        name: "acceleratorCount",
+        kind: &ACCELERATOR_COUNT_REQUEST_SCHEMA,
+        xml: "acceleratorCount",
+        ec2: "acceleratorCount",
+    },
+    Member {
+        name: "acceleratorManufacturers",
+        kind: &ACCELERATOR_MANUFACTURER_SET_SCHEMA,
+        xml: "acceleratorManufacturers",
+        ec2: "acceleratorManufacturers",
+    },
+    Member {
+        name: "acceleratorNames",
+        kind: &ACCELERATOR_NAME_SET_SCHEMA,
+        xml: "acceleratorNames",
+        ec2: "acceleratorNames",
+    },
     Member {
         name: "acceleratorTotalMemoryMiB",
         kind: &ACCELERATOR_TOTAL_MEMORY_MI_B_REQUEST_SCHEMA,
+        xml: "acceleratorTotalMemoryMiB",
+        ec2: "acceleratorTotalMemoryMiB",
     },
-    Member { name: "networkBandwidthGbps", kind: &NETWORK_BANDWIDTH_GBPS_REQUEST_SCHEMA },
-    Member { name: "allowedInstanceTypes", kind: &ALLOWED_INSTANCE_TYPE_SET_SCHEMA },
-    Member { name: "maxSpotPriceAsPercentageOfOptimalOnDemandPrice", kind: &BOXED_INTEGER_SCHEMA },
+    Member {
+        name: "networkBandwidthGbps",
+        kind: &NETWORK_BANDWIDTH_GBPS_REQUEST_SCHEMA,
+        xml: "networkBandwidthGbps",
+        ec2: "networkBandwidthGbps",
+    },
+    Member {
+        name: "allowedInstanceTypes",
+        kind: &ALLOWED_INSTANCE_TYPE_SET_SCHEMA,
+        xml: "allowedInstanceTypes",
+        ec2: "allowedInstanceTypes",
+    },
+    Member {
+        name: "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+        ec2: "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+    },
 ];
 pub static INSTANCE_REQUIREMENTS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&INSTANCE_REQUIREMENTS_REQUEST_MEMBERS);
@@ -5377,172 +6588,334 @@ pub static INTEGER_SCHEMA: Kind = Kind::Integer;
 pub static INTEGER_LIST_SCHEMA: Kind = Kind::List(&BOXED_INTEGER_SCHEMA);
 pub static IPC_MODE_SCHEMA: Kind = Kind::Enum(IPC_MODE_VALUES);
 static KERNEL_CAPABILITIES_MEMBERS: [Member; 2] = [
-    Member { name: "add", kind: &STRING_LIST_SCHEMA },
-    Member { name: "drop", kind: &STRING_LIST_SCHEMA },
+    Member { name: "add", kind: &STRING_LIST_SCHEMA, xml: "add", ec2: "add" },
+    Member { name: "drop", kind: &STRING_LIST_SCHEMA, xml: "drop", ec2: "drop" },
 ];
 pub static KERNEL_CAPABILITIES_SCHEMA: Kind = Kind::Struct(&KERNEL_CAPABILITIES_MEMBERS);
-static KEY_VALUE_PAIR_MEMBERS: [Member; 2] =
-    [Member { name: "name", kind: &STRING_SCHEMA }, Member { name: "value", kind: &STRING_SCHEMA }];
+static KEY_VALUE_PAIR_MEMBERS: [Member; 2] = [
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+];
 pub static KEY_VALUE_PAIR_SCHEMA: Kind = Kind::Struct(&KEY_VALUE_PAIR_MEMBERS);
 pub static LAUNCH_TYPE_SCHEMA: Kind = Kind::Enum(LAUNCH_TYPE_VALUES);
 static LINEAR_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "stepPercent", kind: &DOUBLE_SCHEMA },
-    Member { name: "stepBakeTimeInMinutes", kind: &INTEGER_SCHEMA },
+    Member { name: "stepPercent", kind: &DOUBLE_SCHEMA, xml: "stepPercent", ec2: "stepPercent" },
+    Member {
+        name: "stepBakeTimeInMinutes",
+        kind: &INTEGER_SCHEMA,
+        xml: "stepBakeTimeInMinutes",
+        ec2: "stepBakeTimeInMinutes",
+    },
 ];
 pub static LINEAR_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&LINEAR_CONFIGURATION_MEMBERS);
 static LINUX_PARAMETERS_MEMBERS: [Member; 7] = [
-    Member { name: "capabilities", kind: &KERNEL_CAPABILITIES_SCHEMA },
-    Member { name: "devices", kind: &DEVICES_LIST_SCHEMA },
-    Member { name: "initProcessEnabled", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "sharedMemorySize", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "tmpfs", kind: &TMPFS_LIST_SCHEMA },
-    Member { name: "maxSwap", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "swappiness", kind: &BOXED_INTEGER_SCHEMA },
+    Member {
+        name: "capabilities",
+        kind: &KERNEL_CAPABILITIES_SCHEMA,
+        xml: "capabilities",
+        ec2: "capabilities",
+    },
+    Member { name: "devices", kind: &DEVICES_LIST_SCHEMA, xml: "devices", ec2: "devices" },
+    Member {
+        name: "initProcessEnabled",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "initProcessEnabled",
+        ec2: "initProcessEnabled",
+    },
+    Member {
+        name: "sharedMemorySize",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "sharedMemorySize",
+        ec2: "sharedMemorySize",
+    },
+    Member { name: "tmpfs", kind: &TMPFS_LIST_SCHEMA, xml: "tmpfs", ec2: "tmpfs" },
+    Member { name: "maxSwap", kind: &BOXED_INTEGER_SCHEMA, xml: "maxSwap", ec2: "maxSwap" },
+    Member {
+        name: "swappiness",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "swappiness",
+        ec2: "swappiness",
+    },
 ];
 pub static LINUX_PARAMETERS_SCHEMA: Kind = Kind::Struct(&LINUX_PARAMETERS_MEMBERS);
 static LIST_ACCOUNT_SETTINGS_REQUEST_MEMBERS: [Member; 6] = [
-    Member { name: "name", kind: &SETTING_NAME_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "principalArn", kind: &STRING_SCHEMA },
-    Member { name: "effectiveSettings", kind: &BOOLEAN_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &INTEGER_SCHEMA },
+    Member { name: "name", kind: &SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "principalArn", kind: &STRING_SCHEMA, xml: "principalArn", ec2: "principalArn" },
+    Member {
+        name: "effectiveSettings",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "effectiveSettings",
+        ec2: "effectiveSettings",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member { name: "maxResults", kind: &INTEGER_SCHEMA, xml: "maxResults", ec2: "maxResults" },
 ];
 pub static LIST_ACCOUNT_SETTINGS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_ACCOUNT_SETTINGS_REQUEST_MEMBERS);
 static LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "settings", kind: &SETTINGS_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "settings", kind: &SETTINGS_SCHEMA, xml: "settings", ec2: "settings" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_ACCOUNT_SETTINGS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_ACCOUNT_SETTINGS_RESPONSE_MEMBERS);
 static LIST_ATTRIBUTES_REQUEST_MEMBERS: [Member; 6] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA },
-    Member { name: "attributeName", kind: &STRING_SCHEMA },
-    Member { name: "attributeValue", kind: &STRING_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "targetType", kind: &TARGET_TYPE_SCHEMA, xml: "targetType", ec2: "targetType" },
+    Member {
+        name: "attributeName",
+        kind: &STRING_SCHEMA,
+        xml: "attributeName",
+        ec2: "attributeName",
+    },
+    Member {
+        name: "attributeValue",
+        kind: &STRING_SCHEMA,
+        xml: "attributeValue",
+        ec2: "attributeValue",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
 ];
 pub static LIST_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_ATTRIBUTES_REQUEST_MEMBERS);
 static LIST_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_ATTRIBUTES_RESPONSE_MEMBERS);
 static LIST_CLUSTERS_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
 ];
 pub static LIST_CLUSTERS_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_CLUSTERS_REQUEST_MEMBERS);
 static LIST_CLUSTERS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "clusterArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "clusterArns",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "clusterArns",
+        ec2: "clusterArns",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_CLUSTERS_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_CLUSTERS_RESPONSE_MEMBERS);
 static LIST_CONTAINER_INSTANCES_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "filter", kind: &STRING_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "status", kind: &CONTAINER_INSTANCE_STATUS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "filter", kind: &STRING_SCHEMA, xml: "filter", ec2: "filter" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
+    Member {
+        name: "status",
+        kind: &CONTAINER_INSTANCE_STATUS_SCHEMA,
+        xml: "status",
+        ec2: "status",
+    },
 ];
 pub static LIST_CONTAINER_INSTANCES_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_CONTAINER_INSTANCES_REQUEST_MEMBERS);
 static LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "containerInstanceArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "containerInstanceArns",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "containerInstanceArns",
+        ec2: "containerInstanceArns",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_CONTAINER_INSTANCES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_CONTAINER_INSTANCES_RESPONSE_MEMBERS);
 static LIST_SERVICES_BY_NAMESPACE_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "namespace", kind: &STRING_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "namespace", kind: &STRING_SCHEMA, xml: "namespace", ec2: "namespace" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
 ];
 pub static LIST_SERVICES_BY_NAMESPACE_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_SERVICES_BY_NAMESPACE_REQUEST_MEMBERS);
 static LIST_SERVICES_BY_NAMESPACE_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "serviceArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "serviceArns",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "serviceArns",
+        ec2: "serviceArns",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_SERVICES_BY_NAMESPACE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_SERVICES_BY_NAMESPACE_RESPONSE_MEMBERS);
 static LIST_SERVICES_REQUEST_MEMBERS: [Member; 6] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
-    Member { name: "resourceManagementType", kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "schedulingStrategy",
+        kind: &SCHEDULING_STRATEGY_SCHEMA,
+        xml: "schedulingStrategy",
+        ec2: "schedulingStrategy",
+    },
+    Member {
+        name: "resourceManagementType",
+        kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA,
+        xml: "resourceManagementType",
+        ec2: "resourceManagementType",
+    },
 ];
 pub static LIST_SERVICES_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_SERVICES_REQUEST_MEMBERS);
 static LIST_SERVICES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "serviceArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "serviceArns",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "serviceArns",
+        ec2: "serviceArns",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_SERVICES_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_SERVICES_RESPONSE_MEMBERS);
 static LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "resourceArn", kind: &STRING_SCHEMA }];
+    [Member { name: "resourceArn", kind: &STRING_SCHEMA, xml: "resourceArn", ec2: "resourceArn" }];
 pub static LIST_TAGS_FOR_RESOURCE_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_TAGS_FOR_RESOURCE_REQUEST_MEMBERS);
 static LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "tags", kind: &TAGS_SCHEMA }];
+    [Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" }];
 pub static LIST_TAGS_FOR_RESOURCE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_TAGS_FOR_RESOURCE_RESPONSE_MEMBERS);
 static LIST_TASK_DEFINITION_FAMILIES_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "familyPrefix", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &TASK_DEFINITION_FAMILY_STATUS_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "familyPrefix", kind: &STRING_SCHEMA, xml: "familyPrefix", ec2: "familyPrefix" },
+    Member {
+        name: "status",
+        kind: &TASK_DEFINITION_FAMILY_STATUS_SCHEMA,
+        xml: "status",
+        ec2: "status",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
 ];
 pub static LIST_TASK_DEFINITION_FAMILIES_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_TASK_DEFINITION_FAMILIES_REQUEST_MEMBERS);
 static LIST_TASK_DEFINITION_FAMILIES_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "families", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "families", kind: &STRING_LIST_SCHEMA, xml: "families", ec2: "families" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_TASK_DEFINITION_FAMILIES_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_TASK_DEFINITION_FAMILIES_RESPONSE_MEMBERS);
 static LIST_TASK_DEFINITIONS_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "familyPrefix", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA },
-    Member { name: "sort", kind: &SORT_ORDER_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "familyPrefix", kind: &STRING_SCHEMA, xml: "familyPrefix", ec2: "familyPrefix" },
+    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA, xml: "status", ec2: "status" },
+    Member { name: "sort", kind: &SORT_ORDER_SCHEMA, xml: "sort", ec2: "sort" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
 ];
 pub static LIST_TASK_DEFINITIONS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&LIST_TASK_DEFINITIONS_REQUEST_MEMBERS);
 static LIST_TASK_DEFINITIONS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskDefinitionArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member {
+        name: "taskDefinitionArns",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "taskDefinitionArns",
+        ec2: "taskDefinitionArns",
+    },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_TASK_DEFINITIONS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&LIST_TASK_DEFINITIONS_RESPONSE_MEMBERS);
 static LIST_TASKS_REQUEST_MEMBERS: [Member; 10] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "containerInstance", kind: &STRING_SCHEMA },
-    Member { name: "family", kind: &STRING_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
-    Member { name: "maxResults", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "startedBy", kind: &STRING_SCHEMA },
-    Member { name: "serviceName", kind: &STRING_SCHEMA },
-    Member { name: "desiredStatus", kind: &DESIRED_STATUS_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "daemonName", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "containerInstance",
+        kind: &STRING_SCHEMA,
+        xml: "containerInstance",
+        ec2: "containerInstance",
+    },
+    Member { name: "family", kind: &STRING_SCHEMA, xml: "family", ec2: "family" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member {
+        name: "maxResults",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "maxResults",
+        ec2: "maxResults",
+    },
+    Member { name: "startedBy", kind: &STRING_SCHEMA, xml: "startedBy", ec2: "startedBy" },
+    Member { name: "serviceName", kind: &STRING_SCHEMA, xml: "serviceName", ec2: "serviceName" },
+    Member {
+        name: "desiredStatus",
+        kind: &DESIRED_STATUS_SCHEMA,
+        xml: "desiredStatus",
+        ec2: "desiredStatus",
+    },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member { name: "daemonName", kind: &STRING_SCHEMA, xml: "daemonName", ec2: "daemonName" },
 ];
 pub static LIST_TASKS_REQUEST_SCHEMA: Kind = Kind::Struct(&LIST_TASKS_REQUEST_MEMBERS);
 static LIST_TASKS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskArns", kind: &STRING_LIST_SCHEMA },
-    Member { name: "nextToken", kind: &STRING_SCHEMA },
+    Member { name: "taskArns", kind: &STRING_LIST_SCHEMA, xml: "taskArns", ec2: "taskArns" },
+    Member { name: "nextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static LIST_TASKS_RESPONSE_SCHEMA: Kind = Kind::Struct(&LIST_TASKS_RESPONSE_MEMBERS);
 static LOAD_BALANCER_MEMBERS: [Member; 5] = [
-    Member { name: "targetGroupArn", kind: &STRING_SCHEMA },
-    Member { name: "loadBalancerName", kind: &STRING_SCHEMA },
-    Member { name: "containerName", kind: &STRING_SCHEMA },
-    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "advancedConfiguration", kind: &ADVANCED_CONFIGURATION_SCHEMA },
+    Member {
+        name: "targetGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "targetGroupArn",
+        ec2: "targetGroupArn",
+    },
+    Member {
+        name: "loadBalancerName",
+        kind: &STRING_SCHEMA,
+        xml: "loadBalancerName",
+        ec2: "loadBalancerName",
+    },
+    Member {
+        name: "containerName",
+        kind: &STRING_SCHEMA,
+        xml: "containerName",
+        ec2: "containerName",
+    },
+    Member {
+        name: "containerPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "containerPort",
+        ec2: "containerPort",
+    },
+    Member {
+        name: "advancedConfiguration",
+        kind: &ADVANCED_CONFIGURATION_SCHEMA,
+        xml: "advancedConfiguration",
+        ec2: "advancedConfiguration",
+    },
 ];
 pub static LOAD_BALANCER_SCHEMA: Kind = Kind::Struct(&LOAD_BALANCER_MEMBERS);
 pub static LOAD_BALANCERS_SCHEMA: Kind = Kind::List(&LOAD_BALANCER_SCHEMA);
@@ -5550,55 +6923,128 @@ pub static LOCAL_STORAGE_SCHEMA: Kind = Kind::Enum(LOCAL_STORAGE_VALUES);
 pub static LOCAL_STORAGE_TYPE_SCHEMA: Kind = Kind::Enum(LOCAL_STORAGE_TYPE_VALUES);
 pub static LOCAL_STORAGE_TYPE_SET_SCHEMA: Kind = Kind::List(&LOCAL_STORAGE_TYPE_SCHEMA);
 static LOG_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "logDriver", kind: &LOG_DRIVER_SCHEMA },
-    Member { name: "options", kind: &LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA },
-    Member { name: "secretOptions", kind: &SECRET_LIST_SCHEMA },
+    Member { name: "logDriver", kind: &LOG_DRIVER_SCHEMA, xml: "logDriver", ec2: "logDriver" },
+    Member {
+        name: "options",
+        kind: &LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA,
+        xml: "options",
+        ec2: "options",
+    },
+    Member {
+        name: "secretOptions",
+        kind: &SECRET_LIST_SCHEMA,
+        xml: "secretOptions",
+        ec2: "secretOptions",
+    },
 ];
 pub static LOG_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&LOG_CONFIGURATION_MEMBERS);
 pub static LOG_CONFIGURATION_OPTIONS_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 pub static LOG_DRIVER_SCHEMA: Kind = Kind::Enum(LOG_DRIVER_VALUES);
 pub static LONG_SCHEMA: Kind = Kind::Long;
 static MANAGED_AGENT_MEMBERS: [Member; 4] = [
-    Member { name: "lastStartedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "name", kind: &MANAGED_AGENT_NAME_SCHEMA },
-    Member { name: "reason", kind: &STRING_SCHEMA },
-    Member { name: "lastStatus", kind: &STRING_SCHEMA },
+    Member {
+        name: "lastStartedAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "lastStartedAt",
+        ec2: "lastStartedAt",
+    },
+    Member { name: "name", kind: &MANAGED_AGENT_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "reason", kind: &STRING_SCHEMA, xml: "reason", ec2: "reason" },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA, xml: "lastStatus", ec2: "lastStatus" },
 ];
 pub static MANAGED_AGENT_SCHEMA: Kind = Kind::Struct(&MANAGED_AGENT_MEMBERS);
 pub static MANAGED_AGENT_NAME_SCHEMA: Kind = Kind::Enum(MANAGED_AGENT_NAME_VALUES);
 pub static MANAGED_AGENTS_SCHEMA: Kind = Kind::List(&MANAGED_AGENT_SCHEMA);
 pub static MANAGED_DRAINING_SCHEMA: Kind = Kind::Enum(MANAGED_DRAINING_VALUES);
-static MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] =
-    [Member { name: "useLocalStorage", kind: &BOOLEAN_SCHEMA }];
+static MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] = [Member {
+    name: "useLocalStorage",
+    kind: &BOOLEAN_SCHEMA,
+    xml: "useLocalStorage",
+    ec2: "useLocalStorage",
+}];
 pub static MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&MANAGED_INSTANCES_LOCAL_STORAGE_CONFIGURATION_MEMBERS);
 pub static MANAGED_INSTANCES_MONITORING_OPTIONS_SCHEMA: Kind =
     Kind::Enum(MANAGED_INSTANCES_MONITORING_OPTIONS_VALUES);
 static MANAGED_INSTANCES_NETWORK_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "subnets", kind: &STRING_LIST_SCHEMA },
-    Member { name: "securityGroups", kind: &STRING_LIST_SCHEMA },
+    Member { name: "subnets", kind: &STRING_LIST_SCHEMA, xml: "subnets", ec2: "subnets" },
+    Member {
+        name: "securityGroups",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "securityGroups",
+        ec2: "securityGroups",
+    },
 ];
 pub static MANAGED_INSTANCES_NETWORK_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&MANAGED_INSTANCES_NETWORK_CONFIGURATION_MEMBERS);
 static MANAGED_INSTANCES_PROVIDER_MEMBERS: [Member; 5] = [
-    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
-    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
-    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+    Member {
+        name: "infrastructureRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "infrastructureRoleArn",
+        ec2: "infrastructureRoleArn",
+    },
+    Member {
+        name: "instanceLaunchTemplate",
+        kind: &INSTANCE_LAUNCH_TEMPLATE_SCHEMA,
+        xml: "instanceLaunchTemplate",
+        ec2: "instanceLaunchTemplate",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_MI_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "infrastructureOptimization",
+        kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA,
+        xml: "infrastructureOptimization",
+        ec2: "infrastructureOptimization",
+    },
+    Member {
+        name: "autoRepairConfiguration",
+        kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA,
+        xml: "autoRepairConfiguration",
+        ec2: "autoRepairConfiguration",
+    },
 ];
 pub static MANAGED_INSTANCES_PROVIDER_SCHEMA: Kind =
     Kind::Struct(&MANAGED_INSTANCES_PROVIDER_MEMBERS);
-static MANAGED_INSTANCES_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] =
-    [Member { name: "storageSizeGiB", kind: &TASK_VOLUME_STORAGE_GI_B_SCHEMA }];
+static MANAGED_INSTANCES_STORAGE_CONFIGURATION_MEMBERS: [Member; 1] = [Member {
+    name: "storageSizeGiB",
+    kind: &TASK_VOLUME_STORAGE_GI_B_SCHEMA,
+    xml: "storageSizeGiB",
+    ec2: "storageSizeGiB",
+}];
 pub static MANAGED_INSTANCES_STORAGE_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&MANAGED_INSTANCES_STORAGE_CONFIGURATION_MEMBERS);
 static MANAGED_SCALING_MEMBERS: [Member; 5] = [
-    Member { name: "status", kind: &MANAGED_SCALING_STATUS_SCHEMA },
-    Member { name: "targetCapacity", kind: &MANAGED_SCALING_TARGET_CAPACITY_SCHEMA },
-    Member { name: "minimumScalingStepSize", kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA },
-    Member { name: "maximumScalingStepSize", kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA },
-    Member { name: "instanceWarmupPeriod", kind: &MANAGED_SCALING_INSTANCE_WARMUP_PERIOD_SCHEMA },
+    Member { name: "status", kind: &MANAGED_SCALING_STATUS_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "targetCapacity",
+        kind: &MANAGED_SCALING_TARGET_CAPACITY_SCHEMA,
+        xml: "targetCapacity",
+        ec2: "targetCapacity",
+    },
+    Member {
+        name: "minimumScalingStepSize",
+        kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA,
+        xml: "minimumScalingStepSize",
+        ec2: "minimumScalingStepSize",
+    },
+    Member {
+        name: "maximumScalingStepSize",
+        kind: &MANAGED_SCALING_STEP_SIZE_SCHEMA,
+        xml: "maximumScalingStepSize",
+        ec2: "maximumScalingStepSize",
+    },
+    Member {
+        name: "instanceWarmupPeriod",
+        kind: &MANAGED_SCALING_INSTANCE_WARMUP_PERIOD_SCHEMA,
+        xml: "instanceWarmupPeriod",
+        ec2: "instanceWarmupPeriod",
+    },
 ];
 pub static MANAGED_SCALING_SCHEMA: Kind = Kind::Struct(&MANAGED_SCALING_MEMBERS);
 pub static MANAGED_SCALING_INSTANCE_WARMUP_PERIOD_SCHEMA: Kind = Kind::Integer;
@@ -5606,59 +7052,93 @@ pub static MANAGED_SCALING_STATUS_SCHEMA: Kind = Kind::Enum(MANAGED_SCALING_STAT
 pub static MANAGED_SCALING_STEP_SIZE_SCHEMA: Kind = Kind::Integer;
 pub static MANAGED_SCALING_TARGET_CAPACITY_SCHEMA: Kind = Kind::Integer;
 static MANAGED_STORAGE_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
-    Member { name: "fargateEphemeralStorageKmsKeyId", kind: &STRING_SCHEMA },
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member {
+        name: "fargateEphemeralStorageKmsKeyId",
+        kind: &STRING_SCHEMA,
+        xml: "fargateEphemeralStorageKmsKeyId",
+        ec2: "fargateEphemeralStorageKmsKeyId",
+    },
 ];
 pub static MANAGED_STORAGE_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&MANAGED_STORAGE_CONFIGURATION_MEMBERS);
 pub static MANAGED_TERMINATION_PROTECTION_SCHEMA: Kind =
     Kind::Enum(MANAGED_TERMINATION_PROTECTION_VALUES);
 static MEMORY_GI_B_PER_V_CPU_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
-    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static MEMORY_GI_B_PER_V_CPU_REQUEST_SCHEMA: Kind =
     Kind::Struct(&MEMORY_GI_B_PER_V_CPU_REQUEST_MEMBERS);
 static MEMORY_MI_B_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static MEMORY_MI_B_REQUEST_SCHEMA: Kind = Kind::Struct(&MEMORY_MI_B_REQUEST_MEMBERS);
 static MOUNT_POINT_MEMBERS: [Member; 3] = [
-    Member { name: "sourceVolume", kind: &STRING_SCHEMA },
-    Member { name: "containerPath", kind: &STRING_SCHEMA },
-    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "sourceVolume", kind: &STRING_SCHEMA, xml: "sourceVolume", ec2: "sourceVolume" },
+    Member {
+        name: "containerPath",
+        kind: &STRING_SCHEMA,
+        xml: "containerPath",
+        ec2: "containerPath",
+    },
+    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA, xml: "readOnly", ec2: "readOnly" },
 ];
 pub static MOUNT_POINT_SCHEMA: Kind = Kind::Struct(&MOUNT_POINT_MEMBERS);
 pub static MOUNT_POINT_LIST_SCHEMA: Kind = Kind::List(&MOUNT_POINT_SCHEMA);
 static NETWORK_BANDWIDTH_GBPS_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
-    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static NETWORK_BANDWIDTH_GBPS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&NETWORK_BANDWIDTH_GBPS_REQUEST_MEMBERS);
 static NETWORK_BINDING_MEMBERS: [Member; 6] = [
-    Member { name: "bindIP", kind: &STRING_SCHEMA },
-    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA },
-    Member { name: "containerPortRange", kind: &STRING_SCHEMA },
-    Member { name: "hostPortRange", kind: &STRING_SCHEMA },
+    Member { name: "bindIP", kind: &STRING_SCHEMA, xml: "bindIP", ec2: "bindIP" },
+    Member {
+        name: "containerPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "containerPort",
+        ec2: "containerPort",
+    },
+    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA, xml: "hostPort", ec2: "hostPort" },
+    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA, xml: "protocol", ec2: "protocol" },
+    Member {
+        name: "containerPortRange",
+        kind: &STRING_SCHEMA,
+        xml: "containerPortRange",
+        ec2: "containerPortRange",
+    },
+    Member {
+        name: "hostPortRange",
+        kind: &STRING_SCHEMA,
+        xml: "hostPortRange",
+        ec2: "hostPortRange",
+    },
 ];
 pub static NETWORK_BINDING_SCHEMA: Kind = Kind::Struct(&NETWORK_BINDING_MEMBERS);
 pub static NETWORK_BINDINGS_SCHEMA: Kind = Kind::List(&NETWORK_BINDING_SCHEMA);
-static NETWORK_CONFIGURATION_MEMBERS: [Member; 1] =
-    [Member { name: "awsvpcConfiguration", kind: &AWS_VPC_CONFIGURATION_SCHEMA }];
+static NETWORK_CONFIGURATION_MEMBERS: [Member; 1] = [Member {
+    name: "awsvpcConfiguration",
+    kind: &AWS_VPC_CONFIGURATION_SCHEMA,
+    xml: "awsvpcConfiguration",
+    ec2: "awsvpcConfiguration",
+}];
 pub static NETWORK_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&NETWORK_CONFIGURATION_MEMBERS);
 static NETWORK_INTERFACE_MEMBERS: [Member; 3] = [
-    Member { name: "attachmentId", kind: &STRING_SCHEMA },
-    Member { name: "privateIpv4Address", kind: &STRING_SCHEMA },
-    Member { name: "ipv6Address", kind: &STRING_SCHEMA },
+    Member { name: "attachmentId", kind: &STRING_SCHEMA, xml: "attachmentId", ec2: "attachmentId" },
+    Member {
+        name: "privateIpv4Address",
+        kind: &STRING_SCHEMA,
+        xml: "privateIpv4Address",
+        ec2: "privateIpv4Address",
+    },
+    Member { name: "ipv6Address", kind: &STRING_SCHEMA, xml: "ipv6Address", ec2: "ipv6Address" },
 ];
 pub static NETWORK_INTERFACE_SCHEMA: Kind = Kind::Struct(&NETWORK_INTERFACE_MEMBERS);
 static NETWORK_INTERFACE_COUNT_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static NETWORK_INTERFACE_COUNT_REQUEST_SCHEMA: Kind =
     Kind::Struct(&NETWORK_INTERFACE_COUNT_REQUEST_MEMBERS);
@@ -5667,26 +7147,41 @@ pub static NETWORK_MODE_SCHEMA: Kind = Kind::Enum(NETWORK_MODE_VALUES);
 pub static OS_FAMILY_SCHEMA: Kind = Kind::Enum(OS_FAMILY_VALUES);
 pub static PID_MODE_SCHEMA: Kind = Kind::Enum(PID_MODE_VALUES);
 static PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
-    Member { name: "type", kind: &PLACEMENT_CONSTRAINT_TYPE_SCHEMA },
-    Member { name: "expression", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &PLACEMENT_CONSTRAINT_TYPE_SCHEMA, xml: "type", ec2: "type" },
+    Member { name: "expression", kind: &STRING_SCHEMA, xml: "expression", ec2: "expression" },
 ];
 pub static PLACEMENT_CONSTRAINT_SCHEMA: Kind = Kind::Struct(&PLACEMENT_CONSTRAINT_MEMBERS);
 pub static PLACEMENT_CONSTRAINT_TYPE_SCHEMA: Kind = Kind::Enum(PLACEMENT_CONSTRAINT_TYPE_VALUES);
 pub static PLACEMENT_CONSTRAINTS_SCHEMA: Kind = Kind::List(&PLACEMENT_CONSTRAINT_SCHEMA);
 pub static PLACEMENT_STRATEGIES_SCHEMA: Kind = Kind::List(&PLACEMENT_STRATEGY_SCHEMA);
 static PLACEMENT_STRATEGY_MEMBERS: [Member; 2] = [
-    Member { name: "type", kind: &PLACEMENT_STRATEGY_TYPE_SCHEMA },
-    Member { name: "field", kind: &STRING_SCHEMA },
+    Member { name: "type", kind: &PLACEMENT_STRATEGY_TYPE_SCHEMA, xml: "type", ec2: "type" },
+    Member { name: "field", kind: &STRING_SCHEMA, xml: "field", ec2: "field" },
 ];
 pub static PLACEMENT_STRATEGY_SCHEMA: Kind = Kind::Struct(&PLACEMENT_STRATEGY_MEMBERS);
 pub static PLACEMENT_STRATEGY_TYPE_SCHEMA: Kind = Kind::Enum(PLACEMENT_STRATEGY_TYPE_VALUES);
 static PORT_MAPPING_MEMBERS: [Member; 6] = [
-    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA },
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "appProtocol", kind: &APPLICATION_PROTOCOL_SCHEMA },
-    Member { name: "containerPortRange", kind: &STRING_SCHEMA },
+    Member {
+        name: "containerPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "containerPort",
+        ec2: "containerPort",
+    },
+    Member { name: "hostPort", kind: &BOXED_INTEGER_SCHEMA, xml: "hostPort", ec2: "hostPort" },
+    Member { name: "protocol", kind: &TRANSPORT_PROTOCOL_SCHEMA, xml: "protocol", ec2: "protocol" },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member {
+        name: "appProtocol",
+        kind: &APPLICATION_PROTOCOL_SCHEMA,
+        xml: "appProtocol",
+        ec2: "appProtocol",
+    },
+    Member {
+        name: "containerPortRange",
+        kind: &STRING_SCHEMA,
+        xml: "containerPortRange",
+        ec2: "containerPortRange",
+    },
 ];
 pub static PORT_MAPPING_SCHEMA: Kind = Kind::Struct(&PORT_MAPPING_MEMBERS);
 pub static PORT_MAPPING_LIST_SCHEMA: Kind = Kind::List(&PORT_MAPPING_SCHEMA);
@@ -5694,207 +7189,513 @@ pub static PORT_NUMBER_SCHEMA: Kind = Kind::Integer;
 pub static PROPAGATE_MI_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_MI_TAGS_VALUES);
 pub static PROPAGATE_TAGS_SCHEMA: Kind = Kind::Enum(PROPAGATE_TAGS_VALUES);
 static PROTECTED_TASK_MEMBERS: [Member; 3] = [
-    Member { name: "taskArn", kind: &STRING_SCHEMA },
-    Member { name: "protectionEnabled", kind: &BOOLEAN_SCHEMA },
-    Member { name: "expirationDate", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "taskArn", kind: &STRING_SCHEMA, xml: "taskArn", ec2: "taskArn" },
+    Member {
+        name: "protectionEnabled",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "protectionEnabled",
+        ec2: "protectionEnabled",
+    },
+    Member {
+        name: "expirationDate",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "expirationDate",
+        ec2: "expirationDate",
+    },
 ];
 pub static PROTECTED_TASK_SCHEMA: Kind = Kind::Struct(&PROTECTED_TASK_MEMBERS);
 pub static PROTECTED_TASKS_SCHEMA: Kind = Kind::List(&PROTECTED_TASK_SCHEMA);
 static PROXY_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA },
-    Member { name: "containerName", kind: &STRING_SCHEMA },
-    Member { name: "properties", kind: &PROXY_CONFIGURATION_PROPERTIES_SCHEMA },
+    Member { name: "type", kind: &PROXY_CONFIGURATION_TYPE_SCHEMA, xml: "type", ec2: "type" },
+    Member {
+        name: "containerName",
+        kind: &STRING_SCHEMA,
+        xml: "containerName",
+        ec2: "containerName",
+    },
+    Member {
+        name: "properties",
+        kind: &PROXY_CONFIGURATION_PROPERTIES_SCHEMA,
+        xml: "properties",
+        ec2: "properties",
+    },
 ];
 pub static PROXY_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&PROXY_CONFIGURATION_MEMBERS);
 pub static PROXY_CONFIGURATION_PROPERTIES_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
 pub static PROXY_CONFIGURATION_TYPE_SCHEMA: Kind = Kind::Enum(PROXY_CONFIGURATION_TYPE_VALUES);
 static PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &SETTING_NAME_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
 ];
 pub static PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_SCHEMA: Kind =
     Kind::Struct(&PUT_ACCOUNT_SETTING_DEFAULT_REQUEST_MEMBERS);
 static PUT_ACCOUNT_SETTING_DEFAULT_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "setting", kind: &SETTING_SCHEMA }];
+    [Member { name: "setting", kind: &SETTING_SCHEMA, xml: "setting", ec2: "setting" }];
 pub static PUT_ACCOUNT_SETTING_DEFAULT_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&PUT_ACCOUNT_SETTING_DEFAULT_RESPONSE_MEMBERS);
 static PUT_ACCOUNT_SETTING_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "name", kind: &SETTING_NAME_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "principalArn", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "principalArn", kind: &STRING_SCHEMA, xml: "principalArn", ec2: "principalArn" },
 ];
 pub static PUT_ACCOUNT_SETTING_REQUEST_SCHEMA: Kind =
     Kind::Struct(&PUT_ACCOUNT_SETTING_REQUEST_MEMBERS);
 static PUT_ACCOUNT_SETTING_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "setting", kind: &SETTING_SCHEMA }];
+    [Member { name: "setting", kind: &SETTING_SCHEMA, xml: "setting", ec2: "setting" }];
 pub static PUT_ACCOUNT_SETTING_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&PUT_ACCOUNT_SETTING_RESPONSE_MEMBERS);
 static PUT_ATTRIBUTES_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" },
 ];
 pub static PUT_ATTRIBUTES_REQUEST_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_REQUEST_MEMBERS);
 static PUT_ATTRIBUTES_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA }];
+    [Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" }];
 pub static PUT_ATTRIBUTES_RESPONSE_SCHEMA: Kind = Kind::Struct(&PUT_ATTRIBUTES_RESPONSE_MEMBERS);
 static PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "capacityProviders", kind: &STRING_LIST_SCHEMA },
-    Member { name: "defaultCapacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "capacityProviders",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "capacityProviders",
+        ec2: "capacityProviders",
+    },
+    Member {
+        name: "defaultCapacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "defaultCapacityProviderStrategy",
+        ec2: "defaultCapacityProviderStrategy",
+    },
 ];
 pub static PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&PUT_CLUSTER_CAPACITY_PROVIDERS_REQUEST_MEMBERS);
 static PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&PUT_CLUSTER_CAPACITY_PROVIDERS_RESPONSE_MEMBERS);
 static REGISTER_TASK_DEFINITION_REQUEST_MEMBERS: [Member; 18] = [
-    Member { name: "family", kind: &STRING_SCHEMA },
-    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "networkMode", kind: &NETWORK_MODE_SCHEMA },
-    Member { name: "containerDefinitions", kind: &CONTAINER_DEFINITIONS_SCHEMA },
-    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA },
-    Member { name: "placementConstraints", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "requiresCompatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
-    Member { name: "cpu", kind: &STRING_SCHEMA },
-    Member { name: "memory", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "pidMode", kind: &PID_MODE_SCHEMA },
-    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA },
-    Member { name: "proxyConfiguration", kind: &PROXY_CONFIGURATION_SCHEMA },
-    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
-    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
-    Member { name: "runtimePlatform", kind: &RUNTIME_PLATFORM_SCHEMA },
-    Member { name: "enableFaultInjection", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member { name: "family", kind: &STRING_SCHEMA, xml: "family", ec2: "family" },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA, xml: "taskRoleArn", ec2: "taskRoleArn" },
+    Member {
+        name: "executionRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "executionRoleArn",
+        ec2: "executionRoleArn",
+    },
+    Member {
+        name: "networkMode",
+        kind: &NETWORK_MODE_SCHEMA,
+        xml: "networkMode",
+        ec2: "networkMode",
+    },
+    Member {
+        name: "containerDefinitions",
+        kind: &CONTAINER_DEFINITIONS_SCHEMA,
+        xml: "containerDefinitions",
+        ec2: "containerDefinitions",
+    },
+    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA, xml: "volumes", ec2: "volumes" },
+    Member {
+        name: "placementConstraints",
+        kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "requiresCompatibilities",
+        kind: &COMPATIBILITY_LIST_SCHEMA,
+        xml: "requiresCompatibilities",
+        ec2: "requiresCompatibilities",
+    },
+    Member { name: "cpu", kind: &STRING_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "memory", kind: &STRING_SCHEMA, xml: "memory", ec2: "memory" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "pidMode", kind: &PID_MODE_SCHEMA, xml: "pidMode", ec2: "pidMode" },
+    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA, xml: "ipcMode", ec2: "ipcMode" },
+    Member {
+        name: "proxyConfiguration",
+        kind: &PROXY_CONFIGURATION_SCHEMA,
+        xml: "proxyConfiguration",
+        ec2: "proxyConfiguration",
+    },
+    Member {
+        name: "inferenceAccelerators",
+        kind: &INFERENCE_ACCELERATORS_SCHEMA,
+        xml: "inferenceAccelerators",
+        ec2: "inferenceAccelerators",
+    },
+    Member {
+        name: "ephemeralStorage",
+        kind: &EPHEMERAL_STORAGE_SCHEMA,
+        xml: "ephemeralStorage",
+        ec2: "ephemeralStorage",
+    },
+    Member {
+        name: "runtimePlatform",
+        kind: &RUNTIME_PLATFORM_SCHEMA,
+        xml: "runtimePlatform",
+        ec2: "runtimePlatform",
+    },
+    Member {
+        name: "enableFaultInjection",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "enableFaultInjection",
+        ec2: "enableFaultInjection",
+    },
 ];
 pub static REGISTER_TASK_DEFINITION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&REGISTER_TASK_DEFINITION_REQUEST_MEMBERS);
 static REGISTER_TASK_DEFINITION_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "taskDefinition", kind: &TASK_DEFINITION_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member {
+        name: "taskDefinition",
+        kind: &TASK_DEFINITION_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
 ];
 pub static REGISTER_TASK_DEFINITION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&REGISTER_TASK_DEFINITION_RESPONSE_MEMBERS);
-static REPOSITORY_CREDENTIALS_MEMBERS: [Member; 1] =
-    [Member { name: "credentialsParameter", kind: &STRING_SCHEMA }];
+static REPOSITORY_CREDENTIALS_MEMBERS: [Member; 1] = [Member {
+    name: "credentialsParameter",
+    kind: &STRING_SCHEMA,
+    xml: "credentialsParameter",
+    ec2: "credentialsParameter",
+}];
 pub static REPOSITORY_CREDENTIALS_SCHEMA: Kind = Kind::Struct(&REPOSITORY_CREDENTIALS_MEMBERS);
 pub static REQUIRES_ATTRIBUTES_SCHEMA: Kind = Kind::List(&ATTRIBUTE_SCHEMA);
 static RESOURCE_MEMBERS: [Member; 6] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "type", kind: &STRING_SCHEMA },
-    Member { name: "doubleValue", kind: &DOUBLE_SCHEMA },
-    Member { name: "longValue", kind: &LONG_SCHEMA },
-    Member { name: "integerValue", kind: &INTEGER_SCHEMA },
-    Member { name: "stringSetValue", kind: &STRING_LIST_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "type", kind: &STRING_SCHEMA, xml: "type", ec2: "type" },
+    Member { name: "doubleValue", kind: &DOUBLE_SCHEMA, xml: "doubleValue", ec2: "doubleValue" },
+    Member { name: "longValue", kind: &LONG_SCHEMA, xml: "longValue", ec2: "longValue" },
+    Member {
+        name: "integerValue",
+        kind: &INTEGER_SCHEMA,
+        xml: "integerValue",
+        ec2: "integerValue",
+    },
+    Member {
+        name: "stringSetValue",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "stringSetValue",
+        ec2: "stringSetValue",
+    },
 ];
 pub static RESOURCE_SCHEMA: Kind = Kind::Struct(&RESOURCE_MEMBERS);
 pub static RESOURCE_MANAGEMENT_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_MANAGEMENT_TYPE_VALUES);
 static RESOURCE_REQUIREMENT_MEMBERS: [Member; 2] = [
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "type", kind: &RESOURCE_TYPE_SCHEMA },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "type", kind: &RESOURCE_TYPE_SCHEMA, xml: "type", ec2: "type" },
 ];
 pub static RESOURCE_REQUIREMENT_SCHEMA: Kind = Kind::Struct(&RESOURCE_REQUIREMENT_MEMBERS);
 pub static RESOURCE_REQUIREMENTS_SCHEMA: Kind = Kind::List(&RESOURCE_REQUIREMENT_SCHEMA);
 pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_TYPE_VALUES);
 pub static RESOURCES_SCHEMA: Kind = Kind::List(&RESOURCE_SCHEMA);
 static RUN_TASK_REQUEST_MEMBERS: [Member; 19] = [
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "count", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
-    Member { name: "group", kind: &STRING_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
-    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
-    Member { name: "referenceId", kind: &STRING_SCHEMA },
-    Member { name: "startedBy", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "clientToken", kind: &STRING_SCHEMA },
-    Member { name: "volumeConfigurations", kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "count", kind: &BOXED_INTEGER_SCHEMA, xml: "count", ec2: "count" },
+    Member {
+        name: "enableECSManagedTags",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableECSManagedTags",
+        ec2: "enableECSManagedTags",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member { name: "group", kind: &STRING_SCHEMA, xml: "group", ec2: "group" },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA, xml: "overrides", ec2: "overrides" },
+    Member {
+        name: "placementConstraints",
+        kind: &PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "placementStrategy",
+        kind: &PLACEMENT_STRATEGIES_SCHEMA,
+        xml: "placementStrategy",
+        ec2: "placementStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member { name: "referenceId", kind: &STRING_SCHEMA, xml: "referenceId", ec2: "referenceId" },
+    Member { name: "startedBy", kind: &STRING_SCHEMA, xml: "startedBy", ec2: "startedBy" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member { name: "clientToken", kind: &STRING_SCHEMA, xml: "clientToken", ec2: "clientToken" },
+    Member {
+        name: "volumeConfigurations",
+        kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA,
+        xml: "volumeConfigurations",
+        ec2: "volumeConfigurations",
+    },
 ];
 pub static RUN_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&RUN_TASK_REQUEST_MEMBERS);
 static RUN_TASK_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "tasks", kind: &TASKS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "tasks", kind: &TASKS_SCHEMA, xml: "tasks", ec2: "tasks" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static RUN_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&RUN_TASK_RESPONSE_MEMBERS);
 static RUNTIME_PLATFORM_MEMBERS: [Member; 2] = [
-    Member { name: "cpuArchitecture", kind: &CPU_ARCHITECTURE_SCHEMA },
-    Member { name: "operatingSystemFamily", kind: &OS_FAMILY_SCHEMA },
+    Member {
+        name: "cpuArchitecture",
+        kind: &CPU_ARCHITECTURE_SCHEMA,
+        xml: "cpuArchitecture",
+        ec2: "cpuArchitecture",
+    },
+    Member {
+        name: "operatingSystemFamily",
+        kind: &OS_FAMILY_SCHEMA,
+        xml: "operatingSystemFamily",
+        ec2: "operatingSystemFamily",
+    },
 ];
 pub static RUNTIME_PLATFORM_SCHEMA: Kind = Kind::Struct(&RUNTIME_PLATFORM_MEMBERS);
 static S3_FILES_VOLUME_CONFIGURATION_MEMBERS: [Member; 4] = [
-    Member { name: "fileSystemArn", kind: &STRING_SCHEMA },
-    Member { name: "rootDirectory", kind: &STRING_SCHEMA },
-    Member { name: "transitEncryptionPort", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "accessPointArn", kind: &STRING_SCHEMA },
+    Member {
+        name: "fileSystemArn",
+        kind: &STRING_SCHEMA,
+        xml: "fileSystemArn",
+        ec2: "fileSystemArn",
+    },
+    Member {
+        name: "rootDirectory",
+        kind: &STRING_SCHEMA,
+        xml: "rootDirectory",
+        ec2: "rootDirectory",
+    },
+    Member {
+        name: "transitEncryptionPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "transitEncryptionPort",
+        ec2: "transitEncryptionPort",
+    },
+    Member {
+        name: "accessPointArn",
+        kind: &STRING_SCHEMA,
+        xml: "accessPointArn",
+        ec2: "accessPointArn",
+    },
 ];
 pub static S3_FILES_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&S3_FILES_VOLUME_CONFIGURATION_MEMBERS);
 static SCALE_MEMBERS: [Member; 2] = [
-    Member { name: "value", kind: &DOUBLE_SCHEMA },
-    Member { name: "unit", kind: &SCALE_UNIT_SCHEMA },
+    Member { name: "value", kind: &DOUBLE_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "unit", kind: &SCALE_UNIT_SCHEMA, xml: "unit", ec2: "unit" },
 ];
 pub static SCALE_SCHEMA: Kind = Kind::Struct(&SCALE_MEMBERS);
 pub static SCALE_UNIT_SCHEMA: Kind = Kind::Enum(SCALE_UNIT_VALUES);
 pub static SCHEDULING_STRATEGY_SCHEMA: Kind = Kind::Enum(SCHEDULING_STRATEGY_VALUES);
 pub static SCOPE_SCHEMA: Kind = Kind::Enum(SCOPE_VALUES);
 static SECRET_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "valueFrom", kind: &STRING_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "valueFrom", kind: &STRING_SCHEMA, xml: "valueFrom", ec2: "valueFrom" },
 ];
 pub static SECRET_SCHEMA: Kind = Kind::Struct(&SECRET_MEMBERS);
 pub static SECRET_LIST_SCHEMA: Kind = Kind::List(&SECRET_SCHEMA);
 static SERVICE_MEMBERS: [Member; 35] = [
-    Member { name: "serviceArn", kind: &STRING_SCHEMA },
-    Member { name: "serviceName", kind: &STRING_SCHEMA },
-    Member { name: "clusterArn", kind: &STRING_SCHEMA },
-    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
-    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "desiredCount", kind: &INTEGER_SCHEMA },
-    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "platformFamily", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
-    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA },
-    Member { name: "deployments", kind: &DEPLOYMENTS_SCHEMA },
-    Member { name: "roleArn", kind: &STRING_SCHEMA },
-    Member { name: "events", kind: &SERVICE_EVENTS_SCHEMA },
-    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "currentServiceDeployment", kind: &STRING_SCHEMA },
-    Member { name: "currentServiceRevisions", kind: &SERVICE_CURRENT_REVISION_SUMMARY_LIST_SCHEMA },
-    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "schedulingStrategy", kind: &SCHEDULING_STRATEGY_SCHEMA },
-    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "createdBy", kind: &STRING_SCHEMA },
-    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
-    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
-    Member { name: "resourceManagementType", kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA },
+    Member { name: "serviceArn", kind: &STRING_SCHEMA, xml: "serviceArn", ec2: "serviceArn" },
+    Member { name: "serviceName", kind: &STRING_SCHEMA, xml: "serviceName", ec2: "serviceName" },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA, xml: "clusterArn", ec2: "clusterArn" },
+    Member {
+        name: "loadBalancers",
+        kind: &LOAD_BALANCERS_SCHEMA,
+        xml: "loadBalancers",
+        ec2: "loadBalancers",
+    },
+    Member {
+        name: "serviceRegistries",
+        kind: &SERVICE_REGISTRIES_SCHEMA,
+        xml: "serviceRegistries",
+        ec2: "serviceRegistries",
+    },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "desiredCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "desiredCount",
+        ec2: "desiredCount",
+    },
+    Member {
+        name: "runningCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningCount",
+        ec2: "runningCount",
+    },
+    Member {
+        name: "pendingCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingCount",
+        ec2: "pendingCount",
+    },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "platformFamily",
+        kind: &STRING_SCHEMA,
+        xml: "platformFamily",
+        ec2: "platformFamily",
+    },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "deploymentConfiguration",
+        kind: &DEPLOYMENT_CONFIGURATION_SCHEMA,
+        xml: "deploymentConfiguration",
+        ec2: "deploymentConfiguration",
+    },
+    Member { name: "taskSets", kind: &TASK_SETS_SCHEMA, xml: "taskSets", ec2: "taskSets" },
+    Member {
+        name: "deployments",
+        kind: &DEPLOYMENTS_SCHEMA,
+        xml: "deployments",
+        ec2: "deployments",
+    },
+    Member { name: "roleArn", kind: &STRING_SCHEMA, xml: "roleArn", ec2: "roleArn" },
+    Member { name: "events", kind: &SERVICE_EVENTS_SCHEMA, xml: "events", ec2: "events" },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA, xml: "createdAt", ec2: "createdAt" },
+    Member {
+        name: "currentServiceDeployment",
+        kind: &STRING_SCHEMA,
+        xml: "currentServiceDeployment",
+        ec2: "currentServiceDeployment",
+    },
+    Member {
+        name: "currentServiceRevisions",
+        kind: &SERVICE_CURRENT_REVISION_SUMMARY_LIST_SCHEMA,
+        xml: "currentServiceRevisions",
+        ec2: "currentServiceRevisions",
+    },
+    Member {
+        name: "placementConstraints",
+        kind: &PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "placementStrategy",
+        kind: &PLACEMENT_STRATEGIES_SCHEMA,
+        xml: "placementStrategy",
+        ec2: "placementStrategy",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "healthCheckGracePeriodSeconds",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "healthCheckGracePeriodSeconds",
+        ec2: "healthCheckGracePeriodSeconds",
+    },
+    Member {
+        name: "schedulingStrategy",
+        kind: &SCHEDULING_STRATEGY_SCHEMA,
+        xml: "schedulingStrategy",
+        ec2: "schedulingStrategy",
+    },
+    Member {
+        name: "deploymentController",
+        kind: &DEPLOYMENT_CONTROLLER_SCHEMA,
+        xml: "deploymentController",
+        ec2: "deploymentController",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "createdBy", kind: &STRING_SCHEMA, xml: "createdBy", ec2: "createdBy" },
+    Member {
+        name: "enableECSManagedTags",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableECSManagedTags",
+        ec2: "enableECSManagedTags",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member {
+        name: "availabilityZoneRebalancing",
+        kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA,
+        xml: "availabilityZoneRebalancing",
+        ec2: "availabilityZoneRebalancing",
+    },
+    Member {
+        name: "resourceManagementType",
+        kind: &RESOURCE_MANAGEMENT_TYPE_SCHEMA,
+        xml: "resourceManagementType",
+        ec2: "resourceManagementType",
+    },
 ];
 pub static SERVICE_SCHEMA: Kind = Kind::Struct(&SERVICE_MEMBERS);
 static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "format", kind: &SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA },
+    Member {
+        name: "format",
+        kind: &SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA,
+        xml: "format",
+        ec2: "format",
+    },
     Member {
         name: "includeQueryParameters",
         kind: &SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA,
+        xml: "includeQueryParameters",
+        ec2: "includeQueryParameters",
     },
 ];
 pub static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA: Kind =
@@ -5902,22 +7703,39 @@ pub static SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA: Kind =
 pub static SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_SCHEMA: Kind =
     Kind::Enum(SERVICE_CONNECT_ACCESS_LOGGING_FORMAT_VALUES);
 static SERVICE_CONNECT_CLIENT_ALIAS_MEMBERS: [Member; 3] = [
-    Member { name: "port", kind: &PORT_NUMBER_SCHEMA },
-    Member { name: "dnsName", kind: &STRING_SCHEMA },
-    Member { name: "testTrafficRules", kind: &SERVICE_CONNECT_TEST_TRAFFIC_RULES_SCHEMA },
+    Member { name: "port", kind: &PORT_NUMBER_SCHEMA, xml: "port", ec2: "port" },
+    Member { name: "dnsName", kind: &STRING_SCHEMA, xml: "dnsName", ec2: "dnsName" },
+    Member {
+        name: "testTrafficRules",
+        kind: &SERVICE_CONNECT_TEST_TRAFFIC_RULES_SCHEMA,
+        xml: "testTrafficRules",
+        ec2: "testTrafficRules",
+    },
 ];
 pub static SERVICE_CONNECT_CLIENT_ALIAS_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_CLIENT_ALIAS_MEMBERS);
 pub static SERVICE_CONNECT_CLIENT_ALIAS_LIST_SCHEMA: Kind =
     Kind::List(&SERVICE_CONNECT_CLIENT_ALIAS_SCHEMA);
 static SERVICE_CONNECT_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "enabled", kind: &BOOLEAN_SCHEMA },
-    Member { name: "namespace", kind: &STRING_SCHEMA },
-    Member { name: "services", kind: &SERVICE_CONNECT_SERVICE_LIST_SCHEMA },
-    Member { name: "logConfiguration", kind: &LOG_CONFIGURATION_SCHEMA },
+    Member { name: "enabled", kind: &BOOLEAN_SCHEMA, xml: "enabled", ec2: "enabled" },
+    Member { name: "namespace", kind: &STRING_SCHEMA, xml: "namespace", ec2: "namespace" },
+    Member {
+        name: "services",
+        kind: &SERVICE_CONNECT_SERVICE_LIST_SCHEMA,
+        xml: "services",
+        ec2: "services",
+    },
+    Member {
+        name: "logConfiguration",
+        kind: &LOG_CONFIGURATION_SCHEMA,
+        xml: "logConfiguration",
+        ec2: "logConfiguration",
+    },
     Member {
         name: "accessLogConfiguration",
         kind: &SERVICE_CONNECT_ACCESS_LOG_CONFIGURATION_SCHEMA,
+        xml: "accessLogConfiguration",
+        ec2: "accessLogConfiguration",
     },
 ];
 pub static SERVICE_CONNECT_CONFIGURATION_SCHEMA: Kind =
@@ -5925,96 +7743,191 @@ pub static SERVICE_CONNECT_CONFIGURATION_SCHEMA: Kind =
 pub static SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_SCHEMA: Kind =
     Kind::Enum(SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS_VALUES);
 static SERVICE_CONNECT_SERVICE_MEMBERS: [Member; 6] = [
-    Member { name: "portName", kind: &STRING_SCHEMA },
-    Member { name: "discoveryName", kind: &STRING_SCHEMA },
-    Member { name: "clientAliases", kind: &SERVICE_CONNECT_CLIENT_ALIAS_LIST_SCHEMA },
-    Member { name: "ingressPortOverride", kind: &PORT_NUMBER_SCHEMA },
-    Member { name: "timeout", kind: &TIMEOUT_CONFIGURATION_SCHEMA },
-    Member { name: "tls", kind: &SERVICE_CONNECT_TLS_CONFIGURATION_SCHEMA },
+    Member { name: "portName", kind: &STRING_SCHEMA, xml: "portName", ec2: "portName" },
+    Member {
+        name: "discoveryName",
+        kind: &STRING_SCHEMA,
+        xml: "discoveryName",
+        ec2: "discoveryName",
+    },
+    Member {
+        name: "clientAliases",
+        kind: &SERVICE_CONNECT_CLIENT_ALIAS_LIST_SCHEMA,
+        xml: "clientAliases",
+        ec2: "clientAliases",
+    },
+    Member {
+        name: "ingressPortOverride",
+        kind: &PORT_NUMBER_SCHEMA,
+        xml: "ingressPortOverride",
+        ec2: "ingressPortOverride",
+    },
+    Member { name: "timeout", kind: &TIMEOUT_CONFIGURATION_SCHEMA, xml: "timeout", ec2: "timeout" },
+    Member { name: "tls", kind: &SERVICE_CONNECT_TLS_CONFIGURATION_SCHEMA, xml: "tls", ec2: "tls" },
 ];
 pub static SERVICE_CONNECT_SERVICE_SCHEMA: Kind = Kind::Struct(&SERVICE_CONNECT_SERVICE_MEMBERS);
 pub static SERVICE_CONNECT_SERVICE_LIST_SCHEMA: Kind = Kind::List(&SERVICE_CONNECT_SERVICE_SCHEMA);
 static SERVICE_CONNECT_SERVICE_RESOURCE_MEMBERS: [Member; 2] = [
-    Member { name: "discoveryName", kind: &STRING_SCHEMA },
-    Member { name: "discoveryArn", kind: &STRING_SCHEMA },
+    Member {
+        name: "discoveryName",
+        kind: &STRING_SCHEMA,
+        xml: "discoveryName",
+        ec2: "discoveryName",
+    },
+    Member { name: "discoveryArn", kind: &STRING_SCHEMA, xml: "discoveryArn", ec2: "discoveryArn" },
 ];
 pub static SERVICE_CONNECT_SERVICE_RESOURCE_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_SERVICE_RESOURCE_MEMBERS);
 pub static SERVICE_CONNECT_SERVICE_RESOURCE_LIST_SCHEMA: Kind =
     Kind::List(&SERVICE_CONNECT_SERVICE_RESOURCE_SCHEMA);
 static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_MEMBERS: [Member; 1] =
-    [Member { name: "exact", kind: &STRING_SCHEMA }];
+    [Member { name: "exact", kind: &STRING_SCHEMA, xml: "exact", ec2: "exact" }];
 pub static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_MEMBERS);
 static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "value", kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member {
+        name: "value",
+        kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_MATCH_RULES_SCHEMA,
+        xml: "value",
+        ec2: "value",
+    },
 ];
 pub static SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_MEMBERS);
-static SERVICE_CONNECT_TEST_TRAFFIC_RULES_MEMBERS: [Member; 1] =
-    [Member { name: "header", kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_SCHEMA }];
+static SERVICE_CONNECT_TEST_TRAFFIC_RULES_MEMBERS: [Member; 1] = [Member {
+    name: "header",
+    kind: &SERVICE_CONNECT_TEST_TRAFFIC_HEADER_RULES_SCHEMA,
+    xml: "header",
+    ec2: "header",
+}];
 pub static SERVICE_CONNECT_TEST_TRAFFIC_RULES_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_TEST_TRAFFIC_RULES_MEMBERS);
-static SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_MEMBERS: [Member; 1] =
-    [Member { name: "awsPcaAuthorityArn", kind: &STRING_SCHEMA }];
+static SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_MEMBERS: [Member; 1] = [Member {
+    name: "awsPcaAuthorityArn",
+    kind: &STRING_SCHEMA,
+    xml: "awsPcaAuthorityArn",
+    ec2: "awsPcaAuthorityArn",
+}];
 pub static SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_MEMBERS);
 static SERVICE_CONNECT_TLS_CONFIGURATION_MEMBERS: [Member; 3] = [
     Member {
         name: "issuerCertificateAuthority",
         kind: &SERVICE_CONNECT_TLS_CERTIFICATE_AUTHORITY_SCHEMA,
+        xml: "issuerCertificateAuthority",
+        ec2: "issuerCertificateAuthority",
     },
-    Member { name: "kmsKey", kind: &STRING_SCHEMA },
-    Member { name: "roleArn", kind: &STRING_SCHEMA },
+    Member { name: "kmsKey", kind: &STRING_SCHEMA, xml: "kmsKey", ec2: "kmsKey" },
+    Member { name: "roleArn", kind: &STRING_SCHEMA, xml: "roleArn", ec2: "roleArn" },
 ];
 pub static SERVICE_CONNECT_TLS_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CONNECT_TLS_CONFIGURATION_MEMBERS);
 static SERVICE_CURRENT_REVISION_SUMMARY_MEMBERS: [Member; 4] = [
-    Member { name: "arn", kind: &STRING_SCHEMA },
-    Member { name: "requestedTaskCount", kind: &INTEGER_SCHEMA },
-    Member { name: "runningTaskCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingTaskCount", kind: &INTEGER_SCHEMA },
+    Member { name: "arn", kind: &STRING_SCHEMA, xml: "arn", ec2: "arn" },
+    Member {
+        name: "requestedTaskCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "requestedTaskCount",
+        ec2: "requestedTaskCount",
+    },
+    Member {
+        name: "runningTaskCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningTaskCount",
+        ec2: "runningTaskCount",
+    },
+    Member {
+        name: "pendingTaskCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingTaskCount",
+        ec2: "pendingTaskCount",
+    },
 ];
 pub static SERVICE_CURRENT_REVISION_SUMMARY_SCHEMA: Kind =
     Kind::Struct(&SERVICE_CURRENT_REVISION_SUMMARY_MEMBERS);
 pub static SERVICE_CURRENT_REVISION_SUMMARY_LIST_SCHEMA: Kind =
     Kind::List(&SERVICE_CURRENT_REVISION_SUMMARY_SCHEMA);
 static SERVICE_EVENT_MEMBERS: [Member; 3] = [
-    Member { name: "id", kind: &STRING_SCHEMA },
-    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "message", kind: &STRING_SCHEMA },
+    Member { name: "id", kind: &STRING_SCHEMA, xml: "id", ec2: "id" },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA, xml: "createdAt", ec2: "createdAt" },
+    Member { name: "message", kind: &STRING_SCHEMA, xml: "message", ec2: "message" },
 ];
 pub static SERVICE_EVENT_SCHEMA: Kind = Kind::Struct(&SERVICE_EVENT_MEMBERS);
 pub static SERVICE_EVENTS_SCHEMA: Kind = Kind::List(&SERVICE_EVENT_SCHEMA);
 pub static SERVICE_FIELD_SCHEMA: Kind = Kind::Enum(SERVICE_FIELD_VALUES);
 pub static SERVICE_FIELD_LIST_SCHEMA: Kind = Kind::List(&SERVICE_FIELD_SCHEMA);
 static SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 11] = [
-    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA },
-    Member { name: "volumeType", kind: &EBS_VOLUME_TYPE_SCHEMA },
-    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "snapshotId", kind: &EBS_SNAPSHOT_ID_SCHEMA },
-    Member { name: "volumeInitializationRate", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "throughput", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "tagSpecifications", kind: &EBS_TAG_SPECIFICATIONS_SCHEMA },
-    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
-    Member { name: "filesystemType", kind: &TASK_FILESYSTEM_TYPE_SCHEMA },
+    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA, xml: "encrypted", ec2: "encrypted" },
+    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member {
+        name: "volumeType",
+        kind: &EBS_VOLUME_TYPE_SCHEMA,
+        xml: "volumeType",
+        ec2: "volumeType",
+    },
+    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA, xml: "sizeInGiB", ec2: "sizeInGiB" },
+    Member {
+        name: "snapshotId",
+        kind: &EBS_SNAPSHOT_ID_SCHEMA,
+        xml: "snapshotId",
+        ec2: "snapshotId",
+    },
+    Member {
+        name: "volumeInitializationRate",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "volumeInitializationRate",
+        ec2: "volumeInitializationRate",
+    },
+    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA, xml: "iops", ec2: "iops" },
+    Member {
+        name: "throughput",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "throughput",
+        ec2: "throughput",
+    },
+    Member {
+        name: "tagSpecifications",
+        kind: &EBS_TAG_SPECIFICATIONS_SCHEMA,
+        xml: "tagSpecifications",
+        ec2: "tagSpecifications",
+    },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA, xml: "roleArn", ec2: "roleArn" },
+    Member {
+        name: "filesystemType",
+        kind: &TASK_FILESYSTEM_TYPE_SCHEMA,
+        xml: "filesystemType",
+        ec2: "filesystemType",
+    },
 ];
 pub static SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS);
 pub static SERVICE_REGISTRIES_SCHEMA: Kind = Kind::List(&SERVICE_REGISTRY_SCHEMA);
 static SERVICE_REGISTRY_MEMBERS: [Member; 4] = [
-    Member { name: "registryArn", kind: &STRING_SCHEMA },
-    Member { name: "port", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "containerName", kind: &STRING_SCHEMA },
-    Member { name: "containerPort", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "registryArn", kind: &STRING_SCHEMA, xml: "registryArn", ec2: "registryArn" },
+    Member { name: "port", kind: &BOXED_INTEGER_SCHEMA, xml: "port", ec2: "port" },
+    Member {
+        name: "containerName",
+        kind: &STRING_SCHEMA,
+        xml: "containerName",
+        ec2: "containerName",
+    },
+    Member {
+        name: "containerPort",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "containerPort",
+        ec2: "containerPort",
+    },
 ];
 pub static SERVICE_REGISTRY_SCHEMA: Kind = Kind::Struct(&SERVICE_REGISTRY_MEMBERS);
 static SERVICE_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA },
-    Member { name: "managedEBSVolume", kind: &SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA },
+    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member {
+        name: "managedEBSVolume",
+        kind: &SERVICE_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "managedEBSVolume",
+        ec2: "managedEBSVolume",
+    },
 ];
 pub static SERVICE_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&SERVICE_VOLUME_CONFIGURATION_MEMBERS);
@@ -6022,10 +7935,10 @@ pub static SERVICE_VOLUME_CONFIGURATIONS_SCHEMA: Kind =
     Kind::List(&SERVICE_VOLUME_CONFIGURATION_SCHEMA);
 pub static SERVICES_SCHEMA: Kind = Kind::List(&SERVICE_SCHEMA);
 static SETTING_MEMBERS: [Member; 4] = [
-    Member { name: "name", kind: &SETTING_NAME_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
-    Member { name: "principalArn", kind: &STRING_SCHEMA },
-    Member { name: "type", kind: &SETTING_TYPE_SCHEMA },
+    Member { name: "name", kind: &SETTING_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
+    Member { name: "principalArn", kind: &STRING_SCHEMA, xml: "principalArn", ec2: "principalArn" },
+    Member { name: "type", kind: &SETTING_TYPE_SCHEMA, xml: "type", ec2: "type" },
 ];
 pub static SETTING_SCHEMA: Kind = Kind::Struct(&SETTING_MEMBERS);
 pub static SETTING_NAME_SCHEMA: Kind = Kind::Enum(SETTING_NAME_VALUES);
@@ -6034,54 +7947,90 @@ pub static SETTINGS_SCHEMA: Kind = Kind::List(&SETTING_SCHEMA);
 pub static SORT_ORDER_SCHEMA: Kind = Kind::Enum(SORT_ORDER_VALUES);
 pub static STABILITY_STATUS_SCHEMA: Kind = Kind::Enum(STABILITY_STATUS_VALUES);
 static START_TASK_REQUEST_MEMBERS: [Member; 13] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
-    Member { name: "enableECSManagedTags", kind: &BOOLEAN_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
-    Member { name: "group", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
-    Member { name: "referenceId", kind: &STRING_SCHEMA },
-    Member { name: "startedBy", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "volumeConfigurations", kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "containerInstances",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "containerInstances",
+        ec2: "containerInstances",
+    },
+    Member {
+        name: "enableECSManagedTags",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableECSManagedTags",
+        ec2: "enableECSManagedTags",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member { name: "group", kind: &STRING_SCHEMA, xml: "group", ec2: "group" },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA, xml: "overrides", ec2: "overrides" },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member { name: "referenceId", kind: &STRING_SCHEMA, xml: "referenceId", ec2: "referenceId" },
+    Member { name: "startedBy", kind: &STRING_SCHEMA, xml: "startedBy", ec2: "startedBy" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "volumeConfigurations",
+        kind: &TASK_VOLUME_CONFIGURATIONS_SCHEMA,
+        xml: "volumeConfigurations",
+        ec2: "volumeConfigurations",
+    },
 ];
 pub static START_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&START_TASK_REQUEST_MEMBERS);
 static START_TASK_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "tasks", kind: &TASKS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member { name: "tasks", kind: &TASKS_SCHEMA, xml: "tasks", ec2: "tasks" },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static START_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&START_TASK_RESPONSE_MEMBERS);
 pub static STATISTICS_SCHEMA: Kind = Kind::List(&KEY_VALUE_PAIR_SCHEMA);
 static STOP_TASK_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "task", kind: &STRING_SCHEMA },
-    Member { name: "reason", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "task", kind: &STRING_SCHEMA, xml: "task", ec2: "task" },
+    Member { name: "reason", kind: &STRING_SCHEMA, xml: "reason", ec2: "reason" },
 ];
 pub static STOP_TASK_REQUEST_SCHEMA: Kind = Kind::Struct(&STOP_TASK_REQUEST_MEMBERS);
-static STOP_TASK_RESPONSE_MEMBERS: [Member; 1] = [Member { name: "task", kind: &TASK_SCHEMA }];
+static STOP_TASK_RESPONSE_MEMBERS: [Member; 1] =
+    [Member { name: "task", kind: &TASK_SCHEMA, xml: "task", ec2: "task" }];
 pub static STOP_TASK_RESPONSE_SCHEMA: Kind = Kind::Struct(&STOP_TASK_RESPONSE_MEMBERS);
 pub static STRING_SCHEMA: Kind = Kind::String;
 pub static STRING_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 pub static STRING_MAP_SCHEMA: Kind = Kind::Map(&STRING_SCHEMA);
 static SYSTEM_CONTROL_MEMBERS: [Member; 2] = [
-    Member { name: "namespace", kind: &STRING_SCHEMA },
-    Member { name: "value", kind: &STRING_SCHEMA },
+    Member { name: "namespace", kind: &STRING_SCHEMA, xml: "namespace", ec2: "namespace" },
+    Member { name: "value", kind: &STRING_SCHEMA, xml: "value", ec2: "value" },
 ];
 pub static SYSTEM_CONTROL_SCHEMA: Kind = Kind::Struct(&SYSTEM_CONTROL_MEMBERS);
 pub static SYSTEM_CONTROLS_SCHEMA: Kind = Kind::List(&SYSTEM_CONTROL_SCHEMA);
 static TAG_MEMBERS: [Member; 2] = [
-    Member { name: "key", kind: &TAG_KEY_SCHEMA },
-    Member { name: "value", kind: &TAG_VALUE_SCHEMA },
+    Member { name: "key", kind: &TAG_KEY_SCHEMA, xml: "key", ec2: "key" },
+    Member { name: "value", kind: &TAG_VALUE_SCHEMA, xml: "value", ec2: "value" },
 ];
 pub static TAG_SCHEMA: Kind = Kind::Struct(&TAG_MEMBERS);
 pub static TAG_KEY_SCHEMA: Kind = Kind::String;
 pub static TAG_KEYS_SCHEMA: Kind = Kind::List(&TAG_KEY_SCHEMA);
 static TAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "resourceArn", kind: &STRING_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
+    Member { name: "resourceArn", kind: &STRING_SCHEMA, xml: "resourceArn", ec2: "resourceArn" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
 ];
 pub static TAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&TAG_RESOURCE_REQUEST_MEMBERS);
 static TAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
@@ -6090,72 +8039,247 @@ pub static TAG_VALUE_SCHEMA: Kind = Kind::String;
 pub static TAGS_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
 pub static TARGET_TYPE_SCHEMA: Kind = Kind::Enum(TARGET_TYPE_VALUES);
 static TASK_MEMBERS: [Member; 37] = [
-    Member { name: "attachments", kind: &ATTACHMENTS_SCHEMA },
-    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA },
-    Member { name: "availabilityZone", kind: &STRING_SCHEMA },
-    Member { name: "capacityProviderName", kind: &STRING_SCHEMA },
-    Member { name: "clusterArn", kind: &STRING_SCHEMA },
-    Member { name: "connectivity", kind: &CONNECTIVITY_SCHEMA },
-    Member { name: "connectivityAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "containerInstanceArn", kind: &STRING_SCHEMA },
-    Member { name: "containers", kind: &CONTAINERS_SCHEMA },
-    Member { name: "cpu", kind: &STRING_SCHEMA },
-    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "desiredStatus", kind: &STRING_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOOLEAN_SCHEMA },
-    Member { name: "executionStoppedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "group", kind: &STRING_SCHEMA },
-    Member { name: "healthStatus", kind: &HEALTH_STATUS_SCHEMA },
-    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
-    Member { name: "lastStatus", kind: &STRING_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "memory", kind: &STRING_SCHEMA },
-    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "platformFamily", kind: &STRING_SCHEMA },
-    Member { name: "pullStartedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "pullStoppedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "startedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "startedBy", kind: &STRING_SCHEMA },
-    Member { name: "stopCode", kind: &TASK_STOP_CODE_SCHEMA },
-    Member { name: "stoppedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "stoppedReason", kind: &STRING_SCHEMA },
-    Member { name: "stoppingAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "taskArn", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinitionArn", kind: &STRING_SCHEMA },
-    Member { name: "version", kind: &LONG_SCHEMA },
-    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
-    Member { name: "fargateEphemeralStorage", kind: &TASK_EPHEMERAL_STORAGE_SCHEMA },
+    Member {
+        name: "attachments",
+        kind: &ATTACHMENTS_SCHEMA,
+        xml: "attachments",
+        ec2: "attachments",
+    },
+    Member { name: "attributes", kind: &ATTRIBUTES_SCHEMA, xml: "attributes", ec2: "attributes" },
+    Member {
+        name: "availabilityZone",
+        kind: &STRING_SCHEMA,
+        xml: "availabilityZone",
+        ec2: "availabilityZone",
+    },
+    Member {
+        name: "capacityProviderName",
+        kind: &STRING_SCHEMA,
+        xml: "capacityProviderName",
+        ec2: "capacityProviderName",
+    },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA, xml: "clusterArn", ec2: "clusterArn" },
+    Member {
+        name: "connectivity",
+        kind: &CONNECTIVITY_SCHEMA,
+        xml: "connectivity",
+        ec2: "connectivity",
+    },
+    Member {
+        name: "connectivityAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "connectivityAt",
+        ec2: "connectivityAt",
+    },
+    Member {
+        name: "containerInstanceArn",
+        kind: &STRING_SCHEMA,
+        xml: "containerInstanceArn",
+        ec2: "containerInstanceArn",
+    },
+    Member { name: "containers", kind: &CONTAINERS_SCHEMA, xml: "containers", ec2: "containers" },
+    Member { name: "cpu", kind: &STRING_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA, xml: "createdAt", ec2: "createdAt" },
+    Member {
+        name: "desiredStatus",
+        kind: &STRING_SCHEMA,
+        xml: "desiredStatus",
+        ec2: "desiredStatus",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member {
+        name: "executionStoppedAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "executionStoppedAt",
+        ec2: "executionStoppedAt",
+    },
+    Member { name: "group", kind: &STRING_SCHEMA, xml: "group", ec2: "group" },
+    Member {
+        name: "healthStatus",
+        kind: &HEALTH_STATUS_SCHEMA,
+        xml: "healthStatus",
+        ec2: "healthStatus",
+    },
+    Member {
+        name: "inferenceAccelerators",
+        kind: &INFERENCE_ACCELERATORS_SCHEMA,
+        xml: "inferenceAccelerators",
+        ec2: "inferenceAccelerators",
+    },
+    Member { name: "lastStatus", kind: &STRING_SCHEMA, xml: "lastStatus", ec2: "lastStatus" },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member { name: "memory", kind: &STRING_SCHEMA, xml: "memory", ec2: "memory" },
+    Member { name: "overrides", kind: &TASK_OVERRIDE_SCHEMA, xml: "overrides", ec2: "overrides" },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "platformFamily",
+        kind: &STRING_SCHEMA,
+        xml: "platformFamily",
+        ec2: "platformFamily",
+    },
+    Member {
+        name: "pullStartedAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "pullStartedAt",
+        ec2: "pullStartedAt",
+    },
+    Member {
+        name: "pullStoppedAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "pullStoppedAt",
+        ec2: "pullStoppedAt",
+    },
+    Member { name: "startedAt", kind: &TIMESTAMP_SCHEMA, xml: "startedAt", ec2: "startedAt" },
+    Member { name: "startedBy", kind: &STRING_SCHEMA, xml: "startedBy", ec2: "startedBy" },
+    Member { name: "stopCode", kind: &TASK_STOP_CODE_SCHEMA, xml: "stopCode", ec2: "stopCode" },
+    Member { name: "stoppedAt", kind: &TIMESTAMP_SCHEMA, xml: "stoppedAt", ec2: "stoppedAt" },
+    Member {
+        name: "stoppedReason",
+        kind: &STRING_SCHEMA,
+        xml: "stoppedReason",
+        ec2: "stoppedReason",
+    },
+    Member { name: "stoppingAt", kind: &TIMESTAMP_SCHEMA, xml: "stoppingAt", ec2: "stoppingAt" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member { name: "taskArn", kind: &STRING_SCHEMA, xml: "taskArn", ec2: "taskArn" },
+    Member {
+        name: "taskDefinitionArn",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinitionArn",
+        ec2: "taskDefinitionArn",
+    },
+    Member { name: "version", kind: &LONG_SCHEMA, xml: "version", ec2: "version" },
+    Member {
+        name: "ephemeralStorage",
+        kind: &EPHEMERAL_STORAGE_SCHEMA,
+        xml: "ephemeralStorage",
+        ec2: "ephemeralStorage",
+    },
+    Member {
+        name: "fargateEphemeralStorage",
+        kind: &TASK_EPHEMERAL_STORAGE_SCHEMA,
+        xml: "fargateEphemeralStorage",
+        ec2: "fargateEphemeralStorage",
+    },
 ];
 pub static TASK_SCHEMA: Kind = Kind::Struct(&TASK_MEMBERS);
 static TASK_DEFINITION_MEMBERS: [Member; 26] = [
-    Member { name: "taskDefinitionArn", kind: &STRING_SCHEMA },
-    Member { name: "containerDefinitions", kind: &CONTAINER_DEFINITIONS_SCHEMA },
-    Member { name: "family", kind: &STRING_SCHEMA },
-    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "networkMode", kind: &NETWORK_MODE_SCHEMA },
-    Member { name: "revision", kind: &INTEGER_SCHEMA },
-    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA },
-    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA },
-    Member { name: "requiresAttributes", kind: &REQUIRES_ATTRIBUTES_SCHEMA },
-    Member { name: "placementConstraints", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "compatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
-    Member { name: "runtimePlatform", kind: &RUNTIME_PLATFORM_SCHEMA },
-    Member { name: "requiresCompatibilities", kind: &COMPATIBILITY_LIST_SCHEMA },
-    Member { name: "cpu", kind: &STRING_SCHEMA },
-    Member { name: "memory", kind: &STRING_SCHEMA },
-    Member { name: "inferenceAccelerators", kind: &INFERENCE_ACCELERATORS_SCHEMA },
-    Member { name: "pidMode", kind: &PID_MODE_SCHEMA },
-    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA },
-    Member { name: "proxyConfiguration", kind: &PROXY_CONFIGURATION_SCHEMA },
-    Member { name: "registeredAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "deregisteredAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "deleteRequestedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "registeredBy", kind: &STRING_SCHEMA },
-    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
-    Member { name: "enableFaultInjection", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member {
+        name: "taskDefinitionArn",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinitionArn",
+        ec2: "taskDefinitionArn",
+    },
+    Member {
+        name: "containerDefinitions",
+        kind: &CONTAINER_DEFINITIONS_SCHEMA,
+        xml: "containerDefinitions",
+        ec2: "containerDefinitions",
+    },
+    Member { name: "family", kind: &STRING_SCHEMA, xml: "family", ec2: "family" },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA, xml: "taskRoleArn", ec2: "taskRoleArn" },
+    Member {
+        name: "executionRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "executionRoleArn",
+        ec2: "executionRoleArn",
+    },
+    Member {
+        name: "networkMode",
+        kind: &NETWORK_MODE_SCHEMA,
+        xml: "networkMode",
+        ec2: "networkMode",
+    },
+    Member { name: "revision", kind: &INTEGER_SCHEMA, xml: "revision", ec2: "revision" },
+    Member { name: "volumes", kind: &VOLUME_LIST_SCHEMA, xml: "volumes", ec2: "volumes" },
+    Member { name: "status", kind: &TASK_DEFINITION_STATUS_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "requiresAttributes",
+        kind: &REQUIRES_ATTRIBUTES_SCHEMA,
+        xml: "requiresAttributes",
+        ec2: "requiresAttributes",
+    },
+    Member {
+        name: "placementConstraints",
+        kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "compatibilities",
+        kind: &COMPATIBILITY_LIST_SCHEMA,
+        xml: "compatibilities",
+        ec2: "compatibilities",
+    },
+    Member {
+        name: "runtimePlatform",
+        kind: &RUNTIME_PLATFORM_SCHEMA,
+        xml: "runtimePlatform",
+        ec2: "runtimePlatform",
+    },
+    Member {
+        name: "requiresCompatibilities",
+        kind: &COMPATIBILITY_LIST_SCHEMA,
+        xml: "requiresCompatibilities",
+        ec2: "requiresCompatibilities",
+    },
+    Member { name: "cpu", kind: &STRING_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member { name: "memory", kind: &STRING_SCHEMA, xml: "memory", ec2: "memory" },
+    Member {
+        name: "inferenceAccelerators",
+        kind: &INFERENCE_ACCELERATORS_SCHEMA,
+        xml: "inferenceAccelerators",
+        ec2: "inferenceAccelerators",
+    },
+    Member { name: "pidMode", kind: &PID_MODE_SCHEMA, xml: "pidMode", ec2: "pidMode" },
+    Member { name: "ipcMode", kind: &IPC_MODE_SCHEMA, xml: "ipcMode", ec2: "ipcMode" },
+    Member {
+        name: "proxyConfiguration",
+        kind: &PROXY_CONFIGURATION_SCHEMA,
+        xml: "proxyConfiguration",
+        ec2: "proxyConfiguration",
+    },
+    Member {
+        name: "registeredAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "registeredAt",
+        ec2: "registeredAt",
+    },
+    Member {
+        name: "deregisteredAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "deregisteredAt",
+        ec2: "deregisteredAt",
+    },
+    Member {
+        name: "deleteRequestedAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "deleteRequestedAt",
+        ec2: "deleteRequestedAt",
+    },
+    Member { name: "registeredBy", kind: &STRING_SCHEMA, xml: "registeredBy", ec2: "registeredBy" },
+    Member {
+        name: "ephemeralStorage",
+        kind: &EPHEMERAL_STORAGE_SCHEMA,
+        xml: "ephemeralStorage",
+        ec2: "ephemeralStorage",
+    },
+    Member {
+        name: "enableFaultInjection",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "enableFaultInjection",
+        ec2: "enableFaultInjection",
+    },
 ];
 pub static TASK_DEFINITION_SCHEMA: Kind = Kind::Struct(&TASK_DEFINITION_MEMBERS);
 pub static TASK_DEFINITION_FAMILY_STATUS_SCHEMA: Kind =
@@ -6164,8 +8288,13 @@ pub static TASK_DEFINITION_FIELD_SCHEMA: Kind = Kind::Enum(TASK_DEFINITION_FIELD
 pub static TASK_DEFINITION_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_FIELD_SCHEMA);
 pub static TASK_DEFINITION_LIST_SCHEMA: Kind = Kind::List(&TASK_DEFINITION_SCHEMA);
 static TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS: [Member; 2] = [
-    Member { name: "type", kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA },
-    Member { name: "expression", kind: &STRING_SCHEMA },
+    Member {
+        name: "type",
+        kind: &TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE_SCHEMA,
+        xml: "type",
+        ec2: "type",
+    },
+    Member { name: "expression", kind: &STRING_SCHEMA, xml: "expression", ec2: "expression" },
 ];
 pub static TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA: Kind =
     Kind::Struct(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_MEMBERS);
@@ -6175,69 +8304,193 @@ pub static TASK_DEFINITION_PLACEMENT_CONSTRAINTS_SCHEMA: Kind =
     Kind::List(&TASK_DEFINITION_PLACEMENT_CONSTRAINT_SCHEMA);
 pub static TASK_DEFINITION_STATUS_SCHEMA: Kind = Kind::Enum(TASK_DEFINITION_STATUS_VALUES);
 static TASK_EPHEMERAL_STORAGE_MEMBERS: [Member; 2] = [
-    Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA },
-    Member { name: "kmsKeyId", kind: &STRING_SCHEMA },
+    Member { name: "sizeInGiB", kind: &INTEGER_SCHEMA, xml: "sizeInGiB", ec2: "sizeInGiB" },
+    Member { name: "kmsKeyId", kind: &STRING_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
 ];
 pub static TASK_EPHEMERAL_STORAGE_SCHEMA: Kind = Kind::Struct(&TASK_EPHEMERAL_STORAGE_MEMBERS);
 pub static TASK_FIELD_SCHEMA: Kind = Kind::Enum(TASK_FIELD_VALUES);
 pub static TASK_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_FIELD_SCHEMA);
 pub static TASK_FILESYSTEM_TYPE_SCHEMA: Kind = Kind::Enum(TASK_FILESYSTEM_TYPE_VALUES);
 static TASK_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS: [Member; 12] = [
-    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA },
-    Member { name: "volumeType", kind: &EBS_VOLUME_TYPE_SCHEMA },
-    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "snapshotId", kind: &EBS_SNAPSHOT_ID_SCHEMA },
-    Member { name: "volumeInitializationRate", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "throughput", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "tagSpecifications", kind: &EBS_TAG_SPECIFICATIONS_SCHEMA },
-    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
-    Member { name: "terminationPolicy", kind: &TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_SCHEMA },
-    Member { name: "filesystemType", kind: &TASK_FILESYSTEM_TYPE_SCHEMA },
+    Member { name: "encrypted", kind: &BOXED_BOOLEAN_SCHEMA, xml: "encrypted", ec2: "encrypted" },
+    Member { name: "kmsKeyId", kind: &EBSKMS_KEY_ID_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member {
+        name: "volumeType",
+        kind: &EBS_VOLUME_TYPE_SCHEMA,
+        xml: "volumeType",
+        ec2: "volumeType",
+    },
+    Member { name: "sizeInGiB", kind: &BOXED_INTEGER_SCHEMA, xml: "sizeInGiB", ec2: "sizeInGiB" },
+    Member {
+        name: "snapshotId",
+        kind: &EBS_SNAPSHOT_ID_SCHEMA,
+        xml: "snapshotId",
+        ec2: "snapshotId",
+    },
+    Member {
+        name: "volumeInitializationRate",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "volumeInitializationRate",
+        ec2: "volumeInitializationRate",
+    },
+    Member { name: "iops", kind: &BOXED_INTEGER_SCHEMA, xml: "iops", ec2: "iops" },
+    Member {
+        name: "throughput",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "throughput",
+        ec2: "throughput",
+    },
+    Member {
+        name: "tagSpecifications",
+        kind: &EBS_TAG_SPECIFICATIONS_SCHEMA,
+        xml: "tagSpecifications",
+        ec2: "tagSpecifications",
+    },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA, xml: "roleArn", ec2: "roleArn" },
+    Member {
+        name: "terminationPolicy",
+        kind: &TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_SCHEMA,
+        xml: "terminationPolicy",
+        ec2: "terminationPolicy",
+    },
+    Member {
+        name: "filesystemType",
+        kind: &TASK_FILESYSTEM_TYPE_SCHEMA,
+        xml: "filesystemType",
+        ec2: "filesystemType",
+    },
 ];
 pub static TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&TASK_MANAGED_EBS_VOLUME_CONFIGURATION_MEMBERS);
-static TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_MEMBERS: [Member; 1] =
-    [Member { name: "deleteOnTermination", kind: &BOXED_BOOLEAN_SCHEMA }];
+static TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_MEMBERS: [Member; 1] = [Member {
+    name: "deleteOnTermination",
+    kind: &BOXED_BOOLEAN_SCHEMA,
+    xml: "deleteOnTermination",
+    ec2: "deleteOnTermination",
+}];
 pub static TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_SCHEMA: Kind =
     Kind::Struct(&TASK_MANAGED_EBS_VOLUME_TERMINATION_POLICY_MEMBERS);
 static TASK_OVERRIDE_MEMBERS: [Member; 7] = [
-    Member { name: "containerOverrides", kind: &CONTAINER_OVERRIDES_SCHEMA },
-    Member { name: "cpu", kind: &STRING_SCHEMA },
-    Member { name: "inferenceAcceleratorOverrides", kind: &INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA },
-    Member { name: "executionRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "memory", kind: &STRING_SCHEMA },
-    Member { name: "taskRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "ephemeralStorage", kind: &EPHEMERAL_STORAGE_SCHEMA },
+    Member {
+        name: "containerOverrides",
+        kind: &CONTAINER_OVERRIDES_SCHEMA,
+        xml: "containerOverrides",
+        ec2: "containerOverrides",
+    },
+    Member { name: "cpu", kind: &STRING_SCHEMA, xml: "cpu", ec2: "cpu" },
+    Member {
+        name: "inferenceAcceleratorOverrides",
+        kind: &INFERENCE_ACCELERATOR_OVERRIDES_SCHEMA,
+        xml: "inferenceAcceleratorOverrides",
+        ec2: "inferenceAcceleratorOverrides",
+    },
+    Member {
+        name: "executionRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "executionRoleArn",
+        ec2: "executionRoleArn",
+    },
+    Member { name: "memory", kind: &STRING_SCHEMA, xml: "memory", ec2: "memory" },
+    Member { name: "taskRoleArn", kind: &STRING_SCHEMA, xml: "taskRoleArn", ec2: "taskRoleArn" },
+    Member {
+        name: "ephemeralStorage",
+        kind: &EPHEMERAL_STORAGE_SCHEMA,
+        xml: "ephemeralStorage",
+        ec2: "ephemeralStorage",
+    },
 ];
 pub static TASK_OVERRIDE_SCHEMA: Kind = Kind::Struct(&TASK_OVERRIDE_MEMBERS);
 static TASK_SET_MEMBERS: [Member; 25] = [
-    Member { name: "id", kind: &STRING_SCHEMA },
-    Member { name: "taskSetArn", kind: &STRING_SCHEMA },
-    Member { name: "serviceArn", kind: &STRING_SCHEMA },
-    Member { name: "clusterArn", kind: &STRING_SCHEMA },
-    Member { name: "startedBy", kind: &STRING_SCHEMA },
-    Member { name: "externalId", kind: &STRING_SCHEMA },
-    Member { name: "status", kind: &STRING_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "computedDesiredCount", kind: &INTEGER_SCHEMA },
-    Member { name: "pendingCount", kind: &INTEGER_SCHEMA },
-    Member { name: "runningCount", kind: &INTEGER_SCHEMA },
-    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "platformFamily", kind: &STRING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
-    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
-    Member { name: "scale", kind: &SCALE_SCHEMA },
-    Member { name: "stabilityStatus", kind: &STABILITY_STATUS_SCHEMA },
-    Member { name: "stabilityStatusAt", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "fargateEphemeralStorage", kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA },
+    Member { name: "id", kind: &STRING_SCHEMA, xml: "id", ec2: "id" },
+    Member { name: "taskSetArn", kind: &STRING_SCHEMA, xml: "taskSetArn", ec2: "taskSetArn" },
+    Member { name: "serviceArn", kind: &STRING_SCHEMA, xml: "serviceArn", ec2: "serviceArn" },
+    Member { name: "clusterArn", kind: &STRING_SCHEMA, xml: "clusterArn", ec2: "clusterArn" },
+    Member { name: "startedBy", kind: &STRING_SCHEMA, xml: "startedBy", ec2: "startedBy" },
+    Member { name: "externalId", kind: &STRING_SCHEMA, xml: "externalId", ec2: "externalId" },
+    Member { name: "status", kind: &STRING_SCHEMA, xml: "status", ec2: "status" },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "computedDesiredCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "computedDesiredCount",
+        ec2: "computedDesiredCount",
+    },
+    Member {
+        name: "pendingCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "pendingCount",
+        ec2: "pendingCount",
+    },
+    Member {
+        name: "runningCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "runningCount",
+        ec2: "runningCount",
+    },
+    Member { name: "createdAt", kind: &TIMESTAMP_SCHEMA, xml: "createdAt", ec2: "createdAt" },
+    Member { name: "updatedAt", kind: &TIMESTAMP_SCHEMA, xml: "updatedAt", ec2: "updatedAt" },
+    Member { name: "launchType", kind: &LAUNCH_TYPE_SCHEMA, xml: "launchType", ec2: "launchType" },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "platformFamily",
+        kind: &STRING_SCHEMA,
+        xml: "platformFamily",
+        ec2: "platformFamily",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "loadBalancers",
+        kind: &LOAD_BALANCERS_SCHEMA,
+        xml: "loadBalancers",
+        ec2: "loadBalancers",
+    },
+    Member {
+        name: "serviceRegistries",
+        kind: &SERVICE_REGISTRIES_SCHEMA,
+        xml: "serviceRegistries",
+        ec2: "serviceRegistries",
+    },
+    Member { name: "scale", kind: &SCALE_SCHEMA, xml: "scale", ec2: "scale" },
+    Member {
+        name: "stabilityStatus",
+        kind: &STABILITY_STATUS_SCHEMA,
+        xml: "stabilityStatus",
+        ec2: "stabilityStatus",
+    },
+    Member {
+        name: "stabilityStatusAt",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "stabilityStatusAt",
+        ec2: "stabilityStatusAt",
+    },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "fargateEphemeralStorage",
+        kind: &DEPLOYMENT_EPHEMERAL_STORAGE_SCHEMA,
+        xml: "fargateEphemeralStorage",
+        ec2: "fargateEphemeralStorage",
+    },
 ];
 pub static TASK_SET_SCHEMA: Kind = Kind::Struct(&TASK_SET_MEMBERS);
 pub static TASK_SET_FIELD_SCHEMA: Kind = Kind::Enum(TASK_SET_FIELD_VALUES);
@@ -6245,8 +8498,13 @@ pub static TASK_SET_FIELD_LIST_SCHEMA: Kind = Kind::List(&TASK_SET_FIELD_SCHEMA)
 pub static TASK_SETS_SCHEMA: Kind = Kind::List(&TASK_SET_SCHEMA);
 pub static TASK_STOP_CODE_SCHEMA: Kind = Kind::Enum(TASK_STOP_CODE_VALUES);
 static TASK_VOLUME_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA },
-    Member { name: "managedEBSVolume", kind: &TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA },
+    Member { name: "name", kind: &ECS_VOLUME_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member {
+        name: "managedEBSVolume",
+        kind: &TASK_MANAGED_EBS_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "managedEBSVolume",
+        ec2: "managedEBSVolume",
+    },
 ];
 pub static TASK_VOLUME_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&TASK_VOLUME_CONFIGURATION_MEMBERS);
@@ -6254,200 +8512,435 @@ pub static TASK_VOLUME_CONFIGURATIONS_SCHEMA: Kind = Kind::List(&TASK_VOLUME_CON
 pub static TASK_VOLUME_STORAGE_GI_B_SCHEMA: Kind = Kind::Integer;
 pub static TASKS_SCHEMA: Kind = Kind::List(&TASK_SCHEMA);
 static TIMEOUT_CONFIGURATION_MEMBERS: [Member; 2] = [
-    Member { name: "idleTimeoutSeconds", kind: &DURATION_SCHEMA },
-    Member { name: "perRequestTimeoutSeconds", kind: &DURATION_SCHEMA },
+    Member {
+        name: "idleTimeoutSeconds",
+        kind: &DURATION_SCHEMA,
+        xml: "idleTimeoutSeconds",
+        ec2: "idleTimeoutSeconds",
+    },
+    Member {
+        name: "perRequestTimeoutSeconds",
+        kind: &DURATION_SCHEMA,
+        xml: "perRequestTimeoutSeconds",
+        ec2: "perRequestTimeoutSeconds",
+    },
 ];
 pub static TIMEOUT_CONFIGURATION_SCHEMA: Kind = Kind::Struct(&TIMEOUT_CONFIGURATION_MEMBERS);
 pub static TIMESTAMP_SCHEMA: Kind = Kind::Timestamp;
 static TMPFS_MEMBERS: [Member; 3] = [
-    Member { name: "containerPath", kind: &STRING_SCHEMA },
-    Member { name: "size", kind: &INTEGER_SCHEMA },
-    Member { name: "mountOptions", kind: &STRING_LIST_SCHEMA },
+    Member {
+        name: "containerPath",
+        kind: &STRING_SCHEMA,
+        xml: "containerPath",
+        ec2: "containerPath",
+    },
+    Member { name: "size", kind: &INTEGER_SCHEMA, xml: "size", ec2: "size" },
+    Member {
+        name: "mountOptions",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "mountOptions",
+        ec2: "mountOptions",
+    },
 ];
 pub static TMPFS_SCHEMA: Kind = Kind::Struct(&TMPFS_MEMBERS);
 pub static TMPFS_LIST_SCHEMA: Kind = Kind::List(&TMPFS_SCHEMA);
 static TOTAL_LOCAL_STORAGE_GB_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA },
-    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA },
+    Member { name: "min", kind: &BOXED_DOUBLE_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_DOUBLE_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static TOTAL_LOCAL_STORAGE_GB_REQUEST_SCHEMA: Kind =
     Kind::Struct(&TOTAL_LOCAL_STORAGE_GB_REQUEST_MEMBERS);
 pub static TRANSPORT_PROTOCOL_SCHEMA: Kind = Kind::Enum(TRANSPORT_PROTOCOL_VALUES);
 static ULIMIT_MEMBERS: [Member; 3] = [
-    Member { name: "name", kind: &ULIMIT_NAME_SCHEMA },
-    Member { name: "softLimit", kind: &INTEGER_SCHEMA },
-    Member { name: "hardLimit", kind: &INTEGER_SCHEMA },
+    Member { name: "name", kind: &ULIMIT_NAME_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "softLimit", kind: &INTEGER_SCHEMA, xml: "softLimit", ec2: "softLimit" },
+    Member { name: "hardLimit", kind: &INTEGER_SCHEMA, xml: "hardLimit", ec2: "hardLimit" },
 ];
 pub static ULIMIT_SCHEMA: Kind = Kind::Struct(&ULIMIT_MEMBERS);
 pub static ULIMIT_LIST_SCHEMA: Kind = Kind::List(&ULIMIT_SCHEMA);
 pub static ULIMIT_NAME_SCHEMA: Kind = Kind::Enum(ULIMIT_NAME_VALUES);
 static UNTAG_RESOURCE_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "resourceArn", kind: &STRING_SCHEMA },
-    Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA },
+    Member { name: "resourceArn", kind: &STRING_SCHEMA, xml: "resourceArn", ec2: "resourceArn" },
+    Member { name: "tagKeys", kind: &TAG_KEYS_SCHEMA, xml: "tagKeys", ec2: "tagKeys" },
 ];
 pub static UNTAG_RESOURCE_REQUEST_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_REQUEST_MEMBERS);
 static UNTAG_RESOURCE_RESPONSE_MEMBERS: [Member; 0] = [];
 pub static UNTAG_RESOURCE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UNTAG_RESOURCE_RESPONSE_MEMBERS);
 static UPDATE_CAPACITY_PROVIDER_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "autoScalingGroupProvider", kind: &AUTO_SCALING_GROUP_PROVIDER_UPDATE_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "autoScalingGroupProvider",
+        kind: &AUTO_SCALING_GROUP_PROVIDER_UPDATE_SCHEMA,
+        xml: "autoScalingGroupProvider",
+        ec2: "autoScalingGroupProvider",
+    },
     Member {
         name: "managedInstancesProvider",
         kind: &UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA,
+        xml: "managedInstancesProvider",
+        ec2: "managedInstancesProvider",
     },
 ];
 pub static UPDATE_CAPACITY_PROVIDER_REQUEST_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CAPACITY_PROVIDER_REQUEST_MEMBERS);
-static UPDATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "capacityProvider", kind: &CAPACITY_PROVIDER_SCHEMA }];
+static UPDATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS: [Member; 1] = [Member {
+    name: "capacityProvider",
+    kind: &CAPACITY_PROVIDER_SCHEMA,
+    xml: "capacityProvider",
+    ec2: "capacityProvider",
+}];
 pub static UPDATE_CAPACITY_PROVIDER_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CAPACITY_PROVIDER_RESPONSE_MEMBERS);
 static UPDATE_CLUSTER_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
-    Member { name: "configuration", kind: &CLUSTER_CONFIGURATION_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA, xml: "settings", ec2: "settings" },
+    Member {
+        name: "configuration",
+        kind: &CLUSTER_CONFIGURATION_SCHEMA,
+        xml: "configuration",
+        ec2: "configuration",
+    },
     Member {
         name: "serviceConnectDefaults",
         kind: &CLUSTER_SERVICE_CONNECT_DEFAULTS_REQUEST_SCHEMA,
+        xml: "serviceConnectDefaults",
+        ec2: "serviceConnectDefaults",
     },
 ];
 pub static UPDATE_CLUSTER_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_CLUSTER_REQUEST_MEMBERS);
 static UPDATE_CLUSTER_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static UPDATE_CLUSTER_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_CLUSTER_RESPONSE_MEMBERS);
 static UPDATE_CLUSTER_SETTINGS_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "settings", kind: &CLUSTER_SETTINGS_SCHEMA, xml: "settings", ec2: "settings" },
 ];
 pub static UPDATE_CLUSTER_SETTINGS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CLUSTER_SETTINGS_REQUEST_MEMBERS);
 static UPDATE_CLUSTER_SETTINGS_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "cluster", kind: &CLUSTER_SCHEMA }];
+    [Member { name: "cluster", kind: &CLUSTER_SCHEMA, xml: "cluster", ec2: "cluster" }];
 pub static UPDATE_CLUSTER_SETTINGS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CLUSTER_SETTINGS_RESPONSE_MEMBERS);
 static UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "containerInstances", kind: &STRING_LIST_SCHEMA },
-    Member { name: "status", kind: &CONTAINER_INSTANCE_STATUS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member {
+        name: "containerInstances",
+        kind: &STRING_LIST_SCHEMA,
+        xml: "containerInstances",
+        ec2: "containerInstances",
+    },
+    Member {
+        name: "status",
+        kind: &CONTAINER_INSTANCE_STATUS_SCHEMA,
+        xml: "status",
+        ec2: "status",
+    },
 ];
 pub static UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CONTAINER_INSTANCES_STATE_REQUEST_MEMBERS);
 static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "containerInstances", kind: &CONTAINER_INSTANCES_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member {
+        name: "containerInstances",
+        kind: &CONTAINER_INSTANCES_SCHEMA,
+        xml: "containerInstances",
+        ec2: "containerInstances",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_CONTAINER_INSTANCES_STATE_RESPONSE_MEMBERS);
 static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS: [Member; 5] = [
-    Member { name: "infrastructureRoleArn", kind: &STRING_SCHEMA },
-    Member { name: "instanceLaunchTemplate", kind: &INSTANCE_LAUNCH_TEMPLATE_UPDATE_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_MI_TAGS_SCHEMA },
-    Member { name: "infrastructureOptimization", kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA },
-    Member { name: "autoRepairConfiguration", kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA },
+    Member {
+        name: "infrastructureRoleArn",
+        kind: &STRING_SCHEMA,
+        xml: "infrastructureRoleArn",
+        ec2: "infrastructureRoleArn",
+    },
+    Member {
+        name: "instanceLaunchTemplate",
+        kind: &INSTANCE_LAUNCH_TEMPLATE_UPDATE_SCHEMA,
+        xml: "instanceLaunchTemplate",
+        ec2: "instanceLaunchTemplate",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_MI_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "infrastructureOptimization",
+        kind: &INFRASTRUCTURE_OPTIMIZATION_SCHEMA,
+        xml: "infrastructureOptimization",
+        ec2: "infrastructureOptimization",
+    },
+    Member {
+        name: "autoRepairConfiguration",
+        kind: &AUTO_REPAIR_CONFIGURATION_SCHEMA,
+        xml: "autoRepairConfiguration",
+        ec2: "autoRepairConfiguration",
+    },
 ];
 pub static UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&UPDATE_MANAGED_INSTANCES_PROVIDER_CONFIGURATION_MEMBERS);
 static UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_MEMBERS: [Member; 3] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "primaryTaskSet", kind: &STRING_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member {
+        name: "primaryTaskSet",
+        kind: &STRING_SCHEMA,
+        xml: "primaryTaskSet",
+        ec2: "primaryTaskSet",
+    },
 ];
 pub static UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_SCHEMA: Kind =
     Kind::Struct(&UPDATE_SERVICE_PRIMARY_TASK_SET_REQUEST_MEMBERS);
 static UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA, xml: "taskSet", ec2: "taskSet" }];
 pub static UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_SERVICE_PRIMARY_TASK_SET_RESPONSE_MEMBERS);
 static UPDATE_SERVICE_REQUEST_MEMBERS: [Member; 22] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "desiredCount", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "taskDefinition", kind: &STRING_SCHEMA },
-    Member { name: "capacityProviderStrategy", kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA },
-    Member { name: "deploymentConfiguration", kind: &DEPLOYMENT_CONFIGURATION_SCHEMA },
-    Member { name: "availabilityZoneRebalancing", kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA },
-    Member { name: "networkConfiguration", kind: &NETWORK_CONFIGURATION_SCHEMA },
-    Member { name: "placementConstraints", kind: &PLACEMENT_CONSTRAINTS_SCHEMA },
-    Member { name: "placementStrategy", kind: &PLACEMENT_STRATEGIES_SCHEMA },
-    Member { name: "platformVersion", kind: &STRING_SCHEMA },
-    Member { name: "forceNewDeployment", kind: &BOOLEAN_SCHEMA },
-    Member { name: "healthCheckGracePeriodSeconds", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "deploymentController", kind: &DEPLOYMENT_CONTROLLER_SCHEMA },
-    Member { name: "enableExecuteCommand", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "enableECSManagedTags", kind: &BOXED_BOOLEAN_SCHEMA },
-    Member { name: "loadBalancers", kind: &LOAD_BALANCERS_SCHEMA },
-    Member { name: "propagateTags", kind: &PROPAGATE_TAGS_SCHEMA },
-    Member { name: "serviceRegistries", kind: &SERVICE_REGISTRIES_SCHEMA },
-    Member { name: "serviceConnectConfiguration", kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA },
-    Member { name: "volumeConfigurations", kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA },
-    Member { name: "vpcLatticeConfigurations", kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member {
+        name: "desiredCount",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "desiredCount",
+        ec2: "desiredCount",
+    },
+    Member {
+        name: "taskDefinition",
+        kind: &STRING_SCHEMA,
+        xml: "taskDefinition",
+        ec2: "taskDefinition",
+    },
+    Member {
+        name: "capacityProviderStrategy",
+        kind: &CAPACITY_PROVIDER_STRATEGY_SCHEMA,
+        xml: "capacityProviderStrategy",
+        ec2: "capacityProviderStrategy",
+    },
+    Member {
+        name: "deploymentConfiguration",
+        kind: &DEPLOYMENT_CONFIGURATION_SCHEMA,
+        xml: "deploymentConfiguration",
+        ec2: "deploymentConfiguration",
+    },
+    Member {
+        name: "availabilityZoneRebalancing",
+        kind: &AVAILABILITY_ZONE_REBALANCING_SCHEMA,
+        xml: "availabilityZoneRebalancing",
+        ec2: "availabilityZoneRebalancing",
+    },
+    Member {
+        name: "networkConfiguration",
+        kind: &NETWORK_CONFIGURATION_SCHEMA,
+        xml: "networkConfiguration",
+        ec2: "networkConfiguration",
+    },
+    Member {
+        name: "placementConstraints",
+        kind: &PLACEMENT_CONSTRAINTS_SCHEMA,
+        xml: "placementConstraints",
+        ec2: "placementConstraints",
+    },
+    Member {
+        name: "placementStrategy",
+        kind: &PLACEMENT_STRATEGIES_SCHEMA,
+        xml: "placementStrategy",
+        ec2: "placementStrategy",
+    },
+    Member {
+        name: "platformVersion",
+        kind: &STRING_SCHEMA,
+        xml: "platformVersion",
+        ec2: "platformVersion",
+    },
+    Member {
+        name: "forceNewDeployment",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "forceNewDeployment",
+        ec2: "forceNewDeployment",
+    },
+    Member {
+        name: "healthCheckGracePeriodSeconds",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "healthCheckGracePeriodSeconds",
+        ec2: "healthCheckGracePeriodSeconds",
+    },
+    Member {
+        name: "deploymentController",
+        kind: &DEPLOYMENT_CONTROLLER_SCHEMA,
+        xml: "deploymentController",
+        ec2: "deploymentController",
+    },
+    Member {
+        name: "enableExecuteCommand",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "enableExecuteCommand",
+        ec2: "enableExecuteCommand",
+    },
+    Member {
+        name: "enableECSManagedTags",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "enableECSManagedTags",
+        ec2: "enableECSManagedTags",
+    },
+    Member {
+        name: "loadBalancers",
+        kind: &LOAD_BALANCERS_SCHEMA,
+        xml: "loadBalancers",
+        ec2: "loadBalancers",
+    },
+    Member {
+        name: "propagateTags",
+        kind: &PROPAGATE_TAGS_SCHEMA,
+        xml: "propagateTags",
+        ec2: "propagateTags",
+    },
+    Member {
+        name: "serviceRegistries",
+        kind: &SERVICE_REGISTRIES_SCHEMA,
+        xml: "serviceRegistries",
+        ec2: "serviceRegistries",
+    },
+    Member {
+        name: "serviceConnectConfiguration",
+        kind: &SERVICE_CONNECT_CONFIGURATION_SCHEMA,
+        xml: "serviceConnectConfiguration",
+        ec2: "serviceConnectConfiguration",
+    },
+    Member {
+        name: "volumeConfigurations",
+        kind: &SERVICE_VOLUME_CONFIGURATIONS_SCHEMA,
+        xml: "volumeConfigurations",
+        ec2: "volumeConfigurations",
+    },
+    Member {
+        name: "vpcLatticeConfigurations",
+        kind: &VPC_LATTICE_CONFIGURATIONS_SCHEMA,
+        xml: "vpcLatticeConfigurations",
+        ec2: "vpcLatticeConfigurations",
+    },
 ];
 pub static UPDATE_SERVICE_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_REQUEST_MEMBERS);
 static UPDATE_SERVICE_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "service", kind: &SERVICE_SCHEMA }];
+    [Member { name: "service", kind: &SERVICE_SCHEMA, xml: "service", ec2: "service" }];
 pub static UPDATE_SERVICE_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_SERVICE_RESPONSE_MEMBERS);
 static UPDATE_TASK_PROTECTION_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "tasks", kind: &STRING_LIST_SCHEMA },
-    Member { name: "protectionEnabled", kind: &BOOLEAN_SCHEMA },
-    Member { name: "expiresInMinutes", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "tasks", kind: &STRING_LIST_SCHEMA, xml: "tasks", ec2: "tasks" },
+    Member {
+        name: "protectionEnabled",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "protectionEnabled",
+        ec2: "protectionEnabled",
+    },
+    Member {
+        name: "expiresInMinutes",
+        kind: &BOXED_INTEGER_SCHEMA,
+        xml: "expiresInMinutes",
+        ec2: "expiresInMinutes",
+    },
 ];
 pub static UPDATE_TASK_PROTECTION_REQUEST_SCHEMA: Kind =
     Kind::Struct(&UPDATE_TASK_PROTECTION_REQUEST_MEMBERS);
 static UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "protectedTasks", kind: &PROTECTED_TASKS_SCHEMA },
-    Member { name: "failures", kind: &FAILURES_SCHEMA },
+    Member {
+        name: "protectedTasks",
+        kind: &PROTECTED_TASKS_SCHEMA,
+        xml: "protectedTasks",
+        ec2: "protectedTasks",
+    },
+    Member { name: "failures", kind: &FAILURES_SCHEMA, xml: "failures", ec2: "failures" },
 ];
 pub static UPDATE_TASK_PROTECTION_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&UPDATE_TASK_PROTECTION_RESPONSE_MEMBERS);
 static UPDATE_TASK_SET_REQUEST_MEMBERS: [Member; 4] = [
-    Member { name: "cluster", kind: &STRING_SCHEMA },
-    Member { name: "service", kind: &STRING_SCHEMA },
-    Member { name: "taskSet", kind: &STRING_SCHEMA },
-    Member { name: "scale", kind: &SCALE_SCHEMA },
+    Member { name: "cluster", kind: &STRING_SCHEMA, xml: "cluster", ec2: "cluster" },
+    Member { name: "service", kind: &STRING_SCHEMA, xml: "service", ec2: "service" },
+    Member { name: "taskSet", kind: &STRING_SCHEMA, xml: "taskSet", ec2: "taskSet" },
+    Member { name: "scale", kind: &SCALE_SCHEMA, xml: "scale", ec2: "scale" },
 ];
 pub static UPDATE_TASK_SET_REQUEST_SCHEMA: Kind = Kind::Struct(&UPDATE_TASK_SET_REQUEST_MEMBERS);
 static UPDATE_TASK_SET_RESPONSE_MEMBERS: [Member; 1] =
-    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA }];
+    [Member { name: "taskSet", kind: &TASK_SET_SCHEMA, xml: "taskSet", ec2: "taskSet" }];
 pub static UPDATE_TASK_SET_RESPONSE_SCHEMA: Kind = Kind::Struct(&UPDATE_TASK_SET_RESPONSE_MEMBERS);
 static V_CPU_COUNT_RANGE_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA },
-    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA },
+    Member { name: "min", kind: &BOXED_INTEGER_SCHEMA, xml: "min", ec2: "min" },
+    Member { name: "max", kind: &BOXED_INTEGER_SCHEMA, xml: "max", ec2: "max" },
 ];
 pub static V_CPU_COUNT_RANGE_REQUEST_SCHEMA: Kind =
     Kind::Struct(&V_CPU_COUNT_RANGE_REQUEST_MEMBERS);
 pub static VERSION_CONSISTENCY_SCHEMA: Kind = Kind::Enum(VERSION_CONSISTENCY_VALUES);
 static VERSION_INFO_MEMBERS: [Member; 3] = [
-    Member { name: "agentVersion", kind: &STRING_SCHEMA },
-    Member { name: "agentHash", kind: &STRING_SCHEMA },
-    Member { name: "dockerVersion", kind: &STRING_SCHEMA },
+    Member { name: "agentVersion", kind: &STRING_SCHEMA, xml: "agentVersion", ec2: "agentVersion" },
+    Member { name: "agentHash", kind: &STRING_SCHEMA, xml: "agentHash", ec2: "agentHash" },
+    Member {
+        name: "dockerVersion",
+        kind: &STRING_SCHEMA,
+        xml: "dockerVersion",
+        ec2: "dockerVersion",
+    },
 ];
 pub static VERSION_INFO_SCHEMA: Kind = Kind::Struct(&VERSION_INFO_MEMBERS);
 static VOLUME_MEMBERS: [Member; 7] = [
-    Member { name: "name", kind: &STRING_SCHEMA },
-    Member { name: "host", kind: &HOST_VOLUME_PROPERTIES_SCHEMA },
-    Member { name: "dockerVolumeConfiguration", kind: &DOCKER_VOLUME_CONFIGURATION_SCHEMA },
-    Member { name: "efsVolumeConfiguration", kind: &EFS_VOLUME_CONFIGURATION_SCHEMA },
-    Member { name: "s3filesVolumeConfiguration", kind: &S3_FILES_VOLUME_CONFIGURATION_SCHEMA },
+    Member { name: "name", kind: &STRING_SCHEMA, xml: "name", ec2: "name" },
+    Member { name: "host", kind: &HOST_VOLUME_PROPERTIES_SCHEMA, xml: "host", ec2: "host" },
+    Member {
+        name: "dockerVolumeConfiguration",
+        kind: &DOCKER_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "dockerVolumeConfiguration",
+        ec2: "dockerVolumeConfiguration",
+    },
+    Member {
+        name: "efsVolumeConfiguration",
+        kind: &EFS_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "efsVolumeConfiguration",
+        ec2: "efsVolumeConfiguration",
+    },
+    Member {
+        name: "s3filesVolumeConfiguration",
+        kind: &S3_FILES_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "s3filesVolumeConfiguration",
+        ec2: "s3filesVolumeConfiguration",
+    },
     Member {
         name: "fsxWindowsFileServerVolumeConfiguration",
         kind: &F_SX_WINDOWS_FILE_SERVER_VOLUME_CONFIGURATION_SCHEMA,
+        xml: "fsxWindowsFileServerVolumeConfiguration",
+        ec2: "fsxWindowsFileServerVolumeConfiguration",
     },
-    Member { name: "configuredAtLaunch", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member {
+        name: "configuredAtLaunch",
+        kind: &BOXED_BOOLEAN_SCHEMA,
+        xml: "configuredAtLaunch",
+        ec2: "configuredAtLaunch",
+    },
 ];
 pub static VOLUME_SCHEMA: Kind = Kind::Struct(&VOLUME_MEMBERS);
 static VOLUME_FROM_MEMBERS: [Member; 2] = [
-    Member { name: "sourceContainer", kind: &STRING_SCHEMA },
-    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA },
+    Member {
+        name: "sourceContainer",
+        kind: &STRING_SCHEMA,
+        xml: "sourceContainer",
+        ec2: "sourceContainer",
+    },
+    Member { name: "readOnly", kind: &BOXED_BOOLEAN_SCHEMA, xml: "readOnly", ec2: "readOnly" },
 ];
 pub static VOLUME_FROM_SCHEMA: Kind = Kind::Struct(&VOLUME_FROM_MEMBERS);
 pub static VOLUME_FROM_LIST_SCHEMA: Kind = Kind::List(&VOLUME_FROM_SCHEMA);
 pub static VOLUME_LIST_SCHEMA: Kind = Kind::List(&VOLUME_SCHEMA);
 static VPC_LATTICE_CONFIGURATION_MEMBERS: [Member; 3] = [
-    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA },
-    Member { name: "targetGroupArn", kind: &STRING_SCHEMA },
-    Member { name: "portName", kind: &STRING_SCHEMA },
+    Member { name: "roleArn", kind: &IAM_ROLE_ARN_SCHEMA, xml: "roleArn", ec2: "roleArn" },
+    Member {
+        name: "targetGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "targetGroupArn",
+        ec2: "targetGroupArn",
+    },
+    Member { name: "portName", kind: &STRING_SCHEMA, xml: "portName", ec2: "portName" },
 ];
 pub static VPC_LATTICE_CONFIGURATION_SCHEMA: Kind =
     Kind::Struct(&VPC_LATTICE_CONFIGURATION_MEMBERS);

@@ -14,7 +14,22 @@ pub enum Document {
     Time(i64),
     List(Vec<Document>),
     /// Members in the model's order (XML keeps it).
-    Struct(Vec<(&'static str, Document)>),
+    Struct(Vec<(Name, Document)>),
+}
+
+/// A member's name in JSON and CBOR, and in XML (the model's `locationName`: EC2's answers
+/// name nearly every member differently, `vpcSet` for `Vpcs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    pub json: &'static str,
+    pub xml: &'static str,
+}
+
+impl From<&'static str> for Name {
+    /// The same name on every wire.
+    fn from(name: &'static str) -> Name {
+        Name { json: name, xml: name }
+    }
 }
 
 /// How lists are written in XML: the query protocol's `<member>` or EC2's `<item>`.
@@ -34,7 +49,10 @@ impl Document {
             Document::Time(t) => Value::Number((*t).into()),
             Document::List(items) => Value::Array(items.iter().map(Document::to_json).collect()),
             Document::Struct(members) => Value::Object(
-                members.iter().map(|(k, v)| ((*k).to_string(), v.to_json())).collect::<Map<_, _>>(),
+                members
+                    .iter()
+                    .map(|(k, v)| (k.json.to_string(), v.to_json()))
+                    .collect::<Map<_, _>>(),
             ),
         }
     }
@@ -61,11 +79,11 @@ impl Document {
             Document::Struct(members) => {
                 for (name, value) in members {
                     out.push('<');
-                    out.push_str(name);
+                    out.push_str(name.xml);
                     out.push('>');
                     value.write_xml(lists, out);
                     out.push_str("</");
-                    out.push_str(name);
+                    out.push_str(name.xml);
                     out.push('>');
                 }
             }

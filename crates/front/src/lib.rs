@@ -21,7 +21,7 @@ pub mod service;
 pub mod sigv4;
 
 pub use caller::{Action, AllowAll, Authorizer, Caller, KeyInfo, KeyStore};
-pub use document::Document;
+pub use document::{Document, Name};
 pub use door::{Call, FrontDoor, Observer};
 pub use error::{Fault, WireError};
 pub use listener::{serve, ListenerConfig};

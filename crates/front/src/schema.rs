@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::document::Document;
+use crate::document::{Document, Name};
 use crate::error::WireError;
 
 /// A shape's kind.
@@ -29,22 +29,42 @@ pub enum Kind {
     Struct(&'static [Member]),
 }
 
-/// A structure's member: its wire name and kind.
+/// A structure's member: its name (in JSON, CBOR and the generated types), its kind, and its
+/// names on the other wires: `xml` in XML answers and query parameters (the model's
+/// `locationName`), `ec2` in EC2 parameters (`queryName`, else `locationName` capitalized).
 #[derive(Debug)]
 pub struct Member {
     pub name: &'static str,
     pub kind: &'static Kind,
+    pub xml: &'static str,
+    pub ec2: &'static str,
 }
 
-/// Query parameters (the door's tree of strings, `query::parse`) typed by `kind`: numbers,
-/// booleans and timestamps (ISO 8601 or epoch seconds) become JSON numbers and booleans, maps
-/// (`entry.N.key` / `.value`) objects. Members the shape does not have are kept as they came
-/// (serde ignores them).
-pub fn typed_params(value: Value, kind: &Kind) -> Result<Value, WireError> {
-    typed(value, kind, "")
+/// Which names query parameters carry: the query protocol's or EC2's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamNames {
+    Query,
+    Ec2,
 }
 
-fn typed(value: Value, kind: &Kind, path: &str) -> Result<Value, WireError> {
+impl ParamNames {
+    fn of(self, member: &Member) -> &'static str {
+        match self {
+            ParamNames::Query => member.xml,
+            ParamNames::Ec2 => member.ec2,
+        }
+    }
+}
+
+/// Query parameters (the door's tree of strings, `query::parse`) typed by `kind`, named as the
+/// members are (from their `names` on the wire): numbers, booleans and timestamps (ISO 8601 or
+/// epoch seconds) become JSON numbers and booleans, maps (`entry.N.key` / `.value`) objects.
+/// Members the shape does not have are kept as they came (serde ignores them).
+pub fn typed_params(value: Value, kind: &Kind, names: ParamNames) -> Result<Value, WireError> {
+    typed(value, kind, "", names)
+}
+
+fn typed(value: Value, kind: &Kind, path: &str, names: ParamNames) -> Result<Value, WireError> {
     let bad = |what: &str, text: &str| {
         WireError::invalid_parameter_value(format!(
             "The parameter {path} must be {what}, not '{text}'."
@@ -70,7 +90,8 @@ fn typed(value: Value, kind: &Kind, path: &str) -> Result<Value, WireError> {
             Value::from(parse_timestamp(&text).ok_or_else(|| bad("an ISO 8601 timestamp", &text))?)
         }
         (Kind::List(item), Value::Array(items)) => {
-            Value::Array(items.into_iter().map(|v| typed(v, item, path)).collect::<Result<_, _>>()?)
+            let items = items.into_iter().map(|v| typed(v, item, path, names));
+            Value::Array(items.collect::<Result<_, _>>()?)
         }
         (Kind::Map(item), Value::Array(entries)) => {
             let mut map = Map::new();
@@ -82,19 +103,24 @@ fn typed(value: Value, kind: &Kind, path: &str) -> Result<Value, WireError> {
                 let (Some(key), Some(value)) = (key, fields.remove("value")) else {
                     return Err(bad("a list of key and value entries", "?"));
                 };
-                let typed_value = typed(value, item, path)?;
+                let typed_value = typed(value, item, path, names)?;
                 map.insert(key, typed_value);
             }
             Value::Object(map)
         }
         (Kind::Struct(members), Value::Object(fields)) => {
             let mut out = Map::new();
-            for (name, value) in fields {
-                let value = match members.iter().find(|m| m.name == name) {
-                    Some(member) => typed(value, member.kind, &name)?,
-                    None => value,
-                };
-                out.insert(name, value);
+            for (wire_name, value) in fields {
+                // Named as the member is; a name the shape does not have stays as it came.
+                match members.iter().find(|m| names.of(m) == wire_name) {
+                    Some(member) => {
+                        let value = typed(value, member.kind, member.name, names)?;
+                        out.insert(member.name.to_string(), value);
+                    }
+                    None => {
+                        out.insert(wire_name, value);
+                    }
+                }
             }
             Value::Object(out)
         }
@@ -122,7 +148,7 @@ pub fn document(value: &Value, kind: &Kind) -> Document {
                 .iter()
                 .filter_map(|m| {
                     let v = fields.get(m.name).filter(|v| !v.is_null())?;
-                    Some((m.name, document(v, m.kind)))
+                    Some((Name { json: m.name, xml: m.xml }, document(v, m.kind)))
                 })
                 .collect(),
         ),
@@ -171,18 +197,18 @@ mod tests {
 
     static DIMENSION: Kind = Kind::Struct(&DIMENSION_MEMBERS);
     static DIMENSION_MEMBERS: [Member; 2] = [
-        Member { name: "Name", kind: &Kind::String },
-        Member { name: "Value", kind: &Kind::String },
+        Member { name: "Name", kind: &Kind::String, xml: "Name", ec2: "Name" },
+        Member { name: "Value", kind: &Kind::String, xml: "Value", ec2: "Value" },
     ];
     static DIMENSIONS: Kind = Kind::List(&DIMENSION);
     static TAGS: Kind = Kind::Map(&Kind::String);
     static INPUT_MEMBERS: [Member; 6] = [
-        Member { name: "Period", kind: &Kind::Integer },
-        Member { name: "StartTime", kind: &Kind::Timestamp },
-        Member { name: "ReturnData", kind: &Kind::Boolean },
-        Member { name: "Dimensions", kind: &DIMENSIONS },
-        Member { name: "Tags", kind: &TAGS },
-        Member { name: "Value", kind: &Kind::Double },
+        Member { name: "Period", kind: &Kind::Integer, xml: "Period", ec2: "Period" },
+        Member { name: "StartTime", kind: &Kind::Timestamp, xml: "StartTime", ec2: "StartTime" },
+        Member { name: "ReturnData", kind: &Kind::Boolean, xml: "ReturnData", ec2: "ReturnData" },
+        Member { name: "Dimensions", kind: &DIMENSIONS, xml: "Dimensions", ec2: "Dimensions" },
+        Member { name: "Tags", kind: &TAGS, xml: "Tags", ec2: "Tags" },
+        Member { name: "Value", kind: &Kind::Double, xml: "Value", ec2: "Value" },
     ];
     static INPUT: Kind = Kind::Struct(&INPUT_MEMBERS);
 
@@ -192,7 +218,7 @@ mod tests {
             "Dimensions": [{"Name": "ClusterName", "Value": "60"}], "Tags": [{"key": "a", "value": "b"}],
             "Value": "1.5", "Unknown": "7"});
         assert_eq!(
-            typed_params(params, &INPUT).expect("typed"),
+            typed_params(params, &INPUT, ParamNames::Query).expect("typed"),
             json!({"Period": 60, "StartTime": 1_704_067_200.0, "ReturnData": false,
                 "Dimensions": [{"Name": "ClusterName", "Value": "60"}], "Tags": {"a": "b"},
                 "Value": 1.5, "Unknown": "7"})
@@ -203,7 +229,7 @@ mod tests {
             json!({"ReturnData": "maybe"}),
             json!({"Value": "NaN"}),
         ] {
-            let error = typed_params(bad.clone(), &INPUT).expect_err("refused");
+            let error = typed_params(bad.clone(), &INPUT, ParamNames::Query).expect_err("refused");
             assert_eq!(error.query_code(), "InvalidParameterValue", "{bad}");
         }
     }
@@ -211,17 +237,48 @@ mod tests {
     #[test]
     fn answers_follow_the_models_member_order_and_mark_timestamps() {
         static OUTPUT_MEMBERS: [Member; 2] = [
-            Member { name: "Label", kind: &Kind::String },
-            Member { name: "At", kind: &Kind::Timestamp },
+            Member { name: "Label", kind: &Kind::String, xml: "Label", ec2: "Label" },
+            Member { name: "At", kind: &Kind::Timestamp, xml: "At", ec2: "At" },
         ];
         static OUTPUT: Kind = Kind::Struct(&OUTPUT_MEMBERS);
         let value = json!({"At": 1_704_067_200.0, "Label": "cpu", "Missing": null});
         assert_eq!(
             document(&value, &OUTPUT),
             Document::Struct(vec![
-                ("Label", Document::Str("cpu".into())),
-                ("At", Document::Time(1_704_067_200))
+                ("Label".into(), Document::Str("cpu".into())),
+                ("At".into(), Document::Time(1_704_067_200))
             ])
         );
+    }
+
+    #[test]
+    fn ec2_names_members_its_own_way_on_the_wire() {
+        static IDS: Kind = Kind::List(&Kind::String);
+        static REQUEST_MEMBERS: [Member; 2] = [
+            Member { name: "VpcIds", kind: &IDS, xml: "VpcId", ec2: "VpcId" },
+            Member { name: "DryRun", kind: &Kind::Boolean, xml: "dryRun", ec2: "DryRun" },
+        ];
+        static REQUEST: Kind = Kind::Struct(&REQUEST_MEMBERS);
+        // `VpcId.1=vpc-1&DryRun=false`, as botocore's EC2 serializer writes it.
+        let params = json!({"VpcId": ["vpc-1"], "DryRun": "false"});
+        assert_eq!(
+            typed_params(params, &REQUEST, ParamNames::Ec2).expect("typed"),
+            json!({"VpcIds": ["vpc-1"], "DryRun": false})
+        );
+        // The query protocol reads `locationName`s.
+        let params = json!({"dryRun": "true"});
+        assert_eq!(
+            typed_params(params, &REQUEST, ParamNames::Query).expect("typed"),
+            json!({"DryRun": true})
+        );
+
+        static ANSWER_MEMBERS: [Member; 1] =
+            [Member { name: "Vpcs", kind: &IDS, xml: "vpcSet", ec2: "VpcSet" }];
+        static ANSWER: Kind = Kind::Struct(&ANSWER_MEMBERS);
+        let document = document(&json!({"Vpcs": ["vpc-1"]}), &ANSWER);
+        let mut xml = String::new();
+        document.write_xml(crate::document::XmlLists::Item, &mut xml);
+        assert_eq!(xml, "<vpcSet><item>vpc-1</item></vpcSet>", "XML by locationName");
+        assert_eq!(document.to_json(), json!({"Vpcs": ["vpc-1"]}), "JSON by member name");
     }
 }

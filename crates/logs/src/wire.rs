@@ -472,32 +472,75 @@ pub static ACCOUNT_IDS_SCHEMA: Kind = Kind::List(&ACCOUNT_ID_SCHEMA);
 pub static ARN_SCHEMA: Kind = Kind::String;
 pub static BEARER_TOKEN_AUTHENTICATION_ENABLED_SCHEMA: Kind = Kind::Boolean;
 static CREATE_LOG_GROUP_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "kmsKeyId", kind: &KMS_KEY_ID_SCHEMA },
-    Member { name: "tags", kind: &TAGS_SCHEMA },
-    Member { name: "logGroupClass", kind: &LOG_GROUP_CLASS_SCHEMA },
-    Member { name: "deletionProtectionEnabled", kind: &DELETION_PROTECTION_ENABLED_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member { name: "kmsKeyId", kind: &KMS_KEY_ID_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member { name: "tags", kind: &TAGS_SCHEMA, xml: "tags", ec2: "tags" },
+    Member {
+        name: "logGroupClass",
+        kind: &LOG_GROUP_CLASS_SCHEMA,
+        xml: "logGroupClass",
+        ec2: "logGroupClass",
+    },
+    Member {
+        name: "deletionProtectionEnabled",
+        kind: &DELETION_PROTECTION_ENABLED_SCHEMA,
+        xml: "deletionProtectionEnabled",
+        ec2: "deletionProtectionEnabled",
+    },
 ];
 pub static CREATE_LOG_GROUP_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_LOG_GROUP_REQUEST_MEMBERS);
 static CREATE_LOG_STREAM_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
 ];
 pub static CREATE_LOG_STREAM_REQUEST_SCHEMA: Kind =
     Kind::Struct(&CREATE_LOG_STREAM_REQUEST_MEMBERS);
 pub static DATA_PROTECTION_STATUS_SCHEMA: Kind = Kind::Enum(DATA_PROTECTION_STATUS_VALUES);
 pub static DAYS_SCHEMA: Kind = Kind::Integer;
-static DELETE_LOG_GROUP_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA }];
+static DELETE_LOG_GROUP_REQUEST_MEMBERS: [Member; 1] = [Member {
+    name: "logGroupName",
+    kind: &LOG_GROUP_NAME_SCHEMA,
+    xml: "logGroupName",
+    ec2: "logGroupName",
+}];
 pub static DELETE_LOG_GROUP_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_LOG_GROUP_REQUEST_MEMBERS);
 static DELETE_LOG_STREAM_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
 ];
 pub static DELETE_LOG_STREAM_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_LOG_STREAM_REQUEST_MEMBERS);
-static DELETE_RETENTION_POLICY_REQUEST_MEMBERS: [Member; 1] =
-    [Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA }];
+static DELETE_RETENTION_POLICY_REQUEST_MEMBERS: [Member; 1] = [Member {
+    name: "logGroupName",
+    kind: &LOG_GROUP_NAME_SCHEMA,
+    xml: "logGroupName",
+    ec2: "logGroupName",
+}];
 pub static DELETE_RETENTION_POLICY_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DELETE_RETENTION_POLICY_REQUEST_MEMBERS);
 pub static DELETION_PROTECTION_ENABLED_SCHEMA: Kind = Kind::Boolean;
@@ -506,43 +549,98 @@ pub static DESCRIBE_LIMIT_SCHEMA: Kind = Kind::Integer;
 pub static DESCRIBE_LOG_GROUPS_LOG_GROUP_IDENTIFIERS_SCHEMA: Kind =
     Kind::List(&LOG_GROUP_IDENTIFIER_SCHEMA);
 static DESCRIBE_LOG_GROUPS_REQUEST_MEMBERS: [Member; 8] = [
-    Member { name: "accountIdentifiers", kind: &ACCOUNT_IDS_SCHEMA },
-    Member { name: "logGroupNamePrefix", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logGroupNamePattern", kind: &LOG_GROUP_NAME_PATTERN_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "limit", kind: &DESCRIBE_LIMIT_SCHEMA },
-    Member { name: "includeLinkedAccounts", kind: &INCLUDE_LINKED_ACCOUNTS_SCHEMA },
-    Member { name: "logGroupClass", kind: &LOG_GROUP_CLASS_SCHEMA },
-    Member { name: "logGroupIdentifiers", kind: &DESCRIBE_LOG_GROUPS_LOG_GROUP_IDENTIFIERS_SCHEMA },
+    Member {
+        name: "accountIdentifiers",
+        kind: &ACCOUNT_IDS_SCHEMA,
+        xml: "accountIdentifiers",
+        ec2: "accountIdentifiers",
+    },
+    Member {
+        name: "logGroupNamePrefix",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupNamePrefix",
+        ec2: "logGroupNamePrefix",
+    },
+    Member {
+        name: "logGroupNamePattern",
+        kind: &LOG_GROUP_NAME_PATTERN_SCHEMA,
+        xml: "logGroupNamePattern",
+        ec2: "logGroupNamePattern",
+    },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member { name: "limit", kind: &DESCRIBE_LIMIT_SCHEMA, xml: "limit", ec2: "limit" },
+    Member {
+        name: "includeLinkedAccounts",
+        kind: &INCLUDE_LINKED_ACCOUNTS_SCHEMA,
+        xml: "includeLinkedAccounts",
+        ec2: "includeLinkedAccounts",
+    },
+    Member {
+        name: "logGroupClass",
+        kind: &LOG_GROUP_CLASS_SCHEMA,
+        xml: "logGroupClass",
+        ec2: "logGroupClass",
+    },
+    Member {
+        name: "logGroupIdentifiers",
+        kind: &DESCRIBE_LOG_GROUPS_LOG_GROUP_IDENTIFIERS_SCHEMA,
+        xml: "logGroupIdentifiers",
+        ec2: "logGroupIdentifiers",
+    },
 ];
 pub static DESCRIBE_LOG_GROUPS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_LOG_GROUPS_REQUEST_MEMBERS);
 static DESCRIBE_LOG_GROUPS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "logGroups", kind: &LOG_GROUPS_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
+    Member { name: "logGroups", kind: &LOG_GROUPS_SCHEMA, xml: "logGroups", ec2: "logGroups" },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static DESCRIBE_LOG_GROUPS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_LOG_GROUPS_RESPONSE_MEMBERS);
 static DESCRIBE_LOG_STREAMS_REQUEST_MEMBERS: [Member; 7] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logGroupIdentifier", kind: &LOG_GROUP_IDENTIFIER_SCHEMA },
-    Member { name: "logStreamNamePrefix", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "orderBy", kind: &ORDER_BY_SCHEMA },
-    Member { name: "descending", kind: &DESCENDING_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "limit", kind: &DESCRIBE_LIMIT_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logGroupIdentifier",
+        kind: &LOG_GROUP_IDENTIFIER_SCHEMA,
+        xml: "logGroupIdentifier",
+        ec2: "logGroupIdentifier",
+    },
+    Member {
+        name: "logStreamNamePrefix",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamNamePrefix",
+        ec2: "logStreamNamePrefix",
+    },
+    Member { name: "orderBy", kind: &ORDER_BY_SCHEMA, xml: "orderBy", ec2: "orderBy" },
+    Member { name: "descending", kind: &DESCENDING_SCHEMA, xml: "descending", ec2: "descending" },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member { name: "limit", kind: &DESCRIBE_LIMIT_SCHEMA, xml: "limit", ec2: "limit" },
 ];
 pub static DESCRIBE_LOG_STREAMS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_LOG_STREAMS_REQUEST_MEMBERS);
 static DESCRIBE_LOG_STREAMS_RESPONSE_MEMBERS: [Member; 2] = [
-    Member { name: "logStreams", kind: &LOG_STREAMS_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
+    Member { name: "logStreams", kind: &LOG_STREAMS_SCHEMA, xml: "logStreams", ec2: "logStreams" },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static DESCRIBE_LOG_STREAMS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_LOG_STREAMS_RESPONSE_MEMBERS);
 static ENTITY_MEMBERS: [Member; 2] = [
-    Member { name: "keyAttributes", kind: &ENTITY_KEY_ATTRIBUTES_SCHEMA },
-    Member { name: "attributes", kind: &ENTITY_ATTRIBUTES_SCHEMA },
+    Member {
+        name: "keyAttributes",
+        kind: &ENTITY_KEY_ATTRIBUTES_SCHEMA,
+        xml: "keyAttributes",
+        ec2: "keyAttributes",
+    },
+    Member {
+        name: "attributes",
+        kind: &ENTITY_ATTRIBUTES_SCHEMA,
+        xml: "attributes",
+        ec2: "attributes",
+    },
 ];
 pub static ENTITY_SCHEMA: Kind = Kind::Struct(&ENTITY_MEMBERS);
 pub static ENTITY_ATTRIBUTES_SCHEMA: Kind = Kind::Map(&ENTITY_ATTRIBUTES_VALUE_SCHEMA);
@@ -558,61 +656,136 @@ pub static EVENT_MESSAGE_SCHEMA: Kind = Kind::String;
 pub static EVENTS_LIMIT_SCHEMA: Kind = Kind::Integer;
 pub static FILTER_COUNT_SCHEMA: Kind = Kind::Integer;
 static FILTER_LOG_EVENTS_REQUEST_MEMBERS: [Member; 11] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logGroupIdentifier", kind: &LOG_GROUP_IDENTIFIER_SCHEMA },
-    Member { name: "logStreamNames", kind: &INPUT_LOG_STREAM_NAMES_SCHEMA },
-    Member { name: "logStreamNamePrefix", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "startTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "endTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "filterPattern", kind: &FILTER_PATTERN_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "limit", kind: &EVENTS_LIMIT_SCHEMA },
-    Member { name: "interleaved", kind: &INTERLEAVED_SCHEMA },
-    Member { name: "unmask", kind: &UNMASK_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logGroupIdentifier",
+        kind: &LOG_GROUP_IDENTIFIER_SCHEMA,
+        xml: "logGroupIdentifier",
+        ec2: "logGroupIdentifier",
+    },
+    Member {
+        name: "logStreamNames",
+        kind: &INPUT_LOG_STREAM_NAMES_SCHEMA,
+        xml: "logStreamNames",
+        ec2: "logStreamNames",
+    },
+    Member {
+        name: "logStreamNamePrefix",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamNamePrefix",
+        ec2: "logStreamNamePrefix",
+    },
+    Member { name: "startTime", kind: &TIMESTAMP_SCHEMA, xml: "startTime", ec2: "startTime" },
+    Member { name: "endTime", kind: &TIMESTAMP_SCHEMA, xml: "endTime", ec2: "endTime" },
+    Member {
+        name: "filterPattern",
+        kind: &FILTER_PATTERN_SCHEMA,
+        xml: "filterPattern",
+        ec2: "filterPattern",
+    },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member { name: "limit", kind: &EVENTS_LIMIT_SCHEMA, xml: "limit", ec2: "limit" },
+    Member {
+        name: "interleaved",
+        kind: &INTERLEAVED_SCHEMA,
+        xml: "interleaved",
+        ec2: "interleaved",
+    },
+    Member { name: "unmask", kind: &UNMASK_SCHEMA, xml: "unmask", ec2: "unmask" },
 ];
 pub static FILTER_LOG_EVENTS_REQUEST_SCHEMA: Kind =
     Kind::Struct(&FILTER_LOG_EVENTS_REQUEST_MEMBERS);
 static FILTER_LOG_EVENTS_RESPONSE_MEMBERS: [Member; 3] = [
-    Member { name: "events", kind: &FILTERED_LOG_EVENTS_SCHEMA },
-    Member { name: "searchedLogStreams", kind: &SEARCHED_LOG_STREAMS_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
+    Member { name: "events", kind: &FILTERED_LOG_EVENTS_SCHEMA, xml: "events", ec2: "events" },
+    Member {
+        name: "searchedLogStreams",
+        kind: &SEARCHED_LOG_STREAMS_SCHEMA,
+        xml: "searchedLogStreams",
+        ec2: "searchedLogStreams",
+    },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
 ];
 pub static FILTER_LOG_EVENTS_RESPONSE_SCHEMA: Kind =
     Kind::Struct(&FILTER_LOG_EVENTS_RESPONSE_MEMBERS);
 pub static FILTER_PATTERN_SCHEMA: Kind = Kind::String;
 static FILTERED_LOG_EVENT_MEMBERS: [Member; 5] = [
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA },
-    Member { name: "ingestionTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "eventId", kind: &EVENT_ID_SCHEMA },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
+    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA, xml: "timestamp", ec2: "timestamp" },
+    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA, xml: "message", ec2: "message" },
+    Member {
+        name: "ingestionTime",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "ingestionTime",
+        ec2: "ingestionTime",
+    },
+    Member { name: "eventId", kind: &EVENT_ID_SCHEMA, xml: "eventId", ec2: "eventId" },
 ];
 pub static FILTERED_LOG_EVENT_SCHEMA: Kind = Kind::Struct(&FILTERED_LOG_EVENT_MEMBERS);
 pub static FILTERED_LOG_EVENTS_SCHEMA: Kind = Kind::List(&FILTERED_LOG_EVENT_SCHEMA);
 static GET_LOG_EVENTS_REQUEST_MEMBERS: [Member; 9] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logGroupIdentifier", kind: &LOG_GROUP_IDENTIFIER_SCHEMA },
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "startTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "endTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "limit", kind: &EVENTS_LIMIT_SCHEMA },
-    Member { name: "startFromHead", kind: &START_FROM_HEAD_SCHEMA },
-    Member { name: "unmask", kind: &UNMASK_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logGroupIdentifier",
+        kind: &LOG_GROUP_IDENTIFIER_SCHEMA,
+        xml: "logGroupIdentifier",
+        ec2: "logGroupIdentifier",
+    },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
+    Member { name: "startTime", kind: &TIMESTAMP_SCHEMA, xml: "startTime", ec2: "startTime" },
+    Member { name: "endTime", kind: &TIMESTAMP_SCHEMA, xml: "endTime", ec2: "endTime" },
+    Member { name: "nextToken", kind: &NEXT_TOKEN_SCHEMA, xml: "nextToken", ec2: "nextToken" },
+    Member { name: "limit", kind: &EVENTS_LIMIT_SCHEMA, xml: "limit", ec2: "limit" },
+    Member {
+        name: "startFromHead",
+        kind: &START_FROM_HEAD_SCHEMA,
+        xml: "startFromHead",
+        ec2: "startFromHead",
+    },
+    Member { name: "unmask", kind: &UNMASK_SCHEMA, xml: "unmask", ec2: "unmask" },
 ];
 pub static GET_LOG_EVENTS_REQUEST_SCHEMA: Kind = Kind::Struct(&GET_LOG_EVENTS_REQUEST_MEMBERS);
 static GET_LOG_EVENTS_RESPONSE_MEMBERS: [Member; 3] = [
-    Member { name: "events", kind: &OUTPUT_LOG_EVENTS_SCHEMA },
-    Member { name: "nextForwardToken", kind: &NEXT_TOKEN_SCHEMA },
-    Member { name: "nextBackwardToken", kind: &NEXT_TOKEN_SCHEMA },
+    Member { name: "events", kind: &OUTPUT_LOG_EVENTS_SCHEMA, xml: "events", ec2: "events" },
+    Member {
+        name: "nextForwardToken",
+        kind: &NEXT_TOKEN_SCHEMA,
+        xml: "nextForwardToken",
+        ec2: "nextForwardToken",
+    },
+    Member {
+        name: "nextBackwardToken",
+        kind: &NEXT_TOKEN_SCHEMA,
+        xml: "nextBackwardToken",
+        ec2: "nextBackwardToken",
+    },
 ];
 pub static GET_LOG_EVENTS_RESPONSE_SCHEMA: Kind = Kind::Struct(&GET_LOG_EVENTS_RESPONSE_MEMBERS);
 pub static INCLUDE_LINKED_ACCOUNTS_SCHEMA: Kind = Kind::Boolean;
 pub static INHERITED_PROPERTIES_SCHEMA: Kind = Kind::List(&INHERITED_PROPERTY_SCHEMA);
 pub static INHERITED_PROPERTY_SCHEMA: Kind = Kind::Enum(INHERITED_PROPERTY_VALUES);
 static INPUT_LOG_EVENT_MEMBERS: [Member; 2] = [
-    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA },
+    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA, xml: "timestamp", ec2: "timestamp" },
+    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA, xml: "message", ec2: "message" },
 ];
 pub static INPUT_LOG_EVENT_SCHEMA: Kind = Kind::Struct(&INPUT_LOG_EVENT_MEMBERS);
 pub static INPUT_LOG_EVENTS_SCHEMA: Kind = Kind::List(&INPUT_LOG_EVENT_SCHEMA);
@@ -621,21 +794,68 @@ pub static INTERLEAVED_SCHEMA: Kind = Kind::Boolean;
 pub static KMS_KEY_ID_SCHEMA: Kind = Kind::String;
 pub static LOG_EVENT_INDEX_SCHEMA: Kind = Kind::Integer;
 static LOG_GROUP_MEMBERS: [Member; 13] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "creationTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "retentionInDays", kind: &DAYS_SCHEMA },
-    Member { name: "metricFilterCount", kind: &FILTER_COUNT_SCHEMA },
-    Member { name: "arn", kind: &ARN_SCHEMA },
-    Member { name: "storedBytes", kind: &STORED_BYTES_SCHEMA },
-    Member { name: "kmsKeyId", kind: &KMS_KEY_ID_SCHEMA },
-    Member { name: "dataProtectionStatus", kind: &DATA_PROTECTION_STATUS_SCHEMA },
-    Member { name: "inheritedProperties", kind: &INHERITED_PROPERTIES_SCHEMA },
-    Member { name: "logGroupClass", kind: &LOG_GROUP_CLASS_SCHEMA },
-    Member { name: "logGroupArn", kind: &ARN_SCHEMA },
-    Member { name: "deletionProtectionEnabled", kind: &DELETION_PROTECTION_ENABLED_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "creationTime",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "creationTime",
+        ec2: "creationTime",
+    },
+    Member {
+        name: "retentionInDays",
+        kind: &DAYS_SCHEMA,
+        xml: "retentionInDays",
+        ec2: "retentionInDays",
+    },
+    Member {
+        name: "metricFilterCount",
+        kind: &FILTER_COUNT_SCHEMA,
+        xml: "metricFilterCount",
+        ec2: "metricFilterCount",
+    },
+    Member { name: "arn", kind: &ARN_SCHEMA, xml: "arn", ec2: "arn" },
+    Member {
+        name: "storedBytes",
+        kind: &STORED_BYTES_SCHEMA,
+        xml: "storedBytes",
+        ec2: "storedBytes",
+    },
+    Member { name: "kmsKeyId", kind: &KMS_KEY_ID_SCHEMA, xml: "kmsKeyId", ec2: "kmsKeyId" },
+    Member {
+        name: "dataProtectionStatus",
+        kind: &DATA_PROTECTION_STATUS_SCHEMA,
+        xml: "dataProtectionStatus",
+        ec2: "dataProtectionStatus",
+    },
+    Member {
+        name: "inheritedProperties",
+        kind: &INHERITED_PROPERTIES_SCHEMA,
+        xml: "inheritedProperties",
+        ec2: "inheritedProperties",
+    },
+    Member {
+        name: "logGroupClass",
+        kind: &LOG_GROUP_CLASS_SCHEMA,
+        xml: "logGroupClass",
+        ec2: "logGroupClass",
+    },
+    Member { name: "logGroupArn", kind: &ARN_SCHEMA, xml: "logGroupArn", ec2: "logGroupArn" },
+    Member {
+        name: "deletionProtectionEnabled",
+        kind: &DELETION_PROTECTION_ENABLED_SCHEMA,
+        xml: "deletionProtectionEnabled",
+        ec2: "deletionProtectionEnabled",
+    },
     Member {
         name: "bearerTokenAuthenticationEnabled",
         kind: &BEARER_TOKEN_AUTHENTICATION_ENABLED_SCHEMA,
+        xml: "bearerTokenAuthenticationEnabled",
+        ec2: "bearerTokenAuthenticationEnabled",
     },
 ];
 pub static LOG_GROUP_SCHEMA: Kind = Kind::Struct(&LOG_GROUP_MEMBERS);
@@ -645,14 +865,49 @@ pub static LOG_GROUP_NAME_SCHEMA: Kind = Kind::String;
 pub static LOG_GROUP_NAME_PATTERN_SCHEMA: Kind = Kind::String;
 pub static LOG_GROUPS_SCHEMA: Kind = Kind::List(&LOG_GROUP_SCHEMA);
 static LOG_STREAM_MEMBERS: [Member; 8] = [
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "creationTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "firstEventTimestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "lastEventTimestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "lastIngestionTime", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "uploadSequenceToken", kind: &SEQUENCE_TOKEN_SCHEMA },
-    Member { name: "arn", kind: &ARN_SCHEMA },
-    Member { name: "storedBytes", kind: &STORED_BYTES_SCHEMA },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
+    Member {
+        name: "creationTime",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "creationTime",
+        ec2: "creationTime",
+    },
+    Member {
+        name: "firstEventTimestamp",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "firstEventTimestamp",
+        ec2: "firstEventTimestamp",
+    },
+    Member {
+        name: "lastEventTimestamp",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "lastEventTimestamp",
+        ec2: "lastEventTimestamp",
+    },
+    Member {
+        name: "lastIngestionTime",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "lastIngestionTime",
+        ec2: "lastIngestionTime",
+    },
+    Member {
+        name: "uploadSequenceToken",
+        kind: &SEQUENCE_TOKEN_SCHEMA,
+        xml: "uploadSequenceToken",
+        ec2: "uploadSequenceToken",
+    },
+    Member { name: "arn", kind: &ARN_SCHEMA, xml: "arn", ec2: "arn" },
+    Member {
+        name: "storedBytes",
+        kind: &STORED_BYTES_SCHEMA,
+        xml: "storedBytes",
+        ec2: "storedBytes",
+    },
 ];
 pub static LOG_STREAM_SCHEMA: Kind = Kind::Struct(&LOG_STREAM_MEMBERS);
 pub static LOG_STREAM_NAME_SCHEMA: Kind = Kind::String;
@@ -661,44 +916,123 @@ pub static LOG_STREAMS_SCHEMA: Kind = Kind::List(&LOG_STREAM_SCHEMA);
 pub static NEXT_TOKEN_SCHEMA: Kind = Kind::String;
 pub static ORDER_BY_SCHEMA: Kind = Kind::Enum(ORDER_BY_VALUES);
 static OUTPUT_LOG_EVENT_MEMBERS: [Member; 3] = [
-    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA },
-    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA },
-    Member { name: "ingestionTime", kind: &TIMESTAMP_SCHEMA },
+    Member { name: "timestamp", kind: &TIMESTAMP_SCHEMA, xml: "timestamp", ec2: "timestamp" },
+    Member { name: "message", kind: &EVENT_MESSAGE_SCHEMA, xml: "message", ec2: "message" },
+    Member {
+        name: "ingestionTime",
+        kind: &TIMESTAMP_SCHEMA,
+        xml: "ingestionTime",
+        ec2: "ingestionTime",
+    },
 ];
 pub static OUTPUT_LOG_EVENT_SCHEMA: Kind = Kind::Struct(&OUTPUT_LOG_EVENT_MEMBERS);
 pub static OUTPUT_LOG_EVENTS_SCHEMA: Kind = Kind::List(&OUTPUT_LOG_EVENT_SCHEMA);
 static PUT_LOG_EVENTS_REQUEST_MEMBERS: [Member; 5] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "logEvents", kind: &INPUT_LOG_EVENTS_SCHEMA },
-    Member { name: "sequenceToken", kind: &SEQUENCE_TOKEN_SCHEMA },
-    Member { name: "entity", kind: &ENTITY_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
+    Member {
+        name: "logEvents",
+        kind: &INPUT_LOG_EVENTS_SCHEMA,
+        xml: "logEvents",
+        ec2: "logEvents",
+    },
+    Member {
+        name: "sequenceToken",
+        kind: &SEQUENCE_TOKEN_SCHEMA,
+        xml: "sequenceToken",
+        ec2: "sequenceToken",
+    },
+    Member { name: "entity", kind: &ENTITY_SCHEMA, xml: "entity", ec2: "entity" },
 ];
 pub static PUT_LOG_EVENTS_REQUEST_SCHEMA: Kind = Kind::Struct(&PUT_LOG_EVENTS_REQUEST_MEMBERS);
 static PUT_LOG_EVENTS_RESPONSE_MEMBERS: [Member; 3] = [
-    Member { name: "nextSequenceToken", kind: &SEQUENCE_TOKEN_SCHEMA },
-    Member { name: "rejectedLogEventsInfo", kind: &REJECTED_LOG_EVENTS_INFO_SCHEMA },
-    Member { name: "rejectedEntityInfo", kind: &REJECTED_ENTITY_INFO_SCHEMA },
+    Member {
+        name: "nextSequenceToken",
+        kind: &SEQUENCE_TOKEN_SCHEMA,
+        xml: "nextSequenceToken",
+        ec2: "nextSequenceToken",
+    },
+    Member {
+        name: "rejectedLogEventsInfo",
+        kind: &REJECTED_LOG_EVENTS_INFO_SCHEMA,
+        xml: "rejectedLogEventsInfo",
+        ec2: "rejectedLogEventsInfo",
+    },
+    Member {
+        name: "rejectedEntityInfo",
+        kind: &REJECTED_ENTITY_INFO_SCHEMA,
+        xml: "rejectedEntityInfo",
+        ec2: "rejectedEntityInfo",
+    },
 ];
 pub static PUT_LOG_EVENTS_RESPONSE_SCHEMA: Kind = Kind::Struct(&PUT_LOG_EVENTS_RESPONSE_MEMBERS);
 static PUT_RETENTION_POLICY_REQUEST_MEMBERS: [Member; 2] = [
-    Member { name: "logGroupName", kind: &LOG_GROUP_NAME_SCHEMA },
-    Member { name: "retentionInDays", kind: &DAYS_SCHEMA },
+    Member {
+        name: "logGroupName",
+        kind: &LOG_GROUP_NAME_SCHEMA,
+        xml: "logGroupName",
+        ec2: "logGroupName",
+    },
+    Member {
+        name: "retentionInDays",
+        kind: &DAYS_SCHEMA,
+        xml: "retentionInDays",
+        ec2: "retentionInDays",
+    },
 ];
 pub static PUT_RETENTION_POLICY_REQUEST_SCHEMA: Kind =
     Kind::Struct(&PUT_RETENTION_POLICY_REQUEST_MEMBERS);
-static REJECTED_ENTITY_INFO_MEMBERS: [Member; 1] =
-    [Member { name: "errorType", kind: &ENTITY_REJECTION_ERROR_TYPE_SCHEMA }];
+static REJECTED_ENTITY_INFO_MEMBERS: [Member; 1] = [Member {
+    name: "errorType",
+    kind: &ENTITY_REJECTION_ERROR_TYPE_SCHEMA,
+    xml: "errorType",
+    ec2: "errorType",
+}];
 pub static REJECTED_ENTITY_INFO_SCHEMA: Kind = Kind::Struct(&REJECTED_ENTITY_INFO_MEMBERS);
 static REJECTED_LOG_EVENTS_INFO_MEMBERS: [Member; 3] = [
-    Member { name: "tooNewLogEventStartIndex", kind: &LOG_EVENT_INDEX_SCHEMA },
-    Member { name: "tooOldLogEventEndIndex", kind: &LOG_EVENT_INDEX_SCHEMA },
-    Member { name: "expiredLogEventEndIndex", kind: &LOG_EVENT_INDEX_SCHEMA },
+    Member {
+        name: "tooNewLogEventStartIndex",
+        kind: &LOG_EVENT_INDEX_SCHEMA,
+        xml: "tooNewLogEventStartIndex",
+        ec2: "tooNewLogEventStartIndex",
+    },
+    Member {
+        name: "tooOldLogEventEndIndex",
+        kind: &LOG_EVENT_INDEX_SCHEMA,
+        xml: "tooOldLogEventEndIndex",
+        ec2: "tooOldLogEventEndIndex",
+    },
+    Member {
+        name: "expiredLogEventEndIndex",
+        kind: &LOG_EVENT_INDEX_SCHEMA,
+        xml: "expiredLogEventEndIndex",
+        ec2: "expiredLogEventEndIndex",
+    },
 ];
 pub static REJECTED_LOG_EVENTS_INFO_SCHEMA: Kind = Kind::Struct(&REJECTED_LOG_EVENTS_INFO_MEMBERS);
 static SEARCHED_LOG_STREAM_MEMBERS: [Member; 2] = [
-    Member { name: "logStreamName", kind: &LOG_STREAM_NAME_SCHEMA },
-    Member { name: "searchedCompletely", kind: &LOG_STREAM_SEARCHED_COMPLETELY_SCHEMA },
+    Member {
+        name: "logStreamName",
+        kind: &LOG_STREAM_NAME_SCHEMA,
+        xml: "logStreamName",
+        ec2: "logStreamName",
+    },
+    Member {
+        name: "searchedCompletely",
+        kind: &LOG_STREAM_SEARCHED_COMPLETELY_SCHEMA,
+        xml: "searchedCompletely",
+        ec2: "searchedCompletely",
+    },
 ];
 pub static SEARCHED_LOG_STREAM_SCHEMA: Kind = Kind::Struct(&SEARCHED_LOG_STREAM_MEMBERS);
 pub static SEARCHED_LOG_STREAMS_SCHEMA: Kind = Kind::List(&SEARCHED_LOG_STREAM_SCHEMA);

@@ -95,7 +95,7 @@ pub fn to_cbor(document: &Document) -> Cbor {
         Document::Time(t) => Cbor::Tag(EPOCH_TAG, Box::new(Cbor::Integer((*t).into()))),
         Document::List(items) => Cbor::Array(items.iter().map(to_cbor).collect()),
         Document::Struct(members) => Cbor::Map(
-            members.iter().map(|(k, v)| (Cbor::Text((*k).to_string()), to_cbor(v))).collect(),
+            members.iter().map(|(k, v)| (Cbor::Text(k.json.to_string()), to_cbor(v))).collect(),
         ),
     }
 }
@@ -172,10 +172,10 @@ mod tests {
     #[test]
     fn answers_round_trip_with_timestamps_tagged() {
         let document = Document::Struct(vec![(
-            "Datapoints",
+            "Datapoints".into(),
             Document::List(vec![Document::Struct(vec![
-                ("Timestamp", Document::Time(1_704_067_200)),
-                ("Average", Document::Num(12.5)),
+                ("Timestamp".into(), Document::Time(1_704_067_200)),
+                ("Average".into(), Document::Num(12.5)),
             ])]),
         )]);
         let bytes = encode(&to_cbor(&document));

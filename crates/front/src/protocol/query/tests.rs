@@ -71,12 +71,12 @@ fn malformed_parameters_are_invalid_values_not_panics() {
 #[test]
 fn xml_answers_wrap_results_and_escape_text() {
     let document = Document::Struct(vec![
-        ("Label", Document::Str("CPU <&> \"x\"".into())),
+        ("Label".into(), Document::Str("CPU <&> \"x\"".into())),
         (
-            "Datapoints",
+            "Datapoints".into(),
             Document::List(vec![Document::Struct(vec![
-                ("Timestamp", Document::Time(1_704_067_200)),
-                ("SampleCount", Document::Num(6.0)),
+                ("Timestamp".into(), Document::Time(1_704_067_200)),
+                ("SampleCount".into(), Document::Num(6.0)),
             ])]),
         ),
     ]);
