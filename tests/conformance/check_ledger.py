@@ -32,6 +32,7 @@ REFUSAL_CODES = {
     "ecs": {"InvalidParameterException", "ClientException"},
     "logs": {"InvalidParameterException"},
     "cloudwatch": {"InvalidParameterValue", "InvalidParameterCombination", "ValidationError"},
+    "ec2": {"InvalidParameterValue"},
 }
 
 
@@ -124,7 +125,7 @@ def main() -> int:
     for crate, operations in refused.items():
         if args.service and crate not in args.service:
             continue
-        service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch"}[crate]
+        service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch", "ec2": "ec2"}[crate]
         client = session.create_client(
             service, endpoint_url=args.endpoint, region_name=args.region,
             aws_access_key_id=key[0], aws_secret_access_key=key[1],

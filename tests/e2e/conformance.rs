@@ -94,3 +94,13 @@ async fn a_deployment_tool_runs_unchanged_in_any_region() {
     let extra = ["--cluster", fleet.cluster.as_str()];
     run_model_check_in("deploy_like_a_tool.py", &fleet.server, "us-east-2", &extra);
 }
+
+/// EC2 through botocore's `ec2` protocol client: a region's availability zones are those its
+/// agents announce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_answers_botocore_with_the_regions_zones() {
+    let f = Flotilla::start();
+    let _agents = crate::support::HollowAgents::start_with(&f, "default", 3, &["--zones", "2"]);
+    crate::support::registered_instances(&f.ecs(), "default", 3).await;
+    run_model_check("check_ec2_model.py", &f, &["--zones", "zone-a,zone-b"]);
+}

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     ResourceInUseException,
     NamespaceNotFoundException,
     TaskSetNotFoundException,
+    /// EC2: a request with `DryRun` that would have succeeded.
+    DryRunOperation,
     ServiceNotFoundException,
     ServiceNotActiveException,
     TargetNotFoundException,
@@ -72,6 +74,7 @@ impl ErrorCode {
             ResourceInUseException => "ResourceInUseException",
             NamespaceNotFoundException => "NamespaceNotFoundException",
             TaskSetNotFoundException => "TaskSetNotFoundException",
+            DryRunOperation => "DryRunOperation",
             ServiceNotFoundException => "ServiceNotFoundException",
             ServiceNotActiveException => "ServiceNotActiveException",
             TargetNotFoundException => "TargetNotFoundException",
@@ -123,6 +126,7 @@ impl ErrorCode {
             | AccessDeniedException
             | IncompleteSignatureException => 403,
             RequestEntityTooLargeException => 413,
+            DryRunOperation => 412,
             _ => 400,
         }
     }

@@ -135,6 +135,22 @@ pub async fn open(
     Ok(app)
 }
 
+/// The availability zones of the region's container instances (ACTIVE or DRAINING): what their
+/// agents announce as `ecs.availability-zone`, sorted, without repeats.
+pub fn availability_zones(app: &App) -> Vec<String> {
+    let state = app.state.read();
+    let zones: std::collections::BTreeSet<String> = state
+        .instances
+        .values()
+        .filter(|i| i.instance.status != flotilla_api::status::InstanceStatus::Inactive)
+        .filter_map(|i| {
+            let zone = i.instance.attributes.iter().find(|a| a.name == "ecs.availability-zone");
+            zone.and_then(|a| a.value.clone())
+        })
+        .collect();
+    zones.into_iter().collect()
+}
+
 /// Starts the background work (service controller, stopped-task upkeep, the figures' tick);
 /// abort the handles to stop it.
 pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {

@@ -1,6 +1,6 @@
 //! Every region is served with its own state: a region is ECS (its records in the one store,
 //! under `regions/<region>/` — the home region's at the top, where they always were), CloudWatch
-//! Logs (its own `logs.redb`) and CloudWatch metrics (its own series), wired to each other and
+//! Logs (its own `logs.redb`), CloudWatch metrics (its own series) and EC2, wired to each other and
 //! opened on the first request or agent that names it, then on every start.
 //!
 //! The home region is the `--region` of the server's first start, recorded in the store: data
@@ -40,8 +40,9 @@ pub struct Region {
     pub ecs: Arc<flotilla_ecs::App>,
     pub logs: Arc<flotilla_logs::App>,
     pub cloudwatch: Arc<flotilla_cloudwatch::App>,
+    pub ec2: Arc<flotilla_ec2::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 3],
+    services: [Arc<dyn Service>; 4],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// The controller, upkeep, figures and retention, once the server serves.
@@ -54,6 +55,7 @@ pub enum ServiceKind {
     Ecs = 0,
     Logs = 1,
     CloudWatch = 2,
+    Ec2 = 3,
 }
 
 impl Region {
@@ -215,10 +217,15 @@ impl Regions {
             Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
         )
         .await?;
-        let services: [Arc<dyn Service>; 3] = [
+        let ec2 = Arc::new(flotilla_ec2::App {
+            scope: ecs.scope.clone(),
+            zones: Arc::new(wiring::EcsZones(Arc::clone(&ecs))),
+        });
+        let services: [Arc<dyn Service>; 4] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
+            Arc::new(flotilla_ec2::service::Ec2Service(Arc::clone(&ec2))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -226,6 +233,7 @@ impl Regions {
             ecs,
             logs,
             cloudwatch,
+            ec2,
             services,
             background: Mutex::new(Vec::new()),
         })

@@ -1,6 +1,7 @@
 //! The links between services, each a trait its consumer owns: ECS hands agents' container
 //! output to CloudWatch Logs ([`flotilla_ecs::LogSink`]) and its figures to CloudWatch metrics
-//! ([`flotilla_ecs::FigureSink`]).
+//! ([`flotilla_ecs::FigureSink`]); EC2 learns the region's zones from ECS's agents
+//! ([`flotilla_ec2::ZoneSource`]).
 
 use std::sync::Arc;
 
@@ -25,6 +26,15 @@ impl LogSink for LogsSink {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+/// EC2's availability zones are where ECS's agents are.
+pub struct EcsZones(pub Arc<flotilla_ecs::App>);
+
+impl flotilla_ec2::ZoneSource for EcsZones {
+    fn zones(&self) -> Vec<String> {
+        flotilla_ecs::availability_zones(&self.0)
     }
 }
 

@@ -1,0 +1,127 @@
+//! EC2 (SigV4 service `ec2`, botocore's `ec2` protocol: `Action` and `Version=2016-11-15`
+//! parameters named `Name.N`, XML answers with `<item>` lists): the networking records ELBv2,
+//! Cloud Map and task networking name. This first step serves DescribeAvailabilityZones — a
+//! region's zones are those its agents announce (`ecs.availability-zone`), which the server's
+//! wiring supplies through [`ZoneSource`]. Requests and answers are the wire types generated
+//! from botocore's model (`wire.rs`).
+
+pub mod service;
+pub mod wire;
+mod zones;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use flotilla_api::arn::ArnScope;
+use flotilla_api::{ApiError, ErrorCode};
+use flotilla_front::schema::{self, Kind, ParamNames};
+use flotilla_front::Document;
+use serde::Serialize;
+
+/// SigV4 service name of EC2.
+pub const SIGNING_NAME: &str = "ec2";
+/// The EC2 API's `Version`.
+pub const API_VERSION: &str = "2016-11-15";
+/// The XML namespace of EC2's answers.
+pub const XML_NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+/// Where a region's availability zones come from: the zones its container instances' agents
+/// announce (ECS owns them; the server wires them in).
+pub trait ZoneSource: Send + Sync {
+    /// The zone names, sorted, without repeats.
+    fn zones(&self) -> Vec<String>;
+}
+
+/// One region's EC2.
+pub struct App {
+    pub scope: ArnScope,
+    pub zones: Arc<dyn ZoneSource>,
+}
+
+/// What a handler gets besides its request.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+}
+
+/// Checks that `operation` is served (before its parameters are judged, as AWS does).
+pub fn check_operation(operation: &str) -> Result<(), ApiError> {
+    if wire::operation_schema(operation).is_some() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnknownOperationException,
+        format!("The action {operation} is not valid for this web service (EC2 here serves DescribeAvailabilityZones)."),
+    ))
+}
+
+/// Runs `operation` on EC2 parameters: the operation checked first, the parameters typed to
+/// the model's shape, the field ledger's refusals, then the handler; the answer is a document
+/// of the operation's output schema.
+pub fn serve(
+    app: &App,
+    operation: &str,
+    input: flotilla_front::Input,
+    _now: SystemTime,
+) -> Result<Document, ApiError> {
+    check_operation(operation)?;
+    let (kind, output) = wire::operation_schema(operation).ok_or_else(|| {
+        ApiError::new(ErrorCode::UnknownOperationException, operation.to_string())
+    })?;
+    let params = match input {
+        flotilla_front::Input::Params(params) => params,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::SerializationException,
+                "EC2 takes query parameters (Action, Version, ...)",
+            ))
+        }
+    };
+    let input = schema::typed_params(params, kind, ParamNames::Ec2)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.message))?;
+    if let Some(path) =
+        flotilla_front::refusal::refused_member(&input, wire::refused_paths(operation))
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterValueException,
+            flotilla_front::refusal::not_supported_message(path),
+        ));
+    }
+    let ctx = Ctx { app };
+    let output_kind = output.unwrap_or(&wire::EMPTY);
+    // DescribeAvailabilityZones is the one operation served so far (`check_operation`).
+    answer(zones::describe(&ctx, decode(input)?)?, output_kind)
+}
+
+/// A request in the model's JSON shape as its generated type.
+fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(input)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.to_string()))
+}
+
+/// An output as the protocol-neutral document the door writes.
+fn answer(output: impl Serialize, kind: &Kind) -> Result<Document, ApiError> {
+    let value = serde_json::to_value(output).map_err(|e| {
+        ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode the answer: {e}"))
+    })?;
+    Ok(schema::document(&value, kind))
+}
+
+/// EC2's answer to a request with `DryRun` set that would have succeeded.
+fn dry_run() -> ApiError {
+    ApiError::new(
+        ErrorCode::DryRunOperation,
+        "Request would have succeeded, but DryRun flag is set.",
+    )
+}
+
+/// One `Filters` entry checked against the names an operation takes: EC2 refuses others.
+fn check_filter(name: &str, known: &[&str]) -> Result<(), ApiError> {
+    if known.contains(&name) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidParameterValueException,
+            format!("The filter '{name}' is invalid"),
+        ))
+    }
+}
