@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from check_ecs_model import read_credentials
 
-SERVED = {"DescribeAvailabilityZones"}
+SERVED = {"DescribeAvailabilityZones", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups"}
 
 
 class Check:
@@ -70,9 +70,70 @@ class Check:
         code = self.error_code(self.client.describe_availability_zones, ZoneNames=["nowhere-z"])
         self.expect("an unknown zone", code == "InvalidParameterValue", code)
 
+    def network(self) -> None:
+        """The default network: a VPC, a subnet per zone, the default security group."""
+        vpcs = self.client.describe_vpcs()["Vpcs"]
+        self.expect("one default VPC", len(vpcs) == 1 and vpcs[0].get("IsDefault") is True, vpcs)
+        vpc = vpcs[0]
+        vpc_id = vpc.get("VpcId", "")
+        self.expect("the VPC's members", vpc_id.startswith("vpc-") and vpc.get("CidrBlock") == "10.0.0.0/16"
+                    and vpc.get("State") == "available"
+                    and vpc.get("CidrBlockAssociationSet", [{}])[0].get("CidrBlock") == "10.0.0.0/16", vpc)
+        by_id = self.client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+        self.expect("VpcIds", len(by_id) == 1, by_id)
+        filtered = self.client.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}],
+                                             MaxResults=5)["Vpcs"]
+        self.expect("DescribeVpcs Filters", len(filtered) == 1, filtered)
+        code = self.error_code(self.client.describe_vpcs, VpcIds=["vpc-0123456789abcdef0"])
+        self.expect("an unknown VPC", code == "InvalidVpcID.NotFound", code)
+
+        subnets = self.client.describe_subnets()["Subnets"]
+        zones = sorted(s.get("AvailabilityZone") for s in subnets)
+        self.expect("a default subnet per zone", zones == self.expected, subnets)
+        for subnet in subnets:
+            self.expect("a subnet's members", subnet.get("VpcId") == vpc_id and subnet.get("DefaultForAz") is True
+                        and subnet.get("CidrBlock", "").endswith("/20")
+                        and subnet.get("AvailableIpAddressCount") == 4091
+                        and subnet.get("SubnetId", "").startswith("subnet-"), subnet)
+        cidrs = {s.get("CidrBlock") for s in subnets}
+        self.expect("slices apart", len(cidrs) == len(subnets), cidrs)
+        first = self.expected[0]
+        in_first = self.client.describe_subnets(Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "availability-zone", "Values": [first]},
+            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        self.expect("DescribeSubnets Filters", [s["AvailabilityZone"] for s in in_first] == [first], in_first)
+        subnet_id = subnets[0]["SubnetId"]
+        self.expect("SubnetIds", len(self.client.describe_subnets(SubnetIds=[subnet_id])["Subnets"]) == 1)
+        code = self.error_code(self.client.describe_subnets, SubnetIds=["subnet-0123456789abcdef0"])
+        self.expect("an unknown subnet", code == "InvalidSubnetID.NotFound", code)
+        code = self.error_code(self.client.describe_subnets, MaxResults=4)
+        self.expect("a page too small", code == "InvalidParameterValue", code)
+
+        groups = self.client.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+        self.expect("the default security group", len(groups) == 1 and groups[0].get("GroupName") == "default", groups)
+        group = groups[0]
+        inbound = group.get("IpPermissions", [{}])[0]
+        self.expect("members reach each other", inbound.get("IpProtocol") == "-1"
+                    and inbound.get("UserIdGroupPairs", [{}])[0].get("GroupId") == group.get("GroupId"), group)
+        outbound = group.get("IpPermissionsEgress", [{}])[0]
+        self.expect("anything goes out", outbound.get("IpRanges", [{}])[0].get("CidrIp") == "0.0.0.0/0", group)
+        by_name = self.client.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+        self.expect("GroupNames", [g["GroupId"] for g in by_name] == [group["GroupId"]], by_name)
+        by_id = self.client.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"]
+        self.expect("GroupIds", len(by_id) == 1, by_id)
+        code = self.error_code(self.client.describe_security_groups, GroupIds=["sg-0123456789abcdef0"])
+        self.expect("an unknown group", code == "InvalidGroup.NotFound", code)
+        for call in (self.client.describe_vpcs, self.client.describe_subnets, self.client.describe_security_groups):
+            code = self.error_code(call, DryRun=True)
+            self.expect(f"DryRun of {call.__name__}", code == "DryRunOperation", code)
+        code = self.error_code(self.client.describe_vpcs, Filters=[{"Name": "tag:team", "Values": ["x"]}])
+        self.expect("an unknown filter", code == "InvalidParameterValue", code)
+
     def unimplemented(self) -> None:
         model = self.client.meta.service_model
-        for op in ["DescribeVpcs", "DescribeSubnets", "RunInstances"]:
+        for op in ["CreateSubnet", "CreateSecurityGroup", "RunInstances"]:
             assert op in model.operation_names
             method = getattr(self.client, botocore.xform_name(op))
             code = self.error_code(method)
@@ -94,6 +155,7 @@ def main() -> int:
     )
     check = Check(client, args.region, args.zones.split(","))
     check.zones()
+    check.network()
     check.unimplemented()
     for failure in check.failures:
         print(f"FAIL {failure}")

@@ -284,6 +284,7 @@ fn server_config(args: &ServerArgs, data_dir: &std::path::Path) -> anyhow::Resul
         data_dir: data_dir.to_path_buf(),
         region: args.region.clone(),
         account_id: args.account_id.clone(),
+        vpc_cidr: args.vpc_cidr.clone(),
         preset_root_key: preset_root_key()?,
         agent_timeout: seconds("agent-timeout", args.agent_timeout)?,
         quotas: flotilla_server::Quotas {

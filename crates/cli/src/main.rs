@@ -99,9 +99,14 @@ pub struct ServerArgs {
     /// [default: ~/.flotilla/server, or ~/.flotilla/dev for `dev`].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Region this endpoint answers for (ARNs, SigV4 scope).
+    /// The default region (of agents and commands); every region of the aws partition is
+    /// served besides.
     #[arg(long, default_value = flotilla_server::DEFAULT_REGION)]
     region: String,
+    /// CIDR of each region's default VPC, fixed on the region's first start (clear of Docker's
+    /// address pools, 172.17.0.0/16 and up, by default).
+    #[arg(long, default_value = flotilla_server::DEFAULT_VPC_CIDR)]
+    vpc_cidr: String,
     /// 12-digit account id used in ARNs.
     #[arg(long, default_value = flotilla_server::DEFAULT_ACCOUNT_ID)]
     account_id: String,

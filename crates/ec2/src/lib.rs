@@ -1,10 +1,13 @@
 //! EC2 (SigV4 service `ec2`, botocore's `ec2` protocol: `Action` and `Version=2016-11-15`
 //! parameters named `Name.N`, XML answers with `<item>` lists): the networking records ELBv2,
-//! Cloud Map and task networking name. This first step serves DescribeAvailabilityZones — a
-//! region's zones are those its agents announce (`ecs.availability-zone`), which the server's
-//! wiring supplies through [`ZoneSource`]. Requests and answers are the wire types generated
-//! from botocore's model (`wire.rs`).
+//! Cloud Map and task networking name. So far it describes: the availability zones (those the
+//! region's agents announce, which the server's wiring supplies through [`ZoneSource`]) and the
+//! default network (`network.rs`: a default VPC, a default subnet per zone, the default
+//! security group). Requests and answers are the wire types generated from botocore's model
+//! (`wire.rs`).
 
+mod describe;
+pub mod network;
 pub mod service;
 pub mod wire;
 mod zones;
@@ -36,11 +39,35 @@ pub trait ZoneSource: Send + Sync {
 pub struct App {
     pub scope: ArnScope,
     pub zones: Arc<dyn ZoneSource>,
+    pub networks: network::Networks,
+}
+
+impl App {
+    /// Opens a region's EC2 over its store: the default network loaded, or made with a VPC of
+    /// `vpc_cidr` on the first start.
+    pub async fn open(
+        scope: ArnScope,
+        zones: Arc<dyn ZoneSource>,
+        store: Arc<dyn flotilla_store::Store>,
+        vpc_cidr: &str,
+    ) -> Result<App, network::NetworkError> {
+        let networks = network::Networks::open(store, vpc_cidr).await?;
+        Ok(App { scope, zones, networks })
+    }
 }
 
 /// What a handler gets besides its request.
 pub struct Ctx<'a> {
     pub app: &'a App,
+}
+
+impl Ctx<'_> {
+    /// The default network, with a default subnet for every zone the region's agents are in.
+    async fn network(&self) -> Result<network::Network, ApiError> {
+        self.app.networks.with_zones(&self.app.zones.zones()).await.map_err(|e| {
+            ApiError::new(ErrorCode::InternalServiceFault, format!("the default network: {e}"))
+        })
+    }
 }
 
 /// Checks that `operation` is served (before its parameters are judged, as AWS does).
@@ -50,14 +77,14 @@ pub fn check_operation(operation: &str) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         ErrorCode::UnknownOperationException,
-        format!("The action {operation} is not valid for this web service (EC2 here serves DescribeAvailabilityZones)."),
+        format!("The action {operation} is not valid for this web service (EC2 here serves DescribeAvailabilityZones, DescribeVpcs, DescribeSubnets and DescribeSecurityGroups)."),
     ))
 }
 
 /// Runs `operation` on EC2 parameters: the operation checked first, the parameters typed to
 /// the model's shape, the field ledger's refusals, then the handler; the answer is a document
 /// of the operation's output schema.
-pub fn serve(
+pub async fn serve(
     app: &App,
     operation: &str,
     input: flotilla_front::Input,
@@ -88,8 +115,14 @@ pub fn serve(
     }
     let ctx = Ctx { app };
     let output_kind = output.unwrap_or(&wire::EMPTY);
-    // DescribeAvailabilityZones is the one operation served so far (`check_operation`).
-    answer(zones::describe(&ctx, decode(input)?)?, output_kind)
+    match operation {
+        "DescribeVpcs" => answer(describe::vpcs(&ctx, decode(input)?).await?, output_kind),
+        "DescribeSubnets" => answer(describe::subnets(&ctx, decode(input)?).await?, output_kind),
+        "DescribeSecurityGroups" => {
+            answer(describe::security_groups(&ctx, decode(input)?).await?, output_kind)
+        }
+        _ => answer(zones::describe(&ctx, decode(input)?)?, output_kind),
+    }
 }
 
 /// A request in the model's JSON shape as its generated type.

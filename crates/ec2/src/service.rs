@@ -26,6 +26,7 @@ impl Service for Ec2Service {
     fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
         Box::pin(async move {
             crate::serve(&self.0, request.operation, request.input, request.now)
+                .await
                 .map(Reply::Document)
                 .map_err(|e| e.into_parts().into())
         })

@@ -79,6 +79,14 @@ pub struct AvailabilityZoneSubGeography {
     pub name: Option<String>,
 }
 
+/// The state of VPC Block Public Access (BPA).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockPublicAccessStates {
+    /// The mode of VPC BPA.
+    #[serde(rename = "InternetGatewayBlockMode", default, skip_serializing_if = "Option::is_none")]
+    pub internet_gateway_block_mode: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeAvailabilityZonesRequest {
     /// The names of the Availability Zones, Local Zones, and Wavelength Zones.
@@ -105,6 +113,96 @@ pub struct DescribeAvailabilityZonesResult {
     pub availability_zones: Option<Vec<AvailabilityZone>>,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeSecurityGroupsRequest {
+    /// The IDs of the security groups.
+    #[serde(rename = "GroupIds", default, skip_serializing_if = "Option::is_none")]
+    pub group_ids: Option<Vec<String>>,
+    /// [Default VPC] The names of the security groups.
+    #[serde(rename = "GroupNames", default, skip_serializing_if = "Option::is_none")]
+    pub group_names: Option<Vec<String>>,
+    /// The token returned from a previous paginated request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of items to return for this request.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeSecurityGroupsResult {
+    /// The token to include in another request to get the next page of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Information about the security groups.
+    #[serde(rename = "SecurityGroups", default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<SecurityGroup>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeSubnetsRequest {
+    /// The filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+    /// The IDs of the subnets.
+    #[serde(rename = "SubnetIds", default, skip_serializing_if = "Option::is_none")]
+    pub subnet_ids: Option<Vec<String>>,
+    /// The token returned from a previous paginated request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of items to return for this request.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeSubnetsResult {
+    /// The token to include in another request to get the next page of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Information about the subnets.
+    #[serde(rename = "Subnets", default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<Subnet>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeVpcsRequest {
+    /// The filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+    /// The IDs of the VPCs.
+    #[serde(rename = "VpcIds", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_ids: Option<Vec<String>>,
+    /// The token returned from a previous paginated request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of items to return for this request.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeVpcsResult {
+    /// The token to include in another request to get the next page of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Information about the VPCs.
+    #[serde(rename = "Vpcs", default, skip_serializing_if = "Option::is_none")]
+    pub vpcs: Option<Vec<Vpc>>,
+}
+
 /// A filter name and value pair that is used to return a more specific list of results from a describe operation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Filter {
@@ -116,6 +214,442 @@ pub struct Filter {
     pub values: Option<Vec<String>>,
 }
 
+/// Describes the permissions for a security group rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpPermission {
+    /// The IP protocol name (tcp, udp, icmp, icmpv6) or number (see Protocol Numbers).
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// If the protocol is TCP or UDP, this is the start of the port range.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// If the protocol is TCP or UDP, this is the end of the port range.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// The security group and Amazon Web Services account ID pairs.
+    #[serde(rename = "UserIdGroupPairs", default, skip_serializing_if = "Option::is_none")]
+    pub user_id_group_pairs: Option<Vec<UserIdGroupPair>>,
+    /// The IPv4 address ranges.
+    #[serde(rename = "IpRanges", default, skip_serializing_if = "Option::is_none")]
+    pub ip_ranges: Option<Vec<IpRange>>,
+    /// The IPv6 address ranges.
+    #[serde(rename = "Ipv6Ranges", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_ranges: Option<Vec<Ipv6Range>>,
+    /// The prefix list IDs.
+    #[serde(rename = "PrefixListIds", default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_ids: Option<Vec<PrefixListId>>,
+}
+
+/// Describes an IPv4 address range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpRange {
+    /// A description for the security group rule that references this IPv4 address range.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The IPv4 address range.
+    #[serde(rename = "CidrIp", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ip: Option<String>,
+}
+
+/// Describes an IPv6 address range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6Range {
+    /// A description for the security group rule that references this IPv6 address range.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The IPv6 address range.
+    #[serde(rename = "CidrIpv6", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv6: Option<String>,
+}
+
+/// Describes a prefix list ID.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrefixListId {
+    /// A description for the security group rule that references this prefix list ID.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The ID of the prefix.
+    #[serde(rename = "PrefixListId", default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
+}
+
+/// Describes the options for instance hostnames.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrivateDnsNameOptionsOnLaunch {
+    /// The type of hostname for EC2 instances.
+    #[serde(rename = "HostnameType", default, skip_serializing_if = "Option::is_none")]
+    pub hostname_type: Option<String>,
+    /// Indicates whether to respond to DNS queries for instance hostnames with DNS A records.
+    #[serde(
+        rename = "EnableResourceNameDnsARecord",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_resource_name_dns_a_record: Option<bool>,
+    /// Indicates whether to respond to DNS queries for instance hostname with DNS AAAA records.
+    #[serde(
+        rename = "EnableResourceNameDnsAAAARecord",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_resource_name_dns_aaaa_record: Option<bool>,
+}
+
+/// Describes a security group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The outbound rules associated with the security group.
+    #[serde(rename = "IpPermissionsEgress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions_egress: Option<Vec<IpPermission>>,
+    /// Any tags assigned to the security group.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The ID of the VPC for the security group.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The ARN of the security group.
+    #[serde(rename = "SecurityGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_arn: Option<String>,
+    /// The Amazon Web Services account ID of the owner of the security group.
+    #[serde(rename = "OwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// A description of the security group.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The inbound rules associated with the security group.
+    #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions: Option<Vec<IpPermission>>,
+}
+
+/// Describes a subnet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Subnet {
+    /// The AZ ID of the subnet.
+    #[serde(rename = "AvailabilityZoneId", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+    /// Indicates the device position for local network interfaces in this subnet.
+    #[serde(rename = "EnableLniAtDeviceIndex", default, skip_serializing_if = "Option::is_none")]
+    pub enable_lni_at_device_index: Option<i32>,
+    /// Indicates whether a network interface created in this subnet (including a network interface created by RunInstances) receives a customer-owned IPv4 address.
+    #[serde(
+        rename = "MapCustomerOwnedIpOnLaunch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub map_customer_owned_ip_on_launch: Option<bool>,
+    /// The customer-owned IPv4 address pool associated with the subnet.
+    #[serde(rename = "CustomerOwnedIpv4Pool", default, skip_serializing_if = "Option::is_none")]
+    pub customer_owned_ipv4_pool: Option<String>,
+    /// The ID of the Amazon Web Services account that owns the subnet.
+    #[serde(rename = "OwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// Indicates whether a network interface created in this subnet (including a network interface created by RunInstances) receives an IPv6 address.
+    #[serde(
+        rename = "AssignIpv6AddressOnCreation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assign_ipv6_address_on_creation: Option<bool>,
+    /// Information about the IPv6 CIDR blocks associated with the subnet.
+    #[serde(
+        rename = "Ipv6CidrBlockAssociationSet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_cidr_block_association_set: Option<Vec<SubnetIpv6CidrBlockAssociation>>,
+    /// Any tags assigned to the subnet.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The Amazon Resource Name (ARN) of the subnet.
+    #[serde(rename = "SubnetArn", default, skip_serializing_if = "Option::is_none")]
+    pub subnet_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the Outpost.
+    #[serde(rename = "OutpostArn", default, skip_serializing_if = "Option::is_none")]
+    pub outpost_arn: Option<String>,
+    /// Indicates whether DNS queries made to the Amazon-provided DNS Resolver in this subnet should return synthetic IPv6 addresses for IPv4-only destinations.
+    #[serde(rename = "EnableDns64", default, skip_serializing_if = "Option::is_none")]
+    pub enable_dns64: Option<bool>,
+    /// Indicates whether this is an IPv6 only subnet.
+    #[serde(rename = "Ipv6Native", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_native: Option<bool>,
+    /// The type of hostnames to assign to instances in the subnet at launch.
+    #[serde(
+        rename = "PrivateDnsNameOptionsOnLaunch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub private_dns_name_options_on_launch: Option<PrivateDnsNameOptionsOnLaunch>,
+    /// The state of VPC Block Public Access (BPA).
+    #[serde(rename = "BlockPublicAccessStates", default, skip_serializing_if = "Option::is_none")]
+    pub block_public_access_states: Option<BlockPublicAccessStates>,
+    /// Indicates if this is a subnet used with Amazon Elastic VMware Service (EVS).
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// The ID of the subnet.
+    #[serde(rename = "SubnetId", default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// The current state of the subnet.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The ID of the VPC the subnet is in.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The IPv4 CIDR block assigned to the subnet.
+    #[serde(rename = "CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    /// The number of unused private IPv4 addresses in the subnet.
+    #[serde(rename = "AvailableIpAddressCount", default, skip_serializing_if = "Option::is_none")]
+    pub available_ip_address_count: Option<i32>,
+    /// The Availability Zone of the subnet.
+    #[serde(rename = "AvailabilityZone", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// Indicates whether this is the default subnet for the Availability Zone.
+    #[serde(rename = "DefaultForAz", default, skip_serializing_if = "Option::is_none")]
+    pub default_for_az: Option<bool>,
+    /// Indicates whether instances launched in this subnet receive a public IPv4 address.
+    #[serde(rename = "MapPublicIpOnLaunch", default, skip_serializing_if = "Option::is_none")]
+    pub map_public_ip_on_launch: Option<bool>,
+}
+
+/// Describes the state of a CIDR block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubnetCidrBlockState {
+    /// The state of a CIDR block.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// A message about the status of the CIDR block, if applicable.
+    #[serde(rename = "StatusMessage", default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// Describes an association between a subnet and an IPv6 CIDR block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubnetIpv6CidrBlockAssociation {
+    /// The ID of the association.
+    #[serde(rename = "AssociationId", default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    /// The IPv6 CIDR block.
+    #[serde(rename = "Ipv6CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block: Option<String>,
+    /// The state of the CIDR block.
+    #[serde(rename = "Ipv6CidrBlockState", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block_state: Option<SubnetCidrBlockState>,
+    /// Public IPv6 addresses are those advertised on the internet from Amazon Web Services.
+    #[serde(rename = "Ipv6AddressAttribute", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address_attribute: Option<String>,
+    /// The source that allocated the IP address space.
+    #[serde(rename = "IpSource", default, skip_serializing_if = "Option::is_none")]
+    pub ip_source: Option<String>,
+}
+
+/// Describes a tag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    /// The key of the tag.
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The value of the tag.
+    #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Describes a security group and Amazon Web Services account ID pair.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserIdGroupPair {
+    /// A description for the security group rule that references this user ID group pair.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The ID of an Amazon Web Services account.
+    #[serde(rename = "UserId", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// [Default VPC] The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The ID of the VPC for the referenced security group, if applicable.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The ID of the VPC peering connection, if applicable.
+    #[serde(rename = "VpcPeeringConnectionId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_peering_connection_id: Option<String>,
+    /// The status of a VPC peering connection, if applicable.
+    #[serde(rename = "PeeringStatus", default, skip_serializing_if = "Option::is_none")]
+    pub peering_status: Option<String>,
+}
+
+/// Describes a VPC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vpc {
+    /// The ID of the Amazon Web Services account that owns the VPC.
+    #[serde(rename = "OwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// The allowed tenancy of instances launched into the VPC.
+    #[serde(rename = "InstanceTenancy", default, skip_serializing_if = "Option::is_none")]
+    pub instance_tenancy: Option<String>,
+    /// Information about the IPv6 CIDR blocks associated with the VPC.
+    #[serde(
+        rename = "Ipv6CidrBlockAssociationSet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_cidr_block_association_set: Option<Vec<VpcIpv6CidrBlockAssociation>>,
+    /// Information about the IPv4 CIDR blocks associated with the VPC.
+    #[serde(rename = "CidrBlockAssociationSet", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block_association_set: Option<Vec<VpcCidrBlockAssociation>>,
+    /// Indicates whether the VPC is the default VPC.
+    #[serde(rename = "IsDefault", default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    #[serde(rename = "EncryptionControl", default, skip_serializing_if = "Option::is_none")]
+    pub encryption_control: Option<VpcEncryptionControl>,
+    /// Any tags assigned to the VPC.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The state of VPC Block Public Access (BPA).
+    #[serde(rename = "BlockPublicAccessStates", default, skip_serializing_if = "Option::is_none")]
+    pub block_public_access_states: Option<BlockPublicAccessStates>,
+    /// The ID of the VPC.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The current state of the VPC.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The primary IPv4 CIDR block for the VPC.
+    #[serde(rename = "CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    /// The ID of the set of DHCP options you've associated with the VPC.
+    #[serde(rename = "DhcpOptionsId", default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_options_id: Option<String>,
+}
+
+/// Describes an IPv4 CIDR block associated with a VPC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcCidrBlockAssociation {
+    /// The association ID for the IPv4 CIDR block.
+    #[serde(rename = "AssociationId", default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    /// The IPv4 CIDR block.
+    #[serde(rename = "CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    /// Information about the state of the CIDR block.
+    #[serde(rename = "CidrBlockState", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block_state: Option<VpcCidrBlockState>,
+}
+
+/// Describes the state of a CIDR block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcCidrBlockState {
+    /// The state of the CIDR block.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// A message about the status of the CIDR block, if applicable.
+    #[serde(rename = "StatusMessage", default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// Describes the configuration and state of VPC encryption controls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcEncryptionControl {
+    /// The ID of the VPC associated with the encryption control configuration.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The ID of the VPC Encryption Control configuration.
+    #[serde(rename = "VpcEncryptionControlId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_encryption_control_id: Option<String>,
+    /// The encryption mode for the VPC Encryption Control configuration.
+    #[serde(rename = "Mode", default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The current state of the VPC Encryption Control configuration.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// A message providing additional information about the encryption control state.
+    #[serde(rename = "StateMessage", default, skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+    /// Information about resource exclusions for the VPC Encryption Control configuration.
+    #[serde(rename = "ResourceExclusions", default, skip_serializing_if = "Option::is_none")]
+    pub resource_exclusions: Option<VpcEncryptionControlExclusions>,
+    /// The tags assigned to the VPC Encryption Control configuration.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Describes an exclusion configuration for VPC Encryption Control.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcEncryptionControlExclusion {
+    /// The current state of the exclusion configuration.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// A message providing additional information about the exclusion state.
+    #[serde(rename = "StateMessage", default, skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+}
+
+/// Describes the exclusion configurations for various resource types in VPC Encryption Control.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcEncryptionControlExclusions {
+    /// The exclusion configuration for internet gateway traffic.
+    #[serde(rename = "InternetGateway", default, skip_serializing_if = "Option::is_none")]
+    pub internet_gateway: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for egress-only internet gateway traffic.
+    #[serde(
+        rename = "EgressOnlyInternetGateway",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub egress_only_internet_gateway: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for NAT gateway traffic.
+    #[serde(rename = "NatGateway", default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for virtual private gateway traffic.
+    #[serde(rename = "VirtualPrivateGateway", default, skip_serializing_if = "Option::is_none")]
+    pub virtual_private_gateway: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for VPC peering connection traffic.
+    #[serde(rename = "VpcPeering", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_peering: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for Lambda function traffic.
+    #[serde(rename = "Lambda", default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for VPC Lattice traffic.
+    #[serde(rename = "VpcLattice", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice: Option<VpcEncryptionControlExclusion>,
+    /// The exclusion configuration for Elastic File System traffic.
+    #[serde(rename = "ElasticFileSystem", default, skip_serializing_if = "Option::is_none")]
+    pub elastic_file_system: Option<VpcEncryptionControlExclusion>,
+}
+
+/// Describes an IPv6 CIDR block associated with a VPC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VpcIpv6CidrBlockAssociation {
+    /// The association ID for the IPv6 CIDR block.
+    #[serde(rename = "AssociationId", default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    /// The IPv6 CIDR block.
+    #[serde(rename = "Ipv6CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block: Option<String>,
+    /// Information about the state of the CIDR block.
+    #[serde(rename = "Ipv6CidrBlockState", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block_state: Option<VpcCidrBlockState>,
+    /// The name of the unique set of Availability Zones, Local Zones, or Wavelength Zones from which Amazon Web Services advertises IP addresses, for example, us-east-1-wl1-bos-wlz-1.
+    #[serde(rename = "NetworkBorderGroup", default, skip_serializing_if = "Option::is_none")]
+    pub network_border_group: Option<String>,
+    /// The ID of the IPv6 address pool from which the IPv6 CIDR block is allocated.
+    #[serde(rename = "Ipv6Pool", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_pool: Option<String>,
+    /// Public IPv6 addresses are those advertised on the internet from Amazon Web Services.
+    #[serde(rename = "Ipv6AddressAttribute", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address_attribute: Option<String>,
+    /// The source that allocated the IP address space.
+    #[serde(rename = "IpSource", default, skip_serializing_if = "Option::is_none")]
+    pub ip_source: Option<String>,
+}
+
 /// The values of `AvailabilityZoneOptInStatus`.
 pub const AVAILABILITY_ZONE_OPT_IN_STATUS_VALUES: &[&str] =
     &["opt-in-not-required", "opted-in", "not-opted-in"];
@@ -123,6 +657,57 @@ pub const AVAILABILITY_ZONE_OPT_IN_STATUS_VALUES: &[&str] =
 /// The values of `AvailabilityZoneState`.
 pub const AVAILABILITY_ZONE_STATE_VALUES: &[&str] =
     &["available", "information", "impaired", "unavailable", "constrained"];
+
+/// The values of `BlockPublicAccessMode`.
+pub const BLOCK_PUBLIC_ACCESS_MODE_VALUES: &[&str] =
+    &["off", "block-bidirectional", "block-ingress"];
+
+/// The values of `HostnameType`.
+pub const HOSTNAME_TYPE_VALUES: &[&str] = &["ip-name", "resource-name"];
+
+/// The values of `IpSource`.
+pub const IP_SOURCE_VALUES: &[&str] = &["amazon", "byoip", "none"];
+
+/// The values of `Ipv6AddressAttribute`.
+pub const IPV6_ADDRESS_ATTRIBUTE_VALUES: &[&str] = &["public", "private"];
+
+/// The values of `SubnetCidrBlockStateCode`.
+pub const SUBNET_CIDR_BLOCK_STATE_CODE_VALUES: &[&str] =
+    &["associating", "associated", "disassociating", "disassociated", "failing", "failed"];
+
+/// The values of `SubnetState`.
+pub const SUBNET_STATE_VALUES: &[&str] =
+    &["pending", "available", "unavailable", "failed", "failed-insufficient-capacity"];
+
+/// The values of `Tenancy`.
+pub const TENANCY_VALUES: &[&str] = &["default", "dedicated", "host"];
+
+/// The values of `VpcCidrBlockStateCode`.
+pub const VPC_CIDR_BLOCK_STATE_CODE_VALUES: &[&str] =
+    &["associating", "associated", "disassociating", "disassociated", "failing", "failed"];
+
+/// The values of `VpcEncryptionControlExclusionState`.
+pub const VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_VALUES: &[&str] =
+    &["enabling", "enabled", "disabling", "disabled"];
+
+/// The values of `VpcEncryptionControlMode`.
+pub const VPC_ENCRYPTION_CONTROL_MODE_VALUES: &[&str] = &["monitor", "enforce"];
+
+/// The values of `VpcEncryptionControlState`.
+pub const VPC_ENCRYPTION_CONTROL_STATE_VALUES: &[&str] = &[
+    "enforce-in-progress",
+    "monitor-in-progress",
+    "enforce-failed",
+    "monitor-failed",
+    "deleting",
+    "deleted",
+    "available",
+    "creating",
+    "delete-failed",
+];
+
+/// The values of `VpcState`.
+pub const VPC_STATE_VALUES: &[&str] = &["pending", "available"];
 
 // The schema of every shape above, for the front door's protocols.
 static AVAILABILITY_ZONE_MEMBERS: [Member; 14] = [
@@ -204,7 +789,17 @@ pub static AVAILABILITY_ZONE_SUB_GEOGRAPHY_SCHEMA: Kind =
     Kind::Struct(&AVAILABILITY_ZONE_SUB_GEOGRAPHY_MEMBERS);
 pub static AVAILABILITY_ZONE_SUB_GEOGRAPHY_LIST_SCHEMA: Kind =
     Kind::List(&AVAILABILITY_ZONE_SUB_GEOGRAPHY_SCHEMA);
+pub static BLOCK_PUBLIC_ACCESS_MODE_SCHEMA: Kind = Kind::Enum(BLOCK_PUBLIC_ACCESS_MODE_VALUES);
+static BLOCK_PUBLIC_ACCESS_STATES_MEMBERS: [Member; 1] = [Member {
+    name: "InternetGatewayBlockMode",
+    kind: &BLOCK_PUBLIC_ACCESS_MODE_SCHEMA,
+    xml: "internetGatewayBlockMode",
+    ec2: "InternetGatewayBlockMode",
+}];
+pub static BLOCK_PUBLIC_ACCESS_STATES_SCHEMA: Kind =
+    Kind::Struct(&BLOCK_PUBLIC_ACCESS_STATES_MEMBERS);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
+pub static COIP_POOL_ID_SCHEMA: Kind = Kind::String;
 static DESCRIBE_AVAILABILITY_ZONES_REQUEST_MEMBERS: [Member; 5] = [
     Member {
         name: "ZoneNames",
@@ -232,23 +827,593 @@ static DESCRIBE_AVAILABILITY_ZONES_RESULT_MEMBERS: [Member; 1] = [Member {
 }];
 pub static DESCRIBE_AVAILABILITY_ZONES_RESULT_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_AVAILABILITY_ZONES_RESULT_MEMBERS);
+pub static DESCRIBE_SECURITY_GROUPS_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
+static DESCRIBE_SECURITY_GROUPS_REQUEST_MEMBERS: [Member; 6] = [
+    Member { name: "GroupIds", kind: &GROUP_ID_STRING_LIST_SCHEMA, xml: "GroupId", ec2: "GroupId" },
+    Member {
+        name: "GroupNames",
+        kind: &GROUP_NAME_STRING_LIST_SCHEMA,
+        xml: "GroupName",
+        ec2: "GroupName",
+    },
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "MaxResults",
+        kind: &DESCRIBE_SECURITY_GROUPS_MAX_RESULTS_SCHEMA,
+        xml: "MaxResults",
+        ec2: "MaxResults",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "Filter", ec2: "Filter" },
+];
+pub static DESCRIBE_SECURITY_GROUPS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_SECURITY_GROUPS_REQUEST_MEMBERS);
+static DESCRIBE_SECURITY_GROUPS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+    Member {
+        name: "SecurityGroups",
+        kind: &SECURITY_GROUP_LIST_SCHEMA,
+        xml: "securityGroupInfo",
+        ec2: "SecurityGroupInfo",
+    },
+];
+pub static DESCRIBE_SECURITY_GROUPS_RESULT_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_SECURITY_GROUPS_RESULT_MEMBERS);
+pub static DESCRIBE_SUBNETS_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
+static DESCRIBE_SUBNETS_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "Filter", ec2: "Filter" },
+    Member {
+        name: "SubnetIds",
+        kind: &SUBNET_ID_STRING_LIST_SCHEMA,
+        xml: "SubnetId",
+        ec2: "SubnetId",
+    },
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "MaxResults",
+        kind: &DESCRIBE_SUBNETS_MAX_RESULTS_SCHEMA,
+        xml: "MaxResults",
+        ec2: "MaxResults",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static DESCRIBE_SUBNETS_REQUEST_SCHEMA: Kind = Kind::Struct(&DESCRIBE_SUBNETS_REQUEST_MEMBERS);
+static DESCRIBE_SUBNETS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+    Member { name: "Subnets", kind: &SUBNET_LIST_SCHEMA, xml: "subnetSet", ec2: "SubnetSet" },
+];
+pub static DESCRIBE_SUBNETS_RESULT_SCHEMA: Kind = Kind::Struct(&DESCRIBE_SUBNETS_RESULT_MEMBERS);
+pub static DESCRIBE_VPCS_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
+static DESCRIBE_VPCS_REQUEST_MEMBERS: [Member; 5] = [
+    Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "Filter", ec2: "Filter" },
+    Member { name: "VpcIds", kind: &VPC_ID_STRING_LIST_SCHEMA, xml: "VpcId", ec2: "VpcId" },
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "MaxResults",
+        kind: &DESCRIBE_VPCS_MAX_RESULTS_SCHEMA,
+        xml: "MaxResults",
+        ec2: "MaxResults",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static DESCRIBE_VPCS_REQUEST_SCHEMA: Kind = Kind::Struct(&DESCRIBE_VPCS_REQUEST_MEMBERS);
+static DESCRIBE_VPCS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+    Member { name: "Vpcs", kind: &VPC_LIST_SCHEMA, xml: "vpcSet", ec2: "VpcSet" },
+];
+pub static DESCRIBE_VPCS_RESULT_SCHEMA: Kind = Kind::Struct(&DESCRIBE_VPCS_RESULT_MEMBERS);
 static FILTER_MEMBERS: [Member; 2] = [
     Member { name: "Name", kind: &STRING_SCHEMA, xml: "Name", ec2: "Name" },
     Member { name: "Values", kind: &VALUE_STRING_LIST_SCHEMA, xml: "Value", ec2: "Value" },
 ];
 pub static FILTER_SCHEMA: Kind = Kind::Struct(&FILTER_MEMBERS);
 pub static FILTER_LIST_SCHEMA: Kind = Kind::List(&FILTER_SCHEMA);
+pub static GROUP_ID_STRING_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_ID_SCHEMA);
+pub static GROUP_NAME_STRING_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_NAME_SCHEMA);
+pub static HOSTNAME_TYPE_SCHEMA: Kind = Kind::Enum(HOSTNAME_TYPE_VALUES);
+pub static INTEGER_SCHEMA: Kind = Kind::Integer;
+static IP_PERMISSION_MEMBERS: [Member; 7] = [
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "ipProtocol", ec2: "IpProtocol" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "fromPort", ec2: "FromPort" },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "toPort", ec2: "ToPort" },
+    Member {
+        name: "UserIdGroupPairs",
+        kind: &USER_ID_GROUP_PAIR_LIST_SCHEMA,
+        xml: "groups",
+        ec2: "Groups",
+    },
+    Member { name: "IpRanges", kind: &IP_RANGE_LIST_SCHEMA, xml: "ipRanges", ec2: "IpRanges" },
+    Member {
+        name: "Ipv6Ranges",
+        kind: &IPV6_RANGE_LIST_SCHEMA,
+        xml: "ipv6Ranges",
+        ec2: "Ipv6Ranges",
+    },
+    Member {
+        name: "PrefixListIds",
+        kind: &PREFIX_LIST_ID_LIST_SCHEMA,
+        xml: "prefixListIds",
+        ec2: "PrefixListIds",
+    },
+];
+pub static IP_PERMISSION_SCHEMA: Kind = Kind::Struct(&IP_PERMISSION_MEMBERS);
+pub static IP_PERMISSION_LIST_SCHEMA: Kind = Kind::List(&IP_PERMISSION_SCHEMA);
+static IP_RANGE_MEMBERS: [Member; 2] = [
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member { name: "CidrIp", kind: &STRING_SCHEMA, xml: "cidrIp", ec2: "CidrIp" },
+];
+pub static IP_RANGE_SCHEMA: Kind = Kind::Struct(&IP_RANGE_MEMBERS);
+pub static IP_RANGE_LIST_SCHEMA: Kind = Kind::List(&IP_RANGE_SCHEMA);
+pub static IP_SOURCE_SCHEMA: Kind = Kind::Enum(IP_SOURCE_VALUES);
+pub static IPV6_ADDRESS_ATTRIBUTE_SCHEMA: Kind = Kind::Enum(IPV6_ADDRESS_ATTRIBUTE_VALUES);
+static IPV6_RANGE_MEMBERS: [Member; 2] = [
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member { name: "CidrIpv6", kind: &STRING_SCHEMA, xml: "cidrIpv6", ec2: "CidrIpv6" },
+];
+pub static IPV6_RANGE_SCHEMA: Kind = Kind::Struct(&IPV6_RANGE_MEMBERS);
+pub static IPV6_RANGE_LIST_SCHEMA: Kind = Kind::List(&IPV6_RANGE_SCHEMA);
+static PREFIX_LIST_ID_MEMBERS: [Member; 2] = [
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member { name: "PrefixListId", kind: &STRING_SCHEMA, xml: "prefixListId", ec2: "PrefixListId" },
+];
+pub static PREFIX_LIST_ID_SCHEMA: Kind = Kind::Struct(&PREFIX_LIST_ID_MEMBERS);
+pub static PREFIX_LIST_ID_LIST_SCHEMA: Kind = Kind::List(&PREFIX_LIST_ID_SCHEMA);
+static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS: [Member; 3] = [
+    Member {
+        name: "HostnameType",
+        kind: &HOSTNAME_TYPE_SCHEMA,
+        xml: "hostnameType",
+        ec2: "HostnameType",
+    },
+    Member {
+        name: "EnableResourceNameDnsARecord",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableResourceNameDnsARecord",
+        ec2: "EnableResourceNameDnsARecord",
+    },
+    Member {
+        name: "EnableResourceNameDnsAAAARecord",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enableResourceNameDnsAAAARecord",
+        ec2: "EnableResourceNameDnsAAAARecord",
+    },
+];
+pub static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_SCHEMA: Kind =
+    Kind::Struct(&PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS);
+static SECURITY_GROUP_MEMBERS: [Member; 9] = [
+    Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member {
+        name: "IpPermissionsEgress",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "ipPermissionsEgress",
+        ec2: "IpPermissionsEgress",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member {
+        name: "SecurityGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "securityGroupArn",
+        ec2: "SecurityGroupArn",
+    },
+    Member { name: "OwnerId", kind: &STRING_SCHEMA, xml: "ownerId", ec2: "OwnerId" },
+    Member { name: "GroupName", kind: &STRING_SCHEMA, xml: "groupName", ec2: "GroupName" },
+    Member {
+        name: "Description",
+        kind: &STRING_SCHEMA,
+        xml: "groupDescription",
+        ec2: "GroupDescription",
+    },
+    Member {
+        name: "IpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "ipPermissions",
+        ec2: "IpPermissions",
+    },
+];
+pub static SECURITY_GROUP_SCHEMA: Kind = Kind::Struct(&SECURITY_GROUP_MEMBERS);
+pub static SECURITY_GROUP_ID_SCHEMA: Kind = Kind::String;
+pub static SECURITY_GROUP_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_SCHEMA);
+pub static SECURITY_GROUP_NAME_SCHEMA: Kind = Kind::String;
 pub static STRING_SCHEMA: Kind = Kind::String;
+static SUBNET_MEMBERS: [Member; 23] = [
+    Member {
+        name: "AvailabilityZoneId",
+        kind: &STRING_SCHEMA,
+        xml: "availabilityZoneId",
+        ec2: "AvailabilityZoneId",
+    },
+    Member {
+        name: "EnableLniAtDeviceIndex",
+        kind: &INTEGER_SCHEMA,
+        xml: "enableLniAtDeviceIndex",
+        ec2: "EnableLniAtDeviceIndex",
+    },
+    Member {
+        name: "MapCustomerOwnedIpOnLaunch",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "mapCustomerOwnedIpOnLaunch",
+        ec2: "MapCustomerOwnedIpOnLaunch",
+    },
+    Member {
+        name: "CustomerOwnedIpv4Pool",
+        kind: &COIP_POOL_ID_SCHEMA,
+        xml: "customerOwnedIpv4Pool",
+        ec2: "CustomerOwnedIpv4Pool",
+    },
+    Member { name: "OwnerId", kind: &STRING_SCHEMA, xml: "ownerId", ec2: "OwnerId" },
+    Member {
+        name: "AssignIpv6AddressOnCreation",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "assignIpv6AddressOnCreation",
+        ec2: "AssignIpv6AddressOnCreation",
+    },
+    Member {
+        name: "Ipv6CidrBlockAssociationSet",
+        kind: &SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA,
+        xml: "ipv6CidrBlockAssociationSet",
+        ec2: "Ipv6CidrBlockAssociationSet",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member { name: "SubnetArn", kind: &STRING_SCHEMA, xml: "subnetArn", ec2: "SubnetArn" },
+    Member { name: "OutpostArn", kind: &STRING_SCHEMA, xml: "outpostArn", ec2: "OutpostArn" },
+    Member { name: "EnableDns64", kind: &BOOLEAN_SCHEMA, xml: "enableDns64", ec2: "EnableDns64" },
+    Member { name: "Ipv6Native", kind: &BOOLEAN_SCHEMA, xml: "ipv6Native", ec2: "Ipv6Native" },
+    Member {
+        name: "PrivateDnsNameOptionsOnLaunch",
+        kind: &PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_SCHEMA,
+        xml: "privateDnsNameOptionsOnLaunch",
+        ec2: "PrivateDnsNameOptionsOnLaunch",
+    },
+    Member {
+        name: "BlockPublicAccessStates",
+        kind: &BLOCK_PUBLIC_ACCESS_STATES_SCHEMA,
+        xml: "blockPublicAccessStates",
+        ec2: "BlockPublicAccessStates",
+    },
+    Member { name: "Type", kind: &STRING_SCHEMA, xml: "type", ec2: "Type" },
+    Member { name: "SubnetId", kind: &STRING_SCHEMA, xml: "subnetId", ec2: "SubnetId" },
+    Member { name: "State", kind: &SUBNET_STATE_SCHEMA, xml: "state", ec2: "State" },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member { name: "CidrBlock", kind: &STRING_SCHEMA, xml: "cidrBlock", ec2: "CidrBlock" },
+    Member {
+        name: "AvailableIpAddressCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "availableIpAddressCount",
+        ec2: "AvailableIpAddressCount",
+    },
+    Member {
+        name: "AvailabilityZone",
+        kind: &STRING_SCHEMA,
+        xml: "availabilityZone",
+        ec2: "AvailabilityZone",
+    },
+    Member {
+        name: "DefaultForAz",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "defaultForAz",
+        ec2: "DefaultForAz",
+    },
+    Member {
+        name: "MapPublicIpOnLaunch",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "mapPublicIpOnLaunch",
+        ec2: "MapPublicIpOnLaunch",
+    },
+];
+pub static SUBNET_SCHEMA: Kind = Kind::Struct(&SUBNET_MEMBERS);
+pub static SUBNET_CIDR_ASSOCIATION_ID_SCHEMA: Kind = Kind::String;
+static SUBNET_CIDR_BLOCK_STATE_MEMBERS: [Member; 2] = [
+    Member {
+        name: "State",
+        kind: &SUBNET_CIDR_BLOCK_STATE_CODE_SCHEMA,
+        xml: "state",
+        ec2: "State",
+    },
+    Member {
+        name: "StatusMessage",
+        kind: &STRING_SCHEMA,
+        xml: "statusMessage",
+        ec2: "StatusMessage",
+    },
+];
+pub static SUBNET_CIDR_BLOCK_STATE_SCHEMA: Kind = Kind::Struct(&SUBNET_CIDR_BLOCK_STATE_MEMBERS);
+pub static SUBNET_CIDR_BLOCK_STATE_CODE_SCHEMA: Kind =
+    Kind::Enum(SUBNET_CIDR_BLOCK_STATE_CODE_VALUES);
+pub static SUBNET_ID_SCHEMA: Kind = Kind::String;
+pub static SUBNET_ID_STRING_LIST_SCHEMA: Kind = Kind::List(&SUBNET_ID_SCHEMA);
+static SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_MEMBERS: [Member; 5] = [
+    Member {
+        name: "AssociationId",
+        kind: &SUBNET_CIDR_ASSOCIATION_ID_SCHEMA,
+        xml: "associationId",
+        ec2: "AssociationId",
+    },
+    Member {
+        name: "Ipv6CidrBlock",
+        kind: &STRING_SCHEMA,
+        xml: "ipv6CidrBlock",
+        ec2: "Ipv6CidrBlock",
+    },
+    Member {
+        name: "Ipv6CidrBlockState",
+        kind: &SUBNET_CIDR_BLOCK_STATE_SCHEMA,
+        xml: "ipv6CidrBlockState",
+        ec2: "Ipv6CidrBlockState",
+    },
+    Member {
+        name: "Ipv6AddressAttribute",
+        kind: &IPV6_ADDRESS_ATTRIBUTE_SCHEMA,
+        xml: "ipv6AddressAttribute",
+        ec2: "Ipv6AddressAttribute",
+    },
+    Member { name: "IpSource", kind: &IP_SOURCE_SCHEMA, xml: "ipSource", ec2: "IpSource" },
+];
+pub static SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_SCHEMA: Kind =
+    Kind::Struct(&SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_MEMBERS);
+pub static SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA: Kind =
+    Kind::List(&SUBNET_IPV6_CIDR_BLOCK_ASSOCIATION_SCHEMA);
+pub static SUBNET_LIST_SCHEMA: Kind = Kind::List(&SUBNET_SCHEMA);
+pub static SUBNET_STATE_SCHEMA: Kind = Kind::Enum(SUBNET_STATE_VALUES);
+static TAG_MEMBERS: [Member; 2] = [
+    Member { name: "Key", kind: &STRING_SCHEMA, xml: "key", ec2: "Key" },
+    Member { name: "Value", kind: &STRING_SCHEMA, xml: "value", ec2: "Value" },
+];
+pub static TAG_SCHEMA: Kind = Kind::Struct(&TAG_MEMBERS);
+pub static TAG_LIST_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
+pub static TENANCY_SCHEMA: Kind = Kind::Enum(TENANCY_VALUES);
+static USER_ID_GROUP_PAIR_MEMBERS: [Member; 7] = [
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member { name: "UserId", kind: &STRING_SCHEMA, xml: "userId", ec2: "UserId" },
+    Member { name: "GroupName", kind: &STRING_SCHEMA, xml: "groupName", ec2: "GroupName" },
+    Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member {
+        name: "VpcPeeringConnectionId",
+        kind: &STRING_SCHEMA,
+        xml: "vpcPeeringConnectionId",
+        ec2: "VpcPeeringConnectionId",
+    },
+    Member {
+        name: "PeeringStatus",
+        kind: &STRING_SCHEMA,
+        xml: "peeringStatus",
+        ec2: "PeeringStatus",
+    },
+];
+pub static USER_ID_GROUP_PAIR_SCHEMA: Kind = Kind::Struct(&USER_ID_GROUP_PAIR_MEMBERS);
+pub static USER_ID_GROUP_PAIR_LIST_SCHEMA: Kind = Kind::List(&USER_ID_GROUP_PAIR_SCHEMA);
 pub static VALUE_STRING_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
+static VPC_MEMBERS: [Member; 12] = [
+    Member { name: "OwnerId", kind: &STRING_SCHEMA, xml: "ownerId", ec2: "OwnerId" },
+    Member {
+        name: "InstanceTenancy",
+        kind: &TENANCY_SCHEMA,
+        xml: "instanceTenancy",
+        ec2: "InstanceTenancy",
+    },
+    Member {
+        name: "Ipv6CidrBlockAssociationSet",
+        kind: &VPC_IPV6_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA,
+        xml: "ipv6CidrBlockAssociationSet",
+        ec2: "Ipv6CidrBlockAssociationSet",
+    },
+    Member {
+        name: "CidrBlockAssociationSet",
+        kind: &VPC_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA,
+        xml: "cidrBlockAssociationSet",
+        ec2: "CidrBlockAssociationSet",
+    },
+    Member { name: "IsDefault", kind: &BOOLEAN_SCHEMA, xml: "isDefault", ec2: "IsDefault" },
+    Member {
+        name: "EncryptionControl",
+        kind: &VPC_ENCRYPTION_CONTROL_SCHEMA,
+        xml: "encryptionControl",
+        ec2: "EncryptionControl",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member {
+        name: "BlockPublicAccessStates",
+        kind: &BLOCK_PUBLIC_ACCESS_STATES_SCHEMA,
+        xml: "blockPublicAccessStates",
+        ec2: "BlockPublicAccessStates",
+    },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member { name: "State", kind: &VPC_STATE_SCHEMA, xml: "state", ec2: "State" },
+    Member { name: "CidrBlock", kind: &STRING_SCHEMA, xml: "cidrBlock", ec2: "CidrBlock" },
+    Member {
+        name: "DhcpOptionsId",
+        kind: &STRING_SCHEMA,
+        xml: "dhcpOptionsId",
+        ec2: "DhcpOptionsId",
+    },
+];
+pub static VPC_SCHEMA: Kind = Kind::Struct(&VPC_MEMBERS);
+static VPC_CIDR_BLOCK_ASSOCIATION_MEMBERS: [Member; 3] = [
+    Member {
+        name: "AssociationId",
+        kind: &STRING_SCHEMA,
+        xml: "associationId",
+        ec2: "AssociationId",
+    },
+    Member { name: "CidrBlock", kind: &STRING_SCHEMA, xml: "cidrBlock", ec2: "CidrBlock" },
+    Member {
+        name: "CidrBlockState",
+        kind: &VPC_CIDR_BLOCK_STATE_SCHEMA,
+        xml: "cidrBlockState",
+        ec2: "CidrBlockState",
+    },
+];
+pub static VPC_CIDR_BLOCK_ASSOCIATION_SCHEMA: Kind =
+    Kind::Struct(&VPC_CIDR_BLOCK_ASSOCIATION_MEMBERS);
+pub static VPC_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA: Kind =
+    Kind::List(&VPC_CIDR_BLOCK_ASSOCIATION_SCHEMA);
+static VPC_CIDR_BLOCK_STATE_MEMBERS: [Member; 2] = [
+    Member { name: "State", kind: &VPC_CIDR_BLOCK_STATE_CODE_SCHEMA, xml: "state", ec2: "State" },
+    Member {
+        name: "StatusMessage",
+        kind: &STRING_SCHEMA,
+        xml: "statusMessage",
+        ec2: "StatusMessage",
+    },
+];
+pub static VPC_CIDR_BLOCK_STATE_SCHEMA: Kind = Kind::Struct(&VPC_CIDR_BLOCK_STATE_MEMBERS);
+pub static VPC_CIDR_BLOCK_STATE_CODE_SCHEMA: Kind = Kind::Enum(VPC_CIDR_BLOCK_STATE_CODE_VALUES);
+static VPC_ENCRYPTION_CONTROL_MEMBERS: [Member; 7] = [
+    Member { name: "VpcId", kind: &VPC_ID_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member {
+        name: "VpcEncryptionControlId",
+        kind: &VPC_ENCRYPTION_CONTROL_ID_SCHEMA,
+        xml: "vpcEncryptionControlId",
+        ec2: "VpcEncryptionControlId",
+    },
+    Member { name: "Mode", kind: &VPC_ENCRYPTION_CONTROL_MODE_SCHEMA, xml: "mode", ec2: "Mode" },
+    Member {
+        name: "State",
+        kind: &VPC_ENCRYPTION_CONTROL_STATE_SCHEMA,
+        xml: "state",
+        ec2: "State",
+    },
+    Member { name: "StateMessage", kind: &STRING_SCHEMA, xml: "stateMessage", ec2: "StateMessage" },
+    Member {
+        name: "ResourceExclusions",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSIONS_SCHEMA,
+        xml: "resourceExclusions",
+        ec2: "ResourceExclusions",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+];
+pub static VPC_ENCRYPTION_CONTROL_SCHEMA: Kind = Kind::Struct(&VPC_ENCRYPTION_CONTROL_MEMBERS);
+static VPC_ENCRYPTION_CONTROL_EXCLUSION_MEMBERS: [Member; 2] = [
+    Member {
+        name: "State",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_SCHEMA,
+        xml: "state",
+        ec2: "State",
+    },
+    Member { name: "StateMessage", kind: &STRING_SCHEMA, xml: "stateMessage", ec2: "StateMessage" },
+];
+pub static VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA: Kind =
+    Kind::Struct(&VPC_ENCRYPTION_CONTROL_EXCLUSION_MEMBERS);
+pub static VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_SCHEMA: Kind =
+    Kind::Enum(VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_VALUES);
+static VPC_ENCRYPTION_CONTROL_EXCLUSIONS_MEMBERS: [Member; 8] = [
+    Member {
+        name: "InternetGateway",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "internetGateway",
+        ec2: "InternetGateway",
+    },
+    Member {
+        name: "EgressOnlyInternetGateway",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "egressOnlyInternetGateway",
+        ec2: "EgressOnlyInternetGateway",
+    },
+    Member {
+        name: "NatGateway",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "natGateway",
+        ec2: "NatGateway",
+    },
+    Member {
+        name: "VirtualPrivateGateway",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "virtualPrivateGateway",
+        ec2: "VirtualPrivateGateway",
+    },
+    Member {
+        name: "VpcPeering",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "vpcPeering",
+        ec2: "VpcPeering",
+    },
+    Member {
+        name: "Lambda",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "lambda",
+        ec2: "Lambda",
+    },
+    Member {
+        name: "VpcLattice",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "vpcLattice",
+        ec2: "VpcLattice",
+    },
+    Member {
+        name: "ElasticFileSystem",
+        kind: &VPC_ENCRYPTION_CONTROL_EXCLUSION_SCHEMA,
+        xml: "elasticFileSystem",
+        ec2: "ElasticFileSystem",
+    },
+];
+pub static VPC_ENCRYPTION_CONTROL_EXCLUSIONS_SCHEMA: Kind =
+    Kind::Struct(&VPC_ENCRYPTION_CONTROL_EXCLUSIONS_MEMBERS);
+pub static VPC_ENCRYPTION_CONTROL_ID_SCHEMA: Kind = Kind::String;
+pub static VPC_ENCRYPTION_CONTROL_MODE_SCHEMA: Kind =
+    Kind::Enum(VPC_ENCRYPTION_CONTROL_MODE_VALUES);
+pub static VPC_ENCRYPTION_CONTROL_STATE_SCHEMA: Kind =
+    Kind::Enum(VPC_ENCRYPTION_CONTROL_STATE_VALUES);
+pub static VPC_ID_SCHEMA: Kind = Kind::String;
+pub static VPC_ID_STRING_LIST_SCHEMA: Kind = Kind::List(&VPC_ID_SCHEMA);
+static VPC_IPV6_CIDR_BLOCK_ASSOCIATION_MEMBERS: [Member; 7] = [
+    Member {
+        name: "AssociationId",
+        kind: &STRING_SCHEMA,
+        xml: "associationId",
+        ec2: "AssociationId",
+    },
+    Member {
+        name: "Ipv6CidrBlock",
+        kind: &STRING_SCHEMA,
+        xml: "ipv6CidrBlock",
+        ec2: "Ipv6CidrBlock",
+    },
+    Member {
+        name: "Ipv6CidrBlockState",
+        kind: &VPC_CIDR_BLOCK_STATE_SCHEMA,
+        xml: "ipv6CidrBlockState",
+        ec2: "Ipv6CidrBlockState",
+    },
+    Member {
+        name: "NetworkBorderGroup",
+        kind: &STRING_SCHEMA,
+        xml: "networkBorderGroup",
+        ec2: "NetworkBorderGroup",
+    },
+    Member { name: "Ipv6Pool", kind: &STRING_SCHEMA, xml: "ipv6Pool", ec2: "Ipv6Pool" },
+    Member {
+        name: "Ipv6AddressAttribute",
+        kind: &IPV6_ADDRESS_ATTRIBUTE_SCHEMA,
+        xml: "ipv6AddressAttribute",
+        ec2: "Ipv6AddressAttribute",
+    },
+    Member { name: "IpSource", kind: &IP_SOURCE_SCHEMA, xml: "ipSource", ec2: "IpSource" },
+];
+pub static VPC_IPV6_CIDR_BLOCK_ASSOCIATION_SCHEMA: Kind =
+    Kind::Struct(&VPC_IPV6_CIDR_BLOCK_ASSOCIATION_MEMBERS);
+pub static VPC_IPV6_CIDR_BLOCK_ASSOCIATION_SET_SCHEMA: Kind =
+    Kind::List(&VPC_IPV6_CIDR_BLOCK_ASSOCIATION_SCHEMA);
+pub static VPC_LIST_SCHEMA: Kind = Kind::List(&VPC_SCHEMA);
+pub static VPC_STATE_SCHEMA: Kind = Kind::Enum(VPC_STATE_VALUES);
 pub static ZONE_ID_STRING_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 pub static ZONE_NAME_STRING_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
 
 /// The input and output schema of each operation served.
-pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[(
-    "DescribeAvailabilityZones",
-    &DESCRIBE_AVAILABILITY_ZONES_REQUEST_SCHEMA,
-    Some(&DESCRIBE_AVAILABILITY_ZONES_RESULT_SCHEMA),
-)];
+pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
+    (
+        "DescribeAvailabilityZones",
+        &DESCRIBE_AVAILABILITY_ZONES_REQUEST_SCHEMA,
+        Some(&DESCRIBE_AVAILABILITY_ZONES_RESULT_SCHEMA),
+    ),
+    ("DescribeVpcs", &DESCRIBE_VPCS_REQUEST_SCHEMA, Some(&DESCRIBE_VPCS_RESULT_SCHEMA)),
+    ("DescribeSubnets", &DESCRIBE_SUBNETS_REQUEST_SCHEMA, Some(&DESCRIBE_SUBNETS_RESULT_SCHEMA)),
+    (
+        "DescribeSecurityGroups",
+        &DESCRIBE_SECURITY_GROUPS_REQUEST_SCHEMA,
+        Some(&DESCRIBE_SECURITY_GROUPS_RESULT_SCHEMA),
+    ),
+];
 
 /// The input and output schema of `operation`, if it is served.
 pub fn operation_schema(operation: &str) -> Option<(&'static Kind, Option<&'static Kind>)> {

@@ -10,7 +10,7 @@ const FILTERS: &[&str] =
     &["zone-name", "zone-id", "region-name", "state", "zone-type", "group-name", "opt-in-status"];
 
 /// A zone's id: stable, and apart from its name as AWS keeps them.
-fn zone_id(zone: &str) -> String {
+pub(crate) fn zone_id(zone: &str) -> String {
     format!("flt-{zone}")
 }
 

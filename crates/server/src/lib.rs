@@ -25,11 +25,14 @@ pub const DEFAULT_PORT: u16 = 8720;
 /// The default account id: a fixed, obviously local 12-digit id.
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+pub use flotilla_ec2::network::DEFAULT_VPC_CIDR;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub region: String,
     pub account_id: String,
+    /// CIDR of each region's default VPC (fixed on the region's first start).
+    pub vpc_cidr: String,
     /// Replaces the stored root key (from FLOTILLA_ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).
     pub preset_root_key: Option<AccessKey>,
     /// How long an agent may be silent before its instance counts as lost.
@@ -57,6 +60,8 @@ pub enum ServerError {
     Ecs(#[from] flotilla_ecs::EcsError),
     #[error("region '{0}' is not served")]
     RegionNotServed(String),
+    #[error(transparent)]
+    Ec2(#[from] flotilla_ec2::network::NetworkError),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
@@ -111,6 +116,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         data_dir: config.data_dir.clone(),
         account_id: config.account_id.clone(),
         agent_timeout: config.agent_timeout,
+        vpc_cidr: config.vpc_cidr.clone(),
         quotas: config.quotas,
         join_token: credentials.join_token.clone(),
     };

@@ -30,6 +30,8 @@ pub struct RegionSettings {
     pub data_dir: PathBuf,
     pub account_id: String,
     pub agent_timeout: Duration,
+    /// CIDR of a region's default VPC, on its first start.
+    pub vpc_cidr: String,
     pub quotas: flotilla_ecs::Quotas,
     pub join_token: Option<String>,
 }
@@ -212,15 +214,15 @@ impl Regions {
                 quotas: settings.quotas,
                 join_token: settings.join_token.clone(),
             },
-            store,
+            Arc::clone(&store),
             Arc::new(wiring::LogsSink(Arc::clone(&logs))),
             Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
         )
         .await?;
-        let ec2 = Arc::new(flotilla_ec2::App {
-            scope: ecs.scope.clone(),
-            zones: Arc::new(wiring::EcsZones(Arc::clone(&ecs))),
-        });
+        let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
+        let ec2 = Arc::new(
+            flotilla_ec2::App::open(ecs.scope.clone(), zones, store, &settings.vpc_cidr).await?,
+        );
         let services: [Arc<dyn Service>; 4] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
@@ -263,6 +265,7 @@ mod tests {
             data_dir: dir.to_path_buf(),
             account_id: "123456789012".into(),
             agent_timeout: Duration::from_secs(8),
+            vpc_cidr: flotilla_ec2::network::DEFAULT_VPC_CIDR.into(),
             quotas: flotilla_ecs::Quotas::default(),
             join_token: None,
         }

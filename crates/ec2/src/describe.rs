@@ -1,0 +1,267 @@
+//! DescribeVpcs, DescribeSubnets, DescribeSecurityGroups: the region's default network
+//! (`network.rs`) as EC2 answers it, chosen by ids, names and filters, a page at a time.
+
+use flotilla_api::pagination::paginate;
+use flotilla_api::{ApiError, ErrorCode};
+
+use crate::network::{Cidr, Network};
+use crate::wire;
+use crate::{check_filter, dry_run, Ctx};
+
+/// EC2's page sizes for these operations.
+const PAGE: (i32, i32) = (5, 1000);
+
+fn check_page(max_results: Option<i32>) -> Result<(), ApiError> {
+    match max_results {
+        Some(n) if !(PAGE.0..=PAGE.1).contains(&n) => Err(ApiError::new(
+            ErrorCode::InvalidParameterValueException,
+            format!("Value ( {n} ) for parameter maxResults is invalid. Expecting a value greater than {}.", PAGE.0 - 1),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A resource matches the filters when, for every filter, one of its values is the field's.
+fn matches(filters: &[wire::Filter], field: impl Fn(&str) -> Option<String>) -> bool {
+    filters.iter().all(|f| {
+        let name = f.name.as_deref().unwrap_or_default();
+        let values = f.values.as_deref().unwrap_or_default();
+        field(name).is_some_and(|v| values.contains(&v))
+    })
+}
+
+/// The ids asked for must exist, as EC2 requires.
+fn check_ids(
+    wanted: &[String],
+    known: &[String],
+    code: ErrorCode,
+    what: &str,
+) -> Result<(), ApiError> {
+    match wanted.iter().find(|id| !known.contains(id)) {
+        Some(id) => Err(ApiError::new(code, format!("The {what} '{id}' does not exist"))),
+        None => Ok(()),
+    }
+}
+
+pub async fn vpcs(
+    ctx: &Ctx<'_>,
+    request: wire::DescribeVpcsRequest,
+) -> Result<wire::DescribeVpcsResult, ApiError> {
+    let wire::DescribeVpcsRequest { filters, vpc_ids, next_token, max_results, dry_run: dry } =
+        request;
+    let filters = filters.unwrap_or_default();
+    for f in &filters {
+        check_filter(
+            f.name.as_deref().unwrap_or_default(),
+            &["vpc-id", "is-default", "cidr", "cidr-block", "state", "owner-id"],
+        )?;
+    }
+    check_page(max_results)?;
+    let network = ctx.network().await?;
+    let ids = vpc_ids.unwrap_or_default();
+    check_ids(
+        &ids,
+        std::slice::from_ref(&network.vpc_id),
+        ErrorCode::InvalidVpcIdNotFound,
+        "vpc ID",
+    )?;
+    if dry == Some(true) {
+        return Err(dry_run());
+    }
+    let owner = ctx.app.scope.account_id.clone();
+    let vpc = wire::Vpc {
+        owner_id: Some(owner.clone()),
+        instance_tenancy: Some("default".into()),
+        cidr_block_association_set: Some(vec![wire::VpcCidrBlockAssociation {
+            association_id: Some(network.cidr_association_id.clone()),
+            cidr_block: Some(network.cidr.clone()),
+            cidr_block_state: Some(wire::VpcCidrBlockState {
+                state: Some("associated".into()),
+                status_message: None,
+            }),
+        }]),
+        is_default: Some(true),
+        tags: Some(Vec::new()),
+        vpc_id: Some(network.vpc_id.clone()),
+        state: Some("available".into()),
+        cidr_block: Some(network.cidr.clone()),
+        dhcp_options_id: Some("default".into()),
+        ..Default::default()
+    };
+    let chosen = (ids.is_empty() || ids.contains(&network.vpc_id))
+        && matches(&filters, |name| {
+            Some(match name {
+                "vpc-id" => network.vpc_id.clone(),
+                "is-default" => "true".into(),
+                "cidr" | "cidr-block" => network.cidr.clone(),
+                "state" => "available".into(),
+                _ => owner.clone(),
+            })
+        });
+    let items = chosen.then(|| (network.vpc_id.clone(), vpc)).into_iter();
+    let (vpcs, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
+    Ok(wire::DescribeVpcsResult { next_token: next, vpcs: Some(vpcs) })
+}
+
+pub async fn subnets(
+    ctx: &Ctx<'_>,
+    request: wire::DescribeSubnetsRequest,
+) -> Result<wire::DescribeSubnetsResult, ApiError> {
+    let wire::DescribeSubnetsRequest { filters, subnet_ids, next_token, max_results, dry_run: dry } =
+        request;
+    let filters = filters.unwrap_or_default();
+    let known_filters = [
+        "subnet-id",
+        "vpc-id",
+        "availability-zone",
+        "availability-zone-id",
+        "default-for-az",
+        "cidr-block",
+        "state",
+        "owner-id",
+    ];
+    for f in &filters {
+        check_filter(f.name.as_deref().unwrap_or_default(), &known_filters)?;
+    }
+    check_page(max_results)?;
+    let network = ctx.network().await?;
+    let ids = subnet_ids.unwrap_or_default();
+    let known: Vec<String> = network.subnets.values().map(|s| s.id.clone()).collect();
+    check_ids(&ids, &known, ErrorCode::InvalidSubnetIdNotFound, "subnet ID")?;
+    if dry == Some(true) {
+        return Err(dry_run());
+    }
+    let scope = &ctx.app.scope;
+    let items = network.subnets.iter().filter_map(|(zone, subnet)| {
+        if !ids.is_empty() && !ids.contains(&subnet.id) {
+            return None;
+        }
+        let zone_id = crate::zones::zone_id(zone);
+        let chosen = matches(&filters, |name| {
+            Some(match name {
+                "subnet-id" => subnet.id.clone(),
+                "vpc-id" => network.vpc_id.clone(),
+                "availability-zone" => zone.clone(),
+                "availability-zone-id" => zone_id.clone(),
+                "default-for-az" => "true".into(),
+                "cidr-block" => subnet.cidr.clone(),
+                "state" => "available".into(),
+                _ => scope.account_id.clone(),
+            })
+        });
+        let usable = Cidr::parse(&subnet.cidr).map_or(0, Cidr::usable);
+        chosen.then(|| {
+            let answer = wire::Subnet {
+                availability_zone_id: Some(zone_id),
+                owner_id: Some(scope.account_id.clone()),
+                assign_ipv6_address_on_creation: Some(false),
+                ipv6_cidr_block_association_set: Some(Vec::new()),
+                tags: Some(Vec::new()),
+                subnet_arn: Some(format!(
+                    "arn:aws:ec2:{}:{}:subnet/{}",
+                    scope.region, scope.account_id, subnet.id
+                )),
+                subnet_id: Some(subnet.id.clone()),
+                state: Some("available".into()),
+                vpc_id: Some(network.vpc_id.clone()),
+                cidr_block: Some(subnet.cidr.clone()),
+                available_ip_address_count: Some(usable),
+                availability_zone: Some(zone.clone()),
+                default_for_az: Some(true),
+                map_public_ip_on_launch: Some(false),
+                ..Default::default()
+            };
+            (subnet.id.clone(), answer)
+        })
+    });
+    let (subnets, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
+    Ok(wire::DescribeSubnetsResult { next_token: next, subnets: Some(subnets) })
+}
+
+/// The VPC's default group: every member may reach every other, anything may go out.
+fn default_group(network: &Network, ctx: &Ctx<'_>) -> wire::SecurityGroup {
+    let scope = &ctx.app.scope;
+    wire::SecurityGroup {
+        group_id: Some(network.group_id.clone()),
+        ip_permissions_egress: Some(vec![wire::IpPermission {
+            ip_protocol: Some("-1".into()),
+            ip_ranges: Some(vec![wire::IpRange {
+                description: None,
+                cidr_ip: Some("0.0.0.0/0".into()),
+            }]),
+            user_id_group_pairs: Some(Vec::new()),
+            ipv6_ranges: Some(Vec::new()),
+            prefix_list_ids: Some(Vec::new()),
+            ..Default::default()
+        }]),
+        tags: Some(Vec::new()),
+        vpc_id: Some(network.vpc_id.clone()),
+        security_group_arn: Some(format!(
+            "arn:aws:ec2:{}:{}:security-group/{}",
+            scope.region, scope.account_id, network.group_id
+        )),
+        owner_id: Some(scope.account_id.clone()),
+        group_name: Some("default".into()),
+        description: Some("default VPC security group".into()),
+        ip_permissions: Some(vec![wire::IpPermission {
+            ip_protocol: Some("-1".into()),
+            user_id_group_pairs: Some(vec![wire::UserIdGroupPair {
+                user_id: Some(scope.account_id.clone()),
+                group_id: Some(network.group_id.clone()),
+                ..Default::default()
+            }]),
+            ip_ranges: Some(Vec::new()),
+            ipv6_ranges: Some(Vec::new()),
+            prefix_list_ids: Some(Vec::new()),
+            ..Default::default()
+        }]),
+    }
+}
+
+pub async fn security_groups(
+    ctx: &Ctx<'_>,
+    request: wire::DescribeSecurityGroupsRequest,
+) -> Result<wire::DescribeSecurityGroupsResult, ApiError> {
+    let wire::DescribeSecurityGroupsRequest {
+        group_ids,
+        group_names,
+        next_token,
+        max_results,
+        dry_run: dry,
+        filters,
+    } = request;
+    let filters = filters.unwrap_or_default();
+    for f in &filters {
+        check_filter(
+            f.name.as_deref().unwrap_or_default(),
+            &["group-id", "group-name", "vpc-id", "description", "owner-id"],
+        )?;
+    }
+    check_page(max_results)?;
+    let network = ctx.network().await?;
+    let ids = group_ids.unwrap_or_default();
+    check_ids(
+        &ids,
+        std::slice::from_ref(&network.group_id),
+        ErrorCode::InvalidGroupNotFound,
+        "security group",
+    )?;
+    let names = group_names.unwrap_or_default();
+    check_ids(&names, &["default".to_string()], ErrorCode::InvalidGroupNotFound, "security group")?;
+    if dry == Some(true) {
+        return Err(dry_run());
+    }
+    let group = default_group(&network, ctx);
+    let chosen = matches(&filters, |name| {
+        Some(match name {
+            "group-id" => network.group_id.clone(),
+            "group-name" => "default".into(),
+            "vpc-id" => network.vpc_id.clone(),
+            "description" => "default VPC security group".into(),
+            _ => ctx.app.scope.account_id.clone(),
+        })
+    });
+    let items = chosen.then(|| (network.group_id.clone(), group)).into_iter();
+    let (groups, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
+    Ok(wire::DescribeSecurityGroupsResult { next_token: next, security_groups: Some(groups) })
+}
