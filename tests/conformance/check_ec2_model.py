@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 
 from check_ecs_model import read_credentials
 
-SERVED = {"DescribeAvailabilityZones", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups"}
+SERVED = {"DescribeAvailabilityZones", "DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups",
+          "CreateSubnet", "DeleteSubnet", "CreateSecurityGroup", "DeleteSecurityGroup"}
 
 
 class Check:
@@ -131,9 +132,63 @@ class Check:
         code = self.error_code(self.client.describe_vpcs, Filters=[{"Name": "tag:team", "Values": ["x"]}])
         self.expect("an unknown filter", code == "InvalidParameterValue", code)
 
+    def created(self) -> None:
+        """Subnets and security groups users create and delete, checked as EC2 checks them."""
+        vpc_id = self.client.describe_vpcs()["Vpcs"][0]["VpcId"]
+        zone = self.expected[0]
+        code = self.error_code(self.client.create_subnet, VpcId=vpc_id, CidrBlock="10.0.200.0/24",
+                               AvailabilityZone=zone, DryRun=True)
+        self.expect("CreateSubnet DryRun", code == "DryRunOperation", code)
+        made = self.client.create_subnet(
+            VpcId=vpc_id, CidrBlock="10.0.200.0/24", AvailabilityZone=zone,
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "tier", "Value": "web"}]}])["Subnet"]
+        subnet_id = made.get("SubnetId", "")
+        self.expect("a created subnet", subnet_id.startswith("subnet-") and made.get("DefaultForAz") is False
+                    and made.get("AvailableIpAddressCount") == 251 and made.get("AvailabilityZone") == zone, made)
+        listed = self.client.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+        self.expect("its tags", listed and listed[0].get("Tags") == [{"Key": "tier", "Value": "web"}], listed)
+        for cidr, wanted in [("10.0.200.128/25", "InvalidSubnet.Conflict"), ("192.168.0.0/24", "InvalidSubnet.Range"),
+                             ("10.0.0.0/29", "InvalidSubnet.Range")]:
+            code = self.error_code(self.client.create_subnet, VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)
+            self.expect(f"CreateSubnet {cidr}", code == wanted, code)
+        code = self.error_code(self.client.create_subnet, VpcId=vpc_id, CidrBlock="10.0.210.0/24",
+                               AvailabilityZone="nowhere-z")
+        self.expect("a subnet in no zone", code == "InvalidParameterValue", code)
+        code = self.error_code(self.client.create_subnet, VpcId="vpc-0123456789abcdef0", CidrBlock="10.0.210.0/24")
+        self.expect("a subnet in no VPC", code == "InvalidVpcID.NotFound", code)
+        code = self.error_code(self.client.create_subnet, VpcId=vpc_id, CidrBlock="10.0.210.0/24",
+                               Ipv6CidrBlock="2600:1f18::/64")
+        self.expect("IPv6 is refused", code == "InvalidParameterValue", code)
+        self.client.delete_subnet(SubnetId=subnet_id)
+        code = self.error_code(self.client.delete_subnet, SubnetId=subnet_id)
+        self.expect("a deleted subnet", code == "InvalidSubnetID.NotFound", code)
+        default_subnet = self.client.describe_subnets()["Subnets"][0]["SubnetId"]
+        code = self.error_code(self.client.delete_subnet, SubnetId=default_subnet)
+        self.expect("a default subnet stays", code == "InvalidParameterValue", code)
+
+        group = self.client.create_security_group(
+            GroupName="web", Description="web servers", VpcId=vpc_id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "tier", "Value": "web"}]}])
+        group_id = group.get("GroupId", "")
+        self.expect("a created group", group_id.startswith("sg-") and group.get("Tags") == [{"Key": "tier", "Value": "web"}], group)
+        code = self.error_code(self.client.create_security_group, GroupName="web", Description="again")
+        self.expect("a duplicate group", code == "InvalidGroup.Duplicate", code)
+        described = self.client.describe_security_groups(GroupNames=["web"])["SecurityGroups"]
+        self.expect("the group described", len(described) == 1 and described[0].get("GroupId") == group_id
+                    and described[0].get("IpPermissions") == []
+                    and described[0]["IpPermissionsEgress"][0]["IpRanges"][0]["CidrIp"] == "0.0.0.0/0", described)
+        all_groups = self.client.describe_security_groups()["SecurityGroups"]
+        self.expect("both groups", sorted(g["GroupName"] for g in all_groups) == ["default", "web"], all_groups)
+        code = self.error_code(self.client.delete_security_group, GroupName="default")
+        self.expect("the default group stays", code == "CannotDelete", code)
+        deleted = self.client.delete_security_group(GroupName="web")
+        self.expect("DeleteSecurityGroup", deleted.get("GroupId") == group_id and deleted.get("Return") is True, deleted)
+        code = self.error_code(self.client.delete_security_group, GroupId=group_id)
+        self.expect("a deleted group", code == "InvalidGroup.NotFound", code)
+
     def unimplemented(self) -> None:
         model = self.client.meta.service_model
-        for op in ["CreateSubnet", "CreateSecurityGroup", "RunInstances"]:
+        for op in ["AuthorizeSecurityGroupIngress", "CreateVpc", "RunInstances"]:
             assert op in model.operation_names
             method = getattr(self.client, botocore.xform_name(op))
             code = self.error_code(method)
@@ -156,6 +211,7 @@ def main() -> int:
     check = Check(client, args.region, args.zones.split(","))
     check.zones()
     check.network()
+    check.created()
     check.unimplemented()
     for failure in check.failures:
         print(f"FAIL {failure}")

@@ -4,7 +4,7 @@
 use flotilla_api::pagination::paginate;
 use flotilla_api::{ApiError, ErrorCode};
 
-use crate::network::{Cidr, Network};
+use crate::network::{Cidr, Group, Network, Tag};
 use crate::wire;
 use crate::{check_filter, dry_run, Ctx};
 
@@ -126,56 +126,122 @@ pub async fn subnets(
     check_page(max_results)?;
     let network = ctx.network().await?;
     let ids = subnet_ids.unwrap_or_default();
-    let known: Vec<String> = network.subnets.values().map(|s| s.id.clone()).collect();
+    let known: Vec<String> = network
+        .subnets
+        .values()
+        .map(|s| s.id.clone())
+        .chain(network.created_subnets.keys().cloned())
+        .collect();
     check_ids(&ids, &known, ErrorCode::InvalidSubnetIdNotFound, "subnet ID")?;
     if dry == Some(true) {
         return Err(dry_run());
     }
     let scope = &ctx.app.scope;
-    let items = network.subnets.iter().filter_map(|(zone, subnet)| {
-        if !ids.is_empty() && !ids.contains(&subnet.id) {
+    // Default subnets (one per zone), then the ones users created.
+    let all =
+        network
+            .subnets
+            .iter()
+            .map(|(zone, subnet)| {
+                (subnet.id.clone(), zone.clone(), subnet.cidr.clone(), true, Vec::new())
+            })
+            .chain(network.created_subnets.iter().map(|(id, s)| {
+                (id.clone(), s.zone.clone(), s.cidr.clone(), false, s.tags.clone())
+            }));
+    let items = all.filter_map(|(id, zone, cidr, default, tags)| {
+        if !ids.is_empty() && !ids.contains(&id) {
             return None;
         }
-        let zone_id = crate::zones::zone_id(zone);
+        let zone_id = crate::zones::zone_id(&zone);
         let chosen = matches(&filters, |name| {
             Some(match name {
-                "subnet-id" => subnet.id.clone(),
+                "subnet-id" => id.clone(),
                 "vpc-id" => network.vpc_id.clone(),
                 "availability-zone" => zone.clone(),
                 "availability-zone-id" => zone_id.clone(),
-                "default-for-az" => "true".into(),
-                "cidr-block" => subnet.cidr.clone(),
+                "default-for-az" => default.to_string(),
+                "cidr-block" => cidr.clone(),
                 "state" => "available".into(),
                 _ => scope.account_id.clone(),
             })
         });
-        let usable = Cidr::parse(&subnet.cidr).map_or(0, Cidr::usable);
         chosen.then(|| {
-            let answer = wire::Subnet {
-                availability_zone_id: Some(zone_id),
-                owner_id: Some(scope.account_id.clone()),
-                assign_ipv6_address_on_creation: Some(false),
-                ipv6_cidr_block_association_set: Some(Vec::new()),
-                tags: Some(Vec::new()),
-                subnet_arn: Some(format!(
-                    "arn:aws:ec2:{}:{}:subnet/{}",
-                    scope.region, scope.account_id, subnet.id
-                )),
-                subnet_id: Some(subnet.id.clone()),
-                state: Some("available".into()),
-                vpc_id: Some(network.vpc_id.clone()),
-                cidr_block: Some(subnet.cidr.clone()),
-                available_ip_address_count: Some(usable),
-                availability_zone: Some(zone.clone()),
-                default_for_az: Some(true),
-                map_public_ip_on_launch: Some(false),
-                ..Default::default()
-            };
-            (subnet.id.clone(), answer)
+            let answer = subnet_answer(scope, &network.vpc_id, &id, &zone, &cidr, default, &tags);
+            (id.clone(), answer)
         })
     });
     let (subnets, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
     Ok(wire::DescribeSubnetsResult { next_token: next, subnets: Some(subnets) })
+}
+
+/// A subnet as EC2 describes it.
+pub(crate) fn subnet_answer(
+    scope: &flotilla_api::arn::ArnScope,
+    vpc_id: &str,
+    id: &str,
+    zone: &str,
+    cidr: &str,
+    default: bool,
+    tags: &[Tag],
+) -> wire::Subnet {
+    wire::Subnet {
+        availability_zone_id: Some(crate::zones::zone_id(zone)),
+        owner_id: Some(scope.account_id.clone()),
+        assign_ipv6_address_on_creation: Some(false),
+        ipv6_cidr_block_association_set: Some(Vec::new()),
+        tags: Some(tags_answer(tags)),
+        subnet_arn: Some(format!("arn:aws:ec2:{}:{}:subnet/{id}", scope.region, scope.account_id)),
+        subnet_id: Some(id.to_string()),
+        state: Some("available".into()),
+        vpc_id: Some(vpc_id.to_string()),
+        cidr_block: Some(cidr.to_string()),
+        available_ip_address_count: Some(Cidr::parse(cidr).map_or(0, Cidr::usable)),
+        availability_zone: Some(zone.to_string()),
+        default_for_az: Some(default),
+        map_public_ip_on_launch: Some(false),
+        ..Default::default()
+    }
+}
+
+/// Tags as EC2 answers them.
+pub(crate) fn tags_answer(tags: &[Tag]) -> Vec<wire::Tag> {
+    tags.iter()
+        .map(|t| wire::Tag { key: Some(t.key.clone()), value: Some(t.value.clone()) })
+        .collect()
+}
+
+/// Everything may go out: a new group's (and the default group's) egress rule.
+fn all_out() -> wire::IpPermission {
+    wire::IpPermission {
+        ip_protocol: Some("-1".into()),
+        ip_ranges: Some(vec![wire::IpRange {
+            description: None,
+            cidr_ip: Some("0.0.0.0/0".into()),
+        }]),
+        user_id_group_pairs: Some(Vec::new()),
+        ipv6_ranges: Some(Vec::new()),
+        prefix_list_ids: Some(Vec::new()),
+        ..Default::default()
+    }
+}
+
+/// A security group a user created: nothing in, everything out.
+fn created_group(id: &str, group: &Group, network: &Network, ctx: &Ctx<'_>) -> wire::SecurityGroup {
+    let scope = &ctx.app.scope;
+    wire::SecurityGroup {
+        group_id: Some(id.to_string()),
+        ip_permissions_egress: Some(vec![all_out()]),
+        tags: Some(tags_answer(&group.tags)),
+        vpc_id: Some(network.vpc_id.clone()),
+        security_group_arn: Some(format!(
+            "arn:aws:ec2:{}:{}:security-group/{id}",
+            scope.region, scope.account_id
+        )),
+        owner_id: Some(scope.account_id.clone()),
+        group_name: Some(group.name.clone()),
+        description: Some(group.description.clone()),
+        ip_permissions: Some(Vec::new()),
+    }
 }
 
 /// The VPC's default group: every member may reach every other, anything may go out.
@@ -240,28 +306,41 @@ pub async fn security_groups(
     check_page(max_results)?;
     let network = ctx.network().await?;
     let ids = group_ids.unwrap_or_default();
-    check_ids(
-        &ids,
-        std::slice::from_ref(&network.group_id),
-        ErrorCode::InvalidGroupNotFound,
-        "security group",
-    )?;
+    let mut known_ids = vec![network.group_id.clone()];
+    known_ids.extend(network.groups.keys().cloned());
+    check_ids(&ids, &known_ids, ErrorCode::InvalidGroupNotFound, "security group")?;
     let names = group_names.unwrap_or_default();
-    check_ids(&names, &["default".to_string()], ErrorCode::InvalidGroupNotFound, "security group")?;
+    let mut known_names = vec!["default".to_string()];
+    known_names.extend(network.groups.values().map(|g| g.name.clone()));
+    check_ids(&names, &known_names, ErrorCode::InvalidGroupNotFound, "security group")?;
     if dry == Some(true) {
         return Err(dry_run());
     }
-    let group = default_group(&network, ctx);
-    let chosen = matches(&filters, |name| {
-        Some(match name {
-            "group-id" => network.group_id.clone(),
-            "group-name" => "default".into(),
-            "vpc-id" => network.vpc_id.clone(),
-            "description" => "default VPC security group".into(),
-            _ => ctx.app.scope.account_id.clone(),
-        })
+    let default = (
+        network.group_id.clone(),
+        "default".to_string(),
+        "default VPC security group".to_string(),
+        default_group(&network, ctx),
+    );
+    let created = network.groups.iter().map(|(id, g)| {
+        (id.clone(), g.name.clone(), g.description.clone(), created_group(id, g, &network, ctx))
     });
-    let items = chosen.then(|| (network.group_id.clone(), group)).into_iter();
+    let items =
+        std::iter::once(default).chain(created).filter_map(|(id, name, description, group)| {
+            let wanted = (ids.is_empty() || ids.contains(&id))
+                && (names.is_empty() || names.contains(&name));
+            let chosen = wanted
+                && matches(&filters, |filter| {
+                    Some(match filter {
+                        "group-id" => id.clone(),
+                        "group-name" => name.clone(),
+                        "vpc-id" => network.vpc_id.clone(),
+                        "description" => description.clone(),
+                        _ => ctx.app.scope.account_id.clone(),
+                    })
+                });
+            chosen.then_some((id, group))
+        });
     let (groups, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
     Ok(wire::DescribeSecurityGroupsResult { next_token: next, security_groups: Some(groups) })
 }

@@ -6,6 +6,7 @@
 //! security group). Requests and answers are the wire types generated from botocore's model
 //! (`wire.rs`).
 
+mod create;
 mod describe;
 pub mod network;
 pub mod service;
@@ -77,7 +78,7 @@ pub fn check_operation(operation: &str) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         ErrorCode::UnknownOperationException,
-        format!("The action {operation} is not valid for this web service (EC2 here serves DescribeAvailabilityZones, DescribeVpcs, DescribeSubnets and DescribeSecurityGroups)."),
+        format!("The action {operation} is not valid for this web service (EC2 here serves the availability zones, the VPC, its subnets and security groups)."),
     ))
 }
 
@@ -120,6 +121,17 @@ pub async fn serve(
         "DescribeSubnets" => answer(describe::subnets(&ctx, decode(input)?).await?, output_kind),
         "DescribeSecurityGroups" => {
             answer(describe::security_groups(&ctx, decode(input)?).await?, output_kind)
+        }
+        "CreateSubnet" => answer(create::create_subnet(&ctx, decode(input)?).await?, output_kind),
+        "DeleteSubnet" => {
+            create::delete_subnet(&ctx, decode(input)?).await?;
+            answer(serde_json::json!({}), output_kind)
+        }
+        "CreateSecurityGroup" => {
+            answer(create::create_security_group(&ctx, decode(input)?).await?, output_kind)
+        }
+        "DeleteSecurityGroup" => {
+            answer(create::delete_security_group(&ctx, decode(input)?).await?, output_kind)
         }
         _ => answer(zones::describe(&ctx, decode(input)?)?, output_kind),
     }

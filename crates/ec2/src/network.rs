@@ -1,9 +1,10 @@
-//! The region's default network as EC2 describes it: a default VPC (its CIDR configurable; the
+//! The region's network as EC2 describes it: a default VPC (its CIDR configurable; the
 //! default, 10.0.0.0/16, stays clear of Docker's address pools), a default subnet per
 //! availability zone of the region's agents (the next free slice of the VPC, four bits
-//! smaller, kept once given), and the VPC's default security group. Kept in the region's store
-//! (`ec2/network`), so ids and slices survive restarts. What these records will enforce comes
-//! with task networking; until then they are names ELBv2 and Cloud Map can point at.
+//! smaller, kept once given), the VPC's default security group, and the subnets and security
+//! groups users create. Kept in the region's store (`ec2/network`), so ids and slices survive
+//! restarts. What these records will enforce comes with task networking; until then they are
+//! names ELBv2 and Cloud Map can point at.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -56,6 +57,19 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// Whether two blocks share an address.
+    pub fn overlaps(self, other: Cidr) -> bool {
+        let end = |c: Cidr| u64::from(c.base) + (1u64 << (32 - u32::from(c.prefix))) - 1;
+        u64::from(self.base) <= end(other) && u64::from(other.base) <= end(self)
+    }
+
+    /// Whether `inner` lies wholly within this block.
+    pub fn contains(self, inner: Cidr) -> bool {
+        inner.prefix >= self.prefix && self.overlaps(inner)
+    }
+}
+
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
@@ -69,7 +83,31 @@ pub struct Subnet {
     pub cidr: String,
 }
 
-/// What the store keeps of the default network.
+/// A tag of an EC2 resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A subnet a user created (CreateSubnet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedSubnet {
+    pub zone: String,
+    pub cidr: String,
+    pub tags: Vec<Tag>,
+}
+
+/// A security group a user created (CreateSecurityGroup): it lets nothing in and everything
+/// out until rules are added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<Tag>,
+}
+
+/// What the store keeps of the region's network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
     pub vpc_id: String,
@@ -78,10 +116,25 @@ pub struct Network {
     pub group_id: String,
     /// zone name -> its default subnet.
     pub subnets: BTreeMap<String, Subnet>,
+    /// subnet id -> a subnet a user created.
+    #[serde(default)]
+    pub created_subnets: BTreeMap<String, CreatedSubnet>,
+    /// group id -> a security group a user created.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl Network {
+    /// Every subnet's CIDR (default and created), for overlap checks.
+    pub fn subnet_cidrs(&self) -> Vec<Cidr> {
+        let defaults = self.subnets.values().map(|s| s.cidr.as_str());
+        let created = self.created_subnets.values().map(|s| s.cidr.as_str());
+        defaults.chain(created).filter_map(|c| Cidr::parse(c).ok()).collect()
+    }
 }
 
 /// A fresh id of EC2's form: `prefix-` and 17 hex digits.
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}-{}", &hex[..17])
 }
@@ -119,6 +172,8 @@ impl Networks {
                     cidr_association_id: new_id("vpc-cidr-assoc"),
                     group_id: new_id("sg"),
                     subnets: BTreeMap::new(),
+                    created_subnets: BTreeMap::new(),
+                    groups: BTreeMap::new(),
                 };
                 save(store.as_ref(), &network).await?;
                 network
@@ -151,6 +206,30 @@ impl Networks {
         save(self.store.as_ref(), &next).await?;
         *network = next.clone();
         Ok(next)
+    }
+}
+
+impl Networks {
+    /// Applies `change` to the network (with every zone's default subnet) and stores the
+    /// result before answering; nothing is stored when `change` refuses.
+    pub async fn change<T>(
+        &self,
+        zones: &[String],
+        change: impl FnOnce(&mut Network) -> Result<T, flotilla_api::ApiError>,
+    ) -> Result<T, flotilla_api::ApiError> {
+        let internal = |e: NetworkError| {
+            flotilla_api::ApiError::new(
+                flotilla_api::ErrorCode::InternalServiceFault,
+                format!("the network: {e}"),
+            )
+        };
+        self.with_zones(zones).await.map_err(internal)?;
+        let mut network = self.current.lock().await;
+        let mut next = network.clone();
+        let answer = change(&mut next)?;
+        save(self.store.as_ref(), &next).await.map_err(|e| internal(e.into()))?;
+        *network = next;
+        Ok(answer)
     }
 }
 

@@ -88,6 +88,121 @@ pub struct BlockPublicAccessStates {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateSecurityGroupRequest {
+    /// A description for the security group.
+    #[serde(rename = "Description")]
+    pub description: String,
+    /// The name of the security group.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The ID of the VPC.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The tags to assign to the security group.
+    #[serde(rename = "TagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateSecurityGroupResult {
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The tags assigned to the security group.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The security group ARN.
+    #[serde(rename = "SecurityGroupArn", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateSubnetRequest {
+    /// The tags to assign to the subnet.
+    #[serde(rename = "TagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    /// The Availability Zone or Local Zone for the subnet.
+    #[serde(rename = "AvailabilityZone", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// The AZ ID or the Local Zone ID of the subnet.
+    #[serde(rename = "AvailabilityZoneId", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+    /// The IPv4 network range for the subnet, in CIDR notation.
+    #[serde(rename = "CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+    /// The IPv6 network range for the subnet, in CIDR notation.
+    #[serde(rename = "Ipv6CidrBlock", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_cidr_block: Option<String>,
+    /// The Amazon Resource Name (ARN) of the Outpost.
+    #[serde(rename = "OutpostArn", default, skip_serializing_if = "Option::is_none")]
+    pub outpost_arn: Option<String>,
+    /// The ID of the VPC.
+    #[serde(rename = "VpcId")]
+    pub vpc_id: String,
+    /// Indicates whether to create an IPv6 only subnet.
+    #[serde(rename = "Ipv6Native", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_native: Option<bool>,
+    /// An IPv4 IPAM pool ID for the subnet.
+    #[serde(rename = "Ipv4IpamPoolId", default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_ipam_pool_id: Option<String>,
+    /// An IPv4 netmask length for the subnet.
+    #[serde(rename = "Ipv4NetmaskLength", default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_netmask_length: Option<i32>,
+    /// An IPv6 IPAM pool ID for the subnet.
+    #[serde(rename = "Ipv6IpamPoolId", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_ipam_pool_id: Option<String>,
+    /// An IPv6 netmask length for the subnet.
+    #[serde(rename = "Ipv6NetmaskLength", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_netmask_length: Option<i32>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateSubnetResult {
+    /// Information about the subnet.
+    #[serde(rename = "Subnet", default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<Subnet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteSecurityGroupRequest {
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// [Default VPC] The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteSecurityGroupResult {
+    /// Returns true if the request succeeds; otherwise, returns an error.
+    #[serde(rename = "Return", default, skip_serializing_if = "Option::is_none")]
+    pub r#return: Option<bool>,
+    /// The ID of the deleted security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteSubnetRequest {
+    /// The ID of the subnet.
+    #[serde(rename = "SubnetId")]
+    pub subnet_id: String,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeAvailabilityZonesRequest {
     /// The names of the Availability Zones, Local Zones, and Wavelength Zones.
     #[serde(rename = "ZoneNames", default, skip_serializing_if = "Option::is_none")]
@@ -459,6 +574,17 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+/// The tags to apply to a resource when the resource is being created.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagSpecification {
+    /// The type of resource to tag on creation.
+    #[serde(rename = "ResourceType", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// The tags to apply to the resource.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
 /// Describes a security group and Amazon Web Services account ID pair.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserIdGroupPair {
@@ -671,6 +797,118 @@ pub const IP_SOURCE_VALUES: &[&str] = &["amazon", "byoip", "none"];
 /// The values of `Ipv6AddressAttribute`.
 pub const IPV6_ADDRESS_ATTRIBUTE_VALUES: &[&str] = &["public", "private"];
 
+/// The values of `ResourceType`.
+pub const RESOURCE_TYPE_VALUES: &[&str] = &[
+    "capacity-reservation",
+    "client-vpn-endpoint",
+    "customer-gateway",
+    "carrier-gateway",
+    "coip-pool",
+    "declarative-policies-report",
+    "dedicated-host",
+    "dhcp-options",
+    "egress-only-internet-gateway",
+    "elastic-ip",
+    "elastic-gpu",
+    "export-image-task",
+    "export-instance-task",
+    "fleet",
+    "fpga-image",
+    "host-reservation",
+    "image",
+    "image-usage-report",
+    "import-image-task",
+    "import-snapshot-task",
+    "instance",
+    "instance-event-window",
+    "internet-gateway",
+    "ipam",
+    "ipam-pool",
+    "ipam-scope",
+    "ipv4pool-ec2",
+    "ipv6pool-ec2",
+    "key-pair",
+    "launch-template",
+    "local-gateway",
+    "local-gateway-route-table",
+    "local-gateway-virtual-interface",
+    "local-gateway-virtual-interface-group",
+    "local-gateway-route-table-vpc-association",
+    "local-gateway-route-table-virtual-interface-group-association",
+    "natgateway",
+    "network-acl",
+    "network-interface",
+    "network-insights-analysis",
+    "network-insights-path",
+    "network-insights-access-scope",
+    "network-insights-access-scope-analysis",
+    "outpost-lag",
+    "placement-group",
+    "prefix-list",
+    "replace-root-volume-task",
+    "reserved-instances",
+    "route-table",
+    "security-group",
+    "security-group-rule",
+    "service-link-virtual-interface",
+    "snapshot",
+    "spot-fleet-request",
+    "spot-instances-request",
+    "subnet",
+    "subnet-cidr-reservation",
+    "traffic-mirror-filter",
+    "traffic-mirror-session",
+    "traffic-mirror-target",
+    "transit-gateway",
+    "transit-gateway-attachment",
+    "transit-gateway-connect-peer",
+    "transit-gateway-multicast-domain",
+    "transit-gateway-policy-table",
+    "transit-gateway-metering-policy",
+    "transit-gateway-route-table",
+    "transit-gateway-route-table-announcement",
+    "volume",
+    "vpc",
+    "vpc-endpoint",
+    "vpc-endpoint-connection",
+    "vpc-endpoint-service",
+    "vpc-endpoint-service-permission",
+    "vpc-peering-connection",
+    "vpn-connection",
+    "vpn-gateway",
+    "vpc-flow-log",
+    "capacity-reservation-fleet",
+    "traffic-mirror-filter-rule",
+    "vpc-endpoint-connection-device-type",
+    "verified-access-instance",
+    "verified-access-group",
+    "verified-access-endpoint",
+    "verified-access-policy",
+    "verified-access-trust-provider",
+    "vpn-connection-device-type",
+    "vpc-block-public-access-exclusion",
+    "vpc-encryption-control",
+    "route-server",
+    "route-server-endpoint",
+    "route-server-peer",
+    "ipam-resource-discovery",
+    "ipam-resource-discovery-association",
+    "instance-connect-endpoint",
+    "verified-access-endpoint-target",
+    "ipam-external-resource-verification-token",
+    "capacity-block",
+    "mac-modification-task",
+    "ipam-prefix-list-resolver",
+    "ipam-policy",
+    "ipam-prefix-list-resolver-target",
+    "secondary-interface",
+    "secondary-network",
+    "secondary-subnet",
+    "capacity-manager-data-export",
+    "vpn-concentrator",
+    "ipam-pool-allocation",
+];
+
 /// The values of `SubnetCidrBlockStateCode`.
 pub const SUBNET_CIDR_BLOCK_STATE_CODE_VALUES: &[&str] =
     &["associating", "associated", "disassociating", "disassociated", "failing", "failed"];
@@ -800,6 +1038,119 @@ pub static BLOCK_PUBLIC_ACCESS_STATES_SCHEMA: Kind =
     Kind::Struct(&BLOCK_PUBLIC_ACCESS_STATES_MEMBERS);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static COIP_POOL_ID_SCHEMA: Kind = Kind::String;
+static CREATE_SECURITY_GROUP_REQUEST_MEMBERS: [Member; 5] = [
+    Member {
+        name: "Description",
+        kind: &STRING_SCHEMA,
+        xml: "GroupDescription",
+        ec2: "GroupDescription",
+    },
+    Member { name: "GroupName", kind: &STRING_SCHEMA, xml: "GroupName", ec2: "GroupName" },
+    Member { name: "VpcId", kind: &VPC_ID_SCHEMA, xml: "VpcId", ec2: "VpcId" },
+    Member {
+        name: "TagSpecifications",
+        kind: &TAG_SPECIFICATION_LIST_SCHEMA,
+        xml: "TagSpecification",
+        ec2: "TagSpecification",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static CREATE_SECURITY_GROUP_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&CREATE_SECURITY_GROUP_REQUEST_MEMBERS);
+static CREATE_SECURITY_GROUP_RESULT_MEMBERS: [Member; 3] = [
+    Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member {
+        name: "SecurityGroupArn",
+        kind: &STRING_SCHEMA,
+        xml: "securityGroupArn",
+        ec2: "SecurityGroupArn",
+    },
+];
+pub static CREATE_SECURITY_GROUP_RESULT_SCHEMA: Kind =
+    Kind::Struct(&CREATE_SECURITY_GROUP_RESULT_MEMBERS);
+static CREATE_SUBNET_REQUEST_MEMBERS: [Member; 13] = [
+    Member {
+        name: "TagSpecifications",
+        kind: &TAG_SPECIFICATION_LIST_SCHEMA,
+        xml: "TagSpecification",
+        ec2: "TagSpecification",
+    },
+    Member {
+        name: "AvailabilityZone",
+        kind: &STRING_SCHEMA,
+        xml: "AvailabilityZone",
+        ec2: "AvailabilityZone",
+    },
+    Member {
+        name: "AvailabilityZoneId",
+        kind: &STRING_SCHEMA,
+        xml: "AvailabilityZoneId",
+        ec2: "AvailabilityZoneId",
+    },
+    Member { name: "CidrBlock", kind: &STRING_SCHEMA, xml: "CidrBlock", ec2: "CidrBlock" },
+    Member {
+        name: "Ipv6CidrBlock",
+        kind: &STRING_SCHEMA,
+        xml: "Ipv6CidrBlock",
+        ec2: "Ipv6CidrBlock",
+    },
+    Member { name: "OutpostArn", kind: &STRING_SCHEMA, xml: "OutpostArn", ec2: "OutpostArn" },
+    Member { name: "VpcId", kind: &VPC_ID_SCHEMA, xml: "VpcId", ec2: "VpcId" },
+    Member { name: "Ipv6Native", kind: &BOOLEAN_SCHEMA, xml: "Ipv6Native", ec2: "Ipv6Native" },
+    Member {
+        name: "Ipv4IpamPoolId",
+        kind: &IPAM_POOL_ID_SCHEMA,
+        xml: "Ipv4IpamPoolId",
+        ec2: "Ipv4IpamPoolId",
+    },
+    Member {
+        name: "Ipv4NetmaskLength",
+        kind: &NETMASK_LENGTH_SCHEMA,
+        xml: "Ipv4NetmaskLength",
+        ec2: "Ipv4NetmaskLength",
+    },
+    Member {
+        name: "Ipv6IpamPoolId",
+        kind: &IPAM_POOL_ID_SCHEMA,
+        xml: "Ipv6IpamPoolId",
+        ec2: "Ipv6IpamPoolId",
+    },
+    Member {
+        name: "Ipv6NetmaskLength",
+        kind: &NETMASK_LENGTH_SCHEMA,
+        xml: "Ipv6NetmaskLength",
+        ec2: "Ipv6NetmaskLength",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static CREATE_SUBNET_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_SUBNET_REQUEST_MEMBERS);
+static CREATE_SUBNET_RESULT_MEMBERS: [Member; 1] =
+    [Member { name: "Subnet", kind: &SUBNET_SCHEMA, xml: "subnet", ec2: "Subnet" }];
+pub static CREATE_SUBNET_RESULT_SCHEMA: Kind = Kind::Struct(&CREATE_SUBNET_RESULT_MEMBERS);
+static DELETE_SECURITY_GROUP_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "GroupId", ec2: "GroupId" },
+    Member {
+        name: "GroupName",
+        kind: &SECURITY_GROUP_NAME_SCHEMA,
+        xml: "GroupName",
+        ec2: "GroupName",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static DELETE_SECURITY_GROUP_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DELETE_SECURITY_GROUP_REQUEST_MEMBERS);
+static DELETE_SECURITY_GROUP_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "Return", kind: &BOOLEAN_SCHEMA, xml: "return", ec2: "Return" },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "groupId", ec2: "GroupId" },
+];
+pub static DELETE_SECURITY_GROUP_RESULT_SCHEMA: Kind =
+    Kind::Struct(&DELETE_SECURITY_GROUP_RESULT_MEMBERS);
+static DELETE_SUBNET_REQUEST_MEMBERS: [Member; 2] = [
+    Member { name: "SubnetId", kind: &SUBNET_ID_SCHEMA, xml: "SubnetId", ec2: "SubnetId" },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static DELETE_SUBNET_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_SUBNET_REQUEST_MEMBERS);
 static DESCRIBE_AVAILABILITY_ZONES_REQUEST_MEMBERS: [Member; 5] = [
     Member {
         name: "ZoneNames",
@@ -945,6 +1296,7 @@ static IP_RANGE_MEMBERS: [Member; 2] = [
 pub static IP_RANGE_SCHEMA: Kind = Kind::Struct(&IP_RANGE_MEMBERS);
 pub static IP_RANGE_LIST_SCHEMA: Kind = Kind::List(&IP_RANGE_SCHEMA);
 pub static IP_SOURCE_SCHEMA: Kind = Kind::Enum(IP_SOURCE_VALUES);
+pub static IPAM_POOL_ID_SCHEMA: Kind = Kind::String;
 pub static IPV6_ADDRESS_ATTRIBUTE_SCHEMA: Kind = Kind::Enum(IPV6_ADDRESS_ATTRIBUTE_VALUES);
 static IPV6_RANGE_MEMBERS: [Member; 2] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
@@ -952,6 +1304,7 @@ static IPV6_RANGE_MEMBERS: [Member; 2] = [
 ];
 pub static IPV6_RANGE_SCHEMA: Kind = Kind::Struct(&IPV6_RANGE_MEMBERS);
 pub static IPV6_RANGE_LIST_SCHEMA: Kind = Kind::List(&IPV6_RANGE_SCHEMA);
+pub static NETMASK_LENGTH_SCHEMA: Kind = Kind::Integer;
 static PREFIX_LIST_ID_MEMBERS: [Member; 2] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
     Member { name: "PrefixListId", kind: &STRING_SCHEMA, xml: "prefixListId", ec2: "PrefixListId" },
@@ -980,6 +1333,7 @@ static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS: [Member; 3] = [
 ];
 pub static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_SCHEMA: Kind =
     Kind::Struct(&PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS);
+pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_TYPE_VALUES);
 static SECURITY_GROUP_MEMBERS: [Member; 9] = [
     Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
     Member {
@@ -1161,6 +1515,17 @@ static TAG_MEMBERS: [Member; 2] = [
 ];
 pub static TAG_SCHEMA: Kind = Kind::Struct(&TAG_MEMBERS);
 pub static TAG_LIST_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
+static TAG_SPECIFICATION_MEMBERS: [Member; 2] = [
+    Member {
+        name: "ResourceType",
+        kind: &RESOURCE_TYPE_SCHEMA,
+        xml: "resourceType",
+        ec2: "ResourceType",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "Tag", ec2: "Tag" },
+];
+pub static TAG_SPECIFICATION_SCHEMA: Kind = Kind::Struct(&TAG_SPECIFICATION_MEMBERS);
+pub static TAG_SPECIFICATION_LIST_SCHEMA: Kind = Kind::List(&TAG_SPECIFICATION_SCHEMA);
 pub static TENANCY_SCHEMA: Kind = Kind::Enum(TENANCY_VALUES);
 static USER_ID_GROUP_PAIR_MEMBERS: [Member; 7] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
@@ -1413,6 +1778,18 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         &DESCRIBE_SECURITY_GROUPS_REQUEST_SCHEMA,
         Some(&DESCRIBE_SECURITY_GROUPS_RESULT_SCHEMA),
     ),
+    ("CreateSubnet", &CREATE_SUBNET_REQUEST_SCHEMA, Some(&CREATE_SUBNET_RESULT_SCHEMA)),
+    ("DeleteSubnet", &DELETE_SUBNET_REQUEST_SCHEMA, None),
+    (
+        "CreateSecurityGroup",
+        &CREATE_SECURITY_GROUP_REQUEST_SCHEMA,
+        Some(&CREATE_SECURITY_GROUP_RESULT_SCHEMA),
+    ),
+    (
+        "DeleteSecurityGroup",
+        &DELETE_SECURITY_GROUP_REQUEST_SCHEMA,
+        Some(&DELETE_SECURITY_GROUP_RESULT_SCHEMA),
+    ),
 ];
 
 /// The input and output schema of `operation`, if it is served.
@@ -1428,7 +1805,10 @@ pub static EMPTY: Kind = Kind::Struct(&[]);
 
 /// The members the field ledger (`ledger.toml`) refuses, per operation, as
 /// `flotilla_front::refusal::refused_member` reads them.
-pub static REFUSED: &[(&str, &[&str])] = &[];
+pub static REFUSED: &[(&str, &[&str])] = &[
+    ("CreateSubnet", &["TagSpecifications[].ResourceType=capacity-reservation", "TagSpecifications[].ResourceType=client-vpn-endpoint", "TagSpecifications[].ResourceType=customer-gateway", "TagSpecifications[].ResourceType=carrier-gateway", "TagSpecifications[].ResourceType=coip-pool", "TagSpecifications[].ResourceType=declarative-policies-report", "TagSpecifications[].ResourceType=dedicated-host", "TagSpecifications[].ResourceType=dhcp-options", "TagSpecifications[].ResourceType=egress-only-internet-gateway", "TagSpecifications[].ResourceType=elastic-ip", "TagSpecifications[].ResourceType=elastic-gpu", "TagSpecifications[].ResourceType=export-image-task", "TagSpecifications[].ResourceType=export-instance-task", "TagSpecifications[].ResourceType=fleet", "TagSpecifications[].ResourceType=fpga-image", "TagSpecifications[].ResourceType=host-reservation", "TagSpecifications[].ResourceType=image", "TagSpecifications[].ResourceType=image-usage-report", "TagSpecifications[].ResourceType=import-image-task", "TagSpecifications[].ResourceType=import-snapshot-task", "TagSpecifications[].ResourceType=instance", "TagSpecifications[].ResourceType=instance-event-window", "TagSpecifications[].ResourceType=internet-gateway", "TagSpecifications[].ResourceType=ipam", "TagSpecifications[].ResourceType=ipam-pool", "TagSpecifications[].ResourceType=ipam-scope", "TagSpecifications[].ResourceType=ipv4pool-ec2", "TagSpecifications[].ResourceType=ipv6pool-ec2", "TagSpecifications[].ResourceType=key-pair", "TagSpecifications[].ResourceType=launch-template", "TagSpecifications[].ResourceType=local-gateway", "TagSpecifications[].ResourceType=local-gateway-route-table", "TagSpecifications[].ResourceType=local-gateway-virtual-interface", "TagSpecifications[].ResourceType=local-gateway-virtual-interface-group", "TagSpecifications[].ResourceType=local-gateway-route-table-vpc-association", "TagSpecifications[].ResourceType=local-gateway-route-table-virtual-interface-group-association", "TagSpecifications[].ResourceType=natgateway", "TagSpecifications[].ResourceType=network-acl", "TagSpecifications[].ResourceType=network-interface", "TagSpecifications[].ResourceType=network-insights-analysis", "TagSpecifications[].ResourceType=network-insights-path", "TagSpecifications[].ResourceType=network-insights-access-scope", "TagSpecifications[].ResourceType=network-insights-access-scope-analysis", "TagSpecifications[].ResourceType=outpost-lag", "TagSpecifications[].ResourceType=placement-group", "TagSpecifications[].ResourceType=prefix-list", "TagSpecifications[].ResourceType=replace-root-volume-task", "TagSpecifications[].ResourceType=reserved-instances", "TagSpecifications[].ResourceType=route-table", "TagSpecifications[].ResourceType=security-group", "TagSpecifications[].ResourceType=security-group-rule", "TagSpecifications[].ResourceType=service-link-virtual-interface", "TagSpecifications[].ResourceType=snapshot", "TagSpecifications[].ResourceType=spot-fleet-request", "TagSpecifications[].ResourceType=spot-instances-request", "TagSpecifications[].ResourceType=subnet-cidr-reservation", "TagSpecifications[].ResourceType=traffic-mirror-filter", "TagSpecifications[].ResourceType=traffic-mirror-session", "TagSpecifications[].ResourceType=traffic-mirror-target", "TagSpecifications[].ResourceType=transit-gateway", "TagSpecifications[].ResourceType=transit-gateway-attachment", "TagSpecifications[].ResourceType=transit-gateway-connect-peer", "TagSpecifications[].ResourceType=transit-gateway-multicast-domain", "TagSpecifications[].ResourceType=transit-gateway-policy-table", "TagSpecifications[].ResourceType=transit-gateway-metering-policy", "TagSpecifications[].ResourceType=transit-gateway-route-table", "TagSpecifications[].ResourceType=transit-gateway-route-table-announcement", "TagSpecifications[].ResourceType=volume", "TagSpecifications[].ResourceType=vpc", "TagSpecifications[].ResourceType=vpc-endpoint", "TagSpecifications[].ResourceType=vpc-endpoint-connection", "TagSpecifications[].ResourceType=vpc-endpoint-service", "TagSpecifications[].ResourceType=vpc-endpoint-service-permission", "TagSpecifications[].ResourceType=vpc-peering-connection", "TagSpecifications[].ResourceType=vpn-connection", "TagSpecifications[].ResourceType=vpn-gateway", "TagSpecifications[].ResourceType=vpc-flow-log", "TagSpecifications[].ResourceType=capacity-reservation-fleet", "TagSpecifications[].ResourceType=traffic-mirror-filter-rule", "TagSpecifications[].ResourceType=vpc-endpoint-connection-device-type", "TagSpecifications[].ResourceType=verified-access-instance", "TagSpecifications[].ResourceType=verified-access-group", "TagSpecifications[].ResourceType=verified-access-endpoint", "TagSpecifications[].ResourceType=verified-access-policy", "TagSpecifications[].ResourceType=verified-access-trust-provider", "TagSpecifications[].ResourceType=vpn-connection-device-type", "TagSpecifications[].ResourceType=vpc-block-public-access-exclusion", "TagSpecifications[].ResourceType=vpc-encryption-control", "TagSpecifications[].ResourceType=route-server", "TagSpecifications[].ResourceType=route-server-endpoint", "TagSpecifications[].ResourceType=route-server-peer", "TagSpecifications[].ResourceType=ipam-resource-discovery", "TagSpecifications[].ResourceType=ipam-resource-discovery-association", "TagSpecifications[].ResourceType=instance-connect-endpoint", "TagSpecifications[].ResourceType=verified-access-endpoint-target", "TagSpecifications[].ResourceType=ipam-external-resource-verification-token", "TagSpecifications[].ResourceType=capacity-block", "TagSpecifications[].ResourceType=mac-modification-task", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver", "TagSpecifications[].ResourceType=ipam-policy", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver-target", "TagSpecifications[].ResourceType=secondary-interface", "TagSpecifications[].ResourceType=secondary-network", "TagSpecifications[].ResourceType=secondary-subnet", "TagSpecifications[].ResourceType=capacity-manager-data-export", "TagSpecifications[].ResourceType=vpn-concentrator", "TagSpecifications[].ResourceType=ipam-pool-allocation", "Ipv6CidrBlock", "OutpostArn", "Ipv6Native", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6IpamPoolId", "Ipv6NetmaskLength"]),
+    ("CreateSecurityGroup", &["TagSpecifications[].ResourceType=capacity-reservation", "TagSpecifications[].ResourceType=client-vpn-endpoint", "TagSpecifications[].ResourceType=customer-gateway", "TagSpecifications[].ResourceType=carrier-gateway", "TagSpecifications[].ResourceType=coip-pool", "TagSpecifications[].ResourceType=declarative-policies-report", "TagSpecifications[].ResourceType=dedicated-host", "TagSpecifications[].ResourceType=dhcp-options", "TagSpecifications[].ResourceType=egress-only-internet-gateway", "TagSpecifications[].ResourceType=elastic-ip", "TagSpecifications[].ResourceType=elastic-gpu", "TagSpecifications[].ResourceType=export-image-task", "TagSpecifications[].ResourceType=export-instance-task", "TagSpecifications[].ResourceType=fleet", "TagSpecifications[].ResourceType=fpga-image", "TagSpecifications[].ResourceType=host-reservation", "TagSpecifications[].ResourceType=image", "TagSpecifications[].ResourceType=image-usage-report", "TagSpecifications[].ResourceType=import-image-task", "TagSpecifications[].ResourceType=import-snapshot-task", "TagSpecifications[].ResourceType=instance", "TagSpecifications[].ResourceType=instance-event-window", "TagSpecifications[].ResourceType=internet-gateway", "TagSpecifications[].ResourceType=ipam", "TagSpecifications[].ResourceType=ipam-pool", "TagSpecifications[].ResourceType=ipam-scope", "TagSpecifications[].ResourceType=ipv4pool-ec2", "TagSpecifications[].ResourceType=ipv6pool-ec2", "TagSpecifications[].ResourceType=key-pair", "TagSpecifications[].ResourceType=launch-template", "TagSpecifications[].ResourceType=local-gateway", "TagSpecifications[].ResourceType=local-gateway-route-table", "TagSpecifications[].ResourceType=local-gateway-virtual-interface", "TagSpecifications[].ResourceType=local-gateway-virtual-interface-group", "TagSpecifications[].ResourceType=local-gateway-route-table-vpc-association", "TagSpecifications[].ResourceType=local-gateway-route-table-virtual-interface-group-association", "TagSpecifications[].ResourceType=natgateway", "TagSpecifications[].ResourceType=network-acl", "TagSpecifications[].ResourceType=network-interface", "TagSpecifications[].ResourceType=network-insights-analysis", "TagSpecifications[].ResourceType=network-insights-path", "TagSpecifications[].ResourceType=network-insights-access-scope", "TagSpecifications[].ResourceType=network-insights-access-scope-analysis", "TagSpecifications[].ResourceType=outpost-lag", "TagSpecifications[].ResourceType=placement-group", "TagSpecifications[].ResourceType=prefix-list", "TagSpecifications[].ResourceType=replace-root-volume-task", "TagSpecifications[].ResourceType=reserved-instances", "TagSpecifications[].ResourceType=route-table", "TagSpecifications[].ResourceType=security-group-rule", "TagSpecifications[].ResourceType=service-link-virtual-interface", "TagSpecifications[].ResourceType=snapshot", "TagSpecifications[].ResourceType=spot-fleet-request", "TagSpecifications[].ResourceType=spot-instances-request", "TagSpecifications[].ResourceType=subnet", "TagSpecifications[].ResourceType=subnet-cidr-reservation", "TagSpecifications[].ResourceType=traffic-mirror-filter", "TagSpecifications[].ResourceType=traffic-mirror-session", "TagSpecifications[].ResourceType=traffic-mirror-target", "TagSpecifications[].ResourceType=transit-gateway", "TagSpecifications[].ResourceType=transit-gateway-attachment", "TagSpecifications[].ResourceType=transit-gateway-connect-peer", "TagSpecifications[].ResourceType=transit-gateway-multicast-domain", "TagSpecifications[].ResourceType=transit-gateway-policy-table", "TagSpecifications[].ResourceType=transit-gateway-metering-policy", "TagSpecifications[].ResourceType=transit-gateway-route-table", "TagSpecifications[].ResourceType=transit-gateway-route-table-announcement", "TagSpecifications[].ResourceType=volume", "TagSpecifications[].ResourceType=vpc", "TagSpecifications[].ResourceType=vpc-endpoint", "TagSpecifications[].ResourceType=vpc-endpoint-connection", "TagSpecifications[].ResourceType=vpc-endpoint-service", "TagSpecifications[].ResourceType=vpc-endpoint-service-permission", "TagSpecifications[].ResourceType=vpc-peering-connection", "TagSpecifications[].ResourceType=vpn-connection", "TagSpecifications[].ResourceType=vpn-gateway", "TagSpecifications[].ResourceType=vpc-flow-log", "TagSpecifications[].ResourceType=capacity-reservation-fleet", "TagSpecifications[].ResourceType=traffic-mirror-filter-rule", "TagSpecifications[].ResourceType=vpc-endpoint-connection-device-type", "TagSpecifications[].ResourceType=verified-access-instance", "TagSpecifications[].ResourceType=verified-access-group", "TagSpecifications[].ResourceType=verified-access-endpoint", "TagSpecifications[].ResourceType=verified-access-policy", "TagSpecifications[].ResourceType=verified-access-trust-provider", "TagSpecifications[].ResourceType=vpn-connection-device-type", "TagSpecifications[].ResourceType=vpc-block-public-access-exclusion", "TagSpecifications[].ResourceType=vpc-encryption-control", "TagSpecifications[].ResourceType=route-server", "TagSpecifications[].ResourceType=route-server-endpoint", "TagSpecifications[].ResourceType=route-server-peer", "TagSpecifications[].ResourceType=ipam-resource-discovery", "TagSpecifications[].ResourceType=ipam-resource-discovery-association", "TagSpecifications[].ResourceType=instance-connect-endpoint", "TagSpecifications[].ResourceType=verified-access-endpoint-target", "TagSpecifications[].ResourceType=ipam-external-resource-verification-token", "TagSpecifications[].ResourceType=capacity-block", "TagSpecifications[].ResourceType=mac-modification-task", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver", "TagSpecifications[].ResourceType=ipam-policy", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver-target", "TagSpecifications[].ResourceType=secondary-interface", "TagSpecifications[].ResourceType=secondary-network", "TagSpecifications[].ResourceType=secondary-subnet", "TagSpecifications[].ResourceType=capacity-manager-data-export", "TagSpecifications[].ResourceType=vpn-concentrator", "TagSpecifications[].ResourceType=ipam-pool-allocation"]),
+];
 
 /// The members the field ledger refuses in `operation`'s requests.
 pub fn refused_paths(operation: &str) -> &'static [&'static str] {
