@@ -186,9 +186,68 @@ class Check:
         code = self.error_code(self.client.delete_security_group, GroupId=group_id)
         self.expect("a deleted group", code == "InvalidGroup.NotFound", code)
 
+    def rules(self) -> None:
+        """Security group rules: added, shown, refused twice, revoked by value and by id."""
+        web = self.client.create_security_group(GroupName="rules-web", Description="web")["GroupId"]
+        lb = self.client.create_security_group(GroupName="rules-lb", Description="lb")["GroupId"]
+        added = self.client.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+             "IpRanges": [{"CidrIp": "10.0.0.0/16", "Description": "vpc"}],
+             "UserIdGroupPairs": [{"GroupId": lb}]}])
+        ids = [r.get("SecurityGroupRuleId", "") for r in added.get("SecurityGroupRules", [])]
+        self.expect("two rules with ids", len(ids) == 2 and all(i.startswith("sgr-") for i in ids), added)
+        self.client.authorize_security_group_ingress(GroupName="rules-web", IpProtocol="tcp", FromPort=443,
+                                                     ToPort=443, CidrIp="0.0.0.0/0")
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpProtocol="tcp",
+                               FromPort=443, ToPort=443, CidrIp="0.0.0.0/0")
+        self.expect("a rule twice", code == "InvalidPermission.Duplicate", code)
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpProtocol="tcp",
+                               FromPort=90, ToPort=80, CidrIp="0.0.0.0/0")
+        self.expect("a backwards port range", code == "InvalidParameterValue", code)
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": "sg-0123456789abcdef0"}]}])
+        self.expect("a rule naming no group", code == "InvalidGroup.NotFound", code)
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+        self.expect("IPv6 ranges are refused", code == "InvalidParameterValue", code)
+        group = self.client.describe_security_groups(GroupIds=[web])["SecurityGroups"][0]
+        by_port = {(p.get("IpProtocol"), p.get("FromPort")): p for p in group.get("IpPermissions", [])}
+        http = by_port.get(("tcp", 80), {})
+        self.expect("rules gathered by port", [r.get("CidrIp") for r in http.get("IpRanges", [])] == ["10.0.0.0/16"]
+                    and [g.get("GroupId") for g in http.get("UserIdGroupPairs", [])] == [lb]
+                    and ("tcp", 443) in by_port, group)
+        code = self.error_code(self.client.delete_security_group, GroupId=lb)
+        self.expect("a group other rules name", code == "DependencyViolation", code)
+        egress = self.client.authorize_security_group_egress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.0.0.2/32"}]}])
+        self.expect("an egress rule", egress["SecurityGroupRules"][0].get("IsEgress") is True, egress)
+        revoked = self.client.revoke_security_group_ingress(GroupId=web, SecurityGroupRuleIds=[ids[1]])
+        self.expect("revoked by id", [r.get("SecurityGroupRuleId") for r in revoked.get("RevokedSecurityGroupRules", [])] == [ids[1]], revoked)
+        revoked = self.client.revoke_security_group_ingress(GroupId=web, IpProtocol="tcp", FromPort=443,
+                                                            ToPort=443, CidrIp="0.0.0.0/0")
+        self.expect("revoked by value", len(revoked.get("RevokedSecurityGroupRules", [])) == 1, revoked)
+        again = self.client.revoke_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        self.expect("a rule it lacks", len(again.get("UnknownIpPermissions", [])) == 1, again)
+        self.client.revoke_security_group_egress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        group = self.client.describe_security_groups(GroupIds=[web])["SecurityGroups"][0]
+        self.expect("what is left", [p.get("IpProtocol") for p in group.get("IpPermissionsEgress", [])] == ["udp"]
+                    and [p.get("FromPort") for p in group.get("IpPermissions", [])] == [80], group)
+        code = self.error_code(self.client.revoke_security_group_ingress, GroupId=web,
+                               SecurityGroupRuleIds=["sgr-0123456789abcdef0"])
+        self.expect("an unknown rule id", code == "InvalidSecurityGroupRuleId.NotFound", code)
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpProtocol="tcp",
+                               FromPort=8080, ToPort=8080, CidrIp="10.0.0.0/8", DryRun=True)
+        self.expect("Authorize DryRun", code == "DryRunOperation", code)
+        self.client.revoke_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": lb}]}])
+        self.client.delete_security_group(GroupId=lb)
+        self.client.delete_security_group(GroupId=web)
+
     def unimplemented(self) -> None:
         model = self.client.meta.service_model
-        for op in ["AuthorizeSecurityGroupIngress", "CreateVpc", "RunInstances"]:
+        for op in ["CreateTags", "CreateVpc", "RunInstances"]:
             assert op in model.operation_names
             method = getattr(self.client, botocore.xform_name(op))
             code = self.error_code(method)
@@ -212,6 +271,7 @@ def main() -> int:
     check.zones()
     check.network()
     check.created()
+    check.rules()
     check.unimplemented()
     for failure in check.failures:
         print(f"FAIL {failure}")

@@ -271,10 +271,17 @@ pub async fn delete_security_group(
                     format!("The security group '{named}' does not exist"),
                 ));
             };
+            if let Some(other) = crate::rules::referenced(network, &id) {
+                return Err(ApiError::new(
+                    ErrorCode::DependencyViolation,
+                    format!("resource {id} has a dependent object: a rule of {other}"),
+                ));
+            }
             if dry == Some(true) {
                 return Err(dry_run());
             }
             network.groups.remove(&id);
+            network.rules.remove(&id);
             Ok(wire::DeleteSecurityGroupResult { r#return: Some(true), group_id: Some(id) })
         })
         .await

@@ -210,27 +210,12 @@ pub(crate) fn tags_answer(tags: &[Tag]) -> Vec<wire::Tag> {
         .collect()
 }
 
-/// Everything may go out: a new group's (and the default group's) egress rule.
-fn all_out() -> wire::IpPermission {
-    wire::IpPermission {
-        ip_protocol: Some("-1".into()),
-        ip_ranges: Some(vec![wire::IpRange {
-            description: None,
-            cidr_ip: Some("0.0.0.0/0".into()),
-        }]),
-        user_id_group_pairs: Some(Vec::new()),
-        ipv6_ranges: Some(Vec::new()),
-        prefix_list_ids: Some(Vec::new()),
-        ..Default::default()
-    }
-}
-
 /// A security group a user created: nothing in, everything out.
 fn created_group(id: &str, group: &Group, network: &Network, ctx: &Ctx<'_>) -> wire::SecurityGroup {
     let scope = &ctx.app.scope;
     wire::SecurityGroup {
         group_id: Some(id.to_string()),
-        ip_permissions_egress: Some(vec![all_out()]),
+        ip_permissions_egress: Some(crate::rules::permissions(ctx, network, id, true)),
         tags: Some(tags_answer(&group.tags)),
         vpc_id: Some(network.vpc_id.clone()),
         security_group_arn: Some(format!(
@@ -240,47 +225,27 @@ fn created_group(id: &str, group: &Group, network: &Network, ctx: &Ctx<'_>) -> w
         owner_id: Some(scope.account_id.clone()),
         group_name: Some(group.name.clone()),
         description: Some(group.description.clone()),
-        ip_permissions: Some(Vec::new()),
+        ip_permissions: Some(crate::rules::permissions(ctx, network, id, false)),
     }
 }
 
 /// The VPC's default group: every member may reach every other, anything may go out.
 fn default_group(network: &Network, ctx: &Ctx<'_>) -> wire::SecurityGroup {
     let scope = &ctx.app.scope;
+    let id = &network.group_id;
     wire::SecurityGroup {
-        group_id: Some(network.group_id.clone()),
-        ip_permissions_egress: Some(vec![wire::IpPermission {
-            ip_protocol: Some("-1".into()),
-            ip_ranges: Some(vec![wire::IpRange {
-                description: None,
-                cidr_ip: Some("0.0.0.0/0".into()),
-            }]),
-            user_id_group_pairs: Some(Vec::new()),
-            ipv6_ranges: Some(Vec::new()),
-            prefix_list_ids: Some(Vec::new()),
-            ..Default::default()
-        }]),
+        group_id: Some(id.clone()),
+        ip_permissions_egress: Some(crate::rules::permissions(ctx, network, id, true)),
         tags: Some(Vec::new()),
         vpc_id: Some(network.vpc_id.clone()),
         security_group_arn: Some(format!(
-            "arn:aws:ec2:{}:{}:security-group/{}",
-            scope.region, scope.account_id, network.group_id
+            "arn:aws:ec2:{}:{}:security-group/{id}",
+            scope.region, scope.account_id
         )),
         owner_id: Some(scope.account_id.clone()),
         group_name: Some("default".into()),
         description: Some("default VPC security group".into()),
-        ip_permissions: Some(vec![wire::IpPermission {
-            ip_protocol: Some("-1".into()),
-            user_id_group_pairs: Some(vec![wire::UserIdGroupPair {
-                user_id: Some(scope.account_id.clone()),
-                group_id: Some(network.group_id.clone()),
-                ..Default::default()
-            }]),
-            ip_ranges: Some(Vec::new()),
-            ipv6_ranges: Some(Vec::new()),
-            prefix_list_ids: Some(Vec::new()),
-            ..Default::default()
-        }]),
+        ip_permissions: Some(crate::rules::permissions(ctx, network, id, false)),
     }
 }
 

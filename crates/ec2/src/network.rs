@@ -107,6 +107,28 @@ pub struct Group {
     pub tags: Vec<Tag>,
 }
 
+/// One rule of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub egress: bool,
+    /// `-1` (all), `tcp`, `udp`, `icmp` or a protocol number.
+    pub protocol: String,
+    pub from: i32,
+    pub to: i32,
+    /// The source (ingress) or destination (egress): a CIDR or a group id.
+    pub cidr: Option<String>,
+    pub group: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Rule {
+    pub(crate) fn same(&self, other: &Rule) -> bool {
+        (self.egress, &self.protocol, self.from, self.to, &self.cidr, &self.group)
+            == (other.egress, &other.protocol, other.from, other.to, &other.cidr, &other.group)
+    }
+}
+
 /// What the store keeps of the region's network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -122,6 +144,9 @@ pub struct Network {
     /// group id -> a security group a user created.
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
+    /// group id -> its rules, once they have changed (before, `rules::initial_rules`).
+    #[serde(default)]
+    pub rules: BTreeMap<String, Vec<Rule>>,
 }
 
 impl Network {
@@ -174,6 +199,7 @@ impl Networks {
                     subnets: BTreeMap::new(),
                     created_subnets: BTreeMap::new(),
                     groups: BTreeMap::new(),
+                    rules: BTreeMap::new(),
                 };
                 save(store.as_ref(), &network).await?;
                 network

@@ -8,6 +8,105 @@
 use flotilla_front::schema::{Kind, Member};
 use serde::{Deserialize, Serialize};
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizeSecurityGroupEgressRequest {
+    /// The tags applied to the security group rule.
+    #[serde(rename = "TagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    /// Not supported.
+    #[serde(rename = "SourceSecurityGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group_name: Option<String>,
+    /// Not supported.
+    #[serde(
+        rename = "SourceSecurityGroupOwnerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_security_group_owner_id: Option<String>,
+    /// Not supported.
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// Not supported.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// Not supported.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// Not supported.
+    #[serde(rename = "CidrIp", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ip: Option<String>,
+    /// The permissions for the security group rules.
+    #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions: Option<Vec<IpPermission>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizeSecurityGroupEgressResult {
+    /// Returns true if the request succeeds; otherwise, returns an error.
+    #[serde(rename = "Return", default, skip_serializing_if = "Option::is_none")]
+    pub r#return: Option<bool>,
+    /// Information about the outbound (egress) security group rules that were added.
+    #[serde(rename = "SecurityGroupRules", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rules: Option<Vec<SecurityGroupRule>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizeSecurityGroupIngressRequest {
+    /// The IPv4 address range, in CIDR format.
+    #[serde(rename = "CidrIp", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ip: Option<String>,
+    /// If the protocol is TCP or UDP, this is the start of the port range.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// [Default VPC] The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// The permissions for the security group rules.
+    #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions: Option<Vec<IpPermission>>,
+    /// The IP protocol name (tcp, udp, icmp) or number (see Protocol Numbers).
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// [Default VPC] The name of the source security group.
+    #[serde(rename = "SourceSecurityGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group_name: Option<String>,
+    /// The Amazon Web Services account ID for the source security group, if the source security group is in a different account.
+    #[serde(
+        rename = "SourceSecurityGroupOwnerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_security_group_owner_id: Option<String>,
+    /// If the protocol is TCP or UDP, this is the end of the port range.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// The tags applied to the security group rule.
+    #[serde(rename = "TagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<TagSpecification>>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizeSecurityGroupIngressResult {
+    /// Returns true if the request succeeds; otherwise, returns an error.
+    #[serde(rename = "Return", default, skip_serializing_if = "Option::is_none")]
+    pub r#return: Option<bool>,
+    /// Information about the inbound (ingress) security group rules that were added.
+    #[serde(rename = "SecurityGroupRules", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rules: Option<Vec<SecurityGroupRule>>,
+}
+
 /// Describes Availability Zones, Local Zones, and Wavelength Zones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AvailabilityZone {
@@ -410,6 +509,177 @@ pub struct PrivateDnsNameOptionsOnLaunch {
     pub enable_resource_name_dns_aaaa_record: Option<bool>,
 }
 
+/// Describes the security group that is referenced in the security group rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferencedSecurityGroup {
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The status of a VPC peering connection, if applicable.
+    #[serde(rename = "PeeringStatus", default, skip_serializing_if = "Option::is_none")]
+    pub peering_status: Option<String>,
+    /// The Amazon Web Services account ID.
+    #[serde(rename = "UserId", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The ID of the VPC.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The ID of the VPC peering connection (if applicable).
+    #[serde(rename = "VpcPeeringConnectionId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_peering_connection_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevokeSecurityGroupEgressRequest {
+    /// The IDs of the security group rules.
+    #[serde(rename = "SecurityGroupRuleIds", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rule_ids: Option<Vec<String>>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    /// Not supported.
+    #[serde(rename = "SourceSecurityGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group_name: Option<String>,
+    /// Not supported.
+    #[serde(
+        rename = "SourceSecurityGroupOwnerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_security_group_owner_id: Option<String>,
+    /// Not supported.
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// Not supported.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// Not supported.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// Not supported.
+    #[serde(rename = "CidrIp", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ip: Option<String>,
+    /// The sets of IP permissions.
+    #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions: Option<Vec<IpPermission>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevokeSecurityGroupEgressResult {
+    /// Returns true if the request succeeds; otherwise, returns an error.
+    #[serde(rename = "Return", default, skip_serializing_if = "Option::is_none")]
+    pub r#return: Option<bool>,
+    /// The outbound rules that were unknown to the service.
+    #[serde(rename = "UnknownIpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub unknown_ip_permissions: Option<Vec<IpPermission>>,
+    /// Details about the revoked security group rules.
+    #[serde(
+        rename = "RevokedSecurityGroupRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked_security_group_rules: Option<Vec<RevokedSecurityGroupRule>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevokeSecurityGroupIngressRequest {
+    /// The CIDR IP address range.
+    #[serde(rename = "CidrIp", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ip: Option<String>,
+    /// If the protocol is TCP or UDP, this is the start of the port range.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// [Default VPC] The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    /// The sets of IP permissions.
+    #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub ip_permissions: Option<Vec<IpPermission>>,
+    /// The IP protocol name (tcp, udp, icmp) or number (see Protocol Numbers).
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// [Default VPC] The name of the source security group.
+    #[serde(rename = "SourceSecurityGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group_name: Option<String>,
+    /// Not supported.
+    #[serde(
+        rename = "SourceSecurityGroupOwnerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_security_group_owner_id: Option<String>,
+    /// If the protocol is TCP or UDP, this is the end of the port range.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// The IDs of the security group rules.
+    #[serde(rename = "SecurityGroupRuleIds", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rule_ids: Option<Vec<String>>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevokeSecurityGroupIngressResult {
+    /// Returns true if the request succeeds; otherwise, returns an error.
+    #[serde(rename = "Return", default, skip_serializing_if = "Option::is_none")]
+    pub r#return: Option<bool>,
+    /// The inbound rules that were unknown to the service.
+    #[serde(rename = "UnknownIpPermissions", default, skip_serializing_if = "Option::is_none")]
+    pub unknown_ip_permissions: Option<Vec<IpPermission>>,
+    /// Details about the revoked security group rules.
+    #[serde(
+        rename = "RevokedSecurityGroupRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked_security_group_rules: Option<Vec<RevokedSecurityGroupRule>>,
+}
+
+/// A security group rule removed with RevokeSecurityGroupEgress or RevokeSecurityGroupIngress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevokedSecurityGroupRule {
+    /// A security group rule ID.
+    #[serde(rename = "SecurityGroupRuleId", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rule_id: Option<String>,
+    /// A security group ID.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Defines if a security group rule is an outbound rule.
+    #[serde(rename = "IsEgress", default, skip_serializing_if = "Option::is_none")]
+    pub is_egress: Option<bool>,
+    /// The security group rule's protocol.
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// The 'from' port number of the security group rule.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// The 'to' port number of the security group rule.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// The IPv4 CIDR of the traffic source.
+    #[serde(rename = "CidrIpv4", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv4: Option<String>,
+    /// The IPv6 CIDR of the traffic source.
+    #[serde(rename = "CidrIpv6", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv6: Option<String>,
+    /// The ID of a prefix list that's the traffic source.
+    #[serde(rename = "PrefixListId", default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
+    /// The ID of a referenced security group.
+    #[serde(rename = "ReferencedGroupId", default, skip_serializing_if = "Option::is_none")]
+    pub referenced_group_id: Option<String>,
+    /// A description of the revoked security group rule.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// Describes a security group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SecurityGroup {
@@ -440,6 +710,53 @@ pub struct SecurityGroup {
     /// The inbound rules associated with the security group.
     #[serde(rename = "IpPermissions", default, skip_serializing_if = "Option::is_none")]
     pub ip_permissions: Option<Vec<IpPermission>>,
+}
+
+/// Describes a security group rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    /// The ID of the security group rule.
+    #[serde(rename = "SecurityGroupRuleId", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rule_id: Option<String>,
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The ID of the Amazon Web Services account that owns the security group.
+    #[serde(rename = "GroupOwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub group_owner_id: Option<String>,
+    /// Indicates whether the security group rule is an outbound rule.
+    #[serde(rename = "IsEgress", default, skip_serializing_if = "Option::is_none")]
+    pub is_egress: Option<bool>,
+    /// The IP protocol name (tcp, udp, icmp, icmpv6) or number (see Protocol Numbers).
+    #[serde(rename = "IpProtocol", default, skip_serializing_if = "Option::is_none")]
+    pub ip_protocol: Option<String>,
+    /// If the protocol is TCP or UDP, this is the start of the port range.
+    #[serde(rename = "FromPort", default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    /// If the protocol is TCP or UDP, this is the end of the port range.
+    #[serde(rename = "ToPort", default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    /// The IPv4 CIDR range.
+    #[serde(rename = "CidrIpv4", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv4: Option<String>,
+    /// The IPv6 CIDR range.
+    #[serde(rename = "CidrIpv6", default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv6: Option<String>,
+    /// The ID of the prefix list.
+    #[serde(rename = "PrefixListId", default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list_id: Option<String>,
+    /// Describes the security group that is referenced in the rule.
+    #[serde(rename = "ReferencedGroupInfo", default, skip_serializing_if = "Option::is_none")]
+    pub referenced_group_info: Option<ReferencedSecurityGroup>,
+    /// The security group rule description.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The tags applied to the security group rule.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The ARN of the security group rule.
+    #[serde(rename = "SecurityGroupRuleArn", default, skip_serializing_if = "Option::is_none")]
+    pub security_group_rule_arn: Option<String>,
 }
 
 /// Describes a subnet.
@@ -948,6 +1265,102 @@ pub const VPC_ENCRYPTION_CONTROL_STATE_VALUES: &[&str] = &[
 pub const VPC_STATE_VALUES: &[&str] = &["pending", "available"];
 
 // The schema of every shape above, for the front door's protocols.
+static AUTHORIZE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS: [Member; 10] = [
+    Member {
+        name: "TagSpecifications",
+        kind: &TAG_SPECIFICATION_LIST_SCHEMA,
+        xml: "TagSpecification",
+        ec2: "TagSpecification",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member {
+        name: "SourceSecurityGroupName",
+        kind: &STRING_SCHEMA,
+        xml: "sourceSecurityGroupName",
+        ec2: "SourceSecurityGroupName",
+    },
+    Member {
+        name: "SourceSecurityGroupOwnerId",
+        kind: &STRING_SCHEMA,
+        xml: "sourceSecurityGroupOwnerId",
+        ec2: "SourceSecurityGroupOwnerId",
+    },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "ipProtocol", ec2: "IpProtocol" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "fromPort", ec2: "FromPort" },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "toPort", ec2: "ToPort" },
+    Member { name: "CidrIp", kind: &STRING_SCHEMA, xml: "cidrIp", ec2: "CidrIp" },
+    Member {
+        name: "IpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "ipPermissions",
+        ec2: "IpPermissions",
+    },
+];
+pub static AUTHORIZE_SECURITY_GROUP_EGRESS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&AUTHORIZE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS);
+static AUTHORIZE_SECURITY_GROUP_EGRESS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "Return", kind: &BOOLEAN_SCHEMA, xml: "return", ec2: "Return" },
+    Member {
+        name: "SecurityGroupRules",
+        kind: &SECURITY_GROUP_RULE_LIST_SCHEMA,
+        xml: "securityGroupRuleSet",
+        ec2: "SecurityGroupRuleSet",
+    },
+];
+pub static AUTHORIZE_SECURITY_GROUP_EGRESS_RESULT_SCHEMA: Kind =
+    Kind::Struct(&AUTHORIZE_SECURITY_GROUP_EGRESS_RESULT_MEMBERS);
+static AUTHORIZE_SECURITY_GROUP_INGRESS_REQUEST_MEMBERS: [Member; 11] = [
+    Member { name: "CidrIp", kind: &STRING_SCHEMA, xml: "CidrIp", ec2: "CidrIp" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "FromPort", ec2: "FromPort" },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "GroupId", ec2: "GroupId" },
+    Member {
+        name: "GroupName",
+        kind: &SECURITY_GROUP_NAME_SCHEMA,
+        xml: "GroupName",
+        ec2: "GroupName",
+    },
+    Member {
+        name: "IpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "IpPermissions",
+        ec2: "IpPermissions",
+    },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "IpProtocol", ec2: "IpProtocol" },
+    Member {
+        name: "SourceSecurityGroupName",
+        kind: &STRING_SCHEMA,
+        xml: "SourceSecurityGroupName",
+        ec2: "SourceSecurityGroupName",
+    },
+    Member {
+        name: "SourceSecurityGroupOwnerId",
+        kind: &STRING_SCHEMA,
+        xml: "SourceSecurityGroupOwnerId",
+        ec2: "SourceSecurityGroupOwnerId",
+    },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "ToPort", ec2: "ToPort" },
+    Member {
+        name: "TagSpecifications",
+        kind: &TAG_SPECIFICATION_LIST_SCHEMA,
+        xml: "TagSpecification",
+        ec2: "TagSpecification",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static AUTHORIZE_SECURITY_GROUP_INGRESS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&AUTHORIZE_SECURITY_GROUP_INGRESS_REQUEST_MEMBERS);
+static AUTHORIZE_SECURITY_GROUP_INGRESS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "Return", kind: &BOOLEAN_SCHEMA, xml: "return", ec2: "Return" },
+    Member {
+        name: "SecurityGroupRules",
+        kind: &SECURITY_GROUP_RULE_LIST_SCHEMA,
+        xml: "securityGroupRuleSet",
+        ec2: "SecurityGroupRuleSet",
+    },
+];
+pub static AUTHORIZE_SECURITY_GROUP_INGRESS_RESULT_SCHEMA: Kind =
+    Kind::Struct(&AUTHORIZE_SECURITY_GROUP_INGRESS_RESULT_MEMBERS);
 static AVAILABILITY_ZONE_MEMBERS: [Member; 14] = [
     Member {
         name: "OptInStatus",
@@ -1311,6 +1724,7 @@ static PREFIX_LIST_ID_MEMBERS: [Member; 2] = [
 ];
 pub static PREFIX_LIST_ID_SCHEMA: Kind = Kind::Struct(&PREFIX_LIST_ID_MEMBERS);
 pub static PREFIX_LIST_ID_LIST_SCHEMA: Kind = Kind::List(&PREFIX_LIST_ID_SCHEMA);
+pub static PREFIX_LIST_RESOURCE_ID_SCHEMA: Kind = Kind::String;
 static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS: [Member; 3] = [
     Member {
         name: "HostnameType",
@@ -1333,7 +1747,166 @@ static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS: [Member; 3] = [
 ];
 pub static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_SCHEMA: Kind =
     Kind::Struct(&PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS);
+static REFERENCED_SECURITY_GROUP_MEMBERS: [Member; 5] = [
+    Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member {
+        name: "PeeringStatus",
+        kind: &STRING_SCHEMA,
+        xml: "peeringStatus",
+        ec2: "PeeringStatus",
+    },
+    Member { name: "UserId", kind: &STRING_SCHEMA, xml: "userId", ec2: "UserId" },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member {
+        name: "VpcPeeringConnectionId",
+        kind: &STRING_SCHEMA,
+        xml: "vpcPeeringConnectionId",
+        ec2: "VpcPeeringConnectionId",
+    },
+];
+pub static REFERENCED_SECURITY_GROUP_SCHEMA: Kind =
+    Kind::Struct(&REFERENCED_SECURITY_GROUP_MEMBERS);
 pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_TYPE_VALUES);
+static REVOKE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS: [Member; 10] = [
+    Member {
+        name: "SecurityGroupRuleIds",
+        kind: &SECURITY_GROUP_RULE_ID_LIST_SCHEMA,
+        xml: "SecurityGroupRuleId",
+        ec2: "SecurityGroupRuleId",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member {
+        name: "SourceSecurityGroupName",
+        kind: &STRING_SCHEMA,
+        xml: "sourceSecurityGroupName",
+        ec2: "SourceSecurityGroupName",
+    },
+    Member {
+        name: "SourceSecurityGroupOwnerId",
+        kind: &STRING_SCHEMA,
+        xml: "sourceSecurityGroupOwnerId",
+        ec2: "SourceSecurityGroupOwnerId",
+    },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "ipProtocol", ec2: "IpProtocol" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "fromPort", ec2: "FromPort" },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "toPort", ec2: "ToPort" },
+    Member { name: "CidrIp", kind: &STRING_SCHEMA, xml: "cidrIp", ec2: "CidrIp" },
+    Member {
+        name: "IpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "ipPermissions",
+        ec2: "IpPermissions",
+    },
+];
+pub static REVOKE_SECURITY_GROUP_EGRESS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&REVOKE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS);
+static REVOKE_SECURITY_GROUP_EGRESS_RESULT_MEMBERS: [Member; 3] = [
+    Member { name: "Return", kind: &BOOLEAN_SCHEMA, xml: "return", ec2: "Return" },
+    Member {
+        name: "UnknownIpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "unknownIpPermissionSet",
+        ec2: "UnknownIpPermissionSet",
+    },
+    Member {
+        name: "RevokedSecurityGroupRules",
+        kind: &REVOKED_SECURITY_GROUP_RULE_LIST_SCHEMA,
+        xml: "revokedSecurityGroupRuleSet",
+        ec2: "RevokedSecurityGroupRuleSet",
+    },
+];
+pub static REVOKE_SECURITY_GROUP_EGRESS_RESULT_SCHEMA: Kind =
+    Kind::Struct(&REVOKE_SECURITY_GROUP_EGRESS_RESULT_MEMBERS);
+static REVOKE_SECURITY_GROUP_INGRESS_REQUEST_MEMBERS: [Member; 11] = [
+    Member { name: "CidrIp", kind: &STRING_SCHEMA, xml: "CidrIp", ec2: "CidrIp" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "FromPort", ec2: "FromPort" },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "GroupId", ec2: "GroupId" },
+    Member {
+        name: "GroupName",
+        kind: &SECURITY_GROUP_NAME_SCHEMA,
+        xml: "GroupName",
+        ec2: "GroupName",
+    },
+    Member {
+        name: "IpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "IpPermissions",
+        ec2: "IpPermissions",
+    },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "IpProtocol", ec2: "IpProtocol" },
+    Member {
+        name: "SourceSecurityGroupName",
+        kind: &STRING_SCHEMA,
+        xml: "SourceSecurityGroupName",
+        ec2: "SourceSecurityGroupName",
+    },
+    Member {
+        name: "SourceSecurityGroupOwnerId",
+        kind: &STRING_SCHEMA,
+        xml: "SourceSecurityGroupOwnerId",
+        ec2: "SourceSecurityGroupOwnerId",
+    },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "ToPort", ec2: "ToPort" },
+    Member {
+        name: "SecurityGroupRuleIds",
+        kind: &SECURITY_GROUP_RULE_ID_LIST_SCHEMA,
+        xml: "SecurityGroupRuleId",
+        ec2: "SecurityGroupRuleId",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+];
+pub static REVOKE_SECURITY_GROUP_INGRESS_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&REVOKE_SECURITY_GROUP_INGRESS_REQUEST_MEMBERS);
+static REVOKE_SECURITY_GROUP_INGRESS_RESULT_MEMBERS: [Member; 3] = [
+    Member { name: "Return", kind: &BOOLEAN_SCHEMA, xml: "return", ec2: "Return" },
+    Member {
+        name: "UnknownIpPermissions",
+        kind: &IP_PERMISSION_LIST_SCHEMA,
+        xml: "unknownIpPermissionSet",
+        ec2: "UnknownIpPermissionSet",
+    },
+    Member {
+        name: "RevokedSecurityGroupRules",
+        kind: &REVOKED_SECURITY_GROUP_RULE_LIST_SCHEMA,
+        xml: "revokedSecurityGroupRuleSet",
+        ec2: "RevokedSecurityGroupRuleSet",
+    },
+];
+pub static REVOKE_SECURITY_GROUP_INGRESS_RESULT_SCHEMA: Kind =
+    Kind::Struct(&REVOKE_SECURITY_GROUP_INGRESS_RESULT_MEMBERS);
+static REVOKED_SECURITY_GROUP_RULE_MEMBERS: [Member; 11] = [
+    Member {
+        name: "SecurityGroupRuleId",
+        kind: &SECURITY_GROUP_RULE_ID_SCHEMA,
+        xml: "securityGroupRuleId",
+        ec2: "SecurityGroupRuleId",
+    },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member { name: "IsEgress", kind: &BOOLEAN_SCHEMA, xml: "isEgress", ec2: "IsEgress" },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "ipProtocol", ec2: "IpProtocol" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "fromPort", ec2: "FromPort" },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "toPort", ec2: "ToPort" },
+    Member { name: "CidrIpv4", kind: &STRING_SCHEMA, xml: "cidrIpv4", ec2: "CidrIpv4" },
+    Member { name: "CidrIpv6", kind: &STRING_SCHEMA, xml: "cidrIpv6", ec2: "CidrIpv6" },
+    Member {
+        name: "PrefixListId",
+        kind: &PREFIX_LIST_RESOURCE_ID_SCHEMA,
+        xml: "prefixListId",
+        ec2: "PrefixListId",
+    },
+    Member {
+        name: "ReferencedGroupId",
+        kind: &SECURITY_GROUP_ID_SCHEMA,
+        xml: "referencedGroupId",
+        ec2: "ReferencedGroupId",
+    },
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+];
+pub static REVOKED_SECURITY_GROUP_RULE_SCHEMA: Kind =
+    Kind::Struct(&REVOKED_SECURITY_GROUP_RULE_MEMBERS);
+pub static REVOKED_SECURITY_GROUP_RULE_LIST_SCHEMA: Kind =
+    Kind::List(&REVOKED_SECURITY_GROUP_RULE_SCHEMA);
 static SECURITY_GROUP_MEMBERS: [Member; 9] = [
     Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
     Member {
@@ -1369,6 +1942,46 @@ pub static SECURITY_GROUP_SCHEMA: Kind = Kind::Struct(&SECURITY_GROUP_MEMBERS);
 pub static SECURITY_GROUP_ID_SCHEMA: Kind = Kind::String;
 pub static SECURITY_GROUP_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_SCHEMA);
 pub static SECURITY_GROUP_NAME_SCHEMA: Kind = Kind::String;
+static SECURITY_GROUP_RULE_MEMBERS: [Member; 14] = [
+    Member {
+        name: "SecurityGroupRuleId",
+        kind: &SECURITY_GROUP_RULE_ID_SCHEMA,
+        xml: "securityGroupRuleId",
+        ec2: "SecurityGroupRuleId",
+    },
+    Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member { name: "GroupOwnerId", kind: &STRING_SCHEMA, xml: "groupOwnerId", ec2: "GroupOwnerId" },
+    Member { name: "IsEgress", kind: &BOOLEAN_SCHEMA, xml: "isEgress", ec2: "IsEgress" },
+    Member { name: "IpProtocol", kind: &STRING_SCHEMA, xml: "ipProtocol", ec2: "IpProtocol" },
+    Member { name: "FromPort", kind: &INTEGER_SCHEMA, xml: "fromPort", ec2: "FromPort" },
+    Member { name: "ToPort", kind: &INTEGER_SCHEMA, xml: "toPort", ec2: "ToPort" },
+    Member { name: "CidrIpv4", kind: &STRING_SCHEMA, xml: "cidrIpv4", ec2: "CidrIpv4" },
+    Member { name: "CidrIpv6", kind: &STRING_SCHEMA, xml: "cidrIpv6", ec2: "CidrIpv6" },
+    Member {
+        name: "PrefixListId",
+        kind: &PREFIX_LIST_RESOURCE_ID_SCHEMA,
+        xml: "prefixListId",
+        ec2: "PrefixListId",
+    },
+    Member {
+        name: "ReferencedGroupInfo",
+        kind: &REFERENCED_SECURITY_GROUP_SCHEMA,
+        xml: "referencedGroupInfo",
+        ec2: "ReferencedGroupInfo",
+    },
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member {
+        name: "SecurityGroupRuleArn",
+        kind: &STRING_SCHEMA,
+        xml: "securityGroupRuleArn",
+        ec2: "SecurityGroupRuleArn",
+    },
+];
+pub static SECURITY_GROUP_RULE_SCHEMA: Kind = Kind::Struct(&SECURITY_GROUP_RULE_MEMBERS);
+pub static SECURITY_GROUP_RULE_ID_SCHEMA: Kind = Kind::String;
+pub static SECURITY_GROUP_RULE_ID_LIST_SCHEMA: Kind = Kind::List(&STRING_SCHEMA);
+pub static SECURITY_GROUP_RULE_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_RULE_SCHEMA);
 pub static STRING_SCHEMA: Kind = Kind::String;
 static SUBNET_MEMBERS: [Member; 23] = [
     Member {
@@ -1790,6 +2403,26 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         &DELETE_SECURITY_GROUP_REQUEST_SCHEMA,
         Some(&DELETE_SECURITY_GROUP_RESULT_SCHEMA),
     ),
+    (
+        "AuthorizeSecurityGroupIngress",
+        &AUTHORIZE_SECURITY_GROUP_INGRESS_REQUEST_SCHEMA,
+        Some(&AUTHORIZE_SECURITY_GROUP_INGRESS_RESULT_SCHEMA),
+    ),
+    (
+        "AuthorizeSecurityGroupEgress",
+        &AUTHORIZE_SECURITY_GROUP_EGRESS_REQUEST_SCHEMA,
+        Some(&AUTHORIZE_SECURITY_GROUP_EGRESS_RESULT_SCHEMA),
+    ),
+    (
+        "RevokeSecurityGroupIngress",
+        &REVOKE_SECURITY_GROUP_INGRESS_REQUEST_SCHEMA,
+        Some(&REVOKE_SECURITY_GROUP_INGRESS_RESULT_SCHEMA),
+    ),
+    (
+        "RevokeSecurityGroupEgress",
+        &REVOKE_SECURITY_GROUP_EGRESS_REQUEST_SCHEMA,
+        Some(&REVOKE_SECURITY_GROUP_EGRESS_RESULT_SCHEMA),
+    ),
 ];
 
 /// The input and output schema of `operation`, if it is served.
@@ -1808,6 +2441,10 @@ pub static EMPTY: Kind = Kind::Struct(&[]);
 pub static REFUSED: &[(&str, &[&str])] = &[
     ("CreateSubnet", &["TagSpecifications[].ResourceType=capacity-reservation", "TagSpecifications[].ResourceType=client-vpn-endpoint", "TagSpecifications[].ResourceType=customer-gateway", "TagSpecifications[].ResourceType=carrier-gateway", "TagSpecifications[].ResourceType=coip-pool", "TagSpecifications[].ResourceType=declarative-policies-report", "TagSpecifications[].ResourceType=dedicated-host", "TagSpecifications[].ResourceType=dhcp-options", "TagSpecifications[].ResourceType=egress-only-internet-gateway", "TagSpecifications[].ResourceType=elastic-ip", "TagSpecifications[].ResourceType=elastic-gpu", "TagSpecifications[].ResourceType=export-image-task", "TagSpecifications[].ResourceType=export-instance-task", "TagSpecifications[].ResourceType=fleet", "TagSpecifications[].ResourceType=fpga-image", "TagSpecifications[].ResourceType=host-reservation", "TagSpecifications[].ResourceType=image", "TagSpecifications[].ResourceType=image-usage-report", "TagSpecifications[].ResourceType=import-image-task", "TagSpecifications[].ResourceType=import-snapshot-task", "TagSpecifications[].ResourceType=instance", "TagSpecifications[].ResourceType=instance-event-window", "TagSpecifications[].ResourceType=internet-gateway", "TagSpecifications[].ResourceType=ipam", "TagSpecifications[].ResourceType=ipam-pool", "TagSpecifications[].ResourceType=ipam-scope", "TagSpecifications[].ResourceType=ipv4pool-ec2", "TagSpecifications[].ResourceType=ipv6pool-ec2", "TagSpecifications[].ResourceType=key-pair", "TagSpecifications[].ResourceType=launch-template", "TagSpecifications[].ResourceType=local-gateway", "TagSpecifications[].ResourceType=local-gateway-route-table", "TagSpecifications[].ResourceType=local-gateway-virtual-interface", "TagSpecifications[].ResourceType=local-gateway-virtual-interface-group", "TagSpecifications[].ResourceType=local-gateway-route-table-vpc-association", "TagSpecifications[].ResourceType=local-gateway-route-table-virtual-interface-group-association", "TagSpecifications[].ResourceType=natgateway", "TagSpecifications[].ResourceType=network-acl", "TagSpecifications[].ResourceType=network-interface", "TagSpecifications[].ResourceType=network-insights-analysis", "TagSpecifications[].ResourceType=network-insights-path", "TagSpecifications[].ResourceType=network-insights-access-scope", "TagSpecifications[].ResourceType=network-insights-access-scope-analysis", "TagSpecifications[].ResourceType=outpost-lag", "TagSpecifications[].ResourceType=placement-group", "TagSpecifications[].ResourceType=prefix-list", "TagSpecifications[].ResourceType=replace-root-volume-task", "TagSpecifications[].ResourceType=reserved-instances", "TagSpecifications[].ResourceType=route-table", "TagSpecifications[].ResourceType=security-group", "TagSpecifications[].ResourceType=security-group-rule", "TagSpecifications[].ResourceType=service-link-virtual-interface", "TagSpecifications[].ResourceType=snapshot", "TagSpecifications[].ResourceType=spot-fleet-request", "TagSpecifications[].ResourceType=spot-instances-request", "TagSpecifications[].ResourceType=subnet-cidr-reservation", "TagSpecifications[].ResourceType=traffic-mirror-filter", "TagSpecifications[].ResourceType=traffic-mirror-session", "TagSpecifications[].ResourceType=traffic-mirror-target", "TagSpecifications[].ResourceType=transit-gateway", "TagSpecifications[].ResourceType=transit-gateway-attachment", "TagSpecifications[].ResourceType=transit-gateway-connect-peer", "TagSpecifications[].ResourceType=transit-gateway-multicast-domain", "TagSpecifications[].ResourceType=transit-gateway-policy-table", "TagSpecifications[].ResourceType=transit-gateway-metering-policy", "TagSpecifications[].ResourceType=transit-gateway-route-table", "TagSpecifications[].ResourceType=transit-gateway-route-table-announcement", "TagSpecifications[].ResourceType=volume", "TagSpecifications[].ResourceType=vpc", "TagSpecifications[].ResourceType=vpc-endpoint", "TagSpecifications[].ResourceType=vpc-endpoint-connection", "TagSpecifications[].ResourceType=vpc-endpoint-service", "TagSpecifications[].ResourceType=vpc-endpoint-service-permission", "TagSpecifications[].ResourceType=vpc-peering-connection", "TagSpecifications[].ResourceType=vpn-connection", "TagSpecifications[].ResourceType=vpn-gateway", "TagSpecifications[].ResourceType=vpc-flow-log", "TagSpecifications[].ResourceType=capacity-reservation-fleet", "TagSpecifications[].ResourceType=traffic-mirror-filter-rule", "TagSpecifications[].ResourceType=vpc-endpoint-connection-device-type", "TagSpecifications[].ResourceType=verified-access-instance", "TagSpecifications[].ResourceType=verified-access-group", "TagSpecifications[].ResourceType=verified-access-endpoint", "TagSpecifications[].ResourceType=verified-access-policy", "TagSpecifications[].ResourceType=verified-access-trust-provider", "TagSpecifications[].ResourceType=vpn-connection-device-type", "TagSpecifications[].ResourceType=vpc-block-public-access-exclusion", "TagSpecifications[].ResourceType=vpc-encryption-control", "TagSpecifications[].ResourceType=route-server", "TagSpecifications[].ResourceType=route-server-endpoint", "TagSpecifications[].ResourceType=route-server-peer", "TagSpecifications[].ResourceType=ipam-resource-discovery", "TagSpecifications[].ResourceType=ipam-resource-discovery-association", "TagSpecifications[].ResourceType=instance-connect-endpoint", "TagSpecifications[].ResourceType=verified-access-endpoint-target", "TagSpecifications[].ResourceType=ipam-external-resource-verification-token", "TagSpecifications[].ResourceType=capacity-block", "TagSpecifications[].ResourceType=mac-modification-task", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver", "TagSpecifications[].ResourceType=ipam-policy", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver-target", "TagSpecifications[].ResourceType=secondary-interface", "TagSpecifications[].ResourceType=secondary-network", "TagSpecifications[].ResourceType=secondary-subnet", "TagSpecifications[].ResourceType=capacity-manager-data-export", "TagSpecifications[].ResourceType=vpn-concentrator", "TagSpecifications[].ResourceType=ipam-pool-allocation", "Ipv6CidrBlock", "OutpostArn", "Ipv6Native", "Ipv4IpamPoolId", "Ipv4NetmaskLength", "Ipv6IpamPoolId", "Ipv6NetmaskLength"]),
     ("CreateSecurityGroup", &["TagSpecifications[].ResourceType=capacity-reservation", "TagSpecifications[].ResourceType=client-vpn-endpoint", "TagSpecifications[].ResourceType=customer-gateway", "TagSpecifications[].ResourceType=carrier-gateway", "TagSpecifications[].ResourceType=coip-pool", "TagSpecifications[].ResourceType=declarative-policies-report", "TagSpecifications[].ResourceType=dedicated-host", "TagSpecifications[].ResourceType=dhcp-options", "TagSpecifications[].ResourceType=egress-only-internet-gateway", "TagSpecifications[].ResourceType=elastic-ip", "TagSpecifications[].ResourceType=elastic-gpu", "TagSpecifications[].ResourceType=export-image-task", "TagSpecifications[].ResourceType=export-instance-task", "TagSpecifications[].ResourceType=fleet", "TagSpecifications[].ResourceType=fpga-image", "TagSpecifications[].ResourceType=host-reservation", "TagSpecifications[].ResourceType=image", "TagSpecifications[].ResourceType=image-usage-report", "TagSpecifications[].ResourceType=import-image-task", "TagSpecifications[].ResourceType=import-snapshot-task", "TagSpecifications[].ResourceType=instance", "TagSpecifications[].ResourceType=instance-event-window", "TagSpecifications[].ResourceType=internet-gateway", "TagSpecifications[].ResourceType=ipam", "TagSpecifications[].ResourceType=ipam-pool", "TagSpecifications[].ResourceType=ipam-scope", "TagSpecifications[].ResourceType=ipv4pool-ec2", "TagSpecifications[].ResourceType=ipv6pool-ec2", "TagSpecifications[].ResourceType=key-pair", "TagSpecifications[].ResourceType=launch-template", "TagSpecifications[].ResourceType=local-gateway", "TagSpecifications[].ResourceType=local-gateway-route-table", "TagSpecifications[].ResourceType=local-gateway-virtual-interface", "TagSpecifications[].ResourceType=local-gateway-virtual-interface-group", "TagSpecifications[].ResourceType=local-gateway-route-table-vpc-association", "TagSpecifications[].ResourceType=local-gateway-route-table-virtual-interface-group-association", "TagSpecifications[].ResourceType=natgateway", "TagSpecifications[].ResourceType=network-acl", "TagSpecifications[].ResourceType=network-interface", "TagSpecifications[].ResourceType=network-insights-analysis", "TagSpecifications[].ResourceType=network-insights-path", "TagSpecifications[].ResourceType=network-insights-access-scope", "TagSpecifications[].ResourceType=network-insights-access-scope-analysis", "TagSpecifications[].ResourceType=outpost-lag", "TagSpecifications[].ResourceType=placement-group", "TagSpecifications[].ResourceType=prefix-list", "TagSpecifications[].ResourceType=replace-root-volume-task", "TagSpecifications[].ResourceType=reserved-instances", "TagSpecifications[].ResourceType=route-table", "TagSpecifications[].ResourceType=security-group-rule", "TagSpecifications[].ResourceType=service-link-virtual-interface", "TagSpecifications[].ResourceType=snapshot", "TagSpecifications[].ResourceType=spot-fleet-request", "TagSpecifications[].ResourceType=spot-instances-request", "TagSpecifications[].ResourceType=subnet", "TagSpecifications[].ResourceType=subnet-cidr-reservation", "TagSpecifications[].ResourceType=traffic-mirror-filter", "TagSpecifications[].ResourceType=traffic-mirror-session", "TagSpecifications[].ResourceType=traffic-mirror-target", "TagSpecifications[].ResourceType=transit-gateway", "TagSpecifications[].ResourceType=transit-gateway-attachment", "TagSpecifications[].ResourceType=transit-gateway-connect-peer", "TagSpecifications[].ResourceType=transit-gateway-multicast-domain", "TagSpecifications[].ResourceType=transit-gateway-policy-table", "TagSpecifications[].ResourceType=transit-gateway-metering-policy", "TagSpecifications[].ResourceType=transit-gateway-route-table", "TagSpecifications[].ResourceType=transit-gateway-route-table-announcement", "TagSpecifications[].ResourceType=volume", "TagSpecifications[].ResourceType=vpc", "TagSpecifications[].ResourceType=vpc-endpoint", "TagSpecifications[].ResourceType=vpc-endpoint-connection", "TagSpecifications[].ResourceType=vpc-endpoint-service", "TagSpecifications[].ResourceType=vpc-endpoint-service-permission", "TagSpecifications[].ResourceType=vpc-peering-connection", "TagSpecifications[].ResourceType=vpn-connection", "TagSpecifications[].ResourceType=vpn-gateway", "TagSpecifications[].ResourceType=vpc-flow-log", "TagSpecifications[].ResourceType=capacity-reservation-fleet", "TagSpecifications[].ResourceType=traffic-mirror-filter-rule", "TagSpecifications[].ResourceType=vpc-endpoint-connection-device-type", "TagSpecifications[].ResourceType=verified-access-instance", "TagSpecifications[].ResourceType=verified-access-group", "TagSpecifications[].ResourceType=verified-access-endpoint", "TagSpecifications[].ResourceType=verified-access-policy", "TagSpecifications[].ResourceType=verified-access-trust-provider", "TagSpecifications[].ResourceType=vpn-connection-device-type", "TagSpecifications[].ResourceType=vpc-block-public-access-exclusion", "TagSpecifications[].ResourceType=vpc-encryption-control", "TagSpecifications[].ResourceType=route-server", "TagSpecifications[].ResourceType=route-server-endpoint", "TagSpecifications[].ResourceType=route-server-peer", "TagSpecifications[].ResourceType=ipam-resource-discovery", "TagSpecifications[].ResourceType=ipam-resource-discovery-association", "TagSpecifications[].ResourceType=instance-connect-endpoint", "TagSpecifications[].ResourceType=verified-access-endpoint-target", "TagSpecifications[].ResourceType=ipam-external-resource-verification-token", "TagSpecifications[].ResourceType=capacity-block", "TagSpecifications[].ResourceType=mac-modification-task", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver", "TagSpecifications[].ResourceType=ipam-policy", "TagSpecifications[].ResourceType=ipam-prefix-list-resolver-target", "TagSpecifications[].ResourceType=secondary-interface", "TagSpecifications[].ResourceType=secondary-network", "TagSpecifications[].ResourceType=secondary-subnet", "TagSpecifications[].ResourceType=capacity-manager-data-export", "TagSpecifications[].ResourceType=vpn-concentrator", "TagSpecifications[].ResourceType=ipam-pool-allocation"]),
+    ("AuthorizeSecurityGroupIngress", &["IpPermissions[].UserIdGroupPairs[].VpcId", "IpPermissions[].UserIdGroupPairs[].VpcPeeringConnectionId", "IpPermissions[].UserIdGroupPairs[].PeeringStatus", "IpPermissions[].Ipv6Ranges", "IpPermissions[].PrefixListIds", "TagSpecifications"]),
+    ("AuthorizeSecurityGroupEgress", &["TagSpecifications", "IpPermissions[].UserIdGroupPairs[].VpcId", "IpPermissions[].UserIdGroupPairs[].VpcPeeringConnectionId", "IpPermissions[].UserIdGroupPairs[].PeeringStatus", "IpPermissions[].Ipv6Ranges", "IpPermissions[].PrefixListIds"]),
+    ("RevokeSecurityGroupIngress", &["IpPermissions[].UserIdGroupPairs[].VpcId", "IpPermissions[].UserIdGroupPairs[].VpcPeeringConnectionId", "IpPermissions[].UserIdGroupPairs[].PeeringStatus", "IpPermissions[].Ipv6Ranges", "IpPermissions[].PrefixListIds"]),
+    ("RevokeSecurityGroupEgress", &["IpPermissions[].UserIdGroupPairs[].VpcId", "IpPermissions[].UserIdGroupPairs[].VpcPeeringConnectionId", "IpPermissions[].UserIdGroupPairs[].PeeringStatus", "IpPermissions[].Ipv6Ranges", "IpPermissions[].PrefixListIds"]),
 ];
 
 /// The members the field ledger refuses in `operation`'s requests.
