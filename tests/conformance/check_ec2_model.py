@@ -245,9 +245,46 @@ class Check:
         self.client.delete_security_group(GroupId=lb)
         self.client.delete_security_group(GroupId=web)
 
+    def tags(self) -> None:
+        """Tags on the VPC, subnets and groups: put, shown, described, removed."""
+        vpc_id = self.client.describe_vpcs()["Vpcs"][0]["VpcId"]
+        subnet_id = self.client.describe_subnets()["Subnets"][0]["SubnetId"]
+        self.client.create_tags(Resources=[vpc_id, subnet_id],
+                                Tags=[{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "net"}])
+        vpc = self.client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+        self.expect("the VPC's tags", sorted(t["Key"] for t in vpc.get("Tags", [])) == ["env", "team"], vpc)
+        described = self.client.describe_tags(Filters=[{"Name": "resource-type", "Values": ["subnet"]}])["Tags"]
+        self.expect("DescribeTags by type", [(t["ResourceId"], t["Key"]) for t in described]
+                    == [(subnet_id, "env"), (subnet_id, "team")], described)
+        self.client.delete_tags(Resources=[vpc_id], Tags=[{"Key": "env", "Value": "other"}])
+        kept = self.client.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["Tags"]
+        self.expect("a value that does not match stays", len(kept) == 2, kept)
+        self.client.delete_tags(Resources=[vpc_id], Tags=[{"Key": "env"}])
+        left = self.client.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["Tags"]
+        self.expect("a key alone goes", [t["Key"] for t in left] == ["team"], left)
+        self.client.delete_tags(Resources=[vpc_id, subnet_id])
+        none = self.client.describe_tags(Filters=[{"Name": "key", "Values": ["team", "env"]}], MaxResults=5)["Tags"]
+        self.expect("all of them go", none == [], none)
+        code = self.error_code(self.client.create_tags, Resources=["vpc-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
+        self.expect("tags on no VPC", code == "InvalidVpcID.NotFound", code)
+        code = self.error_code(self.client.create_tags, Resources=[vpc_id], Tags=[{"Key": "aws:x", "Value": "b"}])
+        self.expect("a reserved key", code == "InvalidParameterValue", code)
+        code = self.error_code(self.client.create_tags, Resources=[vpc_id], Tags=[{"Key": "a", "Value": "b"}], DryRun=True)
+        self.expect("CreateTags DryRun", code == "DryRunOperation", code)
+
+    def interfaces(self) -> None:
+        """No task has an interface until task networking."""
+        found = self.client.describe_network_interfaces(
+            Filters=[{"Name": "vpc-id", "Values": ["x"]}], MaxResults=5)["NetworkInterfaces"]
+        self.expect("no interfaces yet", found == [], found)
+        code = self.error_code(self.client.describe_network_interfaces, NetworkInterfaceIds=["eni-0123456789abcdef0"])
+        self.expect("an unknown interface", code == "InvalidNetworkInterfaceID.NotFound", code)
+        code = self.error_code(self.client.describe_network_interfaces, DryRun=True)
+        self.expect("DescribeNetworkInterfaces DryRun", code == "DryRunOperation", code)
+
     def unimplemented(self) -> None:
         model = self.client.meta.service_model
-        for op in ["CreateTags", "CreateVpc", "RunInstances"]:
+        for op in ["CreateVpc", "AssociateRouteTable", "RunInstances"]:
             assert op in model.operation_names
             method = getattr(self.client, botocore.xform_name(op))
             code = self.error_code(method)
@@ -272,6 +309,8 @@ def main() -> int:
     check.network()
     check.created()
     check.rules()
+    check.tags()
+    check.interfaces()
     check.unimplemented()
     for failure in check.failures:
         print(f"FAIL {failure}")

@@ -81,7 +81,7 @@ pub async fn vpcs(
             }),
         }]),
         is_default: Some(true),
-        tags: Some(Vec::new()),
+        tags: Some(tags_answer(&crate::tags::tags_of(&network, &network.vpc_id))),
         vpc_id: Some(network.vpc_id.clone()),
         state: Some("available".into()),
         cidr_block: Some(network.cidr.clone()),
@@ -143,7 +143,13 @@ pub async fn subnets(
             .subnets
             .iter()
             .map(|(zone, subnet)| {
-                (subnet.id.clone(), zone.clone(), subnet.cidr.clone(), true, Vec::new())
+                (
+                    subnet.id.clone(),
+                    zone.clone(),
+                    subnet.cidr.clone(),
+                    true,
+                    crate::tags::tags_of(&network, &subnet.id),
+                )
             })
             .chain(network.created_subnets.iter().map(|(id, s)| {
                 (id.clone(), s.zone.clone(), s.cidr.clone(), false, s.tags.clone())
@@ -236,7 +242,7 @@ fn default_group(network: &Network, ctx: &Ctx<'_>) -> wire::SecurityGroup {
     wire::SecurityGroup {
         group_id: Some(id.clone()),
         ip_permissions_egress: Some(crate::rules::permissions(ctx, network, id, true)),
-        tags: Some(Vec::new()),
+        tags: Some(tags_answer(&crate::tags::tags_of(network, id))),
         vpc_id: Some(network.vpc_id.clone()),
         security_group_arn: Some(format!(
             "arn:aws:ec2:{}:{}:security-group/{id}",

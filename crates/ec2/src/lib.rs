@@ -11,6 +11,7 @@ mod describe;
 pub mod network;
 mod rules;
 pub mod service;
+mod tags;
 pub mod wire;
 mod zones;
 
@@ -275,6 +276,16 @@ pub async fn serve(
             };
             answer(result, output_kind)
         }
+        "CreateTags" => {
+            tags::create(&ctx, decode(input)?).await?;
+            answer(serde_json::json!({}), output_kind)
+        }
+        "DeleteTags" => {
+            tags::delete(&ctx, decode(input)?).await?;
+            answer(serde_json::json!({}), output_kind)
+        }
+        "DescribeTags" => answer(tags::describe(&ctx, decode(input)?).await?, output_kind),
+        "DescribeNetworkInterfaces" => answer(tags::interfaces(decode(input)?)?, output_kind),
         _ => answer(zones::describe(&ctx, decode(input)?)?, output_kind),
     }
 }

@@ -147,6 +147,10 @@ pub struct Network {
     /// group id -> its rules, once they have changed (before, `rules::initial_rules`).
     #[serde(default)]
     pub rules: BTreeMap<String, Vec<Rule>>,
+    /// resource id -> the tags of the VPC, the default subnets and the default group (created
+    /// subnets and groups keep theirs).
+    #[serde(default)]
+    pub tags: BTreeMap<String, Vec<Tag>>,
 }
 
 impl Network {
@@ -200,6 +204,7 @@ impl Networks {
                     created_subnets: BTreeMap::new(),
                     groups: BTreeMap::new(),
                     rules: BTreeMap::new(),
+                    tags: BTreeMap::new(),
                 };
                 save(store.as_ref(), &network).await?;
                 network

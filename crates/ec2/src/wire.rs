@@ -8,6 +8,25 @@
 use flotilla_front::schema::{Kind, Member};
 use serde::{Deserialize, Serialize};
 
+/// ENA Express uses Amazon Web Services Scalable Reliable Datagram (SRD) technology to increase the maximum bandwidth used per stream and minimize tail latency of network traffic between EC2 instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentEnaSrdSpecification {
+    /// Indicates whether ENA Express is enabled for the network interface.
+    #[serde(rename = "EnaSrdEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub ena_srd_enabled: Option<bool>,
+    /// Configures ENA Express for UDP network traffic.
+    #[serde(rename = "EnaSrdUdpSpecification", default, skip_serializing_if = "Option::is_none")]
+    pub ena_srd_udp_specification: Option<AttachmentEnaSrdUdpSpecification>,
+}
+
+/// ENA Express is compatible with both TCP and UDP transport protocols.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentEnaSrdUdpSpecification {
+    /// Indicates whether UDP traffic to and from the instance uses ENA Express.
+    #[serde(rename = "EnaSrdUdpEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub ena_srd_udp_enabled: Option<bool>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthorizeSecurityGroupEgressRequest {
     /// The tags applied to the security group rule.
@@ -186,6 +205,20 @@ pub struct BlockPublicAccessStates {
     pub internet_gateway_block_mode: Option<String>,
 }
 
+/// A security group connection tracking configuration that enables you to set the idle timeout for connection tracking on an Elastic network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionTrackingConfiguration {
+    /// Timeout (in seconds) for idle TCP connections in an established state.
+    #[serde(rename = "TcpEstablishedTimeout", default, skip_serializing_if = "Option::is_none")]
+    pub tcp_established_timeout: Option<i32>,
+    /// Timeout (in seconds) for idle UDP flows classified as streams which have seen more than one request-response transaction.
+    #[serde(rename = "UdpStreamTimeout", default, skip_serializing_if = "Option::is_none")]
+    pub udp_stream_timeout: Option<i32>,
+    /// Timeout (in seconds) for idle UDP flows that have seen traffic only in a single direction or a single request-response transaction.
+    #[serde(rename = "UdpTimeout", default, skip_serializing_if = "Option::is_none")]
+    pub udp_timeout: Option<i32>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateSecurityGroupRequest {
     /// A description for the security group.
@@ -269,6 +302,19 @@ pub struct CreateSubnetResult {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateTagsRequest {
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The IDs of the resources, separated by spaces.
+    #[serde(rename = "Resources")]
+    pub resources: Vec<String>,
+    /// The tags.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteSecurityGroupRequest {
     /// The ID of the security group.
     #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
@@ -302,6 +348,19 @@ pub struct DeleteSubnetRequest {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTagsRequest {
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The IDs of the resources, separated by spaces.
+    #[serde(rename = "Resources")]
+    pub resources: Vec<String>,
+    /// The tags to delete.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeAvailabilityZonesRequest {
     /// The names of the Availability Zones, Local Zones, and Wavelength Zones.
     #[serde(rename = "ZoneNames", default, skip_serializing_if = "Option::is_none")]
@@ -325,6 +384,39 @@ pub struct DescribeAvailabilityZonesResult {
     /// Information about the Availability Zones, Local Zones, and Wavelength Zones.
     #[serde(rename = "AvailabilityZones", default, skip_serializing_if = "Option::is_none")]
     pub availability_zones: Option<Vec<AvailabilityZone>>,
+}
+
+/// Contains the parameters for DescribeNetworkInterfaces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeNetworkInterfacesRequest {
+    /// The token returned from a previous paginated request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The maximum number of items to return for this request.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Indicates whether to include managed resources in the output.
+    #[serde(rename = "IncludeManagedResources", default, skip_serializing_if = "Option::is_none")]
+    pub include_managed_resources: Option<bool>,
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The network interface IDs.
+    #[serde(rename = "NetworkInterfaceIds", default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_ids: Option<Vec<String>>,
+    /// One or more filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeNetworkInterfacesResult {
+    /// Information about the network interfaces.
+    #[serde(rename = "NetworkInterfaces", default, skip_serializing_if = "Option::is_none")]
+    pub network_interfaces: Option<Vec<NetworkInterface>>,
+    /// The token to include in another request to get the next page of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -389,6 +481,32 @@ pub struct DescribeSubnetsResult {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTagsRequest {
+    /// Checks whether you have the required permissions for the action, without actually making the request, and provides an error response.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<Filter>>,
+    /// The maximum number of items to return for this request.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The token returned from a previous paginated request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTagsResult {
+    /// The token to include in another request to get the next page of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The tags.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagDescription>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeVpcsRequest {
     /// The filters.
     #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
@@ -428,6 +546,17 @@ pub struct Filter {
     pub values: Option<Vec<String>>,
 }
 
+/// Describes a security group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupIdentifier {
+    /// The ID of the security group.
+    #[serde(rename = "GroupId", default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The name of the security group.
+    #[serde(rename = "GroupName", default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+}
+
 /// Describes the permissions for a security group rule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IpPermission {
@@ -465,6 +594,22 @@ pub struct IpRange {
     pub cidr_ip: Option<String>,
 }
 
+/// Describes an IPv4 prefix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipv4PrefixSpecification {
+    /// The IPv4 prefix.
+    #[serde(rename = "Ipv4Prefix", default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_prefix: Option<String>,
+}
+
+/// Describes the IPv6 prefix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6PrefixSpecification {
+    /// The IPv6 prefix.
+    #[serde(rename = "Ipv6Prefix", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_prefix: Option<String>,
+}
+
 /// Describes an IPv6 address range.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ipv6Range {
@@ -474,6 +619,217 @@ pub struct Ipv6Range {
     /// The IPv6 address range.
     #[serde(rename = "CidrIpv6", default, skip_serializing_if = "Option::is_none")]
     pub cidr_ipv6: Option<String>,
+}
+
+/// Describes a network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    /// The association information for an Elastic IP address (IPv4) associated with the network interface.
+    #[serde(rename = "Association", default, skip_serializing_if = "Option::is_none")]
+    pub association: Option<NetworkInterfaceAssociation>,
+    /// The network interface attachment.
+    #[serde(rename = "Attachment", default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<NetworkInterfaceAttachment>,
+    /// The Availability Zone.
+    #[serde(rename = "AvailabilityZone", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// A security group connection tracking configuration that enables you to set the timeout for connection tracking on an Elastic network interface.
+    #[serde(
+        rename = "ConnectionTrackingConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connection_tracking_configuration: Option<ConnectionTrackingConfiguration>,
+    /// A description.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Any security groups for the network interface.
+    #[serde(rename = "Groups", default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupIdentifier>>,
+    /// The type of network interface.
+    #[serde(rename = "InterfaceType", default, skip_serializing_if = "Option::is_none")]
+    pub interface_type: Option<String>,
+    /// The IPv6 addresses associated with the network interface.
+    #[serde(rename = "Ipv6Addresses", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_addresses: Option<Vec<NetworkInterfaceIpv6Address>>,
+    /// The MAC address.
+    #[serde(rename = "MacAddress", default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// The ID of the network interface.
+    #[serde(rename = "NetworkInterfaceId", default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_id: Option<String>,
+    /// The Amazon Resource Name (ARN) of the Outpost.
+    #[serde(rename = "OutpostArn", default, skip_serializing_if = "Option::is_none")]
+    pub outpost_arn: Option<String>,
+    /// The Amazon Web Services account ID of the owner of the network interface.
+    #[serde(rename = "OwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    /// The private hostname.
+    #[serde(rename = "PrivateDnsName", default, skip_serializing_if = "Option::is_none")]
+    pub private_dns_name: Option<String>,
+    /// A public hostname.
+    #[serde(rename = "PublicDnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_dns_name: Option<String>,
+    /// Public hostname type options.
+    #[serde(rename = "PublicIpDnsNameOptions", default, skip_serializing_if = "Option::is_none")]
+    pub public_ip_dns_name_options: Option<PublicIpDnsNameOptions>,
+    /// The IPv4 address of the network interface within the subnet.
+    #[serde(rename = "PrivateIpAddress", default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+    /// The private IPv4 addresses associated with the network interface.
+    #[serde(rename = "PrivateIpAddresses", default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_addresses: Option<Vec<NetworkInterfacePrivateIpAddress>>,
+    /// The IPv4 prefixes that are assigned to the network interface.
+    #[serde(rename = "Ipv4Prefixes", default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_prefixes: Option<Vec<Ipv4PrefixSpecification>>,
+    /// The IPv6 prefixes that are assigned to the network interface.
+    #[serde(rename = "Ipv6Prefixes", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_prefixes: Option<Vec<Ipv6PrefixSpecification>>,
+    /// The alias or Amazon Web Services account ID of the principal or service that created the network interface.
+    #[serde(rename = "RequesterId", default, skip_serializing_if = "Option::is_none")]
+    pub requester_id: Option<String>,
+    /// Indicates whether the network interface is being managed by Amazon Web Services.
+    #[serde(rename = "RequesterManaged", default, skip_serializing_if = "Option::is_none")]
+    pub requester_managed: Option<bool>,
+    /// Indicates whether source/destination checking is enabled.
+    #[serde(rename = "SourceDestCheck", default, skip_serializing_if = "Option::is_none")]
+    pub source_dest_check: Option<bool>,
+    /// The status of the network interface.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The ID of the subnet.
+    #[serde(rename = "SubnetId", default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// Any tags assigned to the network interface.
+    #[serde(rename = "TagSet", default, skip_serializing_if = "Option::is_none")]
+    pub tag_set: Option<Vec<Tag>>,
+    /// The ID of the VPC.
+    #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// Indicates whether a network interface with an IPv6 address is unreachable from the public internet.
+    #[serde(rename = "DenyAllIgwTraffic", default, skip_serializing_if = "Option::is_none")]
+    pub deny_all_igw_traffic: Option<bool>,
+    /// Indicates whether this is an IPv6 only network interface.
+    #[serde(rename = "Ipv6Native", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_native: Option<bool>,
+    /// The IPv6 globally unique address associated with the network interface.
+    #[serde(rename = "Ipv6Address", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    /// The service provider that manages the network interface.
+    #[serde(rename = "Operator", default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorResponse>,
+    /// The subnets associated with this network interface.
+    #[serde(rename = "AssociatedSubnets", default, skip_serializing_if = "Option::is_none")]
+    pub associated_subnets: Option<Vec<String>>,
+    /// The ID of the Availability Zone.
+    #[serde(rename = "AvailabilityZoneId", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+}
+
+/// Describes association information for an Elastic IP address (IPv4 only), or a Carrier IP address (for a network interface which resides in a subnet in a Wavelength Zone).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterfaceAssociation {
+    /// The allocation ID.
+    #[serde(rename = "AllocationId", default, skip_serializing_if = "Option::is_none")]
+    pub allocation_id: Option<String>,
+    /// The association ID.
+    #[serde(rename = "AssociationId", default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    /// The ID of the Elastic IP address owner.
+    #[serde(rename = "IpOwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub ip_owner_id: Option<String>,
+    /// The public DNS name.
+    #[serde(rename = "PublicDnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_dns_name: Option<String>,
+    /// The address of the Elastic IP address bound to the network interface.
+    #[serde(rename = "PublicIp", default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<String>,
+    /// The customer-owned IP address associated with the network interface.
+    #[serde(rename = "CustomerOwnedIp", default, skip_serializing_if = "Option::is_none")]
+    pub customer_owned_ip: Option<String>,
+    /// The carrier IP address associated with the network interface.
+    #[serde(rename = "CarrierIp", default, skip_serializing_if = "Option::is_none")]
+    pub carrier_ip: Option<String>,
+}
+
+/// Describes a network interface attachment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterfaceAttachment {
+    /// The timestamp indicating when the attachment initiated.
+    #[serde(rename = "AttachTime", default, skip_serializing_if = "Option::is_none")]
+    pub attach_time: Option<f64>,
+    /// The ID of the network interface attachment.
+    #[serde(rename = "AttachmentId", default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    /// Indicates whether the network interface is deleted when the instance is terminated.
+    #[serde(rename = "DeleteOnTermination", default, skip_serializing_if = "Option::is_none")]
+    pub delete_on_termination: Option<bool>,
+    /// The device index of the network interface attachment on the instance.
+    #[serde(rename = "DeviceIndex", default, skip_serializing_if = "Option::is_none")]
+    pub device_index: Option<i32>,
+    /// The index of the network card.
+    #[serde(rename = "NetworkCardIndex", default, skip_serializing_if = "Option::is_none")]
+    pub network_card_index: Option<i32>,
+    /// The ID of the instance.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The Amazon Web Services account ID of the owner of the instance.
+    #[serde(rename = "InstanceOwnerId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_owner_id: Option<String>,
+    /// The attachment state.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Configures ENA Express for the network interface that this action attaches to the instance.
+    #[serde(rename = "EnaSrdSpecification", default, skip_serializing_if = "Option::is_none")]
+    pub ena_srd_specification: Option<AttachmentEnaSrdSpecification>,
+    /// The number of ENA queues created with the instance.
+    #[serde(rename = "EnaQueueCount", default, skip_serializing_if = "Option::is_none")]
+    pub ena_queue_count: Option<i32>,
+}
+
+/// Describes an IPv6 address associated with a network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterfaceIpv6Address {
+    /// The IPv6 address.
+    #[serde(rename = "Ipv6Address", default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    /// An IPv6-enabled public hostname for a network interface.
+    #[serde(rename = "PublicIpv6DnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_ipv6_dns_name: Option<String>,
+    /// Determines if an IPv6 address associated with a network interface is the primary IPv6 address.
+    #[serde(rename = "IsPrimaryIpv6", default, skip_serializing_if = "Option::is_none")]
+    pub is_primary_ipv6: Option<bool>,
+}
+
+/// Describes the private IPv4 address of a network interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInterfacePrivateIpAddress {
+    /// The association information for an Elastic IP address (IPv4) associated with the network interface.
+    #[serde(rename = "Association", default, skip_serializing_if = "Option::is_none")]
+    pub association: Option<NetworkInterfaceAssociation>,
+    /// Indicates whether this IPv4 address is the primary private IPv4 address of the network interface.
+    #[serde(rename = "Primary", default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+    /// The private DNS name.
+    #[serde(rename = "PrivateDnsName", default, skip_serializing_if = "Option::is_none")]
+    pub private_dns_name: Option<String>,
+    /// The private IPv4 address.
+    #[serde(rename = "PrivateIpAddress", default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+}
+
+/// Describes whether the resource is managed by a service provider and, if so, describes the service provider that manages it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperatorResponse {
+    /// If true, the resource is managed by a service provider.
+    #[serde(rename = "Managed", default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// If managed is true, then the principal is returned.
+    #[serde(rename = "Principal", default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// If true, the resource is hidden by default based on the managed resource visibility settings for the account.
+    #[serde(rename = "HiddenByDefault", default, skip_serializing_if = "Option::is_none")]
+    pub hidden_by_default: Option<bool>,
 }
 
 /// Describes a prefix list ID.
@@ -507,6 +863,23 @@ pub struct PrivateDnsNameOptionsOnLaunch {
         skip_serializing_if = "Option::is_none"
     )]
     pub enable_resource_name_dns_aaaa_record: Option<bool>,
+}
+
+/// Public hostname type options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PublicIpDnsNameOptions {
+    /// The public hostname type.
+    #[serde(rename = "DnsHostnameType", default, skip_serializing_if = "Option::is_none")]
+    pub dns_hostname_type: Option<String>,
+    /// An IPv4-enabled public hostname for a network interface.
+    #[serde(rename = "PublicIpv4DnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_ipv4_dns_name: Option<String>,
+    /// An IPv6-enabled public hostname for a network interface.
+    #[serde(rename = "PublicIpv6DnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_ipv6_dns_name: Option<String>,
+    /// A dual-stack public hostname for a network interface.
+    #[serde(rename = "PublicDualStackDnsName", default, skip_serializing_if = "Option::is_none")]
+    pub public_dual_stack_dns_name: Option<String>,
 }
 
 /// Describes the security group that is referenced in the security group rule.
@@ -891,6 +1264,23 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
+/// Describes a tag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagDescription {
+    /// The tag key.
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The ID of the resource.
+    #[serde(rename = "ResourceId", default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// The resource type.
+    #[serde(rename = "ResourceType", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// The tag value.
+    #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
 /// The tags to apply to a resource when the resource is being created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TagSpecification {
@@ -1093,6 +1483,9 @@ pub struct VpcIpv6CidrBlockAssociation {
     pub ip_source: Option<String>,
 }
 
+/// The values of `AttachmentStatus`.
+pub const ATTACHMENT_STATUS_VALUES: &[&str] = &["attaching", "attached", "detaching", "detached"];
+
 /// The values of `AvailabilityZoneOptInStatus`.
 pub const AVAILABILITY_ZONE_OPT_IN_STATUS_VALUES: &[&str] =
     &["opt-in-not-required", "opted-in", "not-opted-in"];
@@ -1113,6 +1506,32 @@ pub const IP_SOURCE_VALUES: &[&str] = &["amazon", "byoip", "none"];
 
 /// The values of `Ipv6AddressAttribute`.
 pub const IPV6_ADDRESS_ATTRIBUTE_VALUES: &[&str] = &["public", "private"];
+
+/// The values of `NetworkInterfaceStatus`.
+pub const NETWORK_INTERFACE_STATUS_VALUES: &[&str] =
+    &["available", "associated", "attaching", "in-use", "detaching"];
+
+/// The values of `NetworkInterfaceType`.
+pub const NETWORK_INTERFACE_TYPE_VALUES: &[&str] = &[
+    "interface",
+    "natGateway",
+    "efa",
+    "efa-only",
+    "trunk",
+    "load_balancer",
+    "network_load_balancer",
+    "vpc_endpoint",
+    "branch",
+    "transit_gateway",
+    "lambda",
+    "quicksight",
+    "global_accelerator_managed",
+    "api_gateway_managed",
+    "gateway_load_balancer",
+    "gateway_load_balancer_endpoint",
+    "iot_rules_managed",
+    "aws_codestar_connections_managed",
+];
 
 /// The values of `ResourceType`.
 pub const RESOURCE_TYPE_VALUES: &[&str] = &[
@@ -1265,6 +1684,32 @@ pub const VPC_ENCRYPTION_CONTROL_STATE_VALUES: &[&str] = &[
 pub const VPC_STATE_VALUES: &[&str] = &["pending", "available"];
 
 // The schema of every shape above, for the front door's protocols.
+pub static ASSOCIATED_SUBNET_LIST_SCHEMA: Kind = Kind::List(&SUBNET_ID_SCHEMA);
+static ATTACHMENT_ENA_SRD_SPECIFICATION_MEMBERS: [Member; 2] = [
+    Member {
+        name: "EnaSrdEnabled",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "enaSrdEnabled",
+        ec2: "EnaSrdEnabled",
+    },
+    Member {
+        name: "EnaSrdUdpSpecification",
+        kind: &ATTACHMENT_ENA_SRD_UDP_SPECIFICATION_SCHEMA,
+        xml: "enaSrdUdpSpecification",
+        ec2: "EnaSrdUdpSpecification",
+    },
+];
+pub static ATTACHMENT_ENA_SRD_SPECIFICATION_SCHEMA: Kind =
+    Kind::Struct(&ATTACHMENT_ENA_SRD_SPECIFICATION_MEMBERS);
+static ATTACHMENT_ENA_SRD_UDP_SPECIFICATION_MEMBERS: [Member; 1] = [Member {
+    name: "EnaSrdUdpEnabled",
+    kind: &BOOLEAN_SCHEMA,
+    xml: "enaSrdUdpEnabled",
+    ec2: "EnaSrdUdpEnabled",
+}];
+pub static ATTACHMENT_ENA_SRD_UDP_SPECIFICATION_SCHEMA: Kind =
+    Kind::Struct(&ATTACHMENT_ENA_SRD_UDP_SPECIFICATION_MEMBERS);
+pub static ATTACHMENT_STATUS_SCHEMA: Kind = Kind::Enum(ATTACHMENT_STATUS_VALUES);
 static AUTHORIZE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS: [Member; 10] = [
     Member {
         name: "TagSpecifications",
@@ -1451,6 +1896,23 @@ pub static BLOCK_PUBLIC_ACCESS_STATES_SCHEMA: Kind =
     Kind::Struct(&BLOCK_PUBLIC_ACCESS_STATES_MEMBERS);
 pub static BOOLEAN_SCHEMA: Kind = Kind::Boolean;
 pub static COIP_POOL_ID_SCHEMA: Kind = Kind::String;
+static CONNECTION_TRACKING_CONFIGURATION_MEMBERS: [Member; 3] = [
+    Member {
+        name: "TcpEstablishedTimeout",
+        kind: &INTEGER_SCHEMA,
+        xml: "tcpEstablishedTimeout",
+        ec2: "TcpEstablishedTimeout",
+    },
+    Member {
+        name: "UdpStreamTimeout",
+        kind: &INTEGER_SCHEMA,
+        xml: "udpStreamTimeout",
+        ec2: "UdpStreamTimeout",
+    },
+    Member { name: "UdpTimeout", kind: &INTEGER_SCHEMA, xml: "udpTimeout", ec2: "UdpTimeout" },
+];
+pub static CONNECTION_TRACKING_CONFIGURATION_SCHEMA: Kind =
+    Kind::Struct(&CONNECTION_TRACKING_CONFIGURATION_MEMBERS);
 static CREATE_SECURITY_GROUP_REQUEST_MEMBERS: [Member; 5] = [
     Member {
         name: "Description",
@@ -1541,6 +2003,18 @@ pub static CREATE_SUBNET_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_SUBNET_REQU
 static CREATE_SUBNET_RESULT_MEMBERS: [Member; 1] =
     [Member { name: "Subnet", kind: &SUBNET_SCHEMA, xml: "subnet", ec2: "Subnet" }];
 pub static CREATE_SUBNET_RESULT_SCHEMA: Kind = Kind::Struct(&CREATE_SUBNET_RESULT_MEMBERS);
+static CREATE_TAGS_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member {
+        name: "Resources",
+        kind: &RESOURCE_ID_LIST_SCHEMA,
+        xml: "ResourceId",
+        ec2: "ResourceId",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "Tag", ec2: "Tag" },
+];
+pub static CREATE_TAGS_REQUEST_SCHEMA: Kind = Kind::Struct(&CREATE_TAGS_REQUEST_MEMBERS);
+pub static DATE_TIME_SCHEMA: Kind = Kind::Timestamp;
 static DELETE_SECURITY_GROUP_REQUEST_MEMBERS: [Member; 3] = [
     Member { name: "GroupId", kind: &SECURITY_GROUP_ID_SCHEMA, xml: "GroupId", ec2: "GroupId" },
     Member {
@@ -1564,6 +2038,17 @@ static DELETE_SUBNET_REQUEST_MEMBERS: [Member; 2] = [
     Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
 ];
 pub static DELETE_SUBNET_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_SUBNET_REQUEST_MEMBERS);
+static DELETE_TAGS_REQUEST_MEMBERS: [Member; 3] = [
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member {
+        name: "Resources",
+        kind: &RESOURCE_ID_LIST_SCHEMA,
+        xml: "resourceId",
+        ec2: "ResourceId",
+    },
+    Member { name: "Tags", kind: &TAG_LIST_SCHEMA, xml: "tag", ec2: "Tag" },
+];
+pub static DELETE_TAGS_REQUEST_SCHEMA: Kind = Kind::Struct(&DELETE_TAGS_REQUEST_MEMBERS);
 static DESCRIBE_AVAILABILITY_ZONES_REQUEST_MEMBERS: [Member; 5] = [
     Member {
         name: "ZoneNames",
@@ -1591,6 +2076,43 @@ static DESCRIBE_AVAILABILITY_ZONES_RESULT_MEMBERS: [Member; 1] = [Member {
 }];
 pub static DESCRIBE_AVAILABILITY_ZONES_RESULT_SCHEMA: Kind =
     Kind::Struct(&DESCRIBE_AVAILABILITY_ZONES_RESULT_MEMBERS);
+pub static DESCRIBE_NETWORK_INTERFACES_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
+static DESCRIBE_NETWORK_INTERFACES_REQUEST_MEMBERS: [Member; 6] = [
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "NextToken", ec2: "NextToken" },
+    Member {
+        name: "MaxResults",
+        kind: &DESCRIBE_NETWORK_INTERFACES_MAX_RESULTS_SCHEMA,
+        xml: "MaxResults",
+        ec2: "MaxResults",
+    },
+    Member {
+        name: "IncludeManagedResources",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "IncludeManagedResources",
+        ec2: "IncludeManagedResources",
+    },
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member {
+        name: "NetworkInterfaceIds",
+        kind: &NETWORK_INTERFACE_ID_LIST_SCHEMA,
+        xml: "NetworkInterfaceId",
+        ec2: "NetworkInterfaceId",
+    },
+    Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "filter", ec2: "Filter" },
+];
+pub static DESCRIBE_NETWORK_INTERFACES_REQUEST_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_NETWORK_INTERFACES_REQUEST_MEMBERS);
+static DESCRIBE_NETWORK_INTERFACES_RESULT_MEMBERS: [Member; 2] = [
+    Member {
+        name: "NetworkInterfaces",
+        kind: &NETWORK_INTERFACE_LIST_SCHEMA,
+        xml: "networkInterfaceSet",
+        ec2: "NetworkInterfaceSet",
+    },
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+];
+pub static DESCRIBE_NETWORK_INTERFACES_RESULT_SCHEMA: Kind =
+    Kind::Struct(&DESCRIBE_NETWORK_INTERFACES_RESULT_MEMBERS);
 pub static DESCRIBE_SECURITY_GROUPS_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
 static DESCRIBE_SECURITY_GROUPS_REQUEST_MEMBERS: [Member; 6] = [
     Member { name: "GroupIds", kind: &GROUP_ID_STRING_LIST_SCHEMA, xml: "GroupId", ec2: "GroupId" },
@@ -1647,6 +2169,18 @@ static DESCRIBE_SUBNETS_RESULT_MEMBERS: [Member; 2] = [
     Member { name: "Subnets", kind: &SUBNET_LIST_SCHEMA, xml: "subnetSet", ec2: "SubnetSet" },
 ];
 pub static DESCRIBE_SUBNETS_RESULT_SCHEMA: Kind = Kind::Struct(&DESCRIBE_SUBNETS_RESULT_MEMBERS);
+static DESCRIBE_TAGS_REQUEST_MEMBERS: [Member; 4] = [
+    Member { name: "DryRun", kind: &BOOLEAN_SCHEMA, xml: "dryRun", ec2: "DryRun" },
+    Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "Filter", ec2: "Filter" },
+    Member { name: "MaxResults", kind: &INTEGER_SCHEMA, xml: "maxResults", ec2: "MaxResults" },
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+];
+pub static DESCRIBE_TAGS_REQUEST_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TAGS_REQUEST_MEMBERS);
+static DESCRIBE_TAGS_RESULT_MEMBERS: [Member; 2] = [
+    Member { name: "NextToken", kind: &STRING_SCHEMA, xml: "nextToken", ec2: "NextToken" },
+    Member { name: "Tags", kind: &TAG_DESCRIPTION_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+];
+pub static DESCRIBE_TAGS_RESULT_SCHEMA: Kind = Kind::Struct(&DESCRIBE_TAGS_RESULT_MEMBERS);
 pub static DESCRIBE_VPCS_MAX_RESULTS_SCHEMA: Kind = Kind::Integer;
 static DESCRIBE_VPCS_REQUEST_MEMBERS: [Member; 5] = [
     Member { name: "Filters", kind: &FILTER_LIST_SCHEMA, xml: "Filter", ec2: "Filter" },
@@ -1673,6 +2207,12 @@ static FILTER_MEMBERS: [Member; 2] = [
 pub static FILTER_SCHEMA: Kind = Kind::Struct(&FILTER_MEMBERS);
 pub static FILTER_LIST_SCHEMA: Kind = Kind::List(&FILTER_SCHEMA);
 pub static GROUP_ID_STRING_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_ID_SCHEMA);
+static GROUP_IDENTIFIER_MEMBERS: [Member; 2] = [
+    Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
+    Member { name: "GroupName", kind: &STRING_SCHEMA, xml: "groupName", ec2: "GroupName" },
+];
+pub static GROUP_IDENTIFIER_SCHEMA: Kind = Kind::Struct(&GROUP_IDENTIFIER_MEMBERS);
+pub static GROUP_IDENTIFIER_LIST_SCHEMA: Kind = Kind::List(&GROUP_IDENTIFIER_SCHEMA);
 pub static GROUP_NAME_STRING_LIST_SCHEMA: Kind = Kind::List(&SECURITY_GROUP_NAME_SCHEMA);
 pub static HOSTNAME_TYPE_SCHEMA: Kind = Kind::Enum(HOSTNAME_TYPE_VALUES);
 pub static INTEGER_SCHEMA: Kind = Kind::Integer;
@@ -1710,7 +2250,17 @@ pub static IP_RANGE_SCHEMA: Kind = Kind::Struct(&IP_RANGE_MEMBERS);
 pub static IP_RANGE_LIST_SCHEMA: Kind = Kind::List(&IP_RANGE_SCHEMA);
 pub static IP_SOURCE_SCHEMA: Kind = Kind::Enum(IP_SOURCE_VALUES);
 pub static IPAM_POOL_ID_SCHEMA: Kind = Kind::String;
+static IPV4_PREFIX_SPECIFICATION_MEMBERS: [Member; 1] =
+    [Member { name: "Ipv4Prefix", kind: &STRING_SCHEMA, xml: "ipv4Prefix", ec2: "Ipv4Prefix" }];
+pub static IPV4_PREFIX_SPECIFICATION_SCHEMA: Kind =
+    Kind::Struct(&IPV4_PREFIX_SPECIFICATION_MEMBERS);
+pub static IPV4_PREFIXES_LIST_SCHEMA: Kind = Kind::List(&IPV4_PREFIX_SPECIFICATION_SCHEMA);
 pub static IPV6_ADDRESS_ATTRIBUTE_SCHEMA: Kind = Kind::Enum(IPV6_ADDRESS_ATTRIBUTE_VALUES);
+static IPV6_PREFIX_SPECIFICATION_MEMBERS: [Member; 1] =
+    [Member { name: "Ipv6Prefix", kind: &STRING_SCHEMA, xml: "ipv6Prefix", ec2: "Ipv6Prefix" }];
+pub static IPV6_PREFIX_SPECIFICATION_SCHEMA: Kind =
+    Kind::Struct(&IPV6_PREFIX_SPECIFICATION_MEMBERS);
+pub static IPV6_PREFIXES_LIST_SCHEMA: Kind = Kind::List(&IPV6_PREFIX_SPECIFICATION_SCHEMA);
 static IPV6_RANGE_MEMBERS: [Member; 2] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
     Member { name: "CidrIpv6", kind: &STRING_SCHEMA, xml: "cidrIpv6", ec2: "CidrIpv6" },
@@ -1718,6 +2268,266 @@ static IPV6_RANGE_MEMBERS: [Member; 2] = [
 pub static IPV6_RANGE_SCHEMA: Kind = Kind::Struct(&IPV6_RANGE_MEMBERS);
 pub static IPV6_RANGE_LIST_SCHEMA: Kind = Kind::List(&IPV6_RANGE_SCHEMA);
 pub static NETMASK_LENGTH_SCHEMA: Kind = Kind::Integer;
+static NETWORK_INTERFACE_MEMBERS: [Member; 32] = [
+    Member {
+        name: "Association",
+        kind: &NETWORK_INTERFACE_ASSOCIATION_SCHEMA,
+        xml: "association",
+        ec2: "Association",
+    },
+    Member {
+        name: "Attachment",
+        kind: &NETWORK_INTERFACE_ATTACHMENT_SCHEMA,
+        xml: "attachment",
+        ec2: "Attachment",
+    },
+    Member {
+        name: "AvailabilityZone",
+        kind: &STRING_SCHEMA,
+        xml: "availabilityZone",
+        ec2: "AvailabilityZone",
+    },
+    Member {
+        name: "ConnectionTrackingConfiguration",
+        kind: &CONNECTION_TRACKING_CONFIGURATION_SCHEMA,
+        xml: "connectionTrackingConfiguration",
+        ec2: "ConnectionTrackingConfiguration",
+    },
+    Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
+    Member {
+        name: "Groups",
+        kind: &GROUP_IDENTIFIER_LIST_SCHEMA,
+        xml: "groupSet",
+        ec2: "GroupSet",
+    },
+    Member {
+        name: "InterfaceType",
+        kind: &NETWORK_INTERFACE_TYPE_SCHEMA,
+        xml: "interfaceType",
+        ec2: "InterfaceType",
+    },
+    Member {
+        name: "Ipv6Addresses",
+        kind: &NETWORK_INTERFACE_IPV6_ADDRESSES_LIST_SCHEMA,
+        xml: "ipv6AddressesSet",
+        ec2: "Ipv6AddressesSet",
+    },
+    Member { name: "MacAddress", kind: &STRING_SCHEMA, xml: "macAddress", ec2: "MacAddress" },
+    Member {
+        name: "NetworkInterfaceId",
+        kind: &STRING_SCHEMA,
+        xml: "networkInterfaceId",
+        ec2: "NetworkInterfaceId",
+    },
+    Member { name: "OutpostArn", kind: &STRING_SCHEMA, xml: "outpostArn", ec2: "OutpostArn" },
+    Member { name: "OwnerId", kind: &STRING_SCHEMA, xml: "ownerId", ec2: "OwnerId" },
+    Member {
+        name: "PrivateDnsName",
+        kind: &STRING_SCHEMA,
+        xml: "privateDnsName",
+        ec2: "PrivateDnsName",
+    },
+    Member {
+        name: "PublicDnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicDnsName",
+        ec2: "PublicDnsName",
+    },
+    Member {
+        name: "PublicIpDnsNameOptions",
+        kind: &PUBLIC_IP_DNS_NAME_OPTIONS_SCHEMA,
+        xml: "publicIpDnsNameOptions",
+        ec2: "PublicIpDnsNameOptions",
+    },
+    Member {
+        name: "PrivateIpAddress",
+        kind: &STRING_SCHEMA,
+        xml: "privateIpAddress",
+        ec2: "PrivateIpAddress",
+    },
+    Member {
+        name: "PrivateIpAddresses",
+        kind: &NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_LIST_SCHEMA,
+        xml: "privateIpAddressesSet",
+        ec2: "PrivateIpAddressesSet",
+    },
+    Member {
+        name: "Ipv4Prefixes",
+        kind: &IPV4_PREFIXES_LIST_SCHEMA,
+        xml: "ipv4PrefixSet",
+        ec2: "Ipv4PrefixSet",
+    },
+    Member {
+        name: "Ipv6Prefixes",
+        kind: &IPV6_PREFIXES_LIST_SCHEMA,
+        xml: "ipv6PrefixSet",
+        ec2: "Ipv6PrefixSet",
+    },
+    Member { name: "RequesterId", kind: &STRING_SCHEMA, xml: "requesterId", ec2: "RequesterId" },
+    Member {
+        name: "RequesterManaged",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "requesterManaged",
+        ec2: "RequesterManaged",
+    },
+    Member {
+        name: "SourceDestCheck",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "sourceDestCheck",
+        ec2: "SourceDestCheck",
+    },
+    Member { name: "Status", kind: &NETWORK_INTERFACE_STATUS_SCHEMA, xml: "status", ec2: "Status" },
+    Member { name: "SubnetId", kind: &STRING_SCHEMA, xml: "subnetId", ec2: "SubnetId" },
+    Member { name: "TagSet", kind: &TAG_LIST_SCHEMA, xml: "tagSet", ec2: "TagSet" },
+    Member { name: "VpcId", kind: &STRING_SCHEMA, xml: "vpcId", ec2: "VpcId" },
+    Member {
+        name: "DenyAllIgwTraffic",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "denyAllIgwTraffic",
+        ec2: "DenyAllIgwTraffic",
+    },
+    Member { name: "Ipv6Native", kind: &BOOLEAN_SCHEMA, xml: "ipv6Native", ec2: "Ipv6Native" },
+    Member { name: "Ipv6Address", kind: &STRING_SCHEMA, xml: "ipv6Address", ec2: "Ipv6Address" },
+    Member { name: "Operator", kind: &OPERATOR_RESPONSE_SCHEMA, xml: "operator", ec2: "Operator" },
+    Member {
+        name: "AssociatedSubnets",
+        kind: &ASSOCIATED_SUBNET_LIST_SCHEMA,
+        xml: "associatedSubnetSet",
+        ec2: "AssociatedSubnetSet",
+    },
+    Member {
+        name: "AvailabilityZoneId",
+        kind: &STRING_SCHEMA,
+        xml: "availabilityZoneId",
+        ec2: "AvailabilityZoneId",
+    },
+];
+pub static NETWORK_INTERFACE_SCHEMA: Kind = Kind::Struct(&NETWORK_INTERFACE_MEMBERS);
+static NETWORK_INTERFACE_ASSOCIATION_MEMBERS: [Member; 7] = [
+    Member { name: "AllocationId", kind: &STRING_SCHEMA, xml: "allocationId", ec2: "AllocationId" },
+    Member {
+        name: "AssociationId",
+        kind: &STRING_SCHEMA,
+        xml: "associationId",
+        ec2: "AssociationId",
+    },
+    Member { name: "IpOwnerId", kind: &STRING_SCHEMA, xml: "ipOwnerId", ec2: "IpOwnerId" },
+    Member {
+        name: "PublicDnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicDnsName",
+        ec2: "PublicDnsName",
+    },
+    Member { name: "PublicIp", kind: &STRING_SCHEMA, xml: "publicIp", ec2: "PublicIp" },
+    Member {
+        name: "CustomerOwnedIp",
+        kind: &STRING_SCHEMA,
+        xml: "customerOwnedIp",
+        ec2: "CustomerOwnedIp",
+    },
+    Member { name: "CarrierIp", kind: &STRING_SCHEMA, xml: "carrierIp", ec2: "CarrierIp" },
+];
+pub static NETWORK_INTERFACE_ASSOCIATION_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_INTERFACE_ASSOCIATION_MEMBERS);
+static NETWORK_INTERFACE_ATTACHMENT_MEMBERS: [Member; 10] = [
+    Member { name: "AttachTime", kind: &DATE_TIME_SCHEMA, xml: "attachTime", ec2: "AttachTime" },
+    Member { name: "AttachmentId", kind: &STRING_SCHEMA, xml: "attachmentId", ec2: "AttachmentId" },
+    Member {
+        name: "DeleteOnTermination",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "deleteOnTermination",
+        ec2: "DeleteOnTermination",
+    },
+    Member { name: "DeviceIndex", kind: &INTEGER_SCHEMA, xml: "deviceIndex", ec2: "DeviceIndex" },
+    Member {
+        name: "NetworkCardIndex",
+        kind: &INTEGER_SCHEMA,
+        xml: "networkCardIndex",
+        ec2: "NetworkCardIndex",
+    },
+    Member { name: "InstanceId", kind: &STRING_SCHEMA, xml: "instanceId", ec2: "InstanceId" },
+    Member {
+        name: "InstanceOwnerId",
+        kind: &STRING_SCHEMA,
+        xml: "instanceOwnerId",
+        ec2: "InstanceOwnerId",
+    },
+    Member { name: "Status", kind: &ATTACHMENT_STATUS_SCHEMA, xml: "status", ec2: "Status" },
+    Member {
+        name: "EnaSrdSpecification",
+        kind: &ATTACHMENT_ENA_SRD_SPECIFICATION_SCHEMA,
+        xml: "enaSrdSpecification",
+        ec2: "EnaSrdSpecification",
+    },
+    Member {
+        name: "EnaQueueCount",
+        kind: &INTEGER_SCHEMA,
+        xml: "enaQueueCount",
+        ec2: "EnaQueueCount",
+    },
+];
+pub static NETWORK_INTERFACE_ATTACHMENT_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_INTERFACE_ATTACHMENT_MEMBERS);
+pub static NETWORK_INTERFACE_ID_SCHEMA: Kind = Kind::String;
+pub static NETWORK_INTERFACE_ID_LIST_SCHEMA: Kind = Kind::List(&NETWORK_INTERFACE_ID_SCHEMA);
+static NETWORK_INTERFACE_IPV6_ADDRESS_MEMBERS: [Member; 3] = [
+    Member { name: "Ipv6Address", kind: &STRING_SCHEMA, xml: "ipv6Address", ec2: "Ipv6Address" },
+    Member {
+        name: "PublicIpv6DnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicIpv6DnsName",
+        ec2: "PublicIpv6DnsName",
+    },
+    Member {
+        name: "IsPrimaryIpv6",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "isPrimaryIpv6",
+        ec2: "IsPrimaryIpv6",
+    },
+];
+pub static NETWORK_INTERFACE_IPV6_ADDRESS_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_INTERFACE_IPV6_ADDRESS_MEMBERS);
+pub static NETWORK_INTERFACE_IPV6_ADDRESSES_LIST_SCHEMA: Kind =
+    Kind::List(&NETWORK_INTERFACE_IPV6_ADDRESS_SCHEMA);
+pub static NETWORK_INTERFACE_LIST_SCHEMA: Kind = Kind::List(&NETWORK_INTERFACE_SCHEMA);
+static NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_MEMBERS: [Member; 4] = [
+    Member {
+        name: "Association",
+        kind: &NETWORK_INTERFACE_ASSOCIATION_SCHEMA,
+        xml: "association",
+        ec2: "Association",
+    },
+    Member { name: "Primary", kind: &BOOLEAN_SCHEMA, xml: "primary", ec2: "Primary" },
+    Member {
+        name: "PrivateDnsName",
+        kind: &STRING_SCHEMA,
+        xml: "privateDnsName",
+        ec2: "PrivateDnsName",
+    },
+    Member {
+        name: "PrivateIpAddress",
+        kind: &STRING_SCHEMA,
+        xml: "privateIpAddress",
+        ec2: "PrivateIpAddress",
+    },
+];
+pub static NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_SCHEMA: Kind =
+    Kind::Struct(&NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_MEMBERS);
+pub static NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_LIST_SCHEMA: Kind =
+    Kind::List(&NETWORK_INTERFACE_PRIVATE_IP_ADDRESS_SCHEMA);
+pub static NETWORK_INTERFACE_STATUS_SCHEMA: Kind = Kind::Enum(NETWORK_INTERFACE_STATUS_VALUES);
+pub static NETWORK_INTERFACE_TYPE_SCHEMA: Kind = Kind::Enum(NETWORK_INTERFACE_TYPE_VALUES);
+static OPERATOR_RESPONSE_MEMBERS: [Member; 3] = [
+    Member { name: "Managed", kind: &BOOLEAN_SCHEMA, xml: "managed", ec2: "Managed" },
+    Member { name: "Principal", kind: &STRING_SCHEMA, xml: "principal", ec2: "Principal" },
+    Member {
+        name: "HiddenByDefault",
+        kind: &BOOLEAN_SCHEMA,
+        xml: "hiddenByDefault",
+        ec2: "HiddenByDefault",
+    },
+];
+pub static OPERATOR_RESPONSE_SCHEMA: Kind = Kind::Struct(&OPERATOR_RESPONSE_MEMBERS);
 static PREFIX_LIST_ID_MEMBERS: [Member; 2] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
     Member { name: "PrefixListId", kind: &STRING_SCHEMA, xml: "prefixListId", ec2: "PrefixListId" },
@@ -1747,6 +2557,34 @@ static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS: [Member; 3] = [
 ];
 pub static PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_SCHEMA: Kind =
     Kind::Struct(&PRIVATE_DNS_NAME_OPTIONS_ON_LAUNCH_MEMBERS);
+static PUBLIC_IP_DNS_NAME_OPTIONS_MEMBERS: [Member; 4] = [
+    Member {
+        name: "DnsHostnameType",
+        kind: &STRING_SCHEMA,
+        xml: "dnsHostnameType",
+        ec2: "DnsHostnameType",
+    },
+    Member {
+        name: "PublicIpv4DnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicIpv4DnsName",
+        ec2: "PublicIpv4DnsName",
+    },
+    Member {
+        name: "PublicIpv6DnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicIpv6DnsName",
+        ec2: "PublicIpv6DnsName",
+    },
+    Member {
+        name: "PublicDualStackDnsName",
+        kind: &STRING_SCHEMA,
+        xml: "publicDualStackDnsName",
+        ec2: "PublicDualStackDnsName",
+    },
+];
+pub static PUBLIC_IP_DNS_NAME_OPTIONS_SCHEMA: Kind =
+    Kind::Struct(&PUBLIC_IP_DNS_NAME_OPTIONS_MEMBERS);
 static REFERENCED_SECURITY_GROUP_MEMBERS: [Member; 5] = [
     Member { name: "GroupId", kind: &STRING_SCHEMA, xml: "groupId", ec2: "GroupId" },
     Member {
@@ -1766,6 +2604,7 @@ static REFERENCED_SECURITY_GROUP_MEMBERS: [Member; 5] = [
 ];
 pub static REFERENCED_SECURITY_GROUP_SCHEMA: Kind =
     Kind::Struct(&REFERENCED_SECURITY_GROUP_MEMBERS);
+pub static RESOURCE_ID_LIST_SCHEMA: Kind = Kind::List(&TAGGABLE_RESOURCE_ID_SCHEMA);
 pub static RESOURCE_TYPE_SCHEMA: Kind = Kind::Enum(RESOURCE_TYPE_VALUES);
 static REVOKE_SECURITY_GROUP_EGRESS_REQUEST_MEMBERS: [Member; 10] = [
     Member {
@@ -2127,6 +2966,19 @@ static TAG_MEMBERS: [Member; 2] = [
     Member { name: "Value", kind: &STRING_SCHEMA, xml: "value", ec2: "Value" },
 ];
 pub static TAG_SCHEMA: Kind = Kind::Struct(&TAG_MEMBERS);
+static TAG_DESCRIPTION_MEMBERS: [Member; 4] = [
+    Member { name: "Key", kind: &STRING_SCHEMA, xml: "key", ec2: "Key" },
+    Member { name: "ResourceId", kind: &STRING_SCHEMA, xml: "resourceId", ec2: "ResourceId" },
+    Member {
+        name: "ResourceType",
+        kind: &RESOURCE_TYPE_SCHEMA,
+        xml: "resourceType",
+        ec2: "ResourceType",
+    },
+    Member { name: "Value", kind: &STRING_SCHEMA, xml: "value", ec2: "Value" },
+];
+pub static TAG_DESCRIPTION_SCHEMA: Kind = Kind::Struct(&TAG_DESCRIPTION_MEMBERS);
+pub static TAG_DESCRIPTION_LIST_SCHEMA: Kind = Kind::List(&TAG_DESCRIPTION_SCHEMA);
 pub static TAG_LIST_SCHEMA: Kind = Kind::List(&TAG_SCHEMA);
 static TAG_SPECIFICATION_MEMBERS: [Member; 2] = [
     Member {
@@ -2139,6 +2991,7 @@ static TAG_SPECIFICATION_MEMBERS: [Member; 2] = [
 ];
 pub static TAG_SPECIFICATION_SCHEMA: Kind = Kind::Struct(&TAG_SPECIFICATION_MEMBERS);
 pub static TAG_SPECIFICATION_LIST_SCHEMA: Kind = Kind::List(&TAG_SPECIFICATION_SCHEMA);
+pub static TAGGABLE_RESOURCE_ID_SCHEMA: Kind = Kind::String;
 pub static TENANCY_SCHEMA: Kind = Kind::Enum(TENANCY_VALUES);
 static USER_ID_GROUP_PAIR_MEMBERS: [Member; 7] = [
     Member { name: "Description", kind: &STRING_SCHEMA, xml: "description", ec2: "Description" },
@@ -2422,6 +3275,14 @@ pub static OPERATIONS: &[(&str, &Kind, Option<&Kind>)] = &[
         "RevokeSecurityGroupEgress",
         &REVOKE_SECURITY_GROUP_EGRESS_REQUEST_SCHEMA,
         Some(&REVOKE_SECURITY_GROUP_EGRESS_RESULT_SCHEMA),
+    ),
+    ("CreateTags", &CREATE_TAGS_REQUEST_SCHEMA, None),
+    ("DeleteTags", &DELETE_TAGS_REQUEST_SCHEMA, None),
+    ("DescribeTags", &DESCRIBE_TAGS_REQUEST_SCHEMA, Some(&DESCRIBE_TAGS_RESULT_SCHEMA)),
+    (
+        "DescribeNetworkInterfaces",
+        &DESCRIBE_NETWORK_INTERFACES_REQUEST_SCHEMA,
+        Some(&DESCRIBE_NETWORK_INTERFACES_RESULT_SCHEMA),
     ),
 ];
 
