@@ -136,145 +136,16 @@ pub async fn serve(
             answer(create::delete_security_group(&ctx, decode(input)?).await?, output_kind)
         }
         "AuthorizeSecurityGroupIngress" => {
-            // TagSpecifications (tags on rules) are refused by the field ledger.
-            let wire::AuthorizeSecurityGroupIngressRequest {
-                cidr_ip,
-                from_port,
-                group_id,
-                group_name,
-                ip_permissions,
-                ip_protocol,
-                source_security_group_name,
-                source_security_group_owner_id,
-                to_port,
-                tag_specifications: _,
-                dry_run,
-            } = decode(input)?;
-            let flat = rules::Flat {
-                protocol: ip_protocol,
-                from: from_port,
-                to: to_port,
-                cidr: cidr_ip,
-                source_group_name: source_security_group_name,
-                source_owner: source_security_group_owner_id,
-            };
-            let rules =
-                rules::authorize(&ctx, false, group_id, group_name, ip_permissions, flat, dry_run)
-                    .await?;
-            let result = wire::AuthorizeSecurityGroupIngressResult {
-                r#return: Some(true),
-                security_group_rules: Some(rules),
-            };
-            answer(result, output_kind)
+            answer(rules::authorize_ingress(&ctx, decode(input)?).await?, output_kind)
         }
         "AuthorizeSecurityGroupEgress" => {
-            let wire::AuthorizeSecurityGroupEgressRequest {
-                tag_specifications: _,
-                dry_run,
-                group_id,
-                source_security_group_name,
-                source_security_group_owner_id,
-                ip_protocol,
-                from_port,
-                to_port,
-                cidr_ip,
-                ip_permissions,
-            } = decode(input)?;
-            let flat = rules::Flat {
-                protocol: ip_protocol,
-                from: from_port,
-                to: to_port,
-                cidr: cidr_ip,
-                source_group_name: source_security_group_name,
-                source_owner: source_security_group_owner_id,
-            };
-            let rules =
-                rules::authorize(&ctx, true, Some(group_id), None, ip_permissions, flat, dry_run)
-                    .await?;
-            let result = wire::AuthorizeSecurityGroupEgressResult {
-                r#return: Some(true),
-                security_group_rules: Some(rules),
-            };
-            answer(result, output_kind)
+            answer(rules::authorize_egress(&ctx, decode(input)?).await?, output_kind)
         }
         "RevokeSecurityGroupIngress" => {
-            let wire::RevokeSecurityGroupIngressRequest {
-                cidr_ip,
-                from_port,
-                group_id,
-                group_name,
-                ip_permissions,
-                ip_protocol,
-                source_security_group_name,
-                source_security_group_owner_id,
-                to_port,
-                security_group_rule_ids,
-                dry_run,
-            } = decode(input)?;
-            let flat = rules::Flat {
-                protocol: ip_protocol,
-                from: from_port,
-                to: to_port,
-                cidr: cidr_ip,
-                source_group_name: source_security_group_name,
-                source_owner: source_security_group_owner_id,
-            };
-            let revoked = rules::revoke(
-                &ctx,
-                false,
-                group_id,
-                group_name,
-                ip_permissions,
-                security_group_rule_ids,
-                flat,
-                dry_run,
-            )
-            .await?;
-            let result = wire::RevokeSecurityGroupIngressResult {
-                r#return: Some(true),
-                unknown_ip_permissions: Some(revoked.unknown),
-                revoked_security_group_rules: Some(revoked.rules),
-            };
-            answer(result, output_kind)
+            answer(rules::revoke_ingress(&ctx, decode(input)?).await?, output_kind)
         }
         "RevokeSecurityGroupEgress" => {
-            let wire::RevokeSecurityGroupEgressRequest {
-                security_group_rule_ids,
-                dry_run,
-                group_id,
-                source_security_group_name,
-                source_security_group_owner_id,
-                ip_protocol,
-                from_port,
-                to_port,
-                cidr_ip,
-                ip_permissions,
-            } = decode(input)?;
-            let flat = rules::Flat {
-                protocol: ip_protocol,
-                from: from_port,
-                to: to_port,
-                cidr: cidr_ip,
-                source_group_name: source_security_group_name,
-                source_owner: source_security_group_owner_id,
-            };
-            let revoked = rules::revoke(
-                &ctx,
-                true,
-                Some(group_id),
-                None,
-                ip_permissions,
-                security_group_rule_ids,
-                flat,
-                dry_run,
-            )
-            .await?;
-            let result = wire::RevokeSecurityGroupEgressResult {
-                r#return: Some(true),
-                unknown_ip_permissions: Some(revoked.unknown),
-                revoked_security_group_rules: Some(revoked.rules),
-            };
-            answer(result, output_kind)
+            answer(rules::revoke_egress(&ctx, decode(input)?).await?, output_kind)
         }
         "CreateTags" => {
             tags::create(&ctx, decode(input)?).await?;

@@ -454,3 +454,160 @@ pub fn referenced(network: &Network, group_id: &str) -> Option<String> {
         .filter(|other| other != group_id)
         .find(|other| rules_of(network, other).iter().any(|r| r.group.as_deref() == Some(group_id)))
 }
+
+/// AuthorizeSecurityGroupIngress.
+pub async fn authorize_ingress(
+    ctx: &Ctx<'_>,
+    request: wire::AuthorizeSecurityGroupIngressRequest,
+) -> Result<wire::AuthorizeSecurityGroupIngressResult, ApiError> {
+    // TagSpecifications (tags on rules) are refused by the field ledger.
+    let wire::AuthorizeSecurityGroupIngressRequest {
+        cidr_ip,
+        from_port,
+        group_id,
+        group_name,
+        ip_permissions,
+        ip_protocol,
+        source_security_group_name,
+        source_security_group_owner_id,
+        to_port,
+        tag_specifications: _,
+        dry_run,
+    } = request;
+    let flat = Flat {
+        protocol: ip_protocol,
+        from: from_port,
+        to: to_port,
+        cidr: cidr_ip,
+        source_group_name: source_security_group_name,
+        source_owner: source_security_group_owner_id,
+    };
+    let rules = authorize(ctx, false, group_id, group_name, ip_permissions, flat, dry_run).await?;
+    let result = wire::AuthorizeSecurityGroupIngressResult {
+        r#return: Some(true),
+        security_group_rules: Some(rules),
+    };
+    Ok(result)
+}
+
+/// AuthorizeSecurityGroupEgress.
+pub async fn authorize_egress(
+    ctx: &Ctx<'_>,
+    request: wire::AuthorizeSecurityGroupEgressRequest,
+) -> Result<wire::AuthorizeSecurityGroupEgressResult, ApiError> {
+    let wire::AuthorizeSecurityGroupEgressRequest {
+        tag_specifications: _,
+        dry_run,
+        group_id,
+        source_security_group_name,
+        source_security_group_owner_id,
+        ip_protocol,
+        from_port,
+        to_port,
+        cidr_ip,
+        ip_permissions,
+    } = request;
+    let flat = Flat {
+        protocol: ip_protocol,
+        from: from_port,
+        to: to_port,
+        cidr: cidr_ip,
+        source_group_name: source_security_group_name,
+        source_owner: source_security_group_owner_id,
+    };
+    let rules = authorize(ctx, true, Some(group_id), None, ip_permissions, flat, dry_run).await?;
+    let result = wire::AuthorizeSecurityGroupEgressResult {
+        r#return: Some(true),
+        security_group_rules: Some(rules),
+    };
+    Ok(result)
+}
+
+/// RevokeSecurityGroupIngress.
+pub async fn revoke_ingress(
+    ctx: &Ctx<'_>,
+    request: wire::RevokeSecurityGroupIngressRequest,
+) -> Result<wire::RevokeSecurityGroupIngressResult, ApiError> {
+    let wire::RevokeSecurityGroupIngressRequest {
+        cidr_ip,
+        from_port,
+        group_id,
+        group_name,
+        ip_permissions,
+        ip_protocol,
+        source_security_group_name,
+        source_security_group_owner_id,
+        to_port,
+        security_group_rule_ids,
+        dry_run,
+    } = request;
+    let flat = Flat {
+        protocol: ip_protocol,
+        from: from_port,
+        to: to_port,
+        cidr: cidr_ip,
+        source_group_name: source_security_group_name,
+        source_owner: source_security_group_owner_id,
+    };
+    let revoked = revoke(
+        ctx,
+        false,
+        group_id,
+        group_name,
+        ip_permissions,
+        security_group_rule_ids,
+        flat,
+        dry_run,
+    )
+    .await?;
+    let result = wire::RevokeSecurityGroupIngressResult {
+        r#return: Some(true),
+        unknown_ip_permissions: Some(revoked.unknown),
+        revoked_security_group_rules: Some(revoked.rules),
+    };
+    Ok(result)
+}
+
+/// RevokeSecurityGroupEgress.
+pub async fn revoke_egress(
+    ctx: &Ctx<'_>,
+    request: wire::RevokeSecurityGroupEgressRequest,
+) -> Result<wire::RevokeSecurityGroupEgressResult, ApiError> {
+    let wire::RevokeSecurityGroupEgressRequest {
+        security_group_rule_ids,
+        dry_run,
+        group_id,
+        source_security_group_name,
+        source_security_group_owner_id,
+        ip_protocol,
+        from_port,
+        to_port,
+        cidr_ip,
+        ip_permissions,
+    } = request;
+    let flat = Flat {
+        protocol: ip_protocol,
+        from: from_port,
+        to: to_port,
+        cidr: cidr_ip,
+        source_group_name: source_security_group_name,
+        source_owner: source_security_group_owner_id,
+    };
+    let revoked = revoke(
+        ctx,
+        true,
+        Some(group_id),
+        None,
+        ip_permissions,
+        security_group_rule_ids,
+        flat,
+        dry_run,
+    )
+    .await?;
+    let result = wire::RevokeSecurityGroupEgressResult {
+        r#return: Some(true),
+        unknown_ip_permissions: Some(revoked.unknown),
+        revoked_security_group_rules: Some(revoked.rules),
+    };
+    Ok(result)
+}
