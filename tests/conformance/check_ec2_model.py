@@ -234,6 +234,22 @@ class Check:
         group = self.client.describe_security_groups(GroupIds=[web])["SecurityGroups"][0]
         self.expect("what is left", [p.get("IpProtocol") for p in group.get("IpPermissionsEgress", [])] == ["udp"]
                     and [p.get("FromPort") for p in group.get("IpPermissions", [])] == [80], group)
+        code = self.error_code(self.client.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 25, "ToPort": 25,
+             "IpRanges": [{"CidrIp": "10.1.0.0/16"}, {"CidrIp": "10.1.0.0/16"}]}])
+        self.expect("a rule twice in one request", code == "InvalidPermission.Duplicate", code)
+        code = self.error_code(self.client.revoke_security_group_ingress, GroupId=web,
+                               SecurityGroupRuleIds=[ids[0]], IpProtocol="tcp", FromPort=80, ToPort=80,
+                               CidrIp="10.0.0.0/16")
+        self.expect("ids and permissions at once", code == "InvalidParameterCombination", code)
+        self.client.authorize_security_group_ingress(GroupId=web, IpProtocol="tcp", FromPort=8443,
+                                                     ToPort=8443, CidrIp="10.2.0.0/16")
+        mixed = self.client.revoke_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443,
+             "IpRanges": [{"CidrIp": "10.2.0.0/16"}, {"CidrIp": "10.3.0.0/16"}]}])
+        unknown = [r.get("CidrIp") for p in mixed.get("UnknownIpPermissions", []) for r in p.get("IpRanges", [])]
+        self.expect("only what the group lacked is unknown", unknown == ["10.3.0.0/16"]
+                    and len(mixed.get("RevokedSecurityGroupRules", [])) == 1, mixed)
         code = self.error_code(self.client.revoke_security_group_ingress, GroupId=web,
                                SecurityGroupRuleIds=["sgr-0123456789abcdef0"])
         self.expect("an unknown rule id", code == "InvalidSecurityGroupRuleId.NotFound", code)

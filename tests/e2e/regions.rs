@@ -255,3 +255,15 @@ fn an_agent_naming_a_region_not_served_exits_saying_so() {
     assert!(!status.success());
     assert!(stderr.contains("region 'xx-fake-1' is not served"), "{stderr}");
 }
+
+/// An agent route naming a region that is not open yet opens it only for the join token:
+/// nobody else can make the server create regions.
+#[test]
+fn only_the_join_token_opens_a_region_for_agents() {
+    let f = Flotilla::start();
+    let request =
+        "GET /v1/agent/connect?region=ap-south-2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, body) = raw_http(f.port, request.as_bytes()).expect("http");
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert!(!f.data_dir.join("regions").join("ap-south-2").exists(), "nothing was opened");
+}

@@ -176,7 +176,10 @@ pub async fn subnets(
             (id.clone(), answer)
         })
     });
-    let (subnets, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
+    // Pages continue after a key: the items go in key order.
+    let mut items: Vec<_> = items.collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let (subnets, next) = paginate(items.into_iter(), next_token.as_deref(), max_results, PAGE.1)?;
     Ok(wire::DescribeSubnetsResult { next_token: next, subnets: Some(subnets) })
 }
 
@@ -312,6 +315,9 @@ pub async fn security_groups(
                 });
             chosen.then_some((id, group))
         });
-    let (groups, next) = paginate(items, next_token.as_deref(), max_results, PAGE.1)?;
+    // Pages continue after a key: the items go in key order.
+    let mut items: Vec<_> = items.collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let (groups, next) = paginate(items.into_iter(), next_token.as_deref(), max_results, PAGE.1)?;
     Ok(wire::DescribeSecurityGroupsResult { next_token: next, security_groups: Some(groups) })
 }

@@ -225,10 +225,11 @@ impl Networks {
         let vpc = Cidr::parse(&network.cidr).map_err(NetworkError::Corrupt)?;
         let mut next = network.clone();
         for zone in missing {
-            let taken: Vec<String> = next.subnets.values().map(|s| s.cidr.clone()).collect();
+            // Apart from every subnet, the ones users created included.
+            let taken = next.subnet_cidrs();
             let free = (0..16)
                 .filter_map(|i| vpc.slice(4, i))
-                .find(|slice| !taken.contains(&slice.to_string()));
+                .find(|slice| !taken.iter().any(|t| t.overlaps(*slice)));
             if let Some(slice) = free {
                 next.subnets
                     .insert(zone.clone(), Subnet { id: new_id("subnet"), cidr: slice.to_string() });

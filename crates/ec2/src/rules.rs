@@ -284,8 +284,9 @@ pub async fn authorize(
             let group = target(network, group_id.as_deref(), group_name.as_deref())?;
             let new = requested(network, &account, egress, permissions, flat)?;
             let mut rules = rules_of(network, &group);
-            for rule in &new {
-                if rules.iter().any(|r| r.same(rule)) {
+            for (n, rule) in new.iter().enumerate() {
+                // Already the group's, or named twice in this request.
+                if rules.iter().chain(&new[..n]).any(|r| r.same(rule)) {
                     return Err(ApiError::new(
                         ErrorCode::InvalidPermissionDuplicate,
                         format!(
@@ -329,7 +330,16 @@ pub async fn revoke(
     let zones = ctx.app.zones.zones();
     let account = ctx.app.scope.account_id.clone();
     let by_id = rule_ids.unwrap_or_default();
-    let named = permissions.clone();
+    let by_value = permissions.is_some()
+        || flat.protocol.is_some()
+        || flat.cidr.is_some()
+        || flat.source_group_name.is_some();
+    if !by_id.is_empty() && by_value {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterCombinationException,
+            "Name the rules to revoke by SecurityGroupRuleIds or by IpPermissions, not both.",
+        ));
+    }
     let (group, removed, unknown) = ctx
         .app
         .networks
@@ -342,7 +352,7 @@ pub async fn revoke(
                 Vec::new()
             };
             let mut removed = Vec::new();
-            let mut unknown = false;
+            let mut unknown = Vec::new();
             for id in &by_id {
                 match rules.iter().position(|r| &r.id == id && r.egress == egress) {
                     Some(n) => removed.push(rules.remove(n)),
@@ -357,7 +367,7 @@ pub async fn revoke(
             for rule in &wanted {
                 match rules.iter().position(|r| r.same(rule)) {
                     Some(n) => removed.push(rules.remove(n)),
-                    None => unknown = true,
+                    None => unknown.push(permission_of(rule)),
                 }
             }
             if dry == Some(true) {
@@ -382,9 +392,31 @@ pub async fn revoke(
             ..Default::default()
         })
         .collect();
-    // The permissions named that matched nothing come back as they were asked.
-    let unknown = if unknown { named.unwrap_or_default() } else { Vec::new() };
     Ok(Revoked { rules, unknown })
+}
+
+/// A rule the group did not have, as EC2 reports it back: one permission of its own.
+fn permission_of(rule: &Rule) -> wire::IpPermission {
+    let (from_port, to_port) = ports(rule);
+    wire::IpPermission {
+        ip_protocol: Some(rule.protocol.clone()),
+        from_port,
+        to_port,
+        ip_ranges: Some(
+            rule.cidr
+                .iter()
+                .map(|c| wire::IpRange { description: None, cidr_ip: Some(c.clone()) })
+                .collect(),
+        ),
+        user_id_group_pairs: Some(
+            rule.group
+                .iter()
+                .map(|g| wire::UserIdGroupPair { group_id: Some(g.clone()), ..Default::default() })
+                .collect(),
+        ),
+        ipv6_ranges: Some(Vec::new()),
+        prefix_list_ids: Some(Vec::new()),
+    }
 }
 
 /// A group's rules in EC2's `IpPermissions` form, ingress or egress: one permission per

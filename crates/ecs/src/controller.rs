@@ -830,14 +830,21 @@ impl<'b> Pass<'_, 'b> {
                     .filter(|(p, _)| **p == n)
                     .map(|(_, ids)| *ids)
                     .collect();
-                let Some(provider) =
-                    self.staged.state().capacity_providers.get(&item.capacity_provider)
-                else {
-                    continue; // a provider in use cannot be deleted
-                };
                 if ids.is_empty() {
                     continue;
                 }
+                let active =
+                    self.staged.state().capacity_providers.get(&item.capacity_provider).filter(
+                        |p| p.status == flotilla_api::status::CapacityProviderStatus::Active,
+                    );
+                let Some(provider) = active else {
+                    let message = format!(
+                        "(service {}) was unable to place a task because its capacity provider {} is not active.",
+                        service.name, item.capacity_provider
+                    );
+                    self.event_once(service, message);
+                    continue;
+                };
                 let mut lane = constraints.clone();
                 lane.push(provider_constraint(provider));
                 let request = Request { count: ids.len(), constraints: &lane, ..request };

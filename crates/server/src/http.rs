@@ -36,13 +36,21 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(move |request: Request| async move { door.handle(request).await })
 }
 
-/// An agent's request, handed to the agents' routes of its region.
+/// An agent's request, handed to the agents' routes of its region. A region not open yet is
+/// opened only for the join token: an unauthenticated caller must not make the server create
+/// regions (each is records, a database and background work, kept for good).
 async fn agents(State(app): State<Arc<App>>, request: Request) -> Response {
     let named = region_parameter(request.uri().query());
     let name = named.unwrap_or(app.regions.default_region()).to_string();
     if !app.regions.served().serves(&name) {
         let message = format!("region '{name}' is not served by this server\n");
         return (StatusCode::BAD_REQUEST, message).into_response();
+    }
+    if app.regions.get_open(&name).is_none() && !presents_join_token(&app, &request) {
+        let message = format!(
+            "region '{name}' is not open here yet: a new agent opens it with the join token\n"
+        );
+        return (StatusCode::UNAUTHORIZED, message).into_response();
     }
     match app.regions.get(&name).await {
         Ok(region) => match region.agent_routes.clone().call(request).await {
@@ -55,6 +63,18 @@ async fn agents(State(app): State<Arc<App>>, request: Request) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Whether the request's bearer token is the agents' join token (compared in constant time).
+fn presents_join_token(app: &App, request: &Request) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = app.credentials.join_token.as_deref() else { return false };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(token.as_bytes())))
 }
 
 /// The `region` query parameter (region names need no percent-decoding).

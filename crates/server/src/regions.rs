@@ -122,10 +122,15 @@ impl Regions {
             opening: tokio::sync::Mutex::new(()),
             running: Mutex::new(false),
         };
-        let mut names = vec![regions.home.clone(), server_region.to_string()];
-        names.extend(known);
-        for name in names {
+        for name in [regions.home.clone(), server_region.to_string()] {
             regions.get(&name).await?;
+        }
+        // A region opened before that cannot open now (its data unreadable) is left closed and
+        // said so: the others still serve.
+        for name in known {
+            if let Err(error) = regions.get(&name).await {
+                tracing::error!(%error, region = %name, "cannot open region; it stays closed");
+            }
         }
         Ok(regions)
     }
@@ -161,6 +166,11 @@ impl Regions {
             .insert(name.to_string(), Arc::clone(&region));
         tracing::info!(region = name, "region open");
         Ok(region)
+    }
+
+    /// The region `name` if it is open already (nothing is opened).
+    pub fn get_open(&self, name: &str) -> Option<Arc<Region>> {
+        self.read().get(name).cloned()
     }
 
     /// Every open region, the default one first.

@@ -64,11 +64,17 @@ pub fn check_cluster_providers(
             .range((cluster.to_string(), String::new())..)
             .take_while(|((c, _), _)| c == cluster)
             .any(|(_, s)| {
+                let sets = s.service.task_sets.iter();
+                let in_sets = sets
+                    .filter_map(|set| set.capacity_provider_strategy.as_ref())
+                    .flatten()
+                    .any(|i| i.capacity_provider == name);
                 s.service.status == ServiceStatus::Active
-                    && s.service
-                        .capacity_provider_strategy
-                        .iter()
-                        .any(|i| i.capacity_provider == name)
+                    && (in_sets
+                        || s.service
+                            .capacity_provider_strategy
+                            .iter()
+                            .any(|i| i.capacity_provider == name))
             });
         let tasks = state
             .tasks

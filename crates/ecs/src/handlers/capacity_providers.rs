@@ -80,7 +80,9 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .state
         .write(move |staged| {
             let state = staged.state();
-            if state.capacity_providers.get(&provider.name).is_some_and(is_active) {
+            // Through the staged view: a creation earlier in this commit counts.
+            let existing = staged.get(&capacity_provider_key(&provider.name));
+            if matches!(existing, Some(Record::CapacityProvider(p)) if is_active(&p)) {
                 return Err(ApiError::client(
                     "The specified capacity provider already exists. To change the configuration \
                      of an existing capacity provider, update the capacity provider.",
@@ -174,12 +176,16 @@ pub fn describe(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             (found, failures, None)
         }
         None => {
-            let all = FARGATE_PROVIDERS
+            // Pages continue after a name: every provider in name order.
+            let mut all: Vec<(String, CapacityProvider)> = FARGATE_PROVIDERS
                 .iter()
                 .map(|name| fargate(ctx.app, name))
                 .chain(state.capacity_providers.values().cloned())
-                .map(|p| (p.name.clone(), p));
-            let (page, next) = paginate(all, next_token.as_deref(), max_results, MAX_PAGE)?;
+                .map(|p| (p.name.clone(), p))
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            let (page, next) =
+                paginate(all.into_iter(), next_token.as_deref(), max_results, MAX_PAGE)?;
             (page, Vec::new(), next)
         }
     };

@@ -10,7 +10,7 @@ use flotilla_api::{ApiError, Failure};
 use super::{respond, Ctx};
 use crate::convert::failures_to_wire;
 use crate::domain::active_cluster;
-use crate::state::{Record, State, TaskRecord};
+use crate::state::{Record, TaskRecord};
 use crate::wire;
 
 /// At most this many tasks per call (ECS's limit).
@@ -39,13 +39,13 @@ fn protection(task: &TaskRecord, now: f64) -> wire::ProtectedTask {
 
 /// The task a reference names in `cluster`, if protection can apply to it: a service's task
 /// that has not stopped. Otherwise the failure ECS reports.
-fn protectable(state: &State, cluster: &str, reference: &str) -> Result<TaskRecord, Failure> {
+fn protectable(found: Option<&TaskRecord>, reference: &str) -> Result<TaskRecord, Failure> {
     let failure = |reason: &str, detail: Option<&str>| Failure {
         arn: Some(reference.to_string()),
         reason: Some(reason.to_string()),
         detail: detail.map(str::to_string),
     };
-    let Some(task) = state.tasks.get(&(cluster.to_string(), id_from(reference).to_string())) else {
+    let Some(task) = found else {
         return Err(failure("MISSING", None));
     };
     if !task.task.group.as_deref().is_some_and(|g| g.starts_with("service:")) {
@@ -72,7 +72,8 @@ pub fn get(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let mut protected = Vec::new();
     let mut failures = Vec::new();
     for reference in &tasks {
-        match protectable(&state, &name, reference) {
+        let found = state.tasks.get(&(name.clone(), id_from(reference).to_string()));
+        match protectable(found, reference) {
             Ok(task) => protected.push(protection(&task, ctx.now)),
             Err(failure) => failures.push(failure),
         }
@@ -107,7 +108,9 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let mut protected = Vec::new();
             let mut failures = Vec::new();
             for reference in &tasks {
-                let task = protectable(staged.state(), &cluster.cluster_name, reference);
+                // Through the staged view: a change to the task earlier in this commit stays.
+                let found = staged.task(&cluster.cluster_name, id_from(reference)).cloned();
+                let task = protectable(found.as_ref(), reference);
                 match task {
                     Ok(mut task) => {
                         task.protected_until = until;
