@@ -103,4 +103,19 @@ async fn ec2_answers_botocore_with_the_regions_zones() {
     let _agents = crate::support::HollowAgents::start_with(&f, "default", 3, &["--zones", "2"]);
     crate::support::registered_instances(&f.ecs(), "default", 3).await;
     run_model_check("check_ec2_model.py", &f, &["--zones", "zone-a,zone-b"]);
+
+    // A parameter EC2 does not have (here miscased) is refused by name, not ignored.
+    let (id, secret) = f.root_key();
+    let form = b"Action=DescribeVpcs&Version=2016-11-15&dryRun=true";
+    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    let request = crate::support::SignedRaw::for_service("ec2", &[content_type], form).sign(
+        &id,
+        &secret,
+        REGION,
+        std::time::SystemTime::now(),
+    );
+    let (status, body) = crate::support::raw_http(f.port, &request.to_bytes()).expect("http");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<Code>UnknownParameter</Code>") && body.contains("dryRun"), "{body}");
 }

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     InvalidSecurityGroupRuleIdNotFound,
     DependencyViolation,
     InvalidNetworkInterfaceIdNotFound,
+    /// EC2: a parameter the operation does not have.
+    UnknownParameter,
     ServiceNotFoundException,
     ServiceNotActiveException,
     TargetNotFoundException,
@@ -97,6 +99,7 @@ impl ErrorCode {
             InvalidSecurityGroupRuleIdNotFound => "InvalidSecurityGroupRuleId.NotFound",
             DependencyViolation => "DependencyViolation",
             InvalidNetworkInterfaceIdNotFound => "InvalidNetworkInterfaceID.NotFound",
+            UnknownParameter => "UnknownParameter",
             ServiceNotFoundException => "ServiceNotFoundException",
             ServiceNotActiveException => "ServiceNotActiveException",
             TargetNotFoundException => "TargetNotFoundException",

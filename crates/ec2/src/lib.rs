@@ -106,6 +106,14 @@ pub async fn serve(
             ))
         }
     };
+    // EC2 refuses a parameter it does not know (a misspelt or miscased one) instead of
+    // ignoring it.
+    if let Some(path) = schema::unknown_param(&params, kind, ParamNames::Ec2) {
+        return Err(ApiError::new(
+            ErrorCode::UnknownParameter,
+            format!("The parameter {path} is not recognized"),
+        ));
+    }
     let input = schema::typed_params(params, kind, ParamNames::Ec2)
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.message))?;
     if let Some(path) =

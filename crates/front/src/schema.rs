@@ -128,6 +128,26 @@ fn typed(value: Value, kind: &Kind, path: &str, names: ParamNames) -> Result<Val
     })
 }
 
+/// The first parameter (as a dotted path) that `kind` has no member for, named as `names`
+/// name members on the wire: EC2 refuses such a parameter rather than ignore it.
+pub fn unknown_param(value: &Value, kind: &Kind, names: ParamNames) -> Option<String> {
+    match (kind, value) {
+        (Kind::Struct(members), Value::Object(fields)) => {
+            fields.iter().find_map(|(name, value)| {
+                match members.iter().find(|m| names.of(m) == name) {
+                    Some(member) => unknown_param(value, member.kind, names)
+                        .map(|rest| format!("{name}.{rest}")),
+                    None => Some(name.clone()),
+                }
+            })
+        }
+        (Kind::List(item), Value::Array(items)) => items.iter().enumerate().find_map(|(n, v)| {
+            unknown_param(v, item, names).map(|rest| format!("{}.{rest}", n + 1))
+        }),
+        _ => None,
+    }
+}
+
 /// A timestamp as epoch seconds: ISO 8601 (RFC 3339) or a number of seconds.
 pub fn parse_timestamp(text: &str) -> Option<f64> {
     let text = text.trim();
@@ -280,5 +300,9 @@ mod tests {
         document.write_xml(crate::document::XmlLists::Item, &mut xml);
         assert_eq!(xml, "<vpcSet><item>vpc-1</item></vpcSet>", "XML by locationName");
         assert_eq!(document.to_json(), json!({"Vpcs": ["vpc-1"]}), "JSON by member name");
+        let miscased = json!({"VpcId": ["vpc-1"], "dryRun": "true"});
+        assert_eq!(unknown_param(&miscased, &REQUEST, ParamNames::Ec2).as_deref(), Some("dryRun"));
+        let fine = json!({"VpcId": ["vpc-1"], "DryRun": "true"});
+        assert_eq!(unknown_param(&fine, &REQUEST, ParamNames::Ec2), None);
     }
 }
