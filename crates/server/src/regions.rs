@@ -252,16 +252,25 @@ impl Regions {
     }
 }
 
-/// The home region: the one recorded, else `server_region`, recorded now.
+/// The home region: the one recorded; else, for a store written before regions existed, the
+/// region its clusters' ARNs name (so a first start after the upgrade with another `--region`
+/// cannot mislabel them); else `server_region`. Recorded now.
 async fn home_region(store: &dyn Store, server_region: &str) -> Result<String, ServerError> {
     let (stored, _) = store.range(HOME_KEY).await?;
     if let Some(kv) = stored.into_iter().find(|kv| kv.key == HOME_KEY) {
         return String::from_utf8(kv.value)
             .map_err(|_| ServerError::Store(flotilla_store::StoreError::Corrupt(HOME_KEY.into())));
     }
-    let record = Op::Put { key: HOME_KEY.to_string(), value: server_region.as_bytes().to_vec() };
+    let (clusters, _) = store.range("ecs/clusters/").await?;
+    let from_arns = clusters.iter().find_map(|kv| {
+        let record: serde_json::Value = serde_json::from_slice(&kv.value).ok()?;
+        let arn = record["record"]["clusterArn"].as_str()?;
+        arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_string)
+    });
+    let home = from_arns.unwrap_or_else(|| server_region.to_string());
+    let record = Op::Put { key: HOME_KEY.to_string(), value: home.as_bytes().to_vec() };
     store.commit(Txn { compares: Vec::new(), ops: vec![record] }).await?;
-    Ok(server_region.to_string())
+    Ok(home)
 }
 
 #[cfg(test)]
@@ -315,5 +324,23 @@ mod tests {
         let default = state.clusters.get("default").expect("the home region's default cluster");
         assert_eq!(default.cluster_arn, "arn:aws:ecs:us-east-1:123456789012:cluster/default");
         assert!(regions.served().serves("local-1") && regions.served().serves("us-east-1"));
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_regions_keeps_the_region_its_arns_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(&dir.path().join("flotilla.redb")).expect("open");
+        let old = br#"{"kind":"Cluster","record":{"clusterArn":"arn:aws:ecs:eu-central-1:123456789012:cluster/default"}}"#;
+        let put = Op::Put { key: "ecs/clusters/default".into(), value: old.to_vec() };
+        store.commit(Txn { compares: Vec::new(), ops: vec![put] }).await.expect("commit");
+        // The first start after the upgrade names another region: the data stays eu-central-1's.
+        assert_eq!(home_region(&store, "us-east-1").await.expect("home"), "eu-central-1");
+        assert_eq!(
+            home_region(&store, "us-west-2").await.expect("home"),
+            "eu-central-1",
+            "recorded"
+        );
+        let empty = EmbeddedStore::open(&dir.path().join("new.redb")).expect("open");
+        assert_eq!(home_region(&empty, "us-west-2").await.expect("home"), "us-west-2");
     }
 }
