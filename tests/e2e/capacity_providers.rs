@@ -517,3 +517,27 @@ async fn services_keep_their_tasks_shared_by_their_strategy() {
         .expect_err("daemon with a strategy");
     assert_eq!(daemon.code(), Some("InvalidParameterException"), "{daemon:?}");
 }
+
+/// Concurrent creations of one name, however the writer batches them: exactly one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creations_of_one_provider_make_one() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let mut calls = Vec::new();
+    for n in 0..16 {
+        let ecs = ecs.clone();
+        calls.push(tokio::spawn(async move {
+            ecs.create_capacity_provider()
+                .name("race")
+                .auto_scaling_group_provider(asg(&format!("race-{n}")))
+                .send()
+                .await
+                .is_ok()
+        }));
+    }
+    let mut made = 0;
+    for call in calls {
+        made += usize::from(call.await.expect("join"));
+    }
+    assert_eq!(made, 1, "one name, one provider");
+}

@@ -35,3 +35,25 @@ async fn a_retried_run_task_gets_the_tasks_its_token_started() {
     let bad = run(&"x".repeat(65)).await.expect_err("too long");
     assert_eq!(bad.code(), Some("InvalidParameterException"));
 }
+
+/// Concurrent retries with one token, however the writer batches them: one call's tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_with_one_token_start_one_calls_tasks() {
+    let f = Flotilla::start();
+    let ecs = f.ecs();
+    let _agents = HollowAgents::start(&f, "default", 2);
+    registered_instances(&ecs, "default", 2).await;
+    register_hollow(&ecs, "burst").await;
+    let mut calls = Vec::new();
+    for _ in 0..12 {
+        let ecs = ecs.clone();
+        calls.push(tokio::spawn(async move {
+            ecs.run_task().task_definition("burst").count(2).client_token("same").send().await
+        }));
+    }
+    for call in calls {
+        call.await.expect("join").expect("run");
+    }
+    let listed = ecs.list_tasks().family("burst").send().await.expect("list");
+    assert_eq!(listed.task_arns().len(), 2, "twelve calls with one token started one call's tasks");
+}

@@ -12,32 +12,74 @@ use flotilla_api::{ApiError, ErrorCode};
 use flotilla_scheduler::query::{Expr, Operator, Subject};
 use flotilla_scheduler::Constraint;
 
-use crate::state::State;
+use crate::state::{Record, Staged, State};
+
+/// The clusters as a change sees them: the committed ones, with what this commit staged.
+pub fn clusters_seen(staged: &Staged<'_>) -> Vec<Cluster> {
+    let pending = staged.pending("ecs/clusters/");
+    let mut clusters: Vec<Cluster> = staged
+        .state()
+        .clusters
+        .values()
+        .filter(|c| !pending.contains_key(crate::state::cluster_key(&c.cluster_name).as_str()))
+        .cloned()
+        .collect();
+    clusters.extend(pending.values().filter_map(|record| match record {
+        Some(Record::Cluster(c)) => Some(c.clone()),
+        _ => None,
+    }));
+    clusters
+}
+
+/// The capacity providers as a change sees them: the committed ones, with what this commit
+/// staged.
+pub fn providers_seen(staged: &Staged<'_>) -> Vec<CapacityProvider> {
+    let pending = staged.pending("ecs/capacity-providers/");
+    let mut providers: Vec<CapacityProvider> = staged
+        .state()
+        .capacity_providers
+        .values()
+        .filter(|p| !pending.contains_key(crate::state::capacity_provider_key(&p.name).as_str()))
+        .cloned()
+        .collect();
+    providers.extend(pending.values().filter_map(|record| match record {
+        Some(Record::CapacityProvider(p)) => Some((**p).clone()),
+        _ => None,
+    }));
+    providers
+}
+
+/// Whether provider `name` is ACTIVE as a change sees it.
+fn provider_active(staged: &Staged<'_>, name: &str) -> bool {
+    matches!(
+        staged.get(&crate::state::capacity_provider_key(name)),
+        Some(Record::CapacityProvider(p)) if p.status == CapacityProviderStatus::Active
+    )
+}
 
 /// Checks what PutClusterCapacityProviders (or CreateCluster) asks of cluster `cluster`:
 /// every provider exists and is ACTIVE and no other cluster has it (FARGATE's are everyone's),
 /// the default strategy is well formed and names only those providers, and no provider in use
 /// by the cluster's services or tasks is taken away.
+/// Read through the staged view, so a change earlier in the same commit counts.
 pub fn check_cluster_providers(
-    state: &State,
+    staged: &Staged<'_>,
     cluster: &str,
     providers: &[String],
     strategy: &[CapacityProviderStrategyItem],
 ) -> Result<(), ApiError> {
+    let state = staged.state();
+    let clusters = clusters_seen(staged);
     for name in providers {
         if FARGATE_PROVIDERS.contains(&name.as_str()) {
             continue;
         }
-        let active = state
-            .capacity_providers
-            .get(name)
-            .is_some_and(|p| p.status == CapacityProviderStatus::Active);
-        if !active {
+        if !provider_active(staged, name) {
             return Err(ApiError::invalid(format!(
                 "The specified capacity provider '{name}' does not exist."
             )));
         }
-        let elsewhere = state.clusters.values().find(|c| {
+        let elsewhere = clusters.iter().find(|c| {
             c.cluster_name != cluster
                 && c.status == ClusterStatus::Active
                 && c.capacity_providers.iter().flatten().any(|p| p == name)

@@ -13,6 +13,7 @@ use flotilla_api::{ApiError, Failure};
 
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, into_domain, into_wire, tags_from_wire};
+use crate::domain::capacity::{clusters_seen, providers_seen};
 use crate::state::{capacity_provider_key, Record, Staged, State};
 use crate::wire;
 use crate::App;
@@ -79,7 +80,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .app
         .state
         .write(move |staged| {
-            let state = staged.state();
+            let seen = providers_seen(staged);
             // Through the staged view: a creation earlier in this commit counts.
             let existing = staged.get(&capacity_provider_key(&provider.name));
             if matches!(existing, Some(Record::CapacityProvider(p)) if is_active(&p)) {
@@ -90,7 +91,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let arn =
                 provider.auto_scaling_group_provider.as_ref().map(|g| &g.auto_scaling_group_arn);
-            let taken = state.capacity_providers.values().any(|other| {
+            let taken = seen.iter().any(|other| {
                 is_active(other)
                     && other.auto_scaling_group_provider.as_ref().map(|g| &g.auto_scaling_group_arn)
                         == arn
@@ -103,7 +104,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             // Agents join by group or by provider name: each must name one provider only.
             let group = provider.group().unwrap_or_default();
-            let clash = state.capacity_providers.values().find(|other| {
+            let clash = seen.iter().find(|other| {
                 is_active(other)
                     && other.name != provider.name
                     && (other.has_member(&provider.name) || other.has_member(group))
@@ -249,7 +250,8 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .state
         .write(move |staged| {
             let mut provider = own_provider(staged, &name, "deleted")?;
-            let user = staged.state().clusters.values().find(|c| {
+            let clusters = clusters_seen(staged);
+            let user = clusters.iter().find(|c| {
                 c.status == ClusterStatus::Active
                     && c.capacity_providers.iter().flatten().any(|p| *p == name)
             });

@@ -197,7 +197,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 }
                 _ => {
                     check_cluster_providers(
-                        staged.state(),
+                        staged,
                         &fresh.cluster_name,
                         fresh.capacity_providers.as_deref().unwrap_or_default(),
                         fresh.default_capacity_provider_strategy.as_deref().unwrap_or_default(),
@@ -405,7 +405,7 @@ pub async fn put_capacity_providers(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8
         .state
         .write(move |staged| {
             let mut cluster = active_cluster(staged, Some(&cluster))?;
-            check_cluster_providers(staged.state(), &cluster.cluster_name, &providers, &strategy)?;
+            check_cluster_providers(staged, &cluster.cluster_name, &providers, &strategy)?;
             cluster.capacity_providers = Some(providers);
             cluster.default_capacity_provider_strategy = Some(strategy);
             staged.put(Record::Cluster(cluster.clone()));

@@ -389,20 +389,26 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     "No Container Instances were found in your cluster.",
                 ));
             }
-            // A retry of a call that started tasks gets those tasks back, not more.
+            // A retry of a call that started tasks gets those tasks back, not more: the tasks
+            // committed with its token, and those staged earlier in this very commit.
             if let Some(token) = &client_token {
-                let started = staged
-                    .state()
-                    .tasks_by_token
-                    .get(&(cluster.cluster_name.clone(), token.clone()));
-                if let Some(ids) = started {
-                    let tasks = ids
-                        .iter()
-                        .filter_map(|id| {
-                            staged.state().tasks.get(&(cluster.cluster_name.clone(), id.clone()))
-                        })
-                        .map(|t| t.task.clone())
-                        .collect();
+                let name = &cluster.cluster_name;
+                let committed = staged.state().tasks_by_token.get(&(name.clone(), token.clone()));
+                let mut tasks: Vec<Task> = committed
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| staged.task(name, id))
+                    .map(|t| t.task.clone())
+                    .collect();
+                for record in staged.pending(&crate::state::task_prefix(name)).into_values() {
+                    if let Some(Record::Task(t)) = record {
+                        let new = !tasks.iter().any(|known| known.task_arn == t.task.task_arn);
+                        if t.client_token.as_ref() == Some(token) && new {
+                            tasks.push(t.task.clone());
+                        }
+                    }
+                }
+                if !tasks.is_empty() {
                     return Ok((tasks, Vec::new()));
                 }
             }
