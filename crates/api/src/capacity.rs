@@ -156,6 +156,20 @@ pub fn validate_strategy(strategy: &[CapacityProviderStrategyItem]) -> Result<()
     Ok(())
 }
 
+/// `items` (one per new task) dealt out by [`share`]: for each strategy entry that gets any,
+/// its index and its items, in strategy order.
+pub fn share_out<'a, T>(
+    strategy: &[CapacityProviderStrategyItem],
+    already: &[usize],
+    items: &'a [T],
+) -> Vec<(usize, Vec<&'a T>)> {
+    let picks = share(strategy, already, items.len());
+    (0..strategy.len())
+        .map(|n| (n, picks.iter().zip(items).filter(|(p, _)| **p == n).map(|(_, t)| t).collect()))
+        .filter(|(_, mine): &(usize, Vec<&T>)| !mine.is_empty())
+        .collect()
+}
+
 /// How `count` tasks are shared by a strategy's providers, as ECS shares them: the provider
 /// with a base gets tasks first up to its base, the rest go by weight — each next task to the
 /// provider furthest below its weighted share (ties to the earlier one). `already[i]` counts
@@ -245,6 +259,19 @@ mod tests {
         let held = counts(&first, 2);
         let more = share(&strategy, &held, 3);
         assert_eq!(counts(&[first, more].concat(), 2), [3, 4]);
+    }
+
+    #[test]
+    fn shares_are_dealt_out_in_strategy_order() {
+        // Base 1 on b, weights 1:1: five tasks → a gets 2, b gets 3; c (weight 0) gets none.
+        let strategy = [item("a", 0, 1), item("b", 1, 1), item("c", 0, 0)];
+        let tasks = ["t1", "t2", "t3", "t4", "t5"];
+        let dealt = share_out(&strategy, &[], &tasks);
+        let sizes: Vec<(usize, usize)> = dealt.iter().map(|(n, mine)| (*n, mine.len())).collect();
+        assert_eq!(sizes, [(0, 2), (1, 3)]);
+        let mut all: Vec<&str> = dealt.into_iter().flat_map(|(_, mine)| mine).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, tasks, "every task goes to exactly one provider");
     }
 
     #[test]

@@ -69,18 +69,21 @@ pub fn validate_tags(tags: &[Tag]) -> Result<(), ApiError> {
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // An empty body is an empty structure to AWS (the CLI sends `{}` or nothing at all).
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| {
-        let text = e.to_string();
-        if e.is_data() && text.starts_with("missing field") {
-            let member = text.split('`').nth(1).unwrap_or("?");
-            ApiError::new(
-                ErrorCode::InvalidParameterException,
-                format!("missing required member '{member}'"),
-            )
-        } else {
-            ApiError::new(ErrorCode::SerializationException, text)
-        }
+    serde_json::from_slice(body).map_err(|e| match missing_member(&e) {
+        Some(member) => ApiError::new(
+            ErrorCode::InvalidParameterException,
+            format!("missing required member '{member}'"),
+        ),
+        None => ApiError::new(ErrorCode::SerializationException, e.to_string()),
     })
+}
+
+/// The required member a decoding error says is missing, if that is what it says: each
+/// service answers a missing member in its own words (serde only says so in its message).
+pub fn missing_member(error: &serde_json::Error) -> Option<String> {
+    let text = error.to_string();
+    let rest = text.strip_prefix("missing field `")?;
+    Some(rest.split('`').next().unwrap_or("?").to_string())
 }
 
 /// Seconds since the epoch, as ECS timestamps are on the wire (millisecond precision, as ECS

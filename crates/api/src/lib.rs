@@ -21,5 +21,5 @@ pub mod status;
 pub mod task;
 pub mod taskdef;
 
-pub use common::{epoch_seconds, Failure, KeyValuePair, Tag};
+pub use common::{epoch_seconds, missing_member, Failure, KeyValuePair, Tag};
 pub use error::{ApiError, ErrorCode};

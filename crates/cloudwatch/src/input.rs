@@ -56,12 +56,9 @@ pub fn parse_timestamp(member: &str, text: &str) -> Result<f64, ApiError> {
 /// The typed request: a missing required member is `MissingParameter`, anything else that does
 /// not fit the model a `SerializationException`.
 pub fn decode<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, ApiError> {
-    serde_json::from_value(input).map_err(|e| {
-        let text = e.to_string();
-        match text.strip_prefix("missing field `") {
-            Some(rest) => missing(rest.split('`').next().unwrap_or("?")),
-            None => ApiError::new(ErrorCode::SerializationException, text),
-        }
+    serde_json::from_value(input).map_err(|e| match flotilla_api::missing_member(&e) {
+        Some(member) => missing(&member),
+        None => ApiError::new(ErrorCode::SerializationException, e.to_string()),
     })
 }
 

@@ -35,7 +35,8 @@ fn tags_for(
     Ok(tags)
 }
 
-fn missing(name: &str) -> ApiError {
+/// EC2's answer to a request without a parameter the operation needs.
+pub(crate) fn missing(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::MissingRequiredParameterException,
         format!("The request must contain the parameter {name}"),

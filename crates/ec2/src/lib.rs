@@ -171,8 +171,10 @@ pub async fn serve(
 
 /// A request in the model's JSON shape as its generated type.
 fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T, ApiError> {
-    serde_json::from_value(input)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidParameterValueException, e.to_string()))
+    serde_json::from_value(input).map_err(|e| match flotilla_api::missing_member(&e) {
+        Some(member) => create::missing(&member),
+        None => ApiError::new(ErrorCode::InvalidParameterValueException, e.to_string()),
+    })
 }
 
 /// An output as the protocol-neutral document the door writes.
@@ -200,5 +202,22 @@ fn check_filter(name: &str, known: &[&str]) -> Result<(), ApiError> {
             ErrorCode::InvalidParameterValueException,
             format!("The filter '{name}' is invalid"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_parameter_is_named_in_ec2s_words() {
+        let err = decode::<wire::DeleteSubnetRequest>(serde_json::json!({"DryRun": false}))
+            .expect_err("SubnetId is required");
+        assert_eq!(err.code, ErrorCode::MissingRequiredParameterException);
+        assert_eq!(err.code.query_code(), "MissingParameter");
+        assert_eq!(err.message, "The request must contain the parameter SubnetId");
+        let err = decode::<wire::DeleteSubnetRequest>(serde_json::json!({"SubnetId": 7}))
+            .expect_err("a number is no subnet ID");
+        assert_eq!(err.code.query_code(), "InvalidParameterValue");
     }
 }

@@ -194,16 +194,10 @@ fn requested(
         let group = group_by_name(&name)?;
         rules.push(Rule { group: Some(group), ..blank("-1".into(), -1, -1) });
     } else if cidr.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::MissingRequiredParameterException,
-            "The request must contain the parameter IpProtocol",
-        ));
+        return Err(crate::create::missing("IpProtocol"));
     }
     if rules.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::MissingRequiredParameterException,
-            "The request must contain the parameter IpPermissions",
-        ));
+        return Err(crate::create::missing("IpPermissions"));
     }
     Ok(rules)
 }
@@ -230,10 +224,7 @@ fn target(network: &Network, id: Option<&str>, name: Option<&str>) -> Result<Str
             ErrorCode::InvalidGroupNotFound,
             format!("The security group '{id}' does not exist"),
         )),
-        (None, None) => Err(ApiError::new(
-            ErrorCode::MissingRequiredParameterException,
-            "The request must contain the parameter GroupId",
-        )),
+        (None, None) => Err(crate::create::missing("GroupId")),
     }
 }
 

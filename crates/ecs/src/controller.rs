@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use flotilla_api::capacity::share;
+use flotilla_api::capacity::share_out;
 use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::service::{Deployment, ServiceEvent};
 use flotilla_api::status::{
@@ -822,17 +822,8 @@ impl<'b> Pass<'_, 'b> {
             chosen.extend(placed.into_iter().zip(free).map(|(outcome, ids)| (outcome, ids, None)));
         } else {
             // Each provider's share (base, then weight), placed on its own agents.
-            let picks = share(providers, &already, free.len());
-            for (n, item) in providers.iter().enumerate() {
-                let ids: Vec<&TaskIds> = picks
-                    .iter()
-                    .zip(&free)
-                    .filter(|(p, _)| **p == n)
-                    .map(|(_, ids)| *ids)
-                    .collect();
-                if ids.is_empty() {
-                    continue;
-                }
+            for (n, ids) in share_out(providers, &already, &free) {
+                let item = &providers[n];
                 let active =
                     self.staged.state().capacity_providers.get(&item.capacity_provider).filter(
                         |p| p.status == flotilla_api::status::CapacityProviderStatus::Active,
@@ -850,7 +841,7 @@ impl<'b> Pass<'_, 'b> {
                 let request = Request { count: ids.len(), constraints: &lane, ..request };
                 let placed = place(&mut snapshot.cluster, &request);
                 let name = Some(provider.name.clone());
-                chosen.extend(placed.into_iter().zip(ids).map(|(o, ids)| (o, ids, name.clone())));
+                chosen.extend(placed.into_iter().zip(ids).map(|(o, ids)| (o, *ids, name.clone())));
             }
         }
         let mut started = Vec::new();

@@ -140,38 +140,39 @@ fn tags_of(resource: &Resource, record: &Record) -> Option<Vec<Tag>> {
 }
 
 fn with_tags(resource: &Resource, record: Record, tags: Vec<Tag>) -> Record {
-    if let (Resource::TaskSet(_, _, id), Record::Service(mut s)) = (resource, record.clone()) {
-        if let Some(set) = s.service.task_sets.iter_mut().find(|set| set.id == *id) {
-            set.tags = Some(tags);
+    match (resource, record) {
+        // A task set's tags live on its set, inside the service's record.
+        (Resource::TaskSet(_, _, id), Record::Service(mut s)) => {
+            if let Some(set) = s.service.task_sets.iter_mut().find(|set| set.id == *id) {
+                set.tags = Some(tags);
+            }
+            Record::Service(s)
         }
-        return Record::Service(s);
-    }
-    match record {
-        Record::Cluster(mut c) => {
+        (_, Record::Cluster(mut c)) => {
             c.tags = Some(tags);
             Record::Cluster(c)
         }
-        Record::TaskDefinition(mut td) => {
+        (_, Record::TaskDefinition(mut td)) => {
             td.tags = tags;
             Record::TaskDefinition(td)
         }
-        Record::Service(mut s) => {
+        (_, Record::Service(mut s)) => {
             s.service.tags = Some(tags);
             Record::Service(s)
         }
-        Record::Task(mut t) => {
+        (_, Record::Task(mut t)) => {
             t.task.tags = Some(tags);
             Record::Task(t)
         }
-        Record::Instance(mut i) => {
+        (_, Record::Instance(mut i)) => {
             i.instance.tags = Some(tags);
             Record::Instance(i)
         }
-        Record::CapacityProvider(mut p) => {
+        (_, Record::CapacityProvider(mut p)) => {
             p.tags = Some(tags);
             Record::CapacityProvider(p)
         }
-        other => other,
+        (_, other) => other,
     }
 }
 

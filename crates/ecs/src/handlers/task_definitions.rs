@@ -43,6 +43,10 @@ const FARGATE: &str = "FARGATE";
 /// Whether a RegisterTaskDefinition body asks for FARGATE compatibility: such a definition is
 /// checked as ECS checks it before it is refused, so its problems get ECS's messages.
 pub(super) fn requires_fargate(body: &[u8]) -> bool {
+    // Most definitions never name FARGATE: skip parsing the body a second time for them.
+    if !body.windows(FARGATE.len()).any(|w| w == FARGATE.as_bytes()) {
+        return false;
+    }
     let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
         return false;
     };

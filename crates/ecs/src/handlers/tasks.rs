@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use flotilla_api::arn::id_from;
-use flotilla_api::capacity::{share, CapacityProvider};
+use flotilla_api::capacity::{share_out, CapacityProvider};
 use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
@@ -269,9 +269,9 @@ fn provider_lanes<'i>(
     if strategy.is_empty() {
         return Ok(vec![(None, ids.iter().collect())]);
     }
-    let picks = share(strategy, &[], ids.len());
     let mut lanes = Vec::new();
-    for (n, item) in strategy.iter().enumerate() {
+    for (n, mine) in share_out(strategy, &[], ids) {
+        let item = &strategy[n];
         let provider =
             state.capacity_providers.get(&item.capacity_provider).cloned().ok_or_else(|| {
                 ApiError::client(format!(
@@ -279,11 +279,7 @@ fn provider_lanes<'i>(
                     item.capacity_provider
                 ))
             })?;
-        let mine: Vec<&TaskIds> =
-            picks.iter().zip(ids).filter(|(p, _)| **p == n).map(|(_, ids)| ids).collect();
-        if !mine.is_empty() {
-            lanes.push((Some(provider), mine));
-        }
+        lanes.push((Some(provider), mine));
     }
     Ok(lanes)
 }
