@@ -6,7 +6,7 @@ use flotilla_api::{ApiError, ErrorCode};
 
 use crate::network::{new_id, Cidr, CreatedSubnet, Group, Network, Tag};
 use crate::wire;
-use crate::{dry_run, Ctx};
+use crate::{dry_run, missing, Ctx};
 
 /// The tags a request's `TagSpecifications` give `resource_type` (the field ledger refuses
 /// other resource types).
@@ -33,14 +33,6 @@ fn tags_for(
         }
     }
     Ok(tags)
-}
-
-/// EC2's answer to a request without a parameter the operation needs.
-pub(crate) fn missing(name: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::MissingRequiredParameterException,
-        format!("The request must contain the parameter {name}"),
-    )
 }
 
 fn check_vpc(network: &Network, vpc_id: Option<&str>) -> Result<(), ApiError> {

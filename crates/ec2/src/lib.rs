@@ -172,7 +172,7 @@ pub async fn serve(
 /// A request in the model's JSON shape as its generated type.
 fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(input).map_err(|e| match flotilla_api::missing_member(&e) {
-        Some(member) => create::missing(&member),
+        Some(member) => missing(&member),
         None => ApiError::new(ErrorCode::InvalidParameterValueException, e.to_string()),
     })
 }
@@ -183,6 +183,14 @@ fn answer(output: impl Serialize, kind: &Kind) -> Result<Document, ApiError> {
         ApiError::new(ErrorCode::InternalServiceFault, format!("cannot encode the answer: {e}"))
     })?;
     Ok(schema::document(&value, kind))
+}
+
+/// EC2's answer to a request without a parameter the operation needs.
+fn missing(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingRequiredParameterException,
+        format!("The request must contain the parameter {name}"),
+    )
 }
 
 /// EC2's answer to a request with `DryRun` set that would have succeeded.

@@ -7,7 +7,7 @@ use flotilla_api::{ApiError, ErrorCode};
 
 use crate::network::{new_id, Cidr, Network, Rule};
 use crate::wire;
-use crate::{dry_run, Ctx};
+use crate::{dry_run, missing, Ctx};
 
 /// The rules a group has before any change: the default group lets its members in and
 /// anything out; another group lets anything out.
@@ -194,10 +194,10 @@ fn requested(
         let group = group_by_name(&name)?;
         rules.push(Rule { group: Some(group), ..blank("-1".into(), -1, -1) });
     } else if cidr.is_some() {
-        return Err(crate::create::missing("IpProtocol"));
+        return Err(missing("IpProtocol"));
     }
     if rules.is_empty() {
-        return Err(crate::create::missing("IpPermissions"));
+        return Err(missing("IpPermissions"));
     }
     Ok(rules)
 }
@@ -224,7 +224,7 @@ fn target(network: &Network, id: Option<&str>, name: Option<&str>) -> Result<Str
             ErrorCode::InvalidGroupNotFound,
             format!("The security group '{id}' does not exist"),
         )),
-        (None, None) => Err(crate::create::missing("GroupId")),
+        (None, None) => Err(missing("GroupId")),
     }
 }
 
