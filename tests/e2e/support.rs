@@ -414,6 +414,7 @@ fn register_message(id: Option<&str>) -> Register {
         ],
         attributes: Vec::new(),
         version_info: VersionInfo::default(),
+        advertise_address: None,
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Announce {
     pub reserved_memory_mib: u64,
     pub attributes: Vec<(String, String)>,
     pub allow_privileged: bool,
+    /// Where load balancers reach this machine (`--advertise-address`).
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 pub fn register_message(
@@ -100,7 +102,23 @@ pub fn register_message(
             agent_hash: None,
             docker_version: Some(format!("DockerVersion: {}", host.docker_version)),
         },
+        advertise_address: announce.advertise_address.map(|a| a.to_string()),
     }
+}
+
+/// The address this machine uses to reach `server_url`'s host: what load balancers on the
+/// server's side can reach it at, unless told otherwise. A connected UDP socket names its
+/// local address without sending anything.
+pub fn route_address(server_url: &str) -> Option<std::net::IpAddr> {
+    let authority = server_url.split("://").nth(1).unwrap_or(server_url).split('/').next()?;
+    let target = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    socket.connect(target.as_str()).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
 }
 
 #[cfg(test)]

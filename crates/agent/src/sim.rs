@@ -204,6 +204,8 @@ fn registration(n: usize, config: &SimConfig, instance_id: Option<String>) -> Re
             agent_version: Some(format!("{}-simulated", env!("CARGO_PKG_VERSION"))),
             ..Default::default()
         },
+        // Hollow agents run nothing a load balancer could reach.
+        advertise_address: None,
     }
 }
 

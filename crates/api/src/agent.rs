@@ -122,6 +122,10 @@ pub struct Register {
     pub registered_resources: Vec<Resource>,
     pub attributes: Vec<Attribute>,
     pub version_info: VersionInfo,
+    /// Where load balancers reach this machine's tasks' host ports
+    /// (`flotilla agent --advertise-address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -55,6 +55,9 @@ pub struct VersionInfo {
 pub struct ContainerInstance {
     pub container_instance_arn: String,
     pub ec2_instance_id: String,
+    /// The address its agent announces: where load balancers reach its tasks' host ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise_address: Option<String>,
     /// The capacity provider whose group its agent joined; worked out when described.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider_name: Option<String>,

@@ -92,6 +92,9 @@ fn announced_attributes(
 /// `flotilla agent`.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let join_token = args.token_file.as_deref().map(read_token).transpose()?;
+    let advertise_address = args
+        .advertise_address
+        .or_else(|| flotilla_agent::registration::route_address(&args.server));
     let config = AgentConfig {
         server: ServerAddress::new(args.server, args.region),
         join_token,
@@ -103,6 +106,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
             reserved_memory_mib: args.reserved_memory,
             attributes: announced_attributes(&args.attributes, args.capacity_provider.as_deref())?,
             allow_privileged: args.allow_privileged,
+            advertise_address,
         },
         cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
         log_buffer_bytes: args.log_buffer_mib.saturating_mul(1024 * 1024),
@@ -232,6 +236,8 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                     memory_mib: shares.map(|(_, memory)| memory),
                     reserved_memory_mib: flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB,
                     attributes: attributes.clone(),
+                    // The server, its load balancers and this agent share the machine.
+                    advertise_address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                     ..Announce::default()
                 },
                 cleanup_wait: Duration::from_secs(600),
@@ -285,6 +291,7 @@ fn server_config(args: &ServerArgs, data_dir: &std::path::Path) -> anyhow::Resul
         region: args.region.clone(),
         account_id: args.account_id.clone(),
         vpc_cidr: args.vpc_cidr.clone(),
+        lb_addresses: args.lb_addresses,
         preset_root_key: preset_root_key()?,
         agent_timeout: seconds("agent-timeout", args.agent_timeout)?,
         quotas: flotilla_server::Quotas {

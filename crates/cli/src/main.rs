@@ -107,6 +107,11 @@ pub struct ServerArgs {
     /// address pools, 172.17.0.0/16 and up, by default).
     #[arg(long, default_value = flotilla_server::DEFAULT_VPC_CIDR)]
     vpc_cidr: String,
+    /// Addresses load balancers listen on, one each (FIRST-LAST): loopback by default, so
+    /// they are reached from this machine; give addresses of this machine's interfaces to
+    /// reach them from others.
+    #[arg(long, default_value = flotilla_server::DEFAULT_LB_ADDRESSES)]
+    lb_addresses: flotilla_server::AddressRange,
     /// 12-digit account id used in ARNs.
     #[arg(long, default_value = flotilla_server::DEFAULT_ACCOUNT_ID)]
     account_id: String,
@@ -207,6 +212,10 @@ pub struct AgentArgs {
     /// Port of the task metadata endpoint on the Docker bridge gateway (0: any free port).
     #[arg(long, default_value_t = flotilla_agent::DEFAULT_METADATA_PORT)]
     metadata_port: u16,
+    /// The address load balancers reach this machine's tasks at (their host ports) [default:
+    /// the address this machine uses to reach the server].
+    #[arg(long)]
+    advertise_address: Option<std::net::IpAddr>,
 }
 
 fn main() -> std::process::ExitCode {

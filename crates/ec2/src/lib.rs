@@ -59,6 +59,14 @@ impl App {
     }
 }
 
+impl App {
+    /// The region's network with a default subnet for every zone of its agents (what other
+    /// services check the subnets and security groups they are given against).
+    pub async fn network(&self) -> Result<network::Network, network::NetworkError> {
+        self.networks.with_zones(&self.zones.zones()).await
+    }
+}
+
 /// What a handler gets besides its request.
 pub struct Ctx<'a> {
     pub app: &'a App,

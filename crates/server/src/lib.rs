@@ -26,6 +26,7 @@ pub const DEFAULT_PORT: u16 = 8720;
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub use flotilla_ec2::network::DEFAULT_VPC_CIDR;
+pub use flotilla_elbv2::addresses::{AddressRange, DEFAULT_RANGE as DEFAULT_LB_ADDRESSES};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -33,6 +34,8 @@ pub struct Config {
     pub account_id: String,
     /// CIDR of each region's default VPC (fixed on the region's first start).
     pub vpc_cidr: String,
+    /// Where load balancers listen, an address each.
+    pub lb_addresses: AddressRange,
     /// Replaces the stored root key (from FLOTILLA_ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).
     pub preset_root_key: Option<AccessKey>,
     /// How long an agent may be silent before its instance counts as lost.
@@ -62,6 +65,8 @@ pub enum ServerError {
     RegionNotServed(String),
     #[error(transparent)]
     Ec2(#[from] flotilla_ec2::network::NetworkError),
+    #[error(transparent)]
+    Elbv2(#[from] flotilla_elbv2::records::RecordsError),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
@@ -117,6 +122,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         account_id: config.account_id.clone(),
         agent_timeout: config.agent_timeout,
         vpc_cidr: config.vpc_cidr.clone(),
+        lb_addresses: Arc::new(flotilla_elbv2::addresses::AddressPool::new(config.lb_addresses)),
         quotas: config.quotas,
         join_token: credentials.join_token.clone(),
     };

@@ -32,6 +32,9 @@ pub struct RegionSettings {
     pub agent_timeout: Duration,
     /// CIDR of a region's default VPC, on its first start.
     pub vpc_cidr: String,
+    /// Every region's load balancers take their addresses from this one pool (they share
+    /// the host).
+    pub lb_addresses: Arc<flotilla_elbv2::addresses::AddressPool>,
     pub quotas: flotilla_ecs::Quotas,
     pub join_token: Option<String>,
 }
@@ -43,8 +46,9 @@ pub struct Region {
     pub logs: Arc<flotilla_logs::App>,
     pub cloudwatch: Arc<flotilla_cloudwatch::App>,
     pub ec2: Arc<flotilla_ec2::App>,
+    pub elbv2: Arc<flotilla_elbv2::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 4],
+    services: [Arc<dyn Service>; 5],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// The controller, upkeep, figures and retention, once the server serves.
@@ -58,6 +62,7 @@ pub enum ServiceKind {
     Logs = 1,
     CloudWatch = 2,
     Ec2 = 3,
+    Elbv2 = 4,
 }
 
 impl Region {
@@ -70,6 +75,7 @@ impl Region {
         if background.is_empty() {
             *background = flotilla_ecs::spawn(&self.ecs);
             background.push(flotilla_logs::retention::spawn(Arc::clone(&self.logs)));
+            background.push(flotilla_proxy::spawn(Arc::clone(&self.elbv2)));
         }
     }
 
@@ -231,13 +237,30 @@ impl Regions {
         .await?;
         let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
         let ec2 = Arc::new(
-            flotilla_ec2::App::open(ecs.scope.clone(), zones, store, &settings.vpc_cidr).await?,
+            flotilla_ec2::App::open(
+                ecs.scope.clone(),
+                zones,
+                Arc::clone(&store),
+                &settings.vpc_cidr,
+            )
+            .await?,
         );
-        let services: [Arc<dyn Service>; 4] = [
+        let elbv2 = Arc::new(
+            flotilla_elbv2::App::open(
+                ecs.scope.clone(),
+                Arc::clone(&store),
+                Arc::clone(&settings.lb_addresses),
+                Arc::new(wiring::Ec2Vpcs(Arc::clone(&ec2))),
+                Arc::new(wiring::EcsInstances(Arc::clone(&ecs))),
+            )
+            .await?,
+        );
+        let services: [Arc<dyn Service>; 5] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
             Arc::new(flotilla_ec2::service::Ec2Service(Arc::clone(&ec2))),
+            Arc::new(flotilla_elbv2::service::Elbv2Service(Arc::clone(&elbv2))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -246,6 +269,7 @@ impl Regions {
             logs,
             cloudwatch,
             ec2,
+            elbv2,
             services,
             background: Mutex::new(Vec::new()),
         })
@@ -285,6 +309,9 @@ mod tests {
             account_id: "123456789012".into(),
             agent_timeout: Duration::from_secs(8),
             vpc_cidr: flotilla_ec2::network::DEFAULT_VPC_CIDR.into(),
+            lb_addresses: Arc::new(flotilla_elbv2::addresses::AddressPool::new(
+                flotilla_elbv2::addresses::DEFAULT_RANGE.parse().expect("the default range"),
+            )),
             quotas: flotilla_ecs::Quotas::default(),
             join_token: None,
         }

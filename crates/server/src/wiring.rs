@@ -38,6 +38,38 @@ impl flotilla_ec2::ZoneSource for EcsZones {
     }
 }
 
+/// ELBv2 checks subnets and security groups against EC2's records.
+pub struct Ec2Vpcs(pub Arc<flotilla_ec2::App>);
+
+impl flotilla_elbv2::Vpcs for Ec2Vpcs {
+    fn view(&self) -> flotilla_elbv2::BoxFuture<'_, Result<flotilla_elbv2::VpcView, String>> {
+        Box::pin(async move {
+            let network = self.0.network().await.map_err(|e| e.to_string())?;
+            let defaults = network.subnets.iter().map(|(zone, s)| (s.id.clone(), zone.clone()));
+            let created =
+                network.created_subnets.iter().map(|(id, s)| (id.clone(), s.zone.clone()));
+            let mut groups = vec![network.group_id.clone()];
+            groups.extend(network.groups.keys().cloned());
+            Ok(flotilla_elbv2::VpcView {
+                vpc_id: network.vpc_id.clone(),
+                default_group: network.group_id.clone(),
+                subnets: defaults.chain(created).collect(),
+                groups,
+            })
+        })
+    }
+}
+
+/// ELBv2's instance targets are ECS's container instances, reached at their agents' address.
+pub struct EcsInstances(pub Arc<flotilla_ecs::App>);
+
+impl flotilla_elbv2::Instances for EcsInstances {
+    fn instance(&self, instance_id: &str) -> Option<flotilla_elbv2::InstanceInfo> {
+        let (address, zone) = flotilla_ecs::instance_by_host_id(&self.0, instance_id)?;
+        Some(flotilla_elbv2::InstanceInfo { address: address.and_then(|a| a.parse().ok()), zone })
+    }
+}
+
 pub struct CloudWatchSink(pub Arc<flotilla_cloudwatch::App>);
 
 impl FigureSink for CloudWatchSink {

@@ -106,6 +106,7 @@ pub async fn register(
             record.set_announced(register.attributes);
             let instance = &mut record.instance;
             instance.ec2_instance_id = register.host_id;
+            instance.advertise_address = register.advertise_address;
             instance.registered_resources = register.registered_resources;
             instance.version_info = register.version_info;
             instance.version += 1;

@@ -1,0 +1,223 @@
+//! Load balancer, target group and listener attributes: every key ELB has for an application
+//! load balancer and an HTTP target group, with its default. A key whose other values this
+//! server honours takes them (checked); any other key takes only its default, and another
+//! value is refused by name, so no attribute is stored without effect.
+
+use std::collections::BTreeMap;
+
+use flotilla_api::{ApiError, ErrorCode};
+
+use crate::wire;
+
+pub const DELETION_PROTECTION: &str = "deletion_protection.enabled";
+pub const XFF_MODE: &str = "routing.http.xff_header_processing.mode";
+pub const XFF_CLIENT_PORT: &str = "routing.http.xff_client_port.enabled";
+pub const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+pub const SERVER_HEADER: &str = "routing.http.response.server.enabled";
+
+/// How a key's values are judged.
+#[derive(Clone, Copy)]
+enum Accepts {
+    /// Only the default.
+    Default,
+    Bool,
+    OneOf(&'static [&'static str]),
+    Seconds(u32, u32),
+}
+
+/// An application load balancer's attributes: (key, default, what it accepts).
+const LOAD_BALANCER: &[(&str, &str, Accepts)] = &[
+    ("access_logs.s3.enabled", "false", Accepts::Default),
+    ("access_logs.s3.bucket", "", Accepts::Default),
+    ("access_logs.s3.prefix", "", Accepts::Default),
+    ("client_keep_alive.seconds", "3600", Accepts::Default),
+    ("connection_logs.s3.enabled", "false", Accepts::Default),
+    ("connection_logs.s3.bucket", "", Accepts::Default),
+    ("connection_logs.s3.prefix", "", Accepts::Default),
+    (DELETION_PROTECTION, "false", Accepts::Bool),
+    ("idle_timeout.timeout_seconds", "60", Accepts::Default),
+    ("load_balancing.cross_zone.enabled", "true", Accepts::Default),
+    ("routing.http.desync_mitigation_mode", "defensive", Accepts::Default),
+    ("routing.http.drop_invalid_header_fields.enabled", "false", Accepts::Default),
+    ("routing.http.preserve_host_header.enabled", "false", Accepts::Default),
+    ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "false", Accepts::Default),
+    (XFF_CLIENT_PORT, "false", Accepts::Bool),
+    (XFF_MODE, "append", Accepts::OneOf(&["append", "preserve", "remove"])),
+    ("routing.http2.enabled", "true", Accepts::Default),
+    ("waf.fail_open.enabled", "false", Accepts::Default),
+    ("zonal_shift.config.enabled", "false", Accepts::Default),
+];
+
+/// An HTTP target group's attributes.
+const TARGET_GROUP: &[(&str, &str, Accepts)] = &[
+    (DEREGISTRATION_DELAY, "300", Accepts::Seconds(0, 3600)),
+    ("load_balancing.algorithm.type", "round_robin", Accepts::Default),
+    ("load_balancing.algorithm.anomaly_mitigation", "off", Accepts::Default),
+    ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration", Accepts::Default),
+    ("slow_start.duration_seconds", "0", Accepts::Default),
+    ("stickiness.enabled", "false", Accepts::Default),
+    ("stickiness.type", "lb_cookie", Accepts::Default),
+    ("stickiness.lb_cookie.duration_seconds", "86400", Accepts::Default),
+    ("stickiness.app_cookie.cookie_name", "", Accepts::Default),
+    ("stickiness.app_cookie.duration_seconds", "86400", Accepts::Default),
+    ("target_group_health.dns_failover.minimum_healthy_targets.count", "1", Accepts::Default),
+    (
+        "target_group_health.dns_failover.minimum_healthy_targets.percentage",
+        "off",
+        Accepts::Default,
+    ),
+    (
+        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.count",
+        "1",
+        Accepts::Default,
+    ),
+    (
+        "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage",
+        "off",
+        Accepts::Default,
+    ),
+];
+
+/// An HTTP listener's attributes.
+const LISTENER: &[(&str, &str, Accepts)] = &[(SERVER_HEADER, "true", Accepts::Bool)];
+
+/// Which resource's attributes.
+#[derive(Clone, Copy)]
+pub enum Of {
+    LoadBalancer,
+    TargetGroup,
+    Listener,
+}
+
+impl Of {
+    fn table(self) -> &'static [(&'static str, &'static str, Accepts)] {
+        match self {
+            Of::LoadBalancer => LOAD_BALANCER,
+            Of::TargetGroup => TARGET_GROUP,
+            Of::Listener => LISTENER,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Of::LoadBalancer => "Load balancer",
+            Of::TargetGroup => "Target group",
+            Of::Listener => "Listener",
+        }
+    }
+}
+
+/// Every attribute with its value: the set ones, the rest at their defaults.
+pub fn all(of: Of, set: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    of.table()
+        .iter()
+        .map(|(key, default, _)| {
+            (key.to_string(), set.get(*key).cloned().unwrap_or_else(|| default.to_string()))
+        })
+        .collect()
+}
+
+/// `changes` applied to `set` after every one is checked (nothing changes when one is refused).
+pub fn apply(
+    of: Of,
+    set: &mut BTreeMap<String, String>,
+    changes: &[(String, String)],
+) -> Result<(), ApiError> {
+    let mut next = set.clone();
+    for (key, value) in changes {
+        let Some((_, default, accepts)) = of.table().iter().find(|(k, _, _)| k == key) else {
+            return Err(validation(format!(
+                "{} attribute key '{key}' is not recognized",
+                of.noun()
+            )));
+        };
+        let invalid = || validation(format!("{} attribute '{key}' cannot be '{value}'", of.noun()));
+        let ok = match accepts {
+            Accepts::Default => {
+                if value != default {
+                    return Err(validation(format!(
+                        "The value '{value}' of attribute '{key}' is not supported yet by this server (only '{default}')."
+                    )));
+                }
+                true
+            }
+            Accepts::Bool => value == "true" || value == "false",
+            Accepts::OneOf(values) => values.contains(&value.as_str()),
+            Accepts::Seconds(low, high) => {
+                value.parse::<u32>().is_ok_and(|s| (*low..=*high).contains(&s))
+            }
+        };
+        if !ok {
+            return Err(invalid());
+        }
+        if value == default {
+            next.remove(key);
+        } else {
+            next.insert(key.clone(), value.clone());
+        }
+    }
+    *set = next;
+    Ok(())
+}
+
+/// Load balancer attribute pairs from the request.
+pub fn lb_pairs(attributes: Vec<wire::LoadBalancerAttribute>) -> Vec<(String, String)> {
+    attributes
+        .into_iter()
+        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
+        .collect()
+}
+
+/// Listener attribute pairs from the request.
+pub fn listener_pairs(attributes: Vec<wire::ListenerAttribute>) -> Vec<(String, String)> {
+    attributes
+        .into_iter()
+        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
+        .collect()
+}
+
+/// Target group attribute pairs from the request.
+pub fn tg_pairs(attributes: Vec<wire::TargetGroupAttribute>) -> Vec<(String, String)> {
+    attributes
+        .into_iter()
+        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
+        .collect()
+}
+
+fn validation(message: String) -> ApiError {
+    ApiError::new(ErrorCode::ValidationException, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn honoured_keys_take_checked_values_and_others_only_their_default() {
+        let mut set = BTreeMap::new();
+        apply(Of::TargetGroup, &mut set, &[(DEREGISTRATION_DELAY.into(), "5".into())])
+            .expect("a delay");
+        assert_eq!(set.get(DEREGISTRATION_DELAY).map(String::as_str), Some("5"));
+        let bad = apply(Of::TargetGroup, &mut set, &[(DEREGISTRATION_DELAY.into(), "4000".into())]);
+        assert!(bad.is_err());
+        let refused = apply(
+            Of::TargetGroup,
+            &mut set,
+            &[
+                ("slow_start.duration_seconds".into(), "0".into()),
+                ("stickiness.enabled".into(), "true".into()),
+            ],
+        )
+        .expect_err("stickiness is not served");
+        assert!(refused.message.contains("not supported yet"), "{}", refused.message);
+        assert_eq!(set.get(DEREGISTRATION_DELAY).map(String::as_str), Some("5"), "nothing changed");
+        let unknown = apply(Of::LoadBalancer, &mut set, &[("nope".into(), "1".into())]);
+        assert_eq!(
+            unknown.expect_err("unknown").message,
+            "Load balancer attribute key 'nope' is not recognized"
+        );
+        apply(Of::TargetGroup, &mut set, &[(DEREGISTRATION_DELAY.into(), "300".into())])
+            .expect("back to default");
+        assert!(set.is_empty(), "a default is not kept as a change");
+    }
+}

@@ -1,0 +1,237 @@
+//! Listeners: a port of a load balancer (HTTP) and its default actions, kept as its default
+//! rule; CreateListener (a repeat answers with the same listener), Describe, Modify, Delete and
+//! listener attributes.
+
+use std::collections::BTreeMap;
+
+use flotilla_api::{ApiError, ErrorCode};
+
+use crate::attributes::{self, Of};
+use crate::model::{Listener, Rule, State};
+use crate::{new_id, page, rules, tags, validation, wire, App};
+
+/// ELB's limit of listeners per load balancer.
+const MAX_LISTENERS: usize = 50;
+
+fn check_port(port: Option<i32>) -> Result<u16, ApiError> {
+    port.and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| validation("A listener port between 1 and 65535 must be specified"))
+}
+
+pub async fn create(
+    app: &App,
+    input: wire::CreateListenerInput,
+) -> Result<wire::CreateListenerOutput, ApiError> {
+    let tags = tags::checked(input.tags.unwrap_or_default())?;
+    let port = check_port(input.port)?;
+    let (listener, state) = app
+        .records
+        .change(|state| {
+            let lb = state
+                .load_balancers
+                .get(&input.load_balancer_arn)
+                .ok_or_else(crate::balancers::not_found)?
+                .clone();
+            let actions = rules::actions(state, &lb.arn, input.default_actions)?;
+            if let Some(existing) = state.listeners_of(&lb.arn).find(|l| l.port == port) {
+                // A repeat of the same request answers with what it made.
+                if state.rules.get(&existing.default_rule_arn).map(|r| &r.actions) == Some(&actions)
+                {
+                    return Ok((existing.clone(), state.clone()));
+                }
+                return Err(ApiError::new(
+                    ErrorCode::DuplicateListener,
+                    format!(
+                        "A listener already exists on port {port} of load balancer '{}'",
+                        lb.arn
+                    ),
+                ));
+            }
+            if state.listeners_of(&lb.arn).count() >= MAX_LISTENERS {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyListeners,
+                    format!("A load balancer can have at most {MAX_LISTENERS} listeners"),
+                ));
+            }
+            let lb_part = lb.arn.split_once(":loadbalancer/").map(|(_, r)| r).unwrap_or_default();
+            let listener_id = new_id();
+            let arn = app.arn(&format!("listener/{lb_part}/{listener_id}"));
+            let rule_arn = app.arn(&format!("listener-rule/{lb_part}/{listener_id}/{}", new_id()));
+            let listener = Listener {
+                arn: arn.clone(),
+                load_balancer_arn: lb.arn.clone(),
+                port,
+                default_rule_arn: rule_arn.clone(),
+                attributes: BTreeMap::new(),
+            };
+            state.rules.insert(
+                rule_arn.clone(),
+                Rule {
+                    arn: rule_arn,
+                    listener_arn: arn.clone(),
+                    priority: None,
+                    conditions: Vec::new(),
+                    actions,
+                },
+            );
+            state.listeners.insert(arn.clone(), listener.clone());
+            tags::put(state, &arn, &tags)?;
+            Ok((listener, state.clone()))
+        })
+        .await?;
+    Ok(wire::CreateListenerOutput { listeners: Some(vec![view(&state, &listener)]) })
+}
+
+pub fn describe(
+    app: &App,
+    input: wire::DescribeListenersInput,
+) -> Result<wire::DescribeListenersOutput, ApiError> {
+    let state = app.records.snapshot();
+    let lb_arn = input.load_balancer_arn;
+    let listeners: Vec<&Listener> = match (&lb_arn, input.listener_arns) {
+        (Some(_), Some(arns)) if !arns.is_empty() => {
+            return Err(validation(
+                "Load balancer ARN and listener ARNs cannot be specified at the same time",
+            ))
+        }
+        (_, Some(arns)) if !arns.is_empty() => arns
+            .iter()
+            .map(|a| state.listeners.get(a))
+            .collect::<Option<_>>()
+            .ok_or_else(not_found)?,
+        (Some(lb), _) => {
+            if !state.load_balancers.contains_key(lb) {
+                return Err(crate::balancers::not_found());
+            }
+            let mut listeners: Vec<&Listener> = state.listeners_of(lb).collect();
+            listeners.sort_by_key(|l| l.port);
+            listeners
+        }
+        (None, _) => {
+            return Err(validation("A load balancer ARN or listener ARNs must be specified"))
+        }
+    };
+    let (items, next) = page(&listeners, input.marker.as_deref(), input.page_size)?;
+    Ok(wire::DescribeListenersOutput {
+        listeners: Some(items.into_iter().map(|l| view(&state, l)).collect()),
+        next_marker: next,
+    })
+}
+
+pub async fn modify(
+    app: &App,
+    input: wire::ModifyListenerInput,
+) -> Result<wire::ModifyListenerOutput, ApiError> {
+    let port = input.port.map(|p| check_port(Some(p))).transpose()?;
+    let (listener, state) = app
+        .records
+        .change(|state| {
+            let mut listener =
+                state.listeners.get(&input.listener_arn).ok_or_else(not_found)?.clone();
+            if let Some(port) = port {
+                if state
+                    .listeners_of(&listener.load_balancer_arn)
+                    .any(|l| l.port == port && l.arn != listener.arn)
+                {
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicateListener,
+                        format!(
+                            "A listener already exists on port {port} of load balancer '{}'",
+                            listener.load_balancer_arn
+                        ),
+                    ));
+                }
+                listener.port = port;
+            }
+            if let Some(actions) = input.default_actions {
+                let actions = rules::actions(state, &listener.load_balancer_arn, actions)?;
+                if let Some(rule) = state.rules.get_mut(&listener.default_rule_arn) {
+                    rule.actions = actions;
+                }
+            }
+            state.listeners.insert(listener.arn.clone(), listener.clone());
+            Ok((listener, state.clone()))
+        })
+        .await?;
+    Ok(wire::ModifyListenerOutput { listeners: Some(vec![view(&state, &listener)]) })
+}
+
+pub async fn delete(
+    app: &App,
+    input: wire::DeleteListenerInput,
+) -> Result<wire::DeleteListenerOutput, ApiError> {
+    app.records
+        .change(|state| {
+            if !state.listeners.contains_key(&input.listener_arn) {
+                return Err(not_found());
+            }
+            remove_listener(state, &input.listener_arn);
+            Ok(())
+        })
+        .await?;
+    Ok(wire::DeleteListenerOutput {})
+}
+
+/// Removes a listener with its rules and every one's tags.
+pub(crate) fn remove_listener(state: &mut State, arn: &str) {
+    let rules: Vec<String> = state.rules_of(arn).map(|r| r.arn.clone()).collect();
+    for rule in rules {
+        state.rules.remove(&rule);
+        state.tags.remove(&rule);
+    }
+    state.listeners.remove(arn);
+    state.tags.remove(arn);
+}
+
+pub fn describe_attributes(
+    app: &App,
+    input: wire::DescribeListenerAttributesInput,
+) -> Result<wire::DescribeListenerAttributesOutput, ApiError> {
+    let state = app.records.snapshot();
+    let listener = state.listeners.get(&input.listener_arn).ok_or_else(not_found)?;
+    Ok(wire::DescribeListenerAttributesOutput {
+        attributes: Some(listener_attributes(&listener.attributes)),
+    })
+}
+
+pub async fn modify_attributes(
+    app: &App,
+    input: wire::ModifyListenerAttributesInput,
+) -> Result<wire::ModifyListenerAttributesOutput, ApiError> {
+    let changes = attributes::listener_pairs(input.attributes);
+    let set = app
+        .records
+        .change(|state| {
+            let listener = state.listeners.get_mut(&input.listener_arn).ok_or_else(not_found)?;
+            attributes::apply(Of::Listener, &mut listener.attributes, &changes)?;
+            Ok(listener.attributes.clone())
+        })
+        .await?;
+    Ok(wire::ModifyListenerAttributesOutput { attributes: Some(listener_attributes(&set)) })
+}
+
+fn listener_attributes(set: &BTreeMap<String, String>) -> Vec<wire::ListenerAttribute> {
+    attributes::all(Of::Listener, set)
+        .into_iter()
+        .map(|(k, v)| wire::ListenerAttribute { key: Some(k), value: Some(v) })
+        .collect()
+}
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ListenerNotFound, "One or more listeners not found")
+}
+
+/// A listener as ELB describes it.
+fn view(state: &State, listener: &Listener) -> wire::Listener {
+    let actions =
+        state.rules.get(&listener.default_rule_arn).map(|r| rules::action_views(&r.actions));
+    wire::Listener {
+        listener_arn: Some(listener.arn.clone()),
+        load_balancer_arn: Some(listener.load_balancer_arn.clone()),
+        port: Some(i32::from(listener.port)),
+        protocol: Some("HTTP".into()),
+        default_actions: actions,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,255 @@
+//! The records ELBv2 keeps (load balancers, target groups with their registered targets,
+//! listeners, rules) as typed values: what the API handlers validate into and the proxy serves.
+//! Stored together as one document of the region (`elbv2/state`).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// Every record of a region's ELBv2, keyed by ARN.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    pub target_groups: BTreeMap<String, TargetGroup>,
+    pub listeners: BTreeMap<String, Listener>,
+    pub rules: BTreeMap<String, Rule>,
+    /// resource ARN -> its tags, in the order they were added.
+    pub tags: BTreeMap<String, Vec<Tag>>,
+}
+
+impl State {
+    /// The listeners of a load balancer, by port.
+    pub fn listeners_of<'a>(&'a self, lb_arn: &'a str) -> impl Iterator<Item = &'a Listener> + 'a {
+        self.listeners.values().filter(move |l| l.load_balancer_arn == lb_arn)
+    }
+
+    /// The rules of a listener (its default rule included).
+    pub fn rules_of<'a>(&'a self, listener_arn: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.values().filter(move |r| r.listener_arn == listener_arn)
+    }
+
+    /// The load balancers whose listeners or rules forward to `tg_arn`.
+    pub fn load_balancers_of(&self, tg_arn: &str) -> Vec<String> {
+        let mut arns: Vec<String> = self
+            .rules
+            .values()
+            .filter(|r| r.actions.iter().any(|a| a.forwards_to(tg_arn)))
+            .filter_map(|r| self.listeners.get(&r.listener_arn))
+            .map(|l| l.load_balancer_arn.clone())
+            .collect();
+        arns.sort();
+        arns.dedup();
+        arns
+    }
+}
+
+/// A tag of an ELBv2 resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// An application load balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub name: String,
+    pub scheme: String,
+    pub vpc_id: String,
+    /// (zone, subnet id) of each subnet it was given.
+    pub subnets: Vec<(String, String)>,
+    pub security_groups: Vec<String>,
+    /// Where its listeners listen: its own address from `--lb-addresses`.
+    pub address: Ipv4Addr,
+    pub dns_name: String,
+    pub created: f64,
+    /// Attributes set to other than their defaults.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// How a target group's health check reaches a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enabled: bool,
+    /// `None`: the port traffic goes to (`traffic-port`).
+    pub port: Option<u16>,
+    pub path: String,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// Success codes: `200`, `200,202`, `200-299`.
+    pub matcher: String,
+}
+
+impl HealthCheck {
+    /// Whether `status` is one of the matcher's codes.
+    pub fn matches(&self, status: u16) -> bool {
+        matcher_matches(&self.matcher, status)
+    }
+}
+
+/// Whether `status` is in a matcher such as `200,202` or `200-299`.
+pub fn matcher_matches(matcher: &str, status: u16) -> bool {
+    matcher.split(',').any(|part| match part.split_once('-') {
+        Some((low, high)) => {
+            matches!((low.trim().parse::<u16>(), high.trim().parse::<u16>()), (Ok(l), Ok(h)) if (l..=h).contains(&status))
+        }
+        None => part.trim().parse::<u16>() == Ok(status),
+    })
+}
+
+/// What a target group's targets are named by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetType {
+    /// Container instances (their `ec2InstanceId`), reached at the address their agent announces.
+    Instance,
+    /// IP addresses.
+    Ip,
+}
+
+impl TargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetType::Instance => "instance",
+            TargetType::Ip => "ip",
+        }
+    }
+}
+
+/// A registered target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub id: String,
+    pub port: u16,
+    pub registered_at: f64,
+    /// When it was deregistered: it drains (no new requests) until the group's deregistration
+    /// delay has passed, then it is gone.
+    pub draining_since: Option<f64>,
+}
+
+/// A target group (HTTP, targets of one type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub vpc_id: String,
+    pub target_type: TargetType,
+    pub health_check: HealthCheck,
+    pub targets: Vec<Target>,
+    /// Attributes set to other than their defaults.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl TargetGroup {
+    /// Seconds a deregistered target drains before it is gone.
+    pub fn deregistration_delay(&self) -> f64 {
+        self.attributes
+            .get(crate::attributes::DEREGISTRATION_DELAY)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(300.0)
+    }
+
+    /// The targets still draining or serving at `now` (those whose drain is over are gone).
+    pub fn live_targets(&self, now: f64) -> impl Iterator<Item = &Target> {
+        let delay = self.deregistration_delay();
+        self.targets
+            .iter()
+            .filter(move |t| t.draining_since.is_none_or(|since| since + delay > now))
+    }
+}
+
+/// A listener: a port of a load balancer and its default actions (its default rule).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listener {
+    pub arn: String,
+    pub load_balancer_arn: String,
+    pub port: u16,
+    pub default_rule_arn: String,
+    /// Attributes set to other than their defaults.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A rule of a listener: conditions all of which must hold, then actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub arn: String,
+    pub listener_arn: String,
+    /// `None` for the listener's default rule, which matches when no other does.
+    pub priority: Option<u32>,
+    pub conditions: Vec<Condition>,
+    /// Ordered by `order`; the last one is the terminal action.
+    pub actions: Vec<Action>,
+}
+
+/// One condition of a rule; any of its values may match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Condition {
+    /// Path patterns (case-sensitive; `*` and `?` wildcards), matched against the path only.
+    PathPattern(Vec<String>),
+    /// Host names (case-insensitive; wildcards), without the port.
+    HostHeader(Vec<String>),
+    /// A header's values (case-insensitive; wildcards).
+    HttpHeader { name: String, values: Vec<String> },
+    /// Query pairs: the key (any key when absent) and the value (case-insensitive; wildcards).
+    QueryString(Vec<(Option<String>, String)>),
+    /// Request methods, exactly.
+    HttpRequestMethod(Vec<String>),
+    /// Client addresses in CIDR form.
+    SourceIp(Vec<String>),
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub order: Option<u32>,
+    pub kind: ActionKind,
+}
+
+impl Action {
+    pub fn forwards_to(&self, tg_arn: &str) -> bool {
+        matches!(&self.kind, ActionKind::Forward { groups, .. } if groups.iter().any(|(arn, _)| arn == tg_arn))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// To target groups by weight. `single` records that the request named one group by
+    /// `TargetGroupArn` (answers show it the same way).
+    Forward {
+        groups: Vec<(String, u32)>,
+        single: bool,
+    },
+    FixedResponse {
+        status: u16,
+        content_type: Option<String>,
+        body: Option<String>,
+    },
+    /// Each part a literal or `#{...}` placeholders of the request's.
+    Redirect {
+        protocol: String,
+        port: String,
+        host: String,
+        path: String,
+        query: String,
+        permanent: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_take_lists_and_ranges() {
+        assert!(matcher_matches("200", 200));
+        assert!(!matcher_matches("200", 201));
+        assert!(matcher_matches("200,202", 202));
+        assert!(matcher_matches("200-299", 250));
+        assert!(!matcher_matches("200-299", 300));
+        assert!(matcher_matches("200-204, 301", 301));
+    }
+}

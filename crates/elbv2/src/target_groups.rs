@@ -1,0 +1,360 @@
+//! Target groups: HTTP, instance or ip targets, a health check ELB's ranges allow; Create
+//! (a repeat answers with the same group), Describe, Modify, Delete (not while an action
+//! forwards to it) and their attributes.
+
+use std::collections::BTreeMap;
+
+use flotilla_api::{ApiError, ErrorCode};
+
+use crate::attributes::{self, Of};
+use crate::model::{HealthCheck, TargetGroup, TargetType};
+use crate::{check_name, new_id, page, tags, validation, wire, App};
+
+/// The health check of a create request, or a modify request applied to `base`.
+struct HealthChange {
+    port: Option<String>,
+    enabled: Option<bool>,
+    path: Option<String>,
+    interval: Option<i32>,
+    timeout: Option<i32>,
+    healthy: Option<i32>,
+    unhealthy: Option<i32>,
+    matcher: Option<wire::Matcher>,
+}
+
+impl HealthChange {
+    fn apply(self, base: &HealthCheck) -> Result<HealthCheck, ApiError> {
+        let port = match self.port.as_deref() {
+            None => base.port,
+            Some("traffic-port") => None,
+            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                validation(format!(
+                    "Health check port '{p}' must be 'traffic-port' or a port between 1 and 65535"
+                ))
+            })?),
+        };
+        let range = |value: Option<i32>, base: u32, low: i32, high: i32, what: &str| match value {
+            None => Ok(base),
+            Some(v) if (low..=high).contains(&v) => Ok(v as u32),
+            Some(v) => Err(validation(format!("{what} '{v}' must be between {low} and {high}"))),
+        };
+        let check = HealthCheck {
+            enabled: self.enabled.unwrap_or(base.enabled),
+            port,
+            path: match self.path {
+                None => base.path.clone(),
+                Some(p) if p.starts_with('/') && p.len() <= 1024 => p,
+                Some(p) => return Err(validation(format!(
+                    "Health check path '{p}' must begin with '/' and be at most 1024 characters"
+                ))),
+            },
+            interval_seconds: range(
+                self.interval,
+                base.interval_seconds,
+                5,
+                300,
+                "Health check interval",
+            )?,
+            timeout_seconds: range(
+                self.timeout,
+                base.timeout_seconds,
+                2,
+                120,
+                "Health check timeout",
+            )?,
+            healthy_threshold: range(
+                self.healthy,
+                base.healthy_threshold,
+                2,
+                10,
+                "Healthy threshold count",
+            )?,
+            unhealthy_threshold: range(
+                self.unhealthy,
+                base.unhealthy_threshold,
+                2,
+                10,
+                "Unhealthy threshold count",
+            )?,
+            matcher: match self.matcher.and_then(|m| m.http_code) {
+                None => base.matcher.clone(),
+                Some(codes) => check_matcher(codes)?,
+            },
+        };
+        if check.timeout_seconds >= check.interval_seconds {
+            return Err(validation(format!(
+                "Health check timeout '{}' must be smaller than the interval '{}'",
+                check.timeout_seconds, check.interval_seconds
+            )));
+        }
+        Ok(check)
+    }
+}
+
+/// ELB's defaults for an HTTP target group.
+fn default_health() -> HealthCheck {
+    HealthCheck {
+        enabled: true,
+        port: None,
+        path: "/".into(),
+        interval_seconds: 30,
+        timeout_seconds: 5,
+        healthy_threshold: 5,
+        unhealthy_threshold: 2,
+        matcher: "200".into(),
+    }
+}
+
+/// A matcher of codes 200–499: `200`, `200,202`, `200-299`.
+fn check_matcher(codes: String) -> Result<String, ApiError> {
+    let code_ok = |s: &str| s.trim().parse::<u16>().is_ok_and(|c| (200..=499).contains(&c));
+    let ok = !codes.is_empty()
+        && codes.split(',').all(|part| match part.split_once('-') {
+            Some((low, high)) => code_ok(low) && code_ok(high),
+            None => code_ok(part),
+        });
+    if ok {
+        Ok(codes)
+    } else {
+        Err(validation(format!("Health check matcher HTTP code '{codes}' must be one or more codes between 200 and 499, as a list or a range")))
+    }
+}
+
+pub async fn create(
+    app: &App,
+    input: wire::CreateTargetGroupInput,
+) -> Result<wire::CreateTargetGroupOutput, ApiError> {
+    check_name(&input.name, "Target group")?;
+    let tags = tags::checked(input.tags.unwrap_or_default())?;
+    let target_type = match input.target_type.as_deref() {
+        None | Some("instance") => TargetType::Instance,
+        Some("ip") => TargetType::Ip,
+        Some(other) => return Err(validation(format!("Target type '{other}' is not valid"))),
+    };
+    if input.protocol.is_none() {
+        return Err(validation(format!(
+            "A protocol must be specified for target type '{}'",
+            target_type.as_str()
+        )));
+    }
+    if let Some(version) = input.protocol_version.as_deref().filter(|v| *v != "HTTP1") {
+        return Err(validation(format!(
+            "The value {version} of parameter ProtocolVersion is not supported yet by this server."
+        )));
+    }
+    let port = input
+        .port
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| validation("A port between 1 and 65535 must be specified"))?;
+    let vpc = app.vpc().await?;
+    match input.vpc_id.as_deref() {
+        None => {
+            return Err(validation(format!(
+                "A VPC ID must be specified for target type '{}'",
+                target_type.as_str()
+            )))
+        }
+        Some(id) if id != vpc.vpc_id => {
+            return Err(validation(format!("The VPC ID '{id}' is not found")))
+        }
+        Some(_) => {}
+    }
+    let health_check = HealthChange {
+        port: input.health_check_port,
+        enabled: input.health_check_enabled,
+        path: input.health_check_path,
+        interval: input.health_check_interval_seconds,
+        timeout: input.health_check_timeout_seconds,
+        healthy: input.healthy_threshold_count,
+        unhealthy: input.unhealthy_threshold_count,
+        matcher: input.matcher,
+    }
+    .apply(&default_health())?;
+    let arn = app.arn(&format!("targetgroup/{}/{}", input.name, new_id()));
+    let wanted = TargetGroup {
+        arn: arn.clone(),
+        name: input.name.clone(),
+        port,
+        vpc_id: vpc.vpc_id,
+        target_type,
+        health_check,
+        targets: Vec::new(),
+        attributes: BTreeMap::new(),
+    };
+    let (group, state) = app
+        .records
+        .change(|state| {
+            if let Some(existing) = state.target_groups.values().find(|g| g.name == input.name) {
+                let same = (existing.port, existing.target_type, &existing.health_check)
+                    == (wanted.port, wanted.target_type, &wanted.health_check);
+                if !same {
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicateTargetGroupName,
+                        format!("A target group with the same name '{}' exists, but with different settings", input.name),
+                    ));
+                }
+                return Ok((existing.clone(), state.clone()));
+            }
+            state.target_groups.insert(arn.clone(), wanted.clone());
+            tags::put(state, &arn, &tags)?;
+            Ok((wanted.clone(), state.clone()))
+        })
+        .await?;
+    Ok(wire::CreateTargetGroupOutput { target_groups: Some(vec![view(&state, &group)]) })
+}
+
+pub fn describe(
+    app: &App,
+    input: wire::DescribeTargetGroupsInput,
+) -> Result<wire::DescribeTargetGroupsOutput, ApiError> {
+    let state = app.records.snapshot();
+    let arns = input.target_group_arns.unwrap_or_default();
+    let names = input.names.unwrap_or_default();
+    let mut groups: Vec<&TargetGroup> = if !arns.is_empty() {
+        arns.iter()
+            .map(|a| state.target_groups.get(a))
+            .collect::<Option<_>>()
+            .ok_or_else(not_found)?
+    } else if !names.is_empty() {
+        names
+            .iter()
+            .map(|n| state.target_groups.values().find(|g| &g.name == n))
+            .collect::<Option<_>>()
+            .ok_or_else(not_found)?
+    } else {
+        let mut all: Vec<&TargetGroup> = state.target_groups.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    };
+    if let Some(lb) = &input.load_balancer_arn {
+        if !state.load_balancers.contains_key(lb) {
+            return Err(crate::balancers::not_found());
+        }
+        groups.retain(|g| state.load_balancers_of(&g.arn).contains(lb));
+    }
+    groups.dedup_by(|a, b| a.arn == b.arn);
+    let (items, next) = page(&groups, input.marker.as_deref(), input.page_size)?;
+    Ok(wire::DescribeTargetGroupsOutput {
+        target_groups: Some(items.into_iter().map(|g| view(&state, g)).collect()),
+        next_marker: next,
+    })
+}
+
+pub async fn modify(
+    app: &App,
+    input: wire::ModifyTargetGroupInput,
+) -> Result<wire::ModifyTargetGroupOutput, ApiError> {
+    let change = HealthChange {
+        port: input.health_check_port,
+        enabled: input.health_check_enabled,
+        path: input.health_check_path,
+        interval: input.health_check_interval_seconds,
+        timeout: input.health_check_timeout_seconds,
+        healthy: input.healthy_threshold_count,
+        unhealthy: input.unhealthy_threshold_count,
+        matcher: input.matcher,
+    };
+    let (group, state) = app
+        .records
+        .change(|state| {
+            let group =
+                state.target_groups.get_mut(&input.target_group_arn).ok_or_else(not_found)?;
+            group.health_check = change.apply(&group.health_check)?;
+            let group = group.clone();
+            Ok((group, state.clone()))
+        })
+        .await?;
+    Ok(wire::ModifyTargetGroupOutput { target_groups: Some(vec![view(&state, &group)]) })
+}
+
+pub async fn delete(
+    app: &App,
+    input: wire::DeleteTargetGroupInput,
+) -> Result<wire::DeleteTargetGroupOutput, ApiError> {
+    let arn = input.target_group_arn;
+    app.records
+        .change(|state| {
+            if !state.target_groups.contains_key(&arn) {
+                return Ok(());
+            }
+            if state.rules.values().any(|r| r.actions.iter().any(|a| a.forwards_to(&arn))) {
+                return Err(ApiError::new(
+                    ErrorCode::LbResourceInUse,
+                    format!("Target group '{arn}' is currently in use by a listener or a rule"),
+                ));
+            }
+            state.target_groups.remove(&arn);
+            state.tags.remove(&arn);
+            Ok(())
+        })
+        .await?;
+    Ok(wire::DeleteTargetGroupOutput {})
+}
+
+pub fn describe_attributes(
+    app: &App,
+    input: wire::DescribeTargetGroupAttributesInput,
+) -> Result<wire::DescribeTargetGroupAttributesOutput, ApiError> {
+    let state = app.records.snapshot();
+    let group = state.target_groups.get(&input.target_group_arn).ok_or_else(not_found)?;
+    Ok(wire::DescribeTargetGroupAttributesOutput {
+        attributes: Some(tg_attributes(&group.attributes)),
+    })
+}
+
+pub async fn modify_attributes(
+    app: &App,
+    input: wire::ModifyTargetGroupAttributesInput,
+) -> Result<wire::ModifyTargetGroupAttributesOutput, ApiError> {
+    let changes = attributes::tg_pairs(input.attributes);
+    let set = app
+        .records
+        .change(|state| {
+            let group =
+                state.target_groups.get_mut(&input.target_group_arn).ok_or_else(not_found)?;
+            attributes::apply(Of::TargetGroup, &mut group.attributes, &changes)?;
+            Ok(group.attributes.clone())
+        })
+        .await?;
+    Ok(wire::ModifyTargetGroupAttributesOutput { attributes: Some(tg_attributes(&set)) })
+}
+
+fn tg_attributes(set: &BTreeMap<String, String>) -> Vec<wire::TargetGroupAttribute> {
+    attributes::all(Of::TargetGroup, set)
+        .into_iter()
+        .map(|(k, v)| wire::TargetGroupAttribute { key: Some(k), value: Some(v) })
+        .collect()
+}
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::TargetGroupNotFound, "One or more target groups not found")
+}
+
+/// A target group as ELB describes it.
+fn view(state: &crate::model::State, group: &TargetGroup) -> wire::TargetGroup {
+    let check = &group.health_check;
+    wire::TargetGroup {
+        target_group_arn: Some(group.arn.clone()),
+        target_group_name: Some(group.name.clone()),
+        protocol: Some("HTTP".into()),
+        port: Some(i32::from(group.port)),
+        vpc_id: Some(group.vpc_id.clone()),
+        health_check_protocol: Some("HTTP".into()),
+        health_check_port: Some(
+            check.port.map(|p| p.to_string()).unwrap_or_else(|| "traffic-port".into()),
+        ),
+        health_check_enabled: Some(check.enabled),
+        health_check_interval_seconds: Some(check.interval_seconds as i32),
+        health_check_timeout_seconds: Some(check.timeout_seconds as i32),
+        healthy_threshold_count: Some(check.healthy_threshold as i32),
+        unhealthy_threshold_count: Some(check.unhealthy_threshold as i32),
+        health_check_path: Some(check.path.clone()),
+        matcher: Some(wire::Matcher { http_code: Some(check.matcher.clone()), grpc_code: None }),
+        load_balancer_arns: Some(state.load_balancers_of(&group.arn)),
+        target_type: Some(group.target_type.as_str().into()),
+        protocol_version: Some("HTTP1".into()),
+        ip_address_type: Some("ipv4".into()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,160 @@
+//! The load balancers' data plane: for every listener of a region's ELBv2, an HTTP/1.1 proxy
+//! on the load balancer's own address (hyper on tokio). It follows ELBv2's records as they
+//! change: listeners are bound and unbound, health checks started and stopped (`checks.rs`).
+//! A request meets a rule (`route.rs`), whose action answers it (fixed-response, redirect) or
+//! forwards it to a target group chosen by weight, to a healthy target (all of them when none
+//! is healthy: ELB fails open), never to a draining one, over a keep-alive pool that skips a
+//! target refusing connections (`upstream.rs`).
+
+mod checks;
+mod forward;
+pub mod route;
+mod upstream;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use flotilla_elbv2::health::Serving;
+use flotilla_elbv2::model::State;
+use flotilla_elbv2::App;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How often the data plane looks again without a change of records (a listener that could
+/// not bind is retried; drained targets leave).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What every listener's connections share.
+struct Plane {
+    app: Arc<App>,
+    pool: upstream::Pool,
+    /// Round-robin position, shared by every target group.
+    next: AtomicUsize,
+}
+
+/// Runs the data plane of `app`'s load balancers until aborted.
+pub fn spawn(app: Arc<App>) -> JoinHandle<()> {
+    tokio::spawn(run(app))
+}
+
+/// A listening socket: (address, port, listener ARN).
+type Binding = (Ipv4Addr, u16, String);
+
+async fn run(app: Arc<App>) {
+    let plane = Arc::new(Plane { app, pool: upstream::Pool::default(), next: AtomicUsize::new(0) });
+    let mut updates = plane.app.records.subscribe();
+    let mut bound: HashMap<Binding, JoinHandle<()>> = HashMap::new();
+    let mut failed: HashMap<String, String> = HashMap::new();
+    let mut checks = checks::Checks::default();
+    let mut recheck = tokio::time::interval(RECHECK);
+    loop {
+        let state = plane.app.records.snapshot();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        bind_listeners(&plane, &state, &mut bound, &mut failed).await;
+        checks.reconcile(&plane.app, &state, now);
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { break },
+            _ = recheck.tick() => {}
+        }
+    }
+    for (_, task) in bound.drain() {
+        task.abort();
+    }
+}
+
+/// Binds the listeners the records have and unbinds the others; reports each load balancer
+/// active, or impaired naming a listener that could not bind.
+async fn bind_listeners(
+    plane: &Arc<Plane>,
+    state: &State,
+    bound: &mut HashMap<Binding, JoinHandle<()>>,
+    failed: &mut HashMap<String, String>,
+) {
+    let mut wanted: Vec<(Binding, String)> = Vec::new();
+    for listener in state.listeners.values() {
+        if let Some(lb) = state.load_balancers.get(&listener.load_balancer_arn) {
+            wanted.push(((lb.address, listener.port, listener.arn.clone()), lb.arn.clone()));
+        }
+    }
+    bound.retain(|binding, task| {
+        let keep = wanted.iter().any(|(w, _)| w == binding);
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    failed.clear();
+    for (binding, lb_arn) in wanted {
+        if bound.contains_key(&binding) {
+            continue;
+        }
+        let (address, port, listener_arn) = binding.clone();
+        match TcpListener::bind((address, port)).await {
+            Ok(socket) => {
+                tracing::info!(%address, port, listener = %listener_arn, "listener bound");
+                let task = tokio::spawn(accept_loop(Arc::clone(plane), socket, listener_arn, port));
+                bound.insert(binding, task);
+            }
+            Err(error) => {
+                tracing::warn!(%error, %address, port, "cannot bind a listener");
+                failed.insert(
+                    lb_arn,
+                    format!("the listener on {address}:{port} cannot listen: {error}"),
+                );
+            }
+        }
+    }
+    for lb in state.load_balancers.keys() {
+        let serving = match failed.get(lb) {
+            Some(why) => Serving::Impaired(why.clone()),
+            None => Serving::Active,
+        };
+        plane.app.health.set_serving(lb, serving);
+    }
+    plane.app.health.retain_balancers(|arn| state.load_balancers.contains_key(arn));
+}
+
+async fn accept_loop(plane: Arc<Plane>, socket: TcpListener, listener_arn: String, port: u16) {
+    let listener_arn: Arc<str> = listener_arn.into();
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors and the like: wait rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let plane = Arc::clone(&plane);
+        let listener_arn = Arc::clone(&listener_arn);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                forward::handle(Arc::clone(&plane), Arc::clone(&listener_arn), port, peer, request)
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%error, "client connection ended");
+            }
+        });
+    }
+}
+
+/// The address of `peer` as X-Forwarded-For names it.
+fn client_address(peer: SocketAddr) -> std::net::IpAddr {
+    match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(Into::into).unwrap_or(peer.ip()),
+        v4 => v4,
+    }
+}
