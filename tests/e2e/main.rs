@@ -17,6 +17,7 @@ mod front_door;
 mod idempotency;
 mod ledger;
 mod list_filters;
+mod load_balancing;
 mod logs_api;
 mod metadata;
 mod metrics;

@@ -84,6 +84,7 @@ impl Flotilla {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(self.lb_addresses_arg())
             .args(&self.args)
             .env("FLOTILLA_LOG", "warn")
             .stdin(Stdio::null())
@@ -93,6 +94,20 @@ impl Flotilla {
         }
         self.child = Some(command.spawn().expect("spawn flotilla"));
         self.wait_healthy();
+    }
+
+    /// Load balancer addresses of this server's own, so servers of tests running at once never
+    /// listen on the same address: a /24 of loopback picked by the API port.
+    pub fn lb_range(&self) -> String {
+        let (x, y) = (2 + (self.port / 256) % 250, self.port % 256);
+        format!("127.{x}.{y}.1-127.{x}.{y}.254")
+    }
+
+    fn lb_addresses_arg(&self) -> Vec<String> {
+        if self.args.iter().any(|a| a == "--lb-addresses") {
+            return Vec::new();
+        }
+        vec!["--lb-addresses".into(), self.lb_range()]
     }
 
     pub fn endpoint(&self) -> String {

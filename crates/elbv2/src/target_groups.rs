@@ -44,9 +44,11 @@ impl HealthChange {
             path: match self.path {
                 None => base.path.clone(),
                 Some(p) if p.starts_with('/') && p.len() <= 1024 => p,
-                Some(p) => return Err(validation(format!(
+                Some(p) => {
+                    return Err(validation(format!(
                     "Health check path '{p}' must begin with '/' and be at most 1024 characters"
-                ))),
+                )))
+                }
             },
             interval_seconds: range(
                 self.interval,

@@ -95,6 +95,8 @@ pub(crate) async fn serve(
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/burn", get(burn))
+        // Any other path answers as `/` does: a load balancer's path rules can send anything.
+        .fallback(get(index))
         .layer(middleware::from_fn(log))
         .with_state(demo);
     tokio::select! {
@@ -116,9 +118,18 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], format!("{value}\n")).into_response()
 }
 
-async fn index(State(demo): State<Demo>) -> Response {
+async fn index(State(demo): State<Demo>, headers: axum::http::HeaderMap, uri: Uri) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut body = serde_json::json!({
         "hostname": hostname(),
+        // What reached this server, so a load balancer's rewriting shows.
+        "request": {
+            "path": uri.path(),
+            "host": header("host"),
+            "x_forwarded_for": header("x-forwarded-for"),
+            "x_forwarded_proto": header("x-forwarded-proto"),
+            "x_forwarded_port": header("x-forwarded-port"),
+        },
         "pid": std::process::id(),
         "uptime_seconds": demo.started.elapsed().as_secs_f64(),
         "env": environment(std::env::vars()),

@@ -1,0 +1,228 @@
+"""Real HTTP through a Flotilla load balancer, set up with botocore as a CLI run would: demo
+servers (tasks of a real agent, at host ports of one instance) behind an application load
+balancer's listener. Each answer of a demo server names its container (`hostname`) and the
+X-Forwarded-* headers it got.
+
+Scenarios:
+  rules   path, host, header, query and method rules; weighted forwarding; fixed responses;
+          redirects; X-Forwarded-For/Proto/Port.            (--web: 2 ports, --api: 1 port)
+  health  only healthy targets get traffic; a failing one shows ELB's reason; fail-open when
+          none is healthy; a deregistered target drains.   (--web: healthy, --api: failing)
+
+Usage: lb_traffic.py --endpoint URL --credentials FILE --region R --scenario S --instance ID
+                     --web PORTS --api PORTS
+Exits 0 when every check held, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+
+import botocore.session
+from botocore.config import Config
+
+from check_ecs_model import read_credentials
+
+
+class Traffic:
+    def __init__(self, elb, ec2, instance: str):
+        self.elb = elb
+        self.instance = instance
+        self.failures: list[str] = []
+        subnets = ec2.describe_subnets()["Subnets"]
+        self.subnet, self.vpc = subnets[0]["SubnetId"], subnets[0]["VpcId"]
+
+    def expect(self, what: str, ok: bool, detail: object = "") -> None:
+        if not ok:
+            self.failures.append(f"{what}: {detail}")
+
+    def balancer(self, name: str) -> None:
+        lb = self.elb.create_load_balancer(Name=name, Subnets=[self.subnet])["LoadBalancers"][0]
+        self.lb = lb["LoadBalancerArn"]
+        self.address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+
+    def group(self, name: str, ports: list[int], **health) -> str:
+        tg = self.elb.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=self.vpc,
+                                          HealthCheckPath="/healthz", HealthCheckIntervalSeconds=5,
+                                          HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                          UnhealthyThresholdCount=2, **health)
+        arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        self.elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": self.instance, "Port": p} for p in ports])
+        return arn
+
+    def listen(self, default_group: str) -> str:
+        listener = self.elb.create_listener(LoadBalancerArn=self.lb, Protocol="HTTP", Port=80, DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": default_group}])
+        return listener["Listeners"][0]["ListenerArn"]
+
+    def active(self) -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            state = self.elb.describe_load_balancers(LoadBalancerArns=[self.lb])["LoadBalancers"][0]["State"]
+            if state["Code"] == "active":
+                return
+            time.sleep(0.2)
+        self.expect("the load balancer becomes active", False, state)
+
+    def healthy(self, group: str, states: dict[int, str], seconds: float = 40) -> list[dict]:
+        """Waits until each target port of `group` has the wanted state."""
+        deadline = time.time() + seconds
+        while True:
+            health = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+            now = {h["Target"]["Port"]: h["TargetHealth"]["State"] for h in health}
+            if all(now.get(p) == s for p, s in states.items()):
+                return health
+            if time.time() > deadline:
+                self.expect("target health", False, (states, health))
+                return health
+            time.sleep(0.5)
+
+    def get(self, path: str, headers: dict | None = None, method: str = "GET") -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection(self.address, 80, timeout=10)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, headers, response.read()
+        finally:
+            connection.close()
+
+    def who(self, path: str, headers: dict | None = None) -> str | None:
+        status, _, body = self.get(path, headers)
+        if status != 200:
+            return None
+        try:
+            return json.loads(body)["hostname"]
+        except (ValueError, KeyError):
+            return None
+
+    def rules(self, web: list[int], api: list[int]) -> None:
+        self.balancer("traffic-rules")
+        web_group = self.group("web", web)
+        api_group = self.group("api", api)
+        listener = self.listen(web_group)
+        self.elb.create_rule(ListenerArn=listener, Priority=10, Conditions=[
+            {"Field": "path-pattern", "Values": ["/api/*"]}], Actions=[{"Type": "forward", "TargetGroupArn": api_group}])
+        self.elb.create_rule(ListenerArn=listener, Priority=20, Conditions=[
+            {"Field": "host-header", "Values": ["admin.example.com"]}], Actions=[
+            {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403", "ContentType": "text/plain",
+                                                               "MessageBody": "admins only"}}])
+        self.elb.create_rule(ListenerArn=listener, Priority=30, Conditions=[
+            {"Field": "query-string", "QueryStringConfig": {"Values": [{"Key": "go", "Value": "old*"}]}}], Actions=[
+            {"Type": "redirect", "RedirectConfig": {"Path": "/new", "Query": "from=#{path}", "StatusCode": "HTTP_301"}}])
+        self.elb.create_rule(ListenerArn=listener, Priority=40, Conditions=[
+            {"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "X-Canary", "Values": ["yes"]}}], Actions=[
+            {"Type": "forward", "ForwardConfig": {"TargetGroups": [
+                {"TargetGroupArn": web_group, "Weight": 1}, {"TargetGroupArn": api_group, "Weight": 1}]}}])
+        self.elb.create_rule(ListenerArn=listener, Priority=50, Conditions=[
+            {"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["DELETE"]}},
+            {"Field": "source-ip", "SourceIpConfig": {"Values": ["127.0.0.0/8"]}}], Actions=[
+            {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "405"}}])
+        self.active()
+        self.healthy(web_group, {p: "healthy" for p in web})
+        self.healthy(api_group, {p: "healthy" for p in api})
+
+        web_hosts = {self.who("/") for _ in range(6)}
+        self.expect("the default rule spreads over both web targets", len(web_hosts) == 2 and None not in web_hosts, web_hosts)
+        api_hosts = {self.who("/api/users") for _ in range(4)}
+        self.expect("/api/* goes to the api group only", len(api_hosts) == 1 and not (api_hosts & web_hosts), (api_hosts, web_hosts))
+        status, _, body = self.get("/", {"Host": "admin.example.com"})
+        self.expect("a host rule's fixed response", (status, body) == (403, b"admins only"), (status, body))
+        status, headers, _ = self.get("/old/page?go=older")
+        self.expect("a redirect", status == 301 and headers.get("location") == f"http://{self.address}/new?from=old/page",
+                    (status, headers))
+        canary = {self.who("/", {"X-Canary": "yes"}) for _ in range(8)}
+        self.expect("weighted forwarding reaches both groups", bool(canary & web_hosts) and bool(canary & api_hosts), canary)
+        status, _, _ = self.get("/", method="DELETE")
+        self.expect("method and source rules", status == 405, status)
+        status, _, body = self.get("/", {"X-Forwarded-For": "203.0.113.7"})
+        seen = json.loads(body)["request"]
+        self.expect("X-Forwarded-For appended", seen.get("x_forwarded_for") == "203.0.113.7, 127.0.0.1", seen)
+        self.expect("X-Forwarded-Proto and Port", (seen.get("x_forwarded_proto"), seen.get("x_forwarded_port")) == ("http", "80"), seen)
+        self.elb.modify_load_balancer_attributes(LoadBalancerArn=self.lb, Attributes=[
+            {"Key": "routing.http.xff_header_processing.mode", "Value": "remove"}])
+        _, _, body = self.get("/", {"X-Forwarded-For": "203.0.113.7"})
+        self.expect("X-Forwarded-For removed", json.loads(body)["request"].get("x_forwarded_for") is None, body)
+        # A rule changed takes effect on the next request.
+        self.elb.modify_listener(ListenerArn=listener, DefaultActions=[
+            {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "MessageBody": "maintenance"}}])
+        status, headers, body = self.get("/")
+        self.expect("the default action changed", (status, body) == (503, b"maintenance"), (status, body))
+        self.expect("ELB's Server header", headers.get("server") == "awselb/2.0", headers)
+        self.elb.modify_listener_attributes(ListenerArn=listener, Attributes=[
+            {"Key": "routing.http.response.server.enabled", "Value": "false"}])
+        _, headers, _ = self.get("/")
+        self.expect("no Server header when the listener says so", "server" not in headers, headers)
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
+        time.sleep(3)
+        try:
+            self.get("/")
+            self.expect("a deleted load balancer stops listening", False, "still answers")
+        except OSError:
+            pass
+
+    def health(self, healthy: list[int], failing: list[int]) -> None:
+        self.balancer("traffic-health")
+        group = self.group("mixed", healthy + failing)
+        self.elb.modify_target_group_attributes(TargetGroupArn=group, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "4"}])
+        self.listen(group)
+        self.active()
+        states = {p: "healthy" for p in healthy} | {p: "unhealthy" for p in failing}
+        health = self.healthy(group, states)
+        reasons = {h["Target"]["Port"]: h["TargetHealth"].get("Reason") for h in health}
+        self.expect("a failing check's reason", all(reasons.get(p) == "Target.ResponseCodeMismatch" for p in failing), health)
+        answered = {self.who("/") for _ in range(6)}
+        self.expect("only the healthy target gets traffic", len(answered) == 1 and None not in answered, answered)
+        # A target that refuses connections: unhealthy, and never answers.
+        self.elb.register_targets(TargetGroupArn=group, Targets=[{"Id": self.instance, "Port": 9}])
+        self.healthy(group, {9: "unhealthy"})
+        # Every target unhealthy: ELB fails open, to all of them.
+        self.elb.modify_target_group(TargetGroupArn=group, HealthCheckPath="/nothing-here", Matcher={"HttpCode": "204"})
+        self.healthy(group, {p: "unhealthy" for p in healthy + failing})
+        opened = {self.who("/") for _ in range(12)}
+        self.expect("fail-open reaches every live target", len(opened - {None}) == 2, opened)
+        # Draining: no new requests, then gone after the delay.
+        self.elb.deregister_targets(TargetGroupArn=group, Targets=[{"Id": self.instance, "Port": p} for p in failing + [9]])
+        self.healthy(group, {p: "draining" for p in failing}, seconds=3)
+        after = {self.who("/") for _ in range(6)}
+        self.expect("a draining target gets no new requests", len(after) == 1 and None not in after, after)
+        time.sleep(5)
+        left = [h["Target"]["Port"] for h in self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]]
+        self.expect("drained targets are gone after the delay", left == healthy, left)
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--credentials", required=True)
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--scenario", choices=["rules", "health"], required=True)
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--web", required=True)
+    parser.add_argument("--api", required=True)
+    args = parser.parse_args()
+    key = read_credentials(args.credentials)
+    session = botocore.session.get_session()
+    elb, ec2 = (session.create_client(
+        service, endpoint_url=args.endpoint, region_name=args.region,
+        aws_access_key_id=key[0], aws_secret_access_key=key[1],
+        config=Config(retries={"total_max_attempts": 1}),
+    ) for service in ("elbv2", "ec2"))
+    traffic = Traffic(elb, ec2, args.instance)
+    web = [int(p) for p in args.web.split(",")]
+    api = [int(p) for p in args.api.split(",")]
+    getattr(traffic, args.scenario)(web, api)
+    for failure in traffic.failures:
+        print(f"FAIL {failure}")
+    print(f"load balancer traffic ({args.scenario}): {len(traffic.failures)} failure(s)")
+    return 1 if traffic.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

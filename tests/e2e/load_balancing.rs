@@ -1,0 +1,92 @@
+//! Load balancers: the ELBv2 API through botocore, and real HTTP through the proxy to demo
+//! tasks run by a real agent (instance targets at their host ports): rules routing requests,
+//! health checks deciding which targets get traffic.
+
+use aws_sdk_ecs::types::PortMapping;
+
+use crate::conformance::run_model_check;
+use crate::fleet::{demo, Fleet};
+use crate::support::{Flotilla, HollowAgents};
+
+/// The ELBv2 API as botocore calls it, with instance targets of hollow agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elbv2_answers_botocore() {
+    let f = Flotilla::start();
+    let _agents = HollowAgents::start(&f, "default", 1);
+    let arns = crate::support::registered_instances(&f.ecs(), "default", 1).await;
+    let described = f
+        .ecs()
+        .describe_container_instances()
+        .cluster("default")
+        .set_container_instances(Some(arns))
+        .send()
+        .await
+        .expect("describe instances");
+    let instance = described.container_instances()[0].ec2_instance_id().expect("id").to_string();
+    run_model_check("check_elbv2_model.py", &f, &["--instance", &instance]);
+}
+
+/// Starts `count` demo servers of `family` (each on a host port of its own) and answers the
+/// instance they run on and their host ports.
+async fn demo_tasks(fleet: &Fleet, family: &str, command: &[&str], count: usize) -> Vec<u16> {
+    let port = PortMapping::builder().container_port(8080).host_port(0).build();
+    let web = demo("web", command).port_mappings(port).build();
+    let definition = fleet.register(family, vec![web]).await;
+    let mut ports = Vec::new();
+    for _ in 0..count {
+        let task = fleet.run(&definition).await;
+        let running = fleet.wait_status(&task, "RUNNING").await;
+        let port = running
+            .containers()
+            .first()
+            .and_then(|c| c.network_bindings().first())
+            .and_then(|b| b.host_port())
+            .expect("a host port");
+        ports.push(port as u16);
+    }
+    ports
+}
+
+async fn instance_id(fleet: &Fleet) -> String {
+    let arns = fleet.wait_for_instances(1).await;
+    let described = fleet
+        .ecs
+        .describe_container_instances()
+        .cluster(&fleet.cluster)
+        .set_container_instances(Some(arns))
+        .send()
+        .await
+        .expect("describe instances");
+    described.container_instances()[0].ec2_instance_id().expect("id").to_string()
+}
+
+fn ports_arg(ports: &[u16]) -> String {
+    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Path, host, header, query and method rules; weighted forwarding; fixed responses and
+/// redirects; X-Forwarded-* as the targets see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_route_requests() {
+    let fleet = Fleet::start().await;
+    let instance = instance_id(&fleet).await;
+    let web = demo_tasks(&fleet, "lb-web", &["serve"], 2).await;
+    let api = demo_tasks(&fleet, "lb-api", &["serve"], 1).await;
+    let (web, api) = (ports_arg(&web), ports_arg(&api));
+    let args = ["--scenario", "rules", "--instance", &instance, "--web", &web, "--api", &api];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}
+
+/// Only healthy targets get traffic; a target failing its checks shows ELB's reason; when none
+/// is healthy, all get traffic (ELB fails open); a deregistered target drains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_gate_traffic() {
+    let fleet = Fleet::start().await;
+    let instance = instance_id(&fleet).await;
+    let healthy = demo_tasks(&fleet, "lb-ok", &["serve"], 1).await;
+    let failing = demo_tasks(&fleet, "lb-sick", &["serve", "--fail-health-after", "0"], 1).await;
+    let (healthy, failing) = (ports_arg(&healthy), ports_arg(&failing));
+    let args =
+        ["--scenario", "health", "--instance", &instance, "--web", &healthy, "--api", &failing];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}
