@@ -274,7 +274,11 @@ mod tests {
         let burn = fetch(port, "/burn?ms=20").await;
         assert_eq!(burn.status, 200);
         assert_eq!(fetch(port, "/burn?ms=lots").await.status, 400);
-        assert_eq!(fetch(port, "/nope").await.status, 404);
+        // Any other path answers as `/` does, naming what reached it.
+        let other = fetch(port, "/api/users?x=1").await;
+        assert_eq!(other.status, 200);
+        let body: serde_json::Value = serde_json::from_slice(&other.body).expect("json");
+        assert_eq!(body["request"]["path"], "/api/users");
 
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert_eq!(fetch(port, "/healthz").await.status, 503);
