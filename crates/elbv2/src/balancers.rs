@@ -138,13 +138,13 @@ pub fn describe(
         arns.iter()
             .map(|a| state.load_balancers.get(a))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(crate::lb_not_found)?
     } else if !names.is_empty() {
         names
             .iter()
             .map(|n| state.load_balancers.values().find(|lb| &lb.name == n))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(crate::lb_not_found)?
     } else {
         let mut all: Vec<&LoadBalancer> = state.load_balancers.values().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -191,7 +191,7 @@ pub async fn delete(
 fn remove_balancer(state: &mut State, arn: &str) {
     let listeners: Vec<String> = state.listeners_of(arn).map(|l| l.arn.clone()).collect();
     for listener in &listeners {
-        crate::listeners::remove_listener(state, listener);
+        state.remove_listener(listener);
     }
     state.load_balancers.remove(arn);
     state.tags.remove(arn);
@@ -202,7 +202,7 @@ pub fn describe_attributes(
     input: wire::DescribeLoadBalancerAttributesInput,
 ) -> Result<wire::DescribeLoadBalancerAttributesOutput, ApiError> {
     let state = app.records.snapshot();
-    let lb = state.load_balancers.get(&input.load_balancer_arn).ok_or_else(not_found)?;
+    let lb = state.load_balancers.get(&input.load_balancer_arn).ok_or_else(crate::lb_not_found)?;
     Ok(wire::DescribeLoadBalancerAttributesOutput {
         attributes: Some(lb_attributes(&lb.attributes)),
     })
@@ -216,8 +216,10 @@ pub async fn modify_attributes(
     let set = app
         .records
         .change(|state| {
-            let lb =
-                state.load_balancers.get_mut(&input.load_balancer_arn).ok_or_else(not_found)?;
+            let lb = state
+                .load_balancers
+                .get_mut(&input.load_balancer_arn)
+                .ok_or_else(crate::lb_not_found)?;
             attributes::apply(Of::LoadBalancer, &mut lb.attributes, &changes)?;
             Ok(lb.attributes.clone())
         })
@@ -230,10 +232,6 @@ fn lb_attributes(set: &BTreeMap<String, String>) -> Vec<wire::LoadBalancerAttrib
         .into_iter()
         .map(|(k, v)| wire::LoadBalancerAttribute { key: Some(k), value: Some(v) })
         .collect()
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::LoadBalancerNotFound, "One or more load balancers not found")
 }
 
 /// A load balancer as ELB describes it; its state is what the data plane reports.

@@ -228,6 +228,22 @@ fn answer(output: impl Serialize, kind: &Kind) -> Result<Document, ApiError> {
     Ok(schema::document(&value, kind))
 }
 
+fn lb_not_found() -> ApiError {
+    ApiError::new(ErrorCode::LoadBalancerNotFound, "One or more load balancers not found")
+}
+
+fn tg_not_found() -> ApiError {
+    ApiError::new(ErrorCode::TargetGroupNotFound, "One or more target groups not found")
+}
+
+fn listener_not_found() -> ApiError {
+    ApiError::new(ErrorCode::ListenerNotFound, "One or more listeners not found")
+}
+
+fn rule_not_found() -> ApiError {
+    ApiError::new(ErrorCode::RuleNotFound, "One or more rules not found")
+}
+
 /// ELB's `ValidationError`.
 fn validation(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::ValidationException, message)

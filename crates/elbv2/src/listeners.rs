@@ -31,7 +31,7 @@ pub async fn create(
             let lb = state
                 .load_balancers
                 .get(&input.load_balancer_arn)
-                .ok_or_else(crate::balancers::not_found)?
+                .ok_or_else(crate::lb_not_found)?
                 .clone();
             let actions = rules::actions(state, &lb.arn, input.default_actions)?;
             if let Some(existing) = state.listeners_of(&lb.arn).find(|l| l.port == port) {
@@ -99,10 +99,10 @@ pub fn describe(
             .iter()
             .map(|a| state.listeners.get(a))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?,
+            .ok_or_else(crate::listener_not_found)?,
         (Some(lb), _) => {
             if !state.load_balancers.contains_key(lb) {
-                return Err(crate::balancers::not_found());
+                return Err(crate::lb_not_found());
             }
             let mut listeners: Vec<&Listener> = state.listeners_of(lb).collect();
             listeners.sort_by_key(|l| l.port);
@@ -127,8 +127,11 @@ pub async fn modify(
     let (listener, state) = app
         .records
         .change(|state| {
-            let mut listener =
-                state.listeners.get(&input.listener_arn).ok_or_else(not_found)?.clone();
+            let mut listener = state
+                .listeners
+                .get(&input.listener_arn)
+                .ok_or_else(crate::listener_not_found)?
+                .clone();
             if let Some(port) = port {
                 if state
                     .listeners_of(&listener.load_balancer_arn)
@@ -164,24 +167,13 @@ pub async fn delete(
     app.records
         .change(|state| {
             if !state.listeners.contains_key(&input.listener_arn) {
-                return Err(not_found());
+                return Err(crate::listener_not_found());
             }
-            remove_listener(state, &input.listener_arn);
+            state.remove_listener(&input.listener_arn);
             Ok(())
         })
         .await?;
     Ok(wire::DeleteListenerOutput {})
-}
-
-/// Removes a listener with its rules and every one's tags.
-pub(crate) fn remove_listener(state: &mut State, arn: &str) {
-    let rules: Vec<String> = state.rules_of(arn).map(|r| r.arn.clone()).collect();
-    for rule in rules {
-        state.rules.remove(&rule);
-        state.tags.remove(&rule);
-    }
-    state.listeners.remove(arn);
-    state.tags.remove(arn);
 }
 
 pub fn describe_attributes(
@@ -189,7 +181,8 @@ pub fn describe_attributes(
     input: wire::DescribeListenerAttributesInput,
 ) -> Result<wire::DescribeListenerAttributesOutput, ApiError> {
     let state = app.records.snapshot();
-    let listener = state.listeners.get(&input.listener_arn).ok_or_else(not_found)?;
+    let listener =
+        state.listeners.get(&input.listener_arn).ok_or_else(crate::listener_not_found)?;
     Ok(wire::DescribeListenerAttributesOutput {
         attributes: Some(listener_attributes(&listener.attributes)),
     })
@@ -203,7 +196,10 @@ pub async fn modify_attributes(
     let set = app
         .records
         .change(|state| {
-            let listener = state.listeners.get_mut(&input.listener_arn).ok_or_else(not_found)?;
+            let listener = state
+                .listeners
+                .get_mut(&input.listener_arn)
+                .ok_or_else(crate::listener_not_found)?;
             attributes::apply(Of::Listener, &mut listener.attributes, &changes)?;
             Ok(listener.attributes.clone())
         })
@@ -216,10 +212,6 @@ fn listener_attributes(set: &BTreeMap<String, String>) -> Vec<wire::ListenerAttr
         .into_iter()
         .map(|(k, v)| wire::ListenerAttribute { key: Some(k), value: Some(v) })
         .collect()
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::ListenerNotFound, "One or more listeners not found")
 }
 
 /// A listener as ELB describes it.

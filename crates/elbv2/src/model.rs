@@ -29,6 +29,17 @@ impl State {
         self.rules.values().filter(move |r| r.listener_arn == listener_arn)
     }
 
+    /// Removes a listener with its rules and every one's tags.
+    pub fn remove_listener(&mut self, arn: &str) {
+        let rules: Vec<String> = self.rules_of(arn).map(|r| r.arn.clone()).collect();
+        for rule in rules {
+            self.rules.remove(&rule);
+            self.tags.remove(&rule);
+        }
+        self.listeners.remove(arn);
+        self.tags.remove(arn);
+    }
+
     /// The load balancers whose listeners or rules forward to `tg_arn`.
     pub fn load_balancers_of(&self, tg_arn: &str) -> Vec<String> {
         let mut arns: Vec<String> = self

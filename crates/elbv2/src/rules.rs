@@ -112,7 +112,7 @@ fn forward(
             return Err(validation(format!("Target group '{arn}' is listed more than once")));
         }
         if !state.target_groups.contains_key(arn) {
-            return Err(crate::target_groups::not_found());
+            return Err(crate::tg_not_found());
         }
         if state.load_balancers_of(arn).iter().any(|other| other != lb_arn) {
             return Err(ApiError::new(
@@ -346,7 +346,7 @@ pub async fn create(
             let listener = state
                 .listeners
                 .get(&input.listener_arn)
-                .ok_or_else(crate::listeners::not_found)?
+                .ok_or_else(crate::listener_not_found)?
                 .clone();
             if state.rules_of(&listener.arn).count() > 100 {
                 return Err(ApiError::new(
@@ -386,12 +386,14 @@ pub fn describe(
                 "Listener ARN and rule ARNs cannot be specified at the same time",
             ))
         }
-        (_, Some(arns)) if !arns.is_empty() => {
-            arns.iter().map(|a| state.rules.get(a)).collect::<Option<_>>().ok_or_else(not_found)?
-        }
+        (_, Some(arns)) if !arns.is_empty() => arns
+            .iter()
+            .map(|a| state.rules.get(a))
+            .collect::<Option<_>>()
+            .ok_or_else(crate::rule_not_found)?,
         (Some(listener), _) => {
             if !state.listeners.contains_key(listener) {
-                return Err(crate::listeners::not_found());
+                return Err(crate::listener_not_found());
             }
             let mut rules: Vec<&Rule> = state.rules_of(listener).collect();
             rules.sort_by_key(|r| r.priority.unwrap_or(u32::MAX));
@@ -414,7 +416,7 @@ pub async fn modify(
     let rule = app
         .records
         .change(|state| {
-            let rule = state.rules.get(&input.rule_arn).ok_or_else(not_found)?.clone();
+            let rule = state.rules.get(&input.rule_arn).ok_or_else(crate::rule_not_found)?.clone();
             let mut next = rule.clone();
             if let Some(conditions) = conditions {
                 if rule.priority.is_none() {
@@ -446,7 +448,7 @@ pub async fn delete(
 ) -> Result<wire::DeleteRuleOutput, ApiError> {
     app.records
         .change(|state| {
-            let rule = state.rules.get(&input.rule_arn).ok_or_else(not_found)?;
+            let rule = state.rules.get(&input.rule_arn).ok_or_else(crate::rule_not_found)?;
             if rule.priority.is_none() {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotPermitted,
@@ -477,7 +479,7 @@ pub async fn set_priorities(
                 let priority = pair
                     .priority
                     .ok_or_else(|| validation("Each rule priority pair must have a Priority"))?;
-                let rule = state.rules.get_mut(&arn).ok_or_else(not_found)?;
+                let rule = state.rules.get_mut(&arn).ok_or_else(crate::rule_not_found)?;
                 if rule.priority.is_none() {
                     return Err(ApiError::new(
                         ErrorCode::OperationNotPermitted,
@@ -502,10 +504,6 @@ pub async fn set_priorities(
         })
         .await?;
     Ok(wire::SetRulePrioritiesOutput { rules: Some(rules.iter().map(view).collect()) })
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::RuleNotFound, "One or more rules not found")
 }
 
 /// Actions as ELB describes them.

@@ -65,13 +65,13 @@ fn check_exists(state: &State, arn: &str) -> Result<(), ApiError> {
     }
     let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
     Err(if resource.starts_with("targetgroup/") {
-        crate::target_groups::not_found()
+        crate::tg_not_found()
     } else if resource.starts_with("listener-rule/") {
-        crate::rules::not_found()
+        crate::rule_not_found()
     } else if resource.starts_with("listener/") {
-        crate::listeners::not_found()
+        crate::listener_not_found()
     } else if resource.starts_with("loadbalancer/") {
-        crate::balancers::not_found()
+        crate::lb_not_found()
     } else {
         validation(format!(
             "'{arn}' is not a valid load balancer, target group, listener or rule ARN"

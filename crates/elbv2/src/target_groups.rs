@@ -217,13 +217,13 @@ pub fn describe(
         arns.iter()
             .map(|a| state.target_groups.get(a))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(crate::tg_not_found)?
     } else if !names.is_empty() {
         names
             .iter()
             .map(|n| state.target_groups.values().find(|g| &g.name == n))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(crate::tg_not_found)?
     } else {
         let mut all: Vec<&TargetGroup> = state.target_groups.values().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -231,7 +231,7 @@ pub fn describe(
     };
     if let Some(lb) = &input.load_balancer_arn {
         if !state.load_balancers.contains_key(lb) {
-            return Err(crate::balancers::not_found());
+            return Err(crate::lb_not_found());
         }
         groups.retain(|g| state.load_balancers_of(&g.arn).contains(lb));
     }
@@ -260,8 +260,10 @@ pub async fn modify(
     let (group, state) = app
         .records
         .change(|state| {
-            let group =
-                state.target_groups.get_mut(&input.target_group_arn).ok_or_else(not_found)?;
+            let group = state
+                .target_groups
+                .get_mut(&input.target_group_arn)
+                .ok_or_else(crate::tg_not_found)?;
             group.health_check = change.apply(&group.health_check)?;
             let group = group.clone();
             Ok((group, state.clone()))
@@ -299,7 +301,7 @@ pub fn describe_attributes(
     input: wire::DescribeTargetGroupAttributesInput,
 ) -> Result<wire::DescribeTargetGroupAttributesOutput, ApiError> {
     let state = app.records.snapshot();
-    let group = state.target_groups.get(&input.target_group_arn).ok_or_else(not_found)?;
+    let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
     Ok(wire::DescribeTargetGroupAttributesOutput {
         attributes: Some(tg_attributes(&group.attributes)),
     })
@@ -313,8 +315,10 @@ pub async fn modify_attributes(
     let set = app
         .records
         .change(|state| {
-            let group =
-                state.target_groups.get_mut(&input.target_group_arn).ok_or_else(not_found)?;
+            let group = state
+                .target_groups
+                .get_mut(&input.target_group_arn)
+                .ok_or_else(crate::tg_not_found)?;
             attributes::apply(Of::TargetGroup, &mut group.attributes, &changes)?;
             Ok(group.attributes.clone())
         })
@@ -327,10 +331,6 @@ fn tg_attributes(set: &BTreeMap<String, String>) -> Vec<wire::TargetGroupAttribu
         .into_iter()
         .map(|(k, v)| wire::TargetGroupAttribute { key: Some(k), value: Some(v) })
         .collect()
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::TargetGroupNotFound, "One or more target groups not found")
 }
 
 /// A target group as ELB describes it.

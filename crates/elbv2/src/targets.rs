@@ -60,7 +60,7 @@ pub async fn register(
     app.records
         .change(|state| {
             purge_drained(state, now);
-            let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::target_groups::not_found)?;
+            let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
             let wanted = addressed(group, &input.targets)?;
             for (id, _) in &wanted {
                 let valid = match group.target_type {
@@ -75,7 +75,7 @@ pub async fn register(
                     return Err(ApiError::new(ErrorCode::InvalidTarget, message));
                 }
             }
-            let group = state.target_groups.get_mut(&input.target_group_arn).ok_or_else(crate::target_groups::not_found)?;
+            let group = state.target_groups.get_mut(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
             for (id, port) in wanted {
                 match group.targets.iter_mut().find(|t| t.id == id && t.port == port) {
                     // Registering a draining target again brings it back.
@@ -104,7 +104,7 @@ pub async fn deregister(
             let group = state
                 .target_groups
                 .get_mut(&input.target_group_arn)
-                .ok_or_else(crate::target_groups::not_found)?;
+                .ok_or_else(crate::tg_not_found)?;
             let wanted = addressed(group, &input.targets)?;
             let missing: Vec<String> = wanted
                 .iter()
@@ -144,10 +144,7 @@ pub fn describe_health(
     now: f64,
 ) -> Result<wire::DescribeTargetHealthOutput, ApiError> {
     let state = app.records.snapshot();
-    let group = state
-        .target_groups
-        .get(&input.target_group_arn)
-        .ok_or_else(crate::target_groups::not_found)?;
+    let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
     let live: Vec<&Target> = group.live_targets(now).collect();
     let asked: Vec<(String, u16)> = match &input.targets {
         Some(targets) if !targets.is_empty() => addressed(group, targets)?,

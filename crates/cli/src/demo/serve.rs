@@ -95,8 +95,9 @@ pub(crate) async fn serve(
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/burn", get(burn))
-        // Any other path answers as `/` does: a load balancer's path rules can send anything.
-        .fallback(get(index))
+        // Any other path is a 404 that still says who answered and what reached it, so a load
+        // balancer's path rules can be followed.
+        .fallback(get(not_found))
         .layer(middleware::from_fn(log))
         .with_state(demo);
     tokio::select! {
@@ -119,17 +120,9 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 }
 
 async fn index(State(demo): State<Demo>, headers: axum::http::HeaderMap, uri: Uri) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut body = serde_json::json!({
         "hostname": hostname(),
-        // What reached this server, so a load balancer's rewriting shows.
-        "request": {
-            "path": uri.path(),
-            "host": header("host"),
-            "x_forwarded_for": header("x-forwarded-for"),
-            "x_forwarded_proto": header("x-forwarded-proto"),
-            "x_forwarded_port": header("x-forwarded-port"),
-        },
+        "request": request_seen(&headers, &uri),
         "pid": std::process::id(),
         "uptime_seconds": demo.started.elapsed().as_secs_f64(),
         "env": environment(std::env::vars()),
@@ -145,6 +138,28 @@ async fn index(State(demo): State<Demo>, headers: axum::http::HeaderMap, uri: Ur
         body[key] = value;
     }
     json(StatusCode::OK, &body)
+}
+
+async fn not_found(headers: axum::http::HeaderMap, uri: Uri) -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({
+            "hostname": hostname(),
+            "request": request_seen(&headers, &uri),
+        }),
+    )
+}
+
+/// What reached this server, so a load balancer's rewriting shows.
+fn request_seen(headers: &axum::http::HeaderMap, uri: &Uri) -> serde_json::Value {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    serde_json::json!({
+        "path": uri.path(),
+        "host": header("host"),
+        "x_forwarded_for": header("x-forwarded-for"),
+        "x_forwarded_proto": header("x-forwarded-proto"),
+        "x_forwarded_port": header("x-forwarded-port"),
+    })
 }
 
 fn task_metadata(url: &str) -> anyhow::Result<serde_json::Value> {
@@ -274,9 +289,9 @@ mod tests {
         let burn = fetch(port, "/burn?ms=20").await;
         assert_eq!(burn.status, 200);
         assert_eq!(fetch(port, "/burn?ms=lots").await.status, 400);
-        // Any other path answers as `/` does, naming what reached it.
+        // Any other path is a 404 naming who answered and what reached it.
         let other = fetch(port, "/api/users?x=1").await;
-        assert_eq!(other.status, 200);
+        assert_eq!(other.status, 404);
         let body: serde_json::Value = serde_json::from_slice(&other.body).expect("json");
         assert_eq!(body["request"]["path"], "/api/users");
 
