@@ -33,6 +33,7 @@ REFUSAL_CODES = {
     "logs": {"InvalidParameterException"},
     "cloudwatch": {"InvalidParameterValue", "InvalidParameterCombination", "ValidationError"},
     "ec2": {"InvalidParameterValue"},
+    "elbv2": {"ValidationError"},
 }
 
 
