@@ -44,10 +44,19 @@ pub fn spawn(app: Arc<App>) -> JoinHandle<()> {
 /// A listening socket: (address, port, listener ARN).
 type Binding = (Ipv4Addr, u16, String);
 
+/// A listener's accept loop, stopped when dropped (so aborting the data plane stops them all).
+struct Accepting(JoinHandle<()>);
+
+impl Drop for Accepting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn run(app: Arc<App>) {
     let plane = Arc::new(Plane { app, pool: upstream::Pool::default(), next: AtomicUsize::new(0) });
     let mut updates = plane.app.records.subscribe();
-    let mut bound: HashMap<Binding, JoinHandle<()>> = HashMap::new();
+    let mut bound: HashMap<Binding, Accepting> = HashMap::new();
     let mut failed: HashMap<String, String> = HashMap::new();
     let mut checks = checks::Checks::default();
     let mut recheck = tokio::time::interval(RECHECK);
@@ -64,9 +73,7 @@ async fn run(app: Arc<App>) {
             _ = recheck.tick() => {}
         }
     }
-    for (_, task) in bound.drain() {
-        task.abort();
-    }
+    bound.clear();
 }
 
 /// Binds the listeners the records have and unbinds the others; reports each load balancer
@@ -74,7 +81,7 @@ async fn run(app: Arc<App>) {
 async fn bind_listeners(
     plane: &Arc<Plane>,
     state: &State,
-    bound: &mut HashMap<Binding, JoinHandle<()>>,
+    bound: &mut HashMap<Binding, Accepting>,
     failed: &mut HashMap<String, String>,
 ) {
     let mut wanted: Vec<(Binding, String)> = Vec::new();
@@ -83,13 +90,7 @@ async fn bind_listeners(
             wanted.push(((lb.address, listener.port, listener.arn.clone()), lb.arn.clone()));
         }
     }
-    bound.retain(|binding, task| {
-        let keep = wanted.iter().any(|(w, _)| w == binding);
-        if !keep {
-            task.abort();
-        }
-        keep
-    });
+    bound.retain(|binding, _| wanted.iter().any(|(w, _)| w == binding));
     failed.clear();
     for (binding, lb_arn) in wanted {
         if bound.contains_key(&binding) {
@@ -100,7 +101,7 @@ async fn bind_listeners(
             Ok(socket) => {
                 tracing::info!(%address, port, listener = %listener_arn, "listener bound");
                 let task = tokio::spawn(accept_loop(Arc::clone(plane), socket, listener_arn, port));
-                bound.insert(binding, task);
+                bound.insert(binding, Accepting(task));
             }
             Err(error) => {
                 tracing::warn!(%error, %address, port, "cannot bind a listener");
