@@ -152,15 +152,14 @@ pub fn availability_zones(app: &App) -> Vec<String> {
 }
 
 /// The container instance whose machine id (`ec2InstanceId`) is `host_id`, if registered:
-/// the address its agent announces and its zone.
-pub fn instance_by_host_id(app: &App, host_id: &str) -> Option<(Option<String>, Option<String>)> {
+/// the address its agent announces (if any).
+pub fn instance_by_host_id(app: &App, host_id: &str) -> Option<Option<String>> {
     let state = app.state.read();
     let record = state.instances.values().find(|i| {
         i.instance.ec2_instance_id == host_id
             && i.instance.status != flotilla_api::status::InstanceStatus::Inactive
     })?;
-    let zone = record.instance.attributes.iter().find(|a| a.name == "ecs.availability-zone");
-    Some((record.instance.advertise_address.clone(), zone.and_then(|a| a.value.clone())))
+    Some(record.instance.advertise_address.clone())
 }
 
 /// Starts the background work (service controller, stopped-task upkeep, the figures' tick);

@@ -63,7 +63,6 @@ pub trait Vpcs: Send + Sync {
 pub struct InstanceInfo {
     /// The address its agent announces (`flotilla agent --advertise-address`).
     pub address: Option<IpAddr>,
-    pub zone: Option<String>,
 }
 
 /// Where ELBv2 learns the region's instances (ECS's container instances, by `ec2InstanceId`).

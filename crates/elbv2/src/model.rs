@@ -112,6 +112,19 @@ pub fn matcher_matches(matcher: &str, status: u16) -> bool {
     })
 }
 
+/// `a.b.c.d/n` as (network, prefix length): a `source-ip` condition's value.
+pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
+    let (address, prefix) = text.split_once('/')?;
+    Some((address.parse().ok()?, prefix.parse().ok().filter(|p| *p <= 32)?))
+}
+
+/// Whether `address` lies in `cidr` (false for what is not a CIDR block).
+pub fn cidr_contains(cidr: &str, address: Ipv4Addr) -> bool {
+    let Some((network, prefix)) = parse_cidr(cidr) else { return false };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    u32::from(address) & mask == u32::from(network) & mask
+}
+
 /// What a target group's targets are named by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TargetType {

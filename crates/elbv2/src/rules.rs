@@ -3,8 +3,6 @@
 //! redirect) checked as ELB checks them; CreateRule, DescribeRules, ModifyRule, DeleteRule and
 //! SetRulePriorities. A listener's default actions are its default rule.
 
-use std::net::Ipv4Addr;
-
 use flotilla_api::{ApiError, ErrorCode};
 
 use crate::model::{Action, ActionKind, Condition, Rule, State};
@@ -269,7 +267,7 @@ fn conditions(input: Vec<wire::RuleCondition>) -> Result<Vec<Condition>, ApiErro
             "source-ip" => {
                 legacy_only("source-ip")?;
                 let cidrs = c.source_ip_config.and_then(|s| s.values).unwrap_or_default();
-                if let Some(bad) = cidrs.iter().find(|c| parse_cidr(c).is_none()) {
+                if let Some(bad) = cidrs.iter().find(|c| crate::model::parse_cidr(c).is_none()) {
                     return Err(validation(format!(
                         "Source IP '{bad}' must be an IPv4 CIDR block"
                     )));
@@ -305,13 +303,6 @@ fn conditions(input: Vec<wire::RuleCondition>) -> Result<Vec<Condition>, ApiErro
         )));
     }
     Ok(out)
-}
-
-/// `a.b.c.d/n` as (network, prefix length).
-pub fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
-    let (address, prefix) = text.split_once('/')?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-    Some((address.parse().ok()?, prefix))
 }
 
 fn check_priority(

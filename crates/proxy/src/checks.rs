@@ -10,46 +10,54 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flotilla_elbv2::health::{Failure, TargetKey, Verdict};
-use flotilla_elbv2::model::{HealthCheck, State};
+use flotilla_elbv2::model::{HealthCheck, State, TargetType};
 use flotilla_elbv2::App;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+/// What a target's check loop runs with; a change restarts the loop.
+#[derive(Clone, PartialEq)]
+struct Probe {
+    check: HealthCheck,
+    is_ip: bool,
+}
+
 /// The running checks, each with the settings it was started with.
 #[derive(Default)]
 pub struct Checks {
-    running: HashMap<TargetKey, (HealthCheck, JoinHandle<()>)>,
+    running: HashMap<TargetKey, (Probe, JoinHandle<()>)>,
 }
 
 impl Checks {
     /// Starts checks of new targets, stops those of targets gone, restarts those whose group's
     /// settings changed.
     pub fn reconcile(&mut self, app: &Arc<App>, state: &State, now: f64) {
-        let mut wanted: HashMap<TargetKey, HealthCheck> = HashMap::new();
+        let mut wanted: HashMap<TargetKey, Probe> = HashMap::new();
         for group in state.target_groups.values() {
             if !group.health_check.enabled || state.load_balancers_of(&group.arn).is_empty() {
                 continue;
             }
             for target in group.live_targets(now).filter(|t| t.draining_since.is_none()) {
                 let key = (group.arn.clone(), target.id.clone(), target.port);
-                wanted.insert(key, group.health_check.clone());
+                let is_ip = group.target_type == TargetType::Ip;
+                wanted.insert(key, Probe { check: group.health_check.clone(), is_ip });
             }
         }
-        self.running.retain(|key, (check, task)| {
-            let keep = wanted.get(key) == Some(check);
+        self.running.retain(|key, (probe, task)| {
+            let keep = wanted.get(key) == Some(probe);
             if !keep {
                 task.abort();
             }
             keep
         });
-        for (key, check) in wanted {
+        for (key, probe) in wanted {
             if self.running.contains_key(&key) {
                 continue;
             }
-            let task = tokio::spawn(check_loop(Arc::clone(app), key.clone(), check.clone()));
-            self.running.insert(key, (check, task));
+            let task = tokio::spawn(check_loop(Arc::clone(app), key.clone(), probe.clone()));
+            self.running.insert(key, (probe, task));
         }
         app.health.retain_targets(|key| self.running.contains_key(key));
     }
@@ -63,28 +71,24 @@ impl Drop for Checks {
     }
 }
 
-/// Where a target is reached: an instance at its agent's address, an IP as itself.
-pub fn target_address(app: &App, group_is_ip: bool, id: &str, port: u16) -> Option<SocketAddr> {
-    let ip = if group_is_ip { id.parse().ok()? } else { app.instances.instance(id)?.address? };
+/// Where a target is checked: an instance at its agent's address (asked each time: a check is
+/// seconds apart), an IP as itself.
+fn check_address(app: &App, is_ip: bool, id: &str, port: u16) -> Option<SocketAddr> {
+    let ip = if is_ip { id.parse().ok()? } else { app.instances.instance(id)?.address? };
     Some(SocketAddr::new(ip, port))
 }
 
-async fn check_loop(app: Arc<App>, key: TargetKey, check: HealthCheck) {
+async fn check_loop(app: Arc<App>, key: TargetKey, probe: Probe) {
+    let Probe { check, is_ip } = probe;
     let (mut passes, mut failures) = (0u32, 0u32);
     let mut verdict = Verdict::Initial;
     app.health.set_verdict(key.clone(), verdict);
     let mut tick = tokio::time::interval(Duration::from_secs(u64::from(check.interval_seconds)));
     loop {
         tick.tick().await;
-        let is_ip = app
-            .records
-            .snapshot()
-            .target_groups
-            .get(&key.0)
-            .is_some_and(|g| g.target_type == flotilla_elbv2::model::TargetType::Ip);
         let port = check.port.unwrap_or(key.2);
-        let outcome = match target_address(&app, is_ip, &key.1, port) {
-            Some(addr) => probe(addr, &check).await,
+        let outcome = match check_address(&app, is_ip, &key.1, port) {
+            Some(addr) => check_once(addr, &check).await,
             None => Err(Failure::Timeout),
         };
         match outcome {
@@ -108,7 +112,7 @@ async fn check_loop(app: Arc<App>, key: TargetKey, check: HealthCheck) {
 }
 
 /// One health check: a GET of the path within the timeout, its code in the matcher.
-async fn probe(addr: SocketAddr, check: &HealthCheck) -> Result<(), Failure> {
+async fn check_once(addr: SocketAddr, check: &HealthCheck) -> Result<(), Failure> {
     let timeout = Duration::from_secs(u64::from(check.timeout_seconds));
     let attempt = async {
         let stream = TcpStream::connect(addr).await.map_err(|e| match e.kind() {

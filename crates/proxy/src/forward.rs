@@ -20,7 +20,7 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 
 use crate::route::{self, Original, RequestView};
 use crate::upstream::UpstreamError;
-use crate::{checks, client_address, Plane};
+use crate::{client_address, Plane};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -118,12 +118,12 @@ pub async fn handle(
             if targets.is_empty() {
                 return Ok(elb_answer(StatusCode::SERVICE_UNAVAILABLE, server_header));
             }
+            let no_attributes = std::collections::BTreeMap::new();
             let lb_attributes = state
                 .load_balancers
                 .get(&listener.load_balancer_arn)
-                .map(|lb| lb.attributes.clone())
-                .unwrap_or_default();
-            let request = outgoing(request, peer, port, &lb_attributes);
+                .map_or(&no_attributes, |lb| &lb.attributes);
+            let request = outgoing(request, peer, port, lb_attributes);
             match plane.pool.send(&targets, request).await {
                 Ok((_, response)) => {
                     let (mut parts, body) = response.into_parts();
@@ -173,10 +173,8 @@ fn candidates(plane: &Plane, state: &State, group_arn: &str, turn: usize) -> Vec
         .collect();
     let chosen: Vec<_> = if healthy.is_empty() { serving.iter().collect() } else { healthy };
     let is_ip = group.target_type == TargetType::Ip;
-    let mut addresses: Vec<SocketAddr> = chosen
-        .iter()
-        .filter_map(|t| checks::target_address(&plane.app, is_ip, &t.id, t.port))
-        .collect();
+    let mut addresses: Vec<SocketAddr> =
+        chosen.iter().filter_map(|t| plane.target_address(is_ip, &t.id, t.port)).collect();
     if !addresses.is_empty() {
         let start = turn % addresses.len();
         addresses.rotate_left(start);

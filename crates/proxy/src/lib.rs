@@ -12,13 +12,13 @@ pub mod route;
 mod upstream;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use flotilla_elbv2::health::Serving;
-use flotilla_elbv2::model::State;
+use flotilla_elbv2::model::{State, TargetType};
 use flotilla_elbv2::App;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -34,6 +34,34 @@ struct Plane {
     pool: upstream::Pool,
     /// Round-robin position, shared by every target group.
     next: AtomicUsize,
+    /// The address of every instance some target group names, looked up once per change of
+    /// records (and every RECHECK) instead of once per request.
+    instances: RwLock<Arc<HashMap<String, IpAddr>>>,
+}
+
+impl Plane {
+    /// Where a target of a group is reached: an instance at its agent's address, an IP as
+    /// itself.
+    fn target_address(&self, is_ip: bool, id: &str, port: u16) -> Option<SocketAddr> {
+        let ip = if is_ip {
+            id.parse().ok()?
+        } else {
+            *self.instances.read().unwrap_or_else(|e| e.into_inner()).get(id)?
+        };
+        Some(SocketAddr::new(ip, port))
+    }
+
+    /// Looks up the instances the records' instance targets name.
+    fn resolve_instances(&self, state: &State) {
+        let resolved: HashMap<String, IpAddr> = state
+            .target_groups
+            .values()
+            .filter(|g| g.target_type == TargetType::Instance)
+            .flat_map(|g| g.targets.iter())
+            .filter_map(|t| Some((t.id.clone(), self.app.instances.instance(&t.id)?.address?)))
+            .collect();
+        *self.instances.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(resolved);
+    }
 }
 
 /// Runs the data plane of `app`'s load balancers until aborted.
@@ -54,7 +82,12 @@ impl Drop for Accepting {
 }
 
 async fn run(app: Arc<App>) {
-    let plane = Arc::new(Plane { app, pool: upstream::Pool::default(), next: AtomicUsize::new(0) });
+    let plane = Arc::new(Plane {
+        app,
+        pool: upstream::Pool::default(),
+        next: AtomicUsize::new(0),
+        instances: RwLock::default(),
+    });
     let mut updates = plane.app.records.subscribe();
     let mut bound: HashMap<Binding, Accepting> = HashMap::new();
     let mut failed: HashMap<String, String> = HashMap::new();
@@ -66,6 +99,7 @@ async fn run(app: Arc<App>) {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        plane.resolve_instances(&state);
         bind_listeners(&plane, &state, &mut bound, &mut failed).await;
         checks.reconcile(&plane.app, &state, now);
         tokio::select! {

@@ -3,7 +3,7 @@
 //! case-insensitive, `*` and `?` wildcards, methods exactly, source addresses by CIDR; and the
 //! `Location` a redirect action writes. Pure: no IO.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use flotilla_elbv2::model::{Condition, Rule, State};
 
@@ -58,39 +58,11 @@ fn holds(condition: &Condition, request: &RequestView<'_>) -> bool {
     }
 }
 
-/// A query string's pairs, percent-decoded.
+/// A query string's pairs, decoded as forms encode them (`%XX`, `+`).
 fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `client` lies in `cidr` (IPv4; an IPv4-mapped IPv6 client counts as its IPv4).
@@ -102,14 +74,7 @@ fn in_cidr(cidr: &str, client: IpAddr) -> bool {
             None => return false,
         },
     };
-    let Some((network, prefix)) = parse_cidr(cidr) else { return false };
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-    u32::from(client) & mask == u32::from(network) & mask
-}
-
-fn parse_cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
-    let (address, prefix) = text.split_once('/')?;
-    Some((address.parse().ok()?, prefix.parse().ok().filter(|p| *p <= 32)?))
+    flotilla_elbv2::model::cidr_contains(cidr, client)
 }
 
 /// ELB's wildcard match: `*` any run of characters, `?` any one.

@@ -65,8 +65,8 @@ pub struct EcsInstances(pub Arc<flotilla_ecs::App>);
 
 impl flotilla_elbv2::Instances for EcsInstances {
     fn instance(&self, instance_id: &str) -> Option<flotilla_elbv2::InstanceInfo> {
-        let (address, zone) = flotilla_ecs::instance_by_host_id(&self.0, instance_id)?;
-        Some(flotilla_elbv2::InstanceInfo { address: address.and_then(|a| a.parse().ok()), zone })
+        let address = flotilla_ecs::instance_by_host_id(&self.0, instance_id)?;
+        Some(flotilla_elbv2::InstanceInfo { address: address.and_then(|a| a.parse().ok()) })
     }
 }
 
