@@ -160,28 +160,42 @@ pub fn apply(
     Ok(())
 }
 
-/// Load balancer attribute pairs from the request.
-pub fn lb_pairs(attributes: Vec<wire::LoadBalancerAttribute>) -> Vec<(String, String)> {
+/// The three wire shapes of an attribute (load balancer, target group, listener): a key and a
+/// value each.
+pub trait Pair: Sized {
+    fn split(self) -> (Option<String>, Option<String>);
+    fn join(key: String, value: String) -> Self;
+}
+
+macro_rules! pair {
+    ($($shape:ty),*) => {$(
+        impl Pair for $shape {
+            fn split(self) -> (Option<String>, Option<String>) {
+                (self.key, self.value)
+            }
+            fn join(key: String, value: String) -> Self {
+                Self { key: Some(key), value: Some(value) }
+            }
+        }
+    )*};
+}
+
+pair!(wire::LoadBalancerAttribute, wire::TargetGroupAttribute, wire::ListenerAttribute);
+
+/// A request's attributes as (key, value) changes.
+pub fn changes<A: Pair>(attributes: Vec<A>) -> Vec<(String, String)> {
     attributes
         .into_iter()
-        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
+        .map(|a| {
+            let (key, value) = a.split();
+            (key.unwrap_or_default(), value.unwrap_or_default())
+        })
         .collect()
 }
 
-/// Listener attribute pairs from the request.
-pub fn listener_pairs(attributes: Vec<wire::ListenerAttribute>) -> Vec<(String, String)> {
-    attributes
-        .into_iter()
-        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
-        .collect()
-}
-
-/// Target group attribute pairs from the request.
-pub fn tg_pairs(attributes: Vec<wire::TargetGroupAttribute>) -> Vec<(String, String)> {
-    attributes
-        .into_iter()
-        .map(|a| (a.key.unwrap_or_default(), a.value.unwrap_or_default()))
-        .collect()
+/// Every attribute of `of` as the answers carry them.
+pub fn described<A: Pair>(of: Of, set: &BTreeMap<String, String>) -> Vec<A> {
+    all(of, set).into_iter().map(|(key, value)| A::join(key, value)).collect()
 }
 
 fn validation(message: String) -> ApiError {

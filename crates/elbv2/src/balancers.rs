@@ -204,7 +204,7 @@ pub fn describe_attributes(
     let state = app.records.snapshot();
     let lb = state.load_balancers.get(&input.load_balancer_arn).ok_or_else(crate::lb_not_found)?;
     Ok(wire::DescribeLoadBalancerAttributesOutput {
-        attributes: Some(lb_attributes(&lb.attributes)),
+        attributes: Some(attributes::described(Of::LoadBalancer, &lb.attributes)),
     })
 }
 
@@ -212,7 +212,7 @@ pub async fn modify_attributes(
     app: &App,
     input: wire::ModifyLoadBalancerAttributesInput,
 ) -> Result<wire::ModifyLoadBalancerAttributesOutput, ApiError> {
-    let changes = attributes::lb_pairs(input.attributes);
+    let changes = attributes::changes(input.attributes);
     let set = app
         .records
         .change(|state| {
@@ -224,14 +224,9 @@ pub async fn modify_attributes(
             Ok(lb.attributes.clone())
         })
         .await?;
-    Ok(wire::ModifyLoadBalancerAttributesOutput { attributes: Some(lb_attributes(&set)) })
-}
-
-fn lb_attributes(set: &BTreeMap<String, String>) -> Vec<wire::LoadBalancerAttribute> {
-    attributes::all(Of::LoadBalancer, set)
-        .into_iter()
-        .map(|(k, v)| wire::LoadBalancerAttribute { key: Some(k), value: Some(v) })
-        .collect()
+    Ok(wire::ModifyLoadBalancerAttributesOutput {
+        attributes: Some(attributes::described(Of::LoadBalancer, &set)),
+    })
 }
 
 /// A load balancer as ELB describes it; its state is what the data plane reports.

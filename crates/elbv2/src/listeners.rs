@@ -25,7 +25,7 @@ pub async fn create(
 ) -> Result<wire::CreateListenerOutput, ApiError> {
     let tags = tags::checked(input.tags.unwrap_or_default())?;
     let port = check_port(input.port)?;
-    let (listener, state) = app
+    let described = app
         .records
         .change(|state| {
             let lb = state
@@ -38,7 +38,7 @@ pub async fn create(
                 // A repeat of the same request answers with what it made.
                 if state.rules.get(&existing.default_rule_arn).map(|r| &r.actions) == Some(&actions)
                 {
-                    return Ok((existing.clone(), state.clone()));
+                    return Ok(view(state, existing));
                 }
                 return Err(ApiError::new(
                     ErrorCode::DuplicateListener,
@@ -77,10 +77,10 @@ pub async fn create(
             );
             state.listeners.insert(arn.clone(), listener.clone());
             tags::put(state, &arn, &tags)?;
-            Ok((listener, state.clone()))
+            Ok(view(state, &listener))
         })
         .await?;
-    Ok(wire::CreateListenerOutput { listeners: Some(vec![view(&state, &listener)]) })
+    Ok(wire::CreateListenerOutput { listeners: Some(vec![described]) })
 }
 
 pub fn describe(
@@ -124,7 +124,7 @@ pub async fn modify(
     input: wire::ModifyListenerInput,
 ) -> Result<wire::ModifyListenerOutput, ApiError> {
     let port = input.port.map(|p| check_port(Some(p))).transpose()?;
-    let (listener, state) = app
+    let described = app
         .records
         .change(|state| {
             let mut listener = state
@@ -154,10 +154,10 @@ pub async fn modify(
                 }
             }
             state.listeners.insert(listener.arn.clone(), listener.clone());
-            Ok((listener, state.clone()))
+            Ok(view(state, &listener))
         })
         .await?;
-    Ok(wire::ModifyListenerOutput { listeners: Some(vec![view(&state, &listener)]) })
+    Ok(wire::ModifyListenerOutput { listeners: Some(vec![described]) })
 }
 
 pub async fn delete(
@@ -184,7 +184,7 @@ pub fn describe_attributes(
     let listener =
         state.listeners.get(&input.listener_arn).ok_or_else(crate::listener_not_found)?;
     Ok(wire::DescribeListenerAttributesOutput {
-        attributes: Some(listener_attributes(&listener.attributes)),
+        attributes: Some(attributes::described(Of::Listener, &listener.attributes)),
     })
 }
 
@@ -192,7 +192,7 @@ pub async fn modify_attributes(
     app: &App,
     input: wire::ModifyListenerAttributesInput,
 ) -> Result<wire::ModifyListenerAttributesOutput, ApiError> {
-    let changes = attributes::listener_pairs(input.attributes);
+    let changes = attributes::changes(input.attributes);
     let set = app
         .records
         .change(|state| {
@@ -204,14 +204,9 @@ pub async fn modify_attributes(
             Ok(listener.attributes.clone())
         })
         .await?;
-    Ok(wire::ModifyListenerAttributesOutput { attributes: Some(listener_attributes(&set)) })
-}
-
-fn listener_attributes(set: &BTreeMap<String, String>) -> Vec<wire::ListenerAttribute> {
-    attributes::all(Of::Listener, set)
-        .into_iter()
-        .map(|(k, v)| wire::ListenerAttribute { key: Some(k), value: Some(v) })
-        .collect()
+    Ok(wire::ModifyListenerAttributesOutput {
+        attributes: Some(attributes::described(Of::Listener, &set)),
+    })
 }
 
 /// A listener as ELB describes it.

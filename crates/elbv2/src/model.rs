@@ -154,6 +154,13 @@ pub struct Target {
     pub draining_since: Option<f64>,
 }
 
+impl Target {
+    /// Whether its draining is over at `now`, after `delay` seconds: then it is gone.
+    pub fn drained(&self, delay: f64, now: f64) -> bool {
+        self.draining_since.is_some_and(|since| since + delay <= now)
+    }
+}
+
 /// A target group (HTTP, targets of one type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroup {
@@ -180,9 +187,7 @@ impl TargetGroup {
     /// The targets still draining or serving at `now` (those whose drain is over are gone).
     pub fn live_targets(&self, now: f64) -> impl Iterator<Item = &Target> {
         let delay = self.deregistration_delay();
-        self.targets
-            .iter()
-            .filter(move |t| t.draining_since.is_none_or(|since| since + delay > now))
+        self.targets.iter().filter(move |t| !t.drained(delay, now))
     }
 }
 

@@ -184,7 +184,7 @@ pub async fn create(
         targets: Vec::new(),
         attributes: BTreeMap::new(),
     };
-    let (group, state) = app
+    let described = app
         .records
         .change(|state| {
             if let Some(existing) = state.target_groups.values().find(|g| g.name == input.name) {
@@ -196,14 +196,14 @@ pub async fn create(
                         format!("A target group with the same name '{}' exists, but with different settings", input.name),
                     ));
                 }
-                return Ok((existing.clone(), state.clone()));
+                return Ok(view(state, existing));
             }
             state.target_groups.insert(arn.clone(), wanted.clone());
             tags::put(state, &arn, &tags)?;
-            Ok((wanted.clone(), state.clone()))
+            Ok(view(state, &wanted))
         })
         .await?;
-    Ok(wire::CreateTargetGroupOutput { target_groups: Some(vec![view(&state, &group)]) })
+    Ok(wire::CreateTargetGroupOutput { target_groups: Some(vec![described]) })
 }
 
 pub fn describe(
@@ -257,7 +257,7 @@ pub async fn modify(
         unhealthy: input.unhealthy_threshold_count,
         matcher: input.matcher,
     };
-    let (group, state) = app
+    let described = app
         .records
         .change(|state| {
             let group = state
@@ -266,10 +266,10 @@ pub async fn modify(
                 .ok_or_else(crate::tg_not_found)?;
             group.health_check = change.apply(&group.health_check)?;
             let group = group.clone();
-            Ok((group, state.clone()))
+            Ok(view(state, &group))
         })
         .await?;
-    Ok(wire::ModifyTargetGroupOutput { target_groups: Some(vec![view(&state, &group)]) })
+    Ok(wire::ModifyTargetGroupOutput { target_groups: Some(vec![described]) })
 }
 
 pub async fn delete(
@@ -303,7 +303,7 @@ pub fn describe_attributes(
     let state = app.records.snapshot();
     let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
     Ok(wire::DescribeTargetGroupAttributesOutput {
-        attributes: Some(tg_attributes(&group.attributes)),
+        attributes: Some(attributes::described(Of::TargetGroup, &group.attributes)),
     })
 }
 
@@ -311,7 +311,7 @@ pub async fn modify_attributes(
     app: &App,
     input: wire::ModifyTargetGroupAttributesInput,
 ) -> Result<wire::ModifyTargetGroupAttributesOutput, ApiError> {
-    let changes = attributes::tg_pairs(input.attributes);
+    let changes = attributes::changes(input.attributes);
     let set = app
         .records
         .change(|state| {
@@ -323,14 +323,9 @@ pub async fn modify_attributes(
             Ok(group.attributes.clone())
         })
         .await?;
-    Ok(wire::ModifyTargetGroupAttributesOutput { attributes: Some(tg_attributes(&set)) })
-}
-
-fn tg_attributes(set: &BTreeMap<String, String>) -> Vec<wire::TargetGroupAttribute> {
-    attributes::all(Of::TargetGroup, set)
-        .into_iter()
-        .map(|(k, v)| wire::TargetGroupAttribute { key: Some(k), value: Some(v) })
-        .collect()
+    Ok(wire::ModifyTargetGroupAttributesOutput {
+        attributes: Some(attributes::described(Of::TargetGroup, &set)),
+    })
 }
 
 /// A target group as ELB describes it.

@@ -48,7 +48,7 @@ fn private_ipv4(id: &str) -> bool {
 fn purge_drained(state: &mut State, now: f64) {
     for group in state.target_groups.values_mut() {
         let delay = group.deregistration_delay();
-        group.targets.retain(|t| t.draining_since.is_none_or(|since| since + delay > now));
+        group.targets.retain(|t| !t.drained(delay, now));
     }
 }
 
