@@ -221,15 +221,20 @@ fn outgoing(
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers a Connection header names are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
-        headers.remove(name.as_str());
+    // Headers a Connection header names are hop-by-hop too (rare: looked at only when present).
+    if headers.contains_key(hyper::header::CONNECTION) {
+        let named: Vec<String> = headers
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        for name in named {
+            headers.remove(name.as_str());
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
