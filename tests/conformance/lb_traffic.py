@@ -8,6 +8,10 @@ Scenarios:
           redirects; X-Forwarded-For/Proto/Port.            (--web: 2 ports, --api: 1 port)
   health  only healthy targets get traffic; a failing one shows ELB's reason; fail-open when
           none is healthy; a deregistered target drains.   (--web: healthy, --api: failing)
+  service an ECS service with `loadBalancers`: its tasks registered once running and healthy
+          by the load balancer's checks, ECS's checks of the entries, and a rolling deployment
+          under steady load with no failed request: old tasks drain (DEACTIVATING) before
+          SIGTERM.                                         (--cluster; no --web/--api)
 
 Usage: lb_traffic.py --endpoint URL --credentials FILE --region R --scenario S --instance ID
                      --web PORTS --api PORTS
@@ -20,6 +24,7 @@ import argparse
 import http.client
 import json
 import sys
+import threading
 import time
 
 import botocore.session
@@ -100,6 +105,114 @@ class Traffic:
             return json.loads(body)["hostname"]
         except (ValueError, KeyError):
             return None
+
+    def service(self, ecs, cluster: str) -> None:
+        self.balancer("traffic-service")
+        group = self.elb.create_target_group(Name="svc", Protocol="HTTP", Port=8080, VpcId=self.vpc,
+                                             HealthCheckPath="/healthz", HealthCheckIntervalSeconds=5,
+                                             HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                             UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+        self.elb.modify_target_group_attributes(TargetGroupArn=group, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "3"}])
+        container = {"name": "web", "image": "flotilla/demo:latest", "memory": 64, "command": ["serve"],
+                     "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
+        first = ecs.register_task_definition(family="lb-svc", containerDefinitions=[container])
+        first_arn = first["taskDefinition"]["taskDefinitionArn"]
+        entry = {"targetGroupArn": group, "containerName": "web", "containerPort": 8080}
+
+        # ECS's checks of the entries, before a listener forwards to the group.
+        def refused(**changes) -> str:
+            try:
+                ecs.create_service(cluster=cluster, serviceName="lb-bad", taskDefinition=first_arn, desiredCount=1,
+                                   loadBalancers=[{**entry, **changes}])
+            except ecs.exceptions.InvalidParameterException as error:
+                return error.response["Error"]["Message"]
+            return "accepted"
+        message = refused()
+        self.expect("a group no load balancer uses", "does not have an associated load balancer" in message, message)
+        self.listen(group)
+        self.active()
+        message = refused(containerPort=9999)
+        self.expect("a port the container does not map", message == "The container web did not have a container port 9999 defined.", message)
+        message = refused(targetGroupArn=group + "0")
+        self.expect("a group that does not exist", "does not exist" in message, message)
+
+        ecs.create_service(cluster=cluster, serviceName="lb-svc", taskDefinition=first_arn, desiredCount=2,
+                           loadBalancers=[entry], healthCheckGracePeriodSeconds=30,
+                           deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200})
+        described = ecs.describe_services(cluster=cluster, services=["lb-svc"])["services"][0]
+        self.expect("the service's loadBalancers", described.get("loadBalancers") == [entry], described.get("loadBalancers"))
+        self.completed(ecs, cluster, 90)
+
+        def ports() -> set[int]:
+            arns = ecs.list_tasks(cluster=cluster, serviceName="lb-svc", desiredStatus="RUNNING")["taskArns"]
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            return {b["hostPort"] for t in tasks for c in t["containers"] for b in c.get("networkBindings", [])
+                    if b.get("containerPort") == 8080}
+        health = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        registered = {h["Target"]["Port"] for h in health if h["TargetHealth"]["State"] == "healthy"}
+        self.expect("the running tasks are the healthy targets", registered == ports() and len(registered) == 2,
+                    (health, ports()))
+        self.expect("the instance is the target", all(h["Target"]["Id"] == self.instance for h in health), health)
+
+        # A rolling deployment under steady load: no request may fail.
+        stop, failures, served = threading.Event(), [], [0]
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    status, _, _ = self.get("/")
+                    if status != 200:
+                        failures.append(status)
+                    served[0] += 1
+                except OSError as error:
+                    failures.append(repr(error))
+        worker = threading.Thread(target=load)
+        worker.start()
+        before = ports()
+        second = ecs.register_task_definition(family="lb-svc", containerDefinitions=[container])
+        ecs.update_service(cluster=cluster, service="lb-svc", taskDefinition=second["taskDefinition"]["taskDefinitionArn"])
+        seen_deactivating, deadline = False, time.time() + 120
+        while time.time() < deadline:
+            arns = ecs.list_tasks(cluster=cluster, serviceName="lb-svc", desiredStatus="STOPPED")["taskArns"]
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            seen_deactivating |= any(t["lastStatus"] == "DEACTIVATING" for t in tasks)
+            service = ecs.describe_services(cluster=cluster, services=["lb-svc"])["services"][0]
+            primary = service["deployments"][0]
+            if primary.get("rolloutState") == "COMPLETED" and len(service["deployments"]) == 1 \
+                    and all(t["lastStatus"] == "STOPPED" for t in tasks) and len(tasks) >= 2:
+                break
+            time.sleep(0.3)
+        stop.set()
+        worker.join()
+        self.expect("the deployment completes", primary.get("rolloutState") == "COMPLETED", service["deployments"])
+        self.expect("old tasks drained from the load balancer first (DEACTIVATING)", seen_deactivating, tasks)
+        self.expect("requests were served through the deployment", served[0] > 50, served[0])
+        print(f"rolling deployment: {served[0]} requests, {len(failures)} failed")
+        self.expect("no request failed during the rolling deployment", failures == [], failures[:10])
+        after = ports()
+        self.expect("new tasks replaced the old ones", len(after) == 2 and not (after & before), (before, after))
+        health = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        serving = {h["Target"]["Port"] for h in health if h["TargetHealth"]["State"] == "healthy"}
+        self.expect("the targets follow the tasks", serving == after, health)
+        ecs.update_service(cluster=cluster, service="lb-svc", desiredCount=0)
+        ecs.delete_service(cluster=cluster, service="lb-svc")
+        deadline = time.time() + 30
+        while self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]:
+            if time.time() > deadline:
+                self.expect("a deleted service's targets leave", False, "still registered")
+                break
+            time.sleep(0.5)
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
+
+    def completed(self, ecs, cluster: str, seconds: float) -> None:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            service = ecs.describe_services(cluster=cluster, services=["lb-svc"])["services"][0]
+            if service["deployments"][0].get("rolloutState") == "COMPLETED" and service.get("runningCount") == 2:
+                return
+            time.sleep(0.5)
+        self.expect("the service's deployment completes once its targets are healthy", False,
+                    (service["deployments"], service["events"][:5]))
 
     def rules(self, web: list[int], api: list[int]) -> None:
         self.balancer("traffic-rules")
@@ -203,22 +316,26 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--scenario", choices=["rules", "health"], required=True)
+    parser.add_argument("--scenario", choices=["rules", "health", "service"], required=True)
     parser.add_argument("--instance", required=True)
-    parser.add_argument("--web", required=True)
-    parser.add_argument("--api", required=True)
+    parser.add_argument("--web", default="")
+    parser.add_argument("--api", default="")
+    parser.add_argument("--cluster", default="default")
     args = parser.parse_args()
     key = read_credentials(args.credentials)
     session = botocore.session.get_session()
-    elb, ec2 = (session.create_client(
+    elb, ec2, ecs = (session.create_client(
         service, endpoint_url=args.endpoint, region_name=args.region,
         aws_access_key_id=key[0], aws_secret_access_key=key[1],
         config=Config(retries={"total_max_attempts": 1}),
-    ) for service in ("elbv2", "ec2"))
+    ) for service in ("elbv2", "ec2", "ecs"))
     traffic = Traffic(elb, ec2, args.instance)
-    web = [int(p) for p in args.web.split(",")]
-    api = [int(p) for p in args.api.split(",")]
-    getattr(traffic, args.scenario)(web, api)
+    if args.scenario == "service":
+        traffic.service(ecs, args.cluster)
+    else:
+        web = [int(p) for p in args.web.split(",")]
+        api = [int(p) for p in args.api.split(",")]
+        getattr(traffic, args.scenario)(web, api)
     for failure in traffic.failures:
         print(f"FAIL {failure}")
     print(f"load balancer traffic ({args.scenario}): {len(traffic.failures)} failure(s)")

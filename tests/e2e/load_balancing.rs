@@ -90,3 +90,16 @@ async fn health_checks_gate_traffic() {
         ["--scenario", "health", "--instance", &instance, "--web", &healthy, "--api", &failing];
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
+
+/// A service with `loadBalancers`: ECS's checks of the entries, tasks registered once running
+/// (the deployment completes when the load balancer finds them healthy), and a rolling
+/// deployment under steady load with no failed request — old tasks drain (DEACTIVATING) for the
+/// deregistration delay before SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_register_their_tasks() {
+    let fleet = Fleet::start().await;
+    crate::support::ensure_demo_image();
+    let instance = instance_id(&fleet).await;
+    let args = ["--scenario", "service", "--instance", &instance, "--cluster", &fleet.cluster];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}

@@ -119,6 +119,9 @@ pub struct ServiceEvent {
 #[serde(rename_all = "camelCase")]
 pub struct Service {
     pub service_arn: String,
+    /// The target groups its tasks are registered in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<ServiceLoadBalancer>,
     pub service_name: String,
     pub cluster_arn: String,
     pub status: crate::status::ServiceStatus,
@@ -155,6 +158,15 @@ pub struct Service {
     /// EXTERNAL only: its task sets (DRAINING ones until their tasks are gone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sets: Vec<TaskSet>,
+}
+
+/// A `loadBalancers` entry of a service: the container port a target group reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLoadBalancer {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: i32,
 }
 
 /// Whose tags a task gets besides its own: `propagateTags`.

@@ -28,6 +28,7 @@ use crate::domain::deployments::new_deployment;
 use crate::domain::launch::reservation;
 use crate::domain::placement;
 use crate::domain::tasks::{new_ids, new_task, Launch, TaskIds};
+use crate::load_balancing::{task_targets, LoadBalancing, TargetHealth};
 use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
 use crate::App;
 
@@ -85,6 +86,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             let event_ids: Vec<String> =
                 (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
             let scope = app.scope.clone();
+            let load_balancing = Arc::clone(&app.load_balancing);
             let result = app
                 .state
                 .write(move |staged| {
@@ -98,6 +100,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
                         event_ids,
                         scope,
                         seen: &mut seen,
+                        load_balancing,
                     };
                     pass.run();
                     Ok(())
@@ -130,11 +133,14 @@ struct Pass<'a, 'b> {
     connected: Arc<HashSet<String>>,
     event_ids: Vec<String>,
     scope: flotilla_api::arn::ArnScope,
+    /// Target groups' delays and health, for services with `loadBalancers`.
+    load_balancing: Arc<dyn LoadBalancing>,
 }
 
 impl<'b> Pass<'_, 'b> {
     fn run(&mut self) {
         self.stop_tasks_on_lost_instances();
+        self.end_deregistrations();
         let services: Vec<ServiceRecord> = self
             .staged
             .state()
@@ -153,8 +159,11 @@ impl<'b> Pass<'_, 'b> {
             // A steady REPLICA service whose record, tasks, instances and lost agents are as
             // they were after its last reconcile has nothing to do. (DAEMON membership can
             // hang on other groups' tasks and on connectivity: those are always reconciled.)
+            // Load balancers' health checks change nothing stored: services behind them are
+            // always reconciled too.
             let unchanged = self.seen.get(&key).filter(|s| {
                 before.service.scheduling_strategy != "DAEMON"
+                    && before.service.load_balancers.is_empty()
                     && s.record == before
                     && s.changes == changes
                     && s.lost_generation == self.lost_generation
@@ -185,6 +194,25 @@ impl<'b> Pass<'_, 'b> {
             if service != before {
                 self.staged.put(Record::Service(Box::new(service)));
             }
+        }
+    }
+
+    /// Tasks whose load balancers' deregistration delay is over: their agents are now told to
+    /// stop them (SIGTERM), requests in flight having had the delay to finish.
+    fn end_deregistrations(&mut self) {
+        let now = self.now;
+        let done: Vec<TaskRecord> = self
+            .staged
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.deregistering_until.is_some_and(|until| until <= now))
+            .cloned()
+            .collect();
+        for mut task in done {
+            task.deregistering_until = None;
+            task.task.version += 1;
+            self.staged.put(Record::Task(Box::new(task)));
         }
     }
 
@@ -268,6 +296,20 @@ impl<'b> Pass<'_, 'b> {
         }
         let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
         let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
+        if !service.service.load_balancers.is_empty() {
+            // Behind load balancers a task is healthy when their checks pass too (and its
+            // containers' own, if it has them); failing either, past the grace period, it goes.
+            let container = match (has_checks, task.task.health_status) {
+                (false, _) | (true, Some(HealthStatus::Healthy)) => TargetHealth::Healthy,
+                (true, Some(HealthStatus::Unhealthy)) => TargetHealth::Unhealthy,
+                (true, _) => TargetHealth::Pending,
+            };
+            let balancers = self.balancer_health(service, task);
+            let healthy = container == TargetHealth::Healthy && balancers == TargetHealth::Healthy;
+            let failing =
+                container == TargetHealth::Unhealthy || balancers == TargetHealth::Unhealthy;
+            return (healthy, failing && running_for >= grace);
+        }
         if has_checks {
             match task.task.health_status {
                 Some(HealthStatus::Healthy) => (true, false),
@@ -277,6 +319,46 @@ impl<'b> Pass<'_, 'b> {
         } else {
             (running_for >= STABLE_AFTER_SECONDS, false)
         }
+    }
+
+    /// What the load balancers say of a task's targets: healthy when every target group's
+    /// checks pass, unhealthy when one's fail, else pending (not registered or judged yet).
+    fn balancer_health(&self, service: &ServiceRecord, task: &TaskRecord) -> TargetHealth {
+        let entries = &service.service.load_balancers;
+        let targets = task_targets(self.staged.state(), task, entries);
+        if targets.len() < entries.len() {
+            return TargetHealth::Pending;
+        }
+        let verdicts: Vec<TargetHealth> =
+            targets.iter().map(|t| self.load_balancing.health(t)).collect();
+        if verdicts.contains(&TargetHealth::Unhealthy) {
+            TargetHealth::Unhealthy
+        } else if verdicts.iter().all(|v| *v == TargetHealth::Healthy) {
+            TargetHealth::Healthy
+        } else {
+            TargetHealth::Pending
+        }
+    }
+
+    /// The target group whose checks a task fails, if any (for its stop reason).
+    fn failed_target_group(&self, service: &ServiceRecord, task: &TaskRecord) -> Option<String> {
+        let targets = task_targets(self.staged.state(), task, &service.service.load_balancers);
+        targets
+            .into_iter()
+            .find(|t| self.load_balancing.health(t) == TargetHealth::Unhealthy)
+            .map(|(arn, _, _)| arn)
+    }
+
+    /// How long a task of `service` drains from its load balancers before SIGTERM: the longest
+    /// deregistration delay of its target groups (none without load balancers).
+    fn deregistration_delay(&self, service: &ServiceRecord) -> f64 {
+        service
+            .service
+            .load_balancers
+            .iter()
+            .filter_map(|lb| self.load_balancing.target_group(&lb.target_group_arn))
+            .map(|g| g.deregistration_delay)
+            .fold(0.0, f64::max)
     }
 
     /// When the primary deployment holds more tasks than desired, which of them to stop first
@@ -503,6 +585,7 @@ impl<'b> Pass<'_, 'b> {
             return;
         }
         let mut stopped_ids = Vec::new();
+        let delay = self.deregistration_delay(service);
         for (id, why) in to_stop {
             let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone()) else {
                 continue;
@@ -510,11 +593,20 @@ impl<'b> Pass<'_, 'b> {
             task.task.desired_status = TaskStatus::Stopped;
             task.task.stop_code = Some("ServiceSchedulerInitiated".into());
             task.task.stopped_reason = Some(match why {
-                StopWhy::Unhealthy => "Task failed container health checks".to_string(),
+                StopWhy::Unhealthy => match self.failed_target_group(service, &task) {
+                    Some(arn) => format!("Task failed ELB health checks in (target-group {arn})"),
+                    None => "Task failed container health checks".to_string(),
+                },
                 StopWhy::Scheduler => {
                     format!("Scaling activity initiated by (deployment {deployment})")
                 }
             });
+            // A running task behind load balancers leaves them first (DEACTIVATING): its
+            // agent keeps it running through the deregistration delay, then stops it.
+            if delay > 0.0 && task.task.last_status == TaskStatus::Running {
+                task.task.last_status = TaskStatus::Deactivating;
+                task.deregistering_until = Some(self.now + delay);
+            }
             task.task.stopping_at.get_or_insert(self.now);
             task.task.version += 1;
             stopped_ids.push(task.id.clone());
@@ -905,7 +997,10 @@ impl<'b> Pass<'_, 'b> {
                 matches!(
                     t.task.stop_code.as_deref(),
                     Some("TaskFailedToStart") | Some("EssentialContainerExited")
-                ) || t.task.stopped_reason.as_deref() == Some("Task failed container health checks")
+                ) || t.task.stopped_reason.as_deref().is_some_and(|r| {
+                    r == "Task failed container health checks"
+                        || r.starts_with("Task failed ELB health checks")
+                })
             })
             .count() as i32;
         let previous = primary.failed_tasks;

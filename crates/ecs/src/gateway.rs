@@ -196,7 +196,7 @@ fn desired_fingerprint(app: &App, instance_id: &str) -> Vec<(String, TaskStatus)
         .read()
         .tasks_on(instance_id)
         .filter(|t| t.task.last_status != TaskStatus::Stopped)
-        .map(|t| (t.task.task_arn.clone(), t.task.desired_status))
+        .map(|t| (t.task.task_arn.clone(), t.agent_desired_status()))
         .collect()
 }
 

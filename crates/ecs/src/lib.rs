@@ -15,6 +15,7 @@ mod domain;
 mod gateway;
 pub mod handlers;
 mod housekeeping;
+pub mod load_balancing;
 pub mod metrics;
 pub mod service;
 pub mod state;
@@ -93,6 +94,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     pub logs: Arc<dyn LogSink>,
     pub figures: Arc<dyn FigureSink>,
+    /// The region's load balancers, for services' `loadBalancers`.
+    pub load_balancing: Arc<dyn load_balancing::LoadBalancing>,
 }
 
 impl App {
@@ -116,6 +119,7 @@ pub async fn open(
     store: Arc<dyn Store>,
     logs: Arc<dyn LogSink>,
     figures: Arc<dyn FigureSink>,
+    load_balancing: Arc<dyn load_balancing::LoadBalancing>,
 ) -> Result<Arc<App>, EcsError> {
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
@@ -128,6 +132,7 @@ pub async fn open(
         metrics: metrics::Metrics::default(),
         logs,
         figures,
+        load_balancing,
     });
     handlers::ensure_default_cluster(&app)
         .await
@@ -169,6 +174,7 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
         housekeeping::spawn(Arc::clone(app)),
         controller::spawn(Arc::clone(app), app.agent_timeout),
         metrics::spawn(Arc::clone(app)),
+        load_balancing::spawn(Arc::clone(app)),
     ]
 }
 

@@ -9194,7 +9194,8 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "CreateService",
         &[
             "availabilityZoneRebalancing=ENABLED",
-            "loadBalancers",
+            "loadBalancers[].loadBalancerName",
+            "loadBalancers[].advancedConfiguration",
             "serviceRegistries",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",

@@ -17,7 +17,7 @@ mod rules;
 pub mod service;
 mod tags;
 mod target_groups;
-mod targets;
+pub mod targets;
 pub mod wire;
 
 use std::future::Future;

@@ -184,6 +184,28 @@ impl TargetGroup {
             .unwrap_or(300.0)
     }
 
+    /// Registers a target (registering a draining one again brings it back).
+    pub fn add_target(&mut self, id: String, port: u16, now: f64) {
+        match self.targets.iter_mut().find(|t| t.id == id && t.port == port) {
+            Some(target) => target.draining_since = None,
+            None => {
+                self.targets.push(Target { id, port, registered_at: now, draining_since: None })
+            }
+        }
+    }
+
+    /// Deregisters a target: it drains for the deregistration delay when a load balancer uses
+    /// the group (`in_use`), else it is gone at once.
+    pub fn remove_target(&mut self, id: &str, port: u16, in_use: bool, now: f64) {
+        if in_use && self.deregistration_delay() > 0.0 {
+            if let Some(t) = self.targets.iter_mut().find(|t| t.id == id && t.port == port) {
+                t.draining_since.get_or_insert(now);
+            }
+        } else {
+            self.targets.retain(|t| !(t.id == id && t.port == port));
+        }
+    }
+
     /// The targets still draining or serving at `now` (those whose drain is over are gone).
     pub fn live_targets(&self, now: f64) -> impl Iterator<Item = &Target> {
         let delay = self.deregistration_delay();

@@ -77,11 +77,7 @@ pub async fn register(
             }
             let group = state.target_groups.get_mut(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
             for (id, port) in wanted {
-                match group.targets.iter_mut().find(|t| t.id == id && t.port == port) {
-                    // Registering a draining target again brings it back.
-                    Some(target) => target.draining_since = None,
-                    None => group.targets.push(Target { id, port, registered_at: now, draining_since: None }),
-                }
+                group.add_target(id, port, now);
             }
             if group.targets.len() > MAX_TARGETS {
                 return Err(ApiError::new(ErrorCode::TooManyTargets, format!("A target group can have at most {MAX_TARGETS} targets")));
@@ -121,16 +117,8 @@ pub async fn deregister(
                     ),
                 ));
             }
-            let drains = in_use && group.deregistration_delay() > 0.0;
             for (id, port) in wanted {
-                if drains {
-                    if let Some(t) = group.targets.iter_mut().find(|t| t.id == id && t.port == port)
-                    {
-                        t.draining_since.get_or_insert(now);
-                    }
-                } else {
-                    group.targets.retain(|t| !(t.id == id && t.port == port));
-                }
+                group.remove_target(&id, port, in_use, now);
             }
             Ok(())
         })
@@ -215,4 +203,45 @@ pub fn describe_health(
         })
         .collect();
     Ok(wire::DescribeTargetHealthOutput { target_health_descriptions: Some(descriptions) })
+}
+
+/// A target as ECS names the ones it registers for services: (target group ARN, id, port).
+pub type ServiceTarget = (String, String, u16);
+
+/// ECS's registrations for its services' tasks, in one change: `register` added (a draining
+/// one brought back), `deregister` made to drain (or removed, where nothing uses its group).
+/// Targets of groups deleted meanwhile are skipped: there is nothing to keep them in.
+pub async fn sync_for_services(
+    app: &App,
+    register: &[ServiceTarget],
+    deregister: &[ServiceTarget],
+    now: f64,
+) -> Result<(), ApiError> {
+    app.records
+        .change(|state| {
+            purge_drained(state, now);
+            for (arn, id, port) in deregister {
+                let in_use = !state.load_balancers_of(arn).is_empty();
+                if let Some(group) = state.target_groups.get_mut(arn) {
+                    group.remove_target(id, *port, in_use, now);
+                }
+            }
+            for (arn, id, port) in register {
+                if let Some(group) = state.target_groups.get_mut(arn) {
+                    group.add_target(id.clone(), *port, now);
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// Whether a target is registered and serving (not draining) now.
+pub fn serving(app: &App, (arn, id, port): &ServiceTarget, now: f64) -> bool {
+    let state = app.records.snapshot();
+    state.target_groups.get(arn).is_some_and(|group| {
+        group
+            .live_targets(now)
+            .any(|t| &t.id == id && t.port == *port && t.draining_since.is_none())
+    })
 }

@@ -223,6 +223,7 @@ impl Regions {
         let scope = ArnScope::new(name.to_string(), settings.account_id.clone());
         let logs = Arc::new(flotilla_logs::App::open(&logs_dir.join("logs.redb"), scope.clone())?);
         let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
+        let load_balancing = Arc::new(wiring::Elbv2Targets::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -233,6 +234,7 @@ impl Regions {
             Arc::clone(&store),
             Arc::new(wiring::LogsSink(Arc::clone(&logs))),
             Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
+            Arc::clone(&load_balancing) as Arc<dyn flotilla_ecs::load_balancing::LoadBalancing>,
         )
         .await?;
         let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
@@ -255,6 +257,8 @@ impl Regions {
             )
             .await?,
         );
+        // Set once: this region's ELBv2 was just made.
+        let _ = load_balancing.0.set(Arc::clone(&elbv2));
         let services: [Arc<dyn Service>; 5] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use flotilla_api::agent::{LogBatch, LogBatchReply};
 use flotilla_api::datapoint::{SeriesKey, StatSet};
+use flotilla_ecs::load_balancing::{LoadBalancing, Target, TargetGroupInfo, TargetHealth};
 use flotilla_ecs::{BoxFuture, FigureSink, LogSink};
+use flotilla_elbv2::health::Verdict;
 
 pub struct LogsSink(pub Arc<flotilla_logs::App>);
 
@@ -67,6 +69,67 @@ impl flotilla_elbv2::Instances for EcsInstances {
     fn instance(&self, instance_id: &str) -> Option<flotilla_elbv2::InstanceInfo> {
         let address = flotilla_ecs::instance_by_host_id(&self.0, instance_id)?;
         Some(flotilla_elbv2::InstanceInfo { address: address.and_then(|a| a.parse().ok()) })
+    }
+}
+
+/// ECS's services register their tasks in ELBv2's target groups. ECS opens before ELBv2 (which
+/// asks ECS for its instances), so ELBv2 is set here once it is open; until then there is no
+/// load balancer to find.
+#[derive(Default)]
+pub struct Elbv2Targets(pub std::sync::OnceLock<Arc<flotilla_elbv2::App>>);
+
+fn epoch_now() -> f64 {
+    flotilla_api::epoch_seconds(std::time::SystemTime::now())
+}
+
+impl LoadBalancing for Elbv2Targets {
+    fn target_group(&self, arn: &str) -> Option<TargetGroupInfo> {
+        let elbv2 = self.0.get()?;
+        let state = elbv2.records.snapshot();
+        let group = state.target_groups.get(arn)?;
+        Some(TargetGroupInfo {
+            target_type: group.target_type.as_str().to_string(),
+            has_load_balancer: !state.load_balancers_of(arn).is_empty(),
+            deregistration_delay: group.deregistration_delay(),
+        })
+    }
+
+    fn sync(
+        &self,
+        register: Vec<Target>,
+        deregister: Vec<Target>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let Some(elbv2) = self.0.get() else { return Ok(()) };
+            flotilla_elbv2::targets::sync_for_services(elbv2, &register, &deregister, epoch_now())
+                .await
+                .map_err(|e| e.message)
+        })
+    }
+
+    fn registered(&self, targets: &[Target]) -> Vec<bool> {
+        let now = epoch_now();
+        match self.0.get() {
+            Some(elbv2) => {
+                targets.iter().map(|t| flotilla_elbv2::targets::serving(elbv2, t, now)).collect()
+            }
+            None => vec![false; targets.len()],
+        }
+    }
+
+    fn health(&self, (arn, id, port): &Target) -> TargetHealth {
+        let Some(elbv2) = self.0.get() else { return TargetHealth::Pending };
+        let checked =
+            elbv2.records.snapshot().target_groups.get(arn).map(|g| g.health_check.enabled);
+        if checked == Some(false) {
+            // ELB sends traffic to targets of a group without health checks.
+            return TargetHealth::Healthy;
+        }
+        match elbv2.health.verdict(&(arn.clone(), id.clone(), *port)) {
+            Some(Verdict::Healthy) => TargetHealth::Healthy,
+            Some(Verdict::Unhealthy(_)) => TargetHealth::Unhealthy,
+            _ => TargetHealth::Pending,
+        }
     }
 }
 

@@ -144,7 +144,7 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
         cluster: task.cluster.clone(),
         family: definition.family.clone(),
         revision: definition.revision,
-        desired_status: task.task.desired_status,
+        desired_status: task.agent_desired_status(),
         network_mode: definition.network_mode.clone().unwrap_or_else(|| "bridge".into()),
         cpu: overrides.cpu.clone().or_else(|| definition.cpu.clone()),
         memory: overrides.memory.clone().or_else(|| definition.memory.clone()),

@@ -121,6 +121,7 @@ pub fn new_task(
         instance_id: Some(instance.id.clone()),
         protected_until: None,
         client_token: None,
+        deregistering_until: None,
         reservation: reservation.clone(),
         task: Task {
             task_arn,

@@ -9,7 +9,7 @@ use flotilla_api::common::Tag;
 use flotilla_api::pagination::paginate;
 use flotilla_api::service::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
-    PlacementStrategy, PropagateTags, Service,
+    PlacementStrategy, PropagateTags, Service, ServiceLoadBalancer,
 };
 use flotilla_api::status::{DeploymentControllerType, DeploymentStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
@@ -82,6 +82,9 @@ struct NewService {
     /// The request's capacity provider strategy (the cluster's default applies when neither
     /// this nor a launch type is given).
     capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// The target groups its tasks are registered in (checked against the task definition
+    /// and ELBv2 once the store is read).
+    load_balancers: Vec<ServiceLoadBalancer>,
 }
 
 impl NewService {
@@ -95,7 +98,7 @@ impl NewService {
             service_name,
             task_definition,
             availability_zone_rebalancing: _,
-            load_balancers: _,
+            load_balancers,
             service_registries: _,
             desired_count,
             client_token,
@@ -188,7 +191,15 @@ impl NewService {
         if health_check_grace_period_seconds.is_some_and(|g| g < 0) {
             return Err(ApiError::invalid("healthCheckGracePeriodSeconds must not be negative"));
         }
+        let load_balancers = load_balancers_from_wire(load_balancers.unwrap_or_default())?;
+        if external && !load_balancers.is_empty() {
+            return Err(ApiError::invalid(
+                "loadBalancers of a service of the EXTERNAL deployment controller (on its task \
+                 sets) are not supported yet",
+            ));
+        }
         Ok(NewService {
+            load_balancers,
             name: service_name,
             cluster,
             definition_ref: match task_definition {
@@ -212,6 +223,86 @@ impl NewService {
             capacity_provider_strategy,
         })
     }
+}
+
+/// ECS's limit of target groups per service.
+const MAX_LOAD_BALANCERS: usize = 5;
+
+/// A request's `loadBalancers`, each naming a target group, a container and its port.
+fn load_balancers_from_wire(
+    list: Vec<wire::LoadBalancer>,
+) -> Result<Vec<ServiceLoadBalancer>, ApiError> {
+    if list.len() > MAX_LOAD_BALANCERS {
+        return Err(ApiError::invalid(format!(
+            "A service can have at most {MAX_LOAD_BALANCERS} load balancers (target groups), not {}",
+            list.len()
+        )));
+    }
+    // `loadBalancerName` (Classic Load Balancers) and `advancedConfiguration` are refused by
+    // the field ledger before this runs.
+    let entries: Vec<ServiceLoadBalancer> = list
+        .into_iter()
+        .map(|lb| {
+            let target_group_arn = lb.target_group_arn.ok_or_else(|| {
+                ApiError::invalid("Each loadBalancers entry must name a targetGroupArn")
+            })?;
+            let container_name = lb.container_name.ok_or_else(|| {
+                ApiError::invalid("Each loadBalancers entry must name a containerName")
+            })?;
+            let container_port = lb.container_port.ok_or_else(|| {
+                ApiError::invalid("Each loadBalancers entry must give a containerPort")
+            })?;
+            Ok(ServiceLoadBalancer { target_group_arn, container_name, container_port })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    for (i, entry) in entries.iter().enumerate() {
+        if entries[..i].contains(entry) {
+            return Err(ApiError::invalid(format!(
+                "The target group {} is given twice for container {} port {}",
+                entry.target_group_arn, entry.container_name, entry.container_port
+            )));
+        }
+    }
+    Ok(entries)
+}
+
+/// `loadBalancers` checked as ECS checks them: each target group exists and a load balancer
+/// forwards to it, its target type suits the task definition's network mode, and the container
+/// maps the port.
+fn check_load_balancers(
+    entries: &[ServiceLoadBalancer],
+    definition: &TaskDefinition,
+    load_balancing: &dyn crate::load_balancing::LoadBalancing,
+) -> Result<(), ApiError> {
+    let mode = definition.network_mode.as_deref().unwrap_or("bridge");
+    for entry in entries {
+        let arn = &entry.target_group_arn;
+        let group = load_balancing.target_group(arn).ok_or_else(|| {
+            ApiError::invalid(format!("The target group with targetGroupArn {arn} does not exist."))
+        })?;
+        if !group.has_load_balancer {
+            return Err(ApiError::invalid(format!(
+                "The target group with targetGroupArn {arn} does not have an associated load balancer."
+            )));
+        }
+        let wanted = if mode == "awsvpc" { "ip" } else { "instance" };
+        if group.target_type != wanted {
+            return Err(ApiError::invalid(format!(
+                "The provided target group {arn} has target type {}, which is incompatible with the {mode} network mode specified in the task definition.",
+                group.target_type
+            )));
+        }
+        let maps_port = definition.container(&entry.container_name).is_some_and(|c| {
+            c.port_mappings.iter().flatten().any(|m| m.container_port == Some(entry.container_port))
+        });
+        if !maps_port {
+            return Err(ApiError::invalid(format!(
+                "The container {} did not have a container port {} defined.",
+                entry.container_name, entry.container_port
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `propagateTags`, when given.
@@ -270,7 +361,18 @@ pub fn answered(service: &Service) -> wire::Service {
         service_arn: Some(service.service_arn.clone()),
         service_name: Some(service.service_name.clone()),
         cluster_arn: Some(service.cluster_arn.clone()),
-        load_balancers: Some(Vec::new()),
+        load_balancers: Some(
+            service
+                .load_balancers
+                .iter()
+                .map(|lb| wire::LoadBalancer {
+                    target_group_arn: Some(lb.target_group_arn.clone()),
+                    container_name: Some(lb.container_name.clone()),
+                    container_port: Some(lb.container_port),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
         service_registries: Some(Vec::new()),
         status: Some(service.status.to_string()),
         desired_count: Some(service.desired_count),
@@ -399,6 +501,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let now = ctx.now;
     let scope = ctx.app.scope.clone();
     let created_by = ctx.app.root_principal();
+    let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
     let service = ctx
         .app
         .state
@@ -415,6 +518,9 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 )?)
             };
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
+            if let Some(definition) = &definition {
+                check_load_balancers(&new.load_balancers, definition, load_balancing.as_ref())?;
+            }
             // The DAEMON check above keeps a daemon on the EC2 launch type; task sets choose
             // their own.
             let capacity_provider_strategy = if new.daemon || new.external {
@@ -486,6 +592,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 propagate_tags: new.propagate_tags,
                 enable_ecs_managed_tags: new.managed_tags,
                 capacity_provider_strategy,
+                load_balancers: new.load_balancers,
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {

@@ -67,6 +67,7 @@ fn task(
         reservation: Reservation { cpu, memory, tcp_ports: Vec::new(), udp_ports: Vec::new() },
         protected_until: None,
         client_token: None,
+        deregistering_until: None,
         task: Task {
             last_status: TaskStatus::parse(status).expect("a task status"),
             group: Some(group.into()),

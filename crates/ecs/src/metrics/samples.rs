@@ -121,6 +121,7 @@ mod tests {
                 reservation: Reservation::default(),
                 protected_until: None,
                 client_token: None,
+                deregistering_until: None,
                 task: Task {
                     last_status: TaskStatus::Running,
                     group: Some("service:web".into()),

@@ -87,6 +87,23 @@ pub struct TaskRecord {
     /// The `clientToken` of the RunTask that started it: a retry gets the same tasks back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
+    /// A service task leaving its load balancers (DEACTIVATING): its agent keeps it running
+    /// until this time (epoch seconds), the target groups' deregistration delay, so requests in
+    /// flight finish before SIGTERM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistering_until: Option<f64>,
+}
+
+impl TaskRecord {
+    /// The status the agent is told to keep the task in: RUNNING while it drains from its
+    /// load balancers, else the desired status.
+    pub fn agent_desired_status(&self) -> flotilla_api::status::TaskStatus {
+        if self.deregistering_until.is_some() {
+            flotilla_api::status::TaskStatus::Running
+        } else {
+            self.task.desired_status
+        }
+    }
 }
 
 /// What a task holds on its instance while it is not stopped.

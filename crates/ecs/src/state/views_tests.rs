@@ -75,6 +75,7 @@ fn apply(state: &mut State, step: &Step) {
                 instance_id: Some(format!("i{on}")),
                 protected_until: None,
                 client_token: None,
+                deregistering_until: None,
                 reservation: Reservation {
                     cpu: 10,
                     memory: *memory,
