@@ -43,19 +43,18 @@ async fn services_refuse_what_they_would_ignore_and_store_nothing() {
         .service_name("with-lb")
         .task_definition("web")
         .load_balancers(
+            // Target groups are served; Classic Load Balancers are not.
             LoadBalancer::builder()
                 .container_name("web")
                 .container_port(80)
-                .target_group_arn(
-                    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1",
-                )
+                .load_balancer_name("classic")
                 .build(),
         )
         .send()
         .await
-        .expect_err("a load balancer cannot be honoured yet")
+        .expect_err("a Classic Load Balancer cannot be honoured")
         .into_service_error();
-    refused(error, "loadBalancers");
+    refused(error, "loadBalancers[].loadBalancerName");
     let error = ecs
         .create_service()
         .service_name("blue-green")
