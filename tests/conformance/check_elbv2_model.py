@@ -146,7 +146,10 @@ class Check:
         self.expect("another listener on the port", code == "DuplicateListener", code)
         code, message = self.error(self.elb.create_listener, LoadBalancerArn=self.lb, Protocol="HTTPS", Port=443,
                                    DefaultActions=forward, Certificates=[{"CertificateArn": "arn:aws:acm:x"}])
-        self.expect("HTTPS refused until certificates exist", code == "ValidationError" and "not supported yet" in message, message)
+        self.expect("HTTPS with a certificate ACM does not have", code == "CertificateNotFound", (code, message))
+        code, message = self.error(self.elb.create_listener, LoadBalancerArn=self.lb, Protocol="HTTPS", Port=443,
+                                   DefaultActions=forward)
+        self.expect("HTTPS without a certificate", code == "ValidationError", (code, message))
         code, _ = self.error(self.elb.create_listener, LoadBalancerArn=self.lb, Protocol="HTTP", Port=81,
                              DefaultActions=[{"Type": "forward", "TargetGroupArn": self.tg + "0"}])
         self.expect("a forward to no group", code == "TargetGroupNotFound", code)

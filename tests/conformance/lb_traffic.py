@@ -12,6 +12,9 @@ Scenarios:
           by the load balancer's checks, ECS's checks of the entries, and a rolling deployment
           under steady load with no failed request: old tasks drain (DEACTIVATING) before
           SIGTERM.                                         (--cluster; no --web/--api)
+  https   an HTTPS listener with an ACM certificate imported here (openssl): TLS to the load
+          balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, security policies'
+          TLS versions, a re-imported certificate served.    (--web: 1 port)
 
 Usage: lb_traffic.py --endpoint URL --credentials FILE --region R --scenario S --instance ID
                      --web PORTS --api PORTS
@@ -23,7 +26,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
+import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -214,6 +222,84 @@ class Traffic:
         self.expect("the service's deployment completes once its targets are healthy", False,
                     (service["deployments"], service["events"][:5]))
 
+    def https(self, web: list[int], acm) -> None:
+        directory = tempfile.mkdtemp()
+        def certificate(name: str) -> tuple[bytes, bytes, str]:
+            cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", f"/CN={name}", "-addext", "subjectAltName=DNS:web.example.test",
+                            "-keyout", key, "-out", cert], check=True, capture_output=True)
+            with open(cert, "rb") as c, open(key, "rb") as k:
+                return c.read(), k.read(), cert
+        first, first_key, first_file = certificate("first")
+        arn = acm.import_certificate(Certificate=first, PrivateKey=first_key)["CertificateArn"]
+        self.balancer("traffic-https")
+        group = self.group("tls", web)
+        self.elb.create_listener(LoadBalancerArn=self.lb, Protocol="HTTP", Port=8080, DefaultActions=[
+            {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "8443", "StatusCode": "HTTP_301"}}])
+        secure = self.elb.create_listener(LoadBalancerArn=self.lb, Protocol="HTTPS", Port=8443,
+                                          Certificates=[{"CertificateArn": arn}],
+                                          DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
+        listener = secure["Listeners"][0]["ListenerArn"]
+        self.active()
+        self.healthy(group, {p: "healthy" for p in web})
+
+        connection = http.client.HTTPConnection(self.address, 8080, timeout=10)
+        connection.request("GET", "/old?q=1", headers={"Host": "web.example.test"})
+        response = connection.getresponse()
+        location = response.getheader("Location")
+        connection.close()
+        self.expect("HTTP redirected to HTTPS", (response.status, location)
+                    == (301, "https://web.example.test:8443/old?q=1"), (response.status, location))
+
+        def fetch(cafile: str, maximum=None) -> tuple[int, dict, bytes]:
+            context = ssl.create_default_context(cafile=cafile)
+            if maximum:
+                context.maximum_version = maximum
+            raw = socket.create_connection((self.address, 8443), timeout=10)
+            with context.wrap_socket(raw, server_hostname="web.example.test") as tls:
+                tls.sendall(b"GET /secure HTTP/1.1\r\nHost: web.example.test\r\nConnection: close\r\n\r\n")
+                response = http.client.HTTPResponse(tls)
+                response.begin()
+                return response.status, {"der": tls.getpeercert(binary_form=True)}, response.read()
+        status, peer, body = fetch(first_file)
+        seen = json.loads(body)["request"] if status in (200, 404) else {}
+        self.expect("HTTPS through the load balancer", status in (200, 404) and seen.get("path") == "/secure", (status, body))
+        self.expect("X-Forwarded-Proto https, the listener's port",
+                    (seen.get("x_forwarded_proto"), seen.get("x_forwarded_port")) == ("https", "8443"), seen)
+        self.expect("the imported certificate is presented", peer["der"] == ssl.PEM_cert_to_DER_cert(first.decode()), "")
+        status, _, _ = fetch(first_file, maximum=ssl.TLSVersion.TLSv1_2)
+        self.expect("TLS 1.2 under ELB's default policy", status in (200, 404), status)
+        self.elb.modify_listener(ListenerArn=listener, SslPolicy="ELBSecurityPolicy-TLS13-1-3-2021-06")
+        time.sleep(0.5)
+        try:
+            fetch(first_file, maximum=ssl.TLSVersion.TLSv1_2)
+            self.expect("a TLS 1.3-only policy refuses TLS 1.2", False, "a TLS 1.2 handshake succeeded")
+        except (ssl.SSLError, OSError):
+            pass
+        status, _, _ = fetch(first_file)
+        self.expect("TLS 1.3 under the TLS 1.3 policy", status in (200, 404), status)
+        try:
+            self.elb.modify_listener(ListenerArn=listener, SslPolicy="ELBSecurityPolicy-2016-08")
+            self.expect("a policy with TLS 1.0 is refused", False, "accepted")
+        except self.elb.exceptions.ClientError as error:
+            message = error.response["Error"]["Message"]
+            self.expect("a policy with TLS 1.0 is refused", "not supported yet" in message, message)
+        # A re-imported certificate is what new connections get.
+        second, second_key, second_file = certificate("second")
+        acm.import_certificate(CertificateArn=arn, Certificate=second, PrivateKey=second_key)
+        deadline, served = time.time() + 10, None
+        while time.time() < deadline:
+            try:
+                _, peer, _ = fetch(second_file)
+                served = peer["der"]
+                break
+            except (ssl.SSLError, OSError):
+                time.sleep(0.3)
+        self.expect("the re-imported certificate is served", served == ssl.PEM_cert_to_DER_cert(second.decode()), "")
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
+        acm.delete_certificate(CertificateArn=arn)
+
     def rules(self, web: list[int], api: list[int]) -> None:
         self.balancer("traffic-rules")
         web_group = self.group("web", web)
@@ -316,7 +402,7 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--scenario", choices=["rules", "health", "service"], required=True)
+    parser.add_argument("--scenario", choices=["rules", "health", "service", "https"], required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--web", default="")
     parser.add_argument("--api", default="")
@@ -324,14 +410,16 @@ def main() -> int:
     args = parser.parse_args()
     key = read_credentials(args.credentials)
     session = botocore.session.get_session()
-    elb, ec2, ecs = (session.create_client(
+    elb, ec2, ecs, acm = (session.create_client(
         service, endpoint_url=args.endpoint, region_name=args.region,
         aws_access_key_id=key[0], aws_secret_access_key=key[1],
         config=Config(retries={"total_max_attempts": 1}),
-    ) for service in ("elbv2", "ec2", "ecs"))
+    ) for service in ("elbv2", "ec2", "ecs", "acm"))
     traffic = Traffic(elb, ec2, args.instance)
     if args.scenario == "service":
         traffic.service(ecs, args.cluster)
+    elif args.scenario == "https":
+        traffic.https([int(p) for p in args.web.split(",")], acm)
     else:
         web = [int(p) for p in args.web.split(",")]
         api = [int(p) for p in args.api.split(",")]

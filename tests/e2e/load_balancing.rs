@@ -103,3 +103,25 @@ async fn services_register_their_tasks() {
     let args = ["--scenario", "service", "--instance", &instance, "--cluster", &fleet.cluster];
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
+
+/// ACM through botocore: imports (and re-imports) of certificates made with openssl,
+/// descriptions, listings, tags, and deletion refused while an HTTPS listener uses one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acm_answers_botocore() {
+    let f = Flotilla::start();
+    // An agent's zone gives the region a subnet for the load balancer.
+    let _agents = HollowAgents::start(&f, "default", 1);
+    crate::support::registered_instances(&f.ecs(), "default", 1).await;
+    run_model_check("check_acm_model.py", &f, &[]);
+}
+
+/// HTTPS with an imported certificate: TLS at the load balancer, X-Forwarded-Proto https,
+/// HTTP redirected to HTTPS, the security policy's TLS versions, a re-import served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_an_imported_certificate() {
+    let fleet = Fleet::start().await;
+    let instance = instance_id(&fleet).await;
+    let web = ports_arg(&demo_tasks(&fleet, "lb-tls", &["serve"], 1).await);
+    let args = ["--scenario", "https", "--instance", &instance, "--web", &web];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}

@@ -75,8 +75,13 @@ pub enum ErrorCode {
     TooManyLoadBalancers,
     TooManyTargetGroups,
     TooManyRegistrationsForTargetId,
+    CertificateNotFound,
     /// ELBv2's `ResourceInUse` (ECS's is `ResourceInUseException`).
     LbResourceInUse,
+    // ACM's modeled errors (the rest are shared).
+    InvalidArnException,
+    TooManyTagsException,
+    InvalidTagException,
     // CloudWatch Logs' modeled errors (the rest are shared with ECS).
     ResourceAlreadyExistsException,
     ServiceUnavailableException,
@@ -161,7 +166,11 @@ impl ErrorCode {
             TooManyLoadBalancers => "TooManyLoadBalancers",
             TooManyTargetGroups => "TooManyTargetGroups",
             TooManyRegistrationsForTargetId => "TooManyRegistrationsForTargetId",
+            CertificateNotFound => "CertificateNotFound",
             LbResourceInUse => "ResourceInUse",
+            InvalidArnException => "InvalidArnException",
+            TooManyTagsException => "TooManyTagsException",
+            InvalidTagException => "InvalidTagException",
             ResourceAlreadyExistsException => "ResourceAlreadyExistsException",
             ServiceUnavailableException => "ServiceUnavailableException",
             InvalidParameterValueException => "InvalidParameterValueException",

@@ -70,6 +70,21 @@ pub trait Instances: Send + Sync {
     fn instance(&self, instance_id: &str) -> Option<InstanceInfo>;
 }
 
+/// A certificate as an HTTPS listener presents it (ACM's, wired in by the server).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsCertificate {
+    /// The certificate and its chain, PEM.
+    pub chain: String,
+    pub private_key: String,
+    /// Changes when the certificate is re-imported (the listener then presents the new one).
+    pub version: f64,
+}
+
+/// Where ELBv2 finds the certificates its HTTPS listeners name.
+pub trait Certificates: Send + Sync {
+    fn certificate(&self, arn: &str) -> Option<TlsCertificate>;
+}
+
 /// One region's ELBv2.
 pub struct App {
     pub scope: ArnScope,
@@ -78,6 +93,7 @@ pub struct App {
     pub addresses: Arc<addresses::AddressPool>,
     pub vpcs: Arc<dyn Vpcs>,
     pub instances: Arc<dyn Instances>,
+    pub certificates: Arc<dyn Certificates>,
 }
 
 impl App {
@@ -88,6 +104,7 @@ impl App {
         addresses: Arc<addresses::AddressPool>,
         vpcs: Arc<dyn Vpcs>,
         instances: Arc<dyn Instances>,
+        certificates: Arc<dyn Certificates>,
     ) -> Result<App, records::RecordsError> {
         let records = records::Records::open(store).await?;
         for lb in records.snapshot().load_balancers.values() {
@@ -100,6 +117,7 @@ impl App {
             addresses,
             vpcs,
             instances,
+            certificates,
         })
     }
 

@@ -1,13 +1,15 @@
-//! Listeners: a port of a load balancer (HTTP) and its default actions, kept as its default
-//! rule; CreateListener (a repeat answers with the same listener), Describe, Modify, Delete and
-//! listener attributes.
+//! Listeners: a port of a load balancer (HTTP, or HTTPS with an ACM certificate and a security
+//! policy) and its default actions, kept as its default rule; CreateListener (a repeat answers
+//! with the same listener), Describe, Modify, Delete and listener attributes.
 
 use std::collections::BTreeMap;
 
 use flotilla_api::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Of};
-use crate::model::{Listener, Rule, State};
+use crate::model::{
+    security_policy, Listener, Rule, State, Tls, DEFAULT_SECURITY_POLICY, SECURITY_POLICIES,
+};
 use crate::{new_id, page, rules, tags, validation, wire, App};
 
 /// ELB's limit of listeners per load balancer.
@@ -19,12 +21,70 @@ fn check_port(port: Option<i32>) -> Result<u16, ApiError> {
         .ok_or_else(|| validation("A listener port between 1 and 65535 must be specified"))
 }
 
+/// The TLS of a listener from a request's protocol, certificates and policy: HTTPS needs one
+/// certificate ACM has; HTTP takes neither. `current` is what a modified listener had.
+fn tls_of(
+    app: &App,
+    protocol: Option<&str>,
+    certificates: Option<Vec<wire::Certificate>>,
+    ssl_policy: Option<String>,
+    current: Option<&Tls>,
+) -> Result<Option<Tls>, ApiError> {
+    let https = match protocol {
+        Some("HTTPS") => true,
+        Some("HTTP") => false,
+        // Other protocols are refused by the field ledger; a modify keeps the current one.
+        _ => current.is_some() && protocol.is_none(),
+    };
+    let certificate =
+        match certificates {
+            Some(list) if list.len() > 1 => return Err(validation(
+                "More than one certificate per listener (SNI) is not supported yet by this server.",
+            )),
+            Some(list) => list.into_iter().next().and_then(|c| c.certificate_arn),
+            None => None,
+        };
+    if !https {
+        if certificate.is_some() || ssl_policy.is_some() {
+            return Err(validation(
+                "Certificates and SslPolicy can only be given for HTTPS listeners",
+            ));
+        }
+        return Ok(None);
+    }
+    let certificate_arn = match (certificate, current) {
+        (Some(arn), _) => arn,
+        (None, Some(tls)) => tls.certificate_arn.clone(),
+        (None, None) => {
+            return Err(validation("A certificate must be specified for HTTPS listeners"))
+        }
+    };
+    if app.certificates.certificate(&certificate_arn).is_none() {
+        return Err(ApiError::new(
+            ErrorCode::CertificateNotFound,
+            format!("Certificate '{certificate_arn}' not found"),
+        ));
+    }
+    let ssl_policy = ssl_policy
+        .or_else(|| current.map(|t| t.ssl_policy.clone()))
+        .unwrap_or_else(|| DEFAULT_SECURITY_POLICY.to_string());
+    if security_policy(&ssl_policy).is_none() {
+        let served: Vec<&str> = SECURITY_POLICIES.iter().map(|(n, _)| *n).collect();
+        return Err(validation(format!(
+            "The security policy '{ssl_policy}' is not supported yet by this server (served: {})",
+            served.join(", ")
+        )));
+    }
+    Ok(Some(Tls { certificate_arn, ssl_policy }))
+}
+
 pub async fn create(
     app: &App,
     input: wire::CreateListenerInput,
 ) -> Result<wire::CreateListenerOutput, ApiError> {
     let tags = tags::checked(input.tags.unwrap_or_default())?;
     let port = check_port(input.port)?;
+    let tls = tls_of(app, input.protocol.as_deref(), input.certificates, input.ssl_policy, None)?;
     let described = app
         .records
         .change(|state| {
@@ -37,6 +97,7 @@ pub async fn create(
             if let Some(existing) = state.listeners_of(&lb.arn).find(|l| l.port == port) {
                 // A repeat of the same request answers with what it made.
                 if state.rules.get(&existing.default_rule_arn).map(|r| &r.actions) == Some(&actions)
+                    && existing.tls == tls
                 {
                     return Ok(view(state, existing));
                 }
@@ -64,6 +125,7 @@ pub async fn create(
                 port,
                 default_rule_arn: rule_arn.clone(),
                 attributes: BTreeMap::new(),
+                tls,
             };
             state.rules.insert(
                 rule_arn.clone(),
@@ -124,6 +186,15 @@ pub async fn modify(
     input: wire::ModifyListenerInput,
 ) -> Result<wire::ModifyListenerOutput, ApiError> {
     let port = input.port.map(|p| check_port(Some(p))).transpose()?;
+    let current =
+        app.records.snapshot().listeners.get(&input.listener_arn).and_then(|l| l.tls.clone());
+    let tls = tls_of(
+        app,
+        input.protocol.as_deref(),
+        input.certificates,
+        input.ssl_policy,
+        current.as_ref(),
+    )?;
     let described = app
         .records
         .change(|state| {
@@ -147,6 +218,7 @@ pub async fn modify(
                 }
                 listener.port = port;
             }
+            listener.tls = tls;
             if let Some(actions) = input.default_actions {
                 let actions = rules::actions(state, &listener.load_balancer_arn, actions)?;
                 if let Some(rule) = state.rules.get_mut(&listener.default_rule_arn) {
@@ -217,7 +289,14 @@ fn view(state: &State, listener: &Listener) -> wire::Listener {
         listener_arn: Some(listener.arn.clone()),
         load_balancer_arn: Some(listener.load_balancer_arn.clone()),
         port: Some(i32::from(listener.port)),
-        protocol: Some("HTTP".into()),
+        protocol: Some(if listener.tls.is_some() { "HTTPS" } else { "HTTP" }.into()),
+        certificates: listener.tls.as_ref().map(|t| {
+            vec![wire::Certificate {
+                certificate_arn: Some(t.certificate_arn.clone()),
+                is_default: None,
+            }]
+        }),
+        ssl_policy: listener.tls.as_ref().map(|t| t.ssl_policy.clone()),
         default_actions: actions,
         ..Default::default()
     }

@@ -222,6 +222,42 @@ pub struct Listener {
     pub default_rule_arn: String,
     /// Attributes set to other than their defaults.
     pub attributes: BTreeMap<String, String>,
+    /// HTTPS: the certificate it presents and its security policy (`None`: HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// An HTTPS listener's TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tls {
+    /// An ACM certificate's ARN.
+    pub certificate_arn: String,
+    /// One of [`SECURITY_POLICIES`].
+    pub ssl_policy: String,
+}
+
+/// TLS versions a security policy allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersions {
+    /// TLS 1.2 and 1.3.
+    Tls12And13,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// The security policy of an HTTPS listener that names none (ELB's default).
+pub const DEFAULT_SECURITY_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// ELB's security policies this server serves: TLS 1.0 and 1.1 are not in rustls, so the
+/// policies that allow them are refused.
+pub const SECURITY_POLICIES: [(&str, TlsVersions); 2] = [
+    ("ELBSecurityPolicy-TLS13-1-2-2021-06", TlsVersions::Tls12And13),
+    ("ELBSecurityPolicy-TLS13-1-3-2021-06", TlsVersions::Tls13),
+];
+
+/// The TLS versions of a served security policy.
+pub fn security_policy(name: &str) -> Option<TlsVersions> {
+    SECURITY_POLICIES.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 /// A rule of a listener: conditions all of which must hold, then actions.

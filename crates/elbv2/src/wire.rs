@@ -3553,7 +3553,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "CreateListener",
         &[
-            "Protocol=HTTPS",
             "Protocol=TCP",
             "Protocol=TLS",
             "Protocol=UDP",
@@ -3561,8 +3560,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "Protocol=GENEVE",
             "Protocol=QUIC",
             "Protocol=TCP_QUIC",
-            "SslPolicy",
-            "Certificates",
+            "Certificates[].IsDefault",
             "DefaultActions[].Type=authenticate-oidc",
             "DefaultActions[].Type=authenticate-cognito",
             "DefaultActions[].Type=jwt-validation",
@@ -3578,7 +3576,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "ModifyListener",
         &[
-            "Protocol=HTTPS",
             "Protocol=TCP",
             "Protocol=TLS",
             "Protocol=UDP",
@@ -3586,8 +3583,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "Protocol=GENEVE",
             "Protocol=QUIC",
             "Protocol=TCP_QUIC",
-            "SslPolicy",
-            "Certificates",
+            "Certificates[].IsDefault",
             "DefaultActions[].Type=authenticate-oidc",
             "DefaultActions[].Type=authenticate-cognito",
             "DefaultActions[].Type=jwt-validation",

@@ -39,9 +39,11 @@ pub async fn handle(
     plane: Arc<Plane>,
     listener_arn: Arc<str>,
     port: u16,
+    https: bool,
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let protocol = if https { "https" } else { "http" };
     let state = plane.app.records.snapshot();
     let Some(listener) = state.listeners.get(&*listener_arn) else {
         return Ok(elb_answer(StatusCode::SERVICE_UNAVAILABLE, true));
@@ -92,7 +94,7 @@ pub async fn handle(
             permanent,
         } => {
             let original = Original {
-                protocol: "http",
+                protocol,
                 host: &host,
                 port,
                 path: path.strip_prefix('/').unwrap_or(&path),
@@ -123,7 +125,7 @@ pub async fn handle(
                 .load_balancers
                 .get(&listener.load_balancer_arn)
                 .map_or(&no_attributes, |lb| &lb.attributes);
-            let request = outgoing(request, peer, port, lb_attributes);
+            let request = outgoing(request, peer, port, protocol, lb_attributes);
             match plane.pool.send(&targets, request).await {
                 Ok((_, response)) => {
                     let (mut parts, body) = response.into_parts();
@@ -187,6 +189,7 @@ fn outgoing(
     request: Request<Incoming>,
     peer: SocketAddr,
     port: u16,
+    protocol: &'static str,
     lb_attributes: &std::collections::BTreeMap<String, String>,
 ) -> Request<Incoming> {
     let (mut parts, body) = request.into_parts();
@@ -215,7 +218,7 @@ fn outgoing(
     }
     parts
         .headers
-        .insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+        .insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static(protocol));
     parts.headers.insert(HeaderName::from_static("x-forwarded-port"), HeaderValue::from(port));
     Request::from_parts(parts, body)
 }

@@ -9,6 +9,7 @@
 mod checks;
 mod forward;
 pub mod route;
+mod tls;
 mod upstream;
 
 use std::collections::HashMap;
@@ -37,6 +38,8 @@ struct Plane {
     /// The address of every instance some target group names, looked up once per change of
     /// records (and every RECHECK) instead of once per request.
     instances: RwLock<Arc<HashMap<String, IpAddr>>>,
+    /// HTTPS listeners' TLS, looked up per connection.
+    tls: tls::Acceptors,
 }
 
 impl Plane {
@@ -87,6 +90,7 @@ async fn run(app: Arc<App>) {
         pool: upstream::Pool::default(),
         next: AtomicUsize::new(0),
         instances: RwLock::default(),
+        tls: tls::Acceptors::default(),
     });
     let mut updates = plane.app.records.subscribe();
     let mut bound: HashMap<Binding, Accepting> = HashMap::new();
@@ -125,7 +129,7 @@ async fn bind_listeners(
         }
     }
     bound.retain(|binding, _| wanted.iter().any(|(w, _)| w == binding));
-    failed.clear();
+    *failed = plane.tls.refresh(&plane.app, state);
     for (binding, lb_arn) in wanted {
         if bound.contains_key(&binding) {
             continue;
@@ -169,21 +173,51 @@ async fn accept_loop(plane: Arc<Plane>, socket: TcpListener, listener_arn: Strin
             }
         };
         let _ = stream.set_nodelay(true);
+        let tls = plane.tls.get(&listener_arn);
         let plane = Arc::clone(&plane);
         let listener_arn = Arc::clone(&listener_arn);
         tokio::spawn(async move {
+            let https = tls.is_some();
             let service = hyper::service::service_fn(move |request| {
-                forward::handle(Arc::clone(&plane), Arc::clone(&listener_arn), port, peer, request)
+                let listener = Arc::clone(&listener_arn);
+                forward::handle(Arc::clone(&plane), listener, port, https, peer, request)
             });
-            let served = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let served = match tls {
+                None => serve(TokioIo::new(stream), service).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => serve(TokioIo::new(stream), service).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
             if let Err(error) = served {
                 tracing::debug!(%error, "client connection ended");
             }
         });
     }
+}
+
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One client connection, HTTP/1.1 with keep-alive.
+async fn serve<I, S>(io: I, service: S) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service).await
 }
 
 /// The address of `peer` as X-Forwarded-For names it.

@@ -21,6 +21,7 @@ pub fn door(app: &App) -> FrontDoor {
         (flotilla_cloudwatch::service::spec(), ServiceKind::CloudWatch),
         (flotilla_ec2::service::spec(), ServiceKind::Ec2),
         (flotilla_elbv2::service::spec(), ServiceKind::Elbv2),
+        (flotilla_acm::service::spec(), ServiceKind::Acm),
     ];
     let mut registry = Registry::default();
     for (spec, kind) in services {

@@ -47,8 +47,9 @@ pub struct Region {
     pub cloudwatch: Arc<flotilla_cloudwatch::App>,
     pub ec2: Arc<flotilla_ec2::App>,
     pub elbv2: Arc<flotilla_elbv2::App>,
+    pub acm: Arc<flotilla_acm::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 5],
+    services: [Arc<dyn Service>; 6],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// The controller, upkeep, figures and retention, once the server serves.
@@ -63,6 +64,7 @@ pub enum ServiceKind {
     CloudWatch = 2,
     Ec2 = 3,
     Elbv2 = 4,
+    Acm = 5,
 }
 
 impl Region {
@@ -247,6 +249,15 @@ impl Regions {
             )
             .await?,
         );
+        let certificate_users = Arc::new(wiring::Elbv2CertificateUsers::default());
+        let acm = Arc::new(
+            flotilla_acm::App::open(
+                ecs.scope.clone(),
+                Arc::clone(&store),
+                Arc::clone(&certificate_users) as Arc<dyn flotilla_acm::CertificateUsers>,
+            )
+            .await?,
+        );
         let elbv2 = Arc::new(
             flotilla_elbv2::App::open(
                 ecs.scope.clone(),
@@ -254,17 +265,20 @@ impl Regions {
                 Arc::clone(&settings.lb_addresses),
                 Arc::new(wiring::Ec2Vpcs(Arc::clone(&ec2))),
                 Arc::new(wiring::EcsInstances(Arc::clone(&ecs))),
+                Arc::new(wiring::AcmCertificates(Arc::clone(&acm))),
             )
             .await?,
         );
         // Set once: this region's ELBv2 was just made.
         let _ = load_balancing.0.set(Arc::clone(&elbv2));
-        let services: [Arc<dyn Service>; 5] = [
+        let _ = certificate_users.0.set(Arc::clone(&elbv2));
+        let services: [Arc<dyn Service>; 6] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
             Arc::new(flotilla_ec2::service::Ec2Service(Arc::clone(&ec2))),
             Arc::new(flotilla_elbv2::service::Elbv2Service(Arc::clone(&elbv2))),
+            Arc::new(flotilla_acm::service::AcmService(Arc::clone(&acm))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -274,6 +288,7 @@ impl Regions {
             cloudwatch,
             ec2,
             elbv2,
+            acm,
             services,
             background: Mutex::new(Vec::new()),
         })

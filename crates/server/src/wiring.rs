@@ -133,6 +133,41 @@ impl LoadBalancing for Elbv2Targets {
     }
 }
 
+/// ELBv2's HTTPS listeners present ACM's certificates.
+pub struct AcmCertificates(pub Arc<flotilla_acm::App>);
+
+impl flotilla_elbv2::Certificates for AcmCertificates {
+    fn certificate(&self, arn: &str) -> Option<flotilla_elbv2::TlsCertificate> {
+        let served = self.0.served(arn)?;
+        Some(flotilla_elbv2::TlsCertificate {
+            chain: served.chain,
+            private_key: served.private_key,
+            version: served.imported_at,
+        })
+    }
+}
+
+/// ACM keeps a certificate ELBv2's listeners use. ACM opens before ELBv2 (which presents its
+/// certificates), so ELBv2 is set here once it is open.
+#[derive(Default)]
+pub struct Elbv2CertificateUsers(pub std::sync::OnceLock<Arc<flotilla_elbv2::App>>);
+
+impl flotilla_acm::CertificateUsers for Elbv2CertificateUsers {
+    fn users(&self, certificate_arn: &str) -> Vec<String> {
+        let Some(elbv2) = self.0.get() else { return Vec::new() };
+        let state = elbv2.records.snapshot();
+        let mut users: Vec<String> = state
+            .listeners
+            .values()
+            .filter(|l| l.tls.as_ref().is_some_and(|t| t.certificate_arn == certificate_arn))
+            .map(|l| l.load_balancer_arn.clone())
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+}
+
 pub struct CloudWatchSink(pub Arc<flotilla_cloudwatch::App>);
 
 impl FigureSink for CloudWatchSink {

@@ -1,12 +1,14 @@
 //! The `Store` trait (a revisioned key-value store with compare-and-swap transactions and watches,
 //! shaped after etcd's so an etcd backend slots in) and its embedded, durable redb backend.
 
+pub mod document;
 mod embedded;
 mod prefixed;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub use document::Document;
 pub use embedded::EmbeddedStore;
 pub use prefixed::Prefixed;
 
