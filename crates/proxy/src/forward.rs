@@ -43,7 +43,7 @@ pub async fn handle(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let protocol = if https { "https" } else { "http" };
+    let scheme = if https { "https" } else { "http" };
     let state = plane.app.records.snapshot();
     let Some(listener) = state.listeners.get(&*listener_arn) else {
         return Ok(elb_answer(StatusCode::SERVICE_UNAVAILABLE, true));
@@ -94,7 +94,7 @@ pub async fn handle(
             permanent,
         } => {
             let original = Original {
-                protocol,
+                protocol: scheme,
                 host: &host,
                 port,
                 path: path.strip_prefix('/').unwrap_or(&path),
@@ -125,7 +125,7 @@ pub async fn handle(
                 .load_balancers
                 .get(&listener.load_balancer_arn)
                 .map_or(&no_attributes, |lb| &lb.attributes);
-            let request = outgoing(request, peer, port, protocol, lb_attributes);
+            let request = outgoing(request, peer, port, scheme, lb_attributes);
             match plane.pool.send(&targets, request).await {
                 Ok((_, response)) => {
                     let (mut parts, body) = response.into_parts();
