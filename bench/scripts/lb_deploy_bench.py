@@ -95,7 +95,12 @@ def main() -> int:
                                          aws_secret_access_key=key["aws_secret_access_key"],
                                          config=Config(retries={"total_max_attempts": 3}))
         ecs, elb, ec2 = client("ecs"), client("elbv2"), client("ec2")
-        wait("the agent", lambda: bool(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]), 60)
+        def agent_joined() -> bool:
+            try:
+                return bool(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"])
+            except ecs.exceptions.ClusterNotFoundException:
+                return False  # `flotilla dev` creates it right after it serves
+        wait("the agent", agent_joined, 60)
         subnet = ec2.describe_subnets()["Subnets"][0]
         lb = elb.create_load_balancer(Name="deploy", Subnets=[subnet["SubnetId"]])["LoadBalancers"][0]
         address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
