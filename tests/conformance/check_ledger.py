@@ -35,6 +35,7 @@ REFUSAL_CODES = {
     "ec2": {"InvalidParameterValue"},
     "elbv2": {"ValidationError"},
     "acm": {"ValidationException"},
+    "servicediscovery": {"InvalidInput"},
 }
 
 
@@ -127,7 +128,8 @@ def main() -> int:
     for crate, operations in refused.items():
         if args.service and crate not in args.service:
             continue
-        service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch", "ec2": "ec2", "elbv2": "elbv2", "acm": "acm"}[crate]
+        service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch", "ec2": "ec2", "elbv2": "elbv2", "acm": "acm",
+                   "servicediscovery": "servicediscovery"}[crate]
         client = session.create_client(
             service, endpoint_url=args.endpoint, region_name=args.region,
             aws_access_key_id=key[0], aws_secret_access_key=key[1],

@@ -125,3 +125,11 @@ async fn https_with_an_imported_certificate() {
     let args = ["--scenario", "https", "--instance", &instance, "--web", &web];
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
+
+/// Cloud Map through botocore: namespaces, services, instances, DiscoverInstances with and
+/// without the `data-` host prefix, custom health, operations and tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_map_answers_botocore() {
+    let f = Flotilla::start();
+    run_model_check("check_servicediscovery_model.py", &f, &[]);
+}

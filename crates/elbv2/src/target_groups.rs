@@ -284,7 +284,7 @@ pub async fn delete(
             }
             if state.rules.values().any(|r| r.actions.iter().any(|a| a.forwards_to(&arn))) {
                 return Err(ApiError::new(
-                    ErrorCode::LbResourceInUse,
+                    ErrorCode::ResourceInUse,
                     format!("Target group '{arn}' is currently in use by a listener or a rule"),
                 ));
             }

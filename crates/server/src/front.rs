@@ -22,6 +22,7 @@ pub fn door(app: &App) -> FrontDoor {
         (flotilla_ec2::service::spec(), ServiceKind::Ec2),
         (flotilla_elbv2::service::spec(), ServiceKind::Elbv2),
         (flotilla_acm::service::spec(), ServiceKind::Acm),
+        (flotilla_servicediscovery::service::spec(), ServiceKind::CloudMap),
     ];
     let mut registry = Registry::default();
     for (spec, kind) in services {

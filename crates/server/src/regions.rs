@@ -48,8 +48,9 @@ pub struct Region {
     pub ec2: Arc<flotilla_ec2::App>,
     pub elbv2: Arc<flotilla_elbv2::App>,
     pub acm: Arc<flotilla_acm::App>,
+    pub cloud_map: Arc<flotilla_servicediscovery::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 6],
+    services: [Arc<dyn Service>; 7],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// The controller, upkeep, figures and retention, once the server serves.
@@ -65,6 +66,7 @@ pub enum ServiceKind {
     Ec2 = 3,
     Elbv2 = 4,
     Acm = 5,
+    CloudMap = 6,
 }
 
 impl Region {
@@ -272,13 +274,22 @@ impl Regions {
         // Set once: this region's ELBv2 was just made.
         let _ = load_balancing.0.set(Arc::clone(&elbv2));
         let _ = certificate_users.0.set(Arc::clone(&elbv2));
-        let services: [Arc<dyn Service>; 6] = [
+        let cloud_map = Arc::new(
+            flotilla_servicediscovery::App::open(
+                ecs.scope.clone(),
+                Arc::clone(&store),
+                Arc::new(wiring::Ec2VpcIds(Arc::clone(&ec2))),
+            )
+            .await?,
+        );
+        let services: [Arc<dyn Service>; 7] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
             Arc::new(flotilla_ec2::service::Ec2Service(Arc::clone(&ec2))),
             Arc::new(flotilla_elbv2::service::Elbv2Service(Arc::clone(&elbv2))),
             Arc::new(flotilla_acm::service::AcmService(Arc::clone(&acm))),
+            Arc::new(flotilla_servicediscovery::service::CloudMapService(Arc::clone(&cloud_map))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -289,6 +300,7 @@ impl Regions {
             ec2,
             elbv2,
             acm,
+            cloud_map,
             services,
             background: Mutex::new(Vec::new()),
         })

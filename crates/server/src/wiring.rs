@@ -168,6 +168,18 @@ impl flotilla_acm::CertificateUsers for Elbv2CertificateUsers {
     }
 }
 
+/// Cloud Map's private DNS namespaces name EC2's VPCs.
+pub struct Ec2VpcIds(pub Arc<flotilla_ec2::App>);
+
+impl flotilla_servicediscovery::Vpcs for Ec2VpcIds {
+    fn vpc_ids(&self) -> flotilla_servicediscovery::BoxFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let network = self.0.network().await.map_err(|e| e.to_string())?;
+            Ok(vec![network.vpc_id])
+        })
+    }
+}
+
 pub struct CloudWatchSink(pub Arc<flotilla_cloudwatch::App>);
 
 impl FigureSink for CloudWatchSink {
