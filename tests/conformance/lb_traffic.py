@@ -12,6 +12,9 @@ Scenarios:
           by the load balancer's checks, ECS's checks of the entries, and a rolling deployment
           under steady load with no failed request: old tasks drain (DEACTIVATING) before
           SIGTERM.                                         (--cluster; no --web/--api)
+  registry an ECS service with `serviceRegistries` (Cloud Map, SRV record): ECS's checks of
+          the entry, running tasks discoverable at their instance's address and host port,
+          a stopping task deregistered before it stops.      (--cluster)
   https   an HTTPS listener with an ACM certificate imported here (openssl): TLS to the load
           balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, security policies'
           TLS versions, a re-imported certificate served.    (--web: 1 port)
@@ -222,6 +225,92 @@ class Traffic:
         self.expect("the service's deployment completes once its targets are healthy", False,
                     (service["deployments"], service["events"][:5]))
 
+    def registry(self, ecs, sd, cluster: str) -> None:
+        op = sd.create_private_dns_namespace(Name="prod.local", Vpc=self.vpc)["OperationId"]
+        namespace = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+        srv = sd.create_service(Name="web", NamespaceId=namespace, HealthCheckCustomConfig={"FailureThreshold": 1},
+                                DnsConfig={"DnsRecords": [{"Type": "SRV", "TTL": 10}]})["Service"]
+        a_only = sd.create_service(Name="a-only", NamespaceId=namespace,
+                                   DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 10}]})["Service"]
+        container = {"name": "web", "image": "flotilla/demo:latest", "memory": 64, "command": ["serve"],
+                     "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
+        definition = ecs.register_task_definition(family="sd-web", containerDefinitions=[container])
+        arn = definition["taskDefinition"]["taskDefinitionArn"]
+        entry = {"registryArn": srv["Arn"], "containerName": "web", "containerPort": 8080}
+
+        def refused(registry: dict) -> str:
+            try:
+                ecs.create_service(cluster=cluster, serviceName="sd-bad", taskDefinition=arn, desiredCount=1,
+                                   serviceRegistries=[registry])
+            except ecs.exceptions.InvalidParameterException as error:
+                return error.response["Error"]["Message"]
+            return "accepted"
+        message = refused({"registryArn": a_only["Arn"]})
+        self.expect("an A record needs awsvpc", "awsvpc" in message, message)
+        message = refused({"registryArn": srv["Arn"]})
+        self.expect("an SRV record needs the container port", "containerPort" in message, message)
+        message = refused({**entry, "registryArn": srv["Arn"][:-4] + "0000"})
+        self.expect("a registry that does not exist", "does not exist" in message, message)
+
+        ecs.create_service(cluster=cluster, serviceName="sd-web", taskDefinition=arn, desiredCount=2,
+                           serviceRegistries=[entry])
+        described = ecs.describe_services(cluster=cluster, services=["sd-web"])["services"][0]
+        self.expect("the service's serviceRegistries", described.get("serviceRegistries") == [entry],
+                    described.get("serviceRegistries"))
+
+        def running() -> dict[str, int]:
+            arns = ecs.list_tasks(cluster=cluster, serviceName="sd-web", desiredStatus="RUNNING")["taskArns"]
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            return {t["taskArn"].rsplit("/", 1)[1]: b["hostPort"] for t in tasks if t["lastStatus"] == "RUNNING"
+                    for c in t["containers"] for b in c.get("networkBindings", []) if b.get("containerPort") == 8080}
+
+        def discovered() -> dict[str, dict]:
+            found = sd.discover_instances(NamespaceName="prod.local", ServiceName="web", HealthStatus="ALL")
+            return {i["InstanceId"]: i["Attributes"] for i in found["Instances"]}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            tasks, instances = running(), discovered()
+            if len(tasks) == 2 and set(instances) == set(tasks):
+                break
+            time.sleep(0.3)
+        self.expect("the running tasks are the discovered instances", len(tasks) == 2 and set(instances) == set(tasks),
+                    (tasks, instances))
+        for task, port in tasks.items():
+            attributes = instances.get(task, {})
+            self.expect("an instance's port is its task's host port", attributes.get("AWS_INSTANCE_PORT") == str(port), attributes)
+            self.expect("ECS's attributes", attributes.get("ECS_SERVICE_NAME") == "sd-web"
+                        and attributes.get("ECS_TASK_DEFINITION_FAMILY") == "sd-web", attributes)
+            address = attributes.get("AWS_INSTANCE_IPV4", "")
+            connection = http.client.HTTPConnection(address, int(attributes.get("AWS_INSTANCE_PORT", "0")), timeout=5)
+            connection.request("GET", "/healthz")
+            status = connection.getresponse().status
+            connection.close()
+            self.expect("the discovered address and port reach the task", status == 200, (address, status))
+        listed = ecs.list_services_by_namespace(namespace=namespace)["serviceArns"]
+        self.expect("a namespace ECS knows (no Service Connect services)", listed == [], listed)
+
+        # A stopping task leaves Cloud Map before it is stopped.
+        ecs.update_service(cluster=cluster, service="sd-web", desiredCount=1)
+        leaving, deadline = None, time.time() + 30
+        while time.time() < deadline:
+            arns = ecs.list_tasks(cluster=cluster, serviceName="sd-web", desiredStatus="STOPPED")["taskArns"]
+            if arns:
+                task = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"][0]
+                leaving = task["taskArn"].rsplit("/", 1)[1]
+                still = leaving in discovered()
+                if task["lastStatus"] == "STOPPED":
+                    break
+                if task["lastStatus"] in ("STOPPING", "DEPROVISIONING"):
+                    self.expect("deregistered before SIGTERM", not still, task["lastStatus"])
+            time.sleep(0.1)
+        self.expect("the stopped task is no instance", leaving is not None and leaving not in discovered(), leaving)
+        ecs.update_service(cluster=cluster, service="sd-web", desiredCount=0)
+        ecs.delete_service(cluster=cluster, service="sd-web")
+        deadline = time.time() + 30
+        while discovered() and time.time() < deadline:
+            time.sleep(0.3)
+        self.expect("a deleted service's tasks leave Cloud Map", discovered() == {}, discovered())
+
     def https(self, web: list[int], acm) -> None:
         directory = tempfile.mkdtemp()
         def certificate(name: str) -> tuple[bytes, bytes, str]:
@@ -402,7 +491,7 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--scenario", choices=["rules", "health", "service", "https"], required=True)
+    parser.add_argument("--scenario", choices=["rules", "health", "service", "https", "registry"], required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--web", default="")
     parser.add_argument("--api", default="")
@@ -410,14 +499,17 @@ def main() -> int:
     args = parser.parse_args()
     key = read_credentials(args.credentials)
     session = botocore.session.get_session()
-    elb, ec2, ecs, acm = (session.create_client(
+    elb, ec2, ecs, acm, sd = (session.create_client(
         service, endpoint_url=args.endpoint, region_name=args.region,
         aws_access_key_id=key[0], aws_secret_access_key=key[1],
-        config=Config(retries={"total_max_attempts": 1}),
-    ) for service in ("elbv2", "ec2", "ecs", "acm"))
+        # DiscoverInstances goes to the data- host unless told not to: data-127.0.0.1 is no name.
+        config=Config(retries={"total_max_attempts": 1}, inject_host_prefix=False),
+    ) for service in ("elbv2", "ec2", "ecs", "acm", "servicediscovery"))
     traffic = Traffic(elb, ec2, args.instance)
     if args.scenario == "service":
         traffic.service(ecs, args.cluster)
+    elif args.scenario == "registry":
+        traffic.registry(ecs, sd, args.cluster)
     elif args.scenario == "https":
         traffic.https([int(p) for p in args.web.split(",")], acm)
     else:

@@ -133,3 +133,15 @@ async fn cloud_map_answers_botocore() {
     let f = Flotilla::start();
     run_model_check("check_servicediscovery_model.py", &f, &[]);
 }
+
+/// A service with `serviceRegistries`: ECS's checks of the entry, running tasks discoverable in
+/// Cloud Map at their instance's address and host port, a stopping task deregistered before
+/// it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_register_in_cloud_map() {
+    let fleet = Fleet::start().await;
+    crate::support::ensure_demo_image();
+    let instance = instance_id(&fleet).await;
+    let args = ["--scenario", "registry", "--instance", &instance, "--cluster", &fleet.cluster];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}

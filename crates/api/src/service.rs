@@ -122,6 +122,9 @@ pub struct Service {
     /// The target groups its tasks are registered in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// The Cloud Map services its tasks are registered in (at most one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<ServiceRegistryEntry>,
     pub service_name: String,
     pub cluster_arn: String,
     pub status: crate::status::ServiceStatus,
@@ -167,6 +170,18 @@ pub struct ServiceLoadBalancer {
     pub target_group_arn: String,
     pub container_name: String,
     pub container_port: i32,
+}
+
+/// A `serviceRegistries` entry of a service: the Cloud Map service its tasks register in, and
+/// the container port an SRV record names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRegistryEntry {
+    pub registry_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
 }
 
 /// Whose tags a task gets besides its own: `propagateTags`.

@@ -359,6 +359,12 @@ impl<'b> Pass<'_, 'b> {
             .filter_map(|lb| self.load_balancing.target_group(&lb.target_group_arn))
             .map(|g| g.deregistration_delay)
             .fold(0.0, f64::max)
+            // A service registry's deregistration lands before SIGTERM too.
+            .max(if service.service.service_registries.is_empty() {
+                0.0
+            } else {
+                crate::discovery::DEREGISTRATION_HOLD_SECONDS
+            })
     }
 
     /// When the primary deployment holds more tasks than desired, which of them to stop first

@@ -11,6 +11,7 @@ mod agent_logs;
 pub mod agents;
 mod controller;
 pub mod convert;
+pub mod discovery;
 mod domain;
 mod gateway;
 pub mod handlers;
@@ -96,6 +97,8 @@ pub struct App {
     pub figures: Arc<dyn FigureSink>,
     /// The region's load balancers, for services' `loadBalancers`.
     pub load_balancing: Arc<dyn load_balancing::LoadBalancing>,
+    /// The region's Cloud Map, for services' `serviceRegistries`.
+    pub service_registry: Arc<dyn discovery::ServiceRegistry>,
 }
 
 impl App {
@@ -120,6 +123,7 @@ pub async fn open(
     logs: Arc<dyn LogSink>,
     figures: Arc<dyn FigureSink>,
     load_balancing: Arc<dyn load_balancing::LoadBalancing>,
+    service_registry: Arc<dyn discovery::ServiceRegistry>,
 ) -> Result<Arc<App>, EcsError> {
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
@@ -133,6 +137,7 @@ pub async fn open(
         logs,
         figures,
         load_balancing,
+        service_registry,
     });
     handlers::ensure_default_cluster(&app)
         .await
@@ -175,6 +180,7 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
         controller::spawn(Arc::clone(app), app.agent_timeout),
         metrics::spawn(Arc::clone(app)),
         load_balancing::spawn(Arc::clone(app)),
+        discovery::spawn(Arc::clone(app)),
     ]
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use flotilla_api::service::ServiceLoadBalancer;
 use flotilla_api::status::TaskStatus;
 
-use crate::state::{State, TaskRecord};
+use crate::state::{ServiceRecord, State, TaskRecord};
 use crate::{App, BoxFuture};
 
 /// How often the registrations are compared with the tasks.
@@ -112,6 +112,23 @@ fn should_serve(task: &TaskRecord) -> bool {
         && task.deregistering_until.is_none()
 }
 
+/// The tasks of a service (its group, `service:<name>`, in its cluster).
+pub(crate) fn service_tasks<'s>(
+    state: &'s State,
+    service: &ServiceRecord,
+) -> impl Iterator<Item = &'s TaskRecord> + 's {
+    let group = format!("service:{}", service.name);
+    state
+        .tasks
+        .range((service.cluster.clone(), String::new())..)
+        .take_while({
+            let cluster = service.cluster.clone();
+            move |((c, _), _)| *c == cluster
+        })
+        .map(|(_, t)| t)
+        .filter(move |t| t.task.group.as_deref() == Some(group.as_str()))
+}
+
 /// The registrations the tasks want: (register, deregister).
 fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     let state = app.state.read();
@@ -121,14 +138,7 @@ fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
         if entries.is_empty() {
             continue;
         }
-        let group = format!("service:{}", service.name);
-        let tasks = state
-            .tasks
-            .range((service.cluster.clone(), String::new())..)
-            .take_while(|((c, _), _)| *c == service.cluster)
-            .map(|(_, t)| t)
-            .filter(|t| t.task.group.as_deref() == Some(group.as_str()));
-        for task in tasks {
+        for task in service_tasks(&state, service) {
             let targets = task_targets(&state, task, entries);
             if should_serve(task) {
                 register.extend(targets);

@@ -9196,7 +9196,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "availabilityZoneRebalancing=ENABLED",
             "loadBalancers[].loadBalancerName",
             "loadBalancers[].advancedConfiguration",
-            "serviceRegistries",
+            "serviceRegistries[].port",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
             "platformVersion",

@@ -228,6 +228,7 @@ impl Regions {
         let logs = Arc::new(flotilla_logs::App::open(&logs_dir.join("logs.redb"), scope.clone())?);
         let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
         let load_balancing = Arc::new(wiring::Elbv2Targets::default());
+        let service_registry = Arc::new(wiring::CloudMapRegistry::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -239,6 +240,7 @@ impl Regions {
             Arc::new(wiring::LogsSink(Arc::clone(&logs))),
             Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
             Arc::clone(&load_balancing) as Arc<dyn flotilla_ecs::load_balancing::LoadBalancing>,
+            Arc::clone(&service_registry) as Arc<dyn flotilla_ecs::discovery::ServiceRegistry>,
         )
         .await?;
         let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
@@ -282,6 +284,8 @@ impl Regions {
             )
             .await?,
         );
+        // Set once: this region's Cloud Map was just made.
+        let _ = service_registry.0.set(Arc::clone(&cloud_map));
         let services: [Arc<dyn Service>; 7] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),

@@ -180,6 +180,53 @@ impl flotilla_servicediscovery::Vpcs for Ec2VpcIds {
     }
 }
 
+/// ECS's services register their tasks in Cloud Map. ECS opens before Cloud Map, so Cloud Map
+/// is set here once it is open.
+#[derive(Default)]
+pub struct CloudMapRegistry(pub std::sync::OnceLock<Arc<flotilla_servicediscovery::App>>);
+
+impl flotilla_ecs::discovery::ServiceRegistry for CloudMapRegistry {
+    fn registry(&self, arn: &str) -> Option<flotilla_ecs::discovery::RegistryInfo> {
+        let (namespace_id, a_record, srv_record) =
+            flotilla_servicediscovery::registrations::registry(self.0.get()?, arn)?;
+        Some(flotilla_ecs::discovery::RegistryInfo { namespace_id, a_record, srv_record })
+    }
+
+    fn namespace_exists(&self, reference: &str) -> bool {
+        self.0.get().is_some_and(|app| {
+            flotilla_servicediscovery::registrations::namespace_exists(app, reference)
+        })
+    }
+
+    fn registered(&self, instances: &[(String, String)]) -> Vec<bool> {
+        match self.0.get() {
+            Some(app) => instances
+                .iter()
+                .map(|(arn, id)| flotilla_servicediscovery::registrations::registered(app, arn, id))
+                .collect(),
+            None => vec![false; instances.len()],
+        }
+    }
+
+    fn sync(
+        &self,
+        register: Vec<flotilla_ecs::discovery::Registration>,
+        deregister: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let Some(app) = self.0.get() else { return Ok(()) };
+            flotilla_servicediscovery::registrations::sync_for_services(
+                app,
+                &register,
+                &deregister,
+                epoch_now(),
+            )
+            .await
+            .map_err(|e| e.message)
+        })
+    }
+}
+
 pub struct CloudWatchSink(pub Arc<flotilla_cloudwatch::App>);
 
 impl FigureSink for CloudWatchSink {

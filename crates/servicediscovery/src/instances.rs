@@ -18,7 +18,7 @@ fn instance_not_found() -> ApiError {
 }
 
 /// The attributes a service's DNS records need: an IPv4 address for A, and a port for SRV.
-fn check_attributes(
+pub(crate) fn check_attributes(
     service: &Service,
     attributes: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {

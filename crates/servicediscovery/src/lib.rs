@@ -8,6 +8,7 @@
 mod handlers;
 mod instances;
 pub mod model;
+pub mod registrations;
 pub mod service;
 pub mod wire;
 

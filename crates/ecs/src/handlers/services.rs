@@ -9,7 +9,7 @@ use flotilla_api::common::Tag;
 use flotilla_api::pagination::paginate;
 use flotilla_api::service::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
-    PlacementStrategy, PropagateTags, Service, ServiceLoadBalancer,
+    PlacementStrategy, PropagateTags, Service, ServiceLoadBalancer, ServiceRegistryEntry,
 };
 use flotilla_api::status::{DeploymentControllerType, DeploymentStatus, ServiceStatus};
 use flotilla_api::task::TaskStatus;
@@ -85,6 +85,8 @@ struct NewService {
     /// The target groups its tasks are registered in (checked against the task definition
     /// and ELBv2 once the store is read).
     load_balancers: Vec<ServiceLoadBalancer>,
+    /// The Cloud Map service its tasks register in (checked once the store is read).
+    service_registries: Vec<ServiceRegistryEntry>,
 }
 
 impl NewService {
@@ -99,7 +101,7 @@ impl NewService {
             task_definition,
             availability_zone_rebalancing: _,
             load_balancers,
-            service_registries: _,
+            service_registries,
             desired_count,
             client_token,
             launch_type,
@@ -198,8 +200,16 @@ impl NewService {
                  sets) are not supported yet",
             ));
         }
+        let service_registries = registries_from_wire(service_registries.unwrap_or_default())?;
+        if external && !service_registries.is_empty() {
+            return Err(ApiError::invalid(
+                "serviceRegistries of a service of the EXTERNAL deployment controller (on its \
+                 task sets) are not supported yet",
+            ));
+        }
         Ok(NewService {
             load_balancers,
+            service_registries,
             name: service_name,
             cluster,
             definition_ref: match task_definition {
@@ -264,6 +274,71 @@ fn load_balancers_from_wire(
         }
     }
     Ok(entries)
+}
+
+/// A request's `serviceRegistries`: at most one, as ECS allows.
+fn registries_from_wire(
+    list: Vec<wire::ServiceRegistry>,
+) -> Result<Vec<ServiceRegistryEntry>, ApiError> {
+    if list.len() > 1 {
+        return Err(ApiError::invalid("A service can have only one service registry"));
+    }
+    list.into_iter()
+        .map(|r| {
+            // `port` (for awsvpc tasks) is refused by the field ledger until awsvpc exists.
+            let registry_arn = r.registry_arn.ok_or_else(|| {
+                ApiError::invalid("Each serviceRegistries entry must name a registryArn")
+            })?;
+            if r.container_name.is_some() != r.container_port.is_some() {
+                return Err(ApiError::invalid(
+                    "containerName and containerPort of a service registry go together",
+                ));
+            }
+            Ok(ServiceRegistryEntry {
+                registry_arn,
+                container_name: r.container_name,
+                container_port: r.container_port,
+            })
+        })
+        .collect()
+}
+
+/// `serviceRegistries` checked as ECS checks them: the Cloud Map service exists; bridge and
+/// host tasks have no address of their own, so their registry needs an SRV record (not A
+/// alone), and an SRV record needs the container and port it names, which the container maps.
+fn check_registries(
+    entries: &[ServiceRegistryEntry],
+    definition: &TaskDefinition,
+    registry: &dyn crate::discovery::ServiceRegistry,
+) -> Result<(), ApiError> {
+    let mode = definition.network_mode.as_deref().unwrap_or("bridge");
+    for entry in entries {
+        let arn = &entry.registry_arn;
+        let info = registry.registry(arn).ok_or_else(|| {
+            ApiError::invalid(format!("The service registry {arn} does not exist."))
+        })?;
+        if mode != "awsvpc" && info.a_record && !info.srv_record {
+            return Err(ApiError::invalid(format!(
+                "The service registry {arn} has an A record, which needs the awsvpc network mode; with the {mode} network mode use an SRV record."
+            )));
+        }
+        if info.srv_record {
+            let (Some(name), Some(port)) = (&entry.container_name, entry.container_port) else {
+                return Err(ApiError::invalid(format!(
+                    "The service registry {arn} has an SRV record: give containerName and containerPort."
+                )));
+            };
+            let maps = definition.container(name).is_some_and(|c| {
+                c.port_mappings.iter().flatten().any(|m| m.container_port == Some(port))
+            });
+            if !maps {
+                return Err(ApiError::invalid(format!(
+                    "The container {name} did not have a container port {port} defined."
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `loadBalancers` checked as ECS checks them: each target group exists and a load balancer
@@ -373,7 +448,18 @@ pub fn answered(service: &Service) -> wire::Service {
                 })
                 .collect(),
         ),
-        service_registries: Some(Vec::new()),
+        service_registries: Some(
+            service
+                .service_registries
+                .iter()
+                .map(|r| wire::ServiceRegistry {
+                    registry_arn: Some(r.registry_arn.clone()),
+                    container_name: r.container_name.clone(),
+                    container_port: r.container_port,
+                    ..Default::default()
+                })
+                .collect(),
+        ),
         status: Some(service.status.to_string()),
         desired_count: Some(service.desired_count),
         running_count: Some(service.running_count),
@@ -502,6 +588,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let scope = ctx.app.scope.clone();
     let created_by = ctx.app.root_principal();
     let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
+    let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
     let service = ctx
         .app
         .state
@@ -520,6 +607,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
             if let Some(definition) = &definition {
                 check_load_balancers(&new.load_balancers, definition, load_balancing.as_ref())?;
+                check_registries(&new.service_registries, definition, service_registry.as_ref())?;
             }
             // The DAEMON check above keeps a daemon on the EC2 launch type; task sets choose
             // their own.
@@ -593,6 +681,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 enable_ecs_managed_tags: new.managed_tags,
                 capacity_provider_strategy,
                 load_balancers: new.load_balancers,
+                service_registries: new.service_registries,
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {
@@ -1048,17 +1137,23 @@ pub fn list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     respond(&wire::ListServicesResponse { service_arns: Some(arns), next_token: next })
 }
 
-/// ListServicesByNamespace: services by their Service Connect namespace. Cloud Map namespaces do
-/// not exist yet (they come with service discovery), so every namespace is unknown, as ECS
-/// answers for one that does not exist.
-pub fn list_by_namespace(_ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// ListServicesByNamespace: services by the Cloud Map namespace they are in through Service
+/// Connect. Service Connect is refused, so an existing namespace has none; one Cloud Map does
+/// not have is unknown, as ECS answers.
+pub fn list_by_namespace(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let wire::ListServicesByNamespaceRequest { namespace, next_token: _, max_results } =
         decode(body)?;
     if let Some(n) = max_results.filter(|n| !(1..=100).contains(n)) {
         return Err(ApiError::invalid(format!("maxResults ({n}) must be between 1 and 100")));
     }
-    Err(ApiError::new(
-        ErrorCode::NamespaceNotFoundException,
-        format!("Namespace not found: {namespace}. Cloud Map namespaces are not supported yet by this server."),
-    ))
+    if !ctx.app.service_registry.namespace_exists(&namespace) {
+        return Err(ApiError::new(
+            ErrorCode::NamespaceNotFoundException,
+            format!("Namespace not found: {namespace}."),
+        ));
+    }
+    respond(&wire::ListServicesByNamespaceResponse {
+        service_arns: Some(Vec::new()),
+        next_token: None,
+    })
 }
