@@ -349,8 +349,9 @@ impl<'b> Pass<'_, 'b> {
             .map(|(arn, _, _)| arn)
     }
 
-    /// How long a task of `service` drains from its load balancers before SIGTERM: the longest
-    /// deregistration delay of its target groups (none without load balancers).
+    /// How long a task of `service` is held running after it starts stopping, so it leaves its
+    /// load balancers and service registry before SIGTERM: the longest deregistration delay of
+    /// its target groups, at least a moment with a service registry (none without either).
     fn deregistration_delay(&self, service: &ServiceRecord) -> f64 {
         service
             .service
