@@ -4,18 +4,13 @@
 //! instance's address and host port, ECS's attributes) once RUNNING and healthy, and
 //! deregistered as it stops (the controller holds SIGTERM back a moment for that).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
 use flotilla_api::service::ServiceRegistryEntry;
 use flotilla_api::status::{HealthStatus, TaskStatus};
+use std::collections::BTreeMap;
 
+use crate::load_balancing::where_flag;
 use crate::state::{ServiceRecord, State, TaskRecord};
 use crate::{App, BoxFuture};
-
-/// How often the registrations are compared with the tasks.
-const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a task of a service with a registry is kept running after it starts stopping, so
 /// its deregistration lands before SIGTERM (the sync loop runs every 250 ms).
@@ -138,26 +133,19 @@ fn plan(app: &App) -> (Vec<Registration>, Vec<(String, String)>) {
     let keys: Vec<(String, String)> =
         register.iter().map(|(a, i, _)| (a.clone(), i.clone())).collect();
     let registered = app.service_registry.registered(&keys);
-    register = register.into_iter().zip(registered).filter(|(_, r)| !r).map(|(r, _)| r).collect();
+    let register = where_flag(register, registered, false);
     let registered = app.service_registry.registered(&deregister);
-    deregister =
-        deregister.into_iter().zip(registered).filter(|(_, r)| *r).map(|(d, _)| d).collect();
-    (register, deregister)
+    (register, where_flag(deregister, registered, true))
 }
 
-/// Keeps service registries registered with the services' running, healthy tasks.
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SYNC_EVERY);
-        loop {
-            tick.tick().await;
-            let (register, deregister) = plan(&app);
-            if register.is_empty() && deregister.is_empty() {
-                continue;
-            }
-            if let Err(error) = app.service_registry.sync(register, deregister).await {
-                tracing::warn!(%error, "cannot update the service registries of services");
-            }
-        }
-    })
+/// Brings service registries in step with the services' running, healthy tasks (one pass;
+/// `load_balancing::spawn` runs it beside the target groups').
+pub(crate) async fn step(app: &App) {
+    let (register, deregister) = plan(app);
+    if register.is_empty() && deregister.is_empty() {
+        return;
+    }
+    if let Err(error) = app.service_registry.sync(register, deregister).await {
+        tracing::warn!(%error, "cannot update the service registries of services");
+    }
 }

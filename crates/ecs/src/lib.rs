@@ -180,7 +180,6 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
         controller::spawn(Arc::clone(app), app.agent_timeout),
         metrics::spawn(Arc::clone(app)),
         load_balancing::spawn(Arc::clone(app)),
-        discovery::spawn(Arc::clone(app)),
     ]
 }
 

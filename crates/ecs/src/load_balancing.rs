@@ -14,7 +14,8 @@ use flotilla_api::status::TaskStatus;
 use crate::state::{ServiceRecord, State, TaskRecord};
 use crate::{App, BoxFuture};
 
-/// How often the registrations are compared with the tasks.
+/// How often the registrations (target groups and service registries) are compared with the
+/// tasks.
 const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// A target group as ECS checks a service's `loadBalancers` against it.
@@ -153,26 +154,35 @@ fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     deregister.retain(|t| !register.contains(t));
     // Only what differs from ELBv2's records goes to it.
     let registered = app.load_balancing.registered(&register);
-    register = register.into_iter().zip(registered).filter(|(_, r)| !r).map(|(t, _)| t).collect();
+    let register = where_flag(register, registered, false);
     let registered = app.load_balancing.registered(&deregister);
-    deregister =
-        deregister.into_iter().zip(registered).filter(|(_, r)| *r).map(|(t, _)| t).collect();
-    (register, deregister)
+    (register, where_flag(deregister, registered, true))
 }
 
-/// Keeps target groups registered with the services' running tasks.
+/// Brings target groups in step with the services' running tasks (one pass).
+pub(crate) async fn step(app: &App) {
+    let (register, deregister) = plan(app);
+    if register.is_empty() && deregister.is_empty() {
+        return;
+    }
+    if let Err(error) = app.load_balancing.sync(register, deregister).await {
+        tracing::warn!(%error, "cannot update the target groups of services");
+    }
+}
+
+/// Keeps `items` whose flag is `keep` (flags from a `registered` question, in order).
+pub(crate) fn where_flag<T>(items: Vec<T>, flags: Vec<bool>, keep: bool) -> Vec<T> {
+    items.into_iter().zip(flags).filter(|(_, f)| *f == keep).map(|(t, _)| t).collect()
+}
+
+/// Keeps target groups and service registries in step with the services' tasks.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SYNC_EVERY);
         loop {
             tick.tick().await;
-            let (register, deregister) = plan(&app);
-            if register.is_empty() && deregister.is_empty() {
-                continue;
-            }
-            if let Err(error) = app.load_balancing.sync(register, deregister).await {
-                tracing::warn!(%error, "cannot update the target groups of services");
-            }
+            step(&app).await;
+            crate::discovery::step(&app).await;
         }
     })
 }
