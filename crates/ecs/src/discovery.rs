@@ -1,5 +1,5 @@
 //! Services with `serviceRegistries`: what ECS needs of Cloud Map ([`ServiceRegistry`], a trait
-//! ECS owns and the server wires to Cloud Map), and the loop that keeps each registry's
+//! ECS owns and the server wires to Cloud Map), and the step (run beside load balancing's) that keeps each registry's
 //! instances the service's running, healthy tasks — a task is registered (its id, its
 //! instance's address and host port, ECS's attributes) once RUNNING and healthy, and
 //! deregistered as it stops (the controller holds SIGTERM back a moment for that).
@@ -8,7 +8,7 @@ use flotilla_api::service::ServiceRegistryEntry;
 use flotilla_api::status::{HealthStatus, TaskStatus};
 use std::collections::BTreeMap;
 
-use crate::load_balancing::where_flag;
+use crate::registrations::where_flag;
 use crate::state::{ServiceRecord, State, TaskRecord};
 use crate::{App, BoxFuture};
 
@@ -120,7 +120,7 @@ fn plan(app: &App) -> (Vec<Registration>, Vec<(String, String)>) {
     let (mut register, mut deregister) = (Vec::new(), Vec::new());
     for service in state.services.values() {
         for entry in &service.service.service_registries {
-            for task in crate::load_balancing::service_tasks(&state, service) {
+            for task in crate::registrations::service_tasks(&state, service) {
                 if should_register(task) {
                     register.extend(registration(&state, service, task, entry));
                 } else {
@@ -139,7 +139,7 @@ fn plan(app: &App) -> (Vec<Registration>, Vec<(String, String)>) {
 }
 
 /// Brings service registries in step with the services' running, healthy tasks (one pass;
-/// `load_balancing::spawn` runs it beside the target groups').
+/// `crate::spawn` runs it beside the target groups').
 pub(crate) async fn step(app: &App) {
     let (register, deregister) = plan(app);
     if register.is_empty() && deregister.is_empty() {

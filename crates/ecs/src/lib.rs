@@ -18,6 +18,7 @@ pub mod handlers;
 mod housekeeping;
 pub mod load_balancing;
 pub mod metrics;
+mod registrations;
 pub mod service;
 pub mod state;
 pub mod wire;
@@ -172,6 +173,18 @@ pub fn instance_by_host_id(app: &App, host_id: &str) -> Option<Option<String>> {
     Some(record.instance.advertise_address.clone())
 }
 
+/// Keeps target groups and service registries in step with the services' tasks, every 250 ms.
+fn registrations(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            load_balancing::step(&app).await;
+            discovery::step(&app).await;
+        }
+    })
+}
+
 /// Starts the background work (service controller, stopped-task upkeep, the figures' tick);
 /// abort the handles to stop it.
 pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -179,7 +192,7 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
         housekeeping::spawn(Arc::clone(app)),
         controller::spawn(Arc::clone(app), app.agent_timeout),
         metrics::spawn(Arc::clone(app)),
-        load_balancing::spawn(Arc::clone(app)),
+        registrations(Arc::clone(app)),
     ]
 }
 

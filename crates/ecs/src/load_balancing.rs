@@ -1,22 +1,15 @@
 //! Services behind load balancers: what ECS needs of ELBv2 ([`LoadBalancing`], a trait ECS owns
 //! and the server wires to ELBv2), the targets a service task stands for (its instance and the
-//! host port of the container port each `loadBalancers` entry names), and the loop that keeps
+//! host port of the container port each `loadBalancers` entry names), and the step (run every 250 ms by `crate::spawn`) that keeps
 //! target groups registered with exactly the running tasks — a task is registered once RUNNING
 //! and deregistered when it stops, before its containers get SIGTERM (the controller holds that
 //! back for the target groups' deregistration delay: `TaskRecord::deregistering_until`).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use flotilla_api::service::ServiceLoadBalancer;
 use flotilla_api::status::TaskStatus;
 
-use crate::state::{ServiceRecord, State, TaskRecord};
+use crate::state::{State, TaskRecord};
 use crate::{App, BoxFuture};
-
-/// How often the registrations (target groups and service registries) are compared with the
-/// tasks.
-const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// A target group as ECS checks a service's `loadBalancers` against it.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,23 +106,6 @@ fn should_serve(task: &TaskRecord) -> bool {
         && task.deregistering_until.is_none()
 }
 
-/// The tasks of a service (its group, `service:<name>`, in its cluster).
-pub(crate) fn service_tasks<'s>(
-    state: &'s State,
-    service: &ServiceRecord,
-) -> impl Iterator<Item = &'s TaskRecord> + 's {
-    let group = format!("service:{}", service.name);
-    state
-        .tasks
-        .range((service.cluster.clone(), String::new())..)
-        .take_while({
-            let cluster = service.cluster.clone();
-            move |((c, _), _)| *c == cluster
-        })
-        .map(|(_, t)| t)
-        .filter(move |t| t.task.group.as_deref() == Some(group.as_str()))
-}
-
 /// The registrations the tasks want: (register, deregister).
 fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     let state = app.state.read();
@@ -139,7 +115,7 @@ fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
         if entries.is_empty() {
             continue;
         }
-        for task in service_tasks(&state, service) {
+        for task in crate::registrations::service_tasks(&state, service) {
             let targets = task_targets(&state, task, entries);
             if should_serve(task) {
                 register.extend(targets);
@@ -154,9 +130,9 @@ fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     deregister.retain(|t| !register.contains(t));
     // Only what differs from ELBv2's records goes to it.
     let registered = app.load_balancing.registered(&register);
-    let register = where_flag(register, registered, false);
+    let register = crate::registrations::where_flag(register, registered, false);
     let registered = app.load_balancing.registered(&deregister);
-    (register, where_flag(deregister, registered, true))
+    (register, crate::registrations::where_flag(deregister, registered, true))
 }
 
 /// Brings target groups in step with the services' running tasks (one pass).
@@ -168,21 +144,4 @@ pub(crate) async fn step(app: &App) {
     if let Err(error) = app.load_balancing.sync(register, deregister).await {
         tracing::warn!(%error, "cannot update the target groups of services");
     }
-}
-
-/// Keeps `items` whose flag is `keep` (flags from a `registered` question, in order).
-pub(crate) fn where_flag<T>(items: Vec<T>, flags: Vec<bool>, keep: bool) -> Vec<T> {
-    items.into_iter().zip(flags).filter(|(_, f)| *f == keep).map(|(t, _)| t).collect()
-}
-
-/// Keeps target groups and service registries in step with the services' tasks.
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SYNC_EVERY);
-        loop {
-            tick.tick().await;
-            step(&app).await;
-            crate::discovery::step(&app).await;
-        }
-    })
 }
