@@ -7,7 +7,8 @@ Scenarios:
   rules   path, host, header, query and method rules; weighted forwarding; fixed responses;
           redirects; X-Forwarded-For/Proto/Port.            (--web: 2 ports, --api: 1 port)
   health  only healthy targets get traffic; a failing one shows ELB's reason; fail-open when
-          none is healthy; a deregistered target drains.   (--web: healthy, --api: failing)
+          none is healthy; a deregistered target drains; a target that crashes and comes back,
+          and one that never answers (Target.Timeout).     (--web: healthy, --api: failing)
   service an ECS service with `loadBalancers`: its tasks registered once running and healthy
           by the load balancer's checks, ECS's checks of the entries, and a rolling deployment
           under steady load with no failed request: old tasks drain (DEACTIVATING) before
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import http.server
 import json
 import os
 import socket
@@ -42,6 +44,22 @@ import botocore.session
 from botocore.config import Config
 
 from check_ecs_model import read_credentials
+
+
+def serve_ok(port: int = 0):
+    """An HTTP server on every address of this host answering `ok`, in a thread; and its port."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
 
 
 class Traffic:
@@ -459,7 +477,7 @@ class Traffic:
         group = self.group("mixed", healthy + failing)
         self.elb.modify_target_group_attributes(TargetGroupArn=group, Attributes=[
             {"Key": "deregistration_delay.timeout_seconds", "Value": "4"}])
-        self.listen(group)
+        listener = self.listen(group)
         self.active()
         states = {p: "healthy" for p in healthy} | {p: "unhealthy" for p in failing}
         health = self.healthy(group, states)
@@ -483,6 +501,37 @@ class Traffic:
         time.sleep(5)
         left = [h["Target"]["Port"] for h in self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]]
         self.expect("drained targets are gone after the delay", left == healthy, left)
+
+        # A target that crashes and comes back, and one that never answers: servers of this test's
+        # own on the instance (the agent's host), behind a rule of the same listener.
+        crash = self.elb.create_target_group(Name="crash", Protocol="HTTP", Port=8080, VpcId=self.vpc,
+                                             HealthCheckPath="/healthz", HealthCheckIntervalSeconds=5,
+                                             HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                             UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+        self.elb.create_rule(ListenerArn=listener, Priority=1, Conditions=[{"Field": "path-pattern", "Values": ["/crash*"]}],
+                             Actions=[{"Type": "forward", "TargetGroupArn": crash}])
+        server, port = serve_ok()
+        silent = socket.socket()
+        silent.bind(("0.0.0.0", 0))
+        silent.listen(16)  # connections complete in the kernel; nothing ever answers
+        silent_port = silent.getsockname()[1]
+        self.elb.register_targets(TargetGroupArn=crash, Targets=[{"Id": self.instance, "Port": port},
+                                                                  {"Id": self.instance, "Port": silent_port}])
+        health = self.healthy(crash, {port: "healthy", silent_port: "unhealthy"})
+        reasons = {h["Target"]["Port"]: h["TargetHealth"].get("Reason") for h in health}
+        self.expect("a target that never answers times out", reasons.get(silent_port) == "Target.Timeout", health)
+        server.shutdown()
+        server.server_close()
+        health = self.healthy(crash, {port: "unhealthy"})
+        reasons = {h["Target"]["Port"]: h["TargetHealth"].get("Reason") for h in health}
+        self.expect("a crashed target fails its checks", reasons.get(port) == "Target.FailedHealthChecks", health)
+        server, _ = serve_ok(port)
+        self.healthy(crash, {port: "healthy"})
+        status, _, body = self.get("/crash/again")
+        self.expect("a recovered target takes traffic again", (status, body) == (200, b"ok"), (status, body))
+        server.shutdown()
+        server.server_close()
+        silent.close()
         self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
 
 
