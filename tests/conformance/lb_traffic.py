@@ -223,6 +223,24 @@ class Traffic:
         health = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
         serving = {h["Target"]["Port"] for h in health if h["TargetHealth"]["State"] == "healthy"}
         self.expect("the targets follow the tasks", serving == after, health)
+        # StopTask on a task behind the load balancer drains it first too.
+        stop, failures, served = threading.Event(), [], [0]
+        worker = threading.Thread(target=load)
+        worker.start()
+        victim = ecs.list_tasks(cluster=cluster, serviceName="lb-svc", desiredStatus="RUNNING")["taskArns"][0]
+        ecs.stop_task(cluster=cluster, task=victim, reason="by hand")
+        statuses, deadline = set(), time.time() + 30
+        while time.time() < deadline:
+            task = ecs.describe_tasks(cluster=cluster, tasks=[victim])["tasks"][0]
+            statuses.add(task["lastStatus"])
+            if task["lastStatus"] == "STOPPED":
+                break
+            time.sleep(0.2)
+        stop.set()
+        worker.join()
+        self.expect("a task stopped by hand drains first (DEACTIVATING)", "DEACTIVATING" in statuses, statuses)
+        self.expect("no request failed while a task was stopped by hand", failures == [] and served[0] > 10,
+                    (failures[:10], served[0]))
         ecs.update_service(cluster=cluster, service="lb-svc", desiredCount=0)
         ecs.delete_service(cluster=cluster, service="lb-svc")
         deadline = time.time() + 30

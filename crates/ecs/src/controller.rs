@@ -23,6 +23,7 @@ use flotilla_scheduler::service::{
 };
 use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
+use crate::deactivation::{deactivate, deregistration_hold};
 use crate::domain::capacity::provider_constraint;
 use crate::domain::deployments::new_deployment;
 use crate::domain::launch::reservation;
@@ -349,25 +350,6 @@ impl<'b> Pass<'_, 'b> {
             .map(|(arn, _, _)| arn)
     }
 
-    /// How long a task of `service` is held running after it starts stopping, so it leaves its
-    /// load balancers and service registry before SIGTERM: the longest deregistration delay of
-    /// its target groups, at least a moment with a service registry (none without either).
-    fn deregistration_delay(&self, service: &ServiceRecord) -> f64 {
-        service
-            .service
-            .load_balancers
-            .iter()
-            .filter_map(|lb| self.load_balancing.target_group(&lb.target_group_arn))
-            .map(|g| g.deregistration_delay)
-            .fold(0.0, f64::max)
-            // A service registry's deregistration lands before SIGTERM too.
-            .max(if service.service.service_registries.is_empty() {
-                0.0
-            } else {
-                crate::discovery::DEREGISTRATION_HOLD_SECONDS
-            })
-    }
-
     /// When the primary deployment holds more tasks than desired, which of them to stop first
     /// (ECS: by the service's strategies, e.g. binpack stops where most is left).
     fn scale_in_ranks<'t>(
@@ -592,7 +574,7 @@ impl<'b> Pass<'_, 'b> {
             return;
         }
         let mut stopped_ids = Vec::new();
-        let delay = self.deregistration_delay(service);
+        let delay = deregistration_hold(service, self.load_balancing.as_ref());
         for (id, why) in to_stop {
             let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone()) else {
                 continue;
@@ -610,10 +592,7 @@ impl<'b> Pass<'_, 'b> {
             });
             // A running task behind load balancers leaves them first (DEACTIVATING): its
             // agent keeps it running through the deregistration delay, then stops it.
-            if delay > 0.0 && task.task.last_status == TaskStatus::Running {
-                task.task.last_status = TaskStatus::Deactivating;
-                task.deregistering_until = Some(self.now + delay);
-            }
+            deactivate(&mut task, delay, self.now);
             task.task.stopping_at.get_or_insert(self.now);
             task.task.version += 1;
             stopped_ids.push(task.id.clone());

@@ -12,10 +12,6 @@ use crate::registrations::where_flag;
 use crate::state::{ServiceRecord, State, TaskRecord};
 use crate::{App, BoxFuture};
 
-/// How long a task of a service with a registry is kept running after it starts stopping, so
-/// its deregistration lands before SIGTERM (the sync loop runs every 250 ms).
-pub const DEREGISTRATION_HOLD_SECONDS: f64 = 1.0;
-
 /// A Cloud Map service as ECS checks a `serviceRegistries` entry against it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistryInfo {

@@ -11,6 +11,7 @@ mod agent_logs;
 pub mod agents;
 mod controller;
 pub mod convert;
+mod deactivation;
 pub mod discovery;
 mod domain;
 mod gateway;

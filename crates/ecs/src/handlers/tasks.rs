@@ -15,6 +15,7 @@ use flotilla_scheduler::{place, Request, Strategy};
 
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
+use crate::deactivation::{deactivate, deregistration_hold};
 use crate::domain::capacity::{launch_strategy, provider_constraint};
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
@@ -582,6 +583,7 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         return Err(ApiError::invalid("reason must be at most 255 characters"));
     }
     let now = ctx.now;
+    let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
     let task = ctx
         .app
         .state
@@ -603,6 +605,17 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 };
                 if instance_gone {
                     mark_stopped(&mut record.task, now);
+                } else if let Some(service) = record
+                    .task
+                    .group
+                    .as_deref()
+                    .and_then(|g| g.strip_prefix("service:"))
+                    .and_then(|name| staged.state().services.get(&(record.cluster.clone(), name.to_string())))
+                {
+                    // A service task leaves its load balancers and registry first, as the
+                    // scheduler's stops do.
+                    let hold = deregistration_hold(service, load_balancing.as_ref());
+                    deactivate(&mut record, hold, now);
                 }
                 staged.put(Record::Task(Box::new(record.clone())));
             }
