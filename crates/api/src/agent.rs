@@ -184,6 +184,8 @@ pub enum ServerMessage {
         message: String,
     },
     Desired(DesiredState),
+    /// The region's DNS table: sent after registration and again whenever it changes.
+    Dns(crate::dns::DnsTable),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod common;
 pub mod datapoint;
+pub mod dns;
 pub mod error;
 pub mod instance;
 pub mod logs;
