@@ -96,7 +96,7 @@ impl Table {
         &self,
         name: &str,
         kind: RecordType,
-        shuffle: &mut dyn FnMut(&mut Vec<Record>),
+        shuffle: &mut dyn FnMut(&mut [Record]),
     ) -> Lookup {
         let name = key(name);
         let Some(sets) = self.names.get(&name) else {
@@ -135,7 +135,7 @@ impl Table {
 }
 
 /// A random order, for answers.
-pub fn random_order(records: &mut Vec<Record>) {
+pub fn random_order(records: &mut [Record]) {
     fastrand::shuffle(records);
 }
 
@@ -178,7 +178,7 @@ mod tests {
         })
     }
 
-    fn keep(_: &mut Vec<Record>) {}
+    fn keep(_: &mut [Record]) {}
 
     fn answers(lookup: Lookup) -> (Vec<String>, Vec<String>) {
         match lookup {
@@ -199,7 +199,7 @@ mod tests {
         let (one, _) = answers(table.lookup("one.prod.local", RecordType::A, &mut keep));
         assert_eq!(one, ["10.0.0.1"]);
         // The shuffle decides which ones.
-        let mut reverse = |r: &mut Vec<Record>| r.reverse();
+        let mut reverse = |r: &mut [Record]| r.reverse();
         let (one, _) = answers(table.lookup("one.prod.local", RecordType::A, &mut reverse));
         assert_eq!(one, ["10.0.0.12"]);
     }
