@@ -84,6 +84,8 @@ fn start_agent(f: &Flotilla, data_dir: &std::path::Path, token_file: bool) -> Ag
         "default",
         "--metadata-port",
         "0",
+        "--dns",
+        "off",
     ]);
     if token_file {
         command.arg("--token-file").arg(f.data_dir.join("agent-token"));

@@ -119,6 +119,11 @@ impl Fleet {
             "--metadata-port".into(),
             "0".into(),
         ];
+        // Only one agent of a machine can serve DNS on a bridge's gateway: tests that look up
+        // names give their agents a bridge network of their own (and say `--dns`).
+        if !flags.contains(&"--dns") {
+            args.extend(["--dns".to_string(), "off".to_string()]);
+        }
         args.extend(flags.iter().map(|f| f.to_string()));
         let mut agent = Agent { child: None, data_dir: dir.path().to_path_buf(), args, _dir: dir };
         agent.spawn();

@@ -228,7 +228,17 @@ fn an_agent_naming_a_region_not_served_exits_saying_so() {
     let f = Flotilla::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(["agent", "--server", &f.endpoint(), "--region", "xx-fake-1", "--metadata-port", "0"])
+        .args([
+            "agent",
+            "--server",
+            &f.endpoint(),
+            "--region",
+            "xx-fake-1",
+            "--metadata-port",
+            "0",
+            "--dns",
+            "off",
+        ])
         .arg("--token-file")
         .arg(f.data_dir.join("agent-token"))
         .arg("--data-dir")

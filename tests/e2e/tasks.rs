@@ -637,6 +637,8 @@ async fn a_wrong_agent_token_is_refused_and_nothing_is_registered() {
             &fleet.server.endpoint(),
             "--cluster",
             &fleet.cluster,
+            "--dns",
+            "off",
             "--token-file",
         ])
         .arg(&token)

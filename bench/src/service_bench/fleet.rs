@@ -115,6 +115,8 @@ impl Fleet {
                 .arg(token)
                 .arg("--data-dir")
                 .arg(&agent.dir)
+                // Benchmarks time tasks, not names: no DNS server (several agents share a host).
+                .args(["--dns", "off"])
                 .arg("--task-cleanup-wait")
                 .arg(self.options.cleanup_wait_secs.to_string())
                 .arg("--memory")

@@ -84,6 +84,8 @@ impl Stack {
                 .arg(self.server_dir().join("agent-token"))
                 .arg("--data-dir")
                 .arg(&agent_dir)
+                // Benchmarks time tasks, not names: no DNS server (several agents share a host).
+                .args(["--dns", "off"])
                 .arg("--task-cleanup-wait")
                 .arg(options.cleanup_wait_secs.to_string())
                 .arg("--memory")

@@ -37,8 +37,15 @@ pub struct Registered {
     pub instance_credential: Option<String>,
 }
 
-/// Connects, registers and serves one connection until it drops. `on_registered` is called
-/// once the server accepted the registration (to persist the instance id).
+/// What a connection hands to the rest of the agent.
+pub struct Hooks<'a> {
+    /// Called once the server accepted the registration (to persist the instance id).
+    pub on_registered: &'a mut (dyn FnMut(&Registered) + Send),
+    /// The agent's DNS server, fed with the region's DNS table.
+    pub dns: Option<&'a flotilla_dns::DnsServer>,
+}
+
+/// Connects, registers and serves one connection until it drops.
 pub async fn serve_once(
     server: &ServerAddress,
     credential: &AgentCredential,
@@ -46,7 +53,7 @@ pub async fn serve_once(
     engine: &Engine,
     reports: &mut watch::Receiver<Report>,
     samples: &mut watch::Receiver<StatsReport>,
-    on_registered: &mut (dyn FnMut(&Registered) + Send),
+    hooks: &mut Hooks<'_>,
 ) -> Result<(), ConnectionError> {
     let bearer = credential.bearer().ok_or_else(|| {
         ConnectionError::Fatal(
@@ -59,7 +66,7 @@ pub async fn serve_once(
     if let Some(issued) = &registered.instance_credential {
         credential.set_instance(issued.clone());
     }
-    on_registered(&registered);
+    (hooks.on_registered)(&registered);
     let send = encode;
     tracing::info!(arn = %registered.container_instance_arn, "registered with the server");
 
@@ -76,6 +83,11 @@ pub async fn serve_once(
                 let message = message.map_err(|e| ConnectionError::Transient(e.to_string()))?;
                 match parse(&message) {
                     Some(ServerMessage::Desired(desired)) => engine.apply(desired).await,
+                    Some(ServerMessage::Dns(table)) => {
+                        if let Some(dns) = hooks.dns {
+                            dns.set_table(&table);
+                        }
+                    }
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
                     Some(ServerMessage::Registered { .. }) | None => {}
                 }
@@ -140,7 +152,7 @@ pub async fn register_on(
             Some(ServerMessage::Refused { message }) => {
                 return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
             }
-            Some(ServerMessage::Desired(_)) | None => {}
+            Some(ServerMessage::Desired(_) | ServerMessage::Dns(_)) | None => {}
         }
     };
     Ok(registered)

@@ -41,7 +41,26 @@ pub struct AgentConfig {
     pub log_buffer_bytes: u64,
     /// Port of the task metadata endpoint on the Docker bridge's gateway (0: any free port).
     pub metadata_port: u16,
+    /// Who answers the DNS queries of the host's bridge-mode containers.
+    pub dns: DnsMode,
 }
+
+/// Who answers the DNS queries of the host's bridge-mode containers (`flotilla agent --dns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsMode {
+    /// This agent, on the bridge network's gateway, port 53: the region's names, and other
+    /// names forwarded to `upstreams` (empty: the host's resolvers, from resolv.conf).
+    Serve { upstreams: Vec<std::net::SocketAddr> },
+    /// Another agent of the same region on this host serves the gateway's port 53 (several
+    /// agents on one machine, as `flotilla dev` runs them): containers ask it.
+    Share,
+    /// Nobody: containers use the host's resolvers (through Docker), and the region's names
+    /// do not resolve in them.
+    Off,
+}
+
+/// Containers reach a DNS server on this port only (Docker's `Dns` takes addresses).
+const DNS_PORT: u16 = 53;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -55,6 +74,37 @@ pub enum AgentError {
     Logs(#[from] logs::LogsError),
     #[error(transparent)]
     Metadata(#[from] metadata::MetadataError),
+    #[error("{0}; pass --dns off to leave tasks with the host's resolvers")]
+    Dns(String),
+}
+
+/// Starts the DNS server on the bridge network's gateway, port 53: the resolver of the host's
+/// bridge-mode containers.
+async fn serve_dns(
+    runtime: &dyn Runtime,
+    upstreams: &[std::net::SocketAddr],
+) -> Result<flotilla_dns::DnsServer, AgentError> {
+    let gateway = bridge_gateway(runtime).await?;
+    let upstreams = if upstreams.is_empty() {
+        flotilla_dns::upstreams::host_resolvers()
+    } else {
+        upstreams.to_vec()
+    };
+    if upstreams.is_empty() {
+        tracing::warn!("no upstream resolver: tasks resolve only the region's names");
+    }
+    let server = flotilla_dns::DnsServer::bind((gateway, DNS_PORT).into(), upstreams)
+        .await
+        .map_err(|e| AgentError::Dns(e.to_string()))?;
+    tracing::info!(address = %server.address(), "serving DNS to the host's tasks");
+    Ok(server)
+}
+
+async fn bridge_gateway(runtime: &dyn Runtime) -> Result<std::net::IpAddr, AgentError> {
+    runtime
+        .bridge_gateway()
+        .await?
+        .ok_or_else(|| AgentError::Dns("the bridge network has no gateway to serve DNS on".into()))
 }
 
 /// Runs the agent until `shutdown` resolves or the server refuses it for good. Running tasks
@@ -72,6 +122,15 @@ pub async fn run(
     ));
     let host = runtime.info().await?;
     let metadata_endpoint = metadata::bind(runtime.as_ref(), config.metadata_port).await?;
+    let (dns, resolver) = match &config.dns {
+        DnsMode::Serve { upstreams } => {
+            let server = serve_dns(runtime.as_ref(), upstreams).await?;
+            let address = server.address().ip();
+            (Some(server), Some(address))
+        }
+        DnsMode::Share => (None, Some(bridge_gateway(runtime.as_ref()).await?)),
+        DnsMode::Off => (None, None),
+    };
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
@@ -79,6 +138,7 @@ pub async fn run(
             allow_privileged: config.announce.allow_privileged,
             cleanup_wait: config.cleanup_wait,
             metadata_url: Some(metadata_endpoint.base_url.clone()),
+            resolver,
             log_groups: Some(Arc::new(logs::groups::GroupCheck::new(
                 &config.server,
                 Arc::clone(&credential),
@@ -164,7 +224,7 @@ pub async fn run(
                 &engine,
                 &mut reports,
                 &mut samples,
-                &mut on_registered,
+                &mut connection::Hooks { on_registered: &mut on_registered, dns: dns.as_ref() },
             )
             .await
             {

@@ -145,7 +145,7 @@ async fn serve(
                         }
                     }
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
-                    Some(ServerMessage::Registered { .. }) | None => {}
+                    Some(ServerMessage::Registered { .. } | ServerMessage::Dns(_)) | None => {}
                 }
             }
             () = promote => {

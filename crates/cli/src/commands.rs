@@ -13,9 +13,9 @@ use std::time::Duration;
 use flotilla_agent::registration::Announce;
 use flotilla_agent::runtime::{DockerRuntime, Runtime};
 use flotilla_agent::sim::SimConfig;
-use flotilla_agent::{AgentConfig, ServerAddress};
+use flotilla_agent::{AgentConfig, DnsMode, ServerAddress};
 
-use crate::{AgentArgs, DevArgs, ServerArgs, SimAgentsArgs};
+use crate::{AgentArgs, DevArgs, DnsFlag, ServerArgs, SimAgentsArgs};
 
 fn default_data_dir(kind: &str) -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -111,10 +111,13 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
         log_buffer_bytes: args.log_buffer_mib.saturating_mul(1024 * 1024),
         metadata_port: args.metadata_port,
+        dns: dns_mode(args.dns, &args.dns_upstreams)?,
     };
     runtime()?.block_on(async move {
-        let docker: Arc<dyn Runtime> =
-            Arc::new(DockerRuntime::connect(args.docker_host.as_deref())?);
+        let docker: Arc<dyn Runtime> = Arc::new(
+            DockerRuntime::connect(args.docker_host.as_deref())?
+                .with_bridge_network(&args.bridge_network),
+        );
         flotilla_agent::run(config, docker, shutdown_signal()).await?;
         Ok(())
     })
@@ -245,6 +248,13 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                 // One metadata endpoint per agent: the first on the usual port, the others on
                 // any free one.
                 metadata_port: if i == 0 { flotilla_agent::DEFAULT_METADATA_PORT } else { 0 },
+                // One DNS server on the bridge's gateway: the first agent's; the others' tasks
+                // ask it too (one region, one table).
+                dns: match (args.dns, i) {
+                    (DnsFlag::Off, _) => DnsMode::Off,
+                    (_, 0) => DnsMode::Serve { upstreams: Vec::new() },
+                    _ => DnsMode::Share,
+                },
             };
             let docker = Arc::clone(&docker);
             let cluster = cluster.clone();
@@ -393,4 +403,29 @@ fn print_dev_guide(
          Logs of awslogs containers: aws --endpoint-url http://{addr} logs ... or flotilla logs --task ID -f\n\
          Metrics: http://{addr}/metrics (Prometheus), aws cloudwatch get-metric-statistics --namespace AWS/ECS\n"
     );
+}
+
+/// `--dns` and `--dns-upstream` as the agent takes them.
+fn dns_mode(flag: DnsFlag, upstreams: &[String]) -> anyhow::Result<DnsMode> {
+    if flag != DnsFlag::Serve && !upstreams.is_empty() {
+        anyhow::bail!("--dns-upstream needs --dns serve: only a serving agent forwards names");
+    }
+    Ok(match flag {
+        DnsFlag::Serve => DnsMode::Serve {
+            upstreams: upstreams.iter().map(|u| parse_upstream(u)).collect::<Result<_, _>>()?,
+        },
+        DnsFlag::Share => DnsMode::Share,
+        DnsFlag::Off => DnsMode::Off,
+    })
+}
+
+/// `10.0.0.2` (port 53) or `127.0.0.1:5353`.
+fn parse_upstream(text: &str) -> anyhow::Result<std::net::SocketAddr> {
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return Ok(address);
+    }
+    let ip: std::net::IpAddr = text
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--dns-upstream {text}: expected IP or IP:PORT"))?;
+    Ok((ip, 53).into())
 }

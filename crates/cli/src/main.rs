@@ -160,6 +160,22 @@ pub struct DevArgs {
     /// Docker Engine address for the local agent (default: the local socket).
     #[arg(long)]
     docker_host: Option<String>,
+    /// Whether the local agent serves DNS to its tasks (`serve`: on the Docker bridge's
+    /// gateway, port 53; `off`: tasks use the host's resolvers and Cloud Map names do not
+    /// resolve in them).
+    #[arg(long, value_enum, default_value_t = DnsFlag::Serve)]
+    dns: DnsFlag,
+}
+
+/// `--dns`: who answers the DNS queries of the host's bridge-mode tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DnsFlag {
+    /// This agent, on the bridge network's gateway, port 53.
+    Serve,
+    /// Another agent of the same region on this machine serves it.
+    Share,
+    /// Nobody: tasks use the host's resolvers.
+    Off,
 }
 
 #[derive(Args, Clone)]
@@ -216,6 +232,20 @@ pub struct AgentArgs {
     /// the address this machine uses to reach the server].
     #[arg(long)]
     advertise_address: Option<std::net::IpAddr>,
+    /// Who answers the DNS queries of this machine's bridge-mode tasks: `serve` (this agent,
+    /// on the bridge network's gateway, port 53: the region's Cloud Map names and load
+    /// balancers, other names forwarded), `share` (another agent of the region on this machine
+    /// serves it), `off` (the host's resolvers; the region's names do not resolve in tasks).
+    #[arg(long, value_enum, default_value_t = DnsFlag::Serve)]
+    dns: DnsFlag,
+    /// Where the agent's DNS server forwards names that are not the region's (IP or IP:PORT,
+    /// repeatable) [default: the host's resolvers, from /etc/resolv.conf].
+    #[arg(long = "dns-upstream", value_name = "IP[:PORT]")]
+    dns_upstreams: Vec<String>,
+    /// The Docker network of bridge-mode tasks (a bridge network); the agent's DNS server and
+    /// task metadata endpoint listen on its gateway.
+    #[arg(long, default_value = flotilla_agent::runtime::DEFAULT_BRIDGE_NETWORK)]
+    bridge_network: String,
 }
 
 fn main() -> std::process::ExitCode {

@@ -122,6 +122,10 @@ async fn converse(
     // look, so nothing committed in between is missed).
     let waker = app.state.wakers.register(instance_id);
     let changes = app.state.subscribe();
+    // The region's DNS table: the whole of it now, again whenever it changes.
+    let mut dns = app.dns.clone();
+    let table = dns.borrow_and_update().as_ref().clone();
+    send(socket, &ServerMessage::Dns(table)).await?;
     let mut last_sent: Option<Vec<(String, TaskStatus)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
@@ -139,6 +143,10 @@ async fn converse(
         }
         tokio::select! {
             () = waker.notified() => {}
+            Ok(()) = dns.changed() => {
+                let table = dns.borrow_and_update().as_ref().clone();
+                send(socket, &ServerMessage::Dns(table)).await?;
+            }
             message = socket.recv() => {
                 if changes.has_changed().is_err() {
                     return Ok(()); // the writer is gone: the server is shutting down

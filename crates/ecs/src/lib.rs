@@ -101,6 +101,8 @@ pub struct App {
     pub load_balancing: Arc<dyn load_balancing::LoadBalancing>,
     /// The region's Cloud Map, for services' `serviceRegistries`.
     pub service_registry: Arc<dyn discovery::ServiceRegistry>,
+    /// The region's DNS table, pushed to every agent as it changes.
+    pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
 }
 
 impl App {
@@ -126,6 +128,7 @@ pub async fn open(
     figures: Arc<dyn FigureSink>,
     load_balancing: Arc<dyn load_balancing::LoadBalancing>,
     service_registry: Arc<dyn discovery::ServiceRegistry>,
+    dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
 ) -> Result<Arc<App>, EcsError> {
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
@@ -140,6 +143,7 @@ pub async fn open(
         figures,
         load_balancing,
         service_registry,
+        dns,
     });
     handlers::ensure_default_cluster(&app)
         .await

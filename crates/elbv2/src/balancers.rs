@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use flotilla_api::dns::{RecordData, RecordSet, Routing};
 use flotilla_api::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Of};
@@ -76,10 +77,10 @@ pub async fn create(
     let digits: String = u64::from_str_radix(&id[..12], 16).unwrap_or(0).to_string();
     let prefix = if scheme == "internal" { "internal-" } else { "" };
     let dns_name = format!(
-        "{prefix}{}-{}.{}.elb.flotilla.internal",
+        "{prefix}{}-{}.{}",
         input.name,
         &digits[..digits.len().min(10)],
-        app.scope.region
+        dns_zone(&app.scope.region)
     );
     let wanted = LoadBalancer {
         arn: arn.clone(),
@@ -263,4 +264,25 @@ fn view(app: &App, lb: &LoadBalancer) -> wire::LoadBalancer {
         ip_address_type: Some("ipv4".into()),
         ..Default::default()
     }
+}
+
+/// The DNS zone of a region's load balancer names (`<name>-<digits>.<zone>`): the region's DNS
+/// answers it.
+pub fn dns_zone(region: &str) -> String {
+    format!("{region}.elb.flotilla.internal")
+}
+
+/// What the region's DNS answers for load balancers: each `DNSName`, its address (ELB's
+/// records live a minute).
+pub fn dns_record_sets(state: &State) -> Vec<RecordSet> {
+    state
+        .load_balancers
+        .values()
+        .map(|lb| RecordSet {
+            name: lb.dns_name.to_ascii_lowercase(),
+            ttl: 60,
+            routing: Routing::Multivalue,
+            data: RecordData::A(vec![lb.address]),
+        })
+        .collect()
 }

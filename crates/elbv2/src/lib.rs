@@ -20,6 +20,8 @@ mod target_groups;
 pub mod targets;
 pub mod wire;
 
+pub use balancers::{dns_record_sets, dns_zone};
+
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;

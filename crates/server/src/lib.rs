@@ -4,6 +4,7 @@
 //! (`front.rs`), the routes (`http.rs`), and `run(listener, shutdown)`.
 
 pub mod credentials;
+mod dns_feed;
 mod front;
 mod http;
 pub mod regions;

@@ -53,6 +53,8 @@ pub struct Region {
     services: [Arc<dyn Service>; 7],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
+    /// The region's DNS table, read by ECS's agent gateway.
+    dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -80,6 +82,11 @@ impl Region {
             *background = flotilla_ecs::spawn(&self.ecs);
             background.push(flotilla_logs::retention::spawn(Arc::clone(&self.logs)));
             background.push(flotilla_proxy::spawn(Arc::clone(&self.elbv2)));
+            background.push(crate::dns_feed::spawn(
+                Arc::clone(&self.cloud_map),
+                Arc::clone(&self.elbv2),
+                Arc::clone(&self.dns),
+            ));
         }
     }
 
@@ -229,6 +236,7 @@ impl Regions {
         let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
         let load_balancing = Arc::new(wiring::Elbv2Targets::default());
         let service_registry = Arc::new(wiring::CloudMapRegistry::default());
+        let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -241,6 +249,7 @@ impl Regions {
             Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
             Arc::clone(&load_balancing) as Arc<dyn flotilla_ecs::load_balancing::LoadBalancing>,
             Arc::clone(&service_registry) as Arc<dyn flotilla_ecs::discovery::ServiceRegistry>,
+            dns_table,
         )
         .await?;
         let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
@@ -298,6 +307,7 @@ impl Regions {
         Ok(Region {
             name: name.to_string(),
             agent_routes: flotilla_ecs::agent_routes(Arc::clone(&ecs)),
+            dns: Arc::new(dns),
             ecs,
             logs,
             cloudwatch,

@@ -2,9 +2,10 @@
 //! SigV4 `servicediscovery`): private DNS and HTTP namespaces, services, instances, discovery
 //! (DiscoverInstances, which botocore sends to a `data-` host), custom health, operations and
 //! tags. Kept as one document of the region's store (`servicediscovery/state`). Operations
-//! complete as they are asked (GetOperation answers SUCCESS). Answering DNS queries for the
-//! namespaces is the DNS server's part, which comes later (docs/service-discovery.md).
+//! complete as they are asked (GetOperation answers SUCCESS). `dns.rs` says what the private DNS
+//! namespaces answer; the agents' DNS servers answer it (docs/service-discovery.md).
 
+pub mod dns;
 mod handlers;
 mod instances;
 pub mod model;

@@ -134,6 +134,9 @@ pub struct EngineConfig {
     pub cleanup_wait: Duration,
     /// The task metadata endpoint's base URL (`http://<bridge gateway>:<port>`), when serving.
     pub metadata_url: Option<String>,
+    /// The agent's DNS server, the resolver of bridge-mode containers (`None`: Docker's
+    /// default, the host's resolvers).
+    pub resolver: Option<std::net::IpAddr>,
     /// Asks the server whether `awslogs` groups exist before their containers start.
     pub log_groups: Option<Arc<crate::logs::groups::GroupCheck>>,
 }

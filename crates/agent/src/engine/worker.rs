@@ -170,6 +170,7 @@ impl Worker {
                 .iter()
                 .map(|(n, c)| (n.clone(), c.docker_name.clone()))
                 .collect(),
+            resolvers: self.config.resolver.into_iter().collect(),
             extra_env: self.metadata_env(name),
             allow_privileged: self.config.allow_privileged,
             cgroup_parent: self.cgroup_parent.clone(),

@@ -34,6 +34,8 @@ use super::{
 use translate::NamedVolume;
 
 /// Seconds bollard waits for a response's headers (its default); `stop` waits longer.
+/// Docker's default bridge network: where bridge-mode tasks go unless `--bridge-network` says.
+pub const DEFAULT_BRIDGE_NETWORK: &str = "bridge";
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// A pull that has not finished by then fails: the engine converges and retries later.
 const PULL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -56,6 +58,8 @@ pub struct DockerRuntime {
     /// 1.41), so the first request negotiates the version down. Every clone of a bollard client
     /// shares its version, so once is enough, and the event follower shares this cell.
     negotiated: Arc<OnceCell<()>>,
+    /// The Docker network of bridge-mode tasks (`flotilla agent --bridge-network`).
+    bridge_network: String,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -92,7 +96,18 @@ impl DockerRuntime {
 
     /// Wraps a client made elsewhere.
     pub fn from_client(docker: Docker) -> Self {
-        Self { docker, negotiated: Arc::new(OnceCell::new()) }
+        Self {
+            docker,
+            negotiated: Arc::new(OnceCell::new()),
+            bridge_network: DEFAULT_BRIDGE_NETWORK.to_string(),
+        }
+    }
+
+    /// Puts bridge-mode tasks on `network` (a Docker bridge network) instead of Docker's
+    /// default `bridge`: the agent's servers for tasks listen on its gateway.
+    pub fn with_bridge_network(mut self, network: &str) -> Self {
+        self.bridge_network = network.to_string();
+        self
     }
 
     /// The bollard client, its API version negotiated with the engine, for what the trait does
@@ -154,7 +169,12 @@ impl DockerRuntime {
     }
 
     async fn create_container(&self, plan: &ContainerPlan) -> Result<String, RuntimeError> {
-        let config = translate::container_config(plan)?;
+        let mut config = translate::container_config(plan)?;
+        if let Some(host) = config.host_config.as_mut() {
+            if host.network_mode.as_deref() == Some(DEFAULT_BRIDGE_NETWORK) {
+                host.network_mode = Some(self.bridge_network.clone());
+            }
+        }
         let volumes = translate::named_volumes(plan)?;
         let docker = self.docker().await?;
         for volume in &volumes {
@@ -333,11 +353,13 @@ impl DockerRuntime {
 
     async fn gateway(&self) -> Result<Option<std::net::IpAddr>, RuntimeError> {
         let docker = self.docker().await?;
-        let network = match docker.inspect_network("bridge", None::<InspectNetworkOptions>).await {
-            Ok(network) => network,
-            Err(e) if status_code(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(docker_error(e)),
-        };
+        let network =
+            match docker.inspect_network(&self.bridge_network, None::<InspectNetworkOptions>).await
+            {
+                Ok(network) => network,
+                Err(e) if status_code(&e) == Some(404) => return Ok(None),
+                Err(e) => return Err(docker_error(e)),
+            };
         // Docker leaves `Gateway` out when it is the default: the subnet's first address.
         Ok(network.ipam.and_then(|ipam| ipam.config).into_iter().flatten().find_map(|config| {
             match config.gateway.filter(|g| !g.is_empty()) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use flotilla_api::task::NetworkBinding;
 use flotilla_api::taskdef::{ContainerDefinition, Volume};
 
-pub use docker::DockerRuntime;
+pub use docker::{DockerRuntime, DEFAULT_BRIDGE_NETWORK};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -43,6 +43,9 @@ pub struct ContainerPlan {
     pub task_cpu_units: Option<u32>,
     /// Docker names of the task's other containers, to resolve `links` and `volumesFrom`.
     pub sibling_names: BTreeMap<String, String>,
+    /// The agent's DNS server: bridge-mode containers resolve with it unless their
+    /// definition names `dnsServers`.
+    pub resolvers: Vec<std::net::IpAddr>,
     /// Extra environment set by the agent (metadata endpoint and the like).
     pub extra_env: Vec<(String, String)>,
     /// Whether `privileged: true` may be honoured on this agent.
@@ -189,7 +192,7 @@ pub trait Runtime: Send + Sync + 'static {
         &'a self,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<ContainerDetails>, RuntimeError>>;
-    /// The address of the host on Docker's default bridge network (its gateway), where
+    /// The address of the host on the bridge network of bridge-mode tasks (its gateway), where
     /// containers in bridge and host mode alike can reach a server of the agent's.
     fn bridge_gateway(&self) -> BoxFuture<'_, Result<Option<std::net::IpAddr>, RuntimeError>>;
 }

@@ -186,6 +186,7 @@ fn rich_plan() -> ContainerPlan {
         ],
         allow_privileged: false,
         cgroup_parent: Some("/ecs/a1b2c3".to_string()),
+        resolvers: vec![std::net::Ipv4Addr::new(172, 17, 0, 1).into()],
     }
 }
 
@@ -338,6 +339,25 @@ fn default_network_mode_is_bridge() {
     plan.network_mode = String::new();
     let host = container_config(&plan).expect("valid plan").host_config.expect("host");
     assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+}
+
+#[test]
+fn bridge_containers_resolve_with_the_agent_unless_they_name_dns_servers() {
+    let mut plan = rich_plan();
+    plan.definition.dns_servers = None;
+    let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+    assert_eq!(host.dns, Some(strings(&["172.17.0.1"])));
+    // Docker refuses resolvers in host mode; none mode has no network to ask on.
+    for mode in ["host", "none"] {
+        plan.network_mode = mode.to_string();
+        let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+        assert_eq!(host.dns, None, "{mode}");
+    }
+    // An agent that serves no DNS leaves Docker's default.
+    plan.network_mode = "bridge".to_string();
+    plan.resolvers.clear();
+    let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+    assert_eq!(host.dns, None);
 }
 
 #[test]

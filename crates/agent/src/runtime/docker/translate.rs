@@ -169,7 +169,14 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
     host.volumes_from = non_empty(volumes_from(plan, &mut problems));
     host.binds = non_empty(binds(plan, &mut problems));
 
-    host.dns = non_empty(def.dns_servers.clone().unwrap_or_default());
+    // The definition's own resolvers win; bridge-mode containers otherwise ask the agent's DNS
+    // server (host and none mode cannot be given resolvers: Docker refuses it).
+    let own_dns = def.dns_servers.clone().unwrap_or_default();
+    host.dns = non_empty(if own_dns.is_empty() && mode == NetworkMode::Bridge {
+        plan.resolvers.iter().map(|r| r.to_string()).collect()
+    } else {
+        own_dns
+    });
     host.dns_search = non_empty(def.dns_search_domains.clone().unwrap_or_default());
     host.extra_hosts = non_empty(
         def.extra_hosts
