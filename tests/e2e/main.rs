@@ -11,6 +11,7 @@ mod conformance;
 mod container_logs;
 mod demo;
 mod dev;
+mod dns;
 mod durability;
 mod ecs_errors;
 mod front_door;

@@ -41,7 +41,12 @@ fn service_records(service: &Service, zone: &str, sets: &mut Vec<RecordSet>) {
         let ttl = u32::try_from(*ttl).unwrap_or(0);
         match kind.as_str() {
             "A" => {
-                let addresses: Vec<Ipv4Addr> = answered.iter().filter_map(|i| ipv4(i)).collect();
+                // One record per address: tasks of one host share its address, and an RRset
+                // holds no duplicates (RFC 2181).
+                let mut addresses: Vec<Ipv4Addr> =
+                    answered.iter().filter_map(|i| ipv4(i)).collect();
+                addresses.sort();
+                addresses.dedup();
                 if !addresses.is_empty() {
                     let data = RecordData::A(addresses);
                     sets.push(RecordSet { name: name.clone(), ttl, routing, data });
@@ -159,6 +164,7 @@ mod tests {
             vec![
                 instance("t1", "10.0.0.1", None, Health::Unhealthy),
                 instance("t2", "10.0.0.2", None, Health::Unhealthy),
+                instance("t3", "10.0.0.2", None, Health::Unhealthy),
             ]
         };
         let (_, sets) = records(&state(NamespaceType::DnsPrivate, &[("A", 10)], unhealthy()));
