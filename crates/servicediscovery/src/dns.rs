@@ -172,4 +172,29 @@ mod tests {
         let (zones, sets) = records(&state(NamespaceType::Http, &[("A", 10)], unhealthy()));
         assert!(zones.is_empty() && sets.is_empty());
     }
+
+    #[test]
+    fn routing_policy_and_ttls_reach_the_records() {
+        let mut weighted = state(
+            NamespaceType::DnsPrivate,
+            &[("A", 300), ("SRV", 45)],
+            vec![instance("t1", "10.0.0.1", Some("80"), Health::Unknown)],
+        );
+        let (_, multivalue) = records(&weighted);
+        assert!(multivalue.iter().all(|s| s.routing == Routing::Multivalue));
+        if let Some(dns) = weighted.services.get_mut("srv-1").and_then(|s| s.dns.as_mut()) {
+            dns.routing_policy = "WEIGHTED".into();
+        }
+        let (_, sets) = records(&weighted);
+        assert!(sets.iter().all(|s| s.routing == Routing::Weighted));
+        let ttls: Vec<(String, u32)> = sets.iter().map(|s| (s.name.clone(), s.ttl)).collect();
+        assert_eq!(
+            ttls,
+            [
+                ("web.prod.local".to_string(), 300),
+                ("t1.web.prod.local".to_string(), 45),
+                ("web.prod.local".to_string(), 45),
+            ]
+        );
+    }
 }
