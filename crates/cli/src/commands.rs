@@ -222,6 +222,12 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         print_dev_guide(addr, &data_dir, agent_ready.then_some(clusters.as_slice()));
         let shares = if agent_ready { split_host(&docker, clusters.len()).await? } else { None };
         let docker: Arc<dyn Runtime> = Arc::new(docker);
+        // Tasks are reached at the host's address on Docker's bridge: the server and its load
+        // balancers (on this machine) and other tasks (Cloud Map's records) all reach it there.
+        let advertise_address = match docker.bridge_gateway().await {
+            Ok(Some(gateway)) => gateway,
+            _ => std::net::Ipv4Addr::LOCALHOST.into(),
+        };
         let mut agents = Vec::new();
         for (i, cluster) in clusters.iter().enumerate().filter(|_| agent_ready) {
             let agent_config = AgentConfig {
@@ -239,8 +245,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                     memory_mib: shares.map(|(_, memory)| memory),
                     reserved_memory_mib: flotilla_agent::registration::DEFAULT_RESERVED_MEMORY_MIB,
                     attributes: attributes.clone(),
-                    // The server, its load balancers and this agent share the machine.
-                    advertise_address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                    advertise_address: Some(advertise_address),
                     ..Announce::default()
                 },
                 cleanup_wait: Duration::from_secs(600),
