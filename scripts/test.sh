@@ -9,6 +9,10 @@ if ! python3 -c 'import botocore' 2>/dev/null; then
   echo "installing botocore (needed by the ECS model conformance test)" >&2
   python3 -m pip install --quiet botocore==1.43.11
 fi
+if ! command -v aws >/dev/null; then
+  echo "installing the AWS CLI (the Cloud Map CLI e2e test types aws servicediscovery ...)" >&2
+  python3 -m pip install --quiet awscli==1.45.11
+fi
 if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   echo "installing prometheus_client (its parser reads GET /metrics in the metrics e2e test)" >&2
   python3 -m pip install --quiet prometheus_client

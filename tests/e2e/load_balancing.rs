@@ -134,6 +134,14 @@ async fn cloud_map_answers_botocore() {
     run_model_check("check_servicediscovery_model.py", &f, &[]);
 }
 
+/// Cloud Map through the AWS CLI, as a user types it (shorthand arguments, the `data-` host
+/// prefix turned off with `AWS_DISABLE_HOST_PREFIX_INJECTION`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_map_through_the_aws_cli() {
+    let f = Flotilla::start();
+    run_model_check("cli_servicediscovery.py", &f, &[]);
+}
+
 /// A service with `serviceRegistries`: ECS's checks of the entry, running tasks discoverable in
 /// Cloud Map at their instance's address and host port, a stopping task deregistered before
 /// it stops.
