@@ -247,8 +247,18 @@ class Check:
         values = {a["Key"]: a["Value"] for a in changed["Attributes"]}
         self.expect("a deregistration delay", values.get("deregistration_delay.timeout_seconds") == "5", values)
         code, message = self.error(self.elb.modify_target_group_attributes, TargetGroupArn=self.tg, Attributes=[
-            {"Key": "stickiness.enabled", "Value": "true"}])
-        self.expect("stickiness not yet", "not supported yet" in message, (code, message))
+            {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "app_cookie"}])
+        self.expect("app_cookie stickiness needs the cookie's name",
+                    code == "ValidationError" and "stickiness.app_cookie.cookie_name" in message, (code, message))
+        code, message = self.error(self.elb.modify_target_group_attributes, TargetGroupArn=self.tg, Attributes=[
+            {"Key": "slow_start.duration_seconds", "Value": "30"}])
+        self.expect("slow start not yet", "not supported yet" in message, (code, message))
+        changed = self.elb.modify_target_group_attributes(TargetGroupArn=self.tg, Attributes=[
+            {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "app_cookie"},
+            {"Key": "stickiness.app_cookie.cookie_name", "Value": "SESSION"}])
+        values = {a["Key"]: a["Value"] for a in changed["Attributes"]}
+        self.expect("app_cookie stickiness", (values.get("stickiness.type"), values.get("stickiness.app_cookie.cookie_name"))
+                    == ("app_cookie", "SESSION"), values)
         listener = {a["Key"]: a["Value"] for a in self.elb.describe_listener_attributes(ListenerArn=self.listener)["Attributes"]}
         self.expect("listener attributes", listener.get("routing.http.response.server.enabled") == "true", listener)
         self.elb.modify_listener_attributes(ListenerArn=self.listener, Attributes=[

@@ -472,6 +472,28 @@ class Traffic:
             {"Key": "routing.http.xff_header_processing.mode", "Value": "remove"}])
         _, _, body = self.get("/", {"X-Forwarded-For": "203.0.113.7"})
         self.expect("X-Forwarded-For removed", json.loads(body)["request"].get("x_forwarded_for") is None, body)
+        # Stickiness: ELB's cookie keeps a client on the target that answered it first.
+        self.elb.modify_target_group_attributes(TargetGroupArn=web_group, Attributes=[
+            {"Key": "stickiness.enabled", "Value": "true"},
+            {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "120"}])
+        connection = http.client.HTTPConnection(self.address, 80, timeout=10)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        first = json.loads(response.read())["hostname"]
+        cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
+        connection.close()
+        names = sorted(c.split("=", 1)[0] for c in cookies)
+        self.expect("ELB's stickiness cookies", names == ["AWSALB", "AWSALBCORS"] and all("Expires=" in c for c in cookies),
+                    cookies)
+        jar = "; ".join(c.split(";", 1)[0] for c in cookies)
+        stuck = {self.who("/", {"Cookie": jar}) for _ in range(6)}
+        self.expect("a client with ELB's cookie stays on its target", stuck == {first}, (first, stuck))
+        spread = {self.who("/") for _ in range(6)}
+        self.expect("clients without it still spread", spread == web_hosts, spread)
+        self.elb.modify_target_group_attributes(TargetGroupArn=web_group, Attributes=[
+            {"Key": "stickiness.enabled", "Value": "false"}])
+        loose = {self.who("/", {"Cookie": jar}) for _ in range(6)}
+        self.expect("stickiness off: the cookie binds no more", loose == web_hosts, loose)
         # A rule changed takes effect on the next request.
         self.elb.modify_listener(ListenerArn=listener, DefaultActions=[
             {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "MessageBody": "maintenance"}}])

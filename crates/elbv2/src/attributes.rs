@@ -14,6 +14,14 @@ pub const XFF_MODE: &str = "routing.http.xff_header_processing.mode";
 pub const XFF_CLIENT_PORT: &str = "routing.http.xff_client_port.enabled";
 pub const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 pub const SERVER_HEADER: &str = "routing.http.response.server.enabled";
+pub const STICKINESS_ENABLED: &str = "stickiness.enabled";
+pub const STICKINESS_TYPE: &str = "stickiness.type";
+pub const LB_COOKIE_DURATION: &str = "stickiness.lb_cookie.duration_seconds";
+pub const APP_COOKIE_NAME: &str = "stickiness.app_cookie.cookie_name";
+pub const APP_COOKIE_DURATION: &str = "stickiness.app_cookie.duration_seconds";
+
+/// The longest stickiness ELB keeps: 7 days.
+const WEEK: u32 = 604_800;
 
 /// How a key's values are judged.
 #[derive(Clone, Copy)]
@@ -23,6 +31,8 @@ enum Accepts {
     Bool,
     OneOf(&'static [&'static str]),
     Seconds(u32, u32),
+    /// An application's cookie name: a cookie token, not one of ELB's own names.
+    CookieName,
 }
 
 /// An application load balancer's attributes: (key, default, what it accepts).
@@ -55,11 +65,11 @@ const TARGET_GROUP: &[(&str, &str, Accepts)] = &[
     ("load_balancing.algorithm.anomaly_mitigation", "off", Accepts::Default),
     ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration", Accepts::Default),
     ("slow_start.duration_seconds", "0", Accepts::Default),
-    ("stickiness.enabled", "false", Accepts::Default),
-    ("stickiness.type", "lb_cookie", Accepts::Default),
-    ("stickiness.lb_cookie.duration_seconds", "86400", Accepts::Default),
-    ("stickiness.app_cookie.cookie_name", "", Accepts::Default),
-    ("stickiness.app_cookie.duration_seconds", "86400", Accepts::Default),
+    (STICKINESS_ENABLED, "false", Accepts::Bool),
+    (STICKINESS_TYPE, "lb_cookie", Accepts::OneOf(&["lb_cookie", "app_cookie"])),
+    (LB_COOKIE_DURATION, "86400", Accepts::Seconds(1, WEEK)),
+    (APP_COOKIE_NAME, "", Accepts::CookieName),
+    (APP_COOKIE_DURATION, "86400", Accepts::Seconds(1, WEEK)),
     ("target_group_health.dns_failover.minimum_healthy_targets.count", "1", Accepts::Default),
     (
         "target_group_health.dns_failover.minimum_healthy_targets.percentage",
@@ -146,6 +156,7 @@ pub fn apply(
             Accepts::Seconds(low, high) => {
                 value.parse::<u32>().is_ok_and(|s| (*low..=*high).contains(&s))
             }
+            Accepts::CookieName => is_cookie_name(value),
         };
         if !ok {
             return Err(invalid());
@@ -156,8 +167,24 @@ pub fn apply(
             next.insert(key.clone(), value.clone());
         }
     }
+    let enabled = next.get(STICKINESS_ENABLED).map(String::as_str) == Some("true");
+    let app_cookie = next.get(STICKINESS_TYPE).map(String::as_str) == Some("app_cookie");
+    if enabled && app_cookie && !next.contains_key(APP_COOKIE_NAME) {
+        return Err(validation(format!(
+            "The '{APP_COOKIE_NAME}' attribute is required when '{STICKINESS_TYPE}' is 'app_cookie'"
+        )));
+    }
     *set = next;
     Ok(())
+}
+
+/// A cookie name an application may use for stickiness: 1–255 characters of an RFC 6265
+/// token, not one of ELB's own cookies (`AWSALB`, `AWSALBAPP`, `AWSALBTG` prefixes).
+fn is_cookie_name(value: &str) -> bool {
+    let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    (1..=255).contains(&value.len())
+        && value.bytes().all(token)
+        && !["AWSALB", "AWSALBAPP", "AWSALBTG"].iter().any(|p| value.to_uppercase().starts_with(p))
 }
 
 /// The three wire shapes of an attribute (load balancer, target group, listener): a key and a
@@ -219,10 +246,10 @@ mod tests {
             &mut set,
             &[
                 ("slow_start.duration_seconds".into(), "0".into()),
-                ("stickiness.enabled".into(), "true".into()),
+                ("slow_start.duration_seconds".into(), "30".into()),
             ],
         )
-        .expect_err("stickiness is not served");
+        .expect_err("slow start is not served");
         assert!(refused.message.contains("not supported yet"), "{}", refused.message);
         assert_eq!(set.get(DEREGISTRATION_DELAY).map(String::as_str), Some("5"), "nothing changed");
         let unknown = apply(Of::LoadBalancer, &mut set, &[("nope".into(), "1".into())]);
@@ -233,5 +260,35 @@ mod tests {
         apply(Of::TargetGroup, &mut set, &[(DEREGISTRATION_DELAY.into(), "300".into())])
             .expect("back to default");
         assert!(set.is_empty(), "a default is not kept as a change");
+    }
+
+    #[test]
+    fn stickiness_takes_its_types_durations_and_an_application_cookie() {
+        let mut set = BTreeMap::new();
+        let on = |kind: &str| {
+            vec![
+                (STICKINESS_ENABLED.to_string(), "true".into()),
+                (STICKINESS_TYPE.into(), kind.into()),
+            ]
+        };
+        apply(Of::TargetGroup, &mut set, &on("lb_cookie")).expect("lb_cookie");
+        let refused = apply(Of::TargetGroup, &mut set, &on("app_cookie")).expect_err("no name");
+        assert!(refused.message.contains(APP_COOKIE_NAME), "{}", refused.message);
+        assert_eq!(set.get(STICKINESS_TYPE), None, "nothing changed: lb_cookie is the default");
+        let mut with_name = on("app_cookie");
+        with_name.push((APP_COOKIE_NAME.into(), "SESSION".into()));
+        apply(Of::TargetGroup, &mut set, &with_name).expect("app_cookie with its name");
+        for (key, value) in [
+            (APP_COOKIE_NAME, "AWSALBAPP-1"),
+            (APP_COOKIE_NAME, "has space"),
+            (APP_COOKIE_NAME, "a;b"),
+            (LB_COOKIE_DURATION, "0"),
+            (APP_COOKIE_DURATION, "604801"),
+            (STICKINESS_TYPE, "source_ip"),
+        ] {
+            let bad = apply(Of::TargetGroup, &mut set, &[(key.into(), value.into())]);
+            assert!(bad.is_err(), "{key}={value}");
+        }
+        assert_eq!(set.get(APP_COOKIE_NAME).map(String::as_str), Some("SESSION"));
     }
 }

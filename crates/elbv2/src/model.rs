@@ -175,7 +175,34 @@ pub struct TargetGroup {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// How a target group keeps a client on one target (its `stickiness.*` attributes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stickiness {
+    /// ELB's own cookie (`AWSALB`), lasting `duration` seconds.
+    LbCookie { duration: u32 },
+    /// Once the target sets the application's `cookie`, ELB's `AWSALBAPP-0` cookie, lasting
+    /// `duration` seconds.
+    AppCookie { cookie: String, duration: u32 },
+}
+
 impl TargetGroup {
+    /// Its stickiness, when enabled.
+    pub fn stickiness(&self) -> Option<Stickiness> {
+        use crate::attributes::*;
+        let get = |key: &str| self.attributes.get(key).map(String::as_str);
+        if get(STICKINESS_ENABLED) != Some("true") {
+            return None;
+        }
+        let seconds = |key: &str| get(key).and_then(|v| v.parse().ok()).unwrap_or(86_400);
+        match get(STICKINESS_TYPE) {
+            Some("app_cookie") => Some(Stickiness::AppCookie {
+                cookie: get(APP_COOKIE_NAME)?.to_string(),
+                duration: seconds(APP_COOKIE_DURATION),
+            }),
+            _ => Some(Stickiness::LbCookie { duration: seconds(LB_COOKIE_DURATION) }),
+        }
+    }
+
     /// Seconds a deregistered target drains before it is gone.
     pub fn deregistration_delay(&self) -> f64 {
         self.attributes

@@ -19,6 +19,7 @@ use hyper::header::{HeaderName, HeaderValue, HOST};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 
 use crate::route::{self, Original, RequestView};
+use crate::sticky;
 use crate::upstream::UpstreamError;
 use crate::{client_address, Plane};
 
@@ -116,7 +117,12 @@ pub async fn handle(
             let Some(group_arn) = pick_weighted(groups, turn) else {
                 return Ok(elb_answer(StatusCode::SERVICE_UNAVAILABLE, server_header));
             };
-            let targets = candidates(&plane, &state, group_arn, turn);
+            let mut targets = candidates(&plane, &state, group_arn, turn);
+            let stickiness = state.target_groups.get(group_arn).and_then(|g| g.stickiness());
+            if let Some(stickiness) = &stickiness {
+                let wanted = sticky::requested(request.headers(), stickiness, group_arn);
+                sticky::prefer(&mut targets, wanted);
+            }
             if targets.is_empty() {
                 return Ok(elb_answer(StatusCode::SERVICE_UNAVAILABLE, server_header));
             }
@@ -127,9 +133,18 @@ pub async fn handle(
                 .map_or(&no_attributes, |lb| &lb.attributes);
             let request = outgoing(request, peer, port, scheme, lb_attributes);
             match plane.pool.send(&targets, request).await {
-                Ok((_, response)) => {
+                Ok((target, response)) => {
                     let (mut parts, body) = response.into_parts();
                     strip_hop_by_hop(&mut parts.headers);
+                    if let Some(stickiness) = &stickiness {
+                        sticky::stamp(
+                            &mut parts.headers,
+                            stickiness,
+                            group_arn,
+                            target,
+                            epoch_now(),
+                        );
+                    }
                     Ok(Response::from_parts(parts, body.boxed()))
                 }
                 Err(UpstreamError::NoConnection) | Err(UpstreamError::Target(_)) => {
@@ -138,6 +153,12 @@ pub async fn handle(
             }
         }
     }
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A group by weight: turn `turn` of a cycle as long as the weights' sum.
