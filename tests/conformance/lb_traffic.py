@@ -5,7 +5,8 @@ X-Forwarded-* headers it got.
 
 Scenarios:
   rules   path, host, header, query and method rules; weighted forwarding; fixed responses;
-          redirects; X-Forwarded-For/Proto/Port.            (--web: 2 ports, --api: 1 port)
+          redirects; X-Forwarded-For/Proto/Port; a WebSocket; lb_cookie
+          stickiness.                                      (--web: 2 ports, --api: 1 port)
   health  only healthy targets get traffic; a failing one shows ELB's reason; fail-open when
           none is healthy; a deregistered target drains; a target that crashes and comes back,
           and one that never answers (Target.Timeout).     (--web: healthy, --api: failing)
@@ -17,8 +18,9 @@ Scenarios:
           the entry, running tasks discoverable at their instance's address and host port,
           a stopping task deregistered before it stops.      (--cluster)
   https   an HTTPS listener with an ACM certificate imported here (openssl): TLS to the load
-          balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, security policies'
-          TLS versions, a re-imported certificate served.    (--web: 1 port)
+          balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, HTTP/2 by ALPN (and
+          off with routing.http2.enabled=false), security policies' TLS versions, a
+          re-imported certificate served.                    (--web: 1 port)
 
 Usage: lb_traffic.py --endpoint URL --credentials FILE --region R --scenario S --instance ID
                      --web PORTS --api PORTS
@@ -28,6 +30,8 @@ Exits 0 when every check held, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -124,6 +128,40 @@ class Traffic:
             return response.status, headers, response.read()
         finally:
             connection.close()
+
+    def websocket(self, messages: list[str]) -> list[str]:
+        """Opens a WebSocket to the demo's `/ws` through the listener on port 80, sends each
+        message as a text frame and answers the text frames that come back."""
+        sock = socket.create_connection((self.address, 80), timeout=10)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {self.address}\r\nUpgrade: websocket\r\n"
+                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return []
+                head += chunk
+            head, _, rest = head.partition(b"\r\n\r\n")
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+            if not head.startswith(b"HTTP/1.1 101") or b"sec-websocket-accept: " + accept not in head.lower().replace(
+                    accept.lower(), accept):
+                return [head.decode(errors="replace")]
+            answers = []
+            for message in messages:
+                payload, mask = message.encode(), os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+                while len(rest) < 2 or len(rest) < 2 + (rest[1] & 0x7F):
+                    rest += sock.recv(4096)
+                length = rest[1] & 0x7F
+                answers.append(rest[2:2 + length].decode())
+                rest = rest[2 + length:]
+            sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))
+            return answers
+        finally:
+            sock.close()
 
     def who(self, path: str, headers: dict | None = None) -> str | None:
         status, _, body = self.get(path, headers)
@@ -393,6 +431,28 @@ class Traffic:
         self.expect("X-Forwarded-Proto https, the listener's port",
                     (seen.get("x_forwarded_proto"), seen.get("x_forwarded_port")) == ("https", "8443"), seen)
         self.expect("the imported certificate is presented", peer["der"] == ssl.PEM_cert_to_DER_cert(first.decode()), "")
+
+        def curl(cafile: str) -> tuple[str, dict]:
+            """GET / with curl offering HTTP/2: the protocol it got and the target's answer."""
+            done = subprocess.run(["curl", "-s", "--http2", "--cacert", cafile, "-w", "\n%{http_version}",
+                                   "--resolve", f"web.example.test:8443:{self.address}",
+                                   "https://web.example.test:8443/"], capture_output=True, text=True, timeout=20)
+            body, _, version = done.stdout.rpartition("\n")
+            try:
+                return version, json.loads(body)
+            except ValueError:
+                return version, {"curl": done.returncode, "output": done.stdout, "error": done.stderr}
+        version, answer = curl(first_file)
+        self.expect("HTTP/2 from the client (ALPN h2), HTTP/1.1 to the target",
+                    version == "2" and answer.get("request", {}).get("host") == "web.example.test:8443", (version, answer))
+        self.elb.modify_load_balancer_attributes(LoadBalancerArn=self.lb, Attributes=[
+            {"Key": "routing.http2.enabled", "Value": "false"}])
+        deadline, version = time.time() + 10, ""
+        while time.time() < deadline and version != "1.1":
+            version, answer = curl(first_file)
+            time.sleep(0.2)
+        self.expect("routing.http2.enabled=false: HTTP/1.1 only", version == "1.1" and "hostname" in answer,
+                    (version, answer))
         status, _, _ = fetch(first_file, maximum=ssl.TLSVersion.TLSv1_2)
         self.expect("TLS 1.2 under ELB's default policy", status in (200, 404), status)
         self.elb.modify_listener(ListenerArn=listener, SslPolicy="ELBSecurityPolicy-TLS13-1-3-2021-06")
@@ -472,6 +532,11 @@ class Traffic:
             {"Key": "routing.http.xff_header_processing.mode", "Value": "remove"}])
         _, _, body = self.get("/", {"X-Forwarded-For": "203.0.113.7"})
         self.expect("X-Forwarded-For removed", json.loads(body)["request"].get("x_forwarded_for") is None, body)
+        # A WebSocket through the listener: the upgrade reaches a target, frames flow both ways.
+        answers = self.websocket(["hello", "again"])
+        host = answers[0].split(": ", 1)[0] if answers else None
+        self.expect("a WebSocket through the load balancer", host in web_hosts and answers == [
+            f"{host}: hello", f"{host}: again"], answers)
         # Stickiness: ELB's cookie keeps a client on the target that answered it first.
         self.elb.modify_target_group_attributes(TargetGroupArn=web_group, Attributes=[
             {"Key": "stickiness.enabled", "Value": "true"},

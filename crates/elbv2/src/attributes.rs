@@ -14,6 +14,7 @@ pub const XFF_MODE: &str = "routing.http.xff_header_processing.mode";
 pub const XFF_CLIENT_PORT: &str = "routing.http.xff_client_port.enabled";
 pub const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 pub const SERVER_HEADER: &str = "routing.http.response.server.enabled";
+pub const HTTP2: &str = "routing.http2.enabled";
 pub const STICKINESS_ENABLED: &str = "stickiness.enabled";
 pub const STICKINESS_TYPE: &str = "stickiness.type";
 pub const LB_COOKIE_DURATION: &str = "stickiness.lb_cookie.duration_seconds";
@@ -53,7 +54,7 @@ const LOAD_BALANCER: &[(&str, &str, Accepts)] = &[
     ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "false", Accepts::Default),
     (XFF_CLIENT_PORT, "false", Accepts::Bool),
     (XFF_MODE, "append", Accepts::OneOf(&["append", "preserve", "remove"])),
-    ("routing.http2.enabled", "true", Accepts::Default),
+    (HTTP2, "true", Accepts::Bool),
     ("waf.fail_open.enabled", "false", Accepts::Default),
     ("zonal_shift.config.enabled", "false", Accepts::Default),
 ];

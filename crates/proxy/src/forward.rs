@@ -15,12 +15,13 @@ use flotilla_elbv2::model::{ActionKind, State, TargetType};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, HOST};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use hyper::{HeaderMap, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 
 use crate::route::{self, Original, RequestView};
 use crate::sticky;
-use crate::upstream::UpstreamError;
+use crate::upstream::{self, UpstreamError};
 use crate::{client_address, Plane};
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -131,8 +132,44 @@ pub async fn handle(
                 .load_balancers
                 .get(&listener.load_balancer_arn)
                 .map_or(&no_attributes, |lb| &lb.attributes);
-            let request = outgoing(request, peer, port, scheme, lb_attributes);
-            match plane.pool.send(&targets, request).await {
+            let mut request = request;
+            // A WebSocket (or other) upgrade goes on a connection of its own, and once the
+            // target switches protocols both sides are joined byte for byte.
+            let upgrade = upgrade_protocol(&request)
+                .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
+            let mut request = outgoing(request, peer, port, scheme, lb_attributes);
+            let sent = match upgrade {
+                Some((protocol, client_side)) => {
+                    let headers = request.headers_mut();
+                    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+                    headers.insert(UPGRADE, protocol.clone());
+                    match upstream::send_upgrade(&targets, request).await {
+                        Ok((target, mut response))
+                            if response.status() == StatusCode::SWITCHING_PROTOCOLS =>
+                        {
+                            tokio::spawn(tunnel(client_side, hyper::upgrade::on(&mut response)));
+                            let (mut parts, body) = response.into_parts();
+                            strip_hop_by_hop(&mut parts.headers);
+                            if let Some(stickiness) = &stickiness {
+                                let now = epoch_now();
+                                sticky::stamp(
+                                    &mut parts.headers,
+                                    stickiness,
+                                    group_arn,
+                                    target,
+                                    now,
+                                );
+                            }
+                            parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+                            parts.headers.insert(UPGRADE, protocol);
+                            return Ok(Response::from_parts(parts, body.boxed()));
+                        }
+                        other => other,
+                    }
+                }
+                None => plane.pool.send(&targets, request).await,
+            };
+            match sent {
                 Ok((target, response)) => {
                     let (mut parts, body) = response.into_parts();
                     strip_hop_by_hop(&mut parts.headers);
@@ -159,6 +196,30 @@ fn epoch_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The protocol an HTTP/1.1 request asks to switch to (`Connection: upgrade` and `Upgrade`).
+fn upgrade_protocol(request: &Request<Incoming>) -> Option<HeaderValue> {
+    if request.version() != hyper::Version::HTTP_11 {
+        return None;
+    }
+    let asks = request.headers().get_all(CONNECTION).iter().any(|v| {
+        v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+    });
+    asks.then(|| request.headers().get(UPGRADE).cloned()).flatten()
+}
+
+/// Joins an upgraded client connection to its upgraded target connection until either ends.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, target: hyper::upgrade::OnUpgrade) {
+    match tokio::try_join!(client, target) {
+        Ok((client, target)) => {
+            let (mut client, mut target) = (TokioIo::new(client), TokioIo::new(target));
+            if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut target).await {
+                tracing::debug!(%error, "upgraded connection ended");
+            }
+        }
+        Err(error) => tracing::debug!(%error, "an upgrade did not complete"),
+    }
 }
 
 /// A group by weight: turn `turn` of a cycle as long as the weights' sum.
@@ -214,6 +275,15 @@ fn outgoing(
     lb_attributes: &std::collections::BTreeMap<String, String>,
 ) -> Request<Incoming> {
     let (mut parts, body) = request.into_parts();
+    // An HTTP/2 request names its host in the URI only; the target speaks HTTP/1.1.
+    if !parts.headers.contains_key(HOST) {
+        if let Some(host) =
+            parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(HOST, host);
+        }
+    }
+    parts.version = hyper::Version::HTTP_11;
     if let Some(path) = parts.uri.path_and_query().cloned() {
         parts.uri = hyper::Uri::from(path);
     }

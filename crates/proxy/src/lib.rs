@@ -188,6 +188,9 @@ async fn accept_loop(plane: Arc<Plane>, socket: TcpListener, listener_arn: Strin
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
+                        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                            serve_http2(TokioIo::new(stream), service).await
+                        }
                         Ok(Ok(stream)) => serve(TokioIo::new(stream), service).await,
                         Ok(Err(error)) => {
                             tracing::debug!(%error, %peer, "TLS handshake failed");
@@ -207,7 +210,7 @@ async fn accept_loop(plane: Arc<Plane>, socket: TcpListener, listener_arn: Strin
 /// How long a client may take over its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One client connection, HTTP/1.1 with keep-alive.
+/// One client connection, HTTP/1.1 with keep-alive (and upgrades: WebSocket).
 async fn serve<I, S>(io: I, service: S) -> Result<(), hyper::Error>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -218,7 +221,28 @@ where
     <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service).await
+    hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await
+}
+
+/// One client connection that chose HTTP/2 (ALPN `h2` on an HTTPS listener); its requests go
+/// to targets over HTTP/1.1, as ALB's default target protocol version does.
+async fn serve_http2<I, S>(io: I, service: S) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(io, service)
+        .await
 }
 
 /// The address of `peer` as X-Forwarded-For names it.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use flotilla_elbv2::attributes::HTTP2;
 use flotilla_elbv2::model::{security_policy, State, TlsVersions};
 use flotilla_elbv2::App;
 use rustls::pki_types::pem::PemObject;
@@ -12,8 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 /// What a listener's configuration was built from: (certificate ARN, policy, certificate
-/// version).
-type Source = (String, String, u64);
+/// version, HTTP/2 offered).
+type Source = (String, String, u64, bool);
 
 /// The HTTPS listeners' acceptors, by listener ARN.
 #[derive(Default)]
@@ -42,10 +43,16 @@ impl Acceptors {
                 );
                 continue;
             };
+            // ALB offers HTTP/2 to clients (ALPN) unless `routing.http2.enabled` is false.
+            let http2 = state
+                .load_balancers
+                .get(&listener.load_balancer_arn)
+                .is_none_or(|lb| lb.attributes.get(HTTP2).map(String::as_str) != Some("false"));
             let source = (
                 tls.certificate_arn.clone(),
                 tls.ssl_policy.clone(),
                 certificate.version.to_bits(),
+                http2,
             );
             if let Some((built, acceptor)) = current.get(&listener.arn) {
                 if *built == source {
@@ -54,7 +61,7 @@ impl Acceptors {
                 }
             }
             let versions = security_policy(&tls.ssl_policy).unwrap_or(TlsVersions::Tls12And13);
-            match acceptor(&certificate.chain, &certificate.private_key, versions) {
+            match acceptor(&certificate.chain, &certificate.private_key, versions, http2) {
                 Ok(acceptor) => {
                     next.insert(listener.arn.clone(), (source, acceptor));
                 }
@@ -71,7 +78,12 @@ impl Acceptors {
     }
 }
 
-fn acceptor(chain: &str, key: &str, versions: TlsVersions) -> Result<TlsAcceptor, String> {
+fn acceptor(
+    chain: &str,
+    key: &str,
+    versions: TlsVersions,
+    http2: bool,
+) -> Result<TlsAcceptor, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
@@ -91,6 +103,7 @@ fn acceptor(chain: &str, key: &str, versions: TlsVersions) -> Result<TlsAcceptor
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols =
+        if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -33,26 +33,46 @@ pub struct Pool {
     idle: Mutex<HashMap<SocketAddr, Vec<SendRequest<Incoming>>>>,
 }
 
+/// A new connection to `addr`, its driver spawned (with upgrades: a WebSocket switches
+/// protocols on it).
+async fn connect(addr: SocketAddr) -> std::io::Result<SendRequest<Incoming>> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, %addr, "target connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// Sends an upgrade request (WebSocket) to the first of `targets` that takes a connection, on
+/// a connection of its own: an upgraded connection never goes back to a pool.
+pub async fn send_upgrade(
+    targets: &[SocketAddr],
+    request: Request<Incoming>,
+) -> Result<(SocketAddr, Response<Incoming>), UpstreamError> {
+    for addr in targets {
+        match connect(*addr).await {
+            Ok(mut sender) => return Ok((*addr, sender.send_request(request).await?)),
+            Err(error) => tracing::debug!(%error, %addr, "target refused; trying the next"),
+        }
+    }
+    Err(UpstreamError::NoConnection)
+}
+
 impl Pool {
     /// A ready connection to `addr`: an idle one, else a new one.
     async fn connection(&self, addr: SocketAddr) -> std::io::Result<SendRequest<Incoming>> {
         if let Some(sender) = self.take_idle(addr) {
             return Ok(sender);
         }
-        let stream =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(
-                |_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-            )??;
-        stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %addr, "target connection ended");
-            }
-        });
-        Ok(sender)
+        connect(addr).await
     }
 
     fn take_idle(&self, addr: SocketAddr) -> Option<SendRequest<Incoming>> {

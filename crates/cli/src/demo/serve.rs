@@ -1,12 +1,14 @@
 //! `flotilla demo serve`: the demo HTTP server. `GET /` says who and where it is (hostname, pid,
 //! uptime, ECS/AWS environment, task metadata), `GET /healthz` can be told to start failing,
-//! `GET /burn?ms=N` uses CPU; one line per request goes to stdout for log tests.
+//! `GET /burn?ms=N` uses CPU, `GET /ws` is a WebSocket that answers each text message with
+//! `<hostname>: <message>`; one line per request goes to stdout for log tests.
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -95,6 +97,7 @@ pub(crate) async fn serve(
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/burn", get(burn))
+        .route("/ws", get(websocket))
         // Any other path is a 404 that still says who answered and what reached it, so a load
         // balancer's path rules can be followed.
         .fallback(get(not_found))
@@ -113,6 +116,23 @@ async fn log(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     println!("{method} {uri} {} {}ms", response.status().as_u16(), start.elapsed().as_millis());
     response
+}
+
+/// A WebSocket echo that names who answers (through a load balancer, the container).
+async fn websocket(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|mut socket: WebSocket| async move {
+        let host = hostname();
+        while let Some(Ok(message)) = socket.recv().await {
+            let answer = match message {
+                Message::Text(text) => Message::Text(format!("{host}: {}", text.as_str()).into()),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if socket.send(answer).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response {
