@@ -70,8 +70,8 @@ class Check:
         self.expect("an unknown security group", code == "InvalidSecurityGroup", code)
         code, _ = self.error(self.elb.create_load_balancer, Name="bad_name", Subnets=self.subnets[:1])
         self.expect("a bad name", code == "ValidationError", code)
-        code, message = self.error(self.elb.create_load_balancer, Name="api-nlb", Type="network", Subnets=self.subnets[:1])
-        self.expect("network load balancers not yet", code == "ValidationError" and "not supported yet" in message, (code, message))
+        code, message = self.error(self.elb.create_load_balancer, Name="api-gwlb", Type="gateway", Subnets=self.subnets[:1])
+        self.expect("gateway load balancers not yet", code == "ValidationError" and "not supported yet" in message, (code, message))
         described = self.elb.describe_load_balancers(Names=["api-web"])["LoadBalancers"]
         self.expect("described by name", [d["LoadBalancerArn"] for d in described] == [self.lb], described)
         self.expect("a state", described[0].get("State", {}).get("Code") in ("provisioning", "active"), described)
@@ -115,8 +115,11 @@ class Check:
         code, message = self.error(self.elb.create_target_group, Name="api-x", Protocol="HTTP", Port=80,
                                    VpcId=self.vpc, ProtocolVersion="HTTP2")
         self.expect("HTTP/2 targets not yet", code == "ValidationError" and "not supported yet" in message, message)
-        code, message = self.error(self.elb.create_target_group, Name="api-x", Protocol="TCP", Port=80, VpcId=self.vpc)
-        self.expect("TCP not yet", code == "ValidationError" and "not supported yet" in message, message)
+        code, message = self.error(self.elb.create_target_group, Name="api-x", Protocol="UDP", Port=80, VpcId=self.vpc)
+        self.expect("UDP not yet", code == "ValidationError" and "not supported yet" in message, message)
+        code, message = self.error(self.elb.create_target_group, Name="api-x", Protocol="HTTP", Port=80, VpcId=self.vpc,
+                                   HealthCheckProtocol="TCP")
+        self.expect("an HTTP group's check is not TCP", code == "ValidationError" and "TCP" in message, message)
         ip = self.elb.create_target_group(Name="api-ip", Protocol="HTTP", Port=80, VpcId=self.vpc, TargetType="ip")
         self.ip_tg = ip["TargetGroups"][0]["TargetGroupArn"]
         self.expect("ip targets", ip["TargetGroups"][0].get("TargetType") == "ip", ip)

@@ -17,6 +17,9 @@ Scenarios:
   registry an ECS service with `serviceRegistries` (Cloud Map, SRV record): ECS's checks of
           the entry, running tasks discoverable at their instance's address and host port,
           a stopping task deregistered before it stops.      (--cluster)
+  network a network load balancer: a TCP listener passing connections through to a TCP
+          target group's healthy targets (TCP health checks), ELB's checks of protocols,
+          a draining target getting no new connection.      (--web: 2 ports)
   https   an HTTPS listener with an ACM certificate imported here (openssl): TLS to the load
           balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, HTTP/2 by ALPN (and
           off with routing.http2.enabled=false), security policies' TLS versions, a
@@ -485,6 +488,83 @@ class Traffic:
         self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
         acm.delete_certificate(CertificateArn=arn)
 
+    def failed(self, call, **kwargs) -> tuple[str, str]:
+        """The error code and message of a call expected to fail."""
+        try:
+            call(**kwargs)
+        except self.elb.exceptions.ClientError as error:
+            return error.response["Error"]["Code"], error.response["Error"]["Message"]
+        return "accepted", ""
+
+    def network(self, web: list[int]) -> None:
+        lb = self.elb.create_load_balancer(Name="traffic-nlb", Type="network", Subnets=[self.subnet])["LoadBalancers"][0]
+        self.lb = lb["LoadBalancerArn"]
+        self.address = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]
+        self.expect("a network load balancer", lb["Type"] == "network" and ":loadbalancer/net/" in self.lb, lb)
+        http_group = self.group("nlb-http", web)
+        code, message = self.failed(self.elb.create_listener, LoadBalancerArn=self.lb, Protocol="HTTP", Port=80,
+                                    DefaultActions=[{"Type": "forward", "TargetGroupArn": http_group}])
+        self.expect("HTTP listeners are not a network load balancer's", code == "UnsupportedProtocol", (code, message))
+        code, message = self.failed(self.elb.create_listener, LoadBalancerArn=self.lb, Protocol="TCP", Port=80,
+                                    DefaultActions=[{"Type": "forward", "TargetGroupArn": http_group}])
+        self.expect("a TCP listener forwards to TCP groups", code == "IncompatibleProtocols", (code, message))
+        code, message = self.failed(self.elb.create_target_group, Name="nlb-path", Protocol="TCP", Port=8080,
+                                    VpcId=self.vpc, HealthCheckPath="/healthz")
+        self.expect("a TCP check has no path", code == "ValidationError", (code, message))
+        dead_socket = socket.socket()
+        dead_socket.bind(("127.0.0.1", 0))
+        dead = dead_socket.getsockname()[1]
+        dead_socket.close()  # nothing listens there: its TCP checks fail
+        group = self.elb.create_target_group(Name="nlb-tcp", Protocol="TCP", Port=8080, VpcId=self.vpc,
+                                             HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                             HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]
+        self.expect("a TCP group, checked over TCP", (group["Protocol"], group["HealthCheckProtocol"]) == ("TCP", "TCP")
+                    and "HealthCheckPath" not in group and "Matcher" not in group, group)
+        tg = group["TargetGroupArn"]
+        self.elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "2"}])
+        attributes = {a["Key"]: a["Value"] for a in self.elb.describe_target_group_attributes(TargetGroupArn=tg)["Attributes"]}
+        self.expect("a TCP group's attributes", attributes.get("preserve_client_ip.enabled") == "false"
+                    and attributes.get("proxy_protocol_v2.enabled") == "false", attributes)
+        code, message = self.failed(self.elb.modify_target_group_attributes, TargetGroupArn=tg, Attributes=[
+            {"Key": "proxy_protocol_v2.enabled", "Value": "true"}])
+        self.expect("proxy protocol not yet", "not supported yet" in message, (code, message))
+        self.elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": self.instance, "Port": p} for p in [*web, dead]])
+        listener = self.elb.create_listener(LoadBalancerArn=self.lb, Protocol="TCP", Port=9000, DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]
+        self.expect("a TCP listener", listener["Protocol"] == "TCP", listener)
+        code, message = self.failed(self.elb.create_rule, ListenerArn=listener["ListenerArn"], Priority=1,
+                                    Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
+                                    Actions=[{"Type": "forward", "TargetGroupArn": tg}])
+        self.expect("no rules on a TCP listener", code == "ValidationError", (code, message))
+        self.active()
+        health = self.healthy(tg, {**{p: "healthy" for p in web}, dead: "unhealthy"})
+        reasons = {h["Target"]["Port"]: h["TargetHealth"].get("Reason") for h in health}
+        self.expect("a port nobody listens on fails its TCP checks", reasons.get(dead) == "Target.FailedHealthChecks", health)
+
+        def who() -> tuple[str | None, dict]:
+            connection = http.client.HTTPConnection(self.address, 9000, timeout=10)
+            try:
+                connection.request("GET", "/")
+                answer = json.loads(connection.getresponse().read())
+                return answer.get("hostname"), answer.get("request", {})
+            except (OSError, ValueError) as error:
+                return None, {"error": str(error)}
+            finally:
+                connection.close()
+        answers = [who() for _ in range(8)]
+        hosts = {host for host, _ in answers}
+        self.expect("connections spread over the healthy targets only", len(hosts) == 2 and None not in hosts, answers)
+        seen = answers[0][1]
+        self.expect("bytes pass through untouched (no X-Forwarded-For)", seen.get("x_forwarded_for") is None
+                    and seen.get("host") == f"{self.address}:9000", seen)
+        # A deregistered target drains: no new connection goes to it.
+        self.elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": self.instance, "Port": web[0]}])
+        remaining = {who()[0] for _ in range(6)}
+        self.expect("a draining target gets no new connection", len(remaining) == 1 and None not in remaining
+                    and remaining < hosts, (remaining, hosts))
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
+
     def rules(self, web: list[int], api: list[int]) -> None:
         self.balancer("traffic-rules")
         web_group = self.group("web", web)
@@ -645,7 +725,8 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--scenario", choices=["rules", "health", "service", "https", "registry"], required=True)
+    parser.add_argument("--scenario", choices=["rules", "health", "service", "https", "registry", "network"],
+                        required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--web", default="")
     parser.add_argument("--api", default="")
@@ -664,6 +745,8 @@ def main() -> int:
         traffic.service(ecs, args.cluster)
     elif args.scenario == "registry":
         traffic.registry(ecs, sd, args.cluster)
+    elif args.scenario == "network":
+        traffic.network([int(p) for p in args.web.split(",")])
     elif args.scenario == "https":
         traffic.https([int(p) for p in args.web.split(",")], acm)
     else:

@@ -104,6 +104,17 @@ async fn services_register_their_tasks() {
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
 
+/// A network load balancer: a TCP listener passing connections through to the healthy
+/// targets of a TCP group (TCP health checks), ELB's protocol checks, draining.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_load_balancers_pass_tcp() {
+    let fleet = Fleet::start().await;
+    let instance = instance_id(&fleet).await;
+    let web = ports_arg(&demo_tasks(&fleet, "nlb-web", &["serve"], 2).await);
+    let args = ["--scenario", "network", "--instance", &instance, "--web", &web];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}
+
 /// ACM through botocore: imports (and re-imports) of certificates made with openssl,
 /// descriptions, listings, tags, and deletion refused while an HTTPS listener uses one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

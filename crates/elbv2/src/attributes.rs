@@ -59,6 +59,30 @@ const LOAD_BALANCER: &[(&str, &str, Accepts)] = &[
     ("zonal_shift.config.enabled", "false", Accepts::Default),
 ];
 
+/// A network load balancer's attributes.
+const NETWORK_LOAD_BALANCER: &[(&str, &str, Accepts)] = &[
+    ("access_logs.s3.enabled", "false", Accepts::Default),
+    ("access_logs.s3.bucket", "", Accepts::Default),
+    ("access_logs.s3.prefix", "", Accepts::Default),
+    (DELETION_PROTECTION, "false", Accepts::Bool),
+    ("dns_record.client_routing_policy", "any_availability_zone", Accepts::Default),
+    ("load_balancing.cross_zone.enabled", "false", Accepts::Default),
+    ("zonal_shift.config.enabled", "false", Accepts::Default),
+];
+
+/// A TCP target group's attributes. The client's address cannot be kept by a proxy in user
+/// space (`preserve_client_ip.enabled` is false, and stays so).
+const TCP_TARGET_GROUP: &[(&str, &str, Accepts)] = &[
+    (DEREGISTRATION_DELAY, "300", Accepts::Seconds(0, 3600)),
+    ("deregistration_delay.connection_termination.enabled", "false", Accepts::Default),
+    ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration", Accepts::Default),
+    ("preserve_client_ip.enabled", "false", Accepts::Default),
+    ("proxy_protocol_v2.enabled", "false", Accepts::Default),
+    ("stickiness.enabled", "false", Accepts::Default),
+    ("stickiness.type", "source_ip", Accepts::Default),
+    ("target_health_state.unhealthy.connection_termination.enabled", "true", Accepts::Default),
+];
+
 /// An HTTP target group's attributes.
 const TARGET_GROUP: &[(&str, &str, Accepts)] = &[
     (DEREGISTRATION_DELAY, "300", Accepts::Seconds(0, 3600)),
@@ -92,28 +116,64 @@ const TARGET_GROUP: &[(&str, &str, Accepts)] = &[
 /// An HTTP listener's attributes.
 const LISTENER: &[(&str, &str, Accepts)] = &[(SERVER_HEADER, "true", Accepts::Bool)];
 
+/// A TCP listener's attributes.
+const TCP_LISTENER: &[(&str, &str, Accepts)] =
+    &[("tcp.idle_timeout.seconds", "350", Accepts::Default)];
+
 /// Which resource's attributes.
 #[derive(Clone, Copy)]
 pub enum Of {
     LoadBalancer,
+    NetworkLoadBalancer,
     TargetGroup,
+    TcpTargetGroup,
     Listener,
+    TcpListener,
+}
+
+impl Of {
+    /// The attributes of a load balancer of `kind`.
+    pub fn load_balancer(kind: crate::model::LoadBalancerType) -> Of {
+        match kind {
+            crate::model::LoadBalancerType::Application => Of::LoadBalancer,
+            crate::model::LoadBalancerType::Network => Of::NetworkLoadBalancer,
+        }
+    }
+
+    /// The attributes of a listener speaking `protocol`.
+    pub fn listener(protocol: crate::model::Protocol) -> Of {
+        match protocol {
+            crate::model::Protocol::Http => Of::Listener,
+            crate::model::Protocol::Tcp => Of::TcpListener,
+        }
+    }
+
+    /// The attributes of a target group speaking `protocol`.
+    pub fn target_group(protocol: crate::model::Protocol) -> Of {
+        match protocol {
+            crate::model::Protocol::Http => Of::TargetGroup,
+            crate::model::Protocol::Tcp => Of::TcpTargetGroup,
+        }
+    }
 }
 
 impl Of {
     fn table(self) -> &'static [(&'static str, &'static str, Accepts)] {
         match self {
             Of::LoadBalancer => LOAD_BALANCER,
+            Of::NetworkLoadBalancer => NETWORK_LOAD_BALANCER,
             Of::TargetGroup => TARGET_GROUP,
+            Of::TcpTargetGroup => TCP_TARGET_GROUP,
             Of::Listener => LISTENER,
+            Of::TcpListener => TCP_LISTENER,
         }
     }
 
     fn noun(self) -> &'static str {
         match self {
-            Of::LoadBalancer => "Load balancer",
-            Of::TargetGroup => "Target group",
-            Of::Listener => "Listener",
+            Of::LoadBalancer | Of::NetworkLoadBalancer => "Load balancer",
+            Of::TargetGroup | Of::TcpTargetGroup => "Target group",
+            Of::Listener | Of::TcpListener => "Listener",
         }
     }
 }

@@ -9,7 +9,7 @@ use flotilla_api::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Of};
 use crate::health::Serving;
-use crate::model::{LoadBalancer, State};
+use crate::model::{LoadBalancer, LoadBalancerType, State};
 use crate::{check_name, new_id, page, tags, validation, wire, App};
 
 pub async fn create(
@@ -22,6 +22,11 @@ pub async fn create(
         return Err(validation("Load balancer names cannot start with 'internal-'"));
     }
     let tags = tags::checked(input.tags.unwrap_or_default())?;
+    // Other types (gateway) are refused by the field ledger.
+    let kind = match input.r#type.as_deref() {
+        Some("network") => LoadBalancerType::Network,
+        _ => LoadBalancerType::Application,
+    };
     let scheme = input.scheme.unwrap_or_else(|| "internet-facing".into());
     let subnet_ids: Vec<String> = match (input.subnets, input.subnet_mappings) {
         (Some(_), Some(_)) => {
@@ -73,7 +78,11 @@ pub async fn create(
         )
     })?;
     let id = new_id();
-    let arn = app.arn(&format!("loadbalancer/app/{}/{id}", input.name));
+    let kind_part = match kind {
+        LoadBalancerType::Application => "app",
+        LoadBalancerType::Network => "net",
+    };
+    let arn = app.arn(&format!("loadbalancer/{kind_part}/{}/{id}", input.name));
     let digits: String = u64::from_str_radix(&id[..12], 16).unwrap_or(0).to_string();
     let prefix = if scheme == "internal" { "internal-" } else { "" };
     let dns_name = format!(
@@ -84,6 +93,7 @@ pub async fn create(
     );
     let wanted = LoadBalancer {
         arn: arn.clone(),
+        kind,
         name: input.name.clone(),
         scheme,
         vpc_id: vpc.vpc_id.clone(),
@@ -205,7 +215,7 @@ pub fn describe_attributes(
     let state = app.records.snapshot();
     let lb = state.load_balancers.get(&input.load_balancer_arn).ok_or_else(crate::lb_not_found)?;
     Ok(wire::DescribeLoadBalancerAttributesOutput {
-        attributes: Some(attributes::described(Of::LoadBalancer, &lb.attributes)),
+        attributes: Some(attributes::described(Of::load_balancer(lb.kind), &lb.attributes)),
     })
 }
 
@@ -214,19 +224,20 @@ pub async fn modify_attributes(
     input: wire::ModifyLoadBalancerAttributesInput,
 ) -> Result<wire::ModifyLoadBalancerAttributesOutput, ApiError> {
     let changes = attributes::changes(input.attributes);
-    let set = app
+    let (of, set) = app
         .records
         .change(|state| {
             let lb = state
                 .load_balancers
                 .get_mut(&input.load_balancer_arn)
                 .ok_or_else(crate::lb_not_found)?;
-            attributes::apply(Of::LoadBalancer, &mut lb.attributes, &changes)?;
-            Ok(lb.attributes.clone())
+            let of = Of::load_balancer(lb.kind);
+            attributes::apply(of, &mut lb.attributes, &changes)?;
+            Ok((of, lb.attributes.clone()))
         })
         .await?;
     Ok(wire::ModifyLoadBalancerAttributesOutput {
-        attributes: Some(attributes::described(Of::LoadBalancer, &set)),
+        attributes: Some(attributes::described(of, &set)),
     })
 }
 
@@ -245,7 +256,7 @@ fn view(app: &App, lb: &LoadBalancer) -> wire::LoadBalancer {
         scheme: Some(lb.scheme.clone()),
         vpc_id: Some(lb.vpc_id.clone()),
         state: Some(wire::LoadBalancerState { code: Some(code.into()), reason }),
-        r#type: Some("application".into()),
+        r#type: Some(lb.kind.as_str().into()),
         availability_zones: Some(
             lb.subnets
                 .iter()

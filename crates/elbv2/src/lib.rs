@@ -1,7 +1,8 @@
 //! Elastic Load Balancing v2 (SigV4 service `elasticloadbalancing`, the query protocol,
-//! version 2015-12-01): application load balancers over HTTP, their target groups (instance and
-//! ip targets, health checks, deregistration delay), listeners, rules (conditions and forward,
-//! fixed-response and redirect actions) and tags. The records live in `records.rs`; the proxy
+//! version 2015-12-01): application load balancers over HTTP and HTTPS and network load
+//! balancers over TCP, their target groups (instance and ip targets, HTTP or TCP health checks,
+//! deregistration delay, stickiness), listeners, rules (conditions and forward, fixed-response
+//! and redirect actions) and tags. The records live in `records.rs`; the proxy
 //! (`flotilla-proxy`) serves them and reports what it sees on the [`health::HealthBoard`].
 //! What ELBv2 needs of EC2 (subnets, security groups) and of ECS (where an instance is) comes
 //! through the [`Vpcs`] and [`Instances`] traits the server wires in.

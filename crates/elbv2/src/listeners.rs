@@ -8,7 +8,8 @@ use flotilla_api::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Of};
 use crate::model::{
-    security_policy, Listener, Rule, State, Tls, DEFAULT_SECURITY_POLICY, SECURITY_POLICIES,
+    security_policy, Listener, LoadBalancer, LoadBalancerType, Protocol, Rule, State, Tls,
+    DEFAULT_SECURITY_POLICY, SECURITY_POLICIES,
 };
 use crate::{new_id, page, rules, tags, validation, wire, App};
 
@@ -19,6 +20,35 @@ fn check_port(port: Option<i32>) -> Result<u16, ApiError> {
     port.and_then(|p| u16::try_from(p).ok())
         .filter(|p| *p > 0)
         .ok_or_else(|| validation("A listener port between 1 and 65535 must be specified"))
+}
+
+/// What a listener of `lb` speaks, from a request's protocol (`None`: `current`, else the load
+/// balancer's own): HTTP or HTTPS on an application load balancer, TCP on a network one.
+fn protocol_for(
+    lb: &LoadBalancer,
+    protocol: Option<&str>,
+    current: Option<Protocol>,
+) -> Result<Protocol, ApiError> {
+    let wanted = match protocol {
+        None => return Ok(current.unwrap_or(lb.kind.protocol())),
+        Some("TCP") => Protocol::Tcp,
+        Some(_) => Protocol::Http,
+    };
+    if wanted != lb.kind.protocol() {
+        let allowed = match lb.kind {
+            LoadBalancerType::Application => "HTTPS, HTTP",
+            LoadBalancerType::Network => "TCP",
+        };
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedProtocol,
+            format!(
+                "Listener protocol '{}' is not supported by {} load balancers: use one of '{allowed}'",
+                protocol.unwrap_or_default(),
+                lb.kind.as_str()
+            ),
+        ));
+    }
+    Ok(wanted)
 }
 
 /// The TLS of a listener from a request's protocol, certificates and policy: HTTPS needs one
@@ -93,11 +123,13 @@ pub async fn create(
                 .get(&input.load_balancer_arn)
                 .ok_or_else(crate::lb_not_found)?
                 .clone();
+            let protocol = protocol_for(&lb, input.protocol.as_deref(), None)?;
             let actions = rules::actions(state, &lb.arn, input.default_actions)?;
             if let Some(existing) = state.listeners_of(&lb.arn).find(|l| l.port == port) {
                 // A repeat of the same request answers with what it made.
                 if state.rules.get(&existing.default_rule_arn).map(|r| &r.actions) == Some(&actions)
                     && existing.tls == tls
+                    && existing.protocol == protocol
                 {
                     return Ok(view(state, existing));
                 }
@@ -123,6 +155,7 @@ pub async fn create(
                 arn: arn.clone(),
                 load_balancer_arn: lb.arn.clone(),
                 port,
+                protocol,
                 default_rule_arn: rule_arn.clone(),
                 attributes: BTreeMap::new(),
                 tls,
@@ -218,6 +251,10 @@ pub async fn modify(
                 }
                 listener.port = port;
             }
+            if let Some(lb) = state.load_balancers.get(&listener.load_balancer_arn) {
+                listener.protocol =
+                    protocol_for(lb, input.protocol.as_deref(), Some(listener.protocol))?;
+            }
             listener.tls = tls;
             if let Some(actions) = input.default_actions {
                 let actions = rules::actions(state, &listener.load_balancer_arn, actions)?;
@@ -256,7 +293,10 @@ pub fn describe_attributes(
     let listener =
         state.listeners.get(&input.listener_arn).ok_or_else(crate::listener_not_found)?;
     Ok(wire::DescribeListenerAttributesOutput {
-        attributes: Some(attributes::described(Of::Listener, &listener.attributes)),
+        attributes: Some(attributes::described(
+            Of::listener(listener.protocol),
+            &listener.attributes,
+        )),
     })
 }
 
@@ -265,20 +305,19 @@ pub async fn modify_attributes(
     input: wire::ModifyListenerAttributesInput,
 ) -> Result<wire::ModifyListenerAttributesOutput, ApiError> {
     let changes = attributes::changes(input.attributes);
-    let set = app
+    let (of, set) = app
         .records
         .change(|state| {
             let listener = state
                 .listeners
                 .get_mut(&input.listener_arn)
                 .ok_or_else(crate::listener_not_found)?;
-            attributes::apply(Of::Listener, &mut listener.attributes, &changes)?;
-            Ok(listener.attributes.clone())
+            let of = Of::listener(listener.protocol);
+            attributes::apply(of, &mut listener.attributes, &changes)?;
+            Ok((of, listener.attributes.clone()))
         })
         .await?;
-    Ok(wire::ModifyListenerAttributesOutput {
-        attributes: Some(attributes::described(Of::Listener, &set)),
-    })
+    Ok(wire::ModifyListenerAttributesOutput { attributes: Some(attributes::described(of, &set)) })
 }
 
 /// A listener as ELB describes it.
@@ -289,7 +328,7 @@ fn view(state: &State, listener: &Listener) -> wire::Listener {
         listener_arn: Some(listener.arn.clone()),
         load_balancer_arn: Some(listener.load_balancer_arn.clone()),
         port: Some(i32::from(listener.port)),
-        protocol: Some(if listener.tls.is_some() { "HTTPS" } else { "HTTP" }.into()),
+        protocol: Some(listener.protocol_name().into()),
         certificates: listener.tls.as_ref().map(|t| {
             vec![wire::Certificate {
                 certificate_arn: Some(t.certificate_arn.clone()),

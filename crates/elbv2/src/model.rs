@@ -62,10 +62,57 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
-/// An application load balancer.
+/// What a load balancer balances: HTTP requests (application) or TCP connections (network).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadBalancerType {
+    #[default]
+    Application,
+    Network,
+}
+
+impl LoadBalancerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadBalancerType::Application => "application",
+            LoadBalancerType::Network => "network",
+        }
+    }
+
+    /// What its listeners speak: HTTP (or HTTPS) for an application load balancer, TCP for a
+    /// network one.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            LoadBalancerType::Application => Protocol::Http,
+            LoadBalancerType::Network => Protocol::Tcp,
+        }
+    }
+}
+
+/// What a listener, a target group or a health check speaks: HTTP (a listener with TLS is
+/// HTTPS) or plain TCP (a network load balancer's pass-through).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    Http,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
+
+/// A load balancer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancer {
     pub arn: String,
+    /// Application unless made as a network load balancer.
+    #[serde(default)]
+    pub kind: LoadBalancerType,
     pub name: String,
     pub scheme: String,
     pub vpc_id: String,
@@ -84,6 +131,9 @@ pub struct LoadBalancer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub enabled: bool,
+    /// HTTP: a GET of `path` answered with a code of `matcher`; TCP: a connection accepted.
+    #[serde(default)]
+    pub protocol: Protocol,
     /// `None`: the port traffic goes to (`traffic-port`).
     pub port: Option<u16>,
     pub path: String,
@@ -166,6 +216,9 @@ impl Target {
 pub struct TargetGroup {
     pub arn: String,
     pub name: String,
+    /// HTTP (behind application load balancers) or TCP (behind network ones).
+    #[serde(default)]
+    pub protocol: Protocol,
     pub port: u16,
     pub vpc_id: String,
     pub target_type: TargetType,
@@ -246,12 +299,26 @@ pub struct Listener {
     pub arn: String,
     pub load_balancer_arn: String,
     pub port: u16,
+    /// HTTP (HTTPS when `tls` is set) or TCP.
+    #[serde(default)]
+    pub protocol: Protocol,
     pub default_rule_arn: String,
     /// Attributes set to other than their defaults.
     pub attributes: BTreeMap<String, String>,
     /// HTTPS: the certificate it presents and its security policy (`None`: HTTP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+}
+
+impl Listener {
+    /// Its protocol as ELB names it.
+    pub fn protocol_name(&self) -> &'static str {
+        match (self.protocol, self.tls.is_some()) {
+            (Protocol::Tcp, _) => "TCP",
+            (Protocol::Http, true) => "HTTPS",
+            (Protocol::Http, false) => "HTTP",
+        }
+    }
 }
 
 /// An HTTPS listener's TLS.

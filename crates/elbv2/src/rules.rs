@@ -5,7 +5,7 @@
 
 use flotilla_api::{ApiError, ErrorCode};
 
-use crate::model::{Action, ActionKind, Condition, Rule, State};
+use crate::model::{Action, ActionKind, Condition, LoadBalancerType, Protocol, Rule, State};
 use crate::{new_id, page, tags, validation, wire, App};
 
 /// ELB's limits: condition values per rule, actions per rule, target groups per forward.
@@ -57,7 +57,52 @@ pub fn actions(
             "A rule can only have one of the following actions: 'forward', 'redirect', 'fixed-response'",
         ));
     }
+    check_for_load_balancer(state, lb_arn, &out)?;
     Ok(out)
+}
+
+/// A network load balancer forwards connections to one TCP target group; an application load
+/// balancer's groups speak HTTP.
+fn check_for_load_balancer(
+    state: &State,
+    lb_arn: &str,
+    actions: &[Action],
+) -> Result<(), ApiError> {
+    let Some(lb) = state.load_balancers.get(lb_arn) else { return Ok(()) };
+    let speaks = lb.kind.protocol();
+    for action in actions {
+        match &action.kind {
+            ActionKind::Forward { groups, .. } => {
+                if lb.kind == LoadBalancerType::Network && groups.len() > 1 {
+                    return Err(validation(
+                        "A network load balancer's forward action can have only one target group",
+                    ));
+                }
+                for (arn, _) in groups {
+                    let Some(group) = state.target_groups.get(arn) else { continue };
+                    if group.protocol != speaks {
+                        return Err(ApiError::new(
+                            ErrorCode::IncompatibleProtocols,
+                            format!(
+                                "The target group '{arn}' has the protocol '{}', which is incompatible with the {} load balancer's protocol '{}'",
+                                group.protocol.as_str(),
+                                lb.kind.as_str(),
+                                speaks.as_str()
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ if lb.kind == LoadBalancerType::Network => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidLoadBalancerAction,
+                    "A network load balancer's listeners can only forward",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn forward(
@@ -339,6 +384,11 @@ pub async fn create(
                 .get(&input.listener_arn)
                 .ok_or_else(crate::listener_not_found)?
                 .clone();
+            if listener.protocol == Protocol::Tcp {
+                return Err(validation(
+                    "Rules are not supported for the listeners of network load balancers",
+                ));
+            }
             if state.rules_of(&listener.arn).count() > 100 {
                 return Err(ApiError::new(
                     ErrorCode::TooManyRules,

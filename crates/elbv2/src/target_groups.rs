@@ -1,4 +1,5 @@
-//! Target groups: HTTP, instance or ip targets, a health check ELB's ranges allow; Create
+//! Target groups: HTTP (application load balancers) or TCP (network ones), instance or ip
+//! targets, an HTTP or TCP health check within ELB's ranges; Create
 //! (a repeat answers with the same group), Describe, Modify, Delete (not while an action
 //! forwards to it) and their attributes.
 
@@ -7,11 +8,13 @@ use std::collections::BTreeMap;
 use flotilla_api::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Of};
-use crate::model::{HealthCheck, TargetGroup, TargetType};
+use crate::model::{HealthCheck, Protocol, TargetGroup, TargetType};
 use crate::{check_name, new_id, page, tags, validation, wire, App};
 
 /// The health check of a create request, or a modify request applied to `base`.
 struct HealthChange {
+    /// `HTTP` or `TCP` (others are refused by the field ledger).
+    protocol: Option<String>,
     port: Option<String>,
     enabled: Option<bool>,
     path: Option<String>,
@@ -23,7 +26,28 @@ struct HealthChange {
 }
 
 impl HealthChange {
-    fn apply(self, base: &HealthCheck) -> Result<HealthCheck, ApiError> {
+    /// The check of a group speaking `group`, this change applied to `base`.
+    fn apply(self, base: &HealthCheck, group: Protocol) -> Result<HealthCheck, ApiError> {
+        let protocol = match self.protocol.as_deref() {
+            None => base.protocol,
+            Some("TCP") if group == Protocol::Tcp => Protocol::Tcp,
+            Some("TCP") => {
+                return Err(validation(
+                    "Health check protocol 'TCP' is not supported for target groups with the protocol 'HTTP'",
+                ))
+            }
+            Some(_) => Protocol::Http,
+        };
+        if protocol == Protocol::Tcp {
+            if self.path.is_some() {
+                return Err(validation("A health check path cannot be set for TCP health checks"));
+            }
+            if self.matcher.is_some() {
+                return Err(validation(
+                    "Custom health check matchers are not supported for health checks with the protocol 'TCP'",
+                ));
+            }
+        }
         let port = match self.port.as_deref() {
             None => base.port,
             Some("traffic-port") => None,
@@ -40,6 +64,7 @@ impl HealthChange {
         };
         let check = HealthCheck {
             enabled: self.enabled.unwrap_or(base.enabled),
+            protocol,
             port,
             path: match self.path {
                 None => base.path.clone(),
@@ -93,14 +118,17 @@ impl HealthChange {
     }
 }
 
-/// ELB's defaults for an HTTP target group.
-fn default_health() -> HealthCheck {
+/// ELB's defaults for a target group speaking `protocol` (a TCP group is checked by
+/// connecting, with ELB's 10 s timeout).
+fn default_health(protocol: Protocol) -> HealthCheck {
+    let tcp = protocol == Protocol::Tcp;
     HealthCheck {
         enabled: true,
+        protocol,
         port: None,
         path: "/".into(),
         interval_seconds: 30,
-        timeout_seconds: 5,
+        timeout_seconds: if tcp { 10 } else { 5 },
         healthy_threshold: 5,
         unhealthy_threshold: 2,
         matcher: "200".into(),
@@ -139,6 +167,14 @@ pub async fn create(
             target_type.as_str()
         )));
     }
+    // Other protocols are refused by the field ledger.
+    let protocol = match input.protocol.as_deref() {
+        Some("TCP") => Protocol::Tcp,
+        _ => Protocol::Http,
+    };
+    if protocol == Protocol::Tcp && input.protocol_version.is_some() {
+        return Err(validation("A protocol version can only be given for HTTP target groups"));
+    }
     if let Some(version) = input.protocol_version.as_deref().filter(|v| *v != "HTTP1") {
         return Err(validation(format!(
             "The value {version} of parameter ProtocolVersion is not supported yet by this server."
@@ -163,6 +199,7 @@ pub async fn create(
         Some(_) => {}
     }
     let health_check = HealthChange {
+        protocol: input.health_check_protocol,
         port: input.health_check_port,
         enabled: input.health_check_enabled,
         path: input.health_check_path,
@@ -172,11 +209,12 @@ pub async fn create(
         unhealthy: input.unhealthy_threshold_count,
         matcher: input.matcher,
     }
-    .apply(&default_health())?;
+    .apply(&default_health(protocol), protocol)?;
     let arn = app.arn(&format!("targetgroup/{}/{}", input.name, new_id()));
     let wanted = TargetGroup {
         arn: arn.clone(),
         name: input.name.clone(),
+        protocol,
         port,
         vpc_id: vpc.vpc_id,
         target_type,
@@ -188,8 +226,9 @@ pub async fn create(
         .records
         .change(|state| {
             if let Some(existing) = state.target_groups.values().find(|g| g.name == input.name) {
-                let same = (existing.port, existing.target_type, &existing.health_check)
-                    == (wanted.port, wanted.target_type, &wanted.health_check);
+                let same =
+                    (existing.port, existing.protocol, existing.target_type, &existing.health_check)
+                        == (wanted.port, wanted.protocol, wanted.target_type, &wanted.health_check);
                 if !same {
                     return Err(ApiError::new(
                         ErrorCode::DuplicateTargetGroupName,
@@ -248,6 +287,7 @@ pub async fn modify(
     input: wire::ModifyTargetGroupInput,
 ) -> Result<wire::ModifyTargetGroupOutput, ApiError> {
     let change = HealthChange {
+        protocol: input.health_check_protocol,
         port: input.health_check_port,
         enabled: input.health_check_enabled,
         path: input.health_check_path,
@@ -264,7 +304,7 @@ pub async fn modify(
                 .target_groups
                 .get_mut(&input.target_group_arn)
                 .ok_or_else(crate::tg_not_found)?;
-            group.health_check = change.apply(&group.health_check)?;
+            group.health_check = change.apply(&group.health_check, group.protocol)?;
             let group = group.clone();
             Ok(view(state, &group))
         })
@@ -303,7 +343,10 @@ pub fn describe_attributes(
     let state = app.records.snapshot();
     let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
     Ok(wire::DescribeTargetGroupAttributesOutput {
-        attributes: Some(attributes::described(Of::TargetGroup, &group.attributes)),
+        attributes: Some(attributes::described(
+            Of::target_group(group.protocol),
+            &group.attributes,
+        )),
     })
 }
 
@@ -312,32 +355,34 @@ pub async fn modify_attributes(
     input: wire::ModifyTargetGroupAttributesInput,
 ) -> Result<wire::ModifyTargetGroupAttributesOutput, ApiError> {
     let changes = attributes::changes(input.attributes);
-    let set = app
+    let (of, set) = app
         .records
         .change(|state| {
             let group = state
                 .target_groups
                 .get_mut(&input.target_group_arn)
                 .ok_or_else(crate::tg_not_found)?;
-            attributes::apply(Of::TargetGroup, &mut group.attributes, &changes)?;
-            Ok(group.attributes.clone())
+            let of = Of::target_group(group.protocol);
+            attributes::apply(of, &mut group.attributes, &changes)?;
+            Ok((of, group.attributes.clone()))
         })
         .await?;
     Ok(wire::ModifyTargetGroupAttributesOutput {
-        attributes: Some(attributes::described(Of::TargetGroup, &set)),
+        attributes: Some(attributes::described(of, &set)),
     })
 }
 
 /// A target group as ELB describes it.
 fn view(state: &crate::model::State, group: &TargetGroup) -> wire::TargetGroup {
     let check = &group.health_check;
+    let http_check = check.protocol == Protocol::Http;
     wire::TargetGroup {
         target_group_arn: Some(group.arn.clone()),
         target_group_name: Some(group.name.clone()),
-        protocol: Some("HTTP".into()),
+        protocol: Some(group.protocol.as_str().into()),
         port: Some(i32::from(group.port)),
         vpc_id: Some(group.vpc_id.clone()),
-        health_check_protocol: Some("HTTP".into()),
+        health_check_protocol: Some(check.protocol.as_str().into()),
         health_check_port: Some(
             check.port.map(|p| p.to_string()).unwrap_or_else(|| "traffic-port".into()),
         ),
@@ -346,11 +391,12 @@ fn view(state: &crate::model::State, group: &TargetGroup) -> wire::TargetGroup {
         health_check_timeout_seconds: Some(check.timeout_seconds as i32),
         healthy_threshold_count: Some(check.healthy_threshold as i32),
         unhealthy_threshold_count: Some(check.unhealthy_threshold as i32),
-        health_check_path: Some(check.path.clone()),
-        matcher: Some(wire::Matcher { http_code: Some(check.matcher.clone()), grpc_code: None }),
+        health_check_path: http_check.then(|| check.path.clone()),
+        matcher: http_check
+            .then(|| wire::Matcher { http_code: Some(check.matcher.clone()), grpc_code: None }),
         load_balancer_arns: Some(state.load_balancers_of(&group.arn)),
         target_type: Some(group.target_type.as_str().into()),
-        protocol_version: Some("HTTP1".into()),
+        protocol_version: (group.protocol == Protocol::Http).then(|| "HTTP1".into()),
         ip_address_type: Some("ipv4".into()),
         ..Default::default()
     }

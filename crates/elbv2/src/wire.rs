@@ -3501,7 +3501,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "SubnetMappings[].PrivateIPv4Address",
             "SubnetMappings[].IPv6Address",
             "SubnetMappings[].SourceNatIpv6Prefix",
-            "Type=network",
             "Type=gateway",
             "IpAddressType=dualstack",
             "IpAddressType=dualstack-without-public-ipv4",
@@ -3514,7 +3513,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "CreateTargetGroup",
         &[
             "Protocol=HTTPS",
-            "Protocol=TCP",
             "Protocol=TLS",
             "Protocol=UDP",
             "Protocol=TCP_UDP",
@@ -3522,7 +3520,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "Protocol=QUIC",
             "Protocol=TCP_QUIC",
             "HealthCheckProtocol=HTTPS",
-            "HealthCheckProtocol=TCP",
             "HealthCheckProtocol=TLS",
             "HealthCheckProtocol=UDP",
             "HealthCheckProtocol=TCP_UDP",
@@ -3540,7 +3537,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "ModifyTargetGroup",
         &[
             "HealthCheckProtocol=HTTPS",
-            "HealthCheckProtocol=TCP",
             "HealthCheckProtocol=TLS",
             "HealthCheckProtocol=UDP",
             "HealthCheckProtocol=TCP_UDP",
@@ -3553,7 +3549,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "CreateListener",
         &[
-            "Protocol=TCP",
             "Protocol=TLS",
             "Protocol=UDP",
             "Protocol=TCP_UDP",
@@ -3576,7 +3571,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "ModifyListener",
         &[
-            "Protocol=TCP",
             "Protocol=TLS",
             "Protocol=UDP",
             "Protocol=TCP_UDP",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flotilla_elbv2::health::{Failure, TargetKey, Verdict};
-use flotilla_elbv2::model::{HealthCheck, State, TargetType};
+use flotilla_elbv2::model::{HealthCheck, Protocol, State, TargetType};
 use flotilla_elbv2::App;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
@@ -111,7 +111,8 @@ async fn check_loop(app: Arc<App>, key: TargetKey, probe: Probe) {
     }
 }
 
-/// One health check: a GET of the path within the timeout, its code in the matcher.
+/// One health check within the timeout: HTTP, a GET of the path answered with a code of the
+/// matcher; TCP, a connection accepted.
 async fn check_once(addr: SocketAddr, check: &HealthCheck) -> Result<(), Failure> {
     let timeout = Duration::from_secs(u64::from(check.timeout_seconds));
     let attempt = async {
@@ -119,6 +120,9 @@ async fn check_once(addr: SocketAddr, check: &HealthCheck) -> Result<(), Failure
             std::io::ErrorKind::ConnectionRefused => Failure::Failed,
             _ => Failure::Timeout,
         })?;
+        if check.protocol == Protocol::Tcp {
+            return Ok(());
+        }
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
                 .await

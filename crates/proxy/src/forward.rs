@@ -240,7 +240,12 @@ fn pick_weighted(groups: &[(String, u32)], turn: usize) -> Option<&str> {
 
 /// The addresses to try for a request to `group_arn`, in order: its healthy targets (else all
 /// that are not draining) starting at `turn`.
-fn candidates(plane: &Plane, state: &State, group_arn: &str, turn: usize) -> Vec<SocketAddr> {
+pub(crate) fn candidates(
+    plane: &Plane,
+    state: &State,
+    group_arn: &str,
+    turn: usize,
+) -> Vec<SocketAddr> {
     let Some(group) = state.target_groups.get(group_arn) else { return Vec::new() };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)

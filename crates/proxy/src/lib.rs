@@ -1,5 +1,6 @@
-//! The load balancers' data plane: for every listener of a region's ELBv2, an HTTP/1.1 proxy
-//! on the load balancer's own address (hyper on tokio). It follows ELBv2's records as they
+//! The load balancers' data plane: for every listener of a region's ELBv2, on the load
+//! balancer's own address, an HTTP proxy (hyper on tokio: HTTP/1.1, HTTP/2 from clients over
+//! TLS, upgrades) or, for a network load balancer, a TCP pass-through (`tcp.rs`). It follows ELBv2's records as they
 //! change: listeners are bound and unbound, health checks started and stopped (`checks.rs`).
 //! A request meets a rule (`route.rs`), whose action answers it (fixed-response, redirect) or
 //! forwards it to a target group chosen by weight, to a healthy target (all of them when none
@@ -10,6 +11,7 @@ mod checks;
 mod forward;
 pub mod route;
 mod sticky;
+mod tcp;
 mod tls;
 mod upstream;
 
@@ -20,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use flotilla_elbv2::health::Serving;
-use flotilla_elbv2::model::{State, TargetType};
+use flotilla_elbv2::model::{Protocol, State, TargetType};
 use flotilla_elbv2::App;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -123,15 +125,16 @@ async fn bind_listeners(
     bound: &mut HashMap<Binding, Accepting>,
     failed: &mut HashMap<String, String>,
 ) {
-    let mut wanted: Vec<(Binding, String)> = Vec::new();
+    let mut wanted: Vec<(Binding, String, Protocol)> = Vec::new();
     for listener in state.listeners.values() {
         if let Some(lb) = state.load_balancers.get(&listener.load_balancer_arn) {
-            wanted.push(((lb.address, listener.port, listener.arn.clone()), lb.arn.clone()));
+            let binding = (lb.address, listener.port, listener.arn.clone());
+            wanted.push((binding, lb.arn.clone(), listener.protocol));
         }
     }
-    bound.retain(|binding, _| wanted.iter().any(|(w, _)| w == binding));
+    bound.retain(|binding, _| wanted.iter().any(|(w, _, _)| w == binding));
     *failed = plane.tls.refresh(&plane.app, state);
-    for (binding, lb_arn) in wanted {
+    for (binding, lb_arn, protocol) in wanted {
         if bound.contains_key(&binding) {
             continue;
         }
@@ -139,7 +142,11 @@ async fn bind_listeners(
         match TcpListener::bind((address, port)).await {
             Ok(socket) => {
                 tracing::info!(%address, port, listener = %listener_arn, "listener bound");
-                let task = tokio::spawn(accept_loop(Arc::clone(plane), socket, listener_arn, port));
+                let plane = Arc::clone(plane);
+                let task = match protocol {
+                    Protocol::Http => tokio::spawn(accept_loop(plane, socket, listener_arn, port)),
+                    Protocol::Tcp => tokio::spawn(tcp::accept_loop(plane, socket, listener_arn)),
+                };
                 bound.insert(binding, Accepting(task));
             }
             Err(error) => {
