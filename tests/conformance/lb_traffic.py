@@ -282,6 +282,44 @@ class Traffic:
         self.expect("a task stopped by hand drains first (DEACTIVATING)", "DEACTIVATING" in statuses, statuses)
         self.expect("no request failed while a task was stopped by hand", failures == [] and served[0] > 10,
                     (failures[:10], served[0]))
+        # UpdateService moves the service to another target group: a new deployment registers
+        # there; the old group keeps the old tasks until they are replaced, then empties.
+        second = self.elb.create_target_group(Name="svc-next", Protocol="HTTP", Port=8080, VpcId=self.vpc,
+                                              HealthCheckPath="/healthz", HealthCheckIntervalSeconds=5,
+                                              HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                              UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+        self.elb.modify_target_group_attributes(TargetGroupArn=second, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "3"}])
+        self.elb.create_listener(LoadBalancerArn=self.lb, Protocol="HTTP", Port=8081, DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": second}])
+        try:
+            ecs.update_service(cluster=cluster, service="lb-svc", loadBalancers=[{**entry, "containerPort": 9999}])
+            message = "accepted"
+        except ecs.exceptions.InvalidParameterException as error:
+            message = error.response["Error"]["Message"]
+        self.expect("UpdateService checks its loadBalancers as CreateService does", "container port 9999" in message,
+                    message)
+        primary = ecs.describe_services(cluster=cluster, services=["lb-svc"])["services"][0]["deployments"][0]["id"]
+        moved = {**entry, "targetGroupArn": second}
+        updated = ecs.update_service(cluster=cluster, service="lb-svc", loadBalancers=[moved])["service"]
+        self.expect("the new loadBalancers start a deployment", updated.get("loadBalancers") == [moved]
+                    and updated["deployments"][0]["id"] != primary, (updated.get("loadBalancers"), updated["deployments"]))
+        self.completed(ecs, cluster, 120)
+        deadline, old, new = time.time() + 60, None, None
+        while time.time() < deadline:
+            old = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+            new = self.elb.describe_target_health(TargetGroupArn=second)["TargetHealthDescriptions"]
+            if not old and len([h for h in new if h["TargetHealth"]["State"] == "healthy"]) == 2:
+                break
+            time.sleep(0.5)
+        self.expect("the new deployment's tasks in the new group, the old group emptied",
+                    not old and len(new or []) == 2, (old, new))
+        connection = http.client.HTTPConnection(self.address, 8081, timeout=10)
+        connection.request("GET", "/healthz")
+        status = connection.getresponse().status
+        connection.close()
+        self.expect("traffic through the new group's listener", status == 200, status)
+        group = second
         ecs.update_service(cluster=cluster, service="lb-svc", desiredCount=0)
         ecs.delete_service(cluster=cluster, service="lb-svc")
         deadline = time.time() + 30
@@ -381,6 +419,23 @@ class Traffic:
                     self.expect("deregistered before SIGTERM", not still, task["lastStatus"])
             time.sleep(0.1)
         self.expect("the stopped task is no instance", leaving is not None and leaving not in discovered(), leaving)
+        # UpdateService without the registry: a new deployment whose tasks are not registered;
+        # the old task leaves Cloud Map as it is replaced.
+        updated = ecs.update_service(cluster=cluster, service="sd-web", serviceRegistries=[])["service"]
+        primary = updated["deployments"][0]["id"]
+        self.expect("serviceRegistries removed by UpdateService", updated.get("serviceRegistries", []) == [],
+                    updated.get("serviceRegistries"))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            arns = ecs.list_tasks(cluster=cluster, serviceName="sd-web", desiredStatus="RUNNING")["taskArns"]
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            if tasks and all(t.get("startedBy") == primary and t["lastStatus"] == "RUNNING" for t in tasks) \
+                    and not discovered():
+                break
+            time.sleep(0.3)
+        self.expect("the new deployment's task is not registered, the old one left",
+                    discovered() == {} and bool(tasks) and all(t.get("startedBy") == primary for t in tasks),
+                    (discovered(), [(t.get("startedBy"), t["lastStatus"]) for t in tasks]))
         ecs.update_service(cluster=cluster, service="sd-web", desiredCount=0)
         ecs.delete_service(cluster=cluster, service="sd-web")
         deadline = time.time() + 30

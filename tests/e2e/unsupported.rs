@@ -84,13 +84,15 @@ async fn services_refuse_what_they_would_ignore_and_store_nothing() {
         .service_registries(
             ServiceRegistry::builder()
                 .registry_arn("arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1")
+                // A registry's `port` is for awsvpc tasks, which do not exist yet.
+                .port(8080)
                 .build(),
         )
         .send()
         .await
-        .expect_err("service discovery does not exist yet")
+        .expect_err("a registry port cannot be honoured yet")
         .into_service_error();
-    refused(error, "serviceRegistries");
+    refused(error, "serviceRegistries[].port");
     let described = ecs.describe_services().services("plain").send().await.expect("describe");
     let service = &described.services()[0];
     assert_eq!(service.desired_count(), 0, "the refused update changed the service");

@@ -164,7 +164,7 @@ impl<'b> Pass<'_, 'b> {
             // always reconciled too.
             let unchanged = self.seen.get(&key).filter(|s| {
                 before.service.scheduling_strategy != "DAEMON"
-                    && before.service.load_balancers.is_empty()
+                    && !before.behind_load_balancers()
                     && s.record == before
                     && s.changes == changes
                     && s.lost_generation == self.lost_generation
@@ -297,7 +297,7 @@ impl<'b> Pass<'_, 'b> {
         }
         let running_for = task.task.started_at.map_or(0.0, |s| self.now - s);
         let grace = f64::from(service.service.health_check_grace_period_seconds.unwrap_or(0));
-        if !service.service.load_balancers.is_empty() {
+        if !service.load_balancers_of(task).is_empty() {
             // Behind load balancers a task is healthy when their checks pass too (and its
             // containers' own, if it has them); failing either, past the grace period, it goes.
             let container = match (has_checks, task.task.health_status) {
@@ -325,7 +325,7 @@ impl<'b> Pass<'_, 'b> {
     /// What the load balancers say of a task's targets: healthy when every target group's
     /// checks pass, unhealthy when one's fail, else pending (not registered or judged yet).
     fn balancer_health(&self, service: &ServiceRecord, task: &TaskRecord) -> TargetHealth {
-        let entries = &service.service.load_balancers;
+        let entries = service.load_balancers_of(task);
         let targets = task_targets(self.staged.state(), task, entries);
         if targets.len() < entries.len() {
             return TargetHealth::Pending;
@@ -343,7 +343,7 @@ impl<'b> Pass<'_, 'b> {
 
     /// The target group whose checks a task fails, if any (for its stop reason).
     fn failed_target_group(&self, service: &ServiceRecord, task: &TaskRecord) -> Option<String> {
-        let targets = task_targets(self.staged.state(), task, &service.service.load_balancers);
+        let targets = task_targets(self.staged.state(), task, service.load_balancers_of(task));
         targets
             .into_iter()
             .find(|t| self.load_balancing.health(t) == TargetHealth::Unhealthy)
@@ -574,11 +574,11 @@ impl<'b> Pass<'_, 'b> {
             return;
         }
         let mut stopped_ids = Vec::new();
-        let delay = deregistration_hold(service, self.load_balancing.as_ref());
         for (id, why) in to_stop {
             let Some(mut task) = tasks.iter().find(|t| &t.id == id).map(|t| (*t).clone()) else {
                 continue;
             };
+            let delay = deregistration_hold(service, &task, self.load_balancing.as_ref());
             task.task.desired_status = TaskStatus::Stopped;
             task.task.stop_code = Some("ServiceSchedulerInitiated".into());
             task.task.stopped_reason = Some(match why {

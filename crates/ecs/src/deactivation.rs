@@ -11,21 +11,18 @@ use crate::state::{ServiceRecord, TaskRecord};
 /// its deregistration lands before SIGTERM (the sync loop runs every 250 ms).
 pub const DEREGISTRATION_HOLD_SECONDS: f64 = 1.0;
 
-/// How long a task of `service` is held running after it starts stopping, so it leaves its
+/// How long `task` of `service` is held running after it starts stopping, so it leaves its
 /// load balancers and service registry before SIGTERM: the longest deregistration delay of its
 /// target groups, at least a moment with a service registry (none without either).
 pub(crate) fn deregistration_hold(
     service: &ServiceRecord,
+    task: &TaskRecord,
     load_balancing: &dyn LoadBalancing,
 ) -> f64 {
-    let registry = if service.service.service_registries.is_empty() {
-        0.0
-    } else {
-        DEREGISTRATION_HOLD_SECONDS
-    };
+    let registry =
+        if service.registries_of(task).is_empty() { 0.0 } else { DEREGISTRATION_HOLD_SECONDS };
     service
-        .service
-        .load_balancers
+        .load_balancers_of(task)
         .iter()
         .filter_map(|lb| load_balancing.target_group(&lb.target_group_arn))
         .map(|g| g.deregistration_delay)

@@ -114,9 +114,9 @@ fn registration(
 fn plan(app: &App) -> (Vec<Registration>, Vec<(String, String)>) {
     let state = app.state.read();
     let (mut register, mut deregister) = (Vec::new(), Vec::new());
-    for service in state.services.values() {
-        for entry in &service.service.service_registries {
-            for task in crate::registrations::service_tasks(&state, service) {
+    for service in state.services.values().filter(|s| s.has_registries()) {
+        for task in crate::registrations::service_tasks(&state, service) {
+            for entry in service.registries_of(task) {
                 if should_register(task) {
                     register.extend(registration(&state, service, task, entry));
                 } else {

@@ -110,13 +110,9 @@ fn should_serve(task: &TaskRecord) -> bool {
 fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     let state = app.state.read();
     let (mut register, mut deregister) = (Vec::new(), Vec::new());
-    for service in state.services.values() {
-        let entries = &service.service.load_balancers;
-        if entries.is_empty() {
-            continue;
-        }
+    for service in state.services.values().filter(|s| s.behind_load_balancers()) {
         for task in crate::registrations::service_tasks(&state, service) {
-            let targets = task_targets(&state, task, entries);
+            let targets = task_targets(&state, task, service.load_balancers_of(task));
             if should_serve(task) {
                 register.extend(targets);
             } else {

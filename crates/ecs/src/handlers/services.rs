@@ -24,7 +24,7 @@ use crate::domain::capacity::launch_strategy;
 use crate::domain::deployments::{new_deployment, new_deployment_id};
 use crate::domain::placement;
 use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
-use crate::state::{service_key, Record, ServiceRecord, Staged, State};
+use crate::state::{service_key, DeploymentTargets, Record, ServiceRecord, Staged, State};
 use crate::wire;
 
 // The quotas (ECS's defaults: 5,000 services per cluster, 5,000 tasks per service) are in
@@ -693,6 +693,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 steady_since: None,
                 client_token: new.client_token.clone(),
                 task_set_tokens: Default::default(),
+                deployment_targets: Default::default(),
             })));
             Ok(service)
         })
@@ -729,6 +730,10 @@ enum ServiceChange {
     ManagedTags(bool),
     /// A new deployment placed by this strategy (empty: the cluster's default).
     CapacityProviderStrategy(Vec<CapacityProviderStrategyItem>),
+    /// A new deployment whose tasks register with these target groups (empty: none).
+    LoadBalancers(Vec<ServiceLoadBalancer>),
+    /// A new deployment whose tasks register in this registry (empty: none).
+    ServiceRegistries(Vec<ServiceRegistryEntry>),
     /// The controller it has already (a change of controller is refused).
     DeploymentController(DeploymentControllerType),
 }
@@ -757,9 +762,9 @@ fn parse_update(
         deployment_controller,
         enable_execute_command: _,
         enable_ecs_managed_tags,
-        load_balancers: _,
+        load_balancers,
         propagate_tags,
-        service_registries: _,
+        service_registries,
         service_connect_configuration: _,
         volume_configurations: _,
         vpc_lattice_configurations: _,
@@ -771,6 +776,12 @@ fn parse_update(
             ApiError::invalid("deploymentController.type is not one of ECS, EXTERNAL")
         })?;
         changes.push(ServiceChange::DeploymentController(controller));
+    }
+    if let Some(list) = load_balancers {
+        changes.push(ServiceChange::LoadBalancers(load_balancers_from_wire(list)?));
+    }
+    if let Some(list) = service_registries {
+        changes.push(ServiceChange::ServiceRegistries(registries_from_wire(list)?));
     }
     if let Some(propagate) = parse_propagate(propagate_tags.as_deref())? {
         changes.push(ServiceChange::PropagateTags(propagate));
@@ -817,6 +828,12 @@ fn parse_update(
     Ok((cluster, service, changes))
 }
 
+/// What UpdateService checks new load balancers and registries against.
+struct TargetChecks<'a> {
+    load_balancing: &'a dyn crate::load_balancing::LoadBalancing,
+    service_registry: &'a dyn crate::discovery::ServiceRegistry,
+}
+
 /// Applies `changes` to a service: settings first, then at most one new deployment.
 fn apply_changes(
     staged: &Staged<'_>,
@@ -824,7 +841,13 @@ fn apply_changes(
     changes: Vec<ServiceChange>,
     deployment_id: String,
     now: f64,
+    checks: &TargetChecks<'_>,
 ) -> Result<(), ApiError> {
+    let before = DeploymentTargets {
+        load_balancers: record.service.load_balancers.clone(),
+        service_registries: record.service.service_registries.clone(),
+    };
+    let mut targets_changed = false;
     let service = &mut record.service;
     let daemon = service.scheduling_strategy == "DAEMON";
     let external = service.deployment_controller == DeploymentControllerType::External;
@@ -847,6 +870,24 @@ fn apply_changes(
                 return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
             }
             ServiceChange::DesiredCount(desired) => service.desired_count = desired,
+            ServiceChange::LoadBalancers(_) | ServiceChange::ServiceRegistries(_) if external => {
+                return Err(ApiError::invalid(
+                    "A service using the EXTERNAL deployment controller takes its load balancers \
+                     and service registries with its task sets.",
+                ));
+            }
+            ServiceChange::LoadBalancers(list) => {
+                if list != service.load_balancers {
+                    service.load_balancers = list;
+                    targets_changed = true;
+                }
+            }
+            ServiceChange::ServiceRegistries(list) => {
+                if list != service.service_registries {
+                    service.service_registries = list;
+                    targets_changed = true;
+                }
+            }
             ServiceChange::DeploymentConfiguration(config) => {
                 let current = &mut service.deployment_configuration;
                 if config.minimum_healthy_percent.is_some() {
@@ -924,6 +965,25 @@ fn apply_changes(
             )?;
         }
     }
+    if targets_changed {
+        // Checked against the definition the new deployment runs; the tasks of the deployments
+        // there are keep registering where they did until they are replaced.
+        let arn = deploy.get_or_insert_with(|| service.task_definition.clone()).clone();
+        let definition = staged
+            .state()
+            .task_definition_by_arn(&arn)
+            .map(|d| d.definition.clone())
+            .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
+        check_load_balancers(&service.load_balancers, &definition, checks.load_balancing)?;
+        check_registries(&service.service_registries, &definition, checks.service_registry)?;
+        for deployment in &service.deployments {
+            record
+                .deployment_targets
+                .entry(deployment.id.clone())
+                .or_insert_with(|| before.clone());
+        }
+    }
+    let service = &mut record.service;
     if let Some(arn) = deploy {
         // The new deployment supersedes the current primary, as on ECS.
         for d in &mut service.deployments {
@@ -939,6 +999,9 @@ fn apply_changes(
         primary.desired_count = record.service.desired_count;
         primary.updated_at = now;
     }
+    // Deployments that are gone took their tasks with them.
+    let live: Vec<String> = record.service.deployments.iter().map(|d| d.id.clone()).collect();
+    record.deployment_targets.retain(|id, _| live.contains(id));
     Ok(())
 }
 
@@ -947,6 +1010,8 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         parse_update(decode(body)?, ctx.app.quotas.tasks_per_service)?;
     let deployment_id = new_deployment_id();
     let now = ctx.now;
+    let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
+    let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
     let service = ctx
         .app
         .state
@@ -956,7 +1021,11 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             if record.service.status != ServiceStatus::Active {
                 return Err(not_active());
             }
-            apply_changes(staged, &mut record, changes, deployment_id, now)?;
+            let checks = TargetChecks {
+                load_balancing: load_balancing.as_ref(),
+                service_registry: service_registry.as_ref(),
+            };
+            apply_changes(staged, &mut record, changes, deployment_id, now, &checks)?;
             staged.put(Record::Service(Box::new(record.clone())));
             Ok(record.service)
         })

@@ -614,7 +614,7 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 {
                     // A service task leaves its load balancers and registry first, as the
                     // scheduler's stops do.
-                    let hold = deregistration_hold(service, load_balancing.as_ref());
+                    let hold = deregistration_hold(service, &record, load_balancing.as_ref());
                     deactivate(&mut record, hold, now);
                 }
                 staged.put(Record::Task(Box::new(record.clone())));

@@ -46,6 +46,7 @@ fn service(state: &mut State, cluster: &str, name: &str) {
         steady_since: None,
         client_token: None,
         task_set_tokens: Default::default(),
+        deployment_targets: Default::default(),
     })));
 }
 

@@ -17,8 +17,8 @@ use flotilla_store::{Revision, Store, StoreError};
 
 pub use records::{
     account_setting_key, capacity_provider_key, cluster_key, family_key, instance_key, service_key,
-    task_definition_key, task_key, task_prefix, Family, InstanceRecord, Record, Reservation,
-    ServiceRecord, StoredTaskDefinition, TaskRecord,
+    task_definition_key, task_key, task_prefix, DeploymentTargets, Family, InstanceRecord, Record,
+    Reservation, ServiceRecord, StoredTaskDefinition, TaskRecord,
 };
 pub use writer::Staged;
 

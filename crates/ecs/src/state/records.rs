@@ -4,7 +4,7 @@ use flotilla_api::account::Setting;
 use flotilla_api::capacity::CapacityProvider;
 use flotilla_api::cluster::Cluster;
 use flotilla_api::instance::ContainerInstance;
-use flotilla_api::service::Service;
+use flotilla_api::service::{Service, ServiceLoadBalancer, ServiceRegistryEntry};
 use flotilla_api::task::Task;
 use flotilla_api::taskdef::{Attribute, TaskDefinition};
 use flotilla_api::Tag;
@@ -148,6 +148,53 @@ pub struct ServiceRecord {
     /// CreateTaskSet's client tokens and the task set each made.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub task_set_tokens: std::collections::BTreeMap<String, String>,
+    /// The load balancers and registries of deployments an UpdateService left behind (by
+    /// deployment id): their tasks stay where they were registered until replaced, as on ECS.
+    /// The primary deployment's are the service's own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub deployment_targets: std::collections::BTreeMap<String, DeploymentTargets>,
+}
+
+/// Where the tasks of one deployment register.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentTargets {
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    pub service_registries: Vec<ServiceRegistryEntry>,
+}
+
+impl ServiceRecord {
+    /// The targets of the deployment that started `task`.
+    fn targets_of(&self, task: &TaskRecord) -> Option<&DeploymentTargets> {
+        self.deployment_targets.get(task.task.started_by.as_deref()?)
+    }
+
+    /// The load balancers `task` registers with: its deployment's.
+    pub fn load_balancers_of(&self, task: &TaskRecord) -> &[ServiceLoadBalancer] {
+        match self.targets_of(task) {
+            Some(targets) => &targets.load_balancers,
+            None => &self.service.load_balancers,
+        }
+    }
+
+    /// The service registries `task` registers in: its deployment's.
+    pub fn registries_of(&self, task: &TaskRecord) -> &[ServiceRegistryEntry] {
+        match self.targets_of(task) {
+            Some(targets) => &targets.service_registries,
+            None => &self.service.service_registries,
+        }
+    }
+
+    /// Whether any of its tasks registers with a load balancer.
+    pub fn behind_load_balancers(&self) -> bool {
+        !self.service.load_balancers.is_empty()
+            || self.deployment_targets.values().any(|t| !t.load_balancers.is_empty())
+    }
+
+    /// Whether any of its tasks registers in a service registry.
+    pub fn has_registries(&self) -> bool {
+        !self.service.service_registries.is_empty()
+            || self.deployment_targets.values().any(|t| !t.service_registries.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
