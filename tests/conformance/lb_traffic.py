@@ -20,6 +20,9 @@ Scenarios:
   network a network load balancer: a TCP listener passing connections through to a TCP
           target group's healthy targets (TCP health checks), ELB's checks of protocols,
           a draining target getting no new connection.      (--web: 2 ports)
+  taskset an EXTERNAL service's task set with `loadBalancers` and `serviceRegistries`: its
+          tasks registered in the target group and in Cloud Map, gone with the task
+          set.                                             (--cluster)
   https   an HTTPS listener with an ACM certificate imported here (openssl): TLS to the load
           balancer, X-Forwarded-Proto https, HTTP redirected to HTTPS, HTTP/2 by ALPN (and
           off with routing.http2.enabled=false), security policies' TLS versions, a
@@ -339,6 +342,68 @@ class Traffic:
             time.sleep(0.5)
         self.expect("the service's deployment completes once its targets are healthy", False,
                     (service["deployments"], service["events"][:5]))
+
+    def taskset(self, ecs, sd, cluster: str) -> None:
+        self.balancer("traffic-taskset")
+        group = self.elb.create_target_group(Name="ts", Protocol="HTTP", Port=8080, VpcId=self.vpc,
+                                             HealthCheckPath="/healthz", HealthCheckIntervalSeconds=5,
+                                             HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                             UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+        self.elb.modify_target_group_attributes(TargetGroupArn=group, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "2"}])
+        self.listen(group)
+        op = sd.create_private_dns_namespace(Name="sets.local", Vpc=self.vpc)["OperationId"]
+        namespace = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+        registry = sd.create_service(Name="blue", NamespaceId=namespace,
+                                     DnsConfig={"DnsRecords": [{"Type": "SRV", "TTL": 10}]})["Service"]["Arn"]
+        container = {"name": "web", "image": "flotilla/demo:latest", "memory": 64, "command": ["serve"],
+                     "portMappings": [{"containerPort": 8080, "hostPort": 0}]}
+        arn = ecs.register_task_definition(family="ts-web", containerDefinitions=[container])[
+            "taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(cluster=cluster, serviceName="ts-svc", desiredCount=1,
+                           deploymentController={"type": "EXTERNAL"})
+        entry = {"targetGroupArn": group, "containerName": "web", "containerPort": 8080}
+        listing = {"registryArn": registry, "containerName": "web", "containerPort": 8080}
+        try:
+            ecs.create_task_set(cluster=cluster, service="ts-svc", taskDefinition=arn,
+                                loadBalancers=[{**entry, "containerPort": 9999}])
+            message = "accepted"
+        except ecs.exceptions.InvalidParameterException as error:
+            message = error.response["Error"]["Message"]
+        self.expect("CreateTaskSet checks its loadBalancers", "container port 9999" in message, message)
+        created = ecs.create_task_set(cluster=cluster, service="ts-svc", taskDefinition=arn, loadBalancers=[entry],
+                                      serviceRegistries=[listing], scale={"value": 100, "unit": "PERCENT"})["taskSet"]
+        self.expect("the task set's targets", (created.get("loadBalancers"), created.get("serviceRegistries"))
+                    == ([entry], [listing]), created)
+
+        def state() -> tuple[list, set, set]:
+            health = self.elb.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+            found = sd.discover_instances(NamespaceName="sets.local", ServiceName="blue", HealthStatus="ALL")
+            arns = ecs.list_tasks(cluster=cluster, serviceName="ts-svc", desiredStatus="RUNNING")["taskArns"]
+            return health, {i["InstanceId"] for i in found["Instances"]}, {a.rsplit("/", 1)[1] for a in arns}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            health, instances, tasks = state()
+            if len(tasks) == 1 and instances == tasks and [h["TargetHealth"]["State"] for h in health] == ["healthy"]:
+                break
+            time.sleep(0.5)
+        self.expect("the task set's task is a healthy target and a Cloud Map instance",
+                    len(tasks) == 1 and instances == tasks and [h["TargetHealth"]["State"] for h in health] == ["healthy"],
+                    (health, instances, tasks))
+        status, _, _ = self.get("/healthz")
+        self.expect("traffic reaches the task set's task", status == 200, status)
+        ecs.delete_task_set(cluster=cluster, service="ts-svc", taskSet=created["id"], force=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            health, instances, _ = state()
+            if not health and not instances:
+                break
+            time.sleep(0.5)
+        self.expect("a deleted task set's task leaves the group and Cloud Map", not health and not instances,
+                    (health, instances))
+        ecs.update_service(cluster=cluster, service="ts-svc", desiredCount=0)
+        ecs.delete_service(cluster=cluster, service="ts-svc")
+        self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
 
     def registry(self, ecs, sd, cluster: str) -> None:
         op = sd.create_private_dns_namespace(Name="prod.local", Vpc=self.vpc)["OperationId"]
@@ -780,7 +845,8 @@ def main() -> int:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--scenario", choices=["rules", "health", "service", "https", "registry", "network"],
+    parser.add_argument("--scenario", choices=["rules", "health", "service", "https", "registry", "network",
+                                               "taskset"],
                         required=True)
     parser.add_argument("--instance", required=True)
     parser.add_argument("--web", default="")
@@ -800,6 +866,8 @@ def main() -> int:
         traffic.service(ecs, args.cluster)
     elif args.scenario == "registry":
         traffic.registry(ecs, sd, args.cluster)
+    elif args.scenario == "taskset":
+        traffic.taskset(ecs, sd, args.cluster)
     elif args.scenario == "network":
         traffic.network([int(p) for p in args.web.split(",")])
     elif args.scenario == "https":

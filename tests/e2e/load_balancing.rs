@@ -115,6 +115,17 @@ async fn network_load_balancers_pass_tcp() {
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
 
+/// An EXTERNAL service's task set with `loadBalancers` and `serviceRegistries`: its task in the
+/// target group and in Cloud Map, both left when the task set is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_sets_register_their_tasks() {
+    let fleet = Fleet::start().await;
+    crate::support::ensure_demo_image();
+    let instance = instance_id(&fleet).await;
+    let args = ["--scenario", "taskset", "--instance", &instance, "--cluster", &fleet.cluster];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}
+
 /// ACM through botocore: imports (and re-imports) of certificates made with openssl,
 /// descriptions, listings, tags, and deletion refused while an HTTPS listener uses one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,12 @@ pub struct TaskSet {
     pub stability_status_at: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+    /// The target groups its tasks register with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// The registry its tasks register in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<ServiceRegistryEntry>,
 }
 
 impl TaskSet {

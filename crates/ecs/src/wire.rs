@@ -9301,8 +9301,9 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "CreateTaskSet",
         &[
             "networkConfiguration",
-            "loadBalancers",
-            "serviceRegistries",
+            "loadBalancers[].loadBalancerName",
+            "loadBalancers[].advancedConfiguration",
+            "serviceRegistries[].port",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
             "platformVersion",

@@ -239,7 +239,7 @@ impl NewService {
 const MAX_LOAD_BALANCERS: usize = 5;
 
 /// A request's `loadBalancers`, each naming a target group, a container and its port.
-fn load_balancers_from_wire(
+pub(crate) fn load_balancers_from_wire(
     list: Vec<wire::LoadBalancer>,
 ) -> Result<Vec<ServiceLoadBalancer>, ApiError> {
     if list.len() > MAX_LOAD_BALANCERS {
@@ -277,7 +277,7 @@ fn load_balancers_from_wire(
 }
 
 /// A request's `serviceRegistries`: at most one, as ECS allows.
-fn registries_from_wire(
+pub(crate) fn registries_from_wire(
     list: Vec<wire::ServiceRegistry>,
 ) -> Result<Vec<ServiceRegistryEntry>, ApiError> {
     if list.len() > 1 {
@@ -306,7 +306,7 @@ fn registries_from_wire(
 /// `serviceRegistries` checked as ECS checks them: the Cloud Map service exists; bridge and
 /// host tasks have no address of their own, so their registry needs an SRV record (not A
 /// alone), and an SRV record needs the container and port it names, which the container maps.
-fn check_registries(
+pub(crate) fn check_registries(
     entries: &[ServiceRegistryEntry],
     definition: &TaskDefinition,
     registry: &dyn crate::discovery::ServiceRegistry,
@@ -344,7 +344,7 @@ fn check_registries(
 /// `loadBalancers` checked as ECS checks them: each target group exists and a load balancer
 /// forwards to it, its target type suits the task definition's network mode, and the container
 /// maps the port.
-fn check_load_balancers(
+pub(crate) fn check_load_balancers(
     entries: &[ServiceLoadBalancer],
     definition: &TaskDefinition,
     load_balancing: &dyn crate::load_balancing::LoadBalancing,
@@ -429,6 +429,32 @@ fn strategies_from_wire(list: Vec<wire::PlacementStrategy>) -> Vec<PlacementStra
         .collect()
 }
 
+/// `loadBalancers` as the API answers them (services and task sets).
+pub(crate) fn load_balancers_to_wire(entries: &[ServiceLoadBalancer]) -> Vec<wire::LoadBalancer> {
+    entries
+        .iter()
+        .map(|lb| wire::LoadBalancer {
+            target_group_arn: Some(lb.target_group_arn.clone()),
+            container_name: Some(lb.container_name.clone()),
+            container_port: Some(lb.container_port),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// `serviceRegistries` as the API answers them (services and task sets).
+pub(crate) fn registries_to_wire(entries: &[ServiceRegistryEntry]) -> Vec<wire::ServiceRegistry> {
+    entries
+        .iter()
+        .map(|r| wire::ServiceRegistry {
+            registry_arn: Some(r.registry_arn.clone()),
+            container_name: r.container_name.clone(),
+            container_port: r.container_port,
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// A service (counts filled in) as the API answers it.
 pub fn answered(service: &Service) -> wire::Service {
     let config = &service.deployment_configuration;
@@ -436,30 +462,8 @@ pub fn answered(service: &Service) -> wire::Service {
         service_arn: Some(service.service_arn.clone()),
         service_name: Some(service.service_name.clone()),
         cluster_arn: Some(service.cluster_arn.clone()),
-        load_balancers: Some(
-            service
-                .load_balancers
-                .iter()
-                .map(|lb| wire::LoadBalancer {
-                    target_group_arn: Some(lb.target_group_arn.clone()),
-                    container_name: Some(lb.container_name.clone()),
-                    container_port: Some(lb.container_port),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
-        service_registries: Some(
-            service
-                .service_registries
-                .iter()
-                .map(|r| wire::ServiceRegistry {
-                    registry_arn: Some(r.registry_arn.clone()),
-                    container_name: r.container_name.clone(),
-                    container_port: r.container_port,
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        load_balancers: Some(load_balancers_to_wire(&service.load_balancers)),
+        service_registries: Some(registries_to_wire(&service.service_registries)),
         status: Some(service.status.to_string()),
         desired_count: Some(service.desired_count),
         running_count: Some(service.running_count),

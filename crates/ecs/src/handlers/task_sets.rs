@@ -51,8 +51,8 @@ pub fn answered(set: &TaskSet, with_tags: bool) -> wire::TaskSet {
         platform_version: None,
         platform_family: None,
         network_configuration: None,
-        load_balancers: Some(Vec::new()),
-        service_registries: Some(Vec::new()),
+        load_balancers: Some(super::services::load_balancers_to_wire(&set.load_balancers)),
+        service_registries: Some(super::services::registries_to_wire(&set.service_registries)),
         scale: Some(wire::Scale {
             value: Some(set.scale.value),
             unit: Some(set.scale.unit.clone()),
@@ -119,16 +119,16 @@ fn set_index(record: &ServiceRecord, reference: &str) -> Result<usize, ApiError>
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    // networkConfiguration, loadBalancers, serviceRegistries, platformVersion and FARGATE are
-    // refused by the field ledger before this handler runs.
+    // networkConfiguration, platformVersion and FARGATE are refused by the field ledger before
+    // this handler runs.
     let wire::CreateTaskSetRequest {
         service,
         cluster,
         external_id,
         task_definition,
         network_configuration: _,
-        load_balancers: _,
-        service_registries: _,
+        load_balancers,
+        service_registries,
         launch_type,
         capacity_provider_strategy,
         platform_version: _,
@@ -137,6 +137,12 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         tags,
     } = decode(body)?;
     let scale = scale_from_wire(scale)?;
+    let load_balancers =
+        super::services::load_balancers_from_wire(load_balancers.unwrap_or_default())?;
+    let service_registries =
+        super::services::registries_from_wire(service_registries.unwrap_or_default())?;
+    let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
+    let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
     let tags: Vec<Tag> = tags_from_wire(tags);
     validate_tags(&tags)?;
     if client_token.as_ref().is_some_and(|t| t.is_empty() || t.len() > 36 || !t.is_ascii()) {
@@ -164,6 +170,16 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let definition =
                 resolve_definition_as(staged.state(), &task_definition, TASK_DEFINITION_NOT_FOUND)?;
+            super::services::check_load_balancers(
+                &load_balancers,
+                &definition,
+                load_balancing.as_ref(),
+            )?;
+            super::services::check_registries(
+                &service_registries,
+                &definition,
+                service_registry.as_ref(),
+            )?;
             let cluster = active_cluster(staged, Some(&record.cluster))?;
             let strategy = launch_strategy(&cluster, &requested, launch_type.is_some())?;
             let set = TaskSet {
@@ -190,6 +206,8 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 stability_status: StabilityStatus::Stabilizing,
                 stability_status_at: now,
                 tags: Some(tags),
+                load_balancers,
+                service_registries,
             };
             let desired = record.service.desired_count;
             let mut set = set;

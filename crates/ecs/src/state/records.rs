@@ -163,22 +163,29 @@ pub struct DeploymentTargets {
 }
 
 impl ServiceRecord {
-    /// The targets of the deployment that started `task`.
-    fn targets_of(&self, task: &TaskRecord) -> Option<&DeploymentTargets> {
-        self.deployment_targets.get(task.task.started_by.as_deref()?)
+    /// The task set that started `task`, if a task set did (EXTERNAL services).
+    fn task_set_of(&self, task: &TaskRecord) -> Option<&flotilla_api::service::TaskSet> {
+        let started_by = task.task.started_by.as_deref()?;
+        self.service.task_sets.iter().find(|s| s.id == started_by)
     }
 
-    /// The load balancers `task` registers with: its deployment's.
+    /// The load balancers `task` registers with: its task set's, or its deployment's.
     pub fn load_balancers_of(&self, task: &TaskRecord) -> &[ServiceLoadBalancer] {
-        match self.targets_of(task) {
+        if let Some(set) = self.task_set_of(task) {
+            return &set.load_balancers;
+        }
+        match task.task.started_by.as_deref().and_then(|d| self.deployment_targets.get(d)) {
             Some(targets) => &targets.load_balancers,
             None => &self.service.load_balancers,
         }
     }
 
-    /// The service registries `task` registers in: its deployment's.
+    /// The service registries `task` registers in: its task set's, or its deployment's.
     pub fn registries_of(&self, task: &TaskRecord) -> &[ServiceRegistryEntry] {
-        match self.targets_of(task) {
+        if let Some(set) = self.task_set_of(task) {
+            return &set.service_registries;
+        }
+        match task.task.started_by.as_deref().and_then(|d| self.deployment_targets.get(d)) {
             Some(targets) => &targets.service_registries,
             None => &self.service.service_registries,
         }
@@ -188,12 +195,14 @@ impl ServiceRecord {
     pub fn behind_load_balancers(&self) -> bool {
         !self.service.load_balancers.is_empty()
             || self.deployment_targets.values().any(|t| !t.load_balancers.is_empty())
+            || self.service.task_sets.iter().any(|s| !s.load_balancers.is_empty())
     }
 
     /// Whether any of its tasks registers in a service registry.
     pub fn has_registries(&self) -> bool {
         !self.service.service_registries.is_empty()
             || self.deployment_targets.values().any(|t| !t.service_registries.is_empty())
+            || self.service.task_sets.iter().any(|s| !s.service_registries.is_empty())
     }
 }
 
