@@ -32,7 +32,7 @@ pub(crate) fn deregistration_hold(
 /// A running task just told to stop goes DEACTIVATING for `hold` seconds (its agent keeps it
 /// running meanwhile); without a hold, or not running, it stops as it would.
 pub(crate) fn deactivate(task: &mut TaskRecord, hold: f64, now: f64) {
-    if hold > 0.0 && task.task.last_status == TaskStatus::Running {
+    if hold > 0.0 && matches!(task.task.last_status, TaskStatus::Activating | TaskStatus::Running) {
         task.task.last_status = TaskStatus::Deactivating;
         task.deregistering_until = Some(now + hold);
     }

@@ -8,7 +8,7 @@
 use flotilla_api::service::ServiceLoadBalancer;
 use flotilla_api::status::TaskStatus;
 
-use crate::state::{State, TaskRecord};
+use crate::state::{task_key, Record, State, TaskRecord};
 use crate::{App, BoxFuture};
 
 /// A target group as ECS checks a service's `loadBalancers` against it.
@@ -99,11 +99,76 @@ pub fn task_targets(
         .collect()
 }
 
-/// Whether a service task should be a target now: running, not stopping.
+/// Whether a service task should be a target now: activating or running, not stopping.
 fn should_serve(task: &TaskRecord) -> bool {
-    task.task.last_status == TaskStatus::Running
+    matches!(task.task.last_status, TaskStatus::Activating | TaskStatus::Running)
         && task.task.desired_status == TaskStatus::Running
         && task.deregistering_until.is_none()
+}
+
+/// The service whose task `task` is, if it is a service's.
+fn service_of<'s>(state: &'s State, task: &TaskRecord) -> Option<&'s crate::state::ServiceRecord> {
+    let name = task.task.group.as_deref()?.strip_prefix("service:")?;
+    state.services.get(&(task.cluster.clone(), name.to_string()))
+}
+
+/// Whether `task` is a target of every target group its service's entries name (true for a
+/// task behind no load balancer; a target group that is gone asks nothing).
+pub(crate) fn registered_everywhere(
+    state: &State,
+    task: &TaskRecord,
+    load_balancing: &dyn LoadBalancing,
+) -> bool {
+    let Some(service) = service_of(state, task) else { return true };
+    let entries: Vec<ServiceLoadBalancer> = service
+        .load_balancers_of(task)
+        .iter()
+        .filter(|e| load_balancing.target_group(&e.target_group_arn).is_some())
+        .cloned()
+        .collect();
+    if entries.is_empty() {
+        return true;
+    }
+    let targets = task_targets(state, task, &entries);
+    targets.len() == entries.len() && load_balancing.registered(&targets).iter().all(|r| *r)
+}
+
+/// ACTIVATING tasks whose targets are all registered become RUNNING.
+async fn finish_activations(app: &App) {
+    let ready: Vec<(String, String)> = {
+        let state = app.state.read();
+        state
+            .services
+            .values()
+            .filter(|s| s.behind_load_balancers())
+            .flat_map(|s| crate::registrations::service_tasks(&state, s))
+            .filter(|t| t.task.last_status == TaskStatus::Activating)
+            .filter(|t| registered_everywhere(&state, t, app.load_balancing.as_ref()))
+            .map(|t| (t.cluster.clone(), t.id.clone()))
+            .collect()
+    };
+    if ready.is_empty() {
+        return;
+    }
+    let written = app
+        .state
+        .write(move |staged| {
+            for (cluster, id) in ready {
+                let Some(Record::Task(mut record)) = staged.get(&task_key(&cluster, &id)) else {
+                    continue;
+                };
+                if record.task.last_status == TaskStatus::Activating {
+                    record.task.last_status = TaskStatus::Running;
+                    record.task.version += 1;
+                    staged.put(Record::Task(record));
+                }
+            }
+            Ok::<(), flotilla_api::ApiError>(())
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::warn!(%error, "cannot make activated tasks RUNNING");
+    }
 }
 
 /// The registrations the tasks want: (register, deregister).
@@ -131,13 +196,139 @@ fn plan(app: &App) -> (Vec<Target>, Vec<Target>) {
     (register, crate::registrations::where_flag(deregister, registered, true))
 }
 
-/// Brings target groups in step with the services' running tasks (one pass).
+/// Brings target groups in step with the services' running tasks (one pass), then makes the
+/// tasks whose registration is done RUNNING.
 pub(crate) async fn step(app: &App) {
     let (register, deregister) = plan(app);
-    if register.is_empty() && deregister.is_empty() {
-        return;
+    if !register.is_empty() || !deregister.is_empty() {
+        if let Err(error) = app.load_balancing.sync(register, deregister).await {
+            tracing::warn!(%error, "cannot update the target groups of services");
+        }
     }
-    if let Err(error) = app.load_balancing.sync(register, deregister).await {
-        tracing::warn!(%error, "cannot update the target groups of services");
+    finish_activations(app).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use flotilla_api::instance::ContainerInstance;
+    use flotilla_api::service::Service;
+    use flotilla_api::task::{Container, NetworkBinding, Task};
+
+    use super::*;
+    use crate::state::{InstanceRecord, Reservation, ServiceRecord};
+
+    /// ELBv2 as a set of registered targets.
+    #[derive(Default)]
+    struct Registered(Mutex<Vec<Target>>);
+
+    impl LoadBalancing for Registered {
+        fn target_group(&self, arn: &str) -> Option<TargetGroupInfo> {
+            (arn != "gone").then(|| TargetGroupInfo {
+                target_type: "instance".into(),
+                has_load_balancer: true,
+                deregistration_delay: 0.0,
+            })
+        }
+        fn sync(&self, _: Vec<Target>, _: Vec<Target>) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn registered(&self, targets: &[Target]) -> Vec<bool> {
+            let known = self.0.lock().expect("lock");
+            targets.iter().map(|t| known.contains(t)).collect()
+        }
+        fn health(&self, _: &Target) -> TargetHealth {
+            TargetHealth::Pending
+        }
+    }
+
+    fn state(groups: &[&str], bound: bool) -> State {
+        let mut state = State::default();
+        state.insert_for_test(Record::Instance(Box::new(InstanceRecord {
+            cluster: "c".into(),
+            id: "ci".into(),
+            instance: ContainerInstance {
+                ec2_instance_id: "i-1".into(),
+                ..ContainerInstance::default()
+            },
+            custom_attributes: Vec::new(),
+            announced_attributes: Vec::new(),
+            credential_hash: None,
+        })));
+        let load_balancers = groups
+            .iter()
+            .map(|g| ServiceLoadBalancer {
+                target_group_arn: g.to_string(),
+                container_name: "web".into(),
+                container_port: 8080,
+            })
+            .collect();
+        state.insert_for_test(Record::Service(Box::new(ServiceRecord {
+            cluster: "c".into(),
+            name: "web".into(),
+            service: Service { service_name: "web".into(), load_balancers, ..Service::default() },
+            last_completed_task_definition: None,
+            throttled_until: None,
+            steady_since: None,
+            client_token: None,
+            task_set_tokens: Default::default(),
+            deployment_targets: Default::default(),
+        })));
+        let bindings = if bound {
+            vec![NetworkBinding {
+                container_port: Some(8080),
+                host_port: Some(32768),
+                ..NetworkBinding::default()
+            }]
+        } else {
+            Vec::new()
+        };
+        state.insert_for_test(Record::Task(Box::new(TaskRecord {
+            cluster: "c".into(),
+            id: "t1".into(),
+            instance_id: Some("ci".into()),
+            reservation: Reservation::default(),
+            protected_until: None,
+            client_token: None,
+            deregistering_until: None,
+            task: Task {
+                last_status: TaskStatus::Activating,
+                group: Some("service:web".into()),
+                containers: vec![Container {
+                    name: "web".into(),
+                    network_bindings: bindings,
+                    ..Container::default()
+                }],
+                ..Task::default()
+            },
+        })));
+        state
+    }
+
+    fn task(state: &State) -> &TaskRecord {
+        state.tasks.values().next().expect("the task")
+    }
+
+    #[test]
+    fn a_task_is_activated_once_every_target_group_has_it() {
+        let elb = Registered::default();
+        let state = state(&["tg-a", "tg-b"], true);
+        assert!(!registered_everywhere(&state, task(&state), &elb), "nothing registered yet");
+        elb.0.lock().expect("lock").push(("tg-a".into(), "i-1".into(), 32768));
+        assert!(!registered_everywhere(&state, task(&state), &elb), "one group of two");
+        elb.0.lock().expect("lock").push(("tg-b".into(), "i-1".into(), 32768));
+        assert!(registered_everywhere(&state, task(&state), &elb));
+    }
+
+    #[test]
+    fn nothing_to_register_activates_at_once_and_unbound_ports_wait() {
+        let elb = Registered::default();
+        let gone = state(&["gone"], true);
+        assert!(registered_everywhere(&gone, task(&gone), &elb), "a deleted group asks nothing");
+        let none = state(&[], true);
+        assert!(registered_everywhere(&none, task(&none), &elb), "no load balancer");
+        let unbound = state(&["tg-a"], false);
+        assert!(!registered_everywhere(&unbound, task(&unbound), &elb), "no host port yet");
     }
 }

@@ -201,6 +201,7 @@ pub async fn apply_report(
     instance_id: String,
     report: Report,
 ) -> Result<(), ApiError> {
+    let load_balancing = std::sync::Arc::clone(&app.load_balancing);
     app.state
         .write(move |staged| {
             for task_report in report.tasks {
@@ -220,6 +221,18 @@ pub async fn apply_report(
                 }
                 let before = record.task.clone();
                 merge_report(&mut record.task, task_report);
+                if record.task.last_status == TaskStatus::Running
+                    && before.last_status < TaskStatus::Running
+                    && !crate::load_balancing::registered_everywhere(
+                        staged.state(),
+                        &record,
+                        load_balancing.as_ref(),
+                    )
+                {
+                    // Behind load balancers a task is ACTIVATING until its targets are
+                    // registered (`load_balancing.rs` registers it, then makes it RUNNING).
+                    record.task.last_status = TaskStatus::Activating;
+                }
                 let task = &mut record.task;
                 if *task != before {
                     task.version += 1;
