@@ -73,8 +73,9 @@ def serve_ok(port: int = 0):
 
 
 class Traffic:
-    def __init__(self, elb, ec2, instance: str):
+    def __init__(self, elb, ec2, instance: str, settle: float = 0.0):
         self.elb = elb
+        self.settle_seconds = settle
         self.instance = instance
         self.failures: list[str] = []
         subnets = ec2.describe_subnets()["Subnets"]
@@ -83,6 +84,11 @@ class Traffic:
     def expect(self, what: str, ok: bool, detail: object = "") -> None:
         if not ok:
             self.failures.append(f"{what}: {detail}")
+
+    def settle(self) -> None:
+        """Gives a configuration change time to reach the data plane (`--settle`: a remote
+        one gets it over its connection; the server's own has it at once)."""
+        time.sleep(self.settle_seconds)
 
     def balancer(self, name: str) -> None:
         lb = self.elb.create_load_balancer(Name=name, Subnets=[self.subnet])["LoadBalancers"][0]
@@ -730,6 +736,7 @@ class Traffic:
         self.expect("X-Forwarded-Proto and Port", (seen.get("x_forwarded_proto"), seen.get("x_forwarded_port")) == ("http", "80"), seen)
         self.elb.modify_load_balancer_attributes(LoadBalancerArn=self.lb, Attributes=[
             {"Key": "routing.http.xff_header_processing.mode", "Value": "remove"}])
+        self.settle()
         _, _, body = self.get("/", {"X-Forwarded-For": "203.0.113.7"})
         self.expect("X-Forwarded-For removed", json.loads(body)["request"].get("x_forwarded_for") is None, body)
         # A WebSocket through the listener: the upgrade reaches a target, frames flow both ways.
@@ -741,6 +748,7 @@ class Traffic:
         self.elb.modify_target_group_attributes(TargetGroupArn=web_group, Attributes=[
             {"Key": "stickiness.enabled", "Value": "true"},
             {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "120"}])
+        self.settle()
         connection = http.client.HTTPConnection(self.address, 80, timeout=10)
         connection.request("GET", "/")
         response = connection.getresponse()
@@ -757,16 +765,19 @@ class Traffic:
         self.expect("clients without it still spread", spread == web_hosts, spread)
         self.elb.modify_target_group_attributes(TargetGroupArn=web_group, Attributes=[
             {"Key": "stickiness.enabled", "Value": "false"}])
+        self.settle()
         loose = {self.who("/", {"Cookie": jar}) for _ in range(6)}
         self.expect("stickiness off: the cookie binds no more", loose == web_hosts, loose)
         # A rule changed takes effect on the next request.
         self.elb.modify_listener(ListenerArn=listener, DefaultActions=[
             {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "503", "MessageBody": "maintenance"}}])
+        self.settle()
         status, headers, body = self.get("/")
         self.expect("the default action changed", (status, body) == (503, b"maintenance"), (status, body))
         self.expect("ELB's Server header", headers.get("server") == "awselb/2.0", headers)
         self.elb.modify_listener_attributes(ListenerArn=listener, Attributes=[
             {"Key": "routing.http.response.server.enabled", "Value": "false"}])
+        self.settle()
         _, headers, _ = self.get("/")
         self.expect("no Server header when the listener says so", "server" not in headers, headers)
         self.elb.delete_load_balancer(LoadBalancerArn=self.lb)
@@ -852,6 +863,8 @@ def main() -> int:
     parser.add_argument("--web", default="")
     parser.add_argument("--api", default="")
     parser.add_argument("--cluster", default="default")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds a configuration change may take to reach the data plane")
     args = parser.parse_args()
     key = read_credentials(args.credentials)
     session = botocore.session.get_session()
@@ -861,7 +874,7 @@ def main() -> int:
         # DiscoverInstances goes to the data- host unless told not to: data-127.0.0.1 is no name.
         config=Config(retries={"total_max_attempts": 1}, inject_host_prefix=False),
     ) for service in ("elbv2", "ec2", "ecs", "acm", "servicediscovery"))
-    traffic = Traffic(elb, ec2, args.instance)
+    traffic = Traffic(elb, ec2, args.instance, args.settle)
     if args.scenario == "service":
         traffic.service(ecs, args.cluster)
     elif args.scenario == "registry":

@@ -126,6 +126,65 @@ async fn task_sets_register_their_tasks() {
     run_model_check("lb_traffic.py", &fleet.server, &args);
 }
 
+/// A `flotilla lb` process of its own.
+struct LbProcess(std::process::Child);
+
+impl Drop for LbProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Listeners run by `flotilla lb` for a server started with `--load-balancers remote`: the
+/// whole rules scenario (rules, health, WebSocket, stickiness) through the remote data plane,
+/// whose health board becomes the server's; a wrong token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_data_planes_run_the_listeners() {
+    let fleet = Fleet::with_server_flags(&["--load-balancers", "remote"], &[&[]]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrong = dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token\n").expect("write");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["lb", "--server", &fleet.server.endpoint(), "--token-file"])
+        .arg(&wrong)
+        .arg("--data-dir")
+        .arg(dir.path().join("refused"))
+        .output()
+        .expect("run flotilla lb");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("refused"), "{said}");
+    let log = std::fs::File::create(dir.path().join("lb.log")).expect("log");
+    let _lb = LbProcess(
+        std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .args(["lb", "--server", &fleet.server.endpoint(), "--token-file"])
+            .arg(fleet.server.data_dir.join("lb-token"))
+            .arg("--data-dir")
+            .arg(dir.path().join("lb"))
+            .stdin(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn flotilla lb"),
+    );
+    let instance = instance_id(&fleet).await;
+    let web = ports_arg(&demo_tasks(&fleet, "remote-web", &["serve"], 2).await);
+    let api = ports_arg(&demo_tasks(&fleet, "remote-api", &["serve"], 1).await);
+    // A change reaches the remote data plane over its connection: moments, not at once.
+    let args = [
+        "--scenario",
+        "rules",
+        "--instance",
+        &instance,
+        "--web",
+        &web,
+        "--api",
+        &api,
+        "--settle",
+        "0.5",
+    ];
+    run_model_check("lb_traffic.py", &fleet.server, &args);
+}
+
 /// ACM through botocore: imports (and re-imports) of certificates made with openssl,
 /// descriptions, listings, tags, and deletion refused while an HTTPS listener uses one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use flotilla_agent::runtime::{DockerRuntime, Runtime};
 use flotilla_agent::sim::SimConfig;
 use flotilla_agent::{AgentConfig, DnsMode, ServerAddress};
 
-use crate::{AgentArgs, DevArgs, DnsFlag, ServerArgs, SimAgentsArgs};
+use crate::{AgentArgs, DevArgs, DnsFlag, LbArgs, LoadBalancersFlag, ServerArgs, SimAgentsArgs};
 
 fn default_data_dir(kind: &str) -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -307,6 +307,7 @@ fn server_config(args: &ServerArgs, data_dir: &std::path::Path) -> anyhow::Resul
         account_id: args.account_id.clone(),
         vpc_cidr: args.vpc_cidr.clone(),
         lb_addresses: args.lb_addresses,
+        remote_load_balancers: args.load_balancers == LoadBalancersFlag::Remote,
         preset_root_key: preset_root_key()?,
         agent_timeout: seconds("agent-timeout", args.agent_timeout)?,
         quotas: flotilla_server::Quotas {
@@ -433,4 +434,19 @@ fn parse_upstream(text: &str) -> anyhow::Result<std::net::SocketAddr> {
         .parse()
         .map_err(|_| anyhow::anyhow!("--dns-upstream {text}: expected IP or IP:PORT"))?;
     Ok((ip, 53).into())
+}
+
+/// `flotilla lb`: one region's listeners on this machine, fed by the server.
+pub fn lb(args: LbArgs) -> anyhow::Result<()> {
+    let token = read_token(&args.token_file)?;
+    let config = flotilla_proxy::remote::RemoteConfig {
+        server: args.server,
+        region: args.region,
+        token,
+        data_dir: args.data_dir.unwrap_or_else(|| default_data_dir("lb")),
+    };
+    runtime()?.block_on(async move {
+        flotilla_proxy::remote::run(config, shutdown_signal()).await?;
+        Ok(())
+    })
 }

@@ -31,6 +31,9 @@ enum Command {
     Dev(DevArgs),
     /// Run a node agent: join a cluster and run its tasks as Docker containers.
     Agent(AgentArgs),
+    /// Run one region's load balancer listeners on this machine, for a server started with
+    /// `--load-balancers remote` (records from the server, health reported back).
+    Lb(LbArgs),
     /// Show a task's or a service's container logs (awslogs driver); -f follows.
     Logs(logs::LogsArgs),
     /// The demo workload (`serve`, `exit`, `sleep`, `check`, `lines`, `metadata`) and
@@ -112,6 +115,11 @@ pub struct ServerArgs {
     /// reach them from others.
     #[arg(long, default_value = flotilla_server::DEFAULT_LB_ADDRESSES)]
     lb_addresses: flotilla_server::AddressRange,
+    /// Who runs the load balancers' listeners: `local` (this server) or `remote` (`flotilla lb
+    /// --server URL` on the machine whose addresses --lb-addresses names, with the token in
+    /// <data-dir>/lb-token).
+    #[arg(long, value_enum, default_value_t = LoadBalancersFlag::Local)]
+    load_balancers: LoadBalancersFlag,
     /// 12-digit account id used in ARNs.
     #[arg(long, default_value = flotilla_server::DEFAULT_ACCOUNT_ID)]
     account_id: String,
@@ -165,6 +173,31 @@ pub struct DevArgs {
     /// resolve in them).
     #[arg(long, value_enum, default_value_t = DnsFlag::Serve)]
     dns: DnsFlag,
+}
+
+/// `--load-balancers`: where the listeners run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadBalancersFlag {
+    /// In this server.
+    Local,
+    /// In `flotilla lb` processes.
+    Remote,
+}
+
+#[derive(Args, Clone)]
+pub struct LbArgs {
+    /// The server's URL, e.g. http://10.0.0.5:8720.
+    #[arg(long)]
+    server: String,
+    /// The region whose load balancers to run [default: the server's --region].
+    #[arg(long)]
+    region: Option<String>,
+    /// File holding the server's <data-dir>/lb-token.
+    #[arg(long)]
+    token_file: std::path::PathBuf,
+    /// Directory for the last records (kept across restarts) [default: ~/.flotilla/lb].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 /// `--dns`: who answers the DNS queries of the host's bridge-mode tasks.
@@ -261,6 +294,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => commands::server(args),
         Command::Dev(args) => commands::dev(args),
         Command::Agent(args) => commands::agent(args),
+        Command::Lb(args) => commands::lb(args),
         Command::Logs(args) => logs::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(SimCommand::Agents(args)) => commands::sim_agents(args),

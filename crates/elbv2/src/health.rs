@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use serde::{Deserialize, Serialize};
+
 /// A target as health checks know it: (target group ARN, target id, port).
 pub type TargetKey = (String, String, u16);
 
 /// What health checks have concluded about a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Not yet enough passed checks (ELB's `initial`, `Elb.InitialHealthChecking`).
     Initial,
@@ -19,7 +21,7 @@ pub enum Verdict {
 }
 
 /// Why a target is unhealthy, as ELB's reason codes say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Failure {
     /// It answered with a code the matcher does not take.
     ResponseCodeMismatch(u16),
@@ -56,8 +58,13 @@ impl Verdict {
     }
 }
 
+/// Every target's verdict, as a remote data plane reports it.
+pub type Verdicts = Vec<(TargetKey, Verdict)>;
+/// Every load balancer's data plane state, as a remote data plane reports it.
+pub type Servings = Vec<(String, Serving)>;
+
 /// A load balancer's data plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Serving {
     /// Every listener listens.
     Active,
@@ -96,6 +103,23 @@ impl HealthBoard {
 
     pub fn retain_balancers(&self, keep: impl Fn(&str) -> bool) {
         write(&self.balancers).retain(|k, _| keep(k));
+    }
+
+    /// The whole board, sorted (what a remote data plane reports).
+    pub fn export(&self) -> (Verdicts, Servings) {
+        let mut targets: Vec<_> =
+            read(&self.targets).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        targets.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut balancers: Vec<_> =
+            read(&self.balancers).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        balancers.sort_by(|a, b| a.0.cmp(&b.0));
+        (targets, balancers)
+    }
+
+    /// Replaces the whole board (with what a remote data plane reported).
+    pub fn replace(&self, targets: Verdicts, balancers: Servings) {
+        *write(&self.targets) = targets.into_iter().collect();
+        *write(&self.balancers) = balancers.into_iter().collect();
     }
 }
 

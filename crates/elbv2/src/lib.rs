@@ -14,6 +14,7 @@ pub mod health;
 mod listeners;
 pub mod model;
 pub mod records;
+pub mod remote;
 mod rules;
 pub mod service;
 mod tags;

@@ -9,6 +9,7 @@
 
 mod checks;
 mod forward;
+pub mod remote;
 pub mod route;
 mod sticky;
 mod tcp;

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 const ROOT_KEY: &str = "auth/root-key";
 const AGENT_TOKEN: &str = "auth/agent-token";
+/// The credential of remote data planes (`flotilla lb`).
+const LB_TOKEN: &str = "auth/lb-token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -49,6 +51,8 @@ pub struct Credentials {
     pub root: AccessKey,
     /// Admits new agents; `None` once revoked (no agent can join until one is issued again).
     pub join_token: Option<String>,
+    /// Admits remote data planes (`flotilla lb --token-file <data-dir>/lb-token`).
+    pub lb_token: String,
 }
 
 /// What a start does to the join token.
@@ -132,6 +136,16 @@ pub async fn init(
         None => None,
     };
 
+    let stored_lb = match find(LB_TOKEN) {
+        Some(kv) => {
+            Some(String::from_utf8(kv.value.clone()).map_err(|_| CredentialsError::Corrupt)?)
+        }
+        None => None,
+    };
+    let lb_token = match &stored_lb {
+        Some(token) => token.clone(),
+        None => random_string(b"0123456789abcdef", 64)?,
+    };
     let root = match (preset_root, stored_root.clone()) {
         (Some(preset), _) => preset,
         (None, Some(stored)) => stored,
@@ -160,6 +174,10 @@ pub async fn init(
         txn.compares.push(Compare::ModRevision { key: AGENT_TOKEN.into(), revision });
         let value = join_token.clone().unwrap_or_default().into_bytes();
         txn.ops.push(Op::Put { key: AGENT_TOKEN.into(), value });
+    }
+    if stored_lb.is_none() {
+        txn.compares.push(Compare::ModRevision { key: LB_TOKEN.into(), revision: 0 });
+        txn.ops.push(Op::Put { key: LB_TOKEN.into(), value: lb_token.clone().into_bytes() });
     }
     if !txn.ops.is_empty() {
         if let TxnOutcome::Conflict = store.commit(txn).await? {
@@ -193,7 +211,8 @@ pub async fn init(
             _ => {}
         },
     }
-    Ok(Credentials { root, join_token })
+    write_private_file(&data_dir.join("lb-token"), &format!("{lb_token}\n"))?;
+    Ok(Credentials { root, join_token, lb_token })
 }
 
 /// Writes a file readable only by its owner, atomically (temporary file, fsync, rename).
@@ -224,7 +243,11 @@ mod tests {
     #[test]
     fn debug_never_shows_the_secret() {
         let key = AccessKey { access_key_id: "AKIAX".into(), secret_access_key: "s3cr3t".into() };
-        let creds = Credentials { root: key.clone(), join_token: Some("t0k3n".into()) };
+        let creds = Credentials {
+            root: key.clone(),
+            join_token: Some("t0k3n".into()),
+            lb_token: "lb".into(),
+        };
         let shown = format!("{key:?} {creds:?}");
         assert!(!shown.contains("s3cr3t") && !shown.contains("t0k3n"), "{shown}");
     }

@@ -18,6 +18,9 @@ use crate::App;
 pub fn router(app: Arc<App>) -> Router {
     let door = Arc::new(crate::front::door(&app));
     let agents = Router::new().route("/v1/agent/{*rest}", any(agents)).with_state(Arc::clone(&app));
+    let data_planes = Router::new()
+        .route(flotilla_elbv2::remote::CONNECT_PATH, get(crate::remote_lb::connect))
+        .with_state(Arc::clone(&app));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -33,6 +36,7 @@ pub fn router(app: Arc<App>) -> Router {
             }),
         )
         .merge(agents)
+        .merge(data_planes)
         .fallback(move |request: Request| async move { door.handle(request).await })
 }
 
@@ -78,7 +82,7 @@ fn presents_join_token(app: &App, request: &Request) -> bool {
 }
 
 /// The `region` query parameter (region names need no percent-decoding).
-fn region_parameter(query: Option<&str>) -> Option<&str> {
+pub(crate) fn region_parameter(query: Option<&str>) -> Option<&str> {
     query?.split('&').find_map(|pair| pair.strip_prefix("region="))
 }
 

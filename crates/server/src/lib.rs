@@ -8,6 +8,7 @@ mod dns_feed;
 mod front;
 mod http;
 pub mod regions;
+mod remote_lb;
 mod wiring;
 
 use std::future::Future;
@@ -37,6 +38,9 @@ pub struct Config {
     pub vpc_cidr: String,
     /// Where load balancers listen, an address each.
     pub lb_addresses: AddressRange,
+    /// Listeners run by `flotilla lb` processes (on the machines that own `lb_addresses`)
+    /// instead of in this server.
+    pub remote_load_balancers: bool,
     /// Replaces the stored root key (from FLOTILLA_ROOT_ACCESS_KEY_ID / _SECRET_ACCESS_KEY).
     pub preset_root_key: Option<AccessKey>,
     /// How long an agent may be silent before its instance counts as lost.
@@ -124,6 +128,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         agent_timeout: config.agent_timeout,
         vpc_cidr: config.vpc_cidr.clone(),
         lb_addresses: Arc::new(flotilla_elbv2::addresses::AddressPool::new(config.lb_addresses)),
+        remote_load_balancers: config.remote_load_balancers,
         quotas: config.quotas,
         join_token: credentials.join_token.clone(),
     };

@@ -35,6 +35,8 @@ pub struct RegionSettings {
     /// Every region's load balancers take their addresses from this one pool (they share
     /// the host).
     pub lb_addresses: Arc<flotilla_elbv2::addresses::AddressPool>,
+    /// Listeners run by `flotilla lb` processes, not by this server.
+    pub remote_load_balancers: bool,
     pub quotas: flotilla_ecs::Quotas,
     pub join_token: Option<String>,
 }
@@ -53,6 +55,9 @@ pub struct Region {
     services: [Arc<dyn Service>; 7],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
+    /// Whether `flotilla lb` processes run its listeners (`remote_lb.rs`) instead of this
+    /// server.
+    remote_load_balancers: bool,
     /// The region's DNS table, read by ECS's agent gateway.
     dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
     /// The controller, upkeep, figures and retention, once the server serves.
@@ -81,7 +86,9 @@ impl Region {
         if background.is_empty() {
             *background = flotilla_ecs::spawn(&self.ecs);
             background.push(flotilla_logs::retention::spawn(Arc::clone(&self.logs)));
-            background.push(flotilla_proxy::spawn(Arc::clone(&self.elbv2)));
+            if !self.remote_load_balancers {
+                background.push(flotilla_proxy::spawn(Arc::clone(&self.elbv2)));
+            }
             background.push(crate::dns_feed::spawn(
                 Arc::clone(&self.cloud_map),
                 Arc::clone(&self.elbv2),
@@ -308,6 +315,7 @@ impl Regions {
             name: name.to_string(),
             agent_routes: flotilla_ecs::agent_routes(Arc::clone(&ecs)),
             dns: Arc::new(dns),
+            remote_load_balancers: settings.remote_load_balancers,
             ecs,
             logs,
             cloudwatch,
@@ -357,6 +365,7 @@ mod tests {
             lb_addresses: Arc::new(flotilla_elbv2::addresses::AddressPool::new(
                 flotilla_elbv2::addresses::DEFAULT_RANGE.parse().expect("the default range"),
             )),
+            remote_load_balancers: false,
             quotas: flotilla_ecs::Quotas::default(),
             join_token: None,
         }

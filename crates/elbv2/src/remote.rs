@@ -1,0 +1,44 @@
+//! What a remote data plane (`flotilla lb --server URL`) and the server say to each other over
+//! one WebSocket (`GET /v1/lb/connect?region=R`, the server's `<data-dir>/lb-token` as bearer):
+//! the server sends the region's load balancer records with what the proxy needs of other
+//! services (instance addresses, certificates) whenever they change; the data plane sends its
+//! health board (target verdicts, listeners bound) whenever it changes. Both are whole states:
+//! a reconnect simply converges.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::health::{Servings, Verdicts};
+use crate::model::State;
+
+pub const CONNECT_PATH: &str = "/v1/lb/connect";
+
+/// Server → data plane.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub records: State,
+    /// Instance targets' addresses, by instance id (ECS's agents' advertised addresses).
+    pub instances: BTreeMap<String, IpAddr>,
+    /// The certificates HTTPS listeners present, by ACM ARN (the private key included: the
+    /// connection must be trusted, as the lb token is).
+    pub certificates: BTreeMap<String, RemoteCertificate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteCertificate {
+    pub chain: String,
+    pub private_key: String,
+    pub version: f64,
+}
+
+/// Data plane → server: its whole health board.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Board {
+    pub targets: Verdicts,
+    pub balancers: Servings,
+}
