@@ -132,32 +132,6 @@ pub enum Of {
 }
 
 impl Of {
-    /// The attributes of a load balancer of `kind`.
-    pub fn load_balancer(kind: crate::model::LoadBalancerType) -> Of {
-        match kind {
-            crate::model::LoadBalancerType::Application => Of::LoadBalancer,
-            crate::model::LoadBalancerType::Network => Of::NetworkLoadBalancer,
-        }
-    }
-
-    /// The attributes of a listener speaking `protocol`.
-    pub fn listener(protocol: crate::model::Protocol) -> Of {
-        match protocol {
-            crate::model::Protocol::Http => Of::Listener,
-            crate::model::Protocol::Tcp => Of::TcpListener,
-        }
-    }
-
-    /// The attributes of a target group speaking `protocol`.
-    pub fn target_group(protocol: crate::model::Protocol) -> Of {
-        match protocol {
-            crate::model::Protocol::Http => Of::TargetGroup,
-            crate::model::Protocol::Tcp => Of::TcpTargetGroup,
-        }
-    }
-}
-
-impl Of {
     fn table(self) -> &'static [(&'static str, &'static str, Accepts)] {
         match self {
             Of::LoadBalancer => LOAD_BALANCER,

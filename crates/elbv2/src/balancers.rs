@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use flotilla_api::dns::{RecordData, RecordSet, Routing};
 use flotilla_api::{ApiError, ErrorCode};
 
-use crate::attributes::{self, Of};
+use crate::attributes;
 use crate::health::Serving;
 use crate::model::{LoadBalancer, LoadBalancerType, State};
 use crate::{check_name, new_id, page, tags, validation, wire, App};
@@ -215,7 +215,7 @@ pub fn describe_attributes(
     let state = app.records.snapshot();
     let lb = state.load_balancers.get(&input.load_balancer_arn).ok_or_else(crate::lb_not_found)?;
     Ok(wire::DescribeLoadBalancerAttributesOutput {
-        attributes: Some(attributes::described(Of::load_balancer(lb.kind), &lb.attributes)),
+        attributes: Some(attributes::described(lb.kind.attributes(), &lb.attributes)),
     })
 }
 
@@ -231,7 +231,7 @@ pub async fn modify_attributes(
                 .load_balancers
                 .get_mut(&input.load_balancer_arn)
                 .ok_or_else(crate::lb_not_found)?;
-            let of = Of::load_balancer(lb.kind);
+            let of = lb.kind.attributes();
             attributes::apply(of, &mut lb.attributes, &changes)?;
             Ok((of, lb.attributes.clone()))
         })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use flotilla_api::{ApiError, ErrorCode};
 
-use crate::attributes::{self, Of};
+use crate::attributes;
 use crate::model::{
     security_policy, Listener, LoadBalancer, LoadBalancerType, Protocol, Rule, State, Tls,
     DEFAULT_SECURITY_POLICY, SECURITY_POLICIES,
@@ -294,7 +294,7 @@ pub fn describe_attributes(
         state.listeners.get(&input.listener_arn).ok_or_else(crate::listener_not_found)?;
     Ok(wire::DescribeListenerAttributesOutput {
         attributes: Some(attributes::described(
-            Of::listener(listener.protocol),
+            listener.protocol.listener_attributes(),
             &listener.attributes,
         )),
     })
@@ -312,7 +312,7 @@ pub async fn modify_attributes(
                 .listeners
                 .get_mut(&input.listener_arn)
                 .ok_or_else(crate::listener_not_found)?;
-            let of = Of::listener(listener.protocol);
+            let of = listener.protocol.listener_attributes();
             attributes::apply(of, &mut listener.attributes, &changes)?;
             Ok((of, listener.attributes.clone()))
         })

@@ -78,6 +78,14 @@ impl LoadBalancerType {
         }
     }
 
+    /// Which attributes a load balancer of this type has.
+    pub fn attributes(self) -> crate::attributes::Of {
+        match self {
+            LoadBalancerType::Application => crate::attributes::Of::LoadBalancer,
+            LoadBalancerType::Network => crate::attributes::Of::NetworkLoadBalancer,
+        }
+    }
+
     /// What its listeners speak: HTTP (or HTTPS) for an application load balancer, TCP for a
     /// network one.
     pub fn protocol(self) -> Protocol {
@@ -102,6 +110,22 @@ impl Protocol {
         match self {
             Protocol::Http => "HTTP",
             Protocol::Tcp => "TCP",
+        }
+    }
+
+    /// Which attributes a listener speaking this has.
+    pub fn listener_attributes(self) -> crate::attributes::Of {
+        match self {
+            Protocol::Http => crate::attributes::Of::Listener,
+            Protocol::Tcp => crate::attributes::Of::TcpListener,
+        }
+    }
+
+    /// Which attributes a target group speaking this has.
+    pub fn target_group_attributes(self) -> crate::attributes::Of {
+        match self {
+            Protocol::Http => crate::attributes::Of::TargetGroup,
+            Protocol::Tcp => crate::attributes::Of::TcpTargetGroup,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use flotilla_api::{ApiError, ErrorCode};
 
-use crate::attributes::{self, Of};
+use crate::attributes;
 use crate::model::{HealthCheck, Protocol, TargetGroup, TargetType};
 use crate::{check_name, new_id, page, tags, validation, wire, App};
 
@@ -344,7 +344,7 @@ pub fn describe_attributes(
     let group = state.target_groups.get(&input.target_group_arn).ok_or_else(crate::tg_not_found)?;
     Ok(wire::DescribeTargetGroupAttributesOutput {
         attributes: Some(attributes::described(
-            Of::target_group(group.protocol),
+            group.protocol.target_group_attributes(),
             &group.attributes,
         )),
     })
@@ -362,7 +362,7 @@ pub async fn modify_attributes(
                 .target_groups
                 .get_mut(&input.target_group_arn)
                 .ok_or_else(crate::tg_not_found)?;
-            let of = Of::target_group(group.protocol);
+            let of = group.protocol.target_group_attributes();
             attributes::apply(of, &mut group.attributes, &changes)?;
             Ok((of, group.attributes.clone()))
         })

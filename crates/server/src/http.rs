@@ -44,7 +44,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// opened only for the join token: an unauthenticated caller must not make the server create
 /// regions (each is records, a database and background work, kept for good).
 async fn agents(State(app): State<Arc<App>>, request: Request) -> Response {
-    let named = region_parameter(request.uri().query());
+    let named = crate::regions::region_parameter(request.uri().query());
     let name = named.unwrap_or(app.regions.default_region()).to_string();
     if !app.regions.served().serves(&name) {
         let message = format!("region '{name}' is not served by this server\n");
@@ -79,22 +79,4 @@ fn presents_join_token(app: &App, request: &Request) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(token.as_bytes())))
-}
-
-/// The `region` query parameter (region names need no percent-decoding).
-pub(crate) fn region_parameter(query: Option<&str>) -> Option<&str> {
-    query?.split('&').find_map(|pair| pair.strip_prefix("region="))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::region_parameter;
-
-    #[test]
-    fn the_region_parameter_is_found_among_others() {
-        assert_eq!(region_parameter(Some("region=eu-west-1")), Some("eu-west-1"));
-        assert_eq!(region_parameter(Some("a=1&region=us-east-2&b=2")), Some("us-east-2"));
-        assert_eq!(region_parameter(Some("regions=x")), None);
-        assert_eq!(region_parameter(None), None);
-    }
 }

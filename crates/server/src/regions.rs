@@ -350,6 +350,11 @@ async fn home_region(store: &dyn Store, server_region: &str) -> Result<String, S
     Ok(home)
 }
 
+/// The `region` query parameter (region names need no percent-decoding).
+pub(crate) fn region_parameter(query: Option<&str>) -> Option<&str> {
+    query?.split('&').find_map(|pair| pair.strip_prefix("region="))
+}
+
 #[cfg(test)]
 mod tests {
     use flotilla_store::EmbeddedStore;
@@ -423,5 +428,13 @@ mod tests {
         );
         let empty = EmbeddedStore::open(&dir.path().join("new.redb")).expect("open");
         assert_eq!(home_region(&empty, "us-west-2").await.expect("home"), "us-west-2");
+    }
+
+    #[test]
+    fn the_region_parameter_is_found_among_others() {
+        assert_eq!(region_parameter(Some("region=eu-west-1")), Some("eu-west-1"));
+        assert_eq!(region_parameter(Some("a=1&region=us-east-2&b=2")), Some("us-east-2"));
+        assert_eq!(region_parameter(Some("regions=x")), None);
+        assert_eq!(region_parameter(None), None);
     }
 }

@@ -32,7 +32,7 @@ pub async fn connect(
     if !presents_lb_token(&app, &headers) {
         return (StatusCode::UNAUTHORIZED, "wrong or missing lb token\n").into_response();
     }
-    let name = crate::http::region_parameter(uri.query())
+    let name = crate::regions::region_parameter(uri.query())
         .unwrap_or(app.regions.default_region())
         .to_string();
     if !app.regions.served().serves(&name) {

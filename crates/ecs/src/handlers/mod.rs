@@ -11,6 +11,7 @@ mod clusters;
 mod instances;
 mod services;
 mod tags;
+mod targets;
 mod task_definitions;
 mod task_protection;
 mod task_sets;

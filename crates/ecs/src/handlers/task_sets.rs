@@ -51,8 +51,8 @@ pub fn answered(set: &TaskSet, with_tags: bool) -> wire::TaskSet {
         platform_version: None,
         platform_family: None,
         network_configuration: None,
-        load_balancers: Some(super::services::load_balancers_to_wire(&set.load_balancers)),
-        service_registries: Some(super::services::registries_to_wire(&set.service_registries)),
+        load_balancers: Some(super::targets::load_balancers_to_wire(&set.load_balancers)),
+        service_registries: Some(super::targets::registries_to_wire(&set.service_registries)),
         scale: Some(wire::Scale {
             value: Some(set.scale.value),
             unit: Some(set.scale.unit.clone()),
@@ -138,9 +138,9 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     } = decode(body)?;
     let scale = scale_from_wire(scale)?;
     let load_balancers =
-        super::services::load_balancers_from_wire(load_balancers.unwrap_or_default())?;
+        super::targets::load_balancers_from_wire(load_balancers.unwrap_or_default())?;
     let service_registries =
-        super::services::registries_from_wire(service_registries.unwrap_or_default())?;
+        super::targets::registries_from_wire(service_registries.unwrap_or_default())?;
     let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
     let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
     let tags: Vec<Tag> = tags_from_wire(tags);
@@ -170,12 +170,12 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let definition =
                 resolve_definition_as(staged.state(), &task_definition, TASK_DEFINITION_NOT_FOUND)?;
-            super::services::check_load_balancers(
+            super::targets::check_load_balancers(
                 &load_balancers,
                 &definition,
                 load_balancing.as_ref(),
             )?;
-            super::services::check_registries(
+            super::targets::check_registries(
                 &service_registries,
                 &definition,
                 service_registry.as_ref(),
