@@ -9,6 +9,7 @@ pub mod engine;
 pub mod local_state;
 pub mod logs;
 pub mod metadata;
+pub mod network;
 pub mod registration;
 pub mod runtime;
 pub mod sim;

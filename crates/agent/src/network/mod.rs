@@ -1,0 +1,181 @@
+//! awsvpc task networking on this host (issue 14, first step): a task's network namespace —
+//! held by its pause container — gets an interface on a Linux bridge of its subnet and an
+//! address from this host's slice of the subnet, through a chain of Debian's CNI plugins
+//! (`containernetworking-plugins`): `bridge` with `host-local` address management, then
+//! `firewall`, which lets the task's traffic through the host's FORWARD chain (Docker sets its
+//! policy to DROP). Detaching undoes the chain in reverse, also when the namespace is already
+//! gone: no veth, address or rule is left.
+
+pub mod cni;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+/// Where Debian installs the CNI plugins.
+pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/cni";
+/// The interface a task sees, as on ECS.
+const TASK_INTERFACE: &str = "eth0";
+
+/// This host's part of a subnet: the addresses its tasks take, and the subnet's gateway (the
+/// bridge's address on this host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetSlice {
+    /// `subnet-...`: names the bridge.
+    pub subnet_id: String,
+    pub network: Ipv4Addr,
+    pub prefix_len: u8,
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+}
+
+impl SubnetSlice {
+    /// The bridge of the subnet on this host: `fl` and the id's last 12 characters (Linux
+    /// allows 15).
+    pub fn bridge(&self) -> String {
+        let id = self.subnet_id.trim_start_matches("subnet-");
+        let tail = &id[id.len().saturating_sub(12)..];
+        format!("fl{tail}")
+    }
+}
+
+/// A task's interface, as DescribeTasks' ENI attachment shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub ipv4: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error(transparent)]
+    Cni(#[from] cni::CniError),
+    #[error("the CNI result has no address for the task's interface")]
+    NoAddress,
+    #[error("cannot keep the CNI result of task {task}: {source}")]
+    Cache { task: String, source: std::io::Error },
+}
+
+/// Task networking through CNI plugins.
+#[derive(Debug, Clone)]
+pub struct CniNetwork {
+    plugins: cni::Plugins,
+    /// Where `host-local` keeps which addresses are taken (survives agent restarts).
+    ipam_dir: PathBuf,
+    /// Each attached task's chain result, which DEL needs (the `firewall` plugin removes the
+    /// rules of the addresses it names).
+    results_dir: PathBuf,
+}
+
+impl CniNetwork {
+    pub fn new(plugin_dir: impl Into<PathBuf>, state_dir: &Path) -> CniNetwork {
+        CniNetwork {
+            plugins: cni::Plugins { dir: plugin_dir.into() },
+            ipam_dir: state_dir.join("ipam"),
+            results_dir: state_dir.join("cni-results"),
+        }
+    }
+
+    /// The `firewall` link of the chain, after `previous` (the bridge's result).
+    fn firewall(&self, slice: &SubnetSlice, previous: &serde_json::Value) -> serde_json::Value {
+        json!({
+            "cniVersion": "1.0.0",
+            "name": slice.bridge(),
+            "type": "firewall",
+            "backend": "iptables",
+            "prevResult": previous,
+        })
+    }
+
+    fn result_file(&self, task_id: &str) -> PathBuf {
+        self.results_dir.join(format!("{task_id}.json"))
+    }
+
+    /// The network configuration of `slice`: its bridge (the gateway's address on it, no NAT:
+    /// tasks are reached by their own addresses) and this host's range.
+    fn config(&self, slice: &SubnetSlice) -> serde_json::Value {
+        json!({
+            "cniVersion": "1.0.0",
+            "name": slice.bridge(),
+            "type": "bridge",
+            "bridge": slice.bridge(),
+            "isGateway": true,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": self.ipam_dir,
+                "ranges": [[{
+                    "subnet": format!("{}/{}", slice.network, slice.prefix_len),
+                    "rangeStart": slice.first.to_string(),
+                    "rangeEnd": slice.last.to_string(),
+                    "gateway": slice.gateway.to_string(),
+                }]],
+                "routes": [{ "dst": "0.0.0.0/0" }],
+            },
+        })
+    }
+
+    /// Gives the namespace at `netns` (`/proc/<pid>/ns/net`) of task `task_id` its interface.
+    pub async fn attach(
+        &self,
+        task_id: &str,
+        netns: &Path,
+        slice: &SubnetSlice,
+    ) -> Result<Attachment, NetworkError> {
+        let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
+        let raw = self
+            .plugins
+            .call(cni::Command::Add, &self.config(slice), &call)
+            .await?
+            .unwrap_or_default();
+        let cache_error = |source| NetworkError::Cache { task: task_id.to_string(), source };
+        std::fs::create_dir_all(&self.results_dir).map_err(cache_error)?;
+        std::fs::write(self.result_file(task_id), raw.to_string()).map_err(cache_error)?;
+        if let Err(error) =
+            self.plugins.call(cni::Command::Add, &self.firewall(slice, &raw), &call).await
+        {
+            // Half a chain is no attachment: undo the bridge's part.
+            let _ = self.detach(task_id, netns, slice).await;
+            return Err(error.into());
+        }
+        let result: cni::AddResult =
+            serde_json::from_value(raw).map_err(|_| NetworkError::NoAddress)?;
+        let inside = result.interfaces.iter().position(|i| i.sandbox.is_some());
+        let ip = result
+            .ips
+            .iter()
+            .find(|ip| inside.is_none() || ip.interface == inside)
+            .ok_or(NetworkError::NoAddress)?;
+        let (address, prefix) = ip.address.split_once('/').ok_or(NetworkError::NoAddress)?;
+        Ok(Attachment {
+            ipv4: address.parse().map_err(|_| NetworkError::NoAddress)?,
+            prefix_len: prefix.parse().map_err(|_| NetworkError::NoAddress)?,
+            gateway: ip.gateway.as_deref().and_then(|g| g.parse().ok()).unwrap_or(slice.gateway),
+            mac: inside.map(|i| result.interfaces[i].mac.clone()).unwrap_or_default(),
+        })
+    }
+
+    /// Takes the task's interface away and gives its address back (the namespace may be gone).
+    pub async fn detach(
+        &self,
+        task_id: &str,
+        netns: &Path,
+        slice: &SubnetSlice,
+    ) -> Result<(), NetworkError> {
+        let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
+        let file = self.result_file(task_id);
+        if let Some(previous) = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        {
+            self.plugins.call(cni::Command::Del, &self.firewall(slice, &previous), &call).await?;
+        }
+        self.plugins.call(cni::Command::Del, &self.config(slice), &call).await?;
+        let _ = std::fs::remove_file(&file);
+        Ok(())
+    }
+}
