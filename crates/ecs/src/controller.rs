@@ -537,6 +537,9 @@ impl<'b> Pass<'_, 'b> {
         // Older deployments disappear once their tasks are gone.
         let mut first = true;
         deployments.retain(|d| std::mem::replace(&mut first, false) || remaining.contains(&d.id));
+        // Their load balancers and registries go with them.
+        let live: Vec<String> = deployments.iter().map(|d| d.id.clone()).collect();
+        service.deployment_targets.retain(|id, _| live.contains(id));
         let completed_now = steady && service.steady_since.is_none();
         if steady {
             let repeat = service.steady_since.is_some_and(|s| now - s >= STEADY_EVENT_EVERY);

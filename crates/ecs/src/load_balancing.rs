@@ -85,15 +85,24 @@ pub fn task_targets(
         return Vec::new();
     };
     let host = &instance.instance.ec2_instance_id;
+    // In host mode a container listens on the host's own port: Docker reports no binding.
+    let host_mode = state
+        .task_definition_by_arn(&task.task.task_definition_arn)
+        .is_some_and(|d| d.definition.network_mode.as_deref() == Some("host"));
     entries
         .iter()
         .filter_map(|entry| {
             let container = task.task.containers.iter().find(|c| c.name == entry.container_name)?;
-            let port = container.network_bindings.iter().find_map(|b| {
+            let bound = container.network_bindings.iter().find_map(|b| {
                 let matches = b.container_port == Some(entry.container_port)
                     && b.protocol.as_deref().unwrap_or("tcp") == "tcp";
                 matches.then_some(b.host_port).flatten()
-            })?;
+            });
+            let port = match bound {
+                Some(port) => port,
+                None if host_mode && container.runtime_id.is_some() => entry.container_port,
+                None => return None,
+            };
             Some((entry.target_group_arn.clone(), host.clone(), u16::try_from(port).ok()?))
         })
         .collect()

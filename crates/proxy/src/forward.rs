@@ -121,7 +121,13 @@ pub async fn handle(
             let mut targets = candidates(&plane, &state, group_arn, turn);
             let stickiness = state.target_groups.get(group_arn).and_then(|g| g.stickiness());
             if let Some(stickiness) = &stickiness {
-                let wanted = sticky::requested(request.headers(), stickiness, group_arn);
+                let wanted = sticky::requested(
+                    request.headers(),
+                    stickiness,
+                    group_arn,
+                    &targets,
+                    &plane.cookie_key,
+                );
                 sticky::prefer(&mut targets, wanted);
             }
             if targets.is_empty() {
@@ -158,6 +164,7 @@ pub async fn handle(
                                     group_arn,
                                     target,
                                     now,
+                                    &plane.cookie_key,
                                 );
                             }
                             parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -180,6 +187,7 @@ pub async fn handle(
                             group_arn,
                             target,
                             epoch_now(),
+                            &plane.cookie_key,
                         );
                     }
                     Ok(Response::from_parts(parts, body.boxed()))
@@ -286,6 +294,21 @@ fn outgoing(
             parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         {
             parts.headers.insert(HOST, host);
+        }
+    }
+    if parts.version == hyper::Version::HTTP_2 {
+        // HTTP/2 sends each cookie as a field of its own; HTTP/1.1 takes one `Cookie` header
+        // (RFC 9113 8.2.3).
+        let cookies: Vec<String> = parts
+            .headers
+            .get_all(hyper::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        if cookies.len() > 1 {
+            if let Ok(joined) = HeaderValue::from_str(&cookies.join("; ")) {
+                parts.headers.insert(hyper::header::COOKIE, joined);
+            }
         }
     }
     parts.version = hyper::Version::HTTP_11;

@@ -44,6 +44,8 @@ struct Plane {
     instances: RwLock<Arc<HashMap<String, IpAddr>>>,
     /// HTTPS listeners' TLS, looked up per connection.
     tls: tls::Acceptors,
+    /// The secret of stickiness cookies (`sticky.rs`), drawn at start.
+    cookie_key: sticky::CookieKey,
 }
 
 impl Plane {
@@ -95,6 +97,7 @@ async fn run(app: Arc<App>) {
         next: AtomicUsize::new(0),
         instances: RwLock::default(),
         tls: tls::Acceptors::default(),
+        cookie_key: cookie_key(),
     });
     let mut updates = plane.app.records.subscribe();
     let mut bound: HashMap<Binding, Accepting> = HashMap::new();
@@ -183,6 +186,17 @@ async fn accept_loop(plane: Arc<Plane>, socket: TcpListener, listener_arn: Strin
         };
         let _ = stream.set_nodelay(true);
         let tls = plane.tls.get(&listener_arn);
+        let wants_tls = plane
+            .app
+            .records
+            .snapshot()
+            .listeners
+            .get(&*listener_arn)
+            .is_some_and(|l| l.tls.is_some());
+        if wants_tls && tls.is_none() {
+            // An HTTPS listener whose certificate is not here (yet): never plain HTTP instead.
+            continue;
+        }
         let plane = Arc::clone(&plane);
         let listener_arn = Arc::clone(&listener_arn);
         tokio::spawn(async move {
@@ -251,6 +265,18 @@ where
     hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
         .serve_connection(io, service)
         .await
+}
+
+/// A random cookie key (from the OS; should the OS refuse, a weaker one, which only makes
+/// cookies guessable among the candidates, never wrong).
+fn cookie_key() -> sticky::CookieKey {
+    let mut key = [0u8; 32];
+    if getrandom::getrandom(&mut key).is_err() {
+        for byte in key.iter_mut() {
+            *byte = fastrand::u8(..);
+        }
+    }
+    key
 }
 
 /// The address of `peer` as X-Forwarded-For names it.

@@ -139,7 +139,11 @@ async fn converse(config: &RemoteConfig, app: &App, pushed: &Pushed) -> Result<(
     let base = config.server.trim_end_matches('/');
     let url = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
         (Some(rest), _) => format!("ws://{rest}{CONNECT_PATH}"),
-        (_, Some(rest)) => format!("wss://{rest}{CONNECT_PATH}"),
+        (_, Some(_)) => {
+            return Err(Failure::Fatal(
+                "--server https:// is not supported yet: give the server's http:// URL on a trusted network (the connection carries the lb token and the listeners' private keys)".into(),
+            ))
+        }
         _ => return Err(Failure::Fatal(format!("--server must be an http:// URL, not '{base}'"))),
     };
     let url = match &config.region {

@@ -2,13 +2,16 @@
 //! `AWSALBCORS` on every answer) and `app_cookie` (ELB's `AWSALBAPP-0` once the target sets
 //! the application's cookie). A request carrying a valid cookie for the group goes to the
 //! target it names while that target is a candidate (serving, and healthy unless none is).
-//! The cookie's value is opaque to clients: the group's id and the target's address, in hex.
+//! The cookie's value is opaque to clients: a keyed hash (SHA-256 with the data plane's random
+//! key) of the group and the target, matched against the candidates; it names no address, and
+//! a data plane that restarts (new key) simply starts new sessions.
 
 use std::net::SocketAddr;
 
 use flotilla_elbv2::model::Stickiness;
 use hyper::header::{HeaderValue, COOKIE, SET_COOKIE};
 use hyper::HeaderMap;
+use sha2::{Digest, Sha256};
 
 const LB_COOKIE: &str = "AWSALB";
 /// The same cookie for cross-origin requests (`SameSite=None; Secure`), as ELB sets both.
@@ -20,21 +23,25 @@ fn group_id(group_arn: &str) -> &str {
     group_arn.rsplit('/').next().unwrap_or(group_arn)
 }
 
-fn token(group_arn: &str, target: SocketAddr) -> String {
-    hex::encode(format!("{}|{target}", group_id(group_arn)))
+/// The data plane's secret for cookies.
+pub type CookieKey = [u8; 32];
+
+fn token(key: &CookieKey, group_arn: &str, target: SocketAddr) -> String {
+    let mut hash = Sha256::new();
+    hash.update(key);
+    hash.update(group_id(group_arn).as_bytes());
+    hash.update(b"|");
+    hash.update(target.to_string().as_bytes());
+    hex::encode(&hash.finalize()[..16])
 }
 
-fn read_token(group_arn: &str, value: &str) -> Option<SocketAddr> {
-    let decoded = String::from_utf8(hex::decode(value).ok()?).ok()?;
-    let (group, target) = decoded.split_once('|')?;
-    (group == group_id(group_arn)).then(|| target.parse().ok()).flatten()
-}
-
-/// The target a request's stickiness cookie names for this group, if any.
+/// The candidate a request's stickiness cookie names for this group, if any.
 pub fn requested(
     headers: &HeaderMap,
     stickiness: &Stickiness,
     group_arn: &str,
+    candidates: &[SocketAddr],
+    key: &CookieKey,
 ) -> Option<SocketAddr> {
     let names: &[&str] = match stickiness {
         Stickiness::LbCookie { .. } => &[LB_COOKIE, LB_COOKIE_CORS],
@@ -47,7 +54,9 @@ pub fn requested(
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, _)| names.contains(name))
-        .find_map(|(_, value)| read_token(group_arn, value))
+        .find_map(|(_, value)| {
+            candidates.iter().copied().find(|c| token(key, group_arn, *c) == value)
+        })
 }
 
 /// Puts the sticky target first among `candidates` (it must be one of them: a target that
@@ -65,8 +74,9 @@ pub fn stamp(
     group_arn: &str,
     target: SocketAddr,
     now: i64,
+    key: &CookieKey,
 ) {
-    let value = token(group_arn, target);
+    let value = token(key, group_arn, target);
     let expires = |duration: u32| http_date(now + i64::from(duration));
     let cookies = match stickiness {
         Stickiness::LbCookie { duration } => {
@@ -115,6 +125,7 @@ mod tests {
 
     const GROUP: &str =
         "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/abc123";
+    const KEY: CookieKey = [1; 32];
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -128,7 +139,7 @@ mod tests {
     fn lb_cookies_name_the_target_and_bring_the_client_back() {
         let sticky = Stickiness::LbCookie { duration: 86_400 };
         let mut answer = HeaderMap::new();
-        stamp(&mut answer, &sticky, GROUP, addr(8081), 784_111_777);
+        stamp(&mut answer, &sticky, GROUP, addr(8081), 784_111_777, &KEY);
         let set = cookies(&answer);
         assert_eq!(set.len(), 2);
         assert!(set[0].starts_with("AWSALB="), "{set:?}");
@@ -138,11 +149,16 @@ mod tests {
         let value = set[0].split(';').next().unwrap_or_default().to_string();
         let mut request = HeaderMap::new();
         request.insert(COOKIE, HeaderValue::from_str(&format!("theme=dark; {value}")).expect("h"));
-        assert_eq!(requested(&request, &sticky, GROUP), Some(addr(8081)));
-        // Another group's cookie, or garbage, names nothing.
-        assert_eq!(requested(&request, &sticky, "arn:...:targetgroup/api/def456"), None);
+        let all = [addr(8080), addr(8081), addr(8082)];
+        assert_eq!(requested(&request, &sticky, GROUP, &all, &KEY), Some(addr(8081)));
+        assert!(!value.contains(&hex::encode("127.0.0.1")), "the address is not in {value}");
+        // Another group's, another key's or a gone target's cookie, or garbage, names nothing.
+        let other = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/api/def456";
+        assert_eq!(requested(&request, &sticky, other, &all, &KEY), None);
+        assert_eq!(requested(&request, &sticky, GROUP, &all, &[7; 32]), None);
+        assert_eq!(requested(&request, &sticky, GROUP, &[addr(8080)], &KEY), None);
         request.insert(COOKIE, HeaderValue::from_static("AWSALB=zz"));
-        assert_eq!(requested(&request, &sticky, GROUP), None);
+        assert_eq!(requested(&request, &sticky, GROUP, &all, &KEY), None);
 
         let mut candidates = vec![addr(8080), addr(8082), addr(8081)];
         prefer(&mut candidates, Some(addr(8081)));
@@ -155,11 +171,11 @@ mod tests {
     fn app_cookies_follow_the_applications_cookie() {
         let sticky = Stickiness::AppCookie { cookie: "SESSION".into(), duration: 60 };
         let mut plain = HeaderMap::new();
-        stamp(&mut plain, &sticky, GROUP, addr(8081), 0);
+        stamp(&mut plain, &sticky, GROUP, addr(8081), 0, &KEY);
         assert!(cookies(&plain).is_empty(), "no application cookie, no ELB cookie");
         let mut answer = HeaderMap::new();
         answer.append(SET_COOKIE, HeaderValue::from_static("SESSION=42; Path=/"));
-        stamp(&mut answer, &sticky, GROUP, addr(8081), 0);
+        stamp(&mut answer, &sticky, GROUP, addr(8081), 0, &KEY);
         let set = cookies(&answer);
         assert_eq!(set.len(), 2);
         assert!(
@@ -169,6 +185,6 @@ mod tests {
         let value = set[1].split(';').next().unwrap_or_default().to_string();
         let mut request = HeaderMap::new();
         request.insert(COOKIE, HeaderValue::from_str(&format!("SESSION=42; {value}")).expect("h"));
-        assert_eq!(requested(&request, &sticky, GROUP), Some(addr(8081)));
+        assert_eq!(requested(&request, &sticky, GROUP, &[addr(8081)], &KEY), Some(addr(8081)));
     }
 }

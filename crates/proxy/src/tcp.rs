@@ -4,7 +4,7 @@
 //! ELB's idle timeout of 350 s without a byte either way.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,29 +71,64 @@ async fn pass(plane: Arc<Plane>, client: TcpStream, peer: SocketAddr, listener_a
     tracing::debug!(%peer, listener = %listener_arn, "no target for a connection");
 }
 
-/// Copies both ways until both sides are done (each half closed in turn), or nothing moved
-/// for `idle`.
+/// Copies both ways, each direction on its own (a blocked write one way never stops the other),
+/// until both are done (each half closed in turn), or nothing moved for `idle`.
 async fn relay(client: TcpStream, target: TcpStream, idle: Duration) -> std::io::Result<()> {
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut target_read, mut target_write) = target.into_split();
-    let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    let (mut up_open, mut down_open) = (true, true);
-    while up_open || down_open {
+    let (client_read, client_write) = client.into_split();
+    let (target_read, target_write) = target.into_split();
+    let started = tokio::time::Instant::now();
+    // Milliseconds since `started` of the last byte either way.
+    let last = Arc::new(AtomicU64::new(0));
+    let mut up = tokio::spawn(copy_half(client_read, target_write, Arc::clone(&last), started));
+    let mut down = tokio::spawn(copy_half(target_read, client_write, Arc::clone(&last), started));
+    let mut tick = tokio::time::interval(idle.min(Duration::from_secs(5)) / 2);
+    let (mut up_done, mut down_done) = (false, false);
+    while !(up_done && down_done) {
         tokio::select! {
-            read = client_read.read(&mut up), if up_open => match read? {
-                0 => { target_write.shutdown().await?; up_open = false; }
-                n => target_write.write_all(&up[..n]).await?,
-            },
-            read = target_read.read(&mut down), if down_open => match read? {
-                0 => { client_write.shutdown().await?; down_open = false; }
-                n => client_write.write_all(&down[..n]).await?,
-            },
-            () = tokio::time::sleep(idle) => {
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
+            result = &mut up, if !up_done => {
+                up_done = true;
+                if let Err(error) = result.map_err(std::io::Error::other).and_then(|r| r) {
+                    down.abort();
+                    return Err(error);
+                }
+            }
+            result = &mut down, if !down_done => {
+                down_done = true;
+                if let Err(error) = result.map_err(std::io::Error::other).and_then(|r| r) {
+                    up.abort();
+                    return Err(error);
+                }
+            }
+            _ = tick.tick() => {
+                let moved = Duration::from_millis(last.load(Ordering::Relaxed));
+                if started.elapsed().saturating_sub(moved) >= idle {
+                    // The copies hold the sockets: stopping them closes the connection.
+                    up.abort();
+                    down.abort();
+                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
+                }
             }
         }
     }
     Ok(())
+}
+
+/// One direction: reads until the end, writes all, then closes the writing half.
+async fn copy_half(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    last: Arc<AtomicU64>,
+    started: tokio::time::Instant,
+) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buffer).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buffer[..n]).await?;
+        last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use flotilla_elbv2::health::Serving;
 use flotilla_elbv2::model::TargetType;
 use flotilla_elbv2::remote::{Board, RemoteCertificate, Snapshot};
 
@@ -48,9 +49,19 @@ pub async fn connect(
     };
     upgrade.on_upgrade(move |socket| async move {
         tracing::info!(region = %region.name, "remote data plane connected");
-        if let Err(error) = serve(region, socket).await {
+        if let Err(error) = serve(Arc::clone(&region), socket).await {
             tracing::info!(%error, "remote data plane disconnected");
         }
+        // What it last said no longer holds: no verdicts, every load balancer impaired.
+        let balancers = region
+            .elbv2
+            .records
+            .snapshot()
+            .load_balancers
+            .keys()
+            .map(|arn| (arn.clone(), Serving::Impaired("no data plane is connected".into())))
+            .collect();
+        region.elbv2.health.replace(Vec::new(), balancers);
     })
 }
 

@@ -132,16 +132,30 @@ impl CniNetwork {
             .call(cni::Command::Add, &self.config(slice), &call)
             .await?
             .unwrap_or_default();
+        match self.finish_attach(task_id, &call, slice, raw).await {
+            Ok(attachment) => Ok(attachment),
+            Err(error) => {
+                // Half a chain is no attachment: undo what was done.
+                if let Err(undo) = self.detach(task_id, netns, slice).await {
+                    tracing::error!(%undo, task = task_id, "cannot undo a failed attachment");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// After the bridge's ADD: the result kept, the firewall's ADD, the address read.
+    async fn finish_attach(
+        &self,
+        task_id: &str,
+        call: &cni::Invocation<'_>,
+        slice: &SubnetSlice,
+        raw: serde_json::Value,
+    ) -> Result<Attachment, NetworkError> {
         let cache_error = |source| NetworkError::Cache { task: task_id.to_string(), source };
         std::fs::create_dir_all(&self.results_dir).map_err(cache_error)?;
         std::fs::write(self.result_file(task_id), raw.to_string()).map_err(cache_error)?;
-        if let Err(error) =
-            self.plugins.call(cni::Command::Add, &self.firewall(slice, &raw), &call).await
-        {
-            // Half a chain is no attachment: undo the bridge's part.
-            let _ = self.detach(task_id, netns, slice).await;
-            return Err(error.into());
-        }
+        self.plugins.call(cni::Command::Add, &self.firewall(slice, &raw), call).await?;
         let result: cni::AddResult =
             serde_json::from_value(raw).map_err(|_| NetworkError::NoAddress)?;
         let inside = result.interfaces.iter().position(|i| i.sandbox.is_some());
@@ -168,14 +182,28 @@ impl CniNetwork {
     ) -> Result<(), NetworkError> {
         let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
         let file = self.result_file(task_id);
+        // Every step is tried even when one before it failed, so nothing stays behind.
+        let mut first_error = None;
         if let Some(previous) = std::fs::read(&file)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         {
-            self.plugins.call(cni::Command::Del, &self.firewall(slice, &previous), &call).await?;
+            let firewall = self.firewall(slice, &previous);
+            if let Err(error) = self.plugins.call(cni::Command::Del, &firewall, &call).await {
+                first_error = Some(error);
+            }
         }
-        self.plugins.call(cni::Command::Del, &self.config(slice), &call).await?;
-        let _ = std::fs::remove_file(&file);
-        Ok(())
+        match self.plugins.call(cni::Command::Del, &self.config(slice), &call).await {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&file);
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(error.into()),
+        }
     }
 }

@@ -804,9 +804,12 @@ fn apply_changes(
         }
     }
     if targets_changed {
-        // Checked against the definition the new deployment runs; the tasks of the deployments
-        // there are keep registering where they did until they are replaced.
-        let arn = deploy.get_or_insert_with(|| service.task_definition.clone()).clone();
+        deploy.get_or_insert_with(|| service.task_definition.clone());
+    }
+    // A new deployment's definition must map what its load balancers and registry name (a new
+    // definition as much as new entries).
+    let named = !service.load_balancers.is_empty() || !service.service_registries.is_empty();
+    if let Some(arn) = deploy.clone().filter(|_| named) {
         let definition = staged
             .state()
             .task_definition_by_arn(&arn)
@@ -814,6 +817,10 @@ fn apply_changes(
             .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
         check_load_balancers(&service.load_balancers, &definition, checks.load_balancing)?;
         check_registries(&service.service_registries, &definition, checks.service_registry)?;
+    }
+    if targets_changed {
+        // The tasks of the deployments there are keep registering where they did until they
+        // are replaced.
         for deployment in &service.deployments {
             record
                 .deployment_targets
