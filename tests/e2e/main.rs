@@ -5,6 +5,7 @@ mod fleet;
 mod support;
 
 mod agent_door;
+mod awsvpc;
 mod capacity_providers;
 mod clusters;
 mod conformance;

@@ -44,6 +44,8 @@ pub struct AgentConfig {
     pub metadata_port: u16,
     /// Who answers the DNS queries of the host's bridge-mode containers.
     pub dns: DnsMode,
+    /// Where the CNI plugins are (`None`: no awsvpc tasks on this agent).
+    pub cni_plugin_dir: Option<PathBuf>,
 }
 
 /// Who answers the DNS queries of the host's bridge-mode containers (`flotilla agent --dns`).
@@ -111,7 +113,7 @@ async fn bridge_gateway(runtime: &dyn Runtime) -> Result<std::net::IpAddr, Agent
 /// Runs the agent until `shutdown` resolves or the server refuses it for good. Running tasks
 /// are left running on shutdown: a restarted agent adopts them.
 pub async fn run(
-    config: AgentConfig,
+    mut config: AgentConfig,
     runtime: Arc<dyn Runtime>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), AgentError> {
@@ -132,6 +134,11 @@ pub async fn run(
         DnsMode::Share => (None, Some(bridge_gateway(runtime.as_ref()).await?)),
         DnsMode::Off => (None, None),
     };
+    let networking = config.cni_plugin_dir.as_ref().map(|dir| {
+        let cni = network::CniNetwork::new(dir, &config.data_dir.join("network"));
+        Arc::new(engine::awsvpc::TaskNetworking::new(cni, demo_image::DEMO_IMAGE))
+    });
+    config.announce.task_networking = networking.is_some();
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
@@ -144,6 +151,7 @@ pub async fn run(
                 &config.server,
                 Arc::clone(&credential),
             ))),
+            networking,
         },
         std::mem::take(&mut local.tasks),
     );

@@ -27,7 +27,12 @@ pub struct Announce {
     pub allow_privileged: bool,
     /// Where load balancers reach this machine (`--advertise-address`).
     pub advertise_address: Option<std::net::IpAddr>,
+    /// Whether this agent runs awsvpc tasks (announced as ECS's `ecs.capability.task-eni`).
+    pub task_networking: bool,
 }
+
+/// The capability ECS's agents announce when they run awsvpc tasks.
+pub const TASK_ENI_CAPABILITY: &str = "ecs.capability.task-eni";
 
 pub fn register_message(
     announce: &Announce,
@@ -74,6 +79,9 @@ pub fn register_message(
     ];
     if announce.allow_privileged {
         capabilities.push("com.amazonaws.ecs.capability.privileged-container");
+    }
+    if announce.task_networking {
+        capabilities.push(TASK_ENI_CAPABILITY);
     }
     attributes.extend(capabilities.into_iter().map(|c| (c.to_string(), String::new())));
     // Flags win over defaults of the same name.

@@ -129,10 +129,10 @@ async fn two_namespaces_on_one_subnet_reach_each_other_and_leave_nothing() {
     );
 
     // Detached (the second after its holder is gone, as after a crash): no veth, no address.
-    network.detach("task-a", &a.netns(), &slice).await.expect("detach a");
+    network.detach("task-a", &a.netns()).await.expect("detach a");
     let gone = b.netns();
     drop(b);
-    network.detach("task-b", &gone, &slice).await.expect("detach b with its namespace gone");
+    network.detach("task-b", &gone).await.expect("detach b with its namespace gone");
     assert_eq!(bridge_ports(&bridge), 0, "no veth left");
     assert!(reserved(&state.path().join("ipam"), &bridge).is_empty(), "every address given back");
     let rules = Command::new("iptables").arg("-S").output().expect("iptables -S");

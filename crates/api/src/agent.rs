@@ -151,6 +151,9 @@ pub struct TaskReport {
     /// failed to start).
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    /// An awsvpc task's interface, once wired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<TaskNetworkReport>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -214,6 +217,32 @@ pub struct TaskSpec {
     /// Why the task is to stop, when the server decided it (StopTask's reason).
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    /// An awsvpc task's interface, as the server assigned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<TaskNetworkSpec>,
+}
+
+/// An awsvpc task's interface as the server assigned it: the agent wires the task's namespace
+/// into `host_slice` (this host's part of the subnet; its first address is the gateway here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNetworkSpec {
+    /// `eni-...`.
+    pub interface_id: String,
+    pub subnet_id: String,
+    pub subnet_cidr: String,
+    pub host_slice: String,
+    pub security_groups: Vec<String>,
+}
+
+/// An awsvpc task's interface as its agent wired it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNetworkReport {
+    pub ipv4_address: String,
+    pub prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
 }
 
 impl TaskSpec {

@@ -130,4 +130,30 @@ pub struct Task {
     pub health_status: Option<crate::status::HealthStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+    /// An awsvpc task's elastic network interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<TaskInterface>,
+}
+
+/// An awsvpc task's elastic network interface (DescribeTasks' `ElasticNetworkInterface`
+/// attachment).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInterface {
+    /// The attachment's id (a UUID, as ECS's).
+    pub attachment_id: String,
+    /// `eni-...`.
+    pub interface_id: String,
+    pub subnet_id: String,
+    pub subnet_cidr: String,
+    /// The task's host's slice of the subnet.
+    pub host_slice: String,
+    pub security_groups: Vec<String>,
+    /// Set once the agent reports the interface wired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }

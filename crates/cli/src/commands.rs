@@ -89,6 +89,30 @@ fn announced_attributes(
     Ok(attributes)
 }
 
+/// `--cni-plugin-dir`: `off`, or a directory holding the plugins awsvpc needs (without them
+/// the agent runs no awsvpc tasks, and says so once).
+fn cni_plugin_dir(flag: &str) -> Option<std::path::PathBuf> {
+    if flag == "off" {
+        return None;
+    }
+    let dir = std::path::PathBuf::from(flag);
+    let missing: Vec<&str> = ["bridge", "host-local", "firewall"]
+        .into_iter()
+        .filter(|plugin| !dir.join(plugin).exists())
+        .collect();
+    if missing.is_empty() {
+        Some(dir)
+    } else {
+        tracing::warn!(
+            dir = %dir.display(),
+            missing = %missing.join(", "),
+            "no CNI plugins for awsvpc tasks (apt-get install containernetworking-plugins); \
+             this agent runs none"
+        );
+        None
+    }
+}
+
 /// `flotilla agent`.
 pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let join_token = args.token_file.as_deref().map(read_token).transpose()?;
@@ -107,11 +131,13 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
             attributes: announced_attributes(&args.attributes, args.capacity_provider.as_deref())?,
             allow_privileged: args.allow_privileged,
             advertise_address,
+            task_networking: false, // set by the agent once it knows its plugins
         },
         cleanup_wait: Duration::from_secs(args.task_cleanup_wait),
         log_buffer_bytes: args.log_buffer_mib.saturating_mul(1024 * 1024),
         metadata_port: args.metadata_port,
         dns: dns_mode(args.dns, &args.dns_upstreams)?,
+        cni_plugin_dir: cni_plugin_dir(&args.cni_plugin_dir),
     };
     runtime()?.block_on(async move {
         let docker: Arc<dyn Runtime> = Arc::new(
@@ -260,6 +286,7 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
                     (_, 0) => DnsMode::Serve { upstreams: Vec::new() },
                     _ => DnsMode::Share,
                 },
+                cni_plugin_dir: cni_plugin_dir(&args.cni_plugin_dir),
             };
             let docker = Arc::clone(&docker);
             let cluster = cluster.clone();

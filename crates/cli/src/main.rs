@@ -173,6 +173,10 @@ pub struct DevArgs {
     /// resolve in them).
     #[arg(long, value_enum, default_value_t = DnsFlag::Serve)]
     dns: DnsFlag,
+    /// Where Debian's CNI plugins are (containernetworking-plugins): awsvpc tasks get their
+    /// own network namespace and address through them. `off`: no awsvpc tasks here.
+    #[arg(long, value_name = "DIR|off", default_value = flotilla_agent::network::DEFAULT_PLUGIN_DIR)]
+    cni_plugin_dir: String,
 }
 
 /// `--load-balancers`: where the listeners run.
@@ -279,6 +283,10 @@ pub struct AgentArgs {
     /// task metadata endpoint listen on its gateway.
     #[arg(long, default_value = flotilla_agent::runtime::DEFAULT_BRIDGE_NETWORK)]
     bridge_network: String,
+    /// Where Debian's CNI plugins are (containernetworking-plugins): awsvpc tasks get their
+    /// own network namespace and address through them. `off`: no awsvpc tasks here.
+    #[arg(long, value_name = "DIR|off", default_value = flotilla_agent::network::DEFAULT_PLUGIN_DIR)]
+    cni_plugin_dir: String,
 }
 
 fn main() -> std::process::ExitCode {

@@ -11,6 +11,7 @@ mod describe;
 pub mod network;
 mod rules;
 pub mod service;
+pub mod slices;
 mod tags;
 pub mod wire;
 mod zones;

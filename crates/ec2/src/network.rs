@@ -151,6 +151,9 @@ pub struct Network {
     /// subnets and groups keep theirs).
     #[serde(default)]
     pub tags: BTreeMap<String, Vec<Tag>>,
+    /// subnet id -> host id -> the index of the host's slice of it (`slices.rs`).
+    #[serde(default)]
+    pub host_slices: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
 impl Network {
@@ -205,6 +208,7 @@ impl Networks {
                     groups: BTreeMap::new(),
                     rules: BTreeMap::new(),
                     tags: BTreeMap::new(),
+                    host_slices: BTreeMap::new(),
                 };
                 save(store.as_ref(), &network).await?;
                 network

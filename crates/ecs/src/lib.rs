@@ -22,6 +22,7 @@ pub mod metrics;
 mod registrations;
 pub mod service;
 pub mod state;
+pub mod vpc;
 pub mod wire;
 
 use std::future::Future;
@@ -101,6 +102,8 @@ pub struct App {
     pub load_balancing: Arc<dyn load_balancing::LoadBalancing>,
     /// The region's Cloud Map, for services' `serviceRegistries`.
     pub service_registry: Arc<dyn discovery::ServiceRegistry>,
+    /// The region's VPC, for awsvpc tasks' `networkConfiguration`.
+    pub vpc: Arc<dyn vpc::Vpc>,
     /// The region's DNS table, pushed to every agent as it changes.
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
 }
@@ -120,16 +123,23 @@ pub enum EcsError {
     DefaultCluster(String),
 }
 
+/// What ECS reaches other services through, each a trait ECS owns (the server wires them).
+pub struct Links {
+    pub logs: Arc<dyn LogSink>,
+    pub figures: Arc<dyn FigureSink>,
+    pub load_balancing: Arc<dyn load_balancing::LoadBalancing>,
+    pub service_registry: Arc<dyn discovery::ServiceRegistry>,
+    pub vpc: Arc<dyn vpc::Vpc>,
+    pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
+}
+
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
 pub async fn open(
     config: EcsConfig,
     store: Arc<dyn Store>,
-    logs: Arc<dyn LogSink>,
-    figures: Arc<dyn FigureSink>,
-    load_balancing: Arc<dyn load_balancing::LoadBalancing>,
-    service_registry: Arc<dyn discovery::ServiceRegistry>,
-    dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
+    links: Links,
 ) -> Result<Arc<App>, EcsError> {
+    let Links { logs, figures, load_balancing, service_registry, vpc, dns } = links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
         scope: config.scope,
@@ -143,6 +153,7 @@ pub async fn open(
         figures,
         load_balancing,
         service_registry,
+        vpc,
         dns,
     });
     handlers::ensure_default_cluster(&app)

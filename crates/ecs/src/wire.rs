@@ -9163,7 +9163,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "RegisterTaskDefinition",
         &[
-            "networkMode=awsvpc",
             "containerDefinitions[].repositoryCredentials",
             "containerDefinitions[].restartPolicy",
             "containerDefinitions[].environmentFiles",
@@ -9248,7 +9247,8 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "enableExecuteCommand",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
-            "networkConfiguration",
+            "networkConfiguration.awsvpcConfiguration.securityGroups",
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "overrides.containerOverrides[].environmentFiles",
             "overrides.containerOverrides[].resourceRequirements",
             "overrides.inferenceAcceleratorOverrides",
@@ -9263,7 +9263,8 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "StartTask",
         &[
             "enableExecuteCommand",
-            "networkConfiguration",
+            "networkConfiguration.awsvpcConfiguration.securityGroups",
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "overrides.containerOverrides[].environmentFiles",
             "overrides.containerOverrides[].resourceRequirements",
             "overrides.inferenceAcceleratorOverrides",

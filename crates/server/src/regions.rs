@@ -243,6 +243,7 @@ impl Regions {
         let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
         let load_balancing = Arc::new(wiring::Elbv2Targets::default());
         let service_registry = Arc::new(wiring::CloudMapRegistry::default());
+        let vpc = Arc::new(wiring::Ec2Subnets::default());
         let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
@@ -252,11 +253,14 @@ impl Regions {
                 join_token: settings.join_token.clone(),
             },
             Arc::clone(&store),
-            Arc::new(wiring::LogsSink(Arc::clone(&logs))),
-            Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
-            Arc::clone(&load_balancing) as Arc<dyn flotilla_ecs::load_balancing::LoadBalancing>,
-            Arc::clone(&service_registry) as Arc<dyn flotilla_ecs::discovery::ServiceRegistry>,
-            dns_table,
+            flotilla_ecs::Links {
+                logs: Arc::new(wiring::LogsSink(Arc::clone(&logs))),
+                figures: Arc::new(wiring::CloudWatchSink(Arc::clone(&cloudwatch))),
+                load_balancing: Arc::clone(&load_balancing) as _,
+                service_registry: Arc::clone(&service_registry) as _,
+                vpc: Arc::clone(&vpc) as _,
+                dns: dns_table,
+            },
         )
         .await?;
         let zones = Arc::new(wiring::EcsZones(Arc::clone(&ecs)));
@@ -269,6 +273,8 @@ impl Regions {
             )
             .await?,
         );
+        // Set once: this region's EC2 was just made.
+        let _ = vpc.0.set(Arc::clone(&ec2));
         let certificate_users = Arc::new(wiring::Elbv2CertificateUsers::default());
         let acm = Arc::new(
             flotilla_acm::App::open(

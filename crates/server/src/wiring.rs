@@ -234,3 +234,45 @@ impl FigureSink for CloudWatchSink {
         self.0.metrics.record(at, points);
     }
 }
+
+/// awsvpc tasks' subnets and security groups are EC2's; so are hosts' slices of subnets.
+#[derive(Default)]
+pub struct Ec2Subnets(pub std::sync::OnceLock<Arc<flotilla_ec2::App>>);
+
+impl flotilla_ecs::vpc::Vpc for Ec2Subnets {
+    fn view(&self) -> BoxFuture<'_, Result<flotilla_ecs::vpc::VpcView, String>> {
+        Box::pin(async move {
+            let ec2 = self.0.get().ok_or("EC2 is not ready")?;
+            let network = ec2.network().await.map_err(|e| e.to_string())?;
+            let defaults = network.subnets.iter().map(|(zone, s)| flotilla_ecs::vpc::SubnetInfo {
+                id: s.id.clone(),
+                zone: zone.clone(),
+                cidr: s.cidr.clone(),
+            });
+            let created =
+                network.created_subnets.iter().map(|(id, s)| flotilla_ecs::vpc::SubnetInfo {
+                    id: id.clone(),
+                    zone: s.zone.clone(),
+                    cidr: s.cidr.clone(),
+                });
+            let mut groups = vec![network.group_id.clone()];
+            groups.extend(network.groups.keys().cloned());
+            Ok(flotilla_ecs::vpc::VpcView {
+                vpc_id: network.vpc_id.clone(),
+                default_group: network.group_id.clone(),
+                subnets: defaults.chain(created).collect(),
+                groups,
+            })
+        })
+    }
+
+    fn host_slices(
+        &self,
+        pairs: Vec<(String, String)>,
+    ) -> BoxFuture<'_, Result<flotilla_ecs::vpc::HostSlices, String>> {
+        Box::pin(async move {
+            let ec2 = self.0.get().ok_or("EC2 is not ready")?;
+            flotilla_ec2::slices::host_slices(ec2, pairs).await.map_err(|e| e.message)
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //! supervisor starts workers for new desired tasks, stops the ones the server no longer wants,
 //! adopts what a previous run of the agent left, and publishes the actual state.
 
+pub mod awsvpc;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +53,9 @@ pub struct TaskRun {
     /// When the server stopped listing a STOPPED task; its containers are removed after the
     /// cleanup wait.
     pub forgotten_at: Option<f64>,
+    /// An awsvpc task's pause container and interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<awsvpc::PauseRun>,
 }
 
 impl TaskRun {
@@ -70,7 +74,14 @@ impl TaskRun {
                 (name, run)
             })
             .collect();
-        TaskRun { spec, last_status: TaskStatus::Provisioning, containers, ..TaskRun::default() }
+        let pause = (spec.network_mode == "awsvpc").then(|| awsvpc::PauseRun::new(&spec));
+        TaskRun {
+            spec,
+            last_status: TaskStatus::Provisioning,
+            containers,
+            pause,
+            ..TaskRun::default()
+        }
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -103,6 +114,7 @@ impl TaskRun {
             stopped_at: self.stopped_at,
             stop_code: self.stop_code.clone(),
             stopped_reason: self.stopped_reason.clone(),
+            network: self.pause.as_ref().and_then(|p| p.attachment.clone()),
         }
     }
 }
@@ -139,6 +151,8 @@ pub struct EngineConfig {
     pub resolver: Option<std::net::IpAddr>,
     /// Asks the server whether `awslogs` groups exist before their containers start.
     pub log_groups: Option<Arc<crate::logs::groups::GroupCheck>>,
+    /// awsvpc task networking (`None`: awsvpc tasks fail to start, saying why).
+    pub networking: Option<Arc<awsvpc::TaskNetworking>>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
@@ -327,10 +341,12 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
             tokio::time::sleep(inner.config.cleanup_wait).await;
-            for container in run.containers.values() {
-                if let Some(id) = &container.docker_id {
+            let pause = run.pause.iter().map(|p| (&p.docker_name, &p.docker_id));
+            let containers = run.containers.values().map(|c| (&c.docker_name, &c.docker_id));
+            for (name, id) in containers.chain(pause) {
+                if let Some(id) = id {
                     if let Err(error) = inner.runtime.remove(id).await {
-                        tracing::warn!(%error, container = %container.docker_name, "cannot remove container");
+                        tracing::warn!(%error, container = %name, "cannot remove container");
                     }
                 }
             }
@@ -354,6 +370,21 @@ impl Engine {
                 tracing::info!(container = %container.name, task = %arn, "removing a container of an unknown task");
                 let _ = self.inner.runtime.stop(&container.id, Duration::from_secs(10)).await;
                 let _ = self.inner.runtime.remove(&container.id).await;
+            }
+        }
+        // Interfaces of tasks nobody knows (the state file lost, or the agent killed while it
+        // attached one): detached, their addresses given back.
+        if let Some(networking) = &self.inner.config.networking {
+            for task_id in networking.cni.recorded_tasks() {
+                let known = |arn: &String| arn.rsplit('/').next() == Some(task_id.as_str());
+                let known = wanted.keys().any(known) || lock(&self.inner.runs).keys().any(known);
+                if !known {
+                    tracing::info!(task = %task_id, "detaching the interface of an unknown task");
+                    let gone = std::path::PathBuf::new();
+                    if let Err(error) = networking.cni.detach(&task_id, &gone).await {
+                        tracing::warn!(%error, task = %task_id, "cannot detach");
+                    }
+                }
             }
         }
     }

@@ -145,6 +145,11 @@ impl Worker {
         labels.insert(LABEL_FAMILY.into(), spec.family.clone());
         labels.insert(LABEL_REVISION.into(), spec.revision.to_string());
         labels.insert(LABEL_AGENT.into(), self.config.agent_id.clone());
+        // An awsvpc task's containers join its pause container's namespace.
+        let network_mode = match self.run.pause.as_ref().and_then(|p| p.docker_id.as_ref()) {
+            Some(pause) => format!("container:{pause}"),
+            None => spec.network_mode.clone(),
+        };
         ContainerPlan {
             docker_name: self
                 .run
@@ -154,7 +159,7 @@ impl Worker {
                 .unwrap_or_default(),
             definition,
             labels,
-            network_mode: spec.network_mode.clone(),
+            network_mode,
             task_volumes: spec.volumes.clone(),
             task_memory_mib: spec
                 .memory
@@ -224,6 +229,9 @@ impl Worker {
             return Some(cause);
         }
         self.make_task_cgroup();
+        if let Some(cause) = self.provision_network().await {
+            return Some(cause);
+        }
 
         // Create every container (idempotent by name) and remember its id at once.
         let names: Vec<String> = self.run.containers.keys().cloned().collect();
@@ -335,6 +343,50 @@ impl Worker {
             self.mark_container_failed(name, reason);
         }
         Some(StopCause { code: Some("TaskFailedToStart".into()), reason: reason.to_string() })
+    }
+
+    /// An awsvpc task's pause container and interface (see `super::awsvpc`), before any of
+    /// its containers exists.
+    async fn provision_network(&mut self) -> Option<StopCause> {
+        let mut pause = self.run.pause.clone()?;
+        let outcome = match self.config.networking.clone() {
+            None => Err("network mode awsvpc needs the CNI plugins on this agent's host \
+                         (apt-get install containernetworking-plugins)"
+                .to_string()),
+            Some(networking) => {
+                let runtime = Arc::clone(&self.runtime);
+                let config = self.config.clone();
+                let spec = self.run.spec.clone();
+                let cgroup = self.cgroup_parent.clone();
+                let record = |p: &super::awsvpc::PauseRun| {
+                    self.run.pause = Some(p.clone());
+                    self.publish();
+                };
+                super::awsvpc::provision(
+                    runtime.as_ref(),
+                    &networking,
+                    &config,
+                    &spec,
+                    &mut pause,
+                    cgroup,
+                    record,
+                )
+                .await
+            }
+        };
+        self.run.pause = Some(pause);
+        self.publish();
+        match outcome {
+            Ok(()) => None,
+            Err(error) => {
+                let reason = format!("ResourceInitializationError: {error}");
+                let names: Vec<String> = self.run.containers.keys().cloned().collect();
+                for name in names {
+                    self.mark_container_failed(&name, &reason);
+                }
+                Some(StopCause { code: Some("TaskFailedToStart".into()), reason })
+            }
+        }
     }
 
     /// The task's cgroup for task-level cpu/memory (see `crate::cgroup`).
@@ -541,6 +593,19 @@ impl Worker {
             }
         }
         self.set_status(TaskStatus::Deprovisioning);
+        if let (Some(mut pause), Some(networking)) =
+            (self.run.pause.clone(), self.config.networking.clone())
+        {
+            super::awsvpc::deprovision(
+                self.runtime.as_ref(),
+                &networking,
+                &self.run.spec,
+                &mut pause,
+            )
+            .await;
+            self.run.pause = Some(pause);
+            self.publish();
+        }
         crate::cgroup::remove(self.run.spec.task_id());
         self.run.stopped_at = Some(now());
         self.set_status(TaskStatus::Stopped);

@@ -11,6 +11,7 @@ pub mod cni;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Where Debian installs the CNI plugins.
@@ -80,11 +81,15 @@ impl CniNetwork {
         }
     }
 
-    /// The `firewall` link of the chain, after `previous` (the bridge's result).
-    fn firewall(&self, slice: &SubnetSlice, previous: &serde_json::Value) -> serde_json::Value {
+    /// The `firewall` link of the chain of `config`, after `previous` (the bridge's result).
+    fn firewall(
+        &self,
+        config: &serde_json::Value,
+        previous: &serde_json::Value,
+    ) -> serde_json::Value {
         json!({
             "cniVersion": "1.0.0",
-            "name": slice.bridge(),
+            "name": config["name"],
             "type": "firewall",
             "backend": "iptables",
             "prevResult": previous,
@@ -120,42 +125,41 @@ impl CniNetwork {
     }
 
     /// Gives the namespace at `netns` (`/proc/<pid>/ns/net`) of task `task_id` its interface.
+    /// What is about to be done is recorded first, so a crash at any point leaves a record
+    /// [`CniNetwork::detach`] can undo (see [`CniNetwork::recorded_tasks`]).
     pub async fn attach(
         &self,
         task_id: &str,
         netns: &Path,
         slice: &SubnetSlice,
     ) -> Result<Attachment, NetworkError> {
+        let config = self.config(slice);
+        self.write_record(task_id, &Record { config: config.clone(), result: None })?;
         let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
-        let raw = self
-            .plugins
-            .call(cni::Command::Add, &self.config(slice), &call)
-            .await?
-            .unwrap_or_default();
-        match self.finish_attach(task_id, &call, slice, raw).await {
-            Ok(attachment) => Ok(attachment),
-            Err(error) => {
-                // Half a chain is no attachment: undo what was done.
-                if let Err(undo) = self.detach(task_id, netns, slice).await {
-                    tracing::error!(%undo, task = task_id, "cannot undo a failed attachment");
-                }
-                Err(error)
+        let added = self.plugins.call(cni::Command::Add, &config, &call).await;
+        let outcome = match added {
+            Ok(raw) => self.finish_attach(task_id, &call, config, raw.unwrap_or_default()).await,
+            Err(error) => Err(error.into()),
+        };
+        if outcome.is_err() {
+            // Half a chain is no attachment: undo what was done.
+            if let Err(undo) = self.detach(task_id, netns).await {
+                tracing::error!(%undo, task = task_id, "cannot undo a failed attachment");
             }
         }
+        outcome
     }
 
-    /// After the bridge's ADD: the result kept, the firewall's ADD, the address read.
+    /// After the bridge's ADD: the result recorded, the firewall's ADD, the address read.
     async fn finish_attach(
         &self,
         task_id: &str,
         call: &cni::Invocation<'_>,
-        slice: &SubnetSlice,
+        config: serde_json::Value,
         raw: serde_json::Value,
     ) -> Result<Attachment, NetworkError> {
-        let cache_error = |source| NetworkError::Cache { task: task_id.to_string(), source };
-        std::fs::create_dir_all(&self.results_dir).map_err(cache_error)?;
-        std::fs::write(self.result_file(task_id), raw.to_string()).map_err(cache_error)?;
-        self.plugins.call(cni::Command::Add, &self.firewall(slice, &raw), call).await?;
+        self.write_record(task_id, &Record { config: config.clone(), result: Some(raw.clone()) })?;
+        self.plugins.call(cni::Command::Add, &self.firewall(&config, &raw), call).await?;
         let result: cni::AddResult =
             serde_json::from_value(raw).map_err(|_| NetworkError::NoAddress)?;
         let inside = result.interfaces.iter().position(|i| i.sandbox.is_some());
@@ -168,35 +172,62 @@ impl CniNetwork {
         Ok(Attachment {
             ipv4: address.parse().map_err(|_| NetworkError::NoAddress)?,
             prefix_len: prefix.parse().map_err(|_| NetworkError::NoAddress)?,
-            gateway: ip.gateway.as_deref().and_then(|g| g.parse().ok()).unwrap_or(slice.gateway),
+            gateway: ip
+                .gateway
+                .as_deref()
+                .and_then(|g| g.parse().ok())
+                .ok_or(NetworkError::NoAddress)?,
             mac: inside.map(|i| result.interfaces[i].mac.clone()).unwrap_or_default(),
         })
     }
 
-    /// Takes the task's interface away and gives its address back (the namespace may be gone).
-    pub async fn detach(
-        &self,
-        task_id: &str,
-        netns: &Path,
-        slice: &SubnetSlice,
-    ) -> Result<(), NetworkError> {
-        let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
+    fn write_record(&self, task_id: &str, record: &Record) -> Result<(), NetworkError> {
+        let cache_error = |source| NetworkError::Cache { task: task_id.to_string(), source };
+        std::fs::create_dir_all(&self.results_dir).map_err(cache_error)?;
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
         let file = self.result_file(task_id);
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, bytes).map_err(cache_error)?;
+        std::fs::rename(&partial, &file).map_err(cache_error)
+    }
+
+    /// The tasks with an interface attached, or being attached, on this host (by the records
+    /// of this agent and of its predecessors in the same state directory).
+    pub fn recorded_tasks(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.results_dir) else { return Vec::new() };
+        let mut tasks: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+            .collect();
+        tasks.sort();
+        tasks
+    }
+
+    /// Takes the task's interface away and gives its address back, from what `attach`
+    /// recorded (the namespace may be gone; nothing recorded: nothing to undo).
+    pub async fn detach(&self, task_id: &str, netns: &Path) -> Result<(), NetworkError> {
+        let file = self.result_file(task_id);
+        let Some(record) = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+        else {
+            let _ = std::fs::remove_file(&file);
+            return Ok(());
+        };
+        let call = cni::Invocation { container_id: task_id, netns, ifname: TASK_INTERFACE };
         // Every step is tried even when one before it failed, so nothing stays behind.
         let mut first_error = None;
-        if let Some(previous) = std::fs::read(&file)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        {
-            let firewall = self.firewall(slice, &previous);
+        if let Some(previous) = &record.result {
+            let firewall = self.firewall(&record.config, previous);
             if let Err(error) = self.plugins.call(cni::Command::Del, &firewall, &call).await {
                 first_error = Some(error);
             }
         }
-        match self.plugins.call(cni::Command::Del, &self.config(slice), &call).await {
-            Ok(_) => {
+        match self.plugins.call(cni::Command::Del, &record.config, &call).await {
+            Ok(_) if first_error.is_none() => {
                 let _ = std::fs::remove_file(&file);
             }
+            Ok(_) => {}
             Err(error) => {
                 first_error.get_or_insert(error);
             }
@@ -206,4 +237,12 @@ impl CniNetwork {
             Some(error) => Err(error.into()),
         }
     }
+}
+
+/// What `attach` keeps of a task's chain: the bridge's configuration (DEL needs it, with the
+/// address range) and, once ADD answered, its result (the firewall's DEL needs that).
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    config: serde_json::Value,
+    result: Option<serde_json::Value>,
 }

@@ -383,6 +383,17 @@ impl DockerRuntime {
 }
 
 impl Runtime for DockerRuntime {
+    fn build_own_image<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let binary = std::env::current_exe()
+                .map_err(|e| RuntimeError::Docker(format!("cannot find this binary: {e}")))?;
+            crate::demo_image::ensure_demo_image(self.docker().await?, &binary, tag)
+                .await
+                .map(|_| ())
+                .map_err(|e| RuntimeError::Docker(e.to_string()))
+        })
+    }
+
     fn info(&self) -> BoxFuture<'_, Result<HostInfo, RuntimeError>> {
         Box::pin(self.host_info())
     }

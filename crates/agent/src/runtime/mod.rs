@@ -34,7 +34,8 @@ pub struct ContainerPlan {
     pub definition: ContainerDefinition,
     /// ECS's labels (above) merged over the definition's `dockerLabels`.
     pub labels: BTreeMap<String, String>,
-    /// `bridge` (default), `host` or `none`.
+    /// `bridge` (default), `host`, `none`, or `container:<id>` (an awsvpc task's container
+    /// joining its pause container's namespace).
     pub network_mode: String,
     /// The task's volumes, to resolve `mountPoints.sourceVolume`.
     pub task_volumes: Vec<Volume>,
@@ -83,6 +84,9 @@ pub struct ContainerStatus {
     pub started_at: Option<f64>,
     pub finished_at: Option<f64>,
     pub network_bindings: Vec<NetworkBinding>,
+    /// The main process, while it runs (its `/proc/<pid>/ns/net` is the container's network
+    /// namespace).
+    pub pid: Option<u32>,
 }
 
 /// A network a container is attached to, and its address there.
@@ -195,4 +199,7 @@ pub trait Runtime: Send + Sync + 'static {
     /// The address of the host on the bridge network of bridge-mode tasks (its gateway), where
     /// containers in bridge and host mode alike can reach a server of the agent's.
     fn bridge_gateway(&self) -> BoxFuture<'_, Result<Option<std::net::IpAddr>, RuntimeError>>;
+    /// Makes sure the image built from this very binary (the demo image, which awsvpc tasks'
+    /// pause containers run) is present under `tag`, building it if need be (no pulls).
+    fn build_own_image<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
 }

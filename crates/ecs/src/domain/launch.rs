@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use flotilla_api::agent::TaskSpec;
+use flotilla_api::agent::{TaskNetworkSpec, TaskSpec};
 use flotilla_api::task::TaskOverride;
 use flotilla_api::taskdef::{
     parse_task_cpu, parse_task_memory, ContainerDefinition, TaskDefinition,
@@ -111,9 +111,12 @@ pub fn reservation(definition: &TaskDefinition, overrides: &TaskOverride) -> Res
         i64::from,
     );
     let host_mode = matches!(definition.network_mode.as_deref(), Some("host"));
+    // An awsvpc task's ports are its own address's: it holds none of the host's.
+    let own_address = matches!(definition.network_mode.as_deref(), Some("awsvpc"));
     let mut tcp = BTreeSet::new();
     let mut udp = BTreeSet::new();
-    for mapping in containers.iter().flat_map(|c| c.port_mappings.iter().flatten()) {
+    let mappings = containers.iter().filter(|_| !own_address);
+    for mapping in mappings.flat_map(|c| c.port_mappings.iter().flatten()) {
         let port = if host_mode {
             mapping.host_port.or(mapping.container_port)
         } else {
@@ -152,5 +155,12 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
         volumes: definition.volumes.clone().unwrap_or_default(),
         stop_code: task.task.stop_code.clone(),
         stopped_reason: task.task.stopped_reason.clone(),
+        network: task.task.interface.as_ref().map(|i| TaskNetworkSpec {
+            interface_id: i.interface_id.clone(),
+            subnet_id: i.subnet_id.clone(),
+            subnet_cidr: i.subnet_cidr.clone(),
+            host_slice: i.host_slice.clone(),
+            security_groups: i.security_groups.clone(),
+        }),
     }
 }

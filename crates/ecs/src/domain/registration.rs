@@ -140,6 +140,12 @@ pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskRepo
         || fills(task.stopped_at, report.stopped_at)
         || (task.stop_code.is_none() && report.stop_code.is_some())
         || (task.stopped_reason.is_none() && report.stopped_reason.is_some())
+        || report.network.as_ref().is_some_and(|n| {
+            task.interface.as_ref().is_some_and(|i| {
+                i.ipv4_address.as_deref() != Some(n.ipv4_address.as_str())
+                    || i.mac_address.as_deref() != Some(n.mac_address.as_str())
+            })
+        })
     {
         return false;
     }
@@ -187,6 +193,12 @@ fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
     }
     if task.stopped_reason.is_none() {
         task.stopped_reason = task_report.stopped_reason;
+    }
+    // An awsvpc task's address, once its agent has wired the interface (it keeps it).
+    if let (Some(interface), Some(wired)) = (task.interface.as_mut(), task_report.network) {
+        interface.ipv4_address = Some(wired.ipv4_address);
+        interface.mac_address = Some(wired.mac_address);
+        interface.gateway = Some(wired.gateway);
     }
     if task.last_status == TaskStatus::Stopped {
         // A stopped task is done: ECS shows it desired STOPPED too.

@@ -444,6 +444,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             };
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
             if let Some(definition) = &definition {
+                super::targets::check_service_network_mode(definition)?;
                 check_load_balancers(&new.load_balancers, definition, load_balancing.as_ref())?;
                 check_registries(&new.service_registries, definition, service_registry.as_ref())?;
             }
@@ -815,6 +816,7 @@ fn apply_changes(
             .task_definition_by_arn(&arn)
             .map(|d| d.definition.clone())
             .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
+        super::targets::check_service_network_mode(&definition)?;
         check_load_balancers(&service.load_balancers, &definition, checks.load_balancing)?;
         check_registries(&service.service_registries, &definition, checks.service_registry)?;
     }

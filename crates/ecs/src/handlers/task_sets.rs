@@ -170,6 +170,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let definition =
                 resolve_definition_as(staged.state(), &task_definition, TASK_DEFINITION_NOT_FOUND)?;
+            super::targets::check_service_network_mode(&definition)?;
             super::targets::check_load_balancers(
                 &load_balancers,
                 &definition,

@@ -9,7 +9,7 @@ use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
-use flotilla_api::task::{Container, ContainerOverride, Task, TaskOverride};
+use flotilla_api::task::{Container, ContainerOverride, Task, TaskInterface, TaskOverride};
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
@@ -160,8 +160,7 @@ fn prepare_launch(ctx: &Ctx<'_>, r: LaunchRequest, count: usize) -> Result<Launc
 pub fn answered(task: &Task) -> wire::Task {
     let o = &task.overrides;
     wire::Task {
-        // No elastic network interfaces: awsvpc does not exist yet.
-        attachments: Some(Vec::new()),
+        attachments: Some(task.interface.iter().map(|i| eni_attachment(task, i)).collect()),
         attributes: None,
         availability_zone: task.availability_zone.clone(),
         capacity_provider_name: task.capacity_provider_name.clone(),
@@ -169,7 +168,12 @@ pub fn answered(task: &Task) -> wire::Task {
         connectivity: task.connectivity.clone(),
         connectivity_at: task.connectivity_at,
         container_instance_arn: task.container_instance_arn.clone(),
-        containers: Some(task.containers.iter().map(container_answered).collect()),
+        containers: Some(
+            task.containers
+                .iter()
+                .map(|c| container_answered(c, task.interface.as_ref()))
+                .collect(),
+        ),
         cpu: task.cpu.clone(),
         created_at: Some(task.created_at),
         desired_status: Some(task.desired_status.to_string()),
@@ -223,7 +227,49 @@ pub fn answered(task: &Task) -> wire::Task {
     }
 }
 
-fn container_answered(c: &Container) -> wire::Container {
+/// An awsvpc task's interface as ECS describes it: `ElasticNetworkInterface`, PRECREATED until
+/// its agent has wired it, ATTACHED while the task holds it, DELETED once the task stopped.
+fn eni_attachment(task: &Task, interface: &TaskInterface) -> wire::Attachment {
+    let status = if task.last_status == TaskStatus::Stopped {
+        "DELETED"
+    } else if interface.ipv4_address.is_some() {
+        "ATTACHED"
+    } else {
+        "PRECREATED"
+    };
+    let detail = |name: &str, value: Option<&str>| {
+        value.map(|v| wire::KeyValuePair { name: Some(name.into()), value: Some(v.into()) })
+    };
+    let ip = interface.ipv4_address.as_deref();
+    let dns_name = ip.map(|ip| private_dns_name(ip, &task.task_arn));
+    let details = [
+        detail("subnetId", Some(&interface.subnet_id)),
+        detail("networkInterfaceId", Some(&interface.interface_id)),
+        detail("macAddress", interface.mac_address.as_deref()),
+        detail("privateDnsName", dns_name.as_deref()),
+        detail("privateIPv4Address", ip),
+    ];
+    wire::Attachment {
+        id: Some(interface.attachment_id.clone()),
+        r#type: Some("ElasticNetworkInterface".into()),
+        status: Some(status.into()),
+        details: Some(details.into_iter().flatten().collect()),
+    }
+}
+
+/// EC2's private DNS name of an address: `ip-10-0-1-5.ec2.internal` in us-east-1,
+/// `ip-10-0-1-5.<region>.compute.internal` elsewhere.
+pub fn private_dns_name(ip: &str, task_arn: &str) -> String {
+    let region = task_arn.split(':').nth(3).unwrap_or("us-east-1");
+    let host = format!("ip-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.ec2.internal")
+    } else {
+        format!("{host}.{region}.compute.internal")
+    }
+}
+
+fn container_answered(c: &Container, interface: Option<&TaskInterface>) -> wire::Container {
     wire::Container {
         container_arn: Some(c.container_arn.clone()),
         task_arn: Some(c.task_arn.clone()),
@@ -247,7 +293,16 @@ fn container_answered(c: &Container) -> wire::Container {
                 })
                 .collect(),
         ),
-        network_interfaces: Some(Vec::new()),
+        network_interfaces: Some(
+            interface
+                .map(|i| wire::NetworkInterface {
+                    attachment_id: Some(i.attachment_id.clone()),
+                    private_ipv4_address: i.ipv4_address.clone(),
+                    ipv6_address: None,
+                })
+                .into_iter()
+                .collect(),
+        ),
         health_status: c.health_status.map(|h| h.to_string()),
         managed_agents: None,
         cpu: c.cpu.clone(),
@@ -290,6 +345,27 @@ fn launched(tasks: &[Task], failures: Vec<Failure>) -> (Vec<wire::Task>, Vec<wir
     (tasks.iter().map(answered).collect(), failures_to_wire(failures))
 }
 
+/// A launch's `networkConfiguration`, checked against its task definition (as it is now) and
+/// the VPC, with its subnets readied for the cluster's hosts.
+async fn prepare_network(
+    ctx: &Ctx<'_>,
+    launch: &Launch,
+    given: Option<wire::NetworkConfiguration>,
+) -> Result<Option<crate::vpc::Prepared>, ApiError> {
+    let (mode, cluster) = {
+        let state = ctx.app.state.read();
+        let definition = resolve_definition(&state, &launch.definition_ref)?;
+        let cluster = launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from).to_string();
+        (definition.network_mode.unwrap_or_else(|| "bridge".into()), cluster)
+    };
+    let given = given.and_then(|n| n.awsvpc_configuration).map(|c| crate::vpc::AwsVpcConfig {
+        subnets: c.subnets,
+        security_groups: c.security_groups.unwrap_or_default(),
+        assign_public_ip: c.assign_public_ip.unwrap_or_default(),
+    });
+    crate::vpc::prepare(ctx.app, &cluster, &mode, given, false).await
+}
+
 pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     // The members the field ledger refuses (ECS Exec, networking, capacity providers, ...) were
     // refused before this handler ran, by name.
@@ -301,7 +377,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         enable_execute_command: _,
         group,
         launch_type,
-        network_configuration: _,
+        network_configuration,
         overrides,
         placement_constraints,
         placement_strategy,
@@ -368,6 +444,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         },
         count as usize,
     )?;
+    let network = prepare_network(ctx, &launch, network_configuration).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx
@@ -376,6 +453,12 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            if definition.network_mode.as_deref() == Some("awsvpc") && network.is_none() {
+                // The definition changed to awsvpc since `prepare_network` looked.
+                return Err(ApiError::invalid(
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+                ));
+            }
             let reservation = reservation(&definition, &launch.overrides);
             let group = launch.group_of(&definition);
             let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
@@ -418,6 +501,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             for (provider, ids) in provider_lanes(staged.state(), &strategy, &launch.ids)? {
                 let mut lane_constraints = constraints.clone();
                 lane_constraints.extend(provider.as_ref().map(provider_constraint));
+                lane_constraints.extend(network.as_ref().map(crate::vpc::Prepared::constraint));
                 let placements = place(
                     &mut snapshot.cluster,
                     &Request {
@@ -448,6 +532,9 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             );
                             record.task.capacity_provider_name =
                                 provider.as_ref().map(|p| p.name.clone());
+                            record.task.interface = network.as_ref().and_then(|n| {
+                                n.interface_for(&instance.instance.ec2_instance_id)
+                            });
                             record.client_token.clone_from(&client_token);
                             tasks.push(record.task.clone());
                             staged.put(Record::Task(Box::new(record)));
@@ -475,7 +562,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         enable_ecs_managed_tags,
         enable_execute_command: _,
         group,
-        network_configuration: _,
+        network_configuration,
         overrides,
         propagate_tags,
         reference_id: _,
@@ -504,6 +591,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         },
         targets.len(),
     )?;
+    let network = prepare_network(ctx, &launch, network_configuration).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx
@@ -512,6 +600,12 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
+            if definition.network_mode.as_deref() == Some("awsvpc") && network.is_none() {
+                // The definition changed to awsvpc since `prepare_network` looked.
+                return Err(ApiError::invalid(
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+                ));
+            }
             let reservation = reservation(&definition, &launch.overrides);
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
@@ -541,9 +635,23 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 } else {
                     Err(flotilla_scheduler::Reason::Agent)
                 };
+                // An awsvpc task needs a slice of one of its subnets on the named instance.
+                let interface =
+                    network.as_ref().map(|n| n.interface_for(&instance.instance.ec2_instance_id));
+                if let Some(None) = interface {
+                    failures.push(Failure {
+                        arn: Some(arn),
+                        reason: Some("ATTRIBUTE".into()),
+                        detail: Some(
+                            "the instance runs no awsvpc tasks in the zones of the given subnets"
+                                .into(),
+                        ),
+                    });
+                    continue;
+                }
                 match fit {
                     Ok(()) => {
-                        let record = new_task(
+                        let mut record = new_task(
                             &scope,
                             &launch,
                             &cluster.cluster_name,
@@ -552,6 +660,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             ids,
                             &reservation,
                         );
+                        record.task.interface = interface.flatten();
                         tasks.push(record.task.clone());
                         staged.put(Record::Task(Box::new(record)));
                     }

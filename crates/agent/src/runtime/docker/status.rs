@@ -72,6 +72,7 @@ pub(super) fn container_status(inspect: ContainerInspectResponse) -> ContainerSt
         started_at: parse_docker_time(state.started_at.as_deref()),
         finished_at: parse_docker_time(state.finished_at.as_deref()),
         network_bindings,
+        pid: state.pid.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0),
     }
 }
 

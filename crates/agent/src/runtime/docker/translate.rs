@@ -69,6 +69,9 @@ enum NetworkMode {
     Bridge,
     Host,
     None,
+    /// Another container's namespace: an awsvpc task's pause container, which holds the
+    /// task's resolvers, hostname and hosts too (Docker refuses them here).
+    Container,
 }
 
 /// Collects every problem of a plan, so one error reports them all.
@@ -112,7 +115,7 @@ impl Problems {
 /// | interactive, pseudoTerminal, disableNetworking | OpenStdin, Tty, NetworkDisabled |
 /// | stopTimeout, healthCheck (s) | StopTimeout, Healthcheck (ns) |
 /// | logConfiguration | LogConfig (awslogs, awsfirelens: json-file) |
-/// | - | RestartPolicy no, NetworkMode bridge/host/none |
+/// | - | RestartPolicy no, NetworkMode bridge/host/none/container:<pause> |
 pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBody, RuntimeError> {
     let def = &plan.definition;
     let mut problems = Problems::default();
@@ -121,6 +124,7 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
         "" | "bridge" => NetworkMode::Bridge,
         "host" => NetworkMode::Host,
         "none" => NetworkMode::None,
+        other if other.starts_with("container:") => NetworkMode::Container,
         other => {
             problems.push(format!("network mode {other} is not supported by this agent"));
             NetworkMode::Bridge
@@ -143,6 +147,7 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
                 NetworkMode::Bridge => "bridge",
                 NetworkMode::Host => "host",
                 NetworkMode::None => "none",
+                NetworkMode::Container => plan.network_mode.as_str(),
             }
             .to_string(),
         ),
@@ -171,20 +176,23 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
 
     // The definition's own resolvers win; bridge-mode containers otherwise ask the agent's DNS
     // server (host and none mode cannot be given resolvers: Docker refuses it).
-    let own_dns = def.dns_servers.clone().unwrap_or_default();
-    host.dns = non_empty(if own_dns.is_empty() && mode == NetworkMode::Bridge {
-        plan.resolvers.iter().map(|r| r.to_string()).collect()
-    } else {
-        own_dns
-    });
-    host.dns_search = non_empty(def.dns_search_domains.clone().unwrap_or_default());
-    host.extra_hosts = non_empty(
-        def.extra_hosts
-            .iter()
-            .flatten()
-            .map(|h| format!("{}:{}", h.hostname, h.ip_address))
-            .collect(),
-    );
+    // A container in another's namespace shares that one's resolvers and hosts.
+    if mode != NetworkMode::Container {
+        let own_dns = def.dns_servers.clone().unwrap_or_default();
+        host.dns = non_empty(if own_dns.is_empty() && mode == NetworkMode::Bridge {
+            plan.resolvers.iter().map(|r| r.to_string()).collect()
+        } else {
+            own_dns
+        });
+        host.dns_search = non_empty(def.dns_search_domains.clone().unwrap_or_default());
+        host.extra_hosts = non_empty(
+            def.extra_hosts
+                .iter()
+                .flatten()
+                .map(|h| format!("{}:{}", h.hostname, h.ip_address))
+                .collect(),
+        );
+    }
     host.ulimits = non_empty(
         def.ulimits
             .iter()
@@ -236,7 +244,11 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
         working_dir: def.working_directory.clone().filter(|w| !w.is_empty()),
         user: def.user.clone().filter(|u| !u.is_empty()),
         // Docker refuses a hostname for a container sharing the host's network namespace.
-        hostname: if mode == NetworkMode::Host { None } else { def.hostname.clone() },
+        hostname: if matches!(mode, NetworkMode::Host | NetworkMode::Container) {
+            None
+        } else {
+            def.hostname.clone()
+        },
         labels: Some(plan.labels.clone().into_iter().collect()),
         exposed_ports,
         open_stdin: def.interactive.filter(|i| *i),

@@ -1,0 +1,226 @@
+//! awsvpc tasks, as ECS's agent runs them: a pause container (the demo image, which is the
+//! Flotilla binary, sleeping until SIGTERM) holds the task's network namespace; CNI gives that
+//! namespace its interface on the subnet (`crate::network`); the task's containers join it
+//! (`container:<pause>`). The pause container carries the namespace's resolvers and extra
+//! hosts, which its members share. Teardown detaches the interface before the pause container
+//! goes, and works from what was recorded, so an agent restarted at any point finds and undoes
+//! what its predecessor did.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flotilla_api::agent::{TaskNetworkReport, TaskSpec};
+use flotilla_api::taskdef::ContainerDefinition;
+use serde::{Deserialize, Serialize};
+
+use super::EngineConfig;
+use crate::network::{Attachment, CniNetwork, SubnetSlice};
+use crate::runtime::{
+    ContainerPlan, RunState, Runtime, LABEL_AGENT, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
+    LABEL_TASK_ARN,
+};
+
+/// Task networking on this host: the CNI chain and the pause containers' image.
+#[derive(Debug)]
+pub struct TaskNetworking {
+    pub cni: CniNetwork,
+    /// The demo image (the Flotilla binary), run as `sleep`.
+    pub pause_image: String,
+    /// Whether the image is there, made sure of at the first awsvpc task.
+    image_ready: tokio::sync::OnceCell<Result<(), String>>,
+}
+
+impl TaskNetworking {
+    pub fn new(cni: CniNetwork, pause_image: impl Into<String>) -> TaskNetworking {
+        TaskNetworking {
+            cni,
+            pause_image: pause_image.into(),
+            image_ready: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn ensure_image(&self, runtime: &dyn Runtime) -> Result<(), String> {
+        self.image_ready
+            .get_or_init(|| async {
+                runtime
+                    .build_own_image(&self.pause_image)
+                    .await
+                    .map_err(|e| format!("cannot build the pause image {}: {e}", self.pause_image))
+            })
+            .await
+            .clone()
+    }
+}
+
+/// The container name ECS's agent gives the pause container.
+pub const PAUSE_CONTAINER_NAME: &str = "~internal~ecs~pause";
+
+/// What the agent knows of a task's pause container and interface (kept in the state file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PauseRun {
+    pub docker_name: String,
+    pub docker_id: Option<String>,
+    /// The interface, once attached.
+    pub attachment: Option<TaskNetworkReport>,
+}
+
+impl PauseRun {
+    pub fn new(spec: &TaskSpec) -> PauseRun {
+        PauseRun {
+            docker_name: super::docker_name(spec, "internalecspause"),
+            ..PauseRun::default()
+        }
+    }
+}
+
+/// This host's slice of the task's subnet, as CNI's bridge and address management take it:
+/// the slice's first address is the gateway (the bridge's address here), the task's address
+/// one of the rest.
+pub fn slice_of(spec: &TaskSpec) -> Result<SubnetSlice, String> {
+    let network = spec.network.as_ref().ok_or("the task has no network configuration")?;
+    let (base, prefix) = network
+        .host_slice
+        .split_once('/')
+        .and_then(|(a, p)| Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?)))
+        .filter(|(_, p)| (16..=28).contains(p))
+        .ok_or_else(|| format!("the host slice '{}' is not a CIDR block", network.host_slice))?;
+    let base = u32::from(base);
+    let size = 1u32 << (32 - u32::from(prefix));
+    Ok(SubnetSlice {
+        subnet_id: network.subnet_id.clone(),
+        network: Ipv4Addr::from(base),
+        prefix_len: prefix,
+        gateway: Ipv4Addr::from(base + 1),
+        first: Ipv4Addr::from(base + 2),
+        last: Ipv4Addr::from(base + size - 2),
+    })
+}
+
+fn report(attachment: &Attachment) -> TaskNetworkReport {
+    TaskNetworkReport {
+        ipv4_address: attachment.ipv4.to_string(),
+        prefix_len: attachment.prefix_len,
+        gateway: attachment.gateway.to_string(),
+        mac_address: attachment.mac.clone(),
+    }
+}
+
+/// The pause container's plan: no network but loopback (CNI adds the interface), the task's
+/// resolvers and extra hosts (its members share them), its cgroup.
+fn pause_plan(
+    networking: &TaskNetworking,
+    config: &EngineConfig,
+    spec: &TaskSpec,
+    pause: &PauseRun,
+    cgroup_parent: Option<String>,
+) -> ContainerPlan {
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_TASK_ARN.to_string(), spec.task_arn.clone());
+    labels.insert(LABEL_CONTAINER_NAME.to_string(), PAUSE_CONTAINER_NAME.to_string());
+    labels.insert(LABEL_CLUSTER.to_string(), spec.cluster.clone());
+    labels.insert(LABEL_AGENT.to_string(), config.agent_id.clone());
+    // Definitions may name their own resolvers and hosts (ECS takes them for awsvpc on the
+    // task's first container that sets them).
+    let own_dns = spec.containers.iter().find_map(|c| c.dns_servers.clone()).unwrap_or_default();
+    let extra_hosts: Vec<_> =
+        spec.containers.iter().flat_map(|c| c.extra_hosts.iter().flatten().cloned()).collect();
+    let search = spec.containers.iter().find_map(|c| c.dns_search_domains.clone());
+    let definition = ContainerDefinition {
+        name: Some(PAUSE_CONTAINER_NAME.to_string()),
+        image: Some(networking.pause_image.clone()),
+        command: Some(vec!["sleep".to_string()]),
+        dns_servers: Some(if own_dns.is_empty() {
+            config.resolver.iter().map(|r| r.to_string()).collect()
+        } else {
+            own_dns
+        })
+        .filter(|d| !d.is_empty()),
+        dns_search_domains: search,
+        extra_hosts: Some(extra_hosts).filter(|h| !h.is_empty()),
+        ..ContainerDefinition::default()
+    };
+    ContainerPlan {
+        docker_name: pause.docker_name.clone(),
+        definition,
+        labels,
+        network_mode: "none".to_string(),
+        cgroup_parent,
+        ..ContainerPlan::default()
+    }
+}
+
+/// The network namespace of a running container.
+async fn netns_of(runtime: &dyn Runtime, id: &str) -> Result<PathBuf, String> {
+    let status = runtime
+        .inspect(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the pause container is gone")?;
+    match (status.state, status.pid) {
+        (RunState::Running, Some(pid)) if pid > 0 => {
+            Ok(PathBuf::from(format!("/proc/{pid}/ns/net")))
+        }
+        _ => Err("the pause container is not running".to_string()),
+    }
+}
+
+/// PROVISIONING: the pause container started and its namespace attached. `record` is called
+/// whenever something was made that teardown must find (the container's id, the attachment).
+pub async fn provision(
+    runtime: &dyn Runtime,
+    networking: &TaskNetworking,
+    config: &EngineConfig,
+    spec: &TaskSpec,
+    pause: &mut PauseRun,
+    cgroup_parent: Option<String>,
+    mut record: impl FnMut(&PauseRun),
+) -> Result<(), String> {
+    let slice = slice_of(spec)?;
+    if pause.docker_id.is_none() {
+        networking.ensure_image(runtime).await?;
+        let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
+        let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
+        pause.docker_id = Some(id);
+        record(pause);
+    }
+    let id = pause.docker_id.clone().unwrap_or_default();
+    runtime.start(&id).await.map_err(|e| format!("pause container: {e}"))?;
+    if pause.attachment.is_none() {
+        let netns = netns_of(runtime, &id).await?;
+        let attachment = networking
+            .cni
+            .attach(spec.task_id(), &netns, &slice)
+            .await
+            .map_err(|e| format!("task network: {e}"))?;
+        pause.attachment = Some(report(&attachment));
+        record(pause);
+    }
+    Ok(())
+}
+
+/// DEPROVISIONING: the interface detached (while the namespace still exists, if it does),
+/// then the pause container stopped. Removal comes with the task's other containers.
+pub async fn deprovision(
+    runtime: &dyn Runtime,
+    networking: &TaskNetworking,
+    spec: &TaskSpec,
+    pause: &mut PauseRun,
+) {
+    let netns = match &pause.docker_id {
+        Some(id) => netns_of(runtime, id).await.unwrap_or_default(),
+        None => PathBuf::new(),
+    };
+    match networking.cni.detach(spec.task_id(), &netns).await {
+        Ok(()) => pause.attachment = None,
+        Err(error) => {
+            tracing::error!(%error, task = %spec.task_arn, "cannot detach the task's interface")
+        }
+    }
+    if let Some(id) = &pause.docker_id {
+        if let Err(error) = runtime.stop(id, Duration::from_secs(5)).await {
+            tracing::warn!(%error, "cannot stop the pause container");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! awsvpc tasks on one host, with real Docker and Debian's CNI plugins: ECS's checks of
+//! `networkConfiguration`, each task its own address in its host's slice of the subnet (two
+//! tasks both listening on port 80, reached by address from the host), DescribeTasks' ENI
+//! attachment, and, once the tasks stop, no veth, address reservation or firewall rule left.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, NetworkConfiguration, NetworkMode,
+    PortMapping, Task,
+};
+
+use crate::fleet::Fleet;
+use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
+
+/// The id of the region's first subnet, through EC2's DescribeSubnets.
+fn first_subnet(f: &Flotilla) -> String {
+    let (id, secret) = f.root_key();
+    let form = b"Action=DescribeSubnets&Version=2016-11-15";
+    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    let request = SignedRaw::for_service("ec2", &[content_type], form).sign(
+        &id,
+        &secret,
+        REGION,
+        std::time::SystemTime::now(),
+    );
+    let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 200, "{body}");
+    let start = body.find("<subnetId>").expect("a subnet") + "<subnetId>".len();
+    let end = body[start..].find('<').expect("subnet id's end") + start;
+    body[start..end].to_string()
+}
+
+fn vpc_config(subnets: &[&str]) -> NetworkConfiguration {
+    let config = AwsVpcConfiguration::builder()
+        .set_subnets(Some(subnets.iter().map(|s| s.to_string()).collect()))
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .expect("awsvpc configuration");
+    NetworkConfiguration::builder().awsvpc_configuration(config).build()
+}
+
+fn detail<'t>(task: &'t Task, name: &str) -> Option<&'t str> {
+    let attachment = task.attachments().first()?;
+    attachment.details().iter().find(|d| d.name() == Some(name))?.value()
+}
+
+fn http_get(address: Ipv4Addr, port: u16) -> std::io::Result<String> {
+    let target = SocketAddr::from((address, port));
+    let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET / HTTP/1.1\r\nhost: task\r\nconnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+fn shell(command: &str) -> String {
+    let output = Command::new("sh").args(["-c", command]).output().expect("run sh");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// Removes the subnet's bridge when the test ends (the bridge plugin keeps it for the next
+/// task; the test's subnet has no next task).
+struct BridgeCleanup(String);
+
+impl Drop for BridgeCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
+    // A VPC of this test's own, so no other test's bridge has its addresses.
+    let cidr = format!("10.{}.0.0/16", 100 + std::process::id() % 100);
+    let fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
+    let subnet = first_subnet(&fleet.server);
+    let bridge = format!("fl{}", &subnet["subnet-".len()..][5..]);
+    let _cleanup = BridgeCleanup(bridge.clone());
+    let web = ContainerDefinition::builder()
+        .name("web")
+        .image("flotilla/demo:latest")
+        .memory(64)
+        .command("serve")
+        .command("--port")
+        .command("80")
+        .port_mappings(PortMapping::builder().container_port(80).build())
+        .build();
+    let definition =
+        fleet.register_with("vpc", vec![web], |b| b.network_mode(NetworkMode::Awsvpc)).await;
+
+    // ECS's checks: awsvpc needs a configuration; unknown subnets are named.
+    let refused = fleet
+        .ecs
+        .run_task()
+        .cluster(&fleet.cluster)
+        .task_definition(&definition)
+        .send()
+        .await
+        .expect_err("no network configuration");
+    let message = format!("{:?}", refused.into_service_error());
+    assert!(message.contains("Network Configuration must be provided"), "{message}");
+    let refused = fleet
+        .ecs
+        .run_task()
+        .cluster(&fleet.cluster)
+        .task_definition(&definition)
+        .network_configuration(vpc_config(&["subnet-0123456789abcdef0"]))
+        .send()
+        .await
+        .expect_err("an unknown subnet");
+    let message = format!("{:?}", refused.into_service_error());
+    assert!(message.contains("subnet-0123456789abcdef0"), "{message}");
+
+    // Two tasks, both on port 80 of their own address.
+    let out = fleet
+        .ecs
+        .run_task()
+        .cluster(&fleet.cluster)
+        .task_definition(&definition)
+        .count(2)
+        .network_configuration(vpc_config(&[&subnet]))
+        .send()
+        .await
+        .expect("run awsvpc tasks");
+    assert!(out.failures().is_empty(), "{:?}", out.failures());
+    let arns: Vec<String> =
+        out.tasks().iter().filter_map(|t| t.task_arn()).map(String::from).collect();
+    assert_eq!(arns.len(), 2);
+    let mut addresses = Vec::new();
+    for arn in &arns {
+        let task = fleet
+            .wait_task_for(arn, "RUNNING", Duration::from_secs(60), |t| {
+                t.last_status() == Some("RUNNING")
+            })
+            .await;
+        let attachment = &task.attachments()[0];
+        assert_eq!(attachment.r#type(), Some("ElasticNetworkInterface"));
+        assert_eq!(attachment.status(), Some("ATTACHED"));
+        assert_eq!(detail(&task, "subnetId"), Some(subnet.as_str()));
+        assert!(detail(&task, "networkInterfaceId").is_some_and(|id| id.starts_with("eni-")));
+        assert!(detail(&task, "macAddress").is_some_and(|m| m.len() == 17), "{task:?}");
+        let ip: Ipv4Addr =
+            detail(&task, "privateIPv4Address").expect("address").parse().expect("ip");
+        assert!(detail(&task, "privateDnsName").is_some_and(|n| n.starts_with("ip-")));
+        let container = &task.containers()[0];
+        assert_eq!(
+            container.network_interfaces()[0].private_ipv4_address(),
+            Some(ip.to_string().as_str())
+        );
+        assert!(container.network_bindings().is_empty(), "no host port: {container:?}");
+        addresses.push(ip);
+    }
+    assert_ne!(addresses[0], addresses[1], "each task has its own address");
+    for address in &addresses {
+        let octets = address.octets();
+        let vpc: Ipv4Addr = cidr.split('/').next().and_then(|a| a.parse().ok()).expect("vpc base");
+        assert_eq!(octets[..2], vpc.octets()[..2], "{address} is in the VPC {cidr}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match http_get(*address, 80) {
+                Ok(answer) if answer.starts_with("HTTP/1.1 200") => break,
+                other if Instant::now() > deadline => panic!("GET {address}:80: {other:?}"),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    assert!(shell(&format!("ip -o link show master {bridge}")).lines().count() >= 2);
+
+    // Stopped: the interface deleted, and nothing of it left on the host.
+    for arn in &arns {
+        fleet.ecs.stop_task().cluster(&fleet.cluster).task(arn).send().await.expect("stop");
+    }
+    for arn in &arns {
+        let task = fleet
+            .wait_task_for(arn, "STOPPED", Duration::from_secs(60), |t| {
+                t.last_status() == Some("STOPPED")
+            })
+            .await;
+        assert_eq!(task.attachments()[0].status(), Some("DELETED"));
+    }
+    assert_eq!(shell(&format!("ip -o link show master {bridge}")), "", "no veth left");
+    let rules = shell("iptables -S; iptables -t nat -S");
+    for address in &addresses {
+        assert!(!rules.contains(&format!("{address}/32")), "a rule of {address} is left:\n{rules}");
+    }
+    let ipam = fleet.agents[0].data_dir.join("network/ipam");
+    let reserved = shell(&format!("ls -R {} 2>/dev/null", ipam.display()));
+    for address in &addresses {
+        assert!(!reserved.contains(&address.to_string()), "{address} still reserved: {reserved}");
+    }
+}
