@@ -1,7 +1,8 @@
 //! awsvpc tasks on one host, with real Docker and Debian's CNI plugins: ECS's checks of
 //! `networkConfiguration`, each task its own address in its host's slice of the subnet (two
 //! tasks both listening on port 80, reached by address from the host), DescribeTasks' ENI
-//! attachment, and, once the tasks stop, no veth, address reservation or firewall rule left.
+//! attachment, tasks adopted with their addresses by an agent killed -9 and started again, and,
+//! once the tasks stop, no veth, address reservation or firewall rule left.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -78,7 +79,7 @@ impl Drop for BridgeCleanup {
 async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
     // A VPC of this test's own, so no other test's bridge has its addresses.
     let cidr = format!("10.{}.0.0/16", 100 + std::process::id() % 100);
-    let fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
+    let mut fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
     let subnet = first_subnet(&fleet.server);
     let bridge = format!("fl{}", &subnet["subnet-".len()..][5..]);
     let _cleanup = BridgeCleanup(bridge.clone());
@@ -171,6 +172,18 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
         }
     }
     assert!(shell(&format!("ip -o link show master {bridge}")).lines().count() >= 2);
+
+    // An agent killed -9 and started again adopts its tasks: same addresses, still serving.
+    fleet.agents[0].kill9();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fleet.agents[0].restart();
+    for (arn, address) in arns.iter().zip(&addresses) {
+        let task = fleet.describe(arn).await;
+        assert_eq!(task.last_status(), Some("RUNNING"));
+        assert_eq!(detail(&task, "privateIPv4Address"), Some(address.to_string().as_str()));
+        let answer = http_get(*address, 80).expect("served across the agent's restart");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 
     // Stopped: the interface deleted, and nothing of it left on the host.
     for arn in &arns {
