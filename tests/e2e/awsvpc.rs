@@ -173,6 +173,21 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
     }
     assert!(shell(&format!("ip -o link show master {bridge}")).lines().count() >= 2);
 
+    // The metadata endpoint answers from inside the task's namespace, with its interface.
+    let task = fleet.describe(&arns[0]).await;
+    let runtime_id = task.containers()[0].runtime_id().expect("container id").to_string();
+    let metadata = shell(&format!(
+        "docker exec {runtime_id} sh -c 'wget -qO- $ECS_CONTAINER_METADATA_URI_V4'"
+    ));
+    let metadata: serde_json::Value =
+        serde_json::from_str(&metadata).unwrap_or_else(|e| panic!("{e}: {metadata:?}"));
+    let network = &metadata["Networks"][0];
+    assert_eq!(network["NetworkMode"], "awsvpc", "{metadata}");
+    assert_eq!(network["IPv4Addresses"][0], addresses[0].to_string(), "{metadata}");
+    assert_eq!(network["MACAddress"], detail(&task, "macAddress").unwrap_or_default());
+    assert!(network["IPv4SubnetCIDRBlock"].as_str().is_some_and(|c| c.ends_with("/20")));
+    assert!(network["SubnetGatewayIpv4Address"].as_str().is_some_and(|g| g.contains('/')));
+
     // An agent killed -9 and started again adopts its tasks: same addresses, still serving.
     fleet.agents[0].kill9();
     tokio::time::sleep(Duration::from_millis(500)).await;

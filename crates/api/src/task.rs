@@ -157,3 +157,15 @@ pub struct TaskInterface {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
 }
+
+/// EC2's private DNS name of an address: `ip-10-0-3-5.ec2.internal` in us-east-1,
+/// `ip-10-0-3-5.<region>.compute.internal` elsewhere (the region read from the task's ARN).
+pub fn private_dns_name(ip: &str, task_arn: &str) -> String {
+    let region = task_arn.split(':').nth(3).unwrap_or("us-east-1");
+    let host = format!("ip-{}", ip.replace('.', "-"));
+    if region == "us-east-1" {
+        format!("{host}.ec2.internal")
+    } else {
+        format!("{host}.{region}.compute.internal")
+    }
+}

@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use crate::engine::{Engine, TaskRun};
 use crate::runtime::{ContainerDetails, Runtime};
 use shapes::{
-    ContainerLimits, ContainerMetadata, HealthMetadata, NetworkMetadata, PortMetadata, TaskLimits,
-    TaskMetadata,
+    ContainerLimits, ContainerMetadata, HealthMetadata, InterfaceMetadata, NetworkMetadata,
+    PortMetadata, TaskLimits, TaskMetadata,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +139,9 @@ async fn resolve(meta: &Metadata, token: &str, peer: SocketAddr) -> Result<Resol
     let details = details_of(meta, &run).await;
     let from_host = peer.ip() == meta.host || peer.ip().is_loopback();
     let peer_ip = peer.ip().to_string();
-    let from_task = details.values().flat_map(|d| &d.networks).any(|n| n.ipv4_address == peer_ip);
+    let own_interface = run.pause.as_ref().and_then(|p| p.attachment.as_ref());
+    let from_task = details.values().flat_map(|d| &d.networks).any(|n| n.ipv4_address == peer_ip)
+        || own_interface.is_some_and(|a| a.ipv4_address == peer_ip);
     if !from_host && !from_task {
         tracing::warn!(peer = %peer.ip(), task = %run.spec.task_arn, "metadata request from another task refused");
         return Err(refuse(
@@ -241,8 +243,28 @@ pub fn container_metadata(
     } else {
         run.spec.network_mode.clone()
     };
-    let networks = match details {
-        Some(d) if !d.networks.is_empty() => d
+    let wired = run.pause.as_ref().and_then(|p| p.attachment.as_ref());
+    let networks = match (wired, details) {
+        (Some(wired), _) => vec![NetworkMetadata {
+            network_mode: "awsvpc".to_string(),
+            ipv4_addresses: vec![wired.ipv4_address.clone()],
+            interface: Some(InterfaceMetadata {
+                attachment_index: 0,
+                mac_address: wired.mac_address.clone(),
+                ipv4_subnet_cidr_block: run
+                    .spec
+                    .network
+                    .as_ref()
+                    .map(|n| n.subnet_cidr.clone())
+                    .unwrap_or_default(),
+                private_dns_name: flotilla_api::task::private_dns_name(
+                    &wired.ipv4_address,
+                    &run.spec.task_arn,
+                ),
+                subnet_gateway_ipv4_address: format!("{}/{}", wired.gateway, wired.prefix_len),
+            }),
+        }],
+        (None, Some(d)) if !d.networks.is_empty() => d
             .networks
             .iter()
             .map(|n| NetworkMetadata {
@@ -256,9 +278,10 @@ pub fn container_metadata(
                 } else {
                     vec![n.ipv4_address.clone()]
                 },
+                interface: None,
             })
             .collect(),
-        _ => vec![NetworkMetadata { network_mode, ipv4_addresses: Vec::new() }],
+        _ => vec![NetworkMetadata { network_mode, ipv4_addresses: Vec::new(), interface: None }],
     };
     Some(ContainerMetadata {
         docker_id,

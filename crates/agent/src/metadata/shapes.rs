@@ -93,6 +93,25 @@ pub struct NetworkMetadata {
     pub network_mode: String,
     #[serde(rename = "IPv4Addresses", skip_serializing_if = "Vec::is_empty")]
     pub ipv4_addresses: Vec<String>,
+    /// An awsvpc task's interface, as ECS's agent describes it.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<InterfaceMetadata>,
+}
+
+/// The fields ECS's agent adds to an awsvpc task's network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InterfaceMetadata {
+    #[serde(rename = "AttachmentIndex")]
+    pub attachment_index: u32,
+    #[serde(rename = "MACAddress")]
+    pub mac_address: String,
+    #[serde(rename = "IPv4SubnetCIDRBlock")]
+    pub ipv4_subnet_cidr_block: String,
+    #[serde(rename = "PrivateDNSName")]
+    pub private_dns_name: String,
+    /// The gateway with the prefix length, as ECS writes it (`10.0.3.1/24`).
+    #[serde(rename = "SubnetGatewayIpv4Address")]
+    pub subnet_gateway_ipv4_address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

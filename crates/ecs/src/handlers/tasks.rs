@@ -241,7 +241,7 @@ fn eni_attachment(task: &Task, interface: &TaskInterface) -> wire::Attachment {
         value.map(|v| wire::KeyValuePair { name: Some(name.into()), value: Some(v.into()) })
     };
     let ip = interface.ipv4_address.as_deref();
-    let dns_name = ip.map(|ip| private_dns_name(ip, &task.task_arn));
+    let dns_name = ip.map(|ip| flotilla_api::task::private_dns_name(ip, &task.task_arn));
     let details = [
         detail("subnetId", Some(&interface.subnet_id)),
         detail("networkInterfaceId", Some(&interface.interface_id)),
@@ -254,18 +254,6 @@ fn eni_attachment(task: &Task, interface: &TaskInterface) -> wire::Attachment {
         r#type: Some("ElasticNetworkInterface".into()),
         status: Some(status.into()),
         details: Some(details.into_iter().flatten().collect()),
-    }
-}
-
-/// EC2's private DNS name of an address: `ip-10-0-1-5.ec2.internal` in us-east-1,
-/// `ip-10-0-1-5.<region>.compute.internal` elsewhere.
-pub fn private_dns_name(ip: &str, task_arn: &str) -> String {
-    let region = task_arn.split(':').nth(3).unwrap_or("us-east-1");
-    let host = format!("ip-{}", ip.replace('.', "-"));
-    if region == "us-east-1" {
-        format!("{host}.ec2.internal")
-    } else {
-        format!("{host}.{region}.compute.internal")
     }
 }
 
