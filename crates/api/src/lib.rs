@@ -9,6 +9,7 @@ pub mod account;
 pub mod agent;
 pub mod arn;
 pub mod capacity;
+pub mod cidr;
 pub mod cluster;
 pub mod common;
 pub mod datapoint;

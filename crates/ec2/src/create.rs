@@ -164,6 +164,8 @@ pub async fn delete_subnet(
                 return Err(dry_run());
             }
             network.created_subnets.remove(&subnet_id);
+            // Hosts' slices of it go with it.
+            network.host_slices.remove(&subnet_id);
             Ok(())
         })
         .await

@@ -7,7 +7,6 @@
 //! names ELBv2 and Cloud Map can point at.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use flotilla_store::{Op, Store, StoreError, Txn};
@@ -18,63 +17,7 @@ pub const DEFAULT_VPC_CIDR: &str = "10.0.0.0/16";
 
 const KEY: &str = "ec2/network";
 
-/// A block of IPv4 addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub base: u32,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// `a.b.c.d/n`, the base aligned to its prefix.
-    pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (address, prefix) =
-            text.split_once('/').ok_or_else(|| format!("'{text}' is not a CIDR block"))?;
-        let address: Ipv4Addr =
-            address.parse().map_err(|_| format!("'{text}' is not a CIDR block"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| format!("'{text}' is not a CIDR block"))?;
-        if prefix > 32 {
-            return Err(format!("'{text}' is not a CIDR block"));
-        }
-        let base = u32::from(address);
-        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-        if base & !mask != 0 {
-            return Err(format!("'{text}' has host bits set"));
-        }
-        Ok(Cidr { base, prefix })
-    }
-
-    /// Slice `index` of this block, `bits` longer.
-    pub fn slice(self, bits: u8, index: u32) -> Option<Cidr> {
-        let prefix = self.prefix.checked_add(bits).filter(|p| *p <= 28)?;
-        (index < (1 << bits)).then(|| Cidr { base: self.base + (index << (32 - prefix)), prefix })
-    }
-
-    /// Addresses EC2 leaves free in a subnet of this size (five are reserved).
-    pub fn usable(self) -> i32 {
-        (1i64 << (32 - u32::from(self.prefix))).saturating_sub(5).clamp(0, i64::from(i32::MAX))
-            as i32
-    }
-}
-
-impl Cidr {
-    /// Whether two blocks share an address.
-    pub fn overlaps(self, other: Cidr) -> bool {
-        let end = |c: Cidr| u64::from(c.base) + (1u64 << (32 - u32::from(c.prefix))) - 1;
-        u64::from(self.base) <= end(other) && u64::from(other.base) <= end(self)
-    }
-
-    /// Whether `inner` lies wholly within this block.
-    pub fn contains(self, inner: Cidr) -> bool {
-        inner.prefix >= self.prefix && self.overlaps(inner)
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
-    }
-}
+pub use flotilla_api::cidr::Cidr;
 
 /// A default subnet: its zone's slice of the VPC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,12 +99,40 @@ pub struct Network {
     pub host_slices: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
+/// A subnet, default or created, as other services see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetRef<'n> {
+    pub id: &'n str,
+    pub zone: &'n str,
+    pub cidr: &'n str,
+}
+
 impl Network {
+    /// Every subnet, the zones' default ones first, then those users created.
+    pub fn all_subnets(&self) -> impl Iterator<Item = SubnetRef<'_>> {
+        let defaults =
+            self.subnets.iter().map(|(zone, s)| SubnetRef { id: &s.id, zone, cidr: &s.cidr });
+        let created = self.created_subnets.iter().map(|(id, s)| SubnetRef {
+            id,
+            zone: &s.zone,
+            cidr: &s.cidr,
+        });
+        defaults.chain(created)
+    }
+
+    /// The subnet with this id, default or created.
+    pub fn subnet(&self, id: &str) -> Option<SubnetRef<'_>> {
+        self.all_subnets().find(|s| s.id == id)
+    }
+
+    /// Every security group's id, the default group first.
+    pub fn group_ids(&self) -> Vec<String> {
+        std::iter::once(self.group_id.clone()).chain(self.groups.keys().cloned()).collect()
+    }
+
     /// Every subnet's CIDR (default and created), for overlap checks.
     pub fn subnet_cidrs(&self) -> Vec<Cidr> {
-        let defaults = self.subnets.values().map(|s| s.cidr.as_str());
-        let created = self.created_subnets.values().map(|s| s.cidr.as_str());
-        defaults.chain(created).filter_map(|c| Cidr::parse(c).ok()).collect()
+        self.all_subnets().filter_map(|s| Cidr::parse(s.cidr).ok()).collect()
     }
 }
 

@@ -15,14 +15,13 @@ fn slice_bits(subnet: Cidr) -> u8 {
     4.min(28u8.saturating_sub(subnet.prefix))
 }
 
-/// A subnet's CIDR, default or created.
-pub fn subnet_cidr(network: &Network, subnet_id: &str) -> Option<String> {
-    let default = network.subnets.values().find(|s| s.id == subnet_id).map(|s| s.cidr.clone());
-    default.or_else(|| network.created_subnets.get(subnet_id).map(|s| s.cidr.clone()))
+/// A subnet's block, default or created.
+fn subnet_cidr(network: &Network, subnet_id: &str) -> Option<Cidr> {
+    Cidr::parse(network.subnet(subnet_id)?.cidr).ok()
 }
 
 fn slice_text(network: &Network, subnet_id: &str, index: u32) -> Option<String> {
-    let cidr = Cidr::parse(&subnet_cidr(network, subnet_id)?).ok()?;
+    let cidr = subnet_cidr(network, subnet_id)?;
     cidr.slice(slice_bits(cidr), index).map(|c| c.to_string())
 }
 
@@ -53,10 +52,9 @@ pub async fn host_slices(
     app.networks
         .change(&app.zones.zones(), |network| {
             for (subnet, host) in &pairs {
-                let cidr =
-                    subnet_cidr(network, subnet).and_then(|c| Cidr::parse(&c).ok()).ok_or_else(
-                        || ApiError::invalid(format!("The subnet ID '{subnet}' does not exist")),
-                    )?;
+                let cidr = subnet_cidr(network, subnet).ok_or_else(|| {
+                    ApiError::invalid(format!("The subnet ID '{subnet}' does not exist"))
+                })?;
                 let taken = network.host_slices.entry(subnet.clone()).or_default();
                 if taken.contains_key(host) {
                     continue;

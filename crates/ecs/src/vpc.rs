@@ -68,6 +68,22 @@ pub struct AwsVpcConfig {
     pub assign_public_ip: String,
 }
 
+/// ECS's answers to a configuration missing, or given where it does not belong.
+const MUST_PROVIDE: &str =
+    "Network Configuration must be provided when networkMode 'awsvpc' is specified.";
+const NOT_VALID: &str =
+    "Network Configuration is not valid for the given networkMode of this task definition.";
+
+/// The definition a launch commits with must agree with the network `prepare` readied (a
+/// family's latest revision may have changed in between): awsvpc needs one, others none.
+pub fn agrees(network_mode: Option<&str>, network: Option<&Prepared>) -> Result<(), ApiError> {
+    match (network_mode == Some("awsvpc"), network.is_some()) {
+        (true, false) => Err(ApiError::invalid(MUST_PROVIDE)),
+        (false, true) => Err(ApiError::invalid(NOT_VALID)),
+        _ => Ok(()),
+    }
+}
+
 /// ECS's limits on a configuration.
 const MAX_SUBNETS: usize = 16;
 const MAX_GROUPS: usize = 5;
@@ -83,16 +99,12 @@ pub fn check(
 ) -> Result<Option<AwsVpcConfig>, ApiError> {
     let Some(mut config) = given else {
         if network_mode == "awsvpc" {
-            return Err(ApiError::invalid(
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-            ));
+            return Err(ApiError::invalid(MUST_PROVIDE));
         }
         return Ok(None);
     };
     if network_mode != "awsvpc" {
-        return Err(ApiError::invalid(
-            "Network Configuration is not valid for the given networkMode of this task definition.",
-        ));
+        return Err(ApiError::invalid(NOT_VALID));
     }
     if config.subnets.is_empty() {
         return Err(ApiError::invalid("subnets can not be empty."));

@@ -62,6 +62,9 @@ pub struct Region {
     dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
+    /// `flotilla lb` processes connected now (`remote_lb.rs`): the health board holds only
+    /// while one is.
+    pub data_planes: std::sync::atomic::AtomicUsize,
 }
 
 /// Which of a region's services a request is for.
@@ -331,6 +334,7 @@ impl Regions {
             cloud_map,
             services,
             background: Mutex::new(Vec::new()),
+            data_planes: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 }

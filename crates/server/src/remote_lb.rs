@@ -5,6 +5,7 @@
 //! health board comes up and becomes the region's (DescribeTargetHealth, load balancer state).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,10 +50,14 @@ pub async fn connect(
     };
     upgrade.on_upgrade(move |socket| async move {
         tracing::info!(region = %region.name, "remote data plane connected");
+        region.data_planes.fetch_add(1, Ordering::SeqCst);
         if let Err(error) = serve(Arc::clone(&region), socket).await {
             tracing::info!(%error, "remote data plane disconnected");
         }
-        // What it last said no longer holds: no verdicts, every load balancer impaired.
+        if region.data_planes.fetch_sub(1, Ordering::SeqCst) > 1 {
+            return; // another one is connected and keeps the board
+        }
+        // What the last one said no longer holds: no verdicts, every load balancer impaired.
         let balancers = region
             .elbv2
             .records

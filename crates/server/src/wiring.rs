@@ -47,16 +47,14 @@ impl flotilla_elbv2::Vpcs for Ec2Vpcs {
     fn view(&self) -> flotilla_elbv2::BoxFuture<'_, Result<flotilla_elbv2::VpcView, String>> {
         Box::pin(async move {
             let network = self.0.network().await.map_err(|e| e.to_string())?;
-            let defaults = network.subnets.iter().map(|(zone, s)| (s.id.clone(), zone.clone()));
-            let created =
-                network.created_subnets.iter().map(|(id, s)| (id.clone(), s.zone.clone()));
-            let mut groups = vec![network.group_id.clone()];
-            groups.extend(network.groups.keys().cloned());
             Ok(flotilla_elbv2::VpcView {
                 vpc_id: network.vpc_id.clone(),
                 default_group: network.group_id.clone(),
-                subnets: defaults.chain(created).collect(),
-                groups,
+                subnets: network
+                    .all_subnets()
+                    .map(|s| (s.id.to_string(), s.zone.to_string()))
+                    .collect(),
+                groups: network.group_ids(),
             })
         })
     }
@@ -244,24 +242,18 @@ impl flotilla_ecs::vpc::Vpc for Ec2Subnets {
         Box::pin(async move {
             let ec2 = self.0.get().ok_or("EC2 is not ready")?;
             let network = ec2.network().await.map_err(|e| e.to_string())?;
-            let defaults = network.subnets.iter().map(|(zone, s)| flotilla_ecs::vpc::SubnetInfo {
-                id: s.id.clone(),
-                zone: zone.clone(),
-                cidr: s.cidr.clone(),
-            });
-            let created =
-                network.created_subnets.iter().map(|(id, s)| flotilla_ecs::vpc::SubnetInfo {
-                    id: id.clone(),
-                    zone: s.zone.clone(),
-                    cidr: s.cidr.clone(),
-                });
-            let mut groups = vec![network.group_id.clone()];
-            groups.extend(network.groups.keys().cloned());
             Ok(flotilla_ecs::vpc::VpcView {
                 vpc_id: network.vpc_id.clone(),
                 default_group: network.group_id.clone(),
-                subnets: defaults.chain(created).collect(),
-                groups,
+                subnets: network
+                    .all_subnets()
+                    .map(|s| flotilla_ecs::vpc::SubnetInfo {
+                        id: s.id.to_string(),
+                        zone: s.zone.to_string(),
+                        cidr: s.cidr.to_string(),
+                    })
+                    .collect(),
+                groups: network.group_ids(),
             })
         })
     }

@@ -1,17 +1,17 @@
 //! awsvpc tasks, as ECS's agent runs them: a pause container (the demo image, which is the
 //! Flotilla binary, sleeping until SIGTERM) holds the task's network namespace; CNI gives that
 //! namespace its interface on the subnet (`crate::network`); the task's containers join it
-//! (`container:<pause>`). The pause container carries the namespace's resolvers and extra
-//! hosts, which its members share. Teardown detaches the interface before the pause container
+//! (`container:<pause>`). The pause container carries the namespace's resolvers, which its
+//! members share. Teardown detaches the interface before the pause container
 //! goes, and works from what was recorded, so an agent restarted at any point finds and undoes
 //! what its predecessor did.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use flotilla_api::agent::{TaskNetworkReport, TaskSpec};
+use flotilla_api::cidr::Cidr;
 use flotilla_api::taskdef::ContainerDefinition;
 use serde::{Deserialize, Serialize};
 
@@ -80,21 +80,18 @@ impl PauseRun {
 /// one of the rest.
 pub fn slice_of(spec: &TaskSpec) -> Result<SubnetSlice, String> {
     let network = spec.network.as_ref().ok_or("the task has no network configuration")?;
-    let (base, prefix) = network
-        .host_slice
-        .split_once('/')
-        .and_then(|(a, p)| Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?)))
-        .filter(|(_, p)| (16..=28).contains(p))
+    let slice = Cidr::parse(&network.host_slice)
+        .ok()
+        .filter(|c| (16..=28).contains(&c.prefix))
         .ok_or_else(|| format!("the host slice '{}' is not a CIDR block", network.host_slice))?;
-    let base = u32::from(base);
-    let size = 1u32 << (32 - u32::from(prefix));
+    let last = u32::try_from(slice.size() - 2).unwrap_or(u32::MAX);
     Ok(SubnetSlice {
         subnet_id: network.subnet_id.clone(),
-        network: Ipv4Addr::from(base),
-        prefix_len: prefix,
-        gateway: Ipv4Addr::from(base + 1),
-        first: Ipv4Addr::from(base + 2),
-        last: Ipv4Addr::from(base + size - 2),
+        network: slice.first(),
+        prefix_len: slice.prefix,
+        gateway: slice.nth(1),
+        first: slice.nth(2),
+        last: slice.nth(last),
     })
 }
 
@@ -108,7 +105,7 @@ fn report(attachment: &Attachment) -> TaskNetworkReport {
 }
 
 /// The pause container's plan: no network but loopback (CNI adds the interface), the task's
-/// resolvers and extra hosts (its members share them), its cgroup.
+/// resolvers (its members share them), its cgroup.
 fn pause_plan(
     networking: &TaskNetworking,
     config: &EngineConfig,
@@ -121,24 +118,29 @@ fn pause_plan(
     labels.insert(LABEL_CONTAINER_NAME.to_string(), PAUSE_CONTAINER_NAME.to_string());
     labels.insert(LABEL_CLUSTER.to_string(), spec.cluster.clone());
     labels.insert(LABEL_AGENT.to_string(), config.agent_id.clone());
-    // Definitions may name their own resolvers and hosts (ECS takes them for awsvpc on the
-    // task's first container that sets them).
-    let own_dns = spec.containers.iter().find_map(|c| c.dns_servers.clone()).unwrap_or_default();
-    let extra_hosts: Vec<_> =
-        spec.containers.iter().flat_map(|c| c.extra_hosts.iter().flatten().cloned()).collect();
-    let search = spec.containers.iter().find_map(|c| c.dns_search_domains.clone());
+    // The task's containers share one resolv.conf: every resolver and search domain any of
+    // them names, in order, or else the agent's DNS server. (Extra hosts are refused for
+    // awsvpc at registration, as ECS does.)
+    let union = |pick: fn(&ContainerDefinition) -> Option<&Vec<String>>| {
+        let mut all: Vec<String> = Vec::new();
+        for value in spec.containers.iter().filter_map(pick).flatten() {
+            if !all.contains(value) {
+                all.push(value.clone());
+            }
+        }
+        all
+    };
+    let mut dns_servers = union(|c| c.dns_servers.as_ref());
+    if dns_servers.is_empty() {
+        dns_servers = config.resolver.iter().map(|r| r.to_string()).collect();
+    }
+    let search = union(|c| c.dns_search_domains.as_ref());
     let definition = ContainerDefinition {
         name: Some(PAUSE_CONTAINER_NAME.to_string()),
         image: Some(networking.pause_image.clone()),
         command: Some(vec!["sleep".to_string()]),
-        dns_servers: Some(if own_dns.is_empty() {
-            config.resolver.iter().map(|r| r.to_string()).collect()
-        } else {
-            own_dns
-        })
-        .filter(|d| !d.is_empty()),
-        dns_search_domains: search,
-        extra_hosts: Some(extra_hosts).filter(|h| !h.is_empty()),
+        dns_servers: Some(dns_servers).filter(|d| !d.is_empty()),
+        dns_search_domains: Some(search).filter(|d| !d.is_empty()),
         ..ContainerDefinition::default()
     };
     ContainerPlan {
@@ -222,5 +224,38 @@ pub async fn deprovision(
         if let Err(error) = runtime.stop(id, Duration::from_secs(5)).await {
             tracing::warn!(%error, "cannot stop the pause container");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_api::agent::TaskNetworkSpec;
+
+    fn spec(host_slice: &str) -> TaskSpec {
+        TaskSpec {
+            network: Some(TaskNetworkSpec {
+                subnet_id: "subnet-0123456789abcdef0".into(),
+                host_slice: host_slice.into(),
+                ..TaskNetworkSpec::default()
+            }),
+            ..TaskSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_slice_gives_its_gateway_and_the_rest_to_tasks() {
+        let slice = slice_of(&spec("10.7.3.0/24")).expect("slice");
+        assert_eq!(slice.gateway.to_string(), "10.7.3.1");
+        assert_eq!(
+            (slice.first.to_string(), slice.last.to_string()),
+            ("10.7.3.2".into(), "10.7.3.254".into())
+        );
+        assert_eq!(slice.prefix_len, 24);
+        assert_eq!(slice.bridge(), "fl56789abcdef0");
+        for bad in ["10.7.3.0", "10.7.3.1/24", "10.0.0.0/8", "10.0.0.0/30"] {
+            assert!(slice_of(&spec(bad)).is_err(), "{bad}");
+        }
+        assert!(slice_of(&TaskSpec::default()).is_err(), "no network, no slice");
     }
 }

@@ -371,6 +371,15 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
             Invalid(CLIENT, "hostname is not supported on container when networkMode=awsvpc."),
         ),
         (
+            "extra hosts in awsvpc mode",
+            containers(
+                json!([{"name": "web", "image": "x", "memory": 64,
+                        "extraHosts": [{"hostname": "db", "ipAddress": "10.0.0.5"}]}]),
+                json!({"networkMode": "awsvpc"}),
+            ),
+            Invalid(CLIENT, "Extra hosts are not supported when networkMode=awsvpc."),
+        ),
+        (
             "link to an unknown container",
             containers(json!([{"name": "web", "image": "x", "memory": 64, "links": ["db:db"]}]), json!({})),
             Invalid(CLIENT, "container 'web': link 'db:db' names no container of the task"),

@@ -523,6 +523,9 @@ fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDef
     if c.hostname.is_some() && task.mode == "awsvpc" {
         p.client("hostname is not supported on container when networkMode=awsvpc.".to_string());
     }
+    if c.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) && task.mode == "awsvpc" {
+        p.client("Extra hosts are not supported when networkMode=awsvpc.".to_string());
+    }
     for link in links {
         let target = link.split_once(':').map_or(link.as_str(), |(target, _)| target);
         match task.containers.get(target) {

@@ -334,19 +334,21 @@ fn launched(tasks: &[Task], failures: Vec<Failure>) -> (Vec<wire::Task>, Vec<wir
 }
 
 /// A launch's `networkConfiguration`, checked against its task definition (as it is now) and
-/// the VPC, with its subnets readied for the cluster's hosts.
+/// the VPC, with its subnets readied for the cluster's hosts. Without one nothing is read: the
+/// commit checks that the definition needs none (`vpc::agrees`).
 async fn prepare_network(
     ctx: &Ctx<'_>,
     launch: &Launch,
     given: Option<wire::NetworkConfiguration>,
 ) -> Result<Option<crate::vpc::Prepared>, ApiError> {
+    let Some(given) = given else { return Ok(None) };
     let (mode, cluster) = {
         let state = ctx.app.state.read();
         let definition = resolve_definition(&state, &launch.definition_ref)?;
         let cluster = launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from).to_string();
         (definition.network_mode.unwrap_or_else(|| "bridge".into()), cluster)
     };
-    let given = given.and_then(|n| n.awsvpc_configuration).map(|c| crate::vpc::AwsVpcConfig {
+    let given = given.awsvpc_configuration.map(|c| crate::vpc::AwsVpcConfig {
         subnets: c.subnets,
         security_groups: c.security_groups.unwrap_or_default(),
         assign_public_ip: c.assign_public_ip.unwrap_or_default(),
@@ -441,12 +443,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
-            if definition.network_mode.as_deref() == Some("awsvpc") && network.is_none() {
-                // The definition changed to awsvpc since `prepare_network` looked.
-                return Err(ApiError::invalid(
-                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-                ));
-            }
+            crate::vpc::agrees(definition.network_mode.as_deref(), network.as_ref())?;
             let reservation = reservation(&definition, &launch.overrides);
             let group = launch.group_of(&definition);
             let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
@@ -520,9 +517,9 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                             );
                             record.task.capacity_provider_name =
                                 provider.as_ref().map(|p| p.name.clone());
-                            record.task.interface = network.as_ref().and_then(|n| {
-                                n.interface_for(&instance.instance.ec2_instance_id)
-                            });
+                            record.task.interface = network
+                                .as_ref()
+                                .and_then(|n| n.interface_for(&instance.instance.ec2_instance_id));
                             record.client_token.clone_from(&client_token);
                             tasks.push(record.task.clone());
                             staged.put(Record::Task(Box::new(record)));
@@ -588,12 +585,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write(move |staged| {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
-            if definition.network_mode.as_deref() == Some("awsvpc") && network.is_none() {
-                // The definition changed to awsvpc since `prepare_network` looked.
-                return Err(ApiError::invalid(
-                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-                ));
-            }
+            crate::vpc::agrees(definition.network_mode.as_deref(), network.as_ref())?;
             let reservation = reservation(&definition, &launch.overrides);
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
