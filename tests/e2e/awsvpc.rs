@@ -14,15 +14,16 @@ use aws_sdk_ecs::types::{
     PortMapping, Task,
 };
 
+use crate::conformance::run_model_check;
 use crate::fleet::Fleet;
 use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
 
-/// The id of the region's first subnet, through EC2's DescribeSubnets.
-fn first_subnet(f: &Flotilla) -> String {
+/// An EC2 query call (botocore's ec2 protocol, as the CLI sends it): the answer's XML.
+fn ec2_call(f: &Flotilla, form: &str) -> String {
     let (id, secret) = f.root_key();
-    let form = b"Action=DescribeSubnets&Version=2016-11-15";
+    let form = format!("{form}&Version=2016-11-15");
     let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
-    let request = SignedRaw::for_service("ec2", &[content_type], form).sign(
+    let request = SignedRaw::for_service("ec2", &[content_type], form.as_bytes()).sign(
         &id,
         &secret,
         REGION,
@@ -30,10 +31,21 @@ fn first_subnet(f: &Flotilla) -> String {
     );
     let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
     let body = String::from_utf8_lossy(&body).to_string();
-    assert_eq!(status, 200, "{body}");
-    let start = body.find("<subnetId>").expect("a subnet") + "<subnetId>".len();
-    let end = body[start..].find('<').expect("subnet id's end") + start;
+    assert_eq!(status, 200, "{form}: {body}");
+    body
+}
+
+/// The text of the first `<tag>` of an XML answer.
+fn first_value(body: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = body.find(&open).unwrap_or_else(|| panic!("no {tag} in {body}")) + open.len();
+    let end = body[start..].find('<').expect("the value's end") + start;
     body[start..end].to_string()
+}
+
+/// The id of the region's first subnet, through EC2's DescribeSubnets.
+fn first_subnet(f: &Flotilla) -> String {
+    first_value(&ec2_call(f, "Action=DescribeSubnets"), "subnetId")
 }
 
 fn vpc_config(subnets: &[&str]) -> NetworkConfiguration {
@@ -117,6 +129,21 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
         .expect_err("an unknown subnet");
     let message = format!("{:?}", refused.into_service_error());
     assert!(message.contains("subnet-0123456789abcdef0"), "{message}");
+
+    // The tasks are in the VPC's default group (none named), which lets only its members in:
+    // the host (the subnet's gateway here) is let in on port 80 by address.
+    let default_group = first_value(
+        &ec2_call(&fleet.server, "Action=DescribeSecurityGroups&GroupName.1=default"),
+        "groupId",
+    );
+    ec2_call(
+        &fleet.server,
+        &format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId={default_group}&IpProtocol=tcp\
+             &FromPort=80&ToPort=80&CidrIp={}",
+            cidr.replace('/', "%2F")
+        ),
+    );
 
     // Two tasks, both on port 80 of their own address.
     let out = fleet
@@ -222,4 +249,18 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
     for address in &addresses {
         assert!(!reserved.contains(&address.to_string()), "{address} still reserved: {reserved}");
     }
+}
+
+/// Security groups enforced on awsvpc tasks (`tests/conformance/security_groups.py`, botocore):
+/// ingress by source group and CIDR, egress, replies passing, the default group, a load
+/// balancer's group, and rule changes reaching running tasks — tested from other tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_groups_decide_who_reaches_a_task() {
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 50) % 100);
+    let fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
+    crate::support::ensure_demo_image();
+    let subnet = first_subnet(&fleet.server);
+    let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
+    fleet.wait_for_instances(1).await;
+    run_model_check("security_groups.py", &fleet.server, &["--cluster", &fleet.cluster]);
 }

@@ -88,6 +88,7 @@ pub async fn serve_once(
                             dns.set_table(&table);
                         }
                     }
+                    Some(ServerMessage::Firewall(table)) => engine.set_firewall(table),
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
                     Some(ServerMessage::Registered { .. }) | None => {}
                 }
@@ -152,7 +153,10 @@ pub async fn register_on(
             Some(ServerMessage::Refused { message }) => {
                 return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
             }
-            Some(ServerMessage::Desired(_) | ServerMessage::Dns(_)) | None => {}
+            Some(
+                ServerMessage::Desired(_) | ServerMessage::Dns(_) | ServerMessage::Firewall(_),
+            )
+            | None => {}
         }
     };
     Ok(registered)

@@ -136,7 +136,20 @@ pub async fn run(
     };
     let networking = config.cni_plugin_dir.as_ref().map(|dir| {
         let cni = network::CniNetwork::new(dir, &config.data_dir.join("network"));
-        Arc::new(engine::awsvpc::TaskNetworking::new(cni, demo_image::DEMO_IMAGE))
+        // Tasks reach the agent's DNS server and metadata endpoint whatever their groups say.
+        let v4 = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(ip) => Some(ip),
+            std::net::IpAddr::V6(_) => None,
+        };
+        let exempt = network::firewall::Exemptions {
+            resolver: resolver.and_then(v4),
+            metadata: metadata_endpoint.address().and_then(|a| match a {
+                std::net::SocketAddr::V4(a) => Some(a),
+                std::net::SocketAddr::V6(_) => None,
+            }),
+        };
+        let firewalls = network::firewall::Firewalls::start(exempt);
+        Arc::new(engine::awsvpc::TaskNetworking::new(cni, firewalls, demo_image::DEMO_IMAGE))
     });
     config.announce.task_networking = networking.is_some();
     let engine = Engine::start(

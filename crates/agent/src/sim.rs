@@ -145,7 +145,12 @@ async fn serve(
                         }
                     }
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
-                    Some(ServerMessage::Registered { .. } | ServerMessage::Dns(_)) | None => {}
+                    Some(
+                        ServerMessage::Registered { .. }
+                        | ServerMessage::Dns(_)
+                        | ServerMessage::Firewall(_),
+                    )
+                    | None => {}
                 }
             }
             () = promote => {

@@ -189,6 +189,9 @@ pub enum ServerMessage {
     Desired(DesiredState),
     /// The region's DNS table: sent after registration and again whenever it changes.
     Dns(crate::dns::DnsTable),
+    /// The region's security groups and their members: sent after registration and again
+    /// whenever they change.
+    Firewall(crate::firewall::FirewallTable),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

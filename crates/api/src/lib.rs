@@ -15,6 +15,7 @@ pub mod common;
 pub mod datapoint;
 pub mod dns;
 pub mod error;
+pub mod firewall;
 pub mod instance;
 pub mod logs;
 pub mod pagination;

@@ -8,6 +8,7 @@
 
 mod create;
 mod describe;
+pub mod enforced;
 pub mod network;
 mod rules;
 pub mod service;

@@ -156,6 +156,8 @@ pub enum NetworkError {
 pub struct Networks {
     store: Arc<dyn Store>,
     current: tokio::sync::Mutex<Network>,
+    /// The network as last stored, for those who follow its changes (the agents' firewalls).
+    published: tokio::sync::watch::Sender<Arc<Network>>,
 }
 
 impl Networks {
@@ -185,7 +187,19 @@ impl Networks {
                 network
             }
         };
-        Ok(Networks { store, current: tokio::sync::Mutex::new(network) })
+        let (published, _) = tokio::sync::watch::channel(Arc::new(network.clone()));
+        Ok(Networks { store, current: tokio::sync::Mutex::new(network), published })
+    }
+
+    /// The network as stored now, and again after every change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Network>> {
+        self.published.subscribe()
+    }
+
+    /// Makes `next` the network (stored already).
+    fn publish(&self, current: &mut Network, next: Network) {
+        self.published.send_replace(Arc::new(next.clone()));
+        *current = next;
     }
 
     /// The network with a default subnet for every zone of `zones` (new ones get the next free
@@ -211,7 +225,7 @@ impl Networks {
             }
         }
         save(self.store.as_ref(), &next).await?;
-        *network = next.clone();
+        self.publish(&mut network, next.clone());
         Ok(next)
     }
 }
@@ -235,7 +249,7 @@ impl Networks {
         let mut next = network.clone();
         let answer = change(&mut next)?;
         save(self.store.as_ref(), &next).await.map_err(|e| internal(e.into()))?;
-        *network = next;
+        self.publish(&mut network, next);
         Ok(answer)
     }
 }

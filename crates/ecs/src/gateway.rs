@@ -126,6 +126,10 @@ async fn converse(
     let mut dns = app.dns.clone();
     let table = dns.borrow_and_update().as_ref().clone();
     send(socket, &ServerMessage::Dns(table)).await?;
+    // The region's security groups: likewise.
+    let mut firewall = app.firewall.clone();
+    let table = firewall.borrow_and_update().as_ref().clone();
+    send(socket, &ServerMessage::Firewall(table)).await?;
     let mut last_sent: Option<Vec<(String, TaskStatus)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
@@ -146,6 +150,10 @@ async fn converse(
             Ok(()) = dns.changed() => {
                 let table = dns.borrow_and_update().as_ref().clone();
                 send(socket, &ServerMessage::Dns(table)).await?;
+            }
+            Ok(()) = firewall.changed() => {
+                let table = firewall.borrow_and_update().as_ref().clone();
+                send(socket, &ServerMessage::Firewall(table)).await?;
             }
             message = socket.recv() => {
                 if changes.has_changed().is_err() {

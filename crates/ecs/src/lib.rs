@@ -106,6 +106,8 @@ pub struct App {
     pub vpc: Arc<dyn vpc::Vpc>,
     /// The region's DNS table, pushed to every agent as it changes.
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
+    /// The region's security groups and their members, pushed to every agent as they change.
+    pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
 }
 
 impl App {
@@ -131,6 +133,7 @@ pub struct Links {
     pub service_registry: Arc<dyn discovery::ServiceRegistry>,
     pub vpc: Arc<dyn vpc::Vpc>,
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
+    pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
 }
 
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
@@ -139,7 +142,7 @@ pub async fn open(
     store: Arc<dyn Store>,
     links: Links,
 ) -> Result<Arc<App>, EcsError> {
-    let Links { logs, figures, load_balancing, service_registry, vpc, dns } = links;
+    let Links { logs, figures, load_balancing, service_registry, vpc, dns, firewall } = links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
         scope: config.scope,
@@ -155,6 +158,7 @@ pub async fn open(
         service_registry,
         vpc,
         dns,
+        firewall,
     });
     handlers::ensure_default_cluster(&app)
         .await

@@ -260,6 +260,21 @@ pub async fn prepare(
     Ok(Some(Prepared { config, subnets, slices }))
 }
 
+/// The addresses of the awsvpc tasks that hold one now (wired, not yet stopped), each with its
+/// security groups: who is in which group, for the agents' firewalls.
+pub fn task_addresses(state: &crate::state::State) -> Vec<(std::net::Ipv4Addr, Vec<String>)> {
+    state
+        .tasks
+        .values()
+        .filter(|t| t.task.last_status != flotilla_api::status::TaskStatus::Stopped)
+        .filter_map(|t| {
+            let interface = t.task.interface.as_ref()?;
+            let address = interface.ipv4_address.as_deref()?.parse().ok()?;
+            Some((address, interface.security_groups.clone()))
+        })
+        .collect()
+}
+
 /// The capability agents that run awsvpc tasks announce (as ECS's do).
 pub const TASK_ENI_CAPABILITY: &str = "ecs.capability.task-eni";
 

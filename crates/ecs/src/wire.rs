@@ -9247,7 +9247,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "enableExecuteCommand",
             "launchType=FARGATE",
             "launchType=MANAGED_INSTANCES",
-            "networkConfiguration.awsvpcConfiguration.securityGroups",
             "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "overrides.containerOverrides[].environmentFiles",
             "overrides.containerOverrides[].resourceRequirements",
@@ -9263,7 +9262,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "StartTask",
         &[
             "enableExecuteCommand",
-            "networkConfiguration.awsvpcConfiguration.securityGroups",
             "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "overrides.containerOverrides[].environmentFiles",
             "overrides.containerOverrides[].resourceRequirements",

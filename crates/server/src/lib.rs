@@ -5,6 +5,7 @@
 
 pub mod credentials;
 mod dns_feed;
+mod firewall_feed;
 mod front;
 mod http;
 pub mod regions;

@@ -60,6 +60,8 @@ pub struct Region {
     remote_load_balancers: bool,
     /// The region's DNS table, read by ECS's agent gateway.
     dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
+    /// The region's security groups and their members, likewise.
+    firewall: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::firewall::FirewallTable>>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
     /// `flotilla lb` processes connected now (`remote_lb.rs`): the health board holds only
@@ -96,6 +98,12 @@ impl Region {
                 Arc::clone(&self.cloud_map),
                 Arc::clone(&self.elbv2),
                 Arc::clone(&self.dns),
+            ));
+            background.push(crate::firewall_feed::spawn(
+                Arc::clone(&self.ec2),
+                Arc::clone(&self.ecs),
+                Arc::clone(&self.elbv2),
+                Arc::clone(&self.firewall),
             ));
         }
     }
@@ -248,6 +256,7 @@ impl Regions {
         let service_registry = Arc::new(wiring::CloudMapRegistry::default());
         let vpc = Arc::new(wiring::Ec2Subnets::default());
         let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
+        let (firewall, firewall_table) = tokio::sync::watch::channel(Arc::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -263,6 +272,7 @@ impl Regions {
                 service_registry: Arc::clone(&service_registry) as _,
                 vpc: Arc::clone(&vpc) as _,
                 dns: dns_table,
+                firewall: firewall_table,
             },
         )
         .await?;
@@ -324,6 +334,7 @@ impl Regions {
             name: name.to_string(),
             agent_routes: flotilla_ecs::agent_routes(Arc::clone(&ecs)),
             dns: Arc::new(dns),
+            firewall: Arc::new(firewall),
             remote_load_balancers: settings.remote_load_balancers,
             ecs,
             logs,

@@ -2,12 +2,14 @@
 //! Flotilla binary, sleeping until SIGTERM) holds the task's network namespace; CNI gives that
 //! namespace its interface on the subnet (`crate::network`); the task's containers join it
 //! (`container:<pause>`). The pause container carries the namespace's resolvers, which its
-//! members share. Teardown detaches the interface before the pause container
+//! members share; the task's security groups guard the namespace before its containers start
+//! (`crate::network::firewall`). Teardown detaches the interface before the pause container
 //! goes, and works from what was recorded, so an agent restarted at any point finds and undoes
 //! what its predecessor did.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::{TaskNetworkReport, TaskSpec};
@@ -16,6 +18,7 @@ use flotilla_api::taskdef::ContainerDefinition;
 use serde::{Deserialize, Serialize};
 
 use super::EngineConfig;
+use crate::network::firewall::{Firewalls, Member};
 use crate::network::{Attachment, CniNetwork, SubnetSlice};
 use crate::runtime::{
     ContainerPlan, RunState, Runtime, LABEL_AGENT, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
@@ -26,6 +29,8 @@ use crate::runtime::{
 #[derive(Debug)]
 pub struct TaskNetworking {
     pub cni: CniNetwork,
+    /// The tasks' security groups, enforced in their namespaces.
+    pub firewalls: Arc<Firewalls>,
     /// The demo image (the Flotilla binary), run as `sleep`.
     pub pause_image: String,
     /// Whether the image is there, made sure of at the first awsvpc task.
@@ -33,9 +38,14 @@ pub struct TaskNetworking {
 }
 
 impl TaskNetworking {
-    pub fn new(cni: CniNetwork, pause_image: impl Into<String>) -> TaskNetworking {
+    pub fn new(
+        cni: CniNetwork,
+        firewalls: Arc<Firewalls>,
+        pause_image: impl Into<String>,
+    ) -> TaskNetworking {
         TaskNetworking {
             cni,
+            firewalls,
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
         }
@@ -189,8 +199,8 @@ pub async fn provision(
     }
     let id = pause.docker_id.clone().unwrap_or_default();
     runtime.start(&id).await.map_err(|e| format!("pause container: {e}"))?;
+    let netns = netns_of(runtime, &id).await?;
     if pause.attachment.is_none() {
-        let netns = netns_of(runtime, &id).await?;
         let attachment = networking
             .cni
             .attach(spec.task_id(), &netns, &slice)
@@ -199,6 +209,14 @@ pub async fn provision(
         pause.attachment = Some(report(&attachment));
         record(pause);
     }
+    // The task's groups guard the namespace before any of its containers starts (and again
+    // after an agent restart: the rules are there, but the new agent must follow them).
+    let groups = spec.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+    networking
+        .firewalls
+        .guard(&spec.task_arn, &netns, &Member { groups: &groups, gateway: slice.gateway })
+        .await
+        .map_err(|e| format!("security groups: {e}"))?;
     Ok(())
 }
 
@@ -214,6 +232,7 @@ pub async fn deprovision(
         Some(id) => netns_of(runtime, id).await.unwrap_or_default(),
         None => PathBuf::new(),
     };
+    networking.firewalls.release(&spec.task_arn).await;
     match networking.cni.detach(spec.task_id(), &netns).await {
         Ok(()) => pause.attachment = None,
         Err(error) => {

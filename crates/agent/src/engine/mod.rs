@@ -271,6 +271,14 @@ impl Engine {
         });
     }
 
+    /// The region's security groups, as the server sent them last: awsvpc tasks' firewalls
+    /// follow them (without task networking there is nothing to guard).
+    pub fn set_firewall(&self, table: flotilla_api::firewall::FirewallTable) {
+        if let Some(networking) = &self.inner.config.networking {
+            networking.firewalls.set_table(table);
+        }
+    }
+
     /// Applies a desired state from the server (older versions than one applied are ignored).
     pub async fn apply(&self, desired: DesiredState) {
         {

@@ -70,6 +70,13 @@ pub async fn bind(runtime: &dyn Runtime, port: u16) -> Result<Endpoint, Metadata
     Ok(Endpoint { listener, base_url: format!("http://{bound}"), host })
 }
 
+impl Endpoint {
+    /// Where the endpoint listens.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+}
+
 struct Metadata {
     runtime: Arc<dyn Runtime>,
     engine: Engine,

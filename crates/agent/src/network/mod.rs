@@ -7,6 +7,7 @@
 //! gone: no veth, address or rule is left.
 
 pub mod cni;
+pub mod firewall;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
