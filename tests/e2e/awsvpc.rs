@@ -264,3 +264,24 @@ async fn security_groups_decide_who_reaches_a_task() {
     fleet.wait_for_instances(1).await;
     run_model_check("security_groups.py", &fleet.server, &["--cluster", &fleet.cluster]);
 }
+
+/// An awsvpc service (`tests/conformance/awsvpc_service.py`, botocore): ECS's checks of its
+/// network configuration and target groups, its tasks registered by address in an `ip` target
+/// group (HTTP through the load balancer) and in Cloud Map (A records looked up from inside a
+/// task, through the agent's DNS server), a task set's own configuration, DescribeNetworkInterfaces,
+/// and a new network configuration rolled out by a deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awsvpc_services_are_reached_by_their_tasks_addresses() {
+    crate::support::ensure_demo_image();
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 25) % 100);
+    // The agent serves DNS (to the awsvpc tasks too) on a bridge network of the test's own.
+    let network = crate::dns::BridgeNetwork::create("flotilla-e2e-vpcdns");
+    let fleet = Fleet::with_server_flags(
+        &["--vpc-cidr", &cidr],
+        &[&["--bridge-network", &network.name, "--dns", "serve"]],
+    )
+    .await;
+    let subnet = first_subnet(&fleet.server);
+    let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
+    run_model_check("awsvpc_service.py", &fleet.server, &["--cluster", &fleet.cluster]);
+}

@@ -11,13 +11,13 @@ use crate::fleet::Fleet;
 
 /// A Docker bridge network of the test's own (only one agent of a machine can serve DNS on a
 /// bridge's gateway), removed when dropped.
-struct BridgeNetwork {
-    name: String,
-    gateway: String,
+pub(crate) struct BridgeNetwork {
+    pub(crate) name: String,
+    pub(crate) gateway: String,
 }
 
 impl BridgeNetwork {
-    fn create(prefix: &str) -> BridgeNetwork {
+    pub(crate) fn create(prefix: &str) -> BridgeNetwork {
         let name = format!("{prefix}-{}", std::process::id());
         let created = Command::new("docker").args(["network", "create", &name]).output();
         let created = created.expect("run docker network create");

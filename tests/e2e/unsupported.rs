@@ -84,7 +84,7 @@ async fn services_refuse_what_they_would_ignore_and_store_nothing() {
         .service_registries(
             ServiceRegistry::builder()
                 .registry_arn("arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1")
-                // A registry's `port` is for awsvpc tasks, which do not exist yet.
+                // A registry's `port` (awsvpc tasks' SRV records) is not supported yet.
                 .port(8080)
                 .build(),
         )

@@ -37,6 +37,19 @@ pub struct Deployment {
     pub launch_type: String,
     pub rollout_state: crate::status::RolloutState,
     pub rollout_state_reason: String,
+    /// The awsvpc configuration its tasks get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<AwsVpcConfig>,
+}
+
+/// A checked `awsvpcConfiguration`, as a service, deployment or task set keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpcConfig {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// ENABLED or DISABLED.
+    pub assign_public_ip: String,
 }
 
 /// How much of the service's desired count a task set runs: a percentage.
@@ -82,6 +95,9 @@ pub struct TaskSet {
     /// The registry its tasks register in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_registries: Vec<ServiceRegistryEntry>,
+    /// The awsvpc configuration its tasks get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<AwsVpcConfig>,
 }
 
 impl TaskSet {
@@ -167,6 +183,9 @@ pub struct Service {
     /// EXTERNAL only: its task sets (DRAINING ones until their tasks are gone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sets: Vec<TaskSet>,
+    /// The awsvpc configuration of its tasks (the primary deployment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<AwsVpcConfig>,
 }
 
 /// A `loadBalancers` entry of a service: the container port a target group reaches.

@@ -9,6 +9,7 @@
 mod create;
 mod describe;
 pub mod enforced;
+pub mod interfaces;
 pub mod network;
 mod rules;
 pub mod service;
@@ -45,6 +46,8 @@ pub struct App {
     pub scope: ArnScope,
     pub zones: Arc<dyn ZoneSource>,
     pub networks: network::Networks,
+    /// The awsvpc tasks' interfaces (ECS's).
+    pub interfaces: Arc<dyn interfaces::InterfaceSource>,
 }
 
 impl App {
@@ -53,11 +56,12 @@ impl App {
     pub async fn open(
         scope: ArnScope,
         zones: Arc<dyn ZoneSource>,
+        interfaces: Arc<dyn interfaces::InterfaceSource>,
         store: Arc<dyn flotilla_store::Store>,
         vpc_cidr: &str,
     ) -> Result<App, network::NetworkError> {
         let networks = network::Networks::open(store, vpc_cidr).await?;
-        Ok(App { scope, zones, networks })
+        Ok(App { scope, zones, networks, interfaces })
     }
 }
 
@@ -174,7 +178,9 @@ pub async fn serve(
             answer(serde_json::json!({}), output_kind)
         }
         "DescribeTags" => answer(tags::describe(&ctx, decode(input)?).await?, output_kind),
-        "DescribeNetworkInterfaces" => answer(tags::interfaces(decode(input)?)?, output_kind),
+        "DescribeNetworkInterfaces" => {
+            answer(interfaces::describe(&ctx, decode(input)?).await?, output_kind)
+        }
         _ => answer(zones::describe(&ctx, decode(input)?)?, output_kind),
     }
 }

@@ -195,36 +195,3 @@ pub async fn describe(
     let (tags, next) = paginate(all.into_iter(), next_token.as_deref(), max_results, 1000)?;
     Ok(wire::DescribeTagsResult { next_token: next, tags: Some(tags) })
 }
-
-pub fn interfaces(
-    request: wire::DescribeNetworkInterfacesRequest,
-) -> Result<wire::DescribeNetworkInterfacesResult, ApiError> {
-    let wire::DescribeNetworkInterfacesRequest {
-        next_token: _,
-        max_results,
-        include_managed_resources: _,
-        dry_run: dry,
-        network_interface_ids,
-        filters: _,
-    } = request;
-    if let Some(n) = max_results.filter(|n| !(5..=1000).contains(n)) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameterValueException,
-            format!("Value ( {n} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000."),
-        ));
-    }
-    // No task has an interface until task networking: every id named is unknown.
-    if let Some(id) = network_interface_ids.unwrap_or_default().first() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidNetworkInterfaceIdNotFound,
-            format!("The networkInterface ID '{id}' does not exist"),
-        ));
-    }
-    if dry == Some(true) {
-        return Err(dry_run());
-    }
-    Ok(wire::DescribeNetworkInterfacesResult {
-        network_interfaces: Some(Vec::new()),
-        next_token: None,
-    })
-}

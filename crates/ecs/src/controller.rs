@@ -4,13 +4,13 @@
 //! progress and ECS's service events.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use flotilla_api::capacity::share_out;
 use flotilla_api::cluster::CapacityProviderStrategyItem;
-use flotilla_api::service::{Deployment, ServiceEvent};
+use flotilla_api::service::{AwsVpcConfig, Deployment, ServiceEvent};
 use flotilla_api::status::{
     DeploymentControllerType, DeploymentStatus, HealthStatus, InstanceStatus, RolloutState,
     ServiceStatus, StabilityStatus, TaskSetStatus,
@@ -31,7 +31,7 @@ use crate::domain::placement;
 use crate::domain::tasks::{new_ids, new_task, Launch, TaskIds};
 use crate::load_balancing::{task_targets, LoadBalancing, TargetHealth};
 use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
-use crate::App;
+use crate::{vpc, App};
 
 /// How often the controller looks at every service even when nothing changed.
 const PASS_EVERY: Duration = Duration::from_millis(500);
@@ -88,6 +88,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
                 (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
             let scope = app.scope.clone();
             let load_balancing = Arc::clone(&app.load_balancing);
+            let networks = service_networks(&app).await;
             let result = app
                 .state
                 .write(move |staged| {
@@ -102,6 +103,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
                         scope,
                         seen: &mut seen,
                         load_balancing,
+                        networks,
                     };
                     pass.run();
                     Ok(())
@@ -136,6 +138,50 @@ struct Pass<'a, 'b> {
     scope: flotilla_api::arn::ArnScope,
     /// Target groups' delays and health, for services with `loadBalancers`.
     load_balancing: Arc<dyn LoadBalancing>,
+    /// The subnets (and their hosts' slices) of awsvpc services' configurations, readied
+    /// before the pass (it cannot wait on the VPC).
+    networks: ServiceNetworks,
+}
+
+/// (cluster, configuration) -> the configuration readied for the cluster's hosts.
+type ServiceNetworks = HashMap<(String, AwsVpcConfig), Result<Arc<vpc::Prepared>, String>>;
+
+/// Readies the network configuration of every deployment and task set of the region's active
+/// services (nothing is read when no service has one).
+async fn service_networks(app: &App) -> ServiceNetworks {
+    let wanted: HashSet<(String, AwsVpcConfig)> = {
+        let state = app.state.read();
+        state
+            .services
+            .values()
+            .filter(|s| s.service.status != ServiceStatus::Inactive)
+            .flat_map(|s| {
+                let deployments =
+                    s.service.deployments.iter().filter_map(|d| d.network_configuration.clone());
+                let sets =
+                    s.service.task_sets.iter().filter_map(|t| t.network_configuration.clone());
+                deployments.chain(sets).map(|c| (s.cluster.clone(), c))
+            })
+            .collect()
+    };
+    let mut networks = HashMap::new();
+    if wanted.is_empty() {
+        return networks;
+    }
+    let view = match app.vpc.view().await {
+        Ok(view) => view,
+        Err(error) => {
+            for key in wanted {
+                networks.insert(key, Err(error.clone()));
+            }
+            return networks;
+        }
+    };
+    for (cluster, config) in wanted {
+        let ready = vpc::ready(app, &cluster, config.clone(), &view).await.map(Arc::new);
+        networks.insert((cluster, config), ready);
+    }
+    networks
 }
 
 impl<'b> Pass<'_, 'b> {
@@ -816,6 +862,20 @@ impl<'b> Pass<'_, 'b> {
             Some(d) => d,
             None => return,
         };
+        // An awsvpc deployment's tasks go only where a slice of its subnets is, each with an
+        // interface of its own.
+        let network = match self.network_of(service, deployment, &definition) {
+            Ok(network) => network,
+            Err(reason) => {
+                let message = format!(
+                    "(service {}) was unable to place a task because its network configuration \
+                     is not ready: {reason}",
+                    service.name
+                );
+                self.event_once(service, message);
+                return;
+            }
+        };
         let overrides = TaskOverride::default();
         let reservation = reservation(&definition, &overrides);
         let demand = reservation.demand();
@@ -832,6 +892,8 @@ impl<'b> Pass<'_, 'b> {
                     return;
                 }
             };
+        let mut constraints = constraints;
+        constraints.extend(network.as_ref().map(|n| n.constraint()));
         let strategies =
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
@@ -945,6 +1007,9 @@ impl<'b> Pass<'_, 'b> {
                         &reservation,
                     );
                     record.task.capacity_provider_name = provider;
+                    record.task.interface = network
+                        .as_ref()
+                        .and_then(|n| n.interface_for(&instance.instance.ec2_instance_id));
                     started.push(record.id.clone());
                     self.staged.put(Record::Task(Box::new(record)));
                 }
@@ -966,6 +1031,43 @@ impl<'b> Pass<'_, 'b> {
                 service.name
             );
             self.event_once(service, message);
+        }
+    }
+
+    /// The readied network of `deployment` (a deployment or a task set of `service`): `None`
+    /// for a definition that needs none; an error when an awsvpc one cannot be placed now.
+    fn network_of(
+        &self,
+        service: &ServiceRecord,
+        deployment: &str,
+        definition: &flotilla_api::taskdef::TaskDefinition,
+    ) -> Result<Option<Arc<vpc::Prepared>>, String> {
+        let deployments = service
+            .service
+            .deployments
+            .iter()
+            .filter(|d| d.id == deployment)
+            .map(|d| d.network_configuration.as_ref());
+        let sets = service
+            .service
+            .task_sets
+            .iter()
+            .filter(|t| t.id == deployment)
+            .map(|t| t.network_configuration.as_ref());
+        let config = deployments.chain(sets).next().flatten();
+        let awsvpc = definition.network_mode.as_deref() == Some("awsvpc");
+        match (awsvpc, config) {
+            (false, _) => Ok(None),
+            (true, None) => Err("the task definition uses awsvpc, the deployment has no \
+                                 networkConfiguration"
+                .to_string()),
+            (true, Some(config)) => {
+                match self.networks.get(&(service.cluster.clone(), config.clone())) {
+                    Some(Ok(prepared)) => Ok(Some(Arc::clone(prepared))),
+                    Some(Err(error)) => Err(error.clone()),
+                    None => Err("its subnets are being readied".to_string()),
+                }
+            }
         }
     }
 

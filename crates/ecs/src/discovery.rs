@@ -2,7 +2,8 @@
 //! ECS owns and the server wires to Cloud Map), and the step (run beside load balancing's) that keeps each registry's
 //! instances the service's running, healthy tasks — a task is registered (its id, its
 //! instance's address and host port, ECS's attributes) once RUNNING and healthy, and
-//! deregistered as it stops (the controller holds SIGTERM back a moment for that).
+//! deregistered as it stops (the controller holds SIGTERM back a moment for that). An awsvpc
+//! task registers its own address and container port.
 
 use flotilla_api::service::ServiceRegistryEntry;
 use flotilla_api::status::{HealthStatus, TaskStatus};
@@ -84,7 +85,13 @@ fn registration(
     entry: &ServiceRegistryEntry,
 ) -> Option<Registration> {
     let instance = state.instances.get(&(task.cluster.clone(), task.instance_id.clone()?))?;
-    let address = instance.instance.advertise_address.clone()?;
+    // An awsvpc task is registered at its own address (A records), once wired; others at
+    // their instance's.
+    let own_address = task.task.interface.as_ref().map(|i| i.ipv4_address.clone());
+    let address = match own_address {
+        Some(address) => address?,
+        None => instance.instance.advertise_address.clone()?,
+    };
     let mut attributes = BTreeMap::from([
         ("AWS_INSTANCE_IPV4".to_string(), address),
         ("ECS_CLUSTER_NAME".to_string(), task.cluster.clone()),
@@ -101,11 +108,16 @@ fn registration(
     }
     if let (Some(name), Some(port)) = (&entry.container_name, entry.container_port) {
         let container = task.task.containers.iter().find(|c| &c.name == name)?;
-        let host_port = container
-            .network_bindings
-            .iter()
-            .find_map(|b| (b.container_port == Some(port)).then_some(b.host_port).flatten())?;
-        attributes.insert("AWS_INSTANCE_PORT".into(), host_port.to_string());
+        // An awsvpc task listens on the container port of its own address.
+        let port = if task.task.interface.is_some() {
+            port
+        } else {
+            container
+                .network_bindings
+                .iter()
+                .find_map(|b| (b.container_port == Some(port)).then_some(b.host_port).flatten())?
+        };
+        attributes.insert("AWS_INSTANCE_PORT".into(), port.to_string());
     }
     Some((entry.registry_arn.clone(), task.id.clone(), attributes))
 }

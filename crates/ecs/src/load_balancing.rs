@@ -31,7 +31,7 @@ pub enum TargetHealth {
     Pending,
 }
 
-/// A target: (target group ARN, instance id, port).
+/// A target: (target group ARN, instance id or (ip targets) address, port).
 pub type Target = (String, String, u16);
 
 /// What ECS needs of ELBv2.
@@ -70,13 +70,28 @@ impl LoadBalancing for NoLoadBalancing {
     }
 }
 
-/// The targets `task` stands for in its service's target groups: its instance's machine id and
-/// the host port bound to each entry's container port (none until the agent reports them).
+/// The targets `task` stands for in its service's target groups: an awsvpc task's own address
+/// and each entry's container port (`ip` target groups, once the agent has wired it); else its
+/// instance's machine id and the host port bound to each entry's container port (none until
+/// the agent reports them).
 pub fn task_targets(
     state: &State,
     task: &TaskRecord,
     entries: &[ServiceLoadBalancer],
 ) -> Vec<Target> {
+    if let Some(interface) = &task.task.interface {
+        let Some(address) = &interface.ipv4_address else { return Vec::new() };
+        return entries
+            .iter()
+            .filter_map(|entry| {
+                let container =
+                    task.task.containers.iter().find(|c| c.name == entry.container_name)?;
+                container.runtime_id.as_ref()?;
+                let port = u16::try_from(entry.container_port).ok()?;
+                Some((entry.target_group_arn.clone(), address.clone(), port))
+            })
+            .collect();
+    }
     let Some(instance) = task
         .instance_id
         .as_deref()

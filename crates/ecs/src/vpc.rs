@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use flotilla_api::ApiError;
 use flotilla_scheduler::query::{Expr, Operator, Subject};
 use flotilla_scheduler::Constraint;
-use serde::{Deserialize, Serialize};
 
 use crate::BoxFuture;
 
@@ -58,15 +57,7 @@ impl Vpc for NoVpc {
     }
 }
 
-/// A checked `awsvpcConfiguration`, as a task or service keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AwsVpcConfig {
-    pub subnets: Vec<String>,
-    pub security_groups: Vec<String>,
-    /// ENABLED or DISABLED.
-    pub assign_public_ip: String,
-}
+pub use flotilla_api::service::AwsVpcConfig;
 
 /// ECS's answers to a configuration missing, or given where it does not belong.
 const MUST_PROVIDE: &str =
@@ -77,7 +68,13 @@ const NOT_VALID: &str =
 /// The definition a launch commits with must agree with the network `prepare` readied (a
 /// family's latest revision may have changed in between): awsvpc needs one, others none.
 pub fn agrees(network_mode: Option<&str>, network: Option<&Prepared>) -> Result<(), ApiError> {
-    match (network_mode == Some("awsvpc"), network.is_some()) {
+    agrees_with_mode(network_mode.unwrap_or("bridge"), network.is_some())
+}
+
+/// A definition of `network_mode` for a service that has (or has not) a network
+/// configuration: awsvpc needs one, others none.
+pub fn agrees_with_mode(network_mode: &str, configured: bool) -> Result<(), ApiError> {
+    match (network_mode == "awsvpc", configured) {
         (true, false) => Err(ApiError::invalid(MUST_PROVIDE)),
         (false, true) => Err(ApiError::invalid(NOT_VALID)),
         _ => Ok(()),
@@ -207,23 +204,50 @@ impl Prepared {
     }
 }
 
-/// Checks a launch's `networkConfiguration` and readies its subnets for the cluster's hosts
-/// that run awsvpc tasks in their zones; `None` when the task needs no network of its own.
-pub async fn prepare(
+/// A request's `networkConfiguration`, as given (checked later, against the VPC).
+pub fn from_wire(given: Option<crate::wire::NetworkConfiguration>) -> Option<AwsVpcConfig> {
+    given?.awsvpc_configuration.map(|c| AwsVpcConfig {
+        subnets: c.subnets,
+        security_groups: c.security_groups.unwrap_or_default(),
+        assign_public_ip: c.assign_public_ip.unwrap_or_default(),
+    })
+}
+
+/// A kept configuration, as the API answers it.
+pub fn to_wire(config: &AwsVpcConfig) -> crate::wire::NetworkConfiguration {
+    crate::wire::NetworkConfiguration {
+        awsvpc_configuration: Some(crate::wire::AwsVpcConfiguration {
+            subnets: config.subnets.clone(),
+            security_groups: Some(config.security_groups.clone()),
+            assign_public_ip: Some(config.assign_public_ip.clone()),
+        }),
+    }
+}
+
+fn unavailable(e: String) -> ApiError {
+    ApiError::new(flotilla_api::ErrorCode::ServerException, format!("the VPC: {e}"))
+}
+
+/// The VPC to check a configuration against: read only when one was given (a request without
+/// one is checked against nothing: [`check`] needs no VPC to refuse or pass it).
+pub async fn view_if_given(
+    app: &crate::App,
+    given: &Option<AwsVpcConfig>,
+) -> Result<VpcView, ApiError> {
+    match given {
+        Some(_) => app.vpc.view().await.map_err(unavailable),
+        None => Ok(VpcView::default()),
+    }
+}
+
+/// Readies a checked configuration's subnets for the cluster's hosts that run awsvpc tasks in
+/// their zones (their slices, given on first use).
+pub async fn ready(
     app: &crate::App,
     cluster: &str,
-    network_mode: &str,
-    given: Option<AwsVpcConfig>,
-    fargate: bool,
-) -> Result<Option<Prepared>, ApiError> {
-    if given.is_none() && network_mode != "awsvpc" {
-        return Ok(None);
-    }
-    let unavailable = |e: String| {
-        ApiError::new(flotilla_api::ErrorCode::ServerException, format!("the VPC: {e}"))
-    };
-    let view = app.vpc.view().await.map_err(unavailable)?;
-    let Some(config) = check(network_mode, given, &view, fargate)? else { return Ok(None) };
+    config: AwsVpcConfig,
+    view: &VpcView,
+) -> Result<Prepared, String> {
     let subnets: Vec<SubnetInfo> = config
         .subnets
         .iter()
@@ -252,12 +276,26 @@ pub async fn prepare(
             })
             .collect()
     };
-    let slices = if pairs.is_empty() {
-        BTreeMap::new()
-    } else {
-        app.vpc.host_slices(pairs).await.map_err(unavailable)?
-    };
-    Ok(Some(Prepared { config, subnets, slices }))
+    let slices =
+        if pairs.is_empty() { BTreeMap::new() } else { app.vpc.host_slices(pairs).await? };
+    Ok(Prepared { config, subnets, slices })
+}
+
+/// Checks a launch's `networkConfiguration` and readies its subnets for the cluster's hosts
+/// that run awsvpc tasks in their zones; `None` when the task needs no network of its own.
+pub async fn prepare(
+    app: &crate::App,
+    cluster: &str,
+    network_mode: &str,
+    given: Option<AwsVpcConfig>,
+    fargate: bool,
+) -> Result<Option<Prepared>, ApiError> {
+    if given.is_none() && network_mode != "awsvpc" {
+        return Ok(None);
+    }
+    let view = app.vpc.view().await.map_err(unavailable)?;
+    let Some(config) = check(network_mode, given, &view, fargate)? else { return Ok(None) };
+    ready(app, cluster, config, &view).await.map(Some).map_err(unavailable)
 }
 
 /// The addresses of the awsvpc tasks that hold one now (wired, not yet stopped), each with its
@@ -272,6 +310,16 @@ pub fn task_addresses(state: &crate::state::State) -> Vec<(std::net::Ipv4Addr, V
             let address = interface.ipv4_address.as_deref()?.parse().ok()?;
             Some((address, interface.security_groups.clone()))
         })
+        .collect()
+}
+
+/// The interfaces of the tasks that hold one now (not stopped), each with its task's ARN.
+pub fn task_interfaces(state: &crate::state::State) -> Vec<(String, TaskInterface)> {
+    state
+        .tasks
+        .values()
+        .filter(|t| t.task.last_status != flotilla_api::status::TaskStatus::Stopped)
+        .filter_map(|t| Some((t.task.task_arn.clone(), t.task.interface.clone()?)))
         .collect()
 }
 

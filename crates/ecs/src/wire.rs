@@ -9208,7 +9208,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "deploymentConfiguration.lifecycleHooks",
             "deploymentConfiguration.linearConfiguration",
             "deploymentConfiguration.canaryConfiguration",
-            "networkConfiguration",
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "deploymentController.type=CODE_DEPLOY",
             "enableExecuteCommand",
             "serviceConnectConfiguration",
@@ -9228,7 +9228,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "deploymentConfiguration.linearConfiguration",
             "deploymentConfiguration.canaryConfiguration",
             "availabilityZoneRebalancing=ENABLED",
-            "networkConfiguration",
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "platformVersion",
             "deploymentController.type=CODE_DEPLOY",
             "deploymentController.type=EXTERNAL",
@@ -9299,7 +9299,7 @@ pub static REFUSED: &[(&str, &[&str])] = &[
     (
         "CreateTaskSet",
         &[
-            "networkConfiguration",
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp=ENABLED",
             "loadBalancers[].loadBalancerName",
             "loadBalancers[].advancedConfiguration",
             "serviceRegistries[].port",

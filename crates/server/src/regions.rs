@@ -280,6 +280,7 @@ impl Regions {
         let ec2 = Arc::new(
             flotilla_ec2::App::open(
                 ecs.scope.clone(),
+                Arc::clone(&zones) as _,
                 zones,
                 Arc::clone(&store),
                 &settings.vpc_cidr,

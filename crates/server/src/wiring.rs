@@ -40,6 +40,34 @@ impl flotilla_ec2::ZoneSource for EcsZones {
     }
 }
 
+impl flotilla_ec2::interfaces::InterfaceSource for EcsZones {
+    fn interfaces(&self) -> Vec<flotilla_ec2::interfaces::TaskInterface> {
+        let state = self.0.state.read();
+        flotilla_ecs::vpc::task_interfaces(&state)
+            .into_iter()
+            .map(|(task_arn, i)| flotilla_ec2::interfaces::TaskInterface {
+                private_dns_name: i
+                    .ipv4_address
+                    .as_deref()
+                    .map(|ip| flotilla_api::task::private_dns_name(ip, &task_arn)),
+                attachment_arn: attachment_arn(&task_arn, &i.attachment_id),
+                id: i.interface_id,
+                subnet_id: i.subnet_id,
+                private_ip: i.ipv4_address,
+                mac_address: i.mac_address,
+                security_groups: i.security_groups,
+                attachment_id: i.attachment_id,
+            })
+            .collect()
+    }
+}
+
+/// ECS's attachment ARN for a task's attachment: the task's region and account.
+fn attachment_arn(task_arn: &str, attachment_id: &str) -> String {
+    let prefix: Vec<&str> = task_arn.splitn(6, ':').take(5).collect();
+    format!("{}:attachment/{attachment_id}", prefix.join(":"))
+}
+
 /// ELBv2 checks subnets and security groups against EC2's records.
 pub struct Ec2Vpcs(pub Arc<flotilla_ec2::App>);
 

@@ -92,6 +92,9 @@ struct NewService {
     load_balancers: Vec<ServiceLoadBalancer>,
     /// The Cloud Map service its tasks register in (checked once the store is read).
     service_registries: Vec<ServiceRegistryEntry>,
+    /// Its tasks' `awsvpcConfiguration` (checked against the definition and the VPC once the
+    /// store is read).
+    network: Option<crate::vpc::AwsVpcConfig>,
 }
 
 impl NewService {
@@ -116,7 +119,7 @@ impl NewService {
             deployment_configuration,
             placement_constraints,
             placement_strategy,
-            network_configuration: _,
+            network_configuration,
             health_check_grace_period_seconds,
             scheduling_strategy,
             deployment_controller,
@@ -212,9 +215,17 @@ impl NewService {
                  task sets) are not supported yet",
             ));
         }
+        let network = crate::vpc::from_wire(network_configuration);
+        if external && network.is_some() {
+            return Err(ApiError::invalid(
+                "networkConfiguration of a service of the EXTERNAL deployment controller goes \
+                 on its task sets (CreateTaskSet)",
+            ));
+        }
         Ok(NewService {
             load_balancers,
             service_registries,
+            network,
             name: service_name,
             cluster,
             definition_ref: match task_definition {
@@ -376,7 +387,7 @@ pub fn answered(service: &Service) -> wire::Service {
                 })
                 .collect(),
         ),
-        network_configuration: None,
+        network_configuration: service.network_configuration.as_ref().map(crate::vpc::to_wire),
         health_check_grace_period_seconds: service.health_check_grace_period_seconds,
         scheduling_strategy: Some(service.scheduling_strategy.clone()),
         deployment_controller: Some(wire::DeploymentController {
@@ -407,7 +418,7 @@ fn deployment_answered(d: &Deployment) -> wire::Deployment {
         launch_type: Some(d.launch_type.clone()),
         platform_version: None,
         platform_family: None,
-        network_configuration: None,
+        network_configuration: d.network_configuration.as_ref().map(crate::vpc::to_wire),
         rollout_state: Some(d.rollout_state.to_string()),
         rollout_state_reason: Some(d.rollout_state_reason.clone()),
         service_connect_configuration: None,
@@ -427,6 +438,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let created_by = ctx.app.root_principal();
     let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
     let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
+    let vpc = crate::vpc::view_if_given(ctx.app, &new.network).await?;
     let service = ctx
         .app
         .state
@@ -443,8 +455,14 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 )?)
             };
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
+            let network = match &definition {
+                Some(d) => {
+                    let mode = d.network_mode.as_deref().unwrap_or("bridge");
+                    crate::vpc::check(mode, new.network.clone(), &vpc, false)?
+                }
+                None => None,
+            };
             if let Some(definition) = &definition {
-                super::targets::check_service_network_mode(definition)?;
                 check_load_balancers(&new.load_balancers, definition, load_balancing.as_ref())?;
                 check_registries(&new.service_registries, definition, service_registry.as_ref())?;
             }
@@ -495,8 +513,9 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 // EXTERNAL services have task sets instead of deployments.
                 deployments: definition
                     .iter()
-                    .map(|d| {
-                        new_deployment(
+                    .map(|d| Deployment {
+                        network_configuration: network.clone(),
+                        ..new_deployment(
                             deployment_id.clone(),
                             &d.task_definition_arn,
                             new.desired,
@@ -521,6 +540,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 capacity_provider_strategy,
                 load_balancers: new.load_balancers,
                 service_registries: new.service_registries,
+                network_configuration: network,
                 ..Service::default()
             };
             staged.put(Record::Service(Box::new(ServiceRecord {
@@ -575,6 +595,9 @@ enum ServiceChange {
     ServiceRegistries(Vec<ServiceRegistryEntry>),
     /// The controller it has already (a change of controller is refused).
     DeploymentController(DeploymentControllerType),
+    /// A new deployment whose tasks get this `awsvpcConfiguration` (checked against the
+    /// deployment's definition and the VPC).
+    NetworkConfiguration(crate::vpc::AwsVpcConfig),
 }
 
 /// UpdateService's request: the service it names and its changes, every member honoured or
@@ -592,7 +615,7 @@ fn parse_update(
         capacity_provider_strategy,
         deployment_configuration,
         availability_zone_rebalancing: _,
-        network_configuration: _,
+        network_configuration,
         placement_constraints,
         placement_strategy,
         platform_version: _,
@@ -609,6 +632,9 @@ fn parse_update(
         vpc_lattice_configurations: _,
     } = req;
     let mut changes = Vec::new();
+    if let Some(config) = crate::vpc::from_wire(network_configuration) {
+        changes.push(ServiceChange::NetworkConfiguration(config));
+    }
     if let Some(controller) = deployment_controller {
         // CODE_DEPLOY and EXTERNAL are refused by the field ledger before this handler runs.
         let controller = DeploymentControllerType::parse(&controller.r#type).ok_or_else(|| {
@@ -671,6 +697,8 @@ fn parse_update(
 struct TargetChecks<'a> {
     load_balancing: &'a dyn crate::load_balancing::LoadBalancing,
     service_registry: &'a dyn crate::discovery::ServiceRegistry,
+    /// The VPC, read when the update names a network configuration.
+    vpc: &'a crate::vpc::VpcView,
 }
 
 /// Applies `changes` to a service: settings first, then at most one new deployment.
@@ -692,6 +720,7 @@ fn apply_changes(
     let external = service.deployment_controller == DeploymentControllerType::External;
     let mut placement_changed = false;
     let mut deploy: Option<String> = None;
+    let mut network_given: Option<crate::vpc::AwsVpcConfig> = None;
     for change in changes {
         match change {
             ServiceChange::TaskDefinition(_)
@@ -704,6 +733,17 @@ fn apply_changes(
                      sets: create a task set (CreateTaskSet) instead of updating the task \
                      definition, deployment or capacity provider strategy.",
                 ));
+            }
+            ServiceChange::NetworkConfiguration(_) if external => {
+                return Err(ApiError::invalid(
+                    "A service using the EXTERNAL deployment controller takes its network \
+                     configuration with its task sets.",
+                ));
+            }
+            ServiceChange::NetworkConfiguration(config) => {
+                // A new network configuration is rolled out by a new deployment, as on ECS.
+                network_given = Some(config);
+                deploy.get_or_insert_with(|| service.task_definition.clone());
             }
             ServiceChange::DesiredCount(_) if daemon => {
                 return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
@@ -807,16 +847,24 @@ fn apply_changes(
     if targets_changed {
         deploy.get_or_insert_with(|| service.task_definition.clone());
     }
-    // A new deployment's definition must map what its load balancers and registry name (a new
-    // definition as much as new entries).
-    let named = !service.load_balancers.is_empty() || !service.service_registries.is_empty();
-    if let Some(arn) = deploy.clone().filter(|_| named) {
+    // A new deployment's definition must suit the service's network configuration (a new one
+    // checked against the VPC; the one it has kept, as long as the network mode allows it), and
+    // map what its load balancers and registry name.
+    if let Some(arn) = deploy.clone() {
         let definition = staged
             .state()
             .task_definition_by_arn(&arn)
             .map(|d| d.definition.clone())
             .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
-        super::targets::check_service_network_mode(&definition)?;
+        let mode = definition.network_mode.as_deref().unwrap_or("bridge");
+        service.network_configuration = match network_given.take() {
+            Some(given) => crate::vpc::check(mode, Some(given), checks.vpc, false)?,
+            None => {
+                let kept = service.network_configuration.clone();
+                crate::vpc::agrees_with_mode(mode, kept.is_some())?;
+                kept
+            }
+        };
         check_load_balancers(&service.load_balancers, &definition, checks.load_balancing)?;
         check_registries(&service.service_registries, &definition, checks.service_registry)?;
     }
@@ -837,9 +885,11 @@ fn apply_changes(
             d.status = DeploymentStatus::Active;
         }
         service.task_definition.clone_from(&arn);
-        service
-            .deployments
-            .insert(0, new_deployment(deployment_id, &arn, service.desired_count, now));
+        let deployment = Deployment {
+            network_configuration: service.network_configuration.clone(),
+            ..new_deployment(deployment_id, &arn, service.desired_count, now)
+        };
+        service.deployments.insert(0, deployment);
         record.throttled_until = None;
     }
     if let Some(primary) = record.service.deployments.first_mut() {
@@ -859,6 +909,11 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let now = ctx.now;
     let load_balancing = std::sync::Arc::clone(&ctx.app.load_balancing);
     let service_registry = std::sync::Arc::clone(&ctx.app.service_registry);
+    let network = changes.iter().find_map(|c| match c {
+        ServiceChange::NetworkConfiguration(config) => Some(config.clone()),
+        _ => None,
+    });
+    let vpc = crate::vpc::view_if_given(ctx.app, &network).await?;
     let service = ctx
         .app
         .state
@@ -871,6 +926,7 @@ pub async fn update(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let checks = TargetChecks {
                 load_balancing: load_balancing.as_ref(),
                 service_registry: service_registry.as_ref(),
+                vpc: &vpc,
             };
             apply_changes(staged, &mut record, changes, deployment_id, now, &checks)?;
             staged.put(Record::Service(Box::new(record.clone())));

@@ -114,19 +114,6 @@ pub(crate) fn check_registries(
     Ok(())
 }
 
-/// Services and task sets cannot run awsvpc task definitions yet: their tasks would need
-/// `networkConfiguration`, which they do not take yet (RunTask and StartTask do).
-pub(crate) fn check_service_network_mode(definition: &TaskDefinition) -> Result<(), ApiError> {
-    if definition.network_mode.as_deref() == Some("awsvpc") {
-        return Err(ApiError::invalid(
-            "Services and task sets of awsvpc task definitions are not supported yet \
-             (networkConfiguration of services comes with issue 14); run awsvpc tasks with \
-             RunTask or StartTask",
-        ));
-    }
-    Ok(())
-}
-
 /// `loadBalancers` checked as ECS checks them: each target group exists and a load balancer
 /// forwards to it, its target type suits the task definition's network mode, and the container
 /// maps the port.

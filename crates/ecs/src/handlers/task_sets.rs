@@ -50,7 +50,7 @@ pub fn answered(set: &TaskSet, with_tags: bool) -> wire::TaskSet {
         }),
         platform_version: None,
         platform_family: None,
-        network_configuration: None,
+        network_configuration: set.network_configuration.as_ref().map(crate::vpc::to_wire),
         load_balancers: Some(super::targets::load_balancers_to_wire(&set.load_balancers)),
         service_registries: Some(super::targets::registries_to_wire(&set.service_registries)),
         scale: Some(wire::Scale {
@@ -119,14 +119,13 @@ fn set_index(record: &ServiceRecord, reference: &str) -> Result<usize, ApiError>
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    // networkConfiguration, platformVersion and FARGATE are refused by the field ledger before
-    // this handler runs.
+    // platformVersion and FARGATE are refused by the field ledger before this handler runs.
     let wire::CreateTaskSetRequest {
         service,
         cluster,
         external_id,
         task_definition,
-        network_configuration: _,
+        network_configuration,
         load_balancers,
         service_registries,
         launch_type,
@@ -152,6 +151,8 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map(|s| into_domain("capacityProviderStrategy", &s))
         .transpose()?
         .unwrap_or_default();
+    let network = crate::vpc::from_wire(network_configuration);
+    let vpc = crate::vpc::view_if_given(ctx.app, &network).await?;
     let id = new_deployment_id();
     let now = ctx.now;
     let scope = ctx.app.scope.clone();
@@ -170,7 +171,8 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let definition =
                 resolve_definition_as(staged.state(), &task_definition, TASK_DEFINITION_NOT_FOUND)?;
-            super::targets::check_service_network_mode(&definition)?;
+            let mode = definition.network_mode.as_deref().unwrap_or("bridge");
+            let network = crate::vpc::check(mode, network, &vpc, false)?;
             super::targets::check_load_balancers(
                 &load_balancers,
                 &definition,
@@ -209,6 +211,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 tags: Some(tags),
                 load_balancers,
                 service_registries,
+                network_configuration: network,
             };
             let desired = record.service.desired_count;
             let mut set = set;

@@ -348,11 +348,7 @@ async fn prepare_network(
         let cluster = launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from).to_string();
         (definition.network_mode.unwrap_or_else(|| "bridge".into()), cluster)
     };
-    let given = given.awsvpc_configuration.map(|c| crate::vpc::AwsVpcConfig {
-        subnets: c.subnets,
-        security_groups: c.security_groups.unwrap_or_default(),
-        assign_public_ip: c.assign_public_ip.unwrap_or_default(),
-    });
+    let given = crate::vpc::from_wire(Some(given));
     crate::vpc::prepare(ctx.app, &cluster, &mode, given, false).await
 }
 
