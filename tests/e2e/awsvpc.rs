@@ -44,7 +44,7 @@ fn first_value(body: &str, tag: &str) -> String {
 }
 
 /// The id of the region's first subnet, through EC2's DescribeSubnets.
-fn first_subnet(f: &Flotilla) -> String {
+pub(crate) fn first_subnet(f: &Flotilla) -> String {
     first_value(&ec2_call(f, "Action=DescribeSubnets"), "subnetId")
 }
 

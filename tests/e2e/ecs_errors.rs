@@ -83,10 +83,10 @@ async fn empty_tags_are_omitted() {
     assert!(created.cluster().is_some_and(|c| c.tags().is_empty()));
 }
 
-/// A Fargate definition is checked as ECS checks it, with ECS's messages, before FARGATE is
-/// refused (running Fargate tasks comes with task networking).
+/// A Fargate definition is checked as ECS checks it, with ECS's messages; a valid one registers
+/// with FARGATE among its compatibilities.
 #[tokio::test]
-async fn fargate_definitions_get_ecs_validation_then_a_clear_refusal() {
+async fn fargate_definitions_get_ecs_validation() {
     use aws_sdk_ecs::types::{Compatibility, NetworkMode};
     let f = Flotilla::start();
     let ecs = f.ecs();
@@ -117,17 +117,15 @@ async fn fargate_definitions_get_ecs_validation_then_a_clear_refusal() {
         )
     );
 
-    let valid = register(Some(NetworkMode::Awsvpc), "1024", "2GB").await.expect_err("refused");
-    assert_eq!(valid.code(), Some("InvalidParameterException"), "{valid:?}");
-    assert_eq!(
-        valid.message(),
-        Some(
-            "The value FARGATE of parameter requiresCompatibilities[] is not supported yet by \
-             this server."
-        )
+    let valid = register(Some(NetworkMode::Awsvpc), "1024", "2GB").await.expect("registered");
+    let definition = valid.task_definition().expect("the definition");
+    assert!(
+        definition.compatibilities().contains(&Compatibility::Fargate),
+        "{:?}",
+        definition.compatibilities()
     );
     let families = ecs.list_task_definition_families().send().await.expect("families");
-    assert!(families.families().is_empty(), "nothing was stored: {families:?}");
+    assert_eq!(families.families(), ["fargate"], "only the valid one was stored");
 }
 
 /// The error table's first row: every operation that names a cluster answers

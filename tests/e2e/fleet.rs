@@ -104,11 +104,12 @@ impl Fleet {
 
     pub fn add_agent(&mut self, flags: &[&str]) -> usize {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut args = vec![
-            "--server".to_string(),
-            self.server.endpoint(),
-            "--cluster".into(),
-            self.cluster.clone(),
+        let mut args = vec!["--server".to_string(), self.server.endpoint()];
+        // Fargate capacity joins no cluster.
+        if !flags.contains(&"--fargate") {
+            args.extend(["--cluster".to_string(), self.cluster.clone()]);
+        }
+        args.extend([
             "--token-file".into(),
             self.server.data_dir.join("agent-token").display().to_string(),
             "--data-dir".into(),
@@ -118,7 +119,7 @@ impl Fleet {
             // Tests run many agents on one machine: each takes any free metadata port.
             "--metadata-port".into(),
             "0".into(),
-        ];
+        ]);
         // Only one agent of a machine can serve DNS on a bridge's gateway: tests that look up
         // names give their agents a bridge network of their own (and say `--dns`).
         if !flags.contains(&"--dns") {

@@ -15,6 +15,7 @@ mod dev;
 mod dns;
 mod durability;
 mod ecs_errors;
+mod fargate;
 mod front_door;
 mod idempotency;
 mod ledger;

@@ -149,7 +149,8 @@ pub async fn run(
             }),
         };
         let firewalls = network::firewall::Firewalls::start(exempt);
-        Arc::new(engine::awsvpc::TaskNetworking::new(cni, firewalls, demo_image::DEMO_IMAGE))
+        let nat = network::nat::Nat::new(local.host_id.clone());
+        Arc::new(engine::awsvpc::TaskNetworking::new(cni, firewalls, nat, demo_image::DEMO_IMAGE))
     });
     config.announce.task_networking = networking.is_some();
     let engine = Engine::start(

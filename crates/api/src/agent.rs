@@ -110,6 +110,15 @@ pub struct ContainerStats {
     pub block_write_bytes: u64,
 }
 
+/// The cluster name an agent registers with to be Fargate capacity (`flotilla agent
+/// --fargate`): no user cluster can have it (`~` is not a cluster name's character), so its
+/// instances belong to no user cluster and are never listed; they run the FARGATE tasks of
+/// every cluster.
+pub const FARGATE_POOL: &str = "~fargate";
+
+/// The platform version FARGATE tasks run (ECS's `LATEST` on Linux).
+pub const FARGATE_PLATFORM_VERSION: &str = "1.4.0";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Register {
@@ -236,6 +245,10 @@ pub struct TaskNetworkSpec {
     pub subnet_cidr: String,
     pub host_slice: String,
     pub security_groups: Vec<String>,
+    /// Set when `assignPublicIp` is ENABLED: the VPC's CIDR block. Traffic to anywhere else
+    /// leaves through the host's NAT (there are no public addresses to give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_nat: Option<String>,
 }
 
 /// An awsvpc task's interface as its agent wired it.

@@ -121,6 +121,9 @@ pub struct Task {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub launch_type: String,
+    /// FARGATE tasks: the platform version they run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// The capacity provider whose agents run it, when a strategy placed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider_name: Option<String>,
@@ -149,6 +152,10 @@ pub struct TaskInterface {
     /// The task's host's slice of the subnet.
     pub host_slice: String,
     pub security_groups: Vec<String>,
+    /// `assignPublicIp` ENABLED: the VPC's CIDR block, beyond which the task's traffic leaves
+    /// through its host's NAT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_nat: Option<String>,
     /// Set once the agent reports the interface wired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4_address: Option<String>,

@@ -119,12 +119,23 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let advertise_address = args
         .advertise_address
         .or_else(|| flotilla_agent::registration::route_address(&args.server));
+    let cni_plugin_dir = cni_plugin_dir(&args.cni_plugin_dir);
+    if args.fargate && cni_plugin_dir.is_none() {
+        anyhow::bail!(
+            "--fargate runs awsvpc tasks: it needs the CNI plugins (--cni-plugin-dir; \
+             apt-get install containernetworking-plugins)"
+        );
+    }
     let config = AgentConfig {
         server: ServerAddress::new(args.server, args.region),
         join_token,
         data_dir: args.data_dir.unwrap_or_else(|| default_data_dir("agent")),
         announce: Announce {
-            cluster: args.cluster,
+            cluster: if args.fargate {
+                flotilla_api::agent::FARGATE_POOL.to_string()
+            } else {
+                args.cluster
+            },
             cpu_units: args.cpu,
             memory_mib: args.memory,
             reserved_memory_mib: args.reserved_memory,
@@ -137,7 +148,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         log_buffer_bytes: args.log_buffer_mib.saturating_mul(1024 * 1024),
         metadata_port: args.metadata_port,
         dns: dns_mode(args.dns, &args.dns_upstreams)?,
-        cni_plugin_dir: cni_plugin_dir(&args.cni_plugin_dir),
+        cni_plugin_dir,
     };
     runtime()?.block_on(async move {
         let docker: Arc<dyn Runtime> = Arc::new(
@@ -245,8 +256,15 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
         if agent_ready {
             create_clusters(addr, &config.region, &data_dir, &clusters).await?;
         }
-        print_dev_guide(addr, &data_dir, agent_ready.then_some(clusters.as_slice()));
-        let shares = if agent_ready { split_host(&docker, clusters.len()).await? } else { None };
+        // Fargate capacity beside the clusters' agents, when awsvpc tasks can run here.
+        let fargate = agent_ready && cni_plugin_dir(&args.cni_plugin_dir).is_some();
+        print_dev_guide(addr, &data_dir, agent_ready.then_some(clusters.as_slice()), fargate);
+        let hosts: Vec<String> = clusters
+            .iter()
+            .cloned()
+            .chain(fargate.then(|| flotilla_api::agent::FARGATE_POOL.to_string()))
+            .collect();
+        let shares = if agent_ready { split_host(&docker, hosts.len()).await? } else { None };
         let docker: Arc<dyn Runtime> = Arc::new(docker);
         // Tasks are reached at the host's address on Docker's bridge: the server and its load
         // balancers (on this machine) and other tasks (Cloud Map's records) all reach it there.
@@ -255,15 +273,17 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
             _ => std::net::Ipv4Addr::LOCALHOST.into(),
         };
         let mut agents = Vec::new();
-        for (i, cluster) in clusters.iter().enumerate().filter(|_| agent_ready) {
+        for (i, cluster) in hosts.iter().enumerate().filter(|_| agent_ready) {
             let agent_config = AgentConfig {
                 server: ServerAddress::new(format!("http://{addr}"), None),
                 join_token: join_token.clone(),
                 // The first keeps the directory one agent always had; the others get their own.
-                data_dir: if i == 0 {
-                    data_dir.join("agent")
-                } else {
-                    data_dir.join(format!("agent-{cluster}"))
+                data_dir: match i {
+                    0 => data_dir.join("agent"),
+                    _ if cluster == flotilla_api::agent::FARGATE_POOL => {
+                        data_dir.join("agent-fargate")
+                    }
+                    _ => data_dir.join(format!("agent-{cluster}")),
                 },
                 announce: Announce {
                     cluster: cluster.clone(),
@@ -413,8 +433,20 @@ fn print_dev_guide(
     addr: std::net::SocketAddr,
     data_dir: &std::path::Path,
     clusters: Option<&[String]>,
+    fargate: bool,
 ) {
     let dir = data_dir.display();
+    let fargate = if fargate {
+        format!(
+            "Fargate capacity runs here too (awsvpc tasks, each with an address of its own):\n  \
+             SUBNET=$(aws --endpoint-url http://{addr} ec2 describe-subnets --query 'Subnets[0].SubnetId' --output text)\n  \
+             aws --endpoint-url http://{addr} ecs run-task --launch-type FARGATE --task-definition FAMILY \\\n      \
+             --network-configuration \"awsvpcConfiguration={{subnets=[$SUBNET],assignPublicIp=ENABLED}}\"\n  \
+             (FAMILY registered with --requires-compatibilities FARGATE --network-mode awsvpc --cpu 256 --memory 512)\n\n"
+        )
+    } else {
+        String::new()
+    };
     let agent = match clusters {
         Some([one]) => format!("one local agent in cluster {one}, "),
         Some(many) => format!("one local agent in each of the clusters {}, ", many.join(", ")),
@@ -433,6 +465,7 @@ fn print_dev_guide(
          A new cluster starts without capacity; give it an agent (a share of this machine):\n  \
          flotilla agent --server http://{addr} --cluster demo --token-file {dir}/agent-token \\\n      \
          --data-dir {dir}/agent-demo --metadata-port 0 --memory 2048 --cpu 1024\n\n\
+         {fargate}\
          Logs of awslogs containers: aws --endpoint-url http://{addr} logs ... or flotilla logs --task ID -f\n\
          Metrics: http://{addr}/metrics (Prometheus), aws cloudwatch get-metric-statistics --namespace AWS/ECS\n"
     );

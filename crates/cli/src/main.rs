@@ -226,6 +226,11 @@ pub struct AgentArgs {
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,
+    /// Be Fargate capacity instead of joining a cluster: run the FARGATE tasks of every
+    /// cluster of the region (this machine is never listed as a container instance). Needs
+    /// the CNI plugins (Fargate tasks are awsvpc tasks).
+    #[arg(long, conflicts_with = "cluster")]
+    fargate: bool,
     /// File holding the join token (the server's <data-dir>/agent-token); not needed once the
     /// agent's state file holds the credential its registration was issued.
     #[arg(long)]

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use flotilla_api::agent::FARGATE_POOL;
 use flotilla_api::capacity::share_out;
 use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::service::{AwsVpcConfig, Deployment, ServiceEvent};
@@ -28,7 +29,7 @@ use crate::domain::capacity::provider_constraint;
 use crate::domain::deployments::new_deployment;
 use crate::domain::launch::reservation;
 use crate::domain::placement;
-use crate::domain::tasks::{new_ids, new_task, Launch, TaskIds};
+use crate::domain::tasks::{new_ids, new_task, run_on_fargate, Launch, TaskIds};
 use crate::load_balancing::{task_targets, LoadBalancing, TargetHealth};
 use crate::state::{Record, ServiceRecord, Staged, State, TaskRecord};
 use crate::{vpc, App};
@@ -143,7 +144,16 @@ struct Pass<'a, 'b> {
     networks: ServiceNetworks,
 }
 
-/// (cluster, configuration) -> the configuration readied for the cluster's hosts.
+/// Where a service's tasks run: its cluster's instances, or (FARGATE) the Fargate capacity.
+fn hosts_of(service: &ServiceRecord) -> &str {
+    if service.service.launch_type == "FARGATE" {
+        FARGATE_POOL
+    } else {
+        &service.cluster
+    }
+}
+
+/// (hosts' cluster, configuration) -> the configuration readied for those hosts.
 type ServiceNetworks = HashMap<(String, AwsVpcConfig), Result<Arc<vpc::Prepared>, String>>;
 
 /// Readies the network configuration of every deployment and task set of the region's active
@@ -160,7 +170,7 @@ async fn service_networks(app: &App) -> ServiceNetworks {
                     s.service.deployments.iter().filter_map(|d| d.network_configuration.clone());
                 let sets =
                     s.service.task_sets.iter().filter_map(|t| t.network_configuration.clone());
-                deployments.chain(sets).map(|c| (s.cluster.clone(), c))
+                deployments.chain(sets).map(|c| (hosts_of(s).to_string(), c))
             })
             .collect()
     };
@@ -914,8 +924,10 @@ impl<'b> Pass<'_, 'b> {
             })
             .collect();
         drop(live);
-        let mut snapshot =
-            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+        // FARGATE services run on the Fargate capacity.
+        let fargate = service.service.launch_type == "FARGATE";
+        let hosts = hosts_of(service).to_string();
+        let mut snapshot = placement::snapshot(self.staged, &hosts, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
         let tags = service_task_tags(self.staged, service, &definition.task_definition_arn);
         let launch = Launch {
@@ -992,8 +1004,7 @@ impl<'b> Pass<'_, 'b> {
         for (outcome, ids, provider) in chosen {
             match outcome {
                 Ok(i) => {
-                    let Some(instance) =
-                        placement::record_of(self.staged, &service.cluster, snapshot.id(i))
+                    let Some(instance) = placement::record_of(self.staged, &hosts, snapshot.id(i))
                     else {
                         continue; // cannot happen: views follow the records
                     };
@@ -1007,6 +1018,9 @@ impl<'b> Pass<'_, 'b> {
                         &reservation,
                     );
                     record.task.capacity_provider_name = provider;
+                    if fargate {
+                        run_on_fargate(&mut record.task);
+                    }
                     record.task.interface = network
                         .as_ref()
                         .and_then(|n| n.interface_for(&instance.instance.ec2_instance_id));
@@ -1062,7 +1076,7 @@ impl<'b> Pass<'_, 'b> {
                                  networkConfiguration"
                 .to_string()),
             (true, Some(config)) => {
-                match self.networks.get(&(service.cluster.clone(), config.clone())) {
+                match self.networks.get(&(hosts_of(service).to_string(), config.clone())) {
                     Some(Ok(prepared)) => Ok(Some(Arc::clone(prepared))),
                     Some(Err(error)) => Err(error.clone()),
                     None => Err("its subnets are being readied".to_string()),

@@ -84,7 +84,7 @@ fn registration(
     task: &TaskRecord,
     entry: &ServiceRegistryEntry,
 ) -> Option<Registration> {
-    let instance = state.instances.get(&(task.cluster.clone(), task.instance_id.clone()?))?;
+    let instance = state.instance_of(task)?;
     // An awsvpc task is registered at its own address (A records), once wired; others at
     // their instance's.
     let own_address = task.task.interface.as_ref().map(|i| i.ipv4_address.clone());

@@ -166,9 +166,9 @@ async fn converse(
                 }
                 app.agents.seen(instance_id, connection);
                 match parse(&message) {
-                    Some(AgentMessage::Report(report)) if !reports_news(app, cluster, &report) => {}
+                    Some(AgentMessage::Report(report)) if !reports_news(app, &report) => {}
                     Some(AgentMessage::Report(report)) => {
-                        if let Err(error) = registration::apply_report(app, cluster.to_string(), instance_id.to_string(), report).await {
+                        if let Err(error) = registration::apply_report(app, instance_id.to_string(), report).await {
                             tracing::warn!(%error, "could not apply an agent report");
                         }
                     }
@@ -185,10 +185,11 @@ async fn converse(
 }
 
 /// Whether a report tells anything new (most repeat what is known: no write for those).
-fn reports_news(app: &App, cluster: &str, report: &flotilla_api::agent::Report) -> bool {
+fn reports_news(app: &App, report: &flotilla_api::agent::Report) -> bool {
     let state = app.state.read();
     report.tasks.iter().any(|r| {
         let id = flotilla_api::arn::id_from(&r.task_arn);
+        let cluster = registration::cluster_name_from_task_arn(&r.task_arn);
         state
             .tasks
             .get(&(cluster.to_string(), id.to_string()))

@@ -92,11 +92,7 @@ pub fn task_targets(
             })
             .collect();
     }
-    let Some(instance) = task
-        .instance_id
-        .as_deref()
-        .and_then(|id| state.instances.get(&(task.cluster.clone(), id.to_string())))
-    else {
+    let Some(instance) = state.instance_of(task) else {
         return Vec::new();
     };
     let host = &instance.instance.ec2_instance_id;

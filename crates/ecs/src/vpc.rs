@@ -25,6 +25,8 @@ pub struct SubnetInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VpcView {
     pub vpc_id: String,
+    /// The VPC's CIDR block.
+    pub cidr: String,
     pub default_group: String,
     pub subnets: Vec<SubnetInfo>,
     pub groups: Vec<String>,
@@ -172,6 +174,8 @@ pub fn zones(config: &AwsVpcConfig, vpc: &VpcView) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub config: AwsVpcConfig,
+    /// The VPC's CIDR block (for `assignPublicIp` ENABLED).
+    vpc_cidr: String,
     subnets: Vec<SubnetInfo>,
     slices: HostSlices,
 }
@@ -199,6 +203,8 @@ impl Prepared {
             subnet_cidr: subnet.cidr.clone(),
             host_slice: slice.clone(),
             security_groups: self.config.security_groups.clone(),
+            outbound_nat: (self.config.assign_public_ip == "ENABLED")
+                .then(|| self.vpc_cidr.clone()),
             ..TaskInterface::default()
         })
     }
@@ -278,7 +284,7 @@ pub async fn ready(
     };
     let slices =
         if pairs.is_empty() { BTreeMap::new() } else { app.vpc.host_slices(pairs).await? };
-    Ok(Prepared { config, subnets, slices })
+    Ok(Prepared { config, vpc_cidr: view.cidr.clone(), subnets, slices })
 }
 
 /// Checks a launch's `networkConfiguration` and readies its subnets for the cluster's hosts
@@ -339,6 +345,7 @@ mod tests {
     fn vpc() -> VpcView {
         VpcView {
             vpc_id: "vpc-1".into(),
+            cidr: "10.0.0.0/16".into(),
             default_group: "sg-default".into(),
             subnets: vec![
                 SubnetInfo {

@@ -272,6 +272,7 @@ impl flotilla_ecs::vpc::Vpc for Ec2Subnets {
             let network = ec2.network().await.map_err(|e| e.to_string())?;
             Ok(flotilla_ecs::vpc::VpcView {
                 vpc_id: network.vpc_id.clone(),
+                cidr: network.cidr.clone(),
                 default_group: network.group_id.clone(),
                 subnets: network
                     .all_subnets()

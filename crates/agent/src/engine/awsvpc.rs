@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EngineConfig;
 use crate::network::firewall::{Firewalls, Member};
+use crate::network::nat::Nat;
 use crate::network::{Attachment, CniNetwork, SubnetSlice};
 use crate::runtime::{
     ContainerPlan, RunState, Runtime, LABEL_AGENT, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
@@ -31,6 +32,8 @@ pub struct TaskNetworking {
     pub cni: CniNetwork,
     /// The tasks' security groups, enforced in their namespaces.
     pub firewalls: Arc<Firewalls>,
+    /// `assignPublicIp` ENABLED: the tasks' traffic beyond the VPC through the host's NAT.
+    pub nat: Nat,
     /// The demo image (the Flotilla binary), run as `sleep`.
     pub pause_image: String,
     /// Whether the image is there, made sure of at the first awsvpc task.
@@ -41,11 +44,13 @@ impl TaskNetworking {
     pub fn new(
         cni: CniNetwork,
         firewalls: Arc<Firewalls>,
+        nat: Nat,
         pause_image: impl Into<String>,
     ) -> TaskNetworking {
         TaskNetworking {
             cni,
             firewalls,
+            nat,
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
         }
@@ -217,6 +222,15 @@ pub async fn provision(
         .guard(&spec.task_arn, &netns, &Member { groups: &groups, gateway: slice.gateway })
         .await
         .map_err(|e| format!("security groups: {e}"))?;
+    let nat = spec.network.as_ref().and_then(|n| n.outbound_nat.as_deref());
+    let address = pause.attachment.as_ref().and_then(|a| a.ipv4_address.parse().ok());
+    if let (Some(vpc_cidr), Some(address)) = (nat, address) {
+        networking
+            .nat
+            .enable(spec.task_id(), address, vpc_cidr)
+            .await
+            .map_err(|e| format!("outbound NAT (assignPublicIp): {e}"))?;
+    }
     Ok(())
 }
 
@@ -233,6 +247,11 @@ pub async fn deprovision(
         None => PathBuf::new(),
     };
     networking.firewalls.release(&spec.task_arn).await;
+    if spec.network.as_ref().is_some_and(|n| n.outbound_nat.is_some()) {
+        if let Err(error) = networking.nat.disable(spec.task_id()).await {
+            tracing::error!(%error, task = %spec.task_arn, "cannot remove the task's NAT rule");
+        }
+    }
     match networking.cni.detach(spec.task_id(), &netns).await {
         Ok(()) => pause.attachment = None,
         Err(error) => {

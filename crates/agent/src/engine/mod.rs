@@ -394,6 +394,16 @@ impl Engine {
                     }
                 }
             }
+            for task_id in networking.nat.tasks().await {
+                let known = |arn: &String| arn.rsplit('/').next() == Some(task_id.as_str());
+                let known = wanted.keys().any(known) || lock(&self.inner.runs).keys().any(known);
+                if !known {
+                    tracing::info!(task = %task_id, "removing the NAT rule of an unknown task");
+                    if let Err(error) = networking.nat.disable(&task_id).await {
+                        tracing::warn!(%error, task = %task_id, "cannot remove the NAT rule");
+                    }
+                }
+            }
         }
     }
 

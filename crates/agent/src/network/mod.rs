@@ -8,6 +8,7 @@
 
 pub mod cni;
 pub mod firewall;
+pub mod nat;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

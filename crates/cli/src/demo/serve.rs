@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -104,7 +105,7 @@ pub(crate) async fn serve(
         .layer(middleware::from_fn(log))
         .with_state(demo);
     tokio::select! {
-        result = axum::serve(listener, app).into_future() => result.context("server failed"),
+        result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future() => result.context("server failed"),
         () = shutdown => Ok(()),
     }
 }
@@ -139,10 +140,15 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], format!("{value}\n")).into_response()
 }
 
-async fn index(State(demo): State<Demo>, headers: axum::http::HeaderMap, uri: Uri) -> Response {
+async fn index(
+    State(demo): State<Demo>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Response {
     let mut body = serde_json::json!({
         "hostname": hostname(),
-        "request": request_seen(&headers, &uri),
+        "request": request_seen(&headers, &uri, peer),
         "pid": std::process::id(),
         "uptime_seconds": demo.started.elapsed().as_secs_f64(),
         "env": environment(std::env::vars()),
@@ -160,20 +166,26 @@ async fn index(State(demo): State<Demo>, headers: axum::http::HeaderMap, uri: Ur
     json(StatusCode::OK, &body)
 }
 
-async fn not_found(headers: axum::http::HeaderMap, uri: Uri) -> Response {
+async fn not_found(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Response {
     json(
         StatusCode::NOT_FOUND,
         &serde_json::json!({
             "hostname": hostname(),
-            "request": request_seen(&headers, &uri),
+            "request": request_seen(&headers, &uri, peer),
         }),
     )
 }
 
-/// What reached this server, so a load balancer's rewriting shows.
-fn request_seen(headers: &axum::http::HeaderMap, uri: &Uri) -> serde_json::Value {
+/// What reached this server, and from which address, so a load balancer's rewriting (and a
+/// NAT) shows.
+fn request_seen(headers: &axum::http::HeaderMap, uri: &Uri, peer: SocketAddr) -> serde_json::Value {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     serde_json::json!({
+        "peer": peer.ip().to_string(),
         "path": uri.path(),
         "host": header("host"),
         "x_forwarded_for": header("x-forwarded-for"),
@@ -314,6 +326,7 @@ mod tests {
         assert_eq!(other.status, 404);
         let body: serde_json::Value = serde_json::from_slice(&other.body).expect("json");
         assert_eq!(body["request"]["path"], "/api/users");
+        assert_eq!(body["request"]["peer"], "127.0.0.1", "who connected");
 
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert_eq!(fetch(port, "/healthz").await.status, 503);

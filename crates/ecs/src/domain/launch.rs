@@ -161,6 +161,7 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
             subnet_cidr: i.subnet_cidr.clone(),
             host_slice: i.host_slice.clone(),
             security_groups: i.security_groups.clone(),
+            outbound_nat: i.outbound_nat.clone(),
         }),
     }
 }

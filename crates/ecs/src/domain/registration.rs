@@ -1,7 +1,7 @@
 //! Agents' registrations and reports, applied by the gateway: who may register as which
 //! instance, and how a report of task and container states merges into the stored tasks.
 
-use flotilla_api::agent::{Register, Report, TaskReport};
+use flotilla_api::agent::{Register, Report, TaskReport, FARGATE_POOL};
 use flotilla_api::arn::id_from;
 use flotilla_api::instance::ContainerInstance;
 use flotilla_api::status::InstanceStatus;
@@ -47,10 +47,14 @@ pub async fn register(
     let scope = app.scope.clone();
     app.state
         .write(move |staged| {
-            let cluster = active_cluster(staged, Some(&register.cluster)).map_err(|_| {
-                ApiError::client(format!("cluster '{}' does not exist or is not ACTIVE", register.cluster))
-            })?;
-            let name = cluster.cluster_name;
+            // Fargate capacity belongs to no cluster of the account's.
+            let name = if register.cluster == FARGATE_POOL {
+                FARGATE_POOL.to_string()
+            } else {
+                active_cluster(staged, Some(&register.cluster)).map_err(|_| {
+                    ApiError::client(format!("cluster '{}' does not exist or is not ACTIVE", register.cluster))
+                })?.cluster_name
+            };
             let existing = register.container_instance_id.as_deref().and_then(|id| match staged.get(&instance_key(&name, id)) {
                 Some(Record::Instance(i)) => Some(*i),
                 _ => None,
@@ -207,16 +211,14 @@ fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
 }
 
 /// Applies an agent's report of its tasks: statuses only move forward in the lifecycle.
-pub async fn apply_report(
-    app: &App,
-    cluster: String,
-    instance_id: String,
-    report: Report,
-) -> Result<(), ApiError> {
+pub async fn apply_report(app: &App, instance_id: String, report: Report) -> Result<(), ApiError> {
     let load_balancing = std::sync::Arc::clone(&app.load_balancing);
     app.state
         .write(move |staged| {
             for task_report in report.tasks {
+                // The task's cluster is its ARN's (Fargate capacity runs every cluster's tasks);
+                // only the reporting instance's own tasks are touched.
+                let cluster = cluster_name_from_task_arn(&task_report.task_arn).to_string();
                 let id = id_from(&task_report.task_arn).to_string();
                 // Most of a report repeats what is known: those tasks are not even copied.
                 if staged
@@ -254,6 +256,12 @@ pub async fn apply_report(
             Ok(())
         })
         .await
+}
+
+/// The cluster of `arn:aws:ecs:<region>:<account>:task/<cluster>/<id>`.
+pub fn cluster_name_from_task_arn(arn: &str) -> &str {
+    let resource = arn.rsplit_once(":task/").map_or(arn, |(_, r)| r);
+    resource.split('/').next().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -149,6 +149,14 @@ pub fn new_task(
     }
 }
 
+/// Makes a new task a FARGATE task: it runs on the Fargate capacity (its instance stays in the
+/// record, for its agent) but shows no container instance, and runs the platform version.
+pub fn run_on_fargate(task: &mut Task) {
+    task.launch_type = "FARGATE".into();
+    task.platform_version = Some(flotilla_api::agent::FARGATE_PLATFORM_VERSION.into());
+    task.container_instance_arn = None;
+}
+
 /// Marks a task and its containers STOPPED (used when no agent will report it).
 pub fn mark_stopped(task: &mut Task, now: f64) {
     task.last_status = TaskStatus::Stopped;

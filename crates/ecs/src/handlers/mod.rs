@@ -44,10 +44,7 @@ pub async fn dispatch(
     host: Option<&str>,
 ) -> Result<Vec<u8>, ApiError> {
     let ctx = Ctx { app, now: flotilla_api::epoch_seconds(now), host };
-    // A Fargate definition gets ECS's validation before FARGATE's refusal (the handler's).
-    if !(operation == "RegisterTaskDefinition" && task_definitions::requires_fargate(body)) {
-        refuse_by_ledger(operation, body)?;
-    }
+    refuse_by_ledger(operation, body)?;
     match operation {
         "CreateCluster" => clusters::create(&ctx, body).await,
         "DescribeClusters" => clusters::describe(&ctx, body),

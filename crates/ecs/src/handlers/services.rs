@@ -82,6 +82,8 @@ struct NewService {
     /// A retry with the same token gets the service back.
     client_token: Option<String>,
     launch_type_given: bool,
+    /// launchType FARGATE: its tasks run on the Fargate capacity.
+    fargate: bool,
     /// EXTERNAL: task sets, created by an outside tool, run the tasks.
     external: bool,
     /// The request's capacity provider strategy (the cluster's default applies when neither
@@ -160,7 +162,7 @@ impl NewService {
             ));
         }
         match launch_type.as_deref() {
-            None | Some("EC2") | Some("EXTERNAL") => {}
+            None | Some("EC2") | Some("EXTERNAL") | Some("FARGATE") => {}
             Some(other) => {
                 return Err(ApiError::invalid(format!(
                     "launch type {other} is not supported yet; use EC2"
@@ -168,6 +170,21 @@ impl NewService {
             }
         }
         let daemon = strategy == "DAEMON";
+        let fargate = launch_type.as_deref() == Some("FARGATE");
+        if fargate && daemon {
+            return Err(ApiError::invalid(
+                "The DAEMON scheduling strategy does not support the FARGATE launch type.",
+            ));
+        }
+        if fargate
+            && (placement_constraints.as_ref().is_some_and(|c| !c.is_empty())
+                || placement_strategy.as_ref().is_some_and(|s| !s.is_empty()))
+        {
+            return Err(ApiError::invalid(
+                "Task placement constraints and strategies are not supported with the FARGATE \
+                 launch type.",
+            ));
+        }
         let desired = if daemon { 0 } else { desired_count.unwrap_or(0) };
         if daemon && desired_count.is_some_and(|d| d != 0) {
             return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
@@ -245,6 +262,7 @@ impl NewService {
             managed_tags: enable_ecs_managed_tags.unwrap_or(false),
             client_token,
             launch_type_given: launch_type.is_some(),
+            fargate,
             external,
             capacity_provider_strategy,
         })
@@ -457,8 +475,11 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
             let network = match &definition {
                 Some(d) => {
+                    if new.fargate {
+                        super::tasks::check_fargate_definition(d)?;
+                    }
                     let mode = d.network_mode.as_deref().unwrap_or("bridge");
-                    crate::vpc::check(mode, new.network.clone(), &vpc, false)?
+                    crate::vpc::check(mode, new.network.clone(), &vpc, new.fargate)?
                 }
                 None => None,
             };
@@ -504,7 +525,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 cluster_arn: cluster.cluster_arn.clone(),
                 status: ServiceStatus::Active,
                 desired_count: new.desired,
-                launch_type: "EC2".into(),
+                launch_type: if new.fargate { "FARGATE" } else { "EC2" }.into(),
                 task_definition: definition
                     .as_ref()
                     .map(|d| d.task_definition_arn.clone())
@@ -515,6 +536,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     .iter()
                     .map(|d| Deployment {
                         network_configuration: network.clone(),
+                        launch_type: if new.fargate { "FARGATE" } else { "EC2" }.into(),
                         ..new_deployment(
                             deployment_id.clone(),
                             &d.task_definition_arn,
@@ -856,9 +878,13 @@ fn apply_changes(
             .task_definition_by_arn(&arn)
             .map(|d| d.definition.clone())
             .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
+        let fargate = service.launch_type == "FARGATE";
+        if fargate {
+            super::tasks::check_fargate_definition(&definition)?;
+        }
         let mode = definition.network_mode.as_deref().unwrap_or("bridge");
         service.network_configuration = match network_given.take() {
-            Some(given) => crate::vpc::check(mode, Some(given), checks.vpc, false)?,
+            Some(given) => crate::vpc::check(mode, Some(given), checks.vpc, fargate)?,
             None => {
                 let kept = service.network_configuration.clone();
                 crate::vpc::agrees_with_mode(mode, kept.is_some())?;
@@ -887,6 +913,7 @@ fn apply_changes(
         service.task_definition.clone_from(&arn);
         let deployment = Deployment {
             network_configuration: service.network_configuration.clone(),
+            launch_type: service.launch_type.clone(),
             ..new_deployment(deployment_id, &arn, service.desired_count, now)
         };
         service.deployments.insert(0, deployment);

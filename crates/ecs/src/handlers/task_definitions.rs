@@ -10,7 +10,6 @@ use flotilla_api::taskdef::{
     TaskDefinitionRef, TaskDefinitionRegistration, TaskDefinitionStatus,
 };
 use flotilla_api::{ApiError, Failure};
-use flotilla_front::refusal::not_supported_message;
 use serde::Serialize;
 
 use super::{respond, Ctx};
@@ -34,23 +33,6 @@ struct Answer<'a> {
 /// Tags as ECS answers them: no member when there are none.
 fn non_empty(tags: &[Tag]) -> Option<&[Tag]> {
     (!tags.is_empty()).then_some(tags)
-}
-
-/// The ledger's path for FARGATE compatibility, refused once ECS's validation passed.
-const FARGATE_REFUSED: &str = "requiresCompatibilities[]=FARGATE";
-const FARGATE: &str = "FARGATE";
-
-/// Whether a RegisterTaskDefinition body asks for FARGATE compatibility: such a definition is
-/// checked as ECS checks it before it is refused, so its problems get ECS's messages.
-pub(super) fn requires_fargate(body: &[u8]) -> bool {
-    // Most definitions never name FARGATE: skip parsing the body a second time for them.
-    if !body.windows(FARGATE.len()).any(|w| w == FARGATE.as_bytes()) {
-        return false;
-    }
-    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    flotilla_front::refusal::refused_member(&request, &[FARGATE_REFUSED]).is_some()
 }
 
 /// `awslogs-region` is honoured when it names the region the definition is registered in: a
@@ -88,10 +70,6 @@ pub async fn register(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req: TaskDefinitionRegistration = into_domain("request", &req)?;
     // Also checks the tags.
     validate_register(&req)?;
-    if req.requires_compatibilities.iter().flatten().any(|c| c == FARGATE) {
-        // ECS's Fargate validation has passed; running Fargate tasks comes with networking.
-        return Err(ApiError::invalid(not_supported_message(FARGATE_REFUSED)));
-    }
     for (n, constraint) in req.placement_constraints.iter().flatten().enumerate() {
         if let Some(expression) = &constraint.expression {
             flotilla_scheduler::query::parse(expression).map_err(|e| {

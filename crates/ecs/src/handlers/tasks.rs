@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use flotilla_api::agent::FARGATE_POOL;
 use flotilla_api::arn::id_from;
 use flotilla_api::capacity::{share_out, CapacityProvider};
 use flotilla_api::cluster::CapacityProviderStrategyItem;
@@ -10,6 +11,7 @@ use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::task::{Container, ContainerOverride, Task, TaskInterface, TaskOverride};
+use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::{ApiError, ErrorCode, Failure, KeyValuePair};
 use flotilla_scheduler::{place, Request, Strategy};
 
@@ -19,7 +21,9 @@ use crate::deactivation::{deactivate, deregistration_hold};
 use crate::domain::capacity::{launch_strategy, provider_constraint};
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
-use crate::domain::tasks::{mark_stopped, new_ids, new_task, resolve_definition, Launch, TaskIds};
+use crate::domain::tasks::{
+    mark_stopped, new_ids, new_task, resolve_definition, run_on_fargate, Launch, TaskIds,
+};
 use crate::domain::{active_cluster, is_active_cluster, DEFAULT_CLUSTER};
 use crate::state::{task_key, Record, Staged, TaskRecord};
 use crate::wire;
@@ -208,8 +212,8 @@ pub fn answered(task: &Task) -> wire::Task {
             task_role_arn: o.task_role_arn.clone(),
             ephemeral_storage: None,
         }),
-        platform_version: None,
-        platform_family: None,
+        platform_version: task.platform_version.clone(),
+        platform_family: task.platform_version.as_ref().map(|_| "Linux".to_string()),
         pull_started_at: task.pull_started_at,
         pull_stopped_at: task.pull_stopped_at,
         started_at: task.started_at,
@@ -340,17 +344,57 @@ async fn prepare_network(
     ctx: &Ctx<'_>,
     launch: &Launch,
     given: Option<wire::NetworkConfiguration>,
+    fargate: bool,
 ) -> Result<Option<crate::vpc::Prepared>, ApiError> {
     let Some(given) = given else { return Ok(None) };
     let (mode, cluster) = {
         let state = ctx.app.state.read();
         let definition = resolve_definition(&state, &launch.definition_ref)?;
-        let cluster = launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from).to_string();
+        // FARGATE tasks run on the Fargate capacity: its hosts' slices.
+        let cluster = match fargate {
+            true => FARGATE_POOL.to_string(),
+            false => launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from).to_string(),
+        };
         (definition.network_mode.unwrap_or_else(|| "bridge".into()), cluster)
     };
     let given = crate::vpc::from_wire(Some(given));
-    crate::vpc::prepare(ctx.app, &cluster, &mode, given, false).await
+    crate::vpc::prepare(ctx.app, &cluster, &mode, given, fargate).await
 }
+
+/// ECS's checks of a FARGATE launch that need no store: no capacity provider strategy beside
+/// the launch type, no placement constraints or strategies.
+fn check_fargate_launch(
+    strategy: &[CapacityProviderStrategyItem],
+    placement: bool,
+) -> Result<(), ApiError> {
+    if !strategy.is_empty() {
+        return Err(ApiError::invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported. \
+             Please specify one or the other and try again.",
+        ));
+    }
+    if placement {
+        return Err(ApiError::invalid(
+            "Task placement constraints and strategies are not supported with the FARGATE \
+             launch type.",
+        ));
+    }
+    Ok(())
+}
+
+/// A FARGATE launch's definition must be FARGATE-compatible (checked for Fargate when it was
+/// registered).
+pub(crate) fn check_fargate_definition(definition: &TaskDefinition) -> Result<(), ApiError> {
+    if definition.compatibilities.iter().flatten().any(|c| c == "FARGATE") {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("Task definition does not support launch_type FARGATE."))
+    }
+}
+
+/// What RunTask says when no Fargate capacity is connected.
+const NO_FARGATE_CAPACITY: &str = "No Fargate capacity is running in this region: start \
+    `flotilla agent --fargate` on a machine (`flotilla dev` runs one).";
 
 pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     // The members the field ledger refuses (ECS Exec, networking, capacity providers, ...) were
@@ -390,8 +434,9 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             "count must be between 1 and {MAX_RUN_COUNT}, not {count}"
         )));
     }
+    let fargate = launch_type.as_deref() == Some("FARGATE");
     match launch_type.as_deref() {
-        None | Some("EC2") | Some("EXTERNAL") => {}
+        None | Some("EC2") | Some("EXTERNAL") | Some("FARGATE") => {}
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "launch type {other} is not supported by this cluster yet; use EC2"
@@ -403,6 +448,11 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .transpose()?
         .unwrap_or_default();
     let launch_type_given = launch_type.is_some();
+    if fargate {
+        let placement = placement_constraints.as_ref().is_some_and(|c| !c.is_empty())
+            || placement_strategy.as_ref().is_some_and(|s| !s.is_empty());
+        check_fargate_launch(&requested, placement)?;
+    }
     let launch = prepare_launch(
         ctx,
         LaunchRequest {
@@ -430,7 +480,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         },
         count as usize,
     )?;
-    let network = prepare_network(ctx, &launch, network_configuration).await?;
+    let network = prepare_network(ctx, &launch, network_configuration, fargate).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx
@@ -440,15 +490,21 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let cluster = active_cluster(staged, launch.cluster_ref.as_deref())?;
             let definition = resolve_definition(staged.state(), &launch.definition_ref)?;
             crate::vpc::agrees(definition.network_mode.as_deref(), network.as_ref())?;
+            if fargate {
+                check_fargate_definition(&definition)?;
+            }
             let reservation = reservation(&definition, &launch.overrides);
             let group = launch.group_of(&definition);
             let constraints = placement::constraints(&launch.constraints, Some(&definition))?;
-            let mut snapshot =
-                placement::snapshot(staged, &cluster.cluster_name, &connected, &HashSet::new());
+            // FARGATE tasks are placed on the Fargate capacity, not the cluster's instances.
+            let hosts = if fargate { FARGATE_POOL } else { cluster.cluster_name.as_str() };
+            let mut snapshot = placement::snapshot(staged, hosts, &connected, &HashSet::new());
             if snapshot.cluster.is_empty() {
-                return Err(ApiError::invalid(
-                    "No Container Instances were found in your cluster.",
-                ));
+                return Err(ApiError::invalid(if fargate {
+                    NO_FARGATE_CAPACITY
+                } else {
+                    "No Container Instances were found in your cluster."
+                }));
             }
             // A retry of a call that started tasks gets those tasks back, not more: the tasks
             // committed with its token, and those staged earlier in this very commit.
@@ -498,7 +554,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     match placement {
                         Ok(i) => {
                             let Some(instance) =
-                                placement::record_of(staged, &cluster.cluster_name, snapshot.id(i))
+                                placement::record_of(staged, hosts, snapshot.id(i))
                             else {
                                 continue; // cannot happen: views follow the records
                             };
@@ -511,6 +567,9 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                                 ids,
                                 &reservation,
                             );
+                            if fargate {
+                                run_on_fargate(&mut record.task);
+                            }
                             record.task.capacity_provider_name =
                                 provider.as_ref().map(|p| p.name.clone());
                             record.task.interface = network
@@ -572,7 +631,7 @@ pub async fn start(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         },
         targets.len(),
     )?;
-    let network = prepare_network(ctx, &launch, network_configuration).await?;
+    let network = prepare_network(ctx, &launch, network_configuration, false).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
     let (tasks, failures) = ctx

@@ -318,6 +318,13 @@ impl State {
         self.instances.get(&(cluster.to_string(), id.to_string()))
     }
 
+    /// The instance a task runs on: one of its cluster's, or (FARGATE) of the Fargate capacity.
+    pub fn instance_of(&self, task: &TaskRecord) -> Option<&InstanceRecord> {
+        let id = task.instance_id.as_deref()?;
+        self.instance(&task.cluster, id)
+            .or_else(|| self.instance(flotilla_api::agent::FARGATE_POOL, id))
+    }
+
     /// The tasks placed on an instance, committed state only.
     pub fn tasks_on(&self, instance_id: &str) -> impl Iterator<Item = &TaskRecord> {
         self.tasks_by_instance
