@@ -19,7 +19,7 @@ use crate::fleet::Fleet;
 use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
 
 /// An EC2 query call (botocore's ec2 protocol, as the CLI sends it): the answer's XML.
-fn ec2_call(f: &Flotilla, form: &str) -> String {
+pub(crate) fn ec2_call(f: &Flotilla, form: &str) -> String {
     let (id, secret) = f.root_key();
     let form = format!("{form}&Version=2016-11-15");
     let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
@@ -36,7 +36,7 @@ fn ec2_call(f: &Flotilla, form: &str) -> String {
 }
 
 /// The text of the first `<tag>` of an XML answer.
-fn first_value(body: &str, tag: &str) -> String {
+pub(crate) fn first_value(body: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     let start = body.find(&open).unwrap_or_else(|| panic!("no {tag} in {body}")) + open.len();
     let end = body[start..].find('<').expect("the value's end") + start;

@@ -93,9 +93,10 @@ async fn each_dev_cluster_gets_an_agent_with_its_share_of_the_machine() {
         };
         shares.push((resource("CPU"), resource("MEMORY")));
     }
-    assert_eq!(shares[0], shares[1], "the two agents share the machine evenly");
+    assert_eq!(shares[0], shares[1], "the agents share the machine evenly");
+    // Two clusters' agents and the Fargate capacity (the CNI plugins are installed here).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
-    assert_eq!(shares[0].0, cores * 1024 / 2, "half of the machine's CPU each");
+    assert_eq!(shares[0].0, cores * 1024 / 3, "a third of the machine's CPU each");
 
     ecs.register_task_definition()
         .family("dev-second")
@@ -123,5 +124,114 @@ async fn each_dev_cluster_gets_an_agent_with_its_share_of_the_machine() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ecs.stop_task().cluster("dev-second").task(&task).send().await.expect("stop");
+
+    // Fargate out of the box: a FARGATE task runs in the default cluster, on no instance of it.
+    ecs.register_task_definition()
+        .family("dev-fargate")
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image("flotilla/demo:latest")
+                .command("sleep")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register a FARGATE definition");
+    let subnet = loop {
+        let subnets = dev_subnets(port, &id, &secret);
+        if let Some(subnet) = subnets.into_iter().next() {
+            break subnet;
+        }
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "no subnet");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _bridge = BridgeGone(format!("fl{}", &subnet[subnet.len() - 12..]));
+    let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                .subnets(&subnet)
+                .assign_public_ip(aws_sdk_ecs::types::AssignPublicIp::Enabled)
+                .build()
+                .expect("awsvpc configuration"),
+        )
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let task = loop {
+        let run = ecs
+            .run_task()
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .task_definition("dev-fargate")
+            .network_configuration(network.clone())
+            .send()
+            .await;
+        match run {
+            Ok(out) => break out.tasks()[0].task_arn().expect("arn").to_string(),
+            // The Fargate capacity may still be joining.
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(error) => panic!("run a FARGATE task: {:?}", error.into_service_error()),
+        }
+    };
+    loop {
+        let described = ecs.describe_tasks().tasks(&task).send().await.expect("describe");
+        let task = &described.tasks()[0];
+        if task.last_status() == Some("RUNNING") {
+            assert_eq!(task.launch_type(), Some(&aws_sdk_ecs::types::LaunchType::Fargate));
+            assert!(task.container_instance_arn().is_none(), "{task:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the FARGATE task did not run: {task:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ecs.stop_task().task(&task).send().await.expect("stop");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = ecs.describe_tasks().tasks(&task).send().await.expect("describe");
+        if described.tasks()[0].last_status() == Some("STOPPED") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the FARGATE task did not stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its NAT rule went with it (the dev VPC is the default 10.0.0.0/16).
+    let nat = Command::new("iptables").args(["-t", "nat", "-S"]).output().expect("iptables");
+    let nat = String::from_utf8_lossy(&nat.stdout);
+    assert!(!nat.contains("! -d 10.0.0.0/16"), "the task's NAT rule is left:\n{nat}");
     drop(dev);
+}
+
+/// Removes the subnet's bridge (the CNI bridge plugin keeps it for a next task) when dropped.
+struct BridgeGone(String);
+
+impl Drop for BridgeGone {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// The region's subnet ids, through EC2's DescribeSubnets (the dev server on `port`).
+fn dev_subnets(port: u16, id: &str, secret: &str) -> Vec<String> {
+    let form = b"Action=DescribeSubnets&Version=2016-11-15";
+    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    let request = crate::support::SignedRaw::for_service("ec2", &[content_type], form).sign(
+        id,
+        secret,
+        REGION,
+        std::time::SystemTime::now(),
+    );
+    let Ok((200, body)) = crate::support::raw_http(port, &request.to_bytes()) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&body)
+        .split("<subnetId>")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next().map(str::to_string))
+        .collect()
 }

@@ -34,4 +34,5 @@ mod task_definitions;
 mod task_protection;
 mod task_sets;
 mod tasks;
+mod two_hosts;
 mod unsupported;

@@ -27,6 +27,9 @@ pub struct Flotilla {
     launcher: Vec<String>,
 }
 
+/// A launcher word meaning "listen on 0.0.0.0" (not a program).
+const LISTEN_EVERYWHERE: &str = "@listen-everywhere";
+
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("addr").port()
@@ -45,6 +48,12 @@ impl Flotilla {
     /// A server with extra environment and extra `flotilla server` flags.
     pub fn start_with(env: Vec<(String, String)>, args: Vec<String>) -> Flotilla {
         Self::launch(env, args, Vec::new())
+    }
+
+    /// A server listening on every address of the machine (on the API port), so agents in other
+    /// network namespaces reach it over a bridge the test made.
+    pub fn start_on_every_address(args: Vec<String>) -> Flotilla {
+        Self::launch(Vec::new(), args, vec![LISTEN_EVERYWHERE.to_string()])
     }
 
     /// A server started through `launcher` (a program that runs the rest of its command line,
@@ -70,7 +79,9 @@ impl Flotilla {
     }
 
     fn spawn(&mut self) {
-        let mut command = match self.launcher.split_first() {
+        let everywhere = self.launcher.first().map(String::as_str) == Some(LISTEN_EVERYWHERE);
+        let launcher = if everywhere { &self.launcher[1..] } else { &self.launcher[..] };
+        let mut command = match launcher.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
                 command.args(args).arg(env!("CARGO_BIN_EXE_flotilla"));
@@ -81,7 +92,7 @@ impl Flotilla {
         command
             .arg("server")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", if everywhere { "0.0.0.0" } else { "127.0.0.1" }, self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(self.lb_addresses_arg())

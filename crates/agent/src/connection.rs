@@ -89,6 +89,7 @@ pub async fn serve_once(
                         }
                     }
                     Some(ServerMessage::Firewall(table)) => engine.set_firewall(table),
+                    Some(ServerMessage::Routes(table)) => engine.set_routes(table),
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
                     Some(ServerMessage::Registered { .. }) | None => {}
                 }
@@ -154,7 +155,10 @@ pub async fn register_on(
                 return Err(ConnectionError::Fatal(format!("registration refused: {message}")))
             }
             Some(
-                ServerMessage::Desired(_) | ServerMessage::Dns(_) | ServerMessage::Firewall(_),
+                ServerMessage::Desired(_)
+                | ServerMessage::Dns(_)
+                | ServerMessage::Firewall(_)
+                | ServerMessage::Routes(_),
             )
             | None => {}
         }

@@ -148,7 +148,8 @@ async fn serve(
                     Some(
                         ServerMessage::Registered { .. }
                         | ServerMessage::Dns(_)
-                        | ServerMessage::Firewall(_),
+                        | ServerMessage::Firewall(_)
+                        | ServerMessage::Routes(_),
                     )
                     | None => {}
                 }

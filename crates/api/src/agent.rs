@@ -201,6 +201,9 @@ pub enum ServerMessage {
     /// The region's security groups and their members: sent after registration and again
     /// whenever they change.
     Firewall(crate::firewall::FirewallTable),
+    /// Every host's slices of the region's subnets and where each host is: sent after
+    /// registration and again whenever they change.
+    Routes(crate::routes::RouteTable),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

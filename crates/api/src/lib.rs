@@ -19,6 +19,7 @@ pub mod firewall;
 pub mod instance;
 pub mod logs;
 pub mod pagination;
+pub mod routes;
 pub mod service;
 pub mod status;
 pub mod task;

@@ -25,6 +25,19 @@ fn slice_text(network: &Network, subnet_id: &str, index: u32) -> Option<String> 
     cidr.slice(slice_bits(cidr), index).map(|c| c.to_string())
 }
 
+/// Every slice given: (host id, the slice's CIDR block).
+pub fn all_slices(network: &Network) -> Vec<(String, String)> {
+    network
+        .host_slices
+        .iter()
+        .flat_map(|(subnet, hosts)| {
+            hosts.iter().filter_map(move |(host, index)| {
+                Some((host.clone(), slice_text(network, subnet, *index)?))
+            })
+        })
+        .collect()
+}
+
 /// The slices of (subnet, host) `pairs`, giving hosts that have none the next free one; a
 /// pair whose subnet has no slice left is not in the answer (that host cannot take the task).
 pub async fn host_slices(

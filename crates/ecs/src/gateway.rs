@@ -130,6 +130,10 @@ async fn converse(
     let mut firewall = app.firewall.clone();
     let table = firewall.borrow_and_update().as_ref().clone();
     send(socket, &ServerMessage::Firewall(table)).await?;
+    // The routes to every host's slices: likewise.
+    let mut routes = app.routes.clone();
+    let table = routes.borrow_and_update().as_ref().clone();
+    send(socket, &ServerMessage::Routes(table)).await?;
     let mut last_sent: Option<Vec<(String, TaskStatus)>> = None;
     let mut last_change: Option<u64> = None;
     loop {
@@ -154,6 +158,10 @@ async fn converse(
             Ok(()) = firewall.changed() => {
                 let table = firewall.borrow_and_update().as_ref().clone();
                 send(socket, &ServerMessage::Firewall(table)).await?;
+            }
+            Ok(()) = routes.changed() => {
+                let table = routes.borrow_and_update().as_ref().clone();
+                send(socket, &ServerMessage::Routes(table)).await?;
             }
             message = socket.recv() => {
                 if changes.has_changed().is_err() {

@@ -108,6 +108,8 @@ pub struct App {
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
     /// The region's security groups and their members, pushed to every agent as they change.
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
+    /// The routes to every host's slices, pushed to every agent as they change.
+    pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
 }
 
 impl App {
@@ -134,6 +136,7 @@ pub struct Links {
     pub vpc: Arc<dyn vpc::Vpc>,
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
+    pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
 }
 
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
@@ -142,7 +145,8 @@ pub async fn open(
     store: Arc<dyn Store>,
     links: Links,
 ) -> Result<Arc<App>, EcsError> {
-    let Links { logs, figures, load_balancing, service_registry, vpc, dns, firewall } = links;
+    let Links { logs, figures, load_balancing, service_registry, vpc, dns, firewall, routes } =
+        links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
         scope: config.scope,
@@ -159,6 +163,7 @@ pub async fn open(
         vpc,
         dns,
         firewall,
+        routes,
     });
     handlers::ensure_default_cluster(&app)
         .await

@@ -319,6 +319,20 @@ pub fn task_addresses(state: &crate::state::State) -> Vec<(std::net::Ipv4Addr, V
         .collect()
 }
 
+/// Where each host is reached (its agent's advertised address), by host id, for the hosts of
+/// live container instances (the Fargate capacity's included).
+pub fn host_addresses(state: &crate::state::State) -> BTreeMap<String, std::net::Ipv4Addr> {
+    state
+        .instances
+        .values()
+        .filter(|i| i.instance.status != flotilla_api::status::InstanceStatus::Inactive)
+        .filter_map(|i| {
+            let address = i.instance.advertise_address.as_deref()?.parse().ok()?;
+            Some((i.instance.ec2_instance_id.clone(), address))
+        })
+        .collect()
+}
+
 /// The interfaces of the tasks that hold one now (not stopped), each with its task's ARN.
 pub fn task_interfaces(state: &crate::state::State) -> Vec<(String, TaskInterface)> {
     state

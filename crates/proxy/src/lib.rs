@@ -12,6 +12,7 @@ mod forward;
 pub mod remote;
 pub mod route;
 mod sticky;
+pub mod task_routes;
 mod tcp;
 mod tls;
 mod upstream;

@@ -1,12 +1,15 @@
-//! The region's security groups for the agents: EC2's rules, the addresses of the awsvpc tasks
-//! in each group (ECS's tasks) and the load balancers' groups (ELBv2's), rebuilt when any of
-//! them changes and handed to ECS's agent gateway, which pushes the table to every agent (each
-//! enforces it in its awsvpc tasks' namespaces).
+//! The region's task networking for the agents: the security groups (EC2's rules, the addresses
+//! of the awsvpc tasks in each group — ECS's tasks — and the load balancers' groups, ELBv2's)
+//! and the routes to tasks (every host's slices of the subnets, EC2's, and where each host is,
+//! ECS's instances), rebuilt when any of them changes and handed to ECS's agent gateway, which
+//! pushes them to every agent (each enforces the groups in its awsvpc tasks' namespaces and
+//! routes the other hosts' slices); the server routes them too (`routes.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::firewall::FirewallTable;
+use flotilla_api::routes::{HostRoute, RouteTable};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -37,34 +40,58 @@ pub fn table(
     table
 }
 
-/// Keeps `feed` equal to the region's table, until aborted.
+/// The routes of one region: each given slice through its host's address (hosts without a
+/// known address have none).
+pub fn routes(
+    network: &flotilla_ec2::network::Network,
+    state: &flotilla_ecs::state::State,
+) -> RouteTable {
+    let hosts = flotilla_ecs::vpc::host_addresses(state);
+    let mut routes: Vec<HostRoute> = flotilla_ec2::slices::all_slices(network)
+        .into_iter()
+        .filter_map(|(host, cidr)| Some(HostRoute { cidr, via: *hosts.get(&host)? }))
+        .collect();
+    routes.sort();
+    routes.dedup_by(|a, b| a.cidr == b.cidr);
+    RouteTable { routes }
+}
+
+/// Publishes `fresh` on `feed` when it differs from what is there.
+fn publish<T: PartialEq>(feed: &watch::Sender<Arc<T>>, fresh: T) {
+    feed.send_if_modified(|current| {
+        let changed = **current != fresh;
+        if changed {
+            *current = Arc::new(fresh);
+        }
+        changed
+    });
+}
+
+/// Keeps `feed` equal to the region's security groups and `route_feed` to its routes, until
+/// aborted.
 pub fn spawn(
     ec2: Arc<flotilla_ec2::App>,
     ecs: Arc<flotilla_ecs::App>,
     elbv2: Arc<flotilla_elbv2::App>,
     feed: Arc<watch::Sender<Arc<FirewallTable>>>,
+    route_feed: Arc<watch::Sender<Arc<RouteTable>>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut network = ec2.networks.subscribe();
         let mut commits = ecs.state.subscribe();
         let mut balancers = elbv2.records.subscribe();
         loop {
-            let fresh = {
+            let (fresh, fresh_routes) = {
                 let network = Arc::clone(&network.borrow_and_update());
                 let balancers = Arc::clone(&balancers.borrow_and_update());
                 commits.borrow_and_update();
                 let state = ecs.state.read();
-                table(&network, &state, &balancers)
+                (table(&network, &state, &balancers), routes(&network, &state))
             };
-            // Most commits (a report, a heartbeat) change no group's members: agents hear
-            // only of real changes.
-            feed.send_if_modified(|current| {
-                let changed = **current != fresh;
-                if changed {
-                    *current = Arc::new(fresh);
-                }
-                changed
-            });
+            // Most commits (a report, a heartbeat) change no group's members and no route:
+            // agents hear only of real changes.
+            publish(&feed, fresh);
+            publish(&route_feed, fresh_routes);
             tokio::select! {
                 changed = network.changed() => if changed.is_err() { return },
                 changed = commits.changed() => if changed.is_err() { return },

@@ -10,6 +10,7 @@ mod front;
 mod http;
 pub mod regions;
 mod remote_lb;
+mod routes;
 mod wiring;
 
 use std::future::Future;

@@ -62,6 +62,8 @@ pub struct Region {
     dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
     /// The region's security groups and their members, likewise.
     firewall: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::firewall::FirewallTable>>>,
+    /// The routes to every host's slices, likewise (the server routes them too).
+    routes: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::routes::RouteTable>>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
     /// `flotilla lb` processes connected now (`remote_lb.rs`): the health board holds only
@@ -104,7 +106,9 @@ impl Region {
                 Arc::clone(&self.ecs),
                 Arc::clone(&self.elbv2),
                 Arc::clone(&self.firewall),
+                Arc::clone(&self.routes),
             ));
+            background.push(crate::routes::spawn(self.routes.subscribe()));
         }
     }
 
@@ -257,6 +261,7 @@ impl Regions {
         let vpc = Arc::new(wiring::Ec2Subnets::default());
         let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
         let (firewall, firewall_table) = tokio::sync::watch::channel(Arc::default());
+        let (routes, route_table) = tokio::sync::watch::channel(Arc::default());
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -273,6 +278,7 @@ impl Regions {
                 vpc: Arc::clone(&vpc) as _,
                 dns: dns_table,
                 firewall: firewall_table,
+                routes: route_table,
             },
         )
         .await?;
@@ -336,6 +342,7 @@ impl Regions {
             agent_routes: flotilla_ecs::agent_routes(Arc::clone(&ecs)),
             dns: Arc::new(dns),
             firewall: Arc::new(firewall),
+            routes: Arc::new(routes),
             remote_load_balancers: settings.remote_load_balancers,
             ecs,
             logs,

@@ -34,6 +34,8 @@ pub struct TaskNetworking {
     pub firewalls: Arc<Firewalls>,
     /// `assignPublicIp` ENABLED: the tasks' traffic beyond the VPC through the host's NAT.
     pub nat: Nat,
+    /// Held while the region's route table is applied (tables apply in the order they came).
+    pub routes: tokio::sync::Mutex<()>,
     /// The demo image (the Flotilla binary), run as `sleep`.
     pub pause_image: String,
     /// Whether the image is there, made sure of at the first awsvpc task.
@@ -51,6 +53,7 @@ impl TaskNetworking {
             cni,
             firewalls,
             nat,
+            routes: tokio::sync::Mutex::new(()),
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
         }

@@ -9,6 +9,7 @@
 pub mod cni;
 pub mod firewall;
 pub mod nat;
+pub mod routes;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

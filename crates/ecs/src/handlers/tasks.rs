@@ -742,9 +742,11 @@ pub async fn stop(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 task.stopped_reason.get_or_insert_with(|| reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
                 task.stopping_at.get_or_insert(now);
                 task.version += 1;
-                // A task whose instance is gone has nobody to stop it: it is stopped now.
+                // A task whose instance is gone has nobody to stop it: it is stopped now. (A
+                // FARGATE task's instance is the Fargate capacity's.)
+                let live = |cluster: &str, id: &str| matches!(staged.get(&crate::state::instance_key(cluster, id)), Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive);
                 let instance_gone = match &record.instance_id {
-                    Some(id) => !matches!(staged.get(&crate::state::instance_key(&record.cluster, id)), Some(Record::Instance(i)) if i.instance.status != InstanceStatus::Inactive),
+                    Some(id) => !live(&record.cluster, id) && !live(FARGATE_POOL, id),
                     None => true,
                 };
                 if instance_gone {

@@ -1,0 +1,463 @@
+//! Two simulated hosts on one machine (issue 14, item 4): a bridge of the test's own in the root
+//! namespace (where the server runs, listening on it) and two network namespaces on it, each
+//! with a Docker Engine of its own and an agent; the server hands each host slices of the
+//! subnet and the route table, the agents route the other host's slices. A task on host A
+//! reaches a task on host B by its address, and a security group rule decides whether it may;
+//! the server reaches it too (where the load balancers run). Everything the test made is
+//! removed when it ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{AwsVpcConfiguration, ContainerDefinition, NetworkConfiguration};
+
+use crate::awsvpc::{ec2_call, first_subnet, first_value};
+use crate::support::Flotilla;
+
+fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().expect("run a command");
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One simulated host: a network namespace on the test's bridge, its Docker Engine and agent.
+struct Host {
+    netns: String,
+    dir: PathBuf,
+    dockerd: Option<Child>,
+    agent: Option<Child>,
+}
+
+impl Host {
+    fn socket(&self) -> String {
+        format!("unix://{}", self.dir.join("docker.sock").display())
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker").arg("-H").arg(self.socket()).args(args).output().expect("docker")
+    }
+
+    /// The namespace, a veth into `bridge` with `address`, a Docker Engine in it (its own data
+    /// and exec roots, fuse-overlayfs), and the demo image loaded into it.
+    fn start(netns: &str, bridge: &str, address: &str, gateway: &str, dir: &Path) -> Host {
+        let outer = format!("{netns}o");
+        sh("ip", &["netns", "add", netns]);
+        sh("ip", &["link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns", netns]);
+        sh("ip", &["link", "set", &outer, "master", bridge, "up"]);
+        let inside = |args: &[&str]| {
+            sh("ip", &[&["netns", "exec", netns][..], args].concat());
+        };
+        inside(&["ip", "addr", "add", &format!("{address}/24"), "dev", "eth0"]);
+        inside(&["ip", "link", "set", "eth0", "up"]);
+        inside(&["ip", "link", "set", "lo", "up"]);
+        inside(&["ip", "route", "add", "default", "via", gateway]);
+        std::fs::create_dir_all(dir).expect("host dir");
+        let config = dir.join("daemon.json");
+        std::fs::write(&config, "{}").expect("daemon.json");
+        let dockerd = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{netns}"))
+            .arg("dockerd")
+            .arg("--config-file")
+            .arg(&config)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", dir.join("docker.sock").display()))
+            .arg("--storage-driver")
+            .arg("fuse-overlayfs")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dockerd.log")).expect("log"))
+            .spawn()
+            .expect("start dockerd");
+        let host = Host {
+            netns: netns.to_string(),
+            dir: dir.to_path_buf(),
+            dockerd: Some(dockerd),
+            agent: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !host.docker(&["info"]).status.success() {
+            assert!(Instant::now() < deadline, "the host's Docker Engine did not start");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let loaded = Command::new("sh")
+            .arg("-c")
+            .arg(format!("docker save flotilla/demo:latest | docker -H {} load", host.socket()))
+            .output()
+            .expect("load the demo image");
+        assert!(loaded.status.success(), "{}", String::from_utf8_lossy(&loaded.stderr));
+        host
+    }
+
+    fn start_agent(&mut self, server: &str, cluster: &str, token: &Path, address: &str) {
+        let agent = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.netns))
+            .arg(env!("CARGO_BIN_EXE_flotilla"))
+            .args(["agent", "--server", server, "--cluster", cluster, "--token-file"])
+            .arg(token)
+            .arg("--data-dir")
+            .arg(self.dir.join("agent"))
+            .args(["--docker-host", &self.socket(), "--advertise-address", address])
+            .args(["--dns", "off", "--metadata-port", "0", "--task-cleanup-wait", "600"])
+            .env("FLOTILLA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("agent.log")).expect("log"))
+            .spawn()
+            .expect("start the agent");
+        self.agent = Some(agent);
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
+        // Whatever still runs goes with the engine's containers, then the engine.
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        if let Some(mut dockerd) = self.dockerd.take() {
+            let _ = Command::new("kill").arg(dockerd.id().to_string()).output();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while dockerd.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = dockerd.kill();
+            let _ = dockerd.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).output();
+        let _ = Command::new("ip").args(["link", "del", &format!("{}o", self.netns)]).output();
+    }
+}
+
+/// The test's bridge in the root namespace, the hosts' network segment: a switch, so the root
+/// namespace's FORWARD chain (which sees bridged traffic, and whose policy Docker sets to DROP)
+/// lets traffic between its ports through. Removed, with its rule and the routes through it,
+/// when dropped.
+struct Segment(String);
+
+impl Segment {
+    fn switch_rule(&self) -> [&str; 6] {
+        ["-i", &self.0, "-o", &self.0, "-j", "ACCEPT"]
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args([&["-w", "5", "-D", "FORWARD"][..], &self.switch_rule()].concat())
+            .output();
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+/// GET / of `address`:80 from inside a container of `host`, within 3 s.
+fn fetch_from(host: &Host, container: &str, address: &str) -> bool {
+    let url = format!("http://{address}/");
+    let out =
+        host.docker(&["exec", container, "timeout", "3", "wget", "-q", "-O", "/dev/null", &url]);
+    out.status.success()
+}
+
+/// Whether `check()` comes out `wanted` within 20 s.
+fn within(wanted: bool, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if check() == wanted {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn eventually(what: &str, wanted: bool, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if check() == wanted {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {} after 20 s", !wanted);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
+    crate::support::ensure_demo_image();
+    let n = std::process::id() % 200;
+    let segment = format!("192.168.{}", 20 + n % 200);
+    let bridge = Segment(format!("flseg{n}"));
+    sh("ip", &["link", "add", &bridge.0, "type", "bridge"]);
+    sh("ip", &["addr", "add", &format!("{segment}.1/24"), "dev", &bridge.0]);
+    sh("ip", &["link", "set", &bridge.0, "up"]);
+    sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &bridge.switch_rule()].concat());
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 60) % 100);
+    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
+    let ecs = server.ecs();
+    let cluster = format!("hosts{n}");
+    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("http://{segment}.1:{}", server.port);
+    let token = server.data_dir.join("agent-token");
+    let mut hosts = Vec::new();
+    for (i, octet) in [(1, 2), (2, 3)] {
+        let address = format!("{segment}.{octet}");
+        let mut host = Host::start(
+            &format!("flh{n}x{i}"),
+            &bridge.0,
+            &address,
+            &format!("{segment}.1"),
+            &dir.path().join(format!("host{i}")),
+        );
+        host.start_agent(&url, &cluster, &token, &address);
+        hosts.push(host);
+    }
+    // Both hosts join; their instance ids, host by host.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let instances = loop {
+        let listed = ecs.list_container_instances().cluster(&cluster).send().await.expect("list");
+        if listed.container_instance_arns().len() == 2 {
+            let described = ecs
+                .describe_container_instances()
+                .cluster(&cluster)
+                .set_container_instances(Some(listed.container_instance_arns().to_vec()))
+                .send()
+                .await
+                .expect("describe");
+            break described.container_instances().to_vec();
+        }
+        assert!(Instant::now() < deadline, "the two hosts did not join");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        instances
+            .iter()
+            .all(|i| i.attributes().iter().any(|a| a.name() == "ecs.capability.task-eni")),
+        "both hosts run awsvpc tasks: {instances:?}"
+    );
+
+    // Groups: the web task lets in its callers' group on port 80, and the server's address.
+    let subnet = first_subnet(&server);
+    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
+    let group = |name: &str| {
+        first_value(
+            &ec2_call(
+                &server,
+                &format!(
+                    "Action=CreateSecurityGroup&GroupName={name}&GroupDescription={name}&VpcId={vpc}"
+                ),
+            ),
+            "groupId",
+        )
+    };
+    let (web, callers, strangers) = (group("web"), group("callers"), group("strangers"));
+    let allow = |from: &str| {
+        ec2_call(
+            &server,
+            &format!(
+                "Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp\
+                 &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&{from}"
+            ),
+        );
+    };
+    allow(&format!("IpPermissions.1.Groups.1.GroupId={callers}"));
+    allow(&format!("IpPermissions.1.IpRanges.1.CidrIp={segment}.1%2F32"));
+
+    let definition = |family: &str, command: &[&str]| {
+        let ecs = ecs.clone();
+        let family = family.to_string();
+        let command: Vec<String> = command.iter().map(|c| c.to_string()).collect();
+        async move {
+            ecs.register_task_definition()
+                .family(&family)
+                .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+                .container_definitions(
+                    ContainerDefinition::builder()
+                        .name("main")
+                        .image("flotilla/demo:latest")
+                        .memory(32)
+                        .set_command(Some(command))
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("register")
+                .task_definition()
+                .and_then(|d| d.task_definition_arn())
+                .expect("arn")
+                .to_string()
+        }
+    };
+    let server_definition = definition("hosts-web", &["serve", "--port", "80"]).await;
+    let shell_definition = definition("hosts-shell", &["sleep"]).await;
+    // One task on each host: StartTask names the instance.
+    let start = |definition: String, instance: String, groups: Vec<String>| {
+        let ecs = ecs.clone();
+        let cluster = cluster.clone();
+        let subnet = subnet.clone();
+        async move {
+            let config = AwsVpcConfiguration::builder()
+                .subnets(subnet)
+                .set_security_groups(Some(groups))
+                .build()
+                .expect("awsvpc configuration");
+            let out = ecs
+                .start_task()
+                .cluster(&cluster)
+                .task_definition(definition)
+                .container_instances(instance)
+                .network_configuration(
+                    NetworkConfiguration::builder().awsvpc_configuration(config).build(),
+                )
+                .send()
+                .await
+                .expect("start task");
+            assert!(out.failures().is_empty(), "{:?}", out.failures());
+            out.tasks()[0].task_arn().expect("arn").to_string()
+        }
+    };
+    let arn_of = |i: usize| instances[i].container_instance_arn().expect("arn").to_string();
+    let web_task = start(server_definition, arn_of(0), vec![web.clone()]).await;
+    let caller_task = start(shell_definition.clone(), arn_of(1), vec![callers.clone()]).await;
+    let stranger_task = start(shell_definition, arn_of(1), vec![strangers.clone()]).await;
+    let running = |arn: String| {
+        let ecs = ecs.clone();
+        let cluster = cluster.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
+                let described = ecs
+                    .describe_tasks()
+                    .cluster(&cluster)
+                    .tasks(&arn)
+                    .send()
+                    .await
+                    .expect("describe");
+                let task = described.tasks()[0].clone();
+                if task.last_status() == Some("RUNNING") {
+                    return task;
+                }
+                assert!(
+                    task.last_status() != Some("STOPPED") && Instant::now() < deadline,
+                    "the task did not run: {task:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let web_running = running(web_task.clone()).await;
+    let caller_running = running(caller_task.clone()).await;
+    let stranger_running = running(stranger_task.clone()).await;
+    let address = |task: &aws_sdk_ecs::types::Task| {
+        task.attachments()[0]
+            .details()
+            .iter()
+            .find(|d| d.name() == Some("privateIPv4Address"))
+            .and_then(|d| d.value())
+            .expect("address")
+            .to_string()
+    };
+    let web_address = address(&web_running);
+    let runtime_id = |task: &aws_sdk_ecs::types::Task| {
+        task.containers()[0].runtime_id().expect("container id").to_string()
+    };
+    // The caller's and the stranger's host: the one whose engine runs the caller.
+    let caller_host = hosts
+        .iter()
+        .find(|h| h.docker(&["inspect", &runtime_id(&caller_running)]).status.success())
+        .expect("the caller's host");
+    let web_host_runs_it = hosts
+        .iter()
+        .position(|h| h.docker(&["inspect", &runtime_id(&web_running)]).status.success());
+    let caller_host_index = hosts
+        .iter()
+        .position(|h| h.docker(&["inspect", &runtime_id(&caller_running)]).status.success());
+    assert_ne!(web_host_runs_it, caller_host_index, "the tasks are on different hosts");
+    assert_ne!(
+        web_address.rsplit_once('.').map(|(net, _)| net.to_string()),
+        address(&caller_running).rsplit_once('.').map(|(net, _)| net.to_string()),
+        "each host has its own slice"
+    );
+
+    // Across hosts by address, as the groups allow: the callers' group in, strangers not.
+    let reached =
+        within(true, || fetch_from(caller_host, &runtime_id(&caller_running), &web_address));
+    if !reached {
+        for host in &hosts {
+            for command in
+                ["ip -4 addr", "ip route", "iptables -S FORWARD", "iptables -t nat -S POSTROUTING"]
+            {
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("ip netns exec {} {command}", host.netns))
+                    .output()
+                    .expect("diagnose");
+                eprintln!("[{}] {command}:\n{}", host.netns, String::from_utf8_lossy(&out.stdout));
+            }
+            eprintln!(
+                "agent log: {}",
+                std::fs::read_to_string(host.dir.join("agent.log")).unwrap_or_default()
+            );
+        }
+        eprintln!("root routes:\n{}", sh("ip", &["route"]));
+        panic!("the caller on the other host does not reach the web task {web_address}");
+    }
+    assert!(
+        !fetch_from(caller_host, &runtime_id(&stranger_running), &web_address),
+        "a task of another group is refused"
+    );
+    // The server reaches it too (its address is let in), through its route to that host.
+    let reached = std::net::TcpStream::connect_timeout(
+        &format!("{web_address}:80").parse().expect("address"),
+        Duration::from_secs(3),
+    );
+    assert!(reached.is_ok(), "the server's namespace reaches the task: {reached:?}");
+    // The rule revoked: the caller is refused too.
+    ec2_call(
+        &server,
+        &format!(
+            "Action=RevokeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp\
+             &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80\
+             &IpPermissions.1.Groups.1.GroupId={callers}"
+        ),
+    );
+    eventually("the revoked rule keeps the caller out", false, || {
+        fetch_from(caller_host, &runtime_id(&caller_running), &web_address)
+    });
+
+    for arn in [&web_task, &caller_task, &stranger_task] {
+        ecs.stop_task().cluster(&cluster).task(arn).send().await.expect("stop");
+    }
+    for arn in [&web_task, &caller_task, &stranger_task] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let described =
+                ecs.describe_tasks().cluster(&cluster).tasks(arn).send().await.expect("describe");
+            if described.tasks()[0].last_status() == Some("STOPPED") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a task did not stop");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    drop(hosts);
+    drop(bridge);
+    let left = sh("ip", &["-4", "route", "show", "proto", "78"]);
+    assert!(!left.contains(&cidr[..cidr.find(".0.0/").unwrap_or(0)]), "routes left: {left}");
+}
