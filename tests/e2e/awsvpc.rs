@@ -226,6 +226,21 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
         let answer = http_get(*address, 80).expect("served across the agent's restart");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
+    // The restarted agent follows the groups of the tasks it adopted: the host's rule revoked,
+    // the host is refused.
+    ec2_call(
+        &fleet.server,
+        &format!(
+            "Action=RevokeSecurityGroupIngress&GroupId={default_group}&IpProtocol=tcp\
+             &FromPort=80&ToPort=80&CidrIp={}",
+            cidr.replace('/', "%2F")
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(addresses[0], 80).is_ok() {
+        assert!(Instant::now() < deadline, "the revoked rule still lets the host in");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // Stopped: the interface deleted, and nothing of it left on the host.
     for arn in &arns {

@@ -191,13 +191,17 @@ async fn each_dev_cluster_gets_an_agent_with_its_share_of_the_machine() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ecs.stop_task().task(&task).send().await.expect("stop");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let described = ecs.describe_tasks().tasks(&task).send().await.expect("describe");
         if described.tasks()[0].last_status() == Some("STOPPED") {
             break;
         }
-        assert!(Instant::now() < deadline, "the FARGATE task did not stop");
+        assert!(
+            Instant::now() < deadline,
+            "the FARGATE task did not stop: {:?}",
+            described.tasks()[0]
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Its NAT rule went with it (the dev VPC is the default 10.0.0.0/16).

@@ -238,6 +238,9 @@ pub async fn delete_security_group(
 ) -> Result<wire::DeleteSecurityGroupResult, ApiError> {
     let wire::DeleteSecurityGroupRequest { group_id, group_name, dry_run: dry } = request;
     let zones = ctx.app.zones.zones();
+    // Groups that running tasks' interfaces carry cannot go (as on EC2).
+    let in_use: Vec<(String, Vec<String>)> =
+        ctx.app.interfaces.interfaces().into_iter().map(|i| (i.id, i.security_groups)).collect();
     ctx.app
         .networks
         .change(&zones, |network| {
@@ -266,6 +269,12 @@ pub async fn delete_security_group(
                     format!("The security group '{named}' does not exist"),
                 ));
             };
+            if let Some((interface, _)) = in_use.iter().find(|(_, groups)| groups.contains(&id)) {
+                return Err(ApiError::new(
+                    ErrorCode::DependencyViolation,
+                    format!("resource {id} has a dependent object: network interface {interface}"),
+                ));
+            }
             if let Some(other) = crate::rules::referenced(network, &id) {
                 return Err(ApiError::new(
                     ErrorCode::DependencyViolation,

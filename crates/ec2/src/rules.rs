@@ -58,6 +58,12 @@ fn protocol_and_ports(
         "6" | "tcp" => "tcp".to_string(),
         "17" | "udp" => "udp".to_string(),
         "1" | "icmp" => "icmp".to_string(),
+        // Protocol 0 cannot be told apart from "every protocol" by the firewall.
+        "0" => {
+            return Err(invalid(
+                "IP protocol 0 (HOPOPT) is not supported yet by this server.".into(),
+            ))
+        }
         other => match other.parse::<u8>() {
             Ok(_) => other.to_string(),
             Err(_) => {
@@ -72,6 +78,11 @@ fn protocol_and_ports(
     if matches!(protocol.as_str(), "tcp" | "udp") && (!in_range(from) || !in_range(to) || from > to)
     {
         return Err(invalid(format!("Invalid port range: {from}-{to} for {protocol}")));
+    }
+    // ICMP: a type and a code, each -1 (any) or 0–255.
+    let icmp_value = |v: i32| (-1..=255).contains(&v);
+    if protocol == "icmp" && !(icmp_value(from) && icmp_value(to)) {
+        return Err(invalid(format!("Invalid ICMP type/code: {from}/{to}")));
     }
     Ok((protocol, from, to))
 }

@@ -110,10 +110,12 @@ struct Unnamed {
 }
 
 impl OwnStreams {
-    pub fn of(app: &App, cluster: &str, instance_id: &str) -> OwnStreams {
+    pub fn of(app: &App, instance_id: &str) -> OwnStreams {
         let state = app.state.read();
         let mut own = OwnStreams::default();
-        for record in state.tasks_on(instance_id).filter(|t| t.cluster == cluster) {
+        // Every task placed on the instance, whatever its cluster (the Fargate capacity runs
+        // every cluster's).
+        for record in state.tasks_on(instance_id) {
             let Some(stored) = state.task_definition_by_arn(&record.task.task_definition_arn)
             else {
                 continue;
@@ -189,7 +191,7 @@ async fn agent_request<T: serde::de::DeserializeOwned>(
 ) -> Result<(OwnStreams, T), Response> {
     let (parts, body) = request.into_parts();
     let own = match agent_auth::identify(app, &parts.headers) {
-        Some(AgentIdentity::Instance { cluster, id }) => OwnStreams::of(app, &cluster, &id),
+        Some(AgentIdentity::Instance { id, .. }) => OwnStreams::of(app, &id),
         Some(AgentIdentity::Joining) => return Err(agent_auth::instance_credential_required()),
         None => {
             tracing::warn!("agent {what} refused: wrong or missing agent credential");

@@ -431,7 +431,7 @@ impl<'b> Pass<'_, 'b> {
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
         let snapshot =
-            placement::snapshot(self.staged, &service.cluster, &self.connected, &self.lost);
+            placement::snapshot(self.staged, hosts_of(service), &self.connected, &self.lost);
         let demands: Vec<_> = primary_tasks.iter().map(|t| t.reservation.demand()).collect();
         let placed: Vec<(&TaskRecord, usize, usize)> = primary_tasks
             .iter()

@@ -105,7 +105,7 @@ async fn serve_agent(
         },
     )
     .await?;
-    let result = converse(&app, &mut socket, &cluster, &instance_id, connection).await;
+    let result = converse(&app, &mut socket, &instance_id, connection).await;
     app.agents.disconnect(&instance_id, connection);
     tracing::info!(%arn, "agent disconnected");
     result
@@ -114,7 +114,6 @@ async fn serve_agent(
 async fn converse(
     app: &App,
     socket: &mut WebSocket,
-    cluster: &str,
     instance_id: &str,
     connection: u64,
 ) -> Result<(), String> {
@@ -183,7 +182,7 @@ async fn converse(
                     Some(AgentMessage::Heartbeat) | None => {}
                     Some(AgentMessage::Stats(report)) => {
                         let now = flotilla_api::epoch_seconds(SystemTime::now());
-                        app.metrics.record(&app.state, cluster, instance_id, &report, now);
+                        app.metrics.record(&app.state, instance_id, &report, now);
                     }
                     Some(AgentMessage::Register(_)) => tracing::warn!("agent registered twice on one connection"),
                 }

@@ -34,8 +34,8 @@ pub struct TaskNetworking {
     pub firewalls: Arc<Firewalls>,
     /// `assignPublicIp` ENABLED: the tasks' traffic beyond the VPC through the host's NAT.
     pub nat: Nat,
-    /// Held while the region's route table is applied (tables apply in the order they came).
-    pub routes: tokio::sync::Mutex<()>,
+    /// The region's route table, applied as it comes.
+    pub routes: crate::network::routes::RouteFollower,
     /// The demo image (the Flotilla binary), run as `sleep`.
     pub pause_image: String,
     /// Whether the image is there, made sure of at the first awsvpc task.
@@ -53,7 +53,7 @@ impl TaskNetworking {
             cni,
             firewalls,
             nat,
-            routes: tokio::sync::Mutex::new(()),
+            routes: crate::network::routes::RouteFollower::start(),
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
         }
@@ -217,14 +217,8 @@ pub async fn provision(
         pause.attachment = Some(report(&attachment));
         record(pause);
     }
-    // The task's groups guard the namespace before any of its containers starts (and again
-    // after an agent restart: the rules are there, but the new agent must follow them).
-    let groups = spec.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
-    networking
-        .firewalls
-        .guard(&spec.task_arn, &netns, &Member { groups: &groups, gateway: slice.gateway })
-        .await
-        .map_err(|e| format!("security groups: {e}"))?;
+    // The task's groups guard the namespace before any of its containers starts.
+    guard_namespace(networking, spec, &netns, slice.gateway).await?;
     let nat = spec.network.as_ref().and_then(|n| n.outbound_nat.as_deref());
     let address = pause.attachment.as_ref().and_then(|a| a.ipv4_address.parse().ok());
     if let (Some(vpc_cidr), Some(address)) = (nat, address) {
@@ -234,6 +228,36 @@ pub async fn provision(
             .await
             .map_err(|e| format!("outbound NAT (assignPublicIp): {e}"))?;
     }
+    Ok(())
+}
+
+async fn guard_namespace(
+    networking: &TaskNetworking,
+    spec: &TaskSpec,
+    netns: &std::path::Path,
+    gateway: std::net::Ipv4Addr,
+) -> Result<(), String> {
+    let groups = spec.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+    networking
+        .firewalls
+        .guard(&spec.task_arn, netns, &Member { groups: &groups, gateway })
+        .await
+        .map_err(|e| format!("security groups: {e}"))
+}
+
+/// A task adopted after an agent restart: its namespace's rules are there, but this agent must
+/// apply the region's groups as they change from now on.
+pub async fn guard(
+    runtime: &dyn Runtime,
+    networking: &TaskNetworking,
+    spec: &TaskSpec,
+    pause: &PauseRun,
+) -> Result<(), String> {
+    let id = pause.docker_id.as_deref().ok_or("the task has no pause container")?;
+    let netns = netns_of(runtime, id).await?;
+    let groups = spec.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+    let member = Member { groups: &groups, gateway: slice_of(spec)?.gateway };
+    networking.firewalls.adopt(&spec.task_arn, &netns, &member).await;
     Ok(())
 }
 

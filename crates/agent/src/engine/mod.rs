@@ -282,13 +282,9 @@ impl Engine {
     /// The routes to every host's slices, as the server sent them last: this host routes the
     /// other hosts' (without task networking there is nothing to reach).
     pub fn set_routes(&self, table: flotilla_api::routes::RouteTable) {
-        let Some(networking) = self.inner.config.networking.clone() else { return };
-        tokio::spawn(async move {
-            let _in_order = networking.routes.lock().await;
-            if let Err(error) = crate::network::routes::apply(&table).await {
-                tracing::error!(%error, "cannot route the other hosts' slices");
-            }
-        });
+        if let Some(networking) = &self.inner.config.networking {
+            networking.routes.set(table);
+        }
     }
 
     /// Applies a desired state from the server (older versions than one applied are ignored).

@@ -121,14 +121,36 @@ impl Worker {
     async fn run(mut self) {
         let cause = match self.run.last_status {
             TaskStatus::Provisioning | TaskStatus::Pending => self.start().await,
-            // Adopted after an agent restart: the containers are already there.
-            _ => None,
+            // Adopted after an agent restart: the containers are already there; an awsvpc
+            // task's firewall is followed again (its rules are there, but must keep up with the
+            // region's groups).
+            _ => {
+                self.guard_adopted().await;
+                None
+            }
         };
         let cause = match cause {
             Some(cause) => cause,
             None => self.watch_running().await,
         };
         self.stop(cause).await;
+    }
+
+    /// An adopted awsvpc task's namespace under its groups' rules again.
+    async fn guard_adopted(&mut self) {
+        let (Some(pause), Some(networking)) =
+            (self.run.pause.clone(), self.config.networking.clone())
+        else {
+            return;
+        };
+        if pause.attachment.is_none() {
+            return;
+        }
+        if let Err(error) =
+            super::awsvpc::guard(self.runtime.as_ref(), &networking, &self.run.spec, &pause).await
+        {
+            tracing::error!(%error, task = %self.run.spec.task_arn, "cannot follow the adopted task's security groups");
+        }
     }
 
     fn definition(&self, name: &str) -> Option<ContainerDefinition> {

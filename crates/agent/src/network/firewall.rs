@@ -178,6 +178,8 @@ pub struct Firewalls {
     exempt: Exemptions,
     /// task ARN -> its firewall. Held across applying, so rules are applied in table order.
     guarded: tokio::sync::Mutex<BTreeMap<String, Guarded>>,
+    /// Whether the server has sent a table yet.
+    received: std::sync::atomic::AtomicBool,
 }
 
 impl Firewalls {
@@ -188,6 +190,7 @@ impl Firewalls {
             table,
             exempt,
             guarded: tokio::sync::Mutex::new(BTreeMap::new()),
+            received: std::sync::atomic::AtomicBool::new(false),
         });
         let weak: Weak<Firewalls> = Arc::downgrade(&firewalls);
         tokio::spawn(async move {
@@ -201,6 +204,7 @@ impl Firewalls {
 
     /// The region's table, as the server sent it last.
     pub fn set_table(&self, table: FirewallTable) {
+        self.received.store(true, std::sync::atomic::Ordering::Release);
         self.table.send_if_modified(|current| {
             let changed = **current != table;
             if changed {
@@ -232,6 +236,24 @@ impl Firewalls {
             },
         );
         Ok(())
+    }
+
+    /// Follows task `task_arn`, adopted after an agent restart: its namespace keeps the rules
+    /// it has until this agent has the region's table (an empty one would shut the task off),
+    /// then gets the table's like every guarded task.
+    pub async fn adopt(&self, task_arn: &str, netns: &Path, member: &Member<'_>) {
+        let mut guarded = self.guarded.lock().await;
+        let adopted = Guarded {
+            netns: netns.to_path_buf(),
+            groups: member.groups.to_vec(),
+            gateway: member.gateway,
+            applied: String::new(),
+        };
+        guarded.insert(task_arn.to_string(), adopted);
+        drop(guarded);
+        if self.received.load(std::sync::atomic::Ordering::Acquire) {
+            self.refresh().await;
+        }
     }
 
     /// Stops following task `task_arn` (its namespace is going; its rules go with it).

@@ -64,6 +64,10 @@ fn plan(
     let mut remote = BTreeSet::new();
     let mut own = BTreeSet::new();
     for route in &table.routes {
+        // A host that advertises loopback (or nothing) is reachable from nowhere else.
+        if route.via.is_loopback() || route.via.is_unspecified() {
+            continue;
+        }
         if local.contains(&route.via) {
             own.insert(route.cidr.clone());
         } else {
@@ -104,19 +108,25 @@ fn opening(cidr: &str) -> [&str; 8] {
     ["-d", cidr, "-m", "comment", "--comment", SLICE_COMMENT, "-j", "ACCEPT"]
 }
 
-/// Makes this namespace's routes and FORWARD openings what `table` asks. Serialized by the
-/// caller (one table at a time).
-pub async fn apply(table: &RouteTable) -> Result<(), RouteError> {
+/// Logs a step that failed; the others go on (one bad route must not stop the rest).
+fn logged(result: Result<String, RouteError>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, "cannot route another host's slice");
+    }
+}
+
+/// Makes this namespace's routes and FORWARD openings what `table` asks, each independently.
+async fn apply(table: &RouteTable) -> Result<(), RouteError> {
     let local = local_addresses().await?;
     let (remote, own) = plan(table, &local);
     let now = current_routes().await?;
     for (cidr, via) in remote.difference(&now) {
         let via = via.to_string();
-        run("ip", &["route", "replace", cidr, "via", &via, "proto", PROTO]).await?;
+        logged(run("ip", &["route", "replace", cidr, "via", &via, "proto", PROTO]).await);
     }
     for (cidr, _) in now.difference(&remote) {
         if !remote.iter().any(|(c, _)| c == cidr) {
-            run("ip", &["route", "del", cidr, "proto", PROTO]).await?;
+            logged(run("ip", &["route", "del", cidr, "proto", PROTO]).await);
         }
     }
     // Other hosts' traffic in to this host's slices, while there are other hosts.
@@ -124,13 +134,40 @@ pub async fn apply(table: &RouteTable) -> Result<(), RouteError> {
     let open = current_openings().await?;
     for cidr in wanted.difference(&open) {
         let rule = opening(cidr);
-        run("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat()).await?;
+        logged(run("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat()).await);
     }
     for cidr in open.difference(&wanted) {
         let rule = opening(cidr);
-        run("iptables", &[&["-w", "5", "-D", "FORWARD"][..], &rule].concat()).await?;
+        logged(run("iptables", &[&["-w", "5", "-D", "FORWARD"][..], &rule].concat()).await);
     }
     Ok(())
+}
+
+/// Applies the latest table the server sent, one at a time, in a task of its own (a newer
+/// table replaces one not yet applied).
+#[derive(Debug)]
+pub struct RouteFollower {
+    latest: tokio::sync::watch::Sender<Option<std::sync::Arc<RouteTable>>>,
+}
+
+impl RouteFollower {
+    pub fn start() -> RouteFollower {
+        let (latest, mut tables) =
+            tokio::sync::watch::channel::<Option<std::sync::Arc<RouteTable>>>(None);
+        tokio::spawn(async move {
+            while tables.changed().await.is_ok() {
+                let Some(table) = tables.borrow_and_update().clone() else { continue };
+                if let Err(error) = apply(&table).await {
+                    tracing::error!(%error, "cannot route the other hosts' slices");
+                }
+            }
+        });
+        RouteFollower { latest }
+    }
+
+    pub fn set(&self, table: RouteTable) {
+        self.latest.send_replace(Some(std::sync::Arc::new(table)));
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! (read through a change's staged view, so placements earlier in the same commit count), and
 //! the API's placement constraints and strategies checked and parsed.
 
+use flotilla_api::agent::FARGATE_POOL;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -71,9 +72,13 @@ pub fn snapshot<'s>(
         rebuilt.insert(n);
     }
     // Tasks changed in this commit: give back what the committed version held, book the new.
-    for (key, record) in staged.pending(&task_prefix(cluster)) {
-        let id = key.rsplit('/').next().unwrap_or_default();
-        let committed = state.tasks.get(&(cluster.to_string(), id.to_string()));
+    // (The Fargate capacity runs tasks of every cluster.)
+    let tasks = if cluster == FARGATE_POOL { task_prefix("") } else { task_prefix(cluster) };
+    for (key, record) in staged.pending(&tasks) {
+        let mut parts = key.rsplit('/');
+        let id = parts.next().unwrap_or_default();
+        let task_cluster = parts.next().unwrap_or_default();
+        let committed = state.tasks.get(&(task_cluster.to_string(), id.to_string()));
         let staged_task = match record {
             Some(Record::Task(t)) => Some(&**t),
             _ => None,

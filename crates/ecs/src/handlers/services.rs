@@ -743,8 +743,23 @@ fn apply_changes(
     let mut placement_changed = false;
     let mut deploy: Option<String> = None;
     let mut network_given: Option<crate::vpc::AwsVpcConfig> = None;
+    let fargate = service.launch_type == "FARGATE";
     for change in changes {
         match change {
+            ServiceChange::PlacementConstraints(_) | ServiceChange::PlacementStrategy(_)
+                if fargate =>
+            {
+                return Err(ApiError::invalid(
+                    "Task placement constraints and strategies are not supported with the \
+                     FARGATE launch type.",
+                ));
+            }
+            ServiceChange::CapacityProviderStrategy(_) if fargate => {
+                return Err(ApiError::invalid(
+                    "Specifying both a launch type and capacity provider strategy is not \
+                     supported. Please specify one or the other and try again.",
+                ));
+            }
             ServiceChange::TaskDefinition(_)
             | ServiceChange::ForceNewDeployment
             | ServiceChange::CapacityProviderStrategy(_)
@@ -878,7 +893,6 @@ fn apply_changes(
             .task_definition_by_arn(&arn)
             .map(|d| d.definition.clone())
             .ok_or_else(|| ApiError::invalid(TASK_DEFINITION_NOT_FOUND))?;
-        let fargate = service.launch_type == "FARGATE";
         if fargate {
             super::tasks::check_fargate_definition(&definition)?;
         }

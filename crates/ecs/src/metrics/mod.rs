@@ -27,17 +27,10 @@ pub struct Metrics {
 
 impl Metrics {
     /// Keeps an agent's sample of its tasks (only those placed on its instance).
-    pub fn record(
-        &self,
-        state: &StateHandle,
-        cluster: &str,
-        instance_id: &str,
-        report: &StatsReport,
-        now: f64,
-    ) {
+    pub fn record(&self, state: &StateHandle, instance_id: &str, report: &StatsReport, now: f64) {
         // Built under the state's lock, stored after it is released: this module never holds
         // both (the tick reads samples, then the state).
-        let fresh = samples::from_report(&state.read(), cluster, instance_id, report, now);
+        let fresh = samples::from_report(&state.read(), instance_id, report, now);
         let mut samples = lock(&self.samples);
         for sample in fresh {
             samples.insert(sample);

@@ -58,7 +58,6 @@ fn is_fresh(sample: &TaskSample, now: f64) -> bool {
 /// agent speaks for its own tasks only) and figures that make sense.
 pub fn from_report(
     state: &State,
-    cluster: &str,
     instance_id: &str,
     report: &StatsReport,
     now: f64,
@@ -68,11 +67,11 @@ pub fn from_report(
         .iter()
         .filter_map(|stats| {
             let id = flotilla_api::arn::id_from(&stats.task_arn);
-            let task = state.tasks.get(&(cluster.to_string(), id.to_string()))?;
-            if task.instance_id.as_deref() != Some(instance_id) {
-                return None;
-            }
-            Some(add_up(stats, cluster, id, task.task.group.clone().unwrap_or_default(), now))
+            // Only the reporting instance's own tasks count, whatever their cluster (the
+            // Fargate capacity runs every cluster's).
+            let task = state.tasks_on(instance_id).find(|t| t.id == id)?;
+            let group = task.task.group.clone().unwrap_or_default();
+            Some(add_up(stats, &task.cluster, id, group, now))
         })
         .collect()
 }
@@ -155,7 +154,7 @@ mod tests {
                 TaskStats { task_arn: "unknown".into(), containers: vec![container(1.0, 1)] },
             ],
         };
-        let samples = from_report(&state(), "c", "i1", &report, 500.0);
+        let samples = from_report(&state(), "i1", &report, 500.0);
         assert_eq!(samples.len(), 1, "t2 is on another instance, 'unknown' is no task");
         let sample = &samples[0];
         assert_eq!(sample.task_id, "t1");
@@ -172,7 +171,7 @@ mod tests {
         let report = StatsReport {
             tasks: vec![TaskStats { task_arn: "t1".into(), containers: vec![container(1.0, 1)] }],
         };
-        for sample in from_report(&state(), "c", "i1", &report, 100.0) {
+        for sample in from_report(&state(), "i1", &report, 100.0) {
             samples.insert(sample);
         }
         assert_eq!(samples.fresh(100.0 + FRESH_SECS).len(), 1);

@@ -107,11 +107,15 @@ impl State {
             }
             Record::Task(t) => {
                 let key = (t.cluster.clone(), t.id.clone());
-                if let Some(cluster) = self.placement.get_mut(&t.cluster) {
-                    if let Some(old) = self.tasks.get(&key) {
-                        cluster.account(old, false);
+                // A task holds its reservation on its instance's views: its cluster's, or (a
+                // FARGATE task) the Fargate capacity's.
+                for views_of in [t.cluster.as_str(), flotilla_api::agent::FARGATE_POOL] {
+                    if let Some(cluster) = self.placement.get_mut(views_of) {
+                        if let Some(old) = self.tasks.get(&key) {
+                            cluster.account(old, false);
+                        }
+                        cluster.account(&t, true);
                     }
-                    cluster.account(&t, true);
                 }
                 if let Some(group) = &t.task.group {
                     self.change_seq += 1;
@@ -191,8 +195,10 @@ impl State {
             Some(records::Key::Task(cluster, id)) => {
                 let key = (cluster.to_string(), id.to_string());
                 if let Some(task) = self.tasks.remove(&key) {
-                    if let Some(views) = self.placement.get_mut(cluster) {
-                        views.account(&task, false);
+                    for views_of in [cluster, flotilla_api::agent::FARGATE_POOL] {
+                        if let Some(views) = self.placement.get_mut(views_of) {
+                            views.account(&task, false);
+                        }
                     }
                     if let Some(token) = &task.client_token {
                         let token_key = (task.cluster.clone(), token.clone());
