@@ -139,6 +139,29 @@ class Fargate:
         self.expect("assignPublicIp DISABLED: the outside sees the task's own address",
                     seen == self.address(private), (seen, self.address(private)))
 
+        # FARGATE_SPOT by capacity provider strategy: the same capacity, the provider named.
+        ecs.put_cluster_capacity_providers(cluster=self.cluster, capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                           defaultCapacityProviderStrategy=[])
+        message = self.refused(taskDefinition=arn, networkConfiguration=self.network("DISABLED"),
+                               capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+                               launchType="FARGATE")
+        self.expect("a strategy beside a launch type is refused", "Specifying both" in message, message)
+        spot = None
+        deadline = time.time() + 60
+        arn_spot = ecs.run_task(cluster=self.cluster, taskDefinition=arn, networkConfiguration=self.network("DISABLED"),
+                                capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+                                )["tasks"][0]["taskArn"]
+        self.tasks.append(arn_spot)
+        while time.time() < deadline:
+            spot = ecs.describe_tasks(cluster=self.cluster, tasks=[arn_spot])["tasks"][0]
+            if spot["lastStatus"] in ("RUNNING", "STOPPED"):
+                break
+            time.sleep(0.3)
+        self.expect("a FARGATE_SPOT task runs on the Fargate capacity",
+                    spot["lastStatus"] == "RUNNING" and spot.get("capacityProviderName") == "FARGATE_SPOT"
+                    and spot.get("launchType") == "FARGATE" and "containerInstanceArn" not in spot,
+                    {k: spot.get(k) for k in ("lastStatus", "capacityProviderName", "launchType", "stoppedReason")})
+
         ecs.create_service(cluster=self.cluster, serviceName="fg-svc", taskDefinition=arn, desiredCount=1,
                            launchType="FARGATE", networkConfiguration=self.network("DISABLED"))
         deadline = time.time() + 60

@@ -166,23 +166,45 @@ pub fn launch_strategy(
                 item.capacity_provider
             )));
         }
-        refuse_fargate(requested)?;
+        refuse_mix(requested)?;
         return Ok(requested.to_vec());
     }
     if launch_type_given {
         return Ok(Vec::new());
     }
     let default = cluster.default_capacity_provider_strategy.clone().unwrap_or_default();
-    refuse_fargate(&default)?;
+    refuse_mix(&default)?;
     Ok(default)
 }
 
-/// FARGATE and FARGATE_SPOT exist by name; running tasks on them comes with task networking.
-fn refuse_fargate(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
+/// Whether a strategy's tasks run on the Fargate capacity (FARGATE, FARGATE_SPOT).
+pub fn is_fargate_strategy(strategy: &[CapacityProviderStrategyItem]) -> bool {
+    strategy.iter().any(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str()))
+}
+
+/// A strategy is all Fargate or all auto scaling groups, as on ECS.
+fn refuse_mix(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
+    let fargate = strategy
+        .iter()
+        .filter(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str()))
+        .count();
+    if fargate > 0 && fargate < strategy.len() {
+        return Err(ApiError::invalid(
+            "The specified capacity provider strategy cannot contain a mix of capacity \
+             providers using Auto Scaling groups and Fargate providers. Specify one or the \
+             other and try again.",
+        ));
+    }
+    Ok(())
+}
+
+/// Services and task sets do not run on FARGATE or FARGATE_SPOT by strategy yet (RunTask does;
+/// services take launchType FARGATE).
+pub fn refuse_fargate_strategy(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
     match strategy.iter().find(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str())) {
         Some(item) => Err(ApiError::invalid(format!(
-            "The capacity provider {} is not supported yet by this server: Fargate tasks need \
-             task networking (awsvpc), which comes in a later version.",
+            "The capacity provider {} is not supported yet by this server for services and \
+             task sets: give them launchType FARGATE (RunTask takes the strategy).",
             item.capacity_provider
         ))),
         None => Ok(()),

@@ -492,7 +492,13 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             let capacity_provider_strategy = if new.daemon || new.external {
                 Vec::new()
             } else {
-                launch_strategy(&cluster, &new.capacity_provider_strategy, new.launch_type_given)?
+                let strategy = launch_strategy(
+                    &cluster,
+                    &new.capacity_provider_strategy,
+                    new.launch_type_given,
+                )?;
+                crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
+                strategy
             };
             let name = new.name.clone();
             if let Some(Record::Service(existing)) =
@@ -860,6 +866,7 @@ fn apply_changes(
                     .get(&record.cluster)
                     .ok_or_else(ApiError::cluster_not_found)?;
                 let strategy = launch_strategy(cluster, &list, false)?;
+                crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
                 if strategy != service.capacity_provider_strategy {
                     service.capacity_provider_strategy = strategy;
                     // Tasks move to the new shares through a deployment, as on ECS.

@@ -185,6 +185,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             )?;
             let cluster = active_cluster(staged, Some(&record.cluster))?;
             let strategy = launch_strategy(&cluster, &requested, launch_type.is_some())?;
+            crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
             let set = TaskSet {
                 task_set_arn: scope.task_set(&record.cluster, &record.name, &id),
                 id: id.clone(),

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use flotilla_api::agent::FARGATE_POOL;
 use flotilla_api::arn::id_from;
-use flotilla_api::capacity::{share_out, CapacityProvider};
+use flotilla_api::capacity::{share_out, CapacityProvider, FARGATE_PROVIDERS};
 use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::common::{decode, validate_tags};
 use flotilla_api::service::{PlacementConstraint, PlacementStrategy};
@@ -18,7 +18,7 @@ use flotilla_scheduler::{place, Request, Strategy};
 use super::{respond, Ctx};
 use crate::convert::{failures_to_wire, pairs_to_wire, tags_from_wire, tags_if_any};
 use crate::deactivation::{deactivate, deregistration_hold};
-use crate::domain::capacity::{launch_strategy, provider_constraint};
+use crate::domain::capacity::{is_fargate_strategy, launch_strategy, provider_constraint};
 use crate::domain::launch::{reservation, validate_overrides};
 use crate::domain::placement;
 use crate::domain::tasks::{
@@ -311,6 +311,7 @@ type Lane<'i> = (Option<CapacityProvider>, Vec<&'i TaskIds>);
 /// strategy, every task in one lane with no provider.
 fn provider_lanes<'i>(
     state: &crate::state::State,
+    scope: &flotilla_api::arn::ArnScope,
     strategy: &[CapacityProviderStrategyItem],
     ids: &'i [TaskIds],
 ) -> Result<Vec<Lane<'i>>, ApiError> {
@@ -320,6 +321,12 @@ fn provider_lanes<'i>(
     let mut lanes = Vec::new();
     for (n, mine) in share_out(strategy, &[], ids) {
         let item = &strategy[n];
+        // FARGATE and FARGATE_SPOT are built in: the Fargate capacity runs both.
+        if FARGATE_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+            let arn = scope.capacity_provider(&item.capacity_provider);
+            lanes.push((Some(CapacityProvider::fargate(arn, &item.capacity_provider)), mine));
+            continue;
+        }
         let provider =
             state.capacity_providers.get(&item.capacity_provider).cloned().ok_or_else(|| {
                 ApiError::client(format!(
@@ -448,10 +455,10 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .transpose()?
         .unwrap_or_default();
     let launch_type_given = launch_type.is_some();
+    let placement_given = placement_constraints.as_ref().is_some_and(|c| !c.is_empty())
+        || placement_strategy.as_ref().is_some_and(|s| !s.is_empty());
     if fargate {
-        let placement = placement_constraints.as_ref().is_some_and(|c| !c.is_empty())
-            || placement_strategy.as_ref().is_some_and(|s| !s.is_empty());
-        check_fargate_launch(&requested, placement)?;
+        check_fargate_launch(&requested, placement_given)?;
     }
     let launch = prepare_launch(
         ctx,
@@ -480,6 +487,26 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         },
         count as usize,
     )?;
+    // A strategy of FARGATE/FARGATE_SPOT (given, or the cluster's default when neither a
+    // strategy nor a launch type is) runs on the Fargate capacity too.
+    let by_strategy = !fargate
+        && match (requested.is_empty(), launch_type_given) {
+            (false, _) => is_fargate_strategy(&requested),
+            (true, false) => {
+                let state = ctx.app.state.read();
+                let name = launch.cluster_ref.as_deref().map_or(DEFAULT_CLUSTER, id_from);
+                state.clusters.get(name).is_some_and(|c| {
+                    is_fargate_strategy(
+                        c.default_capacity_provider_strategy.as_deref().unwrap_or_default(),
+                    )
+                })
+            }
+            (true, true) => false,
+        };
+    if by_strategy {
+        check_fargate_launch(&[], placement_given)?;
+    }
+    let fargate = fargate || by_strategy;
     let network = prepare_network(ctx, &launch, network_configuration, fargate).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
@@ -531,13 +558,23 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let demand = reservation.demand();
             let strategy = launch_strategy(&cluster, &requested, launch_type_given)?;
+            if is_fargate_strategy(&strategy) != by_strategy {
+                // The cluster's default strategy changed since it was read: try again.
+                return Err(ApiError::new(
+                    ErrorCode::ServerException,
+                    "the cluster's capacity provider strategy changed during the call; retry",
+                ));
+            }
             let mut tasks = Vec::new();
             let mut failures = Vec::new();
-            // One lane per capacity provider (its share of the tasks, on its agents only), or
-            // one lane of every task when no strategy applies.
-            for (provider, ids) in provider_lanes(staged.state(), &strategy, &launch.ids)? {
+            // One lane per capacity provider (its share of the tasks, on its agents only; the
+            // Fargate providers' on the Fargate capacity), or one lane of every task when no
+            // strategy applies.
+            for (provider, ids) in provider_lanes(staged.state(), &scope, &strategy, &launch.ids)? {
                 let mut lane_constraints = constraints.clone();
-                lane_constraints.extend(provider.as_ref().map(provider_constraint));
+                let own_agents =
+                    provider.as_ref().filter(|p| !FARGATE_PROVIDERS.contains(&p.name.as_str()));
+                lane_constraints.extend(own_agents.map(provider_constraint));
                 lane_constraints.extend(network.as_ref().map(crate::vpc::Prepared::constraint));
                 let placements = place(
                     &mut snapshot.cluster,
