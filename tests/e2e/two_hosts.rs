@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{AwsVpcConfiguration, ContainerDefinition, NetworkConfiguration};
 
 use crate::awsvpc::{ec2_call, first_subnet, first_value};
-use crate::support::Flotilla;
+use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
 
 fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().expect("run a command");
@@ -164,6 +164,31 @@ impl Drop for Segment {
     }
 }
 
+/// An ELBv2 query call (as the CLI sends it): the answer's XML.
+fn elbv2_call(f: &Flotilla, form: &str) -> String {
+    let (id, secret) = f.root_key();
+    let form = format!("{form}&Version=2015-12-01");
+    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    let request = SignedRaw::for_service("elasticloadbalancing", &[content_type], form.as_bytes())
+        .sign(&id, &secret, REGION, std::time::SystemTime::now());
+    let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 200, "{form}: {body}");
+    body
+}
+
+/// The status of GET / on port 80 of `address` (a load balancer's), if one came in 8 s.
+fn http_status(address: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let target: std::net::SocketAddr = format!("{address}:80").parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(8))).ok()?;
+    stream.write_all(b"GET / HTTP/1.1\r\nhost: lb\r\nconnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// GET / of `address`:80 from inside a container of `host`, within 3 s.
 fn fetch_from(host: &Host, container: &str, address: &str) -> bool {
     let url = format!("http://{address}/");
@@ -266,7 +291,8 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
             "groupId",
         )
     };
-    let (web, callers, strangers) = (group("web"), group("callers"), group("strangers"));
+    let (web, callers, strangers, balancers) =
+        (group("web"), group("callers"), group("strangers"), group("balancers"));
     let allow = |from: &str| {
         ec2_call(
             &server,
@@ -277,7 +303,6 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
         );
     };
     allow(&format!("IpPermissions.1.Groups.1.GroupId={callers}"));
-    allow(&format!("IpPermissions.1.IpRanges.1.CidrIp={segment}.1%2F32"));
 
     let definition = |family: &str, command: &[&str]| {
         let ecs = ecs.clone();
@@ -422,12 +447,46 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
         !fetch_from(caller_host, &runtime_id(&stranger_running), &web_address),
         "a task of another group is refused"
     );
-    // The server reaches it too (its address is let in), through its route to that host.
-    let reached = std::net::TcpStream::connect_timeout(
-        &format!("{web_address}:80").parse().expect("address"),
-        Duration::from_secs(3),
+    // The server's load balancer (in the balancers' group) reaches it through its route to
+    // that host, an ip target; its traffic counts as the balancers' group's.
+    let lb = elbv2_call(
+        &server,
+        &format!(
+            "Action=CreateLoadBalancer&Name=hosts{n}&Subnets.member.1={subnet}\
+             &SecurityGroups.member.1={balancers}"
+        ),
     );
-    assert!(reached.is_ok(), "the server's namespace reaches the task: {reached:?}");
+    let (lb_arn, lb_address) = (first_value(&lb, "LoadBalancerArn"), first_value(&lb, "IpAddress"));
+    let target_group = first_value(
+        &elbv2_call(
+            &server,
+            &format!(
+                "Action=CreateTargetGroup&Name=hosts{n}&Protocol=HTTP&Port=80&VpcId={vpc}\
+                 &TargetType=ip&HealthCheckIntervalSeconds=5&HealthCheckTimeoutSeconds=2"
+            ),
+        ),
+        "TargetGroupArn",
+    );
+    elbv2_call(
+        &server,
+        &format!(
+            "Action=RegisterTargets&TargetGroupArn={target_group}\
+             &Targets.member.1.Id={web_address}&Targets.member.1.Port=80"
+        ),
+    );
+    elbv2_call(
+        &server,
+        &format!(
+            "Action=CreateListener&LoadBalancerArn={lb_arn}&Protocol=HTTP&Port=80\
+             &DefaultActions.member.1.Type=forward\
+             &DefaultActions.member.1.TargetGroupArn={target_group}"
+        ),
+    );
+    assert_ne!(http_status(&lb_address), Some(200), "no rule names the balancers' group yet");
+    allow(&format!("IpPermissions.1.Groups.1.GroupId={balancers}"));
+    eventually("HTTP through the load balancer reaches the task on the other host", true, || {
+        http_status(&lb_address) == Some(200)
+    });
     // The rule revoked: the caller is refused too.
     ec2_call(
         &server,

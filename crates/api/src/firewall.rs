@@ -20,6 +20,10 @@ pub struct FirewallTable {
     /// The groups of the region's load balancers: traffic from the load balancers' data plane
     /// counts as coming from these groups.
     pub load_balancer_groups: BTreeSet<String>,
+    /// The addresses the data plane's machine connects to tasks on other hosts from (the
+    /// server's own, loopback aside): members of every load balancer's group.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub data_plane_addresses: BTreeSet<Ipv4Addr>,
 }
 
 /// A security group's permissions. A task may receive what one of its groups' ingress

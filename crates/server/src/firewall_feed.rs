@@ -5,6 +5,8 @@
 //! pushes them to every agent (each enforces the groups in its awsvpc tasks' namespaces and
 //! routes the other hosts' slices); the server routes them too (`routes.rs`).
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,27 @@ use tokio::task::JoinHandle;
 /// Changes closer together than this are sent as one (ECS commits many times a second; agents
 /// need the result within seconds, not every step).
 const COALESCE: Duration = Duration::from_millis(200);
+
+/// This machine's IPv4 addresses but loopback: where the server's load balancers connect to
+/// tasks on other hosts from.
+fn own_addresses() -> BTreeSet<Ipv4Addr> {
+    let Ok(output) = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output()
+    else {
+        return BTreeSet::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse::<Ipv4Addr>().ok()
+        })
+        .filter(|a| !a.is_loopback())
+        .collect()
+}
+
+/// How often the server looks at its own addresses again.
+const ADDRESSES_EVERY: Duration = Duration::from_secs(30);
 
 /// The table of one region.
 pub fn table(
@@ -80,14 +103,24 @@ pub fn spawn(
         let mut network = ec2.networks.subscribe();
         let mut commits = ecs.state.subscribe();
         let mut balancers = elbv2.records.subscribe();
+        let mut addresses = BTreeSet::new();
+        let mut looked: Option<std::time::Instant> = None;
         loop {
-            let (fresh, fresh_routes) = {
+            if looked.is_none_or(|at| at.elapsed() >= ADDRESSES_EVERY) {
+                addresses = tokio::task::spawn_blocking(own_addresses).await.unwrap_or_default();
+                looked = Some(std::time::Instant::now());
+            }
+            let (mut fresh, fresh_routes) = {
                 let network = Arc::clone(&network.borrow_and_update());
                 let balancers = Arc::clone(&balancers.borrow_and_update());
                 commits.borrow_and_update();
                 let state = ecs.state.read();
                 (table(&network, &state, &balancers), routes(&network, &state))
             };
+            // A server whose load balancers carry no group gives no address.
+            if !fresh.load_balancer_groups.is_empty() {
+                fresh.data_plane_addresses.clone_from(&addresses);
+            }
             // Most commits (a report, a heartbeat) change no group's members and no route:
             // agents hear only of real changes.
             publish(&feed, fresh);
@@ -96,6 +129,7 @@ pub fn spawn(
                 changed = network.changed() => if changed.is_err() { return },
                 changed = commits.changed() => if changed.is_err() { return },
                 changed = balancers.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(ADDRESSES_EVERY) => {}
             }
             tokio::time::sleep(COALESCE).await;
         }

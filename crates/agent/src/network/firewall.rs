@@ -9,8 +9,9 @@
 //! rules say (as AWS's resolver and metadata service are).
 //!
 //! Traffic from the load balancers reaches a task from its host's address on the subnet's
-//! bridge (the data plane runs beside the server; its connections leave through the host):
-//! that address counts as a member of every load balancer's security groups.
+//! bridge when the data plane runs on the task's host, and from the data plane machine's own
+//! addresses (`FirewallTable::data_plane_addresses`) when it runs elsewhere: those addresses
+//! count as members of every load balancer's security groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -114,6 +115,7 @@ fn peers(peer: &Peer, table: &FirewallTable, member: &Member<'_>) -> Vec<String>
                 table.members.get(group).cloned().unwrap_or_default();
             if table.load_balancer_groups.contains(group) {
                 addresses.insert(member.gateway);
+                addresses.extend(table.data_plane_addresses.iter().copied());
             }
             addresses.into_iter().map(|a| format!("{a}/32")).collect()
         }
@@ -309,6 +311,7 @@ mod tests {
                 BTreeSet::from([Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 6)]),
             )]),
             load_balancer_groups: BTreeSet::from(["sg-alb".into()]),
+            data_plane_addresses: BTreeSet::from([Ipv4Addr::new(192, 168, 9, 1)]),
         }
     }
 
@@ -325,8 +328,9 @@ mod tests {
             ":INPUT DROP [0:0]",
             ":OUTPUT DROP [0:0]",
             "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            // The load balancers' group: the host's address.
+            // The load balancers' group: the host's address, and the data plane's elsewhere.
             "-A INPUT -s 10.0.0.1/32 -p tcp --dport 80 -j ACCEPT",
+            "-A INPUT -s 192.168.9.1/32 -p tcp --dport 80 -j ACCEPT",
             "-A INPUT -s 10.1.0.0/16 -p tcp --dport 8000:8080 -j ACCEPT",
             // Its own group: each member.
             "-A INPUT -s 10.0.0.5/32 -j ACCEPT",
@@ -338,7 +342,7 @@ mod tests {
         ] {
             assert!(rules.lines().any(|l| l == line), "missing {line:?} in\n{rules}");
         }
-        assert_eq!(rules.matches("-A INPUT").count(), 6, "{rules}");
+        assert_eq!(rules.matches("-A INPUT").count(), 7, "{rules}");
         assert_eq!(rules.matches("-A OUTPUT").count(), 6, "{rules}");
     }
 
