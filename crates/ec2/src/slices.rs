@@ -57,9 +57,19 @@ pub async fn host_slices(
         .network()
         .await
         .map_err(|e| ApiError::new(ErrorCode::InternalServiceFault, format!("the network: {e}")))?;
-    // Most calls find every slice given already: nothing is written.
+    // Most calls find every slice given already: nothing is written. Nor is anything when no
+    // missing pair's subnet has a slice left (controllers ask again and again).
     let slices = given(&network);
     if slices.len() == pairs.len() {
+        return Ok(slices);
+    }
+    let room = |subnet: &String| {
+        let Some(cidr) = subnet_cidr(&network, subnet) else { return true };
+        let taken = network.host_slices.get(subnet).map_or(0, BTreeMap::len);
+        taken < (1usize << slice_bits(cidr))
+    };
+    let missing = pairs.iter().filter(|(s, h)| !slices.contains_key(&(s.clone(), h.clone())));
+    if !missing.clone().any(|(subnet, _)| room(subnet)) {
         return Ok(slices);
     }
     app.networks
@@ -99,5 +109,42 @@ mod tests {
         assert_eq!(slice_bits(Cidr::parse("10.0.0.0/28").expect("cidr")), 0);
         let subnet = Cidr::parse("10.0.16.0/20").expect("cidr");
         assert_eq!(subnet.slice(slice_bits(subnet), 3).expect("slice").to_string(), "10.0.19.0/24");
+    }
+
+    struct OneZone;
+
+    impl crate::ZoneSource for OneZone {
+        fn zones(&self) -> Vec<String> {
+            vec!["zone-a".into()]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_subnet_gives_no_slice_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: std::sync::Arc<dyn flotilla_store::Store> = std::sync::Arc::new(
+            flotilla_store::EmbeddedStore::open(&dir.path().join("s.redb")).expect("open"),
+        );
+        let scope =
+            flotilla_api::arn::ArnScope::new("us-east-1".to_string(), "123456789012".to_string());
+        let app = App::open(
+            scope,
+            std::sync::Arc::new(OneZone),
+            std::sync::Arc::new(crate::interfaces::NoInterfaces),
+            store,
+            "10.9.0.0/16",
+        )
+        .await
+        .expect("open");
+        let subnet = app.network().await.expect("network").subnets["zone-a"].id.clone();
+        let hosts: Vec<(String, String)> =
+            (0..16).map(|i| (subnet.clone(), format!("host-{i}"))).collect();
+        let given = host_slices(&app, hosts).await.expect("slices");
+        assert_eq!(given.len(), 16, "a /20 has sixteen /24 slices");
+        let mut changes = app.networks.subscribe();
+        changes.borrow_and_update();
+        let more = host_slices(&app, vec![(subnet.clone(), "host-16".into())]).await;
+        assert!(more.expect("answered").is_empty(), "no slice left for a seventeenth host");
+        assert!(!changes.has_changed().expect("open"), "asking for none left writes nothing");
     }
 }

@@ -265,6 +265,7 @@ pub async fn ready(
             .instances
             .values()
             .filter(|i| i.cluster == cluster)
+            .filter(|i| i.instance.status != flotilla_api::status::InstanceStatus::Inactive)
             .filter(|i| i.instance.attributes.iter().any(|a| a.name == TASK_ENI_CAPABILITY))
             .flat_map(|i| {
                 let zone = i

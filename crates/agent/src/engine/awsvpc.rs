@@ -186,6 +186,25 @@ async fn netns_of(runtime: &dyn Runtime, id: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// The pause container created (not started): the task's containers name it, so they can be
+/// created while it starts and its namespace is wired.
+pub async fn create_pause(
+    runtime: &dyn Runtime,
+    networking: &TaskNetworking,
+    config: &EngineConfig,
+    spec: &TaskSpec,
+    pause: &mut PauseRun,
+    cgroup_parent: Option<String>,
+) -> Result<(), String> {
+    if pause.docker_id.is_none() {
+        networking.ensure_image(runtime).await?;
+        let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
+        let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
+        pause.docker_id = Some(id);
+    }
+    Ok(())
+}
+
 /// PROVISIONING: the pause container started and its namespace attached. `record` is called
 /// whenever something was made that teardown must find (the container's id, the attachment).
 pub async fn provision(

@@ -251,31 +251,54 @@ impl Worker {
             return Some(cause);
         }
         self.make_task_cgroup();
-        if let Some(cause) = self.provision_network().await {
+        // awsvpc: the pause container first (the task's containers join its namespace).
+        if let Some(cause) = self.create_pause().await {
             return Some(cause);
         }
 
-        // Create every container (idempotent by name) and remember its id at once.
+        // Create every container (idempotent by name) while the pause container starts and its
+        // namespace is wired (they start only once its firewall is in place), and remember
+        // each id at once.
         let names: Vec<String> = self.run.containers.keys().cloned().collect();
-        for name in &names {
-            if self.run.containers[name].docker_id.is_some() {
-                continue;
+        let plans: Vec<(String, ContainerPlan)> = names
+            .iter()
+            .filter(|name| self.run.containers[*name].docker_id.is_none())
+            .filter_map(|name| Some((name.clone(), self.plan(name, self.definition(name)?))))
+            .collect();
+        let runtime = Arc::clone(&self.runtime);
+        let creating = async move {
+            let mut created = Vec::new();
+            for (name, plan) in plans {
+                let result = runtime.create(&plan).await;
+                let failed = result.is_err();
+                created.push((name, result));
+                if failed {
+                    break;
+                }
             }
-            let Some(definition) = self.definition(name) else { continue };
-            let plan = self.plan(name, definition);
-            match self.runtime.create(&plan).await {
+            created
+        };
+        let (network, created) = tokio::join!(self.provision_network(), creating);
+        let mut failure = None;
+        for (name, result) in created {
+            match result {
                 Ok(id) => {
-                    if let Some(c) = self.run.containers.get_mut(name) {
+                    if let Some(c) = self.run.containers.get_mut(&name) {
                         c.docker_id = Some(id);
                     }
-                    self.publish();
                 }
                 Err(error) => {
-                    let reason = format!("CannotCreateContainerError: {error}");
-                    self.mark_container_failed(name, &reason);
-                    return Some(StopCause { code: Some("TaskFailedToStart".into()), reason });
+                    failure = Some((name, format!("CannotCreateContainerError: {error}")))
                 }
             }
+        }
+        self.publish();
+        if let Some(cause) = network {
+            return Some(cause);
+        }
+        if let Some((name, reason)) = failure {
+            self.mark_container_failed(&name, &reason);
+            return Some(StopCause { code: Some("TaskFailedToStart".into()), reason });
         }
 
         // Start containers as their dependencies allow.
@@ -326,6 +349,38 @@ impl Worker {
         self.run.started_at = Some(now());
         self.set_status(TaskStatus::Running);
         None
+    }
+
+    /// An awsvpc task's pause container, created (see `awsvpc::create_pause`).
+    async fn create_pause(&mut self) -> Option<StopCause> {
+        let mut pause = self.run.pause.clone()?;
+        // Without task networking, `provision_network` says why the task cannot run.
+        let networking = self.config.networking.clone()?;
+        if pause.docker_id.is_some() {
+            return None;
+        }
+        let outcome = super::awsvpc::create_pause(
+            self.runtime.as_ref(),
+            &networking,
+            &self.config,
+            &self.run.spec,
+            &mut pause,
+            self.cgroup_parent.clone(),
+        )
+        .await;
+        self.run.pause = Some(pause);
+        self.publish();
+        outcome.err().map(|error| self.network_failed(&error))
+    }
+
+    /// The task cannot run: its network could not be made.
+    fn network_failed(&mut self, error: &str) -> StopCause {
+        let reason = format!("ResourceInitializationError: {error}");
+        let names: Vec<String> = self.run.containers.keys().cloned().collect();
+        for name in names {
+            self.mark_container_failed(&name, &reason);
+        }
+        StopCause { code: Some("TaskFailedToStart".into()), reason }
     }
 
     /// As on ECS, a container whose `awslogs` group does not exist (and may not be created with
@@ -398,17 +453,7 @@ impl Worker {
         };
         self.run.pause = Some(pause);
         self.publish();
-        match outcome {
-            Ok(()) => None,
-            Err(error) => {
-                let reason = format!("ResourceInitializationError: {error}");
-                let names: Vec<String> = self.run.containers.keys().cloned().collect();
-                for name in names {
-                    self.mark_container_failed(&name, &reason);
-                }
-                Some(StopCause { code: Some("TaskFailedToStart".into()), reason })
-            }
-        }
+        outcome.err().map(|error| self.network_failed(&error))
     }
 
     /// The task's cgroup for task-level cpu/memory (see `crate::cgroup`).
