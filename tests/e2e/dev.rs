@@ -22,12 +22,15 @@ impl Drop for Dev {
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
-        let listed = Command::new("docker")
-            .args(["ps", "-aq", "--filter", "label=com.amazonaws.ecs.cluster=dev-second"])
-            .output();
-        if let Ok(out) = listed {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        // The test's containers: dev-second's tasks and the FARGATE task (family dev-fargate,
+        // with its pause container).
+        let filters = ["label=com.amazonaws.ecs.cluster=dev-second", "name=ecs-dev-fargate-"];
+        for filter in filters {
+            let listed = Command::new("docker").args(["ps", "-aq", "--filter", filter]).output();
+            if let Ok(out) = listed {
+                for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("docker").args(["rm", "-f", id]).output();
+                }
             }
         }
     }
