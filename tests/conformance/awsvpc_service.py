@@ -82,6 +82,9 @@ class Scenario:
             Name="vpc-web-ip", Protocol="HTTP", Port=80, VpcId=self.vpc, TargetType="ip", HealthCheckPath="/healthz",
             HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
         )["TargetGroups"][0]["TargetGroupArn"]
+        # Stopped tasks drain for 5 s, not ELB's default 300 s.
+        elb.modify_target_group_attributes(TargetGroupArn=ip_group, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
         instance_group = elb.create_target_group(
             Name="vpc-web-instance", Protocol="HTTP", Port=80, VpcId=self.vpc,
         )["TargetGroups"][0]["TargetGroupArn"]
@@ -222,6 +225,19 @@ class Scenario:
         self.ecs.delete_service(cluster=self.cluster, service="vpc-web", force=True)
         if getattr(self, "caller", None):
             self.ecs.stop_task(cluster=self.cluster, task=self.caller)
+        # Every task of the cluster stopped (its interface detached) before the test ends.
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if not self.ecs.list_tasks(cluster=self.cluster, desiredStatus="RUNNING")["taskArns"]:
+                arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
+                tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+                if all(t["lastStatus"] == "STOPPED" for t in tasks):
+                    return
+            time.sleep(0.5)
+        arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
+        left = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+        self.expect("every task stops", False, [(t.get("group"), t["lastStatus"], t.get("stoppedReason"))
+                                                for t in left if t["lastStatus"] != "STOPPED"])
 
 
 def main() -> int:

@@ -183,12 +183,16 @@ class Fargate:
     def stop_all(self) -> None:
         for task in self.tasks:
             self.ecs.stop_task(cluster=self.cluster, task=task)
-        deadline = time.time() + 60
-        while self.tasks and time.time() < deadline:
-            described = self.ecs.describe_tasks(cluster=self.cluster, tasks=self.tasks)["tasks"]
-            if all(t["lastStatus"] == "STOPPED" for t in described):
-                return
+        # Every task of the cluster (the service's too) stopped before the test ends.
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if not self.ecs.list_tasks(cluster=self.cluster, desiredStatus="RUNNING")["taskArns"]:
+                arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
+                tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+                if all(t["lastStatus"] == "STOPPED" for t in tasks):
+                    return
             time.sleep(0.5)
+        self.expect("every task stops", False, "timed out")
 
 
 def main() -> int:

@@ -278,6 +278,15 @@ async fn security_groups_decide_who_reaches_a_task() {
     let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
     fleet.wait_for_instances(1).await;
     run_model_check("security_groups.py", &fleet.server, &["--cluster", &fleet.cluster]);
+    assert_nothing_left_in(&cidr);
+}
+
+/// No firewall rule of the VPC `cidr`'s addresses is left on the host (its tasks stopped).
+fn assert_nothing_left_in(cidr: &str) {
+    let prefix = cidr.split(".0.0/").next().unwrap_or(cidr).to_string() + ".";
+    let rules = shell("iptables -S; iptables -t nat -S");
+    let left: Vec<&str> = rules.lines().filter(|l| l.contains(&format!(" {prefix}"))).collect();
+    assert!(left.is_empty(), "rules of {cidr} left: {left:?}");
 }
 
 /// An awsvpc service (`tests/conformance/awsvpc_service.py`, botocore): ECS's checks of its
@@ -299,4 +308,5 @@ async fn awsvpc_services_are_reached_by_their_tasks_addresses() {
     let subnet = first_subnet(&fleet.server);
     let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
     run_model_check("awsvpc_service.py", &fleet.server, &["--cluster", &fleet.cluster]);
+    assert_nothing_left_in(&cidr);
 }
