@@ -15,7 +15,6 @@ Needs Docker, Debian's containernetworking-plugins, botocore.
 from __future__ import annotations
 
 import argparse
-import configparser
 import os
 import shutil
 import socket
@@ -24,10 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-import botocore.session
-from botocore.config import Config
+from stack import clients, wait_http
 
 DEMO_IMAGE = "flotilla/demo:latest"
 VPC_CIDR = "10.231.0.0/16"
@@ -37,18 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit(f"{url} did not answer")
-            time.sleep(0.1)
 
 
 class Bench:
@@ -90,17 +75,7 @@ class Bench:
              "--token-file", os.path.join(data, "agent-token"), "--data-dir", agent_dir,
              "--task-cleanup-wait", "5", "--metadata-port", "0", "--dns", "off", "--memory", "100000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=quiet))
-        credentials = configparser.ConfigParser()
-        credentials.read(os.path.join(data, "credentials"))
-        key = credentials["default"]
-        session = botocore.session.get_session()
-
-        def client(service):
-            return session.create_client(service, endpoint_url=endpoint, region_name="us-east-1",
-                                         aws_access_key_id=key["aws_access_key_id"],
-                                         aws_secret_access_key=key["aws_secret_access_key"],
-                                         config=Config(retries={"total_max_attempts": 3}))
-        self.ecs, ec2 = client("ecs"), client("ec2")
+        self.ecs, ec2 = clients(endpoint, data, "ecs", "ec2")
         deadline = time.time() + 30
         while not self.ecs.list_container_instances(cluster="default")["containerInstanceArns"]:
             if time.time() > deadline:

@@ -20,7 +20,6 @@ Needs root, Docker, fuse-overlayfs, iperf3, Debian's containernetworking-plugins
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import os
 import shutil
@@ -29,10 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-import botocore.session
-from botocore.config import Config
+from stack import clients, wait_http
 
 SEGMENT = "192.168.251"
 BRIDGE = "flbenchseg"
@@ -41,18 +38,6 @@ VPC_CIDR = "10.232.0.0/16"
 
 def sh(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit(f"{url} did not answer")
-            time.sleep(0.1)
 
 
 class Bench:
@@ -137,17 +122,7 @@ class Bench:
                  "--data-dir", f"{host['home']}/agent", "--docker-host", host["socket"], "--advertise-address",
                  host["address"], "--dns", "off", "--metadata-port", "0"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=quiet))
-        credentials = configparser.ConfigParser()
-        credentials.read(os.path.join(data, "credentials"))
-        key = credentials["default"]
-        session = botocore.session.get_session()
-
-        def client(service):
-            return session.create_client(service, endpoint_url=endpoint, region_name="us-east-1",
-                                         aws_access_key_id=key["aws_access_key_id"],
-                                         aws_secret_access_key=key["aws_secret_access_key"],
-                                         config=Config(retries={"total_max_attempts": 3}))
-        self.ecs, ec2 = client("ecs"), client("ec2")
+        self.ecs, ec2 = clients(endpoint, data, "ecs", "ec2")
         deadline = time.time() + 60
         while len(arns := self.ecs.list_container_instances(cluster="default")["containerInstanceArns"]) < 2:
             if time.time() > deadline:

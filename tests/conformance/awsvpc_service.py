@@ -11,29 +11,19 @@ Exits 0 when every check held, 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import subprocess
-import sys
 import time
 
-import botocore.session
-from botocore.config import Config
-
-from check_ecs_model import read_credentials
+from scenario import Checks, arguments, clients, run
 
 
-class Scenario:
+class Scenario(Checks):
     def __init__(self, ecs, ec2, elb, sd, cluster: str):
+        super().__init__()
         self.ecs, self.ec2, self.elb, self.sd, self.cluster = ecs, ec2, elb, sd, cluster
-        self.failures: list[str] = []
         subnet = ec2.describe_subnets()["Subnets"][0]
         self.subnet, self.vpc = subnet["SubnetId"], subnet["VpcId"]
-
-    def expect(self, what: str, ok: bool, detail: object = "") -> None:
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            self.failures.append(f"{what}: {detail}")
 
     def refused(self, **request) -> str:
         try:
@@ -225,45 +215,14 @@ class Scenario:
         self.ecs.delete_service(cluster=self.cluster, service="vpc-web", force=True)
         if getattr(self, "caller", None):
             self.ecs.stop_task(cluster=self.cluster, task=self.caller)
-        # Every task of the cluster stopped (its interface detached) before the test ends.
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if not self.ecs.list_tasks(cluster=self.cluster, desiredStatus="RUNNING")["taskArns"]:
-                arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
-                tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
-                if all(t["lastStatus"] == "STOPPED" for t in tasks):
-                    return
-            time.sleep(0.5)
-        arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
-        left = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
-        self.expect("every task stops", False, [(t.get("group"), t["lastStatus"], t.get("stoppedReason"))
-                                                for t in left if t["lastStatus"] != "STOPPED"])
+        self.wait_all_stopped(self.ecs, self.cluster)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--credentials", required=True)
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--cluster", default="default")
-    args = parser.parse_args()
-    key = read_credentials(args.credentials)
-    session = botocore.session.get_session()
-    ecs, ec2, elb, sd = (session.create_client(
-        service, endpoint_url=args.endpoint, region_name=args.region,
-        aws_access_key_id=key[0], aws_secret_access_key=key[1],
-        config=Config(retries={"total_max_attempts": 1}, inject_host_prefix=False),
-    ) for service in ("ecs", "ec2", "elbv2", "servicediscovery"))
-    scenario = Scenario(ecs, ec2, elb, sd, args.cluster)
-    try:
-        scenario.run()
-    finally:
-        scenario.clean_up()
-    for failure in scenario.failures:
-        print(f"FAIL {failure}")
-    print(f"awsvpc service: {len(scenario.failures)} failure(s)")
-    return 1 if scenario.failures else 0
+def main() -> None:
+    args = arguments(__doc__)
+    scenario = Scenario(*clients(args, "ecs", "ec2", "elbv2", "servicediscovery"), args.cluster)
+    run("awsvpc service", scenario.run, scenario, scenario.clean_up)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

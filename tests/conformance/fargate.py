@@ -13,31 +13,21 @@ Exits 0 when every check held, 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 import time
 
-import botocore.session
-from botocore.config import Config
-
-from check_ecs_model import read_credentials
+from scenario import Checks, arguments, clients, run
 
 
-class Fargate:
+class Fargate(Checks):
     def __init__(self, ecs, ec2, cluster: str, outside: str, outside_gateway: str):
+        super().__init__()
         self.ecs, self.ec2, self.cluster, self.outside = ecs, ec2, cluster, outside
         # The host's address on the outside server's network: what a NAT makes the source.
         self.outside_gateway = outside_gateway
-        self.failures: list[str] = []
         self.subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
         self.tasks: list[str] = []
-
-    def expect(self, what: str, ok: bool, detail: object = "") -> None:
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            self.failures.append(f"{what}: {detail}")
 
     def network(self, public: str) -> dict:
         return {"awsvpcConfiguration": {"subnets": [self.subnet], "assignPublicIp": public}}
@@ -183,44 +173,17 @@ class Fargate:
     def stop_all(self) -> None:
         for task in self.tasks:
             self.ecs.stop_task(cluster=self.cluster, task=task)
-        # Every task of the cluster (the service's too) stopped before the test ends.
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if not self.ecs.list_tasks(cluster=self.cluster, desiredStatus="RUNNING")["taskArns"]:
-                arns = self.ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")["taskArns"]
-                tasks = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
-                if all(t["lastStatus"] == "STOPPED" for t in tasks):
-                    return
-            time.sleep(0.5)
-        self.expect("every task stops", False, "timed out")
+        self.wait_all_stopped(self.ecs, self.cluster)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--credentials", required=True)
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--cluster", required=True)
-    parser.add_argument("--outside", required=True)
-    parser.add_argument("--outside-gateway", required=True)
-    args = parser.parse_args()
-    key = read_credentials(args.credentials)
-    session = botocore.session.get_session()
-    ecs, ec2 = (session.create_client(
-        service, endpoint_url=args.endpoint, region_name=args.region,
-        aws_access_key_id=key[0], aws_secret_access_key=key[1],
-        config=Config(retries={"total_max_attempts": 1}),
-    ) for service in ("ecs", "ec2"))
-    fargate = Fargate(ecs, ec2, args.cluster, args.outside, args.outside_gateway)
-    try:
-        fargate.scenario()
-    finally:
-        fargate.stop_all()
-    for failure in fargate.failures:
-        print(f"FAIL {failure}")
-    print(f"fargate: {len(fargate.failures)} failure(s)")
-    return 1 if fargate.failures else 0
+def main() -> None:
+    def outside(parser) -> None:
+        parser.add_argument("--outside", required=True)
+        parser.add_argument("--outside-gateway", required=True)
+    args = arguments(__doc__, outside)
+    fargate = Fargate(*clients(args, "ecs", "ec2"), args.cluster, args.outside, args.outside_gateway)
+    run("fargate", fargate.scenario, fargate, fargate.stop_all)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

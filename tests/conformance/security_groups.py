@@ -11,36 +11,26 @@ Exits 0 when every check held, 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import socket
 import subprocess
-import sys
 import time
 
-import botocore.session
-from botocore.config import Config
-
-from check_ecs_model import read_credentials
+from scenario import Checks, arguments, clients, run
 
 # How long a rule change or a new member may take to reach the tasks' firewalls.
 PROPAGATION_SECONDS = 20
 
 
-class Groups:
+class Groups(Checks):
     def __init__(self, ecs, ec2, elb, cluster: str):
+        super().__init__()
         self.ecs, self.ec2, self.elb, self.cluster = ecs, ec2, elb, cluster
-        self.failures: list[str] = []
         subnet = ec2.describe_subnets()["Subnets"][0]
         self.subnet, self.vpc = subnet["SubnetId"], subnet["VpcId"]
         groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])
         self.default_group = groups["SecurityGroups"][0]["GroupId"]
         self.tasks: list[str] = []
-
-    def expect(self, what: str, ok: bool, detail: object = "") -> None:
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            self.failures.append(f"{what}: {detail}")
 
     def group(self, name: str) -> str:
         return self.ec2.create_security_group(GroupName=name, Description=name, VpcId=self.vpc)["GroupId"]
@@ -190,43 +180,16 @@ class Groups:
             connection.close()
 
     def stop_all(self) -> None:
-        if not self.tasks:
-            return
         for task in self.tasks:
             self.ecs.stop_task(cluster=self.cluster, task=task)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            described = self.ecs.describe_tasks(cluster=self.cluster, tasks=self.tasks)["tasks"]
-            if all(t["lastStatus"] == "STOPPED" for t in described):
-                return
-            time.sleep(0.5)
-        self.expect("every task stops", False, [t["lastStatus"] for t in described])
+        self.wait_all_stopped(self.ecs, self.cluster)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--credentials", required=True)
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--cluster", default="default")
-    args = parser.parse_args()
-    key = read_credentials(args.credentials)
-    session = botocore.session.get_session()
-    ecs, ec2, elb = (session.create_client(
-        service, endpoint_url=args.endpoint, region_name=args.region,
-        aws_access_key_id=key[0], aws_secret_access_key=key[1],
-        config=Config(retries={"total_max_attempts": 1}),
-    ) for service in ("ecs", "ec2", "elbv2"))
-    groups = Groups(ecs, ec2, elb, args.cluster)
-    try:
-        groups.scenario()
-    finally:
-        groups.stop_all()
-    for failure in groups.failures:
-        print(f"FAIL {failure}")
-    print(f"security groups: {len(groups.failures)} failure(s)")
-    return 1 if groups.failures else 0
+def main() -> None:
+    args = arguments(__doc__)
+    groups = Groups(*clients(args, "ecs", "ec2", "elbv2"), args.cluster)
+    run("security groups", groups.scenario, groups, groups.stop_all)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
