@@ -4,6 +4,7 @@
 //! address (security groups match it). One rule per task in the `nat` table's `FLOTILLA-NAT`
 //! chain (jumped to from POSTROUTING while it holds a rule), each commented with its agent and
 //! task, so an agent finds and removes its own after any crash — and never another agent's.
+//! Agents of one machine change the chain one at a time (a lock file).
 
 use std::net::Ipv4Addr;
 
@@ -17,6 +18,21 @@ pub enum NatError {
     Spawn(std::io::Error),
     #[error("iptables {args}: {stderr}")]
     Refused { args: String, stderr: String },
+}
+
+/// Held (an exclusive lock on a file every agent of the machine opens) across each change of
+/// the chain: agents of one machine share it, and its jump comes and goes with its rules.
+async fn machine_lock() -> Option<std::fs::File> {
+    tokio::task::spawn_blocking(|| {
+        let path = std::env::temp_dir().join("flotilla-nat.lock");
+        let file =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
+        file.lock().ok()?;
+        Some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// This agent's NAT rules. Calls are serialized: the chain's jump comes and goes with its rules.
@@ -81,6 +97,7 @@ impl Nat {
         vpc_cidr: &str,
     ) -> Result<(), NatError> {
         let _serial = self.lock.lock().await;
+        let _machine = machine_lock().await;
         if iptables(&["-S", CHAIN]).await.is_err() {
             iptables(&["-N", CHAIN]).await?;
         }
@@ -99,6 +116,7 @@ impl Nat {
     /// Removes task `task_id`'s rules (none is fine); the chain and its jump go with the last.
     pub async fn disable(&self, task_id: &str) -> Result<(), NatError> {
         let _serial = self.lock.lock().await;
+        let _machine = machine_lock().await;
         let Ok(listed) = iptables(&["-S", CHAIN]).await else { return Ok(()) };
         let tag = format!("\"{}\"", self.comment(task_id));
         let plain = self.comment(task_id);
