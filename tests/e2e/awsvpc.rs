@@ -16,23 +16,11 @@ use aws_sdk_ecs::types::{
 
 use crate::conformance::run_model_check;
 use crate::fleet::Fleet;
-use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
+use crate::support::Flotilla;
 
 /// An EC2 query call (botocore's ec2 protocol, as the CLI sends it): the answer's XML.
 pub(crate) fn ec2_call(f: &Flotilla, form: &str) -> String {
-    let (id, secret) = f.root_key();
-    let form = format!("{form}&Version=2016-11-15");
-    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
-    let request = SignedRaw::for_service("ec2", &[content_type], form.as_bytes()).sign(
-        &id,
-        &secret,
-        REGION,
-        std::time::SystemTime::now(),
-    );
-    let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
-    let body = String::from_utf8_lossy(&body).to_string();
-    assert_eq!(status, 200, "{form}: {body}");
-    body
+    crate::support::query_call(f, "ec2", "2016-11-15", form)
 }
 
 /// The text of the first `<tag>` of an XML answer.

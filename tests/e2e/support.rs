@@ -572,3 +572,21 @@ pub fn http_get_retry(port: u16, path: &str, limit: Duration) -> (u16, Vec<u8>) 
         }
     }
 }
+
+/// A query-protocol call (EC2's, ELBv2's form posts, as the CLI sends them) signed with the
+/// root key: the answer's XML (the call must succeed).
+pub fn query_call(f: &Flotilla, signing_name: &'static str, version: &str, form: &str) -> String {
+    let (id, secret) = f.root_key();
+    let form = format!("{form}&Version={version}");
+    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    let request = SignedRaw::for_service(signing_name, &[content_type], form.as_bytes()).sign(
+        &id,
+        &secret,
+        REGION,
+        std::time::SystemTime::now(),
+    );
+    let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 200, "{form}: {body}");
+    body
+}

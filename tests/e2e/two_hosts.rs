@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::types::{AwsVpcConfiguration, ContainerDefinition, NetworkConfiguration};
 
 use crate::awsvpc::{ec2_call, first_subnet, first_value};
-use crate::support::{raw_http, Flotilla, SignedRaw, REGION};
+use crate::support::Flotilla;
 
 fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().expect("run a command");
@@ -166,15 +166,7 @@ impl Drop for Segment {
 
 /// An ELBv2 query call (as the CLI sends it): the answer's XML.
 fn elbv2_call(f: &Flotilla, form: &str) -> String {
-    let (id, secret) = f.root_key();
-    let form = format!("{form}&Version=2015-12-01");
-    let content_type = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
-    let request = SignedRaw::for_service("elasticloadbalancing", &[content_type], form.as_bytes())
-        .sign(&id, &secret, REGION, std::time::SystemTime::now());
-    let (status, body) = raw_http(f.port, &request.to_bytes()).expect("http");
-    let body = String::from_utf8_lossy(&body).to_string();
-    assert_eq!(status, 200, "{form}: {body}");
-    body
+    crate::support::query_call(f, "elasticloadbalancing", "2015-12-01", form)
 }
 
 /// The status of GET / on port 80 of `address` (a load balancer's), if one came in 8 s.

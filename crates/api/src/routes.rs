@@ -3,6 +3,7 @@
 //! and the DNS server run) routes the slices of the other hosts through them, so a task's
 //! address is reachable from every host of the region without NAT between tasks.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,19 @@ pub struct RouteTable {
     pub routes: Vec<HostRoute>,
 }
 
+/// The IPv4 addresses in the output of `ip -4 -o addr show` (the agents and the server read
+/// their own machine's addresses with it: a route through one of them needs none).
+pub fn addresses_in_ip_output(output: &str) -> BTreeSet<Ipv4Addr> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
 /// One host's slice of one subnet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,4 +36,20 @@ pub struct HostRoute {
     pub cidr: String,
     /// The host's address (its agent's `--advertise-address`).
     pub via: Ipv4Addr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_read_from_ip_addr_output() {
+        let output = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                      2: eth0    inet 192.168.9.2/24 brd 192.168.9.255 scope global eth0\n\
+                      3: eth1    inet6 fe80::1/64 scope link\n";
+        assert_eq!(
+            addresses_in_ip_output(output),
+            BTreeSet::from([Ipv4Addr::LOCALHOST, Ipv4Addr::new(192, 168, 9, 2)])
+        );
+    }
 }

@@ -16,19 +16,12 @@ use tokio::sync::watch;
 /// The `proto` of the data plane's routes (the agents' are 77).
 const PROTO: &str = "78";
 
-/// This machine's IPv4 addresses.
-async fn local_addresses() -> BTreeSet<Ipv4Addr> {
+/// This machine's IPv4 addresses (none when `ip` cannot say).
+pub async fn local_addresses() -> BTreeSet<Ipv4Addr> {
     let Ok(output) = Command::new("ip").args(["-4", "-o", "addr", "show"]).output().await else {
         return BTreeSet::new();
     };
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next()?.split('/').next()?.parse().ok()
-        })
-        .collect()
+    flotilla_api::routes::addresses_in_ip_output(&String::from_utf8_lossy(&output.stdout))
 }
 
 async fn ip_route(args: &[&str]) -> Result<(), String> {

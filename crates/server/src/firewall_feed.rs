@@ -21,20 +21,10 @@ const COALESCE: Duration = Duration::from_millis(200);
 
 /// This machine's IPv4 addresses but loopback: where the server's load balancers connect to
 /// tasks on other hosts from.
-fn own_addresses() -> BTreeSet<Ipv4Addr> {
-    let Ok(output) = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output()
-    else {
-        return BTreeSet::new();
-    };
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next()?.split('/').next()?.parse::<Ipv4Addr>().ok()
-        })
-        .filter(|a| !a.is_loopback())
-        .collect()
+async fn own_addresses() -> BTreeSet<Ipv4Addr> {
+    let mut addresses = flotilla_proxy::task_routes::local_addresses().await;
+    addresses.retain(|a| !a.is_loopback());
+    addresses
 }
 
 /// How often the server looks at its own addresses again.
@@ -107,7 +97,7 @@ pub fn spawn(
         let mut looked: Option<std::time::Instant> = None;
         loop {
             if looked.is_none_or(|at| at.elapsed() >= ADDRESSES_EVERY) {
-                addresses = tokio::task::spawn_blocking(own_addresses).await.unwrap_or_default();
+                addresses = own_addresses().await;
                 looked = Some(std::time::Instant::now());
             }
             let (mut fresh, fresh_routes) = {

@@ -218,10 +218,7 @@ pub async fn provision(
 ) -> Result<(), String> {
     let slice = slice_of(spec)?;
     if pause.docker_id.is_none() {
-        networking.ensure_image(runtime).await?;
-        let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
-        let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
-        pause.docker_id = Some(id);
+        create_pause(runtime, networking, config, spec, pause, cgroup_parent).await?;
         record(pause);
     }
     let id = pause.docker_id.clone().unwrap_or_default();

@@ -45,14 +45,7 @@ async fn run(program: &'static str, args: &[&str]) -> Result<String, RouteError>
 /// This namespace's IPv4 addresses.
 async fn local_addresses() -> Result<BTreeSet<Ipv4Addr>, RouteError> {
     let listed = run("ip", &["-4", "-o", "addr", "show"]).await?;
-    Ok(listed
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            words.next()?.split('/').next()?.parse().ok()
-        })
-        .collect())
+    Ok(flotilla_api::routes::addresses_in_ip_output(&listed))
 }
 
 /// What the table asks of this host: routes to the other hosts' slices (cidr, via), and this
