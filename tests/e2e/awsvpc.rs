@@ -31,9 +31,17 @@ pub(crate) fn first_value(body: &str, tag: &str) -> String {
     body[start..end].to_string()
 }
 
-/// The id of the region's first subnet, through EC2's DescribeSubnets.
+/// The id of the region's first subnet, through EC2's DescribeSubnets (a zone's subnet comes
+/// with the first agent registering there: waits up to 20 s for one).
 pub(crate) fn first_subnet(f: &Flotilla) -> String {
-    first_value(&ec2_call(f, "Action=DescribeSubnets"), "subnetId")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = ec2_call(f, "Action=DescribeSubnets");
+        if answer.contains("<subnetId>") || std::time::Instant::now() > deadline {
+            return first_value(&answer, "subnetId");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 fn vpc_config(subnets: &[&str]) -> NetworkConfiguration {

@@ -75,3 +75,53 @@ async fn fargate_tasks_run_on_operator_capacity() {
     let nat = output(Command::new("iptables").args(["-t", "nat", "-S"]));
     assert!(!nat.contains(&format!("! -d {cidr}")), "a NAT rule is left:\n{nat}");
 }
+
+/// Two machines of Fargate capacity: services and task sets on FARGATE and FARGATE_SPOT,
+/// platformVersion and runtimePlatform, and the operator draining one machine
+/// (`tests/conformance/fargate_capacity.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fargate_capacity_drains_spot_tasks_first() {
+    crate::support::ensure_demo_image();
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 76) % 100);
+    let mut fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[]).await;
+    // Two zones, so each machine has a subnet (and a bridge) of its own.
+    let first = fleet.add_agent(&["--fargate"]);
+    let second = fleet.add_agent(&["--fargate", "--attribute", "ecs.availability-zone=zone-b"]);
+    let dirs: Vec<String> =
+        [first, second].iter().map(|&n| fleet.agents[n].data_dir.display().to_string()).collect();
+    let _bridges: Vec<BridgeCleanup> = subnets(&fleet.server, 2)
+        .iter()
+        .map(|subnet| BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..])))
+        .collect();
+    run_model_check(
+        "fargate_capacity.py",
+        &fleet.server,
+        &[
+            "--cluster",
+            &fleet.cluster,
+            "--flotilla",
+            env!("CARGO_BIN_EXE_flotilla"),
+            "--capacity-dir",
+            &dirs[0],
+            "--capacity-dir",
+            &dirs[1],
+        ],
+    );
+}
+
+/// The ids of the region's subnets, once there are `count` (up to 20 s).
+fn subnets(server: &crate::support::Flotilla, count: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = crate::awsvpc::ec2_call(server, "Action=DescribeSubnets");
+        let ids: Vec<String> = answer
+            .split("<subnetId>")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next().map(str::to_string))
+            .collect();
+        if ids.len() >= count || std::time::Instant::now() > deadline {
+            return ids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod connection;
 pub mod credential;
 pub mod demo_image;
+pub mod drain;
 pub mod engine;
 pub mod local_state;
 pub mod logs;

@@ -281,6 +281,30 @@ pub const LOGS_PATH: &str = "/v1/agent/logs";
 /// group the agent may not create, which then fails as on ECS.
 pub const LOG_GROUPS_PATH: &str = "/v1/agent/logs/groups";
 
+/// The operator's drain of one machine (`flotilla drain`): `POST` a JSON [`DrainRequest`] with
+/// that machine's instance credential (from its agent's state file), answered with a
+/// [`DrainReply`]. The way to drain Fargate capacity, whose instances the ECS API never lists;
+/// for a cluster's instance it is UpdateContainerInstancesState on that one instance.
+pub const DRAIN_PATH: &str = "/v1/agent/drain";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainRequest {
+    /// `DRAINING`, or `ACTIVE` to take the machine back.
+    pub status: crate::status::InstanceStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainReply {
+    pub container_instance_arn: String,
+    pub status: crate::status::InstanceStatus,
+    /// Tasks on the instance not yet stopped.
+    pub running_tasks: usize,
+    /// FARGATE_SPOT tasks told to stop now (SpotInterruption).
+    pub spot_tasks_interrupted: usize,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogGroupsQuery {

@@ -16,6 +16,23 @@ pub const GROUP_ATTRIBUTE: &str = "flotilla.auto-scaling-group";
 /// The providers every account has, which need no creation and run Fargate tasks.
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
+/// Whether tasks launched with `launch_type` and `strategy` run on the Fargate capacity: a
+/// strategy decides when there is one (FARGATE, FARGATE_SPOT), else the launch type.
+pub fn runs_on_fargate(
+    launch_type: Option<&str>,
+    strategy: &[CapacityProviderStrategyItem],
+) -> bool {
+    match strategy.is_empty() {
+        false => is_fargate_strategy(strategy),
+        true => launch_type == Some("FARGATE"),
+    }
+}
+
+/// Whether a strategy names FARGATE or FARGATE_SPOT (a strategy is all Fargate or none).
+pub fn is_fargate_strategy(strategy: &[CapacityProviderStrategyItem]) -> bool {
+    strategy.iter().any(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str()))
+}
+
 /// At most this many providers in a strategy (ECS's limit).
 pub const MAX_STRATEGY_ITEMS: usize = 20;
 

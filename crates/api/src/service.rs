@@ -35,11 +35,25 @@ pub struct Deployment {
     pub created_at: f64,
     pub updated_at: f64,
     pub launch_type: String,
+    /// How its tasks are shared by capacity providers (empty: its launch type decides).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<crate::cluster::CapacityProviderStrategyItem>,
+    /// Fargate only: the platform version asked for (LATEST or 1.4.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     pub rollout_state: crate::status::RolloutState,
     pub rollout_state_reason: String,
     /// The awsvpc configuration its tasks get.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_configuration: Option<AwsVpcConfig>,
+}
+
+impl Deployment {
+    /// Whether its tasks run on the Fargate capacity (launch type FARGATE, or a strategy of
+    /// FARGATE/FARGATE_SPOT).
+    pub fn runs_on_fargate(&self) -> bool {
+        crate::capacity::runs_on_fargate(Some(&self.launch_type), &self.capacity_provider_strategy)
+    }
 }
 
 /// A checked `awsvpcConfiguration`, as a service, deployment or task set keeps it.
@@ -50,6 +64,21 @@ pub struct AwsVpcConfig {
     pub security_groups: Vec<String>,
     /// ENABLED or DISABLED.
     pub assign_public_ip: String,
+}
+
+impl TaskSet {
+    /// Whether its tasks run on the Fargate capacity.
+    pub fn runs_on_fargate(&self) -> bool {
+        let strategy = self.capacity_provider_strategy.as_deref().unwrap_or_default();
+        crate::capacity::runs_on_fargate(self.launch_type.as_deref(), strategy)
+    }
+}
+
+impl Service {
+    /// Whether its new tasks run on the Fargate capacity (its strategy, else its launch type).
+    pub fn runs_on_fargate(&self) -> bool {
+        crate::capacity::runs_on_fargate(Some(&self.launch_type), &self.capacity_provider_strategy)
+    }
 }
 
 /// How much of the service's desired count a task set runs: a percentage.
@@ -84,6 +113,9 @@ pub struct TaskSet {
     pub launch_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_provider_strategy: Option<Vec<crate::cluster::CapacityProviderStrategyItem>>,
+    /// Fargate only: the platform version asked for (LATEST or 1.4.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     pub scale: Scale,
     pub stability_status: crate::status::StabilityStatus,
     pub stability_status_at: f64,
@@ -177,6 +209,9 @@ pub struct Service {
     /// How its tasks are shared by capacity providers (empty: the EC2 launch type).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capacity_provider_strategy: Vec<crate::cluster::CapacityProviderStrategyItem>,
+    /// Fargate only: the platform version asked for (LATEST or 1.4.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// ECS deploys it, or an outside tool through task sets (EXTERNAL).
     #[serde(default)]
     pub deployment_controller: crate::status::DeploymentControllerType,

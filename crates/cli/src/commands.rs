@@ -15,7 +15,9 @@ use flotilla_agent::runtime::{DockerRuntime, Runtime};
 use flotilla_agent::sim::SimConfig;
 use flotilla_agent::{AgentConfig, DnsMode, ServerAddress};
 
-use crate::{AgentArgs, DevArgs, DnsFlag, LbArgs, LoadBalancersFlag, ServerArgs, SimAgentsArgs};
+use crate::{
+    AgentArgs, DevArgs, DnsFlag, DrainArgs, LbArgs, LoadBalancersFlag, ServerArgs, SimAgentsArgs,
+};
 
 fn default_data_dir(kind: &str) -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -497,6 +499,22 @@ fn parse_upstream(text: &str) -> anyhow::Result<std::net::SocketAddr> {
 }
 
 /// `flotilla lb`: one region's listeners on this machine, fed by the server.
+pub fn drain(args: DrainArgs) -> anyhow::Result<()> {
+    use flotilla_api::status::InstanceStatus;
+    let server = ServerAddress::new(args.server, args.region);
+    let data_dir = args.data_dir.unwrap_or_else(|| default_data_dir("agent"));
+    let status = if args.activate { InstanceStatus::Active } else { InstanceStatus::Draining };
+    let reply = runtime()?
+        .block_on(flotilla_agent::drain::request(&server, &data_dir, status))
+        .context("cannot change the machine's status")?;
+    println!("{} is {}", reply.container_instance_arn, reply.status);
+    println!("tasks not yet stopped: {}", reply.running_tasks);
+    if reply.spot_tasks_interrupted > 0 {
+        println!("FARGATE_SPOT tasks interrupted: {}", reply.spot_tasks_interrupted);
+    }
+    Ok(())
+}
+
 pub fn lb(args: LbArgs) -> anyhow::Result<()> {
     let token = read_token(&args.token_file)?;
     let config = flotilla_proxy::remote::RemoteConfig {

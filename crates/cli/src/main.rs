@@ -34,6 +34,10 @@ enum Command {
     /// Run one region's load balancer listeners on this machine, for a server started with
     /// `--load-balancers remote` (records from the server, health reported back).
     Lb(LbArgs),
+    /// Drain the machine an agent runs on (or take it back with --activate): no new tasks go
+    /// there, its service tasks are replaced elsewhere, and on Fargate capacity its
+    /// FARGATE_SPOT tasks are interrupted (stopCode SpotInterruption).
+    Drain(DrainArgs),
     /// Show a task's or a service's container logs (awslogs driver); -f follows.
     Logs(logs::LogsArgs),
     /// The demo workload (`serve`, `exit`, `sleep`, `check`, `lines`, `metadata`) and
@@ -42,6 +46,23 @@ enum Command {
     /// Simulations for rehearsing scale (no containers run).
     #[command(subcommand)]
     Sim(SimCommand),
+}
+
+#[derive(Args)]
+pub struct DrainArgs {
+    /// The server's URL, e.g. http://127.0.0.1:8720.
+    #[arg(long)]
+    server: String,
+    /// The region the agent joined [default: the server's --region].
+    #[arg(long)]
+    region: Option<String>,
+    /// The agent's --data-dir, whose state file holds its instance credential [default:
+    /// ~/.flotilla/agent].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Take the machine back (ACTIVE) instead of draining it.
+    #[arg(long)]
+    activate: bool,
 }
 
 #[derive(Subcommand)]
@@ -308,6 +329,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => commands::dev(args),
         Command::Agent(args) => commands::agent(args),
         Command::Lb(args) => commands::lb(args),
+        Command::Drain(args) => commands::drain(args),
         Command::Logs(args) => logs::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(SimCommand::Agents(args)) => commands::sim_agents(args),

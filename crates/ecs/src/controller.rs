@@ -144,9 +144,19 @@ struct Pass<'a, 'b> {
     networks: ServiceNetworks,
 }
 
-/// Where a service's tasks run: its cluster's instances, or (FARGATE) the Fargate capacity.
-fn hosts_of(service: &ServiceRecord) -> &str {
-    if service.service.launch_type == "FARGATE" {
+/// Where the tasks of `deployment` (a deployment or a task set of `service`) run: the
+/// service's cluster's instances, or the Fargate capacity (by launch type or strategy).
+fn hosts_of<'s>(service: &'s ServiceRecord, deployment: &str) -> &'s str {
+    let fargate = match service.service.deployments.iter().find(|d| d.id == deployment) {
+        Some(d) => d.runs_on_fargate(),
+        None => service
+            .service
+            .task_sets
+            .iter()
+            .find(|set| set.id == deployment)
+            .is_some_and(|set| set.runs_on_fargate()),
+    };
+    if fargate {
         FARGATE_POOL
     } else {
         &service.cluster
@@ -166,11 +176,13 @@ async fn service_networks(app: &App) -> ServiceNetworks {
             .values()
             .filter(|s| s.service.status != ServiceStatus::Inactive)
             .flat_map(|s| {
-                let deployments =
-                    s.service.deployments.iter().filter_map(|d| d.network_configuration.clone());
-                let sets =
-                    s.service.task_sets.iter().filter_map(|t| t.network_configuration.clone());
-                deployments.chain(sets).map(|c| (hosts_of(s).to_string(), c))
+                let deployments = s.service.deployments.iter().filter_map(|d| {
+                    d.network_configuration.clone().map(|c| (hosts_of(s, &d.id).to_string(), c))
+                });
+                let sets = s.service.task_sets.iter().filter_map(|t| {
+                    t.network_configuration.clone().map(|c| (hosts_of(s, &t.id).to_string(), c))
+                });
+                deployments.chain(sets)
             })
             .collect()
     };
@@ -430,8 +442,12 @@ impl<'b> Pass<'_, 'b> {
         let strategies =
             placement::strategies(&service.service.placement_strategy, Strategy::service_default)
                 .unwrap_or_else(|_| Strategy::service_default());
-        let snapshot =
-            placement::snapshot(self.staged, hosts_of(service), &self.connected, &self.lost);
+        let snapshot = placement::snapshot(
+            self.staged,
+            hosts_of(service, primary),
+            &self.connected,
+            &self.lost,
+        );
         let demands: Vec<_> = primary_tasks.iter().map(|t| t.reservation.demand()).collect();
         let placed: Vec<(&TaskRecord, usize, usize)> = primary_tasks
             .iter()
@@ -498,13 +514,16 @@ impl<'b> Pass<'_, 'b> {
             self.plan_daemon(service, &live, &primary_id, may_start)
         } else {
             // Tasks on DRAINING instances are replaced within the bounds like those of an
-            // old deployment: planned under a deployment id of their own.
-            let draining: HashSet<&str> = self
-                .staged
-                .state()
-                .instances
-                .range((service.cluster.clone(), String::new())..)
-                .take_while(|((c, _), _)| *c == service.cluster)
+            // old deployment: planned under a deployment id of their own. (The Fargate
+            // capacity's instances drain too, by the operator's `flotilla drain`.)
+            let instances = &self.staged.state().instances;
+            let draining: HashSet<&str> = [service.cluster.as_str(), FARGATE_POOL]
+                .into_iter()
+                .flat_map(|hosts| {
+                    instances
+                        .range((hosts.to_string(), String::new())..)
+                        .take_while(move |((c, _), _)| c == hosts)
+                })
                 .filter(|(_, i)| i.instance.status == InstanceStatus::Draining)
                 .map(|((_, id), _)| id.as_str())
                 .collect();
@@ -924,9 +943,9 @@ impl<'b> Pass<'_, 'b> {
             })
             .collect();
         drop(live);
-        // FARGATE services run on the Fargate capacity.
-        let fargate = service.service.launch_type == "FARGATE";
-        let hosts = hosts_of(service).to_string();
+        // FARGATE deployments run on the Fargate capacity.
+        let hosts = hosts_of(service, deployment).to_string();
+        let fargate = hosts == FARGATE_POOL;
         let mut snapshot = placement::snapshot(self.staged, &hosts, &self.connected, &self.lost);
         let launch_ids = new_ids(targets.len(), definition.container_definitions.len());
         let tags = service_task_tags(self.staged, service, &definition.task_definition_arn);
@@ -979,6 +998,16 @@ impl<'b> Pass<'_, 'b> {
             // Each provider's share (base, then weight), placed on its own agents.
             for (n, ids) in share_out(providers, &already, &free) {
                 let item = &providers[n];
+                // FARGATE and FARGATE_SPOT share the Fargate capacity: no lane of agents.
+                if fargate {
+                    let request = Request { count: ids.len(), ..request };
+                    let placed = place(&mut snapshot.cluster, &request);
+                    let name = Some(item.capacity_provider.clone());
+                    chosen.extend(
+                        placed.into_iter().zip(ids).map(|(o, ids)| (o, *ids, name.clone())),
+                    );
+                    continue;
+                }
                 let active =
                     self.staged.state().capacity_providers.get(&item.capacity_provider).filter(
                         |p| p.status == flotilla_api::status::CapacityProviderStatus::Active,
@@ -1076,7 +1105,10 @@ impl<'b> Pass<'_, 'b> {
                                  networkConfiguration"
                 .to_string()),
             (true, Some(config)) => {
-                match self.networks.get(&(hosts_of(service).to_string(), config.clone())) {
+                match self
+                    .networks
+                    .get(&(hosts_of(service, deployment).to_string(), config.clone()))
+                {
                     Some(Ok(prepared)) => Ok(Some(Arc::clone(prepared))),
                     Some(Err(error)) => Err(error.clone()),
                     None => Err("its subnets are being readied".to_string()),

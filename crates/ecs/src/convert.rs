@@ -37,6 +37,20 @@ pub fn into_wire<D: Serialize, W: DeserializeOwned>(domain: &D) -> Result<W, Api
         .map_err(|e| ApiError::server(format!("stored record does not fit the model: {e}")))
 }
 
+/// A capacity provider strategy as ECS answers it.
+pub fn strategy_to_wire(
+    items: &[flotilla_api::cluster::CapacityProviderStrategyItem],
+) -> Vec<wire::CapacityProviderStrategyItem> {
+    items
+        .iter()
+        .map(|i| wire::CapacityProviderStrategyItem {
+            capacity_provider: i.capacity_provider.clone(),
+            weight: i.weight,
+            base: i.base,
+        })
+        .collect()
+}
+
 pub fn tags_from_wire(tags: Option<Vec<wire::Tag>>) -> Vec<Tag> {
     tags.unwrap_or_default().into_iter().map(|t| Tag { key: t.key, value: t.value }).collect()
 }

@@ -7,6 +7,7 @@
 //! agents' container output, [`FigureSink`] for the figures; the server wires them.
 
 pub mod agent_auth;
+mod agent_drain;
 mod agent_logs;
 pub mod agents;
 mod controller;
@@ -222,11 +223,13 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 /// The agents' routes: the WebSocket (`GET /v1/agent/connect`), container output
-/// (`POST /v1/agent/logs`) and log-group queries (`POST /v1/agent/logs/groups`).
+/// (`POST /v1/agent/logs`), log-group queries (`POST /v1/agent/logs/groups`) and the
+/// operator's drain of a machine (`POST /v1/agent/drain`).
 pub fn agent_routes(app: Arc<App>) -> Router {
     Router::new()
         .route(flotilla_api::agent::CONNECT_PATH, get(gateway::connect))
         .route(flotilla_api::agent::LOGS_PATH, post(agent_logs::receive))
         .route(flotilla_api::agent::LOG_GROUPS_PATH, post(agent_logs::missing_groups))
+        .route(flotilla_api::agent::DRAIN_PATH, post(agent_drain::drain))
         .with_state(app)
 }

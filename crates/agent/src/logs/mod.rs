@@ -8,7 +8,7 @@ pub mod buffer;
 mod follow;
 pub mod groups;
 mod multiline;
-mod ship;
+pub(crate) mod ship;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;

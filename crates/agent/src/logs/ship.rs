@@ -20,7 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// stuck request would stall every container's logs).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) type HttpClient =
+pub(crate) type HttpClient =
     Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +196,7 @@ async fn post(
 
 /// One `POST` of JSON `body` to the server with the instance credential: the status and the body of the
 /// answer, or why there was none.
-pub(super) async fn exchange(
+pub(crate) async fn exchange(
     client: &HttpClient,
     url: &str,
     token: &str,
@@ -226,7 +226,7 @@ pub(super) async fn exchange(
 }
 
 /// A client for the agent's requests to its server (plain HTTP, kept-alive connections).
-pub(super) fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 

@@ -2,6 +2,7 @@
 //! which strategy a launch follows, and the placement constraint that keeps a task on its
 //! provider's agents.
 
+pub use flotilla_api::capacity::is_fargate_strategy;
 use flotilla_api::capacity::{
     validate_strategy, CapacityProvider, FARGATE_PROVIDERS, GROUP_ATTRIBUTE,
 };
@@ -177,11 +178,6 @@ pub fn launch_strategy(
     Ok(default)
 }
 
-/// Whether a strategy's tasks run on the Fargate capacity (FARGATE, FARGATE_SPOT).
-pub fn is_fargate_strategy(strategy: &[CapacityProviderStrategyItem]) -> bool {
-    strategy.iter().any(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str()))
-}
-
 /// A strategy is all Fargate or all auto scaling groups, as on ECS.
 fn refuse_mix(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
     let fargate = strategy
@@ -198,17 +194,20 @@ fn refuse_mix(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Services and task sets do not run on FARGATE or FARGATE_SPOT by strategy yet (RunTask does;
-/// services take launchType FARGATE).
-pub fn refuse_fargate_strategy(strategy: &[CapacityProviderStrategyItem]) -> Result<(), ApiError> {
-    match strategy.iter().find(|i| FARGATE_PROVIDERS.contains(&i.capacity_provider.as_str())) {
-        Some(item) => Err(ApiError::invalid(format!(
-            "The capacity provider {} is not supported yet by this server for services and \
-             task sets: give them launchType FARGATE (RunTask takes the strategy).",
-            item.capacity_provider
-        ))),
-        None => Ok(()),
+/// ECS places Fargate tasks itself: a launch on Fargate capacity takes no placement
+/// constraints or strategies.
+pub fn refuse_placement_on_fargate(
+    fargate: bool,
+    constraints_given: bool,
+    strategies_given: bool,
+) -> Result<(), ApiError> {
+    if fargate && (constraints_given || strategies_given) {
+        return Err(ApiError::invalid(
+            "Task placement constraints and strategies are not supported with the FARGATE \
+             launch type.",
+        ));
     }
+    Ok(())
 }
 
 /// The placement constraint that keeps a task on `provider`'s agents: those announcing its

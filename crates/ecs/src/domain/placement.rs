@@ -11,6 +11,7 @@ use flotilla_api::status::InstanceStatus;
 use flotilla_api::taskdef::TaskDefinition;
 use flotilla_api::ApiError;
 use flotilla_scheduler::placement::{MAX_CONSTRAINTS, MAX_STRATEGIES};
+use flotilla_scheduler::query::{Expr, Operator, Subject};
 use flotilla_scheduler::{Cluster, Constraint, Strategy};
 
 use crate::state::views::{self, instance_view, ClusterViews};
@@ -165,7 +166,7 @@ pub fn constraints(
     }
     let given = requested.iter().map(|c| (c.constraint_type.as_deref(), c.expression.as_deref()));
     let inherited = own.iter().map(|c| (c.constraint_type.as_deref(), c.expression.as_deref()));
-    given
+    let mut parsed = given
         .chain(inherited)
         .enumerate()
         .map(|(n, (kind, expression))| {
@@ -175,8 +176,23 @@ pub fn constraints(
             Constraint::parse(kind, expression)
                 .map_err(|e| ApiError::invalid(format!("placementConstraints[{n}]: {e}")))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    parsed.extend(definition.and_then(architecture_constraint));
+    Ok(parsed)
 }
+
+/// The constraint a definition's `runtimePlatform.cpuArchitecture` implies: only hosts of
+/// that architecture (as their agents announce `ecs.cpu-architecture`: x86_64, arm64).
+fn architecture_constraint(definition: &TaskDefinition) -> Option<Constraint> {
+    let wanted = definition.runtime_platform.as_ref()?.cpu_architecture.as_deref()?;
+    Some(Constraint::MemberOf(Expr::Clause(
+        Subject::Attribute(ARCHITECTURE_ATTRIBUTE.to_string()),
+        Operator::In(vec![wanted.to_ascii_lowercase()]),
+    )))
+}
+
+/// The attribute agents announce their machine's architecture in.
+const ARCHITECTURE_ATTRIBUTE: &str = "ecs.cpu-architecture";
 
 /// The requested strategies (at most 5), or `default` when none are given.
 pub fn strategies(

@@ -157,6 +157,31 @@ pub fn run_on_fargate(task: &mut Task) {
     task.container_instance_arn = None;
 }
 
+/// The `platformVersion` a launch asked for, as it is kept: Fargate's capacity runs 1.4.0
+/// (ECS's LATEST on Linux), so `LATEST` (the default) and `1.4.0` are taken and any other is
+/// refused; an EC2 launch takes none, as on ECS.
+pub fn checked_platform_version(
+    given: Option<String>,
+    fargate: bool,
+) -> Result<Option<String>, ApiError> {
+    let current = flotilla_api::agent::FARGATE_PLATFORM_VERSION;
+    match given {
+        None if fargate => Ok(Some(LATEST_PLATFORM.into())),
+        None => Ok(None),
+        Some(_) if !fargate => Err(ApiError::invalid(
+            "The platform version must be null when specifying an EC2 launch type.",
+        )),
+        Some(v) if v == LATEST_PLATFORM || v == current => Ok(Some(v)),
+        Some(v) => Err(ApiError::invalid(format!(
+            "The specified platform version {v} does not exist: this region's Fargate capacity \
+             runs platform version {current} ({LATEST_PLATFORM})."
+        ))),
+    }
+}
+
+/// The platform version a service or task set shows by default.
+const LATEST_PLATFORM: &str = "LATEST";
+
 /// Marks a task and its containers STOPPED (used when no agent will report it).
 pub fn mark_stopped(task: &mut Task, now: f64) {
     task.last_status = TaskStatus::Stopped;

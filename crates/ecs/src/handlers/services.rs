@@ -18,11 +18,14 @@ use flotilla_api::{ApiError, ErrorCode, Failure};
 use flotilla_scheduler::Strategy;
 
 use super::{respond, Ctx};
-use crate::convert::{failures_to_wire, into_domain, tags_from_wire, tags_if_any};
+use crate::convert::{
+    failures_to_wire, into_domain, strategy_to_wire, tags_from_wire, tags_if_any,
+};
 use crate::domain::active_cluster;
-use crate::domain::capacity::launch_strategy;
+use crate::domain::capacity::{is_fargate_strategy, launch_strategy, refuse_placement_on_fargate};
 use crate::domain::deployments::{new_deployment, new_deployment_id};
 use crate::domain::placement;
+use crate::domain::tasks::checked_platform_version;
 use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
 use crate::state::{service_key, DeploymentTargets, Record, ServiceRecord, Staged, State};
 
@@ -97,6 +100,8 @@ struct NewService {
     /// Its tasks' `awsvpcConfiguration` (checked against the definition and the VPC once the
     /// store is read).
     network: Option<crate::vpc::AwsVpcConfig>,
+    /// Fargate only (checked once the strategy is known).
+    platform_version: Option<String>,
 }
 
 impl NewService {
@@ -116,7 +121,7 @@ impl NewService {
             client_token,
             launch_type,
             capacity_provider_strategy,
-            platform_version: _,
+            platform_version,
             role: _,
             deployment_configuration,
             placement_constraints,
@@ -176,15 +181,11 @@ impl NewService {
                 "The DAEMON scheduling strategy does not support the FARGATE launch type.",
             ));
         }
-        if fargate
-            && (placement_constraints.as_ref().is_some_and(|c| !c.is_empty())
-                || placement_strategy.as_ref().is_some_and(|s| !s.is_empty()))
-        {
-            return Err(ApiError::invalid(
-                "Task placement constraints and strategies are not supported with the FARGATE \
-                 launch type.",
-            ));
-        }
+        refuse_placement_on_fargate(
+            fargate,
+            placement_constraints.as_ref().is_some_and(|c| !c.is_empty()),
+            placement_strategy.as_ref().is_some_and(|s| !s.is_empty()),
+        )?;
         let desired = if daemon { 0 } else { desired_count.unwrap_or(0) };
         if daemon && desired_count.is_some_and(|d| d != 0) {
             return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
@@ -240,6 +241,7 @@ impl NewService {
             ));
         }
         Ok(NewService {
+            platform_version,
             load_balancers,
             service_registries,
             network,
@@ -336,19 +338,10 @@ pub fn answered(service: &Service) -> wire::Service {
             .capacity_provider_strategy
             .is_empty()
             .then(|| service.launch_type.clone()),
-        capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty()).then(|| {
-            service
-                .capacity_provider_strategy
-                .iter()
-                .map(|i| wire::CapacityProviderStrategyItem {
-                    capacity_provider: i.capacity_provider.clone(),
-                    weight: i.weight,
-                    base: i.base,
-                })
-                .collect()
-        }),
-        platform_version: None,
-        platform_family: None,
+        capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty())
+            .then(|| strategy_to_wire(&service.capacity_provider_strategy)),
+        platform_version: service.platform_version.clone(),
+        platform_family: service.platform_version.as_ref().map(|_| "Linux".to_string()),
         // An EXTERNAL service has one only once a task set is its primary.
         task_definition: (!service.task_definition.is_empty())
             .then(|| service.task_definition.clone()),
@@ -432,10 +425,12 @@ fn deployment_answered(d: &Deployment) -> wire::Deployment {
         failed_tasks: Some(d.failed_tasks),
         created_at: Some(d.created_at),
         updated_at: Some(d.updated_at),
-        capacity_provider_strategy: None,
-        launch_type: Some(d.launch_type.clone()),
-        platform_version: None,
-        platform_family: None,
+        // A deployment placed by capacity providers has a strategy and no launch type.
+        capacity_provider_strategy: (!d.capacity_provider_strategy.is_empty())
+            .then(|| strategy_to_wire(&d.capacity_provider_strategy)),
+        launch_type: d.capacity_provider_strategy.is_empty().then(|| d.launch_type.clone()),
+        platform_version: d.platform_version.clone(),
+        platform_family: d.platform_version.as_ref().map(|_| "Linux".to_string()),
         network_configuration: d.network_configuration.as_ref().map(crate::vpc::to_wire),
         rollout_state: Some(d.rollout_state.to_string()),
         rollout_state_reason: Some(d.rollout_state_reason.clone()),
@@ -473,13 +468,29 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 )?)
             };
             validate_placement(&new.constraints, &new.strategies, definition.as_ref(), new.daemon)?;
+            // The DAEMON check above keeps a daemon on the EC2 launch type; task sets choose
+            // their own.
+            let capacity_provider_strategy = if new.daemon || new.external {
+                Vec::new()
+            } else {
+                launch_strategy(&cluster, &new.capacity_provider_strategy, new.launch_type_given)?
+            };
+            // Its tasks run on the Fargate capacity by launch type or by strategy (its own or
+            // the cluster's default).
+            let fargate = new.fargate || is_fargate_strategy(&capacity_provider_strategy);
+            let platform_version = checked_platform_version(new.platform_version.clone(), fargate)?;
+            refuse_placement_on_fargate(
+                fargate,
+                !new.constraints.is_empty(),
+                !new.strategies.is_empty(),
+            )?;
             let network = match &definition {
                 Some(d) => {
-                    if new.fargate {
+                    if fargate {
                         super::tasks::check_fargate_definition(d)?;
                     }
                     let mode = d.network_mode.as_deref().unwrap_or("bridge");
-                    crate::vpc::check(mode, new.network.clone(), &vpc, new.fargate)?
+                    crate::vpc::check(mode, new.network.clone(), &vpc, fargate)?
                 }
                 None => None,
             };
@@ -487,19 +498,6 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 check_load_balancers(&new.load_balancers, definition, load_balancing.as_ref())?;
                 check_registries(&new.service_registries, definition, service_registry.as_ref())?;
             }
-            // The DAEMON check above keeps a daemon on the EC2 launch type; task sets choose
-            // their own.
-            let capacity_provider_strategy = if new.daemon || new.external {
-                Vec::new()
-            } else {
-                let strategy = launch_strategy(
-                    &cluster,
-                    &new.capacity_provider_strategy,
-                    new.launch_type_given,
-                )?;
-                crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
-                strategy
-            };
             let name = new.name.clone();
             if let Some(Record::Service(existing)) =
                 staged.get(&service_key(&cluster.cluster_name, &name))
@@ -543,6 +541,8 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     .map(|d| Deployment {
                         network_configuration: network.clone(),
                         launch_type: if new.fargate { "FARGATE" } else { "EC2" }.into(),
+                        capacity_provider_strategy: capacity_provider_strategy.clone(),
+                        platform_version: platform_version.clone(),
                         ..new_deployment(
                             deployment_id.clone(),
                             &d.task_definition_arn,
@@ -566,6 +566,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 propagate_tags: new.propagate_tags,
                 enable_ecs_managed_tags: new.managed_tags,
                 capacity_provider_strategy,
+                platform_version,
                 load_balancers: new.load_balancers,
                 service_registries: new.service_registries,
                 network_configuration: network,
@@ -626,6 +627,8 @@ enum ServiceChange {
     /// A new deployment whose tasks get this `awsvpcConfiguration` (checked against the
     /// deployment's definition and the VPC).
     NetworkConfiguration(crate::vpc::AwsVpcConfig),
+    /// Fargate only: a new deployment on this platform version.
+    PlatformVersion(String),
 }
 
 /// UpdateService's request: the service it names and its changes, every member honoured or
@@ -646,7 +649,7 @@ fn parse_update(
         network_configuration,
         placement_constraints,
         placement_strategy,
-        platform_version: _,
+        platform_version,
         force_new_deployment,
         health_check_grace_period_seconds,
         deployment_controller,
@@ -707,6 +710,9 @@ fn parse_update(
     if let Some(list) = placement_strategy {
         changes.push(ServiceChange::PlacementStrategy(strategies_from_wire(list)));
     }
+    if let Some(version) = platform_version {
+        changes.push(ServiceChange::PlatformVersion(version));
+    }
     if let Some(grace) = health_check_grace_period_seconds {
         if grace < 0 {
             return Err(ApiError::invalid("healthCheckGracePeriodSeconds must not be negative"));
@@ -749,23 +755,9 @@ fn apply_changes(
     let mut placement_changed = false;
     let mut deploy: Option<String> = None;
     let mut network_given: Option<crate::vpc::AwsVpcConfig> = None;
-    let fargate = service.launch_type == "FARGATE";
+    let mut platform_given: Option<String> = None;
     for change in changes {
         match change {
-            ServiceChange::PlacementConstraints(_) | ServiceChange::PlacementStrategy(_)
-                if fargate =>
-            {
-                return Err(ApiError::invalid(
-                    "Task placement constraints and strategies are not supported with the \
-                     FARGATE launch type.",
-                ));
-            }
-            ServiceChange::CapacityProviderStrategy(_) if fargate => {
-                return Err(ApiError::invalid(
-                    "Specifying both a launch type and capacity provider strategy is not \
-                     supported. Please specify one or the other and try again.",
-                ));
-            }
             ServiceChange::TaskDefinition(_)
             | ServiceChange::ForceNewDeployment
             | ServiceChange::CapacityProviderStrategy(_)
@@ -782,6 +774,13 @@ fn apply_changes(
                     "A service using the EXTERNAL deployment controller takes its network \
                      configuration with its task sets.",
                 ));
+            }
+            ServiceChange::PlatformVersion(version) => {
+                // Checked against where the tasks run once every change is in.
+                if service.platform_version.as_deref() != Some(version.as_str()) {
+                    platform_given = Some(version);
+                    deploy.get_or_insert_with(|| service.task_definition.clone());
+                }
             }
             ServiceChange::NetworkConfiguration(config) => {
                 // A new network configuration is rolled out by a new deployment, as on ECS.
@@ -865,8 +864,8 @@ fn apply_changes(
                     .clusters
                     .get(&record.cluster)
                     .ok_or_else(ApiError::cluster_not_found)?;
+                // An empty list is the cluster's default strategy (none: the launch type).
                 let strategy = launch_strategy(cluster, &list, false)?;
-                crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
                 if strategy != service.capacity_provider_strategy {
                     service.capacity_provider_strategy = strategy;
                     // Tasks move to the new shares through a deployment, as on ECS.
@@ -875,6 +874,19 @@ fn apply_changes(
             }
         }
     }
+    // Where its tasks run from now on: a strategy may have moved it to or from Fargate.
+    let fargate = service.runs_on_fargate();
+    // A service moved off Fargate drops its platform version; one moved onto it gets LATEST.
+    service.platform_version = match (platform_given, fargate) {
+        (given @ Some(_), _) => checked_platform_version(given, fargate)?,
+        (None, true) => checked_platform_version(service.platform_version.clone(), true)?,
+        (None, false) => None,
+    };
+    refuse_placement_on_fargate(
+        fargate,
+        !service.placement_constraints.is_empty(),
+        !service.placement_strategy.is_empty(),
+    )?;
     if placement_changed {
         let arn = deploy.as_deref().unwrap_or(&service.task_definition);
         // An EXTERNAL service has no definition of its own: its constraints are checked alone.
@@ -935,6 +947,8 @@ fn apply_changes(
         let deployment = Deployment {
             network_configuration: service.network_configuration.clone(),
             launch_type: service.launch_type.clone(),
+            capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+            platform_version: service.platform_version.clone(),
             ..new_deployment(deployment_id, &arn, service.desired_count, now)
         };
         service.deployments.insert(0, deployment);

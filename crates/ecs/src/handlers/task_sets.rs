@@ -4,6 +4,7 @@
 //! the PRIMARY mark; the service controller runs each set's tasks (`reconcile_external`).
 
 use flotilla_api::arn::id_from;
+use flotilla_api::capacity::runs_on_fargate;
 use flotilla_api::cluster::CapacityProviderStrategyItem;
 use flotilla_api::common::{decode, validate_tags, Tag};
 use flotilla_api::service::{Scale, TaskSet};
@@ -13,11 +14,15 @@ use flotilla_api::status::{
 use flotilla_api::{ApiError, ErrorCode, Failure};
 
 use super::{respond, Ctx};
-use crate::convert::{failures_to_wire, into_domain, tags_from_wire, tags_if_any};
+use crate::convert::{
+    failures_to_wire, into_domain, strategy_to_wire, tags_from_wire, tags_if_any,
+};
 use crate::domain::active_cluster;
 use crate::domain::capacity::launch_strategy;
 use crate::domain::deployments::new_deployment_id;
-use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
+use crate::domain::tasks::{
+    checked_platform_version, resolve_definition_as, TASK_DEFINITION_NOT_FOUND,
+};
 use crate::state::{service_key, Record, ServiceRecord, Staged};
 use crate::wire;
 
@@ -38,18 +43,9 @@ pub fn answered(set: &TaskSet, with_tags: bool) -> wire::TaskSet {
         created_at: Some(set.created_at),
         updated_at: Some(set.updated_at),
         launch_type: set.launch_type.clone(),
-        capacity_provider_strategy: set.capacity_provider_strategy.as_ref().map(|items| {
-            items
-                .iter()
-                .map(|i| wire::CapacityProviderStrategyItem {
-                    capacity_provider: i.capacity_provider.clone(),
-                    weight: i.weight,
-                    base: i.base,
-                })
-                .collect()
-        }),
-        platform_version: None,
-        platform_family: None,
+        capacity_provider_strategy: set.capacity_provider_strategy.as_deref().map(strategy_to_wire),
+        platform_version: set.platform_version.clone(),
+        platform_family: set.platform_version.as_ref().map(|_| "Linux".to_string()),
         network_configuration: set.network_configuration.as_ref().map(crate::vpc::to_wire),
         load_balancers: Some(super::targets::load_balancers_to_wire(&set.load_balancers)),
         service_registries: Some(super::targets::registries_to_wire(&set.service_registries)),
@@ -119,7 +115,6 @@ fn set_index(record: &ServiceRecord, reference: &str) -> Result<usize, ApiError>
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    // platformVersion and FARGATE are refused by the field ledger before this handler runs.
     let wire::CreateTaskSetRequest {
         service,
         cluster,
@@ -130,7 +125,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         service_registries,
         launch_type,
         capacity_provider_strategy,
-        platform_version: _,
+        platform_version,
         scale,
         client_token,
         tags,
@@ -171,8 +166,16 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             }
             let definition =
                 resolve_definition_as(staged.state(), &task_definition, TASK_DEFINITION_NOT_FOUND)?;
+            let cluster = active_cluster(staged, Some(&record.cluster))?;
+            let strategy = launch_strategy(&cluster, &requested, launch_type.is_some())?;
+            // Its tasks run on the Fargate capacity by launch type or by strategy.
+            let fargate = runs_on_fargate(launch_type.as_deref(), &strategy);
+            let platform_version = checked_platform_version(platform_version, fargate)?;
+            if fargate {
+                super::tasks::check_fargate_definition(&definition)?;
+            }
             let mode = definition.network_mode.as_deref().unwrap_or("bridge");
-            let network = crate::vpc::check(mode, network, &vpc, false)?;
+            let network = crate::vpc::check(mode, network, &vpc, fargate)?;
             super::targets::check_load_balancers(
                 &load_balancers,
                 &definition,
@@ -183,9 +186,6 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                 &definition,
                 service_registry.as_ref(),
             )?;
-            let cluster = active_cluster(staged, Some(&record.cluster))?;
-            let strategy = launch_strategy(&cluster, &requested, launch_type.is_some())?;
-            crate::domain::capacity::refuse_fargate_strategy(&strategy)?;
             let set = TaskSet {
                 task_set_arn: scope.task_set(&record.cluster, &record.name, &id),
                 id: id.clone(),
@@ -206,6 +206,7 @@ pub async fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                     None
                 },
                 capacity_provider_strategy: (!strategy.is_empty()).then_some(strategy),
+                platform_version,
                 scale,
                 stability_status: StabilityStatus::Stabilizing,
                 stability_status_at: now,

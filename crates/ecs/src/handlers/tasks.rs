@@ -380,13 +380,7 @@ fn check_fargate_launch(
              Please specify one or the other and try again.",
         ));
     }
-    if placement {
-        return Err(ApiError::invalid(
-            "Task placement constraints and strategies are not supported with the FARGATE \
-             launch type.",
-        ));
-    }
-    Ok(())
+    crate::domain::capacity::refuse_placement_on_fargate(true, placement, false)
 }
 
 /// A FARGATE launch's definition must be FARGATE-compatible (checked for Fargate when it was
@@ -418,7 +412,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         overrides,
         placement_constraints,
         placement_strategy,
-        platform_version: _,
+        platform_version,
         propagate_tags,
         reference_id: _,
         started_by,
@@ -507,6 +501,8 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         check_fargate_launch(&[], placement_given)?;
     }
     let fargate = fargate || by_strategy;
+    // Every FARGATE task runs the one platform version there is; the check is ECS's.
+    crate::domain::tasks::checked_platform_version(platform_version, fargate)?;
     let network = prepare_network(ctx, &launch, network_configuration, fargate).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
