@@ -7,7 +7,7 @@ replaced elsewhere, and the service comes back whole on the other machine.
 Usage: fargate_capacity.py --endpoint URL --credentials FILE --region R --cluster C
                            --flotilla BIN --capacity-dir DIR --capacity-dir DIR
   (--capacity-dir: the --data-dir of each `flotilla agent --fargate`, whose state file names
-  the agent's host and holds its credential; the two machines are in two zones)
+  the agent's host and holds its credential; both machines hold a slice of one subnet)
 Exits 0 when every check held, 1 otherwise.
 """
 
@@ -30,11 +30,7 @@ class Capacity(Checks):
         self.ecs, self.cluster = ecs, args.cluster
         self.flotilla, self.endpoint, self.region = args.flotilla, args.endpoint, args.region
         self.capacity_dirs = args.capacity_dir
-        # The two machines are in two zones, so each has a subnet of its own.
-        deadline = time.time() + 20
-        while len(subnets := ec2.describe_subnets()["Subnets"]) < 2 and time.time() < deadline:
-            time.sleep(0.2)
-        self.subnets = [s["SubnetId"] for s in subnets]
+        self.subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]]
         self.tasks: list[str] = []
 
     def network(self, public: str = "DISABLED") -> dict:
@@ -181,6 +177,18 @@ class Capacity(Checks):
         deployment = service["deployments"][0]
         self.expect("its deployment shows the strategy", len(deployment.get("capacityProviderStrategy", [])) == 2
                     and deployment.get("platformVersion") == "LATEST", deployment)
+        # The two machines hold two slices of one subnet, on two bridges: their tasks reach each
+        # other by address (the default group admits its members).
+        by_host: dict[str, dict] = {self.host_of(t): t for t in tasks}
+        if len(by_host) == 2:
+            caller, callee = by_host.values()
+            address = {d["name"]: d["value"] for d in callee["attachments"][0]["details"]}["privateIPv4Address"]
+            done = subprocess.run(["docker", "exec", caller["containers"][0]["runtimeId"], "timeout", "5", "wget",
+                                   "-q", "-O", "-", f"http://{address}:80/"], capture_output=True, text=True, timeout=20)
+            self.expect("a task on one machine reaches a task on the other, in the same subnet",
+                        done.returncode == 0 and '"request"' in done.stdout, done.stderr)
+        else:
+            self.expect("the service's tasks are on both machines", False, list(by_host))
         message = self.refusal(ecs.update_service, cluster=self.cluster, service="fg-mix", platformVersion="1.3.0")
         self.expect("UpdateService checks the platform version", "does not exist" in message, message)
 

@@ -16,7 +16,7 @@ use aws_sdk_ecs::types::{
 
 use crate::conformance::run_model_check;
 use crate::fleet::Fleet;
-use crate::support::Flotilla;
+use crate::support::{subnet_bridges, Flotilla, SubnetBridgesGone};
 
 /// An EC2 query call (botocore's ec2 protocol, as the CLI sends it): the answer's XML.
 pub(crate) fn ec2_call(f: &Flotilla, form: &str) -> String {
@@ -73,24 +73,13 @@ fn shell(command: &str) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
-/// Removes the subnet's bridge when the test ends (the bridge plugin keeps it for the next
-/// task; the test's subnet has no next task).
-struct BridgeCleanup(String);
-
-impl Drop for BridgeCleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
     // A VPC of this test's own, so no other test's bridge has its addresses.
     let cidr = format!("10.{}.0.0/16", 100 + std::process::id() % 100);
     let mut fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
     let subnet = first_subnet(&fleet.server);
-    let bridge = format!("fl{}", &subnet["subnet-".len()..][5..]);
-    let _cleanup = BridgeCleanup(bridge.clone());
+    let _cleanup = SubnetBridgesGone(subnet.clone());
     let web = ContainerDefinition::builder()
         .name("web")
         .image("flotilla/demo:latest")
@@ -194,6 +183,9 @@ async fn awsvpc_tasks_get_their_own_addresses_and_leave_nothing_behind() {
             }
         }
     }
+    let bridges = subnet_bridges(&subnet);
+    assert_eq!(bridges.len(), 1, "one slice of the subnet here, one bridge: {bridges:?}");
+    let bridge = bridges[0].clone();
     assert!(shell(&format!("ip -o link show master {bridge}")).lines().count() >= 2);
 
     // The metadata endpoint answers from inside the task's namespace, with its interface.
@@ -271,7 +263,7 @@ async fn security_groups_decide_who_reaches_a_task() {
     let fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[&[]]).await;
     crate::support::ensure_demo_image();
     let subnet = first_subnet(&fleet.server);
-    let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
+    let _cleanup = SubnetBridgesGone(subnet.clone());
     fleet.wait_for_instances(1).await;
     run_model_check("security_groups.py", &fleet.server, &["--cluster", &fleet.cluster]);
     assert_nothing_left_in(&cidr);
@@ -302,7 +294,7 @@ async fn awsvpc_services_are_reached_by_their_tasks_addresses() {
     )
     .await;
     let subnet = first_subnet(&fleet.server);
-    let _cleanup = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
+    let _cleanup = SubnetBridgesGone(subnet.clone());
     run_model_check("awsvpc_service.py", &fleet.server, &["--cluster", &fleet.cluster]);
     assert_nothing_left_in(&cidr);
 }

@@ -153,7 +153,7 @@ async fn each_dev_cluster_gets_an_agent_with_its_share_of_the_machine() {
         assert!(Instant::now() < deadline + Duration::from_secs(30), "no subnet");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _bridge = BridgeGone(format!("fl{}", &subnet[subnet.len() - 12..]));
+    let _bridge = crate::support::SubnetBridgesGone(subnet.clone());
     let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
         .awsvpc_configuration(
             aws_sdk_ecs::types::AwsVpcConfiguration::builder()
@@ -212,15 +212,6 @@ async fn each_dev_cluster_gets_an_agent_with_its_share_of_the_machine() {
     let nat = String::from_utf8_lossy(&nat.stdout);
     assert!(!nat.contains("! -d 10.0.0.0/16"), "the task's NAT rule is left:\n{nat}");
     drop(dev);
-}
-
-/// Removes the subnet's bridge (the CNI bridge plugin keeps it for a next task) when dropped.
-struct BridgeGone(String);
-
-impl Drop for BridgeGone {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-    }
 }
 
 /// The region's subnet ids, through EC2's DescribeSubnets (the dev server on `port`).

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::conformance::run_model_check;
 use crate::fleet::Fleet;
+use crate::support::SubnetBridgesGone;
 
 /// A demo server outside the VPC (a plain container on Docker's bridge), removed when dropped.
 struct Outside(String);
@@ -15,15 +16,6 @@ struct Outside(String);
 impl Drop for Outside {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
-    }
-}
-
-/// Removes the subnet's bridge when the test ends.
-struct BridgeCleanup(String);
-
-impl Drop for BridgeCleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
     }
 }
 
@@ -65,7 +57,7 @@ async fn fargate_tasks_run_on_operator_capacity() {
         &outside.0,
     ]));
     let subnet = crate::awsvpc::first_subnet(&fleet.server);
-    let _bridge = BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..]));
+    let _bridge = SubnetBridgesGone(subnet);
     run_model_check(
         "fargate.py",
         &fleet.server,
@@ -84,15 +76,13 @@ async fn fargate_capacity_drains_spot_tasks_first() {
     crate::support::ensure_demo_image();
     let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 76) % 100);
     let mut fleet = Fleet::with_server_flags(&["--vpc-cidr", &cidr], &[]).await;
-    // Two zones, so each machine has a subnet (and a bridge) of its own.
+    // Two machines of one zone (on this one): each holds a slice of the zone's subnet, with a
+    // bridge of its own.
     let first = fleet.add_agent(&["--fargate"]);
-    let second = fleet.add_agent(&["--fargate", "--attribute", "ecs.availability-zone=zone-b"]);
+    let second = fleet.add_agent(&["--fargate"]);
     let dirs: Vec<String> =
         [first, second].iter().map(|&n| fleet.agents[n].data_dir.display().to_string()).collect();
-    let _bridges: Vec<BridgeCleanup> = subnets(&fleet.server, 2)
-        .iter()
-        .map(|subnet| BridgeCleanup(format!("fl{}", &subnet["subnet-".len()..][5..])))
-        .collect();
+    let _bridges = SubnetBridgesGone(crate::awsvpc::first_subnet(&fleet.server));
     run_model_check(
         "fargate_capacity.py",
         &fleet.server,
@@ -107,21 +97,4 @@ async fn fargate_capacity_drains_spot_tasks_first() {
             &dirs[1],
         ],
     );
-}
-
-/// The ids of the region's subnets, once there are `count` (up to 20 s).
-fn subnets(server: &crate::support::Flotilla, count: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let answer = crate::awsvpc::ec2_call(server, "Action=DescribeSubnets");
-        let ids: Vec<String> = answer
-            .split("<subnetId>")
-            .skip(1)
-            .filter_map(|rest| rest.split('<').next().map(str::to_string))
-            .collect();
-        if ids.len() >= count || std::time::Instant::now() > deadline {
-            return ids;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }

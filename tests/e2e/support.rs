@@ -590,3 +590,28 @@ pub fn query_call(f: &Flotilla, signing_name: &'static str, version: &str, form:
     assert_eq!(status, 200, "{form}: {body}");
     body
 }
+
+/// The bridges an agent of this machine made for subnet `subnet_id` (one per slice: `fl`, the
+/// id's last 8 characters, the slice's 4 hex digits).
+pub fn subnet_bridges(subnet_id: &str) -> Vec<String> {
+    let prefix = format!("fl{}", &subnet_id[subnet_id.len().saturating_sub(8)..]);
+    let out = Command::new("ip").args(["-o", "link", "show", "type", "bridge"]).output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
+/// Removes a test subnet's bridges when dropped (the bridge plugin keeps a bridge for the
+/// next task; the test's subnet has no next task).
+pub struct SubnetBridgesGone(pub String);
+
+impl Drop for SubnetBridgesGone {
+    fn drop(&mut self) {
+        for bridge in subnet_bridges(&self.0) {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        }
+    }
+}

@@ -333,7 +333,7 @@ mod tests {
             ("10.7.3.2".into(), "10.7.3.254".into())
         );
         assert_eq!(slice.prefix_len, 24);
-        assert_eq!(slice.bridge(), "fl56789abcdef0");
+        assert_eq!(slice.bridge(), "fl9abcdef00300");
         for bad in ["10.7.3.0", "10.7.3.1/24", "10.0.0.0/8", "10.0.0.0/30"] {
             assert!(slice_of(&spec(bad)).is_err(), "{bad}");
         }

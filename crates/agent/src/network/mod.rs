@@ -36,12 +36,15 @@ pub struct SubnetSlice {
 }
 
 impl SubnetSlice {
-    /// The bridge of the subnet on this host: `fl` and the id's last 12 characters (Linux
-    /// allows 15).
+    /// The bridge of this slice on this host: `fl`, the subnet id's last 8 characters and the
+    /// slice's network as 4 hex digits (its low 16 bits: slices are /24s of a subnet no larger
+    /// than a /16), 14 characters where Linux allows 15. One bridge per slice, not per subnet:
+    /// each slice has its own gateway, and two agents of one machine may hold two slices of a
+    /// subnet (the kernel routes between their bridges).
     pub fn bridge(&self) -> String {
         let id = self.subnet_id.trim_start_matches("subnet-");
-        let tail = &id[id.len().saturating_sub(12)..];
-        format!("fl{tail}")
+        let tail = &id[id.len().saturating_sub(8)..];
+        format!("fl{tail}{:04x}", u32::from(self.network) & 0xffff)
     }
 }
 
