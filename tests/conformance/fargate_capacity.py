@@ -189,6 +189,14 @@ class Capacity(Checks):
                         done.returncode == 0 and '"request"' in done.stdout, done.stderr)
         else:
             self.expect("the service's tasks are on both machines", False, list(by_host))
+        # Tasks after a machine's first take its spare pause container (started ahead).
+        taken = []
+        for host in {self.host_of(t) for t in tasks}:
+            listed = subprocess.run(["docker", "ps", "--filter", f"label=io.flotilla.spare-pause={host}",
+                                     "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+            taken += [name for name in listed if not name.startswith("flotilla-spare-pause-")]
+        self.expect("tasks took spare pause containers (renamed to ECS's pause names)",
+                    any("internalecspause" in name for name in taken), taken)
         message = self.refusal(ecs.update_service, cluster=self.cluster, service="fg-mix", platformVersion="1.3.0")
         self.expect("UpdateService checks the platform version", "does not exist" in message, message)
 

@@ -51,6 +51,13 @@ impl Agent {
         self.spawn();
     }
 
+    /// The agent's host id (its containers' `io.flotilla.agent` label), once it has one.
+    pub fn host_id(&self) -> Option<String> {
+        let state = std::fs::read(self.data_dir.join("agent-state.json")).ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&state).ok()?;
+        state["host_id"].as_str().map(str::to_string)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("agent.log")).unwrap_or_default()
     }
@@ -59,6 +66,11 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        // A killed agent leaves its spare pause container for its next start to sweep: there is
+        // none, so it goes here.
+        if let Some(host) = self.host_id() {
+            crate::support::remove_spare_pauses(&host);
+        }
     }
 }
 

@@ -615,3 +615,15 @@ impl Drop for SubnetBridgesGone {
         }
     }
 }
+
+/// Removes the spare pause containers of agent `host_id` (an agent keeps one started once it has
+/// run an awsvpc task, and removes it when it stops; a killed one cannot).
+pub fn remove_spare_pauses(host_id: &str) {
+    let filter = format!("label=io.flotilla.spare-pause={host_id}");
+    let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() else {
+        return;
+    };
+    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+    }
+}

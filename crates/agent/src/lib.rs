@@ -154,6 +154,8 @@ pub async fn run(
         Arc::new(engine::awsvpc::TaskNetworking::new(cni, firewalls, nat, demo_image::DEMO_IMAGE))
     });
     config.announce.task_networking = networking.is_some();
+    // The spare pause container goes when the agent stops (tasks stay, for the next agent).
+    let spare = networking.as_ref().map(|n| (Arc::clone(&n.spare), Arc::clone(&runtime)));
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
@@ -271,6 +273,9 @@ pub async fn run(
         result = connect => result,
         _ = shutdown => {
             tracing::info!("agent shutting down; tasks keep running");
+            if let Some((spare, runtime)) = spare {
+                spare.discard(runtime.as_ref()).await;
+            }
             Ok(())
         }
     }

@@ -275,6 +275,8 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
             _ => std::net::Ipv4Addr::LOCALHOST.into(),
         };
         let mut agents = Vec::new();
+        // The agents stop with `flotilla dev` (their tasks keep running for the next start).
+        let (stop_agents, agents_stop) = tokio::sync::watch::channel(false);
         for (i, cluster) in hosts.iter().enumerate().filter(|_| agent_ready) {
             let agent_config = AgentConfig {
                 server: ServerAddress::new(format!("http://{addr}"), None),
@@ -312,10 +314,12 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
             };
             let docker = Arc::clone(&docker);
             let cluster = cluster.clone();
+            let mut stopping = agents_stop.clone();
+            let shutdown = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
             agents.push(tokio::spawn(async move {
-                if let Err(error) =
-                    flotilla_agent::run(agent_config, docker, std::future::pending()).await
-                {
+                if let Err(error) = flotilla_agent::run(agent_config, docker, shutdown).await {
                     eprintln!(
                         "flotilla dev: the local agent of cluster {cluster} stopped: {error}"
                     );
@@ -323,16 +327,19 @@ pub fn dev(args: DevArgs) -> anyhow::Result<()> {
             }));
         }
         let stoppers: Vec<_> = agents.iter().map(|a| a.abort_handle()).collect();
-        let agent = async {
+        let (agents_done, mut agents_ended) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
             for agent in agents {
                 let _ = agent.await;
             }
-            std::future::pending::<()>().await
-        };
-        tokio::select! {
-            _ = shutdown_signal() => {}
-            _ = agent => {}
-        }
+            let _ = agents_done.send(true);
+        });
+        shutdown_signal().await;
+        // Each agent removes what is its own alone (its spare pause container), then stops.
+        let _ = stop_agents.send(true);
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), agents_ended.wait_for(|ended| *ended))
+                .await;
         for agent in stoppers {
             agent.abort();
         }

@@ -17,13 +17,14 @@ use flotilla_api::cidr::Cidr;
 use flotilla_api::taskdef::ContainerDefinition;
 use serde::{Deserialize, Serialize};
 
+use super::spare::SparePause;
 use super::EngineConfig;
 use crate::network::firewall::{Firewalls, Member};
 use crate::network::nat::Nat;
 use crate::network::{Attachment, CniNetwork, SubnetSlice};
 use crate::runtime::{
     ContainerPlan, RunState, Runtime, LABEL_AGENT, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
-    LABEL_TASK_ARN,
+    LABEL_SPARE_PAUSE, LABEL_TASK_ARN,
 };
 
 /// Task networking on this host: the CNI chain and the pause containers' image.
@@ -40,6 +41,8 @@ pub struct TaskNetworking {
     pub pause_image: String,
     /// Whether the image is there, made sure of at the first awsvpc task.
     image_ready: tokio::sync::OnceCell<Result<(), String>>,
+    /// A pause container started ahead of the next task (see `super::spare`).
+    pub spare: Arc<SparePause>,
 }
 
 impl TaskNetworking {
@@ -56,6 +59,7 @@ impl TaskNetworking {
             routes: crate::network::routes::RouteFollower::start(),
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
+            spare: Arc::default(),
         }
     }
 
@@ -186,23 +190,59 @@ async fn netns_of(runtime: &dyn Runtime, id: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The pause container created (not started): the task's containers name it, so they can be
-/// created while it starts and its namespace is wired.
+/// The task's pause container, created (not started) unless it exists: the spare, if one is
+/// ready and the task's containers name no DNS settings of their own (the spare has the
+/// agent's), else a new one. Creating it before the task's containers lets them be created while
+/// it starts and is wired (they only need its id).
 pub async fn create_pause(
-    runtime: &dyn Runtime,
+    runtime: &Arc<dyn Runtime>,
     networking: &TaskNetworking,
     config: &EngineConfig,
     spec: &TaskSpec,
     pause: &mut PauseRun,
     cgroup_parent: Option<String>,
 ) -> Result<(), String> {
-    if pause.docker_id.is_none() {
-        networking.ensure_image(runtime).await?;
-        let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
-        let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
-        pause.docker_id = Some(id);
+    if pause.docker_id.is_some() {
+        return Ok(());
     }
+    networking.ensure_image(runtime.as_ref()).await?;
+    let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
+    if plan.definition.dns_servers == spare_plan(networking, config).definition.dns_servers
+        && plan.definition.dns_search_domains.is_none()
+    {
+        if let Some(id) = networking.spare.take(runtime, spare_plan(networking, config)) {
+            // Named as ECS's agent names a pause container; a failed rename keeps the spare's.
+            if let Err(error) = runtime.rename(&id, &plan.docker_name).await {
+                tracing::warn!(%error, "cannot rename the spare pause container");
+            }
+            pause.docker_id = Some(id);
+            return Ok(());
+        }
+    }
+    let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
+    pause.docker_id = Some(id);
     Ok(())
+}
+
+/// A spare pause container: the agent's DNS server, no task's labels (see `super::spare`).
+fn spare_plan(networking: &TaskNetworking, config: &EngineConfig) -> ContainerPlan {
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_AGENT.to_string(), config.agent_id.clone());
+    labels.insert(LABEL_SPARE_PAUSE.to_string(), config.agent_id.clone());
+    let dns_servers: Vec<String> = config.resolver.iter().map(|r| r.to_string()).collect();
+    ContainerPlan {
+        docker_name: super::spare::spare_name(&config.agent_id),
+        definition: ContainerDefinition {
+            name: Some(PAUSE_CONTAINER_NAME.to_string()),
+            image: Some(networking.pause_image.clone()),
+            command: Some(vec!["sleep".to_string()]),
+            dns_servers: Some(dns_servers).filter(|d| !d.is_empty()),
+            ..ContainerDefinition::default()
+        },
+        labels,
+        network_mode: "none".to_string(),
+        ..ContainerPlan::default()
+    }
 }
 
 /// PROVISIONING: the pause container started and its namespace attached. `record` is called
@@ -218,7 +258,10 @@ pub async fn provision(
 ) -> Result<(), String> {
     let slice = slice_of(spec)?;
     if pause.docker_id.is_none() {
-        create_pause(runtime, networking, config, spec, pause, cgroup_parent).await?;
+        networking.ensure_image(runtime).await?;
+        let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
+        let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;
+        pause.docker_id = Some(id);
         record(pause);
     }
     let id = pause.docker_id.clone().unwrap_or_default();

@@ -3,9 +3,10 @@
 //! adopts what a previous run of the agent left, and publishes the actual state.
 
 pub mod awsvpc;
+pub mod spare;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -391,6 +392,7 @@ impl Engine {
         // Interfaces of tasks nobody knows (the state file lost, or the agent killed while it
         // attached one): detached, their addresses given back.
         if let Some(networking) = &self.inner.config.networking {
+            self.remove_stray_spares(networking).await;
             for task_id in networking.cni.recorded_tasks() {
                 let known = |arn: &String| arn.rsplit('/').next() == Some(task_id.as_str());
                 let known = wanted.keys().any(known) || lock(&self.inner.runs).keys().any(known);
@@ -411,6 +413,24 @@ impl Engine {
                         tracing::warn!(%error, task = %task_id, "cannot remove the NAT rule");
                     }
                 }
+            }
+        }
+    }
+
+    /// Spare pause containers of this agent that are neither waiting to be taken nor held by a
+    /// task (an agent killed while it had one): removed.
+    async fn remove_stray_spares(&self, networking: &awsvpc::TaskNetworking) {
+        let label = crate::runtime::LABEL_SPARE_PAUSE;
+        let Ok(spares) = self.inner.runtime.list_labelled(label).await else { return };
+        let agent_id = &self.inner.config.agent_id;
+        let held: HashSet<String> = lock(&self.inner.runs)
+            .values()
+            .filter_map(|run| run.pause.as_ref().and_then(|p| p.docker_id.clone()))
+            .collect();
+        for spare in spares.iter().filter(|c| c.labels.get(label) == Some(agent_id)) {
+            if networking.spare.is_stray(&spare.id, |id| held.contains(id)) {
+                tracing::info!(container = %spare.name, "removing a spare pause container");
+                let _ = self.inner.runtime.remove(&spare.id).await;
             }
         }
     }

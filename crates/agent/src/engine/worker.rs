@@ -360,7 +360,7 @@ impl Worker {
             return None;
         }
         let outcome = super::awsvpc::create_pause(
-            self.runtime.as_ref(),
+            &self.runtime,
             &networking,
             &self.config,
             &self.run.spec,

@@ -264,7 +264,16 @@ impl DockerRuntime {
     }
 
     async fn managed(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
-        let filters = HashMap::from([("label".to_string(), vec![LABEL_TASK_ARN.to_string()])]);
+        self.labelled(LABEL_TASK_ARN).await
+    }
+
+    async fn renamed(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        let options = bollard::query_parameters::RenameContainerOptions { name: name.to_string() };
+        self.docker().await?.rename_container(id, options).await.map_err(|e| container_error(id, e))
+    }
+
+    async fn labelled(&self, label: &str) -> Result<Vec<ContainerStatus>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options =
             ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         let containers =
@@ -438,6 +447,17 @@ impl Runtime for DockerRuntime {
 
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerStatus>, RuntimeError>> {
         Box::pin(self.managed())
+    }
+
+    fn list_labelled<'a>(
+        &'a self,
+        label: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ContainerStatus>, RuntimeError>> {
+        Box::pin(self.labelled(label))
+    }
+
+    fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.renamed(id, name))
     }
 
     /// Spawns the follower on the current tokio runtime; it ends when the receiver is dropped.

@@ -25,6 +25,11 @@ pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 /// containers, so several agents can share one Docker Engine.
 pub const LABEL_AGENT: &str = "io.flotilla.agent";
 
+/// Marks a spare pause container (its value: the agent's host id), started before an awsvpc task
+/// needs one (see `engine::spare`). It carries no task's labels until a task takes it, and
+/// never gets them (Docker's labels are fixed): the agent's state file says whose it is.
+pub const LABEL_SPARE_PAUSE: &str = "io.flotilla.spare-pause";
+
 /// Everything needed to create one container of a task.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerPlan {
@@ -178,6 +183,13 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<ContainerStatus>, RuntimeError>>;
     /// Every container carrying `LABEL_TASK_ARN`, running or not.
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerStatus>, RuntimeError>>;
+    /// Every container carrying label `label`, running or not.
+    fn list_labelled<'a>(
+        &'a self,
+        label: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ContainerStatus>, RuntimeError>>;
+    /// Gives a container another name.
+    fn rename<'a>(&'a self, id: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// Ids of managed containers whose state changed (started, died, health changed), as they
     /// happen. The stream reconnects on its own; the engine also resyncs periodically, so a
     /// missed event only delays an update.
