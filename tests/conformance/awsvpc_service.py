@@ -85,7 +85,8 @@ class Scenario(Checks):
         op = sd.create_private_dns_namespace(Name="vpc.local", Vpc=self.vpc)["OperationId"]
         namespace = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
         registry = sd.create_service(Name="web", NamespaceId=namespace,
-                                     DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 5}]})["Service"]["Arn"]
+                                     DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 5},
+                                                               {"Type": "SRV", "TTL": 5}]})["Service"]["Arn"]
 
         container = {"name": "web", "image": "flotilla/demo:latest", "memory": 64,
                      "command": ["serve", "--port", "80"], "portMappings": [{"containerPort": 80}]}
@@ -106,9 +107,16 @@ class Scenario(Checks):
             "awsvpcConfiguration": {"subnets": ["subnet-0000000000000000f"]}})
         self.expect("an unknown subnet is named", "subnet-0000000000000000f" in message, message)
 
+        message = self.refused(serviceName="bad", taskDefinition=web, networkConfiguration=network,
+                               serviceRegistries=[{"registryArn": registry}])
+        self.expect("an SRV record needs a port", "SRV record" in message, message)
+        message = self.refused(serviceName="bad", taskDefinition=web, networkConfiguration=network,
+                               serviceRegistries=[{"registryArn": registry, "port": 80, "containerName": "web",
+                                                   "containerPort": 80}])
+        self.expect("a registry's port and container port do not go together", "not both" in message, message)
         ecs.create_service(cluster=self.cluster, serviceName="vpc-web", taskDefinition=web, desiredCount=2,
                            networkConfiguration=network, loadBalancers=[balancer],
-                           serviceRegistries=[{"registryArn": registry}])
+                           serviceRegistries=[{"registryArn": registry, "port": 80}])
         described = ecs.describe_services(cluster=self.cluster, services=["vpc-web"])["services"][0]
         shown = described.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         self.expect("DescribeServices shows the network configuration",
@@ -147,8 +155,9 @@ class Scenario(Checks):
         def discovered() -> list[str] | None:
             found = sd.discover_instances(NamespaceName="vpc.local", ServiceName="web", HealthStatus="ALL")
             ips = sorted(i["Attributes"].get("AWS_INSTANCE_IPV4", "") for i in found["Instances"])
-            return ips if ips == addresses else None
-        self.expect("Cloud Map's instances are at the tasks' addresses",
+            ports = {i["Attributes"].get("AWS_INSTANCE_PORT") for i in found["Instances"]}
+            return ips if ips == addresses and ports == {"80"} else None
+        self.expect("Cloud Map's instances are at the tasks' addresses and the registry's port",
                     bool(self.wait("instances registered", discovered)), addresses)
         shell = ecs.register_task_definition(family="vpc-shell", networkMode="awsvpc", containerDefinitions=[
             {"name": "shell", "image": "flotilla/demo:latest", "memory": 32, "command": ["sleep"]}],
@@ -178,7 +187,11 @@ class Scenario(Checks):
         ecs.create_service(cluster=self.cluster, serviceName="vpc-ext", desiredCount=1,
                            deploymentController={"type": "EXTERNAL"})
         task_set = ecs.create_task_set(cluster=self.cluster, service="vpc-ext", taskDefinition=web,
-                                       networkConfiguration=network, scale={"value": 100, "unit": "PERCENT"})
+                                       networkConfiguration=network, scale={"value": 100, "unit": "PERCENT"},
+                                       serviceRegistries=[{"registryArn": registry, "port": 80}])
+        registries = task_set["taskSet"].get("serviceRegistries", [])
+        self.expect("the task set shows its registry's port", [r.get("port") for r in registries] == [80],
+                    registries)
         shown = task_set["taskSet"].get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         self.expect("the task set shows its network configuration", shown.get("securityGroups") == [web_group],
                     shown)

@@ -108,6 +108,14 @@ class Fargate(Checks):
         public = self.run(arn, "ENABLED")
         private = self.run(arn, "DISABLED")
         self.expect("launchType FARGATE", public.get("launchType") == "FARGATE", public.get("launchType"))
+        done = subprocess.run(["docker", "exec", public["containers"][0]["runtimeId"], "sh", "-c",
+                               'wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/task"'],
+                              capture_output=True, text=True, timeout=20)
+        try:
+            launch_type = json.loads(done.stdout).get("LaunchType")
+        except ValueError:
+            launch_type = done.stderr
+        self.expect("the task metadata endpoint says FARGATE", launch_type == "FARGATE", launch_type)
         self.expect("platformVersion and platformFamily", public.get("platformVersion") == "1.4.0"
                     and public.get("platformFamily") == "Linux", (public.get("platformVersion"),
                                                                   public.get("platformFamily")))

@@ -235,6 +235,9 @@ pub struct TaskSpec {
     /// An awsvpc task's interface, as the server assigned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<TaskNetworkSpec>,
+    /// EC2 or FARGATE, as the task metadata endpoint tells the task (absent: EC2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
 }
 
 /// An awsvpc task's interface as the server assigned it: the agent wires the task's namespace

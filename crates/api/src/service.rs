@@ -242,6 +242,9 @@ pub struct ServiceRegistryEntry {
     pub container_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_port: Option<i32>,
+    /// awsvpc with an SRV record: the port the record gives, instead of a container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
 }
 
 /// Whose tags a task gets besides its own: `propagateTags`.

@@ -118,6 +118,9 @@ fn registration(
                 .find_map(|b| (b.container_port == Some(port)).then_some(b.host_port).flatten())?
         };
         attributes.insert("AWS_INSTANCE_PORT".into(), port.to_string());
+    } else if let Some(port) = entry.port.filter(|_| task.task.interface.is_some()) {
+        // awsvpc: the port the registry entry gives, on the task's own address.
+        attributes.insert("AWS_INSTANCE_PORT".into(), port.to_string());
     }
     Some((entry.registry_arn.clone(), task.id.clone(), attributes))
 }

@@ -9202,7 +9202,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "availabilityZoneRebalancing=ENABLED",
             "loadBalancers[].loadBalancerName",
             "loadBalancers[].advancedConfiguration",
-            "serviceRegistries[].port",
             "launchType=MANAGED_INSTANCES",
             "role",
             "deploymentConfiguration.alarms",
@@ -9237,7 +9236,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
             "enableExecuteCommand",
             "loadBalancers[].loadBalancerName",
             "loadBalancers[].advancedConfiguration",
-            "serviceRegistries[].port",
             "serviceConnectConfiguration",
             "volumeConfigurations",
             "vpcLatticeConfigurations",
@@ -9300,7 +9298,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         &[
             "loadBalancers[].loadBalancerName",
             "loadBalancers[].advancedConfiguration",
-            "serviceRegistries[].port",
             "launchType=MANAGED_INSTANCES",
         ],
     ),

@@ -365,6 +365,6 @@ pub fn task_metadata(
         pull_stopped_at: run.pull_stopped_at.and_then(shapes::rfc3339),
         execution_stopped_at: run.stopped_at.and_then(shapes::rfc3339),
         availability_zone,
-        launch_type: "EC2".to_string(),
+        launch_type: spec.launch_type.clone().unwrap_or_else(|| "EC2".to_string()),
     }
 }

@@ -163,5 +163,6 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
             security_groups: i.security_groups.clone(),
             outbound_nat: i.outbound_nat.clone(),
         }),
+        launch_type: Some(task.task.launch_type.clone()),
     }
 }

@@ -58,7 +58,6 @@ pub(crate) fn registries_from_wire(
     }
     list.into_iter()
         .map(|r| {
-            // `port` (for awsvpc tasks) is refused by the field ledger until awsvpc exists.
             let registry_arn = r.registry_arn.ok_or_else(|| {
                 ApiError::invalid("Each serviceRegistries entry must name a registryArn")
             })?;
@@ -67,10 +66,20 @@ pub(crate) fn registries_from_wire(
                     "containerName and containerPort of a service registry go together",
                 ));
             }
+            if r.port.is_some() && r.container_name.is_some() {
+                return Err(ApiError::invalid(
+                    "A service registry takes either containerName and containerPort or port, \
+                     not both.",
+                ));
+            }
+            if r.port.is_some_and(|p| !(1..=65535).contains(&p)) {
+                return Err(ApiError::invalid("serviceRegistries port must be 1 to 65535"));
+            }
             Ok(ServiceRegistryEntry {
                 registry_arn,
                 container_name: r.container_name,
                 container_port: r.container_port,
+                port: r.port,
             })
         })
         .collect()
@@ -95,10 +104,20 @@ pub(crate) fn check_registries(
                 "The service registry {arn} has an A record, which needs the awsvpc network mode; with the {mode} network mode use an SRV record."
             )));
         }
+        if entry.port.is_some() && mode != "awsvpc" {
+            return Err(ApiError::invalid(format!(
+                "The service registry {arn} takes port only with the awsvpc network mode; with the {mode} network mode give containerName and containerPort."
+            )));
+        }
         if info.srv_record {
+            // awsvpc: the record may give a port of its own.
+            if entry.port.is_some() {
+                continue;
+            }
             let (Some(name), Some(port)) = (&entry.container_name, entry.container_port) else {
                 return Err(ApiError::invalid(format!(
-                    "The service registry {arn} has an SRV record: give containerName and containerPort."
+                    "The service registry {arn} has an SRV record: give containerName and containerPort{}.",
+                    if mode == "awsvpc" { ", or port" } else { "" }
                 )));
             };
             let maps = definition.container(name).is_some_and(|c| {
@@ -174,7 +193,7 @@ pub(crate) fn registries_to_wire(entries: &[ServiceRegistryEntry]) -> Vec<wire::
             registry_arn: Some(r.registry_arn.clone()),
             container_name: r.container_name.clone(),
             container_port: r.container_port,
-            ..Default::default()
+            port: r.port,
         })
         .collect()
 }
