@@ -150,6 +150,16 @@ impl Drop for Host {
 struct Segment(String);
 
 impl Segment {
+    /// The bridge `name` with the root namespace's address `{prefix}.1/24`, switching.
+    fn create(name: String, prefix: &str) -> Segment {
+        let segment = Segment(name);
+        sh("ip", &["link", "add", &segment.0, "type", "bridge"]);
+        sh("ip", &["addr", "add", &format!("{prefix}.1/24"), "dev", &segment.0]);
+        sh("ip", &["link", "set", &segment.0, "up"]);
+        sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &segment.switch_rule()].concat());
+        segment
+    }
+
     fn switch_rule(&self) -> [&str; 6] {
         ["-i", &self.0, "-o", &self.0, "-j", "ACCEPT"]
     }
@@ -189,6 +199,40 @@ fn fetch_from(host: &Host, container: &str, address: &str) -> bool {
     out.status.success()
 }
 
+/// Prints what each host's namespace says to `commands`, and its agent's log (a failed check).
+fn diagnose(hosts: &[Host], commands: &[&str]) {
+    for host in hosts {
+        for command in commands {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("ip netns exec {} {command}", host.netns))
+                .output()
+                .expect("diagnose");
+            eprintln!("[{}] {command}:\n{}", host.netns, String::from_utf8_lossy(&out.stdout));
+        }
+        let log = std::fs::read_to_string(host.dir.join("agent.log")).unwrap_or_default();
+        eprintln!("agent log: {log}");
+    }
+}
+
+/// Task `arn` once RUNNING (within 90 s; failing if it stops first).
+async fn running(ecs: &aws_sdk_ecs::Client, cluster: &str, arn: &str) -> aws_sdk_ecs::types::Task {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let described =
+            ecs.describe_tasks().cluster(cluster).tasks(arn).send().await.expect("describe");
+        let task = described.tasks()[0].clone();
+        if task.last_status() == Some("RUNNING") {
+            return task;
+        }
+        assert!(
+            task.last_status() != Some("STOPPED") && Instant::now() < deadline,
+            "the task did not run: {task:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Whether `check()` comes out `wanted` within 20 s.
 fn within(wanted: bool, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -219,11 +263,7 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     crate::support::ensure_demo_image();
     let n = std::process::id() % 200;
     let segment = format!("192.168.{}", 20 + n % 200);
-    let bridge = Segment(format!("flseg{n}"));
-    sh("ip", &["link", "add", &bridge.0, "type", "bridge"]);
-    sh("ip", &["addr", "add", &format!("{segment}.1/24"), "dev", &bridge.0]);
-    sh("ip", &["link", "set", &bridge.0, "up"]);
-    sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &bridge.switch_rule()].concat());
+    let bridge = Segment::create(format!("flseg{n}"), &segment);
     let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 60) % 100);
     let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
     let ecs = server.ecs();
@@ -353,34 +393,9 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     let web_task = start(server_definition, arn_of(0), vec![web.clone()]).await;
     let caller_task = start(shell_definition.clone(), arn_of(1), vec![callers.clone()]).await;
     let stranger_task = start(shell_definition, arn_of(1), vec![strangers.clone()]).await;
-    let running = |arn: String| {
-        let ecs = ecs.clone();
-        let cluster = cluster.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(90);
-            loop {
-                let described = ecs
-                    .describe_tasks()
-                    .cluster(&cluster)
-                    .tasks(&arn)
-                    .send()
-                    .await
-                    .expect("describe");
-                let task = described.tasks()[0].clone();
-                if task.last_status() == Some("RUNNING") {
-                    return task;
-                }
-                assert!(
-                    task.last_status() != Some("STOPPED") && Instant::now() < deadline,
-                    "the task did not run: {task:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-    };
-    let web_running = running(web_task.clone()).await;
-    let caller_running = running(caller_task.clone()).await;
-    let stranger_running = running(stranger_task.clone()).await;
+    let web_running = running(&ecs, &cluster, &web_task).await;
+    let caller_running = running(&ecs, &cluster, &caller_task).await;
+    let stranger_running = running(&ecs, &cluster, &stranger_task).await;
     let address = |task: &aws_sdk_ecs::types::Task| {
         task.attachments()[0]
             .details()
@@ -416,22 +431,10 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     let reached =
         within(true, || fetch_from(caller_host, &runtime_id(&caller_running), &web_address));
     if !reached {
-        for host in &hosts {
-            for command in
-                ["ip -4 addr", "ip route", "iptables -S FORWARD", "iptables -t nat -S POSTROUTING"]
-            {
-                let out = Command::new("sh")
-                    .arg("-c")
-                    .arg(format!("ip netns exec {} {command}", host.netns))
-                    .output()
-                    .expect("diagnose");
-                eprintln!("[{}] {command}:\n{}", host.netns, String::from_utf8_lossy(&out.stdout));
-            }
-            eprintln!(
-                "agent log: {}",
-                std::fs::read_to_string(host.dir.join("agent.log")).unwrap_or_default()
-            );
-        }
+        diagnose(
+            &hosts,
+            &["ip -4 addr", "ip route", "iptables -S FORWARD", "iptables -t nat -S POSTROUTING"],
+        );
         eprintln!("root routes:\n{}", sh("ip", &["route"]));
         panic!("the caller on the other host does not reach the web task {web_address}");
     }
@@ -511,4 +514,162 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     drop(bridge);
     let left = sh("ip", &["-4", "route", "show", "proto", "78"]);
     assert!(!left.contains(&cidr[..cidr.find(".0.0/").unwrap_or(0)]), "routes left: {left}");
+}
+
+/// Traffic between the test's two segments, routed by the root namespace (Docker sets its
+/// FORWARD policy to DROP); removed when dropped.
+struct Routed(String, String);
+
+impl Routed {
+    fn rules(&self) -> [[&str; 6]; 2] {
+        [
+            ["-i", &self.0, "-o", &self.1, "-j", "ACCEPT"],
+            ["-i", &self.1, "-o", &self.0, "-j", "ACCEPT"],
+        ]
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        for rule in self.rules() {
+            let _ = Command::new("iptables")
+                .args([&["-w", "5", "-D", "FORWARD"][..], &rule].concat())
+                .output();
+        }
+    }
+}
+
+/// Two hosts on two segments (two bridges of the test's own, routed by the root namespace, where
+/// the server runs): neither is the other's next hop, so their agents reach each other's slices
+/// through the VXLAN overlay (`flvx0`), and a task on one reaches a task on the other by address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
+    crate::support::ensure_demo_image();
+    let n = (std::process::id() + 101) % 200;
+    let prefixes = [format!("192.168.{}", 20 + n % 100), format!("192.168.{}", 120 + n % 100)];
+    let segments = [
+        Segment::create(format!("flsa{n}"), &prefixes[0]),
+        Segment::create(format!("flsb{n}"), &prefixes[1]),
+    ];
+    let routed = Routed(segments[0].0.clone(), segments[1].0.clone());
+    for rule in routed.rules() {
+        sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat());
+    }
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 61) % 100);
+    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
+    let ecs = server.ecs();
+    let cluster = format!("segs{n}");
+    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = server.data_dir.join("agent-token");
+    let mut hosts = Vec::new();
+    for (i, (segment, prefix)) in segments.iter().zip(&prefixes).enumerate() {
+        let address = format!("{prefix}.2");
+        let gateway = format!("{prefix}.1");
+        let mut host = Host::start(
+            &format!("flv{n}x{i}"),
+            &segment.0,
+            &address,
+            &gateway,
+            &dir.path().join(format!("host{i}")),
+        );
+        host.start_agent(&format!("http://{gateway}:{}", server.port), &cluster, &token, &address);
+        hosts.push(host);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let instances = loop {
+        let listed = ecs.list_container_instances().cluster(&cluster).send().await.expect("list");
+        if listed.container_instance_arns().len() == 2 {
+            break listed.container_instance_arns().to_vec();
+        }
+        assert!(Instant::now() < deadline, "the two hosts did not join");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let subnet = first_subnet(&server);
+    let register = |family: &str, command: &[&str]| {
+        let request = ecs
+            .register_task_definition()
+            .family(family)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("main")
+                    .image("flotilla/demo:latest")
+                    .memory(32)
+                    .set_command(Some(command.iter().map(|c| c.to_string()).collect()))
+                    .build(),
+            );
+        async move {
+            let out = request.send().await.expect("register");
+            out.task_definition().and_then(|d| d.task_definition_arn()).expect("arn").to_string()
+        }
+    };
+    let web = register("segs-web", &["serve", "--port", "80"]).await;
+    let shell = register("segs-shell", &["sleep"]).await;
+    // In the default group, whose members reach each other.
+    let start = |definition: String, instance: String| {
+        let config =
+            AwsVpcConfiguration::builder().subnets(&subnet).build().expect("awsvpc configuration");
+        let request = ecs
+            .start_task()
+            .cluster(&cluster)
+            .task_definition(definition)
+            .container_instances(instance)
+            .network_configuration(
+                NetworkConfiguration::builder().awsvpc_configuration(config).build(),
+            );
+        async move {
+            let out = request.send().await.expect("start task");
+            assert!(out.failures().is_empty(), "{:?}", out.failures());
+            out.tasks()[0].task_arn().expect("arn").to_string()
+        }
+    };
+    let tasks = [start(web, instances[0].clone()).await, start(shell, instances[1].clone()).await];
+    let running =
+        [running(&ecs, &cluster, &tasks[0]).await, running(&ecs, &cluster, &tasks[1]).await];
+    let web_address = running[0].attachments()[0]
+        .details()
+        .iter()
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .expect("address")
+        .to_string();
+    let caller = running[1].containers()[0].runtime_id().expect("container id").to_string();
+    let caller_host = hosts
+        .iter()
+        .find(|h| h.docker(&["inspect", &caller]).status.success())
+        .expect("the caller's host");
+    let web_host = hosts
+        .iter()
+        .find(|h| {
+            h.docker(&["inspect", running[0].containers()[0].runtime_id().unwrap_or("")])
+                .status
+                .success()
+        })
+        .expect("the web task's host");
+    assert_ne!(caller_host.netns, web_host.netns, "the tasks are on different hosts");
+    // Neither host is the other's next hop: the overlay carries the slices.
+    for host in &hosts {
+        eventually("the overlay device exists", true, || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &host.netns, "ip", "-d", "link", "show", "flvx0"])
+                .output()
+                .expect("ip link");
+            String::from_utf8_lossy(&out.stdout).contains("vxlan id 7700")
+        });
+    }
+    let reached = within(true, || fetch_from(caller_host, &caller, &web_address));
+    if !reached {
+        diagnose(
+            &hosts,
+            &["ip -4 addr", "ip route", "ip neigh show dev flvx0", "bridge fdb show dev flvx0"],
+        );
+        panic!("the caller on the other segment does not reach the web task {web_address}");
+    }
+    for arn in &tasks {
+        ecs.stop_task().cluster(&cluster).task(arn).send().await.expect("stop");
+    }
+    drop(hosts);
+    drop(routed);
+    drop(segments);
 }

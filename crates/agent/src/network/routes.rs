@@ -1,20 +1,31 @@
-//! Routes between hosts (issue 14, item 4: hosts on one segment): every other host's slices of
-//! the region's subnets through that host's address (`flotilla_api::routes::RouteTable`, pushed
-//! by the server), so a task reaches a task on another host by its own address, without NAT.
+//! Routes between hosts (issue 14, item 4): every other host's slices of the region's subnets
+//! (`flotilla_api::routes::RouteTable`, pushed by the server), so a task reaches a task on
+//! another host by its own address, without NAT. A host on this host's segment (its address in
+//! one of this namespace's networks) is the next hop itself; a host on another segment is
+//! reached through a VXLAN overlay (`flvx0`, VNI 7700, UDP 4789): each host's end has a MAC
+//! derived from its address (`02:00` and the address's four bytes), so no host needs to learn
+//! another's; a remote slice is routed `via` its gateway `onlink` on `flvx0`, that gateway's
+//! neighbour entry is the remote host's MAC, and the forwarding entry for that MAC sends the
+//! frames to the remote host's address (packets cross the segments' routers as UDP).
 //! The agent's routes carry `proto 77`: whatever this namespace has with it and the table no
-//! longer names is removed, also after a crash. While other hosts exist, the host's FORWARD
-//! chain lets their traffic in to this host's slices (Docker's policy drops forwarded traffic;
-//! each task's own namespace enforces its security groups), one rule per slice commented
-//! `flotilla-slice`, removed when no other host is left.
+//! longer names is removed, also after a crash; `flvx0` goes when no host is on another segment.
+//! While other hosts exist, the host's FORWARD chain lets their traffic in to this host's slices
+//! (Docker's policy drops forwarded traffic; each task's own namespace enforces its security
+//! groups), one rule per slice commented `flotilla-slice`, removed when no other host is left.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use flotilla_api::cidr::Cidr;
 use flotilla_api::routes::RouteTable;
 use tokio::process::Command;
 
 /// The `proto` of the agents' routes.
 const PROTO: &str = "77";
+/// The overlay's device, VNI and UDP port.
+const OVERLAY: &str = "flvx0";
+const OVERLAY_VNI: &str = "7700";
+const OVERLAY_PORT: &str = "4789";
 /// The comment of the FORWARD rules letting other hosts' traffic in to this host's slices.
 const SLICE_COMMENT: &str = "flotilla-slice";
 
@@ -42,32 +53,91 @@ async fn run(program: &'static str, args: &[&str]) -> Result<String, RouteError>
     }
 }
 
-/// This namespace's IPv4 addresses.
-async fn local_addresses() -> Result<BTreeSet<Ipv4Addr>, RouteError> {
+/// This namespace's IPv4 addresses, and the networks they are in (`ip -4 -o addr show`).
+async fn local_addresses() -> Result<(BTreeSet<Ipv4Addr>, Vec<Cidr>), RouteError> {
     let listed = run("ip", &["-4", "-o", "addr", "show"]).await?;
-    Ok(flotilla_api::routes::addresses_in_ip_output(&listed))
+    Ok((flotilla_api::routes::addresses_in_ip_output(&listed), networks_in_ip_output(&listed)))
 }
 
-/// What the table asks of this host: routes to the other hosts' slices (cidr, via), and this
-/// host's own slices (those through one of its addresses).
-fn plan(
-    table: &RouteTable,
-    local: &BTreeSet<Ipv4Addr>,
-) -> (BTreeSet<(String, Ipv4Addr)>, BTreeSet<String>) {
-    let mut remote = BTreeSet::new();
-    let mut own = BTreeSet::new();
+/// The networks of the addresses in `ip -4 -o addr show` output (`192.168.9.2/24` is in
+/// 192.168.9.0/24), loopback left out.
+fn networks_in_ip_output(output: &str) -> Vec<Cidr> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            let (address, prefix) = words.next()?.split_once('/')?;
+            let address: Ipv4Addr = address.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            let network = Ipv4Addr::from(u32::from(address) & mask);
+            (!address.is_loopback()).then(|| Cidr::parse(&format!("{network}/{prefix}")).ok())?
+        })
+        .collect()
+}
+
+/// What the table asks of this host.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Plan {
+    /// Slices of hosts on this host's segment: (cidr, that host's address as next hop).
+    direct: BTreeSet<(String, Ipv4Addr)>,
+    /// Slices of hosts on other segments: (cidr, that host's address), through the overlay.
+    overlay: BTreeSet<(String, Ipv4Addr)>,
+    /// This host's own slices (those through one of its addresses).
+    own: BTreeSet<String>,
+    /// This host's address in the table (its end of the overlay).
+    address: Option<Ipv4Addr>,
+}
+
+impl Plan {
+    /// Every route this host wants: (cidr, next hop, through the overlay).
+    fn routes(&self) -> BTreeSet<(String, Ipv4Addr)> {
+        let overlay =
+            self.overlay.iter().filter_map(|(cidr, _)| Some((cidr.clone(), gateway(cidr)?)));
+        self.direct.iter().cloned().chain(overlay).collect()
+    }
+
+    fn has_other_hosts(&self) -> bool {
+        !self.direct.is_empty() || !self.overlay.is_empty()
+    }
+}
+
+fn plan(table: &RouteTable, local: &BTreeSet<Ipv4Addr>, segments: &[Cidr]) -> Plan {
+    let mut plan = Plan::default();
     for route in &table.routes {
         // A host that advertises loopback (or nothing) is reachable from nowhere else.
         if route.via.is_loopback() || route.via.is_unspecified() {
             continue;
         }
         if local.contains(&route.via) {
-            own.insert(route.cidr.clone());
+            plan.own.insert(route.cidr.clone());
+            plan.address = Some(route.via);
+        } else if Cidr::parse(&format!("{}/32", route.via))
+            .is_ok_and(|host| segments.iter().any(|s| s.contains(host)))
+        {
+            plan.direct.insert((route.cidr.clone(), route.via));
         } else {
-            remote.insert((route.cidr.clone(), route.via));
+            plan.overlay.insert((route.cidr.clone(), route.via));
         }
     }
-    (remote, own)
+    // Without an address of its own in the table, this host has no end of an overlay.
+    if plan.address.is_none() {
+        plan.overlay.clear();
+    }
+    plan
+}
+
+/// A slice's gateway: its first address (the bridge's on the host holding it).
+fn gateway(cidr: &str) -> Option<Ipv4Addr> {
+    let network: Ipv4Addr = cidr.split('/').next()?.parse().ok()?;
+    Some(Ipv4Addr::from(u32::from(network) + 1))
+}
+
+/// The overlay MAC of the host at `address`: locally administered, `02:00` and its four bytes.
+fn overlay_mac(address: Ipv4Addr) -> String {
+    let [a, b, c, d] = address.octets();
+    format!("02:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 /// The agent's routes now: (cidr, via) of each `proto 77` route.
@@ -108,14 +178,25 @@ fn logged(result: Result<String, RouteError>) {
     }
 }
 
-/// Makes this namespace's routes and FORWARD openings what `table` asks, each independently.
+/// Makes this namespace's routes, overlay and FORWARD openings what `table` asks, each
+/// independently.
 async fn apply(table: &RouteTable) -> Result<(), RouteError> {
-    let local = local_addresses().await?;
-    let (remote, own) = plan(table, &local);
+    let (local, segments) = local_addresses().await?;
+    let plan = plan(table, &local, &segments);
+    // The overlay first: its routes need the device.
+    if let Err(error) = overlay(&plan).await {
+        tracing::warn!(%error, "cannot set up the overlay to hosts on other segments");
+    }
+    let remote = plan.routes();
+    let through_overlay: BTreeSet<&String> = plan.overlay.iter().map(|(cidr, _)| cidr).collect();
     let now = current_routes().await?;
     for (cidr, via) in remote.difference(&now) {
         let via = via.to_string();
-        logged(run("ip", &["route", "replace", cidr, "via", &via, "proto", PROTO]).await);
+        let mut args = vec!["route", "replace", cidr.as_str(), "via", &via, "proto", PROTO];
+        if through_overlay.contains(cidr) {
+            args.extend(["dev", OVERLAY, "onlink"]);
+        }
+        logged(run("ip", &args).await);
     }
     for (cidr, _) in now.difference(&remote) {
         if !remote.iter().any(|(c, _)| c == cidr) {
@@ -123,7 +204,8 @@ async fn apply(table: &RouteTable) -> Result<(), RouteError> {
         }
     }
     // Other hosts' traffic in to this host's slices, while there are other hosts.
-    let wanted: BTreeSet<String> = if remote.is_empty() { BTreeSet::new() } else { own };
+    let wanted: BTreeSet<String> =
+        if plan.has_other_hosts() { plan.own.clone() } else { BTreeSet::new() };
     let open = current_openings().await?;
     for cidr in wanted.difference(&open) {
         let rule = opening(cidr);
@@ -132,6 +214,87 @@ async fn apply(table: &RouteTable) -> Result<(), RouteError> {
     for cidr in open.difference(&wanted) {
         let rule = opening(cidr);
         logged(run("iptables", &[&["-w", "5", "-D", "FORWARD"][..], &rule].concat()).await);
+    }
+    Ok(())
+}
+
+/// Makes `flvx0` what `plan` asks: absent without hosts on other segments, else up with this
+/// host's MAC, a forwarding entry per remote host and a neighbour entry per remote slice's
+/// gateway (stale ones removed).
+async fn overlay(plan: &Plan) -> Result<(), RouteError> {
+    let exists = run("ip", &["link", "show", OVERLAY]).await.is_ok();
+    let Some(address) = plan.address.filter(|_| !plan.overlay.is_empty()) else {
+        if exists {
+            run("ip", &["link", "del", OVERLAY]).await?;
+        }
+        return Ok(());
+    };
+    let local = address.to_string();
+    if !exists {
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                OVERLAY,
+                "type",
+                "vxlan",
+                "id",
+                OVERLAY_VNI,
+                "local",
+                &local,
+                "dstport",
+                OVERLAY_PORT,
+                "nolearning",
+            ],
+        )
+        .await?;
+    }
+    run("ip", &["link", "set", OVERLAY, "address", &overlay_mac(address), "up"]).await?;
+    let peers: BTreeSet<Ipv4Addr> = plan.overlay.iter().map(|(_, host)| *host).collect();
+    let forwarding = run("bridge", &["fdb", "show", "dev", OVERLAY]).await?;
+    for line in forwarding.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let dst = words.iter().position(|w| *w == "dst").and_then(|i| words.get(i + 1));
+        let stale = dst.and_then(|d| d.parse().ok()).is_some_and(|d| !peers.contains(&d));
+        if let (true, Some(mac)) = (stale, words.first()) {
+            logged(
+                run("bridge", &["fdb", "del", mac, "dev", OVERLAY, "dst", dst.unwrap_or(&"")])
+                    .await,
+            );
+        }
+    }
+    for peer in &peers {
+        let (mac, peer) = (overlay_mac(*peer), peer.to_string());
+        logged(
+            run(
+                "bridge",
+                &["fdb", "replace", &mac, "dev", OVERLAY, "dst", &peer, "self", "permanent"],
+            )
+            .await,
+        );
+    }
+    let gateways: BTreeSet<(Ipv4Addr, Ipv4Addr)> =
+        plan.overlay.iter().filter_map(|(cidr, host)| Some((gateway(cidr)?, *host))).collect();
+    let neighbours = run("ip", &["neigh", "show", "dev", OVERLAY]).await?;
+    for line in neighbours.lines() {
+        let Some(ip) = line.split_whitespace().next().and_then(|w| w.parse::<Ipv4Addr>().ok())
+        else {
+            continue;
+        };
+        if !gateways.iter().any(|(g, _)| *g == ip) {
+            logged(run("ip", &["neigh", "del", &ip.to_string(), "dev", OVERLAY]).await);
+        }
+    }
+    for (gateway, host) in &gateways {
+        let (gateway, mac) = (gateway.to_string(), overlay_mac(*host));
+        logged(
+            run(
+                "ip",
+                &["neigh", "replace", &gateway, "lladdr", &mac, "dev", OVERLAY, "nud", "permanent"],
+            )
+            .await,
+        );
     }
     Ok(())
 }
@@ -178,11 +341,46 @@ mod tests {
             ],
         };
         let local = BTreeSet::from([Ipv4Addr::new(192, 168, 9, 2), Ipv4Addr::LOCALHOST]);
-        let (remote, own) = plan(&table, &local);
+        let segments =
+            networks_in_ip_output("2: eth0    inet 192.168.9.2/24 brd x scope global eth0");
+        let plan = plan(&table, &local, &segments);
         assert_eq!(
-            remote,
+            plan.direct,
             BTreeSet::from([("10.0.1.0/24".to_string(), Ipv4Addr::new(192, 168, 9, 3))])
         );
-        assert_eq!(own, BTreeSet::from(["10.0.0.0/24".to_string(), "10.0.16.0/24".to_string()]));
+        assert!(plan.overlay.is_empty());
+        assert_eq!(
+            plan.own,
+            BTreeSet::from(["10.0.0.0/24".to_string(), "10.0.16.0/24".to_string()])
+        );
+    }
+
+    #[test]
+    fn hosts_on_other_segments_go_through_the_overlay() {
+        let table = RouteTable {
+            routes: vec![
+                HostRoute { cidr: "10.0.0.0/24".into(), via: Ipv4Addr::new(192, 168, 9, 2) },
+                HostRoute { cidr: "10.0.1.0/24".into(), via: Ipv4Addr::new(192, 168, 9, 3) },
+                HostRoute { cidr: "10.0.2.0/24".into(), via: Ipv4Addr::new(172, 30, 0, 7) },
+            ],
+        };
+        let local = BTreeSet::from([Ipv4Addr::new(192, 168, 9, 2)]);
+        let segments = networks_in_ip_output(
+            "1: lo inet 127.0.0.1/8 scope host lo\n2: eth0 inet 192.168.9.2/24 scope global eth0",
+        );
+        let plan = plan(&table, &local, &segments);
+        let far = Ipv4Addr::new(172, 30, 0, 7);
+        assert_eq!(plan.overlay, BTreeSet::from([("10.0.2.0/24".to_string(), far)]));
+        assert_eq!(plan.address, Some(Ipv4Addr::new(192, 168, 9, 2)));
+        // The far slice's next hop is its gateway, on the overlay.
+        assert!(plan.routes().contains(&("10.0.2.0/24".to_string(), Ipv4Addr::new(10, 0, 2, 1))));
+        assert_eq!(overlay_mac(far), "02:00:ac:1e:00:07");
+        // A host with no slice of its own has no end of an overlay.
+        let stranger = plan_without_address(&table, &segments);
+        assert!(stranger.overlay.is_empty() && stranger.address.is_none());
+    }
+
+    fn plan_without_address(table: &RouteTable, segments: &[Cidr]) -> Plan {
+        plan(table, &BTreeSet::from([Ipv4Addr::new(192, 168, 9, 9)]), segments)
     }
 }
