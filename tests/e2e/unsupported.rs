@@ -5,8 +5,7 @@
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::{
     ContainerDefinition, ContainerInstanceField, ContainerOverride, DeploymentConfiguration,
-    DeploymentStrategy, LoadBalancer, ResourceRequirement, ResourceType, ServiceRegistry,
-    TaskOverride,
+    DeploymentStrategy, LoadBalancer, ResourceRequirement, ResourceType, TaskOverride,
 };
 
 use crate::support::Flotilla;
@@ -81,18 +80,15 @@ async fn services_refuse_what_they_would_ignore_and_store_nothing() {
         .update_service()
         .service("plain")
         .desired_count(3)
-        .service_registries(
-            ServiceRegistry::builder()
-                .registry_arn("arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1")
-                // A registry's `port` (awsvpc tasks' SRV records) is not supported yet.
-                .port(8080)
-                .build(),
+        .deployment_configuration(
+            // A bake time belongs to blue/green, linear and canary deployments: not yet.
+            DeploymentConfiguration::builder().bake_time_in_minutes(5).build(),
         )
         .send()
         .await
-        .expect_err("a registry port cannot be honoured yet")
+        .expect_err("a bake time cannot be honoured yet")
         .into_service_error();
-    refused(error, "serviceRegistries[].port");
+    refused(error, "deploymentConfiguration.bakeTimeInMinutes");
     let described = ecs.describe_services().services("plain").send().await.expect("describe");
     let service = &described.services()[0];
     assert_eq!(service.desired_count(), 0, "the refused update changed the service");
