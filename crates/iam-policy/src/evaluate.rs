@@ -1,0 +1,138 @@
+//! Evaluation: which statements apply to a request, and the decision they make together.
+
+use std::collections::HashMap;
+
+use crate::document::{Effect, Policy, Principal, Selector, Statement, VARIABLES_VERSION};
+use crate::matching::{arn_like, glob, substitute};
+
+/// The request's condition keys and their values (a key may have several: `aws:TagKeys`).
+/// Keys are case-insensitive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    values: HashMap<String, Vec<String>>,
+}
+
+impl Context {
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// Sets `key` to one value.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Context {
+        self.values.insert(key.to_ascii_lowercase(), vec![value.into()]);
+        self
+    }
+
+    /// Sets `key` to several values.
+    pub fn with_all(mut self, key: &str, values: impl IntoIterator<Item = String>) -> Context {
+        self.values.insert(key.to_ascii_lowercase(), values.into_iter().collect());
+        self
+    }
+
+    pub(crate) fn values(&self, key: &str) -> Option<&[String]> {
+        self.values.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+    }
+
+    /// A single-valued key's value (a policy variable's).
+    pub(crate) fn single(&self, key: &str) -> Option<&str> {
+        match self.values(key) {
+            Some([one]) => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// What is asked: `ecs:RunTask` on a task definition's ARN, with the context's keys; for a
+/// trust policy, by whom (`principal`).
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub principal: Option<&'a Principal>,
+    pub context: &'a Context,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// A statement denies it: nothing else can allow it.
+    ExplicitDeny,
+    /// Nothing allows it.
+    ImplicitDeny,
+}
+
+/// The decision of `policies` together (all of one principal's, or one resource policy's).
+pub fn evaluate(policies: &[&Policy], request: &Request<'_>) -> Decision {
+    let mut allowed = false;
+    for policy in policies {
+        let variables = policy.version == VARIABLES_VERSION;
+        for statement in &policy.statements {
+            if applies(statement, request, variables) {
+                match statement.effect {
+                    Effect::Deny => return Decision::ExplicitDeny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+    }
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::ImplicitDeny
+    }
+}
+
+fn applies(statement: &Statement, request: &Request<'_>, variables: bool) -> bool {
+    let action = |pattern: &String| glob(pattern, request.action, true);
+    let action_matches = match &statement.action {
+        Selector::Only(list) => list.iter().any(action),
+        Selector::AllBut(list) => !list.iter().any(action),
+    };
+    if !action_matches {
+        return false;
+    }
+    let resource = |pattern: &String| {
+        let pattern = match variables {
+            true => substitute(pattern, request.context),
+            false => Some(pattern.clone()),
+        };
+        pattern.is_some_and(|p| arn_like(&p, request.resource))
+    };
+    let resource_matches = match &statement.resource {
+        None => true,
+        Some(Selector::Only(list)) => list.iter().any(resource),
+        Some(Selector::AllBut(list)) => !list.iter().any(resource),
+    };
+    if !resource_matches {
+        return false;
+    }
+    let principal_matches = match (&statement.principal, request.principal) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(Selector::Only(list)), Some(who)) => list.iter().any(|p| names(p, who)),
+        (Some(Selector::AllBut(list)), Some(who)) => !list.iter().any(|p| names(p, who)),
+    };
+    principal_matches && statement.conditions.iter().all(|c| c.holds(request.context, variables))
+}
+
+/// Whether a policy's principal names `who`: `*`, the same kind and value, or (AWS) the
+/// account id or root ARN of `who`'s account.
+fn names(listed: &Principal, who: &Principal) -> bool {
+    if listed.kind == "*" || (listed.kind == "AWS" && listed.value == "*") {
+        return true;
+    }
+    if listed.kind != who.kind {
+        return false;
+    }
+    if listed.value == who.value {
+        return true;
+    }
+    // An account (its id or its root) names every principal of that account.
+    let account_of = |arn: &str| arn.split(':').nth(4).map(str::to_string);
+    let listed_account = match listed.value.strip_suffix(":root") {
+        Some(root) => account_of(&format!("{root}:x")),
+        None if listed.value.chars().all(|c| c.is_ascii_digit()) => Some(listed.value.clone()),
+        None => None,
+    };
+    listed.kind == "AWS" && listed_account.is_some() && listed_account == account_of(&who.value)
+}

@@ -1,0 +1,85 @@
+//! Wildcards (`*`, `?`), ARNs segment by segment, and policy variables.
+
+use crate::evaluate::Context;
+
+/// Whether `text` matches `pattern`, where `*` is any run of characters and `?` any one.
+pub(crate) fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let same = |a: char, b: char| {
+        if ignore_case {
+            a.to_lowercase().eq(b.to_lowercase())
+        } else {
+            a == b
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    // Where the last `*` was, and where in the text it started matching: to backtrack to.
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || (p[i] != '*' && same(p[i], t[j]))) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((s, matched)) = star {
+            i = s + 1;
+            j = matched + 1;
+            star = Some((s, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// ARN matching (`Resource`, `ArnLike`, `ArnEquals`): each of the six colon-separated parts
+/// against the pattern's part, wildcards within a part; `*` alone matches every resource.
+pub(crate) fn arn_like(pattern: &str, arn: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let pattern_parts: Vec<&str> = pattern.splitn(6, ':').collect();
+    let arn_parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if pattern_parts.len() != 6 || arn_parts.len() != 6 {
+        // Not ARNs: the whole text, as a wildcard pattern.
+        return pattern_parts.len() != 6 && arn_parts.len() != 6 && glob(pattern, arn, false);
+    }
+    pattern_parts.iter().zip(&arn_parts).all(|(p, a)| glob(p, a, false))
+}
+
+/// `text` with its policy variables replaced from `context`: `None` when one has no value and
+/// no default (the element it is in matches nothing). `${*}`, `${?}`, `${$}` are the literal
+/// characters; `${key, 'default'}` falls back to the default.
+pub(crate) fn substitute(text: &str, context: &Context) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Some(out);
+        };
+        let inside = &after[..end];
+        let (name, default) = match inside.split_once(',') {
+            Some((name, default)) => {
+                let default = default.trim();
+                let quoted = default.strip_prefix('\'').and_then(|d| d.strip_suffix('\''));
+                (name.trim(), quoted)
+            }
+            None => (inside.trim(), None),
+        };
+        match name {
+            "*" | "?" | "$" => out.push_str(name),
+            _ => match context.single(name).or(default) {
+                Some(value) => out.push_str(value),
+                None => return None,
+            },
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
