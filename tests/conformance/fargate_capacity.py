@@ -41,6 +41,8 @@ class Capacity(Checks):
             call(**request)
         except (self.ecs.exceptions.InvalidParameterException, self.ecs.exceptions.ClientException) as error:
             return error.response["Error"]["Message"]
+        except self.ecs.exceptions.PlatformUnknownException as error:
+            return "PlatformUnknownException: " + error.response["Error"]["Message"]
         return "accepted"
 
     def describe(self, arns: list[str]) -> list[dict]:
@@ -108,7 +110,8 @@ class Capacity(Checks):
         ecs = self.ecs
         message = self.refusal(ecs.run_task, cluster=self.cluster, taskDefinition=arn, launchType="FARGATE",
                                networkConfiguration=self.network(), platformVersion="1.3.0")
-        self.expect("a platform version the capacity does not run is refused", "does not exist" in message, message)
+        self.expect("a platform version the capacity does not run is refused",
+                    message.startswith("PlatformUnknownException") and "does not exist" in message, message)
         message = self.refusal(ecs.run_task, cluster=self.cluster, taskDefinition=arn, launchType="EC2",
                                networkConfiguration=self.network(), platformVersion="LATEST")
         self.expect("an EC2 launch takes no platform version", "must be null" in message, message)
@@ -198,7 +201,8 @@ class Capacity(Checks):
         self.expect("tasks took spare pause containers (renamed to ECS's pause names)",
                     any("internalecspause" in name for name in taken), taken)
         message = self.refusal(ecs.update_service, cluster=self.cluster, service="fg-mix", platformVersion="1.3.0")
-        self.expect("UpdateService checks the platform version", "does not exist" in message, message)
+        self.expect("UpdateService checks the platform version",
+                    message.startswith("PlatformUnknownException"), message)
 
     def drain_checks(self) -> None:
         tasks = self.service_tasks("fg-mix")

@@ -658,7 +658,22 @@ async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
             String::from_utf8_lossy(&out.stdout).contains("vxlan id 7700")
         });
     }
+    // The caller's host sends to the web task through the overlay, not to its router (which
+    // routes every slice too, for the server there).
+    let path = sh("ip", &["netns", "exec", &caller_host.netns, "ip", "route", "get", &web_address]);
+    assert!(path.contains("dev flvx0"), "the path to the other segment's task: {path}");
+    // `ip netns exec` shows the namespace's own /sys.
+    let sent = |host: &Host| {
+        let counter = "/sys/class/net/flvx0/statistics/tx_bytes";
+        sh("ip", &["netns", "exec", &host.netns, "cat", counter]).parse::<u64>().ok()
+    };
+    let before = sent(caller_host).unwrap_or(0);
     let reached = within(true, || fetch_from(caller_host, &caller, &web_address));
+    let after = sent(caller_host).unwrap_or(0);
+    assert!(
+        !reached || after > before,
+        "the request did not cross flvx0 ({before} -> {after} bytes)"
+    );
     if !reached {
         diagnose(
             &hosts,

@@ -269,14 +269,16 @@ pub async fn run(
             }
         }
     };
-    tokio::select! {
+    let ended = tokio::select! {
         result = connect => result,
         _ = shutdown => {
             tracing::info!("agent shutting down; tasks keep running");
-            if let Some((spare, runtime)) = spare {
-                spare.discard(runtime.as_ref()).await;
-            }
             Ok(())
         }
+    };
+    // Stopped or refused for good, the agent leaves no spare behind.
+    if let Some((spare, runtime)) = spare {
+        spare.discard(runtime.as_ref()).await;
     }
+    ended
 }

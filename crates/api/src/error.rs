@@ -28,6 +28,7 @@ pub enum ErrorCode {
     ResourceInUseException,
     NamespaceNotFoundException,
     TaskSetNotFoundException,
+    PlatformUnknownException,
     /// EC2: a request with `DryRun` that would have succeeded.
     DryRunOperation,
     InvalidVpcIdNotFound,
@@ -132,6 +133,7 @@ impl ErrorCode {
             ResourceInUseException => "ResourceInUseException",
             NamespaceNotFoundException => "NamespaceNotFoundException",
             TaskSetNotFoundException => "TaskSetNotFoundException",
+            PlatformUnknownException => "PlatformUnknownException",
             DryRunOperation => "DryRunOperation",
             InvalidVpcIdNotFound => "InvalidVpcID.NotFound",
             InvalidSubnetIdNotFound => "InvalidSubnetID.NotFound",

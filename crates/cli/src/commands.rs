@@ -505,7 +505,8 @@ fn parse_upstream(text: &str) -> anyhow::Result<std::net::SocketAddr> {
     Ok((ip, 53).into())
 }
 
-/// `flotilla lb`: one region's listeners on this machine, fed by the server.
+/// `flotilla drain`: the machine of the agent whose state is in `--data-dir` drained (or taken
+/// back), with that agent's credential.
 pub fn drain(args: DrainArgs) -> anyhow::Result<()> {
     use flotilla_api::status::InstanceStatus;
     let server = ServerAddress::new(args.server, args.region);
@@ -522,6 +523,7 @@ pub fn drain(args: DrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `flotilla lb`: one region's listeners on this machine, fed by the server.
 pub fn lb(args: LbArgs) -> anyhow::Result<()> {
     let token = read_token(&args.token_file)?;
     let config = flotilla_proxy::remote::RemoteConfig {

@@ -1,9 +1,10 @@
 //! `POST /v1/agent/drain`: the operator drains one machine (`flotilla drain`), presenting that
 //! machine's instance credential. The instance turns DRAINING (no new tasks; its service tasks
 //! are replaced elsewhere, as UpdateContainerInstancesState does), and on Fargate capacity its
-//! FARGATE_SPOT tasks are interrupted at once: stopped with stopCode `SpotInterruption`, their
-//! containers given SIGTERM and their `stopTimeout` (at most 120 s on Fargate) before SIGKILL —
-//! AWS's two-minute warning. `ACTIVE` takes the machine back.
+//! FARGATE_SPOT tasks are interrupted at once: stopped with stopCode `SpotInterruption`, a
+//! service task first leaving its load balancers and registry (deregistration delay), then
+//! its containers given SIGTERM and their `stopTimeout` (at most 120 s on Fargate) before
+//! SIGKILL — AWS's two-minute warning. `ACTIVE` takes the machine back.
 
 use std::sync::Arc;
 
@@ -51,8 +52,13 @@ pub async fn drain(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     };
     let now = flotilla_api::epoch_seconds(std::time::SystemTime::now());
-    let outcome =
-        app.state.write(move |staged| set_status(staged, &cluster, &id, wanted, now)).await;
+    let load_balancing = Arc::clone(&app.load_balancing);
+    let outcome = app
+        .state
+        .write(move |staged| {
+            set_status(staged, &cluster, &id, wanted, now, load_balancing.as_ref())
+        })
+        .await;
     match outcome {
         Ok(reply) => json(&reply),
         Err(error) => (StatusCode::CONFLICT, format!("{}\n", error.message)).into_response(),
@@ -66,6 +72,7 @@ fn set_status(
     id: &str,
     wanted: InstanceStatus,
     now: f64,
+    load_balancing: &dyn crate::load_balancing::LoadBalancing,
 ) -> Result<DrainReply, ApiError> {
     let mut record = match staged.get(&instance_key(cluster, id)) {
         Some(Record::Instance(record)) => *record,
@@ -96,6 +103,15 @@ fn set_status(
             task.task.stopped_reason = Some(SPOT_REASON.into());
             task.task.stopping_at.get_or_insert(now);
             task.task.version += 1;
+            // A service task leaves its load balancers and registry first (the warning is
+            // for that), as StopTask's and the scheduler's stops do.
+            let service = task.task.group.as_deref().and_then(|g| g.strip_prefix("service:"));
+            let service = service
+                .and_then(|name| staged.state().services.get(&(task.cluster.clone(), name.into())));
+            if let Some(service) = service {
+                let hold = crate::deactivation::deregistration_hold(service, &task, load_balancing);
+                crate::deactivation::deactivate(&mut task, hold, now);
+            }
             staged.put(Record::Task(Box::new(task)));
             interrupted += 1;
         }

@@ -1197,8 +1197,33 @@ impl<'b> Pass<'_, 'b> {
         for d in &mut service.service.deployments {
             d.status = DeploymentStatus::Active;
         }
-        let mut rollback: Deployment =
-            new_deployment(id.clone(), &target, service.service.desired_count, self.now);
+        // The rollback runs where and how the last completed deployment ran: its own settings
+        // when it is still there, else the service's.
+        let completed =
+            service.service.deployments.iter().skip(1).find(|d| d.task_definition == target);
+        let settings = match completed {
+            Some(d) => (
+                d.network_configuration.clone(),
+                d.launch_type.clone(),
+                d.capacity_provider_strategy.clone(),
+                d.platform_version.clone(),
+            ),
+            None => (
+                service.service.network_configuration.clone(),
+                service.service.launch_type.clone(),
+                service.service.capacity_provider_strategy.clone(),
+                service.service.platform_version.clone(),
+            ),
+        };
+        let (network_configuration, launch_type, capacity_provider_strategy, platform_version) =
+            settings;
+        let mut rollback: Deployment = Deployment {
+            network_configuration,
+            launch_type,
+            capacity_provider_strategy,
+            platform_version,
+            ..new_deployment(id.clone(), &target, service.service.desired_count, self.now)
+        };
         rollback.rollout_state_reason =
             format!("ECS deployment circuit breaker: rolling back to deploymentId {failed_id}.");
         service.service.deployments.insert(0, rollback);

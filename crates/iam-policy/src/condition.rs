@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::document::{plain, PolicyError};
 use crate::evaluate::Context;
-use crate::matching::{arn_like, glob, substitute};
+use crate::matching::{arn_like, glob, literal, substitute};
 
 /// The comparison an operator makes, without its negation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,9 +148,10 @@ impl Condition {
         }
         let Some(request) = present else {
             return match self.set {
+                _ if self.if_exists => true,
                 Set::AllValues => true,
                 Set::AnyValue => false,
-                Set::Single => self.if_exists || self.negated,
+                Set::Single => self.negated,
             };
         };
         // Variables in String and Arn values; a value whose variable has no value matches
@@ -164,7 +165,12 @@ impl Condition {
                     | Compare::ArnLike
             );
         let wanted: Vec<String> = if substitutes {
-            self.values.iter().filter_map(|v| substitute(v, context)).collect()
+            // A value whose variable has no value (nor default): the condition does not
+            // hold, whatever the operator (a negated one must not turn it into a match).
+            match self.values.iter().map(|v| substitute(v, context)).collect::<Option<_>>() {
+                Some(values) => values,
+                None => return false,
+            }
         } else {
             self.values.clone()
         };
@@ -190,8 +196,8 @@ impl Condition {
 fn compare(how: Compare, value: &str, wanted: &str) -> bool {
     use Compare::*;
     match how {
-        StringEquals | BinaryEquals => value == wanted,
-        StringEqualsIgnoreCase => value.eq_ignore_ascii_case(wanted),
+        StringEquals | BinaryEquals => value == literal(wanted),
+        StringEqualsIgnoreCase => value.eq_ignore_ascii_case(&literal(wanted)),
         StringLike => glob(wanted, value, false),
         ArnLike => arn_like(wanted, value),
         Bool => value.eq_ignore_ascii_case(wanted),
@@ -231,12 +237,24 @@ fn ordered(how: Compare, order: Option<std::cmp::Ordering>) -> bool {
     )
 }
 
-/// A date as AWS takes one: ISO 8601 (RFC 3339) or seconds since the epoch.
+/// A date as AWS takes one: ISO 8601 — a day (`2026-01-01`), a time with or without seconds
+/// (`2026-01-01T00:00Z`, `2026-01-01T00:00:00.5+02:00`) — or seconds since the epoch.
 fn date(text: &str) -> Option<i128> {
-    if let Ok(seconds) = text.trim().parse::<i64>() {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
         return Some(i128::from(seconds) * 1_000_000_000);
     }
-    OffsetDateTime::parse(text.trim(), &Rfc3339).ok().map(|d| d.unix_timestamp_nanos())
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00Z"),
+        _ => match text.split_once('T') {
+            // hh:mm then a zone: seconds added.
+            Some((day, time)) if time.len() >= 5 && time.as_bytes().get(5) != Some(&b':') => {
+                format!("{day}T{}:00{}", &time[..5], &time[5..])
+            }
+            _ => text.to_string(),
+        },
+    };
+    OffsetDateTime::parse(&full, &Rfc3339).ok().map(|d| d.unix_timestamp_nanos())
 }
 
 /// Whether address `value` is in `range` (an address or a CIDR block, IPv4 or IPv6).

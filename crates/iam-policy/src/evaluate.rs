@@ -91,17 +91,23 @@ fn applies(statement: &Statement, request: &Request<'_>, variables: bool) -> boo
     if !action_matches {
         return false;
     }
+    // A pattern whose variable has no value: `None`. It matches nothing in `Resource`, and
+    // makes a `NotResource` statement not apply (it must never widen one).
     let resource = |pattern: &String| {
         let pattern = match variables {
             true => substitute(pattern, request.context),
             false => Some(pattern.clone()),
         };
-        pattern.is_some_and(|p| arn_like(&p, request.resource))
+        pattern.map(|p| arn_like(&p, request.resource))
     };
     let resource_matches = match &statement.resource {
         None => true,
-        Some(Selector::Only(list)) => list.iter().any(resource),
-        Some(Selector::AllBut(list)) => !list.iter().any(resource),
+        Some(Selector::Only(list)) => list.iter().any(|p| resource(p) == Some(true)),
+        Some(Selector::AllBut(list)) => list
+            .iter()
+            .map(resource)
+            .collect::<Option<Vec<bool>>>()
+            .is_some_and(|m| !m.contains(&true)),
     };
     if !resource_matches {
         return false;

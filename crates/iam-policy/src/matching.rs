@@ -2,11 +2,45 @@
 
 use crate::evaluate::Context;
 
+/// A `*` or `?` that a policy variable put into a pattern (`${*}`, or a value holding one): it
+/// matches that very character, never as a wildcard. Private-use characters, so no ARN or
+/// policy text has them.
+const LITERAL_STAR: char = '\u{E000}';
+const LITERAL_QUESTION: char = '\u{E001}';
+
+/// A substituted text with its literal marks back to the characters (for exact comparisons).
+pub(crate) fn literal(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            LITERAL_STAR => '*',
+            LITERAL_QUESTION => '?',
+            other => other,
+        })
+        .collect()
+}
+
+/// A variable's value in a pattern: its wildcard characters are literal.
+fn escaped(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            '*' => LITERAL_STAR,
+            '?' => LITERAL_QUESTION,
+            other => other,
+        })
+        .collect()
+}
+
 /// Whether `text` matches `pattern`, where `*` is any run of characters and `?` any one.
 pub(crate) fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let same = |a: char, b: char| {
+        let a = match a {
+            LITERAL_STAR => '*',
+            LITERAL_QUESTION => '?',
+            other => other,
+        };
         if ignore_case {
             a.to_lowercase().eq(b.to_lowercase())
         } else {
@@ -50,8 +84,9 @@ pub(crate) fn arn_like(pattern: &str, arn: &str) -> bool {
 }
 
 /// `text` with its policy variables replaced from `context`: `None` when one has no value and
-/// no default (the element it is in matches nothing). `${*}`, `${?}`, `${$}` are the literal
-/// characters; `${key, 'default'}` falls back to the default.
+/// no default (the element it is in does not apply). `${*}`, `${?}`, `${$}` are the literal
+/// characters; `${key, 'default'}` falls back to the default. What a variable puts in is
+/// literal: its `*` and `?` are no wildcards.
 pub(crate) fn substitute(text: &str, context: &Context) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -72,9 +107,11 @@ pub(crate) fn substitute(text: &str, context: &Context) -> Option<String> {
             None => (inside.trim(), None),
         };
         match name {
-            "*" | "?" | "$" => out.push_str(name),
+            "*" => out.push(LITERAL_STAR),
+            "?" => out.push(LITERAL_QUESTION),
+            "$" => out.push('$'),
             _ => match context.single(name).or(default) {
-                Some(value) => out.push_str(value),
+                Some(value) => out.push_str(&escaped(value)),
                 None => return None,
             },
         }

@@ -162,6 +162,63 @@ fn resources_take_policy_variables_in_2012_10_17_only() {
 }
 
 #[test]
+fn what_a_variable_puts_in_is_literal_and_a_missing_one_never_widens() {
+    let ctx = Context::new().with("aws:username", "a*");
+    // `${*}` is a star, not a wildcard; so is a star in a variable's value.
+    let star = policy(
+        r#"{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${*}"}"#,
+    );
+    assert_eq!(decide(&[&star], "s3:GetObject", "arn:aws:s3:::b/*", &ctx), Decision::Allow);
+    assert_eq!(
+        decide(&[&star], "s3:GetObject", "arn:aws:s3:::b/key", &ctx),
+        Decision::ImplicitDeny
+    );
+    let user = policy(
+        r#"{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::1:user/${aws:username}"}"#,
+    );
+    assert_eq!(
+        decide(&[&user], "iam:GetUser", "arn:aws:iam::1:user/alice", &ctx),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(decide(&[&user], "iam:GetUser", "arn:aws:iam::1:user/a*", &ctx), Decision::Allow);
+    // No value: a negated condition does not hold, a NotResource statement does not apply.
+    let none = Context::new();
+    let negated = policy(
+        r#"{"Effect": "Allow", "Action": "ecs:*", "Resource": "*",
+            "Condition": {"StringNotEquals": {"ecs:cluster": "${aws:PrincipalTag/team}"}}}"#,
+    );
+    let with_cluster = Context::new().with("ecs:cluster", CLUSTER);
+    assert_eq!(decide(&[&negated], "ecs:RunTask", TASK_DEF, &with_cluster), Decision::ImplicitDeny);
+    let not_resource = policy(
+        r#"{"Effect": "Allow", "Action": "iam:*", "NotResource": "arn:aws:iam::1:user/${aws:username}"}"#,
+    );
+    assert_eq!(
+        decide(&[&not_resource], "iam:GetUser", "arn:aws:iam::1:user/x", &none),
+        Decision::ImplicitDeny
+    );
+}
+
+#[test]
+fn dates_take_the_iso_forms_aws_takes() {
+    let ctx = Context::new().with("aws:CurrentTime", "2026-12-07T12:00:00Z");
+    for (condition, wanted) in [
+        (r#"{"DateGreaterThan": {"aws:CurrentTime": "2026-12-07"}}"#, true),
+        (r#"{"DateLessThan": {"aws:CurrentTime": "2026-12-07T11:59Z"}}"#, false),
+        (r#"{"DateLessThan": {"aws:CurrentTime": "2026-12-07T13:00+00:00"}}"#, true),
+        (r#"{"ForAnyValue:DateEqualsIfExists": {"aws:TokenIssueTime": "2026-01-01"}}"#, true),
+    ] {
+        let p = policy(&format!(
+            r#"{{"Effect": "Allow", "Action": "ecs:RunTask", "Resource": "*", "Condition": {condition}}}"#
+        ));
+        assert_eq!(
+            decide(&[&p], "ecs:RunTask", TASK_DEF, &ctx) == Decision::Allow,
+            wanted,
+            "{condition}"
+        );
+    }
+}
+
+#[test]
 fn trust_policies_name_their_principals() {
     let trust = policy(
         r#"{"Effect": "Allow", "Action": "sts:AssumeRole",

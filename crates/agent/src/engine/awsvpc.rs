@@ -207,16 +207,27 @@ pub async fn create_pause(
     }
     networking.ensure_image(runtime.as_ref()).await?;
     let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
+    // One made before the state file could say so (an agent killed right after): that one.
+    if let Ok(Some(existing)) = runtime.inspect(&plan.docker_name).await {
+        pause.docker_id = Some(existing.id);
+        return Ok(());
+    }
     if plan.definition.dns_servers == spare_plan(networking, config).definition.dns_servers
         && plan.definition.dns_search_domains.is_none()
     {
         if let Some(id) = networking.spare.take(runtime, spare_plan(networking, config)) {
-            // Named as ECS's agent names a pause container; a failed rename keeps the spare's.
-            if let Err(error) = runtime.rename(&id, &plan.docker_name).await {
-                tracing::warn!(%error, "cannot rename the spare pause container");
+            // Named as ECS's agent names a pause container. A spare that cannot be (removed
+            // behind the agent's back) is dropped, and the task gets a pause of its own.
+            match runtime.rename(&id, &plan.docker_name).await {
+                Ok(()) => {
+                    pause.docker_id = Some(id);
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the spare pause container is unusable; making one");
+                    let _ = runtime.remove(&id).await;
+                }
             }
-            pause.docker_id = Some(id);
-            return Ok(());
         }
     }
     let id = runtime.create(&plan).await.map_err(|e| format!("pause container: {e}"))?;

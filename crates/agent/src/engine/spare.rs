@@ -42,6 +42,10 @@ impl SparePause {
             slot.wanted = true;
             let taken = slot.ready.take();
             slot.handed_out.extend(taken.clone());
+            // Only the last few can still be unrecorded (a run records its pause within the
+            // state file's debounce): the list stays short whatever happened to the others.
+            let excess = slot.handed_out.len().saturating_sub(MAX_UNRECORDED);
+            slot.handed_out.drain(..excess);
             taken
         };
         self.refill(runtime, plan);
@@ -117,6 +121,9 @@ impl SparePause {
     }
 }
 
+/// How many taken spares are remembered until their runs record them.
+const MAX_UNRECORDED: usize = 16;
+
 /// The spare's name: unique, so a new one never collides with one still being removed.
 pub fn spare_name(agent_id: &str) -> String {
     format!("flotilla-spare-pause-{agent_id}-{:08x}", fastrand::u32(..))
@@ -124,4 +131,34 @@ pub fn spare_name(agent_id: &str) -> String {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(ready: Option<&str>, filling: bool, handed_out: &[&str]) -> SparePause {
+        let spare = SparePause::default();
+        *lock(&spare.state) = Slot {
+            ready: ready.map(str::to_string),
+            wanted: true,
+            filling,
+            handed_out: handed_out.iter().map(|h| h.to_string()).collect(),
+        };
+        spare
+    }
+
+    #[test]
+    fn only_a_spare_nobody_holds_or_waits_for_is_stray() {
+        let nobody = |_: &str| false;
+        assert!(!slot(Some("a"), false, &[]).is_stray("a", nobody), "the waiting spare");
+        assert!(!slot(None, false, &["b"]).is_stray("b", nobody), "handed out, not recorded yet");
+        assert!(!slot(None, false, &[]).is_stray("c", |id| id == "c"), "a run holds it");
+        assert!(!slot(None, true, &[]).is_stray("d", nobody), "one is starting: its id is unknown");
+        assert!(slot(Some("a"), false, &["b"]).is_stray("e", nobody), "a killed agent's leftover");
+        // A recorded spare is forgotten from the handed-out list.
+        let spare = slot(None, false, &["b"]);
+        assert!(!spare.is_stray("b", |id| id == "b"));
+        assert!(spare.is_stray("b", nobody), "once its run is gone, it is a stray");
+    }
 }

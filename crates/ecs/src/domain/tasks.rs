@@ -172,10 +172,13 @@ pub fn checked_platform_version(
             "The platform version must be null when specifying an EC2 launch type.",
         )),
         Some(v) if v == LATEST_PLATFORM || v == current => Ok(Some(v)),
-        Some(v) => Err(ApiError::invalid(format!(
-            "The specified platform version {v} does not exist: this region's Fargate capacity \
-             runs platform version {current} ({LATEST_PLATFORM})."
-        ))),
+        Some(v) => Err(ApiError::new(
+            flotilla_api::ErrorCode::PlatformUnknownException,
+            format!(
+                "The specified platform version {v} does not exist: this region's Fargate \
+                 capacity runs platform version {current} ({LATEST_PLATFORM})."
+            ),
+        )),
     }
 }
 
