@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::document::{plain, PolicyError};
-use crate::evaluate::Context;
+use crate::context::Context;
+use crate::error::{plain, PolicyError};
 use crate::matching::{arn_like, glob, literal, substitute};
 
 /// The comparison an operator makes, without its negation.

@@ -3,17 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::condition::Condition;
-
-/// Why a document is not a policy: `MalformedPolicyDocument`'s message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
-    #[error("Syntax errors in policy: {0}")]
-    Syntax(String),
-    #[error("Policy document must be version 2012-10-17 or 2008-10-17, not {0}")]
-    Version(String),
-    #[error("{0}")]
-    Invalid(String),
-}
+use crate::error::{plain, PolicyError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -240,13 +230,5 @@ pub(crate) fn strings(value: &Value, field: &str) -> Result<Vec<String>, PolicyE
             })
             .collect(),
         _ => Err(PolicyError::Syntax(format!("{field} is a string or a list of strings"))),
-    }
-}
-
-/// A JSON value as text, for a message.
-pub(crate) fn plain(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }

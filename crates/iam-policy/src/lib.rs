@@ -17,12 +17,16 @@
 //! has no set operators and no release since 2023, and the others evaluate a subset.
 
 mod condition;
+mod context;
 mod document;
+mod error;
 mod evaluate;
 mod matching;
 
-pub use document::{Effect, Policy, PolicyError, Principal, Statement};
-pub use evaluate::{evaluate, Context, Decision, Request};
+pub use context::Context;
+pub use document::{Effect, Policy, Principal, Statement};
+pub use error::PolicyError;
+pub use evaluate::{evaluate, Decision, Request};
 
 #[cfg(test)]
 mod tests;

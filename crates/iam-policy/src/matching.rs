@@ -1,6 +1,6 @@
 //! Wildcards (`*`, `?`), ARNs segment by segment, and policy variables.
 
-use crate::evaluate::Context;
+use crate::context::Context;
 
 /// A `*` or `?` that a policy variable put into a pattern (`${*}`, or a value holding one): it
 /// matches that very character, never as a wildcard. Private-use characters, so no ARN or
