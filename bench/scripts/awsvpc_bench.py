@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from stack import clients, wait_http
+from stack import clients, remove_subnet_bridges, wait_http
 
 DEMO_IMAGE = "flotilla/demo:latest"
 VPC_CIDR = "10.231.0.0/16"
@@ -41,7 +41,7 @@ class Bench:
         self.args = args
         self.dir = tempfile.mkdtemp(prefix="awsvpc-bench-")
         self.processes: list[subprocess.Popen] = []
-        self.bridge_name = ""
+        self.subnet = ""
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -55,8 +55,8 @@ class Bench:
                              capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        if self.bridge_name:
-            subprocess.run(["ip", "link", "del", self.bridge_name], capture_output=True)
+        if self.subnet:
+            remove_subnet_bridges(self.subnet)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def start(self) -> None:
@@ -86,7 +86,7 @@ class Bench:
             containerInstances=self.ecs.list_container_instances(cluster="default")["containerInstanceArns"])
         self.host_id = described["containerInstances"][0]["ec2InstanceId"]
         subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
-        self.bridge_name = "fl" + subnet[len("subnet-"):][-12:]
+        self.subnet = subnet
         # The tasks' group lets nothing in but its members: the usual shape, with rules to apply.
         container = {"name": "main", "image": DEMO_IMAGE, "command": ["sleep"], "memory": 32, "cpu": 16}
         self.bridge = self.ecs.register_task_definition(

@@ -46,7 +46,6 @@ class Bench:
         self.dir = tempfile.mkdtemp(prefix="crosshost-bench-")
         self.processes: list[subprocess.Popen] = []
         self.hosts: list[dict] = []
-        self.subnet_bridge = ""
 
     def close(self) -> None:
         for host in self.hosts:
@@ -129,7 +128,6 @@ class Bench:
                 raise SystemExit("the two hosts did not join")
             time.sleep(0.3)
         subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
-        self.subnet_bridge = "fl" + subnet[len("subnet-"):][-12:]
         definition = self.ecs.register_task_definition(
             family="crosshost", networkMode="awsvpc",
             containerDefinitions=[{"name": "main", "image": "flotilla/demo:latest", "memory": 64,

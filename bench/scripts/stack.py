@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import subprocess
 import time
 import urllib.request
 
@@ -35,3 +36,14 @@ def clients(endpoint: str, data_dir: str, *services: str) -> tuple:
         aws_access_key_id=key["aws_access_key_id"], aws_secret_access_key=key["aws_secret_access_key"],
         config=Config(retries={"total_max_attempts": 3}),
     ) for service in services)
+
+
+def remove_subnet_bridges(subnet_id: str) -> None:
+    """Removes this machine's bridges of a subnet: one per slice, `fl`, the id's last 8
+    characters and the slice's 4 hex digits (the CNI bridge plugin keeps them for a next task)."""
+    prefix = "fl" + subnet_id[-8:]
+    listed = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        name = line.split(": ")[1].split("@")[0] if ": " in line else ""
+        if name.startswith(prefix):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
