@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+import stack
 from stack import clients, remove_subnet_bridges, wait_http
 
 DEMO_IMAGE = "flotilla/demo:latest"
@@ -153,11 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     bench = Bench(args)
     bench.host_id = "none"
-    try:
-        bench.start()
-        return bench.run()
-    finally:
-        bench.close()
+    return stack.run(bench)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import stack
 from stack import clients, wait_http
 
 SEGMENT = "192.168.251"
@@ -198,12 +199,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
-    bench = Bench(args)
-    try:
-        bench.start()
-        return bench.run()
-    finally:
-        bench.close()
+    return stack.run(Bench(args))
 
 
 if __name__ == "__main__":

@@ -47,3 +47,12 @@ def remove_subnet_bridges(subnet_id: str) -> None:
         name = line.split(": ")[1].split("@")[0] if ": " in line else ""
         if name.startswith(prefix):
             subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def run(bench) -> int:
+    """Starts `bench`, runs it and closes it whatever happened: the run's exit code."""
+    try:
+        bench.start()
+        return bench.run()
+    finally:
+        bench.close()

@@ -215,6 +215,29 @@ fn diagnose(hosts: &[Host], commands: &[&str]) {
     }
 }
 
+/// A server listening on every address with a VPC of the test's own (`offset` keeps tests'
+/// VPCs apart), its ECS client, the VPC's CIDR and cluster `cluster`, created.
+async fn region(offset: u32, cluster: String) -> (Flotilla, aws_sdk_ecs::Client, String, String) {
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + offset) % 100);
+    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
+    let ecs = server.ecs();
+    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    (server, ecs, cidr, cluster)
+}
+
+/// The container instance ARNs of `cluster` once `count` agents have joined (within 60 s).
+async fn joined(ecs: &aws_sdk_ecs::Client, cluster: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = ecs.list_container_instances().cluster(cluster).send().await.expect("list");
+        if listed.container_instance_arns().len() == count {
+            return listed.container_instance_arns().to_vec();
+        }
+        assert!(Instant::now() < deadline, "the hosts did not join");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Task `arn` once RUNNING (within 90 s; failing if it stops first).
 async fn running(ecs: &aws_sdk_ecs::Client, cluster: &str, arn: &str) -> aws_sdk_ecs::types::Task {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -264,11 +287,7 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     let n = std::process::id() % 200;
     let segment = format!("192.168.{}", 20 + n % 200);
     let bridge = Segment::create(format!("flseg{n}"), &segment);
-    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 60) % 100);
-    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
-    let ecs = server.ecs();
-    let cluster = format!("hosts{n}");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let (server, ecs, cidr, cluster) = region(60, format!("hosts{n}")).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("http://{segment}.1:{}", server.port);
     let token = server.data_dir.join("agent-token");
@@ -286,22 +305,14 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
         hosts.push(host);
     }
     // Both hosts join; their instance ids, host by host.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let instances = loop {
-        let listed = ecs.list_container_instances().cluster(&cluster).send().await.expect("list");
-        if listed.container_instance_arns().len() == 2 {
-            let described = ecs
-                .describe_container_instances()
-                .cluster(&cluster)
-                .set_container_instances(Some(listed.container_instance_arns().to_vec()))
-                .send()
-                .await
-                .expect("describe");
-            break described.container_instances().to_vec();
-        }
-        assert!(Instant::now() < deadline, "the two hosts did not join");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let described = ecs
+        .describe_container_instances()
+        .cluster(&cluster)
+        .set_container_instances(Some(joined(&ecs, &cluster, 2).await))
+        .send()
+        .await
+        .expect("describe");
+    let instances = described.container_instances().to_vec();
     assert!(
         instances
             .iter()
@@ -555,11 +566,7 @@ async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
     for rule in routed.rules() {
         sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat());
     }
-    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 61) % 100);
-    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
-    let ecs = server.ecs();
-    let cluster = format!("segs{n}");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let (server, ecs, _cidr, cluster) = region(61, format!("segs{n}")).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let token = server.data_dir.join("agent-token");
     let mut hosts = Vec::new();
@@ -576,15 +583,7 @@ async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
         host.start_agent(&format!("http://{gateway}:{}", server.port), &cluster, &token, &address);
         hosts.push(host);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let instances = loop {
-        let listed = ecs.list_container_instances().cluster(&cluster).send().await.expect("list");
-        if listed.container_instance_arns().len() == 2 {
-            break listed.container_instance_arns().to_vec();
-        }
-        assert!(Instant::now() < deadline, "the two hosts did not join");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let instances = joined(&ecs, &cluster, 2).await;
     let subnet = first_subnet(&server);
     let register = |family: &str, command: &[&str]| {
         let request = ecs

@@ -28,6 +28,25 @@ pub fn addresses_in_ip_output(output: &str) -> BTreeSet<Ipv4Addr> {
         .collect()
 }
 
+/// The networks of the addresses in `ip -4 -o addr show` output (`192.168.9.2/24` is in
+/// 192.168.9.0/24), loopback left out.
+pub fn networks_in_ip_output(output: &str) -> Vec<crate::cidr::Cidr> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            let (address, prefix) = words.next()?.split_once('/')?;
+            let address: Ipv4Addr = address.parse().ok()?;
+            let prefix: u8 = prefix.parse().ok()?;
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            let network = Ipv4Addr::from(u32::from(address) & mask);
+            (!address.is_loopback())
+                .then(|| crate::cidr::Cidr::parse(&format!("{network}/{prefix}")).ok())?
+        })
+        .collect()
+}
+
 /// One host's slice of one subnet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -75,3 +75,48 @@ pub fn instance_credential_required() -> Response {
     )
         .into_response()
 }
+
+/// An instance's JSON request (log batches, log-group queries, a drain): its instance
+/// credential checked first, then at most `limit` bytes read and decoded. Refusals are
+/// plain-text answers (401, 403, 413, 400) the caller prints. Ok: the instance's cluster and
+/// id, and the request.
+pub(crate) async fn instance_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    request: axum::extract::Request,
+    limit: usize,
+    what: &str,
+) -> Result<(String, String, T), Response> {
+    let (parts, body) = request.into_parts();
+    let (cluster, id) = match identify(app, &parts.headers) {
+        Some(AgentIdentity::Instance { cluster, id }) => (cluster, id),
+        Some(AgentIdentity::Joining) => return Err(instance_credential_required()),
+        None => {
+            tracing::warn!("agent {what} refused: wrong or missing agent credential");
+            return Err(unauthorized());
+        }
+    };
+    let body =
+        flotilla_front::body::read_limited(&parts.headers, body, limit).await.map_err(|error| {
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, format!("{}\n", error.message)).into_response()
+        })?;
+    let decoded = serde_json::from_slice(&body).map_err(|error| {
+        (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
+    })?;
+    Ok((cluster, id, decoded))
+}
+
+/// A JSON answer to an agent.
+pub(crate) fn json_reply(reply: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(reply) {
+        Ok(json) => {
+            let mut response = Response::new(axum::body::Body::from(json));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+    }
+}

@@ -8,16 +8,15 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flotilla_api::agent::{DrainReply, DrainRequest};
 use flotilla_api::status::InstanceStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::ApiError;
 
-use crate::agent_auth::{self, AgentIdentity};
+use crate::agent_auth;
 use crate::state::{instance_key, Record, Staged, TaskRecord};
 use crate::App;
 
@@ -27,27 +26,15 @@ const SPOT_PROVIDER: &str = "FARGATE_SPOT";
 const SPOT_REASON: &str = "Your Spot Task was interrupted.";
 
 pub async fn drain(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let (cluster, id) = match agent_auth::identify(&app, &parts.headers) {
-        Some(AgentIdentity::Instance { cluster, id }) => (cluster, id),
-        Some(AgentIdentity::Joining) => return agent_auth::instance_credential_required(),
-        None => return agent_auth::unauthorized(),
-    };
-    let body = match flotilla_front::body::read_limited(&parts.headers, body, 4096).await {
-        Ok(body) => body,
-        Err(error) => {
-            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, format!("{}\n", error.message)).into_response();
-        }
-    };
-    let wanted = match serde_json::from_slice::<DrainRequest>(&body) {
-        Ok(DrainRequest { status: s @ (InstanceStatus::Draining | InstanceStatus::Active) }) => s,
-        Ok(DrainRequest { status }) => {
+    let (cluster, id, asked) =
+        match agent_auth::instance_request::<DrainRequest>(&app, request, 4096, "drain").await {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused,
+        };
+    let wanted = match asked.status {
+        status @ (InstanceStatus::Draining | InstanceStatus::Active) => status,
+        status => {
             let message = format!("status must be DRAINING or ACTIVE, not {status}\n");
-            return (StatusCode::BAD_REQUEST, message).into_response();
-        }
-        Err(error) => {
-            let message = format!("malformed drain request: {error}\n");
             return (StatusCode::BAD_REQUEST, message).into_response();
         }
     };
@@ -60,7 +47,7 @@ pub async fn drain(State(app): State<Arc<App>>, request: Request) -> Response {
         })
         .await;
     match outcome {
-        Ok(reply) => json(&reply),
+        Ok(reply) => agent_auth::json_reply(&reply),
         Err(error) => (StatusCode::CONFLICT, format!("{}\n", error.message)).into_response(),
     }
 }
@@ -128,17 +115,4 @@ fn set_status(
 fn spot_to_interrupt(task: &TaskRecord) -> bool {
     task.task.capacity_provider_name.as_deref() == Some(SPOT_PROVIDER)
         && task.task.desired_status != TaskStatus::Stopped
-}
-
-fn json(reply: &DrainReply) -> Response {
-    match serde_json::to_vec(reply) {
-        Ok(body) => {
-            let mut response = Response::new(Body::from(body));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
-    }
 }

@@ -8,15 +8,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flotilla_api::agent::{
     LogBatch, LogGroupsQuery, LogGroupsReply, LogStreamBatch, RejectedLogStream,
 };
 
-use crate::agent_auth::{self, AgentIdentity};
+use crate::agent_auth;
 use crate::App;
 
 /// Request bodies larger than this are refused: agents send batches of at most ~5,000 lines or
@@ -47,7 +46,7 @@ pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response 
                 stream: s.stream,
                 reason: NOT_OWN.into(),
             }));
-            json_reply(&reply)
+            agent_auth::json_reply(&reply)
         }
         // The agent keeps the batch and retries.
         Err(error) => {
@@ -75,7 +74,7 @@ pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Re
             .into_response();
     }
     match app.logs.missing_groups(query.groups).await {
-        Ok(missing) => json_reply(&LogGroupsReply { missing }),
+        Ok(missing) => agent_auth::json_reply(&LogGroupsReply { missing }),
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
     }
 }
@@ -181,43 +180,14 @@ impl OwnStreams {
     }
 }
 
-/// An agent's JSON request: its instance credential checked first, then at most `limit` bytes
-/// read and decoded. Refusals are plain-text answers (401, 403, 413, 400) the agent logs.
+/// An agent's JSON request (`agent_auth::instance_request`), with the streams its instance
+/// may write.
 async fn agent_request<T: serde::de::DeserializeOwned>(
     app: &App,
     request: Request,
     limit: usize,
     what: &str,
 ) -> Result<(OwnStreams, T), Response> {
-    let (parts, body) = request.into_parts();
-    let own = match agent_auth::identify(app, &parts.headers) {
-        Some(AgentIdentity::Instance { id, .. }) => OwnStreams::of(app, &id),
-        Some(AgentIdentity::Joining) => return Err(agent_auth::instance_credential_required()),
-        None => {
-            tracing::warn!("agent {what} refused: wrong or missing agent credential");
-            return Err(agent_auth::unauthorized());
-        }
-    };
-    let body =
-        flotilla_front::body::read_limited(&parts.headers, body, limit).await.map_err(|error| {
-            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, format!("{}\n", error.message)).into_response()
-        })?;
-    let decoded = serde_json::from_slice(&body).map_err(|error| {
-        (StatusCode::BAD_REQUEST, format!("malformed {what}: {error}\n")).into_response()
-    })?;
-    Ok((own, decoded))
-}
-
-fn json_reply(reply: &impl serde::Serialize) -> Response {
-    match serde_json::to_vec(reply) {
-        Ok(json) => {
-            let mut response = Response::new(Body::from(json));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
-    }
+    let (_, id, decoded) = agent_auth::instance_request(app, request, limit, what).await?;
+    Ok((OwnStreams::of(app, &id), decoded))
 }

@@ -26,7 +26,7 @@ use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
 
 use crate::deactivation::{deactivate, deregistration_hold};
 use crate::domain::capacity::provider_constraint;
-use crate::domain::deployments::new_deployment;
+use crate::domain::deployments::service_deployment;
 use crate::domain::launch::reservation;
 use crate::domain::placement;
 use crate::domain::tasks::{new_ids, new_task, run_on_fargate, Launch, TaskIds};
@@ -1199,30 +1199,18 @@ impl<'b> Pass<'_, 'b> {
         }
         // The rollback runs where and how the last completed deployment ran: its own settings
         // when it is still there, else the service's.
+        let fresh = service_deployment(&service.service, id.clone(), &target, self.now);
         let completed =
             service.service.deployments.iter().skip(1).find(|d| d.task_definition == target);
-        let settings = match completed {
-            Some(d) => (
-                d.network_configuration.clone(),
-                d.launch_type.clone(),
-                d.capacity_provider_strategy.clone(),
-                d.platform_version.clone(),
-            ),
-            None => (
-                service.service.network_configuration.clone(),
-                service.service.launch_type.clone(),
-                service.service.capacity_provider_strategy.clone(),
-                service.service.platform_version.clone(),
-            ),
-        };
-        let (network_configuration, launch_type, capacity_provider_strategy, platform_version) =
-            settings;
-        let mut rollback: Deployment = Deployment {
-            network_configuration,
-            launch_type,
-            capacity_provider_strategy,
-            platform_version,
-            ..new_deployment(id.clone(), &target, service.service.desired_count, self.now)
+        let mut rollback = match completed {
+            Some(d) => Deployment {
+                network_configuration: d.network_configuration.clone(),
+                launch_type: d.launch_type.clone(),
+                capacity_provider_strategy: d.capacity_provider_strategy.clone(),
+                platform_version: d.platform_version.clone(),
+                ..fresh
+            },
+            None => fresh,
         };
         rollback.rollout_state_reason =
             format!("ECS deployment circuit breaker: rolling back to deploymentId {failed_id}.");

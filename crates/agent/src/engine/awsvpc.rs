@@ -207,26 +207,22 @@ pub async fn create_pause(
     }
     networking.ensure_image(runtime.as_ref()).await?;
     let plan = pause_plan(networking, config, spec, pause, cgroup_parent);
-    // One made before the state file could say so (an agent killed right after): that one.
-    if let Ok(Some(existing)) = runtime.inspect(&plan.docker_name).await {
-        pause.docker_id = Some(existing.id);
-        return Ok(());
-    }
-    if plan.definition.dns_servers == spare_plan(networking, config).definition.dns_servers
-        && plan.definition.dns_search_domains.is_none()
-    {
-        if let Some(id) = networking.spare.take(runtime, spare_plan(networking, config)) {
-            // Named as ECS's agent names a pause container. A spare that cannot be (removed
-            // behind the agent's back) is dropped, and the task gets a pause of its own.
-            match runtime.rename(&id, &plan.docker_name).await {
-                Ok(()) => {
-                    pause.docker_id = Some(id);
-                    return Ok(());
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "the spare pause container is unusable; making one");
-                    let _ = runtime.remove(&id).await;
-                }
+    let spare = spare_plan(networking, config);
+    let spare_fits = plan.definition.dns_servers == spare.definition.dns_servers
+        && plan.definition.dns_search_domains.is_none();
+    if let Some(id) = spare_fits.then(|| networking.spare.take(runtime, spare)).flatten() {
+        // Named as ECS's agent names a pause container. A rename fails when the spare was
+        // removed behind the agent's back, or when the task's pause exists already (made before
+        // an agent was killed, ahead of its state file): the spare goes, and `create` below
+        // (idempotent by name) makes the task's or finds it.
+        match runtime.rename(&id, &plan.docker_name).await {
+            Ok(()) => {
+                pause.docker_id = Some(id);
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the spare pause container cannot be the task's");
+                let _ = runtime.remove(&id).await;
             }
         }
     }

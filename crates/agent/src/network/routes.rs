@@ -56,25 +56,8 @@ async fn run(program: &'static str, args: &[&str]) -> Result<String, RouteError>
 /// This namespace's IPv4 addresses, and the networks they are in (`ip -4 -o addr show`).
 async fn local_addresses() -> Result<(BTreeSet<Ipv4Addr>, Vec<Cidr>), RouteError> {
     let listed = run("ip", &["-4", "-o", "addr", "show"]).await?;
-    Ok((flotilla_api::routes::addresses_in_ip_output(&listed), networks_in_ip_output(&listed)))
-}
-
-/// The networks of the addresses in `ip -4 -o addr show` output (`192.168.9.2/24` is in
-/// 192.168.9.0/24), loopback left out.
-fn networks_in_ip_output(output: &str) -> Vec<Cidr> {
-    output
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet")?;
-            let (address, prefix) = words.next()?.split_once('/')?;
-            let address: Ipv4Addr = address.parse().ok()?;
-            let prefix: u8 = prefix.parse().ok()?;
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            let network = Ipv4Addr::from(u32::from(address) & mask);
-            (!address.is_loopback()).then(|| Cidr::parse(&format!("{network}/{prefix}")).ok())?
-        })
-        .collect()
+    use flotilla_api::routes::{addresses_in_ip_output, networks_in_ip_output};
+    Ok((addresses_in_ip_output(&listed), networks_in_ip_output(&listed)))
 }
 
 /// What the table asks of this host.
@@ -329,7 +312,7 @@ impl RouteFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flotilla_api::routes::HostRoute;
+    use flotilla_api::routes::{networks_in_ip_output, HostRoute};
 
     #[test]
     fn other_hosts_slices_are_routed_and_own_ones_opened() {

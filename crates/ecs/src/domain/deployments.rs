@@ -1,7 +1,7 @@
 //! A service's deployments: new ids and new PRIMARY deployments, for UpdateService and the
 //! controller's rollbacks.
 
-use flotilla_api::service::Deployment;
+use flotilla_api::service::{Deployment, Service};
 use flotilla_api::status::{DeploymentStatus, RolloutState};
 
 /// A new deployment id like ECS's `ecs-svc/1234567890123456789`.
@@ -22,5 +22,22 @@ pub fn new_deployment(id: String, task_definition: &str, desired: i32, now: f64)
         launch_type: "EC2".into(),
         rollout_state: RolloutState::InProgress,
         ..Deployment::default()
+    }
+}
+
+/// A new deployment of `task_definition` that runs as `service` says now: its network
+/// configuration, launch type, capacity provider strategy and platform version.
+pub fn service_deployment(
+    service: &Service,
+    id: String,
+    task_definition: &str,
+    now: f64,
+) -> Deployment {
+    Deployment {
+        network_configuration: service.network_configuration.clone(),
+        launch_type: service.launch_type.clone(),
+        capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+        platform_version: service.platform_version.clone(),
+        ..new_deployment(id, task_definition, service.desired_count, now)
     }
 }

@@ -23,7 +23,7 @@ use crate::convert::{
 };
 use crate::domain::active_cluster;
 use crate::domain::capacity::{is_fargate_strategy, launch_strategy, refuse_placement_on_fargate};
-use crate::domain::deployments::{new_deployment, new_deployment_id};
+use crate::domain::deployments::{new_deployment, new_deployment_id, service_deployment};
 use crate::domain::placement;
 use crate::domain::tasks::checked_platform_version;
 use crate::domain::tasks::{resolve_definition_as, TASK_DEFINITION_NOT_FOUND};
@@ -181,11 +181,7 @@ impl NewService {
                 "The DAEMON scheduling strategy does not support the FARGATE launch type.",
             ));
         }
-        refuse_placement_on_fargate(
-            fargate,
-            placement_constraints.as_ref().is_some_and(|c| !c.is_empty()),
-            placement_strategy.as_ref().is_some_and(|s| !s.is_empty()),
-        )?;
+        // Placement on Fargate (by launch type or strategy) is refused once the strategy is known.
         let desired = if daemon { 0 } else { desired_count.unwrap_or(0) };
         if daemon && desired_count.is_some_and(|d| d != 0) {
             return Err(ApiError::invalid("DAEMON services do not take a desiredCount"));
@@ -944,13 +940,7 @@ fn apply_changes(
             d.status = DeploymentStatus::Active;
         }
         service.task_definition.clone_from(&arn);
-        let deployment = Deployment {
-            network_configuration: service.network_configuration.clone(),
-            launch_type: service.launch_type.clone(),
-            capacity_provider_strategy: service.capacity_provider_strategy.clone(),
-            platform_version: service.platform_version.clone(),
-            ..new_deployment(deployment_id, &arn, service.desired_count, now)
-        };
+        let deployment = service_deployment(service, deployment_id, &arn, now);
         service.deployments.insert(0, deployment);
         record.throttled_until = None;
     }
