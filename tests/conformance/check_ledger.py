@@ -36,6 +36,8 @@ REFUSAL_CODES = {
     "elbv2": {"ValidationError"},
     "acm": {"ValidationException"},
     "servicediscovery": {"InvalidInput"},
+    "iam": {"ValidationError"},
+    "sts": {"ValidationError"},
 }
 
 
@@ -124,7 +126,7 @@ def main() -> int:
         if args.service and crate not in args.service:
             continue
         service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch", "ec2": "ec2", "elbv2": "elbv2", "acm": "acm",
-                   "servicediscovery": "servicediscovery"}[crate]
+                   "servicediscovery": "servicediscovery", "iam": "iam", "sts": "sts"}[crate]
         client = session.create_client(
             service, endpoint_url=args.endpoint, region_name=args.region,
             aws_access_key_id=key[0], aws_secret_access_key=key[1],

@@ -18,6 +18,7 @@ mod ecs_errors;
 mod fargate;
 mod front_door;
 mod idempotency;
+mod identity;
 mod ledger;
 mod list_filters;
 mod load_balancing;

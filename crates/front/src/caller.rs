@@ -13,6 +13,8 @@ pub struct Caller {
     pub principal_arn: String,
     /// The region the request was signed for (its credential scope).
     pub region: String,
+    /// Signed with temporary credentials (an STS session and its token).
+    pub temporary: bool,
 }
 
 /// What the door knows about an access key. `Debug` never shows the secret.
@@ -24,6 +26,8 @@ pub struct KeyInfo {
     /// Temporary keys are only valid with their session token; long-term keys have none and
     /// refuse any token presented with them.
     pub session_token: Option<String>,
+    /// When temporary keys stop being accepted (`ExpiredToken` from then on).
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 impl std::fmt::Debug for KeyInfo {
@@ -40,11 +44,16 @@ pub trait KeyStore: Send + Sync {
     fn key(&self, access_key_id: &str) -> Option<KeyInfo>;
 }
 
-/// The request being authorized: the service (its signing name) and the operation.
+/// The request being authorized: the service (its signing name), the operation and its
+/// input (the authorizer reads the resources it names from it).
 #[derive(Debug, Clone, Copy)]
 pub struct Action<'a> {
     pub service: &'static str,
     pub operation: &'a str,
+    pub input: &'a crate::service::Input,
+    /// Where the request came from (`aws:SourceIp`), when the listener knows.
+    pub source_ip: Option<std::net::IpAddr>,
+    pub now: std::time::SystemTime,
 }
 
 /// Decides whether `caller` may perform `action`. Runs after the signature is verified and

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::body::{declared_length, read_limited};
-use crate::caller::{Action, Authorizer, Caller, KeyStore};
+use crate::caller::{Action, Authorizer, KeyStore};
 use crate::error::WireError;
 use crate::protocol::{cbor, json, query, JsonVersion, Protocol};
 use crate::regions::ServedRegions;
@@ -239,22 +239,21 @@ impl FrontDoor {
                 (action, Input::Params(params.input))
             }
         };
-        self.authorize(&caller, spec.signing_name, &operation)?;
+        let source_ip = parts.extensions.get::<crate::listener::PeerAddr>().map(|p| p.0.ip());
+        let action = Action {
+            service: spec.signing_name,
+            operation: &operation,
+            input: &input,
+            source_ip,
+            now,
+        };
+        self.authorizer.authorize(&caller, &action)?;
         let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
         let request =
             ServiceRequest { caller: &caller, operation: &operation, input, now, request_id, host };
         let result = registered.service.call(request).await;
         call.recognized = !matches!(&result, Err(e) if e.is_unknown_operation());
         result
-    }
-
-    fn authorize(
-        &self,
-        caller: &Caller,
-        service: &'static str,
-        operation: &str,
-    ) -> Result<(), WireError> {
-        self.authorizer.authorize(caller, &Action { service, operation })
     }
 
     /// Reads a body whose signature can only be checked once it is read: up to

@@ -92,6 +92,16 @@ impl WireError {
         .with_query_code("InvalidClientTokenId")
     }
 
+    /// Temporary credentials past their expiry.
+    pub fn expired_token() -> Self {
+        Self::new(
+            "ExpiredTokenException",
+            400,
+            "The security token included in the request is expired",
+        )
+        .with_query_code("ExpiredToken")
+    }
+
     /// Refused by the authorization hook.
     pub fn access_denied(message: impl Into<String>) -> Self {
         Self::new("AccessDeniedException", 403, message).with_query_code("AccessDenied")

@@ -134,6 +134,11 @@ async fn refuse(mut stream: TcpStream, max: usize) {
     .await;
 }
 
+/// The address a request's connection comes from, put in every request's extensions
+/// (`aws:SourceIp`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
@@ -141,11 +146,15 @@ async fn serve_connection(
     mut stopping: watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
+    let peer = stream.peer_addr().ok().map(PeerAddr);
     let io = TokioIo::new(Watched { inner: stream, activity: Arc::clone(&activity) });
     let service = {
         let activity = Arc::clone(&activity);
-        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             activity.request_started();
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
             let mut router = router.clone();
             let activity = Arc::clone(&activity);
             async move {

@@ -295,6 +295,9 @@ pub fn check(
     if !token_matches {
         return Err(WireError::unrecognized_client());
     }
+    if key.expires_at.is_some_and(|expires| expires <= now) {
+        return Err(WireError::expired_token());
+    }
 
     let mut canonical = String::with_capacity(512);
     canonical.push_str(head.method);
@@ -340,6 +343,7 @@ pub fn check(
             account_id: key.account_id,
             principal_arn: key.principal_arn,
             region: p.region,
+            temporary: key.session_token.is_some(),
         },
     })
 }

@@ -1,14 +1,12 @@
 //! The front door's table: every service of this server registered with its spec, each sending
 //! a request to its region's instance (the credential scope names the region), the root key as
-//! the key store, the request metrics as the observer, and the authorization hook (allow-all
-//! until IAM policies are evaluated there).
+//! IAM and STS (global: one for every region), the root key, IAM users' keys and STS sessions as
+//! the key store, the request metrics as the observer, and IAM's policies as the authorization
+//! hook.
 
 use std::sync::Arc;
 
-use flotilla_front::{
-    AllowAll, FrontDoor, KeyInfo, KeyStore, Registry, Service, ServiceFuture, ServiceRequest,
-    WireError,
-};
+use flotilla_front::{FrontDoor, Registry, Service, ServiceFuture, ServiceRequest, WireError};
 
 use crate::regions::{Regions, ServiceKind};
 use crate::App;
@@ -33,11 +31,32 @@ pub fn door(app: &App) -> FrontDoor {
             unreachable!("{error}");
         }
     }
+    let global: [(flotilla_front::ServiceSpec, Arc<dyn Service>); 2] = [
+        (
+            flotilla_iam::service::spec(),
+            Arc::new(flotilla_iam::service::IamService(Arc::clone(&app.iam))),
+        ),
+        (
+            flotilla_sts::service::spec(),
+            Arc::new(flotilla_sts::service::StsService(Arc::clone(&app.sts))),
+        ),
+    ];
+    for (spec, service) in global {
+        if let Err(error) = registry.register(spec, service) {
+            unreachable!("{error}");
+        }
+    }
+    let keys = crate::identity::Keys {
+        root: app.credentials.root.clone(),
+        account_id: app.account_id.clone(),
+        iam: Arc::clone(&app.iam),
+        sts: Arc::clone(&app.sts),
+    };
     FrontDoor::new(
         app.regions.served().clone(),
         registry,
-        Arc::new(RootKey { key: app.credentials.root.clone(), account_id: app.account_id.clone() }),
-        Arc::new(AllowAll),
+        Arc::new(keys),
+        Arc::new(flotilla_iam::authorizer::PolicyAuthorizer { iam: Arc::clone(&app.iam) }),
         Arc::clone(&app.requests) as Arc<dyn flotilla_front::Observer>,
     )
 }
@@ -58,23 +77,6 @@ impl Service for Regional {
             })?;
             let service = Arc::clone(region.service(self.kind));
             service.call(request).await
-        })
-    }
-}
-
-/// The root key: the only key until IAM users and STS sessions come.
-struct RootKey {
-    key: crate::AccessKey,
-    account_id: String,
-}
-
-impl KeyStore for RootKey {
-    fn key(&self, access_key_id: &str) -> Option<KeyInfo> {
-        (access_key_id == self.key.access_key_id).then(|| KeyInfo {
-            secret_access_key: self.key.secret_access_key.clone(),
-            account_id: self.account_id.clone(),
-            principal_arn: format!("arn:aws:iam::{}:root", self.account_id),
-            session_token: None,
         })
     }
 }

@@ -8,6 +8,7 @@ mod dns_feed;
 mod firewall_feed;
 mod front;
 mod http;
+mod identity;
 pub mod regions;
 mod remote_lb;
 mod routes;
@@ -87,6 +88,9 @@ pub struct App {
     /// API requests answered, for `GET /metrics`.
     pub requests: Arc<flotilla_front::RequestMetrics>,
     pub listener: flotilla_front::ListenerConfig,
+    /// The account's IAM and STS: global, one for every region.
+    pub iam: Arc<flotilla_iam::App>,
+    pub sts: Arc<flotilla_sts::App>,
 }
 
 /// Opens the data directory and store, prepares credentials and state: everything before serving.
@@ -134,6 +138,12 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         quotas: config.quotas,
         join_token: credentials.join_token.clone(),
     };
+    let iam =
+        Arc::new(flotilla_iam::App::open(config.account_id.clone(), Arc::clone(&store)).await?);
+    let roles = Arc::new(identity::IamRoles { iam: Arc::clone(&iam) });
+    let sts = Arc::new(
+        flotilla_sts::App::open(config.account_id.clone(), Arc::clone(&store), roles).await?,
+    );
     let regions = Arc::new(regions::Regions::open(settings, store, &config.region).await?);
     Ok(Arc::new(App {
         regions,
@@ -141,6 +151,8 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         credentials,
         requests: Arc::default(),
         listener: config.listener,
+        iam,
+        sts,
     }))
 }
 

@@ -23,6 +23,7 @@ impl KeyStore for Keys {
             account_id: "000000000000".into(),
             principal_arn: "arn:aws:iam::000000000000:root".into(),
             session_token: self.0.map(str::to_string),
+            expires_at: None,
         })
     }
 }
@@ -216,6 +217,32 @@ fn session_tokens_must_match_the_key() {
     let error = verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(Some("tok")))
         .expect_err("none");
     assert_eq!(error.code, "UnrecognizedClientException");
+}
+
+/// A session key whose expiry has come.
+struct Expired;
+
+impl KeyStore for Expired {
+    fn key(&self, id: &str) -> Option<KeyInfo> {
+        let expires_at = Some(SystemTime::now() - Duration::from_secs(1));
+        Keys(Some("tok")).key(id).map(|key| KeyInfo { expires_at, ..key })
+    }
+}
+
+#[test]
+fn expired_session_keys_answer_expired_token() {
+    let now = SystemTime::now();
+    let (url, headers) =
+        signed(&[("host", "h")], b"{}", Some("tok"), SigningSettings::default(), now);
+    let error =
+        verify("GET", &url, &headers, b"{}", monitoring(), now, &Expired).expect_err("expired");
+    assert_eq!(
+        (error.code.as_ref(), error.query_code()),
+        ("ExpiredTokenException", "ExpiredToken")
+    );
+    let caller = verify("GET", &url, &headers, b"{}", monitoring(), now, &Keys(Some("tok")))
+        .expect("the same key before its expiry");
+    assert!(caller.temporary, "a session's caller is temporary");
 }
 
 #[test]

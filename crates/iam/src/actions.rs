@@ -1,0 +1,305 @@
+//! What a request asks, in IAM's terms: the operation's action, the ARNs of the resources it
+//! names and its condition keys. The action, resource types (ARN templates) and keys of every
+//! operation come from the generated [`crate::actions_table`]; which request member fills which
+//! ARN variable is the hand-written part below (AWS's reference does not say).
+
+use serde_json::Value;
+
+/// One operation's row of the Service Authorization Reference.
+#[derive(Debug)]
+pub struct ActionEntry {
+    pub operation: &'static str,
+    /// `ecs:RunTask`.
+    pub action: &'static str,
+    pub resources: &'static [ResourceEntry],
+    /// The condition keys the action supports.
+    pub condition_keys: &'static [&'static str],
+    /// The request may name a role the service will act as: `iam:PassRole` is checked too.
+    pub passes_role: bool,
+}
+
+/// A resource type an action is checked on.
+#[derive(Debug)]
+pub struct ResourceEntry {
+    pub name: &'static str,
+    /// `arn:${Partition}:ecs:${Region}:${Account}:cluster/${ClusterName}`.
+    pub arn: &'static str,
+    /// The request always names one (otherwise only when it names one).
+    pub required: bool,
+    pub condition_keys: &'static [&'static str],
+}
+
+/// The row of `operation` of the service signing as `signing_name`.
+pub fn entry(signing_name: &str, operation: &str) -> Option<&'static ActionEntry> {
+    let table = crate::actions_table::table(signing_name)?;
+    table.binary_search_by(|e| e.operation.cmp(operation)).ok().map(|i| &table[i])
+}
+
+/// Every string a request member holds: the member itself (its name compared without case),
+/// each item of a list, every leaf of a query-protocol list (`member.N`) or an object.
+pub fn member_values(input: &Value, member: &str) -> Vec<String> {
+    fn leaves(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+            Value::Object(fields) => fields.values().for_each(|v| leaves(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Value::Object(fields) = input {
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case(member) {
+                leaves(value, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The members that can fill ARN variable `variable` of `service`'s resources, in order.
+fn members_of(service: &str, variable: &str) -> &'static [&'static str] {
+    match (service, variable) {
+        ("ecs", "ClusterName") => &["cluster", "clusters", "clusterName"],
+        ("ecs", "ServiceName") => &["service", "services", "serviceName"],
+        ("ecs", "TaskId") => &["task", "tasks"],
+        ("ecs", "ContainerInstanceId") => &["containerInstance", "containerInstances"],
+        ("ecs", "TaskSetId") => &["taskSet", "taskSets"],
+        ("ecs", "TaskDefinitionFamilyName") => &["taskDefinition", "taskDefinitions", "family"],
+        ("ecs", "CapacityProviderName") => &["capacityProvider", "capacityProviders", "name"],
+        ("elasticloadbalancing", "LoadBalancerName" | "TargetGroupName") => &["Name"],
+        ("logs", "LogGroupName") => &["logGroupName", "logGroupIdentifier"],
+        ("logs", "LogStreamName") => &["logStreamName"],
+        ("servicediscovery", "NamespaceId") => &["NamespaceId", "Id"],
+        ("servicediscovery", "ServiceId") => &["ServiceId", "Id"],
+        ("ec2", "SecurityGroupId") => &["GroupId", "SecurityGroupId"],
+        ("ec2", "VpcId") => &["VpcId"],
+        ("ec2", "SubnetId") => &["SubnetId"],
+        ("iam", "UserNameWithPath") => &["UserName"],
+        ("iam", "RoleNameWithPath") => &["RoleName"],
+        ("iam", "GroupNameWithPath") => &["GroupName"],
+        ("iam", "PolicyNameWithPath") => &["PolicyName"],
+        _ => &[],
+    }
+}
+
+/// Members whose values are whole ARNs of whatever type the action is checked on.
+const ARN_MEMBERS: &[&str] = &[
+    "resourceArn",
+    "ResourceArns",
+    "LoadBalancerArn",
+    "LoadBalancerArns",
+    "TargetGroupArn",
+    "TargetGroupArns",
+    "ListenerArn",
+    "ListenerArns",
+    "RuleArn",
+    "RuleArns",
+    "CertificateArn",
+    "PolicyArn",
+    "PolicySourceArn",
+    "ResourceARN",
+    "RoleArn",
+];
+
+/// Where a request is: the values of `${Partition}`, `${Region}` and `${Account}`.
+pub struct Place<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+/// The ARNs `entry` is checked on for this request: those of each resource type the request
+/// names (an ARN given whole, or a template filled from its members), or `*` when it names
+/// none (List and Describe-all operations, and creations whose id the server assigns).
+pub fn resources(
+    entry: &ActionEntry,
+    service: &str,
+    input: &Value,
+    place: &Place<'_>,
+) -> Vec<String> {
+    let whole: Vec<String> = ARN_MEMBERS
+        .iter()
+        .flat_map(|m| member_values(input, m))
+        .chain(id_members(service).iter().flat_map(|m| member_values(input, m)))
+        .filter(|v| v.starts_with("arn:"))
+        .collect();
+    let mut out = Vec::new();
+    for resource in entry.resources {
+        let prefix = type_prefix(resource.arn);
+        let given: Vec<&String> = whole
+            .iter()
+            .filter(|arn| arn_resource(arn).is_some_and(|r| r.starts_with(prefix)))
+            .collect();
+        if !given.is_empty() {
+            out.extend(given.into_iter().cloned());
+            continue;
+        }
+        out.extend(fill(resource.arn, service, input, place));
+    }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        out.push("*".to_string());
+    }
+    out
+}
+
+/// Members of `service` that hold a resource's name or its ARN (ECS takes either).
+fn id_members(service: &str) -> &'static [&'static str] {
+    match service {
+        "ecs" => &[
+            "cluster",
+            "clusters",
+            "service",
+            "services",
+            "task",
+            "tasks",
+            "containerInstance",
+            "containerInstances",
+            "taskDefinition",
+            "taskDefinitions",
+            "taskSet",
+            "taskSets",
+            "capacityProvider",
+        ],
+        _ => &[],
+    }
+}
+
+/// The resource part of an ARN (after its fifth colon).
+fn arn_resource(arn: &str) -> Option<&str> {
+    arn.splitn(6, ':').nth(5)
+}
+
+/// The fixed start of a template's resource part: `cluster/`, `log-group:`.
+fn type_prefix(template: &str) -> &str {
+    let resource = arn_resource(template).unwrap_or("");
+    resource.split("${").next().unwrap_or("")
+}
+
+/// Fills a template's variables from the request; none when a variable has no value (the
+/// request does not name a resource of this type). Batch members give one ARN each.
+pub(crate) fn fill(template: &str, service: &str, input: &Value, place: &Place<'_>) -> Vec<String> {
+    let mut arns = vec![String::new()];
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else { break };
+        let variable = &rest[start + 2..start + len];
+        let values: Vec<String> = match variable {
+            "Partition" => vec!["aws".into()],
+            "Region" => vec![place.region.into()],
+            "Account" => vec![place.account.into()],
+            "TaskDefinitionRevisionNumber" => vec![String::new()],
+            other => variable_values(service, other, input),
+        };
+        let prefix = &rest[..start];
+        if variable == "TaskDefinitionRevisionNumber" {
+            // The family member carries the revision (`web:3`) or none (`web`): a bare
+            // family is checked as `task-definition/web`, its latest revision being the
+            // service's to resolve.
+            rest = &rest[start + len + 1..];
+            continue;
+        }
+        if values.is_empty() {
+            return Vec::new();
+        }
+        let mut next = Vec::with_capacity(arns.len() * values.len());
+        for arn in &arns {
+            for value in &values {
+                next.push(format!("{arn}{prefix}{value}"));
+            }
+        }
+        arns = next;
+        rest = &rest[start + len + 1..];
+    }
+    arns.into_iter().map(|a| a + rest).collect()
+}
+
+/// The values of ARN variable `variable`: from its members, a name kept, an ARN cut to its
+/// last part (`arn:...:cluster/prod` gives `prod`; a task definition keeps `family:rev`).
+fn variable_values(service: &str, variable: &str, input: &Value) -> Vec<String> {
+    let mut values = Vec::new();
+    for member in members_of(service, variable) {
+        for value in member_values(input, member) {
+            let short = match arn_resource(&value) {
+                Some(resource) if value.starts_with("arn:") => {
+                    resource.rsplit('/').next().unwrap_or(resource).to_string()
+                }
+                _ => value,
+            };
+            values.push(short);
+        }
+        if !values.is_empty() {
+            break;
+        }
+    }
+    if values.is_empty() && service == "ecs" && variable == "ClusterName" {
+        // ECS operations on a cluster that name none act on `default`.
+        values.push("default".into());
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PLACE: Place<'static> = Place { region: "us-east-1", account: "123456789012" };
+
+    fn checked(service: &str, operation: &str, input: Value) -> Vec<String> {
+        let entry = entry(service, operation).expect("served operation");
+        resources(entry, service, &input, &PLACE)
+    }
+
+    #[test]
+    fn ecs_requests_are_checked_on_the_resources_they_name() {
+        assert_eq!(
+            checked("ecs", "RunTask", json!({"taskDefinition": "web:3", "cluster": "prod"})),
+            ["arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"]
+        );
+        assert_eq!(
+            checked("ecs", "RunTask", json!({"taskDefinition": "web"})),
+            ["arn:aws:ecs:us-east-1:123456789012:task-definition/web"],
+            "a family without revision is checked as the family"
+        );
+        assert_eq!(
+            checked(
+                "ecs",
+                "DeleteCluster",
+                json!({"cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"})
+            ),
+            ["arn:aws:ecs:us-east-1:123456789012:cluster/prod"]
+        );
+        assert_eq!(
+            checked("ecs", "DescribeClusters", json!({"clusters": ["a", "b"]})),
+            [
+                "arn:aws:ecs:us-east-1:123456789012:cluster/a",
+                "arn:aws:ecs:us-east-1:123456789012:cluster/b"
+            ]
+        );
+        assert_eq!(
+            checked("ecs", "UpdateService", json!({"service": "api"})),
+            ["arn:aws:ecs:us-east-1:123456789012:service/default/api"],
+            "no cluster means the default cluster"
+        );
+        assert_eq!(checked("ecs", "ListClusters", json!({})), ["*"]);
+    }
+
+    #[test]
+    fn query_services_take_whole_arns_and_names() {
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
+        assert_eq!(
+            checked("elasticloadbalancing", "DeleteLoadBalancer", json!({"LoadBalancerArn": lb})),
+            [lb]
+        );
+        assert_eq!(
+            checked(
+                "logs",
+                "PutLogEvents",
+                json!({"logGroupName": "/ecs/web", "logStreamName": "s"})
+            ),
+            ["arn:aws:logs:us-east-1:123456789012:log-group:/ecs/web:log-stream:s"]
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The door's authorization hook: a request passes only if its principal's identity policies
+//! allow its action on every resource it names (an explicit deny always wins), and, where it
+//! names a role for a service to act as, allow `iam:PassRole` on that role. The account root
+//! may do everything, as in AWS.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use flotilla_front::{Action, Authorizer, Caller, Input, WireError};
+use flotilla_iam_policy::{evaluate, Context, Decision, Policy, Request};
+use serde_json::Value;
+
+use crate::actions::{self, member_values, ActionEntry, Place};
+use crate::directory::PrincipalEntry;
+use crate::App;
+
+/// Evaluates IAM policies on every request.
+pub struct PolicyAuthorizer {
+    pub iam: Arc<App>,
+}
+
+/// STS operations any caller may make whatever its policies (as in AWS).
+const ALWAYS_ALLOWED: &[(&str, &str)] = &[("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")];
+
+impl Authorizer for PolicyAuthorizer {
+    fn authorize(&self, caller: &Caller, action: &Action<'_>) -> Result<(), WireError> {
+        let root = caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account_id);
+        if !root && !caller.temporary {
+            self.iam.note_use(&caller.access_key_id, action.service, &caller.region, action.now);
+        }
+        if root || ALWAYS_ALLOWED.contains(&(action.service, action.operation)) {
+            return Ok(());
+        }
+        let directory = self.iam.directory();
+        let Some(entry) = actions::entry(action.service, action.operation) else {
+            // Every served operation has a row (scripts/iam-actions-gen.py --check): an
+            // unknown one is answered as such by its service, unauthorized here.
+            return Err(denied(
+                caller,
+                action.service,
+                &format!("{}:{}", action.service, action.operation),
+                "*",
+                Decision::ImplicitDeny,
+            ));
+        };
+        let Some(principal) = directory.principal(&caller.principal_arn) else {
+            return Err(denied(caller, action.service, entry.action, "*", Decision::ImplicitDeny));
+        };
+        if session_refuses(caller, action) {
+            return Err(WireError::access_denied(format!(
+                "Cannot call {} with session credentials from GetSessionToken",
+                action.operation
+            )));
+        }
+        let parsed;
+        let input = match action.input {
+            Input::Json(body) => {
+                parsed = serde_json::from_slice(body).unwrap_or(Value::Null);
+                &parsed
+            }
+            Input::Params(params) => params,
+            Input::Cbor(_) => &Value::Null,
+        };
+        let place = Place { region: &caller.region, account: &caller.account_id };
+        let context = context(caller, principal, entry, action, input, &place);
+        let policies: Vec<&Policy> = principal.policies.iter().collect();
+        for resource in actions::resources(entry, action.service, input, &place) {
+            let request = Request {
+                action: entry.action,
+                resource: &resource,
+                principal: None,
+                context: &context,
+            };
+            match evaluate(&policies, &request) {
+                Decision::Allow => {}
+                refused => {
+                    return Err(denied(caller, action.service, entry.action, &resource, refused))
+                }
+            }
+        }
+        if entry.passes_role {
+            for (role, to_service) in passed_roles(input) {
+                let context = context.clone().with("iam:PassedToService", to_service);
+                let request = Request {
+                    action: "iam:PassRole",
+                    resource: &role,
+                    principal: None,
+                    context: &context,
+                };
+                match evaluate(&policies, &request) {
+                    Decision::Allow => {}
+                    refused => {
+                        return Err(denied(caller, action.service, "iam:PassRole", &role, refused))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Credentials from GetSessionToken may not call IAM, nor STS beyond AssumeRole and
+/// GetCallerIdentity (AWS's rule, without MFA).
+fn session_refuses(caller: &Caller, action: &Action<'_>) -> bool {
+    let user_session = caller.temporary && caller.principal_arn.contains(":user/");
+    user_session
+        && (action.service == "iam"
+            || (action.service == "sts"
+                && !matches!(action.operation, "AssumeRole" | "GetCallerIdentity")))
+}
+
+/// AccessDenied as AWS words it (EC2 says `UnauthorizedOperation`).
+fn denied(
+    caller: &Caller,
+    service: &str,
+    action: &str,
+    resource: &str,
+    decision: Decision,
+) -> WireError {
+    let why = match decision {
+        Decision::ExplicitDeny => "with an explicit deny in an identity-based policy".to_string(),
+        _ => format!("because no identity-based policy allows the {action} action"),
+    };
+    let message = format!(
+        "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
+        caller.principal_arn
+    );
+    if service == "ec2" {
+        return WireError::new(
+            "UnauthorizedOperation",
+            403,
+            format!("You are not authorized to perform this operation. {message}"),
+        );
+    }
+    WireError::access_denied(message)
+}
+
+/// Roles a request hands to a service, with the service that will act as them.
+fn passed_roles(input: &Value) -> Vec<(String, &'static str)> {
+    let mut roles = Vec::new();
+    for (member, service) in [
+        ("taskRoleArn", "ecs-tasks.amazonaws.com"),
+        ("executionRoleArn", "ecs-tasks.amazonaws.com"),
+        ("role", "ecs.amazonaws.com"),
+    ] {
+        roles.extend(member_values(input, member).into_iter().map(|arn| (arn, service)));
+        if let Some(overrides) = input.get("overrides") {
+            roles.extend(member_values(overrides, member).into_iter().map(|arn| (arn, service)));
+        }
+    }
+    roles
+}
+
+/// The request's condition keys: the principal's, the request's tags, the time, where it came
+/// from, and the service keys the action supports that name a resource (`ecs:cluster`).
+fn context(
+    caller: &Caller,
+    principal: &PrincipalEntry,
+    entry: &ActionEntry,
+    action: &Action<'_>,
+    input: &Value,
+    place: &Place<'_>,
+) -> Context {
+    let assumed = caller.principal_arn.contains(":assumed-role/");
+    let mut context = Context::new()
+        .with("aws:PrincipalArn", principal.arn.clone())
+        .with("aws:PrincipalAccount", caller.account_id.clone())
+        .with("aws:PrincipalType", if assumed { "AssumedRole" } else { "User" })
+        .with("aws:RequestedRegion", caller.region.clone())
+        .with("aws:SecureTransport", "false")
+        .with("aws:ViaAWSService", "false")
+        .with("aws:CurrentTime", iso8601(action.now))
+        .with("aws:EpochTime", epoch(action.now).to_string());
+    if assumed {
+        let session = caller.principal_arn.rsplit('/').next().unwrap_or("");
+        context = context.with("aws:userid", format!("{}:{session}", principal.id));
+    } else {
+        context = context
+            .with("aws:userid", principal.id.clone())
+            .with("aws:username", principal.name.clone());
+    }
+    for tag in &principal.tags {
+        context = context.with(&format!("aws:PrincipalTag/{}", tag.key), tag.value.clone());
+    }
+    if let Some(ip) = action.source_ip {
+        context = context.with("aws:SourceIp", ip.to_string());
+    }
+    let tags = request_tags(input);
+    if !tags.is_empty() {
+        context = context.with_all("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()));
+        for (key, value) in tags {
+            context = context.with(&format!("aws:RequestTag/{key}"), value);
+        }
+    }
+    // The ECS keys that name a resource take that resource's ARN.
+    const ECS_KEYS: &[(&str, &str)] = &[
+        ("ecs:cluster", "arn:${Partition}:ecs:${Region}:${Account}:cluster/${ClusterName}"),
+        ("ecs:service", "arn:${Partition}:ecs:${Region}:${Account}:service/${ClusterName}/${ServiceName}"),
+        ("ecs:task-definition", "arn:${Partition}:ecs:${Region}:${Account}:task-definition/${TaskDefinitionFamilyName}:${TaskDefinitionRevisionNumber}"),
+        ("ecs:container-instances", "arn:${Partition}:ecs:${Region}:${Account}:container-instance/${ClusterName}/${ContainerInstanceId}"),
+        ("ecs:capacity-provider", "arn:${Partition}:ecs:${Region}:${Account}:capacity-provider/${CapacityProviderName}"),
+    ];
+    if action.service == "ecs" {
+        for (key, template) in ECS_KEYS {
+            if entry.condition_keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                let arns = actions::fill(template, "ecs", input, place);
+                if !arns.is_empty() {
+                    context = context.with_all(key, arns);
+                }
+            }
+        }
+    }
+    context
+}
+
+/// The tags a request puts on what it creates or tags: ECS's `tags` (`key`/`value`) and the
+/// query services' `Tags` (`Key`/`Value`).
+fn request_tags(input: &Value) -> Vec<(String, String)> {
+    let Some(tags) = input
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("tags")).map(|(_, v)| v))
+    else {
+        return Vec::new();
+    };
+    let items: Vec<&Value> = match tags {
+        Value::Array(items) => items.iter().collect(),
+        // Query lists arrive typed as arrays; a map of members is read the same way.
+        Value::Object(members) => members.values().collect(),
+        _ => Vec::new(),
+    };
+    let field = |item: &Value, name: &str| {
+        item.as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+    };
+    items
+        .into_iter()
+        .filter_map(|item| Some((field(item, "key")?, field(item, "value").unwrap_or_default())))
+        .collect()
+}
+
+fn epoch(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn iso8601(at: SystemTime) -> String {
+    flotilla_front::document::iso8601(epoch(at) as i64)
+}
