@@ -1,5 +1,6 @@
 //! A SigV4-signing client for AWS JSON services on Flotilla (ECS; CloudWatch Logs for
-//! log-bench) over one keep-alive HTTP/1.1 connection (hyper's low-level API).
+//! log-bench) and for IAM's query API (api-bench's IAM user), over one keep-alive HTTP/1.1
+//! connection (hyper's low-level API).
 
 use std::time::SystemTime;
 
@@ -16,7 +17,8 @@ use tokio::net::TcpStream;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// An AWS JSON 1.1 service on the endpoint: its `X-Amz-Target` prefix and SigV4 signing name.
+/// A service on the endpoint: its `X-Amz-Target` prefix (AWS JSON 1.1; empty for the query
+/// protocol, whose form body names the action) and SigV4 signing name.
 #[derive(Clone, Copy)]
 pub struct Service {
     target_prefix: &'static str,
@@ -27,6 +29,8 @@ pub const ECS: Service =
     Service { target_prefix: "AmazonEC2ContainerServiceV20141113.", signing_name: "ecs" };
 #[allow(dead_code)] // only log-bench reads logs
 pub const LOGS: Service = Service { target_prefix: "Logs_20140328.", signing_name: "logs" };
+#[allow(dead_code)] // only api-bench creates IAM users
+pub const IAM: Service = Service { target_prefix: "", signing_name: "iam" };
 
 /// Who signs, for where: an access key pair and the server's region.
 #[derive(Clone)]
@@ -54,11 +58,15 @@ impl Signer {
     ) -> Result<Request<Full<Bytes>>> {
         let host = format!("127.0.0.1:{port}");
         let target = format!("{}{operation}", service.target_prefix);
-        let headers = [
-            ("host", host.as_str()),
-            ("content-type", CONTENT_TYPE),
-            ("x-amz-target", target.as_str()),
-        ];
+        let headers: Vec<(&str, &str)> = if service.target_prefix.is_empty() {
+            vec![("host", host.as_str()), ("content-type", "application/x-www-form-urlencoded")]
+        } else {
+            vec![
+                ("host", host.as_str()),
+                ("content-type", CONTENT_TYPE),
+                ("x-amz-target", target.as_str()),
+            ]
+        };
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -69,8 +77,12 @@ impl Signer {
             .build()?
             .into();
         let url = format!("http://{host}/");
-        let signable =
-            SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(&body))?;
+        let signable = SignableRequest::new(
+            "POST",
+            &url,
+            headers.iter().copied(),
+            SignableBody::Bytes(&body),
+        )?;
         let (instructions, _signature) = sign(signable, &params)?.into_parts();
         let mut builder = Request::post("/");
         for (name, value) in headers {

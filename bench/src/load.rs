@@ -139,6 +139,18 @@ impl Outcome {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// This outcome and `other` together, as one run (for runs taken in turns).
+    pub fn merge(mut self, other: Outcome) -> Outcome {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.first_error = self.first_error.or(other.first_error);
+        self.reconnects += other.reconnects;
+        self
+    }
+
     pub fn percentile(&self, p: f64) -> Option<Duration> {
         if self.latencies.is_empty() {
             return None;

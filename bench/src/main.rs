@@ -1,9 +1,12 @@
 //! `api-bench`: ECS API throughput and latency of Flotilla and moto, measured side by side on
-//! loopback with the same seed data, workloads and client, printed as a markdown table.
+//! loopback with the same seed data, workloads and client, printed as a markdown table; with
+//! `--iam-user`, Flotilla again signed by an IAM user whose policy has 20 statements (what
+//! authorization costs next to the root key, which no policy is evaluated for).
 
 mod client;
 #[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
 mod harness;
+mod iam_user;
 mod load;
 mod servers;
 
@@ -40,6 +43,9 @@ struct Args {
     /// Worker threads of the load generator (it shares the machine with the servers).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Also run every workload on Flotilla as an IAM user with a 20-statement policy.
+    #[arg(long)]
+    iam_user: bool,
 }
 
 fn main() -> Result<()> {
@@ -65,11 +71,40 @@ async fn bench(args: Args) -> Result<()> {
         eprintln!("seeding {}: {} families x 2 revisions", server.name, load::SEED_FAMILIES);
         load::seed(server).await?;
     }
+    if args.iam_user {
+        eprintln!("creating an IAM user with a {}-statement policy", iam_user::STATEMENTS);
+        let signer = iam_user::create(&targets[0], "us-east-1").await?;
+        let view = targets[0].signed_by(IAM_TARGET, signer);
+        targets.insert(1, view);
+    }
 
     let duration = Duration::from_secs(args.duration);
     let mut rows: Vec<(Workload, &'static str, Outcome)> = Vec::new();
     for workload in Workload::ALL {
-        for server in &targets {
+        if args.iam_user {
+            // Root and IAM user in turns, ABBA, half the duration each: a drift of the machine
+            // or of the store (RegisterTaskDefinition grows it) falls on both alike.
+            let half = duration / 2;
+            let mut halves: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
+            for which in [0, 1, 1, 0] {
+                let server = &targets[which];
+                eprintln!(
+                    "{} on {}: {} clients for {:?}",
+                    workload.operation(),
+                    server.name,
+                    args.clients,
+                    half
+                );
+                halves[which].push(
+                    load::run(server, workload, args.clients, half, args.max_requests).await?,
+                );
+            }
+            for (which, outcomes) in halves.into_iter().enumerate() {
+                let merged = outcomes.into_iter().reduce(Outcome::merge).context("two runs")?;
+                rows.push((workload, targets[which].name, merged));
+            }
+        }
+        for server in targets.iter().skip(if args.iam_user { 2 } else { 0 }) {
             eprintln!(
                 "{} on {}: {} clients for {} s",
                 workload.operation(),
@@ -98,6 +133,9 @@ async fn bench(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The name of Flotilla signed by the IAM user in the table.
+const IAM_TARGET: &str = "flotilla (IAM user)";
+
 fn millis(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_string(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
 }
@@ -110,9 +148,13 @@ fn table(rows: &[(Workload, &'static str, Outcome)]) -> String {
     );
     for (workload, target, outcome) in rows {
         let moto = rows.iter().find(|(w, t, _)| w == workload && *t == "moto");
-        let ratio = match (*target, moto) {
-            ("flotilla", Some((_, _, m))) if m.throughput() > 0.0 => {
+        let root = rows.iter().find(|(w, t, _)| w == workload && *t == "flotilla");
+        let ratio = match (*target, moto, root) {
+            ("flotilla", Some((_, _, m)), _) if m.throughput() > 0.0 => {
                 format!("{:.1}x", outcome.throughput() / m.throughput())
+            }
+            (IAM_TARGET, _, Some((_, _, r))) if r.throughput() > 0.0 => {
+                format!("{:.3} of root", outcome.throughput() / r.throughput())
             }
             _ => String::new(),
         };

@@ -14,15 +14,25 @@ pub struct Server {
     pub name: &'static str,
     pub port: u16,
     pub signer: Signer,
-    child: Child,
+    /// `None` for another signer's view of a running server ([`Server::signed_by`]).
+    child: Option<Child>,
     /// Flotilla's data directory (kept until the server is gone).
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Server {
+    /// The same server, its requests signed by `signer` (it stops with the original).
+    pub fn signed_by(&self, name: &'static str, signer: Signer) -> Server {
+        Server { name, port: self.port, signer, child: None, _dir: None }
     }
 }
 
@@ -47,7 +57,7 @@ pub async fn start_flotilla(binary: &Path) -> Result<Server> {
         name: "flotilla",
         port,
         signer: Signer::new("none", "none", "us-east-1"),
-        child,
+        child: Some(child),
         _dir: Some(dir),
     };
     wait_until(&mut server, |status| status.is_success(), Some("/healthz")).await?;
@@ -72,7 +82,7 @@ pub async fn start_moto(python: &str) -> Result<Server> {
         name: "moto",
         port,
         signer: Signer::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1"),
-        child,
+        child: Some(child),
         _dir: None,
     };
     // moto has no health endpoint: a signed ListClusters answering 200 means it is up.
@@ -88,7 +98,7 @@ async fn wait_until(
 ) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(status) = server.child.try_wait()? {
+        if let Some(status) = server.child.as_mut().map(Child::try_wait).transpose()?.flatten() {
             bail!("{} exited before it was ready: {status}", server.name);
         }
         if let Ok(mut connection) = Connection::open(server.port).await {

@@ -54,6 +54,18 @@ pub(crate) struct Condition {
     values: Vec<String>,
 }
 
+impl Condition {
+    /// The key it reads, lower case.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The values it compares with, as written.
+    pub(crate) fn values(&self) -> &[String] {
+        &self.values
+    }
+}
+
 /// Every operator of a block, every key of each.
 pub(crate) fn parse_block(block: &Map<String, Value>) -> Result<Vec<Condition>, PolicyError> {
     let mut all = Vec::new();

@@ -44,6 +44,60 @@ pub fn evaluate(policies: &[&Policy], request: &Request<'_>) -> Decision {
     }
 }
 
+/// The context keys (lower case) that evaluating `action` against `policies` can read: the
+/// condition keys and policy variables of the statements whose `Action`/`NotAction` take it.
+/// A caller may build only these into the request's context; the decision is the same.
+pub fn keys_read(policies: &[&Policy], action: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut add = |key: String| {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    };
+    for policy in policies {
+        let variables = policy.version == VARIABLES_VERSION;
+        for statement in &policy.statements {
+            let takes = |pattern: &String| glob(pattern, action, true);
+            let applies = match &statement.action {
+                Selector::Only(list) => list.iter().any(takes),
+                Selector::AllBut(list) => !list.iter().any(takes),
+            };
+            if !applies {
+                continue;
+            }
+            for condition in &statement.conditions {
+                add(condition.key().to_string());
+                if variables {
+                    condition.values().iter().flat_map(|v| variable_names(v)).for_each(&mut add);
+                }
+            }
+            if let (true, Some(Selector::Only(list) | Selector::AllBut(list))) =
+                (variables, &statement.resource)
+            {
+                list.iter().flat_map(|p| variable_names(p)).for_each(&mut add);
+            }
+        }
+    }
+    keys
+}
+
+/// The keys the policy variables of `text` name (`${aws:username}`, `${key, 'default'}`), lower
+/// case; `${*}`, `${?}` and `${$}` name none.
+fn variable_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].split(',').next().unwrap_or("").trim();
+        if !matches!(name, "*" | "?" | "$" | "") {
+            names.push(name.to_ascii_lowercase());
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
 fn applies(statement: &Statement, request: &Request<'_>, variables: bool) -> bool {
     let action = |pattern: &String| glob(pattern, request.action, true);
     let action_matches = match &statement.action {

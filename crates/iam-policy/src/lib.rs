@@ -26,7 +26,7 @@ mod matching;
 pub use context::Context;
 pub use document::{Effect, Policy, Principal, Statement};
 pub use error::PolicyError;
-pub use evaluate::{evaluate, Decision, Request};
+pub use evaluate::{evaluate, keys_read, Decision, Request};
 
 #[cfg(test)]
 mod tests;

@@ -376,3 +376,22 @@ proptest! {
         prop_assert!(crate::matching::glob(&pattern, &text, false));
     }
 }
+
+#[test]
+fn the_keys_read_are_those_of_the_statements_an_action_can_meet() {
+    let policy = Policy::parse(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ecs:RunTask", "Resource": "arn:aws:ecs:*:*:task-definition/${aws:PrincipalTag/Team}-*",
+             "Condition": {"ArnEquals": {"ecs:Cluster": "arn:aws:ecs:*:*:cluster/${aws:username}"}}},
+            {"Effect": "Deny", "NotAction": "ecs:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Allow", "Action": "logs:*", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
+        ]}"#,
+    )
+    .expect("policy");
+    let mut keys = crate::keys_read(&[&policy], "ecs:RunTask");
+    keys.sort();
+    assert_eq!(keys, ["aws:principaltag/team", "aws:username", "ecs:cluster"]);
+    let mut keys = crate::keys_read(&[&policy], "logs:GetLogEvents");
+    keys.sort();
+    assert_eq!(keys, ["aws:securetransport", "aws:sourceip"]);
+}

@@ -102,6 +102,69 @@ const ARN_MEMBERS: &[&str] = &[
     "RoleArn",
 ];
 
+/// Every top-level request member a binding here reads (names, ARNs, tags, roles): a JSON
+/// body is decoded for these only.
+const MEMBERS_READ: &[&str] = &[
+    "cluster",
+    "clusters",
+    "clusterName",
+    "service",
+    "services",
+    "serviceName",
+    "task",
+    "tasks",
+    "containerInstance",
+    "containerInstances",
+    "taskSet",
+    "taskSets",
+    "taskDefinition",
+    "taskDefinitions",
+    "family",
+    "capacityProvider",
+    "capacityProviders",
+    "name",
+    "Name",
+    "logGroupName",
+    "logGroupIdentifier",
+    "logStreamName",
+    "NamespaceId",
+    "ServiceId",
+    "Id",
+    "GroupId",
+    "SecurityGroupId",
+    "VpcId",
+    "SubnetId",
+    "UserName",
+    "RoleName",
+    "GroupName",
+    "PolicyName",
+    "tags",
+    "taskRoleArn",
+    "executionRoleArn",
+    "role",
+    "overrides",
+];
+
+/// The members of a JSON body that the bindings read, decoded; the rest (container
+/// definitions, log events...) only checked to be JSON, never built. `Null` when the body is
+/// not a JSON object (its service refuses it).
+pub fn json_members(body: &[u8]) -> Value {
+    use serde_json::value::RawValue;
+    let Ok(members) = serde_json::from_slice::<std::collections::BTreeMap<String, &RawValue>>(body)
+    else {
+        return Value::Null;
+    };
+    let read = |name: &str| {
+        MEMBERS_READ.contains(&name) || ARN_MEMBERS.iter().any(|m| m.eq_ignore_ascii_case(name))
+    };
+    let object = members
+        .into_iter()
+        .filter(|(name, _)| read(name))
+        .filter_map(|(name, raw)| Some((name, serde_json::from_str(raw.get()).ok()?)))
+        .collect();
+    Value::Object(object)
+}
+
 /// Where a request is: the values of `${Partition}`, `${Region}` and `${Account}`.
 pub struct Place<'a> {
     pub region: &'a str,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use flotilla_front::{Action, Authorizer, Caller, Input, WireError};
-use flotilla_iam_policy::{evaluate, Context, Decision, Policy, Request};
+use flotilla_iam_policy::{evaluate, keys_read, Context, Decision, Policy, Request};
 use serde_json::Value;
 
 use crate::actions::{self, member_values, ActionEntry, Place};
@@ -52,18 +52,31 @@ impl Authorizer for PolicyAuthorizer {
                 action.operation
             )));
         }
+        let policies: Vec<&Policy> = principal.policies.iter().collect();
+        // Only what the policies can read goes into the context, and the body is decoded only
+        // when a resource, a key or a passed role needs it: most requests of most principals
+        // need neither.
+        let mut wanted = keys_read(&policies, entry.action);
+        if entry.passes_role {
+            wanted.extend(keys_read(&policies, "iam:PassRole"));
+        }
+        let wanted = Wanted(wanted);
+        let reads_request = entry.passes_role
+            || entry.resources.iter().any(|r| names_request_members(r.arn))
+            || wanted.any(|k| {
+                k.starts_with("aws:requesttag/") || k == "aws:tagkeys" || k.starts_with("ecs:")
+            });
         let parsed;
         let input = match action.input {
-            Input::Json(body) => {
-                parsed = serde_json::from_slice(body).unwrap_or(Value::Null);
+            Input::Json(body) if reads_request => {
+                parsed = actions::json_members(body);
                 &parsed
             }
             Input::Params(params) => params,
-            Input::Cbor(_) => &Value::Null,
+            _ => &Value::Null,
         };
         let place = Place { region: &caller.region, account: &caller.account_id };
-        let context = context(caller, principal, entry, action, input, &place);
-        let policies: Vec<&Policy> = principal.policies.iter().collect();
+        let context = context(caller, principal, entry, action, input, &place, &wanted);
         for resource in actions::resources(entry, action.service, input, &place) {
             let request = Request {
                 action: entry.action,
@@ -97,6 +110,27 @@ impl Authorizer for PolicyAuthorizer {
         }
         Ok(())
     }
+}
+
+/// The (lower-case) context keys the principal's policies can read for this request.
+struct Wanted(Vec<String>);
+
+impl Wanted {
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    fn any(&self, test: impl Fn(&str) -> bool) -> bool {
+        self.0.iter().any(|k| test(k))
+    }
+}
+
+/// Whether an ARN template has a variable a request member fills (not only the partition,
+/// region and account).
+fn names_request_members(template: &str) -> bool {
+    template.split("${").skip(1).any(|v| {
+        !v.starts_with("Partition}") && !v.starts_with("Region}") && !v.starts_with("Account}")
+    })
 }
 
 /// Credentials from GetSessionToken may not call IAM, nor STS beyond AssumeRole and
@@ -151,8 +185,9 @@ fn passed_roles(input: &Value) -> Vec<(String, &'static str)> {
     roles
 }
 
-/// The request's condition keys: the principal's, the request's tags, the time, where it came
-/// from, and the service keys the action supports that name a resource (`ecs:cluster`).
+/// The request's condition keys that the policies read (`wanted`): the principal's, the
+/// request's tags, the time, where it came from, and the service keys the action supports that
+/// name a resource (`ecs:cluster`).
 fn context(
     caller: &Caller,
     principal: &PrincipalEntry,
@@ -160,36 +195,43 @@ fn context(
     action: &Action<'_>,
     input: &Value,
     place: &Place<'_>,
+    wanted: &Wanted,
 ) -> Context {
     let assumed = caller.principal_arn.contains(":assumed-role/");
-    let mut context = Context::new()
-        .with("aws:PrincipalArn", principal.arn.clone())
-        .with("aws:PrincipalAccount", caller.account_id.clone())
-        .with("aws:PrincipalType", if assumed { "AssumedRole" } else { "User" })
-        .with("aws:RequestedRegion", caller.region.clone())
-        .with("aws:SecureTransport", "false")
-        .with("aws:ViaAWSService", "false")
-        .with("aws:CurrentTime", iso8601(action.now))
-        .with("aws:EpochTime", epoch(action.now).to_string());
+    let mut context = Context::new();
+    let mut put = |key: &str, value: &dyn Fn() -> String| {
+        if wanted.has(key) {
+            context = std::mem::take(&mut context).with(key, value());
+        }
+    };
+    put("aws:PrincipalArn", &|| principal.arn.clone());
+    put("aws:PrincipalAccount", &|| caller.account_id.clone());
+    put("aws:PrincipalType", &|| if assumed { "AssumedRole" } else { "User" }.to_string());
+    put("aws:RequestedRegion", &|| caller.region.clone());
+    put("aws:SecureTransport", &|| "false".to_string());
+    put("aws:ViaAWSService", &|| "false".to_string());
+    put("aws:CurrentTime", &|| iso8601(action.now));
+    put("aws:EpochTime", &|| epoch(action.now).to_string());
     if assumed {
         let session = caller.principal_arn.rsplit('/').next().unwrap_or("");
-        context = context.with("aws:userid", format!("{}:{session}", principal.id));
+        put("aws:userid", &|| format!("{}:{session}", principal.id));
     } else {
-        context = context
-            .with("aws:userid", principal.id.clone())
-            .with("aws:username", principal.name.clone());
-    }
-    for tag in &principal.tags {
-        context = context.with(&format!("aws:PrincipalTag/{}", tag.key), tag.value.clone());
+        put("aws:userid", &|| principal.id.clone());
+        put("aws:username", &|| principal.name.clone());
     }
     if let Some(ip) = action.source_ip {
-        context = context.with("aws:SourceIp", ip.to_string());
+        put("aws:SourceIp", &|| ip.to_string());
     }
-    let tags = request_tags(input);
-    if !tags.is_empty() {
-        context = context.with_all("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()));
-        for (key, value) in tags {
-            context = context.with(&format!("aws:RequestTag/{key}"), value);
+    for tag in &principal.tags {
+        put(&format!("aws:PrincipalTag/{}", tag.key), &|| tag.value.clone());
+    }
+    if wanted.any(|k| k.starts_with("aws:requesttag/") || k == "aws:tagkeys") {
+        let tags = request_tags(input);
+        if !tags.is_empty() {
+            context = context.with_all("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()));
+            for (key, value) in tags {
+                context = context.with(&format!("aws:RequestTag/{key}"), value);
+            }
         }
     }
     // The ECS keys that name a resource take that resource's ARN.
@@ -202,7 +244,8 @@ fn context(
     ];
     if action.service == "ecs" {
         for (key, template) in ECS_KEYS {
-            if entry.condition_keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            let supported = entry.condition_keys.iter().any(|k| k.eq_ignore_ascii_case(key));
+            if supported && wanted.has(key) {
                 let arns = actions::fill(template, "ecs", input, place);
                 if !arns.is_empty() {
                     context = context.with_all(key, arns);
