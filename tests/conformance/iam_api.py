@@ -44,6 +44,7 @@ class Check:
         self.endpoint, self.root, self.region = endpoint, root, region
         self.session = botocore.session.get_session()
         self.failures: list[str] = []
+        self.state: str | None = None
         self.iam = self.client("iam")
         self.account = self.client("sts").get_caller_identity()["Account"]
 
@@ -334,6 +335,30 @@ class Check:
         iam.delete_role_policy(RoleName="reader", PolicyName="p")
         iam.delete_role(RoleName="reader")
 
+    # --- across a restart (tests/e2e/identity.rs restarts the server in between) ----------
+
+    def persist_before(self) -> None:
+        iam = self.iam
+        key = self.user_with_key("keeper", allow("ecs:ListClusters"))
+        trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{self.account}:root"}, "Action": "sts:AssumeRole"})
+        role = iam.create_role(RoleName="keeper-role", AssumeRolePolicyDocument=trust)["Role"]
+        iam.put_role_policy(RoleName="keeper-role", PolicyName="p", PolicyDocument=policy(allow("logs:DescribeLogGroups")))
+        creds = self.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="kept")["Credentials"]
+        with open(self.state, "w") as out:
+            json.dump({"key": key, "session": [creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]]}, out)
+
+    def persist_after(self) -> None:
+        with open(self.state) as kept:
+            state = json.load(kept)
+        key = tuple(state["key"])
+        session_key, token = tuple(state["session"][:2]), state["session"][2]
+        self.allowed("a user's key and policy after a restart", self.client("ecs", key).list_clusters)
+        self.denied("and what it may not do", self.client("logs", key).describe_log_groups, "logs:DescribeLogGroups")
+        who = self.client("sts", session_key, token).get_caller_identity()
+        self.expect("a session after a restart", who["Arn"].endswith(":assumed-role/keeper-role/kept"), who)
+        self.allowed("the session's role policy after a restart", self.client("logs", session_key, token).describe_log_groups)
+        self.denied("and what the role may not do", self.client("ecs", session_key, token).list_clusters, "ecs:ListClusters")
+
     # --- policies deciding requests ------------------------------------------------------
 
     def policy_matrix(self) -> None:
@@ -425,7 +450,26 @@ class Check:
         self.allowed("a user session keeps the user's permissions", self.client("ecs", *as_session).list_clusters)
         self.expect_error("a user session calls no IAM", "AccessDenied", self.client("iam", *as_session).get_user)
 
-        for name in ("prod", "dev", "tagged"):
+        # iam:PassRole for the roles of the task definition a task runs.
+        ecs_root.register_task_definition(**family)
+        ecs_root.register_task_definition(family="plain", containerDefinitions=family["containerDefinitions"])
+        runner = self.client("ecs", self.user_with_key("runner", allow("ecs:RunTask")))
+        self.denied("RunTask of a definition with a task role needs iam:PassRole", runner.run_task,
+                    "iam:PassRole", cluster="prod", taskDefinition="passes")
+        self.allowed("RunTask of a definition without roles", runner.run_task, cluster="prod", taskDefinition="plain")
+
+        # aws:ResourceTag and ecs:ResourceTag: the tags of the resource acted on.
+        ecs_root.create_cluster(clusterName="scratch-1", tags=[{"key": "env", "value": "scratch"}])
+        ecs_root.create_cluster(clusterName="keep-1", tags=[{"key": "env", "value": "prod"}])
+        tagger = self.client("ecs", self.user_with_key(
+            "tagger", allow("ecs:DeleteCluster", "*", Condition={"StringEquals": {"aws:ResourceTag/env": "scratch"}}),
+            allow("ecs:DescribeClusters", "*", Condition={"StringEquals": {"ecs:ResourceTag/env": "prod"}})))
+        self.denied("a resource tag that does not match", tagger.delete_cluster, "ecs:DeleteCluster", cluster="keep-1")
+        self.allowed("a resource tag that matches", tagger.delete_cluster, cluster="scratch-1")
+        self.allowed("ecs:ResourceTag", tagger.describe_clusters, clusters=["keep-1"])
+        self.denied("ecs:ResourceTag of an untagged cluster", tagger.describe_clusters, "ecs:DescribeClusters", clusters=["dev"])
+
+        for name in ("prod", "dev", "tagged", "keep-1"):
             ecs_root.delete_cluster(cluster=name)
 
 
@@ -435,8 +479,10 @@ def main() -> int:
     parser.add_argument("--credentials", required=True)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--only", action="append", help="run only these checks")
+    parser.add_argument("--state", help="where persist_before leaves what persist_after checks")
     args = parser.parse_args()
     check = Check(args.endpoint, read_credentials(args.credentials), args.region)
+    check.state = args.state
     names = args.only or ["users_and_keys", "groups", "roles", "inline_policies", "managed_policies",
                           "simulate", "sts_sessions", "policy_matrix"]
     for name in names:

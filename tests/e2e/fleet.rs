@@ -71,6 +71,7 @@ impl Drop for Agent {
         if let Some(host) = self.host_id() {
             crate::support::remove_spare_pauses(&host);
         }
+        crate::support::remove_credentials_device_if_unused();
     }
 }
 

@@ -9,3 +9,14 @@ use crate::support::Flotilla;
 async fn iam_and_sts_answer_as_aws_and_policies_decide_every_request() {
     run_model_check("iam_api.py", &Flotilla::start(), &[]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_keys_policies_and_sessions_outlive_a_restart() {
+    let mut f = Flotilla::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("kept.json");
+    let state = state.to_str().expect("utf-8 path");
+    run_model_check("iam_api.py", &f, &["--only", "persist_before", "--state", state]);
+    f.kill9_and_restart();
+    run_model_check("iam_api.py", &f, &["--only", "persist_after", "--state", state]);
+}

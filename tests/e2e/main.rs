@@ -33,6 +33,7 @@ mod services;
 mod tags_and_settings;
 mod task_definitions;
 mod task_protection;
+mod task_roles;
 mod task_sets;
 mod tasks;
 mod two_hosts;

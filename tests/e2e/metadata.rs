@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::fleet::{containers_of, demo, docker_inspect, Fleet};
 
 /// The first line of the container's output that parses as JSON, waiting for it.
-fn json_output(container: &str) -> Value {
+pub(crate) fn json_output(container: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let output =
@@ -29,7 +29,7 @@ fn json_output(container: &str) -> Value {
 }
 
 /// Waits until the container's stdout has a line starting with `prefix`; returns it.
-fn line_starting(container: &str, prefix: &str) -> String {
+pub(crate) fn line_starting(container: &str, prefix: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let output =
@@ -46,7 +46,7 @@ fn line_starting(container: &str, prefix: &str) -> String {
     }
 }
 
-fn container_named(task_arn: &str, name: &str) -> String {
+pub(crate) fn container_named(task_arn: &str, name: &str) -> String {
     containers_of(task_arn)
         .into_iter()
         .find(|id| {
@@ -55,7 +55,7 @@ fn container_named(task_arn: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no container {name} in {task_arn}"))
 }
 
-fn env_of(container: &str, name: &str) -> Option<String> {
+pub(crate) fn env_of(container: &str, name: &str) -> Option<String> {
     docker_inspect(container)["Config"]["Env"]
         .as_array()?
         .iter()

@@ -627,3 +627,18 @@ pub fn remove_spare_pauses(host_id: &str) {
         let _ = Command::new("docker").args(["rm", "-f", id]).output();
     }
 }
+
+/// A killed agent leaves the container credentials endpoint's device (`flcreds0`, holding
+/// 169.254.170.2): removed once no agent of this machine listens on that address any more
+/// (`/proc/net/tcp` writes it `0202FEA9`, LISTEN as `0A`).
+pub fn remove_credentials_device_if_unused() {
+    let listening = std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].starts_with("0202FEA9") && fields[3] == "0A"
+        })
+    });
+    if !listening {
+        let _ = std::process::Command::new("ip").args(["link", "del", "flcreds0"]).output();
+    }
+}

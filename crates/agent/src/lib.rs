@@ -12,6 +12,7 @@ pub mod logs;
 pub mod metadata;
 pub mod network;
 pub mod registration;
+pub mod role_credentials;
 pub mod runtime;
 pub mod sim;
 pub mod stats;
@@ -143,6 +144,7 @@ pub async fn run(
             std::net::IpAddr::V6(_) => None,
         };
         let exempt = network::firewall::Exemptions {
+            credentials: Some(role_credentials::ADDRESS),
             resolver: resolver.and_then(v4),
             metadata: metadata_endpoint.address().and_then(|a| match a {
                 std::net::SocketAddr::V4(a) => Some(a),
@@ -156,6 +158,23 @@ pub async fn run(
     config.announce.task_networking = networking.is_some();
     // The spare pause container goes when the agent stops (tasks stay, for the next agent).
     let spare = networking.as_ref().map(|n| (Arc::clone(&n.spare), Arc::clone(&runtime)));
+    // The container credentials endpoint, on the port running tasks were told (if any).
+    let credentials_endpoint = match role_credentials::CredentialsEndpoint::start(
+        &config.server,
+        Arc::clone(&credential),
+        local.credentials_port,
+    )
+    .await
+    {
+        Ok(endpoint) => {
+            local.credentials_port = Some(endpoint.port);
+            Some(endpoint)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no container credentials endpoint: tasks with a role get no credentials");
+            None
+        }
+    };
     let engine = Engine::start(
         Arc::clone(&runtime),
         EngineConfig {
@@ -169,6 +188,7 @@ pub async fn run(
                 Arc::clone(&credential),
             ))),
             networking,
+            credentials_port: credentials_endpoint.as_ref().map(|e| e.port),
         },
         std::mem::take(&mut local.tasks),
     );
@@ -276,9 +296,12 @@ pub async fn run(
             Ok(())
         }
     };
-    // Stopped or refused for good, the agent leaves no spare behind.
+    // Stopped or refused for good, the agent leaves no spare behind, and no endpoint.
     if let Some((spare, runtime)) = spare {
         spare.discard(runtime.as_ref()).await;
+    }
+    if let Some(endpoint) = credentials_endpoint {
+        endpoint.stop().await;
     }
     ended
 }

@@ -22,6 +22,9 @@ pub struct LocalState {
     /// Task ARN -> what the agent knows of it.
     #[serde(default)]
     pub tasks: BTreeMap<String, TaskRun>,
+    /// This agent's port of the container credentials endpoint: running tasks' URIs name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -238,6 +238,11 @@ pub struct TaskSpec {
     /// EC2 or FARGATE, as the task metadata endpoint tells the task (absent: EC2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    /// A task with a role: the id of its credentials at the container credentials endpoint
+    /// (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/<id>`), which any agent of
+    /// the machine resolves with the server ([`TASK_CREDENTIALS_PATH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_id: Option<String>,
 }
 
 /// An awsvpc task's interface as the server assigned it: the agent wires the task's namespace
@@ -289,6 +294,40 @@ pub const LOG_GROUPS_PATH: &str = "/v1/agent/logs/groups";
 /// [`DrainReply`]. The way to drain Fargate capacity, whose instances the ECS API never lists;
 /// for a cluster's instance it is UpdateContainerInstancesState on that one instance.
 pub const DRAIN_PATH: &str = "/v1/agent/drain";
+
+/// `POST` [`TaskCredentialsRequest`] with an instance credential: the role credentials of the
+/// task whose credentials id it names ([`TaskCredentials`]), as ECS's container credentials
+/// endpoint serves them. 404 for an id of no running task with a role.
+pub const TASK_CREDENTIALS_PATH: &str = "/v1/agent/task-credentials";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsRequest {
+    pub credentials_id: String,
+}
+
+/// A task's role credentials, in the shape of ECS's container credentials endpoint (what the
+/// SDKs read). `Debug` never shows the secret or the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskCredentials {
+    pub role_arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub token: String,
+    /// ISO 8601, UTC.
+    pub expiration: String,
+}
+
+impl std::fmt::Debug for TaskCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskCredentials")
+            .field("role_arn", &self.role_arn)
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

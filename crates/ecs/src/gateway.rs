@@ -232,7 +232,13 @@ pub fn desired_state(app: &App, instance_id: &str) -> DesiredState {
         .filter(|t| t.task.last_status != TaskStatus::Stopped)
         .filter_map(|t| {
             let stored = state.task_definition_by_arn(&t.task.task_definition_arn)?;
-            Some(launch::task_spec(t, &stored.definition))
+            let mut spec = launch::task_spec(t, &stored.definition);
+            if let Some(roles) = &app.task_roles {
+                if crate::task_roles::role_of(t, &stored.definition).is_some() {
+                    spec.credentials_id = Some(roles.credentials_id(&t.cluster, &t.id));
+                }
+            }
+            Some(spec)
         })
         .collect();
     DesiredState { version: state.revision, tasks }

@@ -23,6 +23,7 @@ pub mod metrics;
 mod registrations;
 pub mod service;
 pub mod state;
+pub mod task_roles;
 pub mod vpc;
 pub mod wire;
 
@@ -111,6 +112,8 @@ pub struct App {
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
     /// The routes to every host's slices, pushed to every agent as they change.
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
+    /// Tasks' role credentials (`None`: no task gets any).
+    pub task_roles: Option<task_roles::TaskRoles>,
 }
 
 impl App {
@@ -138,6 +141,7 @@ pub struct Links {
     pub dns: tokio::sync::watch::Receiver<Arc<flotilla_api::dns::DnsTable>>,
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
+    pub task_roles: Option<task_roles::TaskRoles>,
 }
 
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
@@ -146,8 +150,17 @@ pub async fn open(
     store: Arc<dyn Store>,
     links: Links,
 ) -> Result<Arc<App>, EcsError> {
-    let Links { logs, figures, load_balancing, service_registry, vpc, dns, firewall, routes } =
-        links;
+    let Links {
+        logs,
+        figures,
+        load_balancing,
+        service_registry,
+        vpc,
+        dns,
+        firewall,
+        routes,
+        task_roles,
+    } = links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
         scope: config.scope,
@@ -165,6 +178,7 @@ pub async fn open(
         dns,
         firewall,
         routes,
+        task_roles,
     });
     handlers::ensure_default_cluster(&app)
         .await
@@ -224,12 +238,14 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// The agents' routes: the WebSocket (`GET /v1/agent/connect`), container output
 /// (`POST /v1/agent/logs`), log-group queries (`POST /v1/agent/logs/groups`) and the
-/// operator's drain of a machine (`POST /v1/agent/drain`).
+/// operator's drain of a machine (`POST /v1/agent/drain`) and tasks' role credentials
+/// (`POST /v1/agent/task-credentials`).
 pub fn agent_routes(app: Arc<App>) -> Router {
     Router::new()
         .route(flotilla_api::agent::CONNECT_PATH, get(gateway::connect))
         .route(flotilla_api::agent::LOGS_PATH, post(agent_logs::receive))
         .route(flotilla_api::agent::LOG_GROUPS_PATH, post(agent_logs::missing_groups))
         .route(flotilla_api::agent::DRAIN_PATH, post(agent_drain::drain))
+        .route(flotilla_api::agent::TASK_CREDENTIALS_PATH, post(task_roles::serve))
         .with_state(app)
 }

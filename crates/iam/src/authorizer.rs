@@ -14,9 +14,33 @@ use crate::actions::{self, member_values, ActionEntry, Place};
 use crate::directory::PrincipalEntry;
 use crate::App;
 
+/// What the authorizer asks of other services about the resources a request names (wired by
+/// the server; a service that does not know a resource answers nothing).
+pub trait ResourceFacts: Send + Sync {
+    /// The roles (task role, execution role) of ECS task definition `reference` (a family, a
+    /// `family:revision` or an ARN; a family is its latest ACTIVE revision) in `region`.
+    fn task_definition_roles(&self, region: &str, reference: &str) -> Vec<String>;
+    /// The tags of resource `arn`; `None` when the service keeps no tags for it.
+    fn tags(&self, arn: &str) -> Option<Vec<(String, String)>>;
+}
+
+/// Knows no resource: for an authorizer without services (tests).
+pub struct NoFacts;
+
+impl ResourceFacts for NoFacts {
+    fn task_definition_roles(&self, _region: &str, _reference: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn tags(&self, _arn: &str) -> Option<Vec<(String, String)>> {
+        None
+    }
+}
+
 /// Evaluates IAM policies on every request.
 pub struct PolicyAuthorizer {
     pub iam: Arc<App>,
+    pub facts: Arc<dyn ResourceFacts>,
 }
 
 /// STS operations any caller may make whatever its policies (as in AWS).
@@ -77,13 +101,27 @@ impl Authorizer for PolicyAuthorizer {
         };
         let place = Place { region: &caller.region, account: &caller.account_id };
         let context = context(caller, principal, entry, action, input, &place, &wanted);
+        let resource_tags =
+            wanted.any(|k| k.starts_with("aws:resourcetag/") || k.contains(":resourcetag/"));
         for resource in actions::resources(entry, action.service, input, &place) {
-            let request = Request {
-                action: entry.action,
-                resource: &resource,
-                principal: None,
-                context: &context,
+            // A resource's tags are keys of its own: `aws:ResourceTag/<key>` and the service's
+            // `<prefix>:ResourceTag/<key>`.
+            let tagged;
+            let context = match resource_tags.then(|| self.facts.tags(&resource)).flatten() {
+                Some(tags) => {
+                    let mut with_tags = context.clone();
+                    for (key, value) in tags {
+                        with_tags = with_tags
+                            .with(&format!("aws:ResourceTag/{key}"), value.clone())
+                            .with(&format!("{}:ResourceTag/{key}", action.service), value);
+                    }
+                    tagged = with_tags;
+                    &tagged
+                }
+                None => &context,
             };
+            let request =
+                Request { action: entry.action, resource: &resource, principal: None, context };
             match evaluate(&policies, &request) {
                 Decision::Allow => {}
                 refused => {
@@ -92,7 +130,17 @@ impl Authorizer for PolicyAuthorizer {
             }
         }
         if entry.passes_role {
-            for (role, to_service) in passed_roles(input) {
+            let mut roles = passed_roles(input);
+            // The task definition a task or service runs hands its roles to ECS too.
+            if action.service == "ecs" && action.operation != "RegisterTaskDefinition" {
+                for reference in member_values(input, "taskDefinition") {
+                    let named = self.facts.task_definition_roles(&caller.region, &reference);
+                    roles.extend(named.into_iter().map(|role| (role, "ecs-tasks.amazonaws.com")));
+                }
+            }
+            roles.sort();
+            roles.dedup();
+            for (role, to_service) in roles {
                 let context = context.clone().with("iam:PassedToService", to_service);
                 let request = Request {
                     action: "iam:PassRole",

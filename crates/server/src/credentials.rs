@@ -14,6 +14,8 @@ const ROOT_KEY: &str = "auth/root-key";
 const AGENT_TOKEN: &str = "auth/agent-token";
 /// The credential of remote data planes (`flotilla lb`).
 const LB_TOKEN: &str = "auth/lb-token";
+/// The key that makes task credentials ids (`flotilla_ecs::task_roles`): never leaves the store.
+const TASK_KEY: &str = "auth/task-credentials-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -53,6 +55,8 @@ pub struct Credentials {
     pub join_token: Option<String>,
     /// Admits remote data planes (`flotilla lb --token-file <data-dir>/lb-token`).
     pub lb_token: String,
+    /// Makes and checks the ids of tasks' role credentials (hex, 32 bytes).
+    pub task_credentials_key: String,
 }
 
 /// What a start does to the join token.
@@ -142,6 +146,16 @@ pub async fn init(
         }
         None => None,
     };
+    let stored_task_key = match find(TASK_KEY) {
+        Some(kv) => {
+            Some(String::from_utf8(kv.value.clone()).map_err(|_| CredentialsError::Corrupt)?)
+        }
+        None => None,
+    };
+    let task_credentials_key = match &stored_task_key {
+        Some(key) => key.clone(),
+        None => random_string(b"0123456789abcdef", 64)?,
+    };
     let lb_token = match &stored_lb {
         Some(token) => token.clone(),
         None => random_string(b"0123456789abcdef", 64)?,
@@ -179,6 +193,11 @@ pub async fn init(
         txn.compares.push(Compare::ModRevision { key: LB_TOKEN.into(), revision: 0 });
         txn.ops.push(Op::Put { key: LB_TOKEN.into(), value: lb_token.clone().into_bytes() });
     }
+    if stored_task_key.is_none() {
+        txn.compares.push(Compare::ModRevision { key: TASK_KEY.into(), revision: 0 });
+        let value = task_credentials_key.clone().into_bytes();
+        txn.ops.push(Op::Put { key: TASK_KEY.into(), value });
+    }
     if !txn.ops.is_empty() {
         if let TxnOutcome::Conflict = store.commit(txn).await? {
             return Err(CredentialsError::Invalid(
@@ -212,7 +231,7 @@ pub async fn init(
         },
     }
     write_private_file(&data_dir.join("lb-token"), &format!("{lb_token}\n"))?;
-    Ok(Credentials { root, join_token, lb_token })
+    Ok(Credentials { root, join_token, lb_token, task_credentials_key })
 }
 
 /// Writes a file readable only by its owner, atomically (temporary file, fsync, rename).
@@ -247,9 +266,13 @@ mod tests {
             root: key.clone(),
             join_token: Some("t0k3n".into()),
             lb_token: "lb".into(),
+            task_credentials_key: "k3y".into(),
         };
         let shown = format!("{key:?} {creds:?}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("t0k3n"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0k3n") && !shown.contains("k3y"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]

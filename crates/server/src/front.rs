@@ -56,7 +56,10 @@ pub fn door(app: &App) -> FrontDoor {
         app.regions.served().clone(),
         registry,
         Arc::new(keys),
-        Arc::new(flotilla_iam::authorizer::PolicyAuthorizer { iam: Arc::clone(&app.iam) }),
+        Arc::new(flotilla_iam::authorizer::PolicyAuthorizer {
+            iam: Arc::clone(&app.iam),
+            facts: Arc::new(crate::identity::EcsFacts { regions: Arc::clone(&app.regions) }),
+        }),
         Arc::clone(&app.requests) as Arc<dyn flotilla_front::Observer>,
     )
 }

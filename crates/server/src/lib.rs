@@ -128,6 +128,14 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         config.join_token,
     )
     .await?;
+    let iam =
+        Arc::new(flotilla_iam::App::open(config.account_id.clone(), Arc::clone(&store)).await?);
+    let roles = Arc::new(identity::IamRoles { iam: Arc::clone(&iam) });
+    let sts = Arc::new(
+        flotilla_sts::App::open(config.account_id.clone(), Arc::clone(&store), roles).await?,
+    );
+    let task_roles: Arc<dyn flotilla_ecs::task_roles::RoleCredentials> =
+        Arc::new(identity::StsTaskRoles { sts: Arc::clone(&sts) });
     let settings = regions::RegionSettings {
         data_dir: config.data_dir.clone(),
         account_id: config.account_id.clone(),
@@ -137,13 +145,11 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         remote_load_balancers: config.remote_load_balancers,
         quotas: config.quotas,
         join_token: credentials.join_token.clone(),
+        task_roles: Some(regions::TaskRoleSettings {
+            key: credentials.task_credentials_key.clone(),
+            issuer: task_roles,
+        }),
     };
-    let iam =
-        Arc::new(flotilla_iam::App::open(config.account_id.clone(), Arc::clone(&store)).await?);
-    let roles = Arc::new(identity::IamRoles { iam: Arc::clone(&iam) });
-    let sts = Arc::new(
-        flotilla_sts::App::open(config.account_id.clone(), Arc::clone(&store), roles).await?,
-    );
     let regions = Arc::new(regions::Regions::open(settings, store, &config.region).await?);
     Ok(Arc::new(App {
         regions,

@@ -39,6 +39,21 @@ pub struct RegionSettings {
     pub remote_load_balancers: bool,
     pub quotas: flotilla_ecs::Quotas,
     pub join_token: Option<String>,
+    /// Tasks' role credentials (`None` in tests without them).
+    pub task_roles: Option<TaskRoleSettings>,
+}
+
+/// The key tasks' credentials ids are made with, and STS. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct TaskRoleSettings {
+    pub key: String,
+    pub issuer: Arc<dyn flotilla_ecs::task_roles::RoleCredentials>,
+}
+
+impl std::fmt::Debug for TaskRoleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRoleSettings").finish_non_exhaustive()
+    }
 }
 
 /// One region's services.
@@ -279,6 +294,9 @@ impl Regions {
                 dns: dns_table,
                 firewall: firewall_table,
                 routes: route_table,
+                task_roles: settings.task_roles.as_ref().map(|t| {
+                    flotilla_ecs::task_roles::TaskRoles::new(&t.key, Arc::clone(&t.issuer))
+                }),
             },
         )
         .await?;
@@ -402,6 +420,7 @@ mod tests {
             remote_load_balancers: false,
             quotas: flotilla_ecs::Quotas::default(),
             join_token: None,
+            task_roles: None,
         }
     }
 

@@ -76,6 +76,9 @@ pub trait Roles: Send + Sync {
         caller: &Caller,
         external_id: Option<&str>,
     ) -> Result<Grant, StsError>;
+    /// The role `role_arn`, if it exists and its trust policy lets AWS service `service`
+    /// (`ecs-tasks.amazonaws.com`) assume it.
+    fn assumable_by_service(&self, role_arn: &str, service: &str) -> Result<Grant, StsError>;
     /// The `UserId` GetCallerIdentity answers for a long-term principal (user id, account id
     /// for the root).
     fn user_id(&self, principal_arn: &str) -> Option<String>;
@@ -190,6 +193,26 @@ impl App {
             session_token: token,
             expiration: expires as f64,
         })
+    }
+
+    /// A session of role `role_arn` for AWS service `service` (a task role's credentials for
+    /// ECS), named `session`, for the role's longest session: the trust policy must name the
+    /// service.
+    pub async fn assume_for_service(
+        &self,
+        role_arn: &str,
+        service: &str,
+        session: &str,
+        now: SystemTime,
+    ) -> Result<(Grant, wire::Credentials), StsError> {
+        let grant = self.roles.assumable_by_service(role_arn, service)?;
+        let now = epoch(now);
+        let arn =
+            format!("arn:aws:sts::{}:assumed-role/{}/{session}", self.account_id, grant.role_name);
+        let user_id = format!("{}:{session}", grant.role_id);
+        let expires = now + grant.max_session_duration.max(900) as u64;
+        let credentials = self.issue(arn, user_id, expires, now).await?;
+        Ok((grant, credentials))
     }
 
     fn session_of(&self, access_key_id: &str) -> Option<Session> {

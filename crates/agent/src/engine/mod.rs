@@ -154,6 +154,9 @@ pub struct EngineConfig {
     pub log_groups: Option<Arc<crate::logs::groups::GroupCheck>>,
     /// awsvpc task networking (`None`: awsvpc tasks fail to start, saying why).
     pub networking: Option<Arc<awsvpc::TaskNetworking>>,
+    /// This agent's port of the container credentials endpoint (`None`: not serving; tasks
+    /// with a role get no credentials).
+    pub credentials_port: Option<u16>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;

@@ -204,10 +204,11 @@ impl Worker {
         }
     }
 
-    /// `ECS_CONTAINER_METADATA_URI_V4` (and the v3 name, which ECS also sets) for a container.
+    /// `ECS_CONTAINER_METADATA_URI_V4` (and the v3 name, which ECS also sets) for a container,
+    /// and `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` when its task has a role.
     fn metadata_env(&self, name: &str) -> Vec<(String, String)> {
         let token = self.run.containers.get(name).and_then(|c| c.metadata_token.as_deref());
-        match (&self.config.metadata_url, token) {
+        let mut env = match (&self.config.metadata_url, token) {
             (Some(base), Some(token)) => {
                 let uri = format!("{base}/v4/{token}");
                 vec![
@@ -216,7 +217,16 @@ impl Worker {
                 ]
             }
             _ => Vec::new(),
+        };
+        if let (Some(port), Some(id)) =
+            (self.config.credentials_port, &self.run.spec.credentials_id)
+        {
+            env.push((
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".to_string(),
+                format!("/v2/credentials/{port}/{id}"),
+            ));
         }
+        env
     }
 
     /// PENDING: images, containers, then starts in dependency order. Returns a stop cause if

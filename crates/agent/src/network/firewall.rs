@@ -29,6 +29,9 @@ pub struct Exemptions {
     pub resolver: Option<Ipv4Addr>,
     /// The task metadata endpoint.
     pub metadata: Option<SocketAddrV4>,
+    /// The container credentials endpoint's address (169.254.170.2, TCP; each agent of the
+    /// machine serves on a port of its own).
+    pub credentials: Option<Ipv4Addr>,
 }
 
 /// One task's place in the region's groups.
@@ -78,6 +81,9 @@ pub fn ruleset(table: &FirewallTable, member: &Member<'_>, exempt: &Exemptions) 
             metadata.ip(),
             metadata.port()
         ));
+    }
+    if let Some(credentials) = exempt.credentials {
+        out.push_str(&format!("-A OUTPUT -d {credentials}/32 -p tcp -j ACCEPT\n"));
     }
     for line in lines("OUTPUT", "-d", &permissions(|g| &g.egress), table, member) {
         out.push_str(&line);
@@ -322,6 +328,7 @@ mod tests {
         let exempt = Exemptions {
             resolver: Some(Ipv4Addr::new(172, 17, 0, 1)),
             metadata: Some(SocketAddrV4::new(Ipv4Addr::new(172, 17, 0, 1), 51679)),
+            credentials: None,
         };
         let rules = ruleset(&table(), &member, &exempt);
         for line in [

@@ -164,5 +164,7 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
             outbound_nat: i.outbound_nat.clone(),
         }),
         launch_type: Some(task.task.launch_type.clone()),
+        // Set by the gateway, which holds the key ids are made with.
+        credentials_id: None,
     }
 }
