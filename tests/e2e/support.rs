@@ -630,12 +630,12 @@ pub fn remove_spare_pauses(host_id: &str) {
 
 /// A killed agent leaves the container credentials endpoint's device (`flcreds0`, holding
 /// 169.254.170.2): removed once no agent of this machine listens on that address any more
-/// (`/proc/net/tcp` writes it `0202FEA9`, LISTEN as `0A`).
+/// (`/proc/net/tcp` writes it `02AAFEA9`, LISTEN as `0A`).
 pub fn remove_credentials_device_if_unused() {
     let listening = std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
         table.lines().skip(1).any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.len() > 3 && fields[1].starts_with("0202FEA9") && fields[3] == "0A"
+            fields.len() > 3 && fields[1].starts_with("02AAFEA9") && fields[3] == "0A"
         })
     });
     if !listening {

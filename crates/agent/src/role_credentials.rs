@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn the_address_reads_as_proc_net_tcp_writes_it() {
-        // 169.254.170.2 is `0202FEA9` in /proc/net/tcp (little-endian).
-        assert_eq!(format!("{:08X}", u32::from_le_bytes(ADDRESS.octets())), "0202FEA9");
+        // 169.254.170.2 is `02AAFEA9` in /proc/net/tcp (little-endian).
+        assert_eq!(format!("{:08X}", u32::from_le_bytes(ADDRESS.octets())), "02AAFEA9");
     }
 }
