@@ -165,15 +165,18 @@ async fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Whether a socket still listens on the address (another agent's): `/proc/net/tcp` lists the
-/// address as little-endian hex, LISTEN as state `0A`.
+/// Whether a socket still listens on the address (another agent's).
 fn others_listen() -> bool {
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| listens_on_address(&table))
+}
+
+/// Whether `/proc/net/tcp`'s `table` has a socket listening on the address: it writes
+/// addresses as little-endian hex, LISTEN as state `0A`.
+fn listens_on_address(table: &str) -> bool {
     let hex = format!("{:08X}", u32::from_le_bytes(ADDRESS.octets()));
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
-        table.lines().skip(1).any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.len() > 3 && fields[1].starts_with(&hex) && fields[3] == "0A"
-        })
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && fields[1].starts_with(&hex) && fields[3] == "0A"
     })
 }
 
@@ -327,8 +330,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_address_reads_as_proc_net_tcp_writes_it() {
-        // 169.254.170.2 is `02AAFEA9` in /proc/net/tcp (little-endian).
-        assert_eq!(format!("{:08X}", u32::from_le_bytes(ADDRESS.octets())), "02AAFEA9");
+    fn a_listener_on_the_address_is_seen_in_proc_net_tcp() {
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+        // 169.254.170.2:80 listening, as the kernel writes it.
+        let listening = "   0: 02AAFEA9:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n";
+        // The same address in an established connection, and loopback listening.
+        let other = "   1: 02AAFEA9:0050 0200A8C0:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n\
+                        2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0\n";
+        assert!(listens_on_address(&format!("{header}{listening}{other}")));
+        assert!(!listens_on_address(&format!("{header}{other}")));
     }
 }
