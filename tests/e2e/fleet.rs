@@ -97,10 +97,20 @@ impl Fleet {
         Self::build(&[], Some(region), &[&["--region", region]]).await
     }
 
+    /// A server listening on every address (so containers reach it through their bridge's
+    /// gateway), a fresh cluster and one agent.
+    pub async fn reachable_from_containers() -> Fleet {
+        Self::build_with(Flotilla::start_on_every_address(Vec::new()), None, &[&[]]).await
+    }
+
     async fn build(server_flags: &[&str], region: Option<&str>, agent_flags: &[&[&str]]) -> Fleet {
-        ensure_demo_image();
         let server =
             Flotilla::start_with(Vec::new(), server_flags.iter().map(|s| s.to_string()).collect());
+        Self::build_with(server, region, agent_flags).await
+    }
+
+    async fn build_with(server: Flotilla, region: Option<&str>, agent_flags: &[&[&str]]) -> Fleet {
+        ensure_demo_image();
         let ecs = match region {
             Some(region) => server.ecs_in(region),
             None => server.ecs(),

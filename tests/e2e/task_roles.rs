@@ -151,3 +151,71 @@ async fn a_task_reads_its_roles_credentials_and_acts_as_the_role() {
         fleet.wait_status(&task, "STOPPED").await;
     }
 }
+
+/// The Docker bridge's address on this machine (`docker0`): where a bridge-mode container
+/// reaches it.
+fn docker_gateway() -> String {
+    let output = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "docker0"])
+        .output()
+        .expect("ip addr show docker0");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let address = text.split_whitespace().skip_while(|w| *w != "inet").nth(1);
+    let address = address.and_then(|a| a.split('/').next()).unwrap_or_default();
+    assert!(!address.is_empty(), "docker0 has no IPv4 address: {text}");
+    address.to_string()
+}
+
+/// The official SDK for Rust inside a container (`examples/role_probe.rs`, mounted from the
+/// build's target directory into a demo-image container) finds the task role's credentials
+/// through its default chain, unchanged, and calls Flotilla as the role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_inside_a_container_finds_the_role_and_acts_as_it() {
+    let examples = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("examples")))
+        .expect("the target directory");
+    assert!(
+        examples.join("role_probe").exists(),
+        "no {}: `cargo test --workspace` builds it, or `cargo build -p flotilla --example role_probe`",
+        examples.join("role_probe").display()
+    );
+    let fleet = Fleet::reachable_from_containers().await;
+    let role_arn =
+        role(&fleet, "sdk-role", r#"{"Service":"ecs-tasks.amazonaws.com"}"#, "ecs:ListClusters");
+    let endpoint = format!("http://{}:{}", docker_gateway(), fleet.server.port);
+    let probe = demo("probe", &["sh", "-c", "/probe/role_probe; exec flotilla demo sleep"])
+        .environment(
+            aws_sdk_ecs::types::KeyValuePair::builder()
+                .name("FLOTILLA_ENDPOINT")
+                .value(&endpoint)
+                .build(),
+        )
+        .mount_points(
+            aws_sdk_ecs::types::MountPoint::builder()
+                .source_volume("probe")
+                .container_path("/probe")
+                .read_only(true)
+                .build(),
+        )
+        .build();
+    let volume = aws_sdk_ecs::types::Volume::builder()
+        .name("probe")
+        .host(
+            aws_sdk_ecs::types::HostVolumeProperties::builder()
+                .source_path(examples.display().to_string())
+                .build(),
+        )
+        .build();
+    let definition = fleet
+        .register_with("sdk", vec![probe], |b| b.task_role_arn(&role_arn).volumes(volume))
+        .await;
+    let task = fleet.run(&definition).await;
+    fleet.wait_status(&task, "RUNNING").await;
+    let seen = json_output(&container_named(&task, "probe"));
+    assert!(seen["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{seen}");
+    assert_eq!(seen["ListClusters"], "ok", "the role's policy allows it: {seen}");
+    assert_eq!(seen["DescribeClusters"], "AccessDeniedException", "and nothing else: {seen}");
+    fleet.ecs.stop_task().cluster(&fleet.cluster).task(&task).send().await.expect("stop");
+    fleet.wait_status(&task, "STOPPED").await;
+}
