@@ -268,7 +268,7 @@ def render() -> str:
         "//! Reference) and crates/*/wire.toml; do not edit by hand (run"
         " scripts/iam-actions-gen.py).",
         "",
-        "use crate::actions::{ActionEntry, ResourceEntry};",
+        "use crate::entry::{ActionEntry, ResourceEntry};",
         "",
     ]
     consts = {}

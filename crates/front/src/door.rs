@@ -14,8 +14,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::authorize::{Action, Authorizer};
 use crate::body::{declared_length, read_limited};
-use crate::caller::{Action, Authorizer, KeyStore};
+use crate::caller::KeyStore;
 use crate::error::WireError;
 use crate::protocol::{cbor, json, query, JsonVersion, Protocol};
 use crate::regions::ServedRegions;

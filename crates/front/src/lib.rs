@@ -4,6 +4,7 @@
 //! decoded request to the service registered for it. It knows no service: services register a
 //! [`ServiceSpec`] and a [`Service`]; adding one changes no code here.
 
+pub mod authorize;
 pub mod body;
 pub mod caller;
 pub mod document;
@@ -20,7 +21,8 @@ pub mod schema;
 pub mod service;
 pub mod sigv4;
 
-pub use caller::{Action, AllowAll, Authorizer, Caller, KeyInfo, KeyStore};
+pub use authorize::{Action, AllowAll, Authorizer};
+pub use caller::{Caller, KeyInfo, KeyStore};
 pub use document::{Document, Name};
 pub use door::{Call, FrontDoor, Observer};
 pub use error::{Fault, WireError};

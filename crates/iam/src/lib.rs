@@ -9,6 +9,8 @@ pub mod actions;
 mod actions_table;
 pub mod authorizer;
 pub mod directory;
+mod documents;
+pub mod entry;
 pub mod error;
 mod groups;
 mod managed;

@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::check_identity_document;
 use crate::error::IamError;
 use crate::model::{Account, ManagedPolicy, PolicyVersion};
 use crate::names::{check_name, check_tags, encoded_document, path_or_root, unique_id};
 use crate::paging::page;
-use crate::policies::check_identity_document;
 use crate::users::{tags_in, tags_out};
 use crate::{wire, App};
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::check_identity_document;
 use crate::error::IamError;
 use crate::model::{Account, Permissions};
 use crate::names::{check_name, encoded_document};
@@ -111,13 +112,6 @@ fn required(input: &Value, member: &str) -> Result<String, IamError> {
 
 fn optional(input: &Value, member: &str) -> Option<String> {
     input.get(member).and_then(Value::as_str).map(str::to_string)
-}
-
-/// Checks an identity policy as IAM does when it is put or made a version.
-pub(crate) fn check_identity_document(document: &str) -> Result<(), IamError> {
-    let policy = flotilla_iam_policy::Policy::parse(document)
-        .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
-    policy.check_identity().map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))
 }
 
 fn size(document: &str) -> usize {

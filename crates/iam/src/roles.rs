@@ -2,19 +2,13 @@
 
 use serde_json::{json, Value};
 
+use crate::documents::check_trust_document;
 use crate::error::IamError;
 use crate::model::{Permissions, Role};
 use crate::names::{check_name, check_tags, encoded_document, merge_tags, path_or_root, unique_id};
 use crate::paging::page;
 use crate::users::{tags_in, tags_out};
 use crate::{wire, App};
-
-/// Checks a trust policy as CreateRole and UpdateAssumeRolePolicy do.
-pub(crate) fn check_trust_document(document: &str) -> Result<(), IamError> {
-    let policy = flotilla_iam_policy::Policy::parse(document)
-        .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
-    policy.check_trust().map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))
-}
 
 pub(crate) fn role_out(app: &App, role: &Role, with_tags: bool) -> wire::Role {
     wire::Role {
