@@ -84,6 +84,24 @@ pub struct ServiceSpec {
     pub query_compatible: bool,
 }
 
+impl ServiceSpec {
+    /// A service of the query protocol only (IAM, STS, ELBv2), with the common body limit.
+    pub fn query(
+        signing_name: &'static str,
+        version: &'static str,
+        xml_namespace: &'static str,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            signing_name,
+            json: None,
+            query: Some(QuerySpec { version, xml_namespace, ec2: false }),
+            cbor: None,
+            max_body_bytes: crate::door::COMMON_BODY_LIMIT,
+            query_compatible: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct QuerySpec {
     /// The `Version` parameter that names this API.

@@ -3,20 +3,13 @@
 
 use std::sync::Arc;
 
-use flotilla_front::{QuerySpec, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
+use flotilla_front::{Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
 
 use crate::{App, API_VERSION, SIGNING_NAME, XML_NAMESPACE};
 
 /// How IAM is reached.
 pub fn spec() -> ServiceSpec {
-    ServiceSpec {
-        signing_name: SIGNING_NAME,
-        json: None,
-        query: Some(QuerySpec { version: API_VERSION, xml_namespace: XML_NAMESPACE, ec2: false }),
-        cbor: None,
-        max_body_bytes: flotilla_front::door::COMMON_BODY_LIMIT,
-        query_compatible: false,
-    }
+    ServiceSpec::query(SIGNING_NAME, API_VERSION, XML_NAMESPACE)
 }
 
 /// The IAM service over its [`App`] (global: every region's requests come here).

@@ -58,15 +58,7 @@ impl Roles for IamRoles {
         caller: &Caller,
         external_id: Option<&str>,
     ) -> Result<Grant, StsError> {
-        let refused = || {
-            StsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
-                caller.principal_arn
-            ))
-        };
         let directory = self.iam.directory();
-        let role = directory.role(role_arn).filter(|_| !role_arn.contains(":assumed-role/"));
-        let role = role.ok_or_else(refused)?;
         // The trust policy names the caller as the role it acts as (for a session of a
         // role), the user, or the root (account principals match every principal of it).
         let who = match directory.role(&caller.principal_arn) {
@@ -75,60 +67,62 @@ impl Roles for IamRoles {
             }
             _ => caller.principal_arn.clone(),
         };
-        let principal = Principal { kind: "AWS".into(), value: who.clone() };
         let mut context = Context::new()
-            .with("aws:PrincipalArn", who)
+            .with("aws:PrincipalArn", who.clone())
             .with("aws:PrincipalAccount", caller.account_id.clone());
         if let Some(id) = external_id {
             context = context.with("sts:ExternalId", id);
         }
-        let request = Request {
-            action: "sts:AssumeRole",
-            resource: &role.principal.arn,
-            principal: Some(&principal),
-            context: &context,
-        };
-        match evaluate(&[&role.trust], &request) {
-            Decision::Allow => Ok(Grant {
-                role_arn: role.principal.arn.clone(),
-                role_name: role.principal.name.clone(),
-                role_id: role.principal.id.clone(),
-                max_session_duration: role.max_session_duration,
-            }),
-            _ => Err(refused()),
-        }
+        let principal = Principal { kind: "AWS".into(), value: who };
+        trusted(
+            &directory,
+            role_arn,
+            &principal,
+            &context,
+            &format!("User: {}", caller.principal_arn),
+        )
     }
 
     fn assumable_by_service(&self, role_arn: &str, service: &str) -> Result<Grant, StsError> {
-        let refused = || {
-            StsError::AccessDenied(format!(
-                "{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
-            ))
-        };
-        let directory = self.iam.directory();
-        let role = directory.role(role_arn).filter(|_| !role_arn.contains(":assumed-role/"));
-        let role = role.ok_or_else(refused)?;
         let principal = Principal { kind: "Service".into(), value: service.into() };
-        let context = Context::new();
-        let request = Request {
-            action: "sts:AssumeRole",
-            resource: &role.principal.arn,
-            principal: Some(&principal),
-            context: &context,
-        };
-        match evaluate(&[&role.trust], &request) {
-            Decision::Allow => Ok(Grant {
-                role_arn: role.principal.arn.clone(),
-                role_name: role.principal.name.clone(),
-                role_id: role.principal.id.clone(),
-                max_session_duration: role.max_session_duration,
-            }),
-            _ => Err(refused()),
-        }
+        trusted(&self.iam.directory(), role_arn, &principal, &Context::new(), service)
     }
 
     fn user_id(&self, principal_arn: &str) -> Option<String> {
         self.iam.directory().user(principal_arn).map(|u| u.id.clone())
+    }
+}
+
+/// Role `role_arn` if its trust policy lets `principal` assume it (`who` names the principal in
+/// the refusal).
+fn trusted(
+    directory: &flotilla_iam::Directory,
+    role_arn: &str,
+    principal: &Principal,
+    context: &Context,
+    who: &str,
+) -> Result<Grant, StsError> {
+    let refused = || {
+        StsError::AccessDenied(format!(
+            "{who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        ))
+    };
+    let role = directory.role(role_arn).filter(|_| !role_arn.contains(":assumed-role/"));
+    let role = role.ok_or_else(refused)?;
+    let request = Request {
+        action: "sts:AssumeRole",
+        resource: &role.principal.arn,
+        principal: Some(principal),
+        context,
+    };
+    match evaluate(&[&role.trust], &request) {
+        Decision::Allow => Ok(Grant {
+            role_arn: role.principal.arn.clone(),
+            role_name: role.principal.name.clone(),
+            role_id: role.principal.id.clone(),
+            max_session_duration: role.max_session_duration,
+        }),
+        _ => Err(refused()),
     }
 }
 
