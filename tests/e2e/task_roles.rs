@@ -57,9 +57,12 @@ fn role(fleet: &Fleet, name: &str, trusted: &str, allowed: &str) -> String {
     element(&created, "Arn")
 }
 
-/// Prints the task's credentials, then whether a made-up id is refused, then sleeps.
-const READ_CREDENTIALS: &str =
-    "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; echo; \
+/// Prints the task's credentials, then whether a made-up id is refused, then sleeps. The first
+/// GET is tried a few times, as the SDKs do: port 80 may be changing hands between the agents
+/// of this machine (other tests' agents come and go; the next takes over within 250 ms).
+const READ_CREDENTIALS: &str = "for i in 1 2 3 4 5; do \
+     wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI && break; sleep 1; \
+     done; echo; \
      wget -q -O - http://169.254.170.2/v2/credentials/80/made-up/id/00 || echo 'made-up refused'; \
      exec flotilla demo sleep";
 
@@ -136,7 +139,8 @@ async fn a_task_reads_its_roles_credentials_and_acts_as_the_role() {
     assert_eq!(env_of(&plain_container, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), None);
 
     // A role whose trust policy does not name ECS's tasks gives them nothing.
-    let script = "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || echo 'untrusted refused'; exec flotilla demo sleep";
+    let script = "wget -q -O - http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+        || echo 'untrusted refused'; exec flotilla demo sleep";
     let untrusted = fleet
         .register_with("untrusted", vec![demo("app", &["sh", "-c", script]).build()], |b| {
             b.task_role_arn(&untrusted_arn)

@@ -43,8 +43,9 @@ pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
 pub const PORT: u16 = 80;
 /// The dummy device that holds the address.
 const DEVICE: &str = "flcreds0";
-/// How often an agent that does not hold port 80 tries to.
-const RETRY: Duration = Duration::from_secs(2);
+/// How often an agent that does not hold port 80 tries to (a bind is one system call): the
+/// machine's containers wait no longer than this for another agent to take over.
+const RETRY: Duration = Duration::from_millis(250);
 /// Credentials this close to expiring are fetched again.
 const REFRESH_BEFORE: u64 = 15 * 60;
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -187,9 +188,13 @@ async fn hold_port_80(mut stopping: watch::Receiver<bool>) {
         if *stopping.borrow() {
             return;
         }
-        // The device may have gone with an agent that stopped believing it was the last.
-        let _ = device_up().await;
-        if let Ok(listener) = TcpListener::bind(SocketAddr::from((ADDRESS, PORT))).await {
+        let mut bound = TcpListener::bind(SocketAddr::from((ADDRESS, PORT))).await;
+        if matches!(&bound, Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable) {
+            // The device went with an agent that believed it was the last: put it back.
+            let _ = device_up().await;
+            bound = TcpListener::bind(SocketAddr::from((ADDRESS, PORT))).await;
+        }
+        if let Ok(listener) = bound {
             tracing::info!("forwarding {ADDRESS}:{PORT} to the agents of this machine");
             let router = Router::new()
                 .route("/v2/credentials/{port}/{*id}", get(forward))
