@@ -44,6 +44,24 @@ pub fn evaluate(policies: &[&Policy], request: &Request<'_>) -> Decision {
     }
 }
 
+impl Policy {
+    /// The statements whose `Action`/`NotAction` take `action`: evaluating `action` against
+    /// this policy decides the same as against the whole one (the others never apply to it).
+    pub fn for_action(&self, action: &str) -> Policy {
+        let takes = |statement: &&Statement| {
+            let matches = |pattern: &String| glob(pattern, action, true);
+            match &statement.action {
+                Selector::Only(list) => list.iter().any(matches),
+                Selector::AllBut(list) => !list.iter().any(matches),
+            }
+        };
+        Policy {
+            version: self.version.clone(),
+            statements: self.statements.iter().filter(takes).cloned().collect(),
+        }
+    }
+}
+
 /// The context keys (lower case) that evaluating `action` against `policies` can read: the
 /// condition keys and policy variables of the statements whose `Action`/`NotAction` take it.
 /// A caller may build only these into the request's context; the decision is the same.

@@ -395,3 +395,25 @@ fn the_keys_read_are_those_of_the_statements_an_action_can_meet() {
     keys.sort();
     assert_eq!(keys, ["aws:securetransport", "aws:sourceip"]);
 }
+
+proptest! {
+    /// A policy cut to the statements that take an action decides that action as the whole
+    /// policy does, whatever the resource and context.
+    #[test]
+    fn a_policy_cut_to_an_action_decides_as_the_whole(
+        action in prop::sample::select(vec!["ecs:RunTask", "ecs:ListClusters", "logs:GetLogEvents", "iam:PassRole"]),
+        resource in prop::sample::select(vec!["*", "arn:aws:ecs:us-east-1:1:cluster/prod", "arn:aws:logs:us-east-1:1:log-group:x"]),
+        tagged in any::<bool>(),
+    ) {
+        let policy = Policy::parse(r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ecs:*", "logs:Get*"], "Resource": "*"},
+            {"Effect": "Deny", "NotAction": "ecs:List*", "Resource": "arn:aws:ecs:*:*:cluster/prod",
+             "Condition": {"StringEquals": {"aws:RequestTag/env": "prod"}}},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}
+        ]}"#).expect("policy");
+        let context = if tagged { Context::new().with("aws:RequestTag/env", "prod") } else { Context::new() };
+        let request = Request { action, resource, principal: None, context: &context };
+        let cut = policy.for_action(action);
+        prop_assert_eq!(evaluate(&[&policy], &request), evaluate(&[&cut], &request));
+    }
+}

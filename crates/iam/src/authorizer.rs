@@ -76,14 +76,18 @@ impl Authorizer for PolicyAuthorizer {
                 action.operation
             )));
         }
-        let policies: Vec<&Policy> = principal.policies.iter().collect();
+        // The principal's statements that take the action (and, for a passed role,
+        // iam:PassRole), remembered per principal and action.
+        let for_action = principal.policies_for(entry.action);
+        let policies: Vec<&Policy> = for_action.iter().collect();
+        let for_pass_role = entry.passes_role.then(|| principal.policies_for("iam:PassRole"));
+        let pass_role_policies: Vec<&Policy> =
+            for_pass_role.iter().flat_map(|cut| cut.iter()).collect();
         // Only what the policies can read goes into the context, and the body is decoded only
         // when a resource, a key or a passed role needs it: most requests of most principals
         // need neither.
         let mut wanted = keys_read(&policies, entry.action);
-        if entry.passes_role {
-            wanted.extend(keys_read(&policies, "iam:PassRole"));
-        }
+        wanted.extend(keys_read(&pass_role_policies, "iam:PassRole"));
         let wanted = Wanted(wanted);
         let reads_request = entry.passes_role
             || entry.resources.iter().any(|r| names_request_members(r.arn))
@@ -148,7 +152,7 @@ impl Authorizer for PolicyAuthorizer {
                     principal: None,
                     context: &context,
                 };
-                match evaluate(&policies, &request) {
+                match evaluate(&pass_role_policies, &request) {
                     Decision::Allow => {}
                     refused => {
                         return Err(denied(caller, action.service, "iam:PassRole", &role, refused))

@@ -2,7 +2,7 @@
 //! once, so a request costs lookups and an evaluation, never a parse.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use flotilla_iam_policy::Policy;
 
@@ -24,6 +24,40 @@ pub struct PrincipalEntry {
     pub arn: String,
     pub tags: Vec<Tag>,
     pub policies: Vec<Policy>,
+    /// Its policies cut to the statements that take an action, by action: a request matches
+    /// the action once per principal, not once per statement (gone with the directory on any
+    /// change).
+    by_action: RwLock<HashMap<&'static str, Arc<Vec<Policy>>>>,
+}
+
+/// The most actions remembered per principal (a bound, not a tuning: there are ~200 served).
+const ACTIONS_REMEMBERED: usize = 512;
+
+impl PrincipalEntry {
+    fn new(name: String, id: String, arn: String, tags: Vec<Tag>, policies: Vec<Policy>) -> Self {
+        PrincipalEntry { name, id, arn, tags, policies, by_action: RwLock::default() }
+    }
+
+    /// Its policies as far as `action` is concerned (`Policy::for_action` of each, the empty
+    /// ones left out): they decide `action` as all of them do.
+    pub fn policies_for(&self, action: &'static str) -> Arc<Vec<Policy>> {
+        if let Some(cut) = self.by_action.read().unwrap_or_else(|e| e.into_inner()).get(action) {
+            return Arc::clone(cut);
+        }
+        let cut: Arc<Vec<Policy>> = Arc::new(
+            self.policies
+                .iter()
+                .map(|p| p.for_action(action))
+                .filter(|p| !p.statements.is_empty())
+                .collect(),
+        );
+        let mut remembered = self.by_action.write().unwrap_or_else(|e| e.into_inner());
+        if remembered.len() >= ACTIONS_REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(action, Arc::clone(&cut));
+        cut
+    }
 }
 
 /// A role as STS and the door need it.
@@ -79,13 +113,13 @@ impl Directory {
             by_key.insert(key.clone(), user_arn.clone());
             users.insert(
                 user_arn.clone(),
-                Arc::new(PrincipalEntry {
-                    name: user.name.clone(),
-                    id: user.id.clone(),
-                    arn: user_arn,
-                    tags: user.tags.clone(),
+                Arc::new(PrincipalEntry::new(
+                    user.name.clone(),
+                    user.id.clone(),
+                    user_arn,
+                    user.tags.clone(),
                     policies,
-                }),
+                )),
             );
         }
         let keys = account
@@ -103,13 +137,13 @@ impl Directory {
             .filter_map(|(key, role)| {
                 let trust = Policy::parse(&role.trust).ok()?;
                 let entry = RoleEntry {
-                    principal: PrincipalEntry {
-                        name: role.name.clone(),
-                        id: role.id.clone(),
-                        arn: arn("role", &role.path, &role.name),
-                        tags: role.tags.clone(),
-                        policies: parsed(documents(account, &role.permissions)),
-                    },
+                    principal: PrincipalEntry::new(
+                        role.name.clone(),
+                        role.id.clone(),
+                        arn("role", &role.path, &role.name),
+                        role.tags.clone(),
+                        parsed(documents(account, &role.permissions)),
+                    ),
                     trust,
                     max_session_duration: role.max_session_duration,
                 };
