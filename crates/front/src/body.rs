@@ -8,6 +8,8 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::error::WireError;
 
+pub const COMMON_BODY_LIMIT: usize = 1024 * 1024;
+
 /// The body's declared length (`Content-Length`), if any.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())

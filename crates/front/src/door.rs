@@ -23,8 +23,9 @@ use crate::regions::ServedRegions;
 use crate::service::{Input, Registered, Registry, Reply, ServiceRequest};
 use crate::sigv4::{self, Expected, Presented, RequestHead};
 
-/// Bodies up to this size are read once every body-free check has passed.
-pub const COMMON_BODY_LIMIT: usize = 1024 * 1024;
+/// The size up to which bodies are read once every body-free check has passed (kept in
+/// `body.rs`, which the service table reads too).
+pub use crate::body::COMMON_BODY_LIMIT;
 /// What all bodies past [`COMMON_BODY_LIMIT`] may hold at once while their signature cannot be
 /// checked yet (the signature covers the body): a known key id cannot make the server buffer
 /// more than this in unverified bodies.

@@ -96,7 +96,7 @@ impl ServiceSpec {
             json: None,
             query: Some(QuerySpec { version, xml_namespace, ec2: false }),
             cbor: None,
-            max_body_bytes: crate::door::COMMON_BODY_LIMIT,
+            max_body_bytes: crate::body::COMMON_BODY_LIMIT,
             query_compatible: false,
         }
     }
