@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::error::WireError;
 
+/// Bodies up to this size are read once every body-free check has passed.
 pub const COMMON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The body's declared length (`Content-Length`), if any.
