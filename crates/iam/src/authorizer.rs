@@ -48,7 +48,12 @@ const ALWAYS_ALLOWED: &[(&str, &str)] = &[("sts", "GetCallerIdentity"), ("sts", 
 
 impl Authorizer for PolicyAuthorizer {
     fn authorize(&self, caller: &Caller, action: &Action<'_>) -> Result<(), WireError> {
-        let root = caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account_id);
+        // The account root: `arn:aws:iam::<its account>:root` (no allocation on this path).
+        let root = caller
+            .principal_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            .is_some_and(|account| account == caller.account_id);
         if !root && !caller.temporary {
             self.iam.note_use(&caller.access_key_id, action.service, &caller.region, action.now);
         }

@@ -124,16 +124,6 @@ pub(crate) fn epoch(at: SystemTime) -> f64 {
     at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0).floor()
 }
 
-/// Refuses an operation IAM has but this server does not serve.
-pub fn check_operation(operation: &str) -> Result<(), IamError> {
-    if wire::operation_schema(operation).is_some() {
-        return Ok(());
-    }
-    Err(IamError::NotSupported(format!(
-        "The action {operation} is not supported yet (IAM here serves users, groups, access keys, roles, inline and managed policies, tags and SimulatePrincipalPolicy)"
-    )))
-}
-
 /// Runs `operation` on query parameters: typed to the model's shape, the field ledger's
 /// refusals, then the handler; the answer is a document of the operation's output schema.
 pub async fn serve(
@@ -143,13 +133,11 @@ pub async fn serve(
     input: flotilla_front::Input,
     now: SystemTime,
 ) -> Result<Answer, flotilla_front::WireError> {
-    if wire::operation_schema(operation).is_none() {
-        return Err(flotilla_front::WireError::unknown_operation(format!(
+    let (kind, output) = wire::operation_schema(operation).ok_or_else(|| {
+        flotilla_front::WireError::unknown_operation(format!(
             "The action {operation} is not valid for this web service (IAM here serves users, groups, access keys, roles, inline and managed policies, tags and SimulatePrincipalPolicy)."
-        )));
-    }
-    let (kind, output) = wire::operation_schema(operation)
-        .ok_or_else(|| flotilla_front::WireError::unknown_operation(operation.to_string()))?;
+        ))
+    })?;
     let flotilla_front::Input::Params(params) = input else {
         return Err(flotilla_front::WireError::serialization(
             "IAM takes query parameters (Action, Version, ...)",
@@ -257,7 +245,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn lower_first(name: &str) -> String {
+pub(crate) fn lower_first(name: &str) -> String {
     let mut chars = name.chars();
     chars.next().map(|c| c.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
 }

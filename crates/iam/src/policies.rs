@@ -101,11 +101,9 @@ impl Holder {
 /// A string member the model requires.
 fn required(input: &Value, member: &str) -> Result<String, IamError> {
     input.get(member).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-        let mut chars = member.chars();
-        let lower = chars.next().map(|c| c.to_ascii_lowercase().to_string() + chars.as_str());
         IamError::Validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            lower.unwrap_or_default()
+            crate::lower_first(member)
         ))
     })
 }
