@@ -4,6 +4,7 @@
 pub mod document;
 mod embedded;
 mod prefixed;
+pub mod sealed;
 
 use std::future::Future;
 use std::pin::Pin;
