@@ -212,7 +212,9 @@ def render() -> str:
             continue
         if override is not None and override == f"{prefix}:{action['name']}":
             errors.append(f"ACTION_OVERRIDES: {model} {operation} names its default action")
+        # Actions name a resource type by its `key` ("Secret"); the file is keyed in lower case.
         types = resource_types[action_prefix]
+        types = {**{t.get("key", k): t for k, t in types.items()}, **types}
 
         resources = []
         classic = False

@@ -29,6 +29,7 @@ mod placement;
 mod protocol;
 mod regions;
 mod runtime;
+mod secrets;
 mod services;
 mod tags_and_settings;
 mod task_definitions;

@@ -57,6 +57,8 @@ fn members_of(service: &str, variable: &str) -> &'static [&'static str] {
         ("iam", "RoleNameWithPath") => &["RoleName"],
         ("iam", "GroupNameWithPath") => &["GroupName"],
         ("iam", "PolicyNameWithPath") => &["PolicyName"],
+        ("secretsmanager", "SecretId") => &["SecretId"],
+        ("ssm", "ParameterNameWithoutLeadingSlash") => &["Name", "Names", "Path", "ResourceId"],
         _ => &[],
     }
 }
@@ -116,6 +118,10 @@ const MEMBERS_READ: &[&str] = &[
     "RoleName",
     "GroupName",
     "PolicyName",
+    "SecretId",
+    "Names",
+    "Path",
+    "ResourceId",
     "tags",
     "taskRoleArn",
     "executionRoleArn",
@@ -203,6 +209,8 @@ fn id_members(service: &str) -> &'static [&'static str] {
             "taskSets",
             "capacityProvider",
         ],
+        "secretsmanager" => &["SecretId"],
+        "ssm" => &["Name", "Names", "ResourceId"],
         _ => &[],
     }
 }
@@ -266,6 +274,7 @@ fn variable_values(service: &str, variable: &str, input: &Value) -> Vec<String> 
                 Some(resource) if value.starts_with("arn:") => {
                     resource.rsplit('/').next().unwrap_or(resource).to_string()
                 }
+                _ if variable == "ParameterNameWithoutLeadingSlash" => parameter_path(&value),
                 _ => value,
             };
             values.push(short);
@@ -281,6 +290,13 @@ fn variable_values(service: &str, variable: &str, input: &Value) -> Vec<String> 
     values
 }
 
+/// A parameter's name as its ARN has it: without the leading `/` and without a `:version`
+/// or `:label` selector (`/app/db:3` is `app/db`).
+fn parameter_path(name: &str) -> String {
+    let name = name.split(':').next().unwrap_or(name);
+    name.strip_prefix('/').unwrap_or(name).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +307,28 @@ mod tests {
     fn checked(service: &str, operation: &str, input: Value) -> Vec<String> {
         let entry = entry(service, operation).expect("served operation");
         resources(entry, service, &input, &PLACE)
+    }
+
+    #[test]
+    fn secrets_and_parameters_are_checked_on_their_arns() {
+        assert_eq!(
+            checked("secretsmanager", "GetSecretValue", json!({"SecretId": "db"})),
+            ["arn:aws:secretsmanager:us-east-1:123456789012:secret:db"],
+            "a name gives the ARN without its random suffix (the server completes it)"
+        );
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+        assert_eq!(checked("secretsmanager", "DescribeSecret", json!({"SecretId": arn})), [arn]);
+        assert_eq!(
+            checked("ssm", "GetParameters", json!({"Names": ["/app/db:2", "plain"]})),
+            [
+                "arn:aws:ssm:us-east-1:123456789012:parameter/app/db",
+                "arn:aws:ssm:us-east-1:123456789012:parameter/plain",
+            ]
+        );
+        assert_eq!(
+            checked("ssm", "GetParametersByPath", json!({"Path": "/app"})),
+            ["arn:aws:ssm:us-east-1:123456789012:parameter/app"]
+        );
     }
 
     #[test]

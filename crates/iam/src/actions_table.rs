@@ -5326,6 +5326,285 @@ pub const MONITORING: &[ActionEntry] = &[
     },
 ];
 
+/// The operations of signing name `secretsmanager`, sorted by operation.
+pub const SECRETSMANAGER: &[ActionEntry] = &[
+    ActionEntry {
+        operation: "CancelRotateSecret",
+        action: "secretsmanager:CancelRotateSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "CreateSecret",
+        action: "secretsmanager:CreateSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:RequestTag/${TagKey}",
+            "aws:ResourceTag/${TagKey}",
+            "aws:TagKeys",
+            "secretsmanager:AddReplicaRegions",
+            "secretsmanager:Description",
+            "secretsmanager:ForceOverwriteReplicaSecret",
+            "secretsmanager:KmsKeyArn",
+            "secretsmanager:KmsKeyId",
+            "secretsmanager:Name",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "DeleteSecret",
+        action: "secretsmanager:DeleteSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ForceDeleteWithoutRecovery",
+            "secretsmanager:RecoveryWindowInDays",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "DescribeSecret",
+        action: "secretsmanager:DescribeSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "GetSecretValue",
+        action: "secretsmanager:GetSecretValue",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:VersionId",
+            "secretsmanager:VersionStage",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "ListSecretVersionIds",
+        action: "secretsmanager:ListSecretVersionIds",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "ListSecrets",
+        action: "secretsmanager:ListSecrets",
+        resources: &[],
+        condition_keys: &[],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "PutSecretValue",
+        action: "secretsmanager:PutSecretValue",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "RestoreSecret",
+        action: "secretsmanager:RestoreSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "RotateSecret",
+        action: "secretsmanager:RotateSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ExternalSecretRotationRoleArn",
+            "secretsmanager:ModifyRotationRules",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:RotateImmediately",
+            "secretsmanager:RotationLambdaARN",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "TagResource",
+        action: "secretsmanager:TagResource",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:RequestTag/${TagKey}",
+            "aws:ResourceTag/${TagKey}",
+            "aws:TagKeys",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "UntagResource",
+        action: "secretsmanager:UntagResource",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "aws:TagKeys",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "UpdateSecret",
+        action: "secretsmanager:UpdateSecret",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:Description",
+            "secretsmanager:KmsKeyArn",
+            "secretsmanager:KmsKeyId",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:Type",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "UpdateSecretVersionStage",
+        action: "secretsmanager:UpdateSecretVersionStage",
+        resources: &[ResourceEntry {
+            name: "Secret",
+            arn: "arn:${Partition}:secretsmanager:${Region}:${Account}:secret:${SecretId}",
+            required: true,
+            condition_keys: &[],
+        }],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "secretsmanager:ResourceTag/tag-key",
+            "secretsmanager:SecretId",
+            "secretsmanager:SecretPrimaryRegion",
+            "secretsmanager:VersionStage",
+            "secretsmanager:resource/AllowRotationLambdaArn",
+            "secretsmanager:resource/Type",
+        ],
+        passes_role: false,
+    },
+];
+
 /// The operations of signing name `servicediscovery`, sorted by operation.
 pub const SERVICEDISCOVERY: &[ActionEntry] = &[
     ActionEntry {
@@ -5614,6 +5893,401 @@ pub const SERVICEDISCOVERY: &[ActionEntry] = &[
     },
 ];
 
+/// The operations of signing name `ssm`, sorted by operation.
+pub const SSM: &[ActionEntry] = &[
+    ActionEntry {
+        operation: "AddTagsToResource",
+        action: "ssm:AddTagsToResource",
+        resources: &[
+            ResourceEntry {
+                name: "association",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:association/${AssociationId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "automation-execution",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:automation-execution/${AutomationExecutionId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "cloud-connector",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:cloud-connector/${CloudConnectorId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "document",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:document/${DocumentName}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "instance",
+                arn: "arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "maintenancewindow",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:maintenancewindow/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "managed-instance",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:managed-instance/${InstanceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsitem",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsitem/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsmetadata",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsmetadata/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "patchbaseline",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:patchbaseline/${PatchBaselineIdResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "task",
+                arn: "arn:${Partition}:ecs:${Region}:${Account}:task/${TaskId}",
+                required: false,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:RequestTag/${TagKey}",
+            "aws:ResourceTag/${TagKey}",
+            "aws:TagKeys",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "DeleteParameter",
+        action: "ssm:DeleteParameter",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "DeleteParameters",
+        action: "ssm:DeleteParameters",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "DescribeParameters",
+        action: "ssm:DescribeParameters",
+        resources: &[],
+        condition_keys: &[],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "GetParameter",
+        action: "ssm:GetParameter",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "GetParameterHistory",
+        action: "ssm:GetParameterHistory",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "GetParameters",
+        action: "ssm:GetParameters",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "GetParametersByPath",
+        action: "ssm:GetParametersByPath",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "ssm:Recursive",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "LabelParameterVersion",
+        action: "ssm:LabelParameterVersion",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "ListTagsForResource",
+        action: "ssm:ListTagsForResource",
+        resources: &[
+            ResourceEntry {
+                name: "association",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:association/${AssociationId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "automation-execution",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:automation-execution/${AutomationExecutionId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "cloud-connector",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:cloud-connector/${CloudConnectorId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "document",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:document/${DocumentName}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "maintenancewindow",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:maintenancewindow/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "managed-instance",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:managed-instance/${InstanceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsitem",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsitem/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsmetadata",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsmetadata/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "patchbaseline",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:patchbaseline/${PatchBaselineIdResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "PutParameter",
+        action: "ssm:PutParameter",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:RequestTag/${TagKey}",
+            "aws:TagKeys",
+            "ssm:Overwrite",
+            "ssm:Policies",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "RemoveTagsFromResource",
+        action: "ssm:RemoveTagsFromResource",
+        resources: &[
+            ResourceEntry {
+                name: "association",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:association/${AssociationId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "automation-execution",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:automation-execution/${AutomationExecutionId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "cloud-connector",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:cloud-connector/${CloudConnectorId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "document",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:document/${DocumentName}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "instance",
+                arn: "arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "maintenancewindow",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:maintenancewindow/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "managed-instance",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:managed-instance/${InstanceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsitem",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsitem/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "opsmetadata",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:opsmetadata/${ResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "patchbaseline",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:patchbaseline/${PatchBaselineIdResourceId}",
+                required: false,
+                condition_keys: &[],
+            },
+            ResourceEntry {
+                name: "task",
+                arn: "arn:${Partition}:ecs:${Region}:${Account}:task/${TaskId}",
+                required: false,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+            "aws:TagKeys",
+        ],
+        passes_role: false,
+    },
+    ActionEntry {
+        operation: "UnlabelParameterVersion",
+        action: "ssm:UnlabelParameterVersion",
+        resources: &[
+            ResourceEntry {
+                name: "parameter",
+                arn: "arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}",
+                required: true,
+                condition_keys: &[],
+            },
+        ],
+        condition_keys: &[
+            "aws:ResourceTag/${TagKey}",
+        ],
+        passes_role: false,
+    },
+];
+
 /// The operations of signing name `sts`, sorted by operation.
 pub const STS: &[ActionEntry] = &[
     ActionEntry {
@@ -5674,7 +6348,9 @@ pub fn table(signing_name: &str) -> Option<&'static [ActionEntry]> {
         "iam" => Some(IAM),
         "logs" => Some(LOGS),
         "monitoring" => Some(MONITORING),
+        "secretsmanager" => Some(SECRETSMANAGER),
         "servicediscovery" => Some(SERVICEDISCOVERY),
+        "ssm" => Some(SSM),
         "sts" => Some(STS),
         _ => None,
     }

@@ -22,6 +22,11 @@ pub trait ResourceFacts: Send + Sync {
     fn task_definition_roles(&self, region: &str, reference: &str) -> Vec<String>;
     /// The tags of resource `arn`; `None` when the service keeps no tags for it.
     fn tags(&self, arn: &str) -> Option<Vec<(String, String)>>;
+    /// The ARN a resource really has, where the request could only name part of it (a secret
+    /// by its name: its ARN ends in six random characters); `None` to keep the ARN as built.
+    fn canonical_arn(&self, _arn: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Knows no resource: for an authorizer without services (tests).
@@ -113,6 +118,7 @@ impl Authorizer for PolicyAuthorizer {
         let resource_tags =
             wanted.any(|k| k.starts_with("aws:resourcetag/") || k.contains(":resourcetag/"));
         for resource in actions::resources(entry, action.service, input, &place) {
+            let resource = self.facts.canonical_arn(&resource).unwrap_or(resource);
             // A resource's tags are keys of its own: `aws:ResourceTag/<key>` and the service's
             // `<prefix>:ResourceTag/<key>`.
             let tagged;

@@ -21,6 +21,7 @@ pub fn door(app: &App) -> FrontDoor {
         (flotilla_elbv2::service::spec(), ServiceKind::Elbv2),
         (flotilla_acm::service::spec(), ServiceKind::Acm),
         (flotilla_servicediscovery::service::spec(), ServiceKind::CloudMap),
+        (flotilla_secretsmanager::service::spec(), ServiceKind::SecretsManager),
     ];
     let mut registry = Registry::default();
     for (spec, kind) in services {

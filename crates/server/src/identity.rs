@@ -165,6 +165,12 @@ impl flotilla_iam::authorizer::ResourceFacts for EcsFacts {
             .collect()
     }
 
+    fn canonical_arn(&self, arn: &str) -> Option<String> {
+        let region = arn.strip_prefix("arn:aws:secretsmanager:")?.split(':').next()?;
+        let region = self.regions.get_open(region)?;
+        region.secrets.secret_arn(arn, std::time::SystemTime::now())
+    }
+
     fn tags(&self, arn: &str) -> Option<Vec<(String, String)>> {
         let mut parts = arn.splitn(6, ':');
         let (_, _, service, region, _, resource) = (
@@ -175,6 +181,10 @@ impl flotilla_iam::authorizer::ResourceFacts for EcsFacts {
             parts.next()?,
             parts.next()?,
         );
+        if service == "secretsmanager" {
+            let region = self.regions.get_open(region)?;
+            return region.secrets.secret_tags(arn, std::time::SystemTime::now());
+        }
         if service != "ecs" {
             return None;
         }

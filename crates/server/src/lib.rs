@@ -75,6 +75,8 @@ pub enum ServerError {
     Ec2(#[from] flotilla_ec2::network::NetworkError),
     #[error(transparent)]
     Elbv2(#[from] flotilla_elbv2::records::RecordsError),
+    #[error("the secrets key: {0}")]
+    SecretsKey(#[from] flotilla_store::sealed::SealError),
     #[error("http server: {0}")]
     Http(std::io::Error),
 }
@@ -136,6 +138,10 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
     );
     let task_roles: Arc<dyn flotilla_ecs::task_roles::RoleCredentials> =
         Arc::new(identity::StsTaskRoles { sts: Arc::clone(&sts) });
+    // The key every secret is sealed under, kept beside the store and never in it.
+    let sealer = Arc::new(flotilla_store::sealed::Sealer::open_or_create(
+        &config.data_dir.join("secrets.key"),
+    )?);
     let settings = regions::RegionSettings {
         data_dir: config.data_dir.clone(),
         account_id: config.account_id.clone(),
@@ -149,6 +155,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
             key: credentials.task_credentials_key.clone(),
             issuer: task_roles,
         }),
+        sealer,
     };
     let regions = Arc::new(regions::Regions::open(settings, store, &config.region).await?);
     Ok(Arc::new(App {

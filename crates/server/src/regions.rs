@@ -41,6 +41,8 @@ pub struct RegionSettings {
     pub join_token: Option<String>,
     /// Tasks' role credentials (`None` in tests without them).
     pub task_roles: Option<TaskRoleSettings>,
+    /// What secrets and secure parameters are sealed with at rest.
+    pub sealer: Arc<flotilla_store::sealed::Sealer>,
 }
 
 /// The key tasks' credentials ids are made with, and STS. `Debug` never shows the key.
@@ -66,8 +68,9 @@ pub struct Region {
     pub elbv2: Arc<flotilla_elbv2::App>,
     pub acm: Arc<flotilla_acm::App>,
     pub cloud_map: Arc<flotilla_servicediscovery::App>,
+    pub secrets: Arc<flotilla_secretsmanager::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 7],
+    services: [Arc<dyn Service>; 8],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// Whether `flotilla lb` processes run its listeners (`remote_lb.rs`) instead of this
@@ -96,6 +99,7 @@ pub enum ServiceKind {
     Elbv2 = 4,
     Acm = 5,
     CloudMap = 6,
+    SecretsManager = 7,
 }
 
 impl Region {
@@ -346,7 +350,15 @@ impl Regions {
         );
         // Set once: this region's Cloud Map was just made.
         let _ = service_registry.0.set(Arc::clone(&cloud_map));
-        let services: [Arc<dyn Service>; 7] = [
+        let secrets = Arc::new(
+            flotilla_secretsmanager::App::open(
+                ecs.scope.clone(),
+                Arc::clone(&store),
+                Arc::clone(&settings.sealer),
+            )
+            .await?,
+        );
+        let services: [Arc<dyn Service>; 8] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
@@ -354,6 +366,7 @@ impl Regions {
             Arc::new(flotilla_elbv2::service::Elbv2Service(Arc::clone(&elbv2))),
             Arc::new(flotilla_acm::service::AcmService(Arc::clone(&acm))),
             Arc::new(flotilla_servicediscovery::service::CloudMapService(Arc::clone(&cloud_map))),
+            Arc::new(flotilla_secretsmanager::service::SecretsManagerService(Arc::clone(&secrets))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -369,6 +382,7 @@ impl Regions {
             elbv2,
             acm,
             cloud_map,
+            secrets,
             services,
             background: Mutex::new(Vec::new()),
             data_planes: std::sync::atomic::AtomicUsize::new(0),
@@ -421,6 +435,9 @@ mod tests {
             quotas: flotilla_ecs::Quotas::default(),
             join_token: None,
             task_roles: None,
+            sealer: Arc::new(
+                flotilla_store::sealed::Sealer::from_key(&[1u8; 32]).expect("a 32-byte key"),
+            ),
         }
     }
 

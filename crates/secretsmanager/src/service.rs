@@ -1,0 +1,36 @@
+//! Secrets Manager at the front door: its row of the service table (AWS JSON 1.1,
+//! `X-Amz-Target: secretsmanager.<Operation>`, SigV4 `secretsmanager`) and the `Service` that
+//! runs an operation.
+
+use std::sync::Arc;
+
+use flotilla_front::{JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
+
+use crate::{App, SIGNING_NAME, TARGET_PREFIX};
+
+/// How Secrets Manager is reached.
+pub fn spec() -> ServiceSpec {
+    ServiceSpec {
+        signing_name: SIGNING_NAME,
+        json: Some((TARGET_PREFIX, JsonVersion::V1_1)),
+        query: None,
+        cbor: None,
+        max_body_bytes: flotilla_front::door::COMMON_BODY_LIMIT,
+        query_compatible: false,
+    }
+}
+
+/// The Secrets Manager service over its [`App`].
+pub struct SecretsManagerService(pub Arc<App>);
+
+impl Service for SecretsManagerService {
+    fn call<'a>(&'a self, request: ServiceRequest<'a>) -> ServiceFuture<'a> {
+        Box::pin(async move {
+            let body = request.input.into_json()?;
+            crate::dispatch(&self.0, request.operation, &body, request.now)
+                .await
+                .map(Reply::Json)
+                .map_err(Into::into)
+        })
+    }
+}
