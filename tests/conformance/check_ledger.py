@@ -38,6 +38,9 @@ REFUSAL_CODES = {
     "servicediscovery": {"InvalidInput"},
     "iam": {"ValidationError"},
     "sts": {"ValidationError"},
+    "secretsmanager": {"InvalidParameterException"},
+    # A refused ResourceType is answered as AWS answers one it does not know.
+    "ssm": {"ValidationException", "InvalidResourceType"},
 }
 
 
@@ -126,7 +129,8 @@ def main() -> int:
         if args.service and crate not in args.service:
             continue
         service = {"ecs": "ecs", "logs": "logs", "cloudwatch": "cloudwatch", "ec2": "ec2", "elbv2": "elbv2", "acm": "acm",
-                   "servicediscovery": "servicediscovery", "iam": "iam", "sts": "sts"}[crate]
+                   "servicediscovery": "servicediscovery", "iam": "iam", "sts": "sts",
+                   "secretsmanager": "secretsmanager", "ssm": "ssm"}[crate]
         client = session.create_client(
             service, endpoint_url=args.endpoint, region_name=args.region,
             aws_access_key_id=key[0], aws_secret_access_key=key[1],

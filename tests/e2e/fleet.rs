@@ -109,7 +109,11 @@ impl Fleet {
         Self::build_with(server, region, agent_flags).await
     }
 
-    async fn build_with(server: Flotilla, region: Option<&str>, agent_flags: &[&[&str]]) -> Fleet {
+    pub async fn build_with(
+        server: Flotilla,
+        region: Option<&str>,
+        agent_flags: &[&[&str]],
+    ) -> Fleet {
         ensure_demo_image();
         let ecs = match region {
             Some(region) => server.ecs_in(region),

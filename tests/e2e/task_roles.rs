@@ -13,7 +13,7 @@ use crate::metadata::{container_named, env_of, json_output, line_starting};
 use crate::support::{query_call, REGION};
 
 /// A form value, percent-encoded.
-fn encoded(value: &str) -> String {
+pub(crate) fn encoded(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -26,7 +26,7 @@ fn encoded(value: &str) -> String {
 }
 
 /// The text of the first `<name>` element of an XML answer.
-fn element(xml: &str, name: &str) -> String {
+pub(crate) fn element(xml: &str, name: &str) -> String {
     let open = format!("<{name}>");
     let start = xml.find(&open).map(|i| i + open.len()).expect("element");
     xml[start..].split('<').next().expect("text").to_string()

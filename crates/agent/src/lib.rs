@@ -16,6 +16,7 @@ pub mod role_credentials;
 pub mod runtime;
 pub mod sim;
 pub mod stats;
+pub mod task_secrets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,6 +190,10 @@ pub async fn run(
             ))),
             networking,
             credentials_port: credentials_endpoint.as_ref().map(|e| e.port),
+            secrets: Some(Arc::new(task_secrets::SecretFetch::new(
+                &config.server,
+                Arc::clone(&credential),
+            ))),
         },
         std::mem::take(&mut local.tasks),
     );

@@ -5,6 +5,8 @@
 //! version), the agent always reports the whole actual state of its tasks. Either side may
 //! restart or lose a message; the next full message converges both.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::instance::{Resource, VersionInfo};
@@ -409,4 +411,45 @@ pub struct RejectedLogStream {
     pub group: String,
     pub stream: String,
     pub reason: String,
+}
+
+/// `POST` [`TaskSecretsRequest`] with an instance credential: the values of the `secrets` and
+/// `logConfiguration.secretOptions` of a task placed on that instance, fetched with the task's
+/// execution role ([`TaskSecrets`]). 422 with ECS's reason as text when a value cannot be had
+/// (the task then fails to start with it); 404 for a task that is not this instance's.
+pub const TASK_SECRETS_PATH: &str = "/v1/agent/task-secrets";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretsRequest {
+    pub task_arn: String,
+}
+
+/// Each container's secret values, by container name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecrets {
+    pub containers: BTreeMap<String, ContainerSecrets>,
+}
+
+/// One container's secret values: environment variables (`secrets`) and log driver options
+/// (`logConfiguration.secretOptions`), each `(name, value)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSecrets {
+    #[serde(default)]
+    pub environment: Vec<(String, SecretValue)>,
+    #[serde(default)]
+    pub log_options: Vec<(String, SecretValue)>,
+}
+
+/// A secret's value: `Debug` never shows it, so no log line or panic message can.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(pub String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(..)")
+    }
 }

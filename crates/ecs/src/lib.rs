@@ -24,6 +24,7 @@ mod registrations;
 pub mod service;
 pub mod state;
 pub mod task_roles;
+pub mod task_secrets;
 pub mod vpc;
 pub mod wire;
 
@@ -114,6 +115,8 @@ pub struct App {
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
     /// Tasks' role credentials (`None`: no task gets any).
     pub task_roles: Option<task_roles::TaskRoles>,
+    /// Where tasks' secrets are read (`None`: a task with secrets fails to start).
+    pub secrets: Option<Arc<dyn task_secrets::SecretSource>>,
 }
 
 impl App {
@@ -142,6 +145,7 @@ pub struct Links {
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
     pub task_roles: Option<task_roles::TaskRoles>,
+    pub secrets: Option<Arc<dyn task_secrets::SecretSource>>,
 }
 
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
@@ -160,6 +164,7 @@ pub async fn open(
         firewall,
         routes,
         task_roles,
+        secrets,
     } = links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
@@ -179,6 +184,7 @@ pub async fn open(
         firewall,
         routes,
         task_roles,
+        secrets,
     });
     handlers::ensure_default_cluster(&app)
         .await
@@ -238,8 +244,8 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// The agents' routes: the WebSocket (`GET /v1/agent/connect`), container output
 /// (`POST /v1/agent/logs`), log-group queries (`POST /v1/agent/logs/groups`) and the
-/// operator's drain of a machine (`POST /v1/agent/drain`) and tasks' role credentials
-/// (`POST /v1/agent/task-credentials`).
+/// operator's drain of a machine (`POST /v1/agent/drain`), tasks' role credentials
+/// (`POST /v1/agent/task-credentials`) and tasks' secrets (`POST /v1/agent/task-secrets`).
 pub fn agent_routes(app: Arc<App>) -> Router {
     Router::new()
         .route(flotilla_api::agent::CONNECT_PATH, get(gateway::connect))
@@ -247,5 +253,6 @@ pub fn agent_routes(app: Arc<App>) -> Router {
         .route(flotilla_api::agent::LOG_GROUPS_PATH, post(agent_logs::missing_groups))
         .route(flotilla_api::agent::DRAIN_PATH, post(agent_drain::drain))
         .route(flotilla_api::agent::TASK_CREDENTIALS_PATH, post(task_roles::serve))
+        .route(flotilla_api::agent::TASK_SECRETS_PATH, post(task_secrets::serve))
         .with_state(app)
 }

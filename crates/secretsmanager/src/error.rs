@@ -77,7 +77,9 @@ impl From<flotilla_store::sealed::SealError> for SecretsError {
     fn from(error: flotilla_store::sealed::SealError) -> SecretsError {
         use flotilla_store::sealed::SealError;
         match error {
-            SealError::Random => SecretsError::Encryption(format!("cannot seal the value: {error}")),
+            SealError::Random => {
+                SecretsError::Encryption(format!("cannot seal the value: {error}"))
+            }
             other => SecretsError::Decryption(format!("cannot open the value: {other}")),
         }
     }

@@ -95,11 +95,7 @@ fn find<'v>(vault: &'v Vault, id: &str, now: f64) -> Result<&'v Secret, SecretsE
 }
 
 /// Like [`find`], for a change.
-fn find_mut<'v>(
-    vault: &'v mut Vault,
-    id: &str,
-    now: f64,
-) -> Result<&'v mut Secret, SecretsError> {
+fn find_mut<'v>(vault: &'v mut Vault, id: &str, now: f64) -> Result<&'v mut Secret, SecretsError> {
     let name = find(vault, id, now)?.name.clone();
     vault.secrets.get_mut(&name).ok_or_else(SecretsError::not_found)
 }

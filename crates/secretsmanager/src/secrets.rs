@@ -292,11 +292,10 @@ pub(crate) async fn delete(
 ) -> Result<wire::DeleteSecretResponse, SecretsError> {
     let force = request.force_delete_without_recovery.unwrap_or(false);
     let days = match (request.recovery_window_in_days, force) {
-        (Some(_), true) => {
-            return Err(SecretsError::InvalidParameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
-            ))
-        }
+        (Some(_), true) => return Err(SecretsError::InvalidParameter(
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
+                .into(),
+        )),
         (_, true) => 0,
         (Some(days), false) if (7..=30).contains(&days) => days,
         (Some(_), false) => {

@@ -81,17 +81,28 @@ async fn awscurrent_moves_and_the_old_version_becomes_awsprevious() {
     assert_eq!(stages[second["VersionId"].as_str().expect("id")], json!(["AWSCURRENT"]));
     // A retried put (same token, same value) changes nothing; another value under it is refused.
     let token = second["VersionId"].clone();
-    call(&f.app, "PutSecretValue", json!({"SecretId": "s", "SecretString": "two", "ClientRequestToken": token}))
-        .await
-        .expect("a retry");
-    let other = call(&f.app, "PutSecretValue", json!({"SecretId": "s", "SecretString": "three", "ClientRequestToken": token})).await;
+    call(
+        &f.app,
+        "PutSecretValue",
+        json!({"SecretId": "s", "SecretString": "two", "ClientRequestToken": token}),
+    )
+    .await
+    .expect("a retry");
+    let other = call(
+        &f.app,
+        "PutSecretValue",
+        json!({"SecretId": "s", "SecretString": "three", "ClientRequestToken": token}),
+    )
+    .await;
     assert!(matches!(other, Err(SecretsError::Exists(_))), "{other:?}");
 }
 
 #[tokio::test]
 async fn a_deleted_secret_answers_describe_until_its_window_ends() {
     let f = fixture().await;
-    call(&f.app, "CreateSecret", json!({"Name": "gone", "SecretString": "x"})).await.expect("create");
+    call(&f.app, "CreateSecret", json!({"Name": "gone", "SecretString": "x"}))
+        .await
+        .expect("create");
     let now = SystemTime::now();
     call_at(&f.app, "DeleteSecret", json!({"SecretId": "gone", "RecoveryWindowInDays": 7}), now)
         .await
@@ -110,9 +121,16 @@ async fn a_deleted_secret_answers_describe_until_its_window_ends() {
 #[tokio::test]
 async fn kms_keys_and_rotation_are_refused_by_name() {
     let f = fixture().await;
-    let kms = call(&f.app, "CreateSecret", json!({"Name": "k", "SecretString": "v", "KmsKeyId": "alias/x"})).await;
+    let kms = call(
+        &f.app,
+        "CreateSecret",
+        json!({"Name": "k", "SecretString": "v", "KmsKeyId": "alias/x"}),
+    )
+    .await;
     match kms {
-        Err(SecretsError::InvalidParameter(message)) => assert!(message.contains("KmsKeyId"), "{message}"),
+        Err(SecretsError::InvalidParameter(message)) => {
+            assert!(message.contains("KmsKeyId"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     let rotate = call(&f.app, "RotateSecret", json!({"SecretId": "k"})).await;
@@ -124,10 +142,13 @@ async fn kms_keys_and_rotation_are_refused_by_name() {
 #[tokio::test]
 async fn tasks_read_json_keys_and_stages() {
     let f = fixture().await;
-    let created =
-        call(&f.app, "CreateSecret", json!({"Name": "app", "SecretString": "{\"user\":\"u\",\"port\":5432}"}))
-            .await
-            .expect("create");
+    let created = call(
+        &f.app,
+        "CreateSecret",
+        json!({"Name": "app", "SecretString": "{\"user\":\"u\",\"port\":5432}"}),
+    )
+    .await
+    .expect("create");
     let arn = created["ARN"].as_str().expect("arn");
     let now = SystemTime::now();
     let read = |suffix: &str| {

@@ -159,17 +159,19 @@ pub(crate) fn select<'s>(
             let version =
                 secret.versions.get(id).ok_or_else(|| missing(format!("VersionId: {id}")))?;
             match stage {
-                Some(stage) if !version.stages.iter().any(|s| s == stage) => Err(
-                    SecretsError::InvalidRequest(format!(
+                Some(stage) if !version.stages.iter().any(|s| s == stage) => {
+                    Err(SecretsError::InvalidRequest(format!(
                         "The version {id} does not have the staging label {stage}"
-                    )),
-                ),
+                    )))
+                }
                 _ => Ok(version),
             }
         }
         (None, stage) => {
             let stage = stage.unwrap_or(AWSCURRENT);
-            secret.version_with_stage(stage).ok_or_else(|| missing(format!("staging label: {stage}")))
+            secret
+                .version_with_stage(stage)
+                .ok_or_else(|| missing(format!("staging label: {stage}")))
         }
     }
 }
@@ -195,8 +197,7 @@ pub(crate) fn get_value(
     if secret.deleted.is_some() {
         return Err(SecretsError::marked_for_deletion());
     }
-    let version =
-        select(secret, request.version_id.as_deref(), request.version_stage.as_deref())?;
+    let version = select(secret, request.version_id.as_deref(), request.version_stage.as_deref())?;
     let value = open_value(app, secret, version)?;
     let (secret_string, secret_binary) = match version.kind {
         ValueKind::String => (Some(value), None),
@@ -218,11 +219,12 @@ pub(crate) async fn put_value(
     request: wire::PutSecretValueRequest,
     now: f64,
 ) -> Result<wire::PutSecretValueResponse, SecretsError> {
-    let value = requested_value(request.secret_string, request.secret_binary)?.ok_or_else(|| {
-        SecretsError::InvalidParameter(
-            "You must provide either SecretString or SecretBinary.".into(),
-        )
-    })?;
+    let value =
+        requested_value(request.secret_string, request.secret_binary)?.ok_or_else(|| {
+            SecretsError::InvalidParameter(
+                "You must provide either SecretString or SecretBinary.".into(),
+            )
+        })?;
     let id = version_id(request.client_request_token)?;
     let stages = request.version_stages.unwrap_or_else(|| vec![AWSCURRENT.to_string()]);
     app.change(now, |vault| {
@@ -316,11 +318,8 @@ pub(crate) fn list_ids(
     let vault = app.snapshot();
     let secret = find(&vault, &request.secret_id, now)?;
     let include_deprecated = request.include_deprecated.unwrap_or(false);
-    let mut versions: Vec<&Version> = secret
-        .versions
-        .values()
-        .filter(|v| include_deprecated || !v.stages.is_empty())
-        .collect();
+    let mut versions: Vec<&Version> =
+        secret.versions.values().filter(|v| include_deprecated || !v.stages.is_empty()).collect();
     versions.sort_by(|a, b| b.created.total_cmp(&a.created).then(a.id.cmp(&b.id)));
     let entries: Vec<wire::SecretVersionsListEntry> = versions
         .into_iter()
@@ -331,7 +330,8 @@ pub(crate) fn list_ids(
             ..Default::default()
         })
         .collect();
-    let (versions, next_token) = page(&entries, request.next_token.as_deref(), request.max_results)?;
+    let (versions, next_token) =
+        page(&entries, request.next_token.as_deref(), request.max_results)?;
     Ok(wire::ListSecretVersionIdsResponse {
         versions: Some(versions),
         next_token,

@@ -1501,7 +1501,6 @@ pub static REFUSED: &[(&str, &[&str])] = &[
         "RotateSecret",
         &[
             "SecretId",
-            "ClientRequestToken",
             "RotationLambdaARN",
             "RotationRules",
             "ExternalSecretRotationMetadata",

@@ -22,6 +22,7 @@ pub fn door(app: &App) -> FrontDoor {
         (flotilla_acm::service::spec(), ServiceKind::Acm),
         (flotilla_servicediscovery::service::spec(), ServiceKind::CloudMap),
         (flotilla_secretsmanager::service::spec(), ServiceKind::SecretsManager),
+        (flotilla_ssm::service::spec(), ServiceKind::ParameterStore),
     ];
     let mut registry = Registry::default();
     for (spec, kind) in services {

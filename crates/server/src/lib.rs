@@ -12,6 +12,7 @@ mod identity;
 pub mod regions;
 mod remote_lb;
 mod routes;
+mod task_secrets;
 mod wiring;
 
 use std::future::Future;
@@ -154,6 +155,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         task_roles: Some(regions::TaskRoleSettings {
             key: credentials.task_credentials_key.clone(),
             issuer: task_roles,
+            iam: Arc::clone(&iam),
         }),
         sealer,
     };

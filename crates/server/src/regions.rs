@@ -50,6 +50,8 @@ pub struct RegionSettings {
 pub struct TaskRoleSettings {
     pub key: String,
     pub issuer: Arc<dyn flotilla_ecs::task_roles::RoleCredentials>,
+    /// Whose policies decide what execution roles may read for tasks' secrets.
+    pub iam: Arc<flotilla_iam::App>,
 }
 
 impl std::fmt::Debug for TaskRoleSettings {
@@ -69,8 +71,9 @@ pub struct Region {
     pub acm: Arc<flotilla_acm::App>,
     pub cloud_map: Arc<flotilla_servicediscovery::App>,
     pub secrets: Arc<flotilla_secretsmanager::App>,
+    pub parameters: Arc<flotilla_ssm::App>,
     /// Each service at the front door, in the order of [`ServiceKind`].
-    services: [Arc<dyn Service>; 8],
+    services: [Arc<dyn Service>; 9],
     /// The agents' routes of this region's ECS.
     pub agent_routes: Router,
     /// Whether `flotilla lb` processes run its listeners (`remote_lb.rs`) instead of this
@@ -100,6 +103,7 @@ pub enum ServiceKind {
     Acm = 5,
     CloudMap = 6,
     SecretsManager = 7,
+    ParameterStore = 8,
 }
 
 impl Region {
@@ -281,6 +285,12 @@ impl Regions {
         let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
         let (firewall, firewall_table) = tokio::sync::watch::channel(Arc::default());
         let (routes, route_table) = tokio::sync::watch::channel(Arc::default());
+        let task_secrets = settings.task_roles.as_ref().map(|t| {
+            Arc::new(crate::task_secrets::ExecutionRoleSecrets {
+                iam: Arc::clone(&t.iam),
+                stores: std::sync::OnceLock::new(),
+            })
+        });
         let ecs = flotilla_ecs::open(
             flotilla_ecs::EcsConfig {
                 scope,
@@ -301,6 +311,7 @@ impl Regions {
                 task_roles: settings.task_roles.as_ref().map(|t| {
                     flotilla_ecs::task_roles::TaskRoles::new(&t.key, Arc::clone(&t.issuer))
                 }),
+                secrets: task_secrets.clone().map(|s| s as _),
             },
         )
         .await?;
@@ -358,7 +369,19 @@ impl Regions {
             )
             .await?,
         );
-        let services: [Arc<dyn Service>; 8] = [
+        let parameters = Arc::new(
+            flotilla_ssm::App::open(
+                ecs.scope.clone(),
+                Arc::clone(&store),
+                Arc::clone(&settings.sealer),
+            )
+            .await?,
+        );
+        if let Some(task_secrets) = &task_secrets {
+            // Set once: this region's stores were just made.
+            let _ = task_secrets.stores.set((Arc::clone(&secrets), Arc::clone(&parameters)));
+        }
+        let services: [Arc<dyn Service>; 9] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),
             Arc::new(flotilla_logs::service::LogsService(Arc::clone(&logs))),
             Arc::new(flotilla_cloudwatch::service::CloudWatchService(Arc::clone(&cloudwatch))),
@@ -367,6 +390,7 @@ impl Regions {
             Arc::new(flotilla_acm::service::AcmService(Arc::clone(&acm))),
             Arc::new(flotilla_servicediscovery::service::CloudMapService(Arc::clone(&cloud_map))),
             Arc::new(flotilla_secretsmanager::service::SecretsManagerService(Arc::clone(&secrets))),
+            Arc::new(flotilla_ssm::service::SsmService(Arc::clone(&parameters))),
         ];
         Ok(Region {
             name: name.to_string(),
@@ -383,6 +407,7 @@ impl Regions {
             acm,
             cloud_map,
             secrets,
+            parameters,
             services,
             background: Mutex::new(Vec::new()),
             data_planes: std::sync::atomic::AtomicUsize::new(0),

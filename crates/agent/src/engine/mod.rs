@@ -157,6 +157,8 @@ pub struct EngineConfig {
     /// This agent's port of the container credentials endpoint (`None`: not serving; tasks
     /// with a role get no credentials).
     pub credentials_port: Option<u16>,
+    /// Asks the server for tasks' secret values (`None`: a task with secrets fails to start).
+    pub secrets: Option<Arc<crate::task_secrets::SecretFetch>>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;

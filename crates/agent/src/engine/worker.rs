@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_api::agent::TaskSpec;
+use flotilla_api::agent::{TaskSecrets, TaskSpec};
 use flotilla_api::status::HealthStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::ContainerDefinition;
@@ -199,6 +199,9 @@ impl Worker {
                 .collect(),
             resolvers: self.config.resolver.into_iter().collect(),
             extra_env: self.metadata_env(name),
+            // Filled at creation only (`start`): a plan made for anything else carries none.
+            secret_env: Vec::new(),
+            secret_log_options: Vec::new(),
             allow_privileged: self.config.allow_privileged,
             cgroup_parent: self.cgroup_parent.clone(),
         }
@@ -260,6 +263,11 @@ impl Worker {
         if let Some(cause) = self.check_log_groups().await {
             return Some(cause);
         }
+        // Read now, held only for the creations below.
+        let secrets = match self.task_secrets().await {
+            Ok(secrets) => secrets,
+            Err(cause) => return Some(cause),
+        };
         self.make_task_cgroup();
         // awsvpc: the pause container first (the task's containers join its namespace).
         if let Some(cause) = self.create_pause().await {
@@ -273,8 +281,16 @@ impl Worker {
         let plans: Vec<(String, ContainerPlan)> = names
             .iter()
             .filter(|name| self.run.containers[*name].docker_id.is_none())
-            .filter_map(|name| Some((name.clone(), self.plan(name, self.definition(name)?))))
+            .filter_map(|name| {
+                let mut plan = self.plan(name, self.definition(name)?);
+                if let Some(values) = secrets.containers.get(name) {
+                    plan.secret_env = values.environment.clone();
+                    plan.secret_log_options = values.log_options.clone();
+                }
+                Some((name.clone(), plan))
+            })
             .collect();
+        drop(secrets);
         let runtime = Arc::clone(&self.runtime);
         let creating = async move {
             let mut created = Vec::new();
@@ -430,6 +446,37 @@ impl Worker {
             self.mark_container_failed(name, reason);
         }
         Some(StopCause { code: Some("TaskFailedToStart".into()), reason: reason.to_string() })
+    }
+
+    /// The values of the `secrets` and `secretOptions` of the containers still to be created,
+    /// from the server (read with the task's execution role); a task whose values cannot be
+    /// read fails to start with ECS's reason.
+    async fn task_secrets(&mut self) -> Result<TaskSecrets, StopCause> {
+        let wants = |c: &ContainerDefinition| {
+            let log_secrets = c.log_configuration.as_ref().and_then(|l| l.secret_options.as_ref());
+            c.secrets.iter().chain(log_secrets).any(|s| !s.is_empty())
+        };
+        let pending = self.run.spec.containers.iter().filter(|c| {
+            let name = c.name.as_deref().unwrap_or_default();
+            self.run.containers.get(name).is_some_and(|run| run.docker_id.is_none())
+        });
+        let wanted: Vec<String> =
+            pending.filter(|c| wants(c)).filter_map(|c| c.name.clone()).collect();
+        if wanted.is_empty() {
+            return Ok(TaskSecrets::default());
+        }
+        let answer = match self.config.secrets.clone() {
+            Some(fetch) => fetch.fetch(&self.run.spec.task_arn).await,
+            None => Err("ResourceInitializationError: unable to pull secrets or registry auth: \
+                         this agent reads no secrets"
+                .to_string()),
+        };
+        answer.map_err(|reason| {
+            for name in &wanted {
+                self.mark_container_failed(name, &reason);
+            }
+            StopCause { code: Some("TaskFailedToStart".into()), reason }
+        })
     }
 
     /// An awsvpc task's pause container and interface (see `super::awsvpc`), before any of

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use flotilla_api::agent::SecretValue;
 use flotilla_api::task::NetworkBinding;
 use flotilla_api::taskdef::{ContainerDefinition, Volume};
 
@@ -54,6 +55,10 @@ pub struct ContainerPlan {
     pub resolvers: Vec<std::net::IpAddr>,
     /// Extra environment set by the agent (metadata endpoint and the like).
     pub extra_env: Vec<(String, String)>,
+    /// The values of the definition's `secrets`, read when the task started (never stored).
+    pub secret_env: Vec<(String, SecretValue)>,
+    /// The values of `logConfiguration.secretOptions`, likewise: options of the log driver.
+    pub secret_log_options: Vec<(String, SecretValue)>,
     /// Whether `privileged: true` may be honoured on this agent.
     pub allow_privileged: bool,
     /// The task's cgroup (task-level limits), when the agent made one.

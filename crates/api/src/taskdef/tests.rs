@@ -228,6 +228,48 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         ),
         ("task memory zero", task(json!({"memory": "0"})), Invalid(CLIENT, "task memory must be more than 0")),
         (
+            "secrets with an execution role",
+            containers(
+                json!([{"name": "web", "image": "nginx", "memory": 64,
+                        "secrets": [{"name": "A", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:password::"},
+                                    {"name": "B", "valueFrom": "/app/db"},
+                                    {"name": "C", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/app/db"}],
+                        "logConfiguration": {"logDriver": "splunk", "secretOptions":
+                            [{"name": "splunk-token", "valueFrom": "splunk-token"}]}}]),
+                json!({"executionRoleArn": "arn:aws:iam::123456789012:role/exec"}),
+            ),
+            Valid,
+        ),
+        (
+            "secrets without an execution role",
+            containers(
+                json!([{"name": "web", "image": "nginx", "memory": 64,
+                        "secrets": [{"name": "A", "valueFrom": "/app/db"}]}]),
+                json!({}),
+            ),
+            Invalid(CLIENT, "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."),
+        ),
+        (
+            "secrets naming nothing usable",
+            containers(
+                json!([{"name": "web", "image": "nginx", "memory": 64,
+                        "secrets": [{"name": "A", "valueFrom": "arn:aws:s3:::bucket/key"},
+                                    {"name": "A", "valueFrom": "/x"}]}]),
+                json!({"executionRoleArn": "arn:aws:iam::123456789012:role/exec"}),
+            ),
+            Invalid(CLIENT, "container 'web': secrets: valueFrom 'arn:aws:s3:::bucket/key' of 'A' is neither a Secrets Manager secret ARN nor a Parameter Store parameter name or ARN; container 'web': secrets: the name 'A' is used more than once"),
+        ),
+        (
+            "secret options of the awslogs driver",
+            containers(
+                json!([{"name": "web", "image": "nginx", "memory": 64,
+                        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"},
+                            "secretOptions": [{"name": "x", "valueFrom": "/x"}]}}]),
+                json!({"executionRoleArn": "arn:aws:iam::123456789012:role/exec"}),
+            ),
+            Invalid(CLIENT, "logConfiguration.secretOptions is not supported yet with the awslogs log driver"),
+        ),
+        (
             "fargate in bridge mode",
             task(json!({"requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512"})),
             Invalid(CLIENT, "Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
@@ -793,9 +835,9 @@ fn rich_container() -> Value {
     });
     let third = json!({
         "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {"awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1"},
-            "secretOptions": [{"name": "token",
+            "logDriver": "splunk",
+            "options": {"splunk-url": "https://splunk:8088", "splunk-index": "web"},
+            "secretOptions": [{"name": "splunk-token",
                 "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t"}]
         },
         "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
@@ -971,8 +1013,7 @@ fn built_definition_keeps_registered_members() {
     let attributes: Vec<String> =
         td.requires_attributes.unwrap_or_default().into_iter().map(|a| a.name).collect();
     for expected in [
-        "com.amazonaws.ecs.capability.logging-driver.awslogs",
-        "ecs.capability.execution-role-awslogs",
+        "com.amazonaws.ecs.capability.logging-driver.splunk",
         "com.amazonaws.ecs.capability.ecr-auth",
         "ecs.capability.execution-role-ecr-pull",
         "com.amazonaws.ecs.capability.task-iam-role",

@@ -251,6 +251,17 @@ pub fn validate_register(req: &TaskDefinitionRegistration) -> Result<(), ApiErro
     for (i, c) in req.container_definitions.iter().enumerate() {
         check_container(&mut p, &task, i, c);
     }
+    let has_secrets = req.container_definitions.iter().any(|c| {
+        let log_secrets = c.log_configuration.as_ref().and_then(|l| l.secret_options.as_ref());
+        c.secrets.iter().chain(log_secrets).any(|s| !s.is_empty())
+    });
+    if has_secrets && req.execution_role_arn.as_deref().is_none_or(str::is_empty) {
+        // ECS's own words.
+        p.client(
+            "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."
+                .to_string(),
+        );
+    }
     if count > 0 && !req.container_definitions.iter().any(ContainerDefinition::is_essential) {
         p.client("at least one container must be essential".to_string());
     }
@@ -469,6 +480,37 @@ fn check_accelerators<'a>(
     names
 }
 
+/// A container's `secrets` or `secretOptions`: each named once, each naming a value (a
+/// Secrets Manager ARN, or a Parameter Store name or ARN).
+fn check_secrets(p: &mut Problems, what: &str, secrets: &[super::container::Secret]) {
+    let mut seen = HashSet::new();
+    for secret in secrets {
+        if secret.name.is_empty() {
+            p.client(format!("{what}: a secret has an empty name"));
+        } else if !seen.insert(secret.name.as_str()) {
+            p.client(format!("{what}: the name '{}' is used more than once", secret.name));
+        }
+        let value_from = secret.value_from.as_str();
+        let valid = if value_from.starts_with("arn:") {
+            let parts: Vec<&str> = value_from.splitn(6, ':').collect();
+            let minimum = match parts.get(2) {
+                Some(&"secretsmanager") => "secret:".len(),
+                Some(&"ssm") => "parameter/".len(),
+                _ => usize::MAX,
+            };
+            parts.get(5).is_some_and(|resource| resource.len() > minimum)
+        } else {
+            !value_from.is_empty()
+        };
+        if !valid {
+            p.client(format!(
+                "{what}: valueFrom '{value_from}' of '{}' is neither a Secrets Manager secret ARN nor a Parameter Store parameter name or ARN",
+                secret.name
+            ));
+        }
+    }
+}
+
 fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDefinition) {
     let who = label(i, c);
     match c.name.as_deref() {
@@ -669,7 +711,19 @@ fn check_container(p: &mut Problems, task: &Task<'_>, i: usize, c: &ContainerDef
     }
     if let Some(log) = &c.log_configuration {
         p.one_of(|| format!("{who}: logConfiguration.logDriver"), &log.log_driver, LOG_DRIVERS);
+        let secret_options = log.secret_options.as_deref().unwrap_or_default();
+        if !secret_options.is_empty()
+            && matches!(log.log_driver.as_str(), "awslogs" | "awsfirelens")
+        {
+            // The agent ships these drivers' output itself; none of their options is a secret.
+            p.client(format!(
+                "{who}: logConfiguration.secretOptions is not supported yet with the {} log driver (it goes to Docker log drivers' options)",
+                log.log_driver
+            ));
+        }
+        check_secrets(p, &format!("{who}: logConfiguration.secretOptions"), secret_options);
     }
+    check_secrets(p, &format!("{who}: secrets"), c.secrets.as_deref().unwrap_or_default());
     if let Some(firelens) = &c.firelens_configuration {
         p.one_of(
             || format!("{who}: firelensConfiguration.type"),

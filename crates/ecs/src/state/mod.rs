@@ -319,6 +319,12 @@ impl State {
         self.task_definitions.get(family)?.get(&revision.parse().ok()?)
     }
 
+    /// A task by its ARN (`...:task/<cluster>/<id>`), any status.
+    pub fn task_by_arn(&self, arn: &str) -> Option<&TaskRecord> {
+        let (cluster, id) = arn.rsplit_once(":task/")?.1.split_once('/')?;
+        self.tasks.get(&(cluster.to_string(), id.to_string()))
+    }
+
     /// A container instance by cluster name and id, any status.
     pub fn instance(&self, cluster: &str, id: &str) -> Option<&InstanceRecord> {
         self.instances.get(&(cluster.to_string(), id.to_string()))

@@ -6,6 +6,7 @@ use bollard::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     HealthStatusEnum, NetworkSettings, PortBinding, RestartPolicyNameEnum,
 };
+use flotilla_api::agent::SecretValue;
 use flotilla_api::common::KeyValuePair;
 use flotilla_api::task::NetworkBinding;
 use flotilla_api::taskdef::{
@@ -184,6 +185,8 @@ fn rich_plan() -> ContainerPlan {
             ("ECS_CONTAINER_METADATA_URI".to_string(), "http://169.254.170.2/v3/x".to_string()),
             ("AWS_EXECUTION_ENV".to_string(), "AWS_ECS_EC2".to_string()),
         ],
+        secret_env: vec![("DB_PASSWORD".to_string(), SecretValue("hunter2".to_string()))],
+        secret_log_options: Vec::new(),
         allow_privileged: false,
         cgroup_parent: Some("/ecs/a1b2c3".to_string()),
         resolvers: vec![std::net::Ipv4Addr::new(172, 17, 0, 1).into()],
@@ -203,12 +206,13 @@ fn translates_command_environment_and_labels() {
     assert_eq!(config.image.as_deref(), Some("flotilla/demo:latest"));
     assert_eq!(config.entrypoint, Some(strings(&["/flotilla", "demo"])));
     assert_eq!(config.cmd, Some(strings(&["serve", "--port", "8080"])));
-    // The agent's variables override the definition's, in place.
+    // Secrets come after the definition's variables; the agent's override both, in place.
     assert_eq!(
         config.env,
         Some(strings(&[
             "MODE=test",
             "ECS_CONTAINER_METADATA_URI=http://169.254.170.2/v3/x",
+            "DB_PASSWORD=hunter2",
             "AWS_EXECUTION_ENV=AWS_ECS_EC2",
         ]))
     );
@@ -833,6 +837,22 @@ fn docker_log_drivers_reach_docker_with_their_options() {
         let tag = log.config.and_then(|c| c.get("tag").cloned());
         assert_eq!(tag, Some(format!("{driver}-tag")), "{driver} keeps its options");
     }
+}
+
+#[test]
+fn secret_options_reach_docker_log_drivers_as_options() {
+    let mut plan = rich_plan();
+    plan.definition.log_configuration = Some(LogConfiguration {
+        log_driver: "splunk".to_string(),
+        options: Some(BTreeMap::from([("splunk-url".to_string(), "https://s:8088".to_string())])),
+        secret_options: None,
+    });
+    plan.secret_log_options = vec![("splunk-token".to_string(), SecretValue("t0ken".to_string()))];
+    let host = container_config(&plan).expect("valid plan").host_config.expect("host");
+    let options = host.log_config.and_then(|l| l.config).expect("options");
+    assert_eq!(options.get("splunk-token").map(String::as_str), Some("t0ken"));
+    assert_eq!(options.get("splunk-url").map(String::as_str), Some("https://s:8088"));
+    assert!(!format!("{plan:?}").contains("t0ken"), "a plan's Debug shows no secret value");
 }
 
 #[test]

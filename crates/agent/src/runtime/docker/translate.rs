@@ -98,7 +98,7 @@ impl Problems {
 /// | ECS | Docker |
 /// |---|---|
 /// | image, command, entryPoint, workingDirectory, user | Image, Cmd, Entrypoint, WorkingDir, User |
-/// | environment + the agent's variables | Env `NAME=value` (the agent's win) |
+/// | environment, secrets + the agent's variables | Env `NAME=value` (secrets over environment, the agent's over both) |
 /// | hostname | Hostname (not in host mode) |
 /// | dockerLabels + ECS labels (`plan.labels`) | Labels |
 /// | cpu | CpuShares, at least 2 |
@@ -114,7 +114,7 @@ impl Problems {
 /// | dockerSecurityOptions, systemControls | SecurityOpt, Sysctls |
 /// | interactive, pseudoTerminal, disableNetworking | OpenStdin, Tty, NetworkDisabled |
 /// | stopTimeout, healthCheck (s) | StopTimeout, Healthcheck (ns) |
-/// | logConfiguration | LogConfig (awslogs, awsfirelens: json-file) |
+/// | logConfiguration (+ secretOptions' values) | LogConfig (awslogs, awsfirelens: json-file) |
 /// | - | RestartPolicy no, NetworkMode bridge/host/none/container:<pause> |
 pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBody, RuntimeError> {
     let def = &plan.definition;
@@ -226,9 +226,14 @@ pub(super) fn container_config(plan: &ContainerPlan) -> Result<ContainerCreateBo
                 ),
             }
         } else {
+            let mut options: HashMap<String, String> =
+                log.options.clone().unwrap_or_default().into_iter().collect();
+            for (name, value) in &plan.secret_log_options {
+                options.insert(name.clone(), value.0.clone());
+            }
             HostConfigLogConfig {
                 typ: Some(log.log_driver.clone()),
-                config: log.options.as_ref().map(|o| o.clone().into_iter().collect()),
+                config: (!options.is_empty()).then_some(options),
             }
         }
     });
@@ -416,6 +421,10 @@ fn environment(plan: &ContainerPlan) -> Vec<String> {
         if let Some(name) = kv.name.as_deref().filter(|n| !n.is_empty()) {
             set(name, kv.value.as_deref().unwrap_or(""));
         }
+    }
+    // Secrets win over plain variables of the same name; the agent's own win over both.
+    for (name, value) in &plan.secret_env {
+        set(name, &value.0);
     }
     for (name, value) in &plan.extra_env {
         set(name, value);
