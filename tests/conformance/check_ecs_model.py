@@ -890,10 +890,6 @@ class Scenario(ModelScenario):
                     "logConfiguration": {
                         "logDriver": "awsfirelens",
                         "options": {"Name": "cloudwatch", "region": "us-east-1"},
-                        "secretOptions": [{
-                            "name": "apikey",
-                            "valueFrom": f"arn:aws:ssm:us-east-1:{account}:parameter/log-key",
-                        }],
                     },
                     "healthCheck": {
                         "command": ["CMD-SHELL", "curl -f http://localhost:8080/ || exit 1"],

@@ -87,7 +87,8 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
 /// A task definition's `secrets` (a Secrets Manager JSON key, a SecureString parameter by name)
 /// and `logConfiguration.secretOptions` (a parameter by ARN) reach the container's environment
 /// and its log driver's options, read with the execution role; a role its policy does not let
-/// read the secret, and a parameter that does not exist, fail the task with ECS's reasons. The
+/// read the secret, and a parameter that does not exist, fail the task with ECS's reasons, as
+/// does an `awslogs` stream the role may not write (one it may write starts). The
 /// values appear in no Describe answer, service event, server or agent log, agent state file,
 /// store file or metric.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +127,11 @@ async fn task_secrets_reach_containers_and_nowhere_else() {
             {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
              "Resource": format!("arn:aws:secretsmanager:{REGION}:{account}:secret:{run}/db-*")},
             {"Effect": "Allow", "Action": "ssm:GetParameters",
-             "Resource": format!("arn:aws:ssm:{REGION}:{account}:parameter/{run}/*")}]}),
+             "Resource": format!("arn:aws:ssm:{REGION}:{account}:parameter/{run}/*")},
+            {"Effect": "Allow",
+             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": [format!("arn:aws:logs:{REGION}:{account}:log-group:/{run}/allowed"),
+                          format!("arn:aws:logs:{REGION}:{account}:log-group:/{run}/allowed:*")]}]}),
     );
     let outsider = execution_role(
         f,
@@ -232,6 +237,51 @@ async fn task_secrets_reach_containers_and_nowhere_else() {
     let stopped = fleet.wait_status(&missing, "STOPPED").await;
     let reason = stopped.stopped_reason().unwrap_or_default();
     assert!(reason.contains(&format!("invalid parameters: /{run}/absent")), "{reason}");
+
+    // awslogs writes with the execution role: a stream it may write, and one it may not.
+    let awslogs = |group: &str, create: bool| {
+        let builder = LogConfiguration::builder()
+            .log_driver(LogDriver::Awslogs)
+            .options("awslogs-group", group)
+            .options("awslogs-stream-prefix", "app");
+        let builder =
+            if create { builder.options("awslogs-create-group", "true") } else { builder };
+        builder.build().expect("log configuration")
+    };
+    let allowed_def = fleet
+        .register_with(
+            "logs-allowed",
+            vec![demo("app", &[])
+                .log_configuration(awslogs(&format!("/{run}/allowed"), true))
+                .build()],
+            |b| b.execution_role_arn(&reader),
+        )
+        .await;
+    let allowed = fleet.run(&allowed_def).await;
+    fleet.wait_status(&allowed, "RUNNING").await;
+    json_call(
+        f,
+        "logs",
+        "Logs_20140328.CreateLogGroup",
+        json!({"logGroupName": format!("/{run}/denied")}),
+    );
+    let unwritable_def = fleet
+        .register_with(
+            "logs-denied",
+            vec![demo("app", &[])
+                .log_configuration(awslogs(&format!("/{run}/denied"), false))
+                .build()],
+            |b| b.execution_role_arn(&reader),
+        )
+        .await;
+    let unwritable = fleet.run(&unwritable_def).await;
+    let stopped = fleet.wait_status(&unwritable, "STOPPED").await;
+    let reason = stopped.stopped_reason().unwrap_or_default();
+    assert!(
+        reason.starts_with("CannotStartContainerError: Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log stream: AccessDeniedException")
+            && reason.contains("logs:CreateLogStream"),
+        "{reason}"
+    );
 
     // Nowhere else: what the API answers, the logs, the files and the metrics.
     let described = fleet

@@ -150,10 +150,28 @@ async fn a_task_reads_its_roles_credentials_and_acts_as_the_role() {
     fleet.wait_status(&untrusted_task, "RUNNING").await;
     line_starting(&container_named(&untrusted_task, "app"), "untrusted refused");
 
+    // Straight at this agent's port: the first task's credentials (now in the agent's cache),
+    // then nothing once the task has stopped.
+    let port: u16 = uri.split('/').nth(3).and_then(|p| p.parse().ok()).expect("the URI's port");
+    let get = || {
+        let request =
+            format!("GET {uri} HTTP/1.1\r\nhost: 169.254.170.2\r\nconnection: close\r\n\r\n");
+        let mut stream = std::net::TcpStream::connect(("169.254.170.2", port)).expect("connect");
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).expect("read");
+        answer
+    };
+    assert!(get().starts_with("HTTP/1.1 200"), "a running task's credentials");
     for task in [task, overridden, plain_task, untrusted_task] {
         fleet.ecs.stop_task().cluster(&fleet.cluster).task(&task).send().await.expect("stop");
         fleet.wait_status(&task, "STOPPED").await;
     }
+    let after = get();
+    assert!(
+        after.starts_with("HTTP/1.1 400") && after.contains("InvalidIdInRequest"),
+        "a stopped task's id gets nothing, as an unknown one: {after}"
+    );
 }
 
 /// The Docker bridge's address on this machine (`docker0`): where a bridge-mode container

@@ -7,6 +7,7 @@ pub mod credential;
 pub mod demo_image;
 pub mod drain;
 pub mod engine;
+pub mod execution_resources;
 pub mod local_state;
 pub mod logs;
 pub mod metadata;
@@ -16,7 +17,6 @@ pub mod role_credentials;
 pub mod runtime;
 pub mod sim;
 pub mod stats;
-pub mod task_secrets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -190,7 +190,7 @@ pub async fn run(
             ))),
             networking,
             credentials_port: credentials_endpoint.as_ref().map(|e| e.port),
-            secrets: Some(Arc::new(task_secrets::SecretFetch::new(
+            execution_resources: Some(Arc::new(execution_resources::ResourceFetch::new(
                 &config.server,
                 Arc::clone(&credential),
             ))),
@@ -199,6 +199,9 @@ pub async fn run(
     );
     local.tasks = engine.runs();
     file.save(&local)?;
+    if let Some(endpoint) = &credentials_endpoint {
+        endpoint.follow(engine.clone());
+    }
     let availability_zone = config
         .announce
         .attributes

@@ -63,6 +63,7 @@ pub struct CredentialsEndpoint {
     pub port: u16,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    resolver: Arc<Resolver>,
 }
 
 struct Resolver {
@@ -72,6 +73,9 @@ struct Resolver {
     port: u16,
     /// id -> credentials and their expiry (epoch seconds).
     cache: Mutex<HashMap<String, (TaskCredentials, u64)>>,
+    /// This agent's tasks, once its engine runs: an id of none of its running tasks gets
+    /// nothing, even while its credentials are cached (a stopped task's id is dead at once).
+    tasks: std::sync::OnceLock<crate::engine::Engine>,
 }
 
 impl CredentialsEndpoint {
@@ -107,11 +111,12 @@ impl CredentialsEndpoint {
             client: http_client(),
             port,
             cache: Mutex::new(HashMap::new()),
+            tasks: std::sync::OnceLock::new(),
         });
         let (stop, stopping) = watch::channel(false);
         let own = Router::new()
             .route("/v2/credentials/{port}/{*id}", get(credentials))
-            .with_state(resolver);
+            .with_state(Arc::clone(&resolver));
         let mut until = stopping.clone();
         let serve_own = tokio::spawn(async move {
             let shutdown = async move {
@@ -123,7 +128,13 @@ impl CredentialsEndpoint {
         });
         let forward = tokio::spawn(hold_port_80(stopping));
         tracing::info!(%ADDRESS, port, "container credentials endpoint listening");
-        Ok(CredentialsEndpoint { port, stop, tasks: vec![serve_own, forward] })
+        Ok(CredentialsEndpoint { port, stop, tasks: vec![serve_own, forward], resolver })
+    }
+
+    /// Serves only the tasks of `engine` that have not stopped (set once, when the engine
+    /// runs; it needs this endpoint's port first).
+    pub fn follow(&self, engine: crate::engine::Engine) {
+        let _ = self.resolver.tasks.set(engine);
     }
 
     /// The relative URI a task's containers are told.
@@ -282,6 +293,12 @@ async fn credentials(
 ) -> Response {
     if port != resolver.port {
         return not_found();
+    }
+    if let Some(engine) = resolver.tasks.get() {
+        if !engine.runs_task_with_credentials(&id) {
+            resolver.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            return not_found();
+        }
     }
     let now = epoch_now();
     let cached = resolver.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();

@@ -413,22 +413,23 @@ pub struct RejectedLogStream {
     pub reason: String,
 }
 
-/// `POST` [`TaskSecretsRequest`] with an instance credential: the values of the `secrets` and
-/// `logConfiguration.secretOptions` of a task placed on that instance, fetched with the task's
-/// execution role ([`TaskSecrets`]). 422 with ECS's reason as text when a value cannot be had
-/// (the task then fails to start with it); 404 for a task that is not this instance's.
-pub const TASK_SECRETS_PATH: &str = "/v1/agent/task-secrets";
+/// `POST` [`ExecutionResourcesRequest`] with an instance credential: what a task placed on that
+/// instance starts with, as its execution role may have it ([`ExecutionResources`]): the values
+/// of its `secrets` and `logConfiguration.secretOptions`, once the role may also write its
+/// `awslogs` streams. 422 with ECS's reason as text when it cannot have them (the task then
+/// fails to start with it); 404 for a task that is not this instance's.
+pub const EXECUTION_RESOURCES_PATH: &str = "/v1/agent/execution-resources";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskSecretsRequest {
+pub struct ExecutionResourcesRequest {
     pub task_arn: String,
 }
 
-/// Each container's secret values, by container name.
+/// What a task starts with: each container's secret values, by container name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskSecrets {
+pub struct ExecutionResources {
     pub containers: BTreeMap<String, ContainerSecrets>,
 }
 

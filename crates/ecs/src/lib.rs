@@ -15,6 +15,7 @@ pub mod convert;
 mod deactivation;
 pub mod discovery;
 mod domain;
+pub mod execution_role;
 mod gateway;
 pub mod handlers;
 mod housekeeping;
@@ -24,7 +25,6 @@ mod registrations;
 pub mod service;
 pub mod state;
 pub mod task_roles;
-pub mod task_secrets;
 pub mod vpc;
 pub mod wire;
 
@@ -115,8 +115,9 @@ pub struct App {
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
     /// Tasks' role credentials (`None`: no task gets any).
     pub task_roles: Option<task_roles::TaskRoles>,
-    /// Where tasks' secrets are read (`None`: a task with secrets fails to start).
-    pub secrets: Option<Arc<dyn task_secrets::SecretSource>>,
+    /// What tasks' execution roles may read and write (`None`: a task with secrets fails to
+    /// start).
+    pub execution_role: Option<Arc<dyn execution_role::ExecutionRole>>,
 }
 
 impl App {
@@ -145,7 +146,7 @@ pub struct Links {
     pub firewall: tokio::sync::watch::Receiver<Arc<flotilla_api::firewall::FirewallTable>>,
     pub routes: tokio::sync::watch::Receiver<Arc<flotilla_api::routes::RouteTable>>,
     pub task_roles: Option<task_roles::TaskRoles>,
-    pub secrets: Option<Arc<dyn task_secrets::SecretSource>>,
+    pub execution_role: Option<Arc<dyn execution_role::ExecutionRole>>,
 }
 
 /// Loads the ECS state from `store` and makes sure the `default` cluster exists.
@@ -164,7 +165,7 @@ pub async fn open(
         firewall,
         routes,
         task_roles,
-        secrets,
+        execution_role,
     } = links;
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
@@ -184,7 +185,7 @@ pub async fn open(
         firewall,
         routes,
         task_roles,
-        secrets,
+        execution_role,
     });
     handlers::ensure_default_cluster(&app)
         .await
@@ -245,7 +246,8 @@ pub fn spawn(app: &Arc<App>) -> Vec<tokio::task::JoinHandle<()>> {
 /// The agents' routes: the WebSocket (`GET /v1/agent/connect`), container output
 /// (`POST /v1/agent/logs`), log-group queries (`POST /v1/agent/logs/groups`) and the
 /// operator's drain of a machine (`POST /v1/agent/drain`), tasks' role credentials
-/// (`POST /v1/agent/task-credentials`) and tasks' secrets (`POST /v1/agent/task-secrets`).
+/// (`POST /v1/agent/task-credentials`) and what tasks start with: their secrets, their execution role's log permissions
+/// (`POST /v1/agent/execution-resources`).
 pub fn agent_routes(app: Arc<App>) -> Router {
     Router::new()
         .route(flotilla_api::agent::CONNECT_PATH, get(gateway::connect))
@@ -253,6 +255,6 @@ pub fn agent_routes(app: Arc<App>) -> Router {
         .route(flotilla_api::agent::LOG_GROUPS_PATH, post(agent_logs::missing_groups))
         .route(flotilla_api::agent::DRAIN_PATH, post(agent_drain::drain))
         .route(flotilla_api::agent::TASK_CREDENTIALS_PATH, post(task_roles::serve))
-        .route(flotilla_api::agent::TASK_SECRETS_PATH, post(task_secrets::serve))
+        .route(flotilla_api::agent::EXECUTION_RESOURCES_PATH, post(execution_role::serve))
         .with_state(app)
 }

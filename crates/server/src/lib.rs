@@ -5,6 +5,7 @@
 
 pub mod credentials;
 mod dns_feed;
+mod execution_role;
 mod firewall_feed;
 mod front;
 mod http;
@@ -12,7 +13,6 @@ mod identity;
 pub mod regions;
 mod remote_lb;
 mod routes;
-mod task_secrets;
 mod wiring;
 
 use std::future::Future;

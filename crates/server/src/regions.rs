@@ -285,8 +285,8 @@ impl Regions {
         let (dns, dns_table) = tokio::sync::watch::channel(Arc::default());
         let (firewall, firewall_table) = tokio::sync::watch::channel(Arc::default());
         let (routes, route_table) = tokio::sync::watch::channel(Arc::default());
-        let task_secrets = settings.task_roles.as_ref().map(|t| {
-            Arc::new(crate::task_secrets::ExecutionRoleSecrets {
+        let execution_roles = settings.task_roles.as_ref().map(|t| {
+            Arc::new(crate::execution_role::ExecutionRoles {
                 iam: Arc::clone(&t.iam),
                 stores: std::sync::OnceLock::new(),
             })
@@ -311,7 +311,7 @@ impl Regions {
                 task_roles: settings.task_roles.as_ref().map(|t| {
                     flotilla_ecs::task_roles::TaskRoles::new(&t.key, Arc::clone(&t.issuer))
                 }),
-                secrets: task_secrets.clone().map(|s| s as _),
+                execution_role: execution_roles.clone().map(|s| s as _),
             },
         )
         .await?;
@@ -377,9 +377,9 @@ impl Regions {
             )
             .await?,
         );
-        if let Some(task_secrets) = &task_secrets {
+        if let Some(execution_roles) = &execution_roles {
             // Set once: this region's stores were just made.
-            let _ = task_secrets.stores.set((Arc::clone(&secrets), Arc::clone(&parameters)));
+            let _ = execution_roles.stores.set((Arc::clone(&secrets), Arc::clone(&parameters)));
         }
         let services: [Arc<dyn Service>; 9] = [
             Arc::new(flotilla_ecs::service::EcsService(Arc::clone(&ecs))),

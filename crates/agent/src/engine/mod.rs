@@ -157,8 +157,9 @@ pub struct EngineConfig {
     /// This agent's port of the container credentials endpoint (`None`: not serving; tasks
     /// with a role get no credentials).
     pub credentials_port: Option<u16>,
-    /// Asks the server for tasks' secret values (`None`: a task with secrets fails to start).
-    pub secrets: Option<Arc<crate::task_secrets::SecretFetch>>,
+    /// Asks the server what tasks start with: secret values, the execution role's leave to
+    /// write logs (`None`: a task with secrets fails to start).
+    pub execution_resources: Option<Arc<crate::execution_resources::ResourceFetch>>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
@@ -448,6 +449,13 @@ impl Engine {
     /// Every task run, for the local state file.
     pub fn runs(&self) -> BTreeMap<String, TaskRun> {
         lock(&self.inner.runs).clone()
+    }
+
+    /// Whether a task of this engine with credentials id `id` has not stopped.
+    pub fn runs_task_with_credentials(&self, id: &str) -> bool {
+        lock(&self.inner.runs).values().any(|run| {
+            run.spec.credentials_id.as_deref() == Some(id) && run.last_status != TaskStatus::Stopped
+        })
     }
 
     /// A receiver that always holds the latest report (connection, state file).

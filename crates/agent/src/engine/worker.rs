@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_api::agent::{TaskSecrets, TaskSpec};
+use flotilla_api::agent::{ExecutionResources, TaskSpec};
 use flotilla_api::status::HealthStatus;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::ContainerDefinition;
@@ -264,7 +264,7 @@ impl Worker {
             return Some(cause);
         }
         // Read now, held only for the creations below.
-        let secrets = match self.task_secrets().await {
+        let secrets = match self.execution_resources().await {
             Ok(secrets) => secrets,
             Err(cause) => return Some(cause),
         };
@@ -448,24 +448,27 @@ impl Worker {
         Some(StopCause { code: Some("TaskFailedToStart".into()), reason: reason.to_string() })
     }
 
-    /// The values of the `secrets` and `secretOptions` of the containers still to be created,
-    /// from the server (read with the task's execution role); a task whose values cannot be
-    /// read fails to start with ECS's reason.
-    async fn task_secrets(&mut self) -> Result<TaskSecrets, StopCause> {
-        let wants = |c: &ContainerDefinition| {
-            let log_secrets = c.log_configuration.as_ref().and_then(|l| l.secret_options.as_ref());
+    /// What the containers still to be created start with, as the task's execution role may
+    /// have it (asked of the server): the values of their `secrets` and `secretOptions`, and
+    /// for `awslogs` containers the role's leave to write their streams. A task that cannot
+    /// have them fails to start with ECS's reason.
+    async fn execution_resources(&mut self) -> Result<ExecutionResources, StopCause> {
+        let needs = |c: &ContainerDefinition| {
+            let log = c.log_configuration.as_ref();
+            let log_secrets = log.and_then(|l| l.secret_options.as_ref());
             c.secrets.iter().chain(log_secrets).any(|s| !s.is_empty())
+                || log.is_some_and(|l| l.log_driver == "awslogs")
         };
         let pending = self.run.spec.containers.iter().filter(|c| {
             let name = c.name.as_deref().unwrap_or_default();
             self.run.containers.get(name).is_some_and(|run| run.docker_id.is_none())
         });
         let wanted: Vec<String> =
-            pending.filter(|c| wants(c)).filter_map(|c| c.name.clone()).collect();
+            pending.filter(|c| needs(c)).filter_map(|c| c.name.clone()).collect();
         if wanted.is_empty() {
-            return Ok(TaskSecrets::default());
+            return Ok(ExecutionResources::default());
         }
-        let answer = match self.config.secrets.clone() {
+        let answer = match self.config.execution_resources.clone() {
             Some(fetch) => fetch.fetch(&self.run.spec.task_arn).await,
             None => Err("ResourceInitializationError: unable to pull secrets or registry auth: \
                          this agent reads no secrets"

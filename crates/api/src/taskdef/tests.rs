@@ -270,6 +270,16 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
             Invalid(CLIENT, "logConfiguration.secretOptions is not supported yet with the awslogs log driver"),
         ),
         (
+            "fargate awslogs without an execution role",
+            containers(
+                json!([{"name": "web", "image": "nginx",
+                        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}}}]),
+                json!({"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+                       "cpu": "256", "memory": "512"}),
+            ),
+            Invalid(CLIENT, "Fargate requires task definition to have execution role ARN to support log driver awslogs."),
+        ),
+        (
             "fargate in bridge mode",
             task(json!({"requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512"})),
             Invalid(CLIENT, "Fargate only supports network mode \u{2018}awsvpc\u{2019}."),

@@ -296,6 +296,17 @@ fn check_fargate_task(
     if req.memory.is_none() {
         p.client("Fargate requires that 'memory' be defined at the task level.".to_string());
     }
+    let awslogs = req
+        .container_definitions
+        .iter()
+        .any(|c| c.log_configuration.as_ref().is_some_and(|l| l.log_driver == "awslogs"));
+    if awslogs && req.execution_role_arn.as_deref().is_none_or(str::is_empty) {
+        // Fargate's logs are written with the execution role (there is no instance role).
+        p.client(
+            "Fargate requires task definition to have execution role ARN to support log driver awslogs."
+                .to_string(),
+        );
+    }
     if let (Some(cpu), Some(memory)) = (cpu, memory) {
         if !fargate_pair_is_valid(cpu, memory) {
             p.client(format!(

@@ -1,12 +1,15 @@
-//! A task's secret values, asked of the server when its containers are about to be created
-//! (`POST /v1/agent/task-secrets`, with this instance's credential). They live only in memory,
-//! for the creation: never in the state file, the desired state or a log line
-//! ([`SecretValue`] shows no value in `Debug`).
+//! What a task starts with (ECS's execution resources), asked of the server when its
+//! containers are about to be created (`POST /v1/agent/execution-resources`, with this
+//! instance's credential): its secret values, once its execution role may read them and write
+//! its logs. Values live only in memory, for the creation: never in the state file, the
+//! desired state or a log line ([`SecretValue`] shows no value in `Debug`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_api::agent::{ServerAddress, TaskSecrets, TaskSecretsRequest, TASK_SECRETS_PATH};
+use flotilla_api::agent::{
+    ExecutionResources, ExecutionResourcesRequest, ServerAddress, EXECUTION_RESOURCES_PATH,
+};
 
 use crate::credential::AgentCredential;
 use crate::logs::ship::{exchange, http_client, HttpClient};
@@ -16,31 +19,36 @@ pub use flotilla_api::agent::SecretValue;
 /// The server reads every value of a task within this; past it the task fails to start.
 const ASK_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Asks the server for tasks' secret values.
-pub struct SecretFetch {
+/// Asks the server what tasks start with.
+pub struct ResourceFetch {
     url: String,
     credential: Arc<AgentCredential>,
     client: HttpClient,
 }
 
-impl std::fmt::Debug for SecretFetch {
+impl std::fmt::Debug for ResourceFetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretFetch").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("ResourceFetch").field("url", &self.url).finish_non_exhaustive()
     }
 }
 
-impl SecretFetch {
-    pub fn new(server: &ServerAddress, credential: Arc<AgentCredential>) -> SecretFetch {
-        SecretFetch { url: server.route(TASK_SECRETS_PATH), credential, client: http_client() }
+impl ResourceFetch {
+    pub fn new(server: &ServerAddress, credential: Arc<AgentCredential>) -> ResourceFetch {
+        ResourceFetch {
+            url: server.route(EXECUTION_RESOURCES_PATH),
+            credential,
+            client: http_client(),
+        }
     }
 
-    /// The values of task `task_arn`; `Err` with the reason the task stops with.
-    pub async fn fetch(&self, task_arn: &str) -> Result<TaskSecrets, String> {
+    /// What task `task_arn` starts with; `Err` with the reason the task stops with.
+    pub async fn fetch(&self, task_arn: &str) -> Result<ExecutionResources, String> {
         let unavailable = |why: String| {
             format!("ResourceInitializationError: unable to pull secrets or registry auth: {why}")
         };
-        let body = serde_json::to_vec(&TaskSecretsRequest { task_arn: task_arn.to_string() })
-            .map_err(|e| unavailable(e.to_string()))?;
+        let body =
+            serde_json::to_vec(&ExecutionResourcesRequest { task_arn: task_arn.to_string() })
+                .map_err(|e| unavailable(e.to_string()))?;
         let credential = self
             .credential
             .instance()

@@ -1,13 +1,14 @@
-//! Tasks' secrets (ECS's [`SecretSource`]): each `valueFrom` read from the region's Secrets
-//! Manager or Parameter Store as the task's execution role may, that is when the role trusts
-//! `ecs-tasks.amazonaws.com` and its policies allow `secretsmanager:GetSecretValue` on the
-//! secret or `ssm:GetParameters` on the parameter. Refusals carry the reasons ECS stops a task
-//! with (`ResourceInitializationError: ...`).
+//! Tasks' execution roles (ECS's [`ExecutionRole`]): a role acts for a task when it trusts
+//! `ecs-tasks.amazonaws.com`, and then as its policies allow. Each `valueFrom` is read from the
+//! region's Secrets Manager or Parameter Store when they allow `secretsmanager:GetSecretValue`
+//! on the secret or `ssm:GetParameters` on the parameter; refusals carry the reasons ECS stops
+//! a task with (`ResourceInitializationError: ...`).
 
 use std::sync::{Arc, OnceLock};
 
-use flotilla_ecs::task_secrets::SecretSource;
+use flotilla_ecs::execution_role::ExecutionRole;
 use flotilla_ecs::BoxFuture;
+use flotilla_iam::directory::RoleEntry;
 use flotilla_iam_policy::{evaluate, Context, Decision, Request};
 use flotilla_sts::Roles;
 
@@ -15,8 +16,8 @@ use flotilla_sts::Roles;
 const RETRIEVAL_FAILED: &str =
     "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed";
 
-/// Reads one region's secrets and parameters as tasks' execution roles may.
-pub struct ExecutionRoleSecrets {
+/// What one region's tasks' execution roles may do, and the secrets and parameters they read.
+pub struct ExecutionRoles {
     pub iam: Arc<flotilla_iam::App>,
     /// Set once the region's Secrets Manager and Parameter Store exist (they are made after
     /// its ECS).
@@ -26,7 +27,7 @@ pub struct ExecutionRoleSecrets {
 /// Whether `role`'s policies allow `action` on `resource`; else AWS's denial, naming the
 /// session the role acts as.
 fn allowed(
-    role: &flotilla_iam::directory::RoleEntry,
+    role: &RoleEntry,
     session: &str,
     action: &'static str,
     resource: &str,
@@ -51,7 +52,28 @@ fn allowed(
     ))
 }
 
-impl ExecutionRoleSecrets {
+impl ExecutionRoles {
+    /// The role, once it is known to trust ECS's tasks; else why not.
+    fn assumable(&self, execution_role: &str) -> Result<Arc<RoleEntry>, String> {
+        let roles = crate::identity::IamRoles { iam: Arc::clone(&self.iam) };
+        roles
+            .assumable_by_service(execution_role, flotilla_ecs::task_roles::TASKS_PRINCIPAL)
+            .map_err(|e| format!("unable to assume the execution role {execution_role}: {e}"))?;
+        self.iam
+            .directory()
+            .role(execution_role)
+            .cloned()
+            .ok_or_else(|| format!("the execution role {execution_role} does not exist"))
+    }
+
+    /// The ARN of the session `role` acts as for task `task_id`.
+    fn session(&self, role: &RoleEntry, task_id: &str) -> String {
+        format!(
+            "arn:aws:sts::{}:assumed-role/{}/{task_id}",
+            self.iam.account_id, role.principal.name
+        )
+    }
+
     fn read(
         &self,
         region: &str,
@@ -62,24 +84,10 @@ impl ExecutionRoleSecrets {
         let Some((secrets, parameters)) = self.stores.get() else {
             return Err(format!("{RETRIEVAL_FAILED}: the region's secrets are not open yet"));
         };
-        let directory = self.iam.directory();
-        let roles = crate::identity::IamRoles { iam: Arc::clone(&self.iam) };
-        roles
-            .assumable_by_service(execution_role, flotilla_ecs::task_roles::TASKS_PRINCIPAL)
-            .map_err(|e| {
-                format!(
-                    "{RETRIEVAL_FAILED}: unable to assume the execution role {execution_role}: {e}"
-                )
-            })?;
-        let Some(role) = directory.role(execution_role) else {
-            return Err(format!(
-                "{RETRIEVAL_FAILED}: the execution role {execution_role} does not exist"
-            ));
-        };
-        let session = format!(
-            "arn:aws:sts::{}:assumed-role/{}/{task_id}",
-            self.iam.account_id, role.principal.name
-        );
+        let role =
+            self.assumable(execution_role).map_err(|e| format!("{RETRIEVAL_FAILED}: {e}"))?;
+        let role = role.as_ref();
+        let session = self.session(role, task_id);
         let now = std::time::SystemTime::now();
         value_from
             .iter()
@@ -130,8 +138,20 @@ impl ExecutionRoleSecrets {
     }
 }
 
-impl SecretSource for ExecutionRoleSecrets {
-    fn fetch<'a>(
+impl ExecutionRole for ExecutionRoles {
+    fn may(
+        &self,
+        execution_role: &str,
+        task_id: &str,
+        action: &'static str,
+        resource: &str,
+    ) -> Result<(), String> {
+        let role = self.assumable(execution_role)?;
+        let region = resource.split(':').nth(3).unwrap_or_default();
+        allowed(&role, &self.session(&role, task_id), action, resource, region)
+    }
+
+    fn fetch_secrets<'a>(
         &'a self,
         region: &'a str,
         execution_role: &'a str,
