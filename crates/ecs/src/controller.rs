@@ -306,9 +306,10 @@ impl<'b> Pass<'_, 'b> {
             .collect();
         for mut task in doomed {
             task.task.desired_status = TaskStatus::Stopped;
-            task.task.stop_code = Some("ServiceSchedulerInitiated".into());
-            task.task.stopped_reason =
-                Some("Task stopped because its container instance stopped responding".into());
+            keep_first_cause(
+                &mut task,
+                "Task stopped because its container instance stopped responding".into(),
+            );
             task.task.stopping_at.get_or_insert(self.now);
             task.task.connectivity = Some("DISCONNECTED".into());
             task.task.version += 1;
@@ -658,8 +659,7 @@ impl<'b> Pass<'_, 'b> {
             };
             let delay = deregistration_hold(service, &task, self.load_balancing.as_ref());
             task.task.desired_status = TaskStatus::Stopped;
-            task.task.stop_code = Some("ServiceSchedulerInitiated".into());
-            task.task.stopped_reason = Some(match why {
+            let reason = match why {
                 StopWhy::Unhealthy => match self.failed_target_group(service, &task) {
                     Some(arn) => format!("Task failed ELB health checks in (target-group {arn})"),
                     None => "Task failed container health checks".to_string(),
@@ -667,7 +667,8 @@ impl<'b> Pass<'_, 'b> {
                 StopWhy::Scheduler => {
                     format!("Scaling activity initiated by (deployment {deployment})")
                 }
-            });
+            };
+            keep_first_cause(&mut task, reason);
             // A running task behind load balancers leaves them first (DEACTIVATING): its
             // agent keeps it running through the deregistration delay, then stops it.
             deactivate(&mut task, delay, self.now);
@@ -1272,4 +1273,63 @@ fn service_task_tags(
     let managed: &[(&str, &str)] =
         if service.service.enable_ecs_managed_tags { &managed } else { &[] };
     task_tags(&[], &propagated, managed)
+}
+
+/// The scheduler's cause for stopping `task`, unless it already has one: its agent reports an
+/// essential container's exit with the same report that shows the container stopped, and that
+/// first cause is the task's (ECS shows `EssentialContainerExited` for a killed container, never
+/// the scheduler's stop of the unhealthy task the exit left behind).
+fn keep_first_cause(task: &mut TaskRecord, reason: String) {
+    if task.task.stop_code.is_none() {
+        task.task.stop_code = Some("ServiceSchedulerInitiated".into());
+        task.task.stopped_reason = Some(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flotilla_api::agent::TaskReport;
+    use flotilla_api::task::Task;
+
+    use super::*;
+
+    /// Issue 16's stop-code race, the server's half, in the order it happened: the agent's
+    /// report shows the killed essential container and its cause, then the scheduler stops the
+    /// task it sees unhealthy, then the agent reports the task stopped. The first cause stays.
+    #[test]
+    fn an_essential_exit_reported_first_stays_the_tasks_stop_code() {
+        let mut task = TaskRecord {
+            cluster: "c".into(),
+            id: "t".into(),
+            instance_id: Some("i".into()),
+            reservation: Default::default(),
+            task: Task {
+                last_status: TaskStatus::Running,
+                desired_status: TaskStatus::Running,
+                ..Task::default()
+            },
+            protected_until: None,
+            client_token: None,
+            deregistering_until: None,
+        };
+        let exited = TaskReport {
+            last_status: TaskStatus::Running,
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            ..TaskReport::default()
+        };
+        crate::domain::registration::merge_report(&mut task.task, exited.clone());
+        keep_first_cause(&mut task, "Task failed container health checks".into());
+        let stopped = TaskReport { last_status: TaskStatus::Stopped, ..exited };
+        crate::domain::registration::merge_report(&mut task.task, stopped);
+        assert_eq!(task.task.stop_code.as_deref(), Some("EssentialContainerExited"));
+        assert_eq!(task.task.stopped_reason.as_deref(), Some("Essential container in task exited"));
+
+        // Without a cause of its own, the task takes the scheduler's.
+        let mut scaled = task.clone();
+        scaled.task.stop_code = None;
+        scaled.task.stopped_reason = None;
+        keep_first_cause(&mut scaled, "Scaling activity initiated by (deployment d)".into());
+        assert_eq!(scaled.task.stop_code.as_deref(), Some("ServiceSchedulerInitiated"));
+    }
 }

@@ -2,7 +2,7 @@
 //! filtering across streams, retention, agent batches, reopening, and ingest throughput.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use flotilla_api::agent::{LogBatch, LogLine, LogStreamBatch};
 use flotilla_api::logs::InputLogEvent;
@@ -541,48 +541,4 @@ async fn describe_operations_page_and_filter() {
     .await
     .expect_err("prefix with time order");
     assert_eq!(error.code, ErrorCode::InvalidParameterException);
-}
-
-/// Ingest throughput of the store alone: 4 writers, batches of 5,000 lines of ~100 bytes.
-/// Run with `--ignored --nocapture` (in release for the real figure).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn ingest_throughput() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LogStore::open(&dir.path().join("logs.redb")).expect("open");
-    const WRITERS: usize = 4;
-    const BATCHES: usize = 40;
-    const LINES: usize = 5_000;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..WRITERS {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for b in 0..BATCHES {
-                let lines = (0..LINES)
-                    .map(|i| LogLine {
-                        timestamp: NOW + (b * LINES + i) as i64,
-                        message: format!("{w:02} {b:04} {i:05} GET /api/v1/items?page=3 200 12ms user-agent=curl/8.5.0 trace=abcdef0123456789"),
-                    })
-                    .collect();
-                let batch = LogBatch {
-                    streams: vec![LogStreamBatch {
-                        task_arn: None,
-                        group: "/bench".into(),
-                        stream: format!("writer-{w}"),
-                        create_group: true,
-                        events: lines,
-                    }],
-                };
-                let reply = super::agent_batches::store(&store, batch, NOW).await.expect("stored");
-                assert_eq!(reply.accepted, LINES as u64);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("writer");
-    }
-    let elapsed = started.elapsed();
-    let lines = (WRITERS * BATCHES * LINES) as f64;
-    println!("ingested {lines} lines in {elapsed:?}: {:.0} lines/s", lines / elapsed.as_secs_f64());
 }

@@ -483,3 +483,6 @@ pub fn new_metadata_token() -> String {
     }
     hex::encode(bytes)
 }
+
+#[cfg(test)]
+mod tests;

@@ -624,6 +624,16 @@ impl Worker {
             self.run.health_status = health;
             changed = true;
         }
+        // The report that first shows an essential container stopped says why the task
+        // stops: the server must never see the exit (or the unhealthy task it leaves) without
+        // its cause, or it stops the task for a reason of its own first.
+        if self.run.stop_code.is_none() {
+            if let Some(cause) = self.essential_exit() {
+                self.run.stop_code = cause.code;
+                self.run.stopped_reason = Some(cause.reason);
+                changed = true;
+            }
+        }
         if changed {
             self.publish();
         }

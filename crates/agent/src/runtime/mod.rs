@@ -2,6 +2,7 @@
 //! (`docker.rs`); a simulated runtime only for scale benchmarks (later).
 
 mod docker;
+pub mod recording;
 
 use std::collections::BTreeMap;
 use std::future::Future;

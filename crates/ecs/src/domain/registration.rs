@@ -167,7 +167,7 @@ pub fn report_changes_nothing(task: &flotilla_api::task::Task, report: &TaskRepo
 }
 
 /// Applies one task's report: statuses only move forward, facts are filled in once.
-fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
+pub(crate) fn merge_report(task: &mut flotilla_api::task::Task, task_report: TaskReport) {
     if task_report.last_status >= task.last_status {
         task.last_status = task_report.last_status;
     }
