@@ -18,11 +18,11 @@ use flotilla_api::status::{
 };
 use flotilla_api::task::TaskOverride;
 use flotilla_api::task::TaskStatus;
-use flotilla_scheduler::placement::{check, Probe};
+use flotilla_scheduler::placement::check;
 use flotilla_scheduler::service::{
     failure_threshold, reconcile_replica, ReplicaInput, ServiceTask, StopWhy,
 };
-use flotilla_scheduler::{place, reserve, Constraint, Reason, Request, Strategy};
+use flotilla_scheduler::{place, reserve, Reason, Request, Strategy};
 
 use crate::deactivation::{deactivate, deregistration_hold};
 use crate::domain::capacity::provider_constraint;
@@ -90,6 +90,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             let scope = app.scope.clone();
             let load_balancing = Arc::clone(&app.load_balancing);
             let networks = service_networks(&app).await;
+            let seed = placement::seed();
             let result = app
                 .state
                 .write(move |staged| {
@@ -105,6 +106,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
                         seen: &mut seen,
                         load_balancing,
                         networks,
+                        seeds: Seeds(std::cell::Cell::new(seed)),
                     };
                     pass.run();
                     Ok(())
@@ -142,6 +144,24 @@ struct Pass<'a, 'b> {
     /// The subnets (and their hosts' slices) of awsvpc services' configurations, readied
     /// before the pass (it cannot wait on the VPC).
     networks: ServiceNetworks,
+    /// Randomness of placements and scale-in ties, drawn before the pass so the pass itself
+    /// is deterministic: each use takes the next value of this sequence.
+    seeds: Seeds,
+}
+
+/// A sequence of seeds from one drawn outside the deterministic apply (SplitMix64: each value
+/// well mixed, the same sequence for the same start).
+struct Seeds(std::cell::Cell<u64>);
+
+impl Seeds {
+    fn next(&self) -> u64 {
+        let state = self.0.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.0.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
 }
 
 /// Where the tasks of `deployment` (a deployment or a task set of `service`) run: the
@@ -467,7 +487,7 @@ impl<'b> Pass<'_, 'b> {
             &group,
             &strategies,
             excess,
-            placement::seed(),
+            self.seeds.next(),
         );
         placed.iter().zip(ranks).map(|((t, _, _), rank)| (t.id.as_str(), rank)).collect()
     }
@@ -512,7 +532,17 @@ impl<'b> Pass<'_, 'b> {
             service.service.status == ServiceStatus::Active && !primary_failed && !throttled;
 
         let (mut to_start, to_stop, steady, daemon_size): PassPlan = if daemon {
-            self.plan_daemon(service, &live, &primary_id, may_start)
+            match self.plan_daemon(service, &live, &primary_id, may_start) {
+                Ok(plan) => plan,
+                Err(error) => {
+                    let message = format!(
+                        "(service {}) is unable to place its tasks: its placement constraints cannot be evaluated: {error}",
+                        service.name
+                    );
+                    self.event_once(service, message);
+                    (Vec::new(), Vec::new(), false, 0)
+                }
+            }
         } else {
             // Tasks on DRAINING instances are replaced within the bounds like those of an
             // old deployment: planned under a deployment id of their own. (The Fargate
@@ -775,106 +805,53 @@ impl<'b> Pass<'_, 'b> {
         }
     }
 
-    /// DAEMON: one task of the primary deployment on every ACTIVE, reachable instance.
-    /// Returns one start entry per instance that needs a task (with its id).
+    /// DAEMON: one task of the primary deployment on every ACTIVE, reachable instance that
+    /// meets its constraints (`flotilla_scheduler::daemon`). Returns one start entry per
+    /// instance that needs a task (with its id). A constraint that cannot be evaluated is an
+    /// error: the service then starts and stops nothing, and says why in an event.
     fn plan_daemon(
         &self,
         service: &ServiceRecord,
         live: &[&TaskRecord],
         primary: &str,
         may_start: bool,
-    ) -> PassPlan {
-        let mut starts = Vec::new();
-        let mut stops = Vec::new();
+    ) -> Result<PassPlan, String> {
         let snapshot =
             placement::snapshot(self.staged, &service.cluster, &self.connected, &HashSet::new());
-        // One task on every ACTIVE instance that meets the memberOf constraints.
         let definition = service
             .service
             .deployments
             .first()
             .and_then(|d| self.staged.state().task_definition_by_arn(&d.task_definition));
-        let member_of: Vec<Constraint> = placement::constraints(
+        let constraints = placement::constraints(
             &service.service.placement_constraints,
             definition.map(|d| &d.definition),
         )
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| matches!(c, Constraint::MemberOf(_)))
-        .collect();
-        let cluster = &snapshot.cluster;
-        let own_group = format!("service:{}", service.name);
-        let wanted: HashSet<&str> = (0..cluster.len())
-            .filter(|i| {
-                let probe = cluster.probe(*i);
-                // Membership is judged without the daemon's own task, or a constraint such as
-                // `runningTasksCount == 0` would stop the task it just started.
-                let without_own;
-                let probe = match probe.view.groups.get(&own_group) {
-                    Some(own) if member_of.iter().any(depends_on_tasks) => {
-                        let mut view = probe.view.clone();
-                        view.task_count = view.task_count.saturating_sub(*own);
-                        view.groups.remove(&own_group);
-                        without_own = view;
-                        Probe { view: &without_own, connected: probe.connected }
-                    }
-                    _ => probe,
-                };
-                probe.view.active
-                    && member_of.iter().all(|c| match c {
-                        Constraint::MemberOf(e) => flotilla_scheduler::query::eval(e, &probe),
-                        Constraint::DistinctInstance => true,
-                    })
+        .map_err(|e| e.message)?;
+        let ids: Vec<&str> = (0..snapshot.cluster.len()).map(|i| snapshot.id(i)).collect();
+        let tasks = live
+            .iter()
+            .map(|t| flotilla_scheduler::daemon::DaemonTask {
+                id: t.id.clone(),
+                instance: t.instance_id.clone(),
+                primary: t.task.started_by.as_deref() == Some(primary),
+                desired_running: t.task.desired_status == TaskStatus::Running,
+                running: t.task.last_status == TaskStatus::Running,
             })
-            .map(|i| snapshot.id(i))
             .collect();
-        for task in live.iter().filter(|t| t.task.desired_status == TaskStatus::Running) {
-            let on = task.instance_id.as_deref().unwrap_or("");
-            if !wanted.contains(on) {
-                stops.push((task.id.clone(), StopWhy::Scheduler));
-            }
-        }
-        let mut targets: Vec<&str> =
-            wanted.iter().copied().filter(|id| !self.lost.contains(*id)).collect();
-        targets.sort_unstable();
-        let size = targets.len();
-        for instance_id in targets {
-            let here: Vec<&&TaskRecord> =
-                live.iter().filter(|t| t.instance_id.as_deref() == Some(instance_id)).collect();
-            let running_primary: Vec<&&&TaskRecord> = here
-                .iter()
-                .filter(|t| {
-                    t.task.desired_status == TaskStatus::Running
-                        && t.task.started_by.as_deref() == Some(primary)
-                })
-                .collect();
-            let others: Vec<&&&TaskRecord> = here
-                .iter()
-                .filter(|t| {
-                    t.task.desired_status == TaskStatus::Running
-                        && t.task.started_by.as_deref() != Some(primary)
-                })
-                .collect();
-            // Old deployments' tasks go (minimum healthy 0% by default), extra copies too.
-            for old in &others {
-                stops.push((old.id.clone(), StopWhy::Scheduler));
-            }
-            for extra in running_primary.iter().skip(1) {
-                stops.push((extra.id.clone(), StopWhy::Scheduler));
-            }
-            // Start once the instance holds nothing of this service any more (maximum 100%).
-            if running_primary.is_empty() && here.is_empty() && may_start {
-                starts.push(Some(instance_id.to_string()));
-            }
-        }
-        let steady = starts.is_empty()
-            && stops.is_empty()
-            && live.iter().all(|t| {
-                t.task.desired_status == TaskStatus::Running
-                    && t.task.last_status == TaskStatus::Running
-                    && t.task.started_by.as_deref() == Some(primary)
-            });
-        (starts, stops, steady, size)
+        let plan = flotilla_scheduler::daemon::reconcile_daemon(
+            &flotilla_scheduler::daemon::DaemonInput {
+                cluster: &snapshot.cluster,
+                ids: &ids,
+                constraints: &constraints,
+                own_group: &format!("service:{}", service.name),
+                lost: &self.lost,
+                may_start,
+                tasks,
+            },
+        );
+        let starts = plan.start_on.into_iter().map(Some).collect();
+        Ok((starts, plan.stop, plan.steady, plan.size))
     }
 
     /// Starts tasks of `deployment` (a deployment or a task set) from `task_definition`, shared
@@ -968,7 +945,7 @@ impl<'b> Pass<'_, 'b> {
             constraints: &constraints,
             strategies: &strategies,
             count: 0,
-            seed: placement::seed(),
+            seed: self.seeds.next(),
         };
         // DAEMON names its instances; REPLICA lets the engine choose for all at once.
         let (targeted, free): (Vec<_>, Vec<_>) =
@@ -1243,10 +1220,6 @@ fn task_list(ids: &[String]) -> String {
         list.push(format!("and {} more", ids.len() - NAMED));
     }
     list.join(" ")
-}
-
-fn depends_on_tasks(constraint: &Constraint) -> bool {
-    matches!(constraint, Constraint::MemberOf(e) if e.depends_on_tasks())
 }
 
 /// The tags a service's new task gets: propagated from the service or its task definition, and

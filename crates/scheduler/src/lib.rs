@@ -4,8 +4,10 @@
 //! - [`fits`]/[`reserve`]: resource accounting (CPU, memory, TCP and UDP host ports);
 //! - [`query`]: the cluster query language of `memberOf` constraints and filters;
 //! - [`placement`]: constraints and strategies (binpack, spread, random) over many instances;
-//! - [`service`]: what a service's reconciliation starts and stops.
+//! - [`service`]: what a REPLICA service's reconciliation starts and stops;
+//! - [`daemon`]: what a DAEMON service's reconciliation starts (on which instance) and stops.
 
+pub mod daemon;
 pub mod placement;
 pub mod query;
 pub mod service;

@@ -506,6 +506,9 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let network = prepare_network(ctx, &launch, network_configuration, fargate).await?;
     let connected = ctx.app.agents.connected_ids();
     let scope = ctx.app.scope.clone();
+    // Drawn here, outside the write, so applying it is deterministic: lane n places with
+    // `seed + n`.
+    let seed = placement::seed();
     let (tasks, failures) = ctx
         .app
         .state
@@ -566,7 +569,8 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
             // One lane per capacity provider (its share of the tasks, on its agents only; the
             // Fargate providers' on the Fargate capacity), or one lane of every task when no
             // strategy applies.
-            for (provider, ids) in provider_lanes(staged.state(), &scope, &strategy, &launch.ids)? {
+            let lanes = provider_lanes(staged.state(), &scope, &strategy, &launch.ids)?;
+            for (lane, (provider, ids)) in lanes.into_iter().enumerate() {
                 let mut lane_constraints = constraints.clone();
                 let own_agents =
                     provider.as_ref().filter(|p| !FARGATE_PROVIDERS.contains(&p.name.as_str()));
@@ -580,7 +584,7 @@ pub async fn run(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
                         constraints: &lane_constraints,
                         strategies: &launch.strategies,
                         count: ids.len(),
-                        seed: placement::seed(),
+                        seed: seed.wrapping_add(lane as u64),
                     },
                 );
                 for (placement, ids) in placements.into_iter().zip(ids) {
