@@ -1,9 +1,12 @@
 //! `api-bench`: ECS API throughput and latency of Flotilla and moto, measured side by side on
 //! loopback with the same seed data, workloads and client, printed as a markdown table; with
 //! `--iam-user`, Flotilla again signed by an IAM user whose policy has 20 statements (what
-//! authorization costs next to the root key, which no policy is evaluated for).
+//! authorization costs next to the root key, which no policy is evaluated for). Beside
+//! RegisterTaskDefinition it prints what the disk allows: the clients over the median latency
+//! of writing and fsyncing a batch-sized file, measured in the same run.
 
 mod client;
+mod disk;
 #[allow(dead_code)] // shared by the benchmark binaries; each uses part of it
 mod harness;
 mod iam_user;
@@ -78,6 +81,11 @@ async fn bench(args: Args) -> Result<()> {
         targets.insert(1, view);
     }
 
+    // A batch of registrations: each client's one, stored as its record (about twice the
+    // request: the definition as ECS describes it, with its defaults).
+    let batch_bytes = args.clients * load::task_definition("bench-write-000").len() * 2;
+    let mut disk_latency = vec![measure_disk(batch_bytes).await?];
+
     let duration = Duration::from_secs(args.duration);
     let mut rows: Vec<(Workload, &'static str, Outcome)> = Vec::new();
     for workload in Workload::ALL {
@@ -124,13 +132,40 @@ async fn bench(args: Args) -> Result<()> {
         }
     }
     drop(targets);
+    disk_latency.push(measure_disk(batch_bytes).await?);
 
     println!(
         "{} clients, {} s per workload and target, {} client thread(s)\n",
         args.clients, args.duration, args.client_threads
     );
     print!("{}", table(&rows));
+    let latency = disk_latency.iter().sum::<Duration>() / disk_latency.len() as u32;
+    let limit = args.clients as f64 / latency.as_secs_f64();
+    println!(
+        "\nThe disk's limit for a durable write at {} clients: {} / the median write+fsync of a {} KiB file ({:.2} ms, before and after) = {limit:.0}/s",
+        args.clients,
+        args.clients,
+        batch_bytes / 1024,
+        latency.as_secs_f64() * 1000.0
+    );
+    for (workload, target, outcome) in &rows {
+        if *workload == Workload::Register && target.starts_with("flotilla") {
+            println!(
+                "RegisterTaskDefinition on {target}: {:.0}/s = {:.0} % of the disk's limit",
+                outcome.throughput(),
+                outcome.throughput() / limit * 100.0
+            );
+        }
+    }
     Ok(())
+}
+
+/// The disk's median write+fsync latency for a batch of `bytes`, off the async threads.
+async fn measure_disk(bytes: usize) -> Result<Duration> {
+    tokio::task::spawn_blocking(move || disk::write_fsync_median(bytes, 200))
+        .await
+        .context("the disk measurement")?
+        .context("write and fsync a batch-sized file")
 }
 
 /// The name of Flotilla signed by the IAM user in the table.
