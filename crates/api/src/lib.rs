@@ -10,6 +10,7 @@ pub mod agent;
 pub mod arn;
 pub mod capacity;
 pub mod cidr;
+pub mod clock;
 pub mod cluster;
 pub mod common;
 pub mod datapoint;

@@ -38,7 +38,7 @@ pub async fn drain(State(app): State<Arc<App>>, request: Request) -> Response {
             return (StatusCode::BAD_REQUEST, message).into_response();
         }
     };
-    let now = flotilla_api::epoch_seconds(std::time::SystemTime::now());
+    let now = app.clock.epoch_seconds();
     let load_balancing = Arc::clone(&app.load_balancing);
     let outcome = app
         .state

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -38,7 +37,7 @@ pub async fn receive(State(app): State<Arc<App>>, request: Request) -> Response 
             None => foreign.push(stream),
         }
     }
-    let now_ms = epoch_millis(SystemTime::now());
+    let now_ms = app.clock.epoch_millis();
     match app.logs.store(batch, now_ms).await {
         Ok(mut reply) => {
             reply.rejected.extend(foreign.into_iter().map(|s| RejectedLogStream {
@@ -77,12 +76,6 @@ pub async fn missing_groups(State(app): State<Arc<App>>, request: Request) -> Re
         Ok(missing) => agent_auth::json_reply(&LogGroupsReply { missing }),
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response(),
     }
-}
-
-/// Epoch milliseconds: the ingestion time CloudWatch Logs stamps events with.
-fn epoch_millis(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Why a stream batch of another instance's tasks is refused.

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use flotilla_api::agent::FARGATE_POOL;
 use flotilla_api::capacity::share_out;
@@ -77,7 +77,7 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
         let mut lost_generation = 0u64;
         loop {
             let started = std::time::Instant::now();
-            let now = flotilla_api::epoch_seconds(SystemTime::now());
+            let now = app.clock.epoch_seconds();
             let lost = app.agents.lost(&app.state.read(), agent_timeout);
             if lost != last_lost {
                 lost_generation += 1;

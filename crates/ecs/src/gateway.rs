@@ -4,7 +4,7 @@
 //! agent pushes its whole actual state. Both are idempotent, so reconnects simply converge.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -71,7 +71,7 @@ async fn serve_agent(
     };
     let cluster = flotilla_api::arn::cluster_name_from(&register.cluster).to_string();
     let new_id = uuid::Uuid::new_v4().simple().to_string();
-    let now = flotilla_api::epoch_seconds(SystemTime::now());
+    let now = app.clock.epoch_seconds();
     // The secret is drawn here, outside the deterministic write; only its hash is stored, and
     // only if the registration issues a credential.
     let secret = agent_auth::new_secret().map_err(|e| e.to_string())?;
@@ -181,7 +181,7 @@ async fn converse(
                     }
                     Some(AgentMessage::Heartbeat) | None => {}
                     Some(AgentMessage::Stats(report)) => {
-                        let now = flotilla_api::epoch_seconds(SystemTime::now());
+                        let now = app.clock.epoch_seconds();
                         app.metrics.record(&app.state, instance_id, &report, now);
                     }
                     Some(AgentMessage::Register(_)) => tracing::warn!("agent registered twice on one connection"),

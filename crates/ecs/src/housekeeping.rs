@@ -2,7 +2,7 @@
 
 use flotilla_api::task::TaskStatus;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::state::task_key;
 use crate::App;
@@ -16,8 +16,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
-            let cutoff = flotilla_api::epoch_seconds(SystemTime::now())
-                - STOPPED_TASK_RETENTION.as_secs_f64();
+            let cutoff = app.clock.epoch_seconds() - STOPPED_TASK_RETENTION.as_secs_f64();
             let expired: Vec<String> = app
                 .state
                 .read()

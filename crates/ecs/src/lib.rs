@@ -86,11 +86,15 @@ pub struct EcsConfig {
     pub quotas: Quotas,
     /// The agents' join token (`None`: revoked, no agent can join).
     pub join_token: Option<String>,
+    /// What the controller, upkeep, figures and agent gateway take the time from.
+    pub clock: Arc<dyn flotilla_api::clock::Clock>,
 }
 
 /// What every ECS handler, controller and agent connection can reach.
 pub struct App {
     pub scope: ArnScope,
+    /// The time, for everything not answering a request (requests carry their own `now`).
+    pub clock: Arc<dyn flotilla_api::clock::Clock>,
     pub state: state::StateHandle,
     pub join_token: Option<String>,
     /// Agents connected right now.
@@ -170,6 +174,7 @@ pub async fn open(
     let state = state::StateHandle::load(store).await?;
     let app = Arc::new(App {
         scope: config.scope,
+        clock: config.clock,
         state,
         join_token: config.join_token,
         agents: agents::AgentRegistry::default(),

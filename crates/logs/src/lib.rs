@@ -43,12 +43,18 @@ pub struct App {
     pub scope: ArnScope,
     /// Groups, streams and events (`<data-dir>/logs.redb`).
     pub logs: LogStore,
+    /// The time retention expires events by (requests carry their own).
+    pub clock: std::sync::Arc<dyn flotilla_api::clock::Clock>,
 }
 
 impl App {
     /// Opens (or creates) the log database at `path`.
-    pub fn open(path: &std::path::Path, scope: ArnScope) -> Result<App, LogsError> {
-        Ok(App { scope, logs: LogStore::open(path)? })
+    pub fn open(
+        path: &std::path::Path,
+        scope: ArnScope,
+        clock: std::sync::Arc<dyn flotilla_api::clock::Clock>,
+    ) -> Result<App, LogsError> {
+        Ok(App { scope, logs: LogStore::open(path)?, clock })
     }
 }
 

@@ -3,7 +3,7 @@
 //! long behind a sweep. The same sweep first purges the events of deleted groups and streams.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::schema::cutoff;
 use super::store::{Flow, LogStore, LogsError};
@@ -18,7 +18,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
-            match sweep(&app.logs, super::epoch_millis(SystemTime::now())).await {
+            match sweep(&app.logs, app.clock.epoch_millis()).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::debug!(deleted, "expired log events"),
                 Err(error) => tracing::warn!(%error, "could not expire log events"),

@@ -236,6 +236,7 @@ pub(super) async fn app(dir: &tempfile::TempDir) -> Arc<App> {
         App::open(
             &dir.path().join("logs.redb"),
             flotilla_api::arn::ArnScope::new("us-east-1", "000000000000"),
+            std::sync::Arc::new(flotilla_api::clock::SystemClock),
         )
         .expect("open the log database"),
     )

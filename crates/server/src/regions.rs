@@ -277,7 +277,13 @@ impl Regions {
             source,
         })?;
         let scope = ArnScope::new(name.to_string(), settings.account_id.clone());
-        let logs = Arc::new(flotilla_logs::App::open(&logs_dir.join("logs.redb"), scope.clone())?);
+        // One clock for the region's services (time is their input; tests may give another).
+        let clock: Arc<dyn flotilla_api::clock::Clock> = Arc::new(flotilla_api::clock::SystemClock);
+        let logs = Arc::new(flotilla_logs::App::open(
+            &logs_dir.join("logs.redb"),
+            scope.clone(),
+            Arc::clone(&clock),
+        )?);
         let cloudwatch = Arc::new(flotilla_cloudwatch::App::default());
         let load_balancing = Arc::new(wiring::Elbv2Targets::default());
         let service_registry = Arc::new(wiring::CloudMapRegistry::default());
@@ -297,6 +303,7 @@ impl Regions {
                 agent_timeout: settings.agent_timeout,
                 quotas: settings.quotas,
                 join_token: settings.join_token.clone(),
+                clock,
             },
             Arc::clone(&store),
             flotilla_ecs::Links {

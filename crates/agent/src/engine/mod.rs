@@ -160,6 +160,8 @@ pub struct EngineConfig {
     /// Asks the server what tasks start with: secret values, the execution role's leave to
     /// write logs (`None`: a task with secrets fails to start).
     pub execution_resources: Option<Arc<crate::execution_resources::ResourceFetch>>,
+    /// What tasks' timestamps are taken from (tests give a manual clock).
+    pub clock: Arc<dyn flotilla_api::clock::Clock>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
@@ -358,7 +360,7 @@ impl Engine {
             return;
         }
         if let Some(r) = lock(&self.inner.runs).get_mut(&arn) {
-            r.forgotten_at = Some(now());
+            r.forgotten_at = Some(self.inner.config.clock.epoch_seconds());
         }
         lock(&self.inner.workers).remove(&arn);
         let inner = Arc::clone(&self.inner);

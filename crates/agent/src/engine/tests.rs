@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::{DesiredState, TaskSpec};
+use flotilla_api::clock::ManualClock;
 use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::{ContainerDefinition, ContainerDependency, HealthCheck};
 
@@ -17,8 +18,16 @@ use crate::runtime::{Health, RunState};
 
 const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef";
 
+/// Where every test's clock starts (epoch seconds).
+const START: u64 = 1_700_000_000;
+
 fn config() -> EngineConfig {
+    config_on(Arc::new(ManualClock::at_epoch_seconds(START)))
+}
+
+fn config_on(clock: Arc<ManualClock>) -> EngineConfig {
     EngineConfig {
+        clock,
         agent_id: "unit".into(),
         allow_privileged: false,
         cleanup_wait: Duration::from_secs(3600),
@@ -62,6 +71,7 @@ fn stopping(mut spec: TaskSpec, code: &str) -> TaskSpec {
 struct Harness {
     runtime: Arc<RecordingRuntime>,
     engine: Engine,
+    clock: Arc<ManualClock>,
     version: u64,
 }
 
@@ -72,8 +82,10 @@ impl Harness {
 
     fn with(runtime: RecordingRuntime, adopted: BTreeMap<String, TaskRun>) -> Harness {
         let runtime = Arc::new(runtime);
-        let engine = Engine::start(Arc::clone(&runtime) as _, config(), adopted);
-        Harness { runtime, engine, version: 0 }
+        let clock = Arc::new(ManualClock::at_epoch_seconds(START));
+        let engine =
+            Engine::start(Arc::clone(&runtime) as _, config_on(Arc::clone(&clock)), adopted);
+        Harness { runtime, engine, clock, version: 0 }
     }
 
     async fn desire(&mut self, tasks: Vec<TaskSpec>) {
@@ -112,12 +124,16 @@ async fn a_task_runs_and_stops_when_its_essential_container_exits() {
     let calls = h.runtime.calls_of("app");
     assert!(matches!(calls.as_slice(), [Call::Create(_), Call::Start(_)]), "{calls:?}");
 
+    // The task's times are the engine's clock's, not the machine's.
+    assert_eq!(running.started_at, Some(START as f64));
+    h.clock.advance(Duration::from_secs(5));
     h.runtime.exit("app", 137);
     let stopped = h.until_status(TaskStatus::Stopped).await;
     assert_eq!(stopped.stop_code.as_deref(), Some("EssentialContainerExited"));
     assert_eq!(stopped.stopped_reason.as_deref(), Some("Essential container in task exited"));
     assert_eq!(stopped.containers["app"].exit_code, Some(137));
-    assert!(stopped.stopped_at.is_some());
+    assert_eq!(stopped.stopping_at, Some(START as f64 + 5.0));
+    assert_eq!(stopped.stopped_at, Some(START as f64 + 5.0));
 }
 
 #[tokio::test(start_paused = true)]

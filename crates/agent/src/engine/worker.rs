@@ -12,7 +12,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::ContainerDefinition;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::{lock, now, ContainerRun, EngineConfig, SharedRuns, TaskRun};
+use super::{lock, ContainerRun, EngineConfig, SharedRuns, TaskRun};
 use crate::runtime::{
     ContainerPlan, ContainerStatus, Health, RunState, Runtime, RuntimeError, LABEL_AGENT,
     LABEL_CLUSTER, LABEL_CONTAINER_NAME, LABEL_FAMILY, LABEL_REVISION, LABEL_TASK_ARN,
@@ -247,7 +247,8 @@ impl Worker {
             if let Ok(true) = self.runtime.image_present(&image).await {
                 continue;
             }
-            self.run.pull_started_at.get_or_insert_with(now);
+            let at = self.config.clock.epoch_seconds();
+            self.run.pull_started_at.get_or_insert(at);
             self.publish();
             if let Err(error) = self.runtime.pull_image(&image).await {
                 let reason = match error {
@@ -258,7 +259,7 @@ impl Worker {
             }
         }
         if self.run.pull_started_at.is_some() {
-            self.run.pull_stopped_at = Some(now());
+            self.run.pull_stopped_at = Some(self.config.clock.epoch_seconds());
         }
         if let Some(cause) = self.check_log_groups().await {
             return Some(cause);
@@ -372,7 +373,7 @@ impl Worker {
         }
         self.refresh().await;
         self.set_status(TaskStatus::Activating);
-        self.run.started_at = Some(now());
+        self.run.started_at = Some(self.config.clock.epoch_seconds());
         self.set_status(TaskStatus::Running);
         None
     }
@@ -701,7 +702,8 @@ impl Worker {
             self.run.stopped_reason = Some(cause.reason);
         }
         self.set_status(TaskStatus::Deactivating);
-        self.run.stopping_at.get_or_insert_with(now);
+        let at = self.config.clock.epoch_seconds();
+        self.run.stopping_at.get_or_insert(at);
         self.set_status(TaskStatus::Stopping);
         let mut stops = Vec::new();
         for (name, container) in &self.run.containers {
@@ -744,7 +746,7 @@ impl Worker {
             self.publish();
         }
         crate::cgroup::remove(self.run.spec.task_id());
-        self.run.stopped_at = Some(now());
+        self.run.stopped_at = Some(self.config.clock.epoch_seconds());
         self.set_status(TaskStatus::Stopped);
     }
 }

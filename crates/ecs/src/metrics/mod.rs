@@ -7,7 +7,7 @@ pub mod samples;
 mod scrape;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use flotilla_api::agent::StatsReport;
 
@@ -65,7 +65,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = flotilla_api::epoch_seconds(SystemTime::now());
+            let now = app.clock.epoch_seconds();
             app.metrics.tick(&app.state, app.figures.as_ref(), now);
         }
     })

@@ -4,7 +4,6 @@
 
 use flotilla_api::task::TaskStatus;
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use flotilla_front::exposition::{Exposition, Kind};
 
@@ -30,8 +29,8 @@ struct Snapshot<'a> {
 /// Writes ECS's metrics of every region in `apps` into `text`: each family once, its samples
 /// labelled with their `region`.
 pub fn write_prometheus(apps: &[&App], text: &mut Exposition) {
-    let now = flotilla_api::epoch_seconds(SystemTime::now());
-    let snapshots: Vec<Snapshot<'_>> = apps.iter().map(|app| snapshot(app, now)).collect();
+    let snapshots: Vec<Snapshot<'_>> =
+        apps.iter().map(|app| snapshot(app, app.clock.epoch_seconds())).collect();
     write_figures(text, &snapshots);
     write_tasks(text, &snapshots);
     write_counts(text, &snapshots);
