@@ -7,6 +7,68 @@
 //! to per-container limits and says so once.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Task cgroups as the engine needs them: the host's ([`HostCgroups`]), or a recording of what
+/// the engine asked ([`RecordingCgroups`], for its unit tests).
+pub trait TaskCgroups: Send + Sync + std::fmt::Debug + 'static {
+    /// Makes the task's cgroup with its limits; the parent to give Docker, or `None` where
+    /// this machine has no cgroups the agent can manage (limits then apply per container).
+    fn create(
+        &self,
+        task_id: &str,
+        cpu_units: Option<u32>,
+        memory_mib: Option<u32>,
+    ) -> std::io::Result<Option<String>>;
+    /// Removes the task's cgroup once its containers are gone.
+    fn remove(&self, task_id: &str);
+}
+
+/// The machine's cgroup v1 hierarchies.
+#[derive(Debug, Default)]
+pub struct HostCgroups;
+
+impl TaskCgroups for HostCgroups {
+    fn create(
+        &self,
+        task_id: &str,
+        cpu_units: Option<u32>,
+        memory_mib: Option<u32>,
+    ) -> std::io::Result<Option<String>> {
+        if !available() {
+            return Ok(None);
+        }
+        create(task_id, cpu_units, memory_mib).map(Some)
+    }
+
+    fn remove(&self, task_id: &str) {
+        remove(task_id);
+    }
+}
+
+/// What the engine did with cgroups: `(task id, cpu units, memory MiB)` made, task ids removed.
+#[derive(Debug, Default)]
+pub struct RecordingCgroups {
+    pub created: Mutex<Vec<(String, Option<u32>, Option<u32>)>>,
+    pub removed: Mutex<Vec<String>>,
+}
+
+impl TaskCgroups for RecordingCgroups {
+    fn create(
+        &self,
+        task_id: &str,
+        cpu_units: Option<u32>,
+        memory_mib: Option<u32>,
+    ) -> std::io::Result<Option<String>> {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.push((task_id.to_string(), cpu_units, memory_mib));
+        Ok(Some(parent_for(task_id)))
+    }
+
+    fn remove(&self, task_id: &str) {
+        self.removed.lock().unwrap_or_else(|e| e.into_inner()).push(task_id.to_string());
+    }
+}
 
 /// Where the cgroup v1 controllers are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

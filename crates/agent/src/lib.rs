@@ -191,6 +191,7 @@ pub async fn run(
             networking,
             credentials_port: credentials_endpoint.as_ref().map(|e| e.port),
             clock: Arc::new(flotilla_api::clock::SystemClock),
+            cgroups: Arc::new(cgroup::HostCgroups),
             execution_resources: Some(Arc::new(execution_resources::ResourceFetch::new(
                 &config.server,
                 Arc::clone(&credential),

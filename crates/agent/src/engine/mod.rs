@@ -162,6 +162,8 @@ pub struct EngineConfig {
     pub execution_resources: Option<Arc<crate::execution_resources::ResourceFetch>>,
     /// What tasks' timestamps are taken from (tests give a manual clock).
     pub clock: Arc<dyn flotilla_api::clock::Clock>,
+    /// Task-level limits' cgroups (the host's; tests record them).
+    pub cgroups: Arc<dyn crate::cgroup::TaskCgroups>,
 }
 
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
@@ -375,7 +377,7 @@ impl Engine {
                     }
                 }
             }
-            crate::cgroup::remove(run.spec.task_id());
+            inner.config.cgroups.remove(run.spec.task_id());
             lock(&inner.runs).remove(&arn);
             inner.changed.notify_one();
         });

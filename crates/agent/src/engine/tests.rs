@@ -13,6 +13,7 @@ use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::{ContainerDefinition, ContainerDependency, HealthCheck};
 
 use super::{Engine, EngineConfig, TaskRun};
+use crate::cgroup::RecordingCgroups;
 use crate::runtime::recording::{Call, RecordingRuntime};
 use crate::runtime::{Health, RunState};
 
@@ -22,12 +23,13 @@ const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef";
 const START: u64 = 1_700_000_000;
 
 fn config() -> EngineConfig {
-    config_on(Arc::new(ManualClock::at_epoch_seconds(START)))
+    config_on(Arc::new(ManualClock::at_epoch_seconds(START)), Arc::default())
 }
 
-fn config_on(clock: Arc<ManualClock>) -> EngineConfig {
+fn config_on(clock: Arc<ManualClock>, cgroups: Arc<RecordingCgroups>) -> EngineConfig {
     EngineConfig {
         clock,
+        cgroups,
         agent_id: "unit".into(),
         allow_privileged: false,
         cleanup_wait: Duration::from_secs(3600),
@@ -72,6 +74,7 @@ struct Harness {
     runtime: Arc<RecordingRuntime>,
     engine: Engine,
     clock: Arc<ManualClock>,
+    cgroups: Arc<RecordingCgroups>,
     version: u64,
 }
 
@@ -83,9 +86,10 @@ impl Harness {
     fn with(runtime: RecordingRuntime, adopted: BTreeMap<String, TaskRun>) -> Harness {
         let runtime = Arc::new(runtime);
         let clock = Arc::new(ManualClock::at_epoch_seconds(START));
-        let engine =
-            Engine::start(Arc::clone(&runtime) as _, config_on(Arc::clone(&clock)), adopted);
-        Harness { runtime, engine, clock, version: 0 }
+        let cgroups = Arc::new(RecordingCgroups::default());
+        let config = config_on(Arc::clone(&clock), Arc::clone(&cgroups));
+        let engine = Engine::start(Arc::clone(&runtime) as _, config, adopted);
+        Harness { runtime, engine, clock, cgroups, version: 0 }
     }
 
     async fn desire(&mut self, tasks: Vec<TaskSpec>) {
@@ -134,6 +138,32 @@ async fn a_task_runs_and_stops_when_its_essential_container_exits() {
     assert_eq!(stopped.containers["app"].exit_code, Some(137));
     assert_eq!(stopped.stopping_at, Some(START as f64 + 5.0));
     assert_eq!(stopped.stopped_at, Some(START as f64 + 5.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_limits_get_a_cgroup_of_the_task_that_goes_with_it() {
+    let mut h = Harness::new();
+    let sized = TaskSpec {
+        cpu: Some("256".into()),
+        memory: Some("512".into()),
+        ..spec(vec![container("app")])
+    };
+    h.desire(vec![sized.clone()]).await;
+    let running = h.until_status(TaskStatus::Running).await;
+    let task_id = running.spec.task_id().to_string();
+    let created = h.cgroups.created.lock().expect("lock").clone();
+    assert_eq!(created, [(task_id.clone(), Some(256), Some(512))]);
+    assert_eq!(h.runtime.cgroup_parent_of("app"), Some(format!("/ecs/{task_id}")));
+    h.desire(vec![stopping(sized, "UserInitiated")]).await;
+    h.until_status(TaskStatus::Stopped).await;
+    assert!(h.cgroups.removed.lock().expect("lock").contains(&task_id));
+
+    // Without task-level limits there is no task cgroup.
+    let mut plain = Harness::new();
+    plain.desire(vec![spec(vec![container("app")])]).await;
+    plain.until_status(TaskStatus::Running).await;
+    assert!(plain.cgroups.created.lock().expect("lock").is_empty());
+    assert_eq!(plain.runtime.cgroup_parent_of("app"), None);
 }
 
 #[tokio::test(start_paused = true)]

@@ -523,11 +523,11 @@ impl Worker {
         let cpu = spec.cpu.as_deref().and_then(|c| flotilla_api::taskdef::parse_task_cpu(c).ok());
         let memory =
             spec.memory.as_deref().and_then(|m| flotilla_api::taskdef::parse_task_memory(m).ok());
-        if (cpu.is_none() && memory.is_none()) || !crate::cgroup::available() {
+        if cpu.is_none() && memory.is_none() {
             return;
         }
-        match crate::cgroup::create(spec.task_id(), cpu, memory) {
-            Ok(parent) => self.cgroup_parent = Some(parent),
+        match self.config.cgroups.create(spec.task_id(), cpu, memory) {
+            Ok(parent) => self.cgroup_parent = parent,
             Err(error) => {
                 tracing::warn!(%error, "cannot make the task cgroup; task limits apply per container")
             }
@@ -745,7 +745,7 @@ impl Worker {
             self.run.pause = Some(pause);
             self.publish();
         }
-        crate::cgroup::remove(self.run.spec.task_id());
+        self.config.cgroups.remove(self.run.spec.task_id());
         self.run.stopped_at = Some(self.config.clock.epoch_seconds());
         self.set_status(TaskStatus::Stopped);
     }

@@ -35,6 +35,7 @@ struct Container {
     health: Option<Health>,
     /// Stays up through SIGTERM: only the SIGKILL after the stop timeout ends it.
     ignores_sigterm: bool,
+    cgroup_parent: Option<String>,
     started_at: Option<f64>,
     finished_at: Option<f64>,
 }
@@ -126,6 +127,12 @@ impl RecordingRuntime {
     pub fn state_of(&self, container: &str) -> Option<RunState> {
         let world = lock(&self.world);
         world.containers.values().find(|c| c.name.contains(container)).map(|c| c.state)
+    }
+
+    /// The cgroup parent the container whose name contains `container` was created under.
+    pub fn cgroup_parent_of(&self, container: &str) -> Option<String> {
+        let world = lock(&self.world);
+        world.containers.values().find(|c| c.name.contains(container))?.cgroup_parent.clone()
     }
 
     /// How many containers exist (any state).
@@ -228,6 +235,7 @@ impl Runtime for RecordingRuntime {
                     exit_code: None,
                     health: plan.definition.health_check.as_ref().map(|_| Health::Starting),
                     ignores_sigterm: false,
+                    cgroup_parent: plan.cgroup_parent.clone(),
                     started_at: None,
                     finished_at: None,
                 };
