@@ -46,10 +46,13 @@ impl TaskCgroups for HostCgroups {
     }
 }
 
-/// What the engine did with cgroups: `(task id, cpu units, memory MiB)` made, task ids removed.
+/// A task cgroup made: task id, cpu units, memory MiB.
+pub type CgroupMade = (String, Option<u32>, Option<u32>);
+
+/// What the engine did with cgroups: the cgroups made, the task ids removed.
 #[derive(Debug, Default)]
 pub struct RecordingCgroups {
-    pub created: Mutex<Vec<(String, Option<u32>, Option<u32>)>>,
+    pub created: Mutex<Vec<CgroupMade>>,
     pub removed: Mutex<Vec<String>>,
 }
 
