@@ -72,49 +72,10 @@ type SeenServices = Arc<std::sync::Mutex<std::collections::HashMap<(String, Stri
 pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut changes = app.state.subscribe();
-        let seen: SeenServices = Arc::default();
-        let mut last_lost = HashSet::new();
-        let mut lost_generation = 0u64;
+        let mut controller = Controller::new(agent_timeout);
         loop {
             let started = std::time::Instant::now();
-            let now = app.clock.epoch_seconds();
-            let lost = app.agents.lost(&app.state.read(), agent_timeout);
-            if lost != last_lost {
-                lost_generation += 1;
-                last_lost.clone_from(&lost);
-            }
-            let seen = Arc::clone(&seen);
-            let connected = app.agents.connected_ids();
-            let event_ids: Vec<String> =
-                (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-            let scope = app.scope.clone();
-            let load_balancing = Arc::clone(&app.load_balancing);
-            let networks = service_networks(&app).await;
-            let seed = placement::seed();
-            let result = app
-                .state
-                .write(move |staged| {
-                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                    let mut pass = Pass {
-                        staged,
-                        now,
-                        lost,
-                        lost_generation,
-                        connected,
-                        event_ids,
-                        scope,
-                        seen: &mut seen,
-                        load_balancing,
-                        networks,
-                        seeds: Seeds(std::cell::Cell::new(seed)),
-                    };
-                    pass.run();
-                    Ok(())
-                })
-                .await;
-            if let Err(error) = result {
-                tracing::warn!(%error, "service controller pass failed");
-            }
+            controller.pass(&app).await;
             // Wake on the next change or the next tick. A change right after a quiet spell is
             // acted on at once; one soon after the last pass waits out the gap (leading-edge
             // debounce), so bursts of commits make one pass.
@@ -124,6 +85,69 @@ pub fn spawn(app: Arc<App>, agent_timeout: Duration) -> tokio::task::JoinHandle<
             }
         }
     })
+}
+
+/// The service controller between passes: what it remembers of services and lost agents.
+pub struct Controller {
+    agent_timeout: Duration,
+    seen: SeenServices,
+    last_lost: HashSet<String>,
+    lost_generation: u64,
+}
+
+impl Controller {
+    pub fn new(agent_timeout: Duration) -> Controller {
+        Controller {
+            agent_timeout,
+            seen: Arc::default(),
+            last_lost: HashSet::new(),
+            lost_generation: 0,
+        }
+    }
+
+    /// One pass over every service, committed as one write: the time is the app's clock's,
+    /// the randomness a seed drawn before the write.
+    pub async fn pass(&mut self, app: &App) {
+        let now = app.clock.epoch_seconds();
+        let lost = app.agents.lost(&app.state.read(), self.agent_timeout);
+        if lost != self.last_lost {
+            self.lost_generation += 1;
+            self.last_lost.clone_from(&lost);
+        }
+        let lost_generation = self.lost_generation;
+        let seen = Arc::clone(&self.seen);
+        let connected = app.agents.connected_ids();
+        let event_ids: Vec<String> =
+            (0..IDS_PER_PASS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let scope = app.scope.clone();
+        let load_balancing = Arc::clone(&app.load_balancing);
+        let networks = service_networks(app).await;
+        let seed = placement::seed();
+        let result = app
+            .state
+            .write(move |staged| {
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pass = Pass {
+                    staged,
+                    now,
+                    lost,
+                    lost_generation,
+                    connected,
+                    event_ids,
+                    scope,
+                    seen: &mut seen,
+                    load_balancing,
+                    networks,
+                    seeds: Seeds(std::cell::Cell::new(seed)),
+                };
+                pass.run();
+                Ok(())
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "service controller pass failed");
+        }
+    }
 }
 
 /// What a pass does for one service: tasks to start (DAEMON: on which instance), tasks to stop
@@ -1306,3 +1330,7 @@ mod tests {
         assert_eq!(scaled.task.stop_code.as_deref(), Some("ServiceSchedulerInitiated"));
     }
 }
+
+#[cfg(test)]
+#[path = "controller_tests.rs"]
+mod controller_tests;

@@ -1,0 +1,235 @@
+//! The service controller without agents or Docker: an ECS app on an embedded store and a
+//! manual clock, instances registered and "connected" in memory, task reports applied as an
+//! agent would send them, and one controller pass at a time. Each test runs in milliseconds;
+//! the e2e tests (tests/e2e/services.rs) show the same with real agents and containers.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use flotilla_api::agent::{LogBatch, LogBatchReply, Register, Report, TaskReport};
+use flotilla_api::clock::{Clock, ManualClock};
+use flotilla_api::datapoint::{SeriesKey, StatSet};
+use flotilla_api::instance::{Resource, VersionInfo};
+use flotilla_api::task::TaskStatus;
+use serde_json::{json, Value};
+
+use super::Controller;
+use crate::domain::registration::{apply_report, register, Admission};
+use crate::{App, BoxFuture, EcsConfig, FigureSink, Links, LogSink, Quotas};
+
+struct NoLogs;
+
+impl LogSink for NoLogs {
+    fn store(&self, _: LogBatch, _: i64) -> BoxFuture<'_, Result<LogBatchReply, String>> {
+        Box::pin(async { Err("no logs here".to_string()) })
+    }
+    fn missing_groups(&self, _: Vec<String>) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+struct NoFigures;
+
+impl FigureSink for NoFigures {
+    fn record(&self, _: f64, _: Vec<(SeriesKey, StatSet)>) {}
+}
+
+struct Harness {
+    app: Arc<App>,
+    clock: Arc<ManualClock>,
+    controller: Controller,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn flotilla_store::Store> = Arc::new(
+            flotilla_store::EmbeddedStore::open(&dir.path().join("s.redb")).expect("store"),
+        );
+        let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
+        let (_, dns) = tokio::sync::watch::channel(Arc::default());
+        let (_, firewall) = tokio::sync::watch::channel(Arc::default());
+        let (_, routes) = tokio::sync::watch::channel(Arc::default());
+        let app = crate::open(
+            EcsConfig {
+                scope: flotilla_api::arn::ArnScope::new("us-east-1", "123456789012"),
+                agent_timeout: Duration::from_secs(8),
+                quotas: Quotas::default(),
+                join_token: None,
+                clock: Arc::clone(&clock) as Arc<dyn Clock>,
+            },
+            store,
+            Links {
+                logs: Arc::new(NoLogs),
+                figures: Arc::new(NoFigures),
+                load_balancing: Arc::new(crate::load_balancing::NoLoadBalancing),
+                service_registry: Arc::new(crate::discovery::NoServiceRegistry),
+                vpc: Arc::new(crate::vpc::NoVpc),
+                dns,
+                firewall,
+                routes,
+                task_roles: None,
+                execution_role: None,
+            },
+        )
+        .await
+        .expect("open ECS");
+        Harness { app, clock, controller: Controller::new(Duration::from_secs(8)), _dir: dir }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    async fn call(&self, operation: &str, body: Value) -> Value {
+        let body = serde_json::to_vec(&body).expect("json");
+        let answer = crate::handlers::dispatch(&self.app, operation, &body, self.now(), None)
+            .await
+            .unwrap_or_else(|e| panic!("{operation}: {e}"));
+        serde_json::from_slice(&answer).expect("json answer")
+    }
+
+    /// A container instance of the default cluster, its agent connected.
+    async fn instance(&self, host: &str) -> String {
+        let registered = register(
+            &self.app,
+            Register {
+                cluster: "default".into(),
+                container_instance_id: None,
+                host_id: host.into(),
+                registered_resources: vec![
+                    Resource::integer("CPU", 4096),
+                    Resource::integer("MEMORY", 8192),
+                ],
+                attributes: Vec::new(),
+                version_info: VersionInfo::default(),
+                advertise_address: None,
+            },
+            uuid::Uuid::new_v4().simple().to_string(),
+            self.clock.epoch_seconds(),
+            Admission::Join { credential_hash: "unit".into() },
+        )
+        .await
+        .expect("register");
+        self.app.agents.connect(&registered.id);
+        registered.id
+    }
+
+    async fn pass(&mut self) {
+        self.controller.pass(&self.app).await;
+    }
+
+    /// The service's tasks: (task ARN, instance id, desired, last status, stop code).
+    fn tasks(&self) -> Vec<(String, String, TaskStatus, TaskStatus, Option<String>)> {
+        let state = self.app.state.read();
+        let mut tasks: Vec<_> = state
+            .tasks
+            .values()
+            .filter(|t| t.task.group.as_deref() == Some("service:web"))
+            .map(|t| {
+                (
+                    t.task.task_arn.clone(),
+                    t.instance_id.clone().unwrap_or_default(),
+                    t.task.desired_status,
+                    t.task.last_status,
+                    t.task.stop_code.clone(),
+                )
+            })
+            .collect();
+        tasks.sort();
+        tasks
+    }
+
+    /// The agent of `instance` reports `task` as `status` (with a stop code).
+    async fn report(
+        &self,
+        instance: &str,
+        task: &str,
+        status: TaskStatus,
+        stop_code: Option<&str>,
+    ) {
+        let report = Report {
+            tasks: vec![TaskReport {
+                task_arn: task.into(),
+                last_status: status,
+                stop_code: stop_code.map(str::to_string),
+                stopped_reason: stop_code.map(|_| "Essential container in task exited".into()),
+                started_at: Some(self.clock.epoch_seconds()),
+                ..TaskReport::default()
+            }],
+        };
+        apply_report(&self.app, instance.into(), report).await.expect("report");
+    }
+
+    async fn service(&self, desired: u32) {
+        self.call(
+            "RegisterTaskDefinition",
+            json!({"family": "web", "containerDefinitions": [
+                {"name": "app", "image": "flotilla/demo:latest", "memory": 128}]}),
+        )
+        .await;
+        self.call(
+            "CreateService",
+            json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": desired}),
+        )
+        .await;
+    }
+}
+
+fn live(tasks: &[(String, String, TaskStatus, TaskStatus, Option<String>)]) -> usize {
+    tasks.iter().filter(|t| t.2 == TaskStatus::Running).count()
+}
+
+#[tokio::test]
+async fn a_pass_starts_the_desired_count_spread_over_instances() {
+    let mut h = Harness::new().await;
+    let (a, b) = (h.instance("host-a").await, h.instance("host-b").await);
+    h.service(2).await;
+    h.pass().await;
+    let tasks = h.tasks();
+    assert_eq!(live(&tasks), 2, "{tasks:?}");
+    let mut on: Vec<&str> = tasks.iter().map(|t| t.1.as_str()).collect();
+    on.sort_unstable();
+    let mut both = vec![a.as_str(), b.as_str()];
+    both.sort_unstable();
+    assert_eq!(on, both, "the service default spreads over instances");
+    h.pass().await;
+    assert_eq!(h.tasks().len(), 2, "a second pass starts nothing more");
+}
+
+#[tokio::test]
+async fn a_task_that_stops_is_replaced_on_the_next_pass() {
+    let mut h = Harness::new().await;
+    let a = h.instance("host-a").await;
+    h.service(1).await;
+    h.pass().await;
+    let first = h.tasks()[0].0.clone();
+    h.report(&a, &first, TaskStatus::Running, None).await;
+    h.clock.advance(Duration::from_secs(60));
+    h.report(&a, &first, TaskStatus::Stopped, Some("EssentialContainerExited")).await;
+    h.pass().await;
+    let tasks = h.tasks();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    let replaced = tasks.iter().find(|t| t.0 == first).expect("the first task");
+    assert_eq!(replaced.3, TaskStatus::Stopped);
+    assert_eq!(replaced.4.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(live(&tasks), 1, "one replacement: {tasks:?}");
+}
+
+#[tokio::test]
+async fn the_cause_an_agent_reports_first_survives_the_schedulers_stop() {
+    let mut h = Harness::new().await;
+    let a = h.instance("host-a").await;
+    h.service(1).await;
+    h.pass().await;
+    let task = h.tasks()[0].0.clone();
+    h.report(&a, &task, TaskStatus::Running, None).await;
+    // The agent's report of the exit, the task not stopped yet; then a scale-in pass.
+    h.report(&a, &task, TaskStatus::Running, Some("EssentialContainerExited")).await;
+    h.call("UpdateService", json!({"service": "web", "desiredCount": 0})).await;
+    h.pass().await;
+    let tasks = h.tasks();
+    assert_eq!(tasks[0].2, TaskStatus::Stopped, "the scheduler stops it: {tasks:?}");
+    assert_eq!(tasks[0].4.as_deref(), Some("EssentialContainerExited"));
+}
