@@ -85,10 +85,15 @@ impl LogStore {
         tx.commit().map_err(storage_error)?;
         let (jobs, receiver) = mpsc::unbounded_channel();
         let writer_db = Arc::clone(&db);
-        let writer = thread::Builder::new()
-            .name("logs-writer".into())
-            .spawn(move || writer::run(&writer_db, receiver))
-            .map_err(|e| LogsError::Storage(format!("cannot start the log writer: {e}")))?;
+        let groups = flotilla_store::group::Groups::new(
+            receiver,
+            writer::GROUP_LIMITS,
+            |job: &writer::Job| job.write.events(),
+        );
+        let writer = flotilla_store::group::spawn_writer("logs-writer", groups, move |group| {
+            writer::commit_and_answer(&writer_db, group)
+        })
+        .map_err(|e| LogsError::Storage(format!("cannot start the log writer: {e}")))?;
         Ok(LogStore { inner: Arc::new(Inner { db, jobs: Some(jobs), writer: Some(writer) }) })
     }
 

@@ -1,7 +1,7 @@
-//! The log writer: one thread that drains every queued write into one redb write transaction
-//! and commits it with `Durability::Immediate` (fsync) — group commit, as the ECS store does, so
-//! many small batches from many agents cost one fsync, not one each. Callers hear back only
-//! after the commit.
+//! The log writer: each group of queued writes (`flotilla_store::group`, the one group-commit
+//! writer every database uses) goes into one redb write transaction committed with
+//! `Durability::Immediate` (fsync), so many small batches from many agents cost one fsync, not
+//! one each. Callers hear back only after the commit.
 //!
 //! Each write checks what it needs (the group exists, the stream does not, ...) before it
 //! writes anything, so a refused write leaves nothing behind in the shared transaction. A
@@ -11,7 +11,7 @@ use std::ops::{Range, RangeBounds};
 
 use flotilla_api::logs::InputLogEvent;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::position::Position;
 use super::schema::{
@@ -19,11 +19,10 @@ use super::schema::{
     COUNTERS, EVENTS, GROUPS, NEXT_STREAM_ID, PURGE, STREAMS,
 };
 
-/// How many queued writes one commit may cover at most.
-const MAX_GROUP_JOBS: usize = 512;
-/// How many events one commit may cover at most (more wait for the next commit), which bounds
-/// the transaction's memory and every caller's wait.
-const MAX_GROUP_EVENTS: usize = 100_000;
+/// One commit covers at most 512 queued writes and 100,000 events (more wait for the next
+/// commit), which bounds the transaction's memory and every caller's wait.
+pub(super) const GROUP_LIMITS: flotilla_store::group::Limits =
+    flotilla_store::group::Limits { jobs: 512, weight: 100_000 };
 
 pub(super) struct Job {
     pub write: Write,
@@ -69,7 +68,7 @@ pub(super) enum Write {
 }
 
 impl Write {
-    fn events(&self) -> usize {
+    pub(super) fn events(&self) -> usize {
         match self {
             Write::Append(appends) => appends.iter().map(|a| a.accepted.len()).sum(),
             Write::Expire { max_events, .. } | Write::Purge { max_events } => *max_events,
@@ -115,33 +114,21 @@ pub(super) enum Done {
     },
 }
 
-pub(super) fn run(db: &Database, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = jobs.blocking_recv() {
-        let mut events = first.write.events();
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_JOBS && events < MAX_GROUP_EVENTS {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    events += job.write.events();
-                    group.push(job);
-                }
-                Err(_) => break,
+/// Commits one group of writes with one fsync, then answers each.
+pub(super) fn commit_and_answer(db: &Database, group: Vec<Job>) {
+    let (writes, replies): (Vec<Write>, Vec<_>) =
+        group.into_iter().map(|j| (j.write, j.reply)).unzip();
+    match commit_group(db, writes) {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
             }
         }
-        let (writes, replies): (Vec<Write>, Vec<_>) =
-            group.into_iter().map(|j| (j.write, j.reply)).unzip();
-        match commit_group(db, writes) {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "log commit failed");
-                let message = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(LogsError::Storage(message.clone())));
-                }
+        Err(error) => {
+            tracing::error!(%error, "log commit failed");
+            let message = error.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(LogsError::Storage(message.clone())));
             }
         }
     }

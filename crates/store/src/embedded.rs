@@ -76,10 +76,11 @@ impl EmbeddedStore {
         let (watchers, _) = broadcast::channel(1024);
         let writer_db = Arc::clone(&db);
         let writer_watchers = watchers.clone();
-        let writer = thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(&writer_db, receiver, &writer_watchers))
-            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        let groups = crate::group::Groups::counted(receiver, MAX_GROUP);
+        let writer = crate::group::spawn_writer("store-writer", groups, move |group| {
+            commit_and_answer(&writer_db, group, &writer_watchers)
+        })
+        .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         Ok(EmbeddedStore { db, requests: Some(requests), watchers, writer: Some(writer) })
     }
 
@@ -126,39 +127,26 @@ impl Store for EmbeddedStore {
     }
 }
 
-fn writer_loop(
-    db: &Database,
-    mut receiver: mpsc::UnboundedReceiver<Request>,
-    watchers: &broadcast::Sender<WatchBatch>,
-) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
+/// Commits one group of transactions with one fsync, tells the watchers, then answers.
+fn commit_and_answer(db: &Database, group: Vec<Request>, watchers: &broadcast::Sender<WatchBatch>) {
+    let (txns, replies): (Vec<Txn>, Vec<_>) = group.into_iter().map(|r| (r.txn, r.reply)).unzip();
+    match commit_group(db, &txns) {
+        Ok((outcomes, batches)) => {
+            // Watchers hear of a commit before its caller does, so a watch opened after a
+            // commit returned never receives that commit.
+            for batch in batches {
+                // Nobody watching is fine: the send only fails when there are no receivers.
+                let _ = watchers.send(batch);
+            }
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
         }
-        let (txns, replies): (Vec<Txn>, Vec<_>) =
-            group.into_iter().map(|r| (r.txn, r.reply)).unzip();
-        match commit_group(db, &txns) {
-            Ok((outcomes, batches)) => {
-                // Watchers hear of a commit before its caller does, so a watch opened after a
-                // commit returned never receives that commit.
-                for batch in batches {
-                    // Nobody watching is fine: the send only fails when there are no receivers.
-                    let _ = watchers.send(batch);
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "store commit failed");
-                let message = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Database(message.clone())));
-                }
+        Err(error) => {
+            tracing::error!(%error, "store commit failed");
+            let message = error.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Database(message.clone())));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod document;
 mod embedded;
+pub mod group;
 mod prefixed;
 pub mod sealed;
 

@@ -1,5 +1,6 @@
-//! The single writer: runs queued changes against committed state, commits their writes as one
-//! store transaction (group commit), applies them to the in-memory state, then answers.
+//! The single writer: runs each group of queued changes (`flotilla_store::group`, the one
+//! group-commit writer every database uses) against committed state, commits their writes as
+//! one store transaction, applies them to the in-memory state, then answers.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -170,19 +171,12 @@ impl WriterHandle {
 async fn run(
     state: Arc<RwLock<State>>,
     store: Arc<dyn Store>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: mpsc::UnboundedReceiver<Job>,
     notify: tokio::sync::watch::Sender<flotilla_store::Revision>,
     wakers: Arc<super::InstanceWakers>,
 ) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch_jobs = vec![first];
-        while batch_jobs.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch_jobs.push(job),
-                Err(_) => break,
-            }
-        }
-
+    let mut groups = flotilla_store::group::Groups::counted(jobs, MAX_BATCH);
+    while let Some(batch_jobs) = groups.next().await {
         let mut batch = Writes::new();
         let mut finishes = Vec::with_capacity(batch_jobs.len());
         {
