@@ -4,18 +4,14 @@
 
 use std::sync::Arc;
 
-use flotilla_front::{JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
+use flotilla_front::{Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
 
 use crate::{App, MAX_BODY_BYTES};
 
 pub fn spec() -> ServiceSpec {
     ServiceSpec {
-        signing_name: "ecs",
-        json: Some(("AmazonEC2ContainerServiceV20141113.", JsonVersion::V1_1)),
-        query: None,
-        cbor: None,
         max_body_bytes: MAX_BODY_BYTES,
-        query_compatible: false,
+        ..ServiceSpec::json_1_1("ecs", "AmazonEC2ContainerServiceV20141113.")
     }
 }
 

@@ -85,6 +85,19 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// A service of AWS JSON 1.1 only, told apart by its `X-Amz-Target` prefix (ECS, Logs,
+    /// ACM, Cloud Map, Secrets Manager, SSM), with the common body limit.
+    pub fn json_1_1(signing_name: &'static str, target_prefix: &'static str) -> ServiceSpec {
+        ServiceSpec {
+            signing_name,
+            json: Some((target_prefix, JsonVersion::V1_1)),
+            query: None,
+            cbor: None,
+            max_body_bytes: crate::body::COMMON_BODY_LIMIT,
+            query_compatible: false,
+        }
+    }
+
     /// A service of the query protocol only (IAM, STS, ELBv2), with the common body limit.
     pub fn query(
         signing_name: &'static str,

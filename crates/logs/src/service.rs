@@ -3,21 +3,17 @@
 
 use std::sync::Arc;
 
-use flotilla_front::{JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
+use flotilla_front::{Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
 
 use crate::App;
 
 /// How Logs is reached: AWS JSON 1.1, `X-Amz-Target: Logs_20140328.<Operation>`, SigV4 `logs`.
 pub fn spec() -> ServiceSpec {
     ServiceSpec {
-        signing_name: "logs",
-        json: Some(("Logs_20140328.", JsonVersion::V1_1)),
-        query: None,
-        cbor: None,
         // A full PutLogEvents batch is 1 MiB of messages; JSON escaping can make its body
         // several times larger.
         max_body_bytes: 8 * 1024 * 1024,
-        query_compatible: false,
+        ..ServiceSpec::json_1_1("logs", "Logs_20140328.")
     }
 }
 

@@ -19,6 +19,8 @@ const RETRIEVAL_FAILED: &str =
 /// What one region's tasks' execution roles may do, and the secrets and parameters they read.
 pub struct ExecutionRoles {
     pub iam: Arc<flotilla_iam::App>,
+    /// Whom a role trusts (IAM's trust policies, as STS reads them).
+    pub roles: Arc<dyn Roles>,
     /// Set once the region's Secrets Manager and Parameter Store exist (they are made after
     /// its ECS).
     pub stores: OnceLock<(Arc<flotilla_secretsmanager::App>, Arc<flotilla_ssm::App>)>,
@@ -55,8 +57,7 @@ fn allowed(
 impl ExecutionRoles {
     /// The role, once it is known to trust ECS's tasks; else why not.
     fn assumable(&self, execution_role: &str) -> Result<Arc<RoleEntry>, String> {
-        let roles = crate::identity::IamRoles { iam: Arc::clone(&self.iam) };
-        roles
+        self.roles
             .assumable_by_service(execution_role, flotilla_ecs::task_roles::TASKS_PRINCIPAL)
             .map_err(|e| format!("unable to assume the execution role {execution_role}: {e}"))?;
         self.iam

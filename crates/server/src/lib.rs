@@ -135,7 +135,8 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
         Arc::new(flotilla_iam::App::open(config.account_id.clone(), Arc::clone(&store)).await?);
     let roles = Arc::new(identity::IamRoles { iam: Arc::clone(&iam) });
     let sts = Arc::new(
-        flotilla_sts::App::open(config.account_id.clone(), Arc::clone(&store), roles).await?,
+        flotilla_sts::App::open(config.account_id.clone(), Arc::clone(&store), roles.clone())
+            .await?,
     );
     let task_roles: Arc<dyn flotilla_ecs::task_roles::RoleCredentials> =
         Arc::new(identity::StsTaskRoles { sts: Arc::clone(&sts) });
@@ -156,6 +157,7 @@ pub async fn prepare(config: &Config) -> Result<Arc<App>, ServerError> {
             key: credentials.task_credentials_key.clone(),
             issuer: task_roles,
             iam: Arc::clone(&iam),
+            roles,
         }),
         sealer,
     };

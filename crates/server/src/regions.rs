@@ -52,6 +52,8 @@ pub struct TaskRoleSettings {
     pub issuer: Arc<dyn flotilla_ecs::task_roles::RoleCredentials>,
     /// Whose policies decide what execution roles may read for tasks' secrets.
     pub iam: Arc<flotilla_iam::App>,
+    /// Whom roles trust.
+    pub roles: Arc<dyn flotilla_sts::Roles>,
 }
 
 impl std::fmt::Debug for TaskRoleSettings {
@@ -294,6 +296,7 @@ impl Regions {
         let execution_roles = settings.task_roles.as_ref().map(|t| {
             Arc::new(crate::execution_role::ExecutionRoles {
                 iam: Arc::clone(&t.iam),
+                roles: Arc::clone(&t.roles),
                 stores: std::sync::OnceLock::new(),
             })
         });

@@ -5,20 +5,13 @@
 
 use std::sync::Arc;
 
-use flotilla_front::{JsonVersion, Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
+use flotilla_front::{Reply, Service, ServiceFuture, ServiceRequest, ServiceSpec};
 
 use crate::{App, SIGNING_NAME, TARGET_PREFIX};
 
 /// How Cloud Map is reached.
 pub fn spec() -> ServiceSpec {
-    ServiceSpec {
-        signing_name: SIGNING_NAME,
-        json: Some((TARGET_PREFIX, JsonVersion::V1_1)),
-        query: None,
-        cbor: None,
-        max_body_bytes: flotilla_front::door::COMMON_BODY_LIMIT,
-        query_compatible: false,
-    }
+    ServiceSpec::json_1_1(SIGNING_NAME, TARGET_PREFIX)
 }
 
 /// The Cloud Map service over its [`App`].
