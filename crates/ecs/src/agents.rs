@@ -5,7 +5,10 @@ use flotilla_api::status::InstanceStatus;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+
+// tokio's Instant: monotonic as std's, and under a test's paused clock it moves only when the
+// test advances it (the controller's tests lose an agent without waiting for it).
+use tokio::time::Instant;
 
 pub struct AgentRegistry {
     next_connection: AtomicU64,

@@ -1,7 +1,8 @@
-//! The service controller without agents or Docker: an ECS app on an embedded store and a
-//! manual clock, instances registered and "connected" in memory, task reports applied as an
-//! agent would send them, and one controller pass at a time. Each test runs in milliseconds;
-//! the e2e tests (tests/e2e/services.rs) show the same with real agents and containers.
+//! The service controller (and the stopped tasks' upkeep) without agents or Docker: an ECS app
+//! on an embedded store and a manual clock, instances registered and "connected" in memory,
+//! task reports applied as an agent would send them, and one controller pass at a time. Each
+//! test runs in milliseconds; the e2e tests (tests/e2e/services.rs) show the same with real
+//! agents and containers.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -232,4 +233,57 @@ async fn the_cause_an_agent_reports_first_survives_the_schedulers_stop() {
     let tasks = h.tasks();
     assert_eq!(tasks[0].2, TaskStatus::Stopped, "the scheduler stops it: {tasks:?}");
     assert_eq!(tasks[0].4.as_deref(), Some("EssentialContainerExited"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_agents_tasks_are_replaced_elsewhere_after_the_timeout() {
+    let mut h = Harness::new().await;
+    let a = h.instance("host-a").await;
+    h.service(1).await;
+    h.pass().await;
+    let first = h.tasks()[0].0.clone();
+    h.report(&a, &first, TaskStatus::Running, None).await;
+    let b = h.instance("host-b").await;
+    // A's agent goes away (its connection was the first one made).
+    h.app.agents.disconnect(&a, 0);
+    h.pass().await;
+    assert_eq!(h.tasks().len(), 1, "not lost before the timeout: {:?}", h.tasks());
+    tokio::time::advance(Duration::from_secs(9)).await;
+    // B's agent keeps talking (its heartbeats, here a fresh connection).
+    h.app.agents.connect(&b);
+    h.pass().await;
+    let tasks = h.tasks();
+    let lost = tasks.iter().find(|t| t.0 == first).expect("the first task");
+    assert_eq!(lost.2, TaskStatus::Stopped, "marked to stop: {tasks:?}");
+    assert_eq!(lost.4.as_deref(), Some("ServiceSchedulerInitiated"));
+    let Some(replacement) = tasks.iter().find(|t| t.0 != first) else {
+        let described = h.call("DescribeServices", json!({"services": ["web"]})).await;
+        panic!("no replacement: {tasks:?}\n{described:#}");
+    };
+    assert_eq!(replacement.1, b, "on the instance that still answers");
+}
+
+#[tokio::test]
+async fn stopped_tasks_are_forgotten_an_hour_after_they_stopped() {
+    let mut h = Harness::new().await;
+    let a = h.instance("host-a").await;
+    h.service(1).await;
+    h.pass().await;
+    let task = h.tasks()[0].0.clone();
+    h.report(&a, &task, TaskStatus::Running, None).await;
+    let report = Report {
+        tasks: vec![TaskReport {
+            task_arn: task.clone(),
+            last_status: TaskStatus::Stopped,
+            stopped_at: Some(h.clock.epoch_seconds()),
+            ..TaskReport::default()
+        }],
+    };
+    apply_report(&h.app, a.clone(), report).await.expect("report");
+    h.clock.advance(Duration::from_secs(3599));
+    crate::housekeeping::sweep(&h.app).await;
+    assert!(h.tasks().iter().any(|t| t.0 == task), "kept within the hour");
+    h.clock.advance(Duration::from_secs(2));
+    crate::housekeeping::sweep(&h.app).await;
+    assert!(!h.tasks().iter().any(|t| t.0 == task), "forgotten after it");
 }

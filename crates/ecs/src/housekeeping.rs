@@ -16,35 +16,40 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
-            let cutoff = app.clock.epoch_seconds() - STOPPED_TASK_RETENTION.as_secs_f64();
-            let expired: Vec<String> = app
-                .state
-                .read()
-                .tasks
-                .values()
-                .filter(|t| {
-                    t.task.last_status == TaskStatus::Stopped
-                        && t.task.stopped_at.is_some_and(|at| at < cutoff)
-                })
-                .map(|t| task_key(&t.cluster, &t.id))
-                .collect();
-            if expired.is_empty() {
-                continue;
-            }
-            let count = expired.len();
-            let result = app
-                .state
-                .write(move |staged| {
-                    for key in expired {
-                        staged.delete(key);
-                    }
-                    Ok(())
-                })
-                .await;
-            match result {
-                Ok(()) => tracing::debug!(count, "forgot stopped tasks"),
-                Err(error) => tracing::warn!(%error, "could not forget stopped tasks"),
-            }
+            sweep(&app).await;
         }
     })
+}
+
+/// Forgets the tasks stopped longer than the retention ago, by the app's clock.
+pub(crate) async fn sweep(app: &App) {
+    let cutoff = app.clock.epoch_seconds() - STOPPED_TASK_RETENTION.as_secs_f64();
+    let expired: Vec<String> = app
+        .state
+        .read()
+        .tasks
+        .values()
+        .filter(|t| {
+            t.task.last_status == TaskStatus::Stopped
+                && t.task.stopped_at.is_some_and(|at| at < cutoff)
+        })
+        .map(|t| task_key(&t.cluster, &t.id))
+        .collect();
+    if expired.is_empty() {
+        return;
+    }
+    let count = expired.len();
+    let result = app
+        .state
+        .write(move |staged| {
+            for key in expired {
+                staged.delete(key);
+            }
+            Ok(())
+        })
+        .await;
+    match result {
+        Ok(()) => tracing::debug!(count, "forgot stopped tasks"),
+        Err(error) => tracing::warn!(%error, "could not forget stopped tasks"),
+    }
 }
