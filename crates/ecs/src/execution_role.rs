@@ -33,15 +33,15 @@ pub trait ExecutionRole: Send + Sync {
         value_from: Vec<String>,
     ) -> BoxFuture<'a, Result<Vec<String>, String>>;
 
-    /// Whether `role`, assumed for task `task_id`, may take `action` on `resource`; `Err` with
-    /// AWS's denial (`AccessDeniedException: User: ... is not authorized to perform: ...`).
-    fn may(
+    /// Whether `role`, assumed for task `task_id`, may take each `(action, resource)`; `Err`
+    /// with the first one refused and AWS's denial (`AccessDeniedException: User: ... is not
+    /// authorized to perform: ...`). The role's trust is judged once for all of them.
+    fn may_all(
         &self,
         role: &str,
         task_id: &str,
-        action: &'static str,
-        resource: &str,
-    ) -> Result<(), String>;
+        wanted: &[(&'static str, String)],
+    ) -> Result<(), (&'static str, String)>;
 }
 
 /// Which container wants which value, in the order [`ExecutionRole::fetch_secrets`] is asked.
@@ -159,13 +159,12 @@ pub async fn serve(State(app): State<Arc<App>>, request: Request) -> Response {
         };
     };
     let (region, account) = (&app.scope.region, &app.scope.account_id);
-    for (action, resource) in log_permissions(&definition, region, account, &task_id) {
-        if let Err(denial) = source.may(&role, &task_id, action, &resource) {
-            let what = if action == "logs:CreateLogGroup" { "group" } else { "stream" };
-            return failed(format!(
-                "CannotStartContainerError: Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log {what}: {denial}"
-            ));
-        }
+    let logs = log_permissions(&definition, region, account, &task_id);
+    if let Err((action, denial)) = source.may_all(&role, &task_id, &logs) {
+        let what = if action == "logs:CreateLogGroup" { "group" } else { "stream" };
+        return failed(format!(
+            "CannotStartContainerError: Error response from daemon: failed to initialize logging driver: failed to create Cloudwatch log {what}: {denial}"
+        ));
     }
     if wanted.value_from.is_empty() {
         return agent_auth::json_reply(&answer);

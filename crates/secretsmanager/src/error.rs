@@ -25,6 +25,9 @@ pub enum SecretsError {
     Encryption(String),
     #[error("{0}")]
     Serialization(String),
+    /// An operation of Secrets Manager this server does not serve.
+    #[error("{0}")]
+    UnknownOperation(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -54,6 +57,7 @@ impl SecretsError {
             SecretsError::Decryption(_) => ("DecryptionFailure", 400),
             SecretsError::Encryption(_) => ("EncryptionFailure", 400),
             SecretsError::Serialization(_) => ("SerializationException", 400),
+            SecretsError::UnknownOperation(_) => ("UnknownOperationException", 400),
             SecretsError::Internal(_) => ("InternalServiceError", 500),
         }
     }

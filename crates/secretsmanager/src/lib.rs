@@ -136,7 +136,7 @@ pub async fn dispatch(
         "RotateSecret" | "CancelRotateSecret" => Err(SecretsError::InvalidRequest(format!(
             "{operation} is not supported yet: rotation needs a rotation function, which this server cannot run"
         ))),
-        other => Err(SecretsError::InvalidRequest(format!(
+        other => Err(SecretsError::UnknownOperation(format!(
             "The operation {other} is not served here (Secrets Manager here serves secrets, their versions and stages, and tags)"
         ))),
     }

@@ -224,12 +224,16 @@ pub(crate) fn list(
         Some("last-changed-date") => {
             secrets.sort_by(|a, b| a.last_changed.total_cmp(&b.last_changed))
         }
-        // created-date, the default; last-accessed-date is not kept, so it sorts by creation.
+        // created-date, the default (last-accessed-date is refused: access is not kept).
         _ => secrets.sort_by(|a, b| a.created.total_cmp(&b.created).then(a.name.cmp(&b.name))),
     }
-    if request.sort_order.as_deref() != Some("asc") && request.sort_by.is_some()
-        || request.sort_order.as_deref() == Some("desc")
-    {
+    // Descending when asked, or by default once a key is named; else oldest first.
+    let descending = match request.sort_order.as_deref() {
+        Some("desc") => true,
+        Some(_) => false,
+        None => request.sort_by.is_some(),
+    };
+    if descending {
         secrets.reverse();
     }
     let entries: Vec<wire::SecretListEntry> = secrets

@@ -163,3 +163,19 @@ async fn tasks_read_json_keys_and_stages() {
     let reference = crate::references::parse(partial).expect("partial");
     assert!(f.app.value_for_task(&reference, now).expect("value").contains("user"));
 }
+
+#[tokio::test]
+async fn a_binary_value_that_is_not_base64_is_refused_and_stores_nothing() {
+    let f = fixture().await;
+    for bad in ["not base64!", "abc", "ab=c"] {
+        let refused = call(&f.app, "CreateSecret", json!({"Name": "b", "SecretBinary": bad})).await;
+        assert!(matches!(refused, Err(SecretsError::InvalidParameter(_))), "{bad}: {refused:?}");
+    }
+    let missing = call(&f.app, "DescribeSecret", json!({"SecretId": "b"})).await;
+    assert!(matches!(missing, Err(SecretsError::NotFound(_))), "nothing was stored");
+    call(&f.app, "CreateSecret", json!({"Name": "b", "SecretBinary": "AAEC/w=="}))
+        .await
+        .expect("base64 is taken");
+    let unknown = call(&f.app, "GetRandomPassword", json!({})).await;
+    assert!(matches!(unknown, Err(SecretsError::UnknownOperation(_))), "{unknown:?}");
+}

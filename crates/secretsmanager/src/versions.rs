@@ -27,6 +27,21 @@ pub(crate) fn requested_value(
         (None, Some(b)) => Some((ValueKind::Binary, b)),
         (None, None) => None,
     };
+    if let Some((ValueKind::Binary, text)) = &value {
+        // Stored as sent and answered as is: a value that is not base64 would be an answer no
+        // SDK can decode.
+        let alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+        let padding = text.bytes().rev().take_while(|b| *b == b'=').count();
+        if text.len() % 4 != 0
+            || padding > 2
+            || !text.bytes().all(|b| alphabet(&b))
+            || text.trim_end_matches('=').contains('=')
+        {
+            return Err(SecretsError::InvalidParameter(
+                "SecretBinary must be base64-encoded".into(),
+            ));
+        }
+    }
     if let Some((kind, text)) = &value {
         // A binary value arrives in base64: three bytes for every four characters.
         let bytes = match kind {

@@ -140,16 +140,20 @@ impl ExecutionRoles {
 }
 
 impl ExecutionRole for ExecutionRoles {
-    fn may(
+    fn may_all(
         &self,
         execution_role: &str,
         task_id: &str,
-        action: &'static str,
-        resource: &str,
-    ) -> Result<(), String> {
-        let role = self.assumable(execution_role)?;
-        let region = resource.split(':').nth(3).unwrap_or_default();
-        allowed(&role, &self.session(&role, task_id), action, resource, region)
+        wanted: &[(&'static str, String)],
+    ) -> Result<(), (&'static str, String)> {
+        let Some((first, _)) = wanted.first() else { return Ok(()) };
+        let role = self.assumable(execution_role).map_err(|e| (*first, e))?;
+        let session = self.session(&role, task_id);
+        for (action, resource) in wanted {
+            let region = resource.split(':').nth(3).unwrap_or_default();
+            allowed(&role, &session, action, resource, region).map_err(|e| (*action, e))?;
+        }
+        Ok(())
     }
 
     fn fetch_secrets<'a>(

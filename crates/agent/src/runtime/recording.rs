@@ -62,7 +62,6 @@ impl Container {
 struct World {
     containers: BTreeMap<String, Container>,
     calls: Vec<Call>,
-    images: BTreeSet<String>,
     next_id: u64,
 }
 
@@ -198,8 +197,7 @@ impl Runtime for RecordingRuntime {
     }
 
     fn image_present<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
-        let present =
-            !lock(&self.missing_images).contains(image) || lock(&self.world).images.contains(image);
+        let present = !lock(&self.missing_images).contains(image);
         Box::pin(async move { Ok(present) })
     }
 
