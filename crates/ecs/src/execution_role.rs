@@ -138,13 +138,7 @@ pub async fn serve(State(app): State<Arc<App>>, request: Request) -> Response {
         let Some(stored) = state.task_definition_by_arn(&task.task.task_definition_arn) else {
             return not_found().into_response();
         };
-        let role = task
-            .task
-            .overrides
-            .execution_role_arn
-            .clone()
-            .or_else(|| stored.definition.execution_role_arn.clone())
-            .filter(|r| !r.is_empty());
+        let role = crate::task_roles::execution_role_of(task, &stored.definition);
         (task.id.clone(), role, stored.definition.clone())
     };
     let wanted = wanted(&definition);

@@ -82,6 +82,16 @@ pub fn role_of(task: &TaskRecord, definition: &TaskDefinition) -> Option<String>
         .filter(|arn| !arn.is_empty())
 }
 
+/// The role a task starts with (secrets, logs): RunTask's override, else its definition's.
+pub fn execution_role_of(task: &TaskRecord, definition: &TaskDefinition) -> Option<String> {
+    task.task
+        .overrides
+        .execution_role_arn
+        .clone()
+        .or_else(|| definition.execution_role_arn.clone())
+        .filter(|arn| !arn.is_empty())
+}
+
 /// `POST /v1/agent/task-credentials`: the credentials of the task an id names, for an agent
 /// (any instance of the region: the machine's endpoint may be another agent's).
 pub async fn serve(State(app): State<Arc<App>>, request: Request) -> Response {
