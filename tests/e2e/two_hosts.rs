@@ -3,8 +3,8 @@
 //! with a Docker Engine of its own and an agent; the server hands each host slices of the
 //! subnet and the route table, the agents route the other host's slices. A task on host A
 //! reaches a task on host B by its address, and a security group rule decides whether it may;
-//! the server reaches it too (where the load balancers run). Everything the test made is
-//! removed when it ends.
+//! the server reaches it too (where the load balancers run), and so does a remote data plane
+//! (`flotilla lb`) in a namespace of its own. Everything the test made is removed when it ends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -686,4 +686,242 @@ async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
     drop(hosts);
     drop(routed);
     drop(segments);
+}
+
+/// A remote data plane (`flotilla lb`) in a network namespace of its own on the segment, with no
+/// default route: it reaches an awsvpc task on a host only through the routes the server sends
+/// it, and the task's security group lets it in only as the load balancers' group (the data
+/// plane's address reported to the server). Its routes go when it stops, also after a kill -9
+/// and a start again (its ledger).
+struct DataPlane {
+    netns: String,
+    child: Option<Child>,
+}
+
+impl DataPlane {
+    fn start(netns: &str, bridge: &str, address: &str) -> DataPlane {
+        let outer = format!("{netns}o");
+        sh("ip", &["netns", "add", netns]);
+        sh("ip", &["link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns", netns]);
+        sh("ip", &["link", "set", &outer, "master", bridge, "up"]);
+        for args in [
+            &["ip", "addr", "add", &format!("{address}/24"), "dev", "eth0"][..],
+            &["ip", "link", "set", "eth0", "up"],
+            &["ip", "link", "set", "lo", "up"],
+        ] {
+            sh("ip", &[&["netns", "exec", netns][..], args].concat());
+        }
+        DataPlane { netns: netns.to_string(), child: None }
+    }
+
+    fn run(&mut self, server: &Flotilla, url: &str, dir: &Path) {
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.netns))
+            .arg(env!("CARGO_BIN_EXE_flotilla"))
+            .args(["lb", "--server", url, "--token-file"])
+            .arg(server.data_dir.join("lb-token"))
+            .arg("--data-dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(dir.with_extension("log"))
+                    .expect("log"),
+            )
+            .spawn()
+            .expect("start flotilla lb");
+        self.child = Some(child);
+    }
+
+    /// Stops it: with SIGTERM (it removes its routes), or with SIGKILL.
+    fn stop(&mut self, gracefully: bool) {
+        let Some(mut child) = self.child.take() else { return };
+        let signal = if gracefully { "-TERM" } else { "-KILL" };
+        let _ = Command::new("kill").args([signal, &child.id().to_string()]).output();
+        let _ = child.wait();
+    }
+
+    fn routes(&self) -> String {
+        sh("ip", &["-n", &self.netns, "-4", "route", "show", "proto", "78"])
+    }
+
+    /// Whether GET / on port 80 of `address`, asked from inside the namespace, answers 200
+    /// within 3 s.
+    fn get(&self, address: &str) -> bool {
+        let script = format!(
+            "import urllib.request; urllib.request.urlopen('http://{address}/', timeout=3)"
+        );
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns, "python3", "-c", &script])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        self.stop(false);
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).output();
+        let _ = Command::new("ip").args(["link", "del", &format!("{}o", self.netns)]).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_data_plane_reaches_tasks_by_the_routes_and_groups_the_server_sends() {
+    crate::support::ensure_demo_image();
+    let n = (std::process::id() + 57) % 200;
+    let segment = format!("192.168.{}", 20 + n % 200);
+    let bridge = Segment::create(format!("flsr{n}"), &segment);
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 62) % 100);
+    let server = Flotilla::start_on_every_address(vec![
+        "--vpc-cidr".into(),
+        cidr,
+        "--load-balancers".into(),
+        "remote".into(),
+    ]);
+    let ecs = server.ecs();
+    let cluster = format!("remote{n}");
+    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let url = format!("http://{segment}.1:{}", server.port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("{segment}.2");
+    let mut host = Host::start(
+        &format!("flr{n}h"),
+        &bridge.0,
+        &address,
+        &format!("{segment}.1"),
+        &dir.path().join("host"),
+    );
+    host.start_agent(&url, &cluster, &server.data_dir.join("agent-token"), &address);
+    let instance = joined(&ecs, &cluster, 1).await.remove(0);
+    let mut plane = DataPlane::start(&format!("flr{n}l"), &bridge.0, &format!("{segment}.9"));
+    let plane_dir = dir.path().join("lb");
+    plane.run(&server, &url, &plane_dir);
+
+    let subnet = first_subnet(&server);
+    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
+    let group = |name: &str| {
+        let form = format!(
+            "Action=CreateSecurityGroup&GroupName={name}&GroupDescription={name}&VpcId={vpc}"
+        );
+        first_value(&ec2_call(&server, &form), "groupId")
+    };
+    let (web, balancers) = (group("web"), group("balancers"));
+    let definition = ecs
+        .register_task_definition()
+        .family("remote-web")
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("main")
+                .image("flotilla/demo:latest")
+                .memory(32)
+                .set_command(Some(vec!["serve".into(), "--port".into(), "80".into()]))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let config = AwsVpcConfiguration::builder()
+        .subnets(&subnet)
+        .security_groups(&web)
+        .build()
+        .expect("awsvpc configuration");
+    let started = ecs
+        .start_task()
+        .cluster(&cluster)
+        .task_definition(
+            definition.task_definition().and_then(|d| d.task_definition_arn()).expect("arn"),
+        )
+        .container_instances(instance)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+        .send()
+        .await
+        .expect("start task");
+    let task_arn = started.tasks()[0].task_arn().expect("arn").to_string();
+    let task = running(&ecs, &cluster, &task_arn).await;
+    let task_address = task.attachments()[0]
+        .details()
+        .iter()
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .expect("address")
+        .to_string();
+
+    let lb = elbv2_call(
+        &server,
+        &format!(
+            "Action=CreateLoadBalancer&Name=remote{n}&Subnets.member.1={subnet}\
+             &SecurityGroups.member.1={balancers}"
+        ),
+    );
+    let (lb_arn, lb_address) = (first_value(&lb, "LoadBalancerArn"), first_value(&lb, "IpAddress"));
+    let target_group = first_value(
+        &elbv2_call(
+            &server,
+            &format!(
+                "Action=CreateTargetGroup&Name=remote{n}&Protocol=HTTP&Port=80&VpcId={vpc}\
+                 &TargetType=ip&HealthCheckIntervalSeconds=5&HealthCheckTimeoutSeconds=2"
+            ),
+        ),
+        "TargetGroupArn",
+    );
+    elbv2_call(
+        &server,
+        &format!(
+            "Action=RegisterTargets&TargetGroupArn={target_group}\
+             &Targets.member.1.Id={task_address}&Targets.member.1.Port=80"
+        ),
+    );
+    elbv2_call(
+        &server,
+        &format!(
+            "Action=CreateListener&LoadBalancerArn={lb_arn}&Protocol=HTTP&Port=80\
+             &DefaultActions.member.1.Type=forward\
+             &DefaultActions.member.1.TargetGroupArn={target_group}"
+        ),
+    );
+    // The route to the task's slice arrives from the server (the namespace has no other).
+    let slice = task_address.rsplit_once('.').map(|(net, _)| format!("{net}.0/24")).expect("slice");
+    eventually("the data plane routes the task's slice through its host", true, || {
+        plane.routes().contains(&format!("{slice} via {address}"))
+    });
+    // Routed, but refused by the task's group: no rule names the balancers' group yet.
+    assert!(!plane.get(&task_address), "the task's group lets the data plane in");
+    assert!(!plane.get(&lb_address), "no rule names the balancers' group yet");
+    ec2_call(
+        &server,
+        &format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp\
+             &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80\
+             &IpPermissions.1.Groups.1.GroupId={balancers}"
+        ),
+    );
+    if !within(true, || plane.get(&lb_address)) {
+        diagnose(std::slice::from_ref(&host), &["ip route", "iptables -S FORWARD"]);
+        eprintln!("data plane routes: {}", plane.routes());
+        eprintln!(
+            "data plane log: {}",
+            std::fs::read_to_string(plane_dir.with_extension("log")).unwrap_or_default()
+        );
+        panic!("HTTP through the remote data plane does not reach the task {task_address}");
+    }
+    // The data plane's own connections count as the balancers' group's.
+    assert!(plane.get(&task_address), "the data plane's address is in the balancers' group");
+
+    // Killed, its routes stay; started again and stopped, they go (its ledger names them).
+    plane.stop(false);
+    assert!(plane.routes().contains(&slice), "a killed data plane cannot remove its routes");
+    plane.run(&server, &url, &plane_dir);
+    eventually("the data plane serves again", true, || plane.get(&lb_address));
+    plane.stop(true);
+    assert_eq!(plane.routes(), "", "a stopped data plane leaves no route");
+
+    ecs.stop_task().cluster(&cluster).task(&task_arn).send().await.expect("stop");
+    drop(plane);
+    drop(host);
+    drop(bridge);
 }

@@ -3,10 +3,14 @@
 //! the server sends the region's load balancer records with what the proxy needs of other
 //! services (instance addresses, certificates) whenever they change; the data plane sends its
 //! health board (target verdicts, listeners bound) whenever it changes. Both are whole states:
-//! a reconnect simply converges.
+//! a reconnect simply converges. For awsvpc tasks the server also sends the routes to every
+//! host's slices, and the data plane says which addresses its traffic comes from (the tasks'
+//! security groups count them as the load balancers' groups).
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use flotilla_api::routes::RouteTable;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +29,9 @@ pub struct Snapshot {
     /// The certificates HTTPS listeners present, by ACM ARN (the private key included: the
     /// connection must be trusted, as the lb token is).
     pub certificates: BTreeMap<String, RemoteCertificate>,
+    /// The routes to every host's slices of the region's subnets (ip targets on other hosts).
+    #[serde(default)]
+    pub routes: RouteTable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,4 +48,8 @@ pub struct RemoteCertificate {
 pub struct Board {
     pub targets: Verdicts,
     pub balancers: Servings,
+    /// The data plane's own IPv4 addresses (loopback left out): where its connections to
+    /// targets come from.
+    #[serde(default)]
+    pub addresses: BTreeSet<Ipv4Addr>,
 }

@@ -2,10 +2,12 @@
 //! on this machine (whose addresses the server's `--lb-addresses` names), from the records the
 //! server pushes over one WebSocket, with this machine's health board sent back. The protocol
 //! is `flotilla_elbv2::remote`. When the server is out of reach the listeners go on serving
-//! with the last records, and the connection is retried.
+//! with the last records, and the connection is retried. This machine routes the region's task
+//! slices as the server does (`task_routes`), and tells the server its addresses, so awsvpc
+//! tasks' security groups let its connections in as the load balancers'.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -21,6 +23,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// How often the health board is compared with what the server last got.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often this machine's addresses are looked at again.
+const ADDRESSES_EVERY: Duration = Duration::from_secs(30);
 
 /// What `flotilla lb` is told.
 #[derive(Debug, Clone)]
@@ -106,10 +110,13 @@ pub async fn run(
         .map_err(|e| store_error(e.to_string()))?,
     );
     let plane = crate::spawn(Arc::clone(&app));
+    let (routes, route_table) = tokio::sync::watch::channel(Arc::default());
+    let routes_ledger = config.data_dir.join("task-routes.json");
+    let router = crate::task_routes::follow(route_table, routes_ledger.clone());
     let keep_connected = async {
         let mut attempt = 0u32;
         loop {
-            match converse(&config, &app, &pushed).await {
+            match converse(&config, &app, &pushed, &routes).await {
                 Err(Failure::Fatal(message)) => return Err(RemoteError::Refused(message)),
                 Err(Failure::Transient(message)) => {
                     tracing::warn!(%message, "connection to the server lost; reconnecting");
@@ -126,7 +133,16 @@ pub async fn run(
         () = shutdown => Ok(()),
     };
     plane.abort();
+    router.abort();
+    crate::task_routes::remove_recorded(&routes_ledger).await;
     result
+}
+
+/// This machine's addresses but loopback: where its connections to targets come from.
+async fn own_addresses() -> BTreeSet<Ipv4Addr> {
+    let mut addresses = crate::task_routes::local_addresses().await;
+    addresses.retain(|a| !a.is_loopback());
+    addresses
 }
 
 enum Failure {
@@ -135,7 +151,12 @@ enum Failure {
 }
 
 /// One connection: snapshots in, the board out, until it drops.
-async fn converse(config: &RemoteConfig, app: &App, pushed: &Pushed) -> Result<(), Failure> {
+async fn converse(
+    config: &RemoteConfig,
+    app: &App,
+    pushed: &Pushed,
+    routes: &tokio::sync::watch::Sender<Arc<flotilla_api::routes::RouteTable>>,
+) -> Result<(), Failure> {
     let base = config.server.trim_end_matches('/');
     let url = match (base.strip_prefix("http://"), base.strip_prefix("https://")) {
         (Some(rest), _) => format!("ws://{rest}{CONNECT_PATH}"),
@@ -174,6 +195,8 @@ async fn converse(config: &RemoteConfig, app: &App, pushed: &Pushed) -> Result<(
     tracing::info!(%url, "connected to the server");
     let mut report = tokio::time::interval(REPORT_EVERY);
     let mut sent: Option<Board> = None;
+    let mut addresses = own_addresses().await;
+    let mut looked = tokio::time::Instant::now();
     loop {
         tokio::select! {
             message = socket.next() => {
@@ -181,13 +204,26 @@ async fn converse(config: &RemoteConfig, app: &App, pushed: &Pushed) -> Result<(
                 let message = message.map_err(|e| Failure::Transient(e.to_string()))?;
                 let Message::Text(text) = message else { continue };
                 match serde_json::from_str::<Snapshot>(text.as_str()) {
-                    Ok(snapshot) => apply(app, pushed, snapshot).await,
+                    Ok(snapshot) => {
+                        routes.send_if_modified(|current| {
+                            let changed = **current != snapshot.routes;
+                            if changed {
+                                *current = Arc::new(snapshot.routes.clone());
+                            }
+                            changed
+                        });
+                        apply(app, pushed, snapshot).await
+                    }
                     Err(error) => tracing::warn!(%error, "the server sent what is no snapshot"),
                 }
             }
             _ = report.tick() => {
+                if looked.elapsed() >= ADDRESSES_EVERY {
+                    addresses = own_addresses().await;
+                    looked = tokio::time::Instant::now();
+                }
                 let (targets, balancers) = app.health.export();
-                let board = Board { targets, balancers };
+                let board = Board { targets, balancers, addresses: addresses.clone() };
                 if sent.as_ref() != Some(&board) {
                     let text = serde_json::to_string(&board).map_err(|e| Failure::Fatal(e.to_string()))?;
                     socket.send(Message::Text(text.into())).await.map_err(|e| Failure::Transient(e.to_string()))?;

@@ -1,9 +1,11 @@
 //! The region's task networking for the agents: the security groups (EC2's rules, the addresses
-//! of the awsvpc tasks in each group — ECS's tasks — and the load balancers' groups, ELBv2's)
-//! and the routes to tasks (every host's slices of the subnets, EC2's, and where each host is,
+//! of the awsvpc tasks in each group — ECS's tasks — the load balancers' groups, ELBv2's, and
+//! the addresses their traffic comes from: this server's, or its remote data planes') and the
+//! routes to tasks (every host's slices of the subnets, EC2's, and where each host is,
 //! ECS's instances), rebuilt when any of them changes and handed to ECS's agent gateway, which
 //! pushes them to every agent (each enforces the groups in its awsvpc tasks' namespaces and
-//! routes the other hosts' slices); the server routes them too (`routes.rs`).
+//! routes the other hosts' slices); the server routes them too (`regions.rs`), and so do
+//! remote data planes (`remote_lb.rs`).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -80,15 +82,26 @@ fn publish<T: PartialEq>(feed: &watch::Sender<Arc<T>>, fresh: T) {
     });
 }
 
+/// What a region's tables are made of.
+pub struct Sources {
+    pub ec2: Arc<flotilla_ec2::App>,
+    pub ecs: Arc<flotilla_ecs::App>,
+    pub elbv2: Arc<flotilla_elbv2::App>,
+    /// The addresses of the remote data planes (`flotilla lb`) connected now.
+    pub remote_data_planes: watch::Receiver<crate::regions::RemoteAddresses>,
+    /// Whether this server runs the region's listeners itself (its own addresses are then a
+    /// data plane's).
+    pub own_data_plane: bool,
+}
+
 /// Keeps `feed` equal to the region's security groups and `route_feed` to its routes, until
 /// aborted.
 pub fn spawn(
-    ec2: Arc<flotilla_ec2::App>,
-    ecs: Arc<flotilla_ecs::App>,
-    elbv2: Arc<flotilla_elbv2::App>,
+    sources: Sources,
     feed: Arc<watch::Sender<Arc<FirewallTable>>>,
     route_feed: Arc<watch::Sender<Arc<RouteTable>>>,
 ) -> JoinHandle<()> {
+    let Sources { ec2, ecs, elbv2, mut remote_data_planes, own_data_plane } = sources;
     tokio::spawn(async move {
         let mut network = ec2.networks.subscribe();
         let mut commits = ecs.state.subscribe();
@@ -96,7 +109,7 @@ pub fn spawn(
         let mut addresses = BTreeSet::new();
         let mut looked: Option<std::time::Instant> = None;
         loop {
-            if looked.is_none_or(|at| at.elapsed() >= ADDRESSES_EVERY) {
+            if own_data_plane && looked.is_none_or(|at| at.elapsed() >= ADDRESSES_EVERY) {
                 addresses = own_addresses().await;
                 looked = Some(std::time::Instant::now());
             }
@@ -110,6 +123,9 @@ pub fn spawn(
             // A server whose load balancers carry no group gives no address.
             if !fresh.load_balancer_groups.is_empty() {
                 fresh.data_plane_addresses.clone_from(&addresses);
+                for remote in remote_data_planes.borrow_and_update().values() {
+                    fresh.data_plane_addresses.extend(remote.iter().copied());
+                }
             }
             // Most commits (a report, a heartbeat) change no group's members and no route:
             // agents hear only of real changes.
@@ -119,6 +135,7 @@ pub fn spawn(
                 changed = network.changed() => if changed.is_err() { return },
                 changed = commits.changed() => if changed.is_err() { return },
                 changed = balancers.changed() => if changed.is_err() { return },
+                changed = remote_data_planes.changed() => if changed.is_err() { return },
                 () = tokio::time::sleep(ADDRESSES_EVERY) => {}
             }
             tokio::time::sleep(COALESCE).await;

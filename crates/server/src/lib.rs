@@ -12,7 +12,6 @@ mod http;
 mod identity;
 pub mod regions;
 mod remote_lb;
-mod routes;
 mod wiring;
 
 use std::future::Future;
@@ -186,6 +185,7 @@ pub async fn serve(
     let served =
         flotilla_front::serve(listener, router, config, shutdown).await.map_err(ServerError::Http);
     regions.stop_background();
+    regions.release_routes().await;
     served
 }
 

@@ -85,14 +85,25 @@ pub struct Region {
     dns: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::dns::DnsTable>>>,
     /// The region's security groups and their members, likewise.
     firewall: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::firewall::FirewallTable>>>,
-    /// The routes to every host's slices, likewise (the server routes them too).
-    routes: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::routes::RouteTable>>>,
+    /// The routes to every host's slices, likewise (the server routes them too, and so do
+    /// remote data planes).
+    pub routes: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::routes::RouteTable>>>,
+    /// Where the server records the routes to tasks it adds (`task_routes`), so that a restart
+    /// removes what a crash left.
+    routes_ledger: PathBuf,
+    /// The addresses of the remote data planes connected now, by connection: their traffic
+    /// counts as the load balancers' security groups' (`remote_lb.rs`, `firewall_feed.rs`).
+    pub data_plane_addresses: Arc<tokio::sync::watch::Sender<RemoteAddresses>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
     /// `flotilla lb` processes connected now (`remote_lb.rs`): the health board holds only
     /// while one is.
     pub data_planes: std::sync::atomic::AtomicUsize,
 }
+
+/// The addresses of each connected remote data plane, by connection number.
+pub type RemoteAddresses =
+    std::collections::BTreeMap<u64, std::collections::BTreeSet<std::net::Ipv4Addr>>;
 
 /// Which of a region's services a request is for.
 #[derive(Debug, Clone, Copy)]
@@ -127,13 +138,22 @@ impl Region {
                 Arc::clone(&self.dns),
             ));
             background.push(crate::firewall_feed::spawn(
-                Arc::clone(&self.ec2),
-                Arc::clone(&self.ecs),
-                Arc::clone(&self.elbv2),
+                crate::firewall_feed::Sources {
+                    ec2: Arc::clone(&self.ec2),
+                    ecs: Arc::clone(&self.ecs),
+                    elbv2: Arc::clone(&self.elbv2),
+                    remote_data_planes: self.data_plane_addresses.subscribe(),
+                    own_data_plane: !self.remote_load_balancers,
+                },
                 Arc::clone(&self.firewall),
                 Arc::clone(&self.routes),
             ));
-            background.push(crate::routes::spawn(self.routes.subscribe()));
+            // The server reaches awsvpc tasks on every host: its load balancers and health
+            // checks connect to task addresses.
+            background.push(flotilla_proxy::task_routes::follow(
+                self.routes.subscribe(),
+                self.routes_ledger.clone(),
+            ));
         }
     }
 
@@ -256,6 +276,13 @@ impl Regions {
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
         for region in self.all() {
             region.stop_background();
+        }
+    }
+
+    /// Removes the routes to tasks the regions added (once their background has stopped).
+    pub async fn release_routes(&self) {
+        for region in self.all() {
+            flotilla_proxy::task_routes::remove_recorded(&region.routes_ledger).await;
         }
     }
 
@@ -408,6 +435,8 @@ impl Regions {
             dns: Arc::new(dns),
             firewall: Arc::new(firewall),
             routes: Arc::new(routes),
+            routes_ledger: logs_dir.join("task-routes.json"),
+            data_plane_addresses: Arc::new(tokio::sync::watch::channel(RemoteAddresses::new()).0),
             remote_load_balancers: settings.remote_load_balancers,
             ecs,
             logs,

@@ -3,9 +3,11 @@
 //! upgraded to a WebSocket. The region's ELBv2 records, the addresses of its instance targets
 //! and the certificates of its HTTPS listeners go down whenever they change; the data plane's
 //! health board comes up and becomes the region's (DescribeTargetHealth, load balancer state).
+//! The region's routes to task slices go down too, and the data plane's addresses come up into
+//! the tasks' security groups (`firewall_feed.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +25,9 @@ use crate::App;
 /// How often the snapshot is rebuilt to catch changes outside ELBv2's records (an instance's
 /// address, a re-imported certificate).
 const RECHECK: Duration = Duration::from_millis(500);
+
+/// Numbers the connections, so each one's addresses go when it does.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The WebSocket of a remote data plane of the region the request names.
 pub async fn connect(
@@ -51,9 +56,11 @@ pub async fn connect(
     upgrade.on_upgrade(move |socket| async move {
         tracing::info!(region = %region.name, "remote data plane connected");
         region.data_planes.fetch_add(1, Ordering::SeqCst);
-        if let Err(error) = serve(Arc::clone(&region), socket).await {
+        let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = serve(Arc::clone(&region), socket, connection).await {
             tracing::info!(%error, "remote data plane disconnected");
         }
+        region.data_plane_addresses.send_if_modified(|all| all.remove(&connection).is_some());
         if region.data_planes.fetch_sub(1, Ordering::SeqCst) > 1 {
             return; // another one is connected and keeps the board
         }
@@ -107,11 +114,13 @@ fn snapshot(region: &Region) -> Snapshot {
             );
         }
     }
-    Snapshot { records, instances, certificates }
+    let routes = (**region.routes.borrow()).clone();
+    Snapshot { records, instances, certificates, routes }
 }
 
-async fn serve(region: Arc<Region>, mut socket: WebSocket) -> Result<(), String> {
+async fn serve(region: Arc<Region>, mut socket: WebSocket, connection: u64) -> Result<(), String> {
     let mut changes = region.elbv2.records.subscribe();
+    let mut routes = region.routes.subscribe();
     let mut recheck = tokio::time::interval(RECHECK);
     let mut sent: Option<Snapshot> = None;
     loop {
@@ -123,12 +132,19 @@ async fn serve(region: Arc<Region>, mut socket: WebSocket) -> Result<(), String>
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return Ok(()) },
+            changed = routes.changed() => if changed.is_err() { return Ok(()) },
             _ = recheck.tick() => {}
             message = socket.recv() => {
                 let Some(message) = message else { return Ok(()) };
                 match message.map_err(|e| e.to_string())? {
                     Message::Text(text) => match serde_json::from_str::<Board>(text.as_str()) {
-                        Ok(board) => region.elbv2.health.replace(board.targets, board.balancers),
+                        Ok(board) => {
+                            region.data_plane_addresses.send_if_modified(|all| {
+                                let before = all.insert(connection, board.addresses.clone());
+                                before.as_ref() != Some(&board.addresses)
+                            });
+                            region.elbv2.health.replace(board.targets, board.balancers);
+                        }
                         Err(error) => tracing::warn!(%error, "a data plane sent what is no board"),
                     },
                     Message::Close(_) => return Ok(()),

@@ -9,9 +9,11 @@
 //! frames to the remote host's address (packets cross the segments' routers as UDP).
 //! The agent's routes carry `proto 77`: whatever this namespace has with it and the table no
 //! longer names is removed, also after a crash; `flvx0` goes when no host is on another segment.
-//! While other hosts exist, the host's FORWARD chain lets their traffic in to this host's slices
-//! (Docker's policy drops forwarded traffic; each task's own namespace enforces its security
-//! groups), one rule per slice commented `flotilla-slice`, removed when no other host is left.
+//! The host's FORWARD chain lets traffic from elsewhere in to this host's slices — other hosts'
+//! tasks, the server's and remote data planes' load balancers and health checks, which may be
+//! on another machine even when this host is the region's only one (Docker's policy drops
+//! forwarded traffic; each task's own namespace enforces its security groups): one rule per
+//! slice commented `flotilla-slice`, removed with the slice.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -79,10 +81,6 @@ impl Plan {
         let overlay =
             self.overlay.iter().filter_map(|(cidr, _)| Some((cidr.clone(), gateway(cidr)?)));
         self.direct.iter().cloned().chain(overlay).collect()
-    }
-
-    fn has_other_hosts(&self) -> bool {
-        !self.direct.is_empty() || !self.overlay.is_empty()
     }
 }
 
@@ -186,15 +184,14 @@ async fn apply(table: &RouteTable) -> Result<(), RouteError> {
             logged(run("ip", &["route", "del", cidr, "proto", PROTO]).await);
         }
     }
-    // Other hosts' traffic in to this host's slices, while there are other hosts.
-    let wanted: BTreeSet<String> =
-        if plan.has_other_hosts() { plan.own.clone() } else { BTreeSet::new() };
+    // Traffic from elsewhere in to this host's slices (reachable at a routable address).
+    let wanted = &plan.own;
     let open = current_openings().await?;
     for cidr in wanted.difference(&open) {
         let rule = opening(cidr);
         logged(run("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat()).await);
     }
-    for cidr in open.difference(&wanted) {
+    for cidr in open.difference(wanted) {
         let rule = opening(cidr);
         logged(run("iptables", &[&["-w", "5", "-D", "FORWARD"][..], &rule].concat()).await);
     }
