@@ -160,6 +160,15 @@ impl Segment {
         segment
     }
 
+    /// The bridge `name`, switching, with no address of the root namespace on it.
+    fn unaddressed(name: String) -> Segment {
+        let segment = Segment(name);
+        sh("ip", &["link", "add", &segment.0, "type", "bridge"]);
+        sh("ip", &["link", "set", &segment.0, "up"]);
+        sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &segment.switch_rule()].concat());
+        segment
+    }
+
     fn switch_rule(&self) -> [&str; 6] {
         ["-i", &self.0, "-o", &self.0, "-j", "ACCEPT"]
     }
@@ -281,6 +290,135 @@ fn eventually(what: &str, wanted: bool, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// A security group `name` in `vpc`: its id.
+fn security_group(server: &Flotilla, vpc: &str, name: &str) -> String {
+    let form =
+        format!("Action=CreateSecurityGroup&GroupName={name}&GroupDescription={name}&VpcId={vpc}");
+    first_value(&ec2_call(server, &form), "groupId")
+}
+
+/// Lets group `from` in to group `group` on TCP port 80.
+fn allow_http(server: &Flotilla, group: &str, from: &str) {
+    ec2_call(
+        server,
+        &format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId={group}&IpPermissions.1.IpProtocol=tcp\
+             &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80\
+             &IpPermissions.1.Groups.1.GroupId={from}"
+        ),
+    );
+}
+
+/// The address of an awsvpc task (its interface's).
+fn task_address(task: &aws_sdk_ecs::types::Task) -> String {
+    task.attachments()[0]
+        .details()
+        .iter()
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .expect("address")
+        .to_string()
+}
+
+/// A task of family `family` (the demo image running `command`, awsvpc), started on
+/// `instance` in `subnet` and `groups` (none: the VPC's default group), once it runs.
+async fn awsvpc_task(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    (family, command): (&str, &[&str]),
+    instance: String,
+    subnet: &str,
+    groups: &[&str],
+) -> aws_sdk_ecs::types::Task {
+    let definition = ecs
+        .register_task_definition()
+        .family(family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("main")
+                .image("flotilla/demo:latest")
+                .memory(32)
+                .set_command(Some(command.iter().map(|c| c.to_string()).collect()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let groups = groups.iter().map(|g| g.to_string()).collect::<Vec<_>>();
+    let config = AwsVpcConfiguration::builder()
+        .subnets(subnet)
+        .set_security_groups((!groups.is_empty()).then_some(groups))
+        .build()
+        .expect("awsvpc configuration");
+    let started = ecs
+        .start_task()
+        .cluster(cluster)
+        .task_definition(
+            definition.task_definition().and_then(|d| d.task_definition_arn()).expect("arn"),
+        )
+        .container_instances(instance)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
+        .send()
+        .await
+        .expect("start task");
+    assert!(started.failures().is_empty(), "{:?}", started.failures());
+    running(ecs, cluster, started.tasks()[0].task_arn().expect("arn")).await
+}
+
+/// The HTTP server of the demo image on port 80.
+const SERVE_HTTP: &[&str] = &["serve", "--port", "80"];
+
+/// A task's ARN.
+fn arn(task: &aws_sdk_ecs::types::Task) -> String {
+    task.task_arn().expect("arn").to_string()
+}
+
+/// An application load balancer `name` in `subnet` and group `balancers`, whose HTTP listener
+/// on port 80 forwards to `target`:80 (an ip target, checked every 5 s): its address.
+fn balance_to(
+    server: &Flotilla,
+    name: &str,
+    (subnet, vpc): (&str, &str),
+    balancers: &str,
+    target: &str,
+) -> String {
+    let lb = elbv2_call(
+        server,
+        &format!(
+            "Action=CreateLoadBalancer&Name={name}&Subnets.member.1={subnet}\
+             &SecurityGroups.member.1={balancers}"
+        ),
+    );
+    let (lb_arn, lb_address) = (first_value(&lb, "LoadBalancerArn"), first_value(&lb, "IpAddress"));
+    let target_group = first_value(
+        &elbv2_call(
+            server,
+            &format!(
+                "Action=CreateTargetGroup&Name={name}&Protocol=HTTP&Port=80&VpcId={vpc}\
+                 &TargetType=ip&HealthCheckIntervalSeconds=5&HealthCheckTimeoutSeconds=2"
+            ),
+        ),
+        "TargetGroupArn",
+    );
+    elbv2_call(
+        server,
+        &format!(
+            "Action=RegisterTargets&TargetGroupArn={target_group}\
+             &Targets.member.1.Id={target}&Targets.member.1.Port=80"
+        ),
+    );
+    elbv2_call(
+        server,
+        &format!(
+            "Action=CreateListener&LoadBalancerArn={lb_arn}&Protocol=HTTP&Port=80\
+             &DefaultActions.member.1.Type=forward\
+             &DefaultActions.member.1.TargetGroupArn={target_group}"
+        ),
+    );
+    lb_address
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     crate::support::ensure_demo_image();
@@ -323,100 +461,22 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     // Groups: the web task lets in its callers' group on port 80, and the server's address.
     let subnet = first_subnet(&server);
     let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
-    let group = |name: &str| {
-        first_value(
-            &ec2_call(
-                &server,
-                &format!(
-                    "Action=CreateSecurityGroup&GroupName={name}&GroupDescription={name}&VpcId={vpc}"
-                ),
-            ),
-            "groupId",
-        )
-    };
+    let group = |name: &str| security_group(&server, &vpc, name);
     let (web, callers, strangers, balancers) =
         (group("web"), group("callers"), group("strangers"), group("balancers"));
-    let allow = |from: &str| {
-        ec2_call(
-            &server,
-            &format!(
-                "Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp\
-                 &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&{from}"
-            ),
-        );
-    };
-    allow(&format!("IpPermissions.1.Groups.1.GroupId={callers}"));
+    allow_http(&server, &web, &callers);
 
-    let definition = |family: &str, command: &[&str]| {
-        let ecs = ecs.clone();
-        let family = family.to_string();
-        let command: Vec<String> = command.iter().map(|c| c.to_string()).collect();
-        async move {
-            ecs.register_task_definition()
-                .family(&family)
-                .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-                .container_definitions(
-                    ContainerDefinition::builder()
-                        .name("main")
-                        .image("flotilla/demo:latest")
-                        .memory(32)
-                        .set_command(Some(command))
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("register")
-                .task_definition()
-                .and_then(|d| d.task_definition_arn())
-                .expect("arn")
-                .to_string()
-        }
-    };
-    let server_definition = definition("hosts-web", &["serve", "--port", "80"]).await;
-    let shell_definition = definition("hosts-shell", &["sleep"]).await;
     // One task on each host: StartTask names the instance.
-    let start = |definition: String, instance: String, groups: Vec<String>| {
-        let ecs = ecs.clone();
-        let cluster = cluster.clone();
-        let subnet = subnet.clone();
-        async move {
-            let config = AwsVpcConfiguration::builder()
-                .subnets(subnet)
-                .set_security_groups(Some(groups))
-                .build()
-                .expect("awsvpc configuration");
-            let out = ecs
-                .start_task()
-                .cluster(&cluster)
-                .task_definition(definition)
-                .container_instances(instance)
-                .network_configuration(
-                    NetworkConfiguration::builder().awsvpc_configuration(config).build(),
-                )
-                .send()
-                .await
-                .expect("start task");
-            assert!(out.failures().is_empty(), "{:?}", out.failures());
-            out.tasks()[0].task_arn().expect("arn").to_string()
-        }
-    };
     let arn_of = |i: usize| instances[i].container_instance_arn().expect("arn").to_string();
-    let web_task = start(server_definition, arn_of(0), vec![web.clone()]).await;
-    let caller_task = start(shell_definition.clone(), arn_of(1), vec![callers.clone()]).await;
-    let stranger_task = start(shell_definition, arn_of(1), vec![strangers.clone()]).await;
-    let web_running = running(&ecs, &cluster, &web_task).await;
-    let caller_running = running(&ecs, &cluster, &caller_task).await;
-    let stranger_running = running(&ecs, &cluster, &stranger_task).await;
-    let address = |task: &aws_sdk_ecs::types::Task| {
-        task.attachments()[0]
-            .details()
-            .iter()
-            .find(|d| d.name() == Some("privateIPv4Address"))
-            .and_then(|d| d.value())
-            .expect("address")
-            .to_string()
-    };
-    let web_address = address(&web_running);
+    let shell = ("hosts-shell", &["sleep"][..]);
+    let web_running =
+        awsvpc_task(&ecs, &cluster, ("hosts-web", SERVE_HTTP), arn_of(0), &subnet, &[&web]).await;
+    let caller_running = awsvpc_task(&ecs, &cluster, shell, arn_of(1), &subnet, &[&callers]).await;
+    let stranger_running =
+        awsvpc_task(&ecs, &cluster, shell, arn_of(1), &subnet, &[&strangers]).await;
+    let (web_task, caller_task, stranger_task) =
+        (arn(&web_running), arn(&caller_running), arn(&stranger_running));
+    let web_address = task_address(&web_running);
     let runtime_id = |task: &aws_sdk_ecs::types::Task| {
         task.containers()[0].runtime_id().expect("container id").to_string()
     };
@@ -434,7 +494,7 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     assert_ne!(web_host_runs_it, caller_host_index, "the tasks are on different hosts");
     assert_ne!(
         web_address.rsplit_once('.').map(|(net, _)| net.to_string()),
-        address(&caller_running).rsplit_once('.').map(|(net, _)| net.to_string()),
+        task_address(&caller_running).rsplit_once('.').map(|(net, _)| net.to_string()),
         "each host has its own slice"
     );
 
@@ -455,41 +515,10 @@ async fn a_task_reaches_a_task_on_another_host_as_its_groups_allow() {
     );
     // The server's load balancer (in the balancers' group) reaches it through its route to
     // that host, an ip target; its traffic counts as the balancers' group's.
-    let lb = elbv2_call(
-        &server,
-        &format!(
-            "Action=CreateLoadBalancer&Name=hosts{n}&Subnets.member.1={subnet}\
-             &SecurityGroups.member.1={balancers}"
-        ),
-    );
-    let (lb_arn, lb_address) = (first_value(&lb, "LoadBalancerArn"), first_value(&lb, "IpAddress"));
-    let target_group = first_value(
-        &elbv2_call(
-            &server,
-            &format!(
-                "Action=CreateTargetGroup&Name=hosts{n}&Protocol=HTTP&Port=80&VpcId={vpc}\
-                 &TargetType=ip&HealthCheckIntervalSeconds=5&HealthCheckTimeoutSeconds=2"
-            ),
-        ),
-        "TargetGroupArn",
-    );
-    elbv2_call(
-        &server,
-        &format!(
-            "Action=RegisterTargets&TargetGroupArn={target_group}\
-             &Targets.member.1.Id={web_address}&Targets.member.1.Port=80"
-        ),
-    );
-    elbv2_call(
-        &server,
-        &format!(
-            "Action=CreateListener&LoadBalancerArn={lb_arn}&Protocol=HTTP&Port=80\
-             &DefaultActions.member.1.Type=forward\
-             &DefaultActions.member.1.TargetGroupArn={target_group}"
-        ),
-    );
+    let lb_address =
+        balance_to(&server, &format!("hosts{n}"), (&subnet, &vpc), &balancers, &web_address);
     assert_ne!(http_status(&lb_address), Some(200), "no rule names the balancers' group yet");
-    allow(&format!("IpPermissions.1.Groups.1.GroupId={balancers}"));
+    allow_http(&server, &web, &balancers);
     eventually("HTTP through the load balancer reaches the task on the other host", true, || {
         http_status(&lb_address) == Some(200)
     });
@@ -585,54 +614,15 @@ async fn hosts_on_two_segments_reach_each_others_tasks_through_the_overlay() {
     }
     let instances = joined(&ecs, &cluster, 2).await;
     let subnet = first_subnet(&server);
-    let register = |family: &str, command: &[&str]| {
-        let request = ecs
-            .register_task_definition()
-            .family(family)
-            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("main")
-                    .image("flotilla/demo:latest")
-                    .memory(32)
-                    .set_command(Some(command.iter().map(|c| c.to_string()).collect()))
-                    .build(),
-            );
-        async move {
-            let out = request.send().await.expect("register");
-            out.task_definition().and_then(|d| d.task_definition_arn()).expect("arn").to_string()
-        }
-    };
-    let web = register("segs-web", &["serve", "--port", "80"]).await;
-    let shell = register("segs-shell", &["sleep"]).await;
     // In the default group, whose members reach each other.
-    let start = |definition: String, instance: String| {
-        let config =
-            AwsVpcConfiguration::builder().subnets(&subnet).build().expect("awsvpc configuration");
-        let request = ecs
-            .start_task()
-            .cluster(&cluster)
-            .task_definition(definition)
-            .container_instances(instance)
-            .network_configuration(
-                NetworkConfiguration::builder().awsvpc_configuration(config).build(),
-            );
-        async move {
-            let out = request.send().await.expect("start task");
-            assert!(out.failures().is_empty(), "{:?}", out.failures());
-            out.tasks()[0].task_arn().expect("arn").to_string()
-        }
-    };
-    let tasks = [start(web, instances[0].clone()).await, start(shell, instances[1].clone()).await];
-    let running =
-        [running(&ecs, &cluster, &tasks[0]).await, running(&ecs, &cluster, &tasks[1]).await];
-    let web_address = running[0].attachments()[0]
-        .details()
-        .iter()
-        .find(|d| d.name() == Some("privateIPv4Address"))
-        .and_then(|d| d.value())
-        .expect("address")
-        .to_string();
+    let running = [
+        awsvpc_task(&ecs, &cluster, ("segs-web", SERVE_HTTP), instances[0].clone(), &subnet, &[])
+            .await,
+        awsvpc_task(&ecs, &cluster, ("segs-shell", &["sleep"]), instances[1].clone(), &subnet, &[])
+            .await,
+    ];
+    let tasks = [arn(&running[0]), arn(&running[1])];
+    let web_address = task_address(&running[0]);
     let caller = running[1].containers()[0].runtime_id().expect("container id").to_string();
     let caller_host = hosts
         .iter()
@@ -803,87 +793,13 @@ async fn a_remote_data_plane_reaches_tasks_by_the_routes_and_groups_the_server_s
 
     let subnet = first_subnet(&server);
     let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
-    let group = |name: &str| {
-        let form = format!(
-            "Action=CreateSecurityGroup&GroupName={name}&GroupDescription={name}&VpcId={vpc}"
-        );
-        first_value(&ec2_call(&server, &form), "groupId")
-    };
-    let (web, balancers) = (group("web"), group("balancers"));
-    let definition = ecs
-        .register_task_definition()
-        .family("remote-web")
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("main")
-                .image("flotilla/demo:latest")
-                .memory(32)
-                .set_command(Some(vec!["serve".into(), "--port".into(), "80".into()]))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register");
-    let config = AwsVpcConfiguration::builder()
-        .subnets(&subnet)
-        .security_groups(&web)
-        .build()
-        .expect("awsvpc configuration");
-    let started = ecs
-        .start_task()
-        .cluster(&cluster)
-        .task_definition(
-            definition.task_definition().and_then(|d| d.task_definition_arn()).expect("arn"),
-        )
-        .container_instances(instance)
-        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(config).build())
-        .send()
-        .await
-        .expect("start task");
-    let task_arn = started.tasks()[0].task_arn().expect("arn").to_string();
-    let task = running(&ecs, &cluster, &task_arn).await;
-    let task_address = task.attachments()[0]
-        .details()
-        .iter()
-        .find(|d| d.name() == Some("privateIPv4Address"))
-        .and_then(|d| d.value())
-        .expect("address")
-        .to_string();
-
-    let lb = elbv2_call(
-        &server,
-        &format!(
-            "Action=CreateLoadBalancer&Name=remote{n}&Subnets.member.1={subnet}\
-             &SecurityGroups.member.1={balancers}"
-        ),
-    );
-    let (lb_arn, lb_address) = (first_value(&lb, "LoadBalancerArn"), first_value(&lb, "IpAddress"));
-    let target_group = first_value(
-        &elbv2_call(
-            &server,
-            &format!(
-                "Action=CreateTargetGroup&Name=remote{n}&Protocol=HTTP&Port=80&VpcId={vpc}\
-                 &TargetType=ip&HealthCheckIntervalSeconds=5&HealthCheckTimeoutSeconds=2"
-            ),
-        ),
-        "TargetGroupArn",
-    );
-    elbv2_call(
-        &server,
-        &format!(
-            "Action=RegisterTargets&TargetGroupArn={target_group}\
-             &Targets.member.1.Id={task_address}&Targets.member.1.Port=80"
-        ),
-    );
-    elbv2_call(
-        &server,
-        &format!(
-            "Action=CreateListener&LoadBalancerArn={lb_arn}&Protocol=HTTP&Port=80\
-             &DefaultActions.member.1.Type=forward\
-             &DefaultActions.member.1.TargetGroupArn={target_group}"
-        ),
-    );
+    let (web, balancers) =
+        (security_group(&server, &vpc, "web"), security_group(&server, &vpc, "balancers"));
+    let task =
+        awsvpc_task(&ecs, &cluster, ("remote-web", SERVE_HTTP), instance, &subnet, &[&web]).await;
+    let (task_arn, task_address) = (arn(&task), task_address(&task));
+    let lb_address =
+        balance_to(&server, &format!("remote{n}"), (&subnet, &vpc), &balancers, &task_address);
     // The route to the task's slice arrives from the server (the namespace has no other).
     let slice = task_address.rsplit_once('.').map(|(net, _)| format!("{net}.0/24")).expect("slice");
     eventually("the data plane routes the task's slice through its host", true, || {
@@ -892,14 +808,7 @@ async fn a_remote_data_plane_reaches_tasks_by_the_routes_and_groups_the_server_s
     // Routed, but refused by the task's group: no rule names the balancers' group yet.
     assert!(!plane.get(&task_address), "the task's group lets the data plane in");
     assert!(!plane.get(&lb_address), "no rule names the balancers' group yet");
-    ec2_call(
-        &server,
-        &format!(
-            "Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp\
-             &IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80\
-             &IpPermissions.1.Groups.1.GroupId={balancers}"
-        ),
-    );
+    allow_http(&server, &web, &balancers);
     if !within(true, || plane.get(&lb_address)) {
         diagnose(std::slice::from_ref(&host), &["ip route", "iptables -S FORWARD"]);
         eprintln!("data plane routes: {}", plane.routes());
@@ -923,5 +832,142 @@ async fn a_remote_data_plane_reaches_tasks_by_the_routes_and_groups_the_server_s
     ecs.stop_task().cluster(&cluster).task(&task_arn).send().await.expect("stop");
     drop(plane);
     drop(host);
+    drop(bridge);
+}
+
+/// A router namespace between the root namespace (on a link of its own with it) and a segment
+/// the root namespace has no address on; removed with its links when dropped.
+struct Router(String);
+
+impl Router {
+    /// `{link}.1` (root) – `{link}.2` (router), the router at `{segment}.1` on `bridge`, and the
+    /// root namespace's route to the segment through the router.
+    fn start(netns: &str, bridge: &str, segment: &str, link: &str) -> Router {
+        let router = Router(netns.to_string());
+        sh("ip", &["netns", "add", netns]);
+        let (to_segment, to_root) = (format!("{netns}s"), format!("{netns}r"));
+        sh(
+            "ip",
+            &["link", "add", &to_segment, "type", "veth", "peer", "name", "eth0", "netns", netns],
+        );
+        sh("ip", &["link", "set", &to_segment, "master", bridge, "up"]);
+        sh(
+            "ip",
+            &["link", "add", &to_root, "type", "veth", "peer", "name", "eth1", "netns", netns],
+        );
+        sh("ip", &["addr", "add", &format!("{link}.1/24"), "dev", &to_root]);
+        sh("ip", &["link", "set", &to_root, "up"]);
+        for args in [
+            &["ip", "addr", "add", &format!("{segment}.1/24"), "dev", "eth0"][..],
+            &["ip", "addr", "add", &format!("{link}.2/24"), "dev", "eth1"],
+            &["ip", "link", "set", "eth0", "up"],
+            &["ip", "link", "set", "eth1", "up"],
+            &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+        ] {
+            sh("ip", &[&["netns", "exec", netns][..], args].concat());
+        }
+        sh("ip", &["route", "add", &format!("{segment}.0/24"), "via", &format!("{link}.2")]);
+        router
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        for end in ["s", "r"] {
+            let _ = Command::new("ip").args(["link", "del", &format!("{}{end}", self.0)]).output();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// The server's end of the overlay (`flvx78`), removed if a failed test left it.
+struct ServerEnd;
+
+impl Drop for ServerEnd {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", "flvx78"]).output();
+    }
+}
+
+/// The server on a segment of its own (the root namespace reaches the hosts' segment only
+/// through a router namespace, which knows nothing of task slices): it reaches an awsvpc task
+/// on the host through its own end of the overlay (`flvx78`), the host keeping its end
+/// (`flvx0`) for the server; its load balancer serves the task (its address counts as the
+/// balancers' group's), and a stopped server leaves neither the device nor its routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reaches_tasks_beyond_a_router_through_the_overlay() {
+    crate::support::ensure_demo_image();
+    let n = (std::process::id() + 151) % 200;
+    let segment = format!("192.168.{}", 20 + n % 100);
+    let link = format!("192.168.{}", 120 + n % 100);
+    let bridge = Segment::unaddressed(format!("flso{n}"));
+    let router = Router::start(&format!("flrt{n}"), &bridge.0, &segment, &link);
+    let _end = ServerEnd;
+    let (mut server, ecs, _cidr, cluster) = region(63, format!("far{n}")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("{segment}.2");
+    let mut host = Host::start(
+        &format!("flo{n}h"),
+        &bridge.0,
+        &address,
+        &format!("{segment}.1"),
+        &dir.path().join("host"),
+    );
+    let url = format!("http://{link}.1:{}", server.port);
+    host.start_agent(&url, &cluster, &server.data_dir.join("agent-token"), &address);
+    let instance = joined(&ecs, &cluster, 1).await.remove(0);
+
+    let subnet = first_subnet(&server);
+    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
+    let (web, balancers) =
+        (security_group(&server, &vpc, "web"), security_group(&server, &vpc, "balancers"));
+    allow_http(&server, &web, &balancers);
+    let task =
+        awsvpc_task(&ecs, &cluster, ("far-web", SERVE_HTTP), instance, &subnet, &[&web]).await;
+    let task_address = task_address(&task);
+    let lb_address =
+        balance_to(&server, &format!("far{n}"), (&subnet, &vpc), &balancers, &task_address);
+    if !within(true, || http_status(&lb_address) == Some(200)) {
+        diagnose(
+            std::slice::from_ref(&host),
+            &["ip route", "ip -d link show flvx0", "bridge fdb show dev flvx0"],
+        );
+        for command in [
+            &["ip", "route", "show", "proto", "78"][..],
+            &["ip", "-d", "link", "show", "flvx78"],
+            &["bridge", "fdb", "show", "dev", "flvx78"],
+            &["ip", "neigh", "show", "dev", "flvx78"],
+        ] {
+            let out = Command::new(command[0]).args(&command[1..]).output().expect("run");
+            eprintln!("root {command:?}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        panic!(
+            "the server's load balancer does not reach the task {task_address} beyond the router"
+        );
+    }
+    // Through the overlay, from the server's own address on its link.
+    let path = sh("ip", &["route", "get", &task_address]);
+    assert!(
+        path.contains("dev flvx78") && path.contains(&format!("src {link}.1")),
+        "the server's path to the task: {path}"
+    );
+    let far_end = host.docker(&["info"]).status.success()
+        && Command::new("ip")
+            .args(["netns", "exec", &host.netns, "ip", "link", "show", "flvx0"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    assert!(far_end, "the host keeps its end of the overlay for the server");
+
+    // Stopped, the server takes its end and its routes with it.
+    let slice = task_address.rsplit_once('.').map(|(net, _)| format!("{net}.0/24")).expect("slice");
+    server.terminate();
+    assert!(
+        !Command::new("ip").args(["link", "show", "flvx78"]).output().expect("ip").status.success(),
+        "a stopped server removes its end of the overlay"
+    );
+    let left = sh("ip", &["-4", "route", "show", "proto", "78"]);
+    assert!(!left.contains(&slice), "routes left: {left}");
+    drop(host);
+    drop(router);
     drop(bridge);
 }

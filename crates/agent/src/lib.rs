@@ -154,7 +154,15 @@ pub async fn run(
         };
         let firewalls = network::firewall::Firewalls::start(exempt);
         let nat = network::nat::Nat::new(local.host_id.clone());
-        Arc::new(engine::awsvpc::TaskNetworking::new(cni, firewalls, nat, demo_image::DEMO_IMAGE))
+        let routes =
+            network::routes::RouteFollower::start(registration::server_address(&config.server.url));
+        Arc::new(engine::awsvpc::TaskNetworking::new(
+            cni,
+            firewalls,
+            nat,
+            routes,
+            demo_image::DEMO_IMAGE,
+        ))
     });
     config.announce.task_networking = networking.is_some();
     // The spare pause container goes when the agent stops (tasks stay, for the next agent).

@@ -122,15 +122,28 @@ pub fn register_message(
 /// server's side can reach it at, unless told otherwise. A connected UDP socket names its
 /// local address without sending anything.
 pub fn route_address(server_url: &str) -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    socket.connect(server_target(server_url)?.as_str()).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+/// The `host:port` of a server URL (port 80 when it names none).
+fn server_target(server_url: &str) -> Option<String> {
     let authority = server_url.split("://").nth(1).unwrap_or(server_url).split('/').next()?;
-    let target = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    Some(if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
         authority.to_string()
     } else {
         format!("{authority}:80")
-    };
-    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
-    socket.connect(target.as_str()).ok()?;
-    socket.local_addr().ok().map(|a| a.ip())
+    })
+}
+
+/// The server's IPv4 address, as the URL names or resolves it (`None` when it does not).
+pub fn server_address(server_url: &str) -> Option<std::net::Ipv4Addr> {
+    use std::net::ToSocketAddrs;
+    server_target(server_url)?.to_socket_addrs().ok()?.find_map(|a| match a.ip() {
+        std::net::IpAddr::V4(ip) => Some(ip),
+        std::net::IpAddr::V6(_) => None,
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ mod forward;
 pub mod remote;
 pub mod route;
 mod sticky;
-pub mod task_routes;
 mod tcp;
 mod tls;
 mod upstream;

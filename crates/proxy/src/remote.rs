@@ -3,11 +3,11 @@
 //! server pushes over one WebSocket, with this machine's health board sent back. The protocol
 //! is `flotilla_elbv2::remote`. When the server is out of reach the listeners go on serving
 //! with the last records, and the connection is retried. This machine routes the region's task
-//! slices as the server does (`task_routes`), and tells the server its addresses, so awsvpc
+//! slices as the server does (`flotilla_hostnet::follow`), and tells the server its addresses, so awsvpc
 //! tasks' security groups let its connections in as the load balancers'.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -112,7 +112,7 @@ pub async fn run(
     let plane = crate::spawn(Arc::clone(&app));
     let (routes, route_table) = tokio::sync::watch::channel(Arc::default());
     let routes_ledger = config.data_dir.join("task-routes.json");
-    let router = crate::task_routes::follow(route_table, routes_ledger.clone());
+    let router = flotilla_hostnet::follow::follow(route_table, routes_ledger.clone());
     let keep_connected = async {
         let mut attempt = 0u32;
         loop {
@@ -134,15 +134,8 @@ pub async fn run(
     };
     plane.abort();
     router.abort();
-    crate::task_routes::remove_recorded(&routes_ledger).await;
+    flotilla_hostnet::follow::remove_recorded(&routes_ledger).await;
     result
-}
-
-/// This machine's addresses but loopback: where its connections to targets come from.
-async fn own_addresses() -> BTreeSet<Ipv4Addr> {
-    let mut addresses = crate::task_routes::local_addresses().await;
-    addresses.retain(|a| !a.is_loopback());
-    addresses
 }
 
 enum Failure {
@@ -195,7 +188,7 @@ async fn converse(
     tracing::info!(%url, "connected to the server");
     let mut report = tokio::time::interval(REPORT_EVERY);
     let mut sent: Option<Board> = None;
-    let mut addresses = own_addresses().await;
+    let mut addresses = flotilla_hostnet::own_addresses().await;
     let mut looked = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -219,7 +212,7 @@ async fn converse(
             }
             _ = report.tick() => {
                 if looked.elapsed() >= ADDRESSES_EVERY {
-                    addresses = own_addresses().await;
+                    addresses = flotilla_hostnet::own_addresses().await;
                     looked = tokio::time::Instant::now();
                 }
                 let (targets, balancers) = app.health.export();

@@ -8,7 +8,7 @@
 //! remote data planes (`remote_lb.rs`).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,14 +20,6 @@ use tokio::task::JoinHandle;
 /// Changes closer together than this are sent as one (ECS commits many times a second; agents
 /// need the result within seconds, not every step).
 const COALESCE: Duration = Duration::from_millis(200);
-
-/// This machine's IPv4 addresses but loopback: where the server's load balancers connect to
-/// tasks on other hosts from.
-async fn own_addresses() -> BTreeSet<Ipv4Addr> {
-    let mut addresses = flotilla_proxy::task_routes::local_addresses().await;
-    addresses.retain(|a| !a.is_loopback());
-    addresses
-}
 
 /// How often the server looks at its own addresses again.
 const ADDRESSES_EVERY: Duration = Duration::from_secs(30);
@@ -110,7 +102,7 @@ pub fn spawn(
         let mut looked: Option<std::time::Instant> = None;
         loop {
             if own_data_plane && looked.is_none_or(|at| at.elapsed() >= ADDRESSES_EVERY) {
-                addresses = own_addresses().await;
+                addresses = flotilla_hostnet::own_addresses().await;
                 looked = Some(std::time::Instant::now());
             }
             let (mut fresh, fresh_routes) = {

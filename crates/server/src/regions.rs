@@ -88,7 +88,7 @@ pub struct Region {
     /// The routes to every host's slices, likewise (the server routes them too, and so do
     /// remote data planes).
     pub routes: Arc<tokio::sync::watch::Sender<Arc<flotilla_api::routes::RouteTable>>>,
-    /// Where the server records the routes to tasks it adds (`task_routes`), so that a restart
+    /// Where the server records the routes to tasks it adds (`flotilla_hostnet::follow`), so that a restart
     /// removes what a crash left.
     routes_ledger: PathBuf,
     /// The addresses of the remote data planes connected now, by connection: their traffic
@@ -150,7 +150,7 @@ impl Region {
             ));
             // The server reaches awsvpc tasks on every host: its load balancers and health
             // checks connect to task addresses.
-            background.push(flotilla_proxy::task_routes::follow(
+            background.push(flotilla_hostnet::follow::follow(
                 self.routes.subscribe(),
                 self.routes_ledger.clone(),
             ));
@@ -282,7 +282,7 @@ impl Regions {
     /// Removes the routes to tasks the regions added (once their background has stopped).
     pub async fn release_routes(&self) {
         for region in self.all() {
-            flotilla_proxy::task_routes::remove_recorded(&region.routes_ledger).await;
+            flotilla_hostnet::follow::remove_recorded(&region.routes_ledger).await;
         }
     }
 

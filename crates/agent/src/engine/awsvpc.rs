@@ -50,13 +50,14 @@ impl TaskNetworking {
         cni: CniNetwork,
         firewalls: Arc<Firewalls>,
         nat: Nat,
+        routes: crate::network::routes::RouteFollower,
         pause_image: impl Into<String>,
     ) -> TaskNetworking {
         TaskNetworking {
             cni,
             firewalls,
             nat,
-            routes: crate::network::routes::RouteFollower::start(),
+            routes,
             pause_image: pause_image.into(),
             image_ready: tokio::sync::OnceCell::new(),
             spare: Arc::default(),
