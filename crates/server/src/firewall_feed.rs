@@ -74,13 +74,17 @@ fn publish<T: PartialEq>(feed: &watch::Sender<Arc<T>>, fresh: T) {
     });
 }
 
+/// The addresses of each connected remote data plane, by connection number.
+pub type RemoteAddresses =
+    std::collections::BTreeMap<u64, std::collections::BTreeSet<std::net::Ipv4Addr>>;
+
 /// What a region's tables are made of.
 pub struct Sources {
     pub ec2: Arc<flotilla_ec2::App>,
     pub ecs: Arc<flotilla_ecs::App>,
     pub elbv2: Arc<flotilla_elbv2::App>,
     /// The addresses of the remote data planes (`flotilla lb`) connected now.
-    pub remote_data_planes: watch::Receiver<crate::regions::RemoteAddresses>,
+    pub remote_data_planes: watch::Receiver<RemoteAddresses>,
     /// Whether this server runs the region's listeners itself (its own addresses are then a
     /// data plane's).
     pub own_data_plane: bool,

@@ -93,17 +93,14 @@ pub struct Region {
     routes_ledger: PathBuf,
     /// The addresses of the remote data planes connected now, by connection: their traffic
     /// counts as the load balancers' security groups' (`remote_lb.rs`, `firewall_feed.rs`).
-    pub data_plane_addresses: Arc<tokio::sync::watch::Sender<RemoteAddresses>>,
+    pub data_plane_addresses:
+        Arc<tokio::sync::watch::Sender<crate::firewall_feed::RemoteAddresses>>,
     /// The controller, upkeep, figures and retention, once the server serves.
     background: Mutex<Vec<JoinHandle<()>>>,
     /// `flotilla lb` processes connected now (`remote_lb.rs`): the health board holds only
     /// while one is.
     pub data_planes: std::sync::atomic::AtomicUsize,
 }
-
-/// The addresses of each connected remote data plane, by connection number.
-pub type RemoteAddresses =
-    std::collections::BTreeMap<u64, std::collections::BTreeSet<std::net::Ipv4Addr>>;
 
 /// Which of a region's services a request is for.
 #[derive(Debug, Clone, Copy)]
@@ -436,7 +433,9 @@ impl Regions {
             firewall: Arc::new(firewall),
             routes: Arc::new(routes),
             routes_ledger: logs_dir.join("task-routes.json"),
-            data_plane_addresses: Arc::new(tokio::sync::watch::channel(RemoteAddresses::new()).0),
+            data_plane_addresses: Arc::new(
+                tokio::sync::watch::channel(crate::firewall_feed::RemoteAddresses::new()).0,
+            ),
             remote_load_balancers: settings.remote_load_balancers,
             ecs,
             logs,
