@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Task cgroups as the engine needs them: the host's ([`HostCgroups`]), or a recording of what
-/// the engine asked ([`RecordingCgroups`], for its unit tests).
+/// Task cgroups as the engine needs them: the host's ([`HostCgroups`]), a recording of what
+/// the engine asked ([`RecordingCgroups`], for its unit tests), or none ([`NoCgroups`], for
+/// hollow agents, whose tasks have no processes).
 pub trait TaskCgroups: Send + Sync + std::fmt::Debug + 'static {
     /// Makes the task's cgroup with its limits; the parent to give Docker, or `None` where
     /// this machine has no cgroups the agent can manage (limits then apply per container).
@@ -44,6 +45,18 @@ impl TaskCgroups for HostCgroups {
     fn remove(&self, task_id: &str) {
         remove(task_id);
     }
+}
+
+/// No task cgroups: limits would apply per container (hollow agents run no process at all).
+#[derive(Debug, Default)]
+pub struct NoCgroups;
+
+impl TaskCgroups for NoCgroups {
+    fn create(&self, _: &str, _: Option<u32>, _: Option<u32>) -> std::io::Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn remove(&self, _: &str) {}
 }
 
 /// A task cgroup made: task id, cpu units, memory MiB.

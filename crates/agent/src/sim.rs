@@ -1,7 +1,8 @@
 //! Simulated ("hollow") agents for scale rehearsals and benchmarks, as Kubernetes' kubemark:
 //! many container instances in one process, each speaking the real agent protocol over its
-//! own connection, with a simulated runtime — a task "runs" at once (or after a set delay) and
-//! no container exists. Never used where a test is about container behaviour.
+//! own connection and running the real task engine on the in-memory runtime
+//! (`RecordingRuntime::simulated`, no cgroups) — a container "starts" at once (or after a set
+//! delay) and no process exists. Never used where a test is about container behaviour.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,17 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::agent::{
-    AgentMessage, ContainerReport, Register, Report, ServerAddress, ServerMessage, TaskReport,
-    TaskSpec, HEARTBEAT_INTERVAL,
+    AgentMessage, Register, ServerAddress, ServerMessage, HEARTBEAT_INTERVAL,
 };
 use flotilla_api::instance::{Resource, VersionInfo};
-use flotilla_api::task::TaskStatus;
 use flotilla_api::taskdef::Attribute;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
 use crate::connection::{backoff, connect, encode, parse, register_on, ConnectionError};
-use crate::engine::now;
+use crate::engine::{Engine, EngineConfig};
+use crate::runtime::recording::RecordingRuntime;
 
 /// Registrations in flight at once, so thousands of agents do not all dial in the same
 /// millisecond.
@@ -71,6 +71,27 @@ pub async fn run(config: SimConfig) -> Result<(), SimError> {
     Ok(())
 }
 
+/// The task engine of hollow agent `n`: the agent's own, on a runtime whose containers are
+/// records (each start taking the configured delay), with no cgroups, networking, logs or
+/// credentials.
+fn hollow_engine(n: usize, config: &SimConfig) -> Engine {
+    let engine_config = EngineConfig {
+        agent_id: format!("{}-{n}", config.name_prefix),
+        allow_privileged: true,
+        cleanup_wait: Duration::from_secs(3 * 3600),
+        metadata_url: None,
+        resolver: None,
+        log_groups: None,
+        networking: None,
+        credentials_port: None,
+        execution_resources: None,
+        clock: Arc::new(flotilla_api::clock::SystemClock),
+        cgroups: Arc::new(crate::cgroup::NoCgroups),
+    };
+    let runtime = Arc::new(RecordingRuntime::simulated(config.start_delay));
+    Engine::start(runtime, engine_config, BTreeMap::new())
+}
+
 /// One instance's lifetime: connect, register, serve; reconnect with backoff.
 async fn hollow_agent(
     n: usize,
@@ -81,11 +102,11 @@ async fn hollow_agent(
     let mut instance_id: Option<String> = None;
     // Kept in memory only: a restarted simulation registers new instances.
     let mut credential: Option<String> = None;
-    let mut tasks = SimTasks::default();
+    let engine = hollow_engine(n, config);
     let mut attempt = 0;
     loop {
         let identity = (&mut instance_id, &mut credential);
-        match serve(n, config, registering, registered, identity, &mut tasks).await {
+        match serve(n, config, registering, registered, identity, &engine).await {
             Err(ConnectionError::Fatal(message)) => return Err(SimError::Fatal(n, message)),
             Err(ConnectionError::Transient(message)) => {
                 tracing::debug!(n, %message, "hollow agent reconnecting");
@@ -103,8 +124,9 @@ async fn serve(
     registering: &tokio::sync::Semaphore,
     registered: &AtomicUsize,
     (instance_id, credential): (&mut Option<String>, &mut Option<String>),
-    tasks: &mut SimTasks,
+    engine: &Engine,
 ) -> Result<(), ConnectionError> {
+    let mut reports = engine.report_channel();
     let mut socket = {
         let _permit =
             registering.acquire().await.map_err(|e| ConnectionError::Fatal(e.to_string()))?;
@@ -123,27 +145,17 @@ async fn serve(
         socket
     };
     let send = |m: &AgentMessage| encode(m).map_err(|e| ConnectionError::Fatal(e.to_string()));
-    socket.send(send(&AgentMessage::Report(tasks.report()))?).await.map_err(transient)?;
+    let report = reports.borrow_and_update().clone();
+    socket.send(send(&AgentMessage::Report(report))?).await.map_err(transient)?;
     // Heartbeats start at a random phase so thousands of agents do not beat in step.
     let phase = Duration::from_millis(fastrand::u64(..HEARTBEAT_INTERVAL.as_millis() as u64));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + phase, HEARTBEAT_INTERVAL);
     loop {
-        let promote_at = tasks.next_start();
-        let promote = async {
-            match promote_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             message = socket.next() => {
                 let Some(message) = message else { return Err(transient("server closed the connection")) };
                 match parse(&message.map_err(transient)?) {
-                    Some(ServerMessage::Desired(desired)) => {
-                        if tasks.apply(desired.tasks, config.start_delay) {
-                            socket.send(send(&AgentMessage::Report(tasks.report()))?).await.map_err(transient)?;
-                        }
-                    }
+                    Some(ServerMessage::Desired(desired)) => engine.apply(desired).await,
                     Some(ServerMessage::Refused { message }) => return Err(ConnectionError::Fatal(message)),
                     Some(
                         ServerMessage::Registered { .. }
@@ -154,10 +166,12 @@ async fn serve(
                     | None => {}
                 }
             }
-            () = promote => {
-                if tasks.promote(Instant::now()) {
-                    socket.send(send(&AgentMessage::Report(tasks.report()))?).await.map_err(transient)?;
+            changed = reports.changed() => {
+                if changed.is_err() {
+                    return Ok(());
                 }
+                let report = reports.borrow_and_update().clone();
+                socket.send(send(&AgentMessage::Report(report))?).await.map_err(transient)?;
             }
             _ = heartbeat.tick() => {
                 socket.send(send(&AgentMessage::Heartbeat)?).await.map_err(transient)?;
@@ -215,120 +229,75 @@ fn registration(n: usize, config: &SimConfig, instance_id: Option<String>) -> Re
     }
 }
 
-/// The simulated runtime of one instance: tasks and when each becomes RUNNING.
-#[derive(Default)]
-struct SimTasks {
-    tasks: BTreeMap<String, SimTask>,
-}
-
-struct SimTask {
-    containers: Vec<String>,
-    status: TaskStatus,
-    running_at: Option<Instant>,
-    started_at: Option<f64>,
-    stopped_at: Option<f64>,
-}
-
-impl SimTasks {
-    /// Takes a desired state; returns whether anything changed (a report is due).
-    fn apply(&mut self, desired: Vec<TaskSpec>, delay: Duration) -> bool {
-        let mut changed = false;
-        let wanted: BTreeMap<&str, &TaskSpec> =
-            desired.iter().map(|t| (t.task_arn.as_str(), t)).collect();
-        let before = self.tasks.len();
-        self.tasks.retain(|arn, _| wanted.contains_key(arn.as_str()));
-        changed |= self.tasks.len() != before;
-        for (arn, spec) in wanted {
-            let task = self.tasks.entry(arn.to_string()).or_insert_with(|| {
-                changed = true;
-                SimTask {
-                    containers: spec.containers.iter().filter_map(|c| c.name.clone()).collect(),
-                    status: TaskStatus::Pending,
-                    running_at: Some(Instant::now() + delay),
-                    started_at: None,
-                    stopped_at: None,
-                }
-            });
-            if spec.desired_status == TaskStatus::Stopped && task.status != TaskStatus::Stopped {
-                task.status = TaskStatus::Stopped;
-                task.running_at = None;
-                task.stopped_at = Some(now());
-                changed = true;
-            }
-        }
-        self.promote(Instant::now()) || changed
-    }
-
-    /// Tasks whose start delay is over become RUNNING; returns whether any did.
-    fn promote(&mut self, at: Instant) -> bool {
-        let mut changed = false;
-        for task in self.tasks.values_mut() {
-            if task.running_at.is_some_and(|t| t <= at) {
-                task.running_at = None;
-                task.status = TaskStatus::Running;
-                task.started_at = Some(now());
-                changed = true;
-            }
-        }
-        changed
-    }
-
-    fn next_start(&self) -> Option<Instant> {
-        self.tasks.values().filter_map(|t| t.running_at).min()
-    }
-
-    fn report(&self) -> Report {
-        let tasks = self
-            .tasks
-            .iter()
-            .map(|(arn, task)| TaskReport {
-                task_arn: arn.clone(),
-                last_status: task.status,
-                containers: task
-                    .containers
-                    .iter()
-                    .map(|name| ContainerReport {
-                        name: name.clone(),
-                        last_status: task.status,
-                        exit_code: (task.status == TaskStatus::Stopped).then_some(0),
-                        ..ContainerReport::default()
-                    })
-                    .collect(),
-                started_at: task.started_at,
-                stopped_at: task.stopped_at,
-                execution_stopped_at: task.stopped_at,
-                ..TaskReport::default()
-            })
-            .collect();
-        Report { tasks }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flotilla_api::agent::{DesiredState, TaskSpec};
+    use flotilla_api::task::TaskStatus;
+    use flotilla_api::taskdef::ContainerDefinition;
 
-    fn spec(arn: &str, desired: TaskStatus) -> TaskSpec {
-        TaskSpec { task_arn: arn.into(), desired_status: desired, ..TaskSpec::default() }
+    fn config(start_delay: Duration) -> SimConfig {
+        SimConfig {
+            server: ServerAddress::new("http://127.0.0.1:1", None),
+            cluster: "c".into(),
+            token: "t".into(),
+            count: 1,
+            cpu: 1024,
+            memory: 2048,
+            zones: Vec::new(),
+            attributes: Vec::new(),
+            start_delay,
+            name_prefix: "hollow".into(),
+        }
     }
 
-    #[test]
-    fn tasks_run_after_the_delay_and_stop_when_told() {
-        let mut sim = SimTasks::default();
-        assert!(sim.apply(vec![spec("t1", TaskStatus::Running)], Duration::from_secs(60)));
-        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Pending);
-        assert!(!sim.promote(Instant::now()));
-        assert!(sim.promote(Instant::now() + Duration::from_secs(61)));
-        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Running);
-        // The same desired state again changes nothing.
-        assert!(!sim.apply(vec![spec("t1", TaskStatus::Running)], Duration::ZERO));
-        assert!(sim.apply(vec![spec("t1", TaskStatus::Stopped)], Duration::ZERO));
-        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Stopped);
-        // Forgotten by the server: forgotten here.
-        assert!(sim.apply(vec![], Duration::ZERO));
-        assert!(sim.report().tasks.is_empty());
-        // No delay: RUNNING at once.
-        assert!(sim.apply(vec![spec("t2", TaskStatus::Running)], Duration::ZERO));
-        assert_eq!(sim.report().tasks[0].last_status, TaskStatus::Running);
+    fn desired(version: u64, status: TaskStatus) -> DesiredState {
+        let container = ContainerDefinition {
+            name: Some("main".into()),
+            image: Some("flotilla/demo:latest".into()),
+            ..ContainerDefinition::default()
+        };
+        let task = TaskSpec {
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef".into(),
+            cluster: "c".into(),
+            family: "f".into(),
+            revision: 1,
+            desired_status: status,
+            network_mode: "bridge".into(),
+            containers: vec![container],
+            ..TaskSpec::default()
+        };
+        DesiredState { version, tasks: vec![task] }
+    }
+
+    async fn status_after(
+        reports: &mut tokio::sync::watch::Receiver<flotilla_api::agent::Report>,
+        wanted: TaskStatus,
+    ) -> TaskStatus {
+        loop {
+            let now = reports.borrow_and_update().tasks.first().map(|t| t.last_status);
+            if now == Some(wanted) {
+                return wanted;
+            }
+            reports.changed().await.expect("the engine reports");
+        }
+    }
+
+    /// The hollow agent's engine is the agent's: a task runs once its start delay is over (on
+    /// tokio's paused clock, no time passes) and stops when told, reported as the real agent
+    /// reports it.
+    #[tokio::test(start_paused = true)]
+    async fn hollow_tasks_run_after_the_delay_and_stop_when_told() {
+        let engine = hollow_engine(0, &config(Duration::from_secs(60)));
+        let mut reports = engine.report_channel();
+        engine.apply(desired(1, TaskStatus::Running)).await;
+        let started = tokio::time::Instant::now();
+        status_after(&mut reports, TaskStatus::Running).await;
+        assert!(started.elapsed() >= Duration::from_secs(60), "ran before its start delay");
+        engine.apply(desired(2, TaskStatus::Stopped)).await;
+        status_after(&mut reports, TaskStatus::Stopped).await;
+        let report = reports.borrow().clone();
+        let container = &report.tasks[0].containers[0];
+        assert_eq!((container.name.as_str(), container.exit_code), ("main", Some(0)));
     }
 }

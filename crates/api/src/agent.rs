@@ -245,6 +245,10 @@ pub struct TaskSpec {
     /// the machine resolves with the server ([`TASK_CREDENTIALS_PATH`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_id: Option<String>,
+    /// Whether the task has an execution role: its `awslogs` containers then start only if
+    /// the role may write their streams (asked of the server, [`EXECUTION_RESOURCES_PATH`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub execution_role: bool,
 }
 
 /// An awsvpc task's interface as the server assigned it: the agent wires the task's namespace

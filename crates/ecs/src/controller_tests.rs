@@ -164,17 +164,56 @@ impl Harness {
     }
 
     async fn service(&self, desired: u32) {
+        self.service_with(desired, json!({})).await;
+    }
+
+    /// Service `web` of `desired` tasks of `web:1`, with `deploymentConfiguration`.
+    async fn service_with(&self, desired: u32, configuration: Value) {
+        self.revision("flotilla/demo:latest").await;
+        self.call(
+            "CreateService",
+            json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": desired,
+                   "deploymentConfiguration": configuration}),
+        )
+        .await;
+    }
+
+    /// Time enough for running tasks without health checks to count as healthy.
+    async fn stable(&self) {
+        self.clock.advance(Duration::from_secs_f64(super::STABLE_AFTER_SECONDS + 1.0));
+    }
+
+    /// A new revision of `web` running `image`.
+    async fn revision(&self, image: &str) {
         self.call(
             "RegisterTaskDefinition",
             json!({"family": "web", "containerDefinitions": [
-                {"name": "app", "image": "flotilla/demo:latest", "memory": 128}]}),
+                {"name": "app", "image": image, "memory": 128}]}),
         )
         .await;
-        self.call(
-            "CreateService",
-            json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": desired}),
-        )
-        .await;
+    }
+
+    /// The revision of the task definition `task` runs.
+    fn revision_of(&self, task: &str) -> String {
+        let state = self.app.state.read();
+        let task = state.tasks.values().find(|t| t.task.task_arn == task).expect("the task");
+        task.task.task_definition_arn.rsplit(':').next().unwrap_or_default().to_string()
+    }
+
+    /// The service's deployments: (task definition revision, status, rollout state).
+    async fn deployments(&self) -> Vec<(String, String, String)> {
+        let described = self.call("DescribeServices", json!({"services": ["web"]})).await;
+        let text = |d: &Value, key: &str| d[key].as_str().unwrap_or_default().to_string();
+        described["services"][0]["deployments"]
+            .as_array()
+            .expect("deployments")
+            .iter()
+            .map(|d| {
+                let definition = text(d, "taskDefinition");
+                let revision = definition.rsplit(':').next().unwrap_or_default().to_string();
+                (revision, text(d, "status"), text(d, "rolloutState"))
+            })
+            .collect()
     }
 }
 
@@ -286,4 +325,115 @@ async fn stopped_tasks_are_forgotten_an_hour_after_they_stopped() {
     h.clock.advance(Duration::from_secs(2));
     crate::housekeeping::sweep(&h.app).await;
     assert!(!h.tasks().iter().any(|t| t.0 == task), "forgotten after it");
+}
+
+/// A rolling deployment with ECS's defaults (minimum healthy 100 %, maximum 200 %): the new
+/// revision's tasks start first, the old ones keep running until the new ones run, then stop;
+/// the deployment completes once the old tasks are gone.
+#[tokio::test]
+async fn a_rolling_deployment_stops_old_tasks_only_once_new_ones_run() {
+    let mut h = Harness::new().await;
+    let _ = (h.instance("host-a").await, h.instance("host-b").await);
+    h.service(2).await;
+    h.pass().await;
+    let old: Vec<(String, String)> = h.tasks().into_iter().map(|t| (t.0, t.1)).collect();
+    for (task, on) in &old {
+        h.report(on, task, TaskStatus::Running, None).await;
+    }
+    h.stable().await;
+    h.pass().await;
+    assert_eq!(h.deployments().await, [("1".into(), "PRIMARY".into(), "COMPLETED".into())]);
+
+    h.revision("flotilla/demo:next").await;
+    h.call("UpdateService", json!({"service": "web", "taskDefinition": "web:2"})).await;
+    h.pass().await;
+    let tasks = h.tasks();
+    let new: Vec<(String, String)> = tasks
+        .iter()
+        .filter(|t| !old.iter().any(|o| o.0 == t.0))
+        .map(|t| (t.0.clone(), t.1.clone()))
+        .collect();
+    assert_eq!(new.len(), 2, "up to 200 %: both new tasks at once: {tasks:?}");
+    assert!(new.iter().all(|(task, _)| h.revision_of(task) == "2"));
+    let old_desired = |h: &Harness| -> Vec<TaskStatus> {
+        h.tasks().iter().filter(|t| old.iter().any(|o| o.0 == t.0)).map(|t| t.2).collect()
+    };
+    // The new tasks are not running yet: the old ones stay (minimum healthy 100 %).
+    h.pass().await;
+    assert_eq!(old_desired(&h), [TaskStatus::Running, TaskStatus::Running]);
+
+    for (task, on) in &new {
+        h.report(on, task, TaskStatus::Running, None).await;
+    }
+    // Running, not yet stable: still not healthy enough to replace the old ones.
+    h.pass().await;
+    assert_eq!(old_desired(&h), [TaskStatus::Running, TaskStatus::Running]);
+    h.stable().await;
+    h.pass().await;
+    assert_eq!(old_desired(&h), [TaskStatus::Stopped, TaskStatus::Stopped]);
+    let stopped = h.tasks();
+    assert!(
+        stopped
+            .iter()
+            .filter(|t| old.iter().any(|o| o.0 == t.0))
+            .all(|t| t.4.as_deref() == Some("ServiceSchedulerInitiated")),
+        "{stopped:?}"
+    );
+    for (task, on) in &old {
+        h.report(on, task, TaskStatus::Stopped, None).await;
+    }
+    h.pass().await;
+    assert_eq!(h.deployments().await, [("2".into(), "PRIMARY".into(), "COMPLETED".into())]);
+}
+
+/// The deployment circuit breaker with rollback: a new revision whose tasks fail to start
+/// fails once the failures reach ECS's threshold (at least 3), and a deployment of the last
+/// completed revision takes over; the old task runs all along.
+#[tokio::test]
+async fn the_circuit_breaker_rolls_back_a_deployment_whose_tasks_fail() {
+    let mut h = Harness::new().await;
+    let a = h.instance("host-a").await;
+    let breaker = json!({"deploymentCircuitBreaker": {"enable": true, "rollback": true}});
+    h.service_with(1, breaker).await;
+    h.pass().await;
+    let old = h.tasks()[0].0.clone();
+    h.report(&a, &old, TaskStatus::Running, None).await;
+    h.stable().await;
+    h.pass().await;
+    assert_eq!(h.deployments().await, [("1".into(), "PRIMARY".into(), "COMPLETED".into())]);
+
+    h.revision("flotilla/demo:broken").await;
+    h.call("UpdateService", json!({"service": "web", "taskDefinition": "web:2"})).await;
+    for failure in 1..=3 {
+        h.pass().await;
+        let tasks = h.tasks();
+        let Some(attempt) = tasks
+            .iter()
+            .find(|t| t.0 != old && t.2 == TaskStatus::Running && t.3 != TaskStatus::Stopped)
+        else {
+            panic!("no attempt {failure}: {tasks:?}\n{:?}", h.deployments().await);
+        };
+        assert_eq!(h.revision_of(&attempt.0), "2");
+        h.report(&a, &attempt.0, TaskStatus::Stopped, Some("TaskFailedToStart")).await;
+        // Past the service's throttle (2^failures seconds).
+        h.clock.advance(Duration::from_secs(60));
+    }
+    h.pass().await;
+    let deployments = h.deployments().await;
+    assert_eq!(
+        deployments.first().map(|d| (d.0.as_str(), d.1.as_str())),
+        Some(("1", "PRIMARY")),
+        "rolled back to the last completed revision: {deployments:?}"
+    );
+    // The failed deployment went with its last task; the rollback names it.
+    let described = h.call("DescribeServices", json!({"services": ["web"]})).await;
+    let reason = described["services"][0]["deployments"][0]["rolloutStateReason"].to_string();
+    assert!(reason.contains("circuit breaker: rolling back to deploymentId"), "{reason}");
+    assert!(!deployments.iter().any(|d| d.0 == "2"), "{deployments:?}");
+    let tasks = h.tasks();
+    let kept = tasks.iter().find(|t| t.0 == old).expect("the old task");
+    assert_eq!(kept.2, TaskStatus::Running, "the old task ran all along: {tasks:?}");
+    let events = h.call("DescribeServices", json!({"services": ["web"]})).await;
+    let said = events["services"][0]["events"].to_string();
+    assert!(said.contains("deployment failed: tasks failed to start"), "{said}");
 }

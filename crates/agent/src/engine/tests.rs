@@ -321,3 +321,27 @@ async fn a_killed_essential_container_always_stops_its_task_as_essential_contain
     let stopped = h.until_status(TaskStatus::Stopped).await;
     assert_eq!(stopped.stop_code.as_deref(), Some("EssentialContainerExited"));
 }
+
+/// An `awslogs` container asks the server for its execution role's leave to write its stream
+/// only when the task has an execution role: without one it starts (this engine has no server
+/// to ask), with one it cannot start here and the task fails as ECS's would.
+#[tokio::test(start_paused = true)]
+async fn only_a_task_with_an_execution_role_asks_leave_for_its_log_streams() {
+    let logged = ContainerDefinition {
+        log_configuration: Some(flotilla_api::taskdef::LogConfiguration {
+            log_driver: "awslogs".into(),
+            options: Some(BTreeMap::from([("awslogs-group".into(), "g".into())])),
+            secret_options: None,
+        }),
+        ..container("app")
+    };
+    let mut h = Harness::new();
+    h.desire(vec![spec(vec![logged.clone()])]).await;
+    h.until_status(TaskStatus::Running).await;
+
+    let mut h = Harness::new();
+    h.desire(vec![TaskSpec { execution_role: true, ..spec(vec![logged]) }]).await;
+    let stopped = h.until_status(TaskStatus::Stopped).await;
+    assert_eq!(stopped.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert!(h.runtime.calls_of("app").is_empty(), "no container was made");
+}

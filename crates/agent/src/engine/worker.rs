@@ -451,14 +451,15 @@ impl Worker {
 
     /// What the containers still to be created start with, as the task's execution role may
     /// have it (asked of the server): the values of their `secrets` and `secretOptions`, and
-    /// for `awslogs` containers the role's leave to write their streams. A task that cannot
-    /// have them fails to start with ECS's reason.
+    /// for `awslogs` containers of a task with an execution role the role's leave to write
+    /// their streams. A task that cannot have them fails to start with ECS's reason.
     async fn execution_resources(&mut self) -> Result<ExecutionResources, StopCause> {
+        let execution_role = self.run.spec.execution_role;
         let needs = |c: &ContainerDefinition| {
             let log = c.log_configuration.as_ref();
             let log_secrets = log.and_then(|l| l.secret_options.as_ref());
             c.secrets.iter().chain(log_secrets).any(|s| !s.is_empty())
-                || log.is_some_and(|l| l.log_driver == "awslogs")
+                || (execution_role && log.is_some_and(|l| l.log_driver == "awslogs"))
         };
         let pending = self.run.spec.containers.iter().filter(|c| {
             let name = c.name.as_deref().unwrap_or_default();

@@ -1,7 +1,9 @@
 //! A recording, in-memory [`Runtime`]: containers are records that start, run and exit when a
 //! test says so, and every call is kept in order. The task engine's unit tests run against it
 //! in milliseconds (with tokio's paused clock for stop timeouts); the Docker end-to-end tests
-//! stay the proof that the real runtime behaves the same.
+//! stay the proof that the real runtime behaves the same. Hollow agents (`flotilla sim
+//! agents`) run the real engine on it too ([`RecordingRuntime::simulated`]: no record kept,
+//! each start taking a set time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -69,6 +71,10 @@ struct World {
 /// [`RecordingRuntime::without_image`] (then a pull fails, as with no registry).
 pub struct RecordingRuntime {
     world: Mutex<World>,
+    /// Whether calls are kept (not by hollow agents, which run for days).
+    keeps_calls: bool,
+    /// How long a start takes.
+    start_delay: Duration,
     events_in: mpsc::Sender<String>,
     events_out: Mutex<Option<mpsc::Receiver<String>>>,
     missing_images: Mutex<BTreeSet<String>>,
@@ -79,6 +85,8 @@ impl Default for RecordingRuntime {
         let (events_in, events_out) = mpsc::channel(1024);
         RecordingRuntime {
             world: Mutex::default(),
+            keeps_calls: true,
+            start_delay: Duration::ZERO,
             events_in,
             events_out: Mutex::new(Some(events_out)),
             missing_images: Mutex::default(),
@@ -96,6 +104,17 @@ fn epoch_now() -> f64 {
 }
 
 impl RecordingRuntime {
+    /// A hollow agent's runtime: each start takes `start_delay`, and no call is kept.
+    pub fn simulated(start_delay: Duration) -> Self {
+        RecordingRuntime { keeps_calls: false, start_delay, ..RecordingRuntime::default() }
+    }
+
+    fn record(&self, world: &mut World, call: Call) {
+        if self.keeps_calls {
+            world.calls.push(call);
+        }
+    }
+
     /// An image that is not present and cannot be pulled.
     pub fn without_image(self, image: &str) -> Self {
         lock(&self.missing_images).insert(image.to_string());
@@ -202,7 +221,7 @@ impl Runtime for RecordingRuntime {
     }
 
     fn pull_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        lock(&self.world).calls.push(Call::Pull(image.to_string()));
+        self.record(&mut lock(&self.world), Call::Pull(image.to_string()));
         let missing = lock(&self.missing_images).contains(image);
         Box::pin(async move {
             if missing {
@@ -218,7 +237,7 @@ impl Runtime for RecordingRuntime {
         plan: &'a ContainerPlan,
     ) -> BoxFuture<'a, Result<String, RuntimeError>> {
         let mut world = lock(&self.world);
-        world.calls.push(Call::Create(plan.docker_name.clone()));
+        self.record(&mut world, Call::Create(plan.docker_name.clone()));
         let existing = world.containers.values().find(|c| c.name == plan.docker_name);
         let id = match existing {
             Some(c) => c.id.clone(),
@@ -245,22 +264,32 @@ impl Runtime for RecordingRuntime {
     }
 
     fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        let result = {
-            let mut world = lock(&self.world);
-            let name = world.containers.get(id).map(|c| c.name.clone()).unwrap_or_default();
-            world.calls.push(Call::Start(name));
-            Self::find_mut(&mut world, id).map(|c| {
-                if c.state != RunState::Running {
-                    c.state = RunState::Running;
-                    c.started_at = Some(epoch_now());
-                    c.exit_code = None;
-                }
-            })
+        let run = move || {
+            let result = {
+                let mut world = lock(&self.world);
+                let name = world.containers.get(id).map(|c| c.name.clone()).unwrap_or_default();
+                self.record(&mut world, Call::Start(name));
+                Self::find_mut(&mut world, id).map(|c| {
+                    if c.state != RunState::Running {
+                        c.state = RunState::Running;
+                        c.started_at = Some(epoch_now());
+                        c.exit_code = None;
+                    }
+                })
+            };
+            if result.is_ok() {
+                let _ = self.events_in.try_send(id.to_string());
+            }
+            result
         };
-        if result.is_ok() {
-            let _ = self.events_in.try_send(id.to_string());
+        if self.start_delay.is_zero() {
+            let result = run();
+            return Box::pin(async move { result });
         }
-        Box::pin(async move { result })
+        Box::pin(async move {
+            tokio::time::sleep(self.start_delay).await;
+            run()
+        })
     }
 
     fn stop<'a>(
@@ -272,7 +301,7 @@ impl Runtime for RecordingRuntime {
             let ignores = {
                 let mut world = lock(&self.world);
                 let name = world.containers.get(id).map(|c| c.name.clone()).unwrap_or_default();
-                world.calls.push(Call::Stop(name, timeout));
+                self.record(&mut world, Call::Stop(name, timeout));
                 let c = Self::find_mut(&mut world, id)?;
                 c.state == RunState::Running && c.ignores_sigterm
             };
@@ -296,7 +325,7 @@ impl Runtime for RecordingRuntime {
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
         let mut world = lock(&self.world);
         if let Some(c) = world.containers.remove(id) {
-            world.calls.push(Call::Remove(c.name));
+            self.record(&mut world, Call::Remove(c.name));
         }
         Box::pin(async { Ok(()) })
     }

@@ -166,5 +166,6 @@ pub fn task_spec(task: &TaskRecord, definition: &TaskDefinition) -> TaskSpec {
         launch_type: Some(task.task.launch_type.clone()),
         // Set by the gateway, which holds the key ids are made with.
         credentials_id: None,
+        execution_role: crate::task_roles::execution_role_of(task, definition).is_some(),
     }
 }
