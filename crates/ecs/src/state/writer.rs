@@ -1,6 +1,10 @@
 //! The single writer: runs each group of queued changes (`flotilla_store::group`, the one
 //! group-commit writer every database uses) against committed state, commits their writes as
-//! one store transaction, applies them to the in-memory state, then answers.
+//! one store transaction, applies them to the in-memory state, then answers. Pipelined: while
+//! one group's transaction commits (the store's fsync), the next group is gathered and run
+//! against committed state overlaid by the committing group's writes, so it is ready to commit
+//! the moment the first is durable. Should that commit fail, the group prepared on top of it
+//! is answered with an error too (its changes saw writes that never happened).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -17,10 +21,11 @@ const MAX_BATCH: usize = 512;
 /// What a change staged: key -> new record, or `None` for a deletion.
 type Writes = BTreeMap<String, Option<Record>>;
 
-/// A change's view while it runs: committed state, overlaid by writes earlier in the same batch,
-/// overlaid by its own writes.
+/// A change's view while it runs: committed state, overlaid by the writes of the batch still
+/// committing, by writes earlier in the same batch, and by its own writes.
 pub struct Staged<'a> {
     state: &'a State,
+    committing: &'a Writes,
     batch: &'a Writes,
     mine: Writes,
 }
@@ -31,7 +36,7 @@ static NO_WRITES: Writes = Writes::new();
 impl<'a> Staged<'a> {
     /// A view of committed state only.
     pub fn read_only(state: &'a State) -> Self {
-        Staged { state, batch: &NO_WRITES, mine: Writes::new() }
+        Staged { state, committing: &NO_WRITES, batch: &NO_WRITES, mine: Writes::new() }
     }
 
     /// Committed state: borrowed for the whole change, not from this view, so what is read
@@ -40,9 +45,20 @@ impl<'a> Staged<'a> {
         self.state
     }
 
+    /// The write staged for `key` by this change, its batch or the batch committing (in that
+    /// order: the latest wins).
+    fn staged_value(&self, key: &str) -> Option<&Option<Record>> {
+        self.mine.get(key).or_else(|| self.batch.get(key)).or_else(|| self.committing.get(key))
+    }
+
+    /// The overlays, the latest first.
+    fn overlays(&self) -> [&Writes; 3] {
+        [&self.mine, self.batch, self.committing]
+    }
+
     /// The record under `key` as this change sees it.
     pub fn get(&self, key: &str) -> Option<Record> {
-        match self.mine.get(key).or_else(|| self.batch.get(key)) {
+        match self.staged_value(key) {
             Some(staged) => staged.clone(),
             None => self.state.get(key),
         }
@@ -59,22 +75,21 @@ impl<'a> Staged<'a> {
     /// The tasks placed on `instance_id` of `cluster` as this change sees them (committed ones
     /// overlaid by staged writes), so placements earlier in the same batch are counted.
     pub fn tasks_on(&self, cluster: &str, instance_id: &str) -> Vec<super::TaskRecord> {
-        let staged_value = |key: &str| self.mine.get(key).or_else(|| self.batch.get(key));
         let mut out: Vec<super::TaskRecord> = self
             .state
             .tasks_on(instance_id)
-            .filter(|t| staged_value(&super::task_key(&t.cluster, &t.id)).is_none())
+            .filter(|t| self.staged_value(&super::task_key(&t.cluster, &t.id)).is_none())
             .cloned()
             .collect();
         let prefix = super::task_prefix(cluster);
         let mut seen = std::collections::BTreeSet::new();
-        for writes in [&self.mine, self.batch] {
+        for writes in self.overlays() {
             for (key, record) in writes.range(prefix.clone()..) {
                 if !key.starts_with(&prefix) {
                     break;
                 }
                 if !seen.insert(key.clone()) {
-                    continue; // the change's own write wins over the batch's
+                    continue; // a later write wins over an earlier one
                 }
                 if let Some(Record::Task(task)) = record {
                     if task.instance_id.as_deref() == Some(instance_id) {
@@ -90,7 +105,7 @@ impl<'a> Staged<'a> {
 impl<'a> Staged<'a> {
     /// The write staged for `key`, if any: `Some(None)` for a staged deletion.
     pub fn staged_write(&self, key: &str) -> Option<Option<&Record>> {
-        self.mine.get(key).or_else(|| self.batch.get(key)).map(Option::as_ref)
+        self.staged_value(key).map(Option::as_ref)
     }
 
     /// A task as this change sees it, borrowed (no copy).
@@ -102,11 +117,12 @@ impl<'a> Staged<'a> {
         }
     }
 
-    /// The writes staged under `prefix` (earlier changes of the batch, then this one's, which
-    /// win): key and new record, `None` for a deletion.
+    /// The writes staged under `prefix` (the committing batch's, earlier changes of this
+    /// batch, then this change's, the latest winning): key and new record, `None` for a
+    /// deletion.
     pub fn pending(&self, prefix: &str) -> BTreeMap<&str, Option<&Record>> {
         let mut out: BTreeMap<&str, Option<&Record>> = BTreeMap::new();
-        for writes in [&self.mine, self.batch] {
+        for writes in self.overlays() {
             for (key, record) in writes.range(prefix.to_string()..) {
                 if !key.starts_with(prefix) {
                     break;
@@ -168,6 +184,27 @@ impl WriterHandle {
     }
 }
 
+/// A group's answers, owed once its writes are durable (or known not to be).
+type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+
+/// A group run against committed state (overlaid by `committing`): its writes and answers.
+fn prepare(state: &RwLock<State>, jobs: Vec<Job>, committing: &Writes) -> (Writes, Vec<Finish>) {
+    let mut batch = Writes::new();
+    let mut finishes = Vec::with_capacity(jobs.len());
+    let committed = state.read().unwrap_or_else(|e| e.into_inner());
+    for job in jobs {
+        let mut staged =
+            Staged { state: &committed, committing, batch: &batch, mine: Writes::new() };
+        let completion = job(&mut staged);
+        let mine = staged.mine;
+        if completion.keep {
+            batch.extend(mine);
+        }
+        finishes.push(completion.finish);
+    }
+    (batch, finishes)
+}
+
 async fn run(
     state: Arc<RwLock<State>>,
     store: Arc<dyn Store>,
@@ -176,40 +213,74 @@ async fn run(
     wakers: Arc<super::InstanceWakers>,
 ) {
     let mut groups = flotilla_store::group::Groups::counted(jobs, MAX_BATCH);
-    while let Some(batch_jobs) = groups.next().await {
-        let mut batch = Writes::new();
-        let mut finishes = Vec::with_capacity(batch_jobs.len());
-        {
-            let committed = state.read().unwrap_or_else(|e| e.into_inner());
-            for job in batch_jobs {
-                let mut staged = Staged { state: &committed, batch: &batch, mine: Writes::new() };
-                let completion = job(&mut staged);
-                let mine = staged.mine;
-                if completion.keep {
-                    batch.extend(mine);
-                }
-                finishes.push(completion.finish);
+    let mut open = true;
+    // A group prepared while the one before it committed.
+    let mut prepared: Option<(Writes, Vec<Finish>)> = None;
+    loop {
+        let (batch, finishes) = match prepared.take() {
+            Some(ready) => ready,
+            None if open => match groups.next().await {
+                Some(jobs) => prepare(&state, jobs, &NO_WRITES),
+                None => return,
+            },
+            None => return,
+        };
+        if batch.is_empty() {
+            for finish in finishes {
+                finish(Ok(()));
             }
+            continue;
         }
-
-        let batch_was_empty = batch.is_empty();
-        let outcome =
-            if batch_was_empty { Ok(()) } else { commit(&state, store.as_ref(), batch).await };
-        if !batch_was_empty && outcome.is_ok() {
-            let (revision, touched) = {
-                let mut state = state.write().unwrap_or_else(|e| e.into_inner());
-                (state.revision, std::mem::take(&mut state.touched))
-            };
-            notify.send_replace(revision);
-            wakers.wake(touched.iter());
-        }
-        for finish in finishes {
-            finish(outcome.clone());
+        // The commit, and meanwhile the next group run on top of this one's writes.
+        let outcome = {
+            let committing = commit(store.as_ref(), &batch);
+            tokio::pin!(committing);
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut committing => break outcome,
+                    next = groups.next(), if open && prepared.is_none() => match next {
+                        Some(jobs) => prepared = Some(prepare(&state, jobs, &batch)),
+                        None => open = false,
+                    },
+                }
+            }
+        };
+        match outcome {
+            Ok(revision) => {
+                let touched = {
+                    let mut state = state.write().unwrap_or_else(|e| e.into_inner());
+                    for (key, record) in batch {
+                        state.apply(&key, record);
+                    }
+                    state.revision = revision;
+                    std::mem::take(&mut state.touched)
+                };
+                notify.send_replace(revision);
+                wakers.wake(touched.iter());
+                for finish in finishes {
+                    finish(Ok(()));
+                }
+            }
+            Err(error) => {
+                for finish in finishes {
+                    finish(Err(error.clone()));
+                }
+                // Prepared on writes that never happened: nothing of it may be stored.
+                if let Some((_, next)) = prepared.take() {
+                    for finish in next {
+                        finish(Err(ApiError::server(
+                            "an earlier write failed to commit; nothing was stored, please retry",
+                        )));
+                    }
+                }
+            }
         }
     }
 }
 
-async fn commit(state: &RwLock<State>, store: &dyn Store, batch: Writes) -> Result<(), ApiError> {
+/// Commits `batch` to the store (applied to the in-memory state by the caller once durable).
+async fn commit(store: &dyn Store, batch: &Writes) -> Result<flotilla_store::Revision, ApiError> {
     let ops = batch
         .iter()
         .map(|(key, record)| match record {
@@ -218,14 +289,7 @@ async fn commit(state: &RwLock<State>, store: &dyn Store, batch: Writes) -> Resu
         })
         .collect();
     match store.commit(Txn { compares: Vec::new(), ops }).await {
-        Ok(TxnOutcome::Committed(revision)) => {
-            let mut state = state.write().unwrap_or_else(|e| e.into_inner());
-            for (key, record) in batch {
-                state.apply(&key, record);
-            }
-            state.revision = revision;
-            Ok(())
-        }
+        Ok(TxnOutcome::Committed(revision)) => Ok(revision),
         Ok(TxnOutcome::Conflict) => {
             // Only a second writer on the same store could cause this (HA without leadership).
             tracing::error!("store reported a conflict on an unguarded write");
@@ -237,3 +301,7 @@ async fn commit(state: &RwLock<State>, store: &dyn Store, batch: Writes) -> Resu
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
