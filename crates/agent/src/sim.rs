@@ -76,17 +76,13 @@ pub async fn run(config: SimConfig) -> Result<(), SimError> {
 /// credentials.
 fn hollow_engine(n: usize, config: &SimConfig) -> Engine {
     let engine_config = EngineConfig {
-        agent_id: format!("{}-{n}", config.name_prefix),
+        // Hollow containers are records: a privileged one harms nothing.
         allow_privileged: true,
-        cleanup_wait: Duration::from_secs(3 * 3600),
-        metadata_url: None,
-        resolver: None,
-        log_groups: None,
-        networking: None,
-        credentials_port: None,
-        execution_resources: None,
-        clock: Arc::new(flotilla_api::clock::SystemClock),
-        cgroups: Arc::new(crate::cgroup::NoCgroups),
+        ..EngineConfig::bare(
+            format!("{}-{n}", config.name_prefix),
+            Arc::new(flotilla_api::clock::SystemClock),
+            Arc::new(crate::cgroup::NoCgroups),
+        )
     };
     let runtime = Arc::new(RecordingRuntime::simulated(config.start_delay));
     Engine::start(runtime, engine_config, BTreeMap::new())

@@ -166,6 +166,31 @@ pub struct EngineConfig {
     pub cgroups: Arc<dyn crate::cgroup::TaskCgroups>,
 }
 
+impl EngineConfig {
+    /// An engine with none of the host's services (no metadata endpoint, resolver, log-group
+    /// checks, task networking, credentials or execution resources): the engine's unit tests
+    /// and hollow agents.
+    pub fn bare(
+        agent_id: String,
+        clock: Arc<dyn flotilla_api::clock::Clock>,
+        cgroups: Arc<dyn crate::cgroup::TaskCgroups>,
+    ) -> EngineConfig {
+        EngineConfig {
+            agent_id,
+            allow_privileged: false,
+            cleanup_wait: Duration::from_secs(3600),
+            metadata_url: None,
+            resolver: None,
+            log_groups: None,
+            networking: None,
+            credentials_port: None,
+            execution_resources: None,
+            clock,
+            cgroups,
+        }
+    }
+}
+
 type SharedRuns = Arc<Mutex<BTreeMap<String, TaskRun>>>;
 
 /// How often the agent looks for containers no task owns (always on the first desired state).

@@ -27,19 +27,7 @@ fn config() -> EngineConfig {
 }
 
 fn config_on(clock: Arc<ManualClock>, cgroups: Arc<RecordingCgroups>) -> EngineConfig {
-    EngineConfig {
-        clock,
-        cgroups,
-        agent_id: "unit".into(),
-        allow_privileged: false,
-        cleanup_wait: Duration::from_secs(3600),
-        metadata_url: None,
-        resolver: None,
-        log_groups: None,
-        networking: None,
-        credentials_port: None,
-        execution_resources: None,
-    }
+    EngineConfig::bare("unit".into(), clock, cgroups)
 }
 
 fn container(name: &str) -> ContainerDefinition {
