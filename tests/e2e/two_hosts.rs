@@ -689,6 +689,25 @@ struct DataPlane {
 }
 
 impl DataPlane {
+    /// A namespace on a link of its own with the root namespace (`{link}.1` there, `{link}.2`
+    /// here, its default route through the root namespace): beyond a router from every host.
+    fn routed(netns: &str, link: &str) -> DataPlane {
+        let outer = format!("{netns}o");
+        sh("ip", &["netns", "add", netns]);
+        sh("ip", &["link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns", netns]);
+        sh("ip", &["addr", "add", &format!("{link}.1/24"), "dev", &outer]);
+        sh("ip", &["link", "set", &outer, "up"]);
+        for args in [
+            &["ip", "addr", "add", &format!("{link}.2/24"), "dev", "eth0"][..],
+            &["ip", "link", "set", "eth0", "up"],
+            &["ip", "link", "set", "lo", "up"],
+            &["ip", "route", "add", "default", "via", &format!("{link}.1")],
+        ] {
+            sh("ip", &[&["netns", "exec", netns][..], args].concat());
+        }
+        DataPlane { netns: netns.to_string(), child: None }
+    }
+
     fn start(netns: &str, bridge: &str, address: &str) -> DataPlane {
         let outer = format!("{netns}o");
         sh("ip", &["netns", "add", netns]);
@@ -969,5 +988,96 @@ async fn the_server_reaches_tasks_beyond_a_router_through_the_overlay() {
     assert!(!left.contains(&slice), "routes left: {left}");
     drop(host);
     drop(router);
+    drop(bridge);
+}
+
+/// A remote data plane beyond a router (the root namespace routes between its link and the
+/// hosts' segment, where the server also is): it reaches an awsvpc task on the host through
+/// its own end of the overlay, and the host — whose server is on its segment — keeps its end
+/// for the data plane (`RouteTable::data_planes`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_data_plane_beyond_a_router_reaches_tasks_through_its_own_end() {
+    crate::support::ensure_demo_image();
+    let n = (std::process::id() + 37) % 200;
+    let segment = format!("192.168.{}", 20 + n % 100);
+    let link = format!("192.168.{}", 120 + n % 100);
+    let bridge = Segment::create(format!("flsp{n}"), &segment);
+    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 64) % 100);
+    let server = Flotilla::start_on_every_address(vec![
+        "--vpc-cidr".into(),
+        cidr,
+        "--load-balancers".into(),
+        "remote".into(),
+    ]);
+    let ecs = server.ecs();
+    let cluster = format!("beyond{n}");
+    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("{segment}.2");
+    let mut host = Host::start(
+        &format!("flp{n}h"),
+        &bridge.0,
+        &address,
+        &format!("{segment}.1"),
+        &dir.path().join("host"),
+    );
+    host.start_agent(
+        &format!("http://{segment}.1:{}", server.port),
+        &cluster,
+        &server.data_dir.join("agent-token"),
+        &address,
+    );
+    let instance = joined(&ecs, &cluster, 1).await.remove(0);
+    let mut plane = DataPlane::routed(&format!("flp{n}l"), &link);
+    let routed = Routed(bridge.0.clone(), format!("flp{n}lo"));
+    for rule in routed.rules() {
+        sh("iptables", &[&["-w", "5", "-I", "FORWARD", "1"][..], &rule].concat());
+    }
+    let plane_dir = dir.path().join("lb");
+    plane.run(&server, &format!("http://{link}.1:{}", server.port), &plane_dir);
+
+    let subnet = first_subnet(&server);
+    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
+    let (web, balancers) =
+        (security_group(&server, &vpc, "web"), security_group(&server, &vpc, "balancers"));
+    allow_http(&server, &web, &balancers);
+    let task =
+        awsvpc_task(&ecs, &cluster, ("beyond-web", SERVE_HTTP), instance, &subnet, &[&web]).await;
+    let task_address = task_address(&task);
+    let lb_address =
+        balance_to(&server, &format!("beyond{n}"), (&subnet, &vpc), &balancers, &task_address);
+    if !within(true, || plane.get(&lb_address)) {
+        diagnose(
+            std::slice::from_ref(&host),
+            &["ip route", "ip -d link show flvx0", "iptables -S FORWARD"],
+        );
+        let said = |args: &[&str]| {
+            let out = Command::new("ip").args(["netns", "exec", &plane.netns]).args(args).output();
+            out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+        };
+        eprintln!("data plane routes: {}", said(&["ip", "route"]));
+        eprintln!("data plane end: {}", said(&["ip", "-d", "link", "show", "flvx78"]));
+        eprintln!(
+            "data plane log: {}",
+            std::fs::read_to_string(plane_dir.with_extension("log")).unwrap_or_default()
+        );
+        panic!("the remote data plane beyond a router does not reach the task {task_address}");
+    }
+    let path = sh("ip", &["netns", "exec", &plane.netns, "ip", "route", "get", &task_address]);
+    assert!(path.contains("dev flvx78"), "the data plane's path to the task: {path}");
+    let host_end = Command::new("ip")
+        .args(["netns", "exec", &host.netns, "ip", "link", "show", "flvx0"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(host_end, "the host keeps its end for the data plane");
+    plane.stop(true);
+    let end_left = Command::new("ip")
+        .args(["netns", "exec", &plane.netns, "ip", "link", "show", "flvx78"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(!end_left, "a stopped data plane removes its end");
+    drop(routed);
+    drop(plane);
+    drop(host);
     drop(bridge);
 }

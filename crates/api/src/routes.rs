@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct RouteTable {
     pub routes: Vec<HostRoute>,
+    /// The addresses of the remote data planes (`flotilla lb`) connected now, which reach
+    /// tasks from them: a host that has none of them on its segments keeps its end of the
+    /// overlay for their packets.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub data_planes: BTreeSet<Ipv4Addr>,
 }
 
 /// The IPv4 addresses in the output of `ip -4 -o addr show` (the agents and the server read

@@ -100,6 +100,7 @@ mod tests {
                 HostRoute { cidr: "10.0.16.0/24".into(), via: Ipv4Addr::new(192, 168, 9, 2) },
                 HostRoute { cidr: "10.0.5.0/24".into(), via: Ipv4Addr::LOCALHOST },
             ],
+            ..RouteTable::default()
         };
         let local = BTreeSet::from([Ipv4Addr::new(192, 168, 9, 2), Ipv4Addr::LOCALHOST]);
         let segments =
@@ -125,6 +126,7 @@ mod tests {
                 HostRoute { cidr: "10.0.1.0/24".into(), via: Ipv4Addr::new(192, 168, 9, 3) },
                 HostRoute { cidr: "10.0.2.0/24".into(), via: Ipv4Addr::new(172, 30, 0, 7) },
             ],
+            ..RouteTable::default()
         };
         let local = BTreeSet::from([Ipv4Addr::new(192, 168, 9, 2)]);
         let segments = networks_in_ip_output(

@@ -60,7 +60,7 @@ pub fn routes(
         .collect();
     routes.sort();
     routes.dedup_by(|a, b| a.cidr == b.cidr);
-    RouteTable { routes }
+    RouteTable { routes, ..RouteTable::default() }
 }
 
 /// Publishes `fresh` on `feed` when it differs from what is there.
@@ -109,20 +109,22 @@ pub fn spawn(
                 addresses = flotilla_hostnet::own_addresses().await;
                 looked = Some(std::time::Instant::now());
             }
-            let (mut fresh, fresh_routes) = {
+            let (mut fresh, mut fresh_routes) = {
                 let network = Arc::clone(&network.borrow_and_update());
                 let balancers = Arc::clone(&balancers.borrow_and_update());
                 commits.borrow_and_update();
                 let state = ecs.state.read();
                 (table(&network, &state, &balancers), routes(&network, &state))
             };
+            let remote: BTreeSet<std::net::Ipv4Addr> =
+                remote_data_planes.borrow_and_update().values().flatten().copied().collect();
             // A server whose load balancers carry no group gives no address.
             if !fresh.load_balancer_groups.is_empty() {
                 fresh.data_plane_addresses.clone_from(&addresses);
-                for remote in remote_data_planes.borrow_and_update().values() {
-                    fresh.data_plane_addresses.extend(remote.iter().copied());
-                }
+                fresh.data_plane_addresses.extend(remote.iter().copied());
             }
+            // Hosts keep their end of the overlay for remote data planes beyond a router.
+            fresh_routes.data_planes = remote;
             // Most commits (a report, a heartbeat) change no group's members and no route:
             // agents hear only of real changes.
             publish(&feed, fresh);

@@ -3,8 +3,9 @@
 //! another host by its own address, without NAT. Which slice goes how is
 //! `flotilla_hostnet::plan`'s: a host on this host's segment is the next hop itself, a host on
 //! another segment is reached through the VXLAN overlay (`flotilla_hostnet::overlay`, this
-//! host's end `flvx0`). The end is also kept while the server is on another segment, since the
-//! server's load balancers and health checks come to this host's tasks through it.
+//! host's end `flvx0`). The end is also kept while the server or a remote data plane
+//! (`RouteTable::data_planes`) is on another segment, since their load balancers and health
+//! checks come to this host's tasks through it.
 //! The agent's routes carry `proto 77`: whatever this namespace has with it and the table no
 //! longer names is removed, also after a crash; `flvx0` goes when nothing needs it.
 //! The host's FORWARD chain lets traffic from elsewhere in to this host's slices — other hosts'
@@ -72,11 +73,14 @@ async fn apply(table: &RouteTable, server: Option<Ipv4Addr>) -> Result<(), HostN
     if plan.address.is_none() {
         plan.overlay.clear();
     }
-    let server_is_far = server.is_some_and(|s| {
-        !s.is_loopback() && !local.contains(&s) && !flotilla_hostnet::on_segments(s, &segments)
-    });
+    // The server and the remote data planes send to this host's tasks through the overlay when
+    // they are on none of its segments.
+    let far = |a: &Ipv4Addr| {
+        !a.is_loopback() && !local.contains(a) && !flotilla_hostnet::on_segments(*a, &segments)
+    };
+    let senders_are_far = server.iter().chain(&table.data_planes).any(far);
     // The end first: its routes need the device.
-    match plan.address.filter(|_| !plan.overlay.is_empty() || server_is_far) {
+    match plan.address.filter(|_| !plan.overlay.is_empty() || senders_are_far) {
         Some(end) => {
             if let Err(error) = HOST_END.sync(end, &plan.overlay).await {
                 tracing::warn!(%error, "cannot set up the overlay to hosts on other segments");
