@@ -123,9 +123,11 @@ impl Controller {
         let load_balancing = Arc::clone(&app.load_balancing);
         let networks = service_networks(app).await;
         let seed = placement::seed();
+        // Settled: the pass reads services, tasks and instances from committed state and
+        // writes whole records back; nothing may be staged or committing under it.
         let result = app
             .state
-            .write(move |staged| {
+            .write_settled(move |staged| {
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
                 let mut pass = Pass {
                     staged,

@@ -438,4 +438,13 @@ impl StateHandle {
     ) -> Result<T, ApiError> {
         self.writer.write(change).await
     }
+
+    /// A change that reads committed state wholesale and writes back what it read (the
+    /// service controller's pass): run on settled state, nothing staged or committing.
+    pub async fn write_settled<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.writer.write_settled(change).await
+    }
 }

@@ -4,9 +4,13 @@
 //! one group's transaction commits (the store's fsync), the next group is gathered and run
 //! against committed state overlaid by the committing group's writes, so it is ready to commit
 //! the moment the first is durable. Should that commit fail, the group prepared on top of it
-//! is answered with an error too (its changes saw writes that never happened).
+//! is answered with an error too (its changes saw writes that never happened). A change that
+//! reads committed state wholesale (`write_settled`: the service controller's pass, which
+//! rewrites whole records it read from `Staged::state`) runs only when nothing is staged or
+//! committing, as the first of its group, so it never writes back a record another change
+//! has just replaced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use flotilla_api::ApiError;
@@ -141,7 +145,12 @@ struct Completion {
     finish: Box<dyn FnOnce(Result<(), ApiError>) + Send>,
 }
 
-type Job = Box<dyn FnOnce(&mut Staged<'_>) -> Completion + Send>;
+/// A queued change.
+struct Job {
+    run: Box<dyn FnOnce(&mut Staged<'_>) -> Completion + Send>,
+    /// Runs only on settled state: nothing staged before it, nothing committing.
+    settled: bool,
+}
 
 #[derive(Clone)]
 pub struct WriterHandle {
@@ -164,8 +173,25 @@ impl WriterHandle {
         &self,
         change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        self.queue(change, false).await
+    }
+
+    /// A change that reads committed state wholesale (`Staged::state`) and writes back what
+    /// it read: it runs when every earlier change is applied and nothing is committing.
+    pub async fn write_settled<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.queue(change, true).await
+    }
+
+    async fn queue<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<T, ApiError> + Send + 'static,
+        settled: bool,
+    ) -> Result<T, ApiError> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |staged| match change(staged) {
+        let run = Box::new(move |staged: &mut Staged<'_>| match change(staged) {
             Ok(value) => Completion {
                 keep: true,
                 finish: Box::new(move |committed| {
@@ -179,6 +205,7 @@ impl WriterHandle {
                 }),
             },
         });
+        let job = Job { run, settled };
         self.jobs.send(job).map_err(|_| ApiError::server("the server is shutting down"))?;
         answer.await.map_err(|_| ApiError::server("the write was interrupted"))?
     }
@@ -187,22 +214,34 @@ impl WriterHandle {
 /// A group's answers, owed once its writes are durable (or known not to be).
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
 
-/// A group run against committed state (overlaid by `committing`): its writes and answers.
-fn prepare(state: &RwLock<State>, jobs: Vec<Job>, committing: &Writes) -> (Writes, Vec<Finish>) {
+/// A group run against committed state (overlaid by `committing`): its writes and answers,
+/// and the jobs left for later — from the first one that needs settled state and cannot have
+/// it here (something staged before it, or committing), on.
+fn prepare(
+    state: &RwLock<State>,
+    jobs: impl IntoIterator<Item = Job>,
+    committing: &Writes,
+) -> (Writes, Vec<Finish>, VecDeque<Job>) {
     let mut batch = Writes::new();
-    let mut finishes = Vec::with_capacity(jobs.len());
+    let mut finishes = Vec::new();
+    let mut jobs = jobs.into_iter();
     let committed = state.read().unwrap_or_else(|e| e.into_inner());
-    for job in jobs {
+    for job in jobs.by_ref() {
+        if job.settled && (!committing.is_empty() || !finishes.is_empty()) {
+            let mut left = VecDeque::from([job]);
+            left.extend(jobs);
+            return (batch, finishes, left);
+        }
         let mut staged =
             Staged { state: &committed, committing, batch: &batch, mine: Writes::new() };
-        let completion = job(&mut staged);
+        let completion = (job.run)(&mut staged);
         let mine = staged.mine;
         if completion.keep {
             batch.extend(mine);
         }
         finishes.push(completion.finish);
     }
-    (batch, finishes)
+    (batch, finishes, VecDeque::new())
 }
 
 async fn run(
@@ -216,14 +255,26 @@ async fn run(
     let mut open = true;
     // A group prepared while the one before it committed.
     let mut prepared: Option<(Writes, Vec<Finish>)> = None;
+    // Jobs taken from the queue and not run yet (waiting for settled state), in order.
+    let mut later: VecDeque<Job> = VecDeque::new();
     loop {
         let (batch, finishes) = match prepared.take() {
             Some(ready) => ready,
-            None if open => match groups.next().await {
-                Some(jobs) => prepare(&state, jobs, &NO_WRITES),
-                None => return,
-            },
-            None => return,
+            None => {
+                let jobs = if !later.is_empty() {
+                    std::mem::take(&mut later)
+                } else if open {
+                    match groups.next().await {
+                        Some(jobs) => jobs.into(),
+                        None => return,
+                    }
+                } else {
+                    return;
+                };
+                let (batch, finishes, left) = prepare(&state, jobs, &NO_WRITES);
+                later = left;
+                (batch, finishes)
+            }
         };
         if batch.is_empty() {
             for finish in finishes {
@@ -239,8 +290,14 @@ async fn run(
                 tokio::select! {
                     biased;
                     outcome = &mut committing => break outcome,
-                    next = groups.next(), if open && prepared.is_none() => match next {
-                        Some(jobs) => prepared = Some(prepare(&state, jobs, &batch)),
+                    next = groups.next(), if open && prepared.is_none() && later.is_empty() => match next {
+                        Some(jobs) => {
+                            let (next, finishes, left) = prepare(&state, jobs, &batch);
+                            later = left;
+                            if !finishes.is_empty() {
+                                prepared = Some((next, finishes));
+                            }
+                        }
                         None => open = false,
                     },
                 }

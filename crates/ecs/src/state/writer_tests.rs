@@ -147,3 +147,37 @@ async fn a_failed_commit_fails_the_group_prepared_on_it() {
     s.writer.write(put("c")).await.expect("stored");
     assert!(s.state.read().expect("state").get(&cluster("c").key()).is_some());
 }
+
+/// A settled change (the controller's pass) never runs while another group commits: it waits
+/// for the commit, then sees its writes in committed state itself.
+#[tokio::test]
+async fn a_settled_change_waits_for_the_commit_under_way() {
+    let s = setup();
+    let first = tokio::spawn({
+        let writer = s.writer.clone();
+        async move { writer.write(put("a")).await }
+    });
+    settle().await;
+    let ran = Arc::new(AtomicBool::new(false));
+    let saw_committed = Arc::new(AtomicBool::new(false));
+    let settled = tokio::spawn({
+        let (writer, ran, saw) = (s.writer.clone(), Arc::clone(&ran), Arc::clone(&saw_committed));
+        async move {
+            writer
+                .write_settled(move |staged| {
+                    ran.store(true, Ordering::SeqCst);
+                    saw.store(staged.state().get(&cluster("a").key()).is_some(), Ordering::SeqCst);
+                    put("b")(staged)
+                })
+                .await
+        }
+    });
+    settle().await;
+    assert!(!ran.load(Ordering::SeqCst), "ran while the first group committed");
+    s.store.permits.add_permits(1);
+    first.await.expect("join").expect("the first is stored");
+    settle().await;
+    assert!(ran.load(Ordering::SeqCst) && saw_committed.load(Ordering::SeqCst));
+    s.store.permits.add_permits(1);
+    settled.await.expect("join").expect("the settled change is stored");
+}
