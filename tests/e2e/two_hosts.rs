@@ -227,8 +227,19 @@ fn diagnose(hosts: &[Host], commands: &[&str]) {
 /// A server listening on every address with a VPC of the test's own (`offset` keeps tests'
 /// VPCs apart), its ECS client, the VPC's CIDR and cluster `cluster`, created.
 async fn region(offset: u32, cluster: String) -> (Flotilla, aws_sdk_ecs::Client, String, String) {
+    region_with(offset, cluster, &[]).await
+}
+
+/// `region`, the server started with `flags` too.
+async fn region_with(
+    offset: u32,
+    cluster: String,
+    flags: &[&str],
+) -> (Flotilla, aws_sdk_ecs::Client, String, String) {
     let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + offset) % 100);
-    let server = Flotilla::start_on_every_address(vec!["--vpc-cidr".into(), cidr.clone()]);
+    let mut args = vec!["--vpc-cidr".to_string(), cidr.clone()];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let server = Flotilla::start_on_every_address(args);
     let ecs = server.ecs();
     ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
     (server, ecs, cidr, cluster)
@@ -372,6 +383,26 @@ const SERVE_HTTP: &[&str] = &["serve", "--port", "80"];
 /// A task's ARN.
 fn arn(task: &aws_sdk_ecs::types::Task) -> String {
     task.task_arn().expect("arn").to_string()
+}
+
+/// An awsvpc web task on `instance` whose group lets in the balancers' group, and a load
+/// balancer `name` of that group in front of it: the task's address and the load balancer's.
+async fn web_behind_a_load_balancer(
+    server: &Flotilla,
+    (ecs, cluster): (&aws_sdk_ecs::Client, &str),
+    name: &str,
+    instance: String,
+) -> (String, String) {
+    let subnet = first_subnet(server);
+    let vpc = first_value(&ec2_call(server, "Action=DescribeVpcs"), "vpcId");
+    let (web, balancers) =
+        (security_group(server, &vpc, "web"), security_group(server, &vpc, "balancers"));
+    allow_http(server, &web, &balancers);
+    let family = format!("{name}-web");
+    let task = awsvpc_task(ecs, cluster, (&family, SERVE_HTTP), instance, &subnet, &[&web]).await;
+    let task_address = task_address(&task);
+    let lb_address = balance_to(server, name, (&subnet, &vpc), &balancers, &task_address);
+    (task_address, lb_address)
 }
 
 /// An application load balancer `name` in `subnet` and group `balancers`, whose HTTP listener
@@ -784,16 +815,8 @@ async fn a_remote_data_plane_reaches_tasks_by_the_routes_and_groups_the_server_s
     let n = (std::process::id() + 57) % 200;
     let segment = format!("192.168.{}", 20 + n % 200);
     let bridge = Segment::create(format!("flsr{n}"), &segment);
-    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 62) % 100);
-    let server = Flotilla::start_on_every_address(vec![
-        "--vpc-cidr".into(),
-        cidr,
-        "--load-balancers".into(),
-        "remote".into(),
-    ]);
-    let ecs = server.ecs();
-    let cluster = format!("remote{n}");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let remote = ["--load-balancers", "remote"];
+    let (server, ecs, _cidr, cluster) = region_with(62, format!("remote{n}"), &remote).await;
     let url = format!("http://{segment}.1:{}", server.port);
     let dir = tempfile::tempdir().expect("tempdir");
     let address = format!("{segment}.2");
@@ -936,16 +959,8 @@ async fn the_server_reaches_tasks_beyond_a_router_through_the_overlay() {
     host.start_agent(&url, &cluster, &server.data_dir.join("agent-token"), &address);
     let instance = joined(&ecs, &cluster, 1).await.remove(0);
 
-    let subnet = first_subnet(&server);
-    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
-    let (web, balancers) =
-        (security_group(&server, &vpc, "web"), security_group(&server, &vpc, "balancers"));
-    allow_http(&server, &web, &balancers);
-    let task =
-        awsvpc_task(&ecs, &cluster, ("far-web", SERVE_HTTP), instance, &subnet, &[&web]).await;
-    let task_address = task_address(&task);
-    let lb_address =
-        balance_to(&server, &format!("far{n}"), (&subnet, &vpc), &balancers, &task_address);
+    let (task_address, lb_address) =
+        web_behind_a_load_balancer(&server, (&ecs, &cluster), &format!("far{n}"), instance).await;
     if !within(true, || http_status(&lb_address) == Some(200)) {
         diagnose(
             std::slice::from_ref(&host),
@@ -1002,16 +1017,8 @@ async fn a_remote_data_plane_beyond_a_router_reaches_tasks_through_its_own_end()
     let segment = format!("192.168.{}", 20 + n % 100);
     let link = format!("192.168.{}", 120 + n % 100);
     let bridge = Segment::create(format!("flsp{n}"), &segment);
-    let cidr = format!("10.{}.0.0/16", 100 + (std::process::id() + 64) % 100);
-    let server = Flotilla::start_on_every_address(vec![
-        "--vpc-cidr".into(),
-        cidr,
-        "--load-balancers".into(),
-        "remote".into(),
-    ]);
-    let ecs = server.ecs();
-    let cluster = format!("beyond{n}");
-    ecs.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let remote = ["--load-balancers", "remote"];
+    let (server, ecs, _cidr, cluster) = region_with(64, format!("beyond{n}"), &remote).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let address = format!("{segment}.2");
     let mut host = Host::start(
@@ -1036,16 +1043,9 @@ async fn a_remote_data_plane_beyond_a_router_reaches_tasks_through_its_own_end()
     let plane_dir = dir.path().join("lb");
     plane.run(&server, &format!("http://{link}.1:{}", server.port), &plane_dir);
 
-    let subnet = first_subnet(&server);
-    let vpc = first_value(&ec2_call(&server, "Action=DescribeVpcs"), "vpcId");
-    let (web, balancers) =
-        (security_group(&server, &vpc, "web"), security_group(&server, &vpc, "balancers"));
-    allow_http(&server, &web, &balancers);
-    let task =
-        awsvpc_task(&ecs, &cluster, ("beyond-web", SERVE_HTTP), instance, &subnet, &[&web]).await;
-    let task_address = task_address(&task);
-    let lb_address =
-        balance_to(&server, &format!("beyond{n}"), (&subnet, &vpc), &balancers, &task_address);
+    let (task_address, lb_address) =
+        web_behind_a_load_balancer(&server, (&ecs, &cluster), &format!("beyond{n}"), instance)
+            .await;
     if !within(true, || plane.get(&lb_address)) {
         diagnose(
             std::slice::from_ref(&host),
