@@ -163,6 +163,21 @@ impl Harness {
         apply_report(&self.app, instance.into(), report).await.expect("report");
     }
 
+    /// Service `web` of one task (with `deploymentConfiguration`), placed on a fresh
+    /// instance `host-a` and reported RUNNING there: (instance, task).
+    async fn one_running_task_with(&mut self, configuration: Value) -> (String, String) {
+        let a = self.instance("host-a").await;
+        self.service_with(1, configuration).await;
+        self.pass().await;
+        let task = self.tasks()[0].0.clone();
+        self.report(&a, &task, TaskStatus::Running, None).await;
+        (a, task)
+    }
+
+    async fn one_running_task(&mut self) -> (String, String) {
+        self.one_running_task_with(json!({})).await
+    }
+
     async fn service(&self, desired: u32) {
         self.service_with(desired, json!({})).await;
     }
@@ -241,11 +256,7 @@ async fn a_pass_starts_the_desired_count_spread_over_instances() {
 #[tokio::test]
 async fn a_task_that_stops_is_replaced_on_the_next_pass() {
     let mut h = Harness::new().await;
-    let a = h.instance("host-a").await;
-    h.service(1).await;
-    h.pass().await;
-    let first = h.tasks()[0].0.clone();
-    h.report(&a, &first, TaskStatus::Running, None).await;
+    let (a, first) = h.one_running_task().await;
     h.clock.advance(Duration::from_secs(60));
     h.report(&a, &first, TaskStatus::Stopped, Some("EssentialContainerExited")).await;
     h.pass().await;
@@ -260,11 +271,7 @@ async fn a_task_that_stops_is_replaced_on_the_next_pass() {
 #[tokio::test]
 async fn the_cause_an_agent_reports_first_survives_the_schedulers_stop() {
     let mut h = Harness::new().await;
-    let a = h.instance("host-a").await;
-    h.service(1).await;
-    h.pass().await;
-    let task = h.tasks()[0].0.clone();
-    h.report(&a, &task, TaskStatus::Running, None).await;
+    let (a, task) = h.one_running_task().await;
     // The agent's report of the exit, the task not stopped yet; then a scale-in pass.
     h.report(&a, &task, TaskStatus::Running, Some("EssentialContainerExited")).await;
     h.call("UpdateService", json!({"service": "web", "desiredCount": 0})).await;
@@ -277,11 +284,7 @@ async fn the_cause_an_agent_reports_first_survives_the_schedulers_stop() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_agents_tasks_are_replaced_elsewhere_after_the_timeout() {
     let mut h = Harness::new().await;
-    let a = h.instance("host-a").await;
-    h.service(1).await;
-    h.pass().await;
-    let first = h.tasks()[0].0.clone();
-    h.report(&a, &first, TaskStatus::Running, None).await;
+    let (a, first) = h.one_running_task().await;
     let b = h.instance("host-b").await;
     // A's agent goes away (its connection was the first one made).
     h.app.agents.disconnect(&a, 0);
@@ -305,11 +308,7 @@ async fn a_silent_agents_tasks_are_replaced_elsewhere_after_the_timeout() {
 #[tokio::test]
 async fn stopped_tasks_are_forgotten_an_hour_after_they_stopped() {
     let mut h = Harness::new().await;
-    let a = h.instance("host-a").await;
-    h.service(1).await;
-    h.pass().await;
-    let task = h.tasks()[0].0.clone();
-    h.report(&a, &task, TaskStatus::Running, None).await;
+    let (a, task) = h.one_running_task().await;
     let report = Report {
         tasks: vec![TaskReport {
             task_arn: task.clone(),
@@ -392,12 +391,8 @@ async fn a_rolling_deployment_stops_old_tasks_only_once_new_ones_run() {
 #[tokio::test]
 async fn the_circuit_breaker_rolls_back_a_deployment_whose_tasks_fail() {
     let mut h = Harness::new().await;
-    let a = h.instance("host-a").await;
     let breaker = json!({"deploymentCircuitBreaker": {"enable": true, "rollback": true}});
-    h.service_with(1, breaker).await;
-    h.pass().await;
-    let old = h.tasks()[0].0.clone();
-    h.report(&a, &old, TaskStatus::Running, None).await;
+    let (a, old) = h.one_running_task_with(breaker).await;
     h.stable().await;
     h.pass().await;
     assert_eq!(h.deployments().await, [("1".into(), "PRIMARY".into(), "COMPLETED".into())]);

@@ -74,22 +74,17 @@ impl TaskRoles {
 
 /// The role a task runs as: RunTask's override, else its definition's.
 pub fn role_of(task: &TaskRecord, definition: &TaskDefinition) -> Option<String> {
-    task.task
-        .overrides
-        .task_role_arn
-        .clone()
-        .or_else(|| definition.task_role_arn.clone())
-        .filter(|arn| !arn.is_empty())
+    overridden(&task.task.overrides.task_role_arn, &definition.task_role_arn)
 }
 
 /// The role a task starts with (secrets, logs): RunTask's override, else its definition's.
 pub fn execution_role_of(task: &TaskRecord, definition: &TaskDefinition) -> Option<String> {
-    task.task
-        .overrides
-        .execution_role_arn
-        .clone()
-        .or_else(|| definition.execution_role_arn.clone())
-        .filter(|arn| !arn.is_empty())
+    overridden(&task.task.overrides.execution_role_arn, &definition.execution_role_arn)
+}
+
+/// A role ARN as RunTask's override, else the definition, gives it (empty is none).
+fn overridden(given: &Option<String>, defined: &Option<String>) -> Option<String> {
+    given.as_ref().or(defined.as_ref()).filter(|arn| !arn.is_empty()).cloned()
 }
 
 /// `POST /v1/agent/task-credentials`: the credentials of the task an id names, for an agent

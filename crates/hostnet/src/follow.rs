@@ -73,7 +73,7 @@ pub fn follow(
         let mut added = recorded(&ledger);
         loop {
             let current = Arc::clone(&table.borrow_and_update());
-            let wanted = wanted(&current, &mut added, &ledger).await;
+            let wanted = routes_and_end(&current, &mut added, &ledger).await;
             sync(&mut added, &wanted, &ledger).await;
             if table.changed().await.is_err() {
                 release(&mut added, &ledger).await;
@@ -100,9 +100,14 @@ async fn release(added: &mut Ledger, ledger: &Path) {
     }
 }
 
-/// The routes `table` asks of this namespace, with the overlay end made (and recorded) when a
-/// host is on another segment, or removed when none is and this process made it.
-async fn wanted(table: &RouteTable, added: &mut Ledger, ledger: &Path) -> BTreeMap<String, Hop> {
+/// The routes `table` asks of this namespace; on the way, the overlay end is made (and
+/// recorded) when a host is on another segment, or removed when none is and this process made
+/// it.
+async fn routes_and_end(
+    table: &RouteTable,
+    added: &mut Ledger,
+    ledger: &Path,
+) -> BTreeMap<String, Hop> {
     let (local, segments) = crate::local_addresses().await.unwrap_or_default();
     let plan = crate::plan::plan(table, &local, &segments);
     // The end is where this namespace sends to the far hosts from.

@@ -58,12 +58,16 @@ impl Overlay {
     ) -> Result<(), HostNetError> {
         let device = self.device;
         let local_text = local.to_string();
-        if let Ok(details) = run("ip", &["-d", "link", "show", device]).await {
-            if !details.contains(&format!("local {local_text} ")) {
+        // One look tells both whether the device is there and whether it is this end's.
+        let usable = match run("ip", &["-d", "link", "show", device]).await {
+            Ok(details) if details.contains(&format!("local {local_text} ")) => true,
+            Ok(_) => {
                 run("ip", &["link", "del", device]).await?;
+                false
             }
-        }
-        if !self.exists().await {
+            Err(_) => false,
+        };
+        if !usable {
             let add = [
                 "link",
                 "add",

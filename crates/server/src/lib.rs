@@ -184,8 +184,7 @@ pub async fn serve(
     let router = http::router(app);
     let served =
         flotilla_front::serve(listener, router, config, shutdown).await.map_err(ServerError::Http);
-    regions.stop_background();
-    regions.release_routes().await;
+    regions.stop_background().await;
     served
 }
 

@@ -154,10 +154,14 @@ impl Region {
         }
     }
 
-    fn stop_background(&self) {
-        for task in self.background.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+    /// Aborts the region's background work; the handles, to await its end.
+    fn stop_background(&self) -> Vec<JoinHandle<()>> {
+        let tasks: Vec<JoinHandle<()>> =
+            self.background.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        for task in &tasks {
             task.abort();
         }
+        tasks
     }
 }
 
@@ -269,15 +273,20 @@ impl Regions {
         }
     }
 
-    pub fn stop_background(&self) {
+    /// Stops every region's background work and waits until none of it runs (so no route
+    /// follower is still adding a route), then removes the routes to tasks the regions added.
+    pub async fn stop_background(&self) {
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        for region in self.all() {
-            region.stop_background();
+        let stopped: Vec<JoinHandle<()>> =
+            self.all().iter().flat_map(|region| region.stop_background()).collect();
+        for task in stopped {
+            let _ = task.await;
         }
+        self.release_routes().await;
     }
 
-    /// Removes the routes to tasks the regions added (once their background has stopped).
-    pub async fn release_routes(&self) {
+    /// Removes the routes to tasks the regions added.
+    async fn release_routes(&self) {
         for region in self.all() {
             flotilla_hostnet::follow::remove_recorded(&region.routes_ledger).await;
         }

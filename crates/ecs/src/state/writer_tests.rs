@@ -60,6 +60,17 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+impl Setup {
+    /// Queues `change` in a task of its own (it answers once durable): its handle.
+    fn spawn_write(
+        &self,
+        change: impl FnOnce(&mut Staged<'_>) -> Result<(), ApiError> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<(), ApiError>> {
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.write(change).await })
+    }
+}
+
 fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(GatedStore {
@@ -89,23 +100,14 @@ async fn settle() {
 #[tokio::test]
 async fn the_next_group_runs_while_the_first_commits_and_answers_after_it() {
     let s = setup();
-    let first = tokio::spawn({
-        let writer = s.writer.clone();
-        async move { writer.write(put("a")).await }
-    });
+    let first = s.spawn_write(put("a"));
     settle().await;
     // The first group's commit waits for the store. The next one runs meanwhile, on top of it.
     let saw_first = Arc::new(AtomicBool::new(false));
-    let second = tokio::spawn({
-        let (writer, saw_first) = (s.writer.clone(), Arc::clone(&saw_first));
-        async move {
-            writer
-                .write(move |staged| {
-                    saw_first.store(staged.get(&cluster("a").key()).is_some(), Ordering::SeqCst);
-                    put("b")(staged)
-                })
-                .await
-        }
+    let seen = Arc::clone(&saw_first);
+    let second = s.spawn_write(move |staged| {
+        seen.store(staged.get(&cluster("a").key()).is_some(), Ordering::SeqCst);
+        put("b")(staged)
     });
     settle().await;
     assert!(saw_first.load(Ordering::SeqCst), "prepared while the first committed, seeing it");
@@ -126,15 +128,9 @@ async fn the_next_group_runs_while_the_first_commits_and_answers_after_it() {
 async fn a_failed_commit_fails_the_group_prepared_on_it() {
     let s = setup();
     s.store.fail.store(true, Ordering::SeqCst);
-    let first = tokio::spawn({
-        let writer = s.writer.clone();
-        async move { writer.write(put("a")).await }
-    });
+    let first = s.spawn_write(put("a"));
     settle().await;
-    let second = tokio::spawn({
-        let writer = s.writer.clone();
-        async move { writer.write(put("b")).await }
-    });
+    let second = s.spawn_write(put("b"));
     settle().await;
     s.store.permits.add_permits(1);
     assert!(first.await.expect("join").is_err(), "the first failed");
@@ -153,10 +149,7 @@ async fn a_failed_commit_fails_the_group_prepared_on_it() {
 #[tokio::test]
 async fn a_settled_change_waits_for_the_commit_under_way() {
     let s = setup();
-    let first = tokio::spawn({
-        let writer = s.writer.clone();
-        async move { writer.write(put("a")).await }
-    });
+    let first = s.spawn_write(put("a"));
     settle().await;
     let ran = Arc::new(AtomicBool::new(false));
     let saw_committed = Arc::new(AtomicBool::new(false));
