@@ -3,8 +3,8 @@
 //! server pushes over one WebSocket, with this machine's health board sent back. The protocol
 //! is `flotilla_elbv2::remote`. When the server is out of reach the listeners go on serving
 //! with the last records, and the connection is retried. This machine routes the region's task
-//! slices as the server does (`flotilla_hostnet::follow`), and tells the server its addresses, so awsvpc
-//! tasks' security groups let its connections in as the load balancers'.
+//! slices as the server does (`flotilla_hostnet::follow`), and tells the server its addresses,
+//! so awsvpc tasks' security groups let its connections in as the load balancers'.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -133,7 +133,9 @@ pub async fn run(
         () = shutdown => Ok(()),
     };
     plane.abort();
+    // The follower is gone before its routes are removed: none can be added after.
     router.abort();
+    let _ = router.await;
     flotilla_hostnet::follow::remove_recorded(&routes_ledger).await;
     result
 }
